@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { serveFilterProtocol } from './protocol.js';
+import { FLUSH_PACKET, encodePacket, encodeTextPacket } from '../git/pkt-line.js';
+
+function gitSide(lines: (string | Buffer | null)[]): Buffer {
+  return Buffer.concat(lines.map((l) => (l === null ? FLUSH_PACKET : typeof l === 'string' ? encodeTextPacket(l) : encodePacket(l))));
+}
+
+const HANDSHAKE = ['git-filter-client', 'version=2', null, 'capability=clean', 'capability=smudge', 'capability=delay', null];
+
+async function run(input: Buffer, handlers: Parameters<typeof serveFilterProtocol>[2], pieceSize = 7): Promise<Buffer> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  async function* source() {
+    for (let i = 0; i < input.length; i += pieceSize) yield input.subarray(i, i + pieceSize);
+  }
+  await serveFilterProtocol(source(), out, handlers);
+  return Buffer.concat(chunks);
+}
+
+describe('filter protocol', () => {
+  it('answers the handshake with only the capabilities it has', async () => {
+    const out = await run(gitSide(HANDSHAKE), { clean: async () => Buffer.from('x') });
+    expect(out.toString('latin1')).toBe('0016git-filter-server\n000eversion=2\n0000' + '0015capability=clean\n0000');
+  });
+
+  it('cleans content streamed over many packets and writes the exact reply', async () => {
+    const big = Buffer.alloc(200_000, 0x61);
+    const input = gitSide([...HANDSHAKE, 'command=clean', 'pathname=a b.mov', null, big.subarray(0, 65516), big.subarray(65516, 131032), big.subarray(131032, 196548), big.subarray(196548), null]);
+    let seen = 0;
+    const out = await run(input, {
+      clean: async (req, content) => {
+        expect(req.pathname).toBe('a b.mov');
+        for await (const c of content) seen += c.length;
+        return Buffer.from('pointer\n');
+      },
+    }, 4093);
+    expect(seen).toBe(200_000);
+    const expected = '0016git-filter-server\n000eversion=2\n0000' + '0015capability=clean\n0000' + '0013status=success\n0000' + '000cpointer\n' + '0000' + '0000';
+    expect(out.toString('latin1')).toBe(expected);
+  });
+
+  it('answers status=error and drains the content when a handler throws early', async () => {
+    const input = gitSide([...HANDSHAKE, 'command=smudge', 'pathname=x', null, Buffer.from('abc'), null, 'command=smudge', 'pathname=y', null, Buffer.from('def'), null]);
+    const out = await run(input, {
+      smudge: async (req, content) => {
+        if (req.pathname === 'x') throw new Error('boom');
+        const parts: Buffer[] = [];
+        for await (const c of content) parts.push(c);
+        return Buffer.concat(parts);
+      },
+    });
+    const text = out.toString('latin1');
+    expect(text).toContain('0011status=error\n0000');
+    expect(text.endsWith('0013status=success\n0000' + '0007def' + '0000' + '0000')).toBe(true);
+  });
+
+  it('reports an error after partial streamed output', async () => {
+    const input = gitSide([...HANDSHAKE, 'command=smudge', 'pathname=x', null, null]);
+    const out = await run(input, {
+      smudge: async () =>
+        (async function* () {
+          yield Buffer.from('part');
+          throw new Error('missing chunk');
+        })(),
+    });
+    expect(out.toString('latin1').endsWith('0013status=success\n0000' + '0008part' + '0000' + '0011status=error\n0000')).toBe(true);
+  });
+});

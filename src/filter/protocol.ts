@@ -1,0 +1,176 @@
+/**
+ * Git's long-running filter protocol, version 2 (gitattributes(5), "Long Running Filter
+ * Process"; Documentation/technical/long-running-process-protocol.txt):
+ *
+ *   handshake  : git> "git-filter-client" "version=2" flush
+ *                us>  "git-filter-server" "version=2" flush
+ *                git> "capability=clean" "capability=smudge" ... flush
+ *                us>  "capability=clean" "capability=smudge" flush
+ *   per file   : git> "command=(clean|smudge)" "pathname=P" [key=value...] flush CONTENT flush
+ *                us>  "status=success" flush CONTENT flush flush      (empty list: keep success)
+ *             or us>  "status=error" flush                            (before any content)
+ *             or us>  "status=success" flush PARTIAL flush "status=error" flush
+ *
+ * Pure over streams: `serveFilterProtocol(input, output, handlers)` reads packets from
+ * `input` and writes to `output`; the caller owns both. A handler receives the content as
+ * an async iterable that it should consume; whatever it leaves unread is drained here, so
+ * a handler that fails early never desynchronises the stream.
+ */
+import type { Writable } from 'node:stream';
+import { once } from 'node:events';
+import { FLUSH, FLUSH_PACKET, MAX_PACKET_DATA, PacketReader, PktLineError, encodePacket, encodeTextPacket } from '../git/pkt-line.js';
+
+export type FilterCommand = 'clean' | 'smudge';
+
+export interface FilterRequest {
+  command: FilterCommand;
+  pathname: string;
+  /** Other keys git sent (ref, treeish, blob, can-delay...). */
+  meta: Map<string, string>;
+}
+
+/** A handler returns the filtered content whole (small) or as a stream of buffers. */
+export type FilterResult = Buffer | AsyncIterable<Buffer>;
+
+export interface FilterHandlers {
+  clean?(request: FilterRequest, content: AsyncIterable<Buffer>): Promise<FilterResult>;
+  smudge?(request: FilterRequest, content: AsyncIterable<Buffer>): Promise<FilterResult>;
+  /** Called for each failure, for logging; the protocol answers status=error itself. */
+  onError?(request: FilterRequest, err: unknown): void;
+}
+
+class PacketWriter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly out: Writable) {}
+
+  push(buf: Buffer): void {
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+  }
+
+  text(line: string): void {
+    this.push(encodeTextPacket(line));
+  }
+
+  flushPkt(): void {
+    this.push(FLUSH_PACKET);
+  }
+
+  /** Data as packets; batches small writes, honours back-pressure. */
+  async data(buf: Buffer): Promise<void> {
+    for (let i = 0; i < buf.length; i += MAX_PACKET_DATA) {
+      this.push(encodePacket(buf.subarray(i, Math.min(i + MAX_PACKET_DATA, buf.length))));
+      if (this.pendingBytes >= 1 << 20) await this.send();
+    }
+  }
+
+  async send(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (!this.out.write(chunk)) await once(this.out, 'drain');
+  }
+}
+
+async function handshake(reader: PacketReader, writer: PacketWriter, supported: FilterCommand[]): Promise<boolean> {
+  const hello = await reader.readText();
+  if (hello === null) return false;
+  if (hello !== 'git-filter-client') throw new PktLineError(`expected git-filter-client, got ${String(hello)}`);
+  const versions = await reader.readKeyValues();
+  if (!versions || versions.get('version') !== '2') {
+    // readKeyValues keeps only the last "version=" line; git sends "version=2" alone today.
+    throw new PktLineError('git did not offer filter protocol version 2');
+  }
+  writer.text('git-filter-server');
+  writer.text('version=2');
+  writer.flushPkt();
+  await writer.send();
+  const caps: string[] = [];
+  for (;;) {
+    const line = await reader.readText();
+    if (line === null) throw new PktLineError('input ended during capability negotiation');
+    if (line === FLUSH) break;
+    if (typeof line === 'string' && line.startsWith('capability=')) caps.push(line.slice('capability='.length));
+  }
+  for (const cap of supported) if (caps.includes(cap)) writer.text(`capability=${cap}`);
+  writer.flushPkt();
+  await writer.send();
+  return true;
+}
+
+export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: Writable, handlers: FilterHandlers): Promise<void> {
+  const reader = new PacketReader(input);
+  const writer = new PacketWriter(output);
+  const supported: FilterCommand[] = [];
+  if (handlers.clean) supported.push('clean');
+  if (handlers.smudge) supported.push('smudge');
+  if (!(await handshake(reader, writer, supported))) return;
+
+  for (;;) {
+    const headers = await reader.readKeyValues();
+    if (headers === null) return; // git closed the pipe: done
+    const command = headers.get('command');
+    const pathname = headers.get('pathname') ?? '';
+    headers.delete('command');
+    headers.delete('pathname');
+    if (command !== 'clean' && command !== 'smudge') {
+      // Unknown command: consume its content, answer error, keep serving.
+      for await (const _ of reader.readUntilFlush()) void _;
+      writer.text('status=error');
+      writer.flushPkt();
+      await writer.send();
+      continue;
+    }
+    const request: FilterRequest = { command, pathname, meta: headers };
+    const handler = command === 'clean' ? handlers.clean : handlers.smudge;
+
+    let drained = false;
+    const content = (async function* () {
+      yield* reader.readUntilFlush();
+      drained = true;
+    })();
+
+    let result: FilterResult | undefined;
+    let failure: unknown;
+    try {
+      if (!handler) throw new Error(`no ${command} handler`);
+      result = await handler.call(handlers, request, content);
+    } catch (err) {
+      failure = err;
+    }
+    if (!drained) {
+      for await (const _ of content) void _;
+    }
+    if (failure !== undefined || result === undefined) {
+      handlers.onError?.(request, failure);
+      writer.text('status=error');
+      writer.flushPkt();
+      await writer.send();
+      continue;
+    }
+
+    writer.text('status=success');
+    writer.flushPkt();
+    if (Buffer.isBuffer(result)) {
+      await writer.data(result);
+      writer.flushPkt();
+      writer.flushPkt(); // empty status list: keep "success"
+      await writer.send();
+      continue;
+    }
+    try {
+      for await (const piece of result) await writer.data(piece);
+      writer.flushPkt();
+      writer.flushPkt();
+    } catch (err) {
+      handlers.onError?.(request, err);
+      writer.flushPkt();
+      writer.text('status=error');
+      writer.flushPkt();
+    }
+    await writer.send();
+  }
+}
