@@ -1,0 +1,283 @@
+/**
+ * Sample tables (ISO/IEC 14496-12 §8.6-8.7, QTFF "Sample table atoms"), read lazily.
+ *
+ * A table is never loaded whole: `TableCursor` keeps one window of entries (16 Ki by
+ * default) and moves forward as the walk needs it. One hour of 48 kHz PCM has 172.8 M
+ * samples; with a constant `stsz` size that walk is per chunk, never per sample, and no
+ * table ever becomes an array of objects.
+ *
+ *   stsz: version/flags:u32 sample_size:u32 sample_count:u32 [entry_size:u32 x count if sample_size == 0]
+ *   stco: version/flags:u32 entry_count:u32 chunk_offset:u32 x count      (co64: u64 offsets)
+ *   stsc: version/flags:u32 entry_count:u32 (first_chunk:u32 samples_per_chunk:u32 sdi:u32) x count
+ *   stss: version/flags:u32 entry_count:u32 sample_number:u32 x count      (1-based, ascending)
+ *   stts: version/flags:u32 entry_count:u32 (sample_count:u32 sample_delta:u32) x count
+ */
+import type { RandomAccessReader } from './random-access-reader.js';
+import { MediaParseError } from './mp4-boxes.js';
+
+/** Where a table's entries live: absolute offset of the first entry, entry count and size. */
+export interface TableRef {
+  offset: number;
+  count: number;
+  entrySize: number;
+}
+
+/** A forward-moving window over a table of fixed-size big-endian entries. */
+export class TableCursor {
+  private window: Buffer = Buffer.alloc(0);
+  private first = 0;
+  private loaded = 0;
+
+  constructor(
+    private readonly reader: RandomAccessReader,
+    readonly table: TableRef,
+    private readonly windowEntries = 16_384,
+  ) {}
+
+  get count(): number {
+    return this.table.count;
+  }
+
+  has(index: number): boolean {
+    return index >= this.first && index < this.first + this.loaded;
+  }
+
+  /** Loads the window that starts at `index`. */
+  async load(index: number): Promise<void> {
+    if (index < 0 || index >= this.table.count) throw new MediaParseError(`table index ${index} out of range`);
+    const n = Math.min(this.windowEntries, this.table.count - index);
+    const bytes = n * this.table.entrySize;
+    const buf = await this.reader.read(this.table.offset + index * this.table.entrySize, bytes);
+    if (buf.length < bytes) throw new MediaParseError(`sample table at offset ${this.table.offset} is truncated`);
+    this.window = buf;
+    this.first = index;
+    this.loaded = n;
+  }
+
+  /** The u32 field `field` of entry `index`; the entry must be loaded (`has`). */
+  u32(index: number, field = 0): number {
+    return this.window.readUInt32BE((index - this.first) * this.table.entrySize + field * 4);
+  }
+
+  /** The entry as an offset: u32 for stco, u64 for co64. */
+  offset(index: number): number {
+    const at = (index - this.first) * this.table.entrySize;
+    if (this.table.entrySize === 8) {
+      const hi = this.window.readUInt32BE(at);
+      const lo = this.window.readUInt32BE(at + 4);
+      if (hi > 0x1fffff) throw new MediaParseError('co64 offset beyond 2^53');
+      return hi * 0x1_0000_0000 + lo;
+    }
+    return this.window.readUInt32BE(at);
+  }
+
+  async get(index: number, field = 0): Promise<number> {
+    if (!this.has(index)) await this.load(index);
+    return this.u32(index, field);
+  }
+}
+
+/** A growable Float64Array; memory is 8 bytes per value, never one object per value. */
+export class Float64Builder {
+  private data: Float64Array;
+  length = 0;
+
+  constructor(initial = 1024) {
+    this.data = new Float64Array(initial);
+  }
+
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const next = new Float64Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = value;
+  }
+
+  last(): number {
+    return this.length === 0 ? Number.NaN : this.data[this.length - 1]!;
+  }
+
+  /** A compact copy of the values pushed so far. */
+  toArray(): Float64Array {
+    return this.data.slice(0, this.length);
+  }
+}
+
+export interface TrackTables {
+  /** Constant sample size, or 0 when `sizes` lists each sample. */
+  constantSize: number;
+  sampleCount: number;
+  sizes?: TableRef;
+  chunkOffsets: TableRef;
+  sampleToChunk: TableRef;
+  /** Absent: every sample is a sync sample. */
+  syncSamples?: TableRef;
+  timeToSample: TableRef;
+}
+
+export interface TrackLayoutOptions {
+  /** Collect the offsets of sync samples (for video tracks). */
+  wantSync: boolean;
+  /** Bytes per sample when the table's constant size is in frames (QuickTime PCM quirk). */
+  bytesPerSample?: number;
+  /** Keep a sync offset only if at least this many bytes after the last kept one. */
+  minSyncSpacing?: number;
+  /** Stop collecting sync offsets past this many (the layout is still checked). */
+  maxSyncOffsets?: number;
+  /** Chunk extents are appended here (for the cross-track overlap check). */
+  chunkStarts: Float64Builder;
+  chunkEnds: Float64Builder;
+  /** Upper bound on chunks over all tracks; more is treated as unparseable. */
+  maxChunks: number;
+}
+
+export interface TrackLayout {
+  sampleCount: number;
+  chunkCount: number;
+  /** Offset of the first sample, if any. */
+  firstSampleOffset?: number;
+  /** Absolute offsets where sync samples start, in table order (not necessarily sorted). */
+  syncOffsets?: Float64Array;
+  /** Number of sync samples in the track (all of them, even those not kept). */
+  syncSampleCount: number;
+  /** True when `maxSyncOffsets` was reached and later offsets were dropped. */
+  syncTruncated: boolean;
+}
+
+/**
+ * Walks chunks in table order, working out each chunk's byte extent and, when asked,
+ * where each sync sample starts. Throws `MediaParseError` on any inconsistency between
+ * stsc, stsz, stco/co64 and stss.
+ */
+export async function walkTrackLayout(reader: RandomAccessReader, t: TrackTables, o: TrackLayoutOptions): Promise<TrackLayout> {
+  const chunks = new TableCursor(reader, t.chunkOffsets);
+  const stsc = new TableCursor(reader, t.sampleToChunk, 4096);
+  const sizes = t.sizes ? new TableCursor(reader, t.sizes) : undefined;
+  const stss = t.syncSamples ? new TableCursor(reader, t.syncSamples) : undefined;
+  const constant = t.constantSize > 0 ? (o.bytesPerSample ?? t.constantSize) : 0;
+  const chunkCount = t.chunkOffsets.count;
+  if (chunkCount > o.maxChunks - o.chunkStarts.length) throw new MediaParseError(`too many chunks (${chunkCount}) to check`);
+  if (t.sampleToChunk.count === 0 && chunkCount > 0) throw new MediaParseError('stsc is empty but chunks exist');
+  if (!sizes && t.constantSize === 0 && t.sampleCount > 0) throw new MediaParseError('stsz has neither a constant size nor a table');
+
+  const sync = o.wantSync ? new Float64Builder() : undefined;
+  const minSpacing = o.minSyncSpacing ?? 0;
+  const maxSync = o.maxSyncOffsets ?? Number.POSITIVE_INFINITY;
+  let syncTruncated = false;
+  let syncSampleCount = 0;
+  let lastKept = Number.NEGATIVE_INFINITY;
+  // 1-based number of the next sync sample, or Infinity when none are left.
+  let syncIndex = 0;
+  let nextSync = Number.POSITIVE_INFINITY;
+  let prevSync = 0;
+  const advanceSync = async (): Promise<void> => {
+    if (!stss || syncIndex >= stss.count) {
+      nextSync = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const n = await stss.get(syncIndex++);
+    if (n <= prevSync) throw new MediaParseError('stss is not ascending');
+    prevSync = n;
+    nextSync = n;
+  };
+  if (stss) await advanceSync();
+  const emitSync = (offset: number): void => {
+    syncSampleCount++;
+    if (!sync || syncTruncated) return;
+    if (offset - lastKept < minSpacing && offset >= lastKept) return;
+    if (sync.length >= maxSync) {
+      syncTruncated = true;
+      return;
+    }
+    sync.push(offset);
+    lastKept = offset;
+  };
+
+  let stscIndex = 0;
+  let samplesPerChunk = 0;
+  let nextRunFirstChunk = 1; // 1-based chunk number where the next stsc entry applies
+  let sample = 0; // 0-based index of the next sample
+  let firstSampleOffset: number | undefined;
+
+  for (let c = 0; c < chunkCount; c++) {
+    while (stscIndex < stsc.count && c + 1 >= nextRunFirstChunk) {
+      const first = await stsc.get(stscIndex, 0);
+      if (stscIndex === 0 && first !== 1) throw new MediaParseError('stsc does not start at chunk 1');
+      samplesPerChunk = stsc.u32(stscIndex, 1);
+      stscIndex++;
+      nextRunFirstChunk = stscIndex < stsc.count ? await stsc.get(stscIndex, 0) : Number.POSITIVE_INFINITY;
+      if (nextRunFirstChunk <= first) throw new MediaParseError('stsc is not ascending');
+    }
+    if (!chunks.has(c)) await chunks.load(c);
+    const start = chunks.offset(c);
+    if (sample + samplesPerChunk > t.sampleCount) {
+      throw new MediaParseError(`sample tables disagree: chunks hold more than the ${t.sampleCount} samples in stsz`);
+    }
+    if (samplesPerChunk > 0 && firstSampleOffset === undefined) firstSampleOffset = start;
+    let length: number;
+    if (constant > 0) {
+      length = samplesPerChunk * constant;
+      if (o.wantSync || stss) {
+        const endSample = sample + samplesPerChunk; // exclusive, 0-based
+        if (!stss) {
+          for (let s = sample; s < endSample; s++) emitSync(start + (s - sample) * constant);
+        } else {
+          while (nextSync - 1 < endSample) {
+            emitSync(start + (nextSync - 1 - sample) * constant);
+            await advanceSync();
+          }
+        }
+      }
+    } else {
+      length = 0;
+      for (let s = sample; s < sample + samplesPerChunk; s++) {
+        if (!sizes!.has(s)) await sizes!.load(s);
+        if (!stss) {
+          if (o.wantSync) emitSync(start + length);
+        } else if (s === nextSync - 1) {
+          emitSync(start + length);
+          await advanceSync();
+        }
+        length += sizes!.u32(s);
+      }
+    }
+    o.chunkStarts.push(start);
+    o.chunkEnds.push(start + length);
+    sample += samplesPerChunk;
+  }
+  if (sample !== t.sampleCount) {
+    throw new MediaParseError(`sample tables disagree: chunks hold ${sample} samples, stsz lists ${t.sampleCount}`);
+  }
+  if (stss && nextSync !== Number.POSITIVE_INFINITY) throw new MediaParseError('stss names a sample beyond the last one');
+  return {
+    sampleCount: sample,
+    chunkCount,
+    firstSampleOffset,
+    syncOffsets: sync?.toArray(),
+    syncSampleCount,
+    syncTruncated,
+  };
+}
+
+/** Sum of sample durations in `stts` (in media timescale units) and sample count, read lazily. */
+export async function sumTimeToSample(reader: RandomAccessReader, stts: TableRef): Promise<{ samples: number; duration: number; constantDelta?: number }> {
+  const cursor = new TableCursor(reader, stts);
+  let samples = 0;
+  let duration = 0;
+  let delta: number | undefined;
+  let constant = true;
+  for (let i = 0; i < cursor.count; i++) {
+    if (!cursor.has(i)) await cursor.load(i);
+    const n = cursor.u32(i, 0);
+    const d = cursor.u32(i, 1);
+    samples += n;
+    duration += n * d;
+    if (n > 0) {
+      if (delta === undefined) delta = d;
+      else if (delta !== d) constant = false;
+    }
+  }
+  return { samples, duration, constantDelta: constant ? delta : undefined };
+}
