@@ -1,0 +1,190 @@
+/*
+ * Dits FastCDC scanner, native build. Must give exactly the cuts of
+ * src/chunking/scan-js.ts (the contract and the cut rule are documented there and in
+ * src/chunking/params.ts); the JavaScript side checks agreement when it loads this addon.
+ *
+ * Exports:
+ *   init(gear: Uint32Array(256))   the gear table, from src/chunking/gear.ts (one source)
+ *   scan(data, start, end, state: Float64Array(3), cfg: Uint32Array(6), out: Float64Array) -> n
+ *
+ * One call scans a whole buffer and returns every cut in it, so JS and C cross once per
+ * push, not once per chunk. Plain N-API (node_api.h), no dependencies.
+ */
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  uint32_t gear[256];
+  int ready;
+} chunker_data;
+
+#define THROW(env, msg)                   \
+  do {                                    \
+    napi_throw_type_error(env, NULL, msg); \
+    return NULL;                          \
+  } while (0)
+
+static void free_data(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **ptr, size_t *len) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, len, ptr, &ab, &off) != napi_ok) return 0;
+  return type == want;
+}
+
+static napi_value js_init(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *p;
+  size_t n;
+  if (argc < 1 || !get_typed(env, argv[0], napi_uint32_array, &p, &n) || n != 256) THROW(env, "init(gear): expected a Uint32Array of 256 words");
+  chunker_data *d = NULL;
+  napi_get_instance_data(env, (void **)&d);
+  if (d == NULL) {
+    d = (chunker_data *)calloc(1, sizeof(chunker_data));
+    if (d == NULL) THROW(env, "init: out of memory");
+    if (napi_set_instance_data(env, d, free_data, NULL) != napi_ok) {
+      free(d);
+      THROW(env, "init: cannot set instance data");
+    }
+  }
+  memcpy(d->gear, p, sizeof d->gear);
+  d->ready = 1;
+  return NULL;
+}
+
+/*
+ * Hashes data[j, lim) and returns the index of the first byte after which
+ * (h & mask) == 0, or lim if none. mask == 0 means "hash only". *hp carries the hash.
+ * The hash recurrence h = 2h + G[b] is one lea per byte; the loop is unrolled by four
+ * with one well-predicted branch per group, then the exact byte is found.
+ */
+static inline size_t scan_mask(const uint8_t *data, size_t j, size_t lim, uint32_t *hp, uint32_t mask, const uint32_t *G) {
+  uint32_t h = *hp;
+  if (mask == 0) {
+    for (; j < lim; j++) h = (h << 1) + G[data[j]];
+    *hp = h;
+    return lim;
+  }
+  while (j + 4 <= lim) {
+    uint32_t h0 = (h << 1) + G[data[j]];
+    uint32_t h1 = (h0 << 1) + G[data[j + 1]];
+    uint32_t h2 = (h1 << 1) + G[data[j + 2]];
+    uint32_t h3 = (h2 << 1) + G[data[j + 3]];
+    if (__builtin_expect(!(h0 & mask) | !(h1 & mask) | !(h2 & mask) | !(h3 & mask), 0)) {
+      if (!(h0 & mask)) { *hp = h0; return j; }
+      if (!(h1 & mask)) { *hp = h1; return j + 1; }
+      if (!(h2 & mask)) { *hp = h2; return j + 2; }
+      *hp = h3;
+      return j + 3;
+    }
+    h = h3;
+    j += 4;
+  }
+  for (; j < lim; j++) {
+    h = (h << 1) + G[data[j]];
+    if (!(h & mask)) { *hp = h; return j; }
+  }
+  *hp = h;
+  return lim;
+}
+
+static napi_value js_scan(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  chunker_data *d = NULL;
+  napi_get_instance_data(env, (void **)&d);
+  if (d == NULL || !d->ready) THROW(env, "scan: call init(gear) first");
+  if (argc < 6) THROW(env, "scan(data, start, end, state, cfg, out): 6 arguments expected");
+
+  void *vdata, *vstate, *vcfg, *vout;
+  size_t dlen, slen, clen, olen;
+  if (!get_typed(env, argv[0], napi_uint8_array, &vdata, &dlen)) THROW(env, "scan: data must be a Uint8Array or Buffer");
+  if (!get_typed(env, argv[3], napi_float64_array, &vstate, &slen) || slen < 3) THROW(env, "scan: state must be a Float64Array(3)");
+  if (!get_typed(env, argv[4], napi_uint32_array, &vcfg, &clen) || clen < 6) THROW(env, "scan: cfg must be a Uint32Array(6)");
+  if (!get_typed(env, argv[5], napi_float64_array, &vout, &olen)) THROW(env, "scan: out must be a Float64Array");
+  double dstart, dend;
+  if (napi_get_value_double(env, argv[1], &dstart) != napi_ok || napi_get_value_double(env, argv[2], &dend) != napi_ok) THROW(env, "scan: start and end must be numbers");
+  if (!(dstart >= 0 && dstart <= dend && dend <= (double)dlen)) THROW(env, "scan: bad range");
+
+  const uint8_t *data = (const uint8_t *)vdata;
+  double *state = (double *)vstate;
+  const uint32_t *cfg = (const uint32_t *)vcfg;
+  double *out = (double *)vout;
+  const uint32_t *G = d->gear;
+  const size_t min = cfg[0], avg = cfg[1], max = cfg[2], hash_start = cfg[5];
+  const uint32_t mask_s = cfg[3], mask_l = cfg[4];
+  if (!(min >= 1 && min <= avg && avg <= max)) THROW(env, "scan: bad cfg");
+  if (!(state[0] >= 0 && state[0] < (double)max)) THROW(env, "scan: bad state");
+
+  size_t end = (size_t)dend;
+  size_t i = (size_t)dstart;
+  size_t pos = (size_t)state[0];
+  uint32_t h = (uint32_t)state[1];
+  size_t n = 0;
+  /* Positions are kept relative to the chunk start (rel = index - chunk start) because
+     the chunk may have begun in an earlier buffer; bytes are read as q[rel - pos], and
+     rel >= pos always holds where a byte is read. */
+  while (i < end) {
+    const size_t avail = end - i; /* bytes left, starting at rel = pos */
+    size_t rel = pos;
+    size_t rel_end = pos + avail; /* relative position of `end` */
+    size_t cut_rel = 0;           /* chunk length if cut, 0 if not */
+    const uint8_t *q = data + i; /* q[rel - pos] is the byte at relative position rel */
+    if (rel < hash_start) rel = hash_start;
+    size_t lim = min - 1 < rel_end ? min - 1 : rel_end;
+    if (rel < lim) rel = pos + scan_mask(q, rel - pos, lim - pos, &h, 0, G);
+    lim = avg - 1 < rel_end ? avg - 1 : rel_end;
+    if (rel < lim) {
+      size_t r = pos + scan_mask(q, rel - pos, lim - pos, &h, mask_s, G);
+      if (r < lim) cut_rel = r + 1;
+      rel = r;
+    }
+    if (cut_rel == 0) {
+      lim = max - 1 < rel_end ? max - 1 : rel_end;
+      if (rel < lim) {
+        size_t r = pos + scan_mask(q, rel - pos, lim - pos, &h, mask_l, G);
+        if (r < lim) cut_rel = r + 1;
+        rel = r;
+      }
+      if (cut_rel == 0 && rel == max - 1 && rel < rel_end) cut_rel = max;
+    }
+    if (cut_rel == 0) {
+      pos = rel_end;
+      i = end;
+      break;
+    }
+    i = i - pos + cut_rel;
+    out[n++] = (double)i;
+    pos = 0;
+    h = 0;
+    if (n == olen) break;
+  }
+  state[0] = (double)pos;
+  state[1] = (double)h;
+  state[2] = (double)i;
+  napi_value result;
+  napi_create_uint32(env, (uint32_t)n, &result);
+  return result;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_property_descriptor props[] = {
+      {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
+      {"scan", NULL, js_scan, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
