@@ -253,3 +253,183 @@ describe('readIndexEntries', () => {
     expect(BigInt(readme.mtime.seconds) * 1_000_000_000n + BigInt(readme.mtime.nanoseconds)).toBe(st.mtimeNs);
   });
 });
+
+/**
+ * A repo whose clean filter logs every run and maps any content to the same blob, so a file
+ * rewritten with new content is still "clean" for git, but only after running the filter.
+ */
+function makeFilteredRepo(init: string[] = []): { dir: string; gitDir: string; log: string; blob: string } {
+  const dir = makeRepo({ '.gitattributes': '*.bin filter=t\n', 'big.bin': 'placeholder\n', 'other.txt': 'other\n' }, init);
+  const log = path.join(dir, '..', `${path.basename(dir)}.filter.log`);
+  roots.push(log);
+  git(dir, ['config', 'filter.t.clean', `cat >/dev/null; echo run >> '${log}'; echo constant`]);
+  git(dir, ['config', 'filter.t.smudge', 'cat']);
+  git(dir, ['add', '.']);
+  git(dir, ['commit', '-q', '-m', 'one']);
+  const blob = git(dir, ['rev-parse', ':big.bin']).trim();
+  return { dir, gitDir: path.join(dir, '.git'), log, blob };
+}
+
+/** Writes a file the way Dits does: a temporary file renamed over it (new inode, new times). */
+function replaceFile(file: string, content: string): void {
+  fs.writeFileSync(`${file}.tmp`, content);
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+function filterRuns(log: string): number {
+  return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0;
+}
+
+describe('updateIndexStat', () => {
+  it('keeps git status clean without running the clean filter (and without it, git runs the filter)', async () => {
+    const { dir, gitDir, log, blob } = makeFilteredRepo();
+    const file = path.join(dir, 'big.bin');
+
+    // Control 1: new content of the placeholder's size behind git's back: stat data differs but
+    // the size does not, so status must run the clean filter to learn the file is unchanged.
+    replaceFile(file, 'PLACEHOLDER\n');
+    fs.rmSync(log, { force: true });
+    expect(git(dir, ['status', '--porcelain'])).toBe('');
+    expect(filterRuns(log)).toBeGreaterThan(0);
+    // Control 2: a different size: git concludes "modified" from the size alone.
+    replaceFile(file, 'real content, much longer than the placeholder\n');
+    expect(git(dir, ['status', '--porcelain'])).toBe(' M big.bin\n');
+
+    // With updateIndexStat: same situation, the index is told the new stat data.
+    replaceFile(file, 'other real content, of yet another length\n');
+    fs.rmSync(log, { force: true });
+    expect(git(dir, ['diff-files', '--name-only'])).toBe('big.bin\n'); // stat-dirty (diff-files never cleans)
+    const stat = fs.statSync(file, { bigint: true });
+    const res = await updateIndexStat(gitDir, [{ path: 'big.bin', stat, expectedOid: blob }], { hashAlgo: 'sha1', worktree: dir });
+    expect(res).toMatchObject({ updated: ['big.bin'], skipped: [], racy: [] });
+    // Files git wrote in the same second as its index are racily clean: smudged, as git would.
+    for (const p of res.smudged) expect(['.gitattributes', 'other.txt']).toContain(p);
+    expect(fs.existsSync(path.join(gitDir, 'index.lock'))).toBe(false);
+
+    // Stat-clean now; only the smudged small files are left for git to re-check by content.
+    expect(git(dir, ['diff-files', '--name-only']).split('\n').filter(Boolean)).toEqual([...res.smudged].sort());
+    expect(git(dir, ['status', '--porcelain'])).toBe('');
+    expect(filterRuns(log)).toBe(0);
+    expect(git(dir, ['diff-files', '--name-only'])).toBe(''); // status refreshed the smudged ones
+    expect(git(dir, ['rev-parse', ':big.bin']).trim()).toBe(blob); // object id kept
+    const debug = git(dir, ['ls-files', '--debug', 'big.bin']);
+    expect(debug).toContain(`size: ${stat.size}`);
+    expect(debug).toContain(`mtime: ${stat.mtimeNs / 1_000_000_000n}:${stat.mtimeNs % 1_000_000_000n}`);
+    expect(debug).toContain(`ino: ${stat.ino & 0xffffffffn}`);
+    // Racy git: the new index file is strictly newer (whole seconds) than the file.
+    const indexMtime = fs.statSync(path.join(gitDir, 'index'), { bigint: true }).mtimeNs / 1_000_000_000n;
+    expect(indexMtime > stat.mtimeNs / 1_000_000_000n).toBe(true);
+    git(dir, ['fsck', '--no-progress']);
+  });
+
+  it('reports an update it could not make non-racy, and git then re-checks the content', async () => {
+    const { dir, gitDir, log, blob } = makeFilteredRepo();
+    const file = path.join(dir, 'big.bin');
+    replaceFile(file, 'new content from the future\n');
+    const future = new Date(Date.now() + 60_000);
+    fs.utimesSync(file, future, future);
+    fs.rmSync(log, { force: true });
+    const stat = fs.statSync(file, { bigint: true });
+    const res = await updateIndexStat(gitDir, [{ path: 'big.bin', stat, expectedOid: blob }], { hashAlgo: 'sha1', maxRacyWaitMs: 100 });
+    expect(res.updated).toEqual(['big.bin']);
+    expect(res.racy).toEqual(['big.bin']);
+    expect(git(dir, ['status', '--porcelain'])).toBe('');
+    expect(filterRuns(log)).toBeGreaterThan(0);
+  });
+
+  it('skips paths it must not touch, with a reason', async () => {
+    const { dir, gitDir, blob } = makeFilteredRepo();
+    fs.mkdirSync(path.join(dir, 'adir'));
+    fs.writeFileSync(path.join(dir, 'changed.bin'), 'x');
+    git(dir, ['add', 'changed.bin']);
+    const changedStat = fs.statSync(path.join(dir, 'changed.bin'), { bigint: true });
+    fs.writeFileSync(path.join(dir, 'changed.bin'), 'written again after the stat was taken');
+    const before = indexBytes(dir);
+    const st = (p: string) => fs.statSync(path.join(dir, p), { bigint: true });
+    const res = await updateIndexStat(
+      gitDir,
+      [
+        { path: 'big.bin', stat: st('big.bin'), expectedOid: '0'.repeat(40) },
+        { path: 'missing.bin', stat: st('big.bin') },
+        { path: 'other.txt', stat: st('adir') },
+        { path: 'changed.bin', stat: changedStat },
+      ],
+      { hashAlgo: 'sha1', worktree: dir },
+    );
+    expect(res.updated).toEqual([]);
+    expect(res.skipped).toEqual([
+      { path: 'big.bin', reason: 'oid-mismatch' },
+      { path: 'missing.bin', reason: 'not-in-index' },
+      { path: 'other.txt', reason: 'type-mismatch' },
+      { path: 'changed.bin', reason: 'changed-since-stat' },
+    ]);
+    expect(indexBytes(dir).equals(before)).toBe(true); // nothing to do: index untouched
+    expect(fs.existsSync(path.join(gitDir, 'index.lock'))).toBe(false);
+    expect(blob).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it('skips a conflicted path', async () => {
+    const dir = makeRepo({ 'f.txt': 'base\n' });
+    git(dir, ['add', '.']);
+    git(dir, ['commit', '-q', '-m', 'base']);
+    git(dir, ['checkout', '-q', '-b', 'other']);
+    fs.writeFileSync(path.join(dir, 'f.txt'), 'other\n');
+    git(dir, ['commit', '-q', '-am', 'other']);
+    git(dir, ['checkout', '-q', 'main']);
+    fs.writeFileSync(path.join(dir, 'f.txt'), 'main\n');
+    git(dir, ['commit', '-q', '-am', 'main']);
+    expect(() => git(dir, ['merge', '-q', 'other'])).toThrow();
+    const stat = fs.statSync(path.join(dir, 'f.txt'), { bigint: true });
+    const res = await updateIndexStat(path.join(dir, '.git'), [{ path: 'f.txt', stat }], { hashAlgo: 'sha1' });
+    expect(res.skipped).toEqual([{ path: 'f.txt', reason: 'conflicted' }]);
+  });
+
+  it('waits for index.lock held by another process, and gives up with index-locked', async () => {
+    const { dir, gitDir, blob } = makeFilteredRepo();
+    const file = path.join(dir, 'big.bin');
+    replaceFile(file, 'new content\n');
+    const stat = fs.statSync(file, { bigint: true });
+    const lock = path.join(gitDir, 'index.lock');
+    fs.writeFileSync(lock, '');
+    const started = Date.now();
+    await expect(
+      updateIndexStat(gitDir, [{ path: 'big.bin', stat, expectedOid: blob }], { hashAlgo: 'sha1', lockTimeoutMs: 300 }),
+    ).rejects.toMatchObject({ code: 'index-locked', message: expect.stringContaining('Another git process') });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(fs.existsSync(lock)).toBe(true); // not ours: left alone
+
+    setTimeout(() => fs.rmSync(lock), 200);
+    const res = await updateIndexStat(gitDir, [{ path: 'big.bin', stat, expectedOid: blob }], { hashAlgo: 'sha1', lockTimeoutMs: 5000 });
+    expect(res.updated).toEqual(['big.bin']);
+    // Only entries smudged because they were racy against the old index look stat-dirty.
+    expect(git(dir, ['diff-files', '--name-only']).split('\n').filter(Boolean)).toEqual([...res.smudged].sort());
+    expect(git(dir, ['status', '--porcelain'])).toBe('');
+  });
+
+  it('smudges other entries that were racily clean against the old index, as git does', async () => {
+    const { dir, gitDir, blob } = makeFilteredRepo();
+    replaceFile(path.join(dir, 'big.bin'), 'new content\n');
+    const stat = fs.statSync(path.join(dir, 'big.bin'), { bigint: true });
+    // Pretend the index was written in the same second as other.txt was last modified.
+    const otherMtime = fs.statSync(path.join(dir, 'other.txt')).mtime;
+    fs.utimesSync(path.join(gitDir, 'index'), otherMtime, otherMtime);
+    const res = await updateIndexStat(gitDir, [{ path: 'big.bin', stat, expectedOid: blob }], { hashAlgo: 'sha1' });
+    expect(res.updated).toEqual(['big.bin']);
+    expect(res.smudged).toContain('other.txt');
+    expect(git(dir, ['ls-files', '--debug', 'other.txt'])).toContain('size: 0\t');
+    expect(git(dir, ['status', '--porcelain'])).toBe(''); // git re-checks the content and finds it clean
+  });
+
+  it('works on a sha256 repository with a version 4 index', async () => {
+    const { dir, gitDir, log, blob } = makeFilteredRepo(['--object-format=sha256']);
+    git(dir, ['update-index', '--index-version', '4']);
+    replaceFile(path.join(dir, 'big.bin'), 'the real, large content\n');
+    fs.rmSync(log, { force: true });
+    const stat = fs.statSync(path.join(dir, 'big.bin'), { bigint: true });
+    const res = await updateIndexStat(gitDir, [{ path: 'big.bin', stat, expectedOid: blob }], { hashAlgo: 'sha256', worktree: dir });
+    expect(res.updated).toEqual(['big.bin']);
+    expect(parseIndex(indexBytes(dir), 'sha256').version).toBe(4);
+    expect(git(dir, ['status', '--porcelain'])).toBe('');
+    expect(filterRuns(log)).toBe(0);
+  });
+});

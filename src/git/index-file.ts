@@ -600,6 +600,8 @@ export interface UpdateIndexStatResult {
   smudged: string[];
 }
 
+const RACY_MARGIN_MS = 20;
+
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -735,9 +737,11 @@ export async function updateIndexStat(
     for (const u of planned.values()) {
       newestMtimeSeconds = Math.max(newestMtimeSeconds, statToIndexFields(u.stat).mtimeSeconds);
     }
-    const waitUntil = (newestMtimeSeconds + 1) * 1000;
-    const maxWait = opts.maxRacyWaitMs ?? 1500;
-    if (waitUntil > now() && waitUntil - now() <= maxWait) {
+    // The kernel stamps files from a coarse clock that can trail Date.now() by a few ms: margin.
+    const waitUntil = (newestMtimeSeconds + 1) * 1000 + RACY_MARGIN_MS;
+    const racyDeadline = now() + (opts.maxRacyWaitMs ?? 1500);
+    const mayWait = waitUntil <= racyDeadline;
+    if (mayWait) {
       while (now() < waitUntil) await sleep(waitUntil - now());
     }
 
@@ -775,7 +779,15 @@ export async function updateIndexStat(
     let written = 0;
     while (written < out.length) written += fs.writeSync(fd, out, written, out.length - written);
     fs.fsyncSync(fd);
-    const indexMtimeSeconds = Number(fs.fstatSync(fd, { bigint: true }).mtimeNs / NS_PER_S);
+    let indexMtimeSeconds = Number(fs.fstatSync(fd, { bigint: true }).mtimeNs / NS_PER_S);
+    // Still not newer than the files (clock skew between Date.now and file stamps)? Write a byte
+    // again a little later, so the file's own mtime moves on, while the wait budget lasts.
+    while (mayWait && indexMtimeSeconds <= newestMtimeSeconds && now() < racyDeadline) {
+      await sleep(RACY_MARGIN_MS);
+      fs.writeSync(fd, out, 0, 1, 0);
+      fs.fsyncSync(fd);
+      indexMtimeSeconds = Number(fs.fstatSync(fd, { bigint: true }).mtimeNs / NS_PER_S);
+    }
     fs.closeSync(fd);
     fs.renameSync(lockPath, indexFile);
     committed = true;
