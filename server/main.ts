@@ -1,0 +1,190 @@
+/**
+ * The only impure entry of the server: opens the data dir's database, puts the app on
+ * a socket, and shuts down gracefully.
+ *
+ * `startServer` is what `git dits serve` calls. Run directly
+ * (`node dist/server/main.js --data DIR [--host H] [--port N]`) it logs JSON lines to
+ * stdout, and on SIGINT/SIGTERM closes and exits 0.
+ *
+ * Shutdown (`close()`): stop accepting connections; let requests in flight finish (up
+ * to `shutdownTimeoutMs`, then their connections are cut); flush the access tracker;
+ * checkpoint and close SQLite.
+ */
+import { realpathSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { serve } from '@hono/node-server';
+import { createAccessTracker, type AccessTracker } from './access-tracker.js';
+import { createApp } from './app.js';
+import { openDataDirDb } from './data-dir.js';
+import type { ServerDb } from './db.js';
+import type { RouteModule } from './http.js';
+import { createJsonLogger, silentLogger, type Logger } from './logger.js';
+
+export interface StartServerOptions {
+  dataDir: string;
+  /** Loopback unless another address is passed explicitly. */
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  logger?: Logger;
+  clock?: () => Date;
+  /** How long in-flight requests may take to finish once shutdown starts. */
+  shutdownTimeoutMs?: number;
+  accessFlushIntervalMs?: number;
+  maxJsonBytes?: number;
+  /** Feature routers added to the app (see server/README.md). */
+  routes?: readonly RouteModule[];
+}
+
+export interface RunningServer {
+  url: string;
+  host: string;
+  port: number;
+  db: ServerDb;
+  access: AccessTracker;
+  /** Graceful shutdown; resolves when SQLite is closed. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const host = options.host ?? DEFAULT_HOST;
+  const logger = options.logger ?? silentLogger;
+  const clock = options.clock ?? (() => new Date());
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+  const db = openDataDirDb(options.dataDir);
+  const access = createAccessTracker(db, {
+    clock,
+    flushIntervalMs: options.accessFlushIntervalMs,
+    onError: (err) => logger.error('access flush failed', { err }),
+  });
+  const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, routes: options.routes });
+
+  let server: Server;
+  let info: AddressInfo;
+  try {
+    [server, info] = await new Promise<[Server, AddressInfo]>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 0 }, (addr) => resolve([s as Server, addr]));
+      s.once('error', reject);
+    });
+  } catch (err) {
+    access.close();
+    db.close();
+    throw err;
+  }
+
+  let inFlight = 0;
+  server.on('request', (_req, res) => {
+    inFlight++;
+    res.once('close', () => inFlight--);
+  });
+
+  const urlHost = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+  const url = `http://${urlHost}:${info.port}`;
+  logger.info('listening', { url, dataDir: options.dataDir });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      logger.info('shutting down', { inFlight });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Idle keep-alive connections would hold close() open; connections whose request
+      // finishes after this point go idle and are closed on the next tick of the poll.
+      const poll = setInterval(() => server.closeIdleConnections(), 25);
+      const deadline = setTimeout(() => {
+        logger.warn('shutdown timeout: closing connections with requests in flight', { inFlight });
+        server.closeAllConnections();
+      }, shutdownTimeoutMs);
+      server.closeIdleConnections();
+      try {
+        await closed;
+      } finally {
+        clearInterval(poll);
+        clearTimeout(deadline);
+      }
+      try {
+        access.close();
+      } catch (err) {
+        logger.error('final access flush failed', { err });
+      }
+      db.close();
+      logger.info('stopped');
+    })();
+    return closing;
+  };
+
+  return { url, host: info.address, port: info.port, db, access, close };
+}
+
+/** `--data DIR --host H --port N`; throws on anything else. */
+export function parseServerArgs(argv: readonly string[]): { dataDir: string; host?: string; port?: number } {
+  let dataDir: string | undefined;
+  let host: string | undefined;
+  let port: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = argv[i + 1];
+    if (arg !== '--data' && arg !== '--host' && arg !== '--port') throw new Error(`unknown argument ${arg}`);
+    if (value === undefined) throw new Error(`${arg} needs a value`);
+    i++;
+    if (arg === '--data') dataDir = value;
+    else if (arg === '--host') host = value;
+    else {
+      if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new Error(`invalid port ${value}`);
+      port = Number(value);
+    }
+  }
+  if (dataDir === undefined) throw new Error('--data DIR is required');
+  return { dataDir, host, port };
+}
+
+async function runAsProcess(): Promise<void> {
+  const logger = createJsonLogger((line) => process.stdout.write(line + '\n'));
+  let args: ReturnType<typeof parseServerArgs>;
+  try {
+    args = parseServerArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`dits server: ${(err as Error).message}\nusage: main.js --data DIR [--host 127.0.0.1] [--port 0]\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const running = await startServer({ ...args, logger });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn('second signal: exiting now', { signal });
+      process.exit(1);
+    }
+    logger.info('signal', { signal });
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+function isMainModule(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) {
+  runAsProcess().catch((err: unknown) => {
+    process.stderr.write(`dits server: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
