@@ -1,0 +1,165 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { findRepo, requireInitialised } from '../../git/repo.js';
+import { runGit } from '../../git/exec.js';
+import { readDitsSettings } from '../../git/dits-config.js';
+import { updateIndexStat } from '../../git/index-file.js';
+import { ChunkStore } from '../../store/chunk-store.js';
+import { ingest } from '../../store/ingest.js';
+import { readFileBuffers } from '../../store/file-source.js';
+import { DitsUserError } from '../../errors.js';
+import { createProgressBar } from '../progress.js';
+import { formatBytes, out, printJson, type CliContext } from '../context.js';
+import type { Command } from '../main.js';
+
+function splitZ(b: Buffer): string[] {
+  return b.toString('utf8').split('\0').filter(Boolean);
+}
+
+/** Which of these paths have filter=dits. */
+export async function ditsFiltered(workTree: string, paths: string[]): Promise<Set<string>> {
+  const set = new Set<string>();
+  if (paths.length === 0) return set;
+  const r = await runGit(['check-attr', '-z', '--stdin', 'filter'], { cwd: workTree, input: paths.join('\0') + '\0' });
+  const f = splitZ(r.stdout);
+  for (let i = 0; i + 2 < f.length + 1; i += 3) if (f[i + 2] === 'dits') set.add(f[i]!);
+  return set;
+}
+
+interface Staged {
+  path: string;
+  mode: string;
+  pointer: Buffer;
+  stat: fs.BigIntStats | null;
+  size: number;
+  newBytes: number;
+}
+
+const add: Command = {
+  summary: 'Add files to the index, reading Dits-tracked ones directly (fast path for big files)',
+  usage: 'git dits add [--json] [--] <path>...',
+  async run(args, ctx: CliContext) {
+    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+    if (positionals.length === 0) throw new DitsUserError('bad-usage', 'name the files to add', { hint: 'git dits add clip.mov footage/' });
+    const repo = await findRepo(ctx.cwd);
+    requireInitialised(repo);
+    const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
+    for (const s of specs) {
+      if (s.startsWith('..')) throw new DitsUserError('outside-repo', `${s} is outside the repository`, { hint: `the repository is ${repo.workTree}` });
+    }
+    const listed = splitZ((await runGit(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...specs], { cwd: repo.workTree })).stdout);
+    const unmatched = specs.filter((s) => s !== '.' && !listed.some((l) => l === s || l.startsWith(s.endsWith('/') ? s : s + '/')) && !fs.existsSync(path.join(repo.workTree, s)));
+    if (unmatched.length) throw new DitsUserError('no-such-path', `pathspec '${unmatched[0]}' did not match any files`);
+    const files = [...new Set(listed)];
+    const dits = await ditsFiltered(repo.workTree, files);
+    const ditsFiles: string[] = [];
+    const plain: string[] = [];
+    for (const f of files) {
+      let st: fs.Stats | null = null;
+      try {
+        st = fs.lstatSync(path.join(repo.workTree, f));
+      } catch {
+        /* deleted: git add stages the removal */
+      }
+      if (st && st.isFile() && dits.has(f)) ditsFiles.push(f);
+      else plain.push(f);
+    }
+
+    const settings = await readDitsSettings(repo.workTree);
+    const analyze = settings.mediaAware ? await loadAnalyzer() : undefined;
+    const store = ChunkStore.open(repo.ditsDir);
+    const staged: Staged[] = [];
+    let total = 0;
+    for (const f of ditsFiles) total += fs.statSync(path.join(repo.workTree, f)).size;
+    const bar = createProgressBar(ctx, 'Adding', total);
+    let doneBefore = 0;
+    try {
+      for (const f of ditsFiles) {
+        const abs = path.join(repo.workTree, f);
+        const before = fs.statSync(abs, { bigint: true });
+        let analysis = null;
+        if (analyze) {
+          try {
+            analysis = await analyze(abs);
+          } catch {
+            analysis = null;
+          }
+        }
+        const res = await ingest(store, readFileBuffers(abs), {
+          params: settings.chunker,
+          cutPlan: analysis?.cutPlan,
+          media: analysis?.media ?? null,
+          mediaFallback: analysis?.fallback,
+          onProgress: (b) => bar.update(doneBefore + b),
+        });
+        const after = fs.statSync(abs, { bigint: true });
+        const unchanged = after.mtimeNs === before.mtimeNs && after.size === before.size && after.ino === before.ino;
+        staged.push({
+          path: f,
+          mode: (before.mode & 0o111n) !== 0n ? '100755' : '100644',
+          pointer: res.pointerBytes,
+          stat: unchanged ? after : null,
+          size: Number(before.size),
+          newBytes: res.newBytes,
+        });
+        doneBefore += Number(before.size);
+      }
+    } finally {
+      bar.done();
+      store.close();
+    }
+
+    if (staged.length) await stagePointers(repo.workTree, repo.gitDir, repo.ditsDir, repo.hashAlgo, staged);
+    if (plain.length) await runGit(['add', '--', ...plain], { cwd: repo.workTree });
+
+    const summary = {
+      added: staged.map((s) => ({ path: s.path, size: s.size, newBytes: s.newBytes, changedWhileReading: s.stat === null })),
+      addedByGit: plain,
+    };
+    if (values.json) printJson(ctx, summary);
+    else {
+      for (const s of staged) out(ctx, `add ${s.path} (${formatBytes(s.size)}, ${formatBytes(s.newBytes)} new)${s.stat ? '' : ' [changed while reading: git will re-check it]'}`);
+      if (plain.length) out(ctx, `add ${plain.length} other file(s) through git add`);
+    }
+    return 0;
+  },
+};
+
+async function loadAnalyzer() {
+  try {
+    const mod = (await import('../../filter/media-analysis.js')) ;
+    return mod.analyzeForIngest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes the pointer blobs, stages them, and records the files' stat data. */
+async function stagePointers(workTree: string, gitDir: string, ditsDir: string, hashAlgo: 'sha1' | 'sha256', staged: Staged[]): Promise<void> {
+  const tmpDir = path.join(ditsDir, 'tmp', `add-${process.pid}-${randomBytes(4).toString('hex')}`);
+  fs.mkdirSync(tmpDir, { recursive: true });
+  try {
+    const files = staged.map((s, i) => {
+      const f = path.join(tmpDir, String(i));
+      fs.writeFileSync(f, s.pointer);
+      return f;
+    });
+    const r = await runGit(['hash-object', '-w', '--no-filters', '--stdin-paths'], { cwd: workTree, input: files.join('\n') + '\n' });
+    const oids = r.stdout.toString('utf8').trim().split('\n');
+    const info = staged.map((s, i) => `${s.mode} ${oids[i]}\t${s.path}`).join('\0') + '\0';
+    await runGit(['update-index', '--add', '-z', '--index-info'], { cwd: workTree, input: info });
+    const updates = staged.flatMap((s, i) => (s.stat ? [{ path: s.path, stat: s.stat, expectedOid: oids[i]! }] : []));
+    try {
+      await updateIndexStat(gitDir, updates, { hashAlgo, worktree: workTree });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'index-unsupported') throw err;
+      await runGit(['update-index', '-q', '--refresh'], { cwd: workTree, allowFail: true });
+    }
+  } finally {
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+export const commands = { add };

@@ -1,0 +1,53 @@
+import { parseArgs } from 'node:util';
+import { findRepo, requireInitialised } from '../../git/repo.js';
+import { listReachablePointers } from '../../git/reachable.js';
+import { listIndexPointers } from '../../git/pointers.js';
+import { ChunkStore } from '../../store/chunk-store.js';
+import { formatBytes, out, printJson, type CliContext } from '../context.js';
+import type { Command } from '../main.js';
+
+const du: Command = {
+  summary: 'Disk usage: logical size of tracked content vs what the local store holds, and the dedup ratio',
+  usage: 'git dits du [--json]',
+  async run(args, ctx: CliContext) {
+    const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+    const repo = await findRepo(ctx.cwd);
+    requireInitialised(repo);
+    const reachable = await listReachablePointers(repo.workTree);
+    const versions = new Map<string, number>();
+    for (const p of reachable) versions.set(p.pointer.oid, p.pointer.size);
+    const current = (await listIndexPointers(repo.workTree)).filter((p) => p.stage === 0);
+    const store = ChunkStore.open(repo.ditsDir);
+    let s;
+    try {
+      s = store.stats();
+    } finally {
+      store.close();
+    }
+    const logicalAll = [...versions.values()].reduce((a, b) => a + b, 0);
+    const logicalCurrent = current.reduce((a, p) => a + p.pointer.size, 0);
+    const report = {
+      trackedFiles: current.length,
+      logicalCurrentBytes: logicalCurrent,
+      fileVersions: versions.size,
+      logicalAllVersionsBytes: logicalAll,
+      storedChunkBytes: s.storedBytes,
+      uniqueChunkBytes: s.rawBytes,
+      chunks: s.chunks,
+      packs: s.packs,
+      packFileBytes: s.packBytes,
+      manifests: s.manifests,
+      dedupRatio: s.packBytes > 0 ? logicalAll / s.packBytes : null,
+    };
+    if (values.json) printJson(ctx, report);
+    else {
+      out(ctx, `tracked files (index)    ${report.trackedFiles}, ${formatBytes(logicalCurrent)}`);
+      out(ctx, `all versions (history)   ${report.fileVersions}, ${formatBytes(logicalAll)}`);
+      out(ctx, `stored locally           ${formatBytes(s.packBytes)} in ${s.packs} pack(s), ${s.chunks} chunks (${formatBytes(s.rawBytes)} before compression)`);
+      out(ctx, `dedup ratio              ${report.dedupRatio === null ? '-' : report.dedupRatio.toFixed(2) + 'x'} (all versions / stored)`);
+    }
+    return 0;
+  },
+};
+
+export const commands = { du };

@@ -1,0 +1,93 @@
+import { parseArgs } from 'node:util';
+import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
+import { readDitsSettings } from '../../git/dits-config.js';
+import { ChunkStore } from '../../store/chunk-store.js';
+import { createDitsFilter, type DitsFilterDeps } from '../../filter/dits-filter.js';
+import { serveFilterProtocol, type FilterCommand, type FilterResult } from '../../filter/protocol.js';
+import { initRepo } from './init.js';
+import { err, type CliContext } from '../context.js';
+import type { Command } from '../main.js';
+
+async function filterDeps(ctx: CliContext): Promise<{ deps: DitsFilterDeps; close: () => void; repo: RepoPaths }> {
+  const repo = await findRepo(ctx.cwd);
+  const settings = await readDitsSettings(repo.workTree);
+  let store: ChunkStore | null = null;
+  let initDone = isDitsInitialised(repo);
+  const ensureInit = (): void => {
+    if (initDone) return;
+    initDone = true;
+    // Git runs filters in a fresh clone before anyone ran `git dits init`: set the repo up
+    // (store and hooks) so the checkout finishes with real files.
+    void initRepo(repo.workTree, ctx.ditsBin).catch((e: unknown) => err(ctx, `dits: could not set up this repository: ${String(e)}`));
+  };
+  const deps: DitsFilterDeps = {
+    workTree: repo.workTree,
+    gitDir: repo.gitDir,
+    settings,
+    store: () => {
+      if (!store) store = ChunkStore.open(repo.ditsDir, { create: true });
+      return store;
+    },
+    analyze: settings.mediaAware ? await loadAnalyzer() : undefined,
+    onPending: ensureInit,
+    log: (line) => err(ctx, line),
+  };
+  return { deps, repo, close: () => store?.close() };
+}
+
+async function loadAnalyzer(): Promise<DitsFilterDeps['analyze']> {
+  try {
+    const mod = (await import('../../filter/media-analysis.js')) ;
+    return mod.analyzeForIngest;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeResult(ctx: CliContext, result: FilterResult): Promise<void> {
+  if (Buffer.isBuffer(result)) {
+    ctx.stdout.write(result);
+    return;
+  }
+  for await (const piece of result) {
+    if (!ctx.stdout.write(piece)) await new Promise((r) => ctx.stdout.once('drain', r));
+  }
+}
+
+const filterProcess: Command = {
+  summary: "Serve Git's long-running filter protocol (run by Git, not by hand)",
+  usage: 'git dits filter-process',
+  async run(args, ctx) {
+    parseArgs({ args, options: {} });
+    const { deps, close } = await filterDeps(ctx);
+    try {
+      await serveFilterProtocol(ctx.stdin as AsyncIterable<Buffer>, ctx.stdout, createDitsFilter(deps));
+    } finally {
+      close();
+    }
+    return 0;
+  },
+};
+
+function oneShot(command: FilterCommand): Command {
+  return {
+    summary: `Single-file ${command} filter (fallback for tools without the long-running protocol)`,
+    usage: `git dits ${command} -- <path>`,
+    async run(args, ctx) {
+      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const { deps, close } = await filterDeps(ctx);
+      const handlers = createDitsFilter(deps);
+      try {
+        const request = { command, pathname: positionals[0] ?? '', meta: new Map<string, string>() };
+        const input = ctx.stdin as AsyncIterable<Buffer>;
+        const result = command === 'clean' ? await handlers.clean!(request, input) : await handlers.smudge!(request, input);
+        await writeResult(ctx, result);
+      } finally {
+        close();
+      }
+      return 0;
+    },
+  };
+}
+
+export const commands = { 'filter-process': filterProcess, clean: oneShot('clean'), smudge: oneShot('smudge') };

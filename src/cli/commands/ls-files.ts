@@ -1,0 +1,83 @@
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { findRepo, requireInitialised } from '../../git/repo.js';
+import { listIndexPointers, resolvePointers, type IndexPointer } from '../../git/pointers.js';
+import { listReachablePointers } from '../../git/reachable.js';
+import { runGit } from '../../git/exec.js';
+import { ChunkStore } from '../../store/chunk-store.js';
+import { Manifest } from '../../manifest/manifest.js';
+import { formatBytes, out, printJson, type CliContext } from '../context.js';
+import type { Command } from '../main.js';
+
+async function pointersAt(workTree: string, rev: string | undefined, specs: string[]): Promise<IndexPointer[]> {
+  if (!rev) return (await listIndexPointers(workTree, specs)).filter((p) => p.stage === 0);
+  const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...specs], { cwd: workTree });
+  const entries = r.stdout
+    .toString('utf8')
+    .split('\0')
+    .filter(Boolean)
+    .map((rec) => {
+      const tab = rec.indexOf('\t');
+      const [mode, , oid] = rec.slice(0, tab).split(' ');
+      return { mode: mode!, oid: oid!, path: rec.slice(tab + 1) };
+    })
+    .filter((e) => e.mode.startsWith('100'));
+  return resolvePointers(workTree, entries);
+}
+
+const lsFiles: Command = {
+  summary: 'List tracked files: path, size, file id, chunks, and the share of bytes shared with other files or versions',
+  usage: 'git dits ls-files [--json] [--rev <commit>] [--] [<path>...]',
+  async run(args, ctx: CliContext) {
+    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, rev: { type: 'string' } } });
+    const repo = await findRepo(ctx.cwd);
+    requireInitialised(repo);
+    const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
+    const listed = await pointersAt(repo.workTree, values.rev, specs);
+    const store = ChunkStore.open(repo.ditsDir);
+    try {
+      // How many distinct file versions (manifests) use each chunk, over everything reachable.
+      const all = new Set((await listReachablePointers(repo.workTree)).map((p) => p.pointer.manifest));
+      for (const p of listed) all.add(p.pointer.manifest);
+      const users = new Map<string, number>();
+      const manifests = new Map<string, Manifest | null>();
+      for (const id of all) {
+        let m: Manifest | null = null;
+        try {
+          m = Manifest.parse(store.getManifestBytes(id));
+        } catch {
+          m = null;
+        }
+        manifests.set(id, m);
+        if (m) for (const c of m.distinctIds()) users.set(c, (users.get(c) ?? 0) + 1);
+      }
+      const rows = listed.map((p) => {
+        const m = manifests.get(p.pointer.manifest) ?? null;
+        let shared = 0;
+        if (m) for (const c of m.chunks()) if ((users.get(c.id) ?? 0) > 1) shared += c.length;
+        return {
+          path: p.path,
+          size: p.pointer.size,
+          oid: p.pointer.oid,
+          manifest: p.pointer.manifest,
+          chunks: m ? m.chunkCount : null,
+          dedupShare: m && p.pointer.size > 0 ? shared / p.pointer.size : m ? 0 : null,
+          local: m !== null,
+        };
+      });
+      if (values.json) printJson(ctx, rows);
+      else {
+        if (rows.length === 0) out(ctx, 'No Dits-tracked files here.');
+        for (const r of rows) {
+          const chunks = r.chunks === null ? 'content not local' : `${r.chunks} chunks, ${(100 * (r.dedupShare ?? 0)).toFixed(1)}% shared`;
+          out(ctx, `${r.oid.slice(0, 12)}  ${formatBytes(r.size).padStart(10)}  ${chunks.padEnd(28)}  ${r.path}`);
+        }
+      }
+    } finally {
+      store.close();
+    }
+    return 0;
+  },
+};
+
+export const commands = { 'ls-files': lsFiles };

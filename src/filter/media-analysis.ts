@@ -1,0 +1,27 @@
+/**
+ * Media-aware cutting for ingest: asks the container parser for a cut plan of the file on
+ * disk. The plan is a hint only: chunk and file ids come from the bytes ingested, so a file
+ * that changed between analysis and ingest is still stored exactly.
+ */
+import { analyzeContainer } from '../media/analyze-container.js';
+import { openFileReader } from '../media/random-access-reader.js';
+import type { MediaAnalysis } from './dits-filter.js';
+
+export async function analyzeForIngest(absPath: string): Promise<MediaAnalysis | null> {
+  let reader;
+  try {
+    reader = await openFileReader(absPath);
+  } catch {
+    return null;
+  }
+  try {
+    const a = await analyzeContainer(reader);
+    if (a.kind === 'unknown') return { fallback: a.fallbackReason, media: null };
+    return {
+      cutPlan: { forced: a.cutPlan.forced, preferred: a.cutPlan.preferred },
+      media: (a.structure as unknown as Record<string, unknown>) ?? null,
+    };
+  } finally {
+    await reader.close();
+  }
+}

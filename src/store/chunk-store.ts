@@ -1,0 +1,447 @@
+/**
+ * The local content store in `.git/dits/`:
+ *
+ *   index.sqlite        which chunk is in which pack at which offset (WAL, better-sqlite3)
+ *   packs/<name>.pack   chunks back to back (see pack-format.ts); a pack is appended to by
+ *                       one writer only, then never changed (gc rewrites whole packs)
+ *   manifests/ab/<id>   manifests, one file each, written by temp file + rename
+ *   quarantine/         corrupt chunks and manifests moved aside by fsck
+ *
+ * Atomicity: chunk bytes are appended and fsynced *before* their index rows are committed,
+ * so a crash mid-add leaves at most unindexed bytes at a pack's end, never a row pointing
+ * at a half chunk. Every read is verified against its id.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DitsUserError, errnoCode } from '../errors.js';
+import { hashBytes } from '../hashing/blake3.js';
+import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead, encodePackHeader, PACK_HEADER_SIZE } from './pack-format.js';
+import { decompress, maybeCompress } from './compression.js';
+
+const require = createRequire(import.meta.url);
+
+export const STORE_FORMAT_VERSION = '1';
+/** A local pack is closed and a new one started past this size. */
+const PACK_ROLL_SIZE = 256 * 1024 * 1024;
+const WRITE_BUFFER_SIZE = 8 * 1024 * 1024;
+
+export interface ChunkLocation {
+  pack: number;
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  codec: number;
+}
+
+export class ChunkMissingError extends DitsUserError {
+  constructor(readonly chunkId: string) {
+    super('chunk-missing', `chunk ${chunkId} is not in the local store`, { hint: 'fetch it from a remote (`git dits pull <path>`) or run `git dits fsck`' });
+  }
+}
+
+export class ChunkCorruptError extends DitsUserError {
+  constructor(readonly chunkId: string, detail: string) {
+    super('chunk-corrupt', `chunk ${chunkId} is corrupt in the local store (${detail})`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
+  }
+}
+
+export class ManifestMissingError extends DitsUserError {
+  constructor(readonly manifestId: string) {
+    super('manifest-missing', `manifest ${manifestId} is not in the local store`, { hint: 'fetch the content from a remote (`git dits pull <path>`), or re-add the file if the pointer was written by hand' });
+  }
+}
+
+interface PendingRow {
+  idRaw: Buffer;
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  codec: number;
+}
+
+class PackWriter {
+  readonly fd: number;
+  size = PACK_HEADER_SIZE;
+  private buf = Buffer.allocUnsafe(WRITE_BUFFER_SIZE);
+  private used = 0;
+  rows: PendingRow[] = [];
+
+  constructor(
+    readonly packId: number,
+    readonly file: string,
+  ) {
+    this.fd = fs.openSync(file, 'wx', 0o444);
+    fs.writeSync(this.fd, encodePackHeader());
+  }
+
+  append(idRaw: Buffer, codec: number, rawLength: number, data: Buffer): void {
+    const need = ENTRY_HEAD_SIZE + data.length;
+    if (this.used + need > this.buf.length) this.flushBuffer();
+    const offset = this.size + ENTRY_HEAD_SIZE;
+    if (need > this.buf.length) {
+      const head = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
+      encodeEntryHead({ idRaw, codec, rawLength, storedLength: data.length }, head, 0);
+      fs.writeSync(this.fd, head);
+      fs.writeSync(this.fd, data);
+    } else {
+      encodeEntryHead({ idRaw, codec, rawLength, storedLength: data.length }, this.buf, this.used);
+      data.copy(this.buf, this.used + ENTRY_HEAD_SIZE);
+      this.used += need;
+    }
+    this.size += need;
+    this.rows.push({ idRaw: Buffer.from(idRaw), offset, storedLength: data.length, rawLength, codec });
+  }
+
+  flushBuffer(): void {
+    let done = 0;
+    while (done < this.used) done += fs.writeSync(this.fd, this.buf, done, this.used - done);
+    this.used = 0;
+  }
+
+  /** Everything appended so far is on disk. */
+  sync(): void {
+    this.flushBuffer();
+    fs.fsyncSync(this.fd);
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+export interface StoreStats {
+  chunks: number;
+  storedBytes: number;
+  rawBytes: number;
+  packs: number;
+  packBytes: number;
+  manifests: number;
+}
+
+export class ChunkStore {
+  readonly db: BetterSqlite3.Database;
+  private writer: PackWriter | null = null;
+  /** Chunks appended by this process and not yet committed (dedup within an add). */
+  private pendingIds = new Set<string>();
+  private readFds = new Map<number, number>();
+  private packNames = new Map<number, string>();
+  private readonly stmts: ReturnType<ChunkStore['prepare']>;
+
+  private constructor(readonly dir: string, db: BetterSqlite3.Database) {
+    this.db = db;
+    this.stmts = this.prepare();
+  }
+
+  /** Opens the store; with `create`, makes it (idempotent). */
+  static open(dir: string, opts: { create?: boolean } = {}): ChunkStore {
+    const dbFile = path.join(dir, 'index.sqlite');
+    if (!opts.create && !fs.existsSync(dbFile)) {
+      throw new DitsUserError('not-initialised', 'Dits is not set up in this repository yet', { hint: 'run `git dits init` (and `git dits install` once per machine)' });
+    }
+    for (const sub of ['packs', 'manifests', 'quarantine', 'tmp']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    const Database = require('better-sqlite3') as typeof BetterSqlite3;
+    const db = new Database(dbFile);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 30000');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS chunks(
+        id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
+        stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL, codec INTEGER NOT NULL, added_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
+      CREATE TABLE IF NOT EXISTS quarantine(id TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
+    `);
+    const v = db.prepare(`SELECT value FROM meta WHERE key='format'`).get() as { value: string } | undefined;
+    if (!v) db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?)`).run(STORE_FORMAT_VERSION);
+    else if (v.value !== STORE_FORMAT_VERSION) {
+      db.close();
+      throw new DitsUserError('store-too-new', `this repository's Dits store is format ${v.value}; this dits understands ${STORE_FORMAT_VERSION}`, { hint: 'upgrade dits' });
+    }
+    return new ChunkStore(dir, db);
+  }
+
+  private prepare() {
+    return {
+      has: this.db.prepare('SELECT 1 FROM chunks WHERE id = ?').pluck(),
+      get: this.db.prepare('SELECT pack, offset, stored_len AS storedLength, raw_len AS rawLength, codec FROM chunks WHERE id = ?'),
+      insert: this.db.prepare('INSERT OR IGNORE INTO chunks(id, pack, offset, stored_len, raw_len, codec, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      packName: this.db.prepare('SELECT name FROM packs WHERE id = ?').pluck(),
+      addPack: this.db.prepare('INSERT INTO packs(name, created_at) VALUES (?, ?)'),
+    };
+  }
+
+  hasChunk(idRaw: Buffer): boolean {
+    return this.pendingIds.has(idRaw.toString('hex')) || this.stmts.has.get(idRaw) !== undefined;
+  }
+
+  locate(idRaw: Buffer): ChunkLocation | undefined {
+    return this.stmts.get.get(idRaw) as ChunkLocation | undefined;
+  }
+
+  private openWriter(): PackWriter {
+    if (this.writer && this.writer.size < PACK_ROLL_SIZE) return this.writer;
+    if (this.writer) this.commit();
+    const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
+    const info = this.stmts.addPack.run(name, Date.now());
+    const packId = Number(info.lastInsertRowid);
+    this.packNames.set(packId, name);
+    this.writer = new PackWriter(packId, path.join(this.dir, 'packs', `${name}.pack`));
+    return this.writer;
+  }
+
+  /**
+   * Stores a chunk unless present. `data` must hash to `idRaw` (the caller just hashed it).
+   * Returns the bytes newly stored (0 when deduplicated).
+   */
+  async putChunk(idRaw: Buffer, data: Buffer): Promise<number> {
+    if (this.hasChunk(idRaw)) return 0;
+    const z = await maybeCompress(data);
+    const w = this.openWriter();
+    this.pendingIds.add(idRaw.toString('hex'));
+    if (z) w.append(idRaw, CODEC_ZSTD, data.length, z);
+    else w.append(idRaw, CODEC_NONE, data.length, data);
+    return (z ?? data).length + ENTRY_HEAD_SIZE;
+  }
+
+  /** Makes every chunk put so far durable and visible to other processes. */
+  commit(): void {
+    const w = this.writer;
+    if (!w || w.rows.length === 0) return;
+    try {
+      w.sync();
+    } catch (err) {
+      throw this.diskError(err);
+    }
+    const now = Date.now();
+    const rows = w.rows;
+    this.db.transaction(() => {
+      for (const r of rows) this.stmts.insert.run(r.idRaw, w.packId, r.offset, r.storedLength, r.rawLength, r.codec, now);
+    })();
+    w.rows = [];
+    this.pendingIds.clear();
+  }
+
+  /** Drops chunks put since the last commit (their bytes stay as unindexed pack tail). */
+  abandon(): void {
+    if (this.writer) {
+      this.writer.rows = [];
+      try {
+        this.writer.close();
+      } catch {
+        /* already failing */
+      }
+      this.writer = null;
+    }
+    this.pendingIds.clear();
+  }
+
+  diskError(err: unknown): Error {
+    const code = errnoCode(err);
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      return new DitsUserError('disk-full', 'the disk is full: Dits could not store the content', {
+        hint: 'free some space (`git dits gc` removes unreferenced content) and run the command again; nothing was lost',
+        cause: err,
+      });
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  packPath(packId: number): string {
+    let name = this.packNames.get(packId);
+    if (!name) {
+      name = this.stmts.packName.get(packId) as string | undefined;
+      if (!name) throw new Error(`pack ${packId} is not in the index`);
+      this.packNames.set(packId, name);
+    }
+    return path.join(this.dir, 'packs', `${name}.pack`);
+  }
+
+  private readFd(packId: number): number {
+    let fd = this.readFds.get(packId);
+    if (fd === undefined) {
+      fd = fs.openSync(this.packPath(packId), 'r');
+      this.readFds.set(packId, fd);
+    }
+    return fd;
+  }
+
+  /** The stored (possibly compressed) bytes of a chunk, unverified. */
+  readStored(loc: ChunkLocation): Buffer {
+    if (this.writer && this.writer.packId === loc.pack) this.writer.flushBuffer();
+    const buf = Buffer.allocUnsafe(loc.storedLength);
+    const fd = this.readFd(loc.pack);
+    let done = 0;
+    while (done < loc.storedLength) {
+      const n = fs.readSync(fd, buf, done, loc.storedLength - done, loc.offset + done);
+      if (n === 0) throw new ChunkCorruptError('?', 'pack ends early');
+      done += n;
+    }
+    return buf;
+  }
+
+  /** A chunk's plain bytes, verified against its id. */
+  async getChunk(idRaw: Buffer): Promise<Buffer> {
+    const loc = this.locate(idRaw);
+    const idHex = idRaw.toString('hex');
+    if (!loc) throw new ChunkMissingError(idHex);
+    let data: Buffer;
+    try {
+      data = this.readStored(loc);
+    } catch (err) {
+      if (err instanceof ChunkCorruptError || errnoCode(err) === 'ENOENT') throw new ChunkCorruptError(idHex, 'its pack is missing or short');
+      throw err;
+    }
+    if (loc.codec === CODEC_ZSTD) {
+      try {
+        data = await decompress(data);
+      } catch {
+        throw new ChunkCorruptError(idHex, 'zstd data does not decode');
+      }
+    } else if (loc.codec !== CODEC_NONE) {
+      throw new ChunkCorruptError(idHex, `unknown codec ${loc.codec}`);
+    }
+    if (data.length !== loc.rawLength || !hashBytes(data).equals(idRaw)) throw new ChunkCorruptError(idHex, 'its bytes do not match its id');
+    return data;
+  }
+
+  manifestPath(id: string): string {
+    return path.join(this.dir, 'manifests', id.slice(0, 2), id.slice(2));
+  }
+
+  hasManifest(id: string): boolean {
+    return fs.existsSync(this.manifestPath(id));
+  }
+
+  putManifest(id: string, bytes: Buffer): void {
+    const dest = this.manifestPath(id);
+    if (fs.existsSync(dest)) return;
+    try {
+      writeFileAtomic(dest, bytes, path.join(this.dir, 'tmp'));
+    } catch (err) {
+      throw this.diskError(err);
+    }
+  }
+
+  /** Manifest bytes, verified against the id. */
+  getManifestBytes(id: string): Buffer {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(this.manifestPath(id));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') throw new ManifestMissingError(id);
+      throw err;
+    }
+    if (hashBytes(bytes).toString('hex') !== id) {
+      throw new DitsUserError('manifest-corrupt', `manifest ${id} is corrupt in the local store`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
+    }
+    return bytes;
+  }
+
+  *listManifestIds(): Generator<string> {
+    const root = path.join(this.dir, 'manifests');
+    for (const a of safeReaddir(root)) {
+      if (!/^[0-9a-f]{2}$/.test(a)) continue;
+      for (const b of safeReaddir(path.join(root, a))) if (/^[0-9a-f]{62}$/.test(b)) yield a + b;
+    }
+  }
+
+  stats(): StoreStats {
+    const c = this.db.prepare('SELECT count(*) AS n, coalesce(sum(stored_len), 0) AS s, coalesce(sum(raw_len), 0) AS r FROM chunks').get() as { n: number; s: number; r: number };
+    const packs = this.db.prepare('SELECT id FROM packs').pluck().all() as number[];
+    let packBytes = 0;
+    let packCount = 0;
+    for (const id of packs) {
+      try {
+        packBytes += fs.statSync(this.packPath(id)).size;
+        packCount++;
+      } catch {
+        /* removed */
+      }
+    }
+    let manifests = 0;
+    for (const _ of this.listManifestIds()) manifests++;
+    return { chunks: c.n, storedBytes: c.s, rawBytes: c.r, packs: packCount, packBytes, manifests };
+  }
+
+  close(): void {
+    try {
+      this.commit();
+    } finally {
+      this.writer?.close();
+      this.writer = null;
+      for (const fd of this.readFds.values()) fs.closeSync(fd);
+      this.readFds.clear();
+      this.db.close();
+    }
+  }
+
+  /**
+   * Rewrites a pack keeping only the chunks `keep` accepts; the others leave the index.
+   * Crash-safe: the new pack is durable before the index moves to it, and the old pack is
+   * deleted only after (an interrupted run leaves an unreferenced pack for the next gc).
+   */
+  rewritePack(packId: number, keep: (idRaw: Buffer) => boolean): { kept: number; dropped: number } {
+    this.commit();
+    const rows = this.db.prepare('SELECT id, offset, stored_len AS storedLength, raw_len AS rawLength, codec FROM chunks WHERE pack = ? ORDER BY offset').all(packId) as (Omit<ChunkLocation, 'pack'> & { id: Buffer })[];
+    const keepRows = rows.filter((r) => keep(r.id));
+    const dropRows = rows.filter((r) => !keep(r.id));
+    let writer: PackWriter | null = null;
+    if (keepRows.length) {
+      const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
+      const newId = Number(this.stmts.addPack.run(name, Date.now()).lastInsertRowid);
+      writer = new PackWriter(newId, path.join(this.dir, 'packs', `${name}.pack`));
+      for (const r of keepRows) writer.append(r.id, r.codec, r.rawLength, this.readStored({ ...r, pack: packId }));
+      writer.sync();
+      writer.close();
+    }
+    const oldFile = this.packPath(packId);
+    const move = this.db.prepare('UPDATE chunks SET pack = ?, offset = ? WHERE id = ?');
+    const del = this.db.prepare('DELETE FROM chunks WHERE id = ?');
+    this.db.transaction(() => {
+      if (writer) for (const r of writer.rows) move.run(writer.packId, r.offset, r.idRaw);
+      for (const r of dropRows) del.run(r.id);
+      this.db.prepare('DELETE FROM packs WHERE id = ?').run(packId);
+    })();
+    this.dropReadHandles();
+    fs.rmSync(oldFile, { force: true });
+    return { kept: keepRows.length, dropped: dropRows.length };
+  }
+
+  /** Forget cached read handles (after gc replaced packs). */
+  dropReadHandles(): void {
+    for (const fd of this.readFds.values()) fs.closeSync(fd);
+    this.readFds.clear();
+    this.packNames.clear();
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Writes `bytes` to `dest` so that readers see the old state or the whole new file. */
+export function writeFileAtomic(dest: string, bytes: Buffer, tmpDir = path.dirname(dest)): void {
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  const tmp = path.join(tmpDir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const fd = fs.openSync(tmp, 'wx', 0o444);
+  try {
+    fs.writeSync(fd, bytes);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, dest);
+}

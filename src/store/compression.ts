@@ -1,0 +1,54 @@
+/**
+ * zstd for chunks, only when it saves space. Camera codecs (H.264, ProRes) are already
+ * compressed, so trying zstd on every chunk would cost throughput for nothing: a cheap
+ * entropy estimate on a sample of the chunk decides whether to try at all, and a try is
+ * kept only if it saves at least MIN_SAVING of the chunk.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const zstd = require('@mongodb-js/zstd') as {
+  compress(buf: Buffer, level?: number): Promise<Buffer>;
+  decompress(buf: Buffer): Promise<Buffer>;
+};
+
+const SAMPLE_STRIDE = 16;
+/** Bits per byte above which a chunk is taken as incompressible without trying. */
+const ENTROPY_LIMIT = 7.2;
+const MIN_SAVING = 1 / 32;
+const LEVEL = 3;
+
+const counts = new Uint32Array(256);
+
+/** Shannon entropy in bits per byte of every SAMPLE_STRIDE-th byte. */
+export function sampledEntropy(data: Uint8Array): number {
+  counts.fill(0);
+  let n = 0;
+  for (let i = 0; i < data.length; i += SAMPLE_STRIDE) {
+    counts[data[i]!]!++;
+    n++;
+  }
+  if (n === 0) return 0;
+  let h = 0;
+  for (let i = 0; i < 256; i++) {
+    const c = counts[i]!;
+    if (c) {
+      const p = c / n;
+      h -= p * Math.log2(p);
+    }
+  }
+  // A small sample under-estimates entropy: with n samples at most log2(n) bits show.
+  return n < 256 ? h * (8 / Math.log2(Math.max(n, 2))) : h;
+}
+
+/** The compressed form if worth keeping, else null. */
+export async function maybeCompress(data: Buffer): Promise<Buffer | null> {
+  if (data.length < 512) return null;
+  if (sampledEntropy(data) > ENTROPY_LIMIT) return null;
+  const z = await zstd.compress(data, LEVEL);
+  return z.length <= data.length * (1 - MIN_SAVING) ? z : null;
+}
+
+export function decompress(data: Buffer): Promise<Buffer> {
+  return zstd.decompress(data);
+}

@@ -1,0 +1,112 @@
+/**
+ * Materialize: a pointer in, the real file out, written beside its destination and renamed
+ * over it only when every chunk verified and the whole-file id matched. A missing or
+ * corrupt chunk, or a pointer whose ids do not agree, leaves the destination untouched.
+ * Runs of zero bytes become holes (sparse files stay sparse).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DitsUserError, errnoCode } from '../errors.js';
+import { StreamHasher } from '../hashing/blake3.js';
+import { Manifest } from '../manifest/manifest.js';
+import type { Pointer } from '../manifest/pointer.js';
+import { ChunkMissingError, ChunkCorruptError, ManifestMissingError, type ChunkStore } from './chunk-store.js';
+
+const ZERO = Buffer.alloc(1 << 20);
+
+function isZero(b: Buffer): boolean {
+  if (b[0] !== 0 || b[b.length - 1] !== 0) return false;
+  for (let i = 0; i < b.length; i += ZERO.length) {
+    const part = b.subarray(i, Math.min(i + ZERO.length, b.length));
+    if (!part.equals(ZERO.subarray(0, part.length))) return false;
+  }
+  return true;
+}
+
+export function loadManifest(store: ChunkStore, pointer: Pointer): Manifest {
+  const m = Manifest.parse(store.getManifestBytes(pointer.manifest));
+  if (m.header.oid !== pointer.oid || m.header.size !== pointer.size) {
+    throw new DitsUserError('pointer-mismatch', `the pointer's file id or size does not match its manifest ${pointer.manifest}`, {
+      hint: 'the pointer was edited by hand or damaged: restore it from another commit, or re-add the real file',
+    });
+  }
+  return m;
+}
+
+/** The file's bytes in order, each chunk verified. Used by smudge for small files. */
+export async function* readContent(store: ChunkStore, manifest: Manifest): AsyncGenerator<Buffer> {
+  const hasher = new StreamHasher();
+  for (let i = 0; i < manifest.chunkCount; i++) {
+    const data = await store.getChunk(manifest.idRawAt(i));
+    hasher.update(data);
+    yield data;
+  }
+  if (hasher.digestHex() !== manifest.header.oid) {
+    throw new DitsUserError('content-mismatch', 'the chunks of this file do not add up to its file id', { hint: 'run `git dits fsck`' });
+  }
+}
+
+export interface MaterializeOptions {
+  /** File mode for a new file; an existing destination keeps its mode. */
+  mode?: number;
+  onProgress?: (bytes: number) => void;
+}
+
+/** Explains a content failure in terms of the file the user asked for. */
+export function contentErrorFor(displayPath: string, err: unknown): unknown {
+  if (err instanceof ChunkMissingError || err instanceof ManifestMissingError) {
+    return new DitsUserError('content-missing', `${displayPath}: content is not in the local store (${err.message})`, {
+      hint: `fetch it with \`git dits pull -- ${displayPath}\` from a remote that has it; \`git dits fsck\` lists what is missing`,
+      cause: err,
+    });
+  }
+  if (err instanceof ChunkCorruptError) {
+    return new DitsUserError('content-corrupt', `${displayPath}: ${err.message}`, { hint: err.hint, cause: err });
+  }
+  if (err instanceof DitsUserError) {
+    return new DitsUserError(err.code, `${displayPath}: ${err.message}`, { hint: err.hint, cause: err });
+  }
+  return err;
+}
+
+export async function materializeFile(store: ChunkStore, pointer: Pointer, dest: string, opts: MaterializeOptions = {}): Promise<fs.BigIntStats> {
+  const manifest = loadManifest(store, pointer);
+  let mode = opts.mode ?? 0o644;
+  try {
+    mode = fs.statSync(dest).mode & 0o777;
+  } catch {
+    /* new file */
+  }
+  const tmp = path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 100)}.dits-${randomBytes(4).toString('hex')}`);
+  const fd = fs.openSync(tmp, 'wx', mode);
+  let ok = false;
+  try {
+    const hasher = new StreamHasher();
+    let offset = 0;
+    for (let i = 0; i < manifest.chunkCount; i++) {
+      const data = await store.getChunk(manifest.idRawAt(i));
+      hasher.update(data);
+      if (!isZero(data)) {
+        let done = 0;
+        while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, offset + done);
+      }
+      offset += data.length;
+      opts.onProgress?.(offset);
+    }
+    fs.ftruncateSync(fd, offset);
+    if (hasher.digestHex() !== pointer.oid) {
+      throw new DitsUserError('content-mismatch', `the stored chunks do not add up to file id ${pointer.oid}`, { hint: 'run `git dits fsck`' });
+    }
+    ok = true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOSPC') throw store.diskError(err);
+    throw err;
+  } finally {
+    fs.closeSync(fd);
+    if (!ok) fs.rmSync(tmp, { force: true });
+  }
+  fs.chmodSync(tmp, mode);
+  fs.renameSync(tmp, dest);
+  return fs.statSync(dest, { bigint: true });
+}

@@ -1,0 +1,83 @@
+/**
+ * Turning pointer files in the working tree into the real files, then refreshing the
+ * index's cached stat data so `git status` stays clean without re-running the clean filter.
+ * A file is only replaced while it still holds exactly the pointer Git wrote (nothing the
+ * user changed is overwritten), and only with content that verified.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { blobOid } from '../git/cat-file.js';
+import { runGit } from '../git/exec.js';
+import { updateIndexStat } from '../git/index-file.js';
+import type { RepoPaths } from '../git/repo.js';
+import { MAX_POINTER_SIZE, parsePointer, type Pointer } from '../manifest/pointer.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import { contentErrorFor, materializeFile } from '../store/materialize.js';
+
+export interface MaterializeReport {
+  written: string[];
+  /** Paths whose content could not be written, with the reason (user-facing). */
+  failed: { path: string; error: unknown }[];
+  bytes: number;
+}
+
+/** The pointer a working-tree file holds, or null if it holds anything else. */
+export function readWorktreePointer(file: string): { pointer: Pointer; bytes: Buffer } | null {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return null;
+  }
+  if (!st.isFile() || st.size > MAX_POINTER_SIZE) return null;
+  const bytes = fs.readFileSync(file);
+  const pointer = parsePointer(bytes);
+  return pointer ? { pointer, bytes } : null;
+}
+
+export async function materializePaths(
+  repo: RepoPaths,
+  store: ChunkStore,
+  relPaths: string[],
+  opts: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {},
+): Promise<MaterializeReport> {
+  const report: MaterializeReport = { written: [], failed: [], bytes: 0 };
+  const work: { rel: string; file: string; pointer: Pointer; expectedOid: string }[] = [];
+  let total = 0;
+  for (const rel of relPaths) {
+    const file = path.join(repo.workTree, rel);
+    const wp = readWorktreePointer(file);
+    if (!wp) continue;
+    work.push({ rel, file, pointer: wp.pointer, expectedOid: await blobOid(wp.bytes, repo.hashAlgo) });
+    total += wp.pointer.size;
+  }
+  const updates: { path: string; stat: fs.BigIntStats; expectedOid: string }[] = [];
+  let before = 0;
+  for (const w of work) {
+    try {
+      const stat = await materializeFile(store, w.pointer, w.file, {
+        onProgress: (b) => opts.onProgress?.(before + b, total),
+      });
+      updates.push({ path: w.rel, stat, expectedOid: w.expectedOid });
+      report.written.push(w.rel);
+      report.bytes += w.pointer.size;
+    } catch (err) {
+      report.failed.push({ path: w.rel, error: contentErrorFor(w.rel, err) });
+    }
+    before += w.pointer.size;
+  }
+  if (updates.length > 0) await refreshIndex(repo, updates);
+  return report;
+}
+
+/** Records the new files' stat data in the index (falls back to git's own refresh). */
+async function refreshIndex(repo: RepoPaths, updates: { path: string; stat: fs.BigIntStats; expectedOid: string }[]): Promise<void> {
+  try {
+    await updateIndexStat(repo.gitDir, updates, { hashAlgo: repo.hashAlgo, worktree: repo.workTree });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'index-unsupported') throw err;
+    // Split or sparse index: let git refresh (re-runs the clean filter on these files).
+    await runGit(['update-index', '-q', '--refresh'], { cwd: repo.workTree, allowFail: true });
+  }
+}
