@@ -25,7 +25,7 @@ import {
   readChildBoxes,
   readPayload,
 } from './mp4-boxes.js';
-import { Float64Builder, type TableRef, type TrackTables, sumTimeToSample, walkTrackLayout } from './mp4-sample-tables.js';
+import { type TableRef, type TrackTables, sumTimeToSample, walkTrackLayout } from './mp4-sample-tables.js';
 import {
   MEDIA_STRUCTURE_VERSION,
   type CutPlan,
@@ -126,9 +126,10 @@ export async function parseMp4Container(reader: RandomAccessReader, options: Mp4
   }
 
   // 4. Sample layout: chunk extents of every track, keyframe offsets of video tracks.
-  const chunkStarts = new Float64Builder();
-  const chunkEnds = new Float64Builder();
   const maxChunks = options.maxChunks ?? 4 * 1024 * 1024;
+  const totalChunks = parsed.reduce((n, p) => n + p.tables.chunkOffsets.count, 0);
+  if (totalChunks > maxChunks) throw new MediaParseError(`too many chunks to check (${totalChunks} > ${maxChunks})`);
+  const extents = { starts: new Float64Array(totalChunks), ends: new Float64Array(totalChunks), length: 0 };
   const maxPreferred = options.maxPreferredCuts ?? 2 * 1024 * 1024;
   const syncLists: Float64Array[] = [];
   let note: string | undefined;
@@ -140,9 +141,7 @@ export async function parseMp4Container(reader: RandomAccessReader, options: Mp4
       bytesPerSample: p.bytesPerSample,
       minSyncSpacing: options.minCutSpacing,
       maxSyncOffsets: maxPreferred,
-      chunkStarts,
-      chunkEnds,
-      maxChunks,
+      extents,
     });
     if (wantSync) {
       p.track.syncSampleCount = layout.syncSampleCount;
@@ -154,7 +153,7 @@ export async function parseMp4Container(reader: RandomAccessReader, options: Mp4
 
   // 5. Every chunk must lie inside an mdat payload, and no two may overlap.
   const payloads = mdats.map((b) => [payloadStart(b), b.end] as const);
-  checkChunkExtents(chunkStarts.toArray(), chunkEnds.toArray(), payloads);
+  checkChunkExtents(extents.starts.subarray(0, extents.length), extents.ends.subarray(0, extents.length), payloads);
 
   // 6. Start timecode from the first timecode track's first sample (a u32 frame count).
   let startTimecode: string | undefined;
@@ -424,15 +423,20 @@ function buildCutPlan(
   for (const r of regions) if (r.start > 0 && r.start < size) forced.push(r.start);
 
   // Merge keyframe offsets (one sorted list per video track, usually one track).
-  let total = 0;
-  for (const l of syncLists) total += l.length;
-  const all = new Float64Array(total);
-  let at = 0;
-  for (const l of syncLists) {
-    all.set(l, at);
-    at += l.length;
+  let all: Float64Array;
+  if (syncLists.length === 1) {
+    all = syncLists[0]!; // owned by us: sorted and compacted in place
+  } else {
+    let total = 0;
+    for (const l of syncLists) total += l.length;
+    all = new Float64Array(total);
+    let at = 0;
+    for (const l of syncLists) {
+      all.set(l, at);
+      at += l.length;
+    }
   }
-  all.sort();
+  if (!isSorted(all)) all.sort();
   const payloadRegions = regions.filter((r) => r.kind === 'payload');
   let kept = 0;
   let last = Number.NEGATIVE_INFINITY;
@@ -446,7 +450,12 @@ function buildCutPlan(
     all[kept++] = v;
     last = v;
   }
-  return { forced, preferred: all.slice(0, kept), regions };
+  return { forced, preferred: kept === all.length ? all : all.slice(0, kept), regions };
+}
+
+function isSorted(a: Float64Array): boolean {
+  for (let i = 1; i < a.length; i++) if (a[i]! < a[i - 1]!) return false;
+  return true;
 }
 
 function need(b: Buffer, n: number, what: string): void {

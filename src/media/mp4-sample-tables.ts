@@ -83,7 +83,7 @@ export class Float64Builder {
   length = 0;
 
   constructor(initial = 1024) {
-    this.data = new Float64Array(initial);
+    this.data = new Float64Array(Math.max(1, initial));
   }
 
   push(value: number): void {
@@ -99,9 +99,9 @@ export class Float64Builder {
     return this.length === 0 ? Number.NaN : this.data[this.length - 1]!;
   }
 
-  /** A compact copy of the values pushed so far. */
+  /** The values pushed so far (a view, no copy). */
   toArray(): Float64Array {
-    return this.data.slice(0, this.length);
+    return this.data.subarray(0, this.length);
   }
 }
 
@@ -126,11 +126,15 @@ export interface TrackLayoutOptions {
   minSyncSpacing?: number;
   /** Stop collecting sync offsets past this many (the layout is still checked). */
   maxSyncOffsets?: number;
-  /** Chunk extents are appended here (for the cross-track overlap check). */
-  chunkStarts: Float64Builder;
-  chunkEnds: Float64Builder;
-  /** Upper bound on chunks over all tracks; more is treated as unparseable. */
-  maxChunks: number;
+  /** Chunk extents are appended here (for the cross-track overlap check); sized by the caller. */
+  extents: ChunkExtents;
+}
+
+/** Byte extents of every chunk of every track, preallocated from the stco/co64 counts. */
+export interface ChunkExtents {
+  starts: Float64Array;
+  ends: Float64Array;
+  length: number;
 }
 
 export interface TrackLayout {
@@ -158,13 +162,14 @@ export async function walkTrackLayout(reader: RandomAccessReader, t: TrackTables
   const stss = t.syncSamples ? new TableCursor(reader, t.syncSamples) : undefined;
   const constant = t.constantSize > 0 ? (o.bytesPerSample ?? t.constantSize) : 0;
   const chunkCount = t.chunkOffsets.count;
-  if (chunkCount > o.maxChunks - o.chunkStarts.length) throw new MediaParseError(`too many chunks (${chunkCount}) to check`);
+  if (chunkCount > o.extents.starts.length - o.extents.length) throw new MediaParseError('chunk extents overflow');
   if (t.sampleToChunk.count === 0 && chunkCount > 0) throw new MediaParseError('stsc is empty but chunks exist');
   if (!sizes && t.constantSize === 0 && t.sampleCount > 0) throw new MediaParseError('stsz has neither a constant size nor a table');
 
-  const sync = o.wantSync ? new Float64Builder() : undefined;
   const minSpacing = o.minSyncSpacing ?? 0;
-  const maxSync = o.maxSyncOffsets ?? Number.POSITIVE_INFINITY;
+  const maxSync = Math.min(o.maxSyncOffsets ?? Number.POSITIVE_INFINITY, t.syncSamples ? t.syncSamples.count : t.sampleCount);
+  // Exact capacity: a keyframe list never doubles and is never copied.
+  const sync = o.wantSync ? new Float64Builder(maxSync) : undefined;
   let syncTruncated = false;
   let syncSampleCount = 0;
   let lastKept = Number.NEGATIVE_INFINITY;
@@ -243,8 +248,9 @@ export async function walkTrackLayout(reader: RandomAccessReader, t: TrackTables
         length += sizes!.u32(s);
       }
     }
-    o.chunkStarts.push(start);
-    o.chunkEnds.push(start + length);
+    o.extents.starts[o.extents.length] = start;
+    o.extents.ends[o.extents.length] = start + length;
+    o.extents.length++;
     sample += samplesPerChunk;
   }
   if (sample !== t.sampleCount) {
