@@ -7,7 +7,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeIndex, parseIndex, readIndexEntries, updateIndexStat, type HashAlgo } from '../src/git/index-file.js';
+import {
+  compareEntryStat,
+  encodeIndex,
+  parseIndex,
+  readIndexEntries,
+  readIndexSnapshot,
+  updateIndexStat,
+  type HashAlgo,
+} from '../src/git/index-file.js';
 
 const roots: string[] = [];
 afterAll(() => {
@@ -223,12 +231,17 @@ describe('round trip of indexes written by git', () => {
     expect(rewritten.extensions.map((x) => x.signature)).toEqual(sigs);
   });
 
-  it('refuses a split index and a sparse index with index-unsupported', () => {
+  it('refuses a split index and a sparse index with index-unsupported', async () => {
     const split = makeRepo(tree);
     git(split, ['add', '.']);
     git(split, ['update-index', '--split-index']);
     expect(() => parseIndex(indexBytes(split), 'sha1')).toThrow(expect.objectContaining({ code: 'index-unsupported' }));
     expect(() => readIndexEntries(path.join(split, '.git'), 'sha1')).toThrow(expect.objectContaining({ code: 'index-unsupported' }));
+    const st = fs.statSync(path.join(split, 'README.md'), { bigint: true });
+    await expect(updateIndexStat(path.join(split, '.git'), [{ path: 'README.md', stat: st }], { hashAlgo: 'sha1' })).rejects.toMatchObject({
+      code: 'index-unsupported',
+    });
+    expect(fs.existsSync(path.join(split, '.git', 'index.lock'))).toBe(false); // lock released
 
     const sparse = makeRepo(tree);
     git(sparse, ['add', '.']);
@@ -279,6 +292,37 @@ function replaceFile(file: string, content: string): void {
 function filterRuns(log: string): number {
   return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0;
 }
+
+describe('compareEntryStat', () => {
+  it('agrees with git on clean, changed and racy entries', () => {
+    const dir = makeRepo({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'c.txt': 'c\n', 'd.txt': 'd\n' });
+    const past = new Date('2020-01-01T00:00:00Z');
+    for (const f of ['a.txt', 'b.txt', 'c.txt', 'd.txt']) fs.utimesSync(path.join(dir, f), past, past);
+    git(dir, ['add', '.']);
+    const gitDir = path.join(dir, '.git');
+    const classify = () => {
+      const snap = readIndexSnapshot(gitDir, 'sha1');
+      return Object.fromEntries(
+        snap.entries.map((e) => [
+          e.path,
+          compareEntryStat(e, fs.lstatSync(path.join(dir, e.path), { bigint: true }), { hashAlgo: 'sha1', indexMtimeSeconds: snap.indexMtimeSeconds }),
+        ]),
+      );
+    };
+    expect(classify()).toEqual({ 'a.txt': 'clean', 'b.txt': 'clean', 'c.txt': 'clean', 'd.txt': 'clean' });
+    expect(git(dir, ['diff-files', '--name-only'])).toBe('');
+
+    fs.appendFileSync(path.join(dir, 'b.txt'), 'more\n');
+    fs.chmodSync(path.join(dir, 'c.txt'), 0o755);
+    replaceFile(path.join(dir, 'd.txt'), 'D\n'); // same size, new inode and times
+    expect(classify()).toEqual({ 'a.txt': 'clean', 'b.txt': 'changed', 'c.txt': 'changed', 'd.txt': 'changed' });
+    expect(git(dir, ['diff-files', '--name-only'])).toBe('b.txt\nc.txt\nd.txt\n');
+
+    // An index no newer than the entries: every stat-clean entry is racy.
+    fs.utimesSync(path.join(gitDir, 'index'), past, past);
+    expect(classify()['a.txt']).toBe('racy');
+  });
+});
 
 describe('updateIndexStat', () => {
   it('keeps git status clean without running the clean filter (and without it, git runs the filter)', async () => {

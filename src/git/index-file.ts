@@ -451,32 +451,119 @@ export interface IndexEntrySummary {
   /** Cached on-disk size, truncated to 32 bits (0 also means "racily smudged": re-check). */
   size: number;
   mtime: { seconds: number; nanoseconds: number };
+  ctime: { seconds: number; nanoseconds: number };
+  dev: number;
+  ino: number;
+  uid: number;
+  gid: number;
   skipWorktree: boolean;
   intentToAdd: boolean;
+  assumeValid: boolean;
+}
+
+export interface IndexSnapshot {
+  entries: IndexEntrySummary[];
+  /** The index file's own mtime in whole seconds (0 when there is no index): the racy-git line. */
+  indexMtimeSeconds: number;
 }
 
 /**
- * The entries of `<gitDir>/index` (or `indexFile`) with no git subprocess, for fast status.
- * A missing index (a fresh repository) has no entries. Throws like parseIndex.
+ * The entries of `<gitDir>/index` (or `indexFile`) with no git subprocess, for a fast status,
+ * and the index file's mtime for racy-git decisions (see compareEntryStat). A missing index (a
+ * fresh repository) has no entries. Throws like parseIndex (split/sparse: 'index-unsupported').
  */
-export function readIndexEntries(gitDir: string, hashAlgo: HashAlgo, opts: { indexFile?: string } = {}): IndexEntrySummary[] {
-  let buf: Buffer;
+export function readIndexSnapshot(gitDir: string, hashAlgo: HashAlgo, opts: { indexFile?: string } = {}): IndexSnapshot {
+  let fd: number;
   try {
-    buf = fs.readFileSync(opts.indexFile ?? indexPathOf(gitDir));
+    fd = fs.openSync(opts.indexFile ?? indexPathOf(gitDir), 'r');
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
+    if (errnoCode(err) === 'ENOENT') return { entries: [], indexMtimeSeconds: 0 };
     throw err;
   }
-  return parseIndex(buf, hashAlgo).entries.map((e) => ({
-    path: e.path,
-    oid: e.oid,
-    mode: e.mode,
-    stage: e.stage,
-    size: e.size,
-    mtime: { seconds: e.mtimeSeconds, nanoseconds: e.mtimeNanoseconds },
-    skipWorktree: e.skipWorktree,
-    intentToAdd: e.intentToAdd,
-  }));
+  let buf: Buffer;
+  let indexMtimeSeconds: number;
+  try {
+    // Same open file for both: a concurrent rename by git cannot pair new bytes with an old mtime.
+    indexMtimeSeconds = Number(fs.fstatSync(fd, { bigint: true }).mtimeNs / NS_PER_S);
+    buf = fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const entries = parseIndex(buf, hashAlgo).entries.map(
+    (e): IndexEntrySummary => ({
+      path: e.path,
+      oid: e.oid,
+      mode: e.mode,
+      stage: e.stage,
+      size: e.size,
+      mtime: { seconds: e.mtimeSeconds, nanoseconds: e.mtimeNanoseconds },
+      ctime: { seconds: e.ctimeSeconds, nanoseconds: e.ctimeNanoseconds },
+      dev: e.dev,
+      ino: e.ino,
+      uid: e.uid,
+      gid: e.gid,
+      skipWorktree: e.skipWorktree,
+      intentToAdd: e.intentToAdd,
+      assumeValid: e.assumeValid,
+    }),
+  );
+  return { entries, indexMtimeSeconds };
+}
+
+/** readIndexSnapshot's entries. */
+export function readIndexEntries(gitDir: string, hashAlgo: HashAlgo, opts: { indexFile?: string } = {}): IndexEntrySummary[] {
+  return readIndexSnapshot(gitDir, hashAlgo, opts).entries;
+}
+
+const EMPTY_BLOB: Record<HashAlgo, string> = {
+  sha1: 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391',
+  sha256: '473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813',
+};
+
+export interface CompareEntryStatOptions {
+  hashAlgo: HashAlgo;
+  /** From readIndexSnapshot; 0 turns the racy check off. */
+  indexMtimeSeconds: number;
+  /** core.trustctime (default true). */
+  trustCtime?: boolean;
+  /** core.checkStat (default 'default'; 'minimal' ignores ctime, ino, uid, gid). */
+  checkStat?: 'default' | 'minimal';
+  /** core.fileMode (default true): compare the executable bit. */
+  fileMode?: boolean;
+}
+
+/**
+ * What Git's stat check (ce_match_stat_basic plus the racy test, as built on Linux: whole
+ * seconds, no st_dev) would conclude for an entry against a fresh lstat of its file:
+ * - 'clean': stat data match and the entry is older than the index: git trusts it.
+ * - 'changed': stat data differ: git re-reads the content (or, when the cached size differs and
+ *   is not 0, reports the file modified without reading it).
+ * - 'racy': stat data match but the entry is not older than the index (or its size was smudged
+ *   to 0): git re-reads the content to decide.
+ */
+export function compareEntryStat(
+  entry: IndexEntrySummary,
+  stat: fs.BigIntStats | fs.Stats,
+  opts: CompareEntryStatOptions,
+): 'clean' | 'changed' | 'racy' {
+  const type = entry.mode & MODE_TYPE_MASK;
+  if (type === MODE_REGULAR) {
+    if (!stat.isFile()) return 'changed';
+    if ((opts.fileMode ?? true) && ((entry.mode & 0o100) !== 0) !== ((Number(stat.mode) & 0o100) !== 0)) return 'changed';
+  } else if (type === MODE_SYMLINK) {
+    if (!stat.isSymbolicLink()) return 'changed';
+  } else {
+    return 'changed'; // gitlinks: git looks at the submodule, not at stat data
+  }
+  const f = statToIndexFields(stat);
+  if (entry.mtime.seconds !== f.mtimeSeconds) return 'changed';
+  const minimal = opts.checkStat === 'minimal';
+  if (!minimal && (opts.trustCtime ?? true) && entry.ctime.seconds !== f.ctimeSeconds) return 'changed';
+  if (!minimal && (entry.ino !== f.ino || entry.uid !== f.uid || entry.gid !== f.gid)) return 'changed';
+  if (entry.size !== f.size) return 'changed';
+  if (entry.size === 0 && entry.oid !== EMPTY_BLOB[opts.hashAlgo]) return 'racy';
+  if (opts.indexMtimeSeconds !== 0 && entry.mtime.seconds >= opts.indexMtimeSeconds) return 'racy';
+  return 'clean';
 }
 
 export interface IndexStatFields {
