@@ -89,8 +89,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      logger.info('shutting down', { inFlight });
+      // close() stops listening at once; the callback waits for open connections
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      logger.info('shutting down', { inFlight });
       // Idle keep-alive connections would hold close() open; connections whose request
       // finishes after this point go idle and are closed on the next tick of the poll.
       const poll = setInterval(() => server.closeIdleConnections(), 25);
