@@ -240,6 +240,14 @@ describe('parseIndex: refuses what it cannot trust', () => {
     );
   });
 
+  it('an entry count the file cannot hold', () => {
+    const many = Buffer.from(good.subarray(0, -20));
+    many.writeUInt32BE(0xffffffff, 8);
+    expect(code(() => parseIndex(withChecksum(many), 'sha1'))).toBe('index-corrupt');
+    many.writeUInt32BE(3, 8);
+    expect(code(() => parseIndex(withChecksum(many), 'sha1'))).toBe('index-corrupt');
+  });
+
   it('encode refuses fields that do not fit', () => {
     expect(() => encodeIndex(index([entry('a', { size: 2 ** 32 })]))).toThrow(/size/);
     expect(() => encodeIndex(index([entry('a', { mtimeNanoseconds: -1 })]))).toThrow(/mtimeNanoseconds/);

@@ -135,9 +135,9 @@ export function parseIndex(buf: Buffer, hashAlgo: HashAlgo): GitIndex {
     if (!actual.equals(checksum)) throw corrupt(`checksum mismatch (read as ${hashAlgo})`);
   }
 
-
-  const entries: IndexEntry[] = new Array(count);
   const fixedLen = STAT_SIZE + hashLen + 2;
+  if (count > (end - HEADER_SIZE) / (fixedLen + 1)) throw corrupt(`${count} entries cannot fit in ${buf.length} bytes`);
+  const entries: IndexEntry[] = new Array(count);
   let off = HEADER_SIZE;
   let previousPath: Buffer = Buffer.alloc(0);
   for (let i = 0; i < count; i++) {
@@ -753,6 +753,10 @@ function sameStat(a: fs.BigIntStats | fs.Stats, b: fs.BigIntStats): boolean {
  * the work tree, keeping each entry's object id, mode and flags, so `git status` sees them clean
  * without running the clean filter. The index is rewritten only if something changed:
  * lock, read, edit, write to the lock file, fsync, rename over the index.
+ *
+ * Without it, measured with git 2.39: when the cached size differs from the file's (placeholder
+ * vs real content) and is not 0, git reports the file modified (" M") from the size alone;
+ * when only times or inode differ, git re-reads the whole file through the clean filter.
  *
  * Racy git: Git distrusts an entry whose mtime is not older than the index file's own mtime
  * (in whole seconds when built without USE_NSEC, as Debian's git is) and then re-reads the
