@@ -13,6 +13,7 @@
  *   stts: version/flags:u32 entry_count:u32 (sample_count:u32 sample_delta:u32) x count
  */
 import type { RandomAccessReader } from './random-access-reader.js';
+import { endianness } from 'node:os';
 import { MediaParseError } from './mp4-boxes.js';
 
 /** Where a table's entries live: absolute offset of the first entry, entry count and size. */
@@ -22,20 +23,35 @@ export interface TableRef {
   entrySize: number;
 }
 
-/** A forward-moving window over a table of fixed-size big-endian entries. */
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+
+/**
+ * A forward-moving window over a table of fixed-size big-endian entries (entry sizes are
+ * multiples of 4). The window is held as host-order u32 words, so the hot loops index a
+ * Uint32Array instead of decoding bytes one call at a time.
+ */
 export class TableCursor {
-  private window: Buffer = Buffer.alloc(0);
+  private words = new Uint32Array(0);
   private first = 0;
   private loaded = 0;
+  private readonly wordsPerEntry: number;
 
   constructor(
     private readonly reader: RandomAccessReader,
     readonly table: TableRef,
     private readonly windowEntries = 16_384,
-  ) {}
+  ) {
+    if (table.entrySize % 4 !== 0) throw new MediaParseError(`unsupported table entry size ${table.entrySize}`);
+    this.wordsPerEntry = table.entrySize / 4;
+  }
 
   get count(): number {
     return this.table.count;
+  }
+
+  /** One past the last loaded entry. */
+  windowEnd(): number {
+    return this.first + this.loaded;
   }
 
   has(index: number): boolean {
@@ -49,31 +65,50 @@ export class TableCursor {
     const bytes = n * this.table.entrySize;
     const buf = await this.reader.read(this.table.offset + index * this.table.entrySize, bytes);
     if (buf.length < bytes) throw new MediaParseError(`sample table at offset ${this.table.offset} is truncated`);
-    this.window = buf;
+    if (this.words.length < n * this.wordsPerEntry) this.words = new Uint32Array(n * this.wordsPerEntry);
+    // Copy (the source may be a view of a shared buffer), then swap to host order in place.
+    const raw = Buffer.from(this.words.buffer, 0, bytes);
+    buf.copy(raw, 0, 0, bytes);
+    if (LITTLE_ENDIAN_HOST) raw.swap32();
     this.first = index;
     this.loaded = n;
   }
 
   /** The u32 field `field` of entry `index`; the entry must be loaded (`has`). */
   u32(index: number, field = 0): number {
-    return this.window.readUInt32BE((index - this.first) * this.table.entrySize + field * 4);
+    return this.words[(index - this.first) * this.wordsPerEntry + field]!;
   }
 
   /** The entry as an offset: u32 for stco, u64 for co64. */
   offset(index: number): number {
-    const at = (index - this.first) * this.table.entrySize;
-    if (this.table.entrySize === 8) {
-      const hi = this.window.readUInt32BE(at);
-      const lo = this.window.readUInt32BE(at + 4);
+    const at = (index - this.first) * this.wordsPerEntry;
+    if (this.wordsPerEntry === 2) {
+      const hi = this.words[at]!;
       if (hi > 0x1fffff) throw new MediaParseError('co64 offset beyond 2^53');
-      return hi * 0x1_0000_0000 + lo;
+      return hi * 0x1_0000_0000 + this.words[at + 1]!;
     }
-    return this.window.readUInt32BE(at);
+    return this.words[at]!;
   }
 
   async get(index: number, field = 0): Promise<number> {
     if (!this.has(index)) await this.load(index);
     return this.u32(index, field);
+  }
+
+  /** Sum of field 0 over entries [from, from + n), loading windows as needed. */
+  async sum(from: number, n: number): Promise<number> {
+    let total = 0;
+    let i = from;
+    const end = from + n;
+    while (i < end) {
+      if (!this.has(i)) await this.load(i);
+      const stop = Math.min(end, this.first + this.loaded);
+      const words = this.words;
+      const w = this.wordsPerEntry;
+      for (let k = (i - this.first) * w, last = (stop - this.first) * w; k < last; k += w) total += words[k]!;
+      i = stop;
+    }
+    return total;
   }
 }
 
@@ -216,6 +251,55 @@ export async function walkTrackLayout(reader: RandomAccessReader, t: TrackTables
       if (nextRunFirstChunk <= first) throw new MediaParseError('stsc is not ascending');
     }
     if (!chunks.has(c)) await chunks.load(c);
+    if (constant > 0 && !stss && !o.wantSync) {
+      // Fast path (uncompressed audio, constant-size tracks): a synchronous loop over
+      // every chunk of this stsc run that is in the loaded window.
+      const batchEnd = Math.min(chunkCount, nextRunFirstChunk - 1, chunks.windowEnd());
+      const n = batchEnd - c;
+      if (sample + n * samplesPerChunk > t.sampleCount) {
+        throw new MediaParseError(`sample tables disagree: chunks hold more than the ${t.sampleCount} samples in stsz`);
+      }
+      if (samplesPerChunk > 0 && firstSampleOffset === undefined) firstSampleOffset = chunks.offset(c);
+      const length = samplesPerChunk * constant;
+      const ex = o.extents;
+      for (let k = c; k < batchEnd; k++) {
+        const start = chunks.offset(k);
+        ex.starts[ex.length] = start;
+        ex.ends[ex.length] = start + length;
+        ex.length++;
+      }
+      sample += n * samplesPerChunk;
+      c = batchEnd - 1;
+      continue;
+    }
+    if (constant === 0 && !stss && o.wantSync && sync && !syncTruncated && minSpacing === 0) {
+      // Fast path (all-intra video such as ProRes: no stss, per-sample sizes): a
+      // synchronous loop while the chunk and size windows cover the run.
+      const batchEnd = Math.min(chunkCount, nextRunFirstChunk - 1, chunks.windowEnd());
+      if (!sizes!.has(sample)) await sizes!.load(sample);
+      const fit = Math.floor((sizes!.windowEnd() - sample) / Math.max(1, samplesPerChunk));
+      const stop = Math.min(batchEnd, c + fit);
+      if (stop > c && sample + (stop - c) * samplesPerChunk <= t.sampleCount && sync.length + (stop - c) * samplesPerChunk <= maxSync) {
+        if (samplesPerChunk > 0 && firstSampleOffset === undefined) firstSampleOffset = chunks.offset(c);
+        const ex = o.extents;
+        for (let k = c; k < stop; k++) {
+          const start = chunks.offset(k);
+          let length = 0;
+          for (let s = sample, last = sample + samplesPerChunk; s < last; s++) {
+            sync.push(start + length);
+            length += sizes!.u32(s);
+          }
+          syncSampleCount += samplesPerChunk;
+          if (samplesPerChunk > 0) lastKept = sync.last();
+          ex.starts[ex.length] = start;
+          ex.ends[ex.length] = start + length;
+          ex.length++;
+          sample += samplesPerChunk;
+        }
+        c = stop - 1;
+        continue;
+      }
+    }
     const start = chunks.offset(c);
     if (sample + samplesPerChunk > t.sampleCount) {
       throw new MediaParseError(`sample tables disagree: chunks hold more than the ${t.sampleCount} samples in stsz`);
@@ -235,12 +319,14 @@ export async function walkTrackLayout(reader: RandomAccessReader, t: TrackTables
           }
         }
       }
+    } else if (!stss && !o.wantSync) {
+      length = await sizes!.sum(sample, samplesPerChunk);
     } else {
       length = 0;
       for (let s = sample; s < sample + samplesPerChunk; s++) {
         if (!sizes!.has(s)) await sizes!.load(s);
         if (!stss) {
-          if (o.wantSync) emitSync(start + length);
+          emitSync(start + length);
         } else if (s === nextSync - 1) {
           emitSync(start + length);
           await advanceSync();
