@@ -11,7 +11,7 @@
  */
 import path from 'node:path';
 import type { FilterHandlers, FilterRequest, FilterResult } from './protocol.js';
-import { MAX_POINTER_SIZE, parsePointer } from '../manifest/pointer.js';
+import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ingest, type CutPlan } from '../store/ingest.js';
 import { loadManifest, readContent } from '../store/materialize.js';
@@ -89,6 +89,8 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       if (!ended) return prepend(head, rest, ended);
       const pointer = parsePointer(head);
       if (!pointer) return head;
+      // The empty file needs no stored content at all (its id is known).
+      if (pointer.size === 0 && pointer.oid === EMPTY_FILE_ID) return Buffer.alloc(0);
       if (pointer.size <= deps.settings.smudgeInlineMax) {
         try {
           const store = deps.store();

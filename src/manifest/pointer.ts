@@ -14,6 +14,8 @@ import { DitsUserError } from '../errors.js';
 
 export const POINTER_VERSION_LINE = 'version dits/1';
 export const MAX_POINTER_SIZE = 1024;
+/** BLAKE3-256 of zero bytes: the file id of every empty file. */
+export const EMPTY_FILE_ID = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';
 
 export interface Pointer {
   oid: string;

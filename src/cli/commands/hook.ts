@@ -33,7 +33,11 @@ const hook: Command = {
   summary: 'Run a Dits hook (called by the hooks `git dits init` installs)',
   usage: 'git dits hook <post-checkout|post-merge|post-rewrite|reference-transaction> [args]',
   async run(_args, ctx) {
-    return finishCheckout(ctx);
+    // A hook's exit status would become the git command's (a clone would report failure
+    // over one missing file): files that could not be written stay pointers, are reported
+    // above, and `git dits status` / `git dits checkout` pick them up.
+    await finishCheckout(ctx);
+    return 0;
   },
 };
 

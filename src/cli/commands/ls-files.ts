@@ -36,19 +36,21 @@ const lsFiles: Command = {
     const listed = await pointersAt(repo.workTree, values.rev, specs);
     const store = ChunkStore.open(repo.ditsDir);
     try {
-      // How many distinct file versions (manifests) use each chunk, over everything reachable.
-      const all = new Set((await listReachablePointers(repo.workTree)).map((p) => p.pointer.manifest));
-      for (const p of listed) all.add(p.pointer.manifest);
+      // How many file versions (a path at a content) use each chunk, over everything reachable.
+      const versions = new Map<string, string>();
+      for (const p of [...(await listReachablePointers(repo.workTree)), ...listed]) versions.set(`${p.path}\0${p.pointer.manifest}`, p.pointer.manifest);
       const users = new Map<string, number>();
       const manifests = new Map<string, Manifest | null>();
-      for (const id of all) {
-        let m: Manifest | null = null;
-        try {
-          m = Manifest.parse(store.getManifestBytes(id));
-        } catch {
-          m = null;
+      for (const id of versions.values()) {
+        let m = manifests.get(id);
+        if (m === undefined) {
+          try {
+            m = Manifest.parse(store.getManifestBytes(id));
+          } catch {
+            m = null;
+          }
+          manifests.set(id, m);
         }
-        manifests.set(id, m);
         if (m) for (const c of m.distinctIds()) users.set(c, (users.get(c) ?? 0) + 1);
       }
       const rows = listed.map((p) => {
