@@ -70,6 +70,8 @@ export class Chunker {
 
   /** Feeds the next bytes of the stream; returns the chunks completed by them, in order. */
   push(data: Buffer): Buffer[] {
+    // Only Buffers reach the scanners (see native.ts: mixed array types slow the JS one).
+    if (!Buffer.isBuffer(data)) data = Buffer.from((data as Uint8Array).buffer, (data as Uint8Array).byteOffset, (data as Uint8Array).length);
     const len = data.length;
     const chunks: Buffer[] = [];
     if (len === 0) return chunks;
