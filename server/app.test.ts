@@ -55,7 +55,7 @@ describe('health and authentication', () => {
   });
 
   it('answers 401 with a Basic challenge without a token, with a bad token and with a revoked token', async () => {
-    for (const headers of [{}, { authorization: 'Bearer dits_nope' }, { authorization: 'Token abc' }]) {
+    for (const headers of [{}, { authorization: 'Bearer dits_nope' }, { authorization: 'Token abc' }] as Record<string, string>[]) {
       const res = await req('GET', '/team/film/locks', { headers });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Basic realm="dits"');
@@ -266,6 +266,8 @@ describe('locks', () => {
     expect(res.locks.map((l: { id: string }) => l.id)).toEqual([ids[1]]);
     res = await json(await req('GET', '/team/film/locks?id=zzz', { as: 'rita' }));
     expect(res.locks).toEqual([]);
+    expect((await req('GET', `/team/film/locks?id=${ids[1]}&path=f1.mov`, { as: 'rita' })).status).toBe(400);
+    expect((await req('GET', '/team/film/locks?limit=1&limit=2', { as: 'rita' })).status).toBe(400);
 
     const seen: string[] = [];
     let cursor: string | undefined;

@@ -77,7 +77,8 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       -- the one rule that makes "two clients, same path, same instant: one wins" hold
       -- even across processes
       CREATE UNIQUE INDEX locks_repo_path ON locks(repo_id, path);
-      CREATE INDEX locks_owner ON locks(repo_id, owner_id);
+      -- listing and verify page through a repository's locks in id order
+      CREATE INDEX locks_repo_order ON locks(repo_id, id);
       -- text columns, not foreign keys: the log outlives users and repositories
       CREATE TABLE audit (
         id INTEGER PRIMARY KEY,

@@ -17,10 +17,11 @@ import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { createAccessTracker, type AccessTracker } from './access-tracker.js';
 import { createApp } from './app.js';
-import { openDataDirDb } from './data-dir.js';
+import { openDataDirDb, serverDbPath } from './data-dir.js';
 import type { ServerDb } from './db.js';
 import type { RouteModule } from './http.js';
 import { createJsonLogger, silentLogger, type Logger } from './logger.js';
+import { startWalCheckpointer } from './wal-checkpointer.js';
 
 export interface StartServerOptions {
   dataDir: string;
@@ -33,6 +34,8 @@ export interface StartServerOptions {
   /** How long in-flight requests may take to finish once shutdown starts. */
   shutdownTimeoutMs?: number;
   accessFlushIntervalMs?: number;
+  /** How often the background worker checkpoints the WAL. */
+  checkpointIntervalMs?: number;
   maxJsonBytes?: number;
   /** Feature routers added to the app (see server/README.md). */
   routes?: readonly RouteModule[];
@@ -56,6 +59,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const clock = options.clock ?? (() => new Date());
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
   const db = openDataDirDb(options.dataDir);
+  // Checkpoints run in a worker (see wal-checkpointer.ts); the automatic one only if
+  // the WAL reaches ~40 MB.
+  db.sqlite.pragma('wal_autocheckpoint = 10000');
+  const checkpointer = startWalCheckpointer(serverDbPath(options.dataDir), {
+    intervalMs: options.checkpointIntervalMs,
+    onError: (message) => logger.warn('background checkpoint failed', { message }),
+  });
   const access = createAccessTracker(db, {
     clock,
     flushIntervalMs: options.accessFlushIntervalMs,
@@ -72,6 +82,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     });
   } catch (err) {
     access.close();
+    await checkpointer.stop();
     db.close();
     throw err;
   }
@@ -111,7 +122,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       } catch (err) {
         logger.error('final access flush failed', { err });
       }
-      db.close();
+      await checkpointer.stop();
+      db.close(); // checkpoints what is left and truncates the WAL
       logger.info('stopped');
     })();
     return closing;
