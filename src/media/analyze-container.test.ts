@@ -139,7 +139,7 @@ describe('analyzeContainer on ffmpeg clips', () => {
       ['timecode', 'tmcd'],
     ]);
     expect(s.tracks[0]).toMatchObject({ width: 320, height: 240, frameRate: 29.97, sampleCount: 60, syncSampleCount: 5 });
-    expect(s.tracks[1]).toMatchObject({ sampleRate: 48000 });
+    expect(s.tracks[1]).toMatchObject({ sampleRate: 48000, channels: 1 }); // from esds, not the template 2 in mp4a
     // GOP 12 over 60 frames: keyframes at 0, 12, 24, 36, 48; the first is the payload start.
     const keyframes = await ffprobeKeyframes(path);
     expect(keyframes).toHaveLength(5);
@@ -153,6 +153,7 @@ describe('analyzeContainer on ffmpeg clips', () => {
     expect(a.structure).toMatchObject({ container: 'mp4', fastStart: true, durationSeconds: 2 });
     expect(a.structure!.startTimecode).toBeUndefined();
     expect(a.structure!.tracks[0]).toMatchObject({ codec: 'avc1', frameRate: 25, sampleCount: 50, syncSampleCount: 2 });
+    expect(a.structure!.tracks[1]).toMatchObject({ codec: 'mp4a', channels: 2 });
     expect(Array.from(a.cutPlan.preferred)).toEqual(await keyframesInside(path));
   });
 

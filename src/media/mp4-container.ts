@@ -289,6 +289,12 @@ async function parseTrak(reader: RandomAccessReader, trak: BoxHeader): Promise<P
       bits = entry.readUInt32BE(56);
     }
     if (!(rate > 0)) rate = mdhd.timescale;
+    // ISO files write a template channel count (2) in mp4a; the real one is in esds.
+    if (codec === 'mp4a') {
+      const childStart = version === 2 ? 72 : version === 1 ? 52 : 36;
+      const ascChannels = aacChannelsFromEsds(findEntryChild(entry, childStart, 'esds'));
+      if (ascChannels !== undefined) channels = ascChannels;
+    }
     track.sampleRate = round(rate, 3);
     track.channels = channels;
     const pcm = PCM_CODECS.has(codec);
@@ -456,6 +462,74 @@ function buildCutPlan(
 function isSorted(a: Float64Array): boolean {
   for (let i = 1; i < a.length; i++) if (a[i]! < a[i - 1]!) return false;
   return true;
+}
+
+/** The payload of child box `type` inside a sample entry, scanning from `from`; undefined if absent or malformed. */
+function findEntryChild(entry: Buffer, from: number, type: string): Buffer | undefined {
+  let at = from;
+  while (at + 8 <= entry.length) {
+    const size = entry.readUInt32BE(at);
+    if (size < 8 || at + size > entry.length) return undefined;
+    if (entry.toString('latin1', at + 4, at + 8) === type) return entry.subarray(at + 8, at + size);
+    at += size;
+  }
+  return undefined;
+}
+
+/**
+ * Channel count from an `esds` box (ISO/IEC 14496-1 descriptors): ES_Descriptor (tag 3)
+ * > DecoderConfigDescriptor (tag 4) > DecoderSpecificInfo (tag 5) = AudioSpecificConfig
+ * (ISO/IEC 14496-3: objectType:5 [+6], frequencyIndex:4 [+24], channelConfiguration:4).
+ * Undefined when absent, malformed, or the layout is in a program config element (0).
+ */
+export function aacChannelsFromEsds(esds: Buffer | undefined): number | undefined {
+  if (!esds || esds.length < 4) return undefined;
+  let at = 4; // version/flags
+  const descriptor = (): { tag: number; end: number } | undefined => {
+    if (at >= esds.length) return undefined;
+    const tag = esds[at++]!;
+    let len = 0;
+    for (let k = 0; k < 4; k++) {
+      if (at >= esds.length) return undefined;
+      const b = esds[at++]!;
+      len = len * 128 + (b & 0x7f);
+      if ((b & 0x80) === 0) break;
+    }
+    return { tag, end: Math.min(esds.length, at + len) };
+  };
+  const es = descriptor();
+  if (!es || es.tag !== 3 || at + 3 > es.end) return undefined;
+  const flags = esds[at + 2]!;
+  at += 3;
+  if (flags & 0x80) at += 2;
+  if (flags & 0x40) at += 1 + (esds[at] ?? 0);
+  if (flags & 0x20) at += 2;
+  const dc = descriptor();
+  if (!dc || dc.tag !== 4 || at + 13 > dc.end) return undefined;
+  if (esds[at] !== 0x40) return undefined; // not MPEG-4 audio
+  at += 13;
+  const dsi = descriptor();
+  if (!dsi || dsi.tag !== 5 || dsi.end - at < 2) return undefined;
+  // Read the AudioSpecificConfig as a bit string.
+  let bit = at * 8;
+  const bits = (n: number): number => {
+    let v = 0;
+    for (let k = 0; k < n; k++, bit++) {
+      if (bit >= dsi.end * 8) throw new MediaParseError('short AudioSpecificConfig');
+      v = v * 2 + ((esds[bit >> 3]! >> (7 - (bit & 7))) & 1);
+    }
+    return v;
+  };
+  try {
+    if (bits(5) === 31) bits(6);
+    if (bits(4) === 15) bits(24);
+    const config = bits(4);
+    if (config >= 1 && config <= 6) return config;
+    if (config === 7) return 8;
+    return undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function need(b: Buffer, n: number, what: string): void {
