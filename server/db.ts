@@ -19,7 +19,8 @@ export interface ServerDb {
   /** A prepared statement, cached by its SQL text. */
   stmt(sql: string): Database.Statement;
   /** Runs `fn` in an IMMEDIATE transaction (takes the write lock up front, so two
-   *  processes writing the same rows serialise instead of failing on upgrade). */
+   *  processes writing the same rows serialise instead of failing on upgrade); commits
+   *  when it returns, rolls back when it throws. A call inside another joins it. */
   tx<T>(fn: () => T): T;
   /** Checkpoints the WAL and closes. Idempotent. */
   close(): void;
@@ -123,6 +124,8 @@ export function openServerDb(file: string, options: OpenServerDbOptions = {}): S
 
   const cache = new Map<string, Database.Statement>();
   let closed = false;
+  // Prepared once; better-sqlite3's own transaction() builds four wrappers per call.
+  let control: { begin: Database.Statement; commit: Database.Statement; rollback: Database.Statement } | undefined;
   return {
     sqlite,
     stmt(sql) {
@@ -134,12 +137,27 @@ export function openServerDb(file: string, options: OpenServerDbOptions = {}): S
       return s;
     },
     tx(fn) {
-      return sqlite.transaction(fn).immediate();
+      if (sqlite.inTransaction) return fn();
+      control ??= {
+        begin: sqlite.prepare('BEGIN IMMEDIATE'),
+        commit: sqlite.prepare('COMMIT'),
+        rollback: sqlite.prepare('ROLLBACK'),
+      };
+      control.begin.run();
+      try {
+        const result = fn();
+        control.commit.run();
+        return result;
+      } catch (err) {
+        if (sqlite.inTransaction) control.rollback.run();
+        throw err;
+      }
     },
     close() {
       if (closed) return;
       closed = true;
       cache.clear();
+      control = undefined;
       if (!options.readonly && file !== ':memory:') {
         try {
           sqlite.pragma('wal_checkpoint(TRUNCATE)');

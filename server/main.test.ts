@@ -233,11 +233,21 @@ describe('startServer in process', () => {
     const res = await fetch(`${s.url}/team/film/locks`);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe('Basic realm="dits"');
+
+    // bodies over the socket: declared length over the limit, malformed, unknown field
+    addUser(s.db, 'alice');
+    grant(s.db, 'alice', 'team/film', 'write');
+    const auth = { authorization: `Bearer ${createToken(s.db, 'alice', 't')}` };
+    const post = (body: string) => fetch(`${s.url}/team/film/locks`, { method: 'POST', headers: auth, body });
+    expect((await post(JSON.stringify({ path: 'x'.repeat(1024 * 1024) }))).status).toBe(413);
+    expect((await (await post('{"path":')).json()).code).toBe('malformed-json');
+    expect((await (await post('{"path":"a","owner":"bob"}')).json()).message).toBe('unknown field "owner" in body');
+    expect((await post('{"path":"a"}')).status).toBe(201);
     await Promise.all([s.close(), s.close()]);
     const db = openDataDirDb(dataDir);
     expect(db.stmt('SELECT object_id FROM access').all()).toEqual([{ object_id: 'abc' }]);
     db.close();
-    expect(logs.map((l) => l['msg'])).toEqual(['listening', 'request', 'shutting down', 'stopped']);
+    expect(logs.map((l) => l['msg'])).toEqual(['listening', ...Array(5).fill('request'), 'shutting down', 'stopped']);
   });
 
   it('cuts requests still in flight when the shutdown timeout passes', async () => {

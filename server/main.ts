@@ -155,7 +155,27 @@ export function parseServerArgs(argv: readonly string[]): { dataDir: string; hos
 }
 
 async function runAsProcess(): Promise<void> {
-  const logger = createJsonLogger((line) => process.stdout.write(line + '\n'));
+  // One write per turn of the event loop, not one per request line.
+  let pending: string[] = [];
+  let scheduled = false;
+  const flushLogs = (): void => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const text = pending.join('');
+    pending = [];
+    process.stdout.write(text);
+  };
+  const logger = createJsonLogger((line) => {
+    pending.push(line + '\n');
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flushLogs);
+    }
+  });
+  const exit = (code: number): never => {
+    flushLogs();
+    process.exit(code);
+  };
   let args: ReturnType<typeof parseServerArgs>;
   try {
     args = parseServerArgs(process.argv.slice(2));
@@ -170,14 +190,14 @@ async function runAsProcess(): Promise<void> {
     signals++;
     if (signals > 1) {
       logger.warn('second signal: exiting now', { signal });
-      process.exit(1);
+      exit(1);
     }
     logger.info('signal', { signal });
     running.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (err: unknown) => {
         logger.error('shutdown failed', { err });
-        process.exit(1);
+        exit(1);
       },
     );
   };
