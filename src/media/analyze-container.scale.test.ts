@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeLongPcmMov } from '../../test/fixtures/media/make-clips.js';
 import { writeSyntheticMov } from '../../test/fixtures/media/synthetic-mov.js';
 import { analyzeContainer } from './analyze-container.js';
-import type { ContainerAnalysis } from './media-structure.js';
+import { type ContainerAnalysis, startsAtKeyframe } from './media-structure.js';
 import { openFileReader } from './random-access-reader.js';
 
 let dir: string;
@@ -71,7 +71,9 @@ describe('analyzeContainer at scale', () => {
     const video = analysis.structure!.tracks[0]!;
     expect(video).toMatchObject({ codec: 'apch', width: 1920, height: 1080, frameRate: 25, sampleCount: 90_000, syncSampleCount: 90_000 });
     const preferred = analysis.cutPlan.preferred;
-    expect(preferred.length).toBe(89_999); // frame 0 sits on the forced payload boundary
+    expect(preferred.length).toBe(89_999); // frame 0 sits on the forced payload boundary...
+    expect(analysis.cutPlan.regions[1]).toMatchObject({ kind: 'payload', start: file.frameOffset(0), startsAtKeyframe: true }); // ...and is flagged there
+    expect(startsAtKeyframe(analysis.cutPlan, file.frameOffset(0))).toBe(true);
     for (const i of [1, 2, 3, 4, 1000, 89_999]) expect(preferred[i - 1]).toBe(file.frameOffset(i));
     console.log(`synthetic 1 h 25 fps .mov (${(file.size / MiB).toFixed(0)} MiB): ${ms.toFixed(1)} ms, peak growth ${(peakGrowth / MiB).toFixed(1)} MiB`);
     expect(ms).toBeLessThan(1000);

@@ -14,7 +14,7 @@ import {
   withLargeMdat,
 } from '../../test/fixtures/media/box-edit.js';
 import { analyzeContainer } from './analyze-container.js';
-import type { ContainerAnalysis } from './media-structure.js';
+import { type ContainerAnalysis, startsAtKeyframe } from './media-structure.js';
 import { bufferReader, openFileReader } from './random-access-reader.js';
 
 const run = promisify(execFile);
@@ -107,6 +107,12 @@ describe('analyzeContainer on ffmpeg clips', () => {
     const keyframes = await ffprobeKeyframes(path);
     expect(keyframes).toHaveLength(50);
     expect(Array.from(a.cutPlan.preferred)).toEqual(keyframes.filter((k) => k !== mdat.start + mdat.headerSize));
+    // ffmpeg puts the 4-byte timecode sample first, so frame 0 is a preferred cut here;
+    // a keyframe exactly at the payload start is flagged on the region instead.
+    expect(a.cutPlan.regions[1]!.startsAtKeyframe === true).toBe(keyframes.includes(mdat.start + mdat.headerSize));
+    for (const k of keyframes) expect(startsAtKeyframe(a.cutPlan, k)).toBe(true);
+    expect(startsAtKeyframe(a.cutPlan, keyframes[1]! + 1)).toBe(false);
+    expect(startsAtKeyframe(a.cutPlan, 0)).toBe(false);
   });
 
   it('faststart ProRes: same structure, moov first', async () => {

@@ -56,6 +56,8 @@ export interface CutRegion {
   kind: 'metadata' | 'payload';
   /** Top-level box types the region covers, in file order. */
   boxes: string[];
+  /** Payload regions only: true when a video keyframe starts exactly at `start`. */
+  startsAtKeyframe?: boolean;
 }
 
 /**
@@ -89,4 +91,22 @@ export interface ContainerAnalysis {
 
 export function emptyCutPlan(): CutPlan {
   return { forced: [], preferred: new Float64Array(0), regions: [] };
+}
+
+/**
+ * True when a video keyframe starts at `offset` (for the manifest's per-chunk flag):
+ * a preferred cut, or the start of a payload region that begins with a keyframe.
+ * O(log n) over the sorted `preferred` list.
+ */
+export function startsAtKeyframe(plan: CutPlan, offset: number): boolean {
+  const p = plan.preferred;
+  let lo = 0;
+  let hi = p.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (p[mid]! < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < p.length && p[lo] === offset) return true;
+  return plan.regions.some((r) => r.kind === 'payload' && r.start === offset && r.startsAtKeyframe === true);
 }

@@ -451,7 +451,11 @@ function buildCutPlan(
     const v = all[i]!;
     while (r < payloadRegions.length && payloadRegions[r]!.end <= v) r++;
     const region = payloadRegions[r];
-    if (!region || v <= region.start) continue; // at a forced boundary already, or outside
+    if (!region || v < region.start) continue; // outside every payload
+    if (v === region.start) {
+      region.startsAtKeyframe = true; // a forced boundary already
+      continue;
+    }
     if (v === last || v - last < minSpacing) continue;
     all[kept++] = v;
     last = v;
