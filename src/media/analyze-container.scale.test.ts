@@ -81,6 +81,21 @@ describe('analyzeContainer at scale', () => {
     await rm(path);
   });
 
+  it('a file over 4 GiB with co64 offsets (a sparse 5 GiB hole before the frames)', async () => {
+    const path = join(dir, 'over-4g.mov');
+    const file = await writeSyntheticMov(path, { seconds: 60, fps: 25, frameSizes: [100_000], audioPerChunk: 48_000, perSampleAudioSizes: false, gapBytes: 5 * 1024 * MiB, co64: true });
+    expect(file.size).toBeGreaterThan(2 ** 32);
+    const { analysis } = await measure(path);
+    expect(analysis.fallbackReason).toBeUndefined();
+    expect(analysis.structure!.tracks.map((t) => t.sampleCount)).toEqual([1500, 60 * 48_000]);
+    expect(analysis.cutPlan.preferred[0]).toBe(file.frameOffset(0));
+    expect(analysis.cutPlan.preferred[1499]).toBe(file.frameOffset(1499));
+    expect(file.frameOffset(1499)).toBeGreaterThan(2 ** 32);
+    expect(analysis.cutPlan.regions.map((r) => r.kind)).toEqual(['metadata', 'payload', 'metadata']);
+    expect(analysis.cutPlan.regions[2]!.end).toBe(file.size);
+    await rm(path);
+  });
+
   it('pathological: 1 h of PCM with a per-sample stsz (691 MB of table) stays in bounded memory', async () => {
     const path = join(dir, 'per-sample.mov');
     const file = await writeSyntheticMov(path, { seconds: 3600, fps: 25, frameSizes: [5000], audioPerChunk: 4800, perSampleAudioSizes: true });
