@@ -11,6 +11,8 @@ export interface DitsSettings {
   smudgeInlineMax: number;
   /** Media-aware cutting for MP4/MOV. */
   mediaAware: boolean;
+  /** fsync packs before indexing them (dits.fsync). */
+  durable: boolean;
 }
 
 export const DEFAULT_SMUDGE_INLINE_MAX = 32 * 1024 * 1024;
@@ -38,5 +40,6 @@ export async function readDitsSettings(cwd: string): Promise<DitsSettings> {
     },
     smudgeInlineMax: parseSize(kv.get('dits.smudgeinlinemax'), DEFAULT_SMUDGE_INLINE_MAX),
     mediaAware: (kv.get('dits.mediaaware') ?? 'true') !== 'false',
+    durable: (kv.get('dits.fsync') ?? 'false') === 'true',
   };
 }

@@ -19,7 +19,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { DitsUserError, errnoCode } from '../errors.js';
 import { hashBytes } from '../hashing/blake3.js';
 import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead, encodePackHeader, PACK_HEADER_SIZE } from './pack-format.js';
-import { decompress, maybeCompress } from './compression.js';
+import { CompressionPolicy, decompress } from './compression.js';
 
 const require = createRequire(import.meta.url);
 
@@ -129,14 +129,25 @@ export class ChunkStore {
   private readFds = new Map<number, number>();
   private packNames = new Map<number, string>();
   private readonly stmts: ReturnType<ChunkStore['prepare']>;
+  private readonly compression = new CompressionPolicy();
 
-  private constructor(readonly dir: string, db: BetterSqlite3.Database) {
+  private constructor(
+    readonly dir: string,
+    db: BetterSqlite3.Database,
+    private readonly durable: boolean,
+  ) {
     this.db = db;
     this.stmts = this.prepare();
   }
 
-  /** Opens the store; with `create`, makes it (idempotent). */
-  static open(dir: string, opts: { create?: boolean } = {}): ChunkStore {
+  /**
+   * Opens the store; with `create`, makes it (idempotent). `durable` fsyncs packs before
+   * their index rows commit (survives power loss; costs a disk flush per add). Without it a
+   * process crash still loses nothing committed, and a power loss can at worst leave rows
+   * whose bytes never reached the disk: every read verifies, so those read as corrupt
+   * (fsck quarantines them), never as valid content.
+   */
+  static open(dir: string, opts: { create?: boolean; durable?: boolean } = {}): ChunkStore {
     const dbFile = path.join(dir, 'index.sqlite');
     if (!opts.create && !fs.existsSync(dbFile)) {
       throw new DitsUserError('not-initialised', 'Dits is not set up in this repository yet', { hint: 'run `git dits init` (and `git dits install` once per machine)' });
@@ -163,7 +174,7 @@ export class ChunkStore {
       db.close();
       throw new DitsUserError('store-too-new', `this repository's Dits store is format ${v.value}; this dits understands ${STORE_FORMAT_VERSION}`, { hint: 'upgrade dits' });
     }
-    return new ChunkStore(dir, db);
+    return new ChunkStore(dir, db, opts.durable ?? false);
   }
 
   private prepare() {
@@ -201,7 +212,7 @@ export class ChunkStore {
    */
   async putChunk(idRaw: Buffer, data: Buffer): Promise<number> {
     if (this.hasChunk(idRaw)) return 0;
-    const z = await maybeCompress(data);
+    const z = await this.compression.compress(data);
     const w = this.openWriter();
     this.pendingIds.add(idRaw.toString('hex'));
     if (z) w.append(idRaw, CODEC_ZSTD, data.length, z);
@@ -214,7 +225,8 @@ export class ChunkStore {
     const w = this.writer;
     if (!w || w.rows.length === 0) return;
     try {
-      w.sync();
+      if (this.durable) w.sync();
+      else w.flushBuffer();
     } catch (err) {
       throw this.diskError(err);
     }

@@ -12,7 +12,8 @@ const zstd = require('@mongodb-js/zstd') as {
   decompress(buf: Buffer): Promise<Buffer>;
 };
 
-const SAMPLE_STRIDE = 16;
+/** At most this many bytes of a chunk are sampled for the entropy estimate. */
+const MAX_SAMPLES = 1024;
 /** Bits per byte above which a chunk is taken as incompressible without trying. */
 const ENTROPY_LIMIT = 7.2;
 const MIN_SAVING = 1 / 32;
@@ -20,11 +21,12 @@ const LEVEL = 3;
 
 const counts = new Uint32Array(256);
 
-/** Shannon entropy in bits per byte of every SAMPLE_STRIDE-th byte. */
+/** Shannon entropy in bits per byte of an evenly spaced sample of the bytes. */
 export function sampledEntropy(data: Uint8Array): number {
   counts.fill(0);
   let n = 0;
-  for (let i = 0; i < data.length; i += SAMPLE_STRIDE) {
+  const stride = Math.max(1, Math.floor(data.length / MAX_SAMPLES));
+  for (let i = 0; i < data.length; i += stride) {
     counts[data[i]!]!++;
     n++;
   }
@@ -51,4 +53,27 @@ export async function maybeCompress(data: Buffer): Promise<Buffer | null> {
 
 export function decompress(data: Buffer): Promise<Buffer> {
   return zstd.decompress(data);
+}
+
+/**
+ * Per-ingest policy: after a run of chunks that did not compress (camera media), only
+ * every SKIP+1-th chunk is tried, so incompressible files cost almost nothing extra while a
+ * compressible stretch is noticed within a few chunks.
+ */
+export class CompressionPolicy {
+  private streak = 0;
+  private skip = 0;
+  static readonly STREAK = 8;
+  static readonly SKIP = 15;
+
+  async compress(data: Buffer): Promise<Buffer | null> {
+    if (this.skip > 0) {
+      this.skip--;
+      return null;
+    }
+    const z = await maybeCompress(data);
+    if (z) this.streak = 0;
+    else if (++this.streak >= CompressionPolicy.STREAK) this.skip = CompressionPolicy.SKIP;
+    return z;
+  }
 }

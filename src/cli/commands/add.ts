@@ -69,7 +69,7 @@ const add: Command = {
 
     const settings = await readDitsSettings(repo.workTree);
     const analyze = settings.mediaAware ? await loadAnalyzer() : undefined;
-    const store = ChunkStore.open(repo.ditsDir);
+    const store = ChunkStore.open(repo.ditsDir, { durable: settings.durable });
     const staged: Staged[] = [];
     let total = 0;
     for (const f of ditsFiles) total += fs.statSync(path.join(repo.workTree, f)).size;

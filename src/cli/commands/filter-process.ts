@@ -25,7 +25,7 @@ async function filterDeps(ctx: CliContext): Promise<{ deps: DitsFilterDeps; clos
     gitDir: repo.gitDir,
     settings,
     store: () => {
-      if (!store) store = ChunkStore.open(repo.ditsDir, { create: true });
+      if (!store) store = ChunkStore.open(repo.ditsDir, { create: true, durable: settings.durable });
       return store;
     },
     analyze: settings.mediaAware ? await loadAnalyzer() : undefined,
