@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addUser, createRepo, createToken, grant } from '../server/admin.js';
@@ -170,10 +170,12 @@ async function main(): Promise<void> {
     const held = await autocannon({ ...common, requests: [{ method: 'POST', path: '/bench/held/locks', body: '{"path":"held.prproj"}' }] });
     rows.push(toRow('lock-held (409)', held, 409));
 
+    // other work on the machine shows up in p99; say how busy it was
+    const load = loadavg().map((x) => Math.round(x * 100) / 100);
     if (args.json) {
-      process.stdout.write(JSON.stringify({ connections: args.connections, duration: args.duration, targetRps: TARGET_RPS, targetP99Ms: TARGET_P99_MS, rows }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ connections: args.connections, duration: args.duration, cpus: cpus().length, loadavg: load, targetRps: TARGET_RPS, targetP99Ms: TARGET_P99_MS, rows }, null, 2) + '\n');
     } else {
-      process.stdout.write(`lock API on ${server.url}, ${args.connections} connections, ${args.duration} s each (target >= ${TARGET_RPS} req/s, p99 < ${TARGET_P99_MS} ms)\n`);
+      process.stdout.write(`lock API on ${server.url}, ${args.connections} connections, ${args.duration} s each (target >= ${TARGET_RPS} req/s, p99 < ${TARGET_P99_MS} ms); ${cpus().length} CPUs, load average ${load.join(' ')}\n`);
       for (const r of rows) {
         process.stdout.write(
           `${r.scenario.padEnd(20)} ${String(r.requestsPerSec).padStart(6)} req/s  p50 ${String(r.p50Ms).padStart(3)} ms  p99 ${String(r.p99Ms).padStart(3)} ms  max ${String(r.maxMs).padStart(4)} ms  ${r.total} requests ${JSON.stringify(r.statusCodes)} errors ${r.errors}  ${r.pass ? 'PASS' : 'FAIL'}\n`,
