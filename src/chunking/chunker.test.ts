@@ -288,6 +288,7 @@ describe('implementations', () => {
   });
 
   it.skipIf(!native)('uses native by default when built; DITS_CHUNKER=js forces js', () => {
+    vi.stubEnv('DITS_CHUNKER', '');
     expect(new Chunker().implementation).toBe('native');
     vi.stubEnv('DITS_CHUNKER', 'js');
     expect(defaultChunkerImplementation()).toBe('js');
