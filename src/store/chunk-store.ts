@@ -220,6 +220,18 @@ export class ChunkStore {
     return (z ?? data).length + ENTRY_HEAD_SIZE;
   }
 
+  /**
+   * Stores a chunk received in stored form (from a remote pack): the caller has already
+   * decoded and verified it against `idRaw`. Returns false when it was already here.
+   */
+  putStoredChunk(idRaw: Buffer, codec: number, rawLength: number, stored: Buffer): boolean {
+    if (this.hasChunk(idRaw)) return false;
+    const w = this.openWriter();
+    this.pendingIds.add(idRaw.toString('hex'));
+    w.append(idRaw, codec, rawLength, stored);
+    return true;
+  }
+
   /** Makes every chunk put so far durable and visible to other processes. */
   commit(): void {
     const w = this.writer;
