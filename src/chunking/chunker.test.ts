@@ -247,6 +247,16 @@ describe.each(IMPLS)('%s chunker', (impl) => {
     expect(offsets(all)).toEqual(referenceOffsets(data, TINY));
   });
 
+  it('scans a push over 1 GiB in windows, with the same cuts', () => {
+    // Zero pages: cheap to allocate; max is not a divisor of 1 GiB, so a chunk spans the window edge.
+    const p = { minSize: 4096, avgSize: 65536, maxSize: 1_000_003 };
+    const size = 2 ** 30 + 5_000_000;
+    const lengths = new Chunker(p, { implementation: impl }).push(Buffer.alloc(size)).map((c) => c.length);
+    const full = Math.floor(size / p.maxSize);
+    expect(lengths.length).toBe(full);
+    expect(lengths.every((l) => l === p.maxSize)).toBe(true);
+  });
+
   it('cut() forces a boundary and restarts cutting as at a stream start', () => {
     const a = DATA.subarray(0, 10_000);
     const b = DATA.subarray(10_000, 50_000);

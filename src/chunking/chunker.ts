@@ -14,6 +14,8 @@ export interface ChunkerOptions {
 
 /** Most cut offsets one scanner call may return; bounds memory with tiny params on huge buffers. */
 const MAX_CUTS_PER_CALL = 65_536;
+/** Larger pushes are scanned in windows of this size, so every index is a small integer. */
+const MAX_WINDOW = 1 << 30;
 
 /** True when the native addon is built, loads, and agrees with the JavaScript scanner. */
 export function nativeChunkerAvailable(): boolean {
@@ -75,6 +77,11 @@ export class Chunker {
     const len = data.length;
     const chunks: Buffer[] = [];
     if (len === 0) return chunks;
+    if (len > MAX_WINDOW) {
+      // Same cuts as one push (cuts never depend on push sizes); chunks across a window edge are copied.
+      for (let at = 0; at < len; at += MAX_WINDOW) for (const c of this.push(data.subarray(at, Math.min(len, at + MAX_WINDOW)))) chunks.push(c);
+      return chunks;
+    }
     const state = this.state;
     const wanted = Math.min(MAX_CUTS_PER_CALL, Math.floor((state[0]! + len) / this.params.minSize) + 1);
     if (this.out.length < wanted) this.out = new Float64Array(Math.min(MAX_CUTS_PER_CALL, Math.max(wanted, this.out.length * 2)));

@@ -12,6 +12,7 @@ import { GEAR } from './gear.js';
  * or when `out` is full. On return state[0] and state[1] describe the chunk in progress
  * and state[2] is the index where scanning stopped (== end unless out filled up).
  * `cfg` is deriveScanConfig(params). The cut rule is documented in params.ts.
+ * `end` must be below 2^31 (the Chunker scans huge buffers in windows).
  */
 export type ScanFn = (data: Uint8Array, start: number, end: number, state: Float64Array, cfg: Uint32Array, out: Float64Array) => number;
 
@@ -55,7 +56,11 @@ export const scanJs: ScanFn = (data, start, end, state, cfg, out) => {
   const cap = out.length;
   let pos = state[0]! | 0; // < maxSize <= 2^30
   hash = state[1]! | 0;
-  let i = start;
+  // Indices as int32 (the Chunker keeps buffers under 2^31 bytes): start arrives as a
+  // double read back from `state`, and a double index makes V8 run every loop below in
+  // floating point, at half speed.
+  let i = start | 0;
+  end = end | 0;
   let n = 0;
   while (i < end) {
     const base = i - pos; // index of the current chunk's first byte (may lie before `start`)
