@@ -48,6 +48,23 @@ async function ffprobeKeyframes(path: string): Promise<number[]> {
     .sort((a, b) => a - b);
 }
 
+/** Where ffprobe's packets pass from one stream to another, strictly inside the payload. */
+async function ffprobeTrackSwitches(path: string): Promise<number[]> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'packet=stream_index,pos,size', '-of', 'json', path]);
+  const packets = (JSON.parse(stdout) as { packets: Array<{ stream_index: number; pos: string; size: string }> }).packets
+    .map((p) => ({ stream: p.stream_index, pos: Number(p.pos), end: Number(p.pos) + Number(p.size) }))
+    .sort((a, b) => a.pos - b.pos);
+  const mdat = listBoxes(await readFile(path)).find((b) => b.type === 'mdat')!;
+  const out: number[] = [];
+  for (let i = 1; i < packets.length; i++) {
+    const [prev, cur] = [packets[i - 1]!, packets[i]!];
+    if (prev.stream === cur.stream) continue;
+    if (prev.end !== cur.pos) out.push(prev.end);
+    out.push(cur.pos);
+  }
+  return out.filter((v, i) => v > mdat.start + mdat.headerSize && out.indexOf(v) === i);
+}
+
 /** ffprobe's keyframes strictly after the mdat payload start (that one is a forced boundary). */
 async function keyframesInside(path: string): Promise<number[]> {
   const mdat = listBoxes(await readFile(path)).find((b) => b.type === 'mdat')!;
@@ -56,7 +73,7 @@ async function keyframesInside(path: string): Promise<number[]> {
 
 /** The plan must tile the file: regions in order, no gaps, forced = inner region starts. */
 function expectWellFormedPlan(a: ContainerAnalysis, size: number): void {
-  const { regions, forced, preferred } = a.cutPlan;
+  const { regions, forced, preferred, trackSwitches } = a.cutPlan;
   expect(regions[0]!.start).toBe(0);
   expect(regions[regions.length - 1]!.end).toBe(size);
   for (let i = 1; i < regions.length; i++) expect(regions[i]!.start).toBe(regions[i - 1]!.end);
@@ -65,6 +82,10 @@ function expectWellFormedPlan(a: ContainerAnalysis, size: number): void {
   for (let i = 0; i < preferred.length; i++) {
     if (i > 0) expect(preferred[i]!).toBeGreaterThan(preferred[i - 1]!);
     expect(payloads.some((r) => preferred[i]! > r.start && preferred[i]! < r.end)).toBe(true);
+  }
+  for (let i = 0; i < trackSwitches.length; i++) {
+    if (i > 0) expect(trackSwitches[i]!).toBeGreaterThan(trackSwitches[i - 1]!);
+    expect(payloads.some((r) => trackSwitches[i]! > r.start && trackSwitches[i]! < r.end)).toBe(true);
   }
 }
 
@@ -113,6 +134,10 @@ describe('analyzeContainer on ffmpeg clips', () => {
     for (const k of keyframes) expect(startsAtKeyframe(a.cutPlan, k)).toBe(true);
     expect(startsAtKeyframe(a.cutPlan, keyframes[1]! + 1)).toBe(false);
     expect(startsAtKeyframe(a.cutPlan, 0)).toBe(false);
+    // Interleaving edges: where video, audio and timecode data meet inside the mdat.
+    const switches = await ffprobeTrackSwitches(path);
+    expect(switches.length).toBeGreaterThan(2);
+    expect(Array.from(a.cutPlan.trackSwitches)).toEqual(switches);
   });
 
   it('faststart ProRes: same structure, moov first', async () => {
@@ -150,6 +175,7 @@ describe('analyzeContainer on ffmpeg clips', () => {
     const keyframes = await ffprobeKeyframes(path);
     expect(keyframes).toHaveLength(5);
     expect(Array.from(a.cutPlan.preferred)).toEqual(await keyframesInside(path));
+    expect(Array.from(a.cutPlan.trackSwitches)).toEqual(await ffprobeTrackSwitches(path));
     expectWellFormedPlan(a, (await readFile(path)).length);
   });
 
@@ -220,6 +246,7 @@ describe('analyzeContainer on rewritten and damaged files', () => {
       expect(a.cutPlan.forced).toEqual([]);
       expect(a.cutPlan.regions).toEqual([]);
       expect(a.cutPlan.preferred.length).toBe(0);
+      expect(a.cutPlan.trackSwitches.length).toBe(0);
     });
   }
 
@@ -266,7 +293,7 @@ describe('other containers', () => {
     const path = join(clips.dir, 'clip.mxf');
     await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-t', '1', '-c:v', 'mpeg2video', path]);
     const a = await analyzeFile(path);
-    expect(a).toEqual({ kind: 'unknown', fallbackReason: 'MXF: plain chunking for now', cutPlan: { forced: [], preferred: new Float64Array(0), regions: [] } });
+    expect(a).toEqual({ kind: 'unknown', fallbackReason: 'MXF: plain chunking for now', cutPlan: { forced: [], preferred: new Float64Array(0), trackSwitches: new Float64Array(0), regions: [] } });
   });
 
   it('Matroska, WAV, empty and arbitrary bytes fall back with a reason', async () => {

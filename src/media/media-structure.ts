@@ -73,6 +73,13 @@ export interface CutPlan {
    * minimum size. Float64Array: 8 bytes per keyframe, never one object each.
    */
   preferred: Float64Array;
+  /**
+   * Sorted offsets strictly inside payload regions where the data passes from one track's
+   * chunk to another track's (the muxer's interleaving). Also good cut points: cutting
+   * there keeps each track's bytes in their own chunks, so replacing one track (a new
+   * audio mix) leaves the chunks of the others intact. Not keyframes.
+   */
+  trackSwitches: Float64Array;
   /** The file split into metadata and payload regions, in order, covering it exactly. */
   regions: CutRegion[];
   /** Set when keyframe offsets were thinned or dropped to stay within bounds. */
@@ -90,7 +97,7 @@ export interface ContainerAnalysis {
 }
 
 export function emptyCutPlan(): CutPlan {
-  return { forced: [], preferred: new Float64Array(0), regions: [] };
+  return { forced: [], preferred: new Float64Array(0), trackSwitches: new Float64Array(0), regions: [] };
 }
 
 /**

@@ -25,7 +25,7 @@ import {
   readChildBoxes,
   readPayload,
 } from './mp4-boxes.js';
-import { type TableRef, type TrackTables, sumTimeToSample, walkTrackLayout } from './mp4-sample-tables.js';
+import { Float64Builder, type TableRef, type TrackTables, sumTimeToSample, walkTrackLayout } from './mp4-sample-tables.js';
 import {
   MEDIA_STRUCTURE_VERSION,
   type CutPlan,
@@ -134,7 +134,9 @@ export async function parseMp4Container(reader: RandomAccessReader, options: Mp4
   const syncLists: Float64Array[] = [];
   let note: string | undefined;
   let tmcdFirstOffset: number | undefined;
+  const trackStarts: number[] = []; // index into extents where each track's chunks begin
   for (const p of parsed) {
+    trackStarts.push(extents.length);
     const wantSync = p.track.type === 'video';
     const layout = await walkTrackLayout(moovReader, p.tables, {
       wantSync,
@@ -153,7 +155,7 @@ export async function parseMp4Container(reader: RandomAccessReader, options: Mp4
 
   // 5. Every chunk must lie inside an mdat payload, and no two may overlap.
   const payloads = mdats.map((b) => [payloadStart(b), b.end] as const);
-  checkChunkExtents(extents.starts.subarray(0, extents.length), extents.ends.subarray(0, extents.length), payloads);
+  const switches = scanChunkExtents(extents.starts.subarray(0, extents.length), extents.ends.subarray(0, extents.length), trackStarts, payloads);
 
   // 6. Start timecode from the first timecode track's first sample (a u32 frame count).
   let startTimecode: string | undefined;
@@ -180,7 +182,7 @@ export async function parseMp4Container(reader: RandomAccessReader, options: Mp4
   }
   if (startTimecode) structure.startTimecode = startTimecode;
 
-  const plan = buildCutPlan(top, size, payloadThreshold, syncLists, options.minCutSpacing ?? 0);
+  const plan = buildCutPlan(top, size, payloadThreshold, syncLists, switches, options.minCutSpacing ?? 0);
   if (note) plan.note = note;
   return { kind, structure, cutPlan: plan };
 }
@@ -362,12 +364,20 @@ async function readTables(reader: RandomAccessReader, stbl: BoxHeader[], id: num
 }
 
 /**
- * Every chunk must sit inside one mdat payload and no two may overlap. Sorting is by a
- * Uint32Array permutation, so the check costs 12 bytes per chunk beyond the extents.
+ * Every chunk must sit inside one mdat payload and no two may overlap. Walking the chunks
+ * in file order also yields the interleaving edges: the offsets where the data passes
+ * from one track's chunk to another track's. Sorting is by a Uint32Array permutation,
+ * so the walk costs at most 4 bytes per chunk beyond the extents.
  */
-function checkChunkExtents(starts: Float64Array, ends: Float64Array, payloads: ReadonlyArray<readonly [number, number]>): void {
+function scanChunkExtents(
+  starts: Float64Array,
+  ends: Float64Array,
+  trackStarts: number[],
+  payloads: ReadonlyArray<readonly [number, number]>,
+): Float64Array {
   const n = starts.length;
-  if (n === 0) return;
+  const switches = new Float64Builder(64);
+  if (n === 0) return switches.toArray();
   let sorted = true;
   for (let i = 1; i < n; i++) {
     if (starts[i]! < starts[i - 1]!) {
@@ -381,7 +391,13 @@ function checkChunkExtents(starts: Float64Array, ends: Float64Array, payloads: R
     for (let i = 0; i < n; i++) order[i] = i;
     order.sort((a, b) => starts[a]! - starts[b]! || ends[a]! - ends[b]!);
   }
+  const trackOf = (i: number): number => {
+    let t = trackStarts.length - 1;
+    while (t > 0 && trackStarts[t]! > i) t--;
+    return t;
+  };
   let prevEnd = -1;
+  let prevTrack = -1;
   let p = 0;
   for (let k = 0; k < n; k++) {
     const i = order ? order[k]! : k;
@@ -394,8 +410,19 @@ function checkChunkExtents(starts: Float64Array, ends: Float64Array, payloads: R
     if (!payload || s < payload[0] || e > payload[1]) {
       throw new MediaParseError(`sample data at offset ${s}..${e} lies outside every mdat`);
     }
+    const track = trackOf(i);
+    if (prevTrack !== -1 && track !== prevTrack) {
+      if (prevEnd !== s && prevEnd > payload[0]) pushDistinct(switches, prevEnd);
+      pushDistinct(switches, s);
+    }
     prevEnd = e;
+    prevTrack = track;
   }
+  return switches.toArray();
+}
+
+function pushDistinct(b: Float64Builder, v: number): void {
+  if (b.last() !== v) b.push(v);
 }
 
 function buildCutPlan(
@@ -403,6 +430,7 @@ function buildCutPlan(
   size: number,
   payloadThreshold: number,
   syncLists: Float64Array[],
+  switches: Float64Array,
   minSpacing: number,
 ): CutPlan {
   const regions: CutRegion[] = [];
@@ -460,7 +488,17 @@ function buildCutPlan(
     all[kept++] = v;
     last = v;
   }
-  return { forced, preferred: kept === all.length ? all : all.slice(0, kept), regions };
+  // Interleaving edges strictly inside a payload (they are sorted: file order).
+  let ks = 0;
+  const edges = switches.slice();
+  r = 0;
+  for (let i = 0; i < edges.length; i++) {
+    const v = edges[i]!;
+    while (r < payloadRegions.length && payloadRegions[r]!.end <= v) r++;
+    const region = payloadRegions[r];
+    if (region && v > region.start) edges[ks++] = v;
+  }
+  return { forced, preferred: kept === all.length ? all : all.slice(0, kept), trackSwitches: edges.subarray(0, ks), regions };
 }
 
 function isSorted(a: Float64Array): boolean {
