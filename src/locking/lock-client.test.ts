@@ -4,7 +4,7 @@ import { addUser, createRepo, createToken, grant } from '../../server/admin.js';
 import { createApp } from '../../server/app.js';
 import { openServerDb, type ServerDb } from '../../server/db.js';
 import { DitsUserError } from '../errors.js';
-import { LockClient, LockHeldError } from './lock-client.js';
+import { LockClient, LockHeldError, lockRepoUrl } from './lock-client.js';
 import { findPushConflicts, pushConflictError } from './push-conflicts.js';
 
 let db: ServerDb;
@@ -127,6 +127,18 @@ describe('LockClient', () => {
     await c.list();
     await c.verify();
     expect(calls).toBe(1);
+  });
+});
+
+describe('lockRepoUrl', () => {
+  it('derives the repository URL from a dits:: remote', () => {
+    expect(lockRepoUrl('dits::http://127.0.0.1:8080/team/film')).toBe('http://127.0.0.1:8080/team/film');
+    expect(lockRepoUrl('dits::https://dits.example.com/team/film.git/')).toBe('https://dits.example.com/team/film');
+    expect(lockRepoUrl('http://h/team/film/')).toBe('http://h/team/film');
+    expect(() => lockRepoUrl('dits::s3://bucket/project')).toThrow(expect.objectContaining({ code: 'locks-unsupported' }));
+    expect(() => lockRepoUrl('dits::file:///mnt/nas/p')).toThrow(expect.objectContaining({ code: 'locks-unsupported' }));
+    expect(() => lockRepoUrl('not a url')).toThrow(expect.objectContaining({ code: 'locks-unsupported' }));
+    expect(() => lockRepoUrl('dits::https://u:secret@h/team/film')).toThrow(expect.objectContaining({ code: 'invalid-remote' }));
   });
 });
 

@@ -87,7 +87,10 @@ export class LockClient {
     return ((await this.expectOk(res, 'lock')) as { lock: Lock }).lock;
   }
 
-  /** All locks (following cursors), or only the caller's with `mine`, or the one on `path`. */
+  /**
+   * All locks (following cursors), or the one on `path`. `mine` lists the caller's own
+   * through verify, which (as in git-lfs) needs write access; only writers hold locks.
+   */
   async list(opts: { mine?: boolean; path?: string } = {}): Promise<Lock[]> {
     if (opts.mine) {
       const v = await this.verify();
@@ -178,6 +181,31 @@ export class LockClient {
         throw new DitsUserError('server-error', `the Dits server answered ${res.status}: ${message}`);
     }
   }
+}
+
+/**
+ * The lock API's repository URL for a git remote URL: `dits::http://host/team/film`
+ * (or the same without `dits::`, with a trailing `/` or `.git`) gives
+ * `http://host/team/film`. Other remotes (s3://, file://) have no lock server:
+ * DitsUserError 'locks-unsupported'.
+ */
+export function lockRepoUrl(remoteUrl: string): string {
+  const bare = remoteUrl.startsWith('dits::') ? remoteUrl.slice('dits::'.length) : remoteUrl;
+  let url: URL;
+  try {
+    url = new URL(bare);
+  } catch {
+    throw new DitsUserError('locks-unsupported', `locks need a Dits server remote; ${JSON.stringify(remoteUrl)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new DitsUserError('locks-unsupported', `locks need a Dits server (dits::https://...); ${url.protocol}// remotes have none`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new DitsUserError('invalid-remote', 'put credentials in a git credential helper, not in the remote URL');
+  }
+  url.search = '';
+  url.hash = '';
+  return url.toString().replace(/\/+$/, '').replace(/\.git$/, '');
 }
 
 function clientPath(path: string): string {
