@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeCodec, diffStructures, formatAnalysis, formatDuration, formatStructure } from './format-structure.js';
 import type { MediaStructure } from './media-structure.js';
-import { emptyCutPlan } from './media-structure.js';
+import { emptyCutPlan, isMediaStructure } from './media-structure.js';
 
 const prores: MediaStructure = {
   version: 1,
@@ -95,5 +95,17 @@ describe('diffStructures', () => {
     expect(diffStructures(undefined, prores)).toEqual(['media structure: not parsed -> mov, 00:01:02.500, 3 tracks']);
     expect(diffStructures(prores, undefined)).toEqual(['media structure: mov, 00:01:02.500, 3 tracks -> not parsed']);
     expect(diffStructures(undefined, undefined)).toEqual([]);
+  });
+});
+
+describe('isMediaStructure', () => {
+  it('accepts a structure and its JSON round trip, rejects other shapes', () => {
+    expect(isMediaStructure(prores)).toBe(true);
+    expect(isMediaStructure(JSON.parse(JSON.stringify({ ...prores, futureField: 1 })))).toBe(true);
+    expect(isMediaStructure({ ...prores, version: 2 })).toBe(false);
+    expect(isMediaStructure({ ...prores, container: 'mxf' })).toBe(false);
+    expect(isMediaStructure({ ...prores, tracks: [{ id: 1, type: 'video' }] })).toBe(false);
+    expect(isMediaStructure(null)).toBe(false);
+    expect(isMediaStructure('mov')).toBe(false);
   });
 });

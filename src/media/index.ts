@@ -6,6 +6,7 @@ export { analyzeContainer, identifyOtherContainer, type AnalyzeOptions } from '.
 export {
   MEDIA_STRUCTURE_VERSION,
   emptyCutPlan,
+  isMediaStructure,
   startsAtKeyframe,
   type ContainerAnalysis,
   type ContainerKind,

@@ -117,3 +117,31 @@ export function startsAtKeyframe(plan: CutPlan, offset: number): boolean {
   if (lo < p.length && p[lo] === offset) return true;
   return plan.regions.some((r) => r.kind === 'payload' && r.start === offset && r.startsAtKeyframe === true);
 }
+
+/**
+ * Checks that `value` (e.g. read back from a stored manifest) has the shape of a
+ * MediaStructure this code understands: version 1, known container, tracks with id,
+ * type, codec and counts. Extra fields are allowed (written by later versions).
+ */
+export function isMediaStructure(value: unknown): value is MediaStructure {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Record<string, unknown>;
+  if (s['version'] !== MEDIA_STRUCTURE_VERSION) return false;
+  if (s['container'] !== 'mp4' && s['container'] !== 'mov') return false;
+  if (!Array.isArray(s['brands']) || !s['brands'].every((b) => typeof b === 'string')) return false;
+  if (typeof s['durationSeconds'] !== 'number' || typeof s['fastStart'] !== 'boolean') return false;
+  if (s['startTimecode'] !== undefined && typeof s['startTimecode'] !== 'string') return false;
+  if (s['creationTime'] !== undefined && typeof s['creationTime'] !== 'string') return false;
+  if (!Array.isArray(s['tracks'])) return false;
+  return s['tracks'].every((t: unknown) => {
+    if (typeof t !== 'object' || t === null) return false;
+    const r = t as Record<string, unknown>;
+    return (
+      typeof r['id'] === 'number' &&
+      ['video', 'audio', 'timecode', 'other'].includes(r['type'] as string) &&
+      typeof r['codec'] === 'string' &&
+      typeof r['sampleCount'] === 'number' &&
+      typeof r['durationSeconds'] === 'number'
+    );
+  });
+}

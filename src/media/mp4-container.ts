@@ -172,7 +172,7 @@ export async function parseMp4Container(reader: RandomAccessReader, options: Mp4
     version: MEDIA_STRUCTURE_VERSION,
     container: kind,
     brands,
-    durationSeconds: mvhd.timescale > 0 ? round(mvhd.duration / mvhd.timescale, 6) : 0,
+    durationSeconds: movieDuration(mvhd, parsed),
     fastStart: firstMdat === undefined || moov.start < firstMdat.start,
     tracks: parsed.map((p) => p.track),
   };
@@ -185,6 +185,12 @@ export async function parseMp4Container(reader: RandomAccessReader, options: Mp4
   const plan = buildCutPlan(top, size, payloadThreshold, syncLists, switches, options.minCutSpacing ?? 0);
   if (note) plan.note = note;
   return { kind, structure, cutPlan: plan };
+}
+
+/** mvhd's duration, or the longest track's when mvhd leaves it unset (0 or all ones). */
+function movieDuration(mvhd: { timescale: number; duration: number }, tracks: ParsedTrack[]): number {
+  if (mvhd.timescale > 0 && mvhd.duration > 0 && mvhd.duration !== 0xffffffff) return round(mvhd.duration / mvhd.timescale, 6);
+  return tracks.reduce((max, p) => Math.max(max, p.track.durationSeconds), 0);
 }
 
 async function readWhole(reader: RandomAccessReader, box: BoxHeader): Promise<Buffer> {
