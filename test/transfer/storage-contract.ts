@@ -267,10 +267,10 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
         expect(stale).toEqual({ ok: false, current: { etag: second.etag } });
         expect((await s.getVersioned('refs/heads/main'))?.body.toString()).toBe('commit-2');
 
-        // keys that are prefixes of each other stay separate
-        expect((await s.putIf('refs/heads', Buffer.from('other'), 'absent')).ok).toBe(true);
+        // keys that are string prefixes of each other stay separate
+        expect((await s.putIf('refs/heads/mai', Buffer.from('other'), 'absent')).ok).toBe(true);
         expect((await s.getVersioned('refs/heads/main'))?.body.toString()).toBe('commit-2');
-        expect((await s.getVersioned('refs/heads'))?.body.toString()).toBe('other');
+        expect((await s.getVersioned('refs/heads/mai'))?.body.toString()).toBe('other');
         expect(await s.getVersioned('refs/heads/dev')).toBeNull();
         const onMissing = await s.putIf('refs/heads/dev', Buffer.from('x'), { etag: first.etag });
         expect(onMissing).toEqual({ ok: false, current: null });

@@ -1,0 +1,122 @@
+/**
+ * ObjectStorage: the one interface every remote back end implements (local directory,
+ * S3, in-memory; later the Dits server). Keys are '/'-separated strings relative to the
+ * storage's root or prefix, such as `v1/objects/ab/cdef...`.
+ *
+ * Contract (checked by test/transfer/storage-contract.ts on every implementation):
+ * - `put` is atomic: a reader sees the old object, no object, or the whole new one,
+ *   never a half-written one. A streaming body is a factory so a retry can re-open it;
+ *   the storage calls it at most once per `put` and consumes the stream fully or destroys it.
+ * - `get` returns a stream the caller owns (read it to the end or destroy it). A range is
+ *   inclusive at both ends like HTTP; an end past the object is clamped; a start at or past
+ *   the end of the object is an error (`STORAGE_BAD_RANGE`).
+ * - a missing object: `get`/`getBuffer` throw StorageError `STORAGE_NOT_FOUND`; `head` and
+ *   `getVersioned` return null; `delete` succeeds (idempotent).
+ * - `list(prefix)` yields every key that starts with `prefix` (a plain string prefix, not a
+ *   folder), in ascending byte order, paging internally.
+ * - Versioned objects (refs): written only with `putIf` and read only with `getVersioned`.
+ *   `putIf` is a compare-and-swap: it writes only if the current etag equals the expected
+ *   one (or the object is absent when 'absent' is expected); of N concurrent `putIf` calls
+ *   with the same expectation exactly one returns ok. Back ends without conditional writes
+ *   keep versioned objects in another form (see cas-log.ts), so never read them with
+ *   `get`/`head`/`list`, nor write them with `put`.
+ * - etags are opaque strings; compare them only for equality, and only etags of one key.
+ * - A key may not also be a folder of other keys (`a/b` and `a/b/c` cannot both exist, as
+ *   with git refs): file systems cannot hold both. Back ends that can may allow it; others
+ *   refuse with STORAGE_KEY_CONFLICT. Callers keep their layouts free of such pairs.
+ * - Segments starting with `.dits-` are reserved for the storage's own bookkeeping
+ *   (temp files, locks, CAS logs) and rejected in keys.
+ */
+import type { Readable } from 'node:stream';
+import { StorageError } from './storage-error.js';
+
+export interface ByteRange {
+  start: number;
+  /** inclusive */
+  end: number;
+}
+
+export type PutBody = Buffer | (() => Readable);
+
+export interface PutOptions {
+  /** Size in bytes when known; lets S3 stream a single PUT without buffering. */
+  size?: number;
+  contentType?: string;
+}
+
+export interface ObjectInfo {
+  size: number;
+  etag: string;
+}
+
+export interface ListedObject {
+  key: string;
+  size: number;
+}
+
+export type PutIfResult = { ok: true; etag: string } | { ok: false; current: { etag: string } | null };
+
+export interface VersionedObject {
+  body: Buffer;
+  etag: string;
+}
+
+export interface ObjectStorage {
+  /** Human-readable location for messages, e.g. `s3://bucket/prefix` or a directory. */
+  readonly location: string;
+  put(key: string, body: PutBody, opts?: PutOptions): Promise<{ etag: string }>;
+  get(key: string, range?: ByteRange): Promise<Readable>;
+  getBuffer(key: string, range?: ByteRange): Promise<Buffer>;
+  head(key: string): Promise<ObjectInfo | null>;
+  list(prefix: string): AsyncIterable<ListedObject>;
+  delete(key: string): Promise<void>;
+  /** Compare-and-swap for small versioned objects (refs). */
+  putIf(key: string, body: Buffer, expected: { etag: string } | 'absent'): Promise<PutIfResult>;
+  /** The read side of putIf: body and etag of one version, read atomically; null if absent. */
+  getVersioned(key: string): Promise<VersionedObject | null>;
+}
+
+const RESERVED_SEGMENT = /^\.dits-/;
+
+/** Throws STORAGE_BAD_KEY unless `key` is a clean relative '/'-separated key. */
+export function assertValidKey(key: string): void {
+  const bad = (why: string): never => {
+    throw new StorageError('STORAGE_BAD_KEY', `Invalid object key ${JSON.stringify(key)}: ${why}`, { key });
+  };
+  if (typeof key !== 'string' || key.length === 0) bad('empty');
+  if (key.length > 900) bad('longer than 900 characters');
+  if (key.includes('\\') || key.includes('\0')) bad('contains a backslash or NUL');
+  for (const segment of key.split('/')) {
+    if (segment === '') bad('empty segment (leading, trailing or double slash)');
+    if (segment === '.' || segment === '..') bad('"." or ".." segment');
+    if (RESERVED_SEGMENT.test(segment)) bad('segments starting with ".dits-" are reserved');
+  }
+}
+
+/** Validates a list prefix: like a key, but may be empty and may end with '/'. */
+export function assertValidPrefix(prefix: string): void {
+  if (prefix === '') return;
+  const trimmed = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  // a prefix may end inside a segment ("v1/objects/a"), so validate what is complete
+  if (trimmed !== '') assertValidKey(trimmed);
+}
+
+export function assertValidRange(range: ByteRange | undefined): void {
+  if (range === undefined) return;
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new StorageError('STORAGE_BAD_RANGE', `Invalid byte range ${start}-${end}`);
+  }
+}
+
+/** Reads a whole stream into one Buffer (for small objects and tests). */
+export async function readStreamToBuffer(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(typeof part === 'string' ? Buffer.from(part) : (part as Buffer));
+  return Buffer.concat(parts);
+}
+
+/** Materialises a PutBody as a Buffer (back ends that must hold the bytes anyway). */
+export async function bodyToBuffer(body: PutBody): Promise<Buffer> {
+  return Buffer.isBuffer(body) ? body : readStreamToBuffer(body());
+}

@@ -1,0 +1,115 @@
+/**
+ * Maps what the AWS SDK throws to StorageErrors with stable codes and hints that say what
+ * to do. Shapes handled: service errors (`name` is the S3 error code, `$metadata` has the
+ * HTTP status; HEAD answers have no body, so only the status), credential provider errors
+ * (`name` CredentialsProviderError), client configuration errors (missing region), and
+ * Node socket errors (`code` ECONNREFUSED, ENOTFOUND, ...), possibly nested in `cause`.
+ */
+import { errnoCode } from '../errors.js';
+import { isRetryable, StorageError } from './storage-error.js';
+
+export interface S3ErrorContext {
+  bucket: string;
+  /** full object key, or undefined for bucket-level calls */
+  key?: string;
+  /** what we were doing, for the message: "read", "write", "list", "delete" */
+  op: string;
+  /** endpoint for messages: the configured one or "AWS S3" */
+  endpoint: string;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+function nameOf(err: unknown): string {
+  const e = err as { name?: unknown; Code?: unknown };
+  return typeof e?.Code === 'string' ? e.Code : typeof e?.name === 'string' ? e.name : '';
+}
+
+function findErrno(err: unknown, depth = 0): string | undefined {
+  if (depth > 4 || typeof err !== 'object' || err === null) return undefined;
+  return errnoCode(err) ?? findErrno((err as { cause?: unknown }).cause, depth + 1);
+}
+
+export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
+  if (err instanceof StorageError) return err;
+  const name = nameOf(err);
+  const status = statusOf(err);
+  const message = (err as Error)?.message ?? String(err);
+  const where = ctx.key === undefined ? `s3://${ctx.bucket}` : `s3://${ctx.bucket}/${ctx.key}`;
+  const base = { cause: err, key: ctx.key, status };
+
+  if (name === 'NoSuchBucket' || (ctx.key === undefined && status === 404)) {
+    return new StorageError('S3_NO_SUCH_BUCKET', `Bucket "${ctx.bucket}" does not exist at ${ctx.endpoint}`, {
+      ...base,
+      hint: 'Check the bucket name in the remote URL (`git remote -v`; dits::s3://<bucket>/<prefix>) and the endpoint (`git config dits.s3.endpoint`), or create the bucket.',
+    });
+  }
+  if (name === 'NoSuchKey' || (status === 404 && ctx.key !== undefined)) {
+    return new StorageError('STORAGE_NOT_FOUND', `No object ${where}`, base);
+  }
+  if (name === 'InvalidRange' || status === 416) {
+    return new StorageError('STORAGE_BAD_RANGE', `Range not satisfiable for ${where}`, base);
+  }
+  if (name === 'CredentialsProviderError' || /could not load credentials/i.test(message)) {
+    return new StorageError('S3_NO_CREDENTIALS', `No AWS credentials found to ${ctx.op} ${where}`, {
+      ...base,
+      hint:
+        'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put a profile in ~/.aws/credentials (or ~/.aws/config) ' +
+        'and select it with AWS_PROFILE or `git config dits.s3.profile <name>`.',
+    });
+  }
+  if (/^(ExpiredToken|ExpiredTokenException|TokenRefreshRequired|RequestExpired)$/.test(name) || /token.*expired|expired.*token/i.test(message)) {
+    return new StorageError('S3_CREDENTIALS_EXPIRED', `Your AWS credentials have expired (${ctx.op} ${where})`, {
+      ...base,
+      hint: 'Refresh them (for SSO profiles: `aws sso login --profile <name>`; for temporary keys: fetch a new session token), then re-run; completed transfers are not repeated.',
+    });
+  }
+  if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
+    return new StorageError('S3_BAD_CREDENTIALS', `${ctx.endpoint} rejected your AWS credentials (${name}) for ${where}`, {
+      ...base,
+      hint: 'Check the access key id and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile in ~/.aws/credentials) and that they belong to this endpoint.',
+    });
+  }
+  if (name === 'AccessDenied' || name === 'Forbidden' || name === 'AllAccessDisabled' || status === 403) {
+    return new StorageError('S3_ACCESS_DENIED', `Access denied: your credentials may not ${ctx.op} ${where}`, {
+      ...base,
+      hint: `Ask for s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on bucket "${ctx.bucket}", or use another profile (AWS_PROFILE or \`git config dits.s3.profile\`).`,
+    });
+  }
+  if (/region is missing/i.test(message)) {
+    return new StorageError('S3_NO_REGION', `No AWS region configured for s3://${ctx.bucket}`, {
+      ...base,
+      hint: 'Set AWS_REGION, a region in your ~/.aws/config profile, or `git config dits.s3.region <region>`.',
+    });
+  }
+  if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
+    return new StorageError('S3_WRONG_REGION', `Bucket "${ctx.bucket}" is in another region than the one configured`, {
+      ...base,
+      hint: 'Set the bucket\'s region: `git config dits.s3.region <region>` (or AWS_REGION).',
+    });
+  }
+  const errno = findErrno(err);
+  if (errno === 'ENOTFOUND') {
+    return new StorageError('STORAGE_UNREACHABLE', `Cannot resolve the S3 endpoint host of ${ctx.endpoint} (DNS: no such host)`, {
+      ...base,
+      hint: 'Check the spelling of the endpoint (`git config dits.s3.endpoint`) and of the bucket name; for buckets with dots or custom endpoints try `git config dits.s3.pathStyle true`.',
+    });
+  }
+  if (errno === 'ECONNREFUSED' || errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH' || errno === 'EAI_AGAIN' || errno === 'ETIMEDOUT') {
+    return new StorageError('STORAGE_UNREACHABLE', `Cannot connect to the S3 endpoint ${ctx.endpoint} (${errno})`, {
+      ...base,
+      retryable: true,
+      hint: 'Check that the endpoint is up and reachable from here (`git config dits.s3.endpoint`), then re-run; completed transfers are not repeated.',
+    });
+  }
+  if (isRetryable(err)) {
+    return new StorageError('STORAGE_UNAVAILABLE', `S3 endpoint ${ctx.endpoint} failed to ${ctx.op} ${where}: ${name || errno || message}${status ? ` (HTTP ${status})` : ''}`, {
+      ...base,
+      retryable: true,
+      hint: 'The storage is busy or failing; re-run later, completed transfers are not repeated.',
+    });
+  }
+  return new StorageError('S3_ERROR', `S3 error while trying to ${ctx.op} ${where}: ${name ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, base);
+}

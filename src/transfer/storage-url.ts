@@ -1,0 +1,129 @@
+/**
+ * Remote storage URLs, as written after `dits::` in a git remote:
+ *   s3://bucket/prefix     S3 or S3-compatible (endpoint etc. from AWS config / git config)
+ *   file:///abs/path       a local directory or NAS mount
+ *   /abs/path, ./rel/path  the same, as a plain path
+ * `openStorage` turns one into an ObjectStorage; the S3 SDK is loaded only for s3 URLs.
+ */
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DitsUserError } from '../errors.js';
+import type { ObjectStorage } from './object-storage.js';
+import type { S3StorageOptions } from './s3-storage.js';
+import type { FileStorageOptions } from './file-storage.js';
+
+export type StorageUrl = { kind: 's3'; bucket: string; prefix: string } | { kind: 'file'; path: string };
+
+// S3 bucket names: 3-63 chars of lowercase letters, digits, dots and hyphens (AWS rules;
+// some compatible services also allow uppercase and underscores, which we accept).
+const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,62}$/;
+
+function badUrl(url: string, why: string, hint: string): DitsUserError {
+  return new DitsUserError('BAD_STORAGE_URL', `Invalid remote storage URL ${JSON.stringify(url)}: ${why}`, { hint });
+}
+
+const FORMS = 'Use dits::s3://<bucket>/<prefix>, dits::file:///<absolute path> or dits::/<absolute path>.';
+
+export function parseStorageUrl(url: string, cwd: string = process.cwd()): StorageUrl {
+  const text = url.trim();
+  if (text === '') throw badUrl(url, 'empty', FORMS);
+  if (text.startsWith('/') || text.startsWith('./') || text.startsWith('../')) {
+    return { kind: 'file', path: path.resolve(cwd, text) };
+  }
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/.exec(text);
+  if (!scheme) throw badUrl(url, 'no scheme and not a path', FORMS);
+  const name = scheme[1].toLowerCase();
+  if (name === 's3') {
+    const m = /^s3:\/\/([^/]*)\/?(.*)$/i.exec(text);
+    if (!m) throw badUrl(url, 's3 URLs start with s3:// (two slashes)', 'Write it as s3://<bucket>/<prefix>.');
+    const bucket = m[1];
+    if (bucket === '') throw badUrl(url, 'missing bucket name', 'Write it as s3://<bucket>/<prefix>, e.g. s3://my-team-media/project.');
+    if (!BUCKET.test(bucket)) {
+      throw badUrl(url, `"${bucket}" is not a valid bucket name`, 'Bucket names are 3-63 letters, digits, dots or hyphens.');
+    }
+    const prefix = m[2].replace(/\/+$/, '');
+    if (prefix.split('/').some((s) => s === '.' || s === '..' || (s === '' && prefix !== ''))) {
+      throw badUrl(url, 'the prefix has an empty, "." or ".." segment', 'Write it as s3://<bucket>/<folder>/<folder>.');
+    }
+    return { kind: 's3', bucket, prefix };
+  }
+  if (name === 'file') {
+    if (!/^file:\/\//i.test(text)) throw badUrl(url, 'file URLs start with file:// ', 'Write it as file:///absolute/path (three slashes).');
+    try {
+      return { kind: 'file', path: fileURLToPath(text) };
+    } catch (err) {
+      throw badUrl(url, (err as Error).message, 'Write it as file:///absolute/path (three slashes; the host must be empty or localhost).');
+    }
+  }
+  const near = ['s3', 'file', 'http', 'https'].find((known) => editDistance(name, known) <= 1 && name !== known);
+  if (name === 'http' || name === 'https') {
+    throw badUrl(url, 'Dits server remotes (https://) are not supported by this version', FORMS);
+  }
+  throw badUrl(url, `unknown scheme "${scheme[1]}:"${near ? ` (did you mean "${near}:"?)` : ''}`, FORMS);
+}
+
+export interface OpenStorageOptions {
+  /** Options for S3 remotes (filled by the CLI from git config `dits.s3.*`). */
+  s3?: Omit<S3StorageOptions, 'bucket' | 'prefix'>;
+  file?: FileStorageOptions;
+  cwd?: string;
+}
+
+/** Opens the ObjectStorage a URL names. */
+export async function openStorage(url: string, options: OpenStorageOptions = {}): Promise<ObjectStorage> {
+  const parsed = parseStorageUrl(url, options.cwd);
+  if (parsed.kind === 'file') {
+    const { FileStorage } = await import('./file-storage.js');
+    return new FileStorage(parsed.path, options.file);
+  }
+  const { S3Storage } = await import('./s3-storage.js');
+  return new S3Storage({ ...options.s3, bucket: parsed.bucket, prefix: parsed.prefix });
+}
+
+/** git config values of `dits.s3.*` (strings as git prints them) to S3 options. */
+export function s3OptionsFromGitConfig(config: Record<string, string | undefined>): Omit<S3StorageOptions, 'bucket' | 'prefix'> {
+  const out: Omit<S3StorageOptions, 'bucket' | 'prefix'> = {};
+  const get = (name: string) => config[name] ?? config[name.toLowerCase()];
+  const endpoint = get('dits.s3.endpoint');
+  if (endpoint) {
+    if (!/^https?:\/\/[^/\s]+/.test(endpoint)) {
+      throw new DitsUserError('BAD_STORAGE_URL', `dits.s3.endpoint ${JSON.stringify(endpoint)} is not an http(s) URL`, {
+        hint: 'Set it like `git config dits.s3.endpoint https://s3.example.com` (or http://127.0.0.1:9000).',
+      });
+    }
+    out.endpoint = endpoint;
+  }
+  const region = get('dits.s3.region');
+  if (region) out.region = region;
+  const profile = get('dits.s3.profile');
+  if (profile) out.profile = profile;
+  const pathStyle = get('dits.s3.pathStyle');
+  if (pathStyle !== undefined) out.forcePathStyle = parseGitBool('dits.s3.pathStyle', pathStyle);
+  const cw = get('dits.s3.conditionalWrites');
+  if (cw !== undefined) {
+    const v = cw.toLowerCase();
+    if (v === 'auto') out.conditionalWrites = 'auto';
+    else out.conditionalWrites = parseGitBool('dits.s3.conditionalWrites', v, 'auto') ? 'on' : 'off';
+  }
+  return out;
+}
+
+function parseGitBool(name: string, value: string, alsoAllowed?: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['true', 'yes', 'on', '1', ''].includes(v)) return true;
+  if (['false', 'no', 'off', '0'].includes(v)) return false;
+  throw new DitsUserError('BAD_CONFIG', `${name} must be true or false${alsoAllowed ? ` or ${alsoAllowed}` : ''}, not ${JSON.stringify(value)}`, {
+    hint: `Fix it with \`git config ${name} <value>\`.`,
+  });
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length][b.length];
+}
