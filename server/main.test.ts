@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -270,5 +270,34 @@ describe('startServer in process', () => {
     expect(took).toBeLessThan(2000);
     expect(await outcome).toBe('ECONNRESET');
     expect(s.db.open).toBe(false);
+  });
+
+  it('does not wait for the timeout when clients keep reusing connections', async () => {
+    const s = await startServer({ dataDir: tempDir(), shutdownTimeoutMs: 10_000 });
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    let stop = false;
+    let answered = 0;
+    const get = () =>
+      new Promise<void>((res, rej) => {
+        const r = request({ host: '127.0.0.1', port: s.port, path: '/health', agent }, (resp) => {
+          resp.resume();
+          resp.on('end', () => {
+            answered++;
+            res();
+          });
+        });
+        r.on('error', rej);
+        r.end();
+      });
+    const loops = [0, 1, 2, 3].map(async () => {
+      while (!stop) await get().catch(() => (stop = true));
+    });
+    while (answered < 50) await new Promise((r) => setTimeout(r, 5));
+    const started = Date.now();
+    await s.close();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    stop = true;
+    await Promise.all(loops);
+    agent.destroy();
   });
 });

@@ -88,16 +88,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }
 
   let inFlight = 0;
-  server.on('request', (_req, res) => {
+  let closing: Promise<void> | undefined;
+  // prepended: runs before the app can write the response head
+  server.prependListener('request', (_req, res) => {
     inFlight++;
     res.once('close', () => inFlight--);
+    // requests that arrive on kept-alive connections during shutdown are the last on them
+    if (closing !== undefined) res.shouldKeepAlive = false;
   });
 
   const urlHost = info.family === 'IPv6' ? `[${info.address}]` : info.address;
   const url = `http://${urlHost}:${info.port}`;
   logger.info('listening', { url, dataDir: options.dataDir });
 
-  let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       // close() stops listening at once; the callback waits for open connections
