@@ -13,9 +13,9 @@ import {
   withCo64,
   withLargeMdat,
 } from '../../test/fixtures/media/box-edit.js';
-import { analyzeContainer } from './analyze-container.js';
+import { analyzeContainer, analyzeFile } from './analyze-container.js';
 import { type ContainerAnalysis, startsAtKeyframe } from './media-structure.js';
-import { bufferReader, openFileReader } from './random-access-reader.js';
+import { bufferReader } from './random-access-reader.js';
 
 const run = promisify(execFile);
 let clips: ClipSet;
@@ -27,14 +27,6 @@ afterAll(async () => {
   await clips?.cleanup();
 });
 
-async function analyzeFile(path: string): Promise<ContainerAnalysis> {
-  const reader = await openFileReader(path);
-  try {
-    return await analyzeContainer(reader);
-  } finally {
-    await reader.close();
-  }
-}
 
 /** Byte positions of video keyframes according to ffprobe (an independent demuxer). */
 async function ffprobeKeyframes(path: string): Promise<number[]> {
@@ -277,6 +269,10 @@ describe('analyzeContainer on rewritten and damaged files', () => {
       if (a.kind === 'unknown') expect(a.cutPlan.regions).toEqual([]);
       else expectWellFormedPlan(a, copy.length);
     }
+  });
+
+  it('analyzeFile rejects a missing file (an I/O problem, not a content one)', async () => {
+    await expect(analyzeFile(join(clips.dir, 'does-not-exist.mov'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('a reader that fails gives a fallback, not a throw', async () => {

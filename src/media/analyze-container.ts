@@ -7,7 +7,7 @@
  * reader) comes back as `kind: 'unknown'` with a `fallbackReason` and an empty cut plan,
  * and the pipeline chunks the file plainly. Byte-exactness never depends on this code.
  */
-import type { RandomAccessReader } from './random-access-reader.js';
+import { openFileReader, type RandomAccessReader } from './random-access-reader.js';
 import { looksLikeMp4, parseMp4Container, type Mp4ParseOptions } from './mp4-container.js';
 import { type ContainerAnalysis, emptyCutPlan } from './media-structure.js';
 
@@ -27,6 +27,20 @@ export async function analyzeContainer(reader: RandomAccessReader, options: Anal
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return unknown(`MP4/QuickTime parse failed: ${message}`);
+  }
+}
+
+/**
+ * `analyzeContainer` over a file on disk (opens and closes it). Unlike `analyzeContainer`,
+ * this rejects when the file cannot be opened (ENOENT, EACCES): that is the caller's
+ * problem to report, not a property of the content.
+ */
+export async function analyzeFile(path: string, options: AnalyzeOptions = {}): Promise<ContainerAnalysis> {
+  const reader = await openFileReader(path);
+  try {
+    return await analyzeContainer(reader, options);
+  } finally {
+    await reader.close();
   }
 }
 

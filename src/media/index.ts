@@ -2,7 +2,7 @@
  * Media awareness: container structure and cut plans (MP4/QuickTime), human text for
  * inspect and diff, and NLE project references. See README.md in this folder.
  */
-export { analyzeContainer, identifyOtherContainer, type AnalyzeOptions } from './analyze-container.js';
+export { analyzeContainer, analyzeFile, identifyOtherContainer, type AnalyzeOptions } from './analyze-container.js';
 export {
   MEDIA_STRUCTURE_VERSION,
   emptyCutPlan,
