@@ -135,7 +135,7 @@ export class Chunker {
     let buf = this.pending;
     if (buf === null || buf.length < needed) {
       // Grow by doubling, capped at maxSize (a chunk never exceeds it).
-      const capacity = Math.min(this.params.maxSize, Math.max(needed, buf === null ? Math.min(this.params.avgSize, 65_536) : buf.length * 2));
+      const capacity = Math.min(this.params.maxSize, Math.max(needed, buf === null ? 2 * this.params.avgSize : buf.length * 2));
       const grown = Buffer.allocUnsafe(capacity);
       if (buf !== null) buf.copy(grown, 0, 0, this.pendingLength);
       this.pending = buf = grown;
