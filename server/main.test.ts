@@ -166,6 +166,35 @@ describe('server process', () => {
     expect(existsSync(join(dataDir, 'server.sqlite-wal')) ? statSync(join(dataDir, 'server.sqlite-wal')).size : 0).toBe(0);
   });
 
+  it('keeps one winner per path when two server processes share the data dir', async () => {
+    const dataDir = tempDir();
+    const admin = openDataDirDb(dataDir);
+    for (const u of ['alice', 'bob']) addUser(admin, u);
+    createRepo(admin, 'team/film');
+    grant(admin, 'alice', 'team/film', 'write');
+    grant(admin, 'bob', 'team/film', 'write');
+    const ta = createToken(admin, 'alice', 't');
+    const tb = createToken(admin, 'bob', 't');
+    admin.close();
+    const [one, two] = await Promise.all([spawnServer(dataDir), spawnServer(dataDir)]);
+    const alice = new LockClient({ repoUrl: `${one.url}/team/film`, token: () => ta });
+    const bob = new LockClient({ repoUrl: `${two.url}/team/film`, token: () => tb });
+    for (let i = 0; i < 30; i++) {
+      const results = await Promise.allSettled([alice.lock(`shared-${i}.mov`), bob.lock(`shared-${i}.mov`)]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const lost = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;
+      expect(lost.reason).toBeInstanceOf(LockHeldError);
+    }
+    expect(await alice.list()).toHaveLength(30);
+    one.child.kill('SIGTERM');
+    two.child.kill('SIGTERM');
+    expect(await Promise.all([one.exited, two.exited])).toEqual([0, 0]);
+    const after = openDataDirDb(dataDir);
+    expect(after.sqlite.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(after.stmt('SELECT COUNT(*) AS n FROM locks').get()).toEqual({ n: 30 });
+    after.close();
+  });
+
   it('lets a request in flight finish on SIGTERM, refuses new connections, exits 0', async () => {
     const dataDir = tempDir();
     const admin = openDataDirDb(dataDir);
