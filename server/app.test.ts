@@ -155,6 +155,15 @@ describe('repository access', () => {
     expect((await req('DELETE', '/api/repos/team/new', { as: 'root' })).status).toBe(200);
   });
 
+  it('shows server status to site admins only', async () => {
+    expect((await req('GET', '/api/status', { as: 'adam' })).status).toBe(403);
+    const status = await json(await req('GET', '/api/status', { as: 'root' }));
+    expect(status).toMatchObject({ users: 6, siteAdmins: 1, tokens: { live: 6, revoked: 0 }, locks: 0 });
+    expect(status.repos.map((r: { name: string }) => r.name)).toEqual(['other/secret', 'team/film']);
+    const me = await json(await req('GET', '/api/user', { as: 'alice' }));
+    expect(me).toEqual({ user: { name: 'alice', is_admin: false } });
+  });
+
   it('answers JSON 404 for unknown routes after authentication', async () => {
     const res = await req('GET', '/nope', { as: 'root' });
     expect(res.status).toBe(404);

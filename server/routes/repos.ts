@@ -8,9 +8,10 @@
  *   GET    /api/repos/:owner/:repo            -> {repo}        read
  *   DELETE /api/repos/:owner/:repo            -> {deleted}     site admin or repository admin
  *   GET    /api/repos/:owner/:repo/audit?limit= -> {entries}   repository admin
+ *   GET    /api/status                        -> serverStatus() site admins only
  */
 import { Hono } from 'hono';
-import { createRepo, deleteRepo, listAudit, listRepos } from '../admin.js';
+import { createRepo, deleteRepo, listAudit, listRepos, serverStatus } from '../admin.js';
 import { HttpError, readJson, requireRepoAccess, validated, type AppEnv, type RouteDeps } from '../http.js';
 import { obj, parseIntParam, parseQuery, str } from '../validate.js';
 
@@ -21,6 +22,12 @@ export function repoRoutes(deps: RouteDeps): Hono<AppEnv> {
   app.get('/api/user', (c) => {
     const p = c.get('principal');
     return c.json({ user: { name: p.name, is_admin: p.isAdmin } });
+  });
+
+  app.get('/api/status', (c) => {
+    if (!c.get('principal').isAdmin) throw new HttpError(403, 'only site admins can see server status', 'forbidden');
+    validated(() => parseQuery(c.req.url, []));
+    return c.json(serverStatus(db));
   });
 
   app.get('/api/repos', (c) => {
