@@ -20,10 +20,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "setup: installing npm packages"
-npm ci --no-audit --no-fund --loglevel=error
+stamp="node_modules/.dits-setup"
+want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node --version)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
 npm run build --silent
-if [ "${DITS_NO_LINK:-}" != 1 ]; then
+if [ "${DITS_NO_LINK:-}" != 1 ] && [ "${CI:-}" != true ]; then
   npm link --no-audit --no-fund --loglevel=error >/dev/null 2>&1 || echo "setup: could not put git-dits on PATH with npm link; use $(pwd)/bin" >&2
 fi
-echo "setup: done. git-dits: $(command -v git-dits || echo "$(pwd)/bin/git-dits")"
+[ "${1:-}" = --quiet ] || echo "setup: done. git-dits: $(command -v git-dits || echo "$(pwd)/bin/git-dits")"
