@@ -16,7 +16,7 @@ import { LockClient, LockHeldError } from '../src/locking/lock-client.js';
 import { findPushConflicts } from '../src/locking/push-conflicts.js';
 import { addUser, createRepo, createToken, grant, listAudit, revokeToken } from './admin.js';
 import { openDataDirDb } from './data-dir.js';
-import { startServer } from './main.js';
+import { parseServerArgs, startServer } from './main.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'dist', 'server', 'main.js');
@@ -328,5 +328,16 @@ describe('startServer in process', () => {
     stop = true;
     await Promise.all(loops);
     agent.destroy();
+  });
+});
+
+describe('parseServerArgs', () => {
+  it('takes --data, --host and --port and refuses anything else', () => {
+    expect(parseServerArgs(['--data', '/d'])).toEqual({ dataDir: '/d', host: undefined, port: undefined });
+    expect(parseServerArgs(['--port', '8080', '--data', '/d', '--host', '0.0.0.0'])).toEqual({ dataDir: '/d', host: '0.0.0.0', port: 8080 });
+    expect(() => parseServerArgs([])).toThrow('--data DIR is required');
+    expect(() => parseServerArgs(['--data'])).toThrow('needs a value');
+    expect(() => parseServerArgs(['--data', '/d', '--port', '70000'])).toThrow('invalid port');
+    expect(() => parseServerArgs(['--data', '/d', '--verbose'])).toThrow('unknown argument --verbose');
   });
 });

@@ -87,6 +87,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     throw err;
   }
 
+  server.on('error', (err) => logger.error('server error', { err }));
+
   let inFlight = 0;
   let closing: Promise<void> | undefined;
   // prepended: runs before the app can write the response head
