@@ -1,11 +1,11 @@
 /**
  * The server as a real process on a free loopback port: the compiled
- * `dist/server/main.js` (built here with tsc when missing or older than the sources),
+ * `dist/server/main.js` (built by test/global-setup.ts),
  * users and tokens created through the admin library on its data dir while it runs,
  * two real clients contending for locks, and graceful shutdown on SIGTERM.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,23 +21,10 @@ import { parseServerArgs, startServer } from './main.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'dist', 'server', 'main.js');
 
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
 beforeAll(() => {
-  const sources = Math.max(newestSource(join(root, 'server')), newestSource(join(root, 'src', 'locking')), statSync(join(root, 'src', 'errors.ts')).mtimeMs);
-  if (!existsSync(built) || statSync(built).mtimeMs < sources) {
-    // Errors in files other than the server's do not stop tsc from emitting.
-    spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root], { cwd: root, stdio: 'ignore' });
-  }
-  expect(existsSync(built), `${built} was not built`).toBe(true);
+  // test/global-setup.ts compiles the project before any test runs; building here too
+  // would rewrite dist/ under other tests' feet.
+  expect(existsSync(built), `${built} is missing: run \`npm run build\` (or vitest with the project config)`).toBe(true);
 });
 
 const dirs: string[] = [];
