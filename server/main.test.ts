@@ -193,12 +193,23 @@ describe('server process', () => {
     const server = await spawnServer(dataDir);
     const { port } = new URL(server.url);
 
-    // a lock request whose body arrives in two halves, with SIGTERM in between
+    // a lock request whose body arrives in two halves, with SIGTERM in between; the
+    // connection is first proven accepted by a complete request on it (keep-alive)
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    await new Promise<void>((res, rej) => {
+      request({ host: '127.0.0.1', port, path: '/health', agent }, (r) => {
+        r.resume();
+        r.on('end', () => res());
+      })
+        .on('error', rej)
+        .end();
+    });
     const body = JSON.stringify({ path: 'slow/arrival.mov' });
     const half = Math.floor(body.length / 2);
+    let finish: () => void = () => {};
     const response = new Promise<{ status: number; body: string }>((res, rej) => {
       const req = request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/team/film/locks', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        { host: '127.0.0.1', port, agent, method: 'POST', path: '/team/film/locks', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
         (r) => {
           let text = '';
           r.on('data', (d: Buffer) => (text += d.toString()));
@@ -207,7 +218,7 @@ describe('server process', () => {
       );
       req.on('error', rej);
       req.write(body.slice(0, half));
-      (globalThis as { __finish?: () => void }).__finish = () => req.end(body.slice(half));
+      finish = () => req.end(body.slice(half));
     });
     response.catch(() => {}); // awaited below; not an unhandled rejection if the test fails first
     await new Promise((r) => setTimeout(r, 300));
@@ -222,11 +233,12 @@ describe('server process', () => {
     );
     expect(refused).toBe('ECONNREFUSED');
 
-    (globalThis as { __finish?: () => void }).__finish!();
+    finish();
     const res = await response;
     expect(res.status).toBe(201);
     expect(JSON.parse(res.body).lock.path).toBe('slow/arrival.mov');
     expect(await server.exited).toBe(0);
+    agent.destroy();
     expect(server.lines.some((l) => l['msg'] === 'stopped')).toBe(true);
 
     const after = openDataDirDb(dataDir);
