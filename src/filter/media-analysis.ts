@@ -18,7 +18,7 @@ export async function analyzeForIngest(absPath: string): Promise<MediaAnalysis |
     const a = await analyzeContainer(reader);
     if (a.kind === 'unknown') return { fallback: a.fallbackReason, media: null };
     return {
-      cutPlan: { forced: a.cutPlan.forced, preferred: a.cutPlan.preferred },
+      cutPlan: { forced: a.cutPlan.forced, preferred: a.cutPlan.preferred, optional: a.cutPlan.trackSwitches },
       media: (a.structure as unknown as Record<string, unknown>) ?? null,
     };
   } finally {

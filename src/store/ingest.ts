@@ -5,8 +5,9 @@
  * they are cut; the manifest keeps 37 bytes a chunk.
  *
  * A cut plan (from the media parser) adds boundaries: `forced` offsets always start a new
- * chunk (container metadata kept as its own piece); `preferred` offsets (keyframes) start a
- * new chunk when the chunk so far has reached the minimum size.
+ * chunk (container metadata kept as its own piece); `preferred` offsets (keyframes) and
+ * `optional` ones (where interleaved tracks switch) start a new chunk when the chunk so far
+ * has reached the minimum size.
  */
 import { Chunker, type ChunkerParams } from '../chunking/chunker.js';
 import { hashBytes, StreamHasher } from '../hashing/blake3.js';
@@ -17,8 +18,10 @@ import type { ChunkStore } from './chunk-store.js';
 export interface CutPlan {
   /** Sorted absolute offsets where a chunk must start. */
   forced: ArrayLike<number>;
-  /** Sorted absolute offsets where a chunk should start (keyframes). */
+  /** Sorted absolute offsets where a chunk should start (keyframes: flagged in the manifest). */
   preferred: ArrayLike<number>;
+  /** Sorted absolute offsets where a chunk may start (track switches), same rule, no flag. */
+  optional?: ArrayLike<number>;
 }
 
 export interface IngestOptions {
@@ -47,6 +50,8 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer>, o
   const builder = new ManifestBuilder();
   const forced = opts.cutPlan?.forced ?? [];
   const preferred = opts.cutPlan?.preferred ?? [];
+  const optional = opts.cutPlan?.optional ?? [];
+  let oi = 0;
   const commitEvery = opts.commitEvery ?? 256 * 1024 * 1024;
   let fi = 0;
   let pi = 0;
@@ -83,10 +88,12 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer>, o
       while (buf.length > 0) {
         while (fi < forced.length && forced[fi]! <= pos) fi++;
         while (pi < preferred.length && preferred[pi]! <= pos) pi++;
+        while (oi < optional.length && optional[oi]! <= pos) oi++;
         const nextForced = fi < forced.length ? forced[fi]! : Infinity;
         const nextPreferred = pi < preferred.length ? preferred[pi]! : Infinity;
-        const next = Math.min(nextForced, nextPreferred);
-        if (next >= pos + buf.length) {
+        const nextOptional = oi < optional.length ? optional[oi]! : Infinity;
+        const next = Math.min(nextForced, nextPreferred, nextOptional);
+        if (next > pos + buf.length) {
           await feed(buf);
           break;
         }
