@@ -1,0 +1,37 @@
+/**
+ * What the CLI uses from the server, in one place. `git dits serve` calls
+ * `startServer`; `git dits server user|token|repo|status` open the data dir's database
+ * with `openDataDirDb` and call the admin functions (the server may be running).
+ */
+export { startServer, DEFAULT_HOST, type RunningServer, type StartServerOptions } from './main.js';
+export { openDataDirDb, serverDbPath, SERVER_DB_FILE } from './data-dir.js';
+export { openServerDb, type ServerDb } from './db.js';
+export { createApp, type AppDeps } from './app.js';
+export { createJsonLogger, silentLogger, type Logger } from './logger.js';
+export type { RouteDeps, RouteModule } from './http.js';
+export {
+  addUser,
+  getUser,
+  listUsers,
+  removeUser,
+  setSiteAdmin,
+  createToken,
+  revokeToken,
+  listTokens,
+  createRepo,
+  getRepo,
+  listRepos,
+  deleteRepo,
+  grant,
+  revokeGrant,
+  listAudit,
+  serverStatus,
+  ROLES,
+  type Role,
+  type User,
+  type TokenInfo,
+  type Repo,
+  type RepoSummary,
+  type AuditEntry,
+  type ServerStatus,
+} from './admin.js';
