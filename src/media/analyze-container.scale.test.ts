@@ -96,6 +96,20 @@ describe('analyzeContainer at scale', () => {
     await rm(path);
   });
 
+  it('old QuickTime PCM whose stsz says 1 byte per sample: chunk sizes come from the sound description', async () => {
+    const path = join(dir, 'qt-pcm.mov');
+    const spec = { seconds: 10, fps: 25, frameSizes: [1000], audioPerChunk: 24_000, perSampleAudioSizes: false, audioFirst: true };
+    const file = await writeSyntheticMov(path, { ...spec, pcmSampleSizeOne: true });
+    const { analysis } = await measure(path);
+    expect(analysis.fallbackReason).toBeUndefined();
+    expect(analysis.structure!.tracks[1]).toMatchObject({ codec: 'sowt', bitsPerSample: 16, sampleCount: 480_000 });
+    // Read as 1 byte per frame, the last audio chunk would end halfway and leave a gap
+    // before the video (a second edge); read right, audio ends where the video starts.
+    expect(Array.from(analysis.cutPlan.trackSwitches)).toEqual([file.frameOffset(0)]);
+    expect(file.frameOffset(0)).toBe(analysis.cutPlan.regions[1]!.start + 480_000 * 2);
+    await rm(path);
+  });
+
   it('pathological: 1 h of PCM with a per-sample stsz (691 MB of table) stays in bounded memory', async () => {
     const path = join(dir, 'per-sample.mov');
     const file = await writeSyntheticMov(path, { seconds: 3600, fps: 25, frameSizes: [5000], audioPerChunk: 4800, perSampleAudioSizes: true });

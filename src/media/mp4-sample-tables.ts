@@ -311,7 +311,21 @@ export async function walkTrackLayout(reader: RandomAccessReader, t: TrackTables
       if (o.wantSync || stss) {
         const endSample = sample + samplesPerChunk; // exclusive, 0-based
         if (!stss) {
-          for (let s = sample; s < endSample; s++) emitSync(start + (s - sample) * constant);
+          // Bounded by what is kept, not by the sample count (a crafted table may claim
+          // billions of constant-size samples without occupying any table bytes).
+          let s = sample;
+          while (s < endSample && !syncTruncated) {
+            emitSync(start + (s - sample) * constant);
+            s++;
+            if (minSpacing > constant && s < endSample) {
+              const next = sample + Math.ceil((lastKept + minSpacing - start) / constant);
+              if (next > s) {
+                syncSampleCount += Math.min(next, endSample) - s;
+                s = Math.min(next, endSample);
+              }
+            }
+          }
+          syncSampleCount += endSample - s;
         } else {
           while (nextSync - 1 < endSample) {
             emitSync(start + (nextSync - 1 - sample) * constant);
