@@ -272,7 +272,7 @@ export async function walkTrackLayout(reader: RandomAccessReader, t: TrackTables
       c = batchEnd - 1;
       continue;
     }
-    if (constant === 0 && !stss && o.wantSync && sync && !syncTruncated && minSpacing === 0) {
+    if (constant === 0 && !stss && o.wantSync && sync && !syncTruncated && minSpacing === 0 && sample < t.sampleCount) {
       // Fast path (all-intra video such as ProRes: no stss, per-sample sizes): a
       // synchronous loop while the chunk and size windows cover the run.
       const batchEnd = Math.min(chunkCount, nextRunFirstChunk - 1, chunks.windowEnd());
