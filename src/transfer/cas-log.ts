@@ -10,7 +10,7 @@
  * leases and no clocks, only what S3 guarantees since December 2020: a PUT is atomic and
  * read-after-write consistent, and a LIST started after a PUT completed shows its key.
  *
- * Objects of slot n (`<inv>` is 9999999999 - n so LIST returns the newest slot first):
+ * Objects of slot n (`<inv>` is 9999999999 - n, so on S3 the newest slot lists first):
  *   `<inv>/d`                      decided marker: the chosen record (JSON)
  *   `<inv>/p<ballot>.1`            phase 1 ("I am trying ballot b"), empty
  *   `<inv>/p<ballot>.2`            phase 2 ("I accepted this record at ballot b")
@@ -22,9 +22,12 @@
  * no higher ballot, the record is chosen: write `d` and report it. Why two proposers can
  * never choose different records: each writes before it lists, so of two proposers with
  * ballots b < c, either b's second list sees c (and b aborts) or c's first list starts
- * after b's phase-2 write and sees it (and c adopts b's record). Every list also checks for
- * `d` first, and markers are never deleted, so a proposer that slept through the decision
- * still returns the record that was chosen.
+ * after b's phase-2 write and sees it (and c adopts b's record). Every list checks for `d`
+ * first. Markers of the newest 64 slots are kept (older ones and phase objects of decided
+ * slots are pruned), and before writing `d` a proposer checks that no later slot exists:
+ * if one does, its slot was decided long ago and it reports the recorded marker, or
+ * "unknown" (never a win) if that was pruned. So a proposer that slept through any number
+ * of updates never reports a stale win. The listing order of the server does not matter.
  *
  * putIf(K, body, expected): read the newest decided slot D. If a slot D+1 is in progress,
  * take part in it (with our record if our expectation holds, with a no-op record that
@@ -75,6 +78,10 @@ interface SlotView {
 }
 
 const MAX_SLOT = 9_999_999_999;
+/** Decided markers kept below the newest; older ones are pruned. */
+const KEEP_MARKERS = 64;
+/** Stands for "decided long ago, record pruned": never equal to a proposal of ours. */
+const UNKNOWN_RECORD: CasRecord = { id: 'unknown', body: null };
 
 export function etagOfValue(body: Buffer): string {
   return `b3-${hashHex(body).slice(0, 32)}`;
@@ -97,13 +104,19 @@ export class CasLog {
   }
 
   async getVersioned(key: string): Promise<VersionedObject | null> {
-    const state = await this.readState(key);
-    let current = state.current;
-    if (state.pendingSlot !== undefined) {
-      current = await this.decide(key, state.pendingSlot, this.newRecord(current ? decodeBody(current) : null));
+    for (let round = 0; round < this.maxRounds; round++) {
+      const state = await this.readState(key);
+      if (state.pendingSlot === undefined) {
+        const body = state.current ? decodeBody(state.current) : null;
+        return body ? { body, etag: etagOfValue(body) } : null;
+      }
+      // finish the slot in progress (with a no-op if nothing was accepted), then look again
+      await this.decide(key, state.pendingSlot, this.newRecord(state.current ? decodeBody(state.current) : null));
     }
-    const body = current ? decodeBody(current) : null;
-    return body ? { body, etag: etagOfValue(body) } : null;
+    throw new StorageError('STORAGE_CAS_CONTENDED', `Too many concurrent updates of ${key}; gave up after ${this.maxRounds} rounds`, {
+      key,
+      retryable: true,
+    });
   }
 
   async putIf(key: string, value: Buffer, expected: { etag: string } | 'absent'): Promise<PutIfResult> {
@@ -150,42 +163,63 @@ export class CasLog {
     return `${this.logPrefix(key)}${String(MAX_SLOT - slot).padStart(10, '0')}/`;
   }
 
-  /**
-   * The newest decided slot (0 = none) and its record, and the slot above it if a decision
-   * there is in progress. Reads only the head of the listing: newest slots come first.
-   */
-  private async readState(key: string): Promise<{ decidedSlot: number; current: CasRecord | null; pendingSlot?: number }> {
+  /** Every slot of the key's log with its marker and phase objects; any listing order. */
+  private async listLog(key: string): Promise<Map<number, SlotView>> {
     const prefix = this.logPrefix(key);
-    let top: number | undefined;
+    const slots = new Map<number, SlotView>();
     for await (const full of this.backend.listRaw(prefix)) {
       const [inv, name] = full.slice(prefix.length).split('/');
       const slot = MAX_SLOT - Number(inv);
-      if (!Number.isSafeInteger(slot) || name === undefined) continue;
-      top ??= slot;
-      if (name === 'd') {
-        const record = await this.readMarker(key, slot);
-        return slot === top ? { decidedSlot: slot, current: record } : { decidedSlot: slot, current: record, pendingSlot: top };
-      }
-      if (slot < top - 1) break; // cannot happen: slot n+1 starts only once n is decided
+      if (!/^\d{10}$/.test(inv) || name === undefined) continue;
+      let view = slots.get(slot);
+      if (!view) slots.set(slot, (view = { decided: false, phases: [] }));
+      addToView(view, full, name);
     }
-    return top === undefined ? { decidedSlot: 0, current: null } : { decidedSlot: top - 1, current: null, pendingSlot: top };
+    return slots;
+  }
+
+  /**
+   * The newest decided slot (0 = none) and its record, and the slot above it if a decision
+   * there is in progress (a slot n+1 is only started once slot n is decided).
+   */
+  private async readState(key: string): Promise<{ decidedSlot: number; current: CasRecord | null; pendingSlot?: number; log: Map<number, SlotView> }> {
+    const log = await this.listLog(key);
+    let top = 0;
+    let decided = 0;
+    for (const [slot, view] of log) {
+      top = Math.max(top, slot);
+      if (view.decided) decided = Math.max(decided, slot);
+    }
+    const current = decided > 0 ? await this.readMarker(key, decided) : null;
+    return top > decided ? { decidedSlot: decided, current, pendingSlot: top, log } : { decidedSlot: decided, current, log };
   }
 
   private async readMarker(key: string, slot: number): Promise<CasRecord> {
-    const raw = await this.backend.getRaw(`${this.slotPrefix(key, slot)}d`);
-    if (!raw) throw new StorageError('STORAGE_CAS_CORRUPT', `Decided marker of ${key} slot ${slot} vanished`, { key });
-    return parseRecord(raw, key);
+    const record = await this.readRecord(`${this.slotPrefix(key, slot)}d`, key);
+    if (!record) throw new StorageError('STORAGE_CAS_CORRUPT', `Decided marker of ${key} slot ${slot} vanished`, { key });
+    return record;
+  }
+
+  /**
+   * Reads a record object. A listed object may still read as empty on servers whose PUT is
+   * not atomic (s3rver writes in place), so an unparsable record is read again a few times
+   * before it counts as corrupt.
+   */
+  private async readRecord(fullKey: string, key: string): Promise<CasRecord | null> {
+    for (let attempt = 0; ; attempt++) {
+      const raw = await this.backend.getRaw(fullKey);
+      if (raw === null) return null;
+      const record = parseRecord(raw);
+      if (record) return record;
+      if (attempt >= 5) throw new StorageError('STORAGE_CAS_CORRUPT', `A version record of ${key} (${fullKey}) is not valid`, { key });
+      await this.sleep(10 * (attempt + 1));
+    }
   }
 
   private async viewSlot(key: string, slot: number): Promise<SlotView> {
     const prefix = this.slotPrefix(key, slot);
     const view: SlotView = { decided: false, phases: [] };
-    for await (const full of this.backend.listRaw(prefix)) {
-      const name = full.slice(prefix.length);
-      if (name === 'd') view.decided = true;
-      const m = /^p(\d{10}\.[0-9a-f]+)\.([12])$/.exec(name);
-      if (m) view.phases.push({ key: full, ballot: m[1], phase: Number(m[2]) as 1 | 2 });
-    }
+    for await (const full of this.backend.listRaw(prefix)) addToView(view, full, full.slice(prefix.length));
     return view;
   }
 
@@ -208,10 +242,7 @@ export class CasLog {
       }
       const accepted = view.phases.filter((p) => p.phase === 2).sort((a, b) => (a.ballot < b.ballot ? 1 : -1))[0];
       let record = proposal;
-      if (accepted) {
-        const raw = await this.backend.getRaw(accepted.key);
-        if (raw) record = parseRecord(raw, key);
-      }
+      if (accepted) record = (await this.readRecord(accepted.key, key)) ?? proposal;
 
       await this.backend.putRaw(`${prefix}p${ballot}.2`, Buffer.from(JSON.stringify(record)));
       view = await this.viewSlot(key, slot);
@@ -220,6 +251,10 @@ export class CasLog {
         await this.backOff(round);
         continue;
       }
+      // If a later slot exists, this slot was decided long ago and its objects were pruned
+      // (we slept through many updates): what was chosen is then the marker, or unknown.
+      const log = await this.listLog(key);
+      if ([...log.keys()].some((s) => s > slot)) return (await this.readRecord(`${prefix}d`, key)) ?? UNKNOWN_RECORD;
       await this.backend.putRaw(`${prefix}d`, Buffer.from(JSON.stringify(record)));
       return record;
     }
@@ -233,31 +268,42 @@ export class CasLog {
     await this.sleep(this.random() * Math.min(500, 10 * 2 ** round));
   }
 
-  /** Deletes phase objects of our decided slot and the one below (markers stay). */
+  /**
+   * Courtesy clean-up after a successful write: phase objects of decided slots, and
+   * markers more than KEEP_MARKERS slots old, so listings stay one page long.
+   */
   private async tidy(key: string, slot: number): Promise<void> {
     try {
-      for (const s of [slot, slot - 1]) {
-        if (s < 1) continue;
-        const view = await this.viewSlot(key, s);
-        if (!view.decided) continue;
-        await Promise.all(view.phases.map((p) => this.backend.deleteRaw(p.key)));
+      const log = await this.listLog(key);
+      const doomed: string[] = [];
+      for (const [s, view] of log) {
+        if (s > slot) continue;
+        if (view.decided) doomed.push(...view.phases.map((p) => p.key));
+        if (s <= slot - KEEP_MARKERS) doomed.push(`${this.slotPrefix(key, s)}d`);
       }
+      for (let i = 0; i < doomed.length; i += 16) await Promise.all(doomed.slice(i, i + 16).map((k) => this.backend.deleteRaw(k)));
     } catch {
       // courtesy only: leftovers cost a few listed keys, never correctness
     }
   }
 }
 
+function addToView(view: SlotView, full: string, name: string): void {
+  if (name === 'd') view.decided = true;
+  const m = /^p(\d{10}\.[0-9a-f]+)\.([12])$/.exec(name);
+  if (m) view.phases.push({ key: full, ballot: m[1], phase: Number(m[2]) as 1 | 2 });
+}
+
 function decodeBody(record: CasRecord): Buffer | null {
   return record.body === null ? null : Buffer.from(record.body, 'base64');
 }
 
-function parseRecord(raw: Buffer, key: string): CasRecord {
+function parseRecord(raw: Buffer): CasRecord | null {
   try {
     const parsed = JSON.parse(raw.toString('utf8')) as CasRecord;
     if (typeof parsed.id === 'string' && (parsed.body === null || typeof parsed.body === 'string')) return parsed;
   } catch {
     // fall through
   }
-  throw new StorageError('STORAGE_CAS_CORRUPT', `A version record of ${key} is not valid JSON`, { key });
+  return null;
 }

@@ -13,7 +13,8 @@
  * - a missing object: `get`/`getBuffer` throw StorageError `STORAGE_NOT_FOUND`; `head` and
  *   `getVersioned` return null; `delete` succeeds (idempotent).
  * - `list(prefix)` yields every key that starts with `prefix` (a plain string prefix, not a
- *   folder), in ascending byte order, paging internally.
+ *   folder), paging internally. Memory, file and AWS S3 yield ascending byte order, but
+ *   some S3-compatible servers do not (s3rver lists folders depth-first): sort if it matters.
  * - Versioned objects (refs): written only with `putIf` and read only with `getVersioned`.
  *   `putIf` is a compare-and-swap: it writes only if the current etag equals the expected
  *   one (or the object is absent when 'absent' is expected); of N concurrent `putIf` calls

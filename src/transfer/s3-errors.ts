@@ -34,6 +34,15 @@ function findErrno(err: unknown, depth = 0): string | undefined {
 
 export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
   if (err instanceof StorageError) return err;
+  // the raw HTTP response (sockets, agents) is kept by the SDK error: drop it, it only
+  // bloats logs and pins memory
+  if (typeof err === 'object' && err !== null && '$response' in err) {
+    try {
+      Object.defineProperty(err, '$response', { value: undefined, enumerable: false });
+    } catch {
+      // not configurable: leave it
+    }
+  }
   const name = nameOf(err);
   const status = statusOf(err);
   const message = (err as Error)?.message ?? String(err);

@@ -28,7 +28,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -37,6 +37,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -94,8 +95,10 @@ export interface S3StorageOptions {
   listPageSize?: number;
   /** `dits.s3.conditionalWrites`: auto (probe), on, off (default auto). */
   conditionalWrites?: ConditionalWritesSetting;
-  /** Retries of multipart parts. */
+  /** Retries of multipart parts (default DEFAULT_RETRY_POLICY). */
   retry?: RetryPolicy;
+  /** Retries of small replayable requests: HEAD, LIST, DELETE, GET, PUT of a Buffer (default 3 attempts). */
+  requestRetry?: RetryPolicy;
   retryDeps?: RetryDeps;
   /** SDK attempts per request (default 1: retries happen above, see the file comment). */
   maxAttempts?: number;
@@ -122,7 +125,11 @@ export class S3Storage implements ObjectStorage {
   private readonly listPageSize: number;
   private readonly conditionalWrites: ConditionalWritesSetting;
   private readonly retry: RetryPolicy;
+  private readonly requestRetry: RetryPolicy;
   private readonly retryDeps: RetryDeps;
+  private listVersion: 1 | 2 = 2;
+  /** Requests sent, by SDK command name (PutObjectCommand, UploadPartCommand, ...), retries included. */
+  readonly requestCounts = new Map<string, number>();
   private casModePromise: Promise<CasMode | null> | undefined;
   private readonly casLog: CasLog;
 
@@ -140,18 +147,26 @@ export class S3Storage implements ObjectStorage {
     this.listPageSize = options.listPageSize ?? 1000;
     this.conditionalWrites = options.conditionalWrites ?? 'auto';
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
+    this.requestRetry = options.requestRetry ?? { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 2000 };
     this.retryDeps = options.retryDeps ?? realRetryDeps;
     this.client = options.client ?? createS3Client(options);
+    this.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const name = (context as { commandName?: string }).commandName ?? 'unknown';
+        this.requestCounts.set(name, (this.requestCounts.get(name) ?? 0) + 1);
+        return next(args);
+      },
+      { step: 'initialize', name: `ditsRequestCounter-${randomBytes(4).toString('hex')}` },
+    );
     this.casLog = new CasLog(this.rawBackend(), { root: this.prefix + CAS_ROOT });
   }
 
   /** Checks that the bucket exists and is reachable with these credentials. */
   async checkAccess(): Promise<void> {
-    try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
-    } catch (err) {
-      throw mapS3Error(err, { bucket: this.bucket, op: 'access', endpoint: this.endpointLabel });
-    }
+    await this.send(
+      () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })),
+      (err) => mapS3Error(err, { bucket: this.bucket, op: 'access', endpoint: this.endpointLabel }),
+    );
   }
 
   async put(key: string, body: PutBody, opts: PutOptions = {}): Promise<{ etag: string }> {
@@ -187,14 +202,30 @@ export class S3Storage implements ObjectStorage {
   async get(key: string, range?: ByteRange): Promise<Readable> {
     assertValidKey(key);
     assertValidRange(range);
-    try {
-      const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
-      );
-      return out.Body as Readable;
-    } catch (err) {
-      throw this.mapError(err, key, 'read');
+    const out = await this.send(
+      () =>
+        this.client.send(
+          new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
+        ),
+      (err) => this.mapError(err, key, 'read'),
+    );
+    const body = out.Body as Readable;
+    if (!range) return body;
+    // A server may ignore the Range or answer a wider one (s3rver sends the whole object
+    // for "bytes=0-0"): cut the requested bytes out here rather than return wrong ones.
+    const served = parseContentRange(out.ContentRange) ?? { start: 0, total: out.ContentLength };
+    const wantEnd = served.total === undefined ? range.end : Math.min(range.end, served.total - 1);
+    if (served.total !== undefined && range.start >= served.total) {
+      body.destroy();
+      throw new StorageError('STORAGE_BAD_RANGE', `Range ${range.start}-${range.end} starts past the end of ${this.location}${key}`, { key });
     }
+    const servedLength = out.ContentLength;
+    if (served.start === range.start && (servedLength === undefined || served.start + servedLength - 1 <= wantEnd)) return body;
+    if (served.start > range.start) {
+      body.destroy();
+      throw new StorageError('S3_ERROR', `Server answered bytes from ${served.start} for a range starting at ${range.start} of ${key}`, { key, retryable: true });
+    }
+    return sliceStream(body, range.start - served.start, wantEnd - served.start);
   }
 
   async getBuffer(key: string, range?: ByteRange): Promise<Buffer> {
@@ -204,7 +235,10 @@ export class S3Storage implements ObjectStorage {
   async head(key: string): Promise<ObjectInfo | null> {
     assertValidKey(key);
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const out = await this.send(
+        () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })),
+        (err) => this.mapError(err, key, 'read'),
+      );
       return { size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
     } catch (err) {
       const mapped = this.mapError(err, key, 'read');
@@ -229,10 +263,12 @@ export class S3Storage implements ObjectStorage {
   async delete(key: string): Promise<void> {
     assertValidKey(key);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      await this.send(
+        () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })),
+        (err) => this.mapError(err, key, 'delete'),
+      );
     } catch (err) {
-      const mapped = this.mapError(err, key, 'delete');
-      if (mapped.code !== 'STORAGE_NOT_FOUND') throw mapped;
+      if ((err as StorageError).code !== 'STORAGE_NOT_FOUND') throw err;
     }
   }
 
@@ -275,12 +311,16 @@ export class S3Storage implements ObjectStorage {
     if (mode === null) return null; // no client ever wrote a versioned object here
     if (mode === 'log') return this.casLog.getVersioned(key);
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return { body: await readStreamToBuffer(out.Body as Readable), etag: out.ETag ?? '' };
+      return await this.send(
+        async () => {
+          const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+          return { body: await readStreamToBuffer(out.Body as Readable), etag: out.ETag ?? '' };
+        },
+        (err) => this.mapError(err, key, 'read'),
+      );
     } catch (err) {
-      const mapped = this.mapError(err, key, 'read');
-      if (mapped.code === 'STORAGE_NOT_FOUND') return null;
-      throw mapped;
+      if ((err as StorageError).code === 'STORAGE_NOT_FOUND') return null;
+      throw err;
     }
   }
 
@@ -360,22 +400,25 @@ export class S3Storage implements ObjectStorage {
   private async recordCasMode(mode: CasMode): Promise<CasMode> {
     const body = Buffer.from(`${mode}\n`);
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + CAS_MODE_KEY,
-          Body: body,
-          ContentLength: body.length,
-          // where supported, the first writer's record stands; elsewhere racing writers probed
-          // the same service and write the same text
-          ...(mode === 'native' ? { IfNoneMatch: '*' } : {}),
-        }),
+      await this.send(
+        () =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: this.prefix + CAS_MODE_KEY,
+              Body: body,
+              ContentLength: body.length,
+              // where supported, the first writer's record stands; elsewhere racing writers
+              // probed the same service and write the same text
+              ...(mode === 'native' ? { IfNoneMatch: '*' } : {}),
+            }),
+          ),
+        (err) => this.mapError(err, CAS_MODE_KEY, 'write'),
       );
       return mode;
     } catch (err) {
-      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 412) return (await this.readCasMode()) ?? mode;
-      throw this.mapError(err, CAS_MODE_KEY, 'write');
+      if ((err as StorageError).status === 412) return (await this.readCasMode()) ?? mode;
+      throw err;
     }
   }
 
@@ -384,13 +427,13 @@ export class S3Storage implements ObjectStorage {
   }
 
   private async putSingle(full: string, body: Buffer | Readable, size: number, contentType: string | undefined): Promise<{ etag: string }> {
+    const request = () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: full, Body: body, ContentLength: size, ContentType: contentType }));
+    const mapError = (err: unknown) => this.mapError(err, full.slice(this.prefix.length), 'write');
+    if (Buffer.isBuffer(body)) return { etag: (await this.send(request, mapError)).ETag ?? '' };
     try {
-      const out = await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: full, Body: body, ContentLength: size, ContentType: contentType }),
-      );
-      return { etag: out.ETag ?? '' };
+      return { etag: (await request()).ETag ?? '' }; // a stream cannot be replayed: the caller retries
     } catch (err) {
-      throw this.mapError(err, full.slice(this.prefix.length), 'write');
+      throw mapError(err);
     }
   }
 
@@ -472,42 +515,87 @@ export class S3Storage implements ObjectStorage {
     );
   }
 
+  /**
+   * Pages by "start after the last key of the previous page" (StartAfter in ListObjectsV2,
+   * Marker in V1): equivalent to continuation tokens on AWS, where keys list in byte order.
+   * V1 is the fallback for servers whose V2 paging is broken: s3rver builds V2 tokens with
+   * a DES cipher that OpenSSL 3 lacks, so every truncated V2 page is a 500 there. After a
+   * V2 page fails with a 5xx and the same page works with V1, this storage stays on V1.
+   */
   private async *listFull(fullPrefix: string): AsyncIterable<{ key: string; size: number }> {
-    let token: string | undefined;
-    do {
-      let page;
-      try {
-        page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: fullPrefix, MaxKeys: this.listPageSize, ContinuationToken: token }),
-        );
-      } catch (err) {
-        throw mapS3Error(err, { bucket: this.bucket, op: 'list', endpoint: this.endpointLabel, key: fullPrefix === '' ? undefined : fullPrefix });
+    const mapError = (err: unknown) =>
+      mapS3Error(err, { bucket: this.bucket, op: 'list', endpoint: this.endpointLabel, key: fullPrefix === '' ? undefined : fullPrefix });
+    const pageV1 = (after: string | undefined) =>
+      this.send(() => this.client.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: fullPrefix, MaxKeys: this.listPageSize, Marker: after })), mapError);
+    const pageV2 = (after: string | undefined) =>
+      this.send(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: fullPrefix, MaxKeys: this.listPageSize, StartAfter: after })), mapError);
+    let after: string | undefined;
+    for (;;) {
+      let page: { Contents?: { Key?: string; Size?: number }[]; IsTruncated?: boolean };
+      if (this.listVersion === 1) {
+        page = await pageV1(after);
+      } else {
+        try {
+          page = await pageV2(after);
+        } catch (err) {
+          if (!((err as StorageError).status !== undefined && (err as StorageError).status! >= 500)) throw err;
+          page = await pageV1(after).catch(() => {
+            throw err;
+          });
+          this.listVersion = 1;
+        }
       }
-      for (const obj of page.Contents ?? []) {
+      const contents = page.Contents ?? [];
+      for (const obj of contents) {
         if (obj.Key !== undefined) yield { key: obj.Key, size: obj.Size ?? 0 };
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+      const last = contents[contents.length - 1]?.Key;
+      if (!page.IsTruncated || last === undefined) return;
+      after = last;
+    }
+  }
+
+  /**
+   * Sends a request whose body can be replayed, retrying transient failures (5xx,
+   * throttling, resets) with a short policy; errors come out mapped by `mapError`.
+   */
+  private async send<O>(request: () => Promise<O>, mapError: (err: unknown) => StorageError): Promise<O> {
+    try {
+      return await withRetry(
+        async () => {
+          try {
+            return await request();
+          } catch (err) {
+            throw mapError(err);
+          }
+        },
+        this.requestRetry,
+        this.retryDeps,
+      );
+    } catch (err) {
+      if (err instanceof RetriesExhaustedError) throw err.lastError;
+      throw err;
+    }
   }
 
   private rawBackend(): CasLogBackend {
     const keyOf = (full: string) => full.slice(this.prefix.length);
     return {
       putRaw: async (full, body) => {
-        try {
-          await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: full, Body: body, ContentLength: body.length }));
-        } catch (err) {
-          throw this.mapError(err, keyOf(full), 'write');
-        }
+        await this.send(
+          () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: full, Body: body, ContentLength: body.length })),
+          (err) => this.mapError(err, keyOf(full), 'write'),
+        );
       },
       getRaw: async (full) => {
         try {
-          const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: full }));
-          return await readStreamToBuffer(out.Body as Readable);
+          return await this.send(
+            async () => readStreamToBuffer((await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: full }))).Body as Readable),
+            (err) => this.mapError(err, keyOf(full), 'read'),
+          );
         } catch (err) {
-          const mapped = this.mapError(err, keyOf(full), 'read');
-          if (mapped.code === 'STORAGE_NOT_FOUND') return null;
-          throw mapped;
+          if ((err as StorageError).code === 'STORAGE_NOT_FOUND') return null;
+          throw err;
         }
       },
       listRaw: (fullPrefix) => {
@@ -556,6 +644,34 @@ export function createS3Client(options: S3StorageOptions): S3Client {
     };
   }
   return new S3Client(config);
+}
+
+/** "bytes 0-99/5000" -> { start: 0, total: 5000 } */
+function parseContentRange(header: string | undefined): { start: number; total: number | undefined } | undefined {
+  const m = header === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header.trim());
+  if (!m) return undefined;
+  return { start: Number(m[1]), total: m[3] === '*' ? undefined : Number(m[3]) };
+}
+
+/** Bytes start..end (inclusive) of a stream that holds a whole object. */
+function sliceStream(source: Readable, start: number, end: number): Readable {
+  let offset = 0;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const from = Math.max(start - offset, 0);
+      const to = Math.min(end + 1 - offset, chunk.length);
+      offset += chunk.length;
+      if (to > from) this.push(chunk.subarray(from, to));
+      if (offset > end) {
+        source.unpipe(out);
+        source.destroy();
+        this.push(null);
+      }
+      done();
+    },
+  });
+  source.on('error', (err) => out.destroy(err));
+  return source.pipe(out);
 }
 
 function checkSize(key: string, announced: number | undefined, actual: number): void {
