@@ -1,0 +1,385 @@
+/**
+ * Fetching content from a remote into the local store:
+ *
+ * - fetchManifests: manifests by id from v1/objects/, each verified (BLAKE3 of the bytes is
+ *   the id) before it is stored. The lazy mode needs manifests without content.
+ * - fetchContent: manifests, then every chunk of them not in the local store.
+ * - ensureLocal: the same for any mix of manifest ids and chunk ids; the checkout path and
+ *   lazy reads call it before materializing, so content pruned from the local store (prune.ts)
+ *   comes back transparently.
+ *
+ * Chunks are fetched with ranged GETs of remote packs: the wanted chunks of a pack, in pack
+ * order, are coalesced into ranges (gaps up to `maxGapBytes` read through, at most
+ * `maxRangeBytes` a range), each range one item of the TransferQueue. A range's stream is
+ * parsed as it arrives: each entry's head must match the index, each chunk is decoded and
+ * verified against its id, then stored (putStoredChunk) and committed once the range is
+ * done. Memory: one chunk at a time per range in flight.
+ *
+ * A chunk that does not verify (twice: the queue downloads a failing range once more) fails
+ * with RemotePackCorruptError (code `remote-pack-corrupt`) naming the pack key and chunk;
+ * everything that did verify, in that range and in all others, is kept.
+ */
+import { DitsUserError } from '../../errors.js';
+import { hashHex } from '../../hashing/blake3.js';
+import { Manifest } from '../../manifest/manifest.js';
+import type { ChunkStore } from '../../store/chunk-store.js';
+import { ENTRY_HEAD_SIZE, encodeEntryHead } from '../../store/pack-format.js';
+import type { ObjectStorage } from '../../transfer/object-storage.js';
+import { TransferError, type TransferProgress, type TransferQueueOptions } from '../../transfer/transfer-queue.js';
+import { checkStoredChunk } from './chunk-verify.js';
+import { manifestKey, packKey } from './layout.js';
+import { openSession, syncSession, type ContentSession } from './sync-remote-index.js';
+import { StreamCursor } from './stream-cursor.js';
+
+export const DEFAULT_MAX_RANGE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_GAP_BYTES = 256 * 1024;
+/** Chunks planned at once (bounds the plan's memory on very large fetches). */
+const BATCH_CHUNKS = 65536;
+
+export interface FetchContentOptions {
+  remoteName: string;
+  /** requests in flight at once (default 8) */
+  concurrency?: number;
+  onProgress?: (progress: TransferProgress) => void;
+  /** largest ranged GET (default 16 MiB) */
+  maxRangeBytes?: number;
+  /** unwanted bytes between two wanted chunks read through rather than split (default 256 KiB) */
+  maxGapBytes?: number;
+  /**
+   * When to list the remote's packs first: 'auto' (default) only if some wanted chunk is not
+   * in the cached remote index; 'always'; 'never' (trust the cache).
+   */
+  sync?: 'auto' | 'always' | 'never';
+  queueOptions?: TransferQueueOptions;
+}
+
+export interface FetchContentResult {
+  manifests: number;
+  chunks: number;
+  /** chunks wanted that were already local */
+  chunksLocal: number;
+  /** bytes downloaded (manifests and pack ranges) */
+  bytes: number;
+  requests: number;
+}
+
+export interface CorruptChunk {
+  packKey: string;
+  chunkId: string;
+  reason: string;
+}
+
+export class RemotePackCorruptError extends DitsUserError {
+  constructor(
+    readonly location: string,
+    readonly corrupt: CorruptChunk[],
+  ) {
+    const first = corrupt[0]!;
+    const more = corrupt.length > 1 ? ` (and ${corrupt.length - 1} more chunk${corrupt.length > 2 ? 's' : ''})` : '';
+    super('remote-pack-corrupt', `remote pack ${first.packKey} on ${location} is corrupt: chunk ${first.chunkId} ${first.reason}${more}`, {
+      hint: 'the rest of the content was fetched; push the affected files again from a machine that still has them (the next push re-uploads missing or damaged chunks), or restore the pack from a backup',
+    });
+    this.name = 'RemotePackCorruptError';
+  }
+}
+
+export class RemoteContentMissingError extends DitsUserError {
+  constructor(
+    readonly location: string,
+    readonly missing: { kind: 'manifest' | 'chunk'; id: string }[],
+  ) {
+    const first = missing[0]!;
+    const more = missing.length > 1 ? ` (and ${missing.length - 1} more)` : '';
+    super('remote-content-missing', `${first.kind} ${first.id} is not on ${location}${more}`, {
+      hint: 'push it from a machine that has it (`git push` uploads content first), or check that this is the right remote',
+    });
+    this.name = 'RemoteContentMissingError';
+  }
+}
+
+function normalizeIds(ids: Iterable<string>): string[] {
+  const out = new Set<string>();
+  for (const id of ids) out.add(id.toLowerCase());
+  return [...out];
+}
+
+export interface FetchManifestsOptions {
+  concurrency?: number;
+  onProgress?: (progress: TransferProgress) => void;
+  /** records the manifests as present on this remote in the local cache */
+  remoteName?: string;
+  queueOptions?: TransferQueueOptions;
+}
+
+/** Downloads the manifests not in the local store; each verified before it is stored. */
+export async function fetchManifests(storage: ObjectStorage, store: ChunkStore, ids: Iterable<string>, opts: FetchManifestsOptions = {}): Promise<FetchContentResult> {
+  const session = openSession(storage, store, opts.remoteName ?? '', opts);
+  const r = await fetchManifestsIn(session, normalizeIds(ids), !!opts.remoteName);
+  return { manifests: r.fetched, chunks: 0, chunksLocal: 0, bytes: r.bytes, requests: session.storage.requests };
+}
+
+async function fetchManifestsIn(session: ContentSession, ids: string[], remember: boolean): Promise<{ fetched: number; bytes: number }> {
+  const { store, queue } = session;
+  const missing: { kind: 'manifest'; id: string }[] = [];
+  const errors: unknown[] = [];
+  let fetched = 0;
+  let bytes = 0;
+  const want = ids.filter((id) => !store.hasManifest(id));
+  await Promise.all(
+    want.map((id) =>
+      queue
+        .downloadBuffer({
+          key: manifestKey(id),
+          verify: (data) => {
+            if (hashHex(data) !== id) throw new Error(`manifest ${id} does not hash to its id`);
+          },
+        })
+        .then((data) => {
+          store.putManifest(id, data);
+          fetched++;
+          bytes += data.length;
+        })
+        .catch((err: unknown) => {
+          if ((err as { code?: string }).code === 'STORAGE_NOT_FOUND') missing.push({ kind: 'manifest', id });
+          else if (err instanceof TransferError && err.code === 'TRANSFER_VERIFY_FAILED') {
+            errors.push(new DitsUserError('remote-manifest-corrupt', `manifest ${manifestKey(id)} on ${session.storage.location} is corrupt (its bytes do not match its id)`, {
+              hint: 'push it again from a machine that has it',
+              cause: err,
+            }));
+          } else errors.push(err);
+        }),
+    ),
+  );
+  if (remember) session.index.addManifests(ids.filter((id) => store.hasManifest(id) && !missing.some((m) => m.id === id)));
+  if (errors.length) throw errors[0];
+  if (missing.length) throw new RemoteContentMissingError(session.storage.location, missing);
+  return { fetched, bytes };
+}
+
+/** Manifests (if missing), then every chunk of them not in the local store. */
+export async function fetchContent(storage: ObjectStorage, store: ChunkStore, manifestIds: Iterable<string>, opts: FetchContentOptions): Promise<FetchContentResult> {
+  return ensureLocal(storage, store, { manifestIds }, opts);
+}
+
+/**
+ * Makes the given content local: manifests by id (with all their chunks) and single chunks
+ * by id (hex or 32 raw bytes). Fetches only what is missing; cheap when all is local (no
+ * request at all).
+ */
+export async function ensureLocal(
+  storage: ObjectStorage,
+  store: ChunkStore,
+  what: { manifestIds?: Iterable<string>; chunkIds?: Iterable<string | Buffer> },
+  opts: FetchContentOptions,
+): Promise<FetchContentResult> {
+  const session = openSession(storage, store, opts.remoteName, opts);
+  const manifestIds = normalizeIds(what.manifestIds ?? []);
+  const m = await fetchManifestsIn(session, manifestIds, true);
+  const result: FetchContentResult = { manifests: m.fetched, chunks: 0, chunksLocal: 0, bytes: m.bytes, requests: 0 };
+  const state: FetchState = { synced: opts.sync === 'never', corrupt: [], missing: [] };
+
+  const seen = new Set<string>();
+  let batch: Buffer[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const r = await fetchChunksIn(session, batch, opts, state);
+    result.chunks += r.chunks;
+    result.bytes += r.bytes;
+    batch = [];
+  };
+  const want = async (idRaw: Buffer): Promise<void> => {
+    const key = idRaw.toString('base64');
+    if (seen.has(key)) return;
+    seen.add(key);
+    if (store.hasChunk(idRaw)) {
+      result.chunksLocal++;
+      return;
+    }
+    batch.push(Buffer.from(idRaw));
+    if (batch.length >= BATCH_CHUNKS) await flush();
+  };
+  if (opts.sync === 'always') await syncOnce(session, state);
+  for (const id of what.chunkIds ?? []) {
+    const idRaw = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
+    if (idRaw.length !== 32) throw new DitsUserError('bad-chunk-id', `not a chunk id: ${typeof id === 'string' ? id : id.toString('hex')}`);
+    await want(idRaw);
+  }
+  for (const id of manifestIds) {
+    const manifest = Manifest.parse(store.getManifestBytes(id));
+    for (let i = 0; i < manifest.chunkCount; i++) await want(manifest.idRawAt(i));
+  }
+  await flush();
+  result.requests = session.storage.requests;
+  if (state.corrupt.length) throw new RemotePackCorruptError(storage.location, state.corrupt);
+  if (state.missing.length) throw new RemoteContentMissingError(storage.location, state.missing.map((id) => ({ kind: 'chunk' as const, id })));
+  return result;
+}
+
+interface FetchState {
+  synced: boolean;
+  corrupt: CorruptChunk[];
+  missing: string[];
+}
+
+async function syncOnce(session: ContentSession, state: FetchState): Promise<void> {
+  if (state.synced) return;
+  state.synced = true;
+  await syncSession(session);
+}
+
+interface RangeEntry {
+  idRaw: Buffer;
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  codec: number;
+}
+
+interface RangeOutcome {
+  stored: number;
+  bytes: number;
+  corrupt: CorruptChunk[];
+}
+
+/** Fetches chunks known to be absent locally. */
+async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: FetchContentOptions, state: FetchState): Promise<{ chunks: number; bytes: number }> {
+  const { index, store, queue } = session;
+  const maxRange = opts.maxRangeBytes ?? DEFAULT_MAX_RANGE_BYTES;
+  const maxGap = opts.maxGapBytes ?? DEFAULT_MAX_GAP_BYTES;
+  let located = ids.map((idRaw) => ({ idRaw, loc: index.lookup(idRaw) }));
+  if (located.some((l) => !l.loc) && !state.synced) {
+    await syncOnce(session, state);
+    located = located.map((l) => (l.loc ? l : { idRaw: l.idRaw, loc: index.lookup(l.idRaw) }));
+  }
+  const byPack = new Map<string, RangeEntry[]>();
+  for (const { idRaw, loc } of located) {
+    if (!loc) {
+      state.missing.push(idRaw.toString('hex'));
+      continue;
+    }
+    let list = byPack.get(loc.packId);
+    if (!list) byPack.set(loc.packId, (list = []));
+    list.push({ idRaw, offset: loc.offset, storedLength: loc.storedLength, rawLength: loc.rawLength, codec: loc.codec });
+  }
+  located = [];
+
+  let chunks = 0;
+  let bytes = 0;
+  const jobs: Promise<void>[] = [];
+  for (const [packId, entries] of byPack) {
+    entries.sort((a, b) => a.offset - b.offset);
+    const key = packKey(packId);
+    for (const range of coalesce(entries, maxRange, maxGap)) {
+      const start = range[0]!.offset - ENTRY_HEAD_SIZE;
+      const last = range[range.length - 1]!;
+      const end = last.offset + last.storedLength - 1;
+      jobs.push(
+        queue
+          .download<RangeOutcome>({
+            key,
+            range: { start, end },
+            consume: (body) => consumeRange(store, key, body, start, range),
+            verify: (r) => {
+              if (r.corrupt.length) throw new Error(`chunk ${r.corrupt[0]!.chunkId} ${r.corrupt[0]!.reason}`);
+            },
+          })
+          .then(
+            (r) => {
+              chunks += r.stored;
+              bytes += end - start + 1;
+            },
+            (err: unknown) => {
+              const code = (err as { code?: string }).code;
+              if (err instanceof TransferError && err.code === 'TRANSFER_VERIFY_FAILED') {
+                for (const e of range) if (!store.hasChunk(e.idRaw)) state.corrupt.push({ packKey: key, chunkId: e.idRaw.toString('hex'), reason: describeCause(err) });
+                return;
+              }
+              if (code === 'STORAGE_BAD_RANGE') {
+                for (const e of range) if (!store.hasChunk(e.idRaw)) state.corrupt.push({ packKey: key, chunkId: e.idRaw.toString('hex'), reason: 'lies past the end of the pack (the pack is shorter than its index)' });
+                return;
+              }
+              if (code === 'STORAGE_NOT_FOUND') {
+                index.removePack(packId); // gone from the remote: the cache was stale
+                for (const e of range) state.missing.push(e.idRaw.toString('hex'));
+                return;
+              }
+              throw err;
+            },
+          )
+          .finally(() => store.commit()),
+      );
+    }
+  }
+  const settled = await Promise.allSettled(jobs);
+  store.commit();
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return { chunks, bytes };
+}
+
+function describeCause(err: TransferError): string {
+  const cause = (err as { cause?: unknown }).cause;
+  const msg = cause instanceof Error ? cause.message : String(cause ?? err.message);
+  // the verify message starts with "chunk <id> "; the reason follows
+  return msg.replace(/^chunk [0-9a-f]{64} /, '');
+}
+
+/** Splits pack-ordered entries into ranges of at most maxRange bytes with gaps up to maxGap. */
+export function coalesce<T extends { offset: number; storedLength: number }>(entries: readonly T[], maxRange: number, maxGap: number): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [];
+  let curStart = 0;
+  let curEnd = 0; // exclusive
+  for (const e of entries) {
+    const s = e.offset - ENTRY_HEAD_SIZE;
+    const t = e.offset + e.storedLength;
+    if (cur.length && s - curEnd <= maxGap && t - curStart <= maxRange && s >= curEnd) {
+      cur.push(e);
+      curEnd = t;
+      continue;
+    }
+    if (cur.length) out.push(cur);
+    cur = [e];
+    curStart = s;
+    curEnd = t;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+/** Parses one range's stream; stores each chunk that verifies. Safe to run again. */
+async function consumeRange(store: ChunkStore, key: string, body: import('node:stream').Readable, start: number, entries: RangeEntry[]): Promise<RangeOutcome> {
+  const cursor = new StreamCursor(body);
+  const outcome: RangeOutcome = { stored: 0, bytes: 0, corrupt: [] };
+  const expected = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
+  try {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const headAt = e.offset - ENTRY_HEAD_SIZE - start;
+      await cursor.skip(headAt - cursor.position);
+      const head = await cursor.read(ENTRY_HEAD_SIZE);
+      const data = head.length === ENTRY_HEAD_SIZE ? await cursor.read(e.storedLength) : Buffer.alloc(0);
+      const idHex = e.idRaw.toString('hex');
+      if (data.length < e.storedLength) {
+        for (const rest of entries.slice(i)) outcome.corrupt.push({ packKey: key, chunkId: rest.idRaw.toString('hex'), reason: 'is cut short (the pack ends early)' });
+        break;
+      }
+      encodeEntryHead({ idRaw: e.idRaw, codec: e.codec, rawLength: e.rawLength, storedLength: e.storedLength }, expected, 0);
+      if (!head.equals(expected)) {
+        outcome.corrupt.push({ packKey: key, chunkId: idHex, reason: 'has an entry head that does not match the pack index' });
+        continue;
+      }
+      const bad = await checkStoredChunk(e.idRaw, e.codec, e.rawLength, data);
+      if (bad) {
+        outcome.corrupt.push({ packKey: key, chunkId: idHex, reason: bad });
+        continue;
+      }
+      if (store.putStoredChunk(e.idRaw, e.codec, e.rawLength, data)) outcome.stored++;
+      outcome.bytes += data.length;
+    }
+  } finally {
+    await cursor.close();
+    body.destroy();
+  }
+  return outcome;
+}

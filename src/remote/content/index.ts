@@ -1,0 +1,19 @@
+/** The content side of remotes: the public surface (see README.md). */
+export { manifestKey, packKey, indexKey, parsePackKey, PACKS_PREFIX, OBJECTS_PREFIX } from './layout.js';
+export { encodePackIndex, decodePackIndex, PackIndexError, type PackIndexEntry } from './pack-index.js';
+export { RemoteIndex, type RemoteChunkLocation, type RemotePackInfo } from './remote-index.js';
+export { syncRemoteIndex, type SyncOptions, type SyncResult } from './sync-remote-index.js';
+export { pushContent, DEFAULT_PACK_SIZE, type PushContentOptions, type PushContentResult } from './push-content.js';
+export {
+  fetchContent,
+  fetchManifests,
+  ensureLocal,
+  RemotePackCorruptError,
+  RemoteContentMissingError,
+  DEFAULT_MAX_RANGE_BYTES,
+  type FetchContentOptions,
+  type FetchContentResult,
+  type FetchManifestsOptions,
+  type CorruptChunk,
+} from './fetch-content.js';
+export { CountingStorage, S3_DEFAULT_MULTIPART, type MultipartShape } from './counting-storage.js';

@@ -1,0 +1,212 @@
+/**
+ * pushContent: uploads every chunk of the given manifests that the remote lacks, in packs,
+ * then the manifests the remote lacks. Order, for "nothing lost" (DESIGN.md invariant 4):
+ * a pack's .pack before its .idx (an .idx names a complete pack), all packs before any
+ * manifest, and the caller uploads git data and moves refs only after this resolves.
+ *
+ * Read, plan, apply: one listing of v1/packs/ (syncRemoteIndex) says what the remote holds;
+ * the plan packs the missing chunks in manifest order (so a later file read is a few large
+ * ranged reads) into packs of about `packSize`; `dryRun` stops there and returns the plan.
+ *
+ * Resume: pack boundaries depend only on the chunk list from the pack's first chunk, and
+ * packId is the hash of the index, so a re-run after an interruption plans the same packs
+ * for what is still missing; a .pack already uploaded without its .idx (listed as an orphan
+ * with the right size) gets only its .idx.
+ *
+ * Memory: the plan keeps ~100 bytes per missing chunk; pack bodies are streamed from the
+ * local packs (pack-body.ts). With a storage that buffers multipart parts (S3Storage:
+ * partSize x (partConcurrency + 1), 160 MiB by default), only `packConcurrency` packs upload
+ * at once (default 1 when packs go multipart, else `concurrency`).
+ */
+import { DitsUserError } from '../../errors.js';
+import { Manifest } from '../../manifest/manifest.js';
+import type { ChunkStore } from '../../store/chunk-store.js';
+import { PACK_HEADER_SIZE } from '../../store/pack-format.js';
+import type { ObjectStorage } from '../../transfer/object-storage.js';
+import type { TransferProgress, TransferQueueOptions } from '../../transfer/transfer-queue.js';
+import { CountingStorage, defaultMultipartShape, putRequests, type MultipartShape } from './counting-storage.js';
+import { indexKey, manifestKey, packKey } from './layout.js';
+import { layoutPack, packBodyFactory, packedSize, type PackLayout, type PackMember } from './pack-body.js';
+import { openSession, syncSession } from './sync-remote-index.js';
+
+export const DEFAULT_PACK_SIZE = 256 * 1024 * 1024;
+
+export interface PushContentOptions {
+  /** the git remote's name; keys the local cache of what it holds */
+  remoteName: string;
+  /** requests in flight at once (default 8) */
+  concurrency?: number;
+  /** target pack size in bytes (default 256 MiB); a pack closes once it reaches this */
+  packSize?: number;
+  /** packs uploading at once (default: 1 if packs go multipart, else `concurrency`) */
+  packConcurrency?: number;
+  /** plan only: what would move, nothing uploaded (the remote is still listed) */
+  dryRun?: boolean;
+  onProgress?: (progress: TransferProgress) => void;
+  /** how the storage splits large bodies, for request counts and packConcurrency (default: S3's defaults for s3://) */
+  multipart?: MultipartShape | null;
+  queueOptions?: TransferQueueOptions;
+}
+
+export interface PushContentResult {
+  dryRun: boolean;
+  /** manifests uploaded (or to upload) */
+  manifests: number;
+  /** chunks uploaded (or to upload), and chunks found already on the remote */
+  chunks: number;
+  chunksOnRemote: number;
+  /** bytes uploaded (or to upload): packs, indexes and manifests */
+  bytes: number;
+  packBytes: number;
+  /** packs uploaded (or to upload); reusedPacks of them had their .pack already there */
+  packs: number;
+  reusedPacks: number;
+  /** storage requests made; for a dry run, the listing made plus `estimatedRequests` */
+  requests: number;
+  /** requests the upload takes (multipart parts counted by `multipart`) */
+  estimatedRequests: number;
+}
+
+interface PackPlan extends PackLayout {
+  reuse: boolean;
+}
+
+export async function pushContent(storage: ObjectStorage, store: ChunkStore, manifestIds: Iterable<string>, opts: PushContentOptions): Promise<PushContentResult> {
+  const packTarget = opts.packSize ?? DEFAULT_PACK_SIZE;
+  if (!(packTarget > 0)) throw new RangeError('packSize must be positive');
+  const multipart = opts.multipart === undefined ? defaultMultipartShape(storage) : opts.multipart;
+  const counted = new CountingStorage(storage, multipart);
+  const session = openSession(counted, store, opts.remoteName, opts);
+  store.commit();
+  const sync = await syncSession(session);
+  const { index, queue } = session;
+
+  // ---- plan ----
+  const seen = new Set<string>();
+  const manifests: { id: string; bytes: Buffer }[] = [];
+  const packs: PackPlan[] = [];
+  let members: PackMember[] = [];
+  let size = PACK_HEADER_SIZE;
+  let chunksOnRemote = 0;
+  let chunkCount = 0;
+  const closePack = (): void => {
+    if (members.length === 0) return;
+    const layout = layoutPack(members);
+    packs.push({ ...layout, reuse: sync.orphanPacks.get(layout.packId) === layout.size });
+    members = [];
+    size = PACK_HEADER_SIZE;
+  };
+  const manifestSeen = new Set<string>();
+  for (const id of manifestIds) {
+    if (manifestSeen.has(id)) continue;
+    manifestSeen.add(id);
+    const bytes = store.getManifestBytes(id);
+    const m = Manifest.parse(bytes);
+    for (let i = 0; i < m.chunkCount; i++) {
+      const idRaw = m.idRawAt(i);
+      const key = idRaw.toString('base64');
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (index.has(idRaw)) {
+        chunksOnRemote++;
+        continue;
+      }
+      const local = store.locate(idRaw);
+      if (!local) {
+        throw new DitsUserError('push-content-missing', `cannot push manifest ${id}: chunk ${idRaw.toString('hex')} is neither in the local store nor on ${storage.location}`, {
+          hint: 'fetch it from a remote that has it (`git dits fetch`), or run `git dits fsck` to see what is missing',
+        });
+      }
+      members.push({ idRaw: Buffer.from(idRaw), local });
+      chunkCount++;
+      size += packedSize(local);
+      if (size >= packTarget) closePack();
+    }
+    if (!index.hasManifest(id)) manifests.push({ id, bytes });
+  }
+  closePack();
+
+  // manifests the cache does not know: ask the remote (one HEAD each, files not chunks)
+  const manifestsToUpload: { id: string; bytes: Buffer }[] = [];
+  const known: string[] = [];
+  await runLimited(manifests, opts.concurrency ?? 8, async (m) => {
+    if (await counted.head(manifestKey(m.id))) known.push(m.id);
+    else manifestsToUpload.push(m);
+  });
+  index.addManifests(known);
+
+  let packBytes = 0;
+  let estimatedRequests = 0;
+  let bytes = 0;
+  for (const p of packs) {
+    if (!p.reuse) {
+      packBytes += p.size;
+      estimatedRequests += putRequests(p.size, multipart);
+    }
+    bytes += p.indexBytes.length;
+    estimatedRequests += 1;
+  }
+  bytes += packBytes;
+  for (const m of manifestsToUpload) {
+    bytes += m.bytes.length;
+    estimatedRequests += 1;
+  }
+  const result: PushContentResult = {
+    dryRun: !!opts.dryRun,
+    manifests: manifestsToUpload.length,
+    chunks: chunkCount,
+    chunksOnRemote,
+    bytes,
+    packBytes,
+    packs: packs.length,
+    reusedPacks: packs.filter((p) => p.reuse).length,
+    requests: counted.requests,
+    estimatedRequests,
+  };
+  if (opts.dryRun) {
+    result.requests += estimatedRequests;
+    return result;
+  }
+
+  // ---- apply ----
+  const goesMultipart = multipart !== null && packs.some((p) => p.size > multipart.thresholdBytes);
+  const packConcurrency = Math.max(1, opts.packConcurrency ?? (goesMultipart ? 1 : (opts.concurrency ?? 8)));
+  const failures: unknown[] = [];
+  await runLimited(packs, packConcurrency, async (p) => {
+    try {
+      if (!p.reuse) await queue.upload({ key: packKey(p.packId), body: packBodyFactory(store, p.members), size: p.size, contentType: 'application/octet-stream' });
+      await queue.upload({ key: indexKey(p.packId), body: p.indexBytes, contentType: 'application/octet-stream' });
+      index.addPack(p.packId, p.size, p.index);
+    } catch (err) {
+      failures.push(err);
+    }
+    p.members = []; // release the plan of a finished pack
+  });
+  if (failures.length) throw failures[0];
+  await Promise.all(manifestsToUpload.map((m) => queue.upload({ key: manifestKey(m.id), body: m.bytes, contentType: 'application/octet-stream' })));
+  index.addManifests(manifestsToUpload.map((m) => m.id));
+  result.requests = counted.requests;
+  return result;
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; waits for all, even after a failure. */
+export async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let firstError: unknown;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        if (!failed) {
+          failed = true;
+          firstError = err;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw firstError;
+}

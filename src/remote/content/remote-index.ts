@@ -1,0 +1,152 @@
+/**
+ * RemoteIndex: what a remote holds, cached in the local store's SQLite (index.sqlite), per
+ * remote name. Filled from the remote's pack indexes (syncRemoteIndex) and by our own
+ * pushes, so "which chunks does the remote have" is a local lookup after one listing.
+ *
+ * Tables (created on first use, CREATE TABLE IF NOT EXISTS):
+ *   remote_content_remotes    remote name -> storage location (a changed location resets the cache)
+ *   remote_content_packs      packs the remote holds: packId, .pack size, chunk count
+ *   remote_content_chunks     chunk id -> pack, offset, stored/raw length, codec (a chunk may sit in several packs)
+ *   remote_content_manifests  manifests known to be on the remote
+ *
+ * The cache only ever claims what was seen on the remote (an index downloaded and verified
+ * by its id, or an upload that completed); a sync drops packs that left the listing.
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import type { ChunkStore } from '../../store/chunk-store.js';
+import type { PackIndexEntry } from './pack-index.js';
+
+export interface RemoteChunkLocation {
+  packId: string;
+  packSize: number;
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  codec: number;
+}
+
+export interface RemotePackInfo {
+  packId: string;
+  size: number;
+  chunkCount: number;
+}
+
+const initialised = new WeakSet<BetterSqlite3.Database>();
+
+export function ensureRemoteTables(db: BetterSqlite3.Database): void {
+  if (initialised.has(db)) return;
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS remote_content_remotes(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, location TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS remote_content_packs(
+      id INTEGER PRIMARY KEY, remote INTEGER NOT NULL, pack_id TEXT NOT NULL, pack_size INTEGER NOT NULL,
+      chunk_count INTEGER NOT NULL, synced_at INTEGER NOT NULL, UNIQUE(remote, pack_id)
+    );
+    CREATE TABLE IF NOT EXISTS remote_content_chunks(
+      remote INTEGER NOT NULL, id BLOB NOT NULL, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
+      stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL, codec INTEGER NOT NULL, PRIMARY KEY(remote, id, pack)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS remote_content_chunks_by_pack ON remote_content_chunks(pack);
+    CREATE TABLE IF NOT EXISTS remote_content_manifests(remote INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY(remote, id)) WITHOUT ROWID;
+  `);
+  initialised.add(db);
+}
+
+export class RemoteIndex {
+  private readonly stmts;
+
+  private constructor(
+    readonly db: BetterSqlite3.Database,
+    readonly remote: number,
+  ) {
+    this.stmts = {
+      lookup: db.prepare(`
+        SELECT p.pack_id AS packId, p.pack_size AS packSize, c.offset AS offset, c.stored_len AS storedLength, c.raw_len AS rawLength, c.codec AS codec
+        FROM remote_content_chunks c JOIN remote_content_packs p ON p.id = c.pack
+        WHERE c.remote = ? AND c.id = ? LIMIT 1`),
+      has: db.prepare('SELECT 1 FROM remote_content_chunks WHERE remote = ? AND id = ? LIMIT 1').pluck(),
+      packs: db.prepare('SELECT pack_id AS packId, pack_size AS size, chunk_count AS chunkCount FROM remote_content_packs WHERE remote = ?'),
+      addPack: db.prepare('INSERT OR IGNORE INTO remote_content_packs(remote, pack_id, pack_size, chunk_count, synced_at) VALUES (?, ?, ?, ?, ?)'),
+      packRow: db.prepare('SELECT id FROM remote_content_packs WHERE remote = ? AND pack_id = ?').pluck(),
+      addChunk: db.prepare('INSERT OR IGNORE INTO remote_content_chunks(remote, id, pack, offset, stored_len, raw_len, codec) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      delChunks: db.prepare('DELETE FROM remote_content_chunks WHERE pack = ?'),
+      delPack: db.prepare('DELETE FROM remote_content_packs WHERE id = ?'),
+      hasManifest: db.prepare('SELECT 1 FROM remote_content_manifests WHERE remote = ? AND id = ?').pluck(),
+      addManifest: db.prepare('INSERT OR IGNORE INTO remote_content_manifests(remote, id) VALUES (?, ?)'),
+    };
+  }
+
+  /**
+   * The cache for `remoteName`. `location` is the storage's location: if the remote now
+   * points somewhere else, what was cached for it is forgotten.
+   */
+  static open(store: ChunkStore, remoteName: string, location: string): RemoteIndex {
+    const db = store.db;
+    ensureRemoteTables(db);
+    const row = db.prepare('SELECT id, location FROM remote_content_remotes WHERE name = ?').get(remoteName) as { id: number; location: string } | undefined;
+    let id: number;
+    if (!row) {
+      id = Number(db.prepare('INSERT INTO remote_content_remotes(name, location) VALUES (?, ?)').run(remoteName, location).lastInsertRowid);
+    } else {
+      id = row.id;
+      if (row.location !== location) {
+        db.transaction(() => {
+          db.prepare('DELETE FROM remote_content_chunks WHERE remote = ?').run(id);
+          db.prepare('DELETE FROM remote_content_packs WHERE remote = ?').run(id);
+          db.prepare('DELETE FROM remote_content_manifests WHERE remote = ?').run(id);
+          db.prepare('UPDATE remote_content_remotes SET location = ? WHERE id = ?').run(location, id);
+        })();
+      }
+    }
+    return new RemoteIndex(db, id);
+  }
+
+  has(idRaw: Buffer): boolean {
+    return this.stmts.has.get(this.remote, idRaw) !== undefined;
+  }
+
+  lookup(idRaw: Buffer): RemoteChunkLocation | undefined {
+    return this.stmts.lookup.get(this.remote, idRaw) as RemoteChunkLocation | undefined;
+  }
+
+  packs(): Map<string, RemotePackInfo> {
+    const out = new Map<string, RemotePackInfo>();
+    for (const p of this.stmts.packs.all(this.remote) as RemotePackInfo[]) out.set(p.packId, p);
+    return out;
+  }
+
+  /** Records a complete pack and its chunks (idempotent). */
+  addPack(packId: string, packSize: number, entries: readonly PackIndexEntry[], now = Date.now()): void {
+    this.db.transaction(() => {
+      this.stmts.addPack.run(this.remote, packId, packSize, entries.length, now);
+      const row = this.stmts.packRow.get(this.remote, packId) as number;
+      for (const e of entries) this.stmts.addChunk.run(this.remote, e.idRaw, row, e.offset, e.storedLength, e.rawLength, e.codec);
+    })();
+  }
+
+  removePack(packId: string): void {
+    const row = this.stmts.packRow.get(this.remote, packId) as number | undefined;
+    if (row === undefined) return;
+    this.db.transaction(() => {
+      this.stmts.delChunks.run(row);
+      this.stmts.delPack.run(row);
+    })();
+  }
+
+  hasManifest(id: string): boolean {
+    return this.stmts.hasManifest.get(this.remote, id) !== undefined;
+  }
+
+  addManifests(ids: Iterable<string>): void {
+    this.db.transaction(() => {
+      for (const id of ids) this.stmts.addManifest.run(this.remote, id);
+    })();
+  }
+
+  stats(): { packs: number; chunks: number; storedBytes: number } {
+    const p = this.db.prepare('SELECT count(*) AS n FROM remote_content_packs WHERE remote = ?').get(this.remote) as { n: number };
+    const c = this.db
+      .prepare('SELECT count(DISTINCT id) AS n, coalesce(sum(stored_len), 0) AS s FROM remote_content_chunks WHERE remote = ?')
+      .get(this.remote) as { n: number; s: number };
+    return { packs: p.n, chunks: c.n, storedBytes: c.s };
+  }
+}

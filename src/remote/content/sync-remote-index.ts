@@ -1,0 +1,123 @@
+/**
+ * syncRemoteIndex: brings the local cache of a remote's packs (RemoteIndex) up to date with
+ * one listing of `v1/packs/`, downloading only the indexes not cached yet. Each index is
+ * verified by its key (packId = BLAKE3 of the index bytes); one that does not verify is
+ * left out (its chunks count as absent, so the next push uploads them again) and reported.
+ */
+import { DitsUserError } from '../../errors.js';
+import { hashHex } from '../../hashing/blake3.js';
+import type { ChunkStore } from '../../store/chunk-store.js';
+import type { ObjectStorage } from '../../transfer/object-storage.js';
+import { TransferError, TransferQueue, type TransferQueueOptions } from '../../transfer/transfer-queue.js';
+import { CountingStorage } from './counting-storage.js';
+import { indexKey, PACKS_PREFIX, parsePackKey } from './layout.js';
+import { decodePackIndex, PackIndexError } from './pack-index.js';
+import { RemoteIndex } from './remote-index.js';
+
+export interface SyncOptions {
+  /** downloads in flight at once (default 8) */
+  concurrency?: number;
+  /** injected queue settings (retry policy, clock) */
+  queueOptions?: TransferQueueOptions;
+}
+
+export interface SyncResult {
+  /** packs and distinct chunks the remote holds, as cached now */
+  packs: number;
+  chunks: number;
+  /** indexes downloaded by this sync */
+  downloadedIndexes: number;
+  /** cached packs no longer on the remote, dropped from the cache */
+  removedPacks: number;
+  /** .pack objects without an .idx (an interrupted push): packId -> size */
+  orphanPacks: Map<string, number>;
+  /** index keys that did not verify (left out of the cache) */
+  corruptIndexes: string[];
+  /** storage requests made */
+  requests: number;
+}
+
+/** Internal context shared by push, fetch and prune: one counted storage, one queue. */
+export interface ContentSession {
+  storage: CountingStorage;
+  queue: TransferQueue;
+  index: RemoteIndex;
+  store: ChunkStore;
+}
+
+export function openSession(
+  storage: ObjectStorage,
+  store: ChunkStore,
+  remoteName: string,
+  opts: { concurrency?: number; queueOptions?: TransferQueueOptions; onProgress?: TransferQueueOptions['onProgress'] } = {},
+): ContentSession {
+  const counted = storage instanceof CountingStorage ? storage : new CountingStorage(storage);
+  const queue = new TransferQueue(counted, { ...opts.queueOptions, concurrency: opts.concurrency ?? opts.queueOptions?.concurrency ?? 8, onProgress: opts.onProgress ?? opts.queueOptions?.onProgress });
+  return { storage: counted, queue, index: RemoteIndex.open(store, remoteName, storage.location), store };
+}
+
+export async function syncRemoteIndex(storage: ObjectStorage, store: ChunkStore, remoteName: string, opts: SyncOptions = {}): Promise<SyncResult> {
+  const session = openSession(storage, store, remoteName, opts);
+  const before = session.storage.requests;
+  const r = await syncSession(session);
+  return { ...r, requests: session.storage.requests - before };
+}
+
+export async function syncSession(session: ContentSession): Promise<Omit<SyncResult, 'requests'>> {
+  const { storage, queue, index } = session;
+  const packSizes = new Map<string, number>();
+  const indexes = new Set<string>();
+  for await (const o of storage.list(PACKS_PREFIX)) {
+    const k = parsePackKey(o.key);
+    if (!k) continue;
+    if (k.kind === 'pack') packSizes.set(k.packId, o.size);
+    else indexes.add(k.packId);
+  }
+  const cached = index.packs();
+  let removedPacks = 0;
+  for (const [packId, info] of cached) {
+    if (!indexes.has(packId) || packSizes.get(packId) !== info.size) {
+      index.removePack(packId);
+      removedPacks++;
+    }
+  }
+  const orphanPacks = new Map<string, number>();
+  for (const [packId, size] of packSizes) if (!indexes.has(packId)) orphanPacks.set(packId, size);
+
+  const corruptIndexes: string[] = [];
+  let downloadedIndexes = 0;
+  const jobs: Promise<void>[] = [];
+  for (const packId of indexes) {
+    const size = packSizes.get(packId);
+    if (size === undefined) continue; // an index without its pack: the pack was deleted; nothing to use
+    if (cached.has(packId) && cached.get(packId)!.size === size) continue;
+    const key = indexKey(packId);
+    jobs.push(
+      queue
+        .downloadBuffer({
+          key,
+          verify: (bytes) => {
+            if (hashHex(bytes) !== packId) throw new PackIndexError(`${key} does not hash to its name`);
+          },
+        })
+        .then((bytes) => {
+          const entries = decodePackIndex(bytes);
+          index.addPack(packId, size, entries);
+          downloadedIndexes++;
+        })
+        .catch((err: unknown) => {
+          if ((err instanceof TransferError && err.code === 'TRANSFER_VERIFY_FAILED') || err instanceof PackIndexError) {
+            corruptIndexes.push(key);
+            return;
+          }
+          if (err instanceof DitsUserError && err.code === 'STORAGE_NOT_FOUND') return; // deleted since the listing
+          throw err;
+        }),
+    );
+  }
+  const settled = await Promise.allSettled(jobs);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const stats = index.stats();
+  return { packs: stats.packs, chunks: stats.chunks, downloadedIndexes, removedPacks, orphanPacks, corruptIndexes };
+}
