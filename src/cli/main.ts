@@ -28,7 +28,10 @@ const COMMANDS: Record<string, string> = {
   fsck: 'fsck',
   gc: 'gc',
   checkout: 'checkout',
+  pull: 'checkout',
   inspect: 'inspect',
+  deps: 'deps',
+  'diff-driver': 'diff-driver',
   'filter-process': 'filter-process',
   clean: 'filter-process',
   smudge: 'filter-process',
@@ -37,7 +40,7 @@ const COMMANDS: Record<string, string> = {
   hook: 'hook',
 };
 
-const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook']);
+const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);
 
 export async function loadCommand(name: string): Promise<Command> {
   const file = COMMANDS[name];

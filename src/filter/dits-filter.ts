@@ -32,8 +32,8 @@ export interface DitsFilterDeps {
   store: () => ChunkStore;
   /** Media-aware cut plan for a working-tree file, when the settings ask for it. */
   analyze?: (absPath: string) => Promise<MediaAnalysis | null>;
-  /** Called once when smudge leaves a pointer for the hooks (to make sure they exist). */
-  onPending?: () => void;
+  /** Awaited once, when smudge first leaves a pointer for the hooks (makes sure they exist before git looks for them). */
+  onPending?: () => Promise<void> | void;
   log?: (line: string) => void;
 }
 
@@ -108,7 +108,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       addPending(deps.gitDir, req.pathname);
       if (!pendingAnnounced) {
         pendingAnnounced = true;
-        deps.onPending?.();
+        await deps.onPending?.();
       }
       return head;
     },

@@ -110,3 +110,16 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
   fs.renameSync(tmp, dest);
   return fs.statSync(dest, { bigint: true });
 }
+
+/** Whether a manifest and every chunk it lists are in the local store. */
+export function contentPresent(store: ChunkStore, manifestId: string): boolean {
+  if (!store.hasManifest(manifestId)) return false;
+  let m: Manifest;
+  try {
+    m = Manifest.parse(store.getManifestBytes(manifestId));
+  } catch {
+    return false;
+  }
+  for (let i = 0; i < m.chunkCount; i++) if (!store.locate(m.idRawAt(i))) return false;
+  return true;
+}

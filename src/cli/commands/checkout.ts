@@ -8,25 +8,35 @@ import { finishCheckout } from './hook.js';
 import { out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 
-const checkout: Command = {
-  summary: 'Write the real content of tracked files that are still pointers in the working tree',
-  usage: 'git dits checkout [--] [<path>...]',
-  async run(args, ctx: CliContext) {
-    const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
-    const repo = await findRepo(ctx.cwd);
-    requireInitialised(repo);
-    const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
-    const entries = await listIndexPointers(repo.workTree, specs);
-    const todo = entries.filter((e) => e.stage === 0 && readWorktreePointer(path.join(repo.workTree, e.path)));
-    if (specs.length === 0) takePending(repo.gitDir);
-    if (todo.length === 0) {
-      out(ctx, 'All tracked files have their content in the working tree.');
-      return 0;
-    }
-    const code = await finishCheckout(ctx, todo.map((e) => e.path));
-    if (code === 0) out(ctx, `Wrote ${todo.length} file(s).`);
-    return code;
-  },
-};
+/** Tracked files (under the given paths) that are still pointers in the working tree. */
+async function pointerFiles(ctx: CliContext, positionals: string[]): Promise<string[]> {
+  const repo = await findRepo(ctx.cwd);
+  requireInitialised(repo);
+  const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
+  const entries = await listIndexPointers(repo.workTree, specs);
+  if (specs.length === 0) takePending(repo.gitDir);
+  return entries.filter((e) => e.stage === 0 && readWorktreePointer(path.join(repo.workTree, e.path))).map((e) => e.path);
+}
 
-export const commands = { checkout };
+function writer(name: 'checkout' | 'pull', explicit: boolean): Command {
+  return {
+    summary:
+      name === 'checkout'
+        ? 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says)'
+        : 'Fetch the content of tracked files from the Dits remote and write them (the way out of a lazy clone)',
+    usage: `git dits ${name} [--] [<path>...]`,
+    async run(args, ctx: CliContext) {
+      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const todo = await pointerFiles(ctx, positionals);
+      if (todo.length === 0) {
+        out(ctx, 'All tracked files have their content in the working tree.');
+        return 0;
+      }
+      const code = await finishCheckout(ctx, todo, explicit);
+      if (code === 0) out(ctx, `Wrote ${todo.length} file(s).`);
+      return code;
+    },
+  };
+}
+
+export const commands = { checkout: writer('checkout', false), pull: writer('pull', true) };

@@ -13,12 +13,16 @@ async function filterDeps(ctx: CliContext): Promise<{ deps: DitsFilterDeps; clos
   const settings = await readDitsSettings(repo.workTree);
   let store: ChunkStore | null = null;
   let initDone = isDitsInitialised(repo);
-  const ensureInit = (): void => {
+  const ensureInit = async (): Promise<void> => {
     if (initDone) return;
     initDone = true;
     // Git runs filters in a fresh clone before anyone ran `git dits init`: set the repo up
-    // (store and hooks) so the checkout finishes with real files.
-    void initRepo(repo.workTree, ctx.ditsBin).catch((e: unknown) => err(ctx, `dits: could not set up this repository: ${String(e)}`));
+    // (store and hooks) before answering, so the hooks exist when the checkout ends.
+    try {
+      await initRepo(repo.workTree, ctx.ditsBin);
+    } catch (e) {
+      err(ctx, `dits: could not set up this repository (${String(e)}); run \`git dits init\` and then \`git dits checkout\``);
+    }
   };
   const deps: DitsFilterDeps = {
     workTree: repo.workTree,

@@ -1,29 +1,51 @@
+import path from 'node:path';
 import { findRepo } from '../../git/repo.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { takePending } from '../../worktree/pending.js';
-import { materializePaths } from '../../worktree/materialize-worktree.js';
+import { materializePaths, readWorktreePointer } from '../../worktree/materialize-worktree.js';
+import { fetchMissingContent, readFetchPolicy } from '../../worktree/remote-fetch.js';
+import { stderrProgress } from '../../remote/content-adapter.js';
 import { createProgressBar } from '../progress.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { isUserError } from '../../errors.js';
 
-/** Writes the files smudge left as pointers; prints one line per file that failed. */
-export async function finishCheckout(ctx: CliContext, paths?: string[]): Promise<number> {
+function report(ctx: CliContext, e: unknown): void {
+  err(ctx, `dits: ${isUserError(e) || e instanceof Error ? e.message : String(e)}`);
+  if (isUserError(e) && e.hint) err(ctx, `hint: ${e.hint}`);
+}
+
+/**
+ * Writes the files smudge left as pointers: fetches missing content from the Dits remote
+ * (all of it when `explicit`, else as dits.fetchMode/fetchInclude/fetchExclude say), then
+ * writes what is local. Prints one line per file that failed; returns 1 if any did.
+ */
+export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false): Promise<number> {
   const repo = await findRepo(ctx.cwd);
   const list = paths ?? takePending(repo.gitDir);
   if (list.length === 0) return 0;
   const store = ChunkStore.open(repo.ditsDir, { create: true });
   try {
-    const bar = createProgressBar(ctx, 'Writing files');
-    const report = await materializePaths(repo, store, list, { onProgress: (d, t) => bar.update(d, t) });
-    bar.done();
-    for (const f of report.failed) {
-      const e = f.error;
-      err(ctx, `dits: ${isUserError(e) ? e.message : String(e)}`);
-      if (isUserError(e) && e.hint) err(ctx, `hint: ${e.hint}`);
+    const items = list.flatMap((p) => {
+      const wp = readWorktreePointer(path.join(repo.workTree, p));
+      return wp ? [{ path: p, pointer: wp.pointer }] : [];
+    });
+    let deferred = new Set<string>();
+    try {
+      const policy = explicit ? null : await readFetchPolicy(repo.workTree);
+      const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive));
+      deferred = new Set(f.deferred);
+    } catch (e) {
+      report(ctx, e);
     }
-    if (report.failed.length) err(ctx, `dits: ${report.failed.length} file(s) left as pointers; \`git dits status\` lists them.`);
-    return report.failed.length ? 1 : 0;
+    const bar = createProgressBar(ctx, 'Writing files');
+    const todo = items.filter((i) => !deferred.has(i.path)).map((i) => i.path);
+    const result = await materializePaths(repo, store, todo, { onProgress: (d, t) => bar.update(d, t) });
+    bar.done();
+    for (const f of result.failed) report(ctx, f.error);
+    if (result.failed.length) err(ctx, `dits: ${result.failed.length} file(s) left as pointers; \`git dits status\` lists them.`);
+    if (deferred.size) err(ctx, `dits: ${deferred.size} file(s) left as pointers (lazy fetch); \`git dits pull <paths>\` fetches them.`);
+    return result.failed.length ? 1 : 0;
   } finally {
     store.close();
   }

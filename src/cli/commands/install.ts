@@ -18,6 +18,7 @@ export function filterConfig(ditsBin: string): [string, string][] {
     ['filter.dits.required', 'true'],
     ['diff.dits.textconv', `${b} textconv`],
     ['diff.dits.cachetextconv', 'false'],
+    ['diff.dits.command', `${b} diff-driver`],
     ['merge.dits.name', 'Dits binary merge (keeps ours, reports a conflict)'],
     ['merge.dits.driver', `${b} merge-driver %O %A %B %P`],
   ];

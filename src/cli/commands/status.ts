@@ -5,25 +5,12 @@ import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listIndexPointers } from '../../git/pointers.js';
 import { readIndexEntries } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
-import { Manifest } from '../../manifest/manifest.js';
+import { contentPresent } from '../../store/materialize.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 
 export type FileState = 'present' | 'modified' | 'deleted' | 'not-checked-out' | 'content-missing' | 'conflicted';
-
-/** Whether every chunk of a pointer's content is in the local store. */
-export function contentPresent(store: ChunkStore, manifestId: string): boolean {
-  if (!store.hasManifest(manifestId)) return false;
-  let m: Manifest;
-  try {
-    m = Manifest.parse(store.getManifestBytes(manifestId));
-  } catch {
-    return false;
-  }
-  for (let i = 0; i < m.chunkCount; i++) if (!store.locate(m.idRawAt(i))) return false;
-  return true;
-}
 
 const status: Command = {
   summary: 'Show tracked files: present, modified, not checked out, or missing content',

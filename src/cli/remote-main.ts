@@ -1,0 +1,40 @@
+/**
+ * git-remote-dits: started by git for `dits::<url>` remotes as
+ * `git-remote-dits <remote name> <url>`, with GIT_DIR set; speaks the helper protocol on
+ * stdin/stdout. Messages for the user go to stderr (git shows them).
+ */
+import path from 'node:path';
+import { DitsUserError, isUserError } from '../errors.js';
+import { findRepo } from '../git/repo.js';
+import { serveRemoteHelper } from '../remote/helper-protocol.js';
+import { RemoteSession } from '../remote/session.js';
+import { openRemoteStorage } from '../remote/open-remote.js';
+import { createContentPusher } from '../remote/content-adapter.js';
+
+export async function runRemoteHelper(argv: string[]): Promise<number> {
+  const [remoteName, url] = argv;
+  try {
+    if (!url) throw new DitsUserError('bad-usage', 'git-remote-dits is run by git for dits:: remotes', { hint: 'git remote add origin dits::s3://bucket/prefix' });
+    const gitDir = process.env.GIT_DIR ? path.resolve(process.env.GIT_DIR) : (await findRepo(process.cwd())).gitDir;
+    const cwd = process.cwd();
+    const storage = await openRemoteStorage(cwd, url);
+    const interactive = Boolean(process.stderr.isTTY) && process.env.CI !== 'true';
+    const session = new RemoteSession({
+      cwd,
+      gitDir,
+      storage,
+      content: () => createContentPusher({ cwd, gitDir, storage, remoteName: remoteName === url ? url : remoteName!, interactive }),
+      log: (line) => process.stderr.write(line + '\n'),
+    });
+    await serveRemoteHelper(process.stdin as AsyncIterable<Buffer>, process.stdout, session);
+    return 0;
+  } catch (e) {
+    if (isUserError(e)) {
+      process.stderr.write(`error: ${e.message}\n`);
+      if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
+      return 1;
+    }
+    process.stderr.write(`git-remote-dits: internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Binds the git side of a remote (session.ts) to the content side (content/): the local
+ * store of the repository and progress on stderr when it is a terminal.
+ */
+import { findRepo } from '../git/repo.js';
+import { ChunkStore } from '../store/chunk-store.js';
+import type { ObjectStorage } from '../transfer/object-storage.js';
+import type { TransferProgress } from '../transfer/transfer-queue.js';
+import { pushContent } from './content/push-content.js';
+import type { ContentPusher } from './session.js';
+
+export function stderrProgress(label: string, interactive: boolean): ((p: TransferProgress) => void) | undefined {
+  if (!interactive) return undefined;
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (now - last < 100 && p.doneBytes < p.totalBytes) return;
+    last = now;
+    const mb = (n: number): string => (n / 1048576).toFixed(1);
+    const eta = p.etaSec !== null && Number.isFinite(p.etaSec) ? ` ETA ${Math.round(p.etaSec)}s` : "";
+    process.stderr.write(`\r${label}: ${mb(p.doneBytes)}/${mb(p.totalBytes)} MiB, ${mb(p.rateBytesPerSec)} MiB/s${eta}\x1b[K`);
+    if (p.doneBytes >= p.totalBytes && p.totalBytes > 0) process.stderr.write('\n');
+  };
+}
+
+export async function createContentPusher(o: { cwd: string; gitDir: string; storage: ObjectStorage; remoteName: string; interactive: boolean }): Promise<ContentPusher> {
+  const repo = await findRepo(o.cwd);
+  return {
+    async push(manifestIds, { dryRun }) {
+      const store = ChunkStore.open(repo.ditsDir, { create: true });
+      try {
+        const r = await pushContent(o.storage, store, manifestIds, { remoteName: o.remoteName, dryRun, onProgress: stderrProgress('Uploading content', o.interactive) });
+        return { manifests: r.manifests, chunks: r.chunks, bytes: r.bytes, requests: r.requests };
+      } finally {
+        store.close();
+      }
+    },
+  };
+}

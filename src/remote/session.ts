@@ -1,0 +1,228 @@
+/**
+ * One git-remote-dits run: the handlers behind the helper protocol, over one storage.
+ *
+ * push  : resolve sources, refuse non-fast-forwards, upload content (chunks and manifests
+ *         the remote lacks), then one bundle of the new git objects, then the ref state by
+ *         compare-and-swap. A lost race re-reads the state: refs someone else moved are
+ *         refused with "fetch first", the rest retried, so no commit is ever lost.
+ * fetch : apply, in push order, the bundles whose tips are missing here.
+ * Content is fetched later, when a checkout needs it (see worktree/remote-content).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DitsUserError } from '../errors.js';
+import { runGit } from '../git/exec.js';
+import { resolvePointers } from '../git/pointers.js';
+import { MAX_POINTER_SIZE } from '../manifest/pointer.js';
+import type { ObjectStorage } from '../transfer/object-storage.js';
+import { applyBundle, createBundle, hasObject, presentObjects } from './git-bundles.js';
+import type { PushOutcome, PushSpec, RefAdvert, RemoteHelperHandlers } from './helper-protocol.js';
+import { checkFormat, encodeRefState, readRefState, REFS_KEY, writeFormat, type RefState } from './remote-state.js';
+
+export interface ContentPushResult {
+  manifests: number;
+  chunks: number;
+  bytes: number;
+  requests: number;
+}
+
+/** The content side, injected (implemented over remote/content). */
+export interface ContentPusher {
+  push(manifestIds: string[], opts: { dryRun: boolean }): Promise<ContentPushResult>;
+}
+
+export interface SessionDeps {
+  /** The repository (GIT_DIR of the helper's environment; cwd for git commands). */
+  cwd: string;
+  gitDir: string;
+  storage: ObjectStorage;
+  content: () => Promise<ContentPusher>;
+  log: (line: string) => void;
+}
+
+/** Manifest ids of every pointer reachable from `tips` but not from `exclude`. */
+export async function manifestsBetween(cwd: string, tips: string[], exclude: string[]): Promise<{ ids: string[]; paths: Map<string, string> }> {
+  if (tips.length === 0) return { ids: [], paths: new Map() };
+  const r = await runGit(['rev-list', '--objects', `--filter=blob:limit=${MAX_POINTER_SIZE + 1}`, '--stdin'], {
+    cwd,
+    input: [...tips, ...exclude.map((e) => `^${e}`)].join('\n') + '\n',
+  });
+  const entries: { oid: string; path: string; mode: string }[] = [];
+  for (const line of r.stdout.toString('utf8').split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp > 0) entries.push({ oid: line.slice(0, sp), path: line.slice(sp + 1), mode: '100644' });
+  }
+  const pointers = await resolvePointers(cwd, entries);
+  const paths = new Map<string, string>();
+  for (const p of pointers) if (!paths.has(p.pointer.manifest)) paths.set(p.pointer.manifest, p.path);
+  return { ids: [...paths.keys()], paths };
+}
+
+export class RemoteSession implements RemoteHelperHandlers {
+  private dryRun = false;
+  private cached: RefState | null = null;
+
+  constructor(private readonly deps: SessionDeps) {}
+
+  option(name: string, value: string): 'ok' | 'unsupported' | { error: string } {
+    if (name === 'dry-run') {
+      this.dryRun = value === 'true';
+      return 'ok';
+    }
+    if (name === 'verbosity' || name === 'progress' || name === 'followtags') return 'ok';
+    return 'unsupported';
+  }
+
+  private async state(): Promise<{ state: RefState; etag: string | null }> {
+    await checkFormat(this.deps.storage);
+    const s = await readRefState(this.deps.storage);
+    this.cached = s.state;
+    return s;
+  }
+
+  async list(): Promise<RefAdvert[]> {
+    const { state } = await this.state();
+    const out: RefAdvert[] = Object.entries(state.refs)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, value]) => ({ name, value }));
+    if (state.head && state.refs[state.head]) out.push({ name: 'HEAD', value: `@${state.head}` });
+    return out;
+  }
+
+  async fetch(wants: { oid: string; name: string }[]): Promise<void> {
+    const { cwd, storage } = this.deps;
+    const present = await presentObjects(cwd, wants.map((w) => w.oid));
+    if (wants.every((w) => present.has(w.oid))) return;
+    const state = this.cached ?? (await this.state()).state;
+    const tmpDir = path.join(this.deps.gitDir, 'dits', 'tmp');
+    fs.mkdirSync(tmpDir, { recursive: true });
+    for (const b of state.bundles) {
+      const have = await presentObjects(cwd, b.tips);
+      if (b.tips.every((t) => have.has(t))) continue;
+      const file = path.join(tmpDir, `fetch-${process.pid}-${path.basename(b.key)}`);
+      try {
+        const stream = await storage.get(b.key);
+        await new Promise<void>((resolve, reject) => {
+          const out = fs.createWriteStream(file);
+          stream.on('error', reject);
+          out.on('error', reject);
+          out.on('finish', resolve);
+          stream.pipe(out);
+        });
+        await applyBundle(cwd, file);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'STORAGE_NOT_FOUND') {
+          throw new DitsUserError('remote-corrupt', `the remote lists git data ${b.key} but it is missing from ${storage.location}`, { hint: 'the remote was damaged; push again from a clone that has these commits' });
+        }
+        throw err;
+      } finally {
+        fs.rmSync(file, { force: true });
+      }
+    }
+    const after = await presentObjects(cwd, wants.map((w) => w.oid));
+    const still = wants.filter((w) => !after.has(w.oid));
+    if (still.length) throw new DitsUserError('remote-corrupt', `the remote does not hold the objects of ${still.map((w) => w.name).join(', ')}`, { hint: 'the remote was damaged; push again from a clone that has these commits' });
+  }
+
+  async push(specs: PushSpec[]): Promise<PushOutcome[]> {
+    const { cwd, storage } = this.deps;
+    const exists = await checkFormat(storage);
+    let { state, etag } = await readRefState(storage);
+    const outcomes = new Map<string, string | null>();
+    const plans: { spec: PushSpec; newOid: string | null; expectedOld: string | undefined }[] = [];
+
+    for (const spec of specs) {
+      let newOid: string | null = null;
+      if (spec.src) {
+        const r = await runGit(['rev-parse', '--verify', '--quiet', spec.src], { cwd, allowFail: true });
+        newOid = r.stdout.toString('utf8').trim();
+        if (r.exitCode !== 0 || !newOid) {
+          outcomes.set(spec.dst, 'src refspec does not match any object');
+          continue;
+        }
+      }
+      const old = state.refs[spec.dst];
+      const reason = newOid ? await this.refuse(old, newOid, spec) : null;
+      if (reason) {
+        outcomes.set(spec.dst, reason);
+        continue;
+      }
+      plans.push({ spec, newOid, expectedOld: old });
+    }
+
+    const tips = [...new Set(plans.map((p) => p.newOid).filter((o): o is string => Boolean(o)))];
+    const remoteTips = Object.values(state.refs);
+    const have = await presentObjects(cwd, remoteTips);
+    const exclude = remoteTips.filter((t) => have.has(t));
+
+    if (tips.length > 0) {
+      // 1. content
+      const { ids } = await manifestsBetween(cwd, tips, exclude);
+      const content = await this.deps.content();
+      const res = await content.push(ids, { dryRun: this.dryRun });
+      if (res.chunks || res.manifests) this.deps.log(`dits: ${this.dryRun ? 'would upload' : 'uploaded'} ${res.manifests} file version(s), ${res.chunks} new chunk(s), ${res.bytes} bytes`);
+    }
+    if (this.dryRun) return specs.map((s) => ({ dst: s.dst, error: outcomes.get(s.dst) ?? null }));
+    if (!exists) await writeFormat(storage);
+
+    // 2. git objects
+    let bundle: RefState['bundles'][number] | null = null;
+    if (tips.length > 0) {
+      const tmpDir = path.join(this.deps.gitDir, 'dits', 'tmp');
+      const b = await createBundle(cwd, tmpDir, tips, exclude);
+      if (b) {
+        try {
+          const key = `v1/git/${b.sha256}.bundle`;
+          if (!(await storage.head(key))) await storage.put(key, () => fs.createReadStream(b.file), { size: b.size });
+          bundle = { key, tips, prereqs: exclude, size: b.size };
+        } finally {
+          fs.rmSync(b.file, { force: true });
+        }
+      }
+    }
+
+    // 3. refs, by compare-and-swap
+    for (let attempt = 0; ; attempt++) {
+      const next: RefState = { ...state, refs: { ...state.refs }, bundles: [...state.bundles] };
+      const accepted: string[] = [];
+      for (const p of plans) {
+        if (outcomes.has(p.spec.dst) && outcomes.get(p.spec.dst) !== null) continue;
+        const current = next.refs[p.spec.dst];
+        if (current !== p.expectedOld && !p.spec.force) {
+          outcomes.set(p.spec.dst, 'fetch first');
+          continue;
+        }
+        if (p.newOid) next.refs[p.spec.dst] = p.newOid;
+        else delete next.refs[p.spec.dst];
+        accepted.push(p.spec.dst);
+      }
+      if (accepted.length === 0) break;
+      if (bundle && !next.bundles.some((b) => b.key === bundle!.key)) next.bundles.push(bundle);
+      if (!next.head || !next.refs[next.head]) {
+        const branch = accepted.find((d) => d.startsWith('refs/heads/') && next.refs[d]) ?? Object.keys(next.refs).find((d) => d.startsWith('refs/heads/'));
+        next.head = branch ?? null;
+      }
+      const r = await storage.putIf(REFS_KEY, encodeRefState(next), etag === null ? 'absent' : { etag });
+      if (r.ok) {
+        for (const d of accepted) outcomes.set(d, null);
+        break;
+      }
+      if (attempt >= 20) {
+        for (const d of accepted) outcomes.set(d, 'the remote is too busy (ref update raced 20 times); try again');
+        break;
+      }
+      ({ state, etag } = await readRefState(storage));
+      // A ref we decided on may have moved: the loop re-checks against the new state.
+    }
+    return specs.map((s) => ({ dst: s.dst, error: outcomes.get(s.dst) ?? null }));
+  }
+
+  /** Git's rejection reason for moving `old` to `newOid`, or null when allowed. */
+  private async refuse(old: string | undefined, newOid: string, spec: PushSpec): Promise<string | null> {
+    if (!old || old === newOid || spec.force) return null;
+    if (spec.dst.startsWith('refs/tags/')) return 'already exists';
+    if (!(await hasObject(this.deps.cwd, old))) return 'fetch first';
+    const r = await runGit(['merge-base', '--is-ancestor', old, newOid], { cwd: this.deps.cwd, allowFail: true });
+    return r.exitCode === 0 ? null : 'non-fast-forward';
+  }
+}
