@@ -17,8 +17,11 @@ export async function analyzeForIngest(absPath: string): Promise<MediaAnalysis |
   try {
     const a = await analyzeContainer(reader);
     if (a.kind === 'unknown') return { fallback: a.fallbackReason, media: null };
+    // A payload that starts with a keyframe is marked on its region, not in `preferred`.
+    const regionKeyframes = a.cutPlan.regions.filter((r) => r.kind === 'payload' && r.startsAtKeyframe).map((r) => r.start);
+    const preferred = regionKeyframes.length ? Float64Array.from([...a.cutPlan.preferred, ...regionKeyframes]).sort() : a.cutPlan.preferred;
     return {
-      cutPlan: { forced: a.cutPlan.forced, preferred: a.cutPlan.preferred, optional: a.cutPlan.trackSwitches },
+      cutPlan: { forced: a.cutPlan.forced, preferred, optional: a.cutPlan.trackSwitches },
       media: (a.structure as unknown as Record<string, unknown>) ?? null,
     };
   } finally {

@@ -13,6 +13,10 @@ export interface DitsSettings {
   mediaAware: boolean;
   /** fsync packs before indexing them (dits.fsync). */
   durable: boolean;
+  /** Target size of packs sent to remotes (dits.packSize); undefined: the transfer default. */
+  packSize?: number;
+  /** Transfers in flight at once (dits.concurrency, default 8). */
+  concurrency: number;
 }
 
 export const DEFAULT_SMUDGE_INLINE_MAX = 32 * 1024 * 1024;
@@ -41,5 +45,7 @@ export async function readDitsSettings(cwd: string): Promise<DitsSettings> {
     smudgeInlineMax: parseSize(kv.get('dits.smudgeinlinemax'), DEFAULT_SMUDGE_INLINE_MAX),
     mediaAware: (kv.get('dits.mediaaware') ?? 'true') !== 'false',
     durable: (kv.get('dits.fsync') ?? 'false') === 'true',
+    packSize: kv.has('dits.packsize') ? parseSize(kv.get('dits.packsize'), 0) || undefined : undefined,
+    concurrency: Math.max(1, Math.min(64, Number(kv.get('dits.concurrency') ?? 8) || 8)),
   };
 }

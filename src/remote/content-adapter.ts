@@ -3,6 +3,7 @@
  * store of the repository and progress on stderr when it is a terminal.
  */
 import { findRepo } from '../git/repo.js';
+import { readDitsSettings } from '../git/dits-config.js';
 import { ChunkStore } from '../store/chunk-store.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import type { TransferProgress } from '../transfer/transfer-queue.js';
@@ -25,11 +26,12 @@ export function stderrProgress(label: string, interactive: boolean): ((p: Transf
 
 export async function createContentPusher(o: { cwd: string; gitDir: string; storage: ObjectStorage; remoteName: string; interactive: boolean }): Promise<ContentPusher> {
   const repo = await findRepo(o.cwd);
+  const settings = await readDitsSettings(repo.workTree);
   return {
     async push(manifestIds, { dryRun }) {
       const store = ChunkStore.open(repo.ditsDir, { create: true });
       try {
-        const r = await pushContent(o.storage, store, manifestIds, { remoteName: o.remoteName, dryRun, onProgress: stderrProgress('Uploading content', o.interactive) });
+        const r = await pushContent(o.storage, store, manifestIds, { remoteName: o.remoteName, dryRun, packSize: settings.packSize, concurrency: settings.concurrency, onProgress: stderrProgress('Uploading content', o.interactive) });
         return { manifests: r.manifests, chunks: r.chunks, bytes: r.bytes, requests: r.requests };
       } finally {
         store.close();
