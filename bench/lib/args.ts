@@ -1,0 +1,66 @@
+/** The benchmark's command line. Pure: argv and environment in, options out. */
+import { parseArgs } from 'node:util';
+import { parseSize } from './units.js';
+
+export type Section = 'core' | 'media' | 'remote';
+export const SECTIONS: readonly Section[] = ['core', 'media', 'remote'];
+
+export interface BenchOptions {
+  size: number;
+  bigSize: number;
+  runs: number;
+  only: Section[];
+  skipBig: boolean;
+  json: string | null;
+  /** Where the corpus is cached and the sandboxes are made. */
+  workDir: string | null;
+  memoryIntervalMs: number;
+  help: boolean;
+}
+
+export const USAGE = `npm run bench -- [options]
+
+  --size <n>        size of the generated video (default BENCH_SIZE or 1G)
+  --big-size <n>    size of the random file for the memory figures (default BENCH_BIG_SIZE or 8G)
+  --runs <n>        runs per figure; medians are printed (default 3)
+  --only <list>     sections, comma-separated: core, media, remote (default: all)
+  --skip-big        skip the big-file memory figures
+  --json <file>     write every run's raw numbers to <file>
+  --work-dir <dir>  corpus cache and sandboxes (default .bench/ in the repository)
+  --interval <ms>   memory sampling interval (default 50)
+
+Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
+
+export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      size: { type: 'string' },
+      'big-size': { type: 'string' },
+      runs: { type: 'string' },
+      only: { type: 'string' },
+      'skip-big': { type: 'boolean' },
+      json: { type: 'string' },
+      'work-dir': { type: 'string' },
+      interval: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const runs = Number(values.runs ?? '3');
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, not ${values.runs}`);
+  const interval = Number(values.interval ?? '50');
+  if (!(interval >= 1)) throw new Error(`--interval must be at least 1 ms, not ${values.interval}`);
+  const only = (values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of only) if (!SECTIONS.includes(s as Section)) throw new Error(`--only: unknown section ${JSON.stringify(s)} (core, media, remote)`);
+  return {
+    size: parseSize(values.size ?? env.BENCH_SIZE ?? '1G'),
+    bigSize: parseSize(values['big-size'] ?? env.BENCH_BIG_SIZE ?? '8G'),
+    runs,
+    only: only as Section[],
+    skipBig: values['skip-big'] ?? false,
+    json: values.json ?? null,
+    workDir: values['work-dir'] ?? null,
+    memoryIntervalMs: interval,
+    help: values.help ?? false,
+  };
+}
