@@ -119,8 +119,8 @@ export function formatCoreReport(r: CoreResults, verdicts: readonly Verdict[], r
   out.push(`new bytes stored per small edit (bytes, median; dits = growth of .git/dits, git-lfs = .git/lfs/objects, restic = repository)\n${formatTable(['edit', 'dits', 'git-lfs', 'restic', 'target', 'verdict'], editRows)}`);
   for (const edit of ['a', 'b'] as const) {
     const d = r.edits[edit].dits;
-    if (!d?.length) continue;
-    const parts = d.map((x) => x.parts!).map((p) => `packs ${p.packs}, manifests ${p.manifests}, other (SQLite index) ${p.other}, du packFileBytes ${p.duPackFileBytes}`);
+    if (!d?.some((x) => x.parts)) continue;
+    const parts = d.flatMap((x) => (x.parts ? [x.parts] : [])).map((p) => `packs ${p.packs}, manifests ${p.manifests}, other (SQLite index) ${p.other}, du packFileBytes ${p.duPackFileBytes}`);
     out.push(`  dits edit ${edit.toUpperCase()} per run: ${parts.join(' | ')}`);
   }
   out.push('');
