@@ -68,3 +68,8 @@ export function chunkIds(store: ChunkStore, manifestId: string): Buffer[] {
   for (let i = 0; i < m.chunkCount; i++) out.push(Buffer.from(m.idRawAt(i)));
   return out;
 }
+
+/** Buffer equality without vitest's element-by-element diff (slow on megabytes). */
+export function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && a.equals(b);
+}

@@ -126,11 +126,13 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   }
   closePack();
 
-  // manifests the cache does not know: ask the remote (one HEAD each, files not chunks)
+  // Manifests the cache does not know: ask the remote, one request each (files, not chunks).
+  // A LIST with the key as prefix, not a HEAD: S3 answers a HEAD of a missing key with a bare
+  // 404 that S3Storage must follow with a bucket check, so a LIST costs one request either way.
   const manifestsToUpload: { id: string; bytes: Buffer }[] = [];
   const known: string[] = [];
   await runLimited(manifests, opts.concurrency ?? 8, async (m) => {
-    if (await counted.head(manifestKey(m.id))) known.push(m.id);
+    if (await existsOnRemote(counted, manifestKey(m.id))) known.push(m.id);
     else manifestsToUpload.push(m);
   });
   index.addManifests(known);
@@ -189,13 +191,21 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   return result;
 }
 
-/** Runs `fn` over `items` with at most `limit` at once; waits for all, even after a failure. */
+async function existsOnRemote(storage: ObjectStorage, key: string): Promise<boolean> {
+  for await (const o of storage.list(key)) if (o.key === key) return true;
+  return false;
+}
+
+/**
+ * Runs `fn` over `items` with at most `limit` at once. After a failure no new item starts;
+ * those in flight finish (so what completed is recorded), then the first error is thrown.
+ */
 export async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let firstError: unknown;
   let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const item = items[next++]!;
       try {
         await fn(item);
