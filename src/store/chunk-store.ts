@@ -130,6 +130,11 @@ export class ChunkStore {
   private packNames = new Map<number, string>();
   private readonly stmts: ReturnType<ChunkStore['prepare']>;
   private readonly compression = new CompressionPolicy();
+  /**
+   * Called with the id of each chunk getChunk returned (verified): usage tracking for local
+   * cache tiering (src/remote/content/chunk-usage.ts). Must be cheap; must copy `idRaw` to keep it.
+   */
+  onChunkRead: ((idRaw: Buffer) => void) | null = null;
 
   private constructor(
     readonly dir: string,
@@ -331,6 +336,7 @@ export class ChunkStore {
       throw new ChunkCorruptError(idHex, `unknown codec ${loc.codec}`);
     }
     if (data.length !== loc.rawLength || !hashBytes(data).equals(idRaw)) throw new ChunkCorruptError(idHex, 'its bytes do not match its id');
+    this.onChunkRead?.(idRaw);
     return data;
   }
 
