@@ -418,6 +418,11 @@ export class ChunkStore {
    */
   rewritePack(packId: number, keep: (idRaw: Buffer) => boolean): { kept: number; dropped: number } {
     this.commit();
+    if (this.writer && this.writer.packId === packId) {
+      // never append to a pack being replaced: later puts start a new pack
+      this.writer.close();
+      this.writer = null;
+    }
     const rows = this.db.prepare('SELECT id, offset, stored_len AS storedLength, raw_len AS rawLength, codec FROM chunks WHERE pack = ? ORDER BY offset').all(packId) as (Omit<ChunkLocation, 'pack'> & { id: Buffer })[];
     const keepRows = rows.filter((r) => keep(r.id));
     const dropRows = rows.filter((r) => !keep(r.id));
