@@ -128,6 +128,7 @@ export class S3Storage implements ObjectStorage {
   private readonly requestRetry: RetryPolicy;
   private readonly retryDeps: RetryDeps;
   private listVersion: 1 | 2 = 2;
+  private bucketSeen = false;
   /** Requests sent, by SDK command name (PutObjectCommand, UploadPartCommand, ...), retries included. */
   readonly requestCounts = new Map<string, number>();
   private casModePromise: Promise<CasMode | null> | undefined;
@@ -243,8 +244,11 @@ export class S3Storage implements ObjectStorage {
     } catch (err) {
       const mapped = this.mapError(err, key, 'read');
       if (mapped.code === 'STORAGE_NOT_FOUND') {
-        // HEAD answers carry no error code: a 404 may also mean a missing bucket.
-        await this.checkAccess();
+        // HEAD answers carry no error code: a 404 may also mean a missing bucket. Ask once.
+        if (!this.bucketSeen) {
+          await this.checkAccess();
+          this.bucketSeen = true;
+        }
         return null;
       }
       throw mapped;
@@ -682,43 +686,46 @@ function checkSize(key: string, announced: number | undefined, actual: number): 
 
 /**
  * Cuts a stream into Buffers of exactly `size` bytes (the last may be shorter or empty).
- * Holds at most one part plus one stream chunk.
+ * Each part is one allocation that incoming chunks are copied into, so memory is one part
+ * plus one stream chunk, not twice a part as with collecting chunks and concatenating.
  */
 class PartReader {
   private ended = false;
-  private readonly iterator: AsyncIterator<Buffer>;
-  private carry: Buffer[] = [];
-  private carried = 0;
+  private readonly iterator: AsyncIterator<Buffer | string>;
+  private leftover: Buffer | undefined;
 
   constructor(
     stream: Readable,
     private readonly size: number,
   ) {
-    this.iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    this.iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
   }
 
   /** True once the stream has ended and every byte was handed out. */
   get done(): boolean {
-    return this.ended && this.carried === 0;
+    return this.ended && (this.leftover === undefined || this.leftover.length === 0);
   }
 
   async next(): Promise<Buffer> {
-    while (this.carried < this.size && !this.ended) {
+    let part: Buffer | undefined;
+    let filled = 0;
+    const take = (chunk: Buffer): void => {
+      part ??= Buffer.allocUnsafe(this.size);
+      const n = Math.min(chunk.length, this.size - filled);
+      chunk.copy(part, filled, 0, n);
+      filled += n;
+      this.leftover = n < chunk.length ? chunk.subarray(n) : undefined;
+    };
+    if (this.leftover) take(this.leftover);
+    while (filled < this.size && !this.ended) {
       const step = await this.iterator.next();
       if (step.done) {
         this.ended = true;
         break;
       }
-      const chunk = typeof step.value === 'string' ? Buffer.from(step.value) : step.value;
-      this.carry.push(chunk);
-      this.carried += chunk.length;
+      take(typeof step.value === 'string' ? Buffer.from(step.value) : step.value);
     }
-    const all = this.carry.length === 1 ? this.carry[0] : Buffer.concat(this.carry, this.carried);
-    const part = all.subarray(0, Math.min(this.size, all.length));
-    const rest = all.subarray(part.length);
-    // copy the rest so the part's memory is not pinned by a view into it
-    this.carry = rest.length > 0 ? [Buffer.from(rest)] : [];
-    this.carried = rest.length;
-    return part;
+    if (!part) return Buffer.alloc(0);
+    return filled === this.size ? part : part.subarray(0, filled);
   }
 }
