@@ -17,3 +17,5 @@ export {
   type CorruptChunk,
 } from './fetch-content.js';
 export { CountingStorage, S3_DEFAULT_MULTIPART, type MultipartShape } from './counting-storage.js';
+export { planPrune, applyPrune, type PrunePlanOptions, type PrunePlan, type PrunePackPlan, type PruneResult } from './prune.js';
+export { ChunkUsageTracker, trackChunkUsage, markChunksUsed, type ChunkUsageTrackerOptions } from './chunk-usage.js';

@@ -173,18 +173,15 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   // ---- apply ----
   const goesMultipart = multipart !== null && packs.some((p) => p.size > multipart.thresholdBytes);
   const packConcurrency = Math.max(1, opts.packConcurrency ?? (goesMultipart ? 1 : (opts.concurrency ?? 8)));
-  const failures: unknown[] = [];
   await runLimited(packs, packConcurrency, async (p) => {
     try {
       if (!p.reuse) await queue.upload({ key: packKey(p.packId), body: packBodyFactory(store, p.members), size: p.size, contentType: 'application/octet-stream' });
       await queue.upload({ key: indexKey(p.packId), body: p.indexBytes, contentType: 'application/octet-stream' });
       index.addPack(p.packId, p.size, p.index);
-    } catch (err) {
-      failures.push(err);
+    } finally {
+      p.members = []; // release the plan of a finished pack
     }
-    p.members = []; // release the plan of a finished pack
   });
-  if (failures.length) throw failures[0];
   await Promise.all(manifestsToUpload.map((m) => queue.upload({ key: manifestKey(m.id), body: m.bytes, contentType: 'application/octet-stream' })));
   index.addManifests(manifestsToUpload.map((m) => m.id));
   result.requests = counted.requests;

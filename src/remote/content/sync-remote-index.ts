@@ -10,8 +10,9 @@ import type { ChunkStore } from '../../store/chunk-store.js';
 import type { ObjectStorage } from '../../transfer/object-storage.js';
 import { TransferError, TransferQueue, type TransferQueueOptions } from '../../transfer/transfer-queue.js';
 import { CountingStorage } from './counting-storage.js';
-import { indexKey, PACKS_PREFIX, parsePackKey } from './layout.js';
-import { decodePackIndex, PackIndexError } from './pack-index.js';
+import { indexKey, packKey, PACKS_PREFIX, parsePackKey } from './layout.js';
+import { decodePackIndex, PackIndexError, type PackIndexEntry } from './pack-index.js';
+import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE } from '../../store/pack-format.js';
 import { RemoteIndex } from './remote-index.js';
 
 export interface SyncOptions {
@@ -33,6 +34,8 @@ export interface SyncResult {
   orphanPacks: Map<string, number>;
   /** index keys that did not verify (left out of the cache) */
   corruptIndexes: string[];
+  /** packs whose size is not what their index implies (left out of the cache) */
+  badPacks: { packKey: string; reason: string }[];
   /** storage requests made */
   requests: number;
 }
@@ -85,6 +88,7 @@ export async function syncSession(session: ContentSession): Promise<Omit<SyncRes
   for (const [packId, size] of packSizes) if (!indexes.has(packId)) orphanPacks.set(packId, size);
 
   const corruptIndexes: string[] = [];
+  const badPacks: { packKey: string; reason: string }[] = [];
   let downloadedIndexes = 0;
   const jobs: Promise<void>[] = [];
   for (const packId of indexes) {
@@ -102,6 +106,11 @@ export async function syncSession(session: ContentSession): Promise<Omit<SyncRes
         })
         .then((bytes) => {
           const entries = decodePackIndex(bytes);
+          const implied = impliedPackSize(entries);
+          if (implied !== size) {
+            badPacks.push({ packKey: packKey(packId), reason: `has ${size} bytes, its index says ${implied}` });
+            return;
+          }
           index.addPack(packId, size, entries);
           downloadedIndexes++;
         })
@@ -119,5 +128,12 @@ export async function syncSession(session: ContentSession): Promise<Omit<SyncRes
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
   const stats = index.stats();
-  return { packs: stats.packs, chunks: stats.chunks, downloadedIndexes, removedPacks, orphanPacks, corruptIndexes };
+  return { packs: stats.packs, chunks: stats.chunks, downloadedIndexes, removedPacks, orphanPacks, corruptIndexes, badPacks };
+}
+
+/** The size of the pack an index describes (entries back to back after the header). */
+export function impliedPackSize(entries: readonly PackIndexEntry[]): number {
+  let end = PACK_HEADER_SIZE;
+  for (const e of entries) end = Math.max(end, e.offset + e.storedLength);
+  return end;
 }
