@@ -9,6 +9,8 @@ import { S3Storage, type S3StorageOptions } from './s3-storage.js';
 import { TransferQueue } from './transfer-queue.js';
 
 let answer: { status: number; code: string; message: string } = { status: 500, code: 'InternalError', message: '' };
+/** when set, requests after the first `failures` succeed (an empty 200 with an ETag) */
+let recoverAfter: number | undefined;
 let hits = 0;
 let server: http.Server;
 let endpoint: string;
@@ -18,6 +20,11 @@ beforeAll(async () => {
     hits += 1;
     req.resume();
     req.on('end', () => {
+      if (recoverAfter !== undefined && hits > recoverAfter) {
+        res.writeHead(200, { etag: '"0123456789abcdef0123456789abcdef"', 'content-length': 0 });
+        res.end();
+        return;
+      }
       const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${answer.code}</Code><Message>${answer.message}</Message><RequestId>1</RequestId></Error>`;
       res.writeHead(answer.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
       res.end(req.method === 'HEAD' ? undefined : body);
@@ -31,6 +38,7 @@ afterAll(async () => {
 });
 afterEach(() => {
   hits = 0;
+  recoverAfter = undefined;
 });
 
 function storage(extra: Partial<S3StorageOptions> = {}): S3Storage {
@@ -95,6 +103,19 @@ describe('S3 errors say what to do', () => {
     expect(err.message).toContain('SlowDown');
     expect(err.message).toContain('s3://team-media/project/pack');
     // 3 queue attempts x 2 request attempts inside the storage
+    expect(hits).toBe(6);
+  });
+
+  it('503 SlowDown for a while, then recovery: the queue completes through retries', async () => {
+    answer = { status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' };
+    recoverAfter = 5;
+    const queue = new TransferQueue(storage({ requestRetry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }), {
+      concurrency: 1,
+      retry: { maxAttempts: 8, baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    const result = await queue.upload({ key: 'pack', body: Buffer.from('pack bytes') });
+    expect(result).toMatchObject({ key: 'pack', etag: '"0123456789abcdef0123456789abcdef"', attempts: 6 });
+    expect(queue.retryCount).toBe(5);
     expect(hits).toBe(6);
   });
 
