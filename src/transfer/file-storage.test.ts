@@ -57,6 +57,12 @@ describe('FileStorage locks', () => {
     expect(await readdir(path.join(root, '.dits-tmp'))).toEqual([]);
   });
 
+  it('checkAccess names a missing remote folder', async () => {
+    await new FileStorage(root).checkAccess();
+    const missing = new FileStorage(path.join(root, 'no-such-dir'));
+    await expect(missing.checkAccess()).rejects.toMatchObject({ code: 'STORAGE_ROOT_MISSING' });
+  });
+
   it('a key cannot also be a folder', async () => {
     const storage = new FileStorage(root);
     await storage.put('a/b/c', Buffer.from('1'));

@@ -90,6 +90,23 @@ export class FileStorage implements ObjectStorage {
     this.host = options.host ?? hostname();
   }
 
+  async checkAccess(): Promise<void> {
+    try {
+      const st = await fs.stat(this.root);
+      if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      await fs.access(this.root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        throw new StorageError('STORAGE_ROOT_MISSING', `The remote folder ${this.root} does not exist (or is not a folder)`, {
+          cause: err,
+          hint: 'Check the path in the remote URL (`git remote -v`); for a new remote create the folder first (mkdir -p), or mount the share.',
+        });
+      }
+      throw this.mapError(err, '.');
+    }
+  }
+
   async put(key: string, body: PutBody, opts: PutOptions = {}): Promise<{ etag: string }> {
     assertValidKey(key);
     const tmp = await this.writeTemp(key, body, opts.size);

@@ -30,6 +30,10 @@ export class MemoryStorage implements ObjectStorage {
   private readonly objects = new Map<string, Entry>();
   private generation = 0;
 
+  async checkAccess(): Promise<void> {
+    // always there
+  }
+
   async put(key: string, body: PutBody): Promise<{ etag: string }> {
     assertValidKey(key);
     const data = await bodyToBuffer(body);

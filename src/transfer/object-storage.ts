@@ -65,6 +65,12 @@ export interface VersionedObject {
 export interface ObjectStorage {
   /** Human-readable location for messages, e.g. `s3://bucket/prefix` or a directory. */
   readonly location: string;
+  /**
+   * Checks that the storage exists and is reachable with these credentials (a bucket that
+   * exists, a root folder that exists); throws a StorageError saying what to do. Call it
+   * before treating an empty listing as "empty remote", so a typo is not a new remote.
+   */
+  checkAccess(): Promise<void>;
   put(key: string, body: PutBody, opts?: PutOptions): Promise<{ etag: string }>;
   get(key: string, range?: ByteRange): Promise<Readable>;
   getBuffer(key: string, range?: ByteRange): Promise<Buffer>;

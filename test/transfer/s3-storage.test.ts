@@ -81,6 +81,8 @@ describe('S3Storage specifics on s3rver', () => {
     const storage = new S3Storage(storageOptions({ bucket: 'no-such-bucket-here' }));
     await expect(storage.put('k', Buffer.from('x'))).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
     await expect(storage.head('k')).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
+    await expect(storage.checkAccess()).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
+    await new S3Storage(storageOptions()).checkAccess();
     const err = await storage.getBuffer('k').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
     expect((err as { hint: string }).hint).toMatch(/bucket name/);

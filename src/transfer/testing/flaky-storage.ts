@@ -76,6 +76,10 @@ export class FlakyStorage implements ObjectStorage {
     return fault;
   }
 
+  async checkAccess(): Promise<void> {
+    return this.inner.checkAccess();
+  }
+
   async put(key: string, body: PutBody, opts?: PutOptions): Promise<{ etag: string }> {
     this.decide('put', key);
     return this.inner.put(key, body, opts);
