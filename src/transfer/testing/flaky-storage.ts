@@ -77,7 +77,7 @@ export class FlakyStorage implements ObjectStorage {
   }
 
   async checkAccess(): Promise<void> {
-    return this.inner.checkAccess();
+    await this.inner.checkAccess?.();
   }
 
   async put(key: string, body: PutBody, opts?: PutOptions): Promise<{ etag: string }> {
