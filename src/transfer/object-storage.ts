@@ -69,8 +69,10 @@ export interface ObjectStorage {
    * Checks that the storage exists and is reachable with these credentials (a bucket that
    * exists, a root folder that exists); throws a StorageError saying what to do. Call it
    * before treating an empty listing as "empty remote", so a typo is not a new remote.
+   * Optional so wrappers written before it existed still type-check; every back end here
+   * implements it.
    */
-  checkAccess(): Promise<void>;
+  checkAccess?(): Promise<void>;
   put(key: string, body: PutBody, opts?: PutOptions): Promise<{ etag: string }>;
   get(key: string, range?: ByteRange): Promise<Readable>;
   getBuffer(key: string, range?: ByteRange): Promise<Buffer>;
