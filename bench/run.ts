@@ -13,6 +13,9 @@ import { createSandbox } from './lib/sandbox.js';
 import { ensureCoreCorpus, ensureRandomFile } from './lib/corpus.js';
 import { runCoreBench, type CoreResults } from './lib/core.js';
 import { coreVerdicts, formatCoreReport, formatVerdicts, type Verdict } from './lib/report.js';
+import { ensureLongPcmClip, ensureMediaClip } from './lib/media-corpus.js';
+import { runMediaBench, type MediaResults } from './lib/media.js';
+import { formatMediaReport, mediaVerdicts } from './lib/media-report.js';
 
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
@@ -43,7 +46,7 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults } = {};
   const notes: string[] = [];
   try {
     if (opts.only.includes('core')) {
@@ -56,9 +59,18 @@ async function main(opts: BenchOptions): Promise<number> {
       verdicts.push(...v);
       process.stdout.write(`\n${formatCoreReport(core, v, opts.runs)}\n`);
     }
-    for (const s of ['media', 'remote'] as const) {
-      if (opts.only.includes(s)) notes.push(`section ${s} (issue ${s === 'media' ? 4 : 5}) is not implemented in this benchmark yet`);
+    if (opts.only.includes('media')) {
+      log('== media (issue 4)');
+      const deps = { dir: corpusDir, env: sandbox.env, log };
+      const clips = [await ensureMediaClip('h264-mp4', opts.mediaSize, deps), await ensureMediaClip('prores-mov', opts.mediaSize, deps)];
+      const longClip = { file: await ensureLongPcmClip(opts.inspectSeconds, deps), seconds: opts.inspectSeconds };
+      const media = await runMediaBench(clips, { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, longClip }, { sandbox, log });
+      raw.media = media;
+      const v = mediaVerdicts(media);
+      verdicts.push(...v);
+      process.stdout.write(`\n${formatMediaReport(media, v, opts.runs)}\n`);
     }
+    if (opts.only.includes('remote')) notes.push('section remote (issue 5) is not implemented in this benchmark yet');
   } finally {
     sandbox.remove(sandbox.dir);
   }

@@ -11,6 +11,10 @@ export interface BenchOptions {
   runs: number;
   only: Section[];
   skipBig: boolean;
+  /** Size of each issue 4 clip (H.264 .mp4, ProRes .mov); default half of `size`. */
+  mediaSize: number;
+  /** Length of the PCM clip for the inspect figure; default one hour, scaled down with `size`. */
+  inspectSeconds: number;
   json: string | null;
   /** Where the corpus is cached and the sandboxes are made. */
   workDir: string | null;
@@ -25,6 +29,8 @@ export const USAGE = `npm run bench -- [options]
   --runs <n>        runs per figure; medians are printed (default 3)
   --only <list>     sections, comma-separated: core, media, remote (default: all)
   --skip-big        skip the big-file memory figures
+  --media-size <n>  size of each issue 4 clip (default half of --size: 512M)
+  --inspect-seconds <s>  PCM clip length for the inspect figure (default 3600 x size/1G, at least 60)
   --json <file>     write every run's raw numbers to <file>
   --work-dir <dir>  corpus cache and sandboxes (default .bench/ in the repository)
   --interval <ms>   memory sampling interval (default 50)
@@ -40,6 +46,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       runs: { type: 'string' },
       only: { type: 'string' },
       'skip-big': { type: 'boolean' },
+      'media-size': { type: 'string' },
+      'inspect-seconds': { type: 'string' },
       json: { type: 'string' },
       'work-dir': { type: 'string' },
       interval: { type: 'string' },
@@ -52,8 +60,13 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   if (!(interval >= 1)) throw new Error(`--interval must be at least 1 ms, not ${values.interval}`);
   const only = (values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of only) if (!SECTIONS.includes(s as Section)) throw new Error(`--only: unknown section ${JSON.stringify(s)} (core, media, remote)`);
+  const size = parseSize(values.size ?? env.BENCH_SIZE ?? '1G');
+  const inspectSeconds = values['inspect-seconds'] !== undefined ? Number(values['inspect-seconds']) : Math.max(60, Math.round(3600 * Math.min(1, size / 2 ** 30)));
+  if (!Number.isInteger(inspectSeconds) || inspectSeconds < 1) throw new Error(`--inspect-seconds must be a positive integer, not ${values['inspect-seconds']}`);
   return {
-    size: parseSize(values.size ?? env.BENCH_SIZE ?? '1G'),
+    size,
+    mediaSize: values['media-size'] !== undefined ? parseSize(values['media-size']) : Math.floor(size / 2),
+    inspectSeconds,
     bigSize: parseSize(values['big-size'] ?? env.BENCH_BIG_SIZE ?? '8G'),
     runs,
     only: only as Section[],
