@@ -196,7 +196,8 @@ export class CasLog {
 
   private async readMarker(key: string, slot: number): Promise<CasRecord> {
     const record = await this.readRecord(`${this.slotPrefix(key, slot)}d`, key);
-    if (!record) throw new StorageError('STORAGE_CAS_CORRUPT', `Decided marker of ${key} slot ${slot} vanished`, { key });
+    // only pruning removes markers, and only 64 slots below the newest: a retry reads afresh
+    if (!record) throw new StorageError('STORAGE_CAS_CONTENDED', `Decided marker of ${key} slot ${slot} was pruned while being read`, { key, retryable: true });
     return record;
   }
 
