@@ -16,6 +16,9 @@ import { coreVerdicts, formatCoreReport, formatVerdicts, type Verdict } from './
 import { ensureLongPcmClip, ensureMediaClip } from './lib/media-corpus.js';
 import { runMediaBench, type MediaResults } from './lib/media.js';
 import { formatMediaReport, mediaVerdicts } from './lib/media-report.js';
+import { startS3Loopback } from './lib/s3-loopback.js';
+import { runRemoteBench, type RemoteResults } from './lib/remote.js';
+import { formatRemoteReport, remoteVerdicts } from './lib/remote-report.js';
 
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
@@ -46,7 +49,7 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults; media?: MediaResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults } = {};
   const notes: string[] = [];
   try {
     if (opts.only.includes('core')) {
@@ -70,7 +73,20 @@ async function main(opts: BenchOptions): Promise<number> {
       verdicts.push(...v);
       process.stdout.write(`\n${formatMediaReport(media, v, opts.runs)}\n`);
     }
-    if (opts.only.includes('remote')) notes.push('section remote (issue 5) is not implemented in this benchmark yet');
+    if (opts.only.includes('remote')) {
+      log('== remote (issue 5)');
+      const corpus = await ensureCoreCorpus(opts.size, { dir: corpusDir, env: sandbox.env, log });
+      const s3 = await startS3Loopback({ directory: sandbox.freshDir('s3rver'), bucket: 'bench', repoRoot: root });
+      try {
+        const remote = await runRemoteBench(corpus, s3, { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, lazyPaths: opts.lazyPaths }, { sandbox, log });
+        raw.remote = remote;
+        const v = remoteVerdicts(remote);
+        verdicts.push(...v);
+        process.stdout.write(`\n${formatRemoteReport(remote, v, opts.runs)}\n`);
+      } finally {
+        await s3.close();
+      }
+    }
   } finally {
     sandbox.remove(sandbox.dir);
   }

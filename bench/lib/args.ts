@@ -15,6 +15,8 @@ export interface BenchOptions {
   mediaSize: number;
   /** Length of the PCM clip for the inspect figure; default one hour, scaled down with `size`. */
   inspectSeconds: number;
+  /** Paths in the lazy-clone repository (each pointing at the video). */
+  lazyPaths: number;
   json: string | null;
   /** Where the corpus is cached and the sandboxes are made. */
   workDir: string | null;
@@ -31,6 +33,7 @@ export const USAGE = `npm run bench -- [options]
   --skip-big        skip the big-file memory figures
   --media-size <n>  size of each issue 4 clip (default half of --size: 512M)
   --inspect-seconds <s>  PCM clip length for the inspect figure (default 3600 x size/1G, at least 60)
+  --lazy-paths <n>  paths in the lazy-clone repository, each the video (default 20: 20 GiB)
   --json <file>     write every run's raw numbers to <file>
   --work-dir <dir>  corpus cache and sandboxes (default .bench/ in the repository)
   --interval <ms>   memory sampling interval (default 50)
@@ -48,14 +51,14 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       'skip-big': { type: 'boolean' },
       'media-size': { type: 'string' },
       'inspect-seconds': { type: 'string' },
+      'lazy-paths': { type: 'string' },
       json: { type: 'string' },
       'work-dir': { type: 'string' },
       interval: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const runs = Number(values.runs ?? '3');
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, not ${values.runs}`);
+  const runs = positiveInt(values.runs ?? '3', '--runs');
   const interval = Number(values.interval ?? '50');
   if (!(interval >= 1)) throw new Error(`--interval must be at least 1 ms, not ${values.interval}`);
   const only = (values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -67,6 +70,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     size,
     mediaSize: values['media-size'] !== undefined ? parseSize(values['media-size']) : Math.floor(size / 2),
     inspectSeconds,
+    lazyPaths: positiveInt(values['lazy-paths'] ?? '20', '--lazy-paths'),
     bigSize: parseSize(values['big-size'] ?? env.BENCH_BIG_SIZE ?? '8G'),
     runs,
     only: only as Section[],
@@ -76,4 +80,10 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     memoryIntervalMs: interval,
     help: values.help ?? false,
   };
+}
+
+function positiveInt(text: string, name: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not ${text}`);
+  return n;
 }

@@ -11,7 +11,7 @@ export interface Sandbox {
   /** Root folder of this sandbox; repositories are made under it. */
   dir: string;
   env: NodeJS.ProcessEnv;
-  run(cmd: string, args: readonly string[], cwd: string, opts?: { memoryIntervalMs?: number; env?: NodeJS.ProcessEnv }): Promise<RunOutcome>;
+  run(cmd: string, args: readonly string[], cwd: string, opts?: { memoryIntervalMs?: number; env?: NodeJS.ProcessEnv; input?: string | Buffer }): Promise<RunOutcome>;
   /** A fresh folder under the sandbox (removed first if it exists). */
   freshDir(name: string): string;
   remove(p: string): void;
@@ -41,7 +41,13 @@ export async function createSandbox(dir: string, binDir: string): Promise<Sandbo
   const sb: Sandbox = {
     dir,
     env,
-    run: (cmd, args, cwd, opts = {}) => run(cmd, args, { cwd, env: opts.env ? { ...env, ...opts.env } : env, ...(opts.memoryIntervalMs !== undefined ? { memoryIntervalMs: opts.memoryIntervalMs } : {}) }),
+    run: (cmd, args, cwd, opts = {}) =>
+      run(cmd, args, {
+        cwd,
+        env: opts.env ? { ...env, ...opts.env } : env,
+        ...(opts.memoryIntervalMs !== undefined ? { memoryIntervalMs: opts.memoryIntervalMs } : {}),
+        ...(opts.input !== undefined ? { input: opts.input } : {}),
+      }),
     freshDir(name) {
       const p = path.join(dir, name);
       sb.remove(p);
