@@ -48,7 +48,7 @@ describe('CasLog (compare-and-swap without conditional writes)', () => {
     const backend = new SlowMapBackend(3);
     const log = new CasLog(backend, { root: 'cas/', sleep: fastSleep });
     let etag: { etag: string } | 'absent' = 'absent';
-    for (let round = 0; round < 15; round++) {
+    for (let round = 0; round < 40; round++) {
       const results = await Promise.all(Array.from({ length: 6 }, (_, i) => log.putIf('refs/main', Buffer.from(`r${round}-w${i}`), etag)));
       const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
       expect(winners, `round ${round}`).toHaveLength(1);
