@@ -51,40 +51,66 @@ async function main(opts: BenchOptions): Promise<number> {
   const verdicts: Verdict[] = [];
   const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults } = {};
   const notes: string[] = [];
-  try {
-    if (opts.only.includes('core')) {
-      log('== core (issue 3)');
-      const corpus = await ensureCoreCorpus(opts.size, { dir: corpusDir, env: sandbox.env, log });
-      const big = opts.skipBig ? undefined : await ensureRandomFile(opts.bigSize, { dir: corpusDir, env: sandbox.env, log });
-      const core = await runCoreBench(corpus, { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, ...(big ? { big } : {}) }, { sandbox, log });
-      raw.core = core;
-      const v = coreVerdicts(core);
-      verdicts.push(...v);
-      process.stdout.write(`\n${formatCoreReport(core, v, opts.runs)}\n`);
-    }
-    if (opts.only.includes('media')) {
-      log('== media (issue 4)');
-      const deps = { dir: corpusDir, env: sandbox.env, log };
-      const clips = [await ensureMediaClip('h264-mp4', opts.mediaSize, deps), await ensureMediaClip('prores-mov', opts.mediaSize, deps)];
-      const longClip = { file: await ensureLongPcmClip(opts.inspectSeconds, deps), seconds: opts.inspectSeconds };
-      const media = await runMediaBench(clips, { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, longClip }, { sandbox, log });
-      raw.media = media;
-      const v = mediaVerdicts(media);
-      verdicts.push(...v);
-      process.stdout.write(`\n${formatMediaReport(media, v, opts.runs)}\n`);
-    }
-    if (opts.only.includes('remote')) {
-      log('== remote (issue 5)');
-      const corpus = await ensureCoreCorpus(opts.size, { dir: corpusDir, env: sandbox.env, log });
-      const s3 = await startS3Loopback({ directory: sandbox.freshDir('s3rver'), bucket: 'bench', repoRoot: root });
-      try {
-        const remote = await runRemoteBench(corpus, s3, { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, lazyPaths: opts.lazyPaths }, { sandbox, log });
-        raw.remote = remote;
-        const v = remoteVerdicts(remote);
+  const failures: string[] = [];
+  const sections: { name: 'core' | 'media' | 'remote'; issue: number; run: () => Promise<void> }[] = [
+    {
+      name: 'core',
+      issue: 3,
+      run: async () => {
+        const corpus = await ensureCoreCorpus(opts.size, { dir: corpusDir, env: sandbox.env, log });
+        const big = opts.skipBig ? undefined : await ensureRandomFile(opts.bigSize, { dir: corpusDir, env: sandbox.env, log });
+        const core = await runCoreBench(corpus, { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, ...(big ? { big } : {}) }, { sandbox, log });
+        raw.core = core;
+        const v = coreVerdicts(core);
         verdicts.push(...v);
-        process.stdout.write(`\n${formatRemoteReport(remote, v, opts.runs)}\n`);
-      } finally {
-        await s3.close();
+        process.stdout.write(`\n${formatCoreReport(core, v, opts.runs)}\n`);
+      },
+    },
+    {
+      name: 'media',
+      issue: 4,
+      run: async () => {
+        const deps = { dir: corpusDir, env: sandbox.env, log };
+        const clips = [await ensureMediaClip('h264-mp4', opts.mediaSize, deps), await ensureMediaClip('prores-mov', opts.mediaSize, deps)];
+        const longClip = { file: await ensureLongPcmClip(opts.inspectSeconds, deps), seconds: opts.inspectSeconds };
+        const media = await runMediaBench(clips, { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, longClip }, { sandbox, log });
+        raw.media = media;
+        const v = mediaVerdicts(media);
+        verdicts.push(...v);
+        process.stdout.write(`\n${formatMediaReport(media, v, opts.runs)}\n`);
+      },
+    },
+    {
+      name: 'remote',
+      issue: 5,
+      run: async () => {
+        const corpus = await ensureCoreCorpus(opts.size, { dir: corpusDir, env: sandbox.env, log });
+        const s3 = await startS3Loopback({ directory: sandbox.freshDir('s3rver'), bucket: 'bench', repoRoot: root });
+        try {
+          const remote = await runRemoteBench(corpus, s3, { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, lazyPaths: opts.lazyPaths }, { sandbox, log });
+          raw.remote = remote;
+          const v = remoteVerdicts(remote);
+          verdicts.push(...v);
+          process.stdout.write(`\n${formatRemoteReport(remote, v, opts.runs)}\n`);
+        } finally {
+          await s3.close();
+          sandbox.remove(path.join(sandbox.dir, 's3rver'));
+        }
+      },
+    },
+  ];
+  try {
+    for (const section of sections) {
+      if (!opts.only.includes(section.name)) continue;
+      log(`== ${section.name} (issue ${section.issue})`);
+      // One section failing (a tool error, a check that did not hold) must not lose the
+      // figures of the others: it is reported, and the exit status says so.
+      try {
+        await section.run();
+      } catch (e) {
+        const msg = `section ${section.name} (issue ${section.issue}) could not be measured: ${e instanceof Error ? e.message : String(e)}`;
+        failures.push(msg);
+        log(msg);
       }
     }
   } finally {
@@ -93,14 +119,15 @@ async function main(opts: BenchOptions): Promise<number> {
   const machineEnd = machine();
   process.stdout.write(`\nSummary against the issues' targets\n${formatVerdicts(verdicts)}\n`);
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
+  for (const f of failures) process.stdout.write(`FAILED TO MEASURE: ${f}\n`);
   process.stdout.write(`machine: ${machineEnd.cpus} CPUs, load average at start ${machineStart.loadavg.join(' ')}, at end ${machineEnd.loadavg.join(' ')}; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s\n`);
   if (opts.json) {
-    const doc = { startedAt: started.toISOString(), options: opts, machine: { start: machineStart, end: machineEnd }, verdicts, notes, ...raw };
+    const doc = { startedAt: started.toISOString(), options: opts, machine: { start: machineStart, end: machineEnd }, verdicts, notes, failures, ...raw };
     fs.writeFileSync(opts.json, JSON.stringify(doc, null, 2) + '\n');
     log(`raw numbers written to ${opts.json}`);
   }
-  // A missed target is a result, not a failure of the benchmark: exit 0; 2 only when it could not measure.
-  return 0;
+  // A missed target is a result, not a failure of the benchmark: exit 0; 2 when a section could not be measured.
+  return failures.length ? 2 : 0;
 }
 
 let opts: BenchOptions;

@@ -41,20 +41,20 @@ export function remoteVerdicts(r: RemoteResults): Verdict[] {
 
 export function formatRemoteReport(r: RemoteResults, verdicts: readonly Verdict[], runs: number): string {
   const out: string[] = [`Issue 5, remote: s3rver on 127.0.0.1 behind a counting proxy (both Dits and rclone go through it). Video ${formatBytes(r.videoBytes)}; median of ${runs} run(s).`];
-  const row = (name: string, list: readonly TransferRun[]): string[] => {
+  const row = (name: string, list: readonly TransferRun[], throughput = true): string[] => {
     if (!list.length) return [name, '-', '-', '-', '-', '-', '-', '-', '-'];
     const s = spread(list.map((t) => t.mbps));
     const secs = spread(list.map((t) => t.seconds));
     const mem = list.some((t) => t.memory) ? formatBytes(spread(list.filter((t) => t.memory).map((t) => t.memory!.peakSumRssBytes)).median) : '';
-    return [name, `${secs.median.toFixed(2)} s`, s.median.toFixed(0), `${s.min.toFixed(0)}..${s.max.toFixed(0)}`, `${noisePercent(s).toFixed(0)}%`, String(spread(list.map((t) => t.traffic.requests)).median), formatBytes(spread(list.map((t) => t.traffic.bytesUp)).median), formatBytes(spread(list.map((t) => t.traffic.bytesDown)).median), mem];
+    const noise = throughput ? s : secs;
+    return [name, `${secs.median.toFixed(2)} s`, throughput ? s.median.toFixed(0) : '-', throughput ? `${s.min.toFixed(0)}..${s.max.toFixed(0)}` : `${secs.min.toFixed(2)}..${secs.max.toFixed(2)} s`, `${noisePercent(noise).toFixed(0)}%`, String(spread(list.map((t) => t.traffic.requests)).median), formatBytes(spread(list.map((t) => t.traffic.bytesUp)).median), formatBytes(spread(list.map((t) => t.traffic.bytesDown)).median), mem];
   };
   out.push(
     formatTable(
       ['operation', 'time', 'MB/s', 'min..max', 'spread', 'requests', 'sent', 'received', 'tree peak'],
-      [row('dits: first git push', r.push), row('rclone copy up', r.rcloneUp), row('dits: git push after 100-byte edit', r.editPush), row('dits: git clone (full)', r.clone), row('rclone copy down', r.rcloneDown), row(`dits: git clone, lazy (${r.lazyPaths} paths)`, r.lazyClone)],
+      [row('dits: first git push', r.push), row('rclone copy up', r.rcloneUp), row('dits: git push after 100-byte edit', r.editPush), row('dits: git clone (full)', r.clone), row('rclone copy down', r.rcloneDown), row(`dits: git clone, lazy (${r.lazyPaths} paths)`, r.lazyClone, false)],
     ),
   );
-  out.push('(MB/s of the lazy clone counts the logical size of all its paths.)');
   const rows = verdicts.map((v) => [v.figure, v.subject, v.value === null ? '-' : v.unit === 'x' ? `${v.value.toFixed(2)}x` : v.unit === 'B' && v.value > 10_000_000 ? formatBytes(v.value) : `${v.value} ${v.unit}`, v.target, verdictWord(v.pass)]);
   out.push(formatTable(['figure', 'subject', 'value', 'target', 'verdict'], rows));
   if (r.videoBytes < 2 ** 30) out.push(`note: requests per GiB are scaled from a ${formatBytes(r.videoBytes)} push; fixed per-push requests weigh more on a small file.`);
