@@ -34,7 +34,7 @@ export interface MemoryRun extends TimedRun {
 }
 
 export interface CoreResults {
-  files: { video: number; editA: number; editB: number; editAOffset: number; editBOffset: number; big?: number };
+  files: { video: number; videoSeconds: number; videoBitsPerSecond: number; editA: number; editB: number; editAOffset: number; editBOffset: number; big?: number };
   peers: Record<string, string>;
   add: Partial<Record<AddTool, TimedRun[]>>;
   checkout: Partial<Record<CheckoutTool, TimedRun[]>>;
@@ -141,6 +141,8 @@ export async function runCoreBench(corpus: CoreCorpus, opts: CoreOptions, deps: 
   const results: CoreResults = {
     files: {
       video: size,
+      videoSeconds: corpus.durationSeconds,
+      videoBitsPerSecond: corpus.bitsPerSecond,
       editA: fs.statSync(corpus.editA).size,
       editB: fs.statSync(corpus.editB).size,
       editAOffset: corpus.editAOffset,

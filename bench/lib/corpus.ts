@@ -18,6 +18,9 @@ import { run } from './exec.js';
 
 export interface CoreCorpus {
   video: string;
+  /** From ffprobe: the video's duration and overall bit rate. */
+  durationSeconds: number;
+  bitsPerSecond: number;
   editA: string;
   editB: string;
   /** Where edit A overwrote and edit B inserted, for the report. */
@@ -111,7 +114,15 @@ export async function ensureCoreCorpus(sizeBytes: number, deps: CorpusDeps): Pro
   const editB = await cached(`${base}-edit-b.mp4`, deps, 'edit B (4 KiB inserted near the start)', async (tmp) => {
     copyEdited(video, tmp, editBOffset, seededBytes(4096, 0xb0b), 'insert');
   });
-  return { video, editA, editB, editAOffset, editBOffset };
+  const durationSeconds = await probeDuration(video, deps);
+  return { video, durationSeconds, bitsPerSecond: (size * 8) / durationSeconds, editA, editB, editAOffset, editBOffset };
+}
+
+export async function probeDuration(file: string, deps: CorpusDeps): Promise<number> {
+  const r = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file], { cwd: deps.dir, env: deps.env });
+  const d = Number(r.stdout.trim());
+  if (!(d > 0)) throw new Error(`ffprobe found no duration in ${file}`);
+  return d;
 }
 
 /** Incompressible pseudo-random bytes (OpenSSL's generator via node:crypto). */

@@ -12,14 +12,14 @@
  *                with the concat demuxer
  *   5 audio      the audio track replaced by a new one (video copied)
  *   6 timecode   start timecode 02:00:00:00
- * N is 10 seconds, or a quarter of the clip when the clip is shorter than 40 s (quick runs).
+ * N is 10 seconds, or a quarter of the clip when the clip is shorter than 20 s (quick runs).
  * Every remux maps video and audio (`-map 0:v -map 0:a`); ffmpeg rebuilds the timecode track
  * from the video stream's timecode, which the MP4 muxer cannot copy as a data stream.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from './exec.js';
-import type { CorpusDeps } from './corpus.js';
+import { probeDuration, type CorpusDeps } from './corpus.js';
 
 export type MediaFormat = 'h264-mp4' | 'prores-mov';
 export const EDITS = ['metadata', 'faststart', 'trim', 'append', 'audio', 'timecode'] as const;
@@ -54,13 +54,6 @@ async function ffmpeg(args: string[], deps: CorpusDeps): Promise<void> {
   await run('ffmpeg', [...FFMPEG, ...args], { cwd: deps.dir, env: deps.env });
 }
 
-export async function probeDuration(file: string, deps: CorpusDeps): Promise<number> {
-  const r = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file], { cwd: deps.dir, env: deps.env });
-  const d = Number(r.stdout.trim());
-  if (!(d > 0)) throw new Error(`ffprobe found no duration in ${file}`);
-  return d;
-}
-
 /** Makes `file` with `make(tmp)` unless it exists; tmp keeps the extension ffmpeg needs. */
 async function cachedMedia(file: string, deps: CorpusDeps, what: string, make: (tmp: string) => Promise<void>): Promise<string> {
   if (fs.existsSync(file)) return file;
@@ -80,7 +73,7 @@ export async function ensureMediaClip(format: MediaFormat, sizeBytes: number, de
   const base = path.join(deps.dir, `media-${format}-${sizeBytes}`);
   const original = await cachedMedia(`${base}.${ext}`, deps, `${format} of ${sizeBytes} bytes`, (tmp) => ffmpeg([...encodeArgs(format, 1, 440), '-fs', String(sizeBytes), tmp], deps));
   const durationSeconds = await probeDuration(original, deps);
-  const editSeconds = durationSeconds >= 40 ? 10 : Math.max(1, Math.floor(durationSeconds / 4));
+  const editSeconds = durationSeconds >= 20 ? 10 : Math.max(1, Math.floor(durationSeconds / 4));
   const extra = await cachedMedia(`${base}-extra-${editSeconds}s.${ext}`, deps, `${editSeconds} s of new footage`, (tmp) => ffmpeg([...encodeArgs(format, 7, 660), '-t', String(editSeconds), tmp], deps));
   const copy = ['-map', '0:v', '-map', '0:a', '-c', 'copy'];
   const newAudio = format === 'h264-mp4' ? ['-c:a', 'aac', '-b:a', '192k'] : ['-c:a', 'pcm_s16le'];

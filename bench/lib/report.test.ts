@@ -8,7 +8,7 @@ const mem = (peak: number) => ({ bytes: 1, seconds: 1, mbps: 1, memory: { peakSu
 
 function results(): CoreResults {
   return {
-    files: { video: 1e9, editA: 1e9, editB: 1e9 + 4096, editAOffset: 5e8, editBOffset: 1 << 20, big: 8e9 },
+    files: { video: 1e9, videoSeconds: 80, videoBitsPerSecond: 1e8, editA: 1e9, editB: 1e9 + 4096, editAOffset: 5e8, editBOffset: 1 << 20, big: 8e9 },
     peers: {},
     add: { 'dits (git add)': [t(400), t(460), t(500)], 'dits (git dits add)': [t(500), t(590), t(600)], 'git-lfs (git add)': [t(150), t(140), t(160)] },
     checkout: { dits: [t(600)], 'git-lfs': [t(250)] },

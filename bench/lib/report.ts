@@ -93,7 +93,7 @@ function bytesMedian(list: readonly EditRun[] | undefined): string {
 export function formatCoreReport(r: CoreResults, verdicts: readonly Verdict[], runs: number): string {
   const out: string[] = [];
   const find = (figure: string, subject: string) => verdicts.find((v) => v.figure === figure && v.subject === subject);
-  out.push(`Issue 3, core. Video ${formatBytes(r.files.video)} (${r.files.video} B); median of ${runs} run(s); MB = 10^6 B; spread = (max - min) / median.`);
+  out.push(`Issue 3, core. Video ${formatBytes(r.files.video)} (${r.files.video} B, H.264 1080p25, ${r.files.videoSeconds.toFixed(1)} s, ${(r.files.videoBitsPerSecond / 1e6).toFixed(0)} Mbit/s); median of ${runs} run(s); MB = 10^6 B; spread = (max - min) / median.`);
   out.push('');
   out.push(
     throughputTable('git add throughput (fresh repository per run, input file in the page cache)', r.add, 'git-lfs (git add)', {
