@@ -7,11 +7,12 @@ export interface Spread {
   runs: number;
 }
 
-/** Median of a non-empty list (the lower middle for an even count, so it is a real run). */
+/** Median of a non-empty list (the mean of the two middle values for an even count). */
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) throw new Error('median of no values');
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)]!;
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 export function spread(xs: readonly number[]): Spread {

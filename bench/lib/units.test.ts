@@ -32,9 +32,10 @@ describe('formatBytes and throughput', () => {
 });
 
 describe('stats', () => {
-  it('median is a real run (lower middle for an even count)', () => {
+  it('median: the middle run, or the mean of the two middle runs', () => {
     expect(median([3, 1, 2])).toBe(2);
-    expect(median([4, 1, 3, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([7])).toBe(7);
     expect(() => median([])).toThrow();
   });
   it('spread and noise', () => {
