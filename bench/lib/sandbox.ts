@@ -33,11 +33,10 @@ export async function createSandbox(dir: string, binDir: string): Promise<Sandbo
     GIT_COMMITTER_EMAIL: 'bench@example.com',
     GIT_TERMINAL_PROMPT: '0',
     PATH: `${binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-    // No progress bars from Dits or git-lfs: the benchmark reads their output.
+    // No progress bars from Dits: the benchmark reads its output.
     CI: 'true',
-    GIT_LFS_PROGRESS: '',
   };
-  for (const k of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_CONFIG_GLOBAL', 'GIT_CONFIG']) delete env[k];
+  for (const k of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_CONFIG_GLOBAL', 'GIT_CONFIG', 'GIT_LFS_PROGRESS']) delete env[k];
   const sb: Sandbox = {
     dir,
     env,
