@@ -3,7 +3,7 @@ export { manifestKey, packKey, indexKey, parsePackKey, PACKS_PREFIX, OBJECTS_PRE
 export { encodePackIndex, decodePackIndex, PackIndexError, type PackIndexEntry } from './pack-index.js';
 export { RemoteIndex, type RemoteChunkLocation, type RemotePackInfo } from './remote-index.js';
 export { syncRemoteIndex, type SyncOptions, type SyncResult } from './sync-remote-index.js';
-export { pushContent, DEFAULT_PACK_SIZE, type PushContentOptions, type PushContentResult } from './push-content.js';
+export { pushContent, DEFAULT_PACK_SIZE, defaultPackSize, type PushContentOptions, type PushContentResult } from './push-content.js';
 export {
   fetchContent,
   fetchManifests,

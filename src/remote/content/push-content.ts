@@ -31,12 +31,25 @@ import { openSession, syncSession } from './sync-remote-index.js';
 
 export const DEFAULT_PACK_SIZE = 256 * 1024 * 1024;
 
+/**
+ * The pack size used when none is given: 256 MiB, but no more than the size above which the
+ * storage switches to multipart. A pack at or under the threshold is one streamed PUT (no
+ * buffering, one request); measured on s3rver with S3Storage's defaults, 1 GiB in 256 MiB
+ * multipart packs peaked at 320 MiB RSS (parts are buffered), in 64 MiB packs far less.
+ */
+export function defaultPackSize(multipart: MultipartShape | null): number {
+  return multipart ? Math.min(DEFAULT_PACK_SIZE, multipart.thresholdBytes) : DEFAULT_PACK_SIZE;
+}
+
 export interface PushContentOptions {
   /** the git remote's name; keys the local cache of what it holds */
   remoteName: string;
   /** requests in flight at once (default 8) */
   concurrency?: number;
-  /** target pack size in bytes (default 256 MiB); a pack closes once it reaches this */
+  /**
+   * target pack size in bytes; a pack closes before a chunk would take it past this.
+   * Default: 256 MiB, capped at the storage's multipart threshold (defaultPackSize).
+   */
   packSize?: number;
   /** packs uploading at once (default: 1 if packs go multipart, else `concurrency`) */
   packConcurrency?: number;
@@ -72,9 +85,9 @@ interface PackPlan extends PackLayout {
 }
 
 export async function pushContent(storage: ObjectStorage, store: ChunkStore, manifestIds: Iterable<string>, opts: PushContentOptions): Promise<PushContentResult> {
-  const packTarget = opts.packSize ?? DEFAULT_PACK_SIZE;
-  if (!(packTarget > 0)) throw new RangeError('packSize must be positive');
   const multipart = opts.multipart === undefined ? defaultMultipartShape(storage) : opts.multipart;
+  const packTarget = opts.packSize ?? defaultPackSize(multipart);
+  if (!(packTarget > 0)) throw new RangeError('packSize must be positive');
   const counted = new CountingStorage(storage, multipart);
   const session = openSession(counted, store, opts.remoteName, opts);
   store.commit();
@@ -117,10 +130,12 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
           hint: 'fetch it from a remote that has it (`git dits fetch`), or run `git dits fsck` to see what is missing',
         });
       }
+      // a pack never grows past the target (unless one chunk alone does), so with the
+      // target at the storage's multipart threshold every pack is one streamed PUT
+      if (members.length > 0 && size + packedSize(local) > packTarget) closePack();
       members.push({ idRaw: Buffer.from(idRaw), local });
       chunkCount++;
       size += packedSize(local);
-      if (size >= packTarget) closePack();
     }
     if (!index.hasManifest(id)) manifests.push({ id, bytes });
   }
