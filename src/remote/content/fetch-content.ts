@@ -357,15 +357,17 @@ async function consumeRange(store: ChunkStore, key: string, body: import('node:s
       const e = entries[i]!;
       const headAt = e.offset - ENTRY_HEAD_SIZE - start;
       await cursor.skip(headAt - cursor.position);
+      // cursor reads are views valid until the next read: compare the head before reading on
       const head = await cursor.read(ENTRY_HEAD_SIZE);
+      encodeEntryHead({ idRaw: e.idRaw, codec: e.codec, rawLength: e.rawLength, storedLength: e.storedLength }, expected, 0);
+      const headOk = head.equals(expected);
       const data = head.length === ENTRY_HEAD_SIZE ? await cursor.read(e.storedLength) : Buffer.alloc(0);
       const idHex = e.idRaw.toString('hex');
       if (data.length < e.storedLength) {
         for (const rest of entries.slice(i)) outcome.corrupt.push({ packKey: key, chunkId: rest.idRaw.toString('hex'), reason: 'is cut short (the pack ends early)' });
         break;
       }
-      encodeEntryHead({ idRaw: e.idRaw, codec: e.codec, rawLength: e.rawLength, storedLength: e.storedLength }, expected, 0);
-      if (!head.equals(expected)) {
+      if (!headOk) {
         outcome.corrupt.push({ packKey: key, chunkId: idHex, reason: 'has an entry head that does not match the pack index' });
         continue;
       }

@@ -1,6 +1,8 @@
 /**
  * Reads exact byte counts from a stream in order, holding only what the current read
- * needs. `read(n)` returns n bytes, or fewer if the stream ended first.
+ * needs. `read(n)` returns n bytes, or fewer if the stream ended first. The result is a view
+ * valid only until the next read (a read spanning stream pieces is assembled in one reused
+ * scratch buffer, so a gigabyte fetched does not become a gigabyte of short-lived buffers).
  */
 import type { Readable } from 'node:stream';
 
@@ -9,6 +11,7 @@ export class StreamCursor {
   private parts: Buffer[] = [];
   private buffered = 0;
   private ended = false;
+  private scratch = Buffer.alloc(0);
   /** bytes consumed so far */
   position = 0;
 
@@ -39,10 +42,17 @@ export class StreamCursor {
       this.parts[0] = this.parts[0]!.subarray(take);
       if (this.parts[0]!.length === 0) this.parts.shift();
     } else {
-      const all = Buffer.concat(this.parts, this.buffered);
-      out = all.subarray(0, take);
-      const rest = all.subarray(take);
-      this.parts = rest.length ? [rest] : [];
+      if (this.scratch.length < take) this.scratch = Buffer.allocUnsafe(Math.max(take, this.scratch.length * 2));
+      out = this.scratch.subarray(0, take);
+      let at = 0;
+      while (at < take) {
+        const p = this.parts[0]!;
+        const n = Math.min(p.length, take - at);
+        p.copy(out, at, 0, n);
+        at += n;
+        if (n === p.length) this.parts.shift();
+        else this.parts[0] = p.subarray(n);
+      }
     }
     this.buffered -= take;
     this.position += take;
