@@ -9,7 +9,7 @@ import { MemoryStorage } from '../../src/transfer/memory-storage.js';
 import { FileStorage } from '../../src/transfer/file-storage.js';
 import { S3Storage } from '../../src/transfer/s3-storage.js';
 import { startS3rver, type RunningS3rver } from '../../src/transfer/testing/s3rver.js';
-import { fetchContent, fetchManifests, pushContent, syncRemoteIndex } from '../../src/remote/content/index.js';
+import { fetchContent, fetchManifests, pushContent, RemoteContentMissingError, syncRemoteIndex } from '../../src/remote/content/index.js';
 import { CountingStorage } from '../../src/remote/content/counting-storage.js';
 import { addFile, openStore, readFile, sameBytes, seededBytes, TempDirs } from './fixtures.js';
 
@@ -71,9 +71,14 @@ for (const [name, makeStorage] of backends) {
       expect(again.requests).toBe(1); // the listing
 
       const b = openStore(dirs);
+      const plannedFetch = await fetchContent(storage, b, [m1, m2, m3], { remoteName: 'origin', maxRangeBytes: 300_000, dryRun: true });
+      expect(plannedFetch.chunks).toBe(pushed.chunks);
+      expect(b.stats().chunks).toBe(0);
       const got = await fetchContent(storage, b, [m1, m2, m3], { remoteName: 'origin', maxRangeBytes: 300_000 });
-      expect(got.manifests).toBe(3);
+      expect(got.manifests).toBe(0); // the dry run brought them
       expect(got.chunks).toBe(pushed.chunks);
+      expect(got.rangeRequests).toBe(plannedFetch.rangeRequests);
+      expect(got.rangeRequests).toBeGreaterThanOrEqual(Math.ceil(pushed.packBytes / 300_000));
       expect(sameBytes(await readFile(b, m1), f1)).toBe(true);
       expect(sameBytes(await readFile(b, m2), f2)).toBe(true);
       expect((await readFile(b, m3)).length).toBe(0);
@@ -90,6 +95,13 @@ for (const [name, makeStorage] of backends) {
       expect(sync.requests).toBe(1 + pushed.packs);
       const resync = await syncRemoteIndex(storage, c, 'origin');
       expect(resync).toMatchObject({ downloadedIndexes: 0, requests: 1 });
+
+      // content the remote does not hold is named
+      const unpushed = await addFile(a, seededBytes(50_000, 3));
+      const miss = await fetchContent(storage, c, [unpushed], { remoteName: 'origin' }).catch((e: unknown) => e);
+      expect(miss).toBeInstanceOf(RemoteContentMissingError);
+      expect((miss as RemoteContentMissingError).code).toBe('remote-content-missing');
+      expect((miss as Error).message).toContain(unpushed);
 
       // manifests alone (lazy mode)
       await fetchManifests(storage, c, [m1]);

@@ -50,6 +50,11 @@ export interface FetchContentOptions {
    * in the cached remote index; 'always'; 'never' (trust the cache).
    */
   sync?: 'auto' | 'always' | 'never';
+  /**
+   * Plan only: missing manifests are still fetched (small, and needed to know the chunks),
+   * chunks are not; `chunks`, `bytes` and `estimatedRequests` say what a real run would move.
+   */
+  dryRun?: boolean;
   queueOptions?: TransferQueueOptions;
 }
 
@@ -58,9 +63,13 @@ export interface FetchContentResult {
   chunks: number;
   /** chunks wanted that were already local */
   chunksLocal: number;
-  /** bytes downloaded (manifests and pack ranges) */
+  /** bytes downloaded (manifests and pack ranges); for a dry run, including the ranges it would read */
   bytes: number;
+  /** storage requests made */
   requests: number;
+  /** ranged GETs of chunks made (or, for a dry run, to make) */
+  rangeRequests: number;
+  dryRun: boolean;
 }
 
 export interface CorruptChunk {
@@ -115,7 +124,7 @@ export interface FetchManifestsOptions {
 export async function fetchManifests(storage: ObjectStorage, store: ChunkStore, ids: Iterable<string>, opts: FetchManifestsOptions = {}): Promise<FetchContentResult> {
   const session = openSession(storage, store, opts.remoteName ?? '', opts);
   const r = await fetchManifestsIn(session, normalizeIds(ids), !!opts.remoteName);
-  return { manifests: r.fetched, chunks: 0, chunksLocal: 0, bytes: r.bytes, requests: session.storage.requests };
+  return { manifests: r.fetched, chunks: 0, chunksLocal: 0, bytes: r.bytes, requests: session.storage.requests, rangeRequests: 0, dryRun: false };
 }
 
 async function fetchManifestsIn(session: ContentSession, ids: string[], remember: boolean): Promise<{ fetched: number; bytes: number }> {
@@ -175,7 +184,7 @@ export async function ensureLocal(
   const session = openSession(storage, store, opts.remoteName, opts);
   const manifestIds = normalizeIds(what.manifestIds ?? []);
   const m = await fetchManifestsIn(session, manifestIds, true);
-  const result: FetchContentResult = { manifests: m.fetched, chunks: 0, chunksLocal: 0, bytes: m.bytes, requests: 0 };
+  const result: FetchContentResult = { manifests: m.fetched, chunks: 0, chunksLocal: 0, bytes: m.bytes, requests: 0, rangeRequests: 0, dryRun: !!opts.dryRun };
   const state: FetchState = { synced: opts.sync === 'never', corrupt: [], missing: [] };
 
   const seen = new Set<string>();
@@ -185,6 +194,7 @@ export async function ensureLocal(
     const r = await fetchChunksIn(session, batch, opts, state);
     result.chunks += r.chunks;
     result.bytes += r.bytes;
+    result.rangeRequests += r.ranges;
     batch = [];
   };
   const want = async (idRaw: Buffer): Promise<void> => {
@@ -242,7 +252,7 @@ interface RangeOutcome {
 }
 
 /** Fetches chunks known to be absent locally. */
-async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: FetchContentOptions, state: FetchState): Promise<{ chunks: number; bytes: number }> {
+async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: FetchContentOptions, state: FetchState): Promise<{ chunks: number; bytes: number; ranges: number }> {
   const { index, store, queue } = session;
   const maxRange = opts.maxRangeBytes ?? DEFAULT_MAX_RANGE_BYTES;
   const maxGap = opts.maxGapBytes ?? DEFAULT_MAX_GAP_BYTES;
@@ -265,6 +275,7 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
 
   let chunks = 0;
   let bytes = 0;
+  let ranges = 0;
   const jobs: Promise<void>[] = [];
   for (const [packId, entries] of byPack) {
     entries.sort((a, b) => a.offset - b.offset);
@@ -273,6 +284,12 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
       const start = range[0]!.offset - ENTRY_HEAD_SIZE;
       const last = range[range.length - 1]!;
       const end = last.offset + last.storedLength - 1;
+      ranges++;
+      if (opts.dryRun) {
+        chunks += range.length;
+        bytes += end - start + 1;
+        continue;
+      }
       jobs.push(
         queue
           .download<RangeOutcome>({
@@ -314,7 +331,7 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
   store.commit();
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
-  return { chunks, bytes };
+  return { chunks, bytes, ranges };
 }
 
 function describeCause(err: TransferError): string {
