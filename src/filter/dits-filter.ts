@@ -11,6 +11,7 @@
  */
 import path from 'node:path';
 import type { FilterHandlers, FilterRequest, FilterResult } from './protocol.js';
+import { regroup } from '../git/pkt-line.js';
 import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ingest, type CutPlan } from '../store/ingest.js';
@@ -75,7 +76,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
           analysis = null; // the plan is only a hint: ids come from the bytes git sends
         }
       }
-      const res = await ingest(deps.store(), prepend(head, rest, ended), {
+      const res = await ingest(deps.store(), regroup(prepend(head, rest, ended)), {
         params: deps.settings.chunker,
         cutPlan: analysis?.cutPlan,
         media: analysis?.media ?? null,

@@ -21,49 +21,99 @@ export class PktLineError extends Error {
 
 export class PacketReader {
   private readonly source: AsyncIterator<Buffer>;
-  private buf: Buffer = Buffer.alloc(0);
+  /** Unread input, as received (not concatenated: content passes through without copies). */
+  private queue: Buffer[] = [];
+  private queued = 0;
   private ended = false;
 
   constructor(source: AsyncIterable<Buffer>) {
     this.source = source[Symbol.asyncIterator]();
   }
 
-  /** Ensure at least n bytes are buffered; false at a clean end of input. */
+  /** Ensure at least n bytes are queued; false at a clean end of input. */
   private async fill(n: number): Promise<boolean> {
-    while (this.buf.length < n) {
+    while (this.queued < n) {
       if (this.ended) return false;
       const next = await this.source.next();
       if (next.done) {
         this.ended = true;
         return false;
       }
-      this.buf = this.buf.length === 0 ? next.value : Buffer.concat([this.buf, next.value]);
+      if (next.value.length) {
+        this.queue.push(next.value);
+        this.queued += next.value.length;
+      }
     }
     return true;
   }
 
-  /** The next packet, or null at end of input between packets. */
-  async read(): Promise<Packet | null> {
+  /** Takes n queued bytes as one buffer (copies only when they span inputs). */
+  private take(n: number): Buffer {
+    const first = this.queue[0]!;
+    if (first.length >= n) {
+      this.consume(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let done = 0;
+    while (done < n) {
+      const head = this.queue[0]!;
+      const k = Math.min(head.length, n - done);
+      head.copy(out, done, 0, k);
+      done += k;
+      this.consume(k);
+    }
+    return out;
+  }
+
+  /** Takes up to n queued bytes without copying: the pieces as they are queued. */
+  private takePieces(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    while (n > 0) {
+      const head = this.queue[0]!;
+      const k = Math.min(head.length, n);
+      out.push(head.subarray(0, k));
+      this.consume(k);
+      n -= k;
+    }
+    return out;
+  }
+
+  private consume(n: number): void {
+    this.queued -= n;
+    while (n > 0) {
+      const head = this.queue[0]!;
+      if (head.length <= n) {
+        this.queue.shift();
+        n -= head.length;
+      } else {
+        this.queue[0] = head.subarray(n);
+        n = 0;
+      }
+    }
+  }
+
+  /** The length of the next packet (0 flush, 1 delim), or null at a clean end of input. */
+  private async readLength(): Promise<number | null> {
     if (!(await this.fill(4))) {
-      if (this.buf.length === 0) return null;
+      if (this.queued === 0) return null;
       throw new PktLineError('input ended inside a packet length');
     }
-    const lenText = this.buf.toString('latin1', 0, 4);
+    const lenText = this.take(4).toString('latin1');
+    if (!/^[0-9a-f]{4}$/i.test(lenText)) throw new PktLineError(`bad pkt-line length ${JSON.stringify(lenText)}`);
     const len = Number.parseInt(lenText, 16);
-    if (!/^[0-9a-f]{4}$/i.test(lenText) || Number.isNaN(len)) throw new PktLineError(`bad pkt-line length ${JSON.stringify(lenText)}`);
-    if (len === 0) {
-      this.buf = this.buf.subarray(4);
-      return FLUSH;
-    }
-    if (len === 1) {
-      this.buf = this.buf.subarray(4);
-      return DELIM;
-    }
-    if (len < 4) throw new PktLineError(`unsupported pkt-line ${lenText}`);
-    if (!(await this.fill(len))) throw new PktLineError('input ended inside a packet');
-    const payload = this.buf.subarray(4, len);
-    this.buf = this.buf.subarray(len);
-    return payload;
+    if (len === 2 || len === 3) throw new PktLineError(`unsupported pkt-line ${lenText}`);
+    return len;
+  }
+
+  /** The next packet, or null at end of input between packets. */
+  async read(): Promise<Packet | null> {
+    const len = await this.readLength();
+    if (len === null) return null;
+    if (len === 0) return FLUSH;
+    if (len === 1) return DELIM;
+    if (!(await this.fill(len - 4))) throw new PktLineError('input ended inside a packet');
+    return this.take(len - 4);
   }
 
   /** A text packet without its trailing LF, or FLUSH. */
@@ -91,16 +141,46 @@ export class PacketReader {
     }
   }
 
-  /** Data packets up to a flush, as they arrive. */
+  /**
+   * The payload of data packets up to a flush, as pieces of the input (no copies; a packet
+   * split across two reads comes as two pieces). A piece stays valid: inputs are not reused.
+   */
   async *readUntilFlush(): AsyncGenerator<Buffer> {
     for (;;) {
-      const p = await this.read();
-      if (p === null) throw new PktLineError('input ended before the flush that ends the content');
-      if (p === FLUSH) return;
-      if (p === DELIM) continue;
-      yield p;
+      const len = await this.readLength();
+      if (len === null) throw new PktLineError('input ended before the flush that ends the content');
+      if (len === 0) return;
+      if (len === 1) continue;
+      if (!(await this.fill(len - 4))) throw new PktLineError('input ended inside a packet');
+      yield* this.takePieces(len - 4);
     }
   }
+}
+
+/**
+ * Regroups a stream of small buffers into buffers of `size` bytes (the last may be
+ * shorter), so downstream work runs on large buffers. Two buffers alternate: a yielded
+ * buffer stays valid until the consumer asks for the one after next.
+ */
+export async function* regroup(source: AsyncIterable<Buffer>, size = 4 * 1024 * 1024): AsyncGenerator<Buffer> {
+  const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+  let which = 0;
+  let used = 0;
+  for await (const piece of source) {
+    let at = 0;
+    while (at < piece.length) {
+      const k = Math.min(size - used, piece.length - at);
+      piece.copy(bufs[which]!, used, at, at + k);
+      used += k;
+      at += k;
+      if (used === size) {
+        yield bufs[which]!;
+        which ^= 1;
+        used = 0;
+      }
+    }
+  }
+  if (used > 0) yield bufs[which]!.subarray(0, used);
 }
 
 export function encodePacket(payload: Buffer | string): Buffer {

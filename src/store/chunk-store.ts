@@ -20,6 +20,7 @@ import { DitsUserError, errnoCode } from '../errors.js';
 import { hashBytes } from '../hashing/blake3.js';
 import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead, encodePackHeader, PACK_HEADER_SIZE } from './pack-format.js';
 import { CompressionPolicy, decompress } from './compression.js';
+import { Chunker } from '../chunking/chunker.js';
 
 const require = createRequire(import.meta.url);
 
@@ -27,6 +28,12 @@ export const STORE_FORMAT_VERSION = '1';
 /** A local pack is closed and a new one started past this size. */
 const PACK_ROLL_SIZE = 256 * 1024 * 1024;
 const WRITE_BUFFER_SIZE = 8 * 1024 * 1024;
+/** Manifests larger than this are stored as content-defined pieces (see putManifest). */
+const MANIFEST_SPLIT_SIZE = 64 * 1024;
+const MANIFEST_PIECE_PARAMS = { minSize: 2048, avgSize: 8192, maxSize: 32768 };
+const MIDX_MAGIC = Buffer.from('DITSMIDX', 'latin1');
+const MIDX_HEADER = 16;
+const MIDX_ENTRY = 36;
 
 export interface ChunkLocation {
   pack: number;
@@ -172,6 +179,9 @@ export class ChunkStore {
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
       CREATE TABLE IF NOT EXISTS quarantine(id TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
+      -- Chunks that hold pieces of large manifests: manifests stay hot, so these are never pruned.
+      CREATE TABLE IF NOT EXISTS manifest_pieces(manifest TEXT NOT NULL, chunk BLOB NOT NULL, PRIMARY KEY(manifest, chunk)) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS manifest_pieces_by_chunk ON manifest_pieces(chunk);
     `);
     const v = db.prepare(`SELECT value FROM meta WHERE key='format'`).get() as { value: string } | undefined;
     if (!v) db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?)`).run(STORE_FORMAT_VERSION);
@@ -348,14 +358,60 @@ export class ChunkStore {
     return fs.existsSync(this.manifestPath(id));
   }
 
+  /**
+   * Stores a manifest. A small one is one file. A large one (a 1 GiB file's manifest is
+   * about 600 KB) is cut into content-defined pieces stored as ordinary chunks, and the file
+   * holds only the list of pieces ("DITSMIDX"): a new version of a file then stores the few
+   * pieces that changed, not a whole new manifest. Either way the id is BLAKE3 of the whole
+   * manifest, and reads verify it.
+   */
   putManifest(id: string, bytes: Buffer): void {
     const dest = this.manifestPath(id);
     if (fs.existsSync(dest)) return;
     try {
-      writeFileAtomic(dest, bytes, path.join(this.dir, 'tmp'));
+      let file = bytes;
+      if (bytes.length > MANIFEST_SPLIT_SIZE) {
+        const chunker = new Chunker(MANIFEST_PIECE_PARAMS);
+        const pieces = chunker.push(bytes);
+        const tail = chunker.finish();
+        if (tail) pieces.push(tail);
+        file = Buffer.alloc(MIDX_HEADER + pieces.length * MIDX_ENTRY);
+        MIDX_MAGIC.copy(file, 0);
+        file.writeUInt32LE(1, 8);
+        file.writeUInt32LE(pieces.length, 12);
+        const record = this.db.prepare('INSERT OR IGNORE INTO manifest_pieces(manifest, chunk) VALUES (?, ?)');
+        const ids: Buffer[] = [];
+        pieces.forEach((piece, i) => {
+          const pid = hashBytes(piece);
+          ids.push(pid);
+          this.putStoredChunk(pid, CODEC_NONE, piece.length, piece);
+          pid.copy(file, MIDX_HEADER + i * MIDX_ENTRY);
+          file.writeUInt32LE(piece.length, MIDX_HEADER + i * MIDX_ENTRY + 32);
+        });
+        this.commit();
+        this.db.transaction(() => {
+          for (const pid of ids) record.run(id, pid);
+        })();
+      }
+      writeFileAtomic(dest, file, path.join(this.dir, 'tmp'));
     } catch (err) {
       throw this.diskError(err);
     }
+  }
+
+  /** Chunk ids a stored manifest's pieces occupy (none for a small manifest). */
+  manifestPieceIds(id: string): Buffer[] {
+    let file: Buffer;
+    try {
+      file = fs.readFileSync(this.manifestPath(id));
+    } catch {
+      return [];
+    }
+    if (!file.subarray(0, 8).equals(MIDX_MAGIC)) return [];
+    const n = file.readUInt32LE(12);
+    const out: Buffer[] = [];
+    for (let i = 0; i < n; i++) out.push(file.subarray(MIDX_HEADER + i * MIDX_ENTRY, MIDX_HEADER + i * MIDX_ENTRY + 32));
+    return out;
   }
 
   /** Manifest bytes, verified against the id. */
@@ -367,9 +423,24 @@ export class ChunkStore {
       if (errnoCode(err) === 'ENOENT') throw new ManifestMissingError(id);
       throw err;
     }
-    if (hashBytes(bytes).toString('hex') !== id) {
-      throw new DitsUserError('manifest-corrupt', `manifest ${id} is corrupt in the local store`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
+    const corrupt = (): DitsUserError =>
+      new DitsUserError('manifest-corrupt', `manifest ${id} is corrupt in the local store`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
+    if (bytes.subarray(0, 8).equals(MIDX_MAGIC)) {
+      if (bytes.length < MIDX_HEADER) throw corrupt();
+      const n = bytes.readUInt32LE(12);
+      if (bytes.length !== MIDX_HEADER + n * MIDX_ENTRY) throw corrupt();
+      const parts: Buffer[] = [];
+      for (let i = 0; i < n; i++) {
+        const pid = bytes.subarray(MIDX_HEADER + i * MIDX_ENTRY, MIDX_HEADER + i * MIDX_ENTRY + 32);
+        const loc = this.locate(pid);
+        if (!loc || loc.codec !== CODEC_NONE) throw new ManifestMissingError(id);
+        const piece = this.readStored(loc);
+        if (!hashBytes(piece).equals(pid)) throw corrupt();
+        parts.push(piece);
+      }
+      bytes = Buffer.concat(parts);
     }
+    if (hashBytes(bytes).toString('hex') !== id) throw corrupt();
     return bytes;
   }
 

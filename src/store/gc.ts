@@ -55,6 +55,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
         continue; // not local (lazy) or corrupt: fsck's business
       }
       for (let i = 0; i < m.chunkCount; i++) ins.run(m.idRawAt(i));
+      for (const piece of store.manifestPieceIds(id)) ins.run(piece);
     }
   })();
   const perPack = db
@@ -111,6 +112,10 @@ export function applyGc(store: ChunkStore, plan: GcPlan): void {
   for (const p of [...plan.rewritePacks.map((r) => r.pack), ...plan.deletePacks.map((d) => d.pack)]) {
     store.rewritePack(p, (id) => isLive.get(id) !== undefined || (addedAt.get(id) as number) > plan.cutoff);
   }
-  for (const id of plan.deadManifests) fs.rmSync(store.manifestPath(id), { force: true });
+  const unpiece = store.db.prepare('DELETE FROM manifest_pieces WHERE manifest = ?');
+  for (const id of plan.deadManifests) {
+    fs.rmSync(store.manifestPath(id), { force: true });
+    unpiece.run(id);
+  }
   for (const f of plan.orphanPackFiles) fs.rmSync(path.join(store.dir, 'packs', f), { force: true });
 }

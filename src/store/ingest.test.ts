@@ -64,6 +64,25 @@ describe('ingest', () => {
     s.close();
   });
 
+  it('stores a large manifest as pieces, so an edit stores only a few new ones', async () => {
+    const s = store();
+    const tiny = { minSize: 256, avgSize: 1024, maxSize: 4096 };
+    const data = xorshift32Bytes(4_000_000, 11);
+    const a = await ingest(s, pieces(data, 65536), { params: tiny });
+    expect(a.header.chunkCount * 37).toBeGreaterThan(100_000); // a manifest of over 100 KB
+    expect(fs.statSync(s.manifestPath(a.manifestId)).size).toBeLessThan(5_000); // the file lists pieces
+    expect(s.manifestPieceIds(a.manifestId).length).toBeGreaterThan(5);
+    const edited = Buffer.from(data);
+    edited.fill(1, 2_000_000, 2_000_100);
+    const before = s.stats().rawBytes;
+    const b = await ingest(s, pieces(edited, 65536), { params: tiny });
+    const grew = s.stats().rawBytes - before;
+    expect(grew).toBeLessThan(40_000); // a few data chunks and a few manifest pieces, not 100 KB+
+    expect((await collect(readContent(s, loadManifest(s, b.pointer)))).equals(edited)).toBe(true);
+    expect(loadManifest(s, a.pointer).header.size).toBe(4_000_000);
+    s.close();
+  });
+
   it('a failure mid-ingest leaves nothing indexed', async () => {
     const s = store();
     async function* broken() {

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { FLUSH, PacketReader, encodePacket, FLUSH_PACKET, regroup } from './pkt-line.js';
+
+async function* split(b: Buffer, n: number) {
+  for (let i = 0; i < b.length; i += n) yield b.subarray(i, i + n);
+}
+
+describe('pkt-line', () => {
+  it('reads packets and content pieces whatever the read sizes', async () => {
+    const payload = Buffer.alloc(150_000);
+    for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
+    const wire = Buffer.concat([encodePacket('hello\n'), FLUSH_PACKET, encodePacket(payload.subarray(0, 65516)), encodePacket(payload.subarray(65516, 131032)), encodePacket(payload.subarray(131032)), FLUSH_PACKET]);
+    for (const n of [1, 3, 4096, 65536, wire.length]) {
+      const r = new PacketReader(split(wire, n));
+      expect(await r.readText()).toBe('hello');
+      expect(await r.read()).toBe(FLUSH);
+      const parts: Buffer[] = [];
+      for await (const p of r.readUntilFlush()) parts.push(Buffer.from(p));
+      expect(Buffer.concat(parts).equals(payload)).toBe(true);
+      expect(await r.read()).toBeNull();
+    }
+  });
+
+  it('rejects a truncated packet', async () => {
+    const r = new PacketReader(split(Buffer.from('0010abc'), 2));
+    await expect(r.read()).rejects.toThrow(/inside a packet/);
+  });
+
+  it('regroups small pieces into large buffers, in order', async () => {
+    const data = Buffer.alloc(10_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 256;
+    const out: Buffer[] = [];
+    for await (const b of regroup(split(data, 333), 4096)) out.push(Buffer.from(b));
+    expect(out.map((b) => b.length)).toEqual([4096, 4096, 1808]);
+    expect(Buffer.concat(out).equals(data)).toBe(true);
+  });
+});
