@@ -119,9 +119,12 @@ describe('du, ls-files and diff', () => {
     expect(ls[1]!.dedupShare).toBeGreaterThan(0.9); // shared with a.mov's new version (the identical old one is the same content)
     expect(ls[0]!.dedupShare).toBeGreaterThan(0.8);
     const diff = sb.mustGit(['diff', 'HEAD~1', 'HEAD', '--', 'a.mov'], repo);
-    expect(diff).toMatch(/-Dits file, 293 KiB \(300000 bytes\)/);
-    expect(diff).toMatch(/\+Dits file, 297 KiB \(304096 bytes\)/);
+    expect(diff).toMatch(/size: 293 KiB \(300000 bytes\) -> 297 KiB \(304096 bytes\) \(\+4\.0 KiB\)/);
+    expect(diff).toMatch(/chunks: \d+ -> \d+; \d+ reused \(9\d\.\d% of the new version's bytes\)/);
     expect(diff).not.toMatch(/Binary files/);
+    const log = sb.mustGit(['log', '-p', '-1', '--', 'a.mov'], repo);
+    expect(log).toMatch(/-Dits file, 293 KiB \(300000 bytes\)/);
+    expect(log).toMatch(/\+Dits file, 297 KiB \(304096 bytes\)/);
   });
 });
 
