@@ -33,8 +33,8 @@ import { StreamCursor } from './stream-cursor.js';
 
 export const DEFAULT_MAX_RANGE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_GAP_BYTES = 256 * 1024;
-/** Chunks planned at once (bounds the plan's memory on very large fetches). */
-const BATCH_CHUNKS = 65536;
+/** Chunks planned at once (about 1 GiB of 64 KiB chunks: bounds the plan's memory). */
+const BATCH_CHUNKS = 16384;
 
 export interface FetchContentOptions {
   remoteName: string;

@@ -23,37 +23,92 @@ export interface PackMember {
   local: ChunkLocation;
 }
 
+/**
+ * A pack's planned chunks, 56 bytes each (id 32 | local pack u32 | offset f64 | stored u32 |
+ * raw u32 | codec u8 | 3 spare), so a multi-GiB push plan is a few compact buffers rather than
+ * an object per chunk (1 GiB of 64 KiB chunks: 16k chunks, under 1 MB of plan).
+ */
+export const MEMBER_SIZE = 56;
+
+export class MemberTable {
+  private buf = Buffer.allocUnsafe(MEMBER_SIZE * 1024);
+  count = 0;
+
+  add(idRaw: Buffer, loc: ChunkLocation): void {
+    if ((this.count + 1) * MEMBER_SIZE > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(bigger, 0, 0, this.count * MEMBER_SIZE);
+      this.buf = bigger;
+    }
+    const at = this.count * MEMBER_SIZE;
+    idRaw.copy(this.buf, at, 0, 32);
+    this.buf.writeUInt32LE(loc.pack, at + 32);
+    this.buf.writeDoubleLE(loc.offset, at + 36);
+    this.buf.writeUInt32LE(loc.storedLength, at + 44);
+    this.buf.writeUInt32LE(loc.rawLength, at + 48);
+    this.buf[at + 52] = loc.codec;
+    this.count++;
+  }
+
+  /** The table's bytes, exactly sized. */
+  finish(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.count * MEMBER_SIZE));
+  }
+}
+
+export function memberCount(table: Buffer): number {
+  return table.length / MEMBER_SIZE;
+}
+
+export function memberAt(table: Buffer, i: number): PackMember {
+  const at = i * MEMBER_SIZE;
+  return {
+    idRaw: table.subarray(at, at + 32),
+    local: {
+      pack: table.readUInt32LE(at + 32),
+      offset: table.readDoubleLE(at + 36),
+      storedLength: table.readUInt32LE(at + 44),
+      rawLength: table.readUInt32LE(at + 48),
+      codec: table[at + 52]!,
+    },
+  };
+}
+
 export interface PackLayout {
   packId: string;
   size: number;
-  members: PackMember[];
-  index: PackIndexEntry[];
+  /** MemberTable bytes */
+  members: Buffer;
   indexBytes: Buffer;
 }
 
-/** Remote offsets, index and packId for chunks in this order. */
-export function layoutPack(members: PackMember[]): PackLayout {
-  const index: PackIndexEntry[] = new Array(members.length);
+/** Remote offsets, index and packId for the chunks of a member table, in its order. */
+export function layoutPack(members: Buffer): PackLayout {
+  const n = memberCount(members);
+  const entries: PackIndexEntry[] = [];
   let at = PACK_HEADER_SIZE;
-  for (let i = 0; i < members.length; i++) {
-    const m = members[i]!;
-    index[i] = { idRaw: m.idRaw, offset: at + ENTRY_HEAD_SIZE, storedLength: m.local.storedLength, rawLength: m.local.rawLength, codec: m.local.codec };
+  // one small object per entry, alive only inside this call (a pack's worth at a time)
+  for (let i = 0; i < n; i++) {
+    const m = memberAt(members, i);
+    entries.push({ idRaw: m.idRaw, offset: at + ENTRY_HEAD_SIZE, storedLength: m.local.storedLength, rawLength: m.local.rawLength, codec: m.local.codec });
     at += ENTRY_HEAD_SIZE + m.local.storedLength;
   }
-  const { bytes, packId } = encodePackIndex(index);
-  return { packId, size: at, members, index, indexBytes: bytes };
+  const { bytes, packId } = encodePackIndex(entries);
+  return { packId, size: at, members, indexBytes: bytes };
 }
 
 export function packedSize(loc: ChunkLocation): number {
   return ENTRY_HEAD_SIZE + loc.storedLength;
 }
 
-/** A factory of streams of the pack's bytes, read from the local store. */
-export function packBodyFactory(store: ChunkStore, members: PackMember[]): () => Readable {
-  return () => Readable.from(generatePack(store, members), { objectMode: false, highWaterMark: 1 });
+/** A factory of streams of the pack's bytes (MemberTable bytes in), read from the local store. */
+export function packBodyFactory(store: ChunkStore, table: Buffer): () => Readable {
+  return () => Readable.from(generatePack(store, table), { objectMode: false, highWaterMark: 1 });
 }
 
-async function* generatePack(store: ChunkStore, members: PackMember[]): AsyncGenerator<Buffer> {
+async function* generatePack(store: ChunkStore, table: Buffer): AsyncGenerator<Buffer> {
+  const members = { length: memberCount(table) };
+  const memberOf = (i: number): PackMember => memberAt(table, i);
   yield encodePackHeader();
   const handles = new Map<number, FileHandle>();
   const handle = async (pack: number): Promise<FileHandle> => {
@@ -68,11 +123,11 @@ async function* generatePack(store: ChunkStore, members: PackMember[]): AsyncGen
     let i = 0;
     while (i < members.length) {
       // a run of chunks adjacent in one local pack, up to READ_BLOCK bytes (at least one chunk)
-      const first = members[i]!;
+      const first = memberOf(i);
       let j = i + 1;
       let end = first.local.offset + first.local.storedLength;
       while (j < members.length) {
-        const m = members[j]!.local;
+        const m = memberOf(j).local;
         if (m.pack !== first.local.pack || m.offset !== end + ENTRY_HEAD_SIZE) break;
         if (m.offset + m.storedLength - (first.local.offset - ENTRY_HEAD_SIZE) > READ_BLOCK) break;
         end = m.offset + m.storedLength;
@@ -84,12 +139,12 @@ async function* generatePack(store: ChunkStore, members: PackMember[]): AsyncGen
       let done = 0;
       while (done < block.length) {
         const { bytesRead } = await h.read(block, done, block.length - done, start + done);
-        if (bytesRead === 0) throw new ChunkCorruptError(members[i]!.idRaw.toString('hex'), 'its local pack ends early');
+        if (bytesRead === 0) throw new ChunkCorruptError(memberOf(i).idRaw.toString('hex'), 'its local pack ends early');
         done += bytesRead;
       }
       const expected = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
       for (let k = i; k < j; k++) {
-        const m = members[k]!;
+        const m = memberOf(k);
         const at = m.local.offset - start;
         encodeEntryHead({ idRaw: m.idRaw, codec: m.local.codec, rawLength: m.local.rawLength, storedLength: m.local.storedLength }, expected, 0);
         const idHex = m.idRaw.toString('hex');

@@ -26,7 +26,8 @@ import type { ObjectStorage } from '../../transfer/object-storage.js';
 import type { TransferProgress, TransferQueueOptions } from '../../transfer/transfer-queue.js';
 import { CountingStorage, defaultMultipartShape, putRequests, type MultipartShape } from './counting-storage.js';
 import { indexKey, manifestKey, packKey } from './layout.js';
-import { layoutPack, packBodyFactory, packedSize, type PackLayout, type PackMember } from './pack-body.js';
+import { layoutPack, MemberTable, packBodyFactory, packedSize, type PackLayout } from './pack-body.js';
+import { decodePackIndex } from './pack-index.js';
 import { openSession, syncSession } from './sync-remote-index.js';
 
 export const DEFAULT_PACK_SIZE = 256 * 1024 * 1024;
@@ -98,15 +99,15 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   const seen = new Set<string>();
   const manifests: { id: string; bytes: Buffer }[] = [];
   const packs: PackPlan[] = [];
-  let members: PackMember[] = [];
+  let members = new MemberTable();
   let size = PACK_HEADER_SIZE;
   let chunksOnRemote = 0;
   let chunkCount = 0;
   const closePack = (): void => {
-    if (members.length === 0) return;
-    const layout = layoutPack(members);
+    if (members.count === 0) return;
+    const layout = layoutPack(members.finish());
     packs.push({ ...layout, reuse: sync.orphanPacks.get(layout.packId) === layout.size });
-    members = [];
+    members = new MemberTable();
     size = PACK_HEADER_SIZE;
   };
   const manifestSeen = new Set<string>();
@@ -132,8 +133,8 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
       }
       // a pack never grows past the target (unless one chunk alone does), so with the
       // target at the storage's multipart threshold every pack is one streamed PUT
-      if (members.length > 0 && size + packedSize(local) > packTarget) closePack();
-      members.push({ idRaw: Buffer.from(idRaw), local });
+      if (members.count > 0 && size + packedSize(local) > packTarget) closePack();
+      members.add(idRaw, local);
       chunkCount++;
       size += packedSize(local);
     }
@@ -192,9 +193,9 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
     try {
       if (!p.reuse) await queue.upload({ key: packKey(p.packId), body: packBodyFactory(store, p.members), size: p.size, contentType: 'application/octet-stream' });
       await queue.upload({ key: indexKey(p.packId), body: p.indexBytes, contentType: 'application/octet-stream' });
-      index.addPack(p.packId, p.size, p.index);
+      index.addPack(p.packId, p.size, decodePackIndex(p.indexBytes));
     } finally {
-      p.members = []; // release the plan of a finished pack
+      p.members = Buffer.alloc(0); // release the plan of a finished pack
     }
   });
   await Promise.all(manifestsToUpload.map((m) => queue.upload({ key: manifestKey(m.id), body: m.bytes, contentType: 'application/octet-stream' })));
