@@ -38,6 +38,11 @@ const COMMANDS: Record<string, string> = {
   textconv: 'textconv',
   'merge-driver': 'merge-driver',
   hook: 'hook',
+  lock: 'lock',
+  unlock: 'lock',
+  locks: 'lock',
+  serve: 'serve',
+  server: 'server-admin',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);

@@ -1,0 +1,88 @@
+/**
+ * `git dits serve`: the Dits server in the foreground until SIGINT/SIGTERM (graceful
+ * shutdown: requests in flight finish, SQLite is closed cleanly). Loopback unless `--host`
+ * names another address. The server modules (Hono, SQLite) load only here.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DitsUserError } from '../../errors.js';
+import { err, out, type CliContext } from '../context.js';
+import type { Command } from '../main.js';
+
+/** `$XDG_DATA_HOME/dits-server`, else `~/.local/share/dits-server`. */
+export function defaultDataDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_DATA_HOME;
+  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'dits-server');
+  return path.join(env.HOME || os.homedir(), '.local', 'share', 'dits-server');
+}
+
+export function resolveDataDir(ctx: CliContext, given: string | undefined): string {
+  return given === undefined ? defaultDataDir(ctx.env) : path.resolve(ctx.cwd, given);
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+export function parsePort(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new DitsUserError('bad-port', `invalid port '${v}'`, { hint: 'a number from 0 (any free port) to 65535' });
+  return Number(v);
+}
+
+const serve: Command = {
+  summary: 'Run the Dits server (locks, accounts, dits::http remotes) until Ctrl-C',
+  usage: 'git dits serve [--data <dir>] [--storage s3://bucket/prefix] [--port <n>] [--host <address>] [--quiet]',
+  async run(args, ctx) {
+    const { values } = parseArgs({
+      args,
+      options: { data: { type: 'string' }, storage: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean', short: 'q' } },
+    });
+    const dataDir = resolveDataDir(ctx, values.data);
+    const port = parsePort(values.port) ?? 8080;
+    const host = values.host ?? '127.0.0.1';
+    if (!isLoopback(host)) {
+      err(ctx, `warning: listening on ${host}: other machines can reach this server. Every request but /health needs a token; put TLS (a reverse proxy) in front of it for anything but a trusted network.`);
+    }
+    const server = await import('../../../server/index.js');
+    const logger = values.quiet ? server.silentLogger : server.createJsonLogger((line: string) => ctx.stderr.write(line + '\n'));
+    const options = { dataDir, host, port, logger };
+    if (values.storage !== undefined) {
+      // Content in S3 needs the server's remote storage route, which this build lacks.
+      throw new DitsUserError('storage-unsupported', '--storage is not supported by this server build yet', { hint: 'run without --storage' });
+    }
+    let running: Awaited<ReturnType<typeof server.startServer>>;
+    try {
+      running = await server.startServer(options);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'EADDRINUSE') throw new DitsUserError('port-in-use', `port ${port} on ${host} is already in use`, { hint: 'pick another with --port (0: any free port)' });
+      if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new DitsUserError('bad-host', `cannot listen on ${host}: not an address of this machine`);
+      throw e;
+    }
+    out(ctx, `Dits server listening on ${running.url} (data: ${dataDir})`);
+    out(ctx, `Remotes: git remote add origin dits::${running.url}/<owner>/<repo>. Stop with Ctrl-C.`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        // a second signal exits at once
+        process.once('SIGINT', () => process.exit(130));
+        process.once('SIGTERM', () => process.exit(143));
+        err(ctx, `dits serve: ${signal}, shutting down (requests in flight finish first)`);
+        running.close().then(resolve, (e: unknown) => {
+          err(ctx, `dits serve: shutdown failed: ${e instanceof Error ? e.message : String(e)}`);
+          resolve();
+        });
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    return 0;
+  },
+};
+
+export const commands = { serve };

@@ -1,0 +1,171 @@
+/**
+ * `git dits server ...`: administration of a Dits server, directly on its data dir's
+ * SQLite (WAL lets this run while the server does). Users, tokens, repositories, grants,
+ * status. Every subcommand takes `--data DIR` (default as for `git dits serve`).
+ */
+import { parseArgs } from 'node:util';
+import { DitsUserError } from '../../errors.js';
+import { out, printJson, type CliContext } from '../context.js';
+import type { Command } from '../main.js';
+import { resolveDataDir } from './serve.js';
+
+type ServerModule = typeof import('../../../server/index.js');
+type Db = ReturnType<ServerModule['openDataDirDb']>;
+
+const USAGE = `git dits server <subcommand> [--data <dir>] [--json]
+  user add <name> [--admin]
+  token create <user> <token-name> [--url http://host:port]
+  token revoke <user> <token-name>
+  token list [<user>]
+  repo create <owner/name>
+  repo list
+  repo delete <owner/name>
+  grant <user> <owner/name> <read|write|admin>
+  status`;
+
+function need(positionals: string[], n: number, what: string): string[] {
+  if (positionals.length !== n) throw new DitsUserError('bad-usage', `expected ${what}`, { hint: `usage: ${USAGE}` });
+  return positionals;
+}
+
+/** How to store a new token, for people and for scripts. */
+function tokenStorageHelp(user: string, token: string, url: string | undefined): string[] {
+  let protocol = '<http|https>';
+  let host = '<server host:port>';
+  if (url !== undefined) {
+    try {
+      const u = new URL(url.replace(/^dits::/, ''));
+      protocol = u.protocol.replace(/:$/, '');
+      host = u.host;
+    } catch {
+      throw new DitsUserError('bad-url', `cannot read the server URL '${url}'`, { hint: 'e.g. --url http://127.0.0.1:8080' });
+    }
+  }
+  return [
+    'Store it with your git credential helper (git asks it for the server\'s host):',
+    `  printf 'protocol=${protocol}\\nhost=${host}\\nusername=${user}\\npassword=${token}\\n\\n' | git credential approve`,
+    'or set it in the environment of the git and git dits commands:',
+    `  export DITS_TOKEN=${token}`,
+  ];
+}
+
+async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { data: { type: 'string' }, json: { type: 'boolean' }, admin: { type: 'boolean' }, url: { type: 'string' } },
+  });
+  const [group, action, ...rest] = positionals;
+  if (group === undefined) throw new DitsUserError('bad-usage', 'name a subcommand', { hint: `usage: ${USAGE}` });
+  const server: ServerModule = await import('../../../server/index.js');
+  const dataDir = resolveDataDir(ctx, values.data);
+  const db: Db = server.openDataDirDb(dataDir);
+  const json = values.json === true;
+  try {
+    const key = group === 'grant' || group === 'status' ? group : `${group} ${action ?? ''}`;
+    switch (key) {
+      case 'user add': {
+        const [name] = need(rest, 1, 'user add <name> [--admin]');
+        const user = server.addUser(db, name!, { admin: values.admin === true });
+        if (json) printJson(ctx, { user });
+        else out(ctx, `Added user ${user.name}${user.isAdmin ? ' (site admin)' : ''}. Next: git dits server token create ${user.name} <token-name>`);
+        return 0;
+      }
+      case 'token create': {
+        const [user, name] = need(rest, 2, 'token create <user> <token-name>');
+        const token = server.createToken(db, user!, name!);
+        if (json) printJson(ctx, { user, name, token });
+        else {
+          out(ctx, `Token '${name}' for ${user} (shown only this once; the server keeps only its hash):`);
+          out(ctx, `  ${token}`);
+          for (const line of tokenStorageHelp(user!, token, values.url)) out(ctx, line);
+        }
+        return 0;
+      }
+      case 'token revoke': {
+        const [user, name] = need(rest, 2, 'token revoke <user> <token-name>');
+        server.revokeToken(db, user!, name!);
+        if (json) printJson(ctx, { revoked: { user, name } });
+        else out(ctx, `Revoked token '${name}' of ${user}: requests with it are refused from now on.`);
+        return 0;
+      }
+      case 'token list': {
+        if (rest.length > 1) need(rest, 1, 'token list [<user>]');
+        const tokens = server.listTokens(db, rest[0]);
+        if (json) printJson(ctx, { tokens });
+        else if (tokens.length === 0) out(ctx, 'No tokens.');
+        else
+          for (const t of tokens) {
+            const state = t.revokedAt ? `revoked ${t.revokedAt}` : t.lastUsedAt ? `last used ${t.lastUsedAt}` : 'never used';
+            out(ctx, `${t.user}\t${t.name}\tcreated ${t.createdAt}\t${state}`);
+          }
+        return 0;
+      }
+      case 'repo create': {
+        const [name] = need(rest, 1, 'repo create <owner/name>');
+        const repo = server.createRepo(db, name!);
+        if (json) printJson(ctx, { repo });
+        else out(ctx, `Created repository ${repo.name}. Next: git dits server grant <user> ${repo.name} write`);
+        return 0;
+      }
+      case 'repo list': {
+        need(rest, 0, 'repo list');
+        const repos = server.listRepos(db);
+        if (json) printJson(ctx, { repos });
+        else if (repos.length === 0) out(ctx, 'No repositories.');
+        else for (const r of repos) out(ctx, `${r.name}\tcreated ${r.createdAt}\t${r.locks} lock(s)`);
+        return 0;
+      }
+      case 'repo delete': {
+        const [name] = need(rest, 1, 'repo delete <owner/name>');
+        server.deleteRepo(db, name!);
+        if (json) printJson(ctx, { deleted: name });
+        else out(ctx, `Deleted repository ${name} (its grants and locks).`);
+        return 0;
+      }
+      case 'grant': {
+        const [user, repo, role] = need(positionals.slice(1), 3, 'grant <user> <owner/name> <read|write|admin>');
+        if (!(server.ROLES as readonly string[]).includes(role!)) throw new DitsUserError('invalid-role', `role must be one of ${server.ROLES.join(', ')}`);
+        server.grant(db, user!, repo!, role as (typeof server.ROLES)[number]);
+        if (json) printJson(ctx, { grant: { user, repo, role } });
+        else out(ctx, `${user} now has ${role} on ${repo}.`);
+        return 0;
+      }
+      case 'status': {
+        need(positionals.slice(1), 0, 'status');
+        const s = server.serverStatus(db);
+        if (json) {
+          printJson(ctx, { dataDir, ...s });
+          return 0;
+        }
+        out(ctx, `Data: ${dataDir} (schema ${s.schemaVersion})`);
+        out(ctx, `Users: ${s.users} (${s.siteAdmins} site admin(s)); tokens: ${s.tokens.live} live, ${s.tokens.revoked} revoked; locks: ${s.locks}`);
+        out(ctx, `Repositories: ${s.repos.length}`);
+        for (const r of s.repos) {
+          out(ctx, `  ${r.name}\t${r.members} member(s)\t${r.locks} lock(s)\t${r.trackedObjects} object(s) read${r.lastReadAt ? `, last ${r.lastReadAt}` : ''}`);
+        }
+        out(ctx, '(sizes and dedup ratios are not known to this server build: they belong to its storage layer)');
+        if (s.recentActivity.length > 0) {
+          out(ctx, 'Recent activity:');
+          for (const a of s.recentActivity) {
+            const what = [a.repo, a.path, a.detail].filter((x) => x !== null && x !== undefined).join(' ');
+            out(ctx, `  ${a.at}  ${a.actor}  ${a.action}${what ? `  ${what}` : ''}`);
+          }
+        }
+        return 0;
+      }
+      default:
+        throw new DitsUserError('bad-usage', `unknown subcommand 'server ${positionals.slice(0, 2).join(' ')}'`, { hint: `usage: ${USAGE}` });
+    }
+  } finally {
+    db.close();
+  }
+}
+
+const server: Command = {
+  summary: 'Administer a Dits server\'s data dir: users, tokens, repositories, grants, status',
+  usage: USAGE,
+  run: runServerAdmin,
+};
+
+export const commands = { server };
