@@ -10,6 +10,7 @@ import { serveRemoteHelper } from '../remote/helper-protocol.js';
 import { RemoteSession } from '../remote/session.js';
 import { openRemoteStorage } from '../remote/open-remote.js';
 import { createContentPusher } from '../remote/content-adapter.js';
+import { serverLockCheck } from './commands/lock.js';
 
 export async function runRemoteHelper(argv: string[]): Promise<number> {
   const [remoteName, url] = argv;
@@ -25,6 +26,8 @@ export async function runRemoteHelper(argv: string[]): Promise<number> {
       storage,
       content: () => createContentPusher({ cwd, gitDir, storage, remoteName: remoteName === url ? url : remoteName!, interactive }),
       log: (line) => process.stderr.write(line + '\n'),
+      // Dits server remotes: refuse pushes over files locked by someone else (cli/commands/lock.ts)
+      ...(/^https?:\/\//i.test(url) ? { lockCheck: serverLockCheck(cwd, url, process.env) } : {}),
     });
     await serveRemoteHelper(process.stdin as AsyncIterable<Buffer>, process.stdout, session);
     return 0;

@@ -38,6 +38,12 @@ export interface SessionDeps {
   storage: ObjectStorage;
   content: () => Promise<ContentPusher>;
   log: (line: string) => void;
+  /**
+   * Server remotes only: the pre-push lock check. Called once per push, before anything
+   * is uploaded; resolves to a checker giving, for one ref's changed paths, the refusal
+   * message (files locked by someone else: who and since when), or null.
+   */
+  lockCheck?: () => Promise<(changedPaths: string[]) => string | null>;
 }
 
 /** Manifest ids of every pointer reachable from `tips` but not from `exclude`. */
@@ -56,6 +62,30 @@ export async function manifestsBetween(cwd: string, tips: string[], exclude: str
   const paths = new Map<string, string>();
   for (const p of pointers) if (!paths.has(p.pointer.manifest)) paths.set(p.pointer.manifest, p.path);
   return { ids: [...paths.keys()], paths };
+}
+
+/**
+ * Paths a push of `newOid` changes: against the remote's old tip when there is one; for a
+ * new ref, against the merge base with an existing remote tip (the one giving the fewest
+ * changes), else every file of `newOid`.
+ */
+export async function changedPaths(cwd: string, old: string | undefined, newOid: string, remoteTips: string[]): Promise<string[]> {
+  const diff = async (base: string): Promise<string[]> =>
+    splitZ((await runGit(['diff', '--name-only', '--no-renames', '-z', base, newOid], { cwd })).stdout);
+  if (old !== undefined) return diff(old);
+  let best: string[] | null = null;
+  for (const tip of new Set(remoteTips)) {
+    const r = await runGit(['merge-base', tip, newOid], { cwd, allowFail: true });
+    const base = r.stdout.toString('utf8').trim();
+    if (r.exitCode !== 0 || !base) continue;
+    const paths = await diff(base);
+    if (best === null || paths.length < best.length) best = paths;
+  }
+  return best ?? splitZ((await runGit(['ls-tree', '-r', '--name-only', '-z', newOid], { cwd })).stdout);
+}
+
+function splitZ(buf: Buffer): string[] {
+  return buf.toString('utf8').split('\0').filter(Boolean);
 }
 
 export class RemoteSession implements RemoteHelperHandlers {
@@ -150,10 +180,25 @@ export class RemoteSession implements RemoteHelperHandlers {
       plans.push({ spec, newOid, expectedOld: old });
     }
 
-    const tips = [...new Set(plans.map((p) => p.newOid).filter((o): o is string => Boolean(o)))];
     const remoteTips = Object.values(state.refs);
     const have = await presentObjects(cwd, remoteTips);
     const exclude = remoteTips.filter((t) => have.has(t));
+
+    // 0. locks (server remotes): refuse refs whose changes touch files locked by someone else
+    if (this.deps.lockCheck && plans.some((p) => p.newOid)) {
+      const check = await this.deps.lockCheck();
+      for (const p of plans) {
+        if (!p.newOid) continue;
+        const refusal = check(await changedPaths(cwd, p.expectedOld !== undefined && have.has(p.expectedOld) ? p.expectedOld : undefined, p.newOid, exclude));
+        if (refusal) {
+          this.deps.log(`error: ${p.spec.dst}: ${refusal}`);
+          outcomes.set(p.spec.dst, refusal.split('\n').map((l) => l.trim()).filter(Boolean).join(' ')); // one protocol line
+        }
+      }
+      plans.splice(0, plans.length, ...plans.filter((p) => !outcomes.has(p.spec.dst)));
+    }
+
+    const tips = [...new Set(plans.map((p) => p.newOid).filter((o): o is string => Boolean(o)))];
 
     if (tips.length > 0) {
       // 1. content

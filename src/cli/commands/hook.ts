@@ -9,6 +9,7 @@ import { createProgressBar } from '../progress.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { isUserError } from '../../errors.js';
+import { applyLockableModes, heldPaths, readMyLocks } from '../../worktree/lockable.js';
 
 function report(ctx: CliContext, e: unknown): void {
   err(ctx, `dits: ${isUserError(e) || e instanceof Error ? e.message : String(e)}`);
@@ -42,6 +43,13 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
     const todo = items.filter((i) => !deferred.has(i.path)).map((i) => i.path);
     const result = await materializePaths(repo, store, todo, { onProgress: (d, t) => bar.update(d, t) });
     bar.done();
+    // -- lockable files (src/worktree/lockable.ts): read-only unless held, from the local lock cache
+    try {
+      await applyLockableModes(repo, result.written, heldPaths(readMyLocks(repo.ditsDir)));
+    } catch (e) {
+      report(ctx, e);
+    }
+    // -- end lockable
     for (const f of result.failed) report(ctx, f.error);
     if (result.failed.length) err(ctx, `dits: ${result.failed.length} file(s) left as pointers; \`git dits status\` lists them.`);
     if (deferred.size) err(ctx, `dits: ${deferred.size} file(s) left as pointers (lazy fetch); \`git dits pull <paths>\` fetches them.`);

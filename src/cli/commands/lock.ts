@@ -12,6 +12,7 @@ import { DitsUserError, isUserError } from '../../errors.js';
 import { runGit } from '../../git/exec.js';
 import { findRepo, type RepoPaths } from '../../git/repo.js';
 import { LockClient, LockHeldError, lockRepoUrl, type Lock } from '../../locking/lock-client.js';
+import { findPushConflicts, pushConflictError } from '../../locking/push-conflicts.js';
 import { defaultDitsRemote } from '../../remote/open-remote.js';
 import { applyLockableModes, heldPaths, updateMyLocks } from '../../worktree/lockable.js';
 import { err, out, printJson, type CliContext } from '../context.js';
@@ -202,3 +203,19 @@ const locks: Command = {
 };
 
 export const commands = { lock, unlock, locks };
+
+/**
+ * The pre-push lock check for a server remote (SessionDeps.lockCheck): one verify
+ * request per push, then a pure check per ref.
+ */
+export function serverLockCheck(cwd: string, remoteUrl: string, env: NodeJS.ProcessEnv): () => Promise<(changedPaths: string[]) => string | null> {
+  return async () => {
+    const server = lockRepoUrl(remoteUrl);
+    const client = new LockClient({ repoUrl: server, token: () => lookupServerToken(cwd, server, env) });
+    const verify = await client.verify();
+    return (changedPaths) => {
+      const conflicts = findPushConflicts(changedPaths, verify);
+      return conflicts.length === 0 ? null : pushConflictError(conflicts).message;
+    };
+  };
+}
