@@ -15,7 +15,8 @@
  * applyPrune: rewrites each affected local pack without the planned chunks (ChunkStore
  *   .rewritePack: crash-safe; chunks added since the plan are kept).
  *
- * Manifests are never pruned (DESIGN.md invariant 5), only chunks.
+ * Manifests are never pruned (DESIGN.md invariant 5), only chunks; nor are the chunks that
+ * hold pieces of large manifests (ChunkStore's manifest_pieces table).
  */
 import { Manifest } from '../../manifest/manifest.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
@@ -98,6 +99,9 @@ export async function planPrune(store: ChunkStore, storage: ObjectStorage, opts:
     for (let i = 0; i < m.chunkCount; i++) keep.add(m.idRawAt(i).toString('latin1'));
   }
 
+  // Chunks holding pieces of large manifests (ChunkStore's manifest_pieces) stay: manifests stay hot.
+  const hasPieces = store.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'manifest_pieces'").pluck().get() !== undefined;
+  const notPiece = hasPieces ? 'WHERE c.id NOT IN (SELECT chunk FROM manifest_pieces)' : '';
   const total = store.db.prepare('SELECT coalesce(sum(stored_len), 0) + count(*) * ? AS b FROM chunks').get(ENTRY_HEAD_SIZE) as { b: number };
   let remaining = total.b;
   const cutoff = opts.olderThanMs === undefined ? -Infinity : now - opts.olderThanMs;
@@ -105,7 +109,7 @@ export async function planPrune(store: ChunkStore, storage: ObjectStorage, opts:
   const rows = store.db
     .prepare(
       `SELECT c.id AS id, c.pack AS pack, c.stored_len AS storedLength, max(c.added_at, coalesce(u.at, 0)) AS lastUsed
-       FROM chunks c LEFT JOIN chunk_last_used u ON u.id = c.id ORDER BY lastUsed ASC`,
+       FROM chunks c LEFT JOIN chunk_last_used u ON u.id = c.id ${notPiece} ORDER BY lastUsed ASC`,
     )
     .iterate() as IterableIterator<{ id: Buffer; pack: number; storedLength: number; lastUsed: number }>;
   const candidates: Candidate[] = [];
