@@ -49,11 +49,15 @@ const serve: Command = {
     }
     const server = await import('../../../server/index.js');
     const logger = values.quiet ? server.silentLogger : server.createJsonLogger((line: string) => ctx.stderr.write(line + '\n'));
-    const options = { dataDir, host, port, logger };
-    if (values.storage !== undefined) {
-      // Content in S3 needs the server's remote storage route, which this build lacks.
-      throw new DitsUserError('storage-unsupported', '--storage is not supported by this server build yet', { hint: 'run without --storage' });
-    }
+    // `storage` (s3://bucket/prefix) is the server's remote-storage option: content in S3
+    // instead of the data dir.
+    const options: Parameters<typeof server.startServer>[0] & { storage?: string } = {
+      dataDir,
+      host,
+      port,
+      logger,
+      ...(values.storage === undefined ? {} : { storage: values.storage }),
+    };
     let running: Awaited<ReturnType<typeof server.startServer>>;
     try {
       running = await server.startServer(options);
