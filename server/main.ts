@@ -22,6 +22,8 @@ import type { ServerDb } from './db.js';
 import type { RouteModule } from './http.js';
 import { createJsonLogger, silentLogger, type Logger } from './logger.js';
 import { startWalCheckpointer } from './wal-checkpointer.js';
+import { storageRoutes } from './routes/storage.js';
+import { createStorageBackend } from './storage-backend.js';
 
 export interface StartServerOptions {
   dataDir: string;
@@ -39,6 +41,8 @@ export interface StartServerOptions {
   maxJsonBytes?: number;
   /** Feature routers added to the app (see server/README.md). */
   routes?: readonly RouteModule[];
+  /** Where repositories' objects live: `s3://bucket/prefix`, or (default) `<dataDir>/repos/`. */
+  storage?: string;
 }
 
 export interface RunningServer {
@@ -71,7 +75,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     flushIntervalMs: options.accessFlushIntervalMs,
     onError: (err) => logger.error('access flush failed', { err }),
   });
-  const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, routes: options.routes });
+  const storage = storageRoutes(createStorageBackend({ dataDir: options.dataDir, storage: options.storage }));
+  const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, routes: [storage, ...(options.routes ?? [])] });
 
   let server: Server;
   let info: AddressInfo;
@@ -138,25 +143,27 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 }
 
 /** `--data DIR --host H --port N`; throws on anything else. */
-export function parseServerArgs(argv: readonly string[]): { dataDir: string; host?: string; port?: number } {
+export function parseServerArgs(argv: readonly string[]): { dataDir: string; host?: string; port?: number; storage?: string } {
   let dataDir: string | undefined;
+  let storage: string | undefined;
   let host: string | undefined;
   let port: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = argv[i + 1];
-    if (arg !== '--data' && arg !== '--host' && arg !== '--port') throw new Error(`unknown argument ${arg}`);
+    if (arg !== '--data' && arg !== '--host' && arg !== '--port' && arg !== '--storage') throw new Error(`unknown argument ${arg}`);
     if (value === undefined) throw new Error(`${arg} needs a value`);
     i++;
     if (arg === '--data') dataDir = value;
     else if (arg === '--host') host = value;
+    else if (arg === '--storage') storage = value;
     else {
       if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new Error(`invalid port ${value}`);
       port = Number(value);
     }
   }
   if (dataDir === undefined) throw new Error('--data DIR is required');
-  return { dataDir, host, port };
+  return { dataDir, host, port, ...(storage === undefined ? {} : { storage }) };
 }
 
 async function runAsProcess(): Promise<void> {

@@ -8,6 +8,7 @@ import { runGit } from '../git/exec.js';
 import { DitsUserError } from '../errors.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import { openStorage } from '../transfer/storage-url.js';
+import { serverToken } from './credentials.js';
 import type { ConditionalWritesSetting } from '../transfer/s3-storage.js';
 
 export interface DitsRemote {
@@ -54,6 +55,7 @@ export async function openRemoteStorage(cwd: string, url: string): Promise<Objec
   const pathStyle = get('pathStyle');
   return openStorage(url, {
     cwd,
+    http: { token: () => serverToken(cwd, url) },
     s3: {
       endpoint: get('endpoint') ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL,
       region: get('region'),

@@ -3,6 +3,7 @@
  *   s3://bucket/prefix     S3 or S3-compatible (endpoint etc. from AWS config / git config)
  *   file:///abs/path       a local directory or NAS mount
  *   /abs/path, ./rel/path  the same, as a plain path
+ *   http(s)://host/o/r     repository o/r on a Dits server (HttpStorage)
  * `openStorage` turns one into an ObjectStorage; the S3 SDK is loaded only for s3 URLs.
  */
 import * as path from 'node:path';
@@ -11,8 +12,12 @@ import { DitsUserError } from '../errors.js';
 import type { ObjectStorage } from './object-storage.js';
 import type { S3StorageOptions } from './s3-storage.js';
 import type { FileStorageOptions } from './file-storage.js';
+import type { HttpStorageOptions } from './http-storage.js';
 
-export type StorageUrl = { kind: 's3'; bucket: string; prefix: string } | { kind: 'file'; path: string };
+export type StorageUrl =
+  | { kind: 's3'; bucket: string; prefix: string }
+  | { kind: 'file'; path: string }
+  | { kind: 'http'; baseUrl: string };
 
 // S3 bucket names: 3-63 chars of lowercase letters, digits, dots and hyphens (AWS rules;
 // some compatible services also allow uppercase and underscores, which we accept).
@@ -22,7 +27,7 @@ function badUrl(url: string, why: string, hint: string): DitsUserError {
   return new DitsUserError('BAD_STORAGE_URL', `Invalid remote storage URL ${JSON.stringify(url)}: ${why}`, { hint });
 }
 
-const FORMS = 'Use dits::s3://<bucket>/<prefix>, dits::file:///<absolute path> or dits::/<absolute path>.';
+const FORMS = 'Use dits::s3://<bucket>/<prefix>, dits::http(s)://<server>/<owner>/<repo>, dits::file:///<absolute path> or dits::/<absolute path>.';
 
 export function parseStorageUrl(url: string, cwd: string = process.cwd()): StorageUrl {
   const text = url.trim();
@@ -57,7 +62,17 @@ export function parseStorageUrl(url: string, cwd: string = process.cwd()): Stora
   }
   const near = ['s3', 'file', 'http', 'https'].find((known) => editDistance(name, known) <= 1 && name !== known);
   if (name === 'http' || name === 'https') {
-    throw badUrl(url, 'Dits server remotes (https://) are not supported by this version', FORMS);
+    let parsed: URL;
+    try {
+      parsed = new URL(text);
+    } catch (err) {
+      throw badUrl(url, (err as Error).message, 'Write it as http(s)://<host>[:<port>]/<owner>/<repo>.');
+    }
+    const parts = parsed.pathname.split('/').filter((s) => s !== '');
+    if (parts.length !== 2 || parsed.search !== '' || parsed.hash !== '' || parsed.username !== '' || parsed.password !== '') {
+      throw badUrl(url, 'a Dits server remote names exactly <owner>/<repo> (no query, no credentials in the URL)', 'Write it as http(s)://<host>[:<port>]/<owner>/<repo>, e.g. dits::http://127.0.0.1:8080/team/film.');
+    }
+    return { kind: 'http', baseUrl: `${parsed.protocol}//${parsed.host}/${parts.join('/')}` };
   }
   throw badUrl(url, `unknown scheme "${scheme[1]}:"${near ? ` (did you mean "${near}:"?)` : ''}`, FORMS);
 }
@@ -66,6 +81,8 @@ export interface OpenStorageOptions {
   /** Options for S3 remotes (filled by the CLI from git config `dits.s3.*`). */
   s3?: Omit<S3StorageOptions, 'bucket' | 'prefix'>;
   file?: FileStorageOptions;
+  /** Options for Dits server remotes (the CLI passes a token provider). */
+  http?: Omit<HttpStorageOptions, 'baseUrl'>;
   cwd?: string;
 }
 
@@ -75,6 +92,10 @@ export async function openStorage(url: string, options: OpenStorageOptions = {})
   if (parsed.kind === 'file') {
     const { FileStorage } = await import('./file-storage.js');
     return new FileStorage(parsed.path, options.file);
+  }
+  if (parsed.kind === 'http') {
+    const { HttpStorage } = await import('./http-storage.js');
+    return new HttpStorage({ ...options.http, baseUrl: parsed.baseUrl });
   }
   const { S3Storage } = await import('./s3-storage.js');
   return new S3Storage({ ...options.s3, bucket: parsed.bucket, prefix: parsed.prefix });

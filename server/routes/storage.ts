@@ -1,0 +1,263 @@
+/**
+ * The `dits::http(s)://host/owner/repo` remote: each repository's ObjectStorage over HTTP,
+ * spoken by src/transfer/http-storage.ts (the grammar is at the top of that file).
+ *
+ *   GET|HEAD /:owner/:repo/storage/o/<key>   read   (GET honours `Range: bytes=a-b` -> 206)
+ *   PUT      /:owner/:repo/storage/o/<key>   write  body streamed to the back end, never held whole
+ *   DELETE   /:owner/:repo/storage/o/<key>   write
+ *   GET      /:owner/:repo/storage/list      read   ?prefix=&after=&limit= -> {objects, next}
+ *   GET      /:owner/:repo/storage/v/<key>   read   versioned object: body + ETag
+ *   POST     /:owner/:repo/storage/v/<key>   write  compare-and-swap (If-Match / If-None-Match: *)
+ *
+ * Refusals follow requireRepoAccess (404 unreadable, 403 role too low). A missing object is
+ * 404 with code `object-not-found`, so the client tells it from a missing repository.
+ * Paging of `list` relies on the back end listing in ascending byte order (files and AWS
+ * S3 do). Reads of packs and manifests are recorded in the access tracker.
+ */
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeWebStream } from 'node:stream/web';
+import { Hono } from 'hono';
+import { decodeEtagHeader, encodeEtagHeader, ERROR_CODE_HEADER } from '../../src/transfer/http-storage.js';
+import { assertValidKey, assertValidPrefix, type ObjectStorage } from '../../src/transfer/object-storage.js';
+import { StorageError } from '../../src/transfer/storage-error.js';
+import { parsePackKey, OBJECTS_PREFIX } from '../../src/remote/content/layout.js';
+import { HttpError, requireRepoAccess, type AppContext, type AppEnv, type RouteDeps, type RouteModule } from '../http.js';
+import type { Role } from '../admin.js';
+import type { StorageBackend } from '../storage-backend.js';
+
+const MAX_LIST_PAGE = 1000;
+
+/** Largest versioned object (refs lists are small). */
+const MAX_VERSIONED_BYTES = 16 * 1024 * 1024;
+
+function toHttpError(err: unknown): unknown {
+  if (!(err instanceof StorageError)) return err;
+  switch (err.code) {
+    case 'STORAGE_NOT_FOUND':
+      return new HttpError(404, 'no such object', 'object-not-found');
+    case 'STORAGE_BAD_KEY':
+    case 'STORAGE_SIZE_MISMATCH':
+      return new HttpError(400, err.message, err.code);
+    case 'STORAGE_BAD_RANGE':
+      return new HttpError(416 as 400, err.message, err.code);
+    case 'STORAGE_KEY_CONFLICT':
+      return new HttpError(409, err.message, err.code);
+    case 'STORAGE_FULL':
+      return new HttpError(507 as 500, 'the server is out of space', err.code);
+    default:
+      // the back end's trouble (S3 down, I/O error): retryable ones invite a retry
+      return new HttpError(err.retryable ? 503 : 500, `storage back end error (${err.code})`, 'storage-error');
+  }
+}
+
+/** The key after `/:owner/:repo/storage/<kind>/`, percent-decoded per segment and validated. */
+function keyFrom(c: AppContext): string {
+  const segments = new URL(c.req.url).pathname.split('/').slice(5);
+  let key: string;
+  try {
+    key = segments.map((s) => decodeURIComponent(s)).join('/');
+  } catch {
+    throw new HttpError(400, 'malformed percent-encoding in the key', 'STORAGE_BAD_KEY');
+  }
+  try {
+    assertValidKey(key);
+  } catch (err) {
+    throw toHttpError(err);
+  }
+  return key;
+}
+
+/** A Node stream as a web stream that reads only when the consumer pulls (backpressure). */
+function toWebStream(stream: Readable): ReadableStream<Uint8Array> {
+  const it = stream[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { done, value } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(value as Uint8Array);
+      },
+      cancel() {
+        stream.destroy();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** `bytes=a-b` (or `bytes=a-`); anything else is ignored as HTTP allows. */
+function parseRange(header: string | undefined): { start: number; end: number | undefined } | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d{1,15})-(\d{0,15})$/.exec(header.trim());
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: m[2] === '' ? undefined : Number(m[2]) };
+}
+
+function recordRead(deps: RouteDeps, repo: string, key: string): void {
+  if (deps.access === undefined) return;
+  const pack = parsePackKey(key);
+  if (pack !== null) {
+    if (pack.kind === 'pack') deps.access.recordAccess(repo, 'pack', pack.packId);
+    return;
+  }
+  if (key.startsWith(OBJECTS_PREFIX)) {
+    const id = key.slice(OBJECTS_PREFIX.length).replace('/', '');
+    if (/^[0-9a-f]{64}$/.test(id)) deps.access.recordAccess(repo, 'file', id);
+  }
+}
+
+/** The storage routes over `backend`; add the result to the app's routes. */
+export function storageRoutes(backend: StorageBackend): RouteModule {
+  return (deps: RouteDeps) => {
+    const app = new Hono<AppEnv>();
+
+    const open = async (c: AppContext, need: Role): Promise<{ storage: ObjectStorage; repo: string }> => {
+      const { repo } = requireRepoAccess(c, deps.db, need);
+      return { storage: await backend.forRepo(repo.name), repo: repo.name };
+    };
+    const mapped = async <T>(fn: () => Promise<T>): Promise<T> => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw toHttpError(err);
+      }
+    };
+
+    app.get('/:owner/:repo/storage/o/*', async (c) => {
+      const isHead = c.req.method === 'HEAD';
+      let opened: { storage: ObjectStorage; repo: string };
+      let key: string;
+      try {
+        opened = await open(c, 'read');
+        key = keyFrom(c);
+      } catch (err) {
+        // a HEAD answer has no body: the error code travels in a header
+        if (isHead && err instanceof HttpError) return new Response(null, { status: err.status, headers: { [ERROR_CODE_HEADER]: err.code ?? '' } });
+        throw err;
+      }
+      const { storage, repo } = opened;
+      const info = await mapped(() => storage.head(key));
+      if (info === null) {
+        if (isHead) return new Response(null, { status: 404, headers: { [ERROR_CODE_HEADER]: 'object-not-found' } });
+        throw new HttpError(404, 'no such object', 'object-not-found');
+      }
+      const headers: Record<string, string> = {
+        etag: encodeEtagHeader(info.etag),
+        'accept-ranges': 'bytes',
+        'content-type': 'application/octet-stream',
+      };
+      // Hono answers HEAD with the GET route; no body is opened for it
+      if (isHead) {
+        return new Response(null, { status: 200, headers: { ...headers, 'content-length': String(info.size) } });
+      }
+      const range = parseRange(c.req.header('range'));
+      let status = 200;
+      let body: Readable;
+      if (range !== undefined) {
+        if (range.start >= info.size || (range.end !== undefined && range.end < range.start)) {
+          return c.json({ message: `range ${range.start}-${range.end ?? ''} is outside ${info.size} bytes`, code: 'STORAGE_BAD_RANGE' }, 416, {
+            'content-range': `bytes */${info.size}`,
+          });
+        }
+        const end = Math.min(range.end ?? info.size - 1, info.size - 1);
+        body = await mapped(() => storage.get(key, { start: range.start, end }));
+        status = 206;
+        headers['content-range'] = `bytes ${range.start}-${end}/${info.size}`;
+        headers['content-length'] = String(end - range.start + 1);
+      } else {
+        body = await mapped(() => storage.get(key));
+        headers['content-length'] = String(info.size);
+      }
+      recordRead(deps, repo, key);
+      return new Response(toWebStream(body), { status, headers });
+    });
+
+    app.put('/:owner/:repo/storage/o/*', async (c) => {
+      const { storage } = await open(c, 'write');
+      const key = keyFrom(c);
+      const declared = c.req.header('content-length');
+      const size = declared !== undefined && /^\d{1,15}$/.test(declared) ? Number(declared) : undefined;
+      const raw = c.req.raw.body;
+      const { etag } = await mapped(() =>
+        raw === null || size === 0
+          ? storage.put(key, Buffer.alloc(0), { size: 0 })
+          : storage.put(key, () => Readable.fromWeb(raw as NodeWebStream<Uint8Array>), { size }),
+      );
+      return c.json({ etag }, 200, { etag: encodeEtagHeader(etag) });
+    });
+
+    app.delete('/:owner/:repo/storage/o/*', async (c) => {
+      const { storage } = await open(c, 'write');
+      const key = keyFrom(c);
+      await mapped(() => storage.delete(key));
+      return c.json({ deleted: key });
+    });
+
+    app.get('/:owner/:repo/storage/list', async (c) => {
+      const { storage } = await open(c, 'read');
+      const prefix = c.req.query('prefix') ?? '';
+      const after = c.req.query('after');
+      const limitText = c.req.query('limit');
+      const limit = limitText === undefined ? MAX_LIST_PAGE : Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_PAGE) {
+        throw new HttpError(400, `limit must be 1..${MAX_LIST_PAGE}`, 'invalid-request');
+      }
+      try {
+        assertValidPrefix(prefix);
+      } catch (err) {
+        throw toHttpError(err);
+      }
+      const afterBytes = after === undefined ? undefined : Buffer.from(after);
+      const objects: { key: string; size: number }[] = [];
+      let next: string | null = null;
+      await mapped(async () => {
+        for await (const o of storage.list(prefix)) {
+          if (afterBytes !== undefined && Buffer.compare(Buffer.from(o.key), afterBytes) <= 0) continue;
+          if (objects.length === limit) {
+            next = objects[objects.length - 1]!.key;
+            break;
+          }
+          objects.push({ key: o.key, size: o.size });
+        }
+      });
+      return c.json({ objects, next });
+    });
+
+    app.get('/:owner/:repo/storage/v/*', async (c) => {
+      const { storage } = await open(c, 'read');
+      const key = keyFrom(c);
+      const v = await mapped(() => storage.getVersioned(key));
+      if (v === null) throw new HttpError(404, 'no such object', 'object-not-found');
+      return new Response(new Uint8Array(v.body), {
+        status: 200,
+        headers: { etag: encodeEtagHeader(v.etag), 'content-type': 'application/octet-stream', 'content-length': String(v.body.length) },
+      });
+    });
+
+    app.post('/:owner/:repo/storage/v/*', async (c) => {
+      const { storage } = await open(c, 'write');
+      const key = keyFrom(c);
+      const ifNoneMatch = c.req.header('if-none-match');
+      const ifMatch = c.req.header('if-match');
+      let expected: { etag: string } | 'absent';
+      if (ifNoneMatch?.trim() === '*' && ifMatch === undefined) expected = 'absent';
+      else if (ifMatch !== undefined && ifNoneMatch === undefined) {
+        const etag = decodeEtagHeader(ifMatch);
+        if (etag === undefined) throw new HttpError(400, 'malformed If-Match etag', 'invalid-request');
+        expected = { etag };
+      } else {
+        throw new HttpError(428, 'a compare-and-swap needs exactly one of If-Match: <etag> or If-None-Match: *', 'precondition-required');
+      }
+      const declared = Number(c.req.header('content-length') ?? NaN);
+      if (!Number.isFinite(declared)) throw new HttpError(411 as 400, 'Content-Length required', 'length-required');
+      if (declared > MAX_VERSIONED_BYTES) throw new HttpError(413, `versioned objects are at most ${MAX_VERSIONED_BYTES} bytes`, 'body-too-large');
+      const body = Buffer.from(await c.req.arrayBuffer());
+      const result = await mapped(() => storage.putIf(key, body, expected));
+      if (result.ok) return c.json({ etag: result.etag }, 200, { etag: encodeEtagHeader(result.etag) });
+      const headers: Record<string, string> = result.current ? { etag: encodeEtagHeader(result.current.etag) } : {};
+      return c.json({ message: 'precondition failed', code: 'precondition-failed', current: result.current }, 412, headers);
+    });
+
+    return app;
+  };
+}
