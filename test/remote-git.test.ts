@@ -137,7 +137,7 @@ describe('races and interruptions', () => {
     const loser = codes[0] === 0 ? b : base;
     expect(sb.mustGit(['ls-remote', 'origin', 'refs/heads/main'], loser).split('\t')[0]).toBe(sb.mustGit(['rev-parse', 'HEAD'], winner).trim());
     // The loser integrates and pushes: both commits end up on the remote.
-    sb.mustGit(['pull', '-q', '--no-rebase', '--no-edit'], loser);
+    sb.mustGit(['pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main'], loser);
     sb.mustGit(['push', '-q', 'origin', 'main'], loser);
     const check = clone(remote, 'race-check');
     const log = sb.mustGit(['log', '--format=%s'], check);

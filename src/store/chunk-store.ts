@@ -350,6 +350,61 @@ export class ChunkStore {
     return data;
   }
 
+  /**
+   * The plain bytes of many chunks, in order, each verified. Chunks that lie back to back
+   * in a pack (a file ingested in one go) are read with one large read instead of one read
+   * each. A yielded buffer is valid only until the next one is requested (buffers are
+   * reused): write or copy it before asking for more.
+   */
+  async *readChunks(idsRaw: Iterable<Buffer>, maxRead = 8 * 1024 * 1024): AsyncGenerator<Buffer> {
+    const it = idsRaw[Symbol.iterator]();
+    let group: { id: Buffer; loc: ChunkLocation }[] = [];
+    let readBuf = Buffer.allocUnsafe(maxRead);
+    const flushGroup = async function* (this: ChunkStore): AsyncGenerator<Buffer> {
+      if (group.length === 0) return;
+      const first = group[0]!.loc;
+      const last = group[group.length - 1]!.loc;
+      const span = last.offset + last.storedLength - first.offset;
+      if (span > readBuf.length) readBuf = Buffer.allocUnsafe(span);
+      const fd = this.readFd(first.pack);
+      if (this.writer && this.writer.packId === first.pack) this.writer.flushBuffer();
+      let done = 0;
+      while (done < span) {
+        const n = fs.readSync(fd, readBuf, done, span - done, first.offset + done);
+        if (n === 0) throw new ChunkCorruptError(group[0]!.id.toString('hex'), 'its pack is missing or short');
+        done += n;
+      }
+      for (const { id, loc } of group) {
+        let data: Buffer = readBuf.subarray(loc.offset - first.offset, loc.offset - first.offset + loc.storedLength);
+        if (loc.codec === CODEC_ZSTD) {
+          try {
+            data = await decompress(data);
+          } catch {
+            throw new ChunkCorruptError(id.toString('hex'), 'zstd data does not decode');
+          }
+        } else if (loc.codec !== CODEC_NONE) throw new ChunkCorruptError(id.toString('hex'), `unknown codec ${loc.codec}`);
+        if (data.length !== loc.rawLength || !hashBytes(data).equals(id)) throw new ChunkCorruptError(id.toString('hex'), 'its bytes do not match its id');
+        yield data;
+      }
+      group = [];
+    };
+    for (;;) {
+      const next = it.next();
+      if (next.done) break;
+      const id = next.value;
+      const loc = this.locate(id);
+      if (!loc) {
+        yield* flushGroup.call(this);
+        throw new ChunkMissingError(id.toString('hex'));
+      }
+      const prev = group.length ? group[group.length - 1]!.loc : null;
+      const adjacent = prev && prev.pack === loc.pack && loc.offset === prev.offset + prev.storedLength + ENTRY_HEAD_SIZE;
+      if (group.length && (!adjacent || loc.offset + loc.storedLength - group[0]!.loc.offset > maxRead)) yield* flushGroup.call(this);
+      group.push({ id, loc });
+    }
+    yield* flushGroup.call(this);
+  }
+
   manifestPath(id: string): string {
     return path.join(this.dir, 'manifests', id.slice(0, 2), id.slice(2));
   }
