@@ -119,9 +119,11 @@ const lock: Command = {
         throw e;
       }
     }
-    if (locked.length > 0) {
-      const cache = updateMyLocks(lc.repo.ditsDir, lc.server, (cur) => [...cur, ...locked]);
-      await applyLockableModes(lc.repo, locked.map((l) => l.path), heldPaths(cache));
+    // Held: writable. Held by someone else: read-only (it may have been created here by hand).
+    const theirs = failed.flatMap((f) => (f.lock ? [f.path] : []));
+    if (locked.length > 0 || theirs.length > 0) {
+      const cache = updateMyLocks(lc.repo.ditsDir, lc.server, (cur) => [...cur.filter((l) => !theirs.includes(l.path)), ...locked]);
+      await applyLockableModes(lc.repo, [...locked.map((l) => l.path), ...theirs], heldPaths(cache));
     }
     if (values.json) printJson(ctx, { locked, failed });
     else {
