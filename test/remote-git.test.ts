@@ -174,6 +174,32 @@ describe('races and interruptions', () => {
     expect(hash(path.join(c, 'big.mov'))).toBe(hash(path.join(repo, 'big.mov')));
   });
 
+  it('prune drops local content the remote holds, and a checkout fetches it back', () => {
+    const remote = `dits::file://${path.join(sb.dir, 'remotes', 'prune')}`;
+    const v1 = randomBytesSeeded(400_000, 40);
+    const repo = sb.repo('prune', { track: ['*.mov'], config: CFG, files: { 'a.mov': v1 } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'v1'], repo);
+    writeFile(path.join(repo, 'a.mov'), randomBytesSeeded(400_000, 41));
+    sb.mustGit(['commit', '-q', '-am', 'v2'], repo);
+    writeFile(path.join(repo, 'local-only.mov'), randomBytesSeeded(100_000, 42));
+    sb.mustGit(['add', 'local-only.mov'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'v3'], repo);
+    sb.mustGit(['remote', 'add', 'origin', remote], repo);
+    sb.mustGit(['push', '-q', 'origin', 'HEAD~1:refs/heads/main'], repo); // v3's new file stays local only
+    const dry = JSON.parse(sb.mustDits(['prune', '--older-than', '0s', '--dry-run', '--json'], repo));
+    expect(dry.chunks).toBeGreaterThan(0);
+    const before = JSON.parse(sb.mustDits(['du', '--json'], repo));
+    expect(before.uniqueChunkBytes).toBeGreaterThan(850_000);
+    sb.mustDits(['prune', '--older-than', '0s'], repo);
+    const after = JSON.parse(sb.mustDits(['du', '--json'], repo));
+    expect(after.uniqueChunkBytes).toBeLessThan(before.uniqueChunkBytes - 350_000); // v1 went, checked-out files stayed
+    expect(sb.dits(['fsck'], repo).status).toBe(1); // v1's content is no longer local: reported
+    sb.mustGit(['checkout', '-q', 'HEAD~2'], repo); // fetched back from the remote
+    expect(hash(path.join(repo, 'a.mov'))).toBe(blake3(v1).toString('hex'));
+    expect(sb.status(repo)).toBe('');
+  });
+
   it('bad URLs and missing buckets say what to do', () => {
     const repo = sb.repo('bad-urls');
     const typo = sb.git(['ls-remote', 'dits::s4://media/x'], repo);

@@ -384,6 +384,7 @@ export class ChunkStore {
           }
         } else if (loc.codec !== CODEC_NONE) throw new ChunkCorruptError(id.toString('hex'), `unknown codec ${loc.codec}`);
         if (data.length !== loc.rawLength || !hashBytes(data).equals(id)) throw new ChunkCorruptError(id.toString('hex'), 'its bytes do not match its id');
+        this.onChunkRead?.(id);
         yield data;
       }
       group = [];
