@@ -62,7 +62,7 @@ port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 git dits serve --data "$data" --port "$port" > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 50); do node -e "fetch('http://127.0.0.1:$port/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" && break; sleep 0.2; done
 git remote add hub "dits::http://127.0.0.1:$port/team/film"
 git push -q hub main
 git clone -q "dits::http://127.0.0.1:$port/team/film" "$work/clone-hub"
