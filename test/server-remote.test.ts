@@ -3,7 +3,8 @@
  * to a real server on 127.0.0.1 (in process, FileStorage behind it), the access rules of
  * the storage routes, and end to end with the server as its own process and real git.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,9 @@ import { startServer, type RunningServer } from '../server/main.js';
 import { HttpStorage } from '../src/transfer/http-storage.js';
 import { readStreamToBuffer } from '../src/transfer/object-storage.js';
 import { describeStorageContract, seededBytes } from './transfer/storage-contract.js';
+import { blake3 } from '@napi-rs/blake-hash';
+import { openDataDirDb } from '../server/data-dir.js';
+import { GitSandbox, randomBytesSeeded, ROOT, writeFile } from './helpers/git-env.js';
 
 const dirs: string[] = [];
 function tempDir(prefix: string): string {
@@ -117,5 +121,194 @@ describe('storage routes: access and errors', () => {
       { kind: 'file', object_id: fileId },
       { kind: 'pack', object_id: packId },
     ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// End to end: the server as its own process (dist/server/main.js), real git clients.
+
+const BUILT_SERVER = path.join(ROOT, 'dist', 'server', 'main.js');
+
+interface ServerProc {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  port: number;
+  /** request log lines seen so far */
+  requests: { method: string; path: string; status: number }[];
+  waitFor(pred: () => boolean, what: string, timeoutMs?: number): Promise<void>;
+  exited: Promise<void>;
+}
+
+const procs: ServerProc[] = [];
+
+async function spawnServerProcess(dataDir: string, port = 0): Promise<ServerProc> {
+  const child = spawn(process.execPath, [BUILT_SERVER, '--data', dataDir, '--port', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const requests: ServerProc['requests'] = [];
+  let url: string | undefined;
+  let buf = '';
+  let stderr = '';
+  const listeners = new Set<() => void>();
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
+      buf = buf.slice(nl + 1);
+      if (line['msg'] === 'listening') url = line['url'] as string;
+      if (line['msg'] === 'request') requests.push({ method: line['method'] as string, path: line['path'] as string, status: line['status'] as number });
+      for (const l of listeners) l();
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const waitFor = (pred: () => boolean, what: string, timeoutMs = 60_000) =>
+    new Promise<void>((resolve, reject) => {
+      if (pred()) return resolve();
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`timed out waiting for ${what}; stderr: ${stderr}`));
+      }, timeoutMs);
+      const check = () => {
+        if (!pred()) return;
+        clearTimeout(timer);
+        listeners.delete(check);
+        resolve();
+      };
+      listeners.add(check);
+      void exited.then(() => {
+        if (pred()) return;
+        clearTimeout(timer);
+        reject(new Error(`server exited before ${what}: ${stderr}`));
+      });
+    });
+  await waitFor(() => url !== undefined, 'the listening line');
+  const proc: ServerProc = { child, url: url!, port: Number(new URL(url!).port), requests, waitFor, exited };
+  procs.push(proc);
+  return proc;
+}
+
+async function killProc(p: ServerProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
+  await p.exited;
+}
+
+const CFG = { 'dits.chunkMin': '1024', 'dits.chunkAvg': '4096', 'dits.chunkMax': '16384', 'dits.smudgeInlineMax': '64k', 'dits.packSize': '256k' };
+const fileHash = (f: string): string => blake3(readFileSync(f)).toString('hex');
+
+describe('git through dits::http:// with the server as a process', () => {
+  let sb: GitSandbox;
+  let dataDir: string;
+  let server: ServerProc;
+  let tokens: { alice: string; viewer: string };
+
+  beforeAll(async () => {
+    expect(existsSync(BUILT_SERVER), `${BUILT_SERVER} is missing: run \`npm run build\``).toBe(true);
+    dataDir = tempDir('dits-server-e2e-');
+    // accounts and the repository made on the data dir before the server starts
+    const db = openDataDirDb(dataDir);
+    addUser(db, 'alice');
+    addUser(db, 'viewer');
+    createRepo(db, 'team/film');
+    grant(db, 'alice', 'team/film', 'write');
+    grant(db, 'viewer', 'team/film', 'read');
+    tokens = { alice: createToken(db, 'alice', 'laptop'), viewer: createToken(db, 'viewer', 'laptop') };
+    db.close();
+    server = await spawnServerProcess(dataDir);
+    sb = new GitSandbox('dits-server-remote-');
+    // the token reaches git-remote-dits through git's own credential store
+    sb.mustGit(['config', '--global', 'credential.helper', 'store'], sb.dir);
+    writeFileSync(path.join(sb.env.HOME!, '.git-credentials'), `http://alice:${tokens.alice}@127.0.0.1:${server.port}\n`, { mode: 0o600 });
+  });
+  afterAll(async () => {
+    for (const p of procs.splice(0)) await killProc(p, 'SIGKILL');
+    sb?.cleanup();
+  });
+
+  const remoteUrl = () => `dits::http://127.0.0.1:${server.port}/team/film`;
+  function clone(dir: string): string {
+    const dest = path.join(sb.dir, dir);
+    const args = ['clone', '-q'];
+    for (const [k, v] of Object.entries(CFG)) args.push('-c', `${k}=${v}`);
+    sb.mustGit([...args, remoteUrl(), dest], sb.dir);
+    return dest;
+  }
+
+  it('push, clone and pull with byte-identical content; no token: the auth hint; read role: 403', async () => {
+    const v1 = randomBytesSeeded(1_500_000, 5);
+    const repo = sb.repo('src', { track: ['*.mov'], config: CFG, files: { 'clip.mov': v1, 'notes.txt': 'hello\n' } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    sb.mustGit(['remote', 'add', 'origin', remoteUrl()], repo);
+    const push = sb.git(['push', '-u', 'origin', 'main'], repo);
+    expect(push.status, push.stderr).toBe(0);
+    expect(push.stderr).toMatch(/\[new branch\]\s+main -> main/);
+    // the log lines arrive once this (spawnSync-blocked) event loop turns again
+    await server.waitFor(() => server.requests.some((r) => r.method === 'PUT' && r.path.includes('/storage/o/v1/packs/') && r.status === 200), 'a logged pack upload');
+
+    const c = clone('clone');
+    expect(fileHash(path.join(c, 'clip.mov'))).toBe(fileHash(path.join(repo, 'clip.mov')));
+    expect(readFileSync(path.join(c, 'notes.txt'), 'utf8')).toBe('hello\n');
+    expect(sb.status(c)).toBe('');
+
+    const v2 = Buffer.from(v1);
+    v2.fill(7, 700_000, 700_200);
+    writeFile(path.join(repo, 'clip.mov'), v2);
+    sb.mustGit(['commit', '-q', '-am', 'two'], repo);
+    const p2 = sb.git(['push'], repo);
+    expect(p2.status, p2.stderr).toBe(0);
+    sb.mustGit(['pull', '-q'], c);
+    expect(fileHash(path.join(c, 'clip.mov'))).toBe(fileHash(path.join(repo, 'clip.mov')));
+    expect(sb.mustGit(['rev-parse', 'HEAD'], c)).toBe(sb.mustGit(['rev-parse', 'HEAD'], repo));
+
+    // no credential helper answers: the push fails and says how to get a token
+    writeFile(path.join(repo, 'notes.txt'), 'three\n');
+    sb.mustGit(['commit', '-q', '-am', 'three'], repo);
+    const anon = sb.git(['-c', 'credential.helper=', 'push'], repo);
+    expect(anon.status).not.toBe(0);
+    expect(anon.stderr).toMatch(/needs a valid token/);
+    expect(anon.stderr).toMatch(/git dits server token create/);
+    expect(anon.stderr).toMatch(/git credential approve/);
+
+    // DITS_TOKEN overrides the helper: a reader can fetch but not push
+    const asViewer = sb.git(['push'], repo, undefined, { DITS_TOKEN: tokens.viewer });
+    expect(asViewer.status).not.toBe(0);
+    expect(asViewer.stderr).toMatch(/needs write access to team\/film; you have read/);
+    const viewerFetch = sb.git(['fetch', '-q'], c, undefined, { DITS_TOKEN: tokens.viewer });
+    expect(viewerFetch.status, viewerFetch.stderr).toBe(0);
+    expect(sb.mustGit(['ls-remote', 'origin', 'refs/heads/main'], repo).split('\t')[0]).toBe(sb.mustGit(['rev-parse', 'HEAD~1'], repo).trim());
+    const p3 = sb.git(['push'], repo);
+    expect(p3.status, p3.stderr).toBe(0);
+  });
+
+  it('the server killed (SIGKILL) during a push: no ref to half-stored content; after a restart the re-run completes', async () => {
+    const repo = path.join(sb.dir, 'src');
+    const before = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    const big = randomBytesSeeded(24 * 1024 * 1024, 9);
+    writeFile(path.join(repo, 'big.mov'), big);
+    sb.mustGit(['add', 'big.mov'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'big'], repo);
+    const after = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+
+    const packPuts = () => server.requests.filter((r) => r.method === 'PUT' && r.path.includes('/v1/packs/') && r.path.endsWith('.pack')).length;
+    const startPuts = packPuts();
+    const push = spawn('git', ['push'], { cwd: repo, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let pushErr = '';
+    push.stderr.on('data', (d: Buffer) => (pushErr += d.toString()));
+    const pushDone = new Promise<number | null>((resolve) => push.once('close', (code) => resolve(code)));
+    await server.waitFor(() => packPuts() >= startPuts + 3, 'three pack uploads');
+    await killProc(server, 'SIGKILL');
+    const code = await pushDone;
+    expect(code, pushErr).not.toBe(0);
+
+    server = await spawnServerProcess(dataDir, server.port);
+    const remoteMain = sb.mustGit(['ls-remote', 'origin', 'refs/heads/main'], repo).split('\t')[0];
+    expect(remoteMain).toBe(before);
+
+    const again = sb.git(['push'], repo);
+    expect(again.status, again.stderr).toBe(0);
+    expect(sb.mustGit(['ls-remote', 'origin', 'refs/heads/main'], repo).split('\t')[0]).toBe(after);
+    const c = clone('after-crash');
+    expect(fileHash(path.join(c, 'big.mov'))).toBe(blake3(big).toString('hex'));
+    expect(sb.status(c)).toBe('');
   });
 });
