@@ -9,6 +9,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isLoopback } from '../src/cli/commands/serve.js';
 import { DITS_BIN, GitSandbox, randomBytesSeeded, type RunResult } from './helpers/git-env.js';
 
 const CFG = { 'dits.chunkMin': '1024', 'dits.chunkAvg': '4096', 'dits.chunkMax': '16384', 'dits.smudgeInlineMax': '64k', 'dits.packSize': '256k' };
@@ -192,6 +193,12 @@ describe('git dits serve / server / lock / unlock / locks', () => {
     expect(refused.stderr).toMatch(new RegExp(`${FILE}: locked by bob since \\d{4}-`));
     expect(alice.mustGit(['ls-remote', 'origin', 'refs/heads/main'], aliceRepo)).toBe(before);
 
+    // the same commit on a new branch: compared with the merge base, still refused
+    const branch = alice.git(['push', 'origin', 'main:refs/heads/alice-cut'], aliceRepo);
+    expect(branch.status).not.toBe(0);
+    expect(branch.stderr).toMatch(new RegExp(`${FILE}: locked by bob since`));
+    expect(alice.mustGit(['ls-remote', 'origin', 'refs/heads/alice-cut'], aliceRepo)).toBe('');
+
     // a push that does not touch the locked file goes through
     alice.mustGit(['reset', '-q', '--hard', 'HEAD~1'], aliceRepo);
     fs.writeFileSync(path.join(aliceRepo, 'notes.txt'), 'n2\n');
@@ -215,6 +222,16 @@ describe('git dits serve / server / lock / unlock / locks', () => {
     const r = alice.dits(['locks'], other);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('locks need a Dits server remote');
+  });
+
+  it('warns when asked to listen on a non-loopback address', async () => {
+    expect(isLoopback('127.0.0.1') && isLoopback('::1') && isLoopback('localhost') && isLoopback('127.1.2.3')).toBe(true);
+    expect(isLoopback('0.0.0.0') || isLoopback('192.168.1.4') || isLoopback('::')).toBe(false);
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: warned, then refused, never bound
+    const r = alice.dits(['serve', '--data', dataDir, '--host', '192.0.2.1', '--port', '0'], alice.dir);
+    expect(r.stderr).toMatch(/warning: listening on 192\.0\.2\.1: other machines can reach this server/);
+    expect(r.stderr).toMatch(/cannot listen on 192\.0\.2\.1/);
+    expect(r.status).not.toBe(0);
   });
 
   it('stops cleanly on SIGTERM', async () => {
