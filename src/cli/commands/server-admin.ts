@@ -3,6 +3,7 @@
  * SQLite (WAL lets this run while the server does). Users, tokens, repositories, grants,
  * status. Every subcommand takes `--data DIR` (default as for `git dits serve`).
  */
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DitsUserError } from '../../errors.js';
 import { out, printJson, type CliContext } from '../context.js';
@@ -22,6 +23,9 @@ const USAGE = `git dits server <subcommand> [--data <dir>] [--json]
   repo delete <owner/name>
   grant <user> <owner/name> <read|write|admin>
   status`;
+
+const KNOWN = new Set(['user add', 'token create', 'token revoke', 'token list', 'repo create', 'repo list', 'repo delete', 'grant', 'status']);
+const CREATES = new Set(['user add', 'repo create']);
 
 function need(positionals: string[], n: number, what: string): string[] {
   if (positionals.length !== n) throw new DitsUserError('bad-usage', `expected ${what}`, { hint: `usage: ${USAGE}` });
@@ -57,12 +61,18 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
   });
   const [group, action, ...rest] = positionals;
   if (group === undefined) throw new DitsUserError('bad-usage', 'name a subcommand', { hint: `usage: ${USAGE}` });
+  const key = group === 'grant' || group === 'status' ? group : `${group} ${action ?? ''}`;
+  if (!KNOWN.has(key)) throw new DitsUserError('bad-usage', `unknown subcommand 'server ${positionals.slice(0, 2).join(' ')}'`, { hint: `usage: ${USAGE}` });
   const server: ServerModule = await import('../../../server/index.js');
   const dataDir = resolveDataDir(ctx, values.data);
+  // Only the commands that set a server up may create its data dir: a mistyped --data
+  // must not look like an empty server.
+  if (!CREATES.has(key) && !fs.existsSync(server.serverDbPath(dataDir))) {
+    throw new DitsUserError('no-server-data', `no Dits server data in ${dataDir}`, { hint: 'check --data; a new server starts with `git dits server user add <name> --admin --data <dir>`' });
+  }
   const db: Db = server.openDataDirDb(dataDir);
   const json = values.json === true;
   try {
-    const key = group === 'grant' || group === 'status' ? group : `${group} ${action ?? ''}`;
     switch (key) {
       case 'user add': {
         const [name] = need(rest, 1, 'user add <name> [--admin]');
