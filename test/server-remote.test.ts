@@ -7,6 +7,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, createRepo, createToken, grant } from '../server/admin.js';
 import { startServer, type RunningServer } from '../server/main.js';
@@ -310,5 +311,50 @@ describe('git through dits::http:// with the server as a process', () => {
     const c = clone('after-crash');
     expect(fileHash(path.join(c, 'big.mov'))).toBe(blake3(big).toString('hex'));
     expect(sb.status(c)).toBe('');
+  });
+});
+
+describe('server memory while 1 GiB passes through', () => {
+  it('streams a 1 GiB PUT and GET with the server process staying under 200 MiB resident', async () => {
+    const dataDir = tempDir('dits-server-mem-');
+    const db = openDataDirDb(dataDir);
+    addUser(db, 'alice');
+    createRepo(db, 'team/big');
+    grant(db, 'alice', 'team/big', 'write');
+    const token = createToken(db, 'alice', 'mem');
+    db.close();
+    const proc = await spawnServerProcess(dataDir);
+    const peakMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proc.child.pid}/status`, 'utf8'))![1]) / 1024;
+    try {
+      const storage = new HttpStorage({ baseUrl: `${proc.url}/team/big`, token: async () => token });
+      const total = 1024 * 1024 * 1024;
+      const piece = seededBytes(1024 * 1024, 3);
+      const body = () => {
+        let sent = 0;
+        return new Readable({
+          read() {
+            if (sent >= total) return void this.push(null);
+            sent += piece.length;
+            this.push(piece);
+          },
+        });
+      };
+      await storage.put('v1/packs/huge.pack', body, { size: total });
+      expect((await storage.head('v1/packs/huge.pack'))?.size).toBe(total);
+      let read = 0;
+      let mismatch = false;
+      for await (const part of await storage.get('v1/packs/huge.pack')) {
+        const b = part as Buffer;
+        // every MiB of the body is the same seeded piece
+        for (let i = 0; i < b.length; i += 4099) if (b[i] !== piece[(read + i) % piece.length]) mismatch = true;
+        read += b.length;
+      }
+      expect(read).toBe(total);
+      expect(mismatch).toBe(false);
+      expect(peakMiB()).toBeLessThan(200);
+    } finally {
+      await killProc(proc, 'SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
