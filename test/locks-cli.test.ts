@@ -216,6 +216,19 @@ describe('git dits serve / server / lock / unlock / locks', () => {
     expect(writable(path.join(bobRepo, FILE))).toBe(false);
   });
 
+  it('takes the token from a git credential helper when DITS_TOKEN is not set', () => {
+    const noEnv = { DITS_TOKEN: '' };
+    const before = bob.run(DITS_BIN, ['locks'], bobRepo, undefined, noEnv);
+    expect(before.status).not.toBe(0);
+    expect(before.stderr).toMatch(/refused the credentials/);
+    bob.mustGit(['config', '--global', 'credential.helper', 'store'], bob.dir);
+    const u = new URL(baseUrl);
+    bob.mustGit(['credential', 'approve'], bob.dir, `protocol=http\nhost=${u.host}\nusername=bob\npassword=${tokens.bob}\n\n`);
+    const after = bob.run(DITS_BIN, ['locks', '--json'], bobRepo, undefined, noEnv);
+    expect(after.status, after.stderr).toBe(0);
+    expect(JSON.parse(after.stdout)).toEqual([]);
+  });
+
   it('a remote that is not a Dits server has no locks', () => {
     const other = alice.repo('plain', { config: CFG });
     alice.mustGit(['remote', 'add', 'origin', `dits::file://${path.join(alice.dir, 'nas')}`], other);

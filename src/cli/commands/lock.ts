@@ -13,32 +13,11 @@ import { runGit } from '../../git/exec.js';
 import { findRepo, type RepoPaths } from '../../git/repo.js';
 import { LockClient, LockHeldError, lockRepoUrl, type Lock } from '../../locking/lock-client.js';
 import { findPushConflicts, pushConflictError } from '../../locking/push-conflicts.js';
+import { serverToken } from '../../remote/credentials.js';
 import { defaultDitsRemote } from '../../remote/open-remote.js';
 import { applyLockableModes, heldPaths, updateMyLocks } from '../../worktree/lockable.js';
 import { err, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-
-/**
- * The token for a Dits server URL: `DITS_TOKEN`, else `git credential fill` (protocol,
- * host and path of the URL; never prompts on a terminal). Undefined when neither has one.
- *
- * Private stand-in for src/remote/credentials.ts (being written alongside); same rules.
- */
-export async function lookupServerToken(cwd: string, url: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const fromEnv = env.DITS_TOKEN?.trim();
-  if (fromEnv) return fromEnv;
-  const u = new URL(url);
-  const input = `protocol=${u.protocol.replace(/:$/, '')}\nhost=${u.host}\npath=${u.pathname.replace(/^\/+/, '')}\n\n`;
-  const r = await runGit(['credential', 'fill'], {
-    cwd,
-    input,
-    allowFail: true,
-    env: { ...env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: '', SSH_ASKPASS: '' },
-  });
-  if (r.exitCode !== 0) return undefined;
-  for (const line of r.stdout.toString('utf8').split('\n')) if (line.startsWith('password=')) return line.slice('password='.length) || undefined;
-  return undefined;
-}
 
 interface LockContext {
   repo: RepoPaths;
@@ -65,7 +44,7 @@ async function openLocks(ctx: CliContext, remoteName: string | undefined): Promi
     }
     throw e;
   }
-  const client = new LockClient({ repoUrl: server, token: () => lookupServerToken(repo.workTree, server, ctx.env) });
+  const client = new LockClient({ repoUrl: server, token: () => serverToken(repo.workTree, server, { env: ctx.env, interactive: ctx.interactive, runGit }) });
   return { repo, server, client };
 }
 
@@ -213,7 +192,7 @@ export const commands = { lock, unlock, locks };
 export function serverLockCheck(cwd: string, remoteUrl: string, env: NodeJS.ProcessEnv): () => Promise<(changedPaths: string[]) => string | null> {
   return async () => {
     const server = lockRepoUrl(remoteUrl);
-    const client = new LockClient({ repoUrl: server, token: () => lookupServerToken(cwd, server, env) });
+    const client = new LockClient({ repoUrl: server, token: () => serverToken(cwd, server, { env, interactive: process.stderr.isTTY === true, runGit }) });
     const verify = await client.verify();
     return (changedPaths) => {
       const conflicts = findPushConflicts(changedPaths, verify);
