@@ -23,7 +23,7 @@ import type { RouteModule } from './http.js';
 import { createJsonLogger, silentLogger, type Logger } from './logger.js';
 import { startWalCheckpointer } from './wal-checkpointer.js';
 import { storageRoutes } from './routes/storage.js';
-import { createStorageBackend } from './storage-backend.js';
+import { createStorageBackend, s3OptionsFromEnv, type StorageBackendOptions } from './storage-backend.js';
 
 export interface StartServerOptions {
   dataDir: string;
@@ -43,6 +43,8 @@ export interface StartServerOptions {
   routes?: readonly RouteModule[];
   /** Where repositories' objects live: `s3://bucket/prefix`, or (default) `<dataDir>/repos/`. */
   storage?: string;
+  /** S3 settings for `storage` (default: endpoint from AWS_ENDPOINT_URL[_S3], the SDK's chain for the rest). */
+  s3?: StorageBackendOptions['s3'];
 }
 
 export interface RunningServer {
@@ -62,6 +64,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? (() => new Date());
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+  // first, so a bad storage URL fails before anything is opened
+  const backend = createStorageBackend({ dataDir: options.dataDir, storage: options.storage, s3: options.s3 ?? s3OptionsFromEnv(process.env) });
   const db = openDataDirDb(options.dataDir);
   // Checkpoints run in a worker (see wal-checkpointer.ts); the automatic one only if
   // the WAL reaches ~40 MB.
@@ -75,7 +79,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     flushIntervalMs: options.accessFlushIntervalMs,
     onError: (err) => logger.error('access flush failed', { err }),
   });
-  const storage = storageRoutes(createStorageBackend({ dataDir: options.dataDir, storage: options.storage }));
+  const storage = storageRoutes(backend);
   const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, routes: [storage, ...(options.routes ?? [])] });
 
   let server: Server;

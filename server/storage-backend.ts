@@ -28,6 +28,16 @@ export interface StorageBackendOptions {
   file?: OpenStorageOptions['file'];
 }
 
+/**
+ * S3 settings for the server's back end from an environment (main.ts passes process.env):
+ * `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` for S3-compatible servers (then path-style
+ * addressing); region, credentials and profile come from the SDK's usual chain.
+ */
+export function s3OptionsFromEnv(env: NodeJS.ProcessEnv): NonNullable<OpenStorageOptions['s3']> {
+  const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  return endpoint === undefined || endpoint === '' ? {} : { endpoint, forcePathStyle: true };
+}
+
 export function createStorageBackend(options: StorageBackendOptions): StorageBackend {
   const opened = new Map<string, Promise<ObjectStorage>>();
   let open: (repoName: string) => Promise<ObjectStorage>;

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,6 +18,7 @@ import { describeStorageContract, seededBytes } from './transfer/storage-contrac
 import { blake3 } from '@napi-rs/blake-hash';
 import { openDataDirDb } from '../server/data-dir.js';
 import { GitSandbox, randomBytesSeeded, ROOT, writeFile } from './helpers/git-env.js';
+import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
 
 const dirs: string[] = [];
 function tempDir(prefix: string): string {
@@ -60,6 +62,47 @@ describeStorageContract('HttpStorage (Dits server, FileStorage behind it)', asyn
   casIncrements: 5,
 });
 
+describe('with S3 behind the server (s3rver on 127.0.0.1)', () => {
+  let s3: S3Process;
+  let s3Server: RunningServer;
+  let token: string;
+  let n = 0;
+  beforeAll(async () => {
+    s3 = await startS3rverProcess(['media']);
+    s3Server = await startServer({
+      dataDir: tempDir('dits-http-s3-'),
+      port: 0,
+      storage: 's3://media/dits-server',
+      s3: { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: s3.credentials },
+    });
+    addUser(s3Server.db, 'root', { admin: true });
+    token = createToken(s3Server.db, 'root', 'test');
+  });
+  afterAll(async () => {
+    await s3Server?.close();
+    await s3?.close();
+  });
+
+  describeStorageContract(
+    'HttpStorage (Dits server, S3Storage behind it)',
+    async () => {
+      const name = `team/s${++n}`;
+      createRepo(s3Server.db, name);
+      return { storage: new HttpStorage({ baseUrl: `${s3Server.url}/${name}`, token: async () => token }) };
+    },
+    { manyKeys: 1100, bigBodyBytes: 8 * 1024 * 1024 + 12345, casWriters: 4, casIncrements: 3, nonAtomicPutReason: 's3rver writes objects in place (as in test/transfer/s3-storage.test.ts); AWS S3 PUTs are atomic' },
+  );
+
+  it('keeps each repository under <prefix>/<owner>/<name> in the bucket', async () => {
+    createRepo(s3Server.db, 'team/where');
+    const storage = new HttpStorage({ baseUrl: `${s3Server.url}/team/where`, token: async () => token });
+    await storage.put('v1/objects/ab/cd', Buffer.from('x'));
+    const { S3Storage } = await import('../src/transfer/s3-storage.js');
+    const raw = new S3Storage({ bucket: 'media', prefix: 'dits-server/team/where', endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: s3.credentials });
+    expect((await raw.getBuffer('v1/objects/ab/cd')).toString()).toBe('x');
+  });
+});
+
 describe('storage routes: access and errors', () => {
   it('checks tokens and roles: 401 auth-required with a hint, 404 repo-not-found, 403 forbidden for writes by readers', async () => {
     const { storage, name } = freshRepo();
@@ -85,6 +128,34 @@ describe('storage routes: access and errors', () => {
     await expect(reader.delete('v1/objects/ab/cd')).rejects.toMatchObject({ code: 'forbidden' });
     await expect(reader.putIf('refs', Buffer.from('x'), 'absent')).rejects.toMatchObject({ code: 'forbidden' });
     expect((await storage.getBuffer('v1/objects/ab/cd')).toString()).toBe('hello');
+  });
+
+  it('retries 5xx answers and dropped connections of replayable requests, not 4xx', async () => {
+    const { name } = freshRepo();
+    let calls = 0;
+    const failures: (number | 'reset')[] = [503, 'reset', 500];
+    const flaky: typeof fetch = async (input, init) => {
+      calls++;
+      const next = failures.shift();
+      if (next === 'reset') throw new TypeError('fetch failed', { cause: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) });
+      if (next !== undefined) return new Response(JSON.stringify({ message: 'try later' }), { status: next });
+      return fetch(input, init);
+    };
+    const storage = new HttpStorage({ baseUrl: `${server.url}/${name}`, token: async () => adminToken, fetch: flaky, retryDeps: { sleep: async () => {}, random: () => 0 } });
+    await storage.put('k', Buffer.from('v'));
+    expect(calls).toBe(4);
+    failures.push(503, 503, 503, 503);
+    await expect(storage.getBuffer('k')).rejects.toMatchObject({ code: 'SERVER_ERROR', status: 503 });
+    calls = 0;
+    failures.push(400);
+    await expect(storage.head('k')).rejects.toMatchObject({ code: 'SERVER_REFUSED', status: 400 });
+    expect(calls).toBe(1);
+    // a port that was just free: nothing listens there
+    const probe = createServer();
+    const freePort = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as AddressInfo).port)));
+    await new Promise((resolve) => probe.close(resolve));
+    const unreachable = new HttpStorage({ baseUrl: `http://127.0.0.1:${freePort}/team/x`, retryDeps: { sleep: async () => {}, random: () => 0 } });
+    await expect(unreachable.head('k')).rejects.toMatchObject({ code: 'server-unreachable' });
   });
 
   it('answers 400 for bad keys and 416 for ranges past the end at the HTTP level', async () => {
