@@ -209,6 +209,9 @@ describe('git dits serve / server / lock / unlock / locks', () => {
     // bob's own change to the file he holds is accepted
     bob.mustGit(['pull', '-q', '--no-rebase', 'origin', 'main'], bobRepo);
     fs.appendFileSync(path.join(bobRepo, FILE), 'bob edit');
+    const dirty = bob.dits(['unlock', FILE], bobRepo);
+    expect(dirty.status).not.toBe(0);
+    expect(dirty.stderr).toContain(`${FILE} has uncommitted changes`);
     bob.mustGit(['commit', '-q', '-am', 'bob edits under his lock'], bobRepo);
     const bobPush = bob.git(['push', 'origin', 'main'], bobRepo);
     expect(bobPush.status, bobPush.stderr).toBe(0);

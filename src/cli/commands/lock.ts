@@ -63,6 +63,21 @@ export function repoRelative(repo: RepoPaths, cwd: string, p: string): string {
   return rel.split(path.sep).join('/');
 }
 
+/** Which of `paths` differ from HEAD in the index or the working tree. */
+async function changedInWorktree(workTree: string, paths: string[]): Promise<Set<string>> {
+  const r = await runGit(['status', '--porcelain', '-z', '--untracked-files=no', '--', ...paths.map((p) => `:(literal)${p}`)], { cwd: workTree, allowFail: true });
+  const out = new Set<string>();
+  if (r.exitCode !== 0) return out;
+  const recs = r.stdout.toString('utf8').split('\0');
+  for (let i = 0; i < recs.length; i++) {
+    const rec = recs[i]!;
+    if (rec.length < 4) continue;
+    out.add(rec.slice(3));
+    if (rec[0] === 'R' || rec[0] === 'C') i++; // the source path follows
+  }
+  return out;
+}
+
 function describeLock(l: Lock): string {
   return `${l.path}\t${l.owner.name}\tID:${l.id}\t${l.locked_at}`;
 }
@@ -128,7 +143,14 @@ const unlock: Command = {
     const paths = positionals.map((p) => repoRelative(lc.repo, ctx.cwd, p));
     const unlocked: Lock[] = [];
     const failed: { path: string; code: string; message: string }[] = [];
+    // As git-lfs: unlocking a file with uncommitted changes would let someone else edit it
+    // while yours are not pushed yet; --force unlocks anyway.
+    const dirty = values.force ? new Set<string>() : await changedInWorktree(lc.repo.workTree, paths);
     for (const p of paths) {
+      if (dirty.has(p)) {
+        failed.push({ path: p, code: 'lock-dirty', message: `${p} has uncommitted changes: commit and push them before unlocking (or unlock with --force)` });
+        continue;
+      }
       try {
         unlocked.push(await lc.client.unlock(p, { force: values.force === true }));
       } catch (e) {
