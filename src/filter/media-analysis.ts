@@ -20,9 +20,9 @@ export async function analyzeForIngest(absPath: string): Promise<MediaAnalysis |
     // A payload that starts with a keyframe is marked on its region, not in `preferred`.
     const regionKeyframes = a.cutPlan.regions.filter((r) => r.kind === 'payload' && r.startsAtKeyframe).map((r) => r.start);
     const preferred = regionKeyframes.length ? Float64Array.from([...a.cutPlan.preferred, ...regionKeyframes]).sort() : a.cutPlan.preferred;
-    // Where interleaved tracks switch, always cut (even below the minimum chunk size): each
-    // track's bytes then sit in chunks of their own, so replacing the audio leaves every
-    // video chunk as it was.
+    // Where interleaved tracks switch, always split (even below the minimum chunk size):
+    // each track's bytes then sit in pieces of their own, so replacing the audio leaves the
+    // video pieces as they were.
     const forced = a.cutPlan.trackSwitches.length ? Float64Array.from([...a.cutPlan.forced, ...a.cutPlan.trackSwitches]).sort() : a.cutPlan.forced;
     return {
       cutPlan: { forced, preferred },

@@ -4,10 +4,16 @@
  * the file directly). Memory stays bounded: chunks are at most maxSize and are stored as
  * they are cut; the manifest keeps 37 bytes a chunk.
  *
- * A cut plan (from the media parser) adds boundaries: `forced` offsets always start a new
- * chunk (container metadata kept as its own piece); `preferred` offsets (keyframes) and
- * `optional` ones (where interleaved tracks switch) start a new chunk when the chunk so far
- * has reached the minimum size.
+ * Media-aware cutting never changes the content-defined boundaries (the "spine" FastCDC
+ * finds over the whole stream): a cut plan only splits spine chunks further. So a version
+ * whose container does not parse (a damaged file, or bytes inserted by hand) still shares
+ * every spine chunk with a parsed version except the few that held a plan offset, while
+ * versions that both parse share the pieces around the structure (metadata kept apart
+ * from the payload, each interleaved track's bytes in pieces of their own).
+ * - `forced` offsets (box edges, track switches) always split;
+ * - `preferred` offsets (keyframes) split only within SNAP bytes of a spine boundary, so
+ *   the piece boundary lands exactly on the keyframe at almost no cost; pieces that start
+ *   on a keyframe are flagged in the manifest.
  */
 import { Chunker, type ChunkerParams } from '../chunking/chunker.js';
 import { hashBytes, StreamHasher } from '../hashing/blake3.js';
@@ -15,13 +21,14 @@ import { FLAG_KEYFRAME, ManifestBuilder, type ManifestHeader } from '../manifest
 import { encodePointer, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from './chunk-store.js';
 
+/** How close (bytes) a keyframe must be to a spine boundary to split there. */
+export const KEYFRAME_SNAP = 8 * 1024;
+
 export interface CutPlan {
-  /** Sorted absolute offsets where a chunk must start. */
+  /** Sorted absolute offsets where a piece must start. */
   forced: ArrayLike<number>;
-  /** Sorted absolute offsets where a chunk should start (keyframes: flagged in the manifest). */
+  /** Sorted absolute offsets where a piece should start (keyframes: flagged in the manifest). */
   preferred: ArrayLike<number>;
-  /** Sorted absolute offsets where a chunk may start (track switches), same rule, no flag. */
-  optional?: ArrayLike<number>;
 }
 
 export interface IngestOptions {
@@ -50,58 +57,56 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer>, o
   const builder = new ManifestBuilder();
   const forced = opts.cutPlan?.forced ?? [];
   const preferred = opts.cutPlan?.preferred ?? [];
-  const optional = opts.cutPlan?.optional ?? [];
-  let oi = 0;
   const commitEvery = opts.commitEvery ?? 256 * 1024 * 1024;
   let fi = 0;
   let pi = 0;
-  let pos = 0; // bytes fed to the chunker
-  let chunkStart = 0; // offset of the next chunk to be emitted
-  let keyframeStart = 0; // next index into preferred for flagging
+  let flagIndex = 0;
+  let spineStart = 0; // offset of the next spine chunk
   let newChunks = 0;
   let newBytes = 0;
   let sinceCommit = 0;
 
-  const emit = async (chunk: Buffer | null): Promise<void> => {
-    if (!chunk || chunk.length === 0) return;
-    while (keyframeStart < preferred.length && preferred[keyframeStart]! < chunkStart) keyframeStart++;
-    const flags = keyframeStart < preferred.length && preferred[keyframeStart] === chunkStart ? FLAG_KEYFRAME : 0;
-    const id = hashBytes(chunk);
-    builder.add(id, chunk.length, flags);
-    const stored = await store.putChunk(id, chunk);
+  const store1 = async (piece: Buffer, start: number): Promise<void> => {
+    while (flagIndex < preferred.length && preferred[flagIndex]! < start) flagIndex++;
+    const flags = flagIndex < preferred.length && preferred[flagIndex] === start ? FLAG_KEYFRAME : 0;
+    const id = hashBytes(piece);
+    builder.add(id, piece.length, flags);
+    const stored = await store.putChunk(id, piece);
     if (stored > 0) {
       newChunks++;
       newBytes += stored;
     }
-    chunkStart += chunk.length;
   };
 
-  const feed = async (buf: Buffer): Promise<void> => {
-    for (const c of chunker.push(buf)) await emit(c);
-    pos += buf.length;
+  /** A spine chunk [spineStart, spineStart + length): split at plan offsets inside it. */
+  const emit = async (chunk: Buffer | null): Promise<void> => {
+    if (!chunk || chunk.length === 0) return;
+    const s = spineStart;
+    const e = s + chunk.length;
+    spineStart = e;
+    const splits: number[] = [];
+    while (fi < forced.length && forced[fi]! <= s) fi++;
+    for (let k = fi; k < forced.length && forced[k]! < e; k++) splits.push(forced[k]!);
+    while (pi < preferred.length && preferred[pi]! <= s) pi++;
+    for (let k = pi; k < preferred.length && preferred[k]! < e; k++) {
+      const at = preferred[k]!;
+      if (at - s <= KEYFRAME_SNAP || e - at <= KEYFRAME_SNAP) splits.push(at);
+    }
+    if (splits.length === 0) return store1(chunk, s);
+    splits.sort((a, b) => a - b);
+    let from = s;
+    for (const at of splits) {
+      if (at <= from) continue;
+      await store1(chunk.subarray(from - s, at - s), from);
+      from = at;
+    }
+    await store1(chunk.subarray(from - s), from);
   };
 
   try {
     for await (const input of source) {
       fileHash.update(input);
-      let buf = input;
-      while (buf.length > 0) {
-        while (fi < forced.length && forced[fi]! <= pos) fi++;
-        while (pi < preferred.length && preferred[pi]! <= pos) pi++;
-        while (oi < optional.length && optional[oi]! <= pos) oi++;
-        const nextForced = fi < forced.length ? forced[fi]! : Infinity;
-        const nextPreferred = pi < preferred.length ? preferred[pi]! : Infinity;
-        const nextOptional = oi < optional.length ? optional[oi]! : Infinity;
-        const next = Math.min(nextForced, nextPreferred, nextOptional);
-        if (next > pos + buf.length) {
-          await feed(buf);
-          break;
-        }
-        const take = next - pos;
-        await feed(buf.subarray(0, take));
-        buf = buf.subarray(take);
-        if (next === nextForced || pos - chunkStart >= opts.params.minSize) await emit(chunker.cut());
-      }
+      for (const c of chunker.push(input)) await emit(c);
       sinceCommit += input.length;
       if (sinceCommit >= commitEvery) {
         store.commit();
