@@ -54,9 +54,12 @@ export function createStorageBackend(options: StorageBackendOptions): StorageBac
     const parsed = parseStorageUrl(options.storage);
     if (parsed.kind !== 's3') throw new Error(`server storage must be an s3:// URL, not ${options.storage}`);
     location = options.storage;
+    // Bytes pass through the server: smaller, fewer multipart parts in flight than a
+    // client would use (2 x 8 MiB), so uploads of unknown or large size stay bounded.
+    const s3 = { partSize: 8 * 1024 * 1024, partConcurrency: 2, ...options.s3 };
     open = (repoName) => {
       const prefix = parsed.prefix === '' ? repoName : `${parsed.prefix}/${repoName}`;
-      return openStorage(`s3://${parsed.bucket}/${prefix}`, { s3: options.s3 });
+      return openStorage(`s3://${parsed.bucket}/${prefix}`, { s3 });
     };
   }
   return {

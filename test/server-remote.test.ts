@@ -213,8 +213,11 @@ interface ServerProc {
 
 const procs: ServerProc[] = [];
 
-async function spawnServerProcess(dataDir: string, port = 0): Promise<ServerProc> {
-  const child = spawn(process.execPath, [BUILT_SERVER, '--data', dataDir, '--port', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+async function spawnServerProcess(dataDir: string, port = 0, extra: { args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProc> {
+  const child = spawn(process.execPath, [BUILT_SERVER, '--data', dataDir, '--port', String(port), ...(extra.args ?? [])], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...extra.env },
+  });
   const requests: ServerProc['requests'] = [];
   let url: string | undefined;
   let buf = '';
@@ -386,46 +389,61 @@ describe('git through dits::http:// with the server as a process', () => {
 });
 
 describe('server memory while 1 GiB passes through', () => {
-  it('streams a 1 GiB PUT and GET with the server process staying under 200 MiB resident', async () => {
-    const dataDir = tempDir('dits-server-mem-');
-    const db = openDataDirDb(dataDir);
-    addUser(db, 'alice');
-    createRepo(db, 'team/big');
-    grant(db, 'alice', 'team/big', 'write');
-    const token = createToken(db, 'alice', 'mem');
-    db.close();
-    const proc = await spawnServerProcess(dataDir);
-    const peakMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proc.child.pid}/status`, 'utf8'))![1]) / 1024;
-    try {
-      const storage = new HttpStorage({ baseUrl: `${proc.url}/team/big`, token: async () => token });
-      const total = 1024 * 1024 * 1024;
-      const piece = seededBytes(1024 * 1024, 3);
-      const body = () => {
-        let sent = 0;
-        return new Readable({
-          read() {
-            if (sent >= total) return void this.push(null);
-            sent += piece.length;
-            this.push(piece);
-          },
-        });
-      };
-      await storage.put('v1/packs/huge.pack', body, { size: total });
-      expect((await storage.head('v1/packs/huge.pack'))?.size).toBe(total);
-      let read = 0;
-      let mismatch = false;
-      for await (const part of await storage.get('v1/packs/huge.pack')) {
-        const b = part as Buffer;
-        // every MiB of the body is the same seeded piece
-        for (let i = 0; i < b.length; i += 4099) if (b[i] !== piece[(read + i) % piece.length]) mismatch = true;
-        read += b.length;
-      }
-      expect(read).toBe(total);
-      expect(mismatch).toBe(false);
-      expect(peakMiB()).toBeLessThan(200);
-    } finally {
-      await killProc(proc, 'SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+  let s3: S3Process | undefined;
+  afterAll(async () => {
+    await s3?.close();
   });
+
+  for (const behind of ['files', 's3'] as const) {
+    it(`streams a 1 GiB PUT and GET (${behind} behind the server) with the server process under 200 MiB resident`, async () => {
+      const dataDir = tempDir('dits-server-mem-');
+      const db = openDataDirDb(dataDir);
+      addUser(db, 'alice');
+      createRepo(db, 'team/big');
+      grant(db, 'alice', 'team/big', 'write');
+      const token = createToken(db, 'alice', 'mem');
+      db.close();
+      let extra = {};
+      if (behind === 's3') {
+        s3 = await startS3rverProcess(['media']);
+        extra = {
+          args: ['--storage', 's3://media/srv'],
+          env: { AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' },
+        };
+      }
+      const proc = await spawnServerProcess(dataDir, 0, extra);
+      const peakMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proc.child.pid}/status`, 'utf8'))![1]) / 1024;
+      try {
+        const storage = new HttpStorage({ baseUrl: `${proc.url}/team/big`, token: async () => token });
+        const total = 1024 * 1024 * 1024;
+        const piece = seededBytes(1024 * 1024, 3);
+        const body = () => {
+          let sent = 0;
+          return new Readable({
+            read() {
+              if (sent >= total) return void this.push(null);
+              sent += piece.length;
+              this.push(piece);
+            },
+          });
+        };
+        await storage.put('v1/packs/huge.pack', body, { size: total });
+        expect((await storage.head('v1/packs/huge.pack'))?.size).toBe(total);
+        let read = 0;
+        let mismatch = false;
+        for await (const part of await storage.get('v1/packs/huge.pack')) {
+          const b = part as Buffer;
+          // every MiB of the body is the same seeded piece
+          for (let i = 0; i < b.length; i += 4099) if (b[i] !== piece[(read + i) % piece.length]) mismatch = true;
+          read += b.length;
+        }
+        expect(read).toBe(total);
+        expect(mismatch).toBe(false);
+        expect(peakMiB()).toBeLessThan(200);
+      } finally {
+        await killProc(proc, 'SIGKILL');
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  }
 });
