@@ -38,7 +38,7 @@ step "metadata-only edit (title), as an editor would: stores almost nothing new"
 ffmpeg -loglevel error -i clip.mp4 -map 0:v -map 0:a -c copy -metadata title="Take 2" -timecode 01:00:00:00 retitled.mp4 && mv retitled.mp4 clip.mp4
 git commit -qam "Retitle"
 after=$(stored); echo "new bytes stored: $((after - before)) of $(stat -c %s clip.mp4)"
-git diff HEAD~1 -- clip.mp4
+git diff HEAD~1 HEAD -- clip.mp4
 
 step "100 bytes overwritten in the middle"
 size=$(stat -c %s clip.mp4); head -c 100 /dev/urandom | dd of=clip.mp4 bs=1 seek=$((size / 2)) conv=notrunc status=none
@@ -57,7 +57,7 @@ data="$work/server-data"
 git dits server user add demo --admin --data "$data" >/dev/null
 git dits server repo create team/film --data "$data" >/dev/null
 git dits server grant demo team/film admin --data "$data" >/dev/null
-export DITS_TOKEN="$(git dits server token create demo laptop --data "$data" --quiet)"
+export DITS_TOKEN="$(git dits server token create demo laptop --data "$data" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')"
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 git dits serve --data "$data" --port "$port" > "$work/server.log" 2>&1 &
 server=$!

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { findRepo, isDitsInitialised } from '../../git/repo.js';
+import { runGit } from '../../git/exec.js';
 import { MAX_POINTER_SIZE, parsePointer, type Pointer } from '../../manifest/pointer.js';
 import { Manifest } from '../../manifest/manifest.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -14,10 +15,16 @@ interface Side {
   manifest: Manifest | null;
 }
 
-function readSide(file: string, store: ChunkStore | null): Side {
+async function readSide(cwd: string, file: string, hex: string | undefined, store: ChunkStore | null): Promise<Side> {
   if (file === '/dev/null') return { pointer: null, rawSize: null, manifest: null };
   const st = fs.statSync(file);
-  const pointer = st.size <= MAX_POINTER_SIZE ? parsePointer(fs.readFileSync(file)) : null;
+  let pointer = st.size <= MAX_POINTER_SIZE ? parsePointer(fs.readFileSync(file)) : null;
+  if (!pointer && hex && /^[0-9a-f]{40,64}$/.test(hex) && !/^0+$/.test(hex)) {
+    // A working-tree file with its real content, unchanged since it was staged: git names
+    // the staged blob, which is the pointer.
+    const r = await runGit(['cat-file', 'blob', hex], { cwd, allowFail: true });
+    if (r.exitCode === 0 && r.stdout.length <= MAX_POINTER_SIZE) pointer = parsePointer(r.stdout);
+  }
   let manifest: Manifest | null = null;
   if (pointer && store) {
     try {
@@ -65,7 +72,7 @@ const diffDriver: Command = {
   summary: 'External diff for tracked files (run by git diff)',
   usage: 'git dits diff-driver <path> <old-file> <old-hex> <old-mode> <new-file> <new-hex> <new-mode>',
   async run(args, ctx: CliContext) {
-    const [name, oldFile, , , newFile] = args;
+    const [name, oldFile, oldHex, , newFile, newHex] = args;
     if (!name || !oldFile || !newFile) throw new Error('diff-driver needs the 7 arguments git passes');
     let store: ChunkStore | null = null;
     try {
@@ -75,8 +82,8 @@ const diffDriver: Command = {
       store = null;
     }
     try {
-      const a = readSide(oldFile, store);
-      const b = readSide(newFile, store);
+      const a = await readSide(ctx.cwd, oldFile, oldHex, store);
+      const b = await readSide(ctx.cwd, newFile, newHex, store);
       out(ctx, `diff --git a/${name} b/${name}`);
       out(ctx, `--- ${oldFile === '/dev/null' ? '/dev/null' : `a/${name}`}`);
       out(ctx, `+++ ${newFile === '/dev/null' ? '/dev/null' : `b/${name}`}`);
