@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -156,6 +156,21 @@ describe('storage routes: access and errors', () => {
     await new Promise((resolve) => probe.close(resolve));
     const unreachable = new HttpStorage({ baseUrl: `http://127.0.0.1:${freePort}/team/x`, retryDeps: { sleep: async () => {}, random: () => 0 } });
     await expect(unreachable.head('k')).rejects.toMatchObject({ code: 'server-unreachable' });
+  });
+
+  it('a client that goes away mid-upload leaves the previous object intact', async () => {
+    const { storage, name } = freshRepo();
+    await storage.put('v1/packs/p.pack', Buffer.from('old'));
+    const port = Number(new URL(server.url).port);
+    const sock = connect(port, '127.0.0.1');
+    sock.on('error', () => {});
+    sock.write(`PUT /${name}/storage/o/v1/packs/p.pack HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${adminToken}\r\nContent-Length: 10000000\r\n\r\n`);
+    sock.write(Buffer.alloc(3_000_000, 1));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    sock.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await storage.getBuffer('v1/packs/p.pack')).toString()).toBe('old');
+    expect((await storage.head('v1/packs/p.pack'))?.size).toBe(3);
   });
 
   it('answers 400 for bad keys and 416 for ranges past the end at the HTTP level', async () => {

@@ -178,11 +178,20 @@ export function storageRoutes(backend: StorageBackend): RouteModule {
       const declared = c.req.header('content-length');
       const size = declared !== undefined && /^\d{1,15}$/.test(declared) ? Number(declared) : undefined;
       const raw = c.req.raw.body;
-      const { etag } = await mapped(() =>
-        raw === null || size === 0
-          ? storage.put(key, Buffer.alloc(0), { size: 0 })
-          : storage.put(key, () => Readable.fromWeb(raw as NodeWebStream<Uint8Array>), { size }),
-      );
+      let bodyFailed = false;
+      const openBody = (): Readable => {
+        const stream = Readable.fromWeb(raw as NodeWebStream<Uint8Array>);
+        stream.once('error', () => (bodyFailed = true));
+        return stream;
+      };
+      let etag: string;
+      try {
+        ({ etag } = await mapped(() => (raw === null || size === 0 ? storage.put(key, Buffer.alloc(0), { size: 0 }) : storage.put(key, openBody, { size }))));
+      } catch (err) {
+        // the client went away mid-body: nothing was stored (puts are atomic); not our fault
+        if (bodyFailed) throw new HttpError(400, 'the request body ended early', 'body-aborted');
+        throw err;
+      }
       return c.json({ etag }, 200, { etag: encodeEtagHeader(etag) });
     });
 
