@@ -9,6 +9,8 @@ export { openServerDb, type ServerDb } from './db.js';
 export { createApp, type AppDeps } from './app.js';
 export { createJsonLogger, silentLogger, type Logger } from './logger.js';
 export type { RouteDeps, RouteModule } from './http.js';
+export { storageRoutes } from './routes/storage.js';
+export { createStorageBackend, type StorageBackend, type StorageBackendOptions } from './storage-backend.js';
 export {
   addUser,
   getUser,

@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, createRepo, createToken, grant } from '../server/admin.js';
 import { startServer, type RunningServer } from '../server/main.js';
 import { HttpStorage } from '../src/transfer/http-storage.js';
+import { credentialQuery, serverToken, tokenFromCredentialHelper, type CredentialDeps } from '../src/remote/credentials.js';
+import { runGit } from '../src/git/exec.js';
 import { readStreamToBuffer } from '../src/transfer/object-storage.js';
 import { describeStorageContract, seededBytes } from './transfer/storage-contract.js';
 import { blake3 } from '@napi-rs/blake-hash';
@@ -100,6 +102,38 @@ describe('with S3 behind the server (s3rver on 127.0.0.1)', () => {
     const { S3Storage } = await import('../src/transfer/s3-storage.js');
     const raw = new S3Storage({ bucket: 'media', prefix: 'dits-server/team/where', endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: s3.credentials });
     expect((await raw.getBuffer('v1/objects/ab/cd')).toString()).toBe('x');
+  });
+});
+
+describe('tokens from git credential helpers', () => {
+  it('reads the store helper, returns undefined without a helper (no prompt), prefers DITS_TOKEN, and asks git once per URL', async () => {
+    const home = tempDir('dits-cred-home-');
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), GIT_CONFIG_NOSYSTEM: '1' };
+    let calls = 0;
+    const deps: CredentialDeps = {
+      env,
+      interactive: false,
+      runGit: (args, opts) => {
+        calls++;
+        return runGit(args, opts);
+      },
+    };
+    const url = 'http://127.0.0.1:4567/team/film';
+    expect(credentialQuery(url)).toEqual({ protocol: 'http', host: '127.0.0.1:4567', path: 'team/film' });
+    // no helper, no terminal: undefined at once instead of a prompt
+    expect(await tokenFromCredentialHelper(home, url, deps)).toBeUndefined();
+
+    writeFileSync(path.join(home, '.gitconfig'), '[credential]\n\thelper = store\n');
+    writeFileSync(path.join(home, '.git-credentials'), 'http://alice:dits_secret@127.0.0.1:4567\nhttp://bob:dits_other@127.0.0.1:9999\n');
+    expect(await tokenFromCredentialHelper(home, url, deps)).toBe('dits_secret');
+    expect(await tokenFromCredentialHelper(home, 'http://127.0.0.1:9999/x/y', deps)).toBe('dits_other');
+
+    calls = 0;
+    const cachedUrl = 'http://127.0.0.1:4567/team/cached';
+    expect(await serverToken(home, cachedUrl, deps)).toBe('dits_secret');
+    expect(await serverToken(home, cachedUrl, deps)).toBe('dits_secret');
+    expect(calls).toBe(1);
+    expect(await serverToken(home, cachedUrl, { ...deps, env: { ...env, DITS_TOKEN: 'dits_from_env' } })).toBe('dits_from_env');
   });
 });
 
