@@ -70,7 +70,8 @@ export function parseStorageUrl(url: string, cwd: string = process.cwd()): Stora
     }
     const parts = parsed.pathname.split('/').filter((s) => s !== '');
     if (parts.length !== 2 || parsed.search !== '' || parsed.hash !== '' || parsed.username !== '' || parsed.password !== '') {
-      throw badUrl(url, 'a Dits server remote names exactly <owner>/<repo> (no query, no credentials in the URL)', 'Write it as http(s)://<host>[:<port>]/<owner>/<repo>, e.g. dits::http://127.0.0.1:8080/team/film.');
+      const what = parts.length !== 2 ? `the path ${JSON.stringify(parsed.pathname)} is not supported` : 'a query, fragment or credentials in the URL are not supported';
+      throw badUrl(url, `${what}: a Dits server remote names exactly <owner>/<repo> (tokens come from git's credential helpers)`, 'Write it as http(s)://<host>[:<port>]/<owner>/<repo>, e.g. dits::http://127.0.0.1:8080/team/film.');
     }
     return { kind: 'http', baseUrl: `${parsed.protocol}//${parsed.host}/${parts.join('/')}` };
   }
