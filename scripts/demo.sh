@@ -67,9 +67,9 @@ git remote add hub "dits::http://127.0.0.1:$port/team/film"
 git push -q hub main
 git clone -q "dits::http://127.0.0.1:$port/team/film" "$work/clone-hub"
 cmp clip.mp4 "$work/clone-hub/clip.mp4" && echo "clone through the server is byte-identical"
-git dits lock clip.mp4
-git dits locks
-git dits unlock clip.mp4
+git dits lock --remote hub clip.mp4
+git dits locks --remote hub
+git dits unlock --remote hub clip.mp4
 
 step "done"
 echo "Everything is in $work (delete it when you are done)."
