@@ -88,6 +88,9 @@ function splitZ(buf: Buffer): string[] {
   return buf.toString('utf8').split('\0').filter(Boolean);
 }
 
+/** Compare-and-swap rounds before a push gives up (each re-reads the refs). */
+const MAX_REF_ATTEMPTS = 100;
+
 export class RemoteSession implements RemoteHelperHandlers {
   private dryRun = false;
   private cached: RefState | null = null;
@@ -252,10 +255,13 @@ export class RemoteSession implements RemoteHelperHandlers {
         for (const d of accepted) outcomes.set(d, null);
         break;
       }
-      if (attempt >= 20) {
-        for (const d of accepted) outcomes.set(d, 'the remote is too busy (ref update raced 20 times); try again');
+      if (attempt >= MAX_REF_ATTEMPTS) {
+        for (const d of accepted) outcomes.set(d, `the remote is too busy (ref update raced ${MAX_REF_ATTEMPTS} times); try again`);
         break;
       }
+      // Someone else updated the refs meanwhile: back off a little (jittered, so many
+      // pushers to different branches spread out), re-read, and try again.
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * Math.min(attempt + 1, 10)));
       ({ state, etag } = await readRefState(storage));
       // A ref we decided on may have moved: the loop re-checks against the new state.
     }
