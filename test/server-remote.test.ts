@@ -404,6 +404,38 @@ describe('git through dits::http:// with the server as a process', () => {
     expect(p3.status, p3.stderr).toBe(0);
   });
 
+  it('concurrent pushes of small commits to separate branches: all succeed, no ref update lost', async () => {
+    const n = Number(process.env.DITS_TEST_CONCURRENT_PUSHES ?? 12);
+    const base = path.join(sb.dir, 'src');
+    const clones: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const dest = path.join(sb.dir, `racer-${i}`);
+      sb.mustGit(['clone', '-q', '--shared', base, dest], sb.dir);
+      sb.mustGit(['remote', 'set-url', 'origin', remoteUrl()], dest);
+      writeFile(path.join(dest, `racer-${i}.txt`), `racer ${i}\n`);
+      sb.mustGit(['add', '.'], dest);
+      sb.mustGit(['commit', '-q', '-m', `racer ${i}`], dest);
+      clones.push(dest);
+    }
+    const results = await Promise.all(
+      clones.map(
+        (dest, i) =>
+          new Promise<{ code: number | null; err: string }>((resolve) => {
+            const child = spawn('git', ['push', 'origin', `HEAD:refs/heads/racer-${i}`], { cwd: dest, env: sb.env, stdio: ['ignore', 'ignore', 'pipe'] });
+            let err = '';
+            child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+            child.once('close', (code) => resolve({ code, err }));
+          }),
+      ),
+    );
+    for (const r of results) expect(r.code, r.err).toBe(0);
+    const refs = sb.mustGit(['ls-remote', remoteUrl()], base);
+    for (let i = 0; i < n; i++) {
+      const head = sb.mustGit(['rev-parse', 'HEAD'], clones[i]!).trim();
+      expect(refs).toContain(`${head}\trefs/heads/racer-${i}`);
+    }
+  });
+
   it('the server killed (SIGKILL) during a push: no ref to half-stored content; after a restart the re-run completes', async () => {
     const repo = path.join(sb.dir, 'src');
     const before = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
