@@ -207,6 +207,29 @@ describe('storage routes: access and errors', () => {
     expect((await storage.head('v1/packs/p.pack'))?.size).toBe(3);
   });
 
+  it('pages listings: resumed from the open listing or, when that is gone, rescanned after the cursor key', async () => {
+    const { storage, name } = freshRepo();
+    const keys = Array.from({ length: 25 }, (_, i) => `v1/objects/${String(i).padStart(2, '0')}/x`);
+    for (const k of keys) await storage.put(k, Buffer.from(k));
+    await storage.put('other', Buffer.from('o'));
+    const small = new HttpStorage({ baseUrl: `${server.url}/${name}`, token: async () => adminToken, listPageSize: 7 });
+    const listed: string[] = [];
+    for await (const o of small.list('v1/')) listed.push(o.key);
+    expect(listed).toEqual(keys);
+    const page = async (after?: string) => {
+      const q = new URLSearchParams({ prefix: 'v1/', limit: '10', ...(after === undefined ? {} : { after }) });
+      const res = await fetch(`${server.url}/${name}/storage/list?${q.toString()}`, { headers: { authorization: `Bearer ${adminToken}` } });
+      return (await res.json()) as { objects: { key: string }[]; next: string | null };
+    };
+    const first = await page();
+    expect(first.next).toBe(keys[9]);
+    const resumed = await page(first.next!);
+    const rescanned = await page(first.next!);
+    expect(resumed).toEqual(rescanned);
+    expect(resumed.objects.map((o) => o.key)).toEqual(keys.slice(10, 20));
+    expect((await page(resumed.next!)).objects.map((o) => o.key)).toEqual(keys.slice(20));
+  });
+
   it('answers 400 for bad keys and 416 for ranges past the end at the HTTP level', async () => {
     const { name } = freshRepo();
     const auth = { authorization: `Bearer ${adminToken}` };

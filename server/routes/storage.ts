@@ -18,7 +18,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import { Hono } from 'hono';
 import { decodeEtagHeader, encodeEtagHeader, ERROR_CODE_HEADER } from '../../src/transfer/http-storage.js';
-import { assertValidKey, assertValidPrefix, type ObjectStorage } from '../../src/transfer/object-storage.js';
+import { assertValidKey, assertValidPrefix, type ListedObject, type ObjectStorage } from '../../src/transfer/object-storage.js';
 import { StorageError } from '../../src/transfer/storage-error.js';
 import { parsePackKey, OBJECTS_PREFIX } from '../../src/remote/content/layout.js';
 import { HttpError, requireRepoAccess, type AppContext, type AppEnv, type RouteDeps, type RouteModule } from '../http.js';
@@ -106,10 +106,50 @@ function recordRead(deps: RouteDeps, repo: string, key: string): void {
   }
 }
 
+interface ListCursor {
+  it: AsyncIterator<ListedObject>;
+  /** the first object of the next page, already read */
+  pending: ListedObject;
+}
+
+/**
+ * Open listings between pages, so paging through N keys reads the back end once
+ * (not once per page). Keyed by repository, prefix and the page's last key; at most
+ * MAX_OPEN_LISTINGS, each dropped after LISTING_TTL_MS. A page whose cursor is gone
+ * starts a fresh listing and skips keys up to `after` (ascending order assumed).
+ */
+const MAX_OPEN_LISTINGS = 64;
+const LISTING_TTL_MS = 60_000;
+
+function createListCursors() {
+  const open = new Map<string, { cursor: ListCursor; timer: NodeJS.Timeout }>();
+  const id = (repo: string, prefix: string, after: string) => `${repo}\0${prefix}\0${after}`;
+  const drop = (key: string, close: boolean): ListCursor | undefined => {
+    const entry = open.get(key);
+    if (entry === undefined) return undefined;
+    open.delete(key);
+    clearTimeout(entry.timer);
+    if (close) void entry.cursor.it.return?.().catch(() => {});
+    return entry.cursor;
+  };
+  return {
+    take: (repo: string, prefix: string, after: string) => drop(id(repo, prefix, after), false),
+    put(repo: string, prefix: string, after: string, cursor: ListCursor): void {
+      const key = id(repo, prefix, after);
+      drop(key, true);
+      while (open.size >= MAX_OPEN_LISTINGS) drop(open.keys().next().value as string, true);
+      const timer = setTimeout(() => drop(key, true), LISTING_TTL_MS);
+      timer.unref();
+      open.set(key, { cursor, timer });
+    },
+  };
+}
+
 /** The storage routes over `backend`; add the result to the app's routes. */
 export function storageRoutes(backend: StorageBackend): RouteModule {
   return (deps: RouteDeps) => {
     const app = new Hono<AppEnv>();
+    const cursors = createListCursors();
 
     const open = async (c: AppContext, need: Role): Promise<{ storage: ObjectStorage; repo: string }> => {
       const { repo } = requireRepoAccess(c, deps.db, need);
@@ -203,7 +243,7 @@ export function storageRoutes(backend: StorageBackend): RouteModule {
     });
 
     app.get('/:owner/:repo/storage/list', async (c) => {
-      const { storage } = await open(c, 'read');
+      const { storage, repo } = await open(c, 'read');
       const prefix = c.req.query('prefix') ?? '';
       const after = c.req.query('after');
       const limitText = c.req.query('limit');
@@ -216,17 +256,34 @@ export function storageRoutes(backend: StorageBackend): RouteModule {
       } catch (err) {
         throw toHttpError(err);
       }
-      const afterBytes = after === undefined ? undefined : Buffer.from(after);
       const objects: { key: string; size: number }[] = [];
       let next: string | null = null;
       await mapped(async () => {
-        for await (const o of storage.list(prefix)) {
-          if (afterBytes !== undefined && Buffer.compare(Buffer.from(o.key), afterBytes) <= 0) continue;
-          if (objects.length === limit) {
-            next = objects[objects.length - 1]!.key;
+        // resume the listing that produced `after` when it is still open; else start over
+        const resumed = after === undefined ? undefined : cursors.take(repo, prefix, after);
+        let it: AsyncIterator<ListedObject>;
+        let pending: ListedObject | undefined;
+        if (resumed !== undefined) {
+          ({ it, pending } = resumed);
+        } else {
+          it = storage.list(prefix)[Symbol.asyncIterator]();
+          const afterBytes = after === undefined ? undefined : Buffer.from(after);
+          for (;;) {
+            const r = await it.next();
+            if (r.done) break;
+            if (afterBytes !== undefined && Buffer.compare(Buffer.from(r.value.key), afterBytes) <= 0) continue;
+            pending = r.value;
             break;
           }
-          objects.push({ key: o.key, size: o.size });
+        }
+        while (pending !== undefined && objects.length < limit) {
+          objects.push({ key: pending.key, size: pending.size });
+          const r = await it.next();
+          pending = r.done ? undefined : r.value;
+        }
+        if (pending !== undefined) {
+          next = objects[objects.length - 1]!.key;
+          cursors.put(repo, prefix, next, { it, pending });
         }
       });
       return c.json({ objects, next });
