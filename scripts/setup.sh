@@ -24,7 +24,9 @@ stamp="node_modules/.dits-setup"
 want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node --version)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci refuses this lock file (npm 11 records no entries for other platforms' optional
+  # native packages); npm install follows the lock file all the same.
+  npm install --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
 npm run build --silent
