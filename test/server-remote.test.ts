@@ -531,7 +531,16 @@ describe('server memory while 1 GiB passes through', () => {
             },
           });
         };
-        await storage.put('v1/packs/huge.pack', body, { size: total });
+        // the client streams too: its resident set must not grow by the body's size
+        const baseline = process.memoryUsage().rss;
+        let clientPeak = baseline;
+        const sampler = setInterval(() => (clientPeak = Math.max(clientPeak, process.memoryUsage().rss)), 20);
+        try {
+          await storage.put('v1/packs/huge.pack', body, { size: total });
+        } finally {
+          clearInterval(sampler);
+        }
+        expect((clientPeak - baseline) / 2 ** 20).toBeLessThan(256);
         expect((await storage.head('v1/packs/huge.pack'))?.size).toBe(total);
         let read = 0;
         let mismatch = false;

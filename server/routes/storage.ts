@@ -17,7 +17,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import { Hono } from 'hono';
-import { decodeEtagHeader, encodeEtagHeader, ERROR_CODE_HEADER } from '../../src/transfer/http-storage.js';
+import { decodeEtagHeader, encodeEtagHeader, ERROR_CODE_HEADER, toPullStream } from '../../src/transfer/http-storage.js';
 import { assertValidKey, assertValidPrefix, type ListedObject, type ObjectStorage } from '../../src/transfer/object-storage.js';
 import { StorageError } from '../../src/transfer/storage-error.js';
 import { parsePackKey, OBJECTS_PREFIX } from '../../src/remote/content/layout.js';
@@ -65,24 +65,6 @@ function keyFrom(c: AppContext): string {
     throw toHttpError(err);
   }
   return key;
-}
-
-/** A Node stream as a web stream that reads only when the consumer pulls (backpressure). */
-function toWebStream(stream: Readable): ReadableStream<Uint8Array> {
-  const it = stream[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const { done, value } = await it.next();
-        if (done) controller.close();
-        else controller.enqueue(value as Uint8Array);
-      },
-      cancel() {
-        stream.destroy();
-      },
-    },
-    { highWaterMark: 0 },
-  );
 }
 
 /** `bytes=a-b` (or `bytes=a-`); anything else is ignored as HTTP allows. */
@@ -209,7 +191,7 @@ export function storageRoutes(backend: StorageBackend): RouteModule {
         headers['content-length'] = String(info.size);
       }
       recordRead(deps, repo, key);
-      return new Response(toWebStream(body), { status, headers });
+      return new Response(toPullStream(body), { status, headers });
     });
 
     app.put('/:owner/:repo/storage/o/*', async (c) => {

@@ -53,6 +53,27 @@ export function decodeEtagHeader(header: string | null | undefined): string | un
   }
 }
 
+/**
+ * A Node stream as a web stream that reads only when the consumer pulls. Node 20's
+ * `Readable.toWeb` reads ahead without limit (a 1 GiB upload took 1 GiB of memory).
+ */
+export function toPullStream(stream: Readable): ReadableStream<Uint8Array> {
+  const it = stream[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { done, value } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(value as Uint8Array);
+      },
+      cancel() {
+        stream.destroy();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /** Carries the error code of answers without a body (HEAD). */
 export const ERROR_CODE_HEADER = 'dits-error-code';
 
@@ -138,10 +159,11 @@ export class HttpStorage implements ObjectStorage {
       if (opts.size !== undefined) headers['content-length'] = String(opts.size);
       const stream = body();
       try {
-        res = await this.send('PUT', path, { headers, body: Readable.toWeb(stream) as ReadableStream<Uint8Array>, key, once: true });
+        res = await this.putStream(path, stream, headers, key);
       } finally {
         if (!stream.readableEnded) stream.destroy();
       }
+      if (!res.ok) throw await this.statusError(res, key);
     }
     const json = (await res.json()) as { etag?: string };
     if (typeof json.etag !== 'string') throw new StorageError('SERVER_ERROR', `The server answered a put of ${key} without an etag`, { key, retryable: true });
@@ -231,6 +253,37 @@ export class HttpStorage implements ObjectStorage {
       headers.range = `bytes=${range.start}-${range.end}`;
     }
     return this.send('GET', `/storage/o/${encodeKeyPath(key)}`, { headers, key, once });
+  }
+
+  /**
+   * A streamed PUT over node:http(s), not fetch: undici's fetch (Node 20) reads a request
+   * body stream ahead without limit, so a 1 GiB upload held 1 GiB; `pipe` into the request
+   * waits for the socket. The small answer is returned as a web Response.
+   */
+  private async putStream(path: string, stream: Readable, headers: Record<string, string>, key: string): Promise<Response> {
+    const token = await this.token();
+    const url = new URL(this.base.href + path);
+    const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    const all: Record<string, string> = { ...headers };
+    if (token !== undefined) all.authorization = `Bearer ${token}`;
+    return new Promise<Response>((resolve, reject) => {
+      const req = request(url, { method: 'PUT', headers: all }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (err) => reject(this.networkError(err, key)));
+        res.on('end', () => {
+          const h = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') h.set(name, value);
+          resolve(new Response(chunks.length === 0 ? null : Buffer.concat(chunks), { status: res.statusCode ?? 500, headers: h }));
+        });
+      });
+      req.on('error', (err) => reject(this.networkError(err, key)));
+      stream.once('error', (err) => {
+        req.destroy();
+        reject(err);
+      });
+      stream.pipe(req);
+    });
   }
 
   private token(): Promise<string | undefined> {
