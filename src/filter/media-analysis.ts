@@ -4,7 +4,27 @@
  * that changed between analysis and ingest is still stored exactly.
  */
 import { analyzeContainer } from '../media/analyze-container.js';
-import { openFileReader } from '../media/random-access-reader.js';
+import { openFileReader, type RandomAccessReader } from '../media/random-access-reader.js';
+import { isPlausibleBoxType, payloadStart, readBoxHeader } from '../media/mp4-boxes.js';
+
+/** Payload starts of the `mdat` boxes among the top-level boxes that parse, from offset 0. */
+async function leadingPayloadStarts(reader: RandomAccessReader): Promise<number[]> {
+  const out: number[] = [];
+  let offset = 0;
+  for (let i = 0; i < 64 && offset < reader.size; i++) {
+    let box;
+    try {
+      box = await readBoxHeader(reader, offset, reader.size);
+    } catch {
+      break;
+    }
+    if (!isPlausibleBoxType(box.type)) break;
+    if (box.type === 'mdat' && payloadStart(box) < reader.size) out.push(payloadStart(box));
+    if (box.toEnd) break;
+    offset = box.end;
+  }
+  return out;
+}
 import type { MediaAnalysis } from './dits-filter.js';
 
 export async function analyzeForIngest(absPath: string): Promise<MediaAnalysis | null> {
@@ -16,7 +36,13 @@ export async function analyzeForIngest(absPath: string): Promise<MediaAnalysis |
   }
   try {
     const a = await analyzeContainer(reader);
-    if (a.kind === 'unknown') return { fallback: a.fallbackReason, media: null };
+    if (a.kind === 'unknown') {
+      // Not understood (damaged, or bytes inserted by hand): still split where the leading
+      // top-level boxes that do parse put the media payload, as a parsed version would, so
+      // the two share the pieces around those edges.
+      const forced = await leadingPayloadStarts(reader);
+      return { fallback: a.fallbackReason, media: null, cutPlan: forced.length ? { forced, preferred: [] } : undefined };
+    }
     // A payload that starts with a keyframe is marked on its region, not in `preferred`.
     const regionKeyframes = a.cutPlan.regions.filter((r) => r.kind === 'payload' && r.startsAtKeyframe).map((r) => r.start);
     const preferred = regionKeyframes.length ? Float64Array.from([...a.cutPlan.preferred, ...regionKeyframes]).sort() : a.cutPlan.preferred;
