@@ -44,3 +44,19 @@ export async function resolvePointers<T extends { oid: string; path: string; mod
   }
   return out;
 }
+
+/** Pointers among the files of a commit or tree (`git ls-tree -r`), under the given paths. */
+export async function listTreePointers(cwd: string, rev: string, pathspecs: string[] = []): Promise<IndexPointer[]> {
+  const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...pathspecs], { cwd });
+  const entries = r.stdout
+    .toString('utf8')
+    .split('\0')
+    .filter(Boolean)
+    .map((rec) => {
+      const tab = rec.indexOf('\t');
+      const [mode, , oid] = rec.slice(0, tab).split(' ');
+      return { mode: mode!, oid: oid!, path: rec.slice(tab + 1) };
+    })
+    .filter((e) => e.mode.startsWith('100'));
+  return resolvePointers(cwd, entries);
+}

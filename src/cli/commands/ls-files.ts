@@ -1,9 +1,8 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { findRepo, requireInitialised } from '../../git/repo.js';
-import { listIndexPointers, resolvePointers, type IndexPointer } from '../../git/pointers.js';
+import { listIndexPointers, listTreePointers, type IndexPointer } from '../../git/pointers.js';
 import { listReachablePointers } from '../../git/reachable.js';
-import { runGit } from '../../git/exec.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { Manifest } from '../../manifest/manifest.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
@@ -11,18 +10,7 @@ import type { Command } from '../main.js';
 
 async function pointersAt(workTree: string, rev: string | undefined, specs: string[]): Promise<IndexPointer[]> {
   if (!rev) return (await listIndexPointers(workTree, specs)).filter((p) => p.stage === 0);
-  const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...specs], { cwd: workTree });
-  const entries = r.stdout
-    .toString('utf8')
-    .split('\0')
-    .filter(Boolean)
-    .map((rec) => {
-      const tab = rec.indexOf('\t');
-      const [mode, , oid] = rec.slice(0, tab).split(' ');
-      return { mode: mode!, oid: oid!, path: rec.slice(tab + 1) };
-    })
-    .filter((e) => e.mode.startsWith('100'));
-  return resolvePointers(workTree, entries);
+  return listTreePointers(workTree, rev, specs);
 }
 
 const lsFiles: Command = {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
-import { listIndexPointers, resolvePointers } from '../../git/pointers.js';
+import { listIndexPointers, listTreePointers } from '../../git/pointers.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { defaultDitsRemote, openRemoteStorage } from '../../remote/open-remote.js';
 import { manifestsBetween } from '../../remote/session.js';
@@ -59,13 +59,7 @@ const fetch: Command = {
     const { repo, remote, storage } = await remoteFor(ctx, values.remote);
     const rev = positionals[0] ?? 'HEAD';
     const specs = positionals.slice(1);
-    const ls = await runGit(['ls-tree', '-r', '-z', rev, '--', ...specs], { cwd: repo.workTree });
-    const entries = ls.stdout.toString('utf8').split('\0').filter(Boolean).map((rec) => {
-      const tab = rec.indexOf('\t');
-      const [mode, , oid] = rec.slice(0, tab).split(' ');
-      return { mode: mode!, oid: oid!, path: rec.slice(tab + 1) };
-    });
-    const pointers = await resolvePointers(repo.workTree, entries);
+    const pointers = await listTreePointers(repo.workTree, rev, specs);
     const store = ChunkStore.open(repo.ditsDir);
     try {
       const r = await ensureLocal(storage, store, { manifestIds: pointers.map((p) => p.pointer.manifest) }, { remoteName: remote.name, dryRun: values['dry-run'], onProgress: stderrProgress('Fetching content', ctx.interactive) });
