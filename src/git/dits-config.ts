@@ -2,7 +2,8 @@
  * Dits settings from git config (repo, then global). Tunables are read once per command
  * and passed down as parameters.
  */
-import { runGit } from './exec.js';
+import { gitConfigMap } from './exec.js';
+import { DitsUserError } from '../errors.js';
 import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from '../chunking/chunker.js';
 
 export interface DitsSettings {
@@ -21,31 +22,34 @@ export interface DitsSettings {
 
 export const DEFAULT_SMUDGE_INLINE_MAX = 32 * 1024 * 1024;
 
-function parseSize(v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  const m = /^(\d+)\s*([kmgt]?)i?b?$/i.exec(v.trim());
-  if (!m) return fallback;
+/** "64k", "32M", "1.5G", "4096" -> bytes; null when the text is not a size. */
+export function parseByteSize(v: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(v.trim());
+  if (!m) return null;
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Number(m[1]) * mult;
+  return Math.round(Number(m[1]) * mult);
+}
+
+function sizeSetting(kv: Map<string, string>, key: string, fallback: number): number {
+  const v = kv.get(key);
+  if (v === undefined) return fallback;
+  const n = parseByteSize(v);
+  if (n === null || n <= 0) throw new DitsUserError('bad-config', `git config ${key} = '${v}' is not a size`, { hint: `use a number of bytes with an optional k/M/G suffix, e.g. \`git config ${key} 64k\`` });
+  return n;
 }
 
 export async function readDitsSettings(cwd: string): Promise<DitsSettings> {
-  const r = await runGit(['config', '-z', '--get-regexp', '^dits\\.'], { cwd, allowFail: true });
-  const kv = new Map<string, string>();
-  for (const rec of r.stdout.toString('utf8').split('\0')) {
-    const nl = rec.indexOf('\n');
-    if (nl > 0) kv.set(rec.slice(0, nl).toLowerCase(), rec.slice(nl + 1));
-  }
+  const kv = await gitConfigMap(cwd, '^dits\\.');
   return {
     chunker: {
-      minSize: parseSize(kv.get('dits.chunkmin'), DEFAULT_CHUNKER_PARAMS.minSize),
-      avgSize: parseSize(kv.get('dits.chunkavg'), DEFAULT_CHUNKER_PARAMS.avgSize),
-      maxSize: parseSize(kv.get('dits.chunkmax'), DEFAULT_CHUNKER_PARAMS.maxSize),
+      minSize: sizeSetting(kv, 'dits.chunkmin', DEFAULT_CHUNKER_PARAMS.minSize),
+      avgSize: sizeSetting(kv, 'dits.chunkavg', DEFAULT_CHUNKER_PARAMS.avgSize),
+      maxSize: sizeSetting(kv, 'dits.chunkmax', DEFAULT_CHUNKER_PARAMS.maxSize),
     },
-    smudgeInlineMax: parseSize(kv.get('dits.smudgeinlinemax'), DEFAULT_SMUDGE_INLINE_MAX),
+    smudgeInlineMax: sizeSetting(kv, 'dits.smudgeinlinemax', DEFAULT_SMUDGE_INLINE_MAX),
     mediaAware: (kv.get('dits.mediaaware') ?? 'true') !== 'false',
     durable: (kv.get('dits.fsync') ?? 'false') === 'true',
-    packSize: kv.has('dits.packsize') ? parseSize(kv.get('dits.packsize'), 0) || undefined : undefined,
+    packSize: kv.has('dits.packsize') ? sizeSetting(kv, 'dits.packsize', 0) : undefined,
     concurrency: Math.max(1, Math.min(64, Number(kv.get('dits.concurrency') ?? 8) || 8)),
   };
 }

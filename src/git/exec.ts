@@ -55,3 +55,14 @@ export async function gitConfigGet(key: string, cwd: string, extra: string[] = [
   const r = await runGit(['config', ...extra, '--get', key], { cwd, allowFail: true });
   return r.exitCode === 0 ? r.stdout.toString('utf8').replace(/\n$/, '') : undefined;
 }
+
+/** Every git config entry whose key matches `pattern`, keys as git prints them (lowercased sections and names). */
+export async function gitConfigMap(cwd: string, pattern: string): Promise<Map<string, string>> {
+  const r = await runGit(['config', '-z', '--get-regexp', pattern], { cwd, allowFail: true });
+  const kv = new Map<string, string>();
+  for (const rec of r.stdout.toString('utf8').split('\0')) {
+    const nl = rec.indexOf('\n');
+    if (nl > 0) kv.set(rec.slice(0, nl), rec.slice(nl + 1));
+  }
+  return kv;
+}

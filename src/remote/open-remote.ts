@@ -4,7 +4,7 @@
  * `dits.s3.conditionalWrites`) over the AWS SDK's usual sources (environment, shared
  * config and credentials files). Nothing secret is ever read from or written to the repo.
  */
-import { runGit } from '../git/exec.js';
+import { gitConfigMap } from '../git/exec.js';
 import { DitsUserError } from '../errors.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import { openStorage } from '../transfer/storage-url.js';
@@ -17,18 +17,8 @@ export interface DitsRemote {
   url: string;
 }
 
-async function configMap(cwd: string, pattern: string): Promise<Map<string, string>> {
-  const r = await runGit(['config', '-z', '--get-regexp', pattern], { cwd, allowFail: true });
-  const kv = new Map<string, string>();
-  for (const rec of r.stdout.toString('utf8').split('\0')) {
-    const nl = rec.indexOf('\n');
-    if (nl > 0) kv.set(rec.slice(0, nl), rec.slice(nl + 1));
-  }
-  return kv;
-}
-
 export async function listDitsRemotes(cwd: string): Promise<DitsRemote[]> {
-  const kv = await configMap(cwd, '^remote\\..*\\.url$');
+  const kv = await gitConfigMap(cwd, '^remote\\..*\\.url$');
   const out: DitsRemote[] = [];
   for (const [k, v] of kv) {
     if (!v.startsWith('dits::')) continue;
@@ -40,7 +30,7 @@ export async function listDitsRemotes(cwd: string): Promise<DitsRemote[]> {
 /** The remote content comes from: `dits.remote`, else origin, else the only dits remote. */
 export async function defaultDitsRemote(cwd: string, explicit?: string): Promise<DitsRemote | null> {
   const remotes = await listDitsRemotes(cwd);
-  const want = explicit ?? (await configMap(cwd, '^dits\\.remote$')).get('dits.remote');
+  const want = explicit ?? (await gitConfigMap(cwd, '^dits\\.remote$')).get('dits.remote');
   if (want) {
     const r = remotes.find((x) => x.name === want);
     if (!r) throw new DitsUserError('no-such-remote', `'${want}' is not a Dits remote of this repository`, { hint: 'list them with `git remote -v` (Dits remotes have dits:: URLs)' });
@@ -50,7 +40,7 @@ export async function defaultDitsRemote(cwd: string, explicit?: string): Promise
 }
 
 export async function openRemoteStorage(cwd: string, url: string): Promise<ObjectStorage> {
-  const kv = await configMap(cwd, '^dits\\.s3\\.');
+  const kv = await gitConfigMap(cwd, '^dits\\.s3\\.');
   const get = (k: string): string | undefined => kv.get(`dits.s3.${k.toLowerCase()}`);
   const pathStyle = get('pathStyle');
   return openStorage(url, {

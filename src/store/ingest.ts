@@ -66,7 +66,7 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer>, o
   let newBytes = 0;
   let sinceCommit = 0;
 
-  const store1 = async (piece: Buffer, start: number): Promise<void> => {
+  const storePiece = async (piece: Buffer, start: number): Promise<void> => {
     while (flagIndex < preferred.length && preferred[flagIndex]! < start) flagIndex++;
     const flags = flagIndex < preferred.length && preferred[flagIndex] === start ? FLAG_KEYFRAME : 0;
     const id = hashBytes(piece);
@@ -92,15 +92,15 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer>, o
       const at = preferred[k]!;
       if (at - s <= KEYFRAME_SNAP || e - at <= KEYFRAME_SNAP) splits.push(at);
     }
-    if (splits.length === 0) return store1(chunk, s);
+    if (splits.length === 0) return storePiece(chunk, s);
     splits.sort((a, b) => a - b);
     let from = s;
     for (const at of splits) {
       if (at <= from) continue;
-      await store1(chunk.subarray(from - s, at - s), from);
+      await storePiece(chunk.subarray(from - s, at - s), from);
       from = at;
     }
-    await store1(chunk.subarray(from - s), from);
+    await storePiece(chunk.subarray(from - s), from);
   };
 
   try {

@@ -7,7 +7,7 @@ import { defaultDitsRemote, openRemoteStorage } from '../../remote/open-remote.j
 import { manifestsBetween } from '../../remote/session.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
 import { pushContent, ensureLocal, planPrune, applyPrune } from '../../remote/content/index.js';
-import { readDitsSettings } from '../../git/dits-config.js';
+import { parseByteSize, readDitsSettings } from '../../git/dits-config.js';
 import { parseAge } from './gc.js';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
@@ -23,9 +23,9 @@ async function remoteFor(ctx: CliContext, name: string | undefined) {
 }
 
 function parseSize(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(v.trim());
-  if (!m) throw new DitsUserError('bad-size', `cannot read the size '${v}'`, { hint: 'use e.g. 500M, 50G, 2T' });
-  return Math.round(Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as ''] );
+  const n = parseByteSize(v);
+  if (n === null) throw new DitsUserError('bad-size', `cannot read the size '${v}'`, { hint: 'use e.g. 500M, 50G, 2T' });
+  return n;
 }
 
 const push: Command = {
