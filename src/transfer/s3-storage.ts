@@ -333,6 +333,8 @@ export class S3Storage implements ObjectStorage {
    * writer, when absent) decided by the setting or a probe and recorded. null: nothing
    * recorded and `forWrite` false, so no versioned object exists yet.
    */
+  private casModeDecision: Promise<CasMode> | undefined;
+
   async casMode(forWrite: boolean): Promise<CasMode | null> {
     const known = await (this.casModePromise ??= this.readCasMode());
     if (known !== null) {
@@ -343,9 +345,20 @@ export class S3Storage implements ObjectStorage {
       this.casModePromise = undefined; // look again next time
       return null;
     }
-    const chosen: CasMode =
-      this.conditionalWrites === 'on' ? 'native' : this.conditionalWrites === 'off' ? 'log' : (await this.probeConditionalWrites()) ? 'native' : 'log';
-    const recorded = await this.recordCasMode(chosen);
+    // Concurrent writers of this instance share one probe and one record (no racing PUTs
+    // of the same key, which s3rver, writing objects in place, does not survive).
+    this.casModeDecision ??= (async () => {
+      const chosen: CasMode =
+        this.conditionalWrites === 'on' ? 'native' : this.conditionalWrites === 'off' ? 'log' : (await this.probeConditionalWrites()) ? 'native' : 'log';
+      return this.recordCasMode(chosen);
+    })();
+    let recorded: CasMode;
+    try {
+      recorded = await this.casModeDecision;
+    } catch (err) {
+      this.casModeDecision = undefined;
+      throw err;
+    }
     this.casModePromise = Promise.resolve(recorded);
     if (this.conditionalWrites === 'on' && recorded === 'log') throw this.modeConflict(recorded);
     return recorded;
