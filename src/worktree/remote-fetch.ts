@@ -4,7 +4,7 @@
  * a checkout leaves such files as pointers until `git dits pull`; dits.fetchInclude /
  * dits.fetchExclude limit what a checkout fetches by itself.
  */
-import { runGit } from '../git/exec.js';
+import { gitConfigMap } from '../git/exec.js';
 import type { RepoPaths } from '../git/repo.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -21,12 +21,9 @@ export interface FetchPolicy {
 }
 
 export async function readFetchPolicy(cwd: string): Promise<FetchPolicy> {
-  const get = async (k: string): Promise<string | undefined> => {
-    const r = await runGit(['config', '--get', k], { cwd, allowFail: true });
-    return r.exitCode === 0 ? r.stdout.toString('utf8').trim() : undefined;
-  };
-  const mode = (await get('dits.fetchMode')) === 'lazy' ? 'lazy' : 'full';
-  return { mode, include: parsePatternList(await get('dits.fetchInclude')), exclude: parsePatternList(await get('dits.fetchExclude')) };
+  const kv = await gitConfigMap(cwd, '^dits\\.fetch');
+  const mode = kv.get('dits.fetchmode') === 'lazy' ? 'lazy' : 'full';
+  return { mode, include: parsePatternList(kv.get('dits.fetchinclude')), exclude: parsePatternList(kv.get('dits.fetchexclude')) };
 }
 
 export interface FetchReport {
