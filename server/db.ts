@@ -102,6 +102,23 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'settings; cached logical sizes of manifests for status',
+    sql: `
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT
+      ) WITHOUT ROWID;
+      -- the file size each manifest describes, read once per manifest (they are immutable)
+      CREATE TABLE manifest_sizes (
+        repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+        manifest_id TEXT NOT NULL,
+        file_size INTEGER NOT NULL,
+        PRIMARY KEY (repo_id, manifest_id)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -9,8 +9,9 @@ export { openServerDb, type ServerDb } from './db.js';
 export { createApp, type AppDeps } from './app.js';
 export { createJsonLogger, silentLogger, type Logger } from './logger.js';
 export type { RouteDeps, RouteModule } from './http.js';
-export { storageRoutes } from './routes/storage.js';
-export { createStorageBackend, type StorageBackend, type StorageBackendOptions } from './storage-backend.js';
+export { storageRoutes, createStorageTransferStats, type StorageTransferStats, type StorageRoutesOptions } from './routes/storage.js';
+export { measureRepoSizes, readManifestFileSize, recordStorageLocation, recordedStorageLocation, type RepoSize, type MeasureOptions } from './repo-sizes.js';
+export { createStorageBackend, s3OptionsFromEnv, MAX_PRESIGNED_PUT_BYTES, DEFAULT_PRESIGN_EXPIRES_SECONDS, type StorageBackend, type StorageBackendOptions } from './storage-backend.js';
 export {
   addUser,
   getUser,

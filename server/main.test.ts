@@ -275,7 +275,7 @@ describe('startServer in process', () => {
     const db = openDataDirDb(dataDir);
     expect(db.stmt('SELECT object_id FROM access').all()).toEqual([{ object_id: 'abc' }]);
     db.close();
-    expect(logs.map((l) => l['msg'])).toEqual(['listening', ...Array(5).fill('request'), 'shutting down', 'stopped']);
+    expect(logs.map((l) => l['msg'])).toEqual(['listening', ...Array(5).fill('request'), 'shutting down', 'storage transfer totals', 'stopped']);
   });
 
   it('cuts requests still in flight when the shutdown timeout passes', async () => {

@@ -22,7 +22,8 @@ import type { ServerDb } from './db.js';
 import type { RouteModule } from './http.js';
 import { createJsonLogger, silentLogger, type Logger } from './logger.js';
 import { startWalCheckpointer } from './wal-checkpointer.js';
-import { storageRoutes } from './routes/storage.js';
+import { createStorageTransferStats, storageRoutes, type StorageTransferStats } from './routes/storage.js';
+import { recordStorageLocation } from './repo-sizes.js';
 import { createStorageBackend, s3OptionsFromEnv, type StorageBackendOptions } from './storage-backend.js';
 
 export interface StartServerOptions {
@@ -45,6 +46,13 @@ export interface StartServerOptions {
   storage?: string;
   /** S3 settings for `storage` (default: endpoint from AWS_ENDPOINT_URL[_S3], the SDK's chain for the rest). */
   s3?: StorageBackendOptions['s3'];
+  /**
+   * With S3 behind: hand clients presigned URLs so pack bytes go direct (default true).
+   * false when clients cannot reach the S3 endpoint: every byte then passes through here.
+   */
+  direct?: boolean;
+  /** Validity of presigned URLs (default 15 minutes). */
+  presignExpiresInSeconds?: number;
 }
 
 export interface RunningServer {
@@ -53,6 +61,8 @@ export interface RunningServer {
   port: number;
   db: ServerDb;
   access: AccessTracker;
+  /** Bytes proxied through this server and presigned URLs handed out, since start. */
+  storageStats: StorageTransferStats;
   /** Graceful shutdown; resolves when SQLite is closed. Idempotent. */
   close(): Promise<void>;
 }
@@ -65,7 +75,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const clock = options.clock ?? (() => new Date());
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
   // first, so a bad storage URL fails before anything is opened
-  const backend = createStorageBackend({ dataDir: options.dataDir, storage: options.storage, s3: options.s3 ?? s3OptionsFromEnv(process.env) });
+  const backend = createStorageBackend({
+    dataDir: options.dataDir,
+    storage: options.storage,
+    s3: options.s3 ?? s3OptionsFromEnv(process.env),
+    direct: options.direct,
+    presignExpiresInSeconds: options.presignExpiresInSeconds,
+    clock,
+  });
   const db = openDataDirDb(options.dataDir);
   // Checkpoints run in a worker (see wal-checkpointer.ts); the automatic one only if
   // the WAL reaches ~40 MB.
@@ -79,7 +96,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     flushIntervalMs: options.accessFlushIntervalMs,
     onError: (err) => logger.error('access flush failed', { err }),
   });
-  const storage = storageRoutes(backend);
+  // `git dits server status` reads where the content lives from the data dir
+  recordStorageLocation(db, options.storage ?? null);
+  const storageStats = createStorageTransferStats();
+  const storage = storageRoutes(backend, { stats: storageStats });
   const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, routes: [storage, ...(options.routes ?? [])] });
 
   let server: Server;
@@ -110,7 +130,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   const urlHost = info.family === 'IPv6' ? `[${info.address}]` : info.address;
   const url = `http://${urlHost}:${info.port}`;
-  logger.info('listening', { url, dataDir: options.dataDir });
+  logger.info('listening', { url, dataDir: options.dataDir, storage: backend.location, direct: backend.direct });
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -131,6 +151,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         clearInterval(poll);
         clearTimeout(deadline);
       }
+      logger.info('storage transfer totals', { ...storageStats });
       try {
         access.close();
       } catch (err) {
@@ -143,18 +164,23 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     return closing;
   };
 
-  return { url, host: info.address, port: info.port, db, access, close };
+  return { url, host: info.address, port: info.port, db, access, storageStats, close };
 }
 
-/** `--data DIR --host H --port N`; throws on anything else. */
-export function parseServerArgs(argv: readonly string[]): { dataDir: string; host?: string; port?: number; storage?: string } {
+/** `--data DIR --host H --port N --storage s3://… --proxy-bytes`; throws on anything else. */
+export function parseServerArgs(argv: readonly string[]): { dataDir: string; host?: string; port?: number; storage?: string; direct?: boolean } {
   let dataDir: string | undefined;
+  let direct: boolean | undefined;
   let storage: string | undefined;
   let host: string | undefined;
   let port: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = argv[i + 1];
+    if (arg === '--proxy-bytes') {
+      direct = false;
+      continue;
+    }
     if (arg !== '--data' && arg !== '--host' && arg !== '--port' && arg !== '--storage') throw new Error(`unknown argument ${arg}`);
     if (value === undefined) throw new Error(`${arg} needs a value`);
     i++;
@@ -167,7 +193,7 @@ export function parseServerArgs(argv: readonly string[]): { dataDir: string; hos
     }
   }
   if (dataDir === undefined) throw new Error('--data DIR is required');
-  return { dataDir, host, port, ...(storage === undefined ? {} : { storage }) };
+  return { dataDir, host, port, ...(storage === undefined ? {} : { storage }), ...(direct === undefined ? {} : { direct }) };
 }
 
 async function runAsProcess(): Promise<void> {
@@ -196,7 +222,7 @@ async function runAsProcess(): Promise<void> {
   try {
     args = parseServerArgs(process.argv.slice(2));
   } catch (err) {
-    process.stderr.write(`dits server: ${(err as Error).message}\nusage: main.js --data DIR [--host 127.0.0.1] [--port 0]\n`);
+    process.stderr.write(`dits server: ${(err as Error).message}\nusage: main.js --data DIR [--host 127.0.0.1] [--port 0] [--storage s3://bucket/prefix] [--proxy-bytes]\n`);
     process.exitCode = 2;
     return;
   }

@@ -7,10 +7,16 @@
  *
  * Storages are opened lazily and kept for the life of the backend (they hold no open
  * files between calls). Repository names are validated by the routes before they get here.
+ *
+ * Direct transfers: over S3 the backend presigns GETs and PUTs of single objects, so
+ * clients move pack bytes to and from S3 themselves and the server only coordinates.
+ * `presign` answers null where it cannot (a folder back end, `direct: false`, a PUT over
+ * S3's single-PUT limit); the client then goes through the server's own routes.
  */
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ObjectStorage } from '../src/transfer/object-storage.js';
+import type { PresignedRequest, PresignOptions } from '../src/transfer/s3-storage.js';
 import { openStorage, parseStorageUrl, type OpenStorageOptions } from '../src/transfer/storage-url.js';
 
 export interface StorageBackend {
@@ -18,6 +24,28 @@ export interface StorageBackend {
   readonly location: string;
   /** The storage of repository `owner/name`. */
   forRepo(repoName: string): Promise<ObjectStorage>;
+  /** True when `presign` can answer (S3 behind, direct transfers on). */
+  readonly direct: boolean;
+  /**
+   * A presigned request for one GET or PUT of `key` in repository `repoName`, or null when
+   * this backend cannot hand one out (the caller then proxies the bytes). `size` is
+   * required for 'put'. The caller has checked the token and role.
+   */
+  presign(repoName: string, op: 'get' | 'put', key: string, opts?: { size?: number }): Promise<PresignedRequest | null>;
+}
+
+/** S3's largest single PUT (5 GiB); bigger bodies go through the server (multipart). */
+export const MAX_PRESIGNED_PUT_BYTES = 5 * 1024 ** 3;
+
+/** Default validity of presigned URLs: long enough for a 256 MiB pack on a slow line. */
+export const DEFAULT_PRESIGN_EXPIRES_SECONDS = 15 * 60;
+
+interface Presigning {
+  presign(op: 'get' | 'put', key: string, opts?: PresignOptions): Promise<PresignedRequest>;
+}
+
+function canPresign(storage: ObjectStorage): storage is ObjectStorage & Presigning {
+  return typeof (storage as Partial<Presigning>).presign === 'function';
 }
 
 export interface StorageBackendOptions {
@@ -26,6 +54,11 @@ export interface StorageBackendOptions {
   storage?: string;
   s3?: OpenStorageOptions['s3'];
   file?: OpenStorageOptions['file'];
+  /** Hand out presigned URLs when S3 is behind (default true); false: every byte through the server. */
+  direct?: boolean;
+  presignExpiresInSeconds?: number;
+  /** Clock for presigned URLs' signing time (tests). */
+  clock?: () => Date;
 }
 
 /**
@@ -62,16 +95,28 @@ export function createStorageBackend(options: StorageBackendOptions): StorageBac
       return openStorage(`s3://${parsed.bucket}/${prefix}`, { s3 });
     };
   }
+  const forRepo = (repoName: string): Promise<ObjectStorage> => {
+    let storage = opened.get(repoName);
+    if (storage === undefined) {
+      storage = open(repoName);
+      opened.set(repoName, storage);
+      storage.catch(() => opened.delete(repoName));
+    }
+    return storage;
+  };
+  const direct = options.storage !== undefined && options.direct !== false;
+  const expiresInSeconds = options.presignExpiresInSeconds ?? DEFAULT_PRESIGN_EXPIRES_SECONDS;
+  const clock = options.clock ?? (() => new Date());
   return {
     location,
-    forRepo(repoName) {
-      let storage = opened.get(repoName);
-      if (storage === undefined) {
-        storage = open(repoName);
-        opened.set(repoName, storage);
-        storage.catch(() => opened.delete(repoName));
-      }
-      return storage;
+    direct,
+    forRepo,
+    async presign(repoName, op, key, opts = {}) {
+      if (!direct) return null;
+      if (op === 'put' && (opts.size === undefined || opts.size > MAX_PRESIGNED_PUT_BYTES)) return null;
+      const storage = await forRepo(repoName);
+      if (!canPresign(storage)) return null;
+      return storage.presign(op, key, { size: opts.size, expiresInSeconds, now: clock() });
     },
   };
 }

@@ -8,24 +8,63 @@
  *   GET      /:owner/:repo/storage/list      read   ?prefix=&after=&limit= -> {objects, next}
  *   GET      /:owner/:repo/storage/v/<key>   read   versioned object: body + ETag
  *   POST     /:owner/:repo/storage/v/<key>   write  compare-and-swap (If-Match / If-None-Match: *)
+ *   POST     /:owner/:repo/storage/presign   read for {op: 'get'}, write for {op: 'put', size}
+ *                                            -> 200 {url, method, headers, expiresAt}, or 204 when the
+ *                                            back end hands out no URLs (a folder): use the routes above
+ *   GET      /api/storage[?sizes=1]          site admin: back end, bytes proxied vs. presigned, [repo sizes]
  *
  * Refusals follow requireRepoAccess (404 unreadable, 403 role too low). A missing object is
  * 404 with code `object-not-found`, so the client tells it from a missing repository.
  * Paging of `list` relies on the back end listing in ascending byte order (files and AWS
- * S3 do). Reads of packs and manifests are recorded in the access tracker.
+ * S3 do). Reads of packs and manifests are recorded in the access tracker, also when a GET
+ * URL is handed out (the read itself then happens at S3, unseen).
+ *
+ * With S3 behind, the server is a coordinator: clients ask for presigned URLs and move pack
+ * bytes to and from S3 themselves; `stats` counts what still passes through the server.
  */
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import { Hono } from 'hono';
 import { decodeEtagHeader, encodeEtagHeader, ERROR_CODE_HEADER, toPullStream } from '../../src/transfer/http-storage.js';
 import { assertValidKey, assertValidPrefix, type ListedObject, type ObjectStorage } from '../../src/transfer/object-storage.js';
 import { StorageError } from '../../src/transfer/storage-error.js';
 import { parsePackKey, OBJECTS_PREFIX } from '../../src/remote/content/layout.js';
-import { HttpError, requireRepoAccess, type AppContext, type AppEnv, type RouteDeps, type RouteModule } from '../http.js';
-import type { Role } from '../admin.js';
+import { HttpError, readJson, requireRepoAccess, type AppContext, type AppEnv, type RouteDeps, type RouteModule } from '../http.js';
+import { roleAllows, type Role } from '../admin.js';
+import { int, obj, oneOf, optional, str } from '../validate.js';
+import { measureRepoSizes } from '../repo-sizes.js';
 import type { StorageBackend } from '../storage-backend.js';
 
 const MAX_LIST_PAGE = 1000;
+
+/** What passed through the server and what went direct, since it started. */
+export interface StorageTransferStats {
+  /** object bytes received in PUTs and sent in GETs by the server itself */
+  proxiedBytesIn: number;
+  proxiedBytesOut: number;
+  proxiedPuts: number;
+  proxiedGets: number;
+  /** presigned URLs handed out */
+  presignedPuts: number;
+  presignedGets: number;
+  /** bytes the presigned PUT URLs were signed for */
+  presignedBytesIn: number;
+}
+
+export function createStorageTransferStats(): StorageTransferStats {
+  return { proxiedBytesIn: 0, proxiedBytesOut: 0, proxiedPuts: 0, proxiedGets: 0, presignedPuts: 0, presignedGets: 0, presignedBytesIn: 0 };
+}
+
+export interface StorageRoutesOptions {
+  /** Counters to update (default: a fresh set); main.ts logs them at shutdown. */
+  stats?: StorageTransferStats;
+}
+
+const presignShape = obj({
+  op: oneOf(['get', 'put'] as const),
+  key: str({ min: 1, max: 900 }),
+  size: optional(int({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+});
 
 /** Largest versioned object (refs lists are small). */
 const MAX_VERSIONED_BYTES = 16 * 1024 * 1024;
@@ -128,7 +167,8 @@ function createListCursors() {
 }
 
 /** The storage routes over `backend`; add the result to the app's routes. */
-export function storageRoutes(backend: StorageBackend): RouteModule {
+export function storageRoutes(backend: StorageBackend, options: StorageRoutesOptions = {}): RouteModule {
+  const stats = options.stats ?? createStorageTransferStats();
   return (deps: RouteDeps) => {
     const app = new Hono<AppEnv>();
     const cursors = createListCursors();
@@ -191,7 +231,11 @@ export function storageRoutes(backend: StorageBackend): RouteModule {
         headers['content-length'] = String(info.size);
       }
       recordRead(deps, repo, key);
-      return new Response(toPullStream(body), { status, headers });
+      stats.proxiedGets++;
+      return new Response(
+        toPullStream(body, (n) => (stats.proxiedBytesOut += n)),
+        { status, headers },
+      );
     });
 
     app.put('/:owner/:repo/storage/o/*', async (c) => {
@@ -203,9 +247,20 @@ export function storageRoutes(backend: StorageBackend): RouteModule {
       let bodyFailed = false;
       const openBody = (): Readable => {
         const stream = Readable.fromWeb(raw as NodeWebStream<Uint8Array>);
-        stream.once('error', () => (bodyFailed = true));
-        return stream;
+        const counted = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            stats.proxiedBytesIn += chunk.length;
+            done(null, chunk);
+          },
+        });
+        stream.once('error', (err) => {
+          bodyFailed = true;
+          counted.destroy(err);
+        });
+        counted.once('close', () => stream.destroy());
+        return stream.pipe(counted);
       };
+      stats.proxiedPuts++;
       let etag: string;
       try {
         ({ etag } = await mapped(() => (raw === null || size === 0 ? storage.put(key, Buffer.alloc(0), { size: 0 }) : storage.put(key, openBody, { size }))));
@@ -215,6 +270,36 @@ export function storageRoutes(backend: StorageBackend): RouteModule {
         throw err;
       }
       return c.json({ etag }, 200, { etag: encodeEtagHeader(etag) });
+    });
+
+    app.post('/:owner/:repo/storage/presign', async (c) => {
+      const { repo, role } = requireRepoAccess(c, deps.db, 'read');
+      const body = await readJson(c, presignShape, deps.maxJsonBytes);
+      if (body.op === 'put' && !roleAllows(role, 'write')) {
+        throw new HttpError(403, `this needs write access to ${repo.name}; you have ${role}`, 'forbidden');
+      }
+      if (body.op === 'put' && body.size === undefined) throw new HttpError(400, 'a presigned put needs the size of the body', 'invalid-request');
+      try {
+        assertValidKey(body.key);
+      } catch (err) {
+        throw toHttpError(err);
+      }
+      const signed = await mapped(() => backend.presign(repo.name, body.op, body.key, { size: body.size }));
+      if (signed === null) return c.body(null, 204);
+      if (body.op === 'get') {
+        recordRead(deps, repo.name, body.key);
+        stats.presignedGets++;
+      } else {
+        stats.presignedPuts++;
+        stats.presignedBytesIn += body.size ?? 0;
+      }
+      return c.json({ url: signed.url, method: signed.method, headers: signed.headers, expiresAt: signed.expiresAt.toISOString() });
+    });
+
+    app.get('/api/storage', async (c) => {
+      if (!c.get('principal').isAdmin) throw new HttpError(403, 'only site admins can see storage statistics', 'forbidden');
+      const sizes = c.req.query('sizes') === '1' ? await measureRepoSizes(deps.db, backend) : undefined;
+      return c.json({ location: backend.location, direct: backend.direct, transfer: { ...stats }, ...(sizes === undefined ? {} : { repos: sizes }) });
     });
 
     app.delete('/:owner/:repo/storage/o/*', async (c) => {

@@ -8,7 +8,19 @@
  *   GET  <base>/storage/v/<key>                     a versioned object: body + ETag
  *   POST <base>/storage/v/<key>                     compare-and-swap: If-Match / If-None-Match: *
  *                                                   -> 200 {etag} or 412 {current: {etag} | null}
+ *   POST <base>/storage/presign {op, key, size?}     -> 200 {url, method, headers, expiresAt}, or
+ *                                                   204: no direct transfers (a folder behind the server)
  *   GET  /api/repos/<owner>/<repo>                  checkAccess
+ *
+ * Direct transfers: when S3 is behind the server, the bytes of large objects go straight
+ * to and from S3 with URLs the server presigns after checking the token and role. Bodies
+ * put as streams (packs) or Buffers of at least `directMinBytes`, and GETs of packs
+ * (`v1/packs/*.pack`, ranged or whole), go direct; small objects (refs, format, manifests,
+ * listings, HEADs) stay on the server's routes. A GET URL is reused for the same key until
+ * shortly before it expires; a 403 from S3 (expired, clock skew) presigns again. A server
+ * that answers 204 (or lacks the route) is asked no more: everything goes through it. An
+ * S3 endpoint this client cannot reach (the server's endpoint is internal) also turns
+ * direct transfers off for this storage, falling back to the server.
  *
  * Etags travel quoted and percent-encoded (`"<encodeURIComponent(etag)>"`) so any opaque
  * back-end etag fits a header. Key segments are percent-encoded in the path.
@@ -19,11 +31,12 @@
  * dropped connections are retried (requests whose body can be replayed; a streamed put
  * calls its body factory once, so the transfer queue retries it as a whole).
  */
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { errnoCode } from '../errors.js';
 import {
   assertValidKey,
   assertValidPrefix,
+  readStreamToBuffer,
   type ByteRange,
   type ListedObject,
   type ObjectInfo,
@@ -57,14 +70,17 @@ export function decodeEtagHeader(header: string | null | undefined): string | un
  * A Node stream as a web stream that reads only when the consumer pulls. Node 20's
  * `Readable.toWeb` reads ahead without limit (a 1 GiB upload took 1 GiB of memory).
  */
-export function toPullStream(stream: Readable): ReadableStream<Uint8Array> {
+export function toPullStream(stream: Readable, onChunk?: (bytes: number) => void): ReadableStream<Uint8Array> {
   const it = stream[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         const { done, value } = await it.next();
         if (done) controller.close();
-        else controller.enqueue(value as Uint8Array);
+        else {
+          onChunk?.((value as Uint8Array).byteLength);
+          controller.enqueue(value as Uint8Array);
+        }
       },
       cancel() {
         stream.destroy();
@@ -95,7 +111,44 @@ export interface HttpStorageOptions {
   /** Keys per list page asked of the server. */
   listPageSize?: number;
   fetch?: typeof fetch;
+  /** Use presigned URLs when the server hands them out (default true). */
+  direct?: boolean;
+  /** Buffers at least this large are put directly (default 1 MiB); streamed bodies always are. */
+  directMinBytes?: number;
+  /** Clock for the expiry of cached GET URLs (tests). */
+  now?: () => number;
 }
+
+/** A presigned request as the server hands it out. */
+export interface PresignedUrl {
+  url: string;
+  method: 'GET' | 'PUT';
+  headers: Record<string, string>;
+  /** milliseconds since the epoch */
+  expiresAt: number;
+}
+
+/** Keys whose GETs go direct when the server offers it: pack bodies. */
+export function isDirectGetKey(key: string): boolean {
+  return key.startsWith('v1/packs/') && key.endsWith('.pack');
+}
+
+/** What went where, for reports and tests. */
+export interface HttpTransferCounts {
+  directPuts: number;
+  directGets: number;
+  directBytesUp: number;
+  presignRequests: number;
+  /** puts and GETs of pack bodies that went through the server */
+  proxiedPuts: number;
+  proxiedPackGets: number;
+  /** why direct transfers were turned off, if they were */
+  directOffReason?: string;
+}
+
+/** A cached GET URL is used until this long before it expires. */
+const URL_EXPIRY_MARGIN_MS = 60_000;
+const MAX_CACHED_URLS = 1024;
 
 /** Fewer, shorter attempts than the queue's policy: the queue retries whole items too. */
 export const HTTP_REQUEST_RETRY: RetryPolicy = { ...DEFAULT_RETRY_POLICY, maxAttempts: 4, baseDelayMs: 200 };
@@ -117,6 +170,11 @@ export class HttpStorage implements ObjectStorage {
   private readonly retryDeps: RetryDeps;
   private readonly pageSize: number;
   private readonly fetchFn: typeof fetch;
+  private directState: 'unknown' | 'on' | 'off';
+  private readonly directMinBytes: number;
+  private readonly now: () => number;
+  private readonly getUrls = new Map<string, PresignedUrl>();
+  readonly counts: HttpTransferCounts = { directPuts: 0, directGets: 0, directBytesUp: 0, presignRequests: 0, proxiedPuts: 0, proxiedPackGets: 0 };
 
   constructor(options: HttpStorageOptions) {
     const url = new URL(options.baseUrl);
@@ -137,6 +195,9 @@ export class HttpStorage implements ObjectStorage {
     this.retryDeps = options.retryDeps ?? realRetryDeps;
     this.pageSize = options.listPageSize ?? 1000;
     this.fetchFn = options.fetch ?? fetch;
+    this.directState = options.direct === false ? 'off' : 'unknown';
+    this.directMinBytes = options.directMinBytes ?? 1024 * 1024;
+    this.now = options.now ?? Date.now;
   }
 
   async checkAccess(): Promise<void> {
@@ -146,6 +207,15 @@ export class HttpStorage implements ObjectStorage {
 
   async put(key: string, body: PutBody, opts: PutOptions = {}): Promise<{ etag: string }> {
     assertValidKey(key);
+    const size = Buffer.isBuffer(body) ? body.length : opts.size;
+    if (Buffer.isBuffer(body) && opts.size !== undefined && opts.size !== body.length) {
+      throw new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} has ${body.length} bytes, ${opts.size} were announced`, { key });
+    }
+    if (this.directState !== 'off' && size !== undefined && size > 0 && (!Buffer.isBuffer(body) || size >= this.directMinBytes)) {
+      const direct = await this.putDirect(key, body, size);
+      if (direct !== null) return direct;
+    }
+    if (isDirectGetKey(key)) this.counts.proxiedPuts++;
     const path = `/storage/o/${encodeKeyPath(key)}`;
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     let res: Response;
@@ -171,12 +241,24 @@ export class HttpStorage implements ObjectStorage {
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
+    if (this.directState !== 'off' && isDirectGetKey(key)) {
+      const direct = await this.getDirect(key, range, false);
+      if (direct !== null) return direct;
+    }
     const res = await this.getResponse(key, range);
     if (res.body === null) return Readable.from([]);
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
   }
 
   async getBuffer(key: string, range?: ByteRange): Promise<Buffer> {
+    if (this.directState !== 'off' && isDirectGetKey(key)) {
+      // headers and body retried together, with a fresh URL after a 403
+      const direct = await this.retrying(async () => {
+        const stream = await this.getDirect(key, range, true);
+        return stream === null ? null : readStreamToBuffer(stream);
+      });
+      if (direct !== null) return direct;
+    }
     // the whole exchange (headers and body) is retried, unlike a stream handed out
     return this.retrying(async () => Buffer.from(await (await this.getResponse(key, range, true)).arrayBuffer()));
   }
@@ -252,6 +334,7 @@ export class HttpStorage implements ObjectStorage {
       }
       headers.range = `bytes=${range.start}-${range.end}`;
     }
+    if (isDirectGetKey(key)) this.counts.proxiedPackGets++;
     return this.send('GET', `/storage/o/${encodeKeyPath(key)}`, { headers, key, once });
   }
 
@@ -262,28 +345,251 @@ export class HttpStorage implements ObjectStorage {
    */
   private async putStream(path: string, stream: Readable, headers: Record<string, string>, key: string): Promise<Response> {
     const token = await this.token();
-    const url = new URL(this.base.href + path);
-    const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
     const all: Record<string, string> = { ...headers };
     if (token !== undefined) all.authorization = `Bearer ${token}`;
+    return this.pipeRequest(new URL(this.base.href + path), stream, all, key, { mapError: (err) => this.networkError(err, key) });
+  }
+
+  /**
+   * PUTs `stream` to `url` over node:http(s) with backpressure; answers as a web Response.
+   * With `expectedBytes`, a body longer or shorter than that fails the request (the request
+   * is cut, never ended) rather than leave the receiver waiting for bytes that never come.
+   */
+  private async pipeRequest(
+    url: URL,
+    stream: Readable,
+    headers: Record<string, string>,
+    key: string,
+    opts: { expectedBytes?: number; mapError: (err: unknown) => StorageError },
+  ): Promise<Response> {
+    const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
     return new Promise<Response>((resolve, reject) => {
-      const req = request(url, { method: 'PUT', headers: all }, (res) => {
+      const req = request(url, { method: 'PUT', headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => reject(this.networkError(err, key)));
+        res.on('error', (err) => reject(opts.mapError(err)));
         res.on('end', () => {
           const h = new Headers();
           for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') h.set(name, value);
           resolve(new Response(chunks.length === 0 ? null : Buffer.concat(chunks), { status: res.statusCode ?? 500, headers: h }));
         });
       });
-      req.on('error', (err) => reject(this.networkError(err, key)));
-      stream.once('error', (err) => {
+      req.on('error', (err) => reject(opts.mapError(err)));
+      const fail = (err: unknown): void => {
         req.destroy();
         reject(err);
+      };
+      stream.once('error', fail);
+      const expected = opts.expectedBytes;
+      if (expected === undefined) {
+        stream.pipe(req);
+        return;
+      }
+      let seen = 0;
+      const mismatch = () => new StorageError('STORAGE_SIZE_MISMATCH', `The body of ${key} had ${seen} bytes or more, ${expected} were announced`, { key });
+      const guard = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          seen += chunk.length;
+          done(seen > expected ? mismatch() : null, chunk);
+        },
+        flush(done) {
+          done(seen !== expected ? mismatch() : null);
+        },
       });
-      stream.pipe(req);
+      guard.once('error', fail);
+      stream.pipe(guard).pipe(req);
     });
+  }
+
+  // ---- direct transfers (presigned URLs) ----
+
+  /** Asks the server for a presigned request; null when it hands none out (then never again). */
+  private async presign(op: 'get' | 'put', key: string, size?: number): Promise<PresignedUrl | null> {
+    if (this.directState === 'off') return null;
+    this.counts.presignRequests++;
+    const body = Buffer.from(JSON.stringify(size === undefined ? { op, key } : { op, key, size }));
+    const res = await this.send('POST', '/storage/presign', { headers: { 'content-type': 'application/json' }, body, key, allowNotFound: true });
+    if (res.status === 404) {
+      const copy = res.clone();
+      let code: string | undefined;
+      try {
+        code = ((await res.json()) as ErrorBody).code;
+      } catch {
+        // not JSON
+      }
+      // the repository's 404 is an error; any other (a server without the route) means "no"
+      if (code === 'repo-not-found') throw await this.statusError(copy, key);
+      this.turnDirectOff('the server has no presign route');
+      return null;
+    }
+    if (res.status === 204) {
+      await res.body?.cancel();
+      this.turnDirectOff('the server proxies the bytes (no S3 behind it, or direct transfers off)');
+      return null;
+    }
+    const json = (await res.json()) as { url?: unknown; method?: unknown; headers?: unknown; expiresAt?: unknown };
+    const expiresAt = typeof json.expiresAt === 'string' ? Date.parse(json.expiresAt) : NaN;
+    if (typeof json.url !== 'string' || (json.method !== 'GET' && json.method !== 'PUT') || typeof json.headers !== 'object' || json.headers === null || !Number.isFinite(expiresAt)) {
+      throw new StorageError('SERVER_ERROR', `The server answered a presign of ${key} without a usable URL`, { key, retryable: true });
+    }
+    const url = new URL(json.url);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new StorageError('SERVER_ERROR', `The server presigned a ${url.protocol} URL for ${key}`, { key });
+    this.directState = 'on';
+    return { url: url.href, method: json.method, headers: json.headers as Record<string, string>, expiresAt };
+  }
+
+  private turnDirectOff(reason: string): void {
+    this.directState = 'off';
+    this.counts.directOffReason ??= reason;
+    this.getUrls.clear();
+  }
+
+  /** A GET URL for `key`: the cached one while it has a minute left, else a new one. */
+  private async presignGet(key: string, fresh: boolean): Promise<PresignedUrl | null> {
+    const cached = this.getUrls.get(key);
+    if (!fresh && cached !== undefined && cached.expiresAt - URL_EXPIRY_MARGIN_MS > this.now()) return cached;
+    this.getUrls.delete(key);
+    const p = await this.presign('get', key);
+    if (p === null) return null;
+    if (this.getUrls.size >= MAX_CACHED_URLS) this.getUrls.delete(this.getUrls.keys().next().value as string);
+    this.getUrls.set(key, p);
+    return p;
+  }
+
+  /**
+   * A pack's bytes straight from S3; null when direct transfers are not (or no longer)
+   * available, so the caller goes through the server. A 403 (an expired or refused URL)
+   * presigns once more. `once`: no retries here (the caller retries the whole read).
+   */
+  private async getDirect(key: string, range: ByteRange | undefined, once: boolean): Promise<Readable | null> {
+    assertValidKey(key);
+    checkRange(key, range);
+    for (let fresh = false; ; fresh = true) {
+      const p = await this.presignGet(key, fresh);
+      if (p === null) return null;
+      const headers: Record<string, string> = { ...p.headers };
+      if (range !== undefined) headers.range = `bytes=${range.start}-${range.end}`;
+      let res: Response;
+      try {
+        const attempt = () => this.directFetch(p.url, { method: 'GET', headers }, key);
+        res = once ? await attempt() : await this.retrying(attempt);
+      } catch (err) {
+        if (err instanceof StorageError && err.code === 'direct-unreachable') {
+          this.turnDirectOff(err.message);
+          return null;
+        }
+        throw err;
+      }
+      if (res.status === 403 && !fresh) {
+        await res.body?.cancel();
+        continue;
+      }
+      if (!res.ok) throw await this.directStatusError(res, 'GET', key);
+      this.counts.directGets++;
+      return rangedBody(res, range, key);
+    }
+  }
+
+  /** A put straight to S3; null when the server hands out no URL (the caller proxies). */
+  private async putDirect(key: string, body: PutBody, size: number): Promise<{ etag: string } | null> {
+    for (let fresh = false; ; fresh = true) {
+      const p = await this.presign('put', key, size);
+      if (p === null) return null;
+      let res: Response;
+      if (Buffer.isBuffer(body)) {
+        try {
+          res = await this.retrying(() => this.directFetch(p.url, { method: 'PUT', headers: { ...p.headers }, body: body as unknown as BodyInit }, key));
+        } catch (err) {
+          if (err instanceof StorageError && err.code === 'direct-unreachable') {
+            this.turnDirectOff(err.message);
+            return null;
+          }
+          throw err;
+        }
+        if (res.status === 403 && !fresh) {
+          await res.body?.cancel();
+          continue;
+        }
+      } else {
+        // streamed: the factory is called once, so a failure is thrown (retryable where it
+        // makes sense) and the queue's retry of the item presigns again
+        const stream = body();
+        try {
+          res = await this.pipeRequest(new URL(p.url), stream, { ...p.headers, 'content-length': String(size) }, key, {
+            expectedBytes: size,
+            mapError: (err) => this.directNetworkError(err, p.url, key),
+          });
+        } catch (err) {
+          if (err instanceof StorageError && err.code === 'direct-unreachable') {
+            this.turnDirectOff(err.message);
+            throw new StorageError('STORAGE_NETWORK', `${err.message}; the next attempt goes through the Dits server`, { key, retryable: true, cause: err });
+          }
+          throw err;
+        } finally {
+          if (!stream.readableEnded) stream.destroy();
+        }
+        if (res.status === 403) throw await this.directStatusError(res, 'PUT', key, true);
+      }
+      if (!res.ok) throw await this.directStatusError(res, 'PUT', key);
+      const etag = res.headers.get('etag');
+      await res.body?.cancel();
+      if (etag === null || etag === '') throw new StorageError('S3_ERROR', `S3 answered the direct put of ${key} without an etag`, { key, retryable: true });
+      this.counts.directPuts++;
+      this.counts.directBytesUp += size;
+      return { etag };
+    }
+  }
+
+  /**
+   * One request to a presigned URL (no Authorization header: the URL carries the
+   * signature). Retryable answers (5xx, 429, S3's RequestTimeout) throw; 2xx and other
+   * statuses are returned for the caller to judge.
+   */
+  private async directFetch(url: string, init: RequestInit, key: string): Promise<Response> {
+    let res: Response;
+    try {
+      res = await this.fetchFn(url, init);
+    } catch (err) {
+      throw this.directNetworkError(err, url, key);
+    }
+    if (res.status >= 500 || res.status === 429 || res.status === 408) throw await this.directStatusError(res, init.method ?? 'GET', key);
+    return res;
+  }
+
+  private directNetworkError(err: unknown, url: string, key: string): StorageError {
+    if (err instanceof StorageError) return err;
+    const cause = (err as { cause?: unknown })?.cause;
+    const code = errnoCode(cause) ?? errnoCode(err);
+    const origin = new URL(url).origin;
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+      return new StorageError('direct-unreachable', `Cannot reach the storage at ${origin} that the Dits server presigned for (${code})`, { key, cause: err });
+    }
+    const message = (cause as Error)?.message ?? (err as Error)?.message ?? String(err);
+    return new StorageError('STORAGE_NETWORK', `Direct transfer of ${key} to ${origin} failed: ${message}`, { key, cause: err, retryable: true });
+  }
+
+  private async directStatusError(res: Response, method: string, key: string, retryable403 = false): Promise<StorageError> {
+    let text = '';
+    try {
+      text = await res.text();
+    } catch {
+      // no body
+    }
+    const s3code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
+    const status = res.status;
+    const what = `${status}${s3code ? ` ${s3code}` : ''}`;
+    if (status === 404) return new StorageError('STORAGE_NOT_FOUND', `No object ${key} in ${this.location}`, { key, status });
+    if (status === 416) return new StorageError('STORAGE_BAD_RANGE', `Range outside ${key} (${what})`, { key, status });
+    if (status === 403) {
+      return new StorageError('direct-transfer-refused', `S3 refused the presigned ${method} of ${key} (${what})`, {
+        key,
+        status,
+        retryable: retryable403,
+        hint: "An expired URL is presigned again; if this persists, check this machine's clock and the server's S3 permissions.",
+      });
+    }
+    const retryable = status >= 500 || status === 429 || status === 408 || s3code === 'RequestTimeout';
+    return new StorageError(retryable ? 'S3_ERROR' : 'S3_REFUSED', `S3 answered ${what} to the direct ${method} of ${key}`, { key, status, retryable });
   }
 
   private token(): Promise<string | undefined> {
@@ -401,5 +707,56 @@ export class HttpStorage implements ObjectStorage {
       status,
       retryable,
     });
+  }
+}
+
+function checkRange(key: string, range: ByteRange | undefined): void {
+  if (range === undefined) return;
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start) {
+    throw new StorageError('STORAGE_BAD_RANGE', `Invalid range ${range.start}-${range.end} for ${key}`, { key });
+  }
+}
+
+/**
+ * The requested bytes of a direct GET. A server may ignore the Range (200, whole object)
+ * or answer a wider one (s3rver answers "bytes=0-0" with the whole object as a 206):
+ * the extra bytes are cut here rather than handed out.
+ */
+function rangedBody(res: Response, range: ByteRange | undefined, key: string): Readable {
+  const body = res.body === null ? Readable.from([]) : Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  if (range === undefined) return body;
+  let servedStart = 0;
+  let servedEnd: number | undefined;
+  if (res.status === 206) {
+    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range')?.trim() ?? '');
+    if (m === null) {
+      body.destroy();
+      throw new StorageError('S3_ERROR', `S3 answered a ranged GET of ${key} without a usable Content-Range`, { key, retryable: true });
+    }
+    servedStart = Number(m[1]);
+    servedEnd = Number(m[2]);
+  }
+  if (servedStart > range.start) {
+    body.destroy();
+    throw new StorageError('S3_ERROR', `S3 answered bytes from ${servedStart} for a range starting at ${range.start} of ${key}`, { key, retryable: true });
+  }
+  if (servedStart === range.start && servedEnd !== undefined && servedEnd <= range.end) return body;
+  return Readable.from(sliceBytes(body, range.start - servedStart, range.end - servedStart), { objectMode: false });
+}
+
+/** Bytes start..end (inclusive, relative to the stream) of `source`; stops reading past end. */
+async function* sliceBytes(source: Readable, start: number, end: number): AsyncGenerator<Buffer> {
+  let offset = 0;
+  try {
+    for await (const part of source) {
+      const chunk = part as Buffer;
+      const from = Math.max(start - offset, 0);
+      const to = Math.min(end + 1 - offset, chunk.length);
+      offset += chunk.length;
+      if (to > from) yield chunk.subarray(from, to);
+      if (offset > end) return;
+    }
+  } finally {
+    source.destroy();
   }
 }

@@ -110,6 +110,24 @@ export interface S3StorageOptions {
 }
 
 const MiB = 1024 * 1024;
+
+export interface PresignOptions {
+  /** Validity of the URL (default 900 s, 15 minutes; S3 allows up to 7 days). */
+  expiresInSeconds?: number;
+  /** Size of the body a PUT URL is for (required for 'put'). */
+  size?: number;
+  /** Signing time (default now). */
+  now?: Date;
+}
+
+export interface PresignedRequest {
+  url: string;
+  method: 'GET' | 'PUT';
+  /** Headers the request must carry as signed (content-length of a PUT). */
+  headers: Record<string, string>;
+  expiresAt: Date;
+}
+
 const CAS_MODE_KEY = '.dits-cas-mode';
 const CAS_ROOT = '.dits-cas/';
 
@@ -326,6 +344,39 @@ export class S3Storage implements ObjectStorage {
       if ((err as StorageError).code === 'STORAGE_NOT_FOUND') return null;
       throw err;
     }
+  }
+
+  /**
+   * A presigned URL for one GET or PUT of `key` (under this storage's prefix), signed with
+   * this storage's client and credentials, so that someone without credentials (a Dits
+   * server's client) can move the bytes directly. A PUT URL signs `Content-Length: size`:
+   * the holder must send exactly that many bytes. No checksum is signed (the client is
+   * built with `requestChecksumCalculation: 'WHEN_REQUIRED'`), so a plain HTTP client can
+   * use the URL. A GET URL accepts a `Range` header (not signed). The presigner loads only
+   * on first use.
+   */
+  async presign(op: 'get' | 'put', key: string, opts: PresignOptions = {}): Promise<PresignedRequest> {
+    assertValidKey(key);
+    const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+    const expiresIn = opts.expiresInSeconds ?? 900;
+    const signingDate = opts.now ?? new Date();
+    const headers: Record<string, string> = {};
+    let command: GetObjectCommand | PutObjectCommand;
+    if (op === 'put') {
+      if (opts.size === undefined || !Number.isSafeInteger(opts.size) || opts.size < 0) {
+        throw new StorageError('STORAGE_SIZE_MISMATCH', `A presigned PUT of ${key} needs its size in bytes`, { key });
+      }
+      command = new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, ContentLength: opts.size });
+      headers['content-length'] = String(opts.size);
+    } else {
+      command = new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key });
+    }
+    const url = await getSignedUrl(this.client, command, {
+      expiresIn,
+      signingDate,
+      signableHeaders: op === 'put' ? new Set(['content-length']) : undefined,
+    });
+    return { url, method: op === 'put' ? 'PUT' : 'GET', headers, expiresAt: new Date(signingDate.getTime() + expiresIn * 1000) };
   }
 
   /**

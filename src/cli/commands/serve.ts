@@ -35,11 +35,18 @@ export function parsePort(v: string | undefined): number | undefined {
 
 const serve: Command = {
   summary: 'Run the Dits server (locks, accounts, dits::http remotes) until Ctrl-C',
-  usage: 'git dits serve [--data <dir>] [--storage s3://bucket/prefix] [--port <n>] [--host <address>] [--quiet]',
+  usage: 'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--port <n>] [--host <address>] [--quiet]',
   async run(args, ctx) {
     const { values } = parseArgs({
       args,
-      options: { data: { type: 'string' }, storage: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean', short: 'q' } },
+      options: {
+        data: { type: 'string' },
+        storage: { type: 'string' },
+        'proxy-bytes': { type: 'boolean' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
+      },
     });
     const dataDir = resolveDataDir(ctx, values.data);
     const port = parsePort(values.port) ?? 8080;
@@ -49,14 +56,16 @@ const serve: Command = {
     }
     const server = await import('../../../server/index.js');
     const logger = values.quiet ? server.silentLogger : server.createJsonLogger((line: string) => ctx.stderr.write(line + '\n'));
-    // `storage` (s3://bucket/prefix) is the server's remote-storage option: content in S3
-    // instead of the data dir.
-    const options: Parameters<typeof server.startServer>[0] & { storage?: string } = {
+    // `storage` (s3://bucket/prefix): content in S3 instead of the data dir; clients then
+    // move pack bytes to and from S3 with presigned URLs, unless --proxy-bytes (clients
+    // that cannot reach the S3 endpoint) keeps every byte going through this server.
+    const options: Parameters<typeof server.startServer>[0] = {
       dataDir,
       host,
       port,
       logger,
       ...(values.storage === undefined ? {} : { storage: values.storage }),
+      ...(values['proxy-bytes'] === true ? { direct: false } : {}),
     };
     let running: Awaited<ReturnType<typeof server.startServer>>;
     try {

@@ -2,11 +2,13 @@
  * `git dits server ...`: administration of a Dits server, directly on its data dir's
  * SQLite (WAL lets this run while the server does). Users, tokens, repositories, grants,
  * status. Every subcommand takes `--data DIR` (default as for `git dits serve`).
+ * `status` also lists each repository's storage (where the running server recorded it,
+ * or `--storage`; S3 settings from the environment as for `git dits serve`).
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DitsUserError } from '../../errors.js';
-import { out, printJson, type CliContext } from '../context.js';
+import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { resolveDataDir } from './serve.js';
 
@@ -22,7 +24,9 @@ const USAGE = `git dits server <subcommand> [--data <dir>] [--json]
   repo list
   repo delete <owner/name>
   grant <user> <owner/name> <read|write|admin>
-  status`;
+  status [--storage s3://bucket/prefix] [--quick]
+      per repository: stored size, logical size, dedup ratio (one listing of its storage;
+      --quick skips them), locks, reads; recent activity`;
 
 const KNOWN = new Set(['user add', 'token create', 'token revoke', 'token list', 'repo create', 'repo list', 'repo delete', 'grant', 'status']);
 const CREATES = new Set(['user add', 'repo create']);
@@ -57,7 +61,7 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { data: { type: 'string' }, json: { type: 'boolean' }, admin: { type: 'boolean' }, url: { type: 'string' } },
+    options: { data: { type: 'string' }, json: { type: 'boolean' }, admin: { type: 'boolean' }, url: { type: 'string' }, storage: { type: 'string' }, quick: { type: 'boolean' } },
   });
   const [group, action, ...rest] = positionals;
   if (group === undefined) throw new DitsUserError('bad-usage', 'name a subcommand', { hint: `usage: ${USAGE}` });
@@ -144,17 +148,34 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
       case 'status': {
         need(positionals.slice(1), 0, 'status');
         const s = server.serverStatus(db);
+        let storage: string | null = null;
+        let sizes: Awaited<ReturnType<ServerModule['measureRepoSizes']>> | undefined;
+        if (values.quick !== true) {
+          storage = values.storage ?? server.recordedStorageLocation(db) ?? null;
+          const backend = server.createStorageBackend({ dataDir, ...(storage === null ? {} : { storage }), s3: server.s3OptionsFromEnv(ctx.env) });
+          sizes = await server.measureRepoSizes(db, backend);
+        }
+        const sizeOf = new Map((sizes ?? []).map((r) => [r.name, r]));
         if (json) {
-          printJson(ctx, { dataDir, ...s });
+          const repos = s.repos.map((r) => ({ ...r, size: sizeOf.get(r.name) ?? null }));
+          printJson(ctx, { dataDir, storage: sizes === undefined ? undefined : (storage ?? `${dataDir}/repos`), ...s, repos });
           return 0;
         }
-        out(ctx, `Data: ${dataDir} (schema ${s.schemaVersion})`);
+        out(ctx, `Data: ${dataDir} (schema ${s.schemaVersion})${sizes === undefined ? '' : `; content: ${storage ?? 'in the data dir'}`}`);
         out(ctx, `Users: ${s.users} (${s.siteAdmins} site admin(s)); tokens: ${s.tokens.live} live, ${s.tokens.revoked} revoked; locks: ${s.locks}`);
         out(ctx, `Repositories: ${s.repos.length}`);
         for (const r of s.repos) {
           out(ctx, `  ${r.name}\t${r.members} member(s)\t${r.locks} lock(s)\t${r.trackedObjects} object(s) read${r.lastReadAt ? `, last ${r.lastReadAt}` : ''}`);
+          const z = sizeOf.get(r.name);
+          if (z === undefined) continue;
+          if (z.error !== undefined) {
+            out(ctx, `    storage: cannot list it: ${z.error}`);
+            continue;
+          }
+          const ratio = z.dedupRatio === null ? 'n/a' : `${z.dedupRatio.toFixed(2)}x`;
+          const unread = z.unreadManifests > 0 ? ` (${z.unreadManifests} manifest(s) unreadable, not counted)` : '';
+          out(ctx, `    stored ${formatBytes(z.storedBytes)} in ${z.objects} object(s) (${z.packs} pack(s), ${formatBytes(z.packBytes)}); logical ${formatBytes(z.logicalBytes)} in ${z.manifests} file version(s)${unread}; dedup ratio ${ratio}`);
         }
-        out(ctx, '(sizes and dedup ratios are not known to this server build: they belong to its storage layer)');
         if (s.recentActivity.length > 0) {
           out(ctx, 'Recent activity:');
           for (const a of s.recentActivity) {
