@@ -115,6 +115,8 @@ export interface HttpStorageOptions {
   direct?: boolean;
   /** Buffers at least this large are put directly (default 1 MiB); streamed bodies always are. */
   directMinBytes?: number;
+  /** Keys whose GETs go direct (default isDirectGetKey: pack bodies). */
+  directGetKeys?: (key: string) => boolean;
   /** Clock for the expiry of cached GET URLs (tests). */
   now?: () => number;
 }
@@ -172,6 +174,7 @@ export class HttpStorage implements ObjectStorage {
   private readonly fetchFn: typeof fetch;
   private directState: 'unknown' | 'on' | 'off';
   private readonly directMinBytes: number;
+  private readonly directGetKeys: (key: string) => boolean;
   private readonly now: () => number;
   private readonly getUrls = new Map<string, PresignedUrl>();
   readonly counts: HttpTransferCounts = { directPuts: 0, directGets: 0, directBytesUp: 0, presignRequests: 0, proxiedPuts: 0, proxiedPackGets: 0 };
@@ -197,6 +200,7 @@ export class HttpStorage implements ObjectStorage {
     this.fetchFn = options.fetch ?? fetch;
     this.directState = options.direct === false ? 'off' : 'unknown';
     this.directMinBytes = options.directMinBytes ?? 1024 * 1024;
+    this.directGetKeys = options.directGetKeys ?? isDirectGetKey;
     this.now = options.now ?? Date.now;
   }
 
@@ -241,7 +245,7 @@ export class HttpStorage implements ObjectStorage {
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
-    if (this.directState !== 'off' && isDirectGetKey(key)) {
+    if (this.directState !== 'off' && this.directGetKeys(key)) {
       const direct = await this.getDirect(key, range, false);
       if (direct !== null) return direct;
     }
@@ -251,7 +255,7 @@ export class HttpStorage implements ObjectStorage {
   }
 
   async getBuffer(key: string, range?: ByteRange): Promise<Buffer> {
-    if (this.directState !== 'off' && isDirectGetKey(key)) {
+    if (this.directState !== 'off' && this.directGetKeys(key)) {
       // headers and body retried together, with a fresh URL after a 403
       const direct = await this.retrying(async () => {
         const stream = await this.getDirect(key, range, true);
