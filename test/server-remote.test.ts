@@ -499,13 +499,15 @@ describe('server memory while 1 GiB passes through', () => {
   });
 
   for (const behind of ['files', 's3'] as const) {
-    it(`streams a 1 GiB PUT and GET (${behind} behind the server) with the server process under 200 MiB resident`, async () => {
+    it(`streams a 1 GiB PUT and GET (${behind} behind the server) with the server process under 200 MiB resident${behind === 's3' ? ', the bytes direct to S3' : ''}`, async () => {
       const dataDir = tempDir('dits-server-mem-');
       const db = openDataDirDb(dataDir);
       addUser(db, 'alice');
       createRepo(db, 'team/big');
       grant(db, 'alice', 'team/big', 'write');
       const token = createToken(db, 'alice', 'mem');
+      addUser(db, 'root', { admin: true });
+      const adminToken = createToken(db, 'root', 'stats');
       db.close();
       let extra = {};
       if (behind === 's3') {
@@ -553,10 +555,97 @@ describe('server memory while 1 GiB passes through', () => {
         expect(read).toBe(total);
         expect(mismatch).toBe(false);
         expect(peakMiB()).toBeLessThan(200);
+        // what passed through the server: with S3 behind, none of the pack's bytes
+        const res = await fetch(`${proc.url}/api/storage`, { headers: { authorization: `Bearer ${adminToken}` } });
+        const { transfer } = (await res.json()) as { transfer: Record<string, number> };
+        if (behind === 's3') {
+          expect(storage.counts).toMatchObject({ directPuts: 1, directGets: 1, proxiedPuts: 0, proxiedPackGets: 0 });
+          expect(transfer).toMatchObject({ proxiedBytesIn: 0, proxiedBytesOut: 0, presignedPuts: 1, presignedGets: 1, presignedBytesIn: total });
+        } else {
+          expect(transfer).toMatchObject({ proxiedBytesIn: total, proxiedBytesOut: total, presignedPuts: 0 });
+        }
+        process.stdout.write(`1 GiB put+get, ${behind} behind: server peak ${Math.round(peakMiB())} MiB, proxied ${transfer['proxiedBytesIn']} B in / ${transfer['proxiedBytesOut']} B out\n`);
       } finally {
         await killProc(proc, 'SIGKILL');
         rmSync(dataDir, { recursive: true, force: true });
       }
     });
   }
+});
+
+describe('git push and clone through the server with S3 behind: pack bytes go direct', () => {
+  let s3: S3Process | undefined;
+  let sb: GitSandbox | undefined;
+  afterAll(async () => {
+    sb?.cleanup();
+    await s3?.close();
+  });
+
+  it('pushes 96 MiB in packs straight to S3 (the server proxies none of their bytes), clones it back byte-identical; server status shows sizes and dedup', async () => {
+    s3 = await startS3rverProcess(['media']);
+    const dataDir = tempDir('dits-server-direct-');
+    const db = openDataDirDb(dataDir);
+    addUser(db, 'alice');
+    createRepo(db, 'team/film');
+    grant(db, 'alice', 'team/film', 'write');
+    const token = createToken(db, 'alice', 'laptop');
+    addUser(db, 'root', { admin: true });
+    const adminToken = createToken(db, 'root', 'stats');
+    db.close();
+    const awsEnv = { AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
+    const proc = await spawnServerProcess(dataDir, 0, { args: ['--storage', 's3://media/srv'], env: awsEnv });
+    const peakMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proc.child.pid}/status`, 'utf8'))![1]) / 1024;
+    try {
+      sb = new GitSandbox('dits-server-direct-');
+      sb.mustGit(['config', '--global', 'credential.helper', 'store'], sb.dir);
+      writeFileSync(path.join(sb.env.HOME!, '.git-credentials'), `http://alice:${token}@127.0.0.1:${proc.port}\n`, { mode: 0o600 });
+      const cfg = { 'dits.chunkMin': '16384', 'dits.chunkAvg': '65536', 'dits.chunkMax': '262144', 'dits.packSize': '8m' };
+      const v1 = randomBytesSeeded(64 * 1024 * 1024, 21);
+      // a second version sharing all but its last 32 MiB: dedup on the remote
+      const v2 = Buffer.concat([v1.subarray(0, 32 * 1024 * 1024), randomBytesSeeded(32 * 1024 * 1024, 22)]);
+      const repo = sb.repo('src', { track: ['*.mov'], config: cfg, files: { 'a.mov': v1 } });
+      sb.mustGit(['add', '.'], repo);
+      sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+      writeFile(path.join(repo, 'a.mov'), v2);
+      sb.mustGit(['commit', '-q', '-am', 'two'], repo);
+      const remote = `dits::http://127.0.0.1:${proc.port}/team/film`;
+      sb.mustGit(['remote', 'add', 'origin', remote], repo);
+      const push = sb.git(['push', '-u', 'origin', 'main'], repo);
+      expect(push.status, push.stderr).toBe(0);
+
+      const dest = path.join(sb.dir, 'clone');
+      const args = ['clone', '-q'];
+      for (const [k, v] of Object.entries(cfg)) args.push('-c', `${k}=${v}`);
+      sb.mustGit([...args, remote, dest], sb.dir);
+      expect(fileHash(path.join(dest, 'a.mov'))).toBe(blake3(v2).toString('hex'));
+      sb.mustGit(['checkout', '-q', 'HEAD~1'], dest);
+      expect(fileHash(path.join(dest, 'a.mov'))).toBe(blake3(v1).toString('hex'));
+
+      const res = await fetch(`${proc.url}/api/storage`, { headers: { authorization: `Bearer ${adminToken}` } });
+      const { transfer } = (await res.json()) as { transfer: Record<string, number> };
+      // 96 MiB of packs direct; through the server only indexes, manifests, refs, format
+      expect(transfer['presignedBytesIn']).toBeGreaterThanOrEqual(96 * 1024 * 1024);
+      expect(transfer['presignedGets']).toBeGreaterThan(0);
+      expect(transfer['proxiedBytesIn']).toBeLessThan(1024 * 1024);
+      expect(transfer['proxiedBytesOut']).toBeLessThan(1024 * 1024);
+      expect(peakMiB()).toBeLessThan(200);
+      process.stdout.write(`git push+clone of 96 MiB, S3 behind: server peak ${Math.round(peakMiB())} MiB; direct ${transfer['presignedBytesIn']} B up; proxied ${transfer['proxiedBytesIn']} B in / ${transfer['proxiedBytesOut']} B out\n`);
+
+      // the admin command on the data dir finds the S3 back end the server recorded
+      const status = sb.run(path.join(ROOT, 'bin', 'git-dits'), ['server', 'status', '--data', dataDir, '--json'], sb.dir, undefined, awsEnv);
+      expect(status.status, status.stderr).toBe(0);
+      const parsed = JSON.parse(status.stdout) as { storage: string; repos: { name: string; size: { storedBytes: number; logicalBytes: number; dedupRatio: number; manifests: number } }[] };
+      expect(parsed.storage).toBe('s3://media/srv');
+      const film = parsed.repos.find((r) => r.name === 'team/film')!;
+      expect(film.size.manifests).toBe(2);
+      expect(film.size.logicalBytes).toBe(128 * 1024 * 1024);
+      expect(film.size.storedBytes).toBeGreaterThan(96 * 1024 * 1024);
+      expect(film.size.storedBytes).toBeLessThan(100 * 1024 * 1024);
+      expect(film.size.dedupRatio).toBeGreaterThan(1.28);
+      const human = sb.run(path.join(ROOT, 'bin', 'git-dits'), ['server', 'status', '--data', dataDir], sb.dir, undefined, awsEnv);
+      expect(human.stdout).toMatch(/team\/film[\s\S]*stored 9\d\.\d MiB .*logical 128 MiB in 2 file version\(s\); dedup ratio 1\.3\dx/);
+    } finally {
+      await killProc(proc, 'SIGKILL');
+    }
+  });
 });
