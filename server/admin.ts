@@ -366,8 +366,8 @@ export interface ServerStatus {
 }
 
 /**
- * A summary for `git dits server status`. Repository sizes and dedup ratios belong to
- * the storage layer and are not known here.
+ * A summary for `git dits server status` from the database alone. Repository sizes and
+ * dedup ratios need a listing of the storage: repo-sizes.ts (`measureRepoSizes`).
  */
 export function serverStatus(db: ServerDb, opts: { recent?: number } = {}): ServerStatus {
   const count = (sql: string): number => (db.stmt(sql).get() as { n: number }).n;
