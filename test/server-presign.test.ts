@@ -5,6 +5,7 @@
  * the fallbacks (folder behind the server, unreachable S3), re-presigning after expiry,
  * and repository sizes for `git dits server status` over both back ends.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -20,6 +21,7 @@ import { S3Storage } from '../src/transfer/s3-storage.js';
 import { readStreamToBuffer, type ObjectStorage } from '../src/transfer/object-storage.js';
 import { describeStorageContract, seededBytes, seededStream } from './transfer/storage-contract.js';
 import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
+import { ROOT } from './helpers/git-env.js';
 
 const dirs: string[] = [];
 function tempDir(prefix: string): string {
@@ -338,6 +340,18 @@ describe('repository sizes (git dits server status)', () => {
       const again = await measureRepoSizes(running.db, counted, { repos: [name] });
       expect(again[0]).toEqual(size);
       expect(ranged()).toBe(3); // cached: no manifest read the second time
+
+      // the admin command, on the data dir alone (S3 settings from the environment)
+      const env = { ...process.env, AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+      const cli = spawnSync(path.join(ROOT, 'bin', 'git-dits'), ['server', 'status', '--data', path.dirname(running.db.sqlite.name), '--json'], { env, encoding: 'utf8' });
+      expect(cli.status, cli.stderr).toBe(0);
+      const report = JSON.parse(cli.stdout) as { storage: string; repos: { name: string; size: unknown }[] };
+      expect(report.storage).toBe(kind === 's3' ? 's3://media/srv' : path.join(path.dirname(running.db.sqlite.name), 'repos'));
+      expect(report.repos.find((r) => r.name === name)?.size).toEqual(size);
+      const quick = spawnSync(path.join(ROOT, 'bin', 'git-dits'), ['server', 'status', '--data', path.dirname(running.db.sqlite.name), '--quick'], { env, encoding: 'utf8' });
+      expect(quick.status, quick.stderr).toBe(0);
+      expect(quick.stdout).toContain(name);
+      expect(quick.stdout).not.toContain('dedup ratio');
     });
   }
 });

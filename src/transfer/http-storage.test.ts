@@ -92,6 +92,10 @@ describe('HttpStorage direct transfers (scripted)', () => {
     now += 14 * 60_000 + 1; // the URL has under a minute left
     await storage.getBuffer(PACK);
     expect(world.log.filter((l) => l.startsWith('presign'))).toHaveLength(2);
+    // reads of one pack that start together share one presign
+    const fresh = storageWith(world);
+    await Promise.all([0, 1, 2, 3].map((i) => fresh.getBuffer(PACK, { start: i, end: i })));
+    expect(fresh.counts.presignRequests).toBe(1);
   });
 
   it('cuts the asked range out of a whole-object 200 or a wider 206; refuses an answer that starts later', async () => {

@@ -177,6 +177,7 @@ export class HttpStorage implements ObjectStorage {
   private readonly directGetKeys: (key: string) => boolean;
   private readonly now: () => number;
   private readonly getUrls = new Map<string, PresignedUrl>();
+  private readonly pendingGetUrls = new Map<string, Promise<PresignedUrl | null>>();
   readonly counts: HttpTransferCounts = { directPuts: 0, directGets: 0, directBytesUp: 0, presignRequests: 0, proxiedPuts: 0, proxiedPackGets: 0 };
 
   constructor(options: HttpStorageOptions) {
@@ -448,16 +449,29 @@ export class HttpStorage implements ObjectStorage {
     this.getUrls.clear();
   }
 
-  /** A GET URL for `key`: the cached one while it has a minute left, else a new one. */
+  /**
+   * A GET URL for `key`: the cached one while it has a minute left, else a new one. Reads
+   * of one pack that start together share one presign request.
+   */
   private async presignGet(key: string, fresh: boolean): Promise<PresignedUrl | null> {
     const cached = this.getUrls.get(key);
     if (!fresh && cached !== undefined && cached.expiresAt - URL_EXPIRY_MARGIN_MS > this.now()) return cached;
+    const pending = this.pendingGetUrls.get(key);
+    if (!fresh && pending !== undefined) return pending;
     this.getUrls.delete(key);
-    const p = await this.presign('get', key);
-    if (p === null) return null;
-    if (this.getUrls.size >= MAX_CACHED_URLS) this.getUrls.delete(this.getUrls.keys().next().value as string);
-    this.getUrls.set(key, p);
-    return p;
+    const request = this.presign('get', key).then((p) => {
+      if (p !== null) {
+        if (this.getUrls.size >= MAX_CACHED_URLS) this.getUrls.delete(this.getUrls.keys().next().value as string);
+        this.getUrls.set(key, p);
+      }
+      return p;
+    });
+    this.pendingGetUrls.set(key, request);
+    try {
+      return await request;
+    } finally {
+      if (this.pendingGetUrls.get(key) === request) this.pendingGetUrls.delete(key);
+    }
   }
 
   /**
