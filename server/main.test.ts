@@ -339,4 +339,9 @@ describe('parseServerArgs', () => {
     expect(() => parseServerArgs(['--data', '/d', '--port', '70000'])).toThrow('invalid port');
     expect(() => parseServerArgs(['--data', '/d', '--verbose'])).toThrow('unknown argument --verbose');
   });
+
+  it('takes --storage and --proxy-bytes (S3 behind, every byte through the server)', () => {
+    expect(parseServerArgs(['--data', '/d', '--storage', 's3://b/p', '--proxy-bytes'])).toEqual({ dataDir: '/d', host: undefined, port: undefined, storage: 's3://b/p', direct: false });
+    expect(parseServerArgs(['--data', '/d', '--storage', 's3://b/p'])).not.toHaveProperty('direct');
+  });
 });

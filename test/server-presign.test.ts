@@ -341,6 +341,13 @@ describe('repository sizes (git dits server status)', () => {
       expect(again[0]).toEqual(size);
       expect(ranged()).toBe(3); // cached: no manifest read the second time
 
+      // the same over HTTP, for site admins
+      const res = await fetch(`${running.url}/api/storage?sizes=1`, { headers: { authorization: `Bearer ${kind === 's3' ? admin : folderAdmin}` } });
+      const body = (await res.json()) as { repos: { name: string }[] };
+      expect(body.repos.find((r) => r.name === name)).toEqual(size);
+      const refused = await fetch(`${server.url}/api/storage`, { headers: { authorization: `Bearer ${reader}` } });
+      expect(refused.status).toBe(403);
+
       // the admin command, on the data dir alone (S3 settings from the environment)
       const env = { ...process.env, AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
       const cli = spawnSync(path.join(ROOT, 'bin', 'git-dits'), ['server', 'status', '--data', path.dirname(running.db.sqlite.name), '--json'], { env, encoding: 'utf8' });
