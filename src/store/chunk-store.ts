@@ -21,6 +21,7 @@ import { hashBytes } from '../hashing/blake3.js';
 import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead, encodePackHeader, PACK_HEADER_SIZE } from './pack-format.js';
 import { CompressionPolicy, decompress } from './compression.js';
 import { Chunker } from '../chunking/chunker.js';
+import { PositionalWriter } from './positional-writer.js';
 
 const require = createRequire(import.meta.url);
 
@@ -69,53 +70,74 @@ interface PendingRow {
   codec: number;
 }
 
+/**
+ * Appends entries to one pack through a PositionalWriter: full write buffers go to the
+ * disk asynchronously while the caller goes on; commit() / commitAsync() wait for them
+ * before any row points at their bytes.
+ */
 class PackWriter {
-  readonly fd: number;
+  readonly out: PositionalWriter;
+  /** Bytes the pack will hold once every appended entry is written. */
   size = PACK_HEADER_SIZE;
-  private buf = Buffer.allocUnsafe(WRITE_BUFFER_SIZE);
-  private used = 0;
+  private readonly head = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
   rows: PendingRow[] = [];
+  /** commitAsync calls waiting on this pack (it must stay open for them) */
+  holds = 0;
 
   constructor(
     readonly packId: number,
     readonly file: string,
   ) {
-    this.fd = fs.openSync(file, 'wx', 0o444);
-    fs.writeSync(this.fd, encodePackHeader());
+    const fd = fs.openSync(file, 'wx', 0o444);
+    this.out = new PositionalWriter(fd, { bufferSize: WRITE_BUFFER_SIZE });
+    try {
+      fs.writeSync(fd, encodePackHeader());
+    } catch (err) {
+      this.out.close();
+      throw err;
+    }
   }
 
   append(idRaw: Buffer, codec: number, rawLength: number, data: Buffer): void {
-    const need = ENTRY_HEAD_SIZE + data.length;
-    if (this.used + need > this.buf.length) this.flushBuffer();
-    const offset = this.size + ENTRY_HEAD_SIZE;
-    if (need > this.buf.length) {
-      const head = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
-      encodeEntryHead({ idRaw, codec, rawLength, storedLength: data.length }, head, 0);
-      fs.writeSync(this.fd, head);
-      fs.writeSync(this.fd, data);
-    } else {
-      encodeEntryHead({ idRaw, codec, rawLength, storedLength: data.length }, this.buf, this.used);
-      data.copy(this.buf, this.used + ENTRY_HEAD_SIZE);
-      this.used += need;
-    }
-    this.size += need;
-    this.rows.push({ idRaw: Buffer.from(idRaw), offset, storedLength: data.length, rawLength, codec });
+    encodeEntryHead({ idRaw, codec, rawLength, storedLength: data.length }, this.head, 0);
+    this.out.write(this.head, this.size);
+    this.out.write(data, this.size + ENTRY_HEAD_SIZE);
+    this.rows.push({ idRaw: Buffer.from(idRaw), offset: this.size + ENTRY_HEAD_SIZE, storedLength: data.length, rawLength, codec });
+    this.size += ENTRY_HEAD_SIZE + data.length;
   }
 
-  flushBuffer(): void {
-    let done = 0;
-    while (done < this.used) done += fs.writeSync(this.fd, this.buf, done, this.used - done);
-    this.used = 0;
+  /** Sends what is buffered to the disk without waiting. */
+  submit(): void {
+    this.out.submitAll();
+  }
+
+  backpressure(): Promise<void> | null {
+    return this.out.backpressure();
+  }
+
+  /** Everything appended so far is written (asynchronously). */
+  drain(): Promise<void> {
+    return this.out.drain();
+  }
+
+  /** Everything appended so far is written (synchronously). */
+  flushSync(): void {
+    this.out.flushSync();
   }
 
   /** Everything appended so far is on disk. */
   sync(): void {
-    this.flushBuffer();
-    fs.fsyncSync(this.fd);
+    this.out.flushSync();
+    fs.fsyncSync(this.out.fd);
   }
 
+  syncAsync(): Promise<void> {
+    return this.out.fsync();
+  }
+
+  /** Closes the file now, or once the writes in flight are done. */
   close(): void {
-    fs.closeSync(this.fd);
+    this.out.close();
   }
 }
 
@@ -131,6 +153,8 @@ export interface StoreStats {
 export class ChunkStore {
   readonly db: BetterSqlite3.Database;
   private writer: PackWriter | null = null;
+  /** Full packs whose rows are not committed yet (or whose last writes are in flight). */
+  private retired: PackWriter[] = [];
   /** Chunks appended by this process and not yet committed (dedup within an add). */
   private pendingIds = new Set<string>();
   private readFds = new Map<number, number>();
@@ -147,6 +171,7 @@ export class ChunkStore {
     readonly dir: string,
     db: BetterSqlite3.Database,
     private readonly durable: boolean,
+    private readonly packRollSize: number,
   ) {
     this.db = db;
     this.stmts = this.prepare();
@@ -159,7 +184,7 @@ export class ChunkStore {
    * whose bytes never reached the disk: every read verifies, so those read as corrupt
    * (fsck quarantines them), never as valid content.
    */
-  static open(dir: string, opts: { create?: boolean; durable?: boolean } = {}): ChunkStore {
+  static open(dir: string, opts: { create?: boolean; durable?: boolean; /** bytes after which a new pack starts (default 256 MiB) */ packRollSize?: number } = {}): ChunkStore {
     const dbFile = path.join(dir, 'index.sqlite');
     if (!opts.create && !fs.existsSync(dbFile)) {
       throw new DitsUserError('not-initialised', 'Dits is not set up in this repository yet', { hint: 'run `git dits init` (and `git dits install` once per machine)' });
@@ -189,7 +214,7 @@ export class ChunkStore {
       db.close();
       throw new DitsUserError('store-too-new', `this repository's Dits store is format ${v.value}; this dits understands ${STORE_FORMAT_VERSION}`, { hint: 'upgrade dits' });
     }
-    return new ChunkStore(dir, db, opts.durable ?? false);
+    return new ChunkStore(dir, db, opts.durable ?? false, opts.packRollSize ?? PACK_ROLL_SIZE);
   }
 
   private prepare() {
@@ -211,8 +236,12 @@ export class ChunkStore {
   }
 
   private openWriter(): PackWriter {
-    if (this.writer && this.writer.size < PACK_ROLL_SIZE) return this.writer;
-    if (this.writer) this.commit();
+    if (this.writer && this.writer.size < this.packRollSize) return this.writer;
+    if (this.writer) {
+      // a full pack keeps its uncommitted rows until the next commit; its last buffer goes now
+      this.writer.submit();
+      this.retired.push(this.writer);
+    }
     const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
     const info = this.stmts.addPack.run(name, Date.now());
     const packId = Number(info.lastInsertRowid);
@@ -238,45 +267,102 @@ export class ChunkStore {
   /**
    * Stores a chunk received in stored form (from a remote pack): the caller has already
    * decoded and verified it against `idRaw`. Returns false when it was already here.
+   * `knownAbsent`: the caller looked the id up in the index already (skips that query; a
+   * chunk another process stored meanwhile costs only pack space, the index keeps one row).
    */
-  putStoredChunk(idRaw: Buffer, codec: number, rawLength: number, stored: Buffer): boolean {
-    if (this.hasChunk(idRaw)) return false;
+  putStoredChunk(idRaw: Buffer, codec: number, rawLength: number, stored: Buffer, knownAbsent = false): boolean {
+    const hex = idRaw.toString('hex');
+    if (this.pendingIds.has(hex) || (!knownAbsent && this.stmts.has.get(idRaw) !== undefined)) return false;
     const w = this.openWriter();
-    this.pendingIds.add(idRaw.toString('hex'));
+    this.pendingIds.add(hex);
     w.append(idRaw, codec, rawLength, stored);
     return true;
   }
 
+  /**
+   * Null, or a promise to wait on before putting more: the pack writes in flight have
+   * reached their bound (keeps memory bounded when chunks come faster than the disk takes them).
+   */
+  backpressure(): Promise<void> | null {
+    return this.writer?.backpressure() ?? null;
+  }
+
+  private writers(): PackWriter[] {
+    return this.writer ? [...this.retired, this.writer] : [...this.retired];
+  }
+
+  private insertRows(batches: { packId: number; rows: PendingRow[] }[]): void {
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const b of batches) for (const r of b.rows) this.stmts.insert.run(r.idRaw, b.packId, r.offset, r.storedLength, r.rawLength, r.codec, now);
+    })();
+  }
+
+  private dropIdleRetired(): void {
+    this.retired = this.retired.filter((w) => {
+      if (w.rows.length || w.holds) return true;
+      w.close();
+      return false;
+    });
+  }
+
   /** Makes every chunk put so far durable and visible to other processes. */
   commit(): void {
-    const w = this.writer;
-    if (!w || w.rows.length === 0) return;
+    const ws = this.writers().filter((w) => w.rows.length);
+    if (ws.length === 0) return;
     try {
-      if (this.durable) w.sync();
-      else w.flushBuffer();
+      for (const w of ws) {
+        if (this.durable) w.sync();
+        else w.flushSync();
+      }
     } catch (err) {
       throw this.diskError(err);
     }
-    const now = Date.now();
-    const rows = w.rows;
-    this.db.transaction(() => {
-      for (const r of rows) this.stmts.insert.run(r.idRaw, w.packId, r.offset, r.storedLength, r.rawLength, r.codec, now);
-    })();
-    w.rows = [];
+    this.insertRows(ws.map((w) => ({ packId: w.packId, rows: w.rows })));
+    for (const w of ws) w.rows = [];
     this.pendingIds.clear();
+    this.dropIdleRetired();
+  }
+
+  /**
+   * commit() without blocking the thread on the disk: the chunks put before the call are
+   * written (and, with `durable`, fsynced) asynchronously, then their rows commit. Puts made
+   * while it waits belong to a later commit. Several may run at once.
+   */
+  async commitAsync(): Promise<void> {
+    const taken = this.writers()
+      .filter((w) => w.rows.length)
+      .map((w) => {
+        const rows = w.rows;
+        w.rows = [];
+        w.holds++;
+        return { w, packId: w.packId, rows };
+      });
+    if (taken.length === 0) return;
+    try {
+      for (const t of taken) {
+        if (this.durable) await t.w.syncAsync();
+        else await t.w.drain();
+      }
+    } catch (err) {
+      for (const t of taken) t.w.holds--;
+      for (const t of taken) for (const r of t.rows) this.pendingIds.delete(r.idRaw.toString('hex'));
+      throw this.diskError(err);
+    }
+    for (const t of taken) t.w.holds--;
+    this.insertRows(taken);
+    for (const t of taken) for (const r of t.rows) this.pendingIds.delete(r.idRaw.toString('hex'));
+    this.dropIdleRetired();
   }
 
   /** Drops chunks put since the last commit (their bytes stay as unindexed pack tail). */
   abandon(): void {
-    if (this.writer) {
-      this.writer.rows = [];
-      try {
-        this.writer.close();
-      } catch {
-        /* already failing */
-      }
-      this.writer = null;
+    for (const w of this.writers()) {
+      w.rows = [];
+      w.close();
     }
+    this.writer = null;
+    this.retired = [];
     this.pendingIds.clear();
   }
 
@@ -312,7 +398,7 @@ export class ChunkStore {
 
   /** The stored (possibly compressed) bytes of a chunk, unverified. */
   readStored(loc: ChunkLocation): Buffer {
-    if (this.writer && this.writer.packId === loc.pack) this.writer.flushBuffer();
+    if (this.writer && this.writer.packId === loc.pack) this.writer.flushSync();
     const buf = Buffer.allocUnsafe(loc.storedLength);
     const fd = this.readFd(loc.pack);
     let done = 0;
@@ -367,7 +453,7 @@ export class ChunkStore {
       const span = last.offset + last.storedLength - first.offset;
       if (span > readBuf.length) readBuf = Buffer.allocUnsafe(span);
       const fd = this.readFd(first.pack);
-      if (this.writer && this.writer.packId === first.pack) this.writer.flushBuffer();
+      if (this.writer && this.writer.packId === first.pack) this.writer.flushSync();
       let done = 0;
       while (done < span) {
         const n = fs.readSync(fd, readBuf, done, span - done, first.offset + done);
@@ -530,8 +616,9 @@ export class ChunkStore {
     try {
       this.commit();
     } finally {
-      this.writer?.close();
+      for (const w of this.writers()) w.close();
       this.writer = null;
+      this.retired = [];
       for (const fd of this.readFds.values()) fs.closeSync(fd);
       this.readFds.clear();
       this.db.close();

@@ -75,6 +75,8 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer>, o
     if (stored > 0) {
       newChunks++;
       newBytes += stored;
+      const wait = store.backpressure();
+      if (wait) await wait;
     }
   };
 
@@ -109,7 +111,7 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer>, o
       for (const c of chunker.push(input)) await emit(c);
       sinceCommit += input.length;
       if (sinceCommit >= commitEvery) {
-        store.commit();
+        await store.commitAsync();
         sinceCommit = 0;
       }
       opts.onProgress?.(fileHash.length);
@@ -122,7 +124,7 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer>, o
       media: opts.media ?? null,
       mediaFallback: opts.mediaFallback,
     });
-    store.commit();
+    await store.commitAsync();
     store.putManifest(id, bytes);
     const pointer: Pointer = { oid, size: header.size, manifest: id };
     return { pointer, pointerBytes: encodePointer(pointer), manifestId: id, header, newChunks, newBytes };

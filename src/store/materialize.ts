@@ -10,12 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { DitsUserError, errnoCode } from '../errors.js';
 import { StreamHasher } from '../hashing/blake3.js';
 import { Manifest } from '../manifest/manifest.js';
-import type { Pointer } from '../manifest/pointer.js';
+import { MAX_POINTER_SIZE, type Pointer } from '../manifest/pointer.js';
 import { ChunkMissingError, ChunkCorruptError, ManifestMissingError, type ChunkStore } from './chunk-store.js';
 
 const ZERO = Buffer.alloc(1 << 20);
 
-function isZero(b: Buffer): boolean {
+export function isZero(b: Buffer): boolean {
   if (b[0] !== 0 || b[b.length - 1] !== 0) return false;
   for (let i = 0; i < b.length; i += ZERO.length) {
     const part = b.subarray(i, Math.min(i + ZERO.length, b.length));
@@ -54,6 +54,11 @@ export interface MaterializeOptions {
   /** File mode for a new file; an existing destination keeps its mode. */
   mode?: number;
   onProgress?: (bytes: number) => void;
+  /**
+   * A temp file beside `dest` already holding this pointer's content (FileAssembler, while
+   * fetching): it is renamed into place instead of writing the file again.
+   */
+  prepared?: string;
 }
 
 /** Explains a content failure in terms of the file the user asked for. */
@@ -81,6 +86,12 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
     mode = fs.statSync(dest).mode & 0o777;
   } catch {
     /* new file */
+  }
+  if (opts.prepared) {
+    opts.onProgress?.(pointer.size);
+    fs.chmodSync(opts.prepared, mode);
+    replaceFile(opts.prepared, dest);
+    return fs.statSync(dest, { bigint: true });
   }
   const tmp = path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 100)}.dits-${randomBytes(4).toString('hex')}`);
   const fd = fs.openSync(tmp, 'wx', mode);
@@ -117,7 +128,7 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
     if (!ok) fs.rmSync(tmp, { force: true });
   }
   fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, dest);
+  replaceFile(tmp, dest);
   return fs.statSync(dest, { bigint: true });
 }
 
@@ -132,4 +143,21 @@ export function contentPresent(store: ChunkStore, manifestId: string): boolean {
   }
   for (let i = 0; i < m.chunkCount; i++) if (!store.locate(m.idRawAt(i))) return false;
   return true;
+}
+
+/**
+ * Renames `tmp` onto `dest`. When `dest` is a pointer (what Git wrote before the hook runs;
+ * at most a few hundred bytes) it is removed first: ext4 starts writeback of a file renamed
+ * over an existing one (auto_da_alloc), which for a just-written gigabyte held the rename
+ * for a third of a second. A crash between the two steps leaves the path absent, and the
+ * pointer is still in the index (`git checkout -- <path>` brings it back); a larger file
+ * (real content) is replaced atomically as before.
+ */
+function replaceFile(tmp: string, dest: string): void {
+  try {
+    if (fs.lstatSync(dest).size <= MAX_POINTER_SIZE) fs.unlinkSync(dest);
+  } catch {
+    /* absent */
+  }
+  fs.renameSync(tmp, dest);
 }

@@ -39,7 +39,11 @@ export async function materializePaths(
   repo: RepoPaths,
   store: ChunkStore,
   relPaths: string[],
-  opts: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {},
+  opts: {
+    onProgress?: (doneBytes: number, totalBytes: number) => void;
+    /** Files already written beside their destination (remote-fetch.ts); used ones are removed from the map. */
+    prepared?: Map<string, { tmp: string; pointer: Pointer }>;
+  } = {},
 ): Promise<MaterializeReport> {
   const report: MaterializeReport = { written: [], failed: [], bytes: 0 };
   const work: { rel: string; file: string; pointer: Pointer; expectedOid: string }[] = [];
@@ -55,8 +59,12 @@ export async function materializePaths(
   let before = 0;
   for (const w of work) {
     try {
+      const ready = opts.prepared?.get(w.file);
+      const usable = ready && ready.pointer.manifest === w.pointer.manifest && ready.pointer.oid === w.pointer.oid;
+      if (usable) opts.prepared!.delete(w.file);
       const stat = await materializeFile(store, w.pointer, w.file, {
         onProgress: (b) => opts.onProgress?.(before + b, total),
+        ...(usable ? { prepared: ready.tmp } : {}),
       });
       updates.push({ path: w.rel, stat, expectedOid: w.expectedOid });
       report.written.push(w.rel);

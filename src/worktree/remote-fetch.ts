@@ -4,13 +4,16 @@
  * a checkout leaves such files as pointers until `git dits pull`; dits.fetchInclude /
  * dits.fetchExclude limit what a checkout fetches by itself.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { gitConfigMap } from '../git/exec.js';
 import type { RepoPaths } from '../git/repo.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { contentPresent } from '../store/materialize.js';
 import { defaultDitsRemote, openRemoteStorage } from '../remote/open-remote.js';
-import { ensureLocal } from '../remote/content/fetch-content.js';
+import { ensureLocal, fetchManifests } from '../remote/content/fetch-content.js';
+import { FileAssembler } from '../store/assemble.js';
 import type { TransferProgress } from '../transfer/transfer-queue.js';
 import { createPathFilter, parsePatternList } from './path-patterns.js';
 
@@ -26,6 +29,17 @@ export async function readFetchPolicy(cwd: string): Promise<FetchPolicy> {
   return { mode, include: parsePatternList(kv.get('dits.fetchinclude')), exclude: parsePatternList(kv.get('dits.fetchexclude')) };
 }
 
+export interface PreparedFile {
+  tmp: string;
+  pointer: Pointer;
+}
+
+/** Removes the prepared temp files nobody renamed into place. */
+export function discardPrepared(prepared: Map<string, PreparedFile>): void {
+  for (const p of prepared.values()) fs.rmSync(p.tmp, { force: true });
+  prepared.clear();
+}
+
 export interface FetchReport {
   /** Paths whose content was fetched. */
   fetched: string[];
@@ -33,6 +47,12 @@ export interface FetchReport {
   deferred: string[];
   remote: string | null;
   bytes: number;
+  /**
+   * With `assemble`: files already written beside their destination while fetching
+   * (absolute destination -> temp file), for materializePaths to rename into place. The
+   * caller removes what it did not use (discardPrepared).
+   */
+  prepared: Map<string, PreparedFile>;
 }
 
 /**
@@ -45,8 +65,9 @@ export async function fetchMissingContent(
   items: { path: string; pointer: Pointer }[],
   policy: FetchPolicy | null,
   onProgress?: (p: TransferProgress) => void,
+  opts: { assemble?: boolean } = {},
 ): Promise<FetchReport> {
-  const report: FetchReport = { fetched: [], deferred: [], remote: null, bytes: 0 };
+  const report: FetchReport = { fetched: [], deferred: [], remote: null, bytes: 0, prepared: new Map() };
   const missing = items.filter((i) => !contentPresent(store, i.pointer.manifest));
   if (missing.length === 0) return report;
   const filter = policy ? createPathFilter(policy.include, policy.exclude) : null;
@@ -60,7 +81,25 @@ export async function fetchMissingContent(
   if (!remote) return report;
   report.remote = remote.name;
   const storage = await openRemoteStorage(repo.workTree, remote.url);
-  const r = await ensureLocal(storage, store, { manifestIds: [...new Set(wanted.map((w) => w.pointer.manifest))] }, { remoteName: remote.name, onProgress });
+  const manifestIds = [...new Set(wanted.map((w) => w.pointer.manifest))];
+  let assembler: FileAssembler | null = null;
+  if (opts.assemble) {
+    // manifests first, so the files can be written as their chunks arrive
+    await fetchManifests(storage, store, manifestIds, { remoteName: remote.name });
+    assembler = new FileAssembler(
+      store,
+      wanted.map((w) => ({ dest: path.join(repo.workTree, w.path), pointer: w.pointer })),
+    );
+  }
+  let r: Awaited<ReturnType<typeof ensureLocal>>;
+  try {
+    const sink = assembler ? assembler.put.bind(assembler) : undefined;
+    r = await ensureLocal(storage, store, { manifestIds }, { remoteName: remote.name, onProgress, ...(sink ? { chunkSink: sink } : {}) });
+    if (assembler) report.prepared = await assembler.finish();
+  } catch (err) {
+    assembler?.dispose();
+    throw err;
+  }
   report.bytes = r.bytes;
   report.fetched = wanted.map((w) => w.path);
   return report;

@@ -3,7 +3,7 @@ import { findRepo } from '../../git/repo.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { takePending } from '../../worktree/pending.js';
 import { materializePaths, readWorktreePointer } from '../../worktree/materialize-worktree.js';
-import { fetchMissingContent, readFetchPolicy } from '../../worktree/remote-fetch.js';
+import { discardPrepared, fetchMissingContent, readFetchPolicy, type PreparedFile } from '../../worktree/remote-fetch.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
 import { createProgressBar } from '../progress.js';
 import { err, type CliContext } from '../context.js';
@@ -32,17 +32,25 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
       return wp ? [{ path: p, pointer: wp.pointer }] : [];
     });
     let deferred = new Set<string>();
+    let prepared = new Map<string, PreparedFile>();
+    let result: Awaited<ReturnType<typeof materializePaths>>;
     try {
-      const policy = explicit ? null : await readFetchPolicy(repo.workTree);
-      const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive));
-      deferred = new Set(f.deferred);
-    } catch (e) {
-      report(ctx, e);
+      try {
+        const policy = explicit ? null : await readFetchPolicy(repo.workTree);
+        // files are written as their content arrives (no second pass over what was fetched)
+        const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true });
+        deferred = new Set(f.deferred);
+        prepared = f.prepared;
+      } catch (e) {
+        report(ctx, e);
+      }
+      const bar = createProgressBar(ctx, 'Writing files');
+      const todo = items.filter((i) => !deferred.has(i.path)).map((i) => i.path);
+      result = await materializePaths(repo, store, todo, { onProgress: (d, t) => bar.update(d, t), prepared });
+      bar.done();
+    } finally {
+      discardPrepared(prepared);
     }
-    const bar = createProgressBar(ctx, 'Writing files');
-    const todo = items.filter((i) => !deferred.has(i.path)).map((i) => i.path);
-    const result = await materializePaths(repo, store, todo, { onProgress: (d, t) => bar.update(d, t) });
-    bar.done();
     // -- lockable files (src/worktree/lockable.ts): read-only unless held, from the local lock cache
     try {
       await applyLockableModes(repo, result.written, heldPaths(readMyLocks(repo.ditsDir)));

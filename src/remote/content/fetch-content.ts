@@ -23,7 +23,8 @@ import { DitsUserError } from '../../errors.js';
 import { hashHex } from '../../hashing/blake3.js';
 import { Manifest } from '../../manifest/manifest.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
-import { ENTRY_HEAD_SIZE, encodeEntryHead } from '../../store/pack-format.js';
+import { CODEC_NONE, ENTRY_HEAD_SIZE, encodeEntryHead } from '../../store/pack-format.js';
+import { decompress } from '../../store/compression.js';
 import type { ObjectStorage } from '../../transfer/object-storage.js';
 import { TransferError, type TransferProgress, type TransferQueueOptions } from '../../transfer/transfer-queue.js';
 import { checkStoredChunk } from './chunk-verify.js';
@@ -56,6 +57,11 @@ export interface FetchContentOptions {
    */
   dryRun?: boolean;
   queueOptions?: TransferQueueOptions;
+  /**
+   * Called with each chunk fetched, once verified, in plain form (a view valid only during
+   * the call): lets a checkout write files as the content arrives (store/assemble.ts).
+   */
+  chunkSink?: (idRaw: Buffer, plain: Buffer) => Promise<void> | null | void;
 }
 
 export interface FetchContentResult {
@@ -295,7 +301,7 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
           .download<RangeOutcome>({
             key,
             range: { start, end },
-            consume: (body) => consumeRange(store, key, body, start, range),
+            consume: (body) => consumeRange(store, key, body, start, range, opts.chunkSink),
             verify: (r) => {
               if (r.corrupt.length) throw new Error(`chunk ${r.corrupt[0]!.chunkId} ${r.corrupt[0]!.reason}`);
             },
@@ -323,12 +329,12 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
               throw err;
             },
           )
-          .finally(() => store.commit()),
+          .finally(() => store.commitAsync()),
       );
     }
   }
   const settled = await Promise.allSettled(jobs);
-  store.commit();
+  await store.commitAsync();
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
   return { chunks, bytes, ranges };
@@ -365,7 +371,14 @@ export function coalesce<T extends { offset: number; storedLength: number }>(ent
 }
 
 /** Parses one range's stream; stores each chunk that verifies. Safe to run again. */
-async function consumeRange(store: ChunkStore, key: string, body: import('node:stream').Readable, start: number, entries: RangeEntry[]): Promise<RangeOutcome> {
+async function consumeRange(
+  store: ChunkStore,
+  key: string,
+  body: import('node:stream').Readable,
+  start: number,
+  entries: RangeEntry[],
+  sink?: (idRaw: Buffer, plain: Buffer) => Promise<void> | null | void,
+): Promise<RangeOutcome> {
   const cursor = new StreamCursor(body);
   const outcome: RangeOutcome = { stored: 0, bytes: 0, corrupt: [] };
   const expected = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
@@ -393,8 +406,14 @@ async function consumeRange(store: ChunkStore, key: string, body: import('node:s
         outcome.corrupt.push({ packKey: key, chunkId: idHex, reason: bad });
         continue;
       }
-      if (store.putStoredChunk(e.idRaw, e.codec, e.rawLength, data)) outcome.stored++;
+      if (store.putStoredChunk(e.idRaw, e.codec, e.rawLength, data, true)) outcome.stored++;
       outcome.bytes += data.length;
+      if (sink) {
+        const sinkWait = sink(e.idRaw, e.codec === CODEC_NONE ? data : await decompress(data));
+        if (sinkWait) await sinkWait;
+      }
+      const wait = store.backpressure();
+      if (wait) await wait;
     }
   } finally {
     await cursor.close();

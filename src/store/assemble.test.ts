@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ChunkStore } from './chunk-store.js';
+import { ingest } from './ingest.js';
+import { FileAssembler } from './assemble.js';
+import { loadManifest, materializeFile } from './materialize.js';
+import { xorshift32Bytes } from '../chunking/pseudo-random.js';
+
+const params = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
+const dirs: string[] = [];
+function tmpDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-assemble-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+async function* once(b: Buffer) {
+  yield b;
+}
+
+/** A source store holding `data`, and an empty one that has only the manifest. */
+async function setup(data: Buffer) {
+  const src = ChunkStore.open(tmpDir(), { create: true });
+  const r = await ingest(src, once(data), { params });
+  const dst = ChunkStore.open(tmpDir(), { create: true });
+  dst.putManifest(r.manifestId, src.getManifestBytes(r.manifestId));
+  const manifest = loadManifest(src, r.pointer);
+  return { src, dst, pointer: r.pointer, manifest };
+}
+
+describe('FileAssembler', () => {
+  it('writes chunks arriving in any order, fills the rest from the store, and keeps zero runs as holes', async () => {
+    const data = Buffer.concat([xorshift32Bytes(100_000, 1), Buffer.alloc(200_000), xorshift32Bytes(100_000, 2)]);
+    const { src, dst, pointer, manifest } = await setup(data);
+    const work = tmpDir();
+    const dest = path.join(work, 'clip.mov');
+    fs.writeFileSync(dest, 'pointer placeholder');
+    const asm = new FileAssembler(dst, [{ dest, pointer }]);
+    expect(asm.size).toBe(1);
+    const ids = Array.from({ length: manifest.chunkCount }, (_, i) => manifest.idRawAt(i));
+    const order = [...ids.keys()].reverse();
+    // half the chunks "arrive from a fetch" (in reverse order), the others are already local
+    for (const i of order) {
+      const id = ids[i]!;
+      const bytes = await src.getChunk(id);
+      if (i % 2 === 0) {
+        const wait = asm.put(id, Buffer.from(bytes));
+        if (wait) await wait;
+      } else dst.putStoredChunk(id, 0, bytes.length, bytes);
+    }
+    dst.commit();
+    asm.put(Buffer.alloc(32, 7), Buffer.alloc(10)); // a chunk nobody needs: ignored
+    const prepared = await asm.finish();
+    const got = prepared.get(dest)!;
+    expect(got.pointer).toEqual(pointer);
+    expect(fs.readFileSync(got.tmp).equals(data)).toBe(true);
+    expect(fs.statSync(got.tmp).blocks * 512).toBeLessThan(data.length); // the zero run is a hole
+    await materializeFile(dst, pointer, dest, { prepared: got.tmp });
+    expect(fs.readFileSync(dest).equals(data)).toBe(true);
+    expect(fs.existsSync(got.tmp)).toBe(false);
+    src.close();
+    dst.close();
+  });
+
+  it('leaves out a file it cannot complete, and dispose removes its temp files', async () => {
+    const data = xorshift32Bytes(120_000, 4);
+    const { src, dst, pointer, manifest } = await setup(data);
+    const work = tmpDir();
+    const dest = path.join(work, 'a.mp4');
+    const asm = new FileAssembler(dst, [{ dest, pointer }]);
+    const first = manifest.idRawAt(0);
+    asm.put(first, await src.getChunk(first)); // only one chunk: the others are nowhere
+    const prepared = await asm.finish();
+    expect(prepared.size).toBe(0);
+    expect(fs.readdirSync(work)).toEqual([]);
+
+    const again = new FileAssembler(dst, [{ dest, pointer }]);
+    expect(fs.readdirSync(work).length).toBe(1);
+    again.dispose();
+    expect(fs.readdirSync(work)).toEqual([]);
+    src.close();
+    dst.close();
+  });
+});

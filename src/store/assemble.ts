@@ -1,0 +1,192 @@
+/**
+ * Assembling files from chunks that arrive in any order, as a fetch delivers them, so a
+ * clone or checkout that has to download content writes each file once instead of storing
+ * the chunks and then reading them all back (see fetch-content.ts `chunkSink`).
+ *
+ * For each target (a destination and its pointer) a temporary file is opened beside the
+ * destination. Every chunk the fetch verified is written at each offset where the file's
+ * manifest places it; zero chunks are skipped (holes). `finish()` writes the chunks that
+ * did not come through the fetch (they were already local) from the store, verified as
+ * usual, and closes the file. Nothing is renamed here: `materializeFile(..., {prepared})`
+ * does that with its usual checks (the path must still hold the pointer Git wrote).
+ *
+ * Why the result is verified without hashing the whole file again: the manifest is
+ * verified against its id (the pointer names it), `loadManifest` checks that the pointer's
+ * file id and size are the manifest's, and every chunk written was verified against its
+ * id; so the file is exactly the content the pointer names.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Manifest } from '../manifest/manifest.js';
+import type { Pointer } from '../manifest/pointer.js';
+import type { ChunkStore } from './chunk-store.js';
+import { isZero, loadManifest } from './materialize.js';
+import { PositionalWriter } from './positional-writer.js';
+
+const RUN_BUFFER_SIZE = 1024 * 1024;
+/** Fetch concurrency is 8 ranges; a few more runs leave room for stragglers. */
+const RUNS_PER_FILE = 12;
+/**
+ * Files whose runs are being filled at once; the least recently written one beyond this
+ * sends its runs to the disk. Bounds memory to about ACTIVE_FILES x RUNS_PER_FILE buffers
+ * however many files a checkout writes.
+ */
+const ACTIVE_FILES = 4;
+const SHARED_POOL = 24;
+
+export interface AssembleTarget {
+  /** Absolute destination path (the pointer file in the working tree). */
+  dest: string;
+  pointer: Pointer;
+}
+
+interface Placement {
+  target: number;
+  index: number;
+  offset: number;
+}
+
+interface OpenTarget {
+  dest: string;
+  pointer: Pointer;
+  manifest: Manifest;
+  tmp: string;
+  out: PositionalWriter;
+  /** chunk indexes written */
+  written: Uint8Array;
+  failed: unknown;
+}
+
+export class FileAssembler {
+  private readonly targets: OpenTarget[] = [];
+  private readonly placements = new Map<string, Placement[]>();
+  private readonly started = Date.now();
+  private readonly pool: Buffer[] = [];
+  /** targets with runs being filled, least recently written first */
+  private readonly active = new Set<OpenTarget>();
+  private finished = false;
+
+  /**
+   * Opens a temporary file for each target whose manifest is local (others are skipped:
+   * the normal path reports them). A pointer seen twice is assembled once.
+   */
+  constructor(
+    private readonly store: ChunkStore,
+    targets: AssembleTarget[],
+  ) {
+    const seen = new Set<string>();
+    for (const t of targets) {
+      const key = `${t.pointer.manifest}:${t.pointer.oid}`;
+      if (seen.has(key) || t.pointer.size === 0) continue;
+      let manifest: Manifest;
+      try {
+        manifest = loadManifest(store, t.pointer);
+      } catch {
+        continue;
+      }
+      seen.add(key);
+      const tmp = path.join(path.dirname(t.dest), `.${path.basename(t.dest).slice(0, 100)}.dits-${randomBytes(4).toString('hex')}`);
+      let fd: number;
+      try {
+        fd = fs.openSync(tmp, 'wx', 0o644);
+      } catch {
+        continue; // the normal path will meet (and report) the same problem
+      }
+      const target = this.targets.length;
+      // several runs at once: concurrent ranges deliver different parts of a file
+      const out = new PositionalWriter(fd, { bufferSize: RUN_BUFFER_SIZE, maxRuns: RUNS_PER_FILE, maxInflight: 8, pool: this.pool, maxPool: SHARED_POOL });
+      this.targets.push({ dest: t.dest, pointer: t.pointer, manifest, tmp, out, written: new Uint8Array(manifest.chunkCount), failed: null });
+      let offset = 0;
+      for (let i = 0; i < manifest.chunkCount; i++) {
+        const k = manifest.idRawAt(i).toString('latin1');
+        let list = this.placements.get(k);
+        if (!list) this.placements.set(k, (list = []));
+        list.push({ target, index: i, offset });
+        offset += manifest.lengthAt(i);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.targets.length;
+  }
+
+  /**
+   * Takes a verified chunk's plain bytes (copied before this returns; the caller may reuse
+   * the buffer). Chunks no target needs are ignored. Returns a promise to wait on when the
+   * disk is behind (bounded memory), else null.
+   */
+  put(idRaw: Buffer, plain: Buffer): Promise<void> | null {
+    const list = this.placements.get(idRaw.toString('latin1'));
+    if (!list) return null;
+    const zero = isZero(plain);
+    let wait: Promise<void> | null = null;
+    for (const p of list) {
+      const t = this.targets[p.target]!;
+      if (t.failed || t.written[p.index] || plain.length !== t.manifest.lengthAt(p.index)) continue;
+      try {
+        if (!zero) {
+          t.out.write(plain, p.offset);
+          this.touch(t);
+        }
+        t.written[p.index] = 1;
+        wait ??= t.out.backpressure();
+      } catch (err) {
+        t.failed = err;
+      }
+    }
+    return wait;
+  }
+
+  private touch(t: OpenTarget): void {
+    this.active.delete(t);
+    this.active.add(t);
+    if (this.active.size <= ACTIVE_FILES) return;
+    const oldest = this.active.values().next().value!;
+    this.active.delete(oldest);
+    oldest.out.submitAll();
+  }
+
+  /**
+   * Completes every file from the local store and closes it. Returns the prepared temp
+   * file per destination; files that could not be completed are removed and left out.
+   */
+  async finish(): Promise<Map<string, { tmp: string; pointer: Pointer }>> {
+    this.finished = true;
+    const out = new Map<string, { tmp: string; pointer: Pointer }>();
+    const stamp = new Date(this.started - 1000); // see materializeFile: git must not re-read it
+    for (const t of this.targets) {
+      try {
+        if (t.failed) throw t.failed;
+        let offset = 0;
+        for (let i = 0; i < t.manifest.chunkCount; offset += t.manifest.lengthAt(i), i++) {
+          if (t.written[i]) continue;
+          const data = await this.store.getChunk(t.manifest.idRawAt(i));
+          if (!isZero(data)) t.out.write(data, offset);
+          t.written[i] = 1;
+          const wait = t.out.backpressure();
+          if (wait) await wait;
+        }
+        await t.out.drain();
+        fs.ftruncateSync(t.out.fd, t.pointer.size);
+        fs.futimesSync(t.out.fd, stamp, stamp);
+        t.out.close();
+        out.set(t.dest, { tmp: t.tmp, pointer: t.pointer });
+      } catch {
+        await t.out.drain().catch(() => {});
+        t.out.close();
+        fs.rmSync(t.tmp, { force: true });
+      }
+    }
+    return out;
+  }
+
+  /** Removes every temp file not handed out by finish (or all of them before finish). */
+  dispose(keep: ReadonlySet<string> = new Set()): void {
+    for (const t of this.targets) {
+      if (!this.finished) t.out.close(); // once its writes are done
+      if (!keep.has(t.tmp)) fs.rmSync(t.tmp, { force: true });
+    }
+  }
+}
