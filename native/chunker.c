@@ -6,14 +6,21 @@
  * Exports:
  *   init(gear: Uint32Array(256))   the gear table, from src/chunking/gear.ts (one source)
  *   scan(data, start, end, state: Float64Array(3), cfg: Uint32Array(6), out: Float64Array) -> n
+ *   pipeSize(fd, bytes) -> the pipe's new capacity, or -1 (not a pipe, not Linux, refused)
  *
  * One call scans a whole buffer and returns every cut in it, so JS and C cross once per
  * push, not once per chunk. Plain N-API (node_api.h), no dependencies.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
+#endif
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <fcntl.h>
+#endif
 
 typedef struct {
   uint32_t gear[256];
@@ -180,10 +187,32 @@ static napi_value js_scan(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * Grows a pipe's buffer (Linux F_SETPIPE_SZ). Git writes a filter's input in 64 KiB
+ * packets into a 64 KiB pipe, so without this git and the filter take turns instead of
+ * working at the same time.
+ */
+static napi_value js_pipe_size(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1, bytes = 0;
+  int32_t got = -1;
+  if (argc == 2 && napi_get_value_int32(env, argv[0], &fd) == napi_ok && napi_get_value_int32(env, argv[1], &bytes) == napi_ok) {
+#if defined(__linux__) && defined(F_SETPIPE_SZ)
+    got = fcntl(fd, F_SETPIPE_SZ, bytes);
+#endif
+  }
+  napi_value result;
+  napi_create_int32(env, got, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
       {"scan", NULL, js_scan, NULL, NULL, NULL, napi_default, NULL},
+      {"pipeSize", NULL, js_pipe_size, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

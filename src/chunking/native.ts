@@ -14,17 +14,29 @@ import { scanJs, type ScanFn } from './scan-js.js';
 interface Addon {
   init(gear: Uint32Array): void;
   scan: ScanFn;
+  pipeSize?: (fd: number, bytes: number) => number;
 }
 
 const ADDON_FILE = 'native/build/Release/dits_chunker.node';
 // From src/chunking (tests, tsx) and from dist/src/chunking (compiled).
 const CANDIDATES = ['../../', '../../../'].map((up) => new URL(up + ADDON_FILE, import.meta.url));
 
-let cached: { scan: ScanFn | null; error?: string } | undefined;
+let cached: { scan: ScanFn | null; error?: string; addon?: Addon } | undefined;
 
 export function loadNativeScan(): ScanFn | null {
   if (cached === undefined) cached = tryLoad();
   return cached.scan;
+}
+
+/**
+ * Grows the pipe on `fd` to `bytes` (Linux). Returns its new capacity, or null when that
+ * is not possible (no addon, not a pipe, over /proc/sys/fs/pipe-max-size): callers go on
+ * with the pipe as it is.
+ */
+export function setPipeSize(fd: number, bytes: number): number | null {
+  loadNativeScan();
+  const r = cached?.addon?.pipeSize?.(fd, bytes);
+  return r === undefined || r < 0 ? null : r;
 }
 
 /** Why the addon is not in use (for diagnostics), or undefined when it is. */
@@ -33,7 +45,7 @@ export function nativeLoadError(): string | undefined {
   return cached?.error;
 }
 
-function tryLoad(): { scan: ScanFn | null; error?: string } {
+function tryLoad(): { scan: ScanFn | null; error?: string; addon?: Addon } {
   const file = CANDIDATES.find((u) => existsSync(u));
   if (file === undefined) return { scan: null, error: `${ADDON_FILE} not built` };
   try {
@@ -41,7 +53,7 @@ function tryLoad(): { scan: ScanFn | null; error?: string } {
     const addon = require(fileURLToPath(file)) as Addon;
     addon.init(GEAR);
     if (!agreesWithJs(addon.scan)) return { scan: null, error: 'native chunker disagrees with the JavaScript chunker' };
-    return { scan: addon.scan };
+    return { scan: addon.scan, addon };
   } catch (err) {
     return { scan: null, error: `cannot load ${ADDON_FILE}: ${(err as Error).message}` };
   }

@@ -7,6 +7,7 @@ import { serveFilterProtocol, type FilterCommand, type FilterResult } from '../.
 import { initRepo } from './init.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { setPipeSize } from '../../chunking/native.js';
 
 async function filterDeps(ctx: CliContext): Promise<{ deps: DitsFilterDeps; close: () => void; repo: RepoPaths }> {
   const repo = await findRepo(ctx.cwd);
@@ -58,11 +59,19 @@ async function writeResult(ctx: CliContext, result: FilterResult): Promise<void>
   }
 }
 
+/** Pipe capacity asked for (the kernel's default limit for one pipe is 1 MiB). */
+const FILTER_PIPE_BYTES = 1024 * 1024;
+
 const filterProcess: Command = {
   summary: "Serve Git's long-running filter protocol (run by Git, not by hand)",
   usage: 'git dits filter-process',
   async run(args, ctx) {
     parseArgs({ args, options: {} });
+    if (ctx.stdin === process.stdin) {
+      // Git sends files in 64 KiB packets; a 64 KiB pipe makes git and Dits take turns
+      setPipeSize(0, FILTER_PIPE_BYTES);
+      setPipeSize(1, FILTER_PIPE_BYTES);
+    }
     const { deps, close } = await filterDeps(ctx);
     try {
       await serveFilterProtocol(ctx.stdin as AsyncIterable<Buffer>, ctx.stdout, createDitsFilter(deps));
