@@ -225,9 +225,6 @@ export class HttpStorage implements ObjectStorage {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     let res: Response;
     if (Buffer.isBuffer(body)) {
-      if (opts.size !== undefined && opts.size !== body.length) {
-        throw new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} has ${body.length} bytes, ${opts.size} were announced`, { key });
-      }
       res = await this.send('PUT', path, { headers, body, key });
     } else {
       // streamed: the factory is called once, so no retry here (the queue retries the item)
