@@ -24,7 +24,7 @@ import type { ChunkStore } from './chunk-store.js';
 import { isZero, loadManifest } from './materialize.js';
 import { PositionalWriter } from './positional-writer.js';
 
-const RUN_BUFFER_SIZE = 1024 * 1024;
+const RUN_BUFFER_SIZE = 512 * 1024;
 /** Fetch concurrency is 8 ranges; a few more runs leave room for stragglers. */
 const RUNS_PER_FILE = 12;
 /**
@@ -33,7 +33,7 @@ const RUNS_PER_FILE = 12;
  * however many files a checkout writes.
  */
 const ACTIVE_FILES = 4;
-const SHARED_POOL = 24;
+const SHARED_POOL = 8;
 
 export interface AssembleTarget {
   /** Absolute destination path (the pointer file in the working tree). */
@@ -95,7 +95,7 @@ export class FileAssembler {
       }
       const target = this.targets.length;
       // several runs at once: concurrent ranges deliver different parts of a file
-      const out = new PositionalWriter(fd, { bufferSize: RUN_BUFFER_SIZE, maxRuns: RUNS_PER_FILE, maxInflight: 8, pool: this.pool, maxPool: SHARED_POOL });
+      const out = new PositionalWriter(fd, { bufferSize: RUN_BUFFER_SIZE, maxRuns: RUNS_PER_FILE, maxInflight: 4, pool: this.pool, maxPool: SHARED_POOL });
       this.targets.push({ dest: t.dest, pointer: t.pointer, manifest, tmp, out, written: new Uint8Array(manifest.chunkCount), failed: null });
       let offset = 0;
       for (let i = 0; i < manifest.chunkCount; i++) {

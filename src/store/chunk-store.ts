@@ -28,7 +28,9 @@ const require = createRequire(import.meta.url);
 export const STORE_FORMAT_VERSION = '1';
 /** A local pack is closed and a new one started past this size. */
 const PACK_ROLL_SIZE = 256 * 1024 * 1024;
-const WRITE_BUFFER_SIZE = 8 * 1024 * 1024;
+const WRITE_BUFFER_SIZE = 2 * 1024 * 1024;
+/** Pack write buffers in flight at once (memory: about (1 + this) x WRITE_BUFFER_SIZE). */
+const PACK_WRITES_IN_FLIGHT = 2;
 /** Manifests larger than this are stored as content-defined pieces (see putManifest). */
 const MANIFEST_SPLIT_SIZE = 64 * 1024;
 const MANIFEST_PIECE_PARAMS = { minSize: 2048, avgSize: 8192, maxSize: 32768 };
@@ -89,7 +91,7 @@ class PackWriter {
     readonly file: string,
   ) {
     const fd = fs.openSync(file, 'wx', 0o444);
-    this.out = new PositionalWriter(fd, { bufferSize: WRITE_BUFFER_SIZE });
+    this.out = new PositionalWriter(fd, { bufferSize: WRITE_BUFFER_SIZE, maxInflight: PACK_WRITES_IN_FLIGHT });
     try {
       fs.writeSync(fd, encodePackHeader());
     } catch (err) {

@@ -32,7 +32,13 @@ import { manifestKey, packKey } from './layout.js';
 import { openSession, syncSession, type ContentSession } from './sync-remote-index.js';
 import { StreamCursor } from './stream-cursor.js';
 
-export const DEFAULT_MAX_RANGE_BYTES = 16 * 1024 * 1024;
+/**
+ * Largest ranged GET by default: a whole remote pack. Fewer, larger requests fetched a
+ * gigabyte from s3rver in 3.8-4.2 s against 4.7-5.1 s with 16 MiB ranges (8 at a time).
+ */
+export const DEFAULT_MAX_RANGE_BYTES = 64 * 1024 * 1024;
+/** Smallest range the default sizing goes down to (see rangeSizeFor). */
+const MIN_AUTO_RANGE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_GAP_BYTES = 256 * 1024;
 /** Chunks planned at once (about 1 GiB of 64 KiB chunks: bounds the plan's memory). */
 const BATCH_CHUNKS = 16384;
@@ -42,7 +48,7 @@ export interface FetchContentOptions {
   /** requests in flight at once (default 8) */
   concurrency?: number;
   onProgress?: (progress: TransferProgress) => void;
-  /** largest ranged GET (default 16 MiB) */
+  /** largest ranged GET (default: the wanted bytes over the concurrency, between 4 and 64 MiB) */
   maxRangeBytes?: number;
   /** unwanted bytes between two wanted chunks read through rather than split (default 256 KiB) */
   maxGapBytes?: number;
@@ -260,13 +266,15 @@ interface RangeOutcome {
 /** Fetches chunks known to be absent locally. */
 async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: FetchContentOptions, state: FetchState): Promise<{ chunks: number; bytes: number; ranges: number }> {
   const { index, store, queue } = session;
-  const maxRange = opts.maxRangeBytes ?? DEFAULT_MAX_RANGE_BYTES;
   const maxGap = opts.maxGapBytes ?? DEFAULT_MAX_GAP_BYTES;
   let located = ids.map((idRaw) => ({ idRaw, loc: index.lookup(idRaw) }));
   if (located.some((l) => !l.loc) && !state.synced) {
     await syncOnce(session, state);
     located = located.map((l) => (l.loc ? l : { idRaw: l.idRaw, loc: index.lookup(l.idRaw) }));
   }
+  let wantedBytes = 0;
+  for (const l of located) if (l.loc) wantedBytes += l.loc.storedLength;
+  const maxRange = opts.maxRangeBytes ?? rangeSizeFor(wantedBytes, opts.concurrency ?? 8);
   const byPack = new Map<string, RangeEntry[]>();
   for (const { idRaw, loc } of located) {
     if (!loc) {
@@ -345,6 +353,12 @@ function describeCause(err: TransferError): string {
   const msg = cause instanceof Error ? cause.message : String(cause ?? err.message);
   // the verify message starts with "chunk <id> "; the reason follows
   return msg.replace(/^chunk [0-9a-f]{64} /, '');
+}
+
+/** Ranges big enough for few requests, small enough that every request slot has work. */
+export function rangeSizeFor(wantedBytes: number, concurrency: number): number {
+  const even = Math.ceil(wantedBytes / Math.max(1, concurrency));
+  return Math.min(DEFAULT_MAX_RANGE_BYTES, Math.max(MIN_AUTO_RANGE_BYTES, even));
 }
 
 /** Splits pack-ordered entries into ranges of at most maxRange bytes with gaps up to maxGap. */
