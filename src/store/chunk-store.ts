@@ -7,6 +7,9 @@
  *   manifests/ab/<id>   manifests, one file each, written by temp file + rename
  *   quarantine/         corrupt chunks and manifests moved aside by fsck
  *
+ * Pack writes are buffered and handed to the disk asynchronously (PositionalWriter), so
+ * chunking, hashing and downloads go on meanwhile; commit() and commitAsync() wait for them.
+ *
  * Atomicity: chunk bytes are appended and fsynced *before* their index rows are committed,
  * so a crash mid-add leaves at most unindexed bytes at a pack's end, never a row pointing
  * at a half chunk. Every read is verified against its id.
