@@ -34,6 +34,8 @@ const RUNS_PER_FILE = 12;
  */
 const ACTIVE_FILES = 4;
 const SHARED_POOL = 8;
+/** Files assembled at once (each holds an open descriptor until finish). */
+const MAX_TARGETS = 256;
 
 export interface AssembleTarget {
   /** Absolute destination path (the pointer file in the working tree). */
@@ -69,14 +71,18 @@ export class FileAssembler {
 
   /**
    * Opens a temporary file for each target whose manifest is local (others are skipped:
-   * the normal path reports them). A pointer seen twice is assembled once.
+   * the normal path reports them), the largest MAX_TARGETS of them. A pointer seen twice is
+   * assembled once.
    */
   constructor(
     private readonly store: ChunkStore,
     targets: AssembleTarget[],
   ) {
     const seen = new Set<string>();
-    for (const t of targets) {
+    // one open temp file per target: the largest MAX_TARGETS files (the rest take the normal path)
+    const bySize = [...targets].sort((a, b) => b.pointer.size - a.pointer.size);
+    for (const t of bySize) {
+      if (this.targets.length >= MAX_TARGETS) break;
       const key = `${t.pointer.manifest}:${t.pointer.oid}`;
       if (seen.has(key) || t.pointer.size === 0) continue;
       let manifest: Manifest;
