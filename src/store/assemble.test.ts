@@ -34,6 +34,20 @@ async function setup(data: Buffer) {
 }
 
 describe('FileAssembler', () => {
+  it('removes temp files a dead process left, and keeps a live one\'s', async () => {
+    const { dst, pointer } = await setup(xorshift32Bytes(50_000, 9));
+    const tmp = path.join(dst.dir, 'tmp');
+    const dead = path.join(tmp, 'assemble-2147483646-aaaa'); // no such process
+    const live = path.join(tmp, `assemble-${process.ppid}-bbbb`);
+    fs.writeFileSync(dead, 'x');
+    fs.writeFileSync(live, 'x');
+    const asm = new FileAssembler(dst, [{ dest: path.join(tmpDir(), 'f.mov'), pointer }]);
+    expect(fs.existsSync(dead)).toBe(false);
+    expect(fs.existsSync(live)).toBe(true);
+    asm.dispose();
+    dst.close();
+  });
+
   it('writes chunks arriving in any order, fills the rest from the store, and keeps zero runs as holes', async () => {
     const data = Buffer.concat([xorshift32Bytes(100_000, 1), Buffer.alloc(200_000), xorshift32Bytes(100_000, 2)]);
     const { src, dst, pointer, manifest } = await setup(data);
@@ -77,12 +91,15 @@ describe('FileAssembler', () => {
     asm.put(first, await src.getChunk(first)); // only one chunk: the others are nowhere
     const prepared = await asm.finish();
     expect(prepared.size).toBe(0);
-    expect(fs.readdirSync(work)).toEqual([]);
+    const tmp = path.join(dst.dir, 'tmp');
+    const temps = () => fs.readdirSync(tmp).filter((n) => n.startsWith('assemble-'));
+    expect(temps()).toEqual([]);
+    expect(fs.readdirSync(work)).toEqual([]); // nothing ever in the working tree
 
     const again = new FileAssembler(dst, [{ dest, pointer }]);
-    expect(fs.readdirSync(work).length).toBe(1);
+    expect(temps().length).toBe(1);
     again.dispose();
-    expect(fs.readdirSync(work)).toEqual([]);
+    expect(temps()).toEqual([]);
     src.close();
     dst.close();
   });

@@ -3,8 +3,9 @@
  * clone or checkout that has to download content writes each file once instead of storing
  * the chunks and then reading them all back (see fetch-content.ts `chunkSink`).
  *
- * For each target (a destination and its pointer) a temporary file is opened beside the
- * destination. Every chunk the fetch verified is written at each offset where the file's
+ * For each target (a destination and its pointer) a temporary file is opened in the
+ * store's tmp/ (same file system as the working tree in the usual layout; where it is not,
+ * materializeFile writes the file the usual way). Every chunk the fetch verified is written at each offset where the file's
  * manifest places it; zero chunks are skipped (holes). `finish()` writes the chunks that
  * did not come through the fetch (they were already local) from the store, verified as
  * usual, and closes the file. Nothing is renamed here: `materializeFile(..., {prepared})`
@@ -36,6 +37,27 @@ const ACTIVE_FILES = 4;
 const SHARED_POOL = 8;
 /** Files assembled at once (each holds an open descriptor until finish). */
 const MAX_TARGETS = 256;
+const TMP_PREFIX = 'assemble-';
+
+/** Removes temp files of assemblers whose process is gone. */
+function removeStaleTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(TMP_PREFIX)) continue;
+    const pid = Number(name.slice(TMP_PREFIX.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
+    }
+  }
+}
 
 export interface AssembleTarget {
   /** Absolute destination path (the pointer file in the working tree). */
@@ -78,6 +100,7 @@ export class FileAssembler {
     private readonly store: ChunkStore,
     targets: AssembleTarget[],
   ) {
+    removeStaleTemps(path.join(store.dir, 'tmp'));
     const seen = new Set<string>();
     // one open temp file per target: the largest MAX_TARGETS files (the rest take the normal path)
     const bySize = [...targets].sort((a, b) => b.pointer.size - a.pointer.size);
@@ -92,7 +115,9 @@ export class FileAssembler {
         continue;
       }
       seen.add(key);
-      const tmp = path.join(path.dirname(t.dest), `.${path.basename(t.dest).slice(0, 100)}.dits-${randomBytes(4).toString('hex')}`);
+      // in the store's tmp/, not beside the file: an interrupted fetch leaves nothing in the
+      // working tree, and the next assembler removes what a dead process left
+      const tmp = path.join(store.dir, 'tmp', `${TMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
       let fd: number;
       try {
         fd = fs.openSync(tmp, 'wx', 0o644);

@@ -66,8 +66,9 @@ export interface MaterializeOptions {
   mode?: number;
   onProgress?: (bytes: number) => void;
   /**
-   * A temp file beside `dest` already holding this pointer's content (FileAssembler, while
-   * fetching): it is renamed into place instead of writing the file again.
+   * A temp file already holding this pointer's content (FileAssembler, while fetching): it
+   * is renamed into place instead of writing the file again (written here after all when
+   * the rename crosses file systems).
    */
   prepared?: string;
 }
@@ -99,10 +100,14 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
     /* new file */
   }
   if (opts.prepared) {
-    opts.onProgress?.(pointer.size);
-    fs.chmodSync(opts.prepared, mode);
-    replaceFile(opts.prepared, dest);
-    return fs.statSync(dest, { bigint: true });
+    if (fs.statSync(opts.prepared).dev === fs.statSync(path.dirname(dest)).dev) {
+      fs.chmodSync(opts.prepared, mode);
+      replaceFile(opts.prepared, dest);
+      opts.onProgress?.(pointer.size);
+      return fs.statSync(dest, { bigint: true });
+    }
+    // the working tree is on another file system than .git (no rename): write it here instead
+    fs.rmSync(opts.prepared, { force: true });
   }
   const tmp = path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 100)}.dits-${randomBytes(4).toString('hex')}`);
   // writes go to the disk asynchronously while the next chunks are read and verified
