@@ -484,17 +484,9 @@ export class HttpStorage implements ObjectStorage {
       if (p === null) return null;
       const headers: Record<string, string> = { ...p.headers };
       if (range !== undefined) headers.range = `bytes=${range.start}-${range.end}`;
-      let res: Response;
-      try {
-        const attempt = () => this.directFetch(p.url, { method: 'GET', headers }, key);
-        res = once ? await attempt() : await this.retrying(attempt);
-      } catch (err) {
-        if (err instanceof StorageError && err.code === 'direct-unreachable') {
-          this.turnDirectOff(err.message);
-          return null;
-        }
-        throw err;
-      }
+      const attempt = () => this.directFetch(p.url, { method: 'GET', headers }, key);
+      const res = await this.reachDirect(() => (once ? attempt() : this.retrying(attempt)));
+      if (res === null) return null;
       if (res.status === 403 && !fresh) {
         await res.body?.cancel();
         continue;
@@ -505,6 +497,19 @@ export class HttpStorage implements ObjectStorage {
     }
   }
 
+  /** Runs a direct request; null, with direct transfers turned off, when S3 cannot be reached. */
+  private async reachDirect(run: () => Promise<Response>): Promise<Response | null> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'direct-unreachable') {
+        this.turnDirectOff(err.message);
+        return null;
+      }
+      throw err;
+    }
+  }
+
   /** A put straight to S3; null when the server hands out no URL (the caller proxies). */
   private async putDirect(key: string, body: PutBody, size: number): Promise<{ etag: string } | null> {
     for (let fresh = false; ; fresh = true) {
@@ -512,15 +517,9 @@ export class HttpStorage implements ObjectStorage {
       if (p === null) return null;
       let res: Response;
       if (Buffer.isBuffer(body)) {
-        try {
-          res = await this.retrying(() => this.directFetch(p.url, { method: 'PUT', headers: { ...p.headers }, body: body as unknown as BodyInit }, key));
-        } catch (err) {
-          if (err instanceof StorageError && err.code === 'direct-unreachable') {
-            this.turnDirectOff(err.message);
-            return null;
-          }
-          throw err;
-        }
+        const r = await this.reachDirect(() => this.retrying(() => this.directFetch(p.url, { method: 'PUT', headers: { ...p.headers }, body: body as unknown as BodyInit }, key)));
+        if (r === null) return null;
+        res = r;
         if (res.status === 403 && !fresh) {
           await res.body?.cancel();
           continue;
