@@ -41,7 +41,7 @@ export async function materializePaths(
   relPaths: string[],
   opts: {
     onProgress?: (doneBytes: number, totalBytes: number) => void;
-    /** Files already written beside their destination (remote-fetch.ts); used ones are removed from the map. */
+    /** Files already written while fetching (remote-fetch.ts); used ones are removed from the map. */
     prepared?: Map<string, { tmp: string; pointer: Pointer }>;
   } = {},
 ): Promise<MaterializeReport> {

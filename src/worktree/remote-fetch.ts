@@ -48,7 +48,7 @@ export interface FetchReport {
   remote: string | null;
   bytes: number;
   /**
-   * With `assemble`: files already written beside their destination while fetching
+   * With `assemble`: files already written (in .git/dits/tmp) while fetching
    * (absolute destination -> temp file), for materializePaths to rename into place. The
    * caller removes what it did not use (discardPrepared).
    */
