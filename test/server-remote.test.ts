@@ -334,6 +334,21 @@ async function spawnServerProcess(dataDir: string, port = 0, extra: { args?: str
   return proc;
 }
 
+/** A data dir with `repo`, a writer alice (token `tokenName`) and a site admin root (token `stats`). */
+function seedWriterAndAdmin(dataDir: string, repo: string, tokenName: string): { token: string; adminToken: string } {
+  const db = openDataDirDb(dataDir);
+  try {
+    addUser(db, 'alice');
+    createRepo(db, repo);
+    grant(db, 'alice', repo, 'write');
+    const token = createToken(db, 'alice', tokenName);
+    addUser(db, 'root', { admin: true });
+    return { token, adminToken: createToken(db, 'root', 'stats') };
+  } finally {
+    db.close();
+  }
+}
+
 async function killProc(p: ServerProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
   await p.exited;
@@ -501,14 +516,7 @@ describe('server memory while 1 GiB passes through', () => {
   for (const behind of ['files', 's3'] as const) {
     it(`streams a 1 GiB PUT and GET (${behind} behind the server) with the server process under 200 MiB resident${behind === 's3' ? ', the bytes direct to S3' : ''}`, async () => {
       const dataDir = tempDir('dits-server-mem-');
-      const db = openDataDirDb(dataDir);
-      addUser(db, 'alice');
-      createRepo(db, 'team/big');
-      grant(db, 'alice', 'team/big', 'write');
-      const token = createToken(db, 'alice', 'mem');
-      addUser(db, 'root', { admin: true });
-      const adminToken = createToken(db, 'root', 'stats');
-      db.close();
+      const { token, adminToken } = seedWriterAndAdmin(dataDir, 'team/big', 'mem');
       let extra = {};
       if (behind === 's3') {
         s3 = await startS3rverProcess(['media']);
@@ -587,14 +595,7 @@ describe('git push and clone through the server with S3 behind: pack bytes go di
     const MiB = 1024 * 1024;
     s3 = await startS3rverProcess(['media']);
     const dataDir = tempDir('dits-server-direct-');
-    const db = openDataDirDb(dataDir);
-    addUser(db, 'alice');
-    createRepo(db, 'team/film');
-    grant(db, 'alice', 'team/film', 'write');
-    const token = createToken(db, 'alice', 'laptop');
-    addUser(db, 'root', { admin: true });
-    const adminToken = createToken(db, 'root', 'stats');
-    db.close();
+    const { token, adminToken } = seedWriterAndAdmin(dataDir, 'team/film', 'laptop');
     const awsEnv = { AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
     const proc = await spawnServerProcess(dataDir, 0, { args: ['--storage', 's3://media/srv'], env: awsEnv });
     const peakMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proc.child.pid}/status`, 'utf8'))![1]) / 1024;

@@ -81,6 +81,17 @@ describe('FileAssembler', () => {
     dst.close();
   });
 
+  it('materializeFile writes the file itself when the prepared one is gone', async () => {
+    const data = xorshift32Bytes(90_000, 6);
+    const { src, dst, pointer } = await setup(data);
+    const dest = path.join(tmpDir(), 'b.mov');
+    fs.writeFileSync(dest, 'pointer placeholder');
+    await materializeFile(src, pointer, dest, { prepared: path.join(src.dir, 'tmp', 'assemble-1-gone') });
+    expect(fs.readFileSync(dest).equals(data)).toBe(true);
+    src.close();
+    dst.close();
+  });
+
   it('leaves out a file it cannot complete, and dispose removes its temp files', async () => {
     const data = xorshift32Bytes(120_000, 4);
     const { src, dst, pointer, manifest } = await setup(data);

@@ -213,11 +213,16 @@ export class FileAssembler {
     return out;
   }
 
-  /** Removes every temp file not handed out by finish (or all of them before finish). */
-  dispose(keep: ReadonlySet<string> = new Set()): void {
+  /**
+   * Abandons the assembly (a failed fetch): closes and removes every temp file. After
+   * finish() the files it handed out belong to the caller, and this does nothing.
+   */
+  dispose(): void {
+    if (this.finished) return;
+    this.finished = true;
     for (const t of this.targets) {
-      if (!this.finished) t.out.close(); // once its writes are done
-      if (!keep.has(t.tmp)) fs.rmSync(t.tmp, { force: true });
+      t.out.close(); // once its writes are done
+      fs.rmSync(t.tmp, { force: true });
     }
   }
 }

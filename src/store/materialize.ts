@@ -100,13 +100,14 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
     /* new file */
   }
   if (opts.prepared) {
-    if (fs.statSync(opts.prepared).dev === fs.statSync(path.dirname(dest)).dev) {
+    if (sameFileSystem(opts.prepared, path.dirname(dest))) {
       fs.chmodSync(opts.prepared, mode);
       replaceFile(opts.prepared, dest);
       opts.onProgress?.(pointer.size);
       return fs.statSync(dest, { bigint: true });
     }
-    // the working tree is on another file system than .git (no rename): write it here instead
+    // the working tree is on another file system than .git (no rename), or the prepared
+    // file is gone: write the file here instead
     fs.rmSync(opts.prepared, { force: true });
   }
   const tmp = path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 100)}.dits-${randomBytes(4).toString('hex')}`);
@@ -158,6 +159,14 @@ export function contentPresent(store: ChunkStore, manifestId: string): boolean {
   }
   for (let i = 0; i < m.chunkCount; i++) if (!store.locate(m.idRawAt(i))) return false;
   return true;
+}
+
+function sameFileSystem(a: string, b: string): boolean {
+  try {
+    return fs.statSync(a).dev === fs.statSync(b).dev;
+  } catch {
+    return false;
+  }
 }
 
 /**
