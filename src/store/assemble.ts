@@ -89,6 +89,8 @@ export class FileAssembler {
   private readonly pool: Buffer[] = [];
   /** targets with runs being filled, least recently written first */
   private readonly active = new Set<OpenTarget>();
+  /** chunks (latin1 keys) that some target left to the usual path needs from the local store */
+  private readonly uncovered = new Set<string>();
   private finished = false;
 
   /**
@@ -105,13 +107,17 @@ export class FileAssembler {
     // one open temp file per target: the largest MAX_TARGETS files (the rest take the normal path)
     const bySize = [...targets].sort((a, b) => b.pointer.size - a.pointer.size);
     for (const t of bySize) {
-      if (this.targets.length >= MAX_TARGETS) break;
-      const key = `${t.pointer.manifest}:${t.pointer.oid}`;
-      if (seen.has(key) || t.pointer.size === 0) continue;
+      if (t.pointer.size === 0) continue;
       let manifest: Manifest;
       try {
         manifest = loadManifest(store, t.pointer);
       } catch {
+        continue;
+      }
+      const key = `${t.pointer.manifest}:${t.pointer.oid}`;
+      if (this.targets.length >= MAX_TARGETS || seen.has(key)) {
+        // written the usual way, from the local store
+        for (let i = 0; i < manifest.chunkCount; i++) this.uncovered.add(manifest.idRawAt(i).toString('latin1'));
         continue;
       }
       seen.add(key);
@@ -122,6 +128,7 @@ export class FileAssembler {
       try {
         fd = fs.openSync(tmp, 'wx', 0o644);
       } catch {
+        for (let i = 0; i < manifest.chunkCount; i++) this.uncovered.add(manifest.idRawAt(i).toString('latin1'));
         continue; // the normal path will meet (and report) the same problem
       }
       const target = this.targets.length;
@@ -141,6 +148,26 @@ export class FileAssembler {
 
   get size(): number {
     return this.targets.length;
+  }
+
+  /**
+   * Whether every file of this checkout that needs the chunk is assembled here (so the
+   * chunk need not be stored locally to write them). False for chunks no target needs.
+   */
+  /** Whether some target still waits for this chunk. */
+  needs(idRaw: Buffer): boolean {
+    const list = this.placements.get(idRaw.toString('latin1'));
+    if (!list) return false;
+    for (const p of list) {
+      const t = this.targets[p.target]!;
+      if (!t.failed && !t.written[p.index]) return true;
+    }
+    return false;
+  }
+
+  covers(idRaw: Buffer): boolean {
+    const k = idRaw.toString('latin1');
+    return this.placements.has(k) && !this.uncovered.has(k);
   }
 
   /**

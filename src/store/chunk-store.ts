@@ -212,6 +212,10 @@ export class ChunkStore {
       -- Chunks that hold pieces of large manifests: manifests stay hot, so these are never pruned.
       CREATE TABLE IF NOT EXISTS manifest_pieces(manifest TEXT NOT NULL, chunk BLOB NOT NULL, PRIMARY KEY(manifest, chunk)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS manifest_pieces_by_chunk ON manifest_pieces(chunk);
+      -- Chunks whose bytes are not kept here because a remote verifiably holds them: fetched
+      -- from it and verified straight into the working tree (no second local copy), or
+      -- pruned after the remote copy was checked. Adding content dedups against them.
+      CREATE TABLE IF NOT EXISTS remote_held(id BLOB PRIMARY KEY, remote TEXT NOT NULL, raw_len INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
     `);
     const v = db.prepare(`SELECT value FROM meta WHERE key='format'`).get() as { value: string } | undefined;
     if (!v) db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?)`).run(STORE_FORMAT_VERSION);
@@ -229,7 +233,57 @@ export class ChunkStore {
       insert: this.db.prepare('INSERT OR IGNORE INTO chunks(id, pack, offset, stored_len, raw_len, codec, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       packName: this.db.prepare('SELECT name FROM packs WHERE id = ?').pluck(),
       addPack: this.db.prepare('INSERT INTO packs(name, created_at) VALUES (?, ?)'),
+      held: this.db.prepare('SELECT 1 FROM remote_held WHERE id = ?').pluck(),
+      addHeld: this.db.prepare('INSERT OR REPLACE INTO remote_held(id, remote, raw_len, at) VALUES (?, ?, ?, ?)'),
+      anyHeld: this.db.prepare('SELECT EXISTS(SELECT 1 FROM remote_held)').pluck(),
     };
+  }
+
+  /** Whether any chunk is remote-held (skips the per-chunk query when none is). */
+  private anyHeld: boolean | null = null;
+
+  /**
+   * Whether a remote verifiably holds this chunk although its bytes are not kept here (see
+   * the remote_held table). Reads of it go to the remote (ensureLocal).
+   */
+  isRemoteHeld(idRaw: Buffer): boolean {
+    this.anyHeld ??= this.stmts.anyHeld.get() === 1;
+    return this.anyHeld && this.stmts.held.get(idRaw) !== undefined;
+  }
+
+  /** Records chunks that `remote` was just seen to hold (downloaded and verified, or checked by prune). */
+  markRemoteHeld(chunks: readonly { idRaw: Buffer; rawLength: number }[], remote: string): void {
+    if (chunks.length === 0) return;
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const c of chunks) this.stmts.addHeld.run(c.idRaw, remote, c.rawLength, now);
+    })();
+    this.anyHeld = true;
+  }
+
+  /**
+   * Forgets remote-held chunks recorded before `cutoff` (ms) that `keep` rejects (gc: no
+   * reachable content needs them). Returns how many.
+   */
+  dropRemoteHeld(keep: (idRaw: Buffer) => boolean, cutoff: number): number {
+    const drop: Buffer[] = [];
+    for (const id of this.db.prepare('SELECT id FROM remote_held WHERE at <= ?').pluck().iterate(cutoff) as IterableIterator<Buffer>) if (!keep(id)) drop.push(id);
+    if (drop.length) {
+      const del = this.db.prepare('DELETE FROM remote_held WHERE id = ?');
+      this.db.transaction(() => {
+        for (const id of drop) del.run(id);
+      })();
+    }
+    this.anyHeld = null;
+    return drop.length;
+  }
+
+  /** Chunks held only by a remote (not stored here): how many, and their plain size. */
+  remoteHeldStats(): { chunks: number; rawBytes: number } {
+    const r = this.db
+      .prepare('SELECT count(*) AS n, coalesce(sum(raw_len), 0) AS b FROM remote_held r WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = r.id)')
+      .get() as { n: number; b: number };
+    return { chunks: r.n, rawBytes: r.b };
   }
 
   hasChunk(idRaw: Buffer): boolean {
@@ -260,7 +314,9 @@ export class ChunkStore {
    * Returns the bytes newly stored (0 when deduplicated).
    */
   async putChunk(idRaw: Buffer, data: Buffer): Promise<number> {
-    if (this.hasChunk(idRaw)) return 0;
+    // a chunk a remote verifiably holds is not stored again (the clone wrote it only into
+    // the working tree); a push finds it on that remote
+    if (this.hasChunk(idRaw) || this.isRemoteHeld(idRaw)) return 0;
     const z = await this.compression.compress(data);
     const w = this.openWriter();
     this.pendingIds.add(idRaw.toString('hex'));

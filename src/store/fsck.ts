@@ -26,6 +26,12 @@ export interface FsckResult {
   manifestsChecked: number;
   problems: FsckProblem[];
   quarantined: string[];
+  /**
+   * Chunks the named pointers need that are not stored here because a remote verifiably
+   * holds them (fetched straight into the working tree, or pruned): not a problem, they
+   * are fetched again when needed.
+   */
+  remoteHeldChunks: number;
 }
 
 async function verifyStored(store: ChunkStore, idRaw: Buffer, loc: ChunkLocation): Promise<string | null> {
@@ -53,7 +59,7 @@ export async function fsckStore(
   opts: { onProgress?: (bytes: number, total: number) => void; quarantine?: boolean } = {},
 ): Promise<FsckResult> {
   const quarantine = opts.quarantine ?? true;
-  const res: FsckResult = { chunksChecked: 0, bytesChecked: 0, manifestsChecked: 0, problems: [], quarantined: [] };
+  const res: FsckResult = { chunksChecked: 0, bytesChecked: 0, manifestsChecked: 0, problems: [], quarantined: [], remoteHeldChunks: 0 };
   const qdir = path.join(store.dir, 'quarantine');
   fs.mkdirSync(qdir, { recursive: true });
   const total = (store.db.prepare('SELECT coalesce(sum(stored_len), 0) FROM chunks').pluck().get() as number) || 0;
@@ -104,6 +110,7 @@ export async function fsckStore(
     }
   }
 
+  const heldSeen = new Set<string>();
   const byManifest = new Map<string, string[]>();
   for (const p of pointers) {
     const list = byManifest.get(p.pointer.manifest) ?? [];
@@ -119,10 +126,18 @@ export async function fsckStore(
     let missing = 0;
     let first = '';
     for (let i = 0; i < m.chunkCount; i++) {
-      if (!store.locate(m.idRawAt(i))) {
-        if (!missing) first = m.idAt(i);
-        missing++;
+      const idRaw = m.idRawAt(i);
+      if (store.locate(idRaw)) continue;
+      if (store.isRemoteHeld(idRaw)) {
+        const k = idRaw.toString('latin1');
+        if (!heldSeen.has(k)) {
+          heldSeen.add(k);
+          res.remoteHeldChunks++;
+        }
+        continue;
       }
+      if (!missing) first = m.idAt(i);
+      missing++;
     }
     if (missing) res.problems.push({ kind: 'chunk-missing', id: first, detail: `${missing} chunk(s) of manifest ${id} not in the local store`, paths });
   }

@@ -118,4 +118,6 @@ export function applyGc(store: ChunkStore, plan: GcPlan): void {
     unpiece.run(id);
   }
   for (const f of plan.orphanPackFiles) fs.rmSync(path.join(store.dir, 'packs', f), { force: true });
+  // records of remote-held chunks nothing reachable needs any more
+  store.dropRemoteHeld((id) => isLive.get(id) !== undefined, plan.cutoff);
 }

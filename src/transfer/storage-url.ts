@@ -130,7 +130,7 @@ export function s3OptionsFromGitConfig(config: Record<string, string | undefined
   return out;
 }
 
-function parseGitBool(name: string, value: string, alsoAllowed?: string): boolean {
+export function parseGitBool(name: string, value: string, alsoAllowed?: string): boolean {
   const v = value.trim().toLowerCase();
   if (['true', 'yes', 'on', '1', ''].includes(v)) return true;
   if (['false', 'no', 'off', '0'].includes(v)) return false;

@@ -13,6 +13,7 @@ import type { RepoPaths } from '../git/repo.js';
 import { MAX_POINTER_SIZE, parsePointer, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { contentErrorFor, materializeFile } from '../store/materialize.js';
+import { linkWrittenFile } from './worktree-links.js';
 
 export interface MaterializeReport {
   written: string[];
@@ -43,6 +44,11 @@ export async function materializePaths(
     onProgress?: (doneBytes: number, totalBytes: number) => void;
     /** Files already written while fetching (remote-fetch.ts); used ones are removed from the map. */
     prepared?: Map<string, { tmp: string; pointer: Pointer }>;
+    /**
+     * Gives each prepared file a hard link in .git/dits/wt (worktree-links.ts): its chunks
+     * are not kept in the store, and the next checkout reuses them from there.
+     */
+    linkPrepared?: boolean;
   } = {},
 ): Promise<MaterializeReport> {
   const report: MaterializeReport = { written: [], failed: [], bytes: 0 };
@@ -61,7 +67,10 @@ export async function materializePaths(
     try {
       const ready = opts.prepared?.get(w.file);
       const usable = ready && ready.pointer.manifest === w.pointer.manifest && ready.pointer.oid === w.pointer.oid;
-      if (usable) opts.prepared!.delete(w.file);
+      if (usable) {
+        opts.prepared!.delete(w.file);
+        if (opts.linkPrepared) linkWrittenFile(store, w.pointer.manifest, ready.tmp);
+      }
       const stat = await materializeFile(store, w.pointer, w.file, {
         onProgress: (b) => opts.onProgress?.(before + b, total),
         ...(usable ? { prepared: ready.tmp } : {}),

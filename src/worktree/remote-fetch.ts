@@ -3,10 +3,18 @@
  * remote (dits.remote, else origin, else the only dits:: remote). With dits.fetchMode=lazy
  * a checkout leaves such files as pointers until `git dits pull`; dits.fetchInclude /
  * dits.fetchExclude limit what a checkout fetches by itself.
+ *
+ * With `assemble`, files are written as their chunks arrive, and those chunks are not kept a
+ * second time in the local store: the working tree holds the bytes, the remote holds the
+ * chunks (each was just downloaded from it and verified), and the store records them as
+ * remote-held, so adding an edited version stores only what changed. A clone of a terabyte
+ * takes a terabyte, not two. `dits.keepLocalCopy=true` keeps the copy (for switching
+ * versions offline) at twice the disk.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { gitConfigMap } from '../git/exec.js';
+import { parseGitBool } from '../transfer/storage-url.js';
 import type { RepoPaths } from '../git/repo.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -14,6 +22,8 @@ import { contentPresent } from '../store/materialize.js';
 import { defaultDitsRemote, openRemoteStorage } from '../remote/open-remote.js';
 import { ensureLocal, fetchManifests } from '../remote/content/fetch-content.js';
 import { FileAssembler } from '../store/assemble.js';
+import { CODEC_NONE } from '../store/pack-format.js';
+import { fillFromLinks } from './worktree-links.js';
 import type { TransferProgress } from '../transfer/transfer-queue.js';
 import { createPathFilter, parsePatternList } from './path-patterns.js';
 
@@ -27,6 +37,12 @@ export async function readFetchPolicy(cwd: string): Promise<FetchPolicy> {
   const kv = await gitConfigMap(cwd, '^dits\\.fetch');
   const mode = kv.get('dits.fetchmode') === 'lazy' ? 'lazy' : 'full';
   return { mode, include: parsePatternList(kv.get('dits.fetchinclude')), exclude: parsePatternList(kv.get('dits.fetchexclude')) };
+}
+
+/** dits.keepLocalCopy: keep fetched content in the local store as well as in the working tree. */
+export async function readKeepLocalCopy(cwd: string): Promise<boolean> {
+  const v = (await gitConfigMap(cwd, '^dits\\.keeplocalcopy$')).get('dits.keeplocalcopy');
+  return v === undefined ? false : parseGitBool('dits.keepLocalCopy', v);
 }
 
 export interface PreparedFile {
@@ -47,6 +63,10 @@ export interface FetchReport {
   deferred: string[];
   remote: string | null;
   bytes: number;
+  /** bytes of chunks taken from the previous versions of files (worktree-links.ts), not downloaded */
+  reusedBytes: number;
+  /** false when fetched content went only into the prepared files (not kept in the store) */
+  keptLocally: boolean;
   /**
    * With `assemble`: files already written (in .git/dits/tmp) while fetching
    * (absolute destination -> temp file), for materializePaths to rename into place. The
@@ -67,7 +87,7 @@ export async function fetchMissingContent(
   onProgress?: (p: TransferProgress) => void,
   opts: { assemble?: boolean } = {},
 ): Promise<FetchReport> {
-  const report: FetchReport = { fetched: [], deferred: [], remote: null, bytes: 0, prepared: new Map() };
+  const report: FetchReport = { fetched: [], deferred: [], remote: null, bytes: 0, reusedBytes: 0, keptLocally: true, prepared: new Map() };
   const missing = items.filter((i) => !contentPresent(store, i.pointer.manifest));
   if (missing.length === 0) return report;
   const filter = policy ? createPathFilter(policy.include, policy.exclude) : null;
@@ -94,7 +114,32 @@ export async function fetchMissingContent(
   let r: Awaited<ReturnType<typeof ensureLocal>>;
   try {
     const sink = assembler ? assembler.put.bind(assembler) : undefined;
-    r = await ensureLocal(storage, store, { manifestIds }, { remoteName: remote.name, onProgress, ...(sink ? { chunkSink: sink } : {}) });
+    const keep = assembler ? await readKeepLocalCopy(repo.workTree) : true;
+    report.keptLocally = keep;
+    const a = assembler;
+    let fromLinks: Set<string> | null = null;
+    if (a && !keep) {
+      // chunks the previous version of these files shares with the new one (worktree-links.ts)
+      const got = await fillFromLinks(store, {
+        needs: (id) => a.needs(id),
+        put: (id, plain) => {
+          // a file written the usual way reads it from the store
+          if (!a.covers(id)) store.putStoredChunk(id, CODEC_NONE, plain.length, plain);
+          return a.put(id, plain);
+        },
+      });
+      store.commit();
+      fromLinks = got.delivered;
+      report.reusedBytes = got.bytes;
+    }
+    const have = fromLinks;
+    r = await ensureLocal(storage, store, { manifestIds }, {
+      remoteName: remote.name,
+      onProgress,
+      ...(sink ? { chunkSink: sink } : {}),
+      ...(a && !keep ? { storeChunk: (id: Buffer) => !a.covers(id) } : {}),
+      ...(have && have.size ? { have: (id: Buffer) => have.has(id.toString('hex')) } : {}),
+    });
     if (assembler) report.prepared = await assembler.finish();
   } catch (err) {
     assembler?.dispose();

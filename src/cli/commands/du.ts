@@ -19,8 +19,10 @@ const du: Command = {
     const current = (await listIndexPointers(repo.workTree)).filter((p) => p.stage === 0);
     const store = ChunkStore.open(repo.ditsDir);
     let s;
+    let held;
     try {
       s = store.stats();
+      held = store.remoteHeldStats();
     } finally {
       store.close();
     }
@@ -37,14 +39,18 @@ const du: Command = {
       packs: s.packs,
       packFileBytes: s.packBytes,
       manifests: s.manifests,
-      dedupRatio: s.packBytes > 0 ? logicalAll / s.packBytes : null,
+      /** chunks not stored here because a remote verifiably holds them (dits.keepLocalCopy, prune) */
+      remoteHeldChunks: held.chunks,
+      remoteHeldBytes: held.rawBytes,
+      dedupRatio: s.packBytes + held.rawBytes > 0 ? logicalAll / (s.packBytes + held.rawBytes) : null,
     };
     if (values.json) printJson(ctx, report);
     else {
       out(ctx, `tracked files (index)    ${report.trackedFiles}, ${formatBytes(logicalCurrent)}`);
       out(ctx, `all versions (history)   ${report.fileVersions}, ${formatBytes(logicalAll)}`);
       out(ctx, `stored locally           ${formatBytes(s.packBytes)} in ${s.packs} pack(s), ${s.chunks} chunks (${formatBytes(s.rawBytes)} before compression)`);
-      out(ctx, `dedup ratio              ${report.dedupRatio === null ? '-' : report.dedupRatio.toFixed(2) + 'x'} (all versions / stored)`);
+      if (held.chunks) out(ctx, `held by a remote only     ${formatBytes(held.rawBytes)}, ${held.chunks} chunks (not kept here: in the working tree, fetched again when needed)`);
+      out(ctx, `dedup ratio              ${report.dedupRatio === null ? '-' : report.dedupRatio.toFixed(2) + 'x'} (all versions / ${held.chunks ? 'stored + remote-held' : 'stored'})`);
     }
     return 0;
   },

@@ -27,6 +27,7 @@ const fsck: Command = {
     if (values.json) printJson(ctx, res);
     else {
       out(ctx, `Checked ${res.chunksChecked} chunks (${formatBytes(res.bytesChecked)}) and ${res.manifestsChecked} manifests.`);
+      if (res.remoteHeldChunks) out(ctx, `${res.remoteHeldChunks} chunks are held by a remote, not here (fetched into the working tree or pruned; they come back when needed).`);
       for (const p of res.problems) {
         err(ctx, `${p.kind}: ${p.id}: ${p.detail}${p.paths ? ` (needed by ${p.paths.slice(0, 5).join(', ')}${p.paths.length > 5 ? ', ...' : ''})` : ''}`);
       }

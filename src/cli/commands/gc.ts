@@ -3,6 +3,7 @@ import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listReachablePointers } from '../../git/reachable.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { applyGc, planGc } from '../../store/gc.js';
+import { dropUnusedLinks } from '../../worktree/worktree-links.js';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -28,7 +29,10 @@ const gc: Command = {
     const store = ChunkStore.open(repo.ditsDir);
     try {
       const plan = planGc(store, live, { graceMs });
-      if (!values['dry-run']) applyGc(store, plan);
+      if (!values['dry-run']) {
+        applyGc(store, plan);
+        dropUnusedLinks(store); // hard links to files no longer in the working tree (worktree-links.ts)
+      }
       if (values.json) printJson(ctx, { dryRun: Boolean(values['dry-run']), ...plan });
       else {
         const verb = values['dry-run'] ? 'Would remove' : 'Removed';

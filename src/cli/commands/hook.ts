@@ -5,6 +5,7 @@ import { takePending } from '../../worktree/pending.js';
 import { materializePaths, readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { discardPrepared, fetchMissingContent, readFetchPolicy, type PreparedFile } from '../../worktree/remote-fetch.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
+import { dropUnusedLinks } from '../../worktree/worktree-links.js';
 import { createProgressBar } from '../progress.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -33,6 +34,7 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
     });
     let deferred = new Set<string>();
     let prepared = new Map<string, PreparedFile>();
+    let linkPrepared = false;
     let result: Awaited<ReturnType<typeof materializePaths>>;
     try {
       try {
@@ -41,15 +43,18 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
         const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true });
         deferred = new Set(f.deferred);
         prepared = f.prepared;
+        linkPrepared = f.keptLocally === false;
       } catch (e) {
         report(ctx, e);
       }
       const bar = createProgressBar(ctx, 'Writing files');
       const todo = items.filter((i) => !deferred.has(i.path)).map((i) => i.path);
-      result = await materializePaths(repo, store, todo, { onProgress: (d, t) => bar.update(d, t), prepared });
+      result = await materializePaths(repo, store, todo, { onProgress: (d, t) => bar.update(d, t), prepared, linkPrepared });
       bar.done();
     } finally {
       discardPrepared(prepared);
+      // links to earlier versions served this checkout; those no longer in the tree go
+      dropUnusedLinks(store);
     }
     // -- lockable files (src/worktree/lockable.ts): read-only unless held, from the local lock cache
     try {

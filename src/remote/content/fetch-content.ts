@@ -68,6 +68,14 @@ export interface FetchContentOptions {
    * the call): lets a checkout write files as the content arrives (store/assemble.ts).
    */
   chunkSink?: (idRaw: Buffer, plain: Buffer) => Promise<void> | null | void;
+  /**
+   * With `chunkSink`: whether a chunk the sink took must also be stored locally (default:
+   * yes). A chunk not stored is recorded as held by this remote (ChunkStore.markRemoteHeld):
+   * it was just downloaded from there and verified.
+   */
+  storeChunk?: (idRaw: Buffer) => boolean;
+  /** Chunks the caller already obtained elsewhere (not fetched, counted as local). */
+  have?: (idRaw: Buffer) => boolean;
 }
 
 export interface FetchContentResult {
@@ -213,7 +221,7 @@ export async function ensureLocal(
     const key = idRaw.toString('base64');
     if (seen.has(key)) return;
     seen.add(key);
-    if (store.hasChunk(idRaw)) {
+    if (store.hasChunk(idRaw) || opts.have?.(idRaw)) {
       result.chunksLocal++;
       return;
     }
@@ -259,6 +267,8 @@ interface RangeEntry {
 
 interface RangeOutcome {
   stored: number;
+  /** chunks verified and handed to the sink only (not stored locally) */
+  held: number;
   bytes: number;
   corrupt: CorruptChunk[];
 }
@@ -290,6 +300,10 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
   let chunks = 0;
   let bytes = 0;
   let ranges = 0;
+  // chunks verified and handed to the sink without a local copy (hex -> id), also those of a
+  // range that failed later on: they are on the remote, verified
+  const held = new Map<string, { idRaw: Buffer; rawLength: number }>();
+  const absent = (idRaw: Buffer): boolean => !store.hasChunk(idRaw) && !held.has(idRaw.toString('hex'));
   const jobs: Promise<void>[] = [];
   for (const [packId, entries] of byPack) {
     entries.sort((a, b) => a.offset - b.offset);
@@ -309,24 +323,24 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
           .download<RangeOutcome>({
             key,
             range: { start, end },
-            consume: (body) => consumeRange(store, key, body, start, range, opts.chunkSink),
+            consume: (body) => consumeRange(store, key, body, start, range, opts.chunkSink, opts.storeChunk, held),
             verify: (r) => {
               if (r.corrupt.length) throw new Error(`chunk ${r.corrupt[0]!.chunkId} ${r.corrupt[0]!.reason}`);
             },
           })
           .then(
             (r) => {
-              chunks += r.stored;
+              chunks += r.stored + r.held;
               bytes += end - start + 1;
             },
             (err: unknown) => {
               const code = (err as { code?: string }).code;
               if (err instanceof TransferError && err.code === 'TRANSFER_VERIFY_FAILED') {
-                for (const e of range) if (!store.hasChunk(e.idRaw)) state.corrupt.push({ packKey: key, chunkId: e.idRaw.toString('hex'), reason: describeCause(err) });
+                for (const e of range) if (absent(e.idRaw)) state.corrupt.push({ packKey: key, chunkId: e.idRaw.toString('hex'), reason: describeCause(err) });
                 return;
               }
               if (code === 'STORAGE_BAD_RANGE') {
-                for (const e of range) if (!store.hasChunk(e.idRaw)) state.corrupt.push({ packKey: key, chunkId: e.idRaw.toString('hex'), reason: 'lies past the end of the pack (the pack is shorter than its index)' });
+                for (const e of range) if (absent(e.idRaw)) state.corrupt.push({ packKey: key, chunkId: e.idRaw.toString('hex'), reason: 'lies past the end of the pack (the pack is shorter than its index)' });
                 return;
               }
               if (code === 'STORAGE_NOT_FOUND') {
@@ -343,6 +357,7 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
   }
   const settled = await Promise.allSettled(jobs);
   await store.commitAsync();
+  store.markRemoteHeld([...held.values()], opts.remoteName);
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
   return { chunks, bytes, ranges };
@@ -392,9 +407,11 @@ async function consumeRange(
   start: number,
   entries: RangeEntry[],
   sink?: (idRaw: Buffer, plain: Buffer) => Promise<void> | null | void,
+  storeChunk?: (idRaw: Buffer) => boolean,
+  held?: Map<string, { idRaw: Buffer; rawLength: number }>,
 ): Promise<RangeOutcome> {
   const cursor = new StreamCursor(body);
-  const outcome: RangeOutcome = { stored: 0, bytes: 0, corrupt: [] };
+  const outcome: RangeOutcome = { stored: 0, held: 0, bytes: 0, corrupt: [] };
   const expected = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
   try {
     for (let i = 0; i < entries.length; i++) {
@@ -420,7 +437,12 @@ async function consumeRange(
         outcome.corrupt.push({ packKey: key, chunkId: idHex, reason: bad });
         continue;
       }
-      if (store.putStoredChunk(e.idRaw, e.codec, e.rawLength, data, true)) outcome.stored++;
+      if (sink && held && storeChunk && !storeChunk(e.idRaw)) {
+        if (!held.has(idHex)) {
+          held.set(idHex, { idRaw: e.idRaw, rawLength: e.rawLength });
+          outcome.held++;
+        }
+      } else if (store.putStoredChunk(e.idRaw, e.codec, e.rawLength, data, true)) outcome.stored++;
       outcome.bytes += data.length;
       if (sink) {
         const sinkWait = sink(e.idRaw, e.codec === CODEC_NONE ? data : await decompress(data));

@@ -13,7 +13,9 @@
  *      its candidate chunks, re-downloaded by ranged reads, decode and hash to their ids.
  *      A pack that fails drops all its chunks from the plan (reported, never pruned).
  * applyPrune: rewrites each affected local pack without the planned chunks (ChunkStore
- *   .rewritePack: crash-safe; chunks added since the plan are kept).
+ *   .rewritePack: crash-safe; chunks added since the plan are kept) and records them as
+ *   remote-held (ChunkStore.markRemoteHeld), so fsck does not call them missing and adding
+ *   them again does not store them again.
  *
  * Manifests are never pruned (DESIGN.md invariant 5), only chunks; nor are the chunks that
  * hold pieces of large manifests (ChunkStore's manifest_pieces table).
@@ -233,7 +235,13 @@ export function applyPrune(store: ChunkStore, plan: PrunePlan): PruneResult {
   for (const p of plan.packs) {
     if (packExists.get(p.pack) === undefined) continue; // replaced since the plan (gc): skipped
     const drop = new Set(p.drop.map((id) => id.toString('latin1')));
+    const held = p.drop.flatMap((idRaw) => {
+      const loc = store.locate(idRaw);
+      return loc ? [{ idRaw, rawLength: loc.rawLength }] : [];
+    });
     const r = store.rewritePack(p.pack, (id) => !drop.has(id.toString('latin1')));
+    // still content of this repository: new versions dedup against it (ChunkStore.putChunk)
+    store.markRemoteHeld(held, plan.remoteName);
     store.db.transaction(() => {
       for (const id of p.drop) forget.run(id);
     })();

@@ -127,6 +127,11 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
       }
       const local = store.locate(idRaw);
       if (!local) {
+        if (store.isRemoteHeld(idRaw)) {
+          throw new DitsUserError('push-content-remote-only', `cannot push manifest ${id}: chunk ${idRaw.toString('hex')} is held by another remote, not kept locally (a checkout wrote it only into the working tree), and ${storage.location} lacks it`, {
+            hint: 'copy the content into the local store first with `git dits fetch --remote <that remote> <rev>` (or set `git config dits.keepLocalCopy true` before checking out), then push again',
+          });
+        }
         throw new DitsUserError('push-content-missing', `cannot push manifest ${id}: chunk ${idRaw.toString('hex')} is neither in the local store nor on ${storage.location}`, {
           hint: 'fetch it from a remote that has it (`git dits fetch`), or run `git dits fsck` to see what is missing',
         });
