@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { blake3 } from '@napi-rs/blake-hash';
 import { GitSandbox, randomBytesSeeded, writeFile } from './helpers/git-env.js';
@@ -140,5 +141,23 @@ describe('clone without a second local copy', () => {
     sb.mustDits(['pull', 'b.mov'], c);
     expect(hash(path.join(c, 'b.mov'))).toBe(blake3(v1).toString('hex'));
     expect(sb.status(c)).toBe('');
+  });
+
+  const shm = '/dev/shm';
+  const otherFs = fs.existsSync(shm) && fs.statSync(shm).dev !== fs.statSync(os.tmpdir()).dev;
+  it.runIf(otherFs)('a working tree on another file system than .git gets the files copied over', () => {
+    const wt = fs.mkdtempSync(path.join(shm, 'dits-wt-'));
+    try {
+      const gitDir = path.join(sb.dir, 'wt-separate.git');
+      const args = ['clone', '-q', '--separate-git-dir', gitDir];
+      for (const [k, v] of Object.entries(CFG)) args.push('-c', `${k}=${v}`);
+      sb.mustGit([...args, url, path.join(wt, 'c')], sb.dir);
+      const c = path.join(wt, 'c');
+      expect(hash(path.join(c, 'b.mov'))).toBe(blake3(v1).toString('hex'));
+      expect(sb.status(c)).toBe('');
+      expect(fs.readdirSync(path.join(gitDir, 'dits', 'tmp')).filter((n) => n.startsWith('assemble-'))).toEqual([]);
+    } finally {
+      fs.rmSync(wt, { recursive: true, force: true });
+    }
   });
 });

@@ -67,8 +67,8 @@ export interface MaterializeOptions {
   onProgress?: (bytes: number) => void;
   /**
    * A temp file already holding this pointer's content (FileAssembler, while fetching): it
-   * is renamed into place instead of writing the file again (written here after all when
-   * the rename crosses file systems).
+   * is renamed into place instead of writing the file again (copied when the working tree
+   * is on another file system; written from the store when it is gone).
    */
   prepared?: string;
 }
@@ -99,6 +99,7 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
   } catch {
     /* new file */
   }
+  const tmp = path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 100)}.dits-${randomBytes(4).toString('hex')}`);
   if (opts.prepared) {
     if (sameFileSystem(opts.prepared, path.dirname(dest))) {
       fs.chmodSync(opts.prepared, mode);
@@ -106,11 +107,28 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
       opts.onProgress?.(pointer.size);
       return fs.statSync(dest, { bigint: true });
     }
-    // the working tree is on another file system than .git (no rename), or the prepared
-    // file is gone: write the file here instead
-    fs.rmSync(opts.prepared, { force: true });
+    if (fs.existsSync(opts.prepared)) {
+      // the working tree is on another file system than .git (no rename): copy the file
+      // over (its chunks may be held only by the remote, not by the store)
+      try {
+        fs.copyFileSync(opts.prepared, tmp, fs.constants.COPYFILE_EXCL);
+        if (fs.statSync(tmp).size !== pointer.size) throw new DitsUserError('content-mismatch', `copying ${dest} left ${fs.statSync(tmp).size} bytes, not ${pointer.size}`);
+        const stamp = new Date(started - 1000); // see below: git must not re-read it
+        fs.utimesSync(tmp, stamp, stamp);
+        fs.chmodSync(tmp, mode);
+        replaceFile(tmp, dest);
+      } catch (err) {
+        fs.rmSync(tmp, { force: true });
+        if (errnoCode(err) === 'ENOSPC') throw store.diskError(err);
+        throw err;
+      } finally {
+        fs.rmSync(opts.prepared, { force: true });
+      }
+      opts.onProgress?.(pointer.size);
+      return fs.statSync(dest, { bigint: true });
+    }
+    // the prepared file is gone: write the file here instead
   }
-  const tmp = path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 100)}.dits-${randomBytes(4).toString('hex')}`);
   // writes go to the disk asynchronously while the next chunks are read and verified
   const out = new PositionalWriter(fs.openSync(tmp, 'wx', mode), { bufferSize: WRITE_BUFFER_SIZE, maxInflight: WRITES_IN_FLIGHT });
   let ok = false;
