@@ -55,3 +55,34 @@ describe('ChunkStore writes', () => {
     s.close();
   });
 });
+
+describe('ChunkStore remote-held chunks', () => {
+  it('are not stored again by an add, survive reopening, and gc forgets only what nothing needs', async () => {
+    const dir = tmpDir();
+    const s = ChunkStore.open(dir, { create: true });
+    const ids = chunks.slice(0, 4).map((c) => hashBytes(c));
+    expect(s.isRemoteHeld(ids[0]!)).toBe(false);
+    s.markRemoteHeld([0, 1, 2].map((i) => ({ idRaw: ids[i]!, rawLength: chunks[i]!.length })), 'origin');
+    expect(s.isRemoteHeld(ids[1]!)).toBe(true);
+    expect(s.hasChunk(ids[1]!)).toBe(false); // not readable here: a read goes to the remote
+    expect(await s.putChunk(ids[1]!, chunks[1]!)).toBe(0); // an add dedups against it
+    expect(await s.putChunk(ids[3]!, chunks[3]!)).toBeGreaterThan(0);
+    s.commit();
+    expect(s.hasChunk(ids[1]!)).toBe(false);
+    expect(s.remoteHeldStats()).toEqual({ chunks: 3, rawBytes: chunks[0]!.length + chunks[1]!.length + chunks[2]!.length });
+    // a chunk later stored here (e.g. `git dits fetch`) no longer counts as remote-only
+    s.putStoredChunk(ids[2]!, 0, chunks[2]!.length, chunks[2]!);
+    s.commit();
+    expect(s.remoteHeldStats().chunks).toBe(2);
+    s.close();
+    const again = ChunkStore.open(dir);
+    expect(again.isRemoteHeld(ids[0]!)).toBe(true);
+    // records younger than the cutoff stay whatever keep says
+    expect(again.dropRemoteHeld(() => false, Date.now() - 60_000)).toBe(0);
+    expect(again.dropRemoteHeld((id) => id.equals(ids[0]!), Date.now() + 1)).toBe(2);
+    expect(again.isRemoteHeld(ids[0]!)).toBe(true);
+    expect(again.isRemoteHeld(ids[1]!)).toBe(false);
+    expect(await again.putChunk(ids[1]!, chunks[1]!)).toBeGreaterThan(0); // stored again once forgotten
+    again.close();
+  });
+});
