@@ -81,8 +81,9 @@ export interface LinkSink {
 }
 
 /**
- * Reads from the linked files every chunk `sink` still needs that they hold, verifies each
- * against its id, and hands it over. Returns the ids delivered (hex) and their bytes.
+ * Reads from the linked files that left the working tree (the previous versions of the files
+ * being checked out) every chunk `sink` still needs that they hold, verifies each against its
+ * id, and hands it over. Returns the ids delivered (hex) and their bytes.
  */
 export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<{ delivered: Set<string>; bytes: number }> {
   const delivered = new Set<string>();
@@ -98,6 +99,9 @@ export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<
   for (const name of names) {
     let m: Manifest;
     try {
+      // only files this checkout replaced (git removed their working-tree name): the work
+      // stays proportional to what changed, however many files the tree holds
+      if (fs.lstatSync(path.join(dir, name)).nlink > 1) continue;
       if (!store.hasManifest(name)) continue;
       m = Manifest.parse(store.getManifestBytes(name));
     } catch {
