@@ -101,7 +101,19 @@ async function handshake(reader: PacketReader, writer: PacketWriter, supported: 
   return true;
 }
 
-export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: Writable, handlers: FilterHandlers): Promise<void> {
+export async function serveFilterProtocol(
+  input: AsyncIterable<Buffer>,
+  output: Writable,
+  handlers: FilterHandlers,
+  opts: {
+    /**
+     * Hand content to the handlers in buffers of this many bytes (PacketReader
+     * .readUntilFlushGrouped: one await per buffer, not per 64 KiB packet); default: the
+     * packets' pieces as they arrive.
+     */
+    groupSize?: number;
+  } = {},
+): Promise<void> {
   const reader = new PacketReader(input);
   const writer = new PacketWriter(output);
   const supported: FilterCommand[] = [];
@@ -129,7 +141,7 @@ export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: 
 
     let drained = false;
     const content = (async function* () {
-      yield* reader.readUntilFlush();
+      yield* opts.groupSize ? reader.readUntilFlushGrouped(opts.groupSize) : reader.readUntilFlush();
       drained = true;
     })();
 
