@@ -101,19 +101,7 @@ async function handshake(reader: PacketReader, writer: PacketWriter, supported: 
   return true;
 }
 
-export async function serveFilterProtocol(
-  input: AsyncIterable<Buffer>,
-  output: Writable,
-  handlers: FilterHandlers,
-  opts: {
-    /**
-     * Hand content to the handlers in buffers of this many bytes (PacketReader
-     * .readUntilFlushGrouped: one await per buffer, not per 64 KiB packet); default: the
-     * packets' pieces as they arrive.
-     */
-    groupSize?: number;
-  } = {},
-): Promise<void> {
+export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: Writable, handlers: FilterHandlers): Promise<void> {
   const reader = new PacketReader(input);
   const writer = new PacketWriter(output);
   const supported: FilterCommand[] = [];
@@ -141,7 +129,7 @@ export async function serveFilterProtocol(
 
     let drained = false;
     const content = (async function* () {
-      yield* opts.groupSize ? reader.readUntilFlushGrouped(opts.groupSize) : reader.readUntilFlush();
+      yield* reader.readUntilFlush();
       drained = true;
     })();
 

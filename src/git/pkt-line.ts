@@ -142,64 +142,6 @@ export class PacketReader {
   }
 
   /**
-   * The payload of data packets up to a flush, copied into buffers of `size` bytes (the
-   * last may be shorter): one await per buffer rather than per packet, for bulk content.
-   * Two buffers alternate, so a yielded buffer stays valid until the consumer asks for the
-   * one after next.
-   */
-  async *readUntilFlushGrouped(size: number): AsyncGenerator<Buffer> {
-    const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
-    let which = 0;
-    let used = 0;
-    for (;;) {
-      if (!(await this.fill(4))) throw new PktLineError('input ended before the flush that ends the content');
-      const len = this.peekLength();
-      if (len === 0) {
-        this.consume(4);
-        break;
-      }
-      if (len === 1) {
-        this.consume(4);
-        continue;
-      }
-      if (!(await this.fill(len))) throw new PktLineError('input ended inside a packet');
-      this.consume(4);
-      let left = len - 4;
-      while (left > 0) {
-        const head = this.queue[0]!;
-        const k = Math.min(head.length, left, size - used);
-        head.copy(bufs[which]!, used, 0, k);
-        this.consume(k);
-        used += k;
-        left -= k;
-        if (used === size) {
-          yield bufs[which]!;
-          which ^= 1;
-          used = 0;
-        }
-      }
-    }
-    if (used > 0) yield bufs[which]!.subarray(0, used);
-  }
-
-  /** The length in the next 4 queued bytes (validated), without consuming them. */
-  private peekLength(): number {
-    let len = 0;
-    let i = 0;
-    for (const part of this.queue) {
-      for (let j = 0; j < part.length && i < 4; j++, i++) {
-        const c = part[j]!;
-        const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-        if (d < 0) throw new PktLineError(`bad pkt-line length byte ${JSON.stringify(String.fromCharCode(c))}`);
-        len = len * 16 + d;
-      }
-      if (i === 4) break;
-    }
-    if (len === 2 || len === 3) throw new PktLineError(`unsupported pkt-line ${len.toString(16).padStart(4, '0')}`);
-    return len;
-  }
-
-  /**
    * The payload of data packets up to a flush, as pieces of the input (no copies; a packet
    * split across two reads comes as two pieces). A piece stays valid: inputs are not reused.
    */
@@ -218,20 +160,13 @@ export class PacketReader {
 /**
  * Regroups a stream of small buffers into buffers of `size` bytes (the last may be
  * shorter), so downstream work runs on large buffers. Two buffers alternate: a yielded
- * buffer stays valid until the consumer asks for the one after next. Input already in
- * pieces of exactly `size` (PacketReader.readUntilFlushGrouped, same validity rule) passes
- * through without a copy.
+ * buffer stays valid until the consumer asks for the one after next.
  */
 export async function* regroup(source: AsyncIterable<Buffer>, size = 4 * 1024 * 1024): AsyncGenerator<Buffer> {
-  let bufs: Buffer[] | null = null;
+  const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
   let which = 0;
   let used = 0;
   for await (const piece of source) {
-    if (used === 0 && piece.length === size) {
-      yield piece;
-      continue;
-    }
-    bufs ??= [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
     let at = 0;
     while (at < piece.length) {
       const k = Math.min(size - used, piece.length - at);
@@ -245,7 +180,7 @@ export async function* regroup(source: AsyncIterable<Buffer>, size = 4 * 1024 * 
       }
     }
   }
-  if (used > 0) yield bufs![which]!.subarray(0, used);
+  if (used > 0) yield bufs[which]!.subarray(0, used);
 }
 
 export function encodePacket(payload: Buffer | string): Buffer {

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
 import { readDitsSettings } from '../../git/dits-config.js';
@@ -62,73 +61,6 @@ async function writeResult(ctx: CliContext, result: FilterResult): Promise<void>
 
 /** Pipe capacity asked for (the kernel's default limit for one pipe is 1 MiB). */
 const FILTER_PIPE_BYTES = 1024 * 1024;
-/** Content reaches the clean filter in buffers of this size (the size ingest reads files in). */
-const CONTENT_GROUP_BYTES = 4 * 1024 * 1024;
-/** Bytes read from git's pipe ahead of the filter's work. */
-const READ_AHEAD_BYTES = 8 * 1024 * 1024;
-
-/**
- * Git's pipe to this process, opened again through /proc (a file description of our own, in
- * blocking mode whatever the stdin stream did to fd 0), for reads of up to a whole pipe's
- * worth on the thread pool: a stream reads 64 KiB per event-loop turn, each into a new
- * buffer, which cost more CPU than chunking a gigabyte. Null where that is not possible
- * (not a pipe, no /proc): the stdin stream is used.
- */
-function openOwnPipeReader(fd: number): number | null {
-  try {
-    if (!fs.fstatSync(fd).isFIFO()) return null;
-    return fs.openSync(`/proc/self/fd/${fd}`, 'r');
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Reads the pipe ahead of the consumer (up to READ_AHEAD_BYTES), so git keeps writing while
- * this process chunks and hashes what came before.
- */
-async function* readPipe(fd: number): AsyncGenerator<Buffer> {
-  const queue: Buffer[] = [];
-  let queued = 0;
-  let done = false;
-  let failure: unknown = null;
-  let reading = false;
-  let wake: (() => void) | null = null;
-  const notify = (): void => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  const pump = (): void => {
-    if (reading || done || queued >= READ_AHEAD_BYTES) return;
-    reading = true;
-    // a new buffer each time: the packet reader keeps views of what it was given
-    const buf = Buffer.allocUnsafeSlow(FILTER_PIPE_BYTES);
-    fs.read(fd, buf, 0, buf.length, null, (err, n) => {
-      reading = false;
-      if (err) failure = err;
-      else if (n === 0) done = true;
-      else {
-        queue.push(n === buf.length ? buf : buf.subarray(0, n));
-        queued += n;
-      }
-      notify();
-      if (!err) pump();
-    });
-  };
-  for (;;) {
-    pump();
-    if (queue.length) {
-      const b = queue.shift()!;
-      queued -= b.length;
-      yield b;
-      continue;
-    }
-    if (failure) throw failure;
-    if (done) return;
-    await new Promise<void>((resolve) => (wake = resolve));
-  }
-}
 
 const filterProcess: Command = {
   summary: "Serve Git's long-running filter protocol (run by Git, not by hand)",
@@ -141,13 +73,9 @@ const filterProcess: Command = {
       setPipeSize(1, FILTER_PIPE_BYTES);
     }
     const { deps, close } = await filterDeps(ctx);
-    const pipe = ctx.stdin === process.stdin ? openOwnPipeReader(0) : null;
     try {
-      const input = pipe ? readPipe(pipe) : (ctx.stdin as AsyncIterable<Buffer>);
-      await serveFilterProtocol(input, ctx.stdout, createDitsFilter(deps), { groupSize: CONTENT_GROUP_BYTES });
+      await serveFilterProtocol(ctx.stdin as AsyncIterable<Buffer>, ctx.stdout, createDitsFilter(deps));
     } finally {
-      // the pipe's descriptor stays open until the process exits: a read ahead may still be
-      // queued on the thread pool, and a closed number could be reused meanwhile
       close();
     }
     return 0;
