@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { blake3 } from '@napi-rs/blake-hash';
-import { GitSandbox, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { GitSandbox, SMALL_CHUNKS, cloneInto, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 
 let sb: GitSandbox;
 beforeAll(() => {
@@ -17,16 +17,10 @@ beforeAll(() => {
 });
 afterAll(() => sb?.cleanup());
 
-const CFG = { 'dits.chunkMin': '1024', 'dits.chunkAvg': '4096', 'dits.chunkMax': '16384', 'dits.smudgeInlineMax': '64k', 'dits.packSize': '256k' };
+const CFG = SMALL_CHUNKS;
 const hash = (f: string): string => blake3(fs.readFileSync(f)).toString('hex');
 
-function clone(url: string, dir: string, extra: string[] = []): string {
-  const dest = path.join(sb.dir, dir);
-  const args = ['clone', '-q', ...extra];
-  for (const [k, v] of Object.entries(CFG)) args.push('-c', `${k}=${v}`);
-  sb.mustGit([...args, url, dest], sb.dir);
-  return dest;
-}
+const clone = (url: string, dir: string, extra: string[] = []): string => cloneInto(sb, url, dir, CFG, extra);
 
 function du(repo: string): { uniqueChunkBytes: number; remoteHeldChunks: number; remoteHeldBytes: number } {
   return JSON.parse(sb.mustDits(['du', '--json'], repo));

@@ -120,3 +120,15 @@ export function randomBytesSeeded(n: number, seed = 1): Buffer {
 export function pointerOf(sb: GitSandbox, repo: string, rev: string, file: string): string {
   return sb.mustGit(['cat-file', 'blob', `${rev}:${file}`], repo);
 }
+
+/** Small chunks and packs, so a few hundred KB exercise many chunks and several packs. */
+export const SMALL_CHUNKS = { 'dits.chunkMin': '1024', 'dits.chunkAvg': '4096', 'dits.chunkMax': '16384', 'dits.smudgeInlineMax': '64k', 'dits.packSize': '256k' };
+
+/** `git clone -q` of `url` into `<sandbox>/<dir>` with `config` set in the new repository. */
+export function cloneInto(sb: GitSandbox, url: string, dir: string, config: Record<string, string>, extra: string[] = []): string {
+  const dest = path.join(sb.dir, dir);
+  const args = ['clone', '-q', ...extra];
+  for (const [k, v] of Object.entries(config)) args.push('-c', `${k}=${v}`);
+  sb.mustGit([...args, url, dest], sb.dir);
+  return dest;
+}
