@@ -61,6 +61,20 @@ describe('clone without a second local copy', () => {
     expect(fs.statSync(path.join(c, 'b.mov')).nlink).toBe(2);
   });
 
+  it('a file an application replaces (new file, rename) keeps its old bytes until gc, and du says so', () => {
+    const c = clone(url, 'wt-clone-replaced');
+    const file = path.join(c, 'b.mov');
+    const tmp = path.join(c, '.b.mov.saving');
+    writeFile(tmp, Buffer.concat([v1, Buffer.from('appended')]));
+    fs.renameSync(tmp, file);
+    const d = JSON.parse(sb.mustDits(['du', '--json'], c));
+    expect(d.replacedFileLinks).toBe(1);
+    expect(d.replacedFileLinkBytes).toBeGreaterThanOrEqual(size);
+    expect(sb.mustDits(['du'], c)).toMatch(/replaced files kept .*`git dits gc`/);
+    sb.mustDits(['gc'], c);
+    expect(JSON.parse(sb.mustDits(['du', '--json'], c)).replacedFileLinks).toBe(0);
+  });
+
   it('with dits.keepLocalCopy the store keeps its copy as before', () => {
     const c = clone(url, 'wt-clone-keep', ['-c', 'dits.keepLocalCopy=true']);
     expect(hash(path.join(c, 'b.mov'))).toBe(hash(path.join(src, 'b.mov')));

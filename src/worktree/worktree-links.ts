@@ -73,6 +73,33 @@ export function dropUnusedLinks(store: ChunkStore): number {
   return dropped;
 }
 
+/**
+ * Links whose file left the working tree (replaced or deleted since the last checkout):
+ * they hold disk space until the next checkout or `git dits gc` drops them.
+ */
+export function orphanLinkStats(store: ChunkStore): { files: number; bytes: number } {
+  const dir = linkDir(store);
+  const out = { files: 0, bytes: 0 };
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    try {
+      const st = fs.lstatSync(path.join(dir, name));
+      if (st.isFile() && st.nlink <= 1) {
+        out.files++;
+        out.bytes += st.blocks * 512;
+      }
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
 export interface LinkSink {
   /** whether this chunk is still wanted */
   needs(idRaw: Buffer): boolean;

@@ -3,6 +3,7 @@ import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listReachablePointers } from '../../git/reachable.js';
 import { listIndexPointers } from '../../git/pointers.js';
 import { ChunkStore } from '../../store/chunk-store.js';
+import { orphanLinkStats } from '../../worktree/worktree-links.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 
@@ -20,9 +21,11 @@ const du: Command = {
     const store = ChunkStore.open(repo.ditsDir);
     let s;
     let held;
+    let orphans;
     try {
       s = store.stats();
       held = store.remoteHeldStats();
+      orphans = orphanLinkStats(store);
     } finally {
       store.close();
     }
@@ -42,6 +45,9 @@ const du: Command = {
       /** chunks not stored here because a remote verifiably holds them (dits.keepLocalCopy, prune) */
       remoteHeldChunks: held.chunks,
       remoteHeldBytes: held.rawBytes,
+      /** earlier versions of files replaced in the working tree, kept (hard links) until the next checkout or gc */
+      replacedFileLinks: orphans.files,
+      replacedFileLinkBytes: orphans.bytes,
       dedupRatio: s.packBytes + held.rawBytes > 0 ? logicalAll / (s.packBytes + held.rawBytes) : null,
     };
     if (values.json) printJson(ctx, report);
@@ -50,6 +56,7 @@ const du: Command = {
       out(ctx, `all versions (history)   ${report.fileVersions}, ${formatBytes(logicalAll)}`);
       out(ctx, `stored locally           ${formatBytes(s.packBytes)} in ${s.packs} pack(s), ${s.chunks} chunks (${formatBytes(s.rawBytes)} before compression)`);
       if (held.chunks) out(ctx, `held by a remote only     ${formatBytes(held.rawBytes)}, ${held.chunks} chunks (not kept here: in the working tree, fetched again when needed)`);
+      if (orphans.files) out(ctx, `replaced files kept      ${formatBytes(orphans.bytes)} in ${orphans.files} file(s) (earlier versions for the next checkout to reuse; \`git dits gc\` frees them)`);
       out(ctx, `dedup ratio              ${report.dedupRatio === null ? '-' : report.dedupRatio.toFixed(2) + 'x'} (all versions / ${held.chunks ? 'stored + remote-held' : 'stored'})`);
     }
     return 0;
