@@ -114,4 +114,28 @@ describe('FileAssembler', () => {
     src.close();
     dst.close();
   });
+
+  it('covers a chunk only when every file needing it is assembled; needs until it is written', async () => {
+    const { src, dst, pointer, manifest } = await setup(xorshift32Bytes(60_000, 4));
+    const work = tmpDir();
+    const id0 = manifest.idRawAt(0);
+    const one = new FileAssembler(dst, [{ dest: path.join(work, 'a.mov'), pointer }]);
+    expect(one.covers(id0)).toBe(true);
+    expect(one.covers(Buffer.alloc(32))).toBe(false); // no file needs it
+    expect(one.needs(id0)).toBe(true);
+    const wait = one.put(id0, Buffer.from(await src.getChunk(id0)));
+    if (wait) await wait;
+    expect(one.needs(id0)).toBe(false);
+    one.dispose();
+    // the same content at a second path is written the usual way, from the store
+    const two = new FileAssembler(dst, [
+      { dest: path.join(work, 'b.mov'), pointer },
+      { dest: path.join(work, 'c.mov'), pointer },
+    ]);
+    expect(two.size).toBe(1);
+    expect(two.covers(id0)).toBe(false);
+    two.dispose();
+    src.close();
+    dst.close();
+  });
 });

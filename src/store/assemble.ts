@@ -37,6 +37,14 @@ const ACTIVE_FILES = 4;
 const SHARED_POOL = 8;
 /** Files assembled at once (each holds an open descriptor until finish). */
 const MAX_TARGETS = 256;
+/**
+ * Chunk placements held at once (about 200 bytes each): files beyond this budget take the
+ * usual path, so memory stays bounded however large the checkout (512 Ki chunks: about
+ * 32 GiB of content at the default 64 KiB average, about 100 MiB).
+ */
+const MAX_PLACEMENTS = 512 * 1024;
+/** Chunks of files left to the usual path that are tracked for `covers` (same budget). */
+const MAX_UNCOVERED = 512 * 1024;
 const TMP_PREFIX = 'assemble-';
 
 /** Removes temp files of assemblers whose process is gone. */
@@ -91,6 +99,9 @@ export class FileAssembler {
   private readonly active = new Set<OpenTarget>();
   /** chunks (latin1 keys) that some target left to the usual path needs from the local store */
   private readonly uncovered = new Set<string>();
+  /** more such chunks than MAX_UNCOVERED: every chunk is taken as needed by the store */
+  private uncoveredOverflow = false;
+  private placementCount = 0;
   private finished = false;
 
   /**
@@ -115,9 +126,8 @@ export class FileAssembler {
         continue;
       }
       const key = `${t.pointer.manifest}:${t.pointer.oid}`;
-      if (this.targets.length >= MAX_TARGETS || seen.has(key)) {
-        // written the usual way, from the local store
-        for (let i = 0; i < manifest.chunkCount; i++) this.uncovered.add(manifest.idRawAt(i).toString('latin1'));
+      if (this.targets.length >= MAX_TARGETS || seen.has(key) || this.placementCount + manifest.chunkCount > MAX_PLACEMENTS) {
+        this.leaveToUsualPath(manifest);
         continue;
       }
       seen.add(key);
@@ -128,7 +138,7 @@ export class FileAssembler {
       try {
         fd = fs.openSync(tmp, 'wx', 0o644);
       } catch {
-        for (let i = 0; i < manifest.chunkCount; i++) this.uncovered.add(manifest.idRawAt(i).toString('latin1'));
+        this.leaveToUsualPath(manifest);
         continue; // the normal path will meet (and report) the same problem
       }
       const target = this.targets.length;
@@ -141,6 +151,7 @@ export class FileAssembler {
         let list = this.placements.get(k);
         if (!list) this.placements.set(k, (list = []));
         list.push({ target, index: i, offset });
+        this.placementCount++;
         offset += manifest.lengthAt(i);
       }
     }
@@ -150,10 +161,17 @@ export class FileAssembler {
     return this.targets.length;
   }
 
-  /**
-   * Whether every file of this checkout that needs the chunk is assembled here (so the
-   * chunk need not be stored locally to write them). False for chunks no target needs.
-   */
+  /** A file written the usual way (from the local store): its chunks must be stored. */
+  private leaveToUsualPath(manifest: Manifest): void {
+    if (this.uncoveredOverflow) return;
+    if (this.uncovered.size + manifest.chunkCount > MAX_UNCOVERED) {
+      this.uncoveredOverflow = true;
+      this.uncovered.clear();
+      return;
+    }
+    for (let i = 0; i < manifest.chunkCount; i++) this.uncovered.add(manifest.idRawAt(i).toString('latin1'));
+  }
+
   /** Whether some target still waits for this chunk. */
   needs(idRaw: Buffer): boolean {
     const list = this.placements.get(idRaw.toString('latin1'));
@@ -165,7 +183,12 @@ export class FileAssembler {
     return false;
   }
 
+  /**
+   * Whether every file of this checkout that needs the chunk is assembled here (so the
+   * chunk need not be stored locally to write them). False for chunks no target needs.
+   */
   covers(idRaw: Buffer): boolean {
+    if (this.uncoveredOverflow) return false;
     const k = idRaw.toString('latin1');
     return this.placements.has(k) && !this.uncovered.has(k);
   }
