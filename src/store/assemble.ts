@@ -38,13 +38,13 @@ const SHARED_POOL = 8;
 /** Files assembled at once (each holds an open descriptor until finish). */
 const MAX_TARGETS = 256;
 /**
- * Chunk placements held at once (about 200 bytes each): files beyond this budget take the
- * usual path, so memory stays bounded however large the checkout (512 Ki chunks: about
- * 32 GiB of content at the default 64 KiB average, about 100 MiB).
+ * Chunk placements held at once (PlacementIndex: about 30 bytes each, plus the manifests):
+ * files beyond this budget take the usual path, so memory stays bounded however large the
+ * checkout (1 Mi chunks: about 64 GiB of content at the default 64 KiB average).
  */
-const MAX_PLACEMENTS = 512 * 1024;
-/** Chunks of files left to the usual path that are tracked for `covers` (same budget). */
-const MAX_UNCOVERED = 512 * 1024;
+const MAX_PLACEMENTS = 1024 * 1024;
+/** Chunks of files left to the usual path tracked for `covers` (beyond: every chunk is stored). */
+const MAX_UNCOVERED = 64 * 1024;
 const TMP_PREFIX = 'assemble-';
 
 /** Removes temp files of assemblers whose process is gone. */
@@ -67,16 +67,62 @@ function removeStaleTemps(dir: string): void {
   }
 }
 
+/**
+ * Chunk id -> where it goes in which file, in typed arrays (open addressing on the id's
+ * first bytes, a chain per bucket): about 30 bytes a placement, where a Map of strings and
+ * objects took 320. Ids are not copied: they are compared with the targets' manifests.
+ */
+class PlacementIndex {
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+  private readonly next: Int32Array;
+  readonly target: Uint16Array;
+  readonly index: Uint32Array;
+  readonly offset: Float64Array;
+  private count = 0;
+
+  constructor(
+    capacity: number,
+    private readonly idAt: (target: number, index: number) => Buffer,
+  ) {
+    let size = 16;
+    while (size < capacity * 2) size *= 2;
+    this.slots = new Int32Array(size);
+    this.mask = size - 1;
+    this.next = new Int32Array(capacity);
+    this.target = new Uint16Array(capacity);
+    this.index = new Uint32Array(capacity);
+    this.offset = new Float64Array(capacity);
+  }
+
+  add(idRaw: Buffer, target: number, index: number, offset: number): void {
+    const p = this.count++;
+    this.target[p] = target;
+    this.index[p] = index;
+    this.offset[p] = offset;
+    const b = idRaw.readUInt32LE(0) & this.mask;
+    this.next[p] = this.slots[b]!;
+    this.slots[b] = p + 1;
+  }
+
+  /** The placements of this id (numbers for target/index/offset), most recently added first. */
+  *find(idRaw: Buffer): Generator<number> {
+    for (let q = this.slots[idRaw.readUInt32LE(0) & this.mask]!; q !== 0; q = this.next[q - 1]!) {
+      const p = q - 1;
+      if (this.idAt(this.target[p]!, this.index[p]!).equals(idRaw)) yield p;
+    }
+  }
+
+  has(idRaw: Buffer): boolean {
+    for (const _ of this.find(idRaw)) return true;
+    return false;
+  }
+}
+
 export interface AssembleTarget {
   /** Absolute destination path (the pointer file in the working tree). */
   dest: string;
   pointer: Pointer;
-}
-
-interface Placement {
-  target: number;
-  index: number;
-  offset: number;
 }
 
 interface OpenTarget {
@@ -92,7 +138,7 @@ interface OpenTarget {
 
 export class FileAssembler {
   private readonly targets: OpenTarget[] = [];
-  private readonly placements = new Map<string, Placement[]>();
+  private readonly placements: PlacementIndex;
   private readonly started = Date.now();
   private readonly pool: Buffer[] = [];
   /** targets with runs being filled, least recently written first */
@@ -141,20 +187,19 @@ export class FileAssembler {
         this.leaveToUsualPath(manifest);
         continue; // the normal path will meet (and report) the same problem
       }
-      const target = this.targets.length;
       // several runs at once: concurrent ranges deliver different parts of a file
       const out = new PositionalWriter(fd, { bufferSize: RUN_BUFFER_SIZE, maxRuns: RUNS_PER_FILE, maxInflight: 4, pool: this.pool, maxPool: SHARED_POOL });
       this.targets.push({ dest: t.dest, pointer: t.pointer, manifest, tmp, out, written: new Uint8Array(manifest.chunkCount), failed: null });
-      let offset = 0;
-      for (let i = 0; i < manifest.chunkCount; i++) {
-        const k = manifest.idRawAt(i).toString('latin1');
-        let list = this.placements.get(k);
-        if (!list) this.placements.set(k, (list = []));
-        list.push({ target, index: i, offset });
-        this.placementCount++;
-        offset += manifest.lengthAt(i);
-      }
+      this.placementCount += manifest.chunkCount;
     }
+    this.placements = new PlacementIndex(this.placementCount, (target, index) => this.targets[target]!.manifest.idRawAt(index));
+    this.targets.forEach((t, target) => {
+      let offset = 0;
+      for (let i = 0; i < t.manifest.chunkCount; i++) {
+        this.placements.add(t.manifest.idRawAt(i), target, i, offset);
+        offset += t.manifest.lengthAt(i);
+      }
+    });
   }
 
   get size(): number {
@@ -174,11 +219,10 @@ export class FileAssembler {
 
   /** Whether some target still waits for this chunk. */
   needs(idRaw: Buffer): boolean {
-    const list = this.placements.get(idRaw.toString('latin1'));
-    if (!list) return false;
-    for (const p of list) {
-      const t = this.targets[p.target]!;
-      if (!t.failed && !t.written[p.index]) return true;
+    const pl = this.placements;
+    for (const p of pl.find(idRaw)) {
+      const t = this.targets[pl.target[p]!]!;
+      if (!t.failed && !t.written[pl.index[p]!]) return true;
     }
     return false;
   }
@@ -189,8 +233,7 @@ export class FileAssembler {
    */
   covers(idRaw: Buffer): boolean {
     if (this.uncoveredOverflow) return false;
-    const k = idRaw.toString('latin1');
-    return this.placements.has(k) && !this.uncovered.has(k);
+    return this.placements.has(idRaw) && !this.uncovered.has(idRaw.toString('latin1'));
   }
 
   /**
@@ -199,19 +242,20 @@ export class FileAssembler {
    * disk is behind (bounded memory), else null.
    */
   put(idRaw: Buffer, plain: Buffer): Promise<void> | null {
-    const list = this.placements.get(idRaw.toString('latin1'));
-    if (!list) return null;
-    const zero = isZero(plain);
+    const pl = this.placements;
+    let zero: boolean | null = null;
     let wait: Promise<void> | null = null;
-    for (const p of list) {
-      const t = this.targets[p.target]!;
-      if (t.failed || t.written[p.index] || plain.length !== t.manifest.lengthAt(p.index)) continue;
+    for (const p of pl.find(idRaw)) {
+      const t = this.targets[pl.target[p]!]!;
+      const index = pl.index[p]!;
+      if (t.failed || t.written[index] || plain.length !== t.manifest.lengthAt(index)) continue;
+      zero ??= isZero(plain);
       try {
         if (!zero) {
-          t.out.write(plain, p.offset);
+          t.out.write(plain, pl.offset[p]!);
           this.touch(t);
         }
-        t.written[p.index] = 1;
+        t.written[index] = 1;
         wait ??= t.out.backpressure();
       } catch (err) {
         t.failed = err;
