@@ -153,10 +153,10 @@ export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<
           i++;
           continue;
         }
-        // read this chunk and the following ones that fit in the span
+        // read this chunk and the following wanted ones that fit in the span
         let spanEnd = i;
         let spanLen = 0;
-        while (spanEnd < m.chunkCount && spanLen + m.lengthAt(spanEnd) <= READ_SPAN) spanLen += m.lengthAt(spanEnd++);
+        while (spanEnd < m.chunkCount && spanLen + m.lengthAt(spanEnd) <= READ_SPAN && (spanEnd === i || sink.needs(m.idRawAt(spanEnd)))) spanLen += m.lengthAt(spanEnd++);
         if (spanEnd === i) {
           // one chunk larger than the span (chunks are at most a few MiB): read it alone
           spanLen = len;
