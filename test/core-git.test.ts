@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { blake3 } from '@napi-rs/blake-hash';
-import { GitSandbox, pointerOf, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { GitSandbox, ROOT, pointerOf, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 
 let sb: GitSandbox;
 beforeAll(() => {
@@ -60,6 +60,22 @@ describe('install and init', () => {
       expect(r.status, c).toBe(0);
       expect(r.stdout).toMatch(/^usage: git dits/);
     }
+  });
+
+  it('git dits --help (which git turns into `man git-dits`) shows the manual page with every command', () => {
+    const gen = sb.run(process.execPath, [path.join(ROOT, 'scripts', 'gen-man.mjs')], ROOT);
+    expect(gen.status, gen.stderr).toBe(0);
+    const page = fs.readFileSync(path.join(ROOT, 'man', 'man1', 'git-dits.1'), 'utf8');
+    const main = sb.mustDits(['--help'], sb.dir);
+    const names = [...main.matchAll(/^ {2}(\S+) /gm)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThan(10);
+    for (const name of names) expect(page).toContain(`.B git dits ${name}`);
+    if (sb.run('man', ['--version'], sb.dir).status !== 0) return; // no man viewer on this machine
+    // where `npm link` (setup) or a global install puts it, man finds it; here: MANPATH
+    const r = sb.git(['dits', '--help'], sb.dir, undefined, { MANPATH: `${path.join(ROOT, 'man')}:` });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/git dits add/);
+    expect(r.stdout).toMatch(/dits\.keepLocalCopy/);
   });
 });
 

@@ -59,13 +59,22 @@ export async function loadCommand(name: string): Promise<Command> {
   return cmd;
 }
 
-async function mainHelp(): Promise<string> {
-  const lines = ['usage: git dits <command> [options]', '', 'Commands:'];
+export const VERSION = '0.1.0';
+
+/** The commands a user runs (not those git runs), with their usage and summary lines. */
+export async function visibleCommands(): Promise<{ name: string; usage: string; summary: string }[]> {
+  const out = [];
   for (const name of Object.keys(COMMANDS)) {
     if (HIDDEN.has(name)) continue;
     const c = await loadCommand(name);
-    lines.push(`  ${name.padEnd(10)} ${c.summary}`);
+    out.push({ name, usage: c.usage, summary: c.summary });
   }
+  return out;
+}
+
+async function mainHelp(): Promise<string> {
+  const lines = ['usage: git dits <command> [options]', '', 'Commands:'];
+  for (const c of await visibleCommands()) lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
   lines.push('', 'Run `git dits <command> --help` for the options of a command.');
   return lines.join('\n');
 }
@@ -92,7 +101,7 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
       return name ? 0 : 1;
     }
     if (name === '--version' || name === 'version') {
-      ctx.stdout.write('git-dits 0.1.0\n');
+      ctx.stdout.write(`git-dits ${VERSION}\n`);
       return 0;
     }
     const cmd = await loadCommand(name);
