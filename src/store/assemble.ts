@@ -5,8 +5,8 @@
  *
  * For each target (a destination and its pointer) a temporary file is opened in the
  * store's tmp/ (same file system as the working tree in the usual layout; where it is not,
- * materializeFile writes the file the usual way). Every chunk the fetch verified is written at each offset where the file's
- * manifest places it; zero chunks are skipped (holes). `finish()` writes the chunks that
+ * materializeFile copies it over). Every chunk the fetch verified is written at each offset
+ * where the file's manifest places it; zero chunks are skipped (holes). `finish()` writes the chunks that
  * did not come through the fetch (they were already local) from the store, verified as
  * usual, and closes the file. Nothing is renamed here: `materializeFile(..., {prepared})`
  * does that with its usual checks (the path must still hold the pointer Git wrote).

@@ -234,6 +234,8 @@ export class ChunkStore {
       packName: this.db.prepare('SELECT name FROM packs WHERE id = ?').pluck(),
       addPack: this.db.prepare('INSERT INTO packs(name, created_at) VALUES (?, ?)'),
       held: this.db.prepare('SELECT 1 FROM remote_held WHERE id = ?').pluck(),
+      /** stored here or remote-held: one query for putChunk's dedup */
+      known: this.db.prepare('SELECT EXISTS(SELECT 1 FROM chunks WHERE id = ?) OR EXISTS(SELECT 1 FROM remote_held WHERE id = ?)').pluck(),
       addHeld: this.db.prepare('INSERT OR REPLACE INTO remote_held(id, remote, raw_len, at) VALUES (?, ?, ?, ?)'),
       anyHeld: this.db.prepare('SELECT EXISTS(SELECT 1 FROM remote_held)').pluck(),
     };
@@ -316,10 +318,11 @@ export class ChunkStore {
   async putChunk(idRaw: Buffer, data: Buffer): Promise<number> {
     // a chunk a remote verifiably holds is not stored again (the clone wrote it only into
     // the working tree); a push finds it on that remote
-    if (this.hasChunk(idRaw) || this.isRemoteHeld(idRaw)) return 0;
+    const hex = idRaw.toString('hex');
+    if (this.pendingIds.has(hex) || this.stmts.known.get(idRaw, idRaw) === 1) return 0;
     const z = await this.compression.compress(data);
     const w = this.openWriter();
-    this.pendingIds.add(idRaw.toString('hex'));
+    this.pendingIds.add(hex);
     if (z) w.append(idRaw, CODEC_ZSTD, data.length, z);
     else w.append(idRaw, CODEC_NONE, data.length, data);
     return (z ?? data).length + ENTRY_HEAD_SIZE;

@@ -112,7 +112,8 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
       // over (its chunks may be held only by the remote, not by the store)
       try {
         fs.copyFileSync(opts.prepared, tmp, fs.constants.COPYFILE_EXCL);
-        if (fs.statSync(tmp).size !== pointer.size) throw new DitsUserError('content-mismatch', `copying ${dest} left ${fs.statSync(tmp).size} bytes, not ${pointer.size}`);
+        const copied = fs.statSync(tmp).size;
+        if (copied !== pointer.size) throw new DitsUserError('content-mismatch', `copying ${dest} left ${copied} bytes, not ${pointer.size}`);
         const stamp = new Date(started - 1000); // see below: git must not re-read it
         fs.utimesSync(tmp, stamp, stamp);
         fs.chmodSync(tmp, mode);

@@ -63,8 +63,6 @@ export interface FetchReport {
   deferred: string[];
   remote: string | null;
   bytes: number;
-  /** bytes of chunks taken from the previous versions of files (worktree-links.ts), not downloaded */
-  reusedBytes: number;
   /** false when fetched content went only into the prepared files (not kept in the store) */
   keptLocally: boolean;
   /**
@@ -87,7 +85,7 @@ export async function fetchMissingContent(
   onProgress?: (p: TransferProgress) => void,
   opts: { assemble?: boolean } = {},
 ): Promise<FetchReport> {
-  const report: FetchReport = { fetched: [], deferred: [], remote: null, bytes: 0, reusedBytes: 0, keptLocally: true, prepared: new Map() };
+  const report: FetchReport = { fetched: [], deferred: [], remote: null, bytes: 0, keptLocally: true, prepared: new Map() };
   const missing = items.filter((i) => !contentPresent(store, i.pointer.manifest));
   if (missing.length === 0) return report;
   const filter = policy ? createPathFilter(policy.include, policy.exclude) : null;
@@ -113,32 +111,28 @@ export async function fetchMissingContent(
   }
   let r: Awaited<ReturnType<typeof ensureLocal>>;
   try {
-    const sink = assembler ? assembler.put.bind(assembler) : undefined;
-    const keep = assembler ? await readKeepLocalCopy(repo.workTree) : true;
-    report.keptLocally = keep;
-    const a = assembler;
-    let fromLinks: Set<string> | null = null;
-    if (a && !keep) {
+    // the assembler of a checkout that keeps no second copy of what it fetches
+    const noCopy = assembler && !(await readKeepLocalCopy(repo.workTree)) ? assembler : null;
+    report.keptLocally = noCopy === null;
+    let fromLinks = new Set<string>();
+    if (noCopy) {
       // chunks the previous version of these files shares with the new one (worktree-links.ts)
-      const got = await fillFromLinks(store, {
-        needs: (id) => a.needs(id),
+      fromLinks = await fillFromLinks(store, {
+        needs: (id) => noCopy.needs(id),
         put: (id, plain) => {
           // a file written the usual way reads it from the store
-          if (!a.covers(id)) store.putStoredChunk(id, CODEC_NONE, plain.length, plain);
-          return a.put(id, plain);
+          if (!noCopy.covers(id)) store.putStoredChunk(id, CODEC_NONE, plain.length, plain);
+          return noCopy.put(id, plain);
         },
       });
       store.commit();
-      fromLinks = got.delivered;
-      report.reusedBytes = got.bytes;
     }
-    const have = fromLinks;
     r = await ensureLocal(storage, store, { manifestIds }, {
       remoteName: remote.name,
       onProgress,
-      ...(sink ? { chunkSink: sink } : {}),
-      ...(a && !keep ? { storeChunk: (id: Buffer) => !a.covers(id) } : {}),
-      ...(have && have.size ? { have: (id: Buffer) => have.has(id.toString('hex')) } : {}),
+      ...(assembler ? { chunkSink: assembler.put.bind(assembler) } : {}),
+      ...(noCopy ? { storeChunk: (id: Buffer) => !noCopy.covers(id) } : {}),
+      ...(fromLinks.size ? { have: (id: Buffer) => fromLinks.has(id.toString('hex')) } : {}),
     });
     if (assembler) report.prepared = await assembler.finish();
   } catch (err) {

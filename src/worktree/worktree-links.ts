@@ -26,7 +26,7 @@ const MANIFEST_NAME = /^[0-9a-f]{64}$/;
 /** Bytes read from a link at once (several neighbouring chunks). */
 const READ_SPAN = 4 * 1024 * 1024;
 
-export function linkDir(store: ChunkStore): string {
+function linkDir(store: ChunkStore): string {
   return path.join(store.dir, LINK_DIR);
 }
 
@@ -48,26 +48,39 @@ export function linkWrittenFile(store: ChunkStore, manifestId: string, file: str
   }
 }
 
-/** Removes links that are their file's only name (the file left the working tree), and stray temps. */
-export function dropUnusedLinks(store: ChunkStore): number {
+/** Every entry of the link directory with its lstat (none when it does not exist). */
+function* listLinks(store: ChunkStore): Generator<{ name: string; file: string; st: fs.Stats }> {
   const dir = linkDir(store);
   let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch {
-    return 0;
+    return;
   }
-  let dropped = 0;
   for (const name of names) {
-    const p = path.join(dir, name);
+    const file = path.join(dir, name);
     try {
-      const st = fs.lstatSync(p);
-      if (!MANIFEST_NAME.test(name) ? Date.now() - st.mtimeMs > 3600_000 : st.nlink <= 1 || !st.isFile()) {
-        fs.rmSync(p, { force: true });
-        dropped++;
-      }
+      yield { name, file, st: fs.lstatSync(file) };
     } catch {
       /* gone meanwhile */
+    }
+  }
+}
+
+/** A link whose file left the working tree (its only name is the link): replaced or deleted. */
+function orphaned(name: string, st: fs.Stats): boolean {
+  return MANIFEST_NAME.test(name) && st.isFile() && st.nlink <= 1;
+}
+
+/** Removes links that are their file's only name (the file left the working tree), and stray temps. */
+export function dropUnusedLinks(store: ChunkStore): number {
+  let dropped = 0;
+  for (const { name, file, st } of listLinks(store)) {
+    const link = MANIFEST_NAME.test(name);
+    // an old temp of linkWrittenFile, or a link nothing else names (or not a file at all)
+    if (link ? !st.isFile() || orphaned(name, st) : Date.now() - st.mtimeMs > 3600_000) {
+      fs.rmSync(file, { force: true, recursive: true }); // our own directory: whatever sits there
+      dropped++;
     }
   }
   return dropped;
@@ -78,24 +91,11 @@ export function dropUnusedLinks(store: ChunkStore): number {
  * they hold disk space until the next checkout or `git dits gc` drops them.
  */
 export function orphanLinkStats(store: ChunkStore): { files: number; bytes: number } {
-  const dir = linkDir(store);
   const out = { files: 0, bytes: 0 };
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    try {
-      const st = fs.lstatSync(path.join(dir, name));
-      if (st.isFile() && st.nlink <= 1) {
-        out.files++;
-        out.bytes += st.blocks * 512;
-      }
-    } catch {
-      /* gone meanwhile */
-    }
+  for (const { name, st } of listLinks(store)) {
+    if (!orphaned(name, st)) continue;
+    out.files++;
+    out.bytes += st.blocks * 512;
   }
   return out;
 }
@@ -110,25 +110,17 @@ export interface LinkSink {
 /**
  * Reads from the linked files that left the working tree (the previous versions of the files
  * being checked out) every chunk `sink` still needs that they hold, verifies each against its
- * id, and hands it over. Returns the ids delivered (hex) and their bytes.
+ * id, and hands it over. Returns the ids delivered (hex).
  */
-export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<{ delivered: Set<string>; bytes: number }> {
+export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<Set<string>> {
   const delivered = new Set<string>();
-  let bytes = 0;
-  const dir = linkDir(store);
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir).filter((n) => MANIFEST_NAME.test(n));
-  } catch {
-    return { delivered, bytes };
-  }
   const buf = Buffer.allocUnsafe(READ_SPAN);
-  for (const name of names) {
+  // only files this checkout replaced (git removed their working-tree name): the work stays
+  // proportional to what changed, however many files the tree holds
+  for (const { name, file, st } of listLinks(store)) {
+    if (!orphaned(name, st)) continue;
     let m: Manifest;
     try {
-      // only files this checkout replaced (git removed their working-tree name): the work
-      // stays proportional to what changed, however many files the tree holds
-      if (fs.lstatSync(path.join(dir, name)).nlink > 1) continue;
       if (!store.hasManifest(name)) continue;
       m = Manifest.parse(store.getManifestBytes(name));
     } catch {
@@ -136,7 +128,7 @@ export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<
     }
     let fd: number;
     try {
-      fd = fs.openSync(path.join(dir, name), 'r');
+      fd = fs.openSync(file, 'r');
     } catch {
       continue;
     }
@@ -174,7 +166,6 @@ export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<
           if (delivered.has(hex) || !sink.needs(kId)) continue;
           if (!hashBytes(piece).equals(kId)) continue;
           delivered.add(hex);
-          bytes += kLen;
           const wait = sink.put(kId, piece);
           if (wait) await wait;
         }
@@ -187,7 +178,7 @@ export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<
       fs.closeSync(fd);
     }
   }
-  return { delivered, bytes };
+  return delivered;
 }
 
 function readAt(fd: number, buf: Buffer, pos: number): Promise<number> {
