@@ -75,6 +75,21 @@ describe('clone without a second local copy', () => {
     expect(JSON.parse(sb.mustDits(['du', '--json'], c)).replacedFileLinks).toBe(0);
   });
 
+  it('pushing cloned content to another remote says how to copy it in first, and then works', () => {
+    const c = clone(url, 'wt-clone-second-remote');
+    const other = `dits::file://${path.join(sb.dir, 'remotes', 'wt-other')}`;
+    sb.mustGit(['remote', 'add', 'backup', other], c);
+    const refused = sb.git(['push', 'backup', 'main'], c);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/held by another remote/);
+    expect(refused.stderr).toMatch(/git dits fetch --remote/);
+    sb.mustDits(['fetch', '--remote', 'origin', 'HEAD'], c);
+    const pushed = sb.git(['push', 'backup', 'main'], c);
+    expect(pushed.status, pushed.stderr).toBe(0);
+    const back = clone(other, 'wt-clone-from-backup');
+    expect(hash(path.join(back, 'b.mov'))).toBe(blake3(v1).toString('hex'));
+  });
+
   it('with dits.keepLocalCopy the store keeps its copy as before', () => {
     const c = clone(url, 'wt-clone-keep', ['-c', 'dits.keepLocalCopy=true']);
     expect(hash(path.join(c, 'b.mov'))).toBe(hash(path.join(src, 'b.mov')));
