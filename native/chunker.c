@@ -7,6 +7,9 @@
  *   init(gear: Uint32Array(256))   the gear table, from src/chunking/gear.ts (one source)
  *   scan(data, start, end, state: Float64Array(3), cfg: Uint32Array(6), out: Float64Array) -> n
  *   pipeSize(fd, bytes) -> the pipe's new capacity, or -1 (not a pipe, not Linux, refused)
+ *   pageOffset(view)    -> where a typed array's bytes start within a 4 KiB page (0..4095)
+ *   copy(src, dst, at)  -> copies all of src into dst at byte `at` (memmove); returns src's length
+ *   readable(fd)        -> bytes a pipe holds that a read would return at once, or -1 (FIONREAD)
  *
  * One call scans a whole buffer and returns every cut in it, so JS and C cross once per
  * push, not once per chunk. Plain N-API (node_api.h), no dependencies.
@@ -20,6 +23,7 @@
 #include <string.h>
 #ifdef __linux__
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #endif
 
 typedef struct {
@@ -208,11 +212,73 @@ static napi_value js_pipe_size(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * The address of a typed array's first byte modulo 4096. JavaScript cannot see addresses,
+ * but the kernel's copies into user memory (read(2) from the page cache or a pipe) run
+ * several times slower on some CPUs when the destination is not suitably aligned, so
+ * buffers that receive big reads are placed on a page boundary (src/store/aligned-buffer.ts).
+ */
+static napi_value js_page_offset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *p;
+  size_t n;
+  if (argc < 1 || !get_typed(env, argv[0], napi_uint8_array, &p, &n)) THROW(env, "pageOffset(view): expected a Uint8Array or Buffer");
+  napi_value result;
+  napi_create_uint32(env, (uint32_t)((uintptr_t)p & 4095u), &result);
+  return result;
+}
+
+/*
+ * memmove between typed arrays. V8 copies out of a SharedArrayBuffer with relaxed atomic
+ * word moves (so that racing threads stay defined behaviour), measured at 1.3 GB/s here
+ * against 5+ GB/s for memmove; ingest's slots are shared with the cutting worker, and the
+ * caller guarantees no thread writes them while they are copied.
+ */
+static napi_value js_copy(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *src, *dst;
+  size_t slen, dlen;
+  double at;
+  if (argc < 3 || !get_typed(env, argv[0], napi_uint8_array, &src, &slen) || !get_typed(env, argv[1], napi_uint8_array, &dst, &dlen) ||
+      napi_get_value_double(env, argv[2], &at) != napi_ok)
+    THROW(env, "copy(src, dst, at): expected two Uint8Arrays and an offset");
+  if (!(at >= 0 && at + (double)slen <= (double)dlen)) THROW(env, "copy: the source does not fit at that offset");
+  if (slen) memmove((uint8_t *)dst + (size_t)at, src, slen);
+  napi_value result;
+  napi_create_double(env, (double)slen, &result);
+  return result;
+}
+
+/* Bytes waiting in a pipe (FIONREAD), so a reader can gather them into one buffer. */
+static napi_value js_readable(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  int got = -1;
+  if (argc == 1 && napi_get_value_int32(env, argv[0], &fd) == napi_ok) {
+#if defined(__linux__) && defined(FIONREAD)
+    int n = 0;
+    if (ioctl(fd, FIONREAD, &n) == 0) got = n;
+#endif
+  }
+  napi_value result;
+  napi_create_int32(env, got, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
       {"scan", NULL, js_scan, NULL, NULL, NULL, napi_default, NULL},
       {"pipeSize", NULL, js_pipe_size, NULL, NULL, NULL, napi_default, NULL},
+      {"pageOffset", NULL, js_page_offset, NULL, NULL, NULL, napi_default, NULL},
+      {"copy", NULL, js_copy, NULL, NULL, NULL, napi_default, NULL},
+      {"readable", NULL, js_readable, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

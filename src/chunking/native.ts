@@ -15,6 +15,9 @@ interface Addon {
   init(gear: Uint32Array): void;
   scan: ScanFn;
   pipeSize?: (fd: number, bytes: number) => number;
+  pageOffset?: (view: Uint8Array) => number;
+  copy?: (src: Uint8Array, dst: Uint8Array, at: number) => number;
+  readable?: (fd: number) => number;
 }
 
 const ADDON_FILE = 'native/build/Release/dits_chunker.node';
@@ -36,6 +39,36 @@ export function loadNativeScan(): ScanFn | null {
 export function setPipeSize(fd: number, bytes: number): number | null {
   loadNativeScan();
   const r = cached?.addon?.pipeSize?.(fd, bytes);
+  return r === undefined || r < 0 ? null : r;
+}
+
+/** Where `view`'s bytes start within a 4 KiB page, or null without the addon. */
+export function pageOffset(view: Uint8Array): number | null {
+  loadNativeScan();
+  const f = cached?.addon?.pageOffset;
+  return f ? f(view) : null;
+}
+
+/**
+ * Copies `src` into `dst` at `at`. Uses the addon's memmove for views of a
+ * SharedArrayBuffer (V8's own copy of those is several times slower), Buffer.copy otherwise.
+ */
+export function copyBytes(src: Buffer, dst: Buffer, at: number): void {
+  if (src.buffer instanceof SharedArrayBuffer || dst.buffer instanceof SharedArrayBuffer) {
+    loadNativeScan();
+    const f = cached?.addon?.copy;
+    if (f) {
+      f(src, dst, at);
+      return;
+    }
+  }
+  src.copy(dst, at);
+}
+
+/** Bytes a pipe on `fd` holds right now, or null when that cannot be asked (no addon, not Linux). */
+export function pipeReadable(fd: number): number | null {
+  loadNativeScan();
+  const r = cached?.addon?.readable?.(fd);
   return r === undefined || r < 0 ? null : r;
 }
 

@@ -12,6 +12,11 @@ export interface CliContext {
   stdout: Writable;
   stderr: Writable;
   stdin: NodeJS.ReadableStream;
+  /**
+   * The descriptor behind stdin when it is the process's own (0), so a command can read it
+   * directly (the filter process reads git's pipe on its own thread); absent in tests.
+   */
+  stdinFd?: number;
   /** Progress bars only on a terminal, and never with CI=true. */
   interactive: boolean;
   /** Absolute path of the git-dits entry script (for hooks and filter config). */

@@ -86,7 +86,11 @@ export function defaultContext(): CliContext {
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin,
+    // created on first use: process.stdin makes fd 0 non-blocking, which a direct reader must not see
+    get stdin() {
+      return process.stdin;
+    },
+    stdinFd: 0,
     interactive: Boolean(process.stderr.isTTY) && process.env.CI !== 'true',
     ditsBin,
   };

@@ -9,12 +9,13 @@
  *         post-checkout/post-merge/reference-transaction hook to write outside Git's pipe.
  *         Non-pointers pass through unchanged.
  */
+import fs from 'node:fs';
 import path from 'node:path';
-import type { FilterHandlers, FilterRequest, FilterResult } from './protocol.js';
-import { regroup } from '../git/pkt-line.js';
+import type { FilterContent, FilterHandlers, FilterRequest, FilterResult } from './protocol.js';
 import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import { ingest, type CutPlan } from '../store/ingest.js';
+import { ingest, type ByteSource, type CutPlan } from '../store/ingest.js';
+import type { CutWorker } from '../store/cut-pipeline.js';
 import { loadManifest, readContent } from '../store/materialize.js';
 import type { DitsSettings } from '../git/dits-config.js';
 import { addPending } from '../worktree/pending.js';
@@ -31,6 +32,11 @@ export interface DitsFilterDeps {
   settings: DitsSettings;
   /** Opened on first use (a checkout of plain files never opens SQLite). */
   store: () => ChunkStore;
+  /**
+   * A cutting worker for content of about `size` bytes (the working-tree file's size, a
+   * hint only), or undefined to cut on this thread. Owned by the caller.
+   */
+  cutWorker?: (size: number) => CutWorker | undefined;
   /** Media-aware cut plan for a working-tree file, when the settings ask for it. */
   analyze?: (absPath: string) => Promise<MediaAnalysis | null>;
   /** Awaited once, when smudge first leaves a pointer for the hooks (makes sure they exist before git looks for them). */
@@ -62,22 +68,51 @@ async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>, ended: boolea
   }
 }
 
+/** The content as a ByteSource: the peeked head, then the rest read straight into ingest's buffers. */
+function afterHead(head: Buffer, ended: boolean, content: FilterContent): ByteSource {
+  let at = 0;
+  return {
+    async read(buf: Buffer): Promise<number> {
+      if (at < head.length) {
+        const k = Math.min(head.length - at, buf.length);
+        head.copy(buf, 0, at, at + k);
+        at += k;
+        return k;
+      }
+      return ended ? 0 : content.readInto(buf);
+    },
+  };
+}
+
 export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
   let pendingAnnounced = false;
   return {
-    async clean(req: FilterRequest, content: AsyncIterable<Buffer>): Promise<FilterResult> {
+    async clean(req: FilterRequest, content: FilterContent): Promise<FilterResult> {
       const { head, rest, ended } = await peek(content, MAX_POINTER_SIZE);
       if (ended && parsePointer(head)) return head;
+      const file = path.join(deps.workTree, req.pathname);
       let analysis: MediaAnalysis | null = null;
       if (deps.settings.mediaAware && deps.analyze && !ended) {
         try {
-          analysis = await deps.analyze(path.join(deps.workTree, req.pathname));
+          analysis = await deps.analyze(file);
         } catch {
           analysis = null; // the plan is only a hint: ids come from the bytes git sends
         }
       }
-      const res = await ingest(deps.store(), regroup(prepend(head, rest, ended)), {
+      let worker: CutWorker | undefined;
+      if (!ended && deps.cutWorker) {
+        // git does not say how long the content is; the file it came from is a good guess
+        let size = 0;
+        try {
+          size = fs.statSync(file).size;
+        } catch {
+          /* content from elsewhere (git hash-object --stdin --path): cut on this thread */
+        }
+        worker = deps.cutWorker(size);
+      }
+      const res = await ingest(deps.store(), afterHead(head, ended, content), {
         params: deps.settings.chunker,
+        worker,
         cutPlan: analysis?.cutPlan,
         media: analysis?.media ?? null,
         mediaFallback: analysis?.fallback,
@@ -85,7 +120,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       return res.pointerBytes;
     },
 
-    async smudge(req: FilterRequest, content: AsyncIterable<Buffer>): Promise<FilterResult> {
+    async smudge(req: FilterRequest, content: FilterContent): Promise<FilterResult> {
       const { head, rest, ended } = await peek(content, MAX_POINTER_SIZE);
       if (!ended) return prepend(head, rest, ended);
       const pointer = parsePointer(head);

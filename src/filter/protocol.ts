@@ -29,12 +29,59 @@ export interface FilterRequest {
   meta: Map<string, string>;
 }
 
+/**
+ * The content git sends with a request: an async iterable of pieces (views of the input,
+ * to be used before pulling much more), or read straight into buffers with readInto
+ * (resolves with the bytes copied, 0 at the end). The two may be mixed, in order.
+ */
+export interface FilterContent extends AsyncIterable<Buffer> {
+  readInto(buf: Buffer): Promise<number>;
+}
+
+/** FilterContent over a plain stream of buffers (the one-shot clean/smudge commands, tests). */
+export function contentOf(source: AsyncIterable<Buffer>): FilterContent {
+  const it = source[Symbol.asyncIterator]();
+  let rest: Buffer | null = null;
+  let ended = false;
+  const nextPiece = async (): Promise<Buffer | null> => {
+    while (rest === null || rest.length === 0) {
+      if (ended) return null;
+      const next = await it.next();
+      if (next.done) {
+        ended = true;
+        return null;
+      }
+      rest = next.value;
+    }
+    const p = rest;
+    rest = null;
+    return p;
+  };
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (let p = await nextPiece(); p !== null; p = await nextPiece()) yield p;
+    },
+    async readInto(buf: Buffer): Promise<number> {
+      let n = 0;
+      while (n < buf.length) {
+        const p = await nextPiece();
+        if (p === null) break;
+        const k = Math.min(p.length, buf.length - n);
+        p.copy(buf, n, 0, k);
+        n += k;
+        if (k < p.length) rest = p.subarray(k);
+      }
+      return n;
+    },
+  };
+}
+
 /** A handler returns the filtered content whole (small) or as a stream of buffers. */
 export type FilterResult = Buffer | AsyncIterable<Buffer>;
 
 export interface FilterHandlers {
-  clean?(request: FilterRequest, content: AsyncIterable<Buffer>): Promise<FilterResult>;
-  smudge?(request: FilterRequest, content: AsyncIterable<Buffer>): Promise<FilterResult>;
+  clean?(request: FilterRequest, content: FilterContent): Promise<FilterResult>;
+  smudge?(request: FilterRequest, content: FilterContent): Promise<FilterResult>;
   /** Called for each failure, for logging; the protocol answers status=error itself. */
   onError?(request: FilterRequest, err: unknown): void;
 }
@@ -127,11 +174,13 @@ export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: 
     const request: FilterRequest = { command, pathname, meta: headers };
     const handler = command === 'clean' ? handlers.clean : handlers.smudge;
 
-    let drained = false;
-    const content = (async function* () {
-      yield* reader.readUntilFlush();
-      drained = true;
-    })();
+    reader.beginContent();
+    const content: FilterContent = {
+      async *[Symbol.asyncIterator]() {
+        for (let p = await reader.readContentPiece(); p !== null; p = await reader.readContentPiece()) yield p;
+      },
+      readInto: (buf) => reader.readContentInto(buf),
+    };
 
     let result: FilterResult | undefined;
     let failure: unknown;
@@ -141,9 +190,7 @@ export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: 
     } catch (err) {
       failure = err;
     }
-    if (!drained) {
-      for await (const _ of content) void _;
-    }
+    while (!reader.contentDone) await reader.readContentPiece();
     if (failure !== undefined || result === undefined) {
       handlers.onError?.(request, failure);
       writer.text('status=error');

@@ -15,6 +15,8 @@ export const FLUSH = Symbol('flush');
 export const DELIM = Symbol('delim');
 export type Packet = Buffer | typeof FLUSH | typeof DELIM;
 
+import { copyBytes } from '../chunking/native.js';
+
 export class PktLineError extends Error {
   readonly code = 'pkt-line';
 }
@@ -66,19 +68,6 @@ export class PacketReader {
     return out;
   }
 
-  /** Takes up to n queued bytes without copying: the pieces as they are queued. */
-  private takePieces(n: number): Buffer[] {
-    const out: Buffer[] = [];
-    while (n > 0) {
-      const head = this.queue[0]!;
-      const k = Math.min(head.length, n);
-      out.push(head.subarray(0, k));
-      this.consume(k);
-      n -= k;
-    }
-    return out;
-  }
-
   private consume(n: number): void {
     this.queued -= n;
     while (n > 0) {
@@ -95,7 +84,7 @@ export class PacketReader {
 
   /** The length of the next packet (0 flush, 1 delim), or null at a clean end of input. */
   private async readLength(): Promise<number | null> {
-    if (!(await this.fill(4))) {
+    if (this.queued < 4 && !(await this.fill(4))) {
       if (this.queued === 0) return null;
       throw new PktLineError('input ended inside a packet length');
     }
@@ -141,19 +130,67 @@ export class PacketReader {
     }
   }
 
+  /** Payload bytes of the current content packet not delivered yet. */
+  private left = 0;
+  /** The flush that ends the current content has been read. */
+  private contentEnded = true;
+
+  /** Starts reading content: data packets up to a flush (readContentPiece, readContentInto, readUntilFlush). */
+  beginContent(): void {
+    this.left = 0;
+    this.contentEnded = false;
+  }
+
+  /** Whether the current content has been read up to its flush. */
+  get contentDone(): boolean {
+    return this.contentEnded;
+  }
+
   /**
-   * The payload of data packets up to a flush, as pieces of the input (no copies; a packet
-   * split across two reads comes as two pieces). A piece stays valid: inputs are not reused.
+   * The next piece of content, at most `max` bytes, as a view of the input (no copy); null
+   * once the flush is reached. A packet split across reads comes as several pieces.
    */
-  async *readUntilFlush(): AsyncGenerator<Buffer> {
-    for (;;) {
+  async readContentPiece(max = Number.POSITIVE_INFINITY): Promise<Buffer | null> {
+    if (this.contentEnded) return null;
+    while (this.left === 0) {
       const len = await this.readLength();
       if (len === null) throw new PktLineError('input ended before the flush that ends the content');
-      if (len === 0) return;
+      if (len === 0) {
+        this.contentEnded = true;
+        return null;
+      }
       if (len === 1) continue;
-      if (!(await this.fill(len - 4))) throw new PktLineError('input ended inside a packet');
-      yield* this.takePieces(len - 4);
+      this.left = len - 4;
     }
+    if (this.queued === 0 && !(await this.fill(1))) throw new PktLineError('input ended inside a packet');
+    const head = this.queue[0]!;
+    const k = Math.min(head.length, this.left, max);
+    const piece = head.subarray(0, k);
+    this.consume(k);
+    this.left -= k;
+    return piece;
+  }
+
+  /** Copies the next content bytes into `buf`; returns how many (0 once the flush is reached). */
+  async readContentInto(buf: Buffer): Promise<number> {
+    let n = 0;
+    while (n < buf.length) {
+      const piece = await this.readContentPiece(buf.length - n);
+      if (piece === null) break;
+      copyBytes(piece, buf, n);
+      n += piece.length;
+    }
+    return n;
+  }
+
+  /**
+   * The payload of data packets up to a flush, as pieces of the input (no copies). A piece
+   * is a view of the input: valid as long as the input's buffers are (see the source's
+   * contract; FdReader's stay valid for megabytes more of reading).
+   */
+  async *readUntilFlush(): AsyncGenerator<Buffer> {
+    this.beginContent();
+    for (let p = await this.readContentPiece(); p !== null; p = await this.readContentPiece()) yield p;
   }
 }
 

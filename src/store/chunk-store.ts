@@ -103,10 +103,12 @@ class PackWriter {
     }
   }
 
-  append(idRaw: Buffer, codec: number, rawLength: number, data: Buffer): void {
+  /** With `borrowed`, `data` is written from where it is (see PositionalWriter.writeBorrowed). */
+  append(idRaw: Buffer, codec: number, rawLength: number, data: Buffer, borrowed = false): void {
     encodeEntryHead({ idRaw, codec, rawLength, storedLength: data.length }, this.head, 0);
     this.out.write(this.head, this.size);
-    this.out.write(data, this.size + ENTRY_HEAD_SIZE);
+    if (borrowed) this.out.writeBorrowed(data, this.size + ENTRY_HEAD_SIZE);
+    else this.out.write(data, this.size + ENTRY_HEAD_SIZE);
     this.rows.push({ idRaw: Buffer.from(idRaw), offset: this.size + ENTRY_HEAD_SIZE, storedLength: data.length, rawLength, codec });
     this.size += ENTRY_HEAD_SIZE + data.length;
   }
@@ -160,6 +162,8 @@ export class ChunkStore {
   private writer: PackWriter | null = null;
   /** Full packs whose rows are not committed yet (or whose last writes are in flight). */
   private retired: PackWriter[] = [];
+  /** Packs closed while writes were still in flight (writeFence waits for those). */
+  private closing: PackWriter[] = [];
   /** Chunks appended by this process and not yet committed (dedup within an add). */
   private pendingIds = new Set<string>();
   private readFds = new Map<number, number>();
@@ -313,19 +317,95 @@ export class ChunkStore {
 
   /**
    * Stores a chunk unless present. `data` must hash to `idRaw` (the caller just hashed it).
-   * Returns the bytes newly stored (0 when deduplicated).
+   * Returns the bytes newly stored (0 when deduplicated). With `borrowed`, the store may
+   * write `data` from where it is, without a copy: the caller must leave those bytes
+   * unchanged until a writeFence() taken after this call has resolved.
    */
-  async putChunk(idRaw: Buffer, data: Buffer): Promise<number> {
-    // a chunk a remote verifiably holds is not stored again (the clone wrote it only into
-    // the working tree); a push finds it on that remote
-    const hex = idRaw.toString('hex');
-    if (this.pendingIds.has(hex) || this.stmts.known.get(idRaw, idRaw) === 1) return 0;
-    const z = await this.compression.compress(data);
-    const w = this.openWriter();
-    this.pendingIds.add(hex);
-    if (z) w.append(idRaw, CODEC_ZSTD, data.length, z);
-    else w.append(idRaw, CODEC_NONE, data.length, data);
-    return (z ?? data).length + ENTRY_HEAD_SIZE;
+  async putChunk(idRaw: Buffer, data: Buffer, borrowed = false): Promise<number> {
+    const r = await this.putChunks(idRaw, [data], borrowed);
+    return r.bytes;
+  }
+
+  /**
+   * putChunk for many chunks at once: `ids` holds their ids back to back (32 bytes each),
+   * `datas` their bytes. One index query for the lot. Returns how many were new and the
+   * bytes they take. Resolves at once unless a chunk is worth a zstd try.
+   */
+  putChunks(ids: Buffer, datas: readonly Buffer[], borrowed = false): Promise<{ chunks: number; bytes: number }> | { chunks: number; bytes: number } {
+    const known = this.knownAmong(ids, datas.length);
+    let chunks = 0;
+    let bytes = 0;
+    for (let k = 0; k < datas.length; k++) {
+      const idRaw = ids.subarray(k * 32, k * 32 + 32);
+      const hex = idRaw.toString('hex');
+      // a chunk a remote verifiably holds is not stored again (the clone wrote it only into
+      // the working tree); a push finds it on that remote
+      if (this.pendingIds.has(hex) || known?.has(hex)) continue;
+      const data = datas[k]!;
+      if (this.compression.shouldTry(data)) {
+        // rare with camera media: the rest goes on asynchronously
+        return this.putRest(ids, datas, k, borrowed, known, chunks, bytes);
+      }
+      this.openWriter().append(idRaw, CODEC_NONE, data.length, data, borrowed);
+      this.pendingIds.add(hex);
+      chunks++;
+      bytes += data.length + ENTRY_HEAD_SIZE;
+    }
+    return { chunks, bytes };
+  }
+
+  /** putChunks from chunk `from` on, where `from` is worth a zstd try. */
+  private async putRest(ids: Buffer, datas: readonly Buffer[], from: number, borrowed: boolean, known: Set<string> | null, chunks: number, bytes: number): Promise<{ chunks: number; bytes: number }> {
+    for (let k = from; k < datas.length; k++) {
+      const idRaw = ids.subarray(k * 32, k * 32 + 32);
+      const hex = idRaw.toString('hex');
+      if (this.pendingIds.has(hex) || known?.has(hex)) continue;
+      const data = datas[k]!;
+      const z = k === from || this.compression.shouldTry(data) ? await this.compression.tryCompress(data) : null;
+      if (this.pendingIds.has(hex)) continue; // stored by another put while zstd ran
+      const w = this.openWriter();
+      if (z) w.append(idRaw, CODEC_ZSTD, data.length, z);
+      else w.append(idRaw, CODEC_NONE, data.length, data, borrowed);
+      this.pendingIds.add(hex);
+      chunks++;
+      bytes += (z ?? data).length + ENTRY_HEAD_SIZE;
+    }
+    return { chunks, bytes };
+  }
+
+  private readonly knownQueries = new Map<number, BetterSqlite3.Statement>();
+
+  /** Which of `count` ids (32 bytes each in `ids`) are stored or remote-held, as hex; null when none. */
+  private knownAmong(ids: Buffer, count: number): Set<string> | null {
+    if (count === 0) return null;
+    this.anyHeld ??= this.stmts.anyHeld.get() === 1;
+    const key = this.anyHeld ? -count : count;
+    let q = this.knownQueries.get(key);
+    if (!q) {
+      const marks = new Array(count).fill('?').join(',');
+      q = this.db
+        .prepare(this.anyHeld ? `SELECT id FROM chunks WHERE id IN (${marks}) UNION SELECT id FROM remote_held WHERE id IN (${marks})` : `SELECT id FROM chunks WHERE id IN (${marks})`)
+        .pluck();
+      if (this.knownQueries.size > 64) this.knownQueries.clear();
+      this.knownQueries.set(key, q);
+    }
+    const params: Buffer[] = [];
+    for (let k = 0; k < count; k++) params.push(ids.subarray(k * 32, k * 32 + 32));
+    const found = q.all(...(this.anyHeld ? [...params, ...params] : params)) as Buffer[];
+    if (found.length === 0) return null;
+    return new Set(found.map((b) => b.toString('hex')));
+  }
+
+  /**
+   * Resolves when every pack write asked for so far has finished (sends what is buffered).
+   * Bytes lent to putChunk before the call may be reused then. A failed write is not
+   * thrown here but by the next commit.
+   */
+  writeFence(): Promise<void> {
+    this.closing = this.closing.filter((w) => w.out.busy);
+    const ws = [...this.closing, ...this.writers()];
+    if (ws.length === 0) return Promise.resolve();
+    return Promise.all(ws.map((w) => w.out.fence())).then(() => undefined);
   }
 
   /**
@@ -366,6 +446,7 @@ export class ChunkStore {
     this.retired = this.retired.filter((w) => {
       if (w.rows.length || w.holds) return true;
       w.close();
+      if (w.out.busy) this.closing.push(w); // writeFence still waits for its writes
       return false;
     });
   }

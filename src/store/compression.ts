@@ -43,10 +43,14 @@ export function sampledEntropy(data: Uint8Array): number {
   return n < 256 ? h * (8 / Math.log2(Math.max(n, 2))) : h;
 }
 
+/** Whether zstd is worth trying on `data` at all (cheap, synchronous). */
+export function worthTrying(data: Uint8Array): boolean {
+  return data.length >= 512 && sampledEntropy(data) <= ENTROPY_LIMIT;
+}
+
 /** The compressed form if worth keeping, else null. */
 export async function maybeCompress(data: Buffer): Promise<Buffer | null> {
-  if (data.length < 512) return null;
-  if (sampledEntropy(data) > ENTROPY_LIMIT) return null;
+  if (!worthTrying(data)) return null;
   const z = await zstd.compress(data, LEVEL);
   return z.length <= data.length * (1 - MIN_SAVING) ? z : null;
 }
@@ -59,6 +63,9 @@ export function decompress(data: Buffer): Promise<Buffer> {
  * Per-ingest policy: after a run of chunks that did not compress (camera media), only
  * every SKIP+1-th chunk is tried, so incompressible files cost almost nothing extra while a
  * compressible stretch is noticed within a few chunks.
+ *
+ * In two steps so that the common case stays synchronous: `shouldTry(data)` decides (and
+ * counts a chunk it rules out), `tryCompress(data)` runs zstd on one it did not.
  */
 export class CompressionPolicy {
   private streak = 0;
@@ -66,14 +73,33 @@ export class CompressionPolicy {
   static readonly STREAK = 8;
   static readonly SKIP = 15;
 
-  async compress(data: Buffer): Promise<Buffer | null> {
+  shouldTry(data: Buffer): boolean {
     if (this.skip > 0) {
       this.skip--;
-      return null;
+      return false;
     }
-    const z = await maybeCompress(data);
-    if (z) this.streak = 0;
-    else if (++this.streak >= CompressionPolicy.STREAK) this.skip = CompressionPolicy.SKIP;
-    return z;
+    if (worthTrying(data)) return true;
+    this.missed();
+    return false;
+  }
+
+  /** zstd on a chunk shouldTry accepted: the compressed form if it saves enough, else null. */
+  async tryCompress(data: Buffer): Promise<Buffer | null> {
+    const z = await zstd.compress(data, LEVEL);
+    if (z.length <= data.length * (1 - MIN_SAVING)) {
+      this.streak = 0;
+      return z;
+    }
+    this.missed();
+    return null;
+  }
+
+  /** shouldTry then tryCompress. */
+  async compress(data: Buffer): Promise<Buffer | null> {
+    return this.shouldTry(data) ? this.tryCompress(data) : null;
+  }
+
+  private missed(): void {
+    if (++this.streak >= CompressionPolicy.STREAK) this.skip = CompressionPolicy.SKIP;
   }
 }

@@ -8,7 +8,8 @@ import { readDitsSettings } from '../../git/dits-config.js';
 import { updateIndexStat } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { ingest } from '../../store/ingest.js';
-import { readFileBuffers } from '../../store/file-source.js';
+import { openFileSource } from '../../store/file-source.js';
+import { CutWorker, PARALLEL_INGEST_MIN } from '../../store/cut-pipeline.js';
 import { DitsUserError } from '../../errors.js';
 import { createProgressBar } from '../progress.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
@@ -74,6 +75,8 @@ const add: Command = {
     let total = 0;
     for (const f of ditsFiles) total += fs.statSync(path.join(repo.workTree, f)).size;
     const bar = createProgressBar(ctx, 'Adding', total);
+    // cutting and hashing on the second core pays for the worker's start-up on big files only
+    const worker = total >= PARALLEL_INGEST_MIN && !process.env.NOW ? new CutWorker() : undefined;
     let doneBefore = 0;
     try {
       for (const f of ditsFiles) {
@@ -87,13 +90,15 @@ const add: Command = {
             analysis = null;
           }
         }
-        const res = await ingest(store, readFileBuffers(abs), {
+        const source = await openFileSource(abs);
+        const res = await ingest(store, source, {
           params: settings.chunker,
+          worker,
           cutPlan: analysis?.cutPlan,
           media: analysis?.media ?? null,
           mediaFallback: analysis?.fallback,
           onProgress: (b) => bar.update(doneBefore + b),
-        });
+        }).finally(() => source.close());
         const after = fs.statSync(abs, { bigint: true });
         const unchanged = after.mtimeNs === before.mtimeNs && after.size === before.size && after.ino === before.ino;
         staged.push({
@@ -109,6 +114,7 @@ const add: Command = {
     } finally {
       bar.done();
       store.close();
+      await worker?.close();
     }
 
     if (staged.length) await stagePointers(repo.workTree, repo.gitDir, repo.ditsDir, repo.hashAlgo, staged);

@@ -2,18 +2,30 @@ import { parseArgs } from 'node:util';
 import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
 import { readDitsSettings } from '../../git/dits-config.js';
 import { ChunkStore } from '../../store/chunk-store.js';
+import { CutWorker, PARALLEL_INGEST_MIN } from '../../store/cut-pipeline.js';
 import { createDitsFilter, type DitsFilterDeps } from '../../filter/dits-filter.js';
-import { serveFilterProtocol, type FilterCommand, type FilterResult } from '../../filter/protocol.js';
+import { contentOf, serveFilterProtocol, type FilterCommand, type FilterResult } from '../../filter/protocol.js';
 import { initRepo } from './init.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { setPipeSize } from '../../chunking/native.js';
+import { FdReader } from '../../git/fd-reader.js';
+import fs from 'node:fs';
 
-async function filterDeps(ctx: CliContext): Promise<{ deps: DitsFilterDeps; close: () => void; repo: RepoPaths }> {
+function isPipe(fd: number): boolean {
+  try {
+    return fs.fstatSync(fd).isFIFO();
+  } catch {
+    return false;
+  }
+}
+
+async function filterDeps(ctx: CliContext): Promise<{ deps: DitsFilterDeps; close: () => Promise<void>; repo: RepoPaths }> {
   const repo = await findRepo(ctx.cwd);
   const settings = await readDitsSettings(repo.workTree);
   let store: ChunkStore | null = null;
   let initDone = isDitsInitialised(repo);
+  let worker: CutWorker | null = null;
   const ensureInit = async (): Promise<void> => {
     if (initDone) return;
     initDone = true;
@@ -33,11 +45,20 @@ async function filterDeps(ctx: CliContext): Promise<{ deps: DitsFilterDeps; clos
       if (!store) store = ChunkStore.open(repo.ditsDir, { create: true, durable: settings.durable });
       return store;
     },
+    // started for the first big file, then kept for the process's later files
+    cutWorker: (size) => (size >= PARALLEL_INGEST_MIN ? (worker ??= new CutWorker()) : undefined),
     analyze: settings.mediaAware ? await loadAnalyzer() : undefined,
     onPending: ensureInit,
     log: (line) => err(ctx, line),
   };
-  return { deps, repo, close: () => store?.close() };
+  return {
+    deps,
+    repo,
+    close: async () => {
+      store?.close();
+      await worker?.close();
+    },
+  };
 }
 
 async function loadAnalyzer(): Promise<DitsFilterDeps['analyze']> {
@@ -67,16 +88,21 @@ const filterProcess: Command = {
   usage: 'git dits filter-process',
   async run(args, ctx) {
     parseArgs({ args, options: {} });
-    if (ctx.stdin === process.stdin) {
+    let input: AsyncIterable<Buffer> & { close?: () => Promise<void> };
+    if (ctx.stdinFd !== undefined && isPipe(ctx.stdinFd)) {
       // Git sends files in 64 KiB packets; a 64 KiB pipe makes git and Dits take turns
-      setPipeSize(0, FILTER_PIPE_BYTES);
+      setPipeSize(ctx.stdinFd, FILTER_PIPE_BYTES);
       setPipeSize(1, FILTER_PIPE_BYTES);
+      input = new FdReader(ctx.stdinFd);
+    } else {
+      input = ctx.stdin as AsyncIterable<Buffer>;
     }
     const { deps, close } = await filterDeps(ctx);
     try {
-      await serveFilterProtocol(ctx.stdin as AsyncIterable<Buffer>, ctx.stdout, createDitsFilter(deps));
+      await serveFilterProtocol(input, ctx.stdout, createDitsFilter(deps));
     } finally {
-      close();
+      await close();
+      await input.close?.();
     }
     return 0;
   },
@@ -92,11 +118,11 @@ function oneShot(command: FilterCommand): Command {
       const handlers = createDitsFilter(deps);
       try {
         const request = { command, pathname: positionals[0] ?? '', meta: new Map<string, string>() };
-        const input = ctx.stdin as AsyncIterable<Buffer>;
+        const input = contentOf(ctx.stdin as AsyncIterable<Buffer>);
         const result = command === 'clean' ? await handlers.clean!(request, input) : await handlers.smudge!(request, input);
         await writeResult(ctx, result);
       } finally {
-        close();
+        await close();
       }
       return 0;
     },

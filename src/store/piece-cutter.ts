@@ -1,0 +1,154 @@
+/**
+ * Where a stream is cut into the pieces that are stored, and each piece's id: FastCDC's
+ * content-defined boundaries (the "spine", src/chunking) split further at a media cut
+ * plan's offsets, then every piece hashed (BLAKE3). Pure computation over the bytes it is
+ * fed, with no store and no I/O, so the same code runs on the main thread or in a worker
+ * (piece-cutter-worker.ts) and gives the same pieces either way.
+ *
+ * Media-aware cutting never changes the spine: a cut plan only splits spine chunks
+ * further. So a version whose container does not parse (a damaged file, or bytes inserted
+ * by hand) still shares every spine chunk with a parsed version except the few that held
+ * a plan offset, while versions that both parse share the pieces around the structure
+ * (metadata kept apart from the payload, each interleaved track's bytes in pieces of their own).
+ * - `forced` offsets (box edges, track switches) always split;
+ * - `preferred` offsets (keyframes) split only within KEYFRAME_SNAP bytes of a spine
+ *   boundary, so the piece boundary lands exactly on the keyframe at almost no cost;
+ *   pieces that start on a keyframe are flagged (FLAG_KEYFRAME).
+ *
+ * Output is a CutBatch of typed arrays (no object per piece; transferable between threads).
+ * The cutter keeps no reference to a pushed buffer after push returns.
+ */
+import { Chunker, type ChunkerParams } from '../chunking/chunker.js';
+import { hashBytes } from '../hashing/blake3.js';
+import { FLAG_KEYFRAME } from '../manifest/manifest.js';
+
+/** How close (bytes) a keyframe must be to a spine boundary to split there. */
+export const KEYFRAME_SNAP = 8 * 1024;
+
+export interface CutPlan {
+  /** Sorted absolute offsets where a piece must start. */
+  forced: ArrayLike<number>;
+  /** Sorted absolute offsets where a piece should start (keyframes: flagged in the manifest). */
+  preferred: ArrayLike<number>;
+}
+
+/** Pieces completed by one push, in stream order. */
+export interface CutBatch {
+  count: number;
+  /** Absolute stream offset of each piece. */
+  starts: Float64Array;
+  lengths: Uint32Array;
+  flags: Uint8Array;
+  /** 32 bytes of BLAKE3 per piece, back to back. */
+  ids: Uint8Array;
+  /**
+   * Every byte before this offset belongs to a piece already returned (this batch or an
+   * earlier one); bytes from here on are still pending in the cutter.
+   */
+  doneUpTo: number;
+}
+
+export class PieceCutter {
+  private readonly chunker: Chunker;
+  private readonly forced: ArrayLike<number>;
+  private readonly preferred: ArrayLike<number>;
+  private fi = 0;
+  private pi = 0;
+  private flagIndex = 0;
+  /** offset of the next spine chunk */
+  private spineStart = 0;
+  private readonly splits: number[] = [];
+  // the batch being filled
+  private n = 0;
+  private starts = new Float64Array(256);
+  private lengths = new Uint32Array(256);
+  private flags = new Uint8Array(256);
+  private ids = new Uint8Array(256 * 32);
+
+  constructor(params: ChunkerParams, plan?: CutPlan) {
+    this.chunker = new Chunker(params);
+    this.forced = plan?.forced ?? [];
+    this.preferred = plan?.preferred ?? [];
+  }
+
+  /** The next bytes of the stream; returns the pieces they complete. */
+  push(data: Buffer): CutBatch {
+    for (const c of this.chunker.push(data)) this.spine(c);
+    return this.take();
+  }
+
+  /** End of stream: the last pieces. The cutter is spent afterwards. */
+  finish(): CutBatch {
+    const last = this.chunker.finish();
+    if (last) this.spine(last);
+    return this.take();
+  }
+
+  private take(): CutBatch {
+    const n = this.n;
+    const batch: CutBatch = {
+      count: n,
+      starts: this.starts.slice(0, n),
+      lengths: this.lengths.slice(0, n),
+      flags: this.flags.slice(0, n),
+      ids: this.ids.slice(0, n * 32),
+      doneUpTo: this.spineStart,
+    };
+    this.n = 0;
+    return batch;
+  }
+
+  /** A spine chunk [spineStart, spineStart + length): split at plan offsets inside it. */
+  private spine(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    const s = this.spineStart;
+    const e = s + chunk.length;
+    this.spineStart = e;
+    const { forced, preferred, splits } = this;
+    splits.length = 0;
+    while (this.fi < forced.length && forced[this.fi]! <= s) this.fi++;
+    for (let k = this.fi; k < forced.length && forced[k]! < e; k++) splits.push(forced[k]!);
+    while (this.pi < preferred.length && preferred[this.pi]! <= s) this.pi++;
+    for (let k = this.pi; k < preferred.length && preferred[k]! < e; k++) {
+      const at = preferred[k]!;
+      if (at - s <= KEYFRAME_SNAP || e - at <= KEYFRAME_SNAP) splits.push(at);
+    }
+    if (splits.length === 0) return this.piece(chunk, s);
+    splits.sort((a, b) => a - b);
+    let from = s;
+    for (const at of splits) {
+      if (at <= from) continue;
+      this.piece(chunk.subarray(from - s, at - s), from);
+      from = at;
+    }
+    this.piece(chunk.subarray(from - s), from);
+  }
+
+  private piece(bytes: Buffer, start: number): void {
+    const { preferred } = this;
+    while (this.flagIndex < preferred.length && preferred[this.flagIndex]! < start) this.flagIndex++;
+    const flag = this.flagIndex < preferred.length && preferred[this.flagIndex] === start ? FLAG_KEYFRAME : 0;
+    if (this.n === this.starts.length) this.grow();
+    const k = this.n++;
+    this.starts[k] = start;
+    this.lengths[k] = bytes.length;
+    this.flags[k] = flag;
+    this.ids.set(hashBytes(bytes), k * 32);
+  }
+
+  private grow(): void {
+    const cap = this.starts.length * 2;
+    const starts = new Float64Array(cap);
+    starts.set(this.starts);
+    this.starts = starts;
+    const lengths = new Uint32Array(cap);
+    lengths.set(this.lengths);
+    this.lengths = lengths;
+    const flags = new Uint8Array(cap);
+    flags.set(this.flags);
+    this.flags = flags;
+    const ids = new Uint8Array(cap * 32);
+    ids.set(this.ids);
+    this.ids = ids;
+  }
+}
