@@ -21,6 +21,28 @@ describe('pkt-line', () => {
     }
   });
 
+  it('reads content straight into buffers, mixed with pieces, and stops at the flush', async () => {
+    const payload = Buffer.alloc(200_000);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 253;
+    const packets: Buffer[] = [];
+    for (let i = 0; i < payload.length; i += 65516) packets.push(encodePacket(payload.subarray(i, i + 65516)));
+    const wire = Buffer.concat([...packets, FLUSH_PACKET, encodePacket('after\n'), FLUSH_PACKET]);
+    for (const n of [1, 5, 65536, wire.length]) {
+      const r = new PacketReader(split(wire, n));
+      r.beginContent();
+      const first = await r.readContentPiece(1000); // a piece first, as the filter's peek does
+      const out = Buffer.alloc(payload.length + 10);
+      let got = first!.length;
+      Buffer.from(first!).copy(out, 0);
+      for (let k = await r.readContentInto(out.subarray(got, got + 70_001)); k > 0; k = await r.readContentInto(out.subarray(got, got + 70_001))) got += k;
+      expect(got).toBe(payload.length);
+      expect(out.subarray(0, got).equals(payload)).toBe(true);
+      expect(r.contentDone).toBe(true);
+      expect(await r.readContentInto(out)).toBe(0); // nothing past the flush is taken
+      expect(await r.readText()).toBe('after');
+    }
+  });
+
   it('rejects a truncated packet', async () => {
     const r = new PacketReader(split(Buffer.from('0010abc'), 2));
     await expect(r.read()).rejects.toThrow(/inside a packet/);

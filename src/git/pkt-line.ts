@@ -88,7 +88,12 @@ export class PacketReader {
       if (this.queued === 0) return null;
       throw new PktLineError('input ended inside a packet length');
     }
-    const lenText = this.take(4).toString('latin1');
+    return this.parseLength(this.take(4));
+  }
+
+  /** A packet's 4 hex digits of length (0 flush, 1 delim). */
+  private parseLength(head: Buffer): number {
+    const lenText = head.toString('latin1');
     if (!/^[0-9a-f]{4}$/i.test(lenText)) throw new PktLineError(`bad pkt-line length ${JSON.stringify(lenText)}`);
     const len = Number.parseInt(lenText, 16);
     if (len === 2 || len === 3) throw new PktLineError(`unsupported pkt-line ${lenText}`);
@@ -174,8 +179,27 @@ export class PacketReader {
   /** Copies the next content bytes into `buf`; returns how many (0 once the flush is reached). */
   async readContentInto(buf: Buffer): Promise<number> {
     let n = 0;
-    while (n < buf.length) {
-      const piece = await this.readContentPiece(buf.length - n);
+    while (n < buf.length && !this.contentEnded) {
+      // whole packets already queued are copied without a promise each (16k packets a GiB)
+      if (this.left === 0 && this.queued >= 4) {
+        const len = this.parseLength(this.take(4));
+        if (len === 0) {
+          this.contentEnded = true;
+          break;
+        }
+        if (len !== 1) this.left = len - 4;
+        continue;
+      }
+      if (this.left > 0 && this.queued > 0) {
+        const head = this.queue[0]!;
+        const k = Math.min(head.length, this.left, buf.length - n);
+        copyBytes(head.subarray(0, k), buf, n);
+        this.consume(k);
+        this.left -= k;
+        n += k;
+        continue;
+      }
+      const piece = await this.readContentPiece(buf.length - n); // waits for input
       if (piece === null) break;
       copyBytes(piece, buf, n);
       n += piece.length;

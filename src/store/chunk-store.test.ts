@@ -85,4 +85,25 @@ describe('ChunkStore remote-held chunks', () => {
     expect(await again.putChunk(ids[1]!, chunks[1]!)).toBeGreaterThan(0); // stored again once forgotten
     again.close();
   });
+
+  it('putChunks: one batch skips what is stored, remote-held or repeated, compresses what compresses, and lends the rest', async () => {
+    const s = ChunkStore.open(tmpDir(), { create: true });
+    const stored = chunks[0]!;
+    await s.putChunk(hashBytes(stored), stored);
+    await s.commitAsync();
+    const held = chunks[1]!;
+    s.markRemoteHeld([{ idRaw: hashBytes(held), rawLength: held.length }], 'origin');
+    const text = Buffer.from('a line of text that compresses well\n'.repeat(1000));
+    const batch = [stored, held, chunks[2]!, chunks[2]!, text, chunks[3]!];
+    const ids = Buffer.concat(batch.map((c) => hashBytes(c)));
+    const put = s.putChunks(ids, batch, true);
+    const r = put instanceof Promise ? await put : put;
+    expect(r.chunks).toBe(3); // chunks[2] once, the text, chunks[3]
+    await s.writeFence();
+    await s.commitAsync();
+    for (const c of [chunks[2]!, text, chunks[3]!]) expect((await s.getChunk(hashBytes(c))).equals(c)).toBe(true);
+    expect(s.locate(hashBytes(text))!.storedLength).toBeLessThan(text.length / 4);
+    expect(s.locate(hashBytes(held))).toBeUndefined();
+    s.close();
+  });
 });

@@ -9,6 +9,9 @@
  *
  * Pack writes are buffered and handed to the disk asynchronously (PositionalWriter), so
  * chunking, hashing and downloads go on meanwhile; commit() and commitAsync() wait for them.
+ * Ingest lends its read buffers instead of having them copied (putChunks with `borrowed`:
+ * the bytes are written from where they are with writev) and reuses a buffer only after a
+ * writeFence().
  *
  * Atomicity: chunk bytes are appended and fsynced *before* their index rows are committed,
  * so a crash mid-add leaves at most unindexed bytes at a pack's end, never a row pointing

@@ -11,14 +11,13 @@
  * done (CutBatch.doneUpTo at or past its end); the slot is reused only when the stage is
  * done with it too.
  *
- * Why workers: cutting (FastCDC) and hashing the pieces, and hashing the whole file, are
- * most of the CPU of adding a big file. On workers, one cuts and hashes pieces and one
- * hashes the file, on the second core, while the main thread reads and stores. The slots
- * are one SharedArrayBuffer, so no byte is copied between threads; only the pieces'
- * offsets and ids come back.
+ * Why workers: cutting (FastCDC), hashing the pieces and hashing the whole file are most
+ * of the CPU of adding a big file. On workers (one cuts, the next hashes), they share the
+ * two cores with the main thread, which reads and stores. The slots are one
+ * SharedArrayBuffer, so no byte is copied between threads; only offsets and ids travel.
  */
 import fs from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { ChunkerParams } from '../chunking/chunker.js';
 import { StreamHasher } from '../hashing/blake3.js';
@@ -30,8 +29,10 @@ import { allocAligned, alignedSharedViews } from './aligned-buffer.js';
 export const PARALLEL_INGEST_MIN = 32 * 1024 * 1024;
 
 export interface CutPipeline {
-  /** A free slot's number, or -1 when none is free (wait for a result and release first). */
+  /** A free slot's number, or -1 when none is free (see whenFree). */
   acquire(): number;
+  /** Resolves when a slot is free (at once if one is): released by the caller and done here. */
+  whenFree(): Promise<void>;
   slot(n: number): Buffer;
   release(n: number): void;
   /** The first `length` bytes of slot `n` are the stream's next bytes. */
@@ -67,6 +68,10 @@ export class LocalCutter implements CutPipeline {
     if (n !== undefined) return n;
     this.buffers.push(allocAligned(this.slotSize));
     return this.buffers.length - 1;
+  }
+
+  async whenFree(): Promise<void> {
+    /* acquire always succeeds */
   }
 
   slot(n: number): Buffer {
@@ -127,10 +132,10 @@ export interface CutWorkerOptions {
 }
 
 /**
- * Two worker threads, one cutting and hashing pieces, one hashing the whole stream, for
- * one stream at a time; reused for many streams (start one with begin()). Close when done.
- * A piece's maximum size must not exceed `slotSize` (a piece then spans at most two slots,
- * so the fixed slots always suffice): ingest checks.
+ * Two worker threads in a row, one cutting, one hashing the pieces and the whole stream
+ * (piece-cutter-worker.ts), for one stream at a time; reused for many streams (start one
+ * with begin()). Close when done. A piece's maximum size must not exceed `slotSize`, so
+ * that the fixed slots always suffice: ingest checks.
  */
 export class CutWorker {
   readonly slotSize: number;
@@ -138,17 +143,14 @@ export class CutWorker {
   private readonly hashThread: Worker;
   private readonly views: Buffer[];
   private readonly free: number[];
-  /** per slot: released by the caller / hashed by the hash thread (free when both) */
-  private readonly released: boolean[];
-  private readonly hashed: boolean[];
+  private freeWaiters: (() => void)[] = [];
   /** The stream in progress: replies to earlier (aborted) streams are ignored. */
   private stream = 0;
   private active = false;
   private readonly results: CutBatch[] = [];
   private waiting: { resolve: (b: CutBatch) => void; reject: (e: unknown) => void } | null = null;
   private expected = 0;
-  private digestResult: { hex: string } | null = null;
-  private digestWaiting: { resolve: (hex: string) => void; reject: (e: unknown) => void } | null = null;
+  private fileId: string | null = null;
   private failure: Error | null = null;
 
   constructor(opts: CutWorkerOptions = {}) {
@@ -157,19 +159,18 @@ export class CutWorker {
     const { shared, skip, views } = alignedSharedViews(this.slotSize, count);
     this.views = views;
     this.free = views.map((_, i) => count - 1 - i);
-    this.released = views.map(() => true);
-    this.hashed = views.map(() => true);
-    const spawn = (role: CutWorkerData['role']): Worker => {
-      const data: CutWorkerData = { role, shared, skip, slotSize: this.slotSize };
-      const w = new Worker(workerFile(), { workerData: data });
+    const { port1, port2 } = new MessageChannel();
+    const spawn = (role: CutWorkerData['role'], link: MessagePort): Worker => {
+      const data: CutWorkerData = { role, shared, skip, slotSize: this.slotSize, link };
+      const w = new Worker(workerFile(), { workerData: data, transferList: [link] });
       w.unref(); // held open only while a stream is in progress (begin/end)
       w.on('message', (m: CutReply) => this.onReply(m));
       w.on('error', (e) => this.fail(e instanceof Error ? e : new Error(String(e))));
       w.on('exit', (code) => this.fail(new Error(`a cutting worker stopped (exit code ${code})`)));
       return w;
     };
-    this.cutThread = spawn('cut');
-    this.hashThread = spawn('hash');
+    this.cutThread = spawn('cut', port1);
+    this.hashThread = spawn('hash', port2);
   }
 
   /** Starts a stream; the previous one must have finished or been aborted. */
@@ -180,30 +181,28 @@ export class CutWorker {
     this.stream++;
     this.expected = 0;
     this.results.length = 0;
-    this.digestResult = null;
+    this.fileId = null;
     this.cutThread.ref();
     this.hashThread.ref();
-    const begin: CutRequest = {
+    this.send({
       op: 'begin',
       stream: this.stream,
       params: { minSize: params.minSize, avgSize: params.avgSize, maxSize: params.maxSize },
       forced: plan ? Float64Array.from(plan.forced) : undefined,
       preferred: plan ? Float64Array.from(plan.preferred) : undefined,
-    };
-    this.send(begin);
+    });
     const stream = this.stream;
     const self = this;
     return {
       acquire: () => self.free.pop() ?? -1,
+      whenFree: () => self.whenFree(),
       slot: (n) => self.views[n]!,
       release: (n) => {
         if (stream !== self.stream) return; // an aborted stream's late release: slots were reset
-        self.released[n] = true;
-        if (self.hashed[n]) self.free.push(n);
+        self.free.push(n);
+        for (const w of self.freeWaiters.splice(0)) w();
       },
       push: (n, length) => {
-        self.released[n] = false;
-        self.hashed[n] = false;
         self.expected++;
         self.send({ op: 'push', stream, slot: n, length });
       },
@@ -216,15 +215,25 @@ export class CutWorker {
       },
       poll: () => self.take(),
       next: () => self.nextResult(),
-      digest: () => self.nextDigest(),
+      digest: async () => {
+        if (self.failure) throw self.failure;
+        if (self.fileId === null) throw new Error('CutWorker.digest: the stream has not finished');
+        const id = self.fileId;
+        self.end();
+        return id;
+      },
       abort: () => self.abort(),
     };
+  }
+
+  private whenFree(): Promise<void> {
+    if (this.free.length || this.failure) return Promise.resolve();
+    return new Promise((resolve) => this.freeWaiters.push(resolve));
   }
 
   private send(m: CutRequest): void {
     if (this.failure) throw this.failure;
     this.cutThread.postMessage(m);
-    this.hashThread.postMessage(m);
   }
 
   private take(): CutBatch | undefined {
@@ -243,63 +252,24 @@ export class CutWorker {
     });
   }
 
-  private nextDigest(): Promise<string> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.digestResult) {
-      const hex = this.digestResult.hex;
-      this.end();
-      return Promise.resolve(hex);
-    }
-    return new Promise((resolve, reject) => {
-      this.digestWaiting = { resolve, reject };
-    });
-  }
-
   private onReply(m: CutReply): void {
     if (m.stream !== this.stream) return; // a reply to an aborted stream
-    switch (m.op) {
-      case 'error':
-        return this.fail(new Error(`cutting failed: ${m.message}`));
-      case 'hashed':
-        this.hashed[m.slot] = true;
-        if (this.released[m.slot]) this.free.push(m.slot);
-        return;
-      case 'digest': {
-        const w = this.digestWaiting;
-        if (w) {
-          this.digestWaiting = null;
-          this.end();
-          w.resolve(m.hex);
-        } else this.digestResult = { hex: m.hex };
-        return;
-      }
-      case 'batch': {
-        const w = this.waiting;
-        if (w) {
-          this.waiting = null;
-          this.expected--;
-          w.resolve(m.batch);
-        } else this.results.push(m.batch);
-        return;
-      }
-    }
+    if (m.op === 'error') return this.fail(new Error(`cutting failed: ${m.message}`));
+    // the last batch comes after every other: the file id is known when it is taken
+    if (m.final) this.fileId = m.fileId ?? null;
+    const w = this.waiting;
+    if (w) {
+      this.waiting = null;
+      this.expected--;
+      w.resolve(m.batch);
+    } else this.results.push(m.batch);
   }
 
   /** The stream is over: the workers may let the process exit. */
   private end(): void {
     this.active = false;
-    this.digestResult = null;
     this.cutThread.unref();
     this.hashThread.unref();
-  }
-
-  private resetSlots(): void {
-    this.free.length = 0;
-    for (let i = this.views.length - 1; i >= 0; i--) {
-      this.free.push(i);
-      this.released[i] = true;
-      this.hashed[i] = true;
-    }
   }
 
   private abort(): void {
@@ -310,13 +280,10 @@ export class CutWorker {
     this.expected = 0;
     this.waiting?.reject(new Error('cutting aborted'));
     this.waiting = null;
-    this.digestWaiting?.reject(new Error('cutting aborted'));
-    this.digestWaiting = null;
-    this.resetSlots();
-    if (!this.failure) {
-      this.cutThread.postMessage({ op: 'abort' } satisfies CutRequest);
-      this.hashThread.postMessage({ op: 'abort' } satisfies CutRequest);
-    }
+    this.free.length = 0;
+    for (let i = this.views.length - 1; i >= 0; i--) this.free.push(i);
+    for (const w of this.freeWaiters.splice(0)) w();
+    if (!this.failure) this.cutThread.postMessage({ op: 'abort' } satisfies CutRequest);
     this.end();
   }
 
@@ -325,8 +292,7 @@ export class CutWorker {
     this.failure = e;
     this.waiting?.reject(e);
     this.waiting = null;
-    this.digestWaiting?.reject(e);
-    this.digestWaiting = null;
+    for (const w of this.freeWaiters.splice(0)) w();
     this.cutThread.unref();
     this.hashThread.unref();
   }

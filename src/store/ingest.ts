@@ -198,7 +198,12 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer> | 
         await releasing[0];
         continue;
       }
-      if (!ended) throw new Error(`ingest: no slot free and no result pending (${JSON.stringify(held.map((h) => [h.slot, h.start, h.end]))} at ${offset})`); // cannot happen: see CutWorker
+      if (!ended) {
+        // every slot is held by the cut stage (the file hash still reading it)
+        await cutter.whenFree();
+        cutter.poll(); // surfaces a worker failure
+        continue;
+      }
       break;
     }
     const oid = await cutter.digest();

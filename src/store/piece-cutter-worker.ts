@@ -1,28 +1,43 @@
 /**
- * Worker-thread entry of CutWorker (cut-pipeline.ts), in one of two roles over the slots
- * of the SharedArrayBuffer it was given:
- * - `cut`: runs a PieceCutter; one `batch` reply per push and one (final) for finish;
- * - `hash`: the whole stream's BLAKE3 (the file id); one `hashed` reply per push, one
- *   `digest` for finish.
- * Messages are handled in order; every reply names the stream it belongs to, so replies
- * to an aborted stream can be told apart.
+ * Worker-thread entry of CutWorker (cut-pipeline.ts): two threads in a row over the slots
+ * of the SharedArrayBuffer they were given.
+ *
+ *   main --begin/push/finish/abort--> cut --begin/cuts/abort--> hash --batch--> main
+ *
+ * - `cut` finds the pieces of each pushed slot (PieceCutter without hashing) and sends
+ *   their offsets on, with where the slot's bytes are;
+ * - `hash` hashes the stream (the file id) and each piece (BLAKE3), and sends main the
+ *   finished batch; the last one carries the file id.
+ * Each thread handles its messages in order, and all of the hash thread's come from the
+ * cut thread, so they stay in stream order. Every message names its stream, so what
+ * belongs to an aborted stream is dropped.
+ *
+ * Slot lifetime: the hash thread reads a slot when its `cuts` arrive, and may read the
+ * slot before it again for a piece that spans both; main reuses a slot only after a
+ * batch's doneUpTo has passed its end (cut-pipeline.ts), by which time both threads are
+ * done with it.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { ChunkerParams } from '../chunking/chunker.js';
+import { copyBytes } from '../chunking/native.js';
 import { StreamHasher } from '../hashing/blake3.js';
-import { PieceCutter, type CutBatch } from './piece-cutter.js';
+import { hashPieces, PieceCutter, type CutBatch } from './piece-cutter.js';
 
+/** main -> cut */
 export type CutRequest =
   | { op: 'begin'; stream: number; params: ChunkerParams; forced?: Float64Array; preferred?: Float64Array }
   | { op: 'push'; stream: number; slot: number; length: number }
   | { op: 'finish'; stream: number }
   | { op: 'abort' };
 
-export type CutReply =
-  | { op: 'batch'; stream: number; batch: CutBatch; final: boolean }
-  | { op: 'hashed'; stream: number; slot: number }
-  | { op: 'digest'; stream: number; hex: string; length: number }
-  | { op: 'error'; stream: number; message: string };
+/** cut -> hash */
+type HashRequest =
+  | { op: 'begin'; stream: number }
+  | { op: 'cuts'; stream: number; slot: number; start: number; length: number; batch: CutBatch; final: boolean }
+  | { op: 'abort' };
+
+/** hash (or cut, for its own failures) -> main */
+export type CutReply = { op: 'batch'; stream: number; batch: CutBatch; final: boolean; fileId?: string } | { op: 'error'; stream: number; message: string };
 
 export interface CutWorkerData {
   role: 'cut' | 'hash';
@@ -30,6 +45,8 @@ export interface CutWorkerData {
   /** where slot 0 starts in `shared` (page-aligned) */
   skip: number;
   slotSize: number;
+  /** cut: where to send cuts; hash: where they come from */
+  link: MessagePort;
 }
 
 function transferList(b: CutBatch): ArrayBuffer[] {
@@ -40,56 +57,107 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-if (parentPort) {
-  const port = parentPort;
-  const { role, shared, skip, slotSize } = workerData as CutWorkerData;
-  const slot = (n: number, length: number): Buffer => Buffer.from(shared, skip + n * slotSize, length);
+function runCut(main: MessagePort, toHash: MessagePort, slot: (n: number, length: number) => Buffer): void {
   let cutter: PieceCutter | null = null;
-  let hasher: StreamHasher | null = null;
   let stream = 0;
-  let failed = false;
+  let start = 0;
   const fail = (err: unknown): void => {
-    failed = true;
     cutter = null;
-    hasher = null;
-    port.postMessage({ op: 'error', stream, message: message(err) } satisfies CutReply);
+    main.postMessage({ op: 'error', stream, message: message(err) } satisfies CutReply);
   };
-  port.on('message', (m: CutRequest) => {
+  main.on('message', (m: CutRequest) => {
     if (m.op === 'abort') {
       cutter = null;
-      hasher = null;
+      toHash.postMessage({ op: 'abort' } satisfies HashRequest);
       return;
     }
     if (m.op === 'begin') {
       stream = m.stream;
-      failed = false;
+      start = 0;
       try {
-        if (role === 'cut') cutter = new PieceCutter(m.params, m.forced && m.preferred ? { forced: m.forced, preferred: m.preferred } : undefined);
-        else hasher = new StreamHasher();
+        cutter = new PieceCutter(m.params, m.forced && m.preferred ? { forced: m.forced, preferred: m.preferred } : undefined, false);
       } catch (err) {
-        fail(err);
+        return fail(err);
       }
+      toHash.postMessage({ op: 'begin', stream } satisfies HashRequest);
       return;
     }
-    if (m.stream !== stream || failed) return;
+    if (m.stream !== stream || !cutter) return;
     try {
-      if (role === 'hash') {
-        if (!hasher) return;
-        if (m.op === 'push') {
-          hasher.update(slot(m.slot, m.length));
-          port.postMessage({ op: 'hashed', stream, slot: m.slot } satisfies CutReply);
-        } else {
-          port.postMessage({ op: 'digest', stream, hex: hasher.digestHex(), length: hasher.length } satisfies CutReply);
-          hasher = null;
-        }
-        return;
+      if (m.op === 'push') {
+        const batch = cutter.push(slot(m.slot, m.length));
+        toHash.postMessage({ op: 'cuts', stream, slot: m.slot, start, length: m.length, batch, final: false } satisfies HashRequest, transferList(batch));
+        start += m.length;
+      } else {
+        const batch = cutter.finish();
+        cutter = null;
+        toHash.postMessage({ op: 'cuts', stream, slot: -1, start, length: 0, batch, final: true } satisfies HashRequest, transferList(batch));
       }
-      if (!cutter) return;
-      const batch = m.op === 'push' ? cutter.push(slot(m.slot, m.length)) : cutter.finish();
-      if (m.op === 'finish') cutter = null;
-      port.postMessage({ op: 'batch', stream, batch, final: m.op === 'finish' } satisfies CutReply, transferList(batch));
     } catch (err) {
       fail(err);
     }
   });
+}
+
+function runHash(main: MessagePort, fromCut: MessagePort, slot: (n: number, length: number) => Buffer): void {
+  let hasher: StreamHasher | null = null;
+  let stream = 0;
+  /** the slots pieces may still need, in stream order (trimmed by each batch's doneUpTo) */
+  let held: { start: number; bytes: Buffer }[] = [];
+  const bytesAt = (start: number, length: number): Buffer => {
+    let i = 0;
+    while (held[i]!.start + held[i]!.bytes.length <= start) i++;
+    const h = held[i]!;
+    const from = start - h.start;
+    if (from + length <= h.bytes.length) return h.bytes.subarray(from, from + length);
+    const out = Buffer.allocUnsafe(length); // a piece across slots
+    for (let done = 0, j = i; done < length; j++) {
+      const p = held[j]!;
+      const at = start + done - p.start;
+      const k = Math.min(length - done, p.bytes.length - at);
+      copyBytes(p.bytes.subarray(at, at + k), out, done);
+      done += k;
+    }
+    return out;
+  };
+  fromCut.on('message', (m: HashRequest) => {
+    if (m.op === 'abort') {
+      hasher = null;
+      held = [];
+      return;
+    }
+    if (m.op === 'begin') {
+      stream = m.stream;
+      hasher = new StreamHasher();
+      held = [];
+      return;
+    }
+    if (m.stream !== stream || !hasher) return;
+    try {
+      if (!m.final) {
+        const bytes = slot(m.slot, m.length);
+        hasher.update(bytes);
+        held.push({ start: m.start, bytes });
+      }
+      hashPieces(m.batch, bytesAt);
+      while (held.length && held[0]!.start + held[0]!.bytes.length <= m.batch.doneUpTo) held.shift();
+      const reply: CutReply = { op: 'batch', stream, batch: m.batch, final: m.final };
+      if (m.final) {
+        reply.fileId = hasher.digestHex();
+        hasher = null;
+        held = [];
+      }
+      main.postMessage(reply, transferList(m.batch));
+    } catch (err) {
+      hasher = null;
+      main.postMessage({ op: 'error', stream, message: message(err) } satisfies CutReply);
+    }
+  });
+}
+
+if (parentPort) {
+  const { role, shared, skip, slotSize, link } = workerData as CutWorkerData;
+  const slot = (n: number, length: number): Buffer => Buffer.from(shared, skip + n * slotSize, length);
+  if (role === 'cut') runCut(parentPort, link, slot);
+  else runHash(parentPort, link, slot);
 }

@@ -65,7 +65,15 @@ export class PieceCutter {
   private flags = new Uint8Array(256);
   private ids = new Uint8Array(256 * 32);
 
-  constructor(params: ChunkerParams, plan?: CutPlan) {
+  /**
+   * `hash: false` leaves the ids out (all zero): the pieces are hashed elsewhere, from the
+   * same bytes (hashPieces).
+   */
+  constructor(
+    params: ChunkerParams,
+    plan?: CutPlan,
+    private readonly hash = true,
+  ) {
     this.chunker = new Chunker(params);
     this.forced = plan?.forced ?? [];
     this.preferred = plan?.preferred ?? [];
@@ -133,7 +141,7 @@ export class PieceCutter {
     this.starts[k] = start;
     this.lengths[k] = bytes.length;
     this.flags[k] = flag;
-    this.ids.set(hashBytes(bytes), k * 32);
+    if (this.hash) this.ids.set(hashBytes(bytes), k * 32);
   }
 
   private grow(): void {
@@ -151,4 +159,12 @@ export class PieceCutter {
     ids.set(this.ids);
     this.ids = ids;
   }
+}
+
+/**
+ * Fills in `batch.ids` from the bytes: `bytesAt(start, length)` returns the stream's bytes
+ * [start, start + length) (a piece may span two of the caller's buffers).
+ */
+export function hashPieces(batch: CutBatch, bytesAt: (start: number, length: number) => Buffer): void {
+  for (let k = 0; k < batch.count; k++) batch.ids.set(hashBytes(bytesAt(batch.starts[k]!, batch.lengths[k]!)), k * 32);
 }

@@ -87,4 +87,22 @@ describe('PositionalWriter', () => {
     }).toThrow();
     w.close();
   });
+
+  it('writes borrowed bytes in place with copied ones between them, and a fence waits for them', async () => {
+    const file = tmpFile();
+    const data = xorshift32Bytes(300_000, 8);
+    const w = new PositionalWriter(fs.openSync(file, 'w'), { bufferSize: 16 * 1024, maxInflight: 2 });
+    const lent = Buffer.from(data); // the caller's buffer, changed only after the fence
+    for (let at = 0, k = 0; at < data.length; k++) {
+      const len = Math.min(data.length - at, 1 + ((k * 7919) % 20_000));
+      if (k % 3 === 0) w.write(data.subarray(at, at + len), at); // copied (a chunk's head, say)
+      else w.writeBorrowed(lent.subarray(at, at + len), at);
+      at += len;
+    }
+    await w.fence();
+    lent.fill(0); // the writes have finished: the bytes are on the file already
+    await w.drain();
+    w.close();
+    expect(fs.readFileSync(file).equals(data)).toBe(true);
+  });
 });

@@ -230,6 +230,7 @@ export class CasLog {
     const proposer = randomBytes(8).toString('hex');
     let view = await this.viewSlot(key, slot);
     for (let round = 0; round < this.maxRounds; round++) {
+      const started = performance.now();
       if (view.decided) return this.readMarker(key, slot);
       const highest = view.phases.reduce((max, p) => Math.max(max, Number(p.ballot.slice(0, 10))), 0);
       const ballot = `${String(highest + 1).padStart(10, '0')}.${proposer}`;
@@ -238,7 +239,7 @@ export class CasLog {
       view = await this.viewSlot(key, slot);
       if (view.decided) return this.readMarker(key, slot);
       if (view.phases.some((p) => p.ballot > ballot)) {
-        await this.backOff(round);
+        await this.backOff(round, performance.now() - started);
         continue;
       }
       const accepted = view.phases.filter((p) => p.phase === 2).sort((a, b) => (a.ballot < b.ballot ? 1 : -1))[0];
@@ -249,7 +250,7 @@ export class CasLog {
       view = await this.viewSlot(key, slot);
       if (view.decided) return this.readMarker(key, slot);
       if (view.phases.some((p) => p.ballot > ballot)) {
-        await this.backOff(round);
+        await this.backOff(round, performance.now() - started);
         continue;
       }
       // If a later slot exists, this slot was decided long ago and its objects were pruned
@@ -265,8 +266,14 @@ export class CasLog {
     });
   }
 
-  private async backOff(round: number): Promise<void> {
-    await this.sleep(this.random() * Math.min(500, 10 * 2 ** round));
+  /**
+   * A preempted proposer waits a random time, growing with the round, and at least about as
+   * long as a round takes here: on a slow server (or a loaded machine) a fixed cap shorter
+   * than a round lets proposers keep preempting each other (Paxos is live only when
+   * proposers give a leader time to finish a round).
+   */
+  private async backOff(round: number, roundMs: number): Promise<void> {
+    await this.sleep(this.random() * Math.max(Math.min(500, 10 * 2 ** round), Math.min(5000, 2 * roundMs)));
   }
 
   /**

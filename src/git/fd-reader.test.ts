@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { FdReader } from './fd-reader.js';
+import { hashHex } from '../hashing/blake3.js';
+
+/** The test's bytes: byte i is (i * 7 + (i >> 11)) mod 256 (no period a ring size hides). */
+function expected(size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 7 + (i >> 11)) & 255;
+  return b;
+}
+
+/**
+ * A real pipe: a child process writes `size` bytes (expected()) into a FIFO in writes of
+ * varying sizes, pausing now and then; the test reads the FIFO's blocking end.
+ */
+async function withWriter<T>(size: number, use: (fd: number) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-fdr-'));
+  const fifo = path.join(dir, 'p');
+  execFileSync('mkfifo', [fifo]);
+  const writer = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const fs = require('fs');
+       const expected = ${expected.toString()};
+       const data = expected(${size});
+       const fd = fs.openSync(${JSON.stringify(fifo)}, 'w');
+       const sizes = [1, 3, 4096, 65520, 100000, 7, 1 << 20];
+       for (let at = 0, n = 0; at < data.length; n++) {
+         at += fs.writeSync(fd, data, at, Math.min(data.length - at, sizes[n % sizes.length]));
+         if (n % 50 === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+       }
+       fs.closeSync(fd);`,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const exited = new Promise<number | null>((resolve) => writer.on('exit', (code) => resolve(code)));
+  const fd = fs.openSync(fifo, 'r'); // blocks until the writer opens its end
+  try {
+    const r = await use(fd);
+    expect(await exited).toBe(0);
+    return r;
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe.skipIf(process.platform !== 'linux')('FdReader', () => {
+  it('reads a pipe to its end, in order, through a small ring that wraps many times', async () => {
+    const size = 3_000_000;
+    const got = await withWriter(size, async (fd) => {
+      const reader = new FdReader(fd, { readSize: 64 * 1024, ringSize: 256 * 1024, keep: 64 * 1024 });
+      const parts: Buffer[] = [];
+      for await (const b of reader) parts.push(Buffer.from(b));
+      await reader.close();
+      return Buffer.concat(parts);
+    });
+    expect(got.length).toBe(size);
+    expect(hashHex(got)).toBe(hashHex(expected(size)));
+  });
+
+  it('keeps a yielded buffer intact until `keep` more bytes have been pulled', async () => {
+    const keep = 128 * 1024;
+    await withWriter(2_000_000, async (fd) => {
+      const reader = new FdReader(fd, { readSize: 32 * 1024, ringSize: keep + 96 * 1024, keep });
+      const recent: { view: Buffer; copy: Buffer; at: number }[] = [];
+      let pulled = 0;
+      for await (const b of reader) {
+        pulled += b.length;
+        recent.push({ view: b, copy: Buffer.from(b), at: pulled });
+        // every buffer yielded less than `keep` bytes ago must still hold its bytes
+        while (recent.length && pulled - recent[0]!.at >= keep) recent.shift();
+        for (const r of recent) expect(r.view.equals(r.copy)).toBe(true);
+      }
+      await reader.close();
+    });
+  });
+
+  it('refuses a ring too small for its reads', () => {
+    expect(() => new FdReader(0, { readSize: 1024 * 1024, ringSize: 1024 * 1024, keep: 0 })).toThrow(/ring/);
+  });
+});
