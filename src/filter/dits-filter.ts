@@ -19,6 +19,7 @@ import type { CutWorker } from '../store/cut-pipeline.js';
 import { loadManifest, readContent } from '../store/materialize.js';
 import type { DitsSettings } from '../git/dits-config.js';
 import { addPending } from '../worktree/pending.js';
+import { copyBytes } from '../chunking/native.js';
 
 export interface MediaAnalysis {
   cutPlan?: CutPlan;
@@ -73,13 +74,13 @@ function afterHead(head: Buffer, ended: boolean, content: FilterContent): ByteSo
   let at = 0;
   return {
     async read(buf: Buffer): Promise<number> {
+      let n = 0;
       if (at < head.length) {
-        const k = Math.min(head.length - at, buf.length);
-        head.copy(buf, 0, at, at + k);
-        at += k;
-        return k;
+        n = Math.min(head.length - at, buf.length);
+        copyBytes(head.subarray(at, at + n), buf, 0);
+        at += n;
       }
-      return ended ? 0 : content.readInto(buf);
+      return ended || n === buf.length ? n : n + (await content.readInto(buf.subarray(n)));
     },
   };
 }

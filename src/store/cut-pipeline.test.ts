@@ -89,9 +89,30 @@ describe('ingest on cutting workers', () => {
     expect(par.manifestId).toBe(local.manifestId);
   });
 
-  it('refuses work once closed', async () => {
-    const w = new CutWorker({ slotSize: 16384, slots: 4 });
-    await w.close();
-    await expect(ingest(store(), pieces(Buffer.alloc(10), 10), { params, worker: w })).rejects.toThrow(/closed/);
+  it('once closed, or after a worker died mid-stream, ingest cuts on its own thread (the stream that was cut short fails clearly)', async () => {
+    const closed = new CutWorker({ slotSize: 16384, slots: 4 });
+    await closed.close();
+    expect(closed.usable).toBe(false);
+    const data = xorshift32Bytes(100_000, 12);
+    expect((await ingest(store(), pieces(data, 9000), { params, worker: closed })).pointer.oid).toBe(hashHex(data));
+
+    const w = worker();
+    const s = store();
+    let kill: (() => void) | undefined;
+    const killed = new Promise<void>((resolve) => (kill = resolve));
+    async function* slow() {
+      yield data.subarray(0, 50_000);
+      // fault injection: the hashing thread dies while the stream is being cut
+      await (w as unknown as { hashThread: { terminate(): Promise<number> } }).hashThread.terminate();
+      kill!();
+      yield data.subarray(50_000);
+    }
+    await expect(ingest(s, slow(), { params, worker: w })).rejects.toThrow(/cutting worker stopped|cutting/);
+    await killed;
+    expect(s.stats().chunks).toBe(0);
+    expect(w.usable).toBe(false);
+    const again = await ingest(s, pieces(data, 9000), { params, worker: w });
+    expect(again.pointer.oid).toBe(hashHex(data));
+    s.close();
   });
 });

@@ -173,6 +173,11 @@ export class CutWorker {
     this.hashThread = spawn('hash', port2);
   }
 
+  /** False once a worker has failed or the pair was closed (ingest then cuts on its own thread). */
+  get usable(): boolean {
+    return this.failure === null;
+  }
+
   /** Starts a stream; the previous one must have finished or been aborted. */
   begin(params: ChunkerParams, plan?: CutPlan): CutPipeline {
     if (this.failure) throw this.failure;

@@ -4,11 +4,13 @@
  * the consumer asks for the next one (the consumer must not keep it past that).
  */
 import { open } from 'node:fs/promises';
+import { allocAligned } from './aligned-buffer.js';
 
 export async function* readFileBuffers(file: string, bufferSize = 4 * 1024 * 1024): AsyncGenerator<Buffer> {
   const fh = await open(file, 'r');
   try {
-    const bufs = [Buffer.allocUnsafe(bufferSize), Buffer.allocUnsafe(bufferSize)];
+    // page-aligned: reads from offset 0 on are then page to page (see aligned-buffer.ts)
+    const bufs = [allocAligned(bufferSize), allocAligned(bufferSize)];
     let i = 0;
     let pending = fh.read(bufs[0]!, 0, bufferSize, null);
     for (;;) {

@@ -36,8 +36,9 @@ export interface IngestOptions {
   /** Commit to the index every this many input bytes (bounded pending state). */
   commitEvery?: number;
   /**
-   * Cut and hash the pieces on this worker (one ingest at a time per worker). Ignored when
-   * a piece may be larger than the worker's slots (chunker maxSize above 4 MiB).
+   * Cut and hash the pieces on these workers (one ingest at a time). Ignored when a piece
+   * may be larger than the worker's slots (chunker maxSize above 4 MiB), or once the
+   * workers have failed or been closed.
    */
   worker?: CutWorker;
 }
@@ -94,7 +95,8 @@ interface Held {
 
 export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer> | ByteSource, opts: IngestOptions): Promise<IngestResult> {
   const src = isByteSource(source) ? source : byteSourceOf(source);
-  const useWorker = opts.worker !== undefined && opts.params.maxSize <= opts.worker.slotSize;
+  // a worker that failed earlier (a crash, say) is not used again: this thread cuts instead
+  const useWorker = opts.worker !== undefined && opts.worker.usable && opts.params.maxSize <= opts.worker.slotSize;
   const cutter: CutPipeline = useWorker ? opts.worker!.begin(opts.params, opts.cutPlan) : new LocalCutter(opts.params, opts.cutPlan);
   const builder = new ManifestBuilder();
   const commitEvery = opts.commitEvery ?? 256 * 1024 * 1024;

@@ -6,8 +6,8 @@
  *
  * - `cut` finds the pieces of each pushed slot (PieceCutter without hashing) and sends
  *   their offsets on, with where the slot's bytes are;
- * - `hash` hashes the stream (the file id) and each piece (BLAKE3), and sends main the
- *   finished batch; the last one carries the file id.
+ * - `hash` hashes each piece and, piece by piece, the whole stream (the file id), with
+ *   BLAKE3, and sends main the finished batch; the last one carries the file id.
  * Each thread handles its messages in order, and all of the hash thread's come from the
  * cut thread, so they stay in stream order. Every message names its stream, so what
  * belongs to an aborted stream is dropped.
@@ -134,12 +134,10 @@ function runHash(main: MessagePort, fromCut: MessagePort, slot: (n: number, leng
     }
     if (m.stream !== stream || !hasher) return;
     try {
-      if (!m.final) {
-        const bytes = slot(m.slot, m.length);
-        hasher.update(bytes);
-        held.push({ start: m.start, bytes });
-      }
-      hashPieces(m.batch, bytesAt);
+      if (!m.final) held.push({ start: m.start, bytes: slot(m.slot, m.length) });
+      // pieces cover the stream in order without gaps: the file id is their bytes' hash
+      const file = hasher;
+      hashPieces(m.batch, bytesAt, (bytes) => file.update(bytes));
       while (held.length && held[0]!.start + held[0]!.bytes.length <= m.batch.doneUpTo) held.shift();
       const reply: CutReply = { op: 'batch', stream, batch: m.batch, final: m.final };
       if (m.final) {

@@ -163,8 +163,14 @@ export class PieceCutter {
 
 /**
  * Fills in `batch.ids` from the bytes: `bytesAt(start, length)` returns the stream's bytes
- * [start, start + length) (a piece may span two of the caller's buffers).
+ * [start, start + length) (a piece may span two of the caller's buffers). `each` sees every
+ * piece's bytes first, in stream order (the file hash is fed piece by piece, so each piece
+ * is read from memory once, while it is in the core's cache, for both hashes).
  */
-export function hashPieces(batch: CutBatch, bytesAt: (start: number, length: number) => Buffer): void {
-  for (let k = 0; k < batch.count; k++) batch.ids.set(hashBytes(bytesAt(batch.starts[k]!, batch.lengths[k]!)), k * 32);
+export function hashPieces(batch: CutBatch, bytesAt: (start: number, length: number) => Buffer, each?: (bytes: Buffer) => void): void {
+  for (let k = 0; k < batch.count; k++) {
+    const bytes = bytesAt(batch.starts[k]!, batch.lengths[k]!);
+    each?.(bytes);
+    batch.ids.set(hashBytes(bytes), k * 32);
+  }
 }

@@ -14,6 +14,7 @@
  * chunk id, so a file edited in place (the link sees the edit) or replaced just yields fewer
  * chunks, and the rest comes from the remote as before.
  */
+import { ALIGN_SLACK, alignedView } from '../store/aligned-buffer.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -114,7 +115,7 @@ export interface LinkSink {
  */
 export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<Set<string>> {
   const delivered = new Set<string>();
-  const buf = Buffer.allocUnsafe(READ_SPAN);
+  const buf = Buffer.allocUnsafe(READ_SPAN + ALIGN_SLACK);
   // only files this checkout replaced (git removed their working-tree name): the work stays
   // proportional to what changed, however many files the tree holds
   for (const { name, file, st } of listLinks(store)) {
@@ -154,7 +155,8 @@ export async function fillFromLinks(store: ChunkStore, sink: LinkSink): Promise<
           spanLen = len;
           spanEnd = i + 1;
         }
-        const data = spanLen <= buf.length ? buf.subarray(0, spanLen) : Buffer.allocUnsafe(spanLen);
+        // placed to match the file offset: the kernel's copy is up to 4x slower otherwise
+        const data = spanLen <= READ_SPAN ? alignedView(buf, offset, spanLen) : Buffer.allocUnsafe(spanLen);
         const got = await readAt(fd, data, offset);
         let at = 0;
         for (let k = i; k < spanEnd && at + m.lengthAt(k) <= got; k++) {
