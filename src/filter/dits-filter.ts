@@ -10,7 +10,10 @@
  *         Non-pointers pass through unchanged.
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { FilterContent, FilterHandlers, FilterRequest, FilterResult } from './protocol.js';
 import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -20,6 +23,7 @@ import { loadManifest, readContent } from '../store/materialize.js';
 import type { DitsSettings } from '../git/dits-config.js';
 import { addPending } from '../worktree/pending.js';
 import { copyBytes } from '../chunking/native.js';
+import { readFileBuffers } from '../store/file-source.js';
 
 export interface MediaAnalysis {
   cutPlan?: CutPlan;
@@ -67,6 +71,56 @@ async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>, ended: boolea
     if (next.done) return;
     yield next.value;
   }
+}
+
+/** Content kept in memory up to this size; beyond it, spooled to a temp file. */
+const PASS_THROUGH_IN_MEMORY = 16 * 1024 * 1024;
+
+/**
+ * Reads all of `content`, then gives it back: in memory when small, else from a temp file
+ * in `tmpDir` (removed once read, or if reading fails), so memory stays bounded whatever the
+ * size. All of it must be read before answering: git writes a request's whole content
+ * before it reads the reply, so streaming one into the other would stall both pipes (and
+ * answering early, the old way, cut the file short).
+ */
+async function passThrough(content: AsyncIterable<Buffer>, tmpDir: string): Promise<FilterResult> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  const it = content[Symbol.asyncIterator]();
+  for (let next = await it.next(); !next.done; next = await it.next()) {
+    parts.push(Buffer.from(next.value)); // a copy: the input's buffers are reused
+    size += next.value.length;
+    if (size > PASS_THROUGH_IN_MEMORY) return spool(parts, it, tmpDir);
+  }
+  return Buffer.concat(parts, size);
+}
+
+async function spool(parts: Buffer[], rest: AsyncIterator<Buffer>, tmpDir: string): Promise<FilterResult> {
+  let dir = tmpDir;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch {
+    dir = os.tmpdir();
+  }
+  const file = path.join(dir, `smudge-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const fh = await fsp.open(file, 'wx', 0o600);
+  try {
+    for (const p of parts) await fh.write(p);
+    parts.length = 0;
+    for (let next = await rest.next(); !next.done; next = await rest.next()) await fh.write(next.value);
+  } catch (err) {
+    await fh.close();
+    fs.rmSync(file, { force: true });
+    throw err;
+  }
+  await fh.close();
+  return (async function* () {
+    try {
+      yield* readFileBuffers(file, 1024 * 1024);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  })();
 }
 
 /** The content as a ByteSource: the peeked head, then the rest read straight into ingest's buffers. */
@@ -123,7 +177,9 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
 
     async smudge(req: FilterRequest, content: FilterContent): Promise<FilterResult> {
       const { head, rest, ended } = await peek(content, MAX_POINTER_SIZE);
-      if (!ended) return prepend(head, rest, ended);
+      // Not a pointer (a file committed before it was tracked): git's bytes pass through
+      // whole. Git sends all of them before it reads the answer, so they are taken in first.
+      if (!ended) return passThrough(prepend(head, rest, ended), path.join(deps.gitDir, 'dits', 'tmp'));
       const pointer = parsePointer(head);
       if (!pointer) return head;
       // The empty file needs no stored content at all (its id is known).
