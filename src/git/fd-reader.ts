@@ -15,11 +15,10 @@
  * The descriptor must be blocking (a plain pipe from git); do not also read it through
  * process.stdin.
  */
-import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import type { FdReaderData, FdReaderMessage } from './fd-reader-worker.js';
 import { alignedSharedViews } from '../store/aligned-buffer.js';
+import { workerScript } from '../worker-script.js';
 
 export interface FdReaderOptions {
   /** bytes per read (default 1 MiB: the largest pipe an unprivileged process gets) */
@@ -28,14 +27,6 @@ export interface FdReaderOptions {
   ringSize?: number;
   /** bytes a yielded buffer stays valid for, counted in bytes pulled after it (default 4 MiB) */
   keep?: number;
-}
-
-function workerFile(): URL {
-  const beside = new URL('./fd-reader-worker.js', import.meta.url);
-  if (fs.existsSync(beside)) return beside;
-  const compiled = new URL('../../dist/src/git/fd-reader-worker.js', import.meta.url);
-  if (fs.existsSync(compiled)) return compiled;
-  throw new Error(`the pipe reader is not built (${fileURLToPath(beside)}); run \`npm run build\``);
 }
 
 interface Piece {
@@ -67,7 +58,7 @@ export class FdReader implements AsyncIterable<Buffer> {
     const control = new SharedArrayBuffer(12);
     this.ctl = new Int32Array(control);
     const data: FdReaderData = { fd, ring: shared, skip, ringSize, readSize, control };
-    this.worker = new Worker(workerFile(), { workerData: data });
+    this.worker = new Worker(workerScript(import.meta.url, 'git/fd-reader-worker.js'), { workerData: data });
     this.worker.on('message', (m: FdReaderMessage) => {
       if (m.op === 'data') this.queue.push({ view: this.mem.subarray(m.start, m.start + m.length), used: m.used });
       else if (m.op === 'end') this.ended = true;

@@ -16,14 +16,13 @@
  * two cores with the main thread, which reads and stores. The slots are one
  * SharedArrayBuffer, so no byte is copied between threads; only offsets and ids travel.
  */
-import fs from 'node:fs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import type { ChunkerParams } from '../chunking/chunker.js';
 import { StreamHasher } from '../hashing/blake3.js';
 import { PieceCutter, type CutBatch, type CutPlan } from './piece-cutter.js';
 import type { CutRequest, CutReply, CutWorkerData } from './piece-cutter-worker.js';
 import { allocAligned, alignedSharedViews } from './aligned-buffer.js';
+import { workerScript } from '../worker-script.js';
 
 /** Streams at least this large are worth the workers' start-up (tens of milliseconds). */
 export const PARALLEL_INGEST_MIN = 32 * 1024 * 1024;
@@ -115,15 +114,6 @@ export class LocalCutter implements CutPipeline {
   }
 }
 
-/** Where the compiled worker is: beside this module, or (tests run the sources) in dist/. */
-function workerFile(): URL {
-  const beside = new URL('./piece-cutter-worker.js', import.meta.url);
-  if (fs.existsSync(beside)) return beside;
-  const compiled = new URL('../../dist/src/store/piece-cutter-worker.js', import.meta.url);
-  if (fs.existsSync(compiled)) return compiled;
-  throw new Error(`the cutting worker is not built (${fileURLToPath(beside)}); run \`npm run build\``);
-}
-
 export interface CutWorkerOptions {
   /** bytes per slot (default 4 MiB) */
   slotSize?: number;
@@ -162,7 +152,7 @@ export class CutWorker {
     const { port1, port2 } = new MessageChannel();
     const spawn = (role: CutWorkerData['role'], link: MessagePort): Worker => {
       const data: CutWorkerData = { role, shared, skip, slotSize: this.slotSize, link };
-      const w = new Worker(workerFile(), { workerData: data, transferList: [link] });
+      const w = new Worker(workerScript(import.meta.url, 'store/piece-cutter-worker.js'), { workerData: data, transferList: [link] });
       w.unref(); // held open only while a stream is in progress (begin/end)
       w.on('message', (m: CutReply) => this.onReply(m));
       w.on('error', (e) => this.fail(e instanceof Error ? e : new Error(String(e))));
