@@ -48,13 +48,6 @@ export function worthTrying(data: Uint8Array): boolean {
   return data.length >= 512 && sampledEntropy(data) <= ENTROPY_LIMIT;
 }
 
-/** The compressed form if worth keeping, else null. */
-export async function maybeCompress(data: Buffer): Promise<Buffer | null> {
-  if (!worthTrying(data)) return null;
-  const z = await zstd.compress(data, LEVEL);
-  return z.length <= data.length * (1 - MIN_SAVING) ? z : null;
-}
-
 export function decompress(data: Buffer): Promise<Buffer> {
   return zstd.decompress(data);
 }
@@ -92,11 +85,6 @@ export class CompressionPolicy {
     }
     this.missed();
     return null;
-  }
-
-  /** shouldTry then tryCompress. */
-  async compress(data: Buffer): Promise<Buffer | null> {
-    return this.shouldTry(data) ? this.tryCompress(data) : null;
   }
 
   private missed(): void {

@@ -76,7 +76,7 @@ const add: Command = {
     for (const f of ditsFiles) total += fs.statSync(path.join(repo.workTree, f)).size;
     const bar = createProgressBar(ctx, 'Adding', total);
     // cutting and hashing on the second core pays for the worker's start-up on big files only
-    const worker = total >= PARALLEL_INGEST_MIN && !process.env.NOW ? new CutWorker() : undefined;
+    const worker = total >= PARALLEL_INGEST_MIN ? new CutWorker() : undefined;
     let doneBefore = 0;
     try {
       for (const f of ditsFiles) {
