@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FLUSH, PacketReader, encodePacket, FLUSH_PACKET, regroup } from './pkt-line.js';
+import { FLUSH, PacketReader, encodePacket, FLUSH_PACKET } from './pkt-line.js';
 
 async function* split(b: Buffer, n: number) {
   for (let i = 0; i < b.length; i += n) yield b.subarray(i, i + n);
@@ -46,14 +46,5 @@ describe('pkt-line', () => {
   it('rejects a truncated packet', async () => {
     const r = new PacketReader(split(Buffer.from('0010abc'), 2));
     await expect(r.read()).rejects.toThrow(/inside a packet/);
-  });
-
-  it('regroups small pieces into large buffers, in order', async () => {
-    const data = Buffer.alloc(10_000);
-    for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 256;
-    const out: Buffer[] = [];
-    for await (const b of regroup(split(data, 333), 4096)) out.push(Buffer.from(b));
-    expect(out.map((b) => b.length)).toEqual([4096, 4096, 1808]);
-    expect(Buffer.concat(out).equals(data)).toBe(true);
   });
 });

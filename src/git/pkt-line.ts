@@ -218,32 +218,6 @@ export class PacketReader {
   }
 }
 
-/**
- * Regroups a stream of small buffers into buffers of `size` bytes (the last may be
- * shorter), so downstream work runs on large buffers. Two buffers alternate: a yielded
- * buffer stays valid until the consumer asks for the one after next.
- */
-export async function* regroup(source: AsyncIterable<Buffer>, size = 4 * 1024 * 1024): AsyncGenerator<Buffer> {
-  const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
-  let which = 0;
-  let used = 0;
-  for await (const piece of source) {
-    let at = 0;
-    while (at < piece.length) {
-      const k = Math.min(size - used, piece.length - at);
-      piece.copy(bufs[which]!, used, at, at + k);
-      used += k;
-      at += k;
-      if (used === size) {
-        yield bufs[which]!;
-        which ^= 1;
-        used = 0;
-      }
-    }
-  }
-  if (used > 0) yield bufs[which]!.subarray(0, used);
-}
-
 export function encodePacket(payload: Buffer | string): Buffer {
   const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   if (data.length > MAX_PACKET_DATA) throw new PktLineError(`packet payload of ${data.length} bytes exceeds ${MAX_PACKET_DATA}`);
