@@ -111,7 +111,8 @@ describe('CasLog (compare-and-swap without conditional writes)', () => {
       }
     };
     const sleeper = log.putIf('ref', Buffer.from('stale'), { etag: created.etag });
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // wait until it really stalls (a fixed few milliseconds were not always enough on a busy machine)
+    while (!stalled) await new Promise((resolve) => setTimeout(resolve, 1));
     backend.beforePut = undefined;
     // ...while 70 other updates go through (older slots get pruned)
     let etag = created.etag;
