@@ -52,7 +52,9 @@ export class FdReader implements AsyncIterable<Buffer> {
     const readSize = opts.readSize ?? 1024 * 1024;
     const ringSize = opts.ringSize ?? 16 * 1024 * 1024;
     this.keep = opts.keep ?? 4 * 1024 * 1024;
-    if (ringSize < this.keep + 2 * readSize) throw new Error('FdReader: the ring must hold keep + two reads');
+    // unreleased at worst: `keep` bytes, the piece after them, a skipped tail short of a read;
+    // the reader then needs room for one more read
+    if (ringSize < this.keep + 3 * readSize) throw new Error('FdReader: the ring must hold keep + three reads');
     const { shared, skip, views } = alignedSharedViews(ringSize, 1);
     this.mem = views[0]!;
     const control = new SharedArrayBuffer(12);

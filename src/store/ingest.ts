@@ -201,9 +201,9 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer> | 
         continue;
       }
       if (!ended) {
-        // every slot is held by the cut stage (the file hash still reading it)
+        // no slot free and nothing pending: wait for one (or a worker's failure, thrown by poll)
         await cutter.whenFree();
-        cutter.poll(); // surfaces a worker failure
+        cutter.poll(); // pending is 0: takes nothing, only throws a failure
         continue;
       }
       break;
