@@ -10,6 +10,14 @@
  *   pageOffset(view)    -> where a typed array's bytes start within a 4 KiB page (0..4095)
  *   copy(src, dst, at)  -> copies all of src into dst at byte `at` (memmove); returns src's length
  *   readable(fd)        -> bytes a pipe holds that a read would return at once, or -1 (FIONREAD)
+ *   b3(data) -> Buffer(32)                  BLAKE3-256 (b3.h)
+ *   b3Pieces(buf, base, starts, lengths, from, count, ids, file?)
+ *                       hashes pieces [starts[k] - base, + lengths[k]) of buf into ids (32
+ *                       bytes each, piece `from` first); with `file`, also feeds each piece,
+ *                       in order, to that hasher
+ *   b3Hasher() -> hasher; b3Update(hasher, data); b3Digest(hasher) -> Buffer(32)
+ *   b3Impl(simd?)       -> which BLAKE3 implementation hashes; `simd` = false turns the
+ *                       own implementation's AVX2 routine off (tests)
  *
  * One call scans a whole buffer and returns every cut in it, so JS and C cross once per
  * push, not once per chunk. Plain N-API (node_api.h), no dependencies.
@@ -18,6 +26,7 @@
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #endif
 #include <node_api.h>
+#include "b3.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +280,133 @@ static napi_value js_readable(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- BLAKE3 (blake3.c) ---- */
+
+static napi_value digest_buffer(napi_env env, const uint8_t digest[B3_OUT_LEN]) {
+  napi_value buf;
+  void *p;
+  if (napi_create_buffer(env, B3_OUT_LEN, &p, &buf) != napi_ok) return NULL;
+  memcpy(p, digest, B3_OUT_LEN);
+  return buf;
+}
+
+static napi_value js_b3(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *p;
+  size_t n;
+  if (argc < 1 || !get_typed(env, argv[0], napi_uint8_array, &p, &n)) THROW(env, "b3(data): expected a Uint8Array or Buffer");
+  uint8_t digest[B3_OUT_LEN];
+  b3_hash((const uint8_t *)p, n, digest);
+  return digest_buffer(env, digest);
+}
+
+static void free_hasher(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static b3_hasher *get_hasher(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return (b3_hasher *)p;
+}
+
+static napi_value js_b3_hasher(napi_env env, napi_callback_info info) {
+  (void)info;
+  b3_hasher *h = (b3_hasher *)malloc(b3_hasher_size());
+  if (h == NULL) THROW(env, "b3Hasher: out of memory");
+  b3_hasher_init(h);
+  napi_value ext;
+  if (napi_create_external(env, h, free_hasher, NULL, &ext) != napi_ok) {
+    free(h);
+    THROW(env, "b3Hasher: cannot create the hasher");
+  }
+  return ext;
+}
+
+static napi_value js_b3_update(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  b3_hasher *h = argc >= 1 ? get_hasher(env, argv[0]) : NULL;
+  void *p;
+  size_t n;
+  if (h == NULL || argc < 2 || !get_typed(env, argv[1], napi_uint8_array, &p, &n)) THROW(env, "b3Update(hasher, data): expected a hasher and a Uint8Array");
+  b3_update(h, (const uint8_t *)p, n);
+  return NULL;
+}
+
+static napi_value js_b3_digest(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  b3_hasher *h = argc >= 1 ? get_hasher(env, argv[0]) : NULL;
+  if (h == NULL) THROW(env, "b3Digest(hasher): expected a hasher");
+  uint8_t digest[B3_OUT_LEN];
+  b3_finalize(h, digest);
+  return digest_buffer(env, digest);
+}
+
+static napi_value js_b3_pieces(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 7) THROW(env, "b3Pieces(buf, base, starts, lengths, from, count, ids, file?): 7 or 8 arguments expected");
+  void *vbuf, *vstarts, *vlengths, *vids;
+  size_t blen, slen, llen, ilen;
+  double base, from, count;
+  if (!get_typed(env, argv[0], napi_uint8_array, &vbuf, &blen)) THROW(env, "b3Pieces: buf must be a Uint8Array or Buffer");
+  if (!get_typed(env, argv[2], napi_float64_array, &vstarts, &slen)) THROW(env, "b3Pieces: starts must be a Float64Array");
+  if (!get_typed(env, argv[3], napi_uint32_array, &vlengths, &llen)) THROW(env, "b3Pieces: lengths must be a Uint32Array");
+  if (!get_typed(env, argv[6], napi_uint8_array, &vids, &ilen)) THROW(env, "b3Pieces: ids must be a Uint8Array");
+  if (napi_get_value_double(env, argv[1], &base) != napi_ok || napi_get_value_double(env, argv[4], &from) != napi_ok || napi_get_value_double(env, argv[5], &count) != napi_ok)
+    THROW(env, "b3Pieces: base, from and count must be numbers");
+  b3_hasher *file = NULL;
+  if (argc >= 8) {
+    napi_valuetype t;
+    napi_typeof(env, argv[7], &t);
+    if (t != napi_undefined && t != napi_null) {
+      file = get_hasher(env, argv[7]);
+      if (file == NULL) THROW(env, "b3Pieces: file must be a hasher");
+    }
+  }
+  if (!(from >= 0 && count >= 0 && from + count <= (double)slen && from + count <= (double)llen && (from + count) * B3_OUT_LEN <= (double)ilen)) THROW(env, "b3Pieces: from and count are out of range");
+  const double *starts = (const double *)vstarts;
+  const uint32_t *lengths = (const uint32_t *)vlengths;
+  const size_t k0 = (size_t)from, k1 = (size_t)(from + count);
+  for (size_t k = k0; k < k1; k++) {
+    const double at = starts[k] - base;
+    if (!(at >= 0 && at + (double)lengths[k] <= (double)blen)) THROW(env, "b3Pieces: a piece lies outside buf");
+  }
+  const uint8_t *buf = (const uint8_t *)vbuf;
+  uint8_t *ids = (uint8_t *)vids;
+  for (size_t k = k0; k < k1; k++) {
+    const uint8_t *piece = buf + (size_t)(starts[k] - base);
+    if (file) b3_update(file, piece, lengths[k]);
+    b3_hash(piece, lengths[k], ids + k * B3_OUT_LEN);
+  }
+  return NULL;
+}
+
+static napi_value js_b3_impl(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc >= 1) {
+    bool on = true;
+    if (napi_get_value_bool(env, argv[0], &on) != napi_ok) THROW(env, "b3Impl(simd?): expected a boolean");
+    b3_use_simd(on ? 1 : 0);
+  }
+  napi_value result;
+  napi_create_string_utf8(env, b3_implementation(), NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
@@ -279,6 +415,12 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"pageOffset", NULL, js_page_offset, NULL, NULL, NULL, napi_default, NULL},
       {"copy", NULL, js_copy, NULL, NULL, NULL, napi_default, NULL},
       {"readable", NULL, js_readable, NULL, NULL, NULL, napi_default, NULL},
+      {"b3", NULL, js_b3, NULL, NULL, NULL, napi_default, NULL},
+      {"b3Pieces", NULL, js_b3_pieces, NULL, NULL, NULL, napi_default, NULL},
+      {"b3Hasher", NULL, js_b3_hasher, NULL, NULL, NULL, napi_default, NULL},
+      {"b3Update", NULL, js_b3_update, NULL, NULL, NULL, napi_default, NULL},
+      {"b3Digest", NULL, js_b3_digest, NULL, NULL, NULL, napi_default, NULL},
+      {"b3Impl", NULL, js_b3_impl, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

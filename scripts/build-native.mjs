@@ -3,14 +3,40 @@
 // Run at install time; it must never fail the install: when the build cannot be done
 // (no compiler, no Python, no node-gyp, no headers) it prints one line and exits 0, and
 // Dits uses the JavaScript chunker (same cut points, slower).
+// BLAKE3: on x86-64 Linux with Debian's librust-blake3-dev installed (scripts/setup.sh
+// installs it), the addon is built with the BLAKE3 team's C library and its assembly from
+// those sources (DITS_BLAKE3_C=<dir> names another copy); otherwise, or when that build
+// fails, with Dits' own implementation (native/b3.c).
 // Set DITS_BUILD_VERBOSE=1 to see node-gyp's output.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const verbose = process.env.DITS_BUILD_VERBOSE === '1';
+
+/** The BLAKE3 C sources to build with, or null. */
+function blake3Sources() {
+  const usable = (dir) => ['blake3.c', 'blake3_dispatch.c', 'blake3_avx2_x86-64_unix.S'].every((f) => existsSync(join(dir, f)));
+  if (process.env.DITS_BLAKE3_C) return usable(process.env.DITS_BLAKE3_C) ? process.env.DITS_BLAKE3_C : null;
+  if (process.platform !== 'linux' || process.arch !== 'x64') return null;
+  const registry = '/usr/share/cargo/registry';
+  let names = [];
+  try {
+    names = readdirSync(registry).filter((n) => /^blake3-\d+\.\d+\.\d+$/.test(n));
+  } catch {
+    return null;
+  }
+  // the newest version first
+  const version = (n) => n.slice(7).split('.').map(Number);
+  names.sort((a, b) => {
+    const [x, y] = [version(a), version(b)];
+    return y[0] - x[0] || y[1] - x[1] || y[2] - x[2];
+  });
+  for (const n of names) if (usable(join(registry, n, 'c'))) return join(registry, n, 'c');
+  return null;
+}
 
 function fallback(why) {
   console.log(`dits: native chunker not built (${why}); the JavaScript chunker will be used.`);
@@ -29,12 +55,27 @@ try {
     const prefix = join(dirname(process.execPath), '..');
     if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
   }
-  const r = spawnSync(process.execPath, args, {
-    cwd: root,
-    stdio: verbose ? 'inherit' : ['ignore', 'pipe', 'pipe'],
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
+  const build = (extra) =>
+    spawnSync(process.execPath, [...args, ...extra], {
+      cwd: root,
+      stdio: verbose ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+  const b3 = blake3Sources();
+  // gyp takes sources inside the project only: they are reached through a link (git-ignored)
+  const link = join(root, 'native', 'blake3-c');
+  rmSync(link, { force: true });
+  let r = null;
+  if (b3) {
+    symlinkSync(b3, link);
+    r = build(['--blake3_c=blake3-c']);
+  }
+  if (r && (r.error || r.status !== 0)) {
+    console.log(`dits: building with the BLAKE3 C library in ${b3} failed; using Dits' own BLAKE3.`);
+    r = null;
+  }
+  r ??= build([]);
   if (r.error) fallback(r.error.message);
   if (r.status !== 0) {
     const lastError = `${r.stderr ?? ''}`.split('\n').filter((l) => /error/i.test(l)).pop();

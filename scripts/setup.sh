@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ffmpeg git-lfs restic rclone b3sum libfuse2 fuse3 python3 make g++)
+# librust-blake3-dev: the BLAKE3 C library's sources (with its x86-64 assembly), which the
+# native addon is built with (scripts/build-native.mjs); without them it uses its own BLAKE3.
+packages=(ffmpeg git-lfs restic rclone b3sum libfuse2 fuse3 python3 make g++ librust-blake3-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -28,7 +30,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # native packages); npm install follows the lock file all the same.
   npm install --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
+  installed=1
 fi
+# The addon is built by npm install; again when its sources (or the BLAKE3 sources found)
+# changed since it was built.
+native_stamp="node_modules/.dits-native"
+native_want="$(cat native/*.c native/*.h native/binding.gyp scripts/build-native.mjs | sha256sum | cut -d' ' -f1) $(node --version) $(ls -d /usr/share/cargo/registry/blake3-* 2>/dev/null | tr '\n' ' ')"
+if [ -z "${installed:-}" ] && [ "$(cat "$native_stamp" 2>/dev/null)" != "$native_want" ]; then
+  echo "setup: building the native addon"
+  node scripts/build-native.mjs
+fi
+echo "$native_want" > "$native_stamp"
 npm run build --silent
 if [ "${DITS_NO_LINK:-}" != 1 ] && [ "${CI:-}" != true ]; then
   npm link --no-audit --no-fund --loglevel=error >/dev/null 2>&1 || echo "setup: could not put git-dits on PATH with npm link; use $(pwd)/bin" >&2

@@ -19,9 +19,8 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { ChunkerParams } from '../chunking/chunker.js';
-import { copyBytes } from '../chunking/native.js';
 import { StreamHasher } from '../hashing/blake3.js';
-import { hashPieces, PieceCutter, type CutBatch } from './piece-cutter.js';
+import { hashPieces, PieceCutter, type CutBatch, type Region } from './piece-cutter.js';
 
 /** main -> cut */
 export type CutRequest =
@@ -103,23 +102,7 @@ function runHash(main: MessagePort, fromCut: MessagePort, slot: (n: number, leng
   let hasher: StreamHasher | null = null;
   let stream = 0;
   /** the slots pieces may still need, in stream order (trimmed by each batch's doneUpTo) */
-  let held: { start: number; bytes: Buffer }[] = [];
-  const bytesAt = (start: number, length: number): Buffer => {
-    let i = 0;
-    while (held[i]!.start + held[i]!.bytes.length <= start) i++;
-    const h = held[i]!;
-    const from = start - h.start;
-    if (from + length <= h.bytes.length) return h.bytes.subarray(from, from + length);
-    const out = Buffer.allocUnsafe(length); // a piece across slots
-    for (let done = 0, j = i; done < length; j++) {
-      const p = held[j]!;
-      const at = start + done - p.start;
-      const k = Math.min(length - done, p.bytes.length - at);
-      copyBytes(p.bytes.subarray(at, at + k), out, done);
-      done += k;
-    }
-    return out;
-  };
+  let held: Region[] = [];
   fromCut.on('message', (m: HashRequest) => {
     if (m.op === 'abort') {
       hasher = null;
@@ -136,8 +119,7 @@ function runHash(main: MessagePort, fromCut: MessagePort, slot: (n: number, leng
     try {
       if (!m.final) held.push({ start: m.start, bytes: slot(m.slot, m.length) });
       // pieces cover the stream in order without gaps: the file id is their bytes' hash
-      const file = hasher;
-      hashPieces(m.batch, bytesAt, (bytes) => file.update(bytes));
+      hashPieces(m.batch, held, hasher);
       while (held.length && held[0]!.start + held[0]!.bytes.length <= m.batch.doneUpTo) held.shift();
       const reply: CutReply = { op: 'batch', stream, batch: m.batch, final: m.final };
       if (m.final) {

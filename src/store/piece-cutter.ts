@@ -19,7 +19,8 @@
  * The cutter keeps no reference to a pushed buffer after push returns.
  */
 import { Chunker, type ChunkerParams } from '../chunking/chunker.js';
-import { hashBytes } from '../hashing/blake3.js';
+import { hashBytes, nativeBlake3, type StreamHasher } from '../hashing/blake3.js';
+import { copyBytes } from '../chunking/native.js';
 import { FLAG_KEYFRAME } from '../manifest/manifest.js';
 
 /** How close (bytes) a keyframe must be to a spine boundary to split there. */
@@ -161,16 +162,60 @@ export class PieceCutter {
   }
 }
 
+/** Bytes of the stream from offset `start` on (one of the buffers it was read into). */
+export interface Region {
+  start: number;
+  bytes: Buffer;
+}
+
 /**
- * Fills in `batch.ids` from the bytes: `bytesAt(start, length)` returns the stream's bytes
- * [start, start + length) (a piece may span two of the caller's buffers). `each` sees every
- * piece's bytes first, in stream order (the file hash is fed piece by piece, so each piece
- * is read from memory once, while it is in the core's cache, for both hashes).
+ * Fills in `batch.ids` from the bytes, held in `regions` (in stream order, covering every
+ * piece of the batch; a piece may span two). With `file`, also feeds it every piece, in
+ * order, as each is hashed (so each piece is read from memory once, while it is in the
+ * core's cache, for both hashes). With the addon, a run of pieces inside one region is
+ * hashed in one call.
  */
-export function hashPieces(batch: CutBatch, bytesAt: (start: number, length: number) => Buffer, each?: (bytes: Buffer) => void): void {
-  for (let k = 0; k < batch.count; k++) {
-    const bytes = bytesAt(batch.starts[k]!, batch.lengths[k]!);
-    each?.(bytes);
-    batch.ids.set(hashBytes(bytes), k * 32);
+export function hashPieces(batch: CutBatch, regions: readonly Region[], file?: StreamHasher): void {
+  const n = nativeBlake3();
+  const { starts, lengths, ids } = batch;
+  let r = 0;
+  let k = 0;
+  while (k < batch.count) {
+    const start = starts[k]!;
+    while (regions[r]!.start + regions[r]!.bytes.length <= start) r++;
+    const reg = regions[r]!;
+    const end = reg.start + reg.bytes.length;
+    if (start + lengths[k]! > end) {
+      const bytes = gather(regions, r, start, lengths[k]!);
+      file?.update(bytes);
+      ids.set(hashBytes(bytes), k * 32);
+      k++;
+      continue;
+    }
+    let j = k + 1;
+    while (j < batch.count && starts[j]! + lengths[j]! <= end) j++;
+    if (n && (file === undefined || file.native)) {
+      n.pieces(reg.bytes, reg.start, starts, lengths, k, j - k, ids, file?.native ?? undefined);
+    } else {
+      for (let i = k; i < j; i++) {
+        const bytes = reg.bytes.subarray(starts[i]! - reg.start, starts[i]! - reg.start + lengths[i]!);
+        file?.update(bytes);
+        ids.set(hashBytes(bytes), i * 32);
+      }
+    }
+    k = j;
   }
+}
+
+/** The bytes [start, start + length), which begin in regions[r] and go on into the next ones. */
+function gather(regions: readonly Region[], r: number, start: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  for (let done = 0, j = r; done < length; j++) {
+    const p = regions[j]!;
+    const at = start + done - p.start;
+    const k = Math.min(length - done, p.bytes.length - at);
+    copyBytes(p.bytes.subarray(at, at + k), out, done);
+    done += k;
+  }
+  return out;
 }
