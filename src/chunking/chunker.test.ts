@@ -153,6 +153,29 @@ describe.each(IMPLS)('%s chunker', (impl) => {
     }
   });
 
+  it('pushLengths gives the lengths push gives, whatever the push sizes, copying nothing', () => {
+    const data = DATA.subarray(0, 1 << 20);
+    for (const p of [TINY, SMALL, DEFAULT_CHUNKER_PARAMS]) {
+      const want = chunkBuffer(data, p, { implementation: impl }).map((c) => c.length);
+      for (const sizes of [[data.length], [65516], [1000, 1, 7, 33_000, 250_000], [p.minSize - 1, p.maxSize + 1], [1]]) {
+        const c = new Chunker(p, { implementation: impl });
+        const lengths: number[] = [];
+        for (let at = 0, i = 0; at < data.length; i++) {
+          const n = Math.min(sizes[i % sizes.length]!, data.length - at);
+          c.pushLengths(data.subarray(at, at + n), lengths);
+          at += n;
+        }
+        const last = c.finishLength();
+        if (last) lengths.push(last);
+        expect(lengths).toEqual(want);
+        // the chunker is ready for a new stream
+        const again: number[] = [];
+        c.pushLengths(data, again);
+        expect([...again, c.finishLength()].filter((n) => n > 0)).toEqual(want);
+      }
+    }
+  });
+
   it('gives the same cuts when fed one byte at a time', () => {
     for (const [p, n] of [[TINY, 64 << 10], [SMALL, 256 << 10]] as const) {
       const data = DATA.subarray(0, n);

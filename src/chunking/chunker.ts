@@ -49,6 +49,8 @@ export class Chunker {
   /** Bytes of the current chunk carried over from earlier pushes: pending[0, pendingLength). */
   private pending: Buffer | null = null;
   private pendingLength = 0;
+  /** pushLengths: how many bytes of the current chunk earlier pushes held. */
+  private carried = 0;
 
   constructor(params: ChunkerParams = DEFAULT_CHUNKER_PARAMS, options: ChunkerOptions = {}) {
     this.cfg = deriveScanConfig(params); // validates
@@ -99,6 +101,48 @@ export class Chunker {
     }
     if (prev < len) this.appendPending(data, prev, len);
     return chunks;
+  }
+
+  /**
+   * push() for a caller that keeps the bytes itself: appends to `lengths` the length of each
+   * chunk `data` completes (the first may include bytes of earlier pushes), copying and
+   * allocating nothing. A stream is fed with push() or with pushLengths(), not both; it
+   * ends with finishLength().
+   */
+  pushLengths(data: Buffer, lengths: number[]): void {
+    if (!Buffer.isBuffer(data)) data = Buffer.from((data as Uint8Array).buffer, (data as Uint8Array).byteOffset, (data as Uint8Array).length);
+    const len = data.length;
+    if (len === 0) return;
+    if (len > MAX_WINDOW) {
+      for (let at = 0; at < len; at += MAX_WINDOW) this.pushLengths(data.subarray(at, Math.min(len, at + MAX_WINDOW)), lengths);
+      return;
+    }
+    const state = this.state;
+    const wanted = Math.min(MAX_CUTS_PER_CALL, Math.floor((state[0]! + len) / this.params.minSize) + 1);
+    if (this.out.length < wanted) this.out = new Float64Array(Math.min(MAX_CUTS_PER_CALL, Math.max(wanted, this.out.length * 2)));
+    const out = this.out;
+    let start = 0;
+    let prev = 0;
+    while (start < len) {
+      const n = this.scan(data, start, len, state, this.cfg, out);
+      for (let k = 0; k < n; k++) {
+        const end = out[k]!;
+        lengths.push(end - prev + this.carried);
+        this.carried = 0;
+        prev = end;
+      }
+      start = state[2]!;
+    }
+    this.carried += len - prev;
+  }
+
+  /** End of a pushLengths stream: the last chunk's length (0 if none). The chunker can then start a new stream. */
+  finishLength(): number {
+    const n = this.carried;
+    this.carried = 0;
+    this.state[0] = 0;
+    this.state[1] = 0;
+    return n;
   }
 
   /**

@@ -7,10 +7,15 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const zstd = require('@mongodb-js/zstd') as {
+interface Zstd {
   compress(buf: Buffer, level?: number): Promise<Buffer>;
   decompress(buf: Buffer): Promise<Buffer>;
-};
+}
+let zstdModule: Zstd | undefined;
+/** Loaded on first use: most adds of camera media never call zstd, and loading it costs a few ms. */
+function zstd(): Zstd {
+  return (zstdModule ??= require('@mongodb-js/zstd') as Zstd);
+}
 
 /** At most this many bytes of a chunk are sampled for the entropy estimate. */
 const MAX_SAMPLES = 1024;
@@ -49,7 +54,7 @@ export function worthTrying(data: Uint8Array): boolean {
 }
 
 export function decompress(data: Buffer): Promise<Buffer> {
-  return zstd.decompress(data);
+  return zstd().decompress(data);
 }
 
 /**
@@ -78,7 +83,7 @@ export class CompressionPolicy {
 
   /** zstd on a chunk shouldTry accepted: the compressed form if it saves enough, else null. */
   async tryCompress(data: Buffer): Promise<Buffer | null> {
-    const z = await zstd.compress(data, LEVEL);
+    const z = await zstd().compress(data, LEVEL);
     if (z.length <= data.length * (1 - MIN_SAVING)) {
       this.streak = 0;
       return z;

@@ -80,16 +80,31 @@ export class PieceCutter {
     this.preferred = plan?.preferred ?? [];
   }
 
+  private readonly spineLengths: number[] = [];
+
   /** The next bytes of the stream; returns the pieces they complete. */
   push(data: Buffer): CutBatch {
-    for (const c of this.chunker.push(data)) this.spine(c);
+    if (this.hash) {
+      for (const c of this.chunker.push(data)) this.spine(c.length, c);
+    } else {
+      // only where the pieces are: the chunker copies nothing
+      const lengths = this.spineLengths;
+      lengths.length = 0;
+      this.chunker.pushLengths(data, lengths);
+      for (const n of lengths) this.spine(n, null);
+    }
     return this.take();
   }
 
   /** End of stream: the last pieces. The cutter is spent afterwards. */
   finish(): CutBatch {
-    const last = this.chunker.finish();
-    if (last) this.spine(last);
+    if (this.hash) {
+      const last = this.chunker.finish();
+      if (last) this.spine(last.length, last);
+    } else {
+      const n = this.chunker.finishLength();
+      if (n) this.spine(n, null);
+    }
     return this.take();
   }
 
@@ -107,11 +122,14 @@ export class PieceCutter {
     return batch;
   }
 
-  /** A spine chunk [spineStart, spineStart + length): split at plan offsets inside it. */
-  private spine(chunk: Buffer): void {
-    if (chunk.length === 0) return;
+  /**
+   * A spine chunk [spineStart, spineStart + length): split at plan offsets inside it.
+   * `chunk` holds its bytes when the cutter hashes, else null.
+   */
+  private spine(length: number, chunk: Buffer | null): void {
+    if (length === 0) return;
     const s = this.spineStart;
-    const e = s + chunk.length;
+    const e = s + length;
     this.spineStart = e;
     const { forced, preferred, splits } = this;
     splits.length = 0;
@@ -122,27 +140,28 @@ export class PieceCutter {
       const at = preferred[k]!;
       if (at - s <= KEYFRAME_SNAP || e - at <= KEYFRAME_SNAP) splits.push(at);
     }
-    if (splits.length === 0) return this.piece(chunk, s);
+    if (splits.length === 0) return this.piece(s, length, chunk);
     splits.sort((a, b) => a - b);
     let from = s;
     for (const at of splits) {
       if (at <= from) continue;
-      this.piece(chunk.subarray(from - s, at - s), from);
+      this.piece(from, at - from, chunk && chunk.subarray(from - s, at - s));
       from = at;
     }
-    this.piece(chunk.subarray(from - s), from);
+    this.piece(from, e - from, chunk && chunk.subarray(from - s));
   }
 
-  private piece(bytes: Buffer, start: number): void {
+  /** A piece [start, start + length); `bytes` are its bytes when the cutter hashes. */
+  private piece(start: number, length: number, bytes: Buffer | null): void {
     const { preferred } = this;
     while (this.flagIndex < preferred.length && preferred[this.flagIndex]! < start) this.flagIndex++;
     const flag = this.flagIndex < preferred.length && preferred[this.flagIndex] === start ? FLAG_KEYFRAME : 0;
     if (this.n === this.starts.length) this.grow();
     const k = this.n++;
     this.starts[k] = start;
-    this.lengths[k] = bytes.length;
+    this.lengths[k] = length;
     this.flags[k] = flag;
-    if (this.hash) this.ids.set(hashBytes(bytes), k * 32);
+    if (bytes) this.ids.set(hashBytes(bytes), k * 32);
   }
 
   private grow(): void {
