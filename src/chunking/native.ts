@@ -18,6 +18,7 @@ interface Addon {
   pageOffset?: (view: Uint8Array) => number;
   copy?: (src: Uint8Array, dst: Uint8Array, at: number) => number;
   readable?: (fd: number) => number;
+  preallocate?: (fd: number, offset: number, length: number) => number;
   b3?: (data: Uint8Array) => Buffer;
   b3Pieces?: NativeBlake3['pieces'];
   b3Hasher?: () => NativeHasher;
@@ -97,6 +98,17 @@ export function pipeReadable(fd: number): number | null {
   loadNativeScan();
   const r = cached?.addon?.readable?.(fd);
   return r === undefined || r < 0 ? null : r;
+}
+
+/**
+ * Reserves disk blocks for [offset, offset + length) of `fd` without changing its size
+ * (Linux fallocate, KEEP_SIZE). True when done; false when it cannot be (no addon, not
+ * supported, no space: the writes that follow then report any real problem themselves).
+ */
+export function preallocate(fd: number, offset: number, length: number): boolean {
+  loadNativeScan();
+  const f = cached?.addon?.preallocate;
+  return f ? f(fd, offset, length) === 0 : false;
 }
 
 /** The addon's BLAKE3, or null without the addon (or an addon built before it had one). */

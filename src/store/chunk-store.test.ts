@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ChunkStore } from './chunk-store.js';
 import { hashBytes } from '../hashing/blake3.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
+import { nativeLoadError } from '../chunking/native.js';
 
 const dirs: string[] = [];
 function tmpDir(): string {
@@ -39,6 +40,29 @@ describe('ChunkStore writes', () => {
     s.close();
     const again = ChunkStore.open(dir);
     for (let i = 0; i < 60; i++) expect((await again.getChunk(ids[i]!)).equals(chunks[i]!)).toBe(true);
+    again.close();
+  });
+
+  it('reserves pack blocks ahead of the writes and frees the unused rest when the pack closes', async () => {
+    const dir = tmpDir();
+    const s = ChunkStore.open(dir, { create: true });
+    const big = Array.from({ length: 5 }, (_, i) => xorshift32Bytes(3 * 1024 * 1024 + i, 100 + i));
+    for (const c of big) await s.putChunk(hashBytes(c), c);
+    await s.commitAsync();
+    const packs = path.join(dir, 'packs');
+    const file = path.join(packs, fs.readdirSync(packs)[0]!);
+    const open = fs.statSync(file);
+    if (nativeLoadError() === undefined && process.platform === 'linux') {
+      // reserved: more blocks than bytes while the pack is open (ext4, tmpfs and xfs can)
+      expect(open.blocks * 512).toBeGreaterThanOrEqual(32 * 1024 * 1024);
+      expect(open.size).toBeLessThan(16 * 1024 * 1024);
+    }
+    s.close();
+    const closed = fs.statSync(file);
+    expect(closed.size).toBe(open.size);
+    expect(closed.blocks * 512).toBeLessThan(closed.size + 1024 * 1024);
+    const again = ChunkStore.open(dir);
+    for (const c of big) expect((await again.getChunk(hashBytes(c))).equals(c)).toBe(true);
     again.close();
   });
 

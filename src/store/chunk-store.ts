@@ -29,6 +29,7 @@ import { CompressionPolicy, decompress } from './compression.js';
 import { Chunker } from '../chunking/chunker.js';
 import { PositionalWriter } from './positional-writer.js';
 import { ALIGN_SLACK, alignedView } from './aligned-buffer.js';
+import { preallocate } from '../chunking/native.js';
 
 const require = createRequire(import.meta.url);
 
@@ -36,6 +37,12 @@ export const STORE_FORMAT_VERSION = '1';
 /** A local pack is closed and a new one started past this size. */
 const PACK_ROLL_SIZE = 256 * 1024 * 1024;
 const WRITE_BUFFER_SIZE = 2 * 1024 * 1024;
+/**
+ * A pack's disk blocks are reserved this far ahead of its writes (fallocate, see
+ * PackWriter), and the unused rest freed when it is closed: after a crash at most this
+ * much stays reserved past a pack's end, until gc rewrites or deletes the pack.
+ */
+const PREALLOCATE_STEP = 32 * 1024 * 1024;
 /** Pack write buffers in flight at once (memory: about (1 + this) x WRITE_BUFFER_SIZE). */
 const PACK_WRITES_IN_FLIGHT = 2;
 /** Manifests larger than this are stored as content-defined pieces (see putManifest). */
@@ -92,6 +99,9 @@ class PackWriter {
   rows: PendingRow[] = [];
   /** commitAsync calls waiting on this pack (it must stay open for them) */
   holds = 0;
+  /** Disk blocks are reserved up to here (0 and never more once reserving failed). */
+  private reserved = 0;
+  private reserving = true;
 
   constructor(
     readonly packId: number,
@@ -109,6 +119,14 @@ class PackWriter {
 
   /** With `borrowed`, `data` is written from where it is (see PositionalWriter.writeBorrowed). */
   append(idRaw: Buffer, codec: number, rawLength: number, data: Buffer, borrowed = false): void {
+    const end = this.size + ENTRY_HEAD_SIZE + data.length;
+    if (end > this.reserved && this.reserving) {
+      // ext4 then allocates once per step instead of on every write
+      const from = Math.max(this.reserved, this.size);
+      const length = Math.max(PREALLOCATE_STEP, end - from);
+      if (preallocate(this.out.fd, from, length)) this.reserved = from + length;
+      else this.reserving = false; // not supported, or no room: the writes tell what is wrong
+    }
     encodeEntryHead({ idRaw, codec, rawLength, storedLength: data.length }, this.head, 0);
     this.out.write(this.head, this.size);
     if (borrowed) this.out.writeBorrowed(data, this.size + ENTRY_HEAD_SIZE);
@@ -146,9 +164,13 @@ class PackWriter {
     return this.out.fsync();
   }
 
-  /** Closes the file now, or once the writes in flight are done. */
+  /**
+   * Closes the file now, or once the writes in flight are done, first freeing the blocks
+   * reserved past its end.
+   */
   close(): void {
-    this.out.close();
+    const reserved = this.reserved > 0;
+    this.out.close(reserved ? (fd) => fs.ftruncateSync(fd, fs.fstatSync(fd).size) : undefined);
   }
 }
 

@@ -17,8 +17,9 @@
  * - `fence()` sends the open runs and resolves when every write sent so far has finished
  *   (failed or not: a failure is thrown by the next drain/flushSync).
  * - A failed asynchronous write is remembered and thrown by the next drain/flushSync.
- * - `close()` closes the descriptor once no write is in flight (a closed descriptor's
- *   number could be reused by another file while a write to it is still queued).
+ * - `close(beforeClose?)` closes the descriptor once no write is in flight (a closed
+ *   descriptor's number could be reused by another file while a write to it is still
+ *   queued); `beforeClose(fd)` runs just before (its errors are ignored).
  */
 import fs from 'node:fs';
 import { copyBytes } from '../chunking/native.js';
@@ -65,6 +66,7 @@ export class PositionalWriter {
   private readonly maxPool: number;
   private writeError: unknown = null;
   private closeRequested = false;
+  private beforeClose: ((fd: number) => void) | null = null;
   private closed = false;
 
   constructor(
@@ -193,14 +195,20 @@ export class PositionalWriter {
     await new Promise<void>((resolve, reject) => fs.fsync(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 
-  close(): void {
+  close(beforeClose?: (fd: number) => void): void {
     this.closeRequested = true;
+    if (beforeClose) this.beforeClose = beforeClose;
     this.closeIfIdle();
   }
 
   private closeIfIdle(): void {
     if (!this.closeRequested || this.closed || this.inflight.size) return;
     this.closed = true;
+    try {
+      this.beforeClose?.(this.fd);
+    } catch {
+      /* best effort */
+    }
     try {
       fs.closeSync(this.fd);
     } catch {
