@@ -614,17 +614,35 @@ export class ChunkStore {
    * reused): write or copy it before asking for more.
    */
   async *readChunks(idsRaw: Iterable<Buffer>, maxRead = 8 * 1024 * 1024): AsyncGenerator<Buffer> {
+    const spare = Buffer.allocUnsafe(maxRead + ALIGN_SLACK);
+    for await (const g of this.readChunkGroups(idsRaw, { maxRead, buffer: () => spare })) yield* g.chunks;
+  }
+
+  /**
+   * readChunks a group at a time, into buffers the caller lends, so that it can keep a
+   * group's bytes while later groups are read (write them without copying, say). A group
+   * is a run of chunks that lie back to back in a pack, read with one read of at most
+   * `maxRead` bytes into `buffer()` (which must return at least maxRead + ALIGN_SLACK bytes,
+   * and is asked for one per group). Its chunks are views of that buffer (a compressed
+   * chunk: a buffer of its own); a single chunk larger than maxRead is read into a buffer
+   * allocated for it, which is the group's `buffer` then. The caller decides when a buffer
+   * it lent is used again.
+   */
+  async *readChunkGroups(
+    idsRaw: Iterable<Buffer>,
+    opts: { maxRead?: number; buffer: () => Buffer | Promise<Buffer> },
+  ): AsyncGenerator<{ buffer: Buffer; chunks: Buffer[] }> {
+    const maxRead = opts.maxRead ?? 8 * 1024 * 1024;
     const it = idsRaw[Symbol.iterator]();
     let group: { id: Buffer; loc: ChunkLocation }[] = [];
-    let spare = Buffer.allocUnsafe(maxRead + ALIGN_SLACK);
-    const flushGroup = async function* (this: ChunkStore): AsyncGenerator<Buffer> {
-      if (group.length === 0) return;
+    const readGroup = async (): Promise<{ buffer: Buffer; chunks: Buffer[] }> => {
       const first = group[0]!.loc;
       const last = group[group.length - 1]!.loc;
       const span = last.offset + last.storedLength - first.offset;
-      if (span + ALIGN_SLACK > spare.length) spare = Buffer.allocUnsafe(span + ALIGN_SLACK);
+      let buffer = span > maxRead ? Buffer.allocUnsafe(span + ALIGN_SLACK) : await opts.buffer();
+      if (buffer.length < span + ALIGN_SLACK) throw new Error(`readChunkGroups: a buffer of ${buffer.length} bytes was lent for a read of ${span}`);
       // placed to match the pack offset (the kernel's copy is up to 4x slower otherwise)
-      const readBuf = alignedView(spare, first.offset, span);
+      const readBuf = alignedView(buffer, first.offset, span);
       const fd = this.readFd(first.pack);
       if (this.writer && this.writer.packId === first.pack) this.writer.flushSync();
       let done = 0;
@@ -633,6 +651,7 @@ export class ChunkStore {
         if (n === 0) throw new ChunkCorruptError(group[0]!.id.toString('hex'), 'its pack is missing or short');
         done += n;
       }
+      const chunks: Buffer[] = [];
       for (const { id, loc } of group) {
         let data: Buffer = readBuf.subarray(loc.offset - first.offset, loc.offset - first.offset + loc.storedLength);
         if (loc.codec === CODEC_ZSTD) {
@@ -644,9 +663,10 @@ export class ChunkStore {
         } else if (loc.codec !== CODEC_NONE) throw new ChunkCorruptError(id.toString('hex'), `unknown codec ${loc.codec}`);
         if (data.length !== loc.rawLength || !hashBytes(data).equals(id)) throw new ChunkCorruptError(id.toString('hex'), 'its bytes do not match its id');
         this.onChunkRead?.(id);
-        yield data;
+        chunks.push(data);
       }
       group = [];
+      return { buffer, chunks };
     };
     for (;;) {
       const next = it.next();
@@ -654,15 +674,15 @@ export class ChunkStore {
       const id = next.value;
       const loc = this.locate(id);
       if (!loc) {
-        yield* flushGroup.call(this);
+        if (group.length) yield await readGroup();
         throw new ChunkMissingError(id.toString('hex'));
       }
       const prev = group.length ? group[group.length - 1]!.loc : null;
       const adjacent = prev && prev.pack === loc.pack && loc.offset === prev.offset + prev.storedLength + ENTRY_HEAD_SIZE;
-      if (group.length && (!adjacent || loc.offset + loc.storedLength - group[0]!.loc.offset > maxRead)) yield* flushGroup.call(this);
+      if (group.length && (!adjacent || loc.offset + loc.storedLength - group[0]!.loc.offset > maxRead)) yield await readGroup();
       group.push({ id, loc });
     }
-    yield* flushGroup.call(this);
+    if (group.length) yield await readGroup();
   }
 
   manifestPath(id: string): string {

@@ -20,9 +20,16 @@ import { Manifest } from '../manifest/manifest.js';
 import { MAX_POINTER_SIZE, type Pointer } from '../manifest/pointer.js';
 import { ChunkMissingError, ChunkCorruptError, ManifestMissingError, type ChunkStore } from './chunk-store.js';
 import { PositionalWriter } from './positional-writer.js';
+import { ALIGN_SLACK } from './aligned-buffer.js';
+import { preallocate } from '../chunking/native.js';
 
 const WRITE_BUFFER_SIZE = 2 * 1024 * 1024;
 const WRITES_IN_FLIGHT = 4;
+/** Reads from the store: this size each, into this many buffers in turn (see materializeFile). */
+const READ_SIZE = 8 * 1024 * 1024;
+const READ_BUFFERS = 4;
+/** Disk blocks reserved ahead of the writes at a time (see materializeFile). */
+const PREALLOCATE_STEP = 32 * 1024 * 1024;
 
 const ZERO = Buffer.alloc(1 << 20);
 
@@ -130,14 +137,51 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
     }
     // the prepared file is gone: write the file here instead
   }
-  // writes go to the disk asynchronously while the next chunks are read and verified
+  // Writes go to the disk asynchronously while the next chunks are read and verified, and
+  // straight from the buffers the chunks were read into (no copy): READ_BUFFERS of them
+  // are lent in turn to the store's reads, and taken back once the writes from them are done.
   const out = new PositionalWriter(fs.openSync(tmp, 'wx', mode), { bufferSize: WRITE_BUFFER_SIZE, maxInflight: WRITES_IN_FLIGHT });
+  const mine = new Set<Buffer>();
+  const free: Buffer[] = [];
+  const written: Buffer[] = [];
+  const buffer = async (): Promise<Buffer> => {
+    if (free.length === 0 && mine.size < READ_BUFFERS) {
+      const b = Buffer.allocUnsafeSlow(READ_SIZE + ALIGN_SLACK);
+      mine.add(b);
+      return b;
+    }
+    if (free.length === 0) {
+      await out.fence(); // every write so far has finished (a failure is thrown by drain)
+      free.push(...written.splice(0));
+    }
+    return free.pop()!;
+  };
   let ok = false;
   try {
     let offset = 0;
-    for await (const data of store.readChunks(chunkIds(manifest))) {
-      if (!isZero(data)) out.write(data, offset);
-      offset += data.length;
+    // Disk blocks are reserved ahead of the writes while the content is not zeros (ext4 then
+    // allocates once per step, not on every write); a zero run is not written, and blocks
+    // are reserved only inside a stretch of data, so a sparse file stays sparse but for at
+    // most one step after each stretch.
+    let reserved = 0;
+    let reserving = true;
+    let lastNonZero = false;
+    for await (const group of store.readChunkGroups(chunkIds(manifest), { maxRead: READ_SIZE, buffer })) {
+      for (const data of group.chunks) {
+        const nonZero = !isZero(data);
+        if (nonZero) {
+          if (reserving && lastNonZero && offset + data.length > reserved) {
+            const from = Math.max(reserved, offset);
+            const length = Math.min(PREALLOCATE_STEP, pointer.size - from);
+            if (length > 0 && preallocate(out.fd, from, length)) reserved = from + length;
+            else reserving = false;
+          }
+          out.writeBorrowed(data, offset);
+        }
+        lastNonZero = nonZero;
+        offset += data.length;
+      }
+      if (mine.has(group.buffer)) written.push(group.buffer);
       opts.onProgress?.(offset);
       const wait = out.backpressure();
       if (wait) await wait;
