@@ -16,7 +16,7 @@ interface Addon {
   scan: ScanFn;
   pipeSize?: (fd: number, bytes: number) => number;
   pageOffset?: (view: Uint8Array) => number;
-  copy?: (src: Uint8Array, dst: Uint8Array, at: number) => number;
+  copy?: (src: Uint8Array, dst: Uint8Array, at: number, stream?: boolean) => number;
   readable?: (fd: number) => number;
   preallocate?: (fd: number, offset: number, length: number) => number;
   b3?: (data: Uint8Array) => Buffer;
@@ -80,13 +80,17 @@ export function pageOffset(view: Uint8Array): number | null {
 /**
  * Copies `src` into `dst` at `at`. Uses the addon's memmove for views of a
  * SharedArrayBuffer (V8's own copy of those is several times slower), Buffer.copy otherwise.
+ * Into shared memory, copies of 4 KiB or more use streaming stores: shared memory is read
+ * next by other threads, which then fetch it from memory at full speed instead of out of
+ * this core's cache (see js_copy in native/chunker.c).
  */
 export function copyBytes(src: Buffer, dst: Buffer, at: number): void {
-  if (src.buffer instanceof SharedArrayBuffer || dst.buffer instanceof SharedArrayBuffer) {
+  const shared = dst.buffer instanceof SharedArrayBuffer;
+  if (shared || src.buffer instanceof SharedArrayBuffer) {
     loadNativeScan();
     const f = cached?.addon?.copy;
     if (f) {
-      f(src, dst, at);
+      f(src, dst, at, shared && src.length >= 4096);
       return;
     }
   }

@@ -27,4 +27,21 @@ describe.skipIf(!native)('aligned buffers and the native copy', () => {
     expect(back.subarray(1).equals(src)).toBe(true);
     expect(() => copyBytes(views[0]!, Buffer.alloc(10), 0)).toThrow(/does not fit/);
   });
+
+  it('streams large copies into shared memory exactly, at any alignment, and moves overlapping ones', () => {
+    const src = xorshift32Bytes(250_000, 9);
+    const { views } = alignedSharedViews(1 << 18, 1);
+    const dst = views[0]!;
+    for (const [at, len] of [[0, 200_003], [1, 4096], [13, 65_537], [63, 5000], [7, 4095]] as const) {
+      dst.fill(0xee);
+      copyBytes(src.subarray(3, 3 + len), dst, at);
+      expect(dst.subarray(at, at + len).equals(src.subarray(3, 3 + len))).toBe(true);
+      expect(dst[at + len]).toBe(0xee);
+      if (at > 0) expect(dst[at - 1]).toBe(0xee);
+    }
+    // source and destination in the same shared memory, overlapping: a memmove
+    copyBytes(src, dst, 0);
+    copyBytes(dst.subarray(0, 100_000), dst, 50_000);
+    expect(dst.subarray(50_000, 150_000).equals(src.subarray(0, 100_000))).toBe(true);
+  });
 });
