@@ -84,23 +84,28 @@ export class Chunker {
       for (let at = 0; at < len; at += MAX_WINDOW) for (const c of this.push(data.subarray(at, Math.min(len, at + MAX_WINDOW)))) chunks.push(c);
       return chunks;
     }
+    let prev = 0;
+    this.scanCuts(data, (end) => {
+      chunks.push(this.pendingLength > 0 ? this.takePending(data, prev, end) : data.subarray(prev, end));
+      prev = end;
+    });
+    if (prev < len) this.appendPending(data, prev, len);
+    return chunks;
+  }
+
+  /** Scans `data` (at most MAX_WINDOW bytes) from the carried state; `cut(end)` for each cut, in order. */
+  private scanCuts(data: Buffer, cut: (end: number) => void): void {
+    const len = data.length;
     const state = this.state;
     const wanted = Math.min(MAX_CUTS_PER_CALL, Math.floor((state[0]! + len) / this.params.minSize) + 1);
     if (this.out.length < wanted) this.out = new Float64Array(Math.min(MAX_CUTS_PER_CALL, Math.max(wanted, this.out.length * 2)));
     const out = this.out;
     let start = 0;
-    let prev = 0;
     while (start < len) {
       const n = this.scan(data, start, len, state, this.cfg, out);
-      for (let k = 0; k < n; k++) {
-        const end = out[k]!;
-        chunks.push(this.pendingLength > 0 ? this.takePending(data, prev, end) : data.subarray(prev, end));
-        prev = end;
-      }
+      for (let k = 0; k < n; k++) cut(out[k]!);
       start = state[2]!;
     }
-    if (prev < len) this.appendPending(data, prev, len);
-    return chunks;
   }
 
   /**
@@ -117,22 +122,12 @@ export class Chunker {
       for (let at = 0; at < len; at += MAX_WINDOW) this.pushLengths(data.subarray(at, Math.min(len, at + MAX_WINDOW)), lengths);
       return;
     }
-    const state = this.state;
-    const wanted = Math.min(MAX_CUTS_PER_CALL, Math.floor((state[0]! + len) / this.params.minSize) + 1);
-    if (this.out.length < wanted) this.out = new Float64Array(Math.min(MAX_CUTS_PER_CALL, Math.max(wanted, this.out.length * 2)));
-    const out = this.out;
-    let start = 0;
     let prev = 0;
-    while (start < len) {
-      const n = this.scan(data, start, len, state, this.cfg, out);
-      for (let k = 0; k < n; k++) {
-        const end = out[k]!;
-        lengths.push(end - prev + this.carried);
-        this.carried = 0;
-        prev = end;
-      }
-      start = state[2]!;
-    }
+    this.scanCuts(data, (end) => {
+      lengths.push(end - prev + this.carried);
+      this.carried = 0;
+      prev = end;
+    });
     this.carried += len - prev;
   }
 
