@@ -639,7 +639,7 @@ export class ChunkStore {
       const first = group[0]!.loc;
       const last = group[group.length - 1]!.loc;
       const span = last.offset + last.storedLength - first.offset;
-      let buffer = span > maxRead ? Buffer.allocUnsafe(span + ALIGN_SLACK) : await opts.buffer();
+      const buffer = span > maxRead ? Buffer.allocUnsafe(span + ALIGN_SLACK) : await opts.buffer();
       if (buffer.length < span + ALIGN_SLACK) throw new Error(`readChunkGroups: a buffer of ${buffer.length} bytes was lent for a read of ${span}`);
       // placed to match the pack offset (the kernel's copy is up to 4x slower otherwise)
       const readBuf = alignedView(buffer, first.offset, span);
