@@ -39,12 +39,6 @@ export function nativeBlake3(): NativeBlake3 | null {
   return nativeChecked;
 }
 
-/** Which implementation computes ids in this thread (diagnostics). */
-export function blake3Implementation(): string {
-  const n = nativeBlake3();
-  return n ? `dits addon (${n.implementation()})` : '@napi-rs/blake-hash';
-}
-
 /** What blake3KnownAnswer gives with a correct BLAKE3 (@napi-rs/blake-hash gives it: blake3.test.ts). */
 export const BLAKE3_KNOWN_ANSWER = '799c82e4b1e981602c3fc94883c54112916150367bb690f14d5b1d008180d6bd';
 

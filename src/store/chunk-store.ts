@@ -39,8 +39,9 @@ const PACK_ROLL_SIZE = 256 * 1024 * 1024;
 const WRITE_BUFFER_SIZE = 2 * 1024 * 1024;
 /**
  * A pack's disk blocks are reserved this far ahead of its writes (fallocate, see
- * PackWriter), and the unused rest freed when it is closed: after a crash at most this
- * much stays reserved past a pack's end, until gc rewrites or deletes the pack.
+ * PackWriter), and the unused rest freed when it is closed. After a crash mid-add at most
+ * this much stays reserved past that pack's end: disk space only (the file's size and
+ * every read are unaffected), given back when gc rewrites or deletes the pack.
  */
 const PREALLOCATE_STEP = 32 * 1024 * 1024;
 /** Pack write buffers in flight at once (memory: about (1 + this) x WRITE_BUFFER_SIZE). */

@@ -14,10 +14,10 @@
  * chunk id, so a file edited in place (the link sees the edit) or replaced just yields fewer
  * chunks, and the rest comes from the remote as before.
  */
-import { ALIGN_SLACK, alignedView } from '../store/aligned-buffer.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { ALIGN_SLACK, alignedView } from '../store/aligned-buffer.js';
 import { hashBytes } from '../hashing/blake3.js';
 import { Manifest } from '../manifest/manifest.js';
 import type { ChunkStore } from '../store/chunk-store.js';
