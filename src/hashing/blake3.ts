@@ -11,6 +11,7 @@
  * pieces in one call (hashPieces in src/store/piece-cutter.ts), which ingest uses.
  */
 import { createRequire } from 'node:module';
+import { requireNative } from '../require-native.js';
 import { loadNativeBlake3, type NativeBlake3, type NativeHasher } from '../chunking/native.js';
 
 const require = createRequire(import.meta.url);
@@ -22,7 +23,7 @@ interface Napi {
 let napiModule: Napi | undefined;
 /** @napi-rs/blake-hash, loaded only where it hashes (without the addon) or in tests. */
 function napi(): Napi {
-  return (napiModule ??= require('@napi-rs/blake-hash') as Napi);
+  return (napiModule ??= requireNative<Napi>(require, '@napi-rs/blake-hash'));
 }
 
 export const ID_HEX_LENGTH = 64;

@@ -5,6 +5,7 @@
  * kept only if it saves at least MIN_SAVING of the chunk.
  */
 import { createRequire } from 'node:module';
+import { requireNative } from '../require-native.js';
 
 const require = createRequire(import.meta.url);
 interface Zstd {
@@ -14,7 +15,7 @@ interface Zstd {
 let zstdModule: Zstd | undefined;
 /** Loaded on first use: most adds of camera media never call zstd, and loading it costs a few ms. */
 function zstd(): Zstd {
-  return (zstdModule ??= require('@mongodb-js/zstd') as Zstd);
+  return (zstdModule ??= requireNative<Zstd>(require, '@mongodb-js/zstd'));
 }
 
 /** At most this many bytes of a chunk are sampled for the entropy estimate. */

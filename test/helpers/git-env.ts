@@ -9,6 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** Longest any one command of a test may run. */
+const COMMAND_TIMEOUT_MS = 100_000;
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DITS_BIN = path.join(ROOT, 'bin', 'git-dits');
 
@@ -46,8 +49,9 @@ export class GitSandbox {
   }
 
   run(cmd: string, args: string[], cwd: string, input?: string | Buffer, extraEnv: NodeJS.ProcessEnv = {}): RunResult {
-    const r: SpawnSyncReturns<Buffer> = spawnSync(cmd, args, { cwd, env: { ...this.env, ...extraEnv }, input, maxBuffer: 1 << 30 });
-    if (r.error) throw r.error;
+    // a command that hangs fails its test instead of holding the whole run (spawnSync blocks vitest's own timeout)
+    const r: SpawnSyncReturns<Buffer> = spawnSync(cmd, args, { cwd, env: { ...this.env, ...extraEnv }, input, maxBuffer: 1 << 30, timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' });
+    if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}${r.signal ? ` (${r.signal} after ${COMMAND_TIMEOUT_MS / 1000} s: hung?)` : ''}`);
     return { status: r.status ?? -1, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
   }
 
