@@ -20,6 +20,11 @@
  *   b3Hasher() -> hasher; b3Update(hasher, data); b3Digest(hasher) -> Buffer(32)
  *   b3Impl(simd?)       -> which BLAKE3 implementation hashes; `simd` = false turns the
  *                       own implementation's AVX2 routine off (tests)
+ *   readHash(fd, buf, position, starts, lengths, count, ids) -> Promise<n>
+ *                       on a libuv pool thread: reads buf.length bytes of fd at `position`
+ *                       into buf (pread, to the end of the file at most), then, when all of
+ *                       them came, hashes pieces [starts[k], + lengths[k]) of buf into ids;
+ *                       resolves with the bytes read, or -errno
  *
  * One call scans a whole buffer and returns every cut in it, so JS and C cross once per
  * push, not once per chunk. Plain N-API (node_api.h), no dependencies.
@@ -39,6 +44,9 @@
 #ifdef __linux__
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#endif
+#ifndef _WIN32
+#include <unistd.h> /* pread */
 #endif
 
 typedef struct {
@@ -479,6 +487,109 @@ static napi_value js_b3_impl(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+/*
+ * readHash: a store read and the hashing that verifies it, off the JavaScript thread.
+ * Checkout spends most of its main-thread time reading chunks and hashing them against
+ * their ids; done here on a libuv pool thread, the main thread only hands the bytes to the
+ * writes, and the reads, hashes and writes of neighbouring groups overlap on both cores.
+ * The typed arrays are held by references until the work completes, so their memory stays
+ * put; the caller must not touch buf or ids before the promise settles.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref refs[4];
+  int fd;
+  uint8_t *buf;
+  size_t len;
+  double position;
+  const double *starts;
+  const uint32_t *lengths;
+  size_t count;
+  uint8_t *ids;
+  double result;
+} read_hash_work;
+
+static void read_hash_execute(napi_env env, void *data) {
+  (void)env;
+  read_hash_work *w = (read_hash_work *)data;
+  size_t done = 0;
+  while (done < w->len) {
+    ssize_t n = pread(w->fd, w->buf + done, w->len - done, (off_t)(w->position + (double)done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      w->result = -(double)errno;
+      return;
+    }
+    if (n == 0) break;
+    done += (size_t)n;
+  }
+  w->result = (double)done;
+  if (done < w->len) return; /* short: the caller reports the pack as damaged */
+  for (size_t k = 0; k < w->count; k++) b3_hash(w->buf + (size_t)w->starts[k], w->lengths[k], w->ids + k * B3_OUT_LEN);
+}
+
+static void read_hash_complete(napi_env env, napi_status status, void *data) {
+  read_hash_work *w = (read_hash_work *)data;
+  napi_value result;
+  if (status == napi_ok) {
+    napi_create_double(env, w->result, &result);
+    napi_resolve_deferred(env, w->deferred, result);
+  } else {
+    napi_value msg;
+    napi_create_string_utf8(env, "readHash: the work was cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &result);
+    napi_reject_deferred(env, w->deferred, result);
+  }
+  for (int i = 0; i < 4; i++) napi_delete_reference(env, w->refs[i]);
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+static napi_value js_read_hash(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 7) THROW(env, "readHash(fd, buf, position, starts, lengths, count, ids): 7 arguments expected");
+  int32_t fd = -1;
+  double position = -1, count = -1;
+  void *vbuf, *vstarts, *vlengths, *vids;
+  size_t blen, slen, llen, ilen;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) THROW(env, "readHash: fd must be a file descriptor");
+  if (!get_typed(env, argv[1], napi_uint8_array, &vbuf, &blen)) THROW(env, "readHash: buf must be a Uint8Array or Buffer");
+  if (napi_get_value_double(env, argv[2], &position) != napi_ok || !(position >= 0)) THROW(env, "readHash: position must be a number >= 0");
+  if (!get_typed(env, argv[3], napi_float64_array, &vstarts, &slen)) THROW(env, "readHash: starts must be a Float64Array");
+  if (!get_typed(env, argv[4], napi_uint32_array, &vlengths, &llen)) THROW(env, "readHash: lengths must be a Uint32Array");
+  if (napi_get_value_double(env, argv[5], &count) != napi_ok || !(count >= 0 && count <= (double)slen && count <= (double)llen)) THROW(env, "readHash: count is out of range");
+  if (!get_typed(env, argv[6], napi_uint8_array, &vids, &ilen) || count * B3_OUT_LEN > (double)ilen) THROW(env, "readHash: ids must be a Uint8Array of 32 bytes per piece");
+  const double *starts = (const double *)vstarts;
+  const uint32_t *lengths = (const uint32_t *)vlengths;
+  for (size_t k = 0; k < (size_t)count; k++)
+    if (!(starts[k] >= 0 && starts[k] + (double)lengths[k] <= (double)blen)) THROW(env, "readHash: a piece lies outside buf");
+  read_hash_work *w = (read_hash_work *)calloc(1, sizeof *w);
+  if (w == NULL) THROW(env, "readHash: out of memory");
+  w->fd = fd;
+  w->buf = (uint8_t *)vbuf;
+  w->len = blen;
+  w->position = position;
+  w->starts = starts;
+  w->lengths = lengths;
+  w->count = (size_t)count;
+  w->ids = (uint8_t *)vids;
+  const int held[4] = {1, 3, 4, 6};
+  for (int i = 0; i < 4; i++) napi_create_reference(env, argv[held[i]], 1, &w->refs[i]);
+  napi_value promise, name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, "dits.readHash", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, read_hash_execute, read_hash_complete, w, &w->work) != napi_ok || napi_queue_async_work(env, w->work) != napi_ok) {
+    for (int i = 0; i < 4; i++) napi_delete_reference(env, w->refs[i]);
+    free(w);
+    THROW(env, "readHash: could not queue the work");
+  }
+  return promise;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
@@ -494,6 +605,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"b3Update", NULL, js_b3_update, NULL, NULL, NULL, napi_default, NULL},
       {"b3Digest", NULL, js_b3_digest, NULL, NULL, NULL, napi_default, NULL},
       {"b3Impl", NULL, js_b3_impl, NULL, NULL, NULL, napi_default, NULL},
+      {"readHash", NULL, js_read_hash, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

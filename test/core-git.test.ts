@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { blake3 } from '@napi-rs/blake-hash';
 import { GitSandbox, ROOT, pointerOf, randomBytesSeeded, writeFile } from './helpers/git-env.js';
@@ -162,6 +163,49 @@ describe('everyday git with tracked files', () => {
       ['a.mov', 'present'],
       ['small.mov', 'present'],
     ]);
+  });
+
+  it('a small compressible file comes back through the pipe from a fresh filter process (its first zstd load)', () => {
+    // loading zstd used to ask for a process report, which waits on the pipe reader's blocked thread: a hang
+    const text = Buffer.from(Array.from({ length: 1500 }, (_, i) => `frame ${i} timecode 00:00:${i % 60}:${i % 25}\n`).join(''));
+    const repo = sb.repo('zstd-smudge', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 't.mov': text } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 't'], repo);
+    fs.rmSync(path.join(repo, 't.mov'));
+    sb.mustGit(['checkout', '--', 't.mov'], repo);
+    expect(read(repo, 't.mov').equals(text)).toBe(true);
+    expect(sb.status(repo)).toBe('');
+  });
+
+  it('the filter process writes big files early and the hook renames them in; nothing is left behind', () => {
+    const a = randomBytesSeeded(400_000, 21);
+    const repo = sb.repo('early', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': a, 'same.mov': a, 'sub/b.mov': randomBytesSeeded(300_000, 22) } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    const early = path.join(repo, '.git', 'dits', 'early');
+    const b = read(repo, 'sub/b.mov');
+    // files of processes that are gone (a filter or a hook killed midway) are cleaned up
+    const gone = spawnSync('true').pid!;
+    const m = /manifest blake3:([0-9a-f]{64})/.exec(pointerOf(sb, repo, 'HEAD', 'a.mov'))![1]!;
+    fs.mkdirSync(early, { recursive: true });
+    for (const suffix of ['part', 'ready', `claimed-${gone}`]) writeFile(path.join(early, `${m}.${gone}.${suffix}`), 'stale');
+    for (const f of ['a.mov', 'same.mov', 'sub/b.mov']) fs.rmSync(path.join(repo, f));
+    sb.mustGit(['checkout', '--', '.'], repo);
+    expect(read(repo, 'a.mov').equals(a)).toBe(true);
+    expect(read(repo, 'same.mov').equals(a)).toBe(true);
+    expect(read(repo, 'sub/b.mov').equals(b)).toBe(true);
+    expect(sb.status(repo)).toBe('');
+    expect(fs.readdirSync(early)).toEqual([]);
+    // a smudge that is not a checkout: the early write is stopped or removed when git exits
+    const out = sb.mustGit(['cat-file', '--filters', 'HEAD:a.mov'], repo);
+    expect(out).toMatch(/^version dits\/1\n/);
+    expect(fs.readdirSync(early)).toEqual([]);
+    // turned off: the hook writes them, as before
+    fs.rmSync(path.join(repo, 'a.mov'));
+    sb.mustGit(['-c', 'dits.earlyWrite=false', 'checkout', '--', 'a.mov'], repo);
+    expect(read(repo, 'a.mov').equals(a)).toBe(true);
+    expect(sb.status(repo)).toBe('');
+    expect(fs.readdirSync(early)).toEqual([]);
   });
 
   it('a conflicting merge keeps ours and says how to choose', () => {

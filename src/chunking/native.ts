@@ -25,6 +25,7 @@ interface Addon {
   b3Update?: (h: NativeHasher, data: Uint8Array) => void;
   b3Digest?: (h: NativeHasher) => Buffer;
   b3Impl?: (simd?: boolean) => string;
+  readHash?: NativeBlake3['readHash'];
 }
 
 /** A hasher held by the addon (an external: no JavaScript properties). */
@@ -46,6 +47,14 @@ export interface NativeBlake3 {
   digest(h: NativeHasher): Buffer;
   /** Which implementation hashes; `simd: false` turns the own implementation's AVX2 routine off (tests). */
   implementation(simd?: boolean): string;
+  /**
+   * On a libuv pool thread: reads buf.length bytes of `fd` at `position` into buf (to the
+   * end of the file at most), then, if all of them came, hashes pieces [starts[k], +
+   * lengths[k]) of buf, k < count, into ids (32 bytes each). Resolves with the bytes read,
+   * or -errno. buf and ids must be left alone until it settles. Absent in an addon built
+   * before it had it.
+   */
+  readHash?(fd: number, buf: Uint8Array, position: number, starts: Float64Array, lengths: Uint32Array, count: number, ids: Uint8Array): Promise<number>;
 }
 
 const ADDON_FILE = 'native/build/Release/dits_chunker.node';
@@ -121,7 +130,15 @@ export function loadNativeBlake3(): NativeBlake3 | null {
   const a = cached?.addon;
   if (!a?.b3 || !a.b3Pieces || !a.b3Hasher || !a.b3Update || !a.b3Digest || !a.b3Impl) return null;
   const impl = a.b3Impl;
-  return { hash: a.b3, pieces: a.b3Pieces, hasher: a.b3Hasher, update: a.b3Update, digest: a.b3Digest, implementation: (simd?: boolean) => (simd === undefined ? impl() : impl(simd)) };
+  return {
+    hash: a.b3,
+    pieces: a.b3Pieces,
+    hasher: a.b3Hasher,
+    update: a.b3Update,
+    digest: a.b3Digest,
+    implementation: (simd?: boolean) => (simd === undefined ? impl() : impl(simd)),
+    readHash: a.readHash,
+  };
 }
 
 /** Why the addon is not in use (for diagnostics), or undefined when it is. */

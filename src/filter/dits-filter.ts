@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FilterContent, FilterHandlers, FilterRequest, FilterResult } from './protocol.js';
-import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer } from '../manifest/pointer.js';
+import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ingest, type ByteSource, type CutPlan } from '../store/ingest.js';
 import type { CutWorker } from '../store/cut-pipeline.js';
@@ -42,6 +42,8 @@ export interface DitsFilterDeps {
    * hint only), or undefined to cut on this thread. Owned by the caller.
    */
   cutWorker?: (size: number) => CutWorker | undefined;
+  /** Writes smudged big files early, for the hook to rename into place (worktree/early-write.ts). */
+  early?: { schedule(pointer: Pointer): void };
   /** Media-aware cut plan for a working-tree file, when the settings ask for it. */
   analyze?: (absPath: string) => Promise<MediaAnalysis | null>;
   /** Awaited once, when smudge first leaves a pointer for the hooks (makes sure they exist before git looks for them). */
@@ -199,6 +201,8 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
         }
       }
       addPending(deps.gitDir, req.pathname);
+      // too big for the pipe: the filter process may start writing it now (early-write.ts)
+      if (pointer.size > deps.settings.smudgeInlineMax) deps.early?.schedule(pointer);
       if (!pendingAnnounced) {
         pendingAnnounced = true;
         await deps.onPending?.();

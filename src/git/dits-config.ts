@@ -10,6 +10,8 @@ export interface DitsSettings {
   chunker: ChunkerParams;
   /** Files up to this size go through Git's smudge pipe; larger ones are written by Dits. */
   smudgeInlineMax: number;
+  /** The filter process starts writing big files while Git checks out (dits.earlyWrite; worktree/early-write.ts). */
+  earlyWrite: boolean;
   /** Media-aware cutting for MP4/MOV. */
   mediaAware: boolean;
   /** fsync packs before indexing them (dits.fsync). */
@@ -47,6 +49,7 @@ export async function readDitsSettings(cwd: string): Promise<DitsSettings> {
       maxSize: sizeSetting(kv, 'dits.chunkmax', DEFAULT_CHUNKER_PARAMS.maxSize),
     },
     smudgeInlineMax: sizeSetting(kv, 'dits.smudgeinlinemax', DEFAULT_SMUDGE_INLINE_MAX),
+    earlyWrite: (kv.get('dits.earlywrite') ?? 'true') !== 'false',
     mediaAware: (kv.get('dits.mediaaware') ?? 'true') !== 'false',
     durable: (kv.get('dits.fsync') ?? 'false') === 'true',
     packSize: kv.has('dits.packsize') ? sizeSetting(kv, 'dits.packsize', 0) : undefined,

@@ -53,6 +53,42 @@ describe('BLAKE3', () => {
     expect(() => addon!.pieces(buf.subarray(1000), 1000, starts, lengths, 3, 1, ids)).toThrow(/outside buf/);
     expect(() => addon!.pieces(buf, 0, starts, lengths, 2, 3, ids)).toThrow(/out of range/);
   });
+
+  it.skipIf(!addon?.readHash)('readHash reads a file range on the thread pool and hashes pieces of it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-readhash-'));
+    try {
+      const data = xorshift32Bytes(300_000, 9);
+      const file = path.join(dir, 'f');
+      fs.writeFileSync(file, data);
+      const fd = fs.openSync(file, 'r');
+      try {
+        const buf = Buffer.alloc(200_000);
+        const starts = new Float64Array([0, 70_000, 150_000]);
+        const lengths = new Uint32Array([70_000, 1, 50_000]);
+        const ids = new Uint8Array(3 * 32);
+        expect(await addon!.readHash!(fd, buf, 1234, starts, lengths, 3, ids)).toBe(200_000);
+        expect(buf.equals(data.subarray(1234, 201_234))).toBe(true);
+        for (let k = 0; k < 3; k++) expect(Buffer.from(ids.buffer, k * 32, 32).equals(napi.blake3(buf.subarray(starts[k]!, starts[k]! + lengths[k]!)))).toBe(true);
+        // past the end: what there was, and nothing hashed
+        const zero = new Uint8Array(32);
+        expect(await addon!.readHash!(fd, buf, 250_000, starts, lengths, 1, zero)).toBe(50_000);
+        expect(Buffer.from(zero).equals(Buffer.alloc(32))).toBe(true);
+        // a view: the bytes land where the view starts
+        const big = Buffer.alloc(1000);
+        expect(await addon!.readHash!(fd, big.subarray(100, 200), 0, starts, lengths, 0, zero)).toBe(100);
+        expect(big.subarray(100, 200).equals(data.subarray(0, 100))).toBe(true);
+        expect(big.subarray(0, 100).equals(Buffer.alloc(100))).toBe(true);
+        expect(() => addon!.readHash!(fd, buf, 0, starts, lengths, 4, ids)).toThrow(/out of range/);
+        expect(() => addon!.readHash!(fd, buf.subarray(0, 100_000), 0, starts, lengths, 3, ids)).toThrow(/outside buf/);
+      } finally {
+        fs.closeSync(fd);
+      }
+      // no such descriptor: -EBADF, not a throw
+      expect(await addon!.readHash!(1 << 29, Buffer.alloc(10), 0, new Float64Array(0), new Uint32Array(0), 0, new Uint8Array(0))).toBe(-9);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 // Dits' own BLAKE3 (native/b3.c) is what the addon uses where the BLAKE3 C library's

@@ -28,6 +28,8 @@ const WRITES_IN_FLIGHT = 4;
 /** Reads from the store: this size each, into this many buffers in turn (see materializeFile). */
 const READ_SIZE = 8 * 1024 * 1024;
 const READ_BUFFERS = 4;
+/** Groups read (and verified) ahead of the one being written: see readChunkGroups. */
+const READ_AHEAD = 2;
 /** Disk blocks reserved ahead of the writes at a time (see materializeFile). */
 const PREALLOCATE_STEP = 32 * 1024 * 1024;
 
@@ -121,7 +123,7 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
         fs.copyFileSync(opts.prepared, tmp, fs.constants.COPYFILE_EXCL);
         const copied = fs.statSync(tmp).size;
         if (copied !== pointer.size) throw new DitsUserError('content-mismatch', `copying ${dest} left ${copied} bytes, not ${pointer.size}`);
-        const stamp = new Date(started - 1000); // see below: git must not re-read it
+        const stamp = new Date(started - 1000); // see writeContent: git must not re-read it
         fs.utimesSync(tmp, stamp, stamp);
         fs.chmodSync(tmp, mode);
         replaceFile(tmp, dest);
@@ -137,24 +139,56 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
     }
     // the prepared file is gone: write the file here instead
   }
+  await writeContent(store, pointer, manifest, tmp, { mode, started, onProgress: opts.onProgress });
+  fs.chmodSync(tmp, mode);
+  replaceFile(tmp, dest);
+  return fs.statSync(dest, { bigint: true });
+}
+
+export interface WriteContentOptions {
+  /** Mode of a new file. */
+  mode?: number;
+  /** When the write began (ms): the file is dated a second before it (see below). */
+  started: number;
+  onProgress?: (bytes: number) => void;
+  /** Overwrite `file` if it exists (else it must not exist). */
+  replace?: boolean;
+  /** Stops the write between reads (the file is removed, the signal's reason thrown). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes the content a pointer names into `file`, every chunk verified (see the top of
+ * this file); `manifest` is the pointer's (loadManifest). A failure removes the file.
+ */
+export async function writeContent(store: ChunkStore, pointer: Pointer, manifest: Manifest, file: string, opts: WriteContentOptions): Promise<void> {
   // Writes go to the disk asynchronously while the next chunks are read and verified, and
   // straight from the buffers the chunks were read into (no copy): READ_BUFFERS of them
   // are lent in turn to the store's reads, and taken back once the writes from them are done.
-  const out = new PositionalWriter(fs.openSync(tmp, 'wx', mode), { bufferSize: WRITE_BUFFER_SIZE, maxInflight: WRITES_IN_FLIGHT });
+  const out = new PositionalWriter(fs.openSync(file, opts.replace ? 'w' : 'wx', opts.mode ?? 0o644), { bufferSize: WRITE_BUFFER_SIZE, maxInflight: WRITES_IN_FLIGHT });
   const mine = new Set<Buffer>();
   const free: Buffer[] = [];
   const written: Buffer[] = [];
   const buffer = async (): Promise<Buffer> => {
-    if (free.length === 0 && mine.size < READ_BUFFERS) {
-      const b = Buffer.allocUnsafeSlow(READ_SIZE + ALIGN_SLACK);
-      mine.add(b);
-      return b;
+    for (;;) {
+      const b = free.pop();
+      if (b) return b;
+      if (mine.size < READ_BUFFERS) {
+        const b = Buffer.allocUnsafeSlow(READ_SIZE + ALIGN_SLACK);
+        mine.add(b);
+        return b;
+      }
+      if (written.length) {
+        // Only the buffers whose writes were sent before this fence come back with it: the
+        // caller may hand over more while it waits (reads run ahead), still being written.
+        const done = written.splice(0);
+        await out.fence(); // (a failed write is thrown by drain)
+        free.push(...done);
+        continue;
+      }
+      // all are being read into or held: wait for the caller to hand one back
+      await new Promise((r) => setImmediate(r));
     }
-    if (free.length === 0) {
-      await out.fence(); // every write so far has finished (a failure is thrown by drain)
-      free.push(...written.splice(0));
-    }
-    return free.pop()!;
   };
   let ok = false;
   try {
@@ -166,7 +200,7 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
     let reserved = 0;
     let reserving = true;
     let lastNonZero = false;
-    for await (const group of store.readChunkGroups(chunkIds(manifest), { maxRead: READ_SIZE, buffer })) {
+    for await (const group of store.readChunkGroups(chunkIds(manifest), { maxRead: READ_SIZE, buffer, ahead: READ_AHEAD })) {
       for (const data of group.chunks) {
         const nonZero = !isZero(data);
         if (nonZero) {
@@ -183,6 +217,7 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
       }
       if (mine.has(group.buffer)) written.push(group.buffer);
       opts.onProgress?.(offset);
+      opts.signal?.throwIfAborted();
       const wait = out.backpressure();
       if (wait) await wait;
     }
@@ -196,7 +231,7 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
     // index, through the clean filter: for a just-written 1 GiB file that would mean reading
     // it all again, or waiting for the clock before writing the index. Later edits still
     // change mtime and ctime, so nothing is missed.
-    const stamp = new Date(started - 1000);
+    const stamp = new Date(opts.started - 1000);
     fs.futimesSync(out.fd, stamp, stamp);
     ok = true;
   } catch (err) {
@@ -204,11 +239,8 @@ export async function materializeFile(store: ChunkStore, pointer: Pointer, dest:
     throw err;
   } finally {
     out.close(); // once no write is in flight
-    if (!ok) fs.rmSync(tmp, { force: true });
+    if (!ok) fs.rmSync(file, { force: true });
   }
-  fs.chmodSync(tmp, mode);
-  replaceFile(tmp, dest);
-  return fs.statSync(dest, { bigint: true });
 }
 
 /** Whether a manifest and every chunk it lists are in the local store. */

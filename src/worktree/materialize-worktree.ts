@@ -49,6 +49,8 @@ export async function materializePaths(
      * are not kept in the store, and the next checkout reuses them from there.
      */
     linkPrepared?: boolean;
+    /** Files the filter process wrote early (early-write.ts); used ones are removed from the map. */
+    early?: Map<string, { tmp: string; pointer: Pointer }>;
   } = {},
 ): Promise<MaterializeReport> {
   const report: MaterializeReport = { written: [], failed: [], bytes: 0 };
@@ -65,11 +67,14 @@ export async function materializePaths(
   let before = 0;
   for (const w of work) {
     try {
-      const ready = opts.prepared?.get(w.file);
+      const fetched = opts.prepared?.get(w.file);
+      const ready = fetched ?? opts.early?.get(w.file);
       const usable = ready && ready.pointer.manifest === w.pointer.manifest && ready.pointer.oid === w.pointer.oid;
       if (usable) {
-        opts.prepared!.delete(w.file);
-        if (opts.linkPrepared) linkWrittenFile(store, w.pointer.manifest, ready.tmp);
+        if (fetched) {
+          opts.prepared!.delete(w.file);
+          if (opts.linkPrepared) linkWrittenFile(store, w.pointer.manifest, ready.tmp);
+        } else opts.early!.delete(w.file);
       }
       const stat = await materializeFile(store, w.pointer, w.file, {
         onProgress: (b) => opts.onProgress?.(before + b, total),

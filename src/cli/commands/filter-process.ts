@@ -10,6 +10,7 @@ import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { setPipeSize } from '../../chunking/native.js';
 import { FdReader } from '../../git/fd-reader.js';
+import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
 
 function isPipe(fd: number): boolean {
@@ -20,7 +21,7 @@ function isPipe(fd: number): boolean {
   }
 }
 
-async function filterDeps(ctx: CliContext): Promise<{ deps: DitsFilterDeps; close: () => Promise<void>; repo: RepoPaths }> {
+async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps: DitsFilterDeps; close: () => Promise<void>; repo: RepoPaths }> {
   const repo = await findRepo(ctx.cwd);
   const settings = await readDitsSettings(repo.workTree);
   let store: ChunkStore | null = null;
@@ -51,10 +52,14 @@ async function filterDeps(ctx: CliContext): Promise<{ deps: DitsFilterDeps; clos
     onPending: ensureInit,
     log: (line) => err(ctx, line),
   };
+  // only a process that lives on while the hook runs can write early
+  const early = longRunning && settings.earlyWrite ? new EarlyWriter(repo.gitDir, deps.store) : null;
+  if (early) deps.early = early;
   return {
     deps,
     repo,
     close: async () => {
+      await early?.close();
       store?.close();
       await worker?.close();
     },
@@ -97,7 +102,7 @@ const filterProcess: Command = {
     } else {
       input = ctx.stdin as AsyncIterable<Buffer>;
     }
-    const { deps, close } = await filterDeps(ctx);
+    const { deps, close } = await filterDeps(ctx, true);
     try {
       await serveFilterProtocol(input, ctx.stdout, createDitsFilter(deps));
     } finally {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { findRepo } from '../../git/repo.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { takePending } from '../../worktree/pending.js';
+import { claimEarly } from '../../worktree/early-write.js';
 import { materializePaths, readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { discardPrepared, fetchMissingContent, readFetchPolicy, type PreparedFile } from '../../worktree/remote-fetch.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
@@ -35,6 +36,7 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
     let deferred = new Set<string>();
     let prepared = new Map<string, PreparedFile>();
     let linkPrepared = false;
+    let early = new Map<string, PreparedFile>();
     let result: Awaited<ReturnType<typeof materializePaths>>;
     try {
       try {
@@ -48,11 +50,24 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
         report(ctx, e);
       }
       const bar = createProgressBar(ctx, 'Writing files');
-      const todo = items.filter((i) => !deferred.has(i.path)).map((i) => i.path);
-      result = await materializePaths(repo, store, todo, { onProgress: (d, t) => bar.update(d, t), prepared, linkPrepared });
+      const todo = items.filter((i) => !deferred.has(i.path));
+      // files the filter process began writing while git checked out (early-write.ts)
+      const abs = (p: string): string => path.join(repo.workTree, p);
+      early = await claimEarly(
+        repo.gitDir,
+        todo.filter((i) => !prepared.has(abs(i.path))).map((i) => ({ file: abs(i.path), pointer: i.pointer })),
+        (d, t) => bar.update(d, t),
+      );
+      result = await materializePaths(
+        repo,
+        store,
+        todo.map((i) => i.path),
+        { onProgress: (d, t) => bar.update(d, t), prepared, linkPrepared, early },
+      );
       bar.done();
     } finally {
       discardPrepared(prepared);
+      discardPrepared(early);
       // links to earlier versions served this checkout; those no longer in the tree go
       dropUnusedLinks(store);
     }

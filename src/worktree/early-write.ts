@@ -1,0 +1,176 @@
+/**
+ * Early writes: the filter process starts writing a big file's content as soon as Git asks
+ * it to smudge that file, instead of leaving all of it to the hook that runs after Git has
+ * written every pointer (the hook's own start and Git's work in between then overlap the
+ * write). The content goes to `<git dir>/dits/early/`, never through Git's pipe:
+ *
+ *   <manifest>.<pid>.part    being written by filter process <pid> (created when Git asks)
+ *   <manifest>.<pid>.ready   written and verified, dated like any checked-out file
+ *
+ * The hook (finishCheckout) claims a ready file by renaming it to a name of its own, then
+ * renames it into place like the files a fetch prepares (materializeFile's `prepared`);
+ * for a part file it waits while that process lives. Anything it finds of a process that
+ * is gone it removes. The filter process removes what no hook claimed when Git closes its
+ * pipe (Git does that as it exits, after its hooks ran), stopping a write still going: so
+ * a smudge that was not a checkout (`git cat-file --filters`, `git archive`) costs at most
+ * a partial write, and leaves nothing behind.
+ *
+ * Only content whose manifest is in the local store is written early (not a lazy clone's),
+ * one file at a time, in the order Git asked.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Pointer } from '../manifest/pointer.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import { loadManifest, writeContent } from '../store/materialize.js';
+
+export function earlyDir(gitDir: string): string {
+  return path.join(gitDir, 'dits', 'early');
+}
+
+const NAME = /^([0-9a-f]{64})\.(\d+)\.(part|ready|claimed-(\d+))$/;
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The filter process's side: writes the content of pointers Git smudged, one at a time. */
+export class EarlyWriter {
+  private readonly queue: { pointer: Pointer; part: string }[] = [];
+  private running: Promise<void> | null = null;
+  private readonly abort = new AbortController();
+  /** this process's part and ready files not yet claimed (or removed) */
+  private readonly mine = new Set<string>();
+  private closed = false;
+
+  constructor(
+    private readonly gitDir: string,
+    private readonly store: () => ChunkStore,
+  ) {}
+
+  /** Starts (or queues) the early write of this pointer's content; quietly does nothing when it cannot. */
+  schedule(pointer: Pointer): void {
+    if (this.closed) return;
+    const dir = earlyDir(this.gitDir);
+    const part = path.join(dir, `${pointer.manifest}.${process.pid}.part`);
+    if (this.mine.has(part)) return; // the same content at another path: the hook writes that one
+    try {
+      if (!this.store().hasManifest(pointer.manifest)) return;
+      fs.mkdirSync(dir, { recursive: true });
+      fs.closeSync(fs.openSync(part, 'wx', 0o600));
+    } catch {
+      return;
+    }
+    this.mine.add(part);
+    this.queue.push({ pointer, part });
+    this.running ??= this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    for (let job = this.queue.shift(); job; job = this.queue.shift()) {
+      if (this.abort.signal.aborted) break;
+      const { pointer, part } = job;
+      const ready = part.replace(/\.part$/, '.ready');
+      try {
+        const store = this.store();
+        await writeContent(store, pointer, loadManifest(store, pointer), part, { started: Date.now(), replace: true, signal: this.abort.signal });
+        fs.renameSync(part, ready);
+        this.mine.delete(part);
+        this.mine.add(ready);
+      } catch {
+        // missing content, a full disk, or stopped: the hook writes (and reports) this file
+        fs.rmSync(part, { force: true });
+        this.mine.delete(part);
+      }
+    }
+    this.running = null;
+  }
+
+  /** Git is done: stops a write still going and removes what no hook claimed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.abort.abort(new Error('the checkout is over'));
+    for (const { part } of this.queue.splice(0)) {
+      fs.rmSync(part, { force: true });
+      this.mine.delete(part);
+    }
+    await this.running;
+    for (const f of this.mine) fs.rmSync(f, { force: true });
+    this.mine.clear();
+  }
+}
+
+/**
+ * The hook's side: the early-written files for these pointers (by working-tree file), each
+ * renamed to a name of the hook's own (the caller renames it into place or removes it).
+ * Waits for writes still going; removes files of processes that are gone.
+ */
+export async function claimEarly(
+  gitDir: string,
+  items: readonly { file: string; pointer: Pointer }[],
+  onProgress?: (bytes: number, total: number) => void,
+): Promise<Map<string, { tmp: string; pointer: Pointer }>> {
+  const claimed = new Map<string, { tmp: string; pointer: Pointer }>();
+  const dir = earlyDir(gitDir);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return claimed;
+  }
+  const byManifest = new Map<string, { name: string; pid: number; kind: string }[]>();
+  for (const name of names) {
+    const m = NAME.exec(name);
+    if (!m) continue;
+    // a claimed file belongs to the hook that claimed it
+    const pid = Number(m[4] ?? m[2]);
+    if (!alive(pid)) {
+      fs.rmSync(path.join(dir, name), { force: true }); // left by a process that was killed
+      continue;
+    }
+    if (m[4] !== undefined) continue;
+    const list = byManifest.get(m[1]!) ?? [];
+    list.push({ name, pid, kind: m[3]! });
+    byManifest.set(m[1]!, list);
+  }
+  const wanted = items.filter((i) => byManifest.has(i.pointer.manifest));
+  const total = wanted.reduce((n, i) => n + i.pointer.size, 0);
+  let done = 0;
+  for (const { file, pointer } of wanted) {
+    const found = byManifest.get(pointer.manifest)!.shift();
+    if (!found) continue; // the same content at two paths: one early copy only
+    const base = path.join(dir, `${pointer.manifest}.${found.pid}`);
+    // a part becomes ready, or goes (failed, stopped): wait while its writer lives
+    for (let wait = 2; !fs.existsSync(`${base}.ready`) && fs.existsSync(`${base}.part`) && alive(found.pid); wait = Math.min(wait * 2, 20)) {
+      if (onProgress) {
+        try {
+          onProgress(done + fs.statSync(`${base}.part`).size, total);
+        } catch {
+          /* became ready meanwhile */
+        }
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+    const tmp = `${base}.claimed-${process.pid}`;
+    try {
+      fs.renameSync(`${base}.ready`, tmp);
+    } catch {
+      continue; // not written, or another hook took it: written from the store instead
+    }
+    const size = fs.statSync(tmp).size;
+    if (size !== pointer.size) {
+      fs.rmSync(tmp, { force: true });
+      continue;
+    }
+    claimed.set(file, { tmp, pointer });
+    done += pointer.size;
+    onProgress?.(done, total);
+  }
+  return claimed;
+}
