@@ -28,6 +28,9 @@ export function earlyDir(gitDir: string): string {
   return path.join(gitDir, 'dits', 'early');
 }
 
+/** A hook stops waiting for an early write that has shown no progress for this long. */
+const EARLY_STALL_MS = 60_000;
+
 const NAME = /^([0-9a-f]{64})\.(\d+)\.(part|ready|claimed-(\d+))$/;
 
 function alive(pid: number): boolean {
@@ -79,7 +82,15 @@ export class EarlyWriter {
       const ready = part.replace(/\.part$/, '.ready');
       try {
         const store = this.store();
-        await writeContent(store, pointer, loadManifest(store, pointer), part, { started: Date.now(), replace: true, signal: this.abort.signal });
+        // a sign of life for a hook waiting on it, even through runs of zeros (not written)
+        let touched = Date.now();
+        const onProgress = (): void => {
+          const now = Date.now();
+          if (now - touched < 1000) return;
+          touched = now;
+          fs.utimesSync(part, new Date(now), new Date(now));
+        };
+        await writeContent(store, pointer, loadManifest(store, pointer), part, { started: Date.now(), replace: true, signal: this.abort.signal, onProgress });
         fs.renameSync(part, ready);
         this.mine.delete(part);
         this.mine.add(ready);
@@ -146,15 +157,23 @@ export async function claimEarly(
     const found = byManifest.get(pointer.manifest)!.shift();
     if (!found) continue; // the same content at two paths: one early copy only
     const base = path.join(dir, `${pointer.manifest}.${found.pid}`);
-    // a part becomes ready, or goes (failed, stopped): wait while its writer lives
-    for (let wait = 2; !fs.existsSync(`${base}.ready`) && fs.existsSync(`${base}.part`) && alive(found.pid); wait = Math.min(wait * 2, 20)) {
-      if (onProgress) {
-        try {
-          onProgress(done + fs.statSync(`${base}.part`).size, total);
-        } catch {
-          /* became ready meanwhile */
-        }
+    // a part becomes ready, or goes (failed, stopped): wait while its writer lives and
+    // shows progress (it touches the file at least every second)
+    let seen = '';
+    let since = Date.now();
+    for (let wait = 2; !fs.existsSync(`${base}.ready`) && alive(found.pid); wait = Math.min(wait * 2, 20)) {
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(`${base}.part`);
+      } catch {
+        break; // ready, or given up
       }
+      const now = `${st.size} ${st.mtimeMs}`;
+      if (now !== seen) {
+        seen = now;
+        since = Date.now();
+      } else if (Date.now() - since > EARLY_STALL_MS) break; // stuck: written from the store instead
+      onProgress?.(done + st.size, total);
       await new Promise((r) => setTimeout(r, wait));
     }
     const tmp = `${base}.claimed-${process.pid}`;
