@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { findRepo, requireInitialised } from '../../git/repo.js';
+import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
 import { readDitsSettings } from '../../git/dits-config.js';
 import { updateIndexStat } from '../../git/index-file.js';
@@ -50,88 +50,109 @@ const add: Command = {
     for (const s of specs) {
       if (s.startsWith('..')) throw new DitsUserError('outside-repo', `${s} is outside the repository`, { hint: `the repository is ${repo.workTree}` });
     }
-    const listed = splitZ((await runGit(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...specs], { cwd: repo.workTree })).stdout);
-    const unmatched = specs.filter((s) => s !== '.' && !listed.some((l) => l === s || l.startsWith(s.endsWith('/') ? s : s + '/')) && !fs.existsSync(path.join(repo.workTree, s)));
-    if (unmatched.length) throw new DitsUserError('no-such-path', `pathspec '${unmatched[0]}' did not match any files`);
-    const files = [...new Set(listed)];
-    const dits = await ditsFiltered(repo.workTree, files);
-    const ditsFiles: string[] = [];
-    const plain: string[] = [];
-    for (const f of files) {
-      let st: fs.Stats | null = null;
-      try {
-        st = fs.lstatSync(path.join(repo.workTree, f));
-      } catch {
-        /* deleted: git add stages the removal */
-      }
-      if (st && st.isFile() && dits.has(f)) ditsFiles.push(f);
-      else plain.push(f);
-    }
-
-    const settings = await readDitsSettings(repo.workTree);
-    const analyze = settings.mediaAware ? await loadAnalyzer() : undefined;
-    const store = ChunkStore.open(repo.ditsDir, { durable: settings.durable });
-    const staged: Staged[] = [];
-    let total = 0;
-    for (const f of ditsFiles) total += fs.statSync(path.join(repo.workTree, f)).size;
-    const bar = createProgressBar(ctx, 'Adding', total);
-    // cutting and hashing on the second core pays for the worker's start-up on big files only
-    const worker = total >= PARALLEL_INGEST_MIN ? new CutWorker() : undefined;
-    let doneBefore = 0;
+    // The cutting workers take a tenth of a second to start: for a big file named here they
+    // are begun now, while git lists the files, instead of after.
+    let worker: CutWorker | undefined = specs.some((s) => bigFile(path.join(repo.workTree, s))) ? new CutWorker() : undefined;
     try {
-      for (const f of ditsFiles) {
-        const abs = path.join(repo.workTree, f);
-        const before = fs.statSync(abs, { bigint: true });
-        let analysis = null;
-        if (analyze) {
-          try {
-            analysis = await analyze(abs);
-          } catch {
-            analysis = null;
-          }
-        }
-        const source = await openFileSource(abs);
-        const res = await ingest(store, source, {
-          params: settings.chunker,
-          worker,
-          cutPlan: analysis?.cutPlan,
-          media: analysis?.media ?? null,
-          mediaFallback: analysis?.fallback,
-          onProgress: (b) => bar.update(doneBefore + b),
-        }).finally(() => source.close());
-        const after = fs.statSync(abs, { bigint: true });
-        const unchanged = after.mtimeNs === before.mtimeNs && after.size === before.size && after.ino === before.ino;
-        staged.push({
-          path: f,
-          mode: (before.mode & 0o111n) !== 0n ? '100755' : '100644',
-          pointer: res.pointerBytes,
-          stat: unchanged ? after : null,
-          size: Number(before.size),
-          newBytes: res.newBytes,
-        });
-        doneBefore += Number(before.size);
-      }
+      return await addFiles(ctx, repo, specs, values.json === true, () => (worker ??= new CutWorker()));
     } finally {
-      bar.done();
-      store.close();
       await worker?.close();
     }
-
-    if (staged.length) await stagePointers(repo.workTree, repo.gitDir, repo.ditsDir, repo.hashAlgo, staged);
-    if (plain.length) await runGit(['add', '--', ...plain], { cwd: repo.workTree });
-
-    const summary = {
-      added: staged.map((s) => ({ path: s.path, size: s.size, newBytes: s.newBytes, changedWhileReading: s.stat === null })),
-      addedByGit: plain,
-    };
-    if (values.json) printJson(ctx, summary);
-    else {
-      for (const s of staged) out(ctx, `add ${s.path} (${formatBytes(s.size)}, ${formatBytes(s.newBytes)} new)${s.stat ? '' : ' [changed while reading: git will re-check it]'}`);
-      if (plain.length) out(ctx, `add ${plain.length} other file(s) through git add`);
-    }
-    return 0;
   },
 };
+
+function bigFile(file: string): boolean {
+  try {
+    const st = fs.statSync(file);
+    return st.isFile() && st.size >= PARALLEL_INGEST_MIN;
+  } catch {
+    return false;
+  }
+}
+
+async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json: boolean, startedWorker: () => CutWorker | undefined): Promise<number> {
+  const settingsRead = readDitsSettings(repo.workTree);
+  settingsRead.catch(() => undefined); // awaited below
+  const listed = splitZ((await runGit(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...specs], { cwd: repo.workTree })).stdout);
+  const unmatched = specs.filter((s) => s !== '.' && !listed.some((l) => l === s || l.startsWith(s.endsWith('/') ? s : s + '/')) && !fs.existsSync(path.join(repo.workTree, s)));
+  if (unmatched.length) throw new DitsUserError('no-such-path', `pathspec '${unmatched[0]}' did not match any files`);
+  const files = [...new Set(listed)];
+  const dits = await ditsFiltered(repo.workTree, files);
+  const ditsFiles: string[] = [];
+  const plain: string[] = [];
+  for (const f of files) {
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.lstatSync(path.join(repo.workTree, f));
+    } catch {
+      /* deleted: git add stages the removal */
+    }
+    if (st && st.isFile() && dits.has(f)) ditsFiles.push(f);
+    else plain.push(f);
+  }
+
+  const settings = await settingsRead;
+  const analyze = settings.mediaAware ? await loadAnalyzer() : undefined;
+  const store = ChunkStore.open(repo.ditsDir, { durable: settings.durable });
+  const staged: Staged[] = [];
+  let total = 0;
+  for (const f of ditsFiles) total += fs.statSync(path.join(repo.workTree, f)).size;
+  const bar = createProgressBar(ctx, 'Adding', total);
+  // cutting and hashing on the second core pays for the workers on big files only
+  const worker = total >= PARALLEL_INGEST_MIN ? startedWorker() : undefined;
+  let doneBefore = 0;
+  try {
+    for (const f of ditsFiles) {
+      const abs = path.join(repo.workTree, f);
+      const before = fs.statSync(abs, { bigint: true });
+      let analysis = null;
+      if (analyze) {
+        try {
+          analysis = await analyze(abs);
+        } catch {
+          analysis = null;
+        }
+      }
+      const source = await openFileSource(abs);
+      const res = await ingest(store, source, {
+        params: settings.chunker,
+        worker,
+        cutPlan: analysis?.cutPlan,
+        media: analysis?.media ?? null,
+        mediaFallback: analysis?.fallback,
+        onProgress: (b) => bar.update(doneBefore + b),
+      }).finally(() => source.close());
+      const after = fs.statSync(abs, { bigint: true });
+      const unchanged = after.mtimeNs === before.mtimeNs && after.size === before.size && after.ino === before.ino;
+      staged.push({
+        path: f,
+        mode: (before.mode & 0o111n) !== 0n ? '100755' : '100644',
+        pointer: res.pointerBytes,
+        stat: unchanged ? after : null,
+        size: Number(before.size),
+        newBytes: res.newBytes,
+      });
+      doneBefore += Number(before.size);
+    }
+  } finally {
+    bar.done();
+    store.close();
+  }
+
+  if (staged.length) await stagePointers(repo.workTree, repo.gitDir, repo.ditsDir, repo.hashAlgo, staged);
+  if (plain.length) await runGit(['add', '--', ...plain], { cwd: repo.workTree });
+
+  const summary = {
+    added: staged.map((s) => ({ path: s.path, size: s.size, newBytes: s.newBytes, changedWhileReading: s.stat === null })),
+    addedByGit: plain,
+  };
+  if (json) printJson(ctx, summary);
+  else {
+    for (const s of staged) out(ctx, `add ${s.path} (${formatBytes(s.size)}, ${formatBytes(s.newBytes)} new)${s.stat ? '' : ' [changed while reading: git will re-check it]'}`);
+    if (plain.length) out(ctx, `add ${plain.length} other file(s) through git add`);
+  }
+  return 0;
+}
 
 async function loadAnalyzer() {
   try {
