@@ -148,17 +148,10 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       const { head, rest, ended } = await peek(content, MAX_POINTER_SIZE);
       if (ended && parsePointer(head)) return head;
       const file = path.join(deps.workTree, req.pathname);
-      let analysis: MediaAnalysis | null = null;
-      if (deps.settings.mediaAware && deps.analyze && !ended) {
-        try {
-          analysis = await deps.analyze(file);
-        } catch {
-          analysis = null; // the plan is only a hint: ids come from the bytes git sends
-        }
-      }
       let worker: CutWorker | undefined;
       if (!ended && deps.cutWorker) {
         // git does not say how long the content is; the file it came from is a good guess
+        // (asked first: the workers then start while the container is analysed)
         let size = 0;
         try {
           size = fs.statSync(file).size;
@@ -166,6 +159,14 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
           /* content from elsewhere (git hash-object --stdin --path): cut on this thread */
         }
         worker = deps.cutWorker(size);
+      }
+      let analysis: MediaAnalysis | null = null;
+      if (deps.settings.mediaAware && deps.analyze && !ended) {
+        try {
+          analysis = await deps.analyze(file);
+        } catch {
+          analysis = null; // the plan is only a hint: ids come from the bytes git sends
+        }
       }
       const res = await ingest(deps.store(), afterHead(head, ended, content), {
         params: deps.settings.chunker,
