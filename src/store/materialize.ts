@@ -25,12 +25,12 @@ import { preallocate } from '../chunking/native.js';
 
 const WRITE_BUFFER_SIZE = 2 * 1024 * 1024;
 const WRITES_IN_FLIGHT = 4;
-/** Reads from the store: this size each, into this many buffers in turn (see materializeFile). */
+/** Reads from the store: this size each, into this many buffers in turn (see writeContent). */
 const READ_SIZE = 8 * 1024 * 1024;
 const READ_BUFFERS = 4;
 /** Groups read (and verified) ahead of the one being written: see readChunkGroups. */
 const READ_AHEAD = 2;
-/** Disk blocks reserved ahead of the writes at a time (see materializeFile). */
+/** Disk blocks reserved ahead of the writes at a time (see writeContent). */
 const PREALLOCATE_STEP = 32 * 1024 * 1024;
 
 const ZERO = Buffer.alloc(1 << 20);
