@@ -19,7 +19,7 @@ import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer, type Pointer } from '../
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ingest, type ByteSource, type CutPlan } from '../store/ingest.js';
 import type { CutWorker } from '../store/cut-pipeline.js';
-import { loadManifest, readContent } from '../store/materialize.js';
+import { chunksPresent, loadManifest, readContent } from '../store/materialize.js';
 import type { DitsSettings } from '../git/dits-config.js';
 import { addPending } from '../worktree/pending.js';
 import { copyBytes } from '../chunking/native.js';
@@ -193,9 +193,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
           const manifest = loadManifest(store, pointer);
           // Verify every chunk is present before answering, so a failure leaves a pointer
           // (and a clear message later) rather than a half-written file.
-          for (let i = 0; i < manifest.chunkCount; i++) {
-            if (!store.locate(manifest.idRawAt(i))) throw new Error('missing chunk');
-          }
+          if (!chunksPresent(store, manifest)) throw new Error('missing chunk');
           return readContent(store, manifest);
         } catch {
           /* fall through: leave the pointer, the hook reports what is missing */

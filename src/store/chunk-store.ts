@@ -656,10 +656,12 @@ export class ChunkStore {
    * copy it before asking for more.
    */
   async *readChunks(idsRaw: Iterable<Buffer>, maxRead = 8 * 1024 * 1024): AsyncGenerator<Buffer> {
-    const spares = [Buffer.allocUnsafe(maxRead + ALIGN_SLACK), Buffer.allocUnsafe(maxRead + ALIGN_SLACK)];
+    const spares: Buffer[] = [];
     let turn = 0;
-    // one group read ahead: it goes into the spare the caller is not reading from
-    for await (const g of this.readChunkGroups(idsRaw, { maxRead, buffer: () => spares[(turn ^= 1)]!, ahead: 1 })) yield* g.chunks;
+    // one group read ahead: it goes into the spare the caller is not reading from (the
+    // second allocated only when there is a second group: a small file needs one)
+    const buffer = (): Buffer => (spares[(turn ^= 1)] ??= Buffer.allocUnsafe(maxRead + ALIGN_SLACK));
+    for await (const g of this.readChunkGroups(idsRaw, { maxRead, buffer, ahead: 1 })) yield* g.chunks;
   }
 
   /**

@@ -252,8 +252,12 @@ export function contentPresent(store: ChunkStore, manifestId: string): boolean {
   } catch {
     return false;
   }
-  for (let i = 0; i < m.chunkCount; i++) if (!store.locate(m.idRawAt(i))) return false;
-  return true;
+  return chunksPresent(store, m);
+}
+
+/** Whether every chunk a manifest lists is in the local store (one read transaction: locateMany). */
+export function chunksPresent(store: ChunkStore, m: Manifest): boolean {
+  return store.locateMany([...chunkIds(m)]).every((loc) => loc !== undefined);
 }
 
 function sameFileSystem(a: string, b: string): boolean {

@@ -135,7 +135,8 @@ export async function claimEarly(
   } catch {
     return claimed;
   }
-  const byManifest = new Map<string, { name: string; pid: number; kind: string }[]>();
+  /** the filter processes (pids) with a part or ready file of each manifest */
+  const byManifest = new Map<string, number[]>();
   for (const name of names) {
     const m = NAME.exec(name);
     if (!m) continue;
@@ -146,22 +147,22 @@ export async function claimEarly(
       continue;
     }
     if (m[4] !== undefined) continue;
-    const list = byManifest.get(m[1]!) ?? [];
-    list.push({ name, pid, kind: m[3]! });
-    byManifest.set(m[1]!, list);
+    const pids = byManifest.get(m[1]!) ?? [];
+    if (!pids.includes(pid)) pids.push(pid);
+    byManifest.set(m[1]!, pids);
   }
   const wanted = items.filter((i) => byManifest.has(i.pointer.manifest));
   const total = wanted.reduce((n, i) => n + i.pointer.size, 0);
   let done = 0;
   for (const { file, pointer } of wanted) {
-    const found = byManifest.get(pointer.manifest)!.shift();
-    if (!found) continue; // the same content at two paths: one early copy only
-    const base = path.join(dir, `${pointer.manifest}.${found.pid}`);
+    const pid = byManifest.get(pointer.manifest)!.shift();
+    if (pid === undefined) continue; // the same content at two paths: one early copy only
+    const base = path.join(dir, `${pointer.manifest}.${pid}`);
     // a part becomes ready, or goes (failed, stopped): wait while its writer lives and
     // shows progress (it touches the file at least every second)
     let seen = '';
     let since = Date.now();
-    for (let wait = 2; !fs.existsSync(`${base}.ready`) && alive(found.pid); wait = Math.min(wait * 2, 20)) {
+    for (let wait = 2; !fs.existsSync(`${base}.ready`) && alive(pid); wait = Math.min(wait * 2, 20)) {
       let st: fs.Stats;
       try {
         st = fs.statSync(`${base}.part`);

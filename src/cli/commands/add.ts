@@ -70,7 +70,7 @@ function bigFile(file: string): boolean {
   }
 }
 
-async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json: boolean, startedWorker: () => CutWorker | undefined): Promise<number> {
+async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json: boolean, startedWorker: () => CutWorker): Promise<number> {
   const settingsRead = readDitsSettings(repo.workTree);
   settingsRead.catch(() => undefined); // awaited below
   const listed = splitZ((await runGit(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...specs], { cwd: repo.workTree })).stdout);
