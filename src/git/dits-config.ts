@@ -16,6 +16,8 @@ export interface DitsSettings {
   mediaAware: boolean;
   /** fsync packs before indexing them (dits.fsync). */
   durable: boolean;
+  /** Pack writes bypass the page cache (dits.directWrite; store/direct-appender.ts). */
+  directWrite: boolean;
   /** Target size of packs sent to remotes (dits.packSize); undefined: the transfer default. */
   packSize?: number;
   /** Transfers in flight at once (dits.concurrency, default 8). */
@@ -52,6 +54,7 @@ export async function readDitsSettings(cwd: string): Promise<DitsSettings> {
     earlyWrite: (kv.get('dits.earlywrite') ?? 'true') !== 'false',
     mediaAware: (kv.get('dits.mediaaware') ?? 'true') !== 'false',
     durable: (kv.get('dits.fsync') ?? 'false') === 'true',
+    directWrite: (kv.get('dits.directwrite') ?? 'true') !== 'false',
     packSize: kv.has('dits.packsize') ? sizeSetting(kv, 'dits.packsize', 0) : undefined,
     concurrency: Math.max(1, Math.min(64, Number(kv.get('dits.concurrency') ?? 8) || 8)),
   };

@@ -29,6 +29,7 @@ import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead, encodePackHea
 import { CompressionPolicy, decompress } from './compression.js';
 import { Chunker } from '../chunking/chunker.js';
 import { PositionalWriter } from './positional-writer.js';
+import { DirectAppender } from './direct-appender.js';
 import { ALIGN_SLACK, alignedView } from './aligned-buffer.js';
 import { preallocate } from '../chunking/native.js';
 
@@ -106,12 +107,16 @@ interface PendingRow {
 }
 
 /**
- * Appends entries to one pack through a PositionalWriter: full write buffers go to the
- * disk asynchronously while the caller goes on; commit() / commitAsync() wait for them
- * before any row points at their bytes.
+ * Appends entries to one pack, with direct I/O (DirectAppender) where the file system takes
+ * it and `direct` is on, else through a PositionalWriter: full write buffers go to the disk
+ * asynchronously while the caller goes on; commit() / commitAsync() wait for them before
+ * any row points at their bytes.
  */
 class PackWriter {
-  readonly out: PositionalWriter;
+  /** Buffered writes (null when direct). */
+  private readonly out: PositionalWriter | null;
+  /** Direct writes (null when buffered). */
+  private readonly direct: DirectAppender | null;
   /** Bytes the pack will hold once every appended entry is written. */
   size = PACK_HEADER_SIZE;
   private readonly head = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
@@ -125,7 +130,15 @@ class PackWriter {
   constructor(
     readonly packId: number,
     readonly file: string,
+    /** spare buffers for direct writes, shared by the store's packs; null: buffered writes */
+    directPool: Buffer[] | null,
   ) {
+    this.direct = directPool ? DirectAppender.create(file, 0o444, directPool) : null;
+    if (this.direct) {
+      this.out = null;
+      this.direct.append(encodePackHeader());
+      return;
+    }
     const fd = fs.openSync(file, 'wx', 0o444);
     this.out = new PositionalWriter(fd, { bufferSize: WRITE_BUFFER_SIZE, maxInflight: PACK_WRITES_IN_FLIGHT });
     try {
@@ -136,61 +149,98 @@ class PackWriter {
     }
   }
 
-  /** With `borrowed`, `data` is written from where it is (see PositionalWriter.writeBorrowed). */
+  private get fd(): number {
+    return this.direct ? this.direct.fd : this.out!.fd;
+  }
+
+  /** Whether writes are in flight. */
+  get busy(): boolean {
+    return this.direct ? this.direct.busy : this.out!.busy;
+  }
+
+  /** With `borrowed`, `data` may be written from where it is (see PositionalWriter.writeBorrowed). */
   append(idRaw: Buffer, codec: number, rawLength: number, data: Buffer, borrowed = false): void {
     const end = this.size + ENTRY_HEAD_SIZE + data.length;
     if (end > this.reserved && this.reserving) {
       // ext4 then allocates once per step instead of on every write
       const from = Math.max(this.reserved, this.size);
       const length = Math.max(PREALLOCATE_STEP, end - from);
-      if (preallocate(this.out.fd, from, length)) this.reserved = from + length;
+      if (preallocate(this.fd, from, length)) this.reserved = from + length;
       else this.reserving = false; // not supported, or no room: the writes tell what is wrong
     }
     encodeEntryHead({ idRaw, codec, rawLength, storedLength: data.length }, this.head, 0);
-    this.out.write(this.head, this.size);
-    if (borrowed) this.out.writeBorrowed(data, this.size + ENTRY_HEAD_SIZE);
-    else this.out.write(data, this.size + ENTRY_HEAD_SIZE);
+    if (this.direct) {
+      this.direct.append(this.head);
+      this.direct.append(data);
+    } else {
+      const out = this.out!;
+      out.write(this.head, this.size);
+      if (borrowed) out.writeBorrowed(data, this.size + ENTRY_HEAD_SIZE);
+      else out.write(data, this.size + ENTRY_HEAD_SIZE);
+    }
     this.rows.push({ idRaw: Buffer.from(idRaw), offset: this.size + ENTRY_HEAD_SIZE, storedLength: data.length, rawLength, codec });
     this.size += ENTRY_HEAD_SIZE + data.length;
   }
 
   /** Sends what is buffered to the disk without waiting. */
   submit(): void {
-    this.out.submitAll();
+    if (this.direct) this.direct.submitAll();
+    else this.out!.submitAll();
   }
 
   backpressure(): Promise<void> | null {
-    return this.out.backpressure();
+    return this.direct ? this.direct.backpressure() : this.out!.backpressure();
+  }
+
+  /** Resolves when every write sent so far has finished (sends what is buffered first). */
+  fence(): Promise<void> {
+    return this.direct ? this.direct.fence() : this.out!.fence();
   }
 
   /** Everything appended so far is written (asynchronously). */
   drain(): Promise<void> {
-    return this.out.drain();
+    return this.direct ? this.direct.drain() : this.out!.drain();
   }
 
   /** Everything appended so far is written (synchronously). */
   flushSync(): void {
-    this.out.flushSync();
+    if (this.direct) this.direct.flushSync();
+    else this.out!.flushSync();
   }
 
   /** Everything appended so far is on disk. */
   sync(): void {
-    this.out.flushSync();
-    fs.fsyncSync(this.out.fd);
+    if (this.direct) return this.direct.fsyncSync();
+    this.out!.flushSync();
+    fs.fsyncSync(this.out!.fd);
   }
 
   syncAsync(): Promise<void> {
-    return this.out.fsync();
+    return this.direct ? this.direct.fsync() : this.out!.fsync();
   }
 
   /**
    * Closes the file now, or once the writes in flight are done, first freeing the blocks
-   * reserved past its end.
+   * reserved past its end (the direct appender cuts the file to its bytes anyway).
    */
   close(): void {
+    if (this.direct) return this.direct.close();
     const reserved = this.reserved > 0;
-    this.out.close(reserved ? (fd) => fs.ftruncateSync(fd, fs.fstatSync(fd).size) : undefined);
+    this.out!.close(reserved ? (fd) => fs.ftruncateSync(fd, fs.fstatSync(fd).size) : undefined);
   }
+}
+
+export interface StoreOpenOptions {
+  create?: boolean;
+  /** fsync packs before their rows commit */
+  durable?: boolean;
+  /** bytes after which a new pack starts (default 256 MiB) */
+  packRollSize?: number;
+  /**
+   * Pack bytes go to the disk with direct I/O, past the page cache, where the file system
+   * takes it (direct-appender.ts; `dits.directWrite`). Default on, unless DITS_DIRECT_WRITE=0.
+   */
+  directWrite?: boolean;
 }
 
 export interface StoreStats {
@@ -215,6 +265,8 @@ export class ChunkStore {
   private packNames = new Map<number, string>();
   private readonly stmts: ReturnType<ChunkStore['prepare']>;
   private readonly compression = new CompressionPolicy();
+  /** Spare buffers of the packs' direct writes (null: packs are written buffered). */
+  private readonly directPool: Buffer[] | null;
   /**
    * Called with the id of each chunk getChunk returned (verified): usage tracking for local
    * cache tiering (src/remote/content/chunk-usage.ts). Must be cheap; must copy `idRaw` to keep it.
@@ -226,8 +278,10 @@ export class ChunkStore {
     db: BetterSqlite3.Database,
     private readonly durable: boolean,
     private readonly packRollSize: number,
+    directWrite: boolean,
   ) {
     this.db = db;
+    this.directPool = directWrite ? [] : null;
     this.stmts = this.prepare();
   }
 
@@ -238,7 +292,7 @@ export class ChunkStore {
    * whose bytes never reached the disk: every read verifies, so those read as corrupt
    * (fsck quarantines them), never as valid content.
    */
-  static open(dir: string, opts: { create?: boolean; durable?: boolean; /** bytes after which a new pack starts (default 256 MiB) */ packRollSize?: number } = {}): ChunkStore {
+  static open(dir: string, opts: StoreOpenOptions = {}): ChunkStore {
     const dbFile = path.join(dir, 'index.sqlite');
     if (!opts.create && !fs.existsSync(dbFile)) {
       throw new DitsUserError('not-initialised', 'Dits is not set up in this repository yet', { hint: 'run `git dits init` (and `git dits install` once per machine)' });
@@ -272,7 +326,7 @@ export class ChunkStore {
       db.close();
       throw new DitsUserError('store-too-new', `this repository's Dits store is format ${v.value}; this dits understands ${STORE_FORMAT_VERSION}`, { hint: 'upgrade dits' });
     }
-    return new ChunkStore(dir, db, opts.durable ?? false, opts.packRollSize ?? PACK_ROLL_SIZE);
+    return new ChunkStore(dir, db, opts.durable ?? false, opts.packRollSize ?? PACK_ROLL_SIZE, opts.directWrite ?? process.env.DITS_DIRECT_WRITE !== '0');
   }
 
   private prepare() {
@@ -358,7 +412,7 @@ export class ChunkStore {
     const info = this.stmts.addPack.run(name, Date.now());
     const packId = Number(info.lastInsertRowid);
     this.packNames.set(packId, name);
-    this.writer = new PackWriter(packId, path.join(this.dir, 'packs', `${name}.pack`));
+    this.writer = new PackWriter(packId, path.join(this.dir, 'packs', `${name}.pack`), this.directPool);
     return this.writer;
   }
 
@@ -449,10 +503,10 @@ export class ChunkStore {
    * thrown here but by the next commit.
    */
   writeFence(): Promise<void> {
-    this.closing = this.closing.filter((w) => w.out.busy);
+    this.closing = this.closing.filter((w) => w.busy);
     const ws = [...this.closing, ...this.writers()];
     if (ws.length === 0) return Promise.resolve();
-    return Promise.all(ws.map((w) => w.out.fence())).then(() => undefined);
+    return Promise.all(ws.map((w) => w.fence())).then(() => undefined);
   }
 
   /**
@@ -513,7 +567,7 @@ export class ChunkStore {
     this.retired = this.retired.filter((w) => {
       if (w.rows.length || w.holds) return true;
       w.close();
-      if (w.out.busy) this.closing.push(w); // writeFence still waits for its writes
+      if (w.busy) this.closing.push(w); // writeFence still waits for its writes
       return false;
     });
   }
@@ -965,7 +1019,7 @@ export class ChunkStore {
     if (keepRows.length) {
       const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
       const newId = Number(this.stmts.addPack.run(name, Date.now()).lastInsertRowid);
-      writer = new PackWriter(newId, path.join(this.dir, 'packs', `${name}.pack`));
+      writer = new PackWriter(newId, path.join(this.dir, 'packs', `${name}.pack`), this.directPool);
       for (const r of keepRows) writer.append(r.id, r.codec, r.rawLength, this.readStored({ ...r, pack: packId }));
       writer.sync();
       writer.close();

@@ -93,7 +93,7 @@ async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json:
 
   const settings = await settingsRead;
   const analyze = settings.mediaAware ? await loadAnalyzer() : undefined;
-  const store = ChunkStore.open(repo.ditsDir, { durable: settings.durable });
+  const store = ChunkStore.open(repo.ditsDir, { durable: settings.durable, directWrite: settings.directWrite });
   const staged: Staged[] = [];
   let total = 0;
   for (const f of ditsFiles) total += fs.statSync(path.join(repo.workTree, f)).size;

@@ -43,7 +43,7 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
     gitDir: repo.gitDir,
     settings,
     store: () => {
-      if (!store) store = ChunkStore.open(repo.ditsDir, { create: true, durable: settings.durable });
+      if (!store) store = ChunkStore.open(repo.ditsDir, { create: true, durable: settings.durable, directWrite: settings.directWrite });
       return store;
     },
     // started for the first big file, then kept for the process's later files
