@@ -182,9 +182,9 @@ class PackWriter {
     this.size += ENTRY_HEAD_SIZE + data.length;
   }
 
-  /** Sends what is buffered to the disk without waiting. */
-  submit(): void {
-    if (this.direct) this.direct.submitAll();
+  /** No more appends (the pack is full): sends what is buffered to the disk without waiting. */
+  seal(): void {
+    if (this.direct) this.direct.seal();
     else this.out!.submitAll();
   }
 
@@ -192,9 +192,12 @@ class PackWriter {
     return this.direct ? this.direct.backpressure() : this.out!.backpressure();
   }
 
-  /** Resolves when every write sent so far has finished (sends what is buffered first). */
+  /**
+   * Resolves when bytes lent to append() may be reused: at once with direct writes (they
+   * copy), else when every write sent so far has finished (sending what is buffered first).
+   */
   fence(): Promise<void> {
-    return this.direct ? this.direct.fence() : this.out!.fence();
+    return this.direct ? Promise.resolve() : this.out!.fence();
   }
 
   /** Everything appended so far is written (asynchronously). */
@@ -405,7 +408,7 @@ export class ChunkStore {
     if (this.writer && this.writer.size < this.packRollSize) return this.writer;
     if (this.writer) {
       // a full pack keeps its uncommitted rows until the next commit; its last buffer goes now
-      this.writer.submit();
+      this.writer.seal();
       this.retired.push(this.writer);
     }
     const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
@@ -498,9 +501,10 @@ export class ChunkStore {
   }
 
   /**
-   * Resolves when every pack write asked for so far has finished (sends what is buffered).
-   * Bytes lent to putChunk before the call may be reused then. A failed write is not
-   * thrown here but by the next commit.
+   * Resolves when the bytes lent to putChunk before the call may be reused: at once for
+   * packs written with direct I/O (their bytes are copied on the way in), else when every
+   * pack write asked for so far has finished (what is buffered is sent). A failed write is
+   * not thrown here but by the next commit.
    */
   writeFence(): Promise<void> {
     this.closing = this.closing.filter((w) => w.busy);

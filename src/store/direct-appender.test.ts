@@ -82,4 +82,23 @@ describe('DirectAppender', () => {
     await closed(a);
     expect(fs.readFileSync(file).equals(Buffer.concat([b, b.subarray(0, 10)]))).toBe(true);
   });
+
+  it('seal sends the rest and gives every buffer back to the shared pool once written', async () => {
+    const file = tmpFile();
+    const pool: Buffer[] = [];
+    const a = DirectAppender.create(file, 0o644, pool);
+    if (!a) return;
+    const b = xorshift32Bytes(6 * 1024 * 1024 + 5, 3);
+    a.append(b);
+    a.seal();
+    expect(() => a.append(b)).toThrow(/sealed/);
+    await a.fence();
+    expect(pool.length).toBe(2); // the full buffer and the last, partly filled one
+    await closed(a);
+    expect(fs.readFileSync(file).equals(b)).toBe(true);
+    // the next file starts from a pooled buffer
+    const c = DirectAppender.create(tmpFile(), 0o644, pool)!;
+    expect(pool.length).toBe(1);
+    await closed(c);
+  });
 });

@@ -73,11 +73,15 @@ const roundDown = (n: number): number => Math.floor(n / BLOCK) * BLOCK;
 export class DirectAppender {
   /** Bytes appended so far: the file's size once everything is written. */
   private end = 0;
-  private span: Span;
+  /** the buffer being filled; null once sealed */
+  private span: Span | null;
   private readonly queue: Job[] = [];
   /** the job being written asynchronously */
   private current: Job | null = null;
+  /** fence(): woken by every finished write */
   private waiters: (() => void)[] = [];
+  /** backpressure(): woken when fewer than MAX_QUEUED writes are waiting */
+  private roomWaiters: (() => void)[] = [];
   private writeError: unknown = null;
   /** set once the file system refused a direct write: later writes go through this descriptor */
   private bufferedFd: number | null = null;
@@ -123,6 +127,7 @@ export class DirectAppender {
     let done = 0;
     while (done < data.length) {
       const s = this.span;
+      if (!s) throw new Error('DirectAppender.append: the file is sealed');
       const n = Math.min(data.length - done, BUFFER_SIZE - s.fill);
       copyBytes(done === 0 && n === data.length ? data : data.subarray(done, done + n), s.buf, s.fill);
       s.fill += n;
@@ -138,17 +143,32 @@ export class DirectAppender {
   /** Sends the bytes not yet on their way (the last block padded) without waiting. */
   submitAll(): void {
     const s = this.span;
-    if (s.fill === s.sent) return;
+    if (!s || s.fill === s.sent) return;
     this.enqueue({ span: s, from: s.written, to: roundUp(s.fill), valid: s.fill, last: false });
     // the block the valid bytes end in is written again, with the bytes appended after
     s.written = roundDown(s.fill);
     s.sent = s.fill;
   }
 
+  /**
+   * No more appends: sends the rest and gives the last buffer back to the pool once it is
+   * written, so that a full pack waiting for its rows to commit holds no buffer.
+   */
+  seal(): void {
+    const s = this.span;
+    if (!s) return;
+    this.span = null;
+    this.enqueue({ span: s, from: s.written, to: roundUp(s.fill), valid: s.fill, last: true });
+  }
+
   /** Null, or a promise to wait on before appending more (full buffers are waiting on the disk). */
   backpressure(): Promise<void> | null {
-    if (this.queue.length + (this.current ? 1 : 0) < MAX_QUEUED) return null;
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (!this.full) return null;
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private get full(): boolean {
+    return this.queue.length + (this.current ? 1 : 0) >= MAX_QUEUED;
   }
 
   /** Resolves when every write sent so far has finished (failed or not). */
@@ -171,7 +191,7 @@ export class DirectAppender {
     const jobs = this.current ? [this.current, ...this.queue] : [...this.queue];
     for (const j of jobs) this.writeSync(j);
     const s = this.span;
-    if (s.fill > s.sent) {
+    if (s && s.fill > s.sent) {
       this.writeSync({ span: s, from: s.written, to: roundUp(s.fill), valid: s.fill, last: false });
       s.written = roundDown(s.fill);
       s.sent = s.fill;
@@ -204,7 +224,8 @@ export class DirectAppender {
   private closeIfIdle(): void {
     if (!this.closeRequested || this.closed || this.busy) return;
     this.closed = true;
-    this.recycle(this.span.buf);
+    if (this.span) this.recycle(this.span.buf);
+    this.span = null;
     try {
       fs.ftruncateSync(this.fd, this.end);
     } catch {
@@ -258,6 +279,7 @@ export class DirectAppender {
     if (job.last) this.recycle(job.span.buf);
     this.pump();
     for (const w of this.waiters.splice(0)) w();
+    if (!this.full) for (const w of this.roomWaiters.splice(0)) w();
     this.closeIfIdle();
   }
 
