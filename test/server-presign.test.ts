@@ -201,15 +201,31 @@ describe('HttpStorage direct transfers', () => {
     const { name, storage } = repo();
     await expect(storage.put(PACK(4), () => seededStream(1000, 1), { size: 2000 })).rejects.toMatchObject({ code: 'STORAGE_SIZE_MISMATCH' });
     await expect(storage.put(PACK(4), () => seededStream(3000, 1), { size: 2000 })).rejects.toMatchObject({ code: 'STORAGE_SIZE_MISMATCH' });
-    // AWS stores nothing from a cut request; s3rver writes in place and may leave an empty
-    // object: either way, never the announced size
+    // too long, in pieces that reach the announced size exactly before the extra bytes come:
+    // the request must not be complete when the error is found
+    // (the extra bytes come late: S3 has answered by then if the request was complete)
+    const lateTail = (): Readable => {
+      const body = seededBytes(3000, 1);
+      let step = 0;
+      return new Readable({
+        read() {
+          step++;
+          if (step <= 2) this.push(body.subarray((step - 1) * 1000, step * 1000));
+          else if (step === 3) setTimeout(() => this.push(body.subarray(2000)), 300);
+          else this.push(null);
+        },
+      });
+    };
+    await expect(storage.put(PACK(4), lateTail, { size: 2000 })).rejects.toMatchObject({ code: 'STORAGE_SIZE_MISMATCH' });
+    // AWS stores nothing from a cut request; s3rver writes in place and may leave an empty or
+    // partial object (seen once in CI): either way, never an object of the announced size
     const left = await rawS3(name).head(PACK(4));
-    expect(left === null || left.size === 0).toBe(true);
+    expect(left === null || left.size < 2000).toBe(true);
   });
 
   it('an expired GET URL (403 from S3) is presigned again', async () => {
     const dataDir = tempDir('dits-presign-expiry-');
-    const short = await startServer({ dataDir, port: 0, storage: 's3://media/short', s3: s3Options(s3.endpoint), presignExpiresInSeconds: 1 });
+    const short = await startServer({ dataDir, port: 0, storage: 's3://media/short', s3: s3Options(s3.endpoint), presignExpiresInSeconds: 2 });
     try {
       addUser(short.db, 'root', { admin: true });
       const token = createToken(short.db, 'root', 't');
@@ -221,7 +237,8 @@ describe('HttpStorage direct transfers', () => {
       await storage.put(PACK(5), body);
       expectBytes(await storage.getBuffer(PACK(5), { start: 0, end: 9 }), body.subarray(0, 10));
       expect(storage.counts.presignRequests).toBe(2);
-      await new Promise((resolve) => setTimeout(resolve, 2100));
+      // (2 s, not 1: S3 times a URL in whole seconds, so a 1 s URL could expire before its first use)
+      await new Promise((resolve) => setTimeout(resolve, 3100));
       clock = 1; // still "fresh" for the client; S3 says expired
       expectBytes(await readStreamToBuffer(await storage.get(PACK(5), { start: 10, end: 19 })), body.subarray(10, 20));
       expect(storage.counts.presignRequests).toBe(3);

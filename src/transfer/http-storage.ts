@@ -388,14 +388,24 @@ export class HttpStorage implements ObjectStorage {
         return;
       }
       let seen = 0;
+      /** The piece that reaches the announced size: sent only once the body is known to end there. */
+      let last: Buffer | null = null;
       const mismatch = () => new StorageError('STORAGE_SIZE_MISMATCH', `The body of ${key} had ${seen} bytes or more, ${expected} were announced`, { key });
       const guard = new Transform({
         transform(chunk: Buffer, _enc, done) {
           seen += chunk.length;
-          done(seen > expected ? mismatch() : null, chunk);
+          if (seen > expected) return done(mismatch());
+          // a body longer than announced must not reach the server as a complete request
+          // whose extra bytes never follow (S3 would store the first `expected` bytes)
+          if (seen === expected && expected > 0) {
+            last = chunk;
+            return done();
+          }
+          done(null, chunk);
         },
         flush(done) {
-          done(seen !== expected ? mismatch() : null);
+          if (seen !== expected) return done(mismatch());
+          done(null, last ?? undefined);
         },
       });
       guard.once('error', fail);
