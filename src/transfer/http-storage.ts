@@ -31,7 +31,8 @@
  * dropped connections are retried (requests whose body can be replayed; a streamed put
  * calls its body factory once, so the transfer queue retries it as a whole).
  */
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
+import { sizeGuard } from './size-guard.js';
 import { errnoCode } from '../errors.js';
 import {
   assertValidKey,
@@ -387,27 +388,7 @@ export class HttpStorage implements ObjectStorage {
         stream.pipe(req);
         return;
       }
-      let seen = 0;
-      /** The piece that reaches the announced size: sent only once the body is known to end there. */
-      let last: Buffer | null = null;
-      const mismatch = () => new StorageError('STORAGE_SIZE_MISMATCH', `The body of ${key} had ${seen} bytes or more, ${expected} were announced`, { key });
-      const guard = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          seen += chunk.length;
-          if (seen > expected) return done(mismatch());
-          // a body longer than announced must not reach the server as a complete request
-          // whose extra bytes never follow (S3 would store the first `expected` bytes)
-          if (seen === expected && expected > 0) {
-            last = chunk;
-            return done();
-          }
-          done(null, chunk);
-        },
-        flush(done) {
-          if (seen !== expected) return done(mismatch());
-          done(null, last ?? undefined);
-        },
-      });
+      const guard = sizeGuard(expected, (seen) => new StorageError('STORAGE_SIZE_MISMATCH', `The body of ${key} had ${seen} bytes or more, ${expected} were announced`, { key }));
       guard.once('error', fail);
       stream.pipe(guard).pipe(req);
     });

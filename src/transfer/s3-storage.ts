@@ -29,6 +29,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
+import { sizeGuard } from './size-guard.js';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -495,13 +496,29 @@ export class S3Storage implements ObjectStorage {
   }
 
   private async putSingle(full: string, body: Buffer | Readable, size: number, contentType: string | undefined): Promise<{ etag: string }> {
-    const request = () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: full, Body: body, ContentLength: size, ContentType: contentType }));
-    const mapError = (err: unknown) => this.mapError(err, full.slice(this.prefix.length), 'write');
-    if (Buffer.isBuffer(body)) return { etag: (await this.send(request, mapError)).ETag ?? '' };
+    const key = full.slice(this.prefix.length);
+    const mapError = (err: unknown) => this.mapError(err, key, 'write');
+    if (Buffer.isBuffer(body)) {
+      const request = () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: full, Body: body, ContentLength: size, ContentType: contentType }));
+      return { etag: (await this.send(request, mapError)).ETag ?? '' };
+    }
+    // a stream that is not the announced size fails the request instead of hanging it (too
+    // short) or being stored cut to ContentLength (too long)
+    let mismatch: StorageError | null = null;
+    const guarded = body.pipe(
+      sizeGuard(size, (seen) => (mismatch = new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} had ${seen} bytes or more, ${size} were announced`, { key }))),
+    );
+    body.once('error', (err) => guarded.destroy(err));
+    // the SDK does not end its request when the body fails: cut it
+    const abort = new AbortController();
+    guarded.once('error', () => abort.abort());
     try {
-      return { etag: (await request()).ETag ?? '' }; // a stream cannot be replayed: the caller retries
+      const put = new PutObjectCommand({ Bucket: this.bucket, Key: full, Body: guarded, ContentLength: size, ContentType: contentType });
+      return { etag: (await this.client.send(put, { abortSignal: abort.signal })).ETag ?? '' }; // a stream cannot be replayed: the caller retries
     } catch (err) {
-      throw mapError(err);
+      throw mismatch ?? mapError(err);
+    } finally {
+      guarded.destroy();
     }
   }
 
