@@ -508,7 +508,11 @@ export class S3Storage implements ObjectStorage {
     const guarded = body.pipe(
       sizeGuard(size, (seen) => (mismatch = new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} had ${seen} bytes or more, ${size} were announced`, { key }))),
     );
-    body.once('error', (err) => guarded.destroy(err));
+    let bodyError: unknown = null;
+    body.once('error', (err) => {
+      bodyError = err;
+      guarded.destroy(err);
+    });
     // the SDK does not end its request when the body fails: cut it
     const abort = new AbortController();
     guarded.once('error', () => abort.abort());
@@ -516,7 +520,8 @@ export class S3Storage implements ObjectStorage {
       const put = new PutObjectCommand({ Bucket: this.bucket, Key: full, Body: guarded, ContentLength: size, ContentType: contentType });
       return { etag: (await this.client.send(put, { abortSignal: abort.signal })).ETag ?? '' }; // a stream cannot be replayed: the caller retries
     } catch (err) {
-      throw mismatch ?? mapError(err);
+      // the cause, not the abort it led to
+      throw mismatch ?? mapError(bodyError ?? err);
     } finally {
       guarded.destroy();
     }

@@ -56,6 +56,14 @@ describe('S3Storage specifics on s3rver', () => {
       const left = await storage.head(key);
       expect(left === null || left.size < 2000).toBe(true); // (s3rver may leave an empty object)
     }
+    // a body that fails on its own: its error is what the put reports, not the abort it causes
+    const failing = () =>
+      new Readable({
+        read() {
+          this.destroy(new Error('the source disk went away'));
+        },
+      });
+    await expect(storage.put('failing', failing, { size: 2000 })).rejects.toThrow(/the source disk went away/);
     // the announced size exactly, in pieces: stored whole
     await storage.put('exact', pieces(1000, 2000), { size: 2000 });
     expect((await storage.getBuffer('exact')).equals(body.subarray(0, 2000))).toBe(true);
