@@ -14,9 +14,10 @@
  *
  * Direct I/O wants offsets, lengths and buffer addresses on a block boundary, so bytes are
  * copied into page-aligned buffers of BUFFER_SIZE (each covering an aligned span of the
- * file) and written in whole blocks. A flush in the middle of a block writes that block with
- * whatever follows the valid bytes in the buffer (padding); the next write of the block
- * carries the bytes appended since, and close() cuts the file to the bytes appended. So
+ * file) and written in whole blocks. A flush in the middle of a block writes a zero-padded
+ * copy of that block (a buffer must not change under a direct write, and appends go on
+ * filling the block); the next write of the block carries the bytes appended since, and
+ * close() cuts the file to the bytes appended. So
  * until close the file may be up to BLOCK - 1 bytes longer than its content: after a crash
  * such padding stays at a pack's end, like any unindexed tail (chunk-store.ts).
  *
@@ -57,14 +58,17 @@ interface Span {
 }
 
 interface Job {
-  span: Span;
-  /** the range of span.buf to write: from is block-aligned, to is block-aligned (direct) */
+  /** the bytes: a span's buffer, or a copy of the block a flush ends in */
+  buf: Buffer;
+  /** file offset of buf[0] */
+  base: number;
+  /** the range of buf to write: from is block-aligned, to is block-aligned (direct) */
   from: number;
   to: number;
   /** bytes of the range that are content (to, or less when the range ends in padding) */
   valid: number;
-  /** the span's last write: its buffer is free afterwards */
-  last: boolean;
+  /** a span's buffer that is free once this (its last) write is done */
+  recycle: Buffer | null;
 }
 
 const roundUp = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
@@ -134,7 +138,7 @@ export class DirectAppender {
       done += n;
       this.end += n;
       if (s.fill === BUFFER_SIZE) {
-        this.enqueue({ span: s, from: s.written, to: BUFFER_SIZE, valid: BUFFER_SIZE, last: true });
+        this.enqueue({ buf: s.buf, base: s.base, from: s.written, to: BUFFER_SIZE, valid: BUFFER_SIZE, recycle: s.buf });
         this.span = { buf: this.pool.pop() ?? allocAligned(BUFFER_SIZE), base: s.base + BUFFER_SIZE, fill: 0, written: 0, sent: 0 };
       }
     }
@@ -144,10 +148,29 @@ export class DirectAppender {
   submitAll(): void {
     const s = this.span;
     if (!s || s.fill === s.sent) return;
-    this.enqueue({ span: s, from: s.written, to: roundUp(s.fill), valid: s.fill, last: false });
-    // the block the valid bytes end in is written again, with the bytes appended after
-    s.written = roundDown(s.fill);
+    for (const job of this.flushJobs(s)) this.enqueue(job);
+  }
+
+  /**
+   * The writes of a flush of span `s`: its whole blocks not yet sent, from its buffer, and the
+   * block the valid bytes end in from a copy, padded. Appends go on filling that block in the
+   * buffer while the write is in flight; a buffer must not change under a direct write (file
+   * systems that checksum data, such as btrfs, would store a checksum of other bytes). That
+   * block is written again, whole, by a later write.
+   */
+  private flushJobs(s: Span): Job[] {
+    const jobs: Job[] = [];
+    const whole = roundDown(s.fill);
+    if (whole > s.written) jobs.push({ buf: s.buf, base: s.base, from: s.written, to: whole, valid: whole, recycle: null });
+    if (s.fill > whole) {
+      const tail = allocAligned(BLOCK);
+      copyBytes(s.buf.subarray(whole, s.fill), tail, 0);
+      tail.fill(0, s.fill - whole);
+      jobs.push({ buf: tail, base: s.base + whole, from: 0, to: BLOCK, valid: s.fill - whole, recycle: null });
+    }
+    s.written = whole;
     s.sent = s.fill;
+    return jobs;
   }
 
   /**
@@ -158,7 +181,9 @@ export class DirectAppender {
     const s = this.span;
     if (!s) return;
     this.span = null;
-    this.enqueue({ span: s, from: s.written, to: roundUp(s.fill), valid: s.fill, last: true });
+    // no byte of the buffer changes any more: its rest goes straight from it, zero-padded
+    s.buf.fill(0, s.fill, roundUp(s.fill));
+    this.enqueue({ buf: s.buf, base: s.base, from: s.written, to: roundUp(s.fill), valid: s.fill, recycle: s.buf });
   }
 
   /** Null, or a promise to wait on before appending more (full buffers are waiting on the disk). */
@@ -191,11 +216,7 @@ export class DirectAppender {
     const jobs = this.current ? [this.current, ...this.queue] : [...this.queue];
     for (const j of jobs) this.writeSync(j);
     const s = this.span;
-    if (s && s.fill > s.sent) {
-      this.writeSync({ span: s, from: s.written, to: roundUp(s.fill), valid: s.fill, last: false });
-      s.written = roundDown(s.fill);
-      s.sent = s.fill;
-    }
+    if (s && s.fill > s.sent) for (const job of this.flushJobs(s)) this.writeSync(job);
     this.throwWriteError();
   }
 
@@ -263,7 +284,7 @@ export class DirectAppender {
       const to = buffered ? job.valid : job.to;
       if (at >= to) return this.settle(job, null);
       const fd = this.bufferedFd ?? this.fd;
-      fs.write(fd, job.span.buf, at, to - at, job.span.base + at, (err, n) => {
+      fs.write(fd, job.buf, at, to - at, job.base + at, (err, n) => {
         if (err && !buffered && errnoCode(err) === 'EINVAL' && this.useBuffered()) return step(job.from);
         if (err) return this.settle(job, err);
         // a short direct write ends on a block boundary; go on from there
@@ -276,7 +297,7 @@ export class DirectAppender {
   private settle(job: Job, err: unknown): void {
     this.current = null;
     if (err) this.writeError ??= err;
-    if (job.last) this.recycle(job.span.buf);
+    if (job.recycle) this.recycle(job.recycle);
     this.pump();
     for (const w of this.waiters.splice(0)) w();
     if (!this.full) for (const w of this.roomWaiters.splice(0)) w();
@@ -290,7 +311,7 @@ export class DirectAppender {
       const to = buffered ? job.valid : job.to;
       if (at >= to) return;
       try {
-        at += fs.writeSync(this.bufferedFd ?? this.fd, job.span.buf, at, to - at, job.span.base + at);
+        at += fs.writeSync(this.bufferedFd ?? this.fd, job.buf, at, to - at, job.base + at);
       } catch (err) {
         if (!buffered && errnoCode(err) === 'EINVAL' && this.useBuffered()) {
           at = job.from;
