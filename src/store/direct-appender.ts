@@ -17,14 +17,13 @@
  * file) and written in whole blocks. A flush in the middle of a block writes a zero-padded
  * copy of that block (a buffer must not change under a direct write, and appends go on
  * filling the block); the next write of the block carries the bytes appended since, and
- * close() cuts the file to the bytes appended. So
- * until close the file may be up to BLOCK - 1 bytes longer than its content: after a crash
- * such padding stays at a pack's end, like any unindexed tail (chunk-store.ts).
+ * close() cuts the file to the bytes appended. So until close the file may be up to
+ * BLOCK - 1 bytes longer than its content: after a crash such padding stays at a pack's
+ * end, like any unindexed tail (chunk-store.ts).
  *
- * Bytes in a buffer never change once appended (appends only fill it further), so a write
- * of a range always carries the right bytes for every appended position it covers, whenever
- * the kernel reads them; flushSync may therefore write synchronously what queued writes
- * will write again.
+ * Bytes in a buffer never change once appended (appends only fill it further), so every
+ * write carries the same bytes whenever it runs: flushSync may write synchronously what
+ * queued writes will write again.
  *
  * Where the file system refuses direct I/O (EINVAL: tmpfs on older kernels, some network
  * and FUSE file systems), open() returns null and the caller writes buffered; a refusal at
@@ -51,9 +50,10 @@ interface Span {
   base: number;
   /** bytes appended into buf */
   fill: number;
-  /** buf[0, written) is on its way to the disk (a multiple of BLOCK) */
-  written: number;
-  /** buf[0, sent) is on its way, the block it ends in perhaps with padding (sent >= written) */
+  /**
+   * buf[0, sent) is on its way to the disk: the whole blocks from buf, the block it ends in
+   * (when sent is not on a block boundary) from a padded copy, so that block goes again
+   */
   sent: number;
 }
 
@@ -73,6 +73,8 @@ interface Job {
 
 const roundUp = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
 const roundDown = (n: number): number => Math.floor(n / BLOCK) * BLOCK;
+/** Where the next write of span `s` starts: the first block not yet sent whole. */
+const unsentFrom = (s: Span): number => roundDown(s.sent);
 
 export class DirectAppender {
   /** Bytes appended so far: the file's size once everything is written. */
@@ -100,7 +102,7 @@ export class DirectAppender {
     /** spare buffers, taken from and given back to */
     private readonly pool: Buffer[],
   ) {
-    this.span = { buf: pool.pop() ?? allocAligned(BUFFER_SIZE), base: 0, fill: 0, written: 0, sent: 0 };
+    this.span = { buf: pool.pop() ?? allocAligned(BUFFER_SIZE), base: 0, fill: 0, sent: 0 };
   }
 
   /**
@@ -138,8 +140,8 @@ export class DirectAppender {
       done += n;
       this.end += n;
       if (s.fill === BUFFER_SIZE) {
-        this.enqueue({ buf: s.buf, base: s.base, from: s.written, to: BUFFER_SIZE, valid: BUFFER_SIZE, recycle: s.buf });
-        this.span = { buf: this.pool.pop() ?? allocAligned(BUFFER_SIZE), base: s.base + BUFFER_SIZE, fill: 0, written: 0, sent: 0 };
+        this.enqueue({ buf: s.buf, base: s.base, from: unsentFrom(s), to: BUFFER_SIZE, valid: BUFFER_SIZE, recycle: s.buf });
+        this.span = { buf: this.pool.pop() ?? allocAligned(BUFFER_SIZE), base: s.base + BUFFER_SIZE, fill: 0, sent: 0 };
       }
     }
   }
@@ -161,14 +163,14 @@ export class DirectAppender {
   private flushJobs(s: Span): Job[] {
     const jobs: Job[] = [];
     const whole = roundDown(s.fill);
-    if (whole > s.written) jobs.push({ buf: s.buf, base: s.base, from: s.written, to: whole, valid: whole, recycle: null });
+    const from = unsentFrom(s);
+    if (whole > from) jobs.push({ buf: s.buf, base: s.base, from, to: whole, valid: whole, recycle: null });
     if (s.fill > whole) {
       const tail = allocAligned(BLOCK);
       copyBytes(s.buf.subarray(whole, s.fill), tail, 0);
       tail.fill(0, s.fill - whole);
       jobs.push({ buf: tail, base: s.base + whole, from: 0, to: BLOCK, valid: s.fill - whole, recycle: null });
     }
-    s.written = whole;
     s.sent = s.fill;
     return jobs;
   }
@@ -183,7 +185,7 @@ export class DirectAppender {
     this.span = null;
     // no byte of the buffer changes any more: its rest goes straight from it, zero-padded
     s.buf.fill(0, s.fill, roundUp(s.fill));
-    this.enqueue({ buf: s.buf, base: s.base, from: s.written, to: roundUp(s.fill), valid: s.fill, recycle: s.buf });
+    this.enqueue({ buf: s.buf, base: s.base, from: unsentFrom(s), to: roundUp(s.fill), valid: s.fill, recycle: s.buf });
   }
 
   /** Null, or a promise to wait on before appending more (full buffers are waiting on the disk). */

@@ -502,8 +502,8 @@ export class S3Storage implements ObjectStorage {
       const request = () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: full, Body: body, ContentLength: size, ContentType: contentType }));
       return { etag: (await this.send(request, mapError)).ETag ?? '' };
     }
-    // a stream that is not the announced size fails the request instead of hanging it (too
-    // short) or being stored cut to ContentLength (too long)
+    // a stream that is not the announced size fails with a clear size mismatch: too short, the
+    // request would hang waiting for the rest; too long, it would send more than ContentLength
     let mismatch: StorageError | null = null;
     const guarded = body.pipe(
       sizeGuard(size, (seen) => (mismatch = new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} had ${seen} bytes or more, ${size} were announced`, { key }))),
