@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
@@ -14,6 +13,7 @@ import { DitsUserError } from '../../errors.js';
 import { createProgressBar } from '../progress.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 function splitZ(b: Buffer): string[] {
   return b.toString('utf8').split('\0').filter(Boolean);
@@ -38,11 +38,14 @@ interface Staged {
   newBytes: number;
 }
 
+const addOptions = { json: { type: 'boolean', description: 'print the result as JSON' } } as const satisfies OptionTable;
+
 const add: Command = {
   summary: 'Add files to the index, reading Dits-tracked ones directly (fast path for big files)',
   usage: 'git dits add [--json] [--] <path>...',
+  options: addOptions,
   async run(args, ctx: CliContext) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+    const { values, positionals } = parseOptions(args, addOptions, { positionals: true });
     if (positionals.length === 0) throw new DitsUserError('bad-usage', 'name the files to add', { hint: 'git dits add clip.mov footage/' });
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
