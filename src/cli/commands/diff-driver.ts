@@ -77,6 +77,8 @@ const diffDriver: Command = {
     if (!name || !oldFile || !newFile || name.startsWith('-')) {
       throw new DitsUserError('bad-usage', 'diff-driver takes the 7 arguments git passes to an external diff', { hint: 'git runs it for diff=dits files; see `git dits install`', exitCode: 2 });
     }
+    const missing = [oldFile, newFile].find((f) => f !== '/dev/null' && !fs.existsSync(f));
+    if (missing !== undefined) throw new DitsUserError('no-such-file', `diff-driver: ${missing}: no such file`, { hint: 'git runs it with the two versions it wrote', exitCode: 2 });
     let store: ChunkStore | null = null;
     try {
       const repo = await findRepo(ctx.cwd);

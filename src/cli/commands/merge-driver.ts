@@ -17,6 +17,8 @@ const mergeDriver: Command = {
     if (!base || !ours || !theirs || args.some((a) => a.startsWith('-'))) {
       throw new DitsUserError('bad-usage', 'merge-driver takes the four files git passes (%O %A %B %P)', { hint: 'git runs it for merge=dits files; see `git dits install`', exitCode: 2 });
     }
+    const missing = [base, ours, theirs].find((f) => !fs.existsSync(f));
+    if (missing !== undefined) throw new DitsUserError('no-such-file', `merge-driver: ${missing}: no such file`, { hint: 'git runs it with the three versions it wrote (%O %A %B)', exitCode: 2 });
     const o = fs.readFileSync(ours);
     const t = fs.readFileSync(theirs);
     const b = fs.readFileSync(base);
