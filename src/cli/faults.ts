@@ -47,6 +47,9 @@ function errnoFault(e: SystemErrorLike): Fault | null {
         message: `permission denied${at}`,
         hint: `check the owner and mode of ${file} and its directory (\`ls -ld\`); the repository's .git/dits must be writable by you (an immutable file: \`lsattr\`)`,
       };
+    case 'EEXIST':
+      if (e.syscall !== 'mkdir') return null;
+      return { message: `cannot make the directory ${file}: a file is in its place`, hint: `move that file out of the way (inside .git/dits the directory is recreated), then re-run` };
     case 'ENOTDIR':
       return { message: `not a directory${at}: a file is where a directory should be`, hint: `move that file out of the way (inside .git/dits the directory is recreated), then re-run` };
     case 'EMFILE':
@@ -67,9 +70,9 @@ function sqliteFault(e: SystemErrorLike): Fault | null {
       hint: 'wait for the other git or git dits command to finish (`ps aux | grep git`), then re-run',
     };
   }
-  if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM' || code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_CANTOPEN')) {
+  if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM' || code.startsWith('SQLITE_CANTOPEN')) {
     return {
-      message: `cannot write the Dits store in .git/dits (${msg})`,
+      message: `${code.startsWith('SQLITE_CANTOPEN') ? 'cannot open' : 'cannot write'} the Dits store's index, .git/dits/index.sqlite (${msg}); even reading it needs a writable .git/dits`,
       hint: 'make .git/dits and the files in it writable by you (`ls -la .git/dits`; a read-only mount or immutable attribute: `lsattr -d .git/dits`), then re-run',
     };
   }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
+import { runGitWritingIndex } from '../../git/index-lock.js';
 import { readDitsSettings } from '../../git/dits-config.js';
 import { updateIndexStat } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -143,7 +144,7 @@ async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json:
   }
 
   if (staged.length) await stagePointers(repo.workTree, repo.gitDir, repo.ditsDir, repo.hashAlgo, staged);
-  if (plain.length) await runGit(['add', '--', ...plain], { cwd: repo.workTree });
+  if (plain.length) await runGitWritingIndex(['add', '--', ...plain], { cwd: repo.workTree });
 
   const summary = {
     added: staged.map((s) => ({ path: s.path, size: s.size, newBytes: s.newBytes, changedWhileReading: s.stat === null })),
@@ -179,7 +180,7 @@ async function stagePointers(workTree: string, gitDir: string, ditsDir: string, 
     const r = await runGit(['hash-object', '-w', '--no-filters', '--stdin-paths'], { cwd: workTree, input: files.join('\n') + '\n' });
     const oids = r.stdout.toString('utf8').trim().split('\n');
     const info = staged.map((s, i) => `${s.mode} ${oids[i]}\t${s.path}`).join('\0') + '\0';
-    await runGit(['update-index', '--add', '-z', '--index-info'], { cwd: workTree, input: info });
+    await runGitWritingIndex(['update-index', '--add', '-z', '--index-info'], { cwd: workTree, input: info });
     const updates = staged.flatMap((s, i) => (s.stat ? [{ path: s.path, stat: s.stat, expectedOid: oids[i]! }] : []));
     try {
       await updateIndexStat(gitDir, updates, { hashAlgo, worktree: workTree });
