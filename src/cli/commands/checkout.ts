@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listIndexPointers } from '../../git/pointers.js';
@@ -7,6 +6,7 @@ import { takePending } from '../../worktree/pending.js';
 import { finishCheckout } from './hook.js';
 import { out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 /** Tracked files (under the given paths) that are still pointers in the working tree. */
 async function pointerFiles(ctx: CliContext, positionals: string[]): Promise<string[]> {
@@ -18,6 +18,9 @@ async function pointerFiles(ctx: CliContext, positionals: string[]): Promise<str
   return entries.filter((e) => e.stage === 0 && readWorktreePointer(path.join(repo.workTree, e.path))).map((e) => e.path);
 }
 
+/** No options yet: paths only. */
+const writerOptions = {} as const satisfies OptionTable;
+
 function writer(name: 'checkout' | 'pull', explicit: boolean): Command {
   return {
     summary:
@@ -25,8 +28,9 @@ function writer(name: 'checkout' | 'pull', explicit: boolean): Command {
         ? 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says)'
         : 'Fetch the content of tracked files from the Dits remote and write them (the way out of a lazy clone)',
     usage: `git dits ${name} [--] [<path>...]`,
+    options: writerOptions,
     async run(args, ctx: CliContext) {
-      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const { positionals } = parseOptions(args, writerOptions, { positionals: true });
       const todo = await pointerFiles(ctx, positionals);
       if (todo.length === 0) {
         out(ctx, 'All tracked files have their content in the working tree.');

@@ -10,7 +10,8 @@ import { dropUnusedLinks } from '../../worktree/worktree-links.js';
 import { createProgressBar } from '../progress.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-import { isUserError } from '../../errors.js';
+import { DitsUserError, isUserError } from '../../errors.js';
+import { HOOK_NAMES } from '../../worktree/hooks.js';
 import { applyLockableModes, heldPaths, readMyLocks } from '../../worktree/lockable.js';
 
 function report(ctx: CliContext, e: unknown): void {
@@ -90,7 +91,10 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
 const hook: Command = {
   summary: 'Run a Dits hook (called by the hooks `git dits init` installs)',
   usage: 'git dits hook <post-checkout|post-merge|post-rewrite|reference-transaction> [args]',
-  async run(_args, ctx) {
+  async run(args, ctx) {
+    if (!(HOOK_NAMES as readonly string[]).includes(args[0] ?? '')) {
+      throw new DitsUserError('bad-usage', args[0] === undefined ? 'name the hook to run' : `'${args[0]}' is not a Dits hook`, { hint: `one of ${HOOK_NAMES.join(', ')}; git runs these from the hooks \`git dits init\` installs`, exitCode: 2 });
+    }
     // A hook's exit status would become the git command's (a clone would report failure
     // over one missing file): files that could not be written stay pointers, are reported
     // above, and `git dits status` / `git dits checkout` pick them up.
