@@ -2,6 +2,7 @@ import path from 'node:path';
 import { findRepo } from '../../git/repo.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { takePending } from '../../worktree/pending.js';
+import { operationInProgress } from '../../worktree/git-operation.js';
 import { claimEarly } from '../../worktree/early-write.js';
 import { materializePaths, readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { discardPrepared, fetchMissingContent, readFetchPolicy, type PreparedFile } from '../../worktree/remote-fetch.js';
@@ -90,7 +91,20 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
 const hook: Command = {
   summary: 'Run a Dits hook (called by the hooks `git dits init` installs)',
   usage: 'git dits hook <post-checkout|post-merge|post-rewrite|reference-transaction> [args]',
-  async run(_args, ctx) {
+  async run(args, ctx) {
+    // Mid-operation hooks leave the files to be finished later. A rebase, cherry-pick or
+    // revert (the sequencer) is one git process that keeps its index in memory from step to
+    // step: it runs reference-transaction at every commit and post-checkout when it checks
+    // out `onto`, then goes on to the next step with the stat data of the pointers it wrote.
+    // Were the hook to write the real files then, that next step would find them changed
+    // ("Your local changes ... would be overwritten", and the index it writes back makes
+    // them look modified). Left as pointers, they are written by post-rewrite when a rebase
+    // ends, or by the filter process that smudged them when git closes its pipe at exit
+    // (filter-process.ts), whichever comes first.
+    if (args[0] !== 'post-rewrite') {
+      const repo = await findRepo(ctx.cwd);
+      if (operationInProgress(repo.gitDir)) return 0;
+    }
     // A hook's exit status would become the git command's (a clone would report failure
     // over one missing file): files that could not be written stay pointers, are reported
     // above, and `git dits status` / `git dits checkout` pick them up.

@@ -1,0 +1,154 @@
+/**
+ * Everyday Git verbs leave real files, never pointers (issue 15). Files above
+ * dits.smudgeInlineMax (64k here) take the big-file path: smudge leaves a pointer, and Dits
+ * writes the real file outside Git's pipe, from a hook or, where Git runs none (stash apply,
+ * sparse-checkout, the steps of a rebase), from the filter process when Git closes its pipe.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+
+let sb: GitSandbox;
+beforeAll(() => {
+  sb = new GitSandbox('dits-verbs-');
+});
+afterAll(() => sb.cleanup());
+
+const read = (repo: string, f: string): Buffer => fs.readFileSync(path.join(repo, f));
+/** Asserts the file holds exactly `want` (a pointer left behind fails here with its size). */
+function expectBytes(repo: string, f: string, want: Buffer): void {
+  const got = read(repo, f);
+  expect(got.length, `${f}: size`).toBe(want.length);
+  expect(got.equals(want), `${f}: bytes`).toBe(true);
+}
+
+/** A repository with big a.mov and b.mov and a small notes.txt, committed on main. */
+function bigRepo(name: string): { repo: string; a: Buffer; b: Buffer } {
+  const a = randomBytesSeeded(300_000, 1);
+  const b = randomBytesSeeded(200_000, 2);
+  const repo = sb.repo(name, { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': a, 'b.mov': b, 'notes.txt': 'n\n' } });
+  sb.mustGit(['add', '.'], repo);
+  sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+  return { repo, a, b };
+}
+
+describe('stash', () => {
+  it('apply, apply --index and pop with two entries leave real files and the status Git would show', () => {
+    const { repo, a, b } = bigRepo('stash');
+    const a2 = randomBytesSeeded(250_000, 3);
+    const b2 = randomBytesSeeded(260_000, 4);
+    // stash 1: a.mov changed in the working tree only
+    writeFile(path.join(repo, 'a.mov'), a2);
+    sb.mustGit(['stash', '-q'], repo);
+    expectBytes(repo, 'a.mov', a);
+    // stash 0: b.mov changed and staged
+    writeFile(path.join(repo, 'b.mov'), b2);
+    sb.mustGit(['add', 'b.mov'], repo);
+    sb.mustGit(['stash', '-q'], repo);
+    expectBytes(repo, 'b.mov', b);
+    expect(sb.status(repo)).toBe('');
+
+    sb.mustGit(['stash', 'apply', '-q', 'stash@{1}'], repo);
+    expectBytes(repo, 'a.mov', a2);
+    expect(sb.status(repo)).toBe(' M a.mov\n');
+    sb.mustGit(['reset', '-q', '--hard'], repo);
+    expectBytes(repo, 'a.mov', a);
+
+    sb.mustGit(['stash', 'apply', '--index', '-q'], repo);
+    expectBytes(repo, 'b.mov', b2);
+    expect(sb.status(repo)).toBe('M  b.mov\n');
+    sb.mustGit(['reset', '-q', '--hard'], repo);
+    expectBytes(repo, 'b.mov', b);
+
+    // not quiet: git runs `git status` itself at the end
+    sb.mustGit(['stash', 'pop'], repo);
+    expectBytes(repo, 'b.mov', b2);
+    expect(sb.status(repo)).toBe(' M b.mov\n');
+    sb.mustGit(['reset', '-q', '--hard'], repo);
+    sb.mustGit(['stash', 'pop', '-q'], repo);
+    expectBytes(repo, 'a.mov', a2);
+    expect(sb.status(repo)).toBe(' M a.mov\n');
+    expect(sb.mustGit(['stash', 'list'], repo)).toBe('');
+  });
+});
+
+/** main: one (a, b) then a commit that only touches notes.txt; feat (from one): two commits that change a.mov. */
+function divergedRepo(name: string): { repo: string; a: Buffer; b: Buffer; f1: Buffer; f2: Buffer } {
+  const { repo, a, b } = bigRepo(name);
+  const f1 = randomBytesSeeded(300_000, 11);
+  const f2 = randomBytesSeeded(310_000, 12);
+  sb.mustGit(['switch', '-q', '-c', 'feat'], repo);
+  writeFile(path.join(repo, 'a.mov'), f1);
+  sb.mustGit(['commit', '-q', '-am', 'f1'], repo);
+  writeFile(path.join(repo, 'a.mov'), f2);
+  sb.mustGit(['commit', '-q', '-am', 'f2'], repo);
+  sb.mustGit(['switch', '-q', 'main'], repo);
+  writeFile(path.join(repo, 'notes.txt'), 'main\n');
+  sb.mustGit(['commit', '-q', '-am', 'm1'], repo);
+  return { repo, a, b, f1, f2 };
+}
+
+describe('the sequencer: rebase, pull --rebase, cherry-pick, revert', () => {
+  it('git rebase of a branch that changes a big file twice', () => {
+    const { repo, f2 } = divergedRepo('rebase');
+    sb.mustGit(['switch', '-q', 'feat'], repo);
+    const r = sb.git(['rebase', 'main'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f2);
+    expect(read(repo, 'notes.txt').toString()).toBe('main\n');
+    expect(sb.status(repo)).toBe('');
+    expect(sb.mustGit(['log', '--format=%s', 'main..HEAD'], repo)).toBe('f2\nf1\n');
+  });
+
+  it('git rebase -i (todo unchanged) and git pull --rebase', () => {
+    const { repo, f2 } = divergedRepo('rebase-i');
+    sb.mustGit(['switch', '-q', 'feat'], repo);
+    const r = sb.git(['rebase', '-i', 'main'], repo, undefined, { GIT_SEQUENCE_EDITOR: 'true' });
+    expect(r.status, r.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
+
+    const d = divergedRepo('pull-rebase');
+    sb.mustGit(['switch', '-q', 'feat'], d.repo);
+    const p = sb.git(['pull', '--rebase', '.', 'main'], d.repo);
+    expect(p.status, p.stderr).toBe(0);
+    expectBytes(d.repo, 'a.mov', d.f2);
+    expect(sb.status(d.repo)).toBe('');
+  });
+
+  it('a rebase that stops to edit leaves real files, and --continue finishes', () => {
+    const { repo, f1, f2 } = divergedRepo('rebase-stop');
+    const m = randomBytesSeeded(280_000, 13);
+    writeFile(path.join(repo, 'b.mov'), m);
+    sb.mustGit(['commit', '-q', '-am', 'm2'], repo);
+    sb.mustGit(['switch', '-q', 'feat'], repo);
+    // an edit stop after f1: the working tree must hold f1 while the user works there
+    const r = sb.git(['rebase', '-i', 'main'], repo, undefined, { GIT_SEQUENCE_EDITOR: "sed -i '1s/^pick/edit/'" });
+    expect(r.status, r.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f1);
+    expectBytes(repo, 'b.mov', m);
+    expect(sb.status(repo)).toBe('');
+    const c = sb.git(['rebase', '--continue'], repo);
+    expect(c.status, c.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
+  });
+
+  it('git cherry-pick of two commits, then git revert of both', () => {
+    const { repo, a, f1, f2 } = divergedRepo('cherry');
+    const r = sb.git(['cherry-pick', 'main..feat'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
+    const one = sb.git(['revert', '--no-edit', 'HEAD'], repo);
+    expect(one.status, one.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f1);
+    expect(sb.status(repo)).toBe('');
+    sb.mustGit(['reset', '-q', '--hard', 'HEAD~1'], repo);
+    const two = sb.git(['revert', '--no-edit', 'HEAD~2..HEAD'], repo);
+    expect(two.status, two.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', a);
+    expect(sb.status(repo)).toBe('');
+  });
+});
