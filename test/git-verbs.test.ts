@@ -152,3 +152,89 @@ describe('the sequencer: rebase, pull --rebase, cherry-pick, revert', () => {
     expect(sb.status(repo)).toBe('');
   });
 });
+
+describe('sparse-checkout', () => {
+  for (const sparseIndex of [false, true]) {
+    it(`set, add and disable bring real files into the cone${sparseIndex ? ' (sparse index)' : ''}`, () => {
+      const files = { 'd1/a.mov': randomBytesSeeded(300_000, 21), 'd2/b.mov': randomBytesSeeded(300_000, 22), 'top.mov': randomBytesSeeded(200_000, 23) };
+      const repo = sb.repo(`sparse-${sparseIndex}`, { track: ['*.mov'], config: SMALL_CHUNKS, files });
+      sb.mustGit(['add', '.'], repo);
+      sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+      const all = (): void => {
+        for (const [f, want] of Object.entries(files)) expectBytes(repo, f, want);
+      };
+      sb.mustGit(['sparse-checkout', 'set', ...(sparseIndex ? ['--sparse-index'] : []), 'd1'], repo);
+      expect(fs.existsSync(path.join(repo, 'd2'))).toBe(false);
+      expectBytes(repo, 'd1/a.mov', files['d1/a.mov']);
+      // a file that leaves the cone and comes back is written again (git removed it)
+      sb.mustGit(['sparse-checkout', 'set', 'd2'], repo);
+      expect(fs.existsSync(path.join(repo, 'd1'))).toBe(false);
+      expectBytes(repo, 'd2/b.mov', files['d2/b.mov']);
+      expect(sb.status(repo)).toBe('');
+      sb.mustGit(['sparse-checkout', 'add', 'd1'], repo);
+      all();
+      expect(sb.status(repo)).toBe('');
+      sb.mustGit(['sparse-checkout', 'set', 'd1'], repo);
+      sb.mustGit(['sparse-checkout', 'disable'], repo);
+      all();
+      expect(sb.status(repo)).toBe('');
+    });
+  }
+});
+
+describe('checkout, restore, reset, switch, worktree', () => {
+  it('every way back to a committed version writes the real file', () => {
+    const { repo, a } = bigRepo('ways-back');
+    const a2 = randomBytesSeeded(320_000, 31);
+    writeFile(path.join(repo, 'a.mov'), a2);
+    sb.mustGit(['commit', '-q', '-am', 'two'], repo);
+    const clean = (want: Buffer, status = ''): void => {
+      expectBytes(repo, 'a.mov', want);
+      expect(sb.status(repo)).toBe(status);
+    };
+    writeFile(path.join(repo, 'a.mov'), 'junk');
+    sb.mustGit(['checkout', '--', 'a.mov'], repo);
+    clean(a2);
+    writeFile(path.join(repo, 'a.mov'), 'junk');
+    sb.mustGit(['restore', 'a.mov'], repo);
+    clean(a2);
+    sb.mustGit(['restore', '--source=HEAD~1', 'a.mov'], repo);
+    clean(a, ' M a.mov\n');
+    sb.mustGit(['restore', '--source=HEAD~1', '--staged', '--worktree', 'a.mov'], repo);
+    clean(a, 'M  a.mov\n');
+    sb.mustGit(['checkout', 'HEAD', '--', 'a.mov'], repo);
+    clean(a2);
+    sb.mustGit(['reset', '-q', '--hard', 'HEAD~1'], repo);
+    clean(a);
+    sb.mustGit(['reset', '-q', '--hard', 'ORIG_HEAD'], repo);
+    clean(a2);
+    sb.mustGit(['reset', '-q', '--keep', 'HEAD~1'], repo);
+    clean(a);
+    sb.mustGit(['reset', '-q', '--merge', 'ORIG_HEAD'], repo);
+    clean(a2);
+    sb.mustGit(['switch', '-q', '-c', 'old', 'HEAD~1'], repo);
+    clean(a);
+    sb.mustGit(['switch', '-q', 'main'], repo);
+    clean(a2);
+    sb.mustGit(['switch', '-q', '--detach', 'HEAD~1'], repo);
+    clean(a);
+    sb.mustGit(['switch', '-q', 'main'], repo);
+
+    // new worktrees, on a branch and detached: real files there too
+    const wt1 = path.join(sb.dir, 'ways-back-wt1');
+    const wt2 = path.join(sb.dir, 'ways-back-wt2');
+    sb.mustGit(['worktree', 'add', '-q', wt1, 'old'], repo);
+    expectBytes(wt1, 'a.mov', a);
+    expect(sb.status(wt1)).toBe('');
+    sb.mustGit(['worktree', 'add', '-q', '--detach', wt2, 'main'], repo);
+    expectBytes(wt2, 'a.mov', a2);
+    expect(sb.status(wt2)).toBe('');
+    // a stash applied in a worktree writes into that worktree
+    writeFile(path.join(wt2, 'a.mov'), a);
+    sb.mustGit(['stash', '-q'], wt2);
+    sb.mustGit(['stash', 'apply', '-q'], wt2);
+    expectBytes(wt2, 'a.mov', a);
+    expect(sb.status(wt2)).toBe(' M a.mov\n');
+    clean(a2);
+  });
+});
