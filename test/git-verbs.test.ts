@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { GitSandbox, SMALL_CHUNKS, cloneInto, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 
 let sb: GitSandbox;
 beforeAll(() => {
@@ -236,5 +236,39 @@ describe('checkout, restore, reset, switch, worktree', () => {
     expectBytes(wt2, 'a.mov', a);
     expect(sb.status(wt2)).toBe(' M a.mov\n');
     clean(a2);
+  });
+});
+
+describe('messages tell the truth', () => {
+  it('git dits checkout and pull in a lazy clone count what they wrote and what they left', () => {
+    const { repo, a } = bigRepo('lazy-src');
+    sb.mustGit(['remote', 'add', 'origin', `dits::file://${path.join(sb.dir, 'remotes', 'lazy')}`], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const c = cloneInto(sb, `dits::file://${path.join(sb.dir, 'remotes', 'lazy')}`, 'lazy', { ...SMALL_CHUNKS, 'dits.fetchMode': 'lazy' });
+    expect(read(c, 'a.mov').length).toBeLessThan(1024);
+
+    // lazy: nothing written, and it says so (it said "Wrote 2 file(s).")
+    const co = sb.dits(['checkout'], c);
+    expect(co.status, co.stderr).toBe(0);
+    expect(co.stdout).not.toMatch(/Wrote|have their content/);
+    expect(co.stderr).toMatch(/2 file\(s\) left as pointers \(lazy fetch\)/);
+    // paths that name no tracked file: an error, not "All tracked files have their content"
+    const bad = sb.dits(['pull', 'origin', 'main'], c);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).not.toMatch(/have their content/);
+    expect(bad.stderr).toMatch(/no file tracked by Dits matches 'origin', 'main'/);
+    expect(bad.stderr).toMatch(/hint:/);
+    expect(sb.dits(['checkout', 'notes.txt'], c).status).toBe(1);
+
+    const one = sb.dits(['pull', 'a.mov'], c);
+    expect(one.status, one.stderr).toBe(0);
+    expect(one.stdout).toBe('Wrote 1 file(s).\n');
+    expectBytes(c, 'a.mov', a);
+    expect(sb.mustDits(['checkout', 'a.mov'], c)).toBe('These files have their content in the working tree.\n');
+    const pull = sb.dits(['pull'], c);
+    expect(pull.status, pull.stderr).toBe(0);
+    expect(pull.stdout).toBe('Wrote 1 file(s).\n');
+    expect(sb.mustDits(['checkout'], c)).toBe('All tracked files have their content in the working tree.\n');
+    expect(sb.status(c)).toBe('');
   });
 });

@@ -19,15 +19,24 @@ function report(ctx: CliContext, e: unknown): void {
   if (isUserError(e) && e.hint) err(ctx, `hint: ${e.hint}`);
 }
 
+/** What a finishCheckout did: files written, left for a later pull (lazy fetch), failed. */
+export interface CheckoutOutcome {
+  /** 1 if any file failed, else 0 */
+  code: number;
+  written: number;
+  deferred: number;
+  failed: number;
+}
+
 /**
  * Writes the files smudge left as pointers: fetches missing content from the Dits remote
  * (all of it when `explicit`, else as dits.fetchMode/fetchInclude/fetchExclude say), then
- * writes what is local. Prints one line per file that failed; returns 1 if any did.
+ * writes what is local. Prints one line per file that failed, and how many were left.
  */
-export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false): Promise<number> {
+export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false): Promise<CheckoutOutcome> {
   const repo = await findRepo(ctx.cwd);
   const list = paths ?? takePending(repo.gitDir);
-  if (list.length === 0) return 0;
+  if (list.length === 0) return { code: 0, written: 0, deferred: 0, failed: 0 };
   const store = ChunkStore.open(repo.ditsDir, { create: true });
   try {
     const items = list.flatMap((p) => {
@@ -82,7 +91,7 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
     for (const f of result.failed) report(ctx, f.error);
     if (result.failed.length) err(ctx, `dits: ${result.failed.length} file(s) left as pointers; \`git dits status\` lists them.`);
     if (deferred.size) err(ctx, `dits: ${deferred.size} file(s) left as pointers (lazy fetch); \`git dits pull <paths>\` fetches them.`);
-    return result.failed.length ? 1 : 0;
+    return { code: result.failed.length ? 1 : 0, written: result.written.length, deferred: deferred.size, failed: result.failed.length };
   } finally {
     store.close();
   }
