@@ -117,6 +117,28 @@ describe('the sequencer: rebase, pull --rebase, cherry-pick, revert', () => {
     expect(sb.status(d.repo)).toBe('');
   });
 
+  it('git pull --rebase from a Dits remote, with local commits that change a big file', () => {
+    const remote = `dits::file://${path.join(sb.dir, 'remotes', 'pull-rebase')}`;
+    const { repo } = bigRepo('pull-rebase-src');
+    sb.mustGit(['remote', 'add', 'origin', remote], repo);
+    sb.mustGit(['push', '-q', '-u', 'origin', 'main'], repo);
+    const c = cloneInto(sb, remote, 'pull-rebase-clone', SMALL_CHUNKS);
+    const theirs = randomBytesSeeded(290_000, 41);
+    writeFile(path.join(repo, 'b.mov'), theirs);
+    sb.mustGit(['commit', '-q', '-am', 'theirs'], repo);
+    sb.mustGit(['push', '-q'], repo);
+    for (const seed of [42, 43]) {
+      writeFile(path.join(c, 'a.mov'), randomBytesSeeded(300_000, seed));
+      sb.mustGit(['commit', '-q', '-am', `ours ${seed}`], c);
+    }
+    const r = sb.git(['pull', '--rebase'], c);
+    expect(r.status, r.stderr).toBe(0);
+    expectBytes(c, 'a.mov', randomBytesSeeded(300_000, 43));
+    expectBytes(c, 'b.mov', theirs);
+    expect(sb.status(c)).toBe('');
+    expect(sb.mustGit(['log', '--format=%s'], c)).toBe('ours 43\nours 42\ntheirs\none\n');
+  });
+
   it('a rebase that stops to edit leaves real files, and --continue finishes', () => {
     const { repo, f1, f2 } = divergedRepo('rebase-stop');
     const m = randomBytesSeeded(280_000, 13);
@@ -236,6 +258,26 @@ describe('checkout, restore, reset, switch, worktree', () => {
     expectBytes(wt2, 'a.mov', a);
     expect(sb.status(wt2)).toBe(' M a.mov\n');
     clean(a2);
+  });
+});
+
+describe('nothing the user changed is overwritten', () => {
+  it('a smudge that is not a checkout (cat-file --filters, archive) leaves an edited file alone at exit', () => {
+    const { repo } = bigRepo('keep-edits');
+    const mine = randomBytesSeeded(123_456, 51);
+    writeFile(path.join(repo, 'a.mov'), mine);
+    // the filter process puts a.mov on the pending list, and writes what is left there when git exits
+    expect(sb.mustGit(['cat-file', '--filters', 'HEAD:a.mov'], repo)).toMatch(/^version dits\/1\n/);
+    sb.mustGit(['archive', '-o', path.join(sb.dir, 'keep-edits.tar'), 'HEAD'], repo);
+    expectBytes(repo, 'a.mov', mine);
+    // a file of the user's that holds a pointer's text is not in Git's index: left alone too
+    const ptr = sb.mustGit(['cat-file', 'blob', 'HEAD:b.mov'], repo);
+    writeFile(path.join(repo, 'copy.mov'), ptr);
+    sb.mustGit(['stash', '-q'], repo);
+    sb.mustGit(['stash', 'apply', '-q'], repo);
+    expectBytes(repo, 'a.mov', mine);
+    expect(read(repo, 'copy.mov').toString()).toBe(ptr);
+    expect(sb.status(repo)).toBe(' M a.mov\n?? copy.mov\n');
   });
 });
 
