@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listIndexPointers } from '../../git/pointers.js';
@@ -8,6 +7,7 @@ import { finishCheckout } from './hook.js';
 import { DitsUserError } from '../../errors.js';
 import { out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 /** Tracked files (under the given paths) that are still pointers in the working tree. */
 async function pointerFiles(ctx: CliContext, positionals: string[]): Promise<{ todo: string[]; tracked: number }> {
@@ -20,6 +20,9 @@ async function pointerFiles(ctx: CliContext, positionals: string[]): Promise<{ t
   return { todo, tracked: entries.length };
 }
 
+/** No options yet: paths only. */
+const writerOptions = {} as const satisfies OptionTable;
+
 function writer(name: 'checkout' | 'pull', explicit: boolean): Command {
   return {
     summary:
@@ -27,8 +30,9 @@ function writer(name: 'checkout' | 'pull', explicit: boolean): Command {
         ? 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says)'
         : 'Fetch the content of tracked files from the Dits remote and write them (the way out of a lazy clone)',
     usage: `git dits ${name} [--] [<path>...]`,
+    options: writerOptions,
     async run(args, ctx: CliContext) {
-      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const { positionals } = parseOptions(args, writerOptions, { positionals: true });
       const { todo, tracked } = await pointerFiles(ctx, positionals);
       if (tracked === 0 && positionals.length > 0) {
         // nothing to do would be a lie here: the paths name no file Dits tracks

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
 import { readDitsSettings } from '../../git/dits-config.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -12,6 +11,7 @@ import { setPipeSize } from '../../chunking/native.js';
 import { FdReader } from '../../git/fd-reader.js';
 import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
+import { parseOptions, type OptionTable } from '../options.js';
 import { takeOwnPending } from '../../worktree/pending.js';
 import { finishCheckout } from './hook.js';
 
@@ -105,11 +105,14 @@ async function writeResult(ctx: CliContext, result: FilterResult): Promise<void>
 /** Pipe capacity asked for (the kernel's default limit for one pipe is 1 MiB). */
 const FILTER_PIPE_BYTES = 1024 * 1024;
 
+const noOptions = {} as const satisfies OptionTable;
+
 const filterProcess: Command = {
   summary: "Serve Git's long-running filter protocol (run by Git, not by hand)",
   usage: 'git dits filter-process',
+  options: noOptions,
   async run(args, ctx) {
-    parseArgs({ args, options: {} });
+    parseOptions(args, noOptions);
     let input: AsyncIterable<Buffer> & { close?: () => Promise<void> };
     if (ctx.stdinFd !== undefined && isPipe(ctx.stdinFd)) {
       // Git sends files in 64 KiB packets; a 64 KiB pipe makes git and Dits take turns
@@ -142,8 +145,9 @@ function oneShot(command: FilterCommand): Command {
   return {
     summary: `Single-file ${command} filter (fallback for tools without the long-running protocol)`,
     usage: `git dits ${command} -- <path>`,
+    options: noOptions,
     async run(args, ctx) {
-      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const { positionals } = parseOptions(args, noOptions, { positionals: true });
       const { deps, close } = await filterDeps(ctx);
       const handlers = createDitsFilter(deps);
       try {

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listReachablePointers } from '../../git/reachable.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -6,12 +5,19 @@ import { fsckStore } from '../../store/fsck.js';
 import { createProgressBar } from '../progress.js';
 import { formatBytes, out, err, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
+
+const fsckOptions = {
+  json: { type: 'boolean', description: 'print the result as JSON' },
+  'no-quarantine': { type: 'boolean', description: 'leave corrupt chunks and manifests where they are (only report them)' },
+} as const satisfies OptionTable;
 
 const fsck: Command = {
   summary: 'Re-hash every stored chunk and manifest; quarantine corrupt ones; report missing content (exit 1 on problems)',
   usage: 'git dits fsck [--json] [--no-quarantine]',
+  options: fsckOptions,
   async run(args, ctx: CliContext) {
-    const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, 'no-quarantine': { type: 'boolean' } } });
+    const { values } = parseOptions(args, fsckOptions);
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
     const pointers = await listReachablePointers(repo.workTree);

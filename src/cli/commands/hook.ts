@@ -11,7 +11,8 @@ import { dropUnusedLinks } from '../../worktree/worktree-links.js';
 import { createProgressBar } from '../progress.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-import { isUserError } from '../../errors.js';
+import { DitsUserError, isUserError } from '../../errors.js';
+import { HOOK_NAMES } from '../../worktree/hooks.js';
 import { applyLockableModes, heldPaths, readMyLocks } from '../../worktree/lockable.js';
 
 function report(ctx: CliContext, e: unknown): void {
@@ -101,6 +102,9 @@ const hook: Command = {
   summary: 'Run a Dits hook (called by the hooks `git dits init` installs)',
   usage: 'git dits hook <post-checkout|post-merge|post-rewrite|reference-transaction> [args]',
   async run(args, ctx) {
+    if (!(HOOK_NAMES as readonly string[]).includes(args[0] ?? '')) {
+      throw new DitsUserError('bad-usage', args[0] === undefined ? 'name the hook to run' : `'${args[0]}' is not a Dits hook`, { hint: `one of ${HOOK_NAMES.join(', ')}; git runs these from the hooks \`git dits init\` installs`, exitCode: 2 });
+    }
     // Mid-operation hooks leave the files to be finished later. A rebase, cherry-pick or
     // revert (the sequencer) is one git process that keeps its index in memory from step to
     // step: it runs reference-transaction at every commit and post-checkout when it checks
@@ -110,7 +114,7 @@ const hook: Command = {
     // them look modified). Left as pointers, they are written by post-rewrite when a rebase
     // ends, or by the filter process that smudged them when git closes its pipe at exit
     // (filter-process.ts), whichever comes first.
-    if (args[0] !== 'post-rewrite') {
+    if (args[0] === 'post-checkout' || args[0] === 'post-merge' || args[0] === 'reference-transaction') {
       const repo = await findRepo(ctx.cwd);
       if (operationInProgress(repo.gitDir)) return 0;
     }

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listIndexPointers } from '../../git/pointers.js';
 import { readIndexEntries } from '../../git/index-file.js';
@@ -9,14 +8,18 @@ import { contentPresent } from '../../store/materialize.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 export type FileState = 'present' | 'modified' | 'deleted' | 'not-checked-out' | 'content-missing' | 'conflicted';
+
+const statusOptions = { json: { type: 'boolean', description: 'print the result as JSON' }, all: { type: 'boolean', description: 'list files whose content is present too' } } as const satisfies OptionTable;
 
 const status: Command = {
   summary: 'Show tracked files: present, modified, not checked out, or missing content',
   usage: 'git dits status [--json] [--all] [--] [<path>...]',
+  options: statusOptions,
   async run(args, ctx: CliContext) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
+    const { values, positionals } = parseOptions(args, statusOptions, { positionals: true });
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
     const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
