@@ -1,0 +1,135 @@
+/**
+ * Clones and first steps on a machine where `git dits install` never ran, and the clone
+ * edge cases git-remote-dits must refuse or support: shallow clones, typos in a remote's
+ * path, ls-remote outside a repository. Real git, real git-remote-dits, file remotes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GitSandbox, ROOT, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+
+/** A machine that never ran `git dits install`: no filter config anywhere. */
+let sb: GitSandbox;
+/** PATH with git-remote-dits but not git-dits (as when only the helper is linked onto PATH). */
+let helperOnlyPath: string;
+
+beforeAll(() => {
+  sb = new GitSandbox('dits-clone-setup-', { install: false });
+  const bin = path.join(sb.dir, 'helper-bin');
+  fs.mkdirSync(bin);
+  fs.symlinkSync(path.join(ROOT, 'bin', 'git-remote-dits'), path.join(bin, 'git-remote-dits'));
+  helperOnlyPath = `${bin}:${process.env.PATH}`;
+});
+afterAll(() => sb?.cleanup());
+
+const remoteUrl = (name: string): string => `dits::file://${path.join(sb.dir, 'remotes', name)}`;
+
+/** A source repository set up with `install --local` (so this HOME stays uninstalled), two versions of a.mov pushed to `remote`. */
+function pushedSource(name: string): { repo: string; url: string; v1: Buffer; v2: Buffer } {
+  const repo = sb.repo(name, { config: SMALL_CHUNKS });
+  sb.mustDits(['install', '--local'], repo);
+  sb.mustDits(['track', '*.mov'], repo);
+  const v1 = randomBytesSeeded(300_000, 7);
+  const v2 = randomBytesSeeded(300_000, 8);
+  writeFile(path.join(repo, 'a.mov'), v1);
+  sb.mustGit(['add', '.'], repo);
+  sb.mustGit(['commit', '-q', '-m', 'v1'], repo);
+  writeFile(path.join(repo, 'a.mov'), v2);
+  sb.mustGit(['commit', '-q', '-am', 'v2'], repo);
+  const url = remoteUrl(name);
+  sb.mustGit(['remote', 'add', 'origin', url], repo);
+  sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+  return { repo, url, v1, v2 };
+}
+
+describe('a clone where `git dits install` never ran', () => {
+  it('checks out real files, and a later plain `git add` stores a pointer, with only git-remote-dits on PATH', () => {
+    const { url, v2 } = pushedSource('src-plain');
+    expect(sb.git(['config', '--global', '--get', 'filter.dits.process'], sb.dir).status).not.toBe(0); // really never installed
+    const dest = path.join(sb.dir, 'plain-clone');
+    const args = ['clone', '-q'];
+    for (const [k, v] of Object.entries(SMALL_CHUNKS)) args.push('-c', `${k}=${v}`);
+    const r = sb.git([...args, url, dest], sb.dir, undefined, { PATH: helperOnlyPath });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/git dits install/); // says what it did and what to run once
+    // the checkout is real, and git sees nothing changed
+    expect(fs.readFileSync(path.join(dest, 'a.mov')).equals(v2)).toBe(true);
+    expect(sb.git(['status', '--porcelain'], dest, undefined, { PATH: helperOnlyPath }).stdout).toBe('');
+    // the filter calls git-dits by a path that works without it on PATH
+    const proc = sb.mustGit(['config', '--local', '--get', 'filter.dits.process'], dest).trim();
+    expect(proc).toBe(`${path.join(ROOT, 'bin', 'git-dits')} filter-process`);
+    expect(sb.mustGit(['config', '--local', '--get', 'filter.dits.required'], dest).trim()).toBe('true');
+    expect(sb.mustGit(['config', '--local', '--get', 'merge.dits.driver'], dest)).toMatch(/merge-driver/);
+    expect(fs.existsSync(path.join(dest, '.git', 'dits', 'index.sqlite'))).toBe(true);
+    expect(fs.readFileSync(path.join(dest, '.git', 'hooks', 'post-checkout'), 'utf8')).toMatch(/git-dits hook/);
+    // an edited clip, added with plain git: Git gets a pointer, not the 300 KB
+    const v3 = randomBytesSeeded(300_000, 9);
+    writeFile(path.join(dest, 'a.mov'), v3);
+    sb.mustGit(['add', 'a.mov'], dest, undefined, { PATH: helperOnlyPath });
+    expect(Number(sb.mustGit(['cat-file', '-s', ':a.mov'], dest))).toBeLessThan(1024);
+    expect(sb.mustGit(['cat-file', 'blob', ':a.mov'], dest)).toMatch(/^version dits\//);
+    sb.mustGit(['commit', '-q', '-m', 'v3'], dest, undefined, { PATH: helperOnlyPath });
+    // and switching back to an older version writes its content (hooks work too)
+    sb.mustGit(['checkout', '-q', 'HEAD~2'], dest, undefined, { PATH: helperOnlyPath });
+    expect(fs.readFileSync(path.join(dest, 'a.mov')).length).toBe(300_000);
+  });
+
+  it('a bare clone gets no filter config and no hooks (nothing is checked out there)', () => {
+    const { url } = pushedSource('src-bare');
+    const dest = path.join(sb.dir, 'bare-clone.git');
+    sb.mustGit(['clone', '-q', '--bare', url, dest], sb.dir);
+    expect(sb.git(['config', '--local', '--get', 'filter.dits.process'], dest).status).not.toBe(0);
+    expect(fs.existsSync(path.join(dest, 'hooks', 'post-checkout'))).toBe(false);
+  });
+});
+
+describe('clone edge cases', () => {
+  it('`git clone --depth 1` is refused with the reason and the way out, and leaves nothing behind', () => {
+    const { url } = pushedSource('src-shallow');
+    const dest = path.join(sb.dir, 'shallow');
+    const r = sb.git(['clone', '--depth', '1', url, dest], sb.dir);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/shallow clones and fetches .* are not supported by Dits remotes/);
+    expect(r.stderr).toMatch(/clone or fetch without --depth/);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(fs.existsSync(dest)).toBe(false);
+    // a fetch --depth in a full clone is refused the same way, and changes nothing
+    const full = path.join(sb.dir, 'shallow-full');
+    sb.mustGit(['clone', '-q', url, full], sb.dir);
+    const f = sb.git(['fetch', '--depth', '1', 'origin'], full);
+    expect(f.status).not.toBe(0);
+    expect(f.stderr).toMatch(/not supported by Dits remotes/);
+    expect(fs.existsSync(path.join(full, '.git', 'shallow'))).toBe(false);
+  });
+
+  it('`git ls-remote dits::...` works outside any repository', () => {
+    const { repo, url } = pushedSource('src-lsremote');
+    const outside = path.join(sb.dir, 'not-a-repo');
+    fs.mkdirSync(outside);
+    const r = sb.git(['ls-remote', url], outside, undefined, { GIT_CEILING_DIRECTORIES: sb.dir });
+    expect(r.stderr).not.toMatch(/internal error|not inside a Git repository/);
+    expect(r.status, r.stderr).toBe(0);
+    const head = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    expect(r.stdout).toContain(`${head}\trefs/heads/main`);
+    expect(r.stdout).toContain(`${head}\tHEAD`);
+  });
+
+  it('a typo in a dits::file:// path is an error (no empty clone); a push to a new path still creates the remote', () => {
+    const { repo, url } = pushedSource('src-typo');
+    const typo = url.slice(0, -1); // ".../src-typ"
+    const dest = path.join(sb.dir, 'typo-clone');
+    const r = sb.git(['clone', typo, dest], sb.dir);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/there is no Dits remote at .*src-typ\b/);
+    expect(r.stderr).toMatch(/check the path or URL/);
+    expect(fs.existsSync(dest)).toBe(false);
+    expect(sb.git(['ls-remote', typo], repo).status).not.toBe(0);
+    expect(sb.git(['fetch', typo], repo).status).not.toBe(0);
+    // the first push to a new location creates it, and it then clones
+    const fresh = remoteUrl('created-by-push');
+    sb.mustGit(['push', '-q', fresh, 'main'], repo);
+    const c = path.join(sb.dir, 'from-created');
+    sb.mustGit(['clone', '-q', fresh, c], sb.dir);
+    expect(sb.mustGit(['rev-parse', 'HEAD'], c)).toBe(sb.mustGit(['rev-parse', 'HEAD'], repo));
+  });
+});
