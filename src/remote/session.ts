@@ -255,6 +255,10 @@ export class RemoteSession implements RemoteHelperHandlers {
 
     const tips = [...new Set(plans.map((p) => p.newOid).filter((o): o is string => Boolean(o)))];
 
+    // A first push creates the remote before its content, so an interrupted one leaves an
+    // empty remote to push to again, not a location that lists as no remote at all.
+    if (!exists && !this.dryRun && plans.length > 0) await writeFormat(storage);
+
     if (tips.length > 0) {
       // 1. content
       const { ids } = await manifestsBetween(cwd, tips, exclude);
@@ -263,7 +267,6 @@ export class RemoteSession implements RemoteHelperHandlers {
       if (res.chunks || res.manifests) this.deps.log(`dits: ${this.dryRun ? 'would upload' : 'uploaded'} ${res.manifests} file version(s), ${res.chunks} new chunk(s), ${res.bytes} bytes`);
     }
     if (this.dryRun) return specs.map((s) => ({ dst: s.dst, error: outcomes.get(s.dst) ?? null }));
-    if (!exists) await writeFormat(storage);
 
     // 2. git objects
     let bundle: RefState['bundles'][number] | null = null;
