@@ -133,3 +133,118 @@ describe('clone edge cases', () => {
     expect(sb.mustGit(['rev-parse', 'HEAD'], c)).toBe(sb.mustGit(['rev-parse', 'HEAD'], repo));
   });
 });
+
+describe('tracked files stored whole in Git (no filter config)', () => {
+  it('`git dits track` before `git dits install` warns and names the command; after install it does not', () => {
+    const repo = sb.repo('track-first');
+    const r = sb.dits(['track', '*.mov'], repo);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/warning: Git is not set up to use Dits on this machine/);
+    expect(r.stderr).toMatch(/git dits install/);
+    sb.mustDits(['install', '--local'], repo);
+    const again = sb.dits(['track', '*.mp4'], repo);
+    expect(again.status).toBe(0);
+    expect(again.stderr).toBe('');
+  });
+
+  it('status and fsck flag raw content at a tracked path, the pre-commit hook refuses it with the way out, and renormalize fixes it', () => {
+    const repo = sb.repo('raw', { track: ['*.mov'], config: SMALL_CHUNKS });
+    const clip = randomBytesSeeded(300_000, 21);
+    writeFile(path.join(repo, 'clip.mov'), clip);
+    writeFile(path.join(repo, 'notes.txt'), 'hello\n');
+    sb.mustGit(['add', '.'], repo); // no filter config: git stores the clip whole
+    expect(Number(sb.mustGit(['cat-file', '-s', ':clip.mov'], repo))).toBe(300_000);
+
+    const st = sb.dits(['status'], repo);
+    expect(st.status).toBe(0);
+    expect(st.stdout).toMatch(/clip\.mov .*staged whole in Git, not as a Dits pointer/);
+    expect(st.stdout).toMatch(/git dits install/);
+    expect(st.stdout).toContain('git add --renormalize -- clip.mov');
+    const json = JSON.parse(sb.mustDits(['status', '--json'], repo)) as { path: string; state: string }[];
+    expect(json).toContainEqual(expect.objectContaining({ path: 'clip.mov', state: 'raw-in-git' }));
+
+    const commit = sb.git(['commit', '-q', '-m', 'raw'], repo);
+    expect(commit.status).not.toBe(0);
+    expect(commit.stderr).toMatch(/clip\.mov/);
+    expect(commit.stderr).toContain('git add --renormalize -- clip.mov');
+    expect(commit.stderr).toContain('git commit --no-verify');
+    expect(sb.git(['rev-parse', '--verify', '-q', 'HEAD'], repo).status).not.toBe(0); // nothing committed
+
+    sb.mustGit(['commit', '-q', '--no-verify', '-m', 'raw anyway'], repo);
+    const f = sb.dits(['fsck'], repo);
+    expect(f.status).toBe(1);
+    expect(f.stderr).toMatch(/raw-content: 1 file\(s\).*stored whole in Git/);
+    expect(f.stderr).toMatch(/clip\.mov/);
+    expect(f.stderr).toContain('git add --renormalize -- clip.mov');
+    expect(JSON.parse(sb.dits(['fsck', '--json'], repo).stdout).rawContent).toEqual([expect.objectContaining({ path: 'clip.mov', size: 300_000 })]);
+
+    // the way out: install, renormalize, commit (the hook lets pointers through)
+    sb.mustDits(['install', '--local'], repo);
+    sb.mustGit(['add', '--renormalize', '--', 'clip.mov'], repo);
+    expect(sb.mustGit(['cat-file', 'blob', ':clip.mov'], repo)).toMatch(/^version dits\//);
+    sb.mustGit(['commit', '-q', '-m', 'as a pointer'], repo);
+    expect(fs.readFileSync(path.join(repo, 'clip.mov')).equals(clip)).toBe(true);
+    const ok = sb.dits(['fsck'], repo);
+    expect(ok.stderr).not.toMatch(/raw-content/);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(sb.mustDits(['status'], repo)).not.toMatch(/staged whole/);
+  });
+
+  it('the pre-commit hook starts git-dits only when a staged path is tracked by Dits', () => {
+    const repo = sb.repo('hook-fast', { track: ['*.mov'] });
+    const hook = path.join(repo, '.git', 'hooks', 'pre-commit');
+    expect(fs.readFileSync(hook, 'utf8')).toMatch(/git-dits hook: managed/);
+    // a git-dits first on PATH that only leaves a mark
+    const fake = path.join(sb.dir, 'fake-bin');
+    const mark = path.join(sb.dir, 'fake-dits-ran');
+    writeFile(path.join(fake, 'git-dits'), `#!/bin/sh\necho "$@" >> '${mark}'\n`);
+    fs.chmodSync(path.join(fake, 'git-dits'), 0o755);
+    const env = { PATH: `${fake}:${sb.env.PATH}` };
+    writeFile(path.join(repo, 'notes.txt'), 'hello\n');
+    sb.mustGit(['add', 'notes.txt'], repo);
+    expect(sb.run(hook, [], repo, undefined, env).status).toBe(0);
+    expect(fs.existsSync(mark)).toBe(false);
+    sb.mustGit(['commit', '-q', '-m', 'text only'], repo, undefined, env);
+    expect(fs.existsSync(mark)).toBe(false);
+    writeFile(path.join(repo, 'a.mov'), 'not really a movie');
+    sb.mustGit(['add', 'a.mov'], repo);
+    expect(sb.run(hook, [], repo, undefined, env).status).toBe(0);
+    expect(fs.readFileSync(mark, 'utf8').trim()).toBe('hook pre-commit');
+  });
+});
+
+describe('fsck in a fresh clone', () => {
+  it('older versions on the remote are "not fetched" (exit 0); a version the remote lost too is lost (exit 1)', () => {
+    const { url } = pushedSource('src-fsck');
+    const dest = path.join(sb.dir, 'fsck-clone');
+    sb.mustGit(['clone', '-q', url, dest], sb.dir);
+    const f = sb.dits(['fsck'], dest);
+    expect(f.stderr).not.toMatch(/manifest-missing|lost/);
+    expect(f.status, f.stdout + f.stderr).toBe(0);
+    expect(f.stdout).toMatch(/1 file version\(s\) not fetched \(on the remote 'origin'\): not lost/);
+    expect(f.stdout).toMatch(/git dits fetch <rev>/);
+    const j = JSON.parse(sb.dits(['fsck', '--json'], dest).stdout) as { problems: unknown[]; notFetched: { remote: string; manifests: { id: string; paths: string[] }[] } };
+    expect(j.problems).toEqual([]);
+    expect(j.notFetched.remote).toBe('origin');
+    expect(j.notFetched.manifests).toHaveLength(1);
+    expect(j.notFetched.manifests[0]!.paths).toEqual(['a.mov']);
+    // without asking the remote, nothing proves it safe
+    const offline = sb.dits(['fsck', '--offline'], dest);
+    expect(offline.status).toBe(1);
+    expect(offline.stderr).toMatch(/--offline: the remote was not asked/);
+    // the hint works: a clone that fetches the old revision's content has nothing left to report
+    const other = path.join(sb.dir, 'fsck-clone-2');
+    sb.mustGit(['clone', '-q', url, other], sb.dir);
+    sb.mustDits(['fetch', 'HEAD~1'], other);
+    const whole = sb.dits(['fsck'], other);
+    expect(whole.status, whole.stderr).toBe(0);
+    expect(whole.stdout).not.toMatch(/not fetched/);
+    expect(whole.stdout).toMatch(/No problems found/);
+    // the remote loses v1's manifest: now it is lost, and fsck says so
+    const id = j.notFetched.manifests[0]!.id;
+    fs.rmSync(path.join(url.slice('dits::file://'.length), 'v1', 'objects', id.slice(0, 2), id.slice(2)));
+    const lost = sb.dits(['fsck'], dest);
+    expect(lost.status).toBe(1);
+    expect(lost.stderr).toMatch(new RegExp(`manifest-missing: ${id}: .*lost: not here, and not on the remote 'origin'.*needed by a\\.mov`));
+  });
+});

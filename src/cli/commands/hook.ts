@@ -89,8 +89,9 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
 
 const hook: Command = {
   summary: 'Run a Dits hook (called by the hooks `git dits init` installs)',
-  usage: 'git dits hook <post-checkout|post-merge|post-rewrite|reference-transaction> [args]',
+  usage: 'git dits hook <post-checkout|post-merge|post-rewrite|reference-transaction|pre-commit> [args]',
   async run(_args, ctx) {
+    if (_args[0] === 'pre-commit') return (await import('../pre-commit-check.js')).refuseRawStaged(ctx);
     // A hook's exit status would become the git command's (a clone would report failure
     // over one missing file): files that could not be written stay pointers, are reported
     // above, and `git dits status` / `git dits checkout` pick them up.

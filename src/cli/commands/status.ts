@@ -7,10 +7,12 @@ import { readIndexEntries } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { contentPresent } from '../../store/materialize.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
+import { rawInIndex } from '../../git/raw-content.js';
+import { rawContentFix } from '../pre-commit-check.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 
-export type FileState = 'present' | 'modified' | 'deleted' | 'not-checked-out' | 'content-missing' | 'conflicted';
+export type FileState = 'present' | 'modified' | 'deleted' | 'not-checked-out' | 'content-missing' | 'conflicted' | 'raw-in-git';
 
 const status: Command = {
   summary: 'Show tracked files: present, modified, not checked out, or missing content',
@@ -49,6 +51,9 @@ const status: Command = {
     } finally {
       store.close();
     }
+    // staged whole at a tracked path (git add without the Dits filter): no pointer, so not listed above
+    const raw = await rawInIndex(repo.workTree, specs);
+    for (const r of raw) rows.push({ path: r.path, state: 'raw-in-git', size: r.size, oid: '' });
     if (values.json) {
       printJson(ctx, rows);
       return 0;
@@ -63,8 +68,10 @@ const status: Command = {
       'not-checked-out': 'pointer only, content is local (run `git dits checkout`)',
       'content-missing': 'pointer only, content is not here (fetch it: `git dits pull`)',
       conflicted: 'conflicted (resolve with `git checkout --ours/--theirs`)',
+      'raw-in-git': 'staged whole in Git, not as a Dits pointer (a commit stores the whole file in Git)',
     };
     for (const r of shown) out(ctx, `  ${r.path}  ${formatBytes(r.size)}  ${label[r.state]}`);
+    if (raw.length) for (const line of await rawContentFix(repo.workTree, raw.map((r) => r.path))) out(ctx, `hint: ${line}`);
     return 0;
   },
 };
