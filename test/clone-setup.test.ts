@@ -216,35 +216,46 @@ describe('tracked files stored whole in Git (no filter config)', () => {
 describe('fsck in a fresh clone', () => {
   it('older versions on the remote are "not fetched" (exit 0); a version the remote lost too is lost (exit 1)', () => {
     const { url } = pushedSource('src-fsck');
-    const dest = path.join(sb.dir, 'fsck-clone');
-    sb.mustGit(['clone', '-q', url, dest], sb.dir);
-    const f = sb.dits(['fsck'], dest);
-    expect(f.stderr).not.toMatch(/manifest-missing|lost/);
-    expect(f.status, f.stdout + f.stderr).toBe(0);
-    expect(f.stdout).toMatch(/1 file version\(s\) not fetched \(on the remote 'origin'\): not lost/);
-    expect(f.stdout).toMatch(/git dits fetch <rev>/);
-    const j = JSON.parse(sb.dits(['fsck', '--json'], dest).stdout) as { problems: unknown[]; notFetched: { remote: string; manifests: { id: string; paths: string[] }[] } };
-    expect(j.problems).toEqual([]);
-    expect(j.notFetched.remote).toBe('origin');
-    expect(j.notFetched.manifests).toHaveLength(1);
-    expect(j.notFetched.manifests[0]!.paths).toEqual(['a.mov']);
-    // without asking the remote, nothing proves it safe
-    const offline = sb.dits(['fsck', '--offline'], dest);
-    expect(offline.status).toBe(1);
-    expect(offline.stderr).toMatch(/--offline: the remote was not asked/);
-    // the hint works: a clone that fetches the old revision's content has nothing left to report
-    const other = path.join(sb.dir, 'fsck-clone-2');
-    sb.mustGit(['clone', '-q', url, other], sb.dir);
-    sb.mustDits(['fetch', 'HEAD~1'], other);
-    const whole = sb.dits(['fsck'], other);
-    expect(whole.status, whole.stderr).toBe(0);
-    expect(whole.stdout).not.toMatch(/not fetched/);
-    expect(whole.stdout).toMatch(/No problems found/);
-    // the remote loses v1's manifest: now it is lost, and fsck says so
-    const id = j.notFetched.manifests[0]!.id;
-    fs.rmSync(path.join(url.slice('dits::file://'.length), 'v1', 'objects', id.slice(0, 2), id.slice(2)));
-    const lost = sb.dits(['fsck'], dest);
-    expect(lost.status).toBe(1);
-    expect(lost.stderr).toMatch(new RegExp(`manifest-missing: ${id}: .*lost: not here, and not on the remote 'origin'.*needed by a\\.mov`));
+    // cloned on a machine set up as usual (`git dits install` run)
+    const usual = new GitSandbox('dits-fsck-clone-');
+    try {
+      fsckFreshClone(usual, url);
+    } finally {
+      usual.cleanup();
+    }
   });
 });
+
+/** A full clone on `machine` of `url` (a remote holding two versions of a.mov), then fsck. */
+function fsckFreshClone(machine: GitSandbox, url: string): void {
+  const dest = path.join(machine.dir, 'fsck-clone');
+  machine.mustGit(['clone', '-q', url, dest], machine.dir);
+  const f = machine.dits(['fsck'], dest);
+  expect(f.stderr).not.toMatch(/manifest-missing|lost/);
+  expect(f.status, f.stdout + f.stderr).toBe(0);
+  expect(f.stdout).toMatch(/1 file version\(s\) not fetched \(on the remote 'origin'\): not lost/);
+  expect(f.stdout).toMatch(/git dits fetch <rev>/);
+  const j = JSON.parse(machine.dits(['fsck', '--json'], dest).stdout) as { problems: unknown[]; notFetched: { remote: string; manifests: { id: string; paths: string[] }[] } };
+  expect(j.problems).toEqual([]);
+  expect(j.notFetched.remote).toBe('origin');
+  expect(j.notFetched.manifests).toHaveLength(1);
+  expect(j.notFetched.manifests[0]!.paths).toEqual(['a.mov']);
+  // without asking the remote, nothing proves it safe
+  const offline = machine.dits(['fsck', '--offline'], dest);
+  expect(offline.status).toBe(1);
+  expect(offline.stderr).toMatch(/--offline: the remote was not asked/);
+  // the hint works: a clone that fetches the old revision's content has nothing left to report
+  const other = path.join(machine.dir, 'fsck-clone-2');
+  machine.mustGit(['clone', '-q', url, other], machine.dir);
+  machine.mustDits(['fetch', 'HEAD~1'], other);
+  const whole = machine.dits(['fsck'], other);
+  expect(whole.status, whole.stderr).toBe(0);
+  expect(whole.stdout).not.toMatch(/not fetched/);
+  expect(whole.stdout).toMatch(/No problems found/);
+  // the remote loses v1's manifest: now it is lost, and fsck says so
+  const id = j.notFetched.manifests[0]!.id;
+  fs.rmSync(path.join(url.slice('dits::file://'.length), 'v1', 'objects', id.slice(0, 2), id.slice(2)));
+  const lost = machine.dits(['fsck'], dest);
+  expect(lost.status).toBe(1);
+  expect(lost.stderr).toMatch(new RegExp(`manifest-missing: ${id}: .*lost: not here, and not on the remote 'origin'.*needed by a\\.mov`));
+}
