@@ -6,7 +6,7 @@ import { ChunkStore } from '../../store/chunk-store.js';
 import { defaultDitsRemote, openRemoteStorage } from '../../remote/open-remote.js';
 import { manifestsBetween } from '../../remote/session.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
-import { pushContent, ensureLocal, planPrune, applyPrune } from '../../remote/content/index.js';
+import { pushContent, pushChunks, ensureLocal, planPrune, applyPrune } from '../../remote/content/index.js';
 import { parseByteSize, readDitsSettings } from '../../git/dits-config.js';
 import { parseAge } from './gc.js';
 import { DitsUserError } from '../../errors.js';
@@ -74,14 +74,41 @@ const fetch: Command = {
 
 const prune: Command = {
   summary: 'Free local disk: drop local chunks the Dits remote verifiably holds (old or least recently used first); reads fetch them back',
-  usage: 'git dits prune [--older-than 30d] [--max-local-size 50G] [--dry-run] [--json] [--remote <name>]',
+  usage: `git dits prune [--older-than 30d] [--max-local-size 50G] [--dry-run] [--json] [--remote <name>] [--size-only] [--repair]
+
+  --older-than <age>       drop chunks last used longer ago than this (e.g. 30d, 12h, 0s)
+  --max-local-size <size>  then drop least recently used chunks until local chunks take at most this (e.g. 50G)
+  --dry-run                show the plan, including what verifying the remote copies would read; change nothing
+  --json                   print the plan (and result) as JSON
+  --remote <name>          the Dits remote that must hold the content (default: dits.remote, else origin)
+  --size-only              accept a size check of each remote pack (one HEAD each) instead of reading back
+                           every chunk to drop and checking its BLAKE3 id; faster and cheaper on S3, but a
+                           damaged byte on the remote goes unnoticed and the local copy is gone
+  --repair                 when a chunk's remote copy fails verification, upload the good local copy to
+                           the remote again (the chunk stays local; a later prune may drop it)
+
+Before the last local copy of a chunk is dropped, its bytes on the remote are read back
+(ranged reads of exactly the chunks dropped, adjacent ones in one request) and checked
+against its id. A chunk that fails stays local; prune names the remote pack and exits 1.`,
   async run(args, ctx) {
-    const { values } = parseArgs({ args, options: { 'older-than': { type: 'string' }, 'max-local-size': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, remote: { type: 'string' } } });
+    const { values } = parseArgs({
+      args,
+      options: {
+        'older-than': { type: 'string' },
+        'max-local-size': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        json: { type: 'boolean' },
+        remote: { type: 'string' },
+        'size-only': { type: 'boolean' },
+        repair: { type: 'boolean' },
+      },
+    });
     if (!values['older-than'] && !values['max-local-size']) throw new DitsUserError('bad-usage', 'say what to prune', { hint: 'git dits prune --older-than 30d, or --max-local-size 50G (both may be given)' });
     const { repo, remote, storage } = await remoteFor(ctx, values.remote);
     const current = (await listIndexPointers(repo.workTree)).map((p) => p.pointer.manifest);
     const settings = await readDitsSettings(repo.workTree);
     const store = ChunkStore.open(repo.ditsDir);
+    const dryRun = Boolean(values['dry-run']);
     try {
       const plan = await planPrune(store, storage, {
         remoteName: remote.name,
@@ -89,12 +116,35 @@ const prune: Command = {
         maxLocalBytes: values['max-local-size'] ? parseSize(values['max-local-size']) : undefined,
         keepManifestIds: current,
         concurrency: settings.concurrency,
+        verify: values['size-only'] ? 'size' : 'bytes',
+        dryRun,
       });
-      const applied = values['dry-run'] ? null : applyPrune(store, plan);
-      if (values.json) printJson(ctx, { dryRun: Boolean(values['dry-run']), ...plan, packs: plan.packs.map((p) => ({ pack: p.pack, drop: p.drop.length, keep: p.keep, freedBytes: p.freedBytes })), applied });
+      const applied = dryRun ? null : applyPrune(store, plan);
+      const failedIds = plan.failedRemotePacks.flatMap((f) => f.ids);
+      const repaired = values.repair && !dryRun && failedIds.length ? await pushChunks(storage, store, failedIds, { remoteName: remote.name, concurrency: settings.concurrency }) : null;
+      const failed = plan.failedRemotePacks.map((f) => ({ packKey: f.packKey, reason: f.reason, chunks: f.chunks, chunkIds: f.ids.slice(0, 20).map((id) => id.toString('hex')) }));
+      if (values.json) printJson(ctx, { dryRun, ...plan, packs: plan.packs.map((p) => ({ pack: p.pack, drop: p.drop.length, keep: p.keep, freedBytes: p.freedBytes })), failedRemotePacks: failed, applied, repaired });
       else {
-        out(ctx, `${values['dry-run'] ? 'Would drop' : 'Dropped'} ${plan.chunks} chunk(s), ${formatBytes(plan.freedBytes)} (local chunks ${formatBytes(plan.localBytesBefore)} -> ${formatBytes(plan.localBytesAfter)}); verified on ${remote.name}.`);
-        if (plan.notOnRemote) out(ctx, `Kept ${plan.notOnRemote} chunk(s) the remote does not verifiably hold (push first).`);
+        const check =
+          plan.verify === 'bytes'
+            ? `${dryRun ? 'verifying them reads' : 'each read back and verified:'} ${formatBytes(plan.verifyBytes)} in ${plan.verifyRequests} request(s) from ${remote.name}`
+            : `${dryRun ? 'checking' : 'checked'} by size only (--size-only): ${plan.verifyRequests} remote pack(s), ${plan.verifyRequests} request(s) to ${remote.name}`;
+        out(ctx, `${dryRun ? 'Would drop' : 'Dropped'} ${plan.chunks} chunk(s), ${formatBytes(plan.freedBytes)} (local chunks ${formatBytes(plan.localBytesBefore)} -> ${formatBytes(plan.localBytesAfter)}); ${check}.`);
+        if (plan.notOnRemote) out(ctx, `Kept ${plan.notOnRemote} chunk(s) that ${remote.name} does not hold (push them first).`);
+        if (repaired) out(ctx, `Uploaded good copies of ${repaired.chunks} chunk(s) to ${remote.name} in ${repaired.packs} new pack(s); run prune again to drop them once they verify.`);
+      }
+      if (failed.length && !repaired) {
+        const kept = failed.reduce((n, f) => n + f.chunks, 0);
+        const lines = failed.map((f) => `  ${f.packKey}: ${f.chunks} chunk(s) kept (${f.chunks === 1 ? `chunk ${f.chunkIds[0]}` : `e.g. chunk ${f.chunkIds[0]}`}: ${f.reason})`);
+        throw new DitsUserError(
+          'prune-remote-damaged',
+          `${kept} chunk(s) stay local: their copy on ${remote.name} (${storage.location}) failed verification in ${failed.length} remote pack(s):\n${lines.join('\n')}`,
+          {
+            hint: dryRun
+              ? 'the remote lost packs it held; `git dits prune --repair` uploads good copies from here'
+              : `this machine holds the only good copy: \`git dits prune --repair ${[...args].filter((a) => a !== '--repair').join(' ')}\` uploads it to ${remote.name} again (or push from a machine that has it); everything else was pruned`,
+          },
+        );
       }
     } finally {
       store.close();

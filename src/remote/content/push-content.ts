@@ -238,3 +238,55 @@ export async function runLimited<T>(items: readonly T[], limit: number, fn: (ite
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed) throw firstError;
 }
+
+export interface PushChunksResult {
+  chunks: number;
+  packs: number;
+  bytes: number;
+  requests: number;
+}
+
+/**
+ * Uploads local chunks by id in new packs (each chunk verified against its id as it
+ * streams, pack-body.ts), then records them in the remote index: a repair for chunks whose
+ * copy on the remote read back damaged (prune --repair). Chunks not stored locally are
+ * skipped. The same order rule as pushContent: a .pack before its .idx.
+ */
+export async function pushChunks(
+  storage: ObjectStorage,
+  store: ChunkStore,
+  ids: readonly Buffer[],
+  opts: Pick<PushContentOptions, 'remoteName' | 'packSize' | 'concurrency' | 'multipart' | 'queueOptions'>,
+): Promise<PushChunksResult> {
+  const multipart = opts.multipart === undefined ? defaultMultipartShape(storage) : opts.multipart;
+  const packTarget = opts.packSize ?? defaultPackSize(multipart);
+  const counted = new CountingStorage(storage, multipart);
+  const session = openSession(counted, store, opts.remoteName, opts);
+  store.commit();
+  const packs: PackLayout[] = [];
+  let members = new MemberTable();
+  let size = PACK_HEADER_SIZE;
+  const seen = new Set<string>();
+  for (const idRaw of ids) {
+    const key = idRaw.toString('latin1');
+    const local = store.locate(idRaw);
+    if (!local || seen.has(key)) continue;
+    seen.add(key);
+    if (members.count > 0 && size + packedSize(local) > packTarget) {
+      packs.push(layoutPack(members.finish()));
+      members = new MemberTable();
+      size = PACK_HEADER_SIZE;
+    }
+    members.add(idRaw, local);
+    size += packedSize(local);
+  }
+  if (members.count > 0) packs.push(layoutPack(members.finish()));
+  let bytes = 0;
+  for (const p of packs) {
+    await session.queue.upload({ key: packKey(p.packId), body: packBodyFactory(store, p.members), size: p.size, contentType: 'application/octet-stream' });
+    await session.queue.upload({ key: indexKey(p.packId), body: p.indexBytes, contentType: 'application/octet-stream' });
+    session.index.addPack(p.packId, p.size, decodePackIndex(p.indexBytes));
+    bytes += p.size + p.indexBytes.length;
+  }
+  return { chunks: seen.size, packs: packs.length, bytes, requests: counted.requests };
+}
