@@ -359,6 +359,12 @@ export class ChunkStore {
     return this.anyHeld && this.stmts.held.get(idRaw) !== undefined;
   }
 
+  /** The remote recorded as holding this chunk (see isRemoteHeld), if any. */
+  remoteHeldBy(idRaw: Buffer): string | undefined {
+    if (!this.isRemoteHeld(idRaw)) return undefined;
+    return this.db.prepare('SELECT remote FROM remote_held WHERE id = ?').pluck().get(idRaw) as string | undefined;
+  }
+
   /** Records chunks that `remote` was just seen to hold (downloaded and verified, or checked by prune). */
   markRemoteHeld(chunks: readonly { idRaw: Buffer; rawLength: number }[], remote: string): void {
     if (chunks.length === 0) return;

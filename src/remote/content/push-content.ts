@@ -60,6 +60,21 @@ export interface PushContentOptions {
   /** how the storage splits large bodies, for request counts and packConcurrency (default: S3's defaults for s3://) */
   multipart?: MultipartShape | null;
   queueOptions?: TransferQueueOptions;
+  /**
+   * Called once, before planning, with the chunks of these manifests that are neither in the
+   * local store nor on the remote (a checkout wrote them only into the working tree, or prune
+   * dropped them): it may store them locally (verified) from wherever it finds them, or throw
+   * a DitsUserError saying where they are not. Chunks still absent afterwards fail the push.
+   * Not called for a dry run.
+   */
+  obtainMissing?: (missing: MissingChunk[]) => Promise<void>;
+}
+
+export interface MissingChunk {
+  idRaw: Buffer;
+  /** a manifest being pushed that holds it (the first one seen) */
+  manifestId: string;
+  rawLength: number;
 }
 
 export interface PushContentResult {
@@ -110,10 +125,28 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
     members = new MemberTable();
     size = PACK_HEADER_SIZE;
   };
-  const manifestSeen = new Set<string>();
-  for (const id of manifestIds) {
-    if (manifestSeen.has(id)) continue;
-    manifestSeen.add(id);
+  const ids = [...new Set(manifestIds)];
+  // Chunks neither here nor on the remote: `obtainMissing` (the caller's sources: working
+  // tree, other remotes) may make them local first; one pass over the manifests finds them.
+  if (opts.obtainMissing && !opts.dryRun) {
+    const missing: MissingChunk[] = [];
+    const noted = new Set<string>();
+    for (const id of ids) {
+      const m = Manifest.parse(store.getManifestBytes(id));
+      for (let i = 0; i < m.chunkCount; i++) {
+        const idRaw = m.idRawAt(i);
+        const key = idRaw.toString('base64');
+        if (noted.has(key) || index.has(idRaw) || store.locate(idRaw)) continue;
+        noted.add(key);
+        missing.push({ idRaw: Buffer.from(idRaw), manifestId: id, rawLength: m.lengthAt(i) });
+      }
+    }
+    if (missing.length) {
+      await opts.obtainMissing(missing);
+      store.commit();
+    }
+  }
+  for (const id of ids) {
     const bytes = store.getManifestBytes(id);
     const m = Manifest.parse(bytes);
     for (let i = 0; i < m.chunkCount; i++) {
