@@ -19,11 +19,11 @@ function report(ctx: CliContext, e: unknown): void {
 }
 
 /**
- * Writes the files smudge left as pointers: fetches missing content from the Dits remote
- * (all of it when `explicit`, else as dits.fetchMode/fetchInclude/fetchExclude say), then
+ * Writes the files smudge left as pointers: fetches missing content from the Dits remotes
+ * (only `remote` when given; all of it when `explicit`, else as dits.fetchMode/fetchInclude/fetchExclude say), then
  * writes what is local. Prints one line per file that failed; returns 1 if any did.
  */
-export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false): Promise<number> {
+export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false, remote?: string): Promise<number> {
   const repo = await findRepo(ctx.cwd);
   const list = paths ?? takePending(repo.gitDir);
   if (list.length === 0) return 0;
@@ -42,7 +42,7 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
       try {
         const policy = explicit ? null : await readFetchPolicy(repo.workTree);
         // files are written as their content arrives (no second pass over what was fetched)
-        const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true });
+        const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true, remote });
         deferred = new Set(f.deferred);
         prepared = f.prepared;
         linkPrepared = f.keptLocally === false;
