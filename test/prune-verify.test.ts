@@ -170,6 +170,11 @@ describe('prune verifies every chunk it drops', () => {
     // the pack's data minus its 16-byte header: each dropped chunk's entry read once
     const packSize = fs.statSync(path.join(s.remoteDir, 'v1', 'packs', s.v1Pack)).size;
     expect(r.verifyBytes).toBe(packSize - 16);
+    // du says where the pruned chunks are: on the remote, not "in the working tree"
+    const du = sb.mustDits(['du'], s.repo);
+    expect(du).toMatch(new RegExp(`held by a remote only .*${s.v1Chunks} chunks, on origin`));
+    expect(du).not.toMatch(/in the working tree/);
+    expect(JSON.parse(sb.mustDits(['du', '--json'], s.repo)).remoteHeld).toEqual([{ remote: 'origin', chunks: s.v1Chunks, bytes: s.v1.length }]);
     sb.mustGit(['checkout', '-q', 'HEAD~1'], s.repo); // fetched back
     expect(hash(fs.readFileSync(path.join(s.repo, 'a.mov')))).toBe(hash(s.v1));
     sb.mustGit(['checkout', '-q', 'main'], s.repo);

@@ -400,6 +400,13 @@ export class ChunkStore {
     return { chunks: r.n, rawBytes: r.b };
   }
 
+  /** remoteHeldStats per remote name. */
+  remoteHeldByRemote(): { remote: string; chunks: number; rawBytes: number }[] {
+    return this.db
+      .prepare('SELECT remote, count(*) AS chunks, coalesce(sum(raw_len), 0) AS rawBytes FROM remote_held r WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = r.id) GROUP BY remote ORDER BY remote')
+      .all() as { remote: string; chunks: number; rawBytes: number }[];
+  }
+
   hasChunk(idRaw: Buffer): boolean {
     return this.pendingIds.has(idRaw.toString('hex')) || this.stmts.has.get(idRaw) !== undefined;
   }

@@ -43,7 +43,7 @@ const push: Command = {
     try {
       const r = await pushContent(storage, store, ids, { remoteName: remote.name, dryRun: true });
       if (values.json) printJson(ctx, { remote: remote.name, ref, ...r });
-      else out(ctx, `${remote.name}: would upload ${r.manifests} file version(s), ${r.chunks} chunk(s) in ${r.packs} pack(s): ${formatBytes(r.bytes)} in about ${r.estimatedRequests} request(s); ${r.chunksOnRemote} chunk(s) already there.`);
+      else out(ctx, `${remote.name}: would upload ${r.manifests} file version(s), ${r.chunks} chunk(s) in ${r.packs} pack(s): ${formatBytes(r.bytes)} in about ${r.requests} request(s) (${r.estimatedRequests} to upload, ${r.requests - r.estimatedRequests} to see what ${remote.name} holds); ${r.chunksOnRemote} chunk(s) already there.`);
     } finally {
       store.close();
     }
@@ -64,7 +64,7 @@ const fetch: Command = {
     try {
       const r = await ensureLocal(storage, store, { manifestIds: pointers.map((p) => p.pointer.manifest) }, { remoteName: remote.name, dryRun: values['dry-run'], onProgress: stderrProgress('Fetching content', ctx.interactive) });
       if (values.json) printJson(ctx, { remote: remote.name, rev, files: pointers.length, ...r });
-      else out(ctx, `${values['dry-run'] ? 'Would fetch' : 'Fetched'} ${r.chunks} chunk(s), ${formatBytes(r.bytes)} in ${r.requests} request(s) for ${pointers.length} file(s) at ${rev}; ${r.chunksLocal} chunk(s) were already local.`);
+      else out(ctx, `${values['dry-run'] ? 'Would fetch' : 'Fetched'} ${r.chunks} chunk(s), ${formatBytes(r.bytes)} in ${values['dry-run'] ? 'about ' : ''}${r.requests} request(s) (${r.rangeRequests} ranged read(s) of packs) for ${pointers.length} file(s) at ${rev}; ${r.chunksLocal} chunk(s) were already local.`);
     } finally {
       store.close();
     }
