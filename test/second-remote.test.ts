@@ -51,6 +51,13 @@ describe('push to a second remote', () => {
     const o = origin('clone-src');
     const c = cloneInto(sb, url('clone-src-origin'), 'clone', CFG);
     sb.mustGit(['remote', 'add', 'server', url('clone-server')], c);
+    // the dry runs plan it too (the chunks not kept here counted as to upload)
+    const dry = sb.git(['push', '--dry-run', 'server', 'main'], c);
+    expect(dry.status, dry.stderr).toBe(0);
+    const plan = JSON.parse(sb.mustDits(['push', '--dry-run', '--json', 'server'], c));
+    expect(plan.chunksToObtain).toBeGreaterThan(0);
+    expect(plan.chunks).toBeGreaterThanOrEqual(plan.chunksToObtain);
+    expect(sb.mustDits(['push', '--dry-run', 'server'], c)).toMatch(/not kept here/);
     const r = sb.git(['push', 'server', 'main'], c);
     expect(r.status, r.stderr).toBe(0);
     expectCloneOf(url('clone-server'), 'clone-server-check', o);

@@ -9,6 +9,7 @@ import { stderrProgress } from '../../remote/content-adapter.js';
 import { pushContent, pushChunks, ensureLocal, planPrune, applyPrune } from '../../remote/content/index.js';
 import { parseByteSize, readDitsSettings } from '../../git/dits-config.js';
 import { parseAge } from './gc.js';
+import { obtainMissingChunks, obtainMissingManifests } from '../../remote/push-sources.js';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -38,12 +39,15 @@ const push: Command = {
     const ref = positionals[1] ?? 'HEAD';
     const tip = (await runGit(['rev-parse', '--verify', ref], { cwd: repo.workTree })).stdout.toString().trim();
     const known = (await runGit(['for-each-ref', '--format=%(objectname)', `refs/remotes/${remote.name}/`], { cwd: repo.workTree })).stdout.toString().split('\n').filter(Boolean);
-    const { ids } = await manifestsBetween(repo.workTree, [tip], known);
+    const { ids, paths, blobs } = await manifestsBetween(repo.workTree, [tip], known);
     const store = ChunkStore.open(repo.ditsDir);
     try {
-      const r = await pushContent(storage, store, ids, { remoteName: remote.name, dryRun: true });
+      const sources = { workTree: repo.workTree, store, target: remote.name, from: { paths, blobs, tips: [tip], exclude: known } };
+      await obtainMissingManifests(sources, ids); // manifests a clone never fetched (small)
+      // chunks kept only in the working tree or pruned count as to upload (a real push obtains them)
+      const r = await pushContent(storage, store, ids, { remoteName: remote.name, dryRun: true, obtainMissing: (missing) => obtainMissingChunks(sources, missing) });
       if (values.json) printJson(ctx, { remote: remote.name, ref, ...r });
-      else out(ctx, `${remote.name}: would upload ${r.manifests} file version(s), ${r.chunks} chunk(s) in ${r.packs} pack(s): ${formatBytes(r.bytes)} in about ${r.requests} request(s) (${r.estimatedRequests} to upload, ${r.requests - r.estimatedRequests} to see what ${remote.name} holds); ${r.chunksOnRemote} chunk(s) already there.`);
+      else out(ctx, `${remote.name}: would upload ${r.manifests} file version(s), ${r.chunks} chunk(s) in ${r.packs} pack(s): ${formatBytes(r.bytes)} in about ${r.requests} request(s) (${r.estimatedRequests} to upload, ${r.requests - r.estimatedRequests} to see what ${remote.name} holds); ${r.chunksOnRemote} chunk(s) already there.${r.chunksToObtain ? ` ${r.chunksToObtain} of the chunks are not kept here: a push takes them from the working tree or another remote first.` : ''}`);
     } finally {
       store.close();
     }

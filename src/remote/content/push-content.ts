@@ -21,7 +21,7 @@
 import { DitsUserError } from '../../errors.js';
 import { Manifest } from '../../manifest/manifest.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
-import { PACK_HEADER_SIZE } from '../../store/pack-format.js';
+import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE } from '../../store/pack-format.js';
 import type { ObjectStorage } from '../../transfer/object-storage.js';
 import type { TransferProgress, TransferQueueOptions } from '../../transfer/transfer-queue.js';
 import { CountingStorage, defaultMultipartShape, putRequests, type MultipartShape } from './counting-storage.js';
@@ -65,7 +65,7 @@ export interface PushContentOptions {
    * local store nor on the remote (a checkout wrote them only into the working tree, or prune
    * dropped them): it may store them locally (verified) from wherever it finds them, or throw
    * a DitsUserError saying where they are not. Chunks still absent afterwards fail the push.
-   * Not called for a dry run.
+   * Not called for a dry run: there such chunks are counted (at their plain size) as to upload.
    */
   obtainMissing?: (missing: MissingChunk[]) => Promise<void>;
 }
@@ -83,6 +83,8 @@ export interface PushContentResult {
   manifests: number;
   /** chunks uploaded (or to upload), and chunks found already on the remote */
   chunks: number;
+  /** of `chunks`, those not kept locally that a real run obtains first (obtainMissing; dry run only) */
+  chunksToObtain: number;
   chunksOnRemote: number;
   /** bytes uploaded (or to upload): packs, indexes and manifests */
   bytes: number;
@@ -118,6 +120,8 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   let size = PACK_HEADER_SIZE;
   let chunksOnRemote = 0;
   let chunkCount = 0;
+  let obtainChunks = 0;
+  let obtainBytes = 0;
   const closePack = (): void => {
     if (members.count === 0) return;
     const layout = layoutPack(members.finish());
@@ -159,6 +163,12 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
         continue;
       }
       const local = store.locate(idRaw);
+      if (!local && opts.dryRun && opts.obtainMissing) {
+        // a real run obtains it first (working tree, another remote): counted at its plain size
+        obtainChunks++;
+        obtainBytes += ENTRY_HEAD_SIZE + m.lengthAt(i);
+        continue;
+      }
       if (!local) {
         if (store.isRemoteHeld(idRaw)) {
           throw new DitsUserError('push-content-remote-only', `cannot push manifest ${id}: chunk ${idRaw.toString('hex')} is held by another remote, not kept locally (a checkout wrote it only into the working tree), and ${storage.location} lacks it`, {
@@ -202,6 +212,13 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
     bytes += p.indexBytes.length;
     estimatedRequests += 1;
   }
+  if (obtainChunks) {
+    // the chunks a real run would obtain first, in packs of about packTarget (an estimate)
+    const n = Math.ceil(obtainBytes / Math.max(1, packTarget - PACK_HEADER_SIZE));
+    packBytes += obtainBytes + n * PACK_HEADER_SIZE;
+    for (let k = 0; k < n; k++) estimatedRequests += putRequests(Math.min(packTarget, obtainBytes / n + PACK_HEADER_SIZE), multipart) + 1;
+    bytes += n * 16 + Math.ceil(obtainChunks * 49);
+  }
   bytes += packBytes;
   for (const m of manifestsToUpload) {
     bytes += m.bytes.length;
@@ -210,7 +227,8 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   const result: PushContentResult = {
     dryRun: !!opts.dryRun,
     manifests: manifestsToUpload.length,
-    chunks: chunkCount,
+    chunks: chunkCount + obtainChunks,
+    chunksToObtain: obtainChunks,
     chunksOnRemote,
     bytes,
     packBytes,
