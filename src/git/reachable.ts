@@ -100,13 +100,18 @@ function readPointerFile(file: string): IndexPointer['pointer'] | null {
     st = fs.lstatSync(file);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return null;
-    throw err;
+    throw new DitsUserError('worktree-file-unreadable', `cannot read ${file} (${errnoCode(err) ?? (err as Error).message})`, {
+      hint: 'make it readable (or move it out of the working tree), then run the command again',
+    });
   }
   if (!st.isFile() || st.size > MAX_POINTER_SIZE || st.size < 20) return null;
   try {
     return parsePointer(fs.readFileSync(file));
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return null;
-    throw err; // unreadable: it may be a pointer, so gc cannot decide
+    // it may be a pointer: what it refers to cannot be told
+    throw new DitsUserError('worktree-file-unreadable', `cannot read ${file} (${errnoCode(err) ?? (err as Error).message}): it may be a Dits pointer`, {
+      hint: 'make it readable (or move it out of the working tree), then run the command again',
+    });
   }
 }

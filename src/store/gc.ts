@@ -88,7 +88,8 @@ export interface GcPlan {
 export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opts: { graceMs: number; now?: number; session?: GcSession }): GcPlan {
   const now = opts.now ?? Date.now();
   const cutoff = now - opts.graceMs;
-  const live = new Set(liveManifestIds);
+  const reachable = new Set(liveManifestIds);
+  const live = new Set(reachable);
   const db = store.db;
   db.exec('CREATE TEMP TABLE IF NOT EXISTS gc_live(id BLOB PRIMARY KEY) WITHOUT ROWID; DELETE FROM gc_live;');
   const ins = db.prepare('INSERT OR IGNORE INTO gc_live(id) VALUES (?)');
@@ -98,7 +99,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
     try {
       young = fs.statSync(store.manifestPath(id)).mtimeMs > cutoff;
     } catch {
-      young = true; // just replaced or removed by someone else: not ours to judge
+      continue; // just removed by someone else (if reachable, it is checked below)
     }
     if (!live.has(id) && !young) {
       deadManifests.push(id);
@@ -110,15 +111,17 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
   const missingManifests: string[] = [];
   db.transaction(() => {
     for (const id of live) {
+      // (only reachable ones decide: an unreachable young one that cannot be read could only
+      // matter to a writer still running, and gc deletes nothing while one is)
       if (!fs.existsSync(store.manifestPath(id))) {
-        missingManifests.push(id);
+        if (reachable.has(id)) missingManifests.push(id);
         continue;
       }
       let m: Manifest;
       try {
         m = Manifest.parse(store.getManifestBytes(id));
       } catch (err) {
-        unreadableManifests.push({ id, reason: (err as Error).message });
+        if (reachable.has(id)) unreadableManifests.push({ id, reason: (err as Error).message });
         continue;
       }
       for (let i = 0; i < m.chunkCount; i++) ins.run(m.idRawAt(i));
@@ -230,7 +233,10 @@ export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opt
   // Phase 1, one write transaction: no writer can take a lease (and so look anything up)
   // while it runs; chunk rows and manifests go only if none is running or ended meanwhile.
   db.transaction(() => {
-    const leases = listLeases(db).filter((l) => l.kind === 'write' && l.id !== session.lease);
+    const all = listLeases(db);
+    // gc rows of gcs that are gone
+    for (const l of all) if (l.kind === 'gc' && l.id !== session.lease && (l.endedAt !== null || !leaseProcessAlive(l))) db.prepare('DELETE FROM store_writers WHERE id = ?').run(l.id);
+    const leases = all.filter((l) => l.kind === 'write' && l.id !== session.lease);
     const blockers: WriterLease[] = [];
     const stale: number[] = [];
     for (const l of leases) {

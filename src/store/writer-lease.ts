@@ -86,8 +86,17 @@ export function takeLease(db: Db, kind: 'write' | 'gc'): number {
   );
 }
 
+/**
+ * Ends a lease: the row goes, unless a gc is running, which must learn that this writer
+ * ended while it listed what is reachable (the row then stays, with ended_at, until a gc
+ * that began after it removes it).
+ */
 export function endLease(db: Db, id: number): void {
-  db.prepare('UPDATE store_writers SET ended_at = ? WHERE id = ? AND ended_at IS NULL').run(Date.now(), id);
+  db.transaction(() => {
+    const gcRunning = db.prepare(`SELECT EXISTS(SELECT 1 FROM store_writers WHERE kind = 'gc' AND ended_at IS NULL AND id != ?)`).pluck().get(id) === 1;
+    if (gcRunning) db.prepare('UPDATE store_writers SET ended_at = ? WHERE id = ? AND ended_at IS NULL').run(Date.now(), id);
+    else db.prepare('DELETE FROM store_writers WHERE id = ?').run(id);
+  }).immediate();
 }
 
 export function listLeases(db: Db): WriterLease[] {
