@@ -28,8 +28,9 @@ interface Referrer {
 /** "a.mov in commit 1a2b3c4" or "a.mov in the working tree /x" (best effort: for messages only). */
 async function describe(workTree: string, r: Referrer): Promise<string> {
   if (r.worktree) return `${r.path} in the working tree ${r.worktree}`;
-  const log = await runGit(['log', '--all', '--reflog', '-1', '--format=%h', `--find-object=${r.blobOid}`], { cwd: workTree, allowFail: true });
-  const rev = log.exitCode === 0 ? log.stdout.toString('utf8').trim() : '';
+  // the commits that add or remove it, newest first: the last one added it
+  const log = await runGit(['log', '--all', '--reflog', '--format=%h', `--find-object=${r.blobOid}`], { cwd: workTree, allowFail: true });
+  const rev = log.exitCode === 0 ? (log.stdout.toString('utf8').trim().split('\n').pop() ?? '') : '';
   return rev ? `${r.path} in commit ${rev}` : `${r.path} (in an index or a stash entry)`;
 }
 
@@ -63,7 +64,7 @@ const gc: Command = {
       const plan = planGc(store, referrers.keys(), { graceMs, session });
 
       if (plan.unreadableManifests.length) {
-        const lines = await Promise.all(plan.unreadableManifests.slice(0, 5).map(async (m) => `  ${m.id}: ${m.reason}; needed by ${await describe(repo.workTree, referrers.get(m.id)?.[0] ?? { path: '(a recent add)' })}`));
+        const lines = await Promise.all(plan.unreadableManifests.slice(0, 5).map(async (m) => `  ${await describe(repo.workTree, referrers.get(m.id)![0]!)}: ${m.reason}`));
         throw new DitsUserError(
           'gc-manifest-unreadable',
           `gc stopped, nothing was removed: ${plan.unreadableManifests.length} file version(s) still in use have a manifest that cannot be read, so gc cannot tell which content they need:\n${lines.join('\n')}`,
@@ -78,7 +79,7 @@ const gc: Command = {
         const tracked = await listRemoteTrackedPointerBlobs(repo.workTree);
         const lost = plan.missingManifests.filter((id) => !onRemote.has(id) && !(referrers.get(id) ?? []).some((r) => r.blobOid && tracked.has(r.blobOid)));
         if (lost.length) {
-          const lines = await Promise.all(lost.slice(0, 5).map(async (id) => `  ${id}: needed by ${await describe(repo.workTree, referrers.get(id)?.[0] ?? { path: '?' })}`));
+          const lines = await Promise.all(lost.slice(0, 5).map(async (id) => `  ${await describe(repo.workTree, referrers.get(id)![0]!)}: manifest ${id} is not in the local store`));
           throw new DitsUserError(
             'gc-manifest-missing',
             `gc stopped, nothing was removed: ${lost.length} file version(s) still in use have no manifest here, and no remote is known to hold them:\n${lines.join('\n')}`,
