@@ -24,7 +24,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Manifest } from '../manifest/manifest.js';
-import { DitsUserError } from '../errors.js';
+import { DitsUserError, errnoCode } from '../errors.js';
 import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE } from './pack-format.js';
 import type { ChunkStore } from './chunk-store.js';
 import { leaseProcessAlive, listLeases, listPackWriters, type WriterLease } from './writer-lease.js';
@@ -43,6 +43,18 @@ export interface GcSession {
  * with endGc (store.close() ends the lease too).
  */
 export function beginGc(store: ChunkStore): GcSession {
+  try {
+    return beginGcIn(store);
+  } catch (err) {
+    if (errnoCode(err) !== 'SQLITE_FULL') throw err;
+    throw new DitsUserError('disk-full', 'the disk is so full that gc cannot even record that it is running in the store index', {
+      hint: 'free a few megabytes anywhere on that disk, then run `git dits gc` again (it then frees what failed adds left behind)',
+      cause: err,
+    });
+  }
+}
+
+function beginGcIn(store: ChunkStore): GcSession {
   const db = store.db;
   return db
     .transaction(() => {
