@@ -104,8 +104,8 @@ describe('gc and manifests it cannot read', () => {
     expect(contentAt(repo, 'HEAD~1', 'a.mov').equals(v1)).toBe(true);
   });
 
-  it('a reachable manifest that only a remote holds: gc goes on but keeps every chunk it cannot decide', () => {
-    const { repo, v1 } = twoVersions('remote-manifest');
+  it('a reachable manifest that only a remote holds is fetched back so gc can decide; with --no-fetch gc keeps every chunk that looks unused', () => {
+    const { repo, v1, v2 } = twoVersions('remote-manifest');
     const remoteDir = path.join(sb.dir, 'remotes', 'remote-manifest');
     sb.mustGit(['remote', 'add', 'origin', `dits::file://${remoteDir}`], repo);
     sb.mustGit(['push', '-q', 'origin', 'main'], repo);
@@ -113,14 +113,21 @@ describe('gc and manifests it cannot read', () => {
     const file = manifestFile(repo, id);
     const aside = path.join(sb.dir, 'aside-remote-manifest');
     fs.renameSync(file, aside);
+    const packsBefore = packBytes(repo);
+    const kept = sb.dits(['gc', '--prune=now', '--no-fetch'], repo);
+    expect(kept.status, kept.stderr + kept.stdout).toBe(0);
+    expect(kept.stderr).toMatch(/Kept all chunks that look unused: 1 file version\(s\) still in use have their manifest only on a remote/);
+    expect(kept.stderr).toMatch(/a\.mov in commit/);
+    expect(packBytes(repo)).toBe(packsBefore);
     const r = sb.dits(['gc', '--prune=now'], repo);
     expect(r.status, r.stderr + r.stdout).toBe(0);
-    expect(r.stdout + r.stderr).toMatch(/only on a remote|not here/);
-    fs.renameSync(aside, file);
+    expect(fs.existsSync(file)).toBe(true); // fetched back and verified
+    expect(packBytes(repo)).toBeLessThan(packsBefore); // the dead version went
     // the local copy of v1 is whole: no remote needed
     fs.rmSync(remoteDir, { recursive: true, force: true });
     expect(sb.dits(['fsck'], repo).status).toBe(0);
     expect(contentAt(repo, 'HEAD~1', 'a.mov').equals(v1)).toBe(true);
+    expect(contentAt(repo, 'HEAD', 'a.mov').equals(v2)).toBe(true);
   });
 });
 

@@ -143,7 +143,8 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
 
   const leases = listLeases(db);
   const liveWriters = leases.filter((l) => l.kind === 'write' && l.id !== opts.session?.lease && l.endedAt === null && leaseProcessAlive(l));
-  const liveWriterIds = new Set(liveWriters.map((l) => l.id));
+  // (gc's own store writes packs too: the pieces of large manifests it fetches)
+  const liveWriterIds = new Set([...liveWriters.map((l) => l.id), ...(opts.session ? [opts.session.lease] : [])]);
   const packWriters = listPackWriters(db);
 
   const perPack = db
@@ -288,7 +289,7 @@ export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opt
 
   // Phase 2: packs. Nothing here deletes an index row: live chunks move to new packs.
   const packWriters = listPackWriters(db);
-  const liveWriterIds = new Set(listLeases(db).filter((l) => l.kind === 'write' && l.id !== session.lease && l.endedAt === null && leaseProcessAlive(l)).map((l) => l.id));
+  const liveWriterIds = new Set([session.lease, ...listLeases(db).filter((l) => l.kind === 'write' && l.endedAt === null && leaseProcessAlive(l)).map((l) => l.id)]);
   const count = db.prepare('SELECT count(*) AS n, coalesce(max(offset + stored_len), 0) AS end FROM chunks WHERE pack = ?');
   for (const pack of touched) {
     const writer = packWriters.get(pack);

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
@@ -42,11 +43,35 @@ function manifestsKnownOnRemotes(store: ChunkStore, ids: string[]): Set<string> 
   return new Set(ids.filter((id) => q.get(id) !== undefined));
 }
 
+/**
+ * Fetches manifests from the Dits remotes (the default one first); returns why some could
+ * not be fetched ('' when all were). The remote modules load only when needed.
+ */
+async function fetchMissingManifests(workTree: string, store: ChunkStore, ids: string[]): Promise<string> {
+  const { defaultDitsRemote, listDitsRemotes, openRemoteStorage } = await import('../../remote/open-remote.js');
+  const { fetchManifests } = await import('../../remote/content/fetch-content.js');
+  const first = await defaultDitsRemote(workTree).catch(() => null);
+  const remotes = (await listDitsRemotes(workTree)).sort((a, b) => (a.name === first?.name ? -1 : b.name === first?.name ? 1 : 0));
+  let why = remotes.length ? '' : 'no Dits remote';
+  for (const remote of remotes) {
+    const want = ids.filter((id) => !fs.existsSync(store.manifestPath(id)));
+    if (want.length === 0) return '';
+    try {
+      await fetchManifests(await openRemoteStorage(workTree, remote.url), store, want, { remoteName: remote.name });
+    } catch (e) {
+      why = `${remote.name}: ${(e as Error).message}`;
+    }
+  }
+  return ids.every((id) => fs.existsSync(store.manifestPath(id))) ? '' : why;
+}
+
 const gc: Command = {
   summary: 'Remove local content that no commit, stash, index, reflog, working-tree pointer or running write needs (--dry-run shows the plan)',
-  usage: 'git dits gc [--dry-run] [--prune=<age>] [--json]   (default --prune=1h: newer content is kept; what failed or killed adds left is removed at once)',
+  usage:
+    'git dits gc [--dry-run] [--prune=<age>] [--no-fetch] [--json]   (default --prune=1h: newer content is kept; what failed or killed adds left is removed at once; ' +
+    'manifests of versions in use that only a remote holds are fetched first, so gc can tell what they use: with --no-fetch, or when that fails, nothing that looks unused is removed)',
   async run(args, ctx: CliContext) {
-    const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean' }, prune: { type: 'string' }, json: { type: 'boolean' } } });
+    const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean' }, prune: { type: 'string' }, json: { type: 'boolean' }, 'no-fetch': { type: 'boolean' } } });
     const graceMs = parseAge(values.prune ?? '1h');
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
@@ -61,7 +86,7 @@ const gc: Command = {
       };
       for (const p of await listReachablePointers(repo.workTree)) refer(p.pointer.manifest, { path: p.path, blobOid: p.blobOid });
       for (const p of await listWorktreePointers(repo.workTree)) refer(p.pointer.manifest, { path: p.path, worktree: p.worktree });
-      const plan = planGc(store, referrers.keys(), { graceMs, session });
+      let plan = planGc(store, referrers.keys(), { graceMs, session });
 
       if (plan.unreadableManifests.length) {
         const lines = await Promise.all(plan.unreadableManifests.slice(0, 5).map(async (m) => `  ${await describe(repo.workTree, referrers.get(m.id)![0]!)}: ${m.reason}`));
@@ -71,9 +96,16 @@ const gc: Command = {
           { hint: 'run `git dits fsck` (it moves a corrupt manifest aside and lists what is missing), then get the manifest back from a remote (`git dits fetch <rev> -- <path>`) or fix its file permissions; run gc again after that' },
         );
       }
-      // A live manifest that is not here: fine if a remote holds that version (then what it
-      // needs is the remote's to keep), but which local chunks it uses cannot be told: keep them all.
-      let notHere: string[] = [];
+      // A live manifest that is not here: gc fetches it from a remote (manifests are small
+      // and stay hot) so that it can decide. One still missing is fine only if a remote
+      // holds that version (what it needs is then the remote's to keep); but which local
+      // chunks it uses cannot be told, so every chunk that looks unused is kept.
+      let fetchNote = '';
+      if (plan.missingManifests.length && !values['no-fetch']) {
+        fetchNote = await fetchMissingManifests(repo.workTree, store, plan.missingManifests);
+        plan = planGc(store, referrers.keys(), { graceMs, session });
+        if (plan.unreadableManifests.length) throw new Error('a manifest just fetched and verified cannot be read back');
+      }
       if (plan.missingManifests.length) {
         const onRemote = manifestsKnownOnRemotes(store, plan.missingManifests);
         const tracked = await listRemoteTrackedPointerBlobs(repo.workTree);
@@ -82,12 +114,12 @@ const gc: Command = {
           const lines = await Promise.all(lost.slice(0, 5).map(async (id) => `  ${await describe(repo.workTree, referrers.get(id)![0]!)}: manifest ${id} is not in the local store`));
           throw new DitsUserError(
             'gc-manifest-missing',
-            `gc stopped, nothing was removed: ${lost.length} file version(s) still in use have no manifest here, and no remote is known to hold them:\n${lines.join('\n')}`,
+            `gc stopped, nothing was removed: ${lost.length} file version(s) still in use have no manifest here, and no remote is known to hold them${fetchNote ? ` (${fetchNote})` : ''}:\n${lines.join('\n')}`,
             { hint: 'run `git dits fsck` to see everything missing; put the manifest back (or fetch it: `git dits fetch --remote <name> <rev> -- <path>`), or re-add the file from its original; run gc again after that' },
           );
         }
-        notHere = plan.missingManifests;
       }
+      const notHere = plan.missingManifests;
 
       let result: GcResult | null = null;
       if (!values['dry-run']) {
@@ -108,7 +140,8 @@ const gc: Command = {
         } else if (kept?.reason === 'manifests-not-here') {
           const first = await describe(repo.workTree, referrers.get(notHere[0]!)?.[0] ?? { path: '?' });
           err(ctx, `${result ? 'Kept' : 'Would keep'} all chunks that look unused: ${notHere.length} file version(s) still in use have their manifest only on a remote, not here (e.g. ${first}), so gc cannot tell which chunks they use.`);
-          err(ctx, 'hint: `git dits fetch --remote <name> <rev> -- <path>` brings a version (manifest and content) here; gc can then decide');
+          if (fetchNote) err(ctx, `(fetching them failed: ${fetchNote})`);
+          err(ctx, 'hint: run gc where the remote can be reached (without --no-fetch), or `git dits fetch --remote <name> <rev> -- <path>` to bring a version here; gc can then decide');
         }
         if (values['dry-run'] && plan.deadChunks + plan.deadManifests.length > 0) out(ctx, 'Run without --dry-run to apply.');
       }
