@@ -104,6 +104,12 @@ describe('a damaged pointer at a tracked path', () => {
     expect(json.damagedPointers.map((d) => d.path).sort()).toEqual([...damaged].sort());
   });
 
+  it('git show says which pointers are damaged', () => {
+    const show = sb.mustGit(['show', 'HEAD', '--', 'bad-hex.mov', 'cut-short.mov'], repo);
+    expect(show).toMatch(/^\+damaged Dits pointer \(the file id line/m);
+    expect(show).toMatch(/^\+damaged Dits pointer \(truncated/m);
+  });
+
   it('once each is restored, fsck finds no problems again', () => {
     sb.mustGit(['rm', '-q', '--cached', ...damaged], repo);
     sb.mustGit(['commit', '-q', '-m', 'drop them'], repo);
