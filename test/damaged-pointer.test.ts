@@ -83,6 +83,13 @@ describe('a damaged pointer at a tracked path', () => {
     for (const f of damaged) expect(fs.readFileSync(path.join(dest, f)).equals(blobs[f]!), f).toBe(true);
   });
 
+  it('git dits checkout names each damaged pointer', () => {
+    const r = sb.dits(['checkout'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    for (const f of damaged) expect(r.stderr).toContain(`warning: ${f} is a damaged Dits pointer (`);
+    expect(r.stderr).not.toContain('foreign.mov');
+  });
+
   it('git dits status lists each as damaged, with what is wrong', () => {
     const text = sb.mustDits(['status'], repo);
     for (const f of damaged) expect(text).toMatch(new RegExp(`${f.replace('.', '\\.')}  damaged pointer in Git \\(`));

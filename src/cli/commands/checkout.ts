@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { findRepo, requireInitialised } from '../../git/repo.js';
-import { listIndexPointers } from '../../git/pointers.js';
+import { listIndexDamagedPointers, listIndexPointers } from '../../git/pointers.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { takePending } from '../../worktree/pending.js';
 import { finishCheckout } from './hook.js';
-import { out, type CliContext } from '../context.js';
+import { err, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 
 /** Tracked files (under the given paths) that are still pointers in the working tree. */
@@ -18,6 +18,15 @@ async function pointerFiles(ctx: CliContext, positionals: string[]): Promise<str
   return entries.filter((e) => e.stage === 0 && readWorktreePointer(path.join(repo.workTree, e.path))).map((e) => e.path);
 }
 
+/** Damaged pointers have no content to write: say so, naming each (they stay as their text). */
+async function warnDamaged(ctx: CliContext, positionals: string[]): Promise<void> {
+  const repo = await findRepo(ctx.cwd);
+  const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
+  for (const d of await listIndexDamagedPointers(repo.workTree, specs)) {
+    if (d.stage === 0) err(ctx, `warning: ${d.path} is a damaged Dits pointer (${d.damage}); it has no content to write. Restore it from a commit where it is whole (\`git log -- ${d.path}\`), or put the real file back and \`git add\` it.`);
+  }
+}
+
 function writer(name: 'checkout' | 'pull', explicit: boolean): Command {
   return {
     summary:
@@ -28,6 +37,7 @@ function writer(name: 'checkout' | 'pull', explicit: boolean): Command {
     async run(args, ctx: CliContext) {
       const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
       const todo = await pointerFiles(ctx, positionals);
+      await warnDamaged(ctx, positionals);
       if (todo.length === 0) {
         out(ctx, 'All tracked files have their content in the working tree.');
         return 0;
