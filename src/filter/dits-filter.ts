@@ -49,6 +49,8 @@ export interface DitsFilterDeps {
   early?: { schedule(pointer: Pointer): void };
   /** Media-aware cut plan for a working-tree file, when the settings ask for it. */
   analyze?: (absPath: string) => Promise<MediaAnalysis | null>;
+  /** Told each path smudge leaves as a pointer (added to the pending list). */
+  leftPending?: (relPath: string) => void;
   /** Awaited once, when smudge first leaves a pointer for the hooks (makes sure they exist before git looks for them). */
   onPending?: () => Promise<void> | void;
   log?: (line: string) => void;
@@ -216,6 +218,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
         }
       }
       addPending(deps.gitDir, req.pathname);
+      deps.leftPending?.(req.pathname);
       // too big for the pipe: the filter process may start writing it now (early-write.ts)
       if (pointer.size > deps.settings.smudgeInlineMax) deps.early?.schedule(pointer);
       if (!pendingAnnounced) {

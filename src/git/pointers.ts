@@ -2,7 +2,8 @@
  * Which index entries are Dits pointers. Pointers are small blobs, so only blobs under
  * MAX_POINTER_SIZE are read; everything else is left alone.
  */
-import { runGit } from './exec.js';
+import { GitError, runGit } from './exec.js';
+import { DitsUserError } from '../errors.js';
 import { batchCheck, batchRead } from './cat-file.js';
 import { MAX_POINTER_SIZE, parsePointer, pointerDamage, type Pointer } from '../manifest/pointer.js';
 
@@ -52,7 +53,13 @@ export async function resolvePointers<T extends { oid: string; path: string; mod
 
 /** Pointers among the files of a commit or tree (`git ls-tree -r`), under the given paths. */
 export async function listTreePointers(cwd: string, rev: string, pathspecs: string[] = []): Promise<IndexPointer[]> {
-  const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...pathspecs], { cwd });
+  const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...pathspecs], { cwd, allowFail: true });
+  if (r.exitCode !== 0) {
+    if (/not a valid object name|not a tree object|ambiguous argument/i.test(r.stderr)) {
+      throw new DitsUserError('bad-revision', `'${rev}' is not a revision of this repository`, { hint: 'name a commit, branch or tag (`git log --oneline` lists commits); paths go after `--`' });
+    }
+    throw new GitError(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...pathspecs], r.exitCode, r.stderr);
+  }
   const entries = r.stdout
     .toString('utf8')
     .split('\0')

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
 import { listIndexPointers, listTreePointers } from '../../git/pointers.js';
@@ -12,6 +11,8 @@ import { parseAge } from './gc.js';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
+import path from 'node:path';
 
 async function remoteFor(ctx: CliContext, name: string | undefined) {
   const repo = await findRepo(ctx.cwd);
@@ -28,11 +29,14 @@ function parseSize(v: string): number {
   return n;
 }
 
+const pushOptions = { 'dry-run': { type: 'boolean', description: 'show what `git push` would upload (required: plain `git push` uploads)' }, json: { type: 'boolean', description: 'print the result as JSON' } } as const satisfies OptionTable;
+
 const push: Command = {
   summary: 'Show what `git push` would upload to the Dits remote: content bytes, chunks, requests (--dry-run)',
   usage: 'git dits push --dry-run [--json] [<remote>] [<ref>]',
+  options: pushOptions,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } } });
+    const { values, positionals } = parseOptions(args, pushOptions, { positionals: true });
     if (!values['dry-run']) throw new DitsUserError('bad-usage', 'push content with plain `git push`; `git dits push --dry-run` shows what it would send');
     const { repo, remote, storage } = await remoteFor(ctx, positionals[0]);
     const ref = positionals[1] ?? 'HEAD';
@@ -51,14 +55,20 @@ const push: Command = {
   },
 };
 
+const fetchOptions = { 'dry-run': { type: 'boolean', description: 'only count what would be fetched' }, json: { type: 'boolean', description: 'print the result as JSON' }, remote: { type: 'string', value: '<name>', description: 'the Dits remote to use (default: dits.remote, else origin, else the only dits:: remote)' } } as const satisfies OptionTable;
+
 const fetch: Command = {
   summary: 'Fetch the content of a revision (default HEAD) from the Dits remote into the local store, without touching files',
   usage: 'git dits fetch [--dry-run] [--json] [--remote <name>] [<rev>] [-- <path>...]',
+  options: fetchOptions,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, remote: { type: 'string' } } });
+    const { values, positionals, afterDashes } = parseOptions(args, fetchOptions, { positionals: true });
     const { repo, remote, storage } = await remoteFor(ctx, values.remote);
-    const rev = positionals[0] ?? 'HEAD';
-    const specs = positionals.slice(1);
+    // `fetch [<rev>] [-- <path>...]`: what follows `--` is always paths
+    const revs = afterDashes ? positionals.slice(0, positionals.length - afterDashes.length) : positionals.slice(0, 1);
+    if (revs.length > 1) throw new DitsUserError('bad-usage', `one revision at a time (got ${revs.join(', ')})`, { hint: 'git dits fetch <rev> -- <path>...', exitCode: 2 });
+    const rev = revs[0] ?? 'HEAD';
+    const specs = (afterDashes ?? positionals.slice(1)).map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
     const pointers = await listTreePointers(repo.workTree, rev, specs);
     const store = ChunkStore.open(repo.ditsDir);
     try {
@@ -72,11 +82,20 @@ const fetch: Command = {
   },
 };
 
+const pruneOptions = {
+  'older-than': { type: 'string', value: '<age>', description: 'drop chunks not used for this long (e.g. 30d)' },
+  'max-local-size': { type: 'string', value: '<size>', description: 'drop least recently used chunks until the local store is this small (e.g. 50G)' },
+  'dry-run': { type: 'boolean', description: 'only show what would be done' },
+  json: { type: 'boolean', description: 'print the result as JSON' },
+  remote: { type: 'string', value: '<name>', description: 'the Dits remote to use (default: dits.remote, else origin, else the only dits:: remote)' },
+} as const satisfies OptionTable;
+
 const prune: Command = {
   summary: 'Free local disk: drop local chunks the Dits remote verifiably holds (old or least recently used first); reads fetch them back',
   usage: 'git dits prune [--older-than 30d] [--max-local-size 50G] [--dry-run] [--json] [--remote <name>]',
+  options: pruneOptions,
   async run(args, ctx) {
-    const { values } = parseArgs({ args, options: { 'older-than': { type: 'string' }, 'max-local-size': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, remote: { type: 'string' } } });
+    const { values } = parseOptions(args, pruneOptions);
     if (!values['older-than'] && !values['max-local-size']) throw new DitsUserError('bad-usage', 'say what to prune', { hint: 'git dits prune --older-than 30d, or --max-local-size 50G (both may be given)' });
     const { repo, remote, storage } = await remoteFor(ctx, values.remote);
     const current = (await listIndexPointers(repo.workTree)).map((p) => p.pointer.manifest);

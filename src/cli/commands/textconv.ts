@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import { DitsUserError } from '../../errors.js';
 import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { out, type CliContext } from '../context.js';
@@ -15,7 +17,8 @@ const textconv: Command = {
   usage: 'git dits textconv <file>',
   async run(args, ctx: CliContext) {
     const file = args[args.length - 1];
-    if (!file) throw new Error('textconv needs a file');
+    if (!file || file.startsWith('-')) throw new DitsUserError('bad-usage', file ? `unknown option '${file}'` : 'name the file to convert', { hint: 'git runs `git dits textconv <file>` for diff=dits files', exitCode: 2 });
+    if (!fs.existsSync(file)) throw new DitsUserError('no-such-file', `${file}: no such file`);
     let repo: RepoPaths | null = null;
     let store: ChunkStore | null = null;
     try {
