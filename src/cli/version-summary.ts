@@ -21,7 +21,7 @@ import { runGit } from '../git/exec.js';
 import { readIndexEntries } from '../git/index-file.js';
 import type { RepoPaths } from '../git/repo.js';
 import { StreamHasher } from '../hashing/blake3.js';
-import { Manifest } from '../manifest/manifest.js';
+import { Manifest, MANIFEST_MAGIC } from '../manifest/manifest.js';
 import { looksLikePointer, MAX_POINTER_SIZE, parsePointer, pointerDamage, type Pointer } from '../manifest/pointer.js';
 import { formatStructure } from '../media/format-structure.js';
 import type { MediaStructure } from '../media/media-structure.js';
@@ -84,31 +84,86 @@ async function hashFile(file: string): Promise<string> {
   return h.digestHex();
 }
 
+/**
+ * Which file each stored manifest is of (`<manifest id> <file id> <size>` lines), kept in
+ * the store's tmp folder so that a `git log -p` over many files reads each manifest's
+ * header once, not once per file shown. Only a cache: checked against the store on use,
+ * rebuilt if it goes.
+ */
+function fileIdCachePath(store: ChunkStore): string {
+  return path.join(store.dir, 'tmp', 'manifest-file-ids');
+}
+
+function readFileIdCache(file: string): Map<string, string> {
+  const map = new Map<string, string>();
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'latin1');
+  } catch {
+    return map;
+  }
+  for (const line of text.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp === 64) map.set(line.slice(0, 64), line.slice(65));
+  }
+  return map;
+}
+
+/** `<file id> <size>` from a manifest's header, read without the chunk table; '-' when unreadable. */
+function headerKey(store: ChunkStore, id: string): string {
+  try {
+    const fd = fs.openSync(store.manifestPath(id), 'r');
+    try {
+      const fixed = Buffer.alloc(16);
+      if (fs.readSync(fd, fixed, 0, 16, 0) < 16 || !fixed.subarray(0, 8).equals(MANIFEST_MAGIC)) return '-';
+      const len = fixed.readUInt32LE(12);
+      if (len > 16 * 1024 * 1024) return '-';
+      const json = Buffer.alloc(len);
+      if (fs.readSync(fd, json, 0, len, 16) < len) return '-';
+      const h = JSON.parse(json.toString('utf8')) as { oid?: unknown; size?: unknown };
+      return typeof h.oid === 'string' && typeof h.size === 'number' ? `${h.oid} ${h.size}` : '-';
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '-';
+  }
+}
+
 /** A stored manifest of the file with this id and size (its header names the file id). */
 function findManifest(store: ChunkStore, fileId: string, size: number): string | null {
-  const needle = `"oid":"${fileId}"`;
-  const head = Buffer.alloc(4096);
-  for (const id of store.listManifestIds()) {
-    let n = 0;
-    try {
-      const fd = fs.openSync(store.manifestPath(id), 'r');
-      try {
-        n = fs.readSync(fd, head, 0, head.length, 0);
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      continue;
-    }
-    if (!head.subarray(0, n).toString('latin1').includes(needle)) continue;
+  const want = `${fileId} ${size}`;
+  const cacheFile = fileIdCachePath(store);
+  const cache = readFileIdCache(cacheFile);
+  const verified = (id: string): boolean => {
     try {
       const m = Manifest.parse(store.getManifestBytes(id));
-      if (m.header.oid === fileId && m.header.size === size) return id;
+      return m.header.oid === fileId && m.header.size === size;
     } catch {
-      /* unreadable: not this one */
+      return false;
+    }
+  };
+  for (const [id, key] of cache) if (key === want && verified(id)) return id;
+  let found: string | null = null;
+  let added = false;
+  for (const id of store.listManifestIds()) {
+    if (cache.has(id)) continue;
+    const key = headerKey(store, id);
+    cache.set(id, key);
+    added = true;
+    if (key === want && found === null && verified(id)) found = id;
+  }
+  if (added) {
+    try {
+      const tmp = `${cacheFile}.${process.pid}`;
+      fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
+      fs.writeFileSync(tmp, [...cache].map(([id, key]) => `${id} ${key}\n`).join(''));
+      fs.renameSync(tmp, cacheFile);
+    } catch {
+      /* only a cache */
     }
   }
-  return null;
+  return found;
 }
 
 /** The stored content of `manifest` as a random-access source (chunks read from the store, verified). */
