@@ -30,11 +30,11 @@ export interface CheckoutOutcome {
 }
 
 /**
- * Writes the files smudge left as pointers: fetches missing content from the Dits remote
- * (all of it when `explicit`, else as dits.fetchMode/fetchInclude/fetchExclude say), then
+ * Writes the files smudge left as pointers: fetches missing content from the Dits remotes
+ * (only `remote` when given; all of it when `explicit`, else as dits.fetchMode/fetchInclude/fetchExclude say), then
  * writes what is local. Prints one line per file that failed, and how many were left.
  */
-export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false): Promise<CheckoutOutcome> {
+export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false, remote?: string): Promise<CheckoutOutcome> {
   const repo = await findRepo(ctx.cwd);
   const list = paths ?? takePending(repo.gitDir);
   if (list.length === 0) return { code: 0, written: 0, deferred: 0, failed: 0 };
@@ -53,7 +53,7 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
       try {
         const policy = explicit ? null : await readFetchPolicy(repo.workTree);
         // files are written as their content arrives (no second pass over what was fetched)
-        const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true });
+        const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true, remote });
         deferred = new Set(f.deferred);
         prepared = f.prepared;
         linkPrepared = f.keptLocally === false;
