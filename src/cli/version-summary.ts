@@ -51,6 +51,14 @@ export interface IdentifyOptions {
   blobHex?: string;
 }
 
+/**
+ * Content up to this size is hashed to find its version. Git hands over real content up to
+ * `dits.smudgeInlineMax` (32 MiB by default) or a modified working-tree file; hashing a
+ * bigger one on every `git diff` would cost seconds for nothing: such a file is not yet
+ * added, and its summary says so without an id (so it still differs from any stored one).
+ */
+const HASH_MAX = 512 * 1024 * 1024;
+
 function readHead(file: string, n: number): Buffer {
   const fd = fs.openSync(file, 'r');
   try {
@@ -223,12 +231,12 @@ export async function identifyVersion(cwd: string, file: string, opts: IdentifyO
   let contentHere = pointer === null;
   if (pointer === null && looksLikePointer(head)) {
     const damage = pointerDamage(head, st.size <= MAX_POINTER_SIZE) ?? 'not a valid pointer';
-    return { pointer: null, size: st.size, fileId: await hashFile(file), manifest: null, damage, tags: null };
+    return { pointer: null, size: st.size, fileId: st.size <= HASH_MAX ? await hashFile(file) : null, manifest: null, damage, tags: null };
   }
   let fileId: string | null = pointer?.oid ?? null;
   if (pointer === null && opts.blobHex !== undefined) pointer = await blobPointer(cwd, opts.blobHex);
   if (pointer === null && opts.repo !== null) pointer = await indexPointer(opts.repo, file, st).catch(() => null);
-  if (pointer === null) {
+  if (pointer === null && st.size <= HASH_MAX) {
     fileId = await hashFile(file);
     const manifestId = opts.store === null ? null : findManifest(opts.store, fileId, st.size);
     if (manifestId !== null) pointer = { oid: fileId, size: st.size, manifest: manifestId };
@@ -268,10 +276,11 @@ function tagLines(tags: Version['tags']): string[] {
 export function describeVersion(v: Version): string[] {
   const size = `${formatBytes(v.size)} (${v.size} bytes)`;
   if (v.damage !== undefined) {
-    return [`damaged Dits pointer (${v.damage}), ${size}`, `text id: blake3:${v.fileId}`, 'restore it from a commit where it is whole, or re-add the real file'];
+    return [`damaged Dits pointer (${v.damage}), ${size}`, `text id: ${v.fileId === null ? 'not computed' : `blake3:${v.fileId}`}`, 'restore it from a commit where it is whole, or re-add the real file'];
   }
   if (v.pointer === null) {
-    return [`file content, ${size}, not stored by Dits (not yet added)`, `file id: blake3:${v.fileId}`, ...tagLines(v.tags)];
+    const id = v.fileId === null ? `not computed (over ${formatBytes(HASH_MAX)})` : `blake3:${v.fileId}`;
+    return [`file content, ${size}, not stored by Dits (not yet added)`, `file id: ${id}`, ...tagLines(v.tags)];
   }
   const lines = [`Dits file, ${size}`, `file id: blake3:${v.pointer.oid}`];
   if (!v.manifest) {

@@ -26,7 +26,7 @@ export function describeChange(a: Side, b: Side): string[] {
     lines.push(`size: ${size(a)} -> ${size(b)} (${delta >= 0 ? '+' : '-'}${formatBytes(Math.abs(delta))})`);
   } else lines.push(`size: ${size(b)} (unchanged)`);
   const id = (s: Side): string =>
-    s === null ? '(none)' : s.damage !== undefined ? `damaged pointer (${s.damage})` : s.pointer ? s.pointer.oid.slice(0, 16) : `${s.fileId?.slice(0, 16)} (not yet added)`;
+    s === null ? '(none)' : s.damage !== undefined ? `damaged pointer (${s.damage})` : s.pointer ? s.pointer.oid.slice(0, 16) : `${s.fileId?.slice(0, 16) ?? 'not computed'} (not yet added)`;
   lines.push(`file id: ${id(a)} -> ${id(b)}`);
   const manifestId = (s: Side): string | undefined => s?.pointer?.manifest.slice(0, 16);
   if (manifestId(a) !== manifestId(b)) lines.push(`manifest id: ${manifestId(a) ?? '(none)'} -> ${manifestId(b) ?? '(none)'}`);
