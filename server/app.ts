@@ -52,6 +52,7 @@ const USER_ERROR_STATUS: Record<string, ContentfulStatusCode> = {
   'repo-exists': 409,
   'repo-content-exists': 409,
   'repo-content-delete-failed': 500,
+  'repo-storage-unreachable': 503,
   'user-exists': 409,
   'token-exists': 409,
   'repo-not-found': 404,

@@ -248,6 +248,16 @@ describe('admin functions, S3 storage (s3rver)', () => {
     return out;
   }
 
+  it('a storage it cannot list deletes nothing, records included', async () => {
+    const good = createStorageBackend({ dataDir: tempDir('dits-repo-s3-'), storage: 's3://media/srv', s3: s3Options() });
+    await createRepoChecked(db, good, 'team/doc');
+    await fill(good, 'team/doc', 'doc');
+    const wrong = createStorageBackend({ dataDir: tempDir('dits-repo-s3-'), storage: 's3://no-such-bucket/srv', s3: s3Options() });
+    expect(await code(deleteRepoAndContent(db, wrong, 'team/doc'))).toBe('repo-storage-unreachable');
+    expect(getRepo(db, 'team/doc')).toBeDefined();
+    expect(await good.countContent('team/doc')).toBeGreaterThanOrEqual(3);
+  });
+
   it('deletes every key of that repository (refs included) and none under a longer name; an interrupted delete re-runs', async () => {
     let deletes = 0;
     let outage = false;

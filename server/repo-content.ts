@@ -40,7 +40,18 @@ export async function deleteRepoAndContent(
     deleteRepo(db, valid, opts); // throws repo-not-found without a record
     return { name: valid, hadRecord, deletedObjects: null };
   }
-  if (!hadRecord && (await backend.countContent(valid)) === 0) {
+  // read the storage before deleting anything: a wrong or unreachable storage must not
+  // leave the records gone and the content in place
+  let stored: number;
+  try {
+    stored = await backend.countContent(valid);
+  } catch (err) {
+    throw new DitsUserError('repo-storage-unreachable', `cannot list the content of '${valid}' in ${backend.location}: ${(err as Error).message}; nothing was deleted`, {
+      hint: 'check the storage (--storage, the S3 settings in the environment), then re-run',
+      cause: err,
+    });
+  }
+  if (!hadRecord && stored === 0) {
     throw new DitsUserError('repo-not-found', `no repository named '${valid}', and no content stored under that name`);
   }
   if (hadRecord) deleteRepo(db, valid, opts);

@@ -84,6 +84,13 @@ describe('a damaged pointer at a tracked path', () => {
     for (const f of damaged) expect(fs.readFileSync(path.join(dest, f)).equals(blobs[f]!), f).toBe(true);
   });
 
+  it('git dits checkout names each damaged pointer', () => {
+    const r = sb.dits(['checkout'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    for (const f of damaged) expect(r.stderr).toContain(`warning: ${f} is a damaged Dits pointer (`);
+    expect(r.stderr).not.toContain('foreign.mov');
+  });
+
   it('git dits status lists each as damaged, with what is wrong', () => {
     const text = sb.mustDits(['status'], repo);
     for (const f of damaged) expect(text).toMatch(new RegExp(`${f.replace('.', '\\.')}  damaged pointer in Git \\(`));
@@ -106,6 +113,12 @@ describe('a damaged pointer at a tracked path', () => {
     expect(r.stderr).not.toContain('pointer-doc.txt');
     const json = JSON.parse(sb.dits(['fsck', '--json'], repo).stdout) as { damagedPointers: { path: string }[] };
     expect(json.damagedPointers.map((d) => d.path).sort()).toEqual([...damaged].sort());
+  });
+
+  it('git show says which pointers are damaged', () => {
+    const show = sb.mustGit(['show', 'HEAD', '--', 'bad-hex.mov', 'cut-short.mov'], repo);
+    expect(show).toMatch(/^\+damaged Dits pointer \(the file id line/m);
+    expect(show).toMatch(/^\+damaged Dits pointer \(truncated/m);
   });
 
   it('once each is restored, fsck finds no problems again', () => {

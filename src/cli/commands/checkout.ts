@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
-import { listIndexPointers, listTreePointers } from '../../git/pointers.js';
+import { listIndexDamagedPointers, listIndexPointers, listTreePointers } from '../../git/pointers.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { listDitsRemotes, openRemoteStorage } from '../../remote/open-remote.js';
 import { ensureLocal } from '../../remote/content/fetch-content.js';
@@ -12,7 +12,7 @@ import { DitsUserError } from '../../errors.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { takePending } from '../../worktree/pending.js';
 import { finishCheckout } from './hook.js';
-import { formatBytes, out, type CliContext } from '../context.js';
+import { err, formatBytes, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
 
@@ -27,6 +27,15 @@ async function pointerFiles(ctx: CliContext, positionals: string[]): Promise<{ t
   return { todo, tracked: entries.length };
 }
 
+/** Damaged pointers have no content to write: say so, naming each (they stay as their text). */
+async function warnDamaged(ctx: CliContext, positionals: string[]): Promise<void> {
+  const repo = await findRepo(ctx.cwd);
+  const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
+  for (const d of await listIndexDamagedPointers(repo.workTree, specs)) {
+    if (d.stage === 0) err(ctx, `warning: ${d.path} is a damaged Dits pointer (${d.damage}); it has no content to write. Restore it from a commit where it is whole (\`git log -- ${d.path}\`), or put the real file back and \`git add\` it.`);
+  }
+}
+
 /** No options yet: paths only. */
 const writerOptions = {} as const satisfies OptionTable;
 
@@ -38,6 +47,7 @@ function writer(name: 'checkout', explicit: boolean): Command {
     async run(args, ctx: CliContext) {
       const { positionals } = parseOptions(args, writerOptions, { positionals: true });
       const { todo, tracked } = await pointerFiles(ctx, positionals);
+      await warnDamaged(ctx, positionals);
       if (tracked === 0 && positionals.length > 0) {
         // nothing to do would be a lie here: the paths name no file Dits tracks
         throw new DitsUserError('no-tracked-match', `no file tracked by Dits matches ${positionals.map((p) => `'${p}'`).join(', ')}`, {
