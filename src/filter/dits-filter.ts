@@ -22,7 +22,7 @@ import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer, pointerDamage, type Poin
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ingest, type ByteSource, type CutPlan } from '../store/ingest.js';
 import type { CutWorker } from '../store/cut-pipeline.js';
-import { chunksPresent, loadManifest, readContent } from '../store/materialize.js';
+import { ReadBuffers, chunksPresent, loadManifest, readContent } from '../store/materialize.js';
 import type { DitsSettings } from '../git/dits-config.js';
 import { addPending } from '../worktree/pending.js';
 import { copyBytes } from '../chunking/native.js';
@@ -148,6 +148,9 @@ function afterHead(head: Buffer, ended: boolean, content: FilterContent): ByteSo
 
 export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
   let pendingAnnounced = false;
+  // smudge's reads reuse these from file to file (the protocol writes each piece before it
+  // asks for the next)
+  const readBuffers = new ReadBuffers();
   const warnDamaged = (file: string, damage: string | null): void => {
     if (damage === null) return;
     deps.log?.(
@@ -212,7 +215,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
           // Verify every chunk is present before answering, so a failure leaves a pointer
           // (and a clear message later) rather than a half-written file.
           if (!chunksPresent(store, manifest)) throw new Error('missing chunk');
-          return readContent(store, manifest);
+          return readContent(store, manifest, readBuffers);
         } catch {
           /* fall through: leave the pointer, the hook reports what is missing */
         }

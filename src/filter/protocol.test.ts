@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { serveFilterProtocol } from './protocol.js';
 import { FLUSH_PACKET, encodePacket, encodeTextPacket } from '../git/pkt-line.js';
 
@@ -67,5 +67,39 @@ describe('filter protocol', () => {
         })(),
     });
     expect(out.toString('latin1').endsWith('0013status=success\n0000' + '0008part' + '0000' + '0011status=error\n0000')).toBe(true);
+  });
+
+  it('writes each streamed piece before asking for the next, so a handler may reuse one buffer', async () => {
+    // a sink that takes its bytes a tick after write() (as a busy pipe may): what it copies
+    // then must still be the piece it was given
+    const taken: Buffer[] = [];
+    const out = new Writable({
+      writev(chunks, cb) {
+        setImmediate(() => {
+          for (const c of chunks) taken.push(Buffer.from(c.chunk as Buffer));
+          cb();
+        });
+      },
+    });
+    const input = gitSide([...HANDSHAKE, 'command=smudge', 'pathname=x', null, null]);
+    async function* source() {
+      yield input;
+    }
+    const shared = Buffer.alloc(100_000);
+    const expected: Buffer[] = [];
+    await serveFilterProtocol(source(), out, {
+      smudge: async () =>
+        (async function* () {
+          for (let i = 0; i < 5; i++) {
+            shared.fill(0x41 + i);
+            expected.push(Buffer.from(shared));
+            yield shared;
+          }
+        })(),
+    });
+    const wantBytes = Buffer.concat([encodeTextPacket('status=success'), FLUSH_PACKET, ...expected.flatMap((b) => [encodePacket(b.subarray(0, 65516)), encodePacket(b.subarray(65516))]), FLUSH_PACKET, FLUSH_PACKET]);
+    const text = Buffer.concat(taken).toString('latin1');
+    const want = wantBytes.toString('latin1');
+    expect(text.endsWith(want)).toBe(true);
   });
 });

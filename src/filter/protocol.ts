@@ -17,8 +17,7 @@
  * a handler that fails early never desynchronises the stream.
  */
 import type { Writable } from 'node:stream';
-import { once } from 'node:events';
-import { FLUSH, FLUSH_PACKET, MAX_PACKET_DATA, PacketReader, PktLineError, encodePacket, encodeTextPacket } from '../git/pkt-line.js';
+import { FLUSH, FLUSH_PACKET, MAX_PACKET_DATA, PacketReader, PktLineError, encodeTextPacket } from '../git/pkt-line.js';
 
 export type FilterCommand = 'clean' | 'smudge';
 
@@ -76,7 +75,11 @@ export function contentOf(source: AsyncIterable<Buffer>): FilterContent {
   };
 }
 
-/** A handler returns the filtered content whole (small) or as a stream of buffers. */
+/**
+ * A handler returns the filtered content whole (small) or as a stream of buffers. Each
+ * piece of a stream is written out before the next is asked for, so a stream may reuse
+ * its buffers.
+ */
 export type FilterResult = Buffer | AsyncIterable<Buffer>;
 
 export interface FilterHandlers {
@@ -86,39 +89,51 @@ export interface FilterHandlers {
   onError?(request: FilterRequest, err: unknown): void;
 }
 
+/** The 4-byte length of a data packet with `n` payload bytes. */
+function packetHeader(n: number): Buffer {
+  return Buffer.from((n + 4).toString(16).padStart(4, '0'), 'latin1');
+}
+
+/**
+ * Writes packets to `out` without copying content: a data packet goes out as its 4-byte
+ * header and a view of the caller's buffer, all of a send in one corked write (one writev on
+ * a pipe). `send` resolves once `out` has taken the bytes (its write callback), so the
+ * caller may reuse its buffer then, and a slow reader holds the writer back.
+ */
 class PacketWriter {
   private pending: Buffer[] = [];
-  private pendingBytes = 0;
 
   constructor(private readonly out: Writable) {}
 
-  push(buf: Buffer): void {
-    this.pending.push(buf);
-    this.pendingBytes += buf.length;
-  }
-
   text(line: string): void {
-    this.push(encodeTextPacket(line));
+    this.pending.push(encodeTextPacket(line));
   }
 
   flushPkt(): void {
-    this.push(FLUSH_PACKET);
+    this.pending.push(FLUSH_PACKET);
   }
 
-  /** Data as packets; batches small writes, honours back-pressure. */
+  /** `buf` as data packets, written before this resolves (the caller may reuse it then). */
   async data(buf: Buffer): Promise<void> {
     for (let i = 0; i < buf.length; i += MAX_PACKET_DATA) {
-      this.push(encodePacket(buf.subarray(i, Math.min(i + MAX_PACKET_DATA, buf.length))));
-      if (this.pendingBytes >= 1 << 20) await this.send();
+      const end = Math.min(i + MAX_PACKET_DATA, buf.length);
+      this.pending.push(packetHeader(end - i), buf.subarray(i, end));
     }
+    await this.send();
   }
 
   async send(): Promise<void> {
     if (this.pending.length === 0) return;
-    const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const parts = this.pending;
     this.pending = [];
-    this.pendingBytes = 0;
-    if (!this.out.write(chunk)) await once(this.out, 'drain');
+    const out = this.out;
+    const written = new Promise<void>((resolve, reject) => {
+      out.cork();
+      for (let k = 0; k < parts.length - 1; k++) out.write(parts[k]);
+      out.write(parts[parts.length - 1], (err) => (err ? reject(err) : resolve()));
+      out.uncork();
+    });
+    await written;
   }
 }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ChunkStore } from './chunk-store.js';
 import { ingest } from './ingest.js';
-import { materializeFile, loadManifest } from './materialize.js';
+import { ReadBuffers, materializeFile, loadManifest, readContent } from './materialize.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
 import { DEFAULT_CHUNKER_PARAMS } from '../chunking/chunker.js';
 import { hashBytes } from '../hashing/blake3.js';
@@ -59,6 +59,29 @@ describe('materializeFile', () => {
     expect(groups.length).toBe(2);
     expect(groups[0]![0]!.equals(chunks[0]!)).toBe(true);
     expect(groups[1]![0]!.equals(chunks[1]!)).toBe(true);
+    store.close();
+  });
+});
+
+describe('readContent', () => {
+  it('gives each file exactly, with read buffers shared by the files and pieces used before the next is asked for', async () => {
+    const dir = tmpDir();
+    const store = ChunkStore.open(path.join(dir, 'store'), { create: true });
+    // a small file (one read), a file of several groups (reads ahead into both buffers), the small one again
+    const small = xorshift32Bytes(300 * 1024 + 5, 11);
+    const big = xorshift32Bytes(19 * 1024 * 1024 + 3, 12);
+    const ptrs = [];
+    for (const d of [small, big]) ptrs.push((await ingest(store, once(d), { params: DEFAULT_CHUNKER_PARAMS })).pointer);
+    const buffers = new ReadBuffers();
+    for (const [i, want] of [small, big, small].entries()) {
+      const parts: Buffer[] = [];
+      for await (const piece of readContent(store, loadManifest(store, ptrs[i % 2]!), buffers)) parts.push(Buffer.from(piece));
+      expect(Buffer.concat(parts).equals(want)).toBe(true);
+    }
+    // without buffers each piece is the caller's to keep
+    const kept: Buffer[] = [];
+    for await (const piece of readContent(store, loadManifest(store, ptrs[1]!))) kept.push(piece);
+    expect(Buffer.concat(kept).equals(big)).toBe(true);
     store.close();
   });
 });

@@ -1,10 +1,9 @@
 import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
-import { readDitsSettings } from '../../git/dits-config.js';
+import { ditsSettingsFrom, readDitsConfig } from '../../git/dits-config.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { CutWorker, PARALLEL_INGEST_MIN } from '../../store/cut-pipeline.js';
 import { createDitsFilter, type DitsFilterDeps } from '../../filter/dits-filter.js';
 import { contentOf, serveFilterProtocol, type FilterCommand, type FilterResult } from '../../filter/protocol.js';
-import { initRepo } from './init.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { setPipeSize } from '../../chunking/native.js';
@@ -13,7 +12,6 @@ import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
 import { parseOptions, type OptionTable } from '../options.js';
 import { takeOwnPending } from '../../worktree/pending.js';
-import { finishCheckout } from './hook.js';
 
 /**
  * Writes the files of `mine` still on the pending list (others' entries stay there). By now
@@ -24,7 +22,10 @@ import { finishCheckout } from './hook.js';
 async function finishLeftPointers(ctx: CliContext, gitDir: string, mine: ReadonlySet<string>): Promise<void> {
   try {
     const paths = takeOwnPending(gitDir, mine);
-    if (paths.length > 0) await finishCheckout(ctx, paths);
+    if (paths.length > 0) {
+      const { finishCheckout } = await import('./hook.js'); // loaded only when needed: a checkout of small files never does
+      await finishCheckout(ctx, paths);
+    }
   } catch (e) {
     err(ctx, `dits: could not write the checked-out files (${e instanceof Error ? e.message : String(e)}); \`git dits checkout\` writes them`);
   }
@@ -39,8 +40,10 @@ function isPipe(fd: number): boolean {
 }
 
 async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps: DitsFilterDeps; close: () => Promise<void>; repo: RepoPaths }> {
-  const repo = await findRepo(ctx.cwd);
-  const settings = await readDitsSettings(repo.workTree);
+  // the settings are the same from any directory of the repository: read while the
+  // repository is found (two git calls at once, not one after the other)
+  const [repo, config] = await Promise.all([findRepo(ctx.cwd), readDitsConfig(ctx.cwd)]);
+  const settings = ditsSettingsFrom(config);
   let store: ChunkStore | null = null;
   let initDone = isDitsInitialised(repo);
   let worker: CutWorker | null = null;
@@ -50,6 +53,7 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
     // Git runs filters in a fresh clone before anyone ran `git dits init`: set the repo up
     // (store and hooks) before answering, so the hooks exist when the checkout ends.
     try {
+      const { initRepo } = await import('./init.js');
       await initRepo(repo.workTree, ctx.ditsBin);
     } catch (e) {
       err(ctx, `dits: could not set up this repository (${String(e)}); run \`git dits init\` and then \`git dits checkout\``);
@@ -65,7 +69,7 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
     },
     // started for the first big file, then kept for the process's later files
     cutWorker: (size) => (size >= PARALLEL_INGEST_MIN ? (worker ??= new CutWorker()) : undefined),
-    analyze: settings.mediaAware ? await loadAnalyzer() : undefined,
+    analyze: settings.mediaAware ? lazyAnalyzer() : undefined,
     onPending: ensureInit,
     log: (line) => err(ctx, line),
   };
@@ -83,13 +87,17 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
   };
 }
 
-async function loadAnalyzer(): Promise<DitsFilterDeps['analyze']> {
-  try {
-    const mod = (await import('../../filter/media-analysis.js')) ;
-    return mod.analyzeForIngest;
-  } catch {
-    return undefined;
-  }
+/** The media analyser, loaded on the first clean that asks for it (a checkout never does). */
+function lazyAnalyzer(): DitsFilterDeps['analyze'] {
+  let analyze: Promise<DitsFilterDeps['analyze']> | undefined;
+  return async (absPath) => {
+    analyze ??= import('../../filter/media-analysis.js').then(
+      (mod) => mod.analyzeForIngest,
+      () => undefined,
+    );
+    const fn = await analyze;
+    return fn ? fn(absPath) : null;
+  };
 }
 
 async function writeResult(ctx: CliContext, result: FilterResult): Promise<void> {
@@ -97,8 +105,9 @@ async function writeResult(ctx: CliContext, result: FilterResult): Promise<void>
     ctx.stdout.write(result);
     return;
   }
+  // each piece written before the next is asked for: a stream may reuse its buffers
   for await (const piece of result) {
-    if (!ctx.stdout.write(piece)) await new Promise((r) => ctx.stdout.once('drain', r));
+    await new Promise<void>((resolve, reject) => ctx.stdout.write(piece, (e) => (e ? reject(e) : resolve())));
   }
 }
 
