@@ -977,7 +977,8 @@ export class ChunkStore {
   putManifest(id: string, bytes: Buffer): void {
     this.enlist();
     const dest = this.manifestPath(id);
-    if (fs.existsSync(dest)) return;
+    // (an empty one is what a power loss can leave of a manifest written without fsync: written again)
+    if (fileSize(dest) > 0) return;
     try {
       let file = bytes;
       if (bytes.length > MANIFEST_SPLIT_SIZE) {
@@ -1003,7 +1004,9 @@ export class ChunkStore {
           for (const pid of ids) record.run(id, pid);
         })();
       }
-      writeFileAtomic(dest, file, path.join(this.dir, 'tmp'));
+      // fsynced only with `durable`, as packs are (see open): a flush per file cost most of
+      // the time of adding many small files
+      writeFileAtomic(dest, file, path.join(this.dir, 'tmp'), this.durable);
     } catch (err) {
       throw this.diskError(err);
     }
@@ -1161,18 +1164,38 @@ function safeReaddir(dir: string): string[] {
 }
 
 /** Writes `bytes` to `dest` so that readers see the old state or the whole new file. */
-export function writeFileAtomic(dest: string, bytes: Buffer, tmpDir = path.dirname(dest)): void {
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return -1;
+  }
+}
+
+export function writeFileAtomic(dest: string, bytes: Buffer, tmpDir = path.dirname(dest), sync = true): void {
+  // the destination's folder is made when the rename finds it missing (usually it is there)
+  if (tmpDir === path.dirname(dest)) fs.mkdirSync(tmpDir, { recursive: true });
   const tmp = path.join(tmpDir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   const fd = fs.openSync(tmp, 'wx', 0o444);
   try {
     fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
+    if (sync) fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw err;
   }
   fs.closeSync(fd);
-  fs.renameSync(tmp, dest);
+  try {
+    try {
+      fs.renameSync(tmp, dest);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT' || !fs.existsSync(tmp)) throw err;
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.renameSync(tmp, dest);
+    }
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
 }

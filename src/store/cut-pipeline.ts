@@ -50,6 +50,16 @@ export interface CutPipeline {
   abort(): void;
 }
 
+/** Slot size of a LocalCutter unless told. */
+const LOCAL_SLOT_SIZE = 4 * 1024 * 1024;
+/**
+ * Slots of finished LocalCutters (the default size), taken by the next one: adding many
+ * small files allocated two 4 MiB buffers per file, and collecting them cost more than
+ * cutting the files.
+ */
+const spareSlots: Buffer[] = [];
+const SPARE_SLOTS_MAX = 4;
+
 /** Cuts on the calling thread; slots are allocated as needed (a piece may span many). */
 export class LocalCutter implements CutPipeline {
   private readonly cutter: PieceCutter;
@@ -58,15 +68,27 @@ export class LocalCutter implements CutPipeline {
   private readonly free: number[] = [];
   private readonly results: CutBatch[] = [];
 
-  constructor(params: ChunkerParams, plan: CutPlan | undefined, private readonly slotSize = 4 * 1024 * 1024) {
+  constructor(params: ChunkerParams, plan: CutPlan | undefined, private readonly slotSize = LOCAL_SLOT_SIZE) {
     this.cutter = new PieceCutter(params, plan);
   }
 
   acquire(): number {
     const n = this.free.pop();
     if (n !== undefined) return n;
-    this.buffers.push(allocAligned(this.slotSize));
+    this.buffers.push((this.slotSize === LOCAL_SLOT_SIZE ? spareSlots.pop() : undefined) ?? allocAligned(this.slotSize));
     return this.buffers.length - 1;
+  }
+
+  /**
+   * Hands the slots released so far to the next LocalCutter; this one is done. Call only
+   * once nothing reads or writes them any more (ingest: after the store's last commit).
+   */
+  recycle(): void {
+    if (this.slotSize === LOCAL_SLOT_SIZE) {
+      for (const n of this.free) if (spareSlots.length < SPARE_SLOTS_MAX) spareSlots.push(this.buffers[n]!);
+    }
+    this.buffers.length = 0;
+    this.free.length = 0;
   }
 
   async whenFree(): Promise<void> {

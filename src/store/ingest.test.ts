@@ -184,3 +184,18 @@ describe('ingest on cutting workers', () => {
     s.close();
   });
 });
+
+describe('manifests without fsync', () => {
+  it('writes a manifest again when the file is there but empty (what a power loss can leave of one not fsynced)', async () => {
+    const s = store();
+    const data = xorshift32Bytes(100_000, 21);
+    const a = await ingest(s, pieces(data, 65536), { params });
+    const file = s.manifestPath(a.pointer.manifest);
+    fs.chmodSync(file, 0o644);
+    fs.truncateSync(file, 0);
+    expect(() => loadManifest(s, a.pointer)).toThrow(/corrupt/);
+    await ingest(s, pieces(data, 65536), { params });
+    expect((await collect(readContent(s, loadManifest(s, a.pointer)))).equals(data)).toBe(true);
+    s.close();
+  });
+});

@@ -216,6 +216,8 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer> | 
       mediaFallback: opts.mediaFallback,
     });
     await store.commitAsync();
+    // every slot is back and written: the next file's cutter takes them
+    if (cutter instanceof LocalCutter) cutter.recycle();
     store.putManifest(id, bytes);
     const pointer: Pointer = { oid, size: header.size, manifest: id };
     return { pointer, pointerBytes: encodePointer(pointer), manifestId: id, header, newChunks, newBytes };
