@@ -1,4 +1,4 @@
-import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
+import { findRepo, findRepoAtTop, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
 import { ditsSettingsFrom, readDitsConfig } from '../../git/dits-config.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { CutWorker, PARALLEL_INGEST_MIN } from '../../store/cut-pipeline.js';
@@ -42,7 +42,9 @@ function isPipe(fd: number): boolean {
 async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps: DitsFilterDeps; close: () => Promise<void>; repo: RepoPaths }> {
   // the settings are the same from any directory of the repository: read while the
   // repository is found (two git calls at once, not one after the other)
-  const [repo, config] = await Promise.all([findRepo(ctx.cwd), readDitsConfig(ctx.cwd)]);
+  // (git runs the filter at the top of the working tree, where the repository is found
+  // without starting git: findRepoAtTop)
+  const [repo, config] = await Promise.all([findRepoAtTop(ctx.cwd, ctx.env) ?? findRepo(ctx.cwd), readDitsConfig(ctx.cwd)]);
   const settings = ditsSettingsFrom(config);
   let store: ChunkStore | null = null;
   let initDone = isDitsInitialised(repo);
