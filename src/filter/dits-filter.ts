@@ -22,7 +22,7 @@ import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer, pointerDamage, type Poin
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ingest, type ByteSource, type CutPlan } from '../store/ingest.js';
 import type { CutWorker } from '../store/cut-pipeline.js';
-import { ReadBuffers, chunksPresent, loadManifest, readContent } from '../store/materialize.js';
+import { ReadBuffers, loadManifest, readContent } from '../store/materialize.js';
 import type { DitsSettings } from '../git/dits-config.js';
 import { addPending } from '../worktree/pending.js';
 import { copyBytes } from '../chunking/native.js';
@@ -212,9 +212,9 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
         try {
           const store = deps.store();
           const manifest = loadManifest(store, pointer);
-          // Verify every chunk is present before answering, so a failure leaves a pointer
-          // (and a clear message later) rather than a half-written file.
-          if (!chunksPresent(store, manifest)) throw new Error('missing chunk');
+          // readContent finds every chunk before answering (it throws here if one is
+          // missing), so a failure leaves a pointer (and a clear message later) rather than
+          // a half-written file.
           return readContent(store, manifest, readBuffers);
         } catch {
           /* fall through: leave the pointer, the hook reports what is missing */

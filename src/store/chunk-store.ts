@@ -827,11 +827,11 @@ export class ChunkStore {
    */
   async *readChunkGroups(
     idsRaw: Iterable<Buffer>,
-    opts: { maxRead?: number; buffer: () => Buffer | Promise<Buffer>; ahead?: number },
+    opts: { maxRead?: number; buffer: () => Buffer | Promise<Buffer>; ahead?: number; located?: readonly (ChunkLocation | undefined)[] },
   ): AsyncGenerator<{ buffer: Buffer; chunks: Buffer[] }> {
     const maxRead = opts.maxRead ?? 8 * 1024 * 1024;
     const ahead = Math.max(0, opts.ahead ?? 0);
-    const plan = this.planGroups(idsRaw, maxRead);
+    const plan = this.planGroups(idsRaw, maxRead, opts.located);
     const inFlight: Promise<{ buffer: Buffer; chunks: Buffer[] }>[] = [];
     let failure: Error | null = null;
     let planned = false;
@@ -863,11 +863,17 @@ export class ChunkStore {
     }
   }
 
-  /** Runs of chunks back to back in a pack, at most maxRead bytes each (or one chunk); a missing chunk ends it with its error. */
-  private *planGroups(idsRaw: Iterable<Buffer>, maxRead: number): Generator<{ id: Buffer; loc: ChunkLocation }[] | Error> {
+  /**
+   * Runs of chunks back to back in a pack, at most maxRead bytes each (or one chunk); a
+   * missing chunk ends it with its error. `located`: the ids' locations, looked up already
+   * (locateMany), one per id.
+   */
+  private *planGroups(idsRaw: Iterable<Buffer>, maxRead: number, located?: readonly (ChunkLocation | undefined)[]): Generator<{ id: Buffer; loc: ChunkLocation }[] | Error> {
     let group: { id: Buffer; loc: ChunkLocation }[] = [];
+    let done = 0;
     for (const batch of batches(idsRaw, LOCATE_BATCH)) {
-      const locs = this.locateMany(batch);
+      const locs = located ? located.slice(done, done + batch.length) : this.locateMany(batch);
+      done += batch.length;
       for (let k = 0; k < batch.length; k++) {
         const id = batch[k]!;
         const loc = locs[k];

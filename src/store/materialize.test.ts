@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ChunkStore } from './chunk-store.js';
+import { ChunkMissingError, ChunkStore } from './chunk-store.js';
+import Database from 'better-sqlite3';
 import { ingest } from './ingest.js';
 import { ReadBuffers, materializeFile, loadManifest, readContent } from './materialize.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
@@ -84,4 +85,21 @@ describe('readContent', () => {
     expect(Buffer.concat(kept).equals(big)).toBe(true);
     store.close();
   });
+
+  it('throws before giving any byte when a chunk is missing, the last one too (smudge then leaves the pointer)', async () => {
+    const dir = tmpDir();
+    const storeDir = path.join(dir, 'store');
+    const store = ChunkStore.open(storeDir, { create: true });
+    const data = xorshift32Bytes(2 * 1024 * 1024, 13);
+    const r = await ingest(store, once(data), { params: DEFAULT_CHUNKER_PARAMS });
+    const m = loadManifest(store, r.pointer);
+    store.close();
+    const db = new Database(path.join(storeDir, 'index.sqlite'));
+    db.prepare('DELETE FROM chunks WHERE id = ?').run(m.idRawAt(m.chunkCount - 1));
+    db.close();
+    const again = ChunkStore.open(storeDir);
+    expect(() => readContent(again, m)).toThrow(ChunkMissingError);
+    again.close();
+  });
 });
+

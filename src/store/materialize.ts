@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { DitsUserError, errnoCode } from '../errors.js';
 import { Manifest } from '../manifest/manifest.js';
 import { MAX_POINTER_SIZE, type Pointer } from '../manifest/pointer.js';
-import { ChunkMissingError, ChunkCorruptError, ManifestMissingError, type ChunkStore } from './chunk-store.js';
+import { ChunkMissingError, ChunkCorruptError, ManifestMissingError, type ChunkLocation, type ChunkStore } from './chunk-store.js';
 import { PositionalWriter } from './positional-writer.js';
 import { ALIGN_SLACK } from './aligned-buffer.js';
 import { preallocate } from '../chunking/native.js';
@@ -79,11 +79,21 @@ const CONTENT_READ_MAX = 8 * 1024 * 1024;
 /**
  * The file's bytes in order, each chunk verified, and their lengths checked to add up to the
  * file's size: that verifies the whole file without hashing it again (see the top of this
- * file). Used by smudge for small files. Each piece yielded is a copy the consumer may keep;
- * with `buffers`, a view of them instead, valid only until the next piece is asked for (no
- * copy, and no buffers allocated per file).
+ * file). Used by smudge for small files. Every chunk is looked up first, at the call (one
+ * read transaction): a missing one throws ChunkMissingError before any byte is given.
+ * Each piece yielded is a copy the consumer may keep; with `buffers`, a view of them
+ * instead, valid only until the next piece is asked for (no copy, and no buffers allocated
+ * per file).
  */
-export async function* readContent(store: ChunkStore, manifest: Manifest, buffers?: ReadBuffers): AsyncGenerator<Buffer> {
+export function readContent(store: ChunkStore, manifest: Manifest, buffers?: ReadBuffers): AsyncGenerator<Buffer> {
+  const ids = [...chunkIds(manifest)];
+  const located = store.locateMany(ids);
+  const missing = located.findIndex((loc) => loc === undefined);
+  if (missing >= 0) throw new ChunkMissingError(ids[missing]!.toString('hex'));
+  return readLocated(store, manifest, ids, located, buffers);
+}
+
+async function* readLocated(store: ChunkStore, manifest: Manifest, ids: Buffer[], located: (ChunkLocation | undefined)[], buffers?: ReadBuffers): AsyncGenerator<Buffer> {
   // a read spans the chunks and their entry heads in the pack: room for the whole file in
   // one read when it is small (a larger group is split, so any size is correct)
   const maxRead = Math.min(CONTENT_READ_MAX, manifest.header.size + 64 * 1024);
@@ -92,7 +102,7 @@ export async function* readContent(store: ChunkStore, manifest: Manifest, buffer
   const mismatch = (what: string): DitsUserError =>
     new DitsUserError('content-mismatch', `the stored chunks of this file add up to ${what} bytes, not ${size}`, { hint: 'run `git dits fsck`' });
   let offset = 0;
-  for await (const group of store.readChunkGroups(chunkIds(manifest), { maxRead, buffer: () => lent.lend(maxRead + ALIGN_SLACK), ahead: 1 })) {
+  for await (const group of store.readChunkGroups(ids, { maxRead, buffer: () => lent.lend(maxRead + ALIGN_SLACK), ahead: 1, located })) {
     for (const data of group.chunks) {
       offset += data.length;
       if (offset > size) throw mismatch('more than');
