@@ -11,6 +11,7 @@ import { RemoteSession } from '../remote/session.js';
 import { openRemoteStorage } from '../remote/open-remote.js';
 import { createContentPusher } from '../remote/content-adapter.js';
 import { serverLockCheck } from './commands/lock.js';
+import { describeFault } from './faults.js';
 
 export async function runRemoteHelper(argv: string[]): Promise<number> {
   const [remoteName, url] = argv;
@@ -35,6 +36,11 @@ export async function runRemoteHelper(argv: string[]): Promise<number> {
     if (isUserError(e)) {
       process.stderr.write(`error: ${e.message}\n`);
       if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
+      return 1;
+    }
+    const fault = describeFault(e);
+    if (fault) {
+      process.stderr.write(`error: ${fault.message}\nhint: ${fault.hint}\n`);
       return 1;
     }
     process.stderr.write(`git-remote-dits: internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
