@@ -6,6 +6,8 @@
  * - post-checkout (checkout, switch, clone), post-merge (merge, pull), post-rewrite
  *   (rebase, amend), reference-transaction "committed" (reset --hard, stash: they update
  *   ORIG_HEAD / refs/stash after the working tree).
+ * Git runs none after `stash apply` or `sparse-checkout`, and a hook leaves files alone while
+ * a rebase, cherry-pick or revert runs: the filter process writes what is left when git exits.
  * A user's existing hook is kept as `<name>.pre-dits` and still runs first, with the same
  * arguments and stdin; its exit status is the hook's exit status. Installing is idempotent.
  * The hook costs one `git rev-parse` when there is nothing to do.

@@ -12,6 +12,23 @@ import { FdReader } from '../../git/fd-reader.js';
 import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
 import { parseOptions, type OptionTable } from '../options.js';
+import { takeOwnPending } from '../../worktree/pending.js';
+import { finishCheckout } from './hook.js';
+
+/**
+ * Writes the files of `mine` still on the pending list (others' entries stay there). By now
+ * git has written its last index (it closes the pipe from its exit handler), so the index
+ * refresh that follows the writes is the last word. Failures are reported; never thrown:
+ * git ignores this process's exit status.
+ */
+async function finishLeftPointers(ctx: CliContext, gitDir: string, mine: ReadonlySet<string>): Promise<void> {
+  try {
+    const paths = takeOwnPending(gitDir, mine);
+    if (paths.length > 0) await finishCheckout(ctx, paths);
+  } catch (e) {
+    err(ctx, `dits: could not write the checked-out files (${e instanceof Error ? e.message : String(e)}); \`git dits checkout\` writes them`);
+  }
+}
 
 function isPipe(fd: number): boolean {
   try {
@@ -106,8 +123,16 @@ const filterProcess: Command = {
       input = ctx.stdin as AsyncIterable<Buffer>;
     }
     const { deps, close } = await filterDeps(ctx, true);
+    const leftPointers = new Set<string>();
+    deps.leftPending = (p) => leftPointers.add(p);
     try {
       await serveFilterProtocol(input, ctx.stdout, createDitsFilter(deps));
+      // Git closed the pipe: it is exiting (its exit handler closes the pipe, then waits
+      // for this process before the command returns), after every hook it runs. Files this
+      // process left as pointers and that no hook wrote are written now: git runs no hook
+      // after `stash apply`, a `stash pop` that keeps entries, or `sparse-checkout`, and
+      // the hooks leave a rebase's or cherry-pick's files alone while it runs (hook.ts).
+      if (leftPointers.size > 0) await finishLeftPointers(ctx, deps.gitDir, leftPointers);
     } finally {
       await close();
       await input.close?.();

@@ -1,5 +1,6 @@
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listReachablePointers } from '../../git/reachable.js';
+import { listIndexDamagedPointers, listTreeDamagedPointers, type DamagedPointer } from '../../git/pointers.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { fsckStore } from '../../store/fsck.js';
 import { createProgressBar } from '../progress.js';
@@ -30,7 +31,14 @@ const fsck: Command = {
       bar.done();
       store.close();
     }
-    if (values.json) printJson(ctx, res);
+    // pointers in the index or HEAD that do not parse (they check out as their own text)
+    const damaged = new Map<string, DamagedPointer>();
+    for (const d of [...(await listIndexDamagedPointers(repo.workTree)), ...(await listTreeDamagedPointers(repo.workTree, 'HEAD'))]) {
+      damaged.set(`${d.blobOid} ${d.path}`, d);
+    }
+    const damagedPointers = [...damaged.values()];
+    const problems = res.problems.length + damagedPointers.length;
+    if (values.json) printJson(ctx, { ...res, damagedPointers });
     else {
       out(ctx, `Checked ${res.chunksChecked} chunks (${formatBytes(res.bytesChecked)}) and ${res.manifestsChecked} manifests.`);
       if (res.remoteHeldChunks) out(ctx, `${res.remoteHeldChunks} chunks are held by a remote, not here (fetched into the working tree or pruned; they come back when needed).`);
@@ -39,9 +47,13 @@ const fsck: Command = {
       }
       if (res.quarantined.length) err(ctx, `Moved ${res.quarantined.length} corrupt object(s) to .git/dits/quarantine.`);
       if (res.problems.length) err(ctx, 'hint: fetch the missing or corrupt content again from a remote that has it (`git dits pull`), or re-add the files from their originals.');
-      else out(ctx, 'No problems found.');
+      for (const d of damagedPointers) err(ctx, `damaged-pointer: ${d.path}: ${d.damage} (blob ${d.blobOid})`);
+      if (damagedPointers.length) {
+        err(ctx, 'hint: a damaged pointer checks out as its own text; restore it from a commit where it is whole (`git log -- <path>`, then `git checkout <commit> -- <path>`), or put the real file back and `git add` it.');
+      }
+      if (problems === 0) out(ctx, 'No problems found.');
     }
-    return res.problems.length ? 1 : 0;
+    return problems ? 1 : 0;
   },
 };
 
