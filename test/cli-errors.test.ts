@@ -291,3 +291,31 @@ describe('environment faults', () => {
     }
   });
 });
+
+describe('a store being written by another process', () => {
+  it('git dits add waits while another process holds the store\'s write lock, then goes on', async () => {
+    const r = sb.repo('busy-store', { track: ['*.bin'], files: { 'a.bin': 'first' } });
+    sb.mustDits(['add', 'a.bin'], r);
+    writeFile(path.join(r, 'a.bin'), 'second version');
+    // another process takes the write lock of .git/dits/index.sqlite for 3 s
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'better-sqlite3'))});
+         const db = new D(${JSON.stringify(path.join(r, '.git', 'dits', 'index.sqlite'))});
+         db.exec('BEGIN IMMEDIATE'); process.stdout.write('locked\\n');
+         setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, 3000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const done = new Promise((resolve) => holder.on('close', resolve));
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    const started = Date.now();
+    const add = await ditsAsync(['add', 'a.bin'], r);
+    await done;
+    expect(add.status, add.stderr).toBe(0);
+    expect(Date.now() - started).toBeGreaterThan(2000); // it did wait for the lock
+    expect(sb.mustDits(['status', '--json'], r)).toContain('a.bin');
+  });
+});
