@@ -158,6 +158,16 @@ describe('--help', () => {
     }
   });
 
+  it('every subcommand of server lists its own options and the common ones', async () => {
+    const server = await loadCommand('server');
+    for (const [sub, spec] of Object.entries(server.subcommands ?? {})) {
+      const r = dits(['server', ...sub.split(' '), '--help'], repo);
+      expect(r.status, sub).toBe(0);
+      expect(r.stdout, sub).toContain(`usage: ${spec.usage}`);
+      for (const opt of Object.keys({ ...spec.options, ...server.options })) expect(r.stdout, `${sub} --${opt}`).toMatch(new RegExp(`^ +(-\\w, )?--${opt}\\b`, 'm'));
+    }
+  });
+
   it('a subcommand of server prints its own help, not the whole server usage', () => {
     const r = dits(['server', 'token', 'create', '--help'], repo);
     expect(r.status).toBe(0);
