@@ -105,6 +105,7 @@ describe('specific mistakes', () => {
   const cases: [string, string[]][] = [
     ['fetch --dry-run <bad rev>', ['fetch', '--dry-run', 'no-such-rev']],
     ['ls-files --rev <bad rev>', ['ls-files', '--rev', 'no-such-rev']],
+    ['push --dry-run <remote> <bad rev>', ['push', '--dry-run', 'origin', 'no-such-rev']],
     ['deps <missing file>', ['deps', 'missing.fcpxml']],
     ['gc --prune=<bad age>', ['gc', '--prune=soon']],
     ['prune --older-than <bad age>', ['prune', '--older-than', 'ages']],
