@@ -750,6 +750,8 @@ export class S3Storage implements ObjectStorage {
   }
 }
 
+const SILENT_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
 /** Builds the SDK client: the default provider chain, overridden by the options. */
 export function createS3Client(options: S3StorageOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
@@ -757,6 +759,10 @@ export function createS3Client(options: S3StorageOptions): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: options.maxAttempts ?? 1,
+    // The SDK's own logging stays silent: errors reach the caller as thrown errors. (Its
+    // default NoOpLogger is not enough: for a failed streamed request the retry middleware
+    // then warns on console, once per request: dozens of lines before the real error.)
+    logger: SILENT_LOGGER,
     forcePathStyle: options.forcePathStyle,
     endpoint: options.endpoint,
     profile: options.profile,

@@ -105,6 +105,7 @@ async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json:
   // cutting and hashing on the second core pays for the workers on big files only
   const worker = total >= PARALLEL_INGEST_MIN ? startedWorker() : undefined;
   let doneBefore = 0;
+  let ingested = false;
   try {
     for (const f of ditsFiles) {
       const abs = path.join(repo.workTree, f);
@@ -138,12 +139,19 @@ async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json:
       });
       doneBefore += Number(before.size);
     }
+    ingested = true;
   } finally {
     bar.done();
+    if (!ingested) store.close();
+  }
+  // The store is closed (this process stops being a writer: writer-lease.ts) only once the
+  // pointers are staged, so a gc running meanwhile sees either this add or its pointers.
+  try {
+    store.commit();
+    if (staged.length) await stagePointers(repo.workTree, repo.gitDir, repo.ditsDir, repo.hashAlgo, staged);
+  } finally {
     store.close();
   }
-
-  if (staged.length) await stagePointers(repo.workTree, repo.gitDir, repo.ditsDir, repo.hashAlgo, staged);
   if (plain.length) await runGitWritingIndex(['add', '--', ...plain], { cwd: repo.workTree });
 
   const summary = {
