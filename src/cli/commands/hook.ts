@@ -13,9 +13,15 @@ import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { DitsUserError, isUserError } from '../../errors.js';
 import { HOOK_NAMES } from '../../worktree/hooks.js';
+import { describeFault } from '../faults.js';
 import { applyLockableModes, heldPaths, readMyLocks } from '../../worktree/lockable.js';
 
 function report(ctx: CliContext, e: unknown): void {
+  const fault = describeFault(e); // the disk, permissions, a busy store: say which and what to do
+  if (fault) {
+    err(ctx, `dits: ${fault.message}\nhint: ${fault.hint}`);
+    return;
+  }
   err(ctx, `dits: ${isUserError(e) || e instanceof Error ? e.message : String(e)}`);
   if (isUserError(e) && e.hint) err(ctx, `hint: ${e.hint}`);
 }

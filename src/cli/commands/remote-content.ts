@@ -41,7 +41,9 @@ const push: Command = {
     if (!values['dry-run']) throw new DitsUserError('bad-usage', 'push content with plain `git push`; `git dits push --dry-run` shows what it would send');
     const { repo, remote, storage } = await remoteFor(ctx, positionals[0]);
     const ref = positionals[1] ?? 'HEAD';
-    const tip = (await runGit(['rev-parse', '--verify', ref], { cwd: repo.workTree })).stdout.toString().trim();
+    const verified = await runGit(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd: repo.workTree, allowFail: true });
+    if (verified.exitCode !== 0) throw new DitsUserError('bad-revision', `'${ref}' is not a revision of this repository`, { hint: 'name a branch, tag or commit (`git log --oneline` lists commits)' });
+    const tip = verified.stdout.toString().trim();
     const known = (await runGit(['for-each-ref', '--format=%(objectname)', `refs/remotes/${remote.name}/`], { cwd: repo.workTree })).stdout.toString().split('\n').filter(Boolean);
     const { ids, paths, blobs } = await manifestsBetween(repo.workTree, [tip], known);
     const store = ChunkStore.open(repo.ditsDir);
