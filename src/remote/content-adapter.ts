@@ -9,7 +9,7 @@ import type { ObjectStorage } from '../transfer/object-storage.js';
 import type { TransferProgress } from '../transfer/transfer-queue.js';
 import { pushContent } from './content/push-content.js';
 import type { ContentPusher } from './session.js';
-import { obtainMissingChunks, obtainMissingManifests } from './push-sources.js';
+import { obtainMissingChunks, obtainMissingManifests, releaseObtained } from './push-sources.js';
 
 export function stderrProgress(label: string, interactive: boolean): ((p: TransferProgress) => void) | undefined {
   if (!interactive) return undefined;
@@ -34,6 +34,7 @@ export async function createContentPusher(o: { cwd: string; gitDir: string; stor
       try {
         const sources = { workTree: repo.workTree, store, target: o.remoteName, from, log: (l: string) => process.stderr.write(l + '\n') };
         await obtainMissingManifests(sources, manifestIds);
+        let obtained: Buffer[] = [];
         const r = await pushContent(o.storage, store, manifestIds, {
           remoteName: o.remoteName,
           dryRun,
@@ -41,8 +42,10 @@ export async function createContentPusher(o: { cwd: string; gitDir: string; stor
           concurrency: settings.concurrency,
           onProgress: stderrProgress('Uploading content', o.interactive),
           // content a checkout kept only in the working tree, or prune dropped: from the files, else the remote holding it
-          obtainMissing: (missing) => obtainMissingChunks(sources, missing),
+          obtainMissing: async (missing) => (obtained = await obtainMissingChunks(sources, missing)),
         });
+        // what was obtained only to be sent on leaves the store again (a push keeps no second copy)
+        if (!dryRun && obtained.length) releaseObtained(store, obtained, o.remoteName);
         return { manifests: r.manifests, chunks: r.chunks, bytes: r.bytes, requests: r.requests };
       } finally {
         store.close();

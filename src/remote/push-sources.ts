@@ -37,7 +37,11 @@ export interface ObtainContext {
   log?: (line: string) => void;
 }
 
-export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingChunk[]): Promise<void> {
+/**
+ * Stores locally (verified) the missing chunks from the sources above; throws when some are
+ * found nowhere. Returns the ids stored, for releaseObtained once the push is done.
+ */
+export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingChunk[]): Promise<Buffer[]> {
   const { store } = ctx;
   const want = new Map<string, MissingChunk>();
   for (const m of missing) want.set(m.idRaw.toString('hex'), m);
@@ -89,8 +93,34 @@ export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingCh
       if (want.size < before) ctx.log?.(`dits: fetched ${before - want.size} chunk(s) from ${remote.name} to push them on`);
     }
   }
-  if (want.size === 0) return;
+  if (want.size === 0) return missing.map((m) => m.idRaw);
   throw await missingError(ctx, [...want.values()], tried);
+}
+
+/**
+ * After a push: drops from the local store the chunks obtainMissingChunks stored only to send
+ * them on, so a push to a second remote leaves the store as it found it (a clone keeps content
+ * in the working tree only; prune's work is not undone). Each is on `target` now (the push
+ * verified it as it streamed and the upload completed) and stays recorded as remote-held.
+ */
+export function releaseObtained(store: ChunkStore, ids: readonly Buffer[], target: string): number {
+  const byPack = new Map<number, Buffer[]>();
+  for (const id of ids) {
+    const loc = store.locate(id);
+    if (!loc) continue;
+    let list = byPack.get(loc.pack);
+    if (!list) byPack.set(loc.pack, (list = []));
+    list.push(id);
+  }
+  const held: { idRaw: Buffer; rawLength: number }[] = [];
+  let dropped = 0;
+  for (const [pack, list] of byPack) {
+    for (const id of list) if (!store.isRemoteHeld(id)) held.push({ idRaw: id, rawLength: store.locate(id)!.rawLength });
+    store.markRemoteHeld(held.splice(0), target);
+    const drop = new Set(list.map((id) => id.toString('latin1')));
+    dropped += store.rewritePack(pack, (id) => !drop.has(id.toString('latin1'))).dropped;
+  }
+  return dropped;
 }
 
 /**
