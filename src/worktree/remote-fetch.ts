@@ -14,8 +14,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { gitConfigMap } from '../git/exec.js';
-import { parseGitBool } from '../transfer/storage-url.js';
+import { readDitsConfig } from '../git/dits-config.js';
 import type { RepoPaths } from '../git/repo.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -36,15 +35,14 @@ export interface FetchPolicy {
 }
 
 export async function readFetchPolicy(cwd: string): Promise<FetchPolicy> {
-  const kv = await gitConfigMap(cwd, '^dits\\.fetch');
-  const mode = kv.get('dits.fetchmode') === 'lazy' ? 'lazy' : 'full';
-  return { mode, include: parsePatternList(kv.get('dits.fetchinclude')), exclude: parsePatternList(kv.get('dits.fetchexclude')) };
+  const config = await readDitsConfig(cwd);
+  const mode = config.oneOf('dits.fetchMode', ['full', 'lazy'] as const, 'full');
+  return { mode, include: parsePatternList(config.string('dits.fetchInclude')), exclude: parsePatternList(config.string('dits.fetchExclude')) };
 }
 
 /** dits.keepLocalCopy: keep fetched content in the local store as well as in the working tree. */
 export async function readKeepLocalCopy(cwd: string): Promise<boolean> {
-  const v = (await gitConfigMap(cwd, '^dits\\.keeplocalcopy$')).get('dits.keeplocalcopy');
-  return v === undefined ? false : parseGitBool('dits.keepLocalCopy', v);
+  return (await readDitsConfig(cwd)).bool('dits.keepLocalCopy', false);
 }
 
 export interface PreparedFile {

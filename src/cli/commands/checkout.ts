@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
@@ -15,37 +14,51 @@ import { takePending } from '../../worktree/pending.js';
 import { finishCheckout } from './hook.js';
 import { formatBytes, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 /** Tracked files (under the given paths) that are still pointers in the working tree. */
-async function pointerFiles(ctx: CliContext, positionals: string[]): Promise<string[]> {
+async function pointerFiles(ctx: CliContext, positionals: string[]): Promise<{ todo: string[]; tracked: number }> {
   const repo = await findRepo(ctx.cwd);
   requireInitialised(repo);
   const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
   const entries = await listIndexPointers(repo.workTree, specs);
   if (specs.length === 0) takePending(repo.gitDir);
-  return entries.filter((e) => e.stage === 0 && readWorktreePointer(path.join(repo.workTree, e.path))).map((e) => e.path);
+  const todo = entries.filter((e) => e.stage === 0 && readWorktreePointer(path.join(repo.workTree, e.path))).map((e) => e.path);
+  return { todo, tracked: entries.length };
 }
 
-function writer(name: 'checkout' | 'pull', explicit: boolean): Command {
+/** No options yet: paths only. */
+const writerOptions = {} as const satisfies OptionTable;
+
+function writer(name: 'checkout', explicit: boolean): Command {
   return {
-    summary:
-      name === 'checkout'
-        ? 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says)'
-        : 'Fetch the content of tracked files from the Dits remote and write them (the way out of a lazy clone)',
+    summary: 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says)',
     usage: `git dits ${name} [--] [<path>...]`,
+    options: writerOptions,
     async run(args, ctx: CliContext) {
-      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
-      const todo = await pointerFiles(ctx, positionals);
+      const { positionals } = parseOptions(args, writerOptions, { positionals: true });
+      const { todo, tracked } = await pointerFiles(ctx, positionals);
+      if (tracked === 0 && positionals.length > 0) {
+        // nothing to do would be a lie here: the paths name no file Dits tracks
+        throw new DitsUserError('no-tracked-match', `no file tracked by Dits matches ${positionals.map((p) => `'${p}'`).join(', ')}`, {
+          hint: `give paths of tracked files (\`git dits status\` lists them), or run \`git dits ${name}\` alone for all of them`,
+        });
+      }
       if (todo.length === 0) {
-        out(ctx, 'All tracked files have their content in the working tree.');
+        out(ctx, positionals.length ? 'These files have their content in the working tree.' : 'All tracked files have their content in the working tree.');
         return 0;
       }
-      const code = await finishCheckout(ctx, todo, explicit);
-      if (code === 0) out(ctx, `Wrote ${todo.length} file(s).`);
-      return code;
+      const done = await finishCheckout(ctx, todo, explicit);
+      // the files left as pointers were counted on stderr, with the way to get them
+      if (done.written > 0) out(ctx, `Wrote ${done.written} file(s).`);
+      return done.code;
     },
   };
 }
+
+const pullOptions = {
+  remote: { type: 'string', value: '<name>', description: 'the dits:: remote to fetch from, and only that one' },
+} as const satisfies OptionTable;
 
 const pull: Command = {
   summary: 'Fetch the content of tracked files from a Dits remote and write them (the way out of a lazy clone)',
@@ -60,11 +73,12 @@ const pull: Command = {
   -- <path>...               only these paths (a file or a directory)
 
 Without a remote or revision the paths may come first: \`git dits pull clips/\`.`,
+  options: pullOptions,
   async run(args, ctx: CliContext) {
     const dash = args.indexOf('--');
     const before = dash < 0 ? args : args.slice(0, dash);
     const after = dash < 0 ? [] : args.slice(dash + 1);
-    const { values, positionals } = parseArgs({ args: before, allowPositionals: true, options: { remote: { type: 'string' } } });
+    const { values, positionals } = parseOptions(before, pullOptions, { positionals: true });
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
     const pre = [...positionals];
@@ -93,14 +107,15 @@ Without a remote or revision the paths may come first: \`git dits pull clips/\`.
     }
     const head = await commitOf(repo.workTree, 'HEAD');
     if (rev !== undefined && (await commitOf(repo.workTree, rev)) !== head) return pullRevision(ctx, repo, rev, relSpecs, remote);
-    const todo = await pointerFiles(ctx, paths);
+    const { todo } = await pointerFiles(ctx, paths);
     if (todo.length === 0) {
-      out(ctx, 'All tracked files have their content in the working tree.');
+      out(ctx, paths.length ? 'These files have their content in the working tree.' : 'All tracked files have their content in the working tree.');
       return 0;
     }
-    const code = await finishCheckout(ctx, todo, true, remote);
-    if (code === 0) out(ctx, `Wrote ${todo.length} file(s)${remote ? ` with content from ${remote}` : ''}.`);
-    return code;
+    const done = await finishCheckout(ctx, todo, true, remote);
+    // the files left as pointers were counted on stderr, with the way to get them
+    if (done.written > 0) out(ctx, `Wrote ${done.written} file(s)${remote ? ` with content from ${remote}` : ''}.`);
+    return done.code;
   },
 };
 

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listReachablePointers } from '../../git/reachable.js';
 import { listIndexPointers } from '../../git/pointers.js';
@@ -6,12 +5,16 @@ import { ChunkStore } from '../../store/chunk-store.js';
 import { orphanLinkStats } from '../../worktree/worktree-links.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
+
+const duOptions = { json: { type: 'boolean', description: 'print the result as JSON' } } as const satisfies OptionTable;
 
 const du: Command = {
   summary: 'Disk usage: logical size of tracked content vs what the local store holds, and the dedup ratio',
   usage: 'git dits du [--json]',
+  options: duOptions,
   async run(args, ctx: CliContext) {
-    const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+    const { values } = parseOptions(args, duOptions);
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
     const reachable = await listReachablePointers(repo.workTree);

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listReachablePointers } from '../../git/reachable.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -7,6 +6,7 @@ import { dropUnusedLinks } from '../../worktree/worktree-links.js';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 /** "now", "0", "30m", "2h", "7d" -> milliseconds. */
 export function parseAge(v: string): number {
@@ -17,11 +17,18 @@ export function parseAge(v: string): number {
   return Number(m[1]) * unit;
 }
 
+const gcOptions = {
+  'dry-run': { type: 'boolean', description: 'only show what would be done' },
+  prune: { type: 'string', value: '<age>', description: 'keep content newer than this (30m, 1h, 2d; now: no grace)', default: '1h' },
+  json: { type: 'boolean', description: 'print the result as JSON' },
+} as const satisfies OptionTable;
+
 const gc: Command = {
   summary: 'Remove local content that no commit, stash, index or reflog entry needs (--dry-run shows the plan)',
   usage: 'git dits gc [--dry-run] [--prune=<age>] [--json]   (default --prune=1h: newer content is kept)',
+  options: gcOptions,
   async run(args, ctx: CliContext) {
-    const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean' }, prune: { type: 'string' }, json: { type: 'boolean' } } });
+    const { values } = parseOptions(args, gcOptions);
     const graceMs = parseAge(values.prune ?? '1h');
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);

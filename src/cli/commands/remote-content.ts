@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
 import { listIndexPointers, listTreePointers } from '../../git/pointers.js';
@@ -13,6 +12,8 @@ import { obtainMissingChunks, obtainMissingManifests } from '../../remote/push-s
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
+import path from 'node:path';
 
 async function remoteFor(ctx: CliContext, name: string | undefined) {
   const repo = await findRepo(ctx.cwd);
@@ -29,11 +30,14 @@ function parseSize(v: string): number {
   return n;
 }
 
+const pushOptions = { 'dry-run': { type: 'boolean', description: 'show what `git push` would upload (required: plain `git push` uploads)' }, json: { type: 'boolean', description: 'print the result as JSON' } } as const satisfies OptionTable;
+
 const push: Command = {
   summary: 'Show what `git push` would upload to the Dits remote: content bytes, chunks, requests (--dry-run)',
   usage: 'git dits push --dry-run [--json] [<remote>] [<ref>]',
+  options: pushOptions,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } } });
+    const { values, positionals } = parseOptions(args, pushOptions, { positionals: true });
     if (!values['dry-run']) throw new DitsUserError('bad-usage', 'push content with plain `git push`; `git dits push --dry-run` shows what it would send');
     const { repo, remote, storage } = await remoteFor(ctx, positionals[0]);
     const ref = positionals[1] ?? 'HEAD';
@@ -55,14 +59,20 @@ const push: Command = {
   },
 };
 
+const fetchOptions = { 'dry-run': { type: 'boolean', description: 'only count what would be fetched' }, json: { type: 'boolean', description: 'print the result as JSON' }, remote: { type: 'string', value: '<name>', description: 'the Dits remote to use (default: dits.remote, else origin, else the only dits:: remote)' } } as const satisfies OptionTable;
+
 const fetch: Command = {
   summary: 'Fetch the content of a revision (default HEAD) from the Dits remote into the local store, without touching files',
   usage: 'git dits fetch [--dry-run] [--json] [--remote <name>] [<rev>] [-- <path>...]',
+  options: fetchOptions,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, remote: { type: 'string' } } });
+    const { values, positionals, afterDashes } = parseOptions(args, fetchOptions, { positionals: true });
     const { repo, remote, storage } = await remoteFor(ctx, values.remote);
-    const rev = positionals[0] ?? 'HEAD';
-    const specs = positionals.slice(1);
+    // `fetch [<rev>] [-- <path>...]`: what follows `--` is always paths
+    const revs = afterDashes ? positionals.slice(0, positionals.length - afterDashes.length) : positionals.slice(0, 1);
+    if (revs.length > 1) throw new DitsUserError('bad-usage', `one revision at a time (got ${revs.join(', ')})`, { hint: 'git dits fetch <rev> -- <path>...', exitCode: 2 });
+    const rev = revs[0] ?? 'HEAD';
+    const specs = (afterDashes ?? positionals.slice(1)).map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
     const pointers = await listTreePointers(repo.workTree, rev, specs);
     const store = ChunkStore.open(repo.ditsDir);
     try {
@@ -76,37 +86,26 @@ const fetch: Command = {
   },
 };
 
+const pruneOptions = {
+  'older-than': { type: 'string', value: '<age>', description: 'drop chunks not used for this long (e.g. 30d)' },
+  'max-local-size': { type: 'string', value: '<size>', description: 'drop least recently used chunks until the local store is this small (e.g. 50G)' },
+  'dry-run': { type: 'boolean', description: 'only show what would be done' },
+  json: { type: 'boolean', description: 'print the result as JSON' },
+  remote: { type: 'string', value: '<name>', description: 'the Dits remote that must hold the content (default: dits.remote, else origin, else the only dits:: remote)' },
+  'size-only': { type: 'boolean', description: 'accept a size check of each remote pack (one HEAD each) instead of reading back every chunk to drop and checking its BLAKE3 id: faster and cheaper on S3, but a damaged byte on the remote goes unnoticed and the local copy is gone' },
+  repair: { type: 'boolean', description: 'when a chunk\'s remote copy fails verification, upload the good local copy to the remote again (the chunk stays local; a later prune may drop it)' },
+} as const satisfies OptionTable;
+
 const prune: Command = {
   summary: 'Free local disk: drop local chunks the Dits remote verifiably holds (old or least recently used first); reads fetch them back',
   usage: `git dits prune [--older-than 30d] [--max-local-size 50G] [--dry-run] [--json] [--remote <name>] [--size-only] [--repair]
 
-  --older-than <age>       drop chunks last used longer ago than this (e.g. 30d, 12h, 0s)
-  --max-local-size <size>  then drop least recently used chunks until local chunks take at most this (e.g. 50G)
-  --dry-run                show the plan, including what verifying the remote copies would read; change nothing
-  --json                   print the plan (and result) as JSON
-  --remote <name>          the Dits remote that must hold the content (default: dits.remote, else origin)
-  --size-only              accept a size check of each remote pack (one HEAD each) instead of reading back
-                           every chunk to drop and checking its BLAKE3 id; faster and cheaper on S3, but a
-                           damaged byte on the remote goes unnoticed and the local copy is gone
-  --repair                 when a chunk's remote copy fails verification, upload the good local copy to
-                           the remote again (the chunk stays local; a later prune may drop it)
-
 Before the last local copy of a chunk is dropped, its bytes on the remote are read back
 (ranged reads of exactly the chunks dropped, adjacent ones in one request) and checked
 against its id. A chunk that fails stays local; prune names the remote pack and exits 1.`,
+  options: pruneOptions,
   async run(args, ctx) {
-    const { values } = parseArgs({
-      args,
-      options: {
-        'older-than': { type: 'string' },
-        'max-local-size': { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
-        remote: { type: 'string' },
-        'size-only': { type: 'boolean' },
-        repair: { type: 'boolean' },
-      },
-    });
+    const { values } = parseOptions(args, pruneOptions);
     if (!values['older-than'] && !values['max-local-size']) throw new DitsUserError('bad-usage', 'say what to prune', { hint: 'git dits prune --older-than 30d, or --max-local-size 50G (both may be given)' });
     const { repo, remote, storage } = await remoteFor(ctx, values.remote);
     const current = (await listIndexPointers(repo.workTree)).map((p) => p.pointer.manifest);
