@@ -37,6 +37,42 @@ export interface ObtainContext {
   log?: (line: string) => void;
 }
 
+/** Content obtained (and released) per push batch: bounds the extra disk a push takes. */
+export const OBTAIN_BATCH_BYTES = 2 * 1024 * 1024 * 1024;
+
+/**
+ * Splits the manifests of a push into batches: those whose chunks are all local in the first,
+ * then those with chunks not kept here, up to `maxBytes` of file size a batch (a file larger
+ * than that is a batch of its own). Usually one batch.
+ */
+export function batchByMissingContent(store: ChunkStore, manifestIds: readonly string[], maxBytes: number): string[][] {
+  if (store.remoteHeldStats().chunks === 0) return [[...manifestIds]]; // all content is kept here (the usual case)
+  const local: string[] = [];
+  const batches: string[][] = [];
+  let cur: string[] = [];
+  let curBytes = 0;
+  for (const id of manifestIds) {
+    const m = Manifest.parse(store.getManifestBytes(id));
+    let complete = true;
+    for (let i = 0; i < m.chunkCount && complete; i++) if (!store.locate(m.idRawAt(i))) complete = false;
+    if (complete) {
+      local.push(id);
+      continue;
+    }
+    if (cur.length && curBytes + m.header.size > maxBytes) {
+      batches.push(cur);
+      cur = [];
+      curBytes = 0;
+    }
+    cur.push(id);
+    curBytes += m.header.size;
+  }
+  if (cur.length) batches.push(cur);
+  if (batches.length === 0) return [local];
+  batches[0] = [...local, ...batches[0]!];
+  return batches;
+}
+
 /**
  * Stores locally (verified) the missing chunks from the sources above; throws when some are
  * found nowhere. Returns the ids stored, for releaseObtained once the push is done.
