@@ -100,6 +100,9 @@ export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingCh
     if (want.size === 0) break;
     if (!store.hasManifest(manifestId)) continue;
     const m = Manifest.parse(store.getManifestBytes(manifestId));
+    let wanted = false;
+    for (let i = 0; i < m.chunkCount && !wanted; i++) wanted = want.has(m.idRawAt(i).toString('hex'));
+    if (!wanted) continue; // nothing this version holds is needed: its files stay unread
     for (const file of candidates) fromFiles += takeVerifiedChunks(store, m, file, want);
   }
   store.commit();
