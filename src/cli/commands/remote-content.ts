@@ -123,6 +123,7 @@ against its id. A chunk that fails stays local; prune names the remote pack and 
         concurrency: settings.concurrency,
         verify: values['size-only'] ? 'size' : 'bytes',
         dryRun,
+        onProgress: stderrProgress('Verifying the remote copies', ctx.interactive),
       });
       const applied = dryRun ? null : applyPrune(store, plan);
       const failedIds = plan.failedRemotePacks.flatMap((f) => f.ids);
