@@ -8,6 +8,7 @@ import { diffStructures } from '../../media/format-structure.js';
 import type { MediaStructure } from '../../media/media-structure.js';
 import { formatBytes, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { DitsUserError } from '../../errors.js';
 
 interface Side {
   pointer: Pointer | null;
@@ -73,7 +74,11 @@ const diffDriver: Command = {
   usage: 'git dits diff-driver <path> <old-file> <old-hex> <old-mode> <new-file> <new-hex> <new-mode>',
   async run(args, ctx: CliContext) {
     const [name, oldFile, oldHex, , newFile, newHex] = args;
-    if (!name || !oldFile || !newFile) throw new Error('diff-driver needs the 7 arguments git passes');
+    if (!name || !oldFile || !newFile || name.startsWith('-')) {
+      throw new DitsUserError('bad-usage', 'diff-driver takes the 7 arguments git passes to an external diff', { hint: 'git runs it for diff=dits files; see `git dits install`', exitCode: 2 });
+    }
+    const missing = [oldFile, newFile].find((f) => f !== '/dev/null' && !fs.existsSync(f));
+    if (missing !== undefined) throw new DitsUserError('no-such-file', `diff-driver: ${missing}: no such file`, { hint: 'git runs it with the two versions it wrote', exitCode: 2 });
     let store: ChunkStore | null = null;
     try {
       const repo = await findRepo(ctx.cwd);

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
 import { listReachablePointers, listRemoteTrackedPointerBlobs, listWorktreePointers } from '../../git/reachable.js';
@@ -9,6 +8,7 @@ import { dropUnusedLinks } from '../../worktree/worktree-links.js';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, err, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 /** "now", "0", "30m", "2h", "7d" -> milliseconds. */
 export function parseAge(v: string): number {
@@ -65,13 +65,22 @@ async function fetchMissingManifests(workTree: string, store: ChunkStore, ids: s
   return ids.every((id) => fs.existsSync(store.manifestPath(id))) ? '' : why;
 }
 
+const gcOptions = {
+  'dry-run': { type: 'boolean', description: 'only show what would be done' },
+  prune: { type: 'string', value: '<age>', description: 'keep content newer than this (30m, 1h, 2d; now: no grace); what failed or killed adds left is removed at once', default: '1h' },
+  'no-fetch': { type: 'boolean', description: 'do not fetch the manifests of versions in use that only a remote holds (then nothing that looks unused is removed)' },
+  json: { type: 'boolean', description: 'print the result as JSON' },
+} as const satisfies OptionTable;
+
 const gc: Command = {
   summary: 'Remove local content that no commit, stash, index, reflog, working-tree pointer or running write needs (--dry-run shows the plan)',
   usage:
-    'git dits gc [--dry-run] [--prune=<age>] [--no-fetch] [--json]   (default --prune=1h: newer content is kept; what failed or killed adds left is removed at once; ' +
-    'manifests of versions in use that only a remote holds are fetched first, so gc can tell what they use: with --no-fetch, or when that fails, nothing that looks unused is removed)',
+    'git dits gc [--dry-run] [--prune=<age>] [--no-fetch] [--json]\n\n' +
+    'Manifests of versions in use that only a remote holds are fetched first (they are small), so gc can tell\n' +
+    'which chunks they use; with --no-fetch, or when that fails, nothing that looks unused is removed.',
+  options: gcOptions,
   async run(args, ctx: CliContext) {
-    const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean' }, prune: { type: 'string' }, json: { type: 'boolean' }, 'no-fetch': { type: 'boolean' } } });
+    const { values } = parseOptions(args, gcOptions);
     const graceMs = parseAge(values.prune ?? '1h');
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);

@@ -7,6 +7,7 @@ import { formatStructure } from '../../media/format-structure.js';
 import type { MediaStructure } from '../../media/media-structure.js';
 import { formatBytes, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { DitsUserError } from '../../errors.js';
 
 /** The readable summary of one version of a tracked file (what `git diff` compares). */
 export async function describeVersion(cwd: string, content: Buffer): Promise<string[]> {
@@ -43,7 +44,8 @@ const textconv: Command = {
   usage: 'git dits textconv <file>',
   async run(args, ctx: CliContext) {
     const file = args[args.length - 1];
-    if (!file) throw new Error('textconv needs a file');
+    if (!file || file.startsWith('-')) throw new DitsUserError('bad-usage', file ? `unknown option '${file}'` : 'name the file to convert', { hint: 'git runs `git dits textconv <file>` for diff=dits files', exitCode: 2 });
+    if (!fs.existsSync(file)) throw new DitsUserError('no-such-file', `${file}: no such file`);
     const st = fs.statSync(file);
     const content = st.size <= MAX_POINTER_SIZE ? fs.readFileSync(file) : Buffer.alloc(0);
     if (st.size > MAX_POINTER_SIZE) out(ctx, `binary content, ${formatBytes(st.size)} (not yet stored by Dits)`);
