@@ -243,6 +243,17 @@ describe('gc keeps what anything still refers to', () => {
     expect(r.stderr).not.toMatch(/internal error/);
     expect(packBytes(repo)).toBe(packsBefore);
     fs.writeFileSync(index, good);
+    // another worktree's index
+    const wt2 = path.join(sb.dir, 'unreadable-refs-wt2');
+    sb.mustGit(['worktree', 'add', '-q', wt2], repo);
+    const index2 = path.join(repo, '.git/worktrees', path.basename(wt2), 'index');
+    const good2 = fs.readFileSync(index2);
+    fs.writeFileSync(index2, Buffer.concat([Buffer.from('XXXX'), good2.subarray(4)]));
+    r = sb.dits(['gc', '--prune=now'], repo);
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(r.stderr).toMatch(/git cannot list/);
+    expect(packBytes(repo)).toBe(packsBefore);
+    fs.writeFileSync(index2, good2);
     sb.mustDits(['gc', '--prune=now'], repo);
     expect(packBytes(repo)).toBeLessThan(packsBefore);
   });
