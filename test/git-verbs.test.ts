@@ -99,6 +99,15 @@ describe('the sequencer: rebase, pull --rebase, cherry-pick, revert', () => {
     expect(read(repo, 'notes.txt').toString()).toBe('main\n');
     expect(sb.status(repo)).toBe('');
     expect(sb.mustGit(['log', '--format=%s', 'main..HEAD'], repo)).toBe('f2\nf1\n');
+
+    // no early writes while it runs (each would be a full copy of a version a later step replaces)
+    const seen = path.join(sb.dir, 'rebase-early-seen');
+    sb.mustGit(['reset', '-q', '--hard', 'ORIG_HEAD'], repo);
+    const x = sb.git(['rebase', '--force-rebase', '--exec', `ls .git/dits/early >> '${seen}' 2>/dev/null; true`, 'main'], repo);
+    expect(x.status, x.stderr).toBe(0);
+    expect(fs.readFileSync(seen, 'utf8')).toBe('');
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
   });
 
   it('git rebase -i (todo unchanged) and git pull --rebase', () => {
