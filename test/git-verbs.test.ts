@@ -166,6 +166,22 @@ describe('the sequencer: rebase, pull --rebase, cherry-pick, revert', () => {
     expect(sb.status(repo)).toBe('');
   });
 
+  it('git rebase --apply, and git am of the same commits', () => {
+    const { repo, f2 } = divergedRepo('rebase-apply');
+    sb.mustGit(['switch', '-q', 'feat'], repo);
+    const patches = path.join(sb.dir, 'rebase-apply-patches');
+    sb.mustGit(['format-patch', '-q', '-o', patches, 'main~1..feat'], repo);
+    const r = sb.git(['rebase', '--apply', 'main'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
+    sb.mustGit(['switch', '-q', '-c', 'am', 'main'], repo);
+    const am = sb.git(['am', '-q', ...fs.readdirSync(patches).sort().map((f) => path.join(patches, f))], repo);
+    expect(am.status, am.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
+  });
+
   it('git cherry-pick of two commits, then git revert of both', () => {
     const { repo, a, f1, f2 } = divergedRepo('cherry');
     const r = sb.git(['cherry-pick', 'main..feat'], repo);
