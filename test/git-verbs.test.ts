@@ -286,6 +286,26 @@ describe('checkout, restore, reset, switch, worktree', () => {
   });
 });
 
+describe('without the Dits hooks', () => {
+  it('core.hooksPath pointing elsewhere (as husky sets it): checkout, switch and reset still write real files', () => {
+    const { repo, a } = bigRepo('hooks-path');
+    const a2 = randomBytesSeeded(280_000, 61);
+    writeFile(path.join(repo, 'a.mov'), a2);
+    sb.mustGit(['commit', '-q', '-am', 'two'], repo);
+    const elsewhere = path.join(sb.dir, 'hooks-path-elsewhere');
+    fs.mkdirSync(elsewhere, { recursive: true });
+    sb.mustGit(['config', 'core.hooksPath', elsewhere], repo);
+    sb.mustGit(['checkout', '-q', 'HEAD~1'], repo);
+    expectBytes(repo, 'a.mov', a);
+    expect(sb.status(repo)).toBe('');
+    sb.mustGit(['switch', '-q', 'main'], repo);
+    expectBytes(repo, 'a.mov', a2);
+    sb.mustGit(['reset', '-q', '--hard', 'HEAD~1'], repo);
+    expectBytes(repo, 'a.mov', a);
+    expect(sb.status(repo)).toBe('');
+  });
+});
+
 describe('nothing the user changed is overwritten', () => {
   it('a smudge that is not a checkout (cat-file --filters, archive) leaves an edited file alone at exit', () => {
     const { repo } = bigRepo('keep-edits');
