@@ -340,10 +340,10 @@ describe('messages tell the truth', () => {
     expect(co.stdout).not.toMatch(/Wrote|have their content/);
     expect(co.stderr).toMatch(/2 file\(s\) left as pointers \(lazy fetch\)/);
     // paths that name no tracked file: an error, not "All tracked files have their content"
-    const bad = sb.dits(['pull', 'origin', 'main'], c);
+    const bad = sb.dits(['pull', '--', 'nosuch.mov'], c);
     expect(bad.status).toBe(1);
     expect(bad.stdout).not.toMatch(/have their content/);
-    expect(bad.stderr).toMatch(/no file tracked by Dits matches 'origin', 'main'/);
+    expect(bad.stderr).toMatch(/'nosuch\.mov' is neither a Dits remote nor a tracked path/);
     expect(bad.stderr).toMatch(/hint:/);
     expect(sb.dits(['checkout', 'notes.txt'], c).status).toBe(1);
 
@@ -352,9 +352,10 @@ describe('messages tell the truth', () => {
     expect(one.stdout).toBe('Wrote 1 file(s).\n');
     expectBytes(c, 'a.mov', a);
     expect(sb.mustDits(['checkout', 'a.mov'], c)).toBe('These files have their content in the working tree.\n');
-    const pull = sb.dits(['pull'], c);
+    // `pull origin main`: remote and branch (pull-remote.test.ts), here the rest of HEAD's files
+    const pull = sb.dits(['pull', 'origin', 'main'], c);
     expect(pull.status, pull.stderr).toBe(0);
-    expect(pull.stdout).toBe('Wrote 1 file(s).\n');
+    expect(pull.stdout).toBe('Wrote 1 file(s) with content from origin.\n');
     expect(sb.mustDits(['checkout'], c)).toBe('All tracked files have their content in the working tree.\n');
     expect(sb.status(c)).toBe('');
   });

@@ -206,8 +206,10 @@ describe('races and interruptions', () => {
     const nobucket = sb.git(['ls-remote', 'dits::s3://no-such-bucket/x'], repo);
     expect(nobucket.status).not.toBe(0);
     expect(nobucket.stderr).toMatch(/bucket/i);
+    // nothing there is no remote (a typo), not an empty one; the first push creates it
     const empty = sb.git(['ls-remote', `dits::file://${path.join(sb.dir, 'nothing-here')}`], repo);
-    expect(empty.status).toBe(0);
+    expect(empty.status).not.toBe(0);
+    expect(empty.stderr).toMatch(/there is no Dits remote at .*nothing-here/);
     expect(empty.stdout).toBe('');
   });
 });

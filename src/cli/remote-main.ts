@@ -4,6 +4,7 @@
  * stdin/stdout. Messages for the user go to stderr (git shows them).
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DitsUserError, isUserError } from '../errors.js';
 import { findRepo } from '../git/repo.js';
 import { serveRemoteHelper } from '../remote/helper-protocol.js';
@@ -11,21 +12,29 @@ import { RemoteSession } from '../remote/session.js';
 import { openRemoteStorage } from '../remote/open-remote.js';
 import { createContentPusher } from '../remote/content-adapter.js';
 import { serverLockCheck } from './commands/lock.js';
+import { prepareRepoForDits } from './prepare-repo.js';
+
+/** This installation's git-dits (dist/src/cli/ -> bin/), as main.ts's defaultContext finds it. */
+const DITS_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/git-dits');
 
 export async function runRemoteHelper(argv: string[]): Promise<number> {
   const [remoteName, url] = argv;
   try {
     if (!url) throw new DitsUserError('bad-usage', 'git-remote-dits is run by git for dits:: remotes', { hint: 'git remote add origin dits::s3://bucket/prefix' });
-    const gitDir = process.env.GIT_DIR ? path.resolve(process.env.GIT_DIR) : (await findRepo(process.cwd())).gitDir;
     const cwd = process.cwd();
+    // `git ls-remote dits::...` outside any repository: no GIT_DIR, and only list is asked
+    const gitDir = process.env.GIT_DIR ? path.resolve(process.env.GIT_DIR) : await findRepo(cwd).then((r) => r.gitDir, () => null);
     const storage = await openRemoteStorage(cwd, url);
+    const log = (line: string): void => void process.stderr.write(line + '\n');
     const interactive = Boolean(process.stderr.isTTY) && process.env.CI !== 'true';
     const session = new RemoteSession({
       cwd,
       gitDir,
       storage,
-      content: () => createContentPusher({ cwd, gitDir, storage, remoteName: remoteName === url ? url : remoteName!, interactive }),
-      log: (line) => process.stderr.write(line + '\n'),
+      content: () => createContentPusher({ cwd, gitDir: gitDir ?? cwd, storage, remoteName: remoteName === url ? url : remoteName!, interactive }),
+      log,
+      requireExisting: !/^https?:\/\//i.test(url),
+      ...(gitDir ? { prepareRepo: () => prepareRepoForDits(gitDir, DITS_BIN, log) } : {}),
       // Dits server remotes: refuse pushes over files locked by someone else (cli/commands/lock.ts)
       ...(/^https?:\/\//i.test(url) ? { lockCheck: serverLockCheck(cwd, url, process.env) } : {}),
     });
@@ -35,7 +44,7 @@ export async function runRemoteHelper(argv: string[]): Promise<number> {
     if (isUserError(e)) {
       process.stderr.write(`error: ${e.message}\n`);
       if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
-      return 1;
+      return e.exitCode;
     }
     process.stderr.write(`git-remote-dits: internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 70;

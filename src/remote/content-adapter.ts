@@ -10,6 +10,7 @@ import type { TransferProgress } from '../transfer/transfer-queue.js';
 import { progressLine } from '../cli/progress.js';
 import { pushContent } from './content/push-content.js';
 import type { ContentPusher } from './session.js';
+import { obtainMissingChunks, obtainMissingManifests } from './push-sources.js';
 
 export function stderrProgress(label: string, interactive: boolean): ((p: TransferProgress) => void) | undefined {
   if (!interactive) return undefined;
@@ -29,10 +30,20 @@ export async function createContentPusher(o: { cwd: string; gitDir: string; stor
   const repo = await findRepo(o.cwd);
   const settings = await readDitsSettings(repo.workTree);
   return {
-    async push(manifestIds, { dryRun }) {
+    async push(manifestIds, { dryRun, from }) {
       const store = ChunkStore.open(repo.ditsDir, { create: true });
       try {
-        const r = await pushContent(o.storage, store, manifestIds, { remoteName: o.remoteName, dryRun, packSize: settings.packSize, concurrency: settings.concurrency, onProgress: stderrProgress('Uploading content', o.interactive) });
+        const sources = { workTree: repo.workTree, store, target: o.remoteName, from, log: (l: string) => process.stderr.write(l + '\n') };
+        await obtainMissingManifests(sources, manifestIds);
+        const r = await pushContent(o.storage, store, manifestIds, {
+          remoteName: o.remoteName,
+          dryRun,
+          packSize: settings.packSize,
+          concurrency: settings.concurrency,
+          onProgress: stderrProgress('Uploading content', o.interactive),
+          // content a checkout kept only in the working tree, or prune dropped: from the files, else the remote holding it
+          obtainMissing: (missing) => obtainMissingChunks(sources, missing),
+        });
         return { manifests: r.manifests, chunks: r.chunks, bytes: r.bytes, requests: r.requests };
       } finally {
         store.close();

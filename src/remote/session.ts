@@ -28,13 +28,15 @@ export interface ContentPushResult {
 
 /** The content side, injected (implemented over remote/content). */
 export interface ContentPusher {
-  push(manifestIds: string[], opts: { dryRun: boolean }): Promise<ContentPushResult>;
+  /** `from`: where the manifests come from (a path and pointer blob for each, the commits pushed), for errors that name a file and revision */
+  push(manifestIds: string[], opts: { dryRun: boolean; from?: PushedManifests }): Promise<ContentPushResult>;
 }
 
 export interface SessionDeps {
   /** The repository (GIT_DIR of the helper's environment; cwd for git commands). */
   cwd: string;
-  gitDir: string;
+  /** Null outside a repository (`git ls-remote dits::...` run anywhere): only list works. */
+  gitDir: string | null;
   storage: ObjectStorage;
   content: () => Promise<ContentPusher>;
   log: (line: string) => void;
@@ -44,11 +46,35 @@ export interface SessionDeps {
    * message (files locked by someone else: who and since when), or null.
    */
   lockCheck?: () => Promise<(changedPaths: string[]) => string | null>;
+  /**
+   * File and S3 remotes: a location with no Dits remote in it (no v1/format.json) is an
+   * error when listed for a fetch, clone or ls-remote (a typo in the path would otherwise
+   * clone as an empty repository); a push creates it. Server remotes say themselves when
+   * a repository does not exist, and a created one is empty until its first push.
+   */
+  requireExisting?: boolean;
+  /**
+   * Called once before the first fetch, before git checks anything out: sets the
+   * repository up for Dits (filter config, store, hooks) where that was not done, so a
+   * clone on a machine that never ran `git dits install` checks out real files.
+   */
+  prepareRepo?: () => Promise<void>;
+}
+
+/** The options git sends for --depth, --shallow-since, --shallow-exclude and --deepen. */
+const SHALLOW_OPTIONS = new Set(['depth', 'deepen-since', 'deepen-not', 'deepen-relative']);
+
+export interface PushedManifests {
+  /** manifest id -> a path it is at, and the pointer blob there */
+  paths: Map<string, string>;
+  blobs: Map<string, string>;
+  tips: string[];
+  exclude: string[];
 }
 
 /** Manifest ids of every pointer reachable from `tips` but not from `exclude`. */
-export async function manifestsBetween(cwd: string, tips: string[], exclude: string[]): Promise<{ ids: string[]; paths: Map<string, string> }> {
-  if (tips.length === 0) return { ids: [], paths: new Map() };
+export async function manifestsBetween(cwd: string, tips: string[], exclude: string[]): Promise<{ ids: string[]; paths: Map<string, string>; blobs: Map<string, string> }> {
+  if (tips.length === 0) return { ids: [], paths: new Map(), blobs: new Map() };
   const r = await runGit(['rev-list', '--objects', `--filter=blob:limit=${MAX_POINTER_SIZE + 1}`, '--stdin'], {
     cwd,
     input: [...tips, ...exclude.map((e) => `^${e}`)].join('\n') + '\n',
@@ -60,8 +86,13 @@ export async function manifestsBetween(cwd: string, tips: string[], exclude: str
   }
   const pointers = await resolvePointers(cwd, entries);
   const paths = new Map<string, string>();
-  for (const p of pointers) if (!paths.has(p.pointer.manifest)) paths.set(p.pointer.manifest, p.path);
-  return { ids: [...paths.keys()], paths };
+  const blobs = new Map<string, string>();
+  for (const p of pointers) {
+    if (paths.has(p.pointer.manifest)) continue;
+    paths.set(p.pointer.manifest, p.path);
+    blobs.set(p.pointer.manifest, p.blobOid);
+  }
+  return { ids: [...paths.keys()], paths, blobs };
 }
 
 /**
@@ -94,12 +125,21 @@ const MAX_REF_ATTEMPTS = 100;
 export class RemoteSession implements RemoteHelperHandlers {
   private dryRun = false;
   private cached: RefState | null = null;
+  /** The shallow option git asked for (`depth 1`, ...), refused at the next list or fetch. */
+  private shallow: string | null = null;
+  private prepared = false;
 
   constructor(private readonly deps: SessionDeps) {}
 
   option(name: string, value: string): 'ok' | 'unsupported' | { error: string } {
     if (name === 'dry-run') {
       this.dryRun = value === 'true';
+      return 'ok';
+    }
+    // `git clone` ignores an "unsupported" or "error" answer to these and makes a full
+    // clone without a word: accept them here and refuse the fetch itself (refuseShallow).
+    if (SHALLOW_OPTIONS.has(name)) {
+      this.shallow = `${name} ${value}`.trim();
       return 'ok';
     }
     if (name === 'verbosity' || name === 'progress' || name === 'followtags') return 'ok';
@@ -113,8 +153,29 @@ export class RemoteSession implements RemoteHelperHandlers {
     return s;
   }
 
-  async list(): Promise<RefAdvert[]> {
-    const { state } = await this.state();
+  private refuseShallow(): void {
+    if (this.shallow === null) return;
+    throw new DitsUserError('shallow-unsupported', `shallow clones and fetches (--depth, --shallow-since, --shallow-exclude, --deepen) are not supported by Dits remotes (git asked for ${this.shallow})`, {
+      hint: 'clone or fetch without --depth: the git history of a Dits repository is small, its media content is fetched apart from it; `git clone -c dits.fetchMode=lazy ...` leaves the content on the remote until a file is read',
+      exitCode: 2,
+    });
+  }
+
+  private gitDir(): string {
+    if (this.deps.gitDir === null) throw new DitsUserError('not-a-repo', 'this needs a Git repository', { hint: 'run it inside a clone' });
+    return this.deps.gitDir;
+  }
+
+  async list(forPush = false): Promise<RefAdvert[]> {
+    if (!forPush) this.refuseShallow();
+    const exists = await checkFormat(this.deps.storage);
+    if (!exists && !forPush && this.deps.requireExisting) {
+      throw new DitsUserError('no-such-remote', `there is no Dits remote at ${this.deps.storage.location}`, {
+        hint: 'check the path or URL for a typo (a Dits remote holds v1/format.json and v1/refs, written by the first push); to create a new remote, push to it: `git push <remote> main`',
+      });
+    }
+    const { state } = await readRefState(this.deps.storage);
+    this.cached = state;
     const out: RefAdvert[] = Object.entries(state.refs)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, value]) => ({ name, value }));
@@ -124,10 +185,15 @@ export class RemoteSession implements RemoteHelperHandlers {
 
   async fetch(wants: { oid: string; name: string }[]): Promise<void> {
     const { cwd, storage } = this.deps;
+    this.refuseShallow();
+    if (!this.prepared && this.deps.prepareRepo) {
+      this.prepared = true;
+      await this.deps.prepareRepo();
+    }
     const present = await presentObjects(cwd, wants.map((w) => w.oid));
     if (wants.every((w) => present.has(w.oid))) return;
     const state = this.cached ?? (await this.state()).state;
-    const tmpDir = path.join(this.deps.gitDir, 'dits', 'tmp');
+    const tmpDir = path.join(this.gitDir(), 'dits', 'tmp');
     fs.mkdirSync(tmpDir, { recursive: true });
     for (const b of state.bundles) {
       const have = await presentObjects(cwd, b.tips);
@@ -203,20 +269,23 @@ export class RemoteSession implements RemoteHelperHandlers {
 
     const tips = [...new Set(plans.map((p) => p.newOid).filter((o): o is string => Boolean(o)))];
 
+    // A first push creates the remote before its content, so an interrupted one leaves an
+    // empty remote to push to again, not a location that lists as no remote at all.
+    if (!exists && !this.dryRun && plans.length > 0) await writeFormat(storage);
+
     if (tips.length > 0) {
       // 1. content
-      const { ids } = await manifestsBetween(cwd, tips, exclude);
+      const { ids, paths, blobs } = await manifestsBetween(cwd, tips, exclude);
       const content = await this.deps.content();
-      const res = await content.push(ids, { dryRun: this.dryRun });
+      const res = await content.push(ids, { dryRun: this.dryRun, from: { paths, blobs, tips, exclude } });
       if (res.chunks || res.manifests) this.deps.log(`dits: ${this.dryRun ? 'would upload' : 'uploaded'} ${res.manifests} file version(s), ${res.chunks} new chunk(s), ${res.bytes} bytes`);
     }
     if (this.dryRun) return specs.map((s) => ({ dst: s.dst, error: outcomes.get(s.dst) ?? null }));
-    if (!exists) await writeFormat(storage);
 
     // 2. git objects
     let bundle: RefState['bundles'][number] | null = null;
     if (tips.length > 0) {
-      const tmpDir = path.join(this.deps.gitDir, 'dits', 'tmp');
+      const tmpDir = path.join(this.gitDir(), 'dits', 'tmp');
       const b = await createBundle(cwd, tmpDir, tips, exclude);
       if (b) {
         try {

@@ -359,6 +359,12 @@ export class ChunkStore {
     return this.anyHeld && this.stmts.held.get(idRaw) !== undefined;
   }
 
+  /** The remote recorded as holding this chunk (see isRemoteHeld), if any. */
+  remoteHeldBy(idRaw: Buffer): string | undefined {
+    if (!this.isRemoteHeld(idRaw)) return undefined;
+    return this.db.prepare('SELECT remote FROM remote_held WHERE id = ?').pluck().get(idRaw) as string | undefined;
+  }
+
   /** Records chunks that `remote` was just seen to hold (downloaded and verified, or checked by prune). */
   markRemoteHeld(chunks: readonly { idRaw: Buffer; rawLength: number }[], remote: string): void {
     if (chunks.length === 0) return;
@@ -392,6 +398,13 @@ export class ChunkStore {
       .prepare('SELECT count(*) AS n, coalesce(sum(raw_len), 0) AS b FROM remote_held r WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = r.id)')
       .get() as { n: number; b: number };
     return { chunks: r.n, rawBytes: r.b };
+  }
+
+  /** remoteHeldStats per remote name. */
+  remoteHeldByRemote(): { remote: string; chunks: number; rawBytes: number }[] {
+    return this.db
+      .prepare('SELECT remote, count(*) AS chunks, coalesce(sum(raw_len), 0) AS rawBytes FROM remote_held r WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = r.id) GROUP BY remote ORDER BY remote')
+      .all() as { remote: string; chunks: number; rawBytes: number }[];
   }
 
   hasChunk(idRaw: Buffer): boolean {

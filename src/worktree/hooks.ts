@@ -6,6 +6,7 @@
  * - post-checkout (checkout, switch, clone), post-merge (merge, pull), post-rewrite
  *   (rebase, amend), reference-transaction "committed" (reset --hard, stash: they update
  *   ORIG_HEAD / refs/stash after the working tree).
+ * - pre-commit refuses to commit raw content staged at a Dits-tracked path.
  * Git runs none after `stash apply` or `sparse-checkout`, and a hook leaves files alone while
  * a rebase, cherry-pick or revert runs: the filter process writes what is left when git exits.
  * A user's existing hook is kept as `<name>.pre-dits` and still runs first, with the same
@@ -16,11 +17,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { gitText } from '../git/exec.js';
 
-export const HOOK_NAMES = ['post-checkout', 'post-merge', 'post-rewrite', 'reference-transaction'] as const;
+export const HOOK_NAMES = ['post-checkout', 'post-merge', 'post-rewrite', 'reference-transaction', 'pre-commit'] as const;
 export const HOOK_MARKER = '# git-dits hook: managed by `git dits init`';
 
 export function hookScript(name: string, ditsBin: string): string {
   const q = `'${ditsBin.replace(/'/g, `'\\''`)}'`;
+  if (name === 'pre-commit') return preCommitScript(q);
   return `#!/bin/sh
 ${HOOK_MARKER}; your own hook is kept as ${name}.pre-dits and runs first.
 status=0
@@ -33,6 +35,25 @@ if [ -s "$pending" ]; then
   "$dits" hook ${name} "$@" </dev/null || status=$?
 fi
 exit $status
+`;
+}
+
+/**
+ * pre-commit refuses raw content staged at a Dits-tracked path (src/git/raw-content.ts).
+ * It runs on every commit, so it starts git-dits only when a staged path has
+ * filter=dits: one `git diff --cached` and one `git check-attr` otherwise.
+ */
+function preCommitScript(q: string): string {
+  return `#!/bin/sh
+${HOOK_MARKER}; your own hook is kept as pre-commit.pre-dits and runs first.
+if [ -x "$0.pre-dits" ]; then
+  "$0.pre-dits" "$@" || exit $?
+fi
+if git diff --cached --name-only -z --no-renames --diff-filter=d | git check-attr -z --stdin filter | tr '\\000' '\\n' | grep -qx dits; then
+  if command -v git-dits >/dev/null 2>&1; then dits=git-dits; else dits=${q}; fi
+  exec "$dits" hook pre-commit </dev/null
+fi
+exit 0
 `;
 }
 

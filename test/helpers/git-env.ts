@@ -25,7 +25,8 @@ export class GitSandbox {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(prefix = 'dits-test-') {
+  /** `install: false` leaves the temp HOME without `git dits install` (a machine where it never ran). */
+  constructor(prefix = 'dits-test-', opts: { install?: boolean } = {}) {
     this.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
     const home = path.join(this.dir, 'home');
     fs.mkdirSync(home);
@@ -45,7 +46,7 @@ export class GitSandbox {
     delete this.env.GIT_WORK_TREE;
     this.mustGit(['config', '--global', 'init.defaultBranch', 'main'], this.dir);
     this.mustGit(['config', '--global', 'advice.detachedHead', 'false'], this.dir);
-    this.mustDits(['install'], this.dir);
+    if (opts.install !== false) this.mustDits(['install'], this.dir);
   }
 
   run(cmd: string, args: string[], cwd: string, input?: string | Buffer, extraEnv: NodeJS.ProcessEnv = {}): RunResult {

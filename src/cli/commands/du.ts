@@ -25,9 +25,11 @@ const du: Command = {
     let s;
     let held;
     let orphans;
+    let heldBy;
     try {
       s = store.stats();
       held = store.remoteHeldStats();
+      heldBy = store.remoteHeldByRemote();
       orphans = orphanLinkStats(store);
     } finally {
       store.close();
@@ -48,6 +50,8 @@ const du: Command = {
       /** chunks not stored here because a remote verifiably holds them (dits.keepLocalCopy, prune) */
       remoteHeldChunks: held.chunks,
       remoteHeldBytes: held.rawBytes,
+      /** the same per remote */
+      remoteHeld: heldBy.map((h) => ({ remote: h.remote, chunks: h.chunks, bytes: h.rawBytes })),
       /** earlier versions of files replaced in the working tree, kept (hard links) until the next checkout or gc */
       replacedFileLinks: orphans.files,
       replacedFileLinkBytes: orphans.bytes,
@@ -58,7 +62,10 @@ const du: Command = {
       out(ctx, `tracked files (index)    ${report.trackedFiles}, ${formatBytes(logicalCurrent)}`);
       out(ctx, `all versions (history)   ${report.fileVersions}, ${formatBytes(logicalAll)}`);
       out(ctx, `stored locally           ${formatBytes(s.packBytes)} in ${s.packs} pack(s), ${s.chunks} chunks (${formatBytes(s.rawBytes)} before compression)`);
-      if (held.chunks) out(ctx, `held by a remote only     ${formatBytes(held.rawBytes)}, ${held.chunks} chunks (not kept here: in the working tree, fetched again when needed)`);
+      if (held.chunks) {
+        const where = heldBy.map((h) => (heldBy.length > 1 ? `${h.remote} (${h.chunks} chunks)` : h.remote)).join(', ');
+        out(ctx, `held by a remote only     ${formatBytes(held.rawBytes)}, ${held.chunks} chunks, on ${where} (not kept here: pruned, or written only into checked-out files; fetched again when needed)`);
+      }
       if (orphans.files) out(ctx, `replaced files kept      ${formatBytes(orphans.bytes)} in ${orphans.files} file(s) (earlier versions for the next checkout to reuse; \`git dits gc\` frees them)`);
       out(ctx, `dedup ratio              ${report.dedupRatio === null ? '-' : report.dedupRatio.toFixed(2) + 'x'} (all versions / ${held.chunks ? 'stored + remote-held' : 'stored'})`);
     }

@@ -1,8 +1,13 @@
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listReachablePointers } from '../../git/reachable.js';
+import { listIndexDamagedPointers, listTreeDamagedPointers, type DamagedPointer } from '../../git/pointers.js';
+import { rawInIndex, rawInTree, type RawEntry } from '../../git/raw-content.js';
 import { ChunkStore } from '../../store/chunk-store.js';
-import { fsckStore } from '../../store/fsck.js';
+import { fsckStore, type FsckProblem } from '../../store/fsck.js';
+import { defaultDitsRemote, openRemoteStorage } from '../../remote/open-remote.js';
+import { manifestsOnRemote } from '../../remote/content/remote-manifests.js';
 import { createProgressBar } from '../progress.js';
+import { describeRaw, rawContentFix } from '../pre-commit-check.js';
 import { formatBytes, out, err, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
@@ -10,11 +15,63 @@ import { parseOptions, type OptionTable } from '../options.js';
 const fsckOptions = {
   json: { type: 'boolean', description: 'print the result as JSON' },
   'no-quarantine': { type: 'boolean', description: 'leave corrupt chunks and manifests where they are (only report them)' },
+  offline: { type: 'boolean', description: 'do not ask the Dits remote about manifests missing here (they are reported as missing)' },
 } as const satisfies OptionTable;
 
+/** Manifests missing here that the Dits remote holds: never fetched (a clone fetches only what it checks out), not lost. */
+interface NotFetched {
+  remote: string;
+  manifests: { id: string; paths: string[] }[];
+}
+
+interface RemoteCheck {
+  notFetched: NotFetched | null;
+  problems: FsckProblem[];
+  /** For the missing manifests still in `problems`: what was learnt of them, for the message. */
+  missingWhy: string;
+}
+
+/**
+ * Splits the missing manifests into those the Dits remote holds and the rest. A remote
+ * that cannot be asked leaves them all missing (nothing proves them safe), with the reason.
+ */
+async function checkRemote(workTree: string, problems: FsckProblem[], offline: boolean): Promise<RemoteCheck> {
+  const missing = problems.filter((p) => p.kind === 'manifest-missing');
+  if (missing.length === 0) return { notFetched: null, problems, missingWhy: '' };
+  if (offline) return { notFetched: null, problems, missingWhy: 'not here; --offline: the remote was not asked' };
+  let remoteName = '';
+  try {
+    const remote = await defaultDitsRemote(workTree);
+    if (!remote) return { notFetched: null, problems, missingWhy: 'lost: not here, and this repository has no Dits remote' };
+    remoteName = remote.name;
+    const storage = await openRemoteStorage(workTree, remote.url);
+    const on = await manifestsOnRemote(storage, missing.map((p) => p.id));
+    return {
+      notFetched: on.size ? { remote: remote.name, manifests: missing.filter((p) => on.has(p.id)).map((p) => ({ id: p.id, paths: p.paths ?? [] })) } : null,
+      problems: problems.filter((p) => !(p.kind === 'manifest-missing' && on.has(p.id))),
+      missingWhy: `lost: not here, and not on the remote '${remote.name}'`,
+    };
+  } catch (e) {
+    return { notFetched: null, problems, missingWhy: `not here, and the remote${remoteName ? ` '${remoteName}'` : ''} could not be asked (${e instanceof Error ? e.message : String(e)})` };
+  }
+}
+
+/** Raw content staged or committed at HEAD at a tracked path, each blob once. */
+async function findRaw(workTree: string): Promise<RawEntry[]> {
+  const seen = new Set<string>();
+  const out: RawEntry[] = [];
+  for (const r of [...(await rawInIndex(workTree)), ...(await rawInTree(workTree, 'HEAD'))]) {
+    const k = `${r.path}\0${r.oid}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(r);
+  }
+  return out;
+}
+
 const fsck: Command = {
-  summary: 'Re-hash every stored chunk and manifest; quarantine corrupt ones; report missing content (exit 1 on problems)',
-  usage: 'git dits fsck [--json] [--no-quarantine]',
+  summary: 'Re-hash every stored chunk and manifest; quarantine corrupt ones; report lost content, content not fetched yet, damaged pointers and files stored whole in Git (exit 1 on lost, corrupt, damaged or raw content)',
+  usage: 'git dits fsck [--json] [--no-quarantine] [--offline]',
   options: fsckOptions,
   async run(args, ctx: CliContext) {
     const { values } = parseOptions(args, fsckOptions);
@@ -30,18 +87,41 @@ const fsck: Command = {
       bar.done();
       store.close();
     }
-    if (values.json) printJson(ctx, res);
+    // pointers in the index or HEAD that do not parse (they check out as their own text)
+    const damaged = new Map<string, DamagedPointer>();
+    for (const d of [...(await listIndexDamagedPointers(repo.workTree)), ...(await listTreeDamagedPointers(repo.workTree, 'HEAD'))]) {
+      damaged.set(`${d.blobOid} ${d.path}`, d);
+    }
+    const damagedPointers = [...damaged.values()];
+    const remote = await checkRemote(repo.workTree, res.problems, Boolean(values.offline));
+    const raw = await findRaw(repo.workTree);
+    const problems = remote.problems;
+    if (values.json) printJson(ctx, { ...res, problems, notFetched: remote.notFetched, rawContent: raw, damagedPointers });
     else {
       out(ctx, `Checked ${res.chunksChecked} chunks (${formatBytes(res.bytesChecked)}) and ${res.manifestsChecked} manifests.`);
       if (res.remoteHeldChunks) out(ctx, `${res.remoteHeldChunks} chunks are held by a remote, not here (fetched into the working tree or pruned; they come back when needed).`);
-      for (const p of res.problems) {
-        err(ctx, `${p.kind}: ${p.id}: ${p.detail}${p.paths ? ` (needed by ${p.paths.slice(0, 5).join(', ')}${p.paths.length > 5 ? ', ...' : ''})` : ''}`);
+      if (remote.notFetched) {
+        const n = remote.notFetched.manifests.length;
+        out(ctx, `${n} file version(s) not fetched (on the remote '${remote.notFetched.remote}'): not lost, only not downloaded here (a clone fetches the versions it checks out). A checkout of them fetches them; \`git dits fetch <rev>\` fetches a revision's content now.`);
+      }
+      for (const p of problems) {
+        const detail = p.kind === 'manifest-missing' ? `${p.detail} (${remote.missingWhy})` : p.detail;
+        err(ctx, `${p.kind}: ${p.id}: ${detail}${p.paths ? ` (needed by ${p.paths.slice(0, 5).join(', ')}${p.paths.length > 5 ? ', ...' : ''})` : ''}`);
       }
       if (res.quarantined.length) err(ctx, `Moved ${res.quarantined.length} corrupt object(s) to .git/dits/quarantine.`);
-      if (res.problems.length) err(ctx, 'hint: fetch the missing or corrupt content again from a remote that has it (`git dits pull`), or re-add the files from their originals.');
-      else out(ctx, 'No problems found.');
+      if (problems.length) err(ctx, 'hint: fetch the missing or corrupt content again from a remote that has it (`git dits pull`), or re-add the files from their originals.');
+      for (const d of damagedPointers) err(ctx, `damaged-pointer: ${d.path}: ${d.damage} (blob ${d.blobOid})`);
+      if (damagedPointers.length) {
+        err(ctx, 'hint: a damaged pointer checks out as its own text; restore it from a commit where it is whole (`git log -- <path>`, then `git checkout <commit> -- <path>`), or put the real file back and `git add` it.');
+      }
+      if (raw.length) {
+        err(ctx, `raw-content: ${raw.length} file(s) tracked by Dits are stored whole in Git, not as pointers (staged or at HEAD):`);
+        for (const r of raw.slice(0, 20)) err(ctx, `  ${describeRaw(r)}`);
+        for (const line of await rawContentFix(repo.workTree, raw.map((r) => r.path))) err(ctx, `hint: ${line}, then commit`);
+      }
+      if (!problems.length && !raw.length && !damagedPointers.length) out(ctx, 'No problems found.');
     }
-    return res.problems.length ? 1 : 0;
+    return problems.length || raw.length || damagedPointers.length ? 1 : 0;
   },
 };
 

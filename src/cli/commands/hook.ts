@@ -30,11 +30,11 @@ export interface CheckoutOutcome {
 }
 
 /**
- * Writes the files smudge left as pointers: fetches missing content from the Dits remote
- * (all of it when `explicit`, else as dits.fetchMode/fetchInclude/fetchExclude say), then
+ * Writes the files smudge left as pointers: fetches missing content from the Dits remotes
+ * (only `remote` when given; all of it when `explicit`, else as dits.fetchMode/fetchInclude/fetchExclude say), then
  * writes what is local. Prints one line per file that failed, and how many were left.
  */
-export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false): Promise<CheckoutOutcome> {
+export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false, remote?: string): Promise<CheckoutOutcome> {
   const repo = await findRepo(ctx.cwd);
   const list = paths ?? takePending(repo.gitDir);
   if (list.length === 0) return { code: 0, written: 0, deferred: 0, failed: 0 };
@@ -53,7 +53,7 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
       try {
         const policy = explicit ? null : await readFetchPolicy(repo.workTree);
         // files are written as their content arrives (no second pass over what was fetched)
-        const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true });
+        const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true, remote });
         deferred = new Set(f.deferred);
         prepared = f.prepared;
         linkPrepared = f.keptLocally === false;
@@ -100,11 +100,12 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
 
 const hook: Command = {
   summary: 'Run a Dits hook (called by the hooks `git dits init` installs)',
-  usage: 'git dits hook <post-checkout|post-merge|post-rewrite|reference-transaction> [args]',
+  usage: 'git dits hook <post-checkout|post-merge|post-rewrite|reference-transaction|pre-commit> [args]',
   async run(args, ctx) {
     if (!(HOOK_NAMES as readonly string[]).includes(args[0] ?? '')) {
       throw new DitsUserError('bad-usage', args[0] === undefined ? 'name the hook to run' : `'${args[0]}' is not a Dits hook`, { hint: `one of ${HOOK_NAMES.join(', ')}; git runs these from the hooks \`git dits init\` installs`, exitCode: 2 });
     }
+    if (args[0] === 'pre-commit') return (await import('../pre-commit-check.js')).refuseRawStaged(ctx);
     // Mid-operation hooks leave the files to be finished later. A rebase, cherry-pick or
     // revert (the sequencer) is one git process that keeps its index in memory from step to
     // step: it runs reference-transaction at every commit and post-checkout when it checks

@@ -20,9 +20,16 @@ const USAGE = `git dits server <subcommand> [--data <dir>] [--json]
   token create <user> <token-name> [--url http://host:port]
   token revoke <user> <token-name>
   token list [<user>]
-  repo create <owner/name>
+  repo create <owner/name> [--adopt-existing]
+      refuses a name that still has stored content (left by a repository deleted with
+      --keep-content, or restored storage); --adopt-existing serves that content as the
+      new repository's
   repo list
-  repo delete <owner/name>
+  repo delete <owner/name> [--keep-content]
+      deletes the repository's records and its stored content (git data, packs,
+      manifests, refs), and only that repository's; re-run it if it was interrupted.
+      --keep-content deletes the records only
+  (repo create/delete find the content where the running server recorded it, or --storage)
   grant <user> <owner/name> <read|write|admin>
   status [--storage s3://bucket/prefix] [--quick]
       per repository: stored size, logical size, dedup ratio (one listing of its storage;
@@ -44,9 +51,23 @@ const SUBCOMMANDS = {
   },
   'token revoke': { usage: 'git dits server token revoke <user> <token-name>', summary: 'Revoke a token: requests with it are refused from now on' },
   'token list': { usage: 'git dits server token list [<user>]', summary: 'List tokens (never their secrets): created, last used, revoked' },
-  'repo create': { usage: 'git dits server repo create <owner/name>', summary: 'Create a repository' },
+  'repo create': {
+    usage: 'git dits server repo create <owner/name> [--adopt-existing]',
+    summary: 'Create a repository (refused while the name still has stored content)',
+    options: {
+      'adopt-existing': { type: 'boolean', description: 'serve the content already stored under this name (left by a delete with --keep-content, or restored) as the new repository\'s' },
+      storage: { type: 'string', value: 's3://bucket/prefix', description: 'where the content is, when the server did not record it' },
+    },
+  },
   'repo list': { usage: 'git dits server repo list', summary: 'List repositories' },
-  'repo delete': { usage: 'git dits server repo delete <owner/name>', summary: 'Delete a repository (its grants and locks)' },
+  'repo delete': {
+    usage: 'git dits server repo delete <owner/name> [--keep-content]',
+    summary: 'Delete a repository: its grants, locks and stored content (git data, packs, manifests, refs), and only its own; re-run it if it was interrupted',
+    options: {
+      'keep-content': { type: 'boolean', description: 'delete the records only; the content stays for `repo create --adopt-existing`' },
+      storage: { type: 'string', value: 's3://bucket/prefix', description: 'where the content is, when the server did not record it' },
+    },
+  },
   grant: { usage: 'git dits server grant <user> <owner/name> <read|write|admin>', summary: 'Give a user a role on a repository' },
   status: {
     usage: 'git dits server status [--storage s3://bucket/prefix] [--quick]',
@@ -117,6 +138,11 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
   }
   const db: Db = server.openDataDirDb(dataDir);
   const json = values.json === true;
+  // where repositories' content lives: as for `git dits serve`, recorded by the running server
+  const storageBackend = () => {
+    const storage = values.storage ?? server.recordedStorageLocation(db) ?? undefined;
+    return server.createStorageBackend({ dataDir, ...(storage === undefined ? {} : { storage }), s3: server.s3OptionsFromEnv(ctx.env) });
+  };
   try {
     switch (key) {
       case 'user add': {
@@ -157,10 +183,13 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
         return 0;
       }
       case 'repo create': {
-        const [name] = need(rest, 1, 'repo create <owner/name>');
-        const repo = server.createRepo(db, name!);
+        const [name] = need(rest, 1, 'repo create <owner/name> [--adopt-existing]');
+        const repo = await server.createRepoChecked(db, storageBackend(), name!, { adoptExisting: values['adopt-existing'] === true });
         if (json) printJson(ctx, { repo });
-        else out(ctx, `Created repository ${repo.name}. Next: git dits server grant <user> ${repo.name} write`);
+        else {
+          if (repo.adoptedObjects > 0) out(ctx, `Serving the ${repo.adoptedObjects} object(s) already stored under ${repo.name} as its content.`);
+          out(ctx, `Created repository ${repo.name}. Next: git dits server grant <user> ${repo.name} write`);
+        }
         return 0;
       }
       case 'repo list': {
@@ -172,10 +201,14 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
         return 0;
       }
       case 'repo delete': {
-        const [name] = need(rest, 1, 'repo delete <owner/name>');
-        server.deleteRepo(db, name!);
-        if (json) printJson(ctx, { deleted: name });
-        else out(ctx, `Deleted repository ${name} (its grants and locks).`);
+        const [name] = need(rest, 1, 'repo delete <owner/name> [--keep-content]');
+        const backend = storageBackend();
+        const done = await server.deleteRepoAndContent(db, backend, name!, { keepContent: values['keep-content'] === true });
+        if (json) printJson(ctx, { deleted: done.name, deletedObjects: done.deletedObjects, storage: backend.location });
+        else if (done.deletedObjects === null) {
+          out(ctx, `Deleted repository ${done.name} (its grants and locks). Its content stays in ${backend.location}: \`git dits server repo delete ${done.name}\` deletes it, \`repo create ${done.name} --adopt-existing\` serves it again.`);
+        } else if (done.hadRecord) out(ctx, `Deleted repository ${done.name} (its grants and locks) and its ${done.deletedObjects} stored object(s) in ${backend.location}.`);
+        else out(ctx, `Deleted the ${done.deletedObjects} object(s) left under ${done.name} in ${backend.location}.`);
         return 0;
       }
       case 'grant': {

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findRepo } from '../../git/repo.js';
 import { DitsUserError } from '../../errors.js';
-import { out, printJson, type CliContext } from '../context.js';
+import { gitConfigGet } from '../../git/exec.js';
+import { err, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
 
@@ -85,6 +86,11 @@ const track: Command = {
       added.push(pattern);
     }
     writeLines(file, lines);
+    // Without the filter config Git ignores filter=dits: `git add` would store these files whole
+    if (!(await gitConfigGet('filter.dits.process', ctx.cwd))) {
+      err(ctx, 'warning: Git is not set up to use Dits on this machine: `git add` would store files matching these patterns whole in Git.');
+      err(ctx, 'hint: run `git dits install` (once per machine), or `git dits install --local` for this repository only, before adding files');
+    }
     if (values.json) printJson(ctx, { tracked: added });
     else if (added.length) out(ctx, `Tracking ${added.map((a) => `"${a}"`).join(', ')}. Next: \`git add .gitattributes\` and your files, then commit.`);
     else out(ctx, 'Already tracked; nothing changed.');

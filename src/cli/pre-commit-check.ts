@@ -1,0 +1,33 @@
+/**
+ * `git dits hook pre-commit`: refuses a commit that would store media whole in Git (raw
+ * content staged at a Dits-tracked path, src/git/raw-content.ts), naming the files, the
+ * fix and the override. Also the wording `git dits status` and `fsck` use for the fix.
+ */
+import { gitConfigGet } from '../git/exec.js';
+import { findRepo } from '../git/repo.js';
+import { rawStaged, renormalizeCommand, type RawEntry } from '../git/raw-content.js';
+import { err, formatBytes, type CliContext } from './context.js';
+
+/** How to stage pointers in place of raw content at `paths` (one line each). */
+export async function rawContentFix(cwd: string, paths: string[]): Promise<string[]> {
+  const lines: string[] = [];
+  if (!(await gitConfigGet('filter.dits.process', cwd))) lines.push('run `git dits install` (once per machine; Git has no Dits filter config here)');
+  lines.push(`run \`${renormalizeCommand(paths)}\` to stage pointers in their place (the files stay as they are)`);
+  return lines;
+}
+
+export function describeRaw(r: RawEntry): string {
+  return `${r.path} (${formatBytes(r.size)})`;
+}
+
+export async function refuseRawStaged(ctx: CliContext): Promise<number> {
+  const repo = await findRepo(ctx.cwd);
+  const raw = await rawStaged(repo.workTree);
+  if (raw.length === 0) return 0;
+  err(ctx, `error: ${raw.length} file(s) tracked by Dits are staged whole, not as Dits pointers; committing would store them in Git's history:`);
+  for (const r of raw.slice(0, 20)) err(ctx, `  ${describeRaw(r)}`);
+  if (raw.length > 20) err(ctx, `  ... and ${raw.length - 20} more`);
+  for (const line of await rawContentFix(repo.workTree, raw.map((r) => r.path))) err(ctx, `hint: ${line}`);
+  err(ctx, 'hint: then commit again; to commit them whole anyway, use `git commit --no-verify`');
+  return 1;
+}
