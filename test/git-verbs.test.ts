@@ -266,6 +266,16 @@ describe('checkout, restore, reset, switch, worktree', () => {
     sb.mustGit(['switch', '-q', '--detach', 'HEAD~1'], repo);
     clean(a);
     sb.mustGit(['switch', '-q', 'main'], repo);
+    // plumbing runs no hook at all
+    fs.rmSync(path.join(repo, 'a.mov'));
+    sb.mustGit(['checkout-index', '-f', '-a'], repo);
+    clean(a2);
+    writeFile(path.join(repo, 'a.mov'), 'junk');
+    sb.mustGit(['read-tree', '-u', '--reset', 'HEAD'], repo);
+    clean(a2);
+    sb.mustGit(['read-tree', '-u', '-m', 'HEAD', 'HEAD~1'], repo);
+    clean(a, 'M  a.mov\n');
+    sb.mustGit(['reset', '-q', '--hard'], repo);
 
     // new worktrees, on a branch and detached: real files there too
     const wt1 = path.join(sb.dir, 'ways-back-wt1');
