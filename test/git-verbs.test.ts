@@ -100,12 +100,21 @@ describe('the sequencer: rebase, pull --rebase, cherry-pick, revert', () => {
     expect(sb.status(repo)).toBe('');
     expect(sb.mustGit(['log', '--format=%s', 'main..HEAD'], repo)).toBe('f2\nf1\n');
 
-    // no early writes while it runs (each would be a full copy of a version a later step replaces)
-    const seen = path.join(sb.dir, 'rebase-early-seen');
+    // An exec step after each pick sees the real file and a clean status (git re-reads the
+    // index after an exec, so the hook writes files before one); and no early writes while it
+    // runs (each would be a full copy of a version a later step replaces).
+    const seen = path.join(sb.dir, 'rebase-exec-seen');
     sb.mustGit(['reset', '-q', '--hard', 'ORIG_HEAD'], repo);
-    const x = sb.git(['rebase', '--force-rebase', '--exec', `ls .git/dits/early >> '${seen}' 2>/dev/null; true`, 'main'], repo);
+    const look = `stat -c %s a.mov >> '${seen}'; git status --porcelain >> '${seen}'; ls .git/dits/early >> '${seen}' 2>/dev/null; true`;
+    const x = sb.git(['rebase', '--force-rebase', '--exec', look, 'main'], repo);
     expect(x.status, x.stderr).toBe(0);
-    expect(fs.readFileSync(seen, 'utf8')).toBe('');
+    expect(fs.readFileSync(seen, 'utf8')).toBe('300000\n310000\n');
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
+    // an exec before the first pick sees a pointer (documented), and the rebase goes through
+    sb.mustGit(['reset', '-q', '--hard', 'ORIG_HEAD'], repo);
+    const first = sb.git(['rebase', '-i', 'main'], repo, undefined, { GIT_SEQUENCE_EDITOR: "sed -i '1i exec true'" });
+    expect(first.status, first.stderr).toBe(0);
     expectBytes(repo, 'a.mov', f2);
     expect(sb.status(repo)).toBe('');
   });
