@@ -2,7 +2,7 @@ import path from 'node:path';
 import { findRepo } from '../../git/repo.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { takePending } from '../../worktree/pending.js';
-import { operationInProgress } from '../../worktree/git-operation.js';
+import { nextStepIsExec, operationInProgress } from '../../worktree/git-operation.js';
 import { claimEarly } from '../../worktree/early-write.js';
 import { materializePaths, readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { discardPrepared, fetchMissingContent, readFetchPolicy, type PreparedFile } from '../../worktree/remote-fetch.js';
@@ -120,10 +120,11 @@ const hook: Command = {
     // ("Your local changes ... would be overwritten", and the index it writes back makes
     // them look modified). Left as pointers, they are written by post-rewrite when a rebase
     // ends, or by the filter process that smudged them when git closes its pipe at exit
-    // (filter-process.ts), whichever comes first.
+    // (filter-process.ts), whichever comes first. The exception: a rebase whose next step
+    // is an `exec` re-reads the index before going on, and the command wants real files.
     if (args[0] === 'post-checkout' || args[0] === 'post-merge' || args[0] === 'reference-transaction') {
       const repo = await findRepo(ctx.cwd);
-      if (operationInProgress(repo.gitDir)) return 0;
+      if (operationInProgress(repo.gitDir) && !nextStepIsExec(repo.gitDir)) return 0;
     }
     // A hook's exit status would become the git command's (a clone would report failure
     // over one missing file): files that could not be written stay pointers, are reported
