@@ -30,10 +30,6 @@ export class StorageError extends DitsUserError {
   }
 }
 
-export function isNotFound(err: unknown): boolean {
-  return err instanceof StorageError && err.code === 'STORAGE_NOT_FOUND';
-}
-
 /** Socket-level failures that a later attempt may not meet. */
 const TRANSIENT_ERRNO = new Set([
   'ECONNRESET',
