@@ -11,7 +11,7 @@
  */
 import { runGit } from './exec.js';
 import { batchCheck, batchRead } from './cat-file.js';
-import { MAX_POINTER_SIZE, parsePointer } from '../manifest/pointer.js';
+import { parsePointer } from '../manifest/pointer.js';
 
 export interface RawEntry {
   path: string;
