@@ -13,7 +13,7 @@ import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
 import { parseOptions, type OptionTable } from '../options.js';
 import { takeOwnPending } from '../../worktree/pending.js';
-import { finishCheckout } from './hook.js';
+import { finishCheckout } from '../finish-checkout.js';
 
 /**
  * Writes the files of `mine` still on the pending list (others' entries stay there). By now

@@ -7,12 +7,11 @@ import { manifestsBetween } from '../../remote/session.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
 import { pushContent, pushChunks, ensureLocal, planPrune, applyPrune } from '../../remote/content/index.js';
 import { parseByteSize, readDitsSettings } from '../../git/dits-config.js';
-import { parseAge } from './gc.js';
 import { obtainMissingChunks, obtainMissingManifests } from '../../remote/push-sources.js';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseOptions, type OptionTable } from '../options.js';
+import { parseAge, parseOptions, type OptionTable } from '../options.js';
 import path from 'node:path';
 
 async function remoteFor(ctx: CliContext, name: string | undefined) {
