@@ -7,7 +7,7 @@ import { contentOf, serveFilterProtocol, type FilterCommand, type FilterResult }
 import { initRepo } from './init.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-import { setPipeSize } from '../../chunking/native.js';
+import { setPipeSize } from '../../native-addon.js';
 import { FdReader } from '../../git/fd-reader.js';
 import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
