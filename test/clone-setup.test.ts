@@ -10,7 +10,10 @@ import { GitSandbox, ROOT, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './
 
 /** A machine that never ran `git dits install`: no filter config anywhere. */
 let sb: GitSandbox;
-/** PATH with git-remote-dits but not git-dits (as when only the helper is linked onto PATH). */
+/**
+ * PATH with git-remote-dits but no git-dits (as when only the helper is linked onto PATH):
+ * only the tools git, the hooks and bin/ need, since a git-dits may be installed in /usr/bin.
+ */
 let helperOnlyPath: string;
 
 beforeAll(() => {
@@ -18,7 +21,12 @@ beforeAll(() => {
   const bin = path.join(sb.dir, 'helper-bin');
   fs.mkdirSync(bin);
   fs.symlinkSync(path.join(ROOT, 'bin', 'git-remote-dits'), path.join(bin, 'git-remote-dits'));
-  helperOnlyPath = `${bin}:${process.env.PATH}`;
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+  for (const tool of ['git', 'tr', 'grep']) {
+    const found = sb.run('sh', ['-c', `command -v ${tool}`], sb.dir).stdout.trim();
+    fs.symlinkSync(found, path.join(bin, tool));
+  }
+  helperOnlyPath = bin;
 });
 afterAll(() => sb?.cleanup());
 
@@ -58,6 +66,7 @@ describe('a clone where `git dits install` never ran', () => {
     // the filter calls git-dits by a path that works without it on PATH
     const proc = sb.mustGit(['config', '--local', '--get', 'filter.dits.process'], dest).trim();
     expect(proc).toBe(`${path.join(ROOT, 'bin', 'git-dits')} filter-process`);
+    expect(sb.run('/bin/sh', ['-c', 'command -v git-dits || echo none'], dest, undefined, { PATH: helperOnlyPath }).stdout.trim()).toBe('none');
     expect(sb.mustGit(['config', '--local', '--get', 'filter.dits.required'], dest).trim()).toBe('true');
     expect(sb.mustGit(['config', '--local', '--get', 'merge.dits.driver'], dest)).toMatch(/merge-driver/);
     expect(fs.existsSync(path.join(dest, '.git', 'dits', 'index.sqlite'))).toBe(true);
@@ -72,6 +81,16 @@ describe('a clone where `git dits install` never ran', () => {
     // and switching back to an older version writes its content (hooks work too)
     sb.mustGit(['checkout', '-q', 'HEAD~2'], dest, undefined, { PATH: helperOnlyPath });
     expect(fs.readFileSync(path.join(dest, 'a.mov')).length).toBe(300_000);
+  });
+
+  it('a clone with --separate-git-dir is set up too (the helper cannot see its work tree; the filter sets the hooks up)', () => {
+    const { url, v2 } = pushedSource('src-separate');
+    const dest = path.join(sb.dir, 'separate-clone');
+    const gitDir = path.join(sb.dir, 'separate-clone.git');
+    sb.mustGit(['clone', '-q', '--separate-git-dir', gitDir, url, dest], sb.dir);
+    expect(fs.readFileSync(path.join(dest, 'a.mov')).equals(v2)).toBe(true);
+    expect(sb.status(dest)).toBe('');
+    expect(fs.existsSync(path.join(gitDir, 'hooks', 'pre-commit'))).toBe(true);
   });
 
   it('a bare clone gets no filter config and no hooks (nothing is checked out there)', () => {
