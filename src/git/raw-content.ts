@@ -66,10 +66,12 @@ function regularFiles(listing: Buffer, parse: (head: string[]) => { mode: string
   return out;
 }
 
-/** Raw content staged in the index (every stage), optionally only under `pathspecs`. */
+/** Raw content staged in the index, optionally only under `pathspecs`; a path once (the first stage of a conflict that has it). */
 export async function rawInIndex(cwd: string, pathspecs: string[] = []): Promise<RawEntry[]> {
   const r = await runGit(['ls-files', '-s', '-z', '--', ...pathspecs], { cwd });
-  return rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, oid]) => ({ mode: mode!, oid: oid! })));
+  const raw = await rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, oid]) => ({ mode: mode!, oid: oid! })));
+  const seen = new Set<string>();
+  return raw.filter((e) => !seen.has(e.path) && Boolean(seen.add(e.path)));
 }
 
 /** Raw content among the changes staged for the next commit (what a pre-commit hook checks). */
