@@ -211,5 +211,8 @@ describe('races and interruptions', () => {
     expect(empty.status).not.toBe(0);
     expect(empty.stderr).toMatch(/there is no Dits remote at .*nothing-here/);
     expect(empty.stdout).toBe('');
+    const emptyS3 = sb.git(['ls-remote', 'dits::s3://media/nothing-here'], repo);
+    expect(emptyS3.status).not.toBe(0);
+    expect(emptyS3.stderr).toMatch(/there is no Dits remote at s3:\/\/media\/nothing-here/);
   });
 });
