@@ -121,6 +121,17 @@ describe('clone edge cases', () => {
     expect(fs.existsSync(path.join(full, '.git', 'shallow'))).toBe(false);
   });
 
+  it('`git clone --filter=blob:none` (a partial clone) is refused too; it used to start the helper again without end', () => {
+    const { url } = pushedSource('src-partial');
+    const dest = path.join(sb.dir, 'partial');
+    // timeout(1) kills its whole process group, so the old endless chain of helpers stops too
+    const r = sb.run('timeout', ['-s', 'KILL', '60', 'git', 'clone', '--filter=blob:none', url, dest], sb.dir);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/partial clones and fetches \(--filter\) are not supported by Dits remotes/);
+    expect(r.stderr).toMatch(/dits\.fetchMode=lazy/);
+    expect(fs.existsSync(dest)).toBe(false);
+  });
+
   it('`git ls-remote dits::...` works outside any repository', () => {
     const { repo, url } = pushedSource('src-lsremote');
     const outside = path.join(sb.dir, 'not-a-repo');

@@ -113,6 +113,8 @@ export class RemoteSession implements RemoteHelperHandlers {
   private cached: RefState | null = null;
   /** The shallow option git asked for (`depth 1`, ...), refused at the next list or fetch. */
   private shallow: string | null = null;
+  /** The object filter of a partial clone (`blob:none`, ...), refused at the fetch. */
+  private partial: string | null = null;
   private prepared = false;
 
   constructor(private readonly deps: SessionDeps) {}
@@ -123,9 +125,16 @@ export class RemoteSession implements RemoteHelperHandlers {
       return 'ok';
     }
     // `git clone` ignores an "unsupported" or "error" answer to these and makes a full
-    // clone without a word: accept them here and refuse the fetch itself (refuseShallow).
+    // clone without a word: accept them here and refuse the fetch itself (refuseUnsupportedFetch).
     if (SHALLOW_OPTIONS.has(name)) {
       this.shallow = `${name} ${value}`.trim();
+      return 'ok';
+    }
+    // Likewise `--filter` (a partial clone): the repository would then ask its promisor
+    // remote for every object this helper's own git commands look up, starting this helper
+    // again without end.
+    if (name === 'filter') {
+      this.partial = value;
       return 'ok';
     }
     if (name === 'verbosity' || name === 'progress' || name === 'followtags') return 'ok';
@@ -139,7 +148,13 @@ export class RemoteSession implements RemoteHelperHandlers {
     return s;
   }
 
-  private refuseShallow(): void {
+  private refuseUnsupportedFetch(): void {
+    if (this.partial !== null) {
+      throw new DitsUserError('partial-clone-unsupported', `partial clones and fetches (--filter) are not supported by Dits remotes (git asked for filter ${this.partial})`, {
+        hint: 'clone or fetch without --filter: big files are already kept out of Git (Git holds pointers); `git clone -c dits.fetchMode=lazy ...` leaves their content on the remote until a file is read',
+        exitCode: 2,
+      });
+    }
     if (this.shallow === null) return;
     throw new DitsUserError('shallow-unsupported', `shallow clones and fetches (--depth, --shallow-since, --shallow-exclude, --deepen) are not supported by Dits remotes (git asked for ${this.shallow})`, {
       hint: 'clone or fetch without --depth: the git history of a Dits repository is small, its media content is fetched apart from it; `git clone -c dits.fetchMode=lazy ...` leaves the content on the remote until a file is read',
@@ -153,7 +168,7 @@ export class RemoteSession implements RemoteHelperHandlers {
   }
 
   async list(forPush = false): Promise<RefAdvert[]> {
-    if (!forPush) this.refuseShallow();
+    if (!forPush) this.refuseUnsupportedFetch();
     const exists = await checkFormat(this.deps.storage);
     if (!exists && !forPush && this.deps.requireExisting) {
       throw new DitsUserError('no-such-remote', `there is no Dits remote at ${this.deps.storage.location}`, {
@@ -171,7 +186,7 @@ export class RemoteSession implements RemoteHelperHandlers {
 
   async fetch(wants: { oid: string; name: string }[]): Promise<void> {
     const { cwd, storage } = this.deps;
-    this.refuseShallow();
+    this.refuseUnsupportedFetch();
     if (!this.prepared && this.deps.prepareRepo) {
       this.prepared = true;
       await this.deps.prepareRepo();
