@@ -5,7 +5,11 @@
  *         the remote lacks), then one bundle of the new git objects, then the ref state by
  *         compare-and-swap. A lost race re-reads the state: refs someone else moved are
  *         refused with "fetch first", the rest retried, so no commit is ever lost.
- * fetch : apply, in push order, the bundles whose tips are missing here.
+ *         A first push creates the remote (v1/format.json first).
+ * list  : for a fetch, clone or ls-remote, a file or S3 location with no remote is an error.
+ * fetch : set the repository up for Dits if needed (deps.prepareRepo), then apply, in push
+ *         order, the bundles whose tips are missing here. Shallow and partial clones are
+ *         refused (there is no shallow bundle to send, and git would not say so itself).
  * Content is fetched later, when a checkout needs it (see worktree/remote-content).
  */
 import fs from 'node:fs';

@@ -15,7 +15,7 @@ import type { Command } from '../main.js';
 export type FileState = 'present' | 'modified' | 'deleted' | 'not-checked-out' | 'content-missing' | 'conflicted' | 'raw-in-git';
 
 const status: Command = {
-  summary: 'Show tracked files: present, modified, not checked out, or missing content',
+  summary: 'Show tracked files: present, modified, not checked out, missing content, or staged whole in Git',
   usage: 'git dits status [--json] [--all] [--] [<path>...]',
   async run(args, ctx: CliContext) {
     const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
