@@ -208,6 +208,14 @@ describe('tracked files stored whole in Git (no filter config)', () => {
     expect(f.stderr).toContain('git add --renormalize -- clip.mov');
     expect(JSON.parse(sb.dits(['fsck', '--json'], repo).stdout).rawContent).toEqual([expect.objectContaining({ path: 'clip.mov', size: 300_000 })]);
 
+    // `git commit -a` stages into a temporary index: refused the same way
+    writeFile(path.join(repo, 'clip.mov'), randomBytesSeeded(300_000, 22));
+    const all = sb.git(['commit', '-q', '-a', '-m', 'edit'], repo);
+    expect(all.status).not.toBe(0);
+    expect(all.stderr).toMatch(/clip\.mov \(293 KiB\)/);
+    expect(sb.mustGit(['log', '--format=%s'], repo).trim()).toBe('raw anyway');
+    writeFile(path.join(repo, 'clip.mov'), clip);
+
     // the way out: install, renormalize, commit (the hook lets pointers through)
     sb.mustDits(['install', '--local'], repo);
     sb.mustGit(['add', '--renormalize', '--', 'clip.mov'], repo);
