@@ -19,6 +19,8 @@ import { formatMediaReport, mediaVerdicts } from './lib/media-report.js';
 import { startS3Loopback } from './lib/s3-loopback.js';
 import { runRemoteBench, type RemoteResults } from './lib/remote.js';
 import { formatRemoteReport, remoteVerdicts } from './lib/remote-report.js';
+import { runManyBench, type ManyResults } from './lib/many.js';
+import { formatManyReport, manyVerdicts } from './lib/many-report.js';
 
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
@@ -49,10 +51,10 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults } = {};
   const notes: string[] = [];
   const failures: string[] = [];
-  const sections: { name: 'core' | 'media' | 'remote'; issue: number; run: () => Promise<void> }[] = [
+  const sections: { name: 'core' | 'media' | 'remote' | 'many'; issue: number; run: () => Promise<void> }[] = [
     {
       name: 'core',
       issue: 3,
@@ -96,6 +98,17 @@ async function main(opts: BenchOptions): Promise<number> {
           await s3.close();
           sandbox.remove(path.join(sandbox.dir, 's3rver'));
         }
+      },
+    },
+    {
+      name: 'many',
+      issue: 15,
+      run: async () => {
+        const many = await runManyBench({ runs: opts.runs, statusFiles: opts.statusFiles }, { sandbox, log, corpusDir });
+        raw.many = many;
+        const v = manyVerdicts(many);
+        verdicts.push(...v);
+        process.stdout.write(`\n${formatManyReport(many, v, opts.runs)}\n`);
       },
     },
   ];

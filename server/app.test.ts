@@ -1,12 +1,17 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addUser, createRepo, createToken, grant, listAudit, listTokens, revokeToken } from './admin.js';
 import { createApp } from './app.js';
 import { openServerDb, type ServerDb } from './db.js';
+import { createStorageBackend } from './storage-backend.js';
 
 let db: ServerDb;
 let app: ReturnType<typeof createApp>;
 let now: Date;
 let logs: Record<string, unknown>[];
+let dataDir: string;
 const tokens: Record<string, string> = {};
 
 beforeEach(() => {
@@ -18,7 +23,8 @@ beforeEach(() => {
     warn: (msg: string, f?: Record<string, unknown>) => logs.push({ msg, ...f }),
     error: (msg: string, f?: Record<string, unknown>) => logs.push({ msg, ...f }),
   };
-  app = createApp({ db, clock: () => now, logger, maxJsonBytes: 16 * 1024 });
+  dataDir = mkdtempSync(join(tmpdir(), 'dits-app-'));
+  app = createApp({ db, clock: () => now, logger, maxJsonBytes: 16 * 1024, storage: createStorageBackend({ dataDir }) });
   addUser(db, 'root', { admin: true });
   for (const name of ['alice', 'bob', 'rita', 'eve', 'adam']) addUser(db, name);
   for (const name of ['root', 'alice', 'bob', 'rita', 'eve', 'adam']) tokens[name] = createToken(db, name, 'laptop');
@@ -31,7 +37,10 @@ beforeEach(() => {
   grant(db, 'eve', 'other/secret', 'admin');
 });
 
-afterEach(() => db.close());
+afterEach(() => {
+  db.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
 function req(method: string, path: string, opts: { as?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) {
   const headers: Record<string, string> = { ...opts.headers };

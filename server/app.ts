@@ -19,6 +19,7 @@ import { errorBody, HttpError, type AppEnv, type RouteDeps, type RouteModule } f
 import { silentLogger, type Logger } from './logger.js';
 import { lockRoutes } from './routes/locks.js';
 import { repoRoutes } from './routes/repos.js';
+import type { StorageBackend } from './storage-backend.js';
 
 export interface AppDeps {
   db: ServerDb;
@@ -30,6 +31,12 @@ export interface AppDeps {
   maxJsonBytes?: number;
   /** Monotonic milliseconds, for request durations. */
   monotonicMs?: () => number;
+  /**
+   * Where repositories' content lives (main.ts passes the one its storage routes use).
+   * Without it the app cannot delete content, so deleting a repository needs
+   * `?keep_content=1` (and says so).
+   */
+  storage?: StorageBackend;
   /** Feature routers added after the built-in ones (e.g. the `dits::http://` remote). */
   routes?: readonly RouteModule[];
   /** How often a token's last-used time is written, at most. */
@@ -43,6 +50,9 @@ export const DEFAULT_MAX_JSON_BYTES = 1024 * 1024;
 
 const USER_ERROR_STATUS: Record<string, ContentfulStatusCode> = {
   'repo-exists': 409,
+  'repo-content-exists': 409,
+  'repo-content-delete-failed': 500,
+  'repo-storage-unreachable': 503,
   'user-exists': 409,
   'token-exists': 409,
   'repo-not-found': 404,
@@ -58,6 +68,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     logger: deps.logger ?? silentLogger,
     access: deps.access,
     maxJsonBytes: deps.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES,
+    storage: deps.storage,
   };
   const { logger } = routeDeps;
   const monotonic = deps.monotonicMs ?? (() => performance.now());

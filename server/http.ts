@@ -13,6 +13,7 @@ import { getRepo, roleAllows, roleOn, type Repo, type Role } from './admin.js';
 import type { Principal } from './auth.js';
 import type { ServerDb } from './db.js';
 import type { Logger } from './logger.js';
+import type { StorageBackend } from './storage-backend.js';
 import { checkRepoName, ValidationError, type Check } from './validate.js';
 
 export type AppEnv = { Variables: { principal: Principal } };
@@ -26,6 +27,8 @@ export interface RouteDeps {
   /** Present when the caller tracks reads (the push/fetch routes record into it). */
   access?: AccessTracker;
   maxJsonBytes: number;
+  /** Where repositories' content lives; repository create and delete check and delete it. */
+  storage?: StorageBackend;
 }
 
 /** A feature router: mounted at '/', sees only authenticated requests. */

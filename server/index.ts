@@ -11,6 +11,7 @@ export { createJsonLogger, silentLogger, type Logger } from './logger.js';
 export type { RouteDeps, RouteModule } from './http.js';
 export { storageRoutes, createStorageTransferStats, type StorageTransferStats, type StorageRoutesOptions } from './routes/storage.js';
 export { measureRepoSizes, readManifestFileSize, recordStorageLocation, recordedStorageLocation, type RepoSize, type MeasureOptions } from './repo-sizes.js';
+export { createRepoChecked, deleteRepoAndContent, type RepoDeletion } from './repo-content.js';
 export { createStorageBackend, s3OptionsFromEnv, MAX_PRESIGNED_PUT_BYTES, DEFAULT_PRESIGN_EXPIRES_SECONDS, type StorageBackend, type StorageBackendOptions } from './storage-backend.js';
 export {
   addUser,

@@ -100,7 +100,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   recordStorageLocation(db, options.storage ?? null);
   const storageStats = createStorageTransferStats();
   const storage = storageRoutes(backend, { stats: storageStats });
-  const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, routes: [storage, ...(options.routes ?? [])] });
+  const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, storage: backend, routes: [storage, ...(options.routes ?? [])] });
 
   let server: Server;
   let info: AddressInfo;

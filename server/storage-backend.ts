@@ -12,12 +12,17 @@
  * clients move pack bytes to and from S3 themselves and the server only coordinates.
  * `presign` answers null where it cannot (a folder back end, `direct: false`, a PUT over
  * S3's single-PUT limit); the client then goes through the server's own routes.
+ *
+ * Deleting a repository's content (`countContent`, `deleteContent`) reaches exactly one
+ * repository: the folder `<dataDir>/repos/<owner>/<name>` or the keys under
+ * `<prefix>/<owner>/<name>/` (with the slash, so `team/film` never touches `team/film2`).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ObjectStorage } from '../src/transfer/object-storage.js';
 import type { PresignedRequest, PresignOptions } from '../src/transfer/s3-storage.js';
 import { openStorage, parseStorageUrl, type OpenStorageOptions } from '../src/transfer/storage-url.js';
+import { checkRepoName } from './validate.js';
 
 export interface StorageBackend {
   /** Human-readable description for logs: a folder or an s3:// URL. */
@@ -32,6 +37,18 @@ export interface StorageBackend {
    * required for 'put'. The caller has checked the token and role.
    */
   presign(repoName: string, op: 'get' | 'put', key: string, opts?: { size?: number }): Promise<PresignedRequest | null>;
+  /**
+   * How many objects are stored for `repoName`, the storage's own bookkeeping included
+   * (refs may live there); 0 when none. What a repository deleted without its content
+   * leaves behind shows here.
+   */
+  countContent(repoName: string): Promise<number>;
+  /**
+   * Deletes everything stored for `repoName` (git data, packs, manifests, refs) and
+   * nothing of any other repository; returns how many objects it deleted. Idempotent: a
+   * call interrupted midway can be re-run and deletes what is left.
+   */
+  deleteContent(repoName: string): Promise<number>;
 }
 
 /** S3's largest single PUT (5 GiB); bigger bodies go through the server (multipart). */
@@ -46,6 +63,38 @@ interface Presigning {
 
 function canPresign(storage: ObjectStorage): storage is ObjectStorage & Presigning {
   return typeof (storage as Partial<Presigning>).presign === 'function';
+}
+
+/** What S3Storage offers for a whole prefix (its bookkeeping keys included). */
+interface WholePrefix {
+  listAll(): AsyncIterable<{ key: string; size: number }>;
+  removeAll(): Promise<number>;
+}
+
+function isWholePrefix(storage: ObjectStorage): storage is ObjectStorage & WholePrefix {
+  const s = storage as Partial<WholePrefix>;
+  return typeof s.listAll === 'function' && typeof s.removeAll === 'function';
+}
+
+/** The repository's `[owner, name]`, checked again here: these paths are deleted. */
+function repoSegments(repoName: string): [string, string] {
+  const r = checkRepoName(repoName);
+  if (!r.ok) throw new Error(`not a repository name: ${JSON.stringify(repoName)} (${r.reason})`);
+  return [r.owner, r.repo];
+}
+
+/** Files under `dir`, recursively (folders do not count); 0 when it does not exist. */
+async function countFiles(dir: string): Promise<number> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return 0;
+    throw err;
+  }
+  let n = 0;
+  for (const e of entries) n += e.isDirectory() ? await countFiles(path.join(dir, e.name)) : 1;
+  return n;
 }
 
 export interface StorageBackendOptions {
@@ -75,13 +124,24 @@ export function createStorageBackend(options: StorageBackendOptions): StorageBac
   const opened = new Map<string, Promise<ObjectStorage>>();
   let open: (repoName: string) => Promise<ObjectStorage>;
   let location: string;
+  let countContent: (repoName: string) => Promise<number>;
+  let deleteContent: (repoName: string) => Promise<number>;
   if (options.storage === undefined) {
     const reposDir = path.resolve(options.dataDir, 'repos');
     location = reposDir;
+    const rootOf = (repoName: string): string => path.join(reposDir, ...repoSegments(repoName));
     open = async (repoName) => {
       const root = path.join(reposDir, ...repoName.split('/'));
       await mkdir(root, { recursive: true });
       return openStorage(root, { file: options.file });
+    };
+    countContent = (repoName) => countFiles(rootOf(repoName));
+    deleteContent = async (repoName) => {
+      const root = rootOf(repoName);
+      const files = await countFiles(root);
+      // rm of a tree is idempotent: interrupted, the next call removes the rest
+      await rm(root, { recursive: true, force: true });
+      return files;
     };
   } else {
     const parsed = parseStorageUrl(options.storage);
@@ -94,6 +154,18 @@ export function createStorageBackend(options: StorageBackendOptions): StorageBac
       const prefix = parsed.prefix === '' ? repoName : `${parsed.prefix}/${repoName}`;
       return openStorage(`s3://${parsed.bucket}/${prefix}`, { s3 });
     };
+    const wholePrefix = async (repoName: string): Promise<WholePrefix> => {
+      repoSegments(repoName);
+      const storage = await open(repoName);
+      if (!isWholePrefix(storage)) throw new Error(`storage ${storage.location} cannot list or delete its whole prefix`);
+      return storage;
+    };
+    countContent = async (repoName) => {
+      let n = 0;
+      for await (const obj of (await wholePrefix(repoName)).listAll()) if (obj.key !== '') n++;
+      return n;
+    };
+    deleteContent = async (repoName) => (await wholePrefix(repoName)).removeAll();
   }
   const forRepo = (repoName: string): Promise<ObjectStorage> => {
     let storage = opened.get(repoName);
@@ -111,6 +183,12 @@ export function createStorageBackend(options: StorageBackendOptions): StorageBac
     location,
     direct,
     forRepo,
+    countContent,
+    async deleteContent(repoName) {
+      const n = await deleteContent(repoName);
+      opened.delete(repoName); // a folder storage is re-created (empty) on next use
+      return n;
+    },
     async presign(repoName, op, key, opts = {}) {
       if (!direct) return null;
       if (op === 'put' && (opts.size === undefined || opts.size > MAX_PRESIGNED_PUT_BYTES)) return null;

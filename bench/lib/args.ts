@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { parseSize } from './units.js';
 
-export type Section = 'core' | 'media' | 'remote';
-export const SECTIONS: readonly Section[] = ['core', 'media', 'remote'];
+export type Section = 'core' | 'media' | 'remote' | 'many';
+export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many'];
 
 export interface BenchOptions {
   size: number;
@@ -21,6 +21,8 @@ export interface BenchOptions {
   /** Where the corpus is cached and the sandboxes are made. */
   workDir: string | null;
   memoryIntervalMs: number;
+  /** Tracked files in the status figure of the many-files section (issue 15: 10,000). */
+  statusFiles: number;
   help: boolean;
 }
 
@@ -29,7 +31,7 @@ export const USAGE = `npm run bench -- [options]
   --size <n>        size of the generated video (default BENCH_SIZE or 1G)
   --big-size <n>    size of the random file for the memory figures (default BENCH_BIG_SIZE or 8G)
   --runs <n>        runs per figure; medians are printed (default 3)
-  --only <list>     sections, comma-separated: core, media, remote (default: all)
+  --only <list>     sections, comma-separated: core, media, remote, many (default: all)
   --skip-big        skip the big-file memory figures
   --media-size <n>  size of each issue 4 clip (default half of --size: 512M)
   --inspect-seconds <s>  PCM clip length for the inspect figure (default 3600 x size/1G, at least 60)
@@ -37,6 +39,7 @@ export const USAGE = `npm run bench -- [options]
   --json <file>     write every run's raw numbers to <file>
   --work-dir <dir>  corpus cache and sandboxes (default .bench/ in the repository)
   --interval <ms>   memory sampling interval (default 50)
+  --status-files <n>  tracked files for the status figure of the many section (default 10000)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
 
@@ -55,6 +58,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       json: { type: 'string' },
       'work-dir': { type: 'string' },
       interval: { type: 'string' },
+      'status-files': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -62,7 +66,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   const interval = Number(values.interval ?? '50');
   if (!(interval >= 1)) throw new Error(`--interval must be at least 1 ms, not ${values.interval}`);
   const only = (values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
-  for (const s of only) if (!SECTIONS.includes(s as Section)) throw new Error(`--only: unknown section ${JSON.stringify(s)} (core, media, remote)`);
+  for (const s of only) if (!SECTIONS.includes(s as Section)) throw new Error(`--only: unknown section ${JSON.stringify(s)} (${SECTIONS.join(', ')})`);
   const size = parseSize(values.size ?? env.BENCH_SIZE ?? '1G');
   const inspectSeconds = values['inspect-seconds'] !== undefined ? Number(values['inspect-seconds']) : Math.max(60, Math.round(3600 * Math.min(1, size / 2 ** 30)));
   if (!Number.isInteger(inspectSeconds) || inspectSeconds < 1) throw new Error(`--inspect-seconds must be a positive integer, not ${values['inspect-seconds']}`);
@@ -78,6 +82,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     json: values.json ?? null,
     workDir: values['work-dir'] ?? null,
     memoryIntervalMs: interval,
+    statusFiles: positiveInt(values['status-files'] ?? '10000', '--status-files'),
     help: values.help ?? false,
   };
 }

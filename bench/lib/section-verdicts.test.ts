@@ -74,3 +74,28 @@ describe('remote verdicts', () => {
     expect(formatRemoteReport(r, v, 1)).toMatch(/lazy \(20 paths\)\s+1\.20 s\s+-/);
   });
 });
+
+describe('many-files verdicts (issue 15)', () => {
+  it('ratio is git-lfs seconds over Dits seconds, judged per set and figure', async () => {
+    const { manyVerdicts } = await import('./many-report.js');
+    const runs = (s: number) => [{ bytes: 1, seconds: s, mbps: 1 / s }];
+    const v = manyVerdicts({
+      sets: [
+        { set: { name: '1000 x 256 KiB', count: 1000, fileBytes: 262144 }, add: { dits: runs(1), 'git-lfs': runs(2.2) }, checkout: { dits: runs(1), 'git-lfs': runs(1.4) } },
+        { set: { name: '200 x 4 MiB', count: 200, fileBytes: 4194304 }, add: { dits: runs(2), 'git-lfs': runs(5.7) }, checkout: { dits: runs(1), 'git-lfs': runs(3) } },
+      ],
+      smallAdd: { dits: [0.07, 0.09, 0.075] },
+      startup: { git: [0.001], dits: [0.05] },
+      status: { trackedFiles: 10000, git: [0.4], dits: [2.5], lfsGit: [0.3] },
+      skipped: [],
+    });
+    const get = (figure: string) => v.filter((x) => x.figure === figure).map((x) => x.pass);
+    expect(get('git add, 1000 x 256 KiB')).toEqual([true]);
+    expect(get('checkout, 1000 x 256 KiB')).toEqual([false]);
+    expect(get('git add, 200 x 4 MiB')).toEqual([false]);
+    expect(get('checkout, 200 x 4 MiB')).toEqual([true]);
+    expect(get('git add, one 1 MiB file')).toEqual([true]);
+    expect(v.find((x) => x.subject === 'git status')!.pass).toBe(true);
+    expect(v.find((x) => x.subject === 'git dits status')!.pass).toBe(false);
+  });
+});

@@ -4,16 +4,23 @@
  *
  *   GET    /api/user                          -> {user: {name, is_admin}}
  *   GET    /api/repos                         -> {repos: [{name, created_at, locks, role}]}  (those you can read)
- *   POST   /api/repos  {name}                 -> 201 {repo}    site admins only
+ *   POST   /api/repos  {name, adopt_existing?} -> 201 {repo}   site admins only; 409 repo-content-exists
+ *                                            when content is stored under the name (left by a deleted
+ *                                            repository) unless adopt_existing: true
  *   GET    /api/repos/:owner/:repo            -> {repo}        read
- *   DELETE /api/repos/:owner/:repo            -> {deleted}     site admin or repository admin
+ *   DELETE /api/repos/:owner/:repo[?keep_content=1] -> {deleted, deleted_objects}
+ *                                            site admin or repository admin; deletes the records and
+ *                                            the stored content (keep_content: the records only). A
+ *                                            site admin may delete content left under a name with no
+ *                                            repository.
  *   GET    /api/repos/:owner/:repo/audit?limit= -> {entries}   repository admin
  *   GET    /api/status                        -> serverStatus() site admins only
  */
 import { Hono } from 'hono';
-import { createRepo, deleteRepo, listAudit, listRepos, serverStatus } from '../admin.js';
+import { createRepo, deleteRepo, getRepo, listAudit, listRepos, serverStatus } from '../admin.js';
 import { HttpError, readJson, requireRepoAccess, validated, type AppEnv, type RouteDeps } from '../http.js';
-import { obj, parseIntParam, parseQuery, str } from '../validate.js';
+import { createRepoChecked, deleteRepoAndContent } from '../repo-content.js';
+import { bool, checkRepoName, obj, oneOf, optional, parseIntParam, parseQuery, str } from '../validate.js';
 
 export function repoRoutes(deps: RouteDeps): Hono<AppEnv> {
   const { db, clock } = deps;
@@ -39,8 +46,10 @@ export function repoRoutes(deps: RouteDeps): Hono<AppEnv> {
   app.post('/api/repos', async (c) => {
     const p = c.get('principal');
     if (!p.isAdmin) throw new HttpError(403, 'only site admins can create repositories', 'forbidden');
-    const body = await readJson(c, obj({ name: str({ max: 200 }) }), deps.maxJsonBytes);
-    const repo = createRepo(db, body.name, { clock, actor: p.name });
+    const body = await readJson(c, obj({ name: str({ max: 200 }), adopt_existing: optional(bool()) }), deps.maxJsonBytes);
+    const opts = { clock, actor: p.name, adoptExisting: body.adopt_existing === true };
+    // without a storage back end this app serves no content, so there is none to find
+    const repo = deps.storage === undefined ? createRepo(db, body.name, opts) : await createRepoChecked(db, deps.storage, body.name, opts);
     return c.json({ repo: { name: repo.name, created_at: repo.createdAt } }, 201);
   });
 
@@ -50,10 +59,24 @@ export function repoRoutes(deps: RouteDeps): Hono<AppEnv> {
     return c.json({ repo: { name: repo.name, created_at: repo.createdAt, locks, role } });
   });
 
-  app.delete('/api/repos/:owner/:repo', (c) => {
-    const { repo, principal } = requireRepoAccess(c, db, 'admin');
-    deleteRepo(db, repo.name, { clock, actor: principal.name });
-    return c.json({ deleted: repo.name });
+  app.delete('/api/repos/:owner/:repo', async (c) => {
+    const q = validated(() => parseQuery(c.req.url, ['keep_content'] as const));
+    const flag = q.keep_content === undefined ? undefined : validated(() => oneOf(['0', '1', 'true', 'false'] as const)(q.keep_content, 'keep_content'));
+    const keepContent = flag === '1' || flag === 'true';
+    const principal = c.get('principal');
+    const name = `${c.req.param('owner')}/${c.req.param('repo')}`;
+    // a site admin may also delete content left under a name that has no repository
+    const leftover = principal.isAdmin && checkRepoName(name).ok && getRepo(db, name) === undefined;
+    if (!leftover) requireRepoAccess(c, db, 'admin');
+    if (deps.storage === undefined) {
+      if (!keepContent) {
+        throw new HttpError(409, 'this server was started without its storage, so it cannot delete the repository\'s content; pass keep_content=1 to delete only its records', 'content-unknown');
+      }
+      deleteRepo(db, name, { clock, actor: principal.name });
+      return c.json({ deleted: name, deleted_objects: null });
+    }
+    const done = await deleteRepoAndContent(db, deps.storage, name, { clock, actor: principal.name, keepContent });
+    return c.json({ deleted: done.name, deleted_objects: done.deletedObjects });
   });
 
   app.get('/api/repos/:owner/:repo/audit', (c) => {

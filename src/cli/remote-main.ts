@@ -12,6 +12,7 @@ import { RemoteSession } from '../remote/session.js';
 import { openRemoteStorage } from '../remote/open-remote.js';
 import { createContentPusher } from '../remote/content-adapter.js';
 import { serverLockCheck } from './commands/lock.js';
+import { describeFault } from './faults.js';
 import { prepareRepoForDits } from './prepare-repo.js';
 
 /** This installation's git-dits (dist/src/cli/ -> bin/), as main.ts's defaultContext finds it. */
@@ -45,6 +46,11 @@ export async function runRemoteHelper(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
       return e.exitCode;
+    }
+    const fault = describeFault(e);
+    if (fault) {
+      process.stderr.write(`error: ${fault.message}\nhint: ${fault.hint}\n`);
+      return 1;
     }
     process.stderr.write(`git-remote-dits: internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 70;

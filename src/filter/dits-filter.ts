@@ -7,7 +7,10 @@
  *         back as the real bytes; a larger one (or one whose content is not here) comes back
  *         as the pointer itself and its path is added to the pending list, for the
  *         post-checkout/post-merge/reference-transaction hook to write outside Git's pipe.
- *         Non-pointers pass through unchanged.
+ *         Non-pointers pass through unchanged. Content that claims to be a pointer (starts
+ *         with its version line) but does not parse is a damaged pointer: it too passes
+ *         through unchanged, with a warning naming the path (`git dits status` and `fsck`
+ *         report it as well).
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -15,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FilterContent, FilterHandlers, FilterRequest, FilterResult } from './protocol.js';
-import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer, type Pointer } from '../manifest/pointer.js';
+import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer, pointerDamage, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ingest, type ByteSource, type CutPlan } from '../store/ingest.js';
 import type { CutWorker } from '../store/cut-pipeline.js';
@@ -46,6 +49,8 @@ export interface DitsFilterDeps {
   early?: { schedule(pointer: Pointer): void };
   /** Media-aware cut plan for a working-tree file, when the settings ask for it. */
   analyze?: (absPath: string) => Promise<MediaAnalysis | null>;
+  /** Told each path smudge leaves as a pointer (added to the pending list). */
+  leftPending?: (relPath: string) => void;
   /** Awaited once, when smudge first leaves a pointer for the hooks (makes sure they exist before git looks for them). */
   onPending?: () => Promise<void> | void;
   log?: (line: string) => void;
@@ -143,6 +148,13 @@ function afterHead(head: Buffer, ended: boolean, content: FilterContent): ByteSo
 
 export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
   let pendingAnnounced = false;
+  const warnDamaged = (file: string, damage: string | null): void => {
+    if (damage === null) return;
+    deps.log?.(
+      `dits: warning: ${file} is a damaged Dits pointer (${damage}); it is checked out as that text, not as the file it stood for. ` +
+        `Restore it from a commit where it is whole (\`git log -- ${file}\`, then \`git checkout <commit> -- ${file}\`), or put the real file back and \`git add\` it.`,
+    );
+  };
   return {
     async clean(req: FilterRequest, content: FilterContent): Promise<FilterResult> {
       const { head, rest, ended } = await peek(content, MAX_POINTER_SIZE);
@@ -182,9 +194,15 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       const { head, rest, ended } = await peek(content, MAX_POINTER_SIZE);
       // Not a pointer (a file committed before it was tracked): git's bytes pass through
       // whole. Git sends all of them before it reads the answer, so they are taken in first.
-      if (!ended) return passThrough(prepend(head, rest, ended), path.join(deps.gitDir, 'dits', 'tmp'));
+      if (!ended) {
+        warnDamaged(req.pathname, pointerDamage(head, false));
+        return passThrough(prepend(head, rest, ended), path.join(deps.gitDir, 'dits', 'tmp'));
+      }
       const pointer = parsePointer(head);
-      if (!pointer) return head;
+      if (!pointer) {
+        warnDamaged(req.pathname, pointerDamage(head));
+        return head;
+      }
       // The empty file needs no stored content at all (its id is known).
       if (pointer.size === 0 && pointer.oid === EMPTY_FILE_ID) return Buffer.alloc(0);
       if (pointer.size <= deps.settings.smudgeInlineMax) {
@@ -200,6 +218,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
         }
       }
       addPending(deps.gitDir, req.pathname);
+      deps.leftPending?.(req.pathname);
       // too big for the pipe: the filter process may start writing it now (early-write.ts)
       if (pointer.size > deps.settings.smudgeInlineMax) deps.early?.schedule(pointer);
       if (!pendingAnnounced) {

@@ -1,10 +1,18 @@
 /**
- * Dits settings from git config (repo, then global). Tunables are read once per command
- * and passed down as parameters.
+ * Dits settings from git config (repo, then global): the one typed reader of every `dits.*`
+ * key. Tunables are read once per command and passed down as parameters.
+ *
+ * Values follow Git's own rules (git-config(1), "Values"):
+ * - booleans: `true/yes/on/1` and `false/no/off/0`, any case; a key with no `=` at all means
+ *   true, an empty value means false;
+ * - sizes: a number with an optional k/M/G/T suffix (`64k`, `32M`, `1.5G`);
+ * - integers: decimal digits, within the setting's range.
+ * A value that fits none of its forms is an error naming the key and the forms accepted,
+ * never a silent default (`dits.fsync yes` used to mean off, `dits.concurrency abc` 8).
  */
-import { gitConfigMap } from './exec.js';
+import { runGit } from './exec.js';
 import { DitsUserError } from '../errors.js';
-import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from '../chunking/chunker.js';
+import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from '../chunking/params.js';
 
 export interface DitsSettings {
   chunker: ChunkerParams;
@@ -34,28 +42,142 @@ export function parseByteSize(v: string): number | null {
   return Math.round(Number(m[1]) * mult);
 }
 
-function sizeSetting(kv: Map<string, string>, key: string, fallback: number): number {
-  const v = kv.get(key);
-  if (v === undefined) return fallback;
-  const n = parseByteSize(v);
-  if (n === null || n <= 0) throw new DitsUserError('bad-config', `git config ${key} = '${v}' is not a size`, { hint: `use a number of bytes with an optional k/M/G suffix, e.g. \`git config ${key} 64k\`` });
+/**
+ * A git config key as Git compares it: section and name are case-insensitive, a subsection
+ * (the middle of `dits.s3.pathStyle`) is not.
+ */
+export function canonicalKey(key: string): string {
+  const first = key.indexOf('.');
+  const last = key.lastIndexOf('.');
+  if (first < 0) return key.toLowerCase();
+  return key.slice(0, first).toLowerCase() + key.slice(first, last) + key.slice(last).toLowerCase();
+}
+
+function badValue(key: string, value: string | null, what: string, accepted: string, example: string): DitsUserError {
+  const shown = value === null ? '(no value)' : `'${value}'`;
+  return new DitsUserError('bad-config', `git config ${key} = ${shown} is not ${what}`, {
+    hint: `${key} accepts ${accepted}: fix it with \`git config ${key} ${example}\` or remove it with \`git config --unset ${key}\``,
+  });
+}
+
+export const BOOLEAN_FORMS = 'true/yes/on/1 or false/no/off/0';
+
+/** Git's boolean rules; `null` is a key written with no `=` (true). Throws naming the key. */
+export function parseConfigBool(key: string, value: string | null): boolean {
+  if (value === null) return true;
+  const v = value.trim().toLowerCase();
+  if (v === 'true' || v === 'yes' || v === 'on' || v === '1') return true;
+  if (v === 'false' || v === 'no' || v === 'off' || v === '0' || v === '') return false;
+  throw badValue(key, value, 'a boolean', BOOLEAN_FORMS, 'true');
+}
+
+/** A whole number in [min, max]. */
+export function parseConfigInt(key: string, value: string | null, min: number, max: number, example = min): number {
+  const forms = `a whole number from ${min} to ${max}`;
+  if (value === null || !/^\s*[+-]?\d+\s*$/.test(value)) throw badValue(key, value, 'a whole number', forms, String(example));
+  const n = Number(value);
+  if (n < min || n > max) throw badValue(key, value, `within ${min}..${max}`, forms, String(example));
   return n;
 }
 
-export async function readDitsSettings(cwd: string): Promise<DitsSettings> {
-  const kv = await gitConfigMap(cwd, '^dits\\.');
+/** A size in bytes (k/M/G/T suffixes), at least `min`. */
+export function parseConfigSize(key: string, value: string | null, min = 1): number {
+  const forms = 'a number of bytes with an optional k/M/G/T suffix (e.g. 64k, 32M, 1.5G)';
+  const n = value === null ? null : parseByteSize(value);
+  if (n === null) throw badValue(key, value, 'a size', forms, '64k');
+  if (n < min) throw badValue(key, value, `a size of at least ${min} bytes`, forms, '64k');
+  return n;
+}
+
+/**
+ * The `dits.*` entries of git config, read with one `git config` call. Keys are looked up as
+ * Git does (case-insensitive section and name); the last value of a repeated key wins.
+ */
+export class DitsConfig {
+  /** canonical key -> value; null for a key written with no `=`. */
+  private readonly entries: Map<string, string | null>;
+
+  constructor(entries: Iterable<[string, string | null]>) {
+    this.entries = new Map();
+    for (const [k, v] of entries) this.entries.set(canonicalKey(k), v);
+  }
+
+  /** Parses `git config -z --get-regexp` output: `key\nvalue\0`, or `key\0` for no value. */
+  static fromGitOutput(out: string): DitsConfig {
+    const entries: [string, string | null][] = [];
+    for (const rec of out.split('\0')) {
+      if (rec === '') continue;
+      const nl = rec.indexOf('\n');
+      entries.push(nl < 0 ? [rec, null] : [rec.slice(0, nl), rec.slice(nl + 1)]);
+    }
+    return new DitsConfig(entries);
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(canonicalKey(key));
+  }
+
+  /** The raw value (null: no `=`), or undefined when unset. */
+  raw(key: string): string | null | undefined {
+    return this.entries.get(canonicalKey(key));
+  }
+
+  string(key: string): string | undefined {
+    const v = this.raw(key);
+    if (v === null) throw badValue(key, v, 'set to anything', 'a text value', '<value>');
+    return v;
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.raw(key);
+    return v === undefined ? fallback : parseConfigBool(key, v);
+  }
+
+  int(key: string, fallback: number, range: { min: number; max: number }): number {
+    const v = this.raw(key);
+    return v === undefined ? fallback : parseConfigInt(key, v, range.min, range.max, fallback);
+  }
+
+  size(key: string, fallback: number): number;
+  size(key: string, fallback?: undefined): number | undefined;
+  size(key: string, fallback?: number): number | undefined {
+    const v = this.raw(key);
+    return v === undefined ? fallback : parseConfigSize(key, v);
+  }
+
+  /** One of `choices` (compared case-insensitively). */
+  oneOf<T extends string>(key: string, choices: readonly T[], fallback: T): T {
+    const v = this.raw(key);
+    if (v === undefined) return fallback;
+    const hit = choices.find((c) => v !== null && c.toLowerCase() === v.trim().toLowerCase());
+    if (hit === undefined) throw badValue(key, v, `one of ${choices.join(', ')}`, `one of ${choices.join(', ')}`, fallback);
+    return hit;
+  }
+}
+
+/** Every `dits.*` setting of the repository at `cwd` (and the global config). */
+export async function readDitsConfig(cwd: string): Promise<DitsConfig> {
+  const r = await runGit(['config', '-z', '--get-regexp', '^dits\\.'], { cwd, allowFail: true });
+  return DitsConfig.fromGitOutput(r.stdout.toString('utf8'));
+}
+
+export function ditsSettingsFrom(config: DitsConfig): DitsSettings {
   return {
     chunker: {
-      minSize: sizeSetting(kv, 'dits.chunkmin', DEFAULT_CHUNKER_PARAMS.minSize),
-      avgSize: sizeSetting(kv, 'dits.chunkavg', DEFAULT_CHUNKER_PARAMS.avgSize),
-      maxSize: sizeSetting(kv, 'dits.chunkmax', DEFAULT_CHUNKER_PARAMS.maxSize),
+      minSize: config.size('dits.chunkMin', DEFAULT_CHUNKER_PARAMS.minSize),
+      avgSize: config.size('dits.chunkAvg', DEFAULT_CHUNKER_PARAMS.avgSize),
+      maxSize: config.size('dits.chunkMax', DEFAULT_CHUNKER_PARAMS.maxSize),
     },
-    smudgeInlineMax: sizeSetting(kv, 'dits.smudgeinlinemax', DEFAULT_SMUDGE_INLINE_MAX),
-    earlyWrite: (kv.get('dits.earlywrite') ?? 'true') !== 'false',
-    mediaAware: (kv.get('dits.mediaaware') ?? 'true') !== 'false',
-    durable: (kv.get('dits.fsync') ?? 'false') === 'true',
-    directWrite: (kv.get('dits.directwrite') ?? 'true') !== 'false',
-    packSize: kv.has('dits.packsize') ? sizeSetting(kv, 'dits.packsize', 0) : undefined,
-    concurrency: Math.max(1, Math.min(64, Number(kv.get('dits.concurrency') ?? 8) || 8)),
+    smudgeInlineMax: config.size('dits.smudgeInlineMax', DEFAULT_SMUDGE_INLINE_MAX),
+    earlyWrite: config.bool('dits.earlyWrite', true),
+    mediaAware: config.bool('dits.mediaAware', true),
+    durable: config.bool('dits.fsync', false),
+    directWrite: config.bool('dits.directWrite', true),
+    packSize: config.size('dits.packSize'),
+    concurrency: config.int('dits.concurrency', 8, { min: 1, max: 64 }),
   };
+}
+
+export async function readDitsSettings(cwd: string): Promise<DitsSettings> {
+  return ditsSettingsFrom(await readDitsConfig(cwd));
 }

@@ -5,9 +5,10 @@
  * wrap around at 2^32): [0] bytes the main thread has released, [1] stop flag, [2] 1 while
  * this thread waits for room (the main thread wakes it only then).
  *
- * Each read starts on a 4 KiB boundary of the ring (the kernel's copy into user memory is
- * several times slower into unaligned memory on the EPYC machines measured) and never
- * wraps: near the end of the ring it starts again at the beginning.
+ * A read that follows a big read starts on a 4 KiB boundary of the ring (the kernel's copy
+ * into user memory is several times slower into unaligned memory on the EPYC machines
+ * measured); one that follows a small read starts right after it. A read never wraps: near
+ * the end of the ring it starts again at the beginning.
  */
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -84,7 +85,13 @@ if (parentPort) {
         break; // the next blocking read reports it
       }
     }
-    const used = Math.min(ringSize - at, Math.ceil(n / PAGE) * PAGE);
+    // A big read rounds its end up to a page, so the next read starts aligned; a small one
+    // (git's request/answer traffic: a pointer, a flush) takes exactly its bytes. Rounding
+    // every read up to a page made 1,000 small smudge requests fill the 16 MiB ring while
+    // they held far less than the consumer's `keep` bytes, so nothing was ever released and
+    // the checkout hung. This way a read takes at most twice its bytes of ring, which keeps
+    // FdReader's bound (the ring holds keep + three reads).
+    const used = n >= PAGE ? Math.min(ringSize - at, Math.ceil((at + n) / PAGE) * PAGE - at) : n;
     taken = (taken + used) | 0;
     port.postMessage({ op: 'data', start: at, length: n, used } satisfies FdReaderMessage);
     at += used;

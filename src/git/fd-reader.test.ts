@@ -54,7 +54,7 @@ describe.skipIf(process.platform !== 'linux')('FdReader', () => {
   it('reads a pipe to its end, in order, through a small ring that wraps many times', async () => {
     const size = 3_000_000;
     const got = await withWriter(size, async (fd) => {
-      const reader = new FdReader(fd, { readSize: 64 * 1024, ringSize: 256 * 1024, keep: 64 * 1024 });
+      const reader = new FdReader(fd, { readSize: 64 * 1024, ringSize: 384 * 1024, keep: 64 * 1024 });
       const parts: Buffer[] = [];
       for await (const b of reader) parts.push(Buffer.from(b));
       await reader.close();
@@ -67,7 +67,7 @@ describe.skipIf(process.platform !== 'linux')('FdReader', () => {
   it('keeps a yielded buffer intact until `keep` more bytes have been pulled', async () => {
     const keep = 128 * 1024;
     await withWriter(2_000_000, async (fd) => {
-      const reader = new FdReader(fd, { readSize: 32 * 1024, ringSize: keep + 96 * 1024, keep });
+      const reader = new FdReader(fd, { readSize: 32 * 1024, ringSize: 2 * keep + 128 * 1024, keep });
       const recent: { view: Buffer; copy: Buffer; at: number }[] = [];
       let pulled = 0;
       for await (const b of reader) {
@@ -80,6 +80,52 @@ describe.skipIf(process.platform !== 'linux')('FdReader', () => {
       await reader.close();
     });
   });
+
+  it('serves request/answer traffic of many small messages (git smudging 1,000 pointers) without filling the ring', async () => {
+    // git writes one small request, then waits for the answer before the next: every read
+    // returns a few bytes. Each used to take a whole 4 KiB page of the ring, so the ring
+    // filled long before `keep` bytes had passed and both sides waited for good.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-fdr-'));
+    const fifo = path.join(dir, 'p');
+    execFileSync('mkfifo', [fifo]);
+    const messages = 2000;
+    const writer = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('fs');
+         const fd = fs.openSync(${JSON.stringify(fifo)}, 'w');
+         const ack = Buffer.alloc(1);
+         for (let i = 0; i < ${messages}; i++) {
+           fs.writeSync(fd, Buffer.from('request ' + String(i).padStart(6, '0') + '\\n'));
+           if (fs.readSync(0, ack, 0, 1, null) !== 1) process.exit(3); // the answer
+         }
+         fs.closeSync(fd);`,
+      ],
+      { stdio: ['pipe', 'ignore', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((resolve) => writer.on('exit', (code) => resolve(code)));
+    const fd = fs.openSync(fifo, 'r');
+    try {
+      // a ring of 64 pages: the old accounting hung after about 60 requests
+      const reader = new FdReader(fd, { readSize: 16 * 1024, ringSize: 256 * 1024, keep: 64 * 1024 });
+      let text = '';
+      let answered = 0;
+      for await (const b of reader) {
+        text += b.toString('latin1');
+        const complete = text.split('\n').length - 1;
+        for (; answered < complete; answered++) writer.stdin!.write('k');
+      }
+      await reader.close();
+      expect(answered).toBe(messages);
+      expect(text.split('\n')[messages - 1]).toBe(`request ${String(messages - 1).padStart(6, '0')}`);
+      expect(await exited).toBe(0);
+    } finally {
+      writer.kill();
+      fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('refuses a ring too small for its reads', () => {
     expect(() => new FdReader(0, { readSize: 1024 * 1024, ringSize: 1024 * 1024, keep: 0 })).toThrow(/ring/);

@@ -52,9 +52,12 @@ export class FdReader implements AsyncIterable<Buffer> {
     const readSize = opts.readSize ?? 1024 * 1024;
     const ringSize = opts.ringSize ?? 16 * 1024 * 1024;
     this.keep = opts.keep ?? 4 * 1024 * 1024;
-    // unreleased at worst: `keep` bytes, the piece after them, a skipped tail short of a read;
-    // the reader then needs room for one more read
-    if (ringSize < this.keep + 3 * readSize) throw new Error('FdReader: the ring must hold keep + three reads');
+    // Unreleased while the consumer waits for data, at worst: the pieces of the last `keep`
+    // bytes plus the piece before them (at most keep + readSize bytes of data, taking at most
+    // twice that of ring: a read of a page or more is rounded up to a page, see
+    // fd-reader-worker.ts) and one skipped tail short of a read; the reader then needs room
+    // for one more read. A smaller ring can leave both sides waiting for good.
+    if (ringSize < 2 * this.keep + 4 * readSize) throw new Error('FdReader: the ring must hold twice keep plus four reads');
     const { shared, skip, views } = alignedSharedViews(ringSize, 1);
     this.mem = views[0]!;
     const control = new SharedArrayBuffer(12);

@@ -21,6 +21,8 @@ export interface RawEntry {
 }
 
 const POINTER_PREFIX = 'version dits/';
+/** Blobs up to this size are read to tell a damaged pointer (reported as such) from raw content. */
+const DAMAGED_POINTER_READ_MAX = 64 * 1024;
 
 /**
  * Which of `paths` have `filter=dits`, by `git check-attr` (the .gitattributes of the work
@@ -42,7 +44,8 @@ export async function rawAtTrackedPaths(cwd: string, entries: { path: string; oi
   const candidates = entries.filter((e) => tracked.has(e.path));
   if (candidates.length === 0) return [];
   const info = await batchCheck(cwd, [...new Set(candidates.map((e) => e.oid))]);
-  const small = [...info.values()].filter((i) => i.type === 'blob' && i.size <= MAX_POINTER_SIZE).map((i) => i.oid);
+  // read up to 64 KiB: a pointer damaged by growing past 1 KiB still starts like one
+  const small = [...info.values()].filter((i) => i.type === 'blob' && i.size <= DAMAGED_POINTER_READ_MAX).map((i) => i.oid);
   const contents = await batchRead(cwd, small);
   const out: RawEntry[] = [];
   for (const e of candidates) {

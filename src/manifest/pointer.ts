@@ -41,9 +41,44 @@ export function parsePointer(data: Buffer | string): Pointer | null {
   return { oid: m[1]!, size, manifest: m[3]! };
 }
 
-/** True for text that claims to be a dits pointer (first line), valid or not. */
+/** What every Dits pointer starts with, whatever its version. */
+export const POINTER_PREFIX = 'version dits/';
+
+/**
+ * True for content that claims to be a Dits pointer (it starts with `version dits/`),
+ * valid or not, whatever its size: only the first bytes are looked at. Such content that
+ * does not parse is a damaged pointer, not a file of its own (see `pointerDamage`).
+ */
 export function looksLikePointer(data: Buffer): boolean {
-  return data.length <= MAX_POINTER_SIZE && data.subarray(0, 12).toString('latin1') === 'version dits';
+  return data.subarray(0, POINTER_PREFIX.length).toString('latin1') === POINTER_PREFIX;
+}
+
+const LINE_CHECKS: readonly { re: RegExp; what: string }[] = [
+  { re: /^oid blake3:[0-9a-f]{64}$/, what: 'file id line (oid blake3:<64 lowercase hex digits>)' },
+  { re: /^size (0|[1-9][0-9]{0,15})$/, what: 'size line (size <decimal bytes>)' },
+  { re: /^manifest blake3:[0-9a-f]{64}$/, what: 'manifest id line (manifest blake3:<64 lowercase hex digits>)' },
+];
+
+/**
+ * Why `data` is a damaged pointer, in a few words for a message; null when it is a valid
+ * pointer or does not claim to be one. `complete: false` when `data` is only the
+ * beginning of longer content.
+ */
+export function pointerDamage(data: Buffer, complete = true): string | null {
+  if (!looksLikePointer(data)) return null;
+  if (!complete) return `longer than a pointer can be (${MAX_POINTER_SIZE} bytes)`;
+  if (data.length > MAX_POINTER_SIZE) return `${data.length} bytes, longer than a pointer can be (${MAX_POINTER_SIZE})`;
+  if (parsePointer(data)) return null;
+  const lines = data.toString('latin1').split('\n');
+  if (lines[0] !== POINTER_VERSION_LINE) return `unknown version line ${JSON.stringify(lines[0]!.slice(0, 40))}`;
+  for (let i = 0; i < LINE_CHECKS.length; i++) {
+    const line = lines[i + 1];
+    const last = i + 2 >= lines.length; // no newline after it: the text ends here
+    if (line === undefined || (last && line === '')) return `truncated: no ${LINE_CHECKS[i]!.what}`;
+    if (!LINE_CHECKS[i]!.re.test(line)) return last ? `truncated in the ${LINE_CHECKS[i]!.what}` : `the ${LINE_CHECKS[i]!.what} is wrong: ${JSON.stringify(line.slice(0, 80))}`;
+  }
+  if (lines.length === LINE_CHECKS.length + 1) return 'truncated: no newline after the manifest id line';
+  return 'unexpected text after the manifest id line';
 }
 
 export function requirePointer(data: Buffer, path: string): Pointer {

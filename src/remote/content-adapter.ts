@@ -7,20 +7,22 @@ import { readDitsSettings } from '../git/dits-config.js';
 import { ChunkStore } from '../store/chunk-store.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import type { TransferProgress } from '../transfer/transfer-queue.js';
+import { progressLine } from '../cli/progress.js';
 import { pushContent } from './content/push-content.js';
 import type { ContentPusher } from './session.js';
+import { batchByMissingContent, obtainMissingChunks, obtainMissingManifests, OBTAIN_BATCH_BYTES, releaseObtained } from './push-sources.js';
 
 export function stderrProgress(label: string, interactive: boolean): ((p: TransferProgress) => void) | undefined {
   if (!interactive) return undefined;
   let last = 0;
   return (p) => {
+    // finished: every item known so far is done and no bytes are outstanding
+    const finished = p.doneItems + p.failedItems >= p.totalItems && p.doneBytes >= p.totalBytes;
     const now = Date.now();
-    if (now - last < 100 && p.doneBytes < p.totalBytes) return;
+    if (now - last < 100 && !finished) return;
     last = now;
-    const mb = (n: number): string => (n / 1048576).toFixed(1);
-    const eta = p.etaSec !== null && Number.isFinite(p.etaSec) ? ` ETA ${Math.round(p.etaSec)}s` : "";
-    process.stderr.write(`\r${label}: ${mb(p.doneBytes)}/${mb(p.totalBytes)} MiB, ${mb(p.rateBytesPerSec)} MiB/s${eta}\x1b[K`);
-    if (p.doneBytes >= p.totalBytes && p.totalBytes > 0) process.stderr.write('\n');
+    process.stderr.write(`\r${progressLine(label + ':', p.doneBytes, p.totalBytes, p.rateBytesPerSec, p.etaSec)}\x1b[K`);
+    if (finished && p.totalBytes > 0) process.stderr.write('\n');
   };
 }
 
@@ -28,11 +30,33 @@ export async function createContentPusher(o: { cwd: string; gitDir: string; stor
   const repo = await findRepo(o.cwd);
   const settings = await readDitsSettings(repo.workTree);
   return {
-    async push(manifestIds, { dryRun }) {
+    async push(manifestIds, { dryRun, from }) {
       const store = ChunkStore.open(repo.ditsDir, { create: true });
       try {
-        const r = await pushContent(o.storage, store, manifestIds, { remoteName: o.remoteName, dryRun, packSize: settings.packSize, concurrency: settings.concurrency, onProgress: stderrProgress('Uploading content', o.interactive) });
-        return { manifests: r.manifests, chunks: r.chunks, bytes: r.bytes, requests: r.requests };
+        const sources = { workTree: repo.workTree, store, target: o.remoteName, from, log: (l: string) => process.stderr.write(l + '\n') };
+        await obtainMissingManifests(sources, manifestIds);
+        const total = { manifests: 0, chunks: 0, bytes: 0, requests: 0 };
+        // Content not kept here is obtained, pushed and released a batch at a time, so the
+        // local store holds at most about a batch of it at once (dry runs: one plan).
+        for (const batch of dryRun ? [manifestIds] : batchByMissingContent(store, manifestIds, OBTAIN_BATCH_BYTES)) {
+          let obtained: Buffer[] = [];
+          const r = await pushContent(o.storage, store, batch, {
+            remoteName: o.remoteName,
+            dryRun,
+            packSize: settings.packSize,
+            concurrency: settings.concurrency,
+            onProgress: stderrProgress('Uploading content', o.interactive),
+            // content a checkout kept only in the working tree, or prune dropped: from the files, else the remote holding it
+            obtainMissing: async (missing) => (obtained = await obtainMissingChunks(sources, missing)),
+          });
+          // what was obtained only to be sent on leaves the store again (a push keeps no second copy)
+          if (!dryRun && obtained.length) releaseObtained(store, obtained, o.remoteName);
+          total.manifests += r.manifests;
+          total.chunks += r.chunks;
+          total.bytes += r.bytes;
+          total.requests += r.requests;
+        }
+        return total;
       } finally {
         store.close();
       }

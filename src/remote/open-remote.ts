@@ -5,6 +5,7 @@
  * config and credentials files). Nothing secret is ever read from or written to the repo.
  */
 import { gitConfigMap } from '../git/exec.js';
+import { parseConfigBool, readDitsConfig, type DitsConfig } from '../git/dits-config.js';
 import { DitsUserError } from '../errors.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import { openStorage } from '../transfer/storage-url.js';
@@ -30,7 +31,7 @@ export async function listDitsRemotes(cwd: string): Promise<DitsRemote[]> {
 /** The remote content comes from: `dits.remote`, else origin, else the only dits remote. */
 export async function defaultDitsRemote(cwd: string, explicit?: string): Promise<DitsRemote | null> {
   const remotes = await listDitsRemotes(cwd);
-  const want = explicit ?? (await gitConfigMap(cwd, '^dits\\.remote$')).get('dits.remote');
+  const want = explicit ?? (await readDitsConfig(cwd)).string('dits.remote');
   if (want) {
     const r = remotes.find((x) => x.name === want);
     if (!r) throw new DitsUserError('no-such-remote', `'${want}' is not a Dits remote of this repository`, { hint: 'list them with `git remote -v` (Dits remotes have dits:: URLs)' });
@@ -39,19 +40,26 @@ export async function defaultDitsRemote(cwd: string, explicit?: string): Promise
   return remotes.find((r) => r.name === 'origin') ?? (remotes.length === 1 ? remotes[0]! : null);
 }
 
+/** dits.s3.conditionalWrites: auto, or a boolean (on/off). */
+function conditionalWrites(config: DitsConfig): ConditionalWritesSetting | undefined {
+  const v = config.raw('dits.s3.conditionalWrites');
+  if (v === undefined) return undefined;
+  if (v !== null && v.trim().toLowerCase() === 'auto') return 'auto';
+  return parseConfigBool('dits.s3.conditionalWrites', v) ? 'on' : 'off';
+}
+
 export async function openRemoteStorage(cwd: string, url: string): Promise<ObjectStorage> {
-  const kv = await gitConfigMap(cwd, '^dits\\.s3\\.');
-  const get = (k: string): string | undefined => kv.get(`dits.s3.${k.toLowerCase()}`);
-  const pathStyle = get('pathStyle');
+  const config = await readDitsConfig(cwd);
+  const get = (k: string): string | undefined => config.string(`dits.s3.${k}`);
   return openStorage(url, {
     cwd,
     http: { token: () => serverToken(cwd, url) },
     s3: {
       endpoint: get('endpoint') ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL,
       region: get('region'),
-      forcePathStyle: pathStyle === undefined ? Boolean(get('endpoint') ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL) : pathStyle === 'true',
+      forcePathStyle: config.bool('dits.s3.pathStyle', Boolean(get('endpoint') ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL)),
       profile: get('profile'),
-      conditionalWrites: get('conditionalWrites') as ConditionalWritesSetting | undefined,
+      conditionalWrites: conditionalWrites(config),
     },
   });
 }

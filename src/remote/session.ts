@@ -32,7 +32,8 @@ export interface ContentPushResult {
 
 /** The content side, injected (implemented over remote/content). */
 export interface ContentPusher {
-  push(manifestIds: string[], opts: { dryRun: boolean }): Promise<ContentPushResult>;
+  /** `from`: where the manifests come from (a path and pointer blob for each, the commits pushed), for errors that name a file and revision */
+  push(manifestIds: string[], opts: { dryRun: boolean; from?: PushedManifests }): Promise<ContentPushResult>;
 }
 
 export interface SessionDeps {
@@ -67,9 +68,17 @@ export interface SessionDeps {
 /** The options git sends for --depth, --shallow-since, --shallow-exclude and --deepen. */
 const SHALLOW_OPTIONS = new Set(['depth', 'deepen-since', 'deepen-not', 'deepen-relative']);
 
+export interface PushedManifests {
+  /** manifest id -> a path it is at, and the pointer blob there */
+  paths: Map<string, string>;
+  blobs: Map<string, string>;
+  tips: string[];
+  exclude: string[];
+}
+
 /** Manifest ids of every pointer reachable from `tips` but not from `exclude`. */
-export async function manifestsBetween(cwd: string, tips: string[], exclude: string[]): Promise<{ ids: string[]; paths: Map<string, string> }> {
-  if (tips.length === 0) return { ids: [], paths: new Map() };
+export async function manifestsBetween(cwd: string, tips: string[], exclude: string[]): Promise<{ ids: string[]; paths: Map<string, string>; blobs: Map<string, string> }> {
+  if (tips.length === 0) return { ids: [], paths: new Map(), blobs: new Map() };
   const r = await runGit(['rev-list', '--objects', `--filter=blob:limit=${MAX_POINTER_SIZE + 1}`, '--stdin'], {
     cwd,
     input: [...tips, ...exclude.map((e) => `^${e}`)].join('\n') + '\n',
@@ -81,8 +90,13 @@ export async function manifestsBetween(cwd: string, tips: string[], exclude: str
   }
   const pointers = await resolvePointers(cwd, entries);
   const paths = new Map<string, string>();
-  for (const p of pointers) if (!paths.has(p.pointer.manifest)) paths.set(p.pointer.manifest, p.path);
-  return { ids: [...paths.keys()], paths };
+  const blobs = new Map<string, string>();
+  for (const p of pointers) {
+    if (paths.has(p.pointer.manifest)) continue;
+    paths.set(p.pointer.manifest, p.path);
+    blobs.set(p.pointer.manifest, p.blobOid);
+  }
+  return { ids: [...paths.keys()], paths, blobs };
 }
 
 /**
@@ -280,9 +294,9 @@ export class RemoteSession implements RemoteHelperHandlers {
 
     if (tips.length > 0) {
       // 1. content
-      const { ids } = await manifestsBetween(cwd, tips, exclude);
+      const { ids, paths, blobs } = await manifestsBetween(cwd, tips, exclude);
       const content = await this.deps.content();
-      const res = await content.push(ids, { dryRun: this.dryRun });
+      const res = await content.push(ids, { dryRun: this.dryRun, from: { paths, blobs, tips, exclude } });
       if (res.chunks || res.manifests) this.deps.log(`dits: ${this.dryRun ? 'would upload' : 'uploaded'} ${res.manifests} file version(s), ${res.chunks} new chunk(s), ${res.bytes} bytes`);
     }
     if (this.dryRun) return specs.map((s) => ({ dst: s.dst, error: outcomes.get(s.dst) ?? null }));

@@ -32,6 +32,7 @@ import { PositionalWriter } from './positional-writer.js';
 import { DirectAppender } from './direct-appender.js';
 import { ALIGN_SLACK, alignedView } from './aligned-buffer.js';
 import { preallocate } from '../chunking/native.js';
+import { endLease, takeLease, WRITER_TABLES } from './writer-lease.js';
 
 const require = createRequire(import.meta.url);
 
@@ -322,6 +323,8 @@ export class ChunkStore {
       -- from it and verified straight into the working tree (no second local copy), or
       -- pruned after the remote copy was checked. Adding content dedups against them.
       CREATE TABLE IF NOT EXISTS remote_held(id BLOB PRIMARY KEY, remote TEXT NOT NULL, raw_len INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+      -- who is writing, and which packs are being written (writer-lease.ts)
+      ${WRITER_TABLES}
     `);
     const v = db.prepare(`SELECT value FROM meta WHERE key='format'`).get() as { value: string } | undefined;
     if (!v) db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?)`).run(STORE_FORMAT_VERSION);
@@ -338,7 +341,13 @@ export class ChunkStore {
       get: this.db.prepare('SELECT pack, offset, stored_len AS storedLength, raw_len AS rawLength, codec FROM chunks WHERE id = ?'),
       insert: this.db.prepare('INSERT OR IGNORE INTO chunks(id, pack, offset, stored_len, raw_len, codec, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       packName: this.db.prepare('SELECT name FROM packs WHERE id = ?').pluck(),
-      addPack: this.db.prepare('INSERT INTO packs(name, created_at) VALUES (?, ?)'),
+      addPack: this.db.prepare('INSERT INTO packs(id, name, created_at) VALUES (?, ?, ?)'),
+      maxPack: this.db.prepare('SELECT coalesce(max(id), 0) FROM packs').pluck(),
+      nextPack: this.db.prepare(`SELECT value FROM meta WHERE key = 'next_pack'`).pluck(),
+      setNextPack: this.db.prepare(`INSERT OR REPLACE INTO meta(key, value) VALUES ('next_pack', ?)`),
+      linkPack: this.db.prepare('INSERT OR REPLACE INTO pack_writers(pack, writer) VALUES (?, ?)'),
+      unlinkPack: this.db.prepare('DELETE FROM pack_writers WHERE pack = ?'),
+      packExists: this.db.prepare('SELECT 1 FROM packs WHERE id = ?').pluck(),
       held: this.db.prepare('SELECT 1 FROM remote_held WHERE id = ?').pluck(),
       /** stored here or remote-held: one query for putChunk's dedup */
       known: this.db.prepare('SELECT EXISTS(SELECT 1 FROM chunks WHERE id = ?) OR EXISTS(SELECT 1 FROM remote_held WHERE id = ?)').pluck(),
@@ -359,9 +368,16 @@ export class ChunkStore {
     return this.anyHeld && this.stmts.held.get(idRaw) !== undefined;
   }
 
+  /** The remote recorded as holding this chunk (see isRemoteHeld), if any. */
+  remoteHeldBy(idRaw: Buffer): string | undefined {
+    if (!this.isRemoteHeld(idRaw)) return undefined;
+    return this.db.prepare('SELECT remote FROM remote_held WHERE id = ?').pluck().get(idRaw) as string | undefined;
+  }
+
   /** Records chunks that `remote` was just seen to hold (downloaded and verified, or checked by prune). */
   markRemoteHeld(chunks: readonly { idRaw: Buffer; rawLength: number }[], remote: string): void {
     if (chunks.length === 0) return;
+    this.enlist();
     const now = Date.now();
     this.db.transaction(() => {
       for (const c of chunks) this.stmts.addHeld.run(c.idRaw, remote, c.rawLength, now);
@@ -394,7 +410,15 @@ export class ChunkStore {
     return { chunks: r.n, rawBytes: r.b };
   }
 
+  /** remoteHeldStats per remote name. */
+  remoteHeldByRemote(): { remote: string; chunks: number; rawBytes: number }[] {
+    return this.db
+      .prepare('SELECT remote, count(*) AS chunks, coalesce(sum(raw_len), 0) AS rawBytes FROM remote_held r WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = r.id) GROUP BY remote ORDER BY remote')
+      .all() as { remote: string; chunks: number; rawBytes: number }[];
+  }
+
   hasChunk(idRaw: Buffer): boolean {
+    this.enlist(); // a caller that finds it stores nothing and relies on it
     return this.pendingIds.has(idRaw.toString('hex')) || this.stmts.has.get(idRaw) !== undefined;
   }
 
@@ -404,6 +428,62 @@ export class ChunkStore {
 
   private locateTxn: ((ids: readonly Buffer[]) => (ChunkLocation | undefined)[]) | null = null;
 
+  /** This process's row in store_writers (writer-lease.ts), once it has written or looked up content. */
+  private leaseId: number | null = null;
+
+  /**
+   * Records this process as a writer before its first write or dedup lookup, so that a gc
+   * either sees it or has finished deleting before the lookup (writer-lease.ts, gc.ts).
+   */
+  private enlist(): void {
+    if (this.leaseId !== null || this.readOnly) return;
+    try {
+      this.leaseId = takeLease(this.db, 'write');
+    } catch (err) {
+      // a store this process cannot write to: it stores nothing either, so nothing to protect
+      if (!/^SQLITE_READONLY/.test(errnoCode(err) ?? '')) throw this.diskError(err);
+      this.readOnly = true;
+    }
+  }
+
+  private readOnly = false;
+
+  /** Takes the gc lease instead (gc does not block itself); its row id. */
+  enlistAsGc(): number {
+    if (this.leaseId !== null) throw new Error('enlistAsGc: this store already holds a lease');
+    this.leaseId = takeLease(this.db, 'gc');
+    return this.leaseId;
+  }
+
+  /**
+   * A new pack row. Ids are never handed out twice, not even after gc deleted the pack with
+   * the highest id (rows of a writer that still holds an old id must never point into
+   * another pack): the next id is kept in meta. With `writer`, the pack is recorded as
+   * being written by it until sealed.
+   */
+  private allocatePack(name: string, writer: number | null): number {
+    return this.db.transaction(() => {
+      const next = Math.max(Number(this.stmts.nextPack.get() ?? 0), (this.stmts.maxPack.get() as number) + 1, 1);
+      this.stmts.addPack.run(next, name, Date.now());
+      this.stmts.setNextPack.run(String(next + 1));
+      if (writer !== null) this.stmts.linkPack.run(next, writer);
+      return next;
+    })();
+  }
+
+  /**
+   * The pack is complete and every row of it committed: no longer "being written". Best
+   * effort (a full disk): a pack left marked is only checked for a tail by gc once this
+   * process is gone.
+   */
+  private sealed(w: PackWriter): void {
+    try {
+      this.stmts.unlinkPack.run(w.packId);
+    } catch {
+      /* see above */
+    }
+  }
+
   private openWriter(): PackWriter {
     if (this.writer && this.writer.size < this.packRollSize) return this.writer;
     if (this.writer) {
@@ -412,8 +492,8 @@ export class ChunkStore {
       this.retired.push(this.writer);
     }
     const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
-    const info = this.stmts.addPack.run(name, Date.now());
-    const packId = Number(info.lastInsertRowid);
+    this.enlist();
+    const packId = this.allocatePack(name, this.leaseId);
     this.packNames.set(packId, name);
     this.writer = new PackWriter(packId, path.join(this.dir, 'packs', `${name}.pack`), this.directPool);
     return this.writer;
@@ -436,6 +516,7 @@ export class ChunkStore {
    * bytes they take. Resolves at once unless a chunk is worth a zstd try.
    */
   putChunks(ids: Buffer, datas: readonly Buffer[], borrowed = false): Promise<{ chunks: number; bytes: number }> | { chunks: number; bytes: number } {
+    this.enlist();
     const known = this.knownAmong(ids, datas.length);
     let chunks = 0;
     let bytes = 0;
@@ -520,6 +601,7 @@ export class ChunkStore {
    * chunk another process stored meanwhile costs only pack space, the index keeps one row).
    */
   putStoredChunk(idRaw: Buffer, codec: number, rawLength: number, stored: Buffer, knownAbsent = false): boolean {
+    this.enlist();
     const hex = idRaw.toString('hex');
     if (this.pendingIds.has(hex) || (!knownAbsent && this.stmts.has.get(idRaw) !== undefined)) return false;
     const w = this.openWriter();
@@ -550,6 +632,8 @@ export class ChunkStore {
     this.db.transaction(() => {
       for (const b of batches) {
         const { rows } = b;
+        // never rows into a pack that is gone (gc leaves packs being written alone; this is the backstop)
+        if (rows.length && this.stmts.packExists.get(b.packId) === undefined) throw new Error(`pack ${b.packId} was removed while it was being written`);
         let k = 0;
         for (; k + INSERT_ROWS <= rows.length; k += INSERT_ROWS) {
           const params: unknown[] = [];
@@ -571,6 +655,7 @@ export class ChunkStore {
     this.retired = this.retired.filter((w) => {
       if (w.rows.length || w.holds) return true;
       w.close();
+      this.sealed(w);
       if (w.busy) this.closing.push(w); // writeFence still waits for its writes
       return false;
     });
@@ -638,9 +723,11 @@ export class ChunkStore {
 
   diskError(err: unknown): Error {
     const code = errnoCode(err);
-    if (code === 'ENOSPC' || code === 'EDQUOT') {
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
       return new DitsUserError('disk-full', 'the disk is full: Dits could not store the content', {
-        hint: 'free some space (`git dits gc` removes unreferenced content) and run the command again; nothing was lost',
+        hint:
+          'free some space and run the command again; nothing was lost. `git dits gc` removes at once what interrupted or failed adds left behind; ' +
+          '`git dits gc --prune=now` also removes content that nothing refers to, however recent (by default gc keeps what is younger than an hour)',
         cause: err,
       });
     }
@@ -876,6 +963,7 @@ export class ChunkStore {
   }
 
   hasManifest(id: string): boolean {
+    this.enlist();
     return fs.existsSync(this.manifestPath(id));
   }
 
@@ -887,6 +975,7 @@ export class ChunkStore {
    * manifest, and reads verify it.
    */
   putManifest(id: string, bytes: Buffer): void {
+    this.enlist();
     const dest = this.manifestPath(id);
     if (fs.existsSync(dest)) return;
     try {
@@ -992,10 +1081,23 @@ export class ChunkStore {
   }
 
   close(): void {
+    let committed = false;
     try {
       this.commit();
+      committed = true;
     } finally {
-      for (const w of this.writers()) w.close();
+      for (const w of this.writers()) {
+        w.close();
+        if (committed) this.sealed(w); // else left marked: gc reclaims its unindexed tail
+      }
+      if (this.leaseId !== null) {
+        try {
+          endLease(this.db, this.leaseId);
+        } catch {
+          // a full disk, say: the row ends when this process does (gc checks the pid)
+        }
+      }
+      this.leaseId = null;
       this.writer = null;
       this.retired = [];
       for (const fd of this.readFds.values()) fs.closeSync(fd);
@@ -1022,7 +1124,7 @@ export class ChunkStore {
     let writer: PackWriter | null = null;
     if (keepRows.length) {
       const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
-      const newId = Number(this.stmts.addPack.run(name, Date.now()).lastInsertRowid);
+      const newId = this.allocatePack(name, null);
       writer = new PackWriter(newId, path.join(this.dir, 'packs', `${name}.pack`), this.directPool);
       for (const r of keepRows) writer.append(r.id, r.codec, r.rawLength, this.readStored({ ...r, pack: packId }));
       writer.sync();
@@ -1035,6 +1137,7 @@ export class ChunkStore {
       if (writer) for (const r of writer.rows) move.run(writer.packId, r.offset, r.idRaw);
       for (const r of dropRows) del.run(r.id);
       this.db.prepare('DELETE FROM packs WHERE id = ?').run(packId);
+      this.stmts.unlinkPack.run(packId);
     })();
     this.dropReadHandles();
     fs.rmSync(oldFile, { force: true });

@@ -1,34 +1,107 @@
 /**
- * Garbage collection of the local store, planned first (pure over the index), then applied.
- * Live = every chunk of every manifest the caller says is reachable. Anything younger than
- * the grace period is kept too, so a `git add` running at the same time (chunks stored,
- * pointer not yet in the index) never loses content.
+ * Garbage collection of the local store: begun (beginGc), planned (pure over the index),
+ * then applied. gc deletes only what it has proved unreachable (DESIGN.md, invariant 4):
+ *
+ * - Live = every chunk of every manifest the caller says is reachable (refs, reflogs,
+ *   stash entries, every worktree's index and working-tree pointers, pending writes), plus
+ *   anything younger than the grace period. A live manifest that cannot be read (corrupt,
+ *   unreadable, missing pieces) decides nothing, so the plan lists it and applyGc refuses
+ *   to run: the caller stops with an error naming it.
+ * - A reachable manifest that is not here at all, and that a remote holds, is the remote's
+ *   to keep; but which local chunks it uses cannot be told without it, so with any such
+ *   manifest (`keepChunks`) no chunk is deleted at all (packs of dead writers and orphan
+ *   files are still reclaimed).
+ * - Writers (writer-lease.ts): a process that writes to the store, or looks up what it
+ *   holds to skip storing it, may be about to refer to any chunk, however old. So chunks
+ *   and manifests are deleted only in a write transaction that finds no writer alive and
+ *   none that ended since gc began listing what is reachable (a writer that ended after
+ *   that may have staged pointers gc did not see). SQLite serialises that transaction with
+ *   a writer's lease, so the writer either shows up or looks up only after the deletion.
+ * - A pack being written is never touched. A pack whose writer died or gave up (a partial
+ *   pack) is reclaimed at once, whatever the grace: the bytes past its last indexed chunk
+ *   belong to nobody.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Manifest } from '../manifest/manifest.js';
-import { ENTRY_HEAD_SIZE } from './pack-format.js';
+import { DitsUserError, errnoCode } from '../errors.js';
+import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE } from './pack-format.js';
 import type { ChunkStore } from './chunk-store.js';
+import { leaseProcessAlive, listLeases, listPackWriters, type WriterLease } from './writer-lease.js';
+
+export interface GcSession {
+  /** When gc began (before the caller lists what is reachable). */
+  since: number;
+  /** gc's own row in store_writers. */
+  lease: number;
+  /** Writer rows whose process was already gone when gc began. */
+  deadAtStart: Set<number>;
+}
+
+/**
+ * Starts a gc: one at a time per store. Call before listing what is reachable, and end
+ * with endGc (store.close() ends the lease too).
+ */
+export function beginGc(store: ChunkStore): GcSession {
+  try {
+    return beginGcIn(store);
+  } catch (err) {
+    if (errnoCode(err) !== 'SQLITE_FULL') throw err;
+    throw new DitsUserError('disk-full', 'the disk is so full that gc cannot even record that it is running in the store index', {
+      hint: 'free a few megabytes anywhere on that disk, then run `git dits gc` again (it then frees what failed adds left behind)',
+      cause: err,
+    });
+  }
+}
+
+function beginGcIn(store: ChunkStore): GcSession {
+  const db = store.db;
+  return db
+    .transaction(() => {
+      const leases = listLeases(db);
+      const other = leases.find((l) => l.kind === 'gc' && l.endedAt === null && leaseProcessAlive(l));
+      if (other) {
+        throw new DitsUserError('gc-running', `another \`git dits gc\` is running (process ${other.pid} on ${other.host}, since ${new Date(other.since).toISOString()})`, {
+          hint: 'wait for it to finish, then run gc again',
+        });
+      }
+      const deadAtStart = new Set(leases.filter((l) => l.kind === 'write' && l.endedAt === null && !leaseProcessAlive(l)).map((l) => l.id));
+      const lease = store.enlistAsGc();
+      return { since: Date.now(), lease, deadAtStart };
+    })
+    .immediate();
+}
 
 export interface GcPlan {
   liveManifests: number;
   deadManifests: string[];
-  /** Packs whose chunks are all dead: deleted. */
+  /** Packs whose chunks are all dead, or that hold none: deleted. */
   deletePacks: { pack: number; chunks: number; bytes: number }[];
   /** Packs with some dead chunks: rewritten with the live ones. */
   rewritePacks: { pack: number; deadChunks: number; deadBytes: number; liveChunks: number }[];
+  /** Partial packs of writers that died or gave up: cut back to their last indexed chunk. */
+  partialPacks: { pack: number; tailBytes: number }[];
+  /** Packs being written by a live process: left alone whatever the grace. */
+  busyPacks: number[];
   /** Pack files on disk that the index does not know (left by a crash). */
   orphanPackFiles: string[];
   freedBytes: number;
   deadChunks: number;
   /** Chunks added after this time (ms) are kept whatever their liveness. */
   cutoff: number;
+  /** Live manifests that are here but cannot be read or do not verify: gc must not run. */
+  unreadableManifests: { id: string; reason: string }[];
+  /** Live manifests that are not in the local store (the caller decides whether a remote holds them). */
+  missingManifests: string[];
+  /** Processes writing to the store when planned (gc then keeps every chunk and manifest). */
+  writers: { pid: number; host: string; since: number }[];
 }
 
-export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opts: { graceMs: number; now?: number }): GcPlan {
+export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opts: { graceMs: number; now?: number; session?: GcSession }): GcPlan {
   const now = opts.now ?? Date.now();
   const cutoff = now - opts.graceMs;
-  const live = new Set(liveManifestIds);
+  const reachable = new Set(liveManifestIds);
+  const live = new Set(reachable);
   const db = store.db;
   db.exec('CREATE TEMP TABLE IF NOT EXISTS gc_live(id BLOB PRIMARY KEY) WITHOUT ROWID; DELETE FROM gc_live;');
   const ins = db.prepare('INSERT OR IGNORE INTO gc_live(id) VALUES (?)');
@@ -38,7 +111,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
     try {
       young = fs.statSync(store.manifestPath(id)).mtimeMs > cutoff;
     } catch {
-      continue;
+      continue; // just removed by someone else (if reachable, it is checked below)
     }
     if (!live.has(id) && !young) {
       deadManifests.push(id);
@@ -46,42 +119,82 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
     }
     live.add(id);
   }
+  const unreadableManifests: { id: string; reason: string }[] = [];
+  const missingManifests: string[] = [];
   db.transaction(() => {
     for (const id of live) {
+      // (only reachable ones decide: an unreachable young one that cannot be read could only
+      // matter to a writer still running, and gc deletes nothing while one is)
+      if (!fs.existsSync(store.manifestPath(id))) {
+        if (reachable.has(id)) missingManifests.push(id);
+        continue;
+      }
       let m: Manifest;
       try {
         m = Manifest.parse(store.getManifestBytes(id));
-      } catch {
-        continue; // not local (lazy) or corrupt: fsck's business
+      } catch (err) {
+        if (reachable.has(id)) unreadableManifests.push({ id, reason: (err as Error).message });
+        continue;
       }
       for (let i = 0; i < m.chunkCount; i++) ins.run(m.idRawAt(i));
       for (const piece of store.manifestPieceIds(id)) ins.run(piece);
     }
   })();
+
+  const leases = listLeases(db);
+  const liveWriters = leases.filter((l) => l.kind === 'write' && l.id !== opts.session?.lease && l.endedAt === null && leaseProcessAlive(l));
+  // (gc's own store writes packs too: the pieces of large manifests it fetches)
+  const liveWriterIds = new Set([...liveWriters.map((l) => l.id), ...(opts.session ? [opts.session.lease] : [])]);
+  const packWriters = listPackWriters(db);
+
   const perPack = db
     .prepare(
       `SELECT p.id AS pack,
               count(c.id) AS total,
               sum(CASE WHEN l.id IS NULL AND c.added_at <= ? THEN 1 ELSE 0 END) AS dead,
               sum(CASE WHEN l.id IS NULL AND c.added_at <= ? THEN c.stored_len + ${ENTRY_HEAD_SIZE} ELSE 0 END) AS deadBytes,
+              coalesce(max(c.offset + c.stored_len), ${PACK_HEADER_SIZE}) AS indexedEnd,
               p.created_at AS created
          FROM packs p LEFT JOIN chunks c ON c.pack = p.id LEFT JOIN gc_live l ON l.id = c.id
         GROUP BY p.id`,
     )
-    .all(cutoff, cutoff) as { pack: number; total: number; dead: number; deadBytes: number; created: number }[];
-  const plan: GcPlan = { liveManifests: live.size, deadManifests, deletePacks: [], rewritePacks: [], orphanPackFiles: [], freedBytes: 0, deadChunks: 0, cutoff };
+    .all(cutoff, cutoff) as { pack: number; total: number; dead: number; deadBytes: number; indexedEnd: number; created: number }[];
+  const plan: GcPlan = {
+    liveManifests: live.size,
+    deadManifests,
+    deletePacks: [],
+    rewritePacks: [],
+    partialPacks: [],
+    busyPacks: [],
+    orphanPackFiles: [],
+    freedBytes: 0,
+    deadChunks: 0,
+    cutoff,
+    unreadableManifests,
+    missingManifests,
+    writers: liveWriters.map((l) => ({ pid: l.pid, host: l.host, since: l.since })),
+  };
   const known = new Set<string>();
   for (const p of perPack) {
     const file = store.packPath(p.pack);
     known.add(path.basename(file));
-    if (p.total === 0) {
-      if (p.created <= cutoff) plan.deletePacks.push({ pack: p.pack, chunks: 0, bytes: fileSize(file) });
+    const writer = packWriters.get(p.pack);
+    if (writer !== undefined && liveWriterIds.has(writer)) {
+      plan.busyPacks.push(p.pack);
       continue;
     }
-    if (!p.dead) continue;
-    plan.deadChunks += p.dead;
-    if (p.dead === p.total) plan.deletePacks.push({ pack: p.pack, chunks: p.total, bytes: fileSize(file) });
-    else plan.rewritePacks.push({ pack: p.pack, deadChunks: p.dead, deadBytes: p.deadBytes, liveChunks: p.total - p.dead });
+    const partial = writer !== undefined; // its writer is gone: nothing more comes
+    if (p.total === 0) {
+      if (partial || p.created <= cutoff) plan.deletePacks.push({ pack: p.pack, chunks: 0, bytes: fileSize(file) });
+      continue;
+    }
+    if (p.dead) {
+      plan.deadChunks += p.dead;
+      if (p.dead === p.total) plan.deletePacks.push({ pack: p.pack, chunks: p.total, bytes: fileSize(file) });
+      else plan.rewritePacks.push({ pack: p.pack, deadChunks: p.dead, deadBytes: p.deadBytes + (partial ? Math.max(0, fileSize(file) - p.indexedEnd) : 0), liveChunks: p.total - p.dead });
+      continue;
+    }
+    if (partial) plan.partialPacks.push({ pack: p.pack, tailBytes: Math.max(0, fileSize(file) - p.indexedEnd) });
   }
   const packDir = path.join(store.dir, 'packs');
   for (const f of fs.readdirSync(packDir)) {
@@ -93,6 +206,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
   plan.freedBytes =
     plan.deletePacks.reduce((a, p) => a + p.bytes, 0) +
     plan.rewritePacks.reduce((a, p) => a + p.deadBytes, 0) +
+    plan.partialPacks.reduce((a, p) => a + p.tailBytes, 0) +
     plan.orphanPackFiles.reduce((a, f) => a + fileSize(path.join(packDir, f)), 0);
   return plan;
 }
@@ -105,19 +219,115 @@ function fileSize(f: string): number {
   }
 }
 
-export function applyGc(store: ChunkStore, plan: GcPlan): void {
-  const isLive = store.db.prepare('SELECT 1 FROM gc_live WHERE id = ?').pluck();
-  const addedAt = store.db.prepare('SELECT added_at FROM chunks WHERE id = ?').pluck();
-  // A pack whose chunks are all dead is rewritten to nothing: deleted with its rows.
-  for (const p of [...plan.rewritePacks.map((r) => r.pack), ...plan.deletePacks.map((d) => d.pack)]) {
-    store.rewritePack(p, (id) => isLive.get(id) !== undefined || (addedAt.get(id) as number) > plan.cutoff);
-  }
-  const unpiece = store.db.prepare('DELETE FROM manifest_pieces WHERE manifest = ?');
-  for (const id of plan.deadManifests) {
-    fs.rmSync(store.manifestPath(id), { force: true });
-    unpiece.run(id);
+export interface GcResult {
+  /** Chunk rows deleted. */
+  deletedChunks: number;
+  deletedManifests: number;
+  /** Bytes the store's packs and manifests shrank by. */
+  freedBytes: number;
+  /** Why chunks and manifests that look unused were kept, if they were. */
+  kept: null | { reason: 'writers'; writers: { pid: number; host: string; since: number }[] } | { reason: 'manifests-not-here' };
+}
+
+/**
+ * Applies a plan. `keepChunks`: delete no chunk or manifest (a live manifest is not here,
+ * so what it uses cannot be told); packs of dead writers and orphan files still go.
+ */
+export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opts: { keepChunks?: boolean } = {}): GcResult {
+  if (plan.unreadableManifests.length) throw new Error('applyGc: the plan has live manifests that cannot be read; gc must stop');
+  const db = store.db;
+  const sizeBefore = storeBytes(store);
+  const isLive = db.prepare('SELECT 1 FROM gc_live WHERE id = ?').pluck();
+  const result: GcResult = { deletedChunks: 0, deletedManifests: 0, freedBytes: 0, kept: null };
+  /** rows deleted per pack */
+  const lost = new Map<number, number>();
+  const touched = new Set<number>([...plan.deletePacks.map((p) => p.pack), ...plan.rewritePacks.map((p) => p.pack), ...plan.partialPacks.map((p) => p.pack)]);
+
+  // Phase 1, one write transaction: no writer can take a lease (and so look anything up)
+  // while it runs; chunk rows and manifests go only if none is running or ended meanwhile.
+  db.transaction(() => {
+    const all = listLeases(db);
+    // gc rows of gcs that are gone
+    for (const l of all) if (l.kind === 'gc' && l.id !== session.lease && (l.endedAt !== null || !leaseProcessAlive(l))) db.prepare('DELETE FROM store_writers WHERE id = ?').run(l.id);
+    const leases = all.filter((l) => l.kind === 'write' && l.id !== session.lease);
+    const blockers: WriterLease[] = [];
+    const stale: number[] = [];
+    for (const l of leases) {
+      if (l.endedAt !== null) {
+        if (l.endedAt >= session.since) blockers.push(l);
+        else stale.push(l.id);
+      } else if (leaseProcessAlive(l)) blockers.push(l);
+      else if (!session.deadAtStart.has(l.id)) blockers.push(l); // died while gc listed: it may have staged pointers gc did not see
+      else stale.push(l.id);
+    }
+    const delLease = db.prepare('DELETE FROM store_writers WHERE id = ?');
+    for (const id of stale) delLease.run(id);
+    if (blockers.length) {
+      result.kept = { reason: 'writers', writers: blockers.map((l) => ({ pid: l.pid, host: l.host, since: l.since })) };
+      return;
+    }
+    if (opts.keepChunks) {
+      result.kept = { reason: 'manifests-not-here' };
+      return;
+    }
+    const unpiece = db.prepare('DELETE FROM manifest_pieces WHERE manifest = ?');
+    for (const id of plan.deadManifests) {
+      fs.rmSync(store.manifestPath(id), { force: true });
+      unpiece.run(id);
+      result.deletedManifests++;
+    }
+    const dead = db.prepare('SELECT id, pack FROM chunks WHERE added_at <= ? AND NOT EXISTS (SELECT 1 FROM gc_live l WHERE l.id = chunks.id)').all(plan.cutoff) as { id: Buffer; pack: number }[];
+    const del = db.prepare('DELETE FROM chunks WHERE id = ?');
+    for (const r of dead) {
+      del.run(r.id);
+      touched.add(r.pack);
+      lost.set(r.pack, (lost.get(r.pack) ?? 0) + 1);
+    }
+    result.deletedChunks = dead.length;
+    store.dropRemoteHeld((id) => isLive.get(id) !== undefined, plan.cutoff);
+  }).immediate();
+
+  // Phase 2: packs. Nothing here deletes an index row: live chunks move to new packs.
+  const packWriters = listPackWriters(db);
+  const liveWriterIds = new Set([session.lease, ...listLeases(db).filter((l) => l.kind === 'write' && l.endedAt === null && leaseProcessAlive(l)).map((l) => l.id)]);
+  const count = db.prepare('SELECT count(*) AS n, coalesce(max(offset + stored_len), 0) AS end FROM chunks WHERE pack = ?');
+  for (const pack of touched) {
+    const writer = packWriters.get(pack);
+    if (writer !== undefined && liveWriterIds.has(writer)) continue; // being written
+    let file: string;
+    try {
+      file = store.packPath(pack);
+    } catch {
+      continue; // gone already
+    }
+    const { n, end } = count.get(pack) as { n: number; end: number };
+    const lostRows = (lost.get(pack) ?? 0) > 0;
+    if (n === 0 || lostRows) store.rewritePack(pack, () => true); // what is left is live: nothing dropped here
+    else if (writer !== undefined && fileSize(file) > end) cutTail(file, end); // a dead writer's tail
+    if (writer !== undefined) db.prepare('DELETE FROM pack_writers WHERE pack = ?').run(pack);
   }
   for (const f of plan.orphanPackFiles) fs.rmSync(path.join(store.dir, 'packs', f), { force: true });
-  // records of remote-held chunks nothing reachable needs any more
-  store.dropRemoteHeld((id) => isLive.get(id) !== undefined, plan.cutoff);
+  store.dropReadHandles();
+  result.freedBytes = Math.max(0, sizeBefore - storeBytes(store));
+  return result;
+}
+
+/** Cuts a pack file back to `end` (the end of its last indexed chunk); packs are read-only files. */
+function cutTail(file: string, end: number): void {
+  const mode = fs.statSync(file).mode & 0o777;
+  fs.chmodSync(file, mode | 0o200);
+  try {
+    fs.truncateSync(file, end);
+  } finally {
+    fs.chmodSync(file, mode);
+  }
+}
+
+/** Bytes of the store's packs and manifests. */
+function storeBytes(store: ChunkStore): number {
+  let n = 0;
+  const packDir = path.join(store.dir, 'packs');
+  for (const f of fs.readdirSync(packDir)) n += fileSize(path.join(packDir, f));
+  for (const id of store.listManifestIds()) n += fileSize(store.manifestPath(id));
+  return n;
 }

@@ -295,6 +295,55 @@ export class S3Storage implements ObjectStorage {
     }
   }
 
+  /**
+   * Every object under this storage's prefix, full bucket keys, the storage's own
+   * bookkeeping included (`.dits-*`: on servers without conditional writes the refs live
+   * in the CAS log there). For measuring or removing a whole remote, such as a Dits server
+   * repository being deleted. Refuses a storage with no prefix: that would be the bucket.
+   */
+  listAll(): AsyncIterable<{ key: string; size: number }> {
+    this.refuseWholeBucket('list');
+    return this.listFull(this.prefix);
+  }
+
+  /**
+   * Deletes every object `listAll` yields and returns how many it deleted. Only keys under
+   * `<prefix>/` (with its slash: `team/film/` never reaches `team/film2/`). Idempotent: an
+   * interrupted call re-run deletes what is left.
+   */
+  async removeAll(): Promise<number> {
+    this.refuseWholeBucket('delete');
+    let removed = 0;
+    let batch: string[] = [];
+    const flush = async () => {
+      await Promise.all(
+        batch.map((full) =>
+          this.send(
+            () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: full })),
+            (err) => this.mapError(err, full.slice(this.prefix.length), 'delete'),
+          ),
+        ),
+      );
+      removed += batch.length;
+      batch = [];
+    };
+    for await (const obj of this.listFull(this.prefix)) {
+      if (!obj.key.startsWith(this.prefix)) continue; // a server that ignores Prefix must not widen the delete
+      batch.push(obj.key);
+      if (batch.length >= 16) await flush();
+    }
+    await flush();
+    return removed;
+  }
+
+  private refuseWholeBucket(op: string): void {
+    if (this.prefix === '') {
+      throw new StorageError('STORAGE_BAD_KEY', `Refusing to ${op} all of bucket ${this.bucket} as one storage's content`, {
+        hint: 'Give the storage a prefix (s3://bucket/prefix).',
+      });
+    }
+  }
+
   async putIf(key: string, body: Buffer, expected: { etag: string } | 'absent'): Promise<PutIfResult> {
     assertValidKey(key);
     const mode = await this.casMode(true);
@@ -701,6 +750,8 @@ export class S3Storage implements ObjectStorage {
   }
 }
 
+const SILENT_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
 /** Builds the SDK client: the default provider chain, overridden by the options. */
 export function createS3Client(options: S3StorageOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
@@ -708,6 +759,10 @@ export function createS3Client(options: S3StorageOptions): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: options.maxAttempts ?? 1,
+    // The SDK's own logging stays silent: errors reach the caller as thrown errors. (Its
+    // default NoOpLogger is not enough: for a failed streamed request the retry middleware
+    // then warns on console, once per request: dozens of lines before the real error.)
+    logger: SILENT_LOGGER,
     forcePathStyle: options.forcePathStyle,
     endpoint: options.endpoint,
     profile: options.profile,

@@ -57,6 +57,6 @@ describe('s3OptionsFromGitConfig', () => {
     ).toEqual({ endpoint: 'https://s3.example.com', region: 'eu-central-1', forcePathStyle: true, profile: 'media', conditionalWrites: 'off' });
     expect(s3OptionsFromGitConfig({ 'dits.s3.conditionalWrites': 'auto' })).toEqual({ conditionalWrites: 'auto' });
     expect(() => s3OptionsFromGitConfig({ 'dits.s3.endpoint': 's3.example.com' })).toThrow(/not an http\(s\) URL/);
-    expect(() => s3OptionsFromGitConfig({ 'dits.s3.pathStyle': 'maybe' })).toThrow(/true or false/);
+    expect(() => s3OptionsFromGitConfig({ 'dits.s3.pathStyle': 'maybe' })).toThrow(/not a boolean/);
   });
 });

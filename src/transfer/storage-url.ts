@@ -9,6 +9,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DitsUserError } from '../errors.js';
+import { BOOLEAN_FORMS, parseConfigBool } from '../git/dits-config.js';
 import type { ObjectStorage } from './object-storage.js';
 import type { S3StorageOptions } from './s3-storage.js';
 import type { FileStorageOptions } from './file-storage.js';
@@ -130,13 +131,14 @@ export function s3OptionsFromGitConfig(config: Record<string, string | undefined
   return out;
 }
 
+/** Git's boolean rules (git/dits-config.ts); `alsoAllowed` only names another form the caller accepted first. */
 export function parseGitBool(name: string, value: string, alsoAllowed?: string): boolean {
-  const v = value.trim().toLowerCase();
-  if (['true', 'yes', 'on', '1', ''].includes(v)) return true;
-  if (['false', 'no', 'off', '0'].includes(v)) return false;
-  throw new DitsUserError('BAD_CONFIG', `${name} must be true or false${alsoAllowed ? ` or ${alsoAllowed}` : ''}, not ${JSON.stringify(value)}`, {
-    hint: `Fix it with \`git config ${name} <value>\`.`,
-  });
+  try {
+    return parseConfigBool(name, value);
+  } catch (e) {
+    if (alsoAllowed === undefined) throw e;
+    throw new DitsUserError('bad-config', `git config ${name} = '${value}' is not a boolean or ${alsoAllowed}`, { hint: `${name} accepts ${BOOLEAN_FORMS} or ${alsoAllowed}` });
+  }
 }
 
 function editDistance(a: string, b: string): number {

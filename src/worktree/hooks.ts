@@ -7,6 +7,8 @@
  *   (rebase, amend), reference-transaction "committed" (reset --hard, stash: they update
  *   ORIG_HEAD / refs/stash after the working tree).
  * - pre-commit refuses to commit raw content staged at a Dits-tracked path.
+ * Git runs none after `stash apply` or `sparse-checkout`, and a hook leaves files alone while
+ * a rebase, cherry-pick or revert runs: the filter process writes what is left when git exits.
  * A user's existing hook is kept as `<name>.pre-dits` and still runs first, with the same
  * arguments and stdin; its exit status is the hook's exit status. Installing is idempotent.
  * The hook costs one `git rev-parse` when there is nothing to do.

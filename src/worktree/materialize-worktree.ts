@@ -99,7 +99,29 @@ async function refreshIndex(repo: RepoPaths, updates: { path: string; stat: fs.B
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code !== 'index-unsupported') throw err;
-    // Split or sparse index: let git refresh (re-runs the clean filter on these files).
-    await runGit(['update-index', '-q', '--refresh'], { cwd: repo.workTree, allowFail: true });
+    // Split or sparse index: Dits does not write those itself; git does the refresh.
+    await refreshThroughGit(repo, updates);
   }
+}
+
+/**
+ * The refresh for an index Dits does not edit. `git update-index --refresh` alone is not
+ * enough: git takes an entry whose cached size differs from the file's (the pointer's 184
+ * bytes against the real file's) as modified without looking at the content, so the file
+ * would show as modified for good. Each entry that still holds the pointer's blob is
+ * re-added with no stat data (size 0), which makes git compare the content through the
+ * clean filter once (the pointer comes back, equal) and record the file's stat data.
+ */
+async function refreshThroughGit(repo: RepoPaths, updates: { path: string; expectedOid: string }[]): Promise<void> {
+  const opts = { cwd: repo.workTree, allowFail: true };
+  const want = new Map(updates.map((u) => [u.path, u.expectedOid]));
+  const ls = await runGit(['--literal-pathspecs', 'ls-files', '-s', '-z', '--', ...want.keys()], opts);
+  const lines: string[] = [];
+  for (const rec of ls.stdout.toString('utf8').split('\0')) {
+    // "<mode> <oid> <stage>\t<path>": stage 0 entries whose blob is still the pointer's
+    const m = /^(\d+) ([0-9a-f]+) 0\t(.*)$/s.exec(rec);
+    if (m && want.get(m[3]!) === m[2]) lines.push(`${m[1]} ${m[2]}\t${m[3]}\0`);
+  }
+  if (lines.length > 0) await runGit(['update-index', '-z', '--index-info'], { ...opts, input: lines.join('') });
+  await runGit(['update-index', '-q', '--refresh'], opts);
 }

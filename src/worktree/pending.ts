@@ -29,3 +29,18 @@ export function takePending(gitDir: string): string[] {
   fs.rmSync(taken, { force: true });
   return [...new Set(text.split('\0').filter(Boolean))];
 }
+
+/**
+ * Takes from the list only the paths in `mine` (the ones this filter process left as
+ * pointers) and puts the others back: they belong to another git command still running,
+ * which finishes them itself.
+ */
+export function takeOwnPending(gitDir: string, mine: ReadonlySet<string>): string[] {
+  const all = takePending(gitDir);
+  const own: string[] = [];
+  for (const p of all) {
+    if (mine.has(p)) own.push(p);
+    else addPending(gitDir, p);
+  }
+  return own;
+}

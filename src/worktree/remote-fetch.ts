@@ -1,6 +1,7 @@
 /**
  * Content a checkout needs but the local store lacks comes from the repository's Dits
- * remote (dits.remote, else origin, else the only dits:: remote). With dits.fetchMode=lazy
+ * remotes: the one the last `git fetch`/`git pull` used (FETCH_HEAD), then dits.remote (else
+ * origin), then the other dits:: remotes, each asked for what the ones before lacked. With dits.fetchMode=lazy
  * a checkout leaves such files as pointers until `git dits pull`; dits.fetchInclude /
  * dits.fetchExclude limit what a checkout fetches by itself.
  *
@@ -13,13 +14,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { gitConfigMap } from '../git/exec.js';
-import { parseGitBool } from '../transfer/storage-url.js';
+import { readDitsConfig } from '../git/dits-config.js';
 import type { RepoPaths } from '../git/repo.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { contentPresent } from '../store/materialize.js';
-import { defaultDitsRemote, openRemoteStorage } from '../remote/open-remote.js';
+import { defaultDitsRemote, listDitsRemotes, openRemoteStorage, type DitsRemote } from '../remote/open-remote.js';
+import { DitsUserError, isUserError } from '../errors.js';
 import { ensureLocal, fetchManifests } from '../remote/content/fetch-content.js';
 import { FileAssembler } from '../store/assemble.js';
 import { CODEC_NONE } from '../store/pack-format.js';
@@ -34,15 +35,14 @@ export interface FetchPolicy {
 }
 
 export async function readFetchPolicy(cwd: string): Promise<FetchPolicy> {
-  const kv = await gitConfigMap(cwd, '^dits\\.fetch');
-  const mode = kv.get('dits.fetchmode') === 'lazy' ? 'lazy' : 'full';
-  return { mode, include: parsePatternList(kv.get('dits.fetchinclude')), exclude: parsePatternList(kv.get('dits.fetchexclude')) };
+  const config = await readDitsConfig(cwd);
+  const mode = config.oneOf('dits.fetchMode', ['full', 'lazy'] as const, 'full');
+  return { mode, include: parsePatternList(config.string('dits.fetchInclude')), exclude: parsePatternList(config.string('dits.fetchExclude')) };
 }
 
 /** dits.keepLocalCopy: keep fetched content in the local store as well as in the working tree. */
 export async function readKeepLocalCopy(cwd: string): Promise<boolean> {
-  const v = (await gitConfigMap(cwd, '^dits\\.keeplocalcopy$')).get('dits.keeplocalcopy');
-  return v === undefined ? false : parseGitBool('dits.keepLocalCopy', v);
+  return (await readDitsConfig(cwd)).bool('dits.keepLocalCopy', false);
 }
 
 export interface PreparedFile {
@@ -73,9 +73,72 @@ export interface FetchReport {
   prepared: Map<string, PreparedFile>;
 }
 
+/** FETCH_HEAD younger than this names the remote a pull just fetched from (asked first). */
+const FETCH_HEAD_FRESH_MS = 15 * 60 * 1000;
+
 /**
- * Makes the content of these pointers local, from the default remote. `policy` null means
- * an explicit request (`git dits pull`): everything asked for is fetched.
+ * The remote the last `git fetch` / `git pull` used, from FETCH_HEAD ("<oid> TAB [not-for-merge]
+ * TAB <what> of <url>"), when it was written in the last few minutes (the post-merge hook of
+ * `git pull server main` runs right after its fetch).
+ */
+export function lastFetchedRemote(gitDir: string, remotes: readonly DitsRemote[], now = Date.now()): DitsRemote | null {
+  const file = path.join(gitDir, 'FETCH_HEAD');
+  let text: string;
+  try {
+    if (now - fs.statSync(file).mtimeMs > FETCH_HEAD_FRESH_MS) return null;
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    const at = line.lastIndexOf(' of ');
+    if (at < 0) continue;
+    const url = comparableUrl(line.slice(at + 4).trim());
+    const r = remotes.find((x) => comparableUrl(x.url) === url || x.name === url);
+    if (r) return r;
+  }
+  return null;
+}
+
+/**
+ * A URL as FETCH_HEAD writes it: git drops credentials (user:password@), trailing slashes and
+ * a trailing ".git" (builtin/fetch.c), so both sides are compared that way, without `dits::`.
+ */
+export function comparableUrl(url: string): string {
+  let u = url.startsWith('dits::') ? url.slice('dits::'.length) : url;
+  u = u.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+  u = u.replace(/\/+$/, '');
+  if (u.endsWith('.git')) u = u.slice(0, -4);
+  return u;
+}
+
+/**
+ * The remotes to ask for content, in order. `explicit`: only that one. Otherwise the remote
+ * the last fetch used (FETCH_HEAD, if fresh), then dits.remote / origin, then every other
+ * dits:: remote: content follows the remote a pull named, and what one remote lacks is
+ * looked for on the others.
+ */
+export async function contentRemotes(repo: RepoPaths, explicit?: string): Promise<DitsRemote[]> {
+  if (explicit) {
+    const r = await defaultDitsRemote(repo.workTree, explicit);
+    return r ? [r] : [];
+  }
+  const all = await listDitsRemotes(repo.workTree);
+  const order: DitsRemote[] = [];
+  const add = (r: DitsRemote | null | undefined): void => {
+    if (r && !order.some((o) => o.name === r.name)) order.push(r);
+  };
+  add(lastFetchedRemote(repo.gitDir, all));
+  add(await defaultDitsRemote(repo.workTree).catch(() => null));
+  for (const r of all) add(r);
+  return order;
+}
+
+/**
+ * Makes the content of these pointers local, from the repository's dits:: remotes in the
+ * order contentRemotes gives (or only `opts.remote`): each remote is asked for what the
+ * ones before it did not provide. `policy` null means an explicit request (`git dits pull`):
+ * everything asked for is fetched.
  */
 export async function fetchMissingContent(
   repo: RepoPaths,
@@ -83,21 +146,65 @@ export async function fetchMissingContent(
   items: { path: string; pointer: Pointer }[],
   policy: FetchPolicy | null,
   onProgress?: (p: TransferProgress) => void,
-  opts: { assemble?: boolean } = {},
+  opts: { assemble?: boolean; remote?: string } = {},
 ): Promise<FetchReport> {
   const report: FetchReport = { fetched: [], deferred: [], remote: null, bytes: 0, keptLocally: true, prepared: new Map() };
   const missing = items.filter((i) => !contentPresent(store, i.pointer.manifest));
   if (missing.length === 0) return report;
   const filter = policy ? createPathFilter(policy.include, policy.exclude) : null;
-  const wanted = missing.filter((i) => {
+  let wanted = missing.filter((i) => {
     const ok = !policy || (policy.mode === 'full' && filter!.matches(i.path));
     if (!ok) report.deferred.push(i.path);
     return ok;
   });
   if (wanted.length === 0) return report;
-  const remote = await defaultDitsRemote(repo.workTree);
-  if (!remote) return report;
-  report.remote = remote.name;
+  const remotes = await contentRemotes(repo, opts.remote);
+  if (remotes.length === 0) return report;
+  const failures: { remote: string; error: DitsUserError }[] = [];
+  const used: string[] = [];
+  for (const remote of remotes) {
+    try {
+      const r = await fetchFromRemote(repo, store, remote, wanted, onProgress, opts);
+      for (const [dest, p] of r.prepared) report.prepared.set(dest, p);
+      report.bytes += r.bytes;
+      report.keptLocally &&= r.keptLocally;
+      used.push(remote.name);
+      wanted = [];
+      break;
+    } catch (err) {
+      // the next remote may hold it (content missing or damaged here, or this one unreachable)
+      if (!isUserError(err)) throw err;
+      failures.push({ remote: remote.name, error: err });
+      const before = wanted.length;
+      wanted = wanted.filter((w) => !contentPresent(store, w.pointer.manifest));
+      if (wanted.length < before) used.push(remote.name);
+    }
+  }
+  report.remote = used.join(', ') || null;
+  report.fetched = missing.filter((m) => !report.deferred.includes(m.path) && !wanted.includes(m)).map((m) => m.path);
+  if (wanted.length) {
+    if (failures.length === 1) {
+      const f = failures[0]!;
+      throw new DitsUserError(f.error.code, `${f.remote}: ${f.error.message}`, { hint: f.error.hint, exitCode: f.error.exitCode, cause: f.error });
+    }
+    throw new DitsUserError(
+      'content-not-on-remotes',
+      `content of ${wanted.length} file(s) (${wanted.slice(0, 3).map((w) => w.path).join(', ')}${wanted.length > 3 ? ', ...' : ''}) was found on none of the remotes asked: ${failures.map((f) => `${f.remote}: ${f.error.message}`).join('; ')}`,
+      { hint: 'push it from a machine that has it, or name the remote that holds it: `git dits pull <remote>`' },
+    );
+  }
+  return report;
+}
+
+/** One remote's part of fetchMissingContent: everything in `wanted`, or an error. */
+async function fetchFromRemote(
+  repo: RepoPaths,
+  store: ChunkStore,
+  remote: DitsRemote,
+  wanted: { path: string; pointer: Pointer }[],
+  onProgress: ((p: TransferProgress) => void) | undefined,
+  opts: { assemble?: boolean },
+): Promise<{ prepared: Map<string, PreparedFile>; bytes: number; keptLocally: boolean }> {
   const storage = await openRemoteStorage(repo.workTree, remote.url);
   const manifestIds = [...new Set(wanted.map((w) => w.pointer.manifest))];
   let assembler: FileAssembler | null = null;
@@ -109,11 +216,9 @@ export async function fetchMissingContent(
       wanted.map((w) => ({ dest: path.join(repo.workTree, w.path), pointer: w.pointer })),
     );
   }
-  let r: Awaited<ReturnType<typeof ensureLocal>>;
   try {
     // the assembler of a checkout that keeps no second copy of what it fetches
     const noCopy = assembler && !(await readKeepLocalCopy(repo.workTree)) ? assembler : null;
-    report.keptLocally = noCopy === null;
     let fromLinks = new Set<string>();
     if (noCopy) {
       // chunks the previous version of these files shares with the new one (worktree-links.ts)
@@ -127,19 +232,17 @@ export async function fetchMissingContent(
       });
       store.commit();
     }
-    r = await ensureLocal(storage, store, { manifestIds }, {
+    const r = await ensureLocal(storage, store, { manifestIds }, {
       remoteName: remote.name,
       onProgress,
       ...(assembler ? { chunkSink: assembler.put.bind(assembler) } : {}),
       ...(noCopy ? { storeChunk: (id: Buffer) => !noCopy.covers(id) } : {}),
       ...(fromLinks.size ? { have: (id: Buffer) => fromLinks.has(id.toString('hex')) } : {}),
     });
-    if (assembler) report.prepared = await assembler.finish();
+    const prepared = assembler ? await assembler.finish() : new Map<string, PreparedFile>();
+    return { prepared, bytes: r.bytes, keptLocally: noCopy === null };
   } catch (err) {
     assembler?.dispose();
     throw err;
   }
-  report.bytes = r.bytes;
-  report.fetched = wanted.map((w) => w.path);
-  return report;
 }

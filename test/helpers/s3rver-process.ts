@@ -12,6 +12,8 @@ export interface S3Process {
   endpoint: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
   close(): Promise<void>;
+  /** Kills the server at once (SIGKILL), as a crash or a dropped network would: requests in flight fail. */
+  kill(): Promise<void>;
 }
 
 export async function startS3rverProcess(buckets: string[]): Promise<S3Process> {
@@ -36,7 +38,16 @@ export async function startS3rverProcess(buckets: string[]): Promise<S3Process> 
   return {
     endpoint: `http://127.0.0.1:${port}`,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    },
     async close() {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        return;
+      }
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
       fs.rmSync(dir, { recursive: true, force: true });

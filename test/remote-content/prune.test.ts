@@ -35,7 +35,7 @@ describe('prune', () => {
     tracker.detach();
 
     const statsBefore = a.stats();
-    const plan = await planPrune(a, remote, { remoteName: 'origin', olderThanMs: 30 * DAY, now, samplePerPack: 3 });
+    const plan = await planPrune(a, remote, { remoteName: 'origin', olderThanMs: 30 * DAY, now });
     const oldIds = new Set(chunkIds(a, mOld).map((x) => x.toString('hex')));
     const recentIds = new Set(chunkIds(a, mRecent).map((x) => x.toString('hex')));
     const dropped = plan.packs.flatMap((p) => p.drop.map((x) => x.toString('hex')));
@@ -43,6 +43,8 @@ describe('prune', () => {
     expect(plan.notOnRemote).toBe(new Set(chunkIds(a, mUnpushed).map((x) => x.toString('hex'))).size);
     expect(plan.failedRemotePacks).toEqual([]);
     expect(plan.verifiedRemotePacks).toBeGreaterThan(0);
+    expect(plan.verified).toBe(true);
+    expect(plan.verifyBytes).toBeGreaterThanOrEqual(plan.freedBytes); // every dropped chunk read back
     expect(plan.freedBytes).toBeGreaterThan(900_000 * 0.5);
 
     const applied = applyPrune(a, plan);
@@ -88,7 +90,7 @@ describe('prune', () => {
     a.close();
   });
 
-  it('never drops chunks whose remote pack fails verification', async () => {
+  it('never drops a chunk whose remote copy fails verification', async () => {
     const root = path.join(dirs.make(), 'remote');
     const remote = new FileStorage(root, { fsync: false });
     const a = openStore(dirs);
@@ -96,10 +98,10 @@ describe('prune', () => {
     const m2 = await addFile(a, seededBytes(300_000, 72));
     await pushContent(remote, a, [m1], { remoteName: 'origin' });
     await pushContent(remote, a, [m2], { remoteName: 'origin' });
-    // damage m2's pack (every chunk is sampled below)
+    // damage the last chunk of m2's pack
     const packs = fs.readdirSync(path.join(root, 'v1/packs')).filter((n) => n.endsWith('.pack'));
     expect(packs).toHaveLength(2);
-    const plan0 = await planPrune(a, remote, { remoteName: 'origin', olderThanMs: 0, now: Date.now() + DAY, samplePerPack: 1000 });
+    const plan0 = await planPrune(a, remote, { remoteName: 'origin', olderThanMs: 0, now: Date.now() + DAY, dryRun: true });
     expect(plan0.failedRemotePacks).toEqual([]);
     const m2First = chunkIds(a, m2)[0]!;
     let bad = '';
@@ -114,17 +116,29 @@ describe('prune', () => {
       }
     }
     expect(bad).not.toBe('');
-    const plan = await planPrune(a, remote, { remoteName: 'origin', olderThanMs: 0, now: Date.now() + DAY, samplePerPack: 1000 });
+    expect(() => applyPrune(a, plan0)).toThrow(/not verified/); // a dry run's plan drops nothing
+    const plan = await planPrune(a, remote, { remoteName: 'origin', olderThanMs: 0, now: Date.now() + DAY });
     expect(plan.failedRemotePacks).toHaveLength(1);
-    expect(plan.failedRemotePacks[0]!.packKey).toBe(`v1/packs/${bad}`);
+    expect(plan.failedRemotePacks[0]).toMatchObject({ packKey: `v1/packs/${bad}`, chunks: 1 });
+    const lastOfM2 = chunkIds(a, m2).at(-1)!;
+    expect(plan.failedRemotePacks[0]!.ids).toEqual([lastOfM2]);
     const dropped = new Set(plan.packs.flatMap((p) => p.drop.map((x) => x.toString('hex'))));
-    expect(chunkIds(a, m2).some((id) => dropped.has(id.toString('hex')))).toBe(false);
+    expect(dropped.has(lastOfM2.toString('hex'))).toBe(false);
+    expect(chunkIds(a, m2).filter((id) => !dropped.has(id.toString('hex')))).toEqual([lastOfM2]);
     expect(chunkIds(a, m1).every((id) => dropped.has(id.toString('hex')))).toBe(true);
+    applyPrune(a, plan);
+    expect(a.hasChunk(lastOfM2)).toBe(true);
 
-    // a pack whose size changed on the remote also fails (HEAD check)
-    fs.appendFileSync(path.join(root, 'v1/packs', bad), Buffer.from('x'));
-    const plan2 = await planPrune(a, remote, { remoteName: 'origin', olderThanMs: 0, now: Date.now() + DAY, samplePerPack: 1 });
-    expect(plan2.chunks).toBe(plan.chunks);
+    // a pack whose size changed on the remote: its chunks are not dropped either (the sync sees it)
+    const m3 = await addFile(a, seededBytes(200_000, 73));
+    await pushContent(remote, a, [m3], { remoteName: 'origin' });
+    const m3Pack = fs.readdirSync(path.join(root, 'v1/packs')).find((n) => n.endsWith('.pack') && !packs.includes(n))!;
+    fs.chmodSync(path.join(root, 'v1/packs', m3Pack), 0o644);
+    fs.appendFileSync(path.join(root, 'v1/packs', m3Pack), Buffer.from('x'));
+    const plan2 = await planPrune(a, remote, { remoteName: 'origin', olderThanMs: 0, now: Date.now() + DAY });
+    expect(plan2.chunks).toBe(0);
+    expect(plan2.failedRemotePacks.map((f) => f.packKey).sort()).toEqual([`v1/packs/${bad}`, `v1/packs/${m3Pack}`].sort());
+    expect(plan2.failedRemotePacks.find((f) => f.packKey === `v1/packs/${m3Pack}`)!.reason).toMatch(/bytes on the remote/);
     a.close();
   });
 });

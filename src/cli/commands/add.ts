@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
+import { runGitWritingIndex } from '../../git/index-lock.js';
 import { readDitsSettings } from '../../git/dits-config.js';
 import { updateIndexStat } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -14,6 +14,7 @@ import { DitsUserError } from '../../errors.js';
 import { createProgressBar } from '../progress.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 function splitZ(b: Buffer): string[] {
   return b.toString('utf8').split('\0').filter(Boolean);
@@ -38,11 +39,14 @@ interface Staged {
   newBytes: number;
 }
 
+const addOptions = { json: { type: 'boolean', description: 'print the result as JSON' } } as const satisfies OptionTable;
+
 const add: Command = {
   summary: 'Add files to the index, reading Dits-tracked ones directly (fast path for big files)',
   usage: 'git dits add [--json] [--] <path>...',
+  options: addOptions,
   async run(args, ctx: CliContext) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+    const { values, positionals } = parseOptions(args, addOptions, { positionals: true });
     if (positionals.length === 0) throw new DitsUserError('bad-usage', 'name the files to add', { hint: 'git dits add clip.mov footage/' });
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
@@ -101,6 +105,7 @@ async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json:
   // cutting and hashing on the second core pays for the workers on big files only
   const worker = total >= PARALLEL_INGEST_MIN ? startedWorker() : undefined;
   let doneBefore = 0;
+  let ingested = false;
   try {
     for (const f of ditsFiles) {
       const abs = path.join(repo.workTree, f);
@@ -134,13 +139,20 @@ async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json:
       });
       doneBefore += Number(before.size);
     }
+    ingested = true;
   } finally {
     bar.done();
+    if (!ingested) store.close();
+  }
+  // The store is closed (this process stops being a writer: writer-lease.ts) only once the
+  // pointers are staged, so a gc running meanwhile sees either this add or its pointers.
+  try {
+    store.commit();
+    if (staged.length) await stagePointers(repo.workTree, repo.gitDir, repo.ditsDir, repo.hashAlgo, staged);
+  } finally {
     store.close();
   }
-
-  if (staged.length) await stagePointers(repo.workTree, repo.gitDir, repo.ditsDir, repo.hashAlgo, staged);
-  if (plain.length) await runGit(['add', '--', ...plain], { cwd: repo.workTree });
+  if (plain.length) await runGitWritingIndex(['add', '--', ...plain], { cwd: repo.workTree });
 
   const summary = {
     added: staged.map((s) => ({ path: s.path, size: s.size, newBytes: s.newBytes, changedWhileReading: s.stat === null })),
@@ -176,7 +188,7 @@ async function stagePointers(workTree: string, gitDir: string, ditsDir: string, 
     const r = await runGit(['hash-object', '-w', '--no-filters', '--stdin-paths'], { cwd: workTree, input: files.join('\n') + '\n' });
     const oids = r.stdout.toString('utf8').trim().split('\n');
     const info = staged.map((s, i) => `${s.mode} ${oids[i]}\t${s.path}`).join('\0') + '\0';
-    await runGit(['update-index', '--add', '-z', '--index-info'], { cwd: workTree, input: info });
+    await runGitWritingIndex(['update-index', '--add', '-z', '--index-info'], { cwd: workTree, input: info });
     const updates = staged.flatMap((s, i) => (s.stat ? [{ path: s.path, stat: s.stat, expectedOid: oids[i]! }] : []));
     try {
       await updateIndexStat(gitDir, updates, { hashAlgo, worktree: workTree });

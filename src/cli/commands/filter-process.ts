@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
 import { readDitsSettings } from '../../git/dits-config.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -12,6 +11,24 @@ import { setPipeSize } from '../../chunking/native.js';
 import { FdReader } from '../../git/fd-reader.js';
 import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
+import { parseOptions, type OptionTable } from '../options.js';
+import { takeOwnPending } from '../../worktree/pending.js';
+import { finishCheckout } from './hook.js';
+
+/**
+ * Writes the files of `mine` still on the pending list (others' entries stay there). By now
+ * git has written its last index (it closes the pipe from its exit handler), so the index
+ * refresh that follows the writes is the last word. Failures are reported; never thrown:
+ * git ignores this process's exit status.
+ */
+async function finishLeftPointers(ctx: CliContext, gitDir: string, mine: ReadonlySet<string>): Promise<void> {
+  try {
+    const paths = takeOwnPending(gitDir, mine);
+    if (paths.length > 0) await finishCheckout(ctx, paths);
+  } catch (e) {
+    err(ctx, `dits: could not write the checked-out files (${e instanceof Error ? e.message : String(e)}); \`git dits checkout\` writes them`);
+  }
+}
 
 function isPipe(fd: number): boolean {
   try {
@@ -88,11 +105,14 @@ async function writeResult(ctx: CliContext, result: FilterResult): Promise<void>
 /** Pipe capacity asked for (the kernel's default limit for one pipe is 1 MiB). */
 const FILTER_PIPE_BYTES = 1024 * 1024;
 
+const noOptions = {} as const satisfies OptionTable;
+
 const filterProcess: Command = {
   summary: "Serve Git's long-running filter protocol (run by Git, not by hand)",
   usage: 'git dits filter-process',
+  options: noOptions,
   async run(args, ctx) {
-    parseArgs({ args, options: {} });
+    parseOptions(args, noOptions);
     let input: AsyncIterable<Buffer> & { close?: () => Promise<void> };
     if (ctx.stdinFd !== undefined && isPipe(ctx.stdinFd)) {
       // Git sends files in 64 KiB packets; a 64 KiB pipe makes git and Dits take turns
@@ -103,8 +123,16 @@ const filterProcess: Command = {
       input = ctx.stdin as AsyncIterable<Buffer>;
     }
     const { deps, close } = await filterDeps(ctx, true);
+    const leftPointers = new Set<string>();
+    deps.leftPending = (p) => leftPointers.add(p);
     try {
       await serveFilterProtocol(input, ctx.stdout, createDitsFilter(deps));
+      // Git closed the pipe: it is exiting (its exit handler closes the pipe, then waits
+      // for this process before the command returns), after every hook it runs. Files this
+      // process left as pointers and that no hook wrote are written now: git runs no hook
+      // after `stash apply`, a `stash pop` that keeps entries, or `sparse-checkout`, and
+      // the hooks leave a rebase's or cherry-pick's files alone while it runs (hook.ts).
+      if (leftPointers.size > 0) await finishLeftPointers(ctx, deps.gitDir, leftPointers);
     } finally {
       await close();
       await input.close?.();
@@ -117,8 +145,9 @@ function oneShot(command: FilterCommand): Command {
   return {
     summary: `Single-file ${command} filter (fallback for tools without the long-running protocol)`,
     usage: `git dits ${command} -- <path>`,
+    options: noOptions,
     async run(args, ctx) {
-      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const { positionals } = parseOptions(args, noOptions, { positionals: true });
       const { deps, close } = await filterDeps(ctx);
       const handlers = createDitsFilter(deps);
       try {

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listReachablePointers } from '../../git/reachable.js';
+import { listIndexDamagedPointers, listTreeDamagedPointers, type DamagedPointer } from '../../git/pointers.js';
 import { rawInIndex, rawInTree, type RawEntry } from '../../git/raw-content.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { fsckStore, type FsckProblem } from '../../store/fsck.js';
@@ -10,6 +10,13 @@ import { createProgressBar } from '../progress.js';
 import { describeRaw, rawContentFix } from '../pre-commit-check.js';
 import { formatBytes, out, err, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
+
+const fsckOptions = {
+  json: { type: 'boolean', description: 'print the result as JSON' },
+  'no-quarantine': { type: 'boolean', description: 'leave corrupt chunks and manifests where they are (only report them)' },
+  offline: { type: 'boolean', description: 'do not ask the Dits remote about manifests missing here (they are reported as missing)' },
+} as const satisfies OptionTable;
 
 /** Manifests missing here that the Dits remote holds: never fetched (a clone fetches only what it checks out), not lost. */
 interface NotFetched {
@@ -63,10 +70,11 @@ async function findRaw(workTree: string): Promise<RawEntry[]> {
 }
 
 const fsck: Command = {
-  summary: 'Re-hash every stored chunk and manifest; quarantine corrupt ones; report lost content, content not fetched yet, and files stored whole in Git (exit 1 on lost, corrupt or raw content)',
+  summary: 'Re-hash every stored chunk and manifest; quarantine corrupt ones; report lost content, content not fetched yet, damaged pointers and files stored whole in Git (exit 1 on lost, corrupt, damaged or raw content)',
   usage: 'git dits fsck [--json] [--no-quarantine] [--offline]',
+  options: fsckOptions,
   async run(args, ctx: CliContext) {
-    const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, 'no-quarantine': { type: 'boolean' }, offline: { type: 'boolean' } } });
+    const { values } = parseOptions(args, fsckOptions);
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
     const pointers = await listReachablePointers(repo.workTree);
@@ -79,10 +87,16 @@ const fsck: Command = {
       bar.done();
       store.close();
     }
+    // pointers in the index or HEAD that do not parse (they check out as their own text)
+    const damaged = new Map<string, DamagedPointer>();
+    for (const d of [...(await listIndexDamagedPointers(repo.workTree)), ...(await listTreeDamagedPointers(repo.workTree, 'HEAD'))]) {
+      damaged.set(`${d.blobOid} ${d.path}`, d);
+    }
+    const damagedPointers = [...damaged.values()];
     const remote = await checkRemote(repo.workTree, res.problems, Boolean(values.offline));
     const raw = await findRaw(repo.workTree);
     const problems = remote.problems;
-    if (values.json) printJson(ctx, { ...res, problems, notFetched: remote.notFetched, rawContent: raw });
+    if (values.json) printJson(ctx, { ...res, problems, notFetched: remote.notFetched, rawContent: raw, damagedPointers });
     else {
       out(ctx, `Checked ${res.chunksChecked} chunks (${formatBytes(res.bytesChecked)}) and ${res.manifestsChecked} manifests.`);
       if (res.remoteHeldChunks) out(ctx, `${res.remoteHeldChunks} chunks are held by a remote, not here (fetched into the working tree or pruned; they come back when needed).`);
@@ -96,14 +110,18 @@ const fsck: Command = {
       }
       if (res.quarantined.length) err(ctx, `Moved ${res.quarantined.length} corrupt object(s) to .git/dits/quarantine.`);
       if (problems.length) err(ctx, 'hint: fetch the missing or corrupt content again from a remote that has it (`git dits pull`), or re-add the files from their originals.');
+      for (const d of damagedPointers) err(ctx, `damaged-pointer: ${d.path}: ${d.damage} (blob ${d.blobOid})`);
+      if (damagedPointers.length) {
+        err(ctx, 'hint: a damaged pointer checks out as its own text; restore it from a commit where it is whole (`git log -- <path>`, then `git checkout <commit> -- <path>`), or put the real file back and `git add` it.');
+      }
       if (raw.length) {
         err(ctx, `raw-content: ${raw.length} file(s) tracked by Dits are stored whole in Git, not as pointers (staged or at HEAD):`);
         for (const r of raw.slice(0, 20)) err(ctx, `  ${describeRaw(r)}`);
         for (const line of await rawContentFix(repo.workTree, raw.map((r) => r.path))) err(ctx, `hint: ${line}, then commit`);
       }
-      if (!problems.length && !raw.length) out(ctx, 'No problems found.');
+      if (!problems.length && !raw.length && !damagedPointers.length) out(ctx, 'No problems found.');
     }
-    return problems.length || raw.length ? 1 : 0;
+    return problems.length || raw.length || damagedPointers.length ? 1 : 0;
   },
 };
 

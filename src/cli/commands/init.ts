@@ -1,10 +1,10 @@
-import { parseArgs } from 'node:util';
 import { findRepo } from '../../git/repo.js';
 import { gitConfigGet } from '../../git/exec.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { hooksDir, installHooks } from '../../worktree/hooks.js';
 import { out, err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 /** Creates .git/dits and installs the hooks; idempotent. Used by init and by the filter. */
 export async function initRepo(cwd: string, ditsBin: string): Promise<{ hooks: ReturnType<typeof installHooks>; dir: string }> {
@@ -14,11 +14,14 @@ export async function initRepo(cwd: string, ditsBin: string): Promise<{ hooks: R
   return { hooks, dir: repo.ditsDir };
 }
 
+const initOptions = {} as const satisfies OptionTable;
+
 const init: Command = {
   summary: 'Prepare this repository for Dits: the local store (.git/dits) and the checkout hooks',
   usage: 'git dits init',
+  options: initOptions,
   async run(args: string[], ctx: CliContext) {
-    parseArgs({ args, options: {} });
+    parseOptions(args, initOptions);
     const { hooks, dir } = await initRepo(ctx.cwd, ctx.ditsBin);
     out(ctx, `Dits store ready in ${dir}`);
     if (hooks.installed.length) out(ctx, `Hooks installed: ${hooks.installed.join(', ')}`);

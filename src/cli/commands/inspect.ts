@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { findRepo } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
 import { analyzeContainer } from '../../media/analyze-container.js';
@@ -13,12 +12,16 @@ import { DitsUserError } from '../../errors.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { out, printJson, formatBytes, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
+
+const inspectOptions = { json: { type: 'boolean', description: 'print the result as JSON' } } as const satisfies OptionTable;
 
 const inspect: Command = {
   summary: 'Show the container structure of a media file: tracks, codecs, duration, timecode (path or <rev>:<path>)',
   usage: 'git dits inspect [--json] <path | rev:path>',
+  options: inspectOptions,
   async run(args, ctx: CliContext) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+    const { values, positionals } = parseOptions(args, inspectOptions, { positionals: true });
     const target = positionals[0];
     if (!target) throw new DitsUserError('bad-usage', 'name a file to inspect', { hint: 'git dits inspect clip.mov, or git dits inspect HEAD~1:clip.mov' });
     const revMatch = /^([^:]+):(.+)$/.exec(target);

@@ -1,8 +1,8 @@
-import { parseArgs } from 'node:util';
 import { runGit } from '../../git/exec.js';
 import { DitsUserError } from '../../errors.js';
 import { out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -31,11 +31,14 @@ async function scopeArgs(local: boolean, ctx: CliContext): Promise<string[]> {
   return ['--local'];
 }
 
+const installOptions = { local: { type: 'boolean', description: 'this repository only (.git/config), not your user (~/.gitconfig)' } } as const satisfies OptionTable;
+
 const install: Command = {
   summary: 'Set up Git to use Dits (filter, diff and merge drivers) for your user, or one repo with --local',
   usage: 'git dits install [--local]',
+  options: installOptions,
   async run(args, ctx) {
-    const { values } = parseArgs({ args, options: { local: { type: 'boolean' } } });
+    const { values } = parseOptions(args, installOptions);
     const scope = await scopeArgs(Boolean(values.local), ctx);
     for (const [k, v] of filterConfig(ctx.ditsBin)) await runGit(['config', ...scope, '--replace-all', k, v], { cwd: ctx.cwd });
     out(ctx, `Dits is installed in your ${values.local ? 'repository' : 'global'} git config.`);
@@ -47,8 +50,9 @@ const install: Command = {
 const uninstall: Command = {
   summary: 'Remove the Dits filter, diff and merge config (global, or --local)',
   usage: 'git dits uninstall [--local]',
+  options: installOptions,
   async run(args, ctx) {
-    const { values } = parseArgs({ args, options: { local: { type: 'boolean' } } });
+    const { values } = parseOptions(args, installOptions);
     const scope = await scopeArgs(Boolean(values.local), ctx);
     for (const section of ['filter.dits', 'diff.dits', 'merge.dits']) {
       await runGit(['config', ...scope, '--remove-section', section], { cwd: ctx.cwd, allowFail: true });

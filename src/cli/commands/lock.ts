@@ -7,7 +7,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { DitsUserError, isUserError } from '../../errors.js';
 import { runGit } from '../../git/exec.js';
 import { findRepo, type RepoPaths } from '../../git/repo.js';
@@ -18,6 +17,7 @@ import { defaultDitsRemote } from '../../remote/open-remote.js';
 import { applyLockableModes, heldPaths, updateMyLocks } from '../../worktree/lockable.js';
 import { err, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 interface LockContext {
   repo: RepoPaths;
@@ -82,11 +82,14 @@ function describeLock(l: Lock): string {
   return `${l.path}\t${l.owner.name}\tID:${l.id}\t${l.locked_at}`;
 }
 
+const lockOptions = { remote: { type: 'string', value: '<name>', description: 'the Dits remote to use (default: dits.remote, else origin, else the only dits:: remote)' }, json: { type: 'boolean', description: 'print the result as JSON' } } as const satisfies OptionTable;
+
 const lock: Command = {
   summary: 'Lock files on the Dits server for exclusive editing (lockable files become writable)',
   usage: 'git dits lock [--remote <name>] [--json] <path>...',
+  options: lockOptions,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { remote: { type: 'string' }, json: { type: 'boolean' } } });
+    const { values, positionals } = parseOptions(args, lockOptions, { positionals: true });
     if (positionals.length === 0) throw new DitsUserError('bad-usage', 'name the files to lock', { hint: 'git dits lock <path>...' });
     const lc = await openLocks(ctx, values.remote);
     const paths = positionals.map((p) => repoRelative(lc.repo, ctx.cwd, p));
@@ -129,15 +132,18 @@ const lock: Command = {
   },
 };
 
+const unlockOptions = {
+  force: { type: 'boolean', short: 'f', description: 'unlock even with uncommitted changes, or break someone else\'s lock (repository admins)' },
+  remote: { type: 'string', value: '<name>', description: 'the Dits remote to use (default: dits.remote, else origin, else the only dits:: remote)' },
+  json: { type: 'boolean', description: 'print the result as JSON' },
+} as const satisfies OptionTable;
+
 const unlock: Command = {
   summary: 'Release locks (--force breaks someone else\'s lock: repository admins only); lockable files become read-only',
   usage: 'git dits unlock [--force] [--remote <name>] [--json] <path>...',
+  options: unlockOptions,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { force: { type: 'boolean', short: 'f' }, remote: { type: 'string' }, json: { type: 'boolean' } },
-    });
+    const { values, positionals } = parseOptions(args, unlockOptions, { positionals: true });
     if (positionals.length === 0) throw new DitsUserError('bad-usage', 'name the files to unlock', { hint: 'git dits unlock <path>...' });
     const lc = await openLocks(ctx, values.remote);
     const paths = positionals.map((p) => repoRelative(lc.repo, ctx.cwd, p));
@@ -176,11 +182,19 @@ const unlock: Command = {
   },
 };
 
+const locksOptions = {
+  mine: { type: 'boolean', description: 'only the locks you hold' },
+  path: { type: 'string', value: '<path>', description: 'only the lock on this file' },
+  remote: { type: 'string', value: '<name>', description: 'the Dits remote to use (default: dits.remote, else origin, else the only dits:: remote)' },
+  json: { type: 'boolean', description: 'print the result as JSON' },
+} as const satisfies OptionTable;
+
 const locks: Command = {
   summary: 'List the locks on the Dits server (--mine: only yours)',
   usage: 'git dits locks [--mine] [--path <path>] [--remote <name>] [--json]',
+  options: locksOptions,
   async run(args, ctx) {
-    const { values } = parseArgs({ args, options: { mine: { type: 'boolean' }, path: { type: 'string' }, remote: { type: 'string' }, json: { type: 'boolean' } } });
+    const { values } = parseOptions(args, locksOptions);
     const lc = await openLocks(ctx, values.remote);
     const only = values.path === undefined ? undefined : repoRelative(lc.repo, ctx.cwd, values.path);
     // verify splits every lock into ours and theirs (and refreshes the cache); it needs

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { listIndexPointers, listTreePointers, type IndexPointer } from '../../git/pointers.js';
@@ -7,17 +6,24 @@ import { ChunkStore } from '../../store/chunk-store.js';
 import { Manifest } from '../../manifest/manifest.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 async function pointersAt(workTree: string, rev: string | undefined, specs: string[]): Promise<IndexPointer[]> {
   if (!rev) return (await listIndexPointers(workTree, specs)).filter((p) => p.stage === 0);
   return listTreePointers(workTree, rev, specs);
 }
 
+const lsFilesOptions = {
+  json: { type: 'boolean', description: 'print the result as JSON' },
+  rev: { type: 'string', value: '<commit>', description: 'list the files of this commit instead of the index' },
+} as const satisfies OptionTable;
+
 const lsFiles: Command = {
   summary: 'List tracked files: path, size, file id, chunks, and the share of bytes shared with other files or versions',
   usage: 'git dits ls-files [--json] [--rev <commit>] [--] [<path>...]',
+  options: lsFilesOptions,
   async run(args, ctx: CliContext) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, rev: { type: 'string' } } });
+    const { values, positionals } = parseOptions(args, lsFilesOptions, { positionals: true });
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
     const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { parsePointer } from '../../manifest/pointer.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { DitsUserError } from '../../errors.js';
 
 /**
  * merge=dits: binary content cannot be merged line by line. Git calls this only when both
@@ -13,7 +14,11 @@ const mergeDriver: Command = {
   usage: 'git dits merge-driver <base> <ours> <theirs> <path>',
   async run(args, ctx: CliContext) {
     const [base, ours, theirs, name] = args;
-    if (!base || !ours || !theirs) throw new Error('merge-driver needs %O %A %B %P');
+    if (!base || !ours || !theirs || args.some((a) => a.startsWith('-'))) {
+      throw new DitsUserError('bad-usage', 'merge-driver takes the four files git passes (%O %A %B %P)', { hint: 'git runs it for merge=dits files; see `git dits install`', exitCode: 2 });
+    }
+    const missing = [base, ours, theirs].find((f) => !fs.existsSync(f));
+    if (missing !== undefined) throw new DitsUserError('no-such-file', `merge-driver: ${missing}: no such file`, { hint: 'git runs it with the three versions it wrote (%O %A %B)', exitCode: 2 });
     const o = fs.readFileSync(ours);
     const t = fs.readFileSync(theirs);
     const b = fs.readFileSync(base);

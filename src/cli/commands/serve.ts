@@ -5,10 +5,10 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { DitsUserError } from '../../errors.js';
 import { err, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 /** `$XDG_DATA_HOME/dits-server`, else `~/.local/share/dits-server`. */
 export function defaultDataDir(env: NodeJS.ProcessEnv): string {
@@ -33,21 +33,21 @@ export function parsePort(v: string | undefined): number | undefined {
   return Number(v);
 }
 
+const serveOptions = {
+  data: { type: 'string', value: '<dir>', description: 'the server\'s data directory (default: $XDG_DATA_HOME/dits-server or ~/.local/share/dits-server)' },
+  storage: { type: 'string', value: 's3://bucket/prefix', description: 'keep repository content in S3 instead of the data directory' },
+  'proxy-bytes': { type: 'boolean', description: 'with --storage: send every byte through this server (clients that cannot reach S3)' },
+  port: { type: 'string', value: '<n>', description: 'the port to listen on (0: any free port)', default: '8080' },
+  host: { type: 'string', value: '<address>', description: 'the address to listen on (other than loopback: other machines can connect)', default: '127.0.0.1' },
+  quiet: { type: 'boolean', short: 'q', description: 'no request log on stderr' },
+} as const satisfies OptionTable;
+
 const serve: Command = {
   summary: 'Run the Dits server (locks, accounts, dits::http remotes) until Ctrl-C',
   usage: 'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--port <n>] [--host <address>] [--quiet]',
+  options: serveOptions,
   async run(args, ctx) {
-    const { values } = parseArgs({
-      args,
-      options: {
-        data: { type: 'string' },
-        storage: { type: 'string' },
-        'proxy-bytes': { type: 'boolean' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        quiet: { type: 'boolean', short: 'q' },
-      },
-    });
+    const { values } = parseOptions(args, serveOptions);
     const dataDir = resolveDataDir(ctx, values.data);
     const port = parsePort(values.port) ?? 8080;
     const host = values.host ?? '127.0.0.1';

@@ -6,10 +6,10 @@
  * or `--storage`; S3 settings from the environment as for `git dits serve`).
  */
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command, Subcommand } from '../main.js';
+import { nearest, parseOptions, type OptionTable } from '../options.js';
 import { resolveDataDir } from './serve.js';
 
 type ServerModule = typeof import('../../../server/index.js');
@@ -20,15 +20,71 @@ const USAGE = `git dits server <subcommand> [--data <dir>] [--json]
   token create <user> <token-name> [--url http://host:port]
   token revoke <user> <token-name>
   token list [<user>]
-  repo create <owner/name>
+  repo create <owner/name> [--adopt-existing]
+      refuses a name that still has stored content (left by a repository deleted with
+      --keep-content, or restored storage); --adopt-existing serves that content as the
+      new repository's
   repo list
-  repo delete <owner/name>
+  repo delete <owner/name> [--keep-content]
+      deletes the repository's records and its stored content (git data, packs,
+      manifests, refs), and only that repository's; re-run it if it was interrupted.
+      --keep-content deletes the records only
+  (repo create/delete find the content where the running server recorded it, or --storage)
   grant <user> <owner/name> <read|write|admin>
   status [--storage s3://bucket/prefix] [--quick]
       per repository: stored size, logical size, dedup ratio (one listing of its storage;
       --quick skips them), locks, reads; recent activity`;
 
-const KNOWN = new Set(['user add', 'token create', 'token revoke', 'token list', 'repo create', 'repo list', 'repo delete', 'grant', 'status']);
+/** Options every subcommand takes. */
+const serverOptions = {
+  data: { type: 'string', value: '<dir>', description: 'the server\'s data directory (default: as for `git dits serve`)' },
+  json: { type: 'boolean', description: 'print the result as JSON' },
+} as const satisfies OptionTable;
+
+/** Each subcommand with its own usage and options (`git dits server token create --help`). */
+const SUBCOMMANDS = {
+  'user add': { usage: 'git dits server user add <name> [--admin]', summary: 'Add a user (the first should be a site admin)', options: { admin: { type: 'boolean', description: 'a site admin: may create repositories and manage every one' } } },
+  'token create': {
+    usage: 'git dits server token create <user> <token-name> [--url http://host:port]',
+    summary: 'Create an access token for a user; it is printed only this once',
+    options: { url: { type: 'string', value: '<url>', description: 'the server\'s URL, to print the exact `git credential approve` line' } },
+  },
+  'token revoke': { usage: 'git dits server token revoke <user> <token-name>', summary: 'Revoke a token: requests with it are refused from now on' },
+  'token list': { usage: 'git dits server token list [<user>]', summary: 'List tokens (never their secrets): created, last used, revoked' },
+  'repo create': {
+    usage: 'git dits server repo create <owner/name> [--adopt-existing]',
+    summary: 'Create a repository (refused while the name still has stored content)',
+    options: {
+      'adopt-existing': { type: 'boolean', description: 'serve the content already stored under this name (left by a delete with --keep-content, or restored) as the new repository\'s' },
+      storage: { type: 'string', value: 's3://bucket/prefix', description: 'where the content is, when the server did not record it' },
+    },
+  },
+  'repo list': { usage: 'git dits server repo list', summary: 'List repositories' },
+  'repo delete': {
+    usage: 'git dits server repo delete <owner/name> [--keep-content]',
+    summary: 'Delete a repository: its grants, locks and stored content (git data, packs, manifests, refs), and only its own; re-run it if it was interrupted',
+    options: {
+      'keep-content': { type: 'boolean', description: 'delete the records only; the content stays for `repo create --adopt-existing`' },
+      storage: { type: 'string', value: 's3://bucket/prefix', description: 'where the content is, when the server did not record it' },
+    },
+  },
+  grant: { usage: 'git dits server grant <user> <owner/name> <read|write|admin>', summary: 'Give a user a role on a repository' },
+  status: {
+    usage: 'git dits server status [--storage s3://bucket/prefix] [--quick]',
+    summary: 'Users, tokens, locks; per repository: stored size, logical size, dedup ratio, reads; recent activity',
+    options: {
+      storage: { type: 'string', value: 's3://bucket/prefix', description: 'where the content is, when the server did not record it' },
+      quick: { type: 'boolean', description: 'skip listing each repository\'s storage (no sizes)' },
+    },
+  },
+} as const satisfies Record<string, Subcommand>;
+
+type SubcommandOptions = { [K in keyof typeof SUBCOMMANDS]: (typeof SUBCOMMANDS)[K] extends { options: infer O } ? O : never }[keyof typeof SUBCOMMANDS];
+/** The union of every subcommand's options: parsed together, then checked against the one named. */
+const allOptions = Object.assign({}, serverOptions, ...Object.values(SUBCOMMANDS).map((s) => ('options' in s ? s.options : {}))) as typeof serverOptions & UnionToIntersection<SubcommandOptions>;
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+const KNOWN = new Set(Object.keys(SUBCOMMANDS));
 const CREATES = new Set(['user add', 'repo create']);
 
 function need(positionals: string[], n: number, what: string): string[] {
@@ -58,15 +114,21 @@ function tokenStorageHelp(user: string, token: string, url: string | undefined):
 }
 
 async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { data: { type: 'string' }, json: { type: 'boolean' }, admin: { type: 'boolean' }, url: { type: 'string' }, storage: { type: 'string' }, quick: { type: 'boolean' } },
-  });
+  const { values, positionals } = parseOptions(args, allOptions, { positionals: true });
   const [group, action, ...rest] = positionals;
-  if (group === undefined) throw new DitsUserError('bad-usage', 'name a subcommand', { hint: `usage: ${USAGE}` });
+  if (group === undefined) throw new DitsUserError('bad-usage', 'name a subcommand', { hint: `usage: ${USAGE}`, exitCode: 2 });
   const key = group === 'grant' || group === 'status' ? group : `${group} ${action ?? ''}`;
-  if (!KNOWN.has(key)) throw new DitsUserError('bad-usage', `unknown subcommand 'server ${positionals.slice(0, 2).join(' ')}'`, { hint: `usage: ${USAGE}` });
+  if (!KNOWN.has(key)) {
+    const near = nearest(group === 'grant' || group === 'status' || action === undefined ? group : key, KNOWN);
+    throw new DitsUserError('bad-usage', `unknown subcommand 'server ${positionals.slice(0, 2).join(' ')}'`, { hint: near ? `did you mean \`git dits server ${near}\`? (\`git dits server --help\` lists them)` : `usage: ${USAGE}`, exitCode: 2 });
+  }
+  // an option of another subcommand is unknown to this one
+  const own: OptionTable = { ...serverOptions, ...('options' in SUBCOMMANDS[key as keyof typeof SUBCOMMANDS] ? (SUBCOMMANDS[key as keyof typeof SUBCOMMANDS] as { options: OptionTable }).options : {}) };
+  for (const [name, v] of Object.entries(values)) {
+    if (v === undefined || name in own) continue;
+    const near = nearest(`--${name}`, Object.keys(own).map((k) => `--${k}`));
+    throw new DitsUserError('unknown-option', `'server ${key}' has no option --${name}`, { hint: near ? `did you mean ${near}?` : 'see --help for the options', exitCode: 2 });
+  }
   const server: ServerModule = await import('../../../server/index.js');
   const dataDir = resolveDataDir(ctx, values.data);
   // Only the commands that set a server up may create its data dir: a mistyped --data
@@ -76,6 +138,11 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
   }
   const db: Db = server.openDataDirDb(dataDir);
   const json = values.json === true;
+  // where repositories' content lives: as for `git dits serve`, recorded by the running server
+  const storageBackend = () => {
+    const storage = values.storage ?? server.recordedStorageLocation(db) ?? undefined;
+    return server.createStorageBackend({ dataDir, ...(storage === undefined ? {} : { storage }), s3: server.s3OptionsFromEnv(ctx.env) });
+  };
   try {
     switch (key) {
       case 'user add': {
@@ -116,10 +183,13 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
         return 0;
       }
       case 'repo create': {
-        const [name] = need(rest, 1, 'repo create <owner/name>');
-        const repo = server.createRepo(db, name!);
+        const [name] = need(rest, 1, 'repo create <owner/name> [--adopt-existing]');
+        const repo = await server.createRepoChecked(db, storageBackend(), name!, { adoptExisting: values['adopt-existing'] === true });
         if (json) printJson(ctx, { repo });
-        else out(ctx, `Created repository ${repo.name}. Next: git dits server grant <user> ${repo.name} write`);
+        else {
+          if (repo.adoptedObjects > 0) out(ctx, `Serving the ${repo.adoptedObjects} object(s) already stored under ${repo.name} as its content.`);
+          out(ctx, `Created repository ${repo.name}. Next: git dits server grant <user> ${repo.name} write`);
+        }
         return 0;
       }
       case 'repo list': {
@@ -131,10 +201,14 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
         return 0;
       }
       case 'repo delete': {
-        const [name] = need(rest, 1, 'repo delete <owner/name>');
-        server.deleteRepo(db, name!);
-        if (json) printJson(ctx, { deleted: name });
-        else out(ctx, `Deleted repository ${name} (its grants and locks).`);
+        const [name] = need(rest, 1, 'repo delete <owner/name> [--keep-content]');
+        const backend = storageBackend();
+        const done = await server.deleteRepoAndContent(db, backend, name!, { keepContent: values['keep-content'] === true });
+        if (json) printJson(ctx, { deleted: done.name, deletedObjects: done.deletedObjects, storage: backend.location });
+        else if (done.deletedObjects === null) {
+          out(ctx, `Deleted repository ${done.name} (its grants and locks). Its content stays in ${backend.location}: \`git dits server repo delete ${done.name}\` deletes it, \`repo create ${done.name} --adopt-existing\` serves it again.`);
+        } else if (done.hadRecord) out(ctx, `Deleted repository ${done.name} (its grants and locks) and its ${done.deletedObjects} stored object(s) in ${backend.location}.`);
+        else out(ctx, `Deleted the ${done.deletedObjects} object(s) left under ${done.name} in ${backend.location}.`);
         return 0;
       }
       case 'grant': {
@@ -196,6 +270,8 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
 const server: Command = {
   summary: 'Administer a Dits server\'s data dir: users, tokens, repositories, grants, status',
   usage: USAGE,
+  options: serverOptions,
+  subcommands: SUBCOMMANDS,
   run: runServerAdmin,
 };
 

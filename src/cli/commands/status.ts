@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { findRepo, requireInitialised } from '../../git/repo.js';
-import { listIndexPointers } from '../../git/pointers.js';
+import { listIndexDamagedPointers, listIndexPointers } from '../../git/pointers.js';
 import { readIndexEntries } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { contentPresent } from '../../store/materialize.js';
@@ -11,21 +10,25 @@ import { rawInIndex } from '../../git/raw-content.js';
 import { rawContentFix } from '../pre-commit-check.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
-export type FileState = 'present' | 'modified' | 'deleted' | 'not-checked-out' | 'content-missing' | 'conflicted' | 'raw-in-git';
+export type FileState = 'present' | 'modified' | 'deleted' | 'not-checked-out' | 'content-missing' | 'conflicted' | 'damaged' | 'raw-in-git';
+
+const statusOptions = { json: { type: 'boolean', description: 'print the result as JSON' }, all: { type: 'boolean', description: 'list files whose content is present too' } } as const satisfies OptionTable;
 
 const status: Command = {
   summary: 'Show tracked files: present, modified, not checked out, missing content, or staged whole in Git',
   usage: 'git dits status [--json] [--all] [--] [<path>...]',
+  options: statusOptions,
   async run(args, ctx: CliContext) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
+    const { values, positionals } = parseOptions(args, statusOptions, { positionals: true });
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
     const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
     const pointers = await listIndexPointers(repo.workTree, specs);
     const index = new Map(readIndexEntries(repo.gitDir, repo.hashAlgo).filter((e) => e.stage === 0).map((e) => [e.path, e]));
     const store = ChunkStore.open(repo.ditsDir);
-    const rows: { path: string; state: FileState; size: number; oid: string }[] = [];
+    const rows: { path: string; state: FileState; size: number; oid: string; damage?: string }[] = [];
     try {
       for (const p of pointers) {
         let state: FileState;
@@ -51,6 +54,10 @@ const status: Command = {
     } finally {
       store.close();
     }
+    // pointers in Git that do not parse: checked out as their own text, so said here
+    for (const d of await listIndexDamagedPointers(repo.workTree, specs)) {
+      if (d.stage === 0) rows.push({ path: d.path, state: 'damaged', size: d.size, oid: '', damage: d.damage });
+    }
     // staged whole at a tracked path (git add without the Dits filter): no pointer, so not listed above
     const raw = await rawInIndex(repo.workTree, specs);
     for (const r of raw) rows.push({ path: r.path, state: 'raw-in-git', size: r.size, oid: '' });
@@ -68,9 +75,14 @@ const status: Command = {
       'not-checked-out': 'pointer only, content is local (run `git dits checkout`)',
       'content-missing': 'pointer only, content is not here (fetch it: `git dits pull`)',
       conflicted: 'conflicted (resolve with `git checkout --ours/--theirs`)',
+      damaged: 'damaged pointer in Git',
       'raw-in-git': 'staged whole in Git, not as a Dits pointer (a commit stores the whole file in Git)',
     };
-    for (const r of shown) out(ctx, `  ${r.path}  ${formatBytes(r.size)}  ${label[r.state]}`);
+    for (const r of shown) {
+      if (r.state === 'damaged') {
+        out(ctx, `  ${r.path}  ${label.damaged} (${r.damage}): it checks out as that text; restore it from a commit where it is whole (\`git log -- ${r.path}\`), or put the real file back and \`git add\` it`);
+      } else out(ctx, `  ${r.path}  ${formatBytes(r.size)}  ${label[r.state]}`);
+    }
     if (raw.length) for (const line of await rawContentFix(repo.workTree, raw.map((r) => r.path))) out(ctx, `hint: ${line}`);
     return 0;
   },

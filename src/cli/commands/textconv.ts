@@ -1,53 +1,37 @@
 import fs from 'node:fs';
-import { findRepo, isDitsInitialised } from '../../git/repo.js';
-import { parsePointer, MAX_POINTER_SIZE } from '../../manifest/pointer.js';
-import { Manifest } from '../../manifest/manifest.js';
+import { DitsUserError } from '../../errors.js';
+import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
 import { ChunkStore } from '../../store/chunk-store.js';
-import { formatStructure } from '../../media/format-structure.js';
-import type { MediaStructure } from '../../media/media-structure.js';
-import { formatBytes, out, type CliContext } from '../context.js';
+import { out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { describeVersion, identifyVersion } from '../version-summary.js';
 
-/** The readable summary of one version of a tracked file (what `git diff` compares). */
-export async function describeVersion(cwd: string, content: Buffer): Promise<string[]> {
-  const pointer = content.length <= MAX_POINTER_SIZE ? parsePointer(content) : null;
-  if (!pointer) return [`not a Dits pointer: ${content.length} bytes of file content`];
-  const lines = [`Dits file, ${formatBytes(pointer.size)} (${pointer.size} bytes)`, `file id: blake3:${pointer.oid}`];
-  let manifest: Manifest | null = null;
-  try {
-    const repo = await findRepo(cwd);
-    if (isDitsInitialised(repo)) {
-      const store = ChunkStore.open(repo.ditsDir);
-      try {
-        manifest = Manifest.parse(store.getManifestBytes(pointer.manifest));
-      } finally {
-        store.close();
-      }
-    }
-  } catch {
-    manifest = null;
-  }
-  if (!manifest) {
-    lines.push(`manifest: ${pointer.manifest} (not in the local store)`);
-    return lines;
-  }
-  const h = manifest.header;
-  lines.push(`chunks: ${h.chunkCount} (FastCDC ${formatBytes(h.chunker.min)}/${formatBytes(h.chunker.avg)}/${formatBytes(h.chunker.max)})`);
-  if (h.media) lines.push(...formatStructure(h.media as unknown as MediaStructure).split('\n'));
-  else if (h.mediaFallback) lines.push(`container: plain chunking (${h.mediaFallback})`);
-  return lines;
-}
-
+/**
+ * diff.dits.textconv: git runs it as `textconv <file>` for `git log -p`, `git show` and
+ * `git diff --no-ext-diff`, and diffs what it prints. The file is the pointer, the real
+ * content (git smudges the blobs it writes to temp files) or an up-to-date working-tree
+ * file: version-summary.ts finds which stored version it is.
+ */
 const textconv: Command = {
   summary: 'Print a readable summary of a tracked file version (the diff=dits text conversion)',
   usage: 'git dits textconv <file>',
   async run(args, ctx: CliContext) {
     const file = args[args.length - 1];
-    if (!file) throw new Error('textconv needs a file');
-    const st = fs.statSync(file);
-    const content = st.size <= MAX_POINTER_SIZE ? fs.readFileSync(file) : Buffer.alloc(0);
-    if (st.size > MAX_POINTER_SIZE) out(ctx, `binary content, ${formatBytes(st.size)} (not yet stored by Dits)`);
-    else for (const l of await describeVersion(ctx.cwd, content)) out(ctx, l);
+    if (!file || file.startsWith('-')) throw new DitsUserError('bad-usage', file ? `unknown option '${file}'` : 'name the file to convert', { hint: 'git runs `git dits textconv <file>` for diff=dits files', exitCode: 2 });
+    if (!fs.existsSync(file)) throw new DitsUserError('no-such-file', `${file}: no such file`);
+    let repo: RepoPaths | null = null;
+    let store: ChunkStore | null = null;
+    try {
+      repo = await findRepo(ctx.cwd);
+      if (isDitsInitialised(repo)) store = ChunkStore.open(repo.ditsDir);
+    } catch {
+      /* outside a repository: describe what the file itself says */
+    }
+    try {
+      for (const l of describeVersion(await identifyVersion(ctx.cwd, file, { repo, store }))) out(ctx, l);
+    } finally {
+      store?.close();
+    }
     return 0;
   },
 };

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { findRepo } from '../../git/repo.js';
 import { DitsUserError } from '../../errors.js';
 import { gitConfigGet } from '../../git/exec.js';
 import { err, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
+import { parseOptions, type OptionTable } from '../options.js';
 
 const ATTRS = 'filter=dits diff=dits merge=dits -text';
 
@@ -51,11 +51,17 @@ function writeLines(file: string, lines: Line[]): void {
   fs.writeFileSync(file, lines.map((l) => l.text).join('\n') + (lines.length ? '\n' : ''));
 }
 
+const trackOptions = {
+  lockable: { type: 'boolean', description: 'also mark the files lockable: read-only until you `git dits lock` them' },
+  json: { type: 'boolean', description: 'print the result as JSON' },
+} as const satisfies OptionTable;
+
 const track: Command = {
   summary: 'Track files matching patterns with Dits (writes .gitattributes); no pattern lists them',
   usage: 'git dits track [--lockable] [--json] [<pattern>...]',
+  options: trackOptions,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { lockable: { type: 'boolean' }, json: { type: 'boolean' } } });
+    const { values, positionals } = parseOptions(args, trackOptions, { positionals: true });
     const file = await attributesFile(ctx);
     const lines = readLines(file);
     if (positionals.length === 0) {
@@ -92,11 +98,14 @@ const track: Command = {
   },
 };
 
+const untrackOptions = {} as const satisfies OptionTable;
+
 const untrack: Command = {
   summary: 'Stop tracking patterns with Dits (files already committed stay as they are)',
   usage: 'git dits untrack <pattern>...',
+  options: untrackOptions,
   async run(args, ctx) {
-    const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+    const { positionals } = parseOptions(args, untrackOptions, { positionals: true });
     if (positionals.length === 0) throw new DitsUserError('bad-usage', 'name the patterns to untrack', { hint: '`git dits track` lists them' });
     const file = await attributesFile(ctx);
     const patterns = new Set(positionals.map(encodePattern));

@@ -85,7 +85,7 @@ export interface FetchContentResult {
   chunksLocal: number;
   /** bytes downloaded (manifests and pack ranges); for a dry run, including the ranges it would read */
   bytes: number;
-  /** storage requests made */
+  /** storage requests made; for a dry run, those made plus the ranged GETs a real run would make */
   requests: number;
   /** ranged GETs of chunks made (or, for a dry run, to make) */
   rangeRequests: number;
@@ -239,7 +239,8 @@ export async function ensureLocal(
     for (let i = 0; i < manifest.chunkCount; i++) await want(manifest.idRawAt(i));
   }
   await flush();
-  result.requests = session.storage.requests;
+  // a dry run: the requests made to plan plus the ranged reads a real run would add
+  result.requests = session.storage.requests + (opts.dryRun ? result.rangeRequests : 0);
   if (state.corrupt.length) throw new RemotePackCorruptError(storage.location, state.corrupt);
   if (state.missing.length) throw new RemoteContentMissingError(storage.location, state.missing.map((id) => ({ kind: 'chunk' as const, id })));
   return result;

@@ -3,7 +3,7 @@ export { manifestKey, packKey, indexKey, parsePackKey, PACKS_PREFIX, OBJECTS_PRE
 export { encodePackIndex, decodePackIndex, PackIndexError, type PackIndexEntry } from './pack-index.js';
 export { RemoteIndex, type RemoteChunkLocation, type RemotePackInfo } from './remote-index.js';
 export { syncRemoteIndex, type SyncOptions, type SyncResult } from './sync-remote-index.js';
-export { pushContent, DEFAULT_PACK_SIZE, defaultPackSize, type PushContentOptions, type PushContentResult } from './push-content.js';
+export { pushContent, pushChunks, DEFAULT_PACK_SIZE, defaultPackSize, type PushContentOptions, type PushContentResult, type PushChunksResult } from './push-content.js';
 export {
   fetchContent,
   fetchManifests,
@@ -17,5 +17,5 @@ export {
   type CorruptChunk,
 } from './fetch-content.js';
 export { CountingStorage, S3_DEFAULT_MULTIPART, type MultipartShape } from './counting-storage.js';
-export { planPrune, applyPrune, type PrunePlanOptions, type PrunePlan, type PrunePackPlan, type PruneResult } from './prune.js';
+export { planPrune, applyPrune, type PrunePlanOptions, type PrunePlan, type PrunePackPlan, type PruneResult, type PruneVerify, type FailedRemotePack } from './prune.js';
 export { ChunkUsageTracker, trackChunkUsage, markChunksUsed, type ChunkUsageTrackerOptions } from './chunk-usage.js';

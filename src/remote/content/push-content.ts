@@ -21,7 +21,7 @@
 import { DitsUserError } from '../../errors.js';
 import { Manifest } from '../../manifest/manifest.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
-import { PACK_HEADER_SIZE } from '../../store/pack-format.js';
+import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE } from '../../store/pack-format.js';
 import type { ObjectStorage } from '../../transfer/object-storage.js';
 import type { TransferProgress, TransferQueueOptions } from '../../transfer/transfer-queue.js';
 import { CountingStorage, defaultMultipartShape, putRequests, type MultipartShape } from './counting-storage.js';
@@ -60,6 +60,21 @@ export interface PushContentOptions {
   /** how the storage splits large bodies, for request counts and packConcurrency (default: S3's defaults for s3://) */
   multipart?: MultipartShape | null;
   queueOptions?: TransferQueueOptions;
+  /**
+   * Called once, before planning, with the chunks of these manifests that are neither in the
+   * local store nor on the remote (a checkout wrote them only into the working tree, or prune
+   * dropped them): it may store them locally (verified) from wherever it finds them, or throw
+   * a DitsUserError saying where they are not. Chunks still absent afterwards fail the push.
+   * Not called for a dry run: there such chunks are counted (at their plain size) as to upload.
+   */
+  obtainMissing?: (missing: MissingChunk[]) => Promise<unknown>;
+}
+
+export interface MissingChunk {
+  idRaw: Buffer;
+  /** a manifest being pushed that holds it (the first one seen) */
+  manifestId: string;
+  rawLength: number;
 }
 
 export interface PushContentResult {
@@ -68,6 +83,8 @@ export interface PushContentResult {
   manifests: number;
   /** chunks uploaded (or to upload), and chunks found already on the remote */
   chunks: number;
+  /** of `chunks`, those not kept locally that a real run obtains first (obtainMissing; dry run only) */
+  chunksToObtain: number;
   chunksOnRemote: number;
   /** bytes uploaded (or to upload): packs, indexes and manifests */
   bytes: number;
@@ -103,6 +120,8 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   let size = PACK_HEADER_SIZE;
   let chunksOnRemote = 0;
   let chunkCount = 0;
+  let obtainChunks = 0;
+  let obtainBytes = 0;
   const closePack = (): void => {
     if (members.count === 0) return;
     const layout = layoutPack(members.finish());
@@ -110,10 +129,28 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
     members = new MemberTable();
     size = PACK_HEADER_SIZE;
   };
-  const manifestSeen = new Set<string>();
-  for (const id of manifestIds) {
-    if (manifestSeen.has(id)) continue;
-    manifestSeen.add(id);
+  const ids = [...new Set(manifestIds)];
+  // Chunks neither here nor on the remote: `obtainMissing` (the caller's sources: working
+  // tree, other remotes) may make them local first; one pass over the manifests finds them.
+  if (opts.obtainMissing && !opts.dryRun) {
+    const missing: MissingChunk[] = [];
+    const noted = new Set<string>();
+    for (const id of ids) {
+      const m = Manifest.parse(store.getManifestBytes(id));
+      for (let i = 0; i < m.chunkCount; i++) {
+        const idRaw = m.idRawAt(i);
+        const key = idRaw.toString('base64');
+        if (noted.has(key) || index.has(idRaw) || store.locate(idRaw)) continue;
+        noted.add(key);
+        missing.push({ idRaw: Buffer.from(idRaw), manifestId: id, rawLength: m.lengthAt(i) });
+      }
+    }
+    if (missing.length) {
+      await opts.obtainMissing(missing);
+      store.commit();
+    }
+  }
+  for (const id of ids) {
     const bytes = store.getManifestBytes(id);
     const m = Manifest.parse(bytes);
     for (let i = 0; i < m.chunkCount; i++) {
@@ -126,6 +163,12 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
         continue;
       }
       const local = store.locate(idRaw);
+      if (!local && opts.dryRun && opts.obtainMissing) {
+        // a real run obtains it first (working tree, another remote): counted at its plain size
+        obtainChunks++;
+        obtainBytes += ENTRY_HEAD_SIZE + m.lengthAt(i);
+        continue;
+      }
       if (!local) {
         if (store.isRemoteHeld(idRaw)) {
           throw new DitsUserError('push-content-remote-only', `cannot push manifest ${id}: chunk ${idRaw.toString('hex')} is held by another remote, not kept locally (a checkout wrote it only into the working tree), and ${storage.location} lacks it`, {
@@ -169,6 +212,13 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
     bytes += p.indexBytes.length;
     estimatedRequests += 1;
   }
+  if (obtainChunks) {
+    // the chunks a real run would obtain first, in packs of about packTarget (an estimate)
+    const n = Math.ceil(obtainBytes / Math.max(1, packTarget - PACK_HEADER_SIZE));
+    packBytes += obtainBytes + n * PACK_HEADER_SIZE;
+    for (let k = 0; k < n; k++) estimatedRequests += putRequests(Math.min(packTarget, obtainBytes / n + PACK_HEADER_SIZE), multipart) + 1;
+    bytes += n * 16 + Math.ceil(obtainChunks * 49);
+  }
   bytes += packBytes;
   for (const m of manifestsToUpload) {
     bytes += m.bytes.length;
@@ -177,7 +227,8 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   const result: PushContentResult = {
     dryRun: !!opts.dryRun,
     manifests: manifestsToUpload.length,
-    chunks: chunkCount,
+    chunks: chunkCount + obtainChunks,
+    chunksToObtain: obtainChunks,
     chunksOnRemote,
     bytes,
     packBytes,
@@ -237,4 +288,56 @@ export async function runLimited<T>(items: readonly T[], limit: number, fn: (ite
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed) throw firstError;
+}
+
+export interface PushChunksResult {
+  chunks: number;
+  packs: number;
+  bytes: number;
+  requests: number;
+}
+
+/**
+ * Uploads local chunks by id in new packs (each chunk verified against its id as it
+ * streams, pack-body.ts), then records them in the remote index: a repair for chunks whose
+ * copy on the remote read back damaged (prune --repair). Chunks not stored locally are
+ * skipped. The same order rule as pushContent: a .pack before its .idx.
+ */
+export async function pushChunks(
+  storage: ObjectStorage,
+  store: ChunkStore,
+  ids: readonly Buffer[],
+  opts: Pick<PushContentOptions, 'remoteName' | 'packSize' | 'concurrency' | 'multipart' | 'queueOptions'>,
+): Promise<PushChunksResult> {
+  const multipart = opts.multipart === undefined ? defaultMultipartShape(storage) : opts.multipart;
+  const packTarget = opts.packSize ?? defaultPackSize(multipart);
+  const counted = new CountingStorage(storage, multipart);
+  const session = openSession(counted, store, opts.remoteName, opts);
+  store.commit();
+  const packs: PackLayout[] = [];
+  let members = new MemberTable();
+  let size = PACK_HEADER_SIZE;
+  const seen = new Set<string>();
+  for (const idRaw of ids) {
+    const key = idRaw.toString('latin1');
+    const local = store.locate(idRaw);
+    if (!local || seen.has(key)) continue;
+    seen.add(key);
+    if (members.count > 0 && size + packedSize(local) > packTarget) {
+      packs.push(layoutPack(members.finish()));
+      members = new MemberTable();
+      size = PACK_HEADER_SIZE;
+    }
+    members.add(idRaw, local);
+    size += packedSize(local);
+  }
+  if (members.count > 0) packs.push(layoutPack(members.finish()));
+  let bytes = 0;
+  for (const p of packs) {
+    await session.queue.upload({ key: packKey(p.packId), body: packBodyFactory(store, p.members), size: p.size, contentType: 'application/octet-stream' });
+    await session.queue.upload({ key: indexKey(p.packId), body: p.indexBytes, contentType: 'application/octet-stream' });
+    session.index.addPack(p.packId, p.size, decodePackIndex(p.indexBytes));
+    bytes += p.size + p.indexBytes.length;
+  }
+  return { chunks: seen.size, packs: packs.length, bytes, requests: counted.requests };
 }

@@ -8,6 +8,7 @@
  *   remote_content_packs      packs the remote holds: packId, .pack size, chunk count
  *   remote_content_chunks     chunk id -> pack, offset, stored/raw length, codec (a chunk may sit in several packs)
  *   remote_content_manifests  manifests known to be on the remote
+ *   remote_content_damaged    chunk copies read back damaged (forgetChunks), until a good copy is added
  *
  * The cache only ever claims what was seen on the remote (an index downloaded and verified
  * by its id, or an upload that completed); a sync drops packs that left the listing.
@@ -47,6 +48,7 @@ export function ensureRemoteTables(db: BetterSqlite3.Database): void {
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS remote_content_chunks_by_pack ON remote_content_chunks(pack);
     CREATE TABLE IF NOT EXISTS remote_content_manifests(remote INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY(remote, id)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS remote_content_damaged(remote INTEGER NOT NULL, id BLOB NOT NULL, pack_id TEXT NOT NULL, PRIMARY KEY(remote, id, pack_id)) WITHOUT ROWID;
   `);
   initialised.add(db);
 }
@@ -69,6 +71,11 @@ export class RemoteIndex {
       packRow: db.prepare('SELECT id FROM remote_content_packs WHERE remote = ? AND pack_id = ?').pluck(),
       addChunk: db.prepare('INSERT OR IGNORE INTO remote_content_chunks(remote, id, pack, offset, stored_len, raw_len, codec) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       delChunks: db.prepare('DELETE FROM remote_content_chunks WHERE pack = ?'),
+      delChunk: db.prepare('DELETE FROM remote_content_chunks WHERE pack = ? AND id = ?'),
+      addDamaged: db.prepare('INSERT OR IGNORE INTO remote_content_damaged(remote, id, pack_id) VALUES (?, ?, ?)'),
+      delDamaged: db.prepare('DELETE FROM remote_content_damaged WHERE remote = ? AND id = ?'),
+      damaged: db.prepare('SELECT pack_id FROM remote_content_damaged WHERE remote = ? AND id = ? LIMIT 1').pluck(),
+      packChunks: db.prepare('SELECT id FROM remote_content_chunks WHERE pack = ?').pluck(),
       delPack: db.prepare('DELETE FROM remote_content_packs WHERE id = ?'),
       hasManifest: db.prepare('SELECT 1 FROM remote_content_manifests WHERE remote = ? AND id = ?').pluck(),
       addManifest: db.prepare('INSERT OR IGNORE INTO remote_content_manifests(remote, id) VALUES (?, ?)'),
@@ -93,6 +100,7 @@ export class RemoteIndex {
           db.prepare('DELETE FROM remote_content_chunks WHERE remote = ?').run(id);
           db.prepare('DELETE FROM remote_content_packs WHERE remote = ?').run(id);
           db.prepare('DELETE FROM remote_content_manifests WHERE remote = ?').run(id);
+          db.prepare('DELETE FROM remote_content_damaged WHERE remote = ?').run(id);
           db.prepare('UPDATE remote_content_remotes SET location = ? WHERE id = ?').run(location, id);
         })();
       }
@@ -119,7 +127,10 @@ export class RemoteIndex {
     this.db.transaction(() => {
       this.stmts.addPack.run(this.remote, packId, packSize, entries.length, now);
       const row = this.stmts.packRow.get(this.remote, packId) as number;
-      for (const e of entries) this.stmts.addChunk.run(this.remote, e.idRaw, row, e.offset, e.storedLength, e.rawLength, e.codec);
+      for (const e of entries) {
+        this.stmts.addChunk.run(this.remote, e.idRaw, row, e.offset, e.storedLength, e.rawLength, e.codec);
+        this.stmts.delDamaged.run(this.remote, e.idRaw);
+      }
     })();
   }
 
@@ -130,6 +141,33 @@ export class RemoteIndex {
       this.stmts.delChunks.run(row);
       this.stmts.delPack.run(row);
     })();
+  }
+
+  /** The chunk ids the cache lists in a pack. */
+  packChunkIds(packId: string): Buffer[] {
+    const row = this.stmts.packRow.get(this.remote, packId) as number | undefined;
+    return row === undefined ? [] : (this.stmts.packChunks.all(row) as Buffer[]);
+  }
+
+  /**
+   * Forgets that a pack holds these chunks (their copy there was read back damaged): lookups
+   * no longer find them there, so a push uploads them again and fetch and prune use another
+   * copy. The pack's other chunks stay; a sync keeps the exclusion while the pack is unchanged.
+   * The damaged copies are remembered (damagedPack) until a pack with the chunk is added.
+   */
+  forgetChunks(packId: string, ids: readonly Buffer[]): void {
+    const row = this.stmts.packRow.get(this.remote, packId) as number | undefined;
+    this.db.transaction(() => {
+      for (const id of ids) {
+        if (row !== undefined) this.stmts.delChunk.run(row, id);
+        this.stmts.addDamaged.run(this.remote, id, packId);
+      }
+    })();
+  }
+
+  /** The pack where this chunk's copy read back damaged, if no good copy is known since. */
+  damagedPack(idRaw: Buffer): string | undefined {
+    return this.stmts.damaged.get(this.remote, idRaw) as string | undefined;
   }
 
   hasManifest(id: string): boolean {

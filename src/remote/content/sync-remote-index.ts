@@ -66,7 +66,11 @@ export async function syncRemoteIndex(storage: ObjectStorage, store: ChunkStore,
   return { ...r, requests: session.storage.requests - before };
 }
 
-export async function syncSession(session: ContentSession): Promise<Omit<SyncResult, 'requests'>> {
+/**
+ * `onDropPack` is called for each cached pack the listing shows gone or changed in size,
+ * before it leaves the cache (prune uses it to say which local chunks that pack held).
+ */
+export async function syncSession(session: ContentSession, onDropPack?: (packId: string, reason: string) => void): Promise<Omit<SyncResult, 'requests'>> {
   const { storage, queue, index } = session;
   const packSizes = new Map<string, number>();
   const indexes = new Set<string>();
@@ -80,6 +84,11 @@ export async function syncSession(session: ContentSession): Promise<Omit<SyncRes
   let removedPacks = 0;
   for (const [packId, info] of cached) {
     if (!indexes.has(packId) || packSizes.get(packId) !== info.size) {
+      const size = packSizes.get(packId);
+      onDropPack?.(
+        packId,
+        size === undefined ? 'is missing on the remote' : !indexes.has(packId) ? 'has lost its index on the remote' : `has ${size} bytes on the remote, its index says ${info.size}`,
+      );
       index.removePack(packId);
       removedPacks++;
     }

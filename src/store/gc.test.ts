@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ChunkStore } from './chunk-store.js';
+import { applyGc, beginGc, planGc } from './gc.js';
+import { hashBytes } from '../hashing/blake3.js';
+import { xorshift32Bytes } from '../chunking/pseudo-random.js';
+
+const dirs: string[] = [];
+function tmpDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-gc-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const chunk = (i: number): { id: Buffer; data: Buffer } => {
+  const data = xorshift32Bytes(30_000 + i, i + 1);
+  return { id: hashBytes(data), data };
+};
+
+/** A gc with no live manifests, everything older than the grace. */
+function gcAll(dir: string, graceMs = 0) {
+  const g = ChunkStore.open(dir);
+  try {
+    const session = beginGc(g);
+    const plan = planGc(g, [], { graceMs, now: Date.now() + 1000, session });
+    return { plan, result: applyGc(g, plan, session) };
+  } finally {
+    g.close();
+  }
+}
+
+describe('pack ids', () => {
+  it('are never handed out twice, not even after the pack with the highest id was deleted', async () => {
+    const dir = tmpDir();
+    const s = ChunkStore.open(dir, { create: true });
+    const a = chunk(1);
+    await s.putChunk(a.id, a.data);
+    s.commit();
+    const first = s.locate(a.id)!.pack;
+    s.rewritePack(first, () => false); // as gc deletes a pack whose chunks are all dead
+    s.close();
+    const again = ChunkStore.open(dir);
+    const b = chunk(2);
+    await again.putChunk(b.id, b.data);
+    again.commit();
+    expect(again.locate(b.id)!.pack).toBeGreaterThan(first);
+    again.close();
+  });
+});
+
+describe('gc and writers', () => {
+  it('keeps everything while a writer is alive, and leaves its pack alone', async () => {
+    const dir = tmpDir();
+    const w = ChunkStore.open(dir, { create: true });
+    const a = chunk(1);
+    const b = chunk(2);
+    await w.putChunk(a.id, a.data);
+    w.commit();
+    await w.putChunk(b.id, b.data); // not committed yet
+    const pack = w.locate(a.id)!.pack;
+    const { plan, result } = gcAll(dir);
+    expect(plan.busyPacks).toEqual([pack]);
+    expect(result.kept?.reason).toBe('writers');
+    expect(result.deletedChunks).toBe(0);
+    w.commit();
+    expect((await w.getChunk(a.id)).equals(a.data)).toBe(true);
+    expect((await w.getChunk(b.id)).equals(b.data)).toBe(true);
+    w.close();
+    // finished: the next gc may remove what nothing refers to
+    expect(gcAll(dir).result.deletedChunks).toBe(2);
+    expect(fs.readdirSync(path.join(dir, 'packs'))).toEqual([]);
+  });
+
+  it('keeps everything when a writer ended after gc began (it may have staged pointers gc did not list)', async () => {
+    const dir = tmpDir();
+    const w = ChunkStore.open(dir, { create: true });
+    const a = chunk(1);
+    await w.putChunk(a.id, a.data);
+    w.commit();
+    const g = ChunkStore.open(dir);
+    const session = beginGc(g);
+    w.close(); // while gc "lists what is reachable"
+    const plan = planGc(g, [], { graceMs: 0, now: Date.now() + 1000, session });
+    const result = applyGc(g, plan, session);
+    expect(result.kept?.reason).toBe('writers');
+    expect(g.locate(a.id)).toBeDefined();
+    g.close();
+    expect(gcAll(dir).result.deletedChunks).toBe(1);
+  });
+
+  it('after gc deleted a chunk, a writer stores it again (its lookup sees the deletion)', async () => {
+    const dir = tmpDir();
+    const w0 = ChunkStore.open(dir, { create: true });
+    const a = chunk(1);
+    await w0.putChunk(a.id, a.data);
+    w0.close();
+    gcAll(dir);
+    const w = ChunkStore.open(dir);
+    expect(await w.putChunk(a.id, a.data)).toBeGreaterThan(0); // stored anew, not deduplicated against a deleted row
+    w.close();
+  });
+
+  it('cuts back a pack its writer gave up on at once, whatever the grace, keeping its committed chunks', async () => {
+    const dir = tmpDir();
+    const w = ChunkStore.open(dir, { create: true });
+    const a = chunk(1);
+    const b = chunk(2);
+    await w.putChunk(a.id, a.data);
+    w.commit();
+    await w.putChunk(b.id, b.data);
+    w.abandon(); // b's bytes stay in the pack, unindexed
+    w.close();
+    const file = path.join(dir, 'packs', fs.readdirSync(path.join(dir, 'packs'))[0]!);
+    const before = fs.statSync(file).size;
+    const { plan } = gcAll(dir, 3600_000);
+    expect(plan.partialPacks).toHaveLength(1);
+    const after = fs.statSync(file).size;
+    expect(before).toBeGreaterThan(after);
+    expect(after).toBe(16 + 41 + a.data.length); // the header and a's entry: up to the last indexed chunk
+    const r = ChunkStore.open(dir);
+    expect((await r.getChunk(a.id)).equals(a.data)).toBe(true);
+    r.close();
+    expect(gcAll(dir, 3600_000).plan.partialPacks).toHaveLength(0); // sealed now
+  });
+
+  it('runs one gc at a time; a gc that is gone does not block the next', () => {
+    const dir = tmpDir();
+    ChunkStore.open(dir, { create: true }).close();
+    const first = ChunkStore.open(dir);
+    beginGc(first);
+    const second = ChunkStore.open(dir);
+    expect(() => beginGc(second)).toThrow(/another `git dits gc` is running/);
+    first.close();
+    expect(() => beginGc(second)).not.toThrow();
+    second.close();
+  });
+});
