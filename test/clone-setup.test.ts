@@ -83,6 +83,26 @@ describe('a clone where `git dits install` never ran', () => {
     expect(fs.readFileSync(path.join(dest, 'a.mov')).length).toBe(300_000);
   });
 
+  it('a clone of an empty remote is set up too (git asks for no fetch there)', () => {
+    const { repo, url } = pushedSource('src-empty');
+    sb.mustGit(['push', '-q', 'origin', ':main'], repo); // the remote exists and has no refs
+    const dest = path.join(sb.dir, 'empty-clone');
+    const r = sb.git(['clone', url, dest], sb.dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/cloned an empty repository/);
+    expect(sb.mustGit(['config', '--local', '--get', 'filter.dits.process'], dest)).toMatch(/filter-process/);
+    expect(fs.existsSync(path.join(dest, '.git', 'hooks', 'pre-commit'))).toBe(true);
+    sb.mustDits(['track', '*.mov'], dest);
+    writeFile(path.join(dest, 'b.mov'), randomBytesSeeded(200_000, 31));
+    sb.mustGit(['add', '.'], dest);
+    expect(sb.mustGit(['cat-file', 'blob', ':b.mov'], dest)).toMatch(/^version dits\//);
+    // ls-remote of an empty remote inside a repository that has refs leaves that repository alone
+    const other = sb.repo('has-refs');
+    sb.mustGit(['commit', '-q', '--allow-empty', '-m', 'x'], other);
+    expect(sb.git(['ls-remote', url], other).status).toBe(0);
+    expect(sb.git(['config', '--local', '--get', 'filter.dits.process'], other).status).not.toBe(0);
+  });
+
   it('a clone with --separate-git-dir is set up too (the helper cannot see its work tree; the filter sets the hooks up)', () => {
     const { url, v2 } = pushedSource('src-separate');
     const dest = path.join(sb.dir, 'separate-clone');

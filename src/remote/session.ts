@@ -180,6 +180,12 @@ export class RemoteSession implements RemoteHelperHandlers {
     });
   }
 
+  private async prepareOnce(): Promise<void> {
+    if (this.prepared || !this.deps.prepareRepo) return;
+    this.prepared = true;
+    await this.deps.prepareRepo();
+  }
+
   private gitDir(): string {
     if (this.deps.gitDir === null) throw new DitsUserError('not-a-repo', 'this needs a Git repository', { hint: 'run it inside a clone' });
     return this.deps.gitDir;
@@ -195,6 +201,12 @@ export class RemoteSession implements RemoteHelperHandlers {
     }
     const { state } = await readRefState(this.deps.storage);
     this.cached = state;
+    // A clone of an empty remote asks for no fetch: set a brand-new repository up here
+    // (one without any ref of its own), so its first `git add` stores pointers too.
+    if (!forPush && Object.keys(state.refs).length === 0 && this.deps.gitDir !== null && this.deps.prepareRepo) {
+      const own = await runGit(['for-each-ref', '--count=1', '--format=x'], { cwd: this.deps.cwd, allowFail: true });
+      if (own.exitCode === 0 && own.stdout.length === 0) await this.prepareOnce();
+    }
     const out: RefAdvert[] = Object.entries(state.refs)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, value]) => ({ name, value }));
@@ -205,10 +217,7 @@ export class RemoteSession implements RemoteHelperHandlers {
   async fetch(wants: { oid: string; name: string }[]): Promise<void> {
     const { cwd, storage } = this.deps;
     this.refuseUnsupportedFetch();
-    if (!this.prepared && this.deps.prepareRepo) {
-      this.prepared = true;
-      await this.deps.prepareRepo();
-    }
+    await this.prepareOnce();
     const present = await presentObjects(cwd, wants.map((w) => w.oid));
     if (wants.every((w) => present.has(w.oid))) return;
     const state = this.cached ?? (await this.state()).state;
