@@ -6,10 +6,10 @@
  *
  * When it runs: git starts the helper for `git clone` with GIT_DIR set to the new
  * repository (its cwd is where clone was started, not the work tree) and checks out only
- * after the helper's fetch has returned. Git reads the filter config again after the
- * fetch (clone writes the remote's fetch refspec, which drops its config cache), so config
- * written before the fetch's answer is what the checkout uses; the hooks are looked up
- * when they run.
+ * after the helper's fetch has returned. Config the helper writes before it answers the
+ * fetch is what the checkout reads (tested with git 2.39 in test/clone-setup.test.ts; clone
+ * writes config of its own after the fetch, and git drops its config cache when it writes
+ * config); the hooks are looked up when they run.
  */
 import fs from 'node:fs';
 import path from 'node:path';
