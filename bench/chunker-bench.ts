@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Chunker, DEFAULT_CHUNKER_PARAMS, nativeChunkerAvailable, type ChunkerImplementation, type ChunkerParams } from '../src/chunking/chunker.js';
-import { nativeLoadError } from '../src/chunking/native.js';
+import { nativeScanError } from '../src/chunking/native-scan.js';
 import { xorshift32Bytes } from '../src/chunking/pseudo-random.js';
 import { hashHex } from '../src/hashing/blake3.js';
 
@@ -121,7 +121,7 @@ function editCost(data: Buffer, params: ChunkerParams): { chunks: number; meanKi
   };
 }
 
-console.log(`native chunker: ${nativeChunkerAvailable() ? 'yes' : `no (${nativeLoadError()})`}`);
+console.log(`native chunker: ${nativeChunkerAvailable() ? 'yes' : `no (${nativeScanError()})`}`);
 const random = xorshift32Bytes(SIZE);
 throughput('pseudo-random (xorshift32)', random);
 

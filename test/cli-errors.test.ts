@@ -4,10 +4,11 @@
  * and a message, never "internal error" or a stack trace. The commands come from the CLI's
  * own table, so a new command is covered without touching this file.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GitSandbox, ROOT, writeFile, type RunResult } from './helpers/git-env.js';
+import { DITS_BIN, GitSandbox, ROOT, writeFile, type RunResult } from './helpers/git-env.js';
 import type { Command } from '../src/cli/main.js';
 
 // the built CLI (what bin/git-dits runs; global setup compiles it): its lazy command imports
@@ -40,7 +41,7 @@ function expectCleanFailure(r: RunResult, what: string): void {
 
 /** Runs with a closed stdin and a ceiling, so no command waits for input or finds a parent repo. */
 function dits(args: string[], cwd: string): RunResult {
-  return sb.run(sb.env.PATH!.split(':')[0] + '/git-dits', args, cwd, '', { GIT_CEILING_DIRECTORIES: sb.dir });
+  return sb.run(DITS_BIN, args, cwd, '', { GIT_CEILING_DIRECTORIES: sb.dir });
 }
 
 const names = commandNames().map((c) => c.name);
@@ -104,6 +105,7 @@ describe('specific mistakes', () => {
   const cases: [string, string[]][] = [
     ['fetch --dry-run <bad rev>', ['fetch', '--dry-run', 'no-such-rev']],
     ['ls-files --rev <bad rev>', ['ls-files', '--rev', 'no-such-rev']],
+    ['push --dry-run <remote> <bad rev>', ['push', '--dry-run', 'origin', 'no-such-rev']],
     ['deps <missing file>', ['deps', 'missing.fcpxml']],
     ['gc --prune=<bad age>', ['gc', '--prune=soon']],
     ['prune --older-than <bad age>', ['prune', '--older-than', 'ages']],
@@ -157,6 +159,16 @@ describe('--help', () => {
     }
   });
 
+  it('every subcommand of server lists its own options and the common ones', async () => {
+    const server = await loadCommand('server');
+    for (const [sub, spec] of Object.entries(server.subcommands ?? {})) {
+      const r = dits(['server', ...sub.split(' '), '--help'], repo);
+      expect(r.status, sub).toBe(0);
+      expect(r.stdout, sub).toContain(`usage: ${spec.usage}`);
+      for (const opt of Object.keys({ ...spec.options, ...server.options })) expect(r.stdout, `${sub} --${opt}`).toMatch(new RegExp(`^ +(-\\w, )?--${opt}\\b`, 'm'));
+    }
+  });
+
   it('a subcommand of server prints its own help, not the whole server usage', () => {
     const r = dits(['server', 'token', 'create', '--help'], repo);
     expect(r.status).toBe(0);
@@ -188,5 +200,133 @@ describe('settings', () => {
     expectCleanFailure(bad, 'add with dits.fsync sometimes');
     expect(bad.stderr).toContain('dits.fsync');
     expect(bad.stderr).toContain('true/yes/on/1 or false/no/off/0');
+  });
+});
+
+/** Runs git-dits without blocking the test's event loop (to overlap two of them). */
+function ditsAsync(args: string[], cwd: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(DITS_BIN, args, { cwd, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('environment faults', () => {
+  it('git dits add waits for another process\'s index.lock, and names it if it stays', async () => {
+    const r = sb.repo('index-lock', { track: ['*.bin'], files: { 'a.bin': 'one', 'b.txt': 'plain' } });
+    const lock = path.join(r, '.git', 'index.lock');
+    fs.writeFileSync(lock, '');
+    // another "git" lets go of the lock after 1.5 s
+    const release = spawn('sh', ['-c', `sleep 1.5; rm -f '${lock}'`], { stdio: 'ignore' });
+    const released = new Promise((resolve) => release.on('close', resolve));
+    const waited = await ditsAsync(['add', 'a.bin', 'b.txt'], r);
+    await released;
+    expect(waited.status, waited.stderr).toBe(0);
+    expect(sb.mustGit(['ls-files', '--stage'], r)).toContain('a.bin');
+
+    fs.writeFileSync(lock, '');
+    writeFile(path.join(r, 'a.bin'), 'two');
+    const held = dits(['add', 'a.bin'], r);
+    fs.rmSync(lock);
+    expectCleanFailure(held, 'add with index.lock held');
+    expect(held.stderr).toContain('index.lock');
+    expect(held.stderr).toContain('hint: wait for the other git command');
+  });
+
+  it('two git dits add at once both succeed', async () => {
+    const r = sb.repo('two-adds', { track: ['*.bin'] });
+    for (let round = 0; round < 4; round++) {
+      const files = Array.from({ length: 2 }, (_, i) => {
+        const name = `f${round}-${i}.bin`;
+        writeFile(path.join(r, name), `round ${round} file ${i}\n`.repeat(1000));
+        return name;
+      });
+      const results = await Promise.all(files.map((f) => ditsAsync(['add', f], r)));
+      for (const x of results) {
+        expect(x.stderr).not.toMatch(/internal error/);
+        expect(x.status, x.stderr).toBe(0);
+      }
+    }
+    const staged = sb.mustGit(['ls-files'], r);
+    for (let round = 0; round < 4; round++) for (let i = 0; i < 2; i++) expect(staged).toContain(`f${round}-${i}.bin`);
+  });
+
+  it('a file where a store directory should be: exit 1 naming it', () => {
+    const r = sb.repo('file-for-dir', { track: ['*.bin'], files: { 'a.bin': 'x' } });
+    const tmp = path.join(r, '.git', 'dits', 'tmp');
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.writeFileSync(tmp, '');
+    for (const args of [['add', 'a.bin'], ['status'], ['gc', '--prune=now']]) {
+      const x = dits(args, r);
+      expectCleanFailure(x, args.join(' '));
+      expect(x.stderr).toContain(tmp);
+    }
+  });
+
+  /**
+   * A read-only .git/dits that holds even for root: the immutable attribute (chattr +i),
+   * else a read-only bind mount; skipped where neither is possible.
+   */
+  function makeReadOnly(dir: string): (() => void) | null {
+    if (spawnSync('chattr', ['+i', dir]).status === 0) return () => void spawnSync('chattr', ['-i', dir]);
+    if (spawnSync('mount', ['--bind', dir, dir]).status === 0) {
+      if (spawnSync('mount', ['-o', 'remount,bind,ro', dir]).status === 0) return () => void spawnSync('umount', [dir]);
+      spawnSync('umount', [dir]);
+    }
+    return null;
+  }
+
+  it('a read-only .git/dits: every store command exits 1 saying what to do', (ctx) => {
+    const r = sb.repo('read-only', { track: ['*.bin'], files: { 'a.bin': 'x' } });
+    sb.mustDits(['add', 'a.bin'], r);
+    const dir = path.join(r, '.git', 'dits');
+    const undo = makeReadOnly(dir);
+    if (!undo) return ctx.skip();
+    try {
+      // writable for a normal user's chmod, so the test also means something as root
+      const probe = spawnSync('sh', ['-c', `touch '${dir}/probe'`]);
+      expect(probe.status, 'the directory should refuse new files').not.toBe(0);
+      writeFile(path.join(r, 'a.bin'), 'changed');
+      for (const args of [['add', 'a.bin'], ['status'], ['ls-files'], ['du'], ['fsck'], ['gc', '--prune=now']]) {
+        const x = dits(args, r);
+        expectCleanFailure(x, `${args.join(' ')} with a read-only .git/dits`);
+        expect(x.stderr).toContain('.git/dits');
+      }
+    } finally {
+      undo();
+    }
+  });
+});
+
+describe('a store being written by another process', () => {
+  it('git dits add waits while another process holds the store\'s write lock, then goes on', async () => {
+    const r = sb.repo('busy-store', { track: ['*.bin'], files: { 'a.bin': 'first' } });
+    sb.mustDits(['add', 'a.bin'], r);
+    writeFile(path.join(r, 'a.bin'), 'second version');
+    // another process takes the write lock of .git/dits/index.sqlite for 3 s
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'better-sqlite3'))});
+         const db = new D(${JSON.stringify(path.join(r, '.git', 'dits', 'index.sqlite'))});
+         db.exec('BEGIN IMMEDIATE'); process.stdout.write('locked\\n');
+         setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, 3000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const done = new Promise((resolve) => holder.on('close', resolve));
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    const started = Date.now();
+    const add = await ditsAsync(['add', 'a.bin'], r);
+    await done;
+    expect(add.status, add.stderr).toBe(0);
+    expect(Date.now() - started).toBeGreaterThan(2000); // it did wait for the lock
+    expect(sb.mustDits(['status', '--json'], r)).toContain('a.bin');
   });
 });

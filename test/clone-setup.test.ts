@@ -10,7 +10,10 @@ import { GitSandbox, ROOT, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './
 
 /** A machine that never ran `git dits install`: no filter config anywhere. */
 let sb: GitSandbox;
-/** PATH with git-remote-dits but not git-dits (as when only the helper is linked onto PATH). */
+/**
+ * PATH with git-remote-dits but no git-dits (as when only the helper is linked onto PATH):
+ * only the tools git, the hooks and bin/ need, since a git-dits may be installed in /usr/bin.
+ */
 let helperOnlyPath: string;
 
 beforeAll(() => {
@@ -18,7 +21,12 @@ beforeAll(() => {
   const bin = path.join(sb.dir, 'helper-bin');
   fs.mkdirSync(bin);
   fs.symlinkSync(path.join(ROOT, 'bin', 'git-remote-dits'), path.join(bin, 'git-remote-dits'));
-  helperOnlyPath = `${bin}:${process.env.PATH}`;
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+  for (const tool of ['git', 'tr', 'grep']) {
+    const found = sb.run('sh', ['-c', `command -v ${tool}`], sb.dir).stdout.trim();
+    fs.symlinkSync(found, path.join(bin, tool));
+  }
+  helperOnlyPath = bin;
 });
 afterAll(() => sb?.cleanup());
 
@@ -58,6 +66,7 @@ describe('a clone where `git dits install` never ran', () => {
     // the filter calls git-dits by a path that works without it on PATH
     const proc = sb.mustGit(['config', '--local', '--get', 'filter.dits.process'], dest).trim();
     expect(proc).toBe(`${path.join(ROOT, 'bin', 'git-dits')} filter-process`);
+    expect(sb.run('/bin/sh', ['-c', 'command -v git-dits || echo none'], dest, undefined, { PATH: helperOnlyPath }).stdout.trim()).toBe('none');
     expect(sb.mustGit(['config', '--local', '--get', 'filter.dits.required'], dest).trim()).toBe('true');
     expect(sb.mustGit(['config', '--local', '--get', 'merge.dits.driver'], dest)).toMatch(/merge-driver/);
     expect(fs.existsSync(path.join(dest, '.git', 'dits', 'index.sqlite'))).toBe(true);
@@ -72,6 +81,36 @@ describe('a clone where `git dits install` never ran', () => {
     // and switching back to an older version writes its content (hooks work too)
     sb.mustGit(['checkout', '-q', 'HEAD~2'], dest, undefined, { PATH: helperOnlyPath });
     expect(fs.readFileSync(path.join(dest, 'a.mov')).length).toBe(300_000);
+  });
+
+  it('a clone of an empty remote is set up too (git asks for no fetch there)', () => {
+    const { repo, url } = pushedSource('src-empty');
+    sb.mustGit(['push', '-q', 'origin', ':main'], repo); // the remote exists and has no refs
+    const dest = path.join(sb.dir, 'empty-clone');
+    const r = sb.git(['clone', url, dest], sb.dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/cloned an empty repository/);
+    expect(sb.mustGit(['config', '--local', '--get', 'filter.dits.process'], dest)).toMatch(/filter-process/);
+    expect(fs.existsSync(path.join(dest, '.git', 'hooks', 'pre-commit'))).toBe(true);
+    sb.mustDits(['track', '*.mov'], dest);
+    writeFile(path.join(dest, 'b.mov'), randomBytesSeeded(200_000, 31));
+    sb.mustGit(['add', '.'], dest);
+    expect(sb.mustGit(['cat-file', 'blob', ':b.mov'], dest)).toMatch(/^version dits\//);
+    // ls-remote of an empty remote inside a repository that has refs leaves that repository alone
+    const other = sb.repo('has-refs');
+    sb.mustGit(['commit', '-q', '--allow-empty', '-m', 'x'], other);
+    expect(sb.git(['ls-remote', url], other).status).toBe(0);
+    expect(sb.git(['config', '--local', '--get', 'filter.dits.process'], other).status).not.toBe(0);
+  });
+
+  it('a clone with --separate-git-dir is set up too (the helper cannot see its work tree; the filter sets the hooks up)', () => {
+    const { url, v2 } = pushedSource('src-separate');
+    const dest = path.join(sb.dir, 'separate-clone');
+    const gitDir = path.join(sb.dir, 'separate-clone.git');
+    sb.mustGit(['clone', '-q', '--separate-git-dir', gitDir, url, dest], sb.dir);
+    expect(fs.readFileSync(path.join(dest, 'a.mov')).equals(v2)).toBe(true);
+    expect(sb.status(dest)).toBe('');
+    expect(fs.existsSync(path.join(gitDir, 'hooks', 'pre-commit'))).toBe(true);
   });
 
   it('a bare clone gets no filter config and no hooks (nothing is checked out there)', () => {
@@ -100,6 +139,17 @@ describe('clone edge cases', () => {
     expect(f.status).not.toBe(0);
     expect(f.stderr).toMatch(/not supported by Dits remotes/);
     expect(fs.existsSync(path.join(full, '.git', 'shallow'))).toBe(false);
+  });
+
+  it('`git clone --filter=blob:none` (a partial clone) is refused too; it used to start the helper again without end', () => {
+    const { url } = pushedSource('src-partial');
+    const dest = path.join(sb.dir, 'partial');
+    // timeout(1) kills its whole process group, so the old endless chain of helpers stops too
+    const r = sb.run('timeout', ['-s', 'KILL', '60', 'git', 'clone', '--filter=blob:none', url, dest], sb.dir);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/partial clones and fetches \(--filter\) are not supported by Dits remotes/);
+    expect(r.stderr).toMatch(/dits\.fetchMode=lazy/);
+    expect(fs.existsSync(dest)).toBe(false);
   });
 
   it('`git ls-remote dits::...` works outside any repository', () => {
@@ -177,6 +227,14 @@ describe('tracked files stored whole in Git (no filter config)', () => {
     expect(f.stderr).toMatch(/clip\.mov/);
     expect(f.stderr).toContain('git add --renormalize -- clip.mov');
     expect(JSON.parse(sb.dits(['fsck', '--json'], repo).stdout).rawContent).toEqual([expect.objectContaining({ path: 'clip.mov', size: 300_000 })]);
+
+    // `git commit -a` stages into a temporary index: refused the same way
+    writeFile(path.join(repo, 'clip.mov'), randomBytesSeeded(300_000, 22));
+    const all = sb.git(['commit', '-q', '-a', '-m', 'edit'], repo);
+    expect(all.status).not.toBe(0);
+    expect(all.stderr).toMatch(/clip\.mov \(293 KiB\)/);
+    expect(sb.mustGit(['log', '--format=%s'], repo).trim()).toBe('raw anyway');
+    writeFile(path.join(repo, 'clip.mov'), clip);
 
     // the way out: install, renormalize, commit (the hook lets pointers through)
     sb.mustDits(['install', '--local'], repo);

@@ -243,14 +243,25 @@ describe('gc keeps what anything still refers to', () => {
     expect(r.stderr).not.toMatch(/internal error/);
     expect(packBytes(repo)).toBe(packsBefore);
     fs.writeFileSync(index, good);
+    // another worktree's index
+    const wt2 = path.join(sb.dir, 'unreadable-refs-wt2');
+    sb.mustGit(['worktree', 'add', '-q', wt2], repo);
+    const index2 = path.join(repo, '.git/worktrees', path.basename(wt2), 'index');
+    const good2 = fs.readFileSync(index2);
+    fs.writeFileSync(index2, Buffer.concat([Buffer.from('XXXX'), good2.subarray(4)]));
+    r = sb.dits(['gc', '--prune=now'], repo);
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(r.stderr).toMatch(/git cannot list/);
+    expect(packBytes(repo)).toBe(packsBefore);
+    fs.writeFileSync(index2, good2);
     sb.mustDits(['gc', '--prune=now'], repo);
     expect(packBytes(repo)).toBeLessThan(packsBefore);
   });
 });
 
 /** Starts `git dits add <file>` as its own process; resolves with its result. */
-function startAdd(repo: string, file: string): { child: ReturnType<typeof spawn>; done: Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
-  const child = spawn(DITS_BIN, ['add', file], { cwd: repo, env: sb.env });
+function startAdd(repo: string, file: string, cmd: 'dits' | 'git' = 'dits'): { child: ReturnType<typeof spawn>; done: Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
+  const child = spawn(cmd === 'dits' ? DITS_BIN : 'git', ['add', file], { cwd: repo, env: sb.env });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout.resume();
@@ -297,6 +308,23 @@ describe('gc and packs being written', () => {
     // and a later gc, with nothing running, keeps it too
     sb.mustDits(['gc', '--prune=now'], repo);
     expect(sb.dits(['fsck'], repo).status).toBe(0);
+  });
+
+  it('the same with a plain `git add` (the clean filter is the writer)', async () => {
+    const repo = sb.repo('gc-during-git-add', { track: ['*.mov'], config: BIG });
+    const content = randomBytesSeeded(96 * 1024 * 1024, 32);
+    writeFile(path.join(repo, 'big.mov'), content);
+    const before = new Set(fs.readdirSync(path.join(repo, '.git/dits/packs')));
+    const add = startAdd(repo, 'big.mov', 'git');
+    await waitForNewPack(repo, before, 1);
+    const gc = sb.dits(['gc', '--prune=now'], repo);
+    const added = await add.done;
+    expect(gc.status, gc.stderr).toBe(0);
+    expect(added.status, added.stderr).toBe(0);
+    expect(sb.dits(['fsck'], repo).status).toBe(0);
+    sb.mustGit(['commit', '-q', '-m', 'big'], repo);
+    fs.rmSync(path.join(repo, 'big.mov'));
+    expect(contentAt(repo, 'HEAD', 'big.mov').equals(content)).toBe(true);
   });
 
   it('the partial pack of an add killed mid-write is reclaimed by the next gc at once, whatever the grace', async () => {

@@ -99,6 +99,24 @@ describe('the sequencer: rebase, pull --rebase, cherry-pick, revert', () => {
     expect(read(repo, 'notes.txt').toString()).toBe('main\n');
     expect(sb.status(repo)).toBe('');
     expect(sb.mustGit(['log', '--format=%s', 'main..HEAD'], repo)).toBe('f2\nf1\n');
+
+    // An exec step after each pick sees the real file and a clean status (git re-reads the
+    // index after an exec, so the hook writes files before one); and no early writes while it
+    // runs (each would be a full copy of a version a later step replaces).
+    const seen = path.join(sb.dir, 'rebase-exec-seen');
+    sb.mustGit(['reset', '-q', '--hard', 'ORIG_HEAD'], repo);
+    const look = `stat -c %s a.mov >> '${seen}'; git status --porcelain >> '${seen}'; ls .git/dits/early >> '${seen}' 2>/dev/null; true`;
+    const x = sb.git(['rebase', '--force-rebase', '--exec', look, 'main'], repo);
+    expect(x.status, x.stderr).toBe(0);
+    expect(fs.readFileSync(seen, 'utf8')).toBe('300000\n310000\n');
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
+    // an exec before the first pick sees a pointer (documented), and the rebase goes through
+    sb.mustGit(['reset', '-q', '--hard', 'ORIG_HEAD'], repo);
+    const first = sb.git(['rebase', '-i', 'main'], repo, undefined, { GIT_SEQUENCE_EDITOR: "sed -i '1i exec true'" });
+    expect(first.status, first.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
   });
 
   it('git rebase -i (todo unchanged) and git pull --rebase', () => {
@@ -153,6 +171,22 @@ describe('the sequencer: rebase, pull --rebase, cherry-pick, revert', () => {
     expect(sb.status(repo)).toBe('');
     const c = sb.git(['rebase', '--continue'], repo);
     expect(c.status, c.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
+  });
+
+  it('git rebase --apply, and git am of the same commits', () => {
+    const { repo, f2 } = divergedRepo('rebase-apply');
+    sb.mustGit(['switch', '-q', 'feat'], repo);
+    const patches = path.join(sb.dir, 'rebase-apply-patches');
+    sb.mustGit(['format-patch', '-q', '-o', patches, 'main~1..feat'], repo);
+    const r = sb.git(['rebase', '--apply', 'main'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    expectBytes(repo, 'a.mov', f2);
+    expect(sb.status(repo)).toBe('');
+    sb.mustGit(['switch', '-q', '-c', 'am', 'main'], repo);
+    const am = sb.git(['am', '-q', ...fs.readdirSync(patches).sort().map((f) => path.join(patches, f))], repo);
+    expect(am.status, am.stderr).toBe(0);
     expectBytes(repo, 'a.mov', f2);
     expect(sb.status(repo)).toBe('');
   });
@@ -241,6 +275,16 @@ describe('checkout, restore, reset, switch, worktree', () => {
     sb.mustGit(['switch', '-q', '--detach', 'HEAD~1'], repo);
     clean(a);
     sb.mustGit(['switch', '-q', 'main'], repo);
+    // plumbing runs no hook at all
+    fs.rmSync(path.join(repo, 'a.mov'));
+    sb.mustGit(['checkout-index', '-f', '-a'], repo);
+    clean(a2);
+    writeFile(path.join(repo, 'a.mov'), 'junk');
+    sb.mustGit(['read-tree', '-u', '--reset', 'HEAD'], repo);
+    clean(a2);
+    sb.mustGit(['read-tree', '-u', '-m', 'HEAD', 'HEAD~1'], repo);
+    clean(a, 'M  a.mov\n');
+    sb.mustGit(['reset', '-q', '--hard'], repo);
 
     // new worktrees, on a branch and detached: real files there too
     const wt1 = path.join(sb.dir, 'ways-back-wt1');
@@ -258,6 +302,26 @@ describe('checkout, restore, reset, switch, worktree', () => {
     expectBytes(wt2, 'a.mov', a);
     expect(sb.status(wt2)).toBe(' M a.mov\n');
     clean(a2);
+  });
+});
+
+describe('without the Dits hooks', () => {
+  it('core.hooksPath pointing elsewhere (as husky sets it): checkout, switch and reset still write real files', () => {
+    const { repo, a } = bigRepo('hooks-path');
+    const a2 = randomBytesSeeded(280_000, 61);
+    writeFile(path.join(repo, 'a.mov'), a2);
+    sb.mustGit(['commit', '-q', '-am', 'two'], repo);
+    const elsewhere = path.join(sb.dir, 'hooks-path-elsewhere');
+    fs.mkdirSync(elsewhere, { recursive: true });
+    sb.mustGit(['config', 'core.hooksPath', elsewhere], repo);
+    sb.mustGit(['checkout', '-q', 'HEAD~1'], repo);
+    expectBytes(repo, 'a.mov', a);
+    expect(sb.status(repo)).toBe('');
+    sb.mustGit(['switch', '-q', 'main'], repo);
+    expectBytes(repo, 'a.mov', a2);
+    sb.mustGit(['reset', '-q', '--hard', 'HEAD~1'], repo);
+    expectBytes(repo, 'a.mov', a);
+    expect(sb.status(repo)).toBe('');
   });
 });
 

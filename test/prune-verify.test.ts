@@ -10,12 +10,21 @@ import path from 'node:path';
 import { blake3 } from '@napi-rs/blake-hash';
 import { GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 import { decodePackIndex } from '../src/remote/content/pack-index.js';
+import { openStorage } from '../src/transfer/storage-url.js';
+import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
 
 let sb: GitSandbox;
-beforeAll(() => {
+let s3: S3Process;
+beforeAll(async () => {
   sb = new GitSandbox('dits-prune-verify-');
+  s3 = await startS3rverProcess(['media']);
+  Object.assign(sb.env, { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' });
+  sb.mustGit(['config', '--global', 'dits.s3.endpoint', s3.endpoint], sb.dir);
 });
-afterAll(() => sb?.cleanup());
+afterAll(async () => {
+  await s3?.close();
+  sb?.cleanup();
+});
 
 // one remote pack per push of a version (400 kB in 1 MiB packs)
 const CFG = { ...SMALL_CHUNKS, 'dits.packSize': '1m' };
@@ -194,5 +203,30 @@ describe('prune verifies every chunk it drops', () => {
     expect(dry.verifyBytes).toBe(0);
     const r = JSON.parse(sb.mustDits(['prune', '--older-than', '0s', '--size-only', '--json'], s.repo));
     expect(r.chunks).toBe(s.v1Chunks);
+  });
+
+  it('on S3: one flipped byte in a remote pack is found by ranged GETs; that chunk stays local', async () => {
+    const v1 = randomBytesSeeded(400_000, 72);
+    const repo = sb.repo('s3-flip', { track: ['*.mov'], config: CFG, files: { 'a.mov': v1 } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'v1'], repo);
+    sb.mustGit(['remote', 'add', 'origin', 'dits::s3://media/prune-flip'], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    writeFile(path.join(repo, 'a.mov'), randomBytesSeeded(400_000, 73));
+    sb.mustGit(['commit', '-q', '-am', 'v2'], repo);
+    const storage = await openStorage('s3://media/prune-flip', { s3: { endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: s3.credentials } });
+    const packs: string[] = [];
+    for await (const o of storage.list('v1/packs/')) if (o.key.endsWith('.pack')) packs.push(o.key);
+    expect(packs).toHaveLength(1); // v1's chunks (v2 is not pushed: its chunks are not on the remote)
+    const bytes = await storage.getBuffer(packs[0]!);
+    bytes[bytes.length - 100] ^= 0x01;
+    await storage.put(packs[0]!, bytes);
+    const r = sb.dits(['prune', '--older-than', '0s', '--json'], repo);
+    expect(r.status, r.stderr).toBe(1);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.failedRemotePacks).toEqual([expect.objectContaining({ packKey: packs[0], chunks: 1 })]);
+    expect(plan.verifyRequests).toBe(1);
+    sb.mustGit(['checkout', '-q', 'HEAD~1'], repo); // the damaged chunk from here, the rest from S3
+    expect(hash(fs.readFileSync(path.join(repo, 'a.mov')))).toBe(hash(v1));
   });
 });

@@ -50,6 +50,10 @@ for (const kind of ['file', 's3'] as const) {
       expect(hash(path.join(c, 'clip.mov'))).toBe(hash(path.join(repo, 'clip.mov')));
       expect(sb.status(c)).toBe('');
       expect(sb.mustGit(['ls-remote', 'origin'], c)).toMatch(/refs\/heads\/main/);
+      // outside any repository too (the S3 settings come from the global config)
+      const outside = sb.git(['ls-remote', url('proj')], sb.dir, undefined, { GIT_CEILING_DIRECTORIES: path.dirname(sb.dir) });
+      expect(outside.status, outside.stderr).toBe(0);
+      expect(outside.stdout).toMatch(/refs\/heads\/main/);
 
       // A small edit: only the changed chunks travel.
       const v2 = Buffer.from(v1);
@@ -211,5 +215,8 @@ describe('races and interruptions', () => {
     expect(empty.status).not.toBe(0);
     expect(empty.stderr).toMatch(/there is no Dits remote at .*nothing-here/);
     expect(empty.stdout).toBe('');
+    const emptyS3 = sb.git(['ls-remote', 'dits::s3://media/nothing-here'], repo);
+    expect(emptyS3.status).not.toBe(0);
+    expect(emptyS3.stderr).toMatch(/there is no Dits remote at s3:\/\/media\/nothing-here/);
   });
 });

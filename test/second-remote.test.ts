@@ -58,8 +58,13 @@ describe('push to a second remote', () => {
     expect(plan.chunksToObtain).toBeGreaterThan(0);
     expect(plan.chunks).toBeGreaterThanOrEqual(plan.chunksToObtain);
     expect(sb.mustDits(['push', '--dry-run', 'server'], c)).toMatch(/not kept here/);
+    const before = JSON.parse(sb.mustDits(['du', '--json'], c));
     const r = sb.git(['push', 'server', 'main'], c);
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/took \d+ chunk\(s\) from working-tree files/);
+    expect(r.stderr).toMatch(/fetched \d+ chunk\(s\) from origin/);
+    // what was obtained to be sent on is not kept: the clone's store is as small as before
+    expect(JSON.parse(sb.mustDits(['du', '--json'], c)).chunks).toBe(before.chunks);
     expectCloneOf(url('clone-server'), 'clone-server-check', o);
   });
 
@@ -82,8 +87,10 @@ describe('push to a second remote', () => {
     const o = origin('pruned');
     sb.mustDits(['prune', '--older-than', '0s'], o.repo);
     sb.mustGit(['remote', 'add', 'server', url('pruned-server')], o.repo);
+    const before = JSON.parse(sb.mustDits(['du', '--json'], o.repo));
     const r = sb.git(['push', 'server', 'main'], o.repo);
     expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(sb.mustDits(['du', '--json'], o.repo)).chunks).toBe(before.chunks); // prune's work stays done
     expectCloneOf(url('pruned-server'), 'pruned-check', o);
   });
 

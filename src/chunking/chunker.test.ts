@@ -12,7 +12,7 @@ import {
   type ChunkerParams,
 } from './chunker.js';
 import { GEAR } from './gear.js';
-import { nativeLoadError } from './native.js';
+import { nativeScanError } from './native-scan.js';
 import { xorshift32Bytes } from './pseudo-random.js';
 
 const TINY: ChunkerParams = { minSize: 64, avgSize: 256, maxSize: 1024 };
@@ -22,7 +22,7 @@ const SMALL: ChunkerParams = { minSize: 2048, avgSize: 8192, maxSize: 32768 };
 // JavaScript implementation is tested (the skipped tests say so in the report).
 const native = nativeChunkerAvailable();
 const IMPLS: ChunkerImplementation[] = native ? ['js', 'native'] : ['js'];
-if (!native) console.warn(`native chunker not tested: ${nativeLoadError()}`);
+if (!native) console.warn(`native chunker not tested: ${nativeScanError()}`);
 
 /** 4 MiB of xorshift32 (seed 2463534242, little-endian words): see pseudo-random.ts. */
 const DATA = xorshift32Bytes(4 << 20);

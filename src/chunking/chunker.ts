@@ -1,5 +1,5 @@
 import { DitsUserError } from '../errors.js';
-import { loadNativeScan, nativeLoadError } from './native.js';
+import { loadNativeScan, nativeScanError } from './native-scan.js';
 import { DEFAULT_CHUNKER_PARAMS, deriveScanConfig, type ChunkerParams } from './params.js';
 import { scanJs, type ScanFn } from './scan-js.js';
 
@@ -59,7 +59,7 @@ export class Chunker {
     if (impl === 'native') {
       const scan = loadNativeScan();
       if (scan === null) {
-        throw new DitsUserError('native-chunker-missing', `the native chunker is not available (${nativeLoadError()})`, {
+        throw new DitsUserError('native-chunker-missing', `the native chunker is not available (${nativeScanError()})`, {
           hint: 'build it with `node scripts/build-native.mjs`, or use the JavaScript chunker',
         });
       }

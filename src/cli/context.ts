@@ -3,8 +3,6 @@
  * cwd, env, output streams, whether stderr is a terminal.
  */
 import type { Writable } from 'node:stream';
-import { findRepo, type RepoPaths } from '../git/repo.js';
-import { ChunkStore } from '../store/chunk-store.js';
 
 export interface CliContext {
   cwd: string;
@@ -33,12 +31,6 @@ export function err(ctx: CliContext, text: string): void {
 
 export function printJson(ctx: CliContext, value: unknown): void {
   ctx.stdout.write(JSON.stringify(value, null, 2) + '\n');
-}
-
-export async function openRepoStore(ctx: CliContext): Promise<{ repo: RepoPaths; store: ChunkStore }> {
-  const repo = await findRepo(ctx.cwd);
-  const store = ChunkStore.open(repo.ditsDir);
-  return { repo, store };
 }
 
 export function formatBytes(n: number): string {

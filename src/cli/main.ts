@@ -184,7 +184,7 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
       if (isUserError(e) && OPTION_ERROR_CODES.has(e.code)) {
         const sub = subcommandOf(cmd, rest);
         const help = `\`git dits ${name}${sub ? ` ${sub}` : ''} --help\` lists the options`;
-        throw new DitsUserError(e.code, e.message, { hint: e.hint && !e.hint.startsWith('see --help') ? `${e.hint}; ${help}` : help, exitCode: e.exitCode });
+        throw new DitsUserError(e.code, e.message, { hint: e.hint && !e.hint.startsWith('see --help') ? `${e.hint}${e.hint.endsWith('?') ? '' : ';'} ${help}` : help, exitCode: e.exitCode });
       }
       throw e;
     }

@@ -1,14 +1,31 @@
 /**
- * The git-dits(1) manual page, generated from the commands' own usage and summary lines so
- * it never drifts from `git dits <command> --help`. Git turns `git dits --help` into
+ * The git-dits(1) manual page, generated from the commands' own usage and summary lines and
+ * option tables (cli/options.ts) so it never drifts from `git dits <command> --help`. Git turns `git dits --help` into
  * `man git-dits`: without this page that printed "No manual entry for git-dits".
  * scripts/gen-man.mjs writes it to man/git-dits.1 at setup; package.json's "man" field lets
  * `npm link` / a global install put it where man finds it.
  */
+import type { OptionTable } from './options.js';
+
 export interface ManEntry {
   name: string;
   usage: string;
   summary: string;
+  /** The command's option table (the one `--help` renders). */
+  options?: OptionTable;
+  /** Subcommands (`server token create`) with their own usage and options. */
+  subcommands?: Readonly<Record<string, { usage: string; summary: string; options?: OptionTable }>>;
+}
+
+/** One indented `.TP` per option: `-f, --force <value>`, then its description. */
+function optionLines(options: OptionTable | undefined): string[] {
+  const out: string[] = [];
+  for (const [name, o] of Object.entries(options ?? {})) {
+    const flag = `${o.short ? `\\fB-${o.short}\\fR, ` : ''}\\fB--${roffEscape(name)}\\fR${o.type === 'string' ? ` \\fI${roffEscape(o.value ?? '<value>')}\\fR` : ''}`;
+    const dflt = o.default !== undefined && o.default !== false ? ` (default: ${roffEscape(String(o.default))})` : '';
+    out.push('.TP', flag, roffEscape(o.description) + dflt);
+  }
+  return out;
 }
 
 /** Escapes text for roff: backslashes, and a leading dot or quote that would read as a request. */
@@ -42,6 +59,14 @@ export function renderManPage(entries: readonly ManEntry[], version: string): st
   ];
   for (const e of entries) {
     out.push('.TP', `.B ${roffEscape(e.usage)}`, roffEscape(e.summary));
+    const opts = optionLines(e.options);
+    if (opts.length) out.push('.RS', ...opts, '.RE');
+    for (const sub of Object.values(e.subcommands ?? {})) {
+      out.push('.RS', '.TP', `.B ${roffEscape(sub.usage)}`, roffEscape(sub.summary));
+      const subOpts = optionLines(sub.options);
+      if (subOpts.length) out.push('.RS', ...subOpts, '.RE');
+      out.push('.RE');
+    }
   }
   out.push(
     '.SH CONFIGURATION',

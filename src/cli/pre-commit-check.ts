@@ -4,7 +4,6 @@
  * fix and the override. Also the wording `git dits status` and `fsck` use for the fix.
  */
 import { gitConfigGet } from '../git/exec.js';
-import { findRepo } from '../git/repo.js';
 import { rawStaged, renormalizeCommand, type RawEntry } from '../git/raw-content.js';
 import { err, formatBytes, type CliContext } from './context.js';
 
@@ -20,14 +19,14 @@ export function describeRaw(r: RawEntry): string {
   return `${r.path} (${formatBytes(r.size)})`;
 }
 
+/** Git runs pre-commit at the top of the work tree, so ctx.cwd is the work tree. */
 export async function refuseRawStaged(ctx: CliContext): Promise<number> {
-  const repo = await findRepo(ctx.cwd);
-  const raw = await rawStaged(repo.workTree);
+  const raw = await rawStaged(ctx.cwd);
   if (raw.length === 0) return 0;
   err(ctx, `error: ${raw.length} file(s) tracked by Dits are staged whole, not as Dits pointers; committing would store them in Git's history:`);
   for (const r of raw.slice(0, 20)) err(ctx, `  ${describeRaw(r)}`);
   if (raw.length > 20) err(ctx, `  ... and ${raw.length - 20} more`);
-  for (const line of await rawContentFix(repo.workTree, raw.map((r) => r.path))) err(ctx, `hint: ${line}`);
+  for (const line of await rawContentFix(ctx.cwd, raw.map((r) => r.path))) err(ctx, `hint: ${line}`);
   err(ctx, 'hint: then commit again; to commit them whole anyway, use `git commit --no-verify`');
   return 1;
 }

@@ -6,10 +6,10 @@
  *
  * When it runs: git starts the helper for `git clone` with GIT_DIR set to the new
  * repository (its cwd is where clone was started, not the work tree) and checks out only
- * after the helper's fetch has returned. Git reads the filter config again after the
- * fetch (clone writes the remote's fetch refspec, which drops its config cache), so config
- * written before the fetch's answer is what the checkout uses; the hooks are looked up
- * when they run.
+ * after the helper's fetch has returned. Config the helper writes before it answers the
+ * fetch is what the checkout reads (tested with git 2.39 in test/clone-setup.test.ts; clone
+ * writes config of its own after the fetch, and git drops its config cache when it writes
+ * config); the hooks are looked up when they run.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,10 +18,12 @@ import { findRepo, isDitsInitialised } from '../git/repo.js';
 import { filterConfig } from './commands/install.js';
 import { initRepo } from './commands/init.js';
 
-/** The work tree of the repository at `gitDir` as the helper sees it, or null (bare, or a layout not worth guessing). */
+/**
+ * The work tree of the (non-bare) repository at `gitDir`, or null when the helper cannot
+ * tell: `git clone --separate-git-dir` knows it but neither sets core.worktree nor passes
+ * it to the helper.
+ */
 async function workTreeOf(gitDir: string, env: NodeJS.ProcessEnv): Promise<string | null> {
-  const bare = await runGit(['rev-parse', '--is-bare-repository'], { cwd: gitDir, env, allowFail: true });
-  if (bare.stdout.toString('utf8').trim() === 'true') return null;
   const configured = await runGit(['config', '--get', 'core.worktree'], { cwd: gitDir, env, allowFail: true });
   if (configured.exitCode === 0) return path.resolve(gitDir, configured.stdout.toString('utf8').trim());
   return path.basename(gitDir) === '.git' ? path.dirname(gitDir) : null;
@@ -38,14 +40,18 @@ export async function prepareRepoForDits(gitDir: string, ditsBin: string, log: (
   const env: NodeJS.ProcessEnv = { ...process.env, GIT_DIR: gitDir };
   delete env.GIT_WORK_TREE;
   try {
-    const workTree = await workTreeOf(gitDir, env);
-    if (workTree === null) return; // bare: nothing is checked out
+    const bare = await runGit(['rev-parse', '--is-bare-repository'], { cwd: gitDir, env, allowFail: true });
+    if (bare.stdout.toString('utf8').trim() === 'true') return; // nothing is checked out
     const filter = await runGit(['config', '--get', 'filter.dits.process'], { cwd: gitDir, env, allowFail: true });
     if (filter.exitCode !== 0) {
       for (const [k, v] of filterConfig(ditsBin)) await runGit(['config', '--local', '--replace-all', k, v], { cwd: gitDir, env });
       log('dits: `git dits install` was not run on this machine: set up this repository for Dits (filter config in .git/config).');
       log('hint: run `git dits install` once to set up every repository on this machine.');
     }
+    // Without a work tree known here, the filter process sets the store and hooks up when
+    // the checkout first hands it a big file (filter-process.ts, ensureInit).
+    const workTree = await workTreeOf(gitDir, env);
+    if (workTree === null) return;
     // findRepo and initRepo run git in the work tree with the helper's environment (GIT_DIR, if set, is this repository)
     if (fs.existsSync(workTree) && !isDitsInitialised(await findRepo(workTree))) await initRepo(workTree, ditsBin);
   } catch (e) {

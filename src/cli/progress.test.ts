@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PassThrough } from 'node:stream';
 import { createProgressBar, formatBytesOf, progressLine } from './progress.js';
 import type { CliContext } from './context.js';
@@ -48,5 +48,30 @@ describe('createProgressBar', () => {
     expect(text).toContain('97.7 KiB');
     expect(text).not.toContain('/39.1 KiB');
     expect(text).not.toMatch(/\d\/\d/);
+  });
+});
+
+describe('stderrProgress (transfers)', () => {
+  it('a transfer whose size is learnt at its end never prints "0.1/0.0 MiB", and does not end a line per event', async () => {
+    const { stderrProgress } = await import('../remote/content-adapter.js');
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const onProgress = stderrProgress('Fetching content', true)!;
+      // what TransferQueue reports for a download of unknown size: bytes first, total after
+      onProgress({ doneBytes: 100_000, totalBytes: 0, doneItems: 0, totalItems: 1, failedItems: 0, rateBytesPerSec: 50_000, etaSec: null });
+      onProgress({ doneBytes: 120_000, totalBytes: 0, doneItems: 0, totalItems: 1, failedItems: 0, rateBytesPerSec: 50_000, etaSec: null });
+      onProgress({ doneBytes: 120_000, totalBytes: 120_000, doneItems: 1, totalItems: 1, failedItems: 0, rateBytesPerSec: 50_000, etaSec: 0 });
+    } finally {
+      spy.mockRestore();
+    }
+    const text = written.join('');
+    expect(text).not.toContain('/0.0');
+    expect(text).toContain('97.7 KiB');
+    expect(text).toContain('117.2/117.2 KiB');
+    expect(text.split('\n').length - 1).toBe(1); // one line, ended once at the end
   });
 });

@@ -11,7 +11,8 @@ import { serveRemoteHelper } from '../remote/helper-protocol.js';
 import { RemoteSession } from '../remote/session.js';
 import { openRemoteStorage } from '../remote/open-remote.js';
 import { createContentPusher } from '../remote/content-adapter.js';
-import { serverLockCheck } from './commands/lock.js';
+import { serverLockCheck } from '../locking/server-lock-check.js';
+import { describeFault } from './faults.js';
 import { prepareRepoForDits } from './prepare-repo.js';
 
 /** This installation's git-dits (dist/src/cli/ -> bin/), as main.ts's defaultContext finds it. */
@@ -36,7 +37,7 @@ export async function runRemoteHelper(argv: string[]): Promise<number> {
       requireExisting: !/^https?:\/\//i.test(url),
       ...(gitDir ? { prepareRepo: () => prepareRepoForDits(gitDir, DITS_BIN, log) } : {}),
       // Dits server remotes: refuse pushes over files locked by someone else (cli/commands/lock.ts)
-      ...(/^https?:\/\//i.test(url) ? { lockCheck: serverLockCheck(cwd, url, process.env) } : {}),
+      ...(/^https?:\/\//i.test(url) ? { lockCheck: serverLockCheck(cwd, url, process.env, process.stderr.isTTY === true) } : {}),
     });
     await serveRemoteHelper(process.stdin as AsyncIterable<Buffer>, process.stdout, session);
     return 0;
@@ -45,6 +46,11 @@ export async function runRemoteHelper(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
       return e.exitCode;
+    }
+    const fault = describeFault(e);
+    if (fault) {
+      process.stderr.write(`error: ${fault.message}\nhint: ${fault.hint}\n`);
+      return 1;
     }
     process.stderr.write(`git-remote-dits: internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 70;

@@ -25,7 +25,7 @@ import type { CutWorker } from '../store/cut-pipeline.js';
 import { ReadBuffers, loadManifest, readContent } from '../store/materialize.js';
 import type { DitsSettings } from '../git/dits-config.js';
 import { addPending } from '../worktree/pending.js';
-import { copyBytes } from '../chunking/native.js';
+import { copyBytes } from '../native-addon.js';
 import { readFileBuffers } from '../store/file-source.js';
 
 export interface MediaAnalysis {

@@ -72,11 +72,11 @@ export function parseConfigBool(key: string, value: string | null): boolean {
 }
 
 /** A whole number in [min, max]. */
-export function parseConfigInt(key: string, value: string | null, min: number, max: number): number {
+export function parseConfigInt(key: string, value: string | null, min: number, max: number, example = min): number {
   const forms = `a whole number from ${min} to ${max}`;
-  if (value === null || !/^\s*[+-]?\d+\s*$/.test(value)) throw badValue(key, value, 'a whole number', forms, String(min));
+  if (value === null || !/^\s*[+-]?\d+\s*$/.test(value)) throw badValue(key, value, 'a whole number', forms, String(example));
   const n = Number(value);
-  if (n < min || n > max) throw badValue(key, value, `within ${min}..${max}`, forms, String(min));
+  if (n < min || n > max) throw badValue(key, value, `within ${min}..${max}`, forms, String(example));
   return n;
 }
 
@@ -135,7 +135,7 @@ export class DitsConfig {
 
   int(key: string, fallback: number, range: { min: number; max: number }): number {
     const v = this.raw(key);
-    return v === undefined ? fallback : parseConfigInt(key, v, range.min, range.max);
+    return v === undefined ? fallback : parseConfigInt(key, v, range.min, range.max, fallback);
   }
 
   size(key: string, fallback: number): number;

@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { pipeReadable } from '../chunking/native.js';
+import { pipeReadable } from '../native-addon.js';
 
 export type FdReaderMessage =
   /** `length` bytes at `start` of the ring; `used` ring bytes this read takes up (with alignment) */

@@ -15,7 +15,7 @@ export const FLUSH = Symbol('flush');
 export const DELIM = Symbol('delim');
 export type Packet = Buffer | typeof FLUSH | typeof DELIM;
 
-import { copyBytes } from '../chunking/native.js';
+import { copyBytes } from '../native-addon.js';
 
 export class PktLineError extends Error {
   readonly code = 'pkt-line';

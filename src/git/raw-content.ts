@@ -11,7 +11,7 @@
  */
 import { runGit } from './exec.js';
 import { batchCheck, batchRead } from './cat-file.js';
-import { MAX_POINTER_SIZE, parsePointer } from '../manifest/pointer.js';
+import { parsePointer } from '../manifest/pointer.js';
 
 export interface RawEntry {
   path: string;
@@ -69,19 +69,25 @@ function regularFiles(listing: Buffer, parse: (head: string[]) => { mode: string
   return out;
 }
 
-/** Raw content staged in the index (every stage), optionally only under `pathspecs`. */
+/** Raw content staged in the index, optionally only under `pathspecs`; a path once (the first stage of a conflict that has it). */
 export async function rawInIndex(cwd: string, pathspecs: string[] = []): Promise<RawEntry[]> {
   const r = await runGit(['ls-files', '-s', '-z', '--', ...pathspecs], { cwd });
-  return rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, oid]) => ({ mode: mode!, oid: oid! })));
+  const raw = await rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, oid]) => ({ mode: mode!, oid: oid! })));
+  const seen = new Set<string>();
+  return raw.filter((e) => !seen.has(e.path) && Boolean(seen.add(e.path)));
 }
 
 /** Raw content among the changes staged for the next commit (what a pre-commit hook checks). */
 export async function rawStaged(cwd: string): Promise<RawEntry[]> {
-  const d = await runGit(['diff', '--cached', '--name-only', '-z', '--no-renames', '--diff-filter=d'], { cwd });
-  const staged = new Set(d.stdout.toString('utf8').split('\0').filter(Boolean));
-  if (staged.size === 0) return [];
-  const r = await runGit(['ls-files', '-s', '-z'], { cwd });
-  return rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, oid]) => ({ mode: mode!, oid: oid! })).filter((e) => staged.has(e.path)));
+  // --raw -z: ":<old mode> <new mode> <old oid> <new oid> <status>" NUL <path> NUL, per change
+  const d = await runGit(['diff', '--cached', '--raw', '-z', '--no-abbrev', '--no-renames', '--diff-filter=d'], { cwd });
+  const f = d.stdout.toString('utf8').split('\0');
+  const staged: { path: string; oid: string }[] = [];
+  for (let i = 0; i + 1 < f.length; i += 2) {
+    const [, mode, , oid] = f[i]!.split(' ');
+    if (mode?.startsWith('100') && oid) staged.push({ path: f[i + 1]!, oid });
+  }
+  return rawAtTrackedPaths(cwd, staged);
 }
 
 /** Raw content committed in `rev`'s tree; none when `rev` does not resolve (no commit yet). */

@@ -52,11 +52,16 @@ export async function listRemoteTrackedPointerBlobs(workTree: string): Promise<S
 export async function listWorktreePointers(workTree: string): Promise<{ path: string; worktree: string; pointer: IndexPointer['pointer'] }[]> {
   const list = await runGit(['worktree', 'list', '--porcelain', '-z'], { cwd: workTree, allowFail: true });
   if (list.exitCode !== 0) throw cannotList('the worktrees', list.stderr);
-  const trees = list.stdout
-    .toString('utf8')
-    .split('\0')
-    .filter((l) => l.startsWith('worktree '))
-    .map((l) => l.slice('worktree '.length));
+  // records of NUL-terminated lines, each starting with "worktree <path>"; a bare one has no files
+  const trees: string[] = [];
+  let bare = false;
+  for (const line of [...list.stdout.toString('utf8').split('\0'), 'worktree ']) {
+    if (line.startsWith('worktree ')) {
+      if (trees.length && bare) trees.pop();
+      bare = false;
+      if (line.length > 'worktree '.length) trees.push(line.slice('worktree '.length));
+    } else if (line === 'bare') bare = true;
+  }
   const out: { path: string; worktree: string; pointer: IndexPointer['pointer'] }[] = [];
   for (const tree of trees) {
     if (!fs.existsSync(tree)) continue; // a removed worktree: its index is still listed by rev-list

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { loadNativeBlake3 } from '../chunking/native.js';
+import { loadNativeBlake3 } from '../native-addon.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
 import { BLAKE3_KNOWN_ANSWER, blake3KnownAnswer, hashBytes, napiBlake3Ops, nativeBlake3, StreamHasher } from './blake3.js';
 

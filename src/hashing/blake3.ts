@@ -12,7 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import { requireNative } from '../require-native.js';
-import { loadNativeBlake3, type NativeBlake3, type NativeHasher } from '../chunking/native.js';
+import { loadNativeBlake3, type NativeBlake3, type NativeHasher } from '../native-addon.js';
 
 const require = createRequire(import.meta.url);
 

@@ -10,7 +10,6 @@
  * is not a pointer (clean of a pointer returns it unchanged; smudge of a non-pointer
  * passes it through).
  */
-import { DitsUserError } from '../errors.js';
 
 export const POINTER_VERSION_LINE = 'version dits/1';
 export const MAX_POINTER_SIZE = 1024;
@@ -81,12 +80,3 @@ export function pointerDamage(data: Buffer, complete = true): string | null {
   return 'unexpected text after the manifest id line';
 }
 
-export function requirePointer(data: Buffer, path: string): Pointer {
-  const p = parsePointer(data);
-  if (!p) {
-    throw new DitsUserError('bad-pointer', `${path}: the pointer stored in Git is damaged or of an unknown version`, {
-      hint: 'restore the file from another commit, or re-add the real file with `git add`',
-    });
-  }
-  return p;
-}

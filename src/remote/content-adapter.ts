@@ -10,7 +10,7 @@ import type { TransferProgress } from '../transfer/transfer-queue.js';
 import { progressLine } from '../cli/progress.js';
 import { pushContent } from './content/push-content.js';
 import type { ContentPusher } from './session.js';
-import { obtainMissingChunks, obtainMissingManifests } from './push-sources.js';
+import { batchByMissingContent, obtainMissingChunks, obtainMissingManifests, OBTAIN_BATCH_BYTES, releaseObtained } from './push-sources.js';
 
 export function stderrProgress(label: string, interactive: boolean): ((p: TransferProgress) => void) | undefined {
   if (!interactive) return undefined;
@@ -35,16 +35,28 @@ export async function createContentPusher(o: { cwd: string; gitDir: string; stor
       try {
         const sources = { workTree: repo.workTree, store, target: o.remoteName, from, log: (l: string) => process.stderr.write(l + '\n') };
         await obtainMissingManifests(sources, manifestIds);
-        const r = await pushContent(o.storage, store, manifestIds, {
-          remoteName: o.remoteName,
-          dryRun,
-          packSize: settings.packSize,
-          concurrency: settings.concurrency,
-          onProgress: stderrProgress('Uploading content', o.interactive),
-          // content a checkout kept only in the working tree, or prune dropped: from the files, else the remote holding it
-          obtainMissing: (missing) => obtainMissingChunks(sources, missing),
-        });
-        return { manifests: r.manifests, chunks: r.chunks, bytes: r.bytes, requests: r.requests };
+        const total = { manifests: 0, chunks: 0, bytes: 0, requests: 0 };
+        // Content not kept here is obtained, pushed and released a batch at a time, so the
+        // local store holds at most about a batch of it at once (dry runs: one plan).
+        for (const batch of dryRun ? [manifestIds] : batchByMissingContent(store, manifestIds, OBTAIN_BATCH_BYTES)) {
+          let obtained: Buffer[] = [];
+          const r = await pushContent(o.storage, store, batch, {
+            remoteName: o.remoteName,
+            dryRun,
+            packSize: settings.packSize,
+            concurrency: settings.concurrency,
+            onProgress: stderrProgress('Uploading content', o.interactive),
+            // content a checkout kept only in the working tree, or prune dropped: from the files, else the remote holding it
+            obtainMissing: async (missing) => (obtained = await obtainMissingChunks(sources, missing)),
+          });
+          // what was obtained only to be sent on leaves the store again (a push keeps no second copy)
+          if (!dryRun && obtained.length) releaseObtained(store, obtained, o.remoteName);
+          total.manifests += r.manifests;
+          total.chunks += r.chunks;
+          total.bytes += r.bytes;
+          total.requests += r.requests;
+        }
+        return total;
       } finally {
         store.close();
       }

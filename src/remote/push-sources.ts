@@ -37,7 +37,47 @@ export interface ObtainContext {
   log?: (line: string) => void;
 }
 
-export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingChunk[]): Promise<void> {
+/** Content obtained (and released) per push batch: bounds the extra disk a push takes. */
+export const OBTAIN_BATCH_BYTES = 2 * 1024 * 1024 * 1024;
+
+/**
+ * Splits the manifests of a push into batches: those whose chunks are all local in the first,
+ * then those with chunks not kept here, up to `maxBytes` of file size a batch (a file larger
+ * than that is a batch of its own). Usually one batch.
+ */
+export function batchByMissingContent(store: ChunkStore, manifestIds: readonly string[], maxBytes: number): string[][] {
+  if (store.remoteHeldStats().chunks === 0) return [[...manifestIds]]; // all content is kept here (the usual case)
+  const local: string[] = [];
+  const batches: string[][] = [];
+  let cur: string[] = [];
+  let curBytes = 0;
+  for (const id of manifestIds) {
+    const m = Manifest.parse(store.getManifestBytes(id));
+    let complete = true;
+    for (let i = 0; i < m.chunkCount && complete; i++) if (!store.locate(m.idRawAt(i))) complete = false;
+    if (complete) {
+      local.push(id);
+      continue;
+    }
+    if (cur.length && curBytes + m.header.size > maxBytes) {
+      batches.push(cur);
+      cur = [];
+      curBytes = 0;
+    }
+    cur.push(id);
+    curBytes += m.header.size;
+  }
+  if (cur.length) batches.push(cur);
+  if (batches.length === 0) return [local];
+  batches[0] = [...local, ...batches[0]!];
+  return batches;
+}
+
+/**
+ * Stores locally (verified) the missing chunks from the sources above; throws when some are
+ * found nowhere. Returns the ids stored, for releaseObtained once the push is done.
+ */
+export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingChunk[]): Promise<Buffer[]> {
   const { store } = ctx;
   const want = new Map<string, MissingChunk>();
   for (const m of missing) want.set(m.idRaw.toString('hex'), m);
@@ -60,6 +100,9 @@ export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingCh
     if (want.size === 0) break;
     if (!store.hasManifest(manifestId)) continue;
     const m = Manifest.parse(store.getManifestBytes(manifestId));
+    let wanted = false;
+    for (let i = 0; i < m.chunkCount && !wanted; i++) wanted = want.has(m.idRawAt(i).toString('hex'));
+    if (!wanted) continue; // nothing this version holds is needed: its files stay unread
     for (const file of candidates) fromFiles += takeVerifiedChunks(store, m, file, want);
   }
   store.commit();
@@ -89,8 +132,34 @@ export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingCh
       if (want.size < before) ctx.log?.(`dits: fetched ${before - want.size} chunk(s) from ${remote.name} to push them on`);
     }
   }
-  if (want.size === 0) return;
+  if (want.size === 0) return missing.map((m) => m.idRaw);
   throw await missingError(ctx, [...want.values()], tried);
+}
+
+/**
+ * After a push: drops from the local store the chunks obtainMissingChunks stored only to send
+ * them on, so a push to a second remote leaves the store as it found it (a clone keeps content
+ * in the working tree only; prune's work is not undone). Each is on `target` now (the push
+ * verified it as it streamed and the upload completed) and stays recorded as remote-held.
+ */
+export function releaseObtained(store: ChunkStore, ids: readonly Buffer[], target: string): number {
+  const byPack = new Map<number, Buffer[]>();
+  for (const id of ids) {
+    const loc = store.locate(id);
+    if (!loc) continue;
+    let list = byPack.get(loc.pack);
+    if (!list) byPack.set(loc.pack, (list = []));
+    list.push(id);
+  }
+  const held: { idRaw: Buffer; rawLength: number }[] = [];
+  let dropped = 0;
+  for (const [pack, list] of byPack) {
+    for (const id of list) if (!store.isRemoteHeld(id)) held.push({ idRaw: id, rawLength: store.locate(id)!.rawLength });
+    store.markRemoteHeld(held.splice(0), target);
+    const drop = new Set(list.map((id) => id.toString('latin1')));
+    dropped += store.rewritePack(pack, (id) => !drop.has(id.toString('latin1'))).dropped;
+  }
+  return dropped;
 }
 
 /**

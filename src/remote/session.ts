@@ -5,7 +5,11 @@
  *         the remote lacks), then one bundle of the new git objects, then the ref state by
  *         compare-and-swap. A lost race re-reads the state: refs someone else moved are
  *         refused with "fetch first", the rest retried, so no commit is ever lost.
- * fetch : apply, in push order, the bundles whose tips are missing here.
+ *         A first push creates the remote (v1/format.json first).
+ * list  : for a fetch, clone or ls-remote, a file or S3 location with no remote is an error.
+ * fetch : set the repository up for Dits if needed (deps.prepareRepo), then apply, in push
+ *         order, the bundles whose tips are missing here. Shallow and partial clones are
+ *         refused (there is no shallow bundle to send, and git would not say so itself).
  * Content is fetched later, when a checkout needs it (see worktree/remote-content).
  */
 import fs from 'node:fs';
@@ -127,6 +131,8 @@ export class RemoteSession implements RemoteHelperHandlers {
   private cached: RefState | null = null;
   /** The shallow option git asked for (`depth 1`, ...), refused at the next list or fetch. */
   private shallow: string | null = null;
+  /** The object filter of a partial clone (`blob:none`, ...), refused at the fetch. */
+  private partial: string | null = null;
   private prepared = false;
 
   constructor(private readonly deps: SessionDeps) {}
@@ -137,9 +143,16 @@ export class RemoteSession implements RemoteHelperHandlers {
       return 'ok';
     }
     // `git clone` ignores an "unsupported" or "error" answer to these and makes a full
-    // clone without a word: accept them here and refuse the fetch itself (refuseShallow).
+    // clone without a word: accept them here and refuse the fetch itself (refuseUnsupportedFetch).
     if (SHALLOW_OPTIONS.has(name)) {
       this.shallow = `${name} ${value}`.trim();
+      return 'ok';
+    }
+    // Likewise `--filter` (a partial clone): the repository would then ask its promisor
+    // remote for every object this helper's own git commands look up, starting this helper
+    // again without end.
+    if (name === 'filter') {
+      this.partial = value;
       return 'ok';
     }
     if (name === 'verbosity' || name === 'progress' || name === 'followtags') return 'ok';
@@ -153,12 +166,24 @@ export class RemoteSession implements RemoteHelperHandlers {
     return s;
   }
 
-  private refuseShallow(): void {
+  private refuseUnsupportedFetch(): void {
+    if (this.partial !== null) {
+      throw new DitsUserError('partial-clone-unsupported', `partial clones and fetches (--filter) are not supported by Dits remotes (git asked for filter ${this.partial})`, {
+        hint: 'clone or fetch without --filter: big files are already kept out of Git (Git holds pointers); `git clone -c dits.fetchMode=lazy ...` leaves their content on the remote until a file is read',
+        exitCode: 2,
+      });
+    }
     if (this.shallow === null) return;
     throw new DitsUserError('shallow-unsupported', `shallow clones and fetches (--depth, --shallow-since, --shallow-exclude, --deepen) are not supported by Dits remotes (git asked for ${this.shallow})`, {
       hint: 'clone or fetch without --depth: the git history of a Dits repository is small, its media content is fetched apart from it; `git clone -c dits.fetchMode=lazy ...` leaves the content on the remote until a file is read',
       exitCode: 2,
     });
+  }
+
+  private async prepareOnce(): Promise<void> {
+    if (this.prepared || !this.deps.prepareRepo) return;
+    this.prepared = true;
+    await this.deps.prepareRepo();
   }
 
   private gitDir(): string {
@@ -167,7 +192,7 @@ export class RemoteSession implements RemoteHelperHandlers {
   }
 
   async list(forPush = false): Promise<RefAdvert[]> {
-    if (!forPush) this.refuseShallow();
+    if (!forPush) this.refuseUnsupportedFetch();
     const exists = await checkFormat(this.deps.storage);
     if (!exists && !forPush && this.deps.requireExisting) {
       throw new DitsUserError('no-such-remote', `there is no Dits remote at ${this.deps.storage.location}`, {
@@ -176,6 +201,12 @@ export class RemoteSession implements RemoteHelperHandlers {
     }
     const { state } = await readRefState(this.deps.storage);
     this.cached = state;
+    // A clone of an empty remote asks for no fetch: set a brand-new repository up here
+    // (one without any ref of its own), so its first `git add` stores pointers too.
+    if (!forPush && Object.keys(state.refs).length === 0 && this.deps.gitDir !== null && this.deps.prepareRepo) {
+      const own = await runGit(['for-each-ref', '--count=1', '--format=x'], { cwd: this.deps.cwd, allowFail: true });
+      if (own.exitCode === 0 && own.stdout.length === 0) await this.prepareOnce();
+    }
     const out: RefAdvert[] = Object.entries(state.refs)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, value]) => ({ name, value }));
@@ -185,11 +216,8 @@ export class RemoteSession implements RemoteHelperHandlers {
 
   async fetch(wants: { oid: string; name: string }[]): Promise<void> {
     const { cwd, storage } = this.deps;
-    this.refuseShallow();
-    if (!this.prepared && this.deps.prepareRepo) {
-      this.prepared = true;
-      await this.deps.prepareRepo();
-    }
+    this.refuseUnsupportedFetch();
+    await this.prepareOnce();
     const present = await presentObjects(cwd, wants.map((w) => w.oid));
     if (wants.every((w) => present.has(w.oid))) return;
     const state = this.cached ?? (await this.state()).state;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { allocAligned, alignedSharedViews } from './aligned-buffer.js';
-import { copyBytes, nativeLoadError, pageOffset } from '../chunking/native.js';
+import { copyBytes, nativeLoadError, pageOffset } from '../native-addon.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
 
 const native = nativeLoadError() === undefined;

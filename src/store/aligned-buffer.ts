@@ -11,7 +11,7 @@
  * source's own offset modulo 64 (alignedView). Writes are not affected. Without the native
  * addon (which tells the address) buffers stay as they are: correct, only slower.
  */
-import { pageOffset } from '../chunking/native.js';
+import { pageOffset } from '../native-addon.js';
 
 const PAGE = 4096;
 

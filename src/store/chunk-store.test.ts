@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ChunkStore } from './chunk-store.js';
 import { hashBytes } from '../hashing/blake3.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
-import { nativeLoadError } from '../chunking/native.js';
+import { nativeLoadError } from '../native-addon.js';
 
 const dirs: string[] = [];
 function tmpDir(): string {

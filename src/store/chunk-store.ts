@@ -31,7 +31,7 @@ import { Chunker } from '../chunking/chunker.js';
 import { PositionalWriter } from './positional-writer.js';
 import { DirectAppender } from './direct-appender.js';
 import { ALIGN_SLACK, alignedView } from './aligned-buffer.js';
-import { preallocate } from '../chunking/native.js';
+import { preallocate } from '../native-addon.js';
 import { endLease, takeLease, WRITER_TABLES } from './writer-lease.js';
 
 const require = createRequire(import.meta.url);

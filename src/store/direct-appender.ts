@@ -31,7 +31,7 @@
  */
 import fs from 'node:fs';
 import { allocAligned } from './aligned-buffer.js';
-import { copyBytes } from '../chunking/native.js';
+import { copyBytes } from '../native-addon.js';
 import { errnoCode } from '../errors.js';
 
 /** Direct I/O alignment used for offsets, lengths and addresses (the page: covers 512 B and 4 KiB devices). */

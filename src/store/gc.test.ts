@@ -127,4 +127,16 @@ describe('gc and writers', () => {
     r.close();
     expect(gcAll(dir, 3600_000).plan.partialPacks).toHaveLength(0); // sealed now
   });
+
+  it('runs one gc at a time; a gc that is gone does not block the next', () => {
+    const dir = tmpDir();
+    ChunkStore.open(dir, { create: true }).close();
+    const first = ChunkStore.open(dir);
+    beginGc(first);
+    const second = ChunkStore.open(dir);
+    expect(() => beginGc(second)).toThrow(/another `git dits gc` is running/);
+    first.close();
+    expect(() => beginGc(second)).not.toThrow();
+    second.close();
+  });
 });

@@ -9,7 +9,7 @@
  * threads while this one reads and stores. Both give the same pieces and ids.
  */
 import type { ChunkerParams } from '../chunking/chunker.js';
-import { copyBytes } from '../chunking/native.js';
+import { copyBytes } from '../native-addon.js';
 import { ManifestBuilder, type ManifestHeader } from '../manifest/manifest.js';
 import { encodePointer, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from './chunk-store.js';

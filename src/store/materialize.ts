@@ -20,7 +20,7 @@ import { MAX_POINTER_SIZE, type Pointer } from '../manifest/pointer.js';
 import { ChunkMissingError, ChunkCorruptError, ManifestMissingError, type ChunkLocation, type ChunkStore } from './chunk-store.js';
 import { PositionalWriter } from './positional-writer.js';
 import { ALIGN_SLACK } from './aligned-buffer.js';
-import { preallocate } from '../chunking/native.js';
+import { preallocate } from '../native-addon.js';
 
 const WRITE_BUFFER_SIZE = 2 * 1024 * 1024;
 const WRITES_IN_FLIGHT = 4;

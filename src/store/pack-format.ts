@@ -33,28 +33,9 @@ export function encodePackHeader(): Buffer {
   return b;
 }
 
-export class PackFormatError extends Error {
-  readonly code = 'pack-corrupt';
-}
-
-export function checkPackHeader(b: Buffer): void {
-  if (b.length < PACK_HEADER_SIZE || !b.subarray(0, 8).equals(PACK_MAGIC)) throw new PackFormatError('not a dits pack');
-  const v = b.readUInt32LE(8);
-  if (v !== PACK_VERSION) throw new PackFormatError(`pack version ${v} is newer than this dits understands; upgrade dits`);
-}
-
 export function encodeEntryHead(h: PackEntryHead, out: Buffer, at: number): void {
   h.idRaw.copy(out, at, 0, 32);
   out[at + 32] = h.codec;
   out.writeUInt32LE(h.rawLength, at + 33);
   out.writeUInt32LE(h.storedLength, at + 37);
-}
-
-export function decodeEntryHead(b: Buffer, at: number): PackEntryHead {
-  return {
-    idRaw: b.subarray(at, at + 32),
-    codec: b[at + 32]!,
-    rawLength: b.readUInt32LE(at + 33),
-    storedLength: b.readUInt32LE(at + 37),
-  };
 }

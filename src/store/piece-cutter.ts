@@ -20,7 +20,7 @@
  */
 import { Chunker, type ChunkerParams } from '../chunking/chunker.js';
 import { hashBytes, nativeBlake3, type StreamHasher } from '../hashing/blake3.js';
-import { copyBytes } from '../chunking/native.js';
+import { copyBytes } from '../native-addon.js';
 import { FLAG_KEYFRAME } from '../manifest/manifest.js';
 
 /** How close (bytes) a keyframe must be to a spine boundary to split there. */

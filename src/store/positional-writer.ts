@@ -22,7 +22,7 @@
  *   queued); `beforeClose(fd)` runs just before (its errors are ignored).
  */
 import fs from 'node:fs';
-import { copyBytes } from '../chunking/native.js';
+import { copyBytes } from '../native-addon.js';
 
 export interface PositionalWriterOptions {
   /** bytes per run buffer (default 8 MiB) */

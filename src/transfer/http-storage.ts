@@ -37,7 +37,9 @@ import { errnoCode } from '../errors.js';
 import {
   assertValidKey,
   assertValidPrefix,
+  assertValidRange,
   readStreamToBuffer,
+  sliceStream,
   type ByteRange,
   type ListedObject,
   type ObjectInfo,
@@ -48,7 +50,7 @@ import {
   type VersionedObject,
 } from './object-storage.js';
 import { DEFAULT_RETRY_POLICY, realRetryDeps, RetriesExhaustedError, withRetry, type RetryDeps, type RetryPolicy } from './retry.js';
-import { StorageError } from './storage-error.js';
+import { isUnreachableErrno, StorageError } from './storage-error.js';
 
 /** `"<percent-encoded etag>"`: an opaque etag as an HTTP entity tag. */
 export function encodeEtagHeader(etag: string): string {
@@ -331,12 +333,8 @@ export class HttpStorage implements ObjectStorage {
   private async getResponse(key: string, range: ByteRange | undefined, once = false): Promise<Response> {
     assertValidKey(key);
     const headers: Record<string, string> = {};
-    if (range !== undefined) {
-      if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start) {
-        throw new StorageError('STORAGE_BAD_RANGE', `Invalid range ${range.start}-${range.end} for ${key}`, { key });
-      }
-      headers.range = `bytes=${range.start}-${range.end}`;
-    }
+    assertValidRange(range, key);
+    if (range !== undefined) headers.range = `bytes=${range.start}-${range.end}`;
     if (isDirectGetKey(key)) this.counts.proxiedPackGets++;
     return this.send('GET', `/storage/o/${encodeKeyPath(key)}`, { headers, key, once });
   }
@@ -469,7 +467,7 @@ export class HttpStorage implements ObjectStorage {
    */
   private async getDirect(key: string, range: ByteRange | undefined, once: boolean): Promise<Readable | null> {
     assertValidKey(key);
-    checkRange(key, range);
+    assertValidRange(range, key);
     for (let fresh = false; ; fresh = true) {
       const p = await this.presignGet(key, fresh);
       if (p === null) return null;
@@ -566,7 +564,7 @@ export class HttpStorage implements ObjectStorage {
     const cause = (err as { cause?: unknown })?.cause;
     const code = errnoCode(cause) ?? errnoCode(err);
     const origin = new URL(url).origin;
-    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+    if (isUnreachableErrno(code)) {
       return new StorageError('direct-unreachable', `Cannot reach the storage at ${origin} that the Dits server presigned for (${code})`, { key, cause: err });
     }
     const message = (cause as Error)?.message ?? (err as Error)?.message ?? String(err);
@@ -652,7 +650,7 @@ export class HttpStorage implements ObjectStorage {
   private networkError(err: unknown, key: string | undefined): StorageError {
     const cause = (err as { cause?: unknown })?.cause;
     const code = errnoCode(cause) ?? errnoCode(err);
-    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') {
+    if (isUnreachableErrno(code)) {
       return new StorageError('server-unreachable', `Cannot reach the Dits server at ${this.base.origin} (${code})`, {
         hint: 'Check that the server is running (`git dits serve`) and the remote URL (`git remote -v`).',
         cause: err,
@@ -715,13 +713,6 @@ export class HttpStorage implements ObjectStorage {
   }
 }
 
-function checkRange(key: string, range: ByteRange | undefined): void {
-  if (range === undefined) return;
-  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start) {
-    throw new StorageError('STORAGE_BAD_RANGE', `Invalid range ${range.start}-${range.end} for ${key}`, { key });
-  }
-}
-
 /**
  * The requested bytes of a direct GET. A server may ignore the Range (200, whole object)
  * or answer a wider one (s3rver answers "bytes=0-0" with the whole object as a 206):
@@ -746,22 +737,6 @@ function rangedBody(res: Response, range: ByteRange | undefined, key: string): R
     throw new StorageError('S3_ERROR', `S3 answered bytes from ${servedStart} for a range starting at ${range.start} of ${key}`, { key, retryable: true });
   }
   if (servedStart === range.start && servedEnd !== undefined && servedEnd <= range.end) return body;
-  return Readable.from(sliceBytes(body, range.start - servedStart, range.end - servedStart), { objectMode: false });
+  return sliceStream(body, range.start - servedStart, range.end - servedStart);
 }
 
-/** Bytes start..end (inclusive, relative to the stream) of `source`; stops reading past end. */
-async function* sliceBytes(source: Readable, start: number, end: number): AsyncGenerator<Buffer> {
-  let offset = 0;
-  try {
-    for await (const part of source) {
-      const chunk = part as Buffer;
-      const from = Math.max(start - offset, 0);
-      const to = Math.min(end + 1 - offset, chunk.length);
-      offset += chunk.length;
-      if (to > from) yield chunk.subarray(from, to);
-      if (offset > end) return;
-    }
-  } finally {
-    source.destroy();
-  }
-}

@@ -28,7 +28,7 @@
  * - Segments starting with `.dits-` are reserved for the storage's own bookkeeping
  *   (temp files, locks, CAS logs) and rejected in keys.
  */
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { StorageError } from './storage-error.js';
 
 export interface ByteRange {
@@ -110,12 +110,39 @@ export function assertValidPrefix(prefix: string): void {
   if (trimmed !== '') assertValidKey(trimmed);
 }
 
-export function assertValidRange(range: ByteRange | undefined): void {
+/** The one check of a requested byte range (inclusive ends), for every back end. */
+export function assertValidRange(range: ByteRange | undefined, key?: string): void {
   if (range === undefined) return;
   const { start, end } = range;
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
-    throw new StorageError('STORAGE_BAD_RANGE', `Invalid byte range ${start}-${end}`);
+    throw new StorageError('STORAGE_BAD_RANGE', `Invalid byte range ${start}-${end}${key === undefined ? '' : ` for ${key}`}`, key === undefined ? {} : { key });
   }
+}
+
+/**
+ * Bytes start..end (inclusive, counted from the stream's first byte) of `source`: what a
+ * back end hands out when its server answered more than the range asked for (a Range
+ * ignored, or s3rver answering "bytes=0-0" with the whole object). Stops reading, and
+ * destroys `source`, once past `end`; an error of `source` is the result's error.
+ */
+export function sliceStream(source: Readable, start: number, end: number): Readable {
+  let offset = 0;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const from = Math.max(start - offset, 0);
+      const to = Math.min(end + 1 - offset, chunk.length);
+      offset += chunk.length;
+      if (to > from) this.push(chunk.subarray(from, to));
+      if (offset > end) {
+        source.unpipe(out);
+        source.destroy();
+        this.push(null);
+      }
+      done();
+    },
+  });
+  source.on('error', (err) => out.destroy(err));
+  return source.pipe(out);
 }
 
 /** Reads a whole stream into one Buffer (for small objects and tests). */

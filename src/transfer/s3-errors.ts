@@ -6,7 +6,7 @@
  * Node socket errors (`code` ECONNREFUSED, ENOTFOUND, ...), possibly nested in `cause`.
  */
 import { errnoCode } from '../errors.js';
-import { isRetryable, StorageError } from './storage-error.js';
+import { isRetryable, isUnreachableErrno, StorageError } from './storage-error.js';
 
 export interface S3ErrorContext {
   bucket: string;
@@ -106,7 +106,7 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
       hint: 'Check the spelling of the endpoint (`git config dits.s3.endpoint`) and of the bucket name; for buckets with dots or custom endpoints try `git config dits.s3.pathStyle true`.',
     });
   }
-  if (errno === 'ECONNREFUSED' || errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH' || errno === 'EAI_AGAIN' || errno === 'ETIMEDOUT') {
+  if (isUnreachableErrno(errno)) { // ENOTFOUND: answered above, with its own hint
     return new StorageError('STORAGE_UNREACHABLE', `Cannot connect to the S3 endpoint ${ctx.endpoint} (${errno})`, {
       ...base,
       retryable: true,

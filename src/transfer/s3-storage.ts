@@ -28,7 +28,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { sizeGuard } from './size-guard.js';
 import {
   AbortMultipartUploadCommand,
@@ -50,6 +50,7 @@ import {
   assertValidKey,
   assertValidPrefix,
   assertValidRange,
+  sliceStream,
   readStreamToBuffer,
   type ByteRange,
   type ListedObject,
@@ -221,7 +222,7 @@ export class S3Storage implements ObjectStorage {
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
     assertValidKey(key);
-    assertValidRange(range);
+    assertValidRange(range, key);
     const out = await this.send(
       () =>
         this.client.send(
@@ -799,26 +800,6 @@ function parseContentRange(header: string | undefined): { start: number; total: 
 }
 
 /** Bytes start..end (inclusive) of a stream that holds a whole object. */
-function sliceStream(source: Readable, start: number, end: number): Readable {
-  let offset = 0;
-  const out = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      const from = Math.max(start - offset, 0);
-      const to = Math.min(end + 1 - offset, chunk.length);
-      offset += chunk.length;
-      if (to > from) this.push(chunk.subarray(from, to));
-      if (offset > end) {
-        source.unpipe(out);
-        source.destroy();
-        this.push(null);
-      }
-      done();
-    },
-  });
-  source.on('error', (err) => out.destroy(err));
-  return source.pipe(out);
-}
-
 function checkSize(key: string, announced: number | undefined, actual: number): void {
   if (announced !== undefined && announced !== actual) {
     throw new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} had ${actual} bytes, ${announced} were announced`, { key });

@@ -30,8 +30,14 @@ export class StorageError extends DitsUserError {
   }
 }
 
-export function isNotFound(err: unknown): boolean {
-  return err instanceof StorageError && err.code === 'STORAGE_NOT_FOUND';
+/**
+ * Failures to reach a host at all (refused, no route, no such name, timed out before a
+ * connection): every back end says "cannot reach <where>" for these, with its own hint.
+ */
+const UNREACHABLE_ERRNO = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+export function isUnreachableErrno(code: string | undefined): boolean {
+  return code !== undefined && UNREACHABLE_ERRNO.has(code);
 }
 
 /** Socket-level failures that a later attempt may not meet. */

@@ -23,6 +23,7 @@ import path from 'node:path';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { loadManifest, writeContent } from '../store/materialize.js';
+import { operationInProgress } from './git-operation.js';
 
 export function earlyDir(gitDir: string): string {
   return path.join(gitDir, 'dits', 'early');
@@ -63,6 +64,10 @@ export class EarlyWriter {
     const dir = earlyDir(this.gitDir);
     const part = path.join(dir, `${pointer.manifest}.${process.pid}.part`);
     if (this.mine.has(part)) return; // the same content at another path: the hook writes that one
+    // A rebase, cherry-pick or revert smudges a file again at each step that changes it, and
+    // its files are written only when it ends or stops (hook.ts): written early, every
+    // intermediate version would be a full copy on disk until git exits, for nothing.
+    if (operationInProgress(this.gitDir)) return;
     try {
       if (!this.store().hasManifest(pointer.manifest)) return;
       fs.mkdirSync(dir, { recursive: true });

@@ -93,11 +93,23 @@ export function lastFetchedRemote(gitDir: string, remotes: readonly DitsRemote[]
   for (const line of text.split('\n')) {
     const at = line.lastIndexOf(' of ');
     if (at < 0) continue;
-    const url = line.slice(at + 4).trim();
-    const r = remotes.find((x) => url === `dits::${x.url}` || url === x.url || url === x.name);
+    const url = comparableUrl(line.slice(at + 4).trim());
+    const r = remotes.find((x) => comparableUrl(x.url) === url || x.name === url);
     if (r) return r;
   }
   return null;
+}
+
+/**
+ * A URL as FETCH_HEAD writes it: git drops credentials (user:password@), trailing slashes and
+ * a trailing ".git" (builtin/fetch.c), so both sides are compared that way, without `dits::`.
+ */
+export function comparableUrl(url: string): string {
+  let u = url.startsWith('dits::') ? url.slice('dits::'.length) : url;
+  u = u.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+  u = u.replace(/\/+$/, '');
+  if (u.endsWith('.git')) u = u.slice(0, -4);
+  return u;
 }
 
 /**

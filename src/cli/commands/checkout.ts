@@ -11,7 +11,7 @@ import { contentRemotes } from '../../worktree/remote-fetch.js';
 import { DitsUserError } from '../../errors.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { takePending } from '../../worktree/pending.js';
-import { finishCheckout } from './hook.js';
+import { finishCheckout } from '../finish-checkout.js';
 import { err, formatBytes, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';

@@ -6,7 +6,7 @@ import { createDitsFilter, type DitsFilterDeps } from '../../filter/dits-filter.
 import { contentOf, serveFilterProtocol, type FilterCommand, type FilterResult } from '../../filter/protocol.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-import { setPipeSize } from '../../chunking/native.js';
+import { setPipeSize } from '../../native-addon.js';
 import { FdReader } from '../../git/fd-reader.js';
 import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
@@ -23,7 +23,7 @@ async function finishLeftPointers(ctx: CliContext, gitDir: string, mine: Readonl
   try {
     const paths = takeOwnPending(gitDir, mine);
     if (paths.length > 0) {
-      const { finishCheckout } = await import('./hook.js'); // loaded only when needed: a checkout of small files never does
+      const { finishCheckout } = await import('../finish-checkout.js'); // loaded only when needed: a checkout of small files never does
       await finishCheckout(ctx, paths);
     }
   } catch (e) {

@@ -8,16 +8,7 @@ import { dropUnusedLinks } from '../../worktree/worktree-links.js';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, err, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseOptions, type OptionTable } from '../options.js';
-
-/** "now", "0", "30m", "2h", "7d" -> milliseconds. */
-export function parseAge(v: string): number {
-  if (v === 'now') return 0;
-  const m = /^(\d+)\s*(s|m|h|d|w)?$/.exec(v.trim());
-  if (!m) throw new DitsUserError('bad-age', `cannot read the age '${v}'`, { hint: 'use now, 30m, 2h, 7d or 2w' });
-  const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 }[(m[2] ?? 's') as 's'];
-  return Number(m[1]) * unit;
-}
+import { parseAge, parseOptions, type OptionTable } from '../options.js';
 
 interface Referrer {
   path: string;

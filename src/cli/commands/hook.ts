@@ -1,102 +1,9 @@
-import path from 'node:path';
 import { findRepo } from '../../git/repo.js';
-import { ChunkStore } from '../../store/chunk-store.js';
-import { takePending } from '../../worktree/pending.js';
-import { operationInProgress } from '../../worktree/git-operation.js';
-import { claimEarly } from '../../worktree/early-write.js';
-import { materializePaths, readWorktreePointer } from '../../worktree/materialize-worktree.js';
-import { discardPrepared, fetchMissingContent, readFetchPolicy, type PreparedFile } from '../../worktree/remote-fetch.js';
-import { stderrProgress } from '../../remote/content-adapter.js';
-import { dropUnusedLinks } from '../../worktree/worktree-links.js';
-import { createProgressBar } from '../progress.js';
-import { err, type CliContext } from '../context.js';
+import { nextStepIsExec, operationInProgress } from '../../worktree/git-operation.js';
 import type { Command } from '../main.js';
-import { DitsUserError, isUserError } from '../../errors.js';
+import { DitsUserError } from '../../errors.js';
 import { HOOK_NAMES } from '../../worktree/hooks.js';
-import { applyLockableModes, heldPaths, readMyLocks } from '../../worktree/lockable.js';
-
-function report(ctx: CliContext, e: unknown): void {
-  err(ctx, `dits: ${isUserError(e) || e instanceof Error ? e.message : String(e)}`);
-  if (isUserError(e) && e.hint) err(ctx, `hint: ${e.hint}`);
-}
-
-/** What a finishCheckout did: files written, left for a later pull (lazy fetch), failed. */
-export interface CheckoutOutcome {
-  /** 1 if any file failed, else 0 */
-  code: number;
-  written: number;
-  deferred: number;
-  failed: number;
-}
-
-/**
- * Writes the files smudge left as pointers: fetches missing content from the Dits remotes
- * (only `remote` when given; all of it when `explicit`, else as dits.fetchMode/fetchInclude/fetchExclude say), then
- * writes what is local. Prints one line per file that failed, and how many were left.
- */
-export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false, remote?: string): Promise<CheckoutOutcome> {
-  const repo = await findRepo(ctx.cwd);
-  const list = paths ?? takePending(repo.gitDir);
-  if (list.length === 0) return { code: 0, written: 0, deferred: 0, failed: 0 };
-  const store = ChunkStore.open(repo.ditsDir, { create: true });
-  try {
-    const items = list.flatMap((p) => {
-      const wp = readWorktreePointer(path.join(repo.workTree, p));
-      return wp ? [{ path: p, pointer: wp.pointer }] : [];
-    });
-    let deferred = new Set<string>();
-    let prepared = new Map<string, PreparedFile>();
-    let linkPrepared = false;
-    let early = new Map<string, PreparedFile>();
-    let result: Awaited<ReturnType<typeof materializePaths>>;
-    try {
-      try {
-        const policy = explicit ? null : await readFetchPolicy(repo.workTree);
-        // files are written as their content arrives (no second pass over what was fetched)
-        const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true, remote });
-        deferred = new Set(f.deferred);
-        prepared = f.prepared;
-        linkPrepared = f.keptLocally === false;
-      } catch (e) {
-        report(ctx, e);
-      }
-      const bar = createProgressBar(ctx, 'Writing files');
-      const todo = items.filter((i) => !deferred.has(i.path));
-      // files the filter process began writing while git checked out (early-write.ts)
-      const abs = (p: string): string => path.join(repo.workTree, p);
-      early = await claimEarly(
-        repo.gitDir,
-        todo.filter((i) => !prepared.has(abs(i.path))).map((i) => ({ file: abs(i.path), pointer: i.pointer })),
-        (d, t) => bar.update(d, t),
-      );
-      result = await materializePaths(
-        repo,
-        store,
-        todo.map((i) => i.path),
-        { onProgress: (d, t) => bar.update(d, t), prepared, linkPrepared, early },
-      );
-      bar.done();
-    } finally {
-      discardPrepared(prepared);
-      discardPrepared(early);
-      // links to earlier versions served this checkout; those no longer in the tree go
-      dropUnusedLinks(store);
-    }
-    // -- lockable files (src/worktree/lockable.ts): read-only unless held, from the local lock cache
-    try {
-      await applyLockableModes(repo, result.written, heldPaths(readMyLocks(repo.ditsDir)));
-    } catch (e) {
-      report(ctx, e);
-    }
-    // -- end lockable
-    for (const f of result.failed) report(ctx, f.error);
-    if (result.failed.length) err(ctx, `dits: ${result.failed.length} file(s) left as pointers; \`git dits status\` lists them.`);
-    if (deferred.size) err(ctx, `dits: ${deferred.size} file(s) left as pointers (lazy fetch); \`git dits pull <paths>\` fetches them.`);
-    return { code: result.failed.length ? 1 : 0, written: result.written.length, deferred: deferred.size, failed: result.failed.length };
-  } finally {
-    store.close();
-  }
-}
+import { finishCheckout } from '../finish-checkout.js';
 
 const hook: Command = {
   summary: 'Run a Dits hook (called by the hooks `git dits init` installs)',
@@ -114,10 +21,11 @@ const hook: Command = {
     // ("Your local changes ... would be overwritten", and the index it writes back makes
     // them look modified). Left as pointers, they are written by post-rewrite when a rebase
     // ends, or by the filter process that smudged them when git closes its pipe at exit
-    // (filter-process.ts), whichever comes first.
+    // (filter-process.ts), whichever comes first. The exception: a rebase whose next step
+    // is an `exec` re-reads the index before going on, and the command wants real files.
     if (args[0] === 'post-checkout' || args[0] === 'post-merge' || args[0] === 'reference-transaction') {
       const repo = await findRepo(ctx.cwd);
-      if (operationInProgress(repo.gitDir)) return 0;
+      if (operationInProgress(repo.gitDir) && !nextStepIsExec(repo.gitDir)) return 0;
     }
     // A hook's exit status would become the git command's (a clone would report failure
     // over one missing file): files that could not be written stay pointers, are reported

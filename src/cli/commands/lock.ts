@@ -11,7 +11,6 @@ import { DitsUserError, isUserError } from '../../errors.js';
 import { runGit } from '../../git/exec.js';
 import { findRepo, type RepoPaths } from '../../git/repo.js';
 import { LockClient, LockHeldError, lockRepoUrl, type Lock } from '../../locking/lock-client.js';
-import { findPushConflicts, pushConflictError } from '../../locking/push-conflicts.js';
 import { serverToken } from '../../remote/credentials.js';
 import { defaultDitsRemote } from '../../remote/open-remote.js';
 import { applyLockableModes, heldPaths, updateMyLocks } from '../../worktree/lockable.js';
@@ -220,19 +219,3 @@ const locks: Command = {
 };
 
 export const commands = { lock, unlock, locks };
-
-/**
- * The pre-push lock check for a server remote (SessionDeps.lockCheck): one verify
- * request per push, then a pure check per ref.
- */
-export function serverLockCheck(cwd: string, remoteUrl: string, env: NodeJS.ProcessEnv): () => Promise<(changedPaths: string[]) => string | null> {
-  return async () => {
-    const server = lockRepoUrl(remoteUrl);
-    const client = new LockClient({ repoUrl: server, token: () => serverToken(cwd, server, { env, interactive: process.stderr.isTTY === true, runGit }) });
-    const verify = await client.verify();
-    return (changedPaths) => {
-      const conflicts = findPushConflicts(changedPaths, verify);
-      return conflicts.length === 0 ? null : pushConflictError(conflicts).message;
-    };
-  };
-}

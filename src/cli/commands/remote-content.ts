@@ -7,12 +7,11 @@ import { manifestsBetween } from '../../remote/session.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
 import { pushContent, pushChunks, ensureLocal, planPrune, applyPrune } from '../../remote/content/index.js';
 import { parseByteSize, readDitsSettings } from '../../git/dits-config.js';
-import { parseAge } from './gc.js';
 import { obtainMissingChunks, obtainMissingManifests } from '../../remote/push-sources.js';
 import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseOptions, type OptionTable } from '../options.js';
+import { parseAge, parseOptions, type OptionTable } from '../options.js';
 import path from 'node:path';
 
 async function remoteFor(ctx: CliContext, name: string | undefined) {
@@ -41,7 +40,9 @@ const push: Command = {
     if (!values['dry-run']) throw new DitsUserError('bad-usage', 'push content with plain `git push`; `git dits push --dry-run` shows what it would send');
     const { repo, remote, storage } = await remoteFor(ctx, positionals[0]);
     const ref = positionals[1] ?? 'HEAD';
-    const tip = (await runGit(['rev-parse', '--verify', ref], { cwd: repo.workTree })).stdout.toString().trim();
+    const verified = await runGit(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd: repo.workTree, allowFail: true });
+    if (verified.exitCode !== 0) throw new DitsUserError('bad-revision', `'${ref}' is not a revision of this repository`, { hint: 'name a branch, tag or commit (`git log --oneline` lists commits)' });
+    const tip = verified.stdout.toString().trim();
     const known = (await runGit(['for-each-ref', '--format=%(objectname)', `refs/remotes/${remote.name}/`], { cwd: repo.workTree })).stdout.toString().split('\n').filter(Boolean);
     const { ids, paths, blobs } = await manifestsBetween(repo.workTree, [tip], known);
     const store = ChunkStore.open(repo.ditsDir);
@@ -121,6 +122,7 @@ against its id. A chunk that fails stays local; prune names the remote pack and 
         concurrency: settings.concurrency,
         verify: values['size-only'] ? 'size' : 'bytes',
         dryRun,
+        onProgress: stderrProgress('Verifying the remote copies', ctx.interactive),
       });
       const applied = dryRun ? null : applyPrune(store, plan);
       const failedIds = plan.failedRemotePacks.flatMap((f) => f.ids);

@@ -17,7 +17,7 @@ export type FileState = 'present' | 'modified' | 'deleted' | 'not-checked-out' |
 const statusOptions = { json: { type: 'boolean', description: 'print the result as JSON' }, all: { type: 'boolean', description: 'list files whose content is present too' } } as const satisfies OptionTable;
 
 const status: Command = {
-  summary: 'Show tracked files: present, modified, not checked out, or missing content',
+  summary: 'Show tracked files: present, modified, not checked out, missing content, or staged whole in Git',
   usage: 'git dits status [--json] [--all] [--] [<path>...]',
   options: statusOptions,
   async run(args, ctx: CliContext) {

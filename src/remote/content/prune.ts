@@ -35,7 +35,7 @@ import { Manifest } from '../../manifest/manifest.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
 import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE, encodeEntryHead } from '../../store/pack-format.js';
 import type { ObjectStorage } from '../../transfer/object-storage.js';
-import { TransferError, type TransferQueueOptions } from '../../transfer/transfer-queue.js';
+import { TransferError, type TransferProgress, type TransferQueueOptions } from '../../transfer/transfer-queue.js';
 import { checkStoredChunk } from './chunk-verify.js';
 import { ensureUsageTable } from './chunk-usage.js';
 import { coalesce, DEFAULT_MAX_RANGE_BYTES } from './fetch-content.js';
@@ -68,6 +68,8 @@ export interface PrunePlanOptions {
   maxRangeBytes?: number;
   concurrency?: number;
   queueOptions?: TransferQueueOptions;
+  /** progress of the reads (verification reads a byte for every byte dropped) */
+  onProgress?: (progress: TransferProgress) => void;
 }
 
 export interface PrunePackPlan {

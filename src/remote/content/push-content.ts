@@ -67,7 +67,7 @@ export interface PushContentOptions {
    * a DitsUserError saying where they are not. Chunks still absent afterwards fail the push.
    * Not called for a dry run: there such chunks are counted (at their plain size) as to upload.
    */
-  obtainMissing?: (missing: MissingChunk[]) => Promise<void>;
+  obtainMissing?: (missing: MissingChunk[]) => Promise<unknown>;
 }
 
 export interface MissingChunk {

@@ -12,7 +12,7 @@ import { TransferError, TransferQueue, type TransferQueueOptions } from '../../t
 import { CountingStorage } from './counting-storage.js';
 import { indexKey, packKey, PACKS_PREFIX, parsePackKey } from './layout.js';
 import { decodePackIndex, PackIndexError, type PackIndexEntry } from './pack-index.js';
-import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE } from '../../store/pack-format.js';
+import { PACK_HEADER_SIZE } from '../../store/pack-format.js';
 import { RemoteIndex } from './remote-index.js';
 
 export interface SyncOptions {

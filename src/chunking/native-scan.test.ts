@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SCAN_KNOWN_ANSWERS, scanKnownAnswers } from './native.js';
+import { SCAN_KNOWN_ANSWERS, scanKnownAnswers } from './native-scan.js';
 import { scanJs } from './scan-js.js';
 
 describe('the native scanner check', () => {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { nativeLoadError, setPipeSize } from './native.js';
+import { nativeLoadError, setPipeSize } from './native-addon.js';
 
 const native = nativeLoadError() === undefined;
 
