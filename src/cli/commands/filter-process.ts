@@ -4,7 +4,7 @@ import { ChunkStore } from '../../store/chunk-store.js';
 import { CutWorker, PARALLEL_INGEST_MIN } from '../../store/cut-pipeline.js';
 import { createDitsFilter, type DitsFilterDeps } from '../../filter/dits-filter.js';
 import { contentOf, serveFilterProtocol, type FilterCommand, type FilterResult } from '../../filter/protocol.js';
-import { initRepo } from './init.js';
+import { initRepo } from '../../worktree/init-repo.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { setPipeSize } from '../../native-addon.js';
