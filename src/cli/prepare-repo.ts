@@ -15,8 +15,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runGit } from '../git/exec.js';
 import { findRepo, isDitsInitialised } from '../git/repo.js';
-import { filterConfig } from './commands/install.js';
-import { initRepo } from './commands/init.js';
+import { filterConfig } from '../git/filter-config.js';
+import { initRepo } from '../worktree/init-repo.js';
 
 /**
  * The work tree of the (non-bare) repository at `gitDir`, or null when the helper cannot

@@ -55,7 +55,7 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
     // Git runs filters in a fresh clone before anyone ran `git dits init`: set the repo up
     // (store and hooks) before answering, so the hooks exist when the checkout ends.
     try {
-      const { initRepo } = await import('./init.js');
+      const { initRepo } = await import('../../worktree/init-repo.js');
       await initRepo(repo.workTree, ctx.ditsBin);
     } catch (e) {
       err(ctx, `dits: could not set up this repository (${String(e)}); run \`git dits init\` and then \`git dits checkout\``);

@@ -1,18 +1,8 @@
-import { findRepo } from '../../git/repo.js';
 import { gitConfigGet } from '../../git/exec.js';
-import { ChunkStore } from '../../store/chunk-store.js';
-import { hooksDir, installHooks } from '../../worktree/hooks.js';
+import { initRepo } from '../../worktree/init-repo.js';
 import { out, err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
-
-/** Creates .git/dits and installs the hooks; idempotent. Used by init and by the filter. */
-export async function initRepo(cwd: string, ditsBin: string): Promise<{ hooks: ReturnType<typeof installHooks>; dir: string }> {
-  const repo = await findRepo(cwd);
-  ChunkStore.open(repo.ditsDir, { create: true }).close();
-  const hooks = installHooks(await hooksDir(repo.workTree), ditsBin);
-  return { hooks, dir: repo.ditsDir };
-}
 
 const initOptions = {} as const satisfies OptionTable;
 

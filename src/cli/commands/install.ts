@@ -3,26 +3,7 @@ import { DitsUserError } from '../../errors.js';
 import { out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
-
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The git config Dits needs, with the absolute path of this installation's entry point. */
-export function filterConfig(ditsBin: string): [string, string][] {
-  const b = shellQuote(ditsBin);
-  return [
-    ['filter.dits.process', `${b} filter-process`],
-    ['filter.dits.clean', `${b} clean -- %f`],
-    ['filter.dits.smudge', `${b} smudge -- %f`],
-    ['filter.dits.required', 'true'],
-    ['diff.dits.textconv', `${b} textconv`],
-    ['diff.dits.cachetextconv', 'false'],
-    ['diff.dits.command', `${b} diff-driver`],
-    ['merge.dits.name', 'Dits binary merge (keeps ours, reports a conflict)'],
-    ['merge.dits.driver', `${b} merge-driver %O %A %B %P`],
-  ];
-}
+import { filterConfig } from '../../git/filter-config.js';
 
 async function scopeArgs(local: boolean, ctx: CliContext): Promise<string[]> {
   if (!local) return ['--global'];

@@ -3,23 +3,11 @@
  * shutdown: requests in flight finish, SQLite is closed cleanly). Loopback unless `--host`
  * names another address. The server modules (Hono, SQLite) load only here.
  */
-import os from 'node:os';
-import path from 'node:path';
 import { DitsUserError } from '../../errors.js';
-import { err, out, type CliContext } from '../context.js';
+import { err, out } from '../context.js';
 import type { Command } from '../main.js';
+import { resolveDataDir } from '../server-data-dir.js';
 import { parseOptions, type OptionTable } from '../options.js';
-
-/** `$XDG_DATA_HOME/dits-server`, else `~/.local/share/dits-server`. */
-export function defaultDataDir(env: NodeJS.ProcessEnv): string {
-  const xdg = env.XDG_DATA_HOME;
-  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'dits-server');
-  return path.join(env.HOME || os.homedir(), '.local', 'share', 'dits-server');
-}
-
-export function resolveDataDir(ctx: CliContext, given: string | undefined): string {
-  return given === undefined ? defaultDataDir(ctx.env) : path.resolve(ctx.cwd, given);
-}
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {

@@ -10,7 +10,7 @@ import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command, Subcommand } from '../main.js';
 import { nearest, parseOptions, type OptionTable } from '../options.js';
-import { resolveDataDir } from './serve.js';
+import { resolveDataDir } from '../server-data-dir.js';
 
 type ServerModule = typeof import('../../../server/index.js');
 type Db = ReturnType<ServerModule['openDataDirDb']>;
