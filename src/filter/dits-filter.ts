@@ -160,7 +160,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
   };
   return {
     async clean(req: FilterRequest, content: FilterContent): Promise<FilterResult> {
-      const { head, rest, ended } = await peek(content, MAX_POINTER_SIZE);
+      const { head, ended } = await peek(content, MAX_POINTER_SIZE);
       if (ended && parsePointer(head)) return head;
       const file = path.join(deps.workTree, req.pathname);
       let worker: CutWorker | undefined;

@@ -230,10 +230,3 @@ export const FLUSH_PACKET = Buffer.from('0000', 'latin1');
 export function encodeTextPacket(line: string): Buffer {
   return encodePacket(line + '\n');
 }
-
-/** Split arbitrary bytes into data packets (no flush). */
-export function* encodeData(data: Buffer): Generator<Buffer> {
-  for (let i = 0; i < data.length; i += MAX_PACKET_DATA) {
-    yield encodePacket(data.subarray(i, Math.min(i + MAX_PACKET_DATA, data.length)));
-  }
-}
