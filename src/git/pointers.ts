@@ -95,7 +95,10 @@ export interface DamagedPointer {
  * with its version line) and does not parse: non-hex ids, cut short, too long, unknown
  * version. Such a file checks out as its own text, so it is reported, not ignored.
  */
-export async function findDamagedPointers(cwd: string, entries: { oid: string; path: string; stage?: number }[]): Promise<DamagedPointer[]> {
+export async function findDamagedPointers(cwd: string, all: { oid: string; path: string; stage?: number }[], knownPointers?: ReadonlySet<string>): Promise<DamagedPointer[]> {
+  // blobs the caller already read as valid pointers are not damaged
+  const entries = knownPointers ? all.filter((e) => !knownPointers.has(e.oid)) : all;
+  if (entries.length === 0) return [];
   const tracked = await ditsTrackedPaths(cwd, [...new Set(entries.map((e) => e.path))]);
   const candidates = entries.filter((e) => tracked.has(e.path));
   const oids = [...new Set(candidates.map((e) => e.oid))];
@@ -117,12 +120,12 @@ export async function findDamagedPointers(cwd: string, entries: { oid: string; p
 }
 
 /** Damaged pointers in the index (see findDamagedPointers). */
-export async function listIndexDamagedPointers(workTree: string, pathspecs: string[] = []): Promise<DamagedPointer[]> {
-  return findDamagedPointers(workTree, await listIndexBlobs(workTree, pathspecs));
+export async function listIndexDamagedPointers(workTree: string, pathspecs: string[] = [], knownPointers?: ReadonlySet<string>): Promise<DamagedPointer[]> {
+  return findDamagedPointers(workTree, await listIndexBlobs(workTree, pathspecs), knownPointers);
 }
 
 /** Damaged pointers in a commit's tree (see findDamagedPointers); none when `rev` does not exist (no commits yet). */
-export async function listTreeDamagedPointers(cwd: string, rev: string): Promise<DamagedPointer[]> {
+export async function listTreeDamagedPointers(cwd: string, rev: string, knownPointers?: ReadonlySet<string>): Promise<DamagedPointer[]> {
   const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev], { cwd, allowFail: true });
   if (r.exitCode !== 0) return [];
   const entries = r.stdout
@@ -135,7 +138,7 @@ export async function listTreeDamagedPointers(cwd: string, rev: string): Promise
       return { mode: mode!, oid: oid!, path: rec.slice(tab + 1) };
     })
     .filter((e) => e.mode.startsWith('100'));
-  return findDamagedPointers(cwd, entries);
+  return findDamagedPointers(cwd, entries, knownPointers);
 }
 
 /** Which of these paths have filter=dits (by the attributes in the working tree, then the index). */

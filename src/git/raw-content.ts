@@ -39,7 +39,10 @@ export async function pathsTrackedByDits(cwd: string, paths: string[]): Promise<
 }
 
 /** The entries at Dits-tracked paths whose blob is not a pointer. */
-export async function rawAtTrackedPaths(cwd: string, entries: { path: string; oid: string }[]): Promise<RawEntry[]> {
+export async function rawAtTrackedPaths(cwd: string, all: { path: string; oid: string }[], knownPointers?: ReadonlySet<string>): Promise<RawEntry[]> {
+  // blobs the caller already read as valid pointers are neither raw nor damaged
+  const entries = knownPointers ? all.filter((e) => !knownPointers.has(e.oid)) : all;
+  if (entries.length === 0) return [];
   const tracked = await pathsTrackedByDits(cwd, [...new Set(entries.map((e) => e.path))]);
   const candidates = entries.filter((e) => tracked.has(e.path));
   if (candidates.length === 0) return [];
@@ -70,9 +73,9 @@ function regularFiles(listing: Buffer, parse: (head: string[]) => { mode: string
 }
 
 /** Raw content staged in the index, optionally only under `pathspecs`; a path once (the first stage of a conflict that has it). */
-export async function rawInIndex(cwd: string, pathspecs: string[] = []): Promise<RawEntry[]> {
+export async function rawInIndex(cwd: string, pathspecs: string[] = [], knownPointers?: ReadonlySet<string>): Promise<RawEntry[]> {
   const r = await runGit(['ls-files', '-s', '-z', '--', ...pathspecs], { cwd });
-  const raw = await rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, oid]) => ({ mode: mode!, oid: oid! })));
+  const raw = await rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, oid]) => ({ mode: mode!, oid: oid! })), knownPointers);
   const seen = new Set<string>();
   return raw.filter((e) => !seen.has(e.path) && Boolean(seen.add(e.path)));
 }
@@ -91,10 +94,10 @@ export async function rawStaged(cwd: string): Promise<RawEntry[]> {
 }
 
 /** Raw content committed in `rev`'s tree; none when `rev` does not resolve (no commit yet). */
-export async function rawInTree(cwd: string, rev: string): Promise<RawEntry[]> {
+export async function rawInTree(cwd: string, rev: string, knownPointers?: ReadonlySet<string>): Promise<RawEntry[]> {
   const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev], { cwd, allowFail: true });
   if (r.exitCode !== 0) return [];
-  return rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, , oid]) => ({ mode: mode!, oid: oid! })));
+  return rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, , oid]) => ({ mode: mode!, oid: oid! })), knownPointers);
 }
 
 /** The command that stages pointers in place of raw content at these paths. */

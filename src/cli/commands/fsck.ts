@@ -57,10 +57,10 @@ async function checkRemote(workTree: string, problems: FsckProblem[], offline: b
 }
 
 /** Raw content staged or committed at HEAD at a tracked path, each blob once. */
-async function findRaw(workTree: string): Promise<RawEntry[]> {
+async function findRaw(workTree: string, knownPointers: ReadonlySet<string>): Promise<RawEntry[]> {
   const seen = new Set<string>();
   const out: RawEntry[] = [];
-  for (const r of [...(await rawInIndex(workTree)), ...(await rawInTree(workTree, 'HEAD'))]) {
+  for (const r of [...(await rawInIndex(workTree, [], knownPointers)), ...(await rawInTree(workTree, 'HEAD', knownPointers))]) {
     const k = `${r.path}\0${r.oid}`;
     if (seen.has(k)) continue;
     seen.add(k);
@@ -89,12 +89,13 @@ const fsck: Command = {
     }
     // pointers in the index or HEAD that do not parse (they check out as their own text)
     const damaged = new Map<string, DamagedPointer>();
-    for (const d of [...(await listIndexDamagedPointers(repo.workTree)), ...(await listTreeDamagedPointers(repo.workTree, 'HEAD'))]) {
+    const known = new Set(pointers.map((p) => p.blobOid)); // valid pointers (reachable): neither damaged nor raw
+    for (const d of [...(await listIndexDamagedPointers(repo.workTree, [], known)), ...(await listTreeDamagedPointers(repo.workTree, 'HEAD', known))]) {
       damaged.set(`${d.blobOid} ${d.path}`, d);
     }
     const damagedPointers = [...damaged.values()];
     const remote = await checkRemote(repo.workTree, res.problems, Boolean(values.offline));
-    const raw = await findRaw(repo.workTree);
+    const raw = await findRaw(repo.workTree, known);
     const problems = remote.problems;
     if (values.json) printJson(ctx, { ...res, problems, notFetched: remote.notFetched, rawContent: raw, damagedPointers });
     else {

@@ -55,11 +55,12 @@ const status: Command = {
       store.close();
     }
     // pointers in Git that do not parse: checked out as their own text, so said here
-    for (const d of await listIndexDamagedPointers(repo.workTree, specs)) {
+    const known = new Set(pointers.map((p) => p.blobOid)); // valid pointers: neither damaged nor raw
+    for (const d of await listIndexDamagedPointers(repo.workTree, specs, known)) {
       if (d.stage === 0) rows.push({ path: d.path, state: 'damaged', size: d.size, oid: '', damage: d.damage });
     }
     // staged whole at a tracked path (git add without the Dits filter): no pointer, so not listed above
-    const raw = await rawInIndex(repo.workTree, specs);
+    const raw = await rawInIndex(repo.workTree, specs, known);
     for (const r of raw) rows.push({ path: r.path, state: 'raw-in-git', size: r.size, oid: '' });
     if (values.json) {
       printJson(ctx, rows);
