@@ -382,7 +382,7 @@ export class ChunkStore {
     const now = Date.now();
     this.db.transaction(() => {
       for (const c of chunks) this.stmts.addHeld.run(c.idRaw, remote, c.rawLength, now);
-    })();
+    }).immediate();
     this.anyHeld = true;
   }
 
@@ -397,7 +397,7 @@ export class ChunkStore {
       const del = this.db.prepare('DELETE FROM remote_held WHERE id = ?');
       this.db.transaction(() => {
         for (const id of drop) del.run(id);
-      })();
+      }).immediate();
     }
     this.anyHeld = null;
     return drop.length;
@@ -469,7 +469,7 @@ export class ChunkStore {
       this.stmts.setNextPack.run(String(next + 1));
       if (writer !== null) this.stmts.linkPack.run(next, writer);
       return next;
-    })();
+    }).immediate();
   }
 
   /**
@@ -649,7 +649,7 @@ export class ChunkStore {
           this.stmts.insert.run(r.idRaw, b.packId, r.offset, r.storedLength, r.rawLength, r.codec, now);
         }
       }
-    })();
+    }).immediate();
   }
 
   private dropIdleRetired(): void {
@@ -1009,7 +1009,7 @@ export class ChunkStore {
         this.commit();
         this.db.transaction(() => {
           for (const pid of ids) record.run(id, pid);
-        })();
+        }).immediate();
       }
       // fsynced only with `durable`, as packs are (see open): a flush per file cost most of
       // the time of adding many small files
@@ -1148,7 +1148,7 @@ export class ChunkStore {
       for (const r of dropRows) del.run(r.id);
       this.db.prepare('DELETE FROM packs WHERE id = ?').run(packId);
       this.stmts.unlinkPack.run(packId);
-    })();
+    }).immediate();
     this.dropReadHandles();
     fs.rmSync(oldFile, { force: true });
     return { kept: keepRows.length, dropped: dropRows.length };

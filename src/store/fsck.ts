@@ -86,7 +86,7 @@ export async function fsckStore(
     store.db.transaction(() => {
       del.run(b.id);
       note.run(hex, 'chunk', b.reason, Date.now());
-    })();
+    }).immediate();
     res.quarantined.push(hex);
   }
 

@@ -25,7 +25,7 @@ export function markChunksUsed(store: ChunkStore, ids: Iterable<Buffer>, at: num
   const upsert = store.db.prepare('INSERT INTO chunk_last_used(id, at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET at = max(at, excluded.at)');
   store.db.transaction(() => {
     for (const id of ids) upsert.run(id, at);
-  })();
+  }).immediate();
 }
 
 export interface ChunkUsageTrackerOptions {
@@ -75,7 +75,7 @@ export class ChunkUsageTracker {
     this.pending = new Map();
     this.store.db.transaction(() => {
       for (const [k, at] of rows) upsert.run(Buffer.from(k, 'latin1'), at);
-    })();
+    }).immediate();
   }
 
   /** Writes what is pending and unhooks. */

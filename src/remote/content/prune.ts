@@ -381,7 +381,7 @@ export function applyPrune(store: ChunkStore, plan: PrunePlan): PruneResult {
     store.markRemoteHeld(held, plan.remoteName);
     store.db.transaction(() => {
       for (const id of p.drop) forget.run(id);
-    })();
+    }).immediate();
     chunks += r.dropped;
     packsRewritten++;
   }

@@ -102,7 +102,7 @@ export class RemoteIndex {
           db.prepare('DELETE FROM remote_content_manifests WHERE remote = ?').run(id);
           db.prepare('DELETE FROM remote_content_damaged WHERE remote = ?').run(id);
           db.prepare('UPDATE remote_content_remotes SET location = ? WHERE id = ?').run(location, id);
-        })();
+        }).immediate();
       }
     }
     return new RemoteIndex(db, id);
@@ -131,7 +131,7 @@ export class RemoteIndex {
         this.stmts.addChunk.run(this.remote, e.idRaw, row, e.offset, e.storedLength, e.rawLength, e.codec);
         this.stmts.delDamaged.run(this.remote, e.idRaw);
       }
-    })();
+    }).immediate();
   }
 
   removePack(packId: string): void {
@@ -140,7 +140,7 @@ export class RemoteIndex {
     this.db.transaction(() => {
       this.stmts.delChunks.run(row);
       this.stmts.delPack.run(row);
-    })();
+    }).immediate();
   }
 
   /** The chunk ids the cache lists in a pack. */
@@ -162,7 +162,7 @@ export class RemoteIndex {
         if (row !== undefined) this.stmts.delChunk.run(row, id);
         this.stmts.addDamaged.run(this.remote, id, packId);
       }
-    })();
+    }).immediate();
   }
 
   /** The pack where this chunk's copy read back damaged, if no good copy is known since. */
@@ -177,7 +177,7 @@ export class RemoteIndex {
   addManifests(ids: Iterable<string>): void {
     this.db.transaction(() => {
       for (const id of ids) this.stmts.addManifest.run(this.remote, id);
-    })();
+    }).immediate();
   }
 
   stats(): { packs: number; chunks: number; storedBytes: number } {
