@@ -51,6 +51,18 @@ export async function resolvePointers<T extends { oid: string; path: string; mod
   return out;
 }
 
+/** The regular files of a `git ls-tree -r -z` listing: mode, blob id, path. */
+function treeFiles(listing: Buffer): { mode: string; oid: string; path: string }[] {
+  const out: { mode: string; oid: string; path: string }[] = [];
+  for (const rec of listing.toString('utf8').split('\0')) {
+    if (!rec) continue;
+    const tab = rec.indexOf('\t');
+    const [mode, , oid] = rec.slice(0, tab).split(' ');
+    if (mode!.startsWith('100')) out.push({ mode: mode!, oid: oid!, path: rec.slice(tab + 1) });
+  }
+  return out;
+}
+
 /** Pointers among the files of a commit or tree (`git ls-tree -r`), under the given paths. */
 export async function listTreePointers(cwd: string, rev: string, pathspecs: string[] = []): Promise<IndexPointer[]> {
   const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...pathspecs], { cwd, allowFail: true });
@@ -60,16 +72,7 @@ export async function listTreePointers(cwd: string, rev: string, pathspecs: stri
     }
     throw new GitError(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...pathspecs], r.exitCode, r.stderr);
   }
-  const entries = r.stdout
-    .toString('utf8')
-    .split('\0')
-    .filter(Boolean)
-    .map((rec) => {
-      const tab = rec.indexOf('\t');
-      const [mode, , oid] = rec.slice(0, tab).split(' ');
-      return { mode: mode!, oid: oid!, path: rec.slice(tab + 1) };
-    })
-    .filter((e) => e.mode.startsWith('100'));
+  const entries = treeFiles(r.stdout);
   return resolvePointers(cwd, entries);
 }
 
@@ -128,16 +131,7 @@ export async function listIndexDamagedPointers(workTree: string, pathspecs: stri
 export async function listTreeDamagedPointers(cwd: string, rev: string, knownPointers?: ReadonlySet<string>): Promise<DamagedPointer[]> {
   const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev], { cwd, allowFail: true });
   if (r.exitCode !== 0) return [];
-  const entries = r.stdout
-    .toString('utf8')
-    .split('\0')
-    .filter(Boolean)
-    .map((rec) => {
-      const tab = rec.indexOf('\t');
-      const [mode, , oid] = rec.slice(0, tab).split(' ');
-      return { mode: mode!, oid: oid!, path: rec.slice(tab + 1) };
-    })
-    .filter((e) => e.mode.startsWith('100'));
+  const entries = treeFiles(r.stdout);
   return findDamagedPointers(cwd, entries, knownPointers);
 }
 

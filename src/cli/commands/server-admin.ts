@@ -41,6 +41,9 @@ const serverOptions = {
   json: { type: 'boolean', description: 'print the result as JSON' },
 } as const satisfies OptionTable;
 
+/** `--storage` of the subcommands that find a repository's content. */
+const storageOption = { type: 'string', value: 's3://bucket/prefix', description: 'where the content is, when the server did not record it' } as const;
+
 /** Each subcommand with its own usage and options (`git dits server token create --help`). */
 const SUBCOMMANDS = {
   'user add': { usage: 'git dits server user add <name> [--admin]', summary: 'Add a user (the first should be a site admin)', options: { admin: { type: 'boolean', description: 'a site admin: may create repositories and manage every one' } } },
@@ -56,7 +59,7 @@ const SUBCOMMANDS = {
     summary: 'Create a repository (refused while the name still has stored content)',
     options: {
       'adopt-existing': { type: 'boolean', description: 'serve the content already stored under this name (left by a delete with --keep-content, or restored) as the new repository\'s' },
-      storage: { type: 'string', value: 's3://bucket/prefix', description: 'where the content is, when the server did not record it' },
+      storage: storageOption,
     },
   },
   'repo list': { usage: 'git dits server repo list', summary: 'List repositories' },
@@ -65,7 +68,7 @@ const SUBCOMMANDS = {
     summary: 'Delete a repository: its grants, locks and stored content (git data, packs, manifests, refs), and only its own; re-run it if it was interrupted',
     options: {
       'keep-content': { type: 'boolean', description: 'delete the records only; the content stays for `repo create --adopt-existing`' },
-      storage: { type: 'string', value: 's3://bucket/prefix', description: 'where the content is, when the server did not record it' },
+      storage: storageOption,
     },
   },
   grant: { usage: 'git dits server grant <user> <owner/name> <read|write|admin>', summary: 'Give a user a role on a repository' },
@@ -73,7 +76,7 @@ const SUBCOMMANDS = {
     usage: 'git dits server status [--storage s3://bucket/prefix] [--quick]',
     summary: 'Users, tokens, locks; per repository: stored size, logical size, dedup ratio, reads; recent activity',
     options: {
-      storage: { type: 'string', value: 's3://bucket/prefix', description: 'where the content is, when the server did not record it' },
+      storage: storageOption,
       quick: { type: 'boolean', description: 'skip listing each repository\'s storage (no sizes)' },
     },
   },
