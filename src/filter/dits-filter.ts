@@ -47,8 +47,8 @@ export interface DitsFilterDeps {
   cutWorker?: (size: number) => CutWorker | undefined;
   /** Writes smudged big files early, for the hook to rename into place (worktree/early-write.ts). */
   early?: { schedule(pointer: Pointer): void };
-  /** Media-aware cut plan for a working-tree file, when the settings ask for it. */
-  analyze?: (absPath: string) => Promise<MediaAnalysis | null>;
+  /** Media-aware cut plan for a working-tree file (`known`: its size and first bytes), when the settings ask for it. */
+  analyze?: (absPath: string, known?: { head: Buffer; size: number }) => Promise<MediaAnalysis | null>;
   /** Told each path smudge leaves as a pointer (added to the pending list). */
   leftPending?: (relPath: string) => void;
   /** Awaited once, when smudge first leaves a pointer for the hooks (makes sure they exist before git looks for them). */
@@ -164,21 +164,21 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       if (ended && parsePointer(head)) return head;
       const file = path.join(deps.workTree, req.pathname);
       let worker: CutWorker | undefined;
-      if (!ended && deps.cutWorker) {
-        // git does not say how long the content is; the file it came from is a good guess
-        // (asked first: the workers then start while the container is analysed)
-        let size = 0;
+      // git does not say how long the content is; the file it came from is a good guess
+      let size = -1;
+      if (!ended) {
         try {
           size = fs.statSync(file).size;
         } catch {
           /* content from elsewhere (git hash-object --stdin --path): cut on this thread */
         }
-        worker = deps.cutWorker(size);
       }
+      // (asked first: the workers then start while the container is analysed)
+      if (!ended && deps.cutWorker) worker = deps.cutWorker(Math.max(0, size));
       let analysis: MediaAnalysis | null = null;
       if (deps.settings.mediaAware && deps.analyze && !ended) {
         try {
-          analysis = await deps.analyze(file);
+          analysis = await deps.analyze(file, size >= 0 ? { head, size } : undefined);
         } catch {
           analysis = null; // the plan is only a hint: ids come from the bytes git sends
         }
