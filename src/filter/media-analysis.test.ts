@@ -50,7 +50,7 @@ describe('media analysis from the bytes git sent first', () => {
 
   it('opens the file only to read past the head: a file that is not a container needs none', async () => {
     const gone = path.join(dir, 'never-written');
-    const plain = Buffer.alloc(2048, 0x42);
+    const plain = Buffer.alloc(64 * 1024, 0x42); // what the analysis reads first
     const a = await analyzeForIngest(gone, { head: plain, size: 300_000 });
     expect(a?.cutPlan).toBeUndefined();
     expect(a?.fallback).toBeTruthy();
