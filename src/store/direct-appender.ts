@@ -42,6 +42,8 @@ const BUFFER_SIZE = 4 * 1024 * 1024;
 const MAX_QUEUED = 2;
 /** Spare buffers a pool keeps (the appenders of one store share one: packs roll often). */
 const MAX_POOL = MAX_QUEUED + 1;
+/** sendEarly sends no less than this (smaller writes cost more per byte than they save). */
+const EARLY_MIN = 256 * 1024;
 /** flushSync writes at most this many unsent bytes through the page cache (see there). */
 const TAIL_BUFFERED_MAX = 1024 * 1024;
 
@@ -148,6 +150,25 @@ export class DirectAppender {
         this.span = { buf: this.pool.pop() ?? allocAligned(BUFFER_SIZE), base: s.base + BUFFER_SIZE, fill: 0, sent: 0 };
       }
     }
+    this.sendEarly();
+  }
+
+  /**
+   * With no write in flight, sends the whole blocks appended since the last write without
+   * waiting for the buffer to fill: the disk then writes while the caller goes on cutting,
+   * and a commit at the end of a file of a few MiB waits only for its last bytes (it waited
+   * for a whole 4 MiB write, about 5 ms here, once per file). When the disk is busy, bytes
+   * gather until it is free, so writes stay as large as the disk needs them to be.
+   */
+  private sendEarly(): void {
+    const s = this.span;
+    if (!s || this.busy) return;
+    const from = unsentFrom(s);
+    const to = roundDown(s.fill);
+    if (to - from < EARLY_MIN) return;
+    // (appends only fill the buffer past `to`: the blocks written do not change under the write)
+    s.sent = Math.max(s.sent, to);
+    this.enqueue({ buf: s.buf, base: s.base, from, to, valid: to, recycle: null });
   }
 
   /** Sends the bytes not yet on their way (the last block padded) without waiting. */
@@ -315,6 +336,7 @@ export class DirectAppender {
     if (err) this.writeError ??= err;
     if (job.recycle) this.recycle(job.recycle);
     this.pump();
+    if (!this.closeRequested) this.sendEarly();
     for (const w of this.waiters.splice(0)) w();
     if (!this.full) for (const w of this.roomWaiters.splice(0)) w();
     this.closeIfIdle();
