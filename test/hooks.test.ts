@@ -97,6 +97,24 @@ describe('the hook files', () => {
     expect(fs.readFileSync(mark, 'utf8')).toBe('hook post-merge 0\nhook reference-transaction committed\n');
   });
 
+  it('a copy of the package installed elsewhere installs its own hooks/, naming its own git-dits', () => {
+    const pkg = path.join(sb.dir, 'installed', 'dits');
+    fs.mkdirSync(pkg, { recursive: true });
+    for (const part of ['package.json', 'bin', 'hooks']) fs.cpSync(path.join(ROOT, part), path.join(pkg, part), { recursive: true });
+    fs.cpSync(path.join(ROOT, 'dist', 'src'), path.join(pkg, 'dist', 'src'), { recursive: true, filter: (f) => !f.endsWith('.map') });
+    fs.symlinkSync(fs.realpathSync(path.join(ROOT, 'node_modules')), path.join(pkg, 'node_modules'));
+    fs.appendFileSync(path.join(pkg, 'hooks', 'post-merge'), '# from the installed copy\n');
+    const repo = path.join(sb.dir, 'from-copy');
+    sb.mustGit(['init', '-q', repo], sb.dir);
+    const bin = path.join(pkg, 'bin', 'git-dits');
+    const r = sb.run(bin, ['init'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    for (const name of HOOK_NAMES) {
+      expect(fs.readFileSync(path.join(repo, '.git', 'hooks', name), 'utf8'), name).toBe(expected(path.join(pkg, 'hooks'), name, bin));
+    }
+    expect(fs.readFileSync(path.join(repo, '.git', 'hooks', 'post-merge'), 'utf8')).toMatch(/# from the installed copy\n$/);
+  });
+
   it('uninstall removes only Dits hooks and puts the user hook back', () => {
     const hooks = path.join(sb.dir, 'uninstall-hooks');
     const mine = '#!/bin/sh\nexit 0\n';
