@@ -12,6 +12,7 @@ import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
 import { parseOptions, type OptionTable } from '../options.js';
 import { takeOwnPending } from '../../worktree/pending.js';
+import { sniffPlainFile } from '../../filter/media-sniff.js';
 
 /**
  * Writes the files of `mine` still on the pending list (others' entries stay there). By now
@@ -89,10 +90,15 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
   };
 }
 
-/** The media analyser, loaded on the first clean that asks for it (a checkout never does). */
+/**
+ * The media analyser, loaded on the first clean of a file that may be a container (a
+ * checkout never loads it, nor does an add of plain files: sniffPlainFile answers for them).
+ */
 function lazyAnalyzer(): DitsFilterDeps['analyze'] {
   let analyze: Promise<DitsFilterDeps['analyze']> | undefined;
   return async (absPath) => {
+    const plain = sniffPlainFile(absPath);
+    if (plain !== undefined) return plain;
     analyze ??= import('../../filter/media-analysis.js').then(
       (mod) => mod.analyzeForIngest,
       () => undefined,
