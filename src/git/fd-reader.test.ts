@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { FdReader } from './fd-reader.js';
 import { hashHex } from '../hashing/blake3.js';
 
@@ -145,6 +147,44 @@ describe.skipIf(process.platform !== 'linux')('FdReader', () => {
     } finally {
       writer.kill();
       fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it.each([
+    { when: 'before anything was read', pull: false },
+    { when: 'while it waits for input', pull: true },
+  ])('lets its process end $when, though the writer keeps the pipe open (as git does while it waits for an answer)', async ({ pull }) => {
+    // Node waits for libuv's pool threads at exit: a read of this pipe blocked on the pool
+    // kept a filter process that failed (a bad setting, say) from ever ending, and git
+    // waited for it
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-fdr-'));
+    const fifo = path.join(dir, 'p');
+    execFileSync('mkfifo', [fifo]);
+    const script = `
+      const fs = await import('node:fs');
+      const { FdReader } = await import(${JSON.stringify(pathToFileURL(path.resolve('dist/src/git/fd-reader.js')).href)});
+      const reader = new FdReader(fs.openSync(${JSON.stringify(fifo)}, 'r'));
+      ${pull ? 'const it = reader[Symbol.asyncIterator](); const first = await it.next(); process.stdout.write(String(first.value.length)); void it.next();' : ''}
+      setTimeout(() => process.exit(3), 50);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => {
+      const t = setTimeout(() => resolve(null), 20_000); // hung: the writer is still open
+      child.on('exit', (c) => {
+        clearTimeout(t);
+        resolve(c);
+      });
+    });
+    const writer = await fsp.open(fifo, 'w'); // kept open until the child has ended
+    try {
+      if (pull) await writer.write(Buffer.from('hello'));
+      expect(await exited).toBe(3);
+      if (pull) expect(out).toBe('5');
+    } finally {
+      child.kill();
+      await writer.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);

@@ -67,6 +67,8 @@ export class FdReader implements AsyncIterable<Buffer> {
   private readBytes = 0;
   private reading = false;
   private threadStarted = false;
+  /** process 'exit' listener while this thread may have a read in flight (wakeOnExit) */
+  private exitHook: (() => void) | null = null;
   /** the reading thread is up and waits to be told where to go on */
   private threadReady = false;
   private handedOver = false;
@@ -88,7 +90,6 @@ export class FdReader implements AsyncIterable<Buffer> {
     this.ctl = new Int32Array(control);
     this.data = { fd, ring: shared, skip, ringSize, readSize, control };
     if (this.threadAfter <= 0) this.startThread();
-    else this.pump();
   }
 
   /** The ring offset and ring bytes a read of up to `readSize` may take next (as the thread computes them). */
@@ -105,17 +106,27 @@ export class FdReader implements AsyncIterable<Buffer> {
     return { start: this.at, want: readSize };
   }
 
-  /** Starts the next read on this thread, unless one is in flight, there is no room, or the thread reads now. */
+  /**
+   * Hands over to the thread when it is up and no read is in flight; else, when the
+   * consumer waits, starts a read on this thread (libuv's pool). Only then: a read that
+   * blocks for want of input holds a pool thread, and Node waits for every pool thread
+   * before the process ends, so a read left waiting on a writer that waits for this
+   * process would keep both waiting for good (wakeOnExit is the last resort).
+   */
   private pump(): void {
     if (this.reading || this.handedOver || this.closed) return;
     if (this.threadReady) {
       this.handOver();
       return;
     }
-    if (this.ended || this.failure) return;
+    if (this.ended || this.failure || !this.wake) return;
     const next = this.nextRead();
     if (!next) return;
     this.reading = true;
+    if (!this.exitHook) {
+      this.exitHook = () => wakeOnExit(this.data.fd, this.reading);
+      process.on('exit', this.exitHook);
+    }
     fs.read(this.data.fd, this.mem, next.start, next.want, null, (err, n) => {
       this.reading = false;
       if (this.closed) return;
@@ -138,8 +149,8 @@ export class FdReader implements AsyncIterable<Buffer> {
         this.readBytes += n;
         if (this.readBytes >= this.threadAfter && !this.threadStarted) this.startThread();
       }
+      if (this.threadReady) this.handOver();
       this.signal();
-      this.pump();
     });
   }
 
@@ -226,7 +237,6 @@ export class FdReader implements AsyncIterable<Buffer> {
       this.released = (this.released + freed) | 0;
       Atomics.store(this.ctl, CTL_RELEASED, this.released);
       if (Atomics.load(this.ctl, CTL_WAITING) !== 0) Atomics.notify(this.ctl, CTL_RELEASED);
-      if (!this.handedOver) this.pump();
     }
   }
 
@@ -242,13 +252,17 @@ export class FdReader implements AsyncIterable<Buffer> {
       }
       if (this.failure) throw this.failure;
       if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.pump();
+      });
     }
   }
 
   /** Stops the reader (it also ends by itself at the end of input). */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.exitHook && !this.reading) process.off('exit', this.exitHook);
     Atomics.store(this.ctl, CTL_STOP, 1);
     Atomics.notify(this.ctl, CTL_RELEASED);
     Atomics.notify(this.ctl, CTL_GO);
@@ -256,5 +270,25 @@ export class FdReader implements AsyncIterable<Buffer> {
     this.worker.removeAllListeners('exit');
     // a thread blocked in read(2) ends with the process or when the writer closes the pipe
     this.worker.unref();
+  }
+}
+
+/**
+ * At exit, with a read of `fd` still waiting for input on libuv's pool (see pump): one byte
+ * written into the pipe through /proc ends that read, so the process can end (Node waits
+ * for its pool threads). Input is no longer wanted then. Where there is no /proc, nothing
+ * is done.
+ */
+function wakeOnExit(fd: number, reading: boolean): void {
+  if (!reading) return;
+  try {
+    const w = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    try {
+      fs.writeSync(w, Buffer.alloc(1));
+    } finally {
+      fs.closeSync(w);
+    }
+  } catch {
+    /* not a pipe, no /proc: nothing to wake */
   }
 }
