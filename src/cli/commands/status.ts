@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { findRepo, requireInitialised } from '../../git/repo.js';
+import { findRepo, findRepoAtTop, requireInitialised } from '../../git/repo.js';
 import { findDamagedPointers, listIndexBlobs, resolvePointers } from '../../git/pointers.js';
 import { readIndexEntries } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -22,7 +22,8 @@ const status: Command = {
   options: statusOptions,
   async run(args, ctx: CliContext) {
     const { values, positionals } = parseOptions(args, statusOptions, { positionals: true });
-    const repo = await findRepo(ctx.cwd);
+    // at the top of a plain working tree the repository is found without starting git
+    const repo = findRepoAtTop(ctx.cwd, ctx.env) ?? (await findRepo(ctx.cwd));
     requireInitialised(repo);
     const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
     // one listing of the index for pointers, damaged pointers and raw content
