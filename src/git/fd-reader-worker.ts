@@ -1,9 +1,8 @@
 /**
  * Worker-thread entry of FdReader (fd-reader.ts): reads a descriptor with blocking reads,
  * as fast as the writer fills it, into a ring of shared memory, and tells the main thread
- * where each read landed. Control words (Int32Array over a SharedArrayBuffer, byte counts
- * wrap around at 2^32): [0] bytes the main thread has released, [1] stop flag, [2] 1 while
- * this thread waits for room (the main thread wakes it only then).
+ * where each read landed (control words and messages: fd-reader-ring.ts). It says when it
+ * is up, then waits until the main thread, which read until then, says where to go on.
  *
  * A read that follows a big read starts on a 4 KiB boundary of the ring (the kernel's copy
  * into user memory is several times slower into unaligned memory on the EPYC machines
@@ -13,34 +12,20 @@
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pipeReadable } from '../native-addon.js';
-
-export type FdReaderMessage =
-  /** `length` bytes at `start` of the ring; `used` ring bytes this read takes up (with alignment) */
-  | { op: 'data'; start: number; length: number; used: number }
-  | { op: 'end' }
-  | { op: 'error'; message: string; code?: string };
-
-export interface FdReaderData {
-  fd: number;
-  ring: SharedArrayBuffer;
-  /** page-aligned start of the ring within `ring` */
-  skip: number;
-  ringSize: number;
-  readSize: number;
-  control: SharedArrayBuffer;
-}
-
-const PAGE = 4096;
+import { CTL_AT, CTL_GO, CTL_RELEASED, CTL_STOP, CTL_TAKEN, CTL_WAITING, ringUsed, type FdReaderData, type FdReaderMessage } from './fd-reader-ring.js';
 
 if (parentPort) {
   const port = parentPort;
   const { fd, ring, skip, ringSize, readSize, control } = workerData as FdReaderData;
   const ctl = new Int32Array(control);
   const mem = Buffer.from(ring, skip, ringSize);
-  let at = 0; // next read's offset in the ring
-  let taken = 0; // ring bytes handed over (wraps like ctl[0])
-  const stopped = (): boolean => Atomics.load(ctl, 1) !== 0;
-  for (;;) {
+  const stopped = (): boolean => Atomics.load(ctl, CTL_STOP) !== 0;
+  // the main thread read until now: wait to be told where it stopped
+  port.postMessage({ op: 'ready' } satisfies FdReaderMessage);
+  while (Atomics.load(ctl, CTL_GO) === 0 && !stopped()) Atomics.wait(ctl, CTL_GO, 0, 1000);
+  let at = Atomics.load(ctl, CTL_AT); // next read's offset in the ring
+  let taken = Atomics.load(ctl, CTL_TAKEN); // ring bytes handed over (wraps like CTL_RELEASED)
+  while (!stopped()) {
     let want = Math.min(readSize, ringSize - at);
     if (want < readSize) {
       // too little room before the end: the rest of the ring is skipped
@@ -51,11 +36,11 @@ if (parentPort) {
     }
     // wait until the main thread has released room for this read
     for (;;) {
-      const released = Atomics.load(ctl, 0);
+      const released = Atomics.load(ctl, CTL_RELEASED);
       if (((taken - released) | 0) + want <= ringSize || stopped()) break;
-      Atomics.store(ctl, 2, 1);
-      if (Atomics.load(ctl, 0) === released) Atomics.wait(ctl, 0, released, 1000);
-      Atomics.store(ctl, 2, 0);
+      Atomics.store(ctl, CTL_WAITING, 1);
+      if (Atomics.load(ctl, CTL_RELEASED) === released) Atomics.wait(ctl, CTL_RELEASED, released, 1000);
+      Atomics.store(ctl, CTL_WAITING, 0);
     }
     if (stopped()) break;
     const view = mem.subarray(at, at + want);
@@ -65,7 +50,7 @@ if (parentPort) {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN' || code === 'EINTR') {
-        Atomics.wait(ctl, 1, 0, 1); // someone made the descriptor non-blocking: poll gently
+        Atomics.wait(ctl, CTL_STOP, 0, 1); // someone made the descriptor non-blocking: poll gently
         continue;
       }
       port.postMessage({ op: 'error', message: (err as Error).message, code } satisfies FdReaderMessage);
@@ -85,13 +70,7 @@ if (parentPort) {
         break; // the next blocking read reports it
       }
     }
-    // A big read rounds its end up to a page, so the next read starts aligned; a small one
-    // (git's request/answer traffic: a pointer, a flush) takes exactly its bytes. Rounding
-    // every read up to a page made 1,000 small smudge requests fill the 16 MiB ring while
-    // they held far less than the consumer's `keep` bytes, so nothing was ever released and
-    // the checkout hung. This way a read takes at most twice its bytes of ring, which keeps
-    // FdReader's bound (the ring holds keep + three reads).
-    const used = n >= PAGE ? Math.min(ringSize - at, Math.ceil((at + n) / PAGE) * PAGE - at) : n;
+    const used = ringUsed(at, n, ringSize);
     taken = (taken + used) | 0;
     port.postMessage({ op: 'data', start: at, length: n, used } satisfies FdReaderMessage);
     at += used;

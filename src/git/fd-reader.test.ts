@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { FdReader } from './fd-reader.js';
 import { hashHex } from '../hashing/blake3.js';
 
@@ -50,13 +52,32 @@ async function withWriter<T>(size: number, use: (fd: number) => Promise<T>): Pro
   }
 }
 
+/** Where the pipe is read: on a thread from the start, on this thread and then a thread, or only on this thread. */
+const MODES = [
+  { mode: 'on its thread from the start', threadAfter: 0, smallThreadAfter: 0 },
+  { mode: 'first on this thread, then on its thread', threadAfter: 500_000, smallThreadAfter: 10_000 },
+  { mode: 'only on this thread', threadAfter: Infinity, smallThreadAfter: Infinity },
+];
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}
+
 describe.skipIf(process.platform !== 'linux')('FdReader', () => {
-  it('reads a pipe to its end, in order, through a small ring that wraps many times', async () => {
+  it.each(MODES)('reads a pipe to its end, in order, through a small ring that wraps many times ($mode)', async ({ threadAfter }) => {
     const size = 3_000_000;
     const got = await withWriter(size, async (fd) => {
-      const reader = new FdReader(fd, { readSize: 64 * 1024, ringSize: 384 * 1024, keep: 64 * 1024 });
+      const reader = new FdReader(fd, { readSize: 64 * 1024, ringSize: 384 * 1024, keep: 64 * 1024, threadAfter });
       const parts: Buffer[] = [];
-      for await (const b of reader) parts.push(Buffer.from(b));
+      let pulled = 0;
+      for await (const b of reader) {
+        parts.push(Buffer.from(b));
+        pulled += b.length;
+        // the ring fills while this waits, so the thread takes over with most of the input still to read
+        if (pulled >= threadAfter && !reader.threadTookOver) await until(() => reader.threadTookOver);
+      }
+      expect(reader.threadTookOver).toBe(threadAfter < size);
       await reader.close();
       return Buffer.concat(parts);
     });
@@ -64,10 +85,10 @@ describe.skipIf(process.platform !== 'linux')('FdReader', () => {
     expect(hashHex(got)).toBe(hashHex(expected(size)));
   });
 
-  it('keeps a yielded buffer intact until `keep` more bytes have been pulled', async () => {
+  it.each(MODES)('keeps a yielded buffer intact until `keep` more bytes have been pulled ($mode)', async ({ threadAfter }) => {
     const keep = 128 * 1024;
     await withWriter(2_000_000, async (fd) => {
-      const reader = new FdReader(fd, { readSize: 32 * 1024, ringSize: 2 * keep + 128 * 1024, keep });
+      const reader = new FdReader(fd, { readSize: 32 * 1024, ringSize: 2 * keep + 128 * 1024, keep, threadAfter });
       const recent: { view: Buffer; copy: Buffer; at: number }[] = [];
       let pulled = 0;
       for await (const b of reader) {
@@ -81,7 +102,7 @@ describe.skipIf(process.platform !== 'linux')('FdReader', () => {
     });
   });
 
-  it('serves request/answer traffic of many small messages (git smudging 1,000 pointers) without filling the ring', async () => {
+  it.each(MODES)('serves request/answer traffic of many small messages (git smudging 1,000 pointers) without filling the ring ($mode)', async ({ smallThreadAfter }) => {
     // git writes one small request, then waits for the answer before the next: every read
     // returns a few bytes. Each used to take a whole 4 KiB page of the ring, so the ring
     // filled long before `keep` bytes had passed and both sides waited for good.
@@ -108,7 +129,7 @@ describe.skipIf(process.platform !== 'linux')('FdReader', () => {
     const fd = fs.openSync(fifo, 'r');
     try {
       // a ring of 64 pages: the old accounting hung after about 60 requests
-      const reader = new FdReader(fd, { readSize: 16 * 1024, ringSize: 256 * 1024, keep: 64 * 1024 });
+      const reader = new FdReader(fd, { readSize: 16 * 1024, ringSize: 256 * 1024, keep: 64 * 1024, threadAfter: smallThreadAfter });
       let text = '';
       let answered = 0;
       for await (const b of reader) {
@@ -116,6 +137,9 @@ describe.skipIf(process.platform !== 'linux')('FdReader', () => {
         const complete = text.split('\n').length - 1;
         for (; answered < complete; answered++) writer.stdin!.write('k');
       }
+      // (in the middle mode the thread takes over between two requests, or not at all when it
+      // starts up after the last: both must work, so it is not asserted)
+      if (smallThreadAfter === 0 || smallThreadAfter === Infinity) expect(reader.threadTookOver).toBe(smallThreadAfter === 0);
       await reader.close();
       expect(answered).toBe(messages);
       expect(text.split('\n')[messages - 1]).toBe(`request ${String(messages - 1).padStart(6, '0')}`);
@@ -123,6 +147,44 @@ describe.skipIf(process.platform !== 'linux')('FdReader', () => {
     } finally {
       writer.kill();
       fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it.each([
+    { when: 'before anything was read', pull: false },
+    { when: 'while it waits for input', pull: true },
+  ])('lets its process end $when, though the writer keeps the pipe open (as git does while it waits for an answer)', async ({ pull }) => {
+    // Node waits for libuv's pool threads at exit: a read of this pipe blocked on the pool
+    // kept a filter process that failed (a bad setting, say) from ever ending, and git
+    // waited for it
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-fdr-'));
+    const fifo = path.join(dir, 'p');
+    execFileSync('mkfifo', [fifo]);
+    const script = `
+      const fs = await import('node:fs');
+      const { FdReader } = await import(${JSON.stringify(pathToFileURL(path.resolve('dist/src/git/fd-reader.js')).href)});
+      const reader = new FdReader(fs.openSync(${JSON.stringify(fifo)}, 'r'));
+      ${pull ? 'const it = reader[Symbol.asyncIterator](); const first = await it.next(); process.stdout.write(String(first.value.length)); void it.next();' : ''}
+      setTimeout(() => process.exit(3), 50);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => {
+      const t = setTimeout(() => resolve(null), 20_000); // hung: the writer is still open
+      child.on('exit', (c) => {
+        clearTimeout(t);
+        resolve(c);
+      });
+    });
+    const writer = await fsp.open(fifo, 'w'); // kept open until the child has ended
+    try {
+      if (pull) await writer.write(Buffer.from('hello'));
+      expect(await exited).toBe(3);
+      if (pull) expect(out).toBe('5');
+    } finally {
+      child.kill();
+      await writer.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);

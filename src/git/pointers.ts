@@ -20,7 +20,7 @@ export async function listIndexPointers(workTree: string, pathspecs: string[] = 
 }
 
 /** Index entries that are files (not submodules or symlinks): path, mode, blob id, stage. */
-async function listIndexBlobs(workTree: string, pathspecs: string[]): Promise<{ path: string; mode: string; oid: string; stage: number }[]> {
+export async function listIndexBlobs(workTree: string, pathspecs: string[]): Promise<{ path: string; mode: string; oid: string; stage: number }[]> {
   const r = await runGit(['ls-files', '-s', '-z', '--', ...pathspecs], { cwd: workTree });
   const entries: { path: string; mode: string; oid: string; stage: number }[] = [];
   for (const rec of r.stdout.toString('utf8').split('\0')) {
@@ -98,11 +98,17 @@ export interface DamagedPointer {
  * with its version line) and does not parse: non-hex ids, cut short, too long, unknown
  * version. Such a file checks out as its own text, so it is reported, not ignored.
  */
-export async function findDamagedPointers(cwd: string, all: { oid: string; path: string; stage?: number }[], knownPointers?: ReadonlySet<string>): Promise<DamagedPointer[]> {
+export async function findDamagedPointers(
+  cwd: string,
+  all: { oid: string; path: string; stage?: number }[],
+  knownPointers?: ReadonlySet<string>,
+  /** which of these paths have filter=dits, when the caller has asked git already */
+  trackedPaths?: ReadonlySet<string>,
+): Promise<DamagedPointer[]> {
   // blobs the caller already read as valid pointers are not damaged
   const entries = knownPointers ? all.filter((e) => !knownPointers.has(e.oid)) : all;
   if (entries.length === 0) return [];
-  const tracked = await ditsTrackedPaths(cwd, [...new Set(entries.map((e) => e.path))]);
+  const tracked = trackedPaths ?? (await ditsTrackedPaths(cwd, [...new Set(entries.map((e) => e.path))]));
   const candidates = entries.filter((e) => tracked.has(e.path));
   const oids = [...new Set(candidates.map((e) => e.oid))];
   const info = await batchCheck(cwd, oids);

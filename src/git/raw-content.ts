@@ -39,11 +39,17 @@ export async function pathsTrackedByDits(cwd: string, paths: string[]): Promise<
 }
 
 /** The entries at Dits-tracked paths whose blob is not a pointer. */
-export async function rawAtTrackedPaths(cwd: string, all: { path: string; oid: string }[], knownPointers?: ReadonlySet<string>): Promise<RawEntry[]> {
+export async function rawAtTrackedPaths(
+  cwd: string,
+  all: { path: string; oid: string }[],
+  knownPointers?: ReadonlySet<string>,
+  /** which of these paths have filter=dits, when the caller has asked git already */
+  trackedPaths?: ReadonlySet<string>,
+): Promise<RawEntry[]> {
   // blobs the caller already read as valid pointers are neither raw nor damaged
   const entries = knownPointers ? all.filter((e) => !knownPointers.has(e.oid)) : all;
   if (entries.length === 0) return [];
-  const tracked = await pathsTrackedByDits(cwd, [...new Set(entries.map((e) => e.path))]);
+  const tracked = trackedPaths ?? (await pathsTrackedByDits(cwd, [...new Set(entries.map((e) => e.path))]));
   const candidates = entries.filter((e) => tracked.has(e.path));
   if (candidates.length === 0) return [];
   const info = await batchCheck(cwd, [...new Set(candidates.map((e) => e.oid))]);
@@ -75,9 +81,13 @@ function regularFiles(listing: Buffer, parse: (head: string[]) => { mode: string
 /** Raw content staged in the index, optionally only under `pathspecs`; a path once (the first stage of a conflict that has it). */
 export async function rawInIndex(cwd: string, pathspecs: string[] = [], knownPointers?: ReadonlySet<string>): Promise<RawEntry[]> {
   const r = await runGit(['ls-files', '-s', '-z', '--', ...pathspecs], { cwd });
-  const raw = await rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, oid]) => ({ mode: mode!, oid: oid! })), knownPointers);
+  return oncePerPath(await rawAtTrackedPaths(cwd, regularFiles(r.stdout, ([mode, oid]) => ({ mode: mode!, oid: oid! })), knownPointers));
+}
+
+/** The first entry of each path (a conflict's stages share one). */
+export function oncePerPath<T extends { path: string }>(entries: T[]): T[] {
   const seen = new Set<string>();
-  return raw.filter((e) => !seen.has(e.path) && Boolean(seen.add(e.path)));
+  return entries.filter((e) => !seen.has(e.path) && Boolean(seen.add(e.path)));
 }
 
 /** Raw content among the changes staged for the next commit (what a pre-commit hook checks). */

@@ -23,7 +23,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import util from 'node:util';
-import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DitsUserError, errnoCode } from '../errors.js';
 import { hashBytes, nativeBlake3 } from '../hashing/blake3.js';
@@ -35,8 +34,7 @@ import { DirectAppender } from './direct-appender.js';
 import { ALIGN_SLACK, alignedView } from './aligned-buffer.js';
 import { preallocate } from '../native-addon.js';
 import { endLease, takeLease, WRITER_TABLES } from './writer-lease.js';
-
-const require = createRequire(import.meta.url);
+import { sqliteDriver } from './sqlite-driver.js';
 
 export const STORE_FORMAT_VERSION = '1';
 /** A local pack is closed and a new one started past this size. */
@@ -305,8 +303,8 @@ export class ChunkStore {
       throw new DitsUserError('not-initialised', 'Dits is not set up in this repository yet', { hint: 'run `git dits init` (and `git dits install` once per machine)' });
     }
     for (const sub of ['packs', 'manifests', 'quarantine', 'tmp']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-    const Database = require('better-sqlite3') as typeof BetterSqlite3;
-    const db = new Database(dbFile);
+    const { Database, options } = sqliteDriver();
+    const db = new Database(dbFile, options);
     db.pragma('journal_mode = WAL');
     // durable: a commit is fsynced too (manifest rows are what a pointer handed to git needs)
     db.pragma(`synchronous = ${opts.durable ? 'FULL' : 'NORMAL'}`);

@@ -16,13 +16,16 @@
  * two cores with the main thread, which reads and stores. The slots are one
  * SharedArrayBuffer, so no byte is copied between threads; only offsets and ids travel.
  */
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import type { ChunkerParams } from '../chunking/chunker.js';
 import { StreamHasher } from '../hashing/blake3.js';
 import { PieceCutter, type CutBatch, type CutPlan } from './piece-cutter.js';
 import type { CutRequest, CutReply, CutWorkerData } from './piece-cutter-worker.js';
 import { allocAligned, alignedSharedViews } from './aligned-buffer.js';
 import { workerScript } from '../worker-script.js';
+
+const require = createRequire(import.meta.url);
 
 /** Streams at least this large are worth the workers' start-up (tens of milliseconds). */
 export const PARALLEL_INGEST_MIN = 32 * 1024 * 1024;
@@ -171,6 +174,9 @@ export class CutWorker {
     const { shared, skip, views } = alignedSharedViews(this.slotSize, count);
     this.views = views;
     this.free = views.map((_, i) => count - 1 - i);
+    // loaded here: node:worker_threads costs milliseconds to load, and most ingests cut on
+    // their own thread (LocalCutter)
+    const { MessageChannel, Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
     const { port1, port2 } = new MessageChannel();
     const spawn = (role: CutWorkerData['role'], link: MessagePort): Worker => {
       const data: CutWorkerData = { role, shared, skip, slotSize: this.slotSize, link };

@@ -12,6 +12,10 @@ import { EarlyWriter } from '../../worktree/early-write.js';
 import fs from 'node:fs';
 import { parseOptions, type OptionTable } from '../options.js';
 import { takeOwnPending } from '../../worktree/pending.js';
+import { sniffPlainFile } from '../../filter/media-sniff.js';
+import { sqliteDriver } from '../../store/sqlite-driver.js';
+import { nativeBlake3 } from '../../hashing/blake3.js';
+import { loadNativeScan } from '../../chunking/native-scan.js';
 
 /**
  * Writes the files of `mine` still on the pending list (others' entries stay there). By now
@@ -40,12 +44,15 @@ function isPipe(fd: number): boolean {
 }
 
 async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps: DitsFilterDeps; close: () => Promise<void>; repo: RepoPaths }> {
-  // the settings are the same from any directory of the repository: read while the
-  // repository is found (two git calls at once, not one after the other)
-  // (git runs the filter at the top of the working tree, where the repository is found
-  // without starting git: findRepoAtTop)
-  const [repo, config] = await Promise.all([findRepoAtTop(ctx.cwd, ctx.env) ?? findRepo(ctx.cwd), readDitsConfig(ctx.cwd)]);
-  const settings = ditsSettingsFrom(config);
+  // the settings are the same from any directory of the repository: git config is started
+  // first, and while it runs the repository is found (git runs the filter at the top of
+  // the working tree, where that needs no git: findRepoAtTop) and what every filter
+  // process needs is made ready, on this otherwise idle thread
+  const configRead = readDitsConfig(ctx.cwd);
+  configRead.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
+  const repo = findRepoAtTop(ctx.cwd, ctx.env) ?? (await findRepo(ctx.cwd));
+  prepareStoreAccess();
+  const settings = ditsSettingsFrom(await configRead);
   let store: ChunkStore | null = null;
   let initDone = isDitsInitialised(repo);
   let worker: CutWorker | null = null;
@@ -89,10 +96,30 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
   };
 }
 
-/** The media analyser, loaded on the first clean that asks for it (a checkout never does). */
+/**
+ * Loads SQLite and runs the addon's known-answer checks (BLAKE3, FastCDC scanner), which
+ * clean and smudge would otherwise do on their first file. Failures are left for them to
+ * meet and report.
+ */
+function prepareStoreAccess(): void {
+  try {
+    sqliteDriver();
+  } catch {
+    /* ChunkStore.open reports it */
+  }
+  nativeBlake3();
+  loadNativeScan();
+}
+
+/**
+ * The media analyser, loaded on the first clean of a file that may be a container (a
+ * checkout never loads it, nor does an add of plain files: sniffPlainFile answers for them).
+ */
 function lazyAnalyzer(): DitsFilterDeps['analyze'] {
   let analyze: Promise<DitsFilterDeps['analyze']> | undefined;
   return async (absPath, known) => {
+    const plain = sniffPlainFile(absPath, known);
+    if (plain !== undefined) return plain;
     analyze ??= import('../../filter/media-analysis.js').then(
       (mod) => mod.analyzeForIngest,
       () => undefined,

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { findRepo, requireInitialised } from '../../git/repo.js';
-import { listIndexDamagedPointers, listIndexPointers } from '../../git/pointers.js';
+import { findRepo, findRepoAtTop, requireInitialised } from '../../git/repo.js';
+import { findDamagedPointers, listIndexBlobs, resolvePointers } from '../../git/pointers.js';
 import { readIndexEntries } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { contentPresent } from '../../store/materialize.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
-import { rawInIndex } from '../../git/raw-content.js';
+import { oncePerPath, pathsTrackedByDits, rawAtTrackedPaths } from '../../git/raw-content.js';
 import { rawContentFix } from '../pre-commit-check.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -22,10 +22,13 @@ const status: Command = {
   options: statusOptions,
   async run(args, ctx: CliContext) {
     const { values, positionals } = parseOptions(args, statusOptions, { positionals: true });
-    const repo = await findRepo(ctx.cwd);
+    // at the top of a plain working tree the repository is found without starting git
+    const repo = findRepoAtTop(ctx.cwd, ctx.env) ?? (await findRepo(ctx.cwd));
     requireInitialised(repo);
     const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
-    const pointers = await listIndexPointers(repo.workTree, specs);
+    // one listing of the index for pointers, damaged pointers and raw content
+    const entries = await listIndexBlobs(repo.workTree, specs);
+    const pointers = await resolvePointers(repo.workTree, entries);
     const index = new Map(readIndexEntries(repo.gitDir, repo.hashAlgo).filter((e) => e.stage === 0).map((e) => [e.path, e]));
     const store = ChunkStore.open(repo.ditsDir);
     const rows: { path: string; state: FileState; size: number; oid: string; damage?: string }[] = [];
@@ -56,11 +59,13 @@ const status: Command = {
     }
     // pointers in Git that do not parse: checked out as their own text, so said here
     const known = new Set(pointers.map((p) => p.blobOid)); // valid pointers: neither damaged nor raw
-    for (const d of await listIndexDamagedPointers(repo.workTree, specs, known)) {
+    // and one question to git about which of the other paths are tracked, for both
+    const tracked = await pathsTrackedByDits(repo.workTree, [...new Set(entries.filter((e) => !known.has(e.oid)).map((e) => e.path))]);
+    for (const d of await findDamagedPointers(repo.workTree, entries, known, tracked)) {
       if (d.stage === 0) rows.push({ path: d.path, state: 'damaged', size: d.size, oid: '', damage: d.damage });
     }
     // staged whole at a tracked path (git add without the Dits filter): no pointer, so not listed above
-    const raw = await rawInIndex(repo.workTree, specs, known);
+    const raw = oncePerPath(await rawAtTrackedPaths(repo.workTree, entries, known, tracked));
     for (const r of raw) rows.push({ path: r.path, state: 'raw-in-git', size: r.size, oid: '' });
     if (values.json) {
       printJson(ctx, rows);
