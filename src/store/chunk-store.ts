@@ -1,7 +1,8 @@
 /**
  * The local content store in `.git/dits/`:
  *
- *   index.sqlite        which chunk is in which pack at which offset (WAL, better-sqlite3)
+ *   index.sqlite        which chunk is in which pack at which offset (WAL, better-sqlite3;
+ *                       its schema: store-db.ts)
  *   packs/<name>.pack   chunks back to back (see pack-format.ts); a pack is appended to by
  *                       one writer only, then never changed (gc rewrites whole packs)
  *   index.sqlite        also the manifests (table manifests), committed in their own row
@@ -23,7 +24,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import util from 'node:util';
-import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DitsUserError, errnoCode } from '../errors.js';
 import { hashBytes, nativeBlake3 } from '../hashing/blake3.js';
@@ -32,11 +32,9 @@ import { CompressionPolicy, decompress } from './compression.js';
 import { Chunker } from '../chunking/chunker.js';
 import { PackWriter, type PendingRow } from './pack-writer.js';
 import { ALIGN_SLACK, alignedView } from './aligned-buffer.js';
-import { endLease, takeLease, WRITER_TABLES } from './writer-lease.js';
+import { endLease, takeLease } from './writer-lease.js';
+import { openStoreDb } from './store-db.js';
 
-const require = createRequire(import.meta.url);
-
-export const STORE_FORMAT_VERSION = '1';
 /** A local pack is closed and a new one started past this size. */
 const PACK_ROLL_SIZE = 256 * 1024 * 1024;
 /** Manifests larger than this are stored as content-defined pieces (see putManifest). */
@@ -154,45 +152,7 @@ export class ChunkStore {
    * (fsck quarantines them), never as valid content.
    */
   static open(dir: string, opts: StoreOpenOptions = {}): ChunkStore {
-    const dbFile = path.join(dir, 'index.sqlite');
-    if (!opts.create && !fs.existsSync(dbFile)) {
-      throw new DitsUserError('not-initialised', 'Dits is not set up in this repository yet', { hint: 'run `git dits init` (and `git dits install` once per machine)' });
-    }
-    for (const sub of ['packs', 'manifests', 'quarantine', 'tmp']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-    const Database = require('better-sqlite3') as typeof BetterSqlite3;
-    const db = new Database(dbFile);
-    db.pragma('journal_mode = WAL');
-    // durable: a commit is fsynced too (manifest rows are what a pointer handed to git needs)
-    db.pragma(`synchronous = ${opts.durable ? 'FULL' : 'NORMAL'}`);
-    db.pragma('busy_timeout = 30000');
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS chunks(
-        id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
-        stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL, codec INTEGER NOT NULL, added_at INTEGER NOT NULL
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
-      CREATE TABLE IF NOT EXISTS quarantine(id TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
-      -- Chunks that hold pieces of large manifests: manifests stay hot, so these are never pruned.
-      CREATE TABLE IF NOT EXISTS manifest_pieces(manifest TEXT NOT NULL, chunk BLOB NOT NULL, PRIMARY KEY(manifest, chunk)) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS manifest_pieces_by_chunk ON manifest_pieces(chunk);
-      -- Manifests: the whole manifest, or for a large one its list of pieces (DITSMIDX).
-      -- A row, not a file: a file each cost most of the time of adding many small files.
-      CREATE TABLE IF NOT EXISTS manifests(id TEXT PRIMARY KEY, body BLOB NOT NULL, added_at INTEGER NOT NULL);
-      -- Chunks whose bytes are not kept here because a remote verifiably holds them: fetched
-      -- from it and verified straight into the working tree (no second local copy), or
-      -- pruned after the remote copy was checked. Adding content dedups against them.
-      CREATE TABLE IF NOT EXISTS remote_held(id BLOB PRIMARY KEY, remote TEXT NOT NULL, raw_len INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
-      -- who is writing, and which packs are being written (writer-lease.ts)
-      ${WRITER_TABLES}
-    `);
-    const v = db.prepare(`SELECT value FROM meta WHERE key='format'`).get() as { value: string } | undefined;
-    if (!v) db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?)`).run(STORE_FORMAT_VERSION);
-    else if (v.value !== STORE_FORMAT_VERSION) {
-      db.close();
-      throw new DitsUserError('store-too-new', `this repository's Dits store is format ${v.value}; this dits understands ${STORE_FORMAT_VERSION}`, { hint: 'upgrade dits' });
-    }
+    const db = openStoreDb(dir, opts);
     return new ChunkStore(dir, db, opts.durable ?? false, opts.packRollSize ?? PACK_ROLL_SIZE, opts.directWrite ?? process.env.DITS_DIRECT_WRITE !== '0');
   }
 

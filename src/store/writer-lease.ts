@@ -1,6 +1,6 @@
 /**
  * Who is using the store: one row per process that writes to it (or dedups against it),
- * and one per pack being written, in the store's SQLite (tables created by ChunkStore.open):
+ * and one per pack being written, in the store's SQLite (tables: store-db.ts):
  *
  *   store_writers(id, kind, pid, host, proc_start, since, ended_at)
  *       kind 'write': a process that stores content or looks up what is stored to skip
@@ -69,14 +69,6 @@ export function leaseProcessAlive(lease: Pick<WriterLease, 'pid' | 'host' | 'pro
 }
 
 type Db = import('better-sqlite3').Database;
-
-export const WRITER_TABLES = `
-      CREATE TABLE IF NOT EXISTS store_writers(
-        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
-        proc_start TEXT, since INTEGER NOT NULL, ended_at INTEGER
-      );
-      CREATE TABLE IF NOT EXISTS pack_writers(pack INTEGER PRIMARY KEY, writer INTEGER NOT NULL);
-`;
 
 /** Records this process as a writer (or gc); returns the row id. */
 export function takeLease(db: Db, kind: 'write' | 'gc'): number {

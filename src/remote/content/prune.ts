@@ -37,7 +37,6 @@ import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE, encodeEntryHead } from '../../store/
 import type { ObjectStorage } from '../../transfer/object-storage.js';
 import { TransferError, type TransferProgress, type TransferQueueOptions } from '../../transfer/transfer-queue.js';
 import { checkStoredChunk } from './chunk-verify.js';
-import { ensureUsageTable } from './chunk-usage.js';
 import { coalesce, DEFAULT_MAX_RANGE_BYTES } from './fetch-content.js';
 import { packKey } from './layout.js';
 import { runLimited } from './push-content.js';
@@ -138,7 +137,6 @@ export async function planPrune(store: ChunkStore, storage: ObjectStorage, opts:
   const now = opts.now ?? Date.now();
   const verify: PruneVerify = opts.verify ?? 'bytes';
   store.commit();
-  ensureUsageTable(store.db);
   const session = openSession(storage, store, opts.remoteName, opts);
   // packs the listing shows gone or changed: which chunks they held (to report those kept)
   const lostReasons = new Map<string, string>();
@@ -363,7 +361,6 @@ export interface PruneResult {
  */
 export function applyPrune(store: ChunkStore, plan: PrunePlan): PruneResult {
   if (!plan.verified) throw new Error('applyPrune: the plan was not verified (a dry run); run planPrune without dryRun');
-  ensureUsageTable(store.db);
   const packExists = store.db.prepare('SELECT 1 FROM packs WHERE id = ?').pluck();
   const forget = store.db.prepare('DELETE FROM chunk_last_used WHERE id = ?');
   const before = store.stats().packBytes;

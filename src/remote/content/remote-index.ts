@@ -3,7 +3,7 @@
  * remote name. Filled from the remote's pack indexes (syncRemoteIndex) and by our own
  * pushes, so "which chunks does the remote have" is a local lookup after one listing.
  *
- * Tables (created on first use, CREATE TABLE IF NOT EXISTS):
+ * Tables (src/store/store-db.ts):
  *   remote_content_remotes    remote name -> storage location (a changed location resets the cache)
  *   remote_content_packs      packs the remote holds: packId, .pack size, chunk count
  *   remote_content_chunks     chunk id -> pack, offset, stored/raw length, codec (a chunk may sit in several packs)
@@ -30,27 +30,6 @@ export interface RemotePackInfo {
   packId: string;
   size: number;
   chunkCount: number;
-}
-
-const initialised = new WeakSet<BetterSqlite3.Database>();
-
-export function ensureRemoteTables(db: BetterSqlite3.Database): void {
-  if (initialised.has(db)) return;
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS remote_content_remotes(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, location TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS remote_content_packs(
-      id INTEGER PRIMARY KEY, remote INTEGER NOT NULL, pack_id TEXT NOT NULL, pack_size INTEGER NOT NULL,
-      chunk_count INTEGER NOT NULL, synced_at INTEGER NOT NULL, UNIQUE(remote, pack_id)
-    );
-    CREATE TABLE IF NOT EXISTS remote_content_chunks(
-      remote INTEGER NOT NULL, id BLOB NOT NULL, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
-      stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL, codec INTEGER NOT NULL, PRIMARY KEY(remote, id, pack)
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS remote_content_chunks_by_pack ON remote_content_chunks(pack);
-    CREATE TABLE IF NOT EXISTS remote_content_manifests(remote INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY(remote, id)) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS remote_content_damaged(remote INTEGER NOT NULL, id BLOB NOT NULL, pack_id TEXT NOT NULL, PRIMARY KEY(remote, id, pack_id)) WITHOUT ROWID;
-  `);
-  initialised.add(db);
 }
 
 export class RemoteIndex {
@@ -88,7 +67,6 @@ export class RemoteIndex {
    */
   static open(store: ChunkStore, remoteName: string, location: string): RemoteIndex {
     const db = store.db;
-    ensureRemoteTables(db);
     const row = db.prepare('SELECT id, location FROM remote_content_remotes WHERE name = ?').get(remoteName) as { id: number; location: string } | undefined;
     let id: number;
     if (!row) {
