@@ -32,8 +32,11 @@ import { CompressionPolicy, decompress } from './compression.js';
 import { Chunker } from '../chunking/chunker.js';
 import { PackWriter, type PendingRow } from './pack-writer.js';
 import { ALIGN_SLACK, alignedView } from './aligned-buffer.js';
-import { endLease, takeLease } from './writer-lease.js';
-import { openStoreDb } from './store-db.js';
+import { dropLease, endLease, listLeases, listPackWriters, takeLease, type WriterLease } from './writer-lease.js';
+import { openStoreDb, type StoreDb } from './store-db.js';
+import { deleteDeadChunks, liveTest, markLive, packUsage, type PackUsage } from './gc-index.js';
+import { chunksByLastUse, forgetChunkUse, recordChunkUse, type ChunkUse } from './usage-records.js';
+import { manifestsOnAnyRemote, RemoteIndex } from './remote-index.js';
 
 /** A local pack is closed and a new one started past this size. */
 const PACK_ROLL_SIZE = 256 * 1024 * 1024;
@@ -111,7 +114,7 @@ export interface StoreStats {
 }
 
 export class ChunkStore {
-  readonly db: BetterSqlite3.Database;
+  private readonly db: StoreDb;
   private writer: PackWriter | null = null;
   /** Full packs whose rows are not committed yet (or whose last writes are in flight). */
   private retired: PackWriter[] = [];
@@ -133,7 +136,7 @@ export class ChunkStore {
 
   private constructor(
     readonly dir: string,
-    db: BetterSqlite3.Database,
+    db: StoreDb,
     private readonly durable: boolean,
     private readonly packRollSize: number,
     directWrite: boolean,
@@ -988,8 +991,14 @@ export class ChunkStore {
     this.db.transaction(note).immediate();
   }
 
-  stats(): StoreStats {
+  /** Chunk rows: how many, their stored bytes (without entry heads) and their plain bytes. */
+  chunkTotals(): { chunks: number; storedBytes: number; rawBytes: number } {
     const c = this.db.prepare('SELECT count(*) AS n, coalesce(sum(stored_len), 0) AS s, coalesce(sum(raw_len), 0) AS r FROM chunks').get() as { n: number; s: number; r: number };
+    return { chunks: c.n, storedBytes: c.s, rawBytes: c.r };
+  }
+
+  stats(): StoreStats {
+    const c = this.chunkTotals();
     const packs = this.db.prepare('SELECT id FROM packs').pluck().all() as number[];
     let packBytes = 0;
     let packCount = 0;
@@ -1003,7 +1012,117 @@ export class ChunkStore {
     }
     let manifests = 0;
     for (const _ of this.listManifestIds()) manifests++;
-    return { chunks: c.n, storedBytes: c.s, rawBytes: c.r, packs: packCount, packBytes, manifests };
+    return { ...c, packs: packCount, packBytes, manifests };
+  }
+
+  // What gc, fsck and remote/content ask of the index: named queries, so that no SQL runs
+  // outside src/store/ (the SQL of each concern is in gc-index.ts, usage-records.ts,
+  // remote-index.ts and writer-lease.ts).
+
+  /**
+   * Runs `fn` in one write transaction, begun with BEGIN IMMEDIATE: gc checks for writers
+   * and deletes in the same one (gc.ts), and the store's own writes inside `fn` join it.
+   */
+  writeTransaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** The rows of store_writers (writer-lease.ts). */
+  leases(): WriterLease[] {
+    return listLeases(this.db);
+  }
+
+  /** Packs being written (or left partial), with their writer's row. */
+  packWriters(): Map<number, number> {
+    return listPackWriters(this.db);
+  }
+
+  /** Removes a row of store_writers (gc: of writers and gcs that are gone). */
+  dropLease(id: number): void {
+    dropLease(this.db, id);
+  }
+
+  /** A pack is no longer being written (gc, once it has dealt with a dead writer's pack). */
+  unlinkPackWriter(packId: number): void {
+    this.stmts.unlinkPack.run(packId);
+  }
+
+  /** gc's live set: emptied, then filled by `fill` in one read transaction (gc-index.ts). */
+  markLive(fill: (mark: (idRaw: Buffer) => void) => void): void {
+    markLive(this.db, fill);
+  }
+
+  /** A test of the live set that markLive filled. */
+  liveTest(): (idRaw: Buffer) => boolean {
+    return liveTest(this.db);
+  }
+
+  /** Every pack with its rows counted against the live set (gc-index.ts). */
+  packUsage(cutoff: number): PackUsage[] {
+    return packUsage(this.db, cutoff);
+  }
+
+  /** Deletes the rows of chunks added by `cutoff` that are not live; run inside writeTransaction. */
+  deleteDeadChunks(cutoff: number): { id: Buffer; pack: number }[] {
+    return deleteDeadChunks(this.db, cutoff);
+  }
+
+  /** How many chunk rows a pack has, and where its last indexed chunk ends (0 when none). */
+  packRows(packId: number): { n: number; end: number } {
+    return this.db.prepare('SELECT count(*) AS n, coalesce(max(offset + stored_len), 0) AS end FROM chunks WHERE pack = ?').get(packId) as { n: number; end: number };
+  }
+
+  /** Whether the index still has this pack (gc may have replaced it). */
+  hasPack(packId: number): boolean {
+    return this.stmts.packExists.get(packId) !== undefined;
+  }
+
+  /** Every chunk row, in pack order (fsck's walk). */
+  chunkRows(): IterableIterator<ChunkLocation & { id: Buffer }> {
+    return this.db.prepare('SELECT id, pack, offset, stored_len AS storedLength, raw_len AS rawLength, codec FROM chunks ORDER BY pack, offset').iterate() as IterableIterator<ChunkLocation & { id: Buffer }>;
+  }
+
+  /** Records that something was moved to quarantine/ (fsck); run inside the transaction that removes it. */
+  noteQuarantined(id: string, kind: 'chunk' | 'manifest', reason: string): void {
+    this.db.prepare('INSERT INTO quarantine(id, kind, reason, at) VALUES (?, ?, ?, ?)').run(id, kind, reason, Date.now());
+  }
+
+  /** Removes a corrupt chunk's row and records why, in one write transaction (fsck). */
+  quarantineChunk(idRaw: Buffer, reason: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM chunks WHERE id = ?').run(idRaw);
+      this.noteQuarantined(idRaw.toString('hex'), 'chunk', reason);
+    }).immediate();
+  }
+
+  /** Records uses of chunks (id, ms), keeping each one's latest (usage-records.ts). */
+  recordChunkUse(uses: Iterable<readonly [Buffer, number]>): void {
+    recordChunkUse(this.db, uses);
+  }
+
+  /** Forgets the uses of chunks that left the store. */
+  forgetChunkUse(ids: readonly Buffer[]): void {
+    forgetChunkUse(this.db, ids);
+  }
+
+  /** Local chunks, least recently used first, without the pieces of large manifests. */
+  chunksByLastUse(): IterableIterator<ChunkUse> {
+    return chunksByLastUse(this.db);
+  }
+
+  /** The local cache of what remote `remoteName` holds (remote-index.ts). */
+  remoteIndex(remoteName: string, location: string): RemoteIndex {
+    return RemoteIndex.open(this.db, remoteName, location);
+  }
+
+  /** Which of these manifests some remote is known to hold (recorded by a push or fetch). */
+  manifestsKnownOnRemotes(ids: readonly string[]): Set<string> {
+    return manifestsOnAnyRemote(this.db, ids);
+  }
+
+  /** Tests only: the index's connection, to look at or damage rows. */
+  get dbForTests(): StoreDb {
+    return this.db;
   }
 
   close(): void {

@@ -91,6 +91,11 @@ export function endLease(db: Db, id: number): void {
   }).immediate();
 }
 
+/** Removes a lease row (gc: of a writer or gc that is gone). */
+export function dropLease(db: Db, id: number): void {
+  db.prepare('DELETE FROM store_writers WHERE id = ?').run(id);
+}
+
 export function listLeases(db: Db): WriterLease[] {
   return (
     db.prepare('SELECT id, kind, pid, host, proc_start AS procStart, since, ended_at AS endedAt FROM store_writers').all() as WriterLease[]

@@ -12,10 +12,7 @@ import type { ChunkStore } from '../../store/chunk-store.js';
 
 /** Records that these chunks were used at `at` (ms since the epoch); keeps the latest time. */
 export function markChunksUsed(store: ChunkStore, ids: Iterable<Buffer>, at: number): void {
-  const upsert = store.db.prepare('INSERT INTO chunk_last_used(id, at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET at = max(at, excluded.at)');
-  store.db.transaction(() => {
-    for (const id of ids) upsert.run(id, at);
-  }).immediate();
+  store.recordChunkUse(Array.from(ids, (id) => [id, at] as const));
 }
 
 export interface ChunkUsageTrackerOptions {
@@ -59,12 +56,9 @@ export class ChunkUsageTracker {
 
   flush(): void {
     if (this.pending.size === 0) return;
-    const upsert = this.store.db.prepare('INSERT INTO chunk_last_used(id, at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET at = max(at, excluded.at)');
     const rows = this.pending;
     this.pending = new Map();
-    this.store.db.transaction(() => {
-      for (const [k, at] of rows) upsert.run(Buffer.from(k, 'latin1'), at);
-    }).immediate();
+    this.store.recordChunkUse(Array.from(rows, ([k, at]) => [Buffer.from(k, 'latin1'), at] as const));
   }
 
   /** Writes what is pending and unhooks. */
