@@ -27,25 +27,23 @@ import util from 'node:util';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DitsUserError, errnoCode } from '../errors.js';
 import { hashBytes, nativeBlake3 } from '../hashing/blake3.js';
-import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE } from './pack-format.js';
+import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, type ChunkLocation } from './pack-format.js';
 import { CompressionPolicy, decompress } from './compression.js';
-import { Chunker } from '../chunking/chunker.js';
 import { PackWriter, type PendingRow } from './pack-writer.js';
 import { ALIGN_SLACK, alignedView } from './aligned-buffer.js';
 import { dropLease, endLease, listLeases, listPackWriters, takeLease, type WriterLease } from './writer-lease.js';
 import { openStoreDb, type StoreDb } from './store-db.js';
+import { MANIFEST_SPLIT_SIZE, ManifestStore } from './manifest-store.js';
+import { RemoteHeld } from './remote-held.js';
 import { deleteDeadChunks, liveTest, markLive, packUsage, type PackUsage } from './gc-index.js';
 import { chunksByLastUse, forgetChunkUse, recordChunkUse, type ChunkUse } from './usage-records.js';
 import { manifestsOnAnyRemote, RemoteIndex } from './remote-index.js';
 
+export type { ChunkLocation } from './pack-format.js';
+export { ManifestMissingError } from './manifest-store.js';
+
 /** A local pack is closed and a new one started past this size. */
 const PACK_ROLL_SIZE = 256 * 1024 * 1024;
-/** Manifests larger than this are stored as content-defined pieces (see putManifest). */
-const MANIFEST_SPLIT_SIZE = 64 * 1024;
-const MANIFEST_PIECE_PARAMS = { minSize: 2048, avgSize: 8192, maxSize: 32768 };
-const MIDX_MAGIC = Buffer.from('DITSMIDX', 'latin1');
-const MIDX_HEADER = 16;
-const MIDX_ENTRY = 36;
 /** Index rows per INSERT statement when committing (insertRows). */
 const INSERT_ROWS = 64;
 /** Ids looked up per read transaction when reading many chunks (locateMany). */
@@ -64,14 +62,6 @@ function* batches<T>(it: Iterable<T>, size: number): Generator<T[]> {
   if (batch.length) yield batch;
 }
 
-export interface ChunkLocation {
-  pack: number;
-  offset: number;
-  storedLength: number;
-  rawLength: number;
-  codec: number;
-}
-
 export class ChunkMissingError extends DitsUserError {
   constructor(readonly chunkId: string) {
     super('chunk-missing', `chunk ${chunkId} is not in the local store`, { hint: 'fetch it from a remote (`git dits pull <path>`) or run `git dits fsck`' });
@@ -81,12 +71,6 @@ export class ChunkMissingError extends DitsUserError {
 export class ChunkCorruptError extends DitsUserError {
   constructor(readonly chunkId: string, detail: string) {
     super('chunk-corrupt', `chunk ${chunkId} is corrupt in the local store (${detail})`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
-  }
-}
-
-export class ManifestMissingError extends DitsUserError {
-  constructor(readonly manifestId: string) {
-    super('manifest-missing', `manifest ${manifestId} is not in the local store`, { hint: 'fetch the content from a remote (`git dits pull <path>`), or re-add the file if the pointer was written by hand' });
   }
 }
 
@@ -125,6 +109,10 @@ export class ChunkStore {
   private readFds = new Map<number, number>();
   private packNames = new Map<number, string>();
   private readonly stmts: ReturnType<ChunkStore['prepare']>;
+  /** Manifest rows and legacy files (manifest-store.ts). */
+  private readonly manifests: ManifestStore;
+  /** Chunks a remote holds instead of this store (remote-held.ts). */
+  private readonly remoteHeld: RemoteHeld;
   private readonly compression = new CompressionPolicy();
   /** Spare buffers of the packs' direct writes (null: packs are written buffered). */
   private readonly directPool: Buffer[] | null;
@@ -144,6 +132,8 @@ export class ChunkStore {
     this.db = db;
     this.directPool = directWrite ? [] : null;
     this.stmts = this.prepare();
+    this.manifests = new ManifestStore(db, dir, durable, this);
+    this.remoteHeld = new RemoteHeld(db);
   }
 
   /**
@@ -172,47 +162,27 @@ export class ChunkStore {
       linkPack: this.db.prepare('INSERT OR REPLACE INTO pack_writers(pack, writer) VALUES (?, ?)'),
       unlinkPack: this.db.prepare('DELETE FROM pack_writers WHERE pack = ?'),
       packExists: this.db.prepare('SELECT 1 FROM packs WHERE id = ?').pluck(),
-      held: this.db.prepare('SELECT 1 FROM remote_held WHERE id = ?').pluck(),
-      /** stored here or remote-held: one query for putChunk's dedup */
-      known: this.db.prepare('SELECT EXISTS(SELECT 1 FROM chunks WHERE id = ?) OR EXISTS(SELECT 1 FROM remote_held WHERE id = ?)').pluck(),
-      addHeld: this.db.prepare('INSERT OR REPLACE INTO remote_held(id, remote, raw_len, at) VALUES (?, ?, ?, ?)'),
-      anyHeld: this.db.prepare('SELECT EXISTS(SELECT 1 FROM remote_held)').pluck(),
-      manifestHas: this.db.prepare('SELECT 1 FROM manifests WHERE id = ?').pluck(),
-      manifestGet: this.db.prepare('SELECT body FROM manifests WHERE id = ?').pluck(),
-      manifestAt: this.db.prepare('SELECT added_at FROM manifests WHERE id = ?').pluck(),
-      manifestIds: this.db.prepare('SELECT id FROM manifests').pluck(),
-      manifestPut: this.db.prepare('INSERT OR REPLACE INTO manifests(id, body, added_at) VALUES (?, ?, ?)'),
-      manifestPiece: this.db.prepare('INSERT OR IGNORE INTO manifest_pieces(manifest, chunk) VALUES (?, ?)'),
     };
   }
 
-  /** Whether any chunk is remote-held (skips the per-chunk query when none is). */
-  private anyHeld: boolean | null = null;
-
   /**
-   * Whether a remote verifiably holds this chunk although its bytes are not kept here (see
-   * the remote_held table). Reads of it go to the remote (ensureLocal).
+   * Whether a remote verifiably holds this chunk although its bytes are not kept here
+   * (remote-held.ts). Reads of it go to the remote (ensureLocal).
    */
   isRemoteHeld(idRaw: Buffer): boolean {
-    this.anyHeld ??= this.stmts.anyHeld.get() === 1;
-    return this.anyHeld && this.stmts.held.get(idRaw) !== undefined;
+    return this.remoteHeld.has(idRaw);
   }
 
   /** The remote recorded as holding this chunk (see isRemoteHeld), if any. */
   remoteHeldBy(idRaw: Buffer): string | undefined {
-    if (!this.isRemoteHeld(idRaw)) return undefined;
-    return this.db.prepare('SELECT remote FROM remote_held WHERE id = ?').pluck().get(idRaw) as string | undefined;
+    return this.remoteHeld.heldBy(idRaw);
   }
 
   /** Records chunks that `remote` was just seen to hold (downloaded and verified, or checked by prune). */
   markRemoteHeld(chunks: readonly { idRaw: Buffer; rawLength: number }[], remote: string): void {
     if (chunks.length === 0) return;
     this.enlist();
-    const now = Date.now();
-    this.db.transaction(() => {
-      for (const c of chunks) this.stmts.addHeld.run(c.idRaw, remote, c.rawLength, now);
-    }).immediate();
-    this.anyHeld = true;
+    this.remoteHeld.mark(chunks, remote);
   }
 
   /**
@@ -220,31 +190,17 @@ export class ChunkStore {
    * reachable content needs them). Returns how many.
    */
   dropRemoteHeld(keep: (idRaw: Buffer) => boolean, cutoff: number): number {
-    const drop: Buffer[] = [];
-    for (const id of this.db.prepare('SELECT id FROM remote_held WHERE at <= ?').pluck().iterate(cutoff) as IterableIterator<Buffer>) if (!keep(id)) drop.push(id);
-    if (drop.length) {
-      const del = this.db.prepare('DELETE FROM remote_held WHERE id = ?');
-      this.db.transaction(() => {
-        for (const id of drop) del.run(id);
-      }).immediate();
-    }
-    this.anyHeld = null;
-    return drop.length;
+    return this.remoteHeld.drop(keep, cutoff);
   }
 
   /** Chunks held only by a remote (not stored here): how many, and their plain size. */
   remoteHeldStats(): { chunks: number; rawBytes: number } {
-    const r = this.db
-      .prepare('SELECT count(*) AS n, coalesce(sum(raw_len), 0) AS b FROM remote_held r WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = r.id)')
-      .get() as { n: number; b: number };
-    return { chunks: r.n, rawBytes: r.b };
+    return this.remoteHeld.stats();
   }
 
   /** remoteHeldStats per remote name. */
   remoteHeldByRemote(): { remote: string; chunks: number; rawBytes: number }[] {
-    return this.db
-      .prepare('SELECT remote, count(*) AS chunks, coalesce(sum(raw_len), 0) AS rawBytes FROM remote_held r WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = r.id) GROUP BY remote ORDER BY remote')
-      .all() as { remote: string; chunks: number; rawBytes: number }[];
+    return this.remoteHeld.byRemote();
   }
 
   hasChunk(idRaw: Buffer): boolean {
@@ -393,20 +349,20 @@ export class ChunkStore {
   /** Which of `count` ids (32 bytes each in `ids`) are stored or remote-held, as hex; null when none. */
   private knownAmong(ids: Buffer, count: number): Set<string> | null {
     if (count === 0) return null;
-    this.anyHeld ??= this.stmts.anyHeld.get() === 1;
-    const key = this.anyHeld ? -count : count;
+    const anyHeld = this.remoteHeld.anyHeld();
+    const key = anyHeld ? -count : count;
     let q = this.knownQueries.get(key);
     if (!q) {
       const marks = new Array(count).fill('?').join(',');
       q = this.db
-        .prepare(this.anyHeld ? `SELECT id FROM chunks WHERE id IN (${marks}) UNION SELECT id FROM remote_held WHERE id IN (${marks})` : `SELECT id FROM chunks WHERE id IN (${marks})`)
+        .prepare(anyHeld ? `SELECT id FROM chunks WHERE id IN (${marks}) UNION SELECT id FROM remote_held WHERE id IN (${marks})` : `SELECT id FROM chunks WHERE id IN (${marks})`)
         .pluck();
       if (this.knownQueries.size > 64) this.knownQueries.clear();
       this.knownQueries.set(key, q);
     }
     const params: Buffer[] = [];
     for (let k = 0; k < count; k++) params.push(ids.subarray(k * 32, k * 32 + 32));
-    const found = q.all(...(this.anyHeld ? [...params, ...params] : params)) as Buffer[];
+    const found = q.all(...(anyHeld ? [...params, ...params] : params)) as Buffer[];
     if (found.length === 0) return null;
     return new Set(found.map((b) => b.toString('hex')));
   }
@@ -478,7 +434,7 @@ export class ChunkStore {
           this.stmts.insert.run(r.idRaw, b.packId, r.offset, r.storedLength, r.rawLength, r.codec, now);
         }
       }
-      if (manifest) this.stmts.manifestPut.run(manifest.id, manifest.bytes, now);
+      if (manifest) this.manifests.writeRow(manifest.id, manifest.bytes, now);
     }).immediate();
   }
 
@@ -811,166 +767,62 @@ export class ChunkStore {
 
   /** Where an earlier version of Dits kept manifest `id` (a file each); new ones are rows. */
   manifestPath(id: string): string {
-    return path.join(this.dir, 'manifests', id.slice(0, 2), id.slice(2));
+    return this.manifests.legacyFile(id);
   }
 
   hasManifest(id: string): boolean {
     this.enlist();
-    return this.stmts.manifestHas.get(id) !== undefined || (this.legacyManifests() && fileSize(this.manifestPath(id)) > 0);
-  }
-
-  private anyLegacyManifest: boolean | null = null;
-
-  /** Whether manifests/ holds anything (files of earlier versions; looked at once per process). */
-  private legacyManifests(): boolean {
-    this.anyLegacyManifest ??= safeReaddir(path.join(this.dir, 'manifests')).length > 0;
-    return this.anyLegacyManifest;
+    return this.manifests.has(id);
   }
 
   /**
-   * Stores a manifest, as a row of the index (committed at once). A large one (a 1 GiB
-   * file's manifest is about 600 KB) is cut into content-defined pieces stored as ordinary
-   * chunks, and the row holds only the list of pieces ("DITSMIDX"): a new version of a file
-   * then stores the few pieces that changed, not a whole new manifest. Either way the id is
-   * BLAKE3 of the whole manifest, and reads verify it.
+   * Stores a manifest, as a row of the index (committed at once); a large one as pieces
+   * (manifest-store.ts).
    */
   putManifest(id: string, bytes: Buffer): void {
     this.enlist();
     // (an empty file is what a power loss could leave of one an earlier version wrote without fsync: stored again)
     if (this.hasManifest(id)) return;
     try {
-      let body = bytes;
-      const pieceIds: Buffer[] = [];
-      if (bytes.length > MANIFEST_SPLIT_SIZE) {
-        const chunker = new Chunker(MANIFEST_PIECE_PARAMS);
-        const pieces = chunker.push(bytes);
-        const tail = chunker.finish();
-        if (tail) pieces.push(tail);
-        body = Buffer.alloc(MIDX_HEADER + pieces.length * MIDX_ENTRY);
-        MIDX_MAGIC.copy(body, 0);
-        body.writeUInt32LE(1, 8);
-        body.writeUInt32LE(pieces.length, 12);
-        pieces.forEach((piece, i) => {
-          const pid = hashBytes(piece);
-          pieceIds.push(pid);
-          this.putStoredChunk(pid, CODEC_NONE, piece.length, piece);
-          pid.copy(body, MIDX_HEADER + i * MIDX_ENTRY);
-          body.writeUInt32LE(piece.length, MIDX_HEADER + i * MIDX_ENTRY + 32);
-        });
-        this.commit();
-      }
-      const record = this.stmts.manifestPiece;
-      const put = this.stmts.manifestPut;
-      this.db.transaction(() => {
-        for (const pid of pieceIds) record.run(id, pid);
-        put.run(id, body, Date.now());
-      }).immediate();
+      this.manifests.put(id, bytes);
     } catch (err) {
       throw this.diskError(err);
     }
   }
 
-  /**
-   * A manifest as stored (whole, or its list of pieces), not verified; null when it is not
-   * here. A legacy file that cannot be read throws (EACCES, EIO): never taken for absent.
-   */
-  private manifestBody(id: string): Buffer | null {
-    const row = this.stmts.manifestGet.get(id) as Buffer | undefined;
-    if (row !== undefined) return row;
-    try {
-      return fs.readFileSync(this.manifestPath(id));
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return null;
-      throw err;
-    }
-  }
-
   /** Chunk ids a stored manifest's pieces occupy (none for a small manifest). */
   manifestPieceIds(id: string): Buffer[] {
-    let body: Buffer | null;
-    try {
-      body = this.manifestBody(id);
-    } catch {
-      return [];
-    }
-    if (!body || !body.subarray(0, 8).equals(MIDX_MAGIC)) return [];
-    const n = body.readUInt32LE(12);
-    const out: Buffer[] = [];
-    for (let i = 0; i < n; i++) out.push(body.subarray(MIDX_HEADER + i * MIDX_ENTRY, MIDX_HEADER + i * MIDX_ENTRY + 32));
-    return out;
+    return this.manifests.pieceIds(id);
   }
 
   /** Manifest bytes, verified against the id. */
   getManifestBytes(id: string): Buffer {
-    let bytes = this.manifestBody(id);
-    if (bytes === null) throw new ManifestMissingError(id);
-    const corrupt = (): DitsUserError =>
-      new DitsUserError('manifest-corrupt', `manifest ${id} is corrupt in the local store`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
-    if (bytes.subarray(0, 8).equals(MIDX_MAGIC)) {
-      if (bytes.length < MIDX_HEADER) throw corrupt();
-      const n = bytes.readUInt32LE(12);
-      if (bytes.length !== MIDX_HEADER + n * MIDX_ENTRY) throw corrupt();
-      const parts: Buffer[] = [];
-      for (let i = 0; i < n; i++) {
-        const pid = bytes.subarray(MIDX_HEADER + i * MIDX_ENTRY, MIDX_HEADER + i * MIDX_ENTRY + 32);
-        const loc = this.locate(pid);
-        if (!loc || loc.codec !== CODEC_NONE) throw new ManifestMissingError(id);
-        const piece = this.readStored(loc);
-        if (!hashBytes(piece).equals(pid)) throw corrupt();
-        parts.push(piece);
-      }
-      bytes = Buffer.concat(parts);
-    }
-    if (hashBytes(bytes).toString('hex') !== id) throw corrupt();
-    return bytes;
+    return this.manifests.getBytes(id);
   }
 
   /** The first `n` bytes of a manifest as stored (its header, for a whole one), or null. */
   manifestHead(id: string, n: number): Buffer | null {
-    try {
-      return this.manifestBody(id)?.subarray(0, n) ?? null;
-    } catch {
-      return null;
-    }
+    return this.manifests.head(id, n);
   }
 
   /** Ids of every stored manifest: rows, then legacy files (each once). */
-  *listManifestIds(): Generator<string> {
-    const rows = new Set(this.stmts.manifestIds.all() as string[]);
-    yield* rows;
-    const root = path.join(this.dir, 'manifests');
-    for (const a of safeReaddir(root)) {
-      if (!/^[0-9a-f]{2}$/.test(a)) continue;
-      for (const b of safeReaddir(path.join(root, a))) if (/^[0-9a-f]{62}$/.test(b) && !rows.has(a + b)) yield a + b;
-    }
+  listManifestIds(): Generator<string> {
+    return this.manifests.listIds();
   }
 
   /** When manifest `id` was stored (ms), or null when it is not here. */
   manifestAddedAt(id: string): number | null {
-    const at = this.stmts.manifestAt.get(id) as number | undefined;
-    if (at !== undefined) return at;
-    try {
-      return fs.statSync(this.manifestPath(id)).mtimeMs;
-    } catch {
-      return null;
-    }
+    return this.manifests.addedAt(id);
   }
 
   /** Bytes the stored manifests take (rows and legacy files; pieces are chunks, counted there). */
   manifestBytes(): number {
-    let n = this.db.prepare('SELECT coalesce(sum(length(body)), 0) FROM manifests').pluck().get() as number;
-    const root = path.join(this.dir, 'manifests');
-    for (const a of safeReaddir(root)) for (const b of safeReaddir(path.join(root, a))) n += Math.max(0, fileSize(path.join(root, a, b)));
-    return n;
+    return this.manifests.storedBytes();
   }
 
   /** Removes manifest `id` (its row or file, and the record of its pieces; the pieces' chunks are gc's). */
   deleteManifest(id: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM manifests WHERE id = ?').run(id);
-      this.db.prepare('DELETE FROM manifest_pieces WHERE manifest = ?').run(id);
-    }).immediate();
-    fs.rmSync(this.manifestPath(id), { force: true });
+    this.manifests.delete(id);
   }
 
   /**
@@ -978,17 +830,7 @@ export class ChunkStore {
    * in its place; `note` runs in the same transaction that removes the row.
    */
   quarantineManifest(id: string, dest: string, note: () => void): void {
-    const row = this.stmts.manifestGet.get(id) as Buffer | undefined;
-    if (row !== undefined) {
-      writeFileAtomic(dest, row, path.dirname(dest), this.durable);
-      this.db.transaction(() => {
-        this.db.prepare('DELETE FROM manifests WHERE id = ?').run(id);
-        note();
-      }).immediate();
-      return;
-    }
-    fs.renameSync(this.manifestPath(id), dest);
-    this.db.transaction(note).immediate();
+    this.manifests.quarantine(id, dest, note);
   }
 
   /** Chunk rows: how many, their stored bytes (without entry heads) and their plain bytes. */
@@ -1194,50 +1036,5 @@ export class ChunkStore {
     for (const fd of this.readFds.values()) fs.closeSync(fd);
     this.readFds.clear();
     this.packNames.clear();
-  }
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-/** Writes `bytes` to `dest` so that readers see the old state or the whole new file. */
-function fileSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return -1;
-  }
-}
-
-export function writeFileAtomic(dest: string, bytes: Buffer, tmpDir = path.dirname(dest), sync = true): void {
-  // the destination's folder is made when the rename finds it missing (usually it is there)
-  if (tmpDir === path.dirname(dest)) fs.mkdirSync(tmpDir, { recursive: true });
-  const tmp = path.join(tmpDir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-  const fd = fs.openSync(tmp, 'wx', 0o444);
-  try {
-    fs.writeSync(fd, bytes);
-    if (sync) fs.fsyncSync(fd);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fs.closeSync(fd);
-  try {
-    try {
-      fs.renameSync(tmp, dest);
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT' || !fs.existsSync(tmp)) throw err;
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      fs.renameSync(tmp, dest);
-    }
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
   }
 }
