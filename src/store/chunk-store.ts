@@ -93,6 +93,7 @@ export class ChunkStore {
   private readonly directPool: Buffer[] | null;
   /** The read path (pack-reader.ts). */
   private readonly reader: PackReader;
+
   private constructor(
     readonly dir: string,
     db: StoreDb,
@@ -127,9 +128,7 @@ export class ChunkStore {
   private prepare() {
     return {
       has: this.db.prepare('SELECT 1 FROM chunks WHERE id = ?').pluck(),
-      get: this.db.prepare('SELECT pack, offset, stored_len AS storedLength, raw_len AS rawLength, codec FROM chunks WHERE id = ?'),
       insert: this.db.prepare('INSERT OR IGNORE INTO chunks(id, pack, offset, stored_len, raw_len, codec, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      packName: this.db.prepare('SELECT name FROM packs WHERE id = ?').pluck(),
       addPack: this.db.prepare('INSERT INTO packs(id, name, created_at) VALUES (?, ?, ?)'),
       maxPack: this.db.prepare('SELECT coalesce(max(id), 0) FROM packs').pluck(),
       nextPack: this.db.prepare(`SELECT value FROM meta WHERE key = 'next_pack'`).pluck(),
