@@ -139,44 +139,6 @@ export class ChunkStore {
     };
   }
 
-  /**
-   * Whether a remote verifiably holds this chunk although its bytes are not kept here
-   * (remote-held.ts). Reads of it go to the remote (ensureLocal).
-   */
-  isRemoteHeld(idRaw: Buffer): boolean {
-    return this.remoteHeld.has(idRaw);
-  }
-
-  /** The remote recorded as holding this chunk (see isRemoteHeld), if any. */
-  remoteHeldBy(idRaw: Buffer): string | undefined {
-    return this.remoteHeld.heldBy(idRaw);
-  }
-
-  /** Records chunks that `remote` was just seen to hold (downloaded and verified, or checked by prune). */
-  markRemoteHeld(chunks: readonly { idRaw: Buffer; rawLength: number }[], remote: string): void {
-    if (chunks.length === 0) return;
-    this.enlist();
-    this.remoteHeld.mark(chunks, remote);
-  }
-
-  /**
-   * Forgets remote-held chunks recorded before `cutoff` (ms) that `keep` rejects (gc: no
-   * reachable content needs them). Returns how many.
-   */
-  dropRemoteHeld(keep: (idRaw: Buffer) => boolean, cutoff: number): number {
-    return this.remoteHeld.drop(keep, cutoff);
-  }
-
-  /** Chunks held only by a remote (not stored here): how many, and their plain size. */
-  remoteHeldStats(): { chunks: number; rawBytes: number } {
-    return this.remoteHeld.stats();
-  }
-
-  /** remoteHeldStats per remote name. */
-  remoteHeldByRemote(): { remote: string; chunks: number; rawBytes: number }[] {
-    return this.remoteHeld.byRemote();
-  }
-
   hasChunk(idRaw: Buffer): boolean {
     this.enlist(); // a caller that finds it stores nothing and relies on it
     return this.pendingIds.has(idRaw.toString('hex')) || this.stmts.has.get(idRaw) !== undefined;
@@ -559,6 +521,8 @@ export class ChunkStore {
     this.reader.dropHandles();
   }
 
+  // Manifests (manifest-store.ts).
+
   /** Where an earlier version of Dits kept manifest `id` (a file each); new ones are rows. */
   manifestPath(id: string): string {
     return this.manifests.legacyFile(id);
@@ -626,6 +590,48 @@ export class ChunkStore {
   quarantineManifest(id: string, dest: string, note: () => void): void {
     this.manifests.quarantine(id, dest, note);
   }
+
+  // Remote-held chunks (remote-held.ts).
+
+  /**
+   * Whether a remote verifiably holds this chunk although its bytes are not kept here
+   * (remote-held.ts). Reads of it go to the remote (ensureLocal).
+   */
+  isRemoteHeld(idRaw: Buffer): boolean {
+    return this.remoteHeld.has(idRaw);
+  }
+
+  /** The remote recorded as holding this chunk (see isRemoteHeld), if any. */
+  remoteHeldBy(idRaw: Buffer): string | undefined {
+    return this.remoteHeld.heldBy(idRaw);
+  }
+
+  /** Records chunks that `remote` was just seen to hold (downloaded and verified, or checked by prune). */
+  markRemoteHeld(chunks: readonly { idRaw: Buffer; rawLength: number }[], remote: string): void {
+    if (chunks.length === 0) return;
+    this.enlist();
+    this.remoteHeld.mark(chunks, remote);
+  }
+
+  /**
+   * Forgets remote-held chunks recorded before `cutoff` (ms) that `keep` rejects (gc: no
+   * reachable content needs them). Returns how many.
+   */
+  dropRemoteHeld(keep: (idRaw: Buffer) => boolean, cutoff: number): number {
+    return this.remoteHeld.drop(keep, cutoff);
+  }
+
+  /** Chunks held only by a remote (not stored here): how many, and their plain size. */
+  remoteHeldStats(): { chunks: number; rawBytes: number } {
+    return this.remoteHeld.stats();
+  }
+
+  /** remoteHeldStats per remote name. */
+  remoteHeldByRemote(): { remote: string; chunks: number; rawBytes: number }[] {
+    return this.remoteHeld.byRemote();
+  }
+
+  // The store as a whole.
 
   /** Chunk rows: how many, their stored bytes (without entry heads) and their plain bytes. */
   chunkTotals(): { chunks: number; storedBytes: number; rawBytes: number } {

@@ -25,7 +25,6 @@ async function describe(workTree: string, r: Referrer): Promise<string> {
   return rev ? `${r.path} in commit ${rev}` : `${r.path} (in an index or a stash entry)`;
 }
 
-
 /**
  * Fetches manifests from the Dits remotes (the default one first); returns why some could
  * not be fetched ('' when all were). The remote modules load only when needed.
