@@ -4,7 +4,7 @@
  * (remote/content/sync-remote-index.ts) and by our own pushes, so "which chunks does the
  * remote have" is a local lookup after one listing.
  *
- * Tables (schema: store-db.ts):
+ * Tables (schema: store-db.ts; created on first use):
  *   remote_content_remotes    remote name -> storage location (a changed location resets the cache)
  *   remote_content_packs      packs the remote holds: packId, .pack size, chunk count
  *   remote_content_chunks     chunk id -> pack, offset, stored/raw length, codec (a chunk may sit in several packs)
@@ -14,7 +14,7 @@
  * The cache only ever claims what was seen on the remote (an index downloaded and verified
  * by its id, or an upload that completed); a sync drops packs that left the listing.
  */
-import type { StoreDb } from './store-db.js';
+import { ensureTables, type StoreDb } from './store-db.js';
 
 export interface RemoteChunkLocation {
   packId: string;
@@ -74,6 +74,7 @@ export class RemoteIndex {
    * points somewhere else, what was cached for it is forgotten.
    */
   static open(db: StoreDb, remoteName: string, location: string): RemoteIndex {
+    ensureTables(db, 'remote-content');
     const row = db.prepare('SELECT id, location FROM remote_content_remotes WHERE name = ?').get(remoteName) as { id: number; location: string } | undefined;
     let id: number;
     if (!row) {
@@ -176,7 +177,9 @@ export class RemoteIndex {
 
 /** Which of `ids` some remote is known to hold (recorded by a push or fetch, any remote). */
 export function manifestsOnAnyRemote(db: StoreDb, ids: readonly string[]): Set<string> {
-  if (ids.length === 0) return new Set();
+  // (asked without creating the tables: none means nothing recorded)
+  const table = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'remote_content_manifests'`).pluck().get();
+  if (!table || ids.length === 0) return new Set();
   const q = db.prepare('SELECT 1 FROM remote_content_manifests WHERE id = ? LIMIT 1').pluck();
   return new Set(ids.filter((id) => q.get(id) !== undefined));
 }

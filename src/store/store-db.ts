@@ -1,8 +1,9 @@
 /**
  * The local store's index, `.git/dits/index.sqlite` (better-sqlite3, WAL): opening it, and
- * its whole schema in one place. Every table is created here when the store opens (IF NOT
- * EXISTS); the modules named beside each table read and write it, always through the
- * store (chunk-store.ts), never by opening the file themselves.
+ * its whole schema in one place. The store's own tables are created when it opens, the
+ * usage records and the remote content cache on first use (ensureTables), so opening costs
+ * no more than it did before they existed. The modules named beside each table read and
+ * write it, always through the store (chunk-store.ts), never by opening the file themselves.
  *
  * Write transactions begin with BEGIN IMMEDIATE (`.immediate()`): a deferred one that read
  * first and then wrote got SQLITE_BUSY at once, without waiting, when another process had
@@ -12,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
-import { DitsUserError, errnoCode } from '../errors.js';
+import { DitsUserError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -50,14 +51,14 @@ const STORE_TABLES = `
   CREATE TABLE IF NOT EXISTS pack_writers(pack INTEGER PRIMARY KEY, writer INTEGER NOT NULL);
 `;
 
-/**
- * Tables that earlier versions created on first use, not on open: a store whose index this
- * process cannot write (SQLITE_READONLY) opens without them, as it did then.
- */
-const LATER_TABLES = `
+/** Tables created on first use (ensureTables), not when the store opens. */
+const LATER_TABLES = {
+  usage: `
   -- When each local chunk was last used (usage-records.ts; local cache tiering, prune.ts).
   -- A chunk without a row counts as used when it was added (chunks.added_at).
   CREATE TABLE IF NOT EXISTS chunk_last_used(id BLOB PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+`,
+  'remote-content': `
   -- What each remote holds, cached per remote name (remote-index.ts):
   --   remote_content_remotes    remote name -> storage location (a changed location resets the cache)
   --   remote_content_packs      packs the remote holds: packId, .pack size, chunk count
@@ -76,7 +77,17 @@ const LATER_TABLES = `
   CREATE INDEX IF NOT EXISTS remote_content_chunks_by_pack ON remote_content_chunks(pack);
   CREATE TABLE IF NOT EXISTS remote_content_manifests(remote INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY(remote, id)) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS remote_content_damaged(remote INTEGER NOT NULL, id BLOB NOT NULL, pack_id TEXT NOT NULL, PRIMARY KEY(remote, id, pack_id)) WITHOUT ROWID;
-`;
+`,
+};
+
+const ensured = { usage: new WeakSet<StoreDb>(), 'remote-content': new WeakSet<StoreDb>() };
+
+/** Creates a group of tables that are made on first use (once per connection). */
+export function ensureTables(db: StoreDb, group: keyof typeof LATER_TABLES): void {
+  if (ensured[group].has(db)) return;
+  db.exec(LATER_TABLES[group]);
+  ensured[group].add(db);
+}
 
 /** gc's list of live chunk ids (gc-index.ts): a TEMP table, this connection's own. */
 export const GC_LIVE_TABLE = 'CREATE TEMP TABLE IF NOT EXISTS gc_live(id BLOB PRIMARY KEY) WITHOUT ROWID';
@@ -99,11 +110,6 @@ export function openStoreDb(dir: string, opts: { create?: boolean; durable?: boo
   db.pragma(`synchronous = ${opts.durable ? 'FULL' : 'NORMAL'}`);
   db.pragma('busy_timeout = 30000');
   db.exec(STORE_TABLES);
-  try {
-    db.exec(LATER_TABLES);
-  } catch (err) {
-    if (!/^SQLITE_READONLY/.test(errnoCode(err) ?? '')) throw err;
-  }
   const v = db.prepare(`SELECT value FROM meta WHERE key='format'`).get() as { value: string } | undefined;
   if (!v) db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?)`).run(STORE_FORMAT_VERSION);
   else if (v.value !== STORE_FORMAT_VERSION) {
