@@ -175,7 +175,7 @@ describe('manifests', () => {
     s.putManifest(m.id, m.bytes);
     const bad = Buffer.from(m.bytes);
     bad[7] ^= 0x10;
-    s.db.prepare('UPDATE manifests SET body = ? WHERE id = ?').run(bad, m.id);
+    s.dbForTests.prepare('UPDATE manifests SET body = ? WHERE id = ?').run(bad, m.id);
     expect(() => s.getManifestBytes(m.id)).toThrow(/corrupt/);
     const dest = path.join(dir, 'quarantine', `${m.id}.manifest`);
     let noted = 0;

@@ -1,7 +1,8 @@
 /**
  * The local content store in `.git/dits/`:
  *
- *   index.sqlite        which chunk is in which pack at which offset (WAL, better-sqlite3)
+ *   index.sqlite        which chunk is in which pack at which offset (WAL, better-sqlite3;
+ *                       its schema: store-db.ts)
  *   packs/<name>.pack   chunks back to back (see pack-format.ts); a pack is appended to by
  *                       one writer only, then never changed (gc rewrites whole packs)
  *   index.sqlite        also the manifests (table manifests), committed in their own row
@@ -9,7 +10,7 @@
  *                       listed, checked and deleted as before; new ones go to the table)
  *   quarantine/         corrupt chunks and manifests moved aside by fsck
  *
- * Pack writes are buffered and handed to the disk asynchronously (PositionalWriter), so
+ * Pack writes are buffered and handed to the disk asynchronously (pack-writer.ts), so
  * chunking, hashing and downloads go on meanwhile; commit() and commitAsync() wait for them.
  * Ingest lends its read buffers instead of having them copied (putChunks with `borrowed`:
  * the bytes are written from where they are with writev) and reuses a buffer only after a
@@ -18,222 +19,39 @@
  * Atomicity: chunk bytes are appended and fsynced *before* their index rows are committed,
  * so a crash mid-add leaves at most unindexed bytes at a pack's end, never a row pointing
  * at a half chunk. Every read is verified against its id.
+ *
+ * ChunkStore is the facade every caller uses; it holds the write path (pack allocation,
+ * puts, commits, pack rewrites) and the writer lease, and hands the rest to one file per
+ * concern: store-db.ts (opening the index, the schema), pack-writer.ts, pack-reader.ts (the
+ * read path), manifest-store.ts, remote-held.ts, and the queries that gc, fsck and
+ * remote/content need (gc-index.ts, usage-records.ts, remote-index.ts, writer-lease.ts).
+ * Its index connection is private: no SQL runs outside src/store/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import util from 'node:util';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DitsUserError, errnoCode } from '../errors.js';
-import { hashBytes, nativeBlake3 } from '../hashing/blake3.js';
-import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead, encodePackHeader, PACK_HEADER_SIZE } from './pack-format.js';
-import { CompressionPolicy, decompress } from './compression.js';
-import { Chunker } from '../chunking/chunker.js';
-import { PositionalWriter } from './positional-writer.js';
-import { DirectAppender } from './direct-appender.js';
-import { ALIGN_SLACK, alignedView } from './aligned-buffer.js';
-import { preallocate } from '../native-addon.js';
-import { endLease, takeLease, WRITER_TABLES } from './writer-lease.js';
-import { sqliteDriver } from './sqlite-driver.js';
+import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, type ChunkLocation } from './pack-format.js';
+import { CompressionPolicy } from './compression.js';
+import { PackWriter, type PendingRow } from './pack-writer.js';
+import { dropLease, endLease, listLeases, listPackWriters, takeLease, type WriterLease } from './writer-lease.js';
+import { openStoreDb, type StoreDb } from './store-db.js';
+import { MANIFEST_SPLIT_SIZE, ManifestStore } from './manifest-store.js';
+import { RemoteHeld } from './remote-held.js';
+import { PackReader } from './pack-reader.js';
+import { deleteDeadChunks, liveTest, markLive, packUsage, type PackUsage } from './gc-index.js';
+import { chunksByLastUse, forgetChunkUse, recordChunkUse, type ChunkUse } from './usage-records.js';
+import { manifestsOnAnyRemote, RemoteIndex } from './remote-index.js';
 
-export const STORE_FORMAT_VERSION = '1';
+export type { ChunkLocation } from './pack-format.js';
+export { ManifestMissingError } from './manifest-store.js';
+export { ChunkMissingError, ChunkCorruptError } from './pack-reader.js';
+
 /** A local pack is closed and a new one started past this size. */
 const PACK_ROLL_SIZE = 256 * 1024 * 1024;
-const WRITE_BUFFER_SIZE = 2 * 1024 * 1024;
-/**
- * A pack's disk blocks are reserved this far ahead of its writes (fallocate, see
- * PackWriter), and the unused rest freed when it is closed. After a crash mid-add at most
- * this much stays reserved past that pack's end: disk space only (the file's size and
- * every read are unaffected), given back when gc rewrites or deletes the pack.
- */
-const PREALLOCATE_STEP = 32 * 1024 * 1024;
-/** Pack write buffers in flight at once (memory: about (1 + this) x WRITE_BUFFER_SIZE). */
-const PACK_WRITES_IN_FLIGHT = 2;
-/** Manifests larger than this are stored as content-defined pieces (see putManifest). */
-const MANIFEST_SPLIT_SIZE = 64 * 1024;
-const MANIFEST_PIECE_PARAMS = { minSize: 2048, avgSize: 8192, maxSize: 32768 };
-const MIDX_MAGIC = Buffer.from('DITSMIDX', 'latin1');
-const MIDX_HEADER = 16;
-const MIDX_ENTRY = 36;
 /** Index rows per INSERT statement when committing (insertRows). */
 const INSERT_ROWS = 64;
-/** Ids looked up per read transaction when reading many chunks (locateMany). */
-const LOCATE_BATCH = 256;
-
-/** The items of `it` in arrays of `size` (the last one shorter). */
-function* batches<T>(it: Iterable<T>, size: number): Generator<T[]> {
-  let batch: T[] = [];
-  for (const x of it) {
-    batch.push(x);
-    if (batch.length === size) {
-      yield batch;
-      batch = [];
-    }
-  }
-  if (batch.length) yield batch;
-}
-
-export interface ChunkLocation {
-  pack: number;
-  offset: number;
-  storedLength: number;
-  rawLength: number;
-  codec: number;
-}
-
-export class ChunkMissingError extends DitsUserError {
-  constructor(readonly chunkId: string) {
-    super('chunk-missing', `chunk ${chunkId} is not in the local store`, { hint: 'fetch it from a remote (`git dits pull <path>`) or run `git dits fsck`' });
-  }
-}
-
-export class ChunkCorruptError extends DitsUserError {
-  constructor(readonly chunkId: string, detail: string) {
-    super('chunk-corrupt', `chunk ${chunkId} is corrupt in the local store (${detail})`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
-  }
-}
-
-export class ManifestMissingError extends DitsUserError {
-  constructor(readonly manifestId: string) {
-    super('manifest-missing', `manifest ${manifestId} is not in the local store`, { hint: 'fetch the content from a remote (`git dits pull <path>`), or re-add the file if the pointer was written by hand' });
-  }
-}
-
-interface PendingRow {
-  idRaw: Buffer;
-  offset: number;
-  storedLength: number;
-  rawLength: number;
-  codec: number;
-}
-
-/**
- * Appends entries to one pack, with direct I/O (DirectAppender) where the file system takes
- * it and `direct` is on, else through a PositionalWriter: full write buffers go to the disk
- * asynchronously while the caller goes on; commit() / commitAsync() wait for them before
- * any row points at their bytes.
- */
-class PackWriter {
-  /** Buffered writes (null when direct). */
-  private readonly out: PositionalWriter | null;
-  /** Direct writes (null when buffered). */
-  private readonly direct: DirectAppender | null;
-  /** Bytes the pack will hold once every appended entry is written. */
-  size = PACK_HEADER_SIZE;
-  private readonly head = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
-  rows: PendingRow[] = [];
-  /** commitAsync calls waiting on this pack (it must stay open for them) */
-  holds = 0;
-  /** Disk blocks are reserved up to here (0 and never more once reserving failed). */
-  private reserved = 0;
-  private reserving = true;
-
-  constructor(
-    readonly packId: number,
-    readonly file: string,
-    /** spare buffers for direct writes, shared by the store's packs; null: buffered writes */
-    directPool: Buffer[] | null,
-  ) {
-    this.direct = directPool ? DirectAppender.create(file, 0o444, directPool) : null;
-    if (this.direct) {
-      this.out = null;
-      this.direct.append(encodePackHeader());
-      return;
-    }
-    const fd = fs.openSync(file, 'wx', 0o444);
-    this.out = new PositionalWriter(fd, { bufferSize: WRITE_BUFFER_SIZE, maxInflight: PACK_WRITES_IN_FLIGHT });
-    try {
-      fs.writeSync(fd, encodePackHeader());
-    } catch (err) {
-      this.out.close();
-      throw err;
-    }
-  }
-
-  private get fd(): number {
-    return this.direct ? this.direct.fd : this.out!.fd;
-  }
-
-  /** Whether writes are in flight. */
-  get busy(): boolean {
-    return this.direct ? this.direct.busy : this.out!.busy;
-  }
-
-  /** With `borrowed`, `data` may be written from where it is (see PositionalWriter.writeBorrowed). */
-  append(idRaw: Buffer, codec: number, rawLength: number, data: Buffer, borrowed = false): void {
-    const end = this.size + ENTRY_HEAD_SIZE + data.length;
-    if (end > this.reserved && this.reserving) {
-      // ext4 then allocates once per step instead of on every write
-      const from = Math.max(this.reserved, this.size);
-      const length = Math.max(PREALLOCATE_STEP, end - from);
-      if (preallocate(this.fd, from, length)) this.reserved = from + length;
-      else this.reserving = false; // not supported, or no room: the writes tell what is wrong
-    }
-    encodeEntryHead({ idRaw, codec, rawLength, storedLength: data.length }, this.head, 0);
-    if (this.direct) {
-      this.direct.append(this.head);
-      this.direct.append(data);
-    } else {
-      const out = this.out!;
-      out.write(this.head, this.size);
-      if (borrowed) out.writeBorrowed(data, this.size + ENTRY_HEAD_SIZE);
-      else out.write(data, this.size + ENTRY_HEAD_SIZE);
-    }
-    this.rows.push({ idRaw: Buffer.from(idRaw), offset: this.size + ENTRY_HEAD_SIZE, storedLength: data.length, rawLength, codec });
-    this.size += ENTRY_HEAD_SIZE + data.length;
-  }
-
-  /** No more appends (the pack is full): sends what is buffered to the disk without waiting. */
-  seal(): void {
-    if (this.direct) this.direct.seal();
-    else this.out!.submitAll();
-  }
-
-  backpressure(): Promise<void> | null {
-    return this.direct ? this.direct.backpressure() : this.out!.backpressure();
-  }
-
-  /**
-   * Resolves when bytes lent to append() may be reused: at once with direct writes (they
-   * copy), else when every write sent so far has finished (sending what is buffered first).
-   */
-  fence(): Promise<void> {
-    return this.direct ? Promise.resolve() : this.out!.fence();
-  }
-
-  /** Everything appended so far is written (asynchronously). */
-  drain(): Promise<void> {
-    return this.direct ? this.direct.drain() : this.out!.drain();
-  }
-
-  /** Everything appended so far is written (synchronously). */
-  flushSync(): void {
-    if (this.direct) this.direct.flushSync();
-    else this.out!.flushSync();
-  }
-
-  /** Everything appended so far is on disk. */
-  sync(): void {
-    if (this.direct) return this.direct.fsyncSync();
-    this.out!.flushSync();
-    fs.fsyncSync(this.out!.fd);
-  }
-
-  syncAsync(): Promise<void> {
-    return this.direct ? this.direct.fsync() : this.out!.fsync();
-  }
-
-  /**
-   * Closes the file now, or once the writes in flight are done, first freeing the blocks
-   * reserved past its end (the direct appender cuts the file to its bytes anyway).
-   */
-  close(): void {
-    if (this.direct) return this.direct.close();
-    const reserved = this.reserved > 0;
-    this.out!.close(reserved ? (fd) => fs.ftruncateSync(fd, fs.fstatSync(fd).size) : undefined);
-  }
-}
-
 export interface StoreOpenOptions {
   create?: boolean;
   /** fsync packs before their rows commit */
@@ -257,7 +75,7 @@ export interface StoreStats {
 }
 
 export class ChunkStore {
-  readonly db: BetterSqlite3.Database;
+  private readonly db: StoreDb;
   private writer: PackWriter | null = null;
   /** Full packs whose rows are not committed yet (or whose last writes are in flight). */
   private retired: PackWriter[] = [];
@@ -265,21 +83,20 @@ export class ChunkStore {
   private closing: PackWriter[] = [];
   /** Chunks appended by this process and not yet committed (dedup within an add). */
   private pendingIds = new Set<string>();
-  private readFds = new Map<number, number>();
-  private packNames = new Map<number, string>();
   private readonly stmts: ReturnType<ChunkStore['prepare']>;
+  /** Manifest rows and legacy files (manifest-store.ts). */
+  private readonly manifests: ManifestStore;
+  /** Chunks a remote holds instead of this store (remote-held.ts). */
+  private readonly remoteHeld: RemoteHeld;
   private readonly compression = new CompressionPolicy();
   /** Spare buffers of the packs' direct writes (null: packs are written buffered). */
   private readonly directPool: Buffer[] | null;
-  /**
-   * Called with the id of each chunk getChunk returned (verified): usage tracking for local
-   * cache tiering (src/remote/content/chunk-usage.ts). Must be cheap; must copy `idRaw` to keep it.
-   */
-  onChunkRead: ((idRaw: Buffer) => void) | null = null;
+  /** The read path (pack-reader.ts). */
+  private readonly reader: PackReader;
 
   private constructor(
     readonly dir: string,
-    db: BetterSqlite3.Database,
+    db: StoreDb,
     private readonly durable: boolean,
     private readonly packRollSize: number,
     directWrite: boolean,
@@ -287,6 +104,12 @@ export class ChunkStore {
     this.db = db;
     this.directPool = directWrite ? [] : null;
     this.stmts = this.prepare();
+    this.manifests = new ManifestStore(db, dir, durable, this);
+    this.remoteHeld = new RemoteHeld(db);
+    // reads of the pack being written see its buffered bytes
+    this.reader = new PackReader(db, dir, (packId) => {
+      if (this.writer && this.writer.packId === packId) this.writer.flushSync();
+    });
   }
 
   /**
@@ -298,54 +121,14 @@ export class ChunkStore {
    * (fsck quarantines them), never as valid content.
    */
   static open(dir: string, opts: StoreOpenOptions = {}): ChunkStore {
-    const dbFile = path.join(dir, 'index.sqlite');
-    if (!opts.create && !fs.existsSync(dbFile)) {
-      throw new DitsUserError('not-initialised', 'Dits is not set up in this repository yet', { hint: 'run `git dits init` (and `git dits install` once per machine)' });
-    }
-    for (const sub of ['packs', 'manifests', 'quarantine', 'tmp']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-    const { Database, options } = sqliteDriver();
-    const db = new Database(dbFile, options);
-    db.pragma('journal_mode = WAL');
-    // durable: a commit is fsynced too (manifest rows are what a pointer handed to git needs)
-    db.pragma(`synchronous = ${opts.durable ? 'FULL' : 'NORMAL'}`);
-    db.pragma('busy_timeout = 30000');
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS chunks(
-        id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
-        stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL, codec INTEGER NOT NULL, added_at INTEGER NOT NULL
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
-      CREATE TABLE IF NOT EXISTS quarantine(id TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
-      -- Chunks that hold pieces of large manifests: manifests stay hot, so these are never pruned.
-      CREATE TABLE IF NOT EXISTS manifest_pieces(manifest TEXT NOT NULL, chunk BLOB NOT NULL, PRIMARY KEY(manifest, chunk)) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS manifest_pieces_by_chunk ON manifest_pieces(chunk);
-      -- Manifests: the whole manifest, or for a large one its list of pieces (DITSMIDX).
-      -- A row, not a file: a file each cost most of the time of adding many small files.
-      CREATE TABLE IF NOT EXISTS manifests(id TEXT PRIMARY KEY, body BLOB NOT NULL, added_at INTEGER NOT NULL);
-      -- Chunks whose bytes are not kept here because a remote verifiably holds them: fetched
-      -- from it and verified straight into the working tree (no second local copy), or
-      -- pruned after the remote copy was checked. Adding content dedups against them.
-      CREATE TABLE IF NOT EXISTS remote_held(id BLOB PRIMARY KEY, remote TEXT NOT NULL, raw_len INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
-      -- who is writing, and which packs are being written (writer-lease.ts)
-      ${WRITER_TABLES}
-    `);
-    const v = db.prepare(`SELECT value FROM meta WHERE key='format'`).get() as { value: string } | undefined;
-    if (!v) db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?)`).run(STORE_FORMAT_VERSION);
-    else if (v.value !== STORE_FORMAT_VERSION) {
-      db.close();
-      throw new DitsUserError('store-too-new', `this repository's Dits store is format ${v.value}; this dits understands ${STORE_FORMAT_VERSION}`, { hint: 'upgrade dits' });
-    }
+    const db = openStoreDb(dir, opts);
     return new ChunkStore(dir, db, opts.durable ?? false, opts.packRollSize ?? PACK_ROLL_SIZE, opts.directWrite ?? process.env.DITS_DIRECT_WRITE !== '0');
   }
 
   private prepare() {
     return {
       has: this.db.prepare('SELECT 1 FROM chunks WHERE id = ?').pluck(),
-      get: this.db.prepare('SELECT pack, offset, stored_len AS storedLength, raw_len AS rawLength, codec FROM chunks WHERE id = ?'),
       insert: this.db.prepare('INSERT OR IGNORE INTO chunks(id, pack, offset, stored_len, raw_len, codec, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      packName: this.db.prepare('SELECT name FROM packs WHERE id = ?').pluck(),
       addPack: this.db.prepare('INSERT INTO packs(id, name, created_at) VALUES (?, ?, ?)'),
       maxPack: this.db.prepare('SELECT coalesce(max(id), 0) FROM packs').pluck(),
       nextPack: this.db.prepare(`SELECT value FROM meta WHERE key = 'next_pack'`).pluck(),
@@ -353,91 +136,13 @@ export class ChunkStore {
       linkPack: this.db.prepare('INSERT OR REPLACE INTO pack_writers(pack, writer) VALUES (?, ?)'),
       unlinkPack: this.db.prepare('DELETE FROM pack_writers WHERE pack = ?'),
       packExists: this.db.prepare('SELECT 1 FROM packs WHERE id = ?').pluck(),
-      held: this.db.prepare('SELECT 1 FROM remote_held WHERE id = ?').pluck(),
-      /** stored here or remote-held: one query for putChunk's dedup */
-      known: this.db.prepare('SELECT EXISTS(SELECT 1 FROM chunks WHERE id = ?) OR EXISTS(SELECT 1 FROM remote_held WHERE id = ?)').pluck(),
-      addHeld: this.db.prepare('INSERT OR REPLACE INTO remote_held(id, remote, raw_len, at) VALUES (?, ?, ?, ?)'),
-      anyHeld: this.db.prepare('SELECT EXISTS(SELECT 1 FROM remote_held)').pluck(),
-      manifestHas: this.db.prepare('SELECT 1 FROM manifests WHERE id = ?').pluck(),
-      manifestGet: this.db.prepare('SELECT body FROM manifests WHERE id = ?').pluck(),
-      manifestAt: this.db.prepare('SELECT added_at FROM manifests WHERE id = ?').pluck(),
-      manifestIds: this.db.prepare('SELECT id FROM manifests').pluck(),
-      manifestPut: this.db.prepare('INSERT OR REPLACE INTO manifests(id, body, added_at) VALUES (?, ?, ?)'),
-      manifestPiece: this.db.prepare('INSERT OR IGNORE INTO manifest_pieces(manifest, chunk) VALUES (?, ?)'),
     };
-  }
-
-  /** Whether any chunk is remote-held (skips the per-chunk query when none is). */
-  private anyHeld: boolean | null = null;
-
-  /**
-   * Whether a remote verifiably holds this chunk although its bytes are not kept here (see
-   * the remote_held table). Reads of it go to the remote (ensureLocal).
-   */
-  isRemoteHeld(idRaw: Buffer): boolean {
-    this.anyHeld ??= this.stmts.anyHeld.get() === 1;
-    return this.anyHeld && this.stmts.held.get(idRaw) !== undefined;
-  }
-
-  /** The remote recorded as holding this chunk (see isRemoteHeld), if any. */
-  remoteHeldBy(idRaw: Buffer): string | undefined {
-    if (!this.isRemoteHeld(idRaw)) return undefined;
-    return this.db.prepare('SELECT remote FROM remote_held WHERE id = ?').pluck().get(idRaw) as string | undefined;
-  }
-
-  /** Records chunks that `remote` was just seen to hold (downloaded and verified, or checked by prune). */
-  markRemoteHeld(chunks: readonly { idRaw: Buffer; rawLength: number }[], remote: string): void {
-    if (chunks.length === 0) return;
-    this.enlist();
-    const now = Date.now();
-    this.db.transaction(() => {
-      for (const c of chunks) this.stmts.addHeld.run(c.idRaw, remote, c.rawLength, now);
-    }).immediate();
-    this.anyHeld = true;
-  }
-
-  /**
-   * Forgets remote-held chunks recorded before `cutoff` (ms) that `keep` rejects (gc: no
-   * reachable content needs them). Returns how many.
-   */
-  dropRemoteHeld(keep: (idRaw: Buffer) => boolean, cutoff: number): number {
-    const drop: Buffer[] = [];
-    for (const id of this.db.prepare('SELECT id FROM remote_held WHERE at <= ?').pluck().iterate(cutoff) as IterableIterator<Buffer>) if (!keep(id)) drop.push(id);
-    if (drop.length) {
-      const del = this.db.prepare('DELETE FROM remote_held WHERE id = ?');
-      this.db.transaction(() => {
-        for (const id of drop) del.run(id);
-      }).immediate();
-    }
-    this.anyHeld = null;
-    return drop.length;
-  }
-
-  /** Chunks held only by a remote (not stored here): how many, and their plain size. */
-  remoteHeldStats(): { chunks: number; rawBytes: number } {
-    const r = this.db
-      .prepare('SELECT count(*) AS n, coalesce(sum(raw_len), 0) AS b FROM remote_held r WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = r.id)')
-      .get() as { n: number; b: number };
-    return { chunks: r.n, rawBytes: r.b };
-  }
-
-  /** remoteHeldStats per remote name. */
-  remoteHeldByRemote(): { remote: string; chunks: number; rawBytes: number }[] {
-    return this.db
-      .prepare('SELECT remote, count(*) AS chunks, coalesce(sum(raw_len), 0) AS rawBytes FROM remote_held r WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = r.id) GROUP BY remote ORDER BY remote')
-      .all() as { remote: string; chunks: number; rawBytes: number }[];
   }
 
   hasChunk(idRaw: Buffer): boolean {
     this.enlist(); // a caller that finds it stores nothing and relies on it
     return this.pendingIds.has(idRaw.toString('hex')) || this.stmts.has.get(idRaw) !== undefined;
   }
-
-  locate(idRaw: Buffer): ChunkLocation | undefined {
-    return this.stmts.get.get(idRaw) as ChunkLocation | undefined;
-  }
-
-  private locateTxn: ((ids: readonly Buffer[]) => (ChunkLocation | undefined)[]) | null = null;
 
   /** This process's row in store_writers (writer-lease.ts), once it has written or looked up content. */
   private leaseId: number | null = null;
@@ -505,7 +210,7 @@ export class ChunkStore {
     const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
     this.enlist();
     const packId = this.allocatePack(name, this.leaseId);
-    this.packNames.set(packId, name);
+    this.reader.notePack(packId, name);
     this.writer = new PackWriter(packId, path.join(this.dir, 'packs', `${name}.pack`), this.directPool);
     return this.writer;
   }
@@ -574,20 +279,20 @@ export class ChunkStore {
   /** Which of `count` ids (32 bytes each in `ids`) are stored or remote-held, as hex; null when none. */
   private knownAmong(ids: Buffer, count: number): Set<string> | null {
     if (count === 0) return null;
-    this.anyHeld ??= this.stmts.anyHeld.get() === 1;
-    const key = this.anyHeld ? -count : count;
+    const anyHeld = this.remoteHeld.anyHeld();
+    const key = anyHeld ? -count : count;
     let q = this.knownQueries.get(key);
     if (!q) {
       const marks = new Array(count).fill('?').join(',');
       q = this.db
-        .prepare(this.anyHeld ? `SELECT id FROM chunks WHERE id IN (${marks}) UNION SELECT id FROM remote_held WHERE id IN (${marks})` : `SELECT id FROM chunks WHERE id IN (${marks})`)
+        .prepare(anyHeld ? `SELECT id FROM chunks WHERE id IN (${marks}) UNION SELECT id FROM remote_held WHERE id IN (${marks})` : `SELECT id FROM chunks WHERE id IN (${marks})`)
         .pluck();
       if (this.knownQueries.size > 64) this.knownQueries.clear();
       this.knownQueries.set(key, q);
     }
     const params: Buffer[] = [];
     for (let k = 0; k < count; k++) params.push(ids.subarray(k * 32, k * 32 + 32));
-    const found = q.all(...(this.anyHeld ? [...params, ...params] : params)) as Buffer[];
+    const found = q.all(...(anyHeld ? [...params, ...params] : params)) as Buffer[];
     if (found.length === 0) return null;
     return new Set(found.map((b) => b.toString('hex')));
   }
@@ -659,7 +364,7 @@ export class ChunkStore {
           this.stmts.insert.run(r.idRaw, b.packId, r.offset, r.storedLength, r.rawLength, r.codec, now);
         }
       }
-      if (manifest) this.stmts.manifestPut.run(manifest.id, manifest.bytes, now);
+      if (manifest) this.manifests.writeRow(manifest.id, manifest.bytes, now);
     }).immediate();
   }
 
@@ -760,398 +465,122 @@ export class ChunkStore {
     return err instanceof Error ? err : new Error(String(err));
   }
 
-  packPath(packId: number): string {
-    let name = this.packNames.get(packId);
-    if (!name) {
-      name = this.stmts.packName.get(packId) as string | undefined;
-      if (!name) throw new Error(`pack ${packId} is not in the index`);
-      this.packNames.set(packId, name);
-    }
-    return path.join(this.dir, 'packs', `${name}.pack`);
+  // The read path (pack-reader.ts).
+
+  /**
+   * Called with the id of each chunk getChunk or readChunkGroups returned (verified): usage
+   * tracking for local cache tiering (src/remote/content/chunk-usage.ts). Must be cheap;
+   * must copy `idRaw` to keep it.
+   */
+  get onChunkRead(): ((idRaw: Buffer) => void) | null {
+    return this.reader.onChunkRead;
   }
 
-  private readFd(packId: number): number {
-    let fd = this.readFds.get(packId);
-    if (fd === undefined) {
-      fd = fs.openSync(this.packPath(packId), 'r');
-      this.readFds.set(packId, fd);
-    }
-    return fd;
+  set onChunkRead(hook: ((idRaw: Buffer) => void) | null) {
+    this.reader.onChunkRead = hook;
+  }
+
+  locate(idRaw: Buffer): ChunkLocation | undefined {
+    return this.reader.locate(idRaw);
+  }
+
+  /** locate() for many ids, in one read transaction. */
+  locateMany(idsRaw: readonly Buffer[]): (ChunkLocation | undefined)[] {
+    return this.reader.locateMany(idsRaw);
+  }
+
+  packPath(packId: number): string {
+    return this.reader.packPath(packId);
   }
 
   /** The stored (possibly compressed) bytes of a chunk, unverified. */
   readStored(loc: ChunkLocation): Buffer {
-    if (this.writer && this.writer.packId === loc.pack) this.writer.flushSync();
-    const buf = Buffer.allocUnsafe(loc.storedLength);
-    const fd = this.readFd(loc.pack);
-    let done = 0;
-    while (done < loc.storedLength) {
-      const n = fs.readSync(fd, buf, done, loc.storedLength - done, loc.offset + done);
-      if (n === 0) throw new ChunkCorruptError('?', 'pack ends early');
-      done += n;
-    }
-    return buf;
+    return this.reader.readStored(loc);
   }
 
   /** A chunk's plain bytes, verified against its id. */
-  async getChunk(idRaw: Buffer): Promise<Buffer> {
-    const loc = this.locate(idRaw);
-    const idHex = idRaw.toString('hex');
-    if (!loc) throw new ChunkMissingError(idHex);
-    let data: Buffer;
-    try {
-      data = this.readStored(loc);
-    } catch (err) {
-      if (err instanceof ChunkCorruptError || errnoCode(err) === 'ENOENT') throw new ChunkCorruptError(idHex, 'its pack is missing or short');
-      throw err;
-    }
-    if (loc.codec === CODEC_ZSTD) {
-      try {
-        data = await decompress(data);
-      } catch {
-        throw new ChunkCorruptError(idHex, 'zstd data does not decode');
-      }
-    } else if (loc.codec !== CODEC_NONE) {
-      throw new ChunkCorruptError(idHex, `unknown codec ${loc.codec}`);
-    }
-    if (data.length !== loc.rawLength || !hashBytes(data).equals(idRaw)) throw new ChunkCorruptError(idHex, 'its bytes do not match its id');
-    this.onChunkRead?.(idRaw);
-    return data;
+  getChunk(idRaw: Buffer): Promise<Buffer> {
+    return this.reader.getChunk(idRaw);
   }
 
-  /**
-   * The plain bytes of many chunks, in order, each verified. Chunks that lie back to back
-   * in a pack (a file ingested in one go) are read with one large read instead of one read
-   * each, the next read already in flight while the caller handles a chunk. A yielded
-   * buffer is valid only until the next one is requested (buffers are reused): write or
-   * copy it before asking for more.
-   */
-  async *readChunks(idsRaw: Iterable<Buffer>, maxRead = 8 * 1024 * 1024): AsyncGenerator<Buffer> {
-    const spares: Buffer[] = [];
-    let turn = 0;
-    // one group read ahead: it goes into the spare the caller is not reading from (the
-    // second allocated only when there is a second group: a small file needs one)
-    const buffer = (): Buffer => (spares[(turn ^= 1)] ??= Buffer.allocUnsafe(maxRead + ALIGN_SLACK));
-    for await (const g of this.readChunkGroups(idsRaw, { maxRead, buffer, ahead: 1 })) yield* g.chunks;
+  /** The plain bytes of many chunks, in order, each verified (see PackReader.readChunks). */
+  readChunks(idsRaw: Iterable<Buffer>, maxRead?: number): AsyncGenerator<Buffer> {
+    return this.reader.readChunks(idsRaw, maxRead);
   }
 
-  /**
-   * readChunks a group at a time, into buffers the caller lends, so that it can keep a
-   * group's bytes while later groups are read (write them without copying, say). A group
-   * is a run of chunks that lie back to back in a pack, read with one read of at most
-   * `maxRead` bytes into `buffer()` (which must return at least maxRead + ALIGN_SLACK bytes,
-   * and is asked for one per group). Its chunks are views of that buffer (a compressed
-   * chunk: a buffer of its own); a single chunk larger than maxRead is read into a buffer
-   * allocated for it, which is the group's `buffer` then. The caller decides when a buffer
-   * it lent is used again.
-   *
-   * With `ahead` (default 0), up to that many further groups are read while the caller
-   * holds the group yielded last, so buffer() is asked for one while the caller holds it:
-   * lend at least `ahead` + 1 buffers in turn (plus any the caller keeps longer). With the
-   * addon, each read and the hashing that verifies it run on a libuv pool thread
-   * (readHash), so reads, hashes and the caller's work overlap.
-   */
-  async *readChunkGroups(
+  /** readChunks a group at a time, into buffers the caller lends (see PackReader.readChunkGroups). */
+  readChunkGroups(
     idsRaw: Iterable<Buffer>,
     opts: { maxRead?: number; buffer: () => Buffer | Promise<Buffer>; ahead?: number; located?: readonly (ChunkLocation | undefined)[] },
   ): AsyncGenerator<{ buffer: Buffer; chunks: Buffer[] }> {
-    const maxRead = opts.maxRead ?? 8 * 1024 * 1024;
-    const ahead = Math.max(0, opts.ahead ?? 0);
-    const plan = this.planGroups(idsRaw, maxRead, opts.located);
-    const inFlight: Promise<{ buffer: Buffer; chunks: Buffer[] }>[] = [];
-    let failure: Error | null = null;
-    let planned = false;
-    const fill = (): void => {
-      while (!planned && inFlight.length <= ahead) {
-        const next = plan.next();
-        if (next.done) planned = true;
-        else if (next.value instanceof Error) {
-          failure = next.value; // thrown once the groups before it are yielded
-          planned = true;
-        } else {
-          const p = this.readGroup(next.value, maxRead, opts.buffer);
-          p.catch(() => undefined); // awaited in order below; not an unhandled rejection meanwhile
-          inFlight.push(p);
-        }
-      }
-    };
-    try {
-      for (;;) {
-        fill();
-        const p = inFlight.shift();
-        if (!p) break;
-        yield await p;
-      }
-      if (failure) throw failure;
-    } finally {
-      // a read still in flight must land before its buffer is reused or its pack closed
-      await Promise.allSettled(inFlight);
-    }
+    return this.reader.readChunkGroups(idsRaw, opts);
   }
 
-  /**
-   * Runs of chunks back to back in a pack, at most maxRead bytes each (or one chunk); a
-   * missing chunk ends it with its error. `located`: the ids' locations, looked up already
-   * (locateMany), one per id.
-   */
-  private *planGroups(idsRaw: Iterable<Buffer>, maxRead: number, located?: readonly (ChunkLocation | undefined)[]): Generator<{ id: Buffer; loc: ChunkLocation }[] | Error> {
-    let group: { id: Buffer; loc: ChunkLocation }[] = [];
-    let done = 0;
-    for (const batch of batches(idsRaw, LOCATE_BATCH)) {
-      const locs = located ? located.slice(done, done + batch.length) : this.locateMany(batch);
-      done += batch.length;
-      for (let k = 0; k < batch.length; k++) {
-        const id = batch[k]!;
-        const loc = locs[k];
-        if (!loc) {
-          if (group.length) yield group;
-          yield new ChunkMissingError(id.toString('hex'));
-          return;
-        }
-        const prev = group.length ? group[group.length - 1]!.loc : null;
-        const adjacent = prev && prev.pack === loc.pack && loc.offset === prev.offset + prev.storedLength + ENTRY_HEAD_SIZE;
-        if (group.length && (!adjacent || loc.offset + loc.storedLength - group[0]!.loc.offset > maxRead)) {
-          yield group;
-          group = [];
-        }
-        group.push({ id, loc });
-      }
-    }
-    if (group.length) yield group;
+  /** Forget cached read handles (after gc replaced packs). */
+  dropReadHandles(): void {
+    this.reader.dropHandles();
   }
 
-  /**
-   * locate() for many ids, in one read transaction: SQLite then takes its file locks once,
-   * not once per query (a third of the time of looking up a 1 GiB file's chunks).
-   */
-  locateMany(idsRaw: readonly Buffer[]): (ChunkLocation | undefined)[] {
-    this.locateTxn ??= this.db.transaction((ids: readonly Buffer[]) => ids.map((id) => this.stmts.get.get(id) as ChunkLocation | undefined));
-    return this.locateTxn(idsRaw);
-  }
-
-  /** One group of planGroups read and verified (see readChunkGroups). */
-  private async readGroup(group: { id: Buffer; loc: ChunkLocation }[], maxRead: number, lend: () => Buffer | Promise<Buffer>): Promise<{ buffer: Buffer; chunks: Buffer[] }> {
-    const first = group[0]!.loc;
-    const last = group[group.length - 1]!.loc;
-    const span = last.offset + last.storedLength - first.offset;
-    const buffer = span > maxRead ? Buffer.allocUnsafe(span + ALIGN_SLACK) : await lend();
-    if (buffer.length < span + ALIGN_SLACK) throw new Error(`readChunkGroups: a buffer of ${buffer.length} bytes was lent for a read of ${span}`);
-    // placed to match the pack offset (the kernel's copy is up to 4x slower otherwise)
-    const readBuf = alignedView(buffer, first.offset, span);
-    const fd = this.readFd(first.pack);
-    if (this.writer && this.writer.packId === first.pack) this.writer.flushSync();
-    const native = nativeBlake3()?.readHash;
-    /** ids of the plain chunks, hashed with the read (native), by index in the group */
-    let hashed: Uint8Array | null = null;
-    if (native) {
-      const starts = new Float64Array(group.length);
-      const lengths = new Uint32Array(group.length);
-      let count = 0;
-      for (const { loc } of group) {
-        if (loc.codec !== CODEC_NONE) continue;
-        starts[count] = loc.offset - first.offset;
-        lengths[count++] = loc.storedLength;
-      }
-      hashed = new Uint8Array(count * 32);
-      const n = await native(fd, readBuf, first.offset, starts, lengths, count, hashed);
-      if (n < 0) {
-        const code = util.getSystemErrorName(n);
-        throw Object.assign(new Error(`${code}: reading pack ${this.packNames.get(first.pack) ?? first.pack}`), { code, errno: n });
-      }
-      if (n < span) throw new ChunkCorruptError(group[0]!.id.toString('hex'), 'its pack is missing or short');
-    } else {
-      let done = 0;
-      while (done < span) {
-        const n = fs.readSync(fd, readBuf, done, span - done, first.offset + done);
-        if (n === 0) throw new ChunkCorruptError(group[0]!.id.toString('hex'), 'its pack is missing or short');
-        done += n;
-      }
-    }
-    const chunks: Buffer[] = [];
-    let plain = 0;
-    for (const { id, loc } of group) {
-      let data: Buffer = readBuf.subarray(loc.offset - first.offset, loc.offset - first.offset + loc.storedLength);
-      let ok: boolean;
-      if (loc.codec === CODEC_NONE) {
-        ok = data.length === loc.rawLength && (hashed ? id.equals(hashed.subarray(plain * 32, plain * 32 + 32)) : hashBytes(data).equals(id));
-        plain++;
-      } else if (loc.codec === CODEC_ZSTD) {
-        try {
-          data = await decompress(data);
-        } catch {
-          throw new ChunkCorruptError(id.toString('hex'), 'zstd data does not decode');
-        }
-        ok = data.length === loc.rawLength && hashBytes(data).equals(id);
-      } else throw new ChunkCorruptError(id.toString('hex'), `unknown codec ${loc.codec}`);
-      if (!ok) throw new ChunkCorruptError(id.toString('hex'), 'its bytes do not match its id');
-      this.onChunkRead?.(id);
-      chunks.push(data);
-    }
-    return { buffer, chunks };
-  }
+  // Manifests (manifest-store.ts).
 
   /** Where an earlier version of Dits kept manifest `id` (a file each); new ones are rows. */
   manifestPath(id: string): string {
-    return path.join(this.dir, 'manifests', id.slice(0, 2), id.slice(2));
+    return this.manifests.legacyFile(id);
   }
 
   hasManifest(id: string): boolean {
     this.enlist();
-    return this.stmts.manifestHas.get(id) !== undefined || (this.legacyManifests() && fileSize(this.manifestPath(id)) > 0);
-  }
-
-  private anyLegacyManifest: boolean | null = null;
-
-  /** Whether manifests/ holds anything (files of earlier versions; looked at once per process). */
-  private legacyManifests(): boolean {
-    this.anyLegacyManifest ??= safeReaddir(path.join(this.dir, 'manifests')).length > 0;
-    return this.anyLegacyManifest;
+    return this.manifests.has(id);
   }
 
   /**
-   * Stores a manifest, as a row of the index (committed at once). A large one (a 1 GiB
-   * file's manifest is about 600 KB) is cut into content-defined pieces stored as ordinary
-   * chunks, and the row holds only the list of pieces ("DITSMIDX"): a new version of a file
-   * then stores the few pieces that changed, not a whole new manifest. Either way the id is
-   * BLAKE3 of the whole manifest, and reads verify it.
+   * Stores a manifest, as a row of the index (committed at once); a large one as pieces
+   * (manifest-store.ts).
    */
   putManifest(id: string, bytes: Buffer): void {
     this.enlist();
     // (an empty file is what a power loss could leave of one an earlier version wrote without fsync: stored again)
     if (this.hasManifest(id)) return;
     try {
-      let body = bytes;
-      const pieceIds: Buffer[] = [];
-      if (bytes.length > MANIFEST_SPLIT_SIZE) {
-        const chunker = new Chunker(MANIFEST_PIECE_PARAMS);
-        const pieces = chunker.push(bytes);
-        const tail = chunker.finish();
-        if (tail) pieces.push(tail);
-        body = Buffer.alloc(MIDX_HEADER + pieces.length * MIDX_ENTRY);
-        MIDX_MAGIC.copy(body, 0);
-        body.writeUInt32LE(1, 8);
-        body.writeUInt32LE(pieces.length, 12);
-        pieces.forEach((piece, i) => {
-          const pid = hashBytes(piece);
-          pieceIds.push(pid);
-          this.putStoredChunk(pid, CODEC_NONE, piece.length, piece);
-          pid.copy(body, MIDX_HEADER + i * MIDX_ENTRY);
-          body.writeUInt32LE(piece.length, MIDX_HEADER + i * MIDX_ENTRY + 32);
-        });
-        this.commit();
-      }
-      const record = this.stmts.manifestPiece;
-      const put = this.stmts.manifestPut;
-      this.db.transaction(() => {
-        for (const pid of pieceIds) record.run(id, pid);
-        put.run(id, body, Date.now());
-      }).immediate();
+      this.manifests.put(id, bytes);
     } catch (err) {
       throw this.diskError(err);
     }
   }
 
-  /**
-   * A manifest as stored (whole, or its list of pieces), not verified; null when it is not
-   * here. A legacy file that cannot be read throws (EACCES, EIO): never taken for absent.
-   */
-  private manifestBody(id: string): Buffer | null {
-    const row = this.stmts.manifestGet.get(id) as Buffer | undefined;
-    if (row !== undefined) return row;
-    try {
-      return fs.readFileSync(this.manifestPath(id));
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return null;
-      throw err;
-    }
-  }
-
   /** Chunk ids a stored manifest's pieces occupy (none for a small manifest). */
   manifestPieceIds(id: string): Buffer[] {
-    let body: Buffer | null;
-    try {
-      body = this.manifestBody(id);
-    } catch {
-      return [];
-    }
-    if (!body || !body.subarray(0, 8).equals(MIDX_MAGIC)) return [];
-    const n = body.readUInt32LE(12);
-    const out: Buffer[] = [];
-    for (let i = 0; i < n; i++) out.push(body.subarray(MIDX_HEADER + i * MIDX_ENTRY, MIDX_HEADER + i * MIDX_ENTRY + 32));
-    return out;
+    return this.manifests.pieceIds(id);
   }
 
   /** Manifest bytes, verified against the id. */
   getManifestBytes(id: string): Buffer {
-    let bytes = this.manifestBody(id);
-    if (bytes === null) throw new ManifestMissingError(id);
-    const corrupt = (): DitsUserError =>
-      new DitsUserError('manifest-corrupt', `manifest ${id} is corrupt in the local store`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
-    if (bytes.subarray(0, 8).equals(MIDX_MAGIC)) {
-      if (bytes.length < MIDX_HEADER) throw corrupt();
-      const n = bytes.readUInt32LE(12);
-      if (bytes.length !== MIDX_HEADER + n * MIDX_ENTRY) throw corrupt();
-      const parts: Buffer[] = [];
-      for (let i = 0; i < n; i++) {
-        const pid = bytes.subarray(MIDX_HEADER + i * MIDX_ENTRY, MIDX_HEADER + i * MIDX_ENTRY + 32);
-        const loc = this.locate(pid);
-        if (!loc || loc.codec !== CODEC_NONE) throw new ManifestMissingError(id);
-        const piece = this.readStored(loc);
-        if (!hashBytes(piece).equals(pid)) throw corrupt();
-        parts.push(piece);
-      }
-      bytes = Buffer.concat(parts);
-    }
-    if (hashBytes(bytes).toString('hex') !== id) throw corrupt();
-    return bytes;
+    return this.manifests.getBytes(id);
   }
 
   /** The first `n` bytes of a manifest as stored (its header, for a whole one), or null. */
   manifestHead(id: string, n: number): Buffer | null {
-    try {
-      return this.manifestBody(id)?.subarray(0, n) ?? null;
-    } catch {
-      return null;
-    }
+    return this.manifests.head(id, n);
   }
 
   /** Ids of every stored manifest: rows, then legacy files (each once). */
-  *listManifestIds(): Generator<string> {
-    const rows = new Set(this.stmts.manifestIds.all() as string[]);
-    yield* rows;
-    const root = path.join(this.dir, 'manifests');
-    for (const a of safeReaddir(root)) {
-      if (!/^[0-9a-f]{2}$/.test(a)) continue;
-      for (const b of safeReaddir(path.join(root, a))) if (/^[0-9a-f]{62}$/.test(b) && !rows.has(a + b)) yield a + b;
-    }
+  listManifestIds(): Generator<string> {
+    return this.manifests.listIds();
   }
 
   /** When manifest `id` was stored (ms), or null when it is not here. */
   manifestAddedAt(id: string): number | null {
-    const at = this.stmts.manifestAt.get(id) as number | undefined;
-    if (at !== undefined) return at;
-    try {
-      return fs.statSync(this.manifestPath(id)).mtimeMs;
-    } catch {
-      return null;
-    }
+    return this.manifests.addedAt(id);
   }
 
   /** Bytes the stored manifests take (rows and legacy files; pieces are chunks, counted there). */
   manifestBytes(): number {
-    let n = this.db.prepare('SELECT coalesce(sum(length(body)), 0) FROM manifests').pluck().get() as number;
-    const root = path.join(this.dir, 'manifests');
-    for (const a of safeReaddir(root)) for (const b of safeReaddir(path.join(root, a))) n += Math.max(0, fileSize(path.join(root, a, b)));
-    return n;
+    return this.manifests.storedBytes();
   }
 
   /** Removes manifest `id` (its row or file, and the record of its pieces; the pieces' chunks are gc's). */
   deleteManifest(id: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM manifests WHERE id = ?').run(id);
-      this.db.prepare('DELETE FROM manifest_pieces WHERE manifest = ?').run(id);
-    }).immediate();
-    fs.rmSync(this.manifestPath(id), { force: true });
+    this.manifests.delete(id);
   }
 
   /**
@@ -1159,21 +588,59 @@ export class ChunkStore {
    * in its place; `note` runs in the same transaction that removes the row.
    */
   quarantineManifest(id: string, dest: string, note: () => void): void {
-    const row = this.stmts.manifestGet.get(id) as Buffer | undefined;
-    if (row !== undefined) {
-      writeFileAtomic(dest, row, path.dirname(dest), this.durable);
-      this.db.transaction(() => {
-        this.db.prepare('DELETE FROM manifests WHERE id = ?').run(id);
-        note();
-      }).immediate();
-      return;
-    }
-    fs.renameSync(this.manifestPath(id), dest);
-    this.db.transaction(note).immediate();
+    this.manifests.quarantine(id, dest, note);
+  }
+
+  // Remote-held chunks (remote-held.ts).
+
+  /**
+   * Whether a remote verifiably holds this chunk although its bytes are not kept here
+   * (remote-held.ts). Reads of it go to the remote (ensureLocal).
+   */
+  isRemoteHeld(idRaw: Buffer): boolean {
+    return this.remoteHeld.has(idRaw);
+  }
+
+  /** The remote recorded as holding this chunk (see isRemoteHeld), if any. */
+  remoteHeldBy(idRaw: Buffer): string | undefined {
+    return this.remoteHeld.heldBy(idRaw);
+  }
+
+  /** Records chunks that `remote` was just seen to hold (downloaded and verified, or checked by prune). */
+  markRemoteHeld(chunks: readonly { idRaw: Buffer; rawLength: number }[], remote: string): void {
+    if (chunks.length === 0) return;
+    this.enlist();
+    this.remoteHeld.mark(chunks, remote);
+  }
+
+  /**
+   * Forgets remote-held chunks recorded before `cutoff` (ms) that `keep` rejects (gc: no
+   * reachable content needs them). Returns how many.
+   */
+  dropRemoteHeld(keep: (idRaw: Buffer) => boolean, cutoff: number): number {
+    return this.remoteHeld.drop(keep, cutoff);
+  }
+
+  /** Chunks held only by a remote (not stored here): how many, and their plain size. */
+  remoteHeldStats(): { chunks: number; rawBytes: number } {
+    return this.remoteHeld.stats();
+  }
+
+  /** remoteHeldStats per remote name. */
+  remoteHeldByRemote(): { remote: string; chunks: number; rawBytes: number }[] {
+    return this.remoteHeld.byRemote();
+  }
+
+  // The store as a whole.
+
+  /** Chunk rows: how many, their stored bytes (without entry heads) and their plain bytes. */
+  chunkTotals(): { chunks: number; storedBytes: number; rawBytes: number } {
+    const c = this.db.prepare('SELECT count(*) AS n, coalesce(sum(stored_len), 0) AS s, coalesce(sum(raw_len), 0) AS r FROM chunks').get() as { n: number; s: number; r: number };
+    return { chunks: c.n, storedBytes: c.s, rawBytes: c.r };
   }
 
   stats(): StoreStats {
-    const c = this.db.prepare('SELECT count(*) AS n, coalesce(sum(stored_len), 0) AS s, coalesce(sum(raw_len), 0) AS r FROM chunks').get() as { n: number; s: number; r: number };
+    const c = this.chunkTotals();
     const packs = this.db.prepare('SELECT id FROM packs').pluck().all() as number[];
     let packBytes = 0;
     let packCount = 0;
@@ -1187,7 +654,117 @@ export class ChunkStore {
     }
     let manifests = 0;
     for (const _ of this.listManifestIds()) manifests++;
-    return { chunks: c.n, storedBytes: c.s, rawBytes: c.r, packs: packCount, packBytes, manifests };
+    return { ...c, packs: packCount, packBytes, manifests };
+  }
+
+  // What gc, fsck and remote/content ask of the index: named queries, so that no SQL runs
+  // outside src/store/ (the SQL of each concern is in gc-index.ts, usage-records.ts,
+  // remote-index.ts and writer-lease.ts).
+
+  /**
+   * Runs `fn` in one write transaction, begun with BEGIN IMMEDIATE: gc checks for writers
+   * and deletes in the same one (gc.ts), and the store's own writes inside `fn` join it.
+   */
+  writeTransaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** The rows of store_writers (writer-lease.ts). */
+  leases(): WriterLease[] {
+    return listLeases(this.db);
+  }
+
+  /** Packs being written (or left partial), with their writer's row. */
+  packWriters(): Map<number, number> {
+    return listPackWriters(this.db);
+  }
+
+  /** Removes a row of store_writers (gc: of writers and gcs that are gone). */
+  dropLease(id: number): void {
+    dropLease(this.db, id);
+  }
+
+  /** A pack is no longer being written (gc, once it has dealt with a dead writer's pack). */
+  unlinkPackWriter(packId: number): void {
+    this.stmts.unlinkPack.run(packId);
+  }
+
+  /** gc's live set: emptied, then filled by `fill` in one read transaction (gc-index.ts). */
+  markLive(fill: (mark: (idRaw: Buffer) => void) => void): void {
+    markLive(this.db, fill);
+  }
+
+  /** A test of the live set that markLive filled. */
+  liveTest(): (idRaw: Buffer) => boolean {
+    return liveTest(this.db);
+  }
+
+  /** Every pack with its rows counted against the live set (gc-index.ts). */
+  packUsage(cutoff: number): PackUsage[] {
+    return packUsage(this.db, cutoff);
+  }
+
+  /** Deletes the rows of chunks added by `cutoff` that are not live; run inside writeTransaction. */
+  deleteDeadChunks(cutoff: number): { id: Buffer; pack: number }[] {
+    return deleteDeadChunks(this.db, cutoff);
+  }
+
+  /** How many chunk rows a pack has, and where its last indexed chunk ends (0 when none). */
+  packRows(packId: number): { n: number; end: number } {
+    return this.db.prepare('SELECT count(*) AS n, coalesce(max(offset + stored_len), 0) AS end FROM chunks WHERE pack = ?').get(packId) as { n: number; end: number };
+  }
+
+  /** Whether the index still has this pack (gc may have replaced it). */
+  hasPack(packId: number): boolean {
+    return this.stmts.packExists.get(packId) !== undefined;
+  }
+
+  /** Every chunk row, in pack order (fsck's walk). */
+  chunkRows(): IterableIterator<ChunkLocation & { id: Buffer }> {
+    return this.db.prepare('SELECT id, pack, offset, stored_len AS storedLength, raw_len AS rawLength, codec FROM chunks ORDER BY pack, offset').iterate() as IterableIterator<ChunkLocation & { id: Buffer }>;
+  }
+
+  /** Records that something was moved to quarantine/ (fsck); run inside the transaction that removes it. */
+  noteQuarantined(id: string, kind: 'chunk' | 'manifest', reason: string): void {
+    this.db.prepare('INSERT INTO quarantine(id, kind, reason, at) VALUES (?, ?, ?, ?)').run(id, kind, reason, Date.now());
+  }
+
+  /** Removes a corrupt chunk's row and records why, in one write transaction (fsck). */
+  quarantineChunk(idRaw: Buffer, reason: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM chunks WHERE id = ?').run(idRaw);
+      this.noteQuarantined(idRaw.toString('hex'), 'chunk', reason);
+    }).immediate();
+  }
+
+  /** Records uses of chunks (id, ms), keeping each one's latest (usage-records.ts). */
+  recordChunkUse(uses: Iterable<readonly [Buffer, number]>): void {
+    recordChunkUse(this.db, uses);
+  }
+
+  /** Forgets the uses of chunks that left the store. */
+  forgetChunkUse(ids: readonly Buffer[]): void {
+    forgetChunkUse(this.db, ids);
+  }
+
+  /** Local chunks, least recently used first, without the pieces of large manifests. */
+  chunksByLastUse(): IterableIterator<ChunkUse> {
+    return chunksByLastUse(this.db);
+  }
+
+  /** The local cache of what remote `remoteName` holds (remote-index.ts). */
+  remoteIndex(remoteName: string, location: string): RemoteIndex {
+    return RemoteIndex.open(this.db, remoteName, location);
+  }
+
+  /** Which of these manifests some remote is known to hold (recorded by a push or fetch). */
+  manifestsKnownOnRemotes(ids: readonly string[]): Set<string> {
+    return manifestsOnAnyRemote(this.db, ids);
+  }
+
+  /** Tests only: the index's connection, to look at or damage rows. */
+  get dbForTests(): StoreDb {
+    return this.db;
   }
 
   close(): void {
@@ -1210,8 +787,7 @@ export class ChunkStore {
       this.leaseId = null;
       this.writer = null;
       this.retired = [];
-      for (const fd of this.readFds.values()) fs.closeSync(fd);
-      this.readFds.clear();
+      this.reader.close();
       this.db.close();
     }
   }
@@ -1252,57 +828,5 @@ export class ChunkStore {
     this.dropReadHandles();
     fs.rmSync(oldFile, { force: true });
     return { kept: keepRows.length, dropped: dropRows.length };
-  }
-
-  /** Forget cached read handles (after gc replaced packs). */
-  dropReadHandles(): void {
-    for (const fd of this.readFds.values()) fs.closeSync(fd);
-    this.readFds.clear();
-    this.packNames.clear();
-  }
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-/** Writes `bytes` to `dest` so that readers see the old state or the whole new file. */
-function fileSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return -1;
-  }
-}
-
-export function writeFileAtomic(dest: string, bytes: Buffer, tmpDir = path.dirname(dest), sync = true): void {
-  // the destination's folder is made when the rename finds it missing (usually it is there)
-  if (tmpDir === path.dirname(dest)) fs.mkdirSync(tmpDir, { recursive: true });
-  const tmp = path.join(tmpDir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-  const fd = fs.openSync(tmp, 'wx', 0o444);
-  try {
-    fs.writeSync(fd, bytes);
-    if (sync) fs.fsyncSync(fd);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fs.closeSync(fd);
-  try {
-    try {
-      fs.renameSync(tmp, dest);
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT' || !fs.existsSync(tmp)) throw err;
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      fs.renameSync(tmp, dest);
-    }
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
   }
 }

@@ -62,8 +62,8 @@ export async function fsckStore(
   const res: FsckResult = { chunksChecked: 0, bytesChecked: 0, manifestsChecked: 0, problems: [], quarantined: [], remoteHeldChunks: 0 };
   const qdir = path.join(store.dir, 'quarantine');
   fs.mkdirSync(qdir, { recursive: true });
-  const total = (store.db.prepare('SELECT coalesce(sum(stored_len), 0) FROM chunks').pluck().get() as number) || 0;
-  const rows = store.db.prepare('SELECT id, pack, offset, stored_len AS storedLength, raw_len AS rawLength, codec FROM chunks ORDER BY pack, offset').iterate() as IterableIterator<ChunkLocation & { id: Buffer }>;
+  const total = store.chunkTotals().storedBytes;
+  const rows = store.chunkRows();
   const bad: { id: Buffer; loc: ChunkLocation; reason: string }[] = [];
   for (const row of rows) {
     const reason = await verifyStored(store, row.id, row);
@@ -72,8 +72,6 @@ export async function fsckStore(
     opts.onProgress?.(res.bytesChecked, total);
     if (reason) bad.push({ id: Buffer.from(row.id), loc: row, reason });
   }
-  const del = store.db.prepare('DELETE FROM chunks WHERE id = ?');
-  const note = store.db.prepare('INSERT INTO quarantine(id, kind, reason, at) VALUES (?, ?, ?, ?)');
   for (const b of bad) {
     const hex = b.id.toString('hex');
     res.problems.push({ kind: 'chunk-corrupt', id: hex, detail: b.reason });
@@ -83,10 +81,7 @@ export async function fsckStore(
     } catch {
       /* unreadable: nothing to keep */
     }
-    store.db.transaction(() => {
-      del.run(b.id);
-      note.run(hex, 'chunk', b.reason, Date.now());
-    }).immediate();
+    store.quarantineChunk(b.id, b.reason);
     res.quarantined.push(hex);
   }
 
@@ -102,7 +97,7 @@ export async function fsckStore(
     if (reason) {
       res.problems.push({ kind: 'manifest-corrupt', id, detail: reason });
       if (quarantine) {
-        store.quarantineManifest(id, path.join(qdir, `${id}.manifest`), () => note.run(id, 'manifest', reason, Date.now()));
+        store.quarantineManifest(id, path.join(qdir, `${id}.manifest`), () => store.noteQuarantined(id, 'manifest', reason));
         res.quarantined.push(id);
       }
     }

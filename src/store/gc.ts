@@ -25,9 +25,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Manifest } from '../manifest/manifest.js';
 import { DitsUserError, errnoCode } from '../errors.js';
-import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE } from './pack-format.js';
 import type { ChunkStore } from './chunk-store.js';
-import { leaseProcessAlive, listLeases, listPackWriters, type WriterLease } from './writer-lease.js';
+import { leaseProcessAlive, type WriterLease } from './writer-lease.js';
 
 export interface GcSession {
   /** When gc began (before the caller lists what is reachable). */
@@ -55,21 +54,18 @@ export function beginGc(store: ChunkStore): GcSession {
 }
 
 function beginGcIn(store: ChunkStore): GcSession {
-  const db = store.db;
-  return db
-    .transaction(() => {
-      const leases = listLeases(db);
-      const other = leases.find((l) => l.kind === 'gc' && l.endedAt === null && leaseProcessAlive(l));
-      if (other) {
-        throw new DitsUserError('gc-running', `another \`git dits gc\` is running (process ${other.pid} on ${other.host}, since ${new Date(other.since).toISOString()})`, {
-          hint: 'wait for it to finish, then run gc again',
-        });
-      }
-      const deadAtStart = new Set(leases.filter((l) => l.kind === 'write' && l.endedAt === null && !leaseProcessAlive(l)).map((l) => l.id));
-      const lease = store.enlistAsGc();
-      return { since: Date.now(), lease, deadAtStart };
-    })
-    .immediate();
+  return store.writeTransaction(() => {
+    const leases = store.leases();
+    const other = leases.find((l) => l.kind === 'gc' && l.endedAt === null && leaseProcessAlive(l));
+    if (other) {
+      throw new DitsUserError('gc-running', `another \`git dits gc\` is running (process ${other.pid} on ${other.host}, since ${new Date(other.since).toISOString()})`, {
+        hint: 'wait for it to finish, then run gc again',
+      });
+    }
+    const deadAtStart = new Set(leases.filter((l) => l.kind === 'write' && l.endedAt === null && !leaseProcessAlive(l)).map((l) => l.id));
+    const lease = store.enlistAsGc();
+    return { since: Date.now(), lease, deadAtStart };
+  });
 }
 
 export interface GcPlan {
@@ -102,9 +98,6 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
   const cutoff = now - opts.graceMs;
   const reachable = new Set(liveManifestIds);
   const live = new Set(reachable);
-  const db = store.db;
-  db.exec('CREATE TEMP TABLE IF NOT EXISTS gc_live(id BLOB PRIMARY KEY) WITHOUT ROWID; DELETE FROM gc_live;');
-  const ins = db.prepare('INSERT OR IGNORE INTO gc_live(id) VALUES (?)');
   const deadManifests: string[] = [];
   for (const id of [...store.listManifestIds()]) {
     const at = store.manifestAddedAt(id);
@@ -118,7 +111,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
   }
   const unreadableManifests: { id: string; reason: string }[] = [];
   const missingManifests: string[] = [];
-  db.transaction(() => {
+  store.markLive((mark) => {
     for (const id of live) {
       // (only reachable ones decide: an unreachable young one that cannot be read could only
       // matter to a writer still running, and gc deletes nothing while one is)
@@ -133,29 +126,17 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
         if (reachable.has(id)) unreadableManifests.push({ id, reason: (err as Error).message });
         continue;
       }
-      for (let i = 0; i < m.chunkCount; i++) ins.run(m.idRawAt(i));
-      for (const piece of store.manifestPieceIds(id)) ins.run(piece);
+      for (let i = 0; i < m.chunkCount; i++) mark(m.idRawAt(i));
+      for (const piece of store.manifestPieceIds(id)) mark(piece);
     }
-  })();
+  });
 
-  const leases = listLeases(db);
+  const leases = store.leases();
   const liveWriters = leases.filter((l) => l.kind === 'write' && l.id !== opts.session?.lease && l.endedAt === null && leaseProcessAlive(l));
   // (gc's own store writes packs too: the pieces of large manifests it fetches)
   const liveWriterIds = new Set([...liveWriters.map((l) => l.id), ...(opts.session ? [opts.session.lease] : [])]);
-  const packWriters = listPackWriters(db);
-
-  const perPack = db
-    .prepare(
-      `SELECT p.id AS pack,
-              count(c.id) AS total,
-              sum(CASE WHEN l.id IS NULL AND c.added_at <= ? THEN 1 ELSE 0 END) AS dead,
-              sum(CASE WHEN l.id IS NULL AND c.added_at <= ? THEN c.stored_len + ${ENTRY_HEAD_SIZE} ELSE 0 END) AS deadBytes,
-              coalesce(max(c.offset + c.stored_len), ${PACK_HEADER_SIZE}) AS indexedEnd,
-              p.created_at AS created
-         FROM packs p LEFT JOIN chunks c ON c.pack = p.id LEFT JOIN gc_live l ON l.id = c.id
-        GROUP BY p.id`,
-    )
-    .all(cutoff, cutoff) as { pack: number; total: number; dead: number; deadBytes: number; indexedEnd: number; created: number }[];
+  const packWriters = store.packWriters();
+  const perPack = store.packUsage(cutoff);
   const plan: GcPlan = {
     liveManifests: live.size,
     deadManifests,
@@ -232,9 +213,8 @@ export interface GcResult {
  */
 export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opts: { keepChunks?: boolean } = {}): GcResult {
   if (plan.unreadableManifests.length) throw new Error('applyGc: the plan has live manifests that cannot be read; gc must stop');
-  const db = store.db;
   const sizeBefore = storeBytes(store);
-  const isLive = db.prepare('SELECT 1 FROM gc_live WHERE id = ?').pluck();
+  const isLive = store.liveTest();
   const result: GcResult = { deletedChunks: 0, deletedManifests: 0, freedBytes: 0, kept: null };
   /** rows deleted per pack */
   const lost = new Map<number, number>();
@@ -242,10 +222,10 @@ export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opt
 
   // Phase 1, one write transaction: no writer can take a lease (and so look anything up)
   // while it runs; chunk rows and manifests go only if none is running or ended meanwhile.
-  db.transaction(() => {
-    const all = listLeases(db);
+  store.writeTransaction(() => {
+    const all = store.leases();
     // gc rows of gcs that are gone
-    for (const l of all) if (l.kind === 'gc' && l.id !== session.lease && (l.endedAt !== null || !leaseProcessAlive(l))) db.prepare('DELETE FROM store_writers WHERE id = ?').run(l.id);
+    for (const l of all) if (l.kind === 'gc' && l.id !== session.lease && (l.endedAt !== null || !leaseProcessAlive(l))) store.dropLease(l.id);
     const leases = all.filter((l) => l.kind === 'write' && l.id !== session.lease);
     const blockers: WriterLease[] = [];
     const stale: number[] = [];
@@ -257,8 +237,7 @@ export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opt
       else if (!session.deadAtStart.has(l.id)) blockers.push(l); // died while gc listed: it may have staged pointers gc did not see
       else stale.push(l.id);
     }
-    const delLease = db.prepare('DELETE FROM store_writers WHERE id = ?');
-    for (const id of stale) delLease.run(id);
+    for (const id of stale) store.dropLease(id);
     if (blockers.length) {
       result.kept = { reason: 'writers', writers: blockers.map((l) => ({ pid: l.pid, host: l.host, since: l.since })) };
       return;
@@ -271,21 +250,18 @@ export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opt
       store.deleteManifest(id);
       result.deletedManifests++;
     }
-    const dead = db.prepare('SELECT id, pack FROM chunks WHERE added_at <= ? AND NOT EXISTS (SELECT 1 FROM gc_live l WHERE l.id = chunks.id)').all(plan.cutoff) as { id: Buffer; pack: number }[];
-    const del = db.prepare('DELETE FROM chunks WHERE id = ?');
+    const dead = store.deleteDeadChunks(plan.cutoff);
     for (const r of dead) {
-      del.run(r.id);
       touched.add(r.pack);
       lost.set(r.pack, (lost.get(r.pack) ?? 0) + 1);
     }
     result.deletedChunks = dead.length;
-    store.dropRemoteHeld((id) => isLive.get(id) !== undefined, plan.cutoff);
-  }).immediate();
+    store.dropRemoteHeld(isLive, plan.cutoff);
+  });
 
   // Phase 2: packs. Nothing here deletes an index row: live chunks move to new packs.
-  const packWriters = listPackWriters(db);
-  const liveWriterIds = new Set([session.lease, ...listLeases(db).filter((l) => l.kind === 'write' && l.endedAt === null && leaseProcessAlive(l)).map((l) => l.id)]);
-  const count = db.prepare('SELECT count(*) AS n, coalesce(max(offset + stored_len), 0) AS end FROM chunks WHERE pack = ?');
+  const packWriters = store.packWriters();
+  const liveWriterIds = new Set([session.lease, ...store.leases().filter((l) => l.kind === 'write' && l.endedAt === null && leaseProcessAlive(l)).map((l) => l.id)]);
   for (const pack of touched) {
     const writer = packWriters.get(pack);
     if (writer !== undefined && liveWriterIds.has(writer)) continue; // being written
@@ -295,11 +271,11 @@ export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opt
     } catch {
       continue; // gone already
     }
-    const { n, end } = count.get(pack) as { n: number; end: number };
+    const { n, end } = store.packRows(pack);
     const lostRows = (lost.get(pack) ?? 0) > 0;
     if (n === 0 || lostRows) store.rewritePack(pack, () => true); // what is left is live: nothing dropped here
     else if (writer !== undefined && fileSize(file) > end) cutTail(file, end); // a dead writer's tail
-    if (writer !== undefined) db.prepare('DELETE FROM pack_writers WHERE pack = ?').run(pack);
+    if (writer !== undefined) store.unlinkPackWriter(pack);
   }
   for (const f of plan.orphanPackFiles) fs.rmSync(path.join(store.dir, 'packs', f), { force: true });
   store.dropReadHandles();

@@ -26,6 +26,17 @@ export interface PackEntryHead {
   storedLength: number;
 }
 
+/** Where a chunk's stored bytes lie in a local pack (a row of the store's index). */
+export interface ChunkLocation {
+  /** the pack's id in the index */
+  pack: number;
+  /** of the entry's stored bytes, past its head */
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  codec: number;
+}
+
 export function encodePackHeader(): Buffer {
   const b = Buffer.alloc(PACK_HEADER_SIZE);
   PACK_MAGIC.copy(b, 0);

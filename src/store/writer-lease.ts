@@ -1,6 +1,6 @@
 /**
  * Who is using the store: one row per process that writes to it (or dedups against it),
- * and one per pack being written, in the store's SQLite (tables created by ChunkStore.open):
+ * and one per pack being written, in the store's SQLite (tables: store-db.ts):
  *
  *   store_writers(id, kind, pid, host, proc_start, since, ended_at)
  *       kind 'write': a process that stores content or looks up what is stored to skip
@@ -70,14 +70,6 @@ export function leaseProcessAlive(lease: Pick<WriterLease, 'pid' | 'host' | 'pro
 
 type Db = import('better-sqlite3').Database;
 
-export const WRITER_TABLES = `
-      CREATE TABLE IF NOT EXISTS store_writers(
-        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
-        proc_start TEXT, since INTEGER NOT NULL, ended_at INTEGER
-      );
-      CREATE TABLE IF NOT EXISTS pack_writers(pack INTEGER PRIMARY KEY, writer INTEGER NOT NULL);
-`;
-
 /** Records this process as a writer (or gc); returns the row id. */
 export function takeLease(db: Db, kind: 'write' | 'gc'): number {
   const me = ownIdentity();
@@ -97,6 +89,11 @@ export function endLease(db: Db, id: number): void {
     if (gcRunning) db.prepare('UPDATE store_writers SET ended_at = ? WHERE id = ? AND ended_at IS NULL').run(Date.now(), id);
     else db.prepare('DELETE FROM store_writers WHERE id = ?').run(id);
   }).immediate();
+}
+
+/** Removes a lease row (gc: of a writer or gc that is gone). */
+export function dropLease(db: Db, id: number): void {
+  db.prepare('DELETE FROM store_writers WHERE id = ?').run(id);
 }
 
 export function listLeases(db: Db): WriterLease[] {

@@ -13,8 +13,8 @@ it('records reads in batches and keeps the latest use', async () => {
   expect(ids.length).toBeGreaterThan(5);
   let t = 1000;
   const tracker = new ChunkUsageTracker(store, { now: () => t, flushEvery: 3 }).attach();
-  const rows = () => store.db.prepare('SELECT count(*) FROM chunk_last_used').pluck().get() as number;
-  const at = (id: Buffer) => store.db.prepare('SELECT at FROM chunk_last_used WHERE id = ?').pluck().get(id) as number | undefined;
+  const rows = () => store.dbForTests.prepare('SELECT count(*) FROM chunk_last_used').pluck().get() as number;
+  const at = (id: Buffer) => store.dbForTests.prepare('SELECT at FROM chunk_last_used WHERE id = ?').pluck().get(id) as number | undefined;
   await store.getChunk(ids[0]!);
   await store.getChunk(ids[1]!);
   await store.getChunk(ids[0]!); // same chunk: still two pending

@@ -75,7 +75,7 @@ describe('prune', () => {
     const now = Date.now() + 20 * DAY; // uses marked below come after the chunks were added
     // use order: file 2 oldest, then 0, then 3, then 1
     for (const [i, t] of [[2, 1], [0, 2], [3, 3], [1, 4]] as const) markChunksUsed(a, chunkIds(a, ms[i]!), now - 10 * DAY + t * 1000);
-    const total = a.db.prepare('SELECT sum(stored_len) + count(*) * 41 AS b FROM chunks').get() as { b: number };
+    const total = a.dbForTests.prepare('SELECT sum(stored_len) + count(*) * 41 AS b FROM chunks').get() as { b: number };
     const cap = Math.floor(total.b / 2) + 5000; // files 0 and 3 (about half) must go
     const plan = await planPrune(a, remote, { remoteName: 'origin', maxLocalBytes: cap, now, keepManifestIds: [ms[2]!] });
     const dropped = new Set(plan.packs.flatMap((p) => p.drop.map((x) => x.toString('hex'))));

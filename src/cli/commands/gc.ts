@@ -25,14 +25,6 @@ async function describe(workTree: string, r: Referrer): Promise<string> {
   return rev ? `${r.path} in commit ${rev}` : `${r.path} (in an index or a stash entry)`;
 }
 
-/** Manifest ids that a remote is known to hold: recorded by a push or fetch (remote-index.ts). */
-function manifestsKnownOnRemotes(store: ChunkStore, ids: string[]): Set<string> {
-  const table = store.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'remote_content_manifests'`).pluck().get();
-  if (!table || ids.length === 0) return new Set();
-  const q = store.db.prepare('SELECT 1 FROM remote_content_manifests WHERE id = ? LIMIT 1').pluck();
-  return new Set(ids.filter((id) => q.get(id) !== undefined));
-}
-
 /**
  * Fetches manifests from the Dits remotes (the default one first); returns why some could
  * not be fetched ('' when all were). The remote modules load only when needed.
@@ -106,7 +98,7 @@ const gc: Command = {
         if (plan.unreadableManifests.length) throw new Error('a manifest just fetched and verified cannot be read back');
       }
       if (plan.missingManifests.length) {
-        const onRemote = manifestsKnownOnRemotes(store, plan.missingManifests);
+        const onRemote = store.manifestsKnownOnRemotes(plan.missingManifests);
         const tracked = await listRemoteTrackedPointerBlobs(repo.workTree);
         const lost = plan.missingManifests.filter((id) => !onRemote.has(id) && !(referrers.get(id) ?? []).some((r) => r.blobOid && tracked.has(r.blobOid)));
         if (lost.length) {

@@ -8,24 +8,11 @@
  * transaction writes them. Attach it where content is read for the user (checkout,
  * materialize, mount); call detach() (or flush()) before the store closes.
  */
-import type BetterSqlite3 from 'better-sqlite3';
 import type { ChunkStore } from '../../store/chunk-store.js';
-
-const ready = new WeakSet<BetterSqlite3.Database>();
-
-export function ensureUsageTable(db: BetterSqlite3.Database): void {
-  if (ready.has(db)) return;
-  db.exec('CREATE TABLE IF NOT EXISTS chunk_last_used(id BLOB PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID');
-  ready.add(db);
-}
 
 /** Records that these chunks were used at `at` (ms since the epoch); keeps the latest time. */
 export function markChunksUsed(store: ChunkStore, ids: Iterable<Buffer>, at: number): void {
-  ensureUsageTable(store.db);
-  const upsert = store.db.prepare('INSERT INTO chunk_last_used(id, at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET at = max(at, excluded.at)');
-  store.db.transaction(() => {
-    for (const id of ids) upsert.run(id, at);
-  }).immediate();
+  store.recordChunkUse(Array.from(ids, (id) => [id, at] as const));
 }
 
 export interface ChunkUsageTrackerOptions {
@@ -69,13 +56,9 @@ export class ChunkUsageTracker {
 
   flush(): void {
     if (this.pending.size === 0) return;
-    ensureUsageTable(this.store.db);
-    const upsert = this.store.db.prepare('INSERT INTO chunk_last_used(id, at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET at = max(at, excluded.at)');
     const rows = this.pending;
     this.pending = new Map();
-    this.store.db.transaction(() => {
-      for (const [k, at] of rows) upsert.run(Buffer.from(k, 'latin1'), at);
-    }).immediate();
+    this.store.recordChunkUse(Array.from(rows, ([k, at]) => [Buffer.from(k, 'latin1'), at] as const));
   }
 
   /** Writes what is pending and unhooks. */

@@ -1,7 +1,7 @@
 /** The content side of remotes: the public surface (see README.md). */
 export { manifestKey, packKey, indexKey, parsePackKey, PACKS_PREFIX, OBJECTS_PREFIX } from './layout.js';
 export { encodePackIndex, decodePackIndex, PackIndexError, type PackIndexEntry } from './pack-index.js';
-export { RemoteIndex, type RemoteChunkLocation, type RemotePackInfo } from './remote-index.js';
+export { RemoteIndex, type RemoteChunkLocation, type RemotePackInfo } from '../../store/remote-index.js';
 export { syncRemoteIndex, type SyncOptions, type SyncResult } from './sync-remote-index.js';
 export { pushContent, pushChunks, DEFAULT_PACK_SIZE, defaultPackSize, type PushContentOptions, type PushContentResult, type PushChunksResult } from './push-content.js';
 export {

@@ -37,11 +37,10 @@ import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE, encodeEntryHead } from '../../store/
 import type { ObjectStorage } from '../../transfer/object-storage.js';
 import { TransferError, type TransferProgress, type TransferQueueOptions } from '../../transfer/transfer-queue.js';
 import { checkStoredChunk } from './chunk-verify.js';
-import { ensureUsageTable } from './chunk-usage.js';
 import { coalesce, DEFAULT_MAX_RANGE_BYTES } from './fetch-content.js';
 import { packKey } from './layout.js';
 import { runLimited } from './push-content.js';
-import type { RemoteChunkLocation } from './remote-index.js';
+import type { RemoteChunkLocation } from '../../store/remote-index.js';
 import { StreamCursor } from './stream-cursor.js';
 import { openSession, syncSession } from './sync-remote-index.js';
 
@@ -138,7 +137,6 @@ export async function planPrune(store: ChunkStore, storage: ObjectStorage, opts:
   const now = opts.now ?? Date.now();
   const verify: PruneVerify = opts.verify ?? 'bytes';
   store.commit();
-  ensureUsageTable(store.db);
   const session = openSession(storage, store, opts.remoteName, opts);
   // packs the listing shows gone or changed: which chunks they held (to report those kept)
   const lostReasons = new Map<string, string>();
@@ -157,19 +155,13 @@ export async function planPrune(store: ChunkStore, storage: ObjectStorage, opts:
     for (let i = 0; i < m.chunkCount; i++) keep.add(m.idRawAt(i).toString('latin1'));
   }
 
-  // Chunks holding pieces of large manifests (ChunkStore's manifest_pieces) stay: manifests stay hot.
-  const hasPieces = store.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'manifest_pieces'").pluck().get() !== undefined;
-  const notPiece = hasPieces ? 'WHERE c.id NOT IN (SELECT chunk FROM manifest_pieces)' : '';
-  const total = store.db.prepare('SELECT coalesce(sum(stored_len), 0) + count(*) * ? AS b FROM chunks').get(ENTRY_HEAD_SIZE) as { b: number };
-  let remaining = total.b;
+  const totals = store.chunkTotals();
+  const total = totals.storedBytes + totals.chunks * ENTRY_HEAD_SIZE;
+  let remaining = total;
   const cutoff = opts.olderThanMs === undefined ? -Infinity : now - opts.olderThanMs;
   const cap = opts.maxLocalBytes ?? Infinity;
-  const rows = store.db
-    .prepare(
-      `SELECT c.id AS id, c.pack AS pack, c.stored_len AS storedLength, max(c.added_at, coalesce(u.at, 0)) AS lastUsed
-       FROM chunks c LEFT JOIN chunk_last_used u ON u.id = c.id ${notPiece} ORDER BY lastUsed ASC`,
-    )
-    .iterate() as IterableIterator<{ id: Buffer; pack: number; storedLength: number; lastUsed: number }>;
+  // (chunks holding pieces of large manifests are left out: manifests stay hot)
+  const rows = store.chunksByLastUse();
   const candidates: Candidate[] = [];
   const failures = new Map<string, FailedRemotePack>();
   const fail = (key: string, reason: string, id: Buffer): void => {
@@ -259,9 +251,8 @@ export async function planPrune(store: ChunkStore, storage: ObjectStorage, opts:
     freedBytes += c.bytes;
   }
   const chunkBytes = freedBytes;
-  const count = store.db.prepare('SELECT count(*) FROM chunks WHERE pack = ?').pluck();
   for (const p of byLocalPack.values()) {
-    p.keep = (count.get(p.pack) as number) - p.drop.length;
+    p.keep = store.packRows(p.pack).n - p.drop.length;
     if (p.keep === 0) p.freedBytes += PACK_HEADER_SIZE;
   }
   return {
@@ -271,8 +262,8 @@ export async function planPrune(store: ChunkStore, storage: ObjectStorage, opts:
     packs: [...byLocalPack.values()],
     chunks,
     freedBytes,
-    localBytesBefore: total.b,
-    localBytesAfter: total.b - chunkBytes,
+    localBytesBefore: total,
+    localBytesAfter: total - chunkBytes,
     notOnRemote,
     verify,
     verified: !opts.dryRun,
@@ -363,14 +354,11 @@ export interface PruneResult {
  */
 export function applyPrune(store: ChunkStore, plan: PrunePlan): PruneResult {
   if (!plan.verified) throw new Error('applyPrune: the plan was not verified (a dry run); run planPrune without dryRun');
-  ensureUsageTable(store.db);
-  const packExists = store.db.prepare('SELECT 1 FROM packs WHERE id = ?').pluck();
-  const forget = store.db.prepare('DELETE FROM chunk_last_used WHERE id = ?');
   const before = store.stats().packBytes;
   let chunks = 0;
   let packsRewritten = 0;
   for (const p of plan.packs) {
-    if (packExists.get(p.pack) === undefined) continue; // replaced since the plan (gc): skipped
+    if (!store.hasPack(p.pack)) continue; // replaced since the plan (gc): skipped
     const drop = new Set(p.drop.map((id) => id.toString('latin1')));
     const held = p.drop.flatMap((idRaw) => {
       const loc = store.locate(idRaw);
@@ -379,9 +367,7 @@ export function applyPrune(store: ChunkStore, plan: PrunePlan): PruneResult {
     const r = store.rewritePack(p.pack, (id) => !drop.has(id.toString('latin1')));
     // still content of this repository: new versions dedup against it (ChunkStore.putChunk)
     store.markRemoteHeld(held, plan.remoteName);
-    store.db.transaction(() => {
-      for (const id of p.drop) forget.run(id);
-    }).immediate();
+    store.forgetChunkUse(p.drop);
     chunks += r.dropped;
     packsRewritten++;
   }

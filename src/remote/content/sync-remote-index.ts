@@ -13,7 +13,7 @@ import { CountingStorage } from './counting-storage.js';
 import { indexKey, packKey, PACKS_PREFIX, parsePackKey } from './layout.js';
 import { decodePackIndex, PackIndexError, type PackIndexEntry } from './pack-index.js';
 import { PACK_HEADER_SIZE } from '../../store/pack-format.js';
-import { RemoteIndex } from './remote-index.js';
+import type { RemoteIndex } from '../../store/remote-index.js';
 
 export interface SyncOptions {
   /** downloads in flight at once (default 8) */
@@ -56,7 +56,7 @@ export function openSession(
 ): ContentSession {
   const counted = storage instanceof CountingStorage ? storage : new CountingStorage(storage);
   const queue = new TransferQueue(counted, { ...opts.queueOptions, concurrency: opts.concurrency ?? opts.queueOptions?.concurrency ?? 8, onProgress: opts.onProgress ?? opts.queueOptions?.onProgress });
-  return { storage: counted, queue, index: RemoteIndex.open(store, remoteName, storage.location), store };
+  return { storage: counted, queue, index: store.remoteIndex(remoteName, storage.location), store };
 }
 
 export async function syncRemoteIndex(storage: ObjectStorage, store: ChunkStore, remoteName: string, opts: SyncOptions = {}): Promise<SyncResult> {

@@ -1,9 +1,10 @@
 /**
  * RemoteIndex: what a remote holds, cached in the local store's SQLite (index.sqlite), per
- * remote name. Filled from the remote's pack indexes (syncRemoteIndex) and by our own
- * pushes, so "which chunks does the remote have" is a local lookup after one listing.
+ * remote name; opened with ChunkStore.remoteIndex. Filled from the remote's pack indexes
+ * (remote/content/sync-remote-index.ts) and by our own pushes, so "which chunks does the
+ * remote have" is a local lookup after one listing.
  *
- * Tables (created on first use, CREATE TABLE IF NOT EXISTS):
+ * Tables (schema: store-db.ts; created on first use):
  *   remote_content_remotes    remote name -> storage location (a changed location resets the cache)
  *   remote_content_packs      packs the remote holds: packId, .pack size, chunk count
  *   remote_content_chunks     chunk id -> pack, offset, stored/raw length, codec (a chunk may sit in several packs)
@@ -13,13 +14,20 @@
  * The cache only ever claims what was seen on the remote (an index downloaded and verified
  * by its id, or an upload that completed); a sync drops packs that left the listing.
  */
-import type BetterSqlite3 from 'better-sqlite3';
-import type { ChunkStore } from '../../store/chunk-store.js';
-import type { PackIndexEntry } from './pack-index.js';
+import { ensureTables, type StoreDb } from './store-db.js';
 
 export interface RemoteChunkLocation {
   packId: string;
   packSize: number;
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  codec: number;
+}
+
+/** A chunk entry of a remote pack's index (remote/content/pack-index.ts: PackIndexEntry). */
+export interface RemotePackEntry {
+  idRaw: Buffer;
   offset: number;
   storedLength: number;
   rawLength: number;
@@ -32,32 +40,11 @@ export interface RemotePackInfo {
   chunkCount: number;
 }
 
-const initialised = new WeakSet<BetterSqlite3.Database>();
-
-export function ensureRemoteTables(db: BetterSqlite3.Database): void {
-  if (initialised.has(db)) return;
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS remote_content_remotes(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, location TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS remote_content_packs(
-      id INTEGER PRIMARY KEY, remote INTEGER NOT NULL, pack_id TEXT NOT NULL, pack_size INTEGER NOT NULL,
-      chunk_count INTEGER NOT NULL, synced_at INTEGER NOT NULL, UNIQUE(remote, pack_id)
-    );
-    CREATE TABLE IF NOT EXISTS remote_content_chunks(
-      remote INTEGER NOT NULL, id BLOB NOT NULL, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
-      stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL, codec INTEGER NOT NULL, PRIMARY KEY(remote, id, pack)
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS remote_content_chunks_by_pack ON remote_content_chunks(pack);
-    CREATE TABLE IF NOT EXISTS remote_content_manifests(remote INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY(remote, id)) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS remote_content_damaged(remote INTEGER NOT NULL, id BLOB NOT NULL, pack_id TEXT NOT NULL, PRIMARY KEY(remote, id, pack_id)) WITHOUT ROWID;
-  `);
-  initialised.add(db);
-}
-
 export class RemoteIndex {
   private readonly stmts;
 
   private constructor(
-    readonly db: BetterSqlite3.Database,
+    private readonly db: StoreDb,
     readonly remote: number,
   ) {
     this.stmts = {
@@ -86,9 +73,8 @@ export class RemoteIndex {
    * The cache for `remoteName`. `location` is the storage's location: if the remote now
    * points somewhere else, what was cached for it is forgotten.
    */
-  static open(store: ChunkStore, remoteName: string, location: string): RemoteIndex {
-    const db = store.db;
-    ensureRemoteTables(db);
+  static open(db: StoreDb, remoteName: string, location: string): RemoteIndex {
+    ensureTables(db, 'remote-content');
     const row = db.prepare('SELECT id, location FROM remote_content_remotes WHERE name = ?').get(remoteName) as { id: number; location: string } | undefined;
     let id: number;
     if (!row) {
@@ -123,7 +109,7 @@ export class RemoteIndex {
   }
 
   /** Records a complete pack and its chunks (idempotent). */
-  addPack(packId: string, packSize: number, entries: readonly PackIndexEntry[], now = Date.now()): void {
+  addPack(packId: string, packSize: number, entries: readonly RemotePackEntry[], now = Date.now()): void {
     this.db.transaction(() => {
       this.stmts.addPack.run(this.remote, packId, packSize, entries.length, now);
       const row = this.stmts.packRow.get(this.remote, packId) as number;
@@ -187,4 +173,13 @@ export class RemoteIndex {
       .get(this.remote) as { n: number; s: number };
     return { packs: p.n, chunks: c.n, storedBytes: c.s };
   }
+}
+
+/** Which of `ids` some remote is known to hold (recorded by a push or fetch, any remote). */
+export function manifestsOnAnyRemote(db: StoreDb, ids: readonly string[]): Set<string> {
+  // (asked without creating the tables: none means nothing recorded)
+  const table = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'remote_content_manifests'`).pluck().get();
+  if (!table || ids.length === 0) return new Set();
+  const q = db.prepare('SELECT 1 FROM remote_content_manifests WHERE id = ? LIMIT 1').pluck();
+  return new Set(ids.filter((id) => q.get(id) !== undefined));
 }
