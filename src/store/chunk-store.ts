@@ -114,8 +114,8 @@ export class ChunkStore {
 
   /**
    * Opens the store; with `create`, makes it (idempotent). `durable` fsyncs packs before
-   * their index rows commit, and manifest files (survives power loss; costs a disk flush per
-   * add). Without it a
+   * their index rows commit, and every commit of the index, manifests included (survives
+   * power loss; costs a disk flush per add). Without it a
    * process crash still loses nothing committed, and a power loss can at worst leave rows
    * whose bytes never reached the disk: every read verifies, so those read as corrupt
    * (fsck quarantines them), never as valid content.
