@@ -119,6 +119,29 @@ export async function changedPaths(cwd: string, old: string | undefined, newOid:
   return best ?? splitZ((await runGit(['ls-tree', '-r', '--name-only', '-z', newOid], { cwd })).stdout);
 }
 
+/**
+ * A promise started now and awaited later: `value()` gives its result or throws its error;
+ * `result()` gives the result or null, never throws (for clean-up after another failure).
+ * Its rejection is never unhandled meanwhile.
+ */
+function settle<T>(p: Promise<T>): { value: () => Promise<T>; result: () => Promise<T | null> } {
+  const done = p.then(
+    (v) => ({ ok: true as const, v }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
+  return {
+    value: async () => {
+      const r = await done;
+      if (!r.ok) throw r.e;
+      return r.v;
+    },
+    result: async () => {
+      const r = await done;
+      return r.ok ? r.v : null;
+    },
+  };
+}
+
 function splitZ(buf: Buffer): string[] {
   return buf.toString('utf8').split('\0').filter(Boolean);
 }
@@ -134,6 +157,12 @@ export class RemoteSession implements RemoteHelperHandlers {
   /** The object filter of a partial clone (`blob:none`, ...), refused at the fetch. */
   private partial: string | null = null;
   private prepared = false;
+  /**
+   * What `list for-push` read (format check, ref state and its etag), used by the push that
+   * follows in the same run instead of reading it again: a ref moved meanwhile fails the
+   * compare-and-swap, which re-reads the state, as any race does.
+   */
+  private listedForPush: { exists: boolean; state: RefState; etag: string | null } | null = null;
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -199,8 +228,9 @@ export class RemoteSession implements RemoteHelperHandlers {
         hint: 'check the path or URL for a typo (a Dits remote holds v1/format.json and v1/refs, written by the first push); to create a new remote, push to it: `git push <remote> main`',
       });
     }
-    const { state } = await readRefState(this.deps.storage);
+    const { state, etag } = await readRefState(this.deps.storage);
     this.cached = state;
+    this.listedForPush = forPush ? { exists, state, etag } : null;
     // A clone of an empty remote asks for no fetch: set a brand-new repository up here
     // (one without any ref of its own), so its first `git add` stores pointers too.
     if (!forPush && Object.keys(state.refs).length === 0 && this.deps.gitDir !== null && this.deps.prepareRepo) {
@@ -253,8 +283,10 @@ export class RemoteSession implements RemoteHelperHandlers {
 
   async push(specs: PushSpec[]): Promise<PushOutcome[]> {
     const { cwd, storage } = this.deps;
-    const exists = await checkFormat(storage);
-    let { state, etag } = await readRefState(storage);
+    const listed = this.listedForPush;
+    this.listedForPush = null;
+    const exists = listed ? listed.exists : await checkFormat(storage);
+    let { state, etag } = listed ?? (await readRefState(storage));
     const outcomes = new Map<string, string | null>();
     const plans: { spec: PushSpec; newOid: string | null; expectedOld: string | undefined }[] = [];
 
@@ -301,29 +333,33 @@ export class RemoteSession implements RemoteHelperHandlers {
     // empty remote to push to again, not a location that lists as no remote at all.
     if (!exists && !this.dryRun && plans.length > 0) await writeFormat(storage);
 
-    if (tips.length > 0) {
-      // 1. content
-      const { ids, paths, blobs } = await manifestsBetween(cwd, tips, exclude);
-      const content = await this.deps.content();
-      const res = await content.push(ids, { dryRun: this.dryRun, from: { paths, blobs, tips, exclude } });
-      if (res.chunks || res.manifests) this.deps.log(`dits: ${this.dryRun ? 'would upload' : 'uploaded'} ${res.manifests} file version(s), ${res.chunks} new chunk(s), ${res.bytes} bytes`);
-    }
-    if (this.dryRun) return specs.map((s) => ({ dst: s.dst, error: outcomes.get(s.dst) ?? null }));
-
-    // 2. git objects
+    // While the content uploads: the bundle of the new git objects is written here (it is
+    // uploaded only after the content), and the storage settles what its first ref update
+    // needs (S3: the compare-and-swap mode, probed and recorded once per remote).
+    const bundling = tips.length > 0 && !this.dryRun ? settle(createBundle(cwd, path.join(this.gitDir(), 'dits', 'tmp'), tips, exclude)) : null;
+    const casReady = plans.length > 0 && !this.dryRun && storage.prepareVersioned ? settle(storage.prepareVersioned(REFS_KEY)) : null;
     let bundle: RefState['bundles'][number] | null = null;
-    if (tips.length > 0) {
-      const tmpDir = path.join(this.gitDir(), 'dits', 'tmp');
-      const b = await createBundle(cwd, tmpDir, tips, exclude);
-      if (b) {
-        try {
-          const key = `v1/git/${b.sha256}.bundle`;
-          if (!(await storage.head(key))) await storage.put(key, () => fs.createReadStream(b.file), { size: b.size });
-          bundle = { key, tips, prereqs: exclude, size: b.size };
-        } finally {
-          fs.rmSync(b.file, { force: true });
-        }
+    try {
+      if (tips.length > 0) {
+        // 1. content
+        const { ids, paths, blobs } = await manifestsBetween(cwd, tips, exclude);
+        const content = await this.deps.content();
+        const res = await content.push(ids, { dryRun: this.dryRun, from: { paths, blobs, tips, exclude } });
+        if (res.chunks || res.manifests) this.deps.log(`dits: ${this.dryRun ? 'would upload' : 'uploaded'} ${res.manifests} file version(s), ${res.chunks} new chunk(s), ${res.bytes} bytes`);
       }
+      if (this.dryRun) return specs.map((s) => ({ dst: s.dst, error: outcomes.get(s.dst) ?? null }));
+
+      // 2. git objects (named by their hash: a PUT of a bundle already there rewrites the same bytes)
+      const b = bundling ? await bundling.value() : null;
+      if (b) {
+        const key = `v1/git/${b.sha256}.bundle`;
+        await storage.put(key, () => fs.createReadStream(b.file), { size: b.size });
+        bundle = { key, tips, prereqs: exclude, size: b.size };
+      }
+      await casReady?.value();
+    } finally {
+      const b = await bundling?.result();
+      if (b) fs.rmSync(b.file, { force: true });
     }
 
     // 3. refs, by compare-and-swap
