@@ -248,14 +248,15 @@ export class RemoteSession implements RemoteHelperHandlers {
     const { cwd, storage } = this.deps;
     this.refuseUnsupportedFetch();
     await this.prepareOnce();
-    const present = await presentObjects(cwd, wants.map((w) => w.oid));
-    if (wants.every((w) => present.has(w.oid))) return;
     const state = this.cached ?? (await this.state()).state;
+    // one look (one git process) for the wanted objects and every bundle's tips: a bundle
+    // whose tips are all here is skipped
+    const present = await presentObjects(cwd, [...new Set([...wants.map((w) => w.oid), ...state.bundles.flatMap((b) => b.tips)])]);
+    if (wants.every((w) => present.has(w.oid))) return;
     const tmpDir = path.join(this.gitDir(), 'dits', 'tmp');
     fs.mkdirSync(tmpDir, { recursive: true });
     for (const b of state.bundles) {
-      const have = await presentObjects(cwd, b.tips);
-      if (b.tips.every((t) => have.has(t))) continue;
+      if (b.tips.every((t) => present.has(t))) continue;
       const file = path.join(tmpDir, `fetch-${process.pid}-${path.basename(b.key)}`);
       try {
         const stream = await storage.get(b.key);
