@@ -361,6 +361,7 @@ export class RemoteSession implements RemoteHelperHandlers {
     } finally {
       const b = await bundling?.result();
       if (b) fs.rmSync(b.file, { force: true });
+      await casReady?.result(); // a push that failed leaves no probe request behind in flight
     }
 
     // 3. refs, by compare-and-swap
