@@ -189,8 +189,14 @@ export class RemoteSession implements RemoteHelperHandlers {
   }
 
   private async state(): Promise<{ state: RefState; etag: string | null }> {
-    await checkFormat(this.deps.storage);
-    const s = await readRefState(this.deps.storage);
+    const refsRead = settle(readRefState(this.deps.storage));
+    try {
+      await checkFormat(this.deps.storage);
+    } catch (err) {
+      await refsRead.result();
+      throw err;
+    }
+    const s = await refsRead.value();
     this.cached = s.state;
     return s;
   }
@@ -222,13 +228,23 @@ export class RemoteSession implements RemoteHelperHandlers {
 
   async list(forPush = false): Promise<RefAdvert[]> {
     if (!forPush) this.refuseUnsupportedFetch();
-    const exists = await checkFormat(this.deps.storage);
+    // the format and the refs are read at once (two independent reads, one round trip); the
+    // format's verdict comes first, as if it had been read first
+    const refsRead = settle(readRefState(this.deps.storage));
+    let exists: boolean;
+    try {
+      exists = await checkFormat(this.deps.storage);
+    } catch (err) {
+      await refsRead.result();
+      throw err;
+    }
     if (!exists && !forPush && this.deps.requireExisting) {
+      await refsRead.result();
       throw new DitsUserError('no-such-remote', `there is no Dits remote at ${this.deps.storage.location}`, {
         hint: 'check the path or URL for a typo (a Dits remote holds v1/format.json and v1/refs, written by the first push); to create a new remote, push to it: `git push <remote> main`',
       });
     }
-    const { state, etag } = await readRefState(this.deps.storage);
+    const { state, etag } = await refsRead.value();
     this.cached = state;
     this.listedForPush = forPush ? { exists, state, etag } : null;
     // A clone of an empty remote asks for no fetch: set a brand-new repository up here
