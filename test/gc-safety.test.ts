@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { DITS_BIN, GitSandbox, SMALL_CHUNKS, cloneInto, pointerOf, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 
 let sb: GitSandbox;
@@ -22,8 +23,46 @@ function manifestOf(repo: string, rev: string, file: string): string {
   return /manifest blake3:([0-9a-f]{64})/.exec(pointerOf(sb, repo, rev, file))![1]!;
 }
 
-function manifestFile(repo: string, id: string): string {
-  return path.join(repo, '.git/dits/manifests', id.slice(0, 2), id.slice(2));
+const require = createRequire(import.meta.url);
+
+type Db = { prepare(sql: string): { pluck(): { get(...a: unknown[]): unknown }; run(...a: unknown[]): unknown }; close(): void };
+
+/**
+ * A manifest's stored bytes where Dits keeps them: a row of the store's index, or, with
+ * `asFile`, a file under .git/dits/manifests as earlier versions stored them (moved there).
+ */
+function storedManifest(repo: string, id: string, asFile = false): { read(): Buffer | undefined; write(b: Buffer): void; remove(): void } {
+  const Database = require('better-sqlite3') as new (file: string) => Db;
+  const withDb = <T>(f: (db: Db) => T): T => {
+    const db = new Database(path.join(repo, '.git/dits/index.sqlite'));
+    try {
+      return f(db);
+    } finally {
+      db.close();
+    }
+  };
+  const rowOf = (): Buffer | undefined => withDb((db) => db.prepare('SELECT body FROM manifests WHERE id = ?').pluck().get(id) as Buffer | undefined);
+  const file = path.join(repo, '.git/dits/manifests', id.slice(0, 2), id.slice(2));
+  if (asFile) {
+    const body = rowOf();
+    expect(body, 'the manifest is a row of the index').toBeDefined();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, body!, { mode: 0o444 });
+    withDb((db) => db.prepare('DELETE FROM manifests WHERE id = ?').run(id));
+    return {
+      read: () => (fs.existsSync(file) ? fs.readFileSync(file) : undefined),
+      write: (b) => {
+        if (fs.existsSync(file)) fs.chmodSync(file, 0o644);
+        fs.writeFileSync(file, b);
+      },
+      remove: () => fs.rmSync(file),
+    };
+  }
+  return {
+    read: rowOf,
+    write: (b) => withDb((db) => db.prepare('INSERT OR REPLACE INTO manifests(id, body, added_at) VALUES (?, ?, ?)').run(id, b, Date.now())),
+    remove: () => withDb((db) => db.prepare('DELETE FROM manifests WHERE id = ?').run(id)),
+  };
 }
 
 /** Writes `rev`'s version of `file` into the working tree (real content) and returns its bytes. */
@@ -59,15 +98,17 @@ function twoVersions(name: string): { repo: string; v1: Buffer; v2: Buffer } {
 }
 
 describe('gc and manifests it cannot read', () => {
-  it('a reachable manifest with one flipped byte stops gc with an error naming it; nothing is deleted', () => {
-    const { repo, v1, v2 } = twoVersions('corrupt-manifest');
+  it.each([
+    ['a row of the index', false],
+    ['a file, as earlier versions stored it', true],
+  ])('a reachable manifest (%s) with one flipped byte stops gc with an error naming it; nothing is deleted', (_kind, asFile) => {
+    const { repo, v1, v2 } = twoVersions(`corrupt-manifest-${asFile ? 'file' : 'row'}`);
     const id = manifestOf(repo, 'HEAD~1', 'a.mov');
-    const file = manifestFile(repo, id);
-    const good = fs.readFileSync(file);
+    const stored = storedManifest(repo, id, asFile);
+    const good = stored.read()!;
     const bad = Buffer.from(good);
     bad[bad.length >> 1] ^= 0x01;
-    fs.chmodSync(file, 0o644);
-    fs.writeFileSync(file, bad);
+    stored.write(bad);
     const packsBefore = packBytes(repo);
     const r = sb.dits(['gc', '--prune=now'], repo);
     expect(r.status, r.stderr + r.stdout).toBe(1);
@@ -76,7 +117,7 @@ describe('gc and manifests it cannot read', () => {
     expect(r.stderr).toMatch(/git dits fsck/);
     expect(r.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
     expect(packBytes(repo)).toBe(packsBefore); // not even the dead version was removed
-    fs.writeFileSync(file, good);
+    stored.write(good);
     expect(sb.dits(['fsck'], repo).status).toBe(0);
     expect(contentAt(repo, 'HEAD~1', 'a.mov').equals(v1)).toBe(true);
     // readable again: gc runs, removes the dead version, keeps both committed ones
@@ -87,19 +128,22 @@ describe('gc and manifests it cannot read', () => {
     expect(contentAt(repo, 'HEAD', 'a.mov').equals(v2)).toBe(true);
   });
 
-  it('a reachable manifest moved away stops gc when no remote holds it', () => {
-    const { repo, v1 } = twoVersions('missing-manifest');
+  it.each([
+    ['a row of the index', false],
+    ['a file, as earlier versions stored it', true],
+  ])('a reachable manifest (%s) moved away stops gc when no remote holds it', (_kind, asFile) => {
+    const { repo, v1 } = twoVersions(`missing-manifest-${asFile ? 'file' : 'row'}`);
     const id = manifestOf(repo, 'HEAD~1', 'a.mov');
-    const file = manifestFile(repo, id);
-    const aside = path.join(sb.dir, 'aside-manifest');
-    fs.renameSync(file, aside);
+    const stored = storedManifest(repo, id, asFile);
+    const aside = stored.read()!;
+    stored.remove();
     const packsBefore = packBytes(repo);
     const r = sb.dits(['gc', '--prune=now'], repo);
     expect(r.status, r.stderr + r.stdout).toBe(1);
     expect(r.stderr).toContain(id);
     expect(r.stderr).toMatch(/a\.mov/);
     expect(packBytes(repo)).toBe(packsBefore);
-    fs.renameSync(aside, file);
+    stored.write(aside);
     expect(sb.dits(['fsck'], repo).status).toBe(0);
     expect(contentAt(repo, 'HEAD~1', 'a.mov').equals(v1)).toBe(true);
   });
@@ -110,9 +154,8 @@ describe('gc and manifests it cannot read', () => {
     sb.mustGit(['remote', 'add', 'origin', `dits::file://${remoteDir}`], repo);
     sb.mustGit(['push', '-q', 'origin', 'main'], repo);
     const id = manifestOf(repo, 'HEAD~1', 'a.mov');
-    const file = manifestFile(repo, id);
-    const aside = path.join(sb.dir, 'aside-remote-manifest');
-    fs.renameSync(file, aside);
+    const stored = storedManifest(repo, id);
+    stored.remove();
     const packsBefore = packBytes(repo);
     const kept = sb.dits(['gc', '--prune=now', '--no-fetch'], repo);
     expect(kept.status, kept.stderr + kept.stdout).toBe(0);
@@ -121,7 +164,7 @@ describe('gc and manifests it cannot read', () => {
     expect(packBytes(repo)).toBe(packsBefore);
     const r = sb.dits(['gc', '--prune=now'], repo);
     expect(r.status, r.stderr + r.stdout).toBe(0);
-    expect(fs.existsSync(file)).toBe(true); // fetched back and verified
+    expect(stored.read()).toBeDefined(); // fetched back and verified
     expect(packBytes(repo)).toBeLessThan(packsBefore); // the dead version went
     // the local copy of v1 is whole: no remote needed
     fs.rmSync(remoteDir, { recursive: true, force: true });

@@ -181,8 +181,8 @@ describe('HttpStorage direct transfers', () => {
     expectBytes(await storage.getBuffer(PACK(2), { start: size - 10, end: size + 100 }), body.subarray(size - 10));
     expectBytes(await readStreamToBuffer(await storage.get(PACK(2), { start: 1000, end: 5 * 1024 * 1024 })), body.subarray(1000, 5 * 1024 * 1024 + 1));
     expectBytes(await readStreamToBuffer(await storage.get(PACK(2))), body);
-    await expect(storage.getBuffer(PACK(2), { start: size, end: size + 5 })).rejects.toMatchObject({ code: 'STORAGE_BAD_RANGE' });
-    await expect(storage.getBuffer(PACK(9))).rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND' });
+    await expect(storage.getBuffer(PACK(2), { start: size, end: size + 5 })).rejects.toMatchObject({ code: 'storage-bad-range' });
+    await expect(storage.getBuffer(PACK(9))).rejects.toMatchObject({ code: 'storage-not-found' });
     expect((await storage.head(PACK(2)))?.size).toBe(size);
     // one GET URL for PACK(2) served its five reads (four answered, one 416); PACK(9) needed its own
     expect(storage.counts.presignRequests).toBe(2 + 2);
@@ -199,8 +199,8 @@ describe('HttpStorage direct transfers', () => {
 
   it('a streamed body shorter or longer than announced fails and stores nothing', async () => {
     const { name, storage } = repo();
-    await expect(storage.put(PACK(4), () => seededStream(1000, 1), { size: 2000 })).rejects.toMatchObject({ code: 'STORAGE_SIZE_MISMATCH' });
-    await expect(storage.put(PACK(4), () => seededStream(3000, 1), { size: 2000 })).rejects.toMatchObject({ code: 'STORAGE_SIZE_MISMATCH' });
+    await expect(storage.put(PACK(4), () => seededStream(1000, 1), { size: 2000 })).rejects.toMatchObject({ code: 'storage-size-mismatch' });
+    await expect(storage.put(PACK(4), () => seededStream(3000, 1), { size: 2000 })).rejects.toMatchObject({ code: 'storage-size-mismatch' });
     // too long, in pieces that reach the announced size exactly before the extra bytes come:
     // the request must not be complete when the error is found
     // (the extra bytes come late: S3 has answered by then if the request was complete)
@@ -216,7 +216,7 @@ describe('HttpStorage direct transfers', () => {
         },
       });
     };
-    await expect(storage.put(PACK(4), lateTail, { size: 2000 })).rejects.toMatchObject({ code: 'STORAGE_SIZE_MISMATCH' });
+    await expect(storage.put(PACK(4), lateTail, { size: 2000 })).rejects.toMatchObject({ code: 'storage-size-mismatch' });
     // AWS stores nothing from a cut request; s3rver writes in place and may leave an empty or
     // partial object (seen once in CI): either way, never an object of the announced size
     const left = await rawS3(name).head(PACK(4));

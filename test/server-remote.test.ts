@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, createRepo, createToken, grant } from '../server/admin.js';
 import { startServer, type RunningServer } from '../server/main.js';
 import { HttpStorage } from '../src/transfer/http-storage.js';
+import { RENAMED_ERROR_CODES } from '../src/errors.js';
 import { credentialQuery, serverToken, tokenFromCredentialHelper, type CredentialDeps } from '../src/remote/credentials.js';
 import { runGit } from '../src/git/exec.js';
 import { readStreamToBuffer } from '../src/transfer/object-storage.js';
@@ -179,10 +180,10 @@ describe('storage routes: access and errors', () => {
     await storage.put('k', Buffer.from('v'));
     expect(calls).toBe(4);
     failures.push(503, 503, 503, 503);
-    await expect(storage.getBuffer('k')).rejects.toMatchObject({ code: 'SERVER_ERROR', status: 503 });
+    await expect(storage.getBuffer('k')).rejects.toMatchObject({ code: 'server-error', status: 503 });
     calls = 0;
     failures.push(400);
-    await expect(storage.head('k')).rejects.toMatchObject({ code: 'SERVER_REFUSED', status: 400 });
+    await expect(storage.head('k')).rejects.toMatchObject({ code: 'server-refused', status: 400 });
     expect(calls).toBe(1);
     // a port that was just free: nothing listens there
     const probe = createServer();
@@ -190,6 +191,27 @@ describe('storage routes: access and errors', () => {
     await new Promise((resolve) => probe.close(resolve));
     const unreachable = new HttpStorage({ baseUrl: `http://127.0.0.1:${freePort}/team/x`, retryDeps: { sleep: async () => {}, random: () => 0 } });
     await expect(unreachable.head('k')).rejects.toMatchObject({ code: 'server-unreachable' });
+  });
+
+  it('storage refusals carry kebab-case codes; an older server\'s STORAGE_* codes are read under their new names', async () => {
+    const { storage, name } = freshRepo();
+    // the real server: a key that is also a folder of another key (FileStorage behind it), a bad percent-encoding
+    await storage.put('kc', Buffer.from('v'));
+    await expect(storage.put('kc/x', Buffer.from('v'))).rejects.toMatchObject({ code: 'storage-key-conflict', status: 409 });
+    const raw = await fetch(`${server.url}/${name}/storage/o/bad%E0%A4`, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(raw.status).toBe(400);
+    expect(await raw.json()).toMatchObject({ code: 'storage-bad-key' });
+    // a server from before: the same refusals under their old names, in the body or (HEAD) the header
+    const oldName = (now: string): string => Object.keys(RENAMED_ERROR_CODES).find((k) => RENAMED_ERROR_CODES[k] === now)!;
+    const answers: Response[] = [];
+    const old: typeof fetch = async () => answers.shift()!;
+    const client = new HttpStorage({ baseUrl: `${server.url}/${name}`, token: async () => adminToken, fetch: old, retryDeps: { sleep: async () => {}, random: () => 0 } });
+    answers.push(new Response(JSON.stringify({ message: 'key conflict', code: oldName('storage-key-conflict') }), { status: 409 }));
+    await expect(client.put('kc/x', Buffer.from('v'))).rejects.toMatchObject({ code: 'storage-key-conflict', status: 409, message: 'key conflict' });
+    answers.push(new Response(JSON.stringify({ message: 'bad key', code: oldName('storage-bad-key') }), { status: 400 }));
+    await expect(client.getBuffer('k')).rejects.toMatchObject({ code: 'storage-bad-key', status: 400 });
+    answers.push(new Response(null, { status: 400, headers: { 'dits-error-code': oldName('storage-size-mismatch') } }));
+    await expect(client.head('k')).rejects.toMatchObject({ code: 'storage-size-mismatch', status: 400 });
   });
 
   it('a client that goes away mid-upload leaves the previous object intact', async () => {

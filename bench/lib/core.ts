@@ -10,6 +10,7 @@ import { treeBytes, warmFile, warmTree, type CoreCorpus } from './corpus.js';
 import { megabytesPerSecond } from './units.js';
 import type { Sandbox } from './sandbox.js';
 import type { TreeMemoryPeak } from './proc-tree-memory.js';
+import { ChunkStore } from '../../src/store/chunk-store.js';
 
 export type AddTool = 'dits (git add)' | 'dits (git dits add)' | 'git-lfs (git add)' | 'git-annex (git annex add)';
 export type CheckoutTool = 'dits' | 'git-lfs';
@@ -249,7 +250,10 @@ export async function runCoreBench(corpus: CoreCorpus, opts: CoreOptions, deps: 
 function ditsParts(repo: string): { packs: number; manifests: number; other: number; total: number } {
   const d = path.join(repo, '.git', 'dits');
   const packs = treeBytes(path.join(d, 'packs'));
-  const manifests = treeBytes(path.join(d, 'manifests'));
+  // manifests are rows of the index (and files, from earlier versions): their own bytes
+  const store = ChunkStore.open(d);
+  const manifests = store.manifestBytes();
+  store.close();
   const total = treeBytes(d);
   return { packs, manifests, other: total - packs - manifests, total };
 }

@@ -72,16 +72,16 @@ const MAX_VERSIONED_BYTES = 16 * 1024 * 1024;
 function toHttpError(err: unknown): unknown {
   if (!(err instanceof StorageError)) return err;
   switch (err.code) {
-    case 'STORAGE_NOT_FOUND':
+    case 'storage-not-found':
       return new HttpError(404, 'no such object', 'object-not-found');
-    case 'STORAGE_BAD_KEY':
-    case 'STORAGE_SIZE_MISMATCH':
+    case 'storage-bad-key':
+    case 'storage-size-mismatch':
       return new HttpError(400, err.message, err.code);
-    case 'STORAGE_BAD_RANGE':
+    case 'storage-bad-range':
       return new HttpError(416 as 400, err.message, err.code);
-    case 'STORAGE_KEY_CONFLICT':
+    case 'storage-key-conflict':
       return new HttpError(409, err.message, err.code);
-    case 'STORAGE_FULL':
+    case 'storage-full':
       return new HttpError(507 as 500, 'the server is out of space', err.code);
     default:
       // the back end's trouble (S3 down, I/O error): retryable ones invite a retry
@@ -96,7 +96,7 @@ function keyFrom(c: AppContext): string {
   try {
     key = segments.map((s) => decodeURIComponent(s)).join('/');
   } catch {
-    throw new HttpError(400, 'malformed percent-encoding in the key', 'STORAGE_BAD_KEY');
+    throw new HttpError(400, 'malformed percent-encoding in the key', 'storage-bad-key');
   }
   try {
     assertValidKey(key);
@@ -217,7 +217,7 @@ export function storageRoutes(backend: StorageBackend, options: StorageRoutesOpt
       let body: Readable;
       if (range !== undefined) {
         if (range.start >= info.size || (range.end !== undefined && range.end < range.start)) {
-          return c.json({ message: `range ${range.start}-${range.end ?? ''} is outside ${info.size} bytes`, code: 'STORAGE_BAD_RANGE' }, 416, {
+          return c.json({ message: `range ${range.start}-${range.end ?? ''} is outside ${info.size} bytes`, code: 'storage-bad-range' }, 416, {
             'content-range': `bytes */${info.size}`,
           });
         }

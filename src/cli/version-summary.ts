@@ -120,19 +120,14 @@ function readFileIdCache(file: string): Map<string, string> {
 /** `<file id> <size>` from a manifest's header, read without the chunk table; '-' when unreadable. */
 function headerKey(store: ChunkStore, id: string): string {
   try {
-    const fd = fs.openSync(store.manifestPath(id), 'r');
-    try {
-      const fixed = Buffer.alloc(16);
-      if (fs.readSync(fd, fixed, 0, 16, 0) < 16 || !fixed.subarray(0, 8).equals(MANIFEST_MAGIC)) return '-';
-      const len = fixed.readUInt32LE(12);
-      if (len > 16 * 1024 * 1024) return '-';
-      const json = Buffer.alloc(len);
-      if (fs.readSync(fd, json, 0, len, 16) < len) return '-';
-      const h = JSON.parse(json.toString('utf8')) as { oid?: unknown; size?: unknown };
-      return typeof h.oid === 'string' && typeof h.size === 'number' ? `${h.oid} ${h.size}` : '-';
-    } finally {
-      fs.closeSync(fd);
-    }
+    const fixed = store.manifestHead(id, 16);
+    if (!fixed || fixed.length < 16 || !fixed.subarray(0, 8).equals(MANIFEST_MAGIC)) return '-';
+    const len = fixed.readUInt32LE(12);
+    if (len > 16 * 1024 * 1024) return '-';
+    const head = store.manifestHead(id, 16 + len);
+    if (!head || head.length < 16 + len) return '-';
+    const h = JSON.parse(head.subarray(16).toString('utf8')) as { oid?: unknown; size?: unknown };
+    return typeof h.oid === 'string' && typeof h.size === 'number' ? `${h.oid} ${h.size}` : '-';
   } catch {
     return '-';
   }

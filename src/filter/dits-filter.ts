@@ -47,8 +47,8 @@ export interface DitsFilterDeps {
   cutWorker?: (size: number) => CutWorker | undefined;
   /** Writes smudged big files early, for the hook to rename into place (worktree/early-write.ts). */
   early?: { schedule(pointer: Pointer): void };
-  /** Media-aware cut plan for a working-tree file, when the settings ask for it. */
-  analyze?: (absPath: string) => Promise<MediaAnalysis | null>;
+  /** Media-aware cut plan for a working-tree file (`known`: its size and first bytes), when the settings ask for it. */
+  analyze?: (absPath: string, known?: { head: Buffer; size: number }) => Promise<MediaAnalysis | null>;
   /** Told each path smudge leaves as a pointer (added to the pending list). */
   leftPending?: (relPath: string) => void;
   /** Awaited once, when smudge first leaves a pointer for the hooks (makes sure they exist before git looks for them). */
@@ -58,9 +58,13 @@ export interface DitsFilterDeps {
 
 /** Reads up to `limit` + 1 bytes ahead, so a small pointer can be recognised. */
 async function peek(content: AsyncIterable<Buffer>, limit: number): Promise<{ head: Buffer; rest: AsyncIterator<Buffer>; ended: boolean }> {
-  const it = content[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let n = 0;
+  return peekMore(content[Symbol.asyncIterator](), Buffer.alloc(0), limit);
+}
+
+/** `head`, then more of `it` until over `limit` bytes or the end. */
+async function peekMore(it: AsyncIterator<Buffer>, head: Buffer, limit: number): Promise<{ head: Buffer; rest: AsyncIterator<Buffer>; ended: boolean }> {
+  const parts: Buffer[] = head.length ? [head] : [];
+  let n = head.length;
   while (n <= limit) {
     const next = await it.next();
     if (next.done) return { head: Buffer.concat(parts), rest: it, ended: true };
@@ -69,6 +73,9 @@ async function peek(content: AsyncIterable<Buffer>, limit: number): Promise<{ he
   }
   return { head: Buffer.concat(parts), rest: it, ended: false };
 }
+
+/** What the media analysis reads first (analyze-container.ts): taken from git's pipe, the file needs no open to tell it is no container. */
+const ANALYSIS_HEAD = 64 * 1024;
 
 async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>, ended: boolean): AsyncGenerator<Buffer> {
   if (head.length) yield head;
@@ -160,25 +167,28 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
   };
   return {
     async clean(req: FilterRequest, content: FilterContent): Promise<FilterResult> {
-      const { head, ended } = await peek(content, MAX_POINTER_SIZE);
-      if (ended && parsePointer(head)) return head;
+      const peeked = await peek(content, MAX_POINTER_SIZE);
+      if (peeked.ended && parsePointer(peeked.head)) return peeked.head;
+      // (the analysis runs when the content is longer than a pointer, as it always did)
+      const analyse = Boolean(deps.settings.mediaAware && deps.analyze && !peeked.ended);
+      const { head, ended } = analyse ? await peekMore(peeked.rest, peeked.head, ANALYSIS_HEAD - 1) : peeked;
       const file = path.join(deps.workTree, req.pathname);
       let worker: CutWorker | undefined;
-      if (!ended && deps.cutWorker) {
-        // git does not say how long the content is; the file it came from is a good guess
-        // (asked first: the workers then start while the container is analysed)
-        let size = 0;
+      // git does not say how long the content is; the file it came from is a good guess
+      let size = ended ? head.length : -1;
+      if (!ended) {
         try {
           size = fs.statSync(file).size;
         } catch {
           /* content from elsewhere (git hash-object --stdin --path): cut on this thread */
         }
-        worker = deps.cutWorker(size);
       }
+      // (asked first: the workers then start while the container is analysed)
+      if (!ended && deps.cutWorker) worker = deps.cutWorker(Math.max(0, size));
       let analysis: MediaAnalysis | null = null;
-      if (deps.settings.mediaAware && deps.analyze && !ended) {
+      if (analyse) {
         try {
-          analysis = await deps.analyze(file);
+          analysis = await deps.analyze!(file, size >= 0 ? { head, size } : undefined);
         } catch {
           analysis = null; // the plan is only a hint: ids come from the bytes git sends
         }

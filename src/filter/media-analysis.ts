@@ -4,7 +4,7 @@
  * that changed between analysis and ingest is still stored exactly.
  */
 import { analyzeContainer } from '../media/analyze-container.js';
-import { openFileReader, type RandomAccessReader } from '../media/random-access-reader.js';
+import { headFirstReader, openFileReader, type ClosableReader, type RandomAccessReader } from '../media/random-access-reader.js';
 import { isPlausibleBoxType, payloadStart, readBoxHeader } from '../media/mp4-boxes.js';
 
 /** Payload starts of the `mdat` boxes among the top-level boxes that parse, from offset 0. */
@@ -27,10 +27,14 @@ async function leadingPayloadStarts(reader: RandomAccessReader): Promise<number[
 }
 import type { MediaAnalysis } from './dits-filter.js';
 
-export async function analyzeForIngest(absPath: string): Promise<MediaAnalysis | null> {
-  let reader;
+/**
+ * The cut plan for the file at `absPath`. `known`: its size and first bytes, when the caller
+ * has them (the file is then opened only if the parser reads past them).
+ */
+export async function analyzeForIngest(absPath: string, known?: { head: Buffer; size: number }): Promise<MediaAnalysis | null> {
+  let reader: ClosableReader;
   try {
-    reader = await openFileReader(absPath);
+    reader = known ? headFirstReader(absPath, known.head, known.size) : await openFileReader(absPath);
   } catch {
     return null;
   }

@@ -115,11 +115,16 @@ class PacketWriter {
 
   /** `buf` as data packets, written before this resolves (the caller may reuse it then). */
   async data(buf: Buffer): Promise<void> {
+    this.queueData(buf);
+    await this.send();
+  }
+
+  /** `buf` as data packets, sent with the next send() (`buf` must not change until then). */
+  queueData(buf: Buffer): void {
     for (let i = 0; i < buf.length; i += MAX_PACKET_DATA) {
       const end = Math.min(i + MAX_PACKET_DATA, buf.length);
       this.pending.push(packetHeader(end - i), buf.subarray(i, end));
     }
-    await this.send();
   }
 
   async send(): Promise<void> {
@@ -217,7 +222,8 @@ export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: 
     writer.text('status=success');
     writer.flushPkt();
     if (Buffer.isBuffer(result)) {
-      await writer.data(result);
+      // status, content and the empty status list in one write
+      writer.queueData(result);
       writer.flushPkt();
       writer.flushPkt(); // empty status list: keep "success"
       await writer.send();

@@ -47,6 +47,28 @@ export async function openFileReader(path: string): Promise<ClosableReader> {
   }
 }
 
+/**
+ * A file of `size` bytes whose first `head.length` bytes are already in memory (the clean
+ * filter has them from git's pipe): the file is opened only for a read past them, so telling
+ * that a file is not a container costs no open. Reads from `head` are copies.
+ */
+export function headFirstReader(path: string, head: Buffer, size: number): ClosableReader {
+  let file: Promise<ClosableReader> | null = null;
+  return {
+    size,
+    async read(offset: number, length: number): Promise<Buffer> {
+      const wanted = clampLength(size, offset, length);
+      if (offset + wanted <= head.length) return Buffer.from(head.subarray(offset, offset + wanted));
+      file ??= openFileReader(path);
+      return (await file).read(offset, length);
+    },
+    async close(): Promise<void> {
+      const f = await file?.catch(() => null);
+      await f?.close();
+    },
+  };
+}
+
 /** A reader over bytes already in memory (tests, small inputs). No copy is made. */
 export function bufferReader(bytes: Uint8Array): RandomAccessReader {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -61,7 +61,7 @@ export async function checkFormat(storage: ObjectStorage): Promise<boolean> {
   try {
     body = await storage.getBuffer(FORMAT_KEY);
   } catch (err) {
-    if ((err as { code?: string }).code === 'STORAGE_NOT_FOUND') return false;
+    if ((err as { code?: string }).code === 'storage-not-found') return false;
     throw err;
   }
   let f: { format?: string; version?: number };

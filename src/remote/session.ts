@@ -285,7 +285,7 @@ export class RemoteSession implements RemoteHelperHandlers {
         });
         await applyBundle(cwd, file);
       } catch (err) {
-        if ((err as { code?: string }).code === 'STORAGE_NOT_FOUND') {
+        if ((err as { code?: string }).code === 'storage-not-found') {
           throw new DitsUserError('remote-corrupt', `the remote lists git data ${b.key} but it is missing from ${storage.location}`, { hint: 'the remote was damaged; push again from a clone that has these commits' });
         }
         throw err;

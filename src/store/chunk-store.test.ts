@@ -136,3 +136,84 @@ describe('ChunkStore remote-held chunks', () => {
     s.close();
   });
 });
+
+describe('manifests', () => {
+  const manifest = (n: number): { id: string; bytes: Buffer } => {
+    const bytes = xorshift32Bytes(300 + n, 500 + n);
+    return { id: hashBytes(bytes).toString('hex'), bytes };
+  };
+
+  it('are rows of the index: no file per manifest, listed, dated, deleted', () => {
+    const dir = tmpDir();
+    const s = ChunkStore.open(dir, { create: true });
+    const ms = [0, 1, 2].map(manifest);
+    const before = Date.now();
+    for (const m of ms) s.putManifest(m.id, m.bytes);
+    s.putManifest(ms[0]!.id, ms[0]!.bytes); // again: no change
+    expect(fs.readdirSync(path.join(dir, 'manifests'))).toEqual([]);
+    expect(new Set(s.listManifestIds())).toEqual(new Set(ms.map((m) => m.id)));
+    for (const m of ms) {
+      expect(s.hasManifest(m.id)).toBe(true);
+      expect(s.getManifestBytes(m.id).equals(m.bytes)).toBe(true);
+      expect(s.manifestAddedAt(m.id)).toBeGreaterThanOrEqual(before - 1);
+    }
+    expect(s.manifestBytes()).toBe(ms.reduce((a, m) => a + m.bytes.length, 0));
+    s.deleteManifest(ms[1]!.id);
+    expect(s.hasManifest(ms[1]!.id)).toBe(false);
+    expect(() => s.getManifestBytes(ms[1]!.id)).toThrow(/not in the local store/);
+    s.close();
+    // another process sees them at once
+    const again = ChunkStore.open(dir);
+    expect(again.getManifestBytes(ms[2]!.id).equals(ms[2]!.bytes)).toBe(true);
+    again.close();
+  });
+
+  it('a corrupt row is reported corrupt, and quarantine moves it aside so a good copy can be stored again', () => {
+    const dir = tmpDir();
+    const s = ChunkStore.open(dir, { create: true });
+    const m = manifest(3);
+    s.putManifest(m.id, m.bytes);
+    const bad = Buffer.from(m.bytes);
+    bad[7] ^= 0x10;
+    s.db.prepare('UPDATE manifests SET body = ? WHERE id = ?').run(bad, m.id);
+    expect(() => s.getManifestBytes(m.id)).toThrow(/corrupt/);
+    const dest = path.join(dir, 'quarantine', `${m.id}.manifest`);
+    let noted = 0;
+    s.quarantineManifest(m.id, dest, () => noted++);
+    expect(noted).toBe(1);
+    expect(fs.readFileSync(dest).equals(bad)).toBe(true);
+    expect(s.hasManifest(m.id)).toBe(false);
+    s.putManifest(m.id, m.bytes);
+    expect(s.getManifestBytes(m.id).equals(m.bytes)).toBe(true);
+    s.close();
+  });
+
+  it('files written by earlier versions are still read, listed, dated and deleted; an unreadable one is an error, never absent', () => {
+    const dir = tmpDir();
+    const first = ChunkStore.open(dir, { create: true });
+    const row = manifest(4);
+    const old = manifest(5);
+    first.putManifest(row.id, row.bytes);
+    const file = first.manifestPath(old.id);
+    first.close();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, old.bytes);
+    const s = ChunkStore.open(dir);
+    expect(s.hasManifest(old.id)).toBe(true);
+    expect(s.getManifestBytes(old.id).equals(old.bytes)).toBe(true);
+    expect(new Set(s.listManifestIds())).toEqual(new Set([row.id, old.id]));
+    expect(s.manifestAddedAt(old.id)).toBe(fs.statSync(file).mtimeMs);
+    expect(s.manifestBytes()).toBe(row.bytes.length + old.bytes.length);
+    if (process.getuid?.() !== 0) {
+      fs.chmodSync(file, 0);
+      expect(() => s.getManifestBytes(old.id)).toThrow(/EACCES|permission/);
+      fs.chmodSync(file, 0o444);
+    }
+    fs.writeFileSync(file, Buffer.concat([old.bytes, Buffer.from('x')]));
+    expect(() => s.getManifestBytes(old.id)).toThrow(/corrupt/);
+    s.deleteManifest(old.id);
+    expect(fs.existsSync(file)).toBe(false);
+    expect([...s.listManifestIds()]).toEqual([row.id]);
+    s.close();
+  });
+});

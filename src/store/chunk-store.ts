@@ -4,7 +4,9 @@
  *   index.sqlite        which chunk is in which pack at which offset (WAL, better-sqlite3)
  *   packs/<name>.pack   chunks back to back (see pack-format.ts); a pack is appended to by
  *                       one writer only, then never changed (gc rewrites whole packs)
- *   manifests/ab/<id>   manifests, one file each, written by temp file + rename
+ *   index.sqlite        also the manifests (table manifests), committed in their own row
+ *   manifests/ab/<id>   manifests stored by earlier versions, one file each (still read,
+ *                       listed, checked and deleted as before; new ones go to the table)
  *   quarantine/         corrupt chunks and manifests moved aside by fsck
  *
  * Pack writes are buffered and handed to the disk asynchronously (PositionalWriter), so
@@ -306,7 +308,8 @@ export class ChunkStore {
     const Database = require('better-sqlite3') as typeof BetterSqlite3;
     const db = new Database(dbFile);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    // durable: a commit is fsynced too (manifest rows are what a pointer handed to git needs)
+    db.pragma(`synchronous = ${opts.durable ? 'FULL' : 'NORMAL'}`);
     db.pragma('busy_timeout = 30000');
     db.exec(`
       CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -320,6 +323,9 @@ export class ChunkStore {
       -- Chunks that hold pieces of large manifests: manifests stay hot, so these are never pruned.
       CREATE TABLE IF NOT EXISTS manifest_pieces(manifest TEXT NOT NULL, chunk BLOB NOT NULL, PRIMARY KEY(manifest, chunk)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS manifest_pieces_by_chunk ON manifest_pieces(chunk);
+      -- Manifests: the whole manifest, or for a large one its list of pieces (DITSMIDX).
+      -- A row, not a file: a file each cost most of the time of adding many small files.
+      CREATE TABLE IF NOT EXISTS manifests(id TEXT PRIMARY KEY, body BLOB NOT NULL, added_at INTEGER NOT NULL);
       -- Chunks whose bytes are not kept here because a remote verifiably holds them: fetched
       -- from it and verified straight into the working tree (no second local copy), or
       -- pruned after the remote copy was checked. Adding content dedups against them.
@@ -354,6 +360,12 @@ export class ChunkStore {
       known: this.db.prepare('SELECT EXISTS(SELECT 1 FROM chunks WHERE id = ?) OR EXISTS(SELECT 1 FROM remote_held WHERE id = ?)').pluck(),
       addHeld: this.db.prepare('INSERT OR REPLACE INTO remote_held(id, remote, raw_len, at) VALUES (?, ?, ?, ?)'),
       anyHeld: this.db.prepare('SELECT EXISTS(SELECT 1 FROM remote_held)').pluck(),
+      manifestHas: this.db.prepare('SELECT 1 FROM manifests WHERE id = ?').pluck(),
+      manifestGet: this.db.prepare('SELECT body FROM manifests WHERE id = ?').pluck(),
+      manifestAt: this.db.prepare('SELECT added_at FROM manifests WHERE id = ?').pluck(),
+      manifestIds: this.db.prepare('SELECT id FROM manifests').pluck(),
+      manifestPut: this.db.prepare('INSERT OR REPLACE INTO manifests(id, body, added_at) VALUES (?, ?, ?)'),
+      manifestPiece: this.db.prepare('INSERT OR IGNORE INTO manifest_pieces(manifest, chunk) VALUES (?, ?)'),
     };
   }
 
@@ -626,7 +638,7 @@ export class ChunkStore {
   private insertMany: BetterSqlite3.Statement | null = null;
 
   /** The rows, in one transaction, INSERT_ROWS to a statement (a third of the time of one each). */
-  private insertRows(batches: { packId: number; rows: PendingRow[] }[]): void {
+  private insertRows(batches: { packId: number; rows: PendingRow[] }[], manifest?: { id: string; bytes: Buffer }): void {
     const now = Date.now();
     this.insertMany ??= this.db.prepare(`INSERT OR IGNORE INTO chunks(id, pack, offset, stored_len, raw_len, codec, added_at) VALUES ${new Array(INSERT_ROWS).fill('(?, ?, ?, ?, ?, ?, ?)').join(', ')}`);
     const many = this.insertMany;
@@ -649,6 +661,7 @@ export class ChunkStore {
           this.stmts.insert.run(r.idRaw, b.packId, r.offset, r.storedLength, r.rawLength, r.codec, now);
         }
       }
+      if (manifest) this.stmts.manifestPut.run(manifest.id, manifest.bytes, now);
     }).immediate();
   }
 
@@ -683,9 +696,11 @@ export class ChunkStore {
   /**
    * commit() without blocking the thread on the disk: the chunks put before the call are
    * written (and, with `durable`, fsynced) asynchronously, then their rows commit. Puts made
-   * while it waits belong to a later commit. Several may run at once.
+   * while it waits belong to a later commit. Several may run at once. `manifest`: stored
+   * too, in the same transaction as the rows when it is small (see putManifest).
    */
-  async commitAsync(): Promise<void> {
+  async commitAsync(manifest?: { id: string; bytes: Buffer }): Promise<void> {
+    const inline = manifest && manifest.bytes.length <= MANIFEST_SPLIT_SIZE && !this.hasManifest(manifest.id) ? manifest : undefined;
     const taken = this.writers()
       .filter((w) => w.rows.length)
       .map((w) => {
@@ -694,10 +709,17 @@ export class ChunkStore {
         w.holds++;
         return { w, packId: w.packId, rows };
       });
-    if (taken.length === 0) return;
+    if (taken.length === 0) {
+      if (manifest) this.putManifest(manifest.id, manifest.bytes);
+      return;
+    }
     try {
       for (const t of taken) {
         if (this.durable) await t.w.syncAsync();
+        // nothing in flight: what is left is at most one buffer, written here and now (a
+        // round trip through the thread pool cost more than the write itself, once per
+        // file when adding many small ones: 1-2 ms against about 0.5 ms here)
+        else if (!t.w.busy) t.w.flushSync();
         else await t.w.drain();
       }
     } catch (err) {
@@ -706,9 +728,14 @@ export class ChunkStore {
       throw this.diskError(err);
     }
     for (const t of taken) t.w.holds--;
-    this.insertRows(taken);
+    try {
+      this.insertRows(taken, inline);
+    } catch (err) {
+      throw this.diskError(err);
+    }
     for (const t of taken) for (const r of t.rows) this.pendingIds.delete(r.idRaw.toString('hex'));
     this.dropIdleRetired();
+    if (manifest && !inline) this.putManifest(manifest.id, manifest.bytes);
   }
 
   /** Drops chunks put since the last commit (their bytes stay as unindexed pack tail). */
@@ -965,84 +992,101 @@ export class ChunkStore {
     return { buffer, chunks };
   }
 
+  /** Where an earlier version of Dits kept manifest `id` (a file each); new ones are rows. */
   manifestPath(id: string): string {
     return path.join(this.dir, 'manifests', id.slice(0, 2), id.slice(2));
   }
 
   hasManifest(id: string): boolean {
     this.enlist();
-    return fs.existsSync(this.manifestPath(id));
+    return this.stmts.manifestHas.get(id) !== undefined || (this.legacyManifests() && fileSize(this.manifestPath(id)) > 0);
+  }
+
+  private anyLegacyManifest: boolean | null = null;
+
+  /** Whether manifests/ holds anything (files of earlier versions; looked at once per process). */
+  private legacyManifests(): boolean {
+    this.anyLegacyManifest ??= safeReaddir(path.join(this.dir, 'manifests')).length > 0;
+    return this.anyLegacyManifest;
   }
 
   /**
-   * Stores a manifest. A small one is one file. A large one (a 1 GiB file's manifest is
-   * about 600 KB) is cut into content-defined pieces stored as ordinary chunks, and the file
-   * holds only the list of pieces ("DITSMIDX"): a new version of a file then stores the few
-   * pieces that changed, not a whole new manifest. Either way the id is BLAKE3 of the whole
-   * manifest, and reads verify it.
+   * Stores a manifest, as a row of the index (committed at once). A large one (a 1 GiB
+   * file's manifest is about 600 KB) is cut into content-defined pieces stored as ordinary
+   * chunks, and the row holds only the list of pieces ("DITSMIDX"): a new version of a file
+   * then stores the few pieces that changed, not a whole new manifest. Either way the id is
+   * BLAKE3 of the whole manifest, and reads verify it.
    */
   putManifest(id: string, bytes: Buffer): void {
     this.enlist();
-    const dest = this.manifestPath(id);
-    // (an empty one is what a power loss can leave of a manifest written without fsync: written again)
-    if (fileSize(dest) > 0) return;
+    // (an empty file is what a power loss could leave of one an earlier version wrote without fsync: stored again)
+    if (this.hasManifest(id)) return;
     try {
-      let file = bytes;
+      let body = bytes;
+      const pieceIds: Buffer[] = [];
       if (bytes.length > MANIFEST_SPLIT_SIZE) {
         const chunker = new Chunker(MANIFEST_PIECE_PARAMS);
         const pieces = chunker.push(bytes);
         const tail = chunker.finish();
         if (tail) pieces.push(tail);
-        file = Buffer.alloc(MIDX_HEADER + pieces.length * MIDX_ENTRY);
-        MIDX_MAGIC.copy(file, 0);
-        file.writeUInt32LE(1, 8);
-        file.writeUInt32LE(pieces.length, 12);
-        const record = this.db.prepare('INSERT OR IGNORE INTO manifest_pieces(manifest, chunk) VALUES (?, ?)');
-        const ids: Buffer[] = [];
+        body = Buffer.alloc(MIDX_HEADER + pieces.length * MIDX_ENTRY);
+        MIDX_MAGIC.copy(body, 0);
+        body.writeUInt32LE(1, 8);
+        body.writeUInt32LE(pieces.length, 12);
         pieces.forEach((piece, i) => {
           const pid = hashBytes(piece);
-          ids.push(pid);
+          pieceIds.push(pid);
           this.putStoredChunk(pid, CODEC_NONE, piece.length, piece);
-          pid.copy(file, MIDX_HEADER + i * MIDX_ENTRY);
-          file.writeUInt32LE(piece.length, MIDX_HEADER + i * MIDX_ENTRY + 32);
+          pid.copy(body, MIDX_HEADER + i * MIDX_ENTRY);
+          body.writeUInt32LE(piece.length, MIDX_HEADER + i * MIDX_ENTRY + 32);
         });
         this.commit();
-        this.db.transaction(() => {
-          for (const pid of ids) record.run(id, pid);
-        }).immediate();
       }
-      // fsynced only with `durable`, as packs are (see open): a flush per file cost most of
-      // the time of adding many small files
-      writeFileAtomic(dest, file, path.join(this.dir, 'tmp'), this.durable);
+      const record = this.stmts.manifestPiece;
+      const put = this.stmts.manifestPut;
+      this.db.transaction(() => {
+        for (const pid of pieceIds) record.run(id, pid);
+        put.run(id, body, Date.now());
+      }).immediate();
     } catch (err) {
       throw this.diskError(err);
     }
   }
 
+  /**
+   * A manifest as stored (whole, or its list of pieces), not verified; null when it is not
+   * here. A legacy file that cannot be read throws (EACCES, EIO): never taken for absent.
+   */
+  private manifestBody(id: string): Buffer | null {
+    const row = this.stmts.manifestGet.get(id) as Buffer | undefined;
+    if (row !== undefined) return row;
+    try {
+      return fs.readFileSync(this.manifestPath(id));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
   /** Chunk ids a stored manifest's pieces occupy (none for a small manifest). */
   manifestPieceIds(id: string): Buffer[] {
-    let file: Buffer;
+    let body: Buffer | null;
     try {
-      file = fs.readFileSync(this.manifestPath(id));
+      body = this.manifestBody(id);
     } catch {
       return [];
     }
-    if (!file.subarray(0, 8).equals(MIDX_MAGIC)) return [];
-    const n = file.readUInt32LE(12);
+    if (!body || !body.subarray(0, 8).equals(MIDX_MAGIC)) return [];
+    const n = body.readUInt32LE(12);
     const out: Buffer[] = [];
-    for (let i = 0; i < n; i++) out.push(file.subarray(MIDX_HEADER + i * MIDX_ENTRY, MIDX_HEADER + i * MIDX_ENTRY + 32));
+    for (let i = 0; i < n; i++) out.push(body.subarray(MIDX_HEADER + i * MIDX_ENTRY, MIDX_HEADER + i * MIDX_ENTRY + 32));
     return out;
   }
 
   /** Manifest bytes, verified against the id. */
   getManifestBytes(id: string): Buffer {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(this.manifestPath(id));
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') throw new ManifestMissingError(id);
-      throw err;
-    }
+    let bytes = this.manifestBody(id);
+    if (bytes === null) throw new ManifestMissingError(id);
     const corrupt = (): DitsUserError =>
       new DitsUserError('manifest-corrupt', `manifest ${id} is corrupt in the local store`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
     if (bytes.subarray(0, 8).equals(MIDX_MAGIC)) {
@@ -1064,12 +1108,70 @@ export class ChunkStore {
     return bytes;
   }
 
+  /** The first `n` bytes of a manifest as stored (its header, for a whole one), or null. */
+  manifestHead(id: string, n: number): Buffer | null {
+    try {
+      return this.manifestBody(id)?.subarray(0, n) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Ids of every stored manifest: rows, then legacy files (each once). */
   *listManifestIds(): Generator<string> {
+    const rows = new Set(this.stmts.manifestIds.all() as string[]);
+    yield* rows;
     const root = path.join(this.dir, 'manifests');
     for (const a of safeReaddir(root)) {
       if (!/^[0-9a-f]{2}$/.test(a)) continue;
-      for (const b of safeReaddir(path.join(root, a))) if (/^[0-9a-f]{62}$/.test(b)) yield a + b;
+      for (const b of safeReaddir(path.join(root, a))) if (/^[0-9a-f]{62}$/.test(b) && !rows.has(a + b)) yield a + b;
     }
+  }
+
+  /** When manifest `id` was stored (ms), or null when it is not here. */
+  manifestAddedAt(id: string): number | null {
+    const at = this.stmts.manifestAt.get(id) as number | undefined;
+    if (at !== undefined) return at;
+    try {
+      return fs.statSync(this.manifestPath(id)).mtimeMs;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Bytes the stored manifests take (rows and legacy files; pieces are chunks, counted there). */
+  manifestBytes(): number {
+    let n = this.db.prepare('SELECT coalesce(sum(length(body)), 0) FROM manifests').pluck().get() as number;
+    const root = path.join(this.dir, 'manifests');
+    for (const a of safeReaddir(root)) for (const b of safeReaddir(path.join(root, a))) n += Math.max(0, fileSize(path.join(root, a, b)));
+    return n;
+  }
+
+  /** Removes manifest `id` (its row or file, and the record of its pieces; the pieces' chunks are gc's). */
+  deleteManifest(id: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM manifests WHERE id = ?').run(id);
+      this.db.prepare('DELETE FROM manifest_pieces WHERE manifest = ?').run(id);
+    }).immediate();
+    fs.rmSync(this.manifestPath(id), { force: true });
+  }
+
+  /**
+   * Moves manifest `id` aside to `dest` (fsck's quarantine), so a good copy can be fetched
+   * in its place; `note` runs in the same transaction that removes the row.
+   */
+  quarantineManifest(id: string, dest: string, note: () => void): void {
+    const row = this.stmts.manifestGet.get(id) as Buffer | undefined;
+    if (row !== undefined) {
+      writeFileAtomic(dest, row, path.dirname(dest), this.durable);
+      this.db.transaction(() => {
+        this.db.prepare('DELETE FROM manifests WHERE id = ?').run(id);
+        note();
+      }).immediate();
+      return;
+    }
+    fs.renameSync(this.manifestPath(id), dest);
+    this.db.transaction(note).immediate();
   }
 
   stats(): StoreStats {

@@ -93,7 +93,6 @@ export async function fsckStore(
   const goodManifests = new Map<string, Manifest>();
   for (const id of [...store.listManifestIds()]) {
     res.manifestsChecked++;
-    const file = store.manifestPath(id);
     let reason: string | null = null;
     try {
       goodManifests.set(id, Manifest.parse(store.getManifestBytes(id)));
@@ -103,8 +102,7 @@ export async function fsckStore(
     if (reason) {
       res.problems.push({ kind: 'manifest-corrupt', id, detail: reason });
       if (quarantine) {
-        fs.renameSync(file, path.join(qdir, `${id}.manifest`));
-        note.run(id, 'manifest', reason, Date.now());
+        store.quarantineManifest(id, path.join(qdir, `${id}.manifest`), () => note.run(id, 'manifest', reason, Date.now()));
         res.quarantined.push(id);
       }
     }

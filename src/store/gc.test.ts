@@ -116,6 +116,9 @@ describe('gc and writers', () => {
     w.abandon(); // b's bytes stay in the pack, unindexed
     w.close();
     const file = path.join(dir, 'packs', fs.readdirSync(path.join(dir, 'packs'))[0]!);
+    // the close writes b's bytes in the background: wait until they are on the file
+    const withTail = 16 + 41 + a.data.length + 41 + b.data.length;
+    for (let i = 0; i < 500 && fs.statSync(file).size < withTail; i++) await new Promise((r) => setTimeout(r, 10));
     const before = fs.statSync(file).size;
     const { plan } = gcAll(dir, 3600_000);
     expect(plan.partialPacks).toHaveLength(1);

@@ -107,12 +107,9 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
   const ins = db.prepare('INSERT OR IGNORE INTO gc_live(id) VALUES (?)');
   const deadManifests: string[] = [];
   for (const id of [...store.listManifestIds()]) {
-    let young = false;
-    try {
-      young = fs.statSync(store.manifestPath(id)).mtimeMs > cutoff;
-    } catch {
-      continue; // just removed by someone else (if reachable, it is checked below)
-    }
+    const at = store.manifestAddedAt(id);
+    if (at === null) continue; // just removed by someone else (if reachable, it is checked below)
+    const young = at > cutoff;
     if (!live.has(id) && !young) {
       deadManifests.push(id);
       continue;
@@ -125,7 +122,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
     for (const id of live) {
       // (only reachable ones decide: an unreachable young one that cannot be read could only
       // matter to a writer still running, and gc deletes nothing while one is)
-      if (!fs.existsSync(store.manifestPath(id))) {
+      if (!store.hasManifest(id)) {
         if (reachable.has(id)) missingManifests.push(id);
         continue;
       }
@@ -270,10 +267,8 @@ export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opt
       result.kept = { reason: 'manifests-not-here' };
       return;
     }
-    const unpiece = db.prepare('DELETE FROM manifest_pieces WHERE manifest = ?');
     for (const id of plan.deadManifests) {
-      fs.rmSync(store.manifestPath(id), { force: true });
-      unpiece.run(id);
+      store.deleteManifest(id);
       result.deletedManifests++;
     }
     const dead = db.prepare('SELECT id, pack FROM chunks WHERE added_at <= ? AND NOT EXISTS (SELECT 1 FROM gc_live l WHERE l.id = chunks.id)').all(plan.cutoff) as { id: Buffer; pack: number }[];
@@ -328,6 +323,6 @@ function storeBytes(store: ChunkStore): number {
   let n = 0;
   const packDir = path.join(store.dir, 'packs');
   for (const f of fs.readdirSync(packDir)) n += fileSize(path.join(packDir, f));
-  for (const id of store.listManifestIds()) n += fileSize(store.manifestPath(id));
+  n += store.manifestBytes();
   return n;
 }

@@ -215,10 +215,10 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer> | 
       media: opts.media ?? null,
       mediaFallback: opts.mediaFallback,
     });
-    await store.commitAsync();
+    // the chunks' rows and the manifest commit together
+    await store.commitAsync({ id, bytes });
     // every slot is back and written: the next file's cutter takes them
     if (cutter instanceof LocalCutter) cutter.recycle();
-    store.putManifest(id, bytes);
     const pointer: Pointer = { oid, size: header.size, manifest: id };
     return { pointer, pointerBytes: encodePointer(pointer), manifestId: id, header, newChunks, newBytes };
   } catch (err) {

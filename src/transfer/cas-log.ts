@@ -58,7 +58,7 @@ export interface CasLogBackend {
 export interface CasLogOptions {
   /** Full key prefix under which logs live, ending in '/'. */
   root: string;
-  /** Rounds of contention before giving up with STORAGE_CAS_CONTENDED (default 40). */
+  /** Rounds of contention before giving up with storage-cas-contended (default 40). */
   maxRounds?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -113,7 +113,7 @@ export class CasLog {
       // finish the slot in progress (with a no-op if nothing was accepted), then look again
       await this.decide(key, state.pendingSlot, this.newRecord(state.current ? decodeBody(state.current) : null));
     }
-    throw new StorageError('STORAGE_CAS_CONTENDED', `Too many concurrent updates of ${key}; gave up after ${this.maxRounds} rounds`, {
+    throw new StorageError('storage-cas-contended', `Too many concurrent updates of ${key}; gave up after ${this.maxRounds} rounds`, {
       key,
       retryable: true,
     });
@@ -143,7 +143,7 @@ export class CasLog {
       }
       // someone else's record (or a no-op) took the slot: look again
     }
-    throw new StorageError('STORAGE_CAS_CONTENDED', `Too many concurrent updates of ${key}; gave up after ${this.maxRounds} rounds`, {
+    throw new StorageError('storage-cas-contended', `Too many concurrent updates of ${key}; gave up after ${this.maxRounds} rounds`, {
       key,
       retryable: true,
     });
@@ -197,7 +197,7 @@ export class CasLog {
   private async readMarker(key: string, slot: number): Promise<CasRecord> {
     const record = await this.readRecord(`${this.slotPrefix(key, slot)}d`, key);
     // only pruning removes markers, and only 64 slots below the newest: a retry reads afresh
-    if (!record) throw new StorageError('STORAGE_CAS_CONTENDED', `Decided marker of ${key} slot ${slot} was pruned while being read`, { key, retryable: true });
+    if (!record) throw new StorageError('storage-cas-contended', `Decided marker of ${key} slot ${slot} was pruned while being read`, { key, retryable: true });
     return record;
   }
 
@@ -212,7 +212,7 @@ export class CasLog {
       if (raw === null) return null;
       const record = parseRecord(raw);
       if (record) return record;
-      if (attempt >= 5) throw new StorageError('STORAGE_CAS_CORRUPT', `A version record of ${key} (${fullKey}) is not valid`, { key });
+      if (attempt >= 5) throw new StorageError('storage-cas-corrupt', `A version record of ${key} (${fullKey}) is not valid`, { key });
       await this.sleep(10 * (attempt + 1));
     }
   }
@@ -260,7 +260,7 @@ export class CasLog {
       await this.backend.putRaw(`${prefix}d`, Buffer.from(JSON.stringify(record)));
       return record;
     }
-    throw new StorageError('STORAGE_CAS_CONTENDED', `Too many concurrent updates of ${key}; gave up after ${this.maxRounds} rounds`, {
+    throw new StorageError('storage-cas-contended', `Too many concurrent updates of ${key}; gave up after ${this.maxRounds} rounds`, {
       key,
       retryable: true,
     });

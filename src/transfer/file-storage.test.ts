@@ -60,12 +60,12 @@ describe('FileStorage locks', () => {
   it('checkAccess names a missing remote folder', async () => {
     await new FileStorage(root).checkAccess();
     const missing = new FileStorage(path.join(root, 'no-such-dir'));
-    await expect(missing.checkAccess()).rejects.toMatchObject({ code: 'STORAGE_ROOT_MISSING' });
+    await expect(missing.checkAccess()).rejects.toMatchObject({ code: 'storage-root-missing' });
   });
 
   it('a key cannot also be a folder', async () => {
     const storage = new FileStorage(root);
     await storage.put('a/b/c', Buffer.from('1'));
-    await expect(storage.put('a/b', Buffer.from('2'))).rejects.toMatchObject({ code: 'STORAGE_KEY_CONFLICT' });
+    await expect(storage.put('a/b', Buffer.from('2'))).rejects.toMatchObject({ code: 'storage-key-conflict' });
   });
 });

@@ -98,7 +98,7 @@ export class FileStorage implements ObjectStorage {
     } catch (err) {
       const code = errnoCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR') {
-        throw new StorageError('STORAGE_ROOT_MISSING', `The remote folder ${this.root} does not exist (or is not a folder)`, {
+        throw new StorageError('storage-root-missing', `The remote folder ${this.root} does not exist (or is not a folder)`, {
           cause: err,
           hint: 'Check the path in the remote URL (`git remote -v`); for a new remote create the folder first (mkdir -p), or mount the share.',
         });
@@ -185,7 +185,7 @@ export class FileStorage implements ObjectStorage {
       const tmp = await this.writeTemp(key, body, body.length);
       try {
         if (!(await this.stillHolds(lock))) {
-          throw new StorageError('STORAGE_LOCK_LOST', `Lost the lock on ${key} in ${this.location} (it was broken as stale)`, {
+          throw new StorageError('storage-lock-lost', `Lost the lock on ${key} in ${this.location} (it was broken as stale)`, {
             key,
             retryable: true,
             hint: 'Another process judged this lock abandoned; the update was not written. Retry.',
@@ -232,7 +232,7 @@ export class FileStorage implements ObjectStorage {
       return await fs.open(this.pathOf(key), 'r');
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR' || errnoCode(err) === 'EISDIR') {
-        throw new StorageError('STORAGE_NOT_FOUND', `No object ${key} in ${this.location}`, { key });
+        throw new StorageError('storage-not-found', `No object ${key} in ${this.location}`, { key });
       }
       throw this.mapError(err, key);
     }
@@ -241,7 +241,7 @@ export class FileStorage implements ObjectStorage {
   private resolveRange(key: string, size: number, range: ByteRange | undefined): ByteRange | undefined {
     if (!range) return undefined;
     if (range.start >= size) {
-      throw new StorageError('STORAGE_BAD_RANGE', `Range ${range.start}-${range.end} starts past the end of ${key} (${size} bytes)`, { key });
+      throw new StorageError('storage-bad-range', `Range ${range.start}-${range.end} starts past the end of ${key} (${size} bytes)`, { key });
     }
     return { start: range.start, end: Math.min(range.end, size - 1) };
   }
@@ -276,7 +276,7 @@ export class FileStorage implements ObjectStorage {
       }
       const st = await fs.stat(tmpPath, { bigint: true });
       if (expectedSize !== undefined && Number(st.size) !== expectedSize) {
-        throw new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} had ${st.size} bytes, ${expectedSize} were announced`, { key });
+        throw new StorageError('storage-size-mismatch', `Body for ${key} had ${st.size} bytes, ${expectedSize} were announced`, { key });
       }
       return { path: tmpPath, etag: etagOf(st) };
     } catch (err) {
@@ -381,19 +381,19 @@ export class FileStorage implements ObjectStorage {
     if (err instanceof StorageError) return err;
     const code = errnoCode(err);
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-      return new StorageError('STORAGE_ACCESS_DENIED', `Permission denied writing or reading ${key} under ${this.root} (${code})`, {
+      return new StorageError('storage-access-denied', `Permission denied writing or reading ${key} under ${this.root} (${code})`, {
         key,
         cause: err,
         hint: 'Check that you may read and write this folder (owner, mode, read-only mount).',
       });
     }
     if (code === 'ENOSPC' || code === 'EDQUOT') {
-      return new StorageError('STORAGE_FULL', `No space left for ${key} under ${this.root}`, { key, cause: err, hint: 'Free space on that disk, then re-run.' });
+      return new StorageError('storage-full', `No space left for ${key} under ${this.root}`, { key, cause: err, hint: 'Free space on that disk, then re-run.' });
     }
     if (code === 'EIO' || code === 'ESTALE' || code === 'ETIMEDOUT' || code === 'EAGAIN' || code === 'EBUSY') {
-      return new StorageError('STORAGE_IO', `I/O error on ${key} under ${this.root} (${code})`, { key, cause: err, retryable: true });
+      return new StorageError('storage-io', `I/O error on ${key} under ${this.root} (${code})`, { key, cause: err, retryable: true });
     }
-    return new StorageError('STORAGE_IO', `File storage error on ${key} under ${this.root}: ${(err as Error)?.message ?? String(err)}`, {
+    return new StorageError('storage-io', `File storage error on ${key} under ${this.root}: ${(err as Error)?.message ?? String(err)}`, {
       key,
       cause: err,
     });
@@ -401,7 +401,7 @@ export class FileStorage implements ObjectStorage {
 }
 
 function keyConflict(key: string, root: string, cause: unknown): StorageError {
-  return new StorageError('STORAGE_KEY_CONFLICT', `Cannot store ${key} under ${root}: the key is also a folder of other keys, or one of its folders is a key`, {
+  return new StorageError('storage-key-conflict', `Cannot store ${key} under ${root}: the key is also a folder of other keys, or one of its folders is a key`, {
     key,
     cause,
     hint: 'A key may not be both an object and a prefix folder of other keys (like git refs a/b and a/b/c).',

@@ -110,7 +110,7 @@ describe('HttpStorage direct transfers (scripted)', () => {
     const storage = storageWith(world);
     expect((await storage.getBuffer(PACK, { start: 3, end: 5 })).toString()).toBe('345');
     expect((await readStreamToBuffer(await storage.get(PACK, { start: 0, end: 0 }))).toString()).toBe('0');
-    await expect(storage.get(PACK, { start: 2, end: 3 })).rejects.toMatchObject({ code: 'S3_ERROR', retryable: true });
+    await expect(storage.get(PACK, { start: 2, end: 3 })).rejects.toMatchObject({ code: 's3-error', retryable: true });
   });
 
   it('5xx from S3 on a GET is retried with the same URL', async () => {

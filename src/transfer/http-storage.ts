@@ -26,14 +26,14 @@
  * back-end etag fits a header. Key segments are percent-encoded in the path.
  *
  * Errors: 401 `auth-required` (with how to get and store a token), 403 `forbidden`,
- * 404 `repo-not-found` for the repository, StorageError STORAGE_NOT_FOUND for a missing
- * object, 416 STORAGE_BAD_RANGE, connection refused `server-unreachable`. 5xx, 429 and
+ * 404 `repo-not-found` for the repository, StorageError storage-not-found for a missing
+ * object, 416 storage-bad-range, connection refused `server-unreachable`. 5xx, 429 and
  * dropped connections are retried (requests whose body can be replayed; a streamed put
  * calls its body factory once, so the transfer queue retries it as a whole).
  */
 import { Readable } from 'node:stream';
 import { sizeGuard } from './size-guard.js';
-import { errnoCode } from '../errors.js';
+import { currentErrorCode, errnoCode } from '../errors.js';
 import {
   assertValidKey,
   assertValidPrefix,
@@ -187,7 +187,7 @@ export class HttpStorage implements ObjectStorage {
     const url = new URL(options.baseUrl);
     const parts = url.pathname.split('/').filter((s) => s !== '');
     if ((url.protocol !== 'http:' && url.protocol !== 'https:') || parts.length !== 2) {
-      throw new StorageError('BAD_STORAGE_URL', `A Dits server remote is http(s)://host[:port]/<owner>/<repo>, not ${options.baseUrl}`, {
+      throw new StorageError('bad-storage-url', `A Dits server remote is http(s)://host[:port]/<owner>/<repo>, not ${options.baseUrl}`, {
         hint: 'Write it as dits::http://127.0.0.1:8080/team/film.',
       });
     }
@@ -217,7 +217,7 @@ export class HttpStorage implements ObjectStorage {
     assertValidKey(key);
     const size = Buffer.isBuffer(body) ? body.length : opts.size;
     if (Buffer.isBuffer(body) && opts.size !== undefined && opts.size !== body.length) {
-      throw new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} has ${body.length} bytes, ${opts.size} were announced`, { key });
+      throw new StorageError('storage-size-mismatch', `Body for ${key} has ${body.length} bytes, ${opts.size} were announced`, { key });
     }
     if (this.directState !== 'off' && size !== undefined && size > 0 && (!Buffer.isBuffer(body) || size >= this.directMinBytes)) {
       const direct = await this.putDirect(key, body, size);
@@ -241,7 +241,7 @@ export class HttpStorage implements ObjectStorage {
       if (!res.ok) throw await this.statusError(res, key);
     }
     const json = (await res.json()) as { etag?: string };
-    if (typeof json.etag !== 'string') throw new StorageError('SERVER_ERROR', `The server answered a put of ${key} without an etag`, { key, retryable: true });
+    if (typeof json.etag !== 'string') throw new StorageError('server-error', `The server answered a put of ${key} without an etag`, { key, retryable: true });
     return { etag: json.etag };
   }
 
@@ -278,7 +278,7 @@ export class HttpStorage implements ObjectStorage {
     const size = Number(res.headers.get('content-length'));
     const etag = decodeEtagHeader(res.headers.get('etag'));
     if (!Number.isSafeInteger(size) || etag === undefined) {
-      throw new StorageError('SERVER_ERROR', `The server answered HEAD ${key} without a size or an etag`, { key, retryable: true });
+      throw new StorageError('server-error', `The server answered HEAD ${key} without a size or an etag`, { key, retryable: true });
     }
     return { size, etag };
   }
@@ -311,7 +311,7 @@ export class HttpStorage implements ObjectStorage {
     const res = await this.send('POST', `/storage/v/${encodeKeyPath(key)}`, { headers, body, key, allowPreconditionFailed: true });
     const json = (await res.json()) as ErrorBody & { etag?: string };
     if (res.status === 412) return { ok: false, current: json.current ?? null };
-    if (typeof json.etag !== 'string') throw new StorageError('SERVER_ERROR', `The server answered a putIf of ${key} without an etag`, { key, retryable: true });
+    if (typeof json.etag !== 'string') throw new StorageError('server-error', `The server answered a putIf of ${key} without an etag`, { key, retryable: true });
     return { ok: true, etag: json.etag };
   }
 
@@ -325,7 +325,7 @@ export class HttpStorage implements ObjectStorage {
       }
       const etag = decodeEtagHeader(res.headers.get('etag'));
       const buf = Buffer.from(await res.arrayBuffer());
-      if (etag === undefined) throw new StorageError('SERVER_ERROR', `The server answered ${key} without an etag`, { key, retryable: true });
+      if (etag === undefined) throw new StorageError('server-error', `The server answered ${key} without an etag`, { key, retryable: true });
       return { body: buf, etag };
     });
   }
@@ -386,7 +386,7 @@ export class HttpStorage implements ObjectStorage {
         stream.pipe(req);
         return;
       }
-      const guard = sizeGuard(expected, (seen) => new StorageError('STORAGE_SIZE_MISMATCH', `The body of ${key} had ${seen} bytes or more, ${expected} were announced`, { key }));
+      const guard = sizeGuard(expected, (seen) => new StorageError('storage-size-mismatch', `The body of ${key} had ${seen} bytes or more, ${expected} were announced`, { key }));
       guard.once('error', fail);
       stream.pipe(guard).pipe(req);
     });
@@ -421,10 +421,10 @@ export class HttpStorage implements ObjectStorage {
     const json = (await res.json()) as { url?: unknown; method?: unknown; headers?: unknown; expiresAt?: unknown };
     const expiresAt = typeof json.expiresAt === 'string' ? Date.parse(json.expiresAt) : NaN;
     if (typeof json.url !== 'string' || (json.method !== 'GET' && json.method !== 'PUT') || typeof json.headers !== 'object' || json.headers === null || !Number.isFinite(expiresAt)) {
-      throw new StorageError('SERVER_ERROR', `The server answered a presign of ${key} without a usable URL`, { key, retryable: true });
+      throw new StorageError('server-error', `The server answered a presign of ${key} without a usable URL`, { key, retryable: true });
     }
     const url = new URL(json.url);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new StorageError('SERVER_ERROR', `The server presigned a ${url.protocol} URL for ${key}`, { key });
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new StorageError('server-error', `The server presigned a ${url.protocol} URL for ${key}`, { key });
     this.directState = 'on';
     return { url: url.href, method: json.method, headers: json.headers as Record<string, string>, expiresAt };
   }
@@ -525,7 +525,7 @@ export class HttpStorage implements ObjectStorage {
         } catch (err) {
           if (err instanceof StorageError && err.code === 'direct-unreachable') {
             this.turnDirectOff(err.message);
-            throw new StorageError('STORAGE_NETWORK', `${err.message}; the next attempt goes through the Dits server`, { key, retryable: true, cause: err });
+            throw new StorageError('storage-network', `${err.message}; the next attempt goes through the Dits server`, { key, retryable: true, cause: err });
           }
           throw err;
         } finally {
@@ -536,7 +536,7 @@ export class HttpStorage implements ObjectStorage {
       if (!res.ok) throw await this.directStatusError(res, 'PUT', key);
       const etag = res.headers.get('etag');
       await res.body?.cancel();
-      if (etag === null || etag === '') throw new StorageError('S3_ERROR', `S3 answered the direct put of ${key} without an etag`, { key, retryable: true });
+      if (etag === null || etag === '') throw new StorageError('s3-error', `S3 answered the direct put of ${key} without an etag`, { key, retryable: true });
       this.counts.directPuts++;
       this.counts.directBytesUp += size;
       return { etag };
@@ -568,7 +568,7 @@ export class HttpStorage implements ObjectStorage {
       return new StorageError('direct-unreachable', `Cannot reach the storage at ${origin} that the Dits server presigned for (${code})`, { key, cause: err });
     }
     const message = (cause as Error)?.message ?? (err as Error)?.message ?? String(err);
-    return new StorageError('STORAGE_NETWORK', `Direct transfer of ${key} to ${origin} failed: ${message}`, { key, cause: err, retryable: true });
+    return new StorageError('storage-network', `Direct transfer of ${key} to ${origin} failed: ${message}`, { key, cause: err, retryable: true });
   }
 
   private async directStatusError(res: Response, method: string, key: string, retryable403 = false): Promise<StorageError> {
@@ -581,8 +581,8 @@ export class HttpStorage implements ObjectStorage {
     const s3code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
     const status = res.status;
     const what = `${status}${s3code ? ` ${s3code}` : ''}`;
-    if (status === 404) return new StorageError('STORAGE_NOT_FOUND', `No object ${key} in ${this.location}`, { key, status });
-    if (status === 416) return new StorageError('STORAGE_BAD_RANGE', `Range outside ${key} (${what})`, { key, status });
+    if (status === 404) return new StorageError('storage-not-found', `No object ${key} in ${this.location}`, { key, status });
+    if (status === 416) return new StorageError('storage-bad-range', `Range outside ${key} (${what})`, { key, status });
     if (status === 403) {
       return new StorageError('direct-transfer-refused', `S3 refused the presigned ${method} of ${key} (${what})`, {
         key,
@@ -592,7 +592,7 @@ export class HttpStorage implements ObjectStorage {
       });
     }
     const retryable = status >= 500 || status === 429 || status === 408 || s3code === 'RequestTimeout';
-    return new StorageError(retryable ? 'S3_ERROR' : 'S3_REFUSED', `S3 answered ${what} to the direct ${method} of ${key}`, { key, status, retryable });
+    return new StorageError(retryable ? 's3-error' : 's3-refused', `S3 answered ${what} to the direct ${method} of ${key}`, { key, status, retryable });
   }
 
   private token(): Promise<string | undefined> {
@@ -659,7 +659,7 @@ export class HttpStorage implements ObjectStorage {
       });
     }
     const message = (cause as Error)?.message ?? (err as Error)?.message ?? String(err);
-    return new StorageError('STORAGE_NETWORK', `Connection to ${this.base.origin} failed${key ? ` on ${key}` : ''}: ${message}`, {
+    return new StorageError('storage-network', `Connection to ${this.base.origin} failed${key ? ` on ${key}` : ''}: ${message}`, {
       cause: err,
       key,
       retryable: true,
@@ -673,7 +673,8 @@ export class HttpStorage implements ObjectStorage {
     } catch {
       // not JSON (a proxy's page) or no body (HEAD): the status says enough
     }
-    body.code ??= res.headers.get(ERROR_CODE_HEADER) ?? undefined;
+    // a server before codes became kebab-case answers STORAGE_BAD_KEY for storage-bad-key
+    body.code = currentErrorCode(body.code ?? res.headers.get(ERROR_CODE_HEADER) ?? undefined);
     const serverMessage = body.message ?? res.statusText;
     const status = res.status;
     if (status === 401) {
@@ -699,13 +700,13 @@ export class HttpStorage implements ObjectStorage {
         hint: 'Check the URL (`git remote -v`); a site admin creates repositories with `git dits server repo create <owner>/<name>`.',
       });
     }
-    if (status === 404) return new StorageError('STORAGE_NOT_FOUND', `No object ${key} in ${this.location}`, { key, status });
-    if (status === 416) return new StorageError('STORAGE_BAD_RANGE', `${serverMessage} (${key})`, { key, status });
-    if (status === 400 && body.code?.startsWith('STORAGE_')) return new StorageError(body.code, serverMessage, { key, status });
-    if (status === 409 && body.code === 'STORAGE_KEY_CONFLICT') return new StorageError(body.code, serverMessage, { key, status });
-    if (status === 507) return new StorageError('STORAGE_FULL', serverMessage, { key, status });
+    if (status === 404) return new StorageError('storage-not-found', `No object ${key} in ${this.location}`, { key, status });
+    if (status === 416) return new StorageError('storage-bad-range', `${serverMessage} (${key})`, { key, status });
+    if (status === 400 && body.code?.startsWith('storage-')) return new StorageError(body.code, serverMessage, { key, status });
+    if (status === 409 && body.code === 'storage-key-conflict') return new StorageError(body.code, serverMessage, { key, status });
+    if (status === 507) return new StorageError('storage-full', serverMessage, { key, status });
     const retryable = status >= 500 || status === 429 || status === 408;
-    return new StorageError(retryable ? 'SERVER_ERROR' : 'SERVER_REFUSED', `The Dits server answered ${status}${key ? ` for ${key}` : ''}: ${serverMessage}`, {
+    return new StorageError(retryable ? 'server-error' : 'server-refused', `The Dits server answered ${status}${key ? ` for ${key}` : ''}: ${serverMessage}`, {
       key,
       status,
       retryable,
@@ -727,14 +728,14 @@ function rangedBody(res: Response, range: ByteRange | undefined, key: string): R
     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range')?.trim() ?? '');
     if (m === null) {
       body.destroy();
-      throw new StorageError('S3_ERROR', `S3 answered a ranged GET of ${key} without a usable Content-Range`, { key, retryable: true });
+      throw new StorageError('s3-error', `S3 answered a ranged GET of ${key} without a usable Content-Range`, { key, retryable: true });
     }
     servedStart = Number(m[1]);
     servedEnd = Number(m[2]);
   }
   if (servedStart > range.start) {
     body.destroy();
-    throw new StorageError('S3_ERROR', `S3 answered bytes from ${servedStart} for a range starting at ${range.start} of ${key}`, { key, retryable: true });
+    throw new StorageError('s3-error', `S3 answered bytes from ${servedStart} for a range starting at ${range.start} of ${key}`, { key, retryable: true });
   }
   if (servedStart === range.start && servedEnd !== undefined && servedEnd <= range.end) return body;
   return sliceStream(body, range.start - servedStart, range.end - servedStart);

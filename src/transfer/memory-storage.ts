@@ -48,10 +48,10 @@ export class MemoryStorage implements ObjectStorage {
     assertValidKey(key);
     assertValidRange(range);
     const entry = this.objects.get(key);
-    if (!entry) throw new StorageError('STORAGE_NOT_FOUND', `No object ${key} in ${this.location}`, { key });
+    if (!entry) throw new StorageError('storage-not-found', `No object ${key} in ${this.location}`, { key });
     if (!range) return Buffer.from(entry.data);
     if (range.start >= entry.data.length) {
-      throw new StorageError('STORAGE_BAD_RANGE', `Range ${range.start}-${range.end} starts past the end of ${key} (${entry.data.length} bytes)`, { key });
+      throw new StorageError('storage-bad-range', `Range ${range.start}-${range.end} starts past the end of ${key} (${entry.data.length} bytes)`, { key });
     }
     return Buffer.from(entry.data.subarray(range.start, Math.min(range.end, entry.data.length - 1) + 1));
   }

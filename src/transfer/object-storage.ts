@@ -9,8 +9,8 @@
  *   the storage calls it at most once per `put` and consumes the stream fully or destroys it.
  * - `get` returns a stream the caller owns (read it to the end or destroy it). A range is
  *   inclusive at both ends like HTTP; an end past the object is clamped; a start at or past
- *   the end of the object is an error (`STORAGE_BAD_RANGE`).
- * - a missing object: `get`/`getBuffer` throw StorageError `STORAGE_NOT_FOUND`; `head` and
+ *   the end of the object is an error (`storage-bad-range`).
+ * - a missing object: `get`/`getBuffer` throw StorageError `storage-not-found`; `head` and
  *   `getVersioned` return null; `delete` succeeds (idempotent).
  * - `list(prefix)` yields every key that starts with `prefix` (a plain string prefix, not a
  *   folder), paging internally. Memory, file and AWS S3 yield ascending byte order, but
@@ -24,7 +24,7 @@
  * - etags are opaque strings; compare them only for equality, and only etags of one key.
  * - A key may not also be a folder of other keys (`a/b` and `a/b/c` cannot both exist, as
  *   with git refs): file systems cannot hold both. Back ends that can may allow it; others
- *   refuse with STORAGE_KEY_CONFLICT. Callers keep their layouts free of such pairs.
+ *   refuse with storage-key-conflict. Callers keep their layouts free of such pairs.
  * - Segments starting with `.dits-` are reserved for the storage's own bookkeeping
  *   (temp files, locks, CAS logs) and rejected in keys.
  */
@@ -93,10 +93,10 @@ export interface ObjectStorage {
 
 const RESERVED_SEGMENT = /^\.dits-/;
 
-/** Throws STORAGE_BAD_KEY unless `key` is a clean relative '/'-separated key. */
+/** Throws storage-bad-key unless `key` is a clean relative '/'-separated key. */
 export function assertValidKey(key: string): void {
   const bad = (why: string): never => {
-    throw new StorageError('STORAGE_BAD_KEY', `Invalid object key ${JSON.stringify(key)}: ${why}`, { key });
+    throw new StorageError('storage-bad-key', `Invalid object key ${JSON.stringify(key)}: ${why}`, { key });
   };
   if (typeof key !== 'string' || key.length === 0) bad('empty');
   if (key.length > 900) bad('longer than 900 characters');
@@ -121,7 +121,7 @@ export function assertValidRange(range: ByteRange | undefined, key?: string): vo
   if (range === undefined) return;
   const { start, end } = range;
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
-    throw new StorageError('STORAGE_BAD_RANGE', `Invalid byte range ${start}-${end}${key === undefined ? '' : ` for ${key}`}`, key === undefined ? {} : { key });
+    throw new StorageError('storage-bad-range', `Invalid byte range ${start}-${end}${key === undefined ? '' : ` for ${key}`}`, key === undefined ? {} : { key });
   }
 }
 

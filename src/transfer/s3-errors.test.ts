@@ -67,7 +67,7 @@ describe('S3 errors say what to do', () => {
   it('expired credentials', async () => {
     answer = { status: 400, code: 'ExpiredToken', message: 'The provided token has expired.' };
     const err = await failure(storage().put('k', Buffer.from('x')));
-    expect(err.code).toBe('S3_CREDENTIALS_EXPIRED');
+    expect(err.code).toBe('s3-credentials-expired');
     expect(err.hint).toMatch(/aws sso login/);
     expect(err.retryable).toBe(false);
     expect(hits).toBe(1);
@@ -76,30 +76,30 @@ describe('S3 errors say what to do', () => {
   it('access denied', async () => {
     answer = { status: 403, code: 'AccessDenied', message: 'Access Denied' };
     const err = await failure(storage().getBuffer('v1/objects/ab/cd'));
-    expect(err.code).toBe('S3_ACCESS_DENIED');
+    expect(err.code).toBe('s3-access-denied');
     expect(err.message).toContain('s3://team-media/project/v1/objects/ab/cd');
     expect(err.hint).toMatch(/s3:GetObject/);
   });
 
   it('access denied on HEAD (no body, only the status)', async () => {
     answer = { status: 403, code: 'AccessDenied', message: '' };
-    expect((await failure(storage().head('k'))).code).toBe('S3_ACCESS_DENIED');
+    expect((await failure(storage().head('k'))).code).toBe('s3-access-denied');
   });
 
   it('no such bucket', async () => {
     answer = { status: 404, code: 'NoSuchBucket', message: 'The specified bucket does not exist' };
     const err = await failure(storage().put('k', Buffer.from('x')));
-    expect(err.code).toBe('S3_NO_SUCH_BUCKET');
+    expect(err.code).toBe('s3-no-such-bucket');
     expect(err.message).toContain('"team-media"');
     // HEAD of an object: a bare 404, so the storage asks the bucket
-    expect((await failure(storage().head('k'))).code).toBe('S3_NO_SUCH_BUCKET');
+    expect((await failure(storage().head('k'))).code).toBe('s3-no-such-bucket');
   });
 
   it('throttling is retried, then reported through the queue', async () => {
     answer = { status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' };
     const queue = new TransferQueue(storage(), { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } });
     const err = await failure(queue.upload({ key: 'pack', body: Buffer.from('x') }));
-    expect(err.code).toBe('TRANSFER_FAILED');
+    expect(err.code).toBe('transfer-failed');
     expect(err.message).toContain('SlowDown');
     expect(err.message).toContain('s3://team-media/project/pack');
     // 3 queue attempts x 2 request attempts inside the storage
@@ -126,7 +126,7 @@ describe('S3 errors say what to do', () => {
     await new Promise((resolve) => closed.close(resolve));
     const s = storage({ endpoint: `http://127.0.0.1:${port}` });
     const err = await failure(s.put('k', Buffer.from('x')));
-    expect(err.code).toBe('STORAGE_UNREACHABLE');
+    expect(err.code).toBe('storage-unreachable');
     expect(err.message).toContain(`127.0.0.1:${port}`);
     expect(err.hint).toMatch(/dits\.s3\.endpoint/);
     expect(err.retryable).toBe(true);
@@ -135,7 +135,7 @@ describe('S3 errors say what to do', () => {
   it('endpoint host that does not resolve', async () => {
     const s = storage({ endpoint: 'http://no-such-host.invalid:9000', connectTimeoutMs: 2000 });
     const err = await failure(s.put('k', Buffer.from('x')));
-    expect(err.code).toBe('STORAGE_UNREACHABLE');
+    expect(err.code).toBe('storage-unreachable');
     expect(err.hint).toMatch(/spelling/);
   });
 
@@ -148,7 +148,7 @@ describe('S3 errors say what to do', () => {
       process.env.AWS_EC2_METADATA_DISABLED = 'true';
       const s = storage({ credentials: undefined });
       const err = await failure(s.put('k', Buffer.from('x')));
-      expect(err.code).toBe('S3_NO_CREDENTIALS');
+      expect(err.code).toBe('s3-no-credentials');
       expect(err.hint).toMatch(/AWS_PROFILE/);
       expect(hits).toBe(0);
     } finally {

@@ -50,19 +50,19 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
   const base = { cause: err, key: ctx.key, status };
 
   if (name === 'NoSuchBucket' || (ctx.key === undefined && status === 404)) {
-    return new StorageError('S3_NO_SUCH_BUCKET', `Bucket "${ctx.bucket}" does not exist at ${ctx.endpoint}`, {
+    return new StorageError('s3-no-such-bucket', `Bucket "${ctx.bucket}" does not exist at ${ctx.endpoint}`, {
       ...base,
       hint: 'Check the bucket name in the remote URL (`git remote -v`; dits::s3://<bucket>/<prefix>) and the endpoint (`git config dits.s3.endpoint`), or create the bucket.',
     });
   }
   if (name === 'NoSuchKey' || (status === 404 && ctx.key !== undefined)) {
-    return new StorageError('STORAGE_NOT_FOUND', `No object ${where}`, base);
+    return new StorageError('storage-not-found', `No object ${where}`, base);
   }
   if (name === 'InvalidRange' || status === 416) {
-    return new StorageError('STORAGE_BAD_RANGE', `Range not satisfiable for ${where}`, base);
+    return new StorageError('storage-bad-range', `Range not satisfiable for ${where}`, base);
   }
   if (name === 'CredentialsProviderError' || /could not load credentials/i.test(message)) {
-    return new StorageError('S3_NO_CREDENTIALS', `No AWS credentials found to ${ctx.op} ${where}`, {
+    return new StorageError('s3-no-credentials', `No AWS credentials found to ${ctx.op} ${where}`, {
       ...base,
       hint:
         'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put a profile in ~/.aws/credentials (or ~/.aws/config) ' +
@@ -70,55 +70,55 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
     });
   }
   if (/^(ExpiredToken|ExpiredTokenException|TokenRefreshRequired|RequestExpired)$/.test(name) || /token.*expired|expired.*token/i.test(message)) {
-    return new StorageError('S3_CREDENTIALS_EXPIRED', `Your AWS credentials have expired (${ctx.op} ${where})`, {
+    return new StorageError('s3-credentials-expired', `Your AWS credentials have expired (${ctx.op} ${where})`, {
       ...base,
       hint: 'Refresh them (for SSO profiles: `aws sso login --profile <name>`; for temporary keys: fetch a new session token), then re-run; completed transfers are not repeated.',
     });
   }
   if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
-    return new StorageError('S3_BAD_CREDENTIALS', `${ctx.endpoint} rejected your AWS credentials (${name}) for ${where}`, {
+    return new StorageError('s3-bad-credentials', `${ctx.endpoint} rejected your AWS credentials (${name}) for ${where}`, {
       ...base,
       hint: 'Check the access key id and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile in ~/.aws/credentials) and that they belong to this endpoint.',
     });
   }
   if (name === 'AccessDenied' || name === 'Forbidden' || name === 'AllAccessDisabled' || status === 403) {
-    return new StorageError('S3_ACCESS_DENIED', `Access denied: your credentials may not ${ctx.op} ${where}`, {
+    return new StorageError('s3-access-denied', `Access denied: your credentials may not ${ctx.op} ${where}`, {
       ...base,
       hint: `Ask for s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on bucket "${ctx.bucket}", or use another profile (AWS_PROFILE or \`git config dits.s3.profile\`).`,
     });
   }
   if (/region is missing/i.test(message)) {
-    return new StorageError('S3_NO_REGION', `No AWS region configured for s3://${ctx.bucket}`, {
+    return new StorageError('s3-no-region', `No AWS region configured for s3://${ctx.bucket}`, {
       ...base,
       hint: 'Set AWS_REGION, a region in your ~/.aws/config profile, or `git config dits.s3.region <region>`.',
     });
   }
   if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
-    return new StorageError('S3_WRONG_REGION', `Bucket "${ctx.bucket}" is in another region than the one configured`, {
+    return new StorageError('s3-wrong-region', `Bucket "${ctx.bucket}" is in another region than the one configured`, {
       ...base,
       hint: 'Set the bucket\'s region: `git config dits.s3.region <region>` (or AWS_REGION).',
     });
   }
   const errno = findErrno(err);
   if (errno === 'ENOTFOUND') {
-    return new StorageError('STORAGE_UNREACHABLE', `Cannot resolve the S3 endpoint host of ${ctx.endpoint} (DNS: no such host)`, {
+    return new StorageError('storage-unreachable', `Cannot resolve the S3 endpoint host of ${ctx.endpoint} (DNS: no such host)`, {
       ...base,
       hint: 'Check the spelling of the endpoint (`git config dits.s3.endpoint`) and of the bucket name; for buckets with dots or custom endpoints try `git config dits.s3.pathStyle true`.',
     });
   }
   if (isUnreachableErrno(errno)) { // ENOTFOUND: answered above, with its own hint
-    return new StorageError('STORAGE_UNREACHABLE', `Cannot connect to the S3 endpoint ${ctx.endpoint} (${errno})`, {
+    return new StorageError('storage-unreachable', `Cannot connect to the S3 endpoint ${ctx.endpoint} (${errno})`, {
       ...base,
       retryable: true,
       hint: 'Check that the endpoint is up and reachable from here (`git config dits.s3.endpoint`), then re-run; completed transfers are not repeated.',
     });
   }
   if (isRetryable(err)) {
-    return new StorageError('STORAGE_UNAVAILABLE', `S3 endpoint ${ctx.endpoint} failed to ${ctx.op} ${where}: ${name || errno || message}${status ? ` (HTTP ${status})` : ''}`, {
+    return new StorageError('storage-unavailable', `S3 endpoint ${ctx.endpoint} failed to ${ctx.op} ${where}: ${name || errno || message}${status ? ` (HTTP ${status})` : ''}`, {
       ...base,
       retryable: true,
       hint: 'The storage is busy or failing; re-run later, completed transfers are not repeated.',
     });
   }
-  return new StorageError('S3_ERROR', `S3 error while trying to ${ctx.op} ${where}: ${name ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, base);
+  return new StorageError('s3-error', `S3 error while trying to ${ctx.op} ${where}: ${name ? `${name}: ` : ''}${message}${status ? ` (HTTP ${status})` : ''}`, base);
 }

@@ -164,7 +164,7 @@ export class S3Storage implements ObjectStorage {
   private readonly casLog: CasLog;
 
   constructor(options: S3StorageOptions) {
-    if (!options.bucket) throw new StorageError('BAD_STORAGE_URL', 'An S3 remote needs a bucket name', { hint: 'Use dits::s3://<bucket>/<prefix>.' });
+    if (!options.bucket) throw new StorageError('bad-storage-url', 'An S3 remote needs a bucket name', { hint: 'Use dits::s3://<bucket>/<prefix>.' });
     this.bucket = options.bucket;
     const p = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     if (p !== '') assertValidKey(p);
@@ -247,13 +247,13 @@ export class S3Storage implements ObjectStorage {
     const wantEnd = served.total === undefined ? range.end : Math.min(range.end, served.total - 1);
     if (served.total !== undefined && range.start >= served.total) {
       body.destroy();
-      throw new StorageError('STORAGE_BAD_RANGE', `Range ${range.start}-${range.end} starts past the end of ${this.location}${key}`, { key });
+      throw new StorageError('storage-bad-range', `Range ${range.start}-${range.end} starts past the end of ${this.location}${key}`, { key });
     }
     const servedLength = out.ContentLength;
     if (served.start === range.start && (servedLength === undefined || served.start + servedLength - 1 <= wantEnd)) return body;
     if (served.start > range.start) {
       body.destroy();
-      throw new StorageError('S3_ERROR', `Server answered bytes from ${served.start} for a range starting at ${range.start} of ${key}`, { key, retryable: true });
+      throw new StorageError('s3-error', `Server answered bytes from ${served.start} for a range starting at ${range.start} of ${key}`, { key, retryable: true });
     }
     return sliceStream(body, range.start - served.start, wantEnd - served.start);
   }
@@ -272,7 +272,7 @@ export class S3Storage implements ObjectStorage {
       return { size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
     } catch (err) {
       const mapped = this.mapError(err, key, 'read');
-      if (mapped.code === 'STORAGE_NOT_FOUND') {
+      if (mapped.code === 'storage-not-found') {
         // HEAD answers carry no error code: a 404 may also mean a missing bucket. Ask once.
         if (!this.bucketSeen) {
           await this.checkAccess();
@@ -301,7 +301,7 @@ export class S3Storage implements ObjectStorage {
         (err) => this.mapError(err, key, 'delete'),
       );
     } catch (err) {
-      if ((err as StorageError).code !== 'STORAGE_NOT_FOUND') throw err;
+      if ((err as StorageError).code !== 'storage-not-found') throw err;
     }
   }
 
@@ -348,7 +348,7 @@ export class S3Storage implements ObjectStorage {
 
   private refuseWholeBucket(op: string): void {
     if (this.prefix === '') {
-      throw new StorageError('STORAGE_BAD_KEY', `Refusing to ${op} all of bucket ${this.bucket} as one storage's content`, {
+      throw new StorageError('storage-bad-key', `Refusing to ${op} all of bucket ${this.bucket} as one storage's content`, {
         hint: 'Give the storage a prefix (s3://bucket/prefix).',
       });
     }
@@ -406,7 +406,7 @@ export class S3Storage implements ObjectStorage {
         (err) => this.mapError(err, key, 'read'),
       );
     } catch (err) {
-      if ((err as StorageError).code === 'STORAGE_NOT_FOUND') return null;
+      if ((err as StorageError).code === 'storage-not-found') return null;
       throw err;
     }
   }
@@ -429,7 +429,7 @@ export class S3Storage implements ObjectStorage {
     let command: GetObjectCommand | PutObjectCommand;
     if (op === 'put') {
       if (opts.size === undefined || !Number.isSafeInteger(opts.size) || opts.size < 0) {
-        throw new StorageError('STORAGE_SIZE_MISMATCH', `A presigned PUT of ${key} needs its size in bytes`, { key });
+        throw new StorageError('storage-size-mismatch', `A presigned PUT of ${key} needs its size in bytes`, { key });
       }
       command = new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, ContentLength: opts.size });
       headers['content-length'] = String(opts.size);
@@ -509,7 +509,7 @@ export class S3Storage implements ObjectStorage {
   // ---- internals ----
 
   private modeConflict(recorded: CasMode): StorageError {
-    return new StorageError('S3_CAS_MODE_CONFLICT', `This remote records compare-and-swap mode "${recorded}", but dits.s3.conditionalWrites is "on"`, {
+    return new StorageError('s3-cas-mode-conflict', `This remote records compare-and-swap mode "${recorded}", but dits.s3.conditionalWrites is "on"`, {
       hint: 'Clients of one remote must use the same mode; unset dits.s3.conditionalWrites (auto follows the record).',
     });
   }
@@ -519,13 +519,13 @@ export class S3Storage implements ObjectStorage {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + CAS_MODE_KEY }));
       const text = (await readStreamToBuffer(out.Body as Readable)).toString('utf8').trim();
       if (text === 'native' || text === 'log') return text;
-      throw new StorageError('STORAGE_FORMAT', `Unknown compare-and-swap mode "${text}" recorded in ${this.location}${CAS_MODE_KEY}`, {
+      throw new StorageError('storage-format', `Unknown compare-and-swap mode "${text}" recorded in ${this.location}${CAS_MODE_KEY}`, {
         hint: 'This remote was written by a newer Dits; upgrade Dits.',
       });
     } catch (err) {
       if (err instanceof StorageError) throw err;
       const mapped = this.mapError(err, CAS_MODE_KEY, 'read');
-      if (mapped.code === 'STORAGE_NOT_FOUND') return null;
+      if (mapped.code === 'storage-not-found') return null;
       throw mapped;
     }
   }
@@ -570,7 +570,7 @@ export class S3Storage implements ObjectStorage {
     // request would hang waiting for the rest; too long, it would send more than ContentLength
     let mismatch: StorageError | null = null;
     const guarded = body.pipe(
-      sizeGuard(size, (seen) => (mismatch = new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} had ${seen} bytes or more, ${size} were announced`, { key }))),
+      sizeGuard(size, (seen) => (mismatch = new StorageError('storage-size-mismatch', `Body for ${key} had ${seen} bytes or more, ${size} were announced`, { key }))),
     );
     let bodyError: unknown = null;
     body.once('error', (err) => {
@@ -601,7 +601,7 @@ export class S3Storage implements ObjectStorage {
     let uploadId: string;
     try {
       const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: full, ContentType: opts.contentType }));
-      if (!created.UploadId) throw new StorageError('S3_ERROR', `No upload id returned for ${this.location}${key}`, { key });
+      if (!created.UploadId) throw new StorageError('s3-error', `No upload id returned for ${this.location}${key}`, { key });
       uploadId = created.UploadId;
     } catch (err) {
       throw this.mapError(err, key, 'write');
@@ -658,7 +658,7 @@ export class S3Storage implements ObjectStorage {
           const out = await this.client.send(
             new UploadPartCommand({ Bucket: this.bucket, Key: full, UploadId: uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length }),
           );
-          if (!out.ETag) throw new StorageError('S3_ERROR', `No etag returned for part ${partNumber} of ${full}`, { retryable: true });
+          if (!out.ETag) throw new StorageError('s3-error', `No etag returned for part ${partNumber} of ${full}`, { retryable: true });
           return out.ETag;
         } catch (err) {
           throw this.mapError(err, full.slice(this.prefix.length), 'write');
@@ -748,7 +748,7 @@ export class S3Storage implements ObjectStorage {
             (err) => this.mapError(err, keyOf(full), 'read'),
           );
         } catch (err) {
-          if ((err as StorageError).code === 'STORAGE_NOT_FOUND') return null;
+          if ((err as StorageError).code === 'storage-not-found') return null;
           throw err;
         }
       },
@@ -816,7 +816,7 @@ function parseContentRange(header: string | undefined): { start: number; total: 
 /** Bytes start..end (inclusive) of a stream that holds a whole object. */
 function checkSize(key: string, announced: number | undefined, actual: number): void {
   if (announced !== undefined && announced !== actual) {
-    throw new StorageError('STORAGE_SIZE_MISMATCH', `Body for ${key} had ${actual} bytes, ${announced} were announced`, { key });
+    throw new StorageError('storage-size-mismatch', `Body for ${key} had ${actual} bytes, ${announced} were announced`, { key });
   }
 }
 

@@ -31,7 +31,7 @@ describe('parseStorageUrl', () => {
       } catch (e) {
         err = e;
       }
-      expect(err, url).toMatchObject({ code: 'BAD_STORAGE_URL' });
+      expect(err, url).toMatchObject({ code: 'bad-storage-url' });
       expect((err as Error).message, url).toMatch(why);
       expect((err as { hint?: string }).hint, url).toBeTruthy();
     }

@@ -25,7 +25,7 @@ export type StorageUrl =
 const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,62}$/;
 
 function badUrl(url: string, why: string, hint: string): DitsUserError {
-  return new DitsUserError('BAD_STORAGE_URL', `Invalid remote storage URL ${JSON.stringify(url)}: ${why}`, { hint });
+  return new DitsUserError('bad-storage-url', `Invalid remote storage URL ${JSON.stringify(url)}: ${why}`, { hint });
 }
 
 const FORMS = 'Use dits::s3://<bucket>/<prefix>, dits::http(s)://<server>/<owner>/<repo>, dits::file:///<absolute path> or dits::/<absolute path>.';
@@ -110,7 +110,7 @@ export function s3OptionsFromGitConfig(config: Record<string, string | undefined
   const endpoint = get('dits.s3.endpoint');
   if (endpoint) {
     if (!/^https?:\/\/[^/\s]+/.test(endpoint)) {
-      throw new DitsUserError('BAD_STORAGE_URL', `dits.s3.endpoint ${JSON.stringify(endpoint)} is not an http(s) URL`, {
+      throw new DitsUserError('bad-storage-url', `dits.s3.endpoint ${JSON.stringify(endpoint)} is not an http(s) URL`, {
         hint: 'Set it like `git config dits.s3.endpoint https://s3.example.com` (or http://127.0.0.1:9000).',
       });
     }

@@ -90,7 +90,7 @@ describe('TransferQueue', () => {
     const queue = new TransferQueue(flaky, { retry: policy, sleep: time.sleep, now: time.now });
     const ok = queue.upload({ key: 'fine', body: Buffer.from('x') }).catch((e: unknown) => e);
     const err = (await ok) as { code: string; message: string; key: string; attempts: number; hint: string };
-    expect(err.code).toBe('TRANSFER_FAILED');
+    expect(err.code).toBe('transfer-failed');
     expect(err.key).toBe('fine');
     expect(err.attempts).toBe(5);
     expect(err.message).toContain('memory:/fine');
@@ -107,13 +107,13 @@ describe('TransferQueue', () => {
     const flaky = new FlakyStorage(new MemoryStorage(), (call) => {
       if (call.key === 'reset' && resets-- > 0) return { kind: 'fail', error: connectionResetError() };
       if (call.key === 'denied') {
-        return { kind: 'fail', error: new StorageError('S3_ACCESS_DENIED', 'Access denied: your credentials may not write s3://b/denied', { status: 403 }) };
+        return { kind: 'fail', error: new StorageError('s3-access-denied', 'Access denied: your credentials may not write s3://b/denied', { status: 403 }) };
       }
       return { kind: 'pass' };
     });
     const queue = new TransferQueue(flaky, { retry: policy, sleep: time.sleep, now: time.now });
     await expect(queue.upload({ key: 'reset', body: Buffer.from('x') })).resolves.toMatchObject({ attempts: 3 });
-    await expect(queue.upload({ key: 'denied', body: Buffer.from('x') })).rejects.toMatchObject({ code: 'S3_ACCESS_DENIED' });
+    await expect(queue.upload({ key: 'denied', body: Buffer.from('x') })).rejects.toMatchObject({ code: 's3-access-denied' });
     expect(flaky.calls.filter((c) => c.key === 'denied')).toHaveLength(1);
   });
 
@@ -137,13 +137,13 @@ describe('TransferQueue', () => {
     const q2 = new TransferQueue(always);
     const other = q2.downloadBuffer({ key: 'missing-is-separate' }).catch((e: unknown) => e);
     const err = (await q2.downloadBuffer({ key: `v1/objects/${id}`, verify }).catch((e: unknown) => e)) as { code: string; message: string; key: string };
-    expect(err.code).toBe('TRANSFER_VERIFY_FAILED');
+    expect(err.code).toBe('transfer-verify-failed');
     expect(err.key).toBe(`v1/objects/${id}`);
     expect(err.message).toContain(id);
     expect(err.message).toContain('BLAKE3 mismatch');
     expect(always.calls.filter((c) => c.op === 'get' && c.key.includes(id))).toHaveLength(2);
     // other items are unaffected by one object's failure
-    expect(await other).toMatchObject({ code: 'STORAGE_NOT_FOUND' });
+    expect(await other).toMatchObject({ code: 'storage-not-found' });
   });
 
   it('streams uploads and downloads through, with progress, rate and ETA', async () => {

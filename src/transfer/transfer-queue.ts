@@ -8,9 +8,9 @@
  *   dropped connections; see storage-error.ts) is retried after an exponential backoff with
  *   jitter, up to `retry.maxAttempts`; a non-retryable error (wrong bucket, access denied,
  *   missing object) fails the item at once and is passed through unchanged. When attempts
- *   run out the item fails with TransferError (code TRANSFER_FAILED) naming the object.
+ *   run out the item fails with TransferError (code transfer-failed) naming the object.
  * - Integrity: a download may carry `verify`; if it throws, the object is downloaded once
- *   more, and a second failure is reported as TransferError TRANSFER_VERIFY_FAILED naming
+ *   more, and a second failure is reported as TransferError transfer-verify-failed naming
  *   the object. Other items are unaffected.
  * - Streams: an upload body is a Buffer or a factory of streams, called once per attempt.
  *   A download hands each attempt's stream to `consume`, which must read it to the end
@@ -90,7 +90,7 @@ export interface BufferDownloadItem {
 export class TransferError extends DitsUserError {
   readonly key: string;
   readonly attempts: number;
-  constructor(code: 'TRANSFER_FAILED' | 'TRANSFER_VERIFY_FAILED', message: string, opts: { key: string; attempts: number; hint?: string; cause?: unknown }) {
+  constructor(code: 'transfer-failed' | 'transfer-verify-failed', message: string, opts: { key: string; attempts: number; hint?: string; cause?: unknown }) {
     super(code, message, { hint: opts.hint, cause: opts.cause });
     this.name = 'TransferError';
     this.key = opts.key;
@@ -255,7 +255,7 @@ export class TransferQueue {
         if (err instanceof VerifyFailure) {
           verifyFailures += 1;
           if (verifyFailures > 1) {
-            throw new TransferError('TRANSFER_VERIFY_FAILED', `Integrity check failed twice for ${where}: ${err.message}`, {
+            throw new TransferError('transfer-verify-failed', `Integrity check failed twice for ${where}: ${err.message}`, {
               key,
               attempts: n,
               cause: err.reason,
@@ -269,7 +269,7 @@ export class TransferQueue {
         transient += 1;
         if (transient >= this.retryPolicy.maxAttempts) {
           const hint = (err as { hint?: unknown }).hint;
-          throw new TransferError('TRANSFER_FAILED', `Could not ${direction} ${where} after ${n} attempts: ${(err as Error)?.message ?? String(err)}`, {
+          throw new TransferError('transfer-failed', `Could not ${direction} ${where} after ${n} attempts: ${(err as Error)?.message ?? String(err)}`, {
             key,
             attempts: n,
             cause: err,

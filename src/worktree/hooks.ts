@@ -12,49 +12,53 @@
  * A user's existing hook is kept as `<name>.pre-dits` and still runs first, with the same
  * arguments and stdin; its exit status is the hook's exit status. Installing is idempotent.
  * The hook costs one `git rev-parse` when there is nothing to do.
+ *
+ * The scripts are the files in the package's hooks/ folder (hooks/README.md); a hook
+ * carrying HOOK_MARKER is Dits's own, replaced when it differs (an upgrade) and removed
+ * by uninstallHooks.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DitsUserError } from '../errors.js';
 import { gitText } from '../git/exec.js';
 
 export const HOOK_NAMES = ['post-checkout', 'post-merge', 'post-rewrite', 'reference-transaction', 'pre-commit'] as const;
+/** In every hook Dits installs (hooks/*): a hook with it is ours to replace or remove. */
 export const HOOK_MARKER = '# git-dits hook: managed by `git dits init`';
-
-export function hookScript(name: string, ditsBin: string): string {
-  const q = `'${ditsBin.replace(/'/g, `'\\''`)}'`;
-  if (name === 'pre-commit') return preCommitScript(q);
-  return `#!/bin/sh
-${HOOK_MARKER}; your own hook is kept as ${name}.pre-dits and runs first.
-status=0
-if [ -x "$0.pre-dits" ]; then
-  "$0.pre-dits" "$@" || status=$?
-fi
-${name === 'reference-transaction' ? 'if [ "$1" != committed ]; then exit $status; fi\n' : ''}pending="$(git rev-parse --git-dir 2>/dev/null)/dits/pending"
-if [ -s "$pending" ]; then
-  if command -v git-dits >/dev/null 2>&1; then dits=git-dits; else dits=${q}; fi
-  "$dits" hook ${name} "$@" </dev/null || status=$?
-fi
-exit $status
-`;
-}
+/** Where a hook file says which git-dits to run when none is on PATH. */
+export const GIT_DITS_PLACEHOLDER = '@GIT_DITS@';
 
 /**
- * pre-commit refuses raw content staged at a Dits-tracked path (src/git/raw-content.ts).
- * It runs on every commit, so it starts git-dits only when a staged path has
- * filter=dits: one `git diff --cached` and one `git check-attr` otherwise.
+ * The package's hooks/ folder: next to package.json, above this module both in the
+ * checkout (src/worktree/, run by the tests) and compiled (dist/src/worktree/, in the
+ * checkout or wherever npm installed the package).
  */
-function preCommitScript(q: string): string {
-  return `#!/bin/sh
-${HOOK_MARKER}; your own hook is kept as pre-commit.pre-dits and runs first.
-if [ -x "$0.pre-dits" ]; then
-  "$0.pre-dits" "$@" || exit $?
-fi
-if git diff --cached --name-only -z --no-renames --diff-filter=d | git check-attr -z --stdin filter | tr '\\000' '\\n' | grep -qx dits; then
-  if command -v git-dits >/dev/null 2>&1; then dits=git-dits; else dits=${q}; fi
-  exec "$dits" hook pre-commit </dev/null
-fi
-exit 0
-`;
+export function hookSourceDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'hooks');
+    if (path.dirname(dir) === dir) return path.join(here, 'hooks'); // no package around: hookScript says what is missing
+  }
+}
+
+/** The hook script `name` as installed: hooks/<name> with git-dits's absolute path filled in. */
+export function hookScript(name: string, ditsBin: string): string {
+  const file = path.join(hookSourceDir(), name);
+  let template: string;
+  try {
+    template = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DitsUserError('install-incomplete', `the Dits hook script ${file} is missing (${(e as Error).message})`, {
+      hint: 'reinstall Dits (its package ships the hooks/ folder), then run `git dits init` again',
+      cause: e,
+    });
+  }
+  if (!template.includes(HOOK_MARKER) || !template.includes(GIT_DITS_PLACEHOLDER)) {
+    throw new Error(`${file} lacks the Dits hook marker or ${GIT_DITS_PLACEHOLDER}`);
+  }
+  const quoted = `'${ditsBin.replace(/'/g, `'\\''`)}'`;
+  return template.split(GIT_DITS_PLACEHOLDER).join(quoted);
 }
 
 export async function hooksDir(workTree: string): Promise<string> {

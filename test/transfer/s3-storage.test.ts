@@ -49,9 +49,9 @@ describe('S3Storage specifics on s3rver', () => {
     const body = seededBytes(3000, 1);
     const pieces = (...ends: number[]) => () => Readable.from(ends.map((end, i) => body.subarray(i === 0 ? 0 : ends[i - 1], end)));
     // too short: S3 would wait for the missing bytes until a timeout
-    await expect(storage.put('short', pieces(1000), { size: 2000 })).rejects.toMatchObject({ code: 'STORAGE_SIZE_MISMATCH' });
+    await expect(storage.put('short', pieces(1000), { size: 2000 })).rejects.toMatchObject({ code: 'storage-size-mismatch' });
     // too long, in pieces that reach the announced size exactly before the extra bytes come
-    await expect(storage.put('long', pieces(1000, 2000, 3000), { size: 2000 })).rejects.toMatchObject({ code: 'STORAGE_SIZE_MISMATCH' });
+    await expect(storage.put('long', pieces(1000, 2000, 3000), { size: 2000 })).rejects.toMatchObject({ code: 'storage-size-mismatch' });
     for (const key of ['short', 'long']) {
       const left = await storage.head(key);
       expect(left === null || left.size < 2000).toBe(true); // (s3rver may leave an empty object)
@@ -94,7 +94,7 @@ describe('S3Storage specifics on s3rver', () => {
     expect(await storage.casMode(false)).toBe('log');
     // the record wins over a contradicting setting: "on" is refused, not silently mixed
     const forced = new S3Storage({ ...storageOptions(), prefix: storage.prefix, conditionalWrites: 'on' });
-    await expect(forced.putIf('refs/x', Buffer.from('2'), 'absent')).rejects.toMatchObject({ code: 'S3_CAS_MODE_CONFLICT' });
+    await expect(forced.putIf('refs/x', Buffer.from('2'), 'absent')).rejects.toMatchObject({ code: 's3-cas-mode-conflict' });
     // and the bookkeeping never shows in listings
     await storage.put('refs-visible', Buffer.from('v'));
     const keys: string[] = [];
@@ -104,19 +104,19 @@ describe('S3Storage specifics on s3rver', () => {
 
   it('names a missing bucket', async () => {
     const storage = new S3Storage(storageOptions({ bucket: 'no-such-bucket-here' }));
-    await expect(storage.put('k', Buffer.from('x'))).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
-    await expect(storage.head('k')).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
-    await expect(storage.checkAccess()).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
+    await expect(storage.put('k', Buffer.from('x'))).rejects.toMatchObject({ code: 's3-no-such-bucket' });
+    await expect(storage.head('k')).rejects.toMatchObject({ code: 's3-no-such-bucket' });
+    await expect(storage.checkAccess()).rejects.toMatchObject({ code: 's3-no-such-bucket' });
     await new S3Storage(storageOptions()).checkAccess();
     const err = await storage.getBuffer('k').catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
+    expect(err).toMatchObject({ code: 's3-no-such-bucket' });
     expect((err as { hint: string }).hint).toMatch(/bucket name/);
   });
 
   it('rejects wrong credentials with a hint', async () => {
     const storage = new S3Storage(storageOptions({ credentials: { accessKeyId: 'WRONG', secretAccessKey: 'nope' } }));
     const err = await storage.put('k', Buffer.from('x')).catch((e: unknown) => e);
-    expect(['S3_BAD_CREDENTIALS', 'S3_ACCESS_DENIED']).toContain((err as { code: string }).code);
+    expect(['s3-bad-credentials', 's3-access-denied']).toContain((err as { code: string }).code);
     expect((err as { hint: string }).hint).toBeTruthy();
   });
 });

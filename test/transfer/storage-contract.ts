@@ -121,16 +121,16 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
         expect((await s.getBuffer('r', { start: 100, end: 1099 })).equals(data.subarray(100, 1100))).toBe(true);
         expect((await s.getBuffer('r', { start: 4990, end: 999_999 })).equals(data.subarray(4990))).toBe(true);
         expect(await readStreamToBuffer(await s.get('r', { start: 4999, end: 4999 }))).toEqual(data.subarray(4999));
-        await expectCode(s.getBuffer('r', { start: 5000, end: 5010 }), 'STORAGE_BAD_RANGE');
-        await expectCode(s.getBuffer('r', { start: 10, end: 5 }), 'STORAGE_BAD_RANGE');
+        await expectCode(s.getBuffer('r', { start: 5000, end: 5010 }), 'storage-bad-range');
+        await expectCode(s.getBuffer('r', { start: 10, end: 5 }), 'storage-bad-range');
       }),
     );
 
     it(
       'treats missing objects as the contract says',
       withStorage(async (s) => {
-        await expectCode(s.getBuffer('no/such/key'), 'STORAGE_NOT_FOUND');
-        await expectCode(s.get('no/such/key'), 'STORAGE_NOT_FOUND');
+        await expectCode(s.getBuffer('no/such/key'), 'storage-not-found');
+        await expectCode(s.get('no/such/key'), 'storage-not-found');
         expect(await s.head('no/such/key')).toBeNull();
         await s.delete('no/such/key');
         expect(await s.getVersioned('no/such/ref')).toBeNull();
@@ -142,9 +142,9 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
       'rejects keys that are not clean relative keys or use reserved names',
       withStorage(async (s) => {
         for (const bad of ['', '/abs', 'a//b', 'a/../b', './a', 'trailing/', 'a\\b', '.dits-tmp/x', 'a/.dits-lock.b']) {
-          await expectCode(s.put(bad, Buffer.from('x')), 'STORAGE_BAD_KEY');
+          await expectCode(s.put(bad, Buffer.from('x')), 'storage-bad-key');
         }
-        await expectCode(s.head('../x'), 'STORAGE_BAD_KEY');
+        await expectCode(s.head('../x'), 'storage-bad-key');
       }),
     );
 
@@ -187,7 +187,7 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
         await s.put('d/2', Buffer.from('two'));
         await s.delete('d/1');
         expect(await s.head('d/1')).toBeNull();
-        await expectCode(s.getBuffer('d/1'), 'STORAGE_NOT_FOUND');
+        await expectCode(s.getBuffer('d/1'), 'storage-not-found');
         expect((await collect(s, 'd/')).map((o) => o.key)).toEqual(['d/2']);
         await s.put('d/1', Buffer.from('again'));
         expect((await s.getBuffer('d/1')).toString()).toBe('again');

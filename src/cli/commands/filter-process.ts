@@ -92,13 +92,13 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
 /** The media analyser, loaded on the first clean that asks for it (a checkout never does). */
 function lazyAnalyzer(): DitsFilterDeps['analyze'] {
   let analyze: Promise<DitsFilterDeps['analyze']> | undefined;
-  return async (absPath) => {
+  return async (absPath, known) => {
     analyze ??= import('../../filter/media-analysis.js').then(
       (mod) => mod.analyzeForIngest,
       () => undefined,
     );
     const fn = await analyze;
-    return fn ? fn(absPath) : null;
+    return fn ? fn(absPath, known) : null;
   };
 }
 

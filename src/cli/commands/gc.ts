@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
 import { listReachablePointers, listRemoteTrackedPointerBlobs, listWorktreePointers } from '../../git/reachable.js';
@@ -45,7 +44,7 @@ async function fetchMissingManifests(workTree: string, store: ChunkStore, ids: s
   const remotes = (await listDitsRemotes(workTree)).sort((a, b) => (a.name === first?.name ? -1 : b.name === first?.name ? 1 : 0));
   let why = remotes.length ? '' : 'no Dits remote';
   for (const remote of remotes) {
-    const want = ids.filter((id) => !fs.existsSync(store.manifestPath(id)));
+    const want = ids.filter((id) => !store.hasManifest(id));
     if (want.length === 0) return '';
     try {
       await fetchManifests(await openRemoteStorage(workTree, remote.url), store, want, { remoteName: remote.name });
@@ -53,7 +52,7 @@ async function fetchMissingManifests(workTree: string, store: ChunkStore, ids: s
       why = `${remote.name}: ${(e as Error).message}`;
     }
   }
-  return ids.every((id) => fs.existsSync(store.manifestPath(id))) ? '' : why;
+  return ids.every((id) => store.hasManifest(id)) ? '' : why;
 }
 
 const gcOptions = {

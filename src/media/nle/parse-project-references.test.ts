@@ -125,11 +125,11 @@ describe('parseProjectReferences', () => {
       }
       return undefined;
     };
-    expect(code(() => parseProjectBytes('a.fcpxml', Buffer.from('<fcpxml><resources></fcpxml>')))).toBe('DITS_PROJECT_PARSE');
-    expect(code(() => parseProjectBytes('a.xml', Buffer.from('<html><body/></html>')))).toBe('DITS_PROJECT_FORMAT');
-    expect(code(() => parseProjectBytes('a.txt', Buffer.from('just some notes')))).toBe('DITS_PROJECT_FORMAT');
-    expect(code(() => parseProjectBytes('a.prproj', Buffer.from([0x1f, 0x8b, 0x08, 0, 1, 2, 3])))).toBe('DITS_PROJECT_PARSE');
-    expect(code(() => parseProjectBytes('a.prproj', gzipSync('<fcpxml/>')))).toBe('DITS_PROJECT_FORMAT');
-    expect(code(() => parseProjectBytes('big.prproj', gzipSync(Buffer.alloc(4096, 0x20)), { maxDecompressedBytes: 1024 }))).toBe('DITS_PROJECT_PARSE');
+    expect(code(() => parseProjectBytes('a.fcpxml', Buffer.from('<fcpxml><resources></fcpxml>')))).toBe('project-corrupt');
+    expect(code(() => parseProjectBytes('a.xml', Buffer.from('<html><body/></html>')))).toBe('project-format-unknown');
+    expect(code(() => parseProjectBytes('a.txt', Buffer.from('just some notes')))).toBe('project-format-unknown');
+    expect(code(() => parseProjectBytes('a.prproj', Buffer.from([0x1f, 0x8b, 0x08, 0, 1, 2, 3])))).toBe('project-corrupt');
+    expect(code(() => parseProjectBytes('a.prproj', gzipSync('<fcpxml/>')))).toBe('project-format-unknown');
+    expect(code(() => parseProjectBytes('big.prproj', gzipSync(Buffer.alloc(4096, 0x20)), { maxDecompressedBytes: 1024 }))).toBe('project-corrupt');
   });
 });

@@ -4,8 +4,8 @@
  * The format is found from the bytes first (gzip magic -> .prproj; the XML root element
  * -> fcpxml / xmeml / PremiereData; CMX3600 event lines -> EDL), then from the file
  * name. A Final Cut Pro bundle (`X.fcpxmld/`) is read through its `Info.fcpxml`.
- * Unknown or damaged projects throw `DitsUserError` ('DITS_PROJECT_FORMAT' /
- * 'DITS_PROJECT_PARSE'); they never return a partial list silently.
+ * Unknown or damaged projects throw `DitsUserError` ('project-format-unknown' /
+ * 'project-corrupt'); they never return a partial list silently.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -46,7 +46,7 @@ export function parseProjectBytes(name: string, bytes: Uint8Array, options: Pars
     const roots = parseXml(xml, name);
     const root = rootElement(roots);
     if (root?.name !== 'PremiereData') {
-      throw new DitsUserError('DITS_PROJECT_FORMAT', `${name}: gzip-compressed, but not a Premiere Pro project (root <${root?.name ?? 'none'}>)`);
+      throw new DitsUserError('project-format-unknown', `${name}: gzip-compressed, but not a Premiere Pro project (root <${root?.name ?? 'none'}>)`);
     }
     return referencesFromPrproj(roots);
   }
@@ -62,13 +62,13 @@ export function parseProjectBytes(name: string, bytes: Uint8Array, options: Pars
       case 'PremiereData':
         return referencesFromPrproj(roots);
       default:
-        throw new DitsUserError('DITS_PROJECT_FORMAT', `${name}: XML with root <${root?.name ?? 'none'}> is not a known project format`, {
+        throw new DitsUserError('project-format-unknown', `${name}: XML with root <${root?.name ?? 'none'}> is not a known project format`, {
           hint: 'Supported: FCPXML (.fcpxml, .fcpxmld), Premiere/FCP7 XML (xmeml), CMX3600 EDL, Premiere .prproj',
         });
     }
   }
   if (/\.edl$/i.test(name) || looksLikeEdl(text)) return referencesFromEdl(text);
-  throw new DitsUserError('DITS_PROJECT_FORMAT', `${name}: not a known project format`, {
+  throw new DitsUserError('project-format-unknown', `${name}: not a known project format`, {
     hint: 'Supported: FCPXML (.fcpxml, .fcpxmld), Premiere/FCP7 XML (xmeml), CMX3600 EDL, Premiere .prproj',
   });
 }

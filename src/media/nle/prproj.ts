@@ -29,7 +29,7 @@ export function gunzipProject(bytes: Uint8Array, maxBytes: number): string {
   try {
     return gunzipSync(bytes, { maxOutputLength: maxBytes }).toString('utf8');
   } catch (err) {
-    throw new DitsUserError('DITS_PROJECT_PARSE', `cannot decompress project: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new DitsUserError('project-corrupt', `cannot decompress project: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 

@@ -16,11 +16,11 @@ export interface XmlElement {
 
 type OrderedNode = Record<string, unknown> & { ':@'?: Record<string, string> };
 
-/** Parses `xml`; throws DitsUserError('DITS_PROJECT_PARSE') when it is not well-formed. */
+/** Parses `xml`; throws DitsUserError('project-corrupt') when it is not well-formed. */
 export function parseXml(xml: string, what: string): XmlElement[] {
   const valid = XMLValidator.validate(xml, { allowBooleanAttributes: true });
   if (valid !== true) {
-    throw new DitsUserError('DITS_PROJECT_PARSE', `${what} is not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
+    throw new DitsUserError('project-corrupt', `${what} is not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
   }
   const parser = new XMLParser({
     preserveOrder: true,

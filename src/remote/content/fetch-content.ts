@@ -169,8 +169,8 @@ async function fetchManifestsIn(session: ContentSession, ids: string[], remember
           bytes += data.length;
         })
         .catch((err: unknown) => {
-          if ((err as { code?: string }).code === 'STORAGE_NOT_FOUND') missing.push({ kind: 'manifest', id });
-          else if (err instanceof TransferError && err.code === 'TRANSFER_VERIFY_FAILED') {
+          if ((err as { code?: string }).code === 'storage-not-found') missing.push({ kind: 'manifest', id });
+          else if (err instanceof TransferError && err.code === 'transfer-verify-failed') {
             errors.push(new DitsUserError('remote-manifest-corrupt', `manifest ${manifestKey(id)} on ${session.storage.location} is corrupt (its bytes do not match its id)`, {
               hint: 'push it again from a machine that has it',
               cause: err,
@@ -336,15 +336,15 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
             },
             (err: unknown) => {
               const code = (err as { code?: string }).code;
-              if (err instanceof TransferError && err.code === 'TRANSFER_VERIFY_FAILED') {
+              if (err instanceof TransferError && err.code === 'transfer-verify-failed') {
                 for (const e of range) if (absent(e.idRaw)) state.corrupt.push({ packKey: key, chunkId: e.idRaw.toString('hex'), reason: describeCause(err) });
                 return;
               }
-              if (code === 'STORAGE_BAD_RANGE') {
+              if (code === 'storage-bad-range') {
                 for (const e of range) if (absent(e.idRaw)) state.corrupt.push({ packKey: key, chunkId: e.idRaw.toString('hex'), reason: 'lies past the end of the pack (the pack is shorter than its index)' });
                 return;
               }
-              if (code === 'STORAGE_NOT_FOUND') {
+              if (code === 'storage-not-found') {
                 index.removePack(packId); // gone from the remote: the cache was stale
                 for (const e of range) state.missing.push(e.idRaw.toString('hex'));
                 return;

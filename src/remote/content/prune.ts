@@ -309,9 +309,9 @@ async function readBack(session: ReturnType<typeof openSession>, r: VerifyRange)
     });
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (err instanceof TransferError && code === 'TRANSFER_VERIFY_FAILED' && last) return last;
-    if (code === 'STORAGE_BAD_RANGE') return { good: [], bad: r.chunks.map((c) => ({ c, reason: 'lies past the end of the pack (the pack is shorter than its index)' })) };
-    if (code === 'STORAGE_NOT_FOUND') return { good: [], bad: r.chunks.map((c) => ({ c, reason: 'is missing on the remote' })) };
+    if (err instanceof TransferError && code === 'transfer-verify-failed' && last) return last;
+    if (code === 'storage-bad-range') return { good: [], bad: r.chunks.map((c) => ({ c, reason: 'lies past the end of the pack (the pack is shorter than its index)' })) };
+    if (code === 'storage-not-found') return { good: [], bad: r.chunks.map((c) => ({ c, reason: 'is missing on the remote' })) };
     throw err;
   }
 }

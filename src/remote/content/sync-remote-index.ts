@@ -124,11 +124,11 @@ export async function syncSession(session: ContentSession, onDropPack?: (packId:
           downloadedIndexes++;
         })
         .catch((err: unknown) => {
-          if ((err instanceof TransferError && err.code === 'TRANSFER_VERIFY_FAILED') || err instanceof PackIndexError) {
+          if ((err instanceof TransferError && err.code === 'transfer-verify-failed') || err instanceof PackIndexError) {
             corruptIndexes.push(key);
             return;
           }
-          if (err instanceof DitsUserError && err.code === 'STORAGE_NOT_FOUND') return; // deleted since the listing
+          if (err instanceof DitsUserError && err.code === 'storage-not-found') return; // deleted since the listing
           throw err;
         }),
     );

@@ -41,7 +41,7 @@ export type FaultPlan = (call: StorageCall) => Fault;
 
 /** The error S3 gives when throttling or briefly down (HTTP 503 SlowDown). */
 export function slowDownError(key: string): StorageError {
-  return new StorageError('STORAGE_UNAVAILABLE', `S3 endpoint (injected) failed on ${key}: SlowDown (HTTP 503)`, {
+  return new StorageError('storage-unavailable', `S3 endpoint (injected) failed on ${key}: SlowDown (HTTP 503)`, {
     key,
     status: 503,
     retryable: true,
