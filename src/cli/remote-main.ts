@@ -38,6 +38,8 @@ export async function runRemoteHelper(argv: string[]): Promise<number> {
       log,
       requireExisting: !/^https?:\/\//i.test(url),
       ...(gitDir ? { prepareRepo: () => prepareRepoForDits(gitDir, DITS_BIN, log) } : {}),
+      // the remote's pack list and indexes, read while the bundles are, for the checkout after the fetch
+      ...(gitDir ? { warmContent: async () => (await import('../remote/warm-index.js')).warmRemoteIndex(gitDir, storage, remoteName === url ? url : remoteName!, config) } : {}),
       // Dits server remotes: refuse pushes over files locked by someone else (cli/commands/lock.ts)
       ...(/^https?:\/\//i.test(url) ? { lockCheck: async () => (await import('../locking/server-lock-check.js')).serverLockCheck(cwd, url, process.env, process.stderr.isTTY === true)() } : {}),
     });

@@ -63,6 +63,11 @@ export interface SessionDeps {
    * clone on a machine that never ran `git dits install` checks out real files.
    */
   prepareRepo?: () => Promise<void>;
+  /**
+   * Called at a fetch that brings new objects, run alongside the bundles: warms what the
+   * checkout after it needs from the remote (warm-index.ts). Its failure fails nothing.
+   */
+  warmContent?: () => Promise<void>;
 }
 
 /** The options git sends for --depth, --shallow-since, --shallow-exclude and --deepen. */
@@ -261,7 +266,7 @@ export class RemoteSession implements RemoteHelperHandlers {
   }
 
   async fetch(wants: { oid: string; name: string }[]): Promise<void> {
-    const { cwd, storage } = this.deps;
+    const { cwd } = this.deps;
     this.refuseUnsupportedFetch();
     await this.prepareOnce();
     const state = this.cached ?? (await this.state()).state;
@@ -269,6 +274,20 @@ export class RemoteSession implements RemoteHelperHandlers {
     // whose tips are all here is skipped
     const present = await presentObjects(cwd, [...new Set([...wants.map((w) => w.oid), ...state.bundles.flatMap((b) => b.tips)])]);
     if (wants.every((w) => present.has(w.oid))) return;
+    const warming = this.deps.warmContent ? settle(this.deps.warmContent()) : null;
+    try {
+      await this.applyBundles(state, present);
+    } finally {
+      await warming?.result();
+    }
+    const after = await presentObjects(cwd, wants.map((w) => w.oid));
+    const still = wants.filter((w) => !after.has(w.oid));
+    if (still.length) throw new DitsUserError('remote-corrupt', `the remote does not hold the objects of ${still.map((w) => w.name).join(', ')}`, { hint: 'the remote was damaged; push again from a clone that has these commits' });
+  }
+
+  /** Applies, in push order, the bundles whose tips are not all in `present`. */
+  private async applyBundles(state: RefState, present: Set<string>): Promise<void> {
+    const { cwd, storage } = this.deps;
     const tmpDir = path.join(this.gitDir(), 'dits', 'tmp');
     fs.mkdirSync(tmpDir, { recursive: true });
     for (const b of state.bundles) {
@@ -293,9 +312,6 @@ export class RemoteSession implements RemoteHelperHandlers {
         fs.rmSync(file, { force: true });
       }
     }
-    const after = await presentObjects(cwd, wants.map((w) => w.oid));
-    const still = wants.filter((w) => !after.has(w.oid));
-    if (still.length) throw new DitsUserError('remote-corrupt', `the remote does not hold the objects of ${still.map((w) => w.name).join(', ')}`, { hint: 'the remote was damaged; push again from a clone that has these commits' });
   }
 
   async push(specs: PushSpec[]): Promise<PushOutcome[]> {
