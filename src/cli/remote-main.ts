@@ -10,8 +10,7 @@ import { findRepo } from '../git/repo.js';
 import { serveRemoteHelper } from '../remote/helper-protocol.js';
 import { RemoteSession } from '../remote/session.js';
 import { openRemoteStorage } from '../remote/open-remote.js';
-import { createContentPusher } from '../remote/content-adapter.js';
-import { serverLockCheck } from '../locking/server-lock-check.js';
+import { ditsSettingsFrom, readDitsConfig } from '../git/dits-config.js';
 import { describeFault } from './faults.js';
 import { prepareRepoForDits } from './prepare-repo.js';
 
@@ -25,19 +24,24 @@ export async function runRemoteHelper(argv: string[]): Promise<number> {
     const cwd = process.cwd();
     // `git ls-remote dits::...` outside any repository: no GIT_DIR, and only list is asked
     const gitDir = process.env.GIT_DIR ? path.resolve(process.env.GIT_DIR) : await findRepo(cwd).then((r) => r.gitDir, () => null);
-    const storage = await openRemoteStorage(cwd, url);
+    const config = await readDitsConfig(cwd);
+    const storage = await openRemoteStorage(cwd, url, { config });
     const log = (line: string): void => void process.stderr.write(line + '\n');
     const interactive = Boolean(process.stderr.isTTY) && process.env.CI !== 'true';
     const session = new RemoteSession({
       cwd,
       gitDir,
       storage,
-      content: () => createContentPusher({ cwd, gitDir: gitDir ?? cwd, storage, remoteName: remoteName === url ? url : remoteName!, interactive }),
+      // push-only parts load when a push needs them (a clone or fetch never does)
+      content: async () =>
+        (await import('../remote/content-adapter.js')).createContentPusher({ cwd, gitDir: gitDir ?? cwd, storage, remoteName: remoteName === url ? url : remoteName!, interactive, settings: ditsSettingsFrom(config) }),
       log,
       requireExisting: !/^https?:\/\//i.test(url),
       ...(gitDir ? { prepareRepo: () => prepareRepoForDits(gitDir, DITS_BIN, log) } : {}),
+      // the remote's pack list and indexes, read while the bundles are, for the checkout after the fetch
+      ...(gitDir ? { warmContent: async () => (await import('../remote/warm-index.js')).warmRemoteIndex(gitDir, storage, remoteName === url ? url : remoteName!, config) } : {}),
       // Dits server remotes: refuse pushes over files locked by someone else (cli/commands/lock.ts)
-      ...(/^https?:\/\//i.test(url) ? { lockCheck: serverLockCheck(cwd, url, process.env, process.stderr.isTTY === true) } : {}),
+      ...(/^https?:\/\//i.test(url) ? { lockCheck: async () => (await import('../locking/server-lock-check.js')).serverLockCheck(cwd, url, process.env, process.stderr.isTTY === true)() } : {}),
     });
     await serveRemoteHelper(process.stdin as AsyncIterable<Buffer>, process.stdout, session);
     return 0;

@@ -3,7 +3,7 @@
  * store of the repository and progress on stderr when it is a terminal.
  */
 import { findRepo } from '../git/repo.js';
-import { readDitsSettings } from '../git/dits-config.js';
+import { readDitsSettings, type DitsSettings } from '../git/dits-config.js';
 import { ChunkStore } from '../store/chunk-store.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import type { TransferProgress } from '../transfer/transfer-queue.js';
@@ -26,9 +26,8 @@ export function stderrProgress(label: string, interactive: boolean): ((p: Transf
   };
 }
 
-export async function createContentPusher(o: { cwd: string; gitDir: string; storage: ObjectStorage; remoteName: string; interactive: boolean }): Promise<ContentPusher> {
-  const repo = await findRepo(o.cwd);
-  const settings = await readDitsSettings(repo.workTree);
+export async function createContentPusher(o: { cwd: string; gitDir: string; storage: ObjectStorage; remoteName: string; interactive: boolean; settings?: DitsSettings }): Promise<ContentPusher> {
+  const [repo, settings] = await Promise.all([findRepo(o.cwd), o.settings ?? readDitsSettings(o.cwd)]);
   return {
     async push(manifestIds, { dryRun, from }) {
       const store = ChunkStore.open(repo.ditsDir, { create: true });

@@ -36,13 +36,16 @@ export async function createBundle(cwd: string, tmpDir: string, tips: string[], 
   if (!(await hasNewObjects(cwd, tips, exclude))) return null;
   fs.mkdirSync(tmpDir, { recursive: true });
   const file = path.join(tmpDir, `push-${process.pid}-${randomBytes(4).toString('hex')}.bundle`);
-  // git bundle records named refs only: name each tip with a temporary ref.
+  // git bundle records named refs only: name each tip with a temporary ref, all in one
+  // transaction, with hooks off (these refs are the helper's own: the reference-transaction
+  // hooks would otherwise run twice for each update, each a shell and a git process).
   const refs = tips.map((_, i) => `refs/dits-push/${process.pid}/${i}`);
+  const quiet = ['-c', 'core.hooksPath=/dev/null'];
   try {
-    for (let i = 0; i < tips.length; i++) await runGit(['update-ref', '--no-deref', refs[i]!, tips[i]!], { cwd });
+    await runGit([...quiet, 'update-ref', '--no-deref', '--stdin'], { cwd, input: refs.map((r, i) => `update ${r} ${tips[i]!}\n`).join('') });
     await runGit(['bundle', 'create', '-q', file, '--stdin'], { cwd, input: [...refs, ...exclude.map((e) => `^${e}`)].join('\n') + '\n' });
   } finally {
-    for (const r of refs) await runGit(['update-ref', '-d', '--no-deref', r], { cwd, allowFail: true });
+    await runGit([...quiet, 'update-ref', '--no-deref', '--stdin'], { cwd, input: refs.map((r) => `delete ${r}\n`).join(''), allowFail: true });
   }
   const hash = createHash('sha256');
   for await (const c of fs.createReadStream(file)) hash.update(c as Buffer);

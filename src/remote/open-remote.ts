@@ -28,10 +28,19 @@ export async function listDitsRemotes(cwd: string): Promise<DitsRemote[]> {
   return out;
 }
 
+/**
+ * What a caller already read, so a command that needs several of these reads git config
+ * once (each read is a git process): the Dits remotes and the `dits.*` settings.
+ */
+export interface KnownConfig {
+  remotes?: DitsRemote[];
+  config?: DitsConfig;
+}
+
 /** The remote content comes from: `dits.remote`, else origin, else the only dits remote. */
-export async function defaultDitsRemote(cwd: string, explicit?: string): Promise<DitsRemote | null> {
-  const remotes = await listDitsRemotes(cwd);
-  const want = explicit ?? (await readDitsConfig(cwd)).string('dits.remote');
+export async function defaultDitsRemote(cwd: string, explicit?: string, known: KnownConfig = {}): Promise<DitsRemote | null> {
+  const remotes = known.remotes ?? (await listDitsRemotes(cwd));
+  const want = explicit ?? (known.config ?? (await readDitsConfig(cwd))).string('dits.remote');
   if (want) {
     const r = remotes.find((x) => x.name === want);
     if (!r) throw new DitsUserError('no-such-remote', `'${want}' is not a Dits remote of this repository`, { hint: 'list them with `git remote -v` (Dits remotes have dits:: URLs)' });
@@ -48,8 +57,8 @@ function conditionalWrites(config: DitsConfig): ConditionalWritesSetting | undef
   return parseConfigBool('dits.s3.conditionalWrites', v) ? 'on' : 'off';
 }
 
-export async function openRemoteStorage(cwd: string, url: string): Promise<ObjectStorage> {
-  const config = await readDitsConfig(cwd);
+export async function openRemoteStorage(cwd: string, url: string, known: KnownConfig = {}): Promise<ObjectStorage> {
+  const config = known.config ?? (await readDitsConfig(cwd));
   const get = (k: string): string | undefined => config.string(`dits.s3.${k}`);
   return openStorage(url, {
     cwd,

@@ -63,6 +63,11 @@ export interface SessionDeps {
    * clone on a machine that never ran `git dits install` checks out real files.
    */
   prepareRepo?: () => Promise<void>;
+  /**
+   * Called at a fetch that brings new objects, run alongside the bundles: warms what the
+   * checkout after it needs from the remote (warm-index.ts). Its failure fails nothing.
+   */
+  warmContent?: () => Promise<void>;
 }
 
 /** The options git sends for --depth, --shallow-since, --shallow-exclude and --deepen. */
@@ -119,6 +124,29 @@ export async function changedPaths(cwd: string, old: string | undefined, newOid:
   return best ?? splitZ((await runGit(['ls-tree', '-r', '--name-only', '-z', newOid], { cwd })).stdout);
 }
 
+/**
+ * A promise started now and awaited later: `value()` gives its result or throws its error;
+ * `result()` gives the result or null, never throws (for clean-up after another failure).
+ * Its rejection is never unhandled meanwhile.
+ */
+function settle<T>(p: Promise<T>): { value: () => Promise<T>; result: () => Promise<T | null> } {
+  const done = p.then(
+    (v) => ({ ok: true as const, v }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
+  return {
+    value: async () => {
+      const r = await done;
+      if (!r.ok) throw r.e;
+      return r.v;
+    },
+    result: async () => {
+      const r = await done;
+      return r.ok ? r.v : null;
+    },
+  };
+}
+
 function splitZ(buf: Buffer): string[] {
   return buf.toString('utf8').split('\0').filter(Boolean);
 }
@@ -134,6 +162,12 @@ export class RemoteSession implements RemoteHelperHandlers {
   /** The object filter of a partial clone (`blob:none`, ...), refused at the fetch. */
   private partial: string | null = null;
   private prepared = false;
+  /**
+   * What `list for-push` read (format check, ref state and its etag), used by the push that
+   * follows in the same run instead of reading it again: a ref moved meanwhile fails the
+   * compare-and-swap, which re-reads the state, as any race does.
+   */
+  private listedForPush: { exists: boolean; state: RefState; etag: string | null } | null = null;
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -160,8 +194,14 @@ export class RemoteSession implements RemoteHelperHandlers {
   }
 
   private async state(): Promise<{ state: RefState; etag: string | null }> {
-    await checkFormat(this.deps.storage);
-    const s = await readRefState(this.deps.storage);
+    const refsRead = settle(readRefState(this.deps.storage));
+    try {
+      await checkFormat(this.deps.storage);
+    } catch (err) {
+      await refsRead.result();
+      throw err;
+    }
+    const s = await refsRead.value();
     this.cached = s.state;
     return s;
   }
@@ -193,14 +233,25 @@ export class RemoteSession implements RemoteHelperHandlers {
 
   async list(forPush = false): Promise<RefAdvert[]> {
     if (!forPush) this.refuseUnsupportedFetch();
-    const exists = await checkFormat(this.deps.storage);
+    // the format and the refs are read at once (two independent reads, one round trip); the
+    // format's verdict comes first, as if it had been read first
+    const refsRead = settle(readRefState(this.deps.storage));
+    let exists: boolean;
+    try {
+      exists = await checkFormat(this.deps.storage);
+    } catch (err) {
+      await refsRead.result();
+      throw err;
+    }
     if (!exists && !forPush && this.deps.requireExisting) {
+      await refsRead.result();
       throw new DitsUserError('no-such-remote', `there is no Dits remote at ${this.deps.storage.location}`, {
         hint: 'check the path or URL for a typo (a Dits remote holds v1/format.json and v1/refs, written by the first push); to create a new remote, push to it: `git push <remote> main`',
       });
     }
-    const { state } = await readRefState(this.deps.storage);
+    const { state, etag } = await refsRead.value();
     this.cached = state;
+    this.listedForPush = forPush ? { exists, state, etag } : null;
     // A clone of an empty remote asks for no fetch: set a brand-new repository up here
     // (one without any ref of its own), so its first `git add` stores pointers too.
     if (!forPush && Object.keys(state.refs).length === 0 && this.deps.gitDir !== null && this.deps.prepareRepo) {
@@ -215,17 +266,32 @@ export class RemoteSession implements RemoteHelperHandlers {
   }
 
   async fetch(wants: { oid: string; name: string }[]): Promise<void> {
-    const { cwd, storage } = this.deps;
+    const { cwd } = this.deps;
     this.refuseUnsupportedFetch();
     await this.prepareOnce();
-    const present = await presentObjects(cwd, wants.map((w) => w.oid));
-    if (wants.every((w) => present.has(w.oid))) return;
     const state = this.cached ?? (await this.state()).state;
+    // one look (one git process) for the wanted objects and every bundle's tips: a bundle
+    // whose tips are all here is skipped
+    const present = await presentObjects(cwd, [...new Set([...wants.map((w) => w.oid), ...state.bundles.flatMap((b) => b.tips)])]);
+    if (wants.every((w) => present.has(w.oid))) return;
+    const warming = this.deps.warmContent ? settle(this.deps.warmContent()) : null;
+    try {
+      await this.applyBundles(state, present);
+    } finally {
+      await warming?.result();
+    }
+    const after = await presentObjects(cwd, wants.map((w) => w.oid));
+    const still = wants.filter((w) => !after.has(w.oid));
+    if (still.length) throw new DitsUserError('remote-corrupt', `the remote does not hold the objects of ${still.map((w) => w.name).join(', ')}`, { hint: 'the remote was damaged; push again from a clone that has these commits' });
+  }
+
+  /** Applies, in push order, the bundles whose tips are not all in `present`. */
+  private async applyBundles(state: RefState, present: Set<string>): Promise<void> {
+    const { cwd, storage } = this.deps;
     const tmpDir = path.join(this.gitDir(), 'dits', 'tmp');
     fs.mkdirSync(tmpDir, { recursive: true });
     for (const b of state.bundles) {
-      const have = await presentObjects(cwd, b.tips);
-      if (b.tips.every((t) => have.has(t))) continue;
+      if (b.tips.every((t) => present.has(t))) continue;
       const file = path.join(tmpDir, `fetch-${process.pid}-${path.basename(b.key)}`);
       try {
         const stream = await storage.get(b.key);
@@ -246,15 +312,14 @@ export class RemoteSession implements RemoteHelperHandlers {
         fs.rmSync(file, { force: true });
       }
     }
-    const after = await presentObjects(cwd, wants.map((w) => w.oid));
-    const still = wants.filter((w) => !after.has(w.oid));
-    if (still.length) throw new DitsUserError('remote-corrupt', `the remote does not hold the objects of ${still.map((w) => w.name).join(', ')}`, { hint: 'the remote was damaged; push again from a clone that has these commits' });
   }
 
   async push(specs: PushSpec[]): Promise<PushOutcome[]> {
     const { cwd, storage } = this.deps;
-    const exists = await checkFormat(storage);
-    let { state, etag } = await readRefState(storage);
+    const listed = this.listedForPush;
+    this.listedForPush = null;
+    const exists = listed ? listed.exists : await checkFormat(storage);
+    let { state, etag } = listed ?? (await readRefState(storage));
     const outcomes = new Map<string, string | null>();
     const plans: { spec: PushSpec; newOid: string | null; expectedOld: string | undefined }[] = [];
 
@@ -301,29 +366,34 @@ export class RemoteSession implements RemoteHelperHandlers {
     // empty remote to push to again, not a location that lists as no remote at all.
     if (!exists && !this.dryRun && plans.length > 0) await writeFormat(storage);
 
-    if (tips.length > 0) {
-      // 1. content
-      const { ids, paths, blobs } = await manifestsBetween(cwd, tips, exclude);
-      const content = await this.deps.content();
-      const res = await content.push(ids, { dryRun: this.dryRun, from: { paths, blobs, tips, exclude } });
-      if (res.chunks || res.manifests) this.deps.log(`dits: ${this.dryRun ? 'would upload' : 'uploaded'} ${res.manifests} file version(s), ${res.chunks} new chunk(s), ${res.bytes} bytes`);
-    }
-    if (this.dryRun) return specs.map((s) => ({ dst: s.dst, error: outcomes.get(s.dst) ?? null }));
-
-    // 2. git objects
+    // While the content uploads: the bundle of the new git objects is written here (it is
+    // uploaded only after the content), and the storage settles what its first ref update
+    // needs (S3: the compare-and-swap mode, probed and recorded once per remote).
+    const bundling = tips.length > 0 && !this.dryRun ? settle(createBundle(cwd, path.join(this.gitDir(), 'dits', 'tmp'), tips, exclude)) : null;
+    const casReady = plans.length > 0 && !this.dryRun && storage.prepareVersioned ? settle(storage.prepareVersioned(REFS_KEY)) : null;
     let bundle: RefState['bundles'][number] | null = null;
-    if (tips.length > 0) {
-      const tmpDir = path.join(this.gitDir(), 'dits', 'tmp');
-      const b = await createBundle(cwd, tmpDir, tips, exclude);
-      if (b) {
-        try {
-          const key = `v1/git/${b.sha256}.bundle`;
-          if (!(await storage.head(key))) await storage.put(key, () => fs.createReadStream(b.file), { size: b.size });
-          bundle = { key, tips, prereqs: exclude, size: b.size };
-        } finally {
-          fs.rmSync(b.file, { force: true });
-        }
+    try {
+      if (tips.length > 0) {
+        // 1. content
+        const { ids, paths, blobs } = await manifestsBetween(cwd, tips, exclude);
+        const content = await this.deps.content();
+        const res = await content.push(ids, { dryRun: this.dryRun, from: { paths, blobs, tips, exclude } });
+        if (res.chunks || res.manifests) this.deps.log(`dits: ${this.dryRun ? 'would upload' : 'uploaded'} ${res.manifests} file version(s), ${res.chunks} new chunk(s), ${res.bytes} bytes`);
       }
+      if (this.dryRun) return specs.map((s) => ({ dst: s.dst, error: outcomes.get(s.dst) ?? null }));
+
+      // 2. git objects (named by their hash: a PUT of a bundle already there rewrites the same bytes)
+      const b = bundling ? await bundling.value() : null;
+      if (b) {
+        const key = `v1/git/${b.sha256}.bundle`;
+        await storage.put(key, () => fs.createReadStream(b.file), { size: b.size });
+        bundle = { key, tips, prereqs: exclude, size: b.size };
+      }
+      await casReady?.value();
+    } finally {
+      const b = await bundling?.result();
+      if (b) fs.rmSync(b.file, { force: true });
+      await casReady?.result(); // a push that failed leaves no probe request behind in flight
     }
 
     // 3. refs, by compare-and-swap

@@ -83,6 +83,12 @@ export interface ObjectStorage {
   putIf(key: string, body: Buffer, expected: { etag: string } | 'absent'): Promise<PutIfResult>;
   /** The read side of putIf: body and etag of one version, read atomically; null if absent. */
   getVersioned(key: string): Promise<VersionedObject | null>;
+  /**
+   * Optional: does now what a first `putIf` of `key` would do before writing (S3 without a
+   * recorded compare-and-swap mode probes the service and records the mode), so a caller
+   * can overlap it with other work, such as a push with its content upload.
+   */
+  prepareVersioned?(key: string): Promise<void>;
 }
 
 const RESERVED_SEGMENT = /^\.dits-/;

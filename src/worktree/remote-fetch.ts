@@ -14,12 +14,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { readDitsConfig } from '../git/dits-config.js';
+import { readDitsConfig, type DitsConfig } from '../git/dits-config.js';
 import type { RepoPaths } from '../git/repo.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { contentPresent } from '../store/materialize.js';
-import { defaultDitsRemote, listDitsRemotes, openRemoteStorage, type DitsRemote } from '../remote/open-remote.js';
+import { defaultDitsRemote, listDitsRemotes, openRemoteStorage, type DitsRemote, type KnownConfig } from '../remote/open-remote.js';
 import { DitsUserError, isUserError } from '../errors.js';
 import { ensureLocal, fetchManifests } from '../remote/content/fetch-content.js';
 import { FileAssembler } from '../store/assemble.js';
@@ -41,8 +41,8 @@ export async function readFetchPolicy(cwd: string): Promise<FetchPolicy> {
 }
 
 /** dits.keepLocalCopy: keep fetched content in the local store as well as in the working tree. */
-export async function readKeepLocalCopy(cwd: string): Promise<boolean> {
-  return (await readDitsConfig(cwd)).bool('dits.keepLocalCopy', false);
+export function keepLocalCopy(config: DitsConfig): boolean {
+  return config.bool('dits.keepLocalCopy', false);
 }
 
 export interface PreparedFile {
@@ -118,18 +118,18 @@ export function comparableUrl(url: string): string {
  * dits:: remote: content follows the remote a pull named, and what one remote lacks is
  * looked for on the others.
  */
-export async function contentRemotes(repo: RepoPaths, explicit?: string): Promise<DitsRemote[]> {
+export async function contentRemotes(repo: RepoPaths, explicit?: string, known: KnownConfig = {}): Promise<DitsRemote[]> {
   if (explicit) {
-    const r = await defaultDitsRemote(repo.workTree, explicit);
+    const r = await defaultDitsRemote(repo.workTree, explicit, known);
     return r ? [r] : [];
   }
-  const all = await listDitsRemotes(repo.workTree);
+  const all = known.remotes ?? (await listDitsRemotes(repo.workTree));
   const order: DitsRemote[] = [];
   const add = (r: DitsRemote | null | undefined): void => {
     if (r && !order.some((o) => o.name === r.name)) order.push(r);
   };
   add(lastFetchedRemote(repo.gitDir, all));
-  add(await defaultDitsRemote(repo.workTree).catch(() => null));
+  add(await defaultDitsRemote(repo.workTree, undefined, { ...known, remotes: all }).catch(() => null));
   for (const r of all) add(r);
   return order;
 }
@@ -158,13 +158,15 @@ export async function fetchMissingContent(
     return ok;
   });
   if (wanted.length === 0) return report;
-  const remotes = await contentRemotes(repo, opts.remote);
+  // the remotes and the settings, read once (two git processes at once) for everything below
+  const [config, all] = await Promise.all([readDitsConfig(repo.workTree), listDitsRemotes(repo.workTree)]);
+  const remotes = await contentRemotes(repo, opts.remote, { config, remotes: all });
   if (remotes.length === 0) return report;
   const failures: { remote: string; error: DitsUserError }[] = [];
   const used: string[] = [];
   for (const remote of remotes) {
     try {
-      const r = await fetchFromRemote(repo, store, remote, wanted, onProgress, opts);
+      const r = await fetchFromRemote(repo, store, remote, wanted, onProgress, opts, config);
       for (const [dest, p] of r.prepared) report.prepared.set(dest, p);
       report.bytes += r.bytes;
       report.keptLocally &&= r.keptLocally;
@@ -204,8 +206,9 @@ async function fetchFromRemote(
   wanted: { path: string; pointer: Pointer }[],
   onProgress: ((p: TransferProgress) => void) | undefined,
   opts: { assemble?: boolean },
+  config: DitsConfig,
 ): Promise<{ prepared: Map<string, PreparedFile>; bytes: number; keptLocally: boolean }> {
-  const storage = await openRemoteStorage(repo.workTree, remote.url);
+  const storage = await openRemoteStorage(repo.workTree, remote.url, { config });
   const manifestIds = [...new Set(wanted.map((w) => w.pointer.manifest))];
   let assembler: FileAssembler | null = null;
   if (opts.assemble) {
@@ -218,7 +221,7 @@ async function fetchFromRemote(
   }
   try {
     // the assembler of a checkout that keeps no second copy of what it fetches
-    const noCopy = assembler && !(await readKeepLocalCopy(repo.workTree)) ? assembler : null;
+    const noCopy = assembler && !keepLocalCopy(config) ? assembler : null;
     let fromLinks = new Set<string>();
     if (noCopy) {
       // chunks the previous version of these files shares with the new one (worktree-links.ts)

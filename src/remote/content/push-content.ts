@@ -29,6 +29,7 @@ import { indexKey, manifestKey, packKey } from './layout.js';
 import { layoutPack, MemberTable, packBodyFactory, packedSize, type PackLayout } from './pack-body.js';
 import { decodePackIndex } from './pack-index.js';
 import { openSession, syncSession } from './sync-remote-index.js';
+import type { RemoteIndex } from './remote-index.js';
 
 export const DEFAULT_PACK_SIZE = 256 * 1024 * 1024;
 
@@ -113,82 +114,19 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   const { index, queue } = session;
 
   // ---- plan ----
-  const seen = new Set<string>();
-  const manifests: { id: string; bytes: Buffer }[] = [];
-  const packs: PackPlan[] = [];
-  let members = new MemberTable();
-  let size = PACK_HEADER_SIZE;
-  let chunksOnRemote = 0;
-  let chunkCount = 0;
-  let obtainChunks = 0;
-  let obtainBytes = 0;
-  const closePack = (): void => {
-    if (members.count === 0) return;
-    const layout = layoutPack(members.finish());
-    packs.push({ ...layout, reuse: sync.orphanPacks.get(layout.packId) === layout.size });
-    members = new MemberTable();
-    size = PACK_HEADER_SIZE;
-  };
   const ids = [...new Set(manifestIds)];
   // Chunks neither here nor on the remote: `obtainMissing` (the caller's sources: working
-  // tree, other remotes) may make them local first; one pass over the manifests finds them.
-  if (opts.obtainMissing && !opts.dryRun) {
-    const missing: MissingChunk[] = [];
-    const noted = new Set<string>();
-    for (const id of ids) {
-      const m = Manifest.parse(store.getManifestBytes(id));
-      for (let i = 0; i < m.chunkCount; i++) {
-        const idRaw = m.idRawAt(i);
-        const key = idRaw.toString('base64');
-        if (noted.has(key) || index.has(idRaw) || store.locate(idRaw)) continue;
-        noted.add(key);
-        missing.push({ idRaw: Buffer.from(idRaw), manifestId: id, rawLength: m.lengthAt(i) });
-      }
-    }
-    if (missing.length) {
-      await opts.obtainMissing(missing);
-      store.commit();
-    }
+  // tree, other remotes) may make them local first. The first pass notes them while it
+  // plans (each chunk looked up once); only when there were some does a second pass plan
+  // again, after they were obtained.
+  const obtainFirst = !!opts.obtainMissing && !opts.dryRun;
+  let plan = planPacks(store, index, ids, packTarget, sync.orphanPacks, { dryRun: !!opts.dryRun, countObtainable: !!opts.obtainMissing, collectMissing: obtainFirst, location: storage.location });
+  if (plan.missing.length) {
+    await opts.obtainMissing!(plan.missing);
+    store.commit();
+    plan = planPacks(store, index, ids, packTarget, sync.orphanPacks, { dryRun: false, countObtainable: true, collectMissing: false, location: storage.location });
   }
-  for (const id of ids) {
-    const bytes = store.getManifestBytes(id);
-    const m = Manifest.parse(bytes);
-    for (let i = 0; i < m.chunkCount; i++) {
-      const idRaw = m.idRawAt(i);
-      const key = idRaw.toString('base64');
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (index.has(idRaw)) {
-        chunksOnRemote++;
-        continue;
-      }
-      const local = store.locate(idRaw);
-      if (!local && opts.dryRun && opts.obtainMissing) {
-        // a real run obtains it first (working tree, another remote): counted at its plain size
-        obtainChunks++;
-        obtainBytes += ENTRY_HEAD_SIZE + m.lengthAt(i);
-        continue;
-      }
-      if (!local) {
-        if (store.isRemoteHeld(idRaw)) {
-          throw new DitsUserError('push-content-remote-only', `cannot push manifest ${id}: chunk ${idRaw.toString('hex')} is held by another remote, not kept locally (a checkout wrote it only into the working tree), and ${storage.location} lacks it`, {
-            hint: 'copy the content into the local store first with `git dits fetch --remote <that remote> <rev>` (or set `git config dits.keepLocalCopy true` before checking out), then push again',
-          });
-        }
-        throw new DitsUserError('push-content-missing', `cannot push manifest ${id}: chunk ${idRaw.toString('hex')} is neither in the local store nor on ${storage.location}`, {
-          hint: 'fetch it from a remote that has it (`git dits fetch`), or run `git dits fsck` to see what is missing',
-        });
-      }
-      // a pack never grows past the target (unless one chunk alone does), so with the
-      // target at the storage's multipart threshold every pack is one streamed PUT
-      if (members.count > 0 && size + packedSize(local) > packTarget) closePack();
-      members.add(idRaw, local);
-      chunkCount++;
-      size += packedSize(local);
-    }
-    if (!index.hasManifest(id)) manifests.push({ id, bytes });
-  }
-  closePack();
+  const { manifests, packs, chunksOnRemote, chunkCount, obtainChunks, obtainBytes } = plan;
 
   // Manifests the cache does not know: ask the remote, one request each (files, not chunks).
   // A LIST with the key as prefix, not a HEAD: S3 answers a HEAD of a missing key with a bare
@@ -258,6 +196,90 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   index.addManifests(manifestsToUpload.map((m) => m.id));
   result.requests = counted.requests;
   return result;
+}
+
+interface PackPlanResult {
+  manifests: { id: string; bytes: Buffer }[];
+  packs: PackPlan[];
+  chunksOnRemote: number;
+  chunkCount: number;
+  obtainChunks: number;
+  obtainBytes: number;
+  /** with collectMissing: chunks neither local nor on the remote (nothing planned then) */
+  missing: MissingChunk[];
+}
+
+/**
+ * Packs the chunks of `ids` the remote lacks, in manifest order, into packs of about
+ * `packTarget`. A chunk that is neither local nor on the remote is, with `collectMissing`,
+ * noted (all of them are, and the packs are then not used); in a dry run with
+ * `countObtainable`, counted at its plain size as one a real run obtains first; else an
+ * error that says where it is not.
+ */
+function planPacks(
+  store: ChunkStore,
+  index: RemoteIndex,
+  ids: readonly string[],
+  packTarget: number,
+  orphanPacks: ReadonlyMap<string, number>,
+  o: { dryRun: boolean; countObtainable: boolean; collectMissing: boolean; location: string },
+): PackPlanResult {
+  const seen = new Set<string>();
+  const r: PackPlanResult = { manifests: [], packs: [], chunksOnRemote: 0, chunkCount: 0, obtainChunks: 0, obtainBytes: 0, missing: [] };
+  let members = new MemberTable();
+  let size = PACK_HEADER_SIZE;
+  const closePack = (): void => {
+    if (members.count === 0) return;
+    const layout = layoutPack(members.finish());
+    r.packs.push({ ...layout, reuse: orphanPacks.get(layout.packId) === layout.size });
+    members = new MemberTable();
+    size = PACK_HEADER_SIZE;
+  };
+  for (const id of ids) {
+    const bytes = store.getManifestBytes(id);
+    const m = Manifest.parse(bytes);
+    for (let i = 0; i < m.chunkCount; i++) {
+      const idRaw = m.idRawAt(i);
+      const key = idRaw.toString('base64');
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (index.has(idRaw)) {
+        r.chunksOnRemote++;
+        continue;
+      }
+      const local = store.locate(idRaw);
+      if (!local && o.collectMissing) {
+        r.missing.push({ idRaw: Buffer.from(idRaw), manifestId: id, rawLength: m.lengthAt(i) });
+        continue;
+      }
+      if (!local && o.dryRun && o.countObtainable) {
+        // a real run obtains it first (working tree, another remote): counted at its plain size
+        r.obtainChunks++;
+        r.obtainBytes += ENTRY_HEAD_SIZE + m.lengthAt(i);
+        continue;
+      }
+      if (!local) {
+        if (store.isRemoteHeld(idRaw)) {
+          throw new DitsUserError('push-content-remote-only', `cannot push manifest ${id}: chunk ${idRaw.toString('hex')} is held by another remote, not kept locally (a checkout wrote it only into the working tree), and ${o.location} lacks it`, {
+            hint: 'copy the content into the local store first with `git dits fetch --remote <that remote> <rev>` (or set `git config dits.keepLocalCopy true` before checking out), then push again',
+          });
+        }
+        throw new DitsUserError('push-content-missing', `cannot push manifest ${id}: chunk ${idRaw.toString('hex')} is neither in the local store nor on ${o.location}`, {
+          hint: 'fetch it from a remote that has it (`git dits fetch`), or run `git dits fsck` to see what is missing',
+        });
+      }
+      if (r.missing.length) continue; // only noting what is missing now: no packs planned
+      // a pack never grows past the target (unless one chunk alone does), so with the
+      // target at the storage's multipart threshold every pack is one streamed PUT
+      if (members.count > 0 && size + packedSize(local) > packTarget) closePack();
+      members.add(idRaw, local);
+      r.chunkCount++;
+      size += packedSize(local);
+    }
+    if (!index.hasManifest(id)) r.manifests.push({ id, bytes });
+  }
+  closePack();
+  return r;
 }
 
 async function existsOnRemote(storage: ObjectStorage, key: string): Promise<boolean> {
