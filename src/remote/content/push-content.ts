@@ -29,7 +29,7 @@ import { indexKey, manifestKey, packKey } from './layout.js';
 import { layoutPack, MemberTable, packBodyFactory, packedSize, type PackLayout } from './pack-body.js';
 import { decodePackIndex } from './pack-index.js';
 import { openSession, syncSession } from './sync-remote-index.js';
-import type { RemoteIndex } from './remote-index.js';
+import type { RemoteIndex } from '../../store/remote-index.js';
 
 export const DEFAULT_PACK_SIZE = 256 * 1024 * 1024;
 
