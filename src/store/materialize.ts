@@ -61,7 +61,12 @@ export function loadManifest(store: ChunkStore, pointer: Pointer): Manifest {
  * Read buffers kept from one file to the next (smudge of many small files): two, lent in
  * turn to readChunkGroups (one read ahead), each grown to the largest read asked for.
  */
-export class ReadBuffers {
+export interface BufferLender {
+  /** A buffer of at least `size` bytes for the next read. */
+  lend(size: number): Buffer;
+}
+
+export class ReadBuffers implements BufferLender {
   private readonly bufs: (Buffer | undefined)[] = [undefined, undefined];
   private turn = 0;
 
@@ -85,7 +90,7 @@ const CONTENT_READ_MAX = 8 * 1024 * 1024;
  * instead, valid only until the next piece is asked for (no copy, and no buffers allocated
  * per file).
  */
-export function readContent(store: ChunkStore, manifest: Manifest, buffers?: ReadBuffers): AsyncGenerator<Buffer> {
+export function readContent(store: ChunkStore, manifest: Manifest, buffers?: BufferLender): AsyncGenerator<Buffer> {
   const ids = [...chunkIds(manifest)];
   const located = store.locateMany(ids);
   const missing = located.findIndex((loc) => loc === undefined);
@@ -93,7 +98,7 @@ export function readContent(store: ChunkStore, manifest: Manifest, buffers?: Rea
   return readLocated(store, manifest, ids, located, buffers);
 }
 
-async function* readLocated(store: ChunkStore, manifest: Manifest, ids: Buffer[], located: (ChunkLocation | undefined)[], buffers?: ReadBuffers): AsyncGenerator<Buffer> {
+async function* readLocated(store: ChunkStore, manifest: Manifest, ids: Buffer[], located: (ChunkLocation | undefined)[], buffers?: BufferLender): AsyncGenerator<Buffer> {
   // a read spans the chunks and their entry heads in the pack: room for the whole file in
   // one read when it is small (a larger group is split, so any size is correct)
   const maxRead = Math.min(CONTENT_READ_MAX, manifest.header.size + 64 * 1024);
