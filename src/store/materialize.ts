@@ -78,6 +78,9 @@ export class ReadBuffers implements BufferLender {
   }
 }
 
+/** readContent reads files up to this size on the calling thread (see readChunkGroups' sync). */
+const SYNC_READ_MAX = 1024 * 1024;
+
 /** Reads for readContent: at most this much at once (a small file: its size and a little). */
 const CONTENT_READ_MAX = 8 * 1024 * 1024;
 
@@ -107,7 +110,9 @@ async function* readLocated(store: ChunkStore, manifest: Manifest, ids: Buffer[]
   const mismatch = (what: string): DitsUserError =>
     new DitsUserError('content-mismatch', `the stored chunks of this file add up to ${what} bytes, not ${size}`, { hint: 'run `git dits fsck`' });
   let offset = 0;
-  for await (const group of store.readChunkGroups(ids, { maxRead, buffer: () => lent.lend(maxRead + ALIGN_SLACK), ahead: 1, located })) {
+  // a small file is read and hashed on this thread (no hop to a pool thread and back)
+  const sync = size <= SYNC_READ_MAX;
+  for await (const group of store.readChunkGroups(ids, { maxRead, buffer: () => lent.lend(maxRead + ALIGN_SLACK), ahead: sync ? 0 : 1, located, sync })) {
     for (const data of group.chunks) {
       offset += data.length;
       if (offset > size) throw mismatch('more than');
