@@ -22,6 +22,8 @@ interface Job {
   pointer: Pointer;
   /** the pointer as Git sent it */
   bytes: Buffer;
+  /** the blob id Git named (meta "blob"): Git's second request must name the same */
+  blob: string | undefined;
   /** bytes held while it is read or waits for Git (the content and a read's slack) */
   cost: number;
   pieces?: Buffer[];
@@ -62,8 +64,8 @@ export class DelayedSmudge {
   }
 
   /** Takes a path Git let smudge delay; its content is read in the background. */
-  delay(path: string, pointer: Pointer, bytes: Buffer): void {
-    this.waiting.push({ path, pointer, bytes: Buffer.from(bytes), cost: pointer.size + 64 * 1024, buffers: [] });
+  delay(path: string, blob: string | undefined, pointer: Pointer, bytes: Buffer): void {
+    this.waiting.push({ path, blob, pointer, bytes: Buffer.from(bytes), cost: pointer.size + 64 * 1024, buffers: [] });
     this.pump();
   }
 
@@ -81,14 +83,19 @@ export class DelayedSmudge {
   /**
    * Git asks again for a path listed ready, with empty content (as the protocol has it): the
    * pointer it delayed, and the content read (the caller's now), or null if the read failed
-   * (the ordinary smudge of the pointer then answers). Null for a path not listed.
+   * (the ordinary smudge of the pointer then answers). Null for a path not listed, or listed
+   * for another blob (the listing is dropped either way).
    */
-  take(path: string): { pointer: Pointer; bytes: Buffer; pieces: AsyncGenerator<Buffer> | null } | null {
+  take(path: string, blob: string | undefined): { pointer: Pointer; bytes: Buffer; pieces: AsyncGenerator<Buffer> | null } | null {
     const job = this.listed.get(path);
     if (!job) return null;
     this.listed.delete(path);
     this.held -= job.cost;
     this.pump();
+    if (job.blob !== blob) {
+      this.giveBack(job.buffers);
+      return null;
+    }
     if (job.failed || !job.pieces) {
       this.giveBack(job.buffers);
       return { pointer: job.pointer, bytes: job.bytes, pieces: null };
@@ -122,6 +129,12 @@ export class DelayedSmudge {
     } else b = Buffer.allocUnsafeSlow(size);
     job.buffers.push(b);
     return b;
+  }
+
+  /** Stops reading ahead; resolves once no read is in flight (the store may be closed then). */
+  async close(): Promise<void> {
+    this.waiting.length = 0;
+    while (this.reading > 0) await new Promise<void>((resolve) => (this.wake = resolve));
   }
 
   private pump(): void {

@@ -199,7 +199,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
     async smudge(req: FilterRequest, content: FilterContent): Promise<FilterResult | typeof DELAYED> {
       const { head, rest, ended } = await peek(content, MAX_POINTER_SIZE);
       // Git asking again for a path smudge delayed sends no content: the path says which
-      const again = deps.delayed?.take(req.pathname);
+      const again = deps.delayed?.take(req.pathname, req.meta.get('blob'));
       if (again && ended && head.length === 0) {
         if (again.pieces) return again.pieces;
         return smudgePointer(req, again.bytes, again.pointer); // its read failed: as without delay
@@ -218,7 +218,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       // The empty file needs no stored content at all (its id is known).
       if (pointer.size === 0 && pointer.oid === EMPTY_FILE_ID) return Buffer.alloc(0);
       if (deps.delayed?.wants(pointer) && pointer.size <= deps.settings.smudgeInlineMax && req.meta.get('can-delay') === '1') {
-        deps.delayed.delay(req.pathname, pointer, head);
+        deps.delayed.delay(req.pathname, req.meta.get('blob'), pointer, head);
         return DELAYED;
       }
       return smudgePointer(req, head, pointer);

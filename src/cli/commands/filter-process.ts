@@ -86,6 +86,7 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
     repo,
     close: async () => {
       await early?.close();
+      await deps.delayed?.close(); // reads still going land before the store closes
       store?.close();
       await worker?.close();
     },
