@@ -11,7 +11,8 @@
  * its index itself. A content that fails to read (missing, corrupt) is listed all the same,
  * and when Git asks again the ordinary smudge runs (it leaves the pointer, as without delay).
  * Memory: what is read and not yet asked for again stays under `budgetBytes` (one file at
- * least), so it does not grow with the number or size of files.
+ * least), and the buffers kept for reuse under as much again, so it does not grow with the
+ * number or size of files.
  */
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
