@@ -71,7 +71,7 @@ export function renderManPage(entries: readonly ManEntry[], version: string): st
   out.push(
     '.SH CONFIGURATION',
     'Settings live in git config: \\fBdits.chunkMin\\fR, \\fBdits.chunkAvg\\fR, \\fBdits.chunkMax\\fR,',
-    '\\fBdits.smudgeInlineMax\\fR, \\fBdits.earlyWrite\\fR, \\fBdits.mediaAware\\fR, \\fBdits.fsync\\fR, \\fBdits.directWrite\\fR,',
+    '\\fBdits.smudgeInlineMax\\fR, \\fBdits.smudgeReadAhead\\fR, \\fBdits.smudgeDelayMin\\fR, \\fBdits.earlyWrite\\fR, \\fBdits.mediaAware\\fR, \\fBdits.fsync\\fR, \\fBdits.directWrite\\fR,',
     '\\fBdits.remote\\fR, \\fBdits.fetchMode\\fR (full or lazy),',
     '\\fBdits.fetchInclude\\fR, \\fBdits.fetchExclude\\fR, \\fBdits.keepLocalCopy\\fR,',
     '\\fBdits.concurrency\\fR, \\fBdits.packSize\\fR, \\fBdits.s3.endpoint\\fR, \\fBdits.s3.region\\fR,',

@@ -17,7 +17,8 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { FilterContent, FilterHandlers, FilterRequest, FilterResult } from './protocol.js';
+import { DELAYED, type FilterContent, type FilterHandlers, type FilterRequest, type FilterResult } from './protocol.js';
+import type { DelayedSmudge } from './delayed-smudge.js';
 import { EMPTY_FILE_ID, MAX_POINTER_SIZE, parsePointer, pointerDamage, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ingest, type ByteSource, type CutPlan } from '../store/ingest.js';
@@ -47,6 +48,8 @@ export interface DitsFilterDeps {
   cutWorker?: (size: number) => CutWorker | undefined;
   /** Writes smudged big files early, for the hook to rename into place (worktree/early-write.ts). */
   early?: { schedule(pointer: Pointer): void };
+  /** Reads small files ahead when Git lets smudge delay them (delayed-smudge.ts). */
+  delayed?: DelayedSmudge;
   /** Media-aware cut plan for a working-tree file (`known`: its size and first bytes), when the settings ask for it. */
   analyze?: (absPath: string, known?: { head: Buffer; size: number }) => Promise<MediaAnalysis | null>;
   /** Told each path smudge leaves as a pointer (added to the pending list). */
@@ -203,8 +206,14 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       return res.pointerBytes;
     },
 
-    async smudge(req: FilterRequest, content: FilterContent): Promise<FilterResult> {
+    async smudge(req: FilterRequest, content: FilterContent): Promise<FilterResult | typeof DELAYED> {
       const { head, rest, ended } = await peek(content, MAX_POINTER_SIZE);
+      // Git asking again for a path smudge delayed sends no content: the path says which
+      const again = deps.delayed?.take(req.pathname, req.meta.get('blob'));
+      if (again && ended && head.length === 0) {
+        if (again.pieces) return again.pieces;
+        return smudgePointer(req, again.bytes, again.pointer); // its read failed: as without delay
+      }
       // Not a pointer (a file committed before it was tracked): git's bytes pass through
       // whole. Git sends all of them before it reads the answer, so they are taken in first.
       if (!ended) {
@@ -218,31 +227,42 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       }
       // The empty file needs no stored content at all (its id is known).
       if (pointer.size === 0 && pointer.oid === EMPTY_FILE_ID) return Buffer.alloc(0);
-      if (pointer.size <= deps.settings.smudgeInlineMax) {
-        try {
-          const store = deps.store();
-          const manifest = loadManifest(store, pointer);
-          // readContent finds every chunk before answering (it throws here if one is
-          // missing), so a failure leaves a pointer (and a clear message later) rather than
-          // a half-written file.
-          return readContent(store, manifest, readBuffers);
-        } catch {
-          /* fall through: leave the pointer, the hook reports what is missing */
-        }
+      if (deps.delayed?.wants(pointer) && pointer.size <= deps.settings.smudgeInlineMax && req.meta.get('can-delay') === '1') {
+        deps.delayed.delay(req.pathname, req.meta.get('blob'), pointer, head);
+        return DELAYED;
       }
-      addPending(deps.gitDir, req.pathname);
-      deps.leftPending?.(req.pathname);
-      // too big for the pipe: the filter process may start writing it now (early-write.ts)
-      if (pointer.size > deps.settings.smudgeInlineMax) deps.early?.schedule(pointer);
-      if (!pendingAnnounced) {
-        pendingAnnounced = true;
-        await deps.onPending?.();
-      }
-      return head;
+      return smudgePointer(req, head, pointer);
     },
+
+    availableBlobs: deps.delayed ? () => deps.delayed!.available() : undefined,
 
     onError(req, err) {
       deps.log?.(`dits: ${req.command} ${req.pathname}: ${err instanceof Error ? err.message : String(err)}`);
     },
   };
+
+  /** A pointer's content when small and here; else the pointer itself, left for the hooks. */
+  async function smudgePointer(req: FilterRequest, head: Buffer, pointer: Pointer): Promise<FilterResult> {
+    if (pointer.size <= deps.settings.smudgeInlineMax) {
+      try {
+        const store = deps.store();
+        const manifest = loadManifest(store, pointer);
+        // readContent finds every chunk before answering (it throws here if one is
+        // missing), so a failure leaves a pointer (and a clear message later) rather than
+        // a half-written file.
+        return readContent(store, manifest, readBuffers);
+      } catch {
+        /* fall through: leave the pointer, the hook reports what is missing */
+      }
+    }
+    addPending(deps.gitDir, req.pathname);
+    deps.leftPending?.(req.pathname);
+    // too big for the pipe: the filter process may start writing it now (early-write.ts)
+    if (pointer.size > deps.settings.smudgeInlineMax) deps.early?.schedule(pointer);
+    if (!pendingAnnounced) {
+      pendingAnnounced = true;
+      await deps.onPending?.();
+    }
+    return head;
+  }
 }

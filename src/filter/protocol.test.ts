@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PassThrough, Writable } from 'node:stream';
-import { serveFilterProtocol } from './protocol.js';
+import { DELAYED, serveFilterProtocol } from './protocol.js';
 import { FLUSH_PACKET, encodePacket, encodeTextPacket } from '../git/pkt-line.js';
 
 function gitSide(lines: (string | Buffer | null)[]): Buffer {
@@ -101,5 +101,41 @@ describe('filter protocol', () => {
     const text = Buffer.concat(taken).toString('latin1');
     const want = wantBytes.toString('latin1');
     expect(text.endsWith(want)).toBe(true);
+  });
+
+  it('delays smudge when git allows it, then lists the ready paths and answers git asking again with no content', async () => {
+    const input = gitSide([
+      ...HANDSHAKE,
+      'command=smudge', 'pathname=a', 'can-delay=1', null, Buffer.from('ptr-a'), null,
+      'command=smudge', 'pathname=b', null, Buffer.from('ptr-b'), null,
+      'command=list_available_blobs', null,
+      'command=smudge', 'pathname=a', null, null,
+      'command=list_available_blobs', null,
+    ]);
+    const lists = [['a'], []];
+    const out = await run(input, {
+      smudge: async (req, content) => {
+        const parts: Buffer[] = [];
+        for await (const c of content) parts.push(c);
+        if (req.meta.get('can-delay') === '1') return DELAYED;
+        return Buffer.from(`content of ${req.pathname} (${Buffer.concat(parts).toString()})`);
+      },
+      availableBlobs: async () => lists.shift()!,
+    });
+    const text = out.toString('latin1');
+    expect(text).toBe(
+      '0016git-filter-server\n000eversion=2\n0000' +
+        '0016capability=smudge\n0015capability=delay\n0000' +
+        '0013status=delayed\n0000' +
+        '0013status=success\n0000' + '0018content of b (ptr-b)' + '0000' + '0000' +
+        '000fpathname=a\n0000' + '0013status=success\n0000' +
+        '0013status=success\n0000' + '0013content of a ()' + '0000' + '0000' +
+        '0000' + '0013status=success\n0000',
+    );
+  });
+
+  it('does not offer delay without a handler that lists ready paths', async () => {
+    const out = await run(gitSide(HANDSHAKE), { smudge: async () => Buffer.from('x') });
+    expect(out.toString('latin1')).toBe('0016git-filter-server\n000eversion=2\n0000' + '0016capability=smudge\n0000');
   });
 });

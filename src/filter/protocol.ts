@@ -10,6 +10,10 @@
  *                us>  "status=success" flush CONTENT flush flush      (empty list: keep success)
  *             or us>  "status=error" flush                            (before any content)
  *             or us>  "status=success" flush PARTIAL flush "status=error" flush
+ *             or us>  "status=delayed" flush       (smudge with "can-delay=1", capability delay)
+ *   delayed    : git> "command=list_available_blobs" flush
+ *                us>  "pathname=P"... flush "status=success" flush   (an empty list: all done)
+ *                then git asks for each listed path again (without can-delay) and writes it
  *
  * Pure over streams: `serveFilterProtocol(input, output, handlers)` reads packets from
  * `input` and writes to `output`; the caller owns both. A handler receives the content as
@@ -82,9 +86,21 @@ export function contentOf(source: AsyncIterable<Buffer>): FilterContent {
  */
 export type FilterResult = Buffer | AsyncIterable<Buffer>;
 
+/**
+ * What a smudge handler returns for a request git allows it to delay (`can-delay=1` in the
+ * request's meta): git writes that file later, once `availableBlobs` has listed it.
+ */
+export const DELAYED = Symbol('delayed');
+
 export interface FilterHandlers {
   clean?(request: FilterRequest, content: FilterContent): Promise<FilterResult>;
-  smudge?(request: FilterRequest, content: FilterContent): Promise<FilterResult>;
+  smudge?(request: FilterRequest, content: FilterContent): Promise<FilterResult | typeof DELAYED>;
+  /**
+   * Git's delayed checkout (capability delay): the paths smudge delayed whose content is now
+   * ready, each listed once; resolves with some as soon as there are any, and with none once
+   * every delayed path was listed. Git then asks for each listed path again.
+   */
+  availableBlobs?(): Promise<string[]>;
   /** Called for each failure, for logging; the protocol answers status=error itself. */
   onError?(request: FilterRequest, err: unknown): void;
 }
@@ -142,7 +158,7 @@ class PacketWriter {
   }
 }
 
-async function handshake(reader: PacketReader, writer: PacketWriter, supported: FilterCommand[]): Promise<boolean> {
+async function handshake(reader: PacketReader, writer: PacketWriter, supported: string[]): Promise<boolean> {
   const hello = await reader.readText();
   if (hello === null) return false;
   if (hello !== 'git-filter-client') throw new PktLineError(`expected git-filter-client, got ${String(hello)}`);
@@ -171,9 +187,10 @@ async function handshake(reader: PacketReader, writer: PacketWriter, supported: 
 export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: Writable, handlers: FilterHandlers): Promise<void> {
   const reader = new PacketReader(input);
   const writer = new PacketWriter(output);
-  const supported: FilterCommand[] = [];
+  const supported: string[] = [];
   if (handlers.clean) supported.push('clean');
   if (handlers.smudge) supported.push('smudge');
+  if (handlers.smudge && handlers.availableBlobs) supported.push('delay');
   if (!(await handshake(reader, writer, supported))) return;
 
   for (;;) {
@@ -183,6 +200,21 @@ export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: 
     const pathname = headers.get('pathname') ?? '';
     headers.delete('command');
     headers.delete('pathname');
+    if (command === 'list_available_blobs' && handlers.availableBlobs) {
+      // no content follows: the request is its key=value list alone
+      let paths: string[] | undefined;
+      try {
+        paths = await handlers.availableBlobs();
+      } catch (err) {
+        handlers.onError?.({ command: 'smudge', pathname: '', meta: headers }, err);
+      }
+      for (const p of paths ?? []) writer.text(`pathname=${p}`);
+      writer.flushPkt();
+      writer.text(paths === undefined ? 'status=error' : 'status=success');
+      writer.flushPkt();
+      await writer.send();
+      continue;
+    }
     if (command !== 'clean' && command !== 'smudge') {
       // Unknown command: consume its content, answer error, keep serving.
       for await (const _ of reader.readUntilFlush()) void _;
@@ -202,7 +234,7 @@ export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: 
       readInto: (buf) => reader.readContentInto(buf),
     };
 
-    let result: FilterResult | undefined;
+    let result: FilterResult | typeof DELAYED | undefined;
     let failure: unknown;
     try {
       if (!handler) throw new Error(`no ${command} handler`);
@@ -219,6 +251,12 @@ export async function serveFilterProtocol(input: AsyncIterable<Buffer>, output: 
       continue;
     }
 
+    if (result === DELAYED) {
+      writer.text('status=delayed');
+      writer.flushPkt();
+      await writer.send();
+      continue;
+    }
     writer.text('status=success');
     writer.flushPkt();
     if (Buffer.isBuffer(result)) {

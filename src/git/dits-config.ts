@@ -18,6 +18,13 @@ export interface DitsSettings {
   chunker: ChunkerParams;
   /** Files up to this size go through Git's smudge pipe; larger ones are written by Dits. */
   smudgeInlineMax: number;
+  /**
+   * Content smudge reads ahead of Git in a checkout, at most (dits.smudgeReadAhead, bytes;
+   * 0: none, every file read when Git asks for it; filter/delayed-smudge.ts).
+   */
+  smudgeReadAhead: number;
+  /** Smaller files are not read ahead (dits.smudgeDelayMin; filter/delayed-smudge.ts). */
+  smudgeDelayMin: number;
   /** The filter process starts writing big files while Git checks out (dits.earlyWrite; worktree/early-write.ts). */
   earlyWrite: boolean;
   /** Media-aware cutting for MP4/MOV. */
@@ -33,6 +40,13 @@ export interface DitsSettings {
 }
 
 export const DEFAULT_SMUDGE_INLINE_MAX = 32 * 1024 * 1024;
+export const DEFAULT_SMUDGE_READ_AHEAD = 64 * 1024 * 1024;
+/**
+ * A delay costs Git one more request and answer per file, which pays only when reading the
+ * file takes longer: measured, 200 x 4 MiB check out 1.7x faster delayed, 1,000 x 256 KiB
+ * slightly slower.
+ */
+export const DEFAULT_SMUDGE_DELAY_MIN = 1024 * 1024;
 
 /** "64k", "32M", "1.5G", "4096" -> bytes; null when the text is not a size. */
 export function parseByteSize(v: string): number | null {
@@ -138,11 +152,11 @@ export class DitsConfig {
     return v === undefined ? fallback : parseConfigInt(key, v, range.min, range.max, fallback);
   }
 
-  size(key: string, fallback: number): number;
+  size(key: string, fallback: number, min?: number): number;
   size(key: string, fallback?: undefined): number | undefined;
-  size(key: string, fallback?: number): number | undefined {
+  size(key: string, fallback?: number, min = 1): number | undefined {
     const v = this.raw(key);
-    return v === undefined ? fallback : parseConfigSize(key, v);
+    return v === undefined ? fallback : parseConfigSize(key, v, min);
   }
 
   /** One of `choices` (compared case-insensitively). */
@@ -169,6 +183,8 @@ export function ditsSettingsFrom(config: DitsConfig): DitsSettings {
       maxSize: config.size('dits.chunkMax', DEFAULT_CHUNKER_PARAMS.maxSize),
     },
     smudgeInlineMax: config.size('dits.smudgeInlineMax', DEFAULT_SMUDGE_INLINE_MAX),
+    smudgeReadAhead: config.size('dits.smudgeReadAhead', DEFAULT_SMUDGE_READ_AHEAD, 0),
+    smudgeDelayMin: config.size('dits.smudgeDelayMin', DEFAULT_SMUDGE_DELAY_MIN, 0),
     earlyWrite: config.bool('dits.earlyWrite', true),
     mediaAware: config.bool('dits.mediaAware', true),
     durable: config.bool('dits.fsync', false),

@@ -511,7 +511,14 @@ export class ChunkStore {
   /** readChunks a group at a time, into buffers the caller lends (see PackReader.readChunkGroups). */
   readChunkGroups(
     idsRaw: Iterable<Buffer>,
-    opts: { maxRead?: number; buffer: () => Buffer | Promise<Buffer>; ahead?: number; located?: readonly (ChunkLocation | undefined)[] },
+    opts: {
+      maxRead?: number;
+      buffer: () => Buffer | Promise<Buffer>;
+      ahead?: number;
+      located?: readonly (ChunkLocation | undefined)[];
+      /** read and hash on this thread: for small reads, the hop to a pool thread and back costs more than it saves */
+      sync?: boolean;
+    },
   ): AsyncGenerator<{ buffer: Buffer; chunks: Buffer[] }> {
     return this.reader.readChunkGroups(idsRaw, opts);
   }

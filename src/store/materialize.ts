@@ -61,7 +61,12 @@ export function loadManifest(store: ChunkStore, pointer: Pointer): Manifest {
  * Read buffers kept from one file to the next (smudge of many small files): two, lent in
  * turn to readChunkGroups (one read ahead), each grown to the largest read asked for.
  */
-export class ReadBuffers {
+export interface BufferLender {
+  /** A buffer of at least `size` bytes for the next read. */
+  lend(size: number): Buffer;
+}
+
+export class ReadBuffers implements BufferLender {
   private readonly bufs: (Buffer | undefined)[] = [undefined, undefined];
   private turn = 0;
 
@@ -72,6 +77,9 @@ export class ReadBuffers {
     return (this.bufs[this.turn] = Buffer.allocUnsafeSlow(size));
   }
 }
+
+/** readContent reads files up to this size on the calling thread (see readChunkGroups' sync). */
+const SYNC_READ_MAX = 1024 * 1024;
 
 /** Reads for readContent: at most this much at once (a small file: its size and a little). */
 const CONTENT_READ_MAX = 8 * 1024 * 1024;
@@ -85,7 +93,7 @@ const CONTENT_READ_MAX = 8 * 1024 * 1024;
  * instead, valid only until the next piece is asked for (no copy, and no buffers allocated
  * per file).
  */
-export function readContent(store: ChunkStore, manifest: Manifest, buffers?: ReadBuffers): AsyncGenerator<Buffer> {
+export function readContent(store: ChunkStore, manifest: Manifest, buffers?: BufferLender): AsyncGenerator<Buffer> {
   const ids = [...chunkIds(manifest)];
   const located = store.locateMany(ids);
   const missing = located.findIndex((loc) => loc === undefined);
@@ -93,7 +101,7 @@ export function readContent(store: ChunkStore, manifest: Manifest, buffers?: Rea
   return readLocated(store, manifest, ids, located, buffers);
 }
 
-async function* readLocated(store: ChunkStore, manifest: Manifest, ids: Buffer[], located: (ChunkLocation | undefined)[], buffers?: ReadBuffers): AsyncGenerator<Buffer> {
+async function* readLocated(store: ChunkStore, manifest: Manifest, ids: Buffer[], located: (ChunkLocation | undefined)[], buffers?: BufferLender): AsyncGenerator<Buffer> {
   // a read spans the chunks and their entry heads in the pack: room for the whole file in
   // one read when it is small (a larger group is split, so any size is correct)
   const maxRead = Math.min(CONTENT_READ_MAX, manifest.header.size + 64 * 1024);
@@ -102,7 +110,9 @@ async function* readLocated(store: ChunkStore, manifest: Manifest, ids: Buffer[]
   const mismatch = (what: string): DitsUserError =>
     new DitsUserError('content-mismatch', `the stored chunks of this file add up to ${what} bytes, not ${size}`, { hint: 'run `git dits fsck`' });
   let offset = 0;
-  for await (const group of store.readChunkGroups(ids, { maxRead, buffer: () => lent.lend(maxRead + ALIGN_SLACK), ahead: 1, located })) {
+  // a small file is read and hashed on this thread (no hop to a pool thread and back)
+  const sync = size <= SYNC_READ_MAX;
+  for await (const group of store.readChunkGroups(ids, { maxRead, buffer: () => lent.lend(maxRead + ALIGN_SLACK), ahead: sync ? 0 : 1, located, sync })) {
     for (const data of group.chunks) {
       offset += data.length;
       if (offset > size) throw mismatch('more than');

@@ -168,7 +168,14 @@ export class PackReader {
    */
   async *readChunkGroups(
     idsRaw: Iterable<Buffer>,
-    opts: { maxRead?: number; buffer: () => Buffer | Promise<Buffer>; ahead?: number; located?: readonly (ChunkLocation | undefined)[] },
+    opts: {
+      maxRead?: number;
+      buffer: () => Buffer | Promise<Buffer>;
+      ahead?: number;
+      located?: readonly (ChunkLocation | undefined)[];
+      /** read and hash on this thread: for small reads, the hop to a pool thread and back costs more than it saves */
+      sync?: boolean;
+    },
   ): AsyncGenerator<{ buffer: Buffer; chunks: Buffer[] }> {
     const maxRead = opts.maxRead ?? 8 * 1024 * 1024;
     const ahead = Math.max(0, opts.ahead ?? 0);
@@ -184,7 +191,7 @@ export class PackReader {
           failure = next.value; // thrown once the groups before it are yielded
           planned = true;
         } else {
-          const p = this.readGroup(next.value, maxRead, opts.buffer);
+          const p = this.readGroup(next.value, maxRead, opts.buffer, opts.sync === true);
           p.catch(() => undefined); // awaited in order below; not an unhandled rejection meanwhile
           inFlight.push(p);
         }
@@ -245,7 +252,7 @@ export class PackReader {
   }
 
   /** One group of planGroups read and verified (see readChunkGroups). */
-  private async readGroup(group: { id: Buffer; loc: ChunkLocation }[], maxRead: number, lend: () => Buffer | Promise<Buffer>): Promise<{ buffer: Buffer; chunks: Buffer[] }> {
+  private async readGroup(group: { id: Buffer; loc: ChunkLocation }[], maxRead: number, lend: () => Buffer | Promise<Buffer>, sync = false): Promise<{ buffer: Buffer; chunks: Buffer[] }> {
     const first = group[0]!.loc;
     const last = group[group.length - 1]!.loc;
     const span = last.offset + last.storedLength - first.offset;
@@ -255,7 +262,7 @@ export class PackReader {
     const readBuf = alignedView(buffer, first.offset, span);
     const fd = this.readFd(first.pack);
     this.flushWriting(first.pack);
-    const native = nativeBlake3()?.readHash;
+    const native = sync ? undefined : nativeBlake3()?.readHash;
     /** ids of the plain chunks, hashed with the read (native), by index in the group */
     let hashed: Uint8Array | null = null;
     if (native) {

@@ -16,7 +16,7 @@
  * a partial write, and leaves nothing behind.
  *
  * Only content whose manifest is in the local store is written early (not a lazy clone's),
- * one file at a time, in the order Git asked.
+ * two files at a time, in the order Git asked.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -47,7 +47,8 @@ function alive(pid: number): boolean {
 /** The filter process's side: writes the content of pointers Git smudged, one at a time. */
 export class EarlyWriter {
   private readonly queue: { pointer: Pointer; part: string }[] = [];
-  private running: Promise<void> | null = null;
+  /** the writers at work (at most `concurrency`), each taking files from the queue in turn */
+  private readonly running = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   /** this process's part and ready files not yet claimed (or removed) */
   private readonly mine = new Set<string>();
@@ -56,6 +57,8 @@ export class EarlyWriter {
   constructor(
     private readonly gitDir: string,
     private readonly store: () => ChunkStore,
+    /** Files written at once: the copies into the page cache then run on more than one core. */
+    private readonly concurrency = 2,
   ) {}
 
   /** Starts (or queues) the early write of this pointer's content; quietly does nothing when it cannot. */
@@ -77,7 +80,10 @@ export class EarlyWriter {
     }
     this.mine.add(part);
     this.queue.push({ pointer, part });
-    this.running ??= this.drain();
+    if (this.running.size < this.concurrency) {
+      const run: Promise<void> = this.drain().finally(() => this.running.delete(run));
+      this.running.add(run);
+    }
   }
 
   private async drain(): Promise<void> {
@@ -105,7 +111,6 @@ export class EarlyWriter {
         this.mine.delete(part);
       }
     }
-    this.running = null;
   }
 
   /** Git is done: stops a write still going and removes what no hook claimed. */
@@ -116,7 +121,7 @@ export class EarlyWriter {
       fs.rmSync(part, { force: true });
       this.mine.delete(part);
     }
-    await this.running;
+    await Promise.all(this.running);
     for (const f of this.mine) fs.rmSync(f, { force: true });
     this.mine.clear();
   }

@@ -3,12 +3,13 @@ import { ditsSettingsFrom, readDitsConfig } from '../../git/dits-config.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { CutWorker, PARALLEL_INGEST_MIN } from '../../store/cut-pipeline.js';
 import { createDitsFilter, type DitsFilterDeps } from '../../filter/dits-filter.js';
-import { contentOf, serveFilterProtocol, type FilterCommand, type FilterResult } from '../../filter/protocol.js';
+import { DELAYED, contentOf, serveFilterProtocol, type FilterCommand, type FilterResult } from '../../filter/protocol.js';
 import { err, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { setPipeSize } from '../../native-addon.js';
 import { FdReader } from '../../git/fd-reader.js';
 import { EarlyWriter } from '../../worktree/early-write.js';
+import { DelayedSmudge } from '../../filter/delayed-smudge.js';
 import fs from 'node:fs';
 import { parseOptions, type OptionTable } from '../options.js';
 import { takeOwnPending } from '../../worktree/pending.js';
@@ -85,11 +86,14 @@ async function filterDeps(ctx: CliContext, longRunning = false): Promise<{ deps:
   // only a process that lives on while the hook runs can write early
   const early = longRunning && settings.earlyWrite ? new EarlyWriter(repo.gitDir, deps.store) : null;
   if (early) deps.early = early;
+  // git's delayed checkout needs the long-running protocol
+  if (longRunning && settings.smudgeReadAhead > 0) deps.delayed = new DelayedSmudge(deps.store, { budgetBytes: settings.smudgeReadAhead, concurrency: 2, minSize: settings.smudgeDelayMin });
   return {
     deps,
     repo,
     close: async () => {
       await early?.close();
+      await deps.delayed?.close(); // reads still going land before the store closes
       store?.close();
       await worker?.close();
     },
@@ -192,6 +196,7 @@ function oneShot(command: FilterCommand): Command {
         const request = { command, pathname: positionals[0] ?? '', meta: new Map<string, string>() };
         const input = contentOf(ctx.stdin as AsyncIterable<Buffer>);
         const result = command === 'clean' ? await handlers.clean!(request, input) : await handlers.smudge!(request, input);
+        if (result === DELAYED) throw new Error('smudge delayed a file without can-delay'); // (no meta here: cannot happen)
         await writeResult(ctx, result);
       } finally {
         await close();
