@@ -21,7 +21,7 @@ const name = (i: number): string => `frame_${String(i).padStart(4, '0')}.dpx`;
 
 /** A repository with `count` tracked files of `size` bytes in seq/, committed; returns it and the files' bytes. */
 function sequence(label: string, count: number, size: number, config: Record<string, string> = {}): { repo: string; files: Buffer[] } {
-  const repo = sb.repo(label, { track: ['*.dpx'], config: { ...SMALL_CHUNKS, ...config } });
+  const repo = sb.repo(label, { track: ['*.dpx'], config: { ...SMALL_CHUNKS, 'dits.smudgeReadAhead': '64m', ...config } });
   const files: Buffer[] = [];
   fs.mkdirSync(path.join(repo, 'seq'));
   for (let i = 0; i < count; i++) {

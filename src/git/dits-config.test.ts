@@ -98,7 +98,7 @@ describe('DitsConfig', () => {
 
   it('smudge read-ahead: 64m and 1m by default, 0 turns either off, text is an error', () => {
     const d = ditsSettingsFrom(new DitsConfig([]));
-    expect(d.smudgeReadAhead).toBe(64 * 1024 * 1024);
+    expect(d.smudgeReadAhead).toBe(0);
     expect(d.smudgeDelayMin).toBe(1024 * 1024);
     expect(ditsSettingsFrom(new DitsConfig([['dits.smudgereadahead', '0']])).smudgeReadAhead).toBe(0);
     expect(ditsSettingsFrom(new DitsConfig([['dits.smudgeDelayMin', '256k']])).smudgeDelayMin).toBe(256 * 1024);
