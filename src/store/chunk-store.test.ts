@@ -216,4 +216,21 @@ describe('manifests', () => {
     expect([...s.listManifestIds()]).toEqual([row.id]);
     s.close();
   });
+
+  it('a store of format 1 (manifests as files) is read and marked format 2, so that a version reading only files refuses it; a newer format is refused', () => {
+    const dir = tmpDir();
+    const old = manifest(6);
+    const first = ChunkStore.open(dir, { create: true });
+    first.dbForTests.prepare(`UPDATE meta SET value = '1' WHERE key = 'format'`).run();
+    const file = first.manifestPath(old.id);
+    first.close();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, old.bytes);
+    const s = ChunkStore.open(dir);
+    expect(s.getManifestBytes(old.id).equals(old.bytes)).toBe(true);
+    expect(s.dbForTests.prepare(`SELECT value FROM meta WHERE key = 'format'`).pluck().get()).toBe('2');
+    s.dbForTests.prepare(`UPDATE meta SET value = '3' WHERE key = 'format'`).run();
+    s.close();
+    expect(() => ChunkStore.open(dir)).toThrow(/format 3; this dits understands 2/);
+  });
 });

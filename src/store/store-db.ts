@@ -17,7 +17,15 @@ import { sqliteDriver } from './sqlite-driver.js';
 
 export type StoreDb = BetterSqlite3.Database;
 
-export const STORE_FORMAT_VERSION = '1';
+/**
+ * 2: manifests are rows of the index (table manifests). A format-1 store (manifests as
+ * files only) is still read, and marked 2 when opened for writing: a version of Dits that
+ * reads manifests only from files must refuse the store ("store-too-new") rather than take
+ * the manifests it cannot see for missing (its gc would then drop their chunks).
+ */
+export const STORE_FORMAT_VERSION = '2';
+/** Formats this version reads (and upgrades to STORE_FORMAT_VERSION). */
+const READABLE_FORMATS = new Set(['1', STORE_FORMAT_VERSION]);
 
 /** The store's own tables (chunk-store.ts, manifest-store.ts, remote-held.ts, writer-lease.ts). */
 const STORE_TABLES = `
@@ -110,9 +118,19 @@ export function openStoreDb(dir: string, opts: { create?: boolean; durable?: boo
   db.exec(STORE_TABLES);
   const v = db.prepare(`SELECT value FROM meta WHERE key='format'`).get() as { value: string } | undefined;
   if (!v) db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?)`).run(STORE_FORMAT_VERSION);
-  else if (v.value !== STORE_FORMAT_VERSION) {
+  else if (!READABLE_FORMATS.has(v.value)) {
     db.close();
     throw new DitsUserError('store-too-new', `this repository's Dits store is format ${v.value}; this dits understands ${STORE_FORMAT_VERSION}`, { hint: 'upgrade dits' });
+  } else if (v.value !== STORE_FORMAT_VERSION) {
+    try {
+      db.prepare(`UPDATE meta SET value = ? WHERE key = 'format'`).run(STORE_FORMAT_VERSION);
+    } catch (err) {
+      // an index this process cannot write: it writes no manifest row either
+      if (!/^SQLITE_READONLY/.test((err as { code?: string }).code ?? '')) {
+        db.close();
+        throw err;
+      }
+    }
   }
   return db;
 }
