@@ -34,6 +34,29 @@ describe('DirectAppender', () => {
     expect(() => DirectAppender.create(file, 0o644)).toThrow(/EEXIST/);
   });
 
+  it('opens its page-cache descriptor as it makes the file, which is then read-only (0444): no later open for writing, which only root could do', async () => {
+    const file = tmpFile();
+    const a = DirectAppender.create(file, 0o444);
+    if (!a) return;
+    expect(fs.statSync(file).mode & 0o777).toBe(0o444);
+    if (process.platform === 'linux') {
+      const open = fs.readdirSync('/proc/self/fd').filter((d) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${d}`) === file;
+        } catch {
+          return false;
+        }
+      });
+      expect(open.length).toBe(2);
+    }
+    const b = xorshift32Bytes(200_000, 77); // under the early-send step: nothing in flight at the flush
+    a.append(b);
+    a.flushSync();
+    expect(fs.readFileSync(file).equals(b)).toBe(true); // exact: no padded block from the page-cache path
+    await closed(a);
+    expect(fs.readFileSync(file).equals(b)).toBe(true);
+  });
+
   it('appends of every size, with flushes mid-block, read back exactly and close at the exact size', async () => {
     const file = tmpFile();
     const a = DirectAppender.create(file, 0o644);

@@ -95,8 +95,6 @@ export class DirectAppender {
   private writeError: unknown = null;
   /** set once the file system refused a direct write: later writes go through this descriptor */
   private bufferedFd: number | null = null;
-  /** a descriptor without O_DIRECT for small flushes (flushSync), opened on first use */
-  private tailFd: number | null = null;
   private closeRequested = false;
   private beforeClose: ((fd: number) => void) | null = null;
   private closed = false;
@@ -107,6 +105,8 @@ export class DirectAppender {
     private readonly file: string,
     /** spare buffers, taken from and given back to */
     private readonly pool: Buffer[],
+    /** a descriptor without O_DIRECT for small flushes (see flushSync), or null */
+    private readonly tailFd: number | null = null,
   ) {
     this.span = { buf: pool.pop() ?? allocAligned(BUFFER_SIZE), base: 0, fill: 0, sent: 0 };
   }
@@ -121,12 +121,27 @@ export class DirectAppender {
     if (O_DIRECT === undefined) return null;
     let fd: number;
     try {
-      fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode);
+      // writable by its owner until both descriptors are open: a pack is read-only (0444)
+      // once made, and a later open for writing would fail for anyone but root
+      fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode | 0o200);
     } catch (err) {
       if (errnoCode(err) === 'EINVAL') return null;
       throw err;
     }
-    return new DirectAppender(fd, file, pool);
+    let tailFd: number | null = null;
+    try {
+      tailFd = fs.openSync(file, 'r+');
+    } catch {
+      /* small flushes then go direct, padded */
+    }
+    try {
+      if ((mode & 0o200) === 0) fs.fchmodSync(fd, mode);
+    } catch (err) {
+      for (const d of [fd, tailFd]) if (d !== null) fs.closeSync(d);
+      fs.rmSync(file, { force: true });
+      throw err;
+    }
+    return new DirectAppender(fd, file, pool, tailFd);
   }
 
   /** Whether writes are queued or in flight. */
@@ -360,15 +375,9 @@ export class DirectAppender {
     }
   }
 
-  /** Writes span `t`'s unsent bytes through the page cache; false when that cannot be opened (then they go direct). */
+  /** Writes span `t`'s unsent bytes through the page cache; false without a descriptor for that (then they go direct). */
   private writeTailBuffered(t: Span): boolean {
-    if (this.tailFd === null) {
-      try {
-        this.tailFd = fs.openSync(this.file, 'r+');
-      } catch {
-        return false;
-      }
-    }
+    if (this.tailFd === null) return false;
     let at = t.sent;
     while (at < t.fill) at += fs.writeSync(this.tailFd, t.buf, at, t.fill - at, t.base + at);
     t.sent = t.fill;
