@@ -308,7 +308,7 @@ export class DirectAppender {
     } catch {
       /* best effort */
     }
-    for (const fd of [this.fd, this.bufferedFd, this.tailFd]) {
+    for (const fd of new Set([this.fd, this.bufferedFd, this.tailFd])) {
       if (fd === null) continue;
       try {
         fs.closeSync(fd);
@@ -387,6 +387,11 @@ export class DirectAppender {
   /** The file system refused a direct write: write buffered from now on. False if even that cannot open. */
   private useBuffered(): boolean {
     if (this.bufferedFd !== null) return true;
+    // the descriptor opened with the file (the file is read-only now: a new open fails but for root)
+    if (this.tailFd !== null) {
+      this.bufferedFd = this.tailFd;
+      return true;
+    }
     try {
       this.bufferedFd = fs.openSync(this.file, 'r+');
       return true;
