@@ -30,10 +30,10 @@ describe('argument builders', () => {
     expect(
       buildProxyEncodeArgs({ input: 'in.mov', output: 'out.mov', codec: 'prores_proxy', maxHeight: 1080, timecode: '01:00:00;00' }),
     ).toEqual([
-      '-y', '-i', 'in.mov', '-map', '0:v:0', '-map', '0:a?', '-map_metadata', '0',
+      '-y', '-i', 'file:in.mov', '-map', '0:v:0', '-map', '0:a?', '-map_metadata', '0',
       '-vf', 'scale=-2:trunc(min(ih\\,1080)/2)*2',
       '-c:v', 'prores_ks', '-profile:v', '0', '-vendor', 'apl0', '-pix_fmt', 'yuv422p10le',
-      '-c:a', 'copy', '-timecode', '01:00:00;00', 'out.mov',
+      '-c:a', 'copy', '-timecode', '01:00:00;00', 'file:out.mov',
     ]);
   });
 
@@ -52,7 +52,7 @@ describe('argument builders', () => {
       'fps=30000/1001,scale=-2:trunc(min(ih\\,720)/2)*2,lut3d=file=/luts/slog3.cube',
     ]);
     expect(args.join(' ')).toContain('-c:v dnxhd -profile:v dnxhr_lb -pix_fmt yuv422p');
-    expect(args.join(' ')).toContain('-r 30000/1001 -c:a pcm_s24le b.mov');
+    expect(args.join(' ')).toContain('-r 30000/1001 -c:a pcm_s24le file:b.mov');
   });
 
   it('H.264 without audio maps no audio', () => {
@@ -73,15 +73,15 @@ describe('argument builders', () => {
 
   it('poster: one JPEG, seeking on the input', () => {
     expect(buildPosterArgs({ input: 'in.mov', output: 'p.jpg', atSeconds: 1.5, maxHeight: 360 })).toEqual([
-      '-y', '-ss', '1.500', '-i', 'in.mov', '-map', '0:v:0', '-frames:v', '1',
-      '-vf', 'scale=-2:trunc(min(ih\\,360)/2)*2', '-q:v', '2', '-f', 'image2', '-update', '1', 'p.jpg',
+      '-y', '-ss', '1.500', '-i', 'file:in.mov', '-map', '0:v:0', '-frames:v', '1',
+      '-vf', 'scale=-2:trunc(min(ih\\,360)/2)*2', '-q:v', '2', '-f', 'image2', '-update', '1', 'file:p.jpg',
     ]);
     expect(() => buildPosterArgs({ input: 'a', output: 'b', atSeconds: -1 })).toThrow(RangeError);
   });
 
   it('probe arguments ask for JSON, format and streams', () => {
     expect(buildProbeArgs('x.mov', { countPackets: true })).toEqual([
-      '-hide_banner', '-loglevel', 'error', '-print_format', 'json', '-show_format', '-show_streams', '-count_packets', '-i', 'x.mov',
+      '-hide_banner', '-loglevel', 'error', '-print_format', 'json', '-show_format', '-show_streams', '-count_packets', '-i', 'file:x.mov',
     ]);
   });
 });
@@ -202,6 +202,14 @@ describe('real ffmpeg', () => {
     expect(events.at(-1)!.frame).toBe(25);
   });
 
+  it('a file named like a protocol or an option is read as a file', async () => {
+    const odd = path.join(dir, 'concat:-y.mov');
+    fs.copyFileSync(clip, odd);
+    const out = path.join(dir, 'http:proxy.mov');
+    await ff.run(buildProxyEncodeArgs({ input: odd, output: out, codec: 'prores_proxy', maxHeight: 120 }));
+    expect((await ff.probe(out)).streams[0]).toMatchObject({ codec: 'prores', height: 120 });
+  });
+
   it('never upscales, and writes a poster JPEG', async () => {
     const out = path.join(dir, 'big.mov');
     await ff.run(buildProxyEncodeArgs({ input: clip, output: out, codec: 'prores_proxy', maxHeight: 1080, audio: 'none' }));
@@ -275,6 +283,33 @@ describe('real ffmpeg', () => {
     expect(err.code).toBe('ffmpeg-aborted');
     expect(err.signal).toBe('SIGKILL');
     expect(processesMentioning(out)).toEqual([]);
+  });
+
+  it('an abort kills what ffmpeg started too (its process group)', async () => {
+    // a stand-in ffmpeg that starts a child, reports progress and waits
+    const fake = path.join(dir, 'spawning-ffmpeg');
+    const pidFile = path.join(dir, 'child.pid');
+    fs.writeFileSync(
+      fake,
+      `#!/bin/sh\nif [ "$1" = -version ]; then echo "ffmpeg version 5.1"; exit 0; fi\n` +
+        `sleep 300 &\necho $! > '${pidFile}'\necho progress=continue\nwait\n`,
+      { mode: 0o755 },
+    );
+    const fakeFf = await openFfmpeg({ env: { DITS_FFMPEG: fake } });
+    const ac = new AbortController();
+    const err = (await fakeFf.run([], { signal: ac.signal, onProgress: () => ac.abort() }).catch((e: unknown) => e)) as FfmpegError;
+    expect(err.code).toBe('ffmpeg-aborted');
+    const child = Number(fs.readFileSync(pidFile, 'utf8'));
+    // gone, or a zombie its new parent has not reaped yet
+    await new Promise((r) => setTimeout(r, 100));
+    let state = 'gone';
+    try {
+      state = fs.readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1][0];
+    } catch {
+      // gone
+    }
+    if (state !== 'gone' && state !== 'Z') process.kill(child, 'SIGKILL'); // leave nothing behind when failing
+    expect(['gone', 'Z']).toContain(state);
   });
 
   it('a timeout stops the run', async () => {

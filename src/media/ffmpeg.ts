@@ -431,6 +431,15 @@ export interface ProbeOptions {
 /** ffprobe's JSON for a few streams and tags is kilobytes; a file that makes it write more is refused. */
 const PROBE_MAX_OUTPUT = 8 * 1024 * 1024;
 
+/**
+ * A local path as ffmpeg must be given it: with the `file:` protocol, so that a name such as
+ * `concat:a|b`, `http:x` or `-y` (a repository can hold any file name) is never read as
+ * another protocol or as an option.
+ */
+export function fileArg(p: string): string {
+  return `file:${p}`;
+}
+
 /** The arguments `probe` runs ffprobe with. */
 export function buildProbeArgs(file: string, options: { countPackets?: boolean } = {}): string[] {
   return [
@@ -443,7 +452,7 @@ export function buildProbeArgs(file: string, options: { countPackets?: boolean }
     '-show_streams',
     ...(options.countPackets ? ['-count_packets'] : []),
     '-i',
-    file,
+    fileArg(file),
   ];
 }
 
@@ -579,14 +588,14 @@ export function buildVideoFilter(o: { maxHeight: number; lutFile?: string; frame
  */
 export function buildProxyEncodeArgs(o: ProxyEncodeOptions): string[] {
   const audio = o.audio ?? 'copy';
-  const args = ['-y', '-i', o.input, '-map', '0:v:0'];
+  const args = ['-y', '-i', fileArg(o.input), '-map', '0:v:0'];
   if (audio !== 'none') args.push('-map', '0:a?');
   args.push('-map_metadata', '0', '-vf', buildVideoFilter(o), ...VIDEO_CODEC_ARGS[o.codec]);
   if (o.frameRate) args.push('-r', `${o.frameRate.num}/${o.frameRate.den}`);
   if (audio === 'copy') args.push('-c:a', 'copy');
   else if (audio !== 'none') args.push('-c:a', audio);
   if (o.timecode !== undefined) args.push('-timecode', o.timecode);
-  args.push(o.output);
+  args.push(fileArg(o.output));
   return args;
 }
 
@@ -603,8 +612,8 @@ export interface PosterOptions {
 /** Arguments for one JPEG of the frame at `atSeconds` (seeking on the input: fast). */
 export function buildPosterArgs(o: PosterOptions): string[] {
   if (!Number.isFinite(o.atSeconds) || o.atSeconds < 0) throw new RangeError(`invalid poster time ${o.atSeconds}`);
-  const args = ['-y', '-ss', o.atSeconds.toFixed(3), '-i', o.input, '-map', '0:v:0', '-frames:v', '1'];
+  const args = ['-y', '-ss', o.atSeconds.toFixed(3), '-i', fileArg(o.input), '-map', '0:v:0', '-frames:v', '1'];
   if (o.maxHeight !== undefined) args.push('-vf', buildVideoFilter({ maxHeight: o.maxHeight }));
-  args.push('-q:v', '2', '-f', 'image2', '-update', '1', o.output);
+  args.push('-q:v', '2', '-f', 'image2', '-update', '1', fileArg(o.output));
   return args;
 }
