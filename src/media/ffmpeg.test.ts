@@ -312,6 +312,18 @@ describe('real ffmpeg', () => {
     expect(['gone', 'Z']).toContain(state);
   });
 
+  it('a progress callback that throws stops the run with its error', async () => {
+    const boom = new Error('boom');
+    const err = await ff
+      .run(['-re', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=25', '-f', 'null', '-'], {
+        onProgress: () => {
+          throw boom;
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBe(boom);
+  });
+
   it('a timeout stops the run', async () => {
     const err = (await ff
       .run(['-re', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=25', '-f', 'null', '-'], { timeoutMs: 300 })

@@ -208,8 +208,9 @@ interface CapturedRun {
 /**
  * Spawns `command args` (no shell) in its own process group, so that an abort or a timeout
  * kills it and anything it started. Resolves when the process has exited (whatever its
- * status); rejects with Node's error when it cannot be started, and with FfmpegError on
- * abort, timeout or too much output, only after the process is gone.
+ * status); rejects with Node's error when it cannot be started, with FfmpegError on abort,
+ * timeout or too much output, and with the error `onStdout` threw; always once the process
+ * is gone.
  */
 function capture(command: string, args: readonly string[], o: SpawnOptions): Promise<CapturedRun> {
   return new Promise((resolve, reject) => {
@@ -237,9 +238,17 @@ function capture(command: string, args: readonly string[], o: SpawnOptions): Pro
       o.timeoutMs !== undefined
         ? setTimeout(() => kill({ code: 'ffmpeg-timeout', message: `${o.tool} took longer than ${o.timeoutMs} ms and was stopped` }), o.timeoutMs)
         : undefined;
+    let callbackError: { error: unknown } | undefined;
     child.stdout.on('data', (b: Buffer) => {
       if (o.onStdout) {
-        o.onStdout(b);
+        if (callbackError) return;
+        try {
+          o.onStdout(b);
+        } catch (error) {
+          // a progress callback that throws stops the run, and its error is the one rejected
+          callbackError = { error };
+          kill({ code: 'ffmpeg-aborted', message: `${o.tool} stopped: the progress callback failed`, cause: error });
+        }
         return;
       }
       stdoutBytes += b.length;
@@ -262,7 +271,8 @@ function capture(command: string, args: readonly string[], o: SpawnOptions): Pro
     child.on('close', (status, sig) => {
       done();
       const lastLines = stderr.get();
-      if (ended) reject(new FfmpegError(ended.code, ended.message, o.tool, status, sig, lastLines, ended.cause));
+      if (callbackError) reject(callbackError.error);
+      else if (ended) reject(new FfmpegError(ended.code, ended.message, o.tool, status, sig, lastLines, ended.cause));
       else resolve({ status, signal: sig, stdout: Buffer.concat(stdout), lastLines });
     });
   });
