@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runGit } from '../git/exec.js';
 import { readIndexEntries } from '../git/index-file.js';
-import type { RepoPaths } from '../git/repo.js';
+import { findRepo, isDitsInitialised, type RepoPaths } from '../git/repo.js';
 import { StreamHasher } from '../hashing/blake3.js';
 import { Manifest, MANIFEST_MAGIC } from '../manifest/manifest.js';
 import { looksLikePointer, MAX_POINTER_SIZE, parsePointer, pointerDamage, type Pointer } from '../manifest/pointer.js';
@@ -27,7 +27,7 @@ import { formatStructure } from '../media/format-structure.js';
 import type { MediaStructure } from '../media/media-structure.js';
 import { readMp4Tags } from '../media/mp4-tags.js';
 import { openFileReader, type RandomAccessReader } from '../media/random-access-reader.js';
-import type { ChunkStore } from '../store/chunk-store.js';
+import { ChunkStore } from '../store/chunk-store.js';
 import { formatBytes } from './context.js';
 
 export interface Version {
@@ -215,6 +215,21 @@ async function tagsOfFile(file: string): Promise<Record<string, string> | null> 
     return await readMp4Tags(reader);
   } finally {
     await reader.close();
+  }
+}
+
+/**
+ * The repository at `cwd` and its store, when there are both (textconv and the diff driver
+ * also run outside one, or before `git dits init`: they describe what the file itself says).
+ * The caller closes the store.
+ */
+export async function openRepoAndStore(cwd: string): Promise<{ repo: RepoPaths | null; store: ChunkStore | null }> {
+  let repo: RepoPaths | null = null;
+  try {
+    repo = await findRepo(cwd);
+    return { repo, store: isDitsInitialised(repo) ? ChunkStore.open(repo.ditsDir) : null };
+  } catch {
+    return { repo, store: null };
   }
 }
 

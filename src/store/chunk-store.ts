@@ -39,7 +39,7 @@ import { dropLease, endLease, listLeases, listPackWriters, takeLease, type Write
 import { openStoreDb, type StoreDb } from './store-db.js';
 import { MANIFEST_SPLIT_SIZE, ManifestStore } from './manifest-store.js';
 import { RemoteHeld } from './remote-held.js';
-import { PackReader } from './pack-reader.js';
+import { PackReader, type ReadGroupsOptions } from './pack-reader.js';
 import { deleteDeadChunks, liveTest, markLive, packUsage, type PackUsage } from './gc-index.js';
 import { chunksByLastUse, forgetChunkUse, recordChunkUse, type ChunkUse } from './usage-records.js';
 import { manifestsOnAnyRemote, RemoteIndex } from './remote-index.js';
@@ -511,14 +511,7 @@ export class ChunkStore {
   /** readChunks a group at a time, into buffers the caller lends (see PackReader.readChunkGroups). */
   readChunkGroups(
     idsRaw: Iterable<Buffer>,
-    opts: {
-      maxRead?: number;
-      buffer: () => Buffer | Promise<Buffer>;
-      ahead?: number;
-      located?: readonly (ChunkLocation | undefined)[];
-      /** read and hash on this thread: for small reads, the hop to a pool thread and back costs more than it saves */
-      sync?: boolean;
-    },
+    opts: ReadGroupsOptions,
   ): AsyncGenerator<{ buffer: Buffer; chunks: Buffer[] }> {
     return this.reader.readChunkGroups(idsRaw, opts);
   }

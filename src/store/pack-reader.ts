@@ -47,6 +47,16 @@ export class ChunkCorruptError extends DitsUserError {
  * per pack. `flushWriting(pack)`: reads of the pack being written must first see its
  * buffered bytes (the store flushes them).
  */
+/** How readChunkGroups reads (see there). */
+export interface ReadGroupsOptions {
+  maxRead?: number;
+  buffer: () => Buffer | Promise<Buffer>;
+  ahead?: number;
+  located?: readonly (ChunkLocation | undefined)[];
+  /** read and hash on this thread: for small reads, the hop to a pool thread and back costs more than it saves */
+  sync?: boolean;
+}
+
 export class PackReader {
   private readFds = new Map<number, number>();
   private packNames = new Map<number, string>();
@@ -168,14 +178,7 @@ export class PackReader {
    */
   async *readChunkGroups(
     idsRaw: Iterable<Buffer>,
-    opts: {
-      maxRead?: number;
-      buffer: () => Buffer | Promise<Buffer>;
-      ahead?: number;
-      located?: readonly (ChunkLocation | undefined)[];
-      /** read and hash on this thread: for small reads, the hop to a pool thread and back costs more than it saves */
-      sync?: boolean;
-    },
+    opts: ReadGroupsOptions,
   ): AsyncGenerator<{ buffer: Buffer; chunks: Buffer[] }> {
     const maxRead = opts.maxRead ?? 8 * 1024 * 1024;
     const ahead = Math.max(0, opts.ahead ?? 0);

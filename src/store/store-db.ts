@@ -19,7 +19,7 @@ export type StoreDb = BetterSqlite3.Database;
 
 /**
  * 2: manifests are rows of the index (table manifests). A format-1 store (manifests as
- * files only) is still read, and marked 2 when opened for writing: a version of Dits that
+ * files only) is still read, and marked 2 when opened with a writable index: a Dits that
  * reads manifests only from files must refuse the store ("store-too-new") rather than take
  * the manifests it cannot see for missing (its gc would then drop their chunks).
  */

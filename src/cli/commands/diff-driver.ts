@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import { DitsUserError } from '../../errors.js';
-import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
+import type { RepoPaths } from '../../git/repo.js';
 import type { Manifest } from '../../manifest/manifest.js';
-import { ChunkStore } from '../../store/chunk-store.js';
+import type { ChunkStore } from '../../store/chunk-store.js';
 import { diffStructures } from '../../media/format-structure.js';
 import type { MediaStructure } from '../../media/media-structure.js';
 import { formatBytes, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-import { describeTagChanges, identifyVersion, type Version } from '../version-summary.js';
+import { describeTagChanges, identifyVersion, openRepoAndStore, type Version } from '../version-summary.js';
 
 type Side = Version | null;
 
@@ -65,14 +65,7 @@ const diffDriver: Command = {
     }
     const missing = [oldFile, newFile].find((f) => f !== '/dev/null' && !fs.existsSync(f));
     if (missing !== undefined) throw new DitsUserError('no-such-file', `diff-driver: ${missing}: no such file`, { hint: 'git runs it with the two versions it wrote', exitCode: 2 });
-    let repo: RepoPaths | null = null;
-    let store: ChunkStore | null = null;
-    try {
-      repo = await findRepo(ctx.cwd);
-      if (isDitsInitialised(repo)) store = ChunkStore.open(repo.ditsDir);
-    } catch {
-      store = null;
-    }
+    const { repo, store } = await openRepoAndStore(ctx.cwd);
     try {
       const a = await readSide(ctx.cwd, oldFile, oldHex, repo, store);
       const b = await readSide(ctx.cwd, newFile, newHex, repo, store);

@@ -1,10 +1,8 @@
 import fs from 'node:fs';
 import { DitsUserError } from '../../errors.js';
-import { findRepo, isDitsInitialised, type RepoPaths } from '../../git/repo.js';
-import { ChunkStore } from '../../store/chunk-store.js';
 import { out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
-import { describeVersion, identifyVersion } from '../version-summary.js';
+import { describeVersion, identifyVersion, openRepoAndStore } from '../version-summary.js';
 
 /**
  * diff.dits.textconv: git runs it as `textconv <file>` for `git log -p`, `git show` and
@@ -19,14 +17,7 @@ const textconv: Command = {
     const file = args[args.length - 1];
     if (!file || file.startsWith('-')) throw new DitsUserError('bad-usage', file ? `unknown option '${file}'` : 'name the file to convert', { hint: 'git runs `git dits textconv <file>` for diff=dits files', exitCode: 2 });
     if (!fs.existsSync(file)) throw new DitsUserError('no-such-file', `${file}: no such file`);
-    let repo: RepoPaths | null = null;
-    let store: ChunkStore | null = null;
-    try {
-      repo = await findRepo(ctx.cwd);
-      if (isDitsInitialised(repo)) store = ChunkStore.open(repo.ditsDir);
-    } catch {
-      /* outside a repository: describe what the file itself says */
-    }
+    const { repo, store } = await openRepoAndStore(ctx.cwd);
     try {
       for (const l of describeVersion(await identifyVersion(ctx.cwd, file, { repo, store }))) out(ctx, l);
     } finally {
