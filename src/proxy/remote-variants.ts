@@ -54,7 +54,7 @@ export async function pushVariants(
   storage: ObjectStorage,
   store: ChunkStore,
   manifestIds: Iterable<string>,
-  opts: Pick<PushContentOptions, 'remoteName' | 'packSize' | 'concurrency' | 'onProgress' | 'dryRun'>,
+  opts: PushRecordsOptions,
 ): Promise<PushVariantsResult> {
   if (!store.hasVariants()) return { records: 0, manifests: 0, bytes: 0 };
   const records: VariantRecord[] = [];
@@ -64,6 +64,16 @@ export async function pushVariants(
       records.push(r);
     }
   }
+  return pushVariantRecords(storage, store, records, opts);
+}
+
+type PushRecordsOptions = Pick<PushContentOptions, 'remoteName' | 'packSize' | 'concurrency' | 'onProgress' | 'dryRun'>;
+
+/**
+ * Pushes these records (and the content of the ok ones, which must be in `store`) that the
+ * remote does not have yet: content first, then the records. One listing per original.
+ */
+export async function pushVariantRecords(storage: ObjectStorage, store: ChunkStore, records: readonly VariantRecord[], opts: PushRecordsOptions): Promise<PushVariantsResult> {
   if (records.length === 0) return { records: 0, manifests: 0, bytes: 0 };
   const onRemote = new Set<string>();
   for (const original of new Set(records.map((r) => r.original))) {
