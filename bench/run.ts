@@ -21,6 +21,8 @@ import { runRemoteBench, type RemoteResults } from './lib/remote.js';
 import { formatRemoteReport, remoteVerdicts } from './lib/remote-report.js';
 import { runManyBench, type ManyResults } from './lib/many.js';
 import { formatManyReport, manyVerdicts } from './lib/many-report.js';
+import { runProxyBench, type ProxyResults } from './lib/proxy.js';
+import { formatProxyReport, proxyVerdicts, PROXY_FIGURE_NAMES } from './lib/proxy-report.js';
 
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
@@ -51,10 +53,10 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults } = {};
   const notes: string[] = [];
   const failures: string[] = [];
-  const sections: { name: 'core' | 'media' | 'remote' | 'many'; issue: number; run: () => Promise<void> }[] = [
+  const sections: { name: 'core' | 'media' | 'remote' | 'many' | 'proxy'; issue: number; run: () => Promise<void> }[] = [
     {
       name: 'core',
       issue: 3,
@@ -109,6 +111,32 @@ async function main(opts: BenchOptions): Promise<number> {
         const v = manyVerdicts(many);
         verdicts.push(...v);
         process.stdout.write(`\n${formatManyReport(many, v, opts.runs)}\n`);
+      },
+    },
+    {
+      name: 'proxy',
+      issue: 16,
+      run: async () => {
+        // S3 for the proxy clone's byte count and the worker's source; without s3rver those are skipped.
+        const s3 = await startS3Loopback({ directory: sandbox.freshDir('s3rver'), bucket: 'bench', repoRoot: root }).catch((e: unknown) => {
+          notes.push(`proxy: no S3 server (${e instanceof Error ? e.message : String(e)}): S3 figures skipped`);
+          return undefined;
+        });
+        try {
+          const proxy = await runProxyBench(
+            { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, clipSeconds: opts.proxySeconds, clips: opts.proxyClips, switchFileBytes: opts.proxySwitchSize, workerSourceBytes: opts.proxyWorkerSize, statusFiles: opts.proxyStatusFiles },
+            { sandbox, log, corpusDir, ...(s3 ? { s3 } : {}) },
+          );
+          raw.proxy = proxy;
+          const v = proxyVerdicts(proxy);
+          verdicts.push(...v);
+          process.stdout.write(`\n${formatProxyReport(proxy, v, opts.runs)}\n`);
+          // A figure that could not be measured makes the exit status 2, as a section that could not be.
+          for (const n of proxy.notMeasured) failures.push(`issue 16, ${PROXY_FIGURE_NAMES[n.figure]}: ${n.why}`);
+        } finally {
+          await s3?.close();
+          sandbox.remove(path.join(sandbox.dir, 's3rver'));
+        }
       },
     },
   ];

@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { parseSize } from './units.js';
 
-export type Section = 'core' | 'media' | 'remote' | 'many';
-export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many'];
+export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy';
+export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy'];
 
 export interface BenchOptions {
   size: number;
@@ -23,6 +23,15 @@ export interface BenchOptions {
   memoryIntervalMs: number;
   /** Tracked files in the status figure of the many-files section (issue 15: 10,000). */
   statusFiles: number;
+  /** Issue 16: length of each 4K ProRes 422 HQ clip (seconds) and how many (the proxy-clone repository). */
+  proxySeconds: number;
+  proxyClips: number;
+  /** Issue 16: size of each of the 10 files switched proxy <-> original (1 GiB in the issue). */
+  proxySwitchSize: number;
+  /** Issue 16: size of the source the server's worker makes a proxy of (4 GiB in the issue). */
+  proxyWorkerSize: number;
+  /** Issue 16: proxy files in the `git status` figure (100 in the issue). */
+  proxyStatusFiles: number;
   help: boolean;
 }
 
@@ -31,7 +40,7 @@ export const USAGE = `npm run bench -- [options]
   --size <n>        size of the generated video (default BENCH_SIZE or 1G)
   --big-size <n>    size of the random file for the memory figures (default BENCH_BIG_SIZE or 8G)
   --runs <n>        runs per figure; medians are printed (default 3)
-  --only <list>     sections, comma-separated: core, media, remote, many (default: all)
+  --only <list>     sections, comma-separated: core, media, remote, many, proxy (default: all)
   --skip-big        skip the big-file memory figures
   --media-size <n>  size of each issue 4 clip (default half of --size: 512M)
   --inspect-seconds <s>  PCM clip length for the inspect figure (default 3600 x size/1G, at least 60)
@@ -40,6 +49,11 @@ export const USAGE = `npm run bench -- [options]
   --work-dir <dir>  corpus cache and sandboxes (default .bench/ in the repository)
   --interval <ms>   memory sampling interval (default 50)
   --status-files <n>  tracked files for the status figure of the many section (default 10000)
+  --proxy-seconds <s>   length of each 4K ProRes 422 HQ clip of the proxy section (default 2: about 190 MB)
+  --proxy-clips <n>     4K clips in the proxy-clone repository (default 3)
+  --proxy-switch-size <n>  size of each of the 10 files switched proxy <-> original (default 192M; the issue: 1G)
+  --proxy-worker-size <n>  size of the source the server's worker makes a proxy of (default 512M; the issue: 4G)
+  --proxy-status-files <n> proxy files in the git status figure (default 100)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
 
@@ -59,6 +73,11 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       'work-dir': { type: 'string' },
       interval: { type: 'string' },
       'status-files': { type: 'string' },
+      'proxy-seconds': { type: 'string' },
+      'proxy-clips': { type: 'string' },
+      'proxy-switch-size': { type: 'string' },
+      'proxy-worker-size': { type: 'string' },
+      'proxy-status-files': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -83,6 +102,11 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     workDir: values['work-dir'] ?? null,
     memoryIntervalMs: interval,
     statusFiles: positiveInt(values['status-files'] ?? '10000', '--status-files'),
+    proxySeconds: positiveInt(values['proxy-seconds'] ?? '2', '--proxy-seconds'),
+    proxyClips: positiveInt(values['proxy-clips'] ?? '3', '--proxy-clips'),
+    proxySwitchSize: parseSize(values['proxy-switch-size'] ?? '192M'),
+    proxyWorkerSize: parseSize(values['proxy-worker-size'] ?? '512M'),
+    proxyStatusFiles: positiveInt(values['proxy-status-files'] ?? '100', '--proxy-status-files'),
     help: values.help ?? false,
   };
 }

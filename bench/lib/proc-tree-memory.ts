@@ -27,6 +27,11 @@ export interface TreeMemoryPeak {
   samples: number;
   /** Most processes seen at once in the tree. */
   maxProcesses: number;
+  /**
+   * With `exclude`: the processes it matched (e.g. ffmpeg) are left out of every figure
+   * above and their own peaks are here (highest sum of their VmRSS in one sample, highest one).
+   */
+  excluded?: { peakSumRssBytes: number; peakSingleRssBytes: number; names: string[] };
 }
 
 /** Parses /proc/<pid>/stat: the command name may contain spaces and parentheses. */
@@ -98,27 +103,44 @@ export function sampleTree(root: number, procDir = '/proc'): ProcessMemory[] {
   return out;
 }
 
-/** Samples the tree under `root` until stop() is called; stop() returns the peaks. */
-export function watchTreeMemory(root: number, intervalMs = 50): { stop(): TreeMemoryPeak } {
-  const peak: TreeMemoryPeak = { peakSumRssBytes: 0, peakSumAnonBytes: 0, peakSingleRssBytes: 0, peakSingleName: '', samples: 0, maxProcesses: 0 };
-  const take = (): void => {
-    const procs = sampleTree(root);
-    if (procs.length === 0) return;
-    peak.samples++;
-    peak.maxProcesses = Math.max(peak.maxProcesses, procs.length);
-    let sum = 0;
-    let anon = 0;
-    for (const p of procs) {
-      sum += p.rssBytes;
-      anon += p.anonBytes;
-      if (p.rssBytes > peak.peakSingleRssBytes) {
-        peak.peakSingleRssBytes = p.rssBytes;
-        peak.peakSingleName = p.name;
-      }
+/**
+ * Folds one sample into `peak`. Processes `exclude` matches (by name) count only in
+ * `peak.excluded`, so "the worker without ffmpeg" and "ffmpeg" are separate figures.
+ */
+export function addSample(peak: TreeMemoryPeak, procs: readonly ProcessMemory[], exclude?: (name: string) => boolean): void {
+  if (procs.length === 0) return;
+  peak.samples++;
+  peak.maxProcesses = Math.max(peak.maxProcesses, procs.length);
+  let sum = 0;
+  let anon = 0;
+  let exSum = 0;
+  for (const p of procs) {
+    if (exclude?.(p.name)) {
+      const ex = (peak.excluded ??= { peakSumRssBytes: 0, peakSingleRssBytes: 0, names: [] });
+      exSum += p.rssBytes;
+      ex.peakSingleRssBytes = Math.max(ex.peakSingleRssBytes, p.rssBytes);
+      if (!ex.names.includes(p.name)) ex.names.push(p.name);
+      continue;
     }
-    peak.peakSumRssBytes = Math.max(peak.peakSumRssBytes, sum);
-    peak.peakSumAnonBytes = Math.max(peak.peakSumAnonBytes, anon);
-  };
+    sum += p.rssBytes;
+    anon += p.anonBytes;
+    if (p.rssBytes > peak.peakSingleRssBytes) {
+      peak.peakSingleRssBytes = p.rssBytes;
+      peak.peakSingleName = p.name;
+    }
+  }
+  peak.peakSumRssBytes = Math.max(peak.peakSumRssBytes, sum);
+  peak.peakSumAnonBytes = Math.max(peak.peakSumAnonBytes, anon);
+  if (peak.excluded) peak.excluded.peakSumRssBytes = Math.max(peak.excluded.peakSumRssBytes, exSum);
+}
+
+/**
+ * Samples the tree under `root` until stop() is called; stop() returns the peaks.
+ * `exclude`: processes counted apart (see addSample).
+ */
+export function watchTreeMemory(root: number, intervalMs = 50, exclude?: (name: string) => boolean): { stop(): TreeMemoryPeak } {
+  const peak: TreeMemoryPeak = { peakSumRssBytes: 0, peakSumAnonBytes: 0, peakSingleRssBytes: 0, peakSingleName: '', samples: 0, maxProcesses: 0 };
+  const take = (): void => addSample(peak, sampleTree(root), exclude);
   take();
   const timer = setInterval(take, intervalMs);
   return {

@@ -1,0 +1,456 @@
+/**
+ * Issue 16's figures (proxies), driven as a user would with `git dits proxy make`,
+ * `git push`, `git clone -c dits.checkoutMode=proxy`, `git dits checkout --mode` and the
+ * server's workers, against plain ffmpeg in the same run:
+ *
+ * 1. proxy clone: a repository of 4K ProRes 422 HQ originals with their proxies made and
+ *    pushed; `git clone -c dits.checkoutMode=proxy` from a dits::file remote (bytes =
+ *    everything the clone's .git/dits holds afterwards: what Dits downloaded and kept) and
+ *    from dits::s3 through the counting proxy (bytes = response bodies read from S3);
+ *    against the originals' bytes.
+ * 2. proxy make of one 4K clip against the ffmpeg command line running the same arguments
+ *    (captured from Dits' own run through a DITS_FFMPEG wrapper; else built with
+ *    buildProxyEncodeArgs), A/B alternating; the Dits side includes probing, the fidelity
+ *    check and storing the proxy.
+ * 3. switching 10 files proxy <-> original with both versions local.
+ * 4. the server's worker making the proxy of a big source kept in S3: peak RSS of the
+ *    worker's process tree without ffmpeg, ffmpeg's own beside it.
+ * 5. `git status` with N files in proxy mode against original mode.
+ *
+ * A figure whose command this build lacks is not measured, with the reason (never a guess).
+ * Returns every run's raw numbers; verdicts and tables are proxy-report.ts's.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { run as runProcess, CommandError } from './exec.js';
+import { treeBytes, warmFile, warmTree, type CorpusDeps } from './corpus.js';
+import { ensureFourKClips, ensureLongSource, ensureSmallFiles, ensureSwitchFiles } from './proxy-corpus.js';
+import { watchTreeMemory, type TreeMemoryPeak } from './proc-tree-memory.js';
+import type { Sandbox } from './sandbox.js';
+import type { S3Loopback } from './s3-loopback.js';
+import { buildProxyEncodeArgs, RUN_PREFIX, type ProxyEncodeOptions } from '../../src/media/ffmpeg.js';
+
+export interface CpuRun {
+  /** Wall seconds from spawn to exit. */
+  seconds: number;
+  /** user + sys of the command and every child it waited for (/usr/bin/time). */
+  cpuSeconds: number;
+}
+
+export interface CloneRun {
+  remote: 'dits::file' | 'dits::s3';
+  /** What the bytes are: the clone's .git/dits, or response bodies counted at the S3 proxy. */
+  measure: string;
+  bytes: number;
+  seconds: number;
+}
+
+export interface ProxyFigures {
+  clone: { files: number; originalBytes: number; proxyBytes: number; runs: CloneRun[] } | null;
+  make: { clipBytes: number; kinds: string; reference: string; builtMatchesDits: boolean | null; ditsArgs: string[] | null; referenceArgs: string[]; dits: CpuRun[]; ffmpeg: CpuRun[] } | null;
+  switchFiles: { files: number; fileBytes: number; proxyBytes: number; toProxy: CpuRun[]; toOriginal: CpuRun[] } | null;
+  worker: { sourceBytes: number; runs: { seconds: number; memory: TreeMemoryPeak }[] } | null;
+  status: { files: number; original: number[]; proxy: number[] } | null;
+}
+
+export type ProxyFigure = keyof ProxyFigures;
+
+export interface ProxyResults extends ProxyFigures {
+  /** Figures that could not be measured, and why. */
+  notMeasured: { figure: ProxyFigure; why: string }[];
+  notes: string[];
+}
+
+export interface ProxyOptions {
+  runs: number;
+  memoryIntervalMs: number;
+  clipSeconds: number;
+  clips: number;
+  switchFileBytes: number;
+  workerSourceBytes: number;
+  statusFiles: number;
+}
+
+export interface ProxyDeps {
+  sandbox: Sandbox;
+  log: (line: string) => void;
+  corpusDir: string;
+  s3?: S3Loopback;
+}
+
+/** What this build's `git dits` offers, read from its help. */
+export interface Capabilities {
+  make: boolean;
+  kindsOption: boolean;
+  checkoutMode: boolean;
+  worker: boolean;
+  serveWorkers: boolean;
+}
+
+/** Capabilities from the help texts (null: the command failed, i.e. is unknown). */
+export function capabilitiesFromHelp(help: { proxy: string | null; proxyMake: string | null; checkout: string | null; worker: string | null; serve: string | null }): Capabilities {
+  return {
+    make: help.proxyMake !== null || /\bproxy make\b/.test(help.proxy ?? ''),
+    kindsOption: /--kinds\b/.test(help.proxyMake ?? ''),
+    checkoutMode: /--mode\b/.test(help.checkout ?? ''),
+    worker: help.worker !== null,
+    serveWorkers: /--workers\b/.test(help.serve ?? ''),
+  };
+}
+
+/** The proxy encode among logged ffmpeg calls (one argv per entry): ProRes profile 0 to a .mov. */
+export function findProxyEncode(calls: readonly string[][]): string[] | null {
+  return calls.find((a) => a.includes('prores_ks') && a.some((x, i) => x === '-profile:v' && a[i + 1] === '0') && a.includes('-i')) ?? null;
+}
+
+/** argv with the input (after -i) and the output (last) replaced by placeholders, to compare two runs. */
+export function normaliseEncodeArgs(args: readonly string[]): string[] {
+  const out = [...args];
+  const i = out.indexOf('-i');
+  if (i >= 0 && i + 1 < out.length) out[i + 1] = '<input>';
+  if (out.length) out[out.length - 1] = '<output>';
+  return out;
+}
+
+/** The same argv with another input and output. */
+export function retarget(args: readonly string[], input: string, output: string): string[] {
+  const out = [...args];
+  const i = out.indexOf('-i');
+  if (i < 0 || i + 1 >= out.length) throw new Error(`no -i in ${args.join(' ')}`);
+  out[i + 1] = `file:${input}`;
+  out[out.length - 1] = `file:${output}`;
+  return out;
+}
+
+/** "12.03 11.90 0.14" (the last line /usr/bin/time -f '%e %U %S' wrote) -> CPU seconds. */
+export function parseTimeOutput(text: string): number {
+  const last = text.trim().split('\n').pop() ?? '';
+  const [, u, s] = last.trim().split(/\s+/).map(Number);
+  if (!Number.isFinite(u) || !Number.isFinite(s)) throw new Error(`cannot read /usr/bin/time output: ${JSON.stringify(text)}`);
+  return u! + s!;
+}
+
+const TIME = '/usr/bin/time';
+let timeFiles = 0;
+
+async function timed(sb: Sandbox, cmd: string, args: readonly string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<CpuRun & { stdout: string }> {
+  const f = path.join(sb.dir, `time-${timeFiles++}.txt`);
+  const r = await sb.run(TIME, ['-f', '%e %U %S', '-o', f, cmd, ...args], cwd, env ? { env } : {});
+  const cpuSeconds = parseTimeOutput(fs.readFileSync(f, 'utf8'));
+  fs.rmSync(f, { force: true });
+  return { seconds: r.seconds, cpuSeconds, stdout: r.stdout };
+}
+
+async function sync(sb: Sandbox): Promise<void> {
+  await runProcess('sync', [], { cwd: sb.dir, env: sb.env });
+}
+
+/** stdout of a help command, or null when it fails (an unknown command). */
+async function help(sb: Sandbox, args: string[]): Promise<string | null> {
+  try {
+    const r = await sb.run('git', ['dits', ...args, '--help'], sb.dir);
+    return r.stdout + r.stderr;
+  } catch {
+    return null;
+  }
+}
+
+export async function probeCapabilities(sb: Sandbox): Promise<Capabilities> {
+  return capabilitiesFromHelp({
+    proxy: await help(sb, ['proxy']),
+    proxyMake: await help(sb, ['proxy', 'make']),
+    checkout: await help(sb, ['checkout']),
+    worker: await help(sb, ['worker']),
+    serve: await help(sb, ['serve']),
+  });
+}
+
+interface Repo {
+  dir: string;
+  /** Working-tree path -> corpus file it was made from. */
+  files: Map<string, string>;
+}
+
+/** A repository tracking *.mov with `files` hard-linked under media/ and committed. */
+async function repoWith(sb: Sandbox, name: string, files: readonly string[]): Promise<Repo> {
+  const dir = sb.freshDir(name);
+  await sb.run('git', ['init', '-q', '.'], dir);
+  await sb.run('git', ['dits', 'init'], dir);
+  await sb.run('git', ['dits', 'track', '*.mov'], dir);
+  fs.mkdirSync(path.join(dir, 'media'));
+  const map = new Map<string, string>();
+  for (const f of files) {
+    const rel = `media/${path.basename(f)}`;
+    fs.linkSync(f, path.join(dir, rel));
+    map.set(rel, f);
+  }
+  await sb.run('git', ['add', '.gitattributes', 'media'], dir);
+  await sb.run('git', ['commit', '-q', '-m', 'originals'], dir);
+  return { dir, files: map };
+}
+
+interface ProxyInfo {
+  original: string;
+  proxyBytes: number;
+}
+
+/** Per path: the original's file id and its proxy's size, from `git dits proxy ls --json`. */
+async function proxiesOf(sb: Sandbox, repo: string): Promise<Map<string, ProxyInfo>> {
+  const r = await sb.run('git', ['dits', 'proxy', 'ls', '--json'], repo);
+  const rows = JSON.parse(r.stdout) as { path: string; original: string; variants: { kind: string; status: string; size?: number; reason?: string }[] }[];
+  const out = new Map<string, ProxyInfo>();
+  const failed: string[] = [];
+  for (const row of rows) {
+    const p = row.variants.find((v) => v.kind === 'proxy');
+    if (p?.status === 'ok' && p.size !== undefined) out.set(row.path, { original: row.original, proxyBytes: p.size });
+    else failed.push(`${row.path}: ${p ? `${p.status} ${p.reason ?? ''}` : 'no proxy'}`);
+  }
+  if (failed.length) throw new Error(`proxies missing after git dits proxy make:\n${failed.slice(0, 10).join('\n')}`);
+  return out;
+}
+
+function makeArgs(cap: Capabilities, paths: readonly string[]): string[] {
+  return ['dits', 'proxy', 'make', ...(paths.length ? paths : ['--all']), ...(cap.kindsOption ? ['--kinds', 'proxy'] : [])];
+}
+
+/** Every path has the size `want` says (proxy or original): the checkout put those bytes there. */
+function checkSizes(repo: string, want: Map<string, number>, what: string): void {
+  for (const [rel, size] of want) {
+    const got = fs.statSync(path.join(repo, rel)).size;
+    if (got !== size) throw new Error(`${what}: ${rel} has ${got} bytes, expected ${size}`);
+  }
+}
+
+async function checkClean(sb: Sandbox, repo: string, what: string): Promise<void> {
+  const st = (await sb.run('git', ['status', '--porcelain'], repo)).stdout.trim();
+  if (st) throw new Error(`${what}: git status not clean:\n${st.slice(0, 2000)}`);
+}
+
+async function sameBytes(sb: Sandbox, a: string, b: string): Promise<boolean> {
+  return runProcess('cmp', ['-s', a, b], { cwd: sb.dir, env: sb.env }).then(() => true, () => false);
+}
+
+const sum = (xs: Iterable<number>) => [...xs].reduce((a, b) => a + b, 0);
+const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promise<ProxyResults> {
+  const { sandbox: sb, log } = deps;
+  const res: ProxyResults = { clone: null, make: null, switchFiles: null, worker: null, status: null, notMeasured: [], notes: [] };
+  const corpus: CorpusDeps = { dir: deps.corpusDir, env: sb.env, log };
+  const cap = await probeCapabilities(sb);
+  log(`  this build: proxy make ${cap.make ? 'yes' : 'no'}${cap.kindsOption ? ' (--kinds)' : ''}, checkout --mode ${cap.checkoutMode ? 'yes' : 'no'}, worker ${cap.worker ? 'yes' : 'no'}, serve --workers ${cap.serveWorkers ? 'yes' : 'no'}`);
+  if (cap.make && !cap.kindsOption) res.notes.push('git dits proxy make has no --kinds option here: it made every kind (proxy, poster, sprite, preview), and its times include them');
+  const skip = (figure: ProxyFigure, why: string) => {
+    res.notMeasured.push({ figure, why });
+    log(`  ${figure}: not measured: ${why}`);
+  };
+  // One figure failing must not lose the others: each is tried on its own.
+  const attempt = async (figure: ProxyFigure, needs: [boolean, string][], fn: () => Promise<void>) => {
+    const missing = needs.filter(([ok]) => !ok).map(([, what]) => what);
+    if (missing.length) return skip(figure, `this build lacks ${missing.join(' and ')}`);
+    try {
+      await fn();
+    } catch (e) {
+      skip(figure, e instanceof CommandError ? `${e.command} failed (exit ${e.status}): ${e.stderr.trim().split('\n').slice(-6).join(' / ')}` : e instanceof Error ? e.message : String(e));
+    }
+  };
+
+  const clips = await ensureFourKClips(opts.clipSeconds, opts.clips, corpus);
+
+  // ---- 1. proxy clone of a repository of 4K originals
+  await attempt('clone', [[cap.make, '`git dits proxy make`']], async () => {
+    const repo = await repoWith(sb, 'proxy-src', clips);
+    const made = await timed(sb, 'git', makeArgs(cap, []), repo.dir);
+    log(`  proxy make of ${clips.length} 4K clips: ${made.seconds.toFixed(1)} s`);
+    const proxies = await proxiesOf(sb, repo.dir);
+    const originalBytes = sum(clips.map((c) => fs.statSync(c).size));
+    const proxyWant = new Map([...proxies].map(([p, i]) => [p, i.proxyBytes] as const));
+    const out: NonNullable<ProxyFigures['clone']> = { files: clips.length, originalBytes, proxyBytes: sum(proxyWant.values()), runs: [] };
+    const remotes: { name: 'dits::file' | 'dits::s3'; url: string; env?: NodeJS.ProcessEnv }[] = [{ name: 'dits::file', url: `dits::file://${path.join(sb.dir, 'proxy-remote')}` }];
+    if (deps.s3) {
+      remotes.push({ name: 'dits::s3', url: `dits::s3://${deps.s3.bucket}/proxy-${Date.now()}/proj`, env: { AWS_ACCESS_KEY_ID: deps.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: deps.s3.secretAccessKey, AWS_REGION: 'us-east-1' } });
+      await sb.run('git', ['config', '--global', 'dits.s3.endpoint', deps.s3.endpoint], sb.dir);
+    }
+    for (const rm of remotes) {
+      const remoteName = rm.name === 'dits::file' ? 'origin' : 's3';
+      await sb.run('git', ['remote', 'add', remoteName, rm.url], repo.dir);
+      await sb.run('git', ['push', '-q', remoteName, 'main'], repo.dir, rm.env ? { env: rm.env } : {});
+    }
+    for (let r = 0; r < opts.runs; r++) {
+      for (const rm of remotes) {
+        const dir = path.join(sb.dir, 'proxy-clone');
+        sb.remove(dir);
+        await sync(sb);
+        deps.s3?.reset();
+        const c = await sb.run('git', ['clone', '-q', '-c', 'dits.checkoutMode=proxy', rm.url, dir], sb.dir, rm.env ? { env: rm.env } : {});
+        checkSizes(dir, proxyWant, `clone -c dits.checkoutMode=proxy from ${rm.name} (are proxies checked out?)`);
+        await checkClean(sb, dir, `clone in proxy mode from ${rm.name}`);
+        const run: CloneRun =
+          rm.name === 'dits::s3'
+            ? { remote: rm.name, measure: 'response bytes read from S3', bytes: deps.s3!.counts().bytesDown, seconds: c.seconds }
+            : { remote: rm.name, measure: "the clone's .git/dits", bytes: treeBytes(path.join(dir, '.git', 'dits')), seconds: c.seconds };
+        out.runs.push(run);
+        log(`  proxy clone from ${rm.name} run ${r + 1}: ${run.bytes} B (${((run.bytes / originalBytes) * 100).toFixed(2)}% of ${originalBytes} B of originals), ${c.seconds.toFixed(2)} s`);
+        sb.remove(dir);
+      }
+    }
+    res.clone = out;
+    sb.remove(repo.dir);
+    sb.remove(path.join(sb.dir, 'proxy-remote'));
+  });
+
+  // ---- 2. proxy make of one 4K clip against the ffmpeg command line
+  await attempt('make', [[cap.make, '`git dits proxy make`']], async () => {
+    const clip = clips[0]!;
+    const ffmpegPath = (await runProcess('sh', ['-c', 'command -v ffmpeg'], { cwd: sb.dir, env: sb.env })).stdout.trim();
+    // A wrapper that logs every argv (fields ended by 0x1f, one call per line) and runs ffmpeg.
+    const wrapDir = sb.freshDir('ffmpeg-wrapper');
+    const logFile = path.join(wrapDir, 'calls.log');
+    const wrapper = path.join(wrapDir, 'ffmpeg');
+    fs.writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\037' "$@" >> '${logFile}'\nprintf '\\n' >> '${logFile}'\nexec '${ffmpegPath}' "$@"\n`, { mode: 0o755 });
+    // Untimed first run through the wrapper (also the warm-up): which arguments Dits runs.
+    const first = await repoWith(sb, 'proxy-make', [clip]);
+    await sb.run('git', makeArgs(cap, []), first.dir, { env: { DITS_FFMPEG: wrapper } });
+    const calls = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\x1f').slice(0, -1)) : [];
+    const ditsArgs = findProxyEncode(calls);
+    sb.remove(first.dir);
+    const probe = await runProcess('ffprobe', ['-v', 'error', '-show_entries', 'format_tags=timecode:stream_tags=timecode', '-of', 'json', clip], { cwd: sb.dir, env: sb.env });
+    const tags = JSON.parse(probe.stdout) as { format?: { tags?: { timecode?: string } }; streams?: { tags?: { timecode?: string } }[] };
+    const timecode = tags.format?.tags?.timecode ?? tags.streams?.find((s) => s.tags?.timecode)?.tags?.timecode;
+    const outFile = path.join(sb.dir, 'reference-proxy.mov');
+    const built: ProxyEncodeOptions = { input: clip, output: outFile, codec: 'prores_proxy', maxHeight: 1080, audio: 'copy', ...(timecode ? { timecode } : {}) };
+    const builtArgs = [...RUN_PREFIX, ...buildProxyEncodeArgs(built)];
+    // The reference runs exactly what Dits ran when the wrapper saw it; else the builder's.
+    const referenceArgs = ditsArgs ? retarget(ditsArgs, clip, outFile) : builtArgs;
+    const builtMatchesDits = ditsArgs ? JSON.stringify(normaliseEncodeArgs(ditsArgs)) === JSON.stringify(normaliseEncodeArgs(builtArgs)) : null;
+    if (!ditsArgs) res.notes.push('proxy make: the ffmpeg call of Dits was not seen through DITS_FFMPEG; the reference runs buildProxyEncodeArgs\' arguments');
+    else if (!builtMatchesDits) res.notes.push(`proxy make: Dits ran other arguments than buildProxyEncodeArgs' defaults; the reference runs Dits' own: ${normaliseEncodeArgs(ditsArgs).join(' ')}`);
+    const out: NonNullable<ProxyFigures['make']> = {
+      clipBytes: fs.statSync(clip).size,
+      kinds: cap.kindsOption ? 'proxy' : 'all kinds (no --kinds option)',
+      reference: ditsArgs ? "the arguments Dits ran (seen through DITS_FFMPEG)" : 'buildProxyEncodeArgs',
+      builtMatchesDits,
+      ditsArgs: ditsArgs ? normaliseEncodeArgs(ditsArgs) : null,
+      referenceArgs: normaliseEncodeArgs(referenceArgs),
+      dits: [],
+      ffmpeg: [],
+    };
+    const runFfmpeg = async () => {
+      await sync(sb);
+      warmFile(clip);
+      const t = await timed(sb, 'ffmpeg', referenceArgs, sb.dir);
+      if (!fs.existsSync(outFile) || fs.statSync(outFile).size === 0) throw new Error('the reference ffmpeg run wrote no proxy');
+      fs.rmSync(outFile, { force: true });
+      out.ffmpeg.push(t);
+      return t;
+    };
+    const runDits = async () => {
+      const repo = await repoWith(sb, 'proxy-make', [clip]);
+      await sync(sb);
+      warmFile(clip);
+      const t = await timed(sb, 'git', makeArgs(cap, []), repo.dir);
+      await proxiesOf(sb, repo.dir);
+      sb.remove(repo.dir);
+      out.dits.push(t);
+      return t;
+    };
+    for (let r = 0; r < opts.runs; r++) {
+      // A/B alternating, so drift of the machine's load falls on both sides.
+      let f: CpuRun;
+      let d: CpuRun;
+      if (r % 2 === 0) {
+        f = await runFfmpeg();
+        d = await runDits();
+      } else {
+        d = await runDits();
+        f = await runFfmpeg();
+      }
+      log(`  proxy make run ${r + 1}: ffmpeg ${f.seconds.toFixed(2)} s (${f.cpuSeconds.toFixed(2)} s CPU), git dits proxy make ${d.seconds.toFixed(2)} s (${d.cpuSeconds.toFixed(2)} s CPU)`);
+    }
+    res.make = out;
+    sb.remove(wrapDir);
+  });
+
+  // ---- 3. switch 10 files proxy <-> original, both local
+  await attempt('switchFiles', [[cap.make, '`git dits proxy make`'], [cap.checkoutMode, '`git dits checkout --mode`']], async () => {
+    const files = await ensureSwitchFiles(opts.switchFileBytes, 10, { file: clips[0]!, seconds: opts.clipSeconds }, corpus);
+    const repo = await repoWith(sb, 'proxy-switch', files);
+    const made = await timed(sb, 'git', [...makeArgs(cap, []), '--jobs', '2'], repo.dir);
+    log(`  proxy make of 10 files: ${made.seconds.toFixed(1)} s`);
+    const proxies = await proxiesOf(sb, repo.dir);
+    const proxyWant = new Map([...proxies].map(([p, i]) => [p, i.proxyBytes] as const));
+    const originalWant = new Map([...repo.files].map(([p, f]) => [p, fs.statSync(f).size] as const));
+    const out: NonNullable<ProxyFigures['switchFiles']> = { files: files.length, fileBytes: Math.round(sum(originalWant.values()) / files.length), proxyBytes: sum(proxyWant.values()), toProxy: [], toOriginal: [] };
+    const to = async (mode: 'proxy' | 'original', timedRun: boolean): Promise<CpuRun> => {
+      await sync(sb);
+      const t = await timed(sb, 'git', ['dits', 'checkout', '--mode', mode, 'media'], repo.dir);
+      checkSizes(repo.dir, mode === 'proxy' ? proxyWant : originalWant, `git dits checkout --mode ${mode}`);
+      await checkClean(sb, repo.dir, `after git dits checkout --mode ${mode}`);
+      if (timedRun) (mode === 'proxy' ? out.toProxy : out.toOriginal).push(t);
+      return t;
+    };
+    // Untimed round trip first: the first switch to proxy may write the proxies out of the store.
+    const w1 = await to('proxy', false);
+    const w2 = await to('original', false);
+    log(`  switch warm-up: to proxy ${w1.seconds.toFixed(2)} s, to original ${w2.seconds.toFixed(2)} s`);
+    for (let r = 0; r < opts.runs; r++) {
+      const p = await to('proxy', true);
+      const o = await to('original', true);
+      log(`  switch run ${r + 1}: to proxy ${p.seconds.toFixed(2)} s (${p.cpuSeconds.toFixed(2)} s CPU), to original ${o.seconds.toFixed(2)} s (${o.cpuSeconds.toFixed(2)} s CPU)`);
+    }
+    for (const [rel, src] of repo.files) if (!(await sameBytes(sb, path.join(repo.dir, rel), src))) throw new Error(`after switching back, ${rel} differs from the original`);
+    res.switchFiles = out;
+    sb.remove(repo.dir);
+  });
+
+  // ---- 4. the server's worker making a proxy of a big source kept in S3
+  await attempt('worker', [[cap.worker, '`git dits worker`'], [deps.s3 !== undefined, 'an S3 server (s3rver)']], async () => {
+    res.worker = await workerFigure(opts, deps, clips[0]!, corpus);
+  });
+
+  // ---- 5. git status with N files in proxy mode against original mode
+  await attempt('status', [[cap.make, '`git dits proxy make`'], [cap.checkoutMode, '`git dits checkout --mode`']], async () => {
+    const files = await ensureSmallFiles(opts.statusFiles, corpus);
+    const repo = await repoWith(sb, 'proxy-status', files);
+    const made = await timed(sb, 'git', [...makeArgs(cap, []), '--jobs', '2'], repo.dir);
+    log(`  proxy make of ${files.length} small files: ${made.seconds.toFixed(1)} s`);
+    const proxies = await proxiesOf(sb, repo.dir);
+    const proxyWant = new Map([...proxies].map(([p, i]) => [p, i.proxyBytes] as const));
+    const originalWant = new Map([...repo.files].map(([p, f]) => [p, fs.statSync(f).size] as const));
+    const out: NonNullable<ProxyFigures['status']> = { files: files.length, original: [], proxy: [] };
+    const REPEATS = 5;
+    for (let r = 0; r < opts.runs; r++) {
+      for (const mode of ['original', 'proxy'] as const) {
+        await sb.run('git', ['dits', 'checkout', '--mode', mode, 'media'], repo.dir);
+        checkSizes(repo.dir, mode === 'proxy' ? proxyWant : originalWant, `git dits checkout --mode ${mode}`);
+        await checkClean(sb, repo.dir, `${mode} mode`); // also refreshes the index's stat info, as any user's first status
+        for (let k = 0; k < REPEATS; k++) {
+          const st = await sb.run('git', ['status', '--porcelain'], repo.dir);
+          if (st.stdout.trim()) throw new Error(`${mode} mode: git status not clean:\n${st.stdout.slice(0, 2000)}`);
+          out[mode].push(st.seconds);
+        }
+      }
+      log(`  status run ${r + 1}: original mode ${out.original.slice(-REPEATS).map((s) => (s * 1000).toFixed(0)).join('/')} ms, proxy mode ${out.proxy.slice(-REPEATS).map((s) => (s * 1000).toFixed(0)).join('/')} ms`);
+    }
+    res.status = out;
+    sb.remove(repo.dir);
+  });
+  return res;
+}
+
+/** Not yet wired: filled in once `git dits worker` exists (see workerFigure's callers). */
+async function workerFigure(opts: ProxyOptions, deps: ProxyDeps, clip: string, corpus: CorpusDeps): Promise<NonNullable<ProxyFigures['worker']>> {
+  void opts;
+  void deps;
+  void clip;
+  void corpus;
+  void ensureLongSource;
+  void warmTree;
+  void watchTreeMemory;
+  void spawn;
+  void http;
+  void mib;
+  throw new Error('the worker figure is not written yet');
+}
