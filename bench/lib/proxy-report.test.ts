@@ -88,8 +88,11 @@ describe('proxy verdicts (issue 16)', () => {
 
 describe('proxy section helpers', () => {
   it('reads capabilities from the help texts', () => {
-    const none = capabilitiesFromHelp({ proxy: 'usage: git dits proxy ls [<path>...]', proxyMake: null, checkout: 'usage: git dits checkout <path>', worker: null, serve: 'usage: git dits serve [--data <dir>]' });
+    // what a build without make prints for `proxy make --help`: the help of `proxy`
+    const proxyHelp = 'usage: git dits proxy ls [<path>...] [--json] [-v]\n\nProxies, posters, sprites and previews of tracked video files: list them (and, with make, make them)\n\nSubcommands (each has its own --help):\n  ls             List the variants of tracked files, and why any failed\n';
+    const none = capabilitiesFromHelp({ proxy: proxyHelp, proxyMake: proxyHelp, checkout: 'usage: git dits checkout <path>', worker: null, serve: 'usage: git dits serve [--data <dir>]' });
     expect(none).toEqual({ make: false, kindsOption: false, checkoutMode: false, worker: false, serveWorkers: false });
+    expect(capabilitiesFromHelp({ proxy: `${proxyHelp}  make           Make proxies\n`, proxyMake: proxyHelp, checkout: null, worker: null, serve: null }).make).toBe(true);
     const all = capabilitiesFromHelp({ proxy: 'git dits proxy make', proxyMake: 'usage: git dits proxy make [--all] [--kinds <list>]', checkout: '  --mode <proxy|original>', worker: 'usage: git dits worker --data <dir>', serve: '  --workers <n>' });
     expect(all).toEqual({ make: true, kindsOption: true, checkoutMode: true, worker: true, serveWorkers: true });
   });

@@ -22,10 +22,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { run as runProcess, CommandError } from './exec.js';
-import { treeBytes, warmFile, warmTree, type CorpusDeps } from './corpus.js';
+import { treeBytes, warmFile, type CorpusDeps } from './corpus.js';
 import { ensureFourKClips, ensureLongSource, ensureSmallFiles, ensureSwitchFiles } from './proxy-corpus.js';
 import { watchTreeMemory, type TreeMemoryPeak } from './proc-tree-memory.js';
 import type { Sandbox } from './sandbox.js';
@@ -92,7 +91,9 @@ export interface Capabilities {
 /** Capabilities from the help texts (null: the command failed, i.e. is unknown). */
 export function capabilitiesFromHelp(help: { proxy: string | null; proxyMake: string | null; checkout: string | null; worker: string | null; serve: string | null }): Capabilities {
   return {
-    make: help.proxyMake !== null || /\bproxy make\b/.test(help.proxy ?? ''),
+    // `proxy make --help` of a build without make prints the help of `proxy` (exit 0): look
+    // for make's own usage line, or make among the listed subcommands.
+    make: /git dits proxy make\b/.test(help.proxyMake ?? '') || /^\s+make\s{2,}/m.test(help.proxy ?? ''),
     kindsOption: /--kinds\b/.test(help.proxyMake ?? ''),
     checkoutMode: /--mode\b/.test(help.checkout ?? ''),
     worker: help.worker !== null,
@@ -407,7 +408,7 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
 
   // ---- 4. the server's worker making a proxy of a big source kept in S3
   await attempt('worker', [[cap.worker, '`git dits worker`'], [deps.s3 !== undefined, 'an S3 server (s3rver)']], async () => {
-    res.worker = await workerFigure(opts, deps, clips[0]!, corpus);
+    res.worker = await workerFigure(opts, deps, clips[0]!, corpus, cap);
   });
 
   // ---- 5. git status with N files in proxy mode against original mode
@@ -440,17 +441,100 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
   return res;
 }
 
-/** Not yet wired: filled in once `git dits worker` exists (see workerFigure's callers). */
-async function workerFigure(opts: ProxyOptions, deps: ProxyDeps, clip: string, corpus: CorpusDeps): Promise<NonNullable<ProxyFigures['worker']>> {
-  void opts;
-  void deps;
-  void clip;
-  void corpus;
-  void ensureLongSource;
-  void warmTree;
-  void watchTreeMemory;
-  void spawn;
-  void http;
-  void mib;
-  throw new Error('the worker figure is not written yet');
+/** Waits for `pattern` on the child's stdout; rejects when it exits first or after `ms`. */
+function waitForLine(child: ReturnType<typeof spawn>, pattern: RegExp, ms: number): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${ms / 1000} s; output: ${text.slice(-2000)}`)), ms);
+    const onData = (d: Buffer) => {
+      text += d.toString();
+      const m = pattern.exec(text);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(m);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code}) before ${pattern}: ${text.slice(-2000)}`));
+    });
+  });
+}
+
+async function stop(child: ReturnType<typeof spawn>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(t);
+}
+
+/**
+ * The worker figure: a Dits server keeping content in S3 (s3rver behind the counting
+ * proxy) with no workers of its own, a push of a `workerSourceBytes` source (which queues
+ * its variants job), then `git dits worker --data DIR` in its own process with its tree
+ * sampled (ffmpeg apart) until the proxy can be fetched (`git dits fetch-proxy --json`
+ * polled from the pushing repository), then stopped.
+ */
+async function workerFigure(opts: ProxyOptions, deps: ProxyDeps, clip: string, corpus: CorpusDeps, cap: Capabilities): Promise<NonNullable<ProxyFigures['worker']>> {
+  const { sandbox: sb, log } = deps;
+  const s3 = deps.s3!;
+  const source = await ensureLongSource(opts.workerSourceBytes, clip, corpus);
+  const sourceBytes = fs.statSync(source).size;
+  const awsEnv: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
+  await sb.run('git', ['config', '--global', 'dits.s3.endpoint', s3.endpoint], sb.dir);
+  const out: NonNullable<ProxyFigures['worker']> = { sourceBytes, runs: [] };
+  const workerHelp = (await help(sb, ['worker'])) ?? '';
+  for (let r = 0; r < opts.runs; r++) {
+    const data = sb.freshDir('proxy-server');
+    const storage = `s3://${s3.bucket}/server-${Date.now()}-${r}`;
+    const admin = (args: string[]) => sb.run('git', ['dits', 'server', ...args, '--data', data], sb.dir, { env: awsEnv });
+    await admin(['user', 'add', 'bench', '--admin']);
+    await admin(['repo', 'create', 'bench/proxy']);
+    const token = (JSON.parse((await admin(['token', 'create', 'bench', 'bench', '--json'])).stdout) as { token: string }).token;
+    const env = { ...sb.env, ...awsEnv, DITS_TOKEN: token };
+    const server = spawn('git-dits', ['serve', '--data', data, '--storage', storage, '--port', '0', '--quiet', ...(cap.serveWorkers ? ['--workers', '0'] : [])], { cwd: sb.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let worker: ReturnType<typeof spawn> | null = null;
+    try {
+      const url = (await waitForLine(server, /listening on (http:\/\/\S+)/, 60_000))[1]!;
+      const repo = await repoWith(sb, 'proxy-worker-src', [source]);
+      await sb.run('git', ['remote', 'add', 'origin', `dits::${url}/bench/proxy`], repo.dir, { env });
+      await sb.run('git', ['push', '-q', 'origin', 'main'], repo.dir, { env });
+      log(`  worker run ${r + 1}: pushed ${sourceBytes} B to the server (S3 storage); starting git dits worker`);
+      const started = Date.now();
+      worker = spawn('git-dits', ['worker', '--data', data, ...(/--storage\b/.test(workerHelp) ? ['--storage', storage] : [])], { cwd: sb.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let workerOut = '';
+      worker.stdout!.on('data', (d: Buffer) => (workerOut = (workerOut + d.toString()).slice(-4000)));
+      worker.stderr!.on('data', (d: Buffer) => (workerOut = (workerOut + d.toString()).slice(-4000)));
+      const watch = watchTreeMemory(worker.pid!, opts.memoryIntervalMs, (name) => name === 'ffmpeg' || name === 'ffprobe');
+      let memory: TreeMemoryPeak | undefined;
+      try {
+        const deadline = Date.now() + Math.max(600_000, (sourceBytes / 2 ** 20) * 2_000);
+        for (;;) {
+          if (worker.exitCode !== null) throw new Error(`git dits worker exited (${worker.exitCode}) before the proxy was made: ${workerOut}`);
+          if (Date.now() > deadline) throw new Error(`no proxy after ${((Date.now() - started) / 1000).toFixed(0)} s: ${workerOut}`);
+          await new Promise((res) => setTimeout(res, 3000));
+          const f = await sb.run('git', ['dits', 'fetch-proxy', '--json'], repo.dir, { env }).catch(() => null);
+          if (f && (JSON.parse(f.stdout) as { local: string[] }).local.length > 0) break;
+        }
+      } finally {
+        memory = watch.stop();
+      }
+      const seconds = (Date.now() - started) / 1000;
+      out.runs.push({ seconds, memory });
+      log(`  worker run ${r + 1}: proxy made in about ${seconds.toFixed(0)} s; worker tree without ffmpeg ${mib(memory.peakSumRssBytes)}, ffmpeg ${mib(memory.excluded?.peakSumRssBytes ?? 0)}`);
+      sb.remove(repo.dir);
+    } finally {
+      if (worker) await stop(worker);
+      await stop(server);
+      sb.remove(data);
+    }
+  }
+  return out;
 }
