@@ -138,7 +138,10 @@ let timeFiles = 0;
 
 async function timed(sb: Sandbox, cmd: string, args: readonly string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<CpuRun & { stdout: string }> {
   const f = path.join(sb.dir, `time-${timeFiles++}.txt`);
-  const r = await sb.run(TIME, ['-f', '%e %U %S', '-o', f, cmd, ...args], cwd, env ? { env } : {});
+  const r = await sb.run(TIME, ['-f', '%e %U %S', '-o', f, cmd, ...args], cwd, env ? { env } : {}).catch((e: unknown) => {
+    // name the command itself, not the /usr/bin/time wrapper
+    throw e instanceof CommandError ? new CommandError([cmd, ...args].join(' '), e.status, e.stderr) : e;
+  });
   const cpuSeconds = parseTimeOutput(fs.readFileSync(f, 'utf8'));
   fs.rmSync(f, { force: true });
   return { seconds: r.seconds, cpuSeconds, stdout: r.stdout };
