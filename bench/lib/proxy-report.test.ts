@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { proxyVerdicts, formatProxyReport, makeRatio } from './proxy-report.js';
-import { capabilitiesFromHelp, findProxyEncode, normaliseEncodeArgs, parseTimeOutput, retarget, type CpuRun, type ProxyResults } from './proxy.js';
+import { capabilitiesFromHelp, findProxyEncode, writeFfmpegWrapper, normaliseEncodeArgs, parseTimeOutput, retarget, type CpuRun, type ProxyResults } from './proxy.js';
 import { ensureClip, ensureCopies, ensureLongSource, repeatsFor, secondsFor } from './proxy-corpus.js';
 import { addSample, type TreeMemoryPeak } from './proc-tree-memory.js';
 import { parseBenchArgs } from './args.js';
@@ -106,6 +106,22 @@ describe('proxy section helpers', () => {
     expect(normaliseEncodeArgs(enc)).toEqual(['-nostdin', '-y', '-i', '<input>', '-c:v', 'prores_ks', '-profile:v', '0', '<output>']);
     expect(retarget(enc, '/c/clip.mov', '/o/ref.mov')).toEqual(['-nostdin', '-y', '-i', 'file:/c/clip.mov', '-c:v', 'prores_ks', '-profile:v', '0', 'file:/o/ref.mov']);
     expect(() => retarget(['a'], 'x', 'y')).toThrow(/no -i/);
+  });
+
+  it('the ffmpeg wrapper logs each argv exactly and runs the real ffmpeg', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-wrap-it's-"));
+    try {
+      const real = execFileSync('sh', ['-c', 'command -v ffmpeg'], { encoding: 'utf8' }).trim();
+      const w = writeFfmpegWrapper(dir, real);
+      expect(w.calls()).toEqual([]);
+      expect(execFileSync(w.path, ['-version'], { encoding: 'utf8' })).toMatch(/^ffmpeg version/);
+      const out = path.join(dir, 'a b.mov');
+      execFileSync(w.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=red:s=32x32:d=0.2', '-metadata', "title=it's two words", '-y', out]);
+      expect(fs.statSync(out).size).toBeGreaterThan(0);
+      expect(w.calls()).toEqual([['-version'], ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=red:s=32x32:d=0.2', '-metadata', "title=it's two words", '-y', out]]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads user + sys from /usr/bin/time output, also after a status line', () => {

@@ -125,6 +125,22 @@ export function retarget(args: readonly string[], input: string, output: string)
   return out;
 }
 
+/**
+ * An executable `ffmpeg` in `dir` that logs every argv it is run with (fields ended by 0x1f,
+ * one call per line; arguments with newlines are not expected from Dits) and then execs the
+ * real one. calls(): the argvs so far.
+ */
+export function writeFfmpegWrapper(dir: string, realFfmpeg: string): { path: string; calls(): string[][] } {
+  const logFile = path.join(dir, 'calls.log');
+  const wrapper = path.join(dir, 'ffmpeg');
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  fs.writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\037' "$@" >> ${q(logFile)}\nprintf '\\n' >> ${q(logFile)}\nexec ${q(realFfmpeg)} "$@"\n`, { mode: 0o755 });
+  return {
+    path: wrapper,
+    calls: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\x1f').slice(0, -1)) : []),
+  };
+}
+
 /** "12.03 11.90 0.14" (the last line /usr/bin/time -f '%e %U %S' wrote) -> CPU seconds. */
 export function parseTimeOutput(text: string): number {
   const last = text.trim().split('\n').pop() ?? '';
@@ -309,16 +325,12 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
   await attempt('make', [[cap.make, '`git dits proxy make`']], async () => {
     const clip = clips[0]!;
     const ffmpegPath = (await runProcess('sh', ['-c', 'command -v ffmpeg'], { cwd: sb.dir, env: sb.env })).stdout.trim();
-    // A wrapper that logs every argv (fields ended by 0x1f, one call per line) and runs ffmpeg.
     const wrapDir = sb.freshDir('ffmpeg-wrapper');
-    const logFile = path.join(wrapDir, 'calls.log');
-    const wrapper = path.join(wrapDir, 'ffmpeg');
-    fs.writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\037' "$@" >> '${logFile}'\nprintf '\\n' >> '${logFile}'\nexec '${ffmpegPath}' "$@"\n`, { mode: 0o755 });
+    const wrap = writeFfmpegWrapper(wrapDir, ffmpegPath);
     // Untimed first run through the wrapper (also the warm-up): which arguments Dits runs.
     const first = await repoWith(sb, 'proxy-make', [clip]);
-    await sb.run('git', makeArgs(cap, []), first.dir, { env: { DITS_FFMPEG: wrapper } });
-    const calls = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\x1f').slice(0, -1)) : [];
-    const ditsArgs = findProxyEncode(calls);
+    await sb.run('git', makeArgs(cap, []), first.dir, { env: { DITS_FFMPEG: wrap.path } });
+    const ditsArgs = findProxyEncode(wrap.calls());
     sb.remove(first.dir);
     const probe = await runProcess('ffprobe', ['-v', 'error', '-show_entries', 'format_tags=timecode:stream_tags=timecode', '-of', 'json', clip], { cwd: sb.dir, env: sb.env });
     const tags = JSON.parse(probe.stdout) as { format?: { tags?: { timecode?: string } }; streams?: { tags?: { timecode?: string } }[] };
