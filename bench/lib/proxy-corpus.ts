@@ -93,9 +93,9 @@ export async function ensureCopies(src: string, count: number, label: string, de
   return out;
 }
 
-/** Seconds of 4K clip needed for about `bytes`, from a clip of known size and length (at least 1). */
+/** Seconds of 4K clip (whole, nearest) for about `bytes`, from a clip of known size and length (at least 1). */
 export function secondsFor(bytes: number, clipBytes: number, clipSeconds: number): number {
-  return Math.max(1, Math.ceil((bytes / clipBytes) * clipSeconds));
+  return Math.max(1, Math.round((bytes / clipBytes) * clipSeconds));
 }
 
 /**

@@ -144,7 +144,8 @@ describe('proxy section helpers', () => {
   });
 
   it('sizes: seconds of clip for a file size, joins for a long source', () => {
-    expect(secondsFor(2 ** 30, 193_000_000, 2)).toBe(12);
+    expect(secondsFor(2 ** 30, 193_000_000, 2)).toBe(11);
+    expect(secondsFor(192 * 2 ** 20, 193_361_059, 2)).toBe(2);
     expect(secondsFor(1000, 193_000_000, 2)).toBe(1);
     expect(repeatsFor(4 * 2 ** 30, 193_000_000)).toBe(23);
     expect(repeatsFor(1, 193_000_000)).toBe(1);
