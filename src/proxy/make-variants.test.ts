@@ -90,7 +90,7 @@ describe('makeVariants with ffmpeg', () => {
       reel: 'A001',
       audioTracks: [4],
       blackSeconds: 1,
-      metadata: { title: 'Scene 12 take 3', comment: 'clip note' },
+      metadata: { title: 'Scene 12 take 3', comment: 'clip note', 'com.example.camera.clip': 'A001C003' },
     });
     const w = work();
     const progress: number[] = [];
@@ -110,7 +110,7 @@ describe('makeVariants with ffmpeg', () => {
     const probe = await ff.probe(proxy.file);
     expect(probe.streams.find((x) => x.type === 'audio')).toMatchObject({ channels: 4, channelLayout: '4.0' });
     expect(probe.streams.find((x) => x.type === 'data')?.tags.reel_name).toBe('A001');
-    expect(probe.tags).toMatchObject({ title: 'Scene 12 take 3', comment: 'clip note' });
+    expect(probe.tags).toMatchObject({ title: 'Scene 12 take 3', comment: 'clip note', 'com.example.camera.clip': 'A001C003' });
     expect(proxy.fidelity).toMatchObject({
       parser: 'dits',
       frames: { original: 60, proxy: 60 },
@@ -198,6 +198,21 @@ describe('makeVariants with ffmpeg', () => {
     expect(v).toMatchObject({ codec: 'avc1', height: 90, sampleCount: 25 });
     expect(v.width! % 2).toBe(0);
     expect(Math.abs(v.width! / v.height! - 16 / 9)).toBeLessThan(0.03);
+  });
+
+  it('MXF and Matroska sources (no Dits structure: ffprobe and counted packets), timecode and audio kept, FLAC made PCM', async () => {
+    const mxf = await makeClip(ff, path.join(dir, 'cam.mxf'), { duration: 1, timecode: '10:00:00:00', audioTracks: [1, 1] });
+    const mkv = await makeClip(ff, path.join(dir, 'web.mkv'), { duration: 1, timecode: '10:00:00:00', audioTracks: [2] });
+    for (const [file, audio] of [[mxf, [1, 1]], [mkv, [2]]] as const) {
+      const outs = await makeVariants({ source: file, displayPath: file, originalMedia: null }, recipeOf('prores_proxy', 90), work(), { ffmpeg: ff, kinds: ['proxy'] });
+      const proxy = ok(outs, 'proxy');
+      expect(proxy.warnings).toEqual([]);
+      const s = (await analyzeFile(proxy.file)).structure!;
+      expect(s.startTimecode).toBe('10:00:00:00');
+      expect(s.tracks.find((t) => t.type === 'video')).toMatchObject({ sampleCount: 25, height: 90, frameRate: 25 });
+      expect(s.tracks.filter((t) => t.type === 'audio').map((t) => t.channels)).toEqual(audio);
+      if (file === mkv) expect(s.tracks.find((t) => t.type === 'audio')!.codec).toMatch(/^(in24|lpcm)$/);
+    }
   });
 
   it('log footage with a .cube LUT: applied to the proxy and the poster (after scaling), the recipe names its hash', async () => {

@@ -224,6 +224,8 @@ async function inspectSource(ff: Ffmpeg, input: MakeInput, signal?: AbortSignal)
   } else {
     rate = (real ?? avg)!;
   }
+  // Matroska writes TIMECODE in capitals
+  const timecode = input.originalMedia?.startTimecode ?? probe.timecode ?? Object.entries(probe.tags).find(([k]) => k.toLowerCase() === 'timecode')?.[1];
   const reelName = probe.streams.find((s) => s.type !== 'audio' && s.tags.reel_name !== undefined)?.tags.reel_name;
   const facts: SourceFacts = {
     frames,
@@ -231,9 +233,10 @@ async function inspectSource(ff: Ffmpeg, input: MakeInput, signal?: AbortSignal)
     durationSeconds,
     width: video.width,
     height: video.height,
-    ...(input.originalMedia?.startTimecode ?? probe.timecode ? { startTimecode: input.originalMedia?.startTimecode ?? probe.timecode } : {}),
+    ...(timecode !== undefined ? { startTimecode: timecode } : {}),
     ...(reelName !== undefined ? { reelName } : {}),
-    audio: audio.map((a) => ({ channels: a.channels, ...(a.channelLayout ? { layout: a.channelLayout } : {}) })),
+    // (MXF says 'unknown' for a layout it does not carry: then only the channels are compared)
+    audio: audio.map((a) => ({ channels: a.channels, ...(a.channelLayout && a.channelLayout !== 'unknown' ? { layout: a.channelLayout } : {}) })),
     tags: clipTags(probe.tags),
     variableRate,
   };

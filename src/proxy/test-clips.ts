@@ -33,14 +33,14 @@ export interface ClipOptions {
   variableRate?: boolean;
   /** Flat, low-contrast, grey picture as log footage looks before its LUT. */
   log?: boolean;
-  /** Video encoder, default mpeg4 (fast, in every ffmpeg build); 'libx264' for VFR. */
-  videoCodec?: 'mpeg4' | 'libx264';
+  /** Video encoder, default mpeg4 (fast, in every ffmpeg build); libx264 for VFR and .mkv, mpeg2video for .mxf. */
+  videoCodec?: 'mpeg4' | 'libx264' | 'mpeg2video';
 }
 
 /** The QuickTime channel layouts ffmpeg names for 1-6 channels. */
 const LAYOUTS: Record<number, string> = { 1: 'mono', 2: 'stereo', 3: '2.1', 4: '4.0', 5: '5.0', 6: '5.1' };
 
-/** A short MOV/MP4 (by `file`'s extension) of a test pattern, with what `o` asks for. */
+/** A short MOV, MP4, MXF or MKV (by `file`'s extension) of a test pattern, with what `o` asks for. */
 export async function makeClip(ff: Ffmpeg, file: string, o: ClipOptions = {}): Promise<string> {
   const size = o.size ?? '320x180';
   const rate = o.rate ?? '25';
@@ -64,10 +64,15 @@ export async function makeClip(ff: Ffmpeg, file: string, o: ClipOptions = {}): P
   args.push('-filter_complex', graph.join(';'), '-map', '[v]');
   audio.forEach((_, i) => args.push('-map', `[a${i}]`));
   if (o.variableRate) args.push('-fps_mode', 'vfr');
-  const codec = o.videoCodec ?? (o.variableRate ? 'libx264' : 'mpeg4');
+  const ext = file.slice(file.lastIndexOf('.') + 1).toLowerCase();
+  // MXF (OP1a) wants a broadcast codec; Matroska gets what cameras rarely make: H.264 and FLAC
+  const codec = o.videoCodec ?? (ext === 'mxf' ? 'mpeg2video' : o.variableRate || ext === 'mkv' ? 'libx264' : 'mpeg4');
   if (codec === 'libx264') args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p');
+  else if (codec === 'mpeg2video') args.push('-c:v', 'mpeg2video', '-q:v', '5');
   else args.push('-c:v', 'mpeg4', '-q:v', '5');
-  if (audio.length > 0) args.push('-c:a', file.endsWith('.mp4') ? 'aac' : 'pcm_s16le');
+  if (audio.length > 0) args.push('-c:a', ext === 'mp4' ? 'aac' : ext === 'mkv' ? 'flac' : 'pcm_s16le');
+  // QuickTime keeps any key (com.apple.quicktime.*, a camera's own) only as mdta metadata
+  if (o.metadata && (ext === 'mov' || ext === 'mp4')) args.push('-movflags', 'use_metadata_tags');
   if (o.timecode !== undefined) args.push('-timecode', o.timecode);
   if (o.reel !== undefined) args.push('-metadata:s:v:0', `reel_name=${o.reel}`);
   for (const [k, v] of Object.entries(o.metadata ?? {})) args.push('-metadata', `${k}=${v}`);
