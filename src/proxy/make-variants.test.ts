@@ -8,6 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DitsUserError } from '../errors.js';
@@ -232,6 +234,13 @@ describe('makeVariants with ffmpeg', () => {
     const poster = await meanColour(ff, ok(outs, 'poster').file, 0, px);
     expect(poster[0] - poster[1]).toBeGreaterThan(after[0] - after[1] - 25);
     expect(poster[0] - poster[1]).toBeGreaterThan(30);
+    // without a proxy to start from, the sprite is graded from the source (LUT after scaling)
+    const plain = ok(await makeVariants(await inputOf(clip), recipeOf('prores_proxy', 90), work(), { ffmpeg: ff, kinds: ['sprite'] }), 'sprite');
+    const graded = ok(await makeVariants(await inputOf(clip), recipeOf('prores_proxy', 90, lut), work(), { ffmpeg: ff, kinds: ['sprite'] }), 'sprite');
+    const [pr, pg] = await meanColour(ff, plain.file, 0, px);
+    const [gr, gg] = await meanColour(ff, graded.file, 0, px);
+    expect(gr - pr).toBeGreaterThan(40);
+    expect(Math.abs(gg - pg)).toBeLessThan(12);
   });
 
   describe('bad inputs are failed outcomes, never a throw, and leave nothing', () => {
@@ -240,8 +249,7 @@ describe('makeVariants with ffmpeg', () => {
       good = await makeClip(ff, path.join(dir, 'good.mov'), { duration: 1, audioTracks: [2] });
     });
 
-    const expectAllFailed = async (file: string, reason: RegExp, tail?: RegExp): Promise<void> => {
-      const w = work();
+    const expectAllFailed = async (file: string, reason: RegExp, tail?: RegExp, w = work()): Promise<void> => {
       const input: MakeInput = { source: file, displayPath: path.basename(file), originalMedia: null };
       const outs = await makeVariants(input, recipeOf('prores_proxy'), w, { ffmpeg: ff });
       expect(outs.map((o) => [o.kind, o.status])).toEqual([
@@ -252,10 +260,20 @@ describe('makeVariants with ffmpeg', () => {
       expect(fs.readdirSync(w)).toEqual([]);
     };
 
-    it('a 0-byte file', async () => {
+    it('a 0-byte file (and the finished outputs of an earlier run are not taken for this one)', async () => {
       const f = path.join(dir, 'empty.mov');
       fs.writeFileSync(f, '');
-      await expectAllFailed(f, /empty \(0 bytes\)/);
+      const w = work();
+      fs.mkdirSync(w);
+      for (const name of ['proxy.mov', 'poster.jpg', 'sprite.jpg', 'sprite.vtt', 'preview.mp4']) fs.writeFileSync(path.join(w, name), 'stale');
+      await expectAllFailed(f, /empty \(0 bytes\)/, undefined, w);
+    });
+
+    it('a source that is not there throws variant-source-unreadable (not a media problem)', async () => {
+      const err = await makeVariants({ source: path.join(dir, 'nope.mov'), displayPath: 'nope.mov', originalMedia: null }, recipeOf('h264'), work(), { ffmpeg: ff }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DitsUserError);
+      expect((err as DitsUserError).code).toBe('variant-source-unreadable');
+      expect((err as DitsUserError).message).toContain('nope.mov');
     });
 
     it('a truncated file (its moov at the end is gone)', async () => {
@@ -292,6 +310,37 @@ describe('makeVariants with ffmpeg', () => {
       expect((outs[0] as { reason: string }).reason).toMatch(/the proxy does not match the original: frame count \d+, the original has 25|ffmpeg could not make the proxy/);
       expect(fs.readdirSync(w)).toEqual([]);
     });
+  });
+
+  it('a source read over HTTP with ranges on 127.0.0.1 (as a server worker feeds it)', async () => {
+    const clip = await makeClip(ff, path.join(dir, 'served.mov'), { duration: 1, timecode: '00:59:59:00', audioTracks: [2] });
+    const bytes = fs.readFileSync(clip);
+    let ranged = 0;
+    const server = http.createServer((req, res) => {
+      const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      if (!m) {
+        res.writeHead(200, { 'content-length': bytes.length, 'accept-ranges': 'bytes' });
+        res.end(req.method === 'HEAD' ? undefined : bytes);
+        return;
+      }
+      ranged++;
+      const start = Number(m[1]);
+      const end = m[2] ? Math.min(Number(m[2]), bytes.length - 1) : bytes.length - 1;
+      res.writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${bytes.length}`, 'accept-ranges': 'bytes' });
+      res.end(req.method === 'HEAD' ? undefined : bytes.subarray(start, end + 1));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/served.mov`;
+      const { originalMedia } = await inputOf(clip);
+      const outs = await makeVariants({ source: url, displayPath: 'served.mov', originalMedia }, recipeOf('prores_proxy', 90), work(), { ffmpeg: ff, kinds: ['proxy', 'poster'] });
+      const proxy = ok(outs, 'proxy');
+      ok(outs, 'poster');
+      expect((await analyzeFile(proxy.file)).structure!.startTimecode).toBe('00:59:59:00');
+      expect(ranged).toBeGreaterThan(0);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('an abort rejects and leaves no file, temporary or finished', async () => {

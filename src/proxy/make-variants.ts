@@ -10,7 +10,9 @@
  *   fails, or an output that does not match the original (fidelity.ts) are `failed` outcomes.
  * - It throws only for the world: ffmpeg missing (openFfmpeg's errors), an abort (the
  *   FfmpegError `ffmpeg-aborted`, or the signal's reason), the disk (DitsUserError
- *   `disk-full` for ENOSPC / EDQUOT, ffmpeg's or ours) and a source that cannot be opened.
+ *   `disk-full` for ENOSPC / EDQUOT, ffmpeg's or ours) and a local source that cannot be
+ *   read (`variant-source-unreadable`).
+ * - Finished outputs of an earlier run in `workDir`, for the kinds asked, are removed first.
  * - Outputs are written under temporary names in `workDir` (`.tmp-...`) and renamed to
  *   their final names (OUTPUT_NAMES) only once finished and checked; whatever happens, no
  *   temporary file is left behind and no partial output has a final name.
@@ -29,6 +31,7 @@ import {
   FfmpegError,
   buildProxyEncodeArgs,
   buildVideoFilter,
+  escapeFilterValue,
   fileArg,
   inputArg,
   type AudioStream,
@@ -171,9 +174,18 @@ const MOV_COPYABLE_AUDIO = /^(pcm_.*|aac|alac|mp3|ac3)$/;
 
 async function inspectSource(ff: Ffmpeg, input: MakeInput, signal?: AbortSignal): Promise<SourceInfo> {
   if (inputArg(input.source) !== input.source) {
-    // a local file; one that cannot be opened is the caller's problem, not the media's
-    const st = fs.statSync(input.source);
-    if (st.size === 0) throw new MediaProblem('the file is empty (0 bytes)');
+    // a local file; one that cannot be read is the caller's problem, not the media's
+    let size: number;
+    try {
+      fs.accessSync(input.source, fs.constants.R_OK);
+      size = fs.statSync(input.source).size;
+    } catch (err) {
+      throw new DitsUserError('variant-source-unreadable', `cannot read ${input.displayPath} to make its variants (${errnoCode(err) ?? String(err)})`, {
+        hint: 'check that the file is there and readable, then run it again',
+        cause: err,
+      });
+    }
+    if (size === 0) throw new MediaProblem('the file is empty (0 bytes)');
   }
   let probe: ProbeResult;
   try {
@@ -292,6 +304,9 @@ export async function makeVariants(input: MakeInput, recipe: Recipe, workDir: st
   if (asked.has('preview')) weights.set('preview', 2);
   const progress = new Progress(weights, o.onProgress);
   const temps = new Temps(workDir);
+  // an output of an earlier run is never taken for this one's
+  for (const k of wanted) fs.rmSync(path.join(workDir, OUTPUT_NAMES[k]), { force: true });
+  if (sprite) for (const k of ['sprite', 'sprite-vtt'] as const) fs.rmSync(path.join(workDir, OUTPUT_NAMES[k]), { force: true });
   try {
     let src: SourceInfo;
     try {
@@ -316,7 +331,7 @@ export async function makeVariants(input: MakeInput, recipe: Recipe, workDir: st
           outcomes.set(k, { kind: k, recipe: variantRecipe(k, recipe), status: 'ok', file: m.file, warnings: [...warnings, ...(m.warnings ?? [])], ...(m.fidelity ? { fidelity: m.fidelity } : {}) });
         }
       } catch (err) {
-        const p = err instanceof MediaProblem ? err : asProblem(err, stage, workDir);
+        const p = err instanceof MediaProblem ? err : asProblem(err, `${stage} of ${input.displayPath}`, workDir);
         for (const k of kinds) fail(k, p);
       }
       progress.finish(stage);
@@ -470,9 +485,9 @@ async function makeSprite(ctx: StageContext, base: Base): Promise<Partial<Record
   const f = ctx.src.facts;
   const layout = spriteLayout(f.durationSeconds, f.width, f.height);
   const sheet = ctx.temps.make(OUTPUT_NAMES.sprite);
-  const before = base.lutFile ? buildVideoFilter({ maxHeight: f.height, lutFile: base.lutFile }) : undefined;
+  const lut = base.lutFile ? `lut3d=file=${escapeFilterValue(base.lutFile)}` : undefined;
   await ctx.ff.run(
-    ['-y', '-i', inputArg(base.source), '-map', '0:v:0', '-vf', spriteFilter(layout, before), '-frames:v', '1', '-q:v', '4', '-f', 'image2', '-update', '1', fileArg(sheet)],
+    ['-y', '-i', inputArg(base.source), '-map', '0:v:0', '-vf', spriteFilter(layout, lut), '-frames:v', '1', '-q:v', '4', '-f', 'image2', '-update', '1', fileArg(sheet)],
     { signal: ctx.signal, onProgress: onTime(ctx, 'sprite') },
   );
   const probe = await ctx.ff.probe(sheet, { signal: ctx.signal }).catch((err: unknown) => {

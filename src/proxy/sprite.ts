@@ -43,11 +43,12 @@ export function spriteLayout(durationSeconds: number, width: number, height: num
 
 /**
  * The filter that turns a clip into its sheet (one output frame): a frame per interval,
- * scaled, tiled. `before` (e.g. a LUT) is applied first.
+ * scaled, then `afterScale` (a LUT: applied to thumbnails, not to full frames), tiled.
  */
-export function spriteFilter(l: SpriteLayout, before?: string): string {
-  const parts = before ? [before] : [];
-  parts.push(`fps=1/${l.interval}`, `scale=${l.thumbWidth}:${l.thumbHeight}`, 'setsar=1', `tile=${l.columns}x${l.rows}`);
+export function spriteFilter(l: SpriteLayout, afterScale?: string): string {
+  const parts = [`fps=1/${l.interval}`, `scale=${l.thumbWidth}:${l.thumbHeight}`, 'setsar=1'];
+  if (afterScale) parts.push(afterScale);
+  parts.push(`tile=${l.columns}x${l.rows}`);
   return parts.join(',');
 }
 
