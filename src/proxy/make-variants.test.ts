@@ -202,6 +202,13 @@ describe('makeVariants with ffmpeg', () => {
     expect(Math.abs(v.width! / v.height! - 16 / 9)).toBeLessThan(0.03);
   });
 
+  it('a clip black all through still gets a poster (the brightest frame tried), with a warning', async () => {
+    const clip = await makeClip(ff, path.join(dir, 'night.mov'), { duration: 1, blackSeconds: 5 });
+    const poster = ok(await makeVariants(await inputOf(clip), recipeOf('h264'), work(), { ffmpeg: ff, kinds: ['poster'] }), 'poster');
+    expect(poster.warnings).toEqual([expect.stringMatching(/^every frame tried for the poster is black or nearly/)]);
+    expect(fs.readFileSync(poster.file).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+  });
+
   it('MXF and Matroska sources (no Dits structure: ffprobe and counted packets), timecode and audio kept, FLAC made PCM', async () => {
     const mxf = await makeClip(ff, path.join(dir, 'cam.mxf'), { duration: 1, timecode: '10:00:00:00', audioTracks: [1, 1] });
     const mkv = await makeClip(ff, path.join(dir, 'web.mkv'), { duration: 1, timecode: '10:00:00:00', audioTracks: [2] });

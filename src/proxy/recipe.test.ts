@@ -109,6 +109,12 @@ describe('resolveRecipes', () => {
     attrs('*.mov dits-lut=notes.cube\n');
     expect((await userError(resolveRecipes(repo, ['a.mov']))).message).toContain('no LUT_3D_SIZE line');
 
+    fs.writeFileSync(path.join(repo, 'lazy.cube'), `version dits/1\noid blake3:${'0'.repeat(64)}\nsize 100\n`);
+    attrs('*.mov dits-lut=lazy.cube\n');
+    e = await userError(resolveRecipes(repo, ['a.mov']));
+    expect(e.message).toContain('not checked out');
+    expect(e.hint).toContain('git dits checkout -- lazy.cube');
+
     fs.mkdirSync(path.join(repo, 'dir.cube'));
     attrs('*.mov dits-lut=dir.cube\n');
     expect((await userError(resolveRecipes(repo, ['a.mov']))).message).toContain('is not a file');

@@ -152,6 +152,11 @@ function readLut(workTree: string, name: string, p: string): { file: string; sha
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : code === 'EISDIR' ? 'is not a file' : `cannot be read (${code ?? String(err)})`;
     throw new DitsUserError('bad-lut', `the LUT ${name} of ${p} ${why}`, { hint: fix, cause: err });
   }
+  if (bytes.subarray(0, 13).toString('latin1') === 'version dits/') {
+    throw new DitsUserError('bad-lut', `the LUT ${name} of ${p} is not checked out (the file holds a Dits pointer)`, {
+      hint: `get its content with \`git dits checkout -- ${name}\`, then run it again`,
+    });
+  }
   if (!/^\s*LUT_3D_SIZE\s+\d+/m.test(bytes.toString('latin1'))) {
     throw new DitsUserError('bad-lut', `the LUT ${name} of ${p} is not a 3D .cube LUT (it has no LUT_3D_SIZE line)`, { hint: fix });
   }
