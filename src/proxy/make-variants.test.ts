@@ -360,6 +360,23 @@ describe('makeVariants with ffmpeg', () => {
     expect(err).toBeInstanceOf(DitsUserError);
     expect((err as DitsUserError).code).toBe('ffmpeg-aborted');
     expect(fs.readdirSync(w)).toEqual([]);
+    // aborted after the proxy was finished: it goes too, as no outcome names it
+    const late = new AbortController();
+    let sawProxyDone = false;
+    const w2 = work();
+    const err2 = await makeVariants(await inputOf(clip), recipeOf('prores_proxy'), w2, {
+      ffmpeg: ff,
+      signal: late.signal,
+      onProgress: (f) => {
+        if (f >= 0.6 && fs.existsSync(path.join(w2, 'proxy.mov'))) {
+          sawProxyDone = true;
+          late.abort(new Error('stop late'));
+        }
+      },
+    }).catch((e: unknown) => e);
+    expect(sawProxyDone).toBe(true);
+    expect(err2).toBeInstanceOf(Error);
+    expect(fs.readdirSync(w2)).toEqual([]);
   });
 
   // a small tmpfs is a real full disk; mounting one needs root (CAP_SYS_ADMIN)

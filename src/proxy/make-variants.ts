@@ -15,7 +15,8 @@
  * - Finished outputs of an earlier run in `workDir`, for the kinds asked, are removed first.
  * - Outputs are written under temporary names in `workDir` (`.tmp-...`) and renamed to
  *   their final names (OUTPUT_NAMES) only once finished and checked; whatever happens, no
- *   temporary file is left behind and no partial output has a final name.
+ *   temporary file is left behind and no partial output has a final name. When it throws,
+ *   the outputs this call finished are removed too (no outcome names them).
  * - Every `ok` proxy and preview has been parsed by Dits' own parser and compared with the
  *   original; the comparison is the outcome's `fidelity`.
  *
@@ -307,6 +308,7 @@ export async function makeVariants(input: MakeInput, recipe: Recipe, workDir: st
   // an output of an earlier run is never taken for this one's
   for (const k of wanted) fs.rmSync(path.join(workDir, OUTPUT_NAMES[k]), { force: true });
   if (sprite) for (const k of ['sprite', 'sprite-vtt'] as const) fs.rmSync(path.join(workDir, OUTPUT_NAMES[k]), { force: true });
+  let finished = false;
   try {
     let src: SourceInfo;
     try {
@@ -315,6 +317,7 @@ export async function makeVariants(input: MakeInput, recipe: Recipe, workDir: st
       if (!(err instanceof MediaProblem)) throw err;
       for (const k of wanted) fail(k, err);
       progress.end();
+      finished = true;
       return wanted.map((k) => outcomes.get(k)!);
     }
     warnings.push(...src.warnings);
@@ -346,15 +349,19 @@ export async function makeVariants(input: MakeInput, recipe: Recipe, workDir: st
     if (sprite) await run(['sprite', 'sprite-vtt'], 'sprite', () => makeSprite(ctx, base));
     if (asked.has('preview')) await run(['preview'], 'preview', async () => ({ preview: await makePreview(ctx, base) }));
     progress.end();
+    finished = true;
     return wanted.map((k) => outcomes.get(k)!);
   } finally {
     temps.removeAll();
+    // thrown (abort, disk): no outcome reaches the caller, so no finished file stays either
+    if (!finished) temps.removeFinished();
   }
 }
 
 /** Temporary outputs in workDir: each renamed to its final name when finished, the rest removed. */
 class Temps {
   private readonly live = new Set<string>();
+  private readonly finished: string[] = [];
   private readonly tag = crypto.randomBytes(6).toString('hex');
   private n = 0;
   constructor(private readonly dir: string) {}
@@ -371,7 +378,13 @@ class Temps {
     const final = path.join(this.dir, name);
     fs.renameSync(temp, final);
     this.live.delete(temp);
+    this.finished.push(final);
     return final;
+  }
+
+  removeFinished(): void {
+    for (const p of this.finished) fs.rmSync(p, { force: true });
+    this.finished.length = 0;
   }
 
   removeAll(): void {
