@@ -16,7 +16,7 @@ import { DitsUserError } from '../errors.js';
 import { analyzeFile } from '../media/analyze-container.js';
 import { openFfmpeg, type Ffmpeg, type VideoStream } from '../media/ffmpeg.js';
 import type { MediaStructure } from '../media/media-structure.js';
-import { lumaStats, makeVariants, nominalRate, variantRecipe, type MakeInput, type VariantOutcome } from './make-variants.js';
+import { failureReason, lumaStats, makeVariants, nominalRate, variantRecipe, type MakeInput, type VariantOutcome } from './make-variants.js';
 import { recipeKey, type Recipe } from './recipe.js';
 import { parseSpriteVtt, spriteLayout, spriteVtt } from './sprite.js';
 import { makeAudioOnly, makeClip, makeStillImage, meanColour, truncateCopy, withUndecodableVideo, writeCubeLut } from './test-clips.js';
@@ -51,6 +51,15 @@ describe('pure parts', () => {
     expect(parseSpriteVtt(spriteVtt(spriteLayout(3.05, 320, 180), 3.05, 's.jpg')).map((c) => [c.start, c.end])).toEqual([[0, 1], [1, 2], [2, 3.05]]);
     // a narrow picture is never upscaled: thumbnails at most its width
     expect(spriteLayout(2, 100, 50)).toMatchObject({ count: 2, thumbWidth: 100, thumbHeight: 50, width: 200, height: 50 });
+  });
+
+  it('a failed run explained: a missing decoder by name, else how ffmpeg ended', () => {
+    const base = { tool: 'ffmpeg' as const, status: 1, signal: null };
+    expect(failureReason({ ...base, lastLines: ['Decoder (codec vvc) not found for input stream #0:0'] }, 'proxy of a.mov')).toBe(
+      'this ffmpeg has no decoder for its codec (vvc), so no proxy of a.mov',
+    );
+    expect(failureReason({ ...base, lastLines: ['Conversion failed!'] }, 'preview')).toBe('ffmpeg could not make the preview (ffmpeg exit 1)');
+    expect(failureReason({ ...base, status: null, signal: 'SIGKILL', lastLines: [] }, 'sprite')).toBe('ffmpeg could not make the sprite (ffmpeg killed by SIGKILL)');
   });
 
   it('recipes of the kinds: the proxy has the whole key, the others only the LUT', () => {

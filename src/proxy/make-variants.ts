@@ -116,6 +116,13 @@ function diskFull(where: string, what: string, cause: unknown): DitsUserError {
   });
 }
 
+/** Why an ffmpeg run failed, in a sentence: a missing decoder named, else how it ended. */
+export function failureReason(err: Pick<FfmpegError, 'tool' | 'status' | 'signal' | 'lastLines'>, what: string): string {
+  const decoder = err.lastLines.map((l) => /Decoder \(codec (\S+)\) not found/.exec(l)).find((m) => m !== null);
+  if (decoder) return `this ffmpeg has no decoder for its codec (${decoder[1]}), so no ${what}`;
+  return `ffmpeg could not make the ${what} (${err.tool} ${err.signal ? `killed by ${err.signal}` : `exit ${err.status}`})`;
+}
+
 /**
  * Turns what an ffmpeg run threw into a MediaProblem (the source or the output is at
  * fault), or rethrows it (abort, timeout, disk, anything else).
@@ -123,7 +130,7 @@ function diskFull(where: string, what: string, cause: unknown): DitsUserError {
 function asProblem(err: unknown, what: string, workDir: string): MediaProblem {
   if (err instanceof FfmpegError && err.code === 'ffmpeg-failed') {
     if (err.lastLines.some((l) => DISK_FULL.test(l))) throw diskFull(workDir, what, err);
-    return new MediaProblem(`ffmpeg could not make the ${what} (${err.tool} ${err.signal ? `killed by ${err.signal}` : `exit ${err.status}`})`, err.lastLines);
+    return new MediaProblem(failureReason(err, what), err.lastLines);
   }
   const code = errnoCode(err);
   if (code === 'ENOSPC' || code === 'EDQUOT') throw diskFull(workDir, what, err);
@@ -286,7 +293,11 @@ class Progress {
   }
 }
 
-/** Makes the variants of `input` asked for in `o.kinds` (default: all), in that order. */
+/**
+ * Makes the variants of `input` asked for in `o.kinds` (default: all), in that order, in
+ * `workDir` (created if needed): one directory per original and call, as the finished
+ * names are fixed (OUTPUT_NAMES). The caller takes the files (stores them) and removes them.
+ */
 export async function makeVariants(input: MakeInput, recipe: Recipe, workDir: string, o: MakeVariantsOptions): Promise<VariantOutcome[]> {
   const ff = o.ffmpeg;
   const asked = new Set(o.kinds ?? MADE_KINDS);
