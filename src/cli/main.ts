@@ -41,6 +41,8 @@ const COMMANDS: Record<string, string> = {
   fsck: 'fsck',
   gc: 'gc',
   checkout: 'checkout',
+  proxy: 'proxy',
+  'fetch-proxy': 'proxy',
   pull: 'checkout',
   push: 'remote-content',
   fetch: 'remote-content',

@@ -4,6 +4,7 @@
  */
 import { findRepo } from '../git/repo.js';
 import { readDitsSettings, type DitsSettings } from '../git/dits-config.js';
+import { pushVariants } from '../proxy/remote-variants.js';
 import { ChunkStore } from '../store/chunk-store.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import type { TransferProgress } from '../transfer/transfer-queue.js';
@@ -55,6 +56,16 @@ export async function createContentPusher(o: { cwd: string; gitDir: string; stor
           total.bytes += r.bytes;
           total.requests += r.requests;
         }
+        // proxies, posters and sprites of these versions go too (content first, records last)
+        const v = await pushVariants(o.storage, store, manifestIds, {
+          remoteName: o.remoteName,
+          dryRun,
+          packSize: settings.packSize,
+          concurrency: settings.concurrency,
+          onProgress: stderrProgress('Uploading proxies', o.interactive),
+        });
+        total.manifests += v.manifests;
+        total.bytes += v.bytes;
         return total;
       } finally {
         store.close();

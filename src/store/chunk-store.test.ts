@@ -229,8 +229,8 @@ describe('manifests', () => {
     const s = ChunkStore.open(dir);
     expect(s.getManifestBytes(old.id).equals(old.bytes)).toBe(true);
     expect(s.dbForTests.prepare(`SELECT value FROM meta WHERE key = 'format'`).pluck().get()).toBe('2');
-    s.dbForTests.prepare(`UPDATE meta SET value = '3' WHERE key = 'format'`).run();
+    s.dbForTests.prepare(`UPDATE meta SET value = '4' WHERE key = 'format'`).run();
     s.close();
-    expect(() => ChunkStore.open(dir)).toThrow(/format 3; this dits understands 2/);
+    expect(() => ChunkStore.open(dir)).toThrow(/format 4; this dits understands 3/);
   });
 });

@@ -43,6 +43,8 @@ import { PackReader, type ReadGroupsOptions } from './pack-reader.js';
 import { deleteDeadChunks, liveTest, markLive, packUsage, type PackUsage } from './gc-index.js';
 import { chunksByLastUse, forgetChunkUse, recordChunkUse, type ChunkUse } from './usage-records.js';
 import { manifestsOnAnyRemote, RemoteIndex } from './remote-index.js';
+import { VariantIndex } from './variant-index.js';
+import type { VariantKind, VariantRecord } from '../manifest/variant-record.js';
 
 export type { ChunkLocation } from './pack-format.js';
 export { ManifestMissingError } from './manifest-store.js';
@@ -93,6 +95,8 @@ export class ChunkStore {
   private readonly directPool: Buffer[] | null;
   /** The read path (pack-reader.ts). */
   private readonly reader: PackReader;
+  /** Proxies, posters, sprites and previews of original files (variant-index.ts). */
+  private readonly variants: VariantIndex;
 
   private constructor(
     readonly dir: string,
@@ -106,6 +110,7 @@ export class ChunkStore {
     this.stmts = this.prepare();
     this.manifests = new ManifestStore(db, dir, durable, this);
     this.remoteHeld = new RemoteHeld(db);
+    this.variants = new VariantIndex(db);
     // reads of the pack being written see its buffered bytes
     this.reader = new PackReader(db, dir, (packId) => {
       if (this.writer && this.writer.packId === packId) this.writer.flushSync();
@@ -760,6 +765,39 @@ export class ChunkStore {
   /** Which of these manifests some remote is known to hold (recorded by a push or fetch). */
   manifestsKnownOnRemotes(ids: readonly string[]): Set<string> {
     return manifestsOnAnyRemote(this.db, ids);
+  }
+
+  /**
+   * Records a variant of an original file (replacing the record of the same original, kind
+   * and recipe). An ok record's content must already be committed in this store; the
+   * caller holds the store open (its writer lease) from the ingest to here, so a gc
+   * meanwhile keeps that content.
+   */
+  putVariant(rec: VariantRecord): void {
+    this.variants.put(rec);
+  }
+
+  /** The variants recorded for an original file id (newest first), of one kind or all. */
+  variantsOf(original: string, kind?: VariantKind): VariantRecord[] {
+    return this.variants.of(original, kind);
+  }
+
+  /** The ok variant whose own file id is `fileId`, if it is one. */
+  variantOwner(fileId: string): VariantRecord | undefined {
+    return this.variants.byFileId(fileId);
+  }
+
+  /** Whether any variant is recorded. */
+  hasVariants(): boolean {
+    return this.variants.any();
+  }
+
+  listVariants(): Generator<VariantRecord> {
+    return this.variants.all();
+  }
+
+  deleteVariant(original: string, kind: VariantKind, recipe: string): void {
+    this.variants.delete(original, kind, recipe);
   }
 
   /** Tests only: the index's connection, to look at or damage rows. */

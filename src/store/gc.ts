@@ -98,6 +98,8 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
   const cutoff = now - opts.graceMs;
   const reachable = new Set(liveManifestIds);
   const live = new Set(reachable);
+  // the variants (proxies, posters, sprites) of every reachable original live with it
+  if (store.hasVariants()) for (const id of variantManifestsOf(store, reachable)) live.add(id);
   const deadManifests: string[] = [];
   for (const id of [...store.listManifestIds()]) {
     const at = store.manifestAddedAt(id);
@@ -292,6 +294,25 @@ function cutTail(file: string, end: number): void {
   } finally {
     fs.chmodSync(file, mode);
   }
+}
+
+/**
+ * The manifests of the ok variants of the originals these manifests describe. A reachable
+ * manifest that cannot be read is reported by planGc itself; here it just adds nothing.
+ */
+function variantManifestsOf(store: ChunkStore, manifestIds: Iterable<string>): Set<string> {
+  const out = new Set<string>();
+  for (const id of manifestIds) {
+    if (!store.hasManifest(id)) continue;
+    let oid: string;
+    try {
+      oid = Manifest.parse(store.getManifestBytes(id)).header.oid;
+    } catch {
+      continue;
+    }
+    for (const v of store.variantsOf(oid)) if (v.status === 'ok' && v.manifest) out.add(v.manifest);
+  }
+  return out;
 }
 
 /** Bytes of the store's packs and manifests. */

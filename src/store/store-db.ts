@@ -24,8 +24,15 @@ export type StoreDb = BetterSqlite3.Database;
  * the manifests it cannot see for missing (its gc would then drop their chunks).
  */
 export const STORE_FORMAT_VERSION = '2';
-/** Formats this version reads (and upgrades to STORE_FORMAT_VERSION). */
-const READABLE_FORMATS = new Set(['1', STORE_FORMAT_VERSION]);
+/**
+ * 3: the store has a variants index (variant-index.ts): proxies, posters and sprites whose
+ * content no ref names. A Dits without it would take that content for unreachable and its
+ * gc would drop it, so the store is marked 3 when the table is made, and only then: a store
+ * that never had variants stays readable by the Dits before them.
+ */
+export const VARIANTS_FORMAT_VERSION = '3';
+/** Formats this version reads (and upgrades to at least STORE_FORMAT_VERSION). */
+const READABLE_FORMATS = new Set(['1', STORE_FORMAT_VERSION, VARIANTS_FORMAT_VERSION]);
 
 /** The store's own tables (chunk-store.ts, manifest-store.ts, remote-held.ts, writer-lease.ts). */
 const STORE_TABLES = `
@@ -84,9 +91,19 @@ const LATER_TABLES = {
   CREATE TABLE IF NOT EXISTS remote_content_manifests(remote INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY(remote, id)) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS remote_content_damaged(remote INTEGER NOT NULL, id BLOB NOT NULL, pack_id TEXT NOT NULL, PRIMARY KEY(remote, id, pack_id)) WITHOUT ROWID;
 `,
+  variants: `
+  -- Proxies, posters, sprites and previews of original file versions (variant-index.ts):
+  -- body is the whole record (JSON); the columns are what lookups need.
+  CREATE TABLE IF NOT EXISTS variants(
+    original TEXT NOT NULL, kind TEXT NOT NULL, recipe TEXT NOT NULL, status TEXT NOT NULL,
+    file_id TEXT, manifest TEXT, body TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(original, kind, recipe)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS variants_by_file ON variants(file_id);
+  UPDATE meta SET value = '${VARIANTS_FORMAT_VERSION}' WHERE key = 'format' AND value <> '${VARIANTS_FORMAT_VERSION}';
+`,
 };
 
-const ensured = { usage: new WeakSet<StoreDb>(), 'remote-content': new WeakSet<StoreDb>() };
+const ensured = { usage: new WeakSet<StoreDb>(), 'remote-content': new WeakSet<StoreDb>(), variants: new WeakSet<StoreDb>() };
 
 /** Creates a group of tables that are made on first use (once per connection). */
 export function ensureTables(db: StoreDb, group: keyof typeof LATER_TABLES): void {
@@ -120,8 +137,8 @@ export function openStoreDb(dir: string, opts: { create?: boolean; durable?: boo
   if (!v) db.prepare(`INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?)`).run(STORE_FORMAT_VERSION);
   else if (!READABLE_FORMATS.has(v.value)) {
     db.close();
-    throw new DitsUserError('store-too-new', `this repository's Dits store is format ${v.value}; this dits understands ${STORE_FORMAT_VERSION}`, { hint: 'upgrade dits' });
-  } else if (v.value !== STORE_FORMAT_VERSION) {
+    throw new DitsUserError('store-too-new', `this repository's Dits store is format ${v.value}; this dits understands ${VARIANTS_FORMAT_VERSION}`, { hint: 'upgrade dits' });
+  } else if (v.value === '1') {
     try {
       db.prepare(`UPDATE meta SET value = ? WHERE key = 'format'`).run(STORE_FORMAT_VERSION);
     } catch (err) {
