@@ -43,13 +43,14 @@ import {
   type VideoStream,
 } from '../media/ffmpeg.js';
 import type { MediaStructure } from '../media/media-structure.js';
+import { VARIANT_KINDS, type VariantKind } from '../manifest/variant-record.js';
 import { checkFidelity, clipTags, type SourceFacts } from './fidelity.js';
 import type { Recipe } from './recipe.js';
 import { spriteFilter, spriteLayout, spriteVtt } from './sprite.js';
 
-/** The same union as the variant records' (src/manifest/variant-record.ts). */
-export type VariantKind = 'proxy' | 'poster' | 'sprite' | 'sprite-vtt' | 'preview';
-export const MADE_KINDS: readonly VariantKind[] = ['proxy', 'poster', 'sprite', 'sprite-vtt', 'preview'];
+export type { VariantKind };
+/** Every kind, in the order they are made (the proxy first: the others are made from it). */
+export const MADE_KINDS: readonly VariantKind[] = VARIANT_KINDS;
 
 /** The finished files' names in `workDir`. The VTT's cues name the sheet by this name. */
 export const OUTPUT_NAMES: Readonly<Record<VariantKind, string>> = {
