@@ -196,6 +196,13 @@ describe('makeVariants with ffmpeg', () => {
     expect(Math.abs(v.sampleCount - 2 * 30)).toBeLessThanOrEqual(2);
     const out = (await ff.probe(proxy.file)).streams.find((x) => x.type === 'video') as VideoStream;
     expect(out.avgFrameRate).toEqual({ num: 30, den: 1 });
+    // Matroska says 30 fps for both rates: the packets counted against the duration tell
+    const mkv = await makeClip(ff, path.join(dir, 'vfr.mkv'), { rate: '30', duration: 2, variableRate: true });
+    const mp = (await ff.probe(mkv)).streams[0] as VideoStream;
+    expect([mp.realFrameRate, mp.avgFrameRate]).toEqual([{ num: 30, den: 1 }, { num: 30, den: 1 }]);
+    const fromMkv = ok(await makeVariants({ source: mkv, displayPath: 'vfr.mkv', originalMedia: null }, recipeOf('h264'), work(), { ffmpeg: ff, kinds: ['proxy'] }), 'proxy');
+    expect(fromMkv.warnings).toEqual([expect.stringMatching(/made constant at 30 fps/)]);
+    expect(Math.abs((await analyzeFile(fromMkv.file)).structure!.tracks[0]!.sampleCount - 60)).toBeLessThanOrEqual(2); // (the last frame is at 1.9 s)
   });
 
   it('DNxHR LB and H.264 proxies at a lower height: aspect kept, even sizes; the recipe height is a maximum', async () => {
