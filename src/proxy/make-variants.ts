@@ -499,7 +499,13 @@ async function makePoster(ctx: StageContext, base: Base): Promise<{ file: string
     if (stats.brightShare >= POSTER_BRIGHT_SHARE) break;
   }
   if (!best) throw new MediaProblem('ffmpeg wrote no frame for the poster at any of the times tried');
-  const head = fs.readFileSync(best.temp).subarray(0, 3);
+  const head = Buffer.alloc(3);
+  const fd = fs.openSync(best.temp, 'r');
+  try {
+    fs.readSync(fd, head, 0, 3, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
   if (!head.equals(Buffer.from([0xff, 0xd8, 0xff]))) throw new MediaProblem('the poster ffmpeg wrote is not a JPEG');
   const warnings = best.brightShare < POSTER_BRIGHT_SHARE ? [`every frame tried for the poster is black or nearly (brightest at ${best.at.toFixed(2)} s)`] : [];
   const fidelity = { atSeconds: Math.round(best.at * 1000) / 1000, meanLuma: Math.round(best.mean * 10) / 10, brightShare: Math.round(best.brightShare * 1000) / 1000 };
