@@ -57,8 +57,9 @@ const rate = (r: Rational): number => r.num / r.den;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /**
- * Parses `output` with Dits' parser and ffprobe and compares it with `source`. `outputProbe`
- * may be passed when the caller has probed the output already.
+ * Parses `output` with Dits' parser (and ffprobe, for what MediaStructure does not hold) and
+ * compares it with `source`. Never throws for what the output holds; rejects when ffprobe
+ * cannot run on it.
  */
 export async function checkFidelity(ff: Ffmpeg, output: string, source: SourceFacts, kind: FidelityKind, o: { signal?: AbortSignal } = {}): Promise<FidelityResult> {
   const problems: string[] = [];
