@@ -16,6 +16,7 @@ import {
   buildProxyEncodeArgs,
   buildVideoFilter,
   escapeFilterValue,
+  inputArg,
   openFfmpeg,
   parseFfmpegVersion,
   parseProbeJson,
@@ -53,6 +54,19 @@ describe('argument builders', () => {
     ]);
     expect(args.join(' ')).toContain('-c:v dnxhd -profile:v dnxhr_lb -pix_fmt yuv422p');
     expect(args.join(' ')).toContain('-r 30000/1001 -c:a pcm_s24le file:b.mov');
+  });
+
+  it('a loopback http:// source goes to ffmpeg as a URL, anything else as a file; reel name and all tags on request', () => {
+    const args = buildProxyEncodeArgs({
+      input: 'http://127.0.0.1:4711/v1/src', output: 'http://example.com/x.mov', codec: 'prores_proxy', maxHeight: 1080, reelName: 'A001', keepAllTags: true,
+    });
+    expect(args.slice(0, 3)).toEqual(['-y', '-i', 'http://127.0.0.1:4711/v1/src']);
+    expect(args.slice(-5)).toEqual(['-metadata:s:v:0', 'reel_name=A001', '-movflags', 'use_metadata_tags', 'file:http://example.com/x.mov']);
+    expect(inputArg('http://localhost/a')).toBe('http://localhost/a');
+    expect(inputArg('http://example.com/a')).toBe('file:http://example.com/a');
+    expect(inputArg('http://127.0.0.1.evil/a')).toBe('file:http://127.0.0.1.evil/a');
+    expect(inputArg('https://127.0.0.1/a')).toBe('file:https://127.0.0.1/a');
+    expect(buildProbeArgs('http://[::1]:80/x').at(-1)).toBe('http://[::1]:80/x');
   });
 
   it('H.264 without audio maps no audio', () => {

@@ -450,6 +450,16 @@ export function fileArg(p: string): string {
   return `file:${p}`;
 }
 
+/**
+ * An input as ffmpeg must be given it: an `http://` URL on the loopback interface (a source
+ * served with ranges from storage by src/proxy/range-source.ts) as it is, anything else as a
+ * local path (`fileArg`). Only loopback URLs: a repository's file names never reach here as
+ * URLs, and nothing is fetched from elsewhere.
+ */
+export function inputArg(source: string): string {
+  return /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//.test(source) ? source : fileArg(source);
+}
+
 /** The arguments `probe` runs ffprobe with. */
 export function buildProbeArgs(file: string, options: { countPackets?: boolean } = {}): string[] {
   return [
@@ -462,7 +472,7 @@ export function buildProbeArgs(file: string, options: { countPackets?: boolean }
     '-show_streams',
     ...(options.countPackets ? ['-count_packets'] : []),
     '-i',
-    fileArg(file),
+    inputArg(file),
   ];
 }
 
@@ -558,6 +568,13 @@ export interface ProxyEncodeOptions {
   frameRate?: Rational;
   /** Start timecode for the output's tmcd track, "HH:MM:SS:FF" (";" before FF for drop-frame). */
   timecode?: string;
+  /**
+   * Keep every global metadata tag (`-movflags use_metadata_tags`: QuickTime `mdta` keys such
+   * as com.apple.quicktime.* and cameras' own), not only those with a classic udta atom.
+   */
+  keepAllTags?: boolean;
+  /** Reel name for the tmcd track (QuickTime source reference): ffmpeg reads it onto the tmcd stream, not the video's, so it is not kept unless given. */
+  reelName?: string;
 }
 
 /** Video encoder arguments per proxy codec. */
@@ -598,13 +615,15 @@ export function buildVideoFilter(o: { maxHeight: number; lutFile?: string; frame
  */
 export function buildProxyEncodeArgs(o: ProxyEncodeOptions): string[] {
   const audio = o.audio ?? 'copy';
-  const args = ['-y', '-i', fileArg(o.input), '-map', '0:v:0'];
+  const args = ['-y', '-i', inputArg(o.input), '-map', '0:v:0'];
   if (audio !== 'none') args.push('-map', '0:a?');
   args.push('-map_metadata', '0', '-vf', buildVideoFilter(o), ...VIDEO_CODEC_ARGS[o.codec]);
   if (o.frameRate) args.push('-r', `${o.frameRate.num}/${o.frameRate.den}`);
   if (audio === 'copy') args.push('-c:a', 'copy');
   else if (audio !== 'none') args.push('-c:a', audio);
   if (o.timecode !== undefined) args.push('-timecode', o.timecode);
+  if (o.reelName !== undefined) args.push('-metadata:s:v:0', `reel_name=${o.reelName}`);
+  if (o.keepAllTags) args.push('-movflags', 'use_metadata_tags');
   args.push(fileArg(o.output));
   return args;
 }
@@ -622,7 +641,7 @@ export interface PosterOptions {
 /** Arguments for one JPEG of the frame at `atSeconds` (seeking on the input: fast). */
 export function buildPosterArgs(o: PosterOptions): string[] {
   if (!Number.isFinite(o.atSeconds) || o.atSeconds < 0) throw new RangeError(`invalid poster time ${o.atSeconds}`);
-  const args = ['-y', '-ss', o.atSeconds.toFixed(3), '-i', fileArg(o.input), '-map', '0:v:0', '-frames:v', '1'];
+  const args = ['-y', '-ss', o.atSeconds.toFixed(3), '-i', inputArg(o.input), '-map', '0:v:0', '-frames:v', '1'];
   if (o.maxHeight !== undefined) args.push('-vf', buildVideoFilter({ maxHeight: o.maxHeight }));
   args.push('-q:v', '2', '-f', 'image2', '-update', '1', fileArg(o.output));
   return args;
