@@ -336,7 +336,8 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
     const tags = JSON.parse(probe.stdout) as { format?: { tags?: { timecode?: string } }; streams?: { tags?: { timecode?: string } }[] };
     const timecode = tags.format?.tags?.timecode ?? tags.streams?.find((s) => s.tags?.timecode)?.tags?.timecode;
     const outFile = path.join(sb.dir, 'reference-proxy.mov');
-    const built: ProxyEncodeOptions = { input: clip, output: outFile, codec: 'prores_proxy', maxHeight: 1080, audio: 'copy', ...(timecode ? { timecode } : {}) };
+    // As make-variants builds it for this clip: PCM audio copied, its timecode, every tag kept.
+    const built: ProxyEncodeOptions = { input: clip, output: outFile, codec: 'prores_proxy', maxHeight: 1080, audio: 'copy', ...(timecode ? { timecode } : {}), keepAllTags: true };
     const builtArgs = [...RUN_PREFIX, ...buildProxyEncodeArgs(built)];
     // The reference runs exactly what Dits ran when the wrapper saw it; else the builder's.
     const referenceArgs = ditsArgs ? retarget(ditsArgs, clip, outFile) : builtArgs;
