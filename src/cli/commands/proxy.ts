@@ -2,6 +2,7 @@
  * `git dits proxy ls` (what variants each tracked video version has, and why one failed)
  * and `git dits fetch-proxy` (download proxies ahead of time).
  */
+import os from 'node:os';
 import path from 'node:path';
 import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
 import { listIndexPointers, type IndexPointer } from '../../git/pointers.js';
@@ -9,6 +10,10 @@ import { ChunkStore } from '../../store/chunk-store.js';
 import { contentPresent } from '../../store/materialize.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
 import { ensureVariantsLocal } from '../../proxy/fetch-proxies.js';
+import { planMake, runMake, type MakeSkip } from '../../proxy/make-local.js';
+import { openFfmpeg } from '../../media/ffmpeg.js';
+import { readDitsSettings } from '../../git/dits-config.js';
+import { createProgressBar } from '../progress.js';
 import { VARIANT_KINDS, type VariantKind, type VariantRecord } from '../../manifest/variant-record.js';
 import { DitsUserError } from '../../errors.js';
 import { err, formatBytes, out, printJson, type CliContext } from '../context.js';
@@ -70,19 +75,123 @@ async function proxyLs(args: string[], ctx: CliContext): Promise<number> {
   }
 }
 
-const proxyOptions = { ...lsOptions } as const satisfies OptionTable;
+const makeOptions = {
+  all: { type: 'boolean', description: 'every tracked video file (the default when no path is given)' },
+  jobs: { type: 'string', short: 'j', value: '<n>', description: 'files encoded at once (default: half the cores, at least 1)' },
+  kinds: { type: 'string', value: '<list>', description: 'which variants, comma-separated: proxy,poster,sprite,preview (default: all; sprite includes its WebVTT)' },
+  'retry-failed': { type: 'boolean', description: 'try again the variants that failed before (by default they are skipped: `git dits proxy ls` says why)' },
+  force: { type: 'boolean', description: 'make them again even when recorded' },
+  json: { type: 'boolean', description: 'print JSON: per file, the records made, and what was skipped and why' },
+} as const satisfies OptionTable;
+
+const SKIP_TEXT: Record<MakeSkip['why'], string> = {
+  'not-video': 'not a video file',
+  done: 'already made',
+  'failed-before': 'failed before (`git dits proxy ls -v` says why; --retry-failed tries again)',
+  'content-not-here': 'content not here (`git dits pull <path>` fetches it)',
+  'no-proxy-wanted': 'no proxy wanted (.gitattributes says -dits-proxy or dits-proxy=none)',
+};
+
+function parseKinds(v: string | undefined): VariantKind[] {
+  if (v === undefined) return [...VARIANT_KINDS];
+  const out = new Set<VariantKind>();
+  for (const word of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (word === 'sprite') {
+      out.add('sprite');
+      out.add('sprite-vtt');
+    } else if ((VARIANT_KINDS as readonly string[]).includes(word)) out.add(word as VariantKind);
+    else throw new DitsUserError('bad-option-value', `--kinds: unknown variant '${word}'`, { hint: 'one or more of proxy, poster, sprite, preview', exitCode: 2 });
+  }
+  return [...out];
+}
+
+async function proxyMake(args: string[], ctx: CliContext): Promise<number> {
+  const { values, positionals } = parseOptions(args, makeOptions, { positionals: true });
+  if (values.all && positionals.length) throw new DitsUserError('bad-usage', '--all and paths together', { hint: 'give paths, or --all for every tracked video file', exitCode: 2 });
+  const jobs = values.jobs === undefined ? Math.max(1, Math.floor(os.availableParallelism() / 2)) : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new DitsUserError('bad-option-value', `--jobs ${values.jobs}: give a whole number from 1 to 64`, { exitCode: 2 });
+  const kinds = parseKinds(values.kinds);
+  const repo = await findRepo(ctx.cwd);
+  requireInitialised(repo);
+  const [ffmpeg, settings] = await Promise.all([openFfmpeg({ env: ctx.env }), readDitsSettings(repo.workTree)]);
+  const entries = await trackedUnder(ctx, repo, positionals);
+  const store = ChunkStore.open(repo.ditsDir, { create: true, durable: settings.durable });
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort(new DitsUserError('interrupted', 'interrupted: the variants finished so far are kept; run `git dits proxy make` again to go on', { exitCode: 130 }));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const bar = createProgressBar(ctx, 'Making proxies', 0);
+  try {
+    const plan = await planMake(repo, store, entries, { kinds, retryFailed: !!values['retry-failed'], force: !!values.force });
+    const total = plan.items.reduce((n, i) => n + i.original.size, 0);
+    const run = await runMake(repo, store, plan.items, {
+      ffmpeg,
+      chunker: settings.chunker,
+      jobs,
+      signal: abort.signal,
+      onProgress: (f) => bar.update(Math.round(f * total), total),
+      onMade: (m) => {
+        const ok = m.records.filter((r) => r.status === 'ok');
+        const failed = m.records.filter((r) => r.status === 'failed');
+        const proxy = ok.find((r) => r.kind === 'proxy');
+        const also = m.paths.length > 1 ? ` (also ${m.paths.slice(1).join(', ')}: the same content)` : '';
+        let line = ok.length
+          ? `${m.paths[0]}${also}: ${ok.map((r) => r.kind).join(', ')} made${proxy ? ` (proxy ${formatBytes(proxy.size!)}, ${proxy.recipe})` : ''}`
+          : `${m.paths[0]}${also}: nothing made`;
+        // one line per reason: a file ffmpeg cannot read fails every kind the same way
+        const reasons = new Map<string, string[]>();
+        for (const f of failed) reasons.set(f.reason!, [...(reasons.get(f.reason!) ?? []), f.kind]);
+        for (const [reason, kinds] of reasons) line += `\n  failed (${kinds.join(', ')}): ${reason}`;
+        for (const w of new Set(m.records.flatMap((r) => r.warnings))) line += `\n  warning: ${w}`;
+        if (!values.json) out(ctx, line); // as each file is done, not at the end
+      },
+    }).catch((e: unknown) => {
+      // ffmpeg's own abort error says less than ours: what was kept and how to go on
+      throw abort.signal.aborted ? abort.signal.reason : e;
+    });
+    bar.done();
+    const skipped = [...plan.skipped, ...run.skipped];
+    if (values.json) {
+      printJson(ctx, { made: run.made, skipped });
+    } else {
+      const byWhy = new Map<string, string[]>();
+      for (const s of skipped) byWhy.set(s.why, [...(byWhy.get(s.why) ?? []), s.path]);
+      for (const [why, paths] of byWhy) out(ctx, `Skipped ${paths.length} file(s), ${SKIP_TEXT[why as MakeSkip['why']]}: ${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ', ...' : ''}`);
+      if (run.made.length === 0 && skipped.length === 0) out(ctx, 'No tracked video files here.');
+    }
+    const anyFailed = run.made.some((m) => m.records.some((r) => r.status === 'failed'));
+    return anyFailed || run.skipped.length ? 1 : 0;
+  } finally {
+    bar.done();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    store.close();
+  }
+}
+
+const proxyOptions = { ...lsOptions, ...makeOptions } as const satisfies OptionTable;
 
 const proxy: Command = {
   summary: 'Proxies, posters, sprites and previews of tracked video files: list them (and, with make, make them)',
-  usage: `git dits proxy ls [<path>...] [--json] [-v]`,
+  usage: `git dits proxy make [<path>... | --all] [--jobs <n>] [--kinds <list>] [--retry-failed] [--force] [--json]
+       git dits proxy ls [<path>...] [--json] [-v]
+
+Variants are made with ffmpeg (Debian's ffmpeg; DITS_FFMPEG/DITS_FFPROBE name others):
+a proxy (ProRes 422 Proxy in .mov at most 1080 lines high by default: dits.proxy.codec =
+prores_proxy|dnxhr_lb|h264, dits.proxy.height; per path in .gitattributes: dits-proxy=,
+dits-proxy-height=, dits-lut=<file.cube>), a poster JPEG, a sprite sheet with a WebVTT index,
+and a small H.264 preview. Each is checked against the original with Dits' own parser (frames,
+rate, duration, timecode, audio layout, reel) and kept as content; \`git push\` sends them.`,
   options: proxyOptions,
   subcommands: {
+    make: { usage: 'git dits proxy make [<path>... | --all] [--jobs <n>] [--kinds <list>] [--retry-failed] [--force] [--json]', summary: 'Make the proxies, posters, sprites and previews of tracked video files (resumable)', options: makeOptions },
     ls: { usage: 'git dits proxy ls [<path>...] [--json] [-v]', summary: 'List the variants of tracked files, and why any failed', options: lsOptions },
   },
   async run(args, ctx) {
     const [sub, ...rest] = args;
     if (sub === 'ls') return proxyLs(rest, ctx);
-    throw new DitsUserError('bad-usage', sub ? `unknown subcommand 'proxy ${sub}'` : 'say what to do: `git dits proxy ls`', { hint: 'see `git dits proxy --help`', exitCode: 2 });
+    if (sub === 'make') return proxyMake(rest, ctx);
+    throw new DitsUserError('bad-usage', sub ? `unknown subcommand 'proxy ${sub}'` : 'say what to do: `git dits proxy make` or `git dits proxy ls`', { hint: 'see `git dits proxy --help`', exitCode: 2 });
   },
 };
 
