@@ -280,7 +280,7 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
   const clips = await ensureFourKClips(opts.clipSeconds, opts.clips, corpus);
 
   // ---- 1. proxy clone of a repository of 4K originals
-  await attempt('clone', [[cap.make, '`git dits proxy make`']], async () => {
+  await attempt('clone', [[cap.make, '`git dits proxy make`'], [cap.checkoutMode, 'checkout modes (`git dits checkout --mode`, with which dits.checkoutMode=proxy comes)']], async () => {
     const repo = await repoWith(sb, 'proxy-src', clips);
     const made = await timed(sb, 'git', makeArgs(cap, []), repo.dir);
     log(`  proxy make of ${clips.length} 4K clips: ${made.seconds.toFixed(1)} s`);
