@@ -124,7 +124,7 @@ async function main(opts: BenchOptions): Promise<number> {
         });
         try {
           const proxy = await runProxyBench(
-            { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, clipSeconds: opts.proxySeconds, clips: opts.proxyClips, switchFileBytes: opts.proxySwitchSize, workerSourceBytes: opts.proxyWorkerSize, statusFiles: opts.proxyStatusFiles },
+            { runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, clipSeconds: opts.proxySeconds, clips: opts.proxyClips, switchFileBytes: opts.proxySwitchSize, workerSourceBytes: opts.proxyWorkerSize, statusFiles: opts.proxyStatusFiles, figures: opts.proxyFigures },
             { sandbox, log, corpusDir, ...(s3 ? { s3 } : {}) },
           );
           raw.proxy = proxy;

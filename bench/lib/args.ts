@@ -5,6 +5,9 @@ import { parseSize } from './units.js';
 export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy';
 export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy'];
 
+export type ProxyFigureName = 'clone' | 'make' | 'switch' | 'worker' | 'status';
+export const PROXY_FIGURES: readonly ProxyFigureName[] = ['clone', 'make', 'switch', 'worker', 'status'];
+
 export interface BenchOptions {
   size: number;
   bigSize: number;
@@ -32,6 +35,8 @@ export interface BenchOptions {
   proxyWorkerSize: number;
   /** Issue 16: proxy files in the `git status` figure (100 in the issue). */
   proxyStatusFiles: number;
+  /** Issue 16: which of its figures to measure (default all). */
+  proxyFigures: ProxyFigureName[];
   help: boolean;
 }
 
@@ -54,6 +59,7 @@ export const USAGE = `npm run bench -- [options]
   --proxy-switch-size <n>  size of each of the 10 files switched proxy <-> original (default 192M; the issue: 1G)
   --proxy-worker-size <n>  size of the source the server's worker makes a proxy of (default 512M; the issue: 4G)
   --proxy-status-files <n> proxy files in the git status figure (default 100)
+  --proxy-figures <list>   figures of the proxy section: clone, make, switch, worker, status (default: all)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
 
@@ -78,6 +84,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       'proxy-switch-size': { type: 'string' },
       'proxy-worker-size': { type: 'string' },
       'proxy-status-files': { type: 'string' },
+      'proxy-figures': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,6 +93,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   if (!(interval >= 1)) throw new Error(`--interval must be at least 1 ms, not ${values.interval}`);
   const only = (values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of only) if (!SECTIONS.includes(s as Section)) throw new Error(`--only: unknown section ${JSON.stringify(s)} (${SECTIONS.join(', ')})`);
+  const proxyFigures = (values['proxy-figures'] ?? PROXY_FIGURES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const f of proxyFigures) if (!PROXY_FIGURES.includes(f as ProxyFigureName)) throw new Error(`--proxy-figures: unknown figure ${JSON.stringify(f)} (${PROXY_FIGURES.join(', ')})`);
   const size = parseSize(values.size ?? env.BENCH_SIZE ?? '1G');
   const inspectSeconds = values['inspect-seconds'] !== undefined ? Number(values['inspect-seconds']) : Math.max(60, Math.round(3600 * Math.min(1, size / 2 ** 30)));
   if (!Number.isInteger(inspectSeconds) || inspectSeconds < 1) throw new Error(`--inspect-seconds must be a positive integer, not ${values['inspect-seconds']}`);
@@ -107,6 +116,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     proxySwitchSize: parseSize(values['proxy-switch-size'] ?? '192M'),
     proxyWorkerSize: parseSize(values['proxy-worker-size'] ?? '512M'),
     proxyStatusFiles: positiveInt(values['proxy-status-files'] ?? '100', '--proxy-status-files'),
+    proxyFigures: proxyFigures as ProxyFigureName[],
     help: values.help ?? false,
   };
 }

@@ -14,13 +14,15 @@ const mem = (tree: number, ffmpeg: number): TreeMemoryPeak => ({ peakSumRssBytes
 
 function results(): ProxyResults {
   return {
+    asked: ['clone', 'make', 'switchFiles', 'worker', 'status'],
     clone: {
       files: 3,
       originalBytes: 600_000_000,
       proxyBytes: 18_000_000,
       runs: [
-        { remote: 'dits::file', measure: "the clone's .git/dits", bytes: 30_000_000, seconds: 2 },
-        { remote: 'dits::s3', measure: 'response bytes read from S3', bytes: 37_000_000, seconds: 3 },
+        { remote: 'dits::file', method: 'clone -c dits.checkoutMode=proxy', measure: "the clone's .git/dits", bytes: 30_000_000, seconds: 2 },
+        { remote: 'dits::s3', method: 'clone -c dits.checkoutMode=proxy', measure: 'response bytes read from S3', bytes: 37_000_000, seconds: 3 },
+        { remote: 'dits::s3', method: 'lazy clone + fetch-proxy + checkout --mode proxy', measure: 'response bytes read from S3', bytes: 20_000_000, seconds: 4 },
       ],
     },
     make: { clipBytes: 193_000_000, kinds: 'proxy', reference: 'buildProxyEncodeArgs', builtMatchesDits: true, ditsArgs: null, referenceArgs: ['-i', '<input>', '<output>'], dits: cpu(13, 12.5, 14), ffmpeg: cpu(12, 11.8, 12.4) },
@@ -38,8 +40,9 @@ describe('proxy verdicts (issue 16)', () => {
     const get = (figure: string, subject: string) => v.find((x) => x.figure.startsWith(figure) && x.subject.startsWith(subject))!;
     // 30 MB of 600 MB is 5%: pass; 37 MB is 6.17%: fail
     expect(get('proxy clone', 'dits::file')).toMatchObject({ value: 5, pass: true });
-    expect(get('proxy clone', 'dits::s3').pass).toBe(false);
-    expect(get('proxy clone', 'dits::s3').value).toBeCloseTo(6.17, 2);
+    expect(get('proxy clone', 'dits::s3, clone').pass).toBe(false);
+    expect(get('proxy clone', 'dits::s3, clone').value).toBeCloseTo(6.17, 2);
+    expect(get('proxy clone', 'dits::s3, lazy')).toMatchObject({ value: 3.33, pass: true });
     // medians 13 / 12: 8% slower, within 10%
     expect(get('git dits proxy make', 'dits').value).toBeCloseTo(13 / 12, 6);
     expect(get('git dits proxy make', 'dits').pass).toBe(true);
@@ -74,15 +77,27 @@ describe('proxy verdicts (issue 16)', () => {
     expect(text).toContain('switch 10 files proxy <-> original: not measured: this build lacks `git dits checkout --mode`');
   });
 
+  it('figures not asked for (--proxy-figures) have no verdict at all', () => {
+    const r = results();
+    r.asked = ['make'];
+    r.clone = null;
+    r.status = null;
+    const v = proxyVerdicts(r);
+    expect(v.some((x) => x.figure.startsWith('proxy clone'))).toBe(false);
+    expect(v.some((x) => x.figure.startsWith('git status'))).toBe(false);
+    expect(formatProxyReport(r, v, 1)).toContain('proxy clone of 4K ProRes 422 HQ originals: not asked for (--proxy-figures)');
+  });
+
   it('formats every table with its verdict', () => {
     const r = results();
     const text = formatProxyReport(r, proxyVerdicts(r), 3);
-    expect(text).toMatch(/dits::file\s+the clone's \.git\/dits\s+30000000 B \(28\.6 MiB\)\s+5\.00%.*<= 6%\s+PASS/);
-    expect(text).toMatch(/dits::s3 .*6\.17%.*FAIL/);
+    expect(text).toMatch(/dits::file, clone -c dits.checkoutMode=proxy\s+the clone's \.git\/dits\s+30000000 B \(28\.6 MiB\)\s+5\.00%.*<= 6%\s+PASS/);
+    expect(text).toMatch(/dits::s3, clone -c dits.checkoutMode=proxy .*6\.17%.*FAIL/);
+    expect(text).toMatch(/dits::s3, lazy clone \+ fetch-proxy \+ checkout --mode proxy .*3\.33%.*PASS/);
     expect(text).toMatch(/git dits proxy make\s+13\.00 s .*1\.08x\s+1\.08x\s+<= 1\.1x\s+PASS/);
     expect(text).toMatch(/to original\s+2\.20 s .*< 2 s\s+FAIL/);
     expect(text).toMatch(/run 1\s+250 MiB\s+250 MiB \(node\)\s+900 MiB \(ffmpeg\)\s+60\.0 s\s+< 300 MiB\s+PASS/);
-    expect(text).toMatch(/proxy\s+25 ms \(24-26\)\s+1\.25x\s+<= 1\.2x\s+FAIL/);
+    expect(text).toMatch(/proxy\s+25\.0 ms \(24\.0-26\.0\)\s+1\.25x\s+<= 1\.2x\s+FAIL/);
   });
 });
 
@@ -153,7 +168,9 @@ describe('proxy section helpers', () => {
 
   it('parses the proxy section options', () => {
     const d = parseBenchArgs(['--only', 'proxy'], {});
-    expect(d).toMatchObject({ only: ['proxy'], proxySeconds: 2, proxyClips: 3, proxySwitchSize: 192 * 2 ** 20, proxyWorkerSize: 512 * 2 ** 20, proxyStatusFiles: 100 });
+    expect(parseBenchArgs(['--proxy-figures', 'make,switch'], {}).proxyFigures).toEqual(['make', 'switch']);
+    expect(() => parseBenchArgs(['--proxy-figures', 'speed'], {})).toThrow(/unknown figure/);
+    expect(d).toMatchObject({ proxyFigures: ['clone', 'make', 'switch', 'worker', 'status'], only: ['proxy'], proxySeconds: 2, proxyClips: 3, proxySwitchSize: 192 * 2 ** 20, proxyWorkerSize: 512 * 2 ** 20, proxyStatusFiles: 100 });
     const o = parseBenchArgs(['--proxy-seconds', '3', '--proxy-clips', '2', '--proxy-switch-size', '1G', '--proxy-worker-size', '4G', '--proxy-status-files', '20'], {});
     expect(o).toMatchObject({ proxySeconds: 3, proxyClips: 2, proxySwitchSize: 2 ** 30, proxyWorkerSize: 4 * 2 ** 30, proxyStatusFiles: 20 });
     expect(() => parseBenchArgs(['--proxy-clips', '0'], {})).toThrow(/positive/);

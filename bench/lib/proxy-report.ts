@@ -2,7 +2,7 @@
 import { spread, noisePercent, type Spread } from './stats.js';
 import { formatTable, verdictWord, type Verdict } from './report.js';
 import { formatBytes } from './units.js';
-import type { CpuRun, ProxyFigure, ProxyResults } from './proxy.js';
+import type { CloneMethod, CloneRun, CpuRun, ProxyFigure, ProxyResults } from './proxy.js';
 
 export const PROXY_TARGETS = {
   /** Proxy clone: at most this share of the originals' bytes downloaded. */
@@ -31,6 +31,17 @@ const wall = (runs: readonly CpuRun[]) => sp(runs.map((r) => r.seconds));
 const cpu = (runs: readonly CpuRun[]) => sp(runs.map((r) => r.cpuSeconds));
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** The clone runs by remote and way of checking out proxies, in a fixed order. */
+export function cloneGroups(r: ProxyResults): { remote: CloneRun['remote']; method: CloneMethod; runs: CloneRun[] }[] {
+  const out: { remote: CloneRun['remote']; method: CloneMethod; runs: CloneRun[] }[] = [];
+  for (const x of r.clone?.runs ?? []) {
+    const g = out.find((o) => o.remote === x.remote && o.method === x.method);
+    if (g) g.runs.push(x);
+    else out.push({ remote: x.remote, method: x.method, runs: [x] });
+  }
+  return out;
+}
+
 /** Median of Dits' seconds over the median of ffmpeg's; null without both. */
 export function makeRatio(r: ProxyResults): { wall: number | null; cpu: number | null } {
   const m = r.make;
@@ -42,15 +53,13 @@ export function makeRatio(r: ProxyResults): { wall: number | null; cpu: number |
 export function proxyVerdicts(r: ProxyResults): Verdict[] {
   const v: Verdict[] = [];
   const T = PROXY_TARGETS;
-  const missing = (figure: ProxyFigure, subject: string, unit: string, target: string) => v.push({ issue: 16, figure: PROXY_FIGURE_NAMES[figure], subject, value: null, unit, target, pass: null });
+  const missing = (figure: ProxyFigure, subject: string, unit: string, target: string) => r.asked.includes(figure) && v.push({ issue: 16, figure: PROXY_FIGURE_NAMES[figure], subject, value: null, unit, target, pass: null });
 
   const cloneTarget = `<= ${T.cloneShare * 100}%`;
   if (r.clone) {
-    for (const remote of ['dits::file', 'dits::s3'] as const) {
-      const runs = r.clone.runs.filter((x) => x.remote === remote);
-      if (!runs.length) continue;
-      const share = spread(runs.map((x) => x.bytes)).median / r.clone.originalBytes;
-      v.push({ issue: 16, figure: PROXY_FIGURE_NAMES.clone, subject: `${remote}: ${runs[0]!.measure} / originals`, value: round(share * 100, 2), unit: '%', target: cloneTarget, pass: share <= T.cloneShare });
+    for (const g of cloneGroups(r)) {
+      const share = spread(g.runs.map((x) => x.bytes)).median / r.clone.originalBytes;
+      v.push({ issue: 16, figure: PROXY_FIGURE_NAMES.clone, subject: `${g.remote}, ${g.method}`, value: round(share * 100, 2), unit: '%', target: cloneTarget, pass: share <= T.cloneShare });
     }
   } else missing('clone', 'downloaded / originals', '%', cloneTarget);
 
@@ -84,27 +93,26 @@ export function proxyVerdicts(r: ProxyResults): Verdict[] {
 }
 
 const sx = (s: Spread | null) => (s ? `${s.median.toFixed(2)} s (${s.min.toFixed(2)}-${s.max.toFixed(2)}, ${noisePercent(s).toFixed(0)}%)` : '-');
-const msx = (s: Spread | null) => (s ? `${(s.median * 1000).toFixed(0)} ms (${(s.min * 1000).toFixed(0)}-${(s.max * 1000).toFixed(0)})` : '-');
+const msx = (s: Spread | null) => (s ? `${(s.median * 1000).toFixed(1)} ms (${(s.min * 1000).toFixed(1)}-${(s.max * 1000).toFixed(1)})` : '-');
 
 export function formatProxyReport(r: ProxyResults, verdicts: readonly Verdict[], runs: number): string {
   const out: string[] = [];
   const find = (prefix: string, subject: string) => verdicts.find((x) => x.figure.startsWith(prefix) && x.subject.startsWith(subject));
   const why = (f: ProxyFigure) => r.notMeasured.find((x) => x.figure === f)?.why;
-  const notMeasured = (f: ProxyFigure) => `${PROXY_FIGURE_NAMES[f]}: not measured: ${why(f) ?? 'no result'}`;
+  const notMeasured = (f: ProxyFigure) => (r.asked.includes(f) ? `${PROXY_FIGURE_NAMES[f]}: not measured: ${why(f) ?? 'no result'}` : `${PROXY_FIGURE_NAMES[f]}: not asked for (--proxy-figures)`);
   out.push(`Issue 16, proxies. Median of ${runs} run(s) with (min-max, spread); CPU = user + sys of the command and its children (/usr/bin/time).`);
   out.push('');
 
   if (r.clone) {
     const c = r.clone;
-    const rows = (['dits::file', 'dits::s3'] as const).flatMap((remote) => {
-      const list = c.runs.filter((x) => x.remote === remote);
-      if (!list.length) return [];
-      const b = spread(list.map((x) => x.bytes));
-      const vd = find(PROXY_FIGURE_NAMES.clone, remote);
-      return [[remote, list[0]!.measure, `${b.median} B (${formatBytes(b.median)})`, `${((b.median / c.originalBytes) * 100).toFixed(2)}%`, sx(sp(list.map((x) => x.seconds))), vd?.target ?? '', verdictWord(vd?.pass ?? null)]];
+    const rows = cloneGroups(r).map((g) => {
+      const b = spread(g.runs.map((x) => x.bytes));
+      const vd = verdicts.find((x) => x.figure === PROXY_FIGURE_NAMES.clone && x.subject === `${g.remote}, ${g.method}`);
+      return [`${g.remote}, ${g.method}`, g.runs[0]!.measure, `${b.median} B (${formatBytes(b.median)})`, `${((b.median / c.originalBytes) * 100).toFixed(2)}%`, sx(sp(g.runs.map((x) => x.seconds))), vd?.target ?? '', verdictWord(vd?.pass ?? null)];
     });
-    out.push(`${PROXY_FIGURE_NAMES.clone}: ${c.files} clips, ${formatBytes(c.originalBytes)} of originals, ${formatBytes(c.proxyBytes)} of proxies (${((c.proxyBytes / c.originalBytes) * 100).toFixed(2)}%); git clone -c dits.checkoutMode=proxy`);
-    out.push(formatTable(['remote', 'bytes are', 'downloaded', 'of originals', 'clone time', 'target', 'verdict'], rows));
+    out.push(`${PROXY_FIGURE_NAMES.clone}: ${c.files} clips, ${formatBytes(c.originalBytes)} of originals, ${formatBytes(c.proxyBytes)} of proxies (${((c.proxyBytes / c.originalBytes) * 100).toFixed(2)}%)`);
+    out.push(formatTable(['remote, way', 'bytes are', 'downloaded', 'of originals', 'time', 'target', 'verdict'], rows));
+    for (const n of r.notMeasured) if (n.figure === 'clone') out.push(`not measured: ${n.why}`);
   } else out.push(notMeasured('clone'));
   out.push('');
 
@@ -149,7 +157,7 @@ export function formatProxyReport(r: ProxyResults, verdicts: readonly Verdict[],
   if (r.status) {
     const s = r.status;
     const vd = find(PROXY_FIGURE_NAMES.status, 'proxy');
-    out.push(`${PROXY_FIGURE_NAMES.status}: ${s.files} files, git status --porcelain (index refreshed first; 5 calls per mode per run)`);
+    out.push(`${PROXY_FIGURE_NAMES.status}: ${s.files} files, git status --porcelain (index refreshed first; 20 calls per mode per run)`);
     out.push(
       formatTable(['mode', 'time', 'ratio', 'target', 'verdict'], [
         ['original', msx(sp(s.original)), '1.00x', '', ''],
