@@ -531,30 +531,43 @@ async function stop(child: ReturnType<typeof spawn>): Promise<void> {
   clearTimeout(t);
 }
 
+interface JobsAnswer {
+  counts: Record<string, number>;
+  jobs: { state: string; last_error?: string | null }[];
+}
+
+/** The server's queue (GET /api/jobs, site admin). */
+async function jobs(url: string, token: string): Promise<JobsAnswer> {
+  const r = await fetch(`${url}/api/jobs`, { headers: { authorization: `Bearer ${token}` } });
+  if (!r.ok) throw new Error(`GET /api/jobs: ${r.status} ${(await r.text()).slice(0, 500)}`);
+  return (await r.json()) as JobsAnswer;
+}
+
 /**
  * The worker figure: a Dits server keeping content in S3 (s3rver behind the counting
  * proxy) with no workers of its own, a push of a `workerSourceBytes` source (which queues
  * its variants job), then `git dits worker --data DIR` in its own process with its tree
- * sampled (ffmpeg apart) until the proxy can be fetched (`git dits fetch-proxy --json`
- * polled from the pushing repository), then stopped.
+ * sampled (ffmpeg and ffprobe apart) until the queue says the job is done (GET /api/jobs,
+ * polled every 2 s), then stopped. The proxy must then be fetchable from the server
+ * (`git dits fetch-proxy`): a job done without one is not the figure.
  */
 async function workerFigure(opts: ProxyOptions, deps: ProxyDeps, clip: string, corpus: CorpusDeps, cap: Capabilities): Promise<NonNullable<ProxyFigures['worker']>> {
   const { sandbox: sb, log } = deps;
   const s3 = deps.s3!;
   const source = await ensureLongSource(opts.workerSourceBytes, clip, corpus);
   const sourceBytes = fs.statSync(source).size;
-  const awsEnv: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
-  await sb.run('git', ['config', '--global', 'dits.s3.endpoint', s3.endpoint], sb.dir);
+  // the server and its workers take the S3 endpoint from the environment
+  const s3Env: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: s3.endpoint };
   const out: NonNullable<ProxyFigures['worker']> = { sourceBytes, runs: [] };
-  const workerHelp = (await help(sb, ['worker'])) ?? '';
   for (let r = 0; r < opts.runs; r++) {
     const data = sb.freshDir('proxy-server');
     const storage = `s3://${s3.bucket}/server-${Date.now()}-${r}`;
-    const admin = (args: string[]) => sb.run('git', ['dits', 'server', ...args, '--data', data], sb.dir, { env: awsEnv });
+    const admin = (args: string[]) => sb.run('git', ['dits', 'server', ...args, '--data', data], sb.dir, { env: s3Env });
     await admin(['user', 'add', 'bench', '--admin']);
     await admin(['repo', 'create', 'bench/proxy']);
+    await admin(['grant', 'bench', 'bench/proxy', 'write']);
     const token = (JSON.parse((await admin(['token', 'create', 'bench', 'bench', '--json'])).stdout) as { token: string }).token;
-    const env = { ...sb.env, ...awsEnv, DITS_TOKEN: token };
+    const env = { ...sb.env, ...s3Env, DITS_TOKEN: token };
     const server = spawn('git-dits', ['serve', '--data', data, '--storage', storage, '--port', '0', '--quiet', ...(cap.serveWorkers ? ['--workers', '0'] : [])], { cwd: sb.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let worker: ReturnType<typeof spawn> | null = null;
     try {
@@ -562,29 +575,36 @@ async function workerFigure(opts: ProxyOptions, deps: ProxyDeps, clip: string, c
       const repo = await repoWith(sb, 'proxy-worker-src', [source]);
       await sb.run('git', ['remote', 'add', 'origin', `dits::${url}/bench/proxy`], repo.dir, { env });
       await sb.run('git', ['push', '-q', 'origin', 'main'], repo.dir, { env });
-      log(`  worker run ${r + 1}: pushed ${sourceBytes} B to the server (S3 storage); starting git dits worker`);
+      log(`  worker run ${r + 1}: pushed ${sourceBytes} B through the server to S3; starting git dits worker`);
       const started = Date.now();
-      worker = spawn('git-dits', ['worker', '--data', data, ...(/--storage\b/.test(workerHelp) ? ['--storage', storage] : [])], { cwd: sb.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      worker = spawn('git-dits', ['worker', '--data', data, '--storage', storage], { cwd: sb.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let workerOut = '';
-      worker.stdout!.on('data', (d: Buffer) => (workerOut = (workerOut + d.toString()).slice(-4000)));
-      worker.stderr!.on('data', (d: Buffer) => (workerOut = (workerOut + d.toString()).slice(-4000)));
+      const keep = (d: Buffer) => (workerOut = (workerOut + d.toString()).slice(-4000));
+      worker.stdout!.on('data', keep);
+      worker.stderr!.on('data', keep);
       const watch = watchTreeMemory(worker.pid!, opts.memoryIntervalMs, (name) => name === 'ffmpeg' || name === 'ffprobe');
-      let memory: TreeMemoryPeak | undefined;
+      let memory: TreeMemoryPeak;
+      let seconds: number;
       try {
         const deadline = Date.now() + Math.max(600_000, (sourceBytes / 2 ** 20) * 2_000);
         for (;;) {
-          if (worker.exitCode !== null) throw new Error(`git dits worker exited (${worker.exitCode}) before the proxy was made: ${workerOut}`);
-          if (Date.now() > deadline) throw new Error(`no proxy after ${((Date.now() - started) / 1000).toFixed(0)} s: ${workerOut}`);
-          await new Promise((res) => setTimeout(res, 3000));
-          const f = await sb.run('git', ['dits', 'fetch-proxy', '--json'], repo.dir, { env }).catch(() => null);
-          if (f && (JSON.parse(f.stdout) as { local: string[] }).local.length > 0) break;
+          if (worker.exitCode !== null) throw new Error(`git dits worker exited (${worker.exitCode}) before its job was done: ${workerOut}`);
+          const q = await jobs(url, token);
+          if ((q.counts.done ?? 0) > 0) break;
+          const bad = q.jobs.find((j) => j.state === 'failed' || j.state === 'dead');
+          if (bad) throw new Error(`the worker's job ${bad.state}: ${bad.last_error ?? '(no error kept)'}`);
+          if (Date.now() > deadline) throw new Error(`the job was not done after ${((Date.now() - started) / 1000).toFixed(0)} s (queue: ${JSON.stringify(q.counts)}): ${workerOut}`);
+          await new Promise((res) => setTimeout(res, 2000));
         }
       } finally {
         memory = watch.stop();
+        seconds = (Date.now() - started) / 1000;
       }
-      const seconds = (Date.now() - started) / 1000;
+      const measured = `worker tree without ffmpeg ${mib(memory.peakSumRssBytes)}, ffmpeg ${mib(memory.excluded?.peakSumRssBytes ?? 0)}, ${seconds.toFixed(0)} s`;
+      const f = JSON.parse((await sb.run('git', ['dits', 'fetch-proxy', '--json'], repo.dir, { env })).stdout) as { local: string[] };
+      if (f.local.length === 0) throw new Error(`the worker's job was done (${measured}) but the server has no proxy of the source: this build's job makes none`);
       out.runs.push({ seconds, memory });
-      log(`  worker run ${r + 1}: proxy made in about ${seconds.toFixed(0)} s; worker tree without ffmpeg ${mib(memory.peakSumRssBytes)}, ffmpeg ${mib(memory.excluded?.peakSumRssBytes ?? 0)}`);
+      log(`  worker run ${r + 1}: job done, proxy fetched; ${measured}`);
       sb.remove(repo.dir);
     } finally {
       if (worker) await stop(worker);
