@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { proxyVerdicts, formatProxyReport, makeRatio } from './proxy-report.js';
-import { capabilitiesFromHelp, findProxyEncode, writeFfmpegWrapper, normaliseEncodeArgs, parseTimeOutput, retarget, type CpuRun, type ProxyResults } from './proxy.js';
+import { breakdown, capabilitiesFromHelp, findProxyEncode, writeToolWrappers, normaliseEncodeArgs, parseTimeOutput, retarget, type CpuRun, type ProxyResults } from './proxy.js';
 import { ensureClip, ensureCopies, ensureLongSource, repeatsFor, secondsFor } from './proxy-corpus.js';
 import { addSample, type TreeMemoryPeak } from './proc-tree-memory.js';
 import { parseBenchArgs } from './args.js';
@@ -25,7 +25,7 @@ function results(): ProxyResults {
         { remote: 'dits::s3', method: 'lazy clone + fetch-proxy + checkout --mode proxy', measure: 'response bytes read from S3', bytes: 20_000_000, seconds: 4 },
       ],
     },
-    make: { clipBytes: 193_000_000, kinds: 'proxy', reference: 'buildProxyEncodeArgs', builtMatchesDits: true, ditsArgs: null, referenceArgs: ['-i', '<input>', '<output>'], dits: cpu(13, 12.5, 14), ffmpeg: cpu(12, 11.8, 12.4) },
+    make: { clipBytes: 193_000_000, kinds: 'proxy', reference: 'buildProxyEncodeArgs', builtMatchesDits: true, ditsArgs: null, referenceArgs: ['-i', '<input>', '<output>'], dits: cpu(13, 12.5, 14), ffmpeg: cpu(12, 11.8, 12.4), ditsBreakdown: [{ encode: 11, otherTools: 1, rest: 1 }, { encode: 11.5, otherTools: 0.5, rest: 0.5 }, { encode: 12, otherTools: 1, rest: 1 }] },
     switchFiles: { files: 10, fileBytes: 2 ** 30, proxyBytes: 3e8, toProxy: cpu(0.4, 0.5, 0.45), toOriginal: cpu(2.5, 2.1, 2.2) },
     worker: { sourceBytes: 4 * 2 ** 30, runs: [{ seconds: 60, memory: mem(250 * 2 ** 20, 900 * 2 ** 20) }] },
     status: { files: 100, original: [0.02, 0.021, 0.019], proxy: [0.025, 0.026, 0.024] },
@@ -95,6 +95,7 @@ describe('proxy verdicts (issue 16)', () => {
     expect(text).toMatch(/dits::s3, clone -c dits.checkoutMode=proxy .*6\.17%.*FAIL/);
     expect(text).toMatch(/dits::s3, lazy clone \+ fetch-proxy \+ checkout --mode proxy .*3\.33%.*PASS/);
     expect(text).toMatch(/git dits proxy make\s+13\.00 s .*1\.08x\s+1\.08x\s+<= 1\.1x\s+PASS/);
+    expect(text).toContain('inside git dits proxy make (medians, wall): the encode 11.50 s, other ffmpeg/ffprobe calls 1.00 s, the rest (start-up, hashing the source, storing the proxy) 1.00 s');
     expect(text).toMatch(/to original\s+2\.20 s .*< 2 s\s+FAIL/);
     expect(text).toMatch(/run 1\s+250 MiB\s+250 MiB \(node\)\s+900 MiB \(ffmpeg\)\s+60\.0 s\s+< 300 MiB\s+PASS/);
     expect(text).toMatch(/proxy\s+25\.0 ms \(24\.0-26\.0\)\s+1\.25x\s+<= 1\.2x\s+FAIL/);
@@ -123,20 +124,46 @@ describe('proxy section helpers', () => {
     expect(() => retarget(['a'], 'x', 'y')).toThrow(/no -i/);
   });
 
-  it('the ffmpeg wrapper logs each argv exactly and runs the real ffmpeg', () => {
+  it('the ffmpeg and ffprobe wrappers log each call exactly, with its times, and run the real tools', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-wrap-it's-"));
     try {
-      const real = execFileSync('sh', ['-c', 'command -v ffmpeg'], { encoding: 'utf8' }).trim();
-      const w = writeFfmpegWrapper(dir, real);
+      const which = (t: string) => execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
+      const w = writeToolWrappers(dir, { ffmpeg: which('ffmpeg'), ffprobe: which('ffprobe') });
       expect(w.calls()).toEqual([]);
-      expect(execFileSync(w.path, ['-version'], { encoding: 'utf8' })).toMatch(/^ffmpeg version/);
+      const before = Date.now() / 1000;
+      expect(execFileSync(w.ffmpeg, ['-version'], { encoding: 'utf8' })).toMatch(/^ffmpeg version/);
       const out = path.join(dir, 'a b.mov');
-      execFileSync(w.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=red:s=32x32:d=0.2', '-metadata', "title=it's two words", '-y', out]);
+      execFileSync(w.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=red:s=32x32:d=0.2', '-metadata', "title=it's two words", '-y', out]);
       expect(fs.statSync(out).size).toBeGreaterThan(0);
-      expect(w.calls()).toEqual([['-version'], ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=red:s=32x32:d=0.2', '-metadata', "title=it's two words", '-y', out]]);
+      expect(execFileSync(path.join(dir, 'ffprobe'), ['-v', 'error', '-show_entries', 'format=format_name', '-of', 'csv=p=0', out], { encoding: 'utf8' })).toMatch(/mov/);
+      // a failing run keeps its exit status
+      expect(() => execFileSync(w.ffmpeg, ['-i', path.join(dir, 'missing.mov'), '-f', 'null', '-'], { stdio: 'ignore' })).toThrow();
+      const calls = w.calls();
+      expect(calls.map((c) => [c.tool, c.args])).toEqual([
+        ['ffmpeg', ['-version']],
+        ['ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=red:s=32x32:d=0.2', '-metadata', "title=it's two words", '-y', out]],
+        ['ffprobe', ['-v', 'error', '-show_entries', 'format=format_name', '-of', 'csv=p=0', out]],
+        ['ffmpeg', ['-i', path.join(dir, 'missing.mov'), '-f', 'null', '-']],
+      ]);
+      for (const c of calls) {
+        expect(c.start).toBeGreaterThanOrEqual(before - 1);
+        expect(c.end).toBeGreaterThanOrEqual(c.start);
+      }
+      w.reset();
+      expect(w.calls()).toEqual([]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('splits Dits\' time into the encode, other tool calls and the rest', () => {
+    const enc = ['-i', 'file:/a.mov', '-c:v', 'prores_ks', '-profile:v', '0', 'file:/o.mov'];
+    const b = breakdown(20, [
+      { tool: 'ffprobe', start: 100, end: 101, args: ['-show_streams', 'a.mov'] },
+      { tool: 'ffmpeg', start: 101, end: 116, args: enc },
+      { tool: 'ffprobe', start: 116, end: 118, args: ['-count_packets', 'o.mov'] },
+    ]);
+    expect(b).toEqual({ encode: 15, otherTools: 3, rest: 2 });
   });
 
   it('reads user + sys from /usr/bin/time output, also after a status line', () => {

@@ -127,6 +127,10 @@ export function formatProxyReport(r: ProxyResults, verdicts: readonly Verdict[],
         ['git dits proxy make', sx(wall(m.dits)), sx(cpu(m.dits)), mr.wall === null ? '-' : `${mr.wall.toFixed(2)}x`, mr.cpu === null ? '-' : `${mr.cpu.toFixed(2)}x`, vd?.target ?? '', verdictWord(vd?.pass ?? null)],
       ]),
     );
+    if (m.ditsBreakdown.length) {
+      const med = (k: 'encode' | 'otherTools' | 'rest') => spread(m.ditsBreakdown.map((b) => b[k])).median.toFixed(2);
+      out.push(`inside git dits proxy make (medians, wall): the encode ${med('encode')} s, other ffmpeg/ffprobe calls ${med('otherTools')} s, the rest (start-up, hashing the source, storing the proxy) ${med('rest')} s`);
+    }
     out.push(`reference arguments (${m.reference}${m.builtMatchesDits === null ? '' : m.builtMatchesDits ? '; the same as buildProxyEncodeArgs builds' : '; NOT what buildProxyEncodeArgs builds by default'}): ffmpeg ${m.referenceArgs.join(' ')}`);
   } else out.push(notMeasured('make'));
   out.push('');

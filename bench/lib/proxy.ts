@@ -52,7 +52,7 @@ export interface CloneRun {
 
 export interface ProxyFigures {
   clone: { files: number; originalBytes: number; proxyBytes: number; runs: CloneRun[] } | null;
-  make: { clipBytes: number; kinds: string; reference: string; builtMatchesDits: boolean | null; ditsArgs: string[] | null; referenceArgs: string[]; dits: CpuRun[]; ffmpeg: CpuRun[] } | null;
+  make: { clipBytes: number; kinds: string; reference: string; builtMatchesDits: boolean | null; ditsArgs: string[] | null; referenceArgs: string[]; dits: CpuRun[]; ffmpeg: CpuRun[]; ditsBreakdown: { encode: number; otherTools: number; rest: number }[] } | null;
   switchFiles: { files: number; fileBytes: number; proxyBytes: number; toProxy: CpuRun[]; toOriginal: CpuRun[] } | null;
   worker: { sourceBytes: number; runs: { seconds: number; memory: TreeMemoryPeak }[] } | null;
   status: { files: number; original: number[]; proxy: number[] } | null;
@@ -133,20 +133,59 @@ export function retarget(args: readonly string[], input: string, output: string)
   return out;
 }
 
+export interface ToolCall {
+  tool: 'ffmpeg' | 'ffprobe';
+  /** Wall-clock start and end, seconds since the epoch. */
+  start: number;
+  end: number;
+  args: string[];
+}
+
 /**
- * An executable `ffmpeg` in `dir` that logs every argv it is run with (fields ended by 0x1f,
- * one call per line; arguments with newlines are not expected from Dits) and then execs the
- * real one. calls(): the argvs so far.
+ * Executables `ffmpeg` and `ffprobe` in `dir` (Dits prefers an ffprobe beside DITS_FFMPEG)
+ * that run the real ones and then log the call: start and end time and every argument
+ * (fields ended by 0x1f, one call per line; Dits passes no arguments with newlines).
+ * calls(): the calls so far; reset() forgets them.
  */
-export function writeFfmpegWrapper(dir: string, realFfmpeg: string): { path: string; calls(): string[][] } {
+export function writeToolWrappers(dir: string, real: { ffmpeg: string; ffprobe: string }): { ffmpeg: string; calls(): ToolCall[]; reset(): void } {
   const logFile = path.join(dir, 'calls.log');
-  const wrapper = path.join(dir, 'ffmpeg');
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  fs.writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\037' "$@" >> ${q(logFile)}\nprintf '\\n' >> ${q(logFile)}\nexec ${q(realFfmpeg)} "$@"\n`, { mode: 0o755 });
+  for (const tool of ['ffmpeg', 'ffprobe'] as const) {
+    const script = [
+      '#!/bin/sh',
+      's=$(date +%s.%N)',
+      `${q(real[tool])} "$@"`,
+      'rc=$?',
+      'e=$(date +%s.%N)',
+      `{ printf '%s\\037%s\\037%s\\037' ${tool} "$s" "$e"; printf '%s\\037' "$@"; printf '\\n'; } >> ${q(logFile)}`,
+      'exit $rc',
+      '',
+    ].join('\n');
+    fs.writeFileSync(path.join(dir, tool), script, { mode: 0o755 });
+  }
   return {
-    path: wrapper,
-    calls: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\x1f').slice(0, -1)) : []),
+    ffmpeg: path.join(dir, 'ffmpeg'),
+    calls: () =>
+      fs.existsSync(logFile)
+        ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => {
+            const [tool, start, end, ...args] = l.split('\x1f').slice(0, -1);
+            return { tool: tool as ToolCall['tool'], start: Number(start), end: Number(end), args };
+          })
+        : [],
+    reset: () => fs.rmSync(logFile, { force: true }),
   };
+}
+
+/** Seconds inside `git dits proxy make` by what ran: the proxy encode, other ffmpeg/ffprobe calls, the rest. */
+export function breakdown(total: number, calls: readonly ToolCall[]): { encode: number; otherTools: number; rest: number } {
+  const enc = findProxyEncode(calls.filter((c) => c.tool === 'ffmpeg').map((c) => c.args));
+  let encode = 0;
+  let otherTools = 0;
+  for (const c of calls) {
+    if (c.args === enc) encode += c.end - c.start;
+    else otherTools += c.end - c.start;
+  }
+  return { encode, otherTools, rest: total - encode - otherTools };
 }
 
 /** "12.03 11.90 0.14" (the last line /usr/bin/time -f '%e %U %S' wrote) -> CPU seconds. */
@@ -365,12 +404,14 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
   await attempt('make', [[cap.make, '`git dits proxy make`']], async () => {
     const clip = clips[0]!;
     const ffmpegPath = (await runProcess('sh', ['-c', 'command -v ffmpeg'], { cwd: sb.dir, env: sb.env })).stdout.trim();
+    const ffprobePath = (await runProcess('sh', ['-c', 'command -v ffprobe'], { cwd: sb.dir, env: sb.env })).stdout.trim();
     const wrapDir = sb.freshDir('ffmpeg-wrapper');
-    const wrap = writeFfmpegWrapper(wrapDir, ffmpegPath);
-    // Untimed first run through the wrapper (also the warm-up): which arguments Dits runs.
+    const wrap = writeToolWrappers(wrapDir, { ffmpeg: ffmpegPath, ffprobe: ffprobePath });
+    const wrapEnv = { DITS_FFMPEG: wrap.ffmpeg };
+    // Untimed first run through the wrappers (also the warm-up): which arguments Dits runs.
     const first = await repoWith(sb, 'proxy-make', [clip]);
-    await sb.run('git', makeArgs(cap, []), first.dir, { env: { DITS_FFMPEG: wrap.path } });
-    const ditsArgs = findProxyEncode(wrap.calls());
+    await sb.run('git', makeArgs(cap, []), first.dir, { env: wrapEnv });
+    const ditsArgs = findProxyEncode(wrap.calls().filter((c) => c.tool === 'ffmpeg').map((c) => c.args));
     sb.remove(first.dir);
     const probe = await runProcess('ffprobe', ['-v', 'error', '-show_entries', 'format_tags=timecode:stream_tags=timecode', '-of', 'json', clip], { cwd: sb.dir, env: sb.env });
     const tags = JSON.parse(probe.stdout) as { format?: { tags?: { timecode?: string } }; streams?: { tags?: { timecode?: string } }[] };
@@ -393,11 +434,13 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
       referenceArgs: normaliseEncodeArgs(referenceArgs),
       dits: [],
       ffmpeg: [],
+      ditsBreakdown: [],
     };
     const runFfmpeg = async () => {
       await sync(sb);
       warmFile(clip);
-      const t = await timed(sb, 'ffmpeg', referenceArgs, sb.dir);
+      // through the same wrapper as Dits' ffmpeg, so both sides pay it
+      const t = await timed(sb, wrap.ffmpeg, referenceArgs, sb.dir);
       if (!fs.existsSync(outFile) || fs.statSync(outFile).size === 0) throw new Error('the reference ffmpeg run wrote no proxy');
       fs.rmSync(outFile, { force: true });
       out.ffmpeg.push(t);
@@ -407,10 +450,13 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
       const repo = await repoWith(sb, 'proxy-make', [clip]);
       await sync(sb);
       warmFile(clip);
-      const t = await timed(sb, 'git', makeArgs(cap, []), repo.dir);
+      wrap.reset();
+      // through the wrappers (a shell and two `date` per call, milliseconds): where the time goes
+      const t = await timed(sb, 'git', makeArgs(cap, []), repo.dir, { ...sb.env, ...wrapEnv });
       await proxiesOf(sb, repo.dir);
       sb.remove(repo.dir);
       out.dits.push(t);
+      out.ditsBreakdown.push(breakdown(t.seconds, wrap.calls()));
       return t;
     };
     for (let r = 0; r < opts.runs; r++) {
