@@ -79,7 +79,11 @@ export interface TimelineClip {
 export interface Timeline {
   format: TimelineFormat;
   name?: string;
-  /** Frames per second; null for an EDL whose rate is not known yet (pass `frameRate`). */
+  /**
+   * Frames per second; null for an EDL whose rate is not known yet: then frame counts are
+   * provisional (at 30) and speed changes and overlaps are not looked for; parse again with
+   * `frameRate` once it is known.
+   */
   frameRate: Rat | null;
   dropFrame: boolean;
   /** The timeline's first frame as a timecode ("01:00:00:00"). */
@@ -175,9 +179,9 @@ function timelineFromFcpxml(root: XmlElement, name: string): Timeline {
   };
   const label = (el: XmlElement): string => `${el.name}${el.attributes.name ? ` "${el.attributes.name}"` : ''}`;
   /** Effects, retimes, split edits and connected items inside a spine item. */
-  const inspect = (el: XmlElement, at: string): void => {
+  const inspect = (el: XmlElement, at: string, who = label(el)): void => {
     if (el.attributes.audioStart !== undefined || el.attributes.audioDuration !== undefined) {
-      unsupported.push({ kind: 'separate-audio', what: `${label(el)}: split edit (audio cut apart from the video)`, at });
+      unsupported.push({ kind: 'separate-audio', what: `${who}: split edit (audio cut apart from the video)`, at });
     }
     for (const c of el.children) {
       if (FCPXML_PASSIVE.has(c.name)) continue;
@@ -185,12 +189,12 @@ function timelineFromFcpxml(root: XmlElement, name: string): Timeline {
         unsupported.push(connectedItem(c, label, resources, at));
         continue;
       }
-      if (c.name === 'timeMap') unsupported.push({ kind: 'speed-change', what: `${label(el)}: retimed (timeMap)`, at });
+      if (c.name === 'timeMap') unsupported.push({ kind: 'speed-change', what: `${who}: retimed (timeMap)`, at });
       else if (c.name.startsWith('filter-') || c.name.startsWith('adjust-')) {
         const effect = resources.get(c.attributes.ref ?? '');
         const effectName = c.attributes.name ?? effect?.attributes.name ?? c.name;
         if (c.attributes.enabled === '0') continue;
-        unsupported.push({ kind: 'effect', what: `${label(el)}: ${c.name.startsWith('adjust-') ? c.name : `effect "${effectName}"`}`, at });
+        unsupported.push({ kind: 'effect', what: `${who}: ${c.name.startsWith('adjust-') ? c.name : `effect "${effectName}"`}`, at });
       }
     }
   };
@@ -221,7 +225,7 @@ function timelineFromFcpxml(root: XmlElement, name: string): Timeline {
             unsupported.push({ kind: 'compound-clip', what: `${label(item)}: a clip holding more than one piece of media`, at });
             break;
           }
-          inspect(video, at);
+          inspect(video, at, label(item));
           media = video;
           // local time t plays the video's start + (t - its offset)
           localShift = sub(time(item, 'start') ?? ZERO, time(video, 'offset') ?? ZERO);
@@ -249,7 +253,11 @@ function timelineFromFcpxml(root: XmlElement, name: string): Timeline {
           recordStart,
           frames,
           source: { seconds },
-          audio: item.attributes.srcEnable !== 'video' && asset.attributes.hasAudio !== '0',
+          // a clip plays the audio it holds; an asset-clip its asset's, unless video only
+          audio:
+            item.name === 'clip'
+              ? item.children.some((c) => c.name === 'audio' && c.attributes.lane === undefined)
+              : item.attributes.srcEnable !== 'video' && asset.attributes.hasAudio !== '0',
         });
         break;
       }
@@ -610,7 +618,8 @@ function timelineFromEdl(text: string, options: ParseTimelineOptions): Timeline 
     if (e.effects.length || e.speeds.length) continue;
     const srcLen = frameOf(first.srcOut) - frameOf(first.srcIn);
     const recLen = frameOf(first.recOut) - frameOf(first.recIn);
-    if (srcLen !== recLen) {
+    // at an unknown rate the lengths cannot be compared (01:00:01:05 is another frame at 25 and at 30 fps)
+    if (rate && srcLen !== recLen) {
       unsupported.push({ kind: 'speed-change', what: `${what}: ${srcLen} source frames in ${recLen} record frames`, at });
       continue;
     }
@@ -656,7 +665,7 @@ function timelineFromEdl(text: string, options: ParseTimelineOptions): Timeline 
   }
   clips.sort((a, b) => a.recordStart - b.recordStart);
   clips.forEach((c, i) => (c.index = i + 1));
-  for (let i = 1; i < clips.length; i++) {
+  for (let i = 1; rate && i < clips.length; i++) {
     if (clips[i]!.recordStart < clips[i - 1]!.recordStart + clips[i - 1]!.frames) {
       unsupported.push({ kind: 'overlapping-video', what: `${clips[i]!.label.replace(/ at .*/, '')} overlaps ${clips[i - 1]!.label.replace(/ at .*/, '')}`, at: clips[i]!.label.replace(/.* at /, '') });
     }
