@@ -201,6 +201,12 @@ function timelineFromFcpxml(root: XmlElement, name: string): Timeline {
 
   let pos = origin;
   for (const item of items) {
+    if (item.attributes.lane !== undefined) {
+      // a lane in the spine itself (hand-made files): it plays over the storyline too
+      const off = time(item, 'offset');
+      unsupported.push(connectedItem(item, label, resources, off ? tcAt(nearestFrame(sub(off, origin), rate)) : undefined));
+      continue;
+    }
     const offset = time(item, 'offset') ?? pos;
     const duration = time(item, 'duration') ?? ZERO;
     pos = add(offset, duration);
@@ -415,6 +421,10 @@ function timelineFromXmeml(root: XmlElement, name: string): Timeline {
           continue;
         }
         if (el.name !== 'clipitem' || !enabled(el)) continue;
+        if (childText(el, 'start') === undefined || childText(el, 'end') === undefined) {
+          unsupported.push({ kind: 'other', what: `clip "${itemName(el)}" on ${kind === 'video' ? 'V' : 'A'}${ti + 1} has no place in the sequence (no <start>/<end>)` });
+          continue;
+        }
         const start = num(el, 'start');
         const end = num(el, 'end');
         const at = tcAt(start);
