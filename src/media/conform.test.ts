@@ -13,7 +13,7 @@ const source = (path: string, o: Partial<ConformSource> = {}): ConformSource => 
   width: 320,
   height: 180,
   pixelFormat: 'yuv422p10le',
-  audio: { channels: 2, layout: 'stereo', sampleRate: 48000 },
+  audio: { streams: 1, channels: 2, layout: 'stereo', sampleRate: 48000 },
   ...o,
 });
 
@@ -29,14 +29,24 @@ describe('planConform', () => {
 `);
     const plan = planConform(t, new Map([['Media/a.mov', source('Media/a.mov', { startTimecode: '10:00:00:00' })], ['Media/b.mov', source('Media/b.mov', { width: 640, height: 360 })]]), pathOf);
     expect(plan.segments).toEqual([
-      { kind: 'clip', clip: 1, label: 'event 001 (a.mov) at 01:00:00:00', path: 'Media/a.mov', file: '/repo/Media/a.mov', sourceStart: 25, frames: 25, recordStart: 0, audio: true, scale: false },
+      { kind: 'clip', clip: 1, label: 'event 001 (a.mov) at 01:00:00:00', path: 'Media/a.mov', file: '/repo/Media/a.mov', sourceStart: 25, frames: 25, recordStart: 0, audio: true, audioStreams: 1, scale: false },
       { kind: 'gap', recordStart: 25, frames: 25 },
-      { kind: 'clip', clip: 2, label: 'event 002 (b.mov) at 01:00:02:00', path: 'Media/b.mov', file: '/repo/Media/b.mov', sourceStart: 5, frames: 10, recordStart: 50, audio: false, scale: true },
+      { kind: 'clip', clip: 2, label: 'event 002 (b.mov) at 01:00:02:00', path: 'Media/b.mov', file: '/repo/Media/b.mov', sourceStart: 5, frames: 10, recordStart: 50, audio: false, audioStreams: 1, scale: true },
     ]);
     expect(plan.frames).toBe(60);
     expect([plan.width, plan.height, plan.startTimecode]).toEqual([320, 180, '01:00:00:00']);
     expect(plan.audio).toEqual({ layout: 'stereo', sampleRate: 48000 });
     expect(plan.warnings).toEqual(['event 002 (b.mov) at 01:00:02:00: Media/b.mov is scaled to 320x180']);
+  });
+
+  it('a source with one mono stream per channel keeps every channel (merged, no speaker layout)', () => {
+    const t = edl(`001  AX  AA/V  C  00:00:00:00 00:00:01:00 01:00:00:00 01:00:01:00
+* FROM CLIP NAME: a.mov
+`);
+    const plan = planConform(t, new Map([['Media/a.mov', source('Media/a.mov', { audio: { streams: 4, channels: 4, layout: 'mono', sampleRate: 48000 } })]]), pathOf);
+    expect(plan.audio).toEqual({ layout: '4c', sampleRate: 48000 });
+    const graph = buildConformArgs({ ...plan, codec: 'ffv1', output: '/o', container: 'mov' }).find((a) => a.includes('amerge'));
+    expect(graph).toMatch(/^\[0:v:0\].*;\[0:a:0\]\[0:a:1\]\[0:a:2\]\[0:a:3\]amerge=inputs=4,aresample=48000,aformat=channel_layouts=4c,/);
   });
 
   it('refuses, listing each, a source at another frame rate and a range outside the file', () => {

@@ -31,7 +31,11 @@ export interface ConformSource {
   pixelFormat?: string;
   /** The file's start timecode ("01:00:00:00"), needed to place an EDL's source timecodes. */
   startTimecode?: string;
-  audio: { channels: number; layout?: string; sampleRate: number } | null;
+  /**
+   * Its audio: `streams` audio streams (cameras often record one mono stream per channel),
+   * `channels` in all; `layout` of a single stream.
+   */
+  audio: { streams: number; channels: number; layout?: string; sampleRate: number } | null;
 }
 
 export type ConformSegment =
@@ -48,6 +52,8 @@ export type ConformSegment =
       recordStart: number;
       /** The clip's audio plays (else silence). */
       audio: boolean;
+      /** Audio streams of the source, merged into one in order (amerge). */
+      audioStreams: number;
       /** The source's size differs from the output's: scaled to fit, centred on black. */
       scale: boolean;
     }
@@ -123,6 +129,7 @@ export function planConform(timeline: Timeline, sources: ReadonlyMap<string, Con
       frames: clip.frames,
       recordStart: clip.recordStart,
       audio: clip.audio && src.audio !== null,
+      audioStreams: src.audio?.streams ?? 0,
       scale: src.width !== width || src.height !== height,
     });
     pos = clip.recordStart + clip.frames;
@@ -137,7 +144,8 @@ export function planConform(timeline: Timeline, sources: ReadonlyMap<string, Con
   const withAudio = used.filter((s) => s.audio);
   let audio: ConformPlan['audio'] = null;
   if (withAudio.length) {
-    const layouts = new Set(withAudio.map((s) => s.audio!.layout ?? `${s.audio!.channels}c`));
+    // several streams are merged into their channel count, without a speaker layout ("4c")
+    const layouts = new Set(withAudio.map((s) => (s.audio!.streams === 1 && s.audio!.layout) || `${s.audio!.channels}c`));
     const rates = new Set(withAudio.map((s) => s.audio!.sampleRate));
     const layout = layouts.size === 1 ? [...layouts][0]! : 'stereo';
     if (layouts.size > 1) warnings.push(`the sources' audio layouts differ (${[...layouts].join(', ')}): mixed to stereo`);

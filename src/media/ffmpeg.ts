@@ -644,7 +644,7 @@ export const MASTER_CODECS: Record<MasterCodec, { describe: string; args: readon
 };
 
 export type ConformEncodeSegment =
-  | { kind: 'clip'; file: string; sourceStart: number; frames: number; audio: boolean; scale: boolean }
+  | { kind: 'clip'; file: string; sourceStart: number; frames: number; audio: boolean; scale: boolean; /** default 1 */ audioStreams?: number }
   | { kind: 'gap'; frames: number };
 
 export interface ConformEncodeOptions {
@@ -713,8 +713,10 @@ export function buildConformArgs(o: ConformEncodeOptions): string[] {
       graph.push(`[${k}:v:0]trim=end_frame=${s.frames},setpts=PTS-STARTPTS${s.scale ? `,${fit}` : ''},${finish}[v${i}]`);
       if (o.audio && s.audio) {
         const skip = Math.max(0, Math.round(((usAt(s.sourceStart) - seekUs) * sr) / 1e6));
+        const streams = Math.max(1, s.audioStreams ?? 1);
+        const merged = streams === 1 ? `[${k}:a:0]` : `${Array.from({ length: streams }, (_, j) => `[${k}:a:${j}]`).join('')}amerge=inputs=${streams},`;
         graph.push(
-          `[${k}:a:0]aresample=${sr},aformat=channel_layouts=${o.audio.layout},atrim=start_sample=${skip}:end_sample=${skip + samples},asetpts=PTS-STARTPTS,apad=whole_len=${samples}[a${i}]`,
+          `${merged}aresample=${sr},aformat=channel_layouts=${o.audio.layout},atrim=start_sample=${skip}:end_sample=${skip + samples},asetpts=PTS-STARTPTS,apad=whole_len=${samples}[a${i}]`,
         );
       } else if (silence) graph.push(silence);
     }

@@ -305,7 +305,7 @@ async function probeSource(ff: Awaited<ReturnType<typeof import('../../media/ffm
     frames = v && v.type === 'video' ? v.nbReadPackets : undefined;
   }
   if (frames === undefined) throw new DitsUserError('render-no-frames', `${p}: cannot count its frames`);
-  const audio = info.streams.find((s) => s.type === 'audio');
+  const audio = info.streams.filter((s): s is Extract<typeof s, { type: 'audio' }> => s.type === 'audio');
   return {
     path: p,
     file,
@@ -315,7 +315,9 @@ async function probeSource(ff: Awaited<ReturnType<typeof import('../../media/ffm
     height: video.height,
     pixelFormat: video.pixelFormat,
     startTimecode: info.timecode,
-    audio: audio && audio.type === 'audio' ? { channels: audio.channels, layout: audio.channelLayout, sampleRate: audio.sampleRate ?? 48000 } : null,
+    audio: audio.length
+      ? { streams: audio.length, channels: audio.reduce((n, a) => n + a.channels, 0), layout: audio[0]!.channelLayout, sampleRate: audio[0]!.sampleRate ?? 48000 }
+      : null,
   };
 }
 
