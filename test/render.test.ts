@@ -7,7 +7,7 @@
  * frame must decode to the very pixels of the source frame the edit list names, which the
  * framemd5 of both shows. The same cut as FCPXML, xmeml and EDL must give the same frames.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -276,6 +276,48 @@ describe('git dits render', () => {
     });
     for (const f of ['a', 'b', 'c']) expect(isPointer(path.join(c, 'Media', `${f}.mov`))).toBe(true);
     expect(fs.existsSync(path.join(c, 'x.mov'))).toBe(false);
+  });
+
+  it('interrupted (SIGINT): ffmpeg and what it started are stopped, the partial file is removed, exit 130', async () => {
+    const c = lazyClone('interrupt');
+    // a stand-in ffmpeg that writes part of its output, then works forever (through a child)
+    const bin = path.join(sb.dir, 'slow-ffmpeg');
+    const pidFile = path.join(sb.dir, 'slow-ffmpeg.pid');
+    writeFile(path.join(bin, 'ffmpeg'), `#!/bin/sh
+if [ "$1" = "-version" ]; then echo "ffmpeg version 5.1.9-stand-in"; exit 0; fi
+for a; do last="$a"; done
+echo partial > "\${last#file:}"
+sleep 300 &
+echo $! > "${pidFile}"
+wait
+`);
+    fs.chmodSync(path.join(bin, 'ffmpeg'), 0o755);
+    const p = spawn(process.execPath, [path.join(import.meta.dirname, '..', 'bin', 'git-dits'), 'render', 'edit/cut.fcpxml', '--out', 'master.mov'], {
+      cwd: c,
+      env: { ...sb.env, DITS_FFMPEG: path.join(bin, 'ffmpeg') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+    const partial = (): string[] => fs.readdirSync(c).filter((f) => f.includes('dits-render'));
+    for (let i = 0; i < 600 && !(partial().length && fs.existsSync(pidFile)); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(partial()).toHaveLength(1);
+    p.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toMatch(/render interrupted; nothing was written/);
+    expect(partial()).toEqual([]);
+    expect(fs.existsSync(path.join(c, 'master.mov'))).toBe(false);
+    // the whole group was killed: gone, or a zombie its new parent has not reaped yet
+    const sleeper = Number(fs.readFileSync(pidFile, 'utf8'));
+    let state = 'gone';
+    try {
+      state = fs.readFileSync(`/proc/${sleeper}/stat`, 'utf8').split(') ')[1]![0]!;
+    } catch {
+      // gone
+    }
+    if (state !== 'gone' && state !== 'Z') process.kill(sleeper, 'SIGKILL'); // leave nothing behind when failing
+    expect(['gone', 'Z']).toContain(state);
   });
 
   it('a clip whose media is not in the repository: a clear error naming it', () => {

@@ -135,6 +135,11 @@ const render: Command = {
     // -- encode into a temporary name beside the output, then rename
     const tmp = path.join(path.dirname(outFile!), `.${path.basename(outFile!)}.dits-render-${process.pid}.tmp`);
     const bar = frameProgress(ctx, plan.frames);
+    // Ctrl-C or a kill: ffmpeg's process group is stopped and the partial file removed
+    const abort = new AbortController();
+    const stop = (): void => abort.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
     try {
       await ff.run(
         buildConformArgs({
@@ -149,14 +154,21 @@ const render: Command = {
           container,
           timecode: plan.startTimecode,
         }),
-        { onProgress: (p) => bar.update(p.frame ?? 0) },
+        { onProgress: (p) => bar.update(p.frame ?? 0), signal: abort.signal },
       );
       bar.done();
       fs.renameSync(tmp, outFile!);
     } catch (e) {
       bar.done();
       fs.rmSync(tmp, { force: true });
+      if (abort.signal.aborted) {
+        err(ctx, 'dits: render interrupted; nothing was written');
+        return 130;
+      }
       throw e;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
     }
     const clipsUsed = plan.segments.filter((s) => s.kind === 'clip').length;
     const seconds = framesToSeconds(plan.frames, plan.frameRate);
