@@ -320,6 +320,22 @@ wait
     expect(['gone', 'Z']).toContain(state);
   });
 
+  it('content the remote cannot give: a clear error naming the files and what to run', () => {
+    const c = lazyClone('offline');
+    const away = path.join(sb.dir, 'remotes', 'origin.away');
+    fs.renameSync(path.join(sb.dir, 'remotes', 'origin'), away);
+    try {
+      const r = sb.dits(['render', 'edit/cut.fcpxml', '--out', 'master.mov'], c);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/the content of 2 file\(s\) the timeline uses could not be written: Media\/a\.mov, Media\/b\.mov/);
+      expect(r.stderr).toMatch(/hint: `git dits pull -- Media\/a\.mov Media\/b\.mov`/);
+      expect(r.stderr).not.toMatch(/internal error/);
+      expect(fs.existsSync(path.join(c, 'master.mov'))).toBe(false);
+    } finally {
+      fs.renameSync(away, path.join(sb.dir, 'remotes', 'origin'));
+    }
+  });
+
   it('a clip whose media is not in the repository: a clear error naming it', () => {
     const c = lazyClone('missing');
     const r = sb.dits(['render', 'edit/missing.fcpxml', '--out', 'x.mov'], c);

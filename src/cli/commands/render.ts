@@ -97,6 +97,8 @@ const render: Command = {
     const need = inspectFiles(repo, files);
 
     if (dryRun) return printPlan(ctx, rel, timeline, pathOfClip, need, values.json === true);
+    if (!fs.existsSync(path.dirname(outFile!))) throw new DitsUserError('no-such-directory', `${path.dirname(values.out!)}: no such directory`, { hint: 'create it first, or name another --out' });
+    if (files.some((f) => path.join(repo.workTree, f) === outFile)) throw new DitsUserError('output-is-source', `--out ${values.out} is one of the timeline's sources`, { hint: 'name another --out' });
     if (fs.existsSync(outFile!) && !values.force) {
       throw new DitsUserError('output-exists', `${values.out} exists`, { hint: 'name another --out, or add --force to overwrite it' });
     }
