@@ -37,6 +37,11 @@ function frameMd5s(file: string): string[] {
   return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(',').pop()!.trim());
 }
 
+/** The md5 of the decoded audio. */
+function audioMd5(file: string): string {
+  return execFileSync('ffmpeg', ['-v', 'error', '-nostdin', '-i', file, '-map', '0:a:0', '-f', 'md5', '-']).toString('utf8').trim();
+}
+
 function probe(file: string): { streams: { codec_type: string; codec_name: string; profile?: string; nb_frames?: string; duration?: string; tags?: Record<string, string> }[] } {
   return JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_streams', file]).toString('utf8'));
 }
@@ -224,6 +229,13 @@ describe('git dits render', () => {
     const audio = probe(path.join(c, 'master-fcpxml.mkv')).streams.find((s) => s.codec_type === 'audio');
     expect(audio?.codec_name).toBe('pcm_s24le');
 
+    // in passes of one segment, joined without re-encoding: the same frames and the same audio samples
+    const passes = sb.dits(['render', 'edit/cut.fcpxml', '--out', 'master-passes.mkv', '--codec', 'ffv1', '--pass-size', '1'], c);
+    expect(passes.status, passes.stderr).toBe(0);
+    expect(frameMd5s(path.join(c, 'master-passes.mkv'))).toEqual(out);
+    expect(audioMd5(path.join(c, 'master-passes.mkv'))).toBe(audioMd5(path.join(c, 'master-fcpxml.mkv')));
+    expect(fs.readdirSync(c).filter((f) => f.includes('dits-render'))).toEqual([]); // parts and list removed
+
     // the same cut as Premiere XML and as an EDL: the same frames
     for (const [project, master] of [['edit/cut.xml', 'master-xml.mkv'], ['edit/cut.edl', 'master-edl.mkv']] as const) {
       const x = sb.dits(['render', project, '--out', master, '--codec', 'ffv1'], c);
@@ -246,6 +258,13 @@ describe('git dits render', () => {
     expect(video.tags?.timecode).toBe('01:00:00:00');
     expect(audio.codec_name).toBe('pcm_s24le');
     expect(Math.abs(Number(audio.duration) - 45 / FPS)).toBeLessThan(1 / FPS);
+    // in passes (ProRes parts joined by copy): the same length and timecode
+    const passes = sb.dits(['render', 'edit/cut.fcpxml', '-o', 'passes.mov', '--pass-size', '2'], c);
+    expect(passes.status, passes.stderr).toBe(0);
+    const pp = probe(path.join(c, 'passes.mov'));
+    expect(Number(pp.streams.find((s) => s.codec_type === 'video')!.nb_frames)).toBe(45);
+    expect(pp.streams.find((s) => s.codec_type === 'video')!.tags?.timecode).toBe('01:00:00:00');
+    expect(Number(pp.streams.find((s) => s.codec_type === 'audio')!.duration)).toBeCloseTo(Number(audio.duration), 6);
     // an existing output is not overwritten without --force
     const again = sb.dits(['render', 'edit/cut.fcpxml', '-o', 'master.mov'], c);
     expect(again.status).toBe(1);

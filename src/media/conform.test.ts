@@ -106,4 +106,13 @@ describe('buildConformArgs', () => {
       '-r', '30000/1001', '-c:a', 'pcm_s24le', '-timecode', '01:00:00;00', '-f', 'mov', 'file:/out/.m.tmp',
     ]);
   });
+
+  it('a pass of a longer render rounds its audio from the absolute record positions', () => {
+    const one = (recordOffset: number): string | undefined =>
+      buildConformArgs({ segments: [{ kind: 'gap', frames: 1 }], frameRate: rat(30000, 1001), width: 16, height: 16, audio: { layout: 'mono', sampleRate: 48000 }, codec: 'ffv1', output: '/o', container: 'mov', recordOffset })
+        .find((a) => a.includes('anullsrc'));
+    // 1601.6 samples a frame: frame 0 gets round(1601.6) = 1602, frame 1 gets round(3203.2) - 1602 = 1601
+    expect(one(0)).toMatch(/atrim=end_sample=1602\[a0\]/);
+    expect(one(1)).toMatch(/atrim=end_sample=1601\[a0\]/);
+  });
 });

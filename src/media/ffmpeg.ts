@@ -662,6 +662,12 @@ export interface ConformEncodeOptions {
   container: 'mov' | 'mp4' | 'matroska';
   /** The master's start timecode ("01:00:00:00"). */
   timecode?: string;
+  /**
+   * Frames of the master before these segments, when a long timeline is rendered in parts:
+   * audio sample counts are rounded from the absolute record positions, so the parts add up
+   * to exactly what one pass would write.
+   */
+  recordOffset?: number;
 }
 
 /** Microseconds as ffmpeg's time syntax ("12.345678"). */
@@ -693,7 +699,7 @@ export function buildConformArgs(o: ConformEncodeOptions): string[] {
   const graph: string[] = [];
   const concatInputs: string[] = [];
   let input = 0;
-  let record = 0;
+  let record = o.recordOffset ?? 0;
   const fit = `scale=${o.width}:${o.height}:force_original_aspect_ratio=decrease,pad=${o.width}:${o.height}:(ow-iw)/2:(oh-ih)/2`;
   const finish = `setsar=1${pix ? `,format=${pix}` : ''}`;
   o.segments.forEach((s, i) => {
@@ -732,4 +738,25 @@ export function buildConformArgs(o: ConformEncodeOptions): string[] {
   if (o.timecode !== undefined && o.container !== 'matroska') args.push('-timecode', o.timecode);
   args.push('-f', o.container, fileArg(o.output));
   return args;
+}
+
+/**
+ * Arguments that join parts rendered by buildConformArgs (same codec, size, rate and audio)
+ * into one file without re-encoding the picture: the concat demuxer, reading `listFile`
+ * (buildConcatList). Audio is copied (PCM), or encoded to AAC for an .mp4. Frame-exact: each
+ * part holds exactly its frames and samples, and every codec here starts a part on a key frame.
+ */
+export function buildJoinArgs(o: { listFile: string; output: string; container: 'mov' | 'mp4' | 'matroska'; audio: boolean; timecode?: string }): string[] {
+  const args = ['-y', '-f', 'concat', '-safe', '0', '-i', fileArg(o.listFile), '-map', '0:v:0'];
+  if (o.audio) args.push('-map', '0:a:0');
+  args.push('-c:v', 'copy');
+  if (o.audio) args.push(...(o.container === 'mp4' ? ['-c:a', 'aac', '-b:a', '320k'] : ['-c:a', 'copy']));
+  if (o.timecode !== undefined && o.container !== 'matroska') args.push('-timecode', o.timecode);
+  args.push('-f', o.container, fileArg(o.output));
+  return args;
+}
+
+/** The concat demuxer's list of `files` (absolute paths), quoted as ffmpeg-formats(1) says. */
+export function buildConcatList(files: readonly string[]): string {
+  return 'ffconcat version 1.0\n' + files.map((f) => `file 'file:${f.replace(/'/g, "'\\''")}'\n`).join('');
 }

@@ -31,10 +31,18 @@ import { parseOptions, type OptionTable } from '../options.js';
 const CODECS = ['prores_hq', 'prores', 'dnxhr_hq', 'h264', 'ffv1'] as const;
 type Codec = (typeof CODECS)[number];
 
+/**
+ * Segments per ffmpeg run. ffmpeg opens every input at the start and keeps its decoder (and
+ * its frame buffers: tens of MB per 4K ProRes decoder thread) until the run ends, so a run
+ * over hundreds of cuts would grow with the cut count; passes of this many keep it bounded.
+ */
+const DEFAULT_PASS_SIZE = 24;
+
 const renderOptions = {
   out: { type: 'string', short: 'o', value: '<file>', description: 'the master to write (.mov, .mkv; .mp4 for h264)' },
   codec: { type: 'string', value: '<codec>', default: 'prores_hq', description: `video codec of the master: ${CODECS.join(', ')}` },
   fps: { type: 'string', value: '<rate>', description: 'frame rate of an EDL (25, 24000/1001, 29.97); default: FCM DROP FRAME means 29.97, else the first source\'s rate' },
+  'pass-size': { type: 'string', value: '<n>', default: String(DEFAULT_PASS_SIZE), description: 'segments per ffmpeg pass (each is one open decoder); a longer timeline is rendered in passes joined without re-encoding' },
   force: { type: 'boolean', short: 'f', description: 'overwrite the output file if it exists' },
   'dry-run': { type: 'boolean', short: 'n', description: 'print the plan (segments, files needed, bytes to fetch); fetch and encode nothing' },
   json: { type: 'boolean', description: 'print the plan (with --dry-run) or the result as JSON' },
@@ -66,6 +74,8 @@ const render: Command = {
       fps = parseRate(values.fps);
       if (!fps) throw new DitsUserError('bad-option-value', `--fps ${values.fps}: not a frame rate`, { hint: 'e.g. --fps 25, --fps 24000/1001, --fps 29.97', exitCode: 2 });
     }
+    const passSize = Number(values['pass-size'] ?? DEFAULT_PASS_SIZE);
+    if (!Number.isInteger(passSize) || passSize < 1) throw new DitsUserError('bad-option-value', `--pass-size ${values['pass-size']}: not a whole number of segments`, { hint: 'e.g. --pass-size 24', exitCode: 2 });
     const outFile = values.out ? path.resolve(ctx.cwd, values.out) : undefined;
     const container = outFile ? containerOf(outFile, codec) : 'mov';
 
@@ -118,7 +128,7 @@ const render: Command = {
     }
 
     // -- what each file is (ffmpeg is loaded only here)
-    const { openFfmpeg, MASTER_CODECS, buildConformArgs } = await import('../../media/ffmpeg.js');
+    const { openFfmpeg, MASTER_CODECS, buildConformArgs, buildConcatList, buildJoinArgs } = await import('../../media/ffmpeg.js');
     const ff = await openFfmpeg({ env: ctx.env });
     const sources = new Map<string, ConformSource>();
     for (const p of files) sources.set(p, await probeSource(ff, repo, p));
@@ -134,30 +144,48 @@ const render: Command = {
     const plan = planConform(timeline, sources, (c) => pathOfClip.get(c)!);
     for (const w of plan.warnings) err(ctx, `warning: ${w}`);
 
-    // -- encode into a temporary name beside the output, then rename
-    const tmp = path.join(path.dirname(outFile!), `.${path.basename(outFile!)}.dits-render-${process.pid}.tmp`);
+    // -- encode into a temporary name beside the output, then rename. A long timeline goes in
+    // passes of at most --pass-size segments (each segment is one decoder in ffmpeg, so this
+    // bounds its memory), joined without re-encoding.
+    const temp = (suffix: string): string => path.join(path.dirname(outFile!), `.${path.basename(outFile!)}.dits-render-${process.pid}${suffix}`);
+    const tmp = temp('.tmp');
+    const passes: (typeof plan.segments)[] = [];
+    for (let i = 0; i < plan.segments.length; i += passSize) passes.push(plan.segments.slice(i, i + passSize));
+    const partContainer = container === 'matroska' ? 'matroska' : 'mov';
+    const parts = passes.length > 1 ? passes.map((_, i) => temp(`.part${i}.${partContainer === 'mov' ? 'mov' : 'mkv'}`)) : [];
+    const listFile = temp('.list');
     const bar = frameProgress(ctx, plan.frames);
-    // Ctrl-C or a kill: ffmpeg's process group is stopped and the partial file removed
+    // Ctrl-C or a kill: ffmpeg's process group is stopped and the partial files removed
     const abort = new AbortController();
     const stop = (): void => abort.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
-      await ff.run(
-        buildConformArgs({
-          segments: plan.segments,
-          frameRate: plan.frameRate,
-          width: plan.width,
-          height: plan.height,
-          audio: plan.audio,
-          codec,
-          pixelFormat: plan.pixelFormat,
-          output: tmp,
-          container,
-          timecode: plan.startTimecode,
-        }),
-        { onProgress: (p) => bar.update(p.frame ?? 0), signal: abort.signal },
-      );
+      let done = 0;
+      for (const [i, segments] of passes.entries()) {
+        const recordOffset = done;
+        await ff.run(
+          buildConformArgs({
+            segments,
+            frameRate: plan.frameRate,
+            width: plan.width,
+            height: plan.height,
+            audio: plan.audio,
+            codec,
+            pixelFormat: plan.pixelFormat,
+            output: parts.length ? parts[i]! : tmp,
+            container: parts.length ? partContainer : container,
+            timecode: parts.length ? undefined : plan.startTimecode,
+            recordOffset,
+          }),
+          { onProgress: (p) => bar.update(recordOffset + (p.frame ?? 0)), signal: abort.signal },
+        );
+        done += segments.reduce((n, seg) => n + seg.frames, 0);
+      }
+      if (parts.length) {
+        fs.writeFileSync(listFile, buildConcatList(parts));
+        await ff.run(buildJoinArgs({ listFile, output: tmp, container, audio: plan.audio !== null, timecode: plan.startTimecode }), { signal: abort.signal });
+      }
       bar.done();
       fs.renameSync(tmp, outFile!);
     } catch (e) {
@@ -169,6 +197,7 @@ const render: Command = {
       }
       throw e;
     } finally {
+      for (const f of [...parts, listFile]) fs.rmSync(f, { force: true });
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
     }
