@@ -756,7 +756,17 @@ export function buildJoinArgs(o: { listFile: string; output: string; container: 
   return args;
 }
 
-/** The concat demuxer's list of `files` (absolute paths), quoted as ffmpeg-formats(1) says. */
-export function buildConcatList(files: readonly string[]): string {
-  return 'ffconcat version 1.0\n' + files.map((f) => `file 'file:${f.replace(/'/g, "'\\''")}'\n`).join('');
+/**
+ * The concat demuxer's list of parts (absolute paths), quoted as ffmpeg-formats(1) says. Each
+ * part's duration is given from its frame count: read from the file, it is the container's
+ * (a .mov's movie time scale is 1/1000 s), and the next part's timestamps would start up to a
+ * millisecond late, leaving uneven frame durations at every join.
+ */
+export function buildConcatList(parts: readonly { file: string; frames: number }[], frameRate: Rational): string {
+  const lines = ['ffconcat version 1.0'];
+  for (const p of parts) {
+    lines.push(`file 'file:${p.file.replace(/'/g, "'\\''")}'`);
+    lines.push(`duration ${secondsArg(Math.round((p.frames * frameRate.den * 1e6) / frameRate.num))}`);
+  }
+  return lines.join('\n') + '\n';
 }

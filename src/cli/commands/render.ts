@@ -183,7 +183,7 @@ const render: Command = {
         done += segments.reduce((n, seg) => n + seg.frames, 0);
       }
       if (parts.length) {
-        fs.writeFileSync(listFile, buildConcatList(parts));
+        fs.writeFileSync(listFile, buildConcatList(parts.map((file, i) => ({ file, frames: passes[i]!.reduce((n, seg) => n + seg.frames, 0) })), plan.frameRate));
         await ff.run(buildJoinArgs({ listFile, output: tmp, container, audio: plan.audio !== null, timecode: plan.startTimecode }), { signal: abort.signal });
       }
       bar.done();
