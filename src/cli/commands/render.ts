@@ -32,11 +32,13 @@ const CODECS = ['prores_hq', 'prores', 'dnxhr_hq', 'h264', 'ffv1'] as const;
 type Codec = (typeof CODECS)[number];
 
 /**
- * Segments per ffmpeg run. ffmpeg opens every input at the start and keeps its decoder (and
- * its frame buffers: tens of MB per 4K ProRes decoder thread) until the run ends, so a run
- * over hundreds of cuts would grow with the cut count; passes of this many keep it bounded.
+ * Segments per ffmpeg run. ffmpeg opens every input at the start and keeps it (demuxer,
+ * decoder, frame pools) until the run ends: measured with 1080p ProRes 422 HQ sources, peak
+ * RSS 203 MB with 4 segments, 350 MB with 8, 947 MB with 24, 3.6 GB with 96 (about 37 MB
+ * each, four times that at 4K). Passes of 8 keep it near 350 MB whatever the cut count (96
+ * segments: 360 MB and 36.7 CPU s in passes, against 3.6 GB and 38.6 CPU s in one run).
  */
-const DEFAULT_PASS_SIZE = 24;
+const DEFAULT_PASS_SIZE = 8;
 
 const renderOptions = {
   out: { type: 'string', short: 'o', value: '<file>', description: 'the master to write (.mov, .mkv; .mp4 for h264)' },
