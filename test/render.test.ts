@@ -11,7 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GitSandbox, SMALL_CHUNKS, cloneInto, writeFile } from './helpers/git-env.js';
+import { DITS_BIN, GitSandbox, SMALL_CHUNKS, cloneInto, writeFile } from './helpers/git-env.js';
 
 let sb: GitSandbox;
 let remote: string;
@@ -362,6 +362,12 @@ wait
     expect(r.stderr).toMatch(/1 clip\(s\) use media that is not in the repository/);
     expect(r.stderr).toMatch(/asset-clip "b" at 01:00:01:00: \/Volumes\/Shoot Day\/Project\/Media\/gone\.mov \(no tracked file matches\)/);
     expect(r.stderr).toMatch(/hint: add the media/);
+    expect(isPointer(path.join(c, 'Media', 'a.mov'))).toBe(true);
+    // no ffmpeg: said before anything is downloaded
+    const noFf = sb.run(DITS_BIN, ['render', 'edit/cut.fcpxml', '--out', 'x.mov'], c, undefined, { DITS_FFMPEG: path.join(sb.dir, 'no-such-ffmpeg') });
+    expect(noFf.status).toBe(1);
+    expect(noFf.stderr).toMatch(/ffmpeg not found/);
+    expect(noFf.stderr).toMatch(/apt-get install ffmpeg/);
     expect(isPointer(path.join(c, 'Media', 'a.mov'))).toBe(true);
     const usage = sb.dits(['render', 'edit/cut.fcpxml'], c);
     expect(usage.status).toBe(2);

@@ -115,6 +115,10 @@ const render: Command = {
       throw new DitsUserError('output-exists', `${values.out} exists`, { hint: 'name another --out, or add --force to overwrite it' });
     }
 
+    // ffmpeg is loaded only here, and looked for before anything is downloaded
+    const { openFfmpeg, MASTER_CODECS, buildConformArgs, buildConcatList, buildJoinArgs } = await import('../../media/ffmpeg.js');
+    const ff = await openFfmpeg({ env: ctx.env });
+
     // -- fetch (only the files this timeline uses), as `git dits pull <paths>` does
     const pointers = need.filter((n) => n.pointer);
     if (pointers.length) {
@@ -129,9 +133,7 @@ const render: Command = {
       }
     }
 
-    // -- what each file is (ffmpeg is loaded only here)
-    const { openFfmpeg, MASTER_CODECS, buildConformArgs, buildConcatList, buildJoinArgs } = await import('../../media/ffmpeg.js');
-    const ff = await openFfmpeg({ env: ctx.env });
+    // -- what each file is
     const sources = new Map<string, ConformSource>();
     for (const p of files) sources.set(p, await probeSource(ff, repo, p));
     if (!timeline.frameRate) {
