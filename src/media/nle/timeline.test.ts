@@ -76,6 +76,19 @@ describe('parseTimeline: FCPXML', () => {
     expect(codeOf(() => parse('p.fcpxml', xml.replace('offset="60060/30000s"', 'offset="60061/30000s"')))).toBe('project-corrupt');
   });
 
+  it('a clip whose audio comes from another file (double-system sound) is refused', () => {
+    const xml = `<fcpxml version="1.10"><resources>
+      <format id="f" frameDuration="1/25s"/>
+      <asset id="v" name="camera" start="0s" hasVideo="1" hasAudio="1" format="f"><media-rep kind="original-media" src="file:///m/cam.mov"/></asset>
+      <asset id="s" name="recorder" start="0s" hasAudio="1"><media-rep kind="original-media" src="file:///m/sound.wav"/></asset>
+      </resources><project name="P"><sequence format="f"><spine>
+        <clip name="synced" offset="0s" duration="2s"><video ref="v" offset="0s" duration="2s"/><audio ref="s" offset="0s" duration="2s"/></clip>
+      </spine></sequence></project></fcpxml>`;
+    const t = parse('p.fcpxml', xml);
+    expect(t.clips).toEqual([]);
+    expect(t.unsupported).toEqual([{ kind: 'separate-audio', what: 'clip "synced": audio from another file (recorder)', at: '00:00:00:00' }]);
+  });
+
   it('lists effects, retimes, transitions, titles, generators and split edits with their timecodes', () => {
     const xml = `<fcpxml version="1.10"><resources>
       <format id="f" frameDuration="1/25s"/>
@@ -198,6 +211,11 @@ M2   AX       059.9                00:00:20;00
     expect(t.unsupported).toEqual([
       { kind: 'speed-change', what: 'event 003: speed change (M2 AX at 059.9 fps)', at: '01:01:00;04' },
     ]);
+  });
+
+  it('track B is picture and sound', () => {
+    const t = parse('b.edl', `001  AX  B  C  00:00:00:00 00:00:01:00 01:00:00:00 01:00:01:00\n* FROM CLIP NAME: a.mov\n`, rat(25));
+    expect(t.clips.map((c) => [c.frames, c.audio])).toEqual([[25, true]]);
   });
 
   it('without a rate, lengths are not compared (they depend on it); with one they are', () => {

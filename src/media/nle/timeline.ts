@@ -232,6 +232,12 @@ function timelineFromFcpxml(root: XmlElement, name: string): Timeline {
             break;
           }
           inspect(video, at, label(item));
+          const otherAudio = inner.find((c) => c.name === 'audio' && c.attributes.ref !== video.attributes.ref);
+          if (otherAudio) {
+            // double-system sound: the picture's file does not hold this audio
+            unsupported.push({ kind: 'separate-audio', what: `${label(item)}: audio from another file (${resources.get(otherAudio.attributes.ref ?? '')?.attributes.name ?? otherAudio.attributes.ref})`, at });
+            break;
+          }
           media = video;
           // local time t plays the video's start + (t - its offset)
           localShift = sub(time(item, 'start') ?? ZERO, time(video, 'offset') ?? ZERO);
@@ -606,7 +612,8 @@ function timelineFromEdl(text: string, options: ParseTimelineOptions): Timeline 
   const rate = options.frameRate ?? (dropFrame ? rat(30000, 1001) : null);
   const nominal = rate ? nominalRate(rate) : 30;
   const frameOf = (tc: string): number => parseTimecode(tc, nominal).frame;
-  const hasVideo = (t: string): boolean => /V/.test(t);
+  // V, A, A2, AA, AA/V, A2/V; B is both picture and sound
+  const hasVideo = (t: string): boolean => /V/.test(t) || t === 'B';
   const videoEvents = events.filter((e) => e.lines.some((l) => hasVideo(l.track)));
   const recordOrigin = videoEvents.length ? Math.min(...videoEvents.map((e) => frameOf(e.lines[0]!.recIn))) : 0;
   const startTimecode = rate ? formatTimecode(recordOrigin, nominal, dropFrame && nominal % 30 === 0) : (videoEvents[0]?.lines[0]!.recIn ?? '00:00:00:00');
@@ -662,7 +669,7 @@ function timelineFromEdl(text: string, options: ParseTimelineOptions): Timeline 
       recordStart: frameOf(first.recIn) - recordOrigin,
       frames: recLen,
       source: { timecode: first.srcIn, timecodeFrames: frameOf(first.srcIn) },
-      audio: /A/.test(first.track),
+      audio: /A/.test(first.track) || first.track === 'B',
     });
   }
   // an audio-only event is fine when it is the audio of a video event (same source and range)
