@@ -43,6 +43,7 @@ const DEFAULT_PASS_SIZE = 8;
 const renderOptions = {
   out: { type: 'string', short: 'o', value: '<file>', description: 'the master to write (.mov, .mkv; .mp4 for h264)' },
   codec: { type: 'string', value: '<codec>', default: 'prores_hq', description: `video codec of the master: ${CODECS.join(', ')}` },
+  sequence: { type: 'string', value: '<name>', description: 'the project (FCPXML) or sequence (XML) to render when the file holds several' },
   fps: { type: 'string', value: '<rate>', description: 'frame rate of an EDL (25, 24000/1001, 29.97); default: FCM DROP FRAME means 29.97, else the first source\'s rate' },
   'pass-size': { type: 'string', value: '<n>', default: String(DEFAULT_PASS_SIZE), description: 'segments per ffmpeg pass (each is one open decoder); a longer timeline is rendered in passes joined without re-encoding' },
   force: { type: 'boolean', short: 'f', description: 'overwrite the output file if it exists' },
@@ -84,7 +85,7 @@ const render: Command = {
     const repo = await findRepo(ctx.cwd);
     requireInitialised(repo);
     const { rel, name, bytes } = readProject(repo, ctx.cwd, project);
-    let timeline = parseTimeline(name, bytes, { frameRate: fps });
+    let timeline = parseTimeline(name, bytes, { frameRate: fps, sequence: values.sequence });
     if (timeline.unsupported.length) return refuse(ctx, rel, timeline.unsupported, values.json === true);
     if (timeline.clips.length === 0) throw new DitsUserError('render-empty', `${rel}: the timeline has no clips to render`);
 
@@ -140,7 +141,7 @@ const render: Command = {
       // an EDL without a rate: the rate of the first clip's source; now speed changes show
       const first = sources.get(pathOfClip.get(timeline.clips[0]!)!)!;
       const refs = timeline.clips.map((c) => pathOfClip.get(c)!);
-      timeline = parseTimeline(name, bytes, { frameRate: first.frameRate });
+      timeline = parseTimeline(name, bytes, { frameRate: first.frameRate, sequence: values.sequence });
       if (timeline.unsupported.length) return refuse(ctx, rel, timeline.unsupported, values.json === true);
       // the same events in the same order: only their frame counts changed
       timeline.clips.forEach((c, i) => pathOfClip.set(c, refs[i]!));

@@ -76,6 +76,27 @@ describe('parseTimeline: FCPXML', () => {
     expect(codeOf(() => parse('p.fcpxml', xml.replace('offset="60060/30000s"', 'offset="60061/30000s"')))).toBe('project-corrupt');
   });
 
+  it('a file with several projects: each is named, --sequence picks one', () => {
+    const project = (n: string, dur: string): string => `<project name="${n}"><sequence format="f"><spine>
+      <asset-clip ref="a" offset="0s" duration="${dur}"/></spine></sequence></project>`;
+    const xml = `<fcpxml version="1.10"><resources><format id="f" frameDuration="1/25s"/>
+      <asset id="a" start="0s" hasVideo="1"><media-rep kind="original-media" src="file:///m/A.mov"/></asset>
+      <media id="c"><sequence format="f"><spine/></sequence></media></resources>
+      <library><event name="E">${project('Cut 1', '1s')}${project('Cut 2', '2s')}</event></library></fcpxml>`;
+    let error: unknown;
+    try {
+      parse('e.fcpxml', xml);
+    } catch (e) {
+      error = e;
+    }
+    expect((error as DitsUserError).code).toBe('timeline-ambiguous');
+    expect((error as DitsUserError).message).toBe('e.fcpxml holds 2 projects: "Cut 1", "Cut 2"');
+    expect((error as DitsUserError).hint).toBe('name the one to render: --sequence "Cut 1"');
+    const two = parseTimeline('e.fcpxml', Buffer.from(xml), { sequence: 'Cut 2' });
+    expect([two.name, two.durationFrames]).toEqual(['Cut 2', 50]);
+    expect(codeOf(() => parseTimeline('e.fcpxml', Buffer.from(xml), { sequence: 'Cut 9' }))).toBe('timeline-not-found');
+  });
+
   it('a clip whose audio comes from another file (double-system sound) is refused', () => {
     const xml = `<fcpxml version="1.10"><resources>
       <format id="f" frameDuration="1/25s"/>

@@ -99,6 +99,8 @@ export interface Timeline {
 export interface ParseTimelineOptions {
   /** The frame rate of an EDL (EDLs do not say; FCM: DROP FRAME implies 30000/1001). */
   frameRate?: Rat;
+  /** Which timeline, by name, when the file holds several (FCPXML projects, xmeml sequences). */
+  sequence?: string;
 }
 
 /** Reads the edit list of an FCPXML, xmeml or CMX3600 EDL project. */
@@ -111,8 +113,8 @@ export function parseTimeline(name: string, bytes: Uint8Array, options: ParseTim
   if (/^\s*</.test(text)) {
     const roots = parseXml(text, name);
     const root = rootElement(roots);
-    if (root?.name === 'fcpxml') return timelineFromFcpxml(root, name);
-    if (root?.name === 'xmeml') return timelineFromXmeml(root, name);
+    if (root?.name === 'fcpxml') return timelineFromFcpxml(root, name, options.sequence);
+    if (root?.name === 'xmeml') return timelineFromXmeml(root, name, options.sequence);
     throw notConformable(name, root?.name === 'PremiereData' ? 'a Premiere Pro project (.prproj)' : `XML with root <${root?.name ?? 'none'}>`);
   }
   if (/\.edl$/i.test(name) || looksLikeEdl(text)) return timelineFromEdl(text, options);
@@ -135,11 +137,20 @@ function corrupt(name: string, message: string): DitsUserError {
 /** Elements that describe, not play: ignored wherever they sit. */
 const FCPXML_PASSIVE = new Set(['marker', 'chapter-marker', 'rating', 'keyword', 'note', 'metadata', 'analysis-marker', 'conform-rate', 'adjust-conform', 'bookmark', 'media-rep']);
 
-function timelineFromFcpxml(root: XmlElement, name: string): Timeline {
+function timelineFromFcpxml(root: XmlElement, name: string, wanted: string | undefined): Timeline {
   const resources = new Map<string, XmlElement>();
   for (const r of root.children.find((c) => c.name === 'resources')?.children ?? []) if (r.attributes.id) resources.set(r.attributes.id, r);
-  const sequence = findProjectSequence(root);
-  if (!sequence) throw corrupt(name, 'no project sequence in this FCPXML');
+  // the projects' sequences, not those of compound clips in <resources>
+  const projects = findAll(root, 'project', 'resources').flatMap((p) => {
+    const seq = p.children.find((c) => c.name === 'sequence');
+    return seq ? [{ name: p.attributes.name ?? '', sequence: seq }] : [];
+  });
+  if (projects.length === 0) {
+    const bare = findAll(root, 'sequence', 'resources')[0];
+    if (bare) projects.push({ name: bare.attributes.name ?? '', sequence: bare });
+  }
+  const sequence = chooseTimeline(name, projects, wanted, 'project');
+  const projectName = projects.find((p) => p.sequence === sequence)?.name;
   const time = (el: XmlElement, attr: string): Rat | undefined => {
     try {
       return parseFcpxmlTime(el.attributes[attr]);
@@ -307,7 +318,7 @@ function timelineFromFcpxml(root: XmlElement, name: string): Timeline {
   const last = clips.length ? Math.max(...clips.map((c) => c.recordStart + c.frames)) : 0;
   return {
     format: 'fcpxml',
-    name: sequence.attributes.name ?? findProjectName(root),
+    name: projectName || sequence.attributes.name,
     frameRate: rate,
     dropFrame,
     startTimecode: tcAt(0),
@@ -331,25 +342,34 @@ function connectedItem(c: XmlElement, label: (el: XmlElement) => string, resourc
   return { kind: 'overlapping-video', what: `connected ${label(c)} ${where} (plays over the primary storyline)`, at };
 }
 
-/** The sequence of the (first) project: not one of the compound clips' sequences in <resources>. */
-function findProjectSequence(root: XmlElement): XmlElement | undefined {
-  const stack: XmlElement[] = root.children.filter((c) => c.name !== 'resources');
-  while (stack.length) {
-    const el = stack.shift()!;
-    if (el.name === 'sequence') return el;
-    stack.push(...el.children);
-  }
-  return undefined;
+/** Elements named `name` in document order, not looking inside `skip` elements nor inside a match. */
+function findAll(root: XmlElement, name: string, skip: string): XmlElement[] {
+  const out: XmlElement[] = [];
+  const visit = (el: XmlElement): void => {
+    for (const c of el.children) {
+      if (c.name === skip) continue;
+      if (c.name === name) out.push(c);
+      else visit(c);
+    }
+  };
+  visit(root);
+  return out;
 }
 
-function findProjectName(root: XmlElement): string | undefined {
-  const stack = [...root.children];
-  while (stack.length) {
-    const el = stack.shift()!;
-    if (el.name === 'project') return el.attributes.name;
-    if (el.name !== 'resources') stack.push(...el.children);
+/** The one timeline of the file, or the one named `wanted`; several without a name is an error listing them. */
+function chooseTimeline(file: string, list: { name: string; sequence: XmlElement }[], wanted: string | undefined, what: string): XmlElement {
+  if (list.length === 0) throw corrupt(file, `no ${what} with a sequence in this file`);
+  if (wanted !== undefined) {
+    const hit = list.find((p) => p.name === wanted);
+    if (!hit) throw new DitsUserError('timeline-not-found', `${file}: no ${what} named "${wanted}"`, { hint: `the ${what}s here: ${list.map((p) => `"${p.name}"`).join(', ')}` });
+    return hit.sequence;
   }
-  return undefined;
+  if (list.length > 1) {
+    throw new DitsUserError('timeline-ambiguous', `${file} holds ${list.length} ${what}s: ${list.map((p) => `"${p.name}"`).join(', ')}`, {
+      hint: `name the one to render: --sequence "${list[0]!.name}"`,
+    });
+  }
+  return list[0]!.sequence;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -380,9 +400,10 @@ interface XmemlItem {
   fileKey: string;
 }
 
-function timelineFromXmeml(root: XmlElement, name: string): Timeline {
-  const sequence = child(root, 'sequence') ?? findFirst(root, 'sequence');
-  if (!sequence) throw corrupt(name, 'no <sequence> in this XML');
+function timelineFromXmeml(root: XmlElement, name: string, wanted: string | undefined): Timeline {
+  // top-level sequences, or those in a project's bins; not sequences nested in clips
+  const sequences = findAll(root, 'sequence', 'clipitem').map((seq) => ({ name: childText(seq, 'name') ?? '', sequence: seq }));
+  const sequence = chooseTimeline(name, sequences, wanted, 'sequence');
   const rate = xmemlRate(sequence);
   if (!rate) throw corrupt(name, 'the sequence has no <rate><timebase>');
   const nominal = nominalRate(rate);
@@ -530,10 +551,6 @@ function* walk(el: XmlElement): Generator<XmlElement> {
   for (const c of el.children) yield* walk(c);
 }
 
-function findFirst(el: XmlElement, name: string): XmlElement | undefined {
-  for (const e of walk(el)) if (e.name === name) return e;
-  return undefined;
-}
 
 // ---------------------------------------------------------------------------------------
 // CMX3600 EDL
