@@ -79,4 +79,22 @@ describe('conform with ffmpeg at 29.97', () => {
     // every frame lasts 1001/30000 s: the parts' durations come from their frame counts, not the .mov's millisecond scale
     expect(new Set(videoPacketSteps(joined))).toEqual(new Set([1001]));
   });
+
+  it('a long-GOP H.264 source with B-frames: segments from the middle of a GOP are still the named frames', async () => {
+    const h264 = path.join(dir, 'src.mp4');
+    execFileSync('ffmpeg', ['-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', "testsrc2=size=96x64:rate=30000/1001,geq=lum='16+N*2':cb=90:cr=128",
+      '-f', 'lavfi', '-i', 'sine=frequency=500:sample_rate=48000', '-t', '4', '-c:v', 'libx264', '-g', '30', '-bf', '3', '-pix_fmt', 'yuv420p', '-c:a', 'aac', h264]);
+    const out = path.join(dir, 'h264.mkv');
+    const clips: [number, number][] = [[47, 11], [1, 9], [89, 20]];
+    await ff.run(buildConformArgs({
+      ...base,
+      pixelFormat: 'yuv420p',
+      segments: clips.map(([sourceStart, frames]) => ({ kind: 'clip', file: h264, sourceStart, frames, audio: true, scale: false })),
+      output: out,
+      container: 'matroska',
+    }));
+    const got = md5s(out, 'v');
+    const source = md5s(h264, 'v');
+    expect(got).toEqual(clips.flatMap(([start, n]) => source.slice(start, start + n)));
+  });
 });
