@@ -355,6 +355,19 @@ wait
     }
   });
 
+  it('a file at a source path that is not the original (a proxy, an edit not added) is refused, not rendered from', () => {
+    const c = lazyClone('proxy');
+    sb.mustDits(['pull', '--', 'Media/a.mov'], c);
+    // a smaller stand-in at the original's path, as a proxy would be
+    execFileSync('ffmpeg', ['-v', 'error', '-nostdin', '-y', '-i', path.join(c, 'Media', 'a.mov'), '-c:v', 'prores_ks', '-profile:v', '0', '-c:a', 'copy', '-f', 'mov', path.join(c, 'Media', 'a.proxy')]);
+    fs.renameSync(path.join(c, 'Media', 'a.proxy'), path.join(c, 'Media', 'a.mov'));
+    const r = sb.dits(['render', 'edit/cut.fcpxml', '--out', 'master.mov'], c);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/1 file\(s\) the timeline uses are not the originals in the working tree:\n  Media\/a\.mov: .* here, the original is [\d.]+ KiB/);
+    expect(r.stderr).toMatch(/hint: render conforms from the originals/);
+    expect(fs.existsSync(path.join(c, 'master.mov'))).toBe(false);
+  });
+
   it('a clip whose media is not in the repository: a clear error naming it', () => {
     const c = lazyClone('missing');
     const r = sb.dits(['render', 'edit/missing.fcpxml', '--out', 'x.mov'], c);

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
 import { runGit } from '../../git/exec.js';
+import { listIndexPointers } from '../../git/pointers.js';
 import { DitsUserError } from '../../errors.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { contentPresent } from '../../store/materialize.js';
@@ -108,6 +109,7 @@ const render: Command = {
     }
     const files = [...new Set(pathOfClip.values())];
     const need = inspectFiles(repo, files);
+    await refuseNonOriginals(repo, need);
 
     if (dryRun) return printPlan(ctx, rel, timeline, pathOfClip, need, values.json === true);
     if (!fs.existsSync(path.dirname(outFile!))) throw new DitsUserError('no-such-directory', `${path.dirname(values.out!)}: no such directory`, { hint: 'create it first, or name another --out' });
@@ -275,6 +277,27 @@ function inspectFiles(repo: RepoPaths, files: string[]): FileNeed[] {
     return wps.map(({ p, wp }) => (wp ? { path: p, pointer: true, local: contentPresent(store, wp.pointer.manifest), size: wp.pointer.size } : { path: p, pointer: false, local: true, size: fileSize(repo, p) }));
   } finally {
     store.close();
+  }
+}
+
+/**
+ * A file present in the working tree whose size is not its pointer's (in the index) is not
+ * the original: a proxy checked out at the original's path, or an edit not added. A master
+ * conformed from it would be wrong without a word, so it is refused. (Same size, other bytes:
+ * not looked for; that would mean reading every source whole.)
+ */
+async function refuseNonOriginals(repo: RepoPaths, need: FileNeed[]): Promise<void> {
+  const present = need.filter((n) => !n.pointer);
+  if (present.length === 0) return;
+  const index = new Map((await listIndexPointers(repo.workTree, present.map((n) => `:(literal)${n.path}`))).filter((e) => e.stage === 0).map((e) => [e.path, e.pointer]));
+  const bad = present.flatMap((n) => {
+    const original = index.get(n.path);
+    return original && original.size !== n.size ? [`${n.path}: ${formatBytes(n.size)} here, the original is ${formatBytes(original.size)}`] : [];
+  });
+  if (bad.length) {
+    throw new DitsUserError('render-not-original', `${bad.length} file(s) the timeline uses are not the originals in the working tree:\n  ${bad.join('\n  ')}`, {
+      hint: 'render conforms from the originals: put them back (a proxy: check out the original; an edit: commit it, or `git checkout -- <path>` to drop it)',
+    });
   }
 }
 
