@@ -121,8 +121,8 @@ describe('parseTimeline: FCPXML', () => {
         <asset-clip ref="a" name="two" offset="3602s" start="0s" duration="2s"><timeMap><timept time="0s" value="0s"/></timeMap><adjust-transform position="10 0"/></asset-clip>
         <title name="Basic Title" offset="3604s" duration="1s" ref="solid"/>
         <video name="Solid" ref="solid" offset="3605s" duration="1s"/>
-        <asset-clip ref="a" name="three" offset="3606s" start="0s" duration="1s" audioStart="1s" audioDuration="2s">
-          <title name="Lower third" lane="1" offset="0s" duration="1s"/>
+        <asset-clip ref="a" name="three" offset="3606s" start="10s" duration="2s" audioStart="1s" audioDuration="2s">
+          <title name="Lower third" lane="1" offset="11s" duration="1s"/>
         </asset-clip>
       </spine></sequence></project></event></library></fcpxml>`;
     const t = parse('p.fcpxml', xml);
@@ -134,7 +134,8 @@ describe('parseTimeline: FCPXML', () => {
       { kind: 'title', what: 'title "Basic Title"', at: '01:00:04:00' },
       { kind: 'generator', what: 'generator "Custom"', at: '01:00:05:00' },
       { kind: 'separate-audio', what: 'asset-clip "three": split edit (audio cut apart from the video)', at: '01:00:06:00' },
-      { kind: 'title', what: 'title "Lower third" on lane 1', at: '01:00:06:00' },
+      // one second into the clip: its offset is in the clip's own (asset) time, which starts at 10 s
+      { kind: 'title', what: 'title "Lower third" on lane 1', at: '01:00:07:00' },
     ]);
   });
 });

@@ -189,15 +189,20 @@ function timelineFromFcpxml(root: XmlElement, name: string, wanted: string | und
     return ref;
   };
   const label = (el: XmlElement): string => `${el.name}${el.attributes.name ? ` "${el.attributes.name}"` : ''}`;
-  /** Effects, retimes, split edits and connected items inside a spine item. */
-  const inspect = (el: XmlElement, at: string, who = label(el)): void => {
+  /**
+   * Effects, retimes, split edits and connected items inside a spine item. A connected item's
+   * offset is in its parent's local time, which starts at the parent's `start` where the parent
+   * sits at `local.recordStart`.
+   */
+  const inspect = (el: XmlElement, at: string, who = label(el), local?: { recordStart: number; localStart: Rat }): void => {
     if (el.attributes.audioStart !== undefined || el.attributes.audioDuration !== undefined) {
       unsupported.push({ kind: 'separate-audio', what: `${who}: split edit (audio cut apart from the video)`, at });
     }
     for (const c of el.children) {
       if (FCPXML_PASSIVE.has(c.name)) continue;
       if (c.attributes.lane !== undefined) {
-        unsupported.push(connectedItem(c, label, resources, at));
+        const off = time(c, 'offset');
+        unsupported.push(connectedItem(c, label, resources, local && off ? tcAt(local.recordStart + nearestFrame(sub(off, local.localStart), rate)) : at));
         continue;
       }
       if (c.name === 'timeMap') unsupported.push({ kind: 'speed-change', what: `${who}: retimed (timeMap)`, at });
@@ -227,7 +232,7 @@ function timelineFromFcpxml(root: XmlElement, name: string, wanted: string | und
     if (item.attributes.enabled === '0') continue; // a disabled clip plays as black
     switch (item.name) {
       case 'gap':
-        inspect(item, at);
+        inspect(item, at, label(item), { recordStart, localStart: time(item, 'start') ?? ZERO });
         break;
       case 'asset-clip':
       case 'video':
@@ -259,14 +264,15 @@ function timelineFromFcpxml(root: XmlElement, name: string, wanted: string | und
           break;
         }
         if (!asset || asset.name !== 'asset') throw corrupt(name, `${label(item)} at ${at} refers to "${media.attributes.ref}", which is not an asset`);
-        inspect(item, at);
+        const assetStart = time(asset, 'start') ?? ZERO;
+        // an asset-clip's local time is its asset's; a clip's starts at 0
+        inspect(item, at, label(item), { recordStart, localStart: time(item, 'start') ?? (item.name === 'clip' ? ZERO : assetStart) });
         if (item.attributes.srcEnable === 'audio' || asset.attributes.hasVideo === '0') {
           unsupported.push({ kind: 'separate-audio', what: `${label(item)}: audio only in the primary storyline`, at });
           break;
         }
         const ref = refOf(asset);
         if (!ref) throw corrupt(name, `asset "${asset.attributes.name ?? asset.attributes.id}" has no original media`);
-        const assetStart = time(asset, 'start') ?? ZERO;
         const clipStart = item.name === 'clip' ? add(time(media, 'start') ?? assetStart, localShift) : (time(item, 'start') ?? assetStart);
         const seconds = sub(clipStart, assetStart);
         clips.push({
