@@ -309,7 +309,7 @@ function fileSize(repo: RepoPaths, p: string): number {
   }
 }
 
-function refuse(ctx: CliContext, rel: string, items: UnsupportedItem[], json: boolean): number {
+function refuse(ctx: CliContext, rel: string, items: UnsupportedItem[], json: boolean): never {
   if (json) {
     printJson(ctx, { project: rel, conformable: false, unsupported: items });
   }
@@ -352,7 +352,7 @@ function printPlan(ctx: CliContext, rel: string, timeline: Timeline, pathOf: Map
     });
     return 0;
   }
-  const length = rate ? `${timeline.durationFrames} frames at ${formatRate(rate)} fps` : 'frame rate from the first source (--fps to give it)';
+  const length = rate ? `${timeline.durationFrames} frames at ${formatRate(rate)} fps` : 'frame rate from the first source (give --fps to count frames and look for speed changes now)';
   out(ctx, `${rel} (${timeline.format}${timeline.name ? `, "${timeline.name}"` : ''}): ${timeline.clips.length} clip(s), ${length}, from ${timeline.startTimecode}`);
   for (const s of segments) {
     const src = s.source.seconds !== undefined ? `${s.source.seconds.toFixed(3)} s` : s.source.timecode;
