@@ -186,6 +186,16 @@ describe('parseTimeline: xmeml', () => {
     ]);
   });
 
+  it('Audio Levels at 0 dB and Opacity at 100 % change nothing and pass; at other values they are refused', () => {
+    const filter = (id: string, name: string, param: string, value: number): string =>
+      `<filter><effect><name>${name}</name><effectid>${id}</effectid><parameter><parameterid>${param}</parameterid><value>${value}</value></parameter></effect></filter>`;
+    const t = parse('s.xml', seq(
+      `<track>${clip({ name: 'a', start: 0, end: 30, in: 0, out: 30, extra: filter('opacity', 'Opacity', 'opacity', 100) })}${clip({ name: 'b', start: 30, end: 60, in: 0, out: 30, extra: filter('opacity', 'Opacity', 'opacity', 50) })}</track>`,
+      `<track>${clip({ name: 'a', start: 0, end: 30, in: 0, out: 30, extra: filter('audiolevels', 'Audio Levels', 'level', 1) })}${clip({ name: 'b', start: 30, end: 60, in: 0, out: 30, extra: filter('audiolevels', 'Audio Levels', 'level', 0.5) })}</track>`,
+    ));
+    expect(t.unsupported.map((u) => u.what)).toEqual(['clip "b" on V1: effect "Opacity"', 'clip "b" on A1: effect "Audio Levels"']);
+  });
+
   it('the Premiere fixture: the clips; audio clipitems without a place are listed, not guessed', () => {
     const t = parseTimeline('premiere.xml', fixture('premiere-export.xml'));
     expect(t.clips.map((c) => [c.reference.name, c.recordStart, c.frames])).toEqual([

@@ -478,6 +478,7 @@ function timelineFromXmeml(root: XmlElement, name: string, wanted: string | unde
             if (speed !== 100) unsupported.push({ kind: 'speed-change', what: `${what}: speed ${speed}%`, at });
             continue;
           }
+          if (isNeutralFilter(id, effect)) continue;
           unsupported.push({ kind: 'effect', what: `${what}: effect "${childText(effect ?? f, 'name') ?? id}"`, at });
         }
         const clipRate = xmemlRate(el) ?? xmemlRate(file) ?? rate;
@@ -538,6 +539,19 @@ function timelineFromXmeml(root: XmlElement, name: string, wanted: string | unde
     clips,
     unsupported,
   };
+}
+
+/**
+ * Filters some editors write on every clip at their neutral value: Audio Levels at unity gain
+ * (level 1, i.e. 0 dB) and Opacity at 100 %. They change nothing, so they are not refused; the
+ * same filters at any other value (or keyframed) are.
+ */
+function isNeutralFilter(id: string, effect: XmlElement | undefined): boolean {
+  const neutral: Record<string, [string, number]> = { audiolevels: ['level', 1], opacity: ['opacity', 100] };
+  const want = neutral[id.toLowerCase()];
+  if (!want || !effect) return false;
+  const params = effect.children.filter((c) => c.name === 'parameter');
+  return params.length > 0 && params.every((p) => childText(p, 'parameterid') !== want[0] || (!child(p, 'keyframe') && Number(childText(p, 'value')) === want[1]));
 }
 
 /** The speed (percent) of a Time Remap filter; reversed playback counts as negative. */
