@@ -245,6 +245,15 @@ M2   AX       059.9                00:00:20;00
     ]);
   });
 
+  it('an event split into an A line and a V line is one clip with its audio', () => {
+    const t = parse('s.edl', `001  AX  A  C  00:00:02:00 00:00:03:00 01:00:00:00 01:00:01:00
+001  AX  V  C  00:00:02:00 00:00:03:00 01:00:00:00 01:00:01:00
+* FROM CLIP NAME: a.mov
+`, rat(25));
+    expect(t.unsupported).toEqual([]);
+    expect(t.clips.map((c) => [c.reference.name, c.recordStart, c.frames, c.audio])).toEqual([['a.mov', 0, 25, true]]);
+  });
+
   it('track B is picture and sound', () => {
     const t = parse('b.edl', `001  AX  B  C  00:00:00:00 00:00:01:00 01:00:00:00 01:00:01:00\n* FROM CLIP NAME: a.mov\n`, rat(25));
     expect(t.clips.map((c) => [c.frames, c.audio])).toEqual([[25, true]]);

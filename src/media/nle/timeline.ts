@@ -652,13 +652,13 @@ function timelineFromEdl(text: string, options: ParseTimelineOptions): Timeline 
   // V, A, A2, AA, AA/V, A2/V; B is both picture and sound
   const hasVideo = (t: string): boolean => /V/.test(t) || t === 'B';
   const videoEvents = events.filter((e) => e.lines.some((l) => hasVideo(l.track)));
-  const recordOrigin = videoEvents.length ? Math.min(...videoEvents.map((e) => frameOf(e.lines[0]!.recIn))) : 0;
-  const startTimecode = rate ? formatTimecode(recordOrigin, nominal, dropFrame && nominal % 30 === 0) : (videoEvents[0]?.lines[0]!.recIn ?? '00:00:00:00');
+  const videoLines = events.flatMap((e) => e.lines.filter((l) => hasVideo(l.track)));
+  const recordOrigin = videoLines.length ? Math.min(...videoLines.map((l) => frameOf(l.recIn))) : 0;
+  const startTimecode = rate ? formatTimecode(recordOrigin, nominal, dropFrame && nominal % 30 === 0) : (videoLines[0]?.recIn ?? '00:00:00:00');
   const unsupported: UnsupportedItem[] = [];
   const clips: TimelineClip[] = [];
   const audioOnly: { e: EdlEvent; l: EdlLine }[] = [];
   for (const e of events) {
-    const first = e.lines[0]!;
     const at = e.lines[e.lines.length - 1]!.recIn;
     const what = `event ${e.number}`;
     const cut = e.lines.find((l) => l.transition !== 'C');
@@ -670,44 +670,47 @@ function timelineFromEdl(text: string, options: ParseTimelineOptions): Timeline 
     for (const fx of e.effects) unsupported.push({ kind: 'effect', what: `${what}: effect "${fx}"`, at });
     for (const s of e.speeds) unsupported.push({ kind: 'speed-change', what: `${what}: speed change (M2 ${s})`, at });
     if (e.effects.length || e.speeds.length) continue;
-    const srcLen = frameOf(first.srcOut) - frameOf(first.srcIn);
-    const recLen = frameOf(first.recOut) - frameOf(first.recIn);
-    // at an unknown rate the lengths cannot be compared (01:00:01:05 is another frame at 25 and at 30 fps)
-    if (rate && srcLen !== recLen) {
-      unsupported.push({ kind: 'speed-change', what: `${what}: ${srcLen} source frames in ${recLen} record frames`, at });
-      continue;
+    // the lines of a cut event (a split A and V line share a number) are clips of their own
+    for (const line of e.lines) {
+      const srcLen = frameOf(line.srcOut) - frameOf(line.srcIn);
+      const recLen = frameOf(line.recOut) - frameOf(line.recIn);
+      // at an unknown rate the lengths cannot be compared (01:00:01:05 is another frame at 25 and at 30 fps)
+      if (rate && srcLen !== recLen) {
+        unsupported.push({ kind: 'speed-change', what: `${what}: ${srcLen} source frames in ${recLen} record frames`, at });
+        continue;
+      }
+      if (/^(BL|BLACK)$/i.test(line.reel)) continue; // black: a gap
+      if (!hasVideo(line.track)) {
+        audioOnly.push({ e, l: line });
+        continue;
+      }
+      const file = e.sourceFiles[0];
+      const clipName = e.clipNames[0];
+      let ref: ProjectReference;
+      if (file) {
+        const p = fileUrlToPath(file);
+        ref = { path: p, name: baseName(p), origin: 'edl-source-file' };
+        if (clipName && clipName !== ref.name) ref.clipName = clipName;
+        if (!/^(AX|AUX)$/i.test(line.reel)) ref.reel = line.reel;
+      } else if (clipName) {
+        ref = { path: clipName, name: baseName(clipName), origin: 'edl-clip-name' };
+        if (!/^(AX|AUX)$/i.test(line.reel)) ref.reel = line.reel;
+      } else if (!/^(AX|AUX)$/i.test(line.reel)) {
+        ref = { path: line.reel, name: line.reel, origin: 'edl-reel', reel: line.reel };
+      } else {
+        unsupported.push({ kind: 'other', what: `${what}: reel AX with no clip name or source file (nothing says which media)`, at });
+        continue;
+      }
+      clips.push({
+        index: 0,
+        label: `${what} (${ref.name}) at ${line.recIn}`,
+        reference: ref,
+        recordStart: frameOf(line.recIn) - recordOrigin,
+        frames: recLen,
+        source: { timecode: line.srcIn, timecodeFrames: frameOf(line.srcIn) },
+        audio: /A/.test(line.track) || line.track === 'B',
+      });
     }
-    if (/^(BL|BLACK)$/i.test(first.reel)) continue; // black: a gap
-    if (!hasVideo(first.track)) {
-      audioOnly.push({ e, l: first });
-      continue;
-    }
-    const file = e.sourceFiles[0];
-    const clipName = e.clipNames[0];
-    let ref: ProjectReference;
-    if (file) {
-      const p = fileUrlToPath(file);
-      ref = { path: p, name: baseName(p), origin: 'edl-source-file' };
-      if (clipName && clipName !== ref.name) ref.clipName = clipName;
-      if (!/^(AX|AUX)$/i.test(first.reel)) ref.reel = first.reel;
-    } else if (clipName) {
-      ref = { path: clipName, name: baseName(clipName), origin: 'edl-clip-name' };
-      if (!/^(AX|AUX)$/i.test(first.reel)) ref.reel = first.reel;
-    } else if (!/^(AX|AUX)$/i.test(first.reel)) {
-      ref = { path: first.reel, name: first.reel, origin: 'edl-reel', reel: first.reel };
-    } else {
-      unsupported.push({ kind: 'other', what: `${what}: reel AX with no clip name or source file (nothing says which media)`, at });
-      continue;
-    }
-    clips.push({
-      index: 0,
-      label: `${what} (${ref.name}) at ${first.recIn}`,
-      reference: ref,
-      recordStart: frameOf(first.recIn) - recordOrigin,
-      frames: recLen,
-      source: { timecode: first.srcIn, timecodeFrames: frameOf(first.srcIn) },
-      audio: /A/.test(first.track) || first.track === 'B',
-    });
   }
   // an audio-only event is fine when it is the audio of a video event (same source and range)
   for (const { e, l } of audioOnly) {
