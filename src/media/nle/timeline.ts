@@ -438,8 +438,9 @@ function timelineFromXmeml(root: XmlElement, name: string, wanted: string | unde
   const media = child(sequence, 'media');
   const read = (kind: 'video' | 'audio'): XmemlItem[] => {
     const out: XmemlItem[] = [];
-    const tracks = (child(media, kind)?.children ?? []).filter((t) => t.name === 'track' && enabled(t));
+    const tracks = (child(media, kind)?.children ?? []).filter((t) => t.name === 'track');
     tracks.forEach((track, ti) => {
+      if (!enabled(track)) return; // a disabled track plays nothing (still counted: V2 stays V2)
       for (const el of track.children) {
         if (el.name === 'transitionitem') {
           const s = Number(childText(el, 'start'));
