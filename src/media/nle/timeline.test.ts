@@ -196,6 +196,14 @@ describe('parseTimeline: xmeml', () => {
     expect(t.unsupported.map((u) => u.what)).toEqual(['clip "b" on V1: effect "Opacity"', 'clip "b" on A1: effect "Audio Levels"']);
   });
 
+  it('every clip over a long one on another track is listed, not only the first', () => {
+    const t = parse('s.xml', seq(
+      `<track>${clip({ name: 'long', start: 0, end: 100, in: 0, out: 100 })}</track>
+       <track>${clip({ name: 'one', start: 10, end: 20, in: 0, out: 10, file: 'f2' })}${clip({ name: 'two', start: 30, end: 40, in: 0, out: 10, file: 'f2' })}</track>`,
+    ));
+    expect(t.unsupported.map((u) => u.what)).toEqual(['clip "one" on V2 over "long" on V1', 'clip "two" on V2 over "long" on V1']);
+  });
+
   it('the Premiere fixture: the clips; audio clipitems without a place are listed, not guessed', () => {
     const t = parseTimeline('premiere.xml', fixture('premiere-export.xml'));
     expect(t.clips.map((c) => [c.reference.name, c.recordStart, c.frames])).toEqual([
@@ -252,6 +260,20 @@ M2   AX       059.9                00:00:20;00
 `, rat(25));
     expect(t.unsupported).toEqual([]);
     expect(t.clips.map((c) => [c.reference.name, c.recordStart, c.frames, c.audio])).toEqual([['a.mov', 0, 25, true]]);
+  });
+
+  it('events over a long one are each listed as overlapping', () => {
+    const t = parse('o.edl', `001  AX  V  C  00:00:00:00 00:00:04:00 01:00:00:00 01:00:04:00
+* FROM CLIP NAME: a.mov
+002  AX  V  C  00:00:00:00 00:00:01:00 01:00:01:00 01:00:02:00
+* FROM CLIP NAME: b.mov
+003  AX  V  C  00:00:00:00 00:00:01:00 01:00:02:00 01:00:03:00
+* FROM CLIP NAME: c.mov
+`, rat(25));
+    expect(t.unsupported).toEqual([
+      { kind: 'overlapping-video', what: 'event 002 (b.mov) overlaps event 001 (a.mov)', at: '01:00:01:00' },
+      { kind: 'overlapping-video', what: 'event 003 (c.mov) overlaps event 001 (a.mov)', at: '01:00:02:00' },
+    ]);
   });
 
   it('track B is picture and sound', () => {

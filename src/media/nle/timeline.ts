@@ -497,12 +497,13 @@ function timelineFromXmeml(root: XmlElement, name: string, wanted: string | unde
   };
   const video = read('video').sort((a, b) => a.start - b.start || a.track - b.track);
   const audio = read('audio');
-  for (let i = 1; i < video.length; i++) {
-    const a = video[i - 1]!;
-    const b = video[i]!;
-    if (b.start < a.end) {
-      unsupported.push({ kind: 'overlapping-video', what: `clip "${itemName(b.el)}" on V${b.track + 1} over "${itemName(a.el)}" on V${a.track + 1}`, at: tcAt(b.start) });
+  // each clip against the one that reaches furthest before it (a long clip under several short ones)
+  let reach: XmemlItem | undefined;
+  for (const b of video) {
+    if (reach && b.start < reach.end) {
+      unsupported.push({ kind: 'overlapping-video', what: `clip "${itemName(b.el)}" on V${b.track + 1} over "${itemName(reach.el)}" on V${reach.track + 1}`, at: tcAt(b.start) });
     }
+    if (!reach || b.end > reach.end) reach = b;
   }
   const sameCut = (v: XmemlItem, a: XmemlItem): boolean => v.fileKey === a.fileKey && v.start === a.start && v.end === a.end && v.in === a.in && v.out === a.out;
   for (const a of audio) {
@@ -723,10 +724,13 @@ function timelineFromEdl(text: string, options: ParseTimelineOptions): Timeline 
   }
   clips.sort((a, b) => a.recordStart - b.recordStart);
   clips.forEach((c, i) => (c.index = i + 1));
-  for (let i = 1; rate && i < clips.length; i++) {
-    if (clips[i]!.recordStart < clips[i - 1]!.recordStart + clips[i - 1]!.frames) {
-      unsupported.push({ kind: 'overlapping-video', what: `${clips[i]!.label.replace(/ at .*/, '')} overlaps ${clips[i - 1]!.label.replace(/ at .*/, '')}`, at: clips[i]!.label.replace(/.* at /, '') });
+  // each clip against the one that reaches furthest before it
+  let reach: TimelineClip | undefined;
+  for (const c of rate ? clips : []) {
+    if (reach && c.recordStart < reach.recordStart + reach.frames) {
+      unsupported.push({ kind: 'overlapping-video', what: `${c.label.replace(/ at .*/, '')} overlaps ${reach.label.replace(/ at .*/, '')}`, at: c.label.replace(/.* at /, '') });
     }
+    if (!reach || c.recordStart + c.frames > reach.recordStart + reach.frames) reach = c;
   }
   return {
     format: 'edl',
