@@ -49,6 +49,7 @@ const COMMANDS: Record<string, string> = {
   prune: 'remote-content',
   inspect: 'inspect',
   deps: 'deps',
+  render: 'render',
   'diff-driver': 'diff-driver',
   'filter-process': 'filter-process',
   clean: 'filter-process',

@@ -646,3 +646,146 @@ export function buildPosterArgs(o: PosterOptions): string[] {
   args.push('-q:v', '2', '-f', 'image2', '-update', '1', fileArg(o.output));
   return args;
 }
+
+// ---------------------------------------------------------------------------------------
+// Conform (`git dits render`): segments of sources trimmed on frames, concatenated
+
+/** Master codecs a render writes. */
+export type MasterCodec = 'prores_hq' | 'prores' | 'dnxhr_hq' | 'h264' | 'ffv1';
+
+export const MASTER_CODECS: Record<MasterCodec, { describe: string; args: readonly string[]; pixelFormat?: string; containers: readonly string[] }> = {
+  prores_hq: { describe: 'ProRes 422 HQ', args: ['-c:v', 'prores_ks', '-profile:v', '3', '-vendor', 'apl0'], pixelFormat: 'yuv422p10le', containers: ['mov', 'matroska'] },
+  prores: { describe: 'ProRes 422', args: ['-c:v', 'prores_ks', '-profile:v', '2', '-vendor', 'apl0'], pixelFormat: 'yuv422p10le', containers: ['mov', 'matroska'] },
+  dnxhr_hq: { describe: 'DNxHR HQ', args: ['-c:v', 'dnxhd', '-profile:v', 'dnxhr_hq'], pixelFormat: 'yuv422p', containers: ['mov', 'matroska'] },
+  h264: { describe: 'H.264', args: ['-c:v', 'libx264', '-preset', 'medium', '-crf', '16'], pixelFormat: 'yuv420p', containers: ['mov', 'mp4', 'matroska'] },
+  // lossless: the sources' own pixel format, every frame decodes to the source's pixels
+  ffv1: { describe: 'FFV1 (lossless)', args: ['-c:v', 'ffv1', '-level', '3'], containers: ['mov', 'matroska'] },
+};
+
+export type ConformEncodeSegment =
+  | { kind: 'clip'; file: string; sourceStart: number; frames: number; audio: boolean; scale: boolean; /** default 1 */ audioStreams?: number }
+  | { kind: 'gap'; frames: number };
+
+export interface ConformEncodeOptions {
+  segments: readonly ConformEncodeSegment[];
+  frameRate: Rational;
+  width: number;
+  height: number;
+  /** Output audio; null: none. */
+  audio: { layout: string; sampleRate: number } | null;
+  codec: MasterCodec;
+  /** For a codec without its own (ffv1): the sources' pixel format. */
+  pixelFormat?: string;
+  /** Overwritten (`-y`): the caller's temporary name, renamed when ffmpeg succeeded. */
+  output: string;
+  container: 'mov' | 'mp4' | 'matroska';
+  /** The master's start timecode ("01:00:00:00"). */
+  timecode?: string;
+  /**
+   * Frames of the master before these segments, when a long timeline is rendered in parts:
+   * audio sample counts are rounded from the absolute record positions, so the parts add up
+   * to exactly what one pass would write.
+   */
+  recordOffset?: number;
+}
+
+/** Microseconds as ffmpeg's time syntax ("12.345678"). */
+function secondsArg(us: number): string {
+  return `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
+}
+
+/**
+ * Arguments (after RUN_PREFIX) for a conform: one input per clip segment, each opened at
+ * its first frame and cut to exactly its frame count; gaps are black and silence; all
+ * joined by the concat filter and encoded once.
+ *
+ * Frame accuracy: the input seek (-ss, accurate by default when decoding) goes to half a
+ * frame before the first wanted frame, so that frame is the first one kept whatever the
+ * rounding of timestamps, and `trim=end_frame` counts the frames from there. Audio starts
+ * at the first frame's own time (atrim by samples after that half frame) and every
+ * segment's sample count comes from the record positions (round(frame * rate / fps)), so
+ * audio never drifts from the picture over many cuts; a short source is padded with silence.
+ */
+export function buildConformArgs(o: ConformEncodeOptions): string[] {
+  const codec = MASTER_CODECS[o.codec];
+  const pix = codec.pixelFormat ?? o.pixelFormat;
+  const { num, den } = o.frameRate;
+  if (o.segments.length === 0) throw new RangeError('a conform needs at least one segment');
+  const usAt = (frames: number): number => Math.round((frames * den * 1e6) / num);
+  const sr = o.audio?.sampleRate ?? 48000;
+  const sampleAt = (frame: number): number => Math.round((frame * den * sr) / num);
+  const args = ['-y'];
+  const graph: string[] = [];
+  const concatInputs: string[] = [];
+  let input = 0;
+  let record = o.recordOffset ?? 0;
+  const fit = `scale=${o.width}:${o.height}:force_original_aspect_ratio=decrease,pad=${o.width}:${o.height}:(ow-iw)/2:(oh-ih)/2`;
+  const finish = `setsar=1${pix ? `,format=${pix}` : ''}`;
+  o.segments.forEach((s, i) => {
+    const samples = sampleAt(record + s.frames) - sampleAt(record);
+    record += s.frames;
+    const silence = o.audio ? `anullsrc=r=${sr}:cl=${o.audio.layout},atrim=end_sample=${samples}[a${i}]` : undefined;
+    if (s.kind === 'gap') {
+      graph.push(`color=c=black:s=${o.width}x${o.height}:r=${num}/${den},trim=end_frame=${s.frames},${finish}[v${i}]`);
+      if (silence) graph.push(silence);
+    } else {
+      // half a frame before the first wanted frame (none before frame 0)
+      const seekUs = s.sourceStart > 0 ? Math.floor(((2 * s.sourceStart - 1) * den * 1e6) / (2 * num)) : 0;
+      const lengthUs = Math.ceil(((s.frames + 1) * den * 1e6) / num);
+      if (seekUs > 0) args.push('-ss', secondsArg(seekUs));
+      args.push('-t', secondsArg(lengthUs), '-i', fileArg(s.file));
+      const k = input++;
+      graph.push(`[${k}:v:0]trim=end_frame=${s.frames},setpts=PTS-STARTPTS${s.scale ? `,${fit}` : ''},${finish}[v${i}]`);
+      if (o.audio && s.audio) {
+        const skip = Math.max(0, Math.round(((usAt(s.sourceStart) - seekUs) * sr) / 1e6));
+        const streams = Math.max(1, s.audioStreams ?? 1);
+        const merged = streams === 1 ? `[${k}:a:0]` : `${Array.from({ length: streams }, (_, j) => `[${k}:a:${j}]`).join('')}amerge=inputs=${streams},`;
+        graph.push(
+          `${merged}aresample=${sr},aformat=channel_layouts=${o.audio.layout},atrim=start_sample=${skip}:end_sample=${skip + samples},asetpts=PTS-STARTPTS,apad=whole_len=${samples}[a${i}]`,
+        );
+      } else if (silence) graph.push(silence);
+    }
+    concatInputs.push(`[v${i}]${o.audio ? `[a${i}]` : ''}`);
+  });
+  graph.push(`${concatInputs.join('')}concat=n=${o.segments.length}:v=1:a=${o.audio ? 1 : 0}[vout]${o.audio ? '[aout]' : ''}`);
+  args.push('-filter_complex', graph.join(';'), '-map', '[vout]');
+  if (o.audio) args.push('-map', '[aout]');
+  args.push(...codec.args);
+  if (pix) args.push('-pix_fmt', pix);
+  args.push('-r', `${num}/${den}`);
+  if (o.audio) args.push(...(o.container === 'mp4' ? ['-c:a', 'aac', '-b:a', '320k'] : ['-c:a', 'pcm_s24le']));
+  if (o.timecode !== undefined && o.container !== 'matroska') args.push('-timecode', o.timecode);
+  args.push('-f', o.container, fileArg(o.output));
+  return args;
+}
+
+/**
+ * Arguments that join parts rendered by buildConformArgs (same codec, size, rate and audio)
+ * into one file without re-encoding the picture: the concat demuxer, reading `listFile`
+ * (buildConcatList). Audio is copied (PCM), or encoded to AAC for an .mp4. Frame-exact: each
+ * part holds exactly its frames and samples, and every codec here starts a part on a key frame.
+ */
+export function buildJoinArgs(o: { listFile: string; output: string; container: 'mov' | 'mp4' | 'matroska'; audio: boolean; timecode?: string }): string[] {
+  const args = ['-y', '-f', 'concat', '-safe', '0', '-i', fileArg(o.listFile), '-map', '0:v:0'];
+  if (o.audio) args.push('-map', '0:a:0');
+  args.push('-c:v', 'copy');
+  if (o.audio) args.push(...(o.container === 'mp4' ? ['-c:a', 'aac', '-b:a', '320k'] : ['-c:a', 'copy']));
+  if (o.timecode !== undefined && o.container !== 'matroska') args.push('-timecode', o.timecode);
+  args.push('-f', o.container, fileArg(o.output));
+  return args;
+}
+
+/**
+ * The concat demuxer's list of parts (absolute paths), quoted as ffmpeg-formats(1) says. Each
+ * part's duration is given from its frame count: read from the file, it is the container's
+ * (a .mov's movie time scale is 1/1000 s), and the next part's timestamps would start up to a
+ * millisecond late, leaving uneven frame durations at every join.
+ */
+export function buildConcatList(parts: readonly { file: string; frames: number }[], frameRate: Rational): string {
+  const lines = ['ffconcat version 1.0'];
+  for (const p of parts) {
+    lines.push(`file 'file:${p.file.replace(/'/g, "'\\''")}'`);
+    lines.push(`duration ${secondsArg(Math.round((p.frames * frameRate.den * 1e6) / frameRate.num))}`);
+  }
+  return lines.join('\n') + '\n';
+}
