@@ -326,10 +326,13 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
     }
   };
 
-  const clips = await ensureFourKClips(opts.clipSeconds, opts.clips, corpus);
+  // the 4K clips, generated (once, then cached) only when a figure asks for them
+  let clipsMade: string[] | undefined;
+  const fourKClips = async () => (clipsMade ??= await ensureFourKClips(opts.clipSeconds, opts.clips, corpus));
 
   // ---- 1. proxy clone of a repository of 4K originals
   await attempt('clone', [[cap.make, '`git dits proxy make`'], [cap.checkoutMode, 'checkout modes (`git dits checkout --mode`, with which dits.checkoutMode=proxy comes)']], async () => {
+    const clips = await fourKClips();
     const repo = await repoWith(sb, 'proxy-src', clips);
     const made = await timed(sb, 'git', makeArgs(cap, []), repo.dir);
     log(`  proxy make of ${clips.length} 4K clips: ${made.seconds.toFixed(1)} s`);
@@ -402,7 +405,7 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
 
   // ---- 2. proxy make of one 4K clip against the ffmpeg command line
   await attempt('make', [[cap.make, '`git dits proxy make`']], async () => {
-    const clip = clips[0]!;
+    const clip = (await fourKClips())[0]!;
     const ffmpegPath = (await runProcess('sh', ['-c', 'command -v ffmpeg'], { cwd: sb.dir, env: sb.env })).stdout.trim();
     const ffprobePath = (await runProcess('sh', ['-c', 'command -v ffprobe'], { cwd: sb.dir, env: sb.env })).stdout.trim();
     const wrapDir = sb.freshDir('ffmpeg-wrapper');
@@ -478,7 +481,7 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
 
   // ---- 3. switch 10 files proxy <-> original, both local
   await attempt('switchFiles', [[cap.make, '`git dits proxy make`'], [cap.checkoutMode, '`git dits checkout --mode`']], async () => {
-    const files = await ensureSwitchFiles(opts.switchFileBytes, 10, { file: clips[0]!, seconds: opts.clipSeconds }, corpus);
+    const files = await ensureSwitchFiles(opts.switchFileBytes, 10, { file: (await fourKClips())[0]!, seconds: opts.clipSeconds }, corpus);
     const repo = await repoWith(sb, 'proxy-switch', files);
     const made = await timed(sb, 'git', [...makeArgs(cap, []), '--jobs', '2'], repo.dir);
     log(`  proxy make of 10 files: ${made.seconds.toFixed(1)} s`);
@@ -510,7 +513,7 @@ export async function runProxyBench(opts: ProxyOptions, deps: ProxyDeps): Promis
 
   // ---- 4. the server's worker making a proxy of a big source kept in S3
   await attempt('worker', [[cap.worker, '`git dits worker`'], [deps.s3 !== undefined, 'an S3 server (s3rver)']], async () => {
-    res.worker = await workerFigure(opts, deps, clips[0]!, corpus, cap);
+    res.worker = await workerFigure(opts, deps, (await fourKClips())[0]!, corpus, cap);
   });
 
   // ---- 5. git status with N files in proxy mode against original mode
