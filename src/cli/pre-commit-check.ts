@@ -19,7 +19,31 @@ export function describeRaw(r: RawEntry): string {
   return `${r.path} (${formatBytes(r.size)})`;
 }
 
-/** Git runs pre-commit at the top of the work tree, so ctx.cwd is the work tree. */
+/**
+ * Refuses staged proxies and edited proxies in place of originals (src/proxy/proxy-guard.ts),
+ * then raw content. Git runs pre-commit at the top of the work tree, so ctx.cwd is the work tree.
+ */
+export async function refuseStaged(ctx: CliContext): Promise<number> {
+  const { findRepo, isDitsInitialised } = await import('../git/repo.js');
+  const repo = await findRepo(ctx.cwd);
+  if (isDitsInitialised(repo)) {
+    const { ChunkStore } = await import('../store/chunk-store.js');
+    const { stagedProxyStandIns, proxyCommitRefusal } = await import('../proxy/proxy-guard.js');
+    const store = ChunkStore.open(repo.ditsDir);
+    let found;
+    try {
+      found = await stagedProxyStandIns(ctx.cwd, store);
+    } finally {
+      store.close();
+    }
+    if (found.length) {
+      for (const line of proxyCommitRefusal(found)) err(ctx, line);
+      return 1;
+    }
+  }
+  return refuseRawStaged(ctx);
+}
+
 export async function refuseRawStaged(ctx: CliContext): Promise<number> {
   const raw = await rawStaged(ctx.cwd);
   if (raw.length === 0) return 0;

@@ -1,0 +1,501 @@
+/**
+ * Checkout modes: a tracked video path shows its original, or its proxy (the light file
+ * `git dits proxy make` recorded for that original file id, src/proxy/store-variant.ts) in
+ * the original's place. Git's index and every commit keep the ORIGINAL's pointer whatever
+ * the working tree shows: the clean filter knows a proxy's bytes and answers the original's
+ * pointer (proxy-clean.ts), so `git status` stays clean.
+ *
+ * State, per working tree (`<git dir>/dits/checkout-modes.json`, replaced atomically):
+ *   paths[path].mode    the mode chosen for the path (`git dits checkout --mode`); a path
+ *                       without one follows `dits.checkoutMode` (default: original)
+ *   paths[path].shown   set while a proxy is in the working tree there: which proxy, for
+ *                       which original, and the file as written (size, inode, mtime), so it
+ *                       is known again without reading it
+ *   parked[fileId]      a file moved out of the way by a switch, in `<git dir>/dits/parked/<fileId>`,
+ *                       with its stat at parking time
+ *
+ * A switch costs no copy when both versions are here: the displaced file gets a second name
+ * in parked/ (a hard link), the other one is renamed over the path (an atomic replace: the
+ * path always holds one of the two), and its parked name disappears with that rename. A
+ * parked file whose stat no longer matches its record is used only if its bytes still hash
+ * to its file id; else the version is written from the store, or (an original whose content
+ * is not here) the path gets the original's pointer and the normal checkout fetches it.
+ *
+ * Nothing is lost by a crash at any point: the record is written before any rename, a
+ * parked name is only added (never the only name removed), and a rerun finds each path
+ * holding either version by its stat or its bytes.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DitsUserError, errnoCode } from '../errors.js';
+import { gitConfigGet } from '../git/exec.js';
+import { batchRead, blobOid } from '../git/cat-file.js';
+import { compareEntryStat, readIndexEntries, type IndexEntrySummary } from '../git/index-file.js';
+import type { RepoPaths } from '../git/repo.js';
+import { StreamHasher } from '../hashing/blake3.js';
+import { encodePointer, type Pointer } from '../manifest/pointer.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import { contentPresent, loadManifest, writeContent } from '../store/materialize.js';
+import { readWorktreePointer, refreshIndex } from '../worktree/materialize-worktree.js';
+import { pickVariant } from './store-variant.js';
+
+export const CHECKOUT_MODES = ['proxy', 'original'] as const;
+export type CheckoutMode = (typeof CHECKOUT_MODES)[number];
+
+/** A file as stat saw it: enough to know it again without reading it (ctime changes with every rename). */
+export interface FileStamp {
+  size: number;
+  ino: number;
+  mtimeNs: string;
+}
+
+export interface PathMode {
+  mode: CheckoutMode;
+  shown?: { original: string; proxy: string; stamp: FileStamp };
+}
+
+export interface ParkedFile {
+  manifest: string;
+  stamp: FileStamp;
+  at: number;
+}
+
+export interface CheckoutModes {
+  version: 1;
+  paths: Record<string, PathMode>;
+  parked: Record<string, ParkedFile>;
+}
+
+export function modesFile(gitDir: string): string {
+  return path.join(gitDir, 'dits', 'checkout-modes.json');
+}
+
+export function parkedDir(gitDir: string): string {
+  return path.join(gitDir, 'dits', 'parked');
+}
+
+/** The state of this working tree; empty when there is none (or it cannot be read: then parked files are checked by their bytes). */
+export function readModes(gitDir: string): CheckoutModes {
+  try {
+    const v = JSON.parse(fs.readFileSync(modesFile(gitDir), 'utf8')) as Partial<CheckoutModes>;
+    if (v && v.version === 1 && typeof v.paths === 'object' && typeof v.parked === 'object' && v.paths && v.parked) return v as CheckoutModes;
+  } catch {
+    /* none yet, or unreadable */
+  }
+  return { version: 1, paths: {}, parked: {} };
+}
+
+/** Replaces the state file atomically (a temp file, fsync, rename). */
+export function writeModes(gitDir: string, modes: CheckoutModes): void {
+  const file = modesFile(gitDir);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  try {
+    fs.writeSync(fd, JSON.stringify(modes));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+export function parseCheckoutMode(value: string | undefined, what: string): CheckoutMode | undefined {
+  if (value === undefined || value === '') return undefined;
+  if ((CHECKOUT_MODES as readonly string[]).includes(value)) return value as CheckoutMode;
+  throw new DitsUserError('bad-checkout-mode', `${what} is '${value}', not a checkout mode`, { hint: `use one of ${CHECKOUT_MODES.join(', ')}`, exitCode: 2 });
+}
+
+/** `dits.checkoutMode`: the mode of paths with none of their own (default original). */
+export async function defaultCheckoutMode(cwd: string): Promise<CheckoutMode> {
+  return parseCheckoutMode(await gitConfigGet('dits.checkoutMode', cwd), 'git config dits.checkoutMode') ?? 'original';
+}
+
+export function modeOf(modes: CheckoutModes, relPath: string, fallback: CheckoutMode): CheckoutMode {
+  return modes.paths[relPath]?.mode ?? fallback;
+}
+
+export function stampOf(st: fs.BigIntStats): FileStamp {
+  return { size: Number(st.size), ino: Number(st.ino), mtimeNs: st.mtimeNs.toString() };
+}
+
+export function sameStamp(a: FileStamp | undefined, st: fs.BigIntStats): boolean {
+  return a !== undefined && a.size === Number(st.size) && a.ino === Number(st.ino) && a.mtimeNs === st.mtimeNs.toString();
+}
+
+/** The BLAKE3 file id of a file's bytes (read in 4 MiB pieces). */
+export async function hashFileId(file: string): Promise<string> {
+  const h = new StreamHasher();
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digestHex();
+}
+
+/**
+ * Test-only crash points (`DITS_TEST_CRASH_AT=<name>`): the process kills itself there, as a
+ * power cut would stop it, so the end-to-end tests can show a rerun loses nothing.
+ */
+function crashPoint(name: string): void {
+  if (process.env.DITS_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
+}
+
+/** What a working-tree path holds, as far as a switch cares. */
+export type Held =
+  | { kind: 'missing' }
+  | { kind: 'pointer' }
+  | { kind: 'original' }
+  | { kind: 'proxy'; proxy: string }
+  /** anything else: edited by the user (an edited proxy among them); never touched */
+  | { kind: 'changed'; fileId: string | null };
+
+export interface TrackedEntry {
+  path: string;
+  /** the index's blob: the original's pointer */
+  blobOid: string;
+  pointer: Pointer;
+}
+
+/**
+ * What `rel` holds: known by stat when it is the proxy last written there or matches the
+ * index's stat data (the original as git last saw it), else by hashing its bytes.
+ */
+export async function heldAt(repo: RepoPaths, store: ChunkStore, e: TrackedEntry, state: PathMode | undefined, indexEntry: IndexEntrySummary | undefined): Promise<Held> {
+  const file = path.join(repo.workTree, e.path);
+  let st: fs.BigIntStats;
+  try {
+    st = fs.lstatSync(file, { bigint: true });
+  } catch {
+    return { kind: 'missing' };
+  }
+  if (!st.isFile()) return { kind: 'changed', fileId: null };
+  if (st.size <= 1024n) {
+    const wp = readWorktreePointer(file);
+    if (wp) return wp.pointer.oid === e.pointer.oid ? { kind: 'pointer' } : { kind: 'changed', fileId: null };
+  }
+  const shown = state?.shown && state.shown.original === e.pointer.oid ? state.shown : undefined;
+  if (shown && sameStamp(shown.stamp, st)) return { kind: 'proxy', proxy: shown.proxy };
+  if (!shown && indexEntry && Number(st.size) === e.pointer.size && compareEntryStat(indexEntry, st, { hashAlgo: repo.hashAlgo, indexMtimeSeconds: 0 }) === 'clean') return { kind: 'original' };
+  const fileId = await hashFileId(file);
+  if (fileId === e.pointer.oid) return { kind: 'original' };
+  const owner = store.variantOwner(fileId);
+  if (owner && owner.original === e.pointer.oid) return { kind: 'proxy', proxy: fileId };
+  return { kind: 'changed', fileId };
+}
+
+/**
+ * The parked file of `fileId` if it still holds those bytes (its recorded stat, else its
+ * hash, says so); a parked file that does not is removed (nothing else names it: it is no
+ * version of anything). Returns its path, or null.
+ */
+async function usableParked(gitDir: string, modes: CheckoutModes, fileId: string, size: number): Promise<string | null> {
+  const file = path.join(parkedDir(gitDir), fileId);
+  let st: fs.BigIntStats;
+  try {
+    st = fs.lstatSync(file, { bigint: true });
+  } catch {
+    delete modes.parked[fileId];
+    return null;
+  }
+  if (st.isFile() && Number(st.size) === size && sameStamp(modes.parked[fileId]?.stamp, st)) return file;
+  if (st.isFile() && Number(st.size) === size && (await hashFileId(file)) === fileId) return file;
+  fs.rmSync(file, { force: true });
+  delete modes.parked[fileId];
+  return null;
+}
+
+/** Gives the file at `file` a second name, parked/<fileId> (a hard link; a copy where links fail), and records it. */
+function park(gitDir: string, modes: CheckoutModes, file: string, fileId: string, manifest: string): void {
+  const dir = parkedDir(gitDir);
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.park-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    try {
+      fs.linkSync(file, tmp);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP') throw err;
+      fs.copyFileSync(file, tmp, fs.constants.COPYFILE_EXCL); // another file system: a copy, still never a loss
+    }
+    fs.renameSync(tmp, path.join(dir, fileId));
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  modes.parked[fileId] = { manifest, stamp: stampOf(fs.statSync(path.join(dir, fileId), { bigint: true })), at: Date.now() };
+}
+
+/** Writes stored content into a new temp file in parked/ (verified chunk by chunk), for a rename into place. */
+async function writeFromStore(gitDir: string, store: ChunkStore, p: Pointer): Promise<string> {
+  const dir = parkedDir(gitDir);
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.write-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await writeContent(store, p, loadManifest(store, p), tmp, { started: Date.now(), mode: 0o644 });
+  return tmp;
+}
+
+/** Renames `src` over `dest` (atomic); across file systems, a copy to a temp beside `dest` first. */
+function moveInto(src: string, dest: string): void {
+  try {
+    fs.renameSync(src, dest);
+  } catch (err) {
+    if (errnoCode(err) !== 'EXDEV') throw err;
+    const tmp = path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 100)}.dits-${randomBytes(4).toString('hex')}`);
+    try {
+      fs.copyFileSync(src, tmp, fs.constants.COPYFILE_EXCL);
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+    fs.rmSync(src, { force: true });
+  }
+}
+
+export interface SwitchReport {
+  mode: CheckoutMode;
+  /** how: `parked` renamed back from parked/ (no copy), `store` written from the local store, `pointer` the original's pointer written, its content to fetch */
+  switched: { path: string; how: 'parked' | 'store' | 'pointer' }[];
+  /** already showing that mode */
+  already: string[];
+  /** no ok proxy is recorded for the original there: stays original */
+  noProxy: string[];
+  /** a proxy is recorded but its content is not in the local store */
+  proxyNotLocal: string[];
+  /** the file was changed in the working tree (an edited proxy among them): left alone */
+  changed: string[];
+  /** deleted from the working tree: left alone */
+  missing: string[];
+}
+
+interface Plan {
+  e: TrackedEntry;
+  src: string;
+  how: 'parked' | 'store' | 'pointer';
+  /** the parked record `src` consumes */
+  parkedId?: string;
+  state: PathMode;
+}
+
+/**
+ * Switches the given tracked paths to `mode` and remembers it for each. Paths are changed
+ * only when they hold exactly one of the two versions; the index's stat data is refreshed
+ * for those that were, so `git status` stays clean. Paths left as the original's pointer
+ * (`how: 'pointer'`) are for the caller to finish (finishCheckout fetches and writes them).
+ */
+export async function switchCheckoutMode(repo: RepoPaths, store: ChunkStore, entries: TrackedEntry[], mode: CheckoutMode, opts: { recipe?: string } = {}): Promise<SwitchReport> {
+  const report: SwitchReport = { mode, switched: [], already: [], noProxy: [], proxyNotLocal: [], changed: [], missing: [] };
+  const modes = readModes(repo.gitDir);
+  let index = new Map<string, IndexEntrySummary>();
+  try {
+    index = new Map(readIndexEntries(repo.gitDir, repo.hashAlgo).filter((x) => x.stage === 0).map((x) => [x.path, x]));
+  } catch {
+    /* a split or sparse index: files are known by their bytes instead */
+  }
+  const plans: Plan[] = [];
+  // paths already in the mode asked: their stat data are refreshed too (a run killed between
+  // its renames and the index update left them looking modified)
+  const verified: TrackedEntry[] = [];
+  const made: string[] = []; // temps written from the store, removed if the switch fails before using them
+  try {
+    for (const e of entries) {
+      const state = modes.paths[e.path];
+      const held = await heldAt(repo, store, e, state, index.get(e.path));
+      const file = path.join(repo.workTree, e.path);
+      if (held.kind === 'missing') report.missing.push(e.path);
+      else if (held.kind === 'changed') report.changed.push(e.path);
+      else if (mode === 'proxy') {
+        if (held.kind === 'proxy') {
+          report.already.push(e.path);
+          verified.push(e);
+          modes.paths[e.path] = { mode, shown: state?.shown ?? { original: e.pointer.oid, proxy: held.proxy, stamp: stampOf(fs.statSync(file, { bigint: true })) } };
+          continue;
+        }
+        modes.paths[e.path] = { mode };
+        const rec = pickVariant(store, e.pointer.oid, 'proxy', opts.recipe);
+        if (!rec || !rec.fileId || rec.size === undefined || !rec.manifest) {
+          report.noProxy.push(e.path);
+          continue;
+        }
+        const proxyPointer: Pointer = { oid: rec.fileId, size: rec.size, manifest: rec.manifest };
+        let src = await usableParked(repo.gitDir, modes, rec.fileId, rec.size);
+        let how: Plan['how'] = 'parked';
+        if (!src) {
+          if (!contentPresent(store, rec.manifest)) {
+            report.proxyNotLocal.push(e.path);
+            continue;
+          }
+          src = await writeFromStore(repo.gitDir, store, proxyPointer);
+          made.push(src);
+          how = 'store';
+        }
+        if (held.kind === 'original') park(repo.gitDir, modes, file, e.pointer.oid, e.pointer.manifest);
+        const stamp = stampOf(fs.statSync(src, { bigint: true }));
+        plans.push({ e, src, how, parkedId: how === 'parked' ? rec.fileId : undefined, state: { mode, shown: { original: e.pointer.oid, proxy: rec.fileId, stamp } } });
+      } else {
+        modes.paths[e.path] = { mode };
+        if (held.kind !== 'proxy') {
+          report.already.push(e.path);
+          if (held.kind === 'original') verified.push(e);
+          continue;
+        }
+        let src = await usableParked(repo.gitDir, modes, e.pointer.oid, e.pointer.size);
+        let how: Plan['how'] = 'parked';
+        if (!src) {
+          if (contentPresent(store, e.pointer.manifest)) {
+            src = await writeFromStore(repo.gitDir, store, e.pointer);
+            how = 'store';
+          } else {
+            // the original is not here: its pointer goes in, and the normal checkout fetches it
+            src = path.join(parkedDir(repo.gitDir), `.pointer-${process.pid}-${randomBytes(4).toString('hex')}`);
+            fs.mkdirSync(path.dirname(src), { recursive: true });
+            fs.writeFileSync(src, await pointerBlob(repo, e));
+            how = 'pointer';
+          }
+          made.push(src);
+        }
+        park(repo.gitDir, modes, file, held.proxy, store.variantOwner(held.proxy)?.manifest ?? '');
+        plans.push({ e, src, how, parkedId: how === 'parked' ? e.pointer.oid : undefined, state: { mode } });
+      }
+    }
+    // the record first: parked names and what each path will show
+    for (const p of plans) modes.paths[p.e.path] = p.state;
+    writeModes(repo.gitDir, modes);
+    crashPoint('switch-recorded');
+    const updates: { path: string; stat: fs.BigIntStats; expectedOid: string }[] = [];
+    for (const e of verified) {
+      const st = fs.statSync(path.join(repo.workTree, e.path), { bigint: true });
+      const x = index.get(e.path);
+      if (!x || compareEntryStat(x, st, { hashAlgo: repo.hashAlgo, indexMtimeSeconds: 0 }) !== 'clean') updates.push({ path: e.path, stat: st, expectedOid: e.blobOid });
+    }
+    for (const p of plans) {
+      const file = path.join(repo.workTree, p.e.path);
+      moveInto(p.src, file);
+      if (p.parkedId) delete modes.parked[p.parkedId];
+      updates.push({ path: p.e.path, stat: fs.statSync(file, { bigint: true }), expectedOid: p.e.blobOid });
+      report.switched.push({ path: p.e.path, how: p.how });
+      crashPoint('switch-moved-one');
+    }
+    writeModes(repo.gitDir, modes);
+    if (updates.length) await refreshIndex(repo, updates);
+  } finally {
+    for (const f of made) fs.rmSync(f, { force: true }); // (those moved into place are gone already)
+  }
+  return report;
+}
+
+/** The exact pointer blob the index holds for `e` (re-encoded when that gives the same blob). */
+async function pointerBlob(repo: RepoPaths, e: TrackedEntry): Promise<Buffer> {
+  const bytes = encodePointer(e.pointer);
+  if ((await blobOid(bytes, repo.hashAlgo)) === e.blobOid) return bytes;
+  const got = (await batchRead(repo.workTree, [e.blobOid])).get(e.blobOid);
+  if (!got) throw new Error(`the index's blob ${e.blobOid} for ${e.path} cannot be read`);
+  return got;
+}
+
+/**
+ * For a checkout that is writing the files git left as pointers (finishCheckout): the paths
+ * whose mode is proxy get their proxy instead of the original, when one is recorded and its
+ * content is here (from parked/ by a rename, else from the store). Returns the paths written
+ * that way and those whose proxy is recorded but not local (left as pointers: their
+ * originals are not downloaded). Every other path is the caller's, as before.
+ */
+export async function writeProxiesForCheckout(
+  repo: RepoPaths,
+  store: ChunkStore,
+  items: { path: string; pointer: Pointer }[],
+): Promise<{ written: string[]; notLocal: string[] }> {
+  const res = { written: [] as string[], notLocal: [] as string[] };
+  if (items.length === 0 || !store.hasVariants()) return res; // no proxy anywhere: nothing to choose
+  const modes = readModes(repo.gitDir);
+  const fallback = await defaultCheckoutMode(repo.workTree);
+  const want = items.filter((i) => modeOf(modes, i.path, fallback) === 'proxy');
+  let dirty = false;
+  for (const i of items) {
+    // the path holds a pointer again: whatever proxy was shown there is gone
+    if (modes.paths[i.path]?.shown) {
+      modes.paths[i.path] = { mode: modes.paths[i.path]!.mode };
+      dirty = true;
+    }
+  }
+  if (want.length === 0) {
+    if (dirty) writeModes(repo.gitDir, modes);
+    return res;
+  }
+  const updates: { path: string; stat: fs.BigIntStats; expectedOid: string }[] = [];
+  try {
+    for (const i of want) {
+      const rec = pickVariant(store, i.pointer.oid, 'proxy');
+      if (!rec || !rec.fileId || rec.size === undefined || !rec.manifest) continue; // no proxy: the original, as usual
+      const file = path.join(repo.workTree, i.path);
+      const wp = readWorktreePointer(file);
+      if (!wp || wp.pointer.oid !== i.pointer.oid) continue;
+      let src = await usableParked(repo.gitDir, modes, rec.fileId, rec.size);
+      if (!src) {
+        if (!contentPresent(store, rec.manifest)) {
+          res.notLocal.push(i.path);
+          continue;
+        }
+        src = await writeFromStore(repo.gitDir, store, { oid: rec.fileId, size: rec.size, manifest: rec.manifest });
+      } else delete modes.parked[rec.fileId];
+      const stamp = stampOf(fs.statSync(src, { bigint: true }));
+      modes.paths[i.path] = { mode: modes.paths[i.path]?.mode ?? fallback, shown: { original: i.pointer.oid, proxy: rec.fileId, stamp } };
+      writeModes(repo.gitDir, modes);
+      try {
+        moveInto(src, file);
+      } catch (err) {
+        fs.rmSync(src, { force: true });
+        throw err;
+      }
+      updates.push({ path: i.path, stat: fs.statSync(file, { bigint: true }), expectedOid: await blobOid(wp.bytes, repo.hashAlgo) });
+      res.written.push(i.path);
+      dirty = false;
+    }
+  } finally {
+    if (dirty) writeModes(repo.gitDir, modes);
+    if (updates.length) await refreshIndex(repo, updates);
+  }
+  return res;
+}
+
+/** Whether `rel` shows its proxy now (by the recorded stat; no read). */
+export function showsProxy(repo: RepoPaths, modes: CheckoutModes, rel: string, originalFileId: string): boolean {
+  const shown = modes.paths[rel]?.shown;
+  if (!shown || shown.original !== originalFileId) return false;
+  try {
+    return sameStamp(shown.stamp, fs.lstatSync(path.join(repo.workTree, rel), { bigint: true }));
+  } catch {
+    return false;
+  }
+}
+
+/** Every file in parked/ with its record (null for a file parked by a run that crashed before writing one). */
+export function listParked(gitDir: string, modes: CheckoutModes): { fileId: string; file: string; record: ParkedFile | null; temp: boolean; st: fs.Stats }[] {
+  const dir = parkedDir(gitDir);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out = [];
+  for (const name of names) {
+    const file = path.join(dir, name);
+    try {
+      const st = fs.lstatSync(file);
+      out.push({ fileId: name, file, record: modes.parked[name] ?? null, temp: name.startsWith('.'), st });
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
