@@ -259,4 +259,76 @@ describe('git dits checkout --mode', () => {
       expect(sb.status(repo)).toBe('');
     });
   }
+
+  it('a proxy recorded but not here: the path stays original and the message names git dits fetch-proxy', async () => {
+    const repo = await setup('not-local');
+    const store = ChunkStore.open(path.join(repo, '.git', 'dits'));
+    try {
+      // a record as a fetch of the records alone leaves it: the content is on a remote only
+      store.putVariant({ original: hashHex(B.orig), kind: 'proxy', recipe: 'prores_proxy/h90', status: 'ok', fileId: 'e'.repeat(64), size: 1000, manifest: 'f'.repeat(64), warnings: [], createdAt: Date.now() });
+    } finally {
+      store.close();
+    }
+    const r = sb.dits(['checkout', '--mode', 'proxy', 'b.mov', 'a.mov'], repo);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('the proxy of 1 file(s) is not in the local store: b.mov');
+    expect(r.stderr).toContain('git dits fetch-proxy b.mov');
+    expect(read(repo, 'b.mov').equals(B.orig)).toBe(true);
+    expect(read(repo, 'a.mov').equals(A.proxy)).toBe(true);
+    expect(sb.status(repo)).toBe('');
+  });
+
+  it('gc drops parked files no path uses when their content is kept elsewhere, and keeps one that may be the last copy', async () => {
+    const repo = await setup('gc-parked');
+    sb.mustDits(['checkout', '--mode', 'proxy'], repo);
+    sb.mustGit(['checkout', '-q', '-b', 'other'], repo);
+    // a new version written over a proxy is taken for an edit of the proxy, until kept as one of its own
+    fs.writeFileSync(path.join(repo, 'a.mov'), D.orig);
+    expect(sb.git(['commit', '-q', '-am', 'a is d'], repo).stderr).toContain('git dits checkout --mode original --keep a.mov');
+    expect(sb.mustDits(['checkout', '--mode', 'original', '--keep', 'a.mov'], repo)).toContain('Kept 1 changed file(s) as they are');
+    expect(read(repo, 'a.mov').equals(D.orig)).toBe(true);
+    sb.mustGit(['commit', '-q', '-am', 'a is d'], repo);
+    expect(fs.existsSync(parked(repo, A.orig))).toBe(true);
+    expect(fs.existsSync(parked(repo, C.orig))).toBe(true);
+    const stray = path.join(repo, '.git', 'dits', 'parked', '9'.repeat(64)); // parked by a run killed before its record
+    fs.writeFileSync(stray, 'unknown bytes');
+    const dry = JSON.parse(sb.mustDits(['gc', '--dry-run', '--json'], repo)) as { parked: { dropped: number; keptLastCopy: string[] } };
+    expect(dry.parked).toMatchObject({ dropped: 1, keptLastCopy: ['9'.repeat(64)] });
+    expect(fs.existsSync(parked(repo, A.orig))).toBe(true);
+    const out = sb.mustDits(['gc'], repo);
+    expect(out).toContain('Removed 1 parked file(s) no path uses');
+    expect(out).toContain('Kept 1 parked file(s) no path uses');
+    expect(fs.existsSync(parked(repo, A.orig))).toBe(false); // a.mov is d here: a's original is in the store
+    expect(fs.existsSync(parked(repo, C.orig))).toBe(true); // clips/c.mov shows its proxy: its original stays parked
+    expect(fs.existsSync(stray)).toBe(true);
+    sb.mustGit(['checkout', '-q', 'main'], repo);
+    sb.mustDits(['checkout', '--mode', 'original'], repo);
+    expect(read(repo, 'a.mov').equals(A.orig)).toBe(true); // written from the store
+    expect(read(repo, 'clips/c.mov').equals(C.orig)).toBe(true);
+    expect(sb.status(repo)).toBe('');
+  });
+
+  it('in a clone whose originals are only in the working tree: the parked original is the local copy; without it, switching back fetches it', async () => {
+    const repo = await setup('clone-src');
+    const remote = path.join(sb.dir, 'clone-remote');
+    sb.mustGit(['remote', 'add', 'origin', `dits::file://${remote}`], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const clone = path.join(sb.dir, 'clone-dst');
+    sb.mustGit(['clone', '-q', `dits::file://${remote}`, clone], sb.dir);
+    expect(read(clone, 'a.mov').equals(A.orig)).toBe(true);
+    await recordProxy(clone, A, 'a');
+    const inoOrig = ino(path.join(clone, 'a.mov'));
+    sb.mustDits(['checkout', '--mode', 'proxy', 'a.mov'], clone);
+    expect(read(clone, 'a.mov').equals(A.proxy)).toBe(true);
+    expect(ino(parked(clone, A.orig))).toBe(inoOrig);
+    // gc keeps it while a.mov can switch back to it
+    sb.mustDits(['gc'], clone);
+    expect(fs.existsSync(parked(clone, A.orig))).toBe(true);
+    fs.rmSync(parked(clone, A.orig));
+    const r = sb.dits(['checkout', '--mode', 'original', '--json', 'a.mov'], clone);
+    expect(r.status, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { switched: { how: string }[] }).switched).toEqual([{ path: 'a.mov', how: 'pointer' }]);
+    expect(read(clone, 'a.mov').equals(A.orig)).toBe(true);
+    expect(sb.status(clone)).toBe('');
+  });
 });

@@ -275,6 +275,8 @@ export interface SwitchReport {
   changed: string[];
   /** deleted from the working tree: left alone */
   missing: string[];
+  /** changed files kept as versions of their own (keepChanged) */
+  kept: string[];
 }
 
 interface Plan {
@@ -292,8 +294,22 @@ interface Plan {
  * for those that were, so `git status` stays clean. Paths left as the original's pointer
  * (`how: 'pointer'`) are for the caller to finish (finishCheckout fetches and writes them).
  */
-export async function switchCheckoutMode(repo: RepoPaths, store: ChunkStore, entries: TrackedEntry[], mode: CheckoutMode, opts: { recipe?: string } = {}): Promise<SwitchReport> {
-  const report: SwitchReport = { mode, switched: [], already: [], noProxy: [], proxyNotLocal: [], changed: [], missing: [] };
+export async function switchCheckoutMode(
+  repo: RepoPaths,
+  store: ChunkStore,
+  entries: TrackedEntry[],
+  mode: CheckoutMode,
+  opts: {
+    recipe?: string;
+    /**
+     * original only: a changed file at a path that showed a proxy is kept as it is, as a new
+     * version of its own (not an edit of the proxy): the path leaves proxy mode and the
+     * file's mark as derived from a proxy is dropped, so it can be committed and pushed.
+     */
+    keepChanged?: boolean;
+  } = {},
+): Promise<SwitchReport> {
+  const report: SwitchReport = { mode, switched: [], already: [], noProxy: [], proxyNotLocal: [], changed: [], missing: [], kept: [] };
   const modes = readModes(repo.gitDir);
   let index = new Map<string, IndexEntrySummary>();
   try {
@@ -312,7 +328,12 @@ export async function switchCheckoutMode(repo: RepoPaths, store: ChunkStore, ent
       const held = await heldAt(repo, store, e, state, index.get(e.path));
       const file = path.join(repo.workTree, e.path);
       if (held.kind === 'missing') report.missing.push(e.path);
-      else if (held.kind === 'changed') report.changed.push(e.path);
+      else if (held.kind === 'changed' && mode === 'original' && opts.keepChanged) {
+        const fileId = held.fileId ?? (await hashFileId(file));
+        store.proxyDerived.delete(fileId);
+        modes.paths[e.path] = { mode };
+        report.kept.push(e.path);
+      } else if (held.kind === 'changed') report.changed.push(e.path);
       else if (mode === 'proxy') {
         if (held.kind === 'proxy') {
           report.already.push(e.path);
@@ -498,4 +519,63 @@ export function listParked(gitDir: string, modes: CheckoutModes): { fileId: stri
     }
   }
   return out;
+}
+
+export interface ParkedPlan {
+  /** parked files no tracked path of this working tree can switch back to, whose content is safe elsewhere */
+  drop: { name: string; file: string; bytes: number }[];
+  /** unused, but kept: their content is neither in the local store nor known on a remote (the parked file may be its last copy) */
+  keptLastCopy: string[];
+}
+
+/** Whether every chunk of a manifest is in the local store or recorded as held by a remote. */
+function contentSafe(store: ChunkStore, manifestId: string): boolean {
+  if (!manifestId || !store.hasManifest(manifestId)) return false;
+  if (contentPresent(store, manifestId)) return true;
+  let m;
+  try {
+    m = loadManifest(store, { oid: '', size: 0, manifest: manifestId });
+  } catch {
+    return false;
+  }
+  for (let i = 0; i < m.chunkCount; i++) {
+    const id = m.idRawAt(i);
+    if (!store.locate(id) && !store.isRemoteHeld(id)) return false;
+  }
+  return true;
+}
+
+/**
+ * For gc: the parked files of this working tree that no tracked path uses (`used`: the file
+ * ids of the originals in the index and of their proxies) and whose content is kept
+ * elsewhere (the local store, or chunks a remote is recorded to hold). Temps left by a killed
+ * switch go after an hour.
+ */
+export function planParkedDrop(gitDir: string, store: ChunkStore, used: ReadonlySet<string>, now = Date.now()): ParkedPlan {
+  const modes = readModes(gitDir);
+  const plan: ParkedPlan = { drop: [], keptLastCopy: [] };
+  for (const p of listParked(gitDir, modes)) {
+    const bytes = p.st.blocks * 512;
+    if (p.temp) {
+      if (now - p.st.mtimeMs > 3600_000) plan.drop.push({ name: p.fileId, file: p.file, bytes });
+      continue;
+    }
+    if (used.has(p.fileId)) continue;
+    const manifest = p.record?.manifest || store.variantOwner(p.fileId)?.manifest || '';
+    if (contentSafe(store, manifest)) plan.drop.push({ name: p.fileId, file: p.file, bytes });
+    else plan.keptLastCopy.push(p.fileId);
+  }
+  return plan;
+}
+
+export function applyParkedDrop(gitDir: string, plan: ParkedPlan): number {
+  const modes = readModes(gitDir);
+  let freed = 0;
+  for (const d of plan.drop) {
+    fs.rmSync(d.file, { force: true, recursive: true });
+    delete modes.parked[d.name];
+    freed += d.bytes;
+  }
+  if (plan.drop.length) writeModes(gitDir, modes);
+  return freed;
 }

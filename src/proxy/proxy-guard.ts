@@ -93,5 +93,6 @@ export function proxyCommitRefusal(found: ProxyStandIn[]): string[] {
   const paths = found.map((s) => s.path ?? '').filter(Boolean).slice(0, 5).join(' ');
   lines.push(`hint: to keep the original in the commit: \`git restore --staged ${paths}\` (the working-tree file stays as it is)`);
   lines.push(`hint: to get the original back in the working tree: \`git dits checkout --mode original ${paths}\` (move an edited file away first to keep it)`);
+  lines.push(`hint: a new version of its own, not an edit of the proxy: \`git dits checkout --mode original --keep ${paths}\`, then \`git add\` and commit`);
   return lines;
 }

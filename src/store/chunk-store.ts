@@ -803,7 +803,7 @@ export class ChunkStore {
 
   private derived?: ProxyDerived;
   /** Content edited where a proxy was shown (proxy-derived.ts): commit and push refuse it. */
-  get proxyDerived(): Pick<ProxyDerived, 'put' | 'byFileId' | 'byManifest' | 'any'> {
+  get proxyDerived(): Pick<ProxyDerived, 'put' | 'byFileId' | 'byManifest' | 'any' | 'delete'> {
     return (this.derived ??= new ProxyDerived(this.db));
   }
 

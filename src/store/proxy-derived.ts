@@ -67,6 +67,12 @@ export class ProxyDerived {
     return row ? toRecord(row) : undefined;
   }
 
+  /** Forgets a mark (the user kept the edited file as a version of its own). */
+  delete(fileId: string): void {
+    if (!this.ensure(false)) return;
+    this.db.prepare('DELETE FROM proxy_derived WHERE file_id = ?').run(fileId);
+  }
+
   any(): boolean {
     if (!this.ensure(false)) return false;
     return this.db.prepare('SELECT EXISTS(SELECT 1 FROM proxy_derived)').pluck().get() === 1;

@@ -40,20 +40,22 @@ async function warnDamaged(ctx: CliContext, positionals: string[]): Promise<void
 const writerOptions = {
   mode: { type: 'string', value: 'proxy|original', description: 'show proxies in place of the originals, or the originals again, and remember it for these paths' },
   json: { type: 'boolean', description: 'with --mode: print the result as JSON' },
+  keep: { type: 'boolean', description: 'with --mode original: keep changed files as they are, as new versions of their own (not edits of a proxy), so they can be committed' },
 } as const satisfies OptionTable;
 
 function writer(name: 'checkout', explicit: boolean): Command {
   return {
     summary: 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says)',
     usage: `git dits ${name} [--] [<path>...]
-       git dits ${name} --mode proxy|original [--json] [--] [<path>...]`,
+       git dits ${name} --mode proxy|original [--keep] [--json] [--] [<path>...]`,
     options: writerOptions,
     async run(args, ctx: CliContext) {
       const { values, positionals } = parseOptions(args, writerOptions, { positionals: true });
       if (values.mode !== undefined) {
         const mode = parseCheckoutMode(values.mode, '--mode');
         if (!mode) throw new DitsUserError('bad-checkout-mode', '--mode needs a value', { hint: 'git dits checkout --mode proxy|original [<path>...]', exitCode: 2 });
-        return (await import('./proxy-checkout.js')).runModeCheckout(ctx, mode, positionals, Boolean(values.json));
+        if (values.keep && mode !== 'original') throw new DitsUserError('bad-usage', '--keep goes with --mode original', { hint: 'git dits checkout --mode original --keep <path>...', exitCode: 2 });
+        return (await import('./proxy-checkout.js')).runModeCheckout(ctx, mode, positionals, { json: Boolean(values.json), keep: Boolean(values.keep) });
       }
       const { todo, tracked } = await pointerFiles(ctx, positionals);
       await warnDamaged(ctx, positionals);

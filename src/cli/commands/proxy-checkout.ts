@@ -17,7 +17,7 @@ function some(paths: string[]): string {
   return paths.slice(0, 5).join(', ') + (paths.length > 5 ? ` and ${paths.length - 5} more` : '');
 }
 
-export async function runModeCheckout(ctx: CliContext, mode: CheckoutMode, positionals: string[], json: boolean): Promise<number> {
+export async function runModeCheckout(ctx: CliContext, mode: CheckoutMode, positionals: string[], o: { json: boolean; keep: boolean }): Promise<number> {
   const repo = await findRepo(ctx.cwd);
   requireInitialised(repo);
   const specs = positionals.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
@@ -30,7 +30,7 @@ export async function runModeCheckout(ctx: CliContext, mode: CheckoutMode, posit
   const store = ChunkStore.open(repo.ditsDir, { create: true });
   let report: SwitchReport;
   try {
-    report = await switchCheckoutMode(repo, store, entries, mode);
+    report = await switchCheckoutMode(repo, store, entries, mode, { keepChanged: o.keep });
   } finally {
     store.close();
   }
@@ -38,7 +38,7 @@ export async function runModeCheckout(ctx: CliContext, mode: CheckoutMode, posit
   const toFetch = report.switched.filter((s) => s.how === 'pointer').map((s) => s.path);
   const fetched = toFetch.length ? await finishCheckout(ctx, toFetch, true) : null;
   const code = report.changed.length || report.proxyNotLocal.length || fetched?.code ? 1 : 0;
-  if (json) {
+  if (o.json) {
     printJson(ctx, { ...report, fetched: fetched ? { written: fetched.written, failed: fetched.failed } : null });
     return code;
   }
@@ -47,7 +47,8 @@ export async function runModeCheckout(ctx: CliContext, mode: CheckoutMode, posit
   if (report.already.length) out(ctx, `${report.already.length} file(s) already show the ${mode}.`);
   if (report.noProxy.length) out(ctx, `No proxy recorded for ${report.noProxy.length} file(s), which stay original: ${some(report.noProxy)} (\`git dits proxy make <path>\` makes one).`);
   if (report.proxyNotLocal.length) err(ctx, `dits: the proxy of ${report.proxyNotLocal.length} file(s) is not in the local store: ${some(report.proxyNotLocal)}\nhint: \`git dits fetch-proxy ${report.proxyNotLocal.slice(0, 5).join(' ')}\` fetches it, then run this again`);
-  if (report.changed.length) err(ctx, `dits: ${report.changed.length} file(s) changed in the working tree were left as they are: ${some(report.changed)}\nhint: commit or stash the changes (an edited proxy cannot be committed: move it away to keep it), then run this again`);
+  if (report.changed.length) err(ctx, `dits: ${report.changed.length} file(s) changed in the working tree were left as they are: ${some(report.changed)}\nhint: commit or stash the changes, then run this again; an edited proxy cannot be committed: move it away to keep it, or \`git dits checkout --mode original --keep <path>\` if it is a new version of its own`);
+  if (report.kept.length) out(ctx, `Kept ${report.kept.length} changed file(s) as they are, as new versions of their own: ${some(report.kept)} (\`git add\` and commit them as usual).`);
   if (report.missing.length) err(ctx, `dits: ${report.missing.length} file(s) deleted from the working tree were left alone: ${some(report.missing)} (\`git restore <path>\` brings them back)`);
   return code;
 }
