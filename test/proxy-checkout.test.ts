@@ -97,6 +97,11 @@ describe('git dits checkout --mode', () => {
     sb.mustGit(['add', 'a.mov'], repo);
     expect(sb.mustGit(['diff', '--cached'], repo)).toBe('');
     expect(sb.mustGit(['cat-file', 'blob', ':a.mov'], repo)).toBe(pointerA);
+    // git dits add (its own reading, no clean filter) stages the original's pointer as well
+    fs.utimesSync(path.join(repo, 'a.mov'), later, new Date(Date.now() + 9000));
+    sb.mustDits(['add', 'a.mov'], repo);
+    expect(sb.mustGit(['cat-file', 'blob', ':a.mov'], repo)).toBe(pointerA);
+    expect(sb.status(repo)).toBe('');
 
     const st = JSON.parse(sb.mustDits(['status', '--json'], repo)) as { path: string; state: string; proxy?: boolean }[];
     const byPath = new Map(st.map((x) => [x.path, x]));
@@ -324,6 +329,15 @@ describe('git dits checkout --mode', () => {
     // gc keeps it while a.mov can switch back to it
     sb.mustDits(['gc'], clone);
     expect(fs.existsSync(parked(clone, A.orig))).toBe(true);
+    // a push to another remote takes the original's chunks from the parked file (origin is
+    // away, and the clone's own link to the file it wrote is gone)
+    fs.rmSync(path.join(clone, '.git', 'dits', 'wt'), { recursive: true, force: true });
+    fs.renameSync(remote, `${remote}.away`);
+    sb.mustGit(['remote', 'add', 'second', `dits::file://${path.join(sb.dir, 'clone-second')}`], clone);
+    const pushed = sb.git(['push', 'second', 'main'], clone);
+    fs.renameSync(`${remote}.away`, remote);
+    expect(pushed.status, pushed.stderr).toBe(0);
+    expect(pushed.stderr).toMatch(/took \d+ chunk\(s\) from working-tree files/);
     fs.rmSync(parked(clone, A.orig));
     const r = sb.dits(['checkout', '--mode', 'original', '--json', 'a.mov'], clone);
     expect(r.status, r.stderr).toBe(0);
