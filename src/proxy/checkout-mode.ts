@@ -51,7 +51,8 @@ export interface FileStamp {
 }
 
 export interface PathMode {
-  mode: CheckoutMode;
+  /** chosen for this path; none: dits.checkoutMode decides */
+  mode?: CheckoutMode;
   shown?: { original: string; proxy: string; stamp: FileStamp };
 }
 
@@ -323,70 +324,75 @@ export async function switchCheckoutMode(
   const verified: TrackedEntry[] = [];
   const made: string[] = []; // temps written from the store, removed if the switch fails before using them
   try {
-    for (const e of entries) {
-      const state = modes.paths[e.path];
-      const held = await heldAt(repo, store, e, state, index.get(e.path));
-      const file = path.join(repo.workTree, e.path);
-      if (held.kind === 'missing') report.missing.push(e.path);
-      else if (held.kind === 'changed' && mode === 'original' && opts.keepChanged) {
-        const fileId = held.fileId ?? (await hashFileId(file));
-        store.proxyDerived.delete(fileId);
-        modes.paths[e.path] = { mode };
-        report.kept.push(e.path);
-      } else if (held.kind === 'changed') report.changed.push(e.path);
-      else if (mode === 'proxy') {
-        if (held.kind === 'proxy') {
-          report.already.push(e.path);
-          verified.push(e);
-          modes.paths[e.path] = { mode, shown: state?.shown ?? { original: e.pointer.oid, proxy: held.proxy, stamp: stampOf(fs.statSync(file, { bigint: true })) } };
-          continue;
-        }
-        modes.paths[e.path] = { mode };
-        const rec = pickVariant(store, e.pointer.oid, 'proxy', opts.recipe);
-        if (!rec || !rec.fileId || rec.size === undefined || !rec.manifest) {
-          report.noProxy.push(e.path);
-          continue;
-        }
-        const proxyPointer: Pointer = { oid: rec.fileId, size: rec.size, manifest: rec.manifest };
-        let src = await usableParked(repo.gitDir, modes, rec.fileId, rec.size);
-        let how: Plan['how'] = 'parked';
-        if (!src) {
-          if (!contentPresent(store, rec.manifest)) {
-            report.proxyNotLocal.push(e.path);
+    try {
+      for (const e of entries) {
+        const state = modes.paths[e.path];
+        const held = await heldAt(repo, store, e, state, index.get(e.path));
+        const file = path.join(repo.workTree, e.path);
+        if (held.kind === 'missing') report.missing.push(e.path);
+        else if (held.kind === 'changed' && mode === 'original' && opts.keepChanged) {
+          const fileId = held.fileId ?? (await hashFileId(file));
+          store.proxyDerived.delete(fileId);
+          modes.paths[e.path] = { mode };
+          report.kept.push(e.path);
+        } else if (held.kind === 'changed') report.changed.push(e.path);
+        else if (mode === 'proxy') {
+          if (held.kind === 'proxy') {
+            report.already.push(e.path);
+            verified.push(e);
+            modes.paths[e.path] = { mode, shown: state?.shown ?? { original: e.pointer.oid, proxy: held.proxy, stamp: stampOf(fs.statSync(file, { bigint: true })) } };
             continue;
           }
-          src = await writeFromStore(repo.gitDir, store, proxyPointer);
-          made.push(src);
-          how = 'store';
-        }
-        if (held.kind === 'original') park(repo.gitDir, modes, file, e.pointer.oid, e.pointer.manifest);
-        const stamp = stampOf(fs.statSync(src, { bigint: true }));
-        plans.push({ e, src, how, parkedId: how === 'parked' ? rec.fileId : undefined, state: { mode, shown: { original: e.pointer.oid, proxy: rec.fileId, stamp } } });
-      } else {
-        modes.paths[e.path] = { mode };
-        if (held.kind !== 'proxy') {
-          report.already.push(e.path);
-          if (held.kind === 'original') verified.push(e);
-          continue;
-        }
-        let src = await usableParked(repo.gitDir, modes, e.pointer.oid, e.pointer.size);
-        let how: Plan['how'] = 'parked';
-        if (!src) {
-          if (contentPresent(store, e.pointer.manifest)) {
-            src = await writeFromStore(repo.gitDir, store, e.pointer);
-            how = 'store';
-          } else {
-            // the original is not here: its pointer goes in, and the normal checkout fetches it
-            src = path.join(parkedDir(repo.gitDir), `.pointer-${process.pid}-${randomBytes(4).toString('hex')}`);
-            fs.mkdirSync(path.dirname(src), { recursive: true });
-            fs.writeFileSync(src, await pointerBlob(repo, e));
-            how = 'pointer';
+          modes.paths[e.path] = { mode };
+          const rec = pickVariant(store, e.pointer.oid, 'proxy', opts.recipe);
+          if (!rec || !rec.fileId || rec.size === undefined || !rec.manifest) {
+            report.noProxy.push(e.path);
+            continue;
           }
-          made.push(src);
+          const proxyPointer: Pointer = { oid: rec.fileId, size: rec.size, manifest: rec.manifest };
+          let src = await usableParked(repo.gitDir, modes, rec.fileId, rec.size);
+          let how: Plan['how'] = 'parked';
+          if (!src) {
+            if (!contentPresent(store, rec.manifest)) {
+              report.proxyNotLocal.push(e.path);
+              continue;
+            }
+            src = await writeFromStore(repo.gitDir, store, proxyPointer);
+            made.push(src);
+            how = 'store';
+          }
+          if (held.kind === 'original') park(repo.gitDir, modes, file, e.pointer.oid, e.pointer.manifest);
+          const stamp = stampOf(fs.statSync(src, { bigint: true }));
+          plans.push({ e, src, how, parkedId: how === 'parked' ? rec.fileId : undefined, state: { mode, shown: { original: e.pointer.oid, proxy: rec.fileId, stamp } } });
+        } else {
+          modes.paths[e.path] = { mode };
+          if (held.kind !== 'proxy') {
+            report.already.push(e.path);
+            if (held.kind === 'original') verified.push(e);
+            continue;
+          }
+          let src = await usableParked(repo.gitDir, modes, e.pointer.oid, e.pointer.size);
+          let how: Plan['how'] = 'parked';
+          if (!src) {
+            if (contentPresent(store, e.pointer.manifest)) {
+              src = await writeFromStore(repo.gitDir, store, e.pointer);
+              how = 'store';
+            } else {
+              // the original is not here: its pointer goes in, and the normal checkout fetches it
+              src = path.join(parkedDir(repo.gitDir), `.pointer-${process.pid}-${randomBytes(4).toString('hex')}`);
+              fs.mkdirSync(path.dirname(src), { recursive: true });
+              fs.writeFileSync(src, await pointerBlob(repo, e));
+              how = 'pointer';
+            }
+            made.push(src);
+          }
+          park(repo.gitDir, modes, file, held.proxy, store.variantOwner(held.proxy)?.manifest ?? '');
+          plans.push({ e, src, how, parkedId: how === 'parked' ? e.pointer.oid : undefined, state: { mode } });
         }
-        park(repo.gitDir, modes, file, held.proxy, store.variantOwner(held.proxy)?.manifest ?? '');
-        plans.push({ e, src, how, parkedId: how === 'parked' ? e.pointer.oid : undefined, state: { mode } });
       }
+    } catch (err) {
+      writeModes(repo.gitDir, modes); // files parked so far keep their records
+      throw err;
     }
     // the record first: parked names and what each path will show
     for (const p of plans) modes.paths[p.e.path] = p.state;
@@ -444,7 +450,8 @@ export async function writeProxiesForCheckout(
   for (const i of items) {
     // the path holds a pointer again: whatever proxy was shown there is gone
     if (modes.paths[i.path]?.shown) {
-      modes.paths[i.path] = { mode: modes.paths[i.path]!.mode };
+      const mode = modes.paths[i.path]!.mode;
+      modes.paths[i.path] = mode ? { mode } : {};
       dirty = true;
     }
   }
@@ -469,7 +476,7 @@ export async function writeProxiesForCheckout(
         src = await writeFromStore(repo.gitDir, store, { oid: rec.fileId, size: rec.size, manifest: rec.manifest });
       } else delete modes.parked[rec.fileId];
       const stamp = stampOf(fs.statSync(src, { bigint: true }));
-      modes.paths[i.path] = { mode: modes.paths[i.path]?.mode ?? fallback, shown: { original: i.pointer.oid, proxy: rec.fileId, stamp } };
+      modes.paths[i.path] = { ...(modes.paths[i.path]?.mode ? { mode: modes.paths[i.path]!.mode } : {}), shown: { original: i.pointer.oid, proxy: rec.fileId, stamp } };
       writeModes(repo.gitDir, modes);
       try {
         moveInto(src, file);
