@@ -345,4 +345,27 @@ describe('git dits checkout --mode', () => {
     expect(read(clone, 'a.mov').equals(A.orig)).toBe(true);
     expect(sb.status(clone)).toBe('');
   });
+
+  it('a parked file whose stat changed is used only if its bytes still hash to its id; else the version comes from the store', async () => {
+    const repo = await setup('parked-checks');
+    const inoA = ino(path.join(repo, 'a.mov'));
+    sb.mustDits(['checkout', '--mode', 'proxy'], repo);
+    // a.mov's parked original touched: a new mtime, the same bytes
+    const later = new Date(Date.now() + 60_000);
+    fs.utimesSync(parked(repo, A.orig), later, later);
+    // clips/c.mov's parked original damaged in place: same size, other bytes
+    const damaged = Buffer.from(C.orig);
+    damaged[damaged.length >> 1] ^= 0xff;
+    fs.writeFileSync(parked(repo, C.orig), damaged);
+    const r = JSON.parse(sb.mustDits(['checkout', '--mode', 'original', '--json'], repo)) as { switched: { path: string; how: string }[] };
+    expect(r.switched).toEqual([
+      { path: 'a.mov', how: 'parked' },
+      { path: 'clips/c.mov', how: 'store' },
+    ]);
+    expect(ino(path.join(repo, 'a.mov'))).toBe(inoA);
+    expect(read(repo, 'a.mov').equals(A.orig)).toBe(true);
+    expect(read(repo, 'clips/c.mov').equals(C.orig)).toBe(true);
+    expect(fs.existsSync(parked(repo, C.orig))).toBe(false);
+    expect(sb.status(repo)).toBe('');
+  });
 });

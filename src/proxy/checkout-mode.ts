@@ -326,6 +326,7 @@ export async function switchCheckoutMode(
   try {
     try {
       for (const e of entries) {
+        if (index.get(e.path)?.skipWorktree) continue; // outside a sparse checkout: no file to show
         const state = modes.paths[e.path];
         const held = await heldAt(repo, store, e, state, index.get(e.path));
         const file = path.join(repo.workTree, e.path);

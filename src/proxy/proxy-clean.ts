@@ -11,12 +11,13 @@
  *
  * A store with no variant pays one query per filter process, and nothing per file.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { runGit } from '../git/exec.js';
 import { batchRead } from '../git/cat-file.js';
 import { parsePointer, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import { defaultCheckoutMode, modeOf, readModes, type CheckoutMode } from './checkout-mode.js';
+import { defaultCheckoutMode, modeOf, modesFile, readModes, type CheckoutMode, type CheckoutModes } from './checkout-mode.js';
 
 export interface CleanedFile {
   pointer: Pointer;
@@ -39,6 +40,19 @@ async function indexPointerAt(workTree: string, rel: string): Promise<{ pointer:
  */
 export function createProxyCleanCheck(deps: { workTree: string; gitDir: string; store: () => ChunkStore }): (relPath: string, cleaned: CleanedFile) => Promise<Buffer | null> {
   let active: boolean | undefined;
+  // the state file, read again only when it changed (a `git add` of many files reads it once)
+  let cached: { key: string; modes: CheckoutModes } | undefined;
+  const currentModes = (): CheckoutModes => {
+    let key = '';
+    try {
+      const st = fs.statSync(modesFile(deps.gitDir), { bigint: true });
+      key = `${st.ino}:${st.size}:${st.mtimeNs}`;
+    } catch {
+      /* none */
+    }
+    if (cached?.key !== key) cached = { key, modes: readModes(deps.gitDir) };
+    return cached.modes;
+  };
   return async (relPath, cleaned) => {
     const store = deps.store();
     active ??= store.hasVariants();
@@ -49,7 +63,7 @@ export function createProxyCleanCheck(deps: { workTree: string; gitDir: string; 
       const idx = await indexPointerAt(deps.workTree, relPath);
       return idx && idx.pointer.oid === owner.original ? idx.bytes : null;
     }
-    const shown = readModes(deps.gitDir).paths[relPath.split(path.sep).join('/')]?.shown;
+    const shown = currentModes().paths[relPath.split(path.sep).join('/')]?.shown;
     if (!shown) return null;
     const idx = await indexPointerAt(deps.workTree, relPath);
     if (idx && idx.pointer.oid === shown.original && fileId !== shown.original) {
