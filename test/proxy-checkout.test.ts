@@ -109,6 +109,8 @@ describe('git dits checkout --mode', () => {
     expect(byPath.get('b.mov')?.proxy).toBeUndefined();
     expect(sb.mustDits(['status', '--all'], repo)).toMatch(/clips\/c\.mov .*present, proxy/);
 
+    // touched (git re-read it above): still marked a proxy, by its bytes
+    expect(JSON.parse(sb.mustDits(['status', '--json', 'a.mov'], repo))).toMatchObject([{ path: 'a.mov', state: 'present', proxy: true }]);
     const js = JSON.parse(sb.mustDits(['checkout', '--mode', 'proxy', '--json'], repo)) as { already: string[]; noProxy: string[] };
     expect(js.already.sort()).toEqual(['a.mov', 'clips/c.mov']);
     expect(js.noProxy).toEqual(['b.mov']);
@@ -182,9 +184,13 @@ describe('git dits checkout --mode', () => {
     const repo = await setup('edited-switch');
     sb.mustDits(['checkout', '--mode', 'proxy'], repo);
     fs.appendFileSync(path.join(repo, 'a.mov'), Buffer.from('edit'));
+    expect(JSON.parse(sb.mustDits(['status', '--json', 'a.mov'], repo))).toMatchObject([{ path: 'a.mov', state: 'modified', proxy: true }]);
+    expect(sb.mustDits(['status'], repo)).toContain('a.mov  ');
+    expect(sb.mustDits(['status'], repo)).toContain('edited proxy: commit and push refuse it');
     const r = sb.dits(['checkout', '--mode', 'original'], repo);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/1 file\(s\) changed in the working tree were left as they are: a\.mov/);
+    expect(sb.dits(['checkout', '--mode', 'bogus'], repo)).toMatchObject({ status: 2, stderr: expect.stringContaining("--mode is 'bogus', not a checkout mode") });
     expect(read(repo, 'a.mov').equals(Buffer.concat([A.proxy, Buffer.from('edit')]))).toBe(true);
     expect(read(repo, 'clips/c.mov').equals(C.orig)).toBe(true);
   });

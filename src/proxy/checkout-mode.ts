@@ -496,15 +496,24 @@ export async function writeProxiesForCheckout(
   return res;
 }
 
-/** Whether `rel` shows its proxy now (by the recorded stat; no read). */
-export function showsProxy(repo: RepoPaths, modes: CheckoutModes, rel: string, originalFileId: string): boolean {
+/**
+ * Whether `rel`, where a proxy of `originalFileId` was shown, holds it still ('proxy', by the
+ * recorded stat, else by its bytes when the size is the proxy's), holds something else
+ * ('edited': an edited proxy, or any other file written there), or shows no proxy (null).
+ */
+export async function proxyStateAt(repo: RepoPaths, modes: CheckoutModes, rel: string, originalFileId: string): Promise<'proxy' | 'edited' | null> {
   const shown = modes.paths[rel]?.shown;
-  if (!shown || shown.original !== originalFileId) return false;
+  if (!shown || shown.original !== originalFileId) return null;
+  let st: fs.BigIntStats;
   try {
-    return sameStamp(shown.stamp, fs.lstatSync(path.join(repo.workTree, rel), { bigint: true }));
+    st = fs.lstatSync(path.join(repo.workTree, rel), { bigint: true });
   } catch {
-    return false;
+    return null;
   }
+  if (sameStamp(shown.stamp, st)) return 'proxy';
+  if (!st.isFile()) return 'edited';
+  if (Number(st.size) === shown.stamp.size && (await hashFileId(path.join(repo.workTree, rel))) === shown.proxy) return 'proxy';
+  return readWorktreePointer(path.join(repo.workTree, rel)) ? null : 'edited';
 }
 
 /** Every file in parked/ with its record (null for a file parked by a run that crashed before writing one). */

@@ -6,7 +6,7 @@ import { readIndexEntries } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { contentPresent } from '../../store/materialize.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
-import { readModes, showsProxy } from '../../proxy/checkout-mode.js';
+import { proxyStateAt, readModes } from '../../proxy/checkout-mode.js';
 import { oncePerPath, pathsTrackedByDits, rawAtTrackedPaths } from '../../git/raw-content.js';
 import { rawContentFix } from '../pre-commit-check.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
@@ -51,8 +51,10 @@ const status: Command = {
             /* gone */
           }
           const e = index.get(p.path);
-          if (st && anyShown && showsProxy(repo, modes, p.path, p.pointer.oid)) {
-            rows.push({ path: p.path, state: 'present', size: p.pointer.size, oid: p.pointer.oid, proxy: true });
+          const shown = st && anyShown ? await proxyStateAt(repo, modes, p.path, p.pointer.oid) : null;
+          if (shown) {
+            // the proxy, or an edit of it (which commit and push refuse)
+            rows.push({ path: p.path, state: shown === 'proxy' ? 'present' : 'modified', size: p.pointer.size, oid: p.pointer.oid, proxy: true });
             continue;
           }
           if (!st) state = 'deleted';
@@ -96,6 +98,8 @@ const status: Command = {
     for (const r of shown) {
       if (r.state === 'damaged') {
         out(ctx, `  ${r.path}  ${label.damaged} (${r.damage}): it checks out as that text; restore it from a commit where it is whole (\`git log -- ${r.path}\`), or put the real file back and \`git add\` it`);
+      } else if (r.proxy && r.state === 'modified') {
+        out(ctx, `  ${r.path}  ${formatBytes(r.size)}  edited proxy: commit and push refuse it (\`git dits checkout --mode original --keep ${r.path}\` if it is a new version of its own; else move it away and \`git dits checkout --mode original ${r.path}\`)`);
       } else out(ctx, `  ${r.path}  ${formatBytes(r.size)}  ${label[r.state]}${r.proxy ? ', proxy' : ''}`);
     }
     if (raw.length) for (const line of await rawContentFix(repo.workTree, raw.map((r) => r.path))) out(ctx, `hint: ${line}`);
