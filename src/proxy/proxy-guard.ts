@@ -9,6 +9,7 @@
 import { DitsUserError } from '../errors.js';
 import { runGit } from '../git/exec.js';
 import { resolvePointers } from '../git/pointers.js';
+import { Manifest } from '../manifest/manifest.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 
 export interface ProxyStandIn {
@@ -28,15 +29,26 @@ export function findProxyStandIns(store: ChunkStore, items: { manifest: string; 
   if (variants) for (const v of store.listVariants()) if (v.status === 'ok' && v.manifest) byManifest.set(v.manifest, { kind: v.kind, original: v.original });
   const out: ProxyStandIn[] = [];
   for (const it of items) {
-    const v = byManifest.get(it.manifest) ?? (it.fileId ? store.variantOwner(it.fileId) : undefined);
+    // the same bytes cut with other chunk sizes have another manifest: the file id decides too
+    const fileId = it.fileId ?? fileIdOf(store, it.manifest);
+    const v = byManifest.get(it.manifest) ?? (fileId ? store.variantOwner(fileId) : undefined);
     if (v) {
       out.push({ path: it.path, manifest: it.manifest, kind: v.kind, original: v.original });
       continue;
     }
-    const d = derived ? (store.proxyDerived.byManifest(it.manifest) ?? (it.fileId ? store.proxyDerived.byFileId(it.fileId) : undefined)) : undefined;
+    const d = derived ? (store.proxyDerived.byManifest(it.manifest) ?? (fileId ? store.proxyDerived.byFileId(fileId) : undefined)) : undefined;
     if (d) out.push({ path: it.path ?? d.path, manifest: it.manifest, kind: 'derived', original: d.original });
   }
   return out;
+}
+
+/** The file id a local manifest records, or undefined (not here, unreadable). */
+function fileIdOf(store: ChunkStore, manifest: string): string | undefined {
+  try {
+    return store.hasManifest(manifest) ? Manifest.parse(store.getManifestBytes(manifest)).header.oid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function describe(s: ProxyStandIn): string {
