@@ -287,6 +287,21 @@ describe('git dits checkout --mode', () => {
     expect(read(repo, 'b.mov').equals(B.orig)).toBe(true);
     expect(read(repo, 'a.mov').equals(A.proxy)).toBe(true);
     expect(sb.status(repo)).toBe('');
+
+    // a checkout that brings b.mov back in proxy mode leaves it a pointer (its original is not
+    // downloaded for nothing) and says why; switching it to original writes it
+    sb.mustGit(['checkout', '-q', '-b', 'other'], repo);
+    fs.writeFileSync(path.join(repo, 'b.mov'), D.orig);
+    sb.mustGit(['commit', '-q', '-am', 'b is d'], repo);
+    const back = sb.git(['checkout', 'main'], repo);
+    expect(back.status, back.stderr).toBe(0);
+    expect(back.stderr).toContain('1 file(s) in proxy mode left as pointers: their proxy is not in the local store (e.g. b.mov)');
+    expect(read(repo, 'b.mov').toString('latin1')).toMatch(/^version dits\/1\n/);
+    expect(sb.status(repo)).toBe('');
+    const orig = JSON.parse(sb.mustDits(['checkout', '--mode', 'original', '--json', 'b.mov'], repo)) as { switched: unknown[] };
+    expect(orig.switched).toEqual([{ path: 'b.mov', how: 'pointer' }]);
+    expect(read(repo, 'b.mov').equals(B.orig)).toBe(true);
+    expect(sb.status(repo)).toBe('');
   });
 
   it('gc drops parked files no path uses when their content is kept elsewhere, and keeps one that may be the last copy', async () => {

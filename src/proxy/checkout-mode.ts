@@ -367,9 +367,13 @@ export async function switchCheckoutMode(
           plans.push({ e, src, how, parkedId: how === 'parked' ? rec.fileId : undefined, state: { mode, shown: { original: e.pointer.oid, proxy: rec.fileId, stamp } } });
         } else {
           modes.paths[e.path] = { mode };
+          if (held.kind === 'pointer') {
+            report.switched.push({ path: e.path, how: 'pointer' }); // the caller writes it, as a checkout does
+            continue;
+          }
           if (held.kind !== 'proxy') {
             report.already.push(e.path);
-            if (held.kind === 'original') verified.push(e);
+            verified.push(e);
             continue;
           }
           let src = await usableParked(repo.gitDir, modes, e.pointer.oid, e.pointer.size);
