@@ -28,8 +28,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DitsUserError, errnoCode } from '../errors.js';
-import { gitConfigGet } from '../git/exec.js';
+import { errnoCode } from '../errors.js';
 import { batchRead, blobOid } from '../git/cat-file.js';
 import { compareEntryStat, readIndexEntries, type IndexEntrySummary } from '../git/index-file.js';
 import type { RepoPaths } from '../git/repo.js';
@@ -38,91 +37,27 @@ import { encodePointer, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { contentPresent, loadManifest, writeContent } from '../store/materialize.js';
 import { readWorktreePointer, refreshIndex } from '../worktree/materialize-worktree.js';
-import { pickVariant } from './store-variant.js';
+import type { VariantRecord } from '../manifest/variant-record.js';
+import {
+  defaultCheckoutMode,
+  modeOf,
+  parkedDir,
+  readModes,
+  sameStamp,
+  stampOf,
+  writeModes,
+  type CheckoutMode,
+  type CheckoutModes,
+  type ParkedFile,
+  type PathMode,
+} from './checkout-state.js';
 
-export const CHECKOUT_MODES = ['proxy', 'original'] as const;
-export type CheckoutMode = (typeof CHECKOUT_MODES)[number];
+export * from './checkout-state.js';
 
-/** A file as stat saw it: enough to know it again without reading it (ctime changes with every rename). */
-export interface FileStamp {
-  size: number;
-  ino: number;
-  mtimeNs: string;
-}
-
-export interface PathMode {
-  /** chosen for this path; none: dits.checkoutMode decides */
-  mode?: CheckoutMode;
-  shown?: { original: string; proxy: string; stamp: FileStamp };
-}
-
-export interface ParkedFile {
-  manifest: string;
-  stamp: FileStamp;
-  at: number;
-}
-
-export interface CheckoutModes {
-  version: 1;
-  paths: Record<string, PathMode>;
-  parked: Record<string, ParkedFile>;
-}
-
-export function modesFile(gitDir: string): string {
-  return path.join(gitDir, 'dits', 'checkout-modes.json');
-}
-
-export function parkedDir(gitDir: string): string {
-  return path.join(gitDir, 'dits', 'parked');
-}
-
-/** The state of this working tree; empty when there is none (or it cannot be read: then parked files are checked by their bytes). */
-export function readModes(gitDir: string): CheckoutModes {
-  try {
-    const v = JSON.parse(fs.readFileSync(modesFile(gitDir), 'utf8')) as Partial<CheckoutModes>;
-    if (v && v.version === 1 && typeof v.paths === 'object' && typeof v.parked === 'object' && v.paths && v.parked) return v as CheckoutModes;
-  } catch {
-    /* none yet, or unreadable */
-  }
-  return { version: 1, paths: {}, parked: {} };
-}
-
-/** Replaces the state file atomically (a temp file, fsync, rename). */
-export function writeModes(gitDir: string, modes: CheckoutModes): void {
-  const file = modesFile(gitDir);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
-  try {
-    fs.writeSync(fd, JSON.stringify(modes));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
-export function parseCheckoutMode(value: string | undefined, what: string): CheckoutMode | undefined {
-  if (value === undefined || value === '') return undefined;
-  if ((CHECKOUT_MODES as readonly string[]).includes(value)) return value as CheckoutMode;
-  throw new DitsUserError('bad-checkout-mode', `${what} is '${value}', not a checkout mode`, { hint: `use one of ${CHECKOUT_MODES.join(', ')}`, exitCode: 2 });
-}
-
-/** `dits.checkoutMode`: the mode of paths with none of their own (default original). */
-export async function defaultCheckoutMode(cwd: string): Promise<CheckoutMode> {
-  return parseCheckoutMode(await gitConfigGet('dits.checkoutMode', cwd), 'git config dits.checkoutMode') ?? 'original';
-}
-
-export function modeOf(modes: CheckoutModes, relPath: string, fallback: CheckoutMode): CheckoutMode {
-  return modes.paths[relPath]?.mode ?? fallback;
-}
-
-export function stampOf(st: fs.BigIntStats): FileStamp {
-  return { size: Number(st.size), ino: Number(st.ino), mtimeNs: st.mtimeNs.toString() };
-}
-
-export function sameStamp(a: FileStamp | undefined, st: fs.BigIntStats): boolean {
-  return a !== undefined && a.size === Number(st.size) && a.ino === Number(st.ino) && a.mtimeNs === st.mtimeNs.toString();
+/** The ok proxy a checkout shows: the one made with `recipe` if given and there, else the newest (as store-variant.ts pickVariant). */
+function pickProxy(store: ChunkStore, original: string, recipe?: string): VariantRecord | undefined {
+  const ok = store.variantsOf(original, 'proxy').filter((v) => v.status === 'ok');
+  return (recipe !== undefined ? ok.find((v) => v.recipe === recipe) : undefined) ?? ok[0];
 }
 
 /** The BLAKE3 file id of a file's bytes (read in 4 MiB pieces). */
@@ -345,7 +280,7 @@ export async function switchCheckoutMode(
             continue;
           }
           modes.paths[e.path] = { mode };
-          const rec = pickVariant(store, e.pointer.oid, 'proxy', opts.recipe);
+          const rec = pickProxy(store, e.pointer.oid, opts.recipe);
           if (!rec || !rec.fileId || rec.size === undefined || !rec.manifest) {
             report.noProxy.push(e.path);
             continue;
@@ -467,7 +402,7 @@ export async function writeProxiesForCheckout(
   const updates: { path: string; stat: fs.BigIntStats; expectedOid: string }[] = [];
   try {
     for (const i of want) {
-      const rec = pickVariant(store, i.pointer.oid, 'proxy');
+      const rec = pickProxy(store, i.pointer.oid);
       if (!rec || !rec.fileId || rec.size === undefined || !rec.manifest) continue; // no proxy: the original, as usual
       const file = path.join(repo.workTree, i.path);
       const wp = readWorktreePointer(file);

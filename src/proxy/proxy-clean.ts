@@ -17,7 +17,7 @@ import { runGit } from '../git/exec.js';
 import { batchRead } from '../git/cat-file.js';
 import { parsePointer, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import { defaultCheckoutMode, modeOf, modesFile, readModes, type CheckoutMode, type CheckoutModes } from './checkout-mode.js';
+import { defaultCheckoutMode, modeOf, modesFile, readModes, type CheckoutMode, type CheckoutModes } from './checkout-state.js';
 
 export interface CleanedFile {
   pointer: Pointer;
