@@ -12,6 +12,9 @@ import { ChunkStore } from '../src/store/chunk-store.js';
 import { storeVariant } from '../src/proxy/store-variant.js';
 import { DEFAULT_CHUNKER_PARAMS } from '../src/chunking/params.js';
 import { hashHex } from '../src/hashing/blake3.js';
+import { findRepo } from '../src/git/repo.js';
+import { parsePointer } from '../src/manifest/pointer.js';
+import { writeProxiesForCheckout } from '../src/proxy/checkout-mode.js';
 
 let sb: GitSandbox;
 let clips: string;
@@ -387,6 +390,33 @@ describe('git dits checkout --mode', () => {
     expect(read(repo, 'a.mov').equals(A.orig)).toBe(true);
     expect(read(repo, 'clips/c.mov').equals(C.orig)).toBe(true);
     expect(fs.existsSync(parked(repo, C.orig))).toBe(false);
+    expect(sb.status(repo)).toBe('');
+  });
+
+  it('a checkout of proxy-mode paths asks fetchProxies for the proxies it lacks (records and content) before writing them', async () => {
+    const repo = sb.repo('fetch-hook', { track: ['*.mov'], files: { 'a.mov': A.orig }, config: { 'dits.checkoutMode': 'proxy' } });
+    sb.mustGit(['add', '-A'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'a'], repo);
+    const pointerText = sb.mustGit(['cat-file', 'blob', 'HEAD:a.mov'], repo);
+    fs.writeFileSync(path.join(repo, 'a.mov'), pointerText); // as git leaves it for the hook
+    const repoPaths = await findRepo(repo);
+    const store = ChunkStore.open(repoPaths.ditsDir);
+    const asked: string[][] = [];
+    try {
+      const res = await writeProxiesForCheckout(repoPaths, store, [{ path: 'a.mov', pointer: parsePointer(pointerText)! }], {
+        fetchProxies: async (originals) => {
+          asked.push(originals);
+          const file = path.join(sb.dir, 'fetched-proxy.mov');
+          fs.writeFileSync(file, A.proxy);
+          await storeVariant(store, originals[0]!, { kind: 'proxy', recipe: 'r', status: 'ok', file, warnings: [] }, DEFAULT_CHUNKER_PARAMS);
+        },
+      });
+      expect(res).toEqual({ written: ['a.mov'], notLocal: [] });
+    } finally {
+      store.close();
+    }
+    expect(asked).toEqual([[hashHex(A.orig)]]);
+    expect(read(repo, 'a.mov').equals(A.proxy)).toBe(true);
     expect(sb.status(repo)).toBe('');
   });
 });

@@ -380,9 +380,17 @@ export async function writeProxiesForCheckout(
   repo: RepoPaths,
   store: ChunkStore,
   items: { path: string; pointer: Pointer }[],
+  opts: {
+    /**
+     * Makes the proxies of these originals local (records and content, e.g. from the
+     * remotes), before any is written; those still not local after it are `notLocal`.
+     */
+    fetchProxies?: (originals: string[]) => Promise<void>;
+  } = {},
 ): Promise<{ written: string[]; notLocal: string[] }> {
   const res = { written: [] as string[], notLocal: [] as string[] };
-  if (items.length === 0 || !store.hasVariants()) return res; // no proxy anywhere: nothing to choose
+  // no proxy here and none to fetch: nothing to choose
+  if (items.length === 0 || (!store.hasVariants() && !opts.fetchProxies)) return res;
   const modes = readModes(repo.gitDir);
   const fallback = await defaultCheckoutMode(repo.workTree);
   const want = items.filter((i) => modeOf(modes, i.path, fallback) === 'proxy');
@@ -398,6 +406,13 @@ export async function writeProxiesForCheckout(
   if (want.length === 0) {
     if (dirty) writeModes(repo.gitDir, modes);
     return res;
+  }
+  if (opts.fetchProxies) {
+    const missing = want.filter((i) => {
+      const rec = pickProxy(store, i.pointer.oid);
+      return !rec?.manifest || !contentPresent(store, rec.manifest);
+    });
+    if (missing.length) await opts.fetchProxies([...new Set(missing.map((i) => i.pointer.oid))]);
   }
   const updates: { path: string; stat: fs.BigIntStats; expectedOid: string }[] = [];
   try {
