@@ -179,6 +179,16 @@ async function writeFromStore(gitDir: string, store: ChunkStore, p: Pointer): Pr
   return tmp;
 }
 
+/** Gives `src` the permission bits of the file it replaces (git records the executable bit). */
+function keepMode(dest: string, src: string): void {
+  try {
+    const want = fs.statSync(dest).mode & 0o777;
+    if ((fs.statSync(src).mode & 0o777) !== want) fs.chmodSync(src, want);
+  } catch {
+    /* nothing there: the default mode */
+  }
+}
+
 /** Renames `src` over `dest` (atomic); across file systems, a copy to a temp beside `dest` first. */
 function moveInto(src: string, dest: string): void {
   try {
@@ -346,6 +356,7 @@ export async function switchCheckoutMode(
     }
     for (const p of plans) {
       const file = path.join(repo.workTree, p.e.path);
+      keepMode(file, p.src);
       moveInto(p.src, file);
       if (p.parkedId) delete modes.parked[p.parkedId];
       updates.push({ path: p.e.path, stat: fs.statSync(file, { bigint: true }), expectedOid: p.e.blobOid });
@@ -434,6 +445,7 @@ export async function writeProxiesForCheckout(
       modes.paths[i.path] = { ...(modes.paths[i.path]?.mode ? { mode: modes.paths[i.path]!.mode } : {}), shown: { original: i.pointer.oid, proxy: rec.fileId, stamp } };
       writeModes(repo.gitDir, modes);
       try {
+        keepMode(file, src);
         moveInto(src, file);
       } catch (err) {
         fs.rmSync(src, { force: true });
