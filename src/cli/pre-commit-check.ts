@@ -1,5 +1,6 @@
 /**
- * `git dits hook pre-commit`: refuses a commit that would store media whole in Git (raw
+ * `git dits hook pre-commit`: refuses a commit that would put a proxy (or an edited proxy) in
+ * place of its original (src/proxy/proxy-guard.ts), or store media whole in Git (raw
  * content staged at a Dits-tracked path, src/git/raw-content.ts), naming the files, the
  * fix and the override. Also the wording `git dits status` and `fsck` use for the fix.
  */
