@@ -167,6 +167,9 @@ describe('git dits checkout --mode', () => {
     expect(c.stderr).toContain('git dits checkout --mode original a.mov');
     expect(c.stderr).toContain('git restore --staged a.mov');
 
+    // staged, it is not taken for the original either
+    expect(sb.dits(['checkout', '--mode', 'original', 'a.mov'], repo).stderr).toContain('left as they are: a.mov');
+
     sb.mustGit(['commit', '-q', '--no-verify', '-m', 'edited proxy'], repo);
     const p = sb.git(['push', 'origin', 'main'], repo);
     expect(p.status).not.toBe(0);
@@ -196,6 +199,11 @@ describe('git dits checkout --mode', () => {
     expect(sb.dits(['checkout', '--mode', 'bogus'], repo)).toMatchObject({ status: 2, stderr: expect.stringContaining("--mode is 'bogus', not a checkout mode") });
     expect(read(repo, 'a.mov').equals(Buffer.concat([A.proxy, Buffer.from('edit')]))).toBe(true);
     expect(read(repo, 'clips/c.mov').equals(C.orig)).toBe(true);
+    // the way out the hints give: the edit moved away, then the original
+    fs.renameSync(path.join(repo, 'a.mov'), path.join(sb.dir, 'my-edit.mov'));
+    sb.mustDits(['checkout', '--mode', 'original', 'a.mov'], repo);
+    expect(read(repo, 'a.mov').equals(A.orig)).toBe(true);
+    expect(sb.status(repo)).toBe('');
   });
 
   it('git checkout of another branch and back writes proxies for proxy-mode paths; stash keeps them clean', async () => {

@@ -114,6 +114,8 @@ export async function heldAt(repo: RepoPaths, store: ChunkStore, e: TrackedEntry
     return { kind: 'missing' };
   }
   if (!st.isFile()) return { kind: 'changed', fileId: null };
+  // an edited proxy (or a proxy) already staged: the index no longer holds the original
+  if (store.proxyDerived.byFileId(e.pointer.oid) || store.variantOwner(e.pointer.oid)) return { kind: 'changed', fileId: null };
   if (st.size <= 1024n) {
     const wp = readWorktreePointer(file);
     if (wp) return wp.pointer.oid === e.pointer.oid ? { kind: 'pointer' } : { kind: 'changed', fileId: null };
@@ -275,7 +277,9 @@ export async function switchCheckoutMode(
         const state = modes.paths[e.path];
         const held = await heldAt(repo, store, e, state, index.get(e.path));
         const file = path.join(repo.workTree, e.path);
-        if (held.kind === 'missing') report.missing.push(e.path);
+        // a path that showed a proxy and was emptied (an edited proxy moved away) gets its original back
+        const emptied = held.kind === 'missing' && mode === 'original' && state?.shown?.original === e.pointer.oid;
+        if (held.kind === 'missing' && !emptied) report.missing.push(e.path);
         else if (held.kind === 'changed' && mode === 'original' && opts.keepChanged) {
           const fileId = held.fileId ?? (await hashFileId(file));
           store.proxyDerived.delete(fileId);
@@ -316,7 +320,7 @@ export async function switchCheckoutMode(
             report.switched.push({ path: e.path, how: 'pointer' }); // the caller writes it, as a checkout does
             continue;
           }
-          if (held.kind !== 'proxy') {
+          if (held.kind !== 'proxy' && held.kind !== 'missing') {
             report.already.push(e.path);
             verified.push(e);
             continue;
@@ -336,7 +340,7 @@ export async function switchCheckoutMode(
             }
             made.push(src);
           }
-          park(repo.gitDir, modes, file, held.proxy, store.variantOwner(held.proxy)?.manifest ?? '');
+          if (held.kind === 'proxy') park(repo.gitDir, modes, file, held.proxy, store.variantOwner(held.proxy)?.manifest ?? '');
           plans.push({ e, src, how, parkedId: how === 'parked' ? e.pointer.oid : undefined, state: { mode } });
         }
       }

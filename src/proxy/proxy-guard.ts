@@ -103,8 +103,8 @@ export function proxyCommitRefusal(found: ProxyStandIn[]): string[] {
   for (const s of found.slice(0, 20)) lines.push(describe(s));
   if (found.length > 20) lines.push(`  ... and ${found.length - 20} more`);
   const paths = found.map((s) => s.path ?? '').filter(Boolean).slice(0, 5).join(' ');
-  lines.push(`hint: to keep the original in the commit: \`git restore --staged ${paths}\` (the working-tree file stays as it is)`);
-  lines.push(`hint: to get the original back in the working tree: \`git dits checkout --mode original ${paths}\` (move an edited file away first to keep it)`);
-  lines.push(`hint: a new version of its own, not an edit of the proxy: \`git dits checkout --mode original --keep ${paths}\`, then \`git add\` and commit`);
+  lines.push(`hint: to commit the original instead: \`git restore --staged ${paths}\` (the edited file stays in the working tree)`);
+  lines.push(`hint: to get the original back in the working tree: move the edited file away (to keep it), then \`git dits checkout --mode original ${paths}\``);
+  lines.push(`hint: if it is a new version of its own, not an edit of the proxy: \`git dits checkout --mode original --keep ${paths}\`, then \`git add\` and commit`);
   return lines;
 }
