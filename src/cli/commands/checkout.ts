@@ -12,7 +12,7 @@ import { DitsUserError } from '../../errors.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { takePending } from '../../worktree/pending.js';
 import { finishCheckout } from '../finish-checkout.js';
-import { parseCheckoutMode } from '../../proxy/checkout-mode.js';
+import { parseCheckoutMode } from '../../proxy/checkout-state.js';
 import { err, formatBytes, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
