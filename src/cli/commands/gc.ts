@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
 import { listIndexPointers } from '../../git/pointers.js';
-import { applyParkedDrop, planParkedDrop, type ParkedPlan } from '../../proxy/checkout-mode.js';
+import { applyParkedDrop, parkedDir, planParkedDrop, type ParkedPlan } from '../../proxy/checkout-mode.js';
 import { runGit } from '../../git/exec.js';
 import { listReachablePointers, listRemoteTrackedPointerBlobs, listWorktreePointers } from '../../git/reachable.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -153,6 +154,7 @@ const gc: Command = {
 
 /** The parked files gc may drop: used are the file ids of the originals in the index and of their proxies. */
 async function planUnusedParked(repo: RepoPaths, store: ChunkStore): Promise<ParkedPlan> {
+  if (!fs.existsSync(parkedDir(repo.gitDir))) return { drop: [], keptLastCopy: [] }; // no switch ever parked a file here
   const used = new Set<string>();
   for (const p of await listIndexPointers(repo.workTree)) {
     used.add(p.pointer.oid);
