@@ -45,7 +45,7 @@ const writerOptions = {
 
 function writer(name: 'checkout', explicit: boolean): Command {
   return {
-    summary: 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says)',
+    summary: 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says); with --mode, show their proxies or their originals',
     usage: `git dits ${name} [--] [<path>...]
        git dits ${name} --mode proxy|original [--keep] [--json] [--] [<path>...]`,
     options: writerOptions,
