@@ -11,6 +11,7 @@ import { claimEarly } from '../worktree/early-write.js';
 import { materializePaths, readWorktreePointer } from '../worktree/materialize-worktree.js';
 import { discardPrepared, fetchMissingContent, readFetchPolicy, type PreparedFile } from '../worktree/remote-fetch.js';
 import { stderrProgress } from '../remote/content-adapter.js';
+import { ensureVariantsLocal } from '../proxy/fetch-proxies.js';
 import { dropUnusedLinks } from '../worktree/worktree-links.js';
 import { applyLockableModes, heldPaths, readMyLocks } from '../worktree/lockable.js';
 import { isUserError } from '../errors.js';
@@ -56,7 +57,14 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
     // -- checkout modes (src/proxy/checkout-mode.ts): proxy-mode paths get their proxy
     let proxied = 0;
     try {
-      const px = await writeProxiesForCheckout(repo, store, items);
+      // proxies not here come from the remotes (records, then content): a clone with
+      // dits.checkoutMode=proxy downloads only them, and the originals stay lazy
+      const px = await writeProxiesForCheckout(repo, store, items, {
+        fetchProxies: async (originals) => {
+          const r = await ensureVariantsLocal(repo, store, originals, { remote, onProgress: stderrProgress('Fetching proxies', ctx.interactive) });
+          for (const f of r.failures) err(ctx, `dits: warning: proxies from ${f.remote}: ${f.message}`);
+        },
+      });
       proxied = px.written.length;
       const taken = new Set([...px.written, ...px.notLocal]);
       if (taken.size) items = items.filter((i) => !taken.has(i.path));

@@ -11,6 +11,8 @@ import { ChunkStore } from '../../store/chunk-store.js';
 import { DitsUserError } from '../../errors.js';
 import { switchCheckoutMode, type CheckoutMode, type SwitchReport } from '../../proxy/checkout-mode.js';
 import { finishCheckout } from '../finish-checkout.js';
+import { ensureVariantsLocal } from '../../proxy/fetch-proxies.js';
+import { stderrProgress } from '../../remote/content-adapter.js';
 import { err, out, printJson, type CliContext } from '../context.js';
 
 function some(paths: string[]): string {
@@ -30,6 +32,11 @@ export async function runModeCheckout(ctx: CliContext, mode: CheckoutMode, posit
   const store = ChunkStore.open(repo.ditsDir, { create: true });
   let report: SwitchReport;
   try {
+    if (mode === 'proxy') {
+      // proxies a remote has and this store lacks are fetched first (nothing asked when all are here)
+      const r = await ensureVariantsLocal(repo, store, entries.map((e) => e.pointer.oid), { onProgress: stderrProgress('Fetching proxies', ctx.interactive) });
+      for (const f of r.failures) err(ctx, `dits: warning: proxies from ${f.remote}: ${f.message}`);
+    }
     report = await switchCheckoutMode(repo, store, entries, mode, { keepChanged: o.keep });
   } finally {
     store.close();
