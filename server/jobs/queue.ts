@@ -28,8 +28,8 @@ import type { ServerDb } from '../db.js';
 export type JobState = 'queued' | 'leased' | 'done' | 'failed' | 'dead';
 export const JOB_STATES: readonly JobState[] = ['queued', 'leased', 'done', 'failed', 'dead'];
 
-/** Only kind so far: every variant of one original video (proxy, poster, sprite, preview). */
-export type JobKind = 'variants';
+/** 'variants': every variant of one original video (proxy, poster, sprite, preview); 'inspect': read a manifest that arrived unseen (video-manifests.ts). */
+export type JobKind = 'variants' | 'inspect';
 
 export interface Job {
   id: number;
@@ -194,7 +194,7 @@ export class JobQueue {
     return this.db.tx(() => {
       this.reclaimExpired();
       const now = this.now();
-      const kinds = opts.kinds ?? ['variants'];
+      const kinds = opts.kinds ?? ['variants', 'inspect'];
       const placeholders = kinds.map(() => '?').join(', ');
       const row = this.db
         .stmt(
