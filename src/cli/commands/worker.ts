@@ -83,6 +83,9 @@ const worker: Command = {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    if (!fs.existsSync(path.join(dataDir, 'server.sqlite'))) {
+      throw new DitsUserError('no-server-data', `no Dits server data in ${dataDir}`, { hint: 'check --data; the workers serve the queue of a server set up with `git dits server user add ... --data <dir>`' });
+    }
     if (!values.quiet) out(ctx, `Dits workers (${workers}) on ${dataDir}. Stop with Ctrl-C.`);
     try {
       await runWorkers(ctx, { dataDir, storage: values.storage, workers, leaseSeconds, id: values.id ?? `${os.hostname()}-${process.pid}`, quiet: values.quiet === true }, ac.signal);

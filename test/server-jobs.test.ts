@@ -1,0 +1,129 @@
+/**
+ * The server's job queue end to end: `git dits serve --workers 2` as its own process, a
+ * small video pushed through a dits::http remote queues one 'variants' job, a worker is
+ * killed (SIGKILL) mid-job, the job is leased again and finishes (its source streamed from
+ * the server's storage into ffmpeg); `git dits server status` and GET /api/jobs show it.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { addUser, createRepo, createToken, grant } from '../server/admin.js';
+import { openDataDirDb } from '../server/data-dir.js';
+import { JobQueue } from '../server/jobs/queue.js';
+import { DITS_BIN, GitSandbox } from './helpers/git-env.js';
+
+const dirs: string[] = [];
+let sb: GitSandbox | undefined;
+let serve: ChildProcessWithoutNullStreams | undefined;
+afterAll(async () => {
+  if (serve && serve.exitCode === null && serve.signalCode === null) {
+    serve.kill('SIGTERM'); // its workers stop with it
+    await new Promise((r) => serve!.once('exit', r));
+  }
+  sb?.cleanup();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(prefix: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000, log?: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${log?.() ?? ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+it('two workers, one killed mid-job: the job is leased again and finishes; status and the API show it', async () => {
+  const dataDir = tempDir('dits-jobs-data-');
+  const db = openDataDirDb(dataDir);
+  addUser(db, 'alice');
+  createRepo(db, 'team/film');
+  grant(db, 'alice', 'team/film', 'write');
+  const token = createToken(db, 'alice', 'laptop');
+  addUser(db, 'root', { admin: true });
+  const adminToken = createToken(db, 'root', 'ops');
+  db.close();
+
+  // the lease is 2 s (heartbeats every 0.67 s); each job is held 3 s before its handler
+  // starts, so a worker can be killed while it holds one
+  serve = spawn(process.execPath, [DITS_BIN, 'serve', '--data', dataDir, '--port', '0', '--workers', '2', '--lease', '2'], {
+    env: { ...process.env, DITS_WORKER_HOLD_MS: '3000' },
+  });
+  let stdout = '';
+  let stderr = '';
+  serve.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  serve.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const logs = () => `stdout: ${stdout}\nstderr: ${stderr.slice(-4000)}`;
+  const url = await until('the server to listen', () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1], 30_000, logs);
+
+  const queueDb = openDataDirDb(dataDir);
+  const queue = new JobQueue(queueDb);
+  try {
+    await until('two workers', () => queue.listWorkers().length === 2, 30_000, logs);
+
+    sb = new GitSandbox('dits-jobs-');
+    sb.mustGit(['config', '--global', 'credential.helper', 'store'], sb.dir);
+    fs.writeFileSync(path.join(sb.env.HOME!, '.git-credentials'), `http://alice:${token}@${new URL(url).host}\n`, { mode: 0o600 });
+    const repo = sb.repo('src', { track: ['*.mov', '*.bin'], config: { 'dits.packSize': '256k' } });
+    const clip = path.join(repo, 'shot.mov');
+    const ff = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=25:duration=2', '-c:v', 'mpeg4', clip], { encoding: 'utf8' });
+    expect(ff.status, ff.stderr).toBe(0);
+    fs.writeFileSync(path.join(repo, 'notes.bin'), Buffer.alloc(100_000, 3)); // not video: no job
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'shot'], repo);
+    sb.mustGit(['remote', 'add', 'origin', `dits::${url}/team/film`], repo);
+    const push = sb.git(['push', '-u', 'origin', 'main'], repo);
+    expect(push.status, push.stderr).toBe(0);
+
+    // one job, for the video only; find the worker that leased it and kill it mid-job
+    const leased = await until('the job to be leased', () => queue.list({ state: 'leased' })[0], 30_000, logs);
+    expect(queue.list()).toHaveLength(1);
+    const file = sb.mustGit(['cat-file', '-p', 'HEAD:shot.mov'], repo);
+    expect(leased).toMatchObject({ repo: 'team/film', kind: 'variants', original: /oid blake3:([0-9a-f]{64})/.exec(file)![1], manifest: /manifest blake3:([0-9a-f]{64})/.exec(file)![1], attempts: 1 });
+    const victim = queue.listWorkers().find((w) => w.id === leased.leaseOwner)!;
+    expect(victim, `no worker named ${leased.leaseOwner}`).toBeDefined();
+    process.kill(victim.pid, 'SIGKILL');
+
+    const done = await until('the job to finish', () => {
+      const j = queue.get(leased.id)!;
+      return j.state === 'done' ? j : undefined;
+    }, 60_000, logs);
+    expect(done.attempts).toBe(2); // the killed lease counted, the second one finished
+    expect(stderr).toMatch(new RegExp(`"msg":"job leased".*"job":${leased.id}.*"attempt":2`));
+    expect(stderr).toMatch(new RegExp(`"msg":"source decoded".*"job":${leased.id}`));
+    expect(stderr).toMatch(/worker 1|worker 2/); // serve said it started the killed one again
+
+    // the same file version pushed on another branch: no second job
+    sb.mustGit(['push', '-q', 'origin', 'main:refs/heads/copy'], repo);
+    expect(queue.list()).toHaveLength(1);
+
+    const status = spawnSync(process.execPath, [DITS_BIN, 'server', 'status', '--data', dataDir, '--quick'], { encoding: 'utf8' });
+    expect(status.status, status.stderr).toBe(0);
+    expect(status.stdout).toContain('Jobs: 0 queued, 0 leased, 1 done, 0 failed (to retry), 0 dead');
+    expect(status.stdout).toMatch(/Workers: 2\n/);
+    const statusJson = JSON.parse(spawnSync(process.execPath, [DITS_BIN, 'server', 'status', '--data', dataDir, '--quick', '--json'], { encoding: 'utf8' }).stdout) as { jobs: { counts: Record<string, number> } };
+    expect(statusJson.jobs.counts).toEqual({ queued: 0, leased: 0, done: 1, failed: 0, dead: 0 });
+
+    const api = await fetch(`${url}/api/jobs`, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(api.status).toBe(200);
+    const body = (await api.json()) as { counts: Record<string, number>; jobs: { id: number; state: string; attempts: number; last_error: string | null }[]; workers: unknown[] };
+    expect(body.counts.done).toBe(1);
+    expect(body.jobs).toMatchObject([{ id: leased.id, state: 'done', attempts: 2, last_error: null }]);
+    expect(body.workers).toHaveLength(2);
+    // writers are not site admins
+    expect((await fetch(`${url}/api/jobs`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(403);
+    // only dead or failed jobs are retried
+    expect((await fetch(`${url}/api/jobs/${leased.id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` } })).status).toBe(409);
+  } finally {
+    queueDb.close();
+  }
+});
