@@ -127,3 +127,92 @@ it('two workers, one killed mid-job: the job is leased again and finishes; statu
     queueDb.close();
   }
 });
+
+/** VmHWM (peak resident) of a process in MiB, or 0 once it is gone. */
+function peakMiB(pid: number): number {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((t) => fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/))
+      .filter((x) => x !== '')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+// DITS_BENCH=1 [DITS_BENCH_SECONDS=20]: a 1280x720 raw-video (2vuy) MOV (~44 MiB a second) in S3
+// (s3rver), one `git dits worker` decoding it from there; the worker's peak memory is
+// reported (ffmpeg's apart) and must stay under 300 MiB.
+it.runIf(process.env.DITS_BENCH === '1')('worker memory while it streams a large source from S3 into ffmpeg', async () => {
+  const { startS3rverProcess } = await import('./helpers/s3rver-process.js');
+  const { ChunkStore } = await import('../src/store/chunk-store.js');
+  const { ingest } = await import('../src/store/ingest.js');
+  const { DEFAULT_CHUNKER_PARAMS } = await import('../src/chunking/params.js');
+  const { pushContent } = await import('../src/remote/content/index.js');
+  const { S3Storage } = await import('../src/transfer/s3-storage.js');
+  const { recordStorageLocation } = await import('../server/repo-sizes.js');
+  const s3 = await startS3rverProcess(['media']);
+  try {
+    const work = tempDir('dits-jobs-bench-');
+    const clip = path.join(work, 'big.mov');
+    const seconds = process.env.DITS_BENCH_SECONDS ?? '20';
+    const ff = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=1280x720:rate=25:duration=${seconds}`, '-c:v', 'rawvideo', '-pix_fmt', 'uyvy422', clip], { encoding: 'utf8' });
+    expect(ff.status, ff.stderr).toBe(0);
+    const size = fs.statSync(clip).size;
+    const step = (what: string) => process.stdout.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}\n`);
+    const t0 = Date.now();
+    step(`clip of ${size} bytes made`);
+    const store = ChunkStore.open(path.join(work, 'store'), { create: true });
+    // (a generator: a ReadStream has a read() of its own and would be taken for a ByteSource)
+    const r = await ingest(store, (async function* () { yield* fs.createReadStream(clip, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>; })(), { params: DEFAULT_CHUNKER_PARAMS });
+    const creds = { AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
+    const storage = new S3Storage({ bucket: 'media', prefix: 'srv/team/film', endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: s3.credentials });
+    step('ingested');
+    await pushContent(storage, store, [r.manifestId], { remoteName: 'origin' });
+    step('pushed to S3');
+    store.close();
+    fs.rmSync(path.join(work, 'store'), { recursive: true, force: true });
+
+    const dataDir = tempDir('dits-jobs-bench-data-');
+    const db = openDataDirDb(dataDir);
+    createRepo(db, 'team/film');
+    recordStorageLocation(db, 's3://media/srv');
+    const queue = new JobQueue(db);
+    const { id } = queue.enqueue({ repo: 'team/film', kind: 'variants', original: r.pointer.oid, manifest: r.manifestId })!;
+    const started = Date.now();
+    const worker = spawn(process.execPath, [DITS_BIN, 'worker', '--data', dataDir, '--id', 'bench'], { env: { ...process.env, ...creds }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    worker.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    let workerPeak = 0;
+    let ffmpegPeak = 0;
+    const done = await until(
+      'the job',
+      () => {
+        workerPeak = Math.max(workerPeak, peakMiB(worker.pid!));
+        for (const c of childPids(worker.pid!)) ffmpegPeak = Math.max(ffmpegPeak, peakMiB(c));
+        const j = queue.get(id)!;
+        return j.state === 'done' || j.state === 'failed' || j.state === 'dead' ? j : undefined;
+      },
+      600_000,
+      () => log,
+    );
+    const wall = (Date.now() - started) / 1000;
+    worker.kill('SIGTERM');
+    await new Promise((res) => worker.once('exit', res));
+    db.close();
+    expect(done.state, `${done.lastError}\n${log}`).toBe('done');
+    process.stdout.write(`worker streamed ${(size / 2 ** 20).toFixed(0)} MiB from S3 into ffmpeg in ${wall.toFixed(1)} s: worker peak RSS ${workerPeak.toFixed(0)} MiB, ffmpeg peak ${ffmpegPeak.toFixed(0)} MiB\n`);
+    expect(workerPeak).toBeLessThan(300);
+  } finally {
+    await s3.close();
+  }
+});
