@@ -53,9 +53,9 @@ it('two workers, one killed mid-job: the job is leased again and finishes; statu
   const adminToken = createToken(db, 'root', 'ops');
   db.close();
 
-  // the lease is 2 s (heartbeats every 0.67 s); each job is held 3 s before its handler
+  // the lease is 3 s (heartbeats every second); each job is held 3 s before its handler
   // starts, so a worker can be killed while it holds one
-  serve = spawn(process.execPath, [DITS_BIN, 'serve', '--data', dataDir, '--port', '0', '--workers', '2', '--lease', '2'], {
+  serve = spawn(process.execPath, [DITS_BIN, 'serve', '--data', dataDir, '--port', '0', '--workers', '2', '--lease', '3'], {
     env: { ...process.env, DITS_WORKER_HOLD_MS: '3000' },
   });
   let stdout = '';

@@ -88,7 +88,7 @@ const serve: Command = {
     const { values } = parseOptions(args, serveOptions);
     const dataDir = resolveDataDir(ctx, values.data);
     const port = parsePort(values.port) ?? 8080;
-    const workerCount = values.workers === '0' ? 0 : parseCount(values.workers, 'number of workers', 0, 64);
+    const workerCount = parseCount(values.workers, 'number of workers', 0, 64, 0);
     if (values.lease !== undefined) parseCount(values.lease, 'lease', 30, 3600);
     const host = values.host ?? '127.0.0.1';
     if (!isLoopback(host)) {

@@ -24,9 +24,9 @@ const workerOptions = {
   quiet: { type: 'boolean', short: 'q', description: 'no log on stderr' },
 } as const satisfies OptionTable;
 
-export function parseCount(v: string | undefined, what: string, fallback: number, max: number): number {
+export function parseCount(v: string | undefined, what: string, fallback: number, max: number, min = 1): number {
   if (v === undefined) return fallback;
-  if (!/^\d{1,6}$/.test(v) || Number(v) < 1 || Number(v) > max) throw new DitsUserError('bad-usage', `invalid ${what} '${v}'`, { hint: `a whole number from 1 to ${max}`, exitCode: 2 });
+  if (!/^\d{1,6}$/.test(v) || Number(v) < min || Number(v) > max) throw new DitsUserError('bad-usage', `invalid ${what} '${v}'`, { hint: `a whole number from ${min} to ${max}`, exitCode: 2 });
   return Number(v);
 }
 
