@@ -152,9 +152,8 @@ function childPids(pid: number): number[] {
 // DITS_BENCH=1 [DITS_BENCH_SECONDS=20]: a 1280x720 raw-video (2vuy) MOV (~44 MiB a second) in S3
 // (s3rver), one `git dits worker` decoding it from there; the worker's peak memory is
 // reported (ffmpeg's apart) and must stay under 300 MiB. The frames carry noise so that, as
-// camera media, they do not compress: zstd-compressed chunks are decoded by a native module
-// whose output buffers are freed late (a 1 GiB source of clean synthetic frames peaked at
-// 430-460 MiB), which is not the case measured here.
+// camera media, they do not compress; DITS_BENCH_CLEAN=1 leaves them clean (chunks stored
+// zstd-compressed, decoding to many times their size).
 it.runIf(process.env.DITS_BENCH === '1')('worker memory while it streams a large source from S3 into ffmpeg', async () => {
   const { startS3rverProcess } = await import('./helpers/s3rver-process.js');
   const { ChunkStore } = await import('../src/store/chunk-store.js');
@@ -168,7 +167,7 @@ it.runIf(process.env.DITS_BENCH === '1')('worker memory while it streams a large
     const work = tempDir('dits-jobs-bench-');
     const clip = path.join(work, 'big.mov');
     const seconds = process.env.DITS_BENCH_SECONDS ?? '20';
-    const ff = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=1280x720:rate=25:duration=${seconds}`, '-vf', 'noise=alls=100:allf=t+u', '-c:v', 'rawvideo', '-pix_fmt', 'uyvy422', clip], { encoding: 'utf8' });
+    const ff = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=1280x720:rate=25:duration=${seconds}`, ...(process.env.DITS_BENCH_CLEAN === '1' ? [] : ['-vf', 'noise=alls=100:allf=t+u']), '-c:v', 'rawvideo', '-pix_fmt', 'uyvy422', clip], { encoding: 'utf8' });
     expect(ff.status, ff.stderr).toBe(0);
     const size = fs.statSync(clip).size;
     const step = (what: string) => process.stdout.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}\n`);

@@ -140,6 +140,21 @@ describe('over FileStorage', () => {
     await expect(fresh.read(spans[0]!.offset, 1)).rejects.toBeInstanceOf(RemoteChunkCorruptError);
   });
 
+  it('bounds a GET by the bytes it decodes to, not only the bytes it reads (zstd chunks of text)', async () => {
+    const text = Buffer.from(Array.from({ length: 30_000 }, (_, i) => `line ${i}: the quick brown fox jumps over the lazy dog\n`).join(''));
+    const store = openStore(dirs);
+    const tm = await addFile(store, text);
+    const textRoot = dirs.make('dits-rfr-text-');
+    await pushContent(new FileStorage(textRoot), store, [tm], { remoteName: 'origin' });
+    store.close();
+    const r = await openRemoteFile(new FileStorage(textRoot), tm, { maxRangeBytes: 64 * KiB });
+    const parts: Buffer[] = [];
+    for await (const p of r.stream(0, r.size)) parts.push(Buffer.from(p));
+    expect(Buffer.concat(parts).equals(text)).toBe(true);
+    expect(r.stats.rangeBytes).toBeLessThan(text.length / 4); // it did compress
+    expect(r.stats.rangeRequests).toBeGreaterThanOrEqual(Math.floor(text.length / (64 * KiB)));
+  });
+
   it('content not complete yet: a missing manifest or an index not uploaded is "not ready", not corrupt', async () => {
     await expect(openRemoteFile(storage, 'ab'.repeat(32))).rejects.toBeInstanceOf(RemoteContentNotReadyError);
     const copy = dirs.make('dits-rfr-partial-');

@@ -21,8 +21,8 @@
  * Memory: the manifest's table (37 bytes a chunk) plus about 30 bytes a chunk of locations
  * (a 4 GiB file of 64 KiB chunks: about 4 MiB); `read` keeps up to `cacheBytes` of decoded
  * chunks (default 16 MiB; ffmpeg's probing reads the same chunks in small pieces);
- * `stream` holds at most two GETs of `maxRangeBytes` (the one being returned and the next,
- * fetched ahead), and nothing after it ends.
+ * `stream` holds at most two GETs (the one being returned and the next, fetched ahead),
+ * each at most `maxRangeBytes` read and `maxRangeBytes` decoded, and nothing after it ends.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -202,19 +202,25 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     return lo;
   };
 
-  /** The GET starting at chunk `first`: its pack neighbours, up to `maxRange`, not past chunk `limit`. */
+  /**
+   * The GET starting at chunk `first`: its pack neighbours, up to `maxRange` bytes read and
+   * `maxRange` bytes decoded (zstd chunks of plain frames decode to fifty times their size),
+   * not past chunk `limit`.
+   */
   const groupFrom = (first: number, limit: number): Group => {
     const pack = packOf[first]!;
     const start = offsetOf[first]! - ENTRY_HEAD_SIZE;
     let end = offsetOf[first]! + storedOf[first]! - 1;
     let last = first;
+    let decoded = manifest.lengthAt(first);
     while (last + 1 <= limit) {
       const j = last + 1;
       const s = offsetOf[j]! - ENTRY_HEAD_SIZE;
       const e = offsetOf[j]! + storedOf[j]! - 1;
-      if (packOf[j] !== pack || s <= end || s - end - 1 > maxGap || e - start + 1 > maxRange) break;
+      if (packOf[j] !== pack || s <= end || s - end - 1 > maxGap || e - start + 1 > maxRange || decoded + manifest.lengthAt(j) > maxRange) break;
       end = e;
       last = j;
+      decoded += manifest.lengthAt(j);
     }
     return { pack, first, last, start, end };
   };
