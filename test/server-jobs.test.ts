@@ -218,3 +218,45 @@ it.runIf(process.env.DITS_BENCH === '1')('worker memory while it streams a large
     await s3.close();
   }
 });
+
+it('with S3 behind, the presign of a manifest put (the bytes then go straight to S3, unseen) queues an inspection; PUTs through the server read the header at once', async () => {
+  const { startS3rver } = await import('../src/transfer/testing/s3rver.js');
+  const { startServer } = await import('../server/main.js');
+  const { ManifestBuilder } = await import('../src/manifest/manifest.js');
+  const { manifestKey } = await import('../src/remote/content/layout.js');
+  const s3 = await startS3rver({ buckets: ['media'] });
+  const server = await startServer({
+    dataDir: tempDir('dits-jobs-s3-'),
+    storage: 's3://media/srv',
+    s3: { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: s3.credentials },
+  });
+  try {
+    createRepo(server.db, 'team/film');
+    addUser(server.db, 'root', { admin: true });
+    const token = createToken(server.db, 'root', 't');
+    const auth = { authorization: `Bearer ${token}` };
+    const manifest = (oid: string) => {
+      const b = new ManifestBuilder();
+      b.add(Buffer.alloc(32, 1), 10);
+      const media = { version: 1, container: 'mov', brands: [], durationSeconds: 2, fastStart: false, tracks: [{ id: 1, type: 'video', codec: 'mp4v', sampleCount: 50, durationSeconds: 2 }] };
+      return b.encode({ oid, chunker: { algorithm: 'fastcdc-2020', min: 1, avg: 2, max: 4 }, media });
+    };
+    const queue = new JobQueue(server.db);
+    const big = manifest('a'.repeat(64));
+    const presign = await fetch(`${server.url}/team/film/storage/presign`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ op: 'put', key: manifestKey(big.id), size: big.bytes.length }) });
+    expect(presign.status).toBe(200);
+    expect(queue.list()).toMatchObject([{ kind: 'inspect', manifest: big.id, state: 'queued' }]);
+    // a pack presigned: nothing queued
+    await fetch(`${server.url}/team/film/storage/presign`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ op: 'put', key: `v1/packs/${'b'.repeat(64)}.pack`, size: 10 }) });
+    expect(queue.list()).toHaveLength(1);
+
+    const small = manifest('c'.repeat(64));
+    const put = await fetch(`${server.url}/team/film/storage/o/${manifestKey(small.id)}`, { method: 'PUT', headers: { ...auth, 'content-length': String(small.bytes.length) }, body: small.bytes });
+    expect(put.status).toBe(200);
+    await until('the variants job', () => queue.list().find((j) => j.kind === 'variants'));
+    expect(queue.list().find((j) => j.kind === 'variants')).toMatchObject({ original: 'c'.repeat(64), manifest: small.id, repo: 'team/film' });
+  } finally {
+    await server.close();
+    await s3.close();
+  }
+});
