@@ -35,6 +35,9 @@ export async function runWorkers(ctx: CliContext, o: { dataDir: string; storage?
   if (!fs.existsSync(server.serverDbPath(o.dataDir))) {
     throw new DitsUserError('no-server-data', `no Dits server data in ${o.dataDir}`, { hint: 'check --data; the workers serve the queue of a server set up with `git dits server user add ... --data <dir>`' });
   }
+  // every job needs ffmpeg: say what to install now, not three failed attempts per job later
+  const { openFfmpeg } = await import('../../media/ffmpeg.js');
+  await openFfmpeg({ env: ctx.env });
   const db = server.openDataDirDb(o.dataDir);
   try {
     const storage = o.storage ?? server.recordedStorageLocation(db) ?? undefined;
