@@ -99,7 +99,14 @@ it('two workers, one killed mid-job: the job is leased again and finishes; statu
     }, 60_000, logs);
     expect(done.attempts).toBe(2); // the killed lease counted, the second one finished
     expect(stderr).toMatch(new RegExp(`"msg":"job leased".*"job":${leased.id}.*"attempt":2`));
-    expect(stderr).toMatch(new RegExp(`"msg":"source decoded".*"job":${leased.id}`));
+    expect(stderr).toMatch(new RegExp(`"msg":"variants made".*"job":${leased.id}`));
+    // the worker's variants are on the server: a clone finds the proxy by the original's file id
+    const clone = path.join(sb.dir, 'clone');
+    sb.mustGit(['clone', '-q', '-c', 'dits.fetchMode=lazy', `dits::${url}/team/film`, clone], sb.dir);
+    expect(sb.mustDits(['fetch-proxy', 'shot.mov'], clone)).toMatch(/1 file\(s\) have their proxy here/);
+    const variants = (JSON.parse(sb.mustDits(['proxy', 'ls', '--json'], clone)) as { path: string; variants: { kind: string; status: string; local: boolean }[] }[]).find((r) => r.path === 'shot.mov')!.variants;
+    expect(variants.filter((v) => v.status === 'ok').map((v) => v.kind).sort()).toEqual(['poster', 'preview', 'proxy', 'sprite', 'sprite-vtt']);
+    expect(variants.find((v) => v.kind === 'proxy')!.local).toBe(true);
     expect(stderr).toMatch(/worker 1|worker 2/); // serve said it started the killed one again
 
     // the same file version pushed on another branch: no second job
