@@ -17,6 +17,7 @@ import { createAuthenticator, tokenFromAuthorization } from './auth.js';
 import type { ServerDb } from './db.js';
 import { errorBody, HttpError, type AppEnv, type RouteDeps, type RouteModule } from './http.js';
 import { silentLogger, type Logger } from './logger.js';
+import { jobRoutes } from './routes/jobs.js';
 import { lockRoutes } from './routes/locks.js';
 import { repoRoutes } from './routes/repos.js';
 import type { StorageBackend } from './storage-backend.js';
@@ -44,7 +45,7 @@ export interface AppDeps {
 }
 
 /** The built-in feature routers, in the order they are mounted. */
-export const BUILTIN_ROUTES: readonly RouteModule[] = [repoRoutes, lockRoutes];
+export const BUILTIN_ROUTES: readonly RouteModule[] = [repoRoutes, lockRoutes, jobRoutes];
 
 export const DEFAULT_MAX_JSON_BYTES = 1024 * 1024;
 

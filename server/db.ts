@@ -119,6 +119,46 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'background jobs (proxies made from pushed video) and the workers that run them',
+    sql: `
+      -- server/jobs/queue.ts owns every statement on these tables
+      CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        original TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        path_hint TEXT,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'leased', 'done', 'failed', 'dead')),
+        -- leases taken (a deferral gives its lease back uncounted)
+        attempts INTEGER NOT NULL DEFAULT 0,
+        deferrals INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until INTEGER,
+        heartbeat_at INTEGER,
+        -- ms since the epoch; a queued or failed job is not leased before it
+        not_before INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      -- enqueue is idempotent per repository, original file and kind
+      CREATE UNIQUE INDEX jobs_identity ON jobs(repo_id, original, kind);
+      CREATE INDEX jobs_ready ON jobs(state, not_before, id);
+      CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        seen_at INTEGER NOT NULL,
+        job_id INTEGER,
+        jobs_done INTEGER NOT NULL DEFAULT 0,
+        jobs_failed INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -39,3 +39,6 @@ export {
   type AuditEntry,
   type ServerStatus,
 } from './admin.js';
+export { JobQueue, JOB_STATES, type Job, type JobState, type JobKind, type Lease, type WorkerInfo, type JobQueueOptions } from './jobs/queue.js';
+export { runWorker, type WorkerOptions } from './jobs/worker.js';
+export { jobHandlers, type JobHandler, type JobContext } from './jobs/handlers.js';

@@ -25,6 +25,8 @@ import { startWalCheckpointer } from './wal-checkpointer.js';
 import { createStorageTransferStats, storageRoutes, type StorageTransferStats } from './routes/storage.js';
 import { recordStorageLocation } from './repo-sizes.js';
 import { createStorageBackend, s3OptionsFromEnv, type StorageBackendOptions } from './storage-backend.js';
+import { JobQueue } from './jobs/queue.js';
+import { enqueueIfVideo, enqueueInspection, manifestIdOfKey } from './jobs/video-manifests.js';
 
 export interface StartServerOptions {
   dataDir: string;
@@ -99,7 +101,21 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // `git dits server status` reads where the content lives from the data dir
   recordStorageLocation(db, options.storage ?? null);
   const storageStats = createStorageTransferStats();
-  const storage = storageRoutes(backend, { stats: storageStats });
+  // a push that stores a new video manifest fills the job queue (server/jobs/)
+  const jobs = new JobQueue(db, { now: () => clock().getTime() });
+  const storage = storageRoutes(backend, {
+    stats: storageStats,
+    onStored: (repo, key, repoStorage) => {
+      if (manifestIdOfKey(key) === null) return;
+      enqueueIfVideo(jobs, repo, repoStorage, key).then(
+        (id) => id !== null && logger.info('job queued', { repo, key, job: id }),
+        (err: unknown) => logger.warn('could not read a new manifest\'s header', { repo, key, err }),
+      );
+    },
+    onPresignedPut: (repo, key) => {
+      if (enqueueInspection(jobs, repo, key) !== null) logger.info('manifest inspection queued', { repo, key });
+    },
+  });
   const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, storage: backend, routes: [storage, ...(options.routes ?? [])] });
 
   let server: Server;

@@ -91,6 +91,7 @@ describe('every command with bad arguments', () => {
     fetch: [],
     server: ['status', '--data', 'no-such-data-dir'],
     serve: ['--port', '70000'], // a bad port: the one way to fail before listening
+    worker: ['--data', 'no-such-data-dir'],
   };
   // these work outside a repository by design
   const WORK_OUTSIDE = new Set(['install', 'uninstall']);

@@ -58,6 +58,10 @@ export function createStorageTransferStats(): StorageTransferStats {
 export interface StorageRoutesOptions {
   /** Counters to update (default: a fresh set); main.ts logs them at shutdown. */
   stats?: StorageTransferStats;
+  /** Called after an object is stored through these routes (main.ts: new manifests may fill the job queue). */
+  onStored?: (repo: string, key: string, storage: ObjectStorage) => void;
+  /** Called when a presigned PUT is handed out (the object then arrives unseen). */
+  onPresignedPut?: (repo: string, key: string) => void;
 }
 
 const presignShape = obj({
@@ -239,7 +243,8 @@ export function storageRoutes(backend: StorageBackend, options: StorageRoutesOpt
     });
 
     app.put('/:owner/:repo/storage/o/*', async (c) => {
-      const { storage } = await open(c, 'write');
+      const opened = await open(c, 'write');
+      const { storage } = opened;
       const key = keyFrom(c);
       const declared = c.req.header('content-length');
       const size = declared !== undefined && /^\d{1,15}$/.test(declared) ? Number(declared) : undefined;
@@ -264,6 +269,7 @@ export function storageRoutes(backend: StorageBackend, options: StorageRoutesOpt
       let etag: string;
       try {
         ({ etag } = await mapped(() => (raw === null || size === 0 ? storage.put(key, Buffer.alloc(0), { size: 0 }) : storage.put(key, openBody, { size }))));
+        options.onStored?.(opened.repo, key, storage);
       } catch (err) {
         // the client went away mid-body: nothing was stored (puts are atomic); not our fault
         if (bodyFailed) throw new HttpError(400, 'the request body ended early', 'body-aborted');
@@ -290,6 +296,7 @@ export function storageRoutes(backend: StorageBackend, options: StorageRoutesOpt
         recordRead(deps, repo.name, body.key);
         stats.presignedGets++;
       } else {
+        options.onPresignedPut?.(repo.name, body.key);
         stats.presignedPuts++;
         stats.presignedBytesIn += body.size ?? 0;
       }

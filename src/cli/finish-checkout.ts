@@ -11,12 +11,14 @@ import { claimEarly } from '../worktree/early-write.js';
 import { materializePaths, readWorktreePointer } from '../worktree/materialize-worktree.js';
 import { discardPrepared, fetchMissingContent, readFetchPolicy, type PreparedFile } from '../worktree/remote-fetch.js';
 import { stderrProgress } from '../remote/content-adapter.js';
+import { ensureVariantsLocal } from '../proxy/fetch-proxies.js';
 import { dropUnusedLinks } from '../worktree/worktree-links.js';
 import { applyLockableModes, heldPaths, readMyLocks } from '../worktree/lockable.js';
 import { isUserError } from '../errors.js';
 import { createProgressBar } from './progress.js';
 import { err, type CliContext } from './context.js';
 import { describeFault } from './faults.js';
+import { writeProxiesForCheckout } from '../proxy/checkout-mode.js';
 
 function report(ctx: CliContext, e: unknown): void {
   const fault = describeFault(e); // the disk, permissions, a busy store: say which and what to do
@@ -48,10 +50,31 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
   if (list.length === 0) return { code: 0, written: 0, deferred: 0, failed: 0 };
   const store = ChunkStore.open(repo.ditsDir, { create: true });
   try {
-    const items = list.flatMap((p) => {
+    let items = list.flatMap((p) => {
       const wp = readWorktreePointer(path.join(repo.workTree, p));
       return wp ? [{ path: p, pointer: wp.pointer }] : [];
     });
+    // -- checkout modes (src/proxy/checkout-mode.ts): proxy-mode paths get their proxy
+    let proxied = 0;
+    try {
+      // proxies not here come from the remotes (records, then content): a clone with
+      // dits.checkoutMode=proxy downloads only them, and the originals stay lazy
+      const px = await writeProxiesForCheckout(repo, store, items, {
+        fetchProxies: async (originals) => {
+          const r = await ensureVariantsLocal(repo, store, originals, { remote, onProgress: stderrProgress('Fetching proxies', ctx.interactive) });
+          for (const f of r.failures) err(ctx, `dits: warning: proxies from ${f.remote}: ${f.message}`);
+        },
+      });
+      proxied = px.written.length;
+      const taken = new Set([...px.written, ...px.notLocal]);
+      if (taken.size) items = items.filter((i) => !taken.has(i.path));
+      if (px.notLocal.length) {
+        err(ctx, `dits: ${px.notLocal.length} file(s) in proxy mode left as pointers: their proxy is not in the local store (e.g. ${px.notLocal[0]}); \`git dits fetch-proxy <paths>\` fetches it, or \`git dits checkout --mode original <paths>\` writes the original`);
+      }
+    } catch (e) {
+      report(ctx, e);
+    }
+    // -- end checkout modes
     let deferred = new Set<string>();
     let prepared = new Map<string, PreparedFile>();
     let linkPrepared = false;
@@ -100,7 +123,7 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
     for (const f of result.failed) report(ctx, f.error);
     if (result.failed.length) err(ctx, `dits: ${result.failed.length} file(s) left as pointers; \`git dits status\` lists them.`);
     if (deferred.size) err(ctx, `dits: ${deferred.size} file(s) left as pointers (lazy fetch); \`git dits pull <paths>\` fetches them.`);
-    return { code: result.failed.length ? 1 : 0, written: result.written.length, deferred: deferred.size, failed: result.failed.length };
+    return { code: result.failed.length ? 1 : 0, written: result.written.length + proxied, deferred: deferred.size, failed: result.failed.length };
   } finally {
     store.close();
   }

@@ -62,6 +62,7 @@ const COMMANDS: Record<string, string> = {
   locks: 'lock',
   serve: 'serve',
   server: 'server-admin',
+  worker: 'worker',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);

@@ -1,5 +1,6 @@
 /**
- * `git dits hook pre-commit`: refuses a commit that would store media whole in Git (raw
+ * `git dits hook pre-commit`: refuses a commit that would put a proxy (or an edited proxy) in
+ * place of its original (src/proxy/proxy-guard.ts), or store media whole in Git (raw
  * content staged at a Dits-tracked path, src/git/raw-content.ts), naming the files, the
  * fix and the override. Also the wording `git dits status` and `fsck` use for the fix.
  */
@@ -19,7 +20,31 @@ export function describeRaw(r: RawEntry): string {
   return `${r.path} (${formatBytes(r.size)})`;
 }
 
-/** Git runs pre-commit at the top of the work tree, so ctx.cwd is the work tree. */
+/**
+ * Refuses staged proxies and edited proxies in place of originals (src/proxy/proxy-guard.ts),
+ * then raw content. Git runs pre-commit at the top of the work tree, so ctx.cwd is the work tree.
+ */
+export async function refuseStaged(ctx: CliContext): Promise<number> {
+  const { findRepo, isDitsInitialised } = await import('../git/repo.js');
+  const repo = await findRepo(ctx.cwd);
+  if (isDitsInitialised(repo)) {
+    const { ChunkStore } = await import('../store/chunk-store.js');
+    const { stagedProxyStandIns, proxyCommitRefusal } = await import('../proxy/proxy-guard.js');
+    const store = ChunkStore.open(repo.ditsDir);
+    let found;
+    try {
+      found = await stagedProxyStandIns(ctx.cwd, store);
+    } finally {
+      store.close();
+    }
+    if (found.length) {
+      for (const line of proxyCommitRefusal(found)) err(ctx, line);
+      return 1;
+    }
+  }
+  return refuseRawStaged(ctx);
+}
+
 export async function refuseRawStaged(ctx: CliContext): Promise<number> {
   const raw = await rawStaged(ctx.cwd);
   if (raw.length === 0) return 0;

@@ -28,6 +28,7 @@ import type { DitsSettings } from '../git/dits-config.js';
 import { addPending } from '../worktree/pending.js';
 import { copyBytes } from '../native-addon.js';
 import { readFileBuffers } from '../store/file-source.js';
+import { createProxyCleanCheck, createProxySmudgeCheck } from '../proxy/proxy-clean.js';
 
 export interface MediaAnalysis {
   cutPlan?: CutPlan;
@@ -158,6 +159,10 @@ function afterHead(head: Buffer, ended: boolean, content: FilterContent): ByteSo
 
 export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
   let pendingAnnounced = false;
+  // a proxy's bytes answer the original's pointer; an edited proxy is marked (proxy-clean.ts)
+  const proxyCheck = createProxyCleanCheck(deps);
+  // a path in proxy mode is left as its pointer: the hook writes its proxy, not the original
+  const wantsProxy = createProxySmudgeCheck(deps);
   // smudge's reads reuse these from file to file (the protocol writes each piece before it
   // asks for the next)
   const readBuffers = new ReadBuffers();
@@ -203,7 +208,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
         media: analysis?.media ?? null,
         mediaFallback: analysis?.fallback,
       });
-      return res.pointerBytes;
+      return (await proxyCheck(req.pathname, res)) ?? res.pointerBytes;
     },
 
     async smudge(req: FilterRequest, content: FilterContent): Promise<FilterResult | typeof DELAYED> {
@@ -227,6 +232,7 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
       }
       // The empty file needs no stored content at all (its id is known).
       if (pointer.size === 0 && pointer.oid === EMPTY_FILE_ID) return Buffer.alloc(0);
+      if (await wantsProxy(req.pathname, pointer)) return leavePending(req, head, pointer, false);
       if (deps.delayed?.wants(pointer) && pointer.size <= deps.settings.smudgeInlineMax && req.meta.get('can-delay') === '1') {
         deps.delayed.delay(req.pathname, req.meta.get('blob'), pointer, head);
         return DELAYED;
@@ -255,10 +261,15 @@ export function createDitsFilter(deps: DitsFilterDeps): FilterHandlers {
         /* fall through: leave the pointer, the hook reports what is missing */
       }
     }
+    return leavePending(req, head, pointer, true);
+  }
+
+  /** The pointer itself, its path left for the hooks to write (early, when `early` and it is big). */
+  async function leavePending(req: FilterRequest, head: Buffer, pointer: Pointer, early: boolean): Promise<FilterResult> {
     addPending(deps.gitDir, req.pathname);
     deps.leftPending?.(req.pathname);
     // too big for the pipe: the filter process may start writing it now (early-write.ts)
-    if (pointer.size > deps.settings.smudgeInlineMax) deps.early?.schedule(pointer);
+    if (early && pointer.size > deps.settings.smudgeInlineMax) deps.early?.schedule(pointer);
     if (!pendingAnnounced) {
       pendingAnnounced = true;
       await deps.onPending?.();

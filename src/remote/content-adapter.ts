@@ -11,6 +11,7 @@ import type { TransferProgress } from '../transfer/transfer-queue.js';
 import { progressLine } from '../cli/progress.js';
 import { pushContent } from './content/push-content.js';
 import type { ContentPusher } from './session.js';
+import { assertNoProxyContent } from '../proxy/proxy-guard.js';
 import { batchByMissingContent, obtainMissingChunks, obtainMissingManifests, OBTAIN_BATCH_BYTES, releaseObtained } from './push-sources.js';
 
 export function stderrProgress(label: string, interactive: boolean): ((p: TransferProgress) => void) | undefined {
@@ -33,6 +34,9 @@ export async function createContentPusher(o: { cwd: string; gitDir: string; stor
     async push(manifestIds, { dryRun, from }) {
       const store = ChunkStore.open(repo.ditsDir, { create: true });
       try {
+        // the pointers of commits (`from`): never a proxy (or an edit of one) in place of its
+        // original, whatever the commit hooks said (variants' own content is pushed without `from`)
+        if (from) assertNoProxyContent(store, manifestIds, from.paths, o.remoteName);
         const sources = { workTree: repo.workTree, store, target: o.remoteName, from, log: (l: string) => process.stderr.write(l + '\n') };
         await obtainMissingManifests(sources, manifestIds);
         const total = { manifests: 0, chunks: 0, bytes: 0, requests: 0 };

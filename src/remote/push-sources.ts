@@ -3,7 +3,8 @@
  * content only into the working tree (remote-held chunks), and prune drops chunks a remote
  * holds; pushing to another remote then needs those chunks again. In order:
  *
- *   1. working-tree files: each checked-out file (and each `.git/dits/wt/<manifest>` link)
+ *   1. working-tree files: each checked-out file (and each `.git/dits/wt/<manifest>` link,
+ *      and each original parked by a checkout-mode switch, `.git/dits/parked/<file id>`)
  *      is cut at its manifest's chunk boundaries; a chunk is taken only if its bytes hash to
  *      its id (a file edited since just yields fewer chunks);
  *   2. the remotes: the one recorded as holding the chunk first, then every other dits::
@@ -92,6 +93,8 @@ export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingCh
   for (const p of await listIndexPointers(ctx.workTree)) addFile(p.pointer.manifest, path.join(ctx.workTree, p.path));
   for (const m of new Set(missing.map((x) => x.manifestId))) {
     addFile(m, path.join(store.dir, 'wt', m));
+    // an original set aside by `git dits checkout --mode proxy` (the main working tree's parked/, by file id)
+    if (store.hasManifest(m)) addFile(m, path.join(store.dir, 'parked', Manifest.parse(store.getManifestBytes(m)).header.oid));
     const at = ctx.from?.paths.get(m);
     if (at) addFile(m, path.join(ctx.workTree, at));
   }

@@ -44,6 +44,7 @@ import { deleteDeadChunks, liveTest, markLive, packUsage, type PackUsage } from 
 import { chunksByLastUse, forgetChunkUse, recordChunkUse, type ChunkUse } from './usage-records.js';
 import { manifestsOnAnyRemote, RemoteIndex } from './remote-index.js';
 import { VariantIndex } from './variant-index.js';
+import { ProxyDerived } from './proxy-derived.js';
 import type { VariantKind, VariantRecord } from '../manifest/variant-record.js';
 
 export type { ChunkLocation } from './pack-format.js';
@@ -798,6 +799,12 @@ export class ChunkStore {
 
   deleteVariant(original: string, kind: VariantKind, recipe: string): void {
     this.variants.delete(original, kind, recipe);
+  }
+
+  private derived?: ProxyDerived;
+  /** Content edited where a proxy was shown (proxy-derived.ts): commit and push refuse it. */
+  get proxyDerived(): Pick<ProxyDerived, 'put' | 'byFileId' | 'byManifest' | 'any' | 'delete'> {
+    return (this.derived ??= new ProxyDerived(this.db));
   }
 
   /** Tests only: the index's connection, to look at or damage rows. */

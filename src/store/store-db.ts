@@ -101,9 +101,16 @@ const LATER_TABLES = {
   CREATE INDEX IF NOT EXISTS variants_by_file ON variants(file_id);
   UPDATE meta SET value = '${VARIANTS_FORMAT_VERSION}' WHERE key = 'format' AND value <> '${VARIANTS_FORMAT_VERSION}';
 `,
+  'proxy-derived': `
+  -- Content edited at a path that showed a proxy (proxy-derived.ts): refused by commit and push.
+  CREATE TABLE IF NOT EXISTS proxy_derived(
+    file_id TEXT PRIMARY KEY, manifest TEXT NOT NULL, proxy TEXT NOT NULL, original TEXT NOT NULL, path TEXT NOT NULL, at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS proxy_derived_by_manifest ON proxy_derived(manifest);
+`,
 };
 
-const ensured = { usage: new WeakSet<StoreDb>(), 'remote-content': new WeakSet<StoreDb>(), variants: new WeakSet<StoreDb>() };
+const ensured = { usage: new WeakSet<StoreDb>(), 'remote-content': new WeakSet<StoreDb>(), variants: new WeakSet<StoreDb>(), 'proxy-derived': new WeakSet<StoreDb>() };
 
 /** Creates a group of tables that are made on first use (once per connection). */
 export function ensureTables(db: StoreDb, group: keyof typeof LATER_TABLES): void {

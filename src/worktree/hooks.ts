@@ -6,7 +6,8 @@
  * - post-checkout (checkout, switch, clone), post-merge (merge, pull), post-rewrite
  *   (rebase, amend), reference-transaction "committed" (reset --hard, stash: they update
  *   ORIG_HEAD / refs/stash after the working tree).
- * - pre-commit refuses to commit raw content staged at a Dits-tracked path.
+ * - pre-commit refuses to commit raw content staged at a Dits-tracked path, and a proxy or an
+ *   edited proxy staged in place of its original (src/proxy/proxy-guard.ts).
  * Git runs none after `stash apply` or `sparse-checkout`, and a hook leaves files alone while
  * a rebase, cherry-pick or revert runs: the filter process writes what is left when git exits.
  * A user's existing hook is kept as `<name>.pre-dits` and still runs first, with the same

@@ -93,7 +93,7 @@ export async function materializePaths(
 }
 
 /** Records the new files' stat data in the index (falls back to git's own refresh). */
-async function refreshIndex(repo: RepoPaths, updates: { path: string; stat: fs.BigIntStats; expectedOid: string }[]): Promise<void> {
+export async function refreshIndex(repo: RepoPaths, updates: { path: string; stat: fs.BigIntStats; expectedOid: string }[]): Promise<void> {
   try {
     await updateIndexStat(repo.gitDir, updates, { hashAlgo: repo.hashAlgo, worktree: repo.workTree });
   } catch (err) {

@@ -6,6 +6,7 @@ import { runGit } from '../../git/exec.js';
 import { runGitWritingIndex } from '../../git/index-lock.js';
 import { readDitsSettings } from '../../git/dits-config.js';
 import { updateIndexStat } from '../../git/index-file.js';
+import { createProxyCleanCheck } from '../../proxy/proxy-clean.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { ingest } from '../../store/ingest.js';
 import { openFileSource } from '../../store/file-source.js';
@@ -106,6 +107,8 @@ async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json:
   const worker = total >= PARALLEL_INGEST_MIN ? startedWorker() : undefined;
   let doneBefore = 0;
   let ingested = false;
+  // a path showing its proxy stages the original's pointer, as the clean filter does (proxy-clean.ts)
+  const proxyCheck = createProxyCleanCheck({ workTree: repo.workTree, gitDir: repo.gitDir, store: () => store });
   try {
     for (const f of ditsFiles) {
       const abs = path.join(repo.workTree, f);
@@ -132,7 +135,7 @@ async function addFiles(ctx: CliContext, repo: RepoPaths, specs: string[], json:
       staged.push({
         path: f,
         mode: (before.mode & 0o111n) !== 0n ? '100755' : '100644',
-        pointer: res.pointerBytes,
+        pointer: (await proxyCheck(f, res)) ?? res.pointerBytes,
         stat: unchanged ? after : null,
         size: Number(before.size),
         newBytes: res.newBytes,

@@ -12,6 +12,7 @@ import { DitsUserError } from '../../errors.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { takePending } from '../../worktree/pending.js';
 import { finishCheckout } from '../finish-checkout.js';
+import { parseCheckoutMode } from '../../proxy/checkout-state.js';
 import { err, formatBytes, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
@@ -36,16 +37,26 @@ async function warnDamaged(ctx: CliContext, positionals: string[]): Promise<void
   }
 }
 
-/** No options yet: paths only. */
-const writerOptions = {} as const satisfies OptionTable;
+const writerOptions = {
+  mode: { type: 'string', value: 'proxy|original', description: 'show proxies in place of the originals, or the originals again, and remember it for these paths' },
+  json: { type: 'boolean', description: 'with --mode: print the result as JSON' },
+  keep: { type: 'boolean', description: 'with --mode original: keep changed files as they are, as new versions of their own (not edits of a proxy), so they can be committed' },
+} as const satisfies OptionTable;
 
 function writer(name: 'checkout', explicit: boolean): Command {
   return {
-    summary: 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says)',
-    usage: `git dits ${name} [--] [<path>...]`,
+    summary: 'Write the real content of tracked files that are still pointers (fetching from the Dits remote as dits.fetchMode says); with --mode, show their proxies or their originals',
+    usage: `git dits ${name} [--] [<path>...]
+       git dits ${name} --mode proxy|original [--keep] [--json] [--] [<path>...]`,
     options: writerOptions,
     async run(args, ctx: CliContext) {
-      const { positionals } = parseOptions(args, writerOptions, { positionals: true });
+      const { values, positionals } = parseOptions(args, writerOptions, { positionals: true });
+      if (values.mode !== undefined) {
+        const mode = parseCheckoutMode(values.mode, '--mode');
+        if (!mode) throw new DitsUserError('bad-checkout-mode', '--mode needs a value', { hint: 'git dits checkout --mode proxy|original [<path>...]', exitCode: 2 });
+        if (values.keep && mode !== 'original') throw new DitsUserError('bad-usage', '--keep goes with --mode original', { hint: 'git dits checkout --mode original --keep <path>...', exitCode: 2 });
+        return (await import('./proxy-checkout.js')).runModeCheckout(ctx, mode, positionals, { json: Boolean(values.json), keep: Boolean(values.keep) });
+      }
       const { todo, tracked } = await pointerFiles(ctx, positionals);
       await warnDamaged(ctx, positionals);
       if (tracked === 0 && positionals.length > 0) {

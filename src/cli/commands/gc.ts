@@ -1,4 +1,7 @@
-import { findRepo, requireInitialised } from '../../git/repo.js';
+import fs from 'node:fs';
+import { findRepo, requireInitialised, type RepoPaths } from '../../git/repo.js';
+import { listIndexPointers } from '../../git/pointers.js';
+import { applyParkedDrop, parkedDir, planParkedDrop, type ParkedPlan } from '../../proxy/checkout-mode.js';
 import { runGit } from '../../git/exec.js';
 import { listReachablePointers, listRemoteTrackedPointerBlobs, listWorktreePointers } from '../../git/reachable.js';
 import { ChunkStore } from '../../store/chunk-store.js';
@@ -117,8 +120,14 @@ const gc: Command = {
         result = applyGc(store, plan, session, { keepChunks: notHere.length > 0 });
         dropUnusedLinks(store); // hard links to files no longer in the working tree (worktree-links.ts)
       }
-      if (values.json) printJson(ctx, { dryRun: Boolean(values['dry-run']), ...plan, manifestsOnlyOnRemote: notHere, result });
+      // files a checkout-mode switch parked that no tracked path here can switch back to (checkout-mode.ts)
+      const parkedPlan = await planUnusedParked(repo, store);
+      const parkedFreed = values['dry-run'] ? 0 : applyParkedDrop(repo.gitDir, parkedPlan);
+      const parked = { dropped: parkedPlan.drop.length, bytes: parkedPlan.drop.reduce((n, d) => n + d.bytes, 0), keptLastCopy: parkedPlan.keptLastCopy };
+      if (values.json) printJson(ctx, { dryRun: Boolean(values['dry-run']), ...plan, manifestsOnlyOnRemote: notHere, result, parked });
       else {
+        if (parked.dropped) out(ctx, `${values['dry-run'] ? 'Would remove' : 'Removed'} ${parked.dropped} parked file(s) no path uses (proxies or originals set aside by \`git dits checkout --mode\`), ${formatBytes(values['dry-run'] ? parked.bytes : parkedFreed)}.`);
+        if (parked.keptLastCopy.length) out(ctx, `Kept ${parked.keptLastCopy.length} parked file(s) no path uses: their content is neither in the local store nor known on a remote (push it, or delete .git/dits/parked/<id> by hand).`);
         if (result) out(ctx, `Removed ${result.deletedChunks} chunk(s) and ${result.deletedManifests} manifest(s), freeing ${formatBytes(result.freedBytes)}.`);
         else out(ctx, `Would remove ${plan.deadChunks} chunk(s) and ${plan.deadManifests.length} manifest(s), freeing ${formatBytes(plan.freedBytes)}.`);
         out(ctx, `  packs deleted: ${plan.deletePacks.length}, rewritten: ${plan.rewritePacks.length}, cut back (left by failed or killed writes): ${plan.partialPacks.length}, orphan pack files: ${plan.orphanPackFiles.length}; file versions kept: ${plan.liveManifests}`);
@@ -142,5 +151,16 @@ const gc: Command = {
     return 0;
   },
 };
+
+/** The parked files gc may drop: used are the file ids of the originals in the index and of their proxies. */
+async function planUnusedParked(repo: RepoPaths, store: ChunkStore): Promise<ParkedPlan> {
+  if (!fs.existsSync(parkedDir(repo.gitDir))) return { drop: [], keptLastCopy: [] }; // no switch ever parked a file here
+  const used = new Set<string>();
+  for (const p of await listIndexPointers(repo.workTree)) {
+    used.add(p.pointer.oid);
+    for (const v of store.variantsOf(p.pointer.oid, 'proxy')) if (v.fileId) used.add(v.fileId);
+  }
+  return planParkedDrop(repo.gitDir, store, used);
+}
 
 export const commands = { gc };

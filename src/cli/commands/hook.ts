@@ -12,7 +12,7 @@ const hook: Command = {
     if (!(HOOK_NAMES as readonly string[]).includes(args[0] ?? '')) {
       throw new DitsUserError('bad-usage', args[0] === undefined ? 'name the hook to run' : `'${args[0]}' is not a Dits hook`, { hint: `one of ${HOOK_NAMES.join(', ')}; git runs these from the hooks \`git dits init\` installs`, exitCode: 2 });
     }
-    if (args[0] === 'pre-commit') return (await import('../pre-commit-check.js')).refuseRawStaged(ctx);
+    if (args[0] === 'pre-commit') return (await import('../pre-commit-check.js')).refuseStaged(ctx);
     // Mid-operation hooks leave the files to be finished later. A rebase, cherry-pick or
     // revert (the sequencer) is one git process that keeps its index in memory from step to
     // step: it runs reference-transaction at every commit and post-checkout when it checks

@@ -3,11 +3,13 @@
  * shutdown: requests in flight finish, SQLite is closed cleanly). Loopback unless `--host`
  * names another address. The server modules (Hono, SQLite) load only here.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { DitsUserError } from '../../errors.js';
-import { err, out } from '../context.js';
+import { err, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { resolveDataDir } from '../server-data-dir.js';
 import { parseOptions, type OptionTable } from '../options.js';
+import { parseCount } from './worker.js';
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
@@ -28,16 +30,66 @@ const serveOptions = {
   port: { type: 'string', value: '<n>', description: 'the port to listen on (0: any free port)', default: '8080' },
   host: { type: 'string', value: '<address>', description: 'the address to listen on (other than loopback: other machines can connect)', default: '127.0.0.1' },
   quiet: { type: 'boolean', short: 'q', description: 'no request log on stderr' },
+  workers: { type: 'string', value: '<n>', description: 'also run n job workers (proxies of pushed video), each its own process (default 0: run `git dits worker` apart)' },
+  lease: { type: 'string', value: '<seconds>', description: 'with --workers: how long a job stays leased without a heartbeat (default 30)' },
 } as const satisfies OptionTable;
+
+/**
+ * The workers of `serve --workers N`: each a child process running `git dits worker`, not a
+ * loop in the server's process. A job decodes a whole video through ffmpeg and hashes every
+ * chunk it reads: in the server's process that CPU work would stall requests, a crash or an
+ * out-of-memory in one job would take the server down, and one heap could not be held under
+ * the per-worker memory budget. A child that dies (killed, crashed) is started again after a
+ * second; its job's lease expires and the job is leased again. Shutdown: SIGTERM (each hands
+ * its running job back), then SIGKILL after 10 s.
+ */
+function superviseWorkers(ctx: CliContext, n: number, args: string[]): { stop(): Promise<void> } {
+  const children = new Set<ChildProcess>();
+  let stopping = false;
+  const start = (i: number): void => {
+    if (stopping) return;
+    const child = spawn(process.execPath, [ctx.ditsBin, 'worker', ...args, '--id', `serve-${process.pid}-${i}`], { stdio: ['ignore', 'ignore', 'pipe'], env: ctx.env });
+    children.add(child);
+    child.stderr!.on('data', (d: Buffer) => ctx.stderr.write(d));
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      if (stopping) return;
+      err(ctx, `dits serve: worker ${i} (pid ${child.pid}) ended (${signal ?? `exit ${code}`}); starting it again`);
+      setTimeout(() => start(i), 1000).unref();
+    });
+  };
+  for (let i = 1; i <= n; i++) start(i);
+  return {
+    async stop() {
+      stopping = true;
+      await Promise.all(
+        [...children].map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.exitCode !== null || c.signalCode !== null) return resolve();
+              const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
+              c.once('exit', () => {
+                clearTimeout(kill);
+                resolve();
+              });
+              c.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
 
 const serve: Command = {
   summary: 'Run the Dits server (locks, accounts, dits::http remotes) until Ctrl-C',
-  usage: 'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--port <n>] [--host <address>] [--quiet]',
+  usage: 'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--port <n>] [--host <address>] [--workers <n> [--lease <seconds>]] [--quiet]',
   options: serveOptions,
   async run(args, ctx) {
     const { values } = parseOptions(args, serveOptions);
     const dataDir = resolveDataDir(ctx, values.data);
     const port = parsePort(values.port) ?? 8080;
+    const workerCount = parseCount(values.workers, 'number of workers', 0, 64, 0);
+    if (values.lease !== undefined) parseCount(values.lease, 'lease', 30, 3600);
     const host = values.host ?? '127.0.0.1';
     if (!isLoopback(host)) {
       err(ctx, `warning: listening on ${host}: other machines can reach this server. Every request but /health needs a token; put TLS (a reverse proxy) in front of it for anything but a trusted network.`);
@@ -66,6 +118,9 @@ const serve: Command = {
     }
     out(ctx, `Dits server listening on ${running.url} (data: ${dataDir})`);
     out(ctx, `Remotes: git remote add origin dits::${running.url}/<owner>/<repo>. Stop with Ctrl-C.`);
+    const workerArgs = ['--data', dataDir, ...(values.storage === undefined ? [] : ['--storage', values.storage]), ...(values.lease === undefined ? [] : ['--lease', values.lease]), ...(values.quiet ? ['--quiet'] : [])];
+    const workers = workerCount > 0 ? superviseWorkers(ctx, workerCount, workerArgs) : undefined;
+    if (workers) out(ctx, `Job workers: ${workerCount} (\`git dits server status\` shows the queue).`);
     await new Promise<void>((resolve) => {
       const stop = (signal: NodeJS.Signals): void => {
         process.off('SIGINT', stop);
@@ -74,7 +129,7 @@ const serve: Command = {
         process.once('SIGINT', () => process.exit(130));
         process.once('SIGTERM', () => process.exit(143));
         err(ctx, `dits serve: ${signal}, shutting down (requests in flight finish first)`);
-        running.close().then(resolve, (e: unknown) => {
+        Promise.all([running.close(), workers?.stop()]).then(() => resolve(), (e: unknown) => {
           err(ctx, `dits serve: shutdown failed: ${e instanceof Error ? e.message : String(e)}`);
           resolve();
         });

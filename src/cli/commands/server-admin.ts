@@ -33,7 +33,7 @@ const USAGE = `git dits server <subcommand> [--data <dir>] [--json]
   grant <user> <owner/name> <read|write|admin>
   status [--storage s3://bucket/prefix] [--quick]
       per repository: stored size, logical size, dedup ratio (one listing of its storage;
-      --quick skips them), locks, reads; recent activity`;
+      --quick skips them), locks, reads; the job queue and its workers; recent activity`;
 
 /** Options every subcommand takes. */
 const serverOptions = {
@@ -74,7 +74,7 @@ const SUBCOMMANDS = {
   grant: { usage: 'git dits server grant <user> <owner/name> <read|write|admin>', summary: 'Give a user a role on a repository' },
   status: {
     usage: 'git dits server status [--storage s3://bucket/prefix] [--quick]',
-    summary: 'Users, tokens, locks; per repository: stored size, logical size, dedup ratio, reads; recent activity',
+    summary: 'Users, tokens, locks; per repository: stored size, logical size, dedup ratio, reads; jobs and workers; recent activity',
     options: {
       storage: storageOption,
       quick: { type: 'boolean', description: 'skip listing each repository\'s storage (no sizes)' },
@@ -233,9 +233,11 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
           sizes = await server.measureRepoSizes(db, backend);
         }
         const sizeOf = new Map((sizes ?? []).map((r) => [r.name, r]));
+        const queue = new server.JobQueue(db);
+        const jobs = { counts: queue.counts(), workers: queue.listWorkers(), dead: queue.list({ state: 'dead', limit: 5 }) };
         if (json) {
           const repos = s.repos.map((r) => ({ ...r, size: sizeOf.get(r.name) ?? null }));
-          printJson(ctx, { dataDir, storage: sizes === undefined ? undefined : (storage ?? `${dataDir}/repos`), ...s, repos });
+          printJson(ctx, { dataDir, storage: sizes === undefined ? undefined : (storage ?? `${dataDir}/repos`), ...s, repos, jobs });
           return 0;
         }
         out(ctx, `Data: ${dataDir} (schema ${s.schemaVersion})${sizes === undefined ? '' : `; content: ${storage ?? 'in the data dir'}`}`);
@@ -253,6 +255,11 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
           const unread = z.unreadManifests > 0 ? ` (${z.unreadManifests} manifest(s) unreadable, not counted)` : '';
           out(ctx, `    stored ${formatBytes(z.storedBytes)} in ${z.objects} object(s) (${z.packs} pack(s), ${formatBytes(z.packBytes)}); logical ${formatBytes(z.logicalBytes)} in ${z.manifests} file version(s)${unread}; dedup ratio ${ratio}`);
         }
+        const c = jobs.counts;
+        out(ctx, `Jobs: ${c.queued} queued, ${c.leased} leased, ${c.done} done, ${c.failed} failed (to retry), ${c.dead} dead`);
+        for (const d of jobs.dead) out(ctx, `  dead #${d.id} ${d.kind} ${d.repo} ${d.original.slice(0, 12)} after ${d.attempts} attempt(s): ${d.lastError ?? '?'}`);
+        out(ctx, `Workers: ${jobs.workers.length}${jobs.workers.length === 0 ? ' (start them with `git dits serve --workers N` or `git dits worker`)' : ''}`);
+        for (const w of jobs.workers) out(ctx, `  ${w.id}\tpid ${w.pid} on ${w.host}\t${w.jobId === null ? 'idle' : `job #${w.jobId}`}\t${w.jobsDone} done, ${w.jobsFailed} failed`);
         if (s.recentActivity.length > 0) {
           out(ctx, 'Recent activity:');
           for (const a of s.recentActivity) {

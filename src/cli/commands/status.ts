@@ -6,6 +6,7 @@ import { readIndexEntries } from '../../git/index-file.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { contentPresent } from '../../store/materialize.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
+import { proxyStateAt, readModes } from '../../proxy/checkout-mode.js';
 import { oncePerPath, pathsTrackedByDits, rawAtTrackedPaths } from '../../git/raw-content.js';
 import { rawContentFix } from '../pre-commit-check.js';
 import { formatBytes, out, printJson, type CliContext } from '../context.js';
@@ -31,7 +32,10 @@ const status: Command = {
     const pointers = await resolvePointers(repo.workTree, entries);
     const index = new Map(readIndexEntries(repo.gitDir, repo.hashAlgo).filter((e) => e.stage === 0).map((e) => [e.path, e]));
     const store = ChunkStore.open(repo.ditsDir);
-    const rows: { path: string; state: FileState; size: number; oid: string; damage?: string }[] = [];
+    const rows: { path: string; state: FileState; size: number; oid: string; damage?: string; proxy?: boolean }[] = [];
+    // paths showing a proxy in place of the original (checkout-mode.ts), known by their stat
+    const modes = readModes(repo.gitDir);
+    const anyShown = Object.values(modes.paths).some((m) => m.shown);
     try {
       for (const p of pointers) {
         let state: FileState;
@@ -47,6 +51,12 @@ const status: Command = {
             /* gone */
           }
           const e = index.get(p.path);
+          const shown = st && anyShown ? await proxyStateAt(repo, modes, p.path, p.pointer.oid) : null;
+          if (shown) {
+            // the proxy, or an edit of it (which commit and push refuse)
+            rows.push({ path: p.path, state: shown === 'proxy' ? 'present' : 'modified', size: p.pointer.size, oid: p.pointer.oid, proxy: true });
+            continue;
+          }
           if (!st) state = 'deleted';
           else if (readWorktreePointer(abs)) state = contentPresent(store, p.pointer.manifest) ? 'not-checked-out' : 'content-missing';
           else if (e && e.size === (st.size % 2 ** 32) && e.mtime.seconds === Math.floor(st.mtimeMs / 1000) && st.size === p.pointer.size) state = 'present';
@@ -73,7 +83,8 @@ const status: Command = {
     }
     const shown = values.all ? rows : rows.filter((r) => r.state !== 'present');
     const present = rows.length - rows.filter((r) => r.state !== 'present').length;
-    out(ctx, `${rows.length} tracked file(s), ${present} present with their content.`);
+    const proxies = rows.filter((r) => r.proxy).length;
+    out(ctx, `${rows.length} tracked file(s), ${present} present with their content${proxies ? ` (${proxies} as proxies: \`git dits checkout --mode original\` brings the originals)` : ''}.`);
     const label: Record<FileState, string> = {
       present: 'present',
       modified: 'modified (run `git add` to store the new version)',
@@ -87,7 +98,9 @@ const status: Command = {
     for (const r of shown) {
       if (r.state === 'damaged') {
         out(ctx, `  ${r.path}  ${label.damaged} (${r.damage}): it checks out as that text; restore it from a commit where it is whole (\`git log -- ${r.path}\`), or put the real file back and \`git add\` it`);
-      } else out(ctx, `  ${r.path}  ${formatBytes(r.size)}  ${label[r.state]}`);
+      } else if (r.proxy && r.state === 'modified') {
+        out(ctx, `  ${r.path}  ${formatBytes(r.size)}  edited proxy: commit and push refuse it (\`git dits checkout --mode original --keep ${r.path}\` if it is a new version of its own; else move it away and \`git dits checkout --mode original ${r.path}\`)`);
+      } else out(ctx, `  ${r.path}  ${formatBytes(r.size)}  ${label[r.state]}${r.proxy ? ', proxy' : ''}`);
     }
     if (raw.length) for (const line of await rawContentFix(repo.workTree, raw.map((r) => r.path))) out(ctx, `hint: ${line}`);
     return 0;

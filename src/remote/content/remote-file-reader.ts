@@ -1,0 +1,419 @@
+/**
+ * One file version read straight from a remote's storage, without a local store: the
+ * server's workers feed ffmpeg from it (src/proxy/range-source.ts), so a 4 GiB original in
+ * S3 is never whole in memory nor copied to disk.
+ *
+ * openRemoteFile(storage, manifestId):
+ * 1. the manifest (`v1/objects/...`), verified against its id;
+ * 2. where each of its chunks lies: one listing of `v1/packs/`, then the pack indexes,
+ *    each verified by its name (packId = BLAKE3 of the index), read until every chunk is
+ *    located. With `indexCacheDir` the indexes (immutable) are kept on disk between jobs,
+ *    so a second file of the same repository costs the listing only.
+ *    A chunk in no complete pack (an index names a complete pack: README.md) throws
+ *    RemoteContentNotReadyError: a push may still be uploading.
+ * 3. `read(offset, length)` / `stream(start, end)`: the chunks covering the range, fetched by
+ *    ranged GETs of their packs (neighbours in one pack coalesced, gaps up to `maxGapBytes`
+ *    read through, at most `maxRangeBytes` a GET); every entry head is checked against the
+ *    index, every chunk decoded (zstd) and hashed to its id before a byte of it is returned.
+ *    A range that does not verify is read once more; then RemoteChunkCorruptError. No
+ *    unverified byte is ever returned.
+ *
+ * Memory: the manifest's table (37 bytes a chunk) plus about 30 bytes a chunk of locations
+ * (a 4 GiB file of 64 KiB chunks: about 4 MiB); `read` keeps up to `cacheBytes` of decoded
+ * chunks (default 16 MiB; ffmpeg's probing reads the same chunks in small pieces);
+ * `stream` holds at most two GETs (the one being returned and the next, fetched ahead),
+ * each at most `maxRangeBytes` read and `maxRangeBytes` decoded, and nothing after it ends.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DitsUserError } from '../../errors.js';
+import { hashBytes, hashHex } from '../../hashing/blake3.js';
+import { Manifest, type ManifestHeader } from '../../manifest/manifest.js';
+import { decompress } from '../../store/compression.js';
+import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead } from '../../store/pack-format.js';
+import type { ObjectStorage } from '../../transfer/object-storage.js';
+import { StorageError } from '../../transfer/storage-error.js';
+import { indexKey, manifestKey, PACKS_PREFIX, packKey, parsePackKey } from './layout.js';
+import { decodePackIndex, PackIndexError } from './pack-index.js';
+import { impliedPackSize } from './sync-remote-index.js';
+
+export interface RemoteFileReaderOptions {
+  /** A directory where verified pack indexes are kept for later readers (created if needed). */
+  indexCacheDir?: string;
+  /** Largest ranged GET of a pack (default 8 MiB). */
+  maxRangeBytes?: number;
+  /** Unwanted bytes between two wanted chunks read through rather than split (default 64 KiB). */
+  maxGapBytes?: number;
+  /** Decoded chunks kept for `read` (default 16 MiB). */
+  cacheBytes?: number;
+  /** Index downloads in flight (default 8). */
+  concurrency?: number;
+}
+
+export interface RemoteFileStats {
+  /** storage requests made: the manifest, the listing, indexes, chunk ranges */
+  requests: number;
+  indexesDownloaded: number;
+  indexesFromCache: number;
+  rangeRequests: number;
+  /** bytes of packs fetched by chunk ranges */
+  rangeBytes: number;
+}
+
+export interface RemoteFileReader {
+  readonly manifestId: string;
+  readonly header: ManifestHeader;
+  readonly size: number;
+  readonly stats: RemoteFileStats;
+  /** Exactly `length` bytes at `offset`, fewer only past the end (RandomAccessReader). */
+  read(offset: number, length: number): Promise<Buffer>;
+  /** The bytes [start, end) in order, in pieces; abandoning the iteration stops the fetches. */
+  stream(start: number, end: number): AsyncGenerator<Buffer>;
+  close(): Promise<void>;
+}
+
+/** The manifest or some chunks are not on the storage (yet): the caller may try again later. */
+export class RemoteContentNotReadyError extends DitsUserError {
+  constructor(
+    readonly location: string,
+    readonly what: string,
+  ) {
+    super('remote-content-not-ready', `${what} on ${location}`, {
+      hint: 'a push may still be uploading it; if it never arrives, push the file again from a machine that has it',
+    });
+    this.name = 'RemoteContentNotReadyError';
+  }
+}
+
+export class RemoteChunkCorruptError extends DitsUserError {
+  constructor(location: string, key: string, chunkId: string, reason: string) {
+    super('remote-pack-corrupt', `remote pack ${key} on ${location} is corrupt: chunk ${chunkId} ${reason}`, {
+      hint: 'push the file again from a machine that still has it (the next push re-uploads damaged chunks), or restore the pack from a backup',
+    });
+    this.name = 'RemoteChunkCorruptError';
+  }
+}
+
+const DEFAULT_MAX_RANGE = 8 * 1024 * 1024;
+const DEFAULT_MAX_GAP = 64 * 1024;
+const DEFAULT_CACHE = 16 * 1024 * 1024;
+const NOT_LOCATED = -1;
+
+/** A run of chunks (manifest indices) read with one ranged GET. */
+interface Group {
+  pack: number;
+  first: number;
+  last: number;
+  start: number;
+  /** inclusive */
+  end: number;
+}
+
+export async function openRemoteFile(storage: ObjectStorage, manifestId: string, opts: RemoteFileReaderOptions = {}): Promise<RemoteFileReader> {
+  const maxRange = opts.maxRangeBytes ?? DEFAULT_MAX_RANGE;
+  const maxGap = opts.maxGapBytes ?? DEFAULT_MAX_GAP;
+  const cacheLimit = opts.cacheBytes ?? DEFAULT_CACHE;
+  const stats: RemoteFileStats = { requests: 0, indexesDownloaded: 0, indexesFromCache: 0, rangeRequests: 0, rangeBytes: 0 };
+  const where = storage.location;
+
+  // 1. the manifest
+  let bytes: Buffer;
+  try {
+    stats.requests++;
+    bytes = await storage.getBuffer(manifestKey(manifestId));
+  } catch (err) {
+    if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `manifest ${manifestId} is not stored`);
+    throw err;
+  }
+  if (hashHex(bytes) !== manifestId) {
+    throw new DitsUserError('remote-manifest-corrupt', `manifest ${manifestKey(manifestId)} on ${where} is corrupt (its bytes do not match its id)`, { hint: 'push it again from a machine that has it' });
+  }
+  const manifest = Manifest.parse(bytes);
+  const n = manifest.chunkCount;
+  const starts = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) starts[i + 1] = starts[i]! + manifest.lengthAt(i);
+
+  // 2. locate every chunk
+  const packOf = new Int32Array(n).fill(NOT_LOCATED);
+  const offsetOf = new Float64Array(n);
+  const storedOf = new Uint32Array(n);
+  const codecOf = new Uint8Array(n);
+  const packKeys: string[] = [];
+  {
+    const wanted = new Map<string, number[]>();
+    for (let i = 0; i < n; i++) {
+      const k = manifest.idRawAt(i).toString('base64');
+      const list = wanted.get(k);
+      if (list) list.push(i);
+      else wanted.set(k, [i]);
+    }
+    const sizes = new Map<string, number>();
+    const indexes: string[] = [];
+    stats.requests++;
+    for await (const o of storage.list(PACKS_PREFIX)) {
+      const k = parsePackKey(o.key);
+      if (!k) continue;
+      if (k.kind === 'pack') sizes.set(k.packId, o.size);
+      else indexes.push(k.packId);
+    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (wanted.size > 0 && next < indexes.length) {
+        const packId = indexes[next++]!;
+        const size = sizes.get(packId);
+        if (size === undefined) continue; // an index whose pack is gone
+        const entries = await loadIndex(storage, packId, opts.indexCacheDir, stats);
+        if (entries === null || impliedPackSize(entries) !== size) continue; // damaged: its chunks count as absent
+        let packNo = -1;
+        for (const e of entries) {
+          const k = e.idRaw.toString('base64');
+          const at = wanted.get(k);
+          if (at === undefined) continue;
+          wanted.delete(k);
+          if (packNo < 0) packNo = packKeys.push(packKey(packId)) - 1;
+          for (const i of at) {
+            packOf[i] = packNo;
+            offsetOf[i] = e.offset;
+            storedOf[i] = e.storedLength;
+            codecOf[i] = e.codec;
+          }
+          if (e.rawLength !== manifest.lengthAt(at[0]!)) {
+            throw new RemoteChunkCorruptError(where, indexKey(packId), e.idRaw.toString('hex'), `has length ${e.rawLength} in the index, ${manifest.lengthAt(at[0]!)} in the manifest`);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 8) }, worker));
+    if (wanted.size > 0) {
+      const first = wanted.keys().next().value as string;
+      throw new RemoteContentNotReadyError(where, `${wanted.size} chunk(s) of manifest ${manifestId} (first ${Buffer.from(first, 'base64').toString('hex')}) are in no complete pack`);
+    }
+  }
+
+  /** Chunk index holding byte `pos` (0 <= pos < size). */
+  const chunkAt = (pos: number): number => {
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (starts[mid]! <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+
+  /**
+   * The GET starting at chunk `first`: its pack neighbours, up to `maxRange` bytes read and
+   * `maxRange` bytes decoded (zstd chunks of plain frames decode to fifty times their size),
+   * not past chunk `limit`.
+   */
+  const groupFrom = (first: number, limit: number): Group => {
+    const pack = packOf[first]!;
+    const start = offsetOf[first]! - ENTRY_HEAD_SIZE;
+    let end = offsetOf[first]! + storedOf[first]! - 1;
+    let last = first;
+    let decoded = manifest.lengthAt(first);
+    while (last + 1 <= limit) {
+      const j = last + 1;
+      const s = offsetOf[j]! - ENTRY_HEAD_SIZE;
+      const e = offsetOf[j]! + storedOf[j]! - 1;
+      if (packOf[j] !== pack || s <= end || s - end - 1 > maxGap || e - start + 1 > maxRange || decoded + manifest.lengthAt(j) > maxRange) break;
+      end = e;
+      last = j;
+      decoded += manifest.lengthAt(j);
+    }
+    return { pack, first, last, start, end };
+  };
+
+  const expectedHead = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
+  /** The group's chunks, decoded and verified, in order. */
+  const fetchGroup = async (g: Group): Promise<Buffer[]> => {
+    const key = packKeys[g.pack]!;
+    let problem: { chunk: string; reason: string } | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let data: Buffer;
+      try {
+        stats.requests++;
+        stats.rangeRequests++;
+        data = await storage.getBuffer(key, { start: g.start, end: g.end });
+        stats.rangeBytes += data.length;
+      } catch (err) {
+        if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
+        if (err instanceof StorageError && err.code === 'storage-bad-range') {
+          problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
+          continue;
+        }
+        if (attempt === 0 && err instanceof StorageError && err.retryable) continue;
+        throw err;
+      }
+      problem = undefined;
+      const out: Buffer[] = [];
+      for (let i = g.first; i <= g.last; i++) {
+        const idRaw = manifest.idRawAt(i);
+        const at = offsetOf[i]! - ENTRY_HEAD_SIZE - g.start;
+        const stored = storedOf[i]!;
+        if (at + ENTRY_HEAD_SIZE + stored > data.length) {
+          problem = { chunk: idRaw.toString('hex'), reason: 'is cut short (the pack ends early)' };
+          break;
+        }
+        encodeEntryHead({ idRaw, codec: codecOf[i]!, rawLength: manifest.lengthAt(i), storedLength: stored }, expectedHead, 0);
+        if (!data.subarray(at, at + ENTRY_HEAD_SIZE).equals(expectedHead)) {
+          problem = { chunk: idRaw.toString('hex'), reason: 'has an entry head that does not match the pack index' };
+          break;
+        }
+        const body = data.subarray(at + ENTRY_HEAD_SIZE, at + ENTRY_HEAD_SIZE + stored);
+        let plain: Buffer;
+        if (codecOf[i] === CODEC_NONE) plain = body;
+        else if (codecOf[i] === CODEC_ZSTD) {
+          try {
+            plain = await decompress(body);
+          } catch {
+            problem = { chunk: idRaw.toString('hex'), reason: 'has zstd data that does not decode' };
+            break;
+          }
+        } else {
+          problem = { chunk: idRaw.toString('hex'), reason: `has unknown codec ${codecOf[i]}` };
+          break;
+        }
+        if (plain.length !== manifest.lengthAt(i) || !hashBytes(plain).equals(idRaw)) {
+          problem = { chunk: idRaw.toString('hex'), reason: 'does not match its id' };
+          break;
+        }
+        out.push(plain);
+      }
+      if (problem === undefined) return out;
+    }
+    throw new RemoteChunkCorruptError(where, key, problem!.chunk, problem!.reason);
+  };
+
+  // decoded chunks for read(): Map order is insertion order, so the first key is the oldest
+  const cache = new Map<number, Buffer>();
+  let cached = 0;
+  const remember = (i: number, b: Buffer): void => {
+    if (b.length > cacheLimit) return;
+    cache.delete(i);
+    cache.set(i, b);
+    cached += b.length;
+    while (cached > cacheLimit) {
+      const [k, v] = cache.entries().next().value as [number, Buffer];
+      cache.delete(k);
+      cached -= v.length;
+    }
+  };
+  const chunkForRead = async (i: number, limit: number): Promise<Buffer> => {
+    const hit = cache.get(i);
+    if (hit) return hit;
+    const g = groupFrom(i, limit);
+    const got = await fetchGroup(g);
+    for (let k = 0; k < got.length; k++) remember(g.first + k, got[k]!);
+    return got[0]!;
+  };
+
+  const size = manifest.header.size;
+  let closed = false;
+  const checkRange = (offset: number, length: number): void => {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) throw new RangeError(`invalid read range ${offset}+${length}`);
+    if (closed) throw new Error('the remote file reader is closed');
+  };
+
+  return {
+    manifestId,
+    header: manifest.header,
+    size,
+    stats,
+    async read(offset, length) {
+      checkRange(offset, length);
+      const end = Math.min(size, offset + length);
+      if (end <= offset) return Buffer.alloc(0);
+      const out = Buffer.allocUnsafe(end - offset);
+      const lastChunk = chunkAt(end - 1);
+      let pos = offset;
+      while (pos < end) {
+        const i = chunkAt(pos);
+        const plain = await chunkForRead(i, lastChunk);
+        const from = pos - starts[i]!;
+        const take = Math.min(plain.length - from, end - pos);
+        plain.copy(out, pos - offset, from, from + take);
+        pos += take;
+      }
+      return out;
+    },
+    async *stream(start, end) {
+      checkRange(start, Math.max(0, end - start));
+      end = Math.min(end, size);
+      if (end <= start) return;
+      const lastChunk = chunkAt(end - 1);
+      let nextFirst = chunkAt(start);
+      const fetchNext = (): { g: Group; p: Promise<Buffer[]> } | undefined => {
+        if (nextFirst > lastChunk) return undefined;
+        const g = groupFrom(nextFirst, lastChunk);
+        nextFirst = g.last + 1;
+        const p = fetchGroup(g);
+        p.catch(() => {}); // awaited below; not an unhandled rejection if the caller stops first
+        return { g, p };
+      };
+      let current = fetchNext();
+      while (current !== undefined) {
+        const ahead = fetchNext(); // one GET ahead while this one is consumed
+        const chunks = await current.p;
+        for (let k = 0; k < chunks.length; k++) {
+          const i = current.g.first + k;
+          const s = Math.max(start, starts[i]!);
+          const e = Math.min(end, starts[i + 1]!);
+          const c = chunks[k]!;
+          yield s - starts[i]! === 0 && e - s === c.length ? c : c.subarray(s - starts[i]!, e - starts[i]!);
+        }
+        current = ahead;
+      }
+    },
+    async close() {
+      closed = true;
+      cache.clear();
+      cached = 0;
+    },
+  };
+}
+
+/** A pack index, from the cache dir or the storage, verified by its name; null when damaged or gone. */
+async function loadIndex(storage: ObjectStorage, packId: string, cacheDir: string | undefined, stats: RemoteFileStats): Promise<ReturnType<typeof decodePackIndex> | null> {
+  const file = cacheDir === undefined ? undefined : path.join(cacheDir, `${packId}.idx`);
+  if (file !== undefined) {
+    try {
+      const bytes = await readFile(file);
+      if (hashHex(bytes) === packId) {
+        stats.indexesFromCache++;
+        return decodePackIndex(bytes);
+      }
+    } catch {
+      // not cached (or unreadable): download it
+    }
+  }
+  let bytes: Buffer;
+  try {
+    stats.requests++;
+    bytes = await storage.getBuffer(indexKey(packId));
+  } catch (err) {
+    if (err instanceof StorageError && err.code === 'storage-not-found') return null;
+    throw err;
+  }
+  if (hashHex(bytes) !== packId) return null;
+  let entries: ReturnType<typeof decodePackIndex>;
+  try {
+    entries = decodePackIndex(bytes);
+  } catch (err) {
+    if (err instanceof PackIndexError) return null;
+    throw err;
+  }
+  stats.indexesDownloaded++;
+  if (file !== undefined) {
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      await writeFile(tmp, bytes);
+      await rename(tmp, file);
+    } catch {
+      // a cache only: a full disk or a read-only dir costs a download next time
+    }
+  }
+  return entries;
+}
