@@ -127,6 +127,11 @@ export function formatProxyReport(r: ProxyResults, verdicts: readonly Verdict[],
         ['git dits proxy make', sx(wall(m.dits)), sx(cpu(m.dits)), mr.wall === null ? '-' : `${mr.wall.toFixed(2)}x`, mr.cpu === null ? '-' : `${mr.cpu.toFixed(2)}x`, vd?.target ?? '', verdictWord(vd?.pass ?? null)],
       ]),
     );
+    const wf = wall(m.ffmpeg);
+    const wd = wall(m.dits);
+    if (wf && wd && Math.max(noisePercent(wf), noisePercent(wd)) > 20) {
+      out.push(`the wall times spread by ${noisePercent(wf).toFixed(0)}% (ffmpeg) and ${noisePercent(wd).toFixed(0)}% (Dits) here (a loaded machine): the CPU ratio is the steadier figure`);
+    }
     if (m.ditsBreakdown.length) {
       const med = (k: 'encode' | 'otherTools' | 'rest') => spread(m.ditsBreakdown.map((b) => b[k])).median.toFixed(2);
       out.push(`inside git dits proxy make (medians, wall): the encode ${med('encode')} s, other ffmpeg/ffprobe calls ${med('otherTools')} s, the rest (start-up, hashing the source, storing the proxy) ${med('rest')} s`);
@@ -152,9 +157,9 @@ export function formatProxyReport(r: ProxyResults, verdicts: readonly Verdict[],
   if (r.worker?.runs.length) {
     const w = r.worker;
     const vd = find(PROXY_FIGURE_NAMES.worker, 'worker');
-    const rows = w.runs.map((x, i) => [`run ${i + 1}`, formatBytes(x.memory.peakSumRssBytes), `${formatBytes(x.memory.peakSingleRssBytes)} (${x.memory.peakSingleName})`, x.memory.excluded ? `${formatBytes(x.memory.excluded.peakSumRssBytes)} (${x.memory.excluded.names.join(',')})` : '-', `${x.seconds.toFixed(1)} s`, i === 0 ? vd?.target ?? '' : '', i === 0 ? verdictWord(vd?.pass ?? null) : '']);
+    const rows = w.runs.map((x, i) => [`run ${i + 1}`, formatBytes(x.memory.peakSumRssBytes), `${formatBytes(x.memory.peakSingleRssBytes)} (${x.memory.peakSingleName})`, String(x.memory.maxProcesses), x.memory.excluded ? `${formatBytes(x.memory.excluded.peakSumRssBytes)} (${x.memory.excluded.names.join(',')})` : '-', `${x.seconds.toFixed(1)} s`, i === 0 ? vd?.target ?? '' : '', i === 0 ? verdictWord(vd?.pass ?? null) : '']);
     out.push(`${PROXY_FIGURE_NAMES.worker}: ${formatBytes(w.sourceBytes)} source; VmRSS summed over the worker's process tree, ffmpeg apart; verdict on the median`);
-    out.push(formatTable(['run', 'tree without ffmpeg', 'largest process', 'ffmpeg (reported)', 'job time', 'target', 'verdict'], rows));
+    out.push(formatTable(['run', 'tree without ffmpeg', 'largest process', 'processes', 'ffmpeg (reported)', 'job time', 'target', 'verdict'], rows));
   } else out.push(notMeasured('worker'));
   out.push('');
 
