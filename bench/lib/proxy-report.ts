@@ -159,7 +159,7 @@ export function formatProxyReport(r: ProxyResults, verdicts: readonly Verdict[],
     const vd = find(PROXY_FIGURE_NAMES.worker, 'worker');
     const rows = w.runs.map((x, i) => [`run ${i + 1}`, formatBytes(x.memory.peakSumRssBytes), `${formatBytes(x.memory.peakSingleRssBytes)} (${x.memory.peakSingleName})`, String(x.memory.maxProcesses), x.memory.excluded ? `${formatBytes(x.memory.excluded.peakSumRssBytes)} (${x.memory.excluded.names.join(',')})` : '-', `${x.seconds.toFixed(1)} s`, i === 0 ? vd?.target ?? '' : '', i === 0 ? verdictWord(vd?.pass ?? null) : '']);
     out.push(`${PROXY_FIGURE_NAMES.worker}: ${formatBytes(w.sourceBytes)} source; VmRSS summed over the worker's process tree, ffmpeg apart; verdict on the median`);
-    out.push(formatTable(['run', 'tree without ffmpeg', 'largest process', 'processes', 'ffmpeg (reported)', 'job time', 'target', 'verdict'], rows));
+    out.push(formatTable(['run', 'tree without ffmpeg', 'largest process', 'processes', 'ffmpeg (reported)', 'job time (2 s polls)', 'target', 'verdict'], rows));
   } else out.push(notMeasured('worker'));
   out.push('');
 
