@@ -5,6 +5,7 @@
  * §4.2.2, the form web players' thumbnail tracks read). Pure: the layout, the ffmpeg filter
  * that draws it, and the VTT text.
  */
+import { formatDuration } from '../media/format-structure.js';
 
 /** At most this many thumbnails, whatever the length: the sheet stays a few hundred KB. */
 export const SPRITE_MAX_THUMBS = 100;
@@ -52,14 +53,8 @@ export function spriteFilter(l: SpriteLayout, afterScale?: string): string {
   return parts.join(',');
 }
 
-function vttTime(seconds: number): string {
-  const ms = Math.round(seconds * 1000);
-  const h = Math.floor(ms / 3_600_000);
-  const m = Math.floor(ms / 60_000) % 60;
-  const s = Math.floor(ms / 1000) % 60;
-  const pad = (v: number, n = 2): string => String(v).padStart(n, '0');
-  return `${pad(h)}:${pad(m)}:${pad(s)}.${pad(ms % 1000, 3)}`;
-}
+/** WebVTT's HH:MM:SS.mmm: the form `git dits inspect` prints durations in. */
+const vttTime = formatDuration;
 
 /** The WebVTT index: one cue per thumbnail, from its time to the next's (the last's to the end). */
 export function spriteVtt(l: SpriteLayout, durationSeconds: number, sheetName: string): string {
