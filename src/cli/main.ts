@@ -141,7 +141,9 @@ export function commandHelp(name: string, cmd: Command, args: string[] = []): st
 
 async function mainHelp(): Promise<string> {
   const lines = ['usage: git dits <command> [options]', '', 'Commands:'];
-  for (const c of await visibleCommands()) lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
+  const commands = await visibleCommands();
+  const width = Math.max(...commands.map((c) => c.name.length));
+  for (const c of commands) lines.push(`  ${c.name.padEnd(width)} ${c.summary}`);
   lines.push('', 'Run `git dits <command> --help` for the options of a command.');
   return lines.join('\n');
 }

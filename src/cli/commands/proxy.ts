@@ -172,7 +172,7 @@ async function proxyMake(args: string[], ctx: CliContext): Promise<number> {
 const proxyOptions = { ...lsOptions, ...makeOptions } as const satisfies OptionTable;
 
 const proxy: Command = {
-  summary: 'Proxies, posters, sprites and previews of tracked video files: list them (and, with make, make them)',
+  summary: 'Make and list the proxies, posters, sprites and previews of tracked video files',
   usage: `git dits proxy make [<path>... | --all] [--jobs <n>] [--kinds <list>] [--retry-failed] [--force] [--json]
        git dits proxy ls [<path>...] [--json] [-v]
 
