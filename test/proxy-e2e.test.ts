@@ -93,3 +93,65 @@ describe('proxies end to end', () => {
     expect(sb.status(clone)).toBe('');
   }, 180_000);
 });
+
+describe('proxy mode with the git verbs around it', () => {
+  it('pull of a new version, rebase, cherry-pick keep proxies and a clean status; and so does a clone on a machine that never ran `git dits install`', async () => {
+    const author = sb.repo('verbs-author', { track: ['*.mov'], config: { 'dits.proxy.height': '90' } });
+    await makeClip(ff, path.join(author, 'a.mov'), { size: '640x360', duration: 1 });
+    fs.writeFileSync(path.join(author, 'notes.txt'), 'one\n');
+    sb.mustGit(['add', '.'], author);
+    sb.mustGit(['commit', '-q', '-m', 'v1'], author);
+    sb.mustDits(['proxy', 'make', '--kinds', 'proxy'], author);
+    sb.mustGit(['remote', 'add', 'origin', url('verbs')], author);
+    sb.mustGit(['push', '-q', 'origin', 'main'], author);
+    const clone = cloneInto(sb, url('verbs'), 'verbs-clone', { 'dits.checkoutMode': 'proxy' });
+    const proxyOf = (repo: string, rev: string): string => {
+      const store = ChunkStore.open(path.join(repo, '.git', 'dits'));
+      try {
+        return store.variantsOf(parsePointer(pointerOf(sb, repo, rev, 'a.mov'))!.oid, 'proxy')[0]!.fileId!;
+      } finally {
+        store.close();
+      }
+    };
+    expect(hash(path.join(clone, 'a.mov'))).toBe(proxyOf(clone, 'HEAD'));
+
+    // a new version upstream, with its proxy: pull writes the new proxy
+    await makeClip(ff, path.join(author, 'a.mov'), { size: '640x360', duration: 1, metadata: { title: 'take 2' }, blackSeconds: 0.2 });
+    sb.mustGit(['commit', '-q', '-am', 'v2'], author);
+    sb.mustDits(['proxy', 'make', '--kinds', 'proxy'], author);
+    sb.mustGit(['push', '-q', 'origin', 'main'], author);
+    sb.mustGit(['pull', '-q', '--no-rebase', 'origin', 'main'], clone);
+    expect(hash(path.join(clone, 'a.mov'))).toBe(proxyOf(clone, 'HEAD'));
+    expect(sb.status(clone)).toBe('');
+
+    // a local commit rebased onto a new upstream commit, then cherry-picked elsewhere
+    fs.appendFileSync(path.join(clone, 'notes.txt'), 'local\n');
+    sb.mustGit(['commit', '-q', '-am', 'local note'], clone);
+    fs.writeFileSync(path.join(author, 'other.txt'), 'upstream\n');
+    sb.mustGit(['add', 'other.txt'], author);
+    sb.mustGit(['commit', '-q', '-m', 'upstream'], author);
+    sb.mustGit(['push', '-q', 'origin', 'main'], author);
+    sb.mustGit(['pull', '-q', '--rebase', 'origin', 'main'], clone);
+    expect(sb.status(clone)).toBe('');
+    expect(hash(path.join(clone, 'a.mov'))).toBe(proxyOf(clone, 'HEAD'));
+    sb.mustGit(['checkout', '-q', '-b', 'side', 'HEAD~2'], clone);
+    sb.mustGit(['cherry-pick', 'main'], clone);
+    expect(sb.status(clone)).toBe('');
+    expect(hash(path.join(clone, 'a.mov'))).toBe(proxyOf(clone, 'HEAD'));
+    // the commits made in proxy mode still hold the original's pointer
+    expect(parsePointer(pointerOf(sb, clone, 'main', 'a.mov'))!.oid).toBe(parsePointer(pointerOf(sb, author, 'main', 'a.mov'))!.oid);
+
+    // a machine that never ran `git dits install`: git-remote-dits sets the clone up
+    // (clone-setup.test.ts), and proxy mode holds there too
+    const bare = new GitSandbox('dits-proxy-noinstall-', { install: false });
+    try {
+      const c = path.join(bare.dir, 'c');
+      const r = bare.git(['clone', '-q', '-c', 'dits.checkoutMode=proxy', url('verbs'), c], bare.dir);
+      expect(r.status, r.stderr).toBe(0);
+      expect(hash(path.join(c, 'a.mov'))).toBe(proxyOf(c, 'HEAD'));
+      expect(bare.mustGit(['status', '--porcelain'], c)).toBe('');
+    } finally {
+      bare.cleanup();
+    }
+  }, 180_000);
+});
