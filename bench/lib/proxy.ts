@@ -582,7 +582,7 @@ async function stop(child: ReturnType<typeof spawn>): Promise<void> {
 
 interface JobsAnswer {
   counts: Record<string, number>;
-  jobs: { state: string; last_error?: string | null }[];
+  jobs: { kind: string; state: string; last_error?: string | null }[];
 }
 
 /** The server's queue (GET /api/jobs, site admin). */
@@ -639,7 +639,9 @@ async function workerFigure(opts: ProxyOptions, deps: ProxyDeps, clip: string, c
         for (;;) {
           if (worker.exitCode !== null) throw new Error(`git dits worker exited (${worker.exitCode}) before its job was done: ${workerOut}`);
           const q = await jobs(url, token);
-          if ((q.counts.done ?? 0) > 0) break;
+          // the variants job: a manifest over 1 MiB goes straight to S3 and first has an
+          // 'inspect' job of its own (done in a second), which is not the figure
+          if (q.jobs.some((j) => j.kind === 'variants' && j.state === 'done')) break;
           const bad = q.jobs.find((j) => j.state === 'failed' || j.state === 'dead');
           if (bad) throw new Error(`the worker's job ${bad.state}: ${bad.last_error ?? '(no error kept)'}`);
           if (Date.now() > deadline) throw new Error(`the job was not done after ${((Date.now() - started) / 1000).toFixed(0)} s (queue: ${JSON.stringify(q.counts)}): ${workerOut}`);
