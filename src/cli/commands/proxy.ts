@@ -68,7 +68,7 @@ async function proxyLs(args: string[], ctx: CliContext): Promise<number> {
         if (values.verbose && v.status === 'failed') for (const l of v.ffmpegTail ?? []) out(ctx, `      ${l}`);
       }
     }
-    if (none) out(ctx, `${none} tracked file(s) have no variants recorded here${rows.length === none ? '' : ''} (\`git dits proxy make\` makes them; \`git dits fetch-proxy\` gets those a remote has).`);
+    if (none) out(ctx, `${none} tracked file(s) have no variants recorded here (\`git dits proxy make\` makes them; \`git dits fetch-proxy\` gets those a remote has).`);
     return 0;
   } finally {
     store.close();
