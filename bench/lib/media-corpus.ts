@@ -55,7 +55,7 @@ async function ffmpeg(args: string[], deps: CorpusDeps): Promise<void> {
 }
 
 /** Makes `file` with `make(tmp)` unless it exists; tmp keeps the extension ffmpeg needs. */
-async function cachedMedia(file: string, deps: CorpusDeps, what: string, make: (tmp: string) => Promise<void>): Promise<string> {
+export async function cachedMedia(file: string, deps: CorpusDeps, what: string, make: (tmp: string) => Promise<void>): Promise<string> {
   if (fs.existsSync(file)) return file;
   const ext = path.extname(file);
   const tmp = `${file.slice(0, -ext.length)}.partial${ext}`;

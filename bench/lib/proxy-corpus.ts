@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { run } from './exec.js';
 import type { CorpusDeps } from './corpus.js';
+import { cachedMedia } from './media-corpus.js';
 
 const FFMPEG = ['-hide_banner', '-loglevel', 'error', '-y'];
 
@@ -43,26 +44,13 @@ export function retitleArgs(src: string, title: string, out: string): string[] {
   return [...FFMPEG, '-i', src, '-map', '0:v', '-map', '0:a', '-c', 'copy', '-metadata', `title=${title}`, out];
 }
 
-/** Makes `file` with `make(tmp)` unless it exists; tmp keeps the extension ffmpeg needs. */
-async function cached(file: string, deps: CorpusDeps, what: string, make: (tmp: string) => Promise<void>): Promise<string> {
-  if (fs.existsSync(file)) return file;
-  const tmp = file.replace(/\.mov$/, '.partial.mov');
-  fs.rmSync(tmp, { force: true });
-  deps.log(`generating ${what}: ${path.basename(file)}`);
-  const t = Date.now();
-  await make(tmp);
-  fs.renameSync(tmp, file);
-  deps.log(`  done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-  return file;
-}
-
 async function ffmpeg(args: string[], deps: CorpusDeps): Promise<void> {
   await run('ffmpeg', args, { cwd: deps.dir, env: deps.env });
 }
 
 export async function ensureClip(spec: ClipSpec, deps: CorpusDeps): Promise<string> {
   const name = `proxy-prores-hq-${spec.width}x${spec.height}-${spec.seconds}s-seed${spec.seed}.mov`;
-  return cached(path.join(deps.dir, name), deps, `${spec.width}x${spec.height} ProRes 422 HQ, ${spec.seconds} s`, (tmp) => ffmpeg(proresHqArgs(spec, tmp), deps));
+  return cachedMedia(path.join(deps.dir, name), deps, `${spec.width}x${spec.height} ProRes 422 HQ, ${spec.seconds} s`, (tmp) => ffmpeg(proresHqArgs(spec, tmp), deps));
 }
 
 export function fourK(seconds: number, seed: number): ClipSpec {
@@ -123,7 +111,7 @@ export function repeatsFor(bytes: number, clipBytes: number): number {
 export async function ensureLongSource(bytes: number, clip: string, deps: CorpusDeps): Promise<string> {
   const n = repeatsFor(bytes, fs.statSync(clip).size);
   const file = path.join(deps.dir, `proxy-long-${n}x-${path.basename(clip)}`);
-  return cached(file, deps, `${n} x ${path.basename(clip)} joined`, async (tmp) => {
+  return cachedMedia(file, deps, `${n} x ${path.basename(clip)} joined`, async (tmp) => {
     const list = `${file}.txt`;
     fs.writeFileSync(list, Array.from({ length: n }, () => `file '${clip.replace(/'/g, "'\\''")}'\n`).join(''));
     await ffmpeg([...FFMPEG, '-f', 'concat', '-safe', '0', '-i', list, '-map', '0:v', '-map', '0:a', '-c', 'copy', '-metadata', 'title=long source', tmp], deps);
