@@ -98,9 +98,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
   const cutoff = now - opts.graceMs;
   const reachable = new Set(liveManifestIds);
   const live = new Set(reachable);
-  // the variants (proxies, posters, sprites) of every reachable original live with it
-  if (store.hasVariants()) for (const id of variantManifestsOf(store, reachable)) live.add(id);
-  const deadManifests: string[] = [];
+  let deadManifests: string[] = [];
   for (const id of [...store.listManifestIds()]) {
     const at = store.manifestAddedAt(id);
     if (at === null) continue; // just removed by someone else (if reachable, it is checked below)
@@ -113,6 +111,10 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
   }
   const unreadableManifests: { id: string; reason: string }[] = [];
   const missingManifests: string[] = [];
+  // the variants (proxies, posters, sprites) of every reachable original live with it: added
+  // to `live` as the loop below reads the original's manifest (a Set visits what is added
+  // while it is iterated), so no manifest is parsed twice
+  const variants = store.hasVariants();
   store.markLive((mark) => {
     for (const id of live) {
       // (only reachable ones decide: an unreachable young one that cannot be read could only
@@ -130,8 +132,10 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
       }
       for (let i = 0; i < m.chunkCount; i++) mark(m.idRawAt(i));
       for (const piece of store.manifestPieceIds(id)) mark(piece);
+      if (variants && reachable.has(id)) for (const v of store.variantsOf(m.header.oid)) if (v.status === 'ok' && v.manifest) live.add(v.manifest);
     }
   });
+  if (variants) deadManifests = deadManifests.filter((id) => !live.has(id));
 
   const leases = store.leases();
   const liveWriters = leases.filter((l) => l.kind === 'write' && l.id !== opts.session?.lease && l.endedAt === null && leaseProcessAlive(l));
@@ -294,25 +298,6 @@ function cutTail(file: string, end: number): void {
   } finally {
     fs.chmodSync(file, mode);
   }
-}
-
-/**
- * The manifests of the ok variants of the originals these manifests describe. A reachable
- * manifest that cannot be read is reported by planGc itself; here it just adds nothing.
- */
-function variantManifestsOf(store: ChunkStore, manifestIds: Iterable<string>): Set<string> {
-  const out = new Set<string>();
-  for (const id of manifestIds) {
-    if (!store.hasManifest(id)) continue;
-    let oid: string;
-    try {
-      oid = Manifest.parse(store.getManifestBytes(id)).header.oid;
-    } catch {
-      continue;
-    }
-    for (const v of store.variantsOf(oid)) if (v.status === 'ok' && v.manifest) out.add(v.manifest);
-  }
-  return out;
 }
 
 /** Bytes of the store's packs and manifests. */
