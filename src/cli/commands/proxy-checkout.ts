@@ -29,6 +29,10 @@ export async function runModeCheckout(ctx: CliContext, mode: CheckoutMode, posit
       hint: '`git dits status --all` lists the tracked files',
     });
   }
+  if (entries.length === 0 && !o.json) {
+    out(ctx, 'No file tracked by Dits here yet (`git dits track "*.mov"`, then `git add` and commit).');
+    return 0;
+  }
   const store = ChunkStore.open(repo.ditsDir, { create: true });
   let report: SwitchReport;
   try {

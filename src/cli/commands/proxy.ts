@@ -56,6 +56,10 @@ async function proxyLs(args: string[], ctx: CliContext): Promise<number> {
       printJson(ctx, rows.map((r) => ({ ...r, variants: r.variants.map((v) => ({ ...v, local: v.status === 'ok' ? contentPresent(store, v.manifest!) : false })) })));
       return 0;
     }
+    if (rows.length === 0) {
+      out(ctx, 'No file tracked by Dits here yet (`git dits track "*.mov"`, then `git add` and commit).');
+      return 0;
+    }
     let none = 0;
     for (const r of rows) {
       if (r.variants.length === 0) {
