@@ -79,7 +79,11 @@ function writer(name: 'checkout', explicit: boolean): Command {
 
 const pullOptions = {
   remote: { type: 'string', value: '<name>', description: 'the dits:: remote to fetch from, and only that one' },
+  json: { type: 'boolean', description: 'print what was written and what is frozen as JSON (stdout)' },
 } as const satisfies OptionTable;
+
+/** `git dits pull` exits with this when files were left as pointers because their content is frozen. */
+export const EXIT_FROZEN = 3;
 
 const pull: Command = {
   summary: 'Fetch the content of tracked files from a Dits remote and write them (the way out of a lazy clone)',
@@ -92,6 +96,11 @@ const pull: Command = {
                              the working tree are written; for another revision the content goes into the
                              local store, so checking it out later needs no network
   -- <path>...               only these paths (a file or a directory)
+  --json                     the outcome as JSON on stdout: files written, and the frozen files with
+                             the thaw command, its cost and time per retrieval tier
+
+Exit status: 0 when every file was written, 3 when some were left as pointers because their content
+is frozen (an archive storage class: \`git dits thaw <paths>\` restores it), 1 on other failures.
 
 Without a remote or revision the paths may come first: \`git dits pull clips/\`.`,
   options: pullOptions,
@@ -130,13 +139,16 @@ Without a remote or revision the paths may come first: \`git dits pull clips/\`.
     if (rev !== undefined && (await commitOf(repo.workTree, rev)) !== head) return pullRevision(ctx, repo, rev, relSpecs, remote);
     const { todo } = await pointerFiles(ctx, paths);
     if (todo.length === 0) {
-      out(ctx, paths.length ? 'These files have their content in the working tree.' : 'All tracked files have their content in the working tree.');
+      if (values.json) out(ctx, JSON.stringify({ written: 0, failed: 0, frozen: null }));
+      else out(ctx, paths.length ? 'These files have their content in the working tree.' : 'All tracked files have their content in the working tree.');
       return 0;
     }
     const done = await finishCheckout(ctx, todo, true, remote);
     // the files left as pointers were counted on stderr, with the way to get them
-    if (done.written > 0) out(ctx, `Wrote ${done.written} file(s)${remote ? ` with content from ${remote}` : ''}.`);
-    return done.code;
+    if (values.json) out(ctx, JSON.stringify({ written: done.written, failed: done.failed, frozenFiles: done.frozenFiles, frozen: done.frozen }, null, 2));
+    else if (done.written > 0) out(ctx, `Wrote ${done.written} file(s)${remote ? ` with content from ${remote}` : ''}.`);
+    if (done.code !== 0) return done.code;
+    return done.frozenFiles > 0 ? EXIT_FROZEN : 0;
   },
 };
 

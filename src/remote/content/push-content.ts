@@ -234,9 +234,13 @@ interface PackPlanResult {
 
 export const TIER_PENDING_PREFIX = 'v1/tier/pending/';
 
-/** The classes that need a restore before a read: the storage's tier profile, else AWS's archive classes. */
+/**
+ * The classes that need a restore before a read: AWS's archive classes (a listing that names
+ * them means it, whatever provider the profile guessed) and the storage profile's own (a
+ * folder tier map's archive folders).
+ */
 function archiveClasses(storage: ObjectStorage): ReadonlySet<string> {
-  return tierStorageOf(storage)?.tierProfile.archive ?? new Set(['GLACIER', 'DEEP_ARCHIVE']);
+  return new Set(['GLACIER', 'DEEP_ARCHIVE', ...(tierStorageOf(storage)?.tierProfile.archive ?? [])]);
 }
 
 /** Packs resting in a class that needs a restore before a read (from the packs' listing). */
