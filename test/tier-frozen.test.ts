@@ -143,6 +143,12 @@ describe('frozen content on an S3 remote (Glacier front)', () => {
     expect(pull.stderr).toMatch(/standard .* within 12 h/);
     expect(pull.stderr).toMatch(/bulk .* within 48 h/);
 
+    // another revision's content into the local store: the same facts, exit 3
+    const older = sb.dits(['pull', '--json', 'origin', 'HEAD~1'], dest);
+    expect(older.status, older.stderr).toBe(3);
+    expect((JSON.parse(older.stdout) as typeof facts).frozen.files.map((f) => f.path)).toEqual(['b.mov']);
+    expect(older.stderr).toMatch(/content of 1 file\(s\) at HEAD~1, .* is frozen on origin/);
+
     // the clone's reads were recorded on the remote: a.mov's and c.mov's packs, never b.mov's
     const read = new Set<string>();
     for await (const e of readAccessRecords(storage) as AsyncIterable<AccessEntry>) read.add(`${e.kind}:${e.id}`);
@@ -156,5 +162,33 @@ describe('frozen content on an S3 remote (Glacier front)', () => {
     expect(after.status, after.stderr).toBe(0);
     expect(hash(path.join(dest, 'b.mov'))).toBe(blake3(files['b.mov']).toString('hex'));
     expect(sb.status(dest)).toBe('');
+  });
+
+  it('a push of chunks whose only copies are archived uploads them afresh: a new clone needs no thaw, the archived packs stay as they were', async () => {
+    const clip = randomBytesSeeded(300_000, 41);
+    const repo = sb.repo('src2', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'clip.mov': clip } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'clip'], repo);
+    sb.mustGit(['remote', 'add', 'origin', 'dits::s3://media/proj2'], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const storage = storageAt('proj2');
+    const old = await packs(storage);
+    for (const [key, size] of old) await storage.setStorageClass(key, 'DEEP_ARCHIVE', { size });
+    // an edit (a tail appended) in place of the clip: most of its chunks are on the remote, but only archived
+    const edited = Buffer.concat([clip, randomBytesSeeded(5_000, 42)]);
+    fs.writeFileSync(path.join(repo, 'edit.mov'), edited);
+    sb.mustGit(['rm', '-q', 'clip.mov'], repo);
+    sb.mustGit(['add', 'edit.mov'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'edit'], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const now = await packs(storage);
+    const fresh = [...now.keys()].filter((k) => !old.has(k));
+    expect(fresh.length).toBeGreaterThan(0);
+    for (const key of old.keys()) expect((await storage.tierState(key))?.storageClass).toBe('DEEP_ARCHIVE'); // never overwritten
+    const dest = path.join(sb.dir, 'clone2');
+    const cloned = sb.git(['clone', '-q', ...Object.entries(SMALL_CHUNKS).flatMap(([k, v]) => ['-c', `${k}=${v}`]), 'dits::s3://media/proj2', dest], sb.dir);
+    expect(cloned.status, cloned.stderr).toBe(0);
+    expect(cloned.stderr).not.toMatch(/frozen/);
+    expect(hash(path.join(dest, 'edit.mov'))).toBe(blake3(edited).toString('hex'));
   });
 });

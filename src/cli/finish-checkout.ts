@@ -48,7 +48,7 @@ export interface CheckoutOutcome {
 }
 
 /** The facts about frozen files, priced with the table for the remote's provider. */
-async function priceFrozen(workTree: string, frozen: FrozenFiles): Promise<FrozenReport> {
+export async function priceFrozen(workTree: string, frozen: FrozenFiles): Promise<FrozenReport> {
   const config = await readDitsConfig(workTree);
   const table = frozen.provider === 'folder' ? FOLDER_PRICES : loadPriceTable(config.string('dits.tier.priceTable'));
   return frozenReport(frozen, table);

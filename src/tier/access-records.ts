@@ -421,3 +421,24 @@ export function accessRecorderFor(ditsDir: string, url: string, location: string
   if (!config.bool('dits.tier.recordAccess', true)) return null;
   return AccessRecorder.open(ditsDir, location);
 }
+
+/**
+ * Runs `fn` with the recorder for reads of `storage` (undefined where nothing is recorded),
+ * then sends what it recorded. The send never fails the caller: a failed one stays in the
+ * journal for the next flush. `config`: the settings already read, else they are read here.
+ */
+export async function recordingReads<T>(
+  repo: { ditsDir: string; workTree: string },
+  url: string,
+  storage: ObjectStorage,
+  fn: (access: AccessSink | undefined) => Promise<T>,
+  config?: { bool(key: string, dflt: boolean): boolean },
+): Promise<T> {
+  const { readDitsConfig } = await import('../git/dits-config.js');
+  const recorder = accessRecorderFor(repo.ditsDir, url, storage.location, config ?? (await readDitsConfig(repo.workTree)));
+  try {
+    return await fn(recorder ?? undefined);
+  } finally {
+    await recorder?.flush(storage).catch(() => undefined);
+  }
+}

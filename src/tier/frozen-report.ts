@@ -85,10 +85,19 @@ export function frozenReport(frozen: FrozenFiles, prices: PriceTable, opts: { da
 }
 
 /** The lines a checkout or pull prints (to stderr) about frozen files. */
-export function formatFrozenReport(r: FrozenReport, formatBytes: (n: number) => string, opts: { maxFiles?: number } = {}): string[] {
+export function formatFrozenReport(
+  r: FrozenReport,
+  formatBytes: (n: number) => string,
+  opts: { maxFiles?: number; rev?: string; then?: string } = {},
+): string[] {
   const max = opts.maxFiles ?? 20;
   const lines: string[] = [];
-  lines.push(`dits: ${r.files.length} file(s), ${formatBytes(r.bytes)}, left as pointers: their content is frozen on ${r.remote} (${r.packs.length} pack(s), ${formatBytes(r.packBytes)} to restore); every other file was written.`);
+  const where = `frozen on ${r.remote} (${r.packs.length} pack(s), ${formatBytes(r.packBytes)} to restore)`;
+  lines.push(
+    opts.rev === undefined
+      ? `dits: ${r.files.length} file(s), ${formatBytes(r.bytes)}, left as pointers: their content is ${where}; every other file was written.`
+      : `dits: the content of ${r.files.length} file(s) at ${opts.rev}, ${formatBytes(r.bytes)}, is ${where}; the rest was fetched into the local store.`,
+  );
   for (const f of r.files.slice(0, max)) lines.push(`  frozen: ${f.path} (${formatBytes(f.bytes)})`);
   if (r.files.length > max) lines.push(`  ... and ${r.files.length - max} more (\`git dits pull --json\` lists them all)`);
   lines.push(`To restore them (a copy kept ${r.thaw.days} days; nothing is spent until you say yes):`);
@@ -100,6 +109,6 @@ export function formatFrozenReport(r: FrozenReport, formatBytes: (n: number) => 
     lines.push(`  ${u.packs} pack(s) (${formatBytes(u.bytes)}) ${u.storageClass ? `in ${u.storageClass}` : 'in an archive class the storage did not name'}: no restore prices in the ${r.thaw.priceTable.provider} table; \`git dits thaw\` says more`);
   }
   if (r.thaw.estimates.length) lines.push(`  (prices: ${r.thaw.priceTable.provider} ${r.thaw.priceTable.region} list prices as of ${r.thaw.priceTable.asOf})`);
-  lines.push(`Then \`git dits pull\` writes them.`);
+  lines.push(opts.then ?? `Then \`git dits pull\` writes them.`);
   return lines;
 }

@@ -248,6 +248,31 @@ export async function fetchMissingContent(
   return report;
 }
 
+/** Which of `items` need a chunk only `frozenPacks` hold (their manifests are local), and those packs. */
+export function frozenFilesOf(
+  store: ChunkStore,
+  items: readonly { path: string; pointer: Pointer }[],
+  frozenPacks: FrozenPack[],
+  remoteName: string,
+  storage: { location: string },
+): FrozenFiles | null {
+  const packOf = new Map<string, string>();
+  for (const f of frozenPacks) for (const c of f.chunks) if (!packOf.has(c)) packOf.set(c, f.packId);
+  const files: FrozenFiles['files'] = [];
+  for (const w of items) {
+    const m = Manifest.parse(store.getManifestBytes(w.pointer.manifest));
+    const packs = new Set<string>();
+    for (let i = 0; i < m.chunkCount; i++) {
+      const p = packOf.get(m.idRawAt(i).toString('hex'));
+      if (p !== undefined) packs.add(p);
+    }
+    if (packs.size) files.push({ path: w.path, bytes: w.pointer.size, packs: [...packs] });
+  }
+  if (files.length === 0) return null;
+  const provider = tierStorageOf(storage as Parameters<typeof tierStorageOf>[0])?.tierProfile.name ?? null;
+  return { remote: remoteName, location: storage.location, provider, files, packs: frozenPacks };
+}
+
 /** One remote's part of fetchMissingContent: everything in `wanted`, or an error. */
 async function fetchFromRemote(
   repo: RepoPaths,
@@ -317,29 +342,14 @@ async function fetchFromStorage(
     });
     // a frozen file's temp cannot be completed: finish() removes it (never a half-written file)
     const prepared = assembler ? await assembler.finish() : new Map<string, PreparedFile>();
-    let frozen: FrozenFiles | null = null;
-    if (r.frozen.length) {
-      const packOf = new Map<string, string>();
-      for (const f of r.frozen) for (const c of f.chunks) if (!packOf.has(c)) packOf.set(c, f.packId);
-      const files: FrozenFiles['files'] = [];
-      for (const w of wanted) {
-        const m = Manifest.parse(store.getManifestBytes(w.pointer.manifest));
-        const packs = new Set<string>();
-        for (let i = 0; i < m.chunkCount; i++) {
-          const p = packOf.get(m.idRawAt(i).toString('hex'));
-          if (p !== undefined) packs.add(p);
-        }
-        if (packs.size) {
-          files.push({ path: w.path, bytes: w.pointer.size, packs: [...packs] });
-          const dest = path.join(repo.workTree, w.path);
-          const p = prepared.get(dest);
-          if (p) {
-            fs.rmSync(p.tmp, { force: true }); // (finish() should not have completed it; never rename it in)
-            prepared.delete(dest);
-          }
-        }
+    const frozen = r.frozen.length ? frozenFilesOf(store, wanted, r.frozen, remote.name, storage) : null;
+    for (const f of frozen?.files ?? []) {
+      const dest = path.join(repo.workTree, f.path);
+      const p = prepared.get(dest);
+      if (p) {
+        fs.rmSync(p.tmp, { force: true }); // (finish() cannot have completed it; never rename it in)
+        prepared.delete(dest);
       }
-      frozen = { remote: remote.name, location: storage.location, provider: tierStorageOf(storage)?.tierProfile.name ?? null, files, packs: r.frozen };
     }
     return { prepared, bytes: r.bytes, keptLocally: noCopy === null, frozen };
   } catch (err) {
