@@ -124,7 +124,8 @@ export async function applyTierPlan(storage: ObjectStorage & TierStorage, catalo
       opts.signal?.throwIfAborted();
       const m = plan.moves.at(todo[next++]!);
       await one(m);
-      opts.onProgress?.({ done: ++done, total, bytes });
+      done++;
+      opts.onProgress?.({ done, total, bytes });
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, todo.length) }, worker));

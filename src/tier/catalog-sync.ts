@@ -123,8 +123,8 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
   const addChunk = db.prepare('INSERT OR IGNORE INTO chunk_packs (chunk, pack) VALUES (?, ?)');
   const inheritUsers = db.prepare(
     `INSERT OR IGNORE INTO manifest_packs (pack, manifest)
-     SELECT DISTINCT ?1, mp.manifest FROM chunk_packs mine JOIN chunk_packs other ON other.chunk = mine.chunk AND other.pack != ?1
-     JOIN manifest_packs mp ON mp.pack = other.pack WHERE mine.pack = ?1`,
+     SELECT DISTINCT @p, mp.manifest FROM chunk_packs mine JOIN chunk_packs other ON other.chunk = mine.chunk AND other.pack != @p
+     JOIN manifest_packs mp ON mp.pack = other.pack WHERE mine.pack = @p`,
   );
   let done = 0;
   const total = fresh.length;
@@ -144,9 +144,10 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
     catalog.tx(() => {
       const n = Number(addPack.run(id, size, cls, at, at).lastInsertRowid);
       for (const e of entries) addChunk.run(chunkKey(e.idRaw), n);
-      inheritUsers.run(n);
+      inheritUsers.run({ p: n });
     });
-    opts.onProgress?.(++done, total);
+    done++;
+    opts.onProgress?.(done, total);
   });
 
   // 3. manifests: gone ones out, new ones (and incomplete ones) read
