@@ -151,6 +151,9 @@ export interface TierPlan {
   /** $ per month for the packs, now and after */
   monthlyCostBefore: number;
   monthlyCostAfter: number;
+  /** the same per tier */
+  tierCostBefore: Record<Tier, number>;
+  tierCostAfter: Record<Tier, number>;
   /** $ for the class changes (one COPY or transition per move) */
   transitionCost: number;
   /** $ billed for leaving classes before their minimum duration */
@@ -180,7 +183,7 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
   const before = zeroTotals();
   const after = zeroTotals();
   const keptHot = { packs: 0, bytes: 0 };
-  const plan: TierPlan = { now, provider: profile.name, tiered: classes !== null, moves, phases, before, after, monthlyCostBefore: 0, monthlyCostAfter: 0, transitionCost: 0, earlyDeletion: 0, keptHot, notes };
+  const plan: TierPlan = { now, provider: profile.name, tiered: classes !== null, moves, phases, before, after, monthlyCostBefore: 0, monthlyCostAfter: 0, tierCostBefore: { hot: 0, warm: 0, cold: 0, deep: 0 }, tierCostAfter: { hot: 0, warm: 0, cold: 0, deep: 0 }, transitionCost: 0, earlyDeletion: 0, keptHot, notes };
   if (classes === null) {
     notes.push(profile.note ?? `${profile.name} has one storage class: nothing to move`);
     return plan;
@@ -273,8 +276,16 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
       plan.earlyDeletion += price(cls, () => earlyDeletionCharge(prices, cls, size, 1, (now - classSince) / DAY_MS), 0);
     }
   }
-  for (const [cls, t] of byClassBefore) plan.monthlyCostBefore += price(cls, () => monthlyStorageCost(prices, cls, t.bytes, t.packs), 0);
-  for (const [cls, t] of byClassAfter) plan.monthlyCostAfter += price(cls, () => monthlyStorageCost(prices, cls, t.bytes, t.packs), 0);
+  for (const [cls, t] of byClassBefore) {
+    const cost = price(cls, () => monthlyStorageCost(prices, cls, t.bytes, t.packs), 0);
+    plan.monthlyCostBefore += cost;
+    plan.tierCostBefore[tierOfClass(profile, cls)] += cost;
+  }
+  for (const [cls, t] of byClassAfter) {
+    const cost = price(cls, () => monthlyStorageCost(prices, cls, t.bytes, t.packs), 0);
+    plan.monthlyCostAfter += cost;
+    plan.tierCostAfter[tierOfClass(profile, cls)] += cost;
+  }
   for (const [cls, count] of into) plan.transitionCost += price(cls, () => transitionCost(prices, cls, count), 0);
   if (unpriced.size) notes.push(`the price table (${prices.provider} ${prices.region}) has no prices for ${[...unpriced].join(', ')}: those packs count $0`);
   return plan;
