@@ -158,4 +158,49 @@ describe('git dits tier', () => {
     expect(r.stderr).toMatch(/cannot tell which files must stay hot/);
     expect(r.stderr).toMatch(/git fetch origin/);
   });
+
+  it('a file remote with folder tiers: packs move into the tier folders (deep is an archive), none is lost, plain objects stay at the root', () => {
+    const v1 = randomBytesSeeded(700_000, 91);
+    const remote = path.join(sb.dir, 'folder-remote');
+    const folders = { warm: path.join(sb.dir, 'nas-warm'), cold: path.join(sb.dir, 'nas-cold'), deep: path.join(sb.dir, 'tape') };
+    for (const d of Object.values(folders)) fs.mkdirSync(d, { recursive: true });
+    const repo = sb.repo('folders', {
+      track: ['*.mov'],
+      config: { ...SMALL_CHUNKS, 'dits.tier.warmAfter': '0', 'dits.tier.coldAfter': '0', 'dits.tier.deepAfter': '0', 'dits.tier.folder.warm': folders.warm, 'dits.tier.folder.cold': folders.cold, 'dits.tier.folder.deep': folders.deep, 'dits.tier.archive': 'deep' },
+      files: { 'a.mov': v1 },
+    });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'v1'], repo);
+    sb.mustGit(['remote', 'add', 'origin', `dits::file://${remote}`], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    writeFile(path.join(repo, 'a.mov'), randomBytesSeeded(300_000, 92));
+    sb.mustGit(['commit', '-q', '-am', 'v2'], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const packsAt = (root: string): Map<string, Buffer> => {
+      const dir = path.join(root, 'v1', 'packs');
+      const out = new Map<string, Buffer>();
+      if (fs.existsSync(dir)) for (const n of fs.readdirSync(dir)) if (n.endsWith('.pack')) out.set(n, fs.readFileSync(path.join(dir, n)));
+      return out;
+    };
+    const before = packsAt(remote);
+    const plan = JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as PlanJson;
+    const marked = plan.moves.filter((m) => m.phase === 'mark');
+    expect(marked.length).toBeGreaterThan(0);
+    expect(marked.every((m) => m.toClass === 'deep')).toBe(true);
+    expect(plan.plan.monthlyCostBefore).toBe(0); // folder prices: nothing Dits knows of
+    sb.mustDits(['tier', 'apply', '--grace', '0'], repo);
+    const second = JSON.parse(sb.mustDits(['tier', 'apply', '--grace', '0', '--json'], repo)) as PlanJson;
+    expect(second.apply!.moved).toBe(marked.length);
+    const root = packsAt(remote);
+    const deep = packsAt(folders.deep);
+    expect(deep.size).toBe(marked.length);
+    expect(root.size + deep.size).toBe(before.size);
+    for (const [name, bytes] of [...root, ...deep]) expect(bytes.equals(before.get(name)!), name).toBe(true);
+    for (const m of marked) expect(deep.has(`${m.packId}.pack`)).toBe(true);
+    // indexes and manifests never leave the root
+    expect(fs.readdirSync(path.join(remote, 'v1', 'packs')).filter((n) => n.endsWith('.idx')).length).toBe(before.size);
+    expect(fs.existsSync(path.join(folders.deep, 'v1', 'objects'))).toBe(false);
+    const status = JSON.parse(sb.mustDits(['tier', 'status', '--json'], repo)) as { tiers: Record<string, { packs: number }> };
+    expect(status.tiers.deep!.packs).toBe(marked.length);
+  });
 });
