@@ -113,7 +113,7 @@ export async function applyTierPlan(storage: ObjectStorage & TierStorage, catalo
       if (mode === 'lifecycle') await storage.setTags!(key, { 'dits-tier': m.toTier });
       else await storage.setStorageClass(key, m.toClass, { size: m.size });
     }
-    catalog.recordMove(m.packId, m.fromClass, m.toClass, now, mode === 'lifecycle' ? 'tags' : 'copy');
+    catalog.recordMove(m.packId, m.fromClass, m.toClass, now, mode === 'lifecycle' ? 'tags' : 'copy', m.toTier);
     await storage.delete(pendingKey(m.packId));
     result.moved++;
     result.movedBytes += m.size;

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS packs (
   pending_tier INTEGER,
   pending_at INTEGER,
   moved_at INTEGER,
+  tagged_tier INTEGER,
   indexed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS manifests (
@@ -77,6 +78,7 @@ export interface CatalogPack {
   pendingTier: Tier | null;
   pendingAt: number | null;
   movedAt: number | null;
+  taggedTier: Tier | null;
 }
 
 export interface CatalogStats {
@@ -205,12 +207,12 @@ export class TierCatalog {
     return this.db.prepare('SELECT pack, manifest FROM manifest_packs').raw(true).iterate() as IterableIterator<[number, number]>;
   }
 
-  /** Raw rows [n, id, size, class, uploaded_at, class_since, last_read_at, pending_tier, pending_at]. */
-  iteratePacks(): IterableIterator<[number, string, number, string, number, number, number, number | null, number | null]> {
+  /** Raw rows [n, id, size, class, uploaded_at, class_since, last_read_at, pending_tier, pending_at, tagged_tier]. */
+  iteratePacks(): IterableIterator<[number, string, number, string, number, number, number, number | null, number | null, number | null]> {
     return this.db
-      .prepare('SELECT n, id, size, class, uploaded_at, class_since, last_read_at, pending_tier, pending_at FROM packs')
+      .prepare('SELECT n, id, size, class, uploaded_at, class_since, last_read_at, pending_tier, pending_at, tagged_tier FROM packs')
       .raw(true)
-      .iterate() as IterableIterator<[number, string, number, string, number, number, number, number | null, number | null]>;
+      .iterate() as IterableIterator<[number, string, number, string, number, number, number, number | null, number | null, number | null]>;
   }
 
   /** Row numbers of the given manifest ids that the catalog holds. */
@@ -263,10 +265,17 @@ export class TierCatalog {
     this.db.prepare('UPDATE packs SET pending_tier = NULL, pending_at = NULL WHERE id = ?').run(packId);
   }
 
-  /** A class change that succeeded: the pack's new class, the log row, its pending mark gone. */
-  recordMove(packId: string, fromClass: string, toClass: string, at: number, how: 'copy' | 'tags'): void {
+  /**
+   * A move that succeeded: the pack's new class (copy) or the tier it is tagged for
+   * (lifecycle rules change the class later), the log row, its pending mark gone.
+   */
+  recordMove(packId: string, fromClass: string, toClass: string, at: number, how: 'copy' | 'tags', toTier?: Tier): void {
     this.tx(() => {
-      this.db.prepare('UPDATE packs SET class = ?, class_since = ?, moved_at = ?, pending_tier = NULL, pending_at = NULL WHERE id = ?').run(toClass, at, at, packId);
+      if (how === 'tags') {
+        this.db.prepare('UPDATE packs SET tagged_tier = ?, moved_at = ?, pending_tier = NULL, pending_at = NULL WHERE id = ?').run(toTier === undefined ? null : TIERS.indexOf(toTier), at, packId);
+      } else {
+        this.db.prepare('UPDATE packs SET class = ?, class_since = ?, moved_at = ?, pending_tier = NULL, pending_at = NULL WHERE id = ?').run(toClass, at, at, packId);
+      }
       this.db.prepare('INSERT INTO moves (at, pack, from_class, to_class, how) VALUES (?, ?, ?, ?, ?)').run(at, packId, fromClass, toClass, how);
     });
   }
@@ -294,5 +303,6 @@ function rowToPack(r: Record<string, number | string | null>): CatalogPack {
     pendingTier: r.pending_tier === null ? null : TIERS[r.pending_tier as number]!,
     pendingAt: r.pending_at as number | null,
     movedAt: r.moved_at as number | null,
+    taggedTier: r.tagged_tier === null || r.tagged_tier === undefined ? null : TIERS[r.tagged_tier as number]!,
   };
 }

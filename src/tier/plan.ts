@@ -24,7 +24,7 @@ import {
   transitionCost,
   type PriceTable,
 } from './prices.js';
-import { TIERS, tierOfClass, tierRank, type ProviderProfile, type Tier } from './tiers.js';
+import { TIERS, colder, tierOfClass, tierRank, type ProviderProfile, type Tier } from './tiers.js';
 import type { TierCatalog } from './catalog.js';
 import { DAY_MS, type TierPolicy } from './policy.js';
 
@@ -236,8 +236,10 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
     }
     return f();
   };
-  for (const [n, id, size, cls, uploaded, classSince, read, pendingRank, pendingAt] of catalog.iteratePacks()) {
-    const current = tierOfClass(profile, cls);
+  for (const [n, id, size, cls, uploaded, classSince, read, pendingRank, pendingAt, taggedRank] of catalog.iteratePacks()) {
+    const byClass = tierOfClass(profile, cls);
+    // lifecycle mode: tagged for a tier the bucket's rules have not applied yet counts as there
+    const current = taggedRank === null ? byClass : colder(byClass, TIERS[taggedRank]!);
     const lastUse = Math.max(pUse[n]!, uploaded, read);
     const age = now - lastUse;
     let target: Tier = age >= deepMs ? 'deep' : age >= coldMs ? 'cold' : age >= warmMs ? 'warm' : 'hot';
@@ -251,6 +253,7 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
     add(byClassBefore, cls, size);
     const pending = pendingRank === null ? null : TIERS[pendingRank]!;
     const colderNow = tierRank(target) > tierRank(current) && classes[target] !== cls;
+    const currentClass = current === byClass ? cls : classes[current];
     let phase: MovePhase | null = null;
     let to: Tier = target;
     if (!colderNow) {
@@ -267,11 +270,11 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
       phases[phase].bytes += size;
     }
     const end: Tier = phase === 'mark' || phase === 'move' || phase === 'wait' ? target : current;
-    const endClass = end === current ? cls : classes[end];
+    const endClass = end === current ? currentClass : classes[end];
     after[end].packs++;
     after[end].bytes += size;
     add(byClassAfter, endClass, size);
-    if (endClass !== cls) {
+    if (endClass !== currentClass) {
       into.set(endClass, (into.get(endClass) ?? 0) + 1);
       plan.earlyDeletion += price(cls, () => earlyDeletionCharge(prices, cls, size, 1, (now - classSince) / DAY_MS), 0);
     }

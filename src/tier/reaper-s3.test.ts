@@ -119,6 +119,24 @@ describe('the reaper over S3 (Glacier front)', () => {
     expect(catalog.movesLog().length).toBe(5);
   });
 
+  it('lifecycle mode tags the packs instead of copying them, and does not tag them again on later runs', async () => {
+    const { s, prefix } = storage();
+    const files = await remoteOf(s, 3);
+    const catalog = TierCatalog.open(':memory:');
+    const lifecycle: TierPolicy = { ...warmNow, mode: 'lifecycle' };
+    await reapOnce(s, catalog, lifecycle, { keepHotManifests: new Set() });
+    front.resetCounts();
+    const r = await reapOnce(s, catalog, lifecycle, { keepHotManifests: new Set() });
+    expect(r.apply!.moved).toBe(3);
+    expect(front.counts.tagging).toBe(3);
+    expect(front.counts.copies).toBe(0);
+    for (const f of files) expect(front.classOf(`${prefix}/${packKey(f.packId)}`)).toBe('STANDARD'); // until the bucket's rules run
+    const again = await reapOnce(s, catalog, lifecycle, { keepHotManifests: new Set() });
+    expect(again.plan.moves.length).toBe(0);
+    expect(again.plan.before.warm.packs).toBe(3);
+    expect(front.counts.tagging).toBe(3);
+  });
+
   it('a single-class provider (Wasabi) says so and sends no request that changes anything', async () => {
     const { s } = storage('wasabi');
     await remoteOf(s, 2);
