@@ -130,6 +130,27 @@ describe('git dits tier', () => {
     }
   });
 
+  it('lifecycle-config prints the bucket rules for this remote\'s prefix; a folder remote is told it needs none', () => {
+    const repo = sb.repo('lc', { config: { 'dits.tier.provider': 'aws', 'dits.tier.class.cold': 'GLACIER' } });
+    sb.mustGit(['remote', 'add', 'origin', 'dits::s3://tiers/lc/sub'], repo);
+    const rules = JSON.parse(sb.mustDits(['tier', 'lifecycle-config', '--json'], repo)) as { Rules: { ID: string; Filter: { And?: { Prefix: string; Tags: { Key: string; Value: string }[] } }; Transitions?: { Days: number; StorageClass: string }[] }[] };
+    const byId = new Map(rules.Rules.map((r) => [r.ID, r]));
+    expect(byId.get('dits-tier-warm')!.Transitions).toEqual([{ Days: 30, StorageClass: 'STANDARD_IA' }]);
+    expect(byId.get('dits-tier-cold')!.Transitions).toEqual([{ Days: 180, StorageClass: 'GLACIER' }]);
+    expect(byId.get('dits-tier-deep')!.Transitions).toEqual([{ Days: 730, StorageClass: 'DEEP_ARCHIVE' }]);
+    expect(byId.get('dits-tier-deep')!.Filter.And).toEqual({ Prefix: 'lc/sub/v1/packs/', Tags: [{ Key: 'dits-tier', Value: 'deep' }] });
+    expect(sb.mustDits(['tier', 'lifecycle-config'], repo)).toMatch(/aws s3api put-bucket-lifecycle-configuration --bucket tiers/);
+    sb.mustGit(['config', 'dits.tier.deepAfter', 'never'], repo);
+    const never = sb.dits(['tier', 'lifecycle-config'], repo);
+    expect(never.status).toBe(1);
+    expect(never.stderr).toMatch(/dits.tier.deepAfter = never: lifecycle rules need an age/);
+    const folder = sb.repo('lc-folder');
+    sb.mustGit(['remote', 'add', 'origin', `dits::file://${path.join(sb.dir, 'lc-remote')}`], folder);
+    const r = sb.dits(['tier', 'lifecycle-config'], folder);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/lifecycle rules are an S3 feature/);
+  });
+
   it('bad settings and usage are said with what to do, never a stack trace', () => {
     const repo = sb.repo('bad', { config: { 'dits.tier.warmAfter': 'soon' } });
     sb.mustGit(['remote', 'add', 'origin', 'dits::s3://tiers/bad'], repo);

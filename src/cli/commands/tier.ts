@@ -80,6 +80,7 @@ const applyOptions = {
   'dry-run': { type: 'boolean', description: 'show what this run would do, and do nothing' },
 } as const satisfies OptionTable;
 const statusOptions = { ...remoteOption, ...jsonOption } as const satisfies OptionTable;
+const lifecycleOptions = { ...remoteOption, json: { type: 'boolean', description: 'print only the JSON for put-bucket-lifecycle-configuration' } } as const satisfies OptionTable;
 
 function tierLine(plan: TierPlan, which: 'before' | 'after'): string {
   const totals = plan[which];
@@ -259,11 +260,44 @@ async function tierStatus(args: string[], ctx: CliContext): Promise<number> {
   return 0;
 }
 
+async function tierLifecycleConfig(args: string[], ctx: CliContext): Promise<number> {
+  const { values } = parseOptions(args, lifecycleOptions);
+  const t = await openTier(ctx, values.remote);
+  const { parseStorageUrl } = await import('../../transfer/storage-url.js');
+  const url = parseStorageUrl(t.remote.url, t.repo.workTree);
+  if (url.kind !== 's3' || t.storage === null) {
+    throw new DitsUserError('tier-unsupported', `lifecycle rules are an S3 feature, and ${t.remote.name} is ${url.kind === 'http' ? 'a Dits server' : 'a folder remote'}`, {
+      hint: url.kind === 'file' ? 'folder tiers move with `git dits tier apply` (leave dits.tier.mode unset)' : 'the server moves its content itself',
+    });
+  }
+  for (const [key, days] of [['warmAfter', t.policy.warmAfterDays], ['coldAfter', t.policy.coldAfterDays], ['deepAfter', t.policy.deepAfterDays]] as const) {
+    if (!Number.isFinite(days)) {
+      throw new DitsUserError('tier-unsupported', `dits.tier.${key} = never: lifecycle rules need an age for every tier`, {
+        hint: `give it an age (\`git config dits.tier.${key} 2y\`), or keep dits.tier.mode = copy, which honours never`,
+      });
+    }
+  }
+  const { lifecycleConfiguration } = await import('../../tier/lifecycle-config.js');
+  const config = lifecycleConfiguration(t.storage.tierProfile, t.policy, { prefix: url.prefix });
+  const json = JSON.stringify(config, null, 2);
+  if (values.json) {
+    out(ctx, json);
+    return 0;
+  }
+  out(ctx, `# Lifecycle rules for s3://${url.bucket}${url.prefix ? `/${url.prefix}` : ''}: packs tagged dits-tier=<tier> by \`git dits tier apply\` move to that tier's class.`);
+  out(ctx, '# They REPLACE the bucket\'s whole lifecycle configuration: merge in rules of your own first.');
+  out(ctx, `# Save the JSON below as rules.json, then: aws s3api put-bucket-lifecycle-configuration --bucket ${url.bucket} --lifecycle-configuration file://rules.json`);
+  out(ctx, `# and: git config dits.tier.mode lifecycle${t.policy.mode === 'lifecycle' ? ' (already set)' : ''}`);
+  out(ctx, json);
+  return 0;
+}
+
 const tier: Command = {
   summary: 'Move content nobody uses to colder, cheaper storage classes (plan, apply, status)',
   usage: `git dits tier plan [--remote <name>] [--json] [--limit <n>]
        git dits tier apply [--remote <name>] [--grace <duration>] [--dry-run] [--json]
        git dits tier status [--remote <name>] [--json]
+       git dits tier lifecycle-config [--remote <name>] [--json]
 
 Packs move hot -> warm -> cold -> deep by the last use of every file version using them
 (dits.tier.warmAfter 30d, coldAfter 6m, deepAfter 2y), never while a keep-hot file version
@@ -276,13 +310,15 @@ still unused. Manifests, git data, pack indexes and variants never leave hot.`,
     plan: { usage: 'git dits tier plan [--remote <name>] [--json] [--limit <n>]', summary: 'What the next run would move, bytes per tier, monthly cost before and after, early-deletion charges (changes nothing on the remote)', options: planOptions },
     apply: { usage: 'git dits tier apply [--remote <name>] [--grace <duration>] [--dry-run] [--json]', summary: 'Mark packs to move, and move those marked earlier that are still unused (in place: never a re-upload or a delete)', options: applyOptions },
     status: { usage: 'git dits tier status [--remote <name>] [--json]', summary: 'Bytes and monthly cost per tier, what the next run would move, thaws in progress', options: statusOptions },
+    'lifecycle-config': { usage: 'git dits tier lifecycle-config [--remote <name>] [--json]', summary: 'Print the S3 bucket lifecycle rules that move packs tagged by `tier apply` (dits.tier.mode = lifecycle)', options: lifecycleOptions },
   },
   async run(args, ctx) {
     const [sub, ...rest] = args;
     if (sub === 'plan') return tierPlan(rest, ctx);
     if (sub === 'apply') return tierApply(rest, ctx);
     if (sub === 'status') return tierStatus(rest, ctx);
-    throw new DitsUserError('bad-usage', sub ? `unknown subcommand 'tier ${sub}'` : 'say what to do: `git dits tier plan`, `apply` or `status`', { hint: 'see `git dits tier --help`', exitCode: 2 });
+    if (sub === 'lifecycle-config') return tierLifecycleConfig(rest, ctx);
+    throw new DitsUserError('bad-usage', sub ? `unknown subcommand 'tier ${sub}'` : 'say what to do: `git dits tier plan`, `apply`, `status` or `lifecycle-config`', { hint: 'see `git dits tier --help`', exitCode: 2 });
   },
 };
 
