@@ -23,6 +23,8 @@ import { runManyBench, type ManyResults } from './lib/many.js';
 import { formatManyReport, manyVerdicts } from './lib/many-report.js';
 import { runProxyBench, type ProxyResults } from './lib/proxy.js';
 import { formatProxyReport, proxyVerdicts, PROXY_FIGURE_NAMES } from './lib/proxy-report.js';
+import { runTierBench, type TierResults } from './lib/tier.js';
+import { formatTierReport, tierVerdicts } from './lib/tier-report.js';
 
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
@@ -53,10 +55,10 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults; tier?: TierResults } = {};
   const notes: string[] = [];
   const failures: string[] = [];
-  const sections: { name: 'core' | 'media' | 'remote' | 'many' | 'proxy'; issue: number; run: () => Promise<void> }[] = [
+  const sections: { name: 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'tier'; issue: number; run: () => Promise<void> }[] = [
     {
       name: 'core',
       issue: 3,
@@ -137,6 +139,18 @@ async function main(opts: BenchOptions): Promise<number> {
           await s3?.close();
           sandbox.remove(path.join(sandbox.dir, 's3rver'));
         }
+      },
+    },
+    {
+      name: 'tier',
+      issue: 17,
+      run: async () => {
+        const tier = await runTierBench({ runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, packs: opts.tierPacks, figures: opts.tierFigures }, { corpusDir, repoRoot: root, env: sandbox.env, log });
+        raw.tier = tier;
+        const v = tierVerdicts(tier);
+        verdicts.push(...v);
+        process.stdout.write(`\n${formatTierReport(tier, v, opts.runs)}\n`);
+        for (const n of tier.notMeasured) failures.push(`issue 17, tier ${n.figure}: ${n.why}`);
       },
     },
   ];
