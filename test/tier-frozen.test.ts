@@ -155,6 +155,10 @@ describe('frozen content on an S3 remote (Glacier front)', () => {
     for (const name of ['a.mov', 'c.mov']) for (const k of packsOf[name]!.keys()) expect(read.has(`pack:${k.slice(9, -5)}`)).toBe(true);
     for (const id of bPackIds) expect(read.has(`pack:${id}`)).toBe(false);
     expect([...read].filter((x) => x.startsWith('file:')).length).toBe(3);
+    // and the reaper's catalog takes them in (tier plan reads v1/access/)
+    const plan = JSON.parse(sb.mustDits(['tier', 'plan', '--json'], dest)) as { sync: { access: { matched: number; unknown: number } } };
+    expect(plan.sync.access.matched).toBeGreaterThanOrEqual(read.size);
+    expect(plan.sync.access.unknown).toBe(0);
 
     // a restore finishes (the front's delay is 0): pull writes the file
     for (const key of packsOf['b.mov']!.keys()) expect(await storage.requestRestore(key, { days: 1, tier: 'standard' })).toBe('started');

@@ -36,16 +36,9 @@ import { randomBytes } from 'node:crypto';
 import { hashHex } from '../hashing/blake3.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
 
-/**
- * One read: a pack (`v1/packs/<id>.pack`) or a file version (manifest id), at ms since epoch.
- * NOTE: helper B owns this type in src/tier/catalog.ts (plan: "B owns the type"); this is an
- * identical declaration until that file is merged, then this becomes a re-export.
- */
-export interface AccessEntry {
-  kind: 'pack' | 'file';
-  id: string;
-  at: number;
-}
+// One read: a pack (`v1/packs/<id>.pack`) or a file version (manifest id), at ms since epoch (catalog.ts owns it).
+import type { AccessEntry } from './catalog.js';
+export type { AccessEntry };
 
 export type AccessKind = AccessEntry['kind'];
 
