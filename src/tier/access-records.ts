@@ -9,10 +9,12 @@
  *   for the journal, later ones are dropped (one time per id and run is all the reaper
  *   needs). The read path never waits: the journal lines are written after the current
  *   tick, in the background.
- * - The journal: one file per process under `.git/dits/tier/access/<remote>/`, appended
- *   and fsync'd a batch at a time, named `<pid>-<random>.open` while its process writes
- *   it and `.closed` once closed. A crash leaves the file; nothing read and journalled is
- *   lost, at worst it is sent late.
+ * - The journal: one file per process under `.git/dits/tier/access/<remote>/`, appended a
+ *   batch (one tick's reads) at a time, named `<pid>-<random>.open` while its process
+ *   writes it and `.closed` once closed. A written line is in the kernel's cache: a killed
+ *   process loses nothing, at worst it is sent late. fdatasync (for a machine that loses
+ *   power) runs at most once every FSYNC_INTERVAL_MS and at close (one per batch would be
+ *   hundreds of syncs in a large fetch, each taking a thread the fetch's own I/O uses).
  * - `flush(storage)`: closes this process's journal, claims every finished journal of the
  *   remote (its own, those of earlier runs, those left by crashed processes: `.open` whose
  *   process is gone) by renaming it to `<pid>-<random>.sending` (a rename: two flushers
@@ -54,6 +56,8 @@ const ID = /^[0-9a-f]{64}$/;
 const JOURNAL_OPEN = '.open';
 const JOURNAL_CLOSED = '.closed';
 const JOURNAL_SENDING = '.sending';
+/** Least time between two fdatasyncs of a journal while it is written. */
+const FSYNC_INTERVAL_MS = 1000;
 
 export interface AccessRecord {
   v: 1;
@@ -128,6 +132,7 @@ export class AccessRecorder implements AccessSink {
   /** the chain of background journal writes (each waits for the one before) */
   private writing: Promise<void> = Promise.resolve();
   private closed = false;
+  private lastSync = 0;
   private writeError: unknown = null;
   private readonly clock: () => number;
 
@@ -182,7 +187,15 @@ export class AccessRecorder implements AccessSink {
     const fd = this.fd;
     const buf = Buffer.from(text, 'utf8');
     await new Promise<void>((resolve, reject) => fs.write(fd, buf, 0, buf.length, null, (err) => (err ? reject(err) : resolve())));
-    await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+    const now = Date.now();
+    if (now - this.lastSync >= FSYNC_INTERVAL_MS) {
+      this.lastSync = now;
+      await this.sync(fd);
+    }
+  }
+
+  private sync(fd: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
   }
 
   /** Writes what is queued and closes this process's journal (renamed `.closed`). Records made later are ignored. */
@@ -192,6 +205,9 @@ export class AccessRecorder implements AccessSink {
     this.writeBatch();
     await this.writing;
     if (this.fd !== null) {
+      await this.sync(this.fd).catch((err: unknown) => {
+        this.writeError ??= err;
+      });
       fs.closeSync(this.fd);
       this.fd = null;
       const done = this.file!.slice(0, -JOURNAL_OPEN.length) + JOURNAL_CLOSED;
