@@ -168,6 +168,33 @@ describe('frozen content on an S3 remote (Glacier front)', () => {
     expect(sb.status(dest)).toBe('');
   });
 
+  it('content frozen on one remote comes from another that holds it readable: nothing is reported frozen', async () => {
+    const clip = randomBytesSeeded(300_000, 51);
+    const repo = sb.repo('src3', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'clip.mov': clip } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'clip'], repo);
+    sb.mustGit(['remote', 'add', 'origin', 'dits::s3://media/proj3'], repo);
+    const backup = `dits::file://${path.join(sb.dir, 'backup3')}`;
+    sb.mustGit(['remote', 'add', 'backup', backup], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    sb.mustGit(['push', '-q', 'backup', 'main'], repo);
+    const storage = storageAt('proj3');
+    for (const [key, size] of await packs(storage)) await storage.setStorageClass(key, 'DEEP_ARCHIVE', { size });
+    const dest = path.join(sb.dir, 'clone3');
+    sb.mustGit(['clone', '-q', '-c', 'dits.fetchMode=lazy', ...Object.entries(SMALL_CHUNKS).flatMap(([k, v]) => ['-c', `${k}=${v}`]), 'dits::s3://media/proj3', dest], sb.dir);
+    sb.mustGit(['remote', 'add', 'backup', backup], dest);
+    const pull = sb.dits(['pull', '--json'], dest);
+    expect(pull.status, pull.stderr).toBe(0);
+    expect(JSON.parse(pull.stdout)).toMatchObject({ written: 1, frozenFiles: 0, frozen: null });
+    expect(hash(path.join(dest, 'clip.mov'))).toBe(blake3(clip).toString('hex'));
+    // only origin, named: frozen there, said so
+    fs.rmSync(path.join(dest, 'clip.mov'));
+    sb.mustGit(['checkout', '-q', '--', 'clip.mov'], dest, undefined, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'dits.fetchMode', GIT_CONFIG_VALUE_0: 'lazy' });
+    expect(fs.statSync(path.join(dest, 'clip.mov')).size).toBeLessThan(1024);
+    const only = sb.dits(['pull', '--json', '--remote', 'origin'], dest);
+    expect(only.status, only.stderr).toBe(3);
+  });
+
   it('a push of chunks whose only copies are archived uploads them afresh: a new clone needs no thaw, the archived packs stay as they were', async () => {
     const clip = randomBytesSeeded(300_000, 41);
     const repo = sb.repo('src2', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'clip.mov': clip } });
