@@ -12,6 +12,10 @@ import { FrozenObjectError } from '../../src/tier/tier-storage.js';
 import { ensureLocal } from '../../src/remote/content/fetch-content.js';
 import { pushContent } from '../../src/remote/content/index.js';
 import { addFile, openStore, readFile, sameBytes, seededBytes, TempDirs } from '../remote-content/fixtures.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { TieredFolderStorage } from '../../src/tier/tier-folders.js';
+import { FrozenContentError } from '../../src/remote/content/fetch-content.js';
 
 const dirs = new TempDirs();
 afterAll(() => dirs.cleanup());
@@ -91,5 +95,33 @@ describe('push and the tier reaper', () => {
       for await (const o of remote.list(prefix)) yield { ...o, storageClass: 'GLACIER_IR' } as ListedObject;
     };
     expect((await pushAgain(readable, file)).chunks).toBe(0);
+  });
+
+  it('a folder tier map: chunks only in the archive folder (tape-like, needs a restore) are uploaded again', async () => {
+    const dir = dirs.make();
+    for (const f of ['hot', 'deep']) fs.mkdirSync(path.join(dir, f));
+    const remote = new TieredFolderStorage(path.join(dir, 'hot'), { folders: { deep: path.join(dir, 'deep') }, archive: ['deep'] });
+    const a = openStore(dirs);
+    const file = seededBytes(300_000, 61);
+    const id = await addFile(a, file);
+    await pushContent(remote, a, [id], { remoteName: 'origin', packSize: 100_000 });
+    a.close();
+    const old: string[] = [];
+    for await (const o of remote.list('v1/packs/')) if (o.key.endsWith('.pack')) old.push(o.key);
+    for (const key of old) await remote.setStorageClass(key, 'deep', { size: (await remote.head(key))!.size });
+    // frozen now: a fetch says so
+    const c = openStore(dirs);
+    await expect(ensureLocal(remote, c, { manifestIds: [id] }, { remoteName: 'origin' })).rejects.toBeInstanceOf(FrozenContentError);
+    c.close();
+    const b = openStore(dirs);
+    expect(await addFile(b, file)).toBe(id);
+    const r = await pushContent(remote, b, [id], { remoteName: 'origin', packSize: 100_000 });
+    b.close();
+    expect(r.chunksRecopied).toBeGreaterThan(0);
+    const d = openStore(dirs);
+    const got = await ensureLocal(remote, d, { manifestIds: [id] }, { remoteName: 'origin', allowFrozen: true });
+    expect(got.frozen).toEqual([]);
+    expect(sameBytes(await readFile(d, id), file)).toBe(true);
+    d.close();
   });
 });
