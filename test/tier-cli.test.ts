@@ -110,6 +110,22 @@ describe('git dits tier', () => {
     expect(fs.readFileSync(path.join(clone, 'a.mov')).equals(v1)).toBe(true);
   });
 
+  it('a push between the mark and the move, of a default-branch version sharing chunks with the marked packs, keeps them hot (unmarked)', () => {
+    const { repo, v1 } = setup('pushrace');
+    const first = JSON.parse(sb.mustDits(['tier', 'apply', '--grace', '0', '--json'], repo)) as PlanJson;
+    expect(first.apply!.marked).toBeGreaterThan(0);
+    // v3: v1 with its first bytes changed, pushed while the packs of v1 are pending
+    const v3 = Buffer.from(v1);
+    v3.write('edited', 0);
+    writeFile(path.join(repo, 'a.mov'), v3);
+    sb.mustGit(['commit', '-q', '-am', 'v3'], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const second = JSON.parse(sb.mustDits(['tier', 'apply', '--grace', '0', '--json'], repo)) as PlanJson;
+    expect(second.apply).toMatchObject({ moved: 0, unmarked: first.apply!.marked });
+    const status = JSON.parse(sb.mustDits(['tier', 'status', '--json'], repo)) as { tiers: Record<string, { packs: number }> };
+    expect(status.tiers.warm!.packs).toBe(0);
+  });
+
   it('keep-hot patterns keep what they name hot: branch:<name> keeps the old version too', () => {
     const { repo } = setup('keephot');
     expect((JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as PlanJson).moves.length).toBeGreaterThan(0);
