@@ -45,6 +45,8 @@ export interface SyncSummary {
   /** manifests with a chunk in no listed pack (read again next sync) */
   incompleteManifests: number;
   pending: number;
+  /** markers whose pack is gone from the remote (a run that writes deletes them) */
+  orphanMarkers: string[];
   access: { matched: number; unknown: number };
   /** newest LastModified seen in the listings (a lower bound of the storage's clock) */
   newestStorageTime: number;
@@ -258,6 +260,7 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
       throw err;
     }
   });
+  const orphanMarkers = db.prepare('SELECT l.id FROM listed_pending l LEFT JOIN packs p ON p.id = l.id WHERE p.n IS NULL ORDER BY l.id').pluck().all() as string[];
   catalog.tx(() => {
     db.exec(`UPDATE packs SET pending_tier = NULL, pending_at = NULL WHERE pending_at IS NOT NULL AND id NOT IN (SELECT id FROM listed_pending)`);
     db.exec(`UPDATE packs SET pending_tier = l.tier, pending_at = l.at FROM listed_pending l WHERE l.id = packs.id AND l.tier >= 0`);
@@ -291,6 +294,7 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
     unreadable,
     incompleteManifests: stats.incompleteManifests,
     pending: markers.length,
+    orphanMarkers,
     access,
     newestStorageTime: newest,
     requests,

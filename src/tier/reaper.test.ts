@@ -175,6 +175,19 @@ describe('reaper runs', () => {
     expect(storage.counts.copies).toBe(0);
   });
 
+  it('deletes the marker of a pack deleted from the remote since it was marked', async () => {
+    const { storage, files } = await remoteOf(2);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 900 * DAY_MS;
+    await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    expect(await storage.head(pendingKey(files[0]!.packId))).not.toBeNull();
+    await storage.delete(packKey(files[0]!.packId));
+    const r = await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    expect(r.sync.orphanMarkers).toEqual([files[0]!.packId]);
+    expect(await storage.head(pendingKey(files[0]!.packId))).toBeNull();
+    expect(await storage.head(pendingKey(files[1]!.packId))).not.toBeNull();
+  });
+
   it('the server run keeps hot what the published keep-hot.json names', async () => {
     const { storage, files } = await remoteOf(2);
     await storage.put(KEEP_HOT_KEY, Buffer.from(JSON.stringify({ v: 1, at: T0, patterns: [], manifests: [files[0]!.manifest] })));

@@ -11,7 +11,7 @@
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import { applyTierPlan, storageClock, type ApplyOptions, type ApplyResult } from './apply.js';
 import { TierCatalog, type AccessEntry } from './catalog.js';
-import { syncCatalog, type SyncSummary } from './catalog-sync.js';
+import { pendingKey, syncCatalog, type SyncSummary } from './catalog-sync.js';
 import { readPublishedKeepHot } from './keep-hot.js';
 import { planTiers, type TierPlan } from './plan.js';
 import type { TierPolicy } from './policy.js';
@@ -60,6 +60,8 @@ export async function reapOnce(storage: ObjectStorage & TierStorage, catalog: Ti
     plan.notes.push(`this machine's clock is ${formatSkew(skew)} ${skew > 0 ? 'ahead of' : 'behind'} the storage's: the storage's time was used`);
   }
   const apply = opts.dryRun ? null : await applyTierPlan(storage, catalog, plan, { ...opts.apply, now, mode: policy.mode });
+  // markers of packs deleted since (gc): a pack pushed again later starts with no mark
+  if (!opts.dryRun) for (const id of sync.orphanMarkers) await storage.delete(pendingKey(id));
   return { sync, plan, apply, clock: { client, storage: storageNow, skewMs: skew } };
 }
 
