@@ -56,9 +56,11 @@ function prng(seed: number): () => number {
 const CLASS_OF_TIER = { hot: 'STANDARD', warm: 'STANDARD_IA', cold: 'GLACIER_IR', deep: 'DEEP_ARCHIVE' } as const;
 
 export function ensureSyntheticCatalog(dir: string, packs: number, log: (s: string) => void): { file: string; keepHotFile: string; manifests: number; userRows: number } {
-  const file = path.join(dir, `tier-catalog-${packs}.sqlite`);
-  const keepHotFile = path.join(dir, `tier-catalog-${packs}.keep-hot.json`);
-  const metaFile = path.join(dir, `tier-catalog-${packs}.json`);
+  // the version in the name: a catalog cached by an older build of this generator is not reused
+  const base = path.join(dir, `tier-catalog-v2-${packs}`);
+  const file = `${base}.sqlite`;
+  const keepHotFile = `${base}.keep-hot.json`;
+  const metaFile = `${base}.json`;
   if (fs.existsSync(file) && fs.existsSync(metaFile) && fs.existsSync(keepHotFile)) return { file, keepHotFile, ...(JSON.parse(fs.readFileSync(metaFile, 'utf8')) as { manifests: number; userRows: number }) };
   for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
   log(`tier: building a synthetic catalog of ${packs} packs`);
