@@ -229,12 +229,6 @@ export class TierCatalog {
     return out;
   }
 
-  /** Newest upload time of anything the catalog holds (a lower bound of the storage's clock). */
-  newestUpload(): number {
-    const r = this.db.prepare('SELECT MAX(a) FROM (SELECT MAX(uploaded_at) AS a FROM packs UNION ALL SELECT MAX(class_since) FROM packs UNION ALL SELECT MAX(uploaded_at) FROM manifests)').pluck().get() as number | null;
-    return r ?? 0;
-  }
-
   /**
    * Direct rows, for tests and the bench's synthetic catalogs (a sync writes the same rows
    * from a remote). Returns the row number.
