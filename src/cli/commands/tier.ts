@@ -88,14 +88,22 @@ function tierLine(plan: TierPlan, which: 'before' | 'after'): string {
   return TIERS.map((t) => `${t} ${totals[t].packs} pack(s) ${formatBytes(totals[t].bytes)} ${formatDollars(cost[t])}/mo`).join(' | ');
 }
 
-function describePolicy(p: TierPolicy): string {
-  const d = (n: number): string => (Number.isFinite(n) ? `${n} d` : 'never');
-  return `warm after ${d(p.warmAfterDays)}, cold after ${d(p.coldAfterDays)}, deep after ${d(p.deepAfterDays)} without use; grace ${Math.round(p.graceMs / 3_600_000)} h; mode ${p.mode}`;
+/** "24 h", "2 d", "30 min", "0" */
+function formatGrace(ms: number): string {
+  if (ms === 0) return '0';
+  if (ms >= 2 * 86_400_000) return `${Math.round(ms / 86_400_000)} d`;
+  if (ms >= 3_600_000) return `${Math.round(ms / 3_600_000)} h`;
+  return `${Math.max(1, Math.round(ms / 60_000))} min`;
 }
 
-function renderPlan(ctx: CliContext, t: TierContext, r: ReaperResult, prices: PriceTable, limit: number, heading: string): void {
+function describePolicy(p: TierPolicy): string {
+  const d = (n: number): string => (Number.isFinite(n) ? `${n} d` : 'never');
+  return `warm after ${d(p.warmAfterDays)}, cold after ${d(p.coldAfterDays)}, deep after ${d(p.deepAfterDays)} without use; grace ${formatGrace(p.graceMs)}; mode ${p.mode}`;
+}
+
+function renderPlan(ctx: CliContext, t: TierContext, policy: TierPolicy, r: ReaperResult, prices: PriceTable, limit: number, heading: string): void {
   const { plan } = r;
-  out(ctx, `${t.remote.name} (${t.storage!.location}), ${plan.provider} classes; ${describePolicy(t.policy)}`);
+  out(ctx, `${t.remote.name} (${t.storage!.location}), ${plan.provider} classes; ${describePolicy(policy)}`);
   out(ctx, `Now:   ${tierLine(plan, 'before')}`);
   out(ctx, `After: ${tierLine(plan, 'after')}`);
   out(ctx, `Monthly storage: ${formatDollars(plan.monthlyCostBefore)} now, ${formatDollars(plan.monthlyCostAfter)} after; class changes ${formatDollars(plan.transitionCost)}; early-deletion charges ${formatDollars(plan.earlyDeletion)}`);
@@ -195,7 +203,7 @@ async function tierPlan(args: string[], ctx: CliContext): Promise<number> {
   if (done !== null) return done;
   const { result, prices } = await runTier(ctx, t, { dryRun: true, json: !!values.json, progress: false });
   if (values.json) printPlanJson(ctx, { remote: t.remote.name, policy: t.policy, prices: { provider: prices.provider, region: prices.region, asOf: prices.asOf }, sync: result.sync, clock: result.clock }, result.plan);
-  else renderPlan(ctx, t, result, prices, limit, 'The next run would');
+  else renderPlan(ctx, t, t.policy, result, prices, limit, 'The next run would');
   return 0;
 }
 
@@ -217,10 +225,11 @@ async function tierApply(args: string[], ctx: CliContext): Promise<number> {
     printPlanJson(ctx, { remote: t.remote.name, dryRun, apply: a, sync: result.sync, clock: result.clock }, result.plan);
     return a && a.skipped.length ? 1 : 0;
   }
-  renderPlan(ctx, t, result, prices, 20, dryRun ? 'This run would' : 'This run');
+  const policy = graceMs === undefined ? t.policy : { ...t.policy, graceMs };
+  renderPlan(ctx, t, policy, result, prices, 20, dryRun ? 'This run would' : 'This run');
   if (a) {
     out(ctx, `Done: ${a.marked} pack(s) marked, ${a.moved} moved (${formatBytes(a.movedBytes)}), ${a.unmarked} unmarked, ${a.waiting} waiting out the grace.`);
-    if (a.marked && !a.moved) out(ctx, `Marked packs move on a run at least ${Math.round((graceMs ?? t.policy.graceMs) / 3_600_000)} h from now, if nothing has used them meanwhile.`);
+    if (a.marked) out(ctx, `Marked packs move on ${policy.graceMs === 0 ? 'the next run' : `a run at least ${formatGrace(policy.graceMs)} from now`}, if nothing has used them meanwhile.`);
     for (const s of a.skipped) err(ctx, `warning: pack ${s.packId} ${s.reason}`);
     return a.skipped.length ? 1 : 0;
   }
