@@ -167,7 +167,7 @@ describe('reaper runs', () => {
     const catalog = TierCatalog.open(':memory:');
     storage.clock = T0 + 900 * DAY_MS;
     const puts = storage.counts.puts;
-    const r = await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock });
+    const r = await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock, keepHotManifests: new Set() });
     expect(r.plan.tiered).toBe(false);
     expect(r.plan.notes[0]).toMatch(/Backblaze B2 has one storage class/);
     expect(r.apply).toMatchObject({ marked: 0, moved: 0 });
@@ -186,6 +186,18 @@ describe('reaper runs', () => {
     expect(r.sync.orphanMarkers).toEqual([files[0]!.packId]);
     expect(await storage.head(pendingKey(files[0]!.packId))).toBeNull();
     expect(await storage.head(pendingKey(files[1]!.packId))).not.toBeNull();
+  });
+
+  it('the server run with no keep-hot list published marks and moves nothing, and says why', async () => {
+    const { storage } = await remoteOf(2);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 900 * DAY_MS;
+    const r = await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock });
+    expect(r.apply).toBeNull();
+    expect(r.plan.phases.mark.packs).toBe(2);
+    expect(r.plan.notes.join('\n')).toMatch(/no keep-hot list is published/);
+    expect(storage.counts.copies).toBe(0);
+    expect([...storage.meta.keys()].filter((k) => k.startsWith('v1/tier/pending/'))).toEqual([]);
   });
 
   it('the server run keeps hot what the published keep-hot.json names', async () => {

@@ -53,13 +53,19 @@ export async function reapOnce(storage: ObjectStorage & TierStorage, catalog: Ti
   let storageNow: number | null = null;
   if (!opts.dryRun && profile.classes !== null) storageNow = await storageClock(storage, client);
   const now = storageNow ?? client;
-  const keepHot = opts.keepHotManifests ?? (await readPublishedKeepHot(storage))?.manifests ?? new Set<string>();
-  const plan = planTiers(catalog, policy, profile, opts.prices ?? defaultPrices(storage), { now, keepHotManifests: keepHot });
+  // keep-hot: given (a client computes it from git), else the list a client published; with
+  // neither, nothing is known to be needed now, so nothing may move (the plan is still shown)
+  const keepHot = opts.keepHotManifests ?? (await readPublishedKeepHot(storage))?.manifests ?? null;
+  const plan = planTiers(catalog, policy, profile, opts.prices ?? defaultPrices(storage), { now, keepHotManifests: keepHot ?? new Set<string>() });
   const skew = storageNow === null ? null : client - storageNow;
   if (skew !== null && Math.abs(skew) > CLOCK_NOTE_MS) {
     plan.notes.push(`this machine's clock is ${formatSkew(skew)} ${skew > 0 ? 'ahead of' : 'behind'} the storage's: the storage's time was used`);
   }
-  const apply = opts.dryRun ? null : await applyTierPlan(storage, catalog, plan, { ...opts.apply, now, mode: policy.mode });
+  const keepHotUnknown = keepHot === null && plan.tiered;
+  if (keepHotUnknown) {
+    plan.notes.push('no keep-hot list is published on this remote (v1/tier/keep-hot.json): nothing was marked or moved; run `git dits tier apply` once from a clone to publish it');
+  }
+  const apply = opts.dryRun || keepHotUnknown ? null : await applyTierPlan(storage, catalog, plan, { ...opts.apply, now, mode: policy.mode });
   // markers of packs deleted since (gc): a pack pushed again later starts with no mark
   if (!opts.dryRun) for (const id of sync.orphanMarkers) await storage.delete(pendingKey(id));
   return { sync, plan, apply, clock: { client, storage: storageNow, skewMs: skew } };
