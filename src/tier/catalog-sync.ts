@@ -142,6 +142,7 @@ async function syncCatalogWith(storage: ObjectStorage & TierStorage, catalog: Ti
      JOIN manifest_packs mp ON mp.pack = other.pack WHERE mine.pack = @p`,
   );
   let done = 0;
+  let read = 0;
   const total = fresh.length;
   const writes = new WriteBatch(catalog);
   await runPool(fresh, concurrency, async ([id, size, cls, at]) => {
@@ -163,7 +164,7 @@ async function syncCatalogWith(storage: ObjectStorage & TierStorage, catalog: Ti
       inheritUsers.run({ p: n });
       done++;
     });
-    opts.onProgress?.(done, total);
+    opts.onProgress?.(++read, total);
   });
   writes.flush();
 

@@ -29,6 +29,10 @@ export interface ReaperOptions {
   dryRun?: boolean;
   apply?: Omit<ApplyOptions, 'now' | 'dryRun' | 'mode'>;
   concurrency?: number;
+  /** pack indexes read by the sync so far, of those new */
+  onSyncProgress?: (done: number, total: number) => void;
+  /** the plan, before anything is applied (for a progress total) */
+  onPlan?: (plan: TierPlan) => void;
 }
 
 export interface ReaperResult {
@@ -49,7 +53,7 @@ export function defaultPrices(storage: TierStorage): PriceTable {
 export async function reapOnce(storage: ObjectStorage & TierStorage, catalog: TierCatalog, policy: TierPolicy, opts: ReaperOptions = {}): Promise<ReaperResult> {
   const client = opts.now ?? Date.now();
   const profile = storage.tierProfile;
-  const sync = await syncCatalog(storage, catalog, { access: opts.access, now: client, concurrency: opts.concurrency });
+  const sync = await syncCatalog(storage, catalog, { access: opts.access, now: client, concurrency: opts.concurrency, onProgress: opts.onSyncProgress });
   let storageNow: number | null = null;
   if (!opts.dryRun && profile.classes !== null) storageNow = await storageClock(storage, client);
   const now = storageNow ?? client;
@@ -65,6 +69,7 @@ export async function reapOnce(storage: ObjectStorage & TierStorage, catalog: Ti
   if (keepHotUnknown) {
     plan.notes.push('no keep-hot list is published on this remote (v1/tier/keep-hot.json): nothing was marked or moved; run `git dits tier apply` once from a clone to publish it');
   }
+  opts.onPlan?.(plan);
   const apply = opts.dryRun || keepHotUnknown ? null : await applyTierPlan(storage, catalog, plan, { ...opts.apply, now, mode: policy.mode });
   // markers of packs deleted since (gc): a pack pushed again later starts with no mark
   if (!opts.dryRun) for (const id of sync.orphanMarkers) await storage.delete(pendingKey(id));

@@ -148,7 +148,11 @@ async function runTier(ctx: CliContext, t: TierContext, opts: { dryRun: boolean;
   const onSignal = (): void => abort.abort(new DitsUserError('interrupted', 'interrupted: every move made so far is recorded; run `git dits tier apply` again to go on', { exitCode: 130 }));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // bytes of packs moved (marks and unmarks are tiny and not counted); the pack indexes a
+  // first sync reads are counted on their own line
   const bar = opts.progress ? createProgressBar(ctx, 'Moving packs', 0) : { update() {}, done() {} };
+  const syncLine = opts.progress ? countLine(ctx, 'Reading new pack indexes') : { update() {}, done() {} };
+  let moveBytes = 0;
   try {
     const result = await reapOnce(storage, catalog, policy, {
       now,
@@ -158,18 +162,44 @@ async function runTier(ctx: CliContext, t: TierContext, opts: { dryRun: boolean;
       access: remoteAccess(storage),
       apply: {
         signal: abort.signal,
-        onProgress: (p) => bar.update(p.done, p.total),
+        onProgress: (p) => bar.update(p.bytes, moveBytes),
+      },
+      onSyncProgress: (done, total) => syncLine.update(done, total),
+      onPlan: (plan) => {
+        syncLine.done();
+        moveBytes = plan.phases.move.bytes;
       },
     }).catch((e: unknown) => {
       throw abort.signal.aborted ? abort.signal.reason : e;
     });
     return { result, prices };
   } finally {
+    syncLine.done();
     bar.done();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     catalog.close();
   }
+}
+
+/** "Reading new pack indexes: 1200/5000" on a terminal (stderr), at most 10 times a second. */
+function countLine(ctx: CliContext, label: string): { update(done: number, total: number): void; done(): void } {
+  if (!ctx.interactive) return { update() {}, done() {} };
+  let last = 0;
+  let drawn = false;
+  return {
+    update(done, total) {
+      const now = Date.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      drawn = true;
+      ctx.stderr.write(`\r${label}: ${done}/${total}\x1b[K`);
+    },
+    done() {
+      if (drawn) ctx.stderr.write('\n');
+      drawn = false;
+    },
+  };
 }
 
 function singleClass(ctx: CliContext, t: TierContext, json: boolean): number | null {
