@@ -162,7 +162,9 @@ async function runTier(ctx: CliContext, t: TierContext, opts: { dryRun: boolean;
       access: remoteAccess(storage),
       apply: {
         signal: abort.signal,
-        onProgress: (p) => bar.update(p.bytes, moveBytes),
+        onProgress: (p) => {
+          if (moveBytes > 0) bar.update(p.bytes, moveBytes);
+        },
       },
       onSyncProgress: (done, total) => syncLine.update(done, total),
       onPlan: (plan) => {
