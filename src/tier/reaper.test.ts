@@ -154,6 +154,9 @@ describe('reaper runs', () => {
       expect(r.plan.notes.join('\n')).toMatch(/1825 days ahead of the storage's/);
     }
     expect(storage.counts.copies).toBe(0);
+    // a plan (dry run: no probe) says what the last apply here measured
+    const dry = await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: ahead, keepHotManifests: new Set(), dryRun: true });
+    expect(dry.plan.notes.join('\n')).toMatch(/at the last `tier apply` here .* this machine's clock was 1825 days ahead/);
   });
 
   it('a dry run with a clock behind the storage refuses', async () => {

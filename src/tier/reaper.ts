@@ -62,8 +62,16 @@ export async function reapOnce(storage: ObjectStorage & TierStorage, catalog: Ti
   const keepHot = opts.keepHotManifests ?? (await readPublishedKeepHot(storage))?.manifests ?? null;
   const plan = planTiers(catalog, policy, profile, opts.prices ?? defaultPrices(storage), { now, keepHotManifests: keepHot ?? new Set<string>() });
   const skew = storageNow === null ? null : client - storageNow;
-  if (skew !== null && Math.abs(skew) > CLOCK_NOTE_MS) {
-    plan.notes.push(`this machine's clock is ${formatSkew(skew)} ${skew > 0 ? 'ahead of' : 'behind'} the storage's: the storage's time was used`);
+  if (skew !== null) {
+    catalog.setMeta('clock_skew', JSON.stringify({ at: client, skewMs: skew }));
+    if (Math.abs(skew) > CLOCK_NOTE_MS) plan.notes.push(`this machine's clock is ${formatSkew(skew)} ${skew > 0 ? 'ahead of' : 'behind'} the storage's: the storage's time was used`);
+  } else if (plan.tiered) {
+    // a dry run cannot probe the storage's clock: say what the last run here measured
+    const last = catalog.meta('clock_skew');
+    const seen = last === undefined ? null : (JSON.parse(last) as { at: number; skewMs: number });
+    if (seen && Math.abs(seen.skewMs) > CLOCK_NOTE_MS) {
+      plan.notes.push(`at the last \`tier apply\` here (${new Date(seen.at).toISOString().slice(0, 10)}) this machine's clock was ${formatSkew(seen.skewMs)} ${seen.skewMs > 0 ? 'ahead of' : 'behind'} the storage's; this plan uses this machine's clock (apply uses the storage's)`);
+    }
   }
   const keepHotUnknown = keepHot === null && plan.tiered;
   if (keepHotUnknown) {
