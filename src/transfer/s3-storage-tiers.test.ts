@@ -138,6 +138,21 @@ describe('S3Storage tiers', () => {
     expect(front.counts.gets).toBe(3);
   });
 
+  it('a presigned GET of an archived object is 403 InvalidObjectState (what a Dits server hands a client), and reads once restored', async () => {
+    const s = storage();
+    await s.put('v1/packs/p.pack', Buffer.from('presigned'));
+    await s.setStorageClass('v1/packs/p.pack', 'GLACIER', { size: 9 });
+    const url = (await s.presign('get', 'v1/packs/p.pack')).url;
+    const frozen = await fetch(url);
+    expect(frozen.status).toBe(403);
+    expect(await frozen.text()).toMatch(/<Code>InvalidObjectState<\/Code>.*<StorageClass>GLACIER<\/StorageClass>/s);
+    await s.requestRestore('v1/packs/p.pack', { days: 1, tier: 'standard' });
+    front.finishRestores();
+    const thawed = await fetch(url);
+    expect(thawed.status).toBe(200);
+    expect(await thawed.text()).toBe('presigned');
+  });
+
   it('restores: started, in-progress, restored; tierState follows x-amz-restore; then the object reads', async () => {
     const s = storage();
     await s.put('v1/packs/r.pack', Buffer.from('restore me'));
