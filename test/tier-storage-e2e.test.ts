@@ -2,13 +2,16 @@
  * Tier storages under real git: a dits::s3 remote behind the Glacier front (in its own
  * process) whose packs change class in place and still clone byte for byte, with no
  * object deleted or uploaded again; and a dits::file remote whose packs moved to tier
- * folders (one an archive with a restore step) that a clone with dits.tier.folder.* reads.
+ * folders (one an archive with a restore step) that a clone with dits.tier.folder.* reads;
+ * and `git dits serve --tier-folder` serving a repository whose packs moved to its tier folders.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { blake3 } from '@napi-rs/blake-hash';
-import { GitSandbox, SMALL_CHUNKS, cloneInto, randomBytesSeeded } from './helpers/git-env.js';
+import { DITS_BIN, GitSandbox, SMALL_CHUNKS, cloneInto, randomBytesSeeded } from './helpers/git-env.js';
+import { createStorageBackend } from '../server/storage-backend.js';
 import { startGlacierFrontProcess, type GlacierFrontProcess } from './helpers/glacier-front-process.js';
 import { S3Storage } from '../src/transfer/s3-storage.js';
 import { TieredFolderStorage } from '../src/tier/tier-folders.js';
@@ -100,5 +103,55 @@ describe('tier storages end to end', () => {
     const c = cloneInto(sb, `dits::file://${hot}`, 'file-clone', { ...SMALL_CHUNKS, ...tierConfig });
     for (const f of ['a.mov', 'b.mov', 'notes.txt']) expect(hash(path.join(c, f))).toBe(hash(path.join(repo, f)));
     expect(sb.status(c)).toBe('');
+  });
+
+  it('git dits serve --tier-folder: remembered in the data dir, and a clone through the server reads packs moved to its tier folders', async () => {
+    const data = path.join(sb.dir, 'server-data');
+    const warm = path.join(sb.dir, 'srv-warm');
+    const deep = path.join(sb.dir, 'srv-deep');
+    fs.mkdirSync(warm);
+    const admin = (args: string[]): string => sb.mustDits(['server', ...args, '--data', data], sb.dir);
+    admin(['user', 'add', 'ci']);
+    admin(['repo', 'create', 'team/film']);
+    admin(['grant', 'ci', 'team/film', 'write']);
+    const token = (JSON.parse(admin(['token', 'create', 'ci', 'tiers', '--json'])) as { token: string }).token;
+    const missing = sb.dits(['serve', '--data', data, '--port', '0', '--tier-folder', `warm=${warm},deep=${deep}`, '--tier-archive', 'deep'], sb.dir);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/the deep tier folder .* does not exist/);
+    expect(fs.existsSync(path.join(data, 'tier-folders.json'))).toBe(false);
+    fs.mkdirSync(deep);
+    const server = spawn(DITS_BIN, ['serve', '--data', data, '--port', '0', '--quiet', '--tier-folder', `warm=${warm},deep=${deep}`, '--tier-archive', 'deep'], { env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        server.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        server.once('exit', (code) => reject(new Error(`git dits serve exited (${code})`)));
+      });
+      expect(JSON.parse(fs.readFileSync(path.join(data, 'tier-folders.json'), 'utf8'))).toEqual({ folders: { warm, deep }, archive: ['deep'] });
+      const env = { DITS_TOKEN: token };
+      Object.assign(sb.env, env);
+      const repo = pushRepo('srv-src', `dits::${url}/team/film`);
+      // the data dir's own settings, as every process of it reads them
+      const storage = (await createStorageBackend({ dataDir: data }).forRepo('team/film')) as TieredFolderStorage;
+      expect(storage).toBeInstanceOf(TieredFolderStorage);
+      const packs = await packsOf(storage);
+      expect(packs.length).toBeGreaterThan(2);
+      const [first, ...rest] = packs;
+      await storage.setStorageClass(first!.key, 'warm', { size: first!.size });
+      for (const p of rest) await storage.setStorageClass(p.key, 'deep', { size: p.size });
+      expect(fs.existsSync(path.join(warm, 'team/film', first!.key))).toBe(true);
+      for (const p of rest) await storage.requestRestore(p.key, { days: 1, tier: 'standard' });
+      const c = cloneInto(sb, `dits::${url}/team/film`, 'srv-clone', SMALL_CHUNKS);
+      for (const f of ['a.mov', 'b.mov', 'notes.txt']) expect(hash(path.join(c, f))).toBe(hash(path.join(repo, f)));
+      expect(sb.status(c)).toBe('');
+    } finally {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+      delete sb.env.DITS_TOKEN;
+    }
   });
 });
