@@ -178,6 +178,19 @@ describe('S3Storage tiers', () => {
     expect(await s.requestRestore('v1/packs/hot.pack', { days: 1, tier: 'standard' }).catch((e: { code: string }) => e.code)).toBe('storage-not-found');
   });
 
+  it('a restored archived object can be made hot again for good, whole or multipart', async () => {
+    for (const threshold of [1e9, 5]) {
+      const s = storage({ copyPartThreshold: threshold, copyPartSize: 5 * MiB });
+      await s.put('v1/packs/back.pack', Buffer.from('coming back'));
+      await s.setStorageClass('v1/packs/back.pack', 'DEEP_ARCHIVE', { size: 11 });
+      expect(await s.requestRestore('v1/packs/back.pack', { days: 1, tier: 'bulk' })).toBe('started');
+      front.finishRestores();
+      await s.setStorageClass('v1/packs/back.pack', 'STANDARD', { size: 11 });
+      expect(await s.tierState('v1/packs/back.pack')).toEqual({ size: 11, storageClass: 'STANDARD', restore: null });
+      expect((await s.getBuffer('v1/packs/back.pack')).toString()).toBe('coming back');
+    }
+  });
+
   it('a copy from an archived object without a restore is FrozenObjectError, whole or multipart, and nothing changes', async () => {
     const s = storage({ copyPartThreshold: 100 });
     await s.put('v1/packs/deep.pack', Buffer.alloc(1000, 7));
