@@ -92,6 +92,7 @@ type GetObjectCommand = S3Sdk.GetObjectCommand;
 type PutObjectCommand = S3Sdk.PutObjectCommand;
 
 export type ConditionalWritesSetting = 'auto' | 'on' | 'off';
+export type CasMode = 'native' | 'log';
 
 /** Tier settings of an S3 remote (git config `dits.tier.provider`, `dits.tier.class.<tier>`). */
 export interface S3TierOptions {
@@ -99,7 +100,6 @@ export interface S3TierOptions {
   provider?: ProviderName;
   overrides?: Partial<Record<Tier, string>>;
 }
-export type CasMode = 'native' | 'log';
 
 export interface S3StorageOptions {
   bucket: string;
