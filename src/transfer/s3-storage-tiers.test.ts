@@ -227,6 +227,28 @@ describe('S3Storage tiers', () => {
     expect((await s.getBuffer('v1/packs/g.pack')).toString()).toBe('g');
   });
 
+  it('answers lost after the provider acted: a re-sent restore finds it running (one paid), a re-sent class change finds it done', async () => {
+    const s = storage();
+    await s.put('v1/packs/lost.pack', Buffer.from('lost'));
+    front.resetCounts();
+    front.failNext('copy', 'cut-after');
+    await s.setStorageClass('v1/packs/lost.pack', 'GLACIER', { size: 4 });
+    expect(front.counts).toMatchObject({ copies: 2, faults: 1, deletes: 0, puts: 0 });
+    expect(front.classOf(`${s.prefix}v1/packs/lost.pack`)).toBe('GLACIER');
+    front.failNext('restore', 'cut-after');
+    expect(await s.requestRestore('v1/packs/lost.pack', { days: 1, tier: 'standard' })).toBe('in-progress');
+    expect(front.counts).toMatchObject({ restores: 2, restoresStarted: 1 });
+    expect(front.restoreOf(`${s.prefix}v1/packs/lost.pack`)?.ongoing).toBe(true);
+
+    const big = storage({ copyPartThreshold: 5, copyPartSize: 5 * MiB });
+    await big.put('v1/packs/lost-mp.pack', Buffer.from('multipart'));
+    front.resetCounts();
+    front.failNext('complete', 'cut-after');
+    await big.setStorageClass('v1/packs/lost-mp.pack', 'DEEP_ARCHIVE', { size: 9 });
+    expect(front.counts).toMatchObject({ completes: 2, deletes: 0, puts: 0 });
+    expect(front.classOf(`${big.prefix}v1/packs/lost-mp.pack`)).toBe('DEEP_ARCHIVE');
+  });
+
   it('single-class providers (B2, R2, Wasabi, unknown endpoints) change nothing and say so', async () => {
     for (const provider of ['b2', 'r2', 'wasabi', 'generic'] as const) {
       const s = storage({ tier: { provider } });

@@ -23,7 +23,7 @@ export interface GlacierFrontProcess {
   restoreOf(key: string, bucket?: string): Promise<RestoreView | null>;
   setRestoreDelay(ms: number): Promise<void>;
   finishRestores(): Promise<void>;
-  failNext(op: FrontOp, status: number | 'cut', code?: string, opts?: { times?: number; key?: string }): Promise<void>;
+  failNext(op: FrontOp, status: number | 'cut' | 'cut-after', code?: string, opts?: { times?: number; key?: string }): Promise<void>;
   close(): Promise<void>;
 }
 
