@@ -215,6 +215,11 @@ describe('TieredFolderStorage moves', () => {
       expect(files()).toEqual(['hot/v1/packs/ab/abcdef.pack']);
     }
     await rm(path.join(dir, 'cold'), { recursive: true });
+    await tiered().setStorageClass(KEY, 'warm', { size: body.length });
+    await rm(path.join(dir, 'warm'), { recursive: true }); // as if the share were not mounted
+    expect(await rejection(tiered().getBuffer(KEY))).toMatchObject({ code: 'tier-folder-missing' });
+    mkdirSync(path.join(dir, 'warm'));
+    await tiered().put(KEY, body);
     const missing = await rejection(tiered().setStorageClass(KEY, 'cold', { size: body.length }));
     expect(missing).toMatchObject({ code: 'tier-folder-missing' });
     expect(existsSync(path.join(dir, 'cold'))).toBe(false);

@@ -181,6 +181,14 @@ export class TieredFolderStorage implements ObjectStorage, TierStorage {
         }
       }
     }
+    // not found: say so, unless a tier folder is missing (a share not mounted), where it may be
+    for (const place of this.places.slice(1)) {
+      if ((await statFile(place.root, true))?.isDirectory()) continue;
+      throw new StorageError('tier-folder-missing', `${key} is not in ${this.places[0]!.root}, and the ${place.tier} tier folder ${place.root} is missing: it may be there`, {
+        key,
+        hint: `mount the share or create the folder (dits.tier.folder.${place.tier}), then run again`,
+      });
+    }
     throw new StorageError('storage-not-found', `No object ${key} in ${this.location}`, { key });
   }
 
