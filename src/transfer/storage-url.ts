@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { DitsUserError } from '../errors.js';
 import { BOOLEAN_FORMS, parseConfigBool } from '../git/dits-config.js';
 import type { ObjectStorage } from './object-storage.js';
-import type { S3StorageOptions } from './s3-storage.js';
+import type { S3StorageOptions, S3TierOptions } from './s3-storage.js';
+import { isProviderName, isTier, TIERS, type Tier } from '../tier/tiers.js';
+import type { TierFolderMap } from '../tier/tier-folders.js';
 import type { FileStorageOptions } from './file-storage.js';
 import type { HttpStorageOptions } from './http-storage.js';
 
@@ -85,6 +87,8 @@ export interface OpenStorageOptions {
   file?: FileStorageOptions;
   /** Options for Dits server remotes (the CLI passes a token provider). */
   http?: Omit<HttpStorageOptions, 'baseUrl'>;
+  /** A folder per tier for file remotes (git config `dits.tier.folder.<tier>`): opens a TieredFolderStorage. */
+  tierFolders?: TierFolderMap;
   cwd?: string;
 }
 
@@ -92,6 +96,10 @@ export interface OpenStorageOptions {
 export async function openStorage(url: string, options: OpenStorageOptions = {}): Promise<ObjectStorage> {
   const parsed = parseStorageUrl(url, options.cwd);
   if (parsed.kind === 'file') {
+    if (options.tierFolders !== undefined) {
+      const { TieredFolderStorage } = await import('../tier/tier-folders.js');
+      return new TieredFolderStorage(parsed.path, { ...options.tierFolders, file: options.file });
+    }
     const { FileStorage } = await import('./file-storage.js');
     return new FileStorage(parsed.path, options.file);
   }
@@ -122,11 +130,68 @@ export function s3OptionsFromGitConfig(config: Record<string, string | undefined
   if (profile) out.profile = profile;
   const pathStyle = get('dits.s3.pathStyle');
   if (pathStyle !== undefined) out.forcePathStyle = parseGitBool('dits.s3.pathStyle', pathStyle);
+  const tier = tierOptionsFromGitConfig(get);
+  if (tier !== undefined) out.tier = tier;
   const cw = get('dits.s3.conditionalWrites');
   if (cw !== undefined) {
     const v = cw.toLowerCase();
     if (v === 'auto') out.conditionalWrites = 'auto';
     else out.conditionalWrites = parseGitBool('dits.s3.conditionalWrites', v, 'auto') ? 'on' : 'off';
+  }
+  return out;
+}
+
+/**
+ * `dits.tier.provider` (aws, b2, r2, wasabi, generic; default from the endpoint's host) and
+ * `dits.tier.class.<tier>` (e.g. cold = GLACIER) for an S3 remote; undefined when none is
+ * set. Class names are checked when tiers are first used (providerProfile), so a typo
+ * fails tier commands with a hint, not every fetch.
+ */
+export function tierOptionsFromGitConfig(get: (name: string) => string | undefined): S3TierOptions | undefined {
+  const out: S3TierOptions = {};
+  const provider = get('dits.tier.provider')?.trim().toLowerCase();
+  if (provider !== undefined && provider !== '') {
+    if (!isProviderName(provider) || provider === 'folder') {
+      throw new DitsUserError('bad-config', `git config dits.tier.provider = '${provider}' is not an S3 provider Dits knows`, {
+        hint: 'use one of aws, b2, r2, wasabi, generic (or unset it: the endpoint decides)',
+      });
+    }
+    out.provider = provider;
+  }
+  const overrides: Partial<Record<Tier, string>> = {};
+  for (const t of TIERS) {
+    const cls = get(`dits.tier.class.${t}`)?.trim();
+    if (cls) overrides[t] = cls;
+  }
+  if (Object.keys(overrides).length > 0) out.overrides = overrides;
+  return out.provider === undefined && out.overrides === undefined ? undefined : out;
+}
+
+/**
+ * The tier folder map of a `dits::file://` remote from git config: `dits.tier.folder.<tier>`
+ * (paths relative to `cwd`) and `dits.tier.archive` (tiers separated by commas or spaces).
+ * undefined when no tier folder is set.
+ */
+export function tierFoldersFromGitConfig(get: (name: string) => string | undefined, cwd: string): TierFolderMap | undefined {
+  const folders: TierFolderMap['folders'] = {};
+  for (const t of ['warm', 'cold', 'deep'] as const) {
+    const v = get(`dits.tier.folder.${t}`)?.trim();
+    if (v) folders[t] = path.resolve(cwd, v);
+  }
+  const archiveText = get('dits.tier.archive')?.trim();
+  if (Object.keys(folders).length === 0) {
+    if (archiveText) throw new DitsUserError('bad-config', 'dits.tier.archive is set but no dits.tier.folder.<tier>', { hint: 'set the folders first: `git config dits.tier.folder.deep /mnt/tape`' });
+    return undefined;
+  }
+  const archive = archiveText ? parseTierList('dits.tier.archive', archiveText) : [];
+  return { folders, archive };
+}
+
+export function parseTierList(name: string, text: string): Tier[] {
+  const out: Tier[] = [];
+  for (const word of text.split(/[\s,]+/).filter((s) => s !== '')) {
+    if (!isTier(word)) throw new DitsUserError('bad-config', `${name} = ${text}: ${word} is not a tier`, { hint: `tiers are ${TIERS.join(', ')}` });
+    out.push(word);
   }
   return out;
 }
