@@ -23,4 +23,13 @@ describe('tier verdicts', () => {
     expect(tierVerdicts(r)).toEqual([]);
     expect(formatTierReport(r, [], 1)).toMatch(/not measured: plan: not built/);
   });
+
+  it('objects deleted by any tier move: 0 passes only with packs moved and seen in DEEP_ARCHIVE', () => {
+    const moves = { files: 8, fileBytes: 2 ** 21, objectsBefore: 87, objectsAfter: 87, deleted: 0, sizeChanged: 0, movedPacks: 17, deepPacks: 17, copies: 17, bytesUploaded: 2026, deletesAtFront: 17 };
+    const ok = tierVerdicts({ plan: null, moves, notMeasured: [] });
+    expect(ok.map((x) => [x.figure, x.value, x.pass])).toEqual([['objects deleted by any tier move', 0, true]]);
+    expect(tierVerdicts({ plan: null, moves: { ...moves, deleted: 1 }, notMeasured: [] })[0]!.pass).toBe(false);
+    expect(tierVerdicts({ plan: null, moves: { ...moves, sizeChanged: 1 }, notMeasured: [] })[0]!.pass).toBe(false);
+    expect(tierVerdicts({ plan: null, moves: { ...moves, movedPacks: 0, deepPacks: 0 }, notMeasured: [] })[0]!.pass).toBe(false);
+  });
 });
