@@ -3,11 +3,14 @@ import { TierCatalog } from './catalog.js';
 import { syncCatalog, pendingKey } from './catalog-sync.js';
 import { reapOnce } from './reaper.js';
 import { DAY_MS, DEFAULT_POLICY, type TierPolicy } from './policy.js';
+import { AWS_US_EAST_1 } from './prices.js';
 import { MemoryTierStorage } from './testing/memory-tier-storage.js';
 import { putTestManifest, putTestPack, testChunk } from './testing/remote-fixture.js';
 import { packKey } from '../remote/content/layout.js';
 import { readStreamToBuffer } from '../transfer/object-storage.js';
 import { KEEP_HOT_KEY } from './keep-hot.js';
+import { applyTierPlan } from './apply.js';
+import { planTiers } from './plan.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 const policy: TierPolicy = { ...DEFAULT_POLICY, graceMs: DAY_MS };
@@ -176,6 +179,32 @@ describe('reaper runs', () => {
     expect(r.apply).toMatchObject({ marked: 0, moved: 0 });
     expect(storage.counts.puts).toBe(puts);
     expect(storage.counts.copies).toBe(0);
+  });
+
+  it('a pack deleted or changed between the plan and its move is skipped and said, nothing else touched', async () => {
+    const { storage, files } = await remoteOf(3);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 900 * DAY_MS;
+    await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock, keepHotManifests: new Set() }); // marks
+    await syncCatalog(storage, catalog);
+    const plan = planTiers(catalog, { ...policy, graceMs: 0 }, storage.tierProfile, AWS_US_EAST_1, { now: storage.clock, keepHotManifests: new Set() });
+    expect(plan.phases.move.packs).toBe(3);
+    await storage.delete(packKey(files[0]!.packId)); // a gc meanwhile
+    await storage.setStorageClass(packKey(files[1]!.packId), 'GLACIER'); // someone else moved it
+    const r = await applyTierPlan(storage, catalog, plan);
+    expect(r.moved).toBe(1);
+    expect(r.skipped.map((s) => s.packId).sort()).toEqual([files[0]!.packId, files[1]!.packId].sort());
+    expect(r.skipped.find((s) => s.packId === files[0]!.packId)!.reason).toMatch(/no longer on the remote/);
+    expect(await storage.head(packKey(files[0]!.packId))).toBeNull();
+    expect(storage.meta.get(packKey(files[1]!.packId))!.storageClass).toBe('GLACIER');
+    expect(storage.meta.get(packKey(files[2]!.packId))!.storageClass).toBe('DEEP_ARCHIVE');
+  });
+
+  it('lifecycle mode on a storage without tags refuses, saying what to do', async () => {
+    const { storage } = await remoteOf(1);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 900 * DAY_MS;
+    await expect(reapOnce(storage, catalog, { ...policy, mode: 'lifecycle' }, { now: storage.clock, keepHotManifests: new Set() })).rejects.toMatchObject({ code: 'tier-lifecycle-unsupported' });
   });
 
   it('deletes the marker of a pack deleted from the remote since it was marked', async () => {
