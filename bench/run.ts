@@ -26,6 +26,12 @@ import { formatProxyReport, proxyVerdicts, PROXY_FIGURE_NAMES } from './lib/prox
 import { runTierBench, type TierResults } from './lib/tier.js';
 import { formatTierReport, tierVerdicts } from './lib/tier-report.js';
 
+// the AWS SDK (loaded by the tier section) warns about Node 20 once per process, as git-dits does not let it
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (!`${w.name} ${w.message}`.includes('NodeVersionSupportWarning')) process.stderr.write(`${w.name}: ${w.message}\n`);
+});
+
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -145,7 +151,7 @@ async function main(opts: BenchOptions): Promise<number> {
       name: 'tier',
       issue: 17,
       run: async () => {
-        const tier = await runTierBench({ runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, packs: opts.tierPacks, figures: opts.tierFigures }, { corpusDir, repoRoot: root, env: sandbox.env, log });
+        const tier = await runTierBench({ runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, packs: opts.tierPacks, figures: opts.tierFigures }, { corpusDir, repoRoot: root, env: sandbox.env, log, sandbox });
         raw.tier = tier;
         const v = tierVerdicts(tier);
         verdicts.push(...v);

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAccessTracker } from './access-tracker.js';
 import { createRepo } from './admin.js';
 import { openServerDb, type ServerDb } from './db.js';
-import { accessEntriesOf } from './tier-access.js';
+import { accessEntriesOf, tierCatalogFile } from './tier-access.js';
 
 let db: ServerDb;
 beforeEach(() => {
@@ -29,5 +29,11 @@ describe('accessEntriesOf', () => {
     expect(entries.find((e) => e.id === 'id00')).toEqual({ kind: 'file', id: 'id00', at: Date.parse('2026-05-01T00:00:00.000Z') });
     expect([...accessEntriesOf(db, 'team/doc')]).toEqual([{ kind: 'pack', id: 'other', at: Date.parse('2026-05-01T00:00:00.000Z') }]);
     expect([...accessEntriesOf(db, 'nobody/here')]).toEqual([]);
+  });
+});
+
+describe('tierCatalogFile', () => {
+  it('is <dataDir>/tier/<owner>/<repo>.sqlite', () => {
+    expect(tierCatalogFile('/srv/dits', 'team/film')).toBe('/srv/dits/tier/team/film.sqlite');
   });
 });

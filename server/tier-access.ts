@@ -4,8 +4,14 @@
  * Read a page at a time in key order, so a repository with millions of rows is never
  * held whole and no statement stays open while the tracker writes.
  */
+import path from 'node:path';
 import type { AccessEntry } from '../src/tier/catalog.js';
 import type { ServerDb } from './db.js';
+
+/** Where the reaper keeps a repository's tier catalog: `<dataDir>/tier/<owner>/<repo>.sqlite`. */
+export function tierCatalogFile(dataDir: string, repo: string): string {
+  return `${path.join(dataDir, 'tier', ...repo.split('/'))}.sqlite`;
+}
 
 export function* accessEntriesOf(db: ServerDb, repo: string, pageSize = 10_000): Iterable<AccessEntry> {
   const repoId = (db.stmt('SELECT id FROM repos WHERE name = ?').get(repo) as { id: number } | undefined)?.id;

@@ -110,6 +110,51 @@ describe('git dits tier', () => {
     expect(fs.readFileSync(path.join(clone, 'a.mov')).equals(v1)).toBe(true);
   });
 
+  it('a push between the mark and the move, of a default-branch version sharing chunks with the marked packs, keeps them hot (unmarked)', () => {
+    const { repo, v1 } = setup('pushrace');
+    const first = JSON.parse(sb.mustDits(['tier', 'apply', '--grace', '0', '--json'], repo)) as PlanJson;
+    expect(first.apply!.marked).toBeGreaterThan(0);
+    // v3: v1 with its first bytes changed, pushed while the packs of v1 are pending
+    const v3 = Buffer.from(v1);
+    v3.write('edited', 0);
+    writeFile(path.join(repo, 'a.mov'), v3);
+    sb.mustGit(['commit', '-q', '-am', 'v3'], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const second = JSON.parse(sb.mustDits(['tier', 'apply', '--grace', '0', '--json'], repo)) as PlanJson;
+    expect(second.apply).toMatchObject({ moved: 0, unmarked: first.apply!.marked });
+    const status = JSON.parse(sb.mustDits(['tier', 'status', '--json'], repo)) as { tiers: Record<string, { packs: number }> };
+    expect(status.tiers.warm!.packs).toBe(0);
+  });
+
+  it("a client clock 5 years ahead: apply marks and moves nothing (the storage's clock is used) and says so", () => {
+    const v1 = randomBytesSeeded(300_000, 95);
+    const repo = sb.repo('clock', { track: ['*.mov'], config: { ...SMALL_CHUNKS, 'dits.tier.provider': 'aws' }, files: { 'a.mov': v1 } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'v1'], repo);
+    sb.mustGit(['remote', 'add', 'origin', 'dits::s3://tiers/clock'], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    writeFile(path.join(repo, 'a.mov'), randomBytesSeeded(300_000, 96));
+    sb.mustGit(['commit', '-q', '-am', 'v2'], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    // Date.now() as the tier command reads it runs 5 years ahead. Only there: the request
+    // signer's clock stays right, since s3rver (unlike AWS, whose SDK corrects its offset on
+    // RequestTimeTooSkewed) would refuse the requests.
+    const patch = "const r=Date.now.bind(Date);Date.now=()=>r()+(/commands.tier\\.js/.test(new Error().stack)?157680000000:0);";
+    const ahead = { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(patch)}` };
+    const dits = (args: string[]) => {
+      const r = sb.run(path.join(ROOT, 'bin', 'git-dits'), args, repo, undefined, ahead);
+      if (r.status !== 0) throw new Error(`git dits ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    for (let run = 0; run < 2; run++) {
+      const r = JSON.parse(dits(['tier', 'apply', '--grace', '0', '--json'])) as PlanJson & { clock: { skewMs: number } };
+      expect(r.apply).toMatchObject({ marked: 0, moved: 0 });
+      expect(r.clock.skewMs).toBeGreaterThan(4 * 365 * 86_400_000);
+      expect(r.plan.notes.join('\n')).toMatch(/this machine's clock is \d+ days ahead of the storage's: the storage's time was used/);
+    }
+    expect(dits(['tier', 'apply', '--grace', '0'])).toMatch(/note: this machine's clock is \d+ days ahead/);
+  });
+
   it('keep-hot patterns keep what they name hot: branch:<name> keeps the old version too', () => {
     const { repo } = setup('keephot');
     expect((JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as PlanJson).moves.length).toBeGreaterThan(0);

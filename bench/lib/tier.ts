@@ -16,6 +16,11 @@ import { createHash } from 'node:crypto';
 import { run as runProcess } from './exec.js';
 import type { TreeMemoryPeak } from './proc-tree-memory.js';
 import type { TierFigureName } from './args.js';
+import type { Sandbox } from './sandbox.js';
+import { startS3Loopback } from './s3-loopback.js';
+import { startGlacierFront } from '../../src/transfer/testing/glacier-front.js';
+import { S3Storage } from '../../src/transfer/s3-storage.js';
+import { randomBytes } from 'node:crypto';
 import { TierCatalog } from '../../src/tier/catalog.js';
 import { DAY_MS, DEFAULT_POLICY } from '../../src/tier/policy.js';
 import { TIERS } from '../../src/tier/tiers.js';
@@ -29,8 +34,28 @@ export interface TierPlanRun {
   planSeconds: number;
 }
 
+export interface TierMovesResult {
+  files: number;
+  fileBytes: number;
+  /** objects under the remote's prefix before the moves (key -> size), and after, the reaper's own v1/tier/ objects left out */
+  objectsBefore: number;
+  objectsAfter: number;
+  /** keys there before and gone after */
+  deleted: number;
+  /** keys whose size changed */
+  sizeChanged: number;
+  movedPacks: number;
+  /** packs in DEEP_ARCHIVE afterwards (the front's record) */
+  deepPacks: number;
+  /** requests the moves made at the front: CopyObject, and bytes received in PUT bodies (the reaper's small JSON only) */
+  copies: number;
+  bytesUploaded: number;
+  deletesAtFront: number;
+}
+
 export interface TierResults {
   plan: { packs: number; manifests: number; userRows: number; runs: TierPlanRun[] } | null;
+  moves?: TierMovesResult | null;
   notMeasured: { figure: TierFigureName; why: string }[];
 }
 
@@ -56,9 +81,11 @@ function prng(seed: number): () => number {
 const CLASS_OF_TIER = { hot: 'STANDARD', warm: 'STANDARD_IA', cold: 'GLACIER_IR', deep: 'DEEP_ARCHIVE' } as const;
 
 export function ensureSyntheticCatalog(dir: string, packs: number, log: (s: string) => void): { file: string; keepHotFile: string; manifests: number; userRows: number } {
-  const file = path.join(dir, `tier-catalog-${packs}.sqlite`);
-  const keepHotFile = path.join(dir, `tier-catalog-${packs}.keep-hot.json`);
-  const metaFile = path.join(dir, `tier-catalog-${packs}.json`);
+  // the version in the name: a catalog cached by an older build of this generator is not reused
+  const base = path.join(dir, `tier-catalog-v2-${packs}`);
+  const file = `${base}.sqlite`;
+  const keepHotFile = `${base}.keep-hot.json`;
+  const metaFile = `${base}.json`;
   if (fs.existsSync(file) && fs.existsSync(metaFile) && fs.existsSync(keepHotFile)) return { file, keepHotFile, ...(JSON.parse(fs.readFileSync(metaFile, 'utf8')) as { manifests: number; userRows: number }) };
   for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
   log(`tier: building a synthetic catalog of ${packs} packs`);
@@ -116,9 +143,13 @@ export function ensureSyntheticCatalog(dir: string, packs: number, log: (s: stri
 
 export async function runTierBench(
   opts: { runs: number; memoryIntervalMs: number; packs: number; figures: readonly TierFigureName[] },
-  deps: { corpusDir: string; repoRoot: string; env: NodeJS.ProcessEnv; log: (s: string) => void },
+  deps: { corpusDir: string; repoRoot: string; env: NodeJS.ProcessEnv; log: (s: string) => void; sandbox?: Sandbox },
 ): Promise<TierResults> {
-  const out: TierResults = { plan: null, notMeasured: [] };
+  const out: TierResults = { plan: null, moves: null, notMeasured: [] };
+  if (opts.figures.includes('moves')) {
+    if (!deps.sandbox) out.notMeasured.push({ figure: 'moves', why: 'no sandbox given' });
+    else out.moves = await runMovesFigure(deps.sandbox, deps);
+  }
   if (!opts.figures.includes('plan')) return out;
   const child = path.join(deps.repoRoot, 'dist', 'bench', 'lib', 'tier-plan-child.js');
   if (!fs.existsSync(child)) {
@@ -141,4 +172,66 @@ export async function runTierBench(
     deps.log(`tier plan: ${r.seconds.toFixed(2)} s wall, ${(user! + sys!).toFixed(2)} s CPU, peak RSS ${(r.memory!.peakSumRssBytes / 2 ** 20).toFixed(0)} MiB, ${summary.moveCount} moves`);
   }
   return out;
+}
+
+/**
+ * "Objects deleted by any tier move: 0": a repository whose first version of 8 files
+ * (2 MiB each) is replaced by a second, both pushed to dits::s3 through the Glacier front
+ * before s3rver; every tier age set to 0 so the first version's packs go to DEEP_ARCHIVE;
+ * `git dits tier apply --grace 0` twice (mark, then move). Every object under the remote's
+ * prefix is listed before and after: none may be gone or change size.
+ */
+async function runMovesFigure(sb: Sandbox, deps: { repoRoot: string; log: (s: string) => void }): Promise<TierMovesResult> {
+  const s3 = await startS3Loopback({ directory: sb.freshDir('s3rver-tier'), bucket: 'bench', repoRoot: deps.repoRoot });
+  const front = await startGlacierFront(s3.endpoint);
+  try {
+    const prefix = `tier-${Date.now()}`;
+    const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
+    const dir = sb.freshDir('tier-moves');
+    const git = (args: string[]) => sb.run('git', args, dir, { env });
+    await git(['init', '-q', '.']);
+    for (const [k, v] of Object.entries({ 'dits.s3.endpoint': front.endpoint, 'dits.tier.provider': 'aws', 'dits.packSize': '1M', 'dits.tier.warmAfter': '0', 'dits.tier.coldAfter': '0', 'dits.tier.deepAfter': '0' })) await git(['config', k, v]);
+    await git(['dits', 'init']);
+    await git(['dits', 'track', '*.bin']);
+    const files = 8;
+    const fileBytes = 2 * 2 ** 20;
+    const write = () => {
+      for (let i = 0; i < files; i++) fs.writeFileSync(path.join(dir, `f${i}.bin`), randomBytes(fileBytes));
+    };
+    write();
+    await git(['add', '.']);
+    await git(['commit', '-q', '-m', 'v1']);
+    await git(['remote', 'add', 'origin', `dits::s3://${s3.bucket}/${prefix}`]);
+    await git(['push', '-q', 'origin', 'main']);
+    write();
+    await git(['commit', '-q', '-am', 'v2']);
+    await git(['push', '-q', 'origin', 'main']);
+    const storage = new S3Storage({ bucket: s3.bucket, prefix, endpoint: front.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    const listAll = async (): Promise<Map<string, number>> => {
+      const m = new Map<string, number>();
+      for await (const o of storage.list('')) if (!o.key.startsWith('v1/tier/')) m.set(o.key, o.size);
+      return m;
+    };
+    const before = await listAll();
+    front.resetCounts();
+    await git(['dits', 'tier', 'apply', '--grace', '0', '--json']);
+    const second = JSON.parse((await git(['dits', 'tier', 'apply', '--grace', '0', '--json'])).stdout) as { apply: { moved: number } };
+    const counts = { ...front.counts };
+    const after = await listAll();
+    let deleted = 0;
+    let sizeChanged = 0;
+    for (const [k, size] of before) {
+      const a = after.get(k);
+      if (a === undefined) deleted++;
+      else if (a !== size) sizeChanged++;
+    }
+    let deepPacks = 0;
+    for (const k of after.keys()) if (k.endsWith('.pack') && front.classOf(`${prefix}/${k}`) === 'DEEP_ARCHIVE') deepPacks++;
+    const r: TierMovesResult = { files, fileBytes, objectsBefore: before.size, objectsAfter: after.size, deleted, sizeChanged, movedPacks: second.apply.moved, deepPacks, copies: counts.copies, bytesUploaded: counts.bytesUploaded, deletesAtFront: counts.deletes };
+    deps.log(`tier moves: ${r.movedPacks} packs moved to DEEP_ARCHIVE (${deepPacks} seen there), ${r.objectsBefore} objects before, ${r.objectsAfter} after, ${deleted} gone, ${sizeChanged} resized; ${r.copies} CopyObject, ${r.bytesUploaded} bytes uploaded`);
+    return r;
+  } finally {
+    await front.close();
+    await s3.close();
+  }
 }

@@ -82,6 +82,14 @@ export async function applyTierPlan(storage: ObjectStorage & TierStorage, catalo
   let done = 0;
   let bytes = 0;
   let next = 0;
+  // marker deletes one at a time: they are tiny next to a pack's copy, and some S3-compatible
+  // servers (s3rver) corrupt their store on concurrent deletes in one folder
+  let deletes: Promise<void> = Promise.resolve();
+  const deleteMarker = (packId: string): Promise<void> => {
+    const d = deletes.then(() => storage.delete(pendingKey(packId)));
+    deletes = d.catch(() => undefined);
+    return d;
+  };
   const total = todo.length;
   const one = async (m: PackMove): Promise<void> => {
     const key = packKey(m.packId);
@@ -92,7 +100,7 @@ export async function applyTierPlan(storage: ObjectStorage & TierStorage, catalo
       return;
     }
     if (m.phase === 'unmark') {
-      await storage.delete(pendingKey(m.packId));
+      await deleteMarker(m.packId);
       catalog.clearPending(m.packId);
       result.unmarked++;
       return;
@@ -114,7 +122,7 @@ export async function applyTierPlan(storage: ObjectStorage & TierStorage, catalo
       else await storage.setStorageClass(key, m.toClass, { size: m.size });
     }
     catalog.recordMove(m.packId, m.fromClass, m.toClass, now, mode === 'lifecycle' ? 'tags' : 'copy', m.toTier);
-    await storage.delete(pendingKey(m.packId));
+    await deleteMarker(m.packId);
     result.moved++;
     result.movedBytes += m.size;
     bytes += m.size;

@@ -45,6 +45,8 @@ export interface SyncSummary {
   /** manifests with a chunk in no listed pack (read again next sync) */
   incompleteManifests: number;
   pending: number;
+  /** markers whose pack is gone from the remote (a run that writes deletes them) */
+  orphanMarkers: string[];
   access: { matched: number; unknown: number };
   /** newest LastModified seen in the listings (a lower bound of the storage's clock) */
   newestStorageTime: number;
@@ -67,6 +69,19 @@ async function runPool<T>(items: T[], concurrency: number, fn: (item: T) => Prom
 }
 
 export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog: TierCatalog, opts: SyncOptions = {}): Promise<SyncSummary> {
+  const db = catalog.db;
+  // chunk keys are random: inserts touch pages all over chunk_packs; a larger page cache for
+  // the sync only (SQLite's default 2 MiB made the first sync of 5,000 packs 4x slower)
+  const cacheBefore = db.pragma('cache_size', { simple: true }) as number;
+  db.pragma('cache_size = -65536');
+  try {
+    return await syncCatalogWith(storage, catalog, opts);
+  } finally {
+    if (db.open) db.pragma(`cache_size = ${cacheBefore}`);
+  }
+}
+
+async function syncCatalogWith(storage: ObjectStorage & TierStorage, catalog: TierCatalog, opts: SyncOptions): Promise<SyncSummary> {
   const db = catalog.db;
   const concurrency = opts.concurrency ?? 8;
   let requests = 0;
@@ -127,7 +142,9 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
      JOIN manifest_packs mp ON mp.pack = other.pack WHERE mine.pack = @p`,
   );
   let done = 0;
+  let read = 0;
   const total = fresh.length;
+  const writes = new WriteBatch(catalog);
   await runPool(fresh, concurrency, async ([id, size, cls, at]) => {
     let entries;
     try {
@@ -141,14 +158,15 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
       unreadable.push(`${indexKey(id)}: ${(err as Error).message}`);
       return;
     }
-    catalog.tx(() => {
+    writes.add(entries.length, () => {
       const n = Number(addPack.run(id, size, cls, at, at).lastInsertRowid);
       for (const e of entries) addChunk.run(chunkKey(e.idRaw), n);
       inheritUsers.run({ p: n });
+      done++;
     });
-    done++;
-    opts.onProgress?.(done, total);
+    opts.onProgress?.(++read, total);
   });
+  writes.flush();
 
   // 3. manifests: gone ones out, new ones (and incomplete ones) read
   const removedManifests = catalog.tx(() => {
@@ -187,7 +205,7 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
       unreadable.push(`${manifestKey(id)}: ${(err as Error).message}`);
       return;
     }
-    catalog.tx(() => {
+    writes.add(m.chunkCount, () => {
       const n = (upsertManifest.get(id, at) as { n: number }).n;
       const seen = new Set<bigint>();
       let complete = 1;
@@ -200,9 +218,10 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
         for (const p of packs) addUser.run(p, n);
       }
       setComplete.run(complete, n);
+      newManifests++;
     });
-    newManifests++;
   });
+  writes.flush();
 
   // 4. variants: their manifests are pinned hot
   const knownVariant = db.prepare('SELECT 1 FROM variant_keys WHERE key = ?').pluck();
@@ -258,6 +277,7 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
       throw err;
     }
   });
+  const orphanMarkers = db.prepare('SELECT l.id FROM listed_pending l LEFT JOIN packs p ON p.id = l.id WHERE p.n IS NULL ORDER BY l.id').pluck().all() as string[];
   catalog.tx(() => {
     db.exec(`UPDATE packs SET pending_tier = NULL, pending_at = NULL WHERE pending_at IS NOT NULL AND id NOT IN (SELECT id FROM listed_pending)`);
     db.exec(`UPDATE packs SET pending_tier = l.tier, pending_at = l.at FROM listed_pending l WHERE l.id = packs.id AND l.tier >= 0`);
@@ -291,10 +311,38 @@ export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog:
     unreadable,
     incompleteManifests: stats.incompleteManifests,
     pending: markers.length,
+    orphanMarkers,
     access,
     newestStorageTime: newest,
     requests,
   };
+}
+
+/**
+ * Catalog writes grouped into one transaction per ~50,000 rows: a commit per pack made the
+ * first sync of 5,000 packs spend most of its time committing (WAL appends and checkpoints).
+ * A sync killed between two flushes loses only uncommitted rows: those packs and manifests
+ * are "new" again at the next sync.
+ */
+class WriteBatch {
+  private work: (() => void)[] = [];
+  private rows = 0;
+  constructor(private readonly catalog: TierCatalog, private readonly maxRows = 50_000) {}
+
+  add(rows: number, fn: () => void): void {
+    this.work.push(fn);
+    this.rows += rows + 1;
+    if (this.rows >= this.maxRows) this.flush();
+  }
+
+  flush(): void {
+    const work = this.work;
+    this.work = [];
+    this.rows = 0;
+    if (work.length) this.catalog.tx(() => {
+      for (const fn of work) fn();
+    });
+  }
 }
 
 async function inBatches<T>(catalog: TierCatalog, items: AsyncIterable<T>, fn: (item: T) => void): Promise<void> {

@@ -105,6 +105,9 @@ export class TierCatalog {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
+    // catalogs made before lifecycle mode was tracked lack tagged_tier
+    const cols = (db.prepare('PRAGMA table_info(packs)').all() as { name: string }[]).map((c) => c.name);
+    if (!cols.includes('tagged_tier')) db.exec('ALTER TABLE packs ADD COLUMN tagged_tier INTEGER');
     const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
     if (v === undefined) db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
     else if (Number(v.value) > SCHEMA_VERSION) {
@@ -224,12 +227,6 @@ export class TierCatalog {
       if (n !== undefined) out.push(n);
     }
     return out;
-  }
-
-  /** Newest upload time of anything the catalog holds (a lower bound of the storage's clock). */
-  newestUpload(): number {
-    const r = this.db.prepare('SELECT MAX(a) FROM (SELECT MAX(uploaded_at) AS a FROM packs UNION ALL SELECT MAX(class_since) FROM packs UNION ALL SELECT MAX(uploaded_at) FROM manifests)').pluck().get() as number | null;
-    return r ?? 0;
   }
 
   /**

@@ -188,19 +188,15 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
     notes.push(profile.note ?? `${profile.name} has one storage class: nothing to move`);
     return plan;
   }
-  const newest = catalog.newestUpload();
-  const tolerance = opts.clockToleranceMs ?? DAY_MS;
-  if (newest > now + tolerance) {
-    throw new DitsUserError('clock-skew', `this machine's clock (${new Date(now).toISOString()}) is behind the storage's (an object was written at ${new Date(newest).toISOString()})`, {
-      hint: 'set the clock right (e.g. enable NTP) and run again; nothing was planned or moved',
-    });
-  }
+  // the newest time the storage stamped, seen while scanning (checked before the plan is returned)
+  let newest = 0;
 
   // 1. last use and hotness of every manifest
   const max = catalog.maxNumbers();
   const mUse = new Float64Array(max.manifest + 1);
   const mHot = new Uint8Array(max.manifest + 1);
   for (const [n, uploaded, read, pinned] of catalog.iterateManifestUse()) {
+    if (uploaded > newest) newest = uploaded;
     mUse[n] = Math.max(uploaded, read);
     if (pinned) mHot[n] = 1;
   }
@@ -237,6 +233,8 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
     return f();
   };
   for (const [n, id, size, cls, uploaded, classSince, read, pendingRank, pendingAt, taggedRank] of catalog.iteratePacks()) {
+    if (uploaded > newest) newest = uploaded;
+    if (classSince > newest) newest = classSince;
     const byClass = tierOfClass(profile, cls);
     // lifecycle mode: tagged for a tier the bucket's rules have not applied yet counts as there
     const current = taggedRank === null ? byClass : colder(byClass, TIERS[taggedRank]!);
@@ -278,6 +276,12 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
       into.set(endClass, (into.get(endClass) ?? 0) + 1);
       plan.earlyDeletion += price(cls, () => earlyDeletionCharge(prices, cls, size, 1, (now - classSince) / DAY_MS), 0);
     }
+  }
+  const tolerance = opts.clockToleranceMs ?? DAY_MS;
+  if (newest > now + tolerance) {
+    throw new DitsUserError('clock-skew', `this machine's clock (${new Date(now).toISOString()}) is behind the storage's (an object was written at ${new Date(newest).toISOString()})`, {
+      hint: 'set the clock right (e.g. enable NTP) and run again; nothing was planned or moved',
+    });
   }
   for (const [cls, t] of byClassBefore) {
     const cost = price(cls, () => monthlyStorageCost(prices, cls, t.bytes, t.packs), 0);

@@ -168,7 +168,7 @@ export function billedBytes(table: PriceTable, storageClass: string, bytes: numb
   // a minimum object size applies per object; callers pass sizes in aggregate, so the
   // minimum is applied to the average object (exact when the objects are alike, as packs are)
   const avg = objects > 0 ? bytes / objects : 0;
-  const own = objects > 0 ? Math.max(avg, c.minObjectBytes) * objects : 0;
+  const own = objects > 0 ? Math.max(avg, c.minObjectBytes) * objects : bytes;
   return { own: own + c.overheadBytes.own * objects, standard: c.overheadBytes.standard * objects };
 }
 

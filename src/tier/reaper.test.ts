@@ -3,11 +3,14 @@ import { TierCatalog } from './catalog.js';
 import { syncCatalog, pendingKey } from './catalog-sync.js';
 import { reapOnce } from './reaper.js';
 import { DAY_MS, DEFAULT_POLICY, type TierPolicy } from './policy.js';
+import { AWS_US_EAST_1 } from './prices.js';
 import { MemoryTierStorage } from './testing/memory-tier-storage.js';
 import { putTestManifest, putTestPack, testChunk } from './testing/remote-fixture.js';
 import { packKey } from '../remote/content/layout.js';
 import { readStreamToBuffer } from '../transfer/object-storage.js';
 import { KEEP_HOT_KEY } from './keep-hot.js';
+import { applyTierPlan } from './apply.js';
+import { planTiers } from './plan.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 const policy: TierPolicy = { ...DEFAULT_POLICY, graceMs: DAY_MS };
@@ -154,6 +157,9 @@ describe('reaper runs', () => {
       expect(r.plan.notes.join('\n')).toMatch(/1825 days ahead of the storage's/);
     }
     expect(storage.counts.copies).toBe(0);
+    // a plan (dry run: no probe) says what the last apply here measured
+    const dry = await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: ahead, keepHotManifests: new Set(), dryRun: true });
+    expect(dry.plan.notes.join('\n')).toMatch(/at the last `tier apply` here .* this machine's clock was 1825 days ahead/);
   });
 
   it('a dry run with a clock behind the storage refuses', async () => {
@@ -167,12 +173,63 @@ describe('reaper runs', () => {
     const catalog = TierCatalog.open(':memory:');
     storage.clock = T0 + 900 * DAY_MS;
     const puts = storage.counts.puts;
-    const r = await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock });
+    const r = await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock, keepHotManifests: new Set() });
     expect(r.plan.tiered).toBe(false);
     expect(r.plan.notes[0]).toMatch(/Backblaze B2 has one storage class/);
     expect(r.apply).toMatchObject({ marked: 0, moved: 0 });
     expect(storage.counts.puts).toBe(puts);
     expect(storage.counts.copies).toBe(0);
+  });
+
+  it('a pack deleted or changed between the plan and its move is skipped and said, nothing else touched', async () => {
+    const { storage, files } = await remoteOf(3);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 900 * DAY_MS;
+    await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock, keepHotManifests: new Set() }); // marks
+    await syncCatalog(storage, catalog);
+    const plan = planTiers(catalog, { ...policy, graceMs: 0 }, storage.tierProfile, AWS_US_EAST_1, { now: storage.clock, keepHotManifests: new Set() });
+    expect(plan.phases.move.packs).toBe(3);
+    await storage.delete(packKey(files[0]!.packId)); // a gc meanwhile
+    await storage.setStorageClass(packKey(files[1]!.packId), 'GLACIER'); // someone else moved it
+    const r = await applyTierPlan(storage, catalog, plan);
+    expect(r.moved).toBe(1);
+    expect(r.skipped.map((s) => s.packId).sort()).toEqual([files[0]!.packId, files[1]!.packId].sort());
+    expect(r.skipped.find((s) => s.packId === files[0]!.packId)!.reason).toMatch(/no longer on the remote/);
+    expect(await storage.head(packKey(files[0]!.packId))).toBeNull();
+    expect(storage.meta.get(packKey(files[1]!.packId))!.storageClass).toBe('GLACIER');
+    expect(storage.meta.get(packKey(files[2]!.packId))!.storageClass).toBe('DEEP_ARCHIVE');
+  });
+
+  it('lifecycle mode on a storage without tags refuses, saying what to do', async () => {
+    const { storage } = await remoteOf(1);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 900 * DAY_MS;
+    await expect(reapOnce(storage, catalog, { ...policy, mode: 'lifecycle' }, { now: storage.clock, keepHotManifests: new Set() })).rejects.toMatchObject({ code: 'tier-lifecycle-unsupported' });
+  });
+
+  it('deletes the marker of a pack deleted from the remote since it was marked', async () => {
+    const { storage, files } = await remoteOf(2);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 900 * DAY_MS;
+    await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    expect(await storage.head(pendingKey(files[0]!.packId))).not.toBeNull();
+    await storage.delete(packKey(files[0]!.packId));
+    const r = await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    expect(r.sync.orphanMarkers).toEqual([files[0]!.packId]);
+    expect(await storage.head(pendingKey(files[0]!.packId))).toBeNull();
+    expect(await storage.head(pendingKey(files[1]!.packId))).not.toBeNull();
+  });
+
+  it('the server run with no keep-hot list published marks and moves nothing, and says why', async () => {
+    const { storage } = await remoteOf(2);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 900 * DAY_MS;
+    const r = await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock });
+    expect(r.apply).toBeNull();
+    expect(r.plan.phases.mark.packs).toBe(2);
+    expect(r.plan.notes.join('\n')).toMatch(/no keep-hot list is published/);
+    expect(storage.counts.copies).toBe(0);
+    expect([...storage.meta.keys()].filter((k) => k.startsWith('v1/tier/pending/'))).toEqual([]);
   });
 
   it('the server run keeps hot what the published keep-hot.json names', async () => {

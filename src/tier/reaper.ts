@@ -11,7 +11,7 @@
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import { applyTierPlan, storageClock, type ApplyOptions, type ApplyResult } from './apply.js';
 import { TierCatalog, type AccessEntry } from './catalog.js';
-import { syncCatalog, type SyncSummary } from './catalog-sync.js';
+import { pendingKey, syncCatalog, type SyncSummary } from './catalog-sync.js';
 import { readPublishedKeepHot } from './keep-hot.js';
 import { planTiers, type TierPlan } from './plan.js';
 import type { TierPolicy } from './policy.js';
@@ -29,6 +29,10 @@ export interface ReaperOptions {
   dryRun?: boolean;
   apply?: Omit<ApplyOptions, 'now' | 'dryRun' | 'mode'>;
   concurrency?: number;
+  /** pack indexes read by the sync so far, of those new */
+  onSyncProgress?: (done: number, total: number) => void;
+  /** the plan, before anything is applied (for a progress total) */
+  onPlan?: (plan: TierPlan) => void;
 }
 
 export interface ReaperResult {
@@ -49,17 +53,34 @@ export function defaultPrices(storage: TierStorage): PriceTable {
 export async function reapOnce(storage: ObjectStorage & TierStorage, catalog: TierCatalog, policy: TierPolicy, opts: ReaperOptions = {}): Promise<ReaperResult> {
   const client = opts.now ?? Date.now();
   const profile = storage.tierProfile;
-  const sync = await syncCatalog(storage, catalog, { access: opts.access, now: client, concurrency: opts.concurrency });
+  const sync = await syncCatalog(storage, catalog, { access: opts.access, now: client, concurrency: opts.concurrency, onProgress: opts.onSyncProgress });
   let storageNow: number | null = null;
   if (!opts.dryRun && profile.classes !== null) storageNow = await storageClock(storage, client);
   const now = storageNow ?? client;
-  const keepHot = opts.keepHotManifests ?? (await readPublishedKeepHot(storage))?.manifests ?? new Set<string>();
-  const plan = planTiers(catalog, policy, profile, opts.prices ?? defaultPrices(storage), { now, keepHotManifests: keepHot });
+  // keep-hot: given (a client computes it from git), else the list a client published; with
+  // neither, nothing is known to be needed now, so nothing may move (the plan is still shown)
+  const keepHot = opts.keepHotManifests ?? (await readPublishedKeepHot(storage))?.manifests ?? null;
+  const plan = planTiers(catalog, policy, profile, opts.prices ?? defaultPrices(storage), { now, keepHotManifests: keepHot ?? new Set<string>() });
   const skew = storageNow === null ? null : client - storageNow;
-  if (skew !== null && Math.abs(skew) > CLOCK_NOTE_MS) {
-    plan.notes.push(`this machine's clock is ${formatSkew(skew)} ${skew > 0 ? 'ahead of' : 'behind'} the storage's: the storage's time was used`);
+  if (skew !== null) {
+    catalog.setMeta('clock_skew', JSON.stringify({ at: client, skewMs: skew }));
+    if (Math.abs(skew) > CLOCK_NOTE_MS) plan.notes.push(`this machine's clock is ${formatSkew(skew)} ${skew > 0 ? 'ahead of' : 'behind'} the storage's: the storage's time was used`);
+  } else if (plan.tiered) {
+    // a dry run cannot probe the storage's clock: say what the last run here measured
+    const last = catalog.meta('clock_skew');
+    const seen = last === undefined ? null : (JSON.parse(last) as { at: number; skewMs: number });
+    if (seen && Math.abs(seen.skewMs) > CLOCK_NOTE_MS) {
+      plan.notes.push(`at the last \`tier apply\` here (${new Date(seen.at).toISOString().slice(0, 10)}) this machine's clock was ${formatSkew(seen.skewMs)} ${seen.skewMs > 0 ? 'ahead of' : 'behind'} the storage's; this plan uses this machine's clock (apply uses the storage's)`);
+    }
   }
-  const apply = opts.dryRun ? null : await applyTierPlan(storage, catalog, plan, { ...opts.apply, now, mode: policy.mode });
+  const keepHotUnknown = keepHot === null && plan.tiered;
+  if (keepHotUnknown) {
+    plan.notes.push('no keep-hot list is published on this remote (v1/tier/keep-hot.json): nothing was marked or moved; run `git dits tier apply` once from a clone to publish it');
+  }
+  opts.onPlan?.(plan);
+  const apply = opts.dryRun || keepHotUnknown ? null : await applyTierPlan(storage, catalog, plan, { ...opts.apply, now, mode: policy.mode });
+  // markers of packs deleted since (gc): a pack pushed again later starts with no mark
+  if (!opts.dryRun) for (const id of sync.orphanMarkers) await storage.delete(pendingKey(id));
   return { sync, plan, apply, clock: { client, storage: storageNow, skewMs: skew } };
 }
 

@@ -91,14 +91,22 @@ function tierLine(plan: TierPlan, which: 'before' | 'after'): string {
   return TIERS.map((t) => `${t} ${totals[t].packs} pack(s) ${formatBytes(totals[t].bytes)} ${formatDollars(cost[t])}/mo`).join(' | ');
 }
 
-function describePolicy(p: TierPolicy): string {
-  const d = (n: number): string => (Number.isFinite(n) ? `${n} d` : 'never');
-  return `warm after ${d(p.warmAfterDays)}, cold after ${d(p.coldAfterDays)}, deep after ${d(p.deepAfterDays)} without use; grace ${Math.round(p.graceMs / 3_600_000)} h; mode ${p.mode}`;
+/** "24 h", "2 d", "30 min", "0" */
+function formatGrace(ms: number): string {
+  if (ms === 0) return '0';
+  if (ms >= 2 * 86_400_000) return `${Math.round(ms / 86_400_000)} d`;
+  if (ms >= 3_600_000) return `${Math.round(ms / 3_600_000)} h`;
+  return `${Math.max(1, Math.round(ms / 60_000))} min`;
 }
 
-function renderPlan(ctx: CliContext, t: TierContext, r: ReaperResult, prices: PriceTable, limit: number, heading: string): void {
+function describePolicy(p: TierPolicy): string {
+  const d = (n: number): string => (Number.isFinite(n) ? `${n} d` : 'never');
+  return `warm after ${d(p.warmAfterDays)}, cold after ${d(p.coldAfterDays)}, deep after ${d(p.deepAfterDays)} without use; grace ${formatGrace(p.graceMs)}; mode ${p.mode}`;
+}
+
+function renderPlan(ctx: CliContext, t: TierContext, policy: TierPolicy, r: ReaperResult, prices: PriceTable, limit: number, heading: string): void {
   const { plan } = r;
-  out(ctx, `${t.remote.name} (${t.storage!.location}), ${plan.provider} classes; ${describePolicy(t.policy)}`);
+  out(ctx, `${t.remote.name} (${t.storage!.location}), ${plan.provider} classes; ${describePolicy(policy)}`);
   out(ctx, `Now:   ${tierLine(plan, 'before')}`);
   out(ctx, `After: ${tierLine(plan, 'after')}`);
   out(ctx, `Monthly storage: ${formatDollars(plan.monthlyCostBefore)} now, ${formatDollars(plan.monthlyCostAfter)} after; class changes ${formatDollars(plan.transitionCost)}; early-deletion charges ${formatDollars(plan.earlyDeletion)}`);
@@ -143,7 +151,11 @@ async function runTier(ctx: CliContext, t: TierContext, opts: { dryRun: boolean;
   const onSignal = (): void => abort.abort(new DitsUserError('interrupted', 'interrupted: every move made so far is recorded; run `git dits tier apply` again to go on', { exitCode: 130 }));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // bytes of packs moved (marks and unmarks are tiny and not counted); the pack indexes a
+  // first sync reads are counted on their own line
   const bar = opts.progress ? createProgressBar(ctx, 'Moving packs', 0) : { update() {}, done() {} };
+  const syncLine = opts.progress ? countLine(ctx, 'Reading new pack indexes') : { update() {}, done() {} };
+  let moveBytes = 0;
   try {
     const result = await reapOnce(storage, catalog, policy, {
       now,
@@ -153,7 +165,14 @@ async function runTier(ctx: CliContext, t: TierContext, opts: { dryRun: boolean;
       access: remoteAccess(t, storage, !opts.dryRun),
       apply: {
         signal: abort.signal,
-        onProgress: (p) => bar.update(p.done, p.total),
+        onProgress: (p) => {
+          if (moveBytes > 0) bar.update(p.bytes, moveBytes);
+        },
+      },
+      onSyncProgress: (done, total) => syncLine.update(done, total),
+      onPlan: (plan) => {
+        syncLine.done();
+        moveBytes = plan.phases.move.bytes;
       },
     }).catch((e: unknown) => {
       throw abort.signal.aborted ? abort.signal.reason : e;
@@ -165,11 +184,32 @@ async function runTier(ctx: CliContext, t: TierContext, opts: { dryRun: boolean;
     }
     return { result, prices };
   } finally {
+    syncLine.done();
     bar.done();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     catalog.close();
   }
+}
+
+/** "Reading new pack indexes: 1200/5000" on a terminal (stderr), at most 10 times a second. */
+function countLine(ctx: CliContext, label: string): { update(done: number, total: number): void; done(): void } {
+  if (!ctx.interactive) return { update() {}, done() {} };
+  let last = 0;
+  let drawn = false;
+  return {
+    update(done, total) {
+      const now = Date.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      drawn = true;
+      ctx.stderr.write(`\r${label}: ${done}/${total}\x1b[K`);
+    },
+    done() {
+      if (drawn) ctx.stderr.write('\n');
+      drawn = false;
+    },
+  };
 }
 
 function singleClass(ctx: CliContext, t: TierContext, json: boolean): number | null {
@@ -203,7 +243,7 @@ async function tierPlan(args: string[], ctx: CliContext): Promise<number> {
   if (done !== null) return done;
   const { result, prices } = await runTier(ctx, t, { dryRun: true, json: !!values.json, progress: false });
   if (values.json) printPlanJson(ctx, { remote: t.remote.name, policy: t.policy, prices: { provider: prices.provider, region: prices.region, asOf: prices.asOf }, sync: result.sync, clock: result.clock }, result.plan);
-  else renderPlan(ctx, t, result, prices, limit, 'The next run would');
+  else renderPlan(ctx, t, t.policy, result, prices, limit, 'The next run would');
   return 0;
 }
 
@@ -225,10 +265,11 @@ async function tierApply(args: string[], ctx: CliContext): Promise<number> {
     printPlanJson(ctx, { remote: t.remote.name, dryRun, apply: a, sync: result.sync, clock: result.clock }, result.plan);
     return a && a.skipped.length ? 1 : 0;
   }
-  renderPlan(ctx, t, result, prices, 20, dryRun ? 'This run would' : 'This run');
+  const policy = graceMs === undefined ? t.policy : { ...t.policy, graceMs };
+  renderPlan(ctx, t, policy, result, prices, 20, dryRun ? 'This run would' : 'This run');
   if (a) {
     out(ctx, `Done: ${a.marked} pack(s) marked, ${a.moved} moved (${formatBytes(a.movedBytes)}), ${a.unmarked} unmarked, ${a.waiting} waiting out the grace.`);
-    if (a.marked && !a.moved) out(ctx, `Marked packs move on a run at least ${Math.round((graceMs ?? t.policy.graceMs) / 3_600_000)} h from now, if nothing has used them meanwhile.`);
+    if (a.marked) out(ctx, `Marked packs move on ${policy.graceMs === 0 ? 'the next run' : `a run at least ${formatGrace(policy.graceMs)} from now`}, if nothing has used them meanwhile.`);
     for (const s of a.skipped) err(ctx, `warning: pack ${s.packId} ${s.reason}`);
     return a.skipped.length ? 1 : 0;
   }
