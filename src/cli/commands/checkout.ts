@@ -141,7 +141,7 @@ Without a remote or revision the paths may come first: \`git dits pull clips/\`.
     if (rev !== undefined && (await commitOf(repo.workTree, rev)) !== head) return pullRevision(ctx, repo, rev, relSpecs, remote, Boolean(values.json));
     const { todo } = await pointerFiles(ctx, paths);
     if (todo.length === 0) {
-      if (values.json) out(ctx, JSON.stringify({ written: 0, failed: 0, frozen: null }));
+      if (values.json) out(ctx, JSON.stringify({ written: 0, failed: 0, frozenFiles: 0, frozen: null }));
       else out(ctx, paths.length ? 'These files have their content in the working tree.' : 'All tracked files have their content in the working tree.');
       return 0;
     }
