@@ -19,6 +19,7 @@ import { createProgressBar } from './progress.js';
 import { err, formatBytes, type CliContext } from './context.js';
 import { readDitsConfig } from '../git/dits-config.js';
 import { formatFrozenReport, frozenReport, type FrozenReport } from '../tier/frozen-report.js';
+import { waitForSend } from '../tier/access-records.js';
 import { FOLDER_PRICES, loadPriceTable } from '../tier/prices.js';
 import type { FrozenFiles } from '../worktree/remote-fetch.js';
 import { describeFault } from './faults.js';
@@ -155,7 +156,7 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
         for (const z of frozenFiles.files) err(ctx, `dits: ${z.path} is frozen on ${frozenFiles.remote}: \`git dits thaw ${z.path}\` restores it`);
       }
     }
-    await accessSent;
+    await waitForSend(accessSent); // bounded: a slow send is left for the next flush
     return { code: result.failed.length ? 1 : 0, written: result.written.length + proxied, deferred: deferred.size - nFrozen, failed: result.failed.length, frozen, frozenFiles: nFrozen };
   } finally {
     store.close();

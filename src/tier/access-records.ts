@@ -432,9 +432,24 @@ export function accessRecorderFor(ditsDir: string, url: string, location: string
 }
 
 /**
+ * Longest a command waits at its end for its access record to go up. A healthy PUT of a few
+ * KiB takes well under a second; past this the command ends anyway and the journal, claimed
+ * by a process that is then gone, is sent by the next flush.
+ */
+export const ACCESS_SEND_WAIT_MS = 3000;
+
+/** Waits for `sent` (which must not reject) at most `ms`. */
+export async function waitForSend(sent: Promise<unknown>, ms = ACCESS_SEND_WAIT_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([sent, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+/**
  * Runs `fn` with the recorder for reads of `storage` (undefined where nothing is recorded),
- * then sends what it recorded. The send never fails the caller: a failed one stays in the
- * journal for the next flush. `config`: the settings already read, else they are read here.
+ * then sends what it recorded, waiting at most `sendWaitMs` for it. The send never fails the
+ * caller: a failed or slow one stays in the journal for the next flush. `config`: the
+ * settings already read, else they are read here.
  */
 export async function recordingReads<T>(
   repo: { ditsDir: string; workTree: string },
@@ -442,12 +457,13 @@ export async function recordingReads<T>(
   storage: ObjectStorage,
   fn: (access: AccessSink | undefined) => Promise<T>,
   config?: { bool(key: string, dflt: boolean): boolean },
+  sendWaitMs = ACCESS_SEND_WAIT_MS,
 ): Promise<T> {
   const { readDitsConfig } = await import('../git/dits-config.js');
   const recorder = accessRecorderFor(repo.ditsDir, url, storage.location, config ?? (await readDitsConfig(repo.workTree)));
   try {
     return await fn(recorder ?? undefined);
   } finally {
-    await recorder?.flush(storage).catch(() => undefined);
+    if (recorder) await waitForSend(recorder.flush(storage).catch(() => undefined), sendWaitMs);
   }
 }

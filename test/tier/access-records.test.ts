@@ -111,6 +111,30 @@ describe('AccessRecorder', () => {
     expect([...(await latest(storage)).keys()]).toEqual([`pack:${id(11)}`]);
   });
 
+  it('a send that hangs does not hold the command: it ends, and the next flush sends the journal', async () => {
+    const dits = dirs.make();
+    const remoteDir = path.join(dirs.make(), 'remote');
+    // a command whose storage never answers the record's PUT; it exits as the CLI does (process.exit)
+    const script = `
+      import { recordingReads } from ${JSON.stringify(path.join(root, 'dist/src/tier/access-records.js'))};
+      import { FileStorage } from ${JSON.stringify(path.join(root, 'dist/src/transfer/file-storage.js'))};
+      const storage = new FileStorage(${JSON.stringify(remoteDir)});
+      storage.put = () => new Promise(() => {});
+      await recordingReads({ ditsDir: ${JSON.stringify(dits)}, workTree: '/' }, 'file:///x', storage, async (access) => {
+        access.record('pack', ${JSON.stringify(id(21))});
+      }, { bool: () => true }, 200);
+      process.stdout.write('returned');
+      process.exit(0);
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(child.stdout).toBe('returned');
+    const storage = new FileStorage(remoteDir, { fsync: false });
+    expect(await recordKeys(storage)).toEqual([]);
+    const r = await AccessRecorder.open(dits, storage.location).flush(storage);
+    expect(r).toMatchObject({ packs: 1, journals: 1 });
+    expect([...(await latest(storage)).keys()]).toEqual([`pack:${id(21)}`]);
+  });
+
   it('two flushers at once: every journal is sent exactly once', async () => {
     const dits = dirs.make();
     const storage = new MemoryStorage();
