@@ -24,10 +24,12 @@
  *   the next flush takes once their process is gone (a record sent twice folds to the same).
  *
  * Remote side: `readAccessRecords` yields every entry of the records and of the compacted
- * summary `v1/access/summary.json`; `compactAccessRecords` folds records older than a
- * while into the summary with a compare-and-swap (putIf) and deletes a record only after a
- * summary holding it was written, so two compactors at once lose nothing (the loser of
- * the CAS reads the winner's summary and folds again; folding is a max per id).
+ * summary, 16 shards `v1/access/summary/<first hex digit of the id>.json` (so no one object
+ * holds every id ever read: a million packs make shards of a few MB); `compactAccessRecords`
+ * folds records older than a while into the shards with a compare-and-swap (putIf) and
+ * deletes a record only after the shards holding it were written, so two compactors at once
+ * lose nothing (the loser of a CAS reads the winner's shard and folds again; folding is a
+ * max per id).
  *
  * Record object: `{ v: 1, client, at, packs: { <packId>: <ms> }, files: { <manifestId>: <ms> } }`.
  * Summary: `{ v: 1, at, packs, files }` (the latest read of every id ever recorded).
@@ -50,7 +52,8 @@ export interface AccessSink {
 }
 
 export const ACCESS_PREFIX = 'v1/access/';
-export const ACCESS_SUMMARY_KEY = 'v1/access/summary.json';
+/** Summary shards `v1/access/summary/<0-f>.json`, by the first hex digit of the id. */
+export const ACCESS_SUMMARY_PREFIX = 'v1/access/summary/';
 
 const ID = /^[0-9a-f]{64}$/;
 const JOURNAL_OPEN = '.open';
@@ -335,11 +338,18 @@ function* entriesOf(rec: { packs: Record<string, number>; files: Record<string, 
   for (const [id, at] of Object.entries(rec.files)) yield { kind: 'file', id, at };
 }
 
+/** The summary shard holding an id: its first hex digit (16 shards, each about 1/16 of every id ever read). */
+export function summaryKey(shard: string): string {
+  return `${ACCESS_SUMMARY_PREFIX}${shard}.json`;
+}
+
+const SHARDS = '0123456789abcdef'.split('');
+
 /**
- * Every read recorded on the remote: the records, then the summary. In that order so a
- * compaction running meanwhile loses nothing for this reader: a record it cannot read any
- * more was deleted after a summary holding it was written, and the summary is read last.
- * An id may come more than once (take the latest `at`).
+ * Every read recorded on the remote: the records, then the summary shards. In that order so
+ * a compaction running meanwhile loses nothing for this reader: a record it cannot read any
+ * more was deleted after the summary shards holding it were written, and those are read
+ * last. An id may come more than once (take the latest `at`). Memory: one object at a time.
  */
 export async function* readAccessRecords(storage: ObjectStorage): AsyncIterable<AccessEntry> {
   const keys: string[] = [];
@@ -355,9 +365,11 @@ export async function* readAccessRecords(storage: ObjectStorage): AsyncIterable<
     const rec = parseAccessRecord(bytes);
     if (rec) yield* entriesOf(rec);
   }
-  const summary = await storage.getVersioned(ACCESS_SUMMARY_KEY);
-  const rec = summary ? parseAccessRecord(summary.body) : null;
-  if (rec) yield* entriesOf(rec);
+  for (const shard of SHARDS) {
+    const summary = await storage.getVersioned(summaryKey(shard));
+    const rec = summary ? parseAccessRecord(summary.body) : null;
+    if (rec) yield* entriesOf(rec);
+  }
 }
 
 export interface CompactResult {
@@ -365,14 +377,16 @@ export interface CompactResult {
   folded: number;
   /** records deleted (folded ones; fewer only if some were deleted by another compactor) */
   deleted: number;
-  /** compare-and-swap attempts lost to another writer of the summary */
+  /** compare-and-swap attempts lost to another writer of a summary shard */
   conflicts: number;
 }
 
 /**
- * Folds the records written more than `olderThanMs` ago into the summary (putIf CAS, retried
- * on a lost race), then deletes them. A record is deleted only after a summary holding it was
- * written; a record that does not parse is left alone.
+ * Folds the records written more than `olderThanMs` ago into the summary shards, one shard at
+ * a time (putIf CAS; a lost race reads that shard again and folds again: folding is a max
+ * per id), then deletes them. A record is deleted only after every shard holding its
+ * entries was written; a record that does not parse is left alone. Memory: the old records'
+ * entries and one shard.
  */
 export async function compactAccessRecords(
   storage: ObjectStorage,
@@ -381,43 +395,52 @@ export async function compactAccessRecords(
   const now = opts.now ?? Date.now();
   const maxAttempts = opts.maxAttempts ?? 8;
   let conflicts = 0;
-  for (let attempt = 1; ; attempt++) {
-    const current = await storage.getVersioned(ACCESS_SUMMARY_KEY);
-    const base = current ? parseAccessRecord(current.body) : null;
-    const packs = new Map(Object.entries(base?.packs ?? {}));
-    const files = new Map(Object.entries(base?.files ?? {}));
-    const folded: string[] = [];
-    for await (const o of storage.list(ACCESS_PREFIX)) {
-      if (!isAccessRecordKey(o.key)) continue;
-      let bytes: Buffer;
-      try {
-        bytes = await storage.getBuffer(o.key);
-      } catch (err) {
-        if ((err as { code?: string }).code === 'storage-not-found') continue;
-        throw err;
+  // the old records' entries, by shard
+  const byShard = new Map<string, { packs: [string, number][]; files: [string, number][] }>();
+  const folded: string[] = [];
+  for await (const o of storage.list(ACCESS_PREFIX)) {
+    if (!isAccessRecordKey(o.key)) continue;
+    let bytes: Buffer;
+    try {
+      bytes = await storage.getBuffer(o.key);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'storage-not-found') continue; // another compactor folded it
+      throw err;
+    }
+    const rec = parseAccessRecord(bytes);
+    if (!rec || now - rec.at < opts.olderThanMs) continue;
+    for (const kind of ['packs', 'files'] as const) {
+      for (const [id, at] of Object.entries(rec[kind])) {
+        let s = byShard.get(id[0]!);
+        if (!s) byShard.set(id[0]!, (s = { packs: [], files: [] }));
+        s[kind].push([id, at]);
       }
-      const rec = parseAccessRecord(bytes);
-      if (!rec || now - rec.at < opts.olderThanMs) continue;
-      for (const [id, at] of Object.entries(rec.packs)) if ((packs.get(id) ?? -1) < at) packs.set(id, at);
-      for (const [id, at] of Object.entries(rec.files)) if ((files.get(id) ?? -1) < at) files.set(id, at);
-      folded.push(o.key);
     }
-    if (folded.length === 0) return { folded: 0, deleted: 0, conflicts };
-    const body = Buffer.from(JSON.stringify({ v: 1, at: now, packs: Object.fromEntries(packs), files: Object.fromEntries(files) }));
-    const r = await storage.putIf(ACCESS_SUMMARY_KEY, body, current ? { etag: current.etag } : 'absent');
-    if (!r.ok) {
-      conflicts++;
-      if (attempt >= maxAttempts) throw new Error(`the access summary on ${storage.location} kept changing (${attempt} attempts): try again`);
-      continue;
-    }
-    // only now is every folded record held by the summary: delete them
-    let deleted = 0;
-    for (const key of folded) {
-      await storage.delete(key);
-      deleted++;
-    }
-    return { folded: folded.length, deleted, conflicts };
+    folded.push(o.key);
   }
+  if (folded.length === 0) return { folded: 0, deleted: 0, conflicts };
+  for (const [shard, add] of byShard) {
+    for (let attempt = 1; ; attempt++) {
+      const current = await storage.getVersioned(summaryKey(shard));
+      const base = current ? parseAccessRecord(current.body) : null;
+      const packs = new Map(Object.entries(base?.packs ?? {}));
+      const files = new Map(Object.entries(base?.files ?? {}));
+      for (const [id, at] of add.packs) if ((packs.get(id) ?? -1) < at) packs.set(id, at);
+      for (const [id, at] of add.files) if ((files.get(id) ?? -1) < at) files.set(id, at);
+      const body = Buffer.from(JSON.stringify({ v: 1, at: now, packs: Object.fromEntries(packs), files: Object.fromEntries(files) }));
+      const r = await storage.putIf(summaryKey(shard), body, current ? { etag: current.etag } : 'absent');
+      if (r.ok) break;
+      conflicts++;
+      if (attempt >= maxAttempts) throw new Error(`the access summary ${summaryKey(shard)} on ${storage.location} kept changing (${attempt} attempts): try again`);
+    }
+  }
+  // only now is every folded record held by the summary: delete them
+  let deleted = 0;
+  for (const key of folded) {
+    await storage.delete(key);
+    deleted++;
+  }
+  return { folded: folded.length, deleted, conflicts };
 }
 
 /**

@@ -14,12 +14,12 @@ import { FileStorage } from '../../src/transfer/file-storage.js';
 import type { ObjectStorage } from '../../src/transfer/object-storage.js';
 import {
   ACCESS_PREFIX,
-  ACCESS_SUMMARY_KEY,
   AccessRecorder,
   compactAccessRecords,
   isAccessRecordKey,
   journalDir,
   readAccessRecords,
+  summaryKey,
   type AccessEntry,
 } from '../../src/tier/access-records.js';
 import { TempDirs } from '../remote-content/fixtures.js';
@@ -181,7 +181,7 @@ for (const [name, make] of [
       const r = await compactAccessRecords(storage, { olderThanMs: 1000, now });
       expect(r).toMatchObject({ folded: 2, deleted: 2 });
       expect((await recordKeys(storage)).sort()).toEqual([`${ACCESS_PREFIX}20261206/0000000000000bad.json`, fresh].sort());
-      const summary = await storage.getVersioned(ACCESS_SUMMARY_KEY);
+      const summary = await storage.getVersioned(summaryKey('0')); // the shard of ids starting with 0
       expect(JSON.parse(summary!.body.toString('utf8'))).toMatchObject({ v: 1, packs: { [id(1)]: now - 4000 }, files: { [id(2)]: now - 5000 } });
       expect(await latest(storage)).toEqual(before);
       // again: nothing more is old enough
@@ -207,6 +207,20 @@ for (const [name, make] of [
       const ra = await compactAccessRecords(a, { olderThanMs: 1000, now });
       expect(ra.conflicts).toBe(1);
       expect(await latest(storage)).toEqual(new Map([[`pack:${id(1)}`, now - 9000], [`file:${id(2)}`, now - 8000]]));
+    });
+
+    it('ids go to the shard of their first hex digit; a summary shard holds only its ids', async () => {
+      const storage = make();
+      const now = 30_000_000;
+      const ids = ['0', '7', 'f'].map((h) => h + id(5).slice(1));
+      await putRecord(storage, now - 9000, Object.fromEntries(ids.map((x) => [x, now - 9000])), { [ids[2]!]: now - 9000 });
+      expect(await compactAccessRecords(storage, { olderThanMs: 1000, now })).toMatchObject({ folded: 1, deleted: 1 });
+      for (const x of ids) {
+        const shard = JSON.parse((await storage.getVersioned(summaryKey(x[0]!)))!.body.toString('utf8')) as { packs: Record<string, number> };
+        expect(Object.keys(shard.packs)).toEqual([x]);
+      }
+      expect(await storage.getVersioned(summaryKey('1'))).toBeNull();
+      expect(await latest(storage)).toEqual(new Map([...ids.map((x) => [`pack:${x}`, now - 9000] as [string, number]), [`file:${ids[2]}`, now - 9000]]));
     });
 
     it('two compactors at once, with records arriving meanwhile, lose nothing', async () => {
