@@ -23,6 +23,14 @@ import { runManyBench, type ManyResults } from './lib/many.js';
 import { formatManyReport, manyVerdicts } from './lib/many-report.js';
 import { runProxyBench, type ProxyResults } from './lib/proxy.js';
 import { formatProxyReport, proxyVerdicts, PROXY_FIGURE_NAMES } from './lib/proxy-report.js';
+import { runTierBench, type TierResults } from './lib/tier.js';
+import { formatTierReport, tierVerdicts } from './lib/tier-report.js';
+
+// the AWS SDK (loaded by the tier section) warns about Node 20 once per process, as git-dits does not let it
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (!`${w.name} ${w.message}`.includes('NodeVersionSupportWarning')) process.stderr.write(`${w.name}: ${w.message}\n`);
+});
 
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
@@ -53,10 +61,10 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults; tier?: TierResults } = {};
   const notes: string[] = [];
   const failures: string[] = [];
-  const sections: { name: 'core' | 'media' | 'remote' | 'many' | 'proxy'; issue: number; run: () => Promise<void> }[] = [
+  const sections: { name: 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'tier'; issue: number; run: () => Promise<void> }[] = [
     {
       name: 'core',
       issue: 3,
@@ -137,6 +145,18 @@ async function main(opts: BenchOptions): Promise<number> {
           await s3?.close();
           sandbox.remove(path.join(sandbox.dir, 's3rver'));
         }
+      },
+    },
+    {
+      name: 'tier',
+      issue: 17,
+      run: async () => {
+        const tier = await runTierBench({ runs: opts.runs, memoryIntervalMs: opts.memoryIntervalMs, packs: opts.tierPacks, figures: opts.tierFigures }, { corpusDir, repoRoot: root, env: sandbox.env, log, sandbox });
+        raw.tier = tier;
+        const v = tierVerdicts(tier);
+        verdicts.push(...v);
+        process.stdout.write(`\n${formatTierReport(tier, v, opts.runs)}\n`);
+        for (const n of tier.notMeasured) failures.push(`issue 17, tier ${n.figure}: ${n.why}`);
       },
     },
   ];

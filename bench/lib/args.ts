@@ -2,11 +2,14 @@
 import { parseArgs } from 'node:util';
 import { parseSize } from './units.js';
 
-export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy';
-export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy'];
+export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'tier';
+export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy', 'tier'];
 
 export type ProxyFigureName = 'clone' | 'make' | 'switch' | 'worker' | 'status';
 export const PROXY_FIGURES: readonly ProxyFigureName[] = ['clone', 'make', 'switch', 'worker', 'status'];
+
+export type TierFigureName = 'plan' | 'moves';
+export const TIER_FIGURES: readonly TierFigureName[] = ['plan', 'moves'];
 
 export interface BenchOptions {
   size: number;
@@ -37,6 +40,10 @@ export interface BenchOptions {
   proxyStatusFiles: number;
   /** Issue 16: which of its figures to measure (default all). */
   proxyFigures: ProxyFigureName[];
+  /** Issue 17: packs in the synthetic catalog of the tier plan figure (1,000,000 in the issue). */
+  tierPacks: number;
+  /** Issue 17: which of its figures to measure (default all). */
+  tierFigures: TierFigureName[];
   help: boolean;
 }
 
@@ -45,7 +52,7 @@ export const USAGE = `npm run bench -- [options]
   --size <n>        size of the generated video (default BENCH_SIZE or 1G)
   --big-size <n>    size of the random file for the memory figures (default BENCH_BIG_SIZE or 8G)
   --runs <n>        runs per figure; medians are printed (default 3)
-  --only <list>     sections, comma-separated: core, media, remote, many, proxy (default: all)
+  --only <list>     sections, comma-separated: core, media, remote, many, proxy, tier (default: all)
   --skip-big        skip the big-file memory figures
   --media-size <n>  size of each issue 4 clip (default half of --size: 512M)
   --inspect-seconds <s>  PCM clip length for the inspect figure (default 3600 x size/1G, at least 60)
@@ -60,6 +67,8 @@ export const USAGE = `npm run bench -- [options]
   --proxy-worker-size <n>  size of the source the server's worker makes a proxy of (default 512M; the issue: 4G)
   --proxy-status-files <n> proxy files in the git status figure (default 100)
   --proxy-figures <list>   figures of the proxy section: clone, make, switch, worker, status (default: all)
+  --tier-packs <n>         packs in the synthetic catalog of the tier plan figure (default 1000000)
+  --tier-figures <list>    figures of the tier section: plan, moves (default: all)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
 
@@ -85,6 +94,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       'proxy-worker-size': { type: 'string' },
       'proxy-status-files': { type: 'string' },
       'proxy-figures': { type: 'string' },
+      'tier-packs': { type: 'string' },
+      'tier-figures': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -95,6 +106,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   for (const s of only) if (!SECTIONS.includes(s as Section)) throw new Error(`--only: unknown section ${JSON.stringify(s)} (${SECTIONS.join(', ')})`);
   const proxyFigures = (values['proxy-figures'] ?? PROXY_FIGURES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const f of proxyFigures) if (!PROXY_FIGURES.includes(f as ProxyFigureName)) throw new Error(`--proxy-figures: unknown figure ${JSON.stringify(f)} (${PROXY_FIGURES.join(', ')})`);
+  const tierFigures = (values['tier-figures'] ?? TIER_FIGURES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const f of tierFigures) if (!TIER_FIGURES.includes(f as TierFigureName)) throw new Error(`--tier-figures: unknown figure ${JSON.stringify(f)} (${TIER_FIGURES.join(', ')})`);
   const size = parseSize(values.size ?? env.BENCH_SIZE ?? '1G');
   const inspectSeconds = values['inspect-seconds'] !== undefined ? Number(values['inspect-seconds']) : Math.max(60, Math.round(3600 * Math.min(1, size / 2 ** 30)));
   if (!Number.isInteger(inspectSeconds) || inspectSeconds < 1) throw new Error(`--inspect-seconds must be a positive integer, not ${values['inspect-seconds']}`);
@@ -117,6 +130,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     proxyWorkerSize: parseSize(values['proxy-worker-size'] ?? '512M'),
     proxyStatusFiles: positiveInt(values['proxy-status-files'] ?? '100', '--proxy-status-files'),
     proxyFigures: proxyFigures as ProxyFigureName[],
+    tierPacks: positiveInt(values['tier-packs'] ?? '1000000', '--tier-packs'),
+    tierFigures: tierFigures as TierFigureName[],
     help: values.help ?? false,
   };
 }

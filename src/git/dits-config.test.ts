@@ -105,3 +105,12 @@ describe('DitsConfig', () => {
     expect(() => ditsSettingsFrom(new DitsConfig([['dits.smudgeReadAhead', 'lots']]))).toThrow(/dits\.smudgeReadAhead/);
   });
 });
+
+describe('DitsConfig.all (multi-valued keys)', () => {
+  it('keeps every value in order, whatever the case of the key; the last one still wins for a single read', () => {
+    const c = DitsConfig.fromGitOutput('dits.tier.keephot\nbranch:main\0dits.tier.keepHot\nlogos/**\0dits.other\nx\0');
+    expect(c.all('dits.tier.keepHot')).toEqual(['branch:main', 'logos/**']);
+    expect(c.string('dits.tier.keepHot')).toBe('logos/**');
+    expect(c.all('dits.tier.none')).toEqual([]);
+  });
+});

@@ -115,10 +115,19 @@ export function parseConfigSize(key: string, value: string | null, min = 1): num
 export class DitsConfig {
   /** canonical key -> value; null for a key written with no `=`. */
   private readonly entries: Map<string, string | null>;
+  /** canonical key -> every value, in config order (multi-valued keys such as dits.tier.keepHot). */
+  private readonly every: Map<string, (string | null)[]>;
 
   constructor(entries: Iterable<[string, string | null]>) {
     this.entries = new Map();
-    for (const [k, v] of entries) this.entries.set(canonicalKey(k), v);
+    this.every = new Map();
+    for (const [k, v] of entries) {
+      const key = canonicalKey(k);
+      this.entries.set(key, v);
+      const all = this.every.get(key);
+      if (all) all.push(v);
+      else this.every.set(key, [v]);
+    }
   }
 
   /** Parses `git config -z --get-regexp` output: `key\nvalue\0`, or `key\0` for no value. */
@@ -139,6 +148,11 @@ export class DitsConfig {
   /** The raw value (null: no `=`), or undefined when unset. */
   raw(key: string): string | null | undefined {
     return this.entries.get(canonicalKey(key));
+  }
+
+  /** Every value of a multi-valued key, in config order (empty when unset). */
+  all(key: string): (string | null)[] {
+    return [...(this.every.get(canonicalKey(key)) ?? [])];
   }
 
   string(key: string): string | undefined {

@@ -1,0 +1,95 @@
+/**
+ * Keep-hot: the file versions that never leave hot, from `dits.tier.keepHot` patterns,
+ * computed with git from the remote-tracking refs of the remote (what the remote holds,
+ * not what this clone has locally):
+ *
+ *   <path glob>       files matching it on the remote's default branch (git's glob pathspec)
+ *   branch:<name>     every tracked file on that branch of the remote
+ *   tag:<glob>        every tracked file of each tag matching the glob
+ *
+ * No pattern: the default branch's current files. The result is published as
+ * `v1/tier/keep-hot.json` so the server's scheduled reaper (which has no git trees) keeps
+ * the same manifests hot.
+ */
+import { runGit } from '../git/exec.js';
+import { listTreePointers } from '../git/pointers.js';
+import type { ObjectStorage } from '../transfer/object-storage.js';
+import { isId } from '../hashing/blake3.js';
+
+export const KEEP_HOT_KEY = 'v1/tier/keep-hot.json';
+
+export interface KeepHot {
+  at: number;
+  patterns: string[];
+  /** what each pattern resolved to (a ref, or why it matched nothing) */
+  resolved: { pattern: string; ref: string | null; files: number; note?: string }[];
+  manifests: string[];
+}
+
+async function refExists(cwd: string, ref: string): Promise<boolean> {
+  return (await runGit(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd, allowFail: true })).exitCode === 0;
+}
+
+/** The remote's default branch as a remote-tracking ref: refs/remotes/<r>/HEAD, else main, else master. */
+export async function remoteDefaultBranch(cwd: string, remote: string): Promise<string | null> {
+  const sym = await runGit(['symbolic-ref', '--quiet', `refs/remotes/${remote}/HEAD`], { cwd, allowFail: true });
+  if (sym.exitCode === 0) {
+    const ref = sym.stdout.toString().trim();
+    if (await refExists(cwd, ref)) return ref;
+  }
+  for (const b of ['main', 'master']) if (await refExists(cwd, `refs/remotes/${remote}/${b}`)) return `refs/remotes/${remote}/${b}`;
+  return null;
+}
+
+export async function computeKeepHot(cwd: string, remote: string, patterns: readonly string[], now: number): Promise<KeepHot> {
+  const manifests = new Set<string>();
+  const resolved: KeepHot['resolved'] = [];
+  const defaultRef = await remoteDefaultBranch(cwd, remote);
+  const addTree = async (pattern: string, ref: string, specs: string[]): Promise<void> => {
+    const pointers = await listTreePointers(cwd, ref, specs);
+    for (const p of pointers) manifests.add(p.pointer.manifest);
+    resolved.push({ pattern, ref, files: pointers.length });
+  };
+  const list = patterns.length ? patterns : ['(default branch)'];
+  for (const pattern of list) {
+    if (pattern === '(default branch)' || !/^(branch|tag):/.test(pattern)) {
+      if (defaultRef === null) {
+        resolved.push({ pattern, ref: null, files: 0, note: `no default branch of ${remote} is known here (run \`git fetch ${remote}\`)` });
+        continue;
+      }
+      await addTree(pattern, defaultRef, pattern === '(default branch)' ? [] : [`:(glob)${pattern}`]);
+    } else if (pattern.startsWith('branch:')) {
+      const ref = `refs/remotes/${remote}/${pattern.slice('branch:'.length)}`;
+      if (!(await refExists(cwd, ref))) {
+        resolved.push({ pattern, ref: null, files: 0, note: `${remote} has no branch ${pattern.slice(7)} known here` });
+        continue;
+      }
+      await addTree(pattern, ref, []);
+    } else {
+      const glob = pattern.slice('tag:'.length);
+      const tags = (await runGit(['for-each-ref', '--format=%(refname)', `refs/tags/${glob}`], { cwd })).stdout.toString().split('\n').filter(Boolean);
+      if (tags.length === 0) resolved.push({ pattern, ref: null, files: 0, note: 'no tag matches' });
+      for (const t of tags) await addTree(pattern, t, []);
+    }
+  }
+  return { at: now, patterns: [...patterns], resolved, manifests: [...manifests].sort() };
+}
+
+export async function publishKeepHot(storage: ObjectStorage, keepHot: KeepHot): Promise<void> {
+  const body = { v: 1, at: keepHot.at, patterns: keepHot.patterns, manifests: keepHot.manifests };
+  await storage.put(KEEP_HOT_KEY, Buffer.from(JSON.stringify(body)), { contentType: 'application/json' });
+}
+
+/** The published keep-hot manifests (for the server's reaper); empty when none was published. */
+export async function readPublishedKeepHot(storage: ObjectStorage): Promise<{ at: number; manifests: Set<string> } | null> {
+  let bytes: Buffer;
+  try {
+    bytes = await storage.getBuffer(KEEP_HOT_KEY);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'storage-not-found') return null;
+    throw err;
+  }
+  const body = JSON.parse(bytes.toString('utf8')) as { at?: number; manifests?: unknown };
+  const ids = Array.isArray(body.manifests) ? body.manifests.filter((m): m is string => typeof m === 'string' && isId(m)) : [];
+  return { at: typeof body.at === 'number' ? body.at : 0, manifests: new Set(ids) };
+}
