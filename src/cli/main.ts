@@ -63,6 +63,7 @@ const COMMANDS: Record<string, string> = {
   serve: 'serve',
   server: 'server-admin',
   worker: 'worker',
+  thaw: 'thaw',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);
