@@ -242,3 +242,45 @@ describe('planThaw', () => {
     expect(again.notFrozen).toEqual(['f']);
   });
 });
+
+describe('planThaw --range', () => {
+  it('a frozen clip: first the packs of its container index, then (index restored) only the packs of the range', async () => {
+    const { makeClips } = await import('../../test/fixtures/media/make-clips.js');
+    const { analyzeForIngest } = await import('../filter/media-analysis.js');
+    const { ingest } = await import('../store/ingest.js');
+    const clips = await makeClips(['prores.mov']);
+    try {
+      const file = clips.path('prores.mov');
+      const bytes = (await import('node:fs')).readFileSync(file);
+      const analysis = (await analyzeForIngest(file))!;
+      expect(analysis.media).not.toBeNull();
+      const a = openStore(dirs);
+      const r = await ingest(a, (async function* () { yield bytes; })(), { params: { minSize: 1024, avgSize: 4096, maxSize: 16384 }, cutPlan: analysis.cutPlan, media: analysis.media });
+      const remote = new ArchiveMemoryStorage();
+      await pushContent(remote, a, [r.manifestId], { remoteName: 'origin', packSize: 40_000 });
+      remote.freezeAllPacks('GLACIER');
+      const all = await packsOf(remote, a, r.manifestId);
+      expect(all.size).toBeGreaterThan(15);
+
+      const b = openStore(dirs);
+      const target = { path: 'clips/prores.mov', manifest: r.manifestId, range: { startSec: 0.8, endSec: 1.0 } };
+      const first = await planThaw(remote, b, [target], opts);
+      expect(first.files[0]!.stage).toBe('index');
+      // the moov is at the end: the index packs are the file's first and last few, not the range's
+      expect(first.packs.length).toBeLessThan(all.size / 2);
+      await startThaw(remote, first, { tier: 'expedited', days: 1, by: 'a' });
+      remote.finishRestores();
+
+      const second = await planThaw(remote, b, [target], opts);
+      expect(second.files[0]!.stage).toBeUndefined();
+      const ranged = second.packs.filter((p) => p.state === 'frozen');
+      expect(ranged.length).toBeGreaterThan(0);
+      expect(ranged.length + first.packs.length).toBeLessThan(all.size);
+      // and the whole file would need every pack but the restored ones
+      const whole = await planThaw(remote, openStore(dirs), [{ path: 'clips/prores.mov', manifest: r.manifestId }], opts);
+      expect(whole.packs.length).toBe(all.size - first.packs.length);
+    } finally {
+      await clips.cleanup();
+    }
+  }, 60_000);
+});

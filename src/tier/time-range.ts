@@ -309,11 +309,18 @@ export function chunksForExtents(starts: Float64Array, extents: readonly Extent[
  * Where the container's index (ftyp, moov, the mdat header) probably lies when it cannot be
  * read yet (its chunks frozen): the head of the file, and for a moov at the end (not
  * `fastStart`) the tail, each sized from the tracks' sample counts (12 bytes a sample in
- * the tables, plus 64 KiB). Thawing these first makes the exact range computable.
+ * the tables, uncompressed audio per chunk, plus 64 KiB). Thawing these first makes the exact range computable.
  */
+const PCM_CODECS = new Set(['lpcm', 'sowt', 'twos', 'in24', 'in32', 'fl32', 'fl64', 'raw', 'ipcm']);
+
 export function indexWindow(structure: MediaStructure | null, fileSize: number): Extent[] {
   let est = 64 * 1024;
-  for (const t of structure?.tracks ?? []) est += t.sampleCount * 12;
+  for (const t of structure?.tracks ?? []) {
+    // uncompressed audio has one constant size and a chunk table (a few chunks a second),
+    // not a table entry per sample
+    if (t.type === 'audio' && PCM_CODECS.has(t.codec)) est += Math.ceil(t.durationSeconds * 4) * 16;
+    else est += t.sampleCount * 12;
+  }
   if (!structure || structure.fastStart) return [{ start: 0, end: Math.min(fileSize, est) }];
   return mergeExtents([
     { start: 0, end: Math.min(fileSize, 64 * 1024) },
