@@ -1,14 +1,15 @@
 /**
  * From a git remote to its storage: `dits::<url>` URLs in git config, S3 settings from git
  * config (`dits.s3.endpoint`, `dits.s3.region`, `dits.s3.pathStyle`, `dits.s3.profile`,
- * `dits.s3.conditionalWrites`) over the AWS SDK's usual sources (environment, shared
- * config and credentials files). Nothing secret is ever read from or written to the repo.
+ * `dits.s3.conditionalWrites`, and for tiers `dits.tier.provider`, `dits.tier.class.<tier>`)
+ * over the AWS SDK's usual sources (environment, shared config and credentials files).
+ * Nothing secret is ever read from or written to the repo.
  */
 import { gitConfigMap } from '../git/exec.js';
 import { parseConfigBool, readDitsConfig, type DitsConfig } from '../git/dits-config.js';
 import { DitsUserError } from '../errors.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
-import { openStorage } from '../transfer/storage-url.js';
+import { openStorage, tierOptionsFromGitConfig } from '../transfer/storage-url.js';
 import { serverToken } from './credentials.js';
 import type { ConditionalWritesSetting } from '../transfer/s3-storage.js';
 
@@ -69,6 +70,7 @@ export async function openRemoteStorage(cwd: string, url: string, known: KnownCo
       forcePathStyle: config.bool('dits.s3.pathStyle', Boolean(get('endpoint') ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL)),
       profile: get('profile'),
       conditionalWrites: conditionalWrites(config),
+      tier: tierOptionsFromGitConfig((k) => config.string(k)),
     },
   });
 }

@@ -70,7 +70,9 @@ export interface TierStorage {
 
 export function tierStorageOf(storage: ObjectStorage): (ObjectStorage & TierStorage) | null {
   const s = storage as Partial<TierStorage>;
-  return typeof s.listTiered === 'function' && typeof s.setStorageClass === 'function' && s.tierProfile !== undefined
+  // `in`, not a read: S3Storage computes its profile on first read, and a bad
+  // dits.tier.class setting must fail tier work, not the question "has it tiers?"
+  return typeof s.listTiered === 'function' && typeof s.setStorageClass === 'function' && 'tierProfile' in s
     ? (storage as ObjectStorage & TierStorage)
     : null;
 }

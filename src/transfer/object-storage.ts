@@ -53,6 +53,11 @@ export interface ObjectInfo {
 export interface ListedObject {
   key: string;
   size: number;
+  /**
+   * The provider's storage class when the listing tells it (S3: STANDARD, GLACIER, ...;
+   * a tier folder storage: the tier). Absent where a storage has no classes.
+   */
+  storageClass?: string;
 }
 
 export type PutIfResult = { ok: true; etag: string } | { ok: false; current: { etag: string } | null };

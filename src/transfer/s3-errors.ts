@@ -6,6 +6,7 @@
  * Node socket errors (`code` ECONNREFUSED, ENOTFOUND, ...), possibly nested in `cause`.
  */
 import { errnoCode } from '../errors.js';
+import { FrozenObjectError } from '../tier/tier-storage.js';
 import { isRetryable, isUnreachableErrno, StorageError } from './storage-error.js';
 
 export interface S3ErrorContext {
@@ -16,6 +17,8 @@ export interface S3ErrorContext {
   op: string;
   /** endpoint for messages: the configured one or "AWS S3" */
   endpoint: string;
+  /** the key as the storage's caller named it (without the storage's prefix), for errors that carry it */
+  storageKey?: string;
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -57,6 +60,18 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
   }
   if (name === 'NoSuchKey' || (status === 404 && ctx.key !== undefined)) {
     return new StorageError('storage-not-found', `No object ${where}`, base);
+  }
+  if (name === 'InvalidObjectState') {
+    // an archived object (GLACIER, DEEP_ARCHIVE) without a finished restore: a GET, a ranged
+    // GET or a copy from it. Never retried: only a restore (hours) makes it readable.
+    const storageClass = (err as { StorageClass?: unknown }).StorageClass;
+    return new FrozenObjectError(ctx.storageKey ?? ctx.key ?? where, typeof storageClass === 'string' ? storageClass : undefined, { cause: err, status: status ?? 403 });
+  }
+  if (name === 'GlacierExpeditedRetrievalNotAvailable') {
+    return new StorageError('s3-expedited-unavailable', `Expedited retrievals are not available now for ${where}`, {
+      ...base,
+      hint: 'AWS has no expedited capacity at the moment: ask again later, or use the standard or bulk retrieval tier (`--tier standard`).',
+    });
   }
   if (name === 'InvalidRange' || status === 416) {
     return new StorageError('storage-bad-range', `Range not satisfiable for ${where}`, base);

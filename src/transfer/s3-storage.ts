@@ -19,6 +19,16 @@
  * body cannot be replayed; the TransferQueue retries whole items and this class retries
  * multipart parts, both with the same policy.
  *
+ * Tiers (TierStorage, src/tier/tier-storage.ts): `listTiered` lists StorageClass and
+ * LastModified; `setStorageClass` changes the class in place by a CopyObject onto itself
+ * (MetadataDirective COPY), or past `copyPartThreshold` (5 GiB, CopyObject's limit) by a
+ * multipart copy of UploadPartCopy parts onto the same key: the bytes never pass through
+ * this machine, and nothing is deleted. `requestRestore` is RestoreObject, `tierState`
+ * HEAD's `x-amz-storage-class` and `x-amz-restore`. A GET of an archived object without a
+ * finished restore (403 InvalidObjectState) throws FrozenObjectError, never retried. The
+ * provider profile comes from `dits.tier.provider` (else the endpoint's host) and
+ * `dits.tier.class.<tier>`.
+ *
  * Versioned objects (putIf/getVersioned) use S3 conditional writes (If-None-Match: * and
  * If-Match: <etag>) where the service supports them, else the lock-free log of cas-log.ts.
  * Which one a remote uses is recorded once in the object `<prefix>.dits-cas-mode`, so all
@@ -52,6 +62,9 @@ import {
 import { DEFAULT_RETRY_POLICY, realRetryDeps, RetriesExhaustedError, withRetry, type RetryDeps, type RetryPolicy } from './retry.js';
 import { mapS3Error } from './s3-errors.js';
 import { StorageError } from './storage-error.js';
+import { DitsUserError } from '../errors.js';
+import { DEFAULT_CLASS, detectProvider, needsRestore, providerProfile, type ProviderName, type ProviderProfile, type RetrievalTier, type Tier } from '../tier/tiers.js';
+import { FrozenObjectError, type ObjectTierState, type RestoreRequestResult, type RestoreState, type TieredObject, type TierStorage } from '../tier/tier-storage.js';
 
 // The SDK is loaded with require, not import: an ESM import of a CommonJS package makes
 // Node scan its whole source for export names first (cjs-module-lexer, ~270 KB here), some
@@ -59,6 +72,7 @@ import { StorageError } from './storage-error.js';
 const {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -67,14 +81,24 @@ const {
   ListObjectsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectTaggingCommand,
+  RestoreObjectCommand,
   S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } = createRequire(import.meta.url)('@aws-sdk/client-s3') as typeof S3Sdk;
 type S3Client = S3Sdk.S3Client;
 type GetObjectCommand = S3Sdk.GetObjectCommand;
 type PutObjectCommand = S3Sdk.PutObjectCommand;
 
 export type ConditionalWritesSetting = 'auto' | 'on' | 'off';
+
+/** Tier settings of an S3 remote (git config `dits.tier.provider`, `dits.tier.class.<tier>`). */
+export interface S3TierOptions {
+  /** default: from the endpoint's host (detectProvider) */
+  provider?: ProviderName;
+  overrides?: Partial<Record<Tier, string>>;
+}
 export type CasMode = 'native' | 'log';
 
 export interface S3StorageOptions {
@@ -118,6 +142,12 @@ export interface S3StorageOptions {
   socketTimeoutMs?: number;
   /** Max sockets to the endpoint (default 64). */
   maxSockets?: number;
+  /** Storage classes of this remote's provider (see tiers.ts). */
+  tier?: S3TierOptions;
+  /** A class change of an object larger than this is a multipart copy (default 5 GiB, CopyObject's limit). */
+  copyPartThreshold?: number;
+  /** Part size of a multipart copy (default the larger of 512 MiB and size / 10,000; at least 5 MiB on AWS). */
+  copyPartSize?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -142,7 +172,9 @@ export interface PresignedRequest {
 const CAS_MODE_KEY = '.dits-cas-mode';
 const CAS_ROOT = '.dits-cas/';
 
-export class S3Storage implements ObjectStorage {
+const GiB = 1024 * MiB;
+
+export class S3Storage implements ObjectStorage, TierStorage {
   readonly location: string;
   readonly bucket: string;
   readonly prefix: string;
@@ -162,6 +194,11 @@ export class S3Storage implements ObjectStorage {
   readonly requestCounts = new Map<string, number>();
   private casModePromise: Promise<CasMode | null> | undefined;
   private readonly casLog: CasLog;
+  private readonly tierOptions: S3TierOptions;
+  private profile: ProviderProfile | undefined;
+  private readonly endpoint: string | undefined;
+  private readonly copyPartThreshold: number;
+  private readonly copyPartSize: number | undefined;
 
   constructor(options: S3StorageOptions) {
     if (!options.bucket) throw new StorageError('bad-storage-url', 'An S3 remote needs a bucket name', { hint: 'Use dits::s3://<bucket>/<prefix>.' });
@@ -179,6 +216,10 @@ export class S3Storage implements ObjectStorage {
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.requestRetry = options.requestRetry ?? { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 2000 };
     this.retryDeps = options.retryDeps ?? realRetryDeps;
+    this.tierOptions = options.tier ?? {};
+    this.endpoint = options.endpoint;
+    this.copyPartThreshold = options.copyPartThreshold ?? 5 * GiB;
+    this.copyPartSize = options.copyPartSize;
     this.client = options.client ?? createS3Client(options);
     this.client.middlewareStack.add(
       (next, context) => async (args) => {
@@ -289,7 +330,7 @@ export class S3Storage implements ObjectStorage {
     for await (const obj of this.listFull(this.prefix + prefix)) {
       const key = obj.key.slice(this.prefix.length);
       if (key.split('/').some((segment) => segment.startsWith('.dits-'))) continue;
-      yield { key, size: obj.size };
+      yield obj.storageClass === undefined ? { key, size: obj.size } : { key, size: obj.size, storageClass: obj.storageClass };
     }
   }
 
@@ -302,6 +343,209 @@ export class S3Storage implements ObjectStorage {
       );
     } catch (err) {
       if ((err as StorageError).code !== 'storage-not-found') throw err;
+    }
+  }
+
+  // ---- tiers (TierStorage) ----
+
+  /** The provider's classes: `dits.tier.provider` or the endpoint's host, with `dits.tier.class.*` (read on first use, so a bad setting fails only tier work). */
+  get tierProfile(): ProviderProfile {
+    this.profile ??= providerProfile(this.tierOptions.provider ?? detectProvider(this.endpoint), { overrides: this.tierOptions.overrides });
+    return this.profile;
+  }
+
+  async *listTiered(prefix: string): AsyncIterable<TieredObject> {
+    assertValidPrefix(prefix);
+    for await (const obj of this.listFull(this.prefix + prefix)) {
+      const key = obj.key.slice(this.prefix.length);
+      if (key.split('/').some((segment) => segment.startsWith('.dits-'))) continue;
+      yield { key, size: obj.size, lastModified: obj.lastModified ?? 0, storageClass: obj.storageClass || DEFAULT_CLASS };
+    }
+  }
+
+  async tierState(key: string): Promise<ObjectTierState | null> {
+    assertValidKey(key);
+    try {
+      const out = await this.send(
+        () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })),
+        (err) => this.mapError(err, key, 'read'),
+      );
+      return { size: out.ContentLength ?? 0, storageClass: out.StorageClass || DEFAULT_CLASS, restore: parseRestoreHeader(out.Restore) };
+    } catch (err) {
+      if ((err as StorageError).code === 'storage-not-found') return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Moves `key` to `storageClass` in place: CopyObject onto itself (MetadataDirective COPY,
+   * tags copied too), or past copyPartThreshold a multipart copy onto the same key whose
+   * parts are UploadPartCopy ranges of the object itself, guarded by its ETag. Then a HEAD
+   * checks the class and the size. An object already in that class is left as it is. An
+   * archived source without a finished restore is FrozenObjectError (S3 copies only
+   * readable objects). Never a PUT of the bytes, never a DELETE.
+   */
+  async setStorageClass(key: string, storageClass: string, opts: { size: number }): Promise<void> {
+    assertValidKey(key);
+    const profile = this.tierProfile;
+    if (profile.classes === null) {
+      throw new DitsUserError('tier-unsupported', `${this.location} cannot change storage classes: ${profile.note ?? 'its provider has one class'}`, {
+        hint: 'nothing was changed; set `git config dits.tier.provider aws` only if this endpoint really speaks AWS storage classes',
+      });
+    }
+    if (!profile.known.includes(storageClass)) {
+      throw new DitsUserError('bad-config', `${storageClass} is not a storage class of ${profile.name}`, { hint: `use one of ${profile.known.join(', ')}` });
+    }
+    const full = this.prefix + key;
+    if (opts.size > this.copyPartThreshold) {
+      await this.copyMultipart(key, storageClass, opts.size);
+    } else {
+      try {
+        await this.send(
+          () =>
+            this.client.send(
+              new CopyObjectCommand({
+                Bucket: this.bucket,
+                Key: full,
+                CopySource: copySourceOf(this.bucket, full),
+                StorageClass: storageClass as S3Sdk.StorageClass,
+                MetadataDirective: 'COPY',
+              }),
+            ),
+          (err) => this.mapError(err, key, 'change the storage class of'),
+        );
+      } catch (err) {
+        // 400 InvalidRequest: a copy onto itself that changes nothing (already in that class)
+        if (!((err as StorageError).status === 400 && (await this.tierState(key))?.storageClass === storageClass)) throw err;
+      }
+    }
+    const after = await this.tierState(key);
+    if (after === null || after.size !== opts.size || after.storageClass !== storageClass) {
+      throw new StorageError(
+        'storage-class-unchanged',
+        `After the class change of ${this.location}${key} to ${storageClass} the object is ${after === null ? 'missing' : `${after.size} bytes in ${after.storageClass}`} (expected ${opts.size} bytes)`,
+        { key, hint: 'run the tier command again; if it persists, compare the object with `git dits fsck`' },
+      );
+    }
+  }
+
+  /**
+   * RestoreObject: 202 started, 409 RestoreAlreadyInProgress in-progress, 200 restored (a
+   * restored copy exists; its expiry moves), 403 InvalidObjectState not-archived. Safe to
+   * repeat: after a lost answer the retry sees 409 or 200, never a second paid restore.
+   */
+  async requestRestore(key: string, opts: { days: number; tier: RetrievalTier }): Promise<RestoreRequestResult> {
+    assertValidKey(key);
+    if (!Number.isSafeInteger(opts.days) || opts.days < 1) {
+      throw new DitsUserError('bad-argument', `a restore needs a whole number of days, at least 1 (got ${opts.days})`, { hint: 'e.g. --days 7' });
+    }
+    const Tier = (opts.tier.charAt(0).toUpperCase() + opts.tier.slice(1)) as S3Sdk.Tier;
+    return this.send(
+      async () => {
+        try {
+          const out = await this.client.send(
+            new RestoreObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, RestoreRequest: { Days: opts.days, GlacierJobParameters: { Tier } } }),
+          );
+          return out.$metadata.httpStatusCode === 200 ? 'restored' : 'started';
+        } catch (err) {
+          const name = (err as { name?: string }).name;
+          if (name === 'RestoreAlreadyInProgress') return 'in-progress';
+          if (name === 'InvalidObjectState') return 'not-archived';
+          throw err;
+        }
+      },
+      (err) => this.mapError(err, key, 'restore'),
+    );
+  }
+
+  /** Replaces the object's tags (lifecycle-rule mode: `dits-tier=<tier>`). */
+  async setTags(key: string, tags: Record<string, string>): Promise<void> {
+    assertValidKey(key);
+    await this.send(
+      () =>
+        this.client.send(
+          new PutObjectTaggingCommand({
+            Bucket: this.bucket,
+            Key: this.prefix + key,
+            Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+          }),
+        ),
+      (err) => this.mapError(err, key, 'tag'),
+    );
+  }
+
+  private async copyMultipart(key: string, storageClass: string, size: number): Promise<void> {
+    const full = this.prefix + key;
+    const mapError = (err: unknown) => this.mapError(err, key, 'change the storage class of');
+    // the source's metadata goes onto the new object (a multipart upload does not copy it),
+    // and its ETag guards every part against an overwrite during the copy
+    const head = await this.send(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: full })), mapError);
+    if (head.ContentLength !== size) {
+      throw new StorageError('storage-size-mismatch', `${this.location}${key} is ${head.ContentLength} bytes, ${size} were expected`, { key });
+    }
+    const current = head.StorageClass || DEFAULT_CLASS;
+    if (current === storageClass) return;
+    if (needsRestore(this.tierProfile, current) && parseRestoreHeader(head.Restore)?.ongoing !== false) {
+      throw new FrozenObjectError(key, current); // S3 copies only readable objects: found before any part is copied
+    }
+    const partSize = this.copyPartSize ?? Math.max(512 * MiB, Math.ceil(size / 10_000));
+    const created = await this.send(
+      () =>
+        this.client.send(
+          new CreateMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: full,
+            StorageClass: storageClass as S3Sdk.StorageClass,
+            ContentType: head.ContentType,
+            CacheControl: head.CacheControl,
+            ContentDisposition: head.ContentDisposition,
+            ContentEncoding: head.ContentEncoding,
+            Metadata: head.Metadata,
+          }),
+        ),
+      mapError,
+    );
+    const uploadId = created.UploadId;
+    if (!uploadId) throw new StorageError('s3-error', `No upload id returned for ${this.location}${key}`, { key });
+    const parts: { PartNumber: number; ETag: string }[] = [];
+    try {
+      const count = Math.ceil(size / partSize);
+      let next = 0;
+      const worker = async () => {
+        while (next < count) {
+          const i = next++;
+          const start = i * partSize;
+          const end = Math.min(size, start + partSize) - 1;
+          const out = await this.send(
+            () =>
+              this.client.send(
+                new UploadPartCopyCommand({
+                  Bucket: this.bucket,
+                  Key: full,
+                  UploadId: uploadId,
+                  PartNumber: i + 1,
+                  CopySource: copySourceOf(this.bucket, full),
+                  CopySourceRange: `bytes=${start}-${end}`,
+                  CopySourceIfMatch: head.ETag,
+                }),
+              ),
+            mapError,
+          );
+          const etag = out.CopyPartResult?.ETag;
+          if (!etag) throw new StorageError('s3-error', `No etag returned for copied part ${i + 1} of ${this.location}${key}`, { key, retryable: true });
+          parts.push({ PartNumber: i + 1, ETag: etag });
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.partConcurrency, count) }, worker));
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      await this.send(
+        () => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: full, UploadId: uploadId, MultipartUpload: { Parts: parts } })),
+        mapError,
+      );
+    } catch (err) {
+      // until completion the object is untouched: abandon the upload, keep the object
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: full, UploadId: uploadId })).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -556,7 +800,7 @@ export class S3Storage implements ObjectStorage {
   }
 
   private mapError(err: unknown, key: string | undefined, op: string): StorageError {
-    return mapS3Error(err, { bucket: this.bucket, key: key === undefined ? undefined : this.prefix + key, op, endpoint: this.endpointLabel });
+    return mapS3Error(err, { bucket: this.bucket, key: key === undefined ? undefined : this.prefix + key, op, endpoint: this.endpointLabel, storageKey: key });
   }
 
   private async putSingle(full: string, body: Buffer | Readable, size: number, contentType: string | undefined): Promise<{ etag: string }> {
@@ -676,7 +920,7 @@ export class S3Storage implements ObjectStorage {
    * a DES cipher that OpenSSL 3 lacks, so every truncated V2 page is a 500 there. After a
    * V2 page fails with a 5xx and the same page works with V1, this storage stays on V1.
    */
-  private async *listFull(fullPrefix: string): AsyncIterable<{ key: string; size: number }> {
+  private async *listFull(fullPrefix: string): AsyncIterable<{ key: string; size: number; storageClass?: string; lastModified?: number }> {
     const mapError = (err: unknown) =>
       mapS3Error(err, { bucket: this.bucket, op: 'list', endpoint: this.endpointLabel, key: fullPrefix === '' ? undefined : fullPrefix });
     const pageV1 = (after: string | undefined) =>
@@ -685,7 +929,7 @@ export class S3Storage implements ObjectStorage {
       this.send(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: fullPrefix, MaxKeys: this.listPageSize, StartAfter: after })), mapError);
     let after: string | undefined;
     for (;;) {
-      let page: { Contents?: { Key?: string; Size?: number }[]; IsTruncated?: boolean };
+      let page: { Contents?: { Key?: string; Size?: number; StorageClass?: string; LastModified?: Date }[]; IsTruncated?: boolean };
       if (this.listVersion === 1) {
         page = await pageV1(after);
       } else {
@@ -701,7 +945,7 @@ export class S3Storage implements ObjectStorage {
       }
       const contents = page.Contents ?? [];
       for (const obj of contents) {
-        if (obj.Key !== undefined) yield { key: obj.Key, size: obj.Size ?? 0 };
+        if (obj.Key !== undefined) yield { key: obj.Key, size: obj.Size ?? 0, storageClass: obj.StorageClass, lastModified: obj.LastModified?.getTime() };
       }
       const last = contents[contents.length - 1]?.Key;
       if (!page.IsTruncated || last === undefined) return;
@@ -864,4 +1108,24 @@ class PartReader {
     if (!part) return Buffer.alloc(0);
     return filled === this.size ? part : part.subarray(0, filled);
   }
+}
+
+/** CopySource of a copy within the bucket: URL-encoded `bucket/key` as S3 expects it. */
+function copySourceOf(bucket: string, fullKey: string): string {
+  return `${bucket}/${fullKey.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/**
+ * HEAD's `x-amz-restore`: `ongoing-request="true"` while a restore runs,
+ * `ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"` once done; null
+ * when absent (never asked, or the restored copy expired).
+ */
+export function parseRestoreHeader(header: string | undefined): RestoreState | null {
+  if (header === undefined || header.trim() === '') return null;
+  const ongoing = /ongoing-request\s*=\s*"?(true|false)"?/i.exec(header);
+  if (!ongoing) return null;
+  if (ongoing[1]!.toLowerCase() === 'true') return { ongoing: true };
+  const expiry = /expiry-date\s*=\s*"([^"]+)"/i.exec(header);
+  const at = expiry ? Date.parse(expiry[1]!) : NaN;
+  return Number.isNaN(at) ? { ongoing: false } : { ongoing: false, expiry: at };
 }

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { DitsUserError } from '../errors.js';
 import { BOOLEAN_FORMS, parseConfigBool } from '../git/dits-config.js';
 import type { ObjectStorage } from './object-storage.js';
-import type { S3StorageOptions } from './s3-storage.js';
+import type { S3StorageOptions, S3TierOptions } from './s3-storage.js';
+import { isProviderName, TIERS, type Tier } from '../tier/tiers.js';
 import type { FileStorageOptions } from './file-storage.js';
 import type { HttpStorageOptions } from './http-storage.js';
 
@@ -122,6 +123,8 @@ export function s3OptionsFromGitConfig(config: Record<string, string | undefined
   if (profile) out.profile = profile;
   const pathStyle = get('dits.s3.pathStyle');
   if (pathStyle !== undefined) out.forcePathStyle = parseGitBool('dits.s3.pathStyle', pathStyle);
+  const tier = tierOptionsFromGitConfig(get);
+  if (tier !== undefined) out.tier = tier;
   const cw = get('dits.s3.conditionalWrites');
   if (cw !== undefined) {
     const v = cw.toLowerCase();
@@ -129,6 +132,32 @@ export function s3OptionsFromGitConfig(config: Record<string, string | undefined
     else out.conditionalWrites = parseGitBool('dits.s3.conditionalWrites', v, 'auto') ? 'on' : 'off';
   }
   return out;
+}
+
+/**
+ * `dits.tier.provider` (aws, b2, r2, wasabi, generic; default from the endpoint's host) and
+ * `dits.tier.class.<tier>` (e.g. cold = GLACIER) for an S3 remote; undefined when none is
+ * set. Class names are checked when tiers are first used (providerProfile), so a typo
+ * fails tier commands with a hint, not every fetch.
+ */
+export function tierOptionsFromGitConfig(get: (name: string) => string | undefined): S3TierOptions | undefined {
+  const out: S3TierOptions = {};
+  const provider = get('dits.tier.provider')?.trim().toLowerCase();
+  if (provider !== undefined && provider !== '') {
+    if (!isProviderName(provider) || provider === 'folder') {
+      throw new DitsUserError('bad-config', `git config dits.tier.provider = '${provider}' is not an S3 provider Dits knows`, {
+        hint: 'use one of aws, b2, r2, wasabi, generic (or unset it: the endpoint decides)',
+      });
+    }
+    out.provider = provider;
+  }
+  const overrides: Partial<Record<Tier, string>> = {};
+  for (const t of TIERS) {
+    const cls = get(`dits.tier.class.${t}`)?.trim();
+    if (cls) overrides[t] = cls;
+  }
+  if (Object.keys(overrides).length > 0) out.overrides = overrides;
+  return out.provider === undefined && out.overrides === undefined ? undefined : out;
 }
 
 /** Git's boolean rules (git/dits-config.ts); `alsoAllowed` only names another form the caller accepted first. */
