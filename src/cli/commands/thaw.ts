@@ -95,8 +95,12 @@ const thaw: Command = {
       }
       for (let round = 1; ; round++) {
         if (!values.json) printPlan(ctx, plan, tier);
-        if (!hasFrozen(plan) && !plan.packs.length) return 0;
         if (values['dry-run']) return 0;
+        // nothing frozen or under way: with --wait the files are written now
+        if (!hasFrozen(plan) && !plan.packs.length) {
+          if (!values.wait) return 0;
+          break;
+        }
         let started: StartThawResult | null = null;
         if (hasFrozen(plan)) {
           const total = totalsByTier(plan).find((t) => t.tier === tier)!;
@@ -127,8 +131,9 @@ const thaw: Command = {
         plan = await planThaw(tiered, store, targets.list, { remoteName: remote.name, prices, days });
       }
       const written = await writeFiles(ctx, repo, store, tiered, remote.name, plan, targets);
-      const payload = { event: 'thaw-done', remote: remote.name, files: plan.files.map((f) => f.path), written };
-      const n = await notifyThawDone({ env: ctx.env, title: 'git dits thaw: done', body: `${plan.files.length} file(s) restored from ${remote.name}`, url: values['notify-url'], payload });
+      const files = [...new Set(targets.list.map((t) => t.path))];
+      const payload = { event: 'thaw-done', remote: remote.name, files, written };
+      const n = await notifyThawDone({ env: ctx.env, title: 'git dits thaw: done', body: `${files.length} file(s) restored from ${remote.name}`, url: values['notify-url'], payload });
       if (n.webhook && !n.webhook.ok) err(ctx, `warning: the notification to ${values['notify-url']} failed (${n.webhook.error ?? `HTTP ${n.webhook.status}`})`);
       return 0;
     } finally {
@@ -158,9 +163,11 @@ function pricesFor(storage: TierStorage, config: DitsConfig): PriceTable {
   return loadPriceTable(config.string('dits.tier.priceTable'));
 }
 
+/** Who asks, for the record: git's committer e-mail (config or environment), else the login name. */
 async function whoAmI(repo: RepoPaths): Promise<string> {
-  const r = await runGit(['config', '--get', 'user.email'], { cwd: repo.workTree, allowFail: true });
-  return r.stdout.toString('utf8').trim() || process.env.USER || 'unknown';
+  const r = await runGit(['var', 'GIT_COMMITTER_IDENT'], { cwd: repo.workTree, allowFail: true });
+  const email = /<([^>]*)>/.exec(r.stdout.toString('utf8'))?.[1];
+  return email || process.env.USER || 'unknown';
 }
 
 interface Targets {

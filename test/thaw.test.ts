@@ -1,0 +1,236 @@
+/**
+ * `git dits thaw` end to end: real git, a dits::s3:// remote on s3rver behind the Glacier
+ * front (each in its own process), packs moved to GLACIER by the front's test hook, a clone
+ * that left the files as pointers. Cost first, no spending without a yes, one restore per
+ * pack, --status, --wait writing the files byte for byte, a webhook at the end.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
+import { startGlacierFrontProcess, type GlacierFrontProcess } from './helpers/glacier-front-process.js';
+import { openStorage } from '../src/transfer/storage-url.js';
+import { decodePackIndex } from '../src/remote/content/pack-index.js';
+import { Manifest } from '../src/manifest/manifest.js';
+import { parsePointer } from '../src/manifest/pointer.js';
+import { ChunkStore } from '../src/store/chunk-store.js';
+import { AWS_US_EAST_1, formatDollars, restoreCost } from '../src/tier/prices.js';
+
+let sb: GitSandbox;
+let s3: S3Process;
+let front: GlacierFrontProcess;
+
+beforeAll(async () => {
+  sb = new GitSandbox('dits-thaw-');
+  s3 = await startS3rverProcess(['media']);
+  front = await startGlacierFrontProcess(s3.endpoint);
+  // this process reads the remote too (pack indexes, sizes)
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' });
+  Object.assign(sb.env, { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' });
+  sb.mustGit(['config', '--global', 'dits.s3.endpoint', front.endpoint], sb.dir);
+  sb.mustGit(['config', '--global', 'dits.tier.provider', 'aws'], sb.dir);
+}, 60_000);
+afterAll(async () => {
+  await front?.close();
+  await s3?.close();
+  sb?.cleanup();
+});
+
+const CFG = { ...SMALL_CHUNKS, 'dits.packSize': '128k' };
+
+interface World {
+  repo: string;
+  clone: string;
+  prefix: string;
+  files: Record<string, Buffer>;
+  /** pack keys (bucket-relative) holding each file's chunks */
+  packsOf: Record<string, Set<string>>;
+  allPacks: string[];
+}
+
+async function storageOf(prefix: string) {
+  return openStorage(`s3://media/${prefix}`, { s3: { endpoint: front.endpoint, region: 'us-east-1', forcePathStyle: true } });
+}
+
+/** Three files pushed in their own packs, every pack moved to GLACIER, a lazy clone (pointers). */
+async function world(name: string): Promise<World> {
+  const files = { 'a.mov': randomBytesSeeded(300_000, 11), 'b.mov': randomBytesSeeded(300_000, 12), 'c.mov': randomBytesSeeded(200_000, 13) };
+  const repo = sb.repo(name, { track: ['*.mov'], config: CFG, files: { 'a.mov': files['a.mov'], 'b.mov': files['b.mov'] } });
+  sb.mustGit(['add', '.'], repo);
+  sb.mustGit(['commit', '-q', '-m', 'footage'], repo);
+  const prefix = `${name}-${Date.now()}`;
+  sb.mustGit(['remote', 'add', 'origin', `dits::s3://media/${prefix}`], repo);
+  sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+  // c.mov in a push of its own: packs of its own
+  writeFile(path.join(repo, 'c.mov'), files['c.mov']);
+  sb.mustGit(['add', '.'], repo);
+  sb.mustGit(['commit', '-q', '-m', 'more'], repo);
+  sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+  const storage = await storageOf(prefix);
+  const packsOf: Record<string, Set<string>> = {};
+  const byChunk = new Map<string, string>();
+  const allPacks: string[] = [];
+  for await (const o of storage.list('v1/packs/')) {
+    if (o.key.endsWith('.pack')) allPacks.push(o.key);
+    if (!o.key.endsWith('.idx')) continue;
+    for (const e of decodePackIndex(await storage.getBuffer(o.key))) byChunk.set(e.idRaw.toString('hex'), o.key.replace(/\.idx$/, '.pack'));
+  }
+  const store = ChunkStore.open(path.join(repo, '.git', 'dits'));
+  try {
+    for (const f of Object.keys(files)) {
+      const ptr = parsePointer(Buffer.from(sb.mustGit(['cat-file', 'blob', `HEAD:${f}`], repo)))!;
+      const m = Manifest.parse(store.getManifestBytes(ptr.manifest));
+      packsOf[f] = new Set([...m.distinctIds()].map((id) => byChunk.get(id)!));
+    }
+  } finally {
+    store.close();
+  }
+  for (const k of allPacks) await front.setClass(`${prefix}/${k}`, 'GLACIER', 'media');
+  const clone = path.join(sb.dir, `${name}-clone`);
+  sb.mustGit(['clone', '-q', '-c', 'dits.fetchMode=lazy', `dits::s3://media/${prefix}`, clone], sb.dir);
+  sb.mustGit(['config', 'dits.fetchMode', 'lazy'], clone);
+  return { repo, clone, prefix, files, packsOf, allPacks };
+}
+
+function isPointer(file: string): boolean {
+  return fs.statSync(file).size < 1024;
+}
+
+describe('git dits thaw', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await world('film');
+  }, 120_000);
+
+  it('says what a restore costs and takes, and without a terminal nor --yes restores nothing', async () => {
+    expect(isPointer(path.join(w.clone, 'a.mov'))).toBe(true);
+    await front.resetCounts();
+    const r = sb.dits(['thaw', 'a.mov', '--tier', 'bulk', '--days', '3'], w.clone);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/add --yes/);
+    const n = w.packsOf['a.mov']!.size;
+    expect(r.stdout).toMatch(new RegExp(`a\\.mov: .* frozen of .*, in ${n} pack\\(s\\)`));
+    // the figures are the price table's arithmetic
+    const storage = await storageOf(w.prefix);
+    let bytes = 0;
+    for (const k of w.packsOf['a.mov']!) bytes += (await storage.head(k))!.size;
+    for (const tier of ['expedited', 'standard', 'bulk'] as const) {
+      const e = restoreCost(AWS_US_EAST_1, 'GLACIER', tier, bytes, n, 3);
+      expect(r.stdout).toContain(`${tier.padEnd(9)} ${formatDollars(e.total).padStart(9)}  ${n} request(s)`);
+    }
+    expect((await front.counts()).restores).toBe(0);
+  });
+
+  it('a path that is not frozen: says so, costs nothing', async () => {
+    const hot = await world('hot');
+    // c.mov's packs go back to STANDARD (none of them shared with the others)
+    for (const k of hot.packsOf['c.mov']!) await front.setClass(`${hot.prefix}/${k}`, 'STANDARD', 'media');
+    const shared = [...hot.packsOf['c.mov']!].some((k) => hot.packsOf['a.mov']!.has(k) || hot.packsOf['b.mov']!.has(k));
+    expect(shared).toBe(false);
+    await front.resetCounts();
+    const r = sb.dits(['thaw', 'c.mov'], hot.clone);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/c\.mov is not frozen: it is readable now, nothing to restore or pay/);
+    expect((await front.counts()).restores).toBe(0);
+  }, 120_000);
+
+  it('--yes restores exactly the packs of that file, once; --status shows them; --wait writes the file and notifies', async () => {
+    await front.resetCounts();
+    await front.setRestoreDelay(60_000);
+    const r = sb.dits(['thaw', 'a.mov', '--yes', '--tier', 'standard'], w.clone);
+    expect(r.status, r.stderr).toBe(0);
+    const n = w.packsOf['a.mov']!.size;
+    expect(r.stdout).toMatch(new RegExp(`${n} restore\\(s\\) started; recorded as thaw `));
+    let c = await front.counts();
+    expect(c.restoresStarted).toBe(n);
+    expect(n).toBeLessThan(w.allPacks.length);
+
+    // the same again (another person, or a re-run): nothing new is asked, nothing paid
+    const again = sb.dits(['thaw', 'a.mov', '--yes'], w.clone);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`${n} pack\\(s\\) are being restored already`));
+    c = await front.counts();
+    expect(c.restoresStarted).toBe(n);
+
+    const st = sb.dits(['thaw', '--status'], w.clone);
+    expect(st.status, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(new RegExp(`standard  by test@example.com  a\\.mov: 0/${n} pack\\(s\\) restored, ${n} restoring`));
+
+    await front.finishRestores();
+    const st2 = JSON.parse(sb.mustDits(['thaw', '--status', '--json'], w.clone)) as { paths: string[]; progress: { state: string; expiry?: string }[] }[];
+    expect(st2[0]!.progress.every((p) => p.state === 'restored' && p.expiry)).toBe(true);
+
+    // restored now: --wait writes it at once (nothing asked), and notifies
+    const wait = sb.dits(['thaw', 'a.mov', '--wait', '--poll-interval', '50ms', '--notify-url', front.notifyUrl], w.clone);
+    expect(wait.status, wait.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(w.clone, 'a.mov')).equals(w.files['a.mov']!)).toBe(true);
+    expect(isPointer(path.join(w.clone, 'b.mov'))).toBe(true);
+    expect(sb.status(w.clone)).toBe('');
+    const notes = (await front.notifications()) as { event: string; files: string[] }[];
+    expect(notes).toEqual([expect.objectContaining({ event: 'thaw-done', files: ['a.mov'] })]);
+    expect((await front.counts()).restoresStarted).toBe(n);
+
+    // --yes --wait: asks, polls with a progress line until the restores finish, writes
+    await front.setRestoreDelay(1500);
+    // a pack b.mov shares with a.mov is restored already: not asked, not waited for
+    const m = [...w.packsOf['b.mov']!].filter((k) => !w.packsOf['a.mov']!.has(k)).length;
+    const both = sb.dits(['thaw', 'b.mov', '--yes', '--wait', '--poll-interval', '100ms'], w.clone);
+    expect(both.status, both.stderr).toBe(0);
+    expect(both.stderr).toMatch(new RegExp(`Restored 0/${m} pack\\(s\\)`));
+    expect(both.stderr).toMatch(new RegExp(`Restored ${m}/${m} pack\\(s\\)`));
+    expect(fs.readFileSync(path.join(w.clone, 'b.mov')).equals(w.files['b.mov']!)).toBe(true);
+    expect(sb.status(w.clone)).toBe('');
+  }, 120_000);
+
+  it('a restore the provider refuses: said, the others go on; the re-run asks only the refused one', async () => {
+    const x = await world('refused');
+    await front.setRestoreDelay(60_000);
+    await front.resetCounts();
+    const first = [...x.packsOf['b.mov']!].sort()[0]!;
+    await front.failNext('restore', 403, 'AccessDenied', { key: `${x.prefix}/${first}` });
+    const r = sb.dits(['thaw', 'b.mov', '--yes'], x.clone);
+    const n = x.packsOf['b.mov']!.size;
+    expect(r.stderr).toMatch(/was refused/);
+    expect((await front.counts()).restoresStarted).toBe(n - 1);
+    const again = sb.dits(['thaw', 'b.mov', '--yes'], x.clone);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/1 restore\(s\) started/);
+    expect((await front.counts()).restoresStarted).toBe(n);
+  }, 120_000);
+
+  it('the network cut while restores are asked: the re-run asks only what is missing', async () => {
+    const x = await world('cut');
+    await front.setRestoreDelay(60_000);
+    await front.resetCounts();
+    const n = new Set([...x.packsOf['a.mov']!, ...x.packsOf['b.mov']!]).size;
+    expect(n).toBeGreaterThan(3);
+    // every attempt at one pack's restore loses its connection (the client tries 3 times)
+    const victim = [...x.packsOf['a.mov']!].sort()[0]!;
+    await front.failNext('restore', 'cut', undefined, { times: 3, key: `${x.prefix}/${victim}` });
+    const r = sb.dits(['thaw', 'a.mov', 'b.mov', '--yes'], x.clone);
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/internal error/);
+    const first = await front.counts();
+    expect(first.restoresStarted).toBeLessThan(n);
+    const again = sb.dits(['thaw', 'a.mov', 'b.mov', '--yes'], x.clone);
+    expect(again.status, again.stderr).toBe(0);
+    const c = await front.counts();
+    expect(c.restoresStarted).toBe(n);
+    // the re-run asked only the packs whose restore had not started
+    expect(c.restores - first.restores).toBe(n - first.restoresStarted);
+  }, 120_000);
+
+  it('bad input: no path, a path not tracked, a bad tier, a bad range', () => {
+    expect(sb.dits(['thaw'], w.clone).status).toBe(2);
+    const nt = sb.dits(['thaw', 'nope.mov'], w.clone);
+    expect(nt.status).toBe(1);
+    expect(nt.stderr).toMatch(/no file tracked by Dits matches 'nope\.mov'/);
+    const bt = sb.dits(['thaw', 'a.mov', '--tier', 'fast'], w.clone);
+    expect(bt.status).toBe(2);
+    expect(bt.stderr).toMatch(/not a retrieval tier/);
+    const br = sb.dits(['thaw', 'b.mov', '--range', '00:02:00-00:01:00'], w.clone);
+    expect(br.status).toBe(2);
+    expect(br.stderr).toMatch(/not a time range/);
+  });
+});
