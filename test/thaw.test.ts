@@ -234,3 +234,111 @@ describe('git dits thaw', () => {
     expect(br.stderr).toMatch(/not a time range/);
   });
 });
+
+const CUT = `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE fcpxml>
+<fcpxml version="1.10">
+  <resources>
+    <format id="r1" name="FFVideoFormat320x240p25" frameDuration="100/2500s" width="320" height="240"/>
+    <asset id="ra" name="a" start="3600s" duration="2s" hasVideo="1" hasAudio="1" format="r1">
+      <media-rep kind="original-media" src="file:///Volumes/Shoot/Media/a.mov"/>
+    </asset>
+  </resources>
+  <library>
+    <event name="Day 1">
+      <project name="Cut 1">
+        <sequence format="r1" duration="10/25s" tcStart="3600s" tcFormat="NDF">
+          <spine>
+            <asset-clip ref="ra" offset="3600s" name="a" start="90020/25s" duration="10/25s"/>
+          </spine>
+        </sequence>
+      </project>
+    </event>
+  </library>
+</fcpxml>
+`;
+
+describe('git dits thaw --range / --project (a real ProRes clip, moov at the end)', () => {
+  let clip: Buffer;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    const { makeClips } = await import('./fixtures/media/make-clips.js');
+    const clips = await makeClips(['prores.mov']);
+    clip = fs.readFileSync(clips.path('prores.mov'));
+    cleanup = clips.cleanup;
+  }, 60_000);
+  afterAll(async () => cleanup?.());
+
+  /** Media/a.mov (the clip) and Media/c.mov pushed in packs of 64 kB, all frozen, a lazy clone. */
+  async function clipWorld(name: string): Promise<{ clone: string; prefix: string; aPacks: Set<string>; cPacks: Set<string> }> {
+    const cfg = { ...SMALL_CHUNKS, 'dits.packSize': '64k' };
+    const repo = sb.repo(name, { track: ['*.mov'], config: cfg, files: { 'Media/a.mov': clip, 'Media/c.mov': randomBytesSeeded(150_000, 21), 'edit/cut.fcpxml': CUT } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'shoot'], repo);
+    const prefix = `${name}-${Date.now()}`;
+    sb.mustGit(['remote', 'add', 'origin', `dits::s3://media/${prefix}`], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const storage = await storageOf(prefix);
+    const byChunk = new Map<string, string>();
+    const packs: string[] = [];
+    for await (const o of storage.list('v1/packs/')) {
+      if (o.key.endsWith('.pack')) packs.push(o.key);
+      if (o.key.endsWith('.idx')) for (const e of decodePackIndex(await storage.getBuffer(o.key))) byChunk.set(e.idRaw.toString('hex'), o.key.replace(/\.idx$/, '.pack'));
+    }
+    const store = ChunkStore.open(path.join(repo, '.git', 'dits'));
+    const packsOfFile = (f: string): Set<string> => {
+      const ptr = parsePointer(Buffer.from(sb.mustGit(['cat-file', 'blob', `HEAD:${f}`], repo)))!;
+      return new Set([...Manifest.parse(store.getManifestBytes(ptr.manifest)).distinctIds()].map((id) => byChunk.get(id)!));
+    };
+    const aPacks = packsOfFile('Media/a.mov');
+    const cPacks = packsOfFile('Media/c.mov');
+    store.close();
+    for (const k of packs) await front.setClass(`${prefix}/${k}`, 'GLACIER', 'media');
+    const clone = path.join(sb.dir, `${name}-clone`);
+    sb.mustGit(['clone', '-q', '-c', 'dits.fetchMode=lazy', `dits::s3://media/${prefix}`, clone], sb.dir);
+    return { clone, prefix, aPacks, cPacks };
+  }
+
+  it('--range: the container index first, then only the packs of the range; afterwards the range is readable', async () => {
+    const x = await clipWorld('ranged');
+    expect(x.aPacks.size).toBeGreaterThan(8);
+    await front.setRestoreDelay(0);
+    await front.resetCounts();
+    const dry = sb.dits(['thaw', 'Media/a.mov', '--range', '00:00:00.8-00:00:01.0', '--dry-run'], x.clone);
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/Media\/a\.mov 00:00:00\.800-00:00:01\.000: .*its container index first/);
+    const r = sb.dits(['thaw', 'Media/a.mov', '--range', '00:00:00.8-00:00:01.0', '--yes', '--wait', '--poll-interval', '50ms'], x.clone);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/The container index is readable now/);
+    expect(r.stdout).toMatch(/The range's content \(\d+ chunk\(s\)\) is in the local store/);
+    const started = (await front.counts()).restoresStarted;
+    expect(started).toBeGreaterThan(0);
+    expect(started).toBeLessThan(x.aPacks.size);
+    // the file stays a pointer (the rest of it is frozen); the range needs nothing more
+    expect(isPointer(path.join(x.clone, 'Media/a.mov'))).toBe(true);
+    const after = sb.dits(['thaw', 'Media/a.mov', '--range', '00:00:00.8-00:00:01.0', '--dry-run'], x.clone);
+    expect(after.stdout).toMatch(/Media\/a\.mov is not frozen/);
+    // the whole file still needs the packs not restored
+    const whole = sb.dits(['thaw', 'Media/a.mov', '--dry-run', '--json'], x.clone);
+    const plan = JSON.parse(whole.stdout) as { packs: { state: string }[] };
+    expect(plan.packs.filter((p) => p.state === 'frozen').length).toBe(x.aPacks.size - started);
+  }, 120_000);
+
+  it('--project: the used range of each clip the timeline names; media not in the cut stays frozen', async () => {
+    const x = await clipWorld('project');
+    await front.setRestoreDelay(0);
+    await front.resetCounts();
+    const dry = sb.dits(['thaw', '--project', 'edit/cut.fcpxml', '--dry-run'], x.clone);
+    expect(dry.status, dry.stderr).toBe(0);
+    // 90020/25 s - 3600 s = 0.8 s, 10 frames at 25 fps
+    expect(dry.stdout).toMatch(/Media\/a\.mov 00:00:00\.800-00:00:01\.200: /);
+    expect(dry.stdout).not.toMatch(/c\.mov/);
+    const r = sb.dits(['thaw', '--project', 'edit/cut.fcpxml', '--yes', '--wait', '--poll-interval', '50ms'], x.clone);
+    expect(r.status, r.stderr).toBe(0);
+    const started = (await front.counts()).restoresStarted;
+    expect(started).toBeLessThan(x.aPacks.size);
+    for (const k of x.cPacks) if (!x.aPacks.has(k)) expect(await front.classOf(`${x.prefix}/${k}`, 'media')).toBe('GLACIER');
+    const after = sb.dits(['thaw', '--project', 'edit/cut.fcpxml', '--dry-run'], x.clone);
+    expect(after.stdout).toMatch(/Media\/a\.mov is not frozen/);
+  }, 120_000);
+});

@@ -237,9 +237,10 @@ export function restoreCost(table: PriceTable, storageClass: string, tier: Retri
   return { storageClass, tier, bytes, requests, retrieval, requestCost, restoredCopy, total: retrieval + requestCost + restoredCopy, hours: p.hours };
 }
 
-/** "$12.34" (cents), "$0.0042" below a cent, "$0" for nothing. */
+/** "$12.34" (cents), "$0.0042" below a cent, "<$0.0001" below that (never an exponent), "$0" for nothing. */
 export function formatDollars(v: number): string {
   if (v === 0) return '$0';
+  if (v < 0.0001) return '<$0.0001';
   if (v < 0.01) return `$${v.toPrecision(2)}`;
   return `$${v.toFixed(2)}`;
 }

@@ -8,7 +8,7 @@ import { pushContent } from '../remote/content/index.js';
 import { packKey, parsePackKey, PACKS_PREFIX } from '../remote/content/layout.js';
 import { Manifest } from '../manifest/manifest.js';
 import { addFile, openStore, seededBytes, TempDirs } from '../../test/remote-content/fixtures.js';
-import { AWS_US_EAST_1, restoreCost } from './prices.js';
+import { AWS_US_EAST_1, formatDollars, restoreCost } from './prices.js';
 import { ArchiveMemoryStorage } from './testing/archive-memory-storage.js';
 import { planThaw, totalsByTier } from './thaw-plan.js';
 import { listThaws, packProgress, startThaw, thawKey } from './thaw.js';
@@ -216,4 +216,13 @@ describe('planThaw --range', () => {
       await clips.cleanup();
     }
   }, 60_000);
+});
+
+describe('formatDollars (what thaw prints)', () => {
+  it('never prints an exponent: tiny restore costs read as below a hundredth of a cent', () => {
+    expect(formatDollars(8.3e-7)).toBe('<$0.0001');
+    expect(formatDollars(0.00016)).toBe('$0.00016');
+    expect(formatDollars(0.0312)).toBe('$0.03');
+    expect(formatDollars(0)).toBe('$0');
+  });
 });

@@ -66,11 +66,17 @@ export function parseTimeRange(s: string): TimeRange {
   return { startSec: a, endSec: b };
 }
 
-export function formatClock(sec: number): string {
+/** "00:00:00.800-00:00:01.000": both ends in one style (milliseconds when either has them). */
+export function formatRange(r: TimeRange): string {
+  const ms = !Number.isInteger(r.startSec) || !Number.isInteger(r.endSec);
+  return `${formatClock(r.startSec, ms)}-${formatClock(r.endSec, ms)}`;
+}
+
+export function formatClock(sec: number, millis = !Number.isInteger(sec)): string {
   const h = Math.floor(sec / 3600);
   const m = Math.floor((sec % 3600) / 60);
   const s = sec - h * 3600 - m * 60;
-  const ss = Number.isInteger(s) ? String(s).padStart(2, '0') : s.toFixed(3).padStart(6, '0');
+  const ss = millis ? s.toFixed(3).padStart(6, '0') : String(Math.round(s)).padStart(2, '0');
   return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${ss}`;
 }
 

@@ -25,7 +25,7 @@ import { tierStorageOf, type TierStorage } from '../../tier/tier-storage.js';
 import { RETRIEVAL_TIERS, type RetrievalTier } from '../../tier/tiers.js';
 import { planThaw, totalsByTier, type ThawPlan, type ThawTarget } from '../../tier/thaw-plan.js';
 import { isReadable, listThaws, packProgress, startThaw, waitForThaw, type PackProgress, type StartThawResult } from '../../tier/thaw.js';
-import { formatClock, parseTimeRange, type TimeRange } from '../../tier/time-range.js';
+import { formatRange, parseTimeRange, type TimeRange } from '../../tier/time-range.js';
 import { notifyThawDone } from '../../tier/thaw-notify.js';
 import type { ObjectStorage } from '../../transfer/object-storage.js';
 import { finishCheckout } from '../finish-checkout.js';
@@ -254,9 +254,11 @@ function printPlan(ctx: CliContext, plan: ThawPlan, tier: RetrievalTier): void {
   const frozen = plan.packs.filter((p) => p.state === 'frozen');
   const running = plan.packs.filter((p) => p.state === 'restoring');
   for (const f of plan.files) {
-    const what = f.range ? ` ${formatClock(f.range.startSec)}-${formatClock(f.range.endSec)}` : '';
+    const what = f.range ? ` ${formatRange(f.range)}` : '';
     const idx = f.stage === 'index' ? ' (its container index first: the range itself is found once that is restored)' : '';
-    out(ctx, `${f.path}${what}: ${formatBytes(f.frozenBytes)} frozen of ${formatBytes(f.bytes)}, in ${f.packs.length} pack(s)${idx}`);
+    const frozenHere = f.packs.filter((p) => plan.packs.find((x) => x.packId === p)?.state === 'frozen').length;
+    if (frozenHere === 0) out(ctx, `${f.path}${what}: ${f.packs.length} pack(s) being restored`);
+    else out(ctx, `${f.path}${what}: ${formatBytes(f.frozenBytes)} frozen of ${formatBytes(f.bytes)}, in ${f.packs.length} pack(s)${idx}`);
   }
   if (running.length) out(ctx, `${running.length} pack(s) are being restored already (nothing to pay again).`);
   if (frozen.length === 0) return;
