@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { GitSandbox, ROOT, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
 import { startGlacierFrontProcess, type GlacierFrontProcess } from './helpers/glacier-front-process.js';
 import { openStorage } from '../src/transfer/storage-url.js';
@@ -341,4 +342,83 @@ describe('git dits thaw --range / --project (a real ProRes clip, moov at the end
     const after = sb.dits(['thaw', '--project', 'edit/cut.fcpxml', '--dry-run'], x.clone);
     expect(after.stdout).toMatch(/Media\/a\.mov is not frozen/);
   }, 120_000);
+});
+
+describe('git dits thaw through a Dits server (S3 with Glacier behaviour behind it)', () => {
+  let server: ChildProcess;
+  let url: string;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = path.join(sb.dir, 'server-data');
+    sb.mustDits(['server', 'user', 'add', 'root', '--admin', '--data', dataDir], sb.dir);
+    const token = sb.mustDits(['server', 'token', 'create', 'root', 'ci', '--data', dataDir, '--json'], sb.dir);
+    sb.env.DITS_TOKEN = (JSON.parse(token) as { token: string }).token;
+    sb.mustDits(['server', 'repo', 'create', 'team/film', '--data', dataDir], sb.dir);
+    server = spawn(process.execPath, [path.join(ROOT, 'dist', 'server', 'main.js'), '--data', dataDir, '--port', '0', '--storage', 's3://media/srv'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, AWS_ENDPOINT_URL: front.endpoint, DITS_TIER_PROVIDER: 'aws' },
+    });
+    url = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      server.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const m = /"msg":"listening"[^\n]*"url":"([^"]+)"/.exec(buf) ?? /"url":"([^"]+)"[^\n]*"msg":"listening"/.exec(buf);
+        if (m) resolve(m[1]!);
+      });
+      server.once('exit', (c) => reject(new Error(`the server exited (${c})`)));
+    });
+  }, 60_000);
+  afterAll(async () => {
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+    }
+  });
+
+  it('cost first, restores through the server (one per pack), its budget refuses what would exceed it, --wait writes the file', async () => {
+    const files = { 'a.mov': randomBytesSeeded(300_000, 31), 'b.mov': randomBytesSeeded(300_000, 32) };
+    const repo = sb.repo('via-server', { track: ['*.mov'], config: CFG, files });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'footage'], repo);
+    sb.mustGit(['remote', 'add', 'origin', `dits::${url}/team/film`], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const storage = await storageOf('srv/team/film');
+    const packs: string[] = [];
+    for await (const o of storage.list('v1/packs/')) if (o.key.endsWith('.pack')) packs.push(o.key);
+    expect(packs.length).toBeGreaterThan(2);
+    for (const k of packs) await front.setClass(`srv/team/film/${k}`, 'GLACIER', 'media');
+    const clone = path.join(sb.dir, 'via-server-clone');
+    sb.mustGit(['clone', '-q', '-c', 'dits.fetchMode=lazy', `dits::${url}/team/film`, clone], sb.dir);
+    expect(isPointer(path.join(clone, 'a.mov'))).toBe(true);
+    await front.setRestoreDelay(0);
+    await front.resetCounts();
+
+    const dry = sb.dits(['thaw', 'a.mov', '--dry-run'], clone);
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/a\.mov: .* frozen of .*, in \d+ pack\(s\)/);
+    expect(dry.stdout).toMatch(/\* standard /);
+    expect((await front.counts()).restores).toBe(0);
+
+    // a budget of nothing: refused with the figures, nothing asked
+    sb.mustDits(['server', 'repo', 'budget', 'team/film', '0', '--data', dataDir], sb.dir);
+    const refused = sb.dits(['thaw', 'a.mov', '--yes', '--tier', 'expedited'], clone);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/thaw budget/);
+    expect(refused.stderr).toMatch(/git dits server repo budget team\/film/);
+    expect((await front.counts()).restores).toBe(0);
+
+    sb.mustDits(['server', 'repo', 'budget', 'team/film', '5', '--data', dataDir], sb.dir);
+    const r = sb.dits(['thaw', 'a.mov', '--yes', '--tier', 'expedited', '--wait', '--poll-interval', '50ms'], clone);
+    expect(r.status, r.stderr).toBe(0);
+    const n = Number(/in (\d+) pack\(s\)/.exec(dry.stdout)![1]);
+    expect(r.stdout).toMatch(new RegExp(`${n} restore\\(s\\) started; recorded as thaw `));
+    expect((await front.counts()).restoresStarted).toBe(n);
+    expect(fs.readFileSync(path.join(clone, 'a.mov')).equals(files['a.mov'])).toBe(true);
+    expect(isPointer(path.join(clone, 'b.mov'))).toBe(true);
+    const budget = JSON.parse(sb.mustDits(['server', 'repo', 'budget', 'team/film', '--data', dataDir, '--json'], sb.dir)) as { spent: number };
+    expect(budget.spent).toBeGreaterThan(0);
+    const st = sb.dits(['thaw', '--status'], clone);
+    expect(st.stdout).toMatch(/expedited  by root  a\.mov: restored/);
+  }, 180_000);
 });

@@ -11,6 +11,7 @@
  *   POST <base>/storage/presign {op, key, size?}     -> 200 {url, method, headers, expiresAt}, or
  *                                                   204: no direct transfers (a folder behind the server)
  *   GET  /api/repos/<owner>/<repo>                  checkAccess
+ *   POST <base>/thaw {files, tier, days, dryRun?}    requestThaw: restores from the server's archive
  *
  * Direct transfers: when S3 is behind the server, the bytes of large objects go straight
  * to and from S3 with URLs the server presigns after checking the token and role. Bodies
@@ -216,6 +217,32 @@ export class HttpStorage implements ObjectStorage {
   async checkAccess(): Promise<void> {
     const res = await this.send('GET', `/api/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}`, { root: true });
     await res.body?.cancel();
+  }
+
+  /**
+   * POST <base>/thaw (server/routes/thaw.ts): restores from the server's own archive, or with
+   * `dryRun` only their plan and cost. Sent once (the server reserves budget for it); a
+   * refusal over the repository's monthly budget is `thaw-over-budget`.
+   */
+  async requestThaw(body: { files: { manifest: string; path?: string; range?: { startSec: number; endSec: number } }[]; tier: string; days: number; dryRun?: boolean }): Promise<unknown> {
+    try {
+      const res = await this.send('POST', '/thaw', { headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(body)), once: true });
+      return await res.json();
+    } catch (err) {
+      if (err instanceof StorageError && err.status === 402) {
+        throw new StorageError('thaw-over-budget', err.message.replace(/^The Dits server answered 402: /, ''), {
+          status: 402,
+          hint: `an admin of the server can raise it: \`git dits server repo budget ${this.owner}/${this.repo} <dollars>\`; or choose a cheaper --tier`,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** GET <base>/thaw/<id>: a thaw's record and each pack's progress as the server's archive reports it. */
+  async thawProgress(id: string): Promise<{ progress: { packId: string; state: string; expiry?: string }[]; done: boolean }> {
+    const res = await this.send('GET', `/thaw/${encodeURIComponent(id)}`, {});
+    return (await res.json()) as { progress: { packId: string; state: string; expiry?: string }[]; done: boolean };
   }
 
   async put(key: string, body: PutBody, opts: PutOptions = {}): Promise<{ etag: string }> {

@@ -12,7 +12,8 @@ import { listTreePointers } from '../../git/pointers.js';
 import { readDitsConfig, type DitsConfig } from '../../git/dits-config.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { listDitsRemotes, openRemoteStorage } from '../../remote/open-remote.js';
-import { ensureLocal } from '../../remote/content/fetch-content.js';
+import { ensureLocal, fetchManifests } from '../../remote/content/fetch-content.js';
+import { syncRemoteIndex } from '../../remote/content/sync-remote-index.js';
 import { contentRemotes } from '../../worktree/remote-fetch.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { DitsUserError } from '../../errors.js';
@@ -24,10 +25,11 @@ import { FOLDER_PRICES, formatDollars, formatHours, loadPriceTable, type PriceTa
 import { tierStorageOf, type TierStorage } from '../../tier/tier-storage.js';
 import { RETRIEVAL_TIERS, type RetrievalTier } from '../../tier/tiers.js';
 import { planThaw, totalsByTier, type ThawPlan, type ThawTarget } from '../../tier/thaw-plan.js';
-import { isReadable, listThaws, packProgress, startThaw, waitForThaw, type PackProgress, type StartThawResult } from '../../tier/thaw.js';
+import { isReadable, listThaws, packProgress, startThaw, waitForThaw, type PackProgress } from '../../tier/thaw.js';
 import { formatRange, parseTimeRange, type TimeRange } from '../../tier/time-range.js';
 import { notifyThawDone } from '../../tier/thaw-notify.js';
 import type { ObjectStorage } from '../../transfer/object-storage.js';
+import { HttpStorage } from '../../transfer/http-storage.js';
 import { finishCheckout } from '../finish-checkout.js';
 import { err, formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -78,17 +80,12 @@ const thaw: Command = {
     const storage = await openRemoteStorage(repo.workTree, remote.url, { config });
     const tiered = tierStorageOf(storage);
     if (values.status) return showStatus(ctx, remote.name, storage, tiered, values.json === true);
-    if (!tiered) {
-      throw new DitsUserError('thaw-unsupported', `the remote ${remote.name} (${storage.location}) has no storage tiers Dits can restore from here`, {
-        hint: 'nothing on it is frozen for this client; a Dits server restores its own archive (POST /<owner>/<repo>/thaw)',
-      });
-    }
-    const prices = pricesFor(tiered, config);
-
     const targets = await chooseTargets(ctx, repo, positionals, values.project, range);
     const store = ChunkStore.open(repo.ditsDir, { create: true });
     try {
-      let plan = await planThaw(tiered, store, targets.list, { remoteName: remote.name, prices, days });
+      const backend = await thawBackend(repo, store, storage, tiered, remote.name, config, days);
+      let plan = await backend.plan(targets.list);
+      const restoredPacks = new Set<string>();
       if (values.json && (values['dry-run'] || (!values.yes && !hasFrozen(plan)))) {
         printJson(ctx, planJson(plan, tier));
         return 0;
@@ -101,7 +98,7 @@ const thaw: Command = {
           if (!values.wait) return 0;
           break;
         }
-        let started: StartThawResult | null = null;
+        let started: StartSummary | null = null;
         if (hasFrozen(plan)) {
           const total = totalsByTier(plan).find((t) => t.tier === tier)!;
           if (total.unavailableFor.length) {
@@ -110,7 +107,7 @@ const thaw: Command = {
             });
           }
           await confirm(ctx, plan, tier, total.total, values.yes === true);
-          started = await startThaw(tiered, plan, { tier, days, by: await whoAmI(repo) });
+          started = await backend.start(plan, targets.list, tier);
           printStarted(ctx, started, values.json === true);
           if (started.failed.length && started.failed.length === plan.packs.filter((p) => p.state === 'frozen').length) return 1;
         }
@@ -118,19 +115,21 @@ const thaw: Command = {
           if (!values.json) out(ctx, `See how far it is with \`git dits thaw --status\`; \`git dits thaw --wait ${targets.words.join(' ')}\` waits and then writes the files.`);
           return started?.failed.length ? 1 : 0;
         }
-        const waited = await waitForThaw(tiered, plan.packs, { intervalMs: interval, onProgress: progressPrinter(ctx) });
+        const waited = await backend.wait(plan, targets.list, { intervalMs: interval, onProgress: progressPrinter(ctx) });
         if (!waited.ready) {
           const bad = waited.packs.filter((p) => !isReadable(p));
           throw new DitsUserError('thaw-not-ready', `${bad.length} pack(s) are not being restored (${bad.map((p) => `${p.packId.slice(0, 12)} ${p.state}`).slice(0, 3).join(', ')})`, {
             hint: 'run the same `git dits thaw` again: it asks for what is missing',
           });
         }
+        for (const p of plan.packs) restoredPacks.add(p.packId);
         if (!plan.files.some((f) => f.stage === 'index') || round > 2) break;
         // a range whose container index is restored now: the range's own packs
         out(ctx, 'The container index is readable now; finding the packs of the range.');
-        plan = await planThaw(tiered, store, targets.list, { remoteName: remote.name, prices, days });
+        plan = await backend.plan(targets.list);
       }
-      const written = await writeFiles(ctx, repo, store, tiered, remote.name, plan, targets);
+      for (const p of plan.packs) restoredPacks.add(p.packId);
+      const written = await writeFiles(ctx, repo, store, storage, remote.name, restoredPacks, targets);
       const files = [...new Set(targets.list.map((t) => t.path))];
       const payload = { event: 'thaw-done', remote: remote.name, files, written };
       const n = await notifyThawDone({ env: ctx.env, title: 'git dits thaw: done', body: `${files.length} file(s) restored from ${remote.name}`, url: values['notify-url'], payload });
@@ -141,6 +140,68 @@ const thaw: Command = {
     }
   },
 };
+
+interface StartSummary {
+  id: string | null;
+  started: number;
+  alreadyRunning: number;
+  alreadyRestored: number;
+  failed: { packId: string; message: string }[];
+}
+
+/**
+ * Where the restores are asked: the remote's own storage (S3, a folder tier map) from here,
+ * or a Dits server, which asks its archive itself (POST /<owner>/<repo>/thaw) under the
+ * repository's budget. The same plan shape either way.
+ */
+interface ThawBackend {
+  plan(targets: ThawTarget[]): Promise<ThawPlan>;
+  start(plan: ThawPlan, targets: ThawTarget[], tier: RetrievalTier): Promise<StartSummary>;
+  wait(plan: ThawPlan, targets: ThawTarget[], opts: { intervalMs: number; onProgress: (p: PackProgress[]) => void }): Promise<{ ready: boolean; packs: PackProgress[] }>;
+}
+
+async function thawBackend(repo: RepoPaths, store: ChunkStore, storage: ObjectStorage, tiered: (ObjectStorage & TierStorage) | null, remoteName: string, config: DitsConfig, days: number): Promise<ThawBackend> {
+  if (tiered) {
+    const prices = pricesFor(tiered, config);
+    const by = await whoAmI(repo);
+    return {
+      plan: (targets) => planThaw(tiered, store, targets, { remoteName, prices, days }),
+      async start(plan, _targets, tier) {
+        const r = await startThaw(tiered, plan, { tier, days, by });
+        return { id: r.record.id, started: r.started, alreadyRunning: r.alreadyRunning, alreadyRestored: r.alreadyRestored, failed: r.failed };
+      },
+      wait: (plan, _targets, opts) => waitForThaw(tiered, plan.packs, opts),
+    };
+  }
+  if (storage instanceof HttpStorage) {
+    const files = (targets: ThawTarget[]) => targets.map((t) => ({ manifest: t.manifest, path: t.path, ...(t.range ? { range: t.range } : {}) }));
+    const ask = async (targets: ThawTarget[], tier: RetrievalTier, dryRun: boolean) =>
+      (await storage.requestThaw({ files: files(targets), tier, days, dryRun })) as { id?: string; plan: ThawPlan; started: number; alreadyRunning: number; alreadyRestored: number; failed: { packId: string; message: string }[] };
+    return {
+      plan: async (targets) => (await ask(targets, 'standard', true)).plan,
+      async start(_plan, targets, tier) {
+        const r = await ask(targets, tier, false);
+        return { id: r.id ?? null, started: r.started, alreadyRunning: r.alreadyRunning, alreadyRestored: r.alreadyRestored, failed: r.failed };
+      },
+      // the server's plan, asked again: the packs it still waits for (restored ones leave it)
+      async wait(plan, targets, opts) {
+        const total = plan.packs;
+        for (;;) {
+          const now = (await ask(targets, 'standard', true)).plan.packs;
+          const left = new Map(now.map((p) => [p.packId, p.state]));
+          const packs: PackProgress[] = total.map((p) => ({ packId: p.packId, key: p.key, storageClass: p.storageClass, size: p.size, state: left.get(p.packId) ?? 'restored' }));
+          opts.onProgress(packs);
+          if (packs.every(isReadable)) return { ready: true, packs };
+          if (packs.some((p) => p.state === 'frozen')) return { ready: false, packs };
+          await new Promise((r) => setTimeout(r, opts.intervalMs));
+        }
+      },
+    };
+  }
+  throw new DitsUserError('thaw-unsupported', `the remote ${remoteName} (${storage.location}) has no storage tiers: nothing on it is frozen`, {
+    hint: 'tiers exist on S3 remotes (dits.tier.provider) and on folder remotes with dits.tier.folder.* set',
+  });
+}
 
 function hasFrozen(plan: ThawPlan): boolean {
   return plan.packs.some((p) => p.state === 'frozen');
@@ -291,15 +352,15 @@ async function confirm(ctx: CliContext, plan: ThawPlan, tier: RetrievalTier, dol
   }
 }
 
-function printStarted(ctx: CliContext, r: StartThawResult, json: boolean): void {
+function printStarted(ctx: CliContext, r: StartSummary, json: boolean): void {
   if (json) {
-    printJson(ctx, { id: r.record.id, started: r.started, alreadyRunning: r.alreadyRunning, alreadyRestored: r.alreadyRestored, failed: r.failed, record: r.record });
+    printJson(ctx, { id: r.id, started: r.started, alreadyRunning: r.alreadyRunning, alreadyRestored: r.alreadyRestored, failed: r.failed });
     return;
   }
   const parts = [`${r.started} restore(s) started`];
   if (r.alreadyRunning) parts.push(`${r.alreadyRunning} already running (not asked again)`);
   if (r.alreadyRestored) parts.push(`${r.alreadyRestored} already restored`);
-  out(ctx, `${parts.join(', ')}; recorded as thaw ${r.record.id}.`);
+  out(ctx, `${parts.join(', ')}${r.id ? `; recorded as thaw ${r.id}` : ''}.`);
   for (const f of r.failed) err(ctx, `error: the restore of pack ${f.packId.slice(0, 12)} was refused: ${f.message}`);
   if (r.failed.length) err(ctx, 'hint: run the same command again to ask for the refused packs once more (what is under way is not asked twice)');
 }
@@ -319,18 +380,21 @@ function progressPrinter(ctx: CliContext): (packs: PackProgress[]) => void {
 }
 
 /** Once restored: HEAD's files are written (as `git dits pull` does); another revision's or a range's content goes into the local store. */
-async function writeFiles(ctx: CliContext, repo: RepoPaths, store: ChunkStore, storage: ObjectStorage & TierStorage, remoteName: string, plan: ThawPlan, targets: Targets): Promise<number> {
+async function writeFiles(ctx: CliContext, repo: RepoPaths, store: ChunkStore, storage: ObjectStorage, remoteName: string, restored: ReadonlySet<string>, targets: Targets): Promise<number> {
   const ranged = targets.list.filter((t) => t.range);
   const whole = targets.list.filter((t) => !t.range);
   if (ranged.length) {
+    await fetchManifests(storage, store, ranged.map((t) => t.manifest), { remoteName });
     const chunkIds: Buffer[] = [];
     for (const t of ranged) {
       const m = Manifest.parse(store.getManifestBytes(t.manifest));
       if (!isMediaStructure(m.header.media)) continue;
-      // the chunks of the plan's packs that the range needs: what thaw-plan counted
+      // every chunk of the file held by a pack this thaw restored: the range's, and what else of the file those packs hold
       for (let i = 0; i < m.chunkCount; i++) chunkIds.push(m.idRawAt(i));
     }
-    const wanted = new Set(plan.packs.map((p) => p.packId));
+    const wanted = restored;
+    // (a server planned it: this store's cache of the remote's packs may be behind)
+    await syncRemoteIndex(storage, store, remoteName);
     const index = store.remoteIndex(remoteName, storage.location);
     const fromRestored = chunkIds.filter((id) => !store.hasChunk(id) && index.lookupAll(id).some((l) => wanted.has(l.packId)));
     if (fromRestored.length) await ensureLocal(storage, store, { chunkIds: fromRestored }, { remoteName, sync: 'never' });
@@ -354,7 +418,17 @@ async function showStatus(ctx: CliContext, remoteName: string, storage: ObjectSt
   const records = await listThaws(storage);
   const rows = [];
   for (const r of records) {
-    const packs = tiered ? await packProgress(tiered, r.packs.map((p) => ({ ...p, key: `v1/packs/${p.packId}.pack` }))) : [];
+    let packs: PackProgress[] = [];
+    const list = r.packs.map((p) => ({ ...p, key: `v1/packs/${p.packId}.pack` }));
+    if (tiered) packs = await packProgress(tiered, list);
+    else if (storage instanceof HttpStorage) {
+      // the server's archive: its word on each pack
+      const states = new Map((await storage.thawProgress(r.id)).progress.map((p) => [p.packId, p]));
+      packs = list.map((p) => {
+        const s = states.get(p.packId);
+        return { packId: p.packId, key: p.key, storageClass: p.storageClass, size: p.size, state: (s?.state ?? 'gone') as PackProgress['state'], ...(s?.expiry ? { expiry: Date.parse(s.expiry) } : {}) };
+      });
+    }
     rows.push({ record: r, packs });
   }
   if (json) {
