@@ -57,6 +57,8 @@ export interface StartServerOptions {
   direct?: boolean;
   /** Validity of presigned URLs (default 15 minutes). */
   presignExpiresInSeconds?: number;
+  /** A folder per tier for the folder back end (default: `<dataDir>/tier-folders.json` if present). */
+  tierFolders?: StorageBackendOptions['tierFolders'];
 }
 
 export interface RunningServer {
@@ -86,6 +88,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     direct: options.direct,
     presignExpiresInSeconds: options.presignExpiresInSeconds,
     clock,
+    tierFolders: options.tierFolders,
   });
   const db = openDataDirDb(options.dataDir);
   // Checkpoints run in a worker (see wal-checkpointer.ts); the automatic one only if

@@ -13,16 +13,26 @@
  * `presign` answers null where it cannot (a folder back end, `direct: false`, a PUT over
  * S3's single-PUT limit); the client then goes through the server's own routes.
  *
+ * Tier folders (`git dits serve --tier-folder warm=<dir>,deep=<dir> [--tier-archive deep]`,
+ * remembered in `<dataDir>/tier-folders.json`): with the folder back end, each repository
+ * is a TieredFolderStorage (src/tier/tier-folders.ts) whose warm/cold/deep folders are
+ * `<tier dir>/<owner>/<name>`; the tier dirs themselves must exist (a share that is not
+ * mounted is an error at start, not an empty folder).
+ *
  * Deleting a repository's content (`countContent`, `deleteContent`) reaches exactly one
  * repository: the folder `<dataDir>/repos/<owner>/<name>` or the keys under
  * `<prefix>/<owner>/<name>/` (with the slash, so `team/film` never touches `team/film2`).
  */
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ObjectStorage } from '../src/transfer/object-storage.js';
 import type { PresignedRequest, PresignOptions } from '../src/transfer/s3-storage.js';
 import { openStorage, parseStorageUrl, tierOptionsFromGitConfig, type OpenStorageOptions } from '../src/transfer/storage-url.js';
 import { checkRepoName } from './validate.js';
+import { DitsUserError } from '../src/errors.js';
+import { parseTierList, type TierFolderMap } from '../src/tier/tier-folders.js';
+import { isTier } from '../src/tier/tiers.js';
 
 export interface StorageBackend {
   /** Human-readable description for logs: a folder or an s3:// URL. */
@@ -108,6 +118,34 @@ export interface StorageBackendOptions {
   presignExpiresInSeconds?: number;
   /** Clock for presigned URLs' signing time (tests). */
   clock?: () => Date;
+  /** A folder per tier for the folder back end; default: `<dataDir>/tier-folders.json` if present. */
+  tierFolders?: TierFolderMap;
+}
+
+/** Where `git dits serve --tier-folder` remembers the data dir's tier folders. */
+export function tierFoldersFile(dataDir: string): string {
+  return path.join(path.resolve(dataDir), 'tier-folders.json');
+}
+
+/** The data dir's tier folders: `{ "folders": { "warm": "/mnt/warm" }, "archive": ["deep"] }`, or undefined. */
+export function readTierFoldersFile(dataDir: string): TierFolderMap | undefined {
+  const file = tierFoldersFile(dataDir);
+  if (!existsSync(file)) return undefined;
+  let parsed: { folders?: Record<string, unknown>; archive?: unknown };
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8')) as typeof parsed;
+  } catch (err) {
+    throw new DitsUserError('bad-config', `${file} is not valid JSON: ${(err as Error).message}`, { hint: 'fix it, or set the folders again with `git dits serve --tier-folder warm=<dir>,...`' });
+  }
+  const folders: TierFolderMap['folders'] = {};
+  for (const [tier, dir] of Object.entries(parsed.folders ?? {})) {
+    if (!isTier(tier) || tier === 'hot' || typeof dir !== 'string' || dir === '') {
+      throw new DitsUserError('bad-config', `${file}: "${tier}": ${JSON.stringify(dir)} is not a tier folder`, { hint: 'folders maps warm, cold or deep to an absolute path' });
+    }
+    folders[tier] = dir;
+  }
+  const archive = Array.isArray(parsed.archive) ? parseTierList(`${file} archive`, parsed.archive.join(',')) : [];
+  return Object.keys(folders).length === 0 ? undefined : { folders, archive };
 }
 
 /**
@@ -130,24 +168,49 @@ export function createStorageBackend(options: StorageBackendOptions): StorageBac
   let location: string;
   let countContent: (repoName: string) => Promise<number>;
   let deleteContent: (repoName: string) => Promise<number>;
+  const tiers = options.tierFolders ?? readTierFoldersFile(options.dataDir);
   if (options.storage === undefined) {
     const reposDir = path.resolve(options.dataDir, 'repos');
     location = reposDir;
+    const tierDirs = Object.entries(tiers?.folders ?? {}) as [keyof TierFolderMap['folders'], string][];
+    for (const [tier, dir] of tierDirs) {
+      let ok = false;
+      try {
+        ok = statSync(dir).isDirectory();
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new DitsUserError('tier-folder-missing', `the ${tier} tier folder ${dir} does not exist (or is not a folder)`, { hint: 'create it or mount the share, then start the server again' });
+    }
+    if (tiers !== undefined) location = `${reposDir} (tiers: ${tierDirs.map(([t, d]) => `${t} ${d}`).join(', ')})`;
     const rootOf = (repoName: string): string => path.join(reposDir, ...repoSegments(repoName));
+    // the repository's folders: its hot root, then its folder in each tier dir
+    const rootsOf = (repoName: string): string[] => [rootOf(repoName), ...tierDirs.map(([, dir]) => path.join(dir, ...repoSegments(repoName)))];
     open = async (repoName) => {
       const root = path.join(reposDir, ...repoName.split('/'));
       await mkdir(root, { recursive: true });
-      return openStorage(root, { file: options.file });
+      if (tiers === undefined) return openStorage(root, { file: options.file });
+      const folders: TierFolderMap['folders'] = {};
+      for (const [tier, dir] of tierDirs) folders[tier] = path.join(dir, ...repoName.split('/'));
+      const { TieredFolderStorage } = await import('../src/tier/tier-folders.js');
+      return new TieredFolderStorage(root, { folders, archive: tiers.archive, file: options.file, createFolders: true });
     };
-    countContent = (repoName) => countFiles(rootOf(repoName));
+    countContent = async (repoName) => {
+      let n = 0;
+      for (const root of rootsOf(repoName)) n += await countFiles(root);
+      return n;
+    };
     deleteContent = async (repoName) => {
-      const root = rootOf(repoName);
-      const files = await countFiles(root);
-      // rm of a tree is idempotent: interrupted, the next call removes the rest
-      await rm(root, { recursive: true, force: true });
+      let files = 0;
+      for (const root of rootsOf(repoName)) {
+        files += await countFiles(root);
+        // rm of a tree is idempotent: interrupted, the next call removes the rest
+        await rm(root, { recursive: true, force: true });
+      }
       return files;
     };
   } else {
+    if (options.tierFolders !== undefined) throw new Error('tier folders are for the folder back end, not with storage ' + options.storage);
     const parsed = parseStorageUrl(options.storage);
     if (parsed.kind !== 's3') throw new Error(`server storage must be an s3:// URL, not ${options.storage}`);
     location = options.storage;

@@ -8,8 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { GitSandbox, ROOT, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
-import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
+import { DITS_BIN, GitSandbox, ROOT, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 import { startGlacierFrontProcess, type GlacierFrontProcess } from './helpers/glacier-front-process.js';
 import { openStorage } from '../src/transfer/storage-url.js';
 import { decodePackIndex } from '../src/remote/content/pack-index.js';
@@ -19,22 +18,63 @@ import { ChunkStore } from '../src/store/chunk-store.js';
 import { AWS_US_EAST_1, formatDollars, restoreCost } from '../src/tier/prices.js';
 
 let sb: GitSandbox;
-let s3: S3Process;
 let front: GlacierFrontProcess;
+let hook: Webhook;
+
+/** A webhook in its own process (spawnSync blocks this one) that appends each POST body to a file. */
+interface Webhook {
+  url: string;
+  received(): unknown[];
+  close(): Promise<void>;
+}
+
+async function startWebhook(): Promise<Webhook> {
+  const file = path.join(sb.dir, 'webhook.jsonl');
+  fs.writeFileSync(file, '');
+  const script = `
+    const http = require('node:http');
+    const fs = require('node:fs');
+    const s = http.createServer((req, res) => {
+      const parts = [];
+      req.on('data', (d) => parts.push(d));
+      req.on('end', () => { fs.appendFileSync(${JSON.stringify(file)}, Buffer.concat(parts).toString('utf8').replace(/\\n/g, ' ') + '\\n'); res.end('ok'); });
+    });
+    s.listen(0, '127.0.0.1', () => process.stdout.write('PORT ' + s.address().port + '\\n'));
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /PORT (\d+)/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (c) => reject(new Error(`the webhook exited (${c})`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}/done`,
+    received: () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown),
+    async close() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
 
 beforeAll(async () => {
   sb = new GitSandbox('dits-thaw-');
-  s3 = await startS3rverProcess(['media']);
-  front = await startGlacierFrontProcess(s3.endpoint);
+  front = await startGlacierFrontProcess(['media']);
+  hook = await startWebhook();
   // this process reads the remote too (pack indexes, sizes)
-  Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' });
-  Object.assign(sb.env, { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' });
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: front.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: front.credentials.secretAccessKey, AWS_REGION: 'us-east-1' });
+  Object.assign(sb.env, { AWS_ACCESS_KEY_ID: front.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: front.credentials.secretAccessKey, AWS_REGION: 'us-east-1' });
   sb.mustGit(['config', '--global', 'dits.s3.endpoint', front.endpoint], sb.dir);
   sb.mustGit(['config', '--global', 'dits.tier.provider', 'aws'], sb.dir);
 }, 60_000);
 afterAll(async () => {
+  await hook?.close();
   await front?.close();
-  await s3?.close();
   sb?.cleanup();
 });
 
@@ -163,12 +203,18 @@ describe('git dits thaw', () => {
     expect(st2[0]!.progress.every((p) => p.state === 'restored' && p.expiry)).toBe(true);
 
     // restored now: --wait writes it at once (nothing asked), and notifies
-    const wait = sb.dits(['thaw', 'a.mov', '--wait', '--poll-interval', '50ms', '--notify-url', front.notifyUrl], w.clone);
+    // a desktop with notify-send (a tiny stand-in that writes down what it was asked)
+    const fakeBin = path.join(sb.dir, 'fake-bin');
+    const shown = path.join(sb.dir, 'notify-send.txt');
+    writeFile(path.join(fakeBin, 'notify-send'), `#!/bin/sh\nprintf '%s|' "$@" >> ${shown}\n`);
+    fs.chmodSync(path.join(fakeBin, 'notify-send'), 0o755);
+    const wait = sb.run(DITS_BIN, ['thaw', 'a.mov', '--wait', '--poll-interval', '50ms', '--notify-url', hook.url], w.clone, undefined, { PATH: `${fakeBin}:${sb.env.PATH}`, DISPLAY: ':99' });
     expect(wait.status, wait.stderr).toBe(0);
+    expect(fs.readFileSync(shown, 'utf8')).toBe('--app-name=git dits|git dits thaw: done|1 file(s) restored from origin|');
     expect(fs.readFileSync(path.join(w.clone, 'a.mov')).equals(w.files['a.mov']!)).toBe(true);
     expect(isPointer(path.join(w.clone, 'b.mov'))).toBe(true);
     expect(sb.status(w.clone)).toBe('');
-    const notes = (await front.notifications()) as { event: string; files: string[] }[];
+    const notes = hook.received() as { event: string; files: string[] }[];
     expect(notes).toEqual([expect.objectContaining({ event: 'thaw-done', files: ['a.mov'] })]);
     expect((await front.counts()).restoresStarted).toBe(n);
 

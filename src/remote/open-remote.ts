@@ -1,7 +1,8 @@
 /**
  * From a git remote to its storage: `dits::<url>` URLs in git config, S3 settings from git
  * config (`dits.s3.endpoint`, `dits.s3.region`, `dits.s3.pathStyle`, `dits.s3.profile`,
- * `dits.s3.conditionalWrites`, and for tiers `dits.tier.provider`, `dits.tier.class.<tier>`)
+ * `dits.s3.conditionalWrites`, and for tiers `dits.tier.provider`, `dits.tier.class.<tier>`;
+ * for folder remotes `dits.tier.folder.<tier>` and `dits.tier.archive`)
  * over the AWS SDK's usual sources (environment, shared config and credentials files).
  * Nothing secret is ever read from or written to the repo.
  */
@@ -9,7 +10,7 @@ import { gitConfigMap } from '../git/exec.js';
 import { parseConfigBool, readDitsConfig, type DitsConfig } from '../git/dits-config.js';
 import { DitsUserError } from '../errors.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
-import { openStorage, tierOptionsFromGitConfig } from '../transfer/storage-url.js';
+import { openStorage, tierFoldersFromGitConfig, tierOptionsFromGitConfig } from '../transfer/storage-url.js';
 import { serverToken } from './credentials.js';
 import type { ConditionalWritesSetting } from '../transfer/s3-storage.js';
 
@@ -63,6 +64,7 @@ export async function openRemoteStorage(cwd: string, url: string, known: KnownCo
   const get = (k: string): string | undefined => config.string(`dits.s3.${k}`);
   return openStorage(url, {
     cwd,
+    tierFolders: url.startsWith('s3:') || /^https?:/.test(url) ? undefined : tierFoldersFromGitConfig((k) => config.string(k), cwd),
     http: { token: () => serverToken(cwd, url) },
     s3: {
       endpoint: get('endpoint') ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL,

@@ -138,6 +138,21 @@ describe('S3Storage tiers', () => {
     expect(front.counts.gets).toBe(3);
   });
 
+  it('a presigned GET of an archived object is 403 InvalidObjectState (what a Dits server hands a client), and reads once restored', async () => {
+    const s = storage();
+    await s.put('v1/packs/p.pack', Buffer.from('presigned'));
+    await s.setStorageClass('v1/packs/p.pack', 'GLACIER', { size: 9 });
+    const url = (await s.presign('get', 'v1/packs/p.pack')).url;
+    const frozen = await fetch(url);
+    expect(frozen.status).toBe(403);
+    expect(await frozen.text()).toMatch(/<Code>InvalidObjectState<\/Code>.*<StorageClass>GLACIER<\/StorageClass>/s);
+    await s.requestRestore('v1/packs/p.pack', { days: 1, tier: 'standard' });
+    front.finishRestores();
+    const thawed = await fetch(url);
+    expect(thawed.status).toBe(200);
+    expect(await thawed.text()).toBe('presigned');
+  });
+
   it('restores: started, in-progress, restored; tierState follows x-amz-restore; then the object reads', async () => {
     const s = storage();
     await s.put('v1/packs/r.pack', Buffer.from('restore me'));
@@ -161,6 +176,19 @@ describe('S3Storage tiers', () => {
     await s.setStorageClass('v1/packs/ir.pack', 'GLACIER_IR', { size: 2 });
     expect(await s.requestRestore('v1/packs/ir.pack', { days: 1, tier: 'standard' })).toBe('not-archived');
     expect(await s.requestRestore('v1/packs/hot.pack', { days: 1, tier: 'standard' }).catch((e: { code: string }) => e.code)).toBe('storage-not-found');
+  });
+
+  it('a restored archived object can be made hot again for good, whole or multipart', async () => {
+    for (const threshold of [1e9, 5]) {
+      const s = storage({ copyPartThreshold: threshold, copyPartSize: 5 * MiB });
+      await s.put('v1/packs/back.pack', Buffer.from('coming back'));
+      await s.setStorageClass('v1/packs/back.pack', 'DEEP_ARCHIVE', { size: 11 });
+      expect(await s.requestRestore('v1/packs/back.pack', { days: 1, tier: 'bulk' })).toBe('started');
+      front.finishRestores();
+      await s.setStorageClass('v1/packs/back.pack', 'STANDARD', { size: 11 });
+      expect(await s.tierState('v1/packs/back.pack')).toEqual({ size: 11, storageClass: 'STANDARD', restore: null });
+      expect((await s.getBuffer('v1/packs/back.pack')).toString()).toBe('coming back');
+    }
   });
 
   it('a copy from an archived object without a restore is FrozenObjectError, whole or multipart, and nothing changes', async () => {
@@ -197,6 +225,28 @@ describe('S3Storage tiers', () => {
     expect(await rejection(s.setStorageClass('v1/packs/g.pack', 'STANDARD_IA', { size: 1 }))).toMatchObject({ code: 's3-access-denied' });
     expect(front.classOf(`${s.prefix}v1/packs/g.pack`)).toBe('STANDARD');
     expect((await s.getBuffer('v1/packs/g.pack')).toString()).toBe('g');
+  });
+
+  it('answers lost after the provider acted: a re-sent restore finds it running (one paid), a re-sent class change finds it done', async () => {
+    const s = storage();
+    await s.put('v1/packs/lost.pack', Buffer.from('lost'));
+    front.resetCounts();
+    front.failNext('copy', 'cut-after');
+    await s.setStorageClass('v1/packs/lost.pack', 'GLACIER', { size: 4 });
+    expect(front.counts).toMatchObject({ copies: 2, faults: 1, deletes: 0, puts: 0 });
+    expect(front.classOf(`${s.prefix}v1/packs/lost.pack`)).toBe('GLACIER');
+    front.failNext('restore', 'cut-after');
+    expect(await s.requestRestore('v1/packs/lost.pack', { days: 1, tier: 'standard' })).toBe('in-progress');
+    expect(front.counts).toMatchObject({ restores: 2, restoresStarted: 1 });
+    expect(front.restoreOf(`${s.prefix}v1/packs/lost.pack`)?.ongoing).toBe(true);
+
+    const big = storage({ copyPartThreshold: 5, copyPartSize: 5 * MiB });
+    await big.put('v1/packs/lost-mp.pack', Buffer.from('multipart'));
+    front.resetCounts();
+    front.failNext('complete', 'cut-after');
+    await big.setStorageClass('v1/packs/lost-mp.pack', 'DEEP_ARCHIVE', { size: 9 });
+    expect(front.counts).toMatchObject({ completes: 2, deletes: 0, puts: 0 });
+    expect(front.classOf(`${big.prefix}v1/packs/lost-mp.pack`)).toBe('DEEP_ARCHIVE');
   });
 
   it('single-class providers (B2, R2, Wasabi, unknown endpoints) change nothing and say so', async () => {

@@ -92,6 +92,7 @@ type GetObjectCommand = S3Sdk.GetObjectCommand;
 type PutObjectCommand = S3Sdk.PutObjectCommand;
 
 export type ConditionalWritesSetting = 'auto' | 'on' | 'off';
+export type CasMode = 'native' | 'log';
 
 /** Tier settings of an S3 remote (git config `dits.tier.provider`, `dits.tier.class.<tier>`). */
 export interface S3TierOptions {
@@ -99,7 +100,6 @@ export interface S3TierOptions {
   provider?: ProviderName;
   overrides?: Partial<Record<Tier, string>>;
 }
-export type CasMode = 'native' | 'log';
 
 export interface S3StorageOptions {
   bucket: string;
@@ -381,7 +381,8 @@ export class S3Storage implements ObjectStorage, TierStorage {
    * Moves `key` to `storageClass` in place: CopyObject onto itself (MetadataDirective COPY,
    * tags copied too), or past copyPartThreshold a multipart copy onto the same key whose
    * parts are UploadPartCopy ranges of the object itself, guarded by its ETag. Then a HEAD
-   * checks the class and the size. An object already in that class is left as it is. An
+   * checks the class and the size. An object already in that class is left as it is (also
+   * when a retry finds that its first attempt, whose answer was lost, did it). An
    * archived source without a finished restore is FrozenObjectError (S3 copies only
    * readable objects). Never a PUT of the bytes, never a DELETE.
    */
@@ -397,10 +398,10 @@ export class S3Storage implements ObjectStorage, TierStorage {
       throw new DitsUserError('bad-config', `${storageClass} is not a storage class of ${profile.name}`, { hint: `use one of ${profile.known.join(', ')}` });
     }
     const full = this.prefix + key;
-    if (opts.size > this.copyPartThreshold) {
-      await this.copyMultipart(key, storageClass, opts.size);
-    } else {
-      try {
+    try {
+      if (opts.size > this.copyPartThreshold) {
+        await this.copyMultipart(key, storageClass, opts.size);
+      } else {
         await this.send(
           () =>
             this.client.send(
@@ -414,10 +415,15 @@ export class S3Storage implements ObjectStorage, TierStorage {
             ),
           (err) => this.mapError(err, key, 'change the storage class of'),
         );
-      } catch (err) {
-        // 400 InvalidRequest: a copy onto itself that changes nothing (already in that class)
-        if (!((err as StorageError).status === 400 && (await this.tierState(key))?.storageClass === storageClass)) throw err;
       }
+    } catch (err) {
+      // Already in that class: a copy onto itself then changes nothing (400
+      // InvalidRequest), or, into an archive class, reads an archived source (403
+      // InvalidObjectState), or a completed multipart copy's retried completion finds no
+      // upload (404 NoSuchUpload). All happen when an earlier answer was lost (a cut
+      // connection, a killed run): the class is what was asked, so this is done.
+      const now = await this.tierState(key).catch(() => null);
+      if (!(now !== null && now.storageClass === storageClass && now.size === opts.size)) throw err;
     }
     const after = await this.tierState(key);
     if (after === null || after.size !== opts.size || after.storageClass !== storageClass) {

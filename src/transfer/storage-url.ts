@@ -12,7 +12,8 @@ import { DitsUserError } from '../errors.js';
 import { BOOLEAN_FORMS, parseConfigBool } from '../git/dits-config.js';
 import type { ObjectStorage } from './object-storage.js';
 import type { S3StorageOptions, S3TierOptions } from './s3-storage.js';
-import { isProviderName, TIERS, type Tier } from '../tier/tiers.js';
+import { isProviderName, isTier, TIERS, type Tier } from '../tier/tiers.js';
+import type { TierFolderMap } from '../tier/tier-folders.js';
 import type { FileStorageOptions } from './file-storage.js';
 import type { HttpStorageOptions } from './http-storage.js';
 
@@ -86,6 +87,8 @@ export interface OpenStorageOptions {
   file?: FileStorageOptions;
   /** Options for Dits server remotes (the CLI passes a token provider). */
   http?: Omit<HttpStorageOptions, 'baseUrl'>;
+  /** A folder per tier for file remotes (git config `dits.tier.folder.<tier>`): opens a TieredFolderStorage. */
+  tierFolders?: TierFolderMap;
   cwd?: string;
 }
 
@@ -93,6 +96,10 @@ export interface OpenStorageOptions {
 export async function openStorage(url: string, options: OpenStorageOptions = {}): Promise<ObjectStorage> {
   const parsed = parseStorageUrl(url, options.cwd);
   if (parsed.kind === 'file') {
+    if (options.tierFolders !== undefined) {
+      const { TieredFolderStorage } = await import('../tier/tier-folders.js');
+      return new TieredFolderStorage(parsed.path, { ...options.tierFolders, file: options.file });
+    }
     const { FileStorage } = await import('./file-storage.js');
     return new FileStorage(parsed.path, options.file);
   }
@@ -158,6 +165,35 @@ export function tierOptionsFromGitConfig(get: (name: string) => string | undefin
   }
   if (Object.keys(overrides).length > 0) out.overrides = overrides;
   return out.provider === undefined && out.overrides === undefined ? undefined : out;
+}
+
+/**
+ * The tier folder map of a `dits::file://` remote from git config: `dits.tier.folder.<tier>`
+ * (paths relative to `cwd`) and `dits.tier.archive` (tiers separated by commas or spaces).
+ * undefined when no tier folder is set.
+ */
+export function tierFoldersFromGitConfig(get: (name: string) => string | undefined, cwd: string): TierFolderMap | undefined {
+  const folders: TierFolderMap['folders'] = {};
+  for (const t of ['warm', 'cold', 'deep'] as const) {
+    const v = get(`dits.tier.folder.${t}`)?.trim();
+    if (v) folders[t] = path.resolve(cwd, v);
+  }
+  const archiveText = get('dits.tier.archive')?.trim();
+  if (Object.keys(folders).length === 0) {
+    if (archiveText) throw new DitsUserError('bad-config', 'dits.tier.archive is set but no dits.tier.folder.<tier>', { hint: 'set the folders first: `git config dits.tier.folder.deep /mnt/tape`' });
+    return undefined;
+  }
+  const archive = archiveText ? parseTierList('dits.tier.archive', archiveText) : [];
+  return { folders, archive };
+}
+
+export function parseTierList(name: string, text: string): Tier[] {
+  const out: Tier[] = [];
+  for (const word of text.split(/[\s,]+/).filter((s) => s !== '')) {
+    if (!isTier(word)) throw new DitsUserError('bad-config', `${name} = ${text}: ${word} is not a tier`, { hint: `tiers are ${TIERS.join(', ')}` });
+    out.push(word);
+  }
+  return out;
 }
 
 /** Git's boolean rules (git/dits-config.ts); `alsoAllowed` only names another form the caller accepted first. */

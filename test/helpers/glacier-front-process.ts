@@ -1,89 +1,95 @@
 /**
- * The Glacier front (src/transfer/testing/glacier-front.ts) in its own process, in front of
- * an s3rver process: the end-to-end tests drive git synchronously (spawnSync blocks the
- * test's event loop), so an in-process front would never answer. The test steers it through
- * a small control server in the same child (setClass, finishRestores, counts, failNext...),
- * which also takes webhook POSTs at `/notify` and keeps them for the test to read.
+ * s3rver and the Glacier front (src/transfer/testing/glacier-front.ts) in their own
+ * process, for end-to-end tests: those drive git synchronously (spawnSync blocks the
+ * test's event loop), so an in-process front would never answer. The test controls the
+ * front over IPC: every method is async and answers once the front has done it.
+ * Runs the compiled front (dist/), which vitest's globalSetup builds first.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './git-env.js';
-import type { FrontCounts, FrontOp } from '../../src/transfer/testing/glacier-front.js';
+import type { FrontCounts, FrontOp, RestoreView } from '../../src/transfer/testing/glacier-front.js';
 
 export interface GlacierFrontProcess {
+  /** The front's endpoint (set it as dits.s3.endpoint); s3rver's is not needed by tests. */
   endpoint: string;
-  /** `http://127.0.0.1:<port>/notify`: a webhook that records what it is sent */
-  notifyUrl: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
   counts(): Promise<FrontCounts>;
   resetCounts(): Promise<void>;
   classOf(key: string, bucket?: string): Promise<string>;
-  setClass(key: string, storageClass: string, bucket?: string): Promise<void>;
+  setClass(key: string, storageClass: string, bucket: string): Promise<void>;
+  restoreOf(key: string, bucket?: string): Promise<RestoreView | null>;
   setRestoreDelay(ms: number): Promise<void>;
   finishRestores(): Promise<void>;
-  failNext(op: FrontOp, status: number | 'cut', code?: string, opts?: { times?: number; key?: string }): Promise<void>;
-  notifications(): Promise<unknown[]>;
+  failNext(op: FrontOp, status: number | 'cut' | 'cut-after', code?: string, opts?: { times?: number; key?: string }): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startGlacierFrontProcess(s3rverEndpoint: string, opts: { restoreDelayMs?: number } = {}): Promise<GlacierFrontProcess> {
-  const module = path.join(ROOT, 'dist', 'src', 'transfer', 'testing', 'glacier-front.js');
-  const script = `
-    const http = require('node:http');
-    import(${JSON.stringify(module)}).then(async ({ startGlacierFront }) => {
-      const front = await startGlacierFront(${JSON.stringify(s3rverEndpoint)}, { restoreDelayMs: ${Number(opts.restoreDelayMs ?? 0)} });
-      const notes = [];
-      const ctl = http.createServer((req, res) => {
-        const parts = [];
-        req.on('data', (d) => parts.push(d));
-        req.on('end', () => {
-          const body = Buffer.concat(parts).toString('utf8');
-          if (req.url === '/notify') {
-            notes.push(JSON.parse(body || 'null'));
-            res.end('ok');
-            return;
-          }
-          const { op, args } = JSON.parse(body);
-          let out = null;
-          if (op === 'counts') out = front.counts;
-          else if (op === 'notifications') out = notes;
-          else out = front[op](...args) ?? null;
-          res.setHeader('content-type', 'application/json');
-          res.end(JSON.stringify(out));
-        });
-      });
-      ctl.listen(0, '127.0.0.1', () => process.stdout.write('FRONT ' + front.endpoint + ' CTL ' + ctl.address().port + '\\n'));
-      process.on('SIGTERM', () => front.close().then(() => process.exit(0)));
-    });
-  `;
-  const child: ChildProcess = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const { endpoint, ctl } = await new Promise<{ endpoint: string; ctl: number }>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /FRONT (\S+) CTL (\d+)/.exec(buf);
-      if (m) resolve({ endpoint: m[1]!, ctl: Number(m[2]) });
-    });
-    child.on('exit', (c) => reject(new Error(`the Glacier front exited (${c}) before listening`)));
+const CHILD = `
+  const { startS3rver } = await import(${JSON.stringify(path.join(ROOT, 'dist/src/transfer/testing/s3rver.js'))});
+  const { startGlacierFront } = await import(${JSON.stringify(path.join(ROOT, 'dist/src/transfer/testing/glacier-front.js'))});
+  const opts = JSON.parse(process.argv[2]);
+  const s3 = await startS3rver({ buckets: opts.buckets, directory: opts.directory });
+  const front = await startGlacierFront(s3.endpoint, { restoreDelayMs: opts.restoreDelayMs });
+  process.on('message', async (m) => {
+    try {
+      let value;
+      if (m.op === 'counts') value = { ...front.counts };
+      else value = await front[m.op](...m.args.map((a) => (a === null ? undefined : a))); // IPC turns undefined into null
+      process.send({ id: m.id, ok: true, value: value === undefined ? null : value });
+    } catch (err) {
+      process.send({ id: m.id, ok: false, error: String(err && err.message || err) });
+    }
   });
-  const call = async (op: string, ...args: unknown[]): Promise<unknown> => {
-    const res = await fetch(`http://127.0.0.1:${ctl}/`, { method: 'POST', body: JSON.stringify({ op, args }) });
-    return res.json();
-  };
+  process.on('SIGTERM', async () => { await front.close(); await s3.close(); process.exit(0); });
+  process.send({ ready: front.endpoint });
+`;
+
+export async function startGlacierFrontProcess(buckets: string[], opts: { restoreDelayMs?: number } = {}): Promise<GlacierFrontProcess> {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-glacier-'));
+  const script = path.join(directory, 'front.mjs');
+  const dataDir = path.join(directory, 'data');
+  fs.mkdirSync(dataDir);
+  fs.writeFileSync(script, CHILD);
+  const child: ChildProcess = fork(script, [JSON.stringify({ buckets, directory: dataDir, restoreDelayMs: opts.restoreDelayMs ?? 0 })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m: { ready?: string }) => (m.ready ? resolve(m.ready) : reject(new Error('front did not start'))));
+    child.once('exit', (c) => reject(new Error(`the Glacier front exited (${c}) before listening`)));
+  });
+  let next = 0;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  child.on('message', (m: { id?: number; ok?: boolean; value?: unknown; error?: string }) => {
+    if (m.id === undefined) return;
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if (m.ok) p?.resolve(m.value);
+    else p?.reject(new Error(m.error));
+  });
+  const call = <T>(op: string, ...args: unknown[]): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const id = next++;
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      child.send({ id, op, args });
+    });
   return {
     endpoint,
-    notifyUrl: `http://127.0.0.1:${ctl}/notify`,
-    counts: () => call('counts') as Promise<FrontCounts>,
-    resetCounts: async () => void (await call('resetCounts')),
-    classOf: (key, bucket) => call('classOf', key, bucket) as Promise<string>,
-    setClass: async (key, cls, bucket) => void (await call('setClass', key, cls, bucket)),
-    setRestoreDelay: async (ms) => void (await call('setRestoreDelay', ms)),
-    finishRestores: async () => void (await call('finishRestores')),
-    failNext: async (op, status, code, o) => void (await call('failNext', op, status, code, o)),
-    notifications: () => call('notifications') as Promise<unknown[]>,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    counts: () => call<FrontCounts>('counts'),
+    resetCounts: () => call('resetCounts'),
+    classOf: (key, bucket) => call<string>('classOf', key, bucket),
+    setClass: (key, storageClass, bucket) => call('setClass', key, storageClass, bucket),
+    restoreOf: (key, bucket) => call<RestoreView | null>('restoreOf', key, bucket),
+    setRestoreDelay: (ms) => call('setRestoreDelay', ms),
+    finishRestores: () => call('finishRestores'),
+    failNext: (op, status, code, o) => call('failNext', op, status, code, o),
     async close() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+      fs.rmSync(directory, { recursive: true, force: true });
     },
   };
 }

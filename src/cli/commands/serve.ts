@@ -32,7 +32,39 @@ const serveOptions = {
   quiet: { type: 'boolean', short: 'q', description: 'no request log on stderr' },
   workers: { type: 'string', value: '<n>', description: 'also run n job workers (proxies of pushed video), each its own process (default 0: run `git dits worker` apart)' },
   lease: { type: 'string', value: '<seconds>', description: 'with --workers: how long a job stays leased without a heartbeat (default 30)' },
+  'tier-folder': { type: 'string', value: '<tier>=<dir>[,...]', description: 'keep tiers of the data dir in other folders, e.g. warm=/mnt/nas/warm,deep=/mnt/tape (remembered in the data dir)' },
+  'tier-archive': { type: 'string', value: '<tier>[,...]', description: 'with --tier-folder: tiers whose folder needs a restore step before a read, like tape (e.g. deep)' },
 } as const satisfies OptionTable;
+
+/**
+ * `--tier-folder` / `--tier-archive`: written to `<dataDir>/tier-folders.json` (atomically),
+ * which every process of this data dir reads (workers, admin commands, later runs), since
+ * objects moved there must stay findable even when the flag is not given again.
+ */
+async function rememberTierFolders(dataDir: string, folderArg: string | undefined, archiveArg: string | undefined): Promise<void> {
+  if (folderArg === undefined) {
+    if (archiveArg !== undefined) throw new DitsUserError('bad-option-value', '--tier-archive needs --tier-folder', { hint: 'e.g. --tier-folder deep=/mnt/tape --tier-archive deep' });
+    return;
+  }
+  const { parseTierFolderArg, parseTierList } = await import('../../tier/tier-folders.js');
+  const { tierFoldersFile } = await import('../../../server/storage-backend.js');
+  const folders = parseTierFolderArg(folderArg);
+  const archive = archiveArg === undefined ? [] : parseTierList('--tier-archive', archiveArg);
+  for (const t of archive) {
+    if (t === 'hot' || folders[t] === undefined) throw new DitsUserError('bad-option-value', `--tier-archive ${t}: no --tier-folder for ${t}`, { hint: `add ${t}=<dir> to --tier-folder` });
+  }
+  const { mkdir, rename, stat, writeFile } = await import('node:fs/promises');
+  for (const [tier, dir] of Object.entries(folders)) {
+    // checked before it is remembered, so a typo is not written down for every later start
+    if (!(await stat(dir).then((st) => st.isDirectory(), () => false))) {
+      throw new DitsUserError('tier-folder-missing', `the ${tier} tier folder ${dir} does not exist (or is not a folder)`, { hint: 'create it or mount the share, then start the server again' });
+    }
+  }
+  const file = tierFoldersFile(dataDir);
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(`${file}.tmp`, JSON.stringify({ folders, archive }, null, 2) + '\n');
+  await rename(`${file}.tmp`, file);
+}
 
 /**
  * The workers of `serve --workers N`: each a child process running `git dits worker`, not a
@@ -82,7 +114,8 @@ function superviseWorkers(ctx: CliContext, n: number, args: string[]): { stop():
 
 const serve: Command = {
   summary: 'Run the Dits server (locks, accounts, dits::http remotes) until Ctrl-C',
-  usage: 'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--port <n>] [--host <address>] [--workers <n> [--lease <seconds>]] [--quiet]',
+  usage:
+    'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--tier-folder <tier>=<dir>[,...] [--tier-archive <tier>]] [--port <n>] [--host <address>] [--workers <n> [--lease <seconds>]] [--quiet]',
   options: serveOptions,
   async run(args, ctx) {
     const { values } = parseOptions(args, serveOptions);
@@ -94,6 +127,10 @@ const serve: Command = {
     if (!isLoopback(host)) {
       err(ctx, `warning: listening on ${host}: other machines can reach this server. Every request but /health needs a token; put TLS (a reverse proxy) in front of it for anything but a trusted network.`);
     }
+    if (values['tier-folder'] !== undefined && values.storage !== undefined) {
+      throw new DitsUserError('bad-option-value', '--tier-folder is for a data dir, not with --storage', { hint: 'on S3 tiers are storage classes: see `git dits tier`' });
+    }
+    await rememberTierFolders(dataDir, values['tier-folder'], values['tier-archive']);
     const server = await import('../../../server/index.js');
     const logger = values.quiet ? server.silentLogger : server.createJsonLogger((line: string) => ctx.stderr.write(line + '\n'));
     // `storage` (s3://bucket/prefix): content in S3 instead of the data dir; clients then

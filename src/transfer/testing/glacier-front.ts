@@ -35,7 +35,8 @@
  *
  * Tests read `counts` (requests by kind, and bytes received in PUT/UploadPart bodies),
  * `classOf(key)`, `restoreOf(key)`, and inject faults with `failNext(op, status, code)` (an
- * XML error answer) or `failNext(op, 'cut')` (the connection is destroyed, no answer).
+ * XML error answer), `failNext(op, 'cut')` (the connection is destroyed, nothing done) or
+ * `failNext(op, 'cut-after')` (done, but the answer is lost).
  * State lives in memory: objects written to s3rver behind the front's back are STANDARD.
  */
 import http from 'node:http';
@@ -135,8 +136,13 @@ export interface GlacierFront {
   setRestoreDelay(ms: number): void;
   /** Finishes every running restore now. */
   finishRestores(): void;
-  /** The next `times` (default 1) requests of `op` (for `key` if given) fail: an S3 error answer, or a cut connection. */
-  failNext(op: FrontOp, status: number | 'cut', code?: string, opts?: { times?: number; key?: string }): void;
+  /**
+   * The next `times` (default 1) requests of `op` (for `key` if given) fail: an S3 error
+   * answer (`status`, `code`), a connection cut before the request is carried out ('cut'),
+   * or one cut after it was carried out, its answer lost ('cut-after': a restore started, a
+   * class changed, and the client cannot know).
+   */
+  failNext(op: FrontOp, status: number | 'cut' | 'cut-after', code?: string, opts?: { times?: number; key?: string }): void;
   /** Lifecycle configuration XML stored for a bucket by PutBucketLifecycleConfiguration. */
   lifecycleOf(bucket: string): string | undefined;
   close(): Promise<void>;
@@ -158,7 +164,7 @@ interface Upload {
 
 interface Fault {
   op: FrontOp;
-  status: number | 'cut';
+  status: number | 'cut' | 'cut-after';
   code: string;
   times: number;
   key?: string;
@@ -414,8 +420,18 @@ export async function startGlacierFront(s3rverEndpoint: string, options: Glacier
         req.socket.destroy();
         return;
       }
-      await readBody(req);
-      return sendError(res, fault.status, fault.code);
+      if (fault.status !== 'cut-after') {
+        await readBody(req);
+        return sendError(res, fault.status, fault.code);
+      }
+      // 'cut-after': the request is carried out below, but its answer never arrives
+      const socket = req.socket;
+      res.writeHead = (() => res) as unknown as typeof res.writeHead;
+      res.write = (() => true) as unknown as typeof res.write;
+      res.end = (() => {
+        socket.destroy();
+        return res;
+      }) as unknown as typeof res.end;
     }
 
     switch (op) {
@@ -760,7 +776,7 @@ export async function startGlacierFront(s3rverEndpoint: string, options: Glacier
       }
     },
     failNext(op, status, code, opts = {}) {
-      faults.push({ op, status, code: code ?? (status === 'cut' ? '' : 'InternalError'), times: opts.times ?? 1, key: opts.key });
+      faults.push({ op, status, code: code ?? (typeof status === 'number' ? 'InternalError' : ''), times: opts.times ?? 1, key: opts.key });
     },
     lifecycleOf(bucket) {
       return lifecycles.get(bucket);
