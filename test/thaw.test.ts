@@ -468,3 +468,52 @@ describe('git dits thaw through a Dits server (S3 with Glacier behaviour behind 
     expect(st.stdout).toMatch(/expedited  by root  a\.mov: restored/);
   }, 180_000);
 });
+
+describe('git dits thaw on a local-directory remote with an archive folder (dits.tier.archive = deep)', () => {
+  it('restores (copies into the archive folder\'s restored area) exactly the file\'s packs, free and without a question, then writes it', async () => {
+    const { TieredFolderStorage } = await import('../src/tier/tier-folders.js');
+    const remoteDir = path.join(sb.dir, 'folder-remote');
+    const deepDir = path.join(sb.dir, 'folder-deep');
+    fs.mkdirSync(remoteDir, { recursive: true });
+    fs.mkdirSync(deepDir, { recursive: true });
+    const tierCfg = { 'dits.tier.folder.deep': deepDir, 'dits.tier.archive': 'deep' };
+    const files = { 'a.mov': randomBytesSeeded(300_000, 41), 'b.mov': randomBytesSeeded(300_000, 42) };
+    const repo = sb.repo('folder-tiers', { track: ['*.mov'], config: { ...CFG, ...tierCfg }, files });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'footage'], repo);
+    sb.mustGit(['remote', 'add', 'origin', `dits::file://${remoteDir}`], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    // every pack to the archive folder
+    const tiers = new TieredFolderStorage(remoteDir, { folders: { deep: deepDir }, archive: ['deep'] });
+    const packs: string[] = [];
+    for await (const o of tiers.listTiered('v1/packs/')) if (o.key.endsWith('.pack')) packs.push(o.key);
+    for (const k of packs) await tiers.setStorageClass(k, 'deep', { size: (await tiers.head(k))!.size });
+    expect(fs.existsSync(path.join(remoteDir, packs[0]!))).toBe(false);
+    const aPacks = new Set<string>();
+    {
+      const store = ChunkStore.open(path.join(repo, '.git', 'dits'));
+      const ptr = parsePointer(Buffer.from(sb.mustGit(['cat-file', 'blob', 'HEAD:a.mov'], repo)))!;
+      const ids = Manifest.parse(store.getManifestBytes(ptr.manifest)).distinctIds();
+      store.close();
+      for (const k of packs.map((p) => p.replace(/\.pack$/, '.idx'))) {
+        if ((decodePackIndex(await tiers.getBuffer(k)) as { idRaw: Buffer }[]).some((e) => ids.has(e.idRaw.toString('hex')))) aPacks.add(k.replace(/\.idx$/, '.pack'));
+      }
+    }
+    const clone = path.join(sb.dir, 'folder-tiers-clone');
+    const cfg = Object.entries({ ...tierCfg, 'dits.fetchMode': 'lazy' }).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+    sb.mustGit(['clone', '-q', ...cfg, `dits::file://${remoteDir}`, clone], sb.dir);
+    expect(isPointer(path.join(clone, 'a.mov'))).toBe(true);
+
+    const r = sb.dits(['thaw', 'a.mov', '--wait', '--poll-interval', '50ms'], clone);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`To restore: ${aPacks.size} pack\\(s\\), .* \\(deep\\)`));
+    expect(r.stdout).toMatch(/\* standard +\$0 /);
+    expect(r.stdout).toMatch(new RegExp(`${aPacks.size} restore\\(s\\) started`));
+    const restored = fs.readdirSync(path.join(deepDir, '.dits-restored', 'v1', 'packs')).map((n) => `v1/packs/${n}`);
+    expect(new Set(restored)).toEqual(aPacks);
+    expect(fs.readFileSync(path.join(clone, 'a.mov')).equals(files['a.mov'])).toBe(true);
+    expect(isPointer(path.join(clone, 'b.mov'))).toBe(true);
+    // the archive copies are all still there
+    for (const k of packs) expect(fs.existsSync(path.join(deepDir, k))).toBe(true);
+  }, 120_000);
+});

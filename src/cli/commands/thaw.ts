@@ -106,7 +106,9 @@ const thaw: Command = {
               hint: `choose another --tier (${totalsByTier(plan).filter((t) => !t.unavailableFor.length).map((t) => t.tier).join(', ')})`,
             });
           }
-          await confirm(ctx, plan, tier, total.total, values.yes === true);
+          // a free restore of minutes (an archive folder's local copy) is neither paid nor slow: no question
+          const freeAndQuick = total.total === 0 && total.hours[1] < 1;
+          await confirm(ctx, plan, tier, total.total, values.yes === true || freeAndQuick);
           started = await backend.start(plan, targets.list, tier);
           printStarted(ctx, started, values.json === true);
           if (started.failed.length && started.failed.length === plan.packs.filter((p) => p.state === 'frozen').length) return 1;
