@@ -268,6 +268,22 @@ describe('git dits thaw', () => {
     expect(c.restores - first.restores).toBe(n - first.restoresStarted);
   }, 120_000);
 
+  it('on a terminal it asks: no restores nothing, yes restores', async () => {
+    const x = await world('prompt');
+    await front.setRestoreDelay(60_000);
+    await front.resetCounts();
+    // a pseudo-terminal (script(1)); the answer typed on it
+    const onTty = (answer: string) =>
+      sb.run('script', ['-qec', `${DITS_BIN} thaw a.mov --tier standard`, '/dev/null'], x.clone, `${answer}\n`, { CI: '' });
+    const no = onTty('n');
+    expect(no.stdout).toMatch(/Restore \d+ pack\(s\) at standard for \$[0-9.]+\? \[y\/N\]/);
+    expect(no.stdout).toMatch(/nothing was restored/);
+    expect((await front.counts()).restores).toBe(0);
+    const yes = onTty('y');
+    expect(yes.stdout).toMatch(new RegExp(`${x.packsOf['a.mov']!.size} restore\\(s\\) started`));
+    expect((await front.counts()).restoresStarted).toBe(x.packsOf['a.mov']!.size);
+  }, 120_000);
+
   it('bad input: no path, a path not tracked, a bad tier, a bad range', () => {
     expect(sb.dits(['thaw'], w.clone).status).toBe(2);
     const nt = sb.dits(['thaw', 'nope.mov'], w.clone);
