@@ -11,7 +11,7 @@ import { addFile, openStore, seededBytes, TempDirs } from '../../test/remote-con
 import { AWS_US_EAST_1, formatDollars, restoreCost } from './prices.js';
 import { ArchiveMemoryStorage } from './testing/archive-memory-storage.js';
 import { planThaw, totalsByTier } from './thaw-plan.js';
-import { listThaws, packProgress, startThaw, thawKey } from './thaw.js';
+import { listThaws, packProgress, startThaw, thawKey, thawOverview } from './thaw.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 
 const dirs = new TempDirs();
@@ -171,6 +171,9 @@ describe('planThaw', () => {
     remote.finishRestores(Date.UTC(2026, 11, 13)); // expiry before the local clock's "now"
     const progress = await packProgress(remote, plan.packs);
     expect(progress.every((p) => p.state === 'restored')).toBe(true);
+    // what `tier status` shows: restored, with the provider's expiry
+    const [o] = await thawOverview(remote);
+    expect(o).toMatchObject({ id: r.record.id, at: farFuture, restored: plan.packs.length, restoring: 0, frozen: 0, expiresAt: Date.UTC(2026, 11, 13), paths: ['f'] });
     const again = await planThaw(remote, b, [{ path: 'f', manifest: ids[0]! }], opts);
     expect(again.notFrozen).toEqual(['f']);
   });

@@ -239,3 +239,48 @@ export async function readThaw(storage: ObjectStorage, id: string): Promise<Thaw
     throw err;
   }
 }
+
+export interface ThawOverview {
+  id: string;
+  at: number;
+  by: string;
+  tier: RetrievalTier;
+  paths: string[];
+  packs: number;
+  bytes: number;
+  restored: number;
+  restoring: number;
+  /** packs of the record that are frozen again or were never restored (refused, expired) */
+  frozen: number;
+  /** the earliest expiry of its restored copies (the provider's clock), ms since epoch */
+  expiresAt?: number;
+}
+
+/**
+ * The thaws recorded on a remote and where each stands, for `git dits tier status`
+ * ("thaws in progress, restored copies about to expire"): one HEAD per pack of each
+ * record, newest record first. Records whose packs are all gone are left out.
+ */
+export async function thawOverview(storage: ObjectStorage & TierStorage, opts: { limit?: number } = {}): Promise<ThawOverview[]> {
+  const out: ThawOverview[] = [];
+  for (const r of (await listThaws(storage)).slice(0, opts.limit ?? 50)) {
+    const progress = await packProgress(storage, r.packs.map((p) => ({ ...p, key: `v1/packs/${p.packId}.pack` })));
+    if (progress.length && progress.every((p) => p.state === 'gone')) continue;
+    const expiries = progress.map((p) => p.expiry).filter((e): e is number => e !== undefined);
+    const row: ThawOverview = {
+      id: r.id,
+      at: r.at,
+      by: r.by,
+      tier: r.tier,
+      paths: r.paths,
+      packs: progress.length,
+      bytes: r.packs.reduce((s, p) => s + p.size, 0),
+      restored: progress.filter(isReadable).length,
+      restoring: progress.filter((p) => p.state === 'restoring').length,
+      frozen: progress.filter((p) => p.state === 'frozen').length,
+    };
+    if (expiries.length) row.expiresAt = Math.min(...expiries);
+    out.push(row);
+  }
+  return out;
+}
