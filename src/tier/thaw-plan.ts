@@ -178,7 +178,7 @@ async function coverChunks(
     if (seen.has(hex)) continue;
     seen.add(hex);
     if (store.hasChunk(idRaw)) continue;
-    const locs = index.lookupAll(idRaw);
+    const locs = index.locations(idRaw);
     if (locs.length === 0) {
       throw new DitsUserError('remote-content-missing', `chunk ${hex} of manifest ${manifest.header.oid} is on no pack of the remote`, {
         hint: 'push the file again from a machine that has it; nothing to thaw for it here',
@@ -256,7 +256,7 @@ async function rangeChunks(
       // what the local store lacks comes from a readable copy, all in one fetch
       const absent = idx.filter((i) => !store.hasChunk(manifest.idRawAt(i)));
       if (absent.length) {
-        const locs = absent.map((i) => index.lookupAll(manifest.idRawAt(i)).map((l) => l.packId));
+        const locs = absent.map((i) => index.locations(manifest.idRawAt(i)).map((l) => l.packId));
         await headAll(locs.flat());
         const frozen = locs.findIndex((ps) => !ps.some((p) => stateOf(p) === 'readable' || stateOf(p) === 'restored'));
         if (frozen >= 0) throw new FrozenChunkError(absent[frozen]!);

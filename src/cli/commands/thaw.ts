@@ -398,7 +398,7 @@ async function writeFiles(ctx: CliContext, repo: RepoPaths, store: ChunkStore, s
     // (a server planned it: this store's cache of the remote's packs may be behind)
     await syncRemoteIndex(storage, store, remoteName);
     const index = store.remoteIndex(remoteName, storage.location);
-    const fromRestored = chunkIds.filter((id) => !store.hasChunk(id) && index.lookupAll(id).some((l) => wanted.has(l.packId)));
+    const fromRestored = chunkIds.filter((id) => !store.hasChunk(id) && index.locations(id).some((l) => wanted.has(l.packId)));
     if (fromRestored.length) await ensureLocal(storage, store, { chunkIds: fromRestored }, { remoteName, sync: 'never' });
     out(ctx, `The range's content (${fromRestored.length} chunk(s)) is in the local store; the rest of ${ranged.length === 1 ? 'the file' : 'those files'} stays frozen.`);
   }
