@@ -50,6 +50,7 @@ const COMMANDS: Record<string, string> = {
   inspect: 'inspect',
   deps: 'deps',
   render: 'render',
+  thaw: 'thaw',
   'diff-driver': 'diff-driver',
   'filter-process': 'filter-process',
   clean: 'filter-process',
@@ -63,7 +64,6 @@ const COMMANDS: Record<string, string> = {
   serve: 'serve',
   server: 'server-admin',
   worker: 'worker',
-  thaw: 'thaw',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);
