@@ -284,6 +284,22 @@ describe('git dits thaw', () => {
     expect((await front.counts()).restoresStarted).toBe(x.packsOf['a.mov']!.size);
   }, 120_000);
 
+  it('a revision thaws every file of that commit; Deep Archive offers no expedited retrieval (said, nothing asked)', async () => {
+    const x = await world('deep');
+    for (const k of x.allPacks) await front.setClass(`${x.prefix}/${k}`, 'DEEP_ARCHIVE', 'media');
+    await front.resetCounts();
+    const plan = JSON.parse(sb.mustDits(['thaw', 'HEAD', '--dry-run', '--json'], x.clone)) as { files: { path: string }[]; packs: unknown[]; byTier: { tier: string; unavailableFor: string[] }[] };
+    expect(plan.files.map((f) => f.path).sort()).toEqual(['a.mov', 'b.mov', 'c.mov']);
+    expect(plan.packs.length).toBe(x.allPacks.length);
+    expect(plan.byTier.find((t) => t.tier === 'expedited')!.unavailableFor).toEqual(['DEEP_ARCHIVE']);
+    const r = sb.dits(['thaw', 'HEAD', '--tier', 'expedited', '--yes'], x.clone);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/expedited +not offered by DEEP_ARCHIVE/);
+    expect(r.stderr).toMatch(/DEEP_ARCHIVE offers no expedited retrieval/);
+    expect(r.stderr).toMatch(/--tier \(?standard, bulk|choose another --tier \(standard, bulk\)/);
+    expect((await front.counts()).restores).toBe(0);
+  }, 120_000);
+
   it('bad input: no path, a path not tracked, a bad tier, a bad range', () => {
     expect(sb.dits(['thaw'], w.clone).status).toBe(2);
     const nt = sb.dits(['thaw', 'nope.mov'], w.clone);

@@ -249,10 +249,14 @@ async function commitOf(cwd: string, rev: string): Promise<string | null> {
 async function chooseTargets(ctx: CliContext, repo: RepoPaths, positionals: string[], project: string | undefined, range: TimeRange | undefined): Promise<Targets> {
   const words = [...positionals];
   let rev = 'HEAD';
-  if (words.length && !fs.existsSync(path.resolve(ctx.cwd, words[0]!)) && (await commitOf(repo.workTree, words[0]!))) rev = words.shift()!;
+  let revGiven = false;
+  if (words.length && !fs.existsSync(path.resolve(ctx.cwd, words[0]!)) && (await commitOf(repo.workTree, words[0]!))) {
+    rev = words.shift()!;
+    revGiven = true;
+  }
   const atHead = (await commitOf(repo.workTree, rev)) === (await commitOf(repo.workTree, 'HEAD'));
   if (project !== undefined) return { list: await projectTargets(repo, ctx.cwd, project, rev), atHead, words: ['--project', project] };
-  if (words.length === 0 && rev === 'HEAD') {
+  if (words.length === 0 && !revGiven) {
     throw new DitsUserError('bad-usage', 'name what to thaw: paths, a revision, or --project <edit.fcpxml>', { hint: 'git dits thaw clips/A001.mov  (or: git dits thaw v1.0; git dits thaw --status)', exitCode: 2 });
   }
   const specs = words.map((p) => path.relative(repo.workTree, path.resolve(ctx.cwd, p)) || '.');
