@@ -173,7 +173,13 @@ describe('git dits thaw', () => {
     const r = sb.dits(['thaw', 'c.mov'], hot.clone);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/c\.mov is not frozen: it is readable now, nothing to restore or pay/);
+    expect(r.stderr).toBe('');
     expect((await front.counts()).restores).toBe(0);
+    // an endpoint Dits knows no storage classes of: says so beside "not frozen"
+    sb.mustGit(['config', 'dits.tier.provider', 'generic'], hot.clone);
+    const generic = sb.dits(['thaw', 'c.mov'], hot.clone);
+    expect(generic.status, generic.stderr).toBe(0);
+    expect(generic.stderr).toMatch(/note: this S3-compatible endpoint is not known to offer storage classes/);
   }, 120_000);
 
   it('--yes restores exactly the packs of that file, once; --status shows them; --wait writes the file and notifies', async () => {

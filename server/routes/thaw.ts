@@ -26,7 +26,7 @@ import { ChunkStore } from '../../src/store/chunk-store.js';
 import { AWS_US_EAST_1, FOLDER_PRICES, type PriceTable } from '../../src/tier/prices.js';
 import { tierStorageOf } from '../../src/tier/tier-storage.js';
 import { RETRIEVAL_TIERS, type RetrievalTier } from '../../src/tier/tiers.js';
-import { estimateRestore, planThaw, totalsByTier, type ThawPlan, type ThawTarget } from '../../src/tier/thaw-plan.js';
+import { estimateRestore, planThaw, thawPlanJson, totalsByTier, type ThawTarget } from '../../src/tier/thaw-plan.js';
 import { packProgress, readThaw, startThaw } from '../../src/tier/thaw.js';
 import { HttpError, readJson, requireRepoAccess, type AppEnv, type RouteDeps, type RouteModule } from '../http.js';
 import type { ServerDb } from '../db.js';
@@ -96,17 +96,6 @@ export function setThawBudget(db: ServerDb, repoId: number, dollars: number | nu
   else db.stmt('INSERT INTO thaw_budgets (repo_id, monthly_dollars) VALUES (?, ?) ON CONFLICT(repo_id) DO UPDATE SET monthly_dollars = excluded.monthly_dollars').run(repoId, dollars);
 }
 
-function planJson(plan: ThawPlan, tier: RetrievalTier) {
-  return {
-    files: plan.files.map((f) => ({ path: f.path, manifest: f.manifest, bytes: f.bytes, frozenBytes: f.frozenBytes, packs: f.packs, ...(f.range ? { range: f.range } : {}), ...(f.stage ? { stage: f.stage } : {}) })),
-    packs: plan.packs,
-    notFrozen: plan.notFrozen,
-    tier,
-    days: plan.days,
-    estimates: plan.estimates,
-    byTier: totalsByTier(plan),
-  };
-}
 
 export function thawRoutes(backend: StorageBackend, options: ThawRoutesOptions): RouteModule {
   return (deps: RouteDeps) => {
@@ -126,14 +115,14 @@ export function thawRoutes(backend: StorageBackend, options: ThawRoutesOptions):
         const total = totalsByTier(plan).find((t) => t.tier === body.tier)!;
         const frozen = plan.packs.some((p) => p.state === 'frozen');
         if (frozen && total.unavailableFor.length) {
-          throw new HttpError(400, `${total.unavailableFor.join(', ')} offers no ${body.tier} retrieval`, 'restore-tier-unavailable', { plan: planJson(plan, body.tier) });
+          throw new HttpError(400, `${total.unavailableFor.join(', ')} offers no ${body.tier} retrieval`, 'restore-tier-unavailable', { plan: thawPlanJson(plan, body.tier) });
         }
         const now = deps.clock();
         const month = monthOf(now);
         const budgetNow = thawBudget(deps.db, repo.id, month);
         const budgetJson = (b: { monthly: number | null; spent: number }) => ({ monthly: b.monthly, spent: b.spent, month, remaining: b.monthly === null ? null : Math.max(0, b.monthly - b.spent) });
         if (body.dryRun || !frozen) {
-          return c.json({ plan: planJson(plan, body.tier), started: 0, alreadyRunning: 0, alreadyRestored: 0, failed: [], budget: budgetJson(budgetNow) });
+          return c.json({ plan: thawPlanJson(plan, body.tier), started: 0, alreadyRunning: 0, alreadyRestored: 0, failed: [], budget: budgetJson(budgetNow) });
         }
         // reserve the estimate (or refuse) before anything is asked
         const reservation = deps.db.tx(() => {
@@ -147,7 +136,7 @@ export function thawRoutes(backend: StorageBackend, options: ThawRoutesOptions):
           throw new HttpError(402, `this thaw would cost ${total.total.toFixed(4)} USD at ${body.tier}; ${repo.name} has ${Math.max(0, b.monthly! - b.spent).toFixed(4)} of its ${b.monthly!.toFixed(2)} USD thaw budget left for ${month}`, 'thaw-over-budget', {
             estimate: total,
             budget: budgetJson(b),
-            plan: planJson(plan, body.tier),
+            plan: thawPlanJson(plan, body.tier),
           });
         }
         let result;
@@ -163,7 +152,7 @@ export function thawRoutes(backend: StorageBackend, options: ThawRoutesOptions):
         deps.db.stmt('UPDATE thaw_spend SET thaw_id = ?, dollars = ? WHERE id = ?').run(result.record.id, cost, reservation.row);
         return c.json({
           id: result.record.id,
-          plan: planJson(plan, body.tier),
+          plan: thawPlanJson(plan, body.tier),
           started: result.started,
           alreadyRunning: result.alreadyRunning,
           alreadyRestored: result.alreadyRestored,

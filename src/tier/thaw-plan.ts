@@ -343,3 +343,20 @@ export function totalsByTier(plan: Pick<ThawPlan, 'estimates' | 'packs'>): TierT
   }
   return out;
 }
+
+/**
+ * The plan as JSON, one shape for `git dits thaw --json` and the server's thaw answers
+ * (the client reads the server's back as a ThawPlan): files, packs, notFrozen, days,
+ * the estimates, and per retrieval tier the totals (`byTier`) with `tier` the one chosen.
+ */
+export function thawPlanJson(plan: ThawPlan, tier: RetrievalTier) {
+  return {
+    files: plan.files.map((f) => ({ path: f.path, manifest: f.manifest, bytes: f.bytes, frozenBytes: f.frozenBytes, packs: f.packs, neededChunks: f.neededChunks, ...(f.range ? { range: f.range } : {}), ...(f.stage ? { stage: f.stage } : {}) })),
+    packs: plan.packs,
+    notFrozen: plan.notFrozen,
+    tier,
+    days: plan.days,
+    estimates: plan.estimates,
+    byTier: totalsByTier(plan),
+  };
+}

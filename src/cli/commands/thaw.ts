@@ -24,7 +24,7 @@ import { parseTimeline } from '../../media/nle/timeline.js';
 import { FOLDER_PRICES, formatDollars, formatHours, loadPriceTable, type PriceTable } from '../../tier/prices.js';
 import { tierStorageOf, type TierStorage } from '../../tier/tier-storage.js';
 import { RETRIEVAL_TIERS, type RetrievalTier } from '../../tier/tiers.js';
-import { planThaw, totalsByTier, type ThawPlan, type ThawTarget } from '../../tier/thaw-plan.js';
+import { planThaw, thawPlanJson, totalsByTier, type ThawPlan, type ThawTarget } from '../../tier/thaw-plan.js';
 import { isReadable, listThaws, packProgress, startThaw, waitForThaw, type PackProgress } from '../../tier/thaw.js';
 import { formatRange, parseTimeRange, type TimeRange } from '../../tier/time-range.js';
 import { notifyThawDone } from '../../tier/thaw-notify.js';
@@ -87,9 +87,11 @@ const thaw: Command = {
       let plan = await backend.plan(targets.list);
       const restoredPacks = new Set<string>();
       if (values.json && (values['dry-run'] || (!values.yes && !hasFrozen(plan)))) {
-        printJson(ctx, planJson(plan, tier));
+        printJson(ctx, thawPlanJson(plan, tier));
         return 0;
       }
+      // a provider Dits knows no classes of: "not frozen" may only mean "not known to be"
+      if (backend.note && plan.notFrozen.length && !values.json) err(ctx, `note: ${backend.note}`);
       for (let round = 1; ; round++) {
         if (!values.json) printPlan(ctx, plan, tier);
         if (values['dry-run']) return 0;
@@ -157,6 +159,8 @@ interface StartSummary {
  * repository's budget. The same plan shape either way.
  */
 interface ThawBackend {
+  /** said when the provider's profile has no classes (tiering does nothing there) */
+  note?: string;
   plan(targets: ThawTarget[]): Promise<ThawPlan>;
   start(plan: ThawPlan, targets: ThawTarget[], tier: RetrievalTier): Promise<StartSummary>;
   wait(plan: ThawPlan, targets: ThawTarget[], opts: { intervalMs: number; onProgress: (p: PackProgress[]) => void }): Promise<{ ready: boolean; packs: PackProgress[] }>;
@@ -167,6 +171,7 @@ async function thawBackend(repo: RepoPaths, store: ChunkStore, storage: ObjectSt
     const prices = pricesFor(tiered, config);
     const by = await whoAmI(repo);
     return {
+      ...(tiered.tierProfile.classes === null && tiered.tierProfile.note ? { note: tiered.tierProfile.note } : {}),
       plan: (targets) => planThaw(tiered, store, targets, { remoteName, prices, days }),
       async start(plan, _targets, tier) {
         const r = await startThaw(tiered, plan, { tier, days, by });
@@ -303,17 +308,6 @@ async function projectTargets(repo: RepoPaths, cwd: string, project: string, rev
   return out;
 }
 
-function planJson(plan: ThawPlan, tier: RetrievalTier): unknown {
-  return {
-    files: plan.files.map((f) => ({ path: f.path, bytes: f.bytes, frozenBytes: f.frozenBytes, packs: f.packs, ...(f.range ? { range: f.range } : {}), ...(f.stage ? { stage: f.stage } : {}) })),
-    packs: plan.packs,
-    notFrozen: plan.notFrozen,
-    tier,
-    days: plan.days,
-    estimates: plan.estimates,
-    byTier: totalsByTier(plan),
-  };
-}
 
 function printPlan(ctx: CliContext, plan: ThawPlan, tier: RetrievalTier): void {
   for (const p of plan.notFrozen) out(ctx, `${p} is not frozen: it is readable now, nothing to restore or pay.`);
