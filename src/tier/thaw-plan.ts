@@ -102,9 +102,12 @@ export async function planThaw(storage: ObjectStorage & TierStorage, store: Chun
 
   // the class of every pack, from one listing
   const classes = new Map<string, string>();
+  const sizes = new Map<string, number>();
   for await (const o of storage.listTiered(PACKS_PREFIX)) {
     const k = parsePackKey(o.key);
-    if (k?.kind === 'pack') classes.set(k.packId, o.storageClass);
+    if (k?.kind !== 'pack') continue;
+    classes.set(k.packId, o.storageClass);
+    sizes.set(k.packId, o.size);
   }
   const profile = storage.tierProfile;
   const states = new Map<string, ObjectTierState | null>();
@@ -143,7 +146,7 @@ export async function planThaw(storage: ObjectStorage & TierStorage, store: Chun
       wanted = r.chunks;
       stage = r.stage;
     } else wanted = Array.from({ length: manifest.chunkCount }, (_, i) => i);
-    const result = await coverChunks(store, index, manifest, wanted, classes, headAll, stateOf, chosen);
+    const result = await coverChunks(store, index, manifest, wanted, classes, sizes, headAll, stateOf, chosen);
     const file: ThawFile = { path: t.path, manifest: t.manifest, bytes: manifest.header.size, frozenBytes: result.frozenBytes, packs: [...result.packs], neededChunks: result.needed };
     if (t.range) file.range = t.range;
     if (stage) file.stage = stage;
@@ -164,23 +167,25 @@ async function coverChunks(
   manifest: Manifest,
   wanted: Iterable<number>,
   classes: Map<string, string>,
+  sizes: Map<string, number>,
   headAll: (packIds: Iterable<string>) => Promise<void>,
   stateOf: (packId: string) => PackThawState,
   chosen: Map<string, ThawPack>,
 ): Promise<{ packs: Set<string>; frozenBytes: number; needed: number }> {
+  // (latin1 keys: 32 characters a chunk, not 64 as hex: a 50 GB file has ~800,000 chunks)
   const seen = new Set<string>();
   const todo: { idRaw: Buffer; length: number; packs: string[] }[] = [];
   let needed = 0;
   for (const i of wanted) {
     needed++;
     const idRaw = manifest.idRawAt(i);
-    const hex = idRaw.toString('hex');
-    if (seen.has(hex)) continue;
-    seen.add(hex);
+    const key = idRaw.toString('latin1');
+    if (seen.has(key)) continue;
+    seen.add(key);
     if (store.hasChunk(idRaw)) continue;
     const locs = index.locations(idRaw);
     if (locs.length === 0) {
-      throw new DitsUserError('remote-content-missing', `chunk ${hex} of manifest ${manifest.header.oid} is on no pack of the remote`, {
+      throw new DitsUserError('remote-content-missing', `chunk ${idRaw.toString('hex')} of manifest ${manifest.header.oid} is on no pack of the remote`, {
         hint: 'push the file again from a machine that has it; nothing to thaw for it here',
       });
     }
@@ -202,17 +207,9 @@ async function coverChunks(
     if (st === 'readable' || st === 'restored') continue;
     if (st === 'frozen') frozenBytes += c.length;
     packs.add(best!);
-    if (!chosen.has(best!)) {
-      const s = await packState(best!, classes, stateOf, index);
-      chosen.set(best!, s);
-    }
+    if (!chosen.has(best!)) chosen.set(best!, { packId: best!, key: packKey(best!), size: sizes.get(best!) ?? 0, storageClass: classes.get(best!) ?? 'STANDARD', state: st });
   }
   return { packs, frozenBytes, needed };
-}
-
-async function packState(packId: string, classes: Map<string, string>, stateOf: (p: string) => PackThawState, index: RemoteIndex): Promise<ThawPack> {
-  const size = index.packs().get(packId)?.size ?? 0;
-  return { packId, key: packKey(packId), size, storageClass: classes.get(packId) ?? 'STANDARD', state: stateOf(packId) };
 }
 
 /**
