@@ -161,6 +161,11 @@ describe('git dits thaw', () => {
       expect(r.stdout).toContain(`${tier.padEnd(9)} ${formatDollars(e.total).padStart(9)}  ${n} request(s)`);
     }
     expect((await front.counts()).restores).toBe(0);
+    await front.resetCounts();
+    sb.mustDits(['thaw', 'a.mov', '--dry-run'], w.clone);
+    // planning again (pack indexes cached): two listings and one HEAD per archived pack of the file, nothing else
+    const c = await front.counts();
+    expect({ lists: c.lists, heads: c.heads, gets: c.gets, restores: c.restores }).toEqual({ lists: 2, heads: n, gets: 0, restores: 0 });
   });
 
   it('a path that is not frozen: says so, costs nothing', async () => {
