@@ -279,6 +279,32 @@ describe('git dits thaw', () => {
     expect(c.restores - first.restores).toBe(n - first.restoresStarted);
   }, 120_000);
 
+  it('two people thawing the same file at once (two clones, two processes): one restore per pack', async () => {
+    const x = await world('together');
+    const other = path.join(sb.dir, 'together-clone-2');
+    sb.mustGit(['clone', '-q', '-c', 'dits.fetchMode=lazy', `dits::s3://media/${x.prefix}`, other], sb.dir);
+    await front.setRestoreDelay(60_000);
+    await front.resetCounts();
+    const run = (cwd: string) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(DITS_BIN, ['thaw', 'a.mov', '--yes'], { cwd, env: sb.env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    const [one, two] = await Promise.all([run(x.clone), run(other)]);
+    expect(one.status, one.stderr).toBe(0);
+    expect(two.status, two.stderr).toBe(0);
+    const n = x.packsOf['a.mov']!.size;
+    const c = await front.counts();
+    expect(c.restoresStarted).toBe(n);
+    // between them every pack was asked for at least once, and started exactly once
+    const started = (out: string) => Number(/(\d+) restore\(s\) started/.exec(out)?.[1] ?? 0);
+    expect(started(one.stdout) + started(two.stdout)).toBe(n);
+  }, 120_000);
+
   it('on a terminal it asks: no restores nothing, yes restores', async () => {
     const x = await world('prompt');
     await front.setRestoreDelay(60_000);
