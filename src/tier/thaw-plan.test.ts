@@ -221,6 +221,16 @@ describe('planThaw --range', () => {
   }, 60_000);
 });
 
+describe('planThaw --range on what is not a video', () => {
+  it('says --range needs an MP4/QuickTime file and how to thaw the whole file instead', async () => {
+    const { remote, b, ids } = await setup(1, 100_000, 60_000);
+    remote.freezeAllPacks('GLACIER');
+    const err = await planThaw(remote, b, [{ path: 'notes.bin', manifest: ids[0]!, range: { startSec: 1, endSec: 2 } }], opts).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'range-not-media', hint: 'thaw the whole file: git dits thaw notes.bin' });
+    expect(remote.counts.restoreCalls).toBe(0);
+  });
+});
+
 describe('formatDollars (what thaw prints)', () => {
   it('never prints an exponent: tiny restore costs read as below a hundredth of a cent', () => {
     expect(formatDollars(8.3e-7)).toBe('<$0.0001');
