@@ -81,6 +81,8 @@ const thaw: Command = {
     const tiered = tierStorageOf(storage);
     if (values.status) return showStatus(ctx, remote.name, storage, tiered, values.json === true);
     const targets = await chooseTargets(ctx, repo, positionals, values.project, range);
+    // with --json, stdout carries only JSON: what is said on the way goes to stderr
+    const talk: CliContext = values.json ? { ...ctx, stdout: ctx.stderr } : ctx;
     const store = ChunkStore.open(repo.ditsDir, { create: true });
     try {
       const backend = await thawBackend(repo, store, storage, tiered, remote.name, config, days);
@@ -129,11 +131,11 @@ const thaw: Command = {
         for (const p of plan.packs) restoredPacks.add(p.packId);
         if (!plan.files.some((f) => f.stage === 'index') || round > 2) break;
         // a range whose container index is restored now: the range's own packs
-        out(ctx, 'The container index is readable now; finding the packs of the range.');
+        out(talk, 'The container index is readable now; finding the packs of the range.');
         plan = await backend.plan(targets.list);
       }
       for (const p of plan.packs) restoredPacks.add(p.packId);
-      const written = await writeFiles(ctx, repo, store, storage, remote.name, restoredPacks, targets);
+      const written = await writeFiles(talk, repo, store, storage, remote.name, restoredPacks, targets);
       const files = [...new Set(targets.list.map((t) => t.path))];
       const payload = { event: 'thaw-done', remote: remote.name, files, written };
       const n = await notifyThawDone({ env: ctx.env, title: 'git dits thaw: done', body: `${files.length} file(s) restored from ${remote.name}`, url: values['notify-url'], payload });
