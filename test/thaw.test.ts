@@ -584,5 +584,12 @@ describe('git dits thaw on a local-directory remote with an archive folder (dits
     expect(isPointer(path.join(clone, 'b.mov'))).toBe(true);
     // the archive copies are all still there
     for (const k of packs) expect(fs.existsSync(path.join(deepDir, k))).toBe(true);
+    // --json: stdout is one JSON document, whatever else is said on the way
+    const j = sb.dits(['thaw', 'b.mov', '--wait', '--json', '--poll-interval', '50ms'], clone);
+    expect(j.status, j.stderr).toBe(0);
+    const answer = JSON.parse(j.stdout) as { id: string; started: number };
+    expect(answer.started).toBeGreaterThan(0);
+    expect(j.stderr).toMatch(/Wrote 1 file\(s\)/);
+    expect(fs.readFileSync(path.join(clone, 'b.mov')).equals(files['b.mov'])).toBe(true);
   }, 120_000);
 });
