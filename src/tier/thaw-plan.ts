@@ -146,7 +146,7 @@ export async function planThaw(storage: ObjectStorage & TierStorage, store: Chun
       wanted = r.chunks;
       stage = r.stage;
     } else wanted = Array.from({ length: manifest.chunkCount }, (_, i) => i);
-    const result = await coverChunks(store, index, manifest, wanted, classes, sizes, headAll, stateOf, chosen);
+    const result = await coverChunks(store, index, t.path, manifest, wanted, classes, sizes, headAll, stateOf, chosen);
     const file: ThawFile = { path: t.path, manifest: t.manifest, bytes: manifest.header.size, frozenBytes: result.frozenBytes, packs: [...result.packs], neededChunks: result.needed };
     if (t.range) file.range = t.range;
     if (stage) file.stage = stage;
@@ -164,6 +164,7 @@ export async function planThaw(storage: ObjectStorage & TierStorage, store: Chun
 async function coverChunks(
   store: ChunkStore,
   index: RemoteIndex,
+  displayPath: string,
   manifest: Manifest,
   wanted: Iterable<number>,
   classes: Map<string, string>,
@@ -185,8 +186,8 @@ async function coverChunks(
     if (store.hasChunk(idRaw)) continue;
     const locs = index.locations(idRaw);
     if (locs.length === 0) {
-      throw new DitsUserError('remote-content-missing', `chunk ${idRaw.toString('hex')} of manifest ${manifest.header.oid} is on no pack of the remote`, {
-        hint: 'push the file again from a machine that has it; nothing to thaw for it here',
+      throw new DitsUserError('remote-content-missing', `${displayPath}: chunk ${idRaw.toString('hex')} is in no pack of the remote`, {
+        hint: 'push the file from a machine that has it (`git push` uploads what the remote lacks); nothing to thaw for it here',
       });
     }
     todo.push({ idRaw, length: manifest.lengthAt(i), packs: locs.map((l) => l.packId) });
