@@ -75,6 +75,17 @@ describe('tier storages end to end', () => {
     // manifests, indexes and git data stayed STANDARD
     for await (const o of storage.listTiered('v1/')) if (!o.key.endsWith('.pack')) expect(o.storageClass).toBe('STANDARD');
 
+    // a restore runs until the front's clock passes its delay, and expires Days later
+    await storage.setStorageClass(packs[0]!.key, 'DEEP_ARCHIVE', { size: packs[0]!.size });
+    await front.setRestoreDelay(3_600_000);
+    expect(await storage.requestRestore(packs[0]!.key, { days: 1, tier: 'bulk' })).toBe('started');
+    expect((await storage.tierState(packs[0]!.key))?.restore).toEqual({ ongoing: true });
+    await front.advanceClock(3_600_000);
+    expect((await storage.tierState(packs[0]!.key))?.restore?.ongoing).toBe(false);
+    await front.advanceClock(86_400_000);
+    expect((await storage.tierState(packs[0]!.key))?.restore).toBeNull();
+    await front.setClass(`proj/${packs[0]!.key}`, 'GLACIER_IR', 'media');
+
     const c = cloneInto(sb, 'dits::s3://media/proj', 's3-clone', SMALL_CHUNKS);
     for (const f of ['a.mov', 'b.mov', 'notes.txt']) expect(hash(path.join(c, f))).toBe(hash(path.join(repo, f)));
     expect(sb.status(c)).toBe('');

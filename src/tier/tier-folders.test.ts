@@ -139,6 +139,31 @@ describe('TieredFolderStorage moves', () => {
     expect(await s.requestRestore(KEY, { days: 1, tier: 'standard' })).toBe('not-archived');
   });
 
+  it('two restore requests at once: one restore step, the other told it runs; tierState says ongoing meanwhile', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let copies = 0;
+    const s = tiered({
+      faults: {
+        beforeWrite: async (target) => {
+          if (target !== 'restored') return;
+          copies += 1;
+          await gate;
+        },
+      },
+    });
+    await s.put(KEY, Buffer.from('archived'));
+    await s.setStorageClass(KEY, 'deep', { size: 8 });
+    const first = s.requestRestore(KEY, { days: 1, tier: 'standard' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await s.requestRestore(KEY, { days: 1, tier: 'standard' })).toBe('in-progress');
+    expect((await s.tierState(KEY))?.restore).toEqual({ ongoing: true });
+    release();
+    expect(await first).toBe('started');
+    expect(copies).toBe(1);
+    expect((await s.getBuffer(KEY)).toString()).toBe('archived');
+  });
+
   it('a move killed between copy and unlink leaves both copies; the listing shows one; the next move verifies and unlinks without copying again', async () => {
     let writes = 0;
     const killed = tiered({
@@ -215,6 +240,11 @@ describe('TieredFolderStorage moves', () => {
       expect(files()).toEqual(['hot/v1/packs/ab/abcdef.pack']);
     }
     await rm(path.join(dir, 'cold'), { recursive: true });
+    await tiered().setStorageClass(KEY, 'warm', { size: body.length });
+    await rm(path.join(dir, 'warm'), { recursive: true }); // as if the share were not mounted
+    expect(await rejection(tiered().getBuffer(KEY))).toMatchObject({ code: 'tier-folder-missing' });
+    mkdirSync(path.join(dir, 'warm'));
+    await tiered().put(KEY, body);
     const missing = await rejection(tiered().setStorageClass(KEY, 'cold', { size: body.length }));
     expect(missing).toMatchObject({ code: 'tier-folder-missing' });
     expect(existsSync(path.join(dir, 'cold'))).toBe(false);

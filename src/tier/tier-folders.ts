@@ -109,6 +109,8 @@ export class TieredFolderStorage implements ObjectStorage, TierStorage {
   private readonly faults: TierFolderFaults;
   private readonly createFolders: boolean;
   private readonly fsyncWrites: boolean;
+  /** keys whose restore step runs in this process */
+  private readonly restoring = new Set<string>();
 
   constructor(rootDir: string, options: TieredFolderOptions) {
     const root = path.resolve(rootDir);
@@ -181,6 +183,14 @@ export class TieredFolderStorage implements ObjectStorage, TierStorage {
         }
       }
     }
+    // not found: say so, unless a tier folder is missing (a share not mounted), where it may be
+    for (const place of this.places.slice(1)) {
+      if ((await statFile(place.root, true))?.isDirectory()) continue;
+      throw new StorageError('tier-folder-missing', `${key} is not in ${this.places[0]!.root}, and the ${place.tier} tier folder ${place.root} is missing: it may be there`, {
+        key,
+        hint: `mount the share or create the folder (dits.tier.folder.${place.tier}), then run again`,
+      });
+    }
     throw new StorageError('storage-not-found', `No object ${key} in ${this.location}`, { key });
   }
 
@@ -233,6 +243,7 @@ export class TieredFolderStorage implements ObjectStorage, TierStorage {
     if (this.archive.has(first.tier)) {
       const restored = await this.validRestored(first, key);
       if (restored !== null) restore = { ongoing: false, expiry: Math.floor(restored.mtimeMs) };
+      else if (this.restoring.has(key)) restore = { ongoing: true };
     }
     return { size: first.st.size, storageClass: first.tier, restore };
   }
@@ -299,17 +310,24 @@ export class TieredFolderStorage implements ObjectStorage, TierStorage {
     if (!Number.isSafeInteger(opts.days) || opts.days < 1) {
       throw new DitsUserError('bad-argument', `a restore needs a whole number of days, at least 1 (got ${opts.days})`, { hint: 'e.g. --days 7' });
     }
-    const first = (await this.locate(key))[0];
-    if (first === undefined) throw new StorageError('storage-not-found', `No object ${key} in ${this.location}`, { key });
-    if (!this.archive.has(first.tier)) return 'not-archived';
-    const expiry = this.clock() + opts.days * DAY_MS;
-    const restoredRoot = path.join(first.root, RESTORED_DIR);
-    if ((await this.validRestored(first, key)) !== null) {
-      await fs.utimes(fileOf(restoredRoot, key), new Date(), utimeOf(expiry));
-      return 'restored';
+    // one restore step per key at a time in this process: a second request meanwhile is told it runs
+    if (this.restoring.has(key)) return 'in-progress';
+    this.restoring.add(key);
+    try {
+      const first = (await this.locate(key))[0];
+      if (first === undefined) throw new StorageError('storage-not-found', `No object ${key} in ${this.location}`, { key });
+      if (!this.archive.has(first.tier)) return 'not-archived';
+      const expiry = this.clock() + opts.days * DAY_MS;
+      const restoredRoot = path.join(first.root, RESTORED_DIR);
+      if ((await this.validRestored(first, key)) !== null) {
+        await fs.utimes(fileOf(restoredRoot, key), new Date(), utimeOf(expiry));
+        return 'restored';
+      }
+      await this.copyInto(first.file, first.st, restoredRoot, key, 'restored', { hashed: key.endsWith('.pack'), mtimeMs: expiry });
+      return 'started';
+    } finally {
+      this.restoring.delete(key);
     }
-    await this.copyInto(first.file, first.st, restoredRoot, key, 'restored', { hashed: key.endsWith('.pack'), mtimeMs: expiry });
-    return 'started';
   }
 
   /**

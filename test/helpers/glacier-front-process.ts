@@ -24,6 +24,8 @@ export interface GlacierFrontProcess {
   setRestoreDelay(ms: number): Promise<void>;
   finishRestores(): Promise<void>;
   failNext(op: FrontOp, status: number | 'cut' | 'cut-after', code?: string, opts?: { times?: number; key?: string }): Promise<void>;
+  /** Moves the front's clock (restore finishes and expiries) `ms` forward from now on. */
+  advanceClock(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -32,11 +34,13 @@ const CHILD = `
   const { startGlacierFront } = await import(${JSON.stringify(path.join(ROOT, 'dist/src/transfer/testing/glacier-front.js'))});
   const opts = JSON.parse(process.argv[2]);
   const s3 = await startS3rver({ buckets: opts.buckets, directory: opts.directory });
-  const front = await startGlacierFront(s3.endpoint, { restoreDelayMs: opts.restoreDelayMs });
+  let offset = 0;
+  const front = await startGlacierFront(s3.endpoint, { restoreDelayMs: opts.restoreDelayMs, minPartSize: opts.minPartSize, clock: () => Date.now() + offset });
   process.on('message', async (m) => {
     try {
       let value;
       if (m.op === 'counts') value = { ...front.counts };
+      else if (m.op === 'advanceClock') offset += m.args[0];
       else value = await front[m.op](...m.args.map((a) => (a === null ? undefined : a))); // IPC turns undefined into null
       process.send({ id: m.id, ok: true, value: value === undefined ? null : value });
     } catch (err) {
@@ -47,13 +51,13 @@ const CHILD = `
   process.send({ ready: front.endpoint });
 `;
 
-export async function startGlacierFrontProcess(buckets: string[], opts: { restoreDelayMs?: number } = {}): Promise<GlacierFrontProcess> {
+export async function startGlacierFrontProcess(buckets: string[], opts: { restoreDelayMs?: number; minPartSize?: number } = {}): Promise<GlacierFrontProcess> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-glacier-'));
   const script = path.join(directory, 'front.mjs');
   const dataDir = path.join(directory, 'data');
   fs.mkdirSync(dataDir);
   fs.writeFileSync(script, CHILD);
-  const child: ChildProcess = fork(script, [JSON.stringify({ buckets, directory: dataDir, restoreDelayMs: opts.restoreDelayMs ?? 0 })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(script, [JSON.stringify({ buckets, directory: dataDir, restoreDelayMs: opts.restoreDelayMs ?? 0, minPartSize: opts.minPartSize })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const endpoint = await new Promise<string>((resolve, reject) => {
     child.once('message', (m: { ready?: string }) => (m.ready ? resolve(m.ready) : reject(new Error('front did not start'))));
     child.once('exit', (c) => reject(new Error(`the Glacier front exited (${c}) before listening`)));
@@ -84,6 +88,7 @@ export async function startGlacierFrontProcess(buckets: string[], opts: { restor
     setRestoreDelay: (ms) => call('setRestoreDelay', ms),
     finishRestores: () => call('finishRestores'),
     failNext: (op, status, code, o) => call('failNext', op, status, code, o),
+    advanceClock: (ms) => call('advanceClock', ms),
     async close() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
