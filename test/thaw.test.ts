@@ -305,6 +305,29 @@ describe('git dits thaw', () => {
     expect(started(one.stdout) + started(two.stdout)).toBe(n);
   }, 120_000);
 
+  it("a clock far off: the provider's clock is 40 days behind this machine's; its word on restores is what counts", async () => {
+    const x = await world('clock');
+    const DAY = 24 * 3600 * 1000;
+    await front.setRestoreDelay(0);
+    await front.resetCounts();
+    await front.advanceClock(-40 * DAY);
+    try {
+      const r = sb.dits(['thaw', 'a.mov', '--yes', '--days', '7', '--wait', '--poll-interval', '50ms'], x.clone);
+      expect(r.status, r.stderr).toBe(0);
+      expect(fs.readFileSync(path.join(x.clone, 'a.mov')).equals(x.files['a.mov']!)).toBe(true);
+      // the restored copies expire 7 days after the provider's now: 33 days before ours, and still restored
+      const st = JSON.parse(sb.mustDits(['thaw', '--status', '--json'], x.clone)) as { progress: { state: string; expiry?: string }[] }[];
+      expect(st[0]!.progress.length).toBe(x.packsOf['a.mov']!.size);
+      for (const p of st[0]!.progress) {
+        expect(p.state).toBe('restored');
+        expect(Date.parse(p.expiry!)).toBeLessThan(Date.now() - 30 * DAY);
+      }
+      expect((await front.counts()).restoresStarted).toBe(x.packsOf['a.mov']!.size);
+    } finally {
+      await front.advanceClock(40 * DAY);
+    }
+  }, 120_000);
+
   it('on a terminal it asks: no restores nothing, yes restores', async () => {
     const x = await world('prompt');
     await front.setRestoreDelay(60_000);
