@@ -493,6 +493,7 @@ describe('git dits thaw through a Dits server (S3 with Glacier behaviour behind 
     const token = sb.mustDits(['server', 'token', 'create', 'root', 'ci', '--data', dataDir, '--json'], sb.dir);
     sb.env.DITS_TOKEN = (JSON.parse(token) as { token: string }).token;
     sb.mustDits(['server', 'repo', 'create', 'team/film', '--data', dataDir], sb.dir);
+    sb.mustDits(['server', 'repo', 'create', 'team/clip', '--data', dataDir], sb.dir);
     server = spawn(process.execPath, [path.join(ROOT, 'dist', 'server', 'main.js'), '--data', dataDir, '--port', '0', '--storage', 's3://media/srv'], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, AWS_ENDPOINT_URL: front.endpoint, DITS_TIER_PROVIDER: 'aws' },
@@ -558,6 +559,37 @@ describe('git dits thaw through a Dits server (S3 with Glacier behaviour behind 
     expect(budget.spent).toBeGreaterThan(0);
     const st = sb.dits(['thaw', '--status'], clone);
     expect(st.stdout).toMatch(/expedited  by root  a\.mov: restored/);
+  }, 180_000);
+
+  it('--range through the server: it reads the clip\'s index from its archive once restored, then restores the range\'s packs; the range lands in the local store', async () => {
+    const { makeClips } = await import('./fixtures/media/make-clips.js');
+    const clips = await makeClips(['prores.mov']);
+    const clip = fs.readFileSync(clips.path('prores.mov'));
+    await clips.cleanup();
+    const repo = sb.repo('via-server-clip', { track: ['*.mov'], config: { ...SMALL_CHUNKS, 'dits.packSize': '64k' }, files: { 'Media/a.mov': clip } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'shoot'], repo);
+    sb.mustGit(['remote', 'add', 'origin', `dits::${url}/team/clip`], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const storage = await storageOf('srv/team/clip');
+    const packs: string[] = [];
+    for await (const o of storage.list('v1/packs/')) if (o.key.endsWith('.pack')) packs.push(o.key);
+    for (const k of packs) await front.setClass(`srv/team/clip/${k}`, 'GLACIER', 'media');
+    const clone = path.join(sb.dir, 'via-server-clip-clone');
+    sb.mustGit(['clone', '-q', '-c', 'dits.fetchMode=lazy', `dits::${url}/team/clip`, clone], sb.dir);
+    sb.mustDits(['server', 'repo', 'budget', 'team/clip', 'none', '--data', dataDir], sb.dir);
+    await front.setRestoreDelay(0);
+    await front.resetCounts();
+    const r = sb.dits(['thaw', 'Media/a.mov', '--range', '0.8-1.0', '--yes', '--wait', '--poll-interval', '50ms'], clone);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/its container index first/);
+    expect(r.stdout).toMatch(/The container index is readable now/);
+    expect(r.stdout).toMatch(/The range's content \(\d+ chunk\(s\)\) is in the local store/);
+    const started = (await front.counts()).restoresStarted;
+    expect(started).toBeGreaterThan(0);
+    expect(started).toBeLessThan(packs.length);
+    const after = sb.dits(['thaw', 'Media/a.mov', '--range', '0.8-1.0', '--dry-run'], clone);
+    expect(after.stdout).toMatch(/Media\/a\.mov is not frozen/);
   }, 180_000);
 });
 
