@@ -397,6 +397,14 @@ const CUT = `<?xml version="1.0" encoding="UTF-8"?>
 </fcpxml>
 `;
 
+// the same cut as an EDL: source timecode 01:00:00:20-01:00:01:05 of a clip that starts at 01:00:00:00 (25 fps)
+const CUT_EDL = `TITLE: CUT
+FCM: NON-DROP FRAME
+
+001  AX       V     C        01:00:00:20 01:00:01:05 01:00:00:00 01:00:00:10
+* FROM CLIP NAME: a.mov
+`;
+
 describe('git dits thaw --range / --project (a real ProRes clip, moov at the end)', () => {
   let clip: Buffer;
   let cleanup: () => Promise<void>;
@@ -411,7 +419,7 @@ describe('git dits thaw --range / --project (a real ProRes clip, moov at the end
   /** Media/a.mov (the clip) and Media/c.mov pushed in packs of 64 kB, all frozen, a lazy clone. */
   async function clipWorld(name: string): Promise<{ clone: string; prefix: string; aPacks: Set<string>; cPacks: Set<string> }> {
     const cfg = { ...SMALL_CHUNKS, 'dits.packSize': '64k' };
-    const repo = sb.repo(name, { track: ['*.mov'], config: cfg, files: { 'Media/a.mov': clip, 'Media/c.mov': randomBytesSeeded(150_000, 21), 'edit/cut.fcpxml': CUT } });
+    const repo = sb.repo(name, { track: ['*.mov'], config: cfg, files: { 'Media/a.mov': clip, 'Media/c.mov': randomBytesSeeded(150_000, 21), 'edit/cut.fcpxml': CUT, 'edit/cut.edl': CUT_EDL } });
     sb.mustGit(['add', '.'], repo);
     sb.mustGit(['commit', '-q', '-m', 'shoot'], repo);
     const prefix = `${name}-${Date.now()}`;
@@ -471,6 +479,10 @@ describe('git dits thaw --range / --project (a real ProRes clip, moov at the end
     expect(dry.status, dry.stderr).toBe(0);
     // 90020/25 s - 3600 s = 0.8 s, 10 frames at 25 fps
     expect(dry.stdout).toMatch(/Media\/a\.mov 00:00:00\.800-00:00:01\.200: /);
+    // the EDL: its source timecode less the clip's start timecode (read from its manifest), at the clip's 25 fps
+    const edl = sb.dits(['thaw', '--project', 'edit/cut.edl', '--dry-run'], x.clone);
+    expect(edl.status, edl.stderr).toBe(0);
+    expect(edl.stdout).toMatch(/Media\/a\.mov 00:00:00\.800-00:00:01\.200: /);
     expect(dry.stdout).not.toMatch(/c\.mov/);
     const r = sb.dits(['thaw', '--project', 'edit/cut.fcpxml', '--yes', '--wait', '--poll-interval', '50ms'], x.clone);
     expect(r.status, r.stderr).toBe(0);

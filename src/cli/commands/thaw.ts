@@ -21,6 +21,8 @@ import { Manifest } from '../../manifest/manifest.js';
 import { isMediaStructure } from '../../media/media-structure.js';
 import { resolveReferences } from '../../media/nle/index.js';
 import { parseTimeline } from '../../media/nle/timeline.js';
+import { nominalRate, parseRate, type Rat } from '../../media/nle/rational-time.js';
+import { parseTimecode } from '../../media/timecode.js';
 import { FOLDER_PRICES, formatDollars, formatHours, loadPriceTable, type PriceTable } from '../../tier/prices.js';
 import { tierStorageOf, type TierStorage } from '../../tier/tier-storage.js';
 import { RETRIEVAL_TIERS, type RetrievalTier } from '../../tier/tiers.js';
@@ -36,7 +38,7 @@ import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
 
 const thawOptions = {
-  project: { type: 'string', value: '<edit.fcpxml>', description: 'thaw the parts of the clips an editing timeline uses (FCPXML, Premiere/FCP7 XML)' },
+  project: { type: 'string', value: '<edit.fcpxml>', description: 'thaw the parts of the clips an editing timeline uses (FCPXML, Premiere/FCP7 XML, CMX3600 EDL)' },
   range: { type: 'string', value: '<start-end>', description: 'only this time range of the videos, e.g. 00:10:00-00:12:00' },
   tier: { type: 'string', value: 'expedited|standard|bulk', description: 'how fast (and how dear) the restore is', default: 'standard' },
   days: { type: 'string', value: '<n>', description: 'days the restored copy stays readable', default: '7' },
@@ -85,6 +87,7 @@ const thaw: Command = {
     const talk: CliContext = values.json ? { ...ctx, stdout: ctx.stderr } : ctx;
     const store = ChunkStore.open(repo.ditsDir, { create: true });
     try {
+      await resolveTimecodes(targets, storage, store, remote.name);
       const backend = await thawBackend(repo, store, storage, tiered, remote.name, config, days);
       let plan = await backend.plan(targets.list);
       const restoredPacks = new Set<string>();
@@ -240,8 +243,17 @@ async function whoAmI(repo: RepoPaths): Promise<string> {
   return email || process.env.USER || 'unknown';
 }
 
+/** EDL clips, whose source is a timecode: made ranges once the files' start timecodes (manifests) are read. */
+interface TimecodedClips {
+  name: string;
+  bytes: Buffer;
+  timelineRate: Rat | null;
+  clips: { target: number; clip: number }[];
+}
+
 interface Targets {
   list: ThawTarget[];
+  timecoded?: TimecodedClips;
   /** HEAD's files (to write when done), else null (another revision: its content goes into the store) */
   atHead: boolean;
   /** the words to repeat in hints */
@@ -262,7 +274,7 @@ async function chooseTargets(ctx: CliContext, repo: RepoPaths, positionals: stri
     revGiven = true;
   }
   const atHead = (await commitOf(repo.workTree, rev)) === (await commitOf(repo.workTree, 'HEAD'));
-  if (project !== undefined) return { list: await projectTargets(repo, ctx.cwd, project, rev), atHead, words: ['--project', project] };
+  if (project !== undefined) return { ...(await projectTargets(repo, ctx.cwd, project, rev)), atHead, words: ['--project', project] };
   if (words.length === 0 && !revGiven) {
     throw new DitsUserError('bad-usage', 'name what to thaw: paths, a revision, or --project <edit.fcpxml>', { hint: 'git dits thaw clips/A001.mov  (or: git dits thaw v1.0; git dits thaw --status)', exitCode: 2 });
   }
@@ -277,13 +289,14 @@ async function chooseTargets(ctx: CliContext, repo: RepoPaths, positionals: stri
 }
 
 /** The clips of an editing timeline, each as the time range of its file the timeline uses. */
-async function projectTargets(repo: RepoPaths, cwd: string, project: string, rev: string): Promise<ThawTarget[]> {
+async function projectTargets(repo: RepoPaths, cwd: string, project: string, rev: string): Promise<{ list: ThawTarget[]; timecoded?: TimecodedClips }> {
   const abs = path.resolve(cwd, project);
   const rel = path.relative(repo.workTree, abs).split(path.sep).join('/');
-  if (!fs.existsSync(abs)) throw new DitsUserError('no-such-file', `${project}: no such file`, { hint: 'name an editing project in the working tree (FCPXML, Premiere/FCP7 XML)' });
+  if (!fs.existsSync(abs)) throw new DitsUserError('no-such-file', `${project}: no such file`, { hint: 'name an editing project in the working tree (FCPXML, Premiere/FCP7 XML, CMX3600 EDL)' });
   const file = fs.statSync(abs).isDirectory() ? path.join(abs, 'Info.fcpxml') : abs;
   if (readWorktreePointer(file)) throw new DitsUserError('not-checked-out', `${project} is a pointer; its content is not here`, { hint: `run \`git dits pull -- ${project}\` first` });
-  const timeline = parseTimeline(path.basename(abs), fs.readFileSync(file));
+  const bytes = fs.readFileSync(file);
+  const timeline = parseTimeline(path.basename(abs), bytes);
   const pointers = await listTreePointers(repo.workTree, rev, []);
   const tracked = pointers.map((p) => p.path);
   const dir = path.posix.dirname(rel);
@@ -292,6 +305,7 @@ async function projectTargets(repo: RepoPaths, cwd: string, project: string, rev
   const fps = timeline.frameRate ? timeline.frameRate.num / timeline.frameRate.den : null;
   const out: ThawTarget[] = [];
   const missing: string[] = [];
+  const timecoded: TimecodedClips = { name: path.basename(abs), bytes, timelineRate: timeline.frameRate, clips: [] };
   timeline.clips.forEach((c, i) => {
     const p = resolved[i]!.resolvedPath;
     if (!p) return void missing.push(`${c.label}: ${c.reference.path}`);
@@ -299,7 +313,11 @@ async function projectTargets(repo: RepoPaths, cwd: string, project: string, rev
     if ('seconds' in c.source && fps) {
       const start = c.source.seconds.num / c.source.seconds.den;
       out.push({ path: p, manifest, range: { startSec: start, endSec: start + c.frames / fps } });
-    } else out.push({ path: p, manifest }); // a source timecode (EDL): the whole file
+    } else {
+      // a source timecode (EDL): the whole file until its start timecode is known (resolveTimecodes)
+      if ('timecode' in c.source) timecoded.clips.push({ target: out.length, clip: i });
+      out.push({ path: p, manifest });
+    }
   });
   if (missing.length) {
     throw new DitsUserError('thaw-media-missing', `${rel}: ${missing.length} clip(s) use media that is not tracked: ${missing.slice(0, 3).join('; ')}`, {
@@ -307,7 +325,43 @@ async function projectTargets(repo: RepoPaths, cwd: string, project: string, rev
     });
   }
   if (out.length === 0) throw new DitsUserError('thaw-empty-project', `${rel}: the timeline uses no clips`, { hint: 'name a project whose timeline has clips' });
-  return out;
+  return timecoded.clips.length ? { list: out, timecoded } : { list: out };
+}
+
+/**
+ * The EDL clips' ranges: source timecode minus the file's start timecode (from its manifest),
+ * at the timeline's rate, or (an EDL does not say) the first clip's video rate, as `git dits
+ * render` reads it. A clip whose file has no video rate or lies before its start stays whole.
+ */
+async function resolveTimecodes(targets: Targets, storage: ObjectStorage, store: ChunkStore, remoteName: string): Promise<void> {
+  const tc = targets.timecoded;
+  if (!tc) return;
+  const ids = [...new Set(tc.clips.map((c) => targets.list[c.target]!.manifest))];
+  await fetchManifests(storage, store, ids, { remoteName });
+  const media = new Map(ids.map((id) => [id, Manifest.parse(store.getManifestBytes(id)).header.media]));
+  let rate = tc.timelineRate;
+  if (!rate) {
+    for (const m of media.values()) {
+      const v = isMediaStructure(m) ? m.tracks.find((t) => t.type === 'video')?.frameRate : undefined;
+      if (v) {
+        rate = parseRate(String(v)) ?? null;
+        break;
+      }
+    }
+  }
+  if (!rate) return;
+  const timeline = tc.timelineRate ? parseTimeline(tc.name, tc.bytes) : parseTimeline(tc.name, tc.bytes, { frameRate: rate });
+  const fps = rate.num / rate.den;
+  for (const { target, clip } of tc.clips) {
+    const c = timeline.clips[clip];
+    const t = targets.list[target]!;
+    const m = media.get(t.manifest);
+    if (!c || !('timecode' in c.source) || !isMediaStructure(m)) continue;
+    const fileStart = m.startTimecode ? parseTimecode(m.startTimecode, nominalRate(rate)).frame : 0;
+    const start = c.source.timecodeFrames - fileStart;
+    if (start < 0) continue;
+    t.range = { startSec: start / fps, endSec: (start + c.frames) / fps };
+  }
 }
 
 
