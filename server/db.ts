@@ -159,6 +159,30 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    name: 'thaw budgets and what thaws spent, per repository',
+    sql: `
+      -- server/routes/thaw.ts owns every statement on these tables
+      CREATE TABLE thaw_budgets (
+        repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,
+        -- dollars a calendar month (UTC) of restores may cost; no row: no limit
+        monthly_dollars REAL NOT NULL CHECK (monthly_dollars >= 0)
+      );
+      CREATE TABLE thaw_spend (
+        id INTEGER PRIMARY KEY,
+        repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+        thaw_id TEXT NOT NULL,
+        -- 'YYYY-MM' (UTC) the spend counts against
+        month TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        -- reserved before the restores are asked, set to what was started after
+        dollars REAL NOT NULL
+      );
+      CREATE INDEX thaw_spend_month ON thaw_spend(repo_id, month);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -9,6 +9,7 @@ export { openServerDb, type ServerDb } from './db.js';
 export { createApp, type AppDeps } from './app.js';
 export { createJsonLogger, silentLogger, type Logger } from './logger.js';
 export type { RouteDeps, RouteModule } from './http.js';
+export { thawRoutes, thawBudget, setThawBudget, type ThawRoutesOptions } from './routes/thaw.js';
 export { storageRoutes, createStorageTransferStats, type StorageTransferStats, type StorageRoutesOptions } from './routes/storage.js';
 export { measureRepoSizes, readManifestFileSize, recordStorageLocation, recordedStorageLocation, type RepoSize, type MeasureOptions } from './repo-sizes.js';
 export { createRepoChecked, deleteRepoAndContent, type RepoDeletion } from './repo-content.js';

@@ -10,6 +10,7 @@
  * to `shutdownTimeoutMs`, then their connections are cut); flush the access tracker;
  * checkpoint and close SQLite.
  */
+import path from 'node:path';
 import { realpathSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +24,7 @@ import type { RouteModule } from './http.js';
 import { createJsonLogger, silentLogger, type Logger } from './logger.js';
 import { startWalCheckpointer } from './wal-checkpointer.js';
 import { createStorageTransferStats, storageRoutes, type StorageTransferStats } from './routes/storage.js';
+import { thawRoutes } from './routes/thaw.js';
 import { recordStorageLocation } from './repo-sizes.js';
 import { createStorageBackend, s3OptionsFromEnv, type StorageBackendOptions } from './storage-backend.js';
 import { JobQueue } from './jobs/queue.js';
@@ -119,7 +121,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       if (enqueueInspection(jobs, repo, key) !== null) logger.info('manifest inspection queued', { repo, key });
     },
   });
-  const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, storage: backend, routes: [storage, ...(options.routes ?? [])] });
+  const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, storage: backend, routes: [storage, thawRoutes(backend, { cacheDir: path.join(options.dataDir, 'tier', 'thaw-cache') }), ...(options.routes ?? [])] });
 
   let server: Server;
   let info: AddressInfo;

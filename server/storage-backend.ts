@@ -28,7 +28,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ObjectStorage } from '../src/transfer/object-storage.js';
 import type { PresignedRequest, PresignOptions } from '../src/transfer/s3-storage.js';
-import { openStorage, parseStorageUrl, type OpenStorageOptions } from '../src/transfer/storage-url.js';
+import { openStorage, parseStorageUrl, tierOptionsFromGitConfig, type OpenStorageOptions } from '../src/transfer/storage-url.js';
 import { checkRepoName } from './validate.js';
 import { DitsUserError } from '../src/errors.js';
 import { parseTierList, type TierFolderMap } from '../src/tier/tier-folders.js';
@@ -155,7 +155,11 @@ export function readTierFoldersFile(dataDir: string): TierFolderMap | undefined 
  */
 export function s3OptionsFromEnv(env: NodeJS.ProcessEnv): NonNullable<OpenStorageOptions['s3']> {
   const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
-  return endpoint === undefined || endpoint === '' ? {} : { endpoint, forcePathStyle: true };
+  const base = endpoint === undefined || endpoint === '' ? {} : { endpoint, forcePathStyle: true };
+  // `DITS_TIER_PROVIDER=aws` for an S3-compatible endpoint that speaks AWS storage classes
+  // (as `git config dits.tier.provider` does for a client); default from the endpoint's host
+  const tier = tierOptionsFromGitConfig((k) => (k === 'dits.tier.provider' ? env.DITS_TIER_PROVIDER : undefined));
+  return tier === undefined ? base : { ...base, tier };
 }
 
 export function createStorageBackend(options: StorageBackendOptions): StorageBackend {

@@ -33,6 +33,8 @@ import { HttpError, readJson, requireRepoAccess, type AppContext, type AppEnv, t
 import { roleAllows, type Role } from '../admin.js';
 import { int, obj, oneOf, optional, str } from '../validate.js';
 import { measureRepoSizes } from '../repo-sizes.js';
+import { FROZEN_CODE, FrozenObjectError, isFrozenError } from '../../src/tier/tier-storage.js';
+import { AWS_US_EAST_1, restoreCost, restoreTiers, type PriceTable } from '../../src/tier/prices.js';
 import type { StorageBackend } from '../storage-backend.js';
 
 const MAX_LIST_PAGE = 1000;
@@ -62,6 +64,25 @@ export interface StorageRoutesOptions {
   onStored?: (repo: string, key: string, storage: ObjectStorage) => void;
   /** Called when a presigned PUT is handed out (the object then arrives unseen). */
   onPresignedPut?: (repo: string, key: string) => void;
+  /** Prices for the restore estimates of a 423 answer (default: AWS us-east-1). */
+  prices?: PriceTable;
+}
+
+/**
+ * A GET of an object in an archive class: 423 Locked with the facts a client needs to say
+ * what a thaw costs (DESIGN invariant 6), never a timeout: `{ code: 'storage-frozen', key,
+ * storageClass, bytes, thaw: { command, estimates } }` (one estimate per retrieval tier the
+ * class offers, for this one object kept 7 days).
+ */
+export function frozenAnswer(err: unknown, key: string, bytes: number, prices: PriceTable): HttpError {
+  const storageClass = err instanceof FrozenObjectError ? err.storageClass : undefined;
+  const estimates = storageClass === undefined ? [] : restoreTiers(prices, storageClass).map((t) => restoreCost(prices, storageClass, t, bytes, 1, 7));
+  return new HttpError(423, `${key} is frozen${storageClass ? ` (${storageClass})` : ''}: it must be restored before it can be read`, 'storage-frozen', {
+    key,
+    storageClass: storageClass ?? null,
+    bytes,
+    thaw: { command: 'git dits thaw <path>', estimates },
+  });
 }
 
 const presignShape = obj({
@@ -75,6 +96,7 @@ const MAX_VERSIONED_BYTES = 16 * 1024 * 1024;
 
 function toHttpError(err: unknown): unknown {
   if (!(err instanceof StorageError)) return err;
+  if (err.code === FROZEN_CODE) return err; // the GET route answers 423 with the facts
   switch (err.code) {
     case 'storage-not-found':
       return new HttpError(404, 'no such object', 'object-not-found');
@@ -219,6 +241,11 @@ export function storageRoutes(backend: StorageBackend, options: StorageRoutesOpt
       const range = parseRange(c.req.header('range'));
       let status = 200;
       let body: Readable;
+      // an archived object without a finished restore: 423 with what a thaw costs
+      const read = (r?: { start: number; end: number }): Promise<Readable> =>
+        mapped(() => storage.get(key, r)).catch((err: unknown) => {
+          throw isFrozenError(err) ? frozenAnswer(err, key, info.size, options.prices ?? AWS_US_EAST_1) : err;
+        });
       if (range !== undefined) {
         if (range.start >= info.size || (range.end !== undefined && range.end < range.start)) {
           return c.json({ message: `range ${range.start}-${range.end ?? ''} is outside ${info.size} bytes`, code: 'storage-bad-range' }, 416, {
@@ -226,12 +253,12 @@ export function storageRoutes(backend: StorageBackend, options: StorageRoutesOpt
           });
         }
         const end = Math.min(range.end ?? info.size - 1, info.size - 1);
-        body = await mapped(() => storage.get(key, { start: range.start, end }));
+        body = await read({ start: range.start, end });
         status = 206;
         headers['content-range'] = `bytes ${range.start}-${end}/${info.size}`;
         headers['content-length'] = String(end - range.start + 1);
       } else {
-        body = await mapped(() => storage.get(key));
+        body = await read();
         headers['content-length'] = String(info.size);
       }
       recordRead(deps, repo, key);

@@ -50,6 +50,7 @@ const COMMANDS: Record<string, string> = {
   inspect: 'inspect',
   deps: 'deps',
   render: 'render',
+  thaw: 'thaw',
   'diff-driver': 'diff-driver',
   'filter-process': 'filter-process',
   clean: 'filter-process',

@@ -79,7 +79,7 @@ export const AWS_US_EAST_1: PriceTable = {
   },
 };
 
-/** Folder tiers cost nothing Dits knows of; restores from an archive folder are a local copy. */
+/** Folder tiers cost nothing Dits knows of; restores from an archive folder (any tier named in dits.tier.archive) are a local copy. */
 export const FOLDER_PRICES: PriceTable = {
   provider: 'folder',
   region: 'local',
@@ -89,7 +89,10 @@ export const FOLDER_PRICES: PriceTable = {
   classes: Object.fromEntries(
     ['hot', 'warm', 'cold', 'deep'].map((c) => [c, { storagePerGiBMonth: 0, minStorageDays: 0, minObjectBytes: 0, overheadBytes: { own: 0, standard: 0 }, transitionPer1000: 0, readPerGiB: 0, needsRestore: false }]),
   ),
-  restore: {},
+  // an archive folder's restore is a local copy: free, in about the time the copy takes
+  restore: Object.fromEntries(
+    ['warm', 'cold', 'deep'].map((c) => [c, Object.fromEntries((['expedited', 'standard', 'bulk'] as const).map((t) => [t, { perGiB: 0, per1000Requests: 0, hours: [0, 1 / 60] as [number, number] }]))]),
+  ),
 };
 
 function num(v: unknown, where: string): number {
@@ -237,9 +240,10 @@ export function restoreCost(table: PriceTable, storageClass: string, tier: Retri
   return { storageClass, tier, bytes, requests, retrieval, requestCost, restoredCopy, total: retrieval + requestCost + restoredCopy, hours: p.hours };
 }
 
-/** "$12.34" (cents), "$0.0042" below a cent, "$0" for nothing. */
+/** "$12.34" (cents), "$0.0042" below a cent, "<$0.0001" below that (never an exponent), "$0" for nothing. */
 export function formatDollars(v: number): string {
   if (v === 0) return '$0';
+  if (v < 0.0001) return '<$0.0001';
   if (v < 0.01) return `$${v.toPrecision(2)}`;
   return `$${v.toFixed(2)}`;
 }

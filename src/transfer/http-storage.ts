@@ -11,6 +11,7 @@
  *   POST <base>/storage/presign {op, key, size?}     -> 200 {url, method, headers, expiresAt}, or
  *                                                   204: no direct transfers (a folder behind the server)
  *   GET  /api/repos/<owner>/<repo>                  checkAccess
+ *   POST <base>/thaw {files, tier, days, dryRun?}    requestThaw: restores from the server's archive
  *
  * Direct transfers: when S3 is behind the server, the bytes of large objects go straight
  * to and from S3 with URLs the server presigns after checking the token and role. Bodies
@@ -27,7 +28,9 @@
  *
  * Errors: 401 `auth-required` (with how to get and store a token), 403 `forbidden`,
  * 404 `repo-not-found` for the repository, StorageError storage-not-found for a missing
- * object, 416 storage-bad-range, connection refused `server-unreachable`. 5xx, 429 and
+ * object, 416 storage-bad-range, connection refused `server-unreachable`; an archived
+ * object without a finished restore (423 from the server, or S3's 403 InvalidObjectState
+ * through a presigned URL) is FrozenObjectError (`storage-frozen`), never retried. 5xx, 429 and
  * dropped connections are retried (requests whose body can be replayed; a streamed put
  * calls its body factory once, so the transfer queue retries it as a whole).
  */
@@ -51,6 +54,7 @@ import {
 } from './object-storage.js';
 import { DEFAULT_RETRY_POLICY, realRetryDeps, RetriesExhaustedError, withRetry, type RetryDeps, type RetryPolicy } from './retry.js';
 import { isUnreachableErrno, StorageError } from './storage-error.js';
+import { FROZEN_CODE, FrozenObjectError } from '../tier/tier-storage.js';
 
 /** `"<percent-encoded etag>"`: an opaque etag as an HTTP entity tag. */
 export function encodeEtagHeader(etag: string): string {
@@ -162,6 +166,8 @@ interface ErrorBody {
   message?: string;
   code?: string;
   current?: { etag: string } | null;
+  /** 423 storage-frozen: the class the object rests in */
+  storageClass?: string | null;
 }
 
 export class HttpStorage implements ObjectStorage {
@@ -211,6 +217,32 @@ export class HttpStorage implements ObjectStorage {
   async checkAccess(): Promise<void> {
     const res = await this.send('GET', `/api/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}`, { root: true });
     await res.body?.cancel();
+  }
+
+  /**
+   * POST <base>/thaw (server/routes/thaw.ts): restores from the server's own archive, or with
+   * `dryRun` only their plan and cost. Sent once (the server reserves budget for it); a
+   * refusal over the repository's monthly budget is `thaw-over-budget`.
+   */
+  async requestThaw(body: { files: { manifest: string; path?: string; range?: { startSec: number; endSec: number } }[]; tier: string; days: number; dryRun?: boolean }): Promise<unknown> {
+    try {
+      const res = await this.send('POST', '/thaw', { headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(body)), once: true });
+      return await res.json();
+    } catch (err) {
+      if (err instanceof StorageError && err.status === 402) {
+        throw new StorageError('thaw-over-budget', err.message.replace(/^The Dits server answered 402: /, ''), {
+          status: 402,
+          hint: `an admin of the server can raise it: \`git dits server repo budget ${this.owner}/${this.repo} <dollars>\`; or choose a cheaper --tier`,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** GET <base>/thaw/<id>: a thaw's record and each pack's progress as the server's archive reports it. */
+  async thawProgress(id: string): Promise<{ progress: { packId: string; state: string; expiry?: string }[]; done: boolean }> {
+    const res = await this.send('GET', `/thaw/${encodeURIComponent(id)}`, {});
+    return (await res.json()) as { progress: { packId: string; state: string; expiry?: string }[]; done: boolean };
   }
 
   async put(key: string, body: PutBody, opts: PutOptions = {}): Promise<{ etag: string }> {
@@ -477,7 +509,9 @@ export class HttpStorage implements ObjectStorage {
       const res = await this.reachDirect(() => (once ? attempt() : this.retrying(attempt)));
       if (res === null) return null;
       if (res.status === 403 && !fresh) {
-        await res.body?.cancel();
+        // an archived object (S3 403 InvalidObjectState) is frozen, not an expired URL
+        const err = await this.directStatusError(res, 'GET', key);
+        if (err instanceof FrozenObjectError) throw err;
         continue;
       }
       if (!res.ok) throw await this.directStatusError(res, 'GET', key);
@@ -583,6 +617,10 @@ export class HttpStorage implements ObjectStorage {
     const what = `${status}${s3code ? ` ${s3code}` : ''}`;
     if (status === 404) return new StorageError('storage-not-found', `No object ${key} in ${this.location}`, { key, status });
     if (status === 416) return new StorageError('storage-bad-range', `Range outside ${key} (${what})`, { key, status });
+    if (status === 403 && s3code === 'InvalidObjectState') {
+      const storageClass = /<StorageClass>([^<]{1,40})<\/StorageClass>/.exec(text)?.[1];
+      return new FrozenObjectError(key, storageClass, { status });
+    }
     if (status === 403) {
       return new StorageError('direct-transfer-refused', `S3 refused the presigned ${method} of ${key} (${what})`, {
         key,
@@ -687,6 +725,10 @@ export class HttpStorage implements ObjectStorage {
           `  printf 'protocol=${this.base.protocol.slice(0, -1)}\\nhost=${host}\\nusername=<user>\\npassword=<token>\\n\\n' | git credential approve\n` +
           `(git's credential helper must be set, e.g. \`git config --global credential.helper store\`), or set DITS_TOKEN for scripts. Repository: ${repoPath}.`,
       });
+    }
+    if (status === 423 && body.code === FROZEN_CODE) {
+      // the server's archive holds it without a finished restore (server/routes/storage.ts)
+      return new FrozenObjectError(key ?? '', typeof body.storageClass === 'string' ? body.storageClass : undefined, { status });
     }
     if (status === 403) {
       return new StorageError('forbidden', `The Dits server refused: ${serverMessage}`, {

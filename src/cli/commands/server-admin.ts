@@ -30,6 +30,9 @@ const USAGE = `git dits server <subcommand> [--data <dir>] [--json]
       manifests, refs), and only that repository's; re-run it if it was interrupted.
       --keep-content deletes the records only
   (repo create/delete find the content where the running server recorded it, or --storage)
+  repo budget <owner/name> [<dollars>|none]
+      the repository's monthly thaw budget (restores through the server that would
+      exceed it are refused); without a value, shows it and this month's spend
   grant <user> <owner/name> <read|write|admin>
   status [--storage s3://bucket/prefix] [--quick]
       per repository: stored size, logical size, dedup ratio (one listing of its storage;
@@ -70,6 +73,10 @@ const SUBCOMMANDS = {
       'keep-content': { type: 'boolean', description: 'delete the records only; the content stays for `repo create --adopt-existing`' },
       storage: storageOption,
     },
+  },
+  'repo budget': {
+    usage: 'git dits server repo budget <owner/name> [<dollars>|none]',
+    summary: "Set (or show) a repository's monthly thaw budget in dollars: restores through the server that would exceed it are refused; `none` removes the limit",
   },
   grant: { usage: 'git dits server grant <user> <owner/name> <read|write|admin>', summary: 'Give a user a role on a repository' },
   status: {
@@ -212,6 +219,24 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
           out(ctx, `Deleted repository ${done.name} (its grants and locks). Its content stays in ${backend.location}: \`git dits server repo delete ${done.name}\` deletes it, \`repo create ${done.name} --adopt-existing\` serves it again.`);
         } else if (done.hadRecord) out(ctx, `Deleted repository ${done.name} (its grants and locks) and its ${done.deletedObjects} stored object(s) in ${backend.location}.`);
         else out(ctx, `Deleted the ${done.deletedObjects} object(s) left under ${done.name} in ${backend.location}.`);
+        return 0;
+      }
+      case 'repo budget': {
+        if (rest.length < 1 || rest.length > 2) need(rest, 2, 'repo budget <owner/name> [<dollars>|none]');
+        const [name, value] = rest;
+        const repo = server.getRepo(db, name!);
+        if (!repo) throw new DitsUserError('repo-not-found', `no repository ${name}`, { hint: '`git dits server repo list` lists them' });
+        if (value !== undefined) {
+          const dollars = value === 'none' ? null : Number(value.replace(/^\$/, ''));
+          if (dollars !== null && !(Number.isFinite(dollars) && dollars >= 0)) {
+            throw new DitsUserError('bad-usage', `'${value}' is not an amount of dollars`, { hint: 'e.g. git dits server repo budget team/film 50 (or none for no limit)', exitCode: 2 });
+          }
+          server.setThawBudget(db, repo.id, dollars);
+        }
+        const month = new Date().toISOString().slice(0, 7);
+        const b = server.thawBudget(db, repo.id, month);
+        if (json) printJson(ctx, { repo: repo.name, month, monthly: b.monthly, spent: b.spent });
+        else out(ctx, `${repo.name}: thaw budget ${b.monthly === null ? 'none (no limit)' : `$${b.monthly.toFixed(2)} a month`}; spent in ${month}: $${b.spent.toFixed(2)}.`);
         return 0;
       }
       case 'grant': {
