@@ -29,6 +29,11 @@ import { recordStorageLocation } from './repo-sizes.js';
 import { createStorageBackend, s3OptionsFromEnv, type StorageBackendOptions } from './storage-backend.js';
 import { JobQueue } from './jobs/queue.js';
 import { enqueueIfVideo, enqueueInspection, manifestIdOfKey } from './jobs/video-manifests.js';
+import { startTierScheduler, type TierScheduler } from './tier-scheduler.js';
+import { accessEntriesOf, tierCatalogFile } from './tier-access.js';
+import { runReaper } from '../src/tier/reaper.js';
+import { DEFAULT_POLICY, type TierPolicy } from '../src/tier/policy.js';
+import { tierStorageOf } from '../src/tier/tier-storage.js';
 
 export interface StartServerOptions {
   dataDir: string;
@@ -59,6 +64,10 @@ export interface StartServerOptions {
   presignExpiresInSeconds?: number;
   /** A folder per tier for the folder back end (default: `<dataDir>/tier-folders.json` if present). */
   tierFolders?: StorageBackendOptions['tierFolders'];
+  /** The reaper's policy for every repository (default: DEFAULT_POLICY: 30 d, 6 months, 2 years, nightly at 03:00 UTC). */
+  tierPolicy?: TierPolicy;
+  /** When the reaper runs: "HH:MM" UTC, or 'off' (default: the policy's schedule). */
+  tierSchedule?: string;
 }
 
 export interface RunningServer {
@@ -69,6 +78,8 @@ export interface RunningServer {
   access: AccessTracker;
   /** Bytes proxied through this server and presigned URLs handed out, since start. */
   storageStats: StorageTransferStats;
+  /** The nightly tier reaper (tests call `tick()`). */
+  tierScheduler: TierScheduler;
   /** Graceful shutdown; resolves when SQLite is closed. Idempotent. */
   close(): Promise<void>;
 }
@@ -139,6 +150,27 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   server.on('error', (err) => logger.error('server error', { err }));
 
+  // the tier reaper, nightly: each repository's catalog in <dataDir>/tier/, its reads from
+  // the access table (flushed first), its keep-hot set as the last client published it
+  const tierPolicy = options.tierPolicy ?? DEFAULT_POLICY;
+  const tierScheduler = startTierScheduler(db, {
+    at: options.tierSchedule ?? tierPolicy.schedule,
+    clock,
+    logger,
+    reap: async (repo, signal) => {
+      const tiered = tierStorageOf(await backend.forRepo(repo));
+      if (tiered === null) return { skipped: 'this storage has no tiers' };
+      if (tiered.tierProfile.classes === null) return { skipped: tiered.tierProfile.note };
+      access.flush();
+      const r = await runReaper(tiered, tierCatalogFile(options.dataDir, repo), tierPolicy, {
+        access: accessEntriesOf(db, repo),
+        now: clock().getTime(),
+        apply: { signal },
+      });
+      return { marked: r.apply?.marked ?? 0, moved: r.apply?.moved ?? 0, movedBytes: r.apply?.movedBytes ?? 0, waiting: r.apply?.waiting ?? 0, notes: r.plan.notes };
+    },
+  });
+
   let inFlight = 0;
   let closing: Promise<void> | undefined;
   // prepended: runs before the app can write the response head
@@ -172,6 +204,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         clearInterval(poll);
         clearTimeout(deadline);
       }
+      await tierScheduler.stop();
       logger.info('storage transfer totals', { ...storageStats });
       try {
         access.close();
@@ -185,7 +218,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     return closing;
   };
 
-  return { url, host: info.address, port: info.port, db, access, storageStats, close };
+  return { url, host: info.address, port: info.port, db, access, storageStats, tierScheduler, close };
 }
 
 /** `--data DIR --host H --port N --storage s3://… --proxy-bytes`; throws on anything else. */

@@ -15,7 +15,7 @@ const start = (reap: (repo: string, signal: AbortSignal) => Promise<unknown> = a
 
 beforeEach(() => {
   db = openServerDb(':memory:');
-  now = new Date(2026, 11, 6, 2, 59);
+  now = new Date(Date.UTC(2026, 11, 6, 2, 59));
   reaped = [];
   sched = null;
   createRepo(db, 'team/film');
@@ -37,21 +37,20 @@ describe('the reaper schedule', () => {
 
   it('a round is due from its time until the next day at that time', () => {
     const t = { hour: 3, minute: 0 };
-    expect(dueDay(new Date(2026, 11, 6, 2, 59), t)).toBe('2026-12-05');
-    expect(dueDay(new Date(2026, 11, 6, 3, 0), t)).toBe('2026-12-06');
-    expect(dueDay(new Date(2027, 0, 1, 1, 0), t)).toBe('2026-12-31');
+    expect(dueDay(new Date(Date.UTC(2026, 11, 6, 2, 59)), t)).toBe('2026-12-05');
+    expect(dueDay(new Date(Date.UTC(2026, 11, 6, 3, 0)), t)).toBe('2026-12-06');
+    expect(dueDay(new Date(Date.UTC(2027, 0, 1, 1, 0)), t)).toBe('2026-12-31');
   });
 
   it('runs every repository once a night, never twice for a day, and catches up after downtime', async () => {
     const s = start();
-    // first start: the last round is unknown, so yesterday's (due since 03:00 yesterday) runs now
-    await s.tick();
-    expect(reaped.sort()).toEqual(['team/doc', 'team/film']);
-    reaped = [];
-    now = new Date(2026, 11, 6, 2, 59, 59);
+    // a new server: nothing at start-up, the first round is the next 03:00
     await s.tick();
     expect(reaped).toEqual([]);
-    now = new Date(2026, 11, 6, 3, 0, 1);
+    now = new Date(Date.UTC(2026, 11, 6, 2, 59, 59));
+    await s.tick();
+    expect(reaped).toEqual([]);
+    now = new Date(Date.UTC(2026, 11, 6, 3, 0, 1));
     await s.tick();
     await s.tick();
     expect(reaped.sort()).toEqual(['team/doc', 'team/film']);
@@ -62,7 +61,7 @@ describe('the reaper schedule', () => {
     await again.tick();
     expect(reaped).toEqual([]);
     // a clock set back a day repeats nothing
-    now = new Date(2026, 11, 5, 4, 0);
+    now = new Date(Date.UTC(2026, 11, 5, 4, 0));
     await again.tick();
     expect(reaped).toEqual([]);
   });
@@ -73,8 +72,10 @@ describe('the reaper schedule', () => {
       reaped.push(r);
     });
     await s.tick();
+    now = new Date(Date.UTC(2026, 11, 6, 3, 0));
+    await s.tick();
     expect(reaped).toEqual(['team/film']);
-    expect((db.stmt("SELECT value FROM settings WHERE key = 'tier.lastRound'").get() as { value: string }).value).toBe('2026-12-05');
+    expect((db.stmt("SELECT value FROM settings WHERE key = 'tier.lastRound'").get() as { value: string }).value).toBe('2026-12-06');
   });
 
   it('stopped midway, the day stays undone so the next start runs it', async () => {
@@ -87,12 +88,14 @@ describe('the reaper schedule', () => {
           signal.addEventListener('abort', () => reject(new Error('aborted')));
         }),
     );
+    await s.tick();
+    now = new Date(Date.UTC(2026, 11, 6, 3, 0));
     const round = s.tick();
     await new Promise((r) => setImmediate(r));
     expect(reaped).toHaveLength(1);
     await s.stop();
     await round;
-    expect(db.stmt("SELECT value FROM settings WHERE key = 'tier.lastRound'").get()).toBeUndefined();
+    expect((db.stmt("SELECT value FROM settings WHERE key = 'tier.lastRound'").get() as { value: string }).value).toBe('2026-12-05');
     void release;
   });
 

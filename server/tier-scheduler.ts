@@ -1,9 +1,10 @@
 /**
- * The reaper's schedule on the server: once a day at `at` (local time of the server,
- * "HH:MM", default 03:00), every repository's tiers are planned and applied, one
+ * The reaper's schedule on the server: once a day at `at` ("HH:MM" in UTC, default 03:00,
+ * `dits.tier.schedule` / `git dits serve --tier-schedule`), every repository's tiers are planned and applied, one
  * repository after another, never two runs at once. The day of the last completed round
  * is kept in the `settings` table, so a server restarted at 02:59 or 03:01 neither skips
- * nor repeats a night, and one that was down at 03:00 catches up as soon as it starts.
+ * nor repeats a night, and one that was down at 03:00 catches up as soon as it starts. A
+ * new server runs its first round at the next scheduled time, not at start-up.
  *
  * A repository whose run fails is logged and tried again at the next round; the others
  * go on. A clock that jumps (set back by hours, forward by years) at most moves one round
@@ -14,7 +15,7 @@ import type { ServerDb } from './db.js';
 import type { Logger } from './logger.js';
 
 export interface TierSchedulerOptions {
-  /** "HH:MM" (24 h, local time), or 'off'. */
+  /** "HH:MM" (24 h, UTC), or 'off'. */
   at: string;
   clock: () => Date;
   /** How often to look whether a round is due (default 60 s). */
@@ -45,13 +46,11 @@ export function parseScheduleTime(at: string): { hour: number; minute: number } 
   return { hour: Number(m[1]), minute: Number(m[2]) };
 }
 
-/** The local day ("YYYY-MM-DD") whose round is due at `now`, or null before the first one of today. */
+/** The UTC day ("YYYY-MM-DD") of the latest round due at `now`: today's once its time has come, else yesterday's. */
 export function dueDay(now: Date, time: { hour: number; minute: number }): string {
-  const d = new Date(now);
-  const todayAt = new Date(d.getFullYear(), d.getMonth(), d.getDate(), time.hour, time.minute);
-  const day = now.getTime() >= todayAt.getTime() ? d : new Date(d.getFullYear(), d.getMonth(), d.getDate() - 1);
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${day.getFullYear()}-${p(day.getMonth() + 1)}-${p(day.getDate())}`;
+  const todayAt = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), time.hour, time.minute);
+  const day = new Date(now.getTime() >= todayAt ? todayAt : todayAt - 86_400_000);
+  return day.toISOString().slice(0, 10);
 }
 
 export function startTierScheduler(db: ServerDb, opts: TierSchedulerOptions): TierScheduler {
@@ -86,8 +85,13 @@ export function startTierScheduler(db: ServerDb, opts: TierSchedulerOptions): Ti
     if (running) return running;
     const day = dueDay(opts.clock(), time);
     const last = lastRound();
+    if (last === null) {
+      // a new server: the first round is the next scheduled one, not one at start-up
+      db.stmt('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(SETTING, day);
+      return;
+    }
     // a day at or before the last round is done (a clock set back does not repeat it)
-    if (last !== null && day <= last) return;
+    if (day <= last) return;
     running = round(day).finally(() => {
       running = null;
     });
