@@ -153,6 +153,34 @@ describe('reaper runs', () => {
     expect(third.plan.moves.length).toBe(0);
   });
 
+  it('a failure with moves in flight lets them finish and be recorded before it is thrown', async () => {
+    const { storage, files } = await remoteOf(6);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 800 * DAY_MS;
+    await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock, keepHotManifests: new Set() }); // marks
+    const real = storage.setStorageClass.bind(storage);
+    let calls = 0;
+    let finishedAfterFailure = 0;
+    let failed = false;
+    storage.setStorageClass = async (key, cls) => {
+      const call = ++calls;
+      await new Promise((r) => setTimeout(r, call === 2 ? 5 : 30));
+      if (call === 2) {
+        failed = true;
+        throw new Error('refused');
+      }
+      await real(key, cls);
+      if (failed) finishedAfterFailure++;
+    };
+    await expect(reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock, keepHotManifests: new Set(), apply: { concurrency: 3 } })).rejects.toThrow('refused');
+    // the two others in flight finished and were recorded; no new one started after the failure
+    expect(finishedAfterFailure).toBe(2);
+    expect(calls).toBe(3);
+    expect(catalog.movesLog().length).toBe(2);
+    const moved = files.filter((f) => storage.meta.get(packKey(f.packId))!.storageClass === 'DEEP_ARCHIVE').length;
+    expect(moved).toBe(2);
+  });
+
   it('a push of a new version reusing chunks of a pending pack keeps the pack from moving', async () => {
     const { storage, files } = await remoteOf(2);
     const catalog = TierCatalog.open(':memory:');
