@@ -62,12 +62,21 @@ export interface SyncOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** `fn` over `items`, `concurrency` at once; on a failure no new item starts, and it is thrown once those running are done. */
 async function runPool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | null = null;
   const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
+    while (next < items.length && failure === null) {
+      try {
+        await fn(items[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  if (failure !== null) throw (failure as { error: unknown }).error;
 }
 
 export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog: TierCatalog, opts: SyncOptions = {}): Promise<SyncSummary> {
