@@ -16,7 +16,12 @@ import { dropUnusedLinks } from '../worktree/worktree-links.js';
 import { applyLockableModes, heldPaths, readMyLocks } from '../worktree/lockable.js';
 import { isUserError } from '../errors.js';
 import { createProgressBar } from './progress.js';
-import { err, type CliContext } from './context.js';
+import { err, formatBytes, type CliContext } from './context.js';
+import { readDitsConfig } from '../git/dits-config.js';
+import { formatFrozenReport, frozenReport, type FrozenReport } from '../tier/frozen-report.js';
+import { waitForSend } from '../tier/access-records.js';
+import { FOLDER_PRICES, loadPriceTable } from '../tier/prices.js';
+import type { FrozenFiles } from '../worktree/remote-fetch.js';
 import { describeFault } from './faults.js';
 import { writeProxiesForCheckout } from '../proxy/checkout-mode.js';
 
@@ -37,6 +42,17 @@ export interface CheckoutOutcome {
   written: number;
   deferred: number;
   failed: number;
+  /** files left as pointers because their content is frozen (with what a thaw costs), null when none or unpriced */
+  frozen: FrozenReport | null;
+  /** how many files were left as pointers because their content is frozen */
+  frozenFiles: number;
+}
+
+/** The facts about frozen files, priced with the table for the remote's provider. */
+export async function priceFrozen(workTree: string, frozen: FrozenFiles): Promise<FrozenReport> {
+  const config = await readDitsConfig(workTree);
+  const table = frozen.provider === 'folder' ? FOLDER_PRICES : loadPriceTable(config.string('dits.tier.priceTable'));
+  return frozenReport(frozen, table);
 }
 
 /**
@@ -47,7 +63,7 @@ export interface CheckoutOutcome {
 export async function finishCheckout(ctx: CliContext, paths?: string[], explicit = false, remote?: string): Promise<CheckoutOutcome> {
   const repo = await findRepo(ctx.cwd);
   const list = paths ?? takePending(repo.gitDir);
-  if (list.length === 0) return { code: 0, written: 0, deferred: 0, failed: 0 };
+  if (list.length === 0) return { code: 0, written: 0, deferred: 0, failed: 0, frozen: null, frozenFiles: 0 };
   const store = ChunkStore.open(repo.ditsDir, { create: true });
   try {
     let items = list.flatMap((p) => {
@@ -76,6 +92,8 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
     }
     // -- end checkout modes
     let deferred = new Set<string>();
+    let frozenFiles: FrozenFiles | null = null;
+    let accessSent: Promise<void> = Promise.resolve();
     let prepared = new Map<string, PreparedFile>();
     let linkPrepared = false;
     let early = new Map<string, PreparedFile>();
@@ -86,6 +104,10 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
         // files are written as their content arrives (no second pass over what was fetched)
         const f = await fetchMissingContent(repo, store, items, policy, stderrProgress('Fetching content', ctx.interactive), { assemble: true, remote });
         deferred = new Set(f.deferred);
+        frozenFiles = f.frozen;
+        accessSent = f.accessSent;
+        // frozen files stay pointers, like deferred ones: never written, never a failure
+        for (const z of f.frozen?.files ?? []) deferred.add(z.path);
         prepared = f.prepared;
         linkPrepared = f.keptLocally === false;
       } catch (e) {
@@ -122,8 +144,20 @@ export async function finishCheckout(ctx: CliContext, paths?: string[], explicit
     // -- end lockable
     for (const f of result.failed) report(ctx, f.error);
     if (result.failed.length) err(ctx, `dits: ${result.failed.length} file(s) left as pointers; \`git dits status\` lists them.`);
-    if (deferred.size) err(ctx, `dits: ${deferred.size} file(s) left as pointers (lazy fetch); \`git dits pull <paths>\` fetches them.`);
-    return { code: result.failed.length ? 1 : 0, written: result.written.length + proxied, deferred: deferred.size, failed: result.failed.length };
+    const nFrozen = frozenFiles?.files.length ?? 0;
+    if (deferred.size > nFrozen) err(ctx, `dits: ${deferred.size - nFrozen} file(s) left as pointers (lazy fetch); \`git dits pull <paths>\` fetches them.`);
+    let frozen: FrozenReport | null = null;
+    if (frozenFiles) {
+      try {
+        frozen = await priceFrozen(repo.workTree, frozenFiles);
+        for (const line of formatFrozenReport(frozen, formatBytes)) err(ctx, line);
+      } catch (e) {
+        report(ctx, e); // a bad price table: say so; the files are still listed below
+        for (const z of frozenFiles.files) err(ctx, `dits: ${z.path} is frozen on ${frozenFiles.remote}: \`git dits thaw ${z.path}\` restores it`);
+      }
+    }
+    await waitForSend(accessSent); // bounded: a slow send is left for the next flush
+    return { code: result.failed.length ? 1 : 0, written: result.written.length + proxied, deferred: deferred.size - nFrozen, failed: result.failed.length, frozen, frozenFiles: nFrozen };
   } finally {
     store.close();
   }

@@ -9,6 +9,7 @@ import type { ChunkStore } from '../store/chunk-store.js';
 import { contentPresent } from '../store/materialize.js';
 import { contentRemotes } from '../worktree/remote-fetch.js';
 import { openRemoteStorage } from '../remote/open-remote.js';
+import { recordingReads } from '../tier/access-records.js';
 import { isUserError } from '../errors.js';
 import type { TransferProgress } from '../transfer/transfer-queue.js';
 import type { VariantKind, VariantRecord } from '../manifest/variant-record.js';
@@ -59,11 +60,13 @@ export async function ensureVariantsLocal(
         await fetchVariantRecords(storage, store, unique);
         missing = wanted().filter((w) => !isLocal(w.rec));
         if (missing.length === 0) break;
-        const r = await fetchVariantContent(
-          storage,
-          store,
-          missing.map((m) => m.rec),
-          { remoteName: remote.name, onProgress: o.onProgress },
+        const r = await recordingReads(repo, remote.url, storage, (access) =>
+          fetchVariantContent(
+            storage,
+            store,
+            missing.map((m) => m.rec),
+            { remoteName: remote.name, onProgress: o.onProgress, access },
+          ),
         );
         report.bytes += r.bytes;
         missing = wanted().filter((w) => !isLocal(w.rec));

@@ -24,6 +24,7 @@ import { Manifest } from '../manifest/manifest.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { CODEC_NONE } from '../store/pack-format.js';
 import { ensureLocal, fetchManifests } from './content/fetch-content.js';
+import { recordingReads } from '../tier/access-records.js';
 import type { MissingChunk } from './content/push-content.js';
 import { defaultDitsRemote, listDitsRemotes, openRemoteStorage } from './open-remote.js';
 import type { PushedManifests } from './session.js';
@@ -126,7 +127,7 @@ export async function obtainMissingChunks(ctx: ObtainContext, missing: MissingCh
       const before = want.size;
       try {
         const storage = await openRemoteStorage(ctx.workTree, remote.url);
-        await ensureLocal(storage, store, { chunkIds: [...want.values()].map((m) => m.idRaw) }, { remoteName: remote.name });
+        await recordingReads({ ditsDir: store.dir, workTree: ctx.workTree }, remote.url, storage, (access) => ensureLocal(storage, store, { chunkIds: [...want.values()].map((m) => m.idRaw) }, { remoteName: remote.name, access }));
         tried.push({ name: remote.name, outcome: 'had them' });
       } catch (err) {
         tried.push({ name: remote.name, outcome: err instanceof Error ? err.message : String(err) });

@@ -52,6 +52,10 @@ export class RemoteIndex {
         SELECT p.pack_id AS packId, p.pack_size AS packSize, c.offset AS offset, c.stored_len AS storedLength, c.raw_len AS rawLength, c.codec AS codec
         FROM remote_content_chunks c JOIN remote_content_packs p ON p.id = c.pack
         WHERE c.remote = ? AND c.id = ? LIMIT 1`),
+      lookupAll: db.prepare(`
+        SELECT p.pack_id AS packId, p.pack_size AS packSize, c.offset AS offset, c.stored_len AS storedLength, c.raw_len AS rawLength, c.codec AS codec
+        FROM remote_content_chunks c JOIN remote_content_packs p ON p.id = c.pack
+        WHERE c.remote = ? AND c.id = ?`),
       has: db.prepare('SELECT 1 FROM remote_content_chunks WHERE remote = ? AND id = ? LIMIT 1').pluck(),
       packs: db.prepare('SELECT pack_id AS packId, pack_size AS size, chunk_count AS chunkCount FROM remote_content_packs WHERE remote = ?'),
       addPack: db.prepare('INSERT OR IGNORE INTO remote_content_packs(remote, pack_id, pack_size, chunk_count, synced_at) VALUES (?, ?, ?, ?, ?)'),
@@ -100,6 +104,11 @@ export class RemoteIndex {
 
   lookup(idRaw: Buffer): RemoteChunkLocation | undefined {
     return this.stmts.lookup.get(this.remote, idRaw) as RemoteChunkLocation | undefined;
+  }
+
+  /** Every copy of a chunk the remote holds (a chunk may sit in several packs). */
+  locations(idRaw: Buffer): RemoteChunkLocation[] {
+    return this.stmts.lookupAll.all(this.remote, idRaw) as RemoteChunkLocation[];
   }
 
   packs(): Map<string, RemotePackInfo> {

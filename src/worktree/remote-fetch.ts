@@ -11,6 +11,15 @@
  * remote-held, so adding an edited version stores only what changed. A clone of a terabyte
  * takes a terabyte, not two. `dits.keepLocalCopy=true` keeps the copy (for switching
  * versions offline) at twice the disk.
+ *
+ * Frozen content (packs in an archive class without a finished restore) does not stop a
+ * checkout: every other file is fetched and written, the frozen ones stay pointers and are
+ * listed in `report.frozen` (which files, their bytes, the packs they need) for the caller
+ * to say what a thaw costs (tier/frozen-report.ts). Their temp files are removed, never
+ * renamed into place: a file is written whole or not at all.
+ *
+ * Reads of a direct remote (file, S3) are recorded for the tier reaper
+ * (tier/access-records.ts); the record goes up in the background (`report.accessSent`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +36,11 @@ import { CODEC_NONE } from '../store/pack-format.js';
 import { fillFromLinks } from './worktree-links.js';
 import type { TransferProgress } from '../transfer/transfer-queue.js';
 import { createPathFilter, parsePatternList } from './path-patterns.js';
+import { Manifest } from '../manifest/manifest.js';
+import type { FrozenPack } from '../remote/content/fetch-content.js';
+import { accessRecorderFor } from '../tier/access-records.js';
+import { tierStorageOf } from '../tier/tier-storage.js';
+import type { ProviderName } from '../tier/tiers.js';
 
 export interface FetchPolicy {
   mode: 'full' | 'lazy';
@@ -71,6 +85,20 @@ export interface FetchReport {
    * caller removes what it did not use (discardPrepared).
    */
   prepared: Map<string, PreparedFile>;
+  /** Files whose content is only in frozen packs (left as pointers), null when none. */
+  frozen: FrozenFiles | null;
+  /** Settles when the access record of this fetch was sent (or left in the journal); never rejects. */
+  accessSent: Promise<void>;
+}
+
+/** Files a fetch left as pointers because their content is frozen on `remote`. */
+export interface FrozenFiles {
+  remote: string;
+  location: string;
+  /** the storage's tier provider (for the price table), null when it has no tiers of its own */
+  provider: ProviderName | null;
+  files: { path: string; bytes: number; packs: string[] }[];
+  packs: FrozenPack[];
 }
 
 /** FETCH_HEAD younger than this names the remote a pull just fetched from (asked first). */
@@ -148,7 +176,7 @@ export async function fetchMissingContent(
   onProgress?: (p: TransferProgress) => void,
   opts: { assemble?: boolean; remote?: string } = {},
 ): Promise<FetchReport> {
-  const report: FetchReport = { fetched: [], deferred: [], remote: null, bytes: 0, keptLocally: true, prepared: new Map() };
+  const report: FetchReport = { fetched: [], deferred: [], remote: null, bytes: 0, keptLocally: true, prepared: new Map(), frozen: null, accessSent: Promise.resolve() };
   const missing = items.filter((i) => !contentPresent(store, i.pointer.manifest));
   if (missing.length === 0) return report;
   const filter = policy ? createPathFilter(policy.include, policy.exclude) : null;
@@ -164,13 +192,22 @@ export async function fetchMissingContent(
   if (remotes.length === 0) return report;
   const failures: { remote: string; error: DitsUserError }[] = [];
   const used: string[] = [];
+  const sends: Promise<void>[] = [];
+  let frozen: FrozenFiles | null = null;
   for (const remote of remotes) {
     try {
-      const r = await fetchFromRemote(repo, store, remote, wanted, onProgress, opts, config);
+      const r = await fetchFromRemote(repo, store, remote, wanted, onProgress, opts, config, sends);
       for (const [dest, p] of r.prepared) report.prepared.set(dest, p);
       report.bytes += r.bytes;
       report.keptLocally &&= r.keptLocally;
       used.push(remote.name);
+      if (r.frozen) {
+        // the next remote may hold a readable copy of what is frozen here
+        const still = new Set(r.frozen.files.map((f) => f.path));
+        wanted = wanted.filter((w) => still.has(w.path));
+        frozen ??= r.frozen;
+        continue;
+      }
       wanted = [];
       break;
     } catch (err) {
@@ -182,8 +219,21 @@ export async function fetchMissingContent(
       if (wanted.length < before) used.push(remote.name);
     }
   }
+  report.accessSent = Promise.all(sends).then(() => undefined);
+  if (frozen) {
+    // what is still wanted and frozen somewhere is reported as frozen, not as an error
+    const fz = frozen;
+    const left = new Set(wanted.map((w) => w.path));
+    fz.files = fz.files.filter((f) => left.has(f.path));
+    if (fz.files.length) {
+      report.frozen = fz;
+      const isFrozen = new Set(fz.files.map((f) => f.path));
+      wanted = wanted.filter((w) => !isFrozen.has(w.path));
+    }
+  }
   report.remote = used.join(', ') || null;
-  report.fetched = missing.filter((m) => !report.deferred.includes(m.path) && !wanted.includes(m)).map((m) => m.path);
+  const frozenPaths = new Set(report.frozen?.files.map((f) => f.path) ?? []);
+  report.fetched = missing.filter((m) => !report.deferred.includes(m.path) && !wanted.includes(m) && !frozenPaths.has(m.path)).map((m) => m.path);
   if (wanted.length) {
     if (failures.length === 1) {
       const f = failures[0]!;
@@ -198,6 +248,31 @@ export async function fetchMissingContent(
   return report;
 }
 
+/** Which of `items` need a chunk only `frozenPacks` hold (their manifests are local), and those packs. */
+export function frozenFilesOf(
+  store: ChunkStore,
+  items: readonly { path: string; pointer: Pointer }[],
+  frozenPacks: FrozenPack[],
+  remoteName: string,
+  storage: { location: string },
+): FrozenFiles | null {
+  const packOf = new Map<string, string>();
+  for (const f of frozenPacks) for (const c of f.chunks) if (!packOf.has(c)) packOf.set(c, f.packId);
+  const files: FrozenFiles['files'] = [];
+  for (const w of items) {
+    const m = Manifest.parse(store.getManifestBytes(w.pointer.manifest));
+    const packs = new Set<string>();
+    for (let i = 0; i < m.chunkCount; i++) {
+      const p = packOf.get(m.idRawAt(i).toString('hex'));
+      if (p !== undefined) packs.add(p);
+    }
+    if (packs.size) files.push({ path: w.path, bytes: w.pointer.size, packs: [...packs] });
+  }
+  if (files.length === 0) return null;
+  const provider = tierStorageOf(storage as Parameters<typeof tierStorageOf>[0])?.tierProfile.name ?? null;
+  return { remote: remoteName, location: storage.location, provider, files, packs: frozenPacks };
+}
+
 /** One remote's part of fetchMissingContent: everything in `wanted`, or an error. */
 async function fetchFromRemote(
   repo: RepoPaths,
@@ -207,13 +282,34 @@ async function fetchFromRemote(
   onProgress: ((p: TransferProgress) => void) | undefined,
   opts: { assemble?: boolean },
   config: DitsConfig,
-): Promise<{ prepared: Map<string, PreparedFile>; bytes: number; keptLocally: boolean }> {
+  sends: Promise<void>[],
+): Promise<{ prepared: Map<string, PreparedFile>; bytes: number; keptLocally: boolean; frozen: FrozenFiles | null }> {
   const storage = await openRemoteStorage(repo.workTree, remote.url, { config });
+  const recorder = accessRecorderFor(repo.ditsDir, remote.url, storage.location, config);
+  try {
+    return await fetchFromStorage(repo, store, remote, storage, wanted, onProgress, opts, config, recorder ?? undefined);
+  } finally {
+    // sent in the background: the files are written meanwhile; a failed send stays journalled
+    if (recorder) sends.push(recorder.flush(storage).then(() => undefined, () => undefined));
+  }
+}
+
+async function fetchFromStorage(
+  repo: RepoPaths,
+  store: ChunkStore,
+  remote: DitsRemote,
+  storage: Awaited<ReturnType<typeof openRemoteStorage>>,
+  wanted: { path: string; pointer: Pointer }[],
+  onProgress: ((p: TransferProgress) => void) | undefined,
+  opts: { assemble?: boolean },
+  config: DitsConfig,
+  access: import('../tier/access-records.js').AccessSink | undefined,
+): Promise<{ prepared: Map<string, PreparedFile>; bytes: number; keptLocally: boolean; frozen: FrozenFiles | null }> {
   const manifestIds = [...new Set(wanted.map((w) => w.pointer.manifest))];
   let assembler: FileAssembler | null = null;
   if (opts.assemble) {
     // manifests first, so the files can be written as their chunks arrive
-    await fetchManifests(storage, store, manifestIds, { remoteName: remote.name });
+    await fetchManifests(storage, store, manifestIds, { remoteName: remote.name, access });
     assembler = new FileAssembler(
       store,
       wanted.map((w) => ({ dest: path.join(repo.workTree, w.path), pointer: w.pointer })),
@@ -241,9 +337,21 @@ async function fetchFromRemote(
       ...(assembler ? { chunkSink: assembler.put.bind(assembler) } : {}),
       ...(noCopy ? { storeChunk: (id: Buffer) => !noCopy.covers(id) } : {}),
       ...(fromLinks.size ? { have: (id: Buffer) => fromLinks.has(id.toString('hex')) } : {}),
+      access,
+      allowFrozen: true,
     });
+    // a frozen file's temp cannot be completed: finish() removes it (never a half-written file)
     const prepared = assembler ? await assembler.finish() : new Map<string, PreparedFile>();
-    return { prepared, bytes: r.bytes, keptLocally: noCopy === null };
+    const frozen = r.frozen.length ? frozenFilesOf(store, wanted, r.frozen, remote.name, storage) : null;
+    for (const f of frozen?.files ?? []) {
+      const dest = path.join(repo.workTree, f.path);
+      const p = prepared.get(dest);
+      if (p) {
+        fs.rmSync(p.tmp, { force: true }); // (finish() cannot have completed it; never rename it in)
+        prepared.delete(dest);
+      }
+    }
+    return { prepared, bytes: r.bytes, keptLocally: noCopy === null, frozen };
   } catch (err) {
     assembler?.dispose();
     throw err;

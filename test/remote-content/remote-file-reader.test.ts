@@ -89,6 +89,17 @@ describe('over FileStorage', () => {
     await checkByteExact(storage, m);
   });
 
+  it('records the file version and each pack it reads (tier access), nothing for packs it does not read', async () => {
+    const reads: string[] = [];
+    const r = await openRemoteFile(storage, m, { access: { record: (kind, id) => reads.push(`${kind}:${id}`) } });
+    expect(reads).toEqual([`file:${m}`]);
+    await r.read(700 * KiB, 10);
+    expect(reads).toHaveLength(2);
+    const packId = reads[1]!.slice('pack:'.length);
+    expect(await storage.head(`${PACKS_PREFIX}${packId}.pack`)).not.toBeNull();
+    await r.close();
+  });
+
   it('fetches only the chunks a range needs, and keeps indexes in a cache dir for the next reader', async () => {
     const cacheDir = path.join(dirs.make('dits-rfr-cache-'), 'idx');
     const a = await openRemoteFile(storage, m, { indexCacheDir: cacheDir });

@@ -6,12 +6,14 @@ import { listIndexDamagedPointers, listIndexPointers, listTreePointers } from '.
 import { ChunkStore } from '../../store/chunk-store.js';
 import { listDitsRemotes, openRemoteStorage } from '../../remote/open-remote.js';
 import { ensureLocal } from '../../remote/content/fetch-content.js';
+import { recordingReads } from '../../tier/access-records.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
-import { contentRemotes } from '../../worktree/remote-fetch.js';
+import { contentRemotes, frozenFilesOf } from '../../worktree/remote-fetch.js';
+import { formatFrozenReport } from '../../tier/frozen-report.js';
 import { DitsUserError } from '../../errors.js';
 import { readWorktreePointer } from '../../worktree/materialize-worktree.js';
 import { takePending } from '../../worktree/pending.js';
-import { finishCheckout } from '../finish-checkout.js';
+import { finishCheckout, priceFrozen } from '../finish-checkout.js';
 import { parseCheckoutMode } from '../../proxy/checkout-state.js';
 import { err, formatBytes, out, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -79,7 +81,11 @@ function writer(name: 'checkout', explicit: boolean): Command {
 
 const pullOptions = {
   remote: { type: 'string', value: '<name>', description: 'the dits:: remote to fetch from, and only that one' },
+  json: { type: 'boolean', description: 'print what was written and what is frozen as JSON (stdout)' },
 } as const satisfies OptionTable;
+
+/** `git dits pull` exits with this when files were left as pointers because their content is frozen. */
+export const EXIT_FROZEN = 3;
 
 const pull: Command = {
   summary: 'Fetch the content of tracked files from a Dits remote and write them (the way out of a lazy clone)',
@@ -92,6 +98,11 @@ const pull: Command = {
                              the working tree are written; for another revision the content goes into the
                              local store, so checking it out later needs no network
   -- <path>...               only these paths (a file or a directory)
+  --json                     the outcome as JSON on stdout: files written, and the frozen files with
+                             the thaw command, its cost and time per retrieval tier
+
+Exit status: 0 when every file was written, 3 when some were left as pointers because their content
+is frozen (an archive storage class: \`git dits thaw <paths>\` restores it), 1 on other failures.
 
 Without a remote or revision the paths may come first: \`git dits pull clips/\`.`,
   options: pullOptions,
@@ -127,16 +138,19 @@ Without a remote or revision the paths may come first: \`git dits pull clips/\`.
       });
     }
     const head = await commitOf(repo.workTree, 'HEAD');
-    if (rev !== undefined && (await commitOf(repo.workTree, rev)) !== head) return pullRevision(ctx, repo, rev, relSpecs, remote);
+    if (rev !== undefined && (await commitOf(repo.workTree, rev)) !== head) return pullRevision(ctx, repo, rev, relSpecs, remote, Boolean(values.json));
     const { todo } = await pointerFiles(ctx, paths);
     if (todo.length === 0) {
-      out(ctx, paths.length ? 'These files have their content in the working tree.' : 'All tracked files have their content in the working tree.');
+      if (values.json) out(ctx, JSON.stringify({ written: 0, failed: 0, frozenFiles: 0, frozen: null }));
+      else out(ctx, paths.length ? 'These files have their content in the working tree.' : 'All tracked files have their content in the working tree.');
       return 0;
     }
     const done = await finishCheckout(ctx, todo, true, remote);
     // the files left as pointers were counted on stderr, with the way to get them
-    if (done.written > 0) out(ctx, `Wrote ${done.written} file(s)${remote ? ` with content from ${remote}` : ''}.`);
-    return done.code;
+    if (values.json) out(ctx, JSON.stringify({ written: done.written, failed: done.failed, frozenFiles: done.frozenFiles, frozen: done.frozen }, null, 2));
+    else if (done.written > 0) out(ctx, `Wrote ${done.written} file(s)${remote ? ` with content from ${remote}` : ''}.`);
+    if (done.code !== 0) return done.code;
+    return done.frozenFiles > 0 ? EXIT_FROZEN : 0;
   },
 };
 
@@ -152,7 +166,7 @@ async function isGitRemote(cwd: string, name: string): Promise<boolean> {
 }
 
 /** `git dits pull <remote> <rev>` for a revision other than HEAD: its content into the local store. */
-async function pullRevision(ctx: CliContext, repo: RepoPaths, rev: string, specs: string[], remote: string | undefined): Promise<number> {
+async function pullRevision(ctx: CliContext, repo: RepoPaths, rev: string, specs: string[], remote: string | undefined, json = false): Promise<number> {
   const pointers = await listTreePointers(repo.workTree, rev, specs);
   const manifestIds = pointers.map((p) => p.pointer.manifest);
   const candidates = await contentRemotes(repo, remote);
@@ -163,7 +177,21 @@ async function pullRevision(ctx: CliContext, repo: RepoPaths, rev: string, specs
     for (const r of candidates) {
       try {
         const storage = await openRemoteStorage(repo.workTree, r.url);
-        const res = await ensureLocal(storage, store, { manifestIds }, { remoteName: r.name, onProgress: stderrProgress('Fetching content', ctx.interactive) });
+        const res = await recordingReads(repo, r.url, storage, (access) =>
+          ensureLocal(storage, store, { manifestIds }, { remoteName: r.name, onProgress: stderrProgress('Fetching content', ctx.interactive), access, allowFrozen: true }),
+        );
+        const frozen = res.frozen.length ? frozenFilesOf(store, pointers, res.frozen, r.name, storage) : null;
+        if (frozen) {
+          // the rest is in the local store; the frozen files are said, with what a thaw costs
+          const report = await priceFrozen(repo.workTree, frozen);
+          for (const line of formatFrozenReport(report, formatBytes, { rev, then: `Then \`git dits pull ${r.name} ${rev}\` fetches them.` })) err(ctx, line);
+          if (json) out(ctx, JSON.stringify({ written: 0, failed: 0, frozenFiles: report.files.length, frozen: report }, null, 2));
+          return EXIT_FROZEN;
+        }
+        if (json) {
+          out(ctx, JSON.stringify({ written: 0, failed: 0, frozenFiles: 0, frozen: null, fetched: { chunks: res.chunks, bytes: res.bytes } }));
+          return 0;
+        }
         out(ctx, `Fetched ${res.chunks} chunk(s), ${formatBytes(res.bytes)} for ${pointers.length} file(s) at ${rev} from ${r.name} into the local store (${res.chunksLocal} chunk(s) were already here); \`git checkout ${rev}\` writes them.`);
         return 0;
       } catch (e) {

@@ -3,6 +3,7 @@ import { runGit } from '../../git/exec.js';
 import { listIndexPointers, listTreePointers } from '../../git/pointers.js';
 import { ChunkStore } from '../../store/chunk-store.js';
 import { defaultDitsRemote, openRemoteStorage } from '../../remote/open-remote.js';
+import { recordingReads } from '../../tier/access-records.js';
 import { manifestsBetween } from '../../remote/session.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
 import { pushContent, pushChunks, ensureLocal, planPrune, applyPrune } from '../../remote/content/index.js';
@@ -77,7 +78,9 @@ const fetch: Command = {
     const pointers = await listTreePointers(repo.workTree, rev, specs);
     const store = ChunkStore.open(repo.ditsDir);
     try {
-      const r = await ensureLocal(storage, store, { manifestIds: pointers.map((p) => p.pointer.manifest) }, { remoteName: remote.name, dryRun: values['dry-run'], onProgress: stderrProgress('Fetching content', ctx.interactive) });
+      const r = await recordingReads(repo, remote.url, storage, (access) =>
+        ensureLocal(storage, store, { manifestIds: pointers.map((p) => p.pointer.manifest) }, { remoteName: remote.name, dryRun: values['dry-run'], onProgress: stderrProgress('Fetching content', ctx.interactive), access }),
+      );
       if (values.json) printJson(ctx, { remote: remote.name, rev, files: pointers.length, ...r });
       else out(ctx, `${values['dry-run'] ? 'Would fetch' : 'Fetched'} ${r.chunks} chunk(s), ${formatBytes(r.bytes)} in ${values['dry-run'] ? 'about ' : ''}${r.requests} request(s) (${r.rangeRequests} ranged read(s) of packs) for ${pointers.length} file(s) at ${rev}; ${r.chunksLocal} chunk(s) were already local.`);
     } finally {

@@ -55,11 +55,14 @@ function pricesFor(t: TierContext): PriceTable | undefined {
 }
 
 /**
- * Reads of this remote's content recorded by clients under `v1/access/` (undefined until
- * the access records are read here; reads through a Dits server are recorded by the server).
+ * Reads of this remote's content recorded by clients under `v1/access/` (tier/access-records.ts;
+ * reads through a Dits server are recorded by the server). With `send`, this clone's reads
+ * not sent yet (a run that crashed, a send that failed) go up first.
  */
-function remoteAccess(_storage: ObjectStorage): AsyncIterable<AccessEntry> | undefined {
-  return undefined;
+async function* remoteAccess(t: TierContext, storage: ObjectStorage, send: boolean): AsyncIterable<AccessEntry> {
+  const { AccessRecorder, readAccessRecords } = await import('../../tier/access-records.js');
+  if (send) await AccessRecorder.open(t.repo.ditsDir, storage.location).flush(storage).catch(() => undefined);
+  yield* readAccessRecords(storage);
 }
 
 /**
@@ -159,7 +162,7 @@ async function runTier(ctx: CliContext, t: TierContext, opts: { dryRun: boolean;
       prices,
       dryRun: opts.dryRun,
       keepHotManifests: new Set(keepHot.manifests),
-      access: remoteAccess(storage),
+      access: remoteAccess(t, storage, !opts.dryRun),
       apply: {
         signal: abort.signal,
         onProgress: (p) => {
@@ -174,6 +177,11 @@ async function runTier(ctx: CliContext, t: TierContext, opts: { dryRun: boolean;
     }).catch((e: unknown) => {
       throw abort.signal.aborted ? abort.signal.reason : e;
     });
+    if (!opts.dryRun) {
+      // records older than a day fold into the summary (nothing is lost: readers take both)
+      const { compactAccessRecords } = await import('../../tier/access-records.js');
+      await compactAccessRecords(storage, { olderThanMs: 24 * 3600_000, now }).catch((e: unknown) => err(ctx, `warning: the access records were not compacted: ${e instanceof Error ? e.message : String(e)}`));
+    }
     return { result, prices };
   } finally {
     syncLine.done();

@@ -18,6 +18,15 @@
  * A chunk that does not verify (twice: the queue downloads a failing range once more) fails
  * with RemotePackCorruptError (code `remote-pack-corrupt`) naming the pack key and chunk;
  * everything that did verify, in that range and in all others, is kept.
+ *
+ * Frozen packs (an archive storage class without a finished restore: the storage throws
+ * FrozenObjectError at once, never after a timeout) do not stop the fetch: their chunks are
+ * fetched from another copy where the remote has one, everything else is fetched as usual,
+ * and the packs still needed are listed in `result.frozen` (with `allowFrozen`; else a
+ * FrozenContentError after the rest was fetched). Nothing of a frozen chunk is ever stored.
+ *
+ * Reads are reported to `access` (tier/access-records.ts): each pack read and each manifest
+ * read, or whose content was fetched. The sink returns at once; nothing here waits on it.
  */
 import { DitsUserError } from '../../errors.js';
 import { hashHex } from '../../hashing/blake3.js';
@@ -26,7 +35,9 @@ import type { ChunkStore } from '../../store/chunk-store.js';
 import { CODEC_NONE, ENTRY_HEAD_SIZE, encodeEntryHead } from '../../store/pack-format.js';
 import { decompress } from '../../store/compression.js';
 import type { ObjectStorage } from '../../transfer/object-storage.js';
+import type { RemoteChunkLocation } from '../../store/remote-index.js';
 import { TransferError, type TransferProgress, type TransferQueueOptions } from '../../transfer/transfer-queue.js';
+import { isFrozenError } from '../../tier/tier-storage.js';
 import { checkStoredChunk } from './chunk-verify.js';
 import { manifestKey, packKey } from './layout.js';
 import { openSession, syncSession, type ContentSession } from './sync-remote-index.js';
@@ -76,6 +87,30 @@ export interface FetchContentOptions {
   storeChunk?: (idRaw: Buffer) => boolean;
   /** Chunks the caller already obtained elsewhere (not fetched, counted as local). */
   have?: (idRaw: Buffer) => boolean;
+  /** Where reads of the remote are recorded (packs and file versions); never waited on. */
+  access?: AccessSinkLike;
+  /**
+   * true: chunks only in frozen packs are listed in `result.frozen` and the fetch succeeds
+   * with everything else; false (default): FrozenContentError once everything else is fetched.
+   */
+  allowFrozen?: boolean;
+}
+
+/** tier/access-records.ts AccessSink: returns at once, never throws. */
+export interface AccessSinkLike {
+  record(kind: 'pack' | 'file', id: string): void;
+}
+
+/** A remote pack that is frozen (archive class, no finished restore) and holds wanted chunks found nowhere else. */
+export interface FrozenPack {
+  packId: string;
+  key: string;
+  /** the class the storage reported, when it did */
+  storageClass: string | undefined;
+  /** the .pack's size (what a restore retrieves) */
+  bytes: number;
+  /** the wanted chunks (hex) that only this pack (or other frozen ones) holds */
+  chunks: string[];
 }
 
 export interface FetchContentResult {
@@ -90,6 +125,8 @@ export interface FetchContentResult {
   /** ranged GETs of chunks made (or, for a dry run, to make) */
   rangeRequests: number;
   dryRun: boolean;
+  /** frozen packs holding wanted chunks that no readable copy has (allowFrozen; else empty) */
+  frozen: FrozenPack[];
 }
 
 export interface CorruptChunk {
@@ -126,6 +163,20 @@ export class RemoteContentMissingError extends DitsUserError {
   }
 }
 
+/** Content that is only in frozen packs: everything else was fetched. */
+export class FrozenContentError extends DitsUserError {
+  constructor(
+    readonly location: string,
+    readonly frozen: FrozenPack[],
+  ) {
+    const chunks = frozen.reduce((n, f) => n + f.chunks.length, 0);
+    super('storage-frozen', `${chunks} chunk(s) are only in ${frozen.length} frozen pack(s) on ${location} (${frozen[0]!.key}${frozen[0]!.storageClass ? `, ${frozen[0]!.storageClass}` : ''}${frozen.length > 1 ? ', ...' : ''}): they must be restored before they can be read`, {
+      hint: 'everything else was fetched; see what a restore costs and start it with `git dits thaw <path>`',
+    });
+    this.name = 'FrozenContentError';
+  }
+}
+
 function normalizeIds(ids: Iterable<string>): string[] {
   const out = new Set<string>();
   for (const id of ids) out.add(id.toLowerCase());
@@ -138,16 +189,18 @@ export interface FetchManifestsOptions {
   /** records the manifests as present on this remote in the local cache */
   remoteName?: string;
   queueOptions?: TransferQueueOptions;
+  /** where manifest reads are recorded (tier/access-records.ts) */
+  access?: AccessSinkLike;
 }
 
 /** Downloads the manifests not in the local store; each verified before it is stored. */
 export async function fetchManifests(storage: ObjectStorage, store: ChunkStore, ids: Iterable<string>, opts: FetchManifestsOptions = {}): Promise<FetchContentResult> {
   const session = openSession(storage, store, opts.remoteName ?? '', opts);
-  const r = await fetchManifestsIn(session, normalizeIds(ids), !!opts.remoteName);
-  return { manifests: r.fetched, chunks: 0, chunksLocal: 0, bytes: r.bytes, requests: session.storage.requests, rangeRequests: 0, dryRun: false };
+  const r = await fetchManifestsIn(session, normalizeIds(ids), !!opts.remoteName, opts.access);
+  return { manifests: r.fetched, chunks: 0, chunksLocal: 0, bytes: r.bytes, requests: session.storage.requests, rangeRequests: 0, dryRun: false, frozen: [] };
 }
 
-async function fetchManifestsIn(session: ContentSession, ids: string[], remember: boolean): Promise<{ fetched: number; bytes: number }> {
+async function fetchManifestsIn(session: ContentSession, ids: string[], remember: boolean, access?: AccessSinkLike): Promise<{ fetched: number; bytes: number }> {
   const { store, queue } = session;
   const missing: { kind: 'manifest'; id: string }[] = [];
   const errors: unknown[] = [];
@@ -165,6 +218,7 @@ async function fetchManifestsIn(session: ContentSession, ids: string[], remember
         })
         .then((data) => {
           store.putManifest(id, data);
+          access?.record('file', id);
           fetched++;
           bytes += data.length;
         })
@@ -203,9 +257,11 @@ export async function ensureLocal(
 ): Promise<FetchContentResult> {
   const session = openSession(storage, store, opts.remoteName, opts);
   const manifestIds = normalizeIds(what.manifestIds ?? []);
-  const m = await fetchManifestsIn(session, manifestIds, true);
-  const result: FetchContentResult = { manifests: m.fetched, chunks: 0, chunksLocal: 0, bytes: m.bytes, requests: 0, rangeRequests: 0, dryRun: !!opts.dryRun };
-  const state: FetchState = { synced: opts.sync === 'never', corrupt: [], missing: [] };
+  const access = opts.dryRun ? undefined : opts.access;
+  const m = await fetchManifestsIn(session, manifestIds, true, access);
+  const result: FetchContentResult = { manifests: m.fetched, chunks: 0, chunksLocal: 0, bytes: m.bytes, requests: 0, rangeRequests: 0, dryRun: !!opts.dryRun, frozen: [] };
+  const state: FetchState = { synced: opts.sync === 'never', corrupt: [], missing: [], frozen: new Map() };
+  let wanted = 0;
 
   const seen = new Set<string>();
   let batch: Buffer[] = [];
@@ -226,6 +282,7 @@ export async function ensureLocal(
       return;
     }
     batch.push(Buffer.from(idRaw));
+    wanted++;
     if (batch.length >= BATCH_CHUNKS) await flush();
   };
   if (opts.sync === 'always') await syncOnce(session, state);
@@ -236,13 +293,17 @@ export async function ensureLocal(
   }
   for (const id of manifestIds) {
     const manifest = Manifest.parse(store.getManifestBytes(id));
+    const before = wanted;
     for (let i = 0; i < manifest.chunkCount; i++) await want(manifest.idRawAt(i));
+    if (wanted > before) access?.record('file', id); // its content is read from the remote
   }
   await flush();
   // a dry run: the requests made to plan plus the ranged reads a real run would add
   result.requests = session.storage.requests + (opts.dryRun ? result.rangeRequests : 0);
   if (state.corrupt.length) throw new RemotePackCorruptError(storage.location, state.corrupt);
   if (state.missing.length) throw new RemoteContentMissingError(storage.location, state.missing.map((id) => ({ kind: 'chunk' as const, id })));
+  result.frozen = [...state.frozen.values()].filter((f) => f.chunks.length > 0);
+  if (result.frozen.length && !opts.allowFrozen) throw new FrozenContentError(storage.location, result.frozen);
   return result;
 }
 
@@ -250,6 +311,8 @@ interface FetchState {
   synced: boolean;
   corrupt: CorruptChunk[];
   missing: string[];
+  /** packs found frozen in this fetch (never asked again), with the chunks nothing else holds */
+  frozen: Map<string, FrozenPack>;
 }
 
 async function syncOnce(session: ContentSession, state: FetchState): Promise<void> {
@@ -278,20 +341,33 @@ interface RangeOutcome {
 async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: FetchContentOptions, state: FetchState): Promise<{ chunks: number; bytes: number; ranges: number }> {
   const { index, store, queue } = session;
   const maxGap = opts.maxGapBytes ?? DEFAULT_MAX_GAP_BYTES;
-  let located = ids.map((idRaw) => ({ idRaw, loc: index.lookup(idRaw) }));
+  // a copy in a pack not found frozen in this fetch (the first copy when none is known frozen)
+  const locate = (idRaw: Buffer): RemoteChunkLocation | undefined => {
+    const loc = index.lookup(idRaw);
+    if (!loc || state.frozen.size === 0 || !state.frozen.has(loc.packId)) return loc;
+    return index.locations(idRaw).find((l) => !state.frozen.has(l.packId)) ?? loc;
+  };
+  let located = ids.map((idRaw) => ({ idRaw, loc: locate(idRaw) }));
   if (located.some((l) => !l.loc) && !state.synced) {
     await syncOnce(session, state);
-    located = located.map((l) => (l.loc ? l : { idRaw: l.idRaw, loc: index.lookup(l.idRaw) }));
+    located = located.map((l) => (l.loc ? l : { idRaw: l.idRaw, loc: locate(l.idRaw) }));
   }
   let wantedBytes = 0;
   for (const l of located) if (l.loc) wantedBytes += l.loc.storedLength;
   const maxRange = opts.maxRangeBytes ?? rangeSizeFor(wantedBytes, opts.concurrency ?? 8);
   const byPack = new Map<string, RangeEntry[]>();
+  const packSizes = new Map<string, number>();
   for (const { idRaw, loc } of located) {
     if (!loc) {
       state.missing.push(idRaw.toString('hex'));
       continue;
     }
+    const frozen = state.frozen.get(loc.packId);
+    if (frozen) {
+      frozen.chunks.push(idRaw.toString('hex')); // every copy is in a frozen pack
+      continue;
+    }
+    packSizes.set(loc.packId, loc.packSize);
     let list = byPack.get(loc.packId);
     if (!list) byPack.set(loc.packId, (list = []));
     list.push({ idRaw, offset: loc.offset, storedLength: loc.storedLength, rawLength: loc.rawLength, codec: loc.codec });
@@ -306,6 +382,8 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
   const held = new Map<string, { idRaw: Buffer; rawLength: number }>();
   const absent = (idRaw: Buffer): boolean => !store.hasChunk(idRaw) && !held.has(idRaw.toString('hex'));
   const jobs: Promise<void>[] = [];
+  // chunks of ranges whose pack answered "frozen": asked again from another copy, if any
+  const again: Buffer[] = [];
   for (const [packId, entries] of byPack) {
     entries.sort((a, b) => a.offset - b.offset);
     const key = packKey(packId);
@@ -333,9 +411,18 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
             (r) => {
               chunks += r.stored + r.held;
               bytes += end - start + 1;
+              opts.access?.record('pack', packId);
             },
             (err: unknown) => {
               const code = (err as { code?: string }).code;
+              if (isFrozenError(err)) {
+                if (!state.frozen.has(packId)) {
+                  const storageClass = (err as { storageClass?: string }).storageClass;
+                  state.frozen.set(packId, { packId, key, storageClass, bytes: packSizes.get(packId) ?? 0, chunks: [] });
+                }
+                for (const e of range) if (absent(e.idRaw)) again.push(e.idRaw);
+                return;
+              }
               if (err instanceof TransferError && err.code === 'transfer-verify-failed') {
                 for (const e of range) if (absent(e.idRaw)) state.corrupt.push({ packKey: key, chunkId: e.idRaw.toString('hex'), reason: describeCause(err) });
                 return;
@@ -361,6 +448,13 @@ async function fetchChunksIn(session: ContentSession, ids: Buffer[], opts: Fetch
   store.markRemoteHeld([...held.values()], opts.remoteName);
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
+  if (again.length) {
+    // each round adds at least one pack to state.frozen, which is never asked again: this ends
+    const r = await fetchChunksIn(session, again, opts, state);
+    chunks += r.chunks;
+    bytes += r.bytes;
+    ranges += r.ranges;
+  }
   return { chunks, bytes, ranges };
 }
 

@@ -13,6 +13,13 @@
  * for what is still missing; a .pack already uploaded without its .idx (listed as an orphan
  * with the right size) gets only its .idx.
  *
+ * Tiers: a chunk whose only copies on the remote are in packs the tier reaper has marked
+ * for a move (`v1/tier/pending/<packId>.json`, one listing per push) or in a class that
+ * needs a restore before a read (the listing's storage class) counts as absent: it is
+ * uploaded again, in a pack with another id (so the fresh copy never lands on a key the
+ * reaper is moving). A reaper that freezes a pack during this push thus never freezes
+ * the only copy of what this push's commits need (DESIGN invariant 4).
+ *
  * Memory: the plan keeps ~100 bytes per missing chunk; pack bodies are streamed from the
  * local packs (pack-body.ts). With a storage that buffers multipart parts (S3Storage:
  * partSize x (partConcurrency + 1), 160 MiB by default), only `packConcurrency` packs upload
@@ -30,6 +37,8 @@ import { layoutPack, MemberTable, packBodyFactory, packedSize, type PackLayout }
 import { decodePackIndex } from './pack-index.js';
 import { openSession, syncSession } from './sync-remote-index.js';
 import type { RemoteIndex } from '../../store/remote-index.js';
+import { memberCount, MEMBER_SIZE } from './pack-body.js';
+import { tierStorageOf } from '../../tier/tier-storage.js';
 
 export const DEFAULT_PACK_SIZE = 256 * 1024 * 1024;
 
@@ -95,6 +104,8 @@ export interface PushContentResult {
   reusedPacks: number;
   /** storage requests made; for a dry run, the listing made plus `estimatedRequests` */
   requests: number;
+  /** chunks uploaded again because their only remote copies are in pending or archived packs */
+  chunksRecopied: number;
   /** requests the upload takes (multipart parts counted by `multipart`) */
   estimatedRequests: number;
 }
@@ -112,6 +123,9 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   store.commit();
   const sync = await syncSession(session);
   const { index, queue } = session;
+  // archived packs from the listing just made; pending marks only if some chunk would be
+  // reused (a push of new content only makes no extra request)
+  const avoid = archivedPacks(sync.packClasses, archiveClasses(storage));
 
   // ---- plan ----
   const ids = [...new Set(manifestIds)];
@@ -120,13 +134,19 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   // plans (each chunk looked up once); only when there were some does a second pass plan
   // again, after they were obtained.
   const obtainFirst = !!opts.obtainMissing && !opts.dryRun;
-  let plan = planPacks(store, index, ids, packTarget, sync.orphanPacks, { dryRun: !!opts.dryRun, countObtainable: !!opts.obtainMissing, collectMissing: obtainFirst, location: storage.location });
+  const planOpts = { dryRun: !!opts.dryRun, countObtainable: !!opts.obtainMissing, collectMissing: obtainFirst, location: storage.location, avoid };
+  let plan = planPacks(store, index, ids, packTarget, sync.orphanPacks, planOpts);
+  if (plan.chunksOnRemote > 0) {
+    const before = avoid.size;
+    for (const p of await pendingPacks(counted)) avoid.add(p);
+    if (avoid.size > before) plan = planPacks(store, index, ids, packTarget, sync.orphanPacks, planOpts);
+  }
   if (plan.missing.length) {
     await opts.obtainMissing!(plan.missing);
     store.commit();
-    plan = planPacks(store, index, ids, packTarget, sync.orphanPacks, { dryRun: false, countObtainable: true, collectMissing: false, location: storage.location });
+    plan = planPacks(store, index, ids, packTarget, sync.orphanPacks, { dryRun: false, countObtainable: true, collectMissing: false, location: storage.location, avoid });
   }
-  const { manifests, packs, chunksOnRemote, chunkCount, obtainChunks, obtainBytes } = plan;
+  const { manifests, packs, chunksOnRemote, chunkCount, obtainChunks, obtainBytes, recopied } = plan;
 
   // Manifests the cache does not know: ask the remote, one request each (files, not chunks).
   // A LIST with the key as prefix, not a HEAD: S3 answers a HEAD of a missing key with a bare
@@ -174,6 +194,7 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
     reusedPacks: packs.filter((p) => p.reuse).length,
     requests: counted.requests,
     estimatedRequests,
+    chunksRecopied: recopied,
   };
   if (opts.dryRun) {
     result.requests += estimatedRequests;
@@ -207,6 +228,44 @@ interface PackPlanResult {
   obtainBytes: number;
   /** with collectMissing: chunks neither local nor on the remote (nothing planned then) */
   missing: MissingChunk[];
+  /** chunks planned although the remote holds them: every copy is in an `avoid` pack */
+  recopied: number;
+}
+
+export const TIER_PENDING_PREFIX = 'v1/tier/pending/';
+
+/**
+ * The classes that need a restore before a read: AWS's archive classes (a listing that names
+ * them means it, whatever provider the profile guessed) and the storage profile's own (a
+ * folder tier map's archive folders).
+ */
+function archiveClasses(storage: ObjectStorage): ReadonlySet<string> {
+  return new Set(['GLACIER', 'DEEP_ARCHIVE', ...(tierStorageOf(storage)?.tierProfile.archive ?? [])]);
+}
+
+/** Packs resting in a class that needs a restore before a read (from the packs' listing). */
+export function archivedPacks(packClasses: ReadonlyMap<string, string>, archive: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  for (const [packId, cls] of packClasses) if (archive.has(cls)) out.add(packId);
+  return out;
+}
+
+/** Packs the tier reaper marked for a move (one listing of v1/tier/pending/). */
+export async function pendingPacks(storage: ObjectStorage): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of storage.list(TIER_PENDING_PREFIX)) {
+    const m = /^v1\/tier\/pending\/([0-9a-f]{64})\.json$/.exec(o.key);
+    if (m) out.push(m[1]!);
+  }
+  return out;
+}
+
+/** The same members in reverse order: another index, so another pack id (for a pack of two or more). */
+function reversedMembers(table: Buffer): Buffer {
+  const n = memberCount(table);
+  const out = Buffer.allocUnsafe(table.length);
+  for (let i = 0; i < n; i++) table.copy(out, (n - 1 - i) * MEMBER_SIZE, i * MEMBER_SIZE, (i + 1) * MEMBER_SIZE);
+  return out;
 }
 
 /**
@@ -222,15 +281,23 @@ function planPacks(
   ids: readonly string[],
   packTarget: number,
   orphanPacks: ReadonlyMap<string, number>,
-  o: { dryRun: boolean; countObtainable: boolean; collectMissing: boolean; location: string },
+  o: { dryRun: boolean; countObtainable: boolean; collectMissing: boolean; location: string; avoid: ReadonlySet<string> },
 ): PackPlanResult {
   const seen = new Set<string>();
-  const r: PackPlanResult = { manifests: [], packs: [], chunksOnRemote: 0, chunkCount: 0, obtainChunks: 0, obtainBytes: 0, missing: [] };
+  const r: PackPlanResult = { manifests: [], packs: [], chunksOnRemote: 0, chunkCount: 0, obtainChunks: 0, obtainBytes: 0, missing: [], recopied: 0 };
   let members = new MemberTable();
   let size = PACK_HEADER_SIZE;
+  // a copy in a pack that is neither pending a move nor archived
+  const readableCopy = (idRaw: Buffer): boolean => {
+    if (o.avoid.size === 0) return index.has(idRaw);
+    return index.locations(idRaw).some((l) => !o.avoid.has(l.packId));
+  };
   const closePack = (): void => {
     if (members.count === 0) return;
-    const layout = layoutPack(members.finish());
+    let layout = layoutPack(members.finish());
+    // re-uploaded copies laid out exactly as an avoided pack would land on its key: the
+    // reaper would move (or has archived) the fresh copy too. Another order, another id.
+    if (o.avoid.has(layout.packId) && members.count > 1) layout = layoutPack(reversedMembers(layout.members));
     r.packs.push({ ...layout, reuse: orphanPacks.get(layout.packId) === layout.size });
     members = new MemberTable();
     size = PACK_HEADER_SIZE;
@@ -243,10 +310,11 @@ function planPacks(
       const key = idRaw.toString('base64');
       if (seen.has(key)) continue;
       seen.add(key);
-      if (index.has(idRaw)) {
+      if (readableCopy(idRaw)) {
         r.chunksOnRemote++;
         continue;
       }
+      if (o.avoid.size && index.has(idRaw)) r.recopied++;
       const local = store.locate(idRaw);
       if (!local && o.collectMissing) {
         r.missing.push({ idRaw: Buffer.from(idRaw), manifestId: id, rawLength: m.lengthAt(i) });

@@ -48,6 +48,8 @@ export interface RemoteFileReaderOptions {
   cacheBytes?: number;
   /** Index downloads in flight (default 8). */
   concurrency?: number;
+  /** Where the read is recorded for the tier reaper: the file version, and each pack read (never waited on). */
+  access?: { record(kind: 'pack' | 'file', id: string): void };
 }
 
 export interface RemoteFileStats {
@@ -129,6 +131,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     throw new DitsUserError('remote-manifest-corrupt', `manifest ${manifestKey(manifestId)} on ${where} is corrupt (its bytes do not match its id)`, { hint: 'push it again from a machine that has it' });
   }
   const manifest = Manifest.parse(bytes);
+  opts.access?.record('file', manifestId);
   const n = manifest.chunkCount;
   const starts = new Float64Array(n + 1);
   for (let i = 0; i < n; i++) starts[i + 1] = starts[i]! + manifest.lengthAt(i);
@@ -237,6 +240,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         stats.rangeRequests++;
         data = await storage.getBuffer(key, { start: g.start, end: g.end });
         stats.rangeBytes += data.length;
+        opts.access?.record('pack', key.slice(PACKS_PREFIX.length, -'.pack'.length));
       } catch (err) {
         if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
         if (err instanceof StorageError && err.code === 'storage-bad-range') {

@@ -36,6 +36,11 @@ export interface SyncResult {
   corruptIndexes: string[];
   /** packs whose size is not what their index implies (left out of the cache) */
   badPacks: { packKey: string; reason: string }[];
+  /**
+   * The storage class of each listed .pack, when the listing says (S3 ListObjectsV2's
+   * StorageClass, folder tiers): push uses it to avoid reusing chunks only in archived packs.
+   */
+  packClasses: Map<string, string>;
   /** storage requests made */
   requests: number;
 }
@@ -73,12 +78,17 @@ export async function syncRemoteIndex(storage: ObjectStorage, store: ChunkStore,
 export async function syncSession(session: ContentSession, onDropPack?: (packId: string, reason: string) => void): Promise<Omit<SyncResult, 'requests'>> {
   const { storage, queue, index } = session;
   const packSizes = new Map<string, number>();
+  const packClasses = new Map<string, string>();
   const indexes = new Set<string>();
   for await (const o of storage.list(PACKS_PREFIX)) {
     const k = parsePackKey(o.key);
     if (!k) continue;
-    if (k.kind === 'pack') packSizes.set(k.packId, o.size);
-    else indexes.add(k.packId);
+    if (k.kind === 'pack') {
+      packSizes.set(k.packId, o.size);
+      // (an optional field of tiered listings: ListedObject.storageClass)
+      const cls = (o as { storageClass?: string }).storageClass;
+      if (cls) packClasses.set(k.packId, cls);
+    } else indexes.add(k.packId);
   }
   const cached = index.packs();
   let removedPacks = 0;
@@ -137,7 +147,7 @@ export async function syncSession(session: ContentSession, onDropPack?: (packId:
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
   const stats = index.stats();
-  return { packs: stats.packs, chunks: stats.chunks, downloadedIndexes, removedPacks, orphanPacks, corruptIndexes, badPacks };
+  return { packs: stats.packs, chunks: stats.chunks, downloadedIndexes, removedPacks, orphanPacks, corruptIndexes, badPacks, packClasses };
 }
 
 /** The size of the pack an index describes (entries back to back after the header). */
