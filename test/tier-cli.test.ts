@@ -155,7 +155,7 @@ describe('git dits tier', () => {
     expect(dits(['tier', 'apply', '--grace', '0'])).toMatch(/note: this machine's clock is \d+ days ahead/);
   });
 
-  it('keep-hot patterns keep what they name hot: branch:<name> keeps the old version too', () => {
+  it('keep-hot patterns keep what they name hot: branch:<name>, tag:<glob>, path globs', () => {
     const { repo } = setup('keephot');
     expect((JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as PlanJson).moves.length).toBeGreaterThan(0);
     sb.mustGit(['push', '-q', 'origin', 'main~1:refs/heads/archive'], repo);
@@ -164,6 +164,18 @@ describe('git dits tier', () => {
     sb.mustGit(['config', '--add', 'dits.tier.keepHot', 'branch:main'], repo);
     const plan = JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as PlanJson;
     expect(plan.moves).toEqual([]);
+    // the same by a tag of the old version
+    sb.mustGit(['config', '--unset-all', 'dits.tier.keepHot'], repo);
+    sb.mustGit(['tag', 'v1.0', 'main~1'], repo);
+    sb.mustGit(['config', '--add', 'dits.tier.keepHot', 'tag:v1.*'], repo);
+    sb.mustGit(['config', '--add', 'dits.tier.keepHot', 'b.mov'], repo);
+    const byTag = JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as PlanJson;
+    // v1 of a.mov (tag) and b.mov (path glob) are kept; v2 of a.mov, named by neither, may go
+    const v2Only = byTag.moves.filter((m) => m.phase === 'mark');
+    expect(v2Only.length).toBeGreaterThan(0);
+    expect(v2Only.every((m) => !plan.moves.some((p) => p.packId === m.packId))).toBe(true);
+    sb.mustGit(['config', '--add', 'dits.tier.keepHot', 'a.mov'], repo);
+    expect((JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as PlanJson).moves).toEqual([]);
   });
 
   it('a single-class provider says so, exits 0 and moves nothing', () => {

@@ -127,16 +127,28 @@ export async function applyTierPlan(storage: ObjectStorage & TierStorage, catalo
     result.movedBytes += m.size;
     bytes += m.size;
   };
+  // on the first failure no new work starts, and the moves in flight finish (and are
+  // recorded) before the error is thrown: nothing runs on after the caller closes the catalog
+  let failure: { error: unknown } | null = null;
   const worker = async (): Promise<void> => {
-    while (next < todo.length) {
-      opts.signal?.throwIfAborted();
+    while (next < todo.length && failure === null) {
+      if (opts.signal?.aborted) {
+        failure ??= { error: opts.signal.reason };
+        return;
+      }
       const m = plan.moves.at(todo[next++]!);
-      await one(m);
+      try {
+        await one(m);
+      } catch (error) {
+        failure ??= { error };
+        return;
+      }
       done++;
       opts.onProgress?.({ done, total, bytes });
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, todo.length) }, worker));
+  if (failure !== null) throw (failure as { error: unknown }).error;
   return result;
 }
 

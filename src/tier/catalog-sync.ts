@@ -12,7 +12,9 @@
  * pack holding a copy of a chunk an older pack held gets all the older pack's users (a
  * superset: conservative, it can only keep the new pack warmer).
  *
- * Listings stream into temporary tables, so a sync holds no list of a million keys in memory.
+ * Listed keys are looked up in the catalog one by one (a byte per catalog row marks what
+ * was seen); only new or changed packs and manifests are kept aside, so a sync of a million
+ * known packs holds a few MiB.
  */
 import { Manifest } from '../manifest/manifest.js';
 import { parseVariantRecord } from '../manifest/variant-record.js';
@@ -60,12 +62,21 @@ export interface SyncOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** `fn` over `items`, `concurrency` at once; on a failure no new item starts, and it is thrown once those running are done. */
 async function runPool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | null = null;
   const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
+    while (next < items.length && failure === null) {
+      try {
+        await fn(items[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  if (failure !== null) throw (failure as { error: unknown }).error;
 }
 
 export async function syncCatalog(storage: ObjectStorage & TierStorage, catalog: TierCatalog, opts: SyncOptions = {}): Promise<SyncSummary> {
@@ -88,52 +99,78 @@ async function syncCatalogWith(storage: ObjectStorage & TierStorage, catalog: Ti
   let newest = 0;
   const unreadable: string[] = [];
   db.exec(`
-    CREATE TEMP TABLE IF NOT EXISTS listed_manifests (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
-    CREATE TEMP TABLE IF NOT EXISTS listed_packs (id TEXT PRIMARY KEY, size INTEGER NOT NULL, class TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
-    CREATE TEMP TABLE IF NOT EXISTS listed_idx (id TEXT PRIMARY KEY) WITHOUT ROWID;
     CREATE TEMP TABLE IF NOT EXISTS listed_pending (id TEXT PRIMARY KEY, tier INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
-    DELETE FROM listed_manifests; DELETE FROM listed_packs; DELETE FROM listed_idx; DELETE FROM listed_pending;
+    DELETE FROM listed_pending;
   `);
+  // What the listings show of what the catalog holds: one byte per row number (a bitmap),
+  // found by point lookups of each listed key; only what is new or changed is kept aside.
+  // (Temporary tables of every listed key took 106 s for 1,000,000 packs: random inserts.)
+  const max = catalog.maxNumbers();
+  const MANIFEST_SEEN = 1;
+  const PACK_SEEN = 1;
+  const IDX_SEEN = 2;
 
-  // 1. listings, streamed into temp tables in batches
-  const insertManifest = db.prepare('INSERT OR REPLACE INTO listed_manifests (id, at) VALUES (?, ?)');
-  await inBatches(catalog, storage.listTiered(OBJECTS_PREFIX), (o) => {
+  // 1. manifests listed (before packs: see the top of this file)
+  const manifestSeen = new Uint8Array(max.manifest + 1);
+  const lookupManifest = db.prepare('SELECT n, complete FROM manifests WHERE id = ?').raw(true);
+  const toRead: [string, number][] = [];
+  for await (const o of storage.listTiered(OBJECTS_PREFIX)) {
     const rest = o.key.slice(OBJECTS_PREFIX.length);
     const id = rest.slice(0, 2) + rest.slice(3);
-    if (rest[2] !== '/' || !isId(id)) return;
+    if (rest[2] !== '/' || !isId(id)) continue;
     newest = Math.max(newest, o.lastModified);
-    insertManifest.run(id, o.lastModified);
-  });
-  requests++;
-  const insertPack = db.prepare('INSERT OR REPLACE INTO listed_packs (id, size, class, at) VALUES (?, ?, ?, ?)');
-  const insertIdx = db.prepare('INSERT OR REPLACE INTO listed_idx (id) VALUES (?)');
-  await inBatches(catalog, storage.listTiered(PACKS_PREFIX), (o) => {
-    const k = parsePackKey(o.key);
-    if (!k) return;
-    newest = Math.max(newest, o.lastModified);
-    if (k.kind === 'pack') insertPack.run(k.packId, o.size, o.storageClass || 'STANDARD', o.lastModified);
-    else insertIdx.run(k.packId);
-  });
+    const row = lookupManifest.get(id) as [number, number] | undefined;
+    if (row === undefined) toRead.push([id, o.lastModified]);
+    else {
+      manifestSeen[row[0]] = MANIFEST_SEEN;
+      if (row[1] === 0) toRead.push([id, o.lastModified]); // chunks not all found last time
+    }
+  }
   requests++;
 
-  // 2. packs: gone ones out, known ones refreshed, new complete ones (pack + idx) to index
+  // 2. packs listed: a pack is complete with both its .pack and its .idx
+  const packSeen = new Uint8Array(max.pack + 1);
+  const lookupPack = db.prepare('SELECT n, size, class, class_since FROM packs WHERE id = ?').raw(true);
+  const changed: [number, number, string, number][] = [];
+  const unknownPacks = new Map<string, [number, string, number]>();
+  const unknownIdx = new Set<string>();
+  for await (const o of storage.listTiered(PACKS_PREFIX)) {
+    const k = parsePackKey(o.key);
+    if (!k) continue;
+    newest = Math.max(newest, o.lastModified);
+    const row = lookupPack.get(k.packId) as [number, number, string, number] | undefined;
+    const cls = o.storageClass || 'STANDARD';
+    if (row === undefined) {
+      if (k.kind === 'pack') unknownPacks.set(k.packId, [o.size, cls, o.lastModified]);
+      else unknownIdx.add(k.packId);
+    } else if (k.kind === 'idx') packSeen[row[0]] |= IDX_SEEN;
+    else {
+      packSeen[row[0]] |= PACK_SEEN;
+      if (row[1] !== o.size || row[2] !== cls || row[3] !== o.lastModified) changed.push([row[0], o.size, cls, o.lastModified]);
+    }
+  }
+  requests++;
+
+  // packs gone (or without their index now) out, known ones refreshed, new complete ones to index
   const removedPacks = catalog.tx(() => {
-    const gone = db.prepare('SELECT n FROM packs WHERE id NOT IN (SELECT p.id FROM listed_packs p JOIN listed_idx i ON i.id = p.id)').pluck().all() as number[];
     const delUsers = db.prepare('DELETE FROM manifest_packs WHERE pack = ?');
     const delChunks = db.prepare('DELETE FROM chunk_packs WHERE pack = ?');
     const delPack = db.prepare('DELETE FROM packs WHERE n = ?');
+    const gone = (db.prepare('SELECT n FROM packs').pluck().all() as number[]).filter((n) => packSeen[n] !== (PACK_SEEN | IDX_SEEN));
     for (const n of gone) {
       delUsers.run(n);
       delChunks.run(n);
       delPack.run(n);
     }
-    db.exec(`UPDATE packs SET class = l.class, class_since = l.at, size = l.size FROM listed_packs l WHERE l.id = packs.id AND (packs.class != l.class OR packs.class_since != l.at OR packs.size != l.size)`);
+    const update = db.prepare('UPDATE packs SET size = ?, class = ?, class_since = ? WHERE n = ?');
+    for (const [n, size, cls, at] of changed) update.run(size, cls, at, n);
     return gone.length;
   });
-  const fresh = db
-    .prepare('SELECT p.id, p.size, p.class, p.at FROM listed_packs p JOIN listed_idx i ON i.id = p.id WHERE p.id NOT IN (SELECT id FROM packs) ORDER BY p.id')
-    .raw(true)
-    .all() as [string, number, string, number][];
+  const fresh: [string, number, string, number][] = [];
+  for (const [id, [size, cls, at]] of unknownPacks) if (unknownIdx.has(id)) fresh.push([id, size, cls, at]);
+  unknownPacks.clear();
+  unknownIdx.clear();
+  fresh.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const addPack = db.prepare('INSERT INTO packs (id, size, class, uploaded_at, class_since, indexed) VALUES (?, ?, ?, ?, ?, 1)');
   const addChunk = db.prepare('INSERT OR IGNORE INTO chunk_packs (chunk, pack) VALUES (?, ?)');
   const inheritUsers = db.prepare(
@@ -170,7 +207,7 @@ async function syncCatalogWith(storage: ObjectStorage & TierStorage, catalog: Ti
 
   // 3. manifests: gone ones out, new ones (and incomplete ones) read
   const removedManifests = catalog.tx(() => {
-    const gone = db.prepare('SELECT n FROM manifests WHERE id NOT IN (SELECT id FROM listed_manifests)').pluck().all() as number[];
+    const gone = (db.prepare('SELECT n FROM manifests').pluck().all() as number[]).filter((n) => manifestSeen[n] !== MANIFEST_SEEN);
     const delUsers = db.prepare('DELETE FROM manifest_packs WHERE manifest = ?');
     const del = db.prepare('DELETE FROM manifests WHERE n = ?');
     for (const n of gone) {
@@ -179,12 +216,7 @@ async function syncCatalogWith(storage: ObjectStorage & TierStorage, catalog: Ti
     }
     return gone.length;
   });
-  const toRead = db
-    .prepare(
-      `SELECT l.id, l.at FROM listed_manifests l LEFT JOIN manifests m ON m.id = l.id WHERE m.n IS NULL OR m.complete = 0 ORDER BY l.id`,
-    )
-    .raw(true)
-    .all() as [string, number][];
+  toRead.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const upsertManifest = db.prepare(
     'INSERT INTO manifests (id, uploaded_at, complete) VALUES (?, ?, 0) ON CONFLICT (id) DO UPDATE SET uploaded_at = MIN(uploaded_at, excluded.uploaded_at) RETURNING n',
   );
@@ -343,22 +375,6 @@ class WriteBatch {
       for (const fn of work) fn();
     });
   }
-}
-
-async function inBatches<T>(catalog: TierCatalog, items: AsyncIterable<T>, fn: (item: T) => void): Promise<void> {
-  let batch: T[] = [];
-  const flush = (): void => {
-    const b = batch;
-    batch = [];
-    catalog.tx(() => {
-      for (const item of b) fn(item);
-    });
-  };
-  for await (const item of items) {
-    batch.push(item);
-    if (batch.length >= 5000) flush();
-  }
-  flush();
 }
 
 export { PACKS_PREFIX };

@@ -3,7 +3,11 @@
  * computed with git from the remote-tracking refs of the remote (what the remote holds,
  * not what this clone has locally):
  *
- *   <path glob>       files matching it on the remote's default branch (git's glob pathspec)
+ *   <path glob>       files matching it on the remote's default branch, as .gitattributes
+ *                     patterns match: `*` and `?` stay within a path segment, `**` crosses
+ *                     them, `[...]` is a class; a pattern without a `/` matches at any depth
+ *                     (`*.mov`), one with a `/` from the top (`footage/**`); a folder's name
+ *                     matches everything under it
  *   branch:<name>     every tracked file on that branch of the remote
  *   tag:<glob>        every tracked file of each tag matching the glob
  *
@@ -41,10 +45,41 @@ export async function remoteDefaultBranch(cwd: string, remote: string): Promise<
   return null;
 }
 
+/** A path glob as .gitattributes patterns match (see the top of this file), as a test of a repository path. */
+export function pathMatcher(pattern: string): (path: string) => boolean {
+  let p = pattern.trim().replace(/^\.\//, '');
+  const anchored = p.includes('/') && !p.endsWith('/') ? true : p.slice(0, -1).includes('/');
+  p = p.replace(/^\//, '').replace(/\/$/, '');
+  let re = '';
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '*') {
+      if (p[i + 1] === '*') {
+        const slashAfter = p[i + 2] === '/';
+        re += slashAfter ? '(?:.*/)?' : '.*';
+        i += slashAfter ? 2 : 1;
+      } else re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = p.indexOf(']', i + 2);
+      if (end < 0) re += '\\[';
+      else {
+        const body = p.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        re += `[${body}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  // the pattern names a file, or a folder and everything under it
+  const rx = new RegExp(`^${anchored ? '' : '(?:.*/)?'}${re}(?:/.*)?$`);
+  return (path) => rx.test(path);
+}
+
 export async function computeKeepHot(cwd: string, remote: string, patterns: readonly string[], now: number): Promise<KeepHot> {
   const manifests = new Set<string>();
   const resolved: KeepHot['resolved'] = [];
   const defaultRef = await remoteDefaultBranch(cwd, remote);
+  let defaultFiles: Awaited<ReturnType<typeof listTreePointers>> | undefined;
   const addTree = async (pattern: string, ref: string, specs: string[]): Promise<void> => {
     const pointers = await listTreePointers(cwd, ref, specs);
     for (const p of pointers) manifests.add(p.pointer.manifest);
@@ -57,7 +92,18 @@ export async function computeKeepHot(cwd: string, remote: string, patterns: read
         resolved.push({ pattern, ref: null, files: 0, note: `no default branch of ${remote} is known here (run \`git fetch ${remote}\`)` });
         continue;
       }
-      await addTree(pattern, defaultRef, pattern === '(default branch)' ? [] : [`:(glob)${pattern}`]);
+      if (pattern === '(default branch)') await addTree(pattern, defaultRef, []);
+      else {
+        defaultFiles ??= await listTreePointers(cwd, defaultRef, []);
+        const matches = pathMatcher(pattern);
+        let files = 0;
+        for (const p of defaultFiles) {
+          if (!matches(p.path)) continue;
+          manifests.add(p.pointer.manifest);
+          files++;
+        }
+        resolved.push({ pattern, ref: defaultRef, files, ...(files === 0 ? { note: 'matches no tracked file' } : {}) });
+      }
     } else if (pattern.startsWith('branch:')) {
       const ref = `refs/remotes/${remote}/${pattern.slice('branch:'.length)}`;
       if (!(await refExists(cwd, ref))) {

@@ -63,6 +63,30 @@ describe('syncCatalog', () => {
     expect(catalog.usersOf(files[0]!.packId).sort()).toEqual([files[0]!.manifest, m2].sort());
   });
 
+  it('a new pack holding a copy of a chunk an older pack holds gets the older users (all copies count)', async () => {
+    const { storage, files } = await remoteOf(1);
+    const catalog = TierCatalog.open(':memory:');
+    await syncCatalog(storage, catalog);
+    // a push that uploaded a fresh copy of file 0's first chunk (its pack was pending) with a new chunk
+    const fresh = await putTestPack(storage, [files[0]!.chunks[0]!, testChunk('other', 900)]);
+    const m2 = await putTestManifest(storage, [testChunk('other', 900)], 'only the new chunk');
+    await syncCatalog(storage, catalog);
+    expect(catalog.usersOf(fresh.packId).sort()).toEqual([files[0]!.manifest, m2].sort());
+    expect(catalog.usersOf(files[0]!.packId)).toEqual([files[0]!.manifest]);
+  });
+
+  it('a manifest whose chunks are in no listed pack yet is read again by the next sync', async () => {
+    const storage = new MemoryTierStorage({ clock: T0 });
+    const chunks = [testChunk('late', 800)];
+    const m = await putTestManifest(storage, chunks, 'late');
+    const catalog = TierCatalog.open(':memory:');
+    expect((await syncCatalog(storage, catalog)).incompleteManifests).toBe(1);
+    const { packId } = await putTestPack(storage, chunks);
+    const r = await syncCatalog(storage, catalog);
+    expect(r).toMatchObject({ incompleteManifests: 0, newManifests: 1 });
+    expect(catalog.usersOf(packId)).toEqual([m]);
+  });
+
   it('pins the manifests of variants and forgets packs deleted from the remote', async () => {
     const { storage, files } = await remoteOf(2);
     await storage.put(`v1/variants/${'a'.repeat(64)}/proxy.0123456789abcdef.json`, Buffer.from(JSON.stringify({ original: 'a'.repeat(64), kind: 'proxy', recipe: 'x', status: 'ok', fileId: 'b'.repeat(64), manifest: files[0]!.manifest, size: 1, warnings: [], createdAt: 0 })));
@@ -127,6 +151,34 @@ describe('reaper runs', () => {
     expect([...after.keys()].filter((k) => k.startsWith('v1/tier/pending/'))).toEqual([]);
     const third = await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock, keepHotManifests: new Set() });
     expect(third.plan.moves.length).toBe(0);
+  });
+
+  it('a failure with moves in flight lets them finish and be recorded before it is thrown', async () => {
+    const { storage, files } = await remoteOf(6);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 800 * DAY_MS;
+    await reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock, keepHotManifests: new Set() }); // marks
+    const real = storage.setStorageClass.bind(storage);
+    let calls = 0;
+    let finishedAfterFailure = 0;
+    let failed = false;
+    storage.setStorageClass = async (key, cls) => {
+      const call = ++calls;
+      await new Promise((r) => setTimeout(r, call === 2 ? 5 : 30));
+      if (call === 2) {
+        failed = true;
+        throw new Error('refused');
+      }
+      await real(key, cls);
+      if (failed) finishedAfterFailure++;
+    };
+    await expect(reapOnce(storage, catalog, { ...policy, graceMs: 0 }, { now: storage.clock, keepHotManifests: new Set(), apply: { concurrency: 3 } })).rejects.toThrow('refused');
+    // the two others in flight finished and were recorded; no new one started after the failure
+    expect(finishedAfterFailure).toBe(2);
+    expect(calls).toBe(3);
+    expect(catalog.movesLog().length).toBe(2);
+    const moved = files.filter((f) => storage.meta.get(packKey(f.packId))!.storageClass === 'DEEP_ARCHIVE').length;
+    expect(moved).toBe(2);
   });
 
   it('a push of a new version reusing chunks of a pending pack keeps the pack from moving', async () => {
