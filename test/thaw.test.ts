@@ -209,7 +209,18 @@ describe('git dits thaw', () => {
     expect(st.status, st.stderr).toBe(0);
     expect(st.stdout).toMatch(new RegExp(`standard  by test@example.com  a\\.mov: 0/${n} pack\\(s\\) restored, ${n} restoring`));
 
+    // git dits tier status lists the thaw while it runs
+    const ts = JSON.parse(sb.mustDits(['tier', 'status', '--json'], w.clone)) as { thaws: { inProgress: { paths: string[]; restoring: number }[]; expiring: unknown[] } };
+    expect(ts.thaws.inProgress).toEqual([expect.objectContaining({ paths: ['a.mov'], restoring: n })]);
+    const tsText = sb.mustDits(['tier', 'status'], w.clone);
+    expect(tsText).toContain('Thaws in progress: 1;');
+    expect(tsText).toContain(`(standard, by test@example.com): a.mov, `);
+    expect(tsText).toContain(`0/${n} restored, ${n} restoring`);
+
     await front.finishRestores();
+    const done = JSON.parse(sb.mustDits(['tier', 'status', '--json'], w.clone)) as { thaws: { inProgress: unknown[]; expiring: unknown[] } };
+    // restored for 7 days: neither running nor about to expire
+    expect(done.thaws).toEqual({ inProgress: [], expiring: [] });
     const st2 = JSON.parse(sb.mustDits(['thaw', '--status', '--json'], w.clone)) as { paths: string[]; progress: { state: string; expiry?: string }[] }[];
     expect(st2[0]!.progress.every((p) => p.state === 'restored' && p.expiry)).toBe(true);
 

@@ -20,6 +20,7 @@ import { formatDollars, loadPriceTable, type PriceTable } from '../../tier/price
 import type { AccessEntry } from '../../tier/catalog.js';
 import type { TierPlan } from '../../tier/plan.js';
 import type { ReaperResult } from '../../tier/reaper.js';
+import type { ThawOverview } from '../../tier/thaw.js';
 
 interface TierContext {
   repo: RepoPaths;
@@ -65,12 +66,29 @@ async function* remoteAccess(t: TierContext, storage: ObjectStorage, send: boole
   yield* readAccessRecords(storage);
 }
 
+/** Restored copies expiring within this long are listed as "about to expire". */
+const EXPIRING_SOON_MS = 2 * 86_400_000;
+
 /**
- * Thaws in progress and restored copies about to expire, for `tier status` (filled from
- * the thaw records under `v1/tier/thaws/`).
+ * Thaws in progress and restored copies about to expire, for `tier status`, from the thaw
+ * records under `v1/tier/thaws/` and each of their packs' HEAD (thawOverview): a thaw is
+ * in progress while any of its packs is restoring; a finished one is listed as expiring
+ * when its earliest restored copy goes within two days (the provider's clock).
  */
-export async function thawsForStatus(_storage: ObjectStorage & TierStorage): Promise<{ inProgress: unknown[]; expiring: unknown[] }> {
-  return { inProgress: [], expiring: [] };
+export async function thawsForStatus(storage: ObjectStorage & TierStorage, now = Date.now()): Promise<{ inProgress: ThawOverview[]; expiring: ThawOverview[] }> {
+  const { thawOverview } = await import('../../tier/thaw.js');
+  const all = await thawOverview(storage);
+  return {
+    inProgress: all.filter((t) => t.restoring > 0),
+    expiring: all.filter((t) => t.restoring === 0 && t.restored > 0 && t.expiresAt !== undefined && t.expiresAt - now <= EXPIRING_SOON_MS),
+  };
+}
+
+function describeThaw(t: ThawOverview): string {
+  const what = t.paths.length === 0 ? `${t.packs} pack(s)` : t.paths.length <= 3 ? t.paths.join(', ') : `${t.paths.slice(0, 3).join(', ')} and ${t.paths.length - 3} more`;
+  const state = t.restoring > 0 ? `${t.restored}/${t.packs} restored, ${t.restoring} restoring` : `${t.restored}/${t.packs} restored`;
+  const expiry = t.expiresAt === undefined ? '' : `, copies expire ${new Date(t.expiresAt).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `  ${t.id} (${t.tier}, by ${t.by}): ${what}, ${formatBytes(t.bytes)}; ${state}${expiry}`;
 }
 
 const remoteOption = { remote: { type: 'string', value: '<name>', description: 'the Dits remote (default: dits.remote, else origin, else the only dits:: remote)' } } as const satisfies OptionTable;
@@ -304,7 +322,10 @@ async function tierStatus(args: string[], ctx: CliContext): Promise<number> {
   out(ctx, `  total ${formatDollars(plan.monthlyCostBefore)}/month (prices: ${prices.provider} ${prices.region} as of ${prices.asOf})`);
   const p = plan.phases;
   out(ctx, `Next run: mark ${p.mark.packs} pack(s) (${formatBytes(p.mark.bytes)}), move ${p.move.packs} (${formatBytes(p.move.bytes)}), ${p.wait.packs} waiting out the grace; then ${formatDollars(plan.monthlyCostAfter)}/month`);
-  out(ctx, `Thaws in progress: ${thaws.inProgress.length}; restored copies expiring soon: ${thaws.expiring.length}`);
+  out(ctx, `Thaws in progress: ${thaws.inProgress.length}; restored copies expiring within 2 days: ${thaws.expiring.length}`);
+  for (const th of thaws.inProgress) out(ctx, describeThaw(th));
+  if (thaws.expiring.length) out(ctx, 'Expiring soon (`git dits thaw <path> --days N` again to keep them):');
+  for (const th of thaws.expiring) out(ctx, describeThaw(th));
   for (const n of plan.notes) out(ctx, `note: ${n}`);
   return 0;
 }
