@@ -112,6 +112,7 @@ describe('specific mistakes', () => {
     ['prune --older-than <bad age>', ['prune', '--older-than', 'ages']],
     ['prune --max-local-size <bad size>', ['prune', '--max-local-size', 'lots']],
     ['serve --port <bad port>', ['serve', '--port', 'http']],
+    ['serve --tier-schedule <bad time>', ['serve', '--port', '0', '--tier-schedule', '25:00']],
     ['an unknown command', ['staus']],
   ];
   beforeAll(() => {

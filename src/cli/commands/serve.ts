@@ -10,6 +10,9 @@ import type { Command } from '../main.js';
 import { resolveDataDir } from '../server-data-dir.js';
 import { parseOptions, type OptionTable } from '../options.js';
 import { parseCount } from './worker.js';
+import { readDitsConfig } from '../../git/dits-config.js';
+import { readTierPolicy } from '../../tier/policy.js';
+import { parseScheduleTime } from '../../../server/tier-scheduler.js';
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
@@ -34,6 +37,7 @@ const serveOptions = {
   lease: { type: 'string', value: '<seconds>', description: 'with --workers: how long a job stays leased without a heartbeat (default 30)' },
   'tier-folder': { type: 'string', value: '<tier>=<dir>[,...]', description: 'keep tiers of the data dir in other folders, e.g. warm=/mnt/nas/warm,deep=/mnt/tape (remembered in the data dir)' },
   'tier-archive': { type: 'string', value: '<tier>[,...]', description: 'with --tier-folder: tiers whose folder needs a restore step before a read, like tape (e.g. deep)' },
+  'tier-schedule': { type: 'string', value: '<HH:MM>|off', description: 'when the tier reaper runs each day, UTC (default dits.tier.schedule, 03:00); the ages and grace come from the dits.tier.* settings of the user running the server' },
 } as const satisfies OptionTable;
 
 /**
@@ -115,7 +119,7 @@ function superviseWorkers(ctx: CliContext, n: number, args: string[]): { stop():
 const serve: Command = {
   summary: 'Run the Dits server (locks, accounts, dits::http remotes) until Ctrl-C',
   usage:
-    'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--tier-folder <tier>=<dir>[,...] [--tier-archive <tier>]] [--port <n>] [--host <address>] [--workers <n> [--lease <seconds>]] [--quiet]',
+    'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--tier-folder <tier>=<dir>[,...] [--tier-archive <tier>]] [--tier-schedule <HH:MM>|off] [--port <n>] [--host <address>] [--workers <n> [--lease <seconds>]] [--quiet]',
   options: serveOptions,
   async run(args, ctx) {
     const { values } = parseOptions(args, serveOptions);
@@ -131,6 +135,14 @@ const serve: Command = {
       throw new DitsUserError('bad-option-value', '--tier-folder is for a data dir, not with --storage', { hint: 'on S3 tiers are storage classes: see `git dits tier`' });
     }
     await rememberTierFolders(dataDir, values['tier-folder'], values['tier-archive']);
+    // the reaper's policy: the dits.tier.* settings of the user running the server
+    const tierPolicy = readTierPolicy(await readDitsConfig(ctx.cwd));
+    const tierSchedule = values['tier-schedule'] ?? tierPolicy.schedule;
+    try {
+      parseScheduleTime(tierSchedule);
+    } catch (e) {
+      throw new DitsUserError('bad-option-value', `--tier-schedule: ${(e as Error).message}`, { hint: 'e.g. --tier-schedule 03:00 (UTC), or off' });
+    }
     const server = await import('../../../server/index.js');
     const logger = values.quiet ? server.silentLogger : server.createJsonLogger((line: string) => ctx.stderr.write(line + '\n'));
     // `storage` (s3://bucket/prefix): content in S3 instead of the data dir; clients then
@@ -143,6 +155,8 @@ const serve: Command = {
       logger,
       ...(values.storage === undefined ? {} : { storage: values.storage }),
       ...(values['proxy-bytes'] === true ? { direct: false } : {}),
+      tierPolicy,
+      tierSchedule,
     };
     let running: Awaited<ReturnType<typeof server.startServer>>;
     try {
