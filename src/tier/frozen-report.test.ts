@@ -60,7 +60,8 @@ describe('frozenReport', () => {
         ],
         [{ path: 'tape.mov', bytes: 140, packs: [1, 2] }],
       ),
-      FOLDER_PRICES,
+      // folders without restore prices (the shipped folder table prices restores at $0)
+      { ...FOLDER_PRICES, restore: {} },
     );
     expect(r.packs.map((p) => p.packId)).toEqual([id(1), id(2)]);
     expect(r.thaw.estimates).toEqual([]);
