@@ -44,6 +44,7 @@ describe('thaw and frozen-checkout verdicts', () => {
     clipPacks: 94,
     stages: 2,
     indexPacks: 4,
+    moov: { offset: 45008727, bytes: 368516, packs: 2 },
     restoreRequests: 9,
     restoresStarted: 9,
     restoredPacks: 9,

@@ -103,7 +103,7 @@ ${formatTable(
     const vr = find(THAW_FIGURES.range);
     const c = g.clip;
     out.push(
-      `thaw of a range: a ${c.seconds} s H.264 clip made by ffmpeg (${c.size}, ${c.fps} fps, a keyframe every ${c.gopSeconds} s, ${c.videoKbps} kbit/s, no audio, moov at the end; ${(c.bytes / 2 ** 20).toFixed(1)} MiB), pushed with ${Object.entries(g.settings).map(([k, x]) => `${k}=${x}`).join(' ')} so it spans ${g.clipPacks} packs, all in DEEP_ARCHIVE; \`git dits thaw --range ${g.range} --json --yes clip.mp4\` in a lazy clone, run again after the front finished the restores while a stage remained (${g.stages} stage(s): ${g.indexPacks} pack(s) for the container index, then the range)
+      `thaw of a range: a ${c.seconds} s H.264 clip made by ffmpeg (${c.size}, ${c.fps} fps, a keyframe every ${c.gopSeconds} s, ${c.videoKbps} kbit/s, no audio, moov at the end; ${(c.bytes / 2 ** 20).toFixed(1)} MiB), pushed with ${Object.entries(g.settings).map(([k, x]) => `${k}=${x}`).join(' ')} so it spans ${g.clipPacks} packs, all in DEEP_ARCHIVE; \`git dits thaw --range ${g.range} --json --yes clip.mp4\` in a lazy clone, run again after the front finished the restores while a stage remained (${g.stages} stage(s): ${g.indexPacks} pack(s) for the container index, then the range; the moov itself, ${g.moov.bytes} bytes at the end, is in ${g.moov.packs} pack(s): the index stage restores the window \`indexWindow\` estimates from the sample count)
 ${formatTable(
         ['figure', 'measured', 'target', 'verdict'],
         [["packs restored of the clip's", `${g.restoredPacks} of ${g.clipPacks} (${vr?.value ?? '-'}%); ${g.restoreRequests} RestoreObject (${g.restoresStarted} started), ${g.foreign} not the clip's`, vr?.target ?? '', verdictWord(vr?.pass ?? null)]],

@@ -59,6 +59,8 @@ export interface ThawRangeResult {
   /** `git dits thaw --yes` runs it took (2 when the index was frozen: index first, then the range) */
   stages: number;
   indexPacks: number;
+  /** the moov box (from the file's top-level boxes) and the packs holding the chunks it overlaps: what an exact index stage would restore */
+  moov: { offset: number; bytes: number; packs: number };
   restoreRequests: number;
   restoresStarted: number;
   restoredPacks: number;
@@ -155,6 +157,41 @@ async function packsOfFile(e: Env, repo: string, rel: string, storage: S3Storage
     for (const x of packs) out.add(x);
   }
   return out;
+}
+
+/** The packs holding the chunks of `rel` that overlap bytes [start, end). */
+async function packsOfBytes(e: Env, repo: string, rel: string, storage: S3Storage, chunkPacks: Map<string, string[]>, start: number, end: number): Promise<Set<string>> {
+  const p = parsePointer((await e.sb.run('git', ['cat-file', 'blob', `HEAD:${rel}`], repo, { env: {} })).stdout)!;
+  const m = Manifest.parse(await storage.getBuffer(manifestKey(p.manifest)));
+  const out = new Set<string>();
+  let at = 0;
+  for (let i = 0; i < m.chunkCount; i++) {
+    const len = m.lengthAt(i);
+    if (at < end && at + len > start) for (const x of chunkPacks.get(m.idRawAt(i).toString('hex')) ?? []) out.add(x);
+    at += len;
+  }
+  return out;
+}
+
+/** The top-level moov box of an MP4 file: offset and size. */
+function moovOf(file: string): { offset: number; bytes: number } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const h = Buffer.alloc(16);
+    for (let off = 0; off + 8 <= size; ) {
+      fs.readSync(fd, h, 0, 16, off);
+      let n = h.readUInt32BE(0);
+      if (n === 1) n = Number(h.readBigUInt64BE(8));
+      if (n === 0) n = size - off;
+      if (h.toString('latin1', 4, 8) === 'moov') return { offset: off, bytes: n };
+      if (n < 8) break;
+      off += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  throw new Error(`${file}: no top-level moov box`);
 }
 
 async function freezeAll(e: Env, prefix: string, packIds: Iterable<string>): Promise<void> {
@@ -276,6 +313,8 @@ async function thawRangeFigure(e: Env, corpusDir: string, cost: CostCheck[]): Pr
   const storage = e.storage(prefix);
   const { chunkPacks, sizes } = await packIndexes(storage);
   const clipPacks = await packsOfFile(e, src, 'clip.mp4', storage, chunkPacks);
+  const moovBox = moovOf(clipFile);
+  const moovPacks = await packsOfBytes(e, src, 'clip.mp4', storage, chunkPacks, moovBox.offset, moovBox.offset + moovBox.bytes);
   const dest = path.join(e.sb.freshDir('tier-range-clone'), 'c');
   await lazyClone(e, url, dest, { ...settings, 'dits.tier.provider': 'aws' });
   await freezeAll(e, prefix, sizes.keys());
@@ -311,12 +350,13 @@ async function thawRangeFigure(e: Env, corpusDir: string, cost: CostCheck[]): Pr
     clipPacks: clipPacks.size,
     stages,
     indexPacks,
+    moov: { ...moovBox, packs: moovPacks.size },
     restoreRequests: counts.restores,
     restoresStarted: counts.restoresStarted,
     restoredPacks: restored.size,
     foreign: [...restored].filter((x) => !clipPacks.has(x)).length,
   };
-  e.log(`tier thaw of a range: ${r.restoredPacks} of ${r.clipPacks} packs restored in ${stages} stage(s) (${indexPacks} for the index); ${r.restoreRequests} RestoreObject`);
+  e.log(`tier thaw of a range: ${r.restoredPacks} of ${r.clipPacks} packs restored in ${stages} stage(s) (${indexPacks} for the index; the moov, ${moovBox.bytes} bytes, is in ${moovPacks.size}); ${r.restoreRequests} RestoreObject`);
   return r;
 }
 
