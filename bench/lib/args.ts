@@ -8,8 +8,8 @@ export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 
 export type ProxyFigureName = 'clone' | 'make' | 'switch' | 'worker' | 'status';
 export const PROXY_FIGURES: readonly ProxyFigureName[] = ['clone', 'make', 'switch', 'worker', 'status'];
 
-export type TierFigureName = 'plan' | 'moves';
-export const TIER_FIGURES: readonly TierFigureName[] = ['plan', 'moves'];
+export type TierFigureName = 'plan' | 'moves' | 'thaw-file' | 'thaw-range' | 'cost' | 'frozen-checkout';
+export const TIER_FIGURES: readonly TierFigureName[] = ['plan', 'moves', 'thaw-file', 'thaw-range', 'cost', 'frozen-checkout'];
 
 export interface BenchOptions {
   size: number;
@@ -68,7 +68,8 @@ export const USAGE = `npm run bench -- [options]
   --proxy-status-files <n> proxy files in the git status figure (default 100)
   --proxy-figures <list>   figures of the proxy section: clone, make, switch, worker, status (default: all)
   --tier-packs <n>         packs in the synthetic catalog of the tier plan figure (default 1000000)
-  --tier-figures <list>    figures of the tier section: plan, moves (default: all)
+  --tier-figures <list>    figures of the tier section: plan, moves, thaw-file,
+                           thaw-range, cost, frozen-checkout (default: all)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
 

@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { TierCatalog } from '../../src/tier/catalog.js';
 import { DAY_MS, DEFAULT_POLICY } from '../../src/tier/policy.js';
 import { TIERS } from '../../src/tier/tiers.js';
+import { runThawFigures, type ThawFiguresResult } from './tier-thaw.js';
 
 
 export interface TierPlanRun {
@@ -56,6 +57,8 @@ export interface TierMovesResult {
 export interface TierResults {
   plan: { packs: number; manifests: number; userRows: number; runs: TierPlanRun[] } | null;
   moves?: TierMovesResult | null;
+  /** thaw-file, thaw-range, cost, frozen-checkout (lib/tier-thaw.ts) */
+  thaw?: ThawFiguresResult | null;
   notMeasured: { figure: TierFigureName; why: string }[];
 }
 
@@ -149,6 +152,12 @@ export async function runTierBench(
   if (opts.figures.includes('moves')) {
     if (!deps.sandbox) out.notMeasured.push({ figure: 'moves', why: 'no sandbox given' });
     else out.moves = await runMovesFigure(deps.sandbox, deps);
+  }
+  const thawFigures = { thawFile: opts.figures.includes('thaw-file'), thawRange: opts.figures.includes('thaw-range'), cost: opts.figures.includes('cost'), frozenCheckout: opts.figures.includes('frozen-checkout') };
+  if (Object.values(thawFigures).some(Boolean)) {
+    if (!deps.sandbox) {
+      for (const f of ['thaw-file', 'thaw-range', 'cost', 'frozen-checkout'] as const) if (opts.figures.includes(f)) out.notMeasured.push({ figure: f, why: 'no sandbox given' });
+    } else out.thaw = await runThawFigures(thawFigures, opts.runs, { sandbox: deps.sandbox, repoRoot: deps.repoRoot, corpusDir: deps.corpusDir, log: deps.log });
   }
   if (!opts.figures.includes('plan')) return out;
   const child = path.join(deps.repoRoot, 'dist', 'bench', 'lib', 'tier-plan-child.js');
