@@ -119,33 +119,38 @@ afterAll(async () => {
 });
 
 describe('the server reaper keeps the default branch hot from the git data pushed to it', () => {
-  it('keeps a reverted file hot with no list or a stale list published, moves the old version, and moves nothing when a bundle is damaged', async () => {
+  let repo: string;
+  const pushed: Record<string, string[]>[] = [];
+  let round1 = 0;
+  let round2 = 0;
+
+  // one local repository pushed to three server repositories: a.mov = A1, then A2, then
+  // back to A1 (a revert: no new pack, only a commit); then two nights of the reaper
+  beforeAll(async () => {
     const A1 = randomBytesSeeded(200_000, 11);
     const A2 = randomBytesSeeded(200_000, 12);
-    const repo = sb.repo('src', { track: ['*.mov'], config: CFG, files: { 'a.mov': A1, 'notes.txt': 'one\n' } });
+    repo = sb.repo('src', { track: ['*.mov'], config: CFG, files: { 'a.mov': A1, 'notes.txt': 'one\n' } });
     for (const r of REPOS) sb.mustGit(['remote', 'add', r.replace('/', '-'), `dits::http://127.0.0.1:${server.port}/${r}`], repo);
     sb.mustGit(['add', '.'], repo);
     sb.mustGit(['commit', '-q', '-m', 'one'], repo);
-    const p1 = await pushTo(repo, REPOS);
+    pushed.push(await pushTo(repo, REPOS));
     writeFile(path.join(repo, 'a.mov'), A2);
     sb.mustGit(['commit', '-q', '-am', 'two'], repo);
-    const p2 = await pushTo(repo, REPOS);
+    pushed.push(await pushTo(repo, REPOS));
     // what a client's `git dits tier apply` published at that time: the default branch held A2
     const a2Manifest = parsePointer(Buffer.from(sb.mustGit(['cat-file', '-p', 'HEAD:a.mov'], repo)))!.manifest;
     for (const r of ['team/stale', 'team/broken']) await publishKeepHot(new FileStorage(repoRoot(r)), { at: Date.now(), patterns: [], resolved: [], manifests: [a2Manifest] });
-    // the file back to its first content: no new pack, only a commit
     writeFile(path.join(repo, 'a.mov'), A1);
     sb.mustGit(['commit', '-q', '-am', 'three: back to one'], repo);
-    const p3 = await pushTo(repo, REPOS);
+    pushed.push(await pushTo(repo, REPOS));
     for (const r of REPOS) {
-      expect(p1[r]!.length, r).toBeGreaterThan(0);
-      expect(p2[r]!.length, r).toBeGreaterThan(0);
-      expect(p3[r], r).toEqual([]);
+      expect(pushed[0]![r]!.length, r).toBeGreaterThan(0);
+      expect(pushed[1]![r]!.length, r).toBeGreaterThan(0);
+      expect(pushed[2]![r], r).toEqual([]);
     }
     // the last push's bundle of team/broken damaged in the middle
     const refs = JSON.parse(readFileSync(path.join(repoRoot('team/broken'), 'v1', 'refs'), 'utf8')) as { bundles: { key: string }[] };
-    const damaged = refs.bundles.at(-1)!.key;
-    const bundleFile = path.join(repoRoot('team/broken'), damaged);
+    const bundleFile = path.join(repoRoot('team/broken'), refs.bundles.at(-1)!.key);
     const bytes = readFileSync(bundleFile);
     bytes.fill(0x5a, Math.floor(bytes.length / 2), Math.floor(bytes.length / 2) + 64);
     writeFileSync(bundleFile, bytes);
@@ -153,40 +158,45 @@ describe('the server reaper keeps the default branch hot from the git data pushe
 
     // a new server's first round is the next 03:00; then a round marks, the next night's moves (grace 0)
     await server.tierScheduler.tick();
-    const round1 = logs.length;
+    round1 = logs.length;
     now = new Date(Date.UTC(2026, 11, 6, 3, 0));
     await server.tierScheduler.tick();
-    const round2 = logs.length;
+    round2 = logs.length;
     now = new Date(Date.UTC(2026, 11, 7, 3, 0));
     await server.tierScheduler.tick();
+  }, 120_000);
 
-    // team/film, no list published: the current a.mov (A1) stays hot, A2's packs move
-    const filmWarm = packsOf(warmRoot('team/film'));
-    for (const p of p2['team/film']!) expect(filmWarm).toContain(p);
-    for (const p of p1['team/film']!) {
-      expect(filmWarm).not.toContain(p);
-      expect(packsOf(repoRoot('team/film'))).toContain(p);
+  it('no list published: the current version (reverted to A1) stays hot, A2 moves', () => {
+    const film = 'team/film';
+    const warmPacks = packsOf(warmRoot(film));
+    for (const p of pushed[1]![film]!) expect(warmPacks).toContain(p);
+    for (const p of pushed[0]![film]!) {
+      expect(warmPacks).not.toContain(p);
+      expect(packsOf(repoRoot(film))).toContain(p);
     }
-    const film1 = roundResult('team/film', round1)!;
-    expect(film1['keepHot']).toMatchObject({ defaultBranch: 'refs/heads/main', bundlesApplied: 3, computed: 1, published: null });
-    expect(film1['marked']).toBe(p2['team/film']!.length);
+    const first = roundResult(film, round1)!;
+    expect(first['keepHot']).toMatchObject({ defaultBranch: 'refs/heads/main', bundlesApplied: 3, computed: 1, published: null });
+    expect(first['marked']).toBe(pushed[1]![film]!.length);
     // the second night applies no bundle again (nothing new was pushed)
-    expect(roundResult('team/film', round2)!['keepHot']).toMatchObject({ bundlesApplied: 0, computed: 1 });
+    expect(roundResult(film, round2)!['keepHot']).toMatchObject({ bundlesApplied: 0, computed: 1 });
+  });
 
-    // team/stale, a list published before the revert (naming A2): A1 stays hot all the same
-    const staleWarm = packsOf(warmRoot('team/stale'));
-    for (const p of p1['team/stale']!) expect(staleWarm).not.toContain(p);
+  it('a list published before the revert (naming A2): A1 stays hot all the same (either list keeps a version hot)', () => {
+    const warmPacks = packsOf(warmRoot('team/stale'));
+    for (const p of [...pushed[0]!['team/stale']!, ...pushed[1]!['team/stale']!]) expect(warmPacks).not.toContain(p);
     expect(roundResult('team/stale', round1)!['keepHot']).toMatchObject({ computed: 1, published: 1 });
+  });
 
-    // team/broken: a list is published, but the git data cannot be read: nothing moves, logged
+  it('a damaged bundle: nothing moves although a list is published, and the log says why', () => {
     expect(filesUnder(warmRoot('team/broken'))).toEqual([]);
+    expect(filesUnder(path.join(repoRoot('team/broken'), 'v1', 'tier', 'pending'))).toEqual([]);
     expect(roundResult('team/broken', round1)).toBeUndefined();
     const failed = logs.slice(round1).filter((l) => l.msg === 'tier round: repository failed, tried again next round' && l.fields['repo'] === 'team/broken');
     expect(failed.length).toBe(2);
-    expect(String(failed[0]!.fields['error'])).toMatch(/cannot read the git data of .* so nothing was moved/);
-    expect(filesUnder(path.join(repoRoot('team/broken'), 'v1', 'tier', 'pending'))).toEqual([]);
+    expect(String(failed[0]!.fields['error'])).toMatch(/cannot read the git data of .* so nothing was moved: .*bundle/);
+  });
 
-    // a later push: only its bundle is applied the next night, and the cache has its commit
+  it('a later push: only its bundle is applied the next night, and the cache has its commit', async () => {
     writeFile(path.join(repo, 'b.mov'), randomBytesSeeded(100_000, 13));
     sb.mustGit(['add', 'b.mov'], repo);
     sb.mustGit(['commit', '-q', '-m', 'four'], repo);
