@@ -85,10 +85,9 @@ export async function serverKeepHot(storage: ObjectStorage, gitDir: string, serv
   } catch (err) {
     throw new KeepHotUnreadable(`cannot read the trees of ${storage.location} to tell which files must stay hot, so nothing was moved: ${(err as Error).message}`);
   }
-  // the server's own patterns must resolve (the default branch above all); a published
-  // pattern this server cannot resolve is covered by the published manifests
-  const ownResolved = computed.resolved.filter((r) => (serverPatterns.length ? serverPatterns : ['(default branch)']).includes(r.pattern)).every((r) => r.ref !== null);
-  const known = Object.keys(synced.state.refs).length > 0 && ownResolved;
+  // as `git dits tier apply` decides: with no pattern set, the default branch must be known;
+  // a named pattern that resolves to nothing (a branch deleted) is said in the summary
+  const known = Object.keys(synced.state.refs).length > 0 && (serverPatterns.length > 0 || refs.defaultRef !== null);
   const manifests = known || published ? new Set([...(known ? computed.manifests : []), ...(published?.manifests ?? [])]) : null;
   return {
     manifests,
