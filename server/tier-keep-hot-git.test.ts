@@ -6,7 +6,7 @@
  * main or master) and no list
  * keeps nothing known, and git data listed but missing is refused.
  */
-import { rmSync, unlinkSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeepHotUnreadable, serverKeepHot } from './tier-keep-hot.js';
@@ -75,6 +75,30 @@ describe('serverKeepHot', () => {
     await publishKeepHot(storage, { at: 1, patterns: [], resolved: [], manifests: [manifestOf('release:a.mov')] });
     const listed = await serverKeepHot(storage, cacheDir('nodefault'), [], Date.now());
     expect([...listed.manifests!]).toEqual([manifestOf('release:a.mov')]);
+  });
+
+  it('a damaged cache is built again from the storage: a HEAD that is not a repository any more, a corrupt object', async () => {
+    const storage = new FileStorage(remoteDir('cache'));
+    sb.mustGit(['push', '-q', `dits::file://${remoteDir('cache')}`, 'main'], repo);
+    const want = ['main:a.mov', 'main:b.mov'].map(manifestOf).sort();
+    const first = await serverKeepHot(storage, cacheDir('cache'), [], Date.now());
+    expect([...first.manifests!].sort()).toEqual(want);
+    writeFileSync(path.join(cacheDir('cache'), 'HEAD'), 'garbage\n');
+    const again = await serverKeepHot(storage, cacheDir('cache'), [], Date.now());
+    expect(again.summary.bundlesApplied).toBe(1);
+    expect([...again.manifests!].sort()).toEqual(want);
+    // every object file of the cache damaged: git fails, the cache is rebuilt once
+    const packDir = path.join(cacheDir('cache'), 'objects', 'pack');
+    for (const f of readdirSync(packDir).filter((f) => f.endsWith('.pack'))) {
+      const file = path.join(packDir, f);
+      const bytes = readFileSync(file);
+      bytes.fill(0x5a, 12, bytes.length - 20);
+      chmodSync(file, 0o644);
+      writeFileSync(file, bytes);
+    }
+    const rebuilt = await serverKeepHot(storage, cacheDir('cache'), [], Date.now());
+    expect(rebuilt.summary.bundlesApplied).toBe(1);
+    expect([...rebuilt.manifests!].sort()).toEqual(want);
   });
 
   it('a bundle listed in the refs object but missing from the storage: KeepHotUnreadable, saying which', async () => {

@@ -16,7 +16,8 @@
  *
  * Git data that cannot be read (a damaged or missing bundle, a ref naming an object no
  * bundle holds) throws KeepHotUnreadable: the repository's run is skipped and logged, and
- * nothing moves on a partial view of what the team needs.
+ * nothing moves on a partial view of what the team needs. A cache that fails to update is
+ * first built again from scratch (the cache, not the storage, may be what is damaged).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,6 +29,11 @@ import type { ObjectStorage } from '../src/transfer/object-storage.js';
 
 export class KeepHotUnreadable extends Error {
   readonly code = 'tier-keep-hot-unreadable';
+}
+
+/** The cache does not hold what the refs object names (damaged, or a bundle lacks it). */
+class CacheDamaged extends Error {
+  readonly code = 'git-failed';
 }
 
 /** The bare cache of a repository's git data: `<dataDir>/tier/git/<owner>/<repo>.git`. */
@@ -43,7 +49,9 @@ const QUIET = ['-c', 'core.hooksPath=/dev/null'];
  * no longer names. Returns the refs object and how many bundles were applied.
  */
 export async function syncGitCache(storage: ObjectStorage, gitDir: string): Promise<{ state: RefState; applied: number }> {
-  if (!fs.existsSync(path.join(gitDir, 'HEAD'))) {
+  if (!(await isBareRepoAt(gitDir))) {
+    // none yet, or not a repository any more (git would otherwise look in the folders above)
+    fs.rmSync(gitDir, { recursive: true, force: true });
     fs.mkdirSync(path.dirname(gitDir), { recursive: true });
     await runGit(['init', '-q', '--bare', gitDir], { cwd: path.dirname(gitDir) });
   }
@@ -54,7 +62,21 @@ export async function syncGitCache(storage: ObjectStorage, gitDir: string): Prom
   const lines = [...Object.entries(state.refs).map(([name, oid]) => `update ${name} ${oid}\n`), ...have.filter((r) => !(r in state.refs)).map((r) => `delete ${r}\n`)];
   if (lines.length) await runGit([...QUIET, 'update-ref', '--no-deref', '--stdin'], { cwd: gitDir, input: lines.join('') });
   if (state.head && state.refs[state.head]) await runGit(['symbolic-ref', 'HEAD', state.head], { cwd: gitDir });
+  // every ref's object readable here, and each branch a commit (a damaged cache would
+  // otherwise look like a repository without them: nothing known, or less kept hot)
+  const tips = Object.entries(state.refs);
+  const readable = await presentObjects(gitDir, [...new Set(tips.map(([, oid]) => oid))]);
+  const unreadable = tips.filter(([, oid]) => !readable.has(oid)).map(([name]) => name);
+  for (const [name] of tips) if (name.startsWith('refs/heads/') && !unreadable.includes(name) && (await runGit(['rev-parse', '--verify', '--quiet', `${name}^{tree}`], { cwd: gitDir, allowFail: true })).exitCode !== 0) unreadable.push(name);
+  if (unreadable.length) throw new CacheDamaged(`the objects of ${unreadable.slice(0, 3).join(', ')}${unreadable.length > 3 ? ', ...' : ''} cannot be read after applying every bundle`);
   return { state, applied };
+}
+
+/** Whether `gitDir` is itself a bare repository (not a folder inside another one). */
+async function isBareRepoAt(gitDir: string): Promise<boolean> {
+  if (!fs.existsSync(path.join(gitDir, 'HEAD'))) return false;
+  const r = await runGit(['rev-parse', '--absolute-git-dir'], { cwd: gitDir, allowFail: true });
+  return r.exitCode === 0 && r.stdout.toString('utf8').trim() === fs.realpathSync(gitDir);
 }
 
 export interface ServerKeepHot {
@@ -70,21 +92,30 @@ export interface ServerKeepHot {
  */
 export async function serverKeepHot(storage: ObjectStorage, gitDir: string, serverPatterns: readonly string[], now: number): Promise<ServerKeepHot> {
   const published = await readPublishedKeepHot(storage);
-  let synced: { state: RefState; applied: number };
-  try {
-    synced = await syncGitCache(storage, gitDir);
-  } catch (err) {
-    throw new KeepHotUnreadable(`cannot read the git data of ${storage.location} to tell which files must stay hot, so nothing was moved: ${(err as Error).message}`);
-  }
   const patterns = [...new Set([...(serverPatterns.length ? serverPatterns : ['(default branch)']), ...(published?.patterns ?? [])])];
-  // computeKeepHot's "no pattern" is the default branch; '(default branch)' names it among others
-  const refs = await bareRefs(gitDir, synced.state.head);
-  let computed;
+  // '(default branch)' is computeKeepHot's name of the default branch among other patterns
+  const once = async () => {
+    const synced = await syncGitCache(storage, gitDir);
+    const refs = await bareRefs(gitDir, synced.state.head);
+    return { synced, refs, computed: await computeKeepHot(gitDir, refs, patterns, now) };
+  };
+  const hadCache = fs.existsSync(gitDir);
+  let done: Awaited<ReturnType<typeof once>>;
   try {
-    computed = await computeKeepHot(gitDir, refs, patterns, now);
-  } catch (err) {
-    throw new KeepHotUnreadable(`cannot read the trees of ${storage.location} to tell which files must stay hot, so nothing was moved: ${(err as Error).message}`);
+    done = await once();
+  } catch (first) {
+    // git failed: the cache itself may be what is damaged (a disk error, a restored copy of
+    // the data dir): built again from the storage once; damage in the storage fails the
+    // same way again (a storage error, a network cut, is not the cache's: no rebuild)
+    try {
+      if (!hadCache || (first as { code?: string }).code !== 'git-failed') throw first;
+      fs.rmSync(gitDir, { recursive: true, force: true });
+      done = await once();
+    } catch (err) {
+      throw new KeepHotUnreadable(`cannot read the git data of ${storage.location} to tell which files must stay hot, so nothing was moved: ${(err as Error).message}`);
+    }
   }
+  const { synced, refs, computed } = done;
   // as `git dits tier apply` decides: with no pattern set, the default branch must be known;
   // a named pattern that resolves to nothing (a branch deleted) is said in the summary
   const known = Object.keys(synced.state.refs).length > 0 && (serverPatterns.length > 0 || refs.defaultRef !== null);
