@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeepHotUnreadable, serverKeepHot } from './tier-keep-hot.js';
 import { GitSandbox, randomBytesSeeded, writeFile } from '../test/helpers/git-env.js';
 import { parsePointer } from '../src/manifest/pointer.js';
-import { publishKeepHot } from '../src/tier/keep-hot.js';
+import { bareRefs, computeKeepHot, publishKeepHot } from '../src/tier/keep-hot.js';
 import { encodeRefState, readRefState, REFS_KEY } from '../src/remote/remote-state.js';
 import { FileStorage } from '../src/transfer/file-storage.js';
 
@@ -99,6 +99,22 @@ describe('serverKeepHot', () => {
     const rebuilt = await serverKeepHot(storage, cacheDir('cache'), [], Date.now());
     expect(rebuilt.summary.bundlesApplied).toBe(1);
     expect([...rebuilt.manifests!].sort()).toEqual(want);
+  });
+
+  it('on a bare repository a file whose blob cannot be read is an error, not a file that is not a pointer', async () => {
+    const bare = path.join(sb.dir, 'holes.git');
+    sb.mustGit(['init', '-q', '--bare', bare], sb.dir);
+    const pointerBlob = sb.mustGit(['hash-object', '-w', '--stdin'], bare, sb.mustGit(['cat-file', '-p', 'main:b.mov'], repo)).trim();
+    const lost = 'e'.repeat(40);
+    const tree = sb.mustGit(['mktree', '--missing'], bare, `100644 blob ${pointerBlob}\tb.mov\n100644 blob ${lost}\ta.mov\n`).trim();
+    const commit = sb.mustGit(['commit-tree', tree, '-m', 'holes'], bare).trim();
+    sb.mustGit(['update-ref', 'refs/heads/main', commit], bare);
+    const refs = await bareRefs(bare, null);
+    expect(refs.defaultRef).toBe('refs/heads/main');
+    await expect(computeKeepHot(bare, refs, [], 1)).rejects.toThrow(new RegExp(`blob ${lost} \\(a.mov\\) cannot be read`));
+    // a clone's view (not strict) takes it for a file that is not a pointer, as before
+    const lax = await computeKeepHot(bare, { ...refs, strict: false }, [], 1);
+    expect(lax.manifests).toEqual([manifestOf('main:b.mov')]);
   });
 
   it('a bundle listed in the refs object but missing from the storage: KeepHotUnreadable, saying which', async () => {

@@ -60,6 +60,8 @@ export interface KeepHotRefs {
   name: string;
   /** said after a note when a ref is missing, e.g. `run \`git fetch origin\`` */
   fetchHint?: string;
+  /** a file whose blob cannot be read throws (the server's cache must not under-count) */
+  strict?: boolean;
 }
 
 export async function remoteTrackingRefs(cwd: string, remote: string): Promise<KeepHotRefs> {
@@ -75,7 +77,7 @@ export async function bareRefs(cwd: string, head: string | null): Promise<KeepHo
       break;
     }
   }
-  return { branchPrefix: 'refs/heads/', defaultRef, name: 'the repository' };
+  return { branchPrefix: 'refs/heads/', defaultRef, name: 'the repository', strict: true };
 }
 
 /** A path glob as .gitattributes patterns match (see the top of this file), as a test of a repository path. */
@@ -120,7 +122,7 @@ export async function computeKeepHot(cwd: string, refs: string | KeepHotRefs, pa
   const defaultRef = where.defaultRef;
   let defaultFiles: Awaited<ReturnType<typeof listTreePointers>> | undefined;
   const addTree = async (pattern: string, ref: string, specs: string[]): Promise<void> => {
-    const pointers = await listTreePointers(cwd, ref, specs);
+    const pointers = await listTreePointers(cwd, ref, specs, { strict: where.strict });
     for (const p of pointers) manifests.add(p.pointer.manifest);
     resolved.push({ pattern, ref, files: pointers.length });
   };
@@ -133,7 +135,7 @@ export async function computeKeepHot(cwd: string, refs: string | KeepHotRefs, pa
       }
       if (pattern === '(default branch)') await addTree(pattern, defaultRef, []);
       else {
-        defaultFiles ??= await listTreePointers(cwd, defaultRef, []);
+        defaultFiles ??= await listTreePointers(cwd, defaultRef, [], { strict: where.strict });
         const matches = pathMatcher(pattern);
         let files = 0;
         for (const p of defaultFiles) {
