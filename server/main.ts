@@ -31,6 +31,7 @@ import { JobQueue } from './jobs/queue.js';
 import { enqueueIfVideo, enqueueInspection, manifestIdOfKey } from './jobs/video-manifests.js';
 import { startTierScheduler, type TierScheduler } from './tier-scheduler.js';
 import { accessEntriesOf, tierCatalogFile } from './tier-access.js';
+import { serverKeepHot, tierGitCacheDir } from './tier-keep-hot.js';
 import { runReaper } from '../src/tier/reaper.js';
 import { DEFAULT_POLICY, type TierPolicy } from '../src/tier/policy.js';
 import { tierStorageOf } from '../src/tier/tier-storage.js';
@@ -151,7 +152,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   server.on('error', (err) => logger.error('server error', { err }));
 
   // the tier reaper, nightly: each repository's catalog in <dataDir>/tier/, its reads from
-  // the access table (flushed first), its keep-hot set as the last client published it
+  // the access table (flushed first), its keep-hot set from its git data and the list a
+  // client published (server/tier-keep-hot.ts)
   const tierPolicy = options.tierPolicy ?? DEFAULT_POLICY;
   const tierScheduler = startTierScheduler(db, {
     at: options.tierSchedule ?? tierPolicy.schedule,
@@ -161,13 +163,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       const tiered = tierStorageOf(await backend.forRepo(repo));
       if (tiered === null) return { skipped: 'this storage has no tiers' };
       if (tiered.tierProfile.classes === null) return { skipped: tiered.tierProfile.note };
+      // keep-hot from the repository's git data and the published list (a throw: nothing moves)
+      const keepHot = await serverKeepHot(tiered, tierGitCacheDir(options.dataDir, repo), tierPolicy.keepHot, clock().getTime());
       access.flush();
       const r = await runReaper(tiered, tierCatalogFile(options.dataDir, repo), tierPolicy, {
         access: accessEntriesOf(db, repo),
         now: clock().getTime(),
         apply: { signal },
+        ...(keepHot.manifests ? { keepHotManifests: keepHot.manifests } : {}),
       });
-      return { marked: r.apply?.marked ?? 0, moved: r.apply?.moved ?? 0, movedBytes: r.apply?.movedBytes ?? 0, waiting: r.apply?.waiting ?? 0, notes: r.plan.notes };
+      return { marked: r.apply?.marked ?? 0, moved: r.apply?.moved ?? 0, movedBytes: r.apply?.movedBytes ?? 0, waiting: r.apply?.waiting ?? 0, notes: r.plan.notes, keepHot: keepHot.summary };
     },
   });
 

@@ -191,7 +191,13 @@ export function createStorageBackend(options: StorageBackendOptions): StorageBac
       await mkdir(root, { recursive: true });
       if (tiers === undefined) return openStorage(root, { file: options.file });
       const folders: TierFolderMap['folders'] = {};
-      for (const [tier, dir] of tierDirs) folders[tier] = path.join(dir, ...repoName.split('/'));
+      for (const [tier, dir] of tierDirs) {
+        folders[tier] = path.join(dir, ...repoName.split('/'));
+        // the repository's folder in a tier dir that is there (mounted): made now, so a key
+        // missing from a repository nothing was moved from yet reads as missing, not as
+        // "the tier folder is missing: it may be there"
+        if (statSync(dir, { throwIfNoEntry: false })?.isDirectory()) await mkdir(folders[tier]!, { recursive: true });
+      }
       const { TieredFolderStorage } = await import('../src/tier/tier-folders.js');
       return new TieredFolderStorage(root, { folders, archive: tiers.archive, file: options.file, createFolders: true });
     };

@@ -33,15 +33,23 @@ export async function listIndexBlobs(workTree: string, pathspecs: string[]): Pro
   return entries;
 }
 
-/** Pointers among (path, oid) pairs of any tree listing. */
-export async function resolvePointers<T extends { oid: string; path: string; mode: string; stage?: number }>(cwd: string, entries: T[]): Promise<IndexPointer[]> {
+/**
+ * Pointers among (path, oid) pairs of any tree listing. `strict`: a blob that cannot be read
+ * throws (a damaged repository) instead of being taken for a file that is not a pointer.
+ */
+export async function resolvePointers<T extends { oid: string; path: string; mode: string; stage?: number }>(cwd: string, entries: T[], opts: { strict?: boolean } = {}): Promise<IndexPointer[]> {
   const oids = [...new Set(entries.map((e) => e.oid))];
   const info = await batchCheck(cwd, oids);
+  const unreadable = (oid: string): never => {
+    throw new GitError(['cat-file', oid], 1, `blob ${oid} (${entries.find((e) => e.oid === oid)?.path ?? '?'}) cannot be read`);
+  };
+  if (opts.strict) for (const o of oids) if (!info.has(o)) unreadable(o);
   const small = oids.filter((o) => {
     const i = info.get(o);
     return i && i.type === 'blob' && i.size <= MAX_POINTER_SIZE;
   });
   const contents = await batchRead(cwd, small);
+  if (opts.strict) for (const o of small) if (!contents.has(o)) unreadable(o);
   const out: IndexPointer[] = [];
   for (const e of entries) {
     const c = contents.get(e.oid);
@@ -64,7 +72,7 @@ function treeFiles(listing: Buffer): { mode: string; oid: string; path: string }
 }
 
 /** Pointers among the files of a commit or tree (`git ls-tree -r`), under the given paths. */
-export async function listTreePointers(cwd: string, rev: string, pathspecs: string[] = []): Promise<IndexPointer[]> {
+export async function listTreePointers(cwd: string, rev: string, pathspecs: string[] = [], opts: { strict?: boolean } = {}): Promise<IndexPointer[]> {
   const r = await runGit(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...pathspecs], { cwd, allowFail: true });
   if (r.exitCode !== 0) {
     if (/not a valid object name|not a tree object|ambiguous argument/i.test(r.stderr)) {
@@ -73,7 +81,7 @@ export async function listTreePointers(cwd: string, rev: string, pathspecs: stri
     throw new GitError(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...pathspecs], r.exitCode, r.stderr);
   }
   const entries = treeFiles(r.stdout);
-  return resolvePointers(cwd, entries);
+  return resolvePointers(cwd, entries, opts);
 }
 
 /**

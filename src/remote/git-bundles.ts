@@ -7,6 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { runGit } from '../git/exec.js';
+import { DitsUserError } from '../errors.js';
+import type { ObjectStorage } from '../transfer/object-storage.js';
+import type { BundleRecord } from './remote-state.js';
 
 export async function hasObject(cwd: string, oid: string): Promise<boolean> {
   const r = await runGit(['cat-file', '-e', `${oid}^{object}`], { cwd, allowFail: true });
@@ -55,4 +58,38 @@ export async function createBundle(cwd: string, tmpDir: string, tips: string[], 
 /** Applies a bundle file: its objects land in the repository's object store. */
 export async function applyBundle(cwd: string, file: string): Promise<void> {
   await runGit(['bundle', 'unbundle', file], { cwd });
+}
+
+/**
+ * Downloads and applies, in push order, the bundles whose tips are not all in `present`
+ * (a fetch, and the server's cache of a repository's git data); returns how many were
+ * applied. A bundle listed but missing from the storage is the remote's damage.
+ */
+export async function applyMissingBundles(cwd: string, storage: ObjectStorage, bundles: readonly BundleRecord[], present: ReadonlySet<string>, tmpDir: string): Promise<number> {
+  fs.mkdirSync(tmpDir, { recursive: true });
+  let applied = 0;
+  for (const b of bundles) {
+    if (b.tips.every((t) => present.has(t))) continue;
+    const file = path.join(tmpDir, `fetch-${process.pid}-${path.basename(b.key)}`);
+    try {
+      const stream = await storage.get(b.key);
+      await new Promise<void>((resolve, reject) => {
+        const out = fs.createWriteStream(file);
+        stream.on('error', reject);
+        out.on('error', reject);
+        out.on('finish', resolve);
+        stream.pipe(out);
+      });
+      await applyBundle(cwd, file);
+      applied++;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'storage-not-found') {
+        throw new DitsUserError('remote-corrupt', `the remote lists git data ${b.key} but it is missing from ${storage.location}`, { hint: 'the remote was damaged; push again from a clone that has these commits' });
+      }
+      throw err;
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return applied;
 }

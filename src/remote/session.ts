@@ -19,7 +19,7 @@ import { runGit } from '../git/exec.js';
 import { resolvePointers } from '../git/pointers.js';
 import { MAX_POINTER_SIZE } from '../manifest/pointer.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
-import { applyBundle, createBundle, hasObject, presentObjects } from './git-bundles.js';
+import { applyMissingBundles, createBundle, hasObject, presentObjects } from './git-bundles.js';
 import type { PushOutcome, PushSpec, RefAdvert, RemoteHelperHandlers } from './helper-protocol.js';
 import { checkFormat, encodeRefState, readRefState, REFS_KEY, writeFormat, type RefState } from './remote-state.js';
 
@@ -287,31 +287,7 @@ export class RemoteSession implements RemoteHelperHandlers {
 
   /** Applies, in push order, the bundles whose tips are not all in `present`. */
   private async applyBundles(state: RefState, present: Set<string>): Promise<void> {
-    const { cwd, storage } = this.deps;
-    const tmpDir = path.join(this.gitDir(), 'dits', 'tmp');
-    fs.mkdirSync(tmpDir, { recursive: true });
-    for (const b of state.bundles) {
-      if (b.tips.every((t) => present.has(t))) continue;
-      const file = path.join(tmpDir, `fetch-${process.pid}-${path.basename(b.key)}`);
-      try {
-        const stream = await storage.get(b.key);
-        await new Promise<void>((resolve, reject) => {
-          const out = fs.createWriteStream(file);
-          stream.on('error', reject);
-          out.on('error', reject);
-          out.on('finish', resolve);
-          stream.pipe(out);
-        });
-        await applyBundle(cwd, file);
-      } catch (err) {
-        if ((err as { code?: string }).code === 'storage-not-found') {
-          throw new DitsUserError('remote-corrupt', `the remote lists git data ${b.key} but it is missing from ${storage.location}`, { hint: 'the remote was damaged; push again from a clone that has these commits' });
-        }
-        throw err;
-      } finally {
-        fs.rmSync(file, { force: true });
-      }
-    }
+    await applyMissingBundles(this.deps.cwd, this.deps.storage, state.bundles, present, path.join(this.gitDir(), 'dits', 'tmp'));
   }
 
   async push(specs: PushSpec[]): Promise<PushOutcome[]> {

@@ -12,8 +12,9 @@
  *   tag:<glob>        every tracked file of each tag matching the glob
  *
  * No pattern: the default branch's current files. The result is published as
- * `v1/tier/keep-hot.json` so the server's scheduled reaper (which has no git trees) keeps
- * the same manifests hot.
+ * `v1/tier/keep-hot.json`. The server's scheduled reaper resolves the same patterns itself
+ * on the plain branches of a bare cache of the repository's git data (server/tier-keep-hot.ts,
+ * `bareRefs`) and keeps hot what either list names.
  */
 import { runGit } from '../git/exec.js';
 import { listTreePointers } from '../git/pointers.js';
@@ -43,6 +44,40 @@ export async function remoteDefaultBranch(cwd: string, remote: string): Promise<
   }
   for (const b of ['main', 'master']) if (await refExists(cwd, `refs/remotes/${remote}/${b}`)) return `refs/remotes/${remote}/${b}`;
   return null;
+}
+
+/**
+ * Where computeKeepHot finds the branches the patterns name: a clone's remote-tracking refs
+ * of one remote (`remoteTrackingRefs`), or a bare repository's own branches (`bareRefs`,
+ * the server's cache of a repository's git data). Tags are `refs/tags/` in both.
+ */
+export interface KeepHotRefs {
+  /** prefix of the branch refs: `refs/remotes/<remote>/` or `refs/heads/` */
+  branchPrefix: string;
+  /** the default branch's ref; null when none is known */
+  defaultRef: string | null;
+  /** what the notes call the repository: the remote's name, or 'the repository' */
+  name: string;
+  /** said after a note when a ref is missing, e.g. `run \`git fetch origin\`` */
+  fetchHint?: string;
+  /** a file whose blob cannot be read throws (the server's cache must not under-count) */
+  strict?: boolean;
+}
+
+export async function remoteTrackingRefs(cwd: string, remote: string): Promise<KeepHotRefs> {
+  return { branchPrefix: `refs/remotes/${remote}/`, defaultRef: await remoteDefaultBranch(cwd, remote), name: remote, fetchHint: `run \`git fetch ${remote}\`` };
+}
+
+/** A bare repository's branches; the default is `head` (a ref name) if it exists, else main, else master. */
+export async function bareRefs(cwd: string, head: string | null): Promise<KeepHotRefs> {
+  let defaultRef: string | null = null;
+  for (const ref of [...(head ? [head] : []), 'refs/heads/main', 'refs/heads/master']) {
+    if (await refExists(cwd, ref)) {
+      defaultRef = ref;
+      break;
+    }
+  }
+  return { branchPrefix: 'refs/heads/', defaultRef, name: 'the repository', strict: true };
 }
 
 /** A path glob as .gitattributes patterns match (see the top of this file), as a test of a repository path. */
@@ -75,13 +110,19 @@ export function pathMatcher(pattern: string): (path: string) => boolean {
   return (path) => rx.test(path);
 }
 
-export async function computeKeepHot(cwd: string, remote: string, patterns: readonly string[], now: number): Promise<KeepHot> {
+/**
+ * The keep-hot manifests of `patterns` in the repository at `cwd`; `refs`: a remote's name
+ * (its remote-tracking refs in a clone) or where the branches are (see KeepHotRefs).
+ */
+export async function computeKeepHot(cwd: string, refs: string | KeepHotRefs, patterns: readonly string[], now: number): Promise<KeepHot> {
   const manifests = new Set<string>();
   const resolved: KeepHot['resolved'] = [];
-  const defaultRef = await remoteDefaultBranch(cwd, remote);
+  const where = typeof refs === 'string' ? await remoteTrackingRefs(cwd, refs) : refs;
+  const hint = where.fetchHint ? ` (${where.fetchHint})` : '';
+  const defaultRef = where.defaultRef;
   let defaultFiles: Awaited<ReturnType<typeof listTreePointers>> | undefined;
   const addTree = async (pattern: string, ref: string, specs: string[]): Promise<void> => {
-    const pointers = await listTreePointers(cwd, ref, specs);
+    const pointers = await listTreePointers(cwd, ref, specs, { strict: where.strict });
     for (const p of pointers) manifests.add(p.pointer.manifest);
     resolved.push({ pattern, ref, files: pointers.length });
   };
@@ -89,12 +130,12 @@ export async function computeKeepHot(cwd: string, remote: string, patterns: read
   for (const pattern of list) {
     if (pattern === '(default branch)' || !/^(branch|tag):/.test(pattern)) {
       if (defaultRef === null) {
-        resolved.push({ pattern, ref: null, files: 0, note: `no default branch of ${remote} is known here (run \`git fetch ${remote}\`)` });
+        resolved.push({ pattern, ref: null, files: 0, note: `no default branch of ${where.name} is known here${hint}` });
         continue;
       }
       if (pattern === '(default branch)') await addTree(pattern, defaultRef, []);
       else {
-        defaultFiles ??= await listTreePointers(cwd, defaultRef, []);
+        defaultFiles ??= await listTreePointers(cwd, defaultRef, [], { strict: where.strict });
         const matches = pathMatcher(pattern);
         let files = 0;
         for (const p of defaultFiles) {
@@ -105,9 +146,9 @@ export async function computeKeepHot(cwd: string, remote: string, patterns: read
         resolved.push({ pattern, ref: defaultRef, files, ...(files === 0 ? { note: 'matches no tracked file' } : {}) });
       }
     } else if (pattern.startsWith('branch:')) {
-      const ref = `refs/remotes/${remote}/${pattern.slice('branch:'.length)}`;
+      const ref = `${where.branchPrefix}${pattern.slice('branch:'.length)}`;
       if (!(await refExists(cwd, ref))) {
-        resolved.push({ pattern, ref: null, files: 0, note: `${remote} has no branch ${pattern.slice(7)} known here` });
+        resolved.push({ pattern, ref: null, files: 0, note: `${where.name} has no branch ${pattern.slice(7)} known here${hint}` });
         continue;
       }
       await addTree(pattern, ref, []);
@@ -127,7 +168,7 @@ export async function publishKeepHot(storage: ObjectStorage, keepHot: KeepHot): 
 }
 
 /** The published keep-hot manifests (for the server's reaper); empty when none was published. */
-export async function readPublishedKeepHot(storage: ObjectStorage): Promise<{ at: number; manifests: Set<string> } | null> {
+export async function readPublishedKeepHot(storage: ObjectStorage): Promise<{ at: number; manifests: Set<string>; patterns: string[] } | null> {
   let bytes: Buffer;
   try {
     bytes = await storage.getBuffer(KEEP_HOT_KEY);
@@ -135,7 +176,8 @@ export async function readPublishedKeepHot(storage: ObjectStorage): Promise<{ at
     if ((err as { code?: string }).code === 'storage-not-found') return null;
     throw err;
   }
-  const body = JSON.parse(bytes.toString('utf8')) as { at?: number; manifests?: unknown };
+  const body = JSON.parse(bytes.toString('utf8')) as { at?: number; manifests?: unknown; patterns?: unknown };
   const ids = Array.isArray(body.manifests) ? body.manifests.filter((m): m is string => typeof m === 'string' && isId(m)) : [];
-  return { at: typeof body.at === 'number' ? body.at : 0, manifests: new Set(ids) };
+  const patterns = Array.isArray(body.patterns) ? body.patterns.filter((p): p is string => typeof p === 'string' && p.length > 0) : [];
+  return { at: typeof body.at === 'number' ? body.at : 0, manifests: new Set(ids), patterns };
 }

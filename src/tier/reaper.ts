@@ -1,7 +1,8 @@
 /**
  * One reaper run: sync the catalog, take the storage's clock, plan, apply. What
  * `git dits tier apply` runs (after publishing keep-hot from its git refs) and what the
- * server schedules per repository (keep-hot from the published `v1/tier/keep-hot.json`).
+ * server schedules per repository (keep-hot computed from the repository's stored git data
+ * and united with the published `v1/tier/keep-hot.json`: server/tier-keep-hot.ts).
  *
  * Time: the plan's `now` is the storage's clock (LastModified of a probe object), not this
  * machine's: a client clock years ahead would otherwise make every pack look unused. The
@@ -23,7 +24,7 @@ export interface ReaperOptions {
   prices?: PriceTable;
   /** this machine's clock (default Date.now()) */
   now?: number;
-  /** default: the published keep-hot.json (none published: nothing kept hot by pattern) */
+  /** default: the published keep-hot.json (none published: nothing may move) */
   keepHotManifests?: ReadonlySet<string>;
   /** plan only: no probe, no marks, no moves */
   dryRun?: boolean;
