@@ -234,3 +234,74 @@ describe('git dits mirror', () => {
     expectClone('dits::s3://mirror2/twice', 'twice-clone', p.files);
   });
 });
+
+describe('git dits fsck --remote', () => {
+  it('finds a corrupt, a truncated pack and a missing manifest on a mirror, and repairs them from the primary after verifying its copy', async () => {
+    const p = primary('fsck', 110);
+    sb.mustDits(['mirror', 'add', 'nas', fileUrl('fsck-nas')], p.repo);
+    sb.mustDits(['mirror', 'sync', 'nas'], p.repo);
+    expect(sb.mustDits(['fsck', '--remote', 'nas', '--full'], p.repo)).toMatch(/No problems found/);
+    const to = new FileStorage(remoteDir('fsck-nas'));
+    const all = [...(await keys(to)).keys()];
+    const packs = all.filter((k) => k.endsWith('.pack'));
+    const [flipped, cut] = packs;
+    const flip = path.join(remoteDir('fsck-nas'), flipped!);
+    const bytes = fs.readFileSync(flip);
+    bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+    fs.writeFileSync(flip, bytes);
+    fs.truncateSync(path.join(remoteDir('fsck-nas'), cut!), 1000);
+    const manifest = all.find((k) => k.startsWith('v1/objects/'))!;
+    fs.rmSync(path.join(remoteDir('fsck-nas'), manifest));
+
+    // a sample of every chunk finds the flipped byte too; --full names each problem
+    const sampled = sb.dits(['fsck', '--remote', 'nas', '--sample', '100000', '--json'], p.repo);
+    expect(sampled.status).toBe(1);
+    expect(JSON.parse(sampled.stdout).problems.map((x: { kind: string; key: string }) => `${x.kind} ${x.key}`).sort()).toEqual(
+      [`pack-corrupt ${flipped}`, `pack-size ${cut}`, `manifest-missing ${manifest}`].sort(),
+    );
+    const full = sb.dits(['fsck', '--remote', 'nas', '--full'], p.repo);
+    expect(full.status).toBe(1);
+    expect(full.stderr).toContain(`pack-corrupt: ${flipped}`);
+    expect(full.stderr).toContain(`pack-size: ${cut}: 1000 bytes`);
+    expect(full.stderr).toContain(`manifest-missing: ${manifest}`);
+    expect(full.stderr).toMatch(/--repair-from/);
+
+    // a source whose copy is damaged too is refused, and the damaged object stays in place
+    fs.mkdirSync(remoteDir('fsck-bad'), { recursive: true });
+    fs.cpSync(remoteDir('fsck-nas'), remoteDir('fsck-bad'), { recursive: true });
+    sb.mustDits(['mirror', 'add', 'bad', fileUrl('fsck-bad')], p.repo);
+    const refused = sb.dits(['fsck', '--remote', 'nas', '--full', '--repair-from', 'bad'], p.repo);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`NOT repaired: ${flipped}`);
+    expect(fs.readFileSync(flip).equals(bytes)).toBe(true);
+
+    const fixed = sb.dits(['fsck', '--remote', 'nas', '--full', '--repair-from', 'origin'], p.repo);
+    expect(fixed.status, fixed.stderr).toBe(0);
+    expect(fixed.stdout).toContain(`repaired: ${flipped}`);
+    expect(fixed.stdout).toContain(`repaired: ${cut}`);
+    expect(fixed.stdout).toMatch(/All problems repaired/);
+    await expectSame(new FileStorage(remoteDir('fsck-origin')), to);
+    expect(sb.mustDits(['fsck', '--remote', 'nas', '--full'], p.repo)).toMatch(/No problems found/);
+    expectClone(fileUrl('fsck-nas'), 'fsck-clone', p.files);
+  });
+
+  it('a corrupt pack on an s3 mirror is found by a sample and replaced from the primary', async () => {
+    const p = primary('fsck-s3', 130);
+    sb.mustDits(['mirror', 'add', 'cloud', 'dits::s3://mirror2/fsck'], p.repo);
+    sb.mustDits(['mirror', 'sync', 'cloud'], p.repo);
+    const to = s3Storage('fsck', 'mirror2');
+    const pack = [...(await keys(to)).keys()].find((k) => k.endsWith('.pack'))!;
+    const good = await to.getBuffer(pack);
+    const bad = Buffer.from(good);
+    bad[bad.length - 5] ^= 0x80;
+    await to.put(pack, bad);
+    const r = sb.dits(['fsck', '--remote', 'cloud', '--sample', '100000'], p.repo);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`pack-corrupt: ${pack}`);
+    const fixed = sb.dits(['fsck', '--remote', 'cloud', '--full', '--repair-from', 'origin', '--json'], p.repo);
+    expect(fixed.status, fixed.stderr).toBe(0);
+    expect(JSON.parse(fixed.stdout).repairs).toEqual([{ key: pack, ok: true, detail: expect.stringMatching(/replaced from/) }]);
+    expect((await to.getBuffer(pack)).equals(good)).toBe(true);
+  });
+});
+

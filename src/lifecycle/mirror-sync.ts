@@ -196,7 +196,7 @@ class HoldLast extends Transform {
   }
 }
 
-class Progress {
+export class Progress {
   private done = 0;
   private items = 0;
   private readonly start: number;
@@ -222,13 +222,13 @@ class Progress {
  * Copies `key` from `from` to `to` as a stream through `checker` (which may reject it),
  * retrying faults of either side; a rejection by the checker or a frozen source is final.
  */
-async function copyStream(
+export async function copyStream(
   from: ObjectStorage,
   to: ObjectStorage,
   key: string,
   size: number | undefined,
   checker: () => Transform & { readonly failure: Error | null },
-  ctx: { retry: RetryPolicy; retryDeps: RetryDeps; progress: Progress },
+  ctx: CopyContext,
 ): Promise<void> {
   let rejected: Error | null = null;
   await withRetry(
@@ -283,15 +283,26 @@ export async function readPackIndex(storage: ObjectStorage, packId: string): Pro
   }
 }
 
+export interface CopyContext {
+  retry: RetryPolicy;
+  retryDeps: RetryDeps;
+  progress: Progress;
+}
+
+/** A context for copyPack / copyStream outside a sync (fsck's repair). */
+export function copyContext(o: { retry?: RetryPolicy; retryDeps?: RetryDeps; onProgress?: (p: TransferProgress) => void; totalBytes?: number } = {}): CopyContext {
+  return { retry: o.retry ?? DEFAULT_RETRY_POLICY, retryDeps: o.retryDeps ?? realRetryDeps, progress: new Progress(o.totalBytes ?? 0, 0, o.onProgress, Date.now) };
+}
+
 /**
  * Copies one pack: its index checked by name, the pack's listed size checked against the
  * index, the pack streamed through a PackVerifier, then the index.
  */
-async function copyPack(
+export async function copyPack(
   from: ObjectStorage,
   to: ObjectStorage,
-  p: Plan['packs'][number],
-  ctx: { retry: RetryPolicy; retryDeps: RetryDeps; progress: Progress },
+  p: { packId: string; size: number; indexOnly: boolean },
+  ctx: CopyContext,
 ): Promise<void> {
   const idxBytes = await withRetry(() => from.getBuffer(indexKey(p.packId)), ctx.retry, ctx.retryDeps);
   if (hashHex(idxBytes) !== p.packId) throw new PackCorruptError(indexKey(p.packId), 'its bytes do not match its name');
