@@ -235,6 +235,39 @@ describe('git dits mirror', () => {
   });
 });
 
+describe('git dits mirror sync --delete', () => {
+  it('deletes only records and git data neither side needs; never without --delete; never packs or manifests', async () => {
+    const p = primary('del', 150);
+    const from = new FileStorage(remoteDir('del-origin'));
+    await from.put('v1/access/20261206/0123456789abcdef.json', Buffer.from('{"v":1}'));
+    sb.mustDits(['mirror', 'add', 'm', fileUrl('del-m')], p.repo);
+    sb.mustDits(['mirror', 'sync', 'm'], p.repo);
+    const to = new FileStorage(remoteDir('del-m'));
+    expect((await keys(to)).has('v1/access/20261206/0123456789abcdef.json')).toBe(true);
+    // the primary folds the record away; the mirror holds a stray bundle and a pack of its own
+    await from.delete('v1/access/20261206/0123456789abcdef.json');
+    const strayBundle = `v1/git/${'a'.repeat(64)}.bundle`;
+    await to.put(strayBundle, Buffer.from('x'));
+    const ownPack = [...(await keys(to)).keys()].find((k) => k.endsWith('.pack'))!;
+    const ownCopy = ownPack.replace(/[0-9a-f]{64}/, 'b'.repeat(64));
+    fs.copyFileSync(path.join(remoteDir('del-m'), ownPack), path.join(remoteDir('del-m'), ownCopy));
+
+    const plain = JSON.parse(sb.mustDits(['mirror', 'sync', 'm', '--json'], p.repo))[0];
+    expect(plain.deleted).toEqual([]);
+    expect((await keys(to)).has('v1/access/20261206/0123456789abcdef.json')).toBe(true);
+    const dry = JSON.parse(sb.mustDits(['mirror', 'sync', 'm', '--delete', '--dry-run', '--json'], p.repo))[0];
+    expect(dry.deleted.sort()).toEqual(['v1/access/20261206/0123456789abcdef.json', strayBundle].sort());
+    expect((await keys(to)).has(strayBundle)).toBe(true);
+    const done = JSON.parse(sb.mustDits(['mirror', 'sync', 'm', '--delete', '--json'], p.repo))[0];
+    expect(done.deleted.sort()).toEqual(dry.deleted.sort());
+    expect(done.keptOnMirror).toBe(1);
+    const after = await keys(to);
+    expect(after.has(strayBundle)).toBe(false);
+    expect(after.has(ownCopy)).toBe(true);
+    expectClone(fileUrl('del-m'), 'del-clone', p.files);
+  });
+});
+
 describe('git dits fsck --remote', () => {
   it('finds a corrupt, a truncated pack and a missing manifest on a mirror, and repairs them from the primary after verifying its copy', async () => {
     const p = primary('fsck', 110);
