@@ -125,7 +125,14 @@ async function main(): Promise<void> {
     const streamed: { s: number; cpu: number }[] = [];
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-    for (let r = 0; r < runs; r++) {
+    // dirty pages of the last run are written out before each measured run (s3rver writes
+    // every byte to disk), and the order alternates, so no side pays the other's writeback
+    const settle = async (): Promise<void> => {
+      await new Promise<void>((resolve) => execFile('sync', () => resolve()));
+      await new Promise((r) => setTimeout(r, 1000));
+    };
+    const runDits = async (r: number): Promise<void> => {
+      await settle();
       const from = storage(port, 'primary', 'src');
       const to = storage(port, 'mirror', `dits-${r}`);
       const c0 = process.cpuUsage();
@@ -136,13 +143,24 @@ async function main(): Promise<void> {
       if (res.refs !== 'updated' || res.notCopied.length) throw new Error(`sync did not complete: ${JSON.stringify(res)}`);
       dits.push({ s, cpu: (c.user + c.system) / 1e6 });
       console.log(`dits mirror sync run ${r + 1}: ${s.toFixed(2)} s, ${(bytes / MiB / s).toFixed(0)} MiB/s, ${dits.at(-1)!.cpu.toFixed(2)} CPU s, ${requests(from)} requests to the primary, ${requests(to)} to the mirror`);
-      if (withRclone) {
-        const rc = await rclone(['copy', 's3r:primary/src', `s3r:mirror/rclone-${r}`], port);
-        peer.push({ s: rc.seconds, cpu: rc.cpu });
-        console.log(`rclone copy run ${r + 1}: ${rc.seconds.toFixed(2)} s, ${(bytes / MiB / rc.seconds).toFixed(0)} MiB/s, ${rc.cpu.toFixed(2)} CPU s (server-side copy: no bytes through rclone)`);
-        const rs = await rclone(['copy', '--disable', 'copy', 's3r:primary/src', `s3r:mirror/rclone-stream-${r}`], port);
-        streamed.push({ s: rs.seconds, cpu: rs.cpu });
-        console.log(`rclone copy --disable copy run ${r + 1}: ${rs.seconds.toFixed(2)} s, ${(bytes / MiB / rs.seconds).toFixed(0)} MiB/s, ${rs.cpu.toFixed(2)} CPU s (bytes through rclone)`);
+    };
+    const runRclone = async (r: number): Promise<void> => {
+      await settle();
+      const rs = await rclone(['copy', '--disable', 'copy', 's3r:primary/src', `s3r:mirror/rclone-stream-${r}`], port);
+      streamed.push({ s: rs.seconds, cpu: rs.cpu });
+      console.log(`rclone copy --disable copy run ${r + 1}: ${rs.seconds.toFixed(2)} s, ${(bytes / MiB / rs.seconds).toFixed(0)} MiB/s, ${rs.cpu.toFixed(2)} CPU s (bytes through rclone)`);
+      await settle();
+      const rc = await rclone(['copy', 's3r:primary/src', `s3r:mirror/rclone-${r}`], port);
+      peer.push({ s: rc.seconds, cpu: rc.cpu });
+      console.log(`rclone copy run ${r + 1}: ${rc.seconds.toFixed(2)} s, ${(bytes / MiB / rc.seconds).toFixed(0)} MiB/s, ${rc.cpu.toFixed(2)} CPU s (server-side copy: no bytes through rclone)`);
+    };
+    for (let r = 0; r < runs; r++) {
+      if (r % 2 === 0 || !withRclone) {
+        await runDits(r);
+        if (withRclone) await runRclone(r);
+      } else {
+        await runRclone(r);
+        await runDits(r);
       }
     }
     clearInterval(sampler);

@@ -10,7 +10,8 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { DitsUserError } from '../errors.js';
-import { ENTRY_HEAD_SIZE, PACK_HEADER_SIZE, PACK_MAGIC, PACK_VERSION } from '../store/pack-format.js';
+import { CODEC_NONE, ENTRY_HEAD_SIZE, PACK_HEADER_SIZE, PACK_MAGIC, PACK_VERSION } from '../store/pack-format.js';
+import { StreamHasher } from '../hashing/blake3.js';
 import { checkStoredChunk } from '../remote/content/chunk-verify.js';
 import type { PackIndexEntry } from '../remote/content/pack-index.js';
 
@@ -28,6 +29,12 @@ export class PackCorruptError extends DitsUserError {
 export function packSizeOf(entries: readonly PackIndexEntry[]): number {
   const last = entries[entries.length - 1];
   return last ? last.offset + last.storedLength : PACK_HEADER_SIZE;
+}
+
+/** The first `n` bytes of `pieces` (copied only when they span pieces). */
+function headOf(pieces: Buffer[], n: number): Buffer {
+  if (pieces[0]!.length >= n) return pieces[0]!.subarray(0, n);
+  return Buffer.concat(pieces, n).subarray(0, n);
 }
 
 export class PackVerifier extends Transform {
@@ -63,26 +70,55 @@ export class PackVerifier extends Transform {
     return e ? ENTRY_HEAD_SIZE + e.storedLength : 0;
   }
 
-  private takeUnit(n: number): Buffer {
-    const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.have);
-    const unit = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.parts = rest.length ? [rest] : [];
-    this.have = rest.length;
-    return unit;
+  /** The next `n` bytes as the pieces they arrived in (no copy). */
+  private takeUnit(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    let want = n;
+    while (want > 0) {
+      const first = this.parts[0]!;
+      if (first.length <= want) {
+        out.push(first);
+        this.parts.shift();
+        want -= first.length;
+      } else {
+        out.push(first.subarray(0, want));
+        this.parts[0] = first.subarray(want);
+        want = 0;
+      }
+    }
+    this.have -= n;
+    return out;
   }
 
-  private async checkUnit(bytes: Buffer): Promise<string | null> {
+  private async checkUnit(pieces: Buffer[], n: number): Promise<string | null> {
+    const head = headOf(pieces, this.unit < 0 ? PACK_HEADER_SIZE : ENTRY_HEAD_SIZE);
     if (this.unit < 0) {
-      if (!bytes.subarray(0, 8).equals(PACK_MAGIC) || bytes.readUInt32LE(8) !== PACK_VERSION) return 'not a dits pack (bad header)';
+      if (!head.subarray(0, 8).equals(PACK_MAGIC) || head.readUInt32LE(8) !== PACK_VERSION) return 'not a dits pack (bad header)';
       return null;
     }
     const e = this.entries[this.unit]!;
     const at = `entry ${this.unit}`;
     if (e.offset !== this.pos + ENTRY_HEAD_SIZE) return `${at}: the index puts it at ${e.offset}, the pack at ${this.pos + ENTRY_HEAD_SIZE}`;
-    if (!bytes.subarray(0, 32).equals(e.idRaw)) return `${at}: its head names another chunk than the index`;
-    if (bytes[32] !== e.codec || bytes.readUInt32LE(33) !== e.rawLength || bytes.readUInt32LE(37) !== e.storedLength) return `${at}: its head disagrees with the index`;
-    const why = await checkStoredChunk(e.idRaw, e.codec, e.rawLength, bytes.subarray(ENTRY_HEAD_SIZE));
+    if (!head.subarray(0, 32).equals(e.idRaw)) return `${at}: its head names another chunk than the index`;
+    if (head[32] !== e.codec || head.readUInt32LE(33) !== e.rawLength || head.readUInt32LE(37) !== e.storedLength) return `${at}: its head disagrees with the index`;
+    let why: string | null;
+    if (e.codec === CODEC_NONE) {
+      // plain bytes: hashed piece by piece, as they arrived (no copy)
+      if (e.rawLength !== e.storedLength) why = `decoded length ${e.storedLength} is not ${e.rawLength}`;
+      else {
+        const h = new StreamHasher();
+        let skip = ENTRY_HEAD_SIZE;
+        for (const p of pieces) {
+          if (skip >= p.length) {
+            skip -= p.length;
+            continue;
+          }
+          h.update(skip ? p.subarray(skip) : p);
+          skip = 0;
+        }
+        why = h.digestHex() === e.idRaw.toString('hex') ? null : 'its bytes do not match its id';
+      }
+    } else why = await checkStoredChunk(e.idRaw, e.codec, e.rawLength, Buffer.concat(pieces, n).subarray(ENTRY_HEAD_SIZE));
     return why ? `chunk ${e.idRaw.toString('hex')}: ${why}` : null;
   }
 
@@ -100,13 +136,13 @@ export class PackVerifier extends Transform {
         return;
       }
       if (this.have < n) return;
-      const unit = this.takeUnit(n);
-      const why = await this.checkUnit(unit);
+      const pieces = this.takeUnit(n);
+      const why = await this.checkUnit(pieces, n);
       if (why) throw this.fail(why);
       if (this.unit >= 0) this.chunks++;
       this.unit++;
       this.pos += n;
-      this.push(unit);
+      for (const p of pieces) this.push(p);
     }
   }
 
