@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { blake3 } from '@napi-rs/blake-hash';
-import { GitSandbox, SMALL_CHUNKS, cloneInto, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { spawn } from 'node:child_process';
+import { DITS_BIN, GitSandbox, SMALL_CHUNKS, cloneInto, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
 import { FileStorage } from '../src/transfer/file-storage.js';
 import { S3Storage } from '../src/transfer/s3-storage.js';
@@ -177,6 +178,64 @@ describe('git dits mirror', () => {
     expectClone(`dits::s3://mirror/killed-at-${writes - 1}`, 'killed-clone', p.files);
   });
 
+  it('a sync process killed (SIGKILL) at several moments, mid-upload included: the next run completes, the mirror verifies in full', { timeout: 180_000 }, async () => {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 4; i++) files[`f${i}.mov`] = randomBytesSeeded(3_000_000, 170 + i);
+    const repo = sb.repo('sigkill', { track: ['*.mov'], config: CFG, files });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'big'], repo);
+    sb.mustGit(['remote', 'add', 'origin', fileUrl('sigkill-origin')], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    sb.mustDits(['mirror', 'add', 'cloud', 'dits::s3://mirror2/sigkill'], repo);
+    const from = new FileStorage(remoteDir('sigkill-origin'));
+    const primaryKeys = await keys(from);
+    // each run is killed once the mirror holds more objects than before: the kills land
+    // further and further into the sync (mid-upload wherever an upload is running then)
+    const kills: string[] = [];
+    for (const target of [1, 8, 20, 35, 50, 70, 90]) {
+      const child = spawn(DITS_BIN, ['mirror', 'sync', 'cloud'], { cwd: repo, env: sb.env, stdio: 'ignore' });
+      let exitedNow = false;
+      const exited = new Promise((r) => child.once('exit', () => r((exitedNow = true))));
+      while (!exitedNow && (await keys(s3Storage('sigkill', 'mirror2'))).size < target) await new Promise((r) => setTimeout(r, 5));
+      child.kill('SIGKILL');
+      await exited;
+      // whatever the moment: refs absent, or equal to the primary's with all their content
+      const refs = await s3Storage('sigkill', 'mirror2').getVersioned('v1/refs');
+      if (refs) {
+        await expectSame(from, s3Storage('sigkill', 'mirror2'));
+        break;
+      }
+      const now = await keys(s3Storage('sigkill', 'mirror2'));
+      kills.push(`${now.size}/${primaryKeys.size}`);
+      // an .idx is only ever written after its whole pack
+      for (const k of now.keys()) if (k.endsWith('.idx')) expect(now.get(k.replace(/\.idx$/, '.pack')), k).toBe(primaryKeys.get(k.replace(/\.idx$/, '.pack')));
+    }
+    expect(kills.length).toBeGreaterThan(1); // at least two kills before the refs
+    const r = JSON.parse(sb.mustDits(['mirror', 'sync', 'cloud', '--json'], repo))[0];
+    expect(['updated', 'unchanged']).toContain(r.refs);
+    expect(r.notCopied).toEqual([]);
+    await expectSame(from, s3Storage('sigkill', 'mirror2'));
+    expect(sb.mustDits(['fsck', '--remote', 'cloud', '--full'], repo)).toMatch(/No problems found/);
+    expectClone('dits::s3://mirror2/sigkill', 'sigkill-clone', files);
+  });
+
+  it('a mirror pushed to directly (ahead of the primary) keeps its refs, and the sync says so', async () => {
+    const p = primary('ahead', 190);
+    sb.mustDits(['mirror', 'add', 'm', fileUrl('ahead-m')], p.repo);
+    sb.mustDits(['mirror', 'sync', 'm'], p.repo);
+    const c = cloneInto(sb, fileUrl('ahead-m'), 'ahead-clone', CFG);
+    writeFile(path.join(c, 'new.mov'), randomBytesSeeded(50_000, 199));
+    sb.mustGit(['add', '.'], c);
+    sb.mustGit(['commit', '-q', '-m', 'on the mirror'], c);
+    sb.mustGit(['push', '-q', 'origin', 'main'], c);
+    const to = new FileStorage(remoteDir('ahead-m'));
+    const before = (await to.getVersioned('v1/refs'))!.body;
+    const r = sb.dits(['mirror', 'sync', 'm'], p.repo);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/refs NOT updated: the mirror holds git data the primary does not/);
+    expect((await to.getVersioned('v1/refs'))!.body.equals(before)).toBe(true);
+  });
+
   it('an unreachable mirror fails with a clear status and leaves the primary untouched', () => {
     const p = primary('down', 50);
     sb.mustDits(['mirror', 'add', 'gone', 'dits::s3://mirror/down'], p.repo);
@@ -212,7 +271,8 @@ describe('git dits mirror', () => {
     expect(await to.getVersioned('v1/refs')).toBeNull();
 
     // frozen: the primary answers storage-frozen for one pack
-    const good = new FileStorage(remoteDir('basic-origin'));
+    primary('frozen', 80);
+    const good = new FileStorage(remoteDir('frozen-origin'));
     const frozenKey = [...(await keys(good)).keys()].find((k) => k.endsWith('.pack'))!;
     const frozen = Object.assign(Object.create(good) as FileStorage, {
       get: (key: string, range?: { start: number; end: number }) => (key === frozenKey ? Promise.reject(new FrozenObjectError(key, 'DEEP_ARCHIVE')) : good.get(key, range)),
