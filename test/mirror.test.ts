@@ -337,7 +337,9 @@ describe('git dits fsck --remote', () => {
     const to = new FileStorage(remoteDir('fsck-nas'));
     const all = [...(await keys(to)).keys()];
     const packs = all.filter((k) => k.endsWith('.pack'));
-    const [flipped, cut] = packs;
+    const [flipped, cut, third] = packs;
+    const badIdx = third!.replace(/\.pack$/, '.idx');
+    fs.writeFileSync(path.join(remoteDir('fsck-nas'), badIdx), 'not an index');
     const flip = path.join(remoteDir('fsck-nas'), flipped!);
     const bytes = fs.readFileSync(flip);
     bytes[Math.floor(bytes.length / 2)] ^= 0x01;
@@ -350,7 +352,7 @@ describe('git dits fsck --remote', () => {
     const sampled = sb.dits(['fsck', '--remote', 'nas', '--sample', '100000', '--json'], p.repo);
     expect(sampled.status).toBe(1);
     expect(JSON.parse(sampled.stdout).problems.map((x: { kind: string; key: string }) => `${x.kind} ${x.key}`).sort()).toEqual(
-      [`pack-corrupt ${flipped}`, `pack-size ${cut}`, `manifest-missing ${manifest}`].sort(),
+      [`pack-corrupt ${flipped}`, `pack-size ${cut}`, `manifest-missing ${manifest}`, `index-corrupt ${badIdx}`].sort(),
     );
     const full = sb.dits(['fsck', '--remote', 'nas', '--full'], p.repo);
     expect(full.status).toBe(1);
@@ -372,6 +374,7 @@ describe('git dits fsck --remote', () => {
     expect(fixed.status, fixed.stderr).toBe(0);
     expect(fixed.stdout).toContain(`repaired: ${flipped}`);
     expect(fixed.stdout).toContain(`repaired: ${cut}`);
+    expect(fixed.stdout).toContain(`repaired: ${badIdx}`);
     expect(fixed.stdout).toMatch(/All problems repaired/);
     await expectSame(new FileStorage(remoteDir('fsck-origin')), to);
     expect(sb.mustDits(['fsck', '--remote', 'nas', '--full'], p.repo)).toMatch(/No problems found/);

@@ -216,8 +216,9 @@ export async function repairRemote(target: ObjectStorage, source: ObjectStorage,
         await drain(await source.get(packKey(pk.packId)), v).catch((err: unknown) => {
           throw v.failure ?? err;
         });
-        // 2. copied over the damaged one (verified again as it streams), then its index
-        await copyPack(source, target, { packId: pk.packId, size, indexOnly: p.kind === 'index-corrupt' }, ctx);
+        // 2. copied over the damaged one (verified again as it streams), then its index (a
+        // damaged index gets its pack copied too: nothing vouched for the pack beside it)
+        await copyPack(source, target, { packId: pk.packId, size, indexOnly: false }, ctx);
         out.push({ key: p.key, ok: true, detail: `replaced from ${source.location} (${v.chunks} chunks verified)` });
       } else if (p.key.startsWith('v1/objects/')) {
         const id = p.key.slice('v1/objects/'.length).replace('/', '');
