@@ -316,7 +316,7 @@ export async function copyPack(
   if (p.size !== expected) throw new PackCorruptError(packKey(p.packId), `${p.size} bytes, its index says ${expected}`);
   if (!p.indexOnly) {
     await copyStream(from, to, packKey(p.packId), p.size, () => new PackVerifier(packKey(p.packId), entries), ctx);
-  } else ctx.progress.add(p.size);
+  }
   await withRetry(() => to.put(indexKey(p.packId), idxBytes), ctx.retry, ctx.retryDeps);
   ctx.progress.add(idxBytes.length, true);
 }
