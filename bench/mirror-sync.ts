@@ -5,7 +5,7 @@
  * re-sync with nothing new (requests per side, wall time).
  *
  * Run from the repository root after `npx tsc -p tsconfig.json`:
- *   node dist/bench/mirror-sync.js [--size-mib 1024] [--runs 3] [--concurrency 4] [--no-rclone]
+ *   node dist/bench/mirror-sync.js [--size-mib 1024] [--runs 3] [--concurrency 8] [--no-rclone]
  * s3rver runs in its own process; runs alternate Dits / rclone into fresh prefixes; CPU
  * seconds are this process's (user+sys) for Dits, rclone's from its rusage.
  * rclone runs as `env -u AWS_CA_BUNDLE rclone copy s3r:primary/src s3r:mirror/<prefix>`.
@@ -31,7 +31,7 @@ const argNum = (name: string, fallback: number): number => {
 };
 const sizeMiB = argNum('size-mib', 1024);
 const runs = argNum('runs', 3);
-const concurrency = argNum('concurrency', 4);
+const concurrency = argNum('concurrency', 8);
 const withRclone = !process.argv.includes('--no-rclone');
 
 async function startServer(dir: string): Promise<{ port: number; child: ChildProcess }> {

@@ -53,7 +53,7 @@ export interface MirrorSyncOptions {
   dryRun?: boolean;
   /** Delete what the mirror holds and the primary does not (only what is provably unneeded). */
   delete?: boolean;
-  /** Objects copied at once (default 4). Packs past `largePackBytes` go one at a time. */
+  /** Objects copied at once (default 8, as dits.concurrency). Packs past `largePackBytes` go one at a time. */
   concurrency?: number;
   /** Packs at least this big are copied one at a time (S3 buffers multipart parts: default 64 MiB). */
   largePackBytes?: number;
@@ -354,7 +354,7 @@ export async function syncMirror(from: ObjectStorage, to: ObjectStorage, opts: M
   const started = now();
   const retry = opts.retry ?? DEFAULT_RETRY_POLICY;
   const retryDeps = opts.retryDeps ?? realRetryDeps;
-  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const concurrency = Math.max(1, opts.concurrency ?? 8);
   const largePack = opts.largePackBytes ?? 64 * 1024 * 1024;
 
   try {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { DitsUserError } from '../../errors.js';
 import { gitConfigMap, runGit } from '../../git/exec.js';
 import { findRepo } from '../../git/repo.js';
-import { readDitsConfig } from '../../git/dits-config.js';
+import { ditsSettingsFrom, readDitsConfig } from '../../git/dits-config.js';
 import { defaultDitsRemote, listDitsRemotes, openRemoteStorage } from '../../remote/open-remote.js';
 import { parseStorageUrl } from '../../transfer/storage-url.js';
 import { stderrProgress } from '../../remote/content-adapter.js';
@@ -19,7 +19,7 @@ const syncOptions = {
   from: { type: 'string', value: '<remote>', description: 'the primary remote to copy from (default: dits.remote, else origin)' },
   'dry-run': { type: 'boolean', short: 'n', description: 'list what would be copied (and deleted), change nothing' },
   delete: { type: 'boolean', description: 'also delete from the mirror what the primary no longer holds and neither side\'s refs need' },
-  concurrency: { type: 'string', value: '<n>', description: 'objects copied at once (default 4)' },
+  concurrency: { type: 'string', value: '<n>', description: 'objects copied at once (default: dits.concurrency, 8)' },
 } as const satisfies OptionTable;
 
 const mirrorOptions = {
@@ -124,6 +124,7 @@ async function runSync(ctx: CliContext, cwd: string, rest: string[], mirrors: Mi
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new DitsUserError('bad-option-value', `--concurrency must be a whole number from 1 to 64, not '${values.concurrency}'`, { hint: 'e.g. --concurrency 4', exitCode: 2 });
   }
   const config = await readDitsConfig(cwd);
+  concurrency ??= ditsSettingsFrom(config).concurrency;
   const remotes = await listDitsRemotes(cwd);
   const primary = await defaultDitsRemote(cwd, values.from, { remotes, config });
   if (!primary) throw new DitsUserError('no-remote', 'no primary remote to mirror', { hint: 'name it with --from <remote>, or set dits.remote (a remote with a dits:: URL)', exitCode: 2 });
