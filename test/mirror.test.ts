@@ -15,6 +15,7 @@ import { FileStorage } from '../src/transfer/file-storage.js';
 import { S3Storage } from '../src/transfer/s3-storage.js';
 import type { ObjectStorage, PutBody, PutOptions } from '../src/transfer/object-storage.js';
 import { syncMirror } from '../src/lifecycle/mirror-sync.js';
+import { CountingStorage } from '../src/remote/content/counting-storage.js';
 import { FrozenObjectError } from '../src/tier/tier-storage.js';
 
 let sb: GitSandbox;
@@ -127,13 +128,21 @@ describe('git dits mirror', () => {
     sb.mustGit(['checkout', '-q', 'HEAD~1'], c);
     expect(hash(fs.readFileSync(path.join(c, 'a.mov')))).toBe(hash(randomBytesSeeded(400_000, 10)));
 
-    // nothing new: nothing copied, refs unchanged, one listing per side
+    // nothing new: nothing copied, refs unchanged
     const again = JSON.parse(sb.mustDits(['mirror', 'sync', '--json'], p.repo));
     for (const x of again) {
       expect(x.copied).toEqual({ packs: 0, indexes: 0, manifests: 0, bundles: 0, other: 0, bytes: 0 });
       expect(x.refs).toBe('unchanged');
-      expect(x.listings).toEqual({ from: 1, to: 1 });
     }
+    // and one listing per side: the primary (counted per call) one LIST, the format and the
+    // refs; the s3 mirror (its HTTP requests) HEAD bucket, one LIST of v1/, the refs (the CAS
+    // log on s3rver: one LIST and one GET of the record, one GET of the recorded CAS mode)
+    const counted = new CountingStorage(new FileStorage(remoteDir('basic-origin')), null);
+    const mirrorS3 = s3Storage('basic');
+    const quiet = await syncMirror(counted, mirrorS3, fast);
+    expect(quiet.refs).toBe('unchanged');
+    expect(counted.requests).toBe(3);
+    expect(Object.fromEntries(mirrorS3.requestCounts)).toEqual({ HeadBucketCommand: 1, ListObjectsV2Command: 2, GetObjectCommand: 2 });
     // a new push: only the new content goes
     writeFile(path.join(p.repo, 'c.mov'), randomBytesSeeded(100_000, 19));
     sb.mustGit(['add', '.'], p.repo);

@@ -105,8 +105,6 @@ export interface MirrorSyncResult {
   deleted: string[];
   /** mirror-only objects kept under --delete because nothing proves them unneeded */
   keptOnMirror: number;
-  /** listings made of each side (one each when nothing is new) */
-  listings: { from: number; to: number };
   seconds: number;
 }
 
@@ -369,7 +367,6 @@ export async function syncMirror(from: ObjectStorage, to: ObjectStorage, opts: M
   const primaryRefs = await from.getVersioned(REFS_KEY);
   const primaryState = primaryRefs ? parseRefState(primaryRefs.body, from.location) : null;
   // 2. one listing per side
-  let mirrorList: Map<string, number>;
   const [primaryList, mirrorRead] = await Promise.all([
     listSide(from),
     listSide(to).then(
@@ -378,8 +375,7 @@ export async function syncMirror(from: ObjectStorage, to: ObjectStorage, opts: M
     ),
   ]);
   if (!mirrorRead.ok) throw new MirrorUnreachableError(to.location, mirrorRead.e);
-  mirrorList = mirrorRead.v;
-  const plan = planCopy(primaryList, mirrorList);
+  const plan = planCopy(primaryList, mirrorRead.v);
 
   const counts: MirrorPlanCounts = { packs: 0, indexes: 0, manifests: 0, bundles: 0, other: 0, bytes: 0 };
   const planned: MirrorPlanCounts = {
@@ -403,7 +399,6 @@ export async function syncMirror(from: ObjectStorage, to: ObjectStorage, opts: M
     refs: 'none',
     deleted: [],
     keptOnMirror: 0,
-    listings: { from: 1, to: 1 },
     seconds: 0,
   };
   const mirrorRefs = await to.getVersioned(REFS_KEY).catch((e: unknown) => {
