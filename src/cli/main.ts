@@ -39,6 +39,7 @@ const COMMANDS: Record<string, string> = {
   'ls-files': 'ls-files',
   du: 'du',
   fsck: 'fsck',
+  mirror: 'mirror',
   gc: 'gc',
   checkout: 'checkout',
   proxy: 'proxy',
