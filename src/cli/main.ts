@@ -63,6 +63,8 @@ const COMMANDS: Record<string, string> = {
   serve: 'serve',
   server: 'server-admin',
   worker: 'worker',
+  mount: 'mount',
+  umount: 'mount',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);
