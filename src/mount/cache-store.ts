@@ -22,6 +22,8 @@ export class CacheStore {
   /** bytes of packs, as of the last look, plus what was appended since */
   private estimate: number;
   private sinceCommit = 0;
+  /** After close(): fetches still arriving are not kept, reads miss. */
+  private closed = false;
 
   private constructor(
     store: ChunkStore,
@@ -46,6 +48,7 @@ export class CacheStore {
 
   /** A verified chunk, or null when this cache lacks it (or lost it to another mount's eviction). */
   async get(idRaw: Buffer): Promise<Buffer | null> {
+    if (this.closed) return null;
     const loc = this.store.locate(idRaw);
     if (!loc) return null;
     try {
@@ -58,11 +61,13 @@ export class CacheStore {
   }
 
   has(idRaw: Buffer): boolean {
+    if (this.closed) return false;
     return this.store.locate(idRaw) !== undefined;
   }
 
   /** Keeps chunks just fetched and verified (plain bytes). Call commit() after a batch. */
   put(idRaw: Buffer, plain: Buffer): void {
+    if (this.closed) return;
     if (this.store.putStoredChunk(idRaw, CODEC_NONE, plain.length, plain)) {
       this.estimate += plain.length + 64;
       this.sinceCommit++;
@@ -71,7 +76,7 @@ export class CacheStore {
 
   /** Makes the chunks put so far readable, then drops the least recently used packs while over budget. */
   commit(): void {
-    if (this.sinceCommit === 0) return;
+    if (this.closed || this.sinceCommit === 0) return;
     this.sinceCommit = 0;
     this.store.commit();
     if (this.estimate > this.budget) this.evict();
@@ -102,6 +107,8 @@ export class CacheStore {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.store.close();
   }
 }

@@ -48,12 +48,18 @@ export type MountPointState =
   | { kind: 'dits'; pid: number; alive: boolean; stale: boolean }
   | { kind: 'other'; fsType: string; source: string };
 
+/** Whether process `pid` runs (a zombie, dead but not yet reaped by its parent, does not). */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return errnoCode(err) === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: the signal test is all there is
   }
 }
 
@@ -106,8 +112,12 @@ export function resolveMountPoint(dir: string): string {
   try {
     return fs.realpathSync(abs);
   } catch (err) {
-    // a stale mount cannot be resolved: its parent can
-    if (errnoCode(err) === 'ENOTCONN' || errnoCode(err) === 'ECONNABORTED') return path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
+    // a stale mount cannot be resolved, nor a path not made yet: their parent can
+    const code = errnoCode(err);
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED' || code === 'ENOENT') {
+      const parent = path.dirname(abs);
+      return parent === abs ? abs : path.join(resolveMountPoint(parent), path.basename(abs));
+    }
     throw err;
   }
 }

@@ -189,9 +189,9 @@ export class MountedRevision {
 
   /** Reads into `buf`; the byte count (0 at or past the end), or a negative errno. */
   read(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+    if (this.closed) return Promise.resolve(EIO);
     const h = this.handles.get(fd);
     if (!h) return Promise.resolve(EBADF);
-    if (this.closed) return Promise.resolve(EIO);
     return Promise.race([this.readHandle(h, buf, length, position), this.closing]);
   }
 
@@ -242,7 +242,9 @@ export class MountedRevision {
     this.handles.clear();
     const all = [...this.contents.values()];
     this.contents.clear();
-    await Promise.all(all.map((e) => e.content.then((c) => c.close()).catch(() => {})));
+    // not awaited: a version still opening may wait on a remote that never answers
+    for (const e of all) e.content.then((c) => c.close()).catch(() => {});
+    await Promise.resolve();
   }
 }
 
