@@ -6,7 +6,7 @@
  * Why not the repository's own store: eviction deletes, and the local store may hold the
  * only copy of content not pushed yet. Everything in this cache was just read from a remote
  * and verified there, so dropping any of it loses nothing. Small packs (a sixteenth of the
- * budget, 4 to 64 MiB) make eviction fine-grained: a whole pack goes at once.
+ * budget, 256 KiB to 64 MiB) make eviction fine-grained: a whole pack goes at once.
  *
  * Several mounts of one repository share the cache (the store takes concurrent writers);
  * a pack another mount evicted reads as missing here and is fetched again.
@@ -37,7 +37,7 @@ export class CacheStore {
   }
 
   static open(ditsDir: string, budget: number, now: () => number = Date.now): CacheStore {
-    const packRollSize = Math.max(4 << 20, Math.min(64 << 20, Math.floor(budget / 16)));
+    const packRollSize = Math.max(256 << 10, Math.min(64 << 20, Math.floor(budget / 16)));
     const store = ChunkStore.open(path.join(ditsDir, 'mount-cache'), { create: true, packRollSize, directWrite: false });
     return new CacheStore(store, budget, now);
   }

@@ -216,7 +216,11 @@ export class FileContent {
       const from = i;
       const to = e;
       const piece = this.reader().then(async (r) => {
-        const bytes = await r.read(this.starts[from]!, this.starts[to + 1]! - this.starts[from]!);
+        // stream: neighbours in a pack come in one GET (read() with no cache of its own would
+        // fetch a group again for each of its chunks)
+        const parts: Buffer[] = [];
+        for await (const part of r.stream(this.starts[from]!, this.starts[to + 1]!)) parts.push(part);
+        const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
         const chunks: Buffer[] = [];
         for (let j = from; j <= to; j++) {
           // a slice at chunk bounds of a range openRemoteFile verified chunk by chunk
