@@ -14,6 +14,12 @@ import path from 'node:path';
 import { DITS_BIN, GitSandbox, SMALL_CHUNKS, cloneInto, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
 import { readMounts } from '../src/mount/mount-point.js';
+import { ChunkStore } from '../src/store/chunk-store.js';
+import { storeVariant } from '../src/proxy/store-variant.js';
+import { DEFAULT_CHUNKER_PARAMS } from '../src/chunking/params.js';
+import { hashHex } from '../src/hashing/blake3.js';
+import { openFfmpeg } from '../src/media/ffmpeg.js';
+import { makeClip } from '../src/proxy/test-clips.js';
 
 const FUSE = fs.existsSync('/dev/fuse');
 if (!FUSE) console.log('test/mount.test.ts: skipped: /dev/fuse does not exist on this machine (FUSE mounts cannot be made)');
@@ -401,5 +407,89 @@ describe.skipIf(!FUSE)('git dits mount over remotes', () => {
       m.child.kill('SIGKILL');
       hole.close();
     }
+  });
+});
+
+describe.skipIf(!FUSE)('video through the mount', () => {
+  let repo: string;
+  let clip: Buffer;
+  let proxy: Buffer;
+
+  /** ffmpeg's framemd5 of `args` (input options and input), video and audio. */
+  const framemd5 = async (args: string[]): Promise<string> => {
+    const r = await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...args, '-f', 'framemd5', '-']);
+    expect(r.status, r.stderr).toBe(0);
+    return r.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  };
+
+  beforeAll(async () => {
+    const ff = await openFfmpeg();
+    const dir = path.join(sb.dir, 'clips');
+    fs.mkdirSync(dir, { recursive: true });
+    await makeClip(ff, path.join(dir, 'clip.mov'), { duration: 3, audioTracks: [2] });
+    const p = spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', path.join(dir, 'clip.mov'), '-vf', 'scale=160:90', '-c:v', 'prores_ks', '-profile:v', '0', '-c:a', 'copy', path.join(dir, 'proxy.mov')], { encoding: 'utf8' });
+    expect(p.status, p.stderr).toBe(0);
+    clip = fs.readFileSync(path.join(dir, 'clip.mov'));
+    proxy = fs.readFileSync(path.join(dir, 'proxy.mov'));
+    repo = sb.repo('video', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'shots/clip.mov': clip, 'data.mov': randomBytesSeeded(200_000, 5) } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'video'], repo);
+    // the proxy as `git dits proxy make` records it
+    const store = ChunkStore.open(path.join(repo, '.git', 'dits'));
+    try {
+      await storeVariant(store, hashHex(clip), { kind: 'proxy', recipe: 'prores_proxy/h90', status: 'ok', file: path.join(dir, 'proxy.mov'), warnings: [] }, DEFAULT_CHUNKER_PARAMS);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('ffmpeg decodes through the mount the same frames as from the file, from the start and after seeks', async () => {
+    const dir = mountDir('video');
+    const m = await mount(repo, dir);
+    try {
+      const through = path.join(dir, 'shots/clip.mov');
+      const direct = path.join(repo, 'shots/clip.mov');
+      expect(await framemd5(['-i', through])).toBe(await framemd5(['-i', direct]));
+      for (const ss of ['0.4', '1.2', '2.48']) {
+        expect(await framemd5(['-ss', ss, '-i', through, '-frames:v', '5'])).toBe(await framemd5(['-ss', ss, '-i', direct, '-frames:v', '5']));
+      }
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+  });
+
+  it('--mode proxy serves the proxy at the original path, and the original where there is none (logged)', async () => {
+    const dir = mountDir('proxy');
+    const m = await mount(repo, dir, ['--mode', 'proxy']);
+    try {
+      expect(m.stdout()).toMatch(/proxies where they exist/);
+      expect(fs.statSync(path.join(dir, 'shots/clip.mov')).size).toBe(proxy.length);
+      expect(fs.readFileSync(path.join(dir, 'shots/clip.mov')).equals(proxy)).toBe(true);
+      const probe = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,codec_name', '-of', 'csv=p=0', path.join(dir, 'shots/clip.mov')]);
+      expect(probe.stdout.trim()).toBe('prores,160,90');
+      expect(fs.readFileSync(path.join(dir, 'data.mov')).equals(fs.readFileSync(path.join(repo, 'data.mov')))).toBe(true);
+      expect(m.stderr()).toMatch(/no proxy for data\.mov: serving the original/);
+      expect(m.stderr()).not.toMatch(/no proxy for shots\/clip\.mov/);
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+  });
+
+  it('--mode proxy in a lazy clone finds the proxy on the remote and reads it from there', async () => {
+    const remote = `dits::file://${path.join(sb.dir, 'remotes', 'video')}`;
+    sb.mustGit(['remote', 'add', 'origin', remote], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const clone = cloneInto(sb, remote, 'video-clone', { ...SMALL_CHUNKS, 'dits.fetchMode': 'lazy' });
+    const dir = mountDir('proxy-lazy');
+    const m = await mount(clone, dir, ['--mode', 'proxy']);
+    try {
+      expect(fs.statSync(path.join(dir, 'shots/clip.mov')).size).toBe(proxy.length);
+      expect(fs.readFileSync(path.join(dir, 'shots/clip.mov')).equals(proxy)).toBe(true);
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
   });
 });

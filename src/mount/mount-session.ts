@@ -20,6 +20,7 @@ import { detachMount, mountPointState, readRecord, removeRecord, writeRecord } f
 import { RamCache } from './ram-cache.js';
 import { RemoteSource, type NamedStorage } from './remote-source.js';
 import { loadRevisionTree, type RevisionTree } from './revision-tree.js';
+import { fetchVariantRecords } from '../proxy/remote-variants.js';
 
 export interface MountOptions {
   repo: RepoPaths;
@@ -80,6 +81,35 @@ export function prepareMountPoint(dir: string, ditsDir: string, log: (line: stri
   }
 }
 
+/**
+ * Proxy mode in a clone that has not fetched the proxies' records: they are read from the
+ * remotes' variants indexes (records only, a few hundred bytes each; the proxies' content
+ * comes on read like any other). A remote that fails is logged and skipped.
+ */
+async function fetchProxyRecords(tree: RevisionTree, store: ChunkStore, openStorages: () => Promise<NamedStorage[]>, log: (line: string) => void): Promise<void> {
+  const originals = new Set<string>();
+  for (const n of tree.nodes.values()) {
+    if (n.kind === 'file' && n.pointer && !store.variantsOf(n.pointer.oid, 'proxy').some((v) => v.status === 'ok')) originals.add(n.pointer.oid);
+  }
+  if (originals.size === 0) return;
+  let remotes: NamedStorage[];
+  try {
+    remotes = await openStorages();
+  } catch (err) {
+    log(`could not open the remotes to look for proxies: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  for (const r of remotes) {
+    const missing = [...originals].filter((o) => !store.variantsOf(o, 'proxy').some((v) => v.status === 'ok'));
+    if (missing.length === 0) return;
+    try {
+      await fetchVariantRecords(r.storage, store, missing);
+    } catch (err) {
+      log(`${r.name}: could not read its proxy records: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
 interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;
   unmount(cb: (err: Error | null) => void): void;
@@ -119,6 +149,7 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   };
   let mounted: MountedRevision;
   try {
+    if (o.mode === 'proxy') await fetchProxyRecords(tree, store, o.openStorages, o.log);
     mounted = new MountedRevision(tree, {
       deps: { store, cache, ram, remote },
       blobs,
