@@ -23,6 +23,7 @@ import { loadRevisionTree } from '../src/mount/revision-tree.js';
 
 let sb: GitSandbox;
 let clone: string;
+let author: string;
 let remoteDir: string;
 const a = randomBytesSeeded(1_000_000, 31);
 const b = randomBytesSeeded(600_000, 32);
@@ -30,7 +31,7 @@ const b = randomBytesSeeded(600_000, 32);
 beforeAll(() => {
   sb = new GitSandbox('dits-mount-content-');
   remoteDir = path.join(sb.dir, 'remote');
-  const author = sb.repo('author', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': a, 'b.mov': b, 'notes.txt': 'n\n' } });
+  author = sb.repo('author', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': a, 'b.mov': b, 'notes.txt': 'n\n' } });
   sb.mustGit(['add', '.'], author);
   sb.mustGit(['commit', '-q', '-m', 'one'], author);
   sb.mustGit(['remote', 'add', 'origin', `dits::file://${remoteDir}`], author);
@@ -210,6 +211,40 @@ describe('the mount read path', () => {
       await m.close();
       blobs.close();
       cache.close();
+      store.close();
+    }
+  });
+});
+
+describe('local content', () => {
+  it('a file the local store holds is read with about one lookup per chunk, none for read-ahead', async () => {
+    const store = ChunkStore.open(path.join(author, '.git', 'dits'));
+    let looked = 0;
+    // counts every chunk looked up in the store's index
+    const counting = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'locate') return (id: Buffer) => (looked++, target.locate(id));
+        if (prop === 'locateMany') return (ids: Buffer[]) => ((looked += ids.length), target.locateMany(ids));
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const blobs = new BlobReader(author);
+    const flaky = new FlakyStorage(new FileStorage(remoteDir));
+    const m = new MountedRevision(await loadRevisionTree(author, 'HEAD'), {
+      deps: { store: counting, cache: null, ram: new RamCache(16 << 20), remote: new RemoteSource(async () => [{ name: 'origin', storage: flaky }]) },
+      blobs,
+      log: () => {},
+    });
+    try {
+      const got = await readAll(m, '/a.mov', 128 * 1024);
+      expect(Buffer.isBuffer(got) && got.equals(a)).toBe(true);
+      const chunks = (await (m as unknown as { contents: Map<string, { content: Promise<{ manifest: { chunkCount: number } }> }> }).contents.values().next().value!.content).manifest.chunkCount;
+      expect(looked).toBeLessThanOrEqual(chunks * 2);
+      expect(flaky.calls).toEqual([]); // nothing asked of the remote
+    } finally {
+      await m.close();
+      blobs.close();
       store.close();
     }
   });

@@ -18,6 +18,7 @@ import { DitsUserError } from '../errors.js';
 import { Manifest } from '../manifest/manifest.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+import { ALIGN_SLACK } from '../store/aligned-buffer.js';
 import { loadManifest } from '../store/materialize.js';
 import type { RemoteFileReader } from '../remote/content/remote-file-reader.js';
 import type { CacheStore } from './cache-store.js';
@@ -28,6 +29,10 @@ export const MIN_READ_AHEAD = 1 << 20;
 export const MAX_READ_AHEAD = 64 << 20;
 /** Largest piece of a remote fetch (one or a few GETs). */
 const FETCH_PIECE = 8 << 20;
+/** One read from a local pack, at most (a read from FUSE is at most 128 KiB). */
+const STORE_READ = 1 << 20;
+/** Read buffers kept for the next reads of a file. */
+const POOL_BUFFERS = 4;
 
 export interface ContentDeps {
   store: ChunkStore;
@@ -50,6 +55,12 @@ export class FileContent {
   private readonly starts: Float64Array;
   private remoteReader: Promise<RemoteFileReader> | null = null;
   private readonly inflight = new Map<number, Promise<Buffer>>();
+  /** Whether any chunk of this file had to come from a remote (read-ahead is for those only). */
+  private sawRemote = false;
+  /** Buffers lent to reads from the local store, free again (see readInto). */
+  private readonly pool: Buffer[] = [];
+  /** The chunks [first, end) that prefetches looked at last, in one stretch (see prefetch). */
+  private readonly scanned: [number, number] = [0, 0];
   /** Statistics for the log and the tests. */
   readonly stats = { localChunks: 0, cacheChunks: 0, remoteChunks: 0, ramHits: 0 };
 
@@ -100,64 +111,111 @@ export class FileContent {
 
   /** Up to `length` bytes at `offset` (fewer only at the end; none past it), every chunk verified. */
   async read(offset: number, length: number, ra: ReadAhead = newReadAhead()): Promise<Buffer> {
-    const end = Math.min(this.size, offset + length);
-    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(Math.max(0, Math.min(this.size, offset + length) - offset));
+    const n = await this.readInto(out, offset, out.length, ra);
+    return out.subarray(0, n);
+  }
+
+  /**
+   * Reads into `target` (FUSE's buffer: no copy of our own); the byte count. Chunks come
+   * from the RAM cache, else the local store (read in runs into buffers lent for this read
+   * only, verified on a pool thread, copied out, then lent again; only a chunk the read
+   * ends inside is kept in RAM, for the next read), else the disk cache, else the remote.
+   */
+  async readInto(target: Buffer, offset: number, length: number, ra: ReadAhead = newReadAhead()): Promise<number> {
+    const end = Math.min(this.size, offset + length, offset + target.length);
+    if (end <= offset) return 0;
     const sequential = offset === ra.next;
     ra.next = end;
     ra.window = sequential ? Math.min(MAX_READ_AHEAD, Math.max(MIN_READ_AHEAD, ra.window * 2)) : 0;
     const first = this.chunkAt(offset);
     const last = this.chunkAt(end - 1);
-    const chunks = await this.chunks(first, last);
-    if (ra.window > 0) this.prefetch(last + 1, end + ra.window);
-    if (chunks.length === 1) {
-      const from = offset - this.starts[first]!;
-      return chunks[0]!.subarray(from, from + (end - offset));
+    const lent: Buffer[] = [];
+    try {
+      const chunks = await this.chunks(first, last, lent);
+      if (ra.window > 0) this.prefetch(last + 1, end + ra.window);
+      let pos = offset;
+      for (let k = 0; k < chunks.length; k++) {
+        const i = first + k;
+        const c = await chunks[k]!;
+        const from = pos - this.starts[i]!;
+        const take = Math.min(c.length - from, end - pos);
+        c.copy(target, pos - offset, from, from + take);
+        pos += take;
+      }
+      // the chunk this read ends inside is where the next sequential read starts
+      const tail = chunks[chunks.length - 1]!;
+      if (end < this.starts[last + 1]! && Buffer.isBuffer(tail) && lent.some((b) => b.buffer === tail.buffer)) this.deps.ram.put(this.key(last), Buffer.from(tail));
+      return end - offset;
+    } finally {
+      for (const b of lent) if (this.pool.length < POOL_BUFFERS) this.pool.push(b);
     }
-    const out = Buffer.allocUnsafe(end - offset);
-    let pos = offset;
-    for (let k = 0; k < chunks.length; k++) {
-      const i = first + k;
-      const from = pos - this.starts[i]!;
-      const take = Math.min(chunks[k]!.length - from, end - pos);
-      chunks[k]!.copy(out, pos - offset, from, from + take);
-      pos += take;
-    }
-    return out;
   }
 
   private key(i: number): string {
     return this.manifest.idRawAt(i).toString('base64');
   }
 
-  /** A chunk from memory, the local store or the disk cache; null when only a remote has it. */
-  private async local(i: number): Promise<Buffer | null> {
-    const key = this.key(i);
-    const hit = this.deps.ram.get(key);
-    if (hit) {
-      this.stats.ramHits++;
-      return hit;
+  /**
+   * Chunks [a, b] that the local store holds, read in runs that lie back to back in its
+   * packs (one read each, read and verified on a pool thread) into buffers lent for this
+   * read (added to `lent`; the chunks are views of them); index -> bytes.
+   */
+  private async fromStore(idx: readonly number[], lent: Buffer[]): Promise<Map<number, Buffer>> {
+    const found = new Map<number, Buffer>();
+    const ids = idx.map((i) => this.manifest.idRawAt(i));
+    const located = this.deps.store.locateMany(ids);
+    const wantIds: Buffer[] = [];
+    const wantLocs: NonNullable<(typeof located)[number]>[] = [];
+    const wantIdx: number[] = [];
+    for (let k = 0; k < idx.length; k++) {
+      const loc = located[k];
+      if (loc === undefined) continue;
+      wantIds.push(ids[k]!);
+      wantLocs.push(loc);
+      wantIdx.push(idx[k]!);
     }
-    const idRaw = this.manifest.idRawAt(i);
-    if (this.deps.store.locate(idRaw)) {
-      const b = await this.deps.store.getChunk(idRaw);
-      this.stats.localChunks++;
-      this.deps.ram.put(key, b);
+    if (wantIds.length === 0) return found;
+    const lend = (): Buffer => {
+      const b = this.pool.pop() ?? Buffer.allocUnsafeSlow(STORE_READ + ALIGN_SLACK);
+      lent.push(b);
       return b;
-    }
-    if (this.deps.cache) {
-      const b = await this.deps.cache.get(idRaw);
-      if (b) {
-        this.stats.cacheChunks++;
-        this.deps.ram.put(key, b);
-        return b;
+    };
+    let w = 0;
+    for await (const group of this.deps.store.readChunkGroups(wantIds, { maxRead: STORE_READ, buffer: lend, located: wantLocs, ahead: 1 })) {
+      // (a chunk larger than a lent buffer comes in a buffer of its own: not lent)
+      for (const c of group.chunks) {
+        found.set(wantIdx[w++]!, c);
+        this.stats.localChunks++;
       }
     }
-    return null;
+    return found;
   }
 
-  private async chunks(first: number, last: number): Promise<Buffer[]> {
+  private async chunks(first: number, last: number, lent: Buffer[]): Promise<(Buffer | Promise<Buffer>)[]> {
     const got: (Buffer | Promise<Buffer> | null)[] = [];
-    for (let i = first; i <= last; i++) got.push(this.inflight.get(i) ?? (await this.local(i)));
+    const missing: number[] = [];
+    for (let i = first; i <= last; i++) {
+      const hit = this.deps.ram.get(this.key(i)) ?? this.inflight.get(i) ?? null;
+      if (hit === null) missing.push(i);
+      else if (Buffer.isBuffer(hit)) this.stats.ramHits++;
+      got.push(hit);
+    }
+    if (missing.length) {
+      for (const [i, b] of await this.fromStore(missing, lent)) got[i - first] = b;
+      // then the disk cache, chunk by chunk
+      if (this.deps.cache) {
+        for (let k = 0; k < got.length; k++) {
+          if (got[k] !== null) continue;
+          const c = await this.deps.cache.get(this.manifest.idRawAt(first + k));
+          if (c) {
+            this.stats.cacheChunks++;
+            this.deps.ram.put(this.key(first + k), c);
+            got[k] = c;
+          }
+        }
+      }
+    }
     // runs of chunks found nowhere here: fetched from the remote
     for (let k = 0; k < got.length; k++) {
       if (got[k] !== null) continue;
@@ -167,14 +225,19 @@ export class FileContent {
       for (let j = k; j <= e; j++) got[j] = fetched.get(first + j)!;
       k = e;
     }
-    return Promise.all(got as (Buffer | Promise<Buffer>)[]);
+    return got as (Buffer | Promise<Buffer>)[];
   }
 
   /** Starts fetching, in the background, the chunks of [from chunk, to byte) that are nowhere here. */
   private prefetch(from: number, toByte: number): void {
-    if (!this.deps.remote) return;
+    // only for a file a remote has had to serve: a local file would be looked up chunk by
+    // chunk for nothing (64 MiB ahead is a thousand lookups a read)
+    if (!this.deps.remote || !this.sawRemote) return;
     const n = this.manifest.chunkCount;
+    // a read continuing the stretch the last prefetch looked at starts where that one ended
     let i = from;
+    if (from >= this.scanned[0] && from <= this.scanned[1]) i = this.scanned[1];
+    else this.scanned[0] = from;
     while (i < n && this.starts[i]! < toByte) {
       if (this.inflight.has(i) || this.isHere(i)) {
         i++;
@@ -185,6 +248,7 @@ export class FileContent {
       for (const p of this.fetch(i, e).values()) p.catch(() => {}); // a reader that needs it sees the error
       i = e + 1;
     }
+    this.scanned[1] = i;
   }
 
   private isHere(i: number): boolean {
@@ -208,6 +272,7 @@ export class FileContent {
    * RAM cache and the disk cache as it arrives; chunk index -> its promise.
    */
   private fetch(a: number, b: number): Map<number, Promise<Buffer>> {
+    this.sawRemote = true;
     const out = new Map<number, Promise<Buffer>>();
     let i = a;
     while (i <= b) {

@@ -200,7 +200,10 @@ export class MountedRevision {
       let data: Buffer;
       if (h.content) {
         const c = await h.content;
-        data = await c.read(position, length, h.ra);
+        // into FUSE's buffer directly; nothing was copied into it if the mount closed meanwhile
+        const scratch = this.closed ? Buffer.alloc(0) : buf;
+        const n = await c.readInto(scratch, position, length, h.ra);
+        return this.closed ? EIO : n;
       } else {
         const key = `blob:${h.node.blobOid}`;
         let blob = this.opts.deps.ram.get(key);
