@@ -250,6 +250,47 @@ describe('local content', () => {
   });
 });
 
+describe('local content, concurrently', () => {
+  it('many reads at once, sequential and random, on several handles, each get exactly their bytes', async () => {
+    const store = ChunkStore.open(path.join(author, '.git', 'dits'));
+    const blobs = new BlobReader(author);
+    const m = new MountedRevision(await loadRevisionTree(author, 'HEAD'), { deps: { store, cache: null, ram: new RamCache(16 << 20), remote: null }, blobs, log: () => {} });
+    try {
+      const jobs: Promise<void>[] = [];
+      for (let h = 0; h < 4; h++) {
+        const fd = m.open('/a.mov', 0);
+        // a sequential reader per handle, interleaved with random reads on the same handle
+        jobs.push(
+          (async () => {
+            for (let pos = h * 1000; pos < a.length; pos += 128 * 1024) {
+              const buf = Buffer.alloc(128 * 1024);
+              const n = await m.read(fd, buf, buf.length, pos);
+              expect(buf.subarray(0, n).equals(a.subarray(pos, pos + n))).toBe(true);
+            }
+          })(),
+        );
+        for (let r = 0; r < 25; r++) {
+          const pos = ((h * 31 + r) * 104_729) % a.length;
+          const len = 1 + ((r * 7919) % 200_000);
+          jobs.push(
+            (async () => {
+              const buf = Buffer.alloc(len);
+              const n = await m.read(fd, buf, len, pos);
+              expect(n).toBe(Math.min(len, a.length - pos));
+              expect(buf.subarray(0, n).equals(a.subarray(pos, pos + n))).toBe(true);
+            })(),
+          );
+        }
+      }
+      await Promise.all(jobs);
+    } finally {
+      await m.close();
+      blobs.close();
+      store.close();
+    }
+  });
+});
+
 describe('CacheStore', () => {
   it('stays within its budget, dropping the least recently used packs first', async () => {
     const dir = path.join(sb.dir, 'evict');

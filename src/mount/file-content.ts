@@ -32,7 +32,22 @@ const FETCH_PIECE = 8 << 20;
 /** One read from a local pack, at most (a read from FUSE is at most 128 KiB). */
 const STORE_READ = 1 << 20;
 /** Read buffers kept for the next reads of a file. */
-const POOL_BUFFERS = 4;
+const POOL_BUFFERS = 8;
+/** Runs of the local store kept per file version (see loadRun). */
+const LOCAL_RUNS = 4;
+
+/** Chunks read together from the local store (see FileContent.loadRun). */
+interface LocalRun {
+  first: number;
+  last: number;
+  views: Map<number, Buffer>;
+  /** buffers lent from the pool, given back when the run is dropped */
+  bufs: Buffer[];
+  /** reads copying from it now */
+  pins: number;
+  settled: boolean;
+  loaded: Promise<void>;
+}
 
 export interface ContentDeps {
   store: ChunkStore;
@@ -57,8 +72,10 @@ export class FileContent {
   private readonly inflight = new Map<number, Promise<Buffer>>();
   /** Whether any chunk of this file had to come from a remote (read-ahead is for those only). */
   private sawRemote = false;
-  /** Buffers lent to reads from the local store, free again (see readInto). */
+  /** Buffers for runs of the local store, free again (see loadRun). */
   private readonly pool: Buffer[] = [];
+  /** Runs of the local store, oldest first. */
+  private runs: LocalRun[] = [];
   /** The chunks [first, end) that prefetches looked at last, in one stretch (see prefetch). */
   private readonly scanned: [number, number] = [0, 0];
   /** Statistics for the log and the tests. */
@@ -118,9 +135,8 @@ export class FileContent {
 
   /**
    * Reads into `target` (FUSE's buffer: no copy of our own); the byte count. Chunks come
-   * from the RAM cache, else the local store (read in runs into buffers lent for this read
-   * only, verified on a pool thread, copied out, then lent again; only a chunk the read
-   * ends inside is kept in RAM, for the next read), else the disk cache, else the remote.
+   * from the RAM cache, else a run of the local store (see loadRun), else the disk cache,
+   * else the remote.
    */
   async readInto(target: Buffer, offset: number, length: number, ra: ReadAhead = newReadAhead()): Promise<number> {
     const end = Math.min(this.size, offset + length, offset + target.length);
@@ -130,9 +146,12 @@ export class FileContent {
     ra.window = sequential ? Math.min(MAX_READ_AHEAD, Math.max(MIN_READ_AHEAD, ra.window * 2)) : 0;
     const first = this.chunkAt(offset);
     const last = this.chunkAt(end - 1);
-    const lent: Buffer[] = [];
+    // a sequential reader's run of the local store reaches a little further (one read of a
+    // pack serves the next several requests: FUSE asks 128 KiB at a time)
+    const aheadEnd = sequential ? this.chunkAt(Math.min(this.size - 1, end + STORE_READ)) : last;
+    const pinned: LocalRun[] = [];
     try {
-      const chunks = await this.chunks(first, last, lent);
+      const chunks = await this.chunks(first, last, aheadEnd, pinned);
       if (ra.window > 0) this.prefetch(last + 1, end + ra.window);
       let pos = offset;
       for (let k = 0; k < chunks.length; k++) {
@@ -143,12 +162,10 @@ export class FileContent {
         c.copy(target, pos - offset, from, from + take);
         pos += take;
       }
-      // the chunk this read ends inside is where the next sequential read starts
-      const tail = chunks[chunks.length - 1]!;
-      if (end < this.starts[last + 1]! && Buffer.isBuffer(tail) && lent.some((b) => b.buffer === tail.buffer)) this.deps.ram.put(this.key(last), Buffer.from(tail));
       return end - offset;
     } finally {
-      for (const b of lent) if (this.pool.length < POOL_BUFFERS) this.pool.push(b);
+      for (const r of pinned) r.pins--;
+      this.trimRuns();
     }
   }
 
@@ -156,63 +173,107 @@ export class FileContent {
     return this.manifest.idRawAt(i).toString('base64');
   }
 
-  /**
-   * Chunks [a, b] that the local store holds, read in runs that lie back to back in its
-   * packs (one read each, read and verified on a pool thread) into buffers lent for this
-   * read (added to `lent`; the chunks are views of them); index -> bytes.
-   */
-  private async fromStore(idx: readonly number[], lent: Buffer[]): Promise<Map<number, Buffer>> {
-    const found = new Map<number, Buffer>();
-    const ids = idx.map((i) => this.manifest.idRawAt(i));
-    const located = this.deps.store.locateMany(ids);
-    const wantIds: Buffer[] = [];
-    const wantLocs: NonNullable<(typeof located)[number]>[] = [];
-    const wantIdx: number[] = [];
-    for (let k = 0; k < idx.length; k++) {
-      const loc = located[k];
-      if (loc === undefined) continue;
-      wantIds.push(ids[k]!);
-      wantLocs.push(loc);
-      wantIdx.push(idx[k]!);
+  /** The run of the local store holding chunk i, loaded or loading. */
+  private runFor(i: number): LocalRun | undefined {
+    for (let k = this.runs.length - 1; k >= 0; k--) {
+      const r = this.runs[k]!;
+      if (i >= r.first && i <= r.last) return r;
     }
-    if (wantIds.length === 0) return found;
-    const lend = (): Buffer => {
-      const b = this.pool.pop() ?? Buffer.allocUnsafeSlow(STORE_READ + ALIGN_SLACK);
-      lent.push(b);
-      return b;
-    };
-    let w = 0;
-    for await (const group of this.deps.store.readChunkGroups(wantIds, { maxRead: STORE_READ, buffer: lend, located: wantLocs, ahead: 1 })) {
-      // (a chunk larger than a lent buffer comes in a buffer of its own: not lent)
-      for (const c of group.chunks) {
-        found.set(wantIdx[w++]!, c);
-        this.stats.localChunks++;
-      }
-    }
-    return found;
+    return undefined;
   }
 
-  private async chunks(first: number, last: number, lent: Buffer[]): Promise<(Buffer | Promise<Buffer>)[]> {
+  /**
+   * Chunks [i, up to `until`] while the local store holds them (at least chunk i, or
+   * undefined), at most STORE_READ bytes past chunk i's start unless the read needs more
+   * (`need`): read in runs back to back in a pack, verified on a pool thread, into buffers
+   * from this file's pool. The run stays (its chunks are views of those buffers) while it
+   * is one of the last LOCAL_RUNS or a read holds it (pins); then its buffers go back to the
+   * pool. This is the local store's cache: its chunks never go to the RAM cache.
+   */
+  private loadRun(i: number, need: number, until: number): LocalRun | undefined {
+    let end = Math.max(need, until);
+    while (end > need && this.starts[end + 1]! - this.starts[i]! > STORE_READ) end--;
+    const ids: Buffer[] = [];
+    for (let j = i; j <= end; j++) ids.push(this.manifest.idRawAt(j));
+    const located = this.deps.store.locateMany(ids);
+    let take = 0;
+    while (take < located.length && located[take] !== undefined) take++;
+    if (take === 0) return undefined;
+    const run: LocalRun = { first: i, last: i + take - 1, views: new Map(), bufs: [], pins: 0, settled: false, loaded: Promise.resolve() };
+    run.loaded = (async () => {
+      let j = i;
+      const lend = (): Buffer => {
+        const b = this.pool.pop() ?? Buffer.allocUnsafeSlow(STORE_READ + ALIGN_SLACK);
+        run.bufs.push(b);
+        return b;
+      };
+      try {
+        const locs = located.slice(0, take) as NonNullable<(typeof located)[number]>[];
+        for await (const group of this.deps.store.readChunkGroups(ids.slice(0, take), { maxRead: STORE_READ, buffer: lend, located: locs, ahead: 1 })) {
+          for (const c of group.chunks) {
+            run.views.set(j++, c);
+            this.stats.localChunks++;
+          }
+        }
+      } catch (err) {
+        this.runs = this.runs.filter((r) => r !== run); // not kept: the next read tries again
+        throw err;
+      } finally {
+        run.settled = true;
+      }
+    })();
+    run.loaded.catch(() => {});
+    this.runs.push(run);
+    return run;
+  }
+
+  /** Drops the oldest runs no read holds beyond the last LOCAL_RUNS; their buffers go back to the pool. */
+  private trimRuns(): void {
+    let extra = this.runs.length - LOCAL_RUNS;
+    if (extra <= 0) return;
+    this.runs = this.runs.filter((r) => {
+      if (extra <= 0 || r.pins > 0 || !r.settled) return true;
+      extra--;
+      for (const b of r.bufs) if (this.pool.length < POOL_BUFFERS) this.pool.push(b);
+      return false;
+    });
+  }
+
+  private async chunks(first: number, last: number, aheadEnd: number, pinned: LocalRun[]): Promise<(Buffer | Promise<Buffer>)[]> {
     const got: (Buffer | Promise<Buffer> | null)[] = [];
-    const missing: number[] = [];
+    let missing = false;
     for (let i = first; i <= last; i++) {
       const hit = this.deps.ram.get(this.key(i)) ?? this.inflight.get(i) ?? null;
-      if (hit === null) missing.push(i);
+      if (hit === null) missing = true;
       else if (Buffer.isBuffer(hit)) this.stats.ramHits++;
       got.push(hit);
     }
-    if (missing.length) {
-      for (const [i, b] of await this.fromStore(missing, lent)) got[i - first] = b;
-      // then the disk cache, chunk by chunk
-      if (this.deps.cache) {
-        for (let k = 0; k < got.length; k++) {
-          if (got[k] !== null) continue;
-          const c = await this.deps.cache.get(this.manifest.idRawAt(first + k));
-          if (c) {
-            this.stats.cacheChunks++;
-            this.deps.ram.put(this.key(first + k), c);
-            got[k] = c;
-          }
+    if (!missing) return got as (Buffer | Promise<Buffer>)[];
+    // the local store, a run at a time
+    for (let k = 0; k < got.length; k++) {
+      if (got[k] !== null) continue;
+      const i = first + k;
+      let run = this.runFor(i);
+      if (run && run.settled && !run.views.has(i)) run = undefined;
+      run ??= this.loadRun(i, last, aheadEnd);
+      if (!run) continue;
+      run.pins++;
+      pinned.push(run);
+      await run.loaded;
+      for (let j = k; j < got.length; j++) {
+        const v = got[j] === null ? run.views.get(first + j) : undefined;
+        if (v) got[j] = v;
+      }
+    }
+    // then the disk cache, chunk by chunk
+    if (this.deps.cache) {
+      for (let k = 0; k < got.length; k++) {
+        if (got[k] !== null) continue;
+        const c = await this.deps.cache.get(this.manifest.idRawAt(first + k));
+        if (c) {
+          this.stats.cacheChunks++;
+          this.deps.ram.put(this.key(first + k), c);
+          got[k] = c;
         }
       }
     }
