@@ -10,7 +10,7 @@
  *
  * Read-ahead (remote only: the local store answers faster than a request could be planned):
  * a read that starts where the handle's last one ended doubles the handle's window (from
- * 1 MiB up to 64 MiB), fetched in the background in pieces of at most 8 MiB; any other read
+ * 1 MiB up to 32 MiB), fetched in the background in pieces of at most 8 MiB (a ranged GET each); any other read
  * resets it, so random seeks fetch only the chunks they touch. Chunks being fetched are
  * shared: a second reader of the same range waits for the same request.
  */
@@ -26,7 +26,7 @@ import type { RamCache } from './ram-cache.js';
 import type { RemoteSource } from './remote-source.js';
 
 export const MIN_READ_AHEAD = 1 << 20;
-export const MAX_READ_AHEAD = 64 << 20;
+export const MAX_READ_AHEAD = 32 << 20;
 /** Largest piece of a remote fetch (one or a few GETs). */
 const FETCH_PIECE = 8 << 20;
 /** One read from a local pack, at most (a read from FUSE is at most 128 KiB). */
@@ -343,18 +343,18 @@ export class FileContent {
       const to = e;
       const piece = this.reader().then(async (r) => {
         // stream: neighbours in a pack come in one GET (read() with no cache of its own would
-        // fetch a group again for each of its chunks)
-        const parts: Buffer[] = [];
-        for await (const part of r.stream(this.starts[from]!, this.starts[to + 1]!)) parts.push(part);
-        const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        // fetch a group again for each of its chunks); the range starts and ends at chunk
+        // bounds, so each piece is one whole chunk, verified
         const chunks: Buffer[] = [];
-        for (let j = from; j <= to; j++) {
-          // a slice at chunk bounds of a range openRemoteFile verified chunk by chunk
-          // (copied: a view would keep the whole piece alive in the RAM cache)
-          const c = Buffer.from(bytes.subarray(this.starts[j]! - this.starts[from]!, this.starts[j + 1]! - this.starts[from]!));
+        let j = from;
+        for await (const part of r.stream(this.starts[from]!, this.starts[to + 1]!)) {
+          if (part.length !== this.manifest.lengthAt(j)) throw new Error(`remote read: piece of ${part.length} bytes for chunk ${j} of ${this.manifest.lengthAt(j)}`);
+          // (copied: a view would keep the whole GET's buffer alive in the RAM cache)
+          const c = Buffer.from(part);
           chunks.push(c);
           this.deps.ram.put(this.key(j), c);
           this.deps.cache?.put(this.manifest.idRawAt(j), c);
+          j++;
         }
         this.deps.cache?.commit();
         this.stats.remoteChunks += chunks.length;

@@ -18,6 +18,7 @@ import { CacheStore } from './cache-store.js';
 import { EROFS, ENOENT, MountedRevision } from './mounted-revision.js';
 import { detachMount, mountPointState, readRecord, removeRecord, writeRecord } from './mount-point.js';
 import { RamCache } from './ram-cache.js';
+import { MAX_READ_AHEAD } from './file-content.js';
 import { RemoteSource, type NamedStorage } from './remote-source.js';
 import { loadRevisionTree, type RevisionTree } from './revision-tree.js';
 import { fetchVariantRecords } from '../proxy/remote-variants.js';
@@ -137,7 +138,9 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   const store = ChunkStore.open(o.repo.ditsDir, { create: true });
   const cache = CacheStore.open(o.repo.ditsDir, o.cacheBytes);
   const blobs = new BlobReader(o.repo.workTree);
-  const ram = new RamCache(o.memoryBytes);
+  // --memory covers the remote read-ahead in flight too (its GET buffers and their copies:
+  // about twice the window), so the cache gets what is left
+  const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - 2 * MAX_READ_AHEAD));
   const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes') });
   const closeAll = (): void => {
     blobs.close();

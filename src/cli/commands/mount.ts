@@ -20,7 +20,7 @@ const mountOptions = {
   rev: { type: 'string', value: '<rev>', description: 'the revision to show (a commit, branch or tag)', default: 'HEAD' },
   mode: { type: 'string', value: '<mode>', description: 'original, or proxy: tracked video files read as their proxies where one exists', default: 'original' },
   cache: { type: 'string', value: '<size>', description: 'disk kept for content read from a remote (.git/dits/mount-cache), least recently used dropped first', default: '2G' },
-  memory: { type: 'string', value: '<size>', description: 'RAM kept for verified chunks and small files', default: '256M' },
+  memory: { type: 'string', value: '<size>', description: 'RAM for verified chunks, small files and the remote read-ahead', default: '256M' },
   background: { type: 'boolean', description: 'return once mounted and keep serving in the background (log in .git/dits/mounts/)' },
 } as const satisfies OptionTable;
 
