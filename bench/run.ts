@@ -23,6 +23,8 @@ import { runManyBench, type ManyResults } from './lib/many.js';
 import { formatManyReport, manyVerdicts } from './lib/many-report.js';
 import { runProxyBench, type ProxyResults } from './lib/proxy.js';
 import { formatProxyReport, proxyVerdicts, PROXY_FIGURE_NAMES } from './lib/proxy-report.js';
+import { runMountBench, type MountResults } from './lib/mount.js';
+import { formatMountReport, mountVerdicts } from './lib/mount-report.js';
 
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
@@ -53,10 +55,10 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults; mount?: MountResults } = {};
   const notes: string[] = [];
   const failures: string[] = [];
-  const sections: { name: 'core' | 'media' | 'remote' | 'many' | 'proxy'; issue: number; run: () => Promise<void> }[] = [
+  const sections: { name: 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'mount'; issue: number; run: () => Promise<void> }[] = [
     {
       name: 'core',
       issue: 3,
@@ -133,6 +135,27 @@ async function main(opts: BenchOptions): Promise<number> {
           process.stdout.write(`\n${formatProxyReport(proxy, v, opts.runs)}\n`);
           // A figure that could not be measured makes the exit status 2, as a section that could not be.
           for (const n of proxy.notMeasured) failures.push(`issue 16, ${PROXY_FIGURE_NAMES[n.figure]}: ${n.why}`);
+        } finally {
+          await s3?.close();
+          sandbox.remove(path.join(sandbox.dir, 's3rver'));
+        }
+      },
+    },
+    {
+      name: 'mount',
+      issue: 18,
+      run: async () => {
+        const corpus = await ensureCoreCorpus(opts.size, { dir: corpusDir, env: sandbox.env, log });
+        const s3 = await startS3Loopback({ directory: sandbox.freshDir('s3rver'), bucket: 'bench', repoRoot: root }).catch((e: unknown) => {
+          notes.push(`mount: no S3 server (${e instanceof Error ? e.message : String(e)}): remote figures skipped`);
+          return undefined;
+        });
+        try {
+          const mount = await runMountBench(corpus.video, { runs: opts.runs, treeFiles: opts.mountFiles, memoryBudgetBytes: opts.mountMemory }, { sandbox, log, ...(s3 ? { s3 } : {}) });
+          raw.mount = mount;
+          const v = mountVerdicts(mount);
+          verdicts.push(...v);
+          process.stdout.write(`\n${formatMountReport(mount, v, opts.runs)}\n`);
         } finally {
           await s3?.close();
           sandbox.remove(path.join(sandbox.dir, 's3rver'));

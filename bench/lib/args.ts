@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { parseSize } from './units.js';
 
-export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy';
-export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy'];
+export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'mount';
+export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy', 'mount'];
 
 export type ProxyFigureName = 'clone' | 'make' | 'switch' | 'worker' | 'status';
 export const PROXY_FIGURES: readonly ProxyFigureName[] = ['clone', 'make', 'switch', 'worker', 'status'];
@@ -37,6 +37,10 @@ export interface BenchOptions {
   proxyStatusFiles: number;
   /** Issue 16: which of its figures to measure (default all). */
   proxyFigures: ProxyFigureName[];
+  /** Issue 18: files in the `ls -lR` tree (10,000 in the issue). */
+  mountFiles: number;
+  /** Issue 18: the mount's RAM budget (`git dits mount --memory`). */
+  mountMemory: number;
   help: boolean;
 }
 
@@ -45,7 +49,7 @@ export const USAGE = `npm run bench -- [options]
   --size <n>        size of the generated video (default BENCH_SIZE or 1G)
   --big-size <n>    size of the random file for the memory figures (default BENCH_BIG_SIZE or 8G)
   --runs <n>        runs per figure; medians are printed (default 3)
-  --only <list>     sections, comma-separated: core, media, remote, many, proxy (default: all)
+  --only <list>     sections, comma-separated: core, media, remote, many, proxy, mount (default: all)
   --skip-big        skip the big-file memory figures
   --media-size <n>  size of each issue 4 clip (default half of --size: 512M)
   --inspect-seconds <s>  PCM clip length for the inspect figure (default 3600 x size/1G, at least 60)
@@ -60,6 +64,8 @@ export const USAGE = `npm run bench -- [options]
   --proxy-worker-size <n>  size of the source the server's worker makes a proxy of (default 512M; the issue: 4G)
   --proxy-status-files <n> proxy files in the git status figure (default 100)
   --proxy-figures <list>   figures of the proxy section: clone, make, switch, worker, status (default: all)
+  --mount-files <n>  files in the ls -lR tree of the mount section (default 10000)
+  --mount-memory <n> RAM budget given to git dits mount --memory (default 256M)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
 
@@ -85,6 +91,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       'proxy-worker-size': { type: 'string' },
       'proxy-status-files': { type: 'string' },
       'proxy-figures': { type: 'string' },
+      'mount-files': { type: 'string' },
+      'mount-memory': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -117,6 +125,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     proxyWorkerSize: parseSize(values['proxy-worker-size'] ?? '512M'),
     proxyStatusFiles: positiveInt(values['proxy-status-files'] ?? '100', '--proxy-status-files'),
     proxyFigures: proxyFigures as ProxyFigureName[],
+    mountFiles: positiveInt(values['mount-files'] ?? '10000', '--mount-files'),
+    mountMemory: parseSize(values['mount-memory'] ?? '256M'),
     help: values.help ?? false,
   };
 }

@@ -19,7 +19,6 @@ import { Manifest } from '../manifest/manifest.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ALIGN_SLACK } from '../store/aligned-buffer.js';
-import { loadManifest } from '../store/materialize.js';
 import type { RemoteFileReader } from '../remote/content/remote-file-reader.js';
 import type { CacheStore } from './cache-store.js';
 import type { RamCache } from './ram-cache.js';
@@ -66,6 +65,15 @@ export function newReadAhead(): ReadAhead {
   return { next: -1, window: 0 };
 }
 
+/** The manifest must name the pointer's file id and size (as materialize's loadManifest checks). */
+function checkPointer(pointer: Pointer, m: Manifest): void {
+  if (m.header.oid !== pointer.oid || m.header.size !== pointer.size) {
+    throw new DitsUserError('pointer-mismatch', `the pointer's file id or size does not match its manifest ${pointer.manifest}`, {
+      hint: 'the pointer was edited by hand or damaged: restore it from another commit, or re-add the real file',
+    });
+  }
+}
+
 export class FileContent {
   private readonly starts: Float64Array;
   private remoteReader: Promise<RemoteFileReader> | null = null;
@@ -85,6 +93,8 @@ export class FileContent {
     readonly pointer: Pointer,
     readonly manifest: Manifest,
     private readonly deps: ContentDeps,
+    /** the manifest's bytes, verified (the Manifest's table is a view of them: no copy kept) */
+    private readonly manifestBytes: Buffer,
   ) {
     const n = manifest.chunkCount;
     this.starts = new Float64Array(n + 1);
@@ -96,18 +106,21 @@ export class FileContent {
    * its id there, then kept in the disk cache); it must name the pointer's file id and size.
    */
   static async open(pointer: Pointer, deps: ContentDeps): Promise<FileContent> {
-    if (deps.store.hasManifest(pointer.manifest)) return new FileContent(pointer, loadManifest(deps.store, pointer), deps);
-    if (deps.cache?.store.hasManifest(pointer.manifest)) return new FileContent(pointer, loadManifest(deps.cache.store, pointer), deps);
+    for (const store of [deps.store, deps.cache?.store]) {
+      if (!store?.hasManifest(pointer.manifest)) continue;
+      const bytes = store.getManifestBytes(pointer.manifest); // verified against its id
+      const m = Manifest.parse(bytes);
+      checkPointer(pointer, m);
+      return new FileContent(pointer, m, deps, bytes);
+    }
     if (!deps.remote) {
       throw new DitsUserError('content-missing', `manifest ${pointer.manifest} is not in the local store and no remote was given`, { hint: 'fetch it with `git dits pull -- <path>`' });
     }
     const bytes = await deps.remote.manifest(pointer.manifest);
     const m = Manifest.parse(bytes);
-    if (m.header.oid !== pointer.oid || m.header.size !== pointer.size) {
-      throw new DitsUserError('pointer-mismatch', `the pointer's file id or size does not match its manifest ${pointer.manifest}`);
-    }
+    checkPointer(pointer, m);
     deps.cache?.store.putManifest(pointer.manifest, bytes);
-    return new FileContent(pointer, m, deps);
+    return new FileContent(pointer, m, deps, bytes);
   }
 
   get size(): number {
@@ -322,7 +335,7 @@ export class FileContent {
       if (!this.deps.remote) {
         return Promise.reject(new DitsUserError('content-missing', `chunks of ${this.pointer.manifest} are not in the local store and no remote was given`, { hint: 'fetch the file with `git dits pull -- <path>`' }));
       }
-      this.remoteReader = this.deps.remote.open(this.pointer.manifest);
+      this.remoteReader = this.deps.remote.open(this.pointer.manifest, this.manifestBytes);
       this.remoteReader.catch(() => (this.remoteReader = null)); // tried again on the next read
     }
     return this.remoteReader;

@@ -205,7 +205,8 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     },
     statfs: (_p: string, cb: (e: number, s?: unknown) => void) =>
       cb(0, { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: tree.files, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 }),
-    getxattr: (_p: string, _name: string, _pos: number, cb: (e: number, v?: Buffer | null) => void) => cb(0, null),
+    // no getxattr/listxattr: libfuse answers ENOSYS, and the kernel then stops asking (ls -l
+    // asks for two attributes of every file: 20,000 round trips for 10,000 files)
     write: refuse,
     create: refuse,
     unlink: refuse,
@@ -241,6 +242,9 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     closeAll();
     throw new DitsUserError('mount-failed', `cannot mount at ${o.mountPoint}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'check that FUSE works here (/dev/fuse, libfuse2, fuse3) and that the directory is free' });
   }
+  // the remotes' clients (the AWS SDK takes a while to load) are made now, not on the first
+  // read that needs them; nothing is asked of the network yet
+  if (tree.trackedFiles > 0) void remote.any().catch(() => {});
   writeRecord(o.repo.ditsDir, { mountPoint: o.mountPoint, pid: process.pid, rev: o.rev, commit: tree.commit, mode: o.mode, started: Date.now(), ...(o.logFile ? { log: o.logFile } : {}) });
   let unmounting: Promise<void> | null = null;
   return {

@@ -67,13 +67,13 @@ export class RemoteSource {
     });
   }
 
-  /** A reader of file version `manifestId` on the first remote that holds all of it. */
-  async open(manifestId: string): Promise<RemoteFileReader> {
+  /** A reader of file version `manifestId` on the first remote that holds all of it (`manifestBytes`: already had, verified). */
+  async open(manifestId: string, manifestBytes?: Buffer): Promise<RemoteFileReader> {
     const remotes = await this.remotes();
     let lastErr: unknown = null;
     for (const r of remotes) {
       try {
-        return await openRemoteFile(r.storage, manifestId, { indexCacheDir: this.opts.indexCacheDir, cacheBytes: 0, maxRangeBytes: this.opts.maxRangeBytes });
+        return await openRemoteFile(r.storage, manifestId, { indexCacheDir: this.opts.indexCacheDir, cacheBytes: 0, maxRangeBytes: this.opts.maxRangeBytes, manifestBytes });
       } catch (err) {
         lastErr = err;
         if (err instanceof RemoteContentNotReadyError) continue;

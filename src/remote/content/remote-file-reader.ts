@@ -48,6 +48,8 @@ export interface RemoteFileReaderOptions {
   cacheBytes?: number;
   /** Index downloads in flight (default 8). */
   concurrency?: number;
+  /** The manifest's bytes, when the caller has them already (checked against the id here too): saves a GET. */
+  manifestBytes?: Buffer;
 }
 
 export interface RemoteFileStats {
@@ -118,12 +120,15 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
 
   // 1. the manifest
   let bytes: Buffer;
-  try {
-    stats.requests++;
-    bytes = await storage.getBuffer(manifestKey(manifestId));
-  } catch (err) {
-    if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `manifest ${manifestId} is not stored`);
-    throw err;
+  if (opts.manifestBytes !== undefined) bytes = opts.manifestBytes;
+  else {
+    try {
+      stats.requests++;
+      bytes = await storage.getBuffer(manifestKey(manifestId));
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `manifest ${manifestId} is not stored`);
+      throw err;
+    }
   }
   if (hashHex(bytes) !== manifestId) {
     throw new DitsUserError('remote-manifest-corrupt', `manifest ${manifestKey(manifestId)} on ${where} is corrupt (its bytes do not match its id)`, { hint: 'push it again from a machine that has it' });
