@@ -226,6 +226,34 @@ describe.skipIf(!FUSE)('git dits mount (local content)', () => {
     expect(r5.stderr).toMatch(/--cache lots/);
   });
 
+  it('--background returns once mounted, logs to .git/dits/mounts/, and git dits umount stops it', async () => {
+    const dir = mountDir('background');
+    const r = sb.dits(['mount', dir, '--background'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/in the background \(process (\d+); log: (.*\.log)\)/);
+    const [, pid, log] = /process (\d+); log: (.*\.log)/.exec(r.stdout)!;
+    try {
+      expect(isMounted(dir)).toBe(true);
+      expect(fs.readFileSync(path.join(dir, 'a.mov')).equals(big)).toBe(true);
+      expect(fs.readFileSync(log!, 'utf8')).toMatch(/mount: mounted /);
+      const u = sb.dits(['umount', dir], repo);
+      expect(u.status, u.stderr).toBe(0);
+      expect(isMounted(dir)).toBe(false);
+      expect(fs.readFileSync(log!, 'utf8')).toMatch(/mount: unmounted /);
+    } finally {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    // a background mount that cannot mount says why, and exits 1
+    fs.writeFileSync(path.join(dir, 'x'), 'x');
+    const bad = sb.dits(['mount', dir, '--background'], repo);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/is not empty/);
+  });
+
   it('concurrent readers each read the file byte-exact', async () => {
     const dir = mountDir('concurrent');
     const m = await mount(repo, dir);
