@@ -138,9 +138,11 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   const store = ChunkStore.open(o.repo.ditsDir, { create: true });
   const cache = CacheStore.open(o.repo.ditsDir, o.cacheBytes);
   const blobs = new BlobReader(o.repo.workTree);
-  // --memory covers the remote read-ahead in flight too (its GET buffers and their copies:
-  // about twice the window), so the cache gets what is left
-  const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - 2 * MAX_READ_AHEAD));
+  // --memory also covers the remote read-ahead in flight (its GET buffers, and the SDK's
+  // pieces of them: about twice the window) and chunks evicted but not yet freed (V8 frees
+  // buffers at its next full collection: measured about 64 MiB behind after a long remote
+  // read), so the cache gets what is left
+  const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - 2 * MAX_READ_AHEAD - (64 << 20)));
   const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes') });
   const closeAll = (): void => {
     blobs.close();
