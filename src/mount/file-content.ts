@@ -116,11 +116,19 @@ export class FileContent {
     if (!deps.remote) {
       throw new DitsUserError('content-missing', `manifest ${pointer.manifest} is not in the local store and no remote was given`, { hint: 'fetch it with `git dits pull -- <path>`' });
     }
+    // a manifest only a remote has: so are its chunks, surely. The remote reader (the pack
+    // listing and indexes) is opened at the same time as the manifest is fetched, not after:
+    // the first byte waits for the slower of the two, not for both (one manifest GET more)
+    const reader = deps.remote.open(pointer.manifest);
+    reader.catch(() => {});
     const bytes = await deps.remote.manifest(pointer.manifest);
     const m = Manifest.parse(bytes);
     checkPointer(pointer, m);
     deps.cache?.store.putManifest(pointer.manifest, bytes);
-    return new FileContent(pointer, m, deps, bytes);
+    const fc = new FileContent(pointer, m, deps, bytes);
+    fc.remoteReader = reader;
+    reader.catch(() => fc.remoteReader === reader && (fc.remoteReader = null)); // opened again on the next read
+    return fc;
   }
 
   get size(): number {
