@@ -1,16 +1,18 @@
 /**
  * The bytes of one tracked file version, read at any offset: offset -> chunk through the
  * manifest, then for each chunk the first of
- *   1. the RAM cache (verified chunks, a byte budget),
- *   2. the repository's local store (verified as read),
+ *   1. the RAM cache (chunks from the disk cache or a remote, within a byte budget),
+ *   2. the repository's local store, read in runs of up to 1 MiB back to back in a pack,
+ *      verified on a pool thread (loadRun: the last runs of each file stay, so the next
+ *      128 KiB requests of a sequential reader copy from memory),
  *   3. the mount's disk cache of remote chunks (cache-store.ts, verified as read),
  *   4. the remote: ranged GETs of pack ranges (openRemoteFile coalesces neighbours in a
  *      pack into one GET and verifies every chunk before returning a byte of it).
  * No byte reaches a reader that was not checked against its chunk id.
  *
- * Read-ahead (remote only: the local store answers faster than a request could be planned):
- * a read that starts where the handle's last one ended doubles the handle's window (from
- * 1 MiB up to 32 MiB), fetched in the background in pieces of at most 8 MiB (a ranged GET each); any other read
+ * Read-ahead from the remote (for a file a remote has had to serve): a read that starts
+ * where the handle's last one ended doubles the handle's window (from 1 MiB up to 32 MiB),
+ * fetched in the background in pieces of at most 8 MiB (a ranged GET each); any other read
  * resets it, so random seeks fetch only the chunks they touch. Chunks being fetched are
  * shared: a second reader of the same range waits for the same request.
  */
