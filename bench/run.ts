@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseBenchArgs, USAGE, type BenchOptions } from './lib/args.js';
+import { parseBenchArgs, USAGE, type BenchOptions, type Section } from './lib/args.js';
 import { createSandbox } from './lib/sandbox.js';
 import { ensureCoreCorpus, ensureRandomFile } from './lib/corpus.js';
 import { runCoreBench, type CoreResults } from './lib/core.js';
@@ -31,6 +31,8 @@ process.removeAllListeners('warning');
 process.on('warning', (w) => {
   if (!`${w.name} ${w.message}`.includes('NodeVersionSupportWarning')) process.stderr.write(`${w.name}: ${w.message}\n`);
 });
+import { runMountBench, type MountResults } from './lib/mount.js';
+import { formatMountReport, mountVerdicts } from './lib/mount-report.js';
 
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
@@ -61,10 +63,10 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults; tier?: TierResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults; tier?: TierResults; mount?: MountResults } = {};
   const notes: string[] = [];
   const failures: string[] = [];
-  const sections: { name: 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'tier'; issue: number; run: () => Promise<void> }[] = [
+  const sections: { name: Section; issue: number; run: () => Promise<void> }[] = [
     {
       name: 'core',
       issue: 3,
@@ -157,6 +159,27 @@ async function main(opts: BenchOptions): Promise<number> {
         verdicts.push(...v);
         process.stdout.write(`\n${formatTierReport(tier, v, opts.runs)}\n`);
         for (const n of tier.notMeasured) failures.push(`issue 17, tier ${n.figure}: ${n.why}`);
+      },
+    },
+    {
+      name: 'mount',
+      issue: 18,
+      run: async () => {
+        const corpus = await ensureCoreCorpus(opts.size, { dir: corpusDir, env: sandbox.env, log });
+        const s3 = await startS3Loopback({ directory: sandbox.freshDir('s3rver'), bucket: 'bench', repoRoot: root }).catch((e: unknown) => {
+          notes.push(`mount: no S3 server (${e instanceof Error ? e.message : String(e)}): remote figures skipped`);
+          return undefined;
+        });
+        try {
+          const mount = await runMountBench(corpus.video, { runs: opts.runs, treeFiles: opts.mountFiles, memoryBudgetBytes: opts.mountMemory }, { sandbox, log, ...(s3 ? { s3 } : {}) });
+          raw.mount = mount;
+          const v = mountVerdicts(mount);
+          verdicts.push(...v);
+          process.stdout.write(`\n${formatMountReport(mount, v, opts.runs)}\n`);
+        } finally {
+          await s3?.close();
+          sandbox.remove(path.join(sandbox.dir, 's3rver'));
+        }
       },
     },
   ];

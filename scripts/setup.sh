@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 # librust-blake3-dev: the BLAKE3 C library's sources (with its x86-64 assembly), which the
 # native addon is built with (scripts/build-native.mjs); without them it uses its own BLAKE3.
+# libfuse2, fuse3: `git dits mount` (fuse-native's prebuilt addon links libfuse.so.2; the
+# unmount runs fusermount, which fuse3 provides).
 packages=(ffmpeg git-lfs restic rclone b3sum libfuse2 fuse3 python3 make g++ librust-blake3-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { parseSize } from './units.js';
 
-export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'tier';
-export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy', 'tier'];
+export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'tier' | 'mount';
+export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy', 'tier', 'mount'];
 
 export type ProxyFigureName = 'clone' | 'make' | 'switch' | 'worker' | 'status';
 export const PROXY_FIGURES: readonly ProxyFigureName[] = ['clone', 'make', 'switch', 'worker', 'status'];
@@ -44,6 +44,10 @@ export interface BenchOptions {
   tierPacks: number;
   /** Issue 17: which of its figures to measure (default all). */
   tierFigures: TierFigureName[];
+  /** Issue 18: files in the `ls -lR` tree (10,000 in the issue). */
+  mountFiles: number;
+  /** Issue 18: the mount's RAM budget (`git dits mount --memory`). */
+  mountMemory: number;
   help: boolean;
 }
 
@@ -52,7 +56,7 @@ export const USAGE = `npm run bench -- [options]
   --size <n>        size of the generated video (default BENCH_SIZE or 1G)
   --big-size <n>    size of the random file for the memory figures (default BENCH_BIG_SIZE or 8G)
   --runs <n>        runs per figure; medians are printed (default 3)
-  --only <list>     sections, comma-separated: core, media, remote, many, proxy, tier (default: all)
+  --only <list>     sections, comma-separated: core, media, remote, many, proxy, tier, mount (default: all)
   --skip-big        skip the big-file memory figures
   --media-size <n>  size of each issue 4 clip (default half of --size: 512M)
   --inspect-seconds <s>  PCM clip length for the inspect figure (default 3600 x size/1G, at least 60)
@@ -70,6 +74,8 @@ export const USAGE = `npm run bench -- [options]
   --tier-packs <n>         packs in the synthetic catalog of the tier plan figure (default 1000000)
   --tier-figures <list>    figures of the tier section: plan, moves, thaw-file,
                            thaw-range, cost, frozen-checkout (default: all)
+  --mount-files <n>  files in the ls -lR tree of the mount section (default 10000)
+  --mount-memory <n> RAM budget given to git dits mount --memory (default 256M)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
 
@@ -97,6 +103,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       'proxy-figures': { type: 'string' },
       'tier-packs': { type: 'string' },
       'tier-figures': { type: 'string' },
+      'mount-files': { type: 'string' },
+      'mount-memory': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -133,6 +141,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     proxyFigures: proxyFigures as ProxyFigureName[],
     tierPacks: positiveInt(values['tier-packs'] ?? '1000000', '--tier-packs'),
     tierFigures: tierFigures as TierFigureName[],
+    mountFiles: positiveInt(values['mount-files'] ?? '10000', '--mount-files'),
+    mountMemory: parseSize(values['mount-memory'] ?? '256M'),
     help: values.help ?? false,
   };
 }

@@ -66,6 +66,8 @@ const COMMANDS: Record<string, string> = {
   server: 'server-admin',
   worker: 'worker',
   tier: 'tier',
+  mount: 'mount',
+  umount: 'mount',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);

@@ -100,6 +100,17 @@ describe('over FileStorage', () => {
     await r.close();
   });
 
+  it('takes the manifest from the caller when given (one GET fewer), and still checks it against its id', async () => {
+    const bytes = await storage.getBuffer(manifestKey(m));
+    const plain = await openRemoteFile(storage, m);
+    const given = await openRemoteFile(storage, m, { manifestBytes: bytes });
+    expect(given.stats.requests).toBe(plain.stats.requests - 1);
+    expect((await given.read(0, CONTENT.length)).equals(CONTENT)).toBe(true);
+    const wrong = Buffer.from(bytes);
+    wrong[wrong.length - 1]! ^= 1;
+    await expect(openRemoteFile(storage, m, { manifestBytes: wrong })).rejects.toMatchObject({ code: 'remote-manifest-corrupt' });
+  });
+
   it('fetches only the chunks a range needs, and keeps indexes in a cache dir for the next reader', async () => {
     const cacheDir = path.join(dirs.make('dits-rfr-cache-'), 'idx');
     const a = await openRemoteFile(storage, m, { indexCacheDir: cacheDir });

@@ -50,6 +50,8 @@ export interface RemoteFileReaderOptions {
   concurrency?: number;
   /** Where the read is recorded for the tier reaper: the file version, and each pack read (never waited on). */
   access?: { record(kind: 'pack' | 'file', id: string): void };
+  /** The manifest's bytes, when the caller has them already (checked against the id here too): saves a GET. */
+  manifestBytes?: Buffer;
 }
 
 export interface RemoteFileStats {
@@ -120,12 +122,15 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
 
   // 1. the manifest
   let bytes: Buffer;
-  try {
-    stats.requests++;
-    bytes = await storage.getBuffer(manifestKey(manifestId));
-  } catch (err) {
-    if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `manifest ${manifestId} is not stored`);
-    throw err;
+  if (opts.manifestBytes !== undefined) bytes = opts.manifestBytes;
+  else {
+    try {
+      stats.requests++;
+      bytes = await storage.getBuffer(manifestKey(manifestId));
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `manifest ${manifestId} is not stored`);
+      throw err;
+    }
   }
   if (hashHex(bytes) !== manifestId) {
     throw new DitsUserError('remote-manifest-corrupt', `manifest ${manifestKey(manifestId)} on ${where} is corrupt (its bytes do not match its id)`, { hint: 'push it again from a machine that has it' });

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from './args.js';
+import { formatMountReport, mountVerdicts } from './mount-report.js';
+import type { MountResults, MountRun } from './mount.js';
+
+const run = (firstByteMs: number, mbps: number, peakRssBytes: number): MountRun => ({ firstByteMs, seconds: 1, mbps, mountCpuSeconds: 0.5, peakRssBytes });
+
+function results(over: Partial<MountResults> = {}): MountResults {
+  return {
+    fileBytes: 2 ** 30,
+    memoryBudgetBytes: 256 * 2 ** 20,
+    local: [run(20, 500, 200 * 2 ** 20), run(30, 450, 210 * 2 ** 20), run(25, 300, 205 * 2 ** 20)],
+    disk: [{ seconds: 0.5, mbps: 2000 }],
+    remote: [run(120, 100, 400 * 2 ** 20)],
+    rcloneCat: [{ seconds: 1, mbps: 200 }],
+    rcloneVersion: 'rclone v1.60.1-DEV',
+    treeFiles: 10000,
+    ls: [{ seconds: 0.4, mountSeconds: 0.3 }],
+    skipped: [],
+    ...over,
+  };
+}
+
+describe('mount verdicts', () => {
+  it('judges each figure against the issue\'s target, on medians', () => {
+    const v = mountVerdicts(results());
+    const by = (figure: string, subject?: string) => v.find((x) => x.figure === figure && (subject === undefined || x.subject.startsWith(subject)))!;
+    expect(by('first byte', 'local')).toMatchObject({ value: 25, pass: true });
+    expect(by('first byte', 'remote')).toMatchObject({ value: 120, pass: true });
+    expect(by('sequential read', 'local')).toMatchObject({ value: 450, pass: true });
+    expect(by('sequential read from the remote')).toMatchObject({ value: 0.5, pass: false });
+    expect(by('ls -lR')).toMatchObject({ value: 0.4, pass: true });
+    expect(by('memory of the mount process', 'local read')).toMatchObject({ value: 205 * 2 ** 20, pass: true });
+    expect(by('memory of the mount process', 'remote read')).toMatchObject({ value: 400 * 2 ** 20, pass: false }); // over 256 MiB + 100 MiB
+  });
+
+  it('a figure not measured is n/a, not a pass, and the report says why', () => {
+    const r = results({ remote: [], rcloneCat: [], rcloneVersion: null, skipped: ['no S3 server: no remote figures'] });
+    const v = mountVerdicts(r);
+    expect(v.find((x) => x.subject.startsWith('remote'))!.pass).toBeNull();
+    expect(v.find((x) => x.figure === 'sequential read from the remote')!.pass).toBeNull();
+    const text = formatMountReport(r, v, 3);
+    expect(text).toMatch(/skipped: no S3 server/);
+    expect(text).toMatch(/n\/a/);
+  });
+
+  it('--only mount and its options parse', () => {
+    expect(parseBenchArgs(['--only', 'mount', '--mount-files', '500', '--mount-memory', '64M'], {})).toMatchObject({ only: ['mount'], mountFiles: 500, mountMemory: 64 * 2 ** 20 });
+    expect(parseBenchArgs([], {})).toMatchObject({ mountFiles: 10000, mountMemory: 256 * 2 ** 20 });
+  });
+});

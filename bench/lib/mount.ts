@@ -1,0 +1,251 @@
+/**
+ * Issue 18's figures (`git dits mount`), driven as a user would: `git dits mount <dir>` in
+ * its own process (waited for until it says it is mounted), then plain tools reading
+ * through the mount, then `git dits umount`. Each run mounts afresh, so nothing comes from
+ * the kernel's page cache of an earlier run.
+ *
+ * 1. local: the video committed with `git dits add` (its packs warmed); first byte = open
+ *    and a 4 KiB read at offset 0 (the manifest is loaded on open), sequential = `cat` of the
+ *    file through the mount to /dev/null; against `cat` of the file on disk (warmed).
+ * 2. remote: the same repository pushed to dits::s3 (s3rver behind the counting proxy), a
+ *    lazy clone mounted with its disk cache emptied before each run, so every byte comes
+ *    from S3; against `rclone cat` of the video uploaded with rclone.
+ * 3. `ls -lR` of a tree of N files (one small blob staged under N paths in 100 folders).
+ * 4. memory: the mount process's peak RSS (VmHWM) after each sequential read, against the
+ *    RAM budget it was given (`--memory`).
+ * Returns every run's raw numbers; verdicts and tables are mount-report.ts's.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { run as runProcess } from './exec.js';
+import { warmFile, warmTree } from './corpus.js';
+import { megabytesPerSecond } from './units.js';
+import type { Sandbox } from './sandbox.js';
+import type { S3Loopback } from './s3-loopback.js';
+
+export interface MountRun {
+  /** open + 4 KiB read at offset 0, ms */
+  firstByteMs: number;
+  seconds: number;
+  mbps: number;
+  /** CPU seconds (user + sys) of the mount process during the sequential read */
+  mountCpuSeconds: number;
+  /** VmHWM of the mount process after the read */
+  peakRssBytes: number;
+}
+
+export interface PlainRun {
+  seconds: number;
+  mbps: number;
+}
+
+export interface MountResults {
+  fileBytes: number;
+  memoryBudgetBytes: number;
+  local: MountRun[];
+  disk: PlainRun[];
+  remote: MountRun[];
+  rcloneCat: PlainRun[];
+  rcloneVersion: string | null;
+  treeFiles: number;
+  /** seconds of `ls -lR` through a fresh mount, and of the mount's start (tree listing) */
+  ls: { seconds: number; mountSeconds: number }[];
+  skipped: string[];
+}
+
+export interface MountOptions {
+  runs: number;
+  treeFiles: number;
+  /** --memory given to the mount */
+  memoryBudgetBytes: number;
+}
+
+export interface MountDeps {
+  sandbox: Sandbox;
+  log: (line: string) => void;
+  s3?: S3Loopback;
+}
+
+interface Mounted {
+  pid: number;
+  seconds: number;
+  stop(): Promise<void>;
+}
+
+/** `git dits mount <dir>` in the background, resolved once it says it is mounted. */
+async function mountAt(sb: Sandbox, repo: string, dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Mounted> {
+  fs.mkdirSync(dir, { recursive: true });
+  const started = process.hrtime.bigint();
+  const child = spawn('git-dits', ['mount', dir, ...args], { cwd: repo, env: { ...sb.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const t = setInterval(() => {
+      if (/Mounted /.test(out)) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 5);
+    void exited.then(() => {
+      clearInterval(t);
+      reject(new Error(`git dits mount exited before mounting: ${err.slice(-2000)}`));
+    });
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return {
+    pid: child.pid!,
+    seconds,
+    async stop() {
+      await runProcess('git-dits', ['umount', dir], { cwd: repo, env: sb.env });
+      await exited;
+    },
+  };
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100 a second here)
+}
+
+function peakRss(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/**
+ * open + a 4 KiB read at offset 0, ms, timed inside a child process: a read here would
+ * block this process, which also runs the counting proxy the mount's S3 requests go through.
+ */
+async function firstByteMs(sb: Sandbox, file: string): Promise<number> {
+  const code = `const fs=require('fs');const b=Buffer.alloc(4096);const t=process.hrtime.bigint();const fd=fs.openSync(process.argv[1],'r');fs.readSync(fd,b,0,4096,0);const ms=Number(process.hrtime.bigint()-t)/1e6;fs.closeSync(fd);process.stdout.write(String(ms));`;
+  const r = await runProcess(process.execPath, ['-e', code, file], { cwd: sb.dir, env: sb.env });
+  return Number(r.stdout);
+}
+
+async function catTimed(sb: Sandbox, file: string, bytes: number, env?: NodeJS.ProcessEnv): Promise<PlainRun> {
+  const r = await runProcess('sh', ['-c', `cat '${file}' > /dev/null`], { cwd: sb.dir, env: env ?? sb.env });
+  return { seconds: r.seconds, mbps: megabytesPerSecond(bytes, r.seconds) };
+}
+
+async function readThrough(sb: Sandbox, m: Mounted, file: string, bytes: number): Promise<MountRun> {
+  const fb = await firstByteMs(sb, file);
+  const c0 = cpuSeconds(m.pid);
+  const r = await catTimed(sb, file, bytes);
+  return { firstByteMs: fb, seconds: r.seconds, mbps: r.mbps, mountCpuSeconds: cpuSeconds(m.pid) - c0, peakRssBytes: peakRss(m.pid) };
+}
+
+function describe(r: MountRun): string {
+  return `first byte ${r.firstByteMs.toFixed(1)} ms, ${r.mbps.toFixed(0)} MB/s (${r.seconds.toFixed(2)} s, mount CPU ${r.mountCpuSeconds.toFixed(2)} s), peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+export async function runMountBench(video: string, opts: MountOptions, deps: MountDeps): Promise<MountResults> {
+  const { sandbox: sb, log } = deps;
+  const size = fs.statSync(video).size;
+  const res: MountResults = { fileBytes: size, memoryBudgetBytes: opts.memoryBudgetBytes, local: [], disk: [], remote: [], rcloneCat: [], rcloneVersion: null, treeFiles: opts.treeFiles, ls: [], skipped: [] };
+  if (!fs.existsSync('/dev/fuse')) {
+    res.skipped.push('/dev/fuse does not exist: no mount figures');
+    return res;
+  }
+  const memArgs = ['--memory', `${Math.round(opts.memoryBudgetBytes / 2 ** 20)}M`];
+  const name = path.basename(video);
+
+  // 1. local
+  const repo = sb.freshDir('mount-local');
+  await sb.run('git', ['init', '-q'], repo);
+  await sb.run('git-dits', ['init'], repo);
+  await sb.run('git-dits', ['track', '*.mp4'], repo);
+  fs.linkSync(video, path.join(repo, name));
+  await sb.run('git-dits', ['add', name], repo);
+  await sb.run('git', ['commit', '-q', '-m', 'video'], repo);
+  const mnt = path.join(sb.dir, 'mnt-local');
+  for (let r = 0; r < opts.runs; r++) {
+    warmTree(path.join(repo, '.git', 'dits'));
+    const m = await mountAt(sb, repo, mnt, memArgs);
+    try {
+      const run = await readThrough(sb, m, path.join(mnt, name), size);
+      res.local.push(run);
+      log(`  mount, local store, run ${r + 1}: ${describe(run)}`);
+    } finally {
+      await m.stop();
+    }
+    warmFile(video);
+    const d = await catTimed(sb, video, size);
+    res.disk.push(d);
+    log(`  cat of the file on disk, run ${r + 1}: ${d.mbps.toFixed(0)} MB/s`);
+  }
+
+  // 2. remote
+  if (!deps.s3) res.skipped.push('no S3 server: no remote figures');
+  else {
+    const s3 = deps.s3;
+    const awsEnv = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
+    await sb.run('git', ['config', '--global', 'dits.s3.endpoint', s3.endpoint], sb.dir);
+    const url = `dits::s3://${s3.bucket}/mount-${Date.now()}/proj`;
+    await sb.run('git', ['remote', 'add', 'origin', url], repo, { env: awsEnv });
+    await sb.run('git', ['push', '-q', 'origin', 'HEAD:refs/heads/main'], repo, { env: awsEnv });
+    const clone = path.join(sb.dir, 'mount-clone');
+    sb.remove(clone);
+    await sb.run('git', ['clone', '-q', '-c', 'dits.fetchMode=lazy', url, clone], sb.dir, { env: awsEnv });
+    if (fs.statSync(path.join(clone, name)).size >= 1024) throw new Error('the lazy clone fetched the video (expected a pointer)');
+    const rEnv: NodeJS.ProcessEnv = {
+      ...sb.env,
+      RCLONE_CONFIG_S3R_TYPE: 's3',
+      RCLONE_CONFIG_S3R_PROVIDER: 'Other',
+      RCLONE_CONFIG_S3R_ENDPOINT: s3.endpoint,
+      RCLONE_CONFIG_S3R_ACCESS_KEY_ID: s3.accessKeyId,
+      RCLONE_CONFIG_S3R_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      RCLONE_CONFIG_S3R_REGION: 'us-east-1',
+      RCLONE_CONFIG_S3R_FORCE_PATH_STYLE: 'true',
+    };
+    delete rEnv.AWS_CA_BUNDLE; // rclone 1.60 refuses to start an S3 remote with it (DESIGN.md)
+    res.rcloneVersion = await runProcess('rclone', ['version'], { cwd: sb.dir, env: rEnv }).then((r) => r.stdout.split('\n')[0]!.trim(), () => null);
+    const dest = `s3r:${s3.bucket}/mount-rclone-${Date.now()}/`;
+    if (res.rcloneVersion) await runProcess('rclone', ['copy', video, dest], { cwd: sb.dir, env: rEnv });
+    else res.skipped.push('rclone not installed: no peer for the remote read');
+    const rmnt = path.join(sb.dir, 'mnt-remote');
+    for (let r = 0; r < opts.runs; r++) {
+      sb.remove(path.join(clone, '.git', 'dits', 'mount-cache')); // every byte from S3
+      const m = await mountAt(sb, clone, rmnt, memArgs, awsEnv);
+      try {
+        const run = await readThrough(sb, m, path.join(rmnt, name), size);
+        res.remote.push(run);
+        log(`  mount, lazy clone from S3, run ${r + 1}: ${describe(run)}`);
+      } finally {
+        await m.stop();
+      }
+      if (res.rcloneVersion) {
+        const c = await runProcess('sh', ['-c', `rclone cat '${dest}${name}' > /dev/null`], { cwd: sb.dir, env: rEnv });
+        res.rcloneCat.push({ seconds: c.seconds, mbps: megabytesPerSecond(size, c.seconds) });
+        log(`  rclone cat, run ${r + 1}: ${megabytesPerSecond(size, c.seconds).toFixed(0)} MB/s`);
+      }
+    }
+  }
+
+  // 3. ls -lR of a tree of N files
+  const tree = sb.freshDir('mount-tree');
+  await sb.run('git', ['init', '-q'], tree);
+  await sb.run('git-dits', ['init'], tree);
+  const blob = (await runProcess('git', ['hash-object', '-w', '--stdin'], { cwd: tree, env: sb.env, input: 'a small file\n' })).stdout.trim();
+  const lines: string[] = [];
+  for (let i = 0; i < opts.treeFiles; i++) lines.push(`100644 ${blob}\tdir${String(i % 100).padStart(3, '0')}/file${i}.txt`);
+  await runProcess('git', ['update-index', '--add', '--index-info'], { cwd: tree, env: sb.env, input: lines.join('\n') + '\n' });
+  await sb.run('git', ['commit', '-q', '-m', 'tree'], tree);
+  const tmnt = path.join(sb.dir, 'mnt-tree');
+  for (let r = 0; r < opts.runs; r++) {
+    const m = await mountAt(sb, tree, tmnt, []);
+    try {
+      const ls = await runProcess('sh', ['-c', `ls -lR '${tmnt}' | grep -c 'file.*\\.txt$'`], { cwd: sb.dir, env: sb.env });
+      if (Number(ls.stdout.trim()) !== opts.treeFiles) throw new Error(`ls -lR listed ${ls.stdout.trim()} files, not ${opts.treeFiles}`);
+      res.ls.push({ seconds: ls.seconds, mountSeconds: m.seconds });
+      log(`  ls -lR of ${opts.treeFiles} files, run ${r + 1}: ${ls.seconds.toFixed(3)} s (mount took ${m.seconds.toFixed(2)} s)`);
+    } finally {
+      await m.stop();
+    }
+  }
+  return res;
+}

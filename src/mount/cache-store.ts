@@ -1,0 +1,114 @@
+/**
+ * Chunks the mount fetched from a remote, kept on disk so a second read is local: a store
+ * of its own in `.git/dits/mount-cache/` (the same pack and index format as the local
+ * store), within a byte budget (`--cache`), the least recently used packs dropped first.
+ *
+ * Why not the repository's own store: eviction deletes, and the local store may hold the
+ * only copy of content not pushed yet. Everything in this cache was just read from a remote
+ * and verified there, so dropping any of it loses nothing. Small packs (a sixteenth of the
+ * budget, 256 KiB to 64 MiB) make eviction fine-grained: a whole pack goes at once.
+ *
+ * Several mounts of one repository share the cache (the store takes concurrent writers);
+ * a pack another mount evicted reads as missing here and is fetched again.
+ */
+import path from 'node:path';
+import { ChunkStore } from '../store/chunk-store.js';
+import { CODEC_NONE } from '../store/pack-format.js';
+
+export class CacheStore {
+  readonly store: ChunkStore;
+  /** pack id -> last use (ms) in this process; packs not used here count as their creation time */
+  private readonly lastUse = new Map<number, number>();
+  /** bytes of packs, as of the last look, plus what was appended since */
+  private estimate: number;
+  private sinceCommit = 0;
+  /** After close(): fetches still arriving are not kept, reads miss. */
+  private closed = false;
+
+  private constructor(
+    store: ChunkStore,
+    readonly budget: number,
+    private readonly now: () => number,
+  ) {
+    this.store = store;
+    // packUsage counts rows against a live set (gc's, this connection's own): here an empty one
+    store.markLive(() => {});
+    this.estimate = this.measure();
+  }
+
+  static open(ditsDir: string, budget: number, now: () => number = Date.now): CacheStore {
+    const packRollSize = Math.max(256 << 10, Math.min(64 << 20, Math.floor(budget / 16)));
+    const store = ChunkStore.open(path.join(ditsDir, 'mount-cache'), { create: true, packRollSize, directWrite: false });
+    return new CacheStore(store, budget, now);
+  }
+
+  get dir(): string {
+    return this.store.dir;
+  }
+
+  /** A verified chunk, or null when this cache lacks it (or lost it to another mount's eviction). */
+  async get(idRaw: Buffer): Promise<Buffer | null> {
+    if (this.closed) return null;
+    const loc = this.store.locate(idRaw);
+    if (!loc) return null;
+    try {
+      const b = await this.store.getChunk(idRaw);
+      this.lastUse.set(loc.pack, this.now());
+      return b;
+    } catch {
+      return null; // evicted meanwhile, or damaged: fetched again from the remote
+    }
+  }
+
+  has(idRaw: Buffer): boolean {
+    if (this.closed) return false;
+    return this.store.locate(idRaw) !== undefined;
+  }
+
+  /** Keeps chunks just fetched and verified (plain bytes). Call commit() after a batch. */
+  put(idRaw: Buffer, plain: Buffer): void {
+    if (this.closed) return;
+    if (this.store.putStoredChunk(idRaw, CODEC_NONE, plain.length, plain)) {
+      this.estimate += plain.length + 64;
+      this.sinceCommit++;
+    }
+  }
+
+  /** Makes the chunks put so far readable, then drops the least recently used packs while over budget. */
+  commit(): void {
+    if (this.closed || this.sinceCommit === 0) return;
+    this.sinceCommit = 0;
+    this.store.commit();
+    if (this.estimate > this.budget) this.evict();
+  }
+
+  /** Bytes of every pack of the cache (their indexed ends). */
+  private measure(): number {
+    return this.store.packUsage(0).reduce((n, p) => n + p.indexedEnd, 0);
+  }
+
+  private evict(): void {
+    const packs = this.store.packUsage(0).map((p) => ({ pack: p.pack, bytes: p.indexedEnd, used: this.lastUse.get(p.pack) ?? p.created }));
+    let total = packs.reduce((n, p) => n + p.bytes, 0);
+    packs.sort((a, b) => a.used - b.used);
+    // down to 90% so eviction does not run again on the next batch
+    for (const p of packs) {
+      if (total <= this.budget * 0.9) break;
+      this.store.rewritePack(p.pack, () => false);
+      this.lastUse.delete(p.pack);
+      total -= p.bytes;
+    }
+    this.estimate = total;
+  }
+
+  /** Bytes on disk now, as far as this process knows. */
+  get bytes(): number {
+    return this.estimate;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.store.close();
+  }
+}

@@ -1,0 +1,412 @@
+/**
+ * The bytes of one tracked file version, read at any offset: offset -> chunk through the
+ * manifest, then for each chunk the first of
+ *   1. the RAM cache (chunks from the disk cache or a remote, within a byte budget),
+ *   2. the repository's local store, read in runs of up to 1 MiB back to back in a pack,
+ *      verified on a pool thread (loadRun: the last runs of each file stay, so the next
+ *      128 KiB requests of a sequential reader copy from memory),
+ *   3. the mount's disk cache of remote chunks (cache-store.ts, verified as read),
+ *   4. the remote: ranged GETs of pack ranges (openRemoteFile coalesces neighbours in a
+ *      pack into one GET and verifies every chunk before returning a byte of it).
+ * No byte reaches a reader that was not checked against its chunk id.
+ *
+ * Read-ahead from the remote (for a file a remote has had to serve): a read that starts
+ * where the handle's last one ended doubles the handle's window (from 1 MiB up to 32 MiB),
+ * fetched in the background in pieces of at most 8 MiB (a ranged GET each); any other read
+ * resets it, so random seeks fetch only the chunks they touch. Chunks being fetched are
+ * shared: a second reader of the same range waits for the same request.
+ */
+import { DitsUserError } from '../errors.js';
+import { Manifest } from '../manifest/manifest.js';
+import type { Pointer } from '../manifest/pointer.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import { ALIGN_SLACK } from '../store/aligned-buffer.js';
+import type { RemoteFileReader } from '../remote/content/remote-file-reader.js';
+import type { CacheStore } from './cache-store.js';
+import type { RamCache } from './ram-cache.js';
+import type { RemoteSource } from './remote-source.js';
+
+export const MIN_READ_AHEAD = 1 << 20;
+export const MAX_READ_AHEAD = 32 << 20;
+/** Largest piece of a remote fetch (one or a few GETs). */
+const FETCH_PIECE = 8 << 20;
+/** One read from a local pack, at most (a read from FUSE is at most 128 KiB). */
+const STORE_READ = 1 << 20;
+/** Read buffers kept for the next reads of a file. */
+const POOL_BUFFERS = 8;
+/** Runs of the local store kept per file version (see loadRun). */
+const LOCAL_RUNS = 4;
+
+/** Chunks read together from the local store (see FileContent.loadRun). */
+interface LocalRun {
+  first: number;
+  last: number;
+  views: Map<number, Buffer>;
+  /** buffers lent from the pool, given back when the run is dropped */
+  bufs: Buffer[];
+  /** reads copying from it now */
+  pins: number;
+  settled: boolean;
+  loaded: Promise<void>;
+}
+
+export interface ContentDeps {
+  store: ChunkStore;
+  cache: CacheStore | null;
+  ram: RamCache;
+  remote: RemoteSource | null;
+}
+
+/** Per open handle: where the last read ended and the read-ahead window. */
+export interface ReadAhead {
+  next: number;
+  window: number;
+}
+
+export function newReadAhead(): ReadAhead {
+  return { next: -1, window: 0 };
+}
+
+/** The manifest must name the pointer's file id and size (as materialize's loadManifest checks). */
+function checkPointer(pointer: Pointer, m: Manifest): void {
+  if (m.header.oid !== pointer.oid || m.header.size !== pointer.size) {
+    throw new DitsUserError('pointer-mismatch', `the pointer's file id or size does not match its manifest ${pointer.manifest}`, {
+      hint: 'the pointer was edited by hand or damaged: restore it from another commit, or re-add the real file',
+    });
+  }
+}
+
+export class FileContent {
+  private readonly starts: Float64Array;
+  private remoteReader: Promise<RemoteFileReader> | null = null;
+  private readonly inflight = new Map<number, Promise<Buffer>>();
+  /** Whether any chunk of this file had to come from a remote (read-ahead is for those only). */
+  private sawRemote = false;
+  /** Buffers for runs of the local store, free again (see loadRun). */
+  private readonly pool: Buffer[] = [];
+  /** Runs of the local store, oldest first. */
+  private runs: LocalRun[] = [];
+  /** The chunks [first, end) that prefetches looked at last, in one stretch (see prefetch). */
+  private readonly scanned: [number, number] = [0, 0];
+  /** Statistics for the log and the tests. */
+  readonly stats = { localChunks: 0, cacheChunks: 0, remoteChunks: 0, ramHits: 0 };
+
+  private constructor(
+    readonly pointer: Pointer,
+    readonly manifest: Manifest,
+    private readonly deps: ContentDeps,
+    /** the manifest's bytes, verified (the Manifest's table is a view of them: no copy kept) */
+    private readonly manifestBytes: Buffer,
+  ) {
+    const n = manifest.chunkCount;
+    this.starts = new Float64Array(n + 1);
+    for (let i = 0; i < n; i++) this.starts[i + 1] = this.starts[i]! + manifest.lengthAt(i);
+  }
+
+  /**
+   * The manifest from the local store, else the disk cache, else a remote (verified against
+   * its id there, then kept in the disk cache); it must name the pointer's file id and size.
+   */
+  static async open(pointer: Pointer, deps: ContentDeps): Promise<FileContent> {
+    for (const store of [deps.store, deps.cache?.store]) {
+      if (!store?.hasManifest(pointer.manifest)) continue;
+      const bytes = store.getManifestBytes(pointer.manifest); // verified against its id
+      const m = Manifest.parse(bytes);
+      checkPointer(pointer, m);
+      return new FileContent(pointer, m, deps, bytes);
+    }
+    if (!deps.remote) {
+      throw new DitsUserError('content-missing', `manifest ${pointer.manifest} is not in the local store and no remote was given`, { hint: 'fetch it with `git dits pull -- <path>`' });
+    }
+    // a manifest only a remote has: so are its chunks, surely. The remote reader (the pack
+    // listing and indexes) is opened at the same time as the manifest is fetched, not after:
+    // the first byte waits for the slower of the two, not for both (one manifest GET more)
+    const reader = deps.remote.open(pointer.manifest);
+    reader.catch(() => {});
+    const bytes = await deps.remote.manifest(pointer.manifest);
+    const m = Manifest.parse(bytes);
+    checkPointer(pointer, m);
+    deps.cache?.store.putManifest(pointer.manifest, bytes);
+    const fc = new FileContent(pointer, m, deps, bytes);
+    fc.remoteReader = reader;
+    reader.catch(() => fc.remoteReader === reader && (fc.remoteReader = null)); // opened again on the next read
+    return fc;
+  }
+
+  get size(): number {
+    return this.pointer.size;
+  }
+
+  /** Index of the chunk holding byte `pos` (0 <= pos < size). */
+  chunkAt(pos: number): number {
+    let lo = 0;
+    let hi = this.manifest.chunkCount - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.starts[mid]! <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Up to `length` bytes at `offset` (fewer only at the end; none past it), every chunk verified. */
+  async read(offset: number, length: number, ra: ReadAhead = newReadAhead()): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(Math.max(0, Math.min(this.size, offset + length) - offset));
+    const n = await this.readInto(out, offset, out.length, ra);
+    return out.subarray(0, n);
+  }
+
+  /**
+   * Reads into `target` (FUSE's buffer: no copy of our own); the byte count. Chunks come
+   * from the RAM cache, else a run of the local store (see loadRun), else the disk cache,
+   * else the remote.
+   */
+  async readInto(target: Buffer, offset: number, length: number, ra: ReadAhead = newReadAhead()): Promise<number> {
+    const end = Math.min(this.size, offset + length, offset + target.length);
+    if (end <= offset) return 0;
+    const sequential = offset === ra.next;
+    ra.next = end;
+    ra.window = sequential ? Math.min(MAX_READ_AHEAD, Math.max(MIN_READ_AHEAD, ra.window * 2)) : 0;
+    const first = this.chunkAt(offset);
+    const last = this.chunkAt(end - 1);
+    // a sequential reader's run of the local store reaches a little further (one read of a
+    // pack serves the next several requests: FUSE asks 128 KiB at a time)
+    const aheadEnd = sequential ? this.chunkAt(Math.min(this.size - 1, end + STORE_READ)) : last;
+    const pinned: LocalRun[] = [];
+    try {
+      const chunks = await this.chunks(first, last, aheadEnd, pinned);
+      if (ra.window > 0) this.prefetch(last + 1, end + ra.window);
+      let pos = offset;
+      for (let k = 0; k < chunks.length; k++) {
+        const i = first + k;
+        const c = await chunks[k]!;
+        const from = pos - this.starts[i]!;
+        const take = Math.min(c.length - from, end - pos);
+        c.copy(target, pos - offset, from, from + take);
+        pos += take;
+      }
+      return end - offset;
+    } finally {
+      for (const r of pinned) r.pins--;
+      this.trimRuns();
+    }
+  }
+
+  private key(i: number): string {
+    return this.manifest.idRawAt(i).toString('base64');
+  }
+
+  /** The run of the local store holding chunk i, loaded or loading. */
+  private runFor(i: number): LocalRun | undefined {
+    for (let k = this.runs.length - 1; k >= 0; k--) {
+      const r = this.runs[k]!;
+      if (i >= r.first && i <= r.last) return r;
+    }
+    return undefined;
+  }
+
+  /**
+   * Chunks [i, up to `until`] while the local store holds them (at least chunk i, or
+   * undefined), at most STORE_READ bytes past chunk i's start unless the read needs more
+   * (`need`): read in runs back to back in a pack, verified on a pool thread, into buffers
+   * from this file's pool. The run stays (its chunks are views of those buffers) while it
+   * is one of the last LOCAL_RUNS or a read holds it (pins); then its buffers go back to the
+   * pool. This is the local store's cache: its chunks never go to the RAM cache.
+   */
+  private loadRun(i: number, need: number, until: number): LocalRun | undefined {
+    let end = Math.max(need, until);
+    while (end > need && this.starts[end + 1]! - this.starts[i]! > STORE_READ) end--;
+    const ids: Buffer[] = [];
+    for (let j = i; j <= end; j++) ids.push(this.manifest.idRawAt(j));
+    const located = this.deps.store.locateMany(ids);
+    let take = 0;
+    while (take < located.length && located[take] !== undefined) take++;
+    if (take === 0) return undefined;
+    const run: LocalRun = { first: i, last: i + take - 1, views: new Map(), bufs: [], pins: 0, settled: false, loaded: Promise.resolve() };
+    run.loaded = (async () => {
+      let j = i;
+      const lend = (): Buffer => {
+        const b = this.pool.pop() ?? Buffer.allocUnsafeSlow(STORE_READ + ALIGN_SLACK);
+        run.bufs.push(b);
+        return b;
+      };
+      try {
+        const locs = located.slice(0, take) as NonNullable<(typeof located)[number]>[];
+        for await (const group of this.deps.store.readChunkGroups(ids.slice(0, take), { maxRead: STORE_READ, buffer: lend, located: locs, ahead: 1 })) {
+          for (const c of group.chunks) {
+            run.views.set(j++, c);
+            this.stats.localChunks++;
+          }
+        }
+      } catch (err) {
+        this.runs = this.runs.filter((r) => r !== run); // not kept: the next read tries again
+        throw err;
+      } finally {
+        run.settled = true;
+      }
+    })();
+    run.loaded.catch(() => {});
+    this.runs.push(run);
+    return run;
+  }
+
+  /** Drops the oldest runs no read holds beyond the last LOCAL_RUNS; their buffers go back to the pool. */
+  private trimRuns(): void {
+    let extra = this.runs.length - LOCAL_RUNS;
+    if (extra <= 0) return;
+    this.runs = this.runs.filter((r) => {
+      if (extra <= 0 || r.pins > 0 || !r.settled) return true;
+      extra--;
+      for (const b of r.bufs) if (this.pool.length < POOL_BUFFERS) this.pool.push(b);
+      return false;
+    });
+  }
+
+  private async chunks(first: number, last: number, aheadEnd: number, pinned: LocalRun[]): Promise<(Buffer | Promise<Buffer>)[]> {
+    const got: (Buffer | Promise<Buffer> | null)[] = [];
+    let missing = false;
+    for (let i = first; i <= last; i++) {
+      const hit = this.deps.ram.get(this.key(i)) ?? this.inflight.get(i) ?? null;
+      if (hit === null) missing = true;
+      else if (Buffer.isBuffer(hit)) this.stats.ramHits++;
+      got.push(hit);
+    }
+    if (!missing) return got as (Buffer | Promise<Buffer>)[];
+    // the local store, a run at a time
+    for (let k = 0; k < got.length; k++) {
+      if (got[k] !== null) continue;
+      const i = first + k;
+      let run = this.runFor(i);
+      if (run && run.settled && !run.views.has(i)) run = undefined;
+      run ??= this.loadRun(i, last, aheadEnd);
+      if (!run) continue;
+      run.pins++;
+      pinned.push(run);
+      await run.loaded;
+      for (let j = k; j < got.length; j++) {
+        const v = got[j] === null ? run.views.get(first + j) : undefined;
+        if (v) got[j] = v;
+      }
+    }
+    // then the disk cache, chunk by chunk
+    if (this.deps.cache) {
+      for (let k = 0; k < got.length; k++) {
+        if (got[k] !== null) continue;
+        const c = await this.deps.cache.get(this.manifest.idRawAt(first + k));
+        if (c) {
+          this.stats.cacheChunks++;
+          this.deps.ram.put(this.key(first + k), c);
+          got[k] = c;
+        }
+      }
+    }
+    // runs of chunks found nowhere here: fetched from the remote
+    for (let k = 0; k < got.length; k++) {
+      if (got[k] !== null) continue;
+      let e = k;
+      while (e + 1 < got.length && got[e + 1] === null) e++;
+      const fetched = this.fetch(first + k, first + e);
+      for (let j = k; j <= e; j++) got[j] = fetched.get(first + j)!;
+      k = e;
+    }
+    return got as (Buffer | Promise<Buffer>)[];
+  }
+
+  /** Starts fetching, in the background, the chunks of [from chunk, to byte) that are nowhere here. */
+  private prefetch(from: number, toByte: number): void {
+    // only for a file a remote has had to serve: a local file would be looked up chunk by
+    // chunk for nothing (64 MiB ahead is a thousand lookups a read)
+    if (!this.deps.remote || !this.sawRemote) return;
+    const n = this.manifest.chunkCount;
+    // a read continuing the stretch the last prefetch looked at starts where that one ended
+    let i = from;
+    if (from >= this.scanned[0] && from <= this.scanned[1]) i = this.scanned[1];
+    else this.scanned[0] = from;
+    while (i < n && this.starts[i]! < toByte) {
+      if (this.inflight.has(i) || this.isHere(i)) {
+        i++;
+        continue;
+      }
+      let e = i;
+      while (e + 1 < n && this.starts[e + 1]! < toByte && !this.inflight.has(e + 1) && !this.isHere(e + 1)) e++;
+      for (const p of this.fetch(i, e).values()) p.catch(() => {}); // a reader that needs it sees the error
+      i = e + 1;
+    }
+    this.scanned[1] = i;
+  }
+
+  private isHere(i: number): boolean {
+    const idRaw = this.manifest.idRawAt(i);
+    return this.deps.ram.get(this.key(i)) !== undefined || this.deps.store.locate(idRaw) !== undefined || (this.deps.cache?.has(idRaw) ?? false);
+  }
+
+  private reader(): Promise<RemoteFileReader> {
+    if (!this.remoteReader) {
+      if (!this.deps.remote) {
+        return Promise.reject(new DitsUserError('content-missing', `chunks of ${this.pointer.manifest} are not in the local store and no remote was given`, { hint: 'fetch the file with `git dits pull -- <path>`' }));
+      }
+      this.remoteReader = this.deps.remote.open(this.pointer.manifest, this.manifestBytes);
+      this.remoteReader.catch(() => (this.remoteReader = null)); // tried again on the next read
+    }
+    return this.remoteReader;
+  }
+
+  /**
+   * Fetches chunks [a, b] from the remote in pieces of at most FETCH_PIECE, each kept in the
+   * RAM cache and the disk cache as it arrives; chunk index -> its promise.
+   */
+  private fetch(a: number, b: number): Map<number, Promise<Buffer>> {
+    this.sawRemote = true;
+    const out = new Map<number, Promise<Buffer>>();
+    let i = a;
+    while (i <= b) {
+      let e = i;
+      while (e + 1 <= b && this.starts[e + 2]! - this.starts[i]! <= FETCH_PIECE) e++;
+      const from = i;
+      const to = e;
+      const piece = this.reader().then(async (r) => {
+        // stream: neighbours in a pack come in one GET (read() with no cache of its own would
+        // fetch a group again for each of its chunks); the range starts and ends at chunk
+        // bounds, so each piece is one whole chunk, verified
+        const chunks: Buffer[] = [];
+        let j = from;
+        for await (const part of r.stream(this.starts[from]!, this.starts[to + 1]!)) {
+          if (part.length !== this.manifest.lengthAt(j)) throw new Error(`remote read: piece of ${part.length} bytes for chunk ${j} of ${this.manifest.lengthAt(j)}`);
+          // kept as it is: a view of its GET's buffer, which the chunks of that GET fill but
+          // for their entry heads and small gaps, and which they leave the RAM cache together
+          // with (least recently used first); copying each one cost a third of the CPU
+          const c = part;
+          chunks.push(c);
+          this.deps.ram.put(this.key(j), c);
+          this.deps.cache?.put(this.manifest.idRawAt(j), c);
+          j++;
+        }
+        this.deps.cache?.commit();
+        this.stats.remoteChunks += chunks.length;
+        return chunks;
+      });
+      for (let j = from; j <= to; j++) {
+        const p = piece.then((cs) => cs[j - from]!);
+        p.catch(() => {});
+        this.inflight.set(j, p);
+        out.set(j, p);
+      }
+      piece.then(
+        () => {
+          for (let j = from; j <= to; j++) this.inflight.delete(j);
+        },
+        () => {
+          for (let j = from; j <= to; j++) this.inflight.delete(j);
+        },
+      );
+      i = e + 1;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const r = this.remoteReader;
+    this.remoteReader = null;
+    if (r) await r.then((x) => x.close()).catch(() => {});
+  }
+}

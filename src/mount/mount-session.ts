@@ -1,0 +1,268 @@
+/**
+ * One mount, from the checks of its mount point to its unmount: prepareMountPoint (refuses
+ * a busy or non-empty point and a second mount of the same repository there, cleans a stale
+ * mount left by a killed process), then mountRevision (the tree, the stores, the caches, the
+ * FUSE session), and MountSession.unmount (waiting reads answer EIO, the kernel mount goes,
+ * the stores close, the record is removed).
+ *
+ * FUSE is loaded here only (fuse-native, a native addon): no other command pays for it.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { DitsUserError, errnoCode } from '../errors.js';
+import type { RepoPaths } from '../git/repo.js';
+import { ChunkStore } from '../store/chunk-store.js';
+import { BlobReader } from './blob-reader.js';
+import { CacheStore } from './cache-store.js';
+import { EROFS, ENOENT, MountedRevision } from './mounted-revision.js';
+import { detachMount, mountPointState, readRecord, removeRecord, writeRecord } from './mount-point.js';
+import { RamCache } from './ram-cache.js';
+import { MAX_READ_AHEAD } from './file-content.js';
+import { RemoteSource, type NamedStorage } from './remote-source.js';
+import { loadRevisionTree, type RevisionTree } from './revision-tree.js';
+import { fetchVariantRecords } from '../proxy/remote-variants.js';
+
+export interface MountOptions {
+  repo: RepoPaths;
+  /** Absolute and resolved (resolveMountPoint). */
+  mountPoint: string;
+  rev: string;
+  mode: 'original' | 'proxy';
+  /** Disk budget of the cache of remote chunks. */
+  cacheBytes: number;
+  /** RAM budget of verified chunks and small files. */
+  memoryBytes: number;
+  log: (line: string) => void;
+  openStorages: () => Promise<NamedStorage[]>;
+  /** Where the log goes, recorded for `git dits umount` and the user (background mounts). */
+  logFile?: string;
+}
+
+export interface MountSession {
+  mountPoint: string;
+  tree: RevisionTree;
+  mounted: MountedRevision;
+  cache: CacheStore;
+  unmount(): Promise<void>;
+}
+
+/**
+ * Makes `dir` ready to mount on (created when missing); throws a DitsUserError saying what
+ * to do when it cannot be used. A stale Dits mount (its process gone) is detached first.
+ */
+export function prepareMountPoint(dir: string, ditsDir: string, log: (line: string) => void): void {
+  const state = mountPointState(dir);
+  if (state.kind === 'dits' && state.stale) {
+    if (!detachMount(dir)) {
+      throw new DitsUserError('mount-stale', `${dir} holds a stale mount (its process ${state.pid || 'is gone'}) that could not be detached`, { hint: `run \`fusermount -u -z ${dir}\` (or \`umount -l ${dir}\` as root)` });
+    }
+    removeRecord(ditsDir, dir);
+    log(`cleaned a stale mount at ${dir} left by a process that was killed${state.pid ? ` (${state.pid})` : ''}`);
+  } else if (state.kind === 'dits') {
+    const rec = readRecord(ditsDir, dir);
+    if (rec && rec.pid === state.pid) {
+      throw new DitsUserError('already-mounted', `this repository is already mounted at ${dir} (process ${state.pid}, revision ${rec.rev})`, { hint: `unmount it first: \`git dits umount ${dir}\`` });
+    }
+    throw new DitsUserError('mount-point-busy', `${dir} is busy: another Dits mount is there (process ${state.pid})`, { hint: `choose another directory, or \`git dits umount ${dir}\` first` });
+  } else if (state.kind === 'other') {
+    throw new DitsUserError('mount-point-busy', `${dir} is busy: ${state.source} (${state.fsType}) is mounted there`, { hint: 'choose an empty directory that nothing is mounted on' });
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    fs.mkdirSync(dir, { recursive: true });
+    st = fs.statSync(dir);
+  }
+  if (!st.isDirectory()) throw new DitsUserError('mount-point-not-dir', `${dir} is not a directory`, { hint: 'give an empty directory (or a path to create)' });
+  if (fs.readdirSync(dir).length > 0) {
+    throw new DitsUserError('mount-point-not-empty', `${dir} is not empty`, { hint: 'mount on an empty directory (a mount would hide what is there)' });
+  }
+}
+
+/**
+ * Proxy mode in a clone that has not fetched the proxies' records: they are read from the
+ * remotes' variants indexes (records only, a few hundred bytes each; the proxies' content
+ * comes on read like any other). A remote that fails is logged and skipped.
+ */
+async function fetchProxyRecords(tree: RevisionTree, store: ChunkStore, openStorages: () => Promise<NamedStorage[]>, log: (line: string) => void): Promise<void> {
+  const originals = new Set<string>();
+  for (const n of tree.nodes.values()) {
+    if (n.kind === 'file' && n.pointer && !store.variantsOf(n.pointer.oid, 'proxy').some((v) => v.status === 'ok')) originals.add(n.pointer.oid);
+  }
+  if (originals.size === 0) return;
+  let remotes: NamedStorage[];
+  try {
+    remotes = await openStorages();
+  } catch (err) {
+    log(`could not open the remotes to look for proxies: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  for (const r of remotes) {
+    const missing = [...originals].filter((o) => !store.variantsOf(o, 'proxy').some((v) => v.status === 'ok'));
+    if (missing.length === 0) return;
+    try {
+      await fetchVariantRecords(r.storage, store, missing);
+    } catch (err) {
+      log(`${r.name}: could not read its proxy records: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+interface FuseInstance {
+  mount(cb: (err: Error | null) => void): void;
+  unmount(cb: (err: Error | null) => void): void;
+}
+type FuseClass = new (mnt: string, ops: Record<string, unknown>, opts: Record<string, unknown>) => FuseInstance;
+
+function loadFuse(): FuseClass {
+  const require = createRequire(import.meta.url);
+  try {
+    return require('fuse-native') as FuseClass;
+  } catch (err) {
+    throw new DitsUserError('fuse-unavailable', `FUSE cannot be loaded: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, {
+      hint: 'install Debian\'s libfuse2 and fuse3 (`./scripts/setup.sh` does), and make sure /dev/fuse exists',
+    });
+  }
+}
+
+export async function mountRevision(o: MountOptions): Promise<MountSession> {
+  if (!fs.existsSync('/dev/fuse')) {
+    throw new DitsUserError('fuse-unavailable', '/dev/fuse does not exist on this machine', { hint: 'load the fuse kernel module (`modprobe fuse`), or in a container pass --device /dev/fuse' });
+  }
+  const Fuse = loadFuse();
+  prepareMountPoint(o.mountPoint, o.repo.ditsDir, o.log);
+  const tree = await loadRevisionTree(o.repo.workTree, o.rev);
+  const store = ChunkStore.open(o.repo.ditsDir, { create: true });
+  const cache = CacheStore.open(o.repo.ditsDir, o.cacheBytes);
+  const blobs = new BlobReader(o.repo.workTree);
+  // --memory also covers the remote read-ahead in flight (its GET buffers, and the SDK's
+  // pieces of them: about twice the window) and chunks evicted but not yet freed (V8 frees
+  // buffers at its next full collection: measured about 64 MiB behind after a long remote
+  // read), so the cache gets what is left
+  const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - 2 * MAX_READ_AHEAD - (64 << 20)));
+  const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes') });
+  const closeAll = (): void => {
+    blobs.close();
+    try {
+      cache.close();
+    } finally {
+      store.close();
+    }
+  };
+  let mounted: MountedRevision;
+  try {
+    if (o.mode === 'proxy') await fetchProxyRecords(tree, store, o.openStorages, o.log);
+    mounted = new MountedRevision(tree, {
+      deps: { store, cache, ram, remote },
+      blobs,
+      log: o.log,
+      proxyOf:
+        o.mode === 'proxy'
+          ? (original) => store.variantsOf(original, 'proxy').find((v) => v.status === 'ok')
+          : undefined,
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+    });
+  } catch (err) {
+    closeAll();
+    throw err;
+  }
+  const refuse = (...args: unknown[]): void => (args[args.length - 1] as (e: number) => void)(EROFS);
+  const ops: Record<string, unknown> = {
+    init: (cb: (e: number) => void) => cb(0),
+    getattr: (p: string, cb: (e: number, st?: unknown) => void) => {
+      const r = mounted.getattr(p);
+      if (typeof r === 'number') cb(r);
+      else cb(0, r);
+    },
+    readdir: (p: string, cb: (e: number, names?: string[]) => void) => {
+      const r = mounted.readdir(p);
+      if (typeof r === 'number') cb(r);
+      else cb(0, r);
+    },
+    open: (p: string, flags: number, cb: (e: number, fd?: number) => void) => {
+      const r = mounted.open(p, flags);
+      if (r < 0) cb(r);
+      else cb(0, r);
+    },
+    read: (_p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
+      mounted.read(fd, buf, len, pos).then(cb, () => cb(-5));
+    },
+    release: (_p: string, fd: number, cb: (e: number) => void) => {
+      mounted.release(fd);
+      cb(0);
+    },
+    readlink: (p: string, cb: (e: number, target?: string) => void) => {
+      mounted.readlink(p).then(
+        (r) => (typeof r === 'number' ? cb(r) : cb(0, r)),
+        () => cb(-5),
+      );
+    },
+    access: (p: string, mode: number, cb: (e: number) => void) => {
+      if (typeof mounted.getattr(p) === 'number') cb(ENOENT);
+      else cb(mode & 2 ? EROFS : 0);
+    },
+    statfs: (_p: string, cb: (e: number, s?: unknown) => void) =>
+      cb(0, { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: tree.files, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 }),
+    // no getxattr/listxattr: libfuse answers ENOSYS, and the kernel then stops asking (ls -l
+    // asks for two attributes of every file: 20,000 round trips for 10,000 files)
+    write: refuse,
+    create: refuse,
+    unlink: refuse,
+    rename: refuse,
+    mkdir: refuse,
+    rmdir: refuse,
+    truncate: refuse,
+    ftruncate: refuse,
+    chmod: refuse,
+    chown: refuse,
+    utimens: refuse,
+    symlink: refuse,
+    link: refuse,
+    setxattr: refuse,
+    removexattr: refuse,
+    mknod: refuse,
+  };
+  const fuse = new Fuse(o.mountPoint, ops, {
+    fsname: `dits@${process.pid}`,
+    subtype: 'dits',
+    // the tree never changes while mounted: the kernel may keep names, attributes and pages
+    entryTimeout: 3600,
+    attrTimeout: 3600,
+    kernelCache: true,
+    maxRead: 1 << 20,
+    // a read waiting on a slow remote answers ETIMEDOUT after this, rather than hanging the reader
+    timeout: { default: 30_000, read: 120_000 },
+  });
+  try {
+    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    await mounted.close();
+    closeAll();
+    throw new DitsUserError('mount-failed', `cannot mount at ${o.mountPoint}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'check that FUSE works here (/dev/fuse, libfuse2, fuse3) and that the directory is free' });
+  }
+  // the remotes' clients (the AWS SDK takes a while to load) are made now, not on the first
+  // read that needs them; nothing is asked of the network yet
+  if (tree.trackedFiles > 0) void remote.any().catch(() => {});
+  writeRecord(o.repo.ditsDir, { mountPoint: o.mountPoint, pid: process.pid, rev: o.rev, commit: tree.commit, mode: o.mode, started: Date.now(), ...(o.logFile ? { log: o.logFile } : {}) });
+  let unmounting: Promise<void> | null = null;
+  return {
+    mountPoint: o.mountPoint,
+    tree,
+    mounted,
+    cache,
+    unmount() {
+      unmounting ??= (async () => {
+        await mounted.close(); // waiting reads answer EIO now, not after the unmount
+        await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
+        if (mountPointState(o.mountPoint).kind !== 'free') detachMount(o.mountPoint);
+        closeAll();
+        removeRecord(o.repo.ditsDir, o.mountPoint, process.pid);
+      })();
+      return unmounting;
+    },
+  };
+}

@@ -1,0 +1,524 @@
+/**
+ * `git dits mount` with real FUSE, real git and real remotes: byte-exact reads through
+ * `cmp`, ffmpeg decoding through the mount, concurrent readers, a lazy clone read from
+ * S3 (s3rver) and kept in the disk cache, a remote that goes away and comes back, a corrupt
+ * chunk on the remote, an unmount while a reader waits on a remote that never answers, and
+ * a mount process killed with files open. Skipped (with the reason printed) where
+ * /dev/fuse is missing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { DITS_BIN, GitSandbox, SMALL_CHUNKS, cloneInto, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
+import { readMounts } from '../src/mount/mount-point.js';
+import { ChunkStore } from '../src/store/chunk-store.js';
+import { storeVariant } from '../src/proxy/store-variant.js';
+import { DEFAULT_CHUNKER_PARAMS } from '../src/chunking/params.js';
+import { hashHex } from '../src/hashing/blake3.js';
+import { openFfmpeg } from '../src/media/ffmpeg.js';
+import { makeClip } from '../src/proxy/test-clips.js';
+
+const FUSE = fs.existsSync('/dev/fuse');
+if (!FUSE) console.log('test/mount.test.ts: skipped: /dev/fuse does not exist on this machine (FUSE mounts cannot be made)');
+
+let sb: GitSandbox;
+let s3: S3Process | undefined;
+const live = new Set<ChildProcess>();
+
+beforeAll(() => {
+  sb = new GitSandbox('dits-mount-');
+});
+afterAll(async () => {
+  for (const c of live) c.kill('SIGKILL');
+  // nothing stays mounted under the sandbox, whatever failed
+  for (const m of readMounts()) if (m.mountPoint.startsWith(sb.dir)) spawnSync('umount', ['-l', m.mountPoint]);
+  await s3?.close();
+  sb?.cleanup();
+});
+
+interface Mount {
+  child: ChildProcess;
+  dir: string;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `git dits mount <dir> ...` as a child process, resolved once it says it is mounted. */
+async function mount(repo: string, dir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Mount> {
+  const child = spawn(DITS_BIN, ['mount', dir, ...args], { cwd: repo, env: { ...sb.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      live.delete(child);
+      resolve(code);
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const t = setInterval(() => {
+      if (/Mounted /.test(out)) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 20);
+    void exited.then((code) => {
+      clearInterval(t);
+      reject(new Error(`git dits mount exited (${code}) before mounting:\n${err}${out}`));
+    });
+  });
+  return { child, dir, stdout: () => out, stderr: () => err, exited };
+}
+
+/** A command run without blocking this process (the mount may need it... no: other readers run meanwhile). */
+function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(cmd, args, { cwd: opts.cwd ?? sb.dir, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(c);
+    let stdout = '';
+    let stderr = '';
+    c.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.once('exit', (status) => {
+      live.delete(c);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+const isMounted = (dir: string): boolean => readMounts().some((m) => m.mountPoint === dir);
+const mountDir = (name: string): string => {
+  const d = path.join(sb.dir, 'mnt', name);
+  fs.mkdirSync(d, { recursive: true });
+  return d;
+};
+
+describe.skipIf(!FUSE)('git dits mount (local content)', () => {
+  let repo: string;
+  let big: Buffer;
+  let v1: Buffer;
+
+  beforeAll(() => {
+    v1 = randomBytesSeeded(700_000, 7);
+    big = randomBytesSeeded(3_000_000, 8);
+    repo = sb.repo('local', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': v1, 'docs/readme.txt': 'read me\n' } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    writeFile(path.join(repo, 'a.mov'), big);
+    writeFile(path.join(repo, 'deep/er/b.mov'), v1);
+    writeFile(path.join(repo, 'run.sh'), '#!/bin/sh\necho hi\n');
+    fs.chmodSync(path.join(repo, 'run.sh'), 0o755);
+    fs.symlinkSync('docs/readme.txt', path.join(repo, 'link'));
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'two'], repo);
+  });
+
+  it('shows the revision byte-exact, read-only, and unmounts cleanly on SIGTERM', async () => {
+    const dir = mountDir('local');
+    const m = await mount(repo, dir);
+    try {
+      expect(m.stdout()).toMatch(/6 file\(s\), 2 tracked by Dits, read-only/);
+      expect(fs.readdirSync(dir).sort()).toEqual(['.gitattributes', 'a.mov', 'deep', 'docs', 'link', 'run.sh']);
+      // tracked files at their real sizes, not their pointers'
+      expect(fs.statSync(path.join(dir, 'a.mov')).size).toBe(big.length);
+      expect(fs.statSync(path.join(dir, 'deep/er/b.mov')).size).toBe(v1.length);
+      const c1 = spawnSync('cmp', [path.join(dir, 'a.mov'), path.join(repo, 'a.mov')], { encoding: 'utf8' });
+      expect(c1.status, c1.stderr + c1.stdout).toBe(0);
+      const c2 = spawnSync('cmp', [path.join(dir, 'deep/er/b.mov'), path.join(repo, 'deep/er/b.mov')], { encoding: 'utf8' });
+      expect(c2.status, c2.stderr + c2.stdout).toBe(0);
+      expect(fs.readFileSync(path.join(dir, 'docs/readme.txt'), 'utf8')).toBe('read me\n');
+      expect(fs.readlinkSync(path.join(dir, 'link'))).toBe('docs/readme.txt');
+      expect(fs.readFileSync(path.join(dir, 'link'), 'utf8')).toBe('read me\n');
+      expect(fs.statSync(path.join(dir, 'run.sh')).mode & 0o111).not.toBe(0);
+      expect(spawnSync(path.join(dir, 'run.sh'), { encoding: 'utf8' }).stdout).toBe('hi\n');
+
+      // a read past the end gives nothing; one across it gives what is there
+      const fd = fs.openSync(path.join(dir, 'a.mov'), 'r');
+      try {
+        const b = Buffer.alloc(100);
+        expect(fs.readSync(fd, b, 0, 100, big.length + 10)).toBe(0);
+        expect(fs.readSync(fd, b, 0, 100, big.length - 10)).toBe(10);
+        expect(b.subarray(0, 10).equals(big.subarray(big.length - 10))).toBe(true);
+        // a random read in the middle
+        expect(fs.readSync(fd, b, 0, 100, 1_234_567)).toBe(100);
+        expect(b.equals(big.subarray(1_234_567, 1_234_667))).toBe(true);
+      } finally {
+        fs.closeSync(fd);
+      }
+
+      // writes are refused: EROFS
+      for (const attempt of [
+        () => fs.writeFileSync(path.join(dir, 'new.txt'), 'x'),
+        () => fs.appendFileSync(path.join(dir, 'a.mov'), 'x'),
+        () => fs.unlinkSync(path.join(dir, 'a.mov')),
+        () => fs.mkdirSync(path.join(dir, 'newdir')),
+        () => fs.renameSync(path.join(dir, 'a.mov'), path.join(dir, 'b.mov')),
+      ]) {
+        expect(attempt).toThrow(/EROFS/);
+      }
+
+      // the same repository at the same point: refused
+      const again = sb.dits(['mount', dir], repo);
+      expect(again.status).toBe(1);
+      expect(again.stderr).toMatch(/already mounted at/);
+      expect(again.stderr).toMatch(/hint: .*git dits umount/);
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+    expect(m.stderr()).toMatch(/SIGTERM: unmounting/);
+    expect(isMounted(dir)).toBe(false);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(fs.readdirSync(path.join(repo, '.git/dits/mounts')).filter((f) => f.endsWith('.json'))).toEqual([]);
+  });
+
+  it('--rev shows an older revision; git dits umount stops it', async () => {
+    const dir = mountDir('rev');
+    const m = await mount(repo, dir, ['--rev', 'HEAD~1']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['.gitattributes', 'a.mov', 'docs']);
+    expect(fs.readFileSync(path.join(dir, 'a.mov')).equals(v1)).toBe(true);
+    const u = sb.dits(['umount', dir], repo);
+    expect(u.status, u.stderr).toBe(0);
+    expect(u.stdout).toMatch(/Unmounted/);
+    expect(await m.exited).toBe(0);
+    expect(isMounted(dir)).toBe(false);
+    const none = sb.dits(['umount', dir], repo);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/nothing is mounted at/);
+  });
+
+  it('refuses a non-empty mount point, a busy one, a bad revision, and a point inside the working tree', async () => {
+    const full = mountDir('full');
+    fs.writeFileSync(path.join(full, 'x'), 'x');
+    const r1 = sb.dits(['mount', full], repo);
+    expect(r1.status).toBe(1);
+    expect(r1.stderr).toMatch(/is not empty/);
+    expect(r1.stderr).toMatch(/hint:/);
+
+    const other = sb.repo('other', { files: { 'o.txt': 'o\n' } });
+    sb.mustGit(['add', '.'], other);
+    sb.mustGit(['commit', '-q', '-m', 'o'], other);
+    const dir = mountDir('busy');
+    const m = await mount(other, dir);
+    try {
+      const r2 = sb.dits(['mount', dir], repo);
+      expect(r2.status).toBe(1);
+      expect(r2.stderr).toMatch(/is busy: another Dits mount is there/);
+    } finally {
+      m.child.kill('SIGINT');
+    }
+    expect(await m.exited).toBe(0);
+
+    const r3 = sb.dits(['mount', mountDir('badrev'), '--rev', 'nosuch'], repo);
+    expect(r3.status).toBe(1);
+    expect(r3.stderr).toMatch(/'nosuch' is not a commit/);
+    const r4 = sb.dits(['mount', path.join(repo, 'inside')], repo);
+    expect(r4.status).toBe(1);
+    expect(r4.stderr).toMatch(/inside the working tree/);
+    const r5 = sb.dits(['mount', mountDir('badcache'), '--cache', 'lots'], repo);
+    expect(r5.status).toBe(2);
+    expect(r5.stderr).toMatch(/--cache lots/);
+  });
+
+  it('--background returns once mounted, logs to .git/dits/mounts/, and git dits umount stops it', async () => {
+    const dir = mountDir('background');
+    const r = sb.dits(['mount', dir, '--background'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/in the background \(process (\d+); log: (.*\.log)\)/);
+    const [, pid, log] = /process (\d+); log: (.*\.log)/.exec(r.stdout)!;
+    try {
+      expect(isMounted(dir)).toBe(true);
+      expect(fs.readFileSync(path.join(dir, 'a.mov')).equals(big)).toBe(true);
+      expect(fs.readFileSync(log!, 'utf8')).toMatch(/mount: mounted /);
+      const u = sb.dits(['umount', dir], repo);
+      expect(u.status, u.stderr).toBe(0);
+      expect(isMounted(dir)).toBe(false);
+      expect(fs.readFileSync(log!, 'utf8')).toMatch(/mount: unmounted /);
+    } finally {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    // a background mount that cannot mount says why, and exits 1
+    fs.writeFileSync(path.join(dir, 'x'), 'x');
+    const bad = sb.dits(['mount', dir, '--background'], repo);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/is not empty/);
+  });
+
+  it('concurrent readers each read the file byte-exact', async () => {
+    const dir = mountDir('concurrent');
+    const m = await mount(repo, dir);
+    try {
+      const readers = [
+        ...Array.from({ length: 4 }, () => run('cmp', [path.join(dir, 'a.mov'), path.join(repo, 'a.mov')])),
+        run('cmp', [path.join(dir, 'deep/er/b.mov'), path.join(repo, 'deep/er/b.mov')]),
+        // from the middle on, at the same time
+        run('sh', ['-c', `tail -c 1000000 '${path.join(dir, 'a.mov')}' | cmp - '${path.join(sb.dir, 'a.tail')}'`]),
+      ];
+      fs.writeFileSync(path.join(sb.dir, 'a.tail'), big.subarray(big.length - 1_000_000));
+      for (const r of await Promise.all(readers)) expect(r.status, r.stderr + r.stdout).toBe(0);
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+  });
+
+  it('a mount killed with files open is cleaned by the next umount, and by the next mount', async () => {
+    const dir = mountDir('killed');
+    let m = await mount(repo, dir);
+    // a reader holds a file open while the mount process is killed
+    const holder = spawn('sh', ['-c', `exec 3<'${path.join(dir, 'a.mov')}'; sleep 30`], { stdio: 'ignore' });
+    live.add(holder);
+    await new Promise((r) => setTimeout(r, 200));
+    m.child.kill('SIGKILL');
+    await m.exited;
+    expect(() => fs.statSync(dir)).toThrow(/ENOTCONN|ECONNABORTED/);
+    const u = sb.dits(['umount', dir], repo);
+    expect(u.status, u.stderr).toBe(0);
+    expect(u.stdout).toMatch(/Cleaned the stale mount/);
+    expect(isMounted(dir)).toBe(false);
+    expect(fs.readdirSync(dir)).toEqual([]);
+
+    m = await mount(repo, dir);
+    m.child.kill('SIGKILL');
+    await m.exited;
+    m = await mount(repo, dir);
+    try {
+      expect(m.stderr()).toMatch(/cleaned a stale mount at .* left by a process that was killed/);
+      expect(fs.readFileSync(path.join(dir, 'a.mov')).equals(big)).toBe(true);
+    } finally {
+      m.child.kill('SIGTERM');
+      holder.kill('SIGKILL');
+    }
+    expect(await m.exited).toBe(0);
+  });
+});
+
+describe.skipIf(!FUSE)('git dits mount over remotes', () => {
+  // a.mov: large enough that what the kernel and the read-ahead fetch after a first small read never reaches its end
+  const v = randomBytesSeeded(6_000_000, 21);
+  const w = randomBytesSeeded(1_500_000, 22);
+
+  /** An author pushes a.mov and b.mov to `url`; a lazy clone of it has no content here. */
+  function lazyClone(name: string, url: string): { author: string; clone: string } {
+    const author = sb.repo(`${name}-author`, { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': v, 'b.mov': w, 'notes.txt': 'n\n' } });
+    sb.mustGit(['add', '.'], author);
+    sb.mustGit(['commit', '-q', '-m', 'one'], author);
+    sb.mustGit(['remote', 'add', 'origin', url], author);
+    sb.mustGit(['push', '-q', 'origin', 'main'], author);
+    const clone = cloneInto(sb, url, `${name}-clone`, { ...SMALL_CHUNKS, 'dits.fetchMode': 'lazy' });
+    expect(fs.statSync(path.join(clone, 'a.mov')).size).toBeLessThan(1024); // a pointer: nothing fetched
+    return { author, clone };
+  }
+
+  it('reads a lazy clone from S3 byte-exact, and a second read comes from the disk cache with S3 gone', async () => {
+    s3 = await startS3rverProcess(['media']);
+    const s3env = { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
+    Object.assign(sb.env, s3env);
+    sb.mustGit(['config', '--global', 'dits.s3.endpoint', s3.endpoint], sb.dir);
+    const { author, clone } = lazyClone('s3', 'dits::s3://media/proj');
+    const dir = mountDir('s3');
+    let m = await mount(clone, dir);
+    try {
+      const c = await run('cmp', [path.join(dir, 'a.mov'), path.join(author, 'a.mov')]);
+      expect(c.status, c.stderr + c.stdout + m.stderr()).toBe(0);
+      expect(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8')).toBe('n\n');
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+    expect(fs.readdirSync(path.join(clone, '.git/dits/mount-cache/packs')).length).toBeGreaterThan(0);
+
+    await s3.kill(); // the remote is gone: a.mov is read from the disk cache, b.mov cannot be read
+    m = await mount(clone, dir);
+    try {
+      const again = await run('cmp', [path.join(dir, 'a.mov'), path.join(author, 'a.mov')]);
+      expect(again.status, again.stderr + m.stderr()).toBe(0);
+      const b = await run('cat', [path.join(dir, 'b.mov')]);
+      expect(b.status).not.toBe(0);
+      expect(b.stderr).toMatch(/Input\/output error/);
+      expect(m.stderr()).toMatch(/b\.mov: .*EIO/);
+      expect(fs.readdirSync(dir).sort()).toEqual(['.gitattributes', 'a.mov', 'b.mov', 'notes.txt']); // still up
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+  });
+
+  it('a remote that goes away mid-read gives EIO, the mount stays up, and reads recover when it is back', async () => {
+    const remoteDir = path.join(sb.dir, 'remotes', 'away');
+    const { author, clone } = lazyClone('away', `dits::file://${remoteDir}`);
+    const dir = mountDir('away');
+    const m = await mount(clone, dir, ['--memory', '16M']);
+    try {
+      const fd = fs.openSync(path.join(dir, 'a.mov'), 'r');
+      const b = Buffer.alloc(4096);
+      expect(fs.readSync(fd, b, 0, 4096, 0)).toBe(4096); // the first piece arrives
+      expect(b.equals(v.subarray(0, 4096))).toBe(true);
+      fs.renameSync(remoteDir, `${remoteDir}.gone`);
+      expect(() => fs.readSync(fd, b, 0, 4096, v.length - 4096)).toThrow(/EIO/);
+      expect(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8')).toBe('n\n'); // the mount is up
+      fs.renameSync(`${remoteDir}.gone`, remoteDir);
+      expect(fs.readSync(fd, b, 0, 4096, v.length - 4096)).toBe(4096);
+      expect(b.equals(v.subarray(v.length - 4096))).toBe(true);
+      fs.closeSync(fd);
+      const c = await run('cmp', [path.join(dir, 'b.mov'), path.join(author, 'b.mov')]);
+      expect(c.status, c.stderr).toBe(0);
+      expect(m.stderr()).toMatch(/a\.mov: .*(EIO|later reads try again)/);
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+  });
+
+  it('a corrupt chunk on the remote is never served: EIO and a log line', async () => {
+    const remoteDir = path.join(sb.dir, 'remotes', 'corrupt');
+    const { clone } = lazyClone('corrupt', `dits::file://${remoteDir}`);
+    // flip one byte in the middle of every pack
+    const packs = path.join(remoteDir, 'v1', 'packs');
+    for (const f of fs.readdirSync(packs).filter((n) => n.endsWith('.pack'))) {
+      const p = path.join(packs, f);
+      const bytes = fs.readFileSync(p);
+      bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+      fs.writeFileSync(p, bytes);
+    }
+    const dir = mountDir('corrupt');
+    const m = await mount(clone, dir);
+    try {
+      const out = path.join(sb.dir, 'corrupt-read');
+      const r = await run('sh', ['-c', `cat '${path.join(dir, 'a.mov')}' > '${out}'`]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/Input\/output error/);
+      // what was served before the damaged chunk is the file's own bytes, nothing after it
+      const got = fs.readFileSync(out);
+      expect(got.length).toBeLessThan(v.length);
+      expect(got.equals(v.subarray(0, got.length))).toBe(true);
+      expect(m.stderr()).toMatch(/a\.mov: a chunk from the remote does not match its id, not served \(EIO\)/);
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+  });
+
+  it('unmounting while a reader waits on a remote that never answers ends the read with an error at once', async () => {
+    const remoteDir = path.join(sb.dir, 'remotes', 'hang');
+    const { clone } = lazyClone('hang', `dits::file://${remoteDir}`);
+    // the remote now points at a server that accepts connections and never answers
+    const hole = net.createServer(() => {});
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+    const port = (hole.address() as net.AddressInfo).port;
+    sb.mustGit(['remote', 'set-url', 'origin', 'dits::s3://media/hang'], clone);
+    sb.mustGit(['config', 'dits.s3.endpoint', `http://127.0.0.1:${port}`], clone);
+    const dir = mountDir('hang');
+    const m = await mount(clone, dir, [], { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', AWS_REGION: 'us-east-1' });
+    try {
+      const reader = run('cat', [path.join(dir, 'a.mov')]);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(live.size).toBeGreaterThan(1); // cat is still waiting
+      const started = Date.now();
+      const u = await run(DITS_BIN, ['umount', dir], { cwd: clone });
+      expect(u.status, u.stderr).toBe(0);
+      const r = await reader;
+      expect(r.status).not.toBe(0);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(await m.exited).toBe(0);
+      expect(isMounted(dir)).toBe(false);
+    } finally {
+      m.child.kill('SIGKILL');
+      hole.close();
+    }
+  });
+});
+
+describe.skipIf(!FUSE)('video through the mount', () => {
+  let repo: string;
+  let clip: Buffer;
+  let proxy: Buffer;
+
+  /** ffmpeg's framemd5 of `args` (input options and input), video and audio. */
+  const framemd5 = async (args: string[]): Promise<string> => {
+    const r = await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...args, '-f', 'framemd5', '-']);
+    expect(r.status, r.stderr).toBe(0);
+    return r.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  };
+
+  beforeAll(async () => {
+    const ff = await openFfmpeg();
+    const dir = path.join(sb.dir, 'clips');
+    fs.mkdirSync(dir, { recursive: true });
+    await makeClip(ff, path.join(dir, 'clip.mov'), { duration: 3, audioTracks: [2] });
+    const p = spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', path.join(dir, 'clip.mov'), '-vf', 'scale=160:90', '-c:v', 'prores_ks', '-profile:v', '0', '-c:a', 'copy', path.join(dir, 'proxy.mov')], { encoding: 'utf8' });
+    expect(p.status, p.stderr).toBe(0);
+    clip = fs.readFileSync(path.join(dir, 'clip.mov'));
+    proxy = fs.readFileSync(path.join(dir, 'proxy.mov'));
+    repo = sb.repo('video', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'shots/clip.mov': clip, 'data.mov': randomBytesSeeded(200_000, 5) } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'video'], repo);
+    // the proxy as `git dits proxy make` records it
+    const store = ChunkStore.open(path.join(repo, '.git', 'dits'));
+    try {
+      await storeVariant(store, hashHex(clip), { kind: 'proxy', recipe: 'prores_proxy/h90', status: 'ok', file: path.join(dir, 'proxy.mov'), warnings: [] }, DEFAULT_CHUNKER_PARAMS);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('ffmpeg decodes through the mount the same frames as from the file, from the start and after seeks', async () => {
+    const dir = mountDir('video');
+    const m = await mount(repo, dir);
+    try {
+      const through = path.join(dir, 'shots/clip.mov');
+      const direct = path.join(repo, 'shots/clip.mov');
+      expect(await framemd5(['-i', through])).toBe(await framemd5(['-i', direct]));
+      for (const ss of ['0.4', '1.2', '2.48']) {
+        expect(await framemd5(['-ss', ss, '-i', through, '-frames:v', '5'])).toBe(await framemd5(['-ss', ss, '-i', direct, '-frames:v', '5']));
+      }
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+  });
+
+  it('--mode proxy serves the proxy at the original path, and the original where there is none (logged)', async () => {
+    const dir = mountDir('proxy');
+    const m = await mount(repo, dir, ['--mode', 'proxy']);
+    try {
+      expect(m.stdout()).toMatch(/proxies where they exist/);
+      expect(fs.statSync(path.join(dir, 'shots/clip.mov')).size).toBe(proxy.length);
+      expect(fs.readFileSync(path.join(dir, 'shots/clip.mov')).equals(proxy)).toBe(true);
+      const probe = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,codec_name', '-of', 'csv=p=0', path.join(dir, 'shots/clip.mov')]);
+      expect(probe.stdout.trim()).toBe('prores,160,90');
+      expect(fs.readFileSync(path.join(dir, 'data.mov')).equals(fs.readFileSync(path.join(repo, 'data.mov')))).toBe(true);
+      expect(m.stderr()).toMatch(/no proxy for data\.mov: serving the original/);
+      expect(m.stderr()).not.toMatch(/no proxy for shots\/clip\.mov/);
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+  });
+
+  it('--mode proxy in a lazy clone finds the proxy on the remote and reads it from there', async () => {
+    const remote = `dits::file://${path.join(sb.dir, 'remotes', 'video')}`;
+    sb.mustGit(['remote', 'add', 'origin', remote], repo);
+    sb.mustGit(['push', '-q', 'origin', 'main'], repo);
+    const clone = cloneInto(sb, remote, 'video-clone', { ...SMALL_CHUNKS, 'dits.fetchMode': 'lazy' });
+    const dir = mountDir('proxy-lazy');
+    const m = await mount(clone, dir, ['--mode', 'proxy']);
+    try {
+      expect(fs.statSync(path.join(dir, 'shots/clip.mov')).size).toBe(proxy.length);
+      expect(fs.readFileSync(path.join(dir, 'shots/clip.mov')).equals(proxy)).toBe(true);
+    } finally {
+      m.child.kill('SIGTERM');
+    }
+    expect(await m.exited).toBe(0);
+  });
+});
