@@ -136,7 +136,8 @@ describe('JobQueue', () => {
   });
 });
 
-it('two worker processes racing on one data dir never lease the same job', async () => {
+/** One race of two worker processes over N queued jobs; checks no job was leased twice and all were done. */
+async function raceTwoWorkers(): Promise<[number[], number[]]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'dits-queue-race-'));
   dirs.push(dir);
   const file = path.join(dir, 'server.sqlite');
@@ -181,13 +182,24 @@ it('two worker processes racing on one data dir never lease the same job', async
   await Promise.all(racers.map((r) => r.ready));
   for (const r of racers) r.child.stdin.write('go\n');
   const [a, b] = await Promise.all(racers.map((r) => r.got));
-  // both really raced (each got a share)
-  expect(a!.length).toBeGreaterThan(0);
-  expect(b!.length).toBeGreaterThan(0);
   const all = [...a!, ...b!].sort((x, y) => x - y);
   expect(new Set(all).size).toBe(all.length); // no job leased twice
   expect(all.length).toBe(N);
   const check = openServerDb(file);
   dbs.push(check);
   expect(new JobQueue(check).counts()).toMatchObject({ done: N, queued: 0, leased: 0 });
+  return [a!, b!];
+}
+
+it('two worker processes racing on one data dir never lease the same job', async () => {
+  // Both must really race (each gets a share) for the test to mean anything; on a loaded
+  // machine one process may be scheduled only after the other emptied the queue, so a race
+  // where one got nothing is run again (every race is checked for double leases).
+  let shares: [number, number] = [0, 0];
+  for (let attempt = 0; attempt < 4 && (shares[0] === 0 || shares[1] === 0); attempt++) {
+    const [a, b] = await raceTwoWorkers();
+    shares = [a.length, b.length];
+  }
+  expect(shares[0]).toBeGreaterThan(0);
+  expect(shares[1]).toBeGreaterThan(0);
 });
