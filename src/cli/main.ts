@@ -64,6 +64,7 @@ const COMMANDS: Record<string, string> = {
   server: 'server-admin',
   worker: 'worker',
   tier: 'tier',
+  snapshot: 'snapshot',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);
