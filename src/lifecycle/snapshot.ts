@@ -285,15 +285,41 @@ function seedIndex(repo: RepoPaths, realIndex: string, tmpIndex: string, lastSta
 }
 
 /** `git add` per-file errors (with --ignore-errors): kept as warnings; anything else fails the snapshot. */
-async function addAll(workTree: string, env: NodeJS.ProcessEnv, paths?: string[]): Promise<string[]> {
-  const args = ['add', '-A', '--ignore-errors', ...(paths ? ['--', ...paths] : [])];
-  const r = await runGit(['--literal-pathspecs', ...args], { cwd: workTree, env, allowFail: true });
-  if (r.exitCode === 0) return [];
+async function addAll(workTree: string, env: NodeJS.ProcessEnv, tmpIndex: string, opts: { paths?: string[]; exclude?: string[] } = {}): Promise<{ warnings: string[]; crashed: boolean }> {
+  const specs = [...(opts.paths ?? []).map((p) => `:(literal)${p}`), ...(opts.exclude ?? []).map((p) => `:(exclude,literal)${p}`)];
+  const r = await runGit(['add', '-A', '--ignore-errors', ...(specs.length ? ['--', ...specs] : [])], { cwd: workTree, env, allowFail: true });
+  if (r.exitCode === 0) return { warnings: [], crashed: false };
+  if (r.exitCode === -1) {
+    // killed by a signal: SIGBUS when a file git had mapped was truncated under it. Git
+    // wrote nothing (the index is replaced by rename), but its lock file is left behind.
+    fs.rmSync(`${tmpIndex}.lock`, { force: true });
+    return { warnings: [], crashed: true };
+  }
   const lines = r.stderr.split('\n').filter(Boolean);
-  if (r.exitCode === 1 && lines.length > 0 && lines.every((l) => /^(error|warning): /.test(l) || l.startsWith('fatal: adding files failed'))) return lines.filter((l) => !l.startsWith('fatal:'));
+  if (r.exitCode === 1 && lines.length > 0 && lines.every((l) => /^(error|warning): /.test(l) || l.startsWith('fatal: adding files failed'))) {
+    return { warnings: lines.filter((l) => !l.startsWith('fatal:')), crashed: false };
+  }
   throw new DitsUserError('snapshot-add-failed', `git could not read the working tree for the snapshot: ${r.stderr.trim() || `exit ${r.exitCode}`}`, {
     hint: 'nothing was recorded; fix what git names (or run `git add -A --dry-run` to see it), then run `git dits snapshot` again',
   });
+}
+
+function statKey(file: string): string {
+  try {
+    const st = fs.lstatSync(file, { bigint: true });
+    return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
+  } catch {
+    return 'gone';
+  }
+}
+
+/** Files git would read (changed against the temporary index, or new) whose stat data change within `settleMs`. */
+async function findMoving(workTree: string, env: NodeJS.ProcessEnv, settleMs: number): Promise<string[]> {
+  const r = await runGit(['ls-files', '-z', '-m', '-o', '--exclude-standard'], { cwd: workTree, env });
+  const paths = [...new Set(r.stdout.toString('utf8').split('\0').filter(Boolean))];
+  const first = paths.map((p) => statKey(path.join(workTree, p)));
+  await new Promise((res) => setTimeout(res, settleMs));
+  return paths.filter((p, i) => statKey(path.join(workTree, p)) !== first[i]);
 }
 
 /**
@@ -313,7 +339,19 @@ export async function takeSnapshot(repo: RepoPaths, opts: { message?: string } =
     const lastStat = statIndexOf(repo, all);
     seedIndex(repo, realIndex, tmpIndex, lastStat);
     const before = readEntries(repo, tmpIndex);
-    const warnings = await addAll(cwd, env);
+    let added = await addAll(cwd, env, tmpIndex);
+    // git died reading a file being rewritten: find the files that are moving and leave them out
+    const excluded = new Set<string>();
+    for (let attempt = 1; added.crashed; attempt++) {
+      if (attempt >= deps.attempts) {
+        throw new DitsUserError('snapshot-add-failed', 'git kept failing while it read the working tree (files were being rewritten under it); nothing was recorded', {
+          hint: 'run `git dits snapshot` again when the writing has finished',
+        });
+      }
+      for (const p of await findMoving(cwd, env, deps.settleMs)) excluded.add(p);
+      added = await addAll(cwd, env, tmpIndex, { exclude: [...excluded] });
+    }
+    const warnings = added.warnings;
 
     // files git read: stat data differ from the real index's (or the path is new there)
     const skipped: { path: string; reason: string }[] = [];
@@ -325,10 +363,12 @@ export async function takeSnapshot(repo: RepoPaths, opts: { message?: string } =
         return !b || !sameStat(b, e) || b.oid !== e.oid;
       });
       filesRead = read.length;
-      let moving = read.filter((e) => !unchangedSince(cwd, e)).map((e) => e.path);
+      let moving = [...new Set([...excluded, ...read.filter((e) => !unchangedSince(cwd, e)).map((e) => e.path)])];
       for (let attempt = 1; moving.length > 0 && attempt < deps.attempts; attempt++) {
         await new Promise((r) => setTimeout(r, deps.settleMs));
-        warnings.push(...(await addAll(cwd, env, moving)));
+        const again = await addAll(cwd, env, tmpIndex, { paths: moving });
+        if (again.crashed) continue; // nothing written: all of them are still moving
+        warnings.push(...again.warnings);
         after = readEntries(repo, tmpIndex)!;
         moving = moving.filter((p) => {
           const e = after!.get(p);
