@@ -293,6 +293,34 @@ describe('git dits snapshot', () => {
     const sp = snapshot(repo).snapshot;
     expect(blob(repo, `${sp.commit}:dir/in.txt`)).toBe('in, edited\n');
     expect(blob(repo, `${sp.commit}:out/o.txt`)).toBe('o\n');
+    // a restore leaves what the sparse checkout keeps out, out
+    const r = sb.dits(['snapshot', 'restore', ms.id, '--json'], repo);
+    const res = JSON.parse(r.stdout) as { restored: string[]; skipped: { path: string; reason: string }[] };
+    expect(res.skipped).toEqual([
+      { path: 'dir/in.txt', reason: 'it has uncommitted changes (use --force to overwrite it)' },
+      { path: 'out/o.txt', reason: 'outside the sparse checkout (`git sparse-checkout add` its folder first)' },
+    ]);
+    expect(fs.existsSync(path.join(repo, 'out'))).toBe(false);
+  });
+
+  it('restore skips a path whose folder is now a file, and one whose place a folder took', () => {
+    const repo = sb.repo('in-the-way', { files: { 'base.txt': 'b\n' } });
+    sb.mustGit(['add', '-A'], repo);
+    sb.mustGit(['commit', '-qm', 'c1'], repo);
+    writeFile(path.join(repo, 'folder/f.txt'), 'f\n');
+    writeFile(path.join(repo, 'plain'), 'p\n');
+    const s = snapshot(repo).snapshot;
+    fs.rmSync(path.join(repo, 'folder'), { recursive: true });
+    fs.rmSync(path.join(repo, 'plain'));
+    writeFile(path.join(repo, 'folder'), 'now a file\n');
+    writeFile(path.join(repo, 'plain/inside.txt'), 'i\n');
+    const r = sb.dits(['snapshot', 'restore', s.id, '--force', '--json'], repo);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout).skipped).toEqual([
+      { path: 'folder/f.txt', reason: 'a file is in the place of its folder' },
+      { path: 'plain', reason: 'a folder is in its place' },
+    ]);
+    expect(fs.readFileSync(path.join(repo, 'folder'), 'utf8')).toBe('now a file\n');
   });
 
   it('--push sends the snapshot ref and its content through git-remote-dits; a clone restores from it', () => {

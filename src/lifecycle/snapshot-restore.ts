@@ -65,15 +65,18 @@ async function changedPaths(cwd: string, paths: string[]): Promise<Set<string>> 
   return out;
 }
 
-/** Blob ids of the index's stage-0 entries at `paths`. */
-async function indexOids(cwd: string, paths: string[]): Promise<Map<string, string>> {
-  const r = await runGit(['--literal-pathspecs', 'ls-files', '-s', '-z', '--full-name', '--', ...paths], { cwd });
-  const out = new Map<string, string>();
+/** Blob ids of the index's stage-0 entries at `paths`, and the paths a sparse checkout keeps out of the working tree. */
+async function indexOids(cwd: string, paths: string[]): Promise<{ oids: Map<string, string>; sparse: Set<string> }> {
+  const r = await runGit(['--literal-pathspecs', 'ls-files', '-s', '-t', '-z', '--full-name', '--', ...paths], { cwd });
+  const oids = new Map<string, string>();
+  const sparse = new Set<string>();
   for (const rec of r.stdout.toString('utf8').split('\0')) {
-    const m = /^\d+ ([0-9a-f]+) 0\t(.*)$/s.exec(rec);
-    if (m) out.set(m[2]!, m[1]!);
+    const m = /^(\S) \d+ ([0-9a-f]+) 0\t(.*)$/s.exec(rec);
+    if (!m) continue;
+    oids.set(m[3]!, m[2]!);
+    if (m[1] === 'S') sparse.add(m[3]!);
   }
-  return out;
+  return { oids, sparse };
 }
 
 /** The blob id git would give the working-tree file (through the clean filter, as `git add` would). */
@@ -93,7 +96,7 @@ export async function planRestore(repo: RepoPaths, cwd: string, commit: string, 
   // the user's paths, not every file's: a whole tree's list would not fit on a command line
   const where = paths.length ? cwd : repo.workTree;
   const changed = await changedPaths(where, paths);
-  const indexed = await indexOids(where, paths);
+  const { oids: indexed, sparse } = await indexOids(where, paths);
   const plan: RestorePlan = { write: [], same: [], skipped: [] };
   for (const e of entries) {
     if (e.mode === '160000') {
@@ -103,12 +106,20 @@ export async function planRestore(repo: RepoPaths, cwd: string, commit: string, 
     const body = bodies.get(e.oid);
     const pointer = body ? parsePointer(body) : null;
     const item: RestoreItem = { path: e.path, mode: e.mode, oid: e.oid, size: pointer ? pointer.size : (info.get(e.oid)?.size ?? 0), ...(pointer ? { pointer: body } : {}) };
+    if (sparse.has(e.path)) {
+      plan.skipped.push({ path: e.path, reason: 'outside the sparse checkout (`git sparse-checkout add` its folder first)' });
+      continue;
+    }
     const file = path.join(repo.workTree, e.path);
     let st: fs.Stats | null = null;
     try {
       st = fs.lstatSync(file);
     } catch (err) {
-      if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') throw err;
+      if (errnoCode(err) === 'ENOTDIR') {
+        plan.skipped.push({ path: e.path, reason: 'a file is in the place of its folder' });
+        continue;
+      }
+      if (errnoCode(err) !== 'ENOENT') throw err;
     }
     if (st === null) {
       plan.write.push(item);
