@@ -200,6 +200,22 @@ describe('git dits snapshot', () => {
     expect(sb.dits(['snapshot', 'prune', '--keep-hourly', 'x'], repo).stderr).toMatch(/--keep-hourly needs a whole number/);
   });
 
+  it('gc keeps what a running snapshot has added before its ref exists (its temporary index)', () => {
+    const repo = sb.repo('gc-running', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'base.txt': 'b\n' } });
+    sb.mustGit(['add', '-A'], repo);
+    sb.mustGit(['commit', '-qm', 'c1'], repo);
+    writeFile(path.join(repo, 'wip.mov'), randomBytesSeeded(150_000, 12));
+    // what a snapshot has done just before it moves its ref: the file added to its own index
+    const building = path.join(repo, '.git', `dits-snapshot-index.${process.pid}.1`);
+    sb.mustGit(['add', 'wip.mov'], repo, undefined, { GIT_INDEX_FILE: building });
+    fs.rmSync(path.join(repo, 'wip.mov'));
+    const kept = JSON.parse(sb.mustDits(['gc', '--prune=now', '--json'], repo));
+    expect(kept.result.deletedChunks).toBe(0);
+    fs.rmSync(building);
+    const freed = JSON.parse(sb.mustDits(['gc', '--prune=now', '--json'], repo));
+    expect(freed.result.deletedChunks).toBeGreaterThan(0);
+  });
+
   it('a file being written while the snapshot runs is read again, and skipped with a warning if it will not hold still', async () => {
     const repo = sb.repo('busy', { files: { 'log.txt': 'committed\n', 'quiet.txt': 'q\n' } });
     sb.mustGit(['add', '-A'], repo);
