@@ -231,8 +231,8 @@ function comparePaths(a: IndexEntry, b: IndexEntry): number {
  * would say had it been refreshed then: a file changed since the last commit but not since
  * the last snapshot is not read again. Entries the real index keeps out of the working tree
  * (skip-worktree: sparse checkout) and intent-to-add ones stay as they are. The cache-tree
- * is dropped (it no longer matches). The file's mtime is the older of the two (git's racy
- * rule then re-reads anything written in the same second as either).
+ * is dropped (it no longer matches). Entries not older than the index they come from are
+ * smudged, so the file can carry the later mtime of the two (see the racy-git note below).
  *
  * The last snapshot's index is used only while its snapshot exists: its blobs (and the
  * content their pointers name) are kept by that ref, so nothing in it can have been gc'd.
@@ -257,26 +257,30 @@ function seedIndex(repo: RepoPaths, realIndex: string, tmpIndex: string, lastSta
   }
   if (!real && !last) return; // a fresh repository: git add starts from nothing
   const base: GitIndex = real?.index ?? { version: 2, hashAlgo: repo.hashAlgo, entries: [], extensions: [], skipHash: false };
-  const entries = base.entries.map((e) => ({ ...e }));
+  // Git trusts an entry only when it is older than its index (the racy-git rule): each entry
+  // is judged against the index it comes from, and one that is not older is smudged (size 0:
+  // git reads the file again), so the new index can carry the later of the two mtimes.
+  const seconds = (d: Date): number => Math.floor(d.getTime() / 1000);
+  const smudgeRacy = (e: IndexEntry, indexMtime: Date): IndexEntry => (e.mtimeSeconds >= seconds(indexMtime) ? { ...e, size: 0 } : { ...e });
+  let entries = base.entries.map((e) => (real ? smudgeRacy(e, real.mtime) : { ...e }));
   let mtime = real?.mtime ?? last!.mtime;
   if (last) {
-    if (last.mtime < mtime) mtime = last.mtime;
-    const byPath = new Map(last.index.entries.filter((e) => e.stage === 0 && !e.skipWorktree && !e.intentToAdd).map((e) => [e.path, e]));
+    if (last.mtime > mtime) mtime = last.mtime;
+    const byPath = new Map(last.index.entries.filter((e) => e.stage === 0 && !e.skipWorktree && !e.intentToAdd).map((e) => [e.path, smudgeRacy(e, last!.mtime)]));
     const realPaths = new Set(entries.map((e) => e.path));
     const realDirs = new Set<string>();
     for (const e of entries) for (let i = e.path.indexOf('/'); i >= 0; i = e.path.indexOf('/', i + 1)) realDirs.add(e.path.slice(0, i));
     const typeOf = (m: number): number => m & 0o170000;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
+    entries = entries.map((e) => {
       const l = byPath.get(e.path);
-      if (!l || e.stage !== 0 || e.skipWorktree || e.intentToAdd || typeOf(l.mode) !== typeOf(e.mode) || typeOf(e.mode) === 0o160000) continue;
-      entries[i] = { ...l, assumeValid: e.assumeValid, skipWorktree: false, intentToAdd: false };
-    }
+      if (!l || e.stage !== 0 || e.skipWorktree || e.intentToAdd || typeOf(l.mode) !== typeOf(e.mode) || typeOf(e.mode) === 0o160000) return e;
+      return { ...l, assumeValid: e.assumeValid, skipWorktree: false, intentToAdd: false };
+    });
     for (const [p, l] of byPath) {
       if (realPaths.has(p) || realDirs.has(p) || typeOf(l.mode) === 0o160000) continue;
       let blocked = false;
       for (let i = p.indexOf('/'); i >= 0 && !blocked; i = p.indexOf('/', i + 1)) blocked = realPaths.has(p.slice(0, i));
-      if (!blocked) entries.push({ ...l });
+      if (!blocked) entries.push(l);
     }
     entries.sort(comparePaths);
   }
