@@ -456,8 +456,10 @@ export async function takeSnapshot(repo: RepoPaths, opts: { message?: string } =
     const zero = '0'.repeat(commit.length);
     // create-only: the one step that makes the snapshot exist
     await runGit(['update-ref', '-m', 'dits snapshot', ref, commit, zero], { cwd });
-    // the next snapshot starts from this index's stat data (seedIndex)
-    fs.renameSync(tmpIndex, path.join(repo.gitDir, STAT_INDEX_PREFIX + commit));
+    // the next snapshot starts from this index's stat data (seedIndex); when git read nothing
+    // and there was none, it would say what the real index says: not kept
+    const keep = filesRead > 0 || lastStat !== null;
+    if (keep && fs.existsSync(tmpIndex)) fs.renameSync(tmpIndex, path.join(repo.gitDir, STAT_INDEX_PREFIX + commit));
     for (const name of fs.readdirSync(repo.gitDir)) {
       if (name.startsWith(STAT_INDEX_PREFIX) && name !== STAT_INDEX_PREFIX + commit) fs.rmSync(path.join(repo.gitDir, name), { force: true });
     }
