@@ -80,8 +80,12 @@ const snapshot: Command = {
     '   or: git dits snapshot restore <id> [<paths>...] [--force] [--json]\n' +
     '   or: git dits snapshot prune [--keep-hourly <n>] [--keep-daily <n>] [--keep-weekly <n>] [--keep-monthly <n>] [--dry-run] [--json]\n\n' +
     'Each snapshot is a commit on refs/dits/snapshots/<id> whose parent is the HEAD it was taken on; big files are\n' +
-    'pointers to content in the store, so unchanged footage costs nothing. `git dits gc` frees what pruned snapshots held.',
-  options: createOptions,
+    'pointers to content in the store, so unchanged footage costs nothing. `git dits gc` frees what pruned snapshots held.\n\n' +
+    'Taking one:\n' +
+    '  -m, --message <msg>     a title for the snapshot\n' +
+    "      --push [<remote>]   then push its ref (and content) to <remote>, else the branch's remote or the default Dits remote",
+  // every subcommand takes these (-m and --push only the taking: listed in the usage above, parsed by createOptions)
+  options: { json: createOptions.json },
   subcommands: {
     list: { summary: 'List the snapshots, oldest first', usage: 'git dits snapshot list [--json]', options: listOptions },
     restore: {
