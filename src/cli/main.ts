@@ -68,6 +68,7 @@ const COMMANDS: Record<string, string> = {
   tier: 'tier',
   mount: 'mount',
   umount: 'mount',
+  snapshot: 'snapshot',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);

@@ -34,8 +34,42 @@ async function listPointerBlobs(workTree: string, revs: string[], what: string):
 }
 
 export async function listReachablePointers(workTree: string): Promise<IndexPointer[]> {
+  // before the refs: a snapshot moves its ref before it removes its index, so one of the two is seen
+  const building = await listSnapshotIndexBlobs(workTree);
   const entries = await listPointerBlobs(workTree, ['--all', '--reflog', '--indexed-objects'], 'what the refs, reflogs and indexes reach');
-  return resolvePointers(workTree, entries);
+  return resolvePointers(workTree, [...building, ...entries]);
+}
+
+/**
+ * The blobs of the temporary indexes `git dits snapshot` builds its tree in
+ * (`<git dir>/dits-snapshot-index.*`, src/lifecycle/snapshot.ts): content a running snapshot
+ * has added that no ref names yet. One left by a killed snapshot counts until the next
+ * snapshot removes it.
+ */
+async function listSnapshotIndexBlobs(workTree: string): Promise<{ oid: string; path: string; mode: string }[]> {
+  const common = (await runGit(['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: workTree })).stdout.toString('utf8').trim();
+  const dirs = [common];
+  try {
+    for (const name of fs.readdirSync(path.join(common, 'worktrees'))) dirs.push(path.join(common, 'worktrees', name));
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  const out: { oid: string; path: string; mode: string }[] = [];
+  for (const dir of dirs) {
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.startsWith('dits-snapshot-index.') || name.endsWith('.lock')) continue;
+      const r = await runGit(['ls-files', '-s', '-z'], { cwd: workTree, env: { ...process.env, GIT_INDEX_FILE: path.join(dir, name) }, allowFail: true });
+      if (r.exitCode !== 0) {
+        if (!fs.existsSync(path.join(dir, name))) continue; // the snapshot finished: its ref is listed after this
+        throw cannotList(`the index of a running snapshot (${path.join(dir, name)})`, r.stderr);
+      }
+      for (const rec of r.stdout.toString('utf8').split('\0')) {
+        const m = /^(\d+) ([0-9a-f]+) \d\t(.*)$/s.exec(rec);
+        if (m && m[1] !== '160000' && m[1] !== '120000') out.push({ oid: m[2]!, path: m[3]!, mode: m[1]! });
+      }
+    }
+  }
+  return out;
 }
 
 /** Blob ids of the pointers the remote-tracking refs reach: content a remote holds (what a push stored there first). */
