@@ -93,24 +93,6 @@ describe('git dits snapshot', () => {
     expect(fs.readdirSync(path.join(repo, '.git')).filter((n) => n.startsWith('dits-snapshot-index'))).toEqual([]);
   });
 
-  it('keeps ignored files under the Dits patterns, not other ignored files', () => {
-    const repo = sb.repo('ignored', { track: ['*.mov'], config: SMALL_CHUNKS, files: { '.gitignore': 'renders/\n*.log\n', 'a.txt': 'a\n' } });
-    sb.mustGit(['add', '-A'], repo);
-    sb.mustGit(['commit', '-qm', 'c1'], repo);
-    writeFile(path.join(repo, 'renders/cut v2.mov'), randomBytesSeeded(120_000, 13));
-    writeFile(path.join(repo, 'renders/cache.bin'), 'cache\n');
-    writeFile(path.join(repo, 'debug.log'), 'log\n');
-    const before = state(repo);
-    const s = snapshot(repo).snapshot;
-    expect(state(repo)).toEqual(before);
-    const files = sb.mustGit(['ls-tree', '-r', '--name-only', s.commit], repo).trim().split('\n');
-    expect(files).toEqual(['.gitattributes', '.gitignore', 'a.txt', 'renders/cut v2.mov']);
-    expect(blob(repo, `${s.commit}:renders/cut v2.mov`)).toMatch(/size 120000/);
-    // and the next snapshot carries it on without reading it again
-    expect(snapshot(repo).snapshot.commit).not.toBe(s.commit);
-    expect(sb.mustGit(['ls-tree', '-r', '--name-only', list(repo).pop()!.commit], repo).trim().split('\n')).toEqual(files);
-  });
-
   it('an unchanged tree is not read again, nor a file changed since the commit but not since the last snapshot', () => {
     const repo = sb.repo('unchanged', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': randomBytesSeeded(300_000, 4), 'b.txt': 'b\n' } });
     /** A snapshot, and whether git started the clean filter for it (it does only when it reads a file). */

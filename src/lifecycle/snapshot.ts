@@ -10,10 +10,6 @@
  * branch), so `git diff <snapshot>^ <snapshot>` shows the work in progress, and pushing it
  * carries what it builds on.
  *
- * What it records: what `git add -A` would stage (tracked files, and untracked files git does
- * not ignore), and ignored files under the Dits patterns (`filter=dits`: footage a
- * .gitignore keeps out of commits is still work in progress).
- *
  * How the tree is built: a temporary index (GIT_INDEX_FILE) starts as a copy of the real
  * index with the real one's mtime (so git's racy-entry rule decides as it would for the
  * real one), then `git add -A` through the normal clean filter. Git re-reads only the
@@ -312,29 +308,6 @@ async function addAll(workTree: string, env: NodeJS.ProcessEnv, tmpIndex: string
   });
 }
 
-/** Untracked files git ignores that are under the Dits patterns (`filter=dits`): footage a snapshot keeps too. */
-async function ignoredDitsFiles(workTree: string, env: NodeJS.ProcessEnv): Promise<string[]> {
-  const r = await runGit(['ls-files', '-z', '-o', '-i', '--exclude-standard'], { cwd: workTree, env });
-  const paths = r.stdout.toString('utf8').split('\0').filter(Boolean);
-  if (paths.length === 0) return [];
-  const attrs = await runGit(['check-attr', '-z', '--stdin', 'filter'], { cwd: workTree, env, input: paths.join('\0') + '\0' });
-  const f = attrs.stdout.toString('utf8').split('\0');
-  const out: string[] = [];
-  for (let i = 0; i + 2 < f.length; i += 3) if (f[i + 2] === 'dits') out.push(f[i]!);
-  return out;
-}
-
-/** `git add -f` of `paths` (ignored files); a crash (a file rewritten under git) leaves them out. */
-async function addIgnored(workTree: string, env: NodeJS.ProcessEnv, tmpIndex: string, paths: string[]): Promise<string[]> {
-  const r = await runGit(['--literal-pathspecs', 'add', '-f', '--ignore-errors', '--pathspec-from-file=-', '--pathspec-file-nul'], { cwd: workTree, env, allowFail: true, input: paths.join('\0') + '\0' });
-  if (r.exitCode === 0) return [];
-  if (r.exitCode === -1) {
-    fs.rmSync(`${tmpIndex}.lock`, { force: true });
-    return [`the ignored files under the Dits patterns (${paths.length}) were left out: one was being rewritten while git read it`];
-  }
-  return r.stderr.split('\n').filter((l) => /^(error|warning): /.test(l));
-}
-
 function statKey(file: string): string {
   try {
     const st = fs.lstatSync(file, { bigint: true });
@@ -383,9 +356,6 @@ export async function takeSnapshot(repo: RepoPaths, opts: { message?: string } =
       added = await addAll(cwd, env, tmpIndex, { exclude: [...excluded] });
     }
     const warnings = added.warnings;
-    // ignored files under the Dits patterns: footage kept out of Git's view is still work
-    const ignored = (await ignoredDitsFiles(cwd, env)).filter((p) => !excluded.has(p));
-    if (ignored.length) warnings.push(...(await addIgnored(cwd, env, tmpIndex, ignored)));
 
     // files git read: stat data differ from the real index's (or the path is new there)
     const skipped: { path: string; reason: string }[] = [];

@@ -73,7 +73,7 @@ function describe(s: SnapshotInfo): string {
 }
 
 const snapshot: Command = {
-  summary: 'Record the working tree (tracked and untracked files; ignored ones only under the Dits patterns) as a snapshot, without touching HEAD, the index or the stash; list, restore and prune them',
+  summary: 'Record the working tree (tracked and untracked files) as a snapshot, without touching HEAD, the index or the stash; list, restore and prune them',
   usage:
     'git dits snapshot [-m <msg>] [--push [<remote>]] [--json]\n' +
     '   or: git dits snapshot list [--json]\n' +
