@@ -39,6 +39,15 @@ export async function analyzeForIngest(absPath: string, known?: { head: Buffer; 
     return null;
   }
   try {
+    return await analyzeReaderForIngest(reader);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** analyzeForIngest over any reader (a mount's view of a file, say); the caller closes it. */
+export async function analyzeReaderForIngest(reader: RandomAccessReader): Promise<MediaAnalysis> {
+  {
     const a = await analyzeContainer(reader);
     if (a.kind === 'unknown') {
       // Not understood (damaged, or bytes inserted by hand): still split where the leading
@@ -58,7 +67,5 @@ export async function analyzeForIngest(absPath: string, known?: { head: Buffer; 
       cutPlan: { forced, preferred },
       media: (a.structure as unknown as Record<string, unknown>) ?? null,
     };
-  } finally {
-    await reader.close();
   }
 }

@@ -75,6 +75,26 @@ export function overlayDir(ditsDir: string, commit: string): string {
   return path.join(ditsDir, 'overlay', commit);
 }
 
+/** The overlays on disk: commit -> the mount point they were last mounted at (if recorded). */
+export function listOverlays(ditsDir: string): { commit: string; dir: string; mountPoint: string | null }[] {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(path.join(ditsDir, 'overlay'));
+  } catch {
+    return [];
+  }
+  return names.map((commit) => {
+    const dir = overlayDir(ditsDir, commit);
+    let mountPoint: string | null = null;
+    try {
+      mountPoint = fs.readFileSync(path.join(dir, 'mount-point'), 'utf8');
+    } catch {
+      /* not recorded */
+    }
+    return { commit, dir, mountPoint };
+  }).filter((o) => Overlay.exists(o.dir));
+}
+
 export function parentOf(p: string): string {
   const i = p.lastIndexOf('/');
   return i <= 0 ? '/' : p.slice(0, i);
