@@ -289,6 +289,8 @@ async function storeTracked(
         newSize: f.size,
         changed,
         params,
+        // about one chunk at a time: the cuts usually line up again within a chunk or two
+        window: params.maxSize,
         read: async (offset, length) => {
           const b = Buffer.allocUnsafe(length);
           const n = await w.read(p, fd, b, length, offset);
