@@ -157,3 +157,49 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
     expect(sb.mustGit(['show', 'from-mount:later.txt'], repo)).toBe('later\n');
   });
 });
+
+describe.skipIf(!FUSE)('git dits mount --writable on a full disk', () => {
+  it('answers ENOSPC to the writer and keeps what was written before', async () => {
+    const repo = sb.repo('full', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': randomBytesSeeded(200_000, 31), 'b.txt': 'b\n' } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    // fault injection: the overlay's folder is a 1 MiB file system
+    const ov = path.join(repo, '.git/dits/overlay');
+    fs.mkdirSync(ov, { recursive: true });
+    const t = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', ov], { encoding: 'utf8' });
+    if (t.status !== 0) {
+      console.log(`mount-writable full-disk test: skipped: cannot mount a tmpfs (${t.stderr.trim()})`);
+      return;
+    }
+    const mnt = path.join(sb.dir, 'mnt-full');
+    try {
+      const m = await mount(repo, mnt, ['--writable']);
+      try {
+        fs.writeFileSync(path.join(mnt, 'small.txt'), 'kept\n');
+        const fd = fs.openSync(path.join(mnt, 'big.bin'), 'w');
+        let failed: string | undefined;
+        try {
+          for (let i = 0; i < 40; i++) fs.writeSync(fd, randomBytesSeeded(64 * 1024, 100 + i));
+        } catch (e) {
+          failed = (e as NodeJS.ErrnoException).code;
+        } finally {
+          try {
+            fs.closeSync(fd);
+          } catch {
+            /* the close may report the same error */
+          }
+        }
+        expect(failed).toBe('ENOSPC');
+        expect(fs.readFileSync(path.join(mnt, 'small.txt'), 'utf8')).toBe('kept\n');
+        expect(fs.readFileSync(path.join(mnt, 'a.mov')).equals(randomBytesSeeded(200_000, 31))).toBe(true);
+      } finally {
+        m.child.kill('SIGTERM');
+        await m.exited;
+      }
+      const st = JSON.parse(sb.mustDits(['mount', '--status', mnt, '--json'], repo)) as { overlays: { changes: { path: string; kind: string }[] }[] };
+      expect(st.overlays[0]!.changes.find((c) => c.path === '/small.txt')).toMatchObject({ kind: 'added' });
+    } finally {
+      spawnSync('umount', ['-l', ov]);
+    }
+  });
+});
