@@ -136,6 +136,25 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
     }
   });
 
+  it('has nothing to commit when what was written was undone', async () => {
+    const mnt = path.join(sb.dir, 'mnt3');
+    const m = await mount(repo, mnt, ['--writable']);
+    try {
+      fs.writeFileSync(path.join(mnt, 'tmp.txt'), 'x');
+      fs.unlinkSync(path.join(mnt, 'tmp.txt'));
+      fs.renameSync(path.join(mnt, 'a.mov'), path.join(mnt, 'b.mov'));
+      fs.renameSync(path.join(mnt, 'b.mov'), path.join(mnt, 'a.mov'));
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    const head = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    const r = sb.dits(['commit-mount', mnt, '-m', 'nothing'], repo);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/nothing to commit/);
+    expect(sb.mustGit(['rev-parse', 'HEAD'], repo).trim()).toBe(head);
+  });
+
   it('refuses a commit whose base moved, and commits it to a named branch instead', async () => {
     const mnt = path.join(sb.dir, 'mnt2');
     const m = await mount(repo, mnt, ['--writable']);

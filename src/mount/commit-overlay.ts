@@ -83,7 +83,9 @@ export function listChanges(overlay: Overlay): OverlayChange[] {
       out.push({ path: p, kind: 'renamed', from: f.base, size: f.size, ...(ranges.length || f.size !== f.baseLen ? { ranges } : {}) });
     } else {
       const b = tree.nodes.get(p);
-      const same = ranges.length === 0 && b && b.kind !== 'dir' && b.size === f.size;
+      const same = ranges.length === 0 && b && b.kind !== 'dir' && b.size === f.size && f.baseLen === f.size;
+      // moved away and back, or chmod to the mode it had: no change
+      if (same && (b.kind === 'link' || (b.mode === '100755') === ((f.mode & 0o111) !== 0))) continue;
       out.push({ path: p, kind: same ? 'mode' : 'modified', size: f.size, ranges });
     }
   }
@@ -170,6 +172,11 @@ export async function commitOverlay(o: CommitMountOptions): Promise<CommitMountR
   const tree = await loadRevisionTree(cwd, o.commit);
   const overlay = Overlay.open(dir, tree);
   const changes = listChanges(overlay);
+  if (changes.length === 0) {
+    // written and undone (a file made then removed, say): nothing to commit, nothing to keep
+    overlay.destroy();
+    throw new DitsUserError('overlay-empty', `what was written to the mount of ${o.commit.slice(0, 12)} leaves its files as they were: there is nothing to commit`, { hint: 'the overlay was cleared' });
+  }
   const settings = await readDitsSettings(cwd);
   const store = ChunkStore.open(o.repo.ditsDir, { create: true, durable: settings.durable });
   const blobs = new BlobReader(cwd);
