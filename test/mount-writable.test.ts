@@ -149,6 +149,7 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
       await m.exited;
     }
     const head = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    expect(sb.mustDits(['mount', '--status', mnt], repo)).toMatch(/0 change\(s\)/);
     const r = sb.dits(['commit-mount', mnt, '-m', 'nothing'], repo);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/nothing to commit/);
@@ -170,10 +171,25 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
     expect(moved.status).toBe(1);
     expect(moved.stderr).toMatch(/not the tip/);
     expect(moved.stderr).toMatch(/--branch/);
+    expect(sb.mustDits(['mount', '--status', mnt], repo)).toMatch(/added\s+later\.txt \(6 B\) bytes 0-6/);
     const ok = sb.dits(['commit-mount', mnt, '-m', 'on a branch', '--branch', 'from-mount'], repo);
     expect(ok.status, ok.stderr).toBe(0);
     expect(sb.mustGit(['rev-parse', 'from-mount~1'], repo).trim()).toBe(base);
     expect(sb.mustGit(['show', 'from-mount:later.txt'], repo)).toBe('later\n');
+    // the branch no longer points at the mounted commit: a second commit there is refused
+    const m2 = await mount(repo, mnt, ['--writable', '--rev', base]);
+    try {
+      fs.writeFileSync(path.join(mnt, 'again.txt'), 'again\n');
+    } finally {
+      m2.child.kill('SIGTERM');
+      await m2.exited;
+    }
+    const again = sb.dits(['commit-mount', mnt, '-m', 'again', '--branch', 'from-mount'], repo);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/not at the mounted commit/);
+    // --discard drops the overlay
+    expect(sb.mustDits(['mount', '--status', '--discard', mnt], repo)).toMatch(/discarded/);
+    expect(JSON.parse(sb.mustDits(['mount', '--status', '--json'], repo)).overlays).toEqual([]);
   });
 });
 
