@@ -3,7 +3,8 @@
  * renames (over a file, of a folder), deletes and truncates through the kernel, read back
  * through the mount; `mount --status`; a mount killed with -9 keeps its overlay; and
  * `git dits commit-mount` makes the commit (the partially re-chunked pointer is the one
- * `git dits add` makes of the same bytes) without touching the working tree or the index.
+ * `git dits add` makes of the same bytes, for plain files and for a clip with its container
+ * cut plan) without touching the working tree or the index; a full disk under the overlay.
  * Skipped (with the reason printed) where /dev/fuse is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DITS_BIN, GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 import { readMounts } from '../src/mount/mount-point.js';
+import { openFfmpeg } from '../src/media/ffmpeg.js';
+import { makeClip } from '../src/proxy/test-clips.js';
 
 const FUSE = fs.existsSync('/dev/fuse');
 if (!FUSE) console.log('test/mount-writable.test.ts: skipped: /dev/fuse does not exist on this machine (FUSE mounts cannot be made)');
@@ -236,5 +239,33 @@ describe.skipIf(!FUSE)('git dits mount --writable on a full disk', () => {
     } finally {
       spawnSync('umount', ['-l', ov]);
     }
+  });
+});
+
+describe.skipIf(!FUSE)('git dits commit-mount of a media file', () => {
+  it('stores an edited clip with its container cut plan: the pointer git dits add makes', async () => {
+    const repo = sb.repo('media', { track: ['*.mov'], config: SMALL_CHUNKS });
+    await makeClip(await openFfmpeg(), path.join(repo, 'clip.mov'), { duration: 2 });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'clip'], repo);
+    const clip = fs.readFileSync(path.join(repo, 'clip.mov'));
+    const mnt = path.join(sb.dir, 'mnt-media');
+    const m = await mount(repo, mnt, ['--writable']);
+    const at = Math.floor(clip.length / 2);
+    try {
+      const fd = fs.openSync(path.join(mnt, 'clip.mov'), 'r+');
+      fs.writeSync(fd, Buffer.alloc(64, 0x55), 0, 64, at);
+      fs.closeSync(fd);
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    const c = sb.dits(['commit-mount', mnt, '-m', 'edit clip', '--json'], repo);
+    expect(c.status, c.stderr).toBe(0);
+    expect((JSON.parse(c.stdout) as { files: { path: string; how: string }[] }).files[0]).toMatchObject({ path: 'clip.mov', how: 'full' });
+    Buffer.alloc(64, 0x55).copy(clip, at);
+    writeFile(path.join(repo, 'clip.mov'), clip);
+    sb.mustDits(['add', 'clip.mov'], repo);
+    expect(sb.mustGit(['rev-parse', ':clip.mov'], repo).trim()).toBe(sb.mustGit(['rev-parse', 'HEAD:clip.mov'], repo).trim());
   });
 });

@@ -141,7 +141,7 @@ async function targetRef(cwd: string, commit: string, branch: string | undefined
   return { ref, old: at };
 }
 
-/** Reads the view of one path as a ByteSource (for ingest), also feeding a file-id hasher when given. */
+/** Reads the view of one path as a ByteSource (for a full ingest). */
 function viewSource(w: WritableRevision, p: string, fd: number, size: number): ByteSource {
   let at = 0;
   return {
