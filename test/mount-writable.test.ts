@@ -90,6 +90,11 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
       expect(changes.find((c) => c.path === '/gone.txt')).toMatchObject({ kind: 'deleted' });
       expect(changes.find((c) => c.path === '/docs/new.txt')).toMatchObject({ kind: 'added' });
 
+      // a second writable mount of the same commit is refused (one writer per overlay)
+      const second = sb.dits(['mount', path.join(sb.dir, 'mnt-second'), '--writable'], repo);
+      expect(second.status).toBe(1);
+      expect(second.stderr).toMatch(/already mounts .* writable/);
+
       // committing while the mount may still be written is refused
       const busy = sb.dits(['commit-mount', mnt, '-m', 'no'], repo);
       expect(busy.status).toBe(1);
