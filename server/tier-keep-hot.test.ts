@@ -5,7 +5,7 @@
  * its first content; no list (or a stale list) published by a client; a damaged bundle.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { DAY_MS, DEFAULT_POLICY } from '../src/tier/policy.js';
 import { parsePointer } from '../src/manifest/pointer.js';
 import { publishKeepHot } from '../src/tier/keep-hot.js';
 import { FileStorage } from '../src/transfer/file-storage.js';
+import { filesUnder } from '../src/tier/testing/folder-files.js';
 
 const CFG = { 'dits.chunkMin': '1024', 'dits.chunkAvg': '4096', 'dits.chunkMax': '16384', 'dits.smudgeInlineMax': '64k', 'dits.packSize': '256k' };
 const REPOS = ['team/film', 'team/stale', 'team/broken'] as const;
@@ -39,26 +40,6 @@ function tempDir(prefix: string): string {
   const d = mkdtempSync(path.join(tmpdir(), prefix));
   dirs.push(d);
   return d;
-}
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    let entries;
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (e.name.startsWith('.dits-')) continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(path.relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out.sort();
 }
 
 const repoRoot = (repo: string): string => path.join(dataDir, 'repos', ...repo.split('/'));

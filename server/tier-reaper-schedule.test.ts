@@ -4,7 +4,7 @@
  * not), the scheduler's rounds run by tick(): the unread version's pack moves to the warm
  * folder, the read one stays, nothing is lost, and reads through the server still answer.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { putTestManifest, putTestPack, testChunk } from '../src/tier/testing/rem
 import { DAY_MS, DEFAULT_POLICY } from '../src/tier/policy.js';
 import { packKey } from '../src/remote/content/layout.js';
 import { publishKeepHot } from '../src/tier/keep-hot.js';
+import { filesUnder } from '../src/tier/testing/folder-files.js';
 
 const dirs: string[] = [];
 let server: RunningServer | null = null;
@@ -23,26 +24,6 @@ afterEach(async () => {
   server = null;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    let entries;
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (e.name.startsWith('.dits-')) continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(path.relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
 
 describe('the server reaper on its schedule', () => {
   it('moves the packs nobody read to the warm folder, keeps the read ones hot, loses nothing', async () => {

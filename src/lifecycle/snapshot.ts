@@ -27,6 +27,7 @@ import { DitsUserError, errnoCode } from '../errors.js';
 import { runGit } from '../git/exec.js';
 import { encodeIndex, parseIndex, readIndexSnapshot, type GitIndex, type IndexEntry, type IndexEntrySummary } from '../git/index-file.js';
 import type { RepoPaths } from '../git/repo.js';
+import { processAlive } from '../process-alive.js';
 
 export const SNAPSHOT_REF_PREFIX = 'refs/dits/snapshots/';
 const TMP_INDEX_PREFIX = 'dits-snapshot-index.';
@@ -145,21 +146,12 @@ function stamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-}
-
 /** Temporary indexes left by snapshots that were killed (their process is gone). */
 function removeStaleIndexes(gitDir: string): void {
   for (const name of fs.readdirSync(gitDir)) {
     if (!name.startsWith(TMP_INDEX_PREFIX)) continue;
     const pid = Number(name.slice(TMP_INDEX_PREFIX.length).split('.')[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid)) fs.rmSync(path.join(gitDir, name), { force: true });
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) fs.rmSync(path.join(gitDir, name), { force: true });
   }
 }
 

@@ -12,6 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
+import { processAlive } from '../process-alive.js';
 
 export interface MountInfo {
   mountPoint: string;
@@ -48,20 +49,6 @@ export type MountPointState =
   | { kind: 'dits'; pid: number; alive: boolean; stale: boolean }
   | { kind: 'other'; fsType: string; source: string };
 
-/** Whether process `pid` runs (a zombie, dead but not yet reaped by its parent, does not). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc: the signal test is all there is
-  }
-}
 
 /** Whether a stat of the directory fails the way a FUSE mount without its process does. */
 export function isDisconnected(dir: string): boolean {
@@ -81,7 +68,7 @@ export function mountPointState(dir: string): MountPointState {
   const m = /^dits@(\d+)$/.exec(top.source);
   if (m && top.fsType.startsWith('fuse')) {
     const pid = Number(m[1]);
-    const alive = pidAlive(pid);
+    const alive = processAlive(pid);
     return { kind: 'dits', pid, alive, stale: !alive || isDisconnected(dir) };
   }
   if (top.fsType.startsWith('fuse') && isDisconnected(dir)) return { kind: 'dits', pid: 0, alive: false, stale: true };

@@ -16,7 +16,8 @@ import { ChunkStore } from '../store/chunk-store.js';
 import { BlobReader } from './blob-reader.js';
 import { CacheStore } from './cache-store.js';
 import { EROFS, ENOENT, MountedRevision } from './mounted-revision.js';
-import { detachMount, mountPointState, pidAlive, readMounts, readRecord, removeRecord, writeRecord } from './mount-point.js';
+import { detachMount, mountPointState, readMounts, readRecord, removeRecord, writeRecord } from './mount-point.js';
+import { processAlive } from '../process-alive.js';
 import { RamCache } from './ram-cache.js';
 import { MAX_READ_AHEAD } from './file-content.js';
 import { RemoteSource, type NamedStorage } from './remote-source.js';
@@ -181,7 +182,7 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     // one writer per overlay: a second writable mount of the same commit would interleave journals
     for (const m of readMounts()) {
       const rec = m.fsType === 'fuse.dits' && m.mountPoint !== o.mountPoint ? readRecord(o.repo.ditsDir, m.mountPoint) : null;
-      if (rec?.writable && rec.commit === tree.commit && pidAlive(rec.pid)) {
+      if (rec?.writable && rec.commit === tree.commit && processAlive(rec.pid)) {
         await mounted.close();
         closeAll();
         throw new DitsUserError('overlay-busy', `${m.mountPoint} already mounts ${tree.commit.slice(0, 12)} writable (process ${rec.pid}); its overlay has one writer`, { hint: `write there, or unmount it first: \`git dits umount ${m.mountPoint}\`` });

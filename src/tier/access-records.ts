@@ -42,6 +42,7 @@ import type { ObjectStorage } from '../transfer/object-storage.js';
 
 // One read: a pack (`v1/packs/<id>.pack`) or a file version (manifest id), at ms since epoch (catalog.ts owns it).
 import type { AccessEntry } from './catalog.js';
+import { processAlive } from '../process-alive.js';
 export type { AccessEntry };
 
 export type AccessKind = AccessEntry['kind'];
@@ -96,17 +97,6 @@ export function parseJournal(text: string, into: { packs: Map<string, number>; f
     const map = k === 'p' ? into.packs : into.files;
     const at = Number(ms);
     if ((map.get(id) ?? -1) < at) map.set(id, at);
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -27,7 +27,7 @@ import type { ObjectStorage } from '../transfer/object-storage.js';
 import { restoreCost, restoreTiers, type PriceTable, type RestoreEstimate } from './prices.js';
 import type { ObjectTierState, TierStorage } from './tier-storage.js';
 import { needsRestore, RETRIEVAL_TIERS, type RetrievalTier } from './tiers.js';
-import { chunkStarts, chunksForExtents, formatClock, indexWindow, rangeExtents, type TimeRange } from './time-range.js';
+import { chunkAt, chunkStarts, chunksForExtents, formatClock, indexWindow, rangeExtents, type TimeRange } from './time-range.js';
 
 export interface ThawTarget {
   path: string;
@@ -250,7 +250,7 @@ async function rangeChunks(
       const end = Math.min(size, offset + length);
       if (end <= offset) return Buffer.alloc(0);
       const idx: number[] = [];
-      for (let i = chunksStart(starts, offset); i < manifest.chunkCount && starts[i]! < end; i++) idx.push(i);
+      for (let i = chunkAt(starts, offset); i < manifest.chunkCount && starts[i]! < end; i++) idx.push(i);
       // what the local store lacks comes from a readable copy, all in one fetch
       const absent = idx.filter((i) => !store.hasChunk(manifest.idRawAt(i)));
       if (absent.length) {
@@ -278,17 +278,6 @@ async function rangeChunks(
     }
     throw err;
   }
-}
-
-function chunksStart(starts: Float64Array, offset: number): number {
-  let lo = 0;
-  let hi = starts.length - 2;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    if (starts[mid]! <= offset) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 /** The cost of restoring the frozen packs, per class and retrieval tier (prices.ts arithmetic). */

@@ -24,6 +24,7 @@ import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { loadManifest, writeContent } from '../store/materialize.js';
 import { operationInProgress } from './git-operation.js';
+import { processAlive } from '../process-alive.js';
 
 export function earlyDir(gitDir: string): string {
   return path.join(gitDir, 'dits', 'early');
@@ -33,16 +34,6 @@ export function earlyDir(gitDir: string): string {
 const EARLY_STALL_MS = 60_000;
 
 const NAME = /^([0-9a-f]{64})\.(\d+)\.(part|ready|claimed-(\d+))$/;
-
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The filter process's side: writes the content of pointers Git smudged, one at a time. */
 export class EarlyWriter {
@@ -152,7 +143,7 @@ export async function claimEarly(
     if (!m) continue;
     // a claimed file belongs to the hook that claimed it
     const pid = Number(m[4] ?? m[2]);
-    if (!alive(pid)) {
+    if (!processAlive(pid)) {
       fs.rmSync(path.join(dir, name), { force: true }); // left by a process that was killed
       continue;
     }
@@ -172,7 +163,7 @@ export async function claimEarly(
     // shows progress (it touches the file at least every second)
     let seen = '';
     let since = Date.now();
-    for (let wait = 2; !fs.existsSync(`${base}.ready`) && alive(pid); wait = Math.min(wait * 2, 20)) {
+    for (let wait = 2; !fs.existsSync(`${base}.ready`) && processAlive(pid); wait = Math.min(wait * 2, 20)) {
       let st: fs.Stats;
       try {
         st = fs.statSync(`${base}.part`);

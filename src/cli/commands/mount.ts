@@ -11,10 +11,11 @@ import { DitsUserError } from '../../errors.js';
 import { parseByteSize } from '../../git/dits-config.js';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { defaultDitsRemote, listDitsRemotes, openRemoteStorage } from '../../remote/open-remote.js';
-import { detachMount, mountPointState, pidAlive, removeRecord, readRecord, resolveMountPoint, waitUnmounted } from '../../mount/mount-point.js';
+import { detachMount, mountPointState, removeRecord, readRecord, resolveMountPoint, waitUnmounted } from '../../mount/mount-point.js';
 import { err, formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
+import { processAlive } from '../../process-alive.js';
 
 const mountOptions = {
   rev: { type: 'string', value: '<rev>', description: 'the revision to show (a commit, branch or tag)', default: 'HEAD' },
@@ -171,7 +172,7 @@ async function runStatus(ctx: CliContext, positionals: string[], rev: string | u
     overlay.close();
     if (discard) {
       const live = f.mountPoint ? readRecord(repo.ditsDir, f.mountPoint) : null;
-      if (live && pidAlive(live.pid)) throw new DitsUserError('mount-busy', `${f.mountPoint} is mounted on this overlay`, { hint: `unmount it first: \`git dits umount ${f.mountPoint}\`` });
+      if (live && processAlive(live.pid)) throw new DitsUserError('mount-busy', `${f.mountPoint} is mounted on this overlay`, { hint: `unmount it first: \`git dits umount ${f.mountPoint}\`` });
       overlay.destroy();
     }
     report.push({ commit: f.commit, mountPoint: f.mountPoint, changes });
@@ -263,7 +264,7 @@ async function runUmount(args: string[], ctx: CliContext): Promise<number> {
     // the mount's own process unmounts cleanly on SIGTERM (waiting reads answer EIO)
     process.kill(state.pid, 'SIGTERM');
     if (await waitUnmounted(mountPoint, 15_000)) {
-      for (let i = 0; i < 100 && pidAlive(state.pid); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && processAlive(state.pid); i++) await new Promise((r) => setTimeout(r, 50));
       out(ctx, `Unmounted ${mountPoint}.`);
       return 0;
     }
