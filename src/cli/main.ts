@@ -68,6 +68,7 @@ const COMMANDS: Record<string, string> = {
   tier: 'tier',
   mount: 'mount',
   umount: 'mount',
+  'commit-mount': 'mount',
   snapshot: 'snapshot',
 };
 

@@ -39,26 +39,31 @@ export async function analyzeForIngest(absPath: string, known?: { head: Buffer; 
     return null;
   }
   try {
-    const a = await analyzeContainer(reader);
-    if (a.kind === 'unknown') {
-      // Not understood (damaged, or bytes inserted by hand): still split where the leading
-      // top-level boxes that do parse put the media payload, as a parsed version would, so
-      // the two share the pieces around those edges.
-      const forced = await leadingPayloadStarts(reader);
-      return { fallback: a.fallbackReason, media: null, cutPlan: forced.length ? { forced, preferred: [] } : undefined };
-    }
-    // A payload that starts with a keyframe is marked on its region, not in `preferred`.
-    const regionKeyframes = a.cutPlan.regions.filter((r) => r.kind === 'payload' && r.startsAtKeyframe).map((r) => r.start);
-    const preferred = regionKeyframes.length ? Float64Array.from([...a.cutPlan.preferred, ...regionKeyframes]).sort() : a.cutPlan.preferred;
-    // Where interleaved tracks switch, always split (even below the minimum chunk size):
-    // each track's bytes then sit in pieces of their own, so replacing the audio leaves the
-    // video pieces as they were.
-    const forced = a.cutPlan.trackSwitches.length ? Float64Array.from([...a.cutPlan.forced, ...a.cutPlan.trackSwitches]).sort() : a.cutPlan.forced;
-    return {
-      cutPlan: { forced, preferred },
-      media: (a.structure as unknown as Record<string, unknown>) ?? null,
-    };
+    return await analyzeReaderForIngest(reader);
   } finally {
     await reader.close();
   }
+}
+
+/** analyzeForIngest over any reader (a mount's view of a file, say); the caller closes it. */
+export async function analyzeReaderForIngest(reader: RandomAccessReader): Promise<MediaAnalysis> {
+  const a = await analyzeContainer(reader);
+  if (a.kind === 'unknown') {
+    // Not understood (damaged, or bytes inserted by hand): still split where the leading
+    // top-level boxes that do parse put the media payload, as a parsed version would, so
+    // the two share the pieces around those edges.
+    const forced = await leadingPayloadStarts(reader);
+    return { fallback: a.fallbackReason, media: null, cutPlan: forced.length ? { forced, preferred: [] } : undefined };
+  }
+  // A payload that starts with a keyframe is marked on its region, not in `preferred`.
+  const regionKeyframes = a.cutPlan.regions.filter((r) => r.kind === 'payload' && r.startsAtKeyframe).map((r) => r.start);
+  const preferred = regionKeyframes.length ? Float64Array.from([...a.cutPlan.preferred, ...regionKeyframes]).sort() : a.cutPlan.preferred;
+  // Where interleaved tracks switch, always split (even below the minimum chunk size):
+  // each track's bytes then sit in pieces of their own, so replacing the audio leaves the
+  // video pieces as they were.
+  const forced = a.cutPlan.trackSwitches.length ? Float64Array.from([...a.cutPlan.forced, ...a.cutPlan.trackSwitches]).sort() : a.cutPlan.forced;
+  return {
+    cutPlan: { forced, preferred },
+    media: (a.structure as unknown as Record<string, unknown>) ?? null,
+  };
 }

@@ -117,6 +117,8 @@ export interface MountRecord {
   mode: 'original' | 'proxy';
   started: number;
   log?: string;
+  /** A --writable mount (its overlay: .git/dits/overlay/<commit>/). */
+  writable?: boolean;
 }
 
 function recordDir(ditsDir: string): string {

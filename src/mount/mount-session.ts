@@ -16,12 +16,15 @@ import { ChunkStore } from '../store/chunk-store.js';
 import { BlobReader } from './blob-reader.js';
 import { CacheStore } from './cache-store.js';
 import { EROFS, ENOENT, MountedRevision } from './mounted-revision.js';
-import { detachMount, mountPointState, readRecord, removeRecord, writeRecord } from './mount-point.js';
+import { detachMount, mountPointState, readMounts, readRecord, removeRecord, writeRecord } from './mount-point.js';
+import { processAlive } from '../process-alive.js';
 import { RamCache } from './ram-cache.js';
 import { MAX_READ_AHEAD } from './file-content.js';
 import { RemoteSource, type NamedStorage } from './remote-source.js';
 import { loadRevisionTree, type RevisionTree } from './revision-tree.js';
 import { fetchVariantRecords } from '../proxy/remote-variants.js';
+import { Overlay, overlayDir } from './overlay.js';
+import { WritableRevision } from './writable-revision.js';
 
 export interface MountOptions {
   repo: RepoPaths;
@@ -37,12 +40,16 @@ export interface MountOptions {
   openStorages: () => Promise<NamedStorage[]>;
   /** Where the log goes, recorded for `git dits umount` and the user (background mounts). */
   logFile?: string;
+  /** Writes go to the copy-on-write overlay of the revision (overlay.ts), kept after unmount. */
+  writable?: boolean;
 }
 
 export interface MountSession {
   mountPoint: string;
   tree: RevisionTree;
   mounted: MountedRevision;
+  /** Set for a writable mount. */
+  writable: WritableRevision | null;
   cache: CacheStore;
   unmount(): Promise<void>;
 }
@@ -170,6 +177,30 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     closeAll();
     throw err;
   }
+  let w: WritableRevision | null = null;
+  if (o.writable) {
+    // one writer per overlay: a second writable mount of the same commit would interleave journals
+    for (const m of readMounts()) {
+      const rec = m.fsType === 'fuse.dits' && m.mountPoint !== o.mountPoint ? readRecord(o.repo.ditsDir, m.mountPoint) : null;
+      if (rec?.writable && rec.commit === tree.commit && processAlive(rec.pid)) {
+        await mounted.close();
+        closeAll();
+        throw new DitsUserError('overlay-busy', `${m.mountPoint} already mounts ${tree.commit.slice(0, 12)} writable (process ${rec.pid}); its overlay has one writer`, { hint: `write there, or unmount it first: \`git dits umount ${m.mountPoint}\`` });
+      }
+    }
+    try {
+      const overlay = Overlay.open(overlayDir(o.repo.ditsDir, tree.commit), tree, { create: true });
+      if (!overlay.empty) o.log(`picked up the overlay of earlier writes to ${tree.commit.slice(0, 12)} (${overlay.nodes.size} path(s) changed; \`git dits mount --status ${o.mountPoint}\` lists them)`);
+      w = new WritableRevision(mounted, overlay, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+      // so that `git dits commit-mount <dir>` and `mount --status <dir>` find it after an unmount
+      fs.writeFileSync(path.join(overlay.dir, 'mount-point'), o.mountPoint);
+    } catch (err) {
+      await mounted.close();
+      closeAll();
+      throw err;
+    }
+  }
+  const writable = w;
   const refuse = (...args: unknown[]): void => (args[args.length - 1] as (e: number) => void)(EROFS);
   const ops: Record<string, unknown> = {
     init: (cb: (e: number) => void) => cb(0),
@@ -226,13 +257,15 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     removexattr: refuse,
     mknod: refuse,
   };
+  if (writable) Object.assign(ops, writableOps(writable));
   const fuse = new Fuse(o.mountPoint, ops, {
     fsname: `dits@${process.pid}`,
     subtype: 'dits',
     // the tree never changes while mounted: the kernel may keep names, attributes and pages
-    entryTimeout: 3600,
-    attrTimeout: 3600,
-    kernelCache: true,
+    // (a writable mount changes under the kernel's caches: sizes, names, pages)
+    entryTimeout: writable ? 1 : 3600,
+    attrTimeout: writable ? 1 : 3600,
+    kernelCache: !writable,
     maxRead: 1 << 20,
     // a read waiting on a slow remote answers ETIMEDOUT after this, rather than hanging the reader
     timeout: { default: 30_000, read: 120_000 },
@@ -240,23 +273,25 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   try {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
   } catch (err) {
-    await mounted.close();
+    await (writable ?? mounted).close();
     closeAll();
     throw new DitsUserError('mount-failed', `cannot mount at ${o.mountPoint}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'check that FUSE works here (/dev/fuse, libfuse2, fuse3) and that the directory is free' });
   }
   // the remotes' clients (the AWS SDK takes a while to load) are made now, not on the first
   // read that needs them; nothing is asked of the network yet
   if (tree.trackedFiles > 0) void remote.any().catch(() => {});
-  writeRecord(o.repo.ditsDir, { mountPoint: o.mountPoint, pid: process.pid, rev: o.rev, commit: tree.commit, mode: o.mode, started: Date.now(), ...(o.logFile ? { log: o.logFile } : {}) });
+  writeRecord(o.repo.ditsDir, { mountPoint: o.mountPoint, pid: process.pid, rev: o.rev, commit: tree.commit, mode: o.mode, started: Date.now(), ...(o.logFile ? { log: o.logFile } : {}), ...(writable ? { writable: true } : {}) });
   let unmounting: Promise<void> | null = null;
   return {
     mountPoint: o.mountPoint,
     tree,
     mounted,
+    writable,
     cache,
     unmount() {
       unmounting ??= (async () => {
-        await mounted.close(); // waiting reads answer EIO now, not after the unmount
+        // waiting reads answer EIO now, not after the unmount; the overlay is synced and kept
+        await (writable ?? mounted).close();
         await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
         if (mountPointState(o.mountPoint).kind !== 'free') detachMount(o.mountPoint);
         closeAll();
@@ -264,5 +299,61 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
       })();
       return unmounting;
     },
+  };
+}
+
+/** The FUSE operations of a writable mount (replacing the read-only ones and their EROFS). */
+function writableOps(w: WritableRevision): Record<string, unknown> {
+  type Cb = (e: number, v?: unknown) => void;
+  const status = (r: number, cb: Cb): void => cb(r < 0 ? r : 0);
+  return {
+    getattr: (p: string, cb: Cb) => {
+      const r = w.getattr(p);
+      if (typeof r === 'number') cb(r);
+      else cb(0, r);
+    },
+    readdir: (p: string, cb: Cb) => {
+      const r = w.readdir(p);
+      if (typeof r === 'number') cb(r);
+      else cb(0, r);
+    },
+    open: (p: string, flags: number, cb: Cb) => {
+      const r = w.open(p, flags);
+      if (r < 0) cb(r);
+      else cb(0, r);
+    },
+    create: (p: string, mode: number, cb: Cb) => {
+      const r = w.create(p, mode);
+      if (r < 0) cb(r);
+      else cb(0, r);
+    },
+    read: (p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
+      w.read(p, fd, buf, len, pos).then(cb, () => cb(-5));
+    },
+    write: (p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => cb(w.write(p, fd, buf, len, pos)),
+    release: (_p: string, fd: number, cb: Cb) => {
+      w.release(fd);
+      cb(0);
+    },
+    readlink: (p: string, cb: Cb) => {
+      w.readlink(p).then(
+        (r) => (typeof r === 'number' ? cb(r) : cb(0, r)),
+        () => cb(-5),
+      );
+    },
+    access: (p: string, _mode: number, cb: Cb) => cb(typeof w.getattr(p) === 'number' ? ENOENT : 0),
+    truncate: (p: string, size: number, cb: Cb) => status(w.truncate(p, size), cb),
+    ftruncate: (p: string, _fd: number, size: number, cb: Cb) => status(w.truncate(p, size), cb),
+    unlink: (p: string, cb: Cb) => status(w.unlink(p), cb),
+    rename: (from: string, to: string, cb: Cb) => status(w.rename(from, to), cb),
+    mkdir: (p: string, _mode: number, cb: Cb) => status(w.mkdir(p), cb),
+    rmdir: (p: string, cb: Cb) => status(w.rmdir(p), cb),
+    chmod: (p: string, mode: number, cb: Cb) => status(w.chmod(p, mode), cb),
+    fsync: (_p: string, _fd: number, _datasync: boolean, cb: Cb) => status(w.fsync(), cb),
+    fsyncdir: (_p: string, _fd: number, _datasync: boolean, cb: Cb) => status(w.fsync(), cb),
+    flush: (_p: string, _fd: number, cb: Cb) => cb(0),
+    // times and owners are not versioned by git: accepted, not kept
+    utimens: (_p: string, _a: unknown, _m: unknown, cb: Cb) => cb(0),
+    chown: (_p: string, _u: number, _g: number, cb: Cb) => cb(0),
   };
 }

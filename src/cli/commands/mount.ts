@@ -12,7 +12,7 @@ import { parseByteSize } from '../../git/dits-config.js';
 import { findRepo, requireInitialised } from '../../git/repo.js';
 import { defaultDitsRemote, listDitsRemotes, openRemoteStorage } from '../../remote/open-remote.js';
 import { detachMount, mountPointState, removeRecord, readRecord, resolveMountPoint, waitUnmounted } from '../../mount/mount-point.js';
-import { err, formatBytes, out, type CliContext } from '../context.js';
+import { err, formatBytes, out, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseOptions, type OptionTable } from '../options.js';
 import { processAlive } from '../../process-alive.js';
@@ -23,6 +23,10 @@ const mountOptions = {
   cache: { type: 'string', value: '<size>', description: 'disk kept for content read from a remote (.git/dits/mount-cache), least recently used dropped first', default: '2G' },
   memory: { type: 'string', value: '<size>', description: 'RAM for verified chunks, small files and the remote read-ahead', default: '256M' },
   background: { type: 'boolean', description: 'return once mounted and keep serving in the background (log in .git/dits/mounts/)' },
+  writable: { type: 'boolean', description: 'writes go to a copy-on-write overlay in .git/dits/overlay/<commit>/, kept across unmounts; `git dits commit-mount` commits it' },
+  status: { type: 'boolean', description: 'list what the overlay of a writable mount changed (of <dir>, or of --rev, or every overlay), then exit' },
+  discard: { type: 'boolean', description: 'with --status: delete that overlay (its changes are lost)' },
+  json: { type: 'boolean', description: 'with --status: print JSON' },
 } as const satisfies OptionTable;
 
 function sizeOption(name: string, v: string, min: number): number {
@@ -36,6 +40,9 @@ const CHILD_ENV = 'DITS_MOUNT_CHILD';
 
 async function runMount(args: string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = parseOptions(args, mountOptions, { positionals: true });
+  // --rev has a default (HEAD) for mounting; --status without it lists every overlay
+  const revGiven = args.some((x) => x === '--rev' || x.startsWith('--rev='));
+  if (values.status) return runStatus(ctx, positionals, revGiven ? values.rev : undefined, values.json === true, values.discard === true);
   if (positionals.length !== 1) {
     throw new DitsUserError('bad-usage', positionals.length ? 'give one directory to mount on' : 'say where to mount: `git dits mount <dir>`', { hint: 'e.g. `git dits mount /mnt/project --rev main`', exitCode: 2 });
   }
@@ -65,6 +72,7 @@ async function runMount(args: string[], ctx: CliContext): Promise<number> {
       memoryBytes,
       log,
       logFile: child ? ctx.env.DITS_MOUNT_LOG : undefined,
+      writable: values.writable === true,
       openStorages: async () => {
         const remotes = await listDitsRemotes(repo.workTree);
         const first = await defaultDitsRemote(repo.workTree, undefined, { remotes }).catch(() => null);
@@ -77,7 +85,7 @@ async function runMount(args: string[], ctx: CliContext): Promise<number> {
     throw e;
   }
   const t = session.tree;
-  const what = `${t.commit.slice(0, 12)} (${values.rev ?? 'HEAD'}) at ${mountPoint}: ${t.files} file(s), ${t.trackedFiles} tracked by Dits${mode === 'proxy' ? ', proxies where they exist' : ''}, read-only`;
+  const what = `${t.commit.slice(0, 12)} (${values.rev ?? 'HEAD'}) at ${mountPoint}: ${t.files} file(s), ${t.trackedFiles} tracked by Dits${mode === 'proxy' ? ', proxies where they exist' : ''}, ${values.writable ? 'writable (changes kept in an overlay)' : 'read-only'}`;
   if (child) {
     process.send!({ ready: what });
     process.disconnect?.();
@@ -125,6 +133,118 @@ async function startBackground(ctx: CliContext, ditsDir: string, mountPoint: str
   throw new DitsUserError('mount-failed', answer?.error ?? `the mount process ended before mounting (see ${logFile})`, { hint: answer?.hint ?? `see ${logFile}` });
 }
 
+/** The overlay meant by `<dir>` (the mount there, or the one last mounted there), else by --rev. */
+async function findOverlay(ctx: CliContext, ditsDir: string, workTree: string, positionals: string[], rev: string | undefined) {
+  const { listOverlays, overlayDir } = await import('../../mount/overlay.js');
+  if (positionals.length > 1) throw new DitsUserError('bad-usage', 'give at most one mount directory', { exitCode: 2 });
+  if (positionals.length === 1) {
+    const mp = resolveMountPoint(path.resolve(ctx.cwd, positionals[0]!));
+    const rec = readRecord(ditsDir, mp);
+    const commit = rec?.commit ?? listOverlays(ditsDir).find((o) => o.mountPoint === mp)?.commit;
+    if (!commit) throw new DitsUserError('no-overlay', `no writable mount has written anything at ${mp}`, { hint: '`git dits mount --status` lists every overlay' });
+    return [{ commit, dir: overlayDir(ditsDir, commit), mountPoint: mp }];
+  }
+  if (rev) {
+    const { runGit } = await import('../../git/exec.js');
+    const r = await runGit(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { cwd: workTree, allowFail: true });
+    if (r.exitCode !== 0) throw new DitsUserError('bad-revision', `'${rev}' is not a commit of this repository`, { exitCode: 2 });
+    const commit = r.stdout.toString('utf8').trim();
+    return [{ commit, dir: overlayDir(ditsDir, commit), mountPoint: null }];
+  }
+  return listOverlays(ditsDir);
+}
+
+async function runStatus(ctx: CliContext, positionals: string[], rev: string | undefined, json: boolean, discard: boolean): Promise<number> {
+  const repo = await findRepo(ctx.cwd);
+  requireInitialised(repo);
+  const { Overlay } = await import('../../mount/overlay.js');
+  const { listChanges } = await import('../../mount/commit-overlay.js');
+  const { loadRevisionTree } = await import('../../mount/revision-tree.js');
+  const found = await findOverlay(ctx, repo.ditsDir, repo.workTree, positionals, rev);
+  const report = [];
+  for (const f of found) {
+    if (!Overlay.exists(f.dir)) {
+      report.push({ commit: f.commit, mountPoint: f.mountPoint, changes: [] });
+      continue;
+    }
+    const overlay = Overlay.open(f.dir, await loadRevisionTree(repo.workTree, f.commit));
+    const changes = listChanges(overlay);
+    overlay.close();
+    if (discard) {
+      const live = f.mountPoint ? readRecord(repo.ditsDir, f.mountPoint) : null;
+      if (live && processAlive(live.pid)) throw new DitsUserError('mount-busy', `${f.mountPoint} is mounted on this overlay`, { hint: `unmount it first: \`git dits umount ${f.mountPoint}\`` });
+      overlay.destroy();
+    }
+    report.push({ commit: f.commit, mountPoint: f.mountPoint, changes });
+  }
+  if (json) {
+    printJson(ctx, { overlays: report, discarded: discard });
+    return 0;
+  }
+  if (report.length === 0) out(ctx, 'No writable mount has changes.');
+  for (const r of report) {
+    out(ctx, `Overlay of ${r.commit.slice(0, 12)}${r.mountPoint ? ` (${r.mountPoint})` : ''}: ${r.changes.length} change(s)${discard ? ', discarded' : ''}`);
+    for (const c of r.changes) {
+      const ranges = c.ranges?.length ? ` bytes ${c.ranges.slice(0, 8).map(([a, b]) => `${a}-${b}`).join(', ')}${c.ranges.length > 8 ? ` (+${c.ranges.length - 8} more)` : ''}` : '';
+      const what = c.kind === 'renamed' ? `renamed  ${c.from!.slice(1)} -> ${c.path.slice(1)}` : `${c.kind.padEnd(8)} ${c.path.slice(1)}`;
+      out(ctx, `  ${what}${c.size !== undefined && c.kind !== 'deleted' ? ` (${formatBytes(c.size)})` : ''}${ranges}`);
+    }
+  }
+  return 0;
+}
+
+const commitMountOptions = {
+  message: { type: 'string', short: 'm', value: '<msg>', description: 'the commit message' },
+  rev: { type: 'string', value: '<rev>', description: 'the mounted revision whose overlay to commit (when no <dir> is given)', default: 'HEAD' },
+  branch: { type: 'string', value: '<name>', description: 'commit to this branch (created, or moved if it points at the mounted commit) instead of the current one' },
+  json: { type: 'boolean', description: 'print JSON' },
+} as const satisfies OptionTable;
+
+async function runCommitMount(args: string[], ctx: CliContext): Promise<number> {
+  const { values, positionals } = parseOptions(args, commitMountOptions, { positionals: true });
+  if (!values.message) throw new DitsUserError('bad-usage', 'give a commit message with -m <msg>', { exitCode: 2 });
+  const repo = await findRepo(ctx.cwd);
+  requireInitialised(repo);
+  const [found] = await findOverlay(ctx, repo.ditsDir, repo.workTree, positionals, positionals.length ? undefined : values.rev ?? 'HEAD');
+  const { commitOverlay } = await import('../../mount/commit-overlay.js');
+  const r = await commitOverlay({
+    repo,
+    commit: found!.commit,
+    message: values.message.endsWith('\n') ? values.message : values.message + '\n',
+    branch: values.branch,
+    openStorages: async () => {
+      const remotes = await listDitsRemotes(repo.workTree);
+      return Promise.all(remotes.map(async (rr) => ({ name: rr.name, storage: await openRemoteStorage(repo.workTree, rr.url) })));
+    },
+  });
+  if (values.json) {
+    printJson(ctx, r);
+    return 0;
+  }
+  const branch = r.ref.replace('refs/heads/', '');
+  out(ctx, `[${branch} ${r.commit.slice(0, 12)}] ${values.message.split('\n')[0]}`);
+  for (const f of r.files) {
+    if (f.how === 'partial') out(ctx, `  ${f.path}: ${f.chunksCut} chunk(s) cut again (${formatBytes(f.bytesCut)} read), ${f.chunksReused} kept, ${formatBytes(f.newBytes)} new; file id hashed over ${formatBytes(f.bytesHashed)}`);
+    else if (f.how === 'full') out(ctx, `  ${f.path}: stored whole (${formatBytes(f.bytesCut)}), ${formatBytes(f.newBytes)} new`);
+  }
+  out(ctx, `The overlay is cleared; mount ${branch} again to see the new revision.`);
+  out(ctx, `Your working tree and index were not touched: if ${branch} is checked out there, they still show its previous commit (\`git status\` shows the change undone).`);
+  return 0;
+}
+
+const commitMount: Command = {
+  summary: 'Commit what was written to a writable mount, as a new commit on the mounted one',
+  usage: `git dits commit-mount [<dir>] -m <msg> [--rev <rev>] [--branch <name>] [--json]
+
+Commits the overlay of \`git dits mount --writable\` (of <dir>, or of --rev) on top of the
+mounted commit: on the current branch when the mounted commit is its tip, else on --branch.
+Big tracked files written in place are chunked again only around the changed bytes. The
+working tree and the index are not touched. The mount must be unmounted first (its overlay
+is kept by the unmount).`,
+  options: commitMountOptions,
+  run: runCommitMount,
+};
+
 const umountOptions = {} as const satisfies OptionTable;
 
 async function runUmount(args: string[], ctx: CliContext): Promise<number> {
@@ -160,12 +280,15 @@ async function runUmount(args: string[], ctx: CliContext): Promise<number> {
 
 const mount: Command = {
   summary: 'Show a revision as a read-only folder (FUSE); content is fetched as it is read',
-  usage: `git dits mount <dir> [--rev <rev>] [--mode proxy] [--cache <size>] [--memory <size>] [--background]
+  usage: `git dits mount <dir> [--rev <rev>] [--mode proxy] [--cache <size>] [--memory <size>] [--background] [--writable]
+       git dits mount --status [<dir>] [--rev <rev>] [--json] [--discard]
 
 Every file of the revision appears under <dir>: small files from Git, tracked media at their
 real sizes. A read takes the chunks it needs from memory, the local store, the mount's disk
 cache, then the repository's Dits remotes (ranged reads, verified chunk by chunk), reading
-ahead on sequential reads. Writes are refused (read-only file system). Content frozen in an
+ahead on sequential reads. Writes are refused (read-only file system), unless --writable:
+then they go to an overlay kept in .git/dits/overlay/ across unmounts and crashes (\`--status\`
+lists it, \`--status --discard\` drops it, \`git dits commit-mount\` commits it). Content frozen in an
 archive tier fails with EIO and the log says to run \`git dits thaw <path>\`.
 Runs until Ctrl-C, SIGTERM or \`git dits umount <dir>\`.`,
   options: mountOptions,
@@ -179,4 +302,4 @@ const umount: Command = {
   run: runUmount,
 };
 
-export const commands = { mount, umount };
+export const commands = { mount, umount, 'commit-mount': commitMount };

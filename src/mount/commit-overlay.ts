@@ -1,0 +1,348 @@
+/**
+ * `git dits commit-mount`: the overlay of a writable mount as a new commit on top of the
+ * mounted one, without touching the user's working tree or index (a temporary index,
+ * GIT_INDEX_FILE, as lifecycle/snapshot.ts does).
+ *
+ * Plan: the merged view (revision + overlay) is walked; a path the view shows from the
+ * revision is left as it is in the index; a path that is gone is removed; a path from the
+ * overlay is staged:
+ * - not written (renamed or chmod only): the revision's blob (a pointer stays a pointer);
+ * - a tracked file written in place, chunked plainly (no media structure in its manifest)
+ *   with the repository's chunker sizes: partial re-chunk (partial-rechunk.ts): the old
+ *   chunks are kept outside the changed stretches, the chunks around them cut again;
+ * - any other file the attributes give to Dits (new, or a media container): a full ingest
+ *   of its bytes as the view shows them (plain chunking: no media cut plan, see README);
+ * - other files: a git blob of their bytes.
+ * The new file id needs every byte of the new version (see partial-rechunk.ts): it is hashed
+ * from the view (the unchanged chunks read from the store, verified), and the bytes read for
+ * it are reported apart from those cut again.
+ *
+ * Where the commit goes: the branch HEAD names when the mounted commit is still its tip
+ * (compare-and-swap on the ref), else the branch given with `branch` (created at the new
+ * commit, or moved if it points at the mounted commit). A branch that moved on since the
+ * mount is refused: the user merges, nothing is overwritten.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DitsUserError } from '../errors.js';
+import { runGit } from '../git/exec.js';
+import { readDitsSettings } from '../git/dits-config.js';
+import type { RepoPaths } from '../git/repo.js';
+import { StreamHasher } from '../hashing/blake3.js';
+import { Manifest, ManifestBuilder } from '../manifest/manifest.js';
+import { encodePointer } from '../manifest/pointer.js';
+import { ChunkStore } from '../store/chunk-store.js';
+import { ingest, type ByteSource } from '../store/ingest.js';
+import { BlobReader } from './blob-reader.js';
+import { MountedRevision } from './mounted-revision.js';
+import { readMounts, readRecord } from './mount-point.js';
+import { Overlay, overlayDir, type OverlayFile } from './overlay.js';
+import { rechunkPartially } from './partial-rechunk.js';
+import { RamCache } from './ram-cache.js';
+import { RemoteSource, type NamedStorage } from './remote-source.js';
+import { loadRevisionTree, type TreeFile } from './revision-tree.js';
+import { WritableRevision } from './writable-revision.js';
+import type { MediaAnalysis } from '../filter/dits-filter.js';
+import type { RandomAccessReader } from '../media/random-access-reader.js';
+import { analyzeReaderForIngest } from '../filter/media-analysis.js';
+
+export interface OverlayChange {
+  path: string;
+  kind: 'added' | 'modified' | 'deleted' | 'renamed' | 'mode';
+  /** For renamed: where it came from. */
+  from?: string;
+  size?: number;
+  /** Changed byte ranges of a modified file ([start, end) pairs). */
+  ranges?: [number, number][];
+}
+
+/** The changes of an overlay over its revision, for `git dits mount --status`. */
+export function listChanges(overlay: Overlay): OverlayChange[] {
+  const tree = overlay.tree;
+  const view = new Map<string, ReturnType<Overlay['resolve']>>();
+  const walk = (dir: string): void => {
+    for (const name of overlay.list(dir)) {
+      const p = `${dir === '/' ? '' : dir}/${name}`;
+      const r = overlay.resolve(p);
+      if (!r) continue;
+      if (r.node.kind === 'dir') walk(p);
+      else view.set(p, r);
+    }
+  };
+  walk('/');
+  const out: OverlayChange[] = [];
+  const movedFrom = new Set<string>();
+  for (const [p, r] of view) {
+    if (!r || r.from === 'base') continue;
+    const f = r.node as OverlayFile;
+    const ranges = f.written.map((w) => [w.start, w.end] as [number, number]);
+    if (f.base === null) out.push({ path: p, kind: 'added', size: f.size, ranges });
+    else if (f.base !== p) {
+      movedFrom.add(f.base);
+      out.push({ path: p, kind: 'renamed', from: f.base, size: f.size, ...(ranges.length || f.size !== f.baseLen ? { ranges } : {}) });
+    } else {
+      const b = tree.nodes.get(p);
+      const same = ranges.length === 0 && b && b.kind !== 'dir' && b.size === f.size && f.baseLen === f.size;
+      // moved away and back, or chmod to the mode it had: no change
+      if (same && (b.kind === 'link' || (b.mode === '100755') === ((f.mode & 0o111) !== 0))) continue;
+      out.push({ path: p, kind: same ? 'mode' : 'modified', size: f.size, ranges });
+    }
+  }
+  for (const [p, n] of tree.nodes) {
+    if (n.kind === 'dir' || view.has(p)) continue;
+    if (!movedFrom.has(p)) out.push({ path: p, kind: 'deleted' });
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+export interface CommitMountOptions {
+  repo: RepoPaths;
+  /** The mounted commit (the overlay's key). */
+  commit: string;
+  message: string;
+  /** A branch to commit to instead of HEAD's. */
+  branch?: string;
+  openStorages: () => Promise<NamedStorage[]>;
+}
+
+export interface CommitMountResult {
+  commit: string;
+  ref: string;
+  changes: OverlayChange[];
+  /** Per tracked file written: how it was stored and what was read. */
+  files: { path: string; how: 'partial' | 'full' | 'git' | 'unchanged'; bytesCut: number; bytesHashed: number; newBytes: number; chunksReused: number; chunksCut: number }[];
+}
+
+/** The branch the commit goes to, checked against the mounted commit (see the file comment). */
+async function targetRef(cwd: string, commit: string, branch: string | undefined): Promise<{ ref: string; old: string | null }> {
+  if (branch) {
+    const ref = branch.startsWith('refs/') ? branch : `refs/heads/${branch}`;
+    const ok = await runGit(['check-ref-format', ref], { cwd, allowFail: true });
+    if (ok.exitCode !== 0) throw new DitsUserError('bad-branch', `'${branch}' is not a valid branch name`, { exitCode: 2 });
+    const cur = await runGit(['rev-parse', '--verify', '--quiet', ref], { cwd, allowFail: true });
+    const at = cur.exitCode === 0 ? cur.stdout.toString('utf8').trim() : null;
+    if (at !== null && at !== commit) {
+      throw new DitsUserError('base-moved', `branch ${branch} points at ${at.slice(0, 12)}, not at the mounted commit ${commit.slice(0, 12)}`, { hint: 'name a new branch with --branch <name>, then merge it' });
+    }
+    return { ref, old: at };
+  }
+  const head = await runGit(['symbolic-ref', '-q', 'HEAD'], { cwd, allowFail: true });
+  const ref = head.exitCode === 0 ? head.stdout.toString('utf8').trim() : null;
+  const tip = ref ? await runGit(['rev-parse', '--verify', '--quiet', ref], { cwd, allowFail: true }) : null;
+  const at = tip && tip.exitCode === 0 ? tip.stdout.toString('utf8').trim() : null;
+  if (!ref || at !== commit) {
+    throw new DitsUserError(
+      'base-moved',
+      ref ? `the mounted commit ${commit.slice(0, 12)} is not the tip of ${ref.replace('refs/heads/', '')} (now ${at ? at.slice(0, 12) : 'unborn'})` : `HEAD is detached: there is no current branch to commit the mount to`,
+      { hint: 'commit it to a branch of its own with --branch <name> (created at the new commit), then merge that branch' },
+    );
+  }
+  return { ref, old: at };
+}
+
+/** Reads the view of one path as a ByteSource (for a full ingest). */
+function viewSource(w: WritableRevision, p: string, fd: number, size: number): ByteSource {
+  let at = 0;
+  return {
+    async read(buf: Buffer): Promise<number> {
+      const want = Math.min(buf.length, size - at);
+      if (want <= 0) return 0;
+      const n = await w.read(p, fd, buf, want, at);
+      if (n < 0) throw new Error(`reading ${p.slice(1)} from the mount's view failed (errno ${-n})`);
+      at += n;
+      return n;
+    },
+  };
+}
+
+export async function commitOverlay(o: CommitMountOptions): Promise<CommitMountResult> {
+  const cwd = o.repo.workTree;
+  const dir = overlayDir(o.repo.ditsDir, o.commit);
+  if (!Overlay.exists(dir)) throw new DitsUserError('overlay-empty', `nothing was written to the mount of ${o.commit.slice(0, 12)}: there is nothing to commit`);
+  // a mount still being written would change the overlay under the commit: refused
+  for (const m of readMounts()) {
+    if (m.fsType !== 'fuse.dits') continue;
+    const rec = readRecord(o.repo.ditsDir, m.mountPoint);
+    if (rec?.writable && rec.commit === o.commit) {
+      throw new DitsUserError('mount-busy', `${m.mountPoint} is mounted writable on ${o.commit.slice(0, 12)} and may still be written`, { hint: `unmount it first (\`git dits umount ${m.mountPoint}\`: the overlay is kept), then commit-mount, then mount again` });
+    }
+  }
+  const target = await targetRef(cwd, o.commit, o.branch);
+  const tree = await loadRevisionTree(cwd, o.commit);
+  const overlay = Overlay.open(dir, tree);
+  const changes = listChanges(overlay);
+  if (changes.length === 0) {
+    // written and undone (a file made then removed, say): nothing to commit, nothing to keep
+    overlay.destroy();
+    throw new DitsUserError('overlay-empty', `what was written to the mount of ${o.commit.slice(0, 12)} leaves its files as they were: there is nothing to commit`, { hint: 'the overlay was cleared' });
+  }
+  const settings = await readDitsSettings(cwd);
+  const store = ChunkStore.open(o.repo.ditsDir, { create: true, durable: settings.durable });
+  const blobs = new BlobReader(cwd);
+  const ro = new MountedRevision(tree, { deps: { store, cache: null, ram: new RamCache(64 << 20), remote: new RemoteSource(o.openStorages) }, blobs, log: () => {} });
+  const w = new WritableRevision(ro, overlay);
+  const tmpIndex = path.join(o.repo.gitDir, `dits-commit-mount-index.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_INDEX_FILE: tmpIndex };
+  const files: CommitMountResult['files'] = [];
+  try {
+    await runGit(['read-tree', o.commit], { cwd, env });
+    const staged: string[] = [];
+    const removed: string[] = [];
+    const ditsPaths = new Set<string>();
+    const writtenPaths = changes.filter((c) => c.kind !== 'deleted').map((c) => c.path.slice(1));
+    if (writtenPaths.length) {
+      const r = await runGit(['check-attr', '--cached', '-z', '--stdin', 'filter'], { cwd, env, input: writtenPaths.join('\0') + '\0' });
+      const f = r.stdout.toString('utf8').split('\0');
+      for (let i = 0; i + 2 < f.length; i += 3) if (f[i + 2] === 'dits') ditsPaths.add(f[i]!);
+    }
+    for (const c of changes) {
+      const rel = c.path.slice(1);
+      if (c.kind === 'deleted') {
+        removed.push(rel);
+        continue;
+      }
+      if (c.kind === 'renamed') removed.push(c.from!.slice(1));
+      const r = overlay.resolve(c.path);
+      const f = r!.node as OverlayFile;
+      const baseNode = f.base ? tree.nodes.get(f.base) : undefined;
+      const gitMode = baseNode?.kind === 'link' ? '120000' : f.mode & 0o111 ? '100755' : '100644';
+      if (baseNode && baseNode.kind !== 'dir' && f.written.length === 0 && f.size === baseNode.size && f.baseLen === baseNode.size) {
+        staged.push(`${gitMode} ${baseNode.blobOid}\t${rel}`);
+        files.push({ path: rel, how: 'unchanged', bytesCut: 0, bytesHashed: 0, newBytes: 0, chunksReused: 0, chunksCut: 0 });
+        continue;
+      }
+      const fd = w.open(c.path, 0);
+      try {
+        let blob: Buffer;
+        if (ditsPaths.has(rel)) {
+          const res = await storeTracked(store, w, c.path, fd, f, baseNode?.kind === 'file' ? baseNode : undefined, settings.chunker, settings.mediaAware);
+          files.push({ path: rel, ...res.stats });
+          blob = res.pointer;
+        } else {
+          const buf = Buffer.alloc(f.size);
+          const n = await w.read(c.path, fd, buf, f.size, 0);
+          if (n !== f.size) throw new Error(`reading ${rel} from the mount's view failed (${n})`);
+          blob = buf;
+          files.push({ path: rel, how: 'git', bytesCut: 0, bytesHashed: f.size, newBytes: f.size, chunksReused: 0, chunksCut: 0 });
+        }
+        const oid = (await runGit(['hash-object', '-w', '--no-filters', '--stdin'], { cwd, input: blob })).stdout.toString('utf8').trim();
+        staged.push(`${gitMode} ${oid}\t${rel}`);
+      } finally {
+        w.release(fd);
+      }
+    }
+    store.commit();
+    const zero = '0'.repeat(o.repo.hashAlgo === 'sha256' ? 64 : 40);
+    const info = [...removed.filter((p) => !staged.some((s) => s.endsWith(`\t${p}`))).map((p) => `0 ${zero}\t${p}`), ...staged];
+    if (info.length) await runGit(['update-index', '-z', '--index-info'], { cwd, env, input: info.join('\0') + '\0' });
+    const newTree = (await runGit(['write-tree'], { cwd, env })).stdout.toString('utf8').trim();
+    const commit = (await runGit(['commit-tree', newTree, '-p', o.commit, '-F', '-'], { cwd, input: o.message })).stdout.toString('utf8').trim();
+    // compare-and-swap: a branch that moved meanwhile is not overwritten
+    const cas = await runGit(['update-ref', '-m', 'dits commit-mount', target.ref, commit, target.old ?? zero], { cwd, allowFail: true });
+    if (cas.exitCode !== 0) {
+      throw new DitsUserError('base-moved', `${target.ref} moved while the commit was made; nothing was changed (the overlay is kept)`, { hint: `the commit is ${commit}: \`git branch <name> ${commit.slice(0, 12)}\` keeps it, or run commit-mount again with --branch <name>` });
+    }
+    await w.close();
+    overlay.destroy(); // every change is in the commit
+    return { commit, ref: target.ref, changes, files };
+  } finally {
+    await w.close().catch(() => {});
+    blobs.close();
+    store.close();
+    fs.rmSync(tmpIndex, { force: true });
+  }
+}
+
+/** Stores one tracked file as the view shows it; its pointer and how it was done. */
+async function storeTracked(
+  store: ChunkStore,
+  w: WritableRevision,
+  p: string,
+  fd: number,
+  f: OverlayFile,
+  base: TreeFile | undefined,
+  params: { minSize: number; avgSize: number; maxSize: number },
+  mediaAware: boolean,
+): Promise<{ pointer: Buffer; stats: Omit<CommitMountResult['files'][number], 'path'> }> {
+  let old: Manifest | null = null;
+  if (base?.pointer) {
+    try {
+      old = Manifest.parse(store.getManifestBytes(base.pointer.manifest));
+    } catch {
+      old = null; // not local: a full ingest reads the view (fetching the content)
+    }
+  }
+  // what `git dits add` would find in these bytes (media-aware cutting), read through the view
+  let analysis: MediaAnalysis | null = null;
+  if (mediaAware) {
+    try {
+      analysis = await analyzeReaderForIngest(viewReader(w, p, fd, f.size));
+    } catch {
+      analysis = null; // as add: a parse failure is plain chunking
+    }
+  }
+  const c = old?.header.chunker;
+  const noPlan = !analysis?.cutPlan || (analysis.cutPlan.forced.length === 0 && analysis.cutPlan.preferred.length === 0);
+  const plain = old && old.header.media === null && !analysis?.media && noPlan && c && c.min === params.minSize && c.avg === params.avgSize && c.max === params.maxSize;
+  if (old && plain) {
+    const builder = new ManifestBuilder();
+    let newBytes = 0;
+    const changed = f.written.map((r) => ({ start: r.start, end: r.end }));
+    if (f.baseLen < old.header.size) changed.push({ start: f.baseLen, end: Math.max(f.baseLen, Math.min(f.size, old.header.size)) });
+    const res = await rechunkPartially(
+      {
+        old,
+        newSize: f.size,
+        changed,
+        params,
+        // about one chunk at a time: the cuts usually line up again within a chunk or two
+        window: params.maxSize,
+        read: async (offset, length) => {
+          const b = Buffer.allocUnsafe(length);
+          const n = await w.read(p, fd, b, length, offset);
+          if (n !== length) throw new Error(`reading ${p.slice(1)} from the mount's view failed (${n})`);
+          return b;
+        },
+        onNewChunk: async (id, data) => {
+          const r = store.putChunks(id, [data]);
+          const put = r instanceof Promise ? await r : r;
+          newBytes += put.bytes;
+        },
+      },
+      builder,
+    );
+    // the file id: every byte of the new version (see partial-rechunk.ts for why)
+    const hasher = new StreamHasher();
+    const buf = Buffer.allocUnsafe(4 << 20);
+    for (let at = 0; at < f.size; ) {
+      const n = await w.read(p, fd, buf, Math.min(buf.length, f.size - at), at);
+      if (n <= 0) throw new Error(`reading ${p.slice(1)} from the mount's view failed (${n})`);
+      hasher.update(buf.subarray(0, n));
+      at += n;
+    }
+    const oid = hasher.digestHex();
+    const enc = builder.encode({ oid, chunker: { algorithm: 'fastcdc-2020', min: params.minSize, avg: params.avgSize, max: params.maxSize }, media: null, mediaFallback: analysis?.fallback });
+    await store.commitAsync({ id: enc.id, bytes: enc.bytes });
+    return {
+      pointer: encodePointer({ oid, size: f.size, manifest: enc.id }),
+      stats: { how: 'partial', bytesCut: res.bytesRead, bytesHashed: f.size, newBytes, chunksReused: res.chunksReused, chunksCut: res.chunksCut },
+    };
+  }
+  const r = await ingest(store, viewSource(w, p, fd, f.size), { params, cutPlan: analysis?.cutPlan, media: analysis?.media ?? null, mediaFallback: analysis?.fallback });
+  return { pointer: r.pointerBytes, stats: { how: 'full', bytesCut: f.size, bytesHashed: f.size, newBytes: r.newBytes, chunksReused: 0, chunksCut: r.header.chunkCount } };
+}
+
+/** Random access to the view of one file, for the container parser. */
+function viewReader(w: WritableRevision, p: string, fd: number, size: number): RandomAccessReader {
+  return {
+    size,
+    async read(offset: number, length: number): Promise<Buffer> {
+      const want = Math.max(0, Math.min(length, size - offset));
+      const b = Buffer.allocUnsafe(want);
+      const n = await w.read(p, fd, b, want, offset);
+      if (n < 0) throw new Error(`reading ${p.slice(1)} from the mount's view failed (errno ${-n})`);
+      return b.subarray(0, n);
+    },
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * A writable mount in FUSE's terms: the revision (MountedRevision, read-only) under the
+ * copy-on-write overlay (overlay.ts). Reads consult the overlay first: a file written in a
+ * few ranges reads those ranges from its staging file and the rest from the revision's
+ * content (chunks, verified as always); new files read from their staging file only.
+ * Tested in-process like MountedRevision; mount-session.ts only translates.
+ */
+import { EBADF, EIO, EISDIR, ENOENT, type MountedRevision, type Stat } from './mounted-revision.js';
+import type { Overlay, OverlayFile } from './overlay.js';
+
+interface WHandle {
+  /** Descriptors of MountedRevision by base path, opened as the reads need them. */
+  base: Map<string, number>;
+}
+
+export class WritableRevision {
+  private readonly handles = new Map<number, WHandle>();
+  private nextFd = 1;
+  private readonly mtime: Date;
+
+  constructor(
+    readonly ro: MountedRevision,
+    readonly overlay: Overlay,
+    private readonly ids: { uid: number; gid: number } = { uid: 0, gid: 0 },
+  ) {
+    this.mtime = new Date(ro.tree.time);
+  }
+
+  getattr(p: string): Stat | number {
+    const r = this.overlay.resolve(p);
+    if (!r) return ENOENT;
+    if (r.from === 'base') {
+      const st = this.ro.getattr(p);
+      if (typeof st === 'number') return st;
+      // the read-only mount shows no write bits; this one can be written
+      return { ...st, mode: st.mode & 0o170000 ? (st.mode & 0o170000) === 0o120000 ? st.mode : st.mode | 0o200 : st.mode };
+    }
+    const t = new Date(r.node.mtime);
+    const base = { ino: 0, uid: this.ids.uid, gid: this.ids.gid, mtime: t, atime: t, ctime: t, blksize: 4096 };
+    if (r.node.kind === 'dir') return { ...base, mode: 0o40755, size: 4096, nlink: 2, blocks: 8 };
+    return { ...base, mode: 0o100000 | r.node.mode, size: r.node.size, nlink: 1, blocks: Math.ceil(r.node.size / 512) };
+  }
+
+  readdir(p: string): string[] | number {
+    const r = this.overlay.resolve(p);
+    if (!r) return ENOENT;
+    if (r.node.kind !== 'dir') return -20;
+    return this.overlay.list(p);
+  }
+
+  readlink(p: string): Promise<string | number> {
+    const r = this.overlay.resolve(p);
+    if (!r) return Promise.resolve(ENOENT);
+    if (r.from === 'overlay') {
+      const f = r.node as OverlayFile;
+      return f.kind === 'file' && f.base && f.written.length === 0 ? this.ro.readlink(f.base) : Promise.resolve(-22);
+    }
+    return this.ro.readlink(p);
+  }
+
+  open(p: string, flags: number): number {
+    const r = this.overlay.resolve(p);
+    if (!r) return ENOENT;
+    if (r.node.kind === 'dir') return EISDIR;
+    if (flags & 0o1000) {
+      const t = this.overlay.truncate(p, 0); // O_TRUNC
+      if (t < 0) return t;
+    }
+    const fd = this.nextFd++;
+    this.handles.set(fd, { base: new Map() });
+    return fd;
+  }
+
+  create(p: string, mode: number): number {
+    const c = this.overlay.create(p, mode);
+    if (c < 0) return c;
+    const fd = this.nextFd++;
+    this.handles.set(fd, { base: new Map() });
+    return fd;
+  }
+
+  private baseFd(h: WHandle, basePath: string): number {
+    let fd = h.base.get(basePath);
+    if (fd === undefined) {
+      fd = this.ro.open(basePath, 0);
+      if (fd < 0) return fd;
+      h.base.set(basePath, fd);
+    }
+    return fd;
+  }
+
+  async read(p: string, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const h = this.handles.get(fd);
+    if (!h) return EBADF;
+    const r = this.overlay.resolve(p);
+    if (!r) return ENOENT;
+    if (r.node.kind === 'dir') return EISDIR;
+    if (r.from === 'base') {
+      const bfd = this.baseFd(h, p);
+      return bfd < 0 ? bfd : this.ro.read(bfd, buf, length, position);
+    }
+    const f = r.node as OverlayFile;
+    const end = Math.min(f.size, position + length);
+    let at = position;
+    try {
+      while (at < end) {
+        const w = f.written.find((x) => x.end > at);
+        if (w && w.start <= at) {
+          const n = Math.min(end, w.end) - at;
+          this.overlay.readData(f.data!, buf, at - position, n, at);
+          at += n;
+          continue;
+        }
+        const stop = Math.min(end, w ? w.start : end);
+        const fromBase = f.base ? Math.max(0, Math.min(stop, f.baseLen) - at) : 0;
+        if (fromBase > 0) {
+          const bfd = this.baseFd(h, f.base!);
+          if (bfd < 0) return bfd;
+          const n = await this.ro.read(bfd, buf.subarray(at - position), fromBase, at);
+          if (n < 0) return n;
+          if (n !== fromBase) return EIO;
+          at += n;
+        } else {
+          buf.fill(0, at - position, stop - position);
+          at = stop;
+        }
+      }
+    } catch {
+      return EIO;
+    }
+    return Math.max(0, end - position);
+  }
+
+  write(p: string, fd: number, buf: Buffer, length: number, position: number): number {
+    if (!this.handles.has(fd)) return EBADF;
+    return this.overlay.write(p, buf, length, position);
+  }
+
+  release(fd: number): number {
+    const h = this.handles.get(fd);
+    if (!h) return EBADF;
+    this.handles.delete(fd);
+    for (const b of h.base.values()) this.ro.release(b);
+    return 0;
+  }
+
+  /** fsync/flush: the journal and the staging files reach the disk. */
+  fsync(): number {
+    try {
+      this.overlay.sync();
+      return 0;
+    } catch {
+      return EIO;
+    }
+  }
+
+  truncate(p: string, size: number): number {
+    return this.overlay.truncate(p, size);
+  }
+
+  unlink(p: string): number {
+    return this.overlay.unlink(p);
+  }
+
+  rename(from: string, to: string): number {
+    return this.overlay.rename(from, to);
+  }
+
+  mkdir(p: string): number {
+    return this.overlay.mkdir(p);
+  }
+
+  rmdir(p: string): number {
+    return this.overlay.rmdir(p);
+  }
+
+  chmod(p: string, mode: number): number {
+    return this.overlay.chmod(p, mode);
+  }
+
+  get openHandles(): number {
+    return this.handles.size;
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.overlay.sync();
+    } catch {
+      /* closing anyway: what reached the journal is kept */
+    }
+    this.overlay.close();
+    this.handles.clear();
+    await this.ro.close();
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * `git dits mount --writable` with real FUSE and real git: writes, new files and folders,
+ * renames (over a file, of a folder), deletes and truncates through the kernel, read back
+ * through the mount; `mount --status`; a mount killed with -9 keeps its overlay; and
+ * `git dits commit-mount` makes the commit (the partially re-chunked pointer is the one
+ * `git dits add` makes of the same bytes, for plain files and for a clip with its container
+ * cut plan) without touching the working tree or the index; a full disk under the overlay.
+ * Skipped (with the reason printed) where /dev/fuse is missing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DITS_BIN, GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { readMounts } from '../src/mount/mount-point.js';
+import { openFfmpeg } from '../src/media/ffmpeg.js';
+import { makeClip } from '../src/proxy/test-clips.js';
+
+const FUSE = fs.existsSync('/dev/fuse');
+if (!FUSE) console.log('test/mount-writable.test.ts: skipped: /dev/fuse does not exist on this machine (FUSE mounts cannot be made)');
+
+let sb: GitSandbox;
+const live = new Set<ChildProcess>();
+beforeAll(() => {
+  sb = new GitSandbox('dits-mount-w-');
+});
+afterAll(() => {
+  for (const c of live) c.kill('SIGKILL');
+  for (const m of readMounts()) if (m.mountPoint.startsWith(sb.dir)) spawnSync('umount', ['-l', m.mountPoint]);
+  sb?.cleanup();
+});
+
+async function mount(repo: string, dir: string, args: string[] = []): Promise<{ child: ChildProcess; exited: Promise<number | null>; out: () => string }> {
+  const child = spawn(DITS_BIN, ['mount', dir, ...args], { cwd: repo, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => (live.delete(child), resolve(code))));
+  await new Promise<void>((resolve, reject) => {
+    const t = setInterval(() => /Mounted /.test(out) && (clearInterval(t), resolve()), 20);
+    void exited.then((code) => (clearInterval(t), reject(new Error(`mount exited (${code}):\n${out}`))));
+  });
+  return { child, exited, out: () => out };
+}
+
+describe.skipIf(!FUSE)('git dits mount --writable', () => {
+  let repo: string;
+  let big: Buffer;
+  const dir = (): string => path.join(sb.dir, 'mnt');
+
+  beforeAll(() => {
+    big = randomBytesSeeded(3_000_000, 21);
+    repo = sb.repo('w', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': big, 'docs/readme.txt': 'read me\n', 'docs/old.txt': 'old\n', 'clips/c.mov': randomBytesSeeded(50_000, 22), 'gone.txt': 'bye\n' } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+  });
+
+  it('writes through the kernel, keeps the overlay across a kill -9, lists it, and commits it without touching the working tree', async () => {
+    const mnt = dir();
+    let m = await mount(repo, mnt, ['--writable']);
+    const expected = Buffer.from(big);
+    try {
+      expect(m.out()).toMatch(/writable/);
+      const fd = fs.openSync(path.join(mnt, 'a.mov'), 'r+');
+      const edit = Buffer.from('E'.repeat(100));
+      expect(fs.writeSync(fd, edit, 0, 100, 1_500_000)).toBe(100);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      edit.copy(expected, 1_500_000);
+      fs.writeFileSync(path.join(mnt, 'docs/new.txt'), 'new file\n');
+      fs.mkdirSync(path.join(mnt, 'made/inner'), { recursive: true });
+      fs.writeFileSync(path.join(mnt, 'made/inner/x.txt'), 'x\n');
+      fs.renameSync(path.join(mnt, 'docs/old.txt'), path.join(mnt, 'docs/readme.txt')); // over an existing file
+      fs.renameSync(path.join(mnt, 'clips'), path.join(mnt, 'footage')); // a folder with a tracked file
+      fs.unlinkSync(path.join(mnt, 'gone.txt'));
+      fs.truncateSync(path.join(mnt, 'docs/new.txt'), 3);
+      // a read-only mount refuses all this; this one shows it
+      expect(fs.readdirSync(mnt).sort()).toEqual(['.gitattributes', 'a.mov', 'docs', 'footage', 'made']);
+      expect(fs.readFileSync(path.join(mnt, 'a.mov')).equals(expected)).toBe(true);
+      expect(fs.readFileSync(path.join(mnt, 'docs/readme.txt'), 'utf8')).toBe('old\n');
+      expect(fs.readFileSync(path.join(mnt, 'docs/new.txt'), 'utf8')).toBe('new');
+      expect(fs.readFileSync(path.join(mnt, 'footage/c.mov')).equals(randomBytesSeeded(50_000, 22))).toBe(true);
+
+      const st = sb.dits(['mount', '--status', mnt, '--json'], repo);
+      expect(st.status, st.stderr).toBe(0);
+      const changes = JSON.parse(st.stdout).overlays[0].changes as { path: string; kind: string; ranges?: number[][]; from?: string }[];
+      expect(changes.find((c) => c.path === '/a.mov')).toMatchObject({ kind: 'modified', ranges: [[1_500_000, 1_500_100]] });
+      expect(changes.find((c) => c.path === '/footage/c.mov')).toMatchObject({ kind: 'renamed', from: '/clips/c.mov' });
+      expect(changes.find((c) => c.path === '/gone.txt')).toMatchObject({ kind: 'deleted' });
+      expect(changes.find((c) => c.path === '/docs/new.txt')).toMatchObject({ kind: 'added' });
+
+      // a second writable mount of the same commit is refused (one writer per overlay)
+      const second = sb.dits(['mount', path.join(sb.dir, 'mnt-second'), '--writable'], repo);
+      expect(second.status).toBe(1);
+      expect(second.stderr).toMatch(/already mounts .* writable/);
+
+      // committing while the mount may still be written is refused
+      const busy = sb.dits(['commit-mount', mnt, '-m', 'no'], repo);
+      expect(busy.status).toBe(1);
+      expect(busy.stderr).toMatch(/unmount it first/);
+
+      // the mount process dies: the overlay is on disk, the next writable mount picks it up
+      m.child.kill('SIGKILL');
+      await m.exited;
+      m = await mount(repo, mnt, ['--writable']);
+      expect(m.out()).toMatch(/picked up the overlay/);
+      expect(fs.readFileSync(path.join(mnt, 'a.mov')).equals(expected)).toBe(true);
+      expect(fs.readFileSync(path.join(mnt, 'made/inner/x.txt'), 'utf8')).toBe('x\n');
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    const indexBefore = fs.readFileSync(path.join(repo, '.git/index'));
+    const headBefore = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    const c = sb.dits(['commit-mount', mnt, '-m', 'edited through the mount', '--json'], repo);
+    expect(c.status, c.stderr + c.stdout).toBe(0);
+    const res = JSON.parse(c.stdout) as { commit: string; files: { path: string; how: string; chunksReused: number; chunksCut: number }[] };
+    const a = res.files.find((f) => f.path === 'a.mov')!;
+    expect(a.how).toBe('partial');
+    expect(a.chunksCut).toBeLessThan(10);
+    expect(a.chunksReused).toBeGreaterThan(100);
+    expect(sb.mustGit(['rev-parse', 'HEAD'], repo).trim()).toBe(res.commit);
+    expect(sb.mustGit(['rev-parse', 'HEAD~1'], repo).trim()).toBe(headBefore);
+    expect(sb.mustGit(['ls-tree', '-r', '--name-only', 'HEAD'], repo).trim().split('\n').sort()).toEqual(['.gitattributes', 'a.mov', 'docs/new.txt', 'docs/readme.txt', 'footage/c.mov', 'made/inner/x.txt']);
+    expect(sb.mustGit(['show', 'HEAD:docs/readme.txt'], repo)).toBe('old\n');
+    // the index and the working tree are as they were
+    expect(fs.readFileSync(path.join(repo, '.git/index')).equals(indexBefore)).toBe(true);
+    expect(fs.readFileSync(path.join(repo, 'a.mov')).equals(big)).toBe(true);
+    expect(fs.existsSync(path.join(repo, 'gone.txt'))).toBe(true);
+    // the pointer is the one `git dits add` makes of the same bytes
+    writeFile(path.join(repo, 'a.mov'), expected);
+    sb.mustDits(['add', 'a.mov'], repo);
+    expect(sb.mustGit(['rev-parse', ':a.mov'], repo).trim()).toBe(sb.mustGit(['rev-parse', 'HEAD:a.mov'], repo).trim());
+    // the overlay is gone; the new revision mounts with the edit
+    expect(JSON.parse(sb.mustDits(['mount', '--status', '--json'], repo)).overlays, sb.mustDits(['mount', '--status'], repo)).toEqual([]);
+    const m2 = await mount(repo, mnt);
+    try {
+      expect(fs.readFileSync(path.join(mnt, 'a.mov')).equals(expected)).toBe(true);
+      expect(() => fs.writeFileSync(path.join(mnt, 'docs/new.txt'), 'x')).toThrow(/EROFS/);
+    } finally {
+      m2.child.kill('SIGTERM');
+      await m2.exited;
+    }
+  });
+
+  it('has nothing to commit when what was written was undone', async () => {
+    const mnt = path.join(sb.dir, 'mnt3');
+    const m = await mount(repo, mnt, ['--writable']);
+    try {
+      fs.writeFileSync(path.join(mnt, 'tmp.txt'), 'x');
+      fs.unlinkSync(path.join(mnt, 'tmp.txt'));
+      fs.renameSync(path.join(mnt, 'a.mov'), path.join(mnt, 'b.mov'));
+      fs.renameSync(path.join(mnt, 'b.mov'), path.join(mnt, 'a.mov'));
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    const head = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    expect(sb.mustDits(['mount', '--status', mnt], repo)).toMatch(/0 change\(s\)/);
+    const r = sb.dits(['commit-mount', mnt, '-m', 'nothing'], repo);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/nothing to commit/);
+    expect(sb.mustGit(['rev-parse', 'HEAD'], repo).trim()).toBe(head);
+  });
+
+  it('refuses a commit whose base moved, and commits it to a named branch instead', async () => {
+    const mnt = path.join(sb.dir, 'mnt2');
+    const m = await mount(repo, mnt, ['--writable']);
+    try {
+      fs.writeFileSync(path.join(mnt, 'later.txt'), 'later\n');
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    const base = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    sb.mustGit(['commit', '-q', '--allow-empty', '-m', 'moved on'], repo);
+    const moved = sb.dits(['commit-mount', mnt, '-m', 'x'], repo);
+    expect(moved.status).toBe(1);
+    expect(moved.stderr).toMatch(/not the tip/);
+    expect(moved.stderr).toMatch(/--branch/);
+    expect(sb.mustDits(['mount', '--status', mnt], repo)).toMatch(/added\s+later\.txt \(6 B\) bytes 0-6/);
+    const ok = sb.dits(['commit-mount', mnt, '-m', 'on a branch', '--branch', 'from-mount'], repo);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(sb.mustGit(['rev-parse', 'from-mount~1'], repo).trim()).toBe(base);
+    expect(sb.mustGit(['show', 'from-mount:later.txt'], repo)).toBe('later\n');
+    // the branch no longer points at the mounted commit: a second commit there is refused
+    const m2 = await mount(repo, mnt, ['--writable', '--rev', base]);
+    try {
+      fs.writeFileSync(path.join(mnt, 'again.txt'), 'again\n');
+    } finally {
+      m2.child.kill('SIGTERM');
+      await m2.exited;
+    }
+    const again = sb.dits(['commit-mount', mnt, '-m', 'again', '--branch', 'from-mount'], repo);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/not at the mounted commit/);
+    // --discard drops the overlay
+    expect(sb.mustDits(['mount', '--status', '--discard', mnt], repo)).toMatch(/discarded/);
+    expect(JSON.parse(sb.mustDits(['mount', '--status', '--json'], repo)).overlays).toEqual([]);
+  });
+});
+
+describe.skipIf(!FUSE)('git dits mount --writable on a full disk', () => {
+  it('answers ENOSPC to the writer and keeps what was written before', async () => {
+    const repo = sb.repo('full', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': randomBytesSeeded(200_000, 31), 'b.txt': 'b\n' } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    // fault injection: the overlay's folder is a 1 MiB file system
+    const ov = path.join(repo, '.git/dits/overlay');
+    fs.mkdirSync(ov, { recursive: true });
+    const t = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', ov], { encoding: 'utf8' });
+    if (t.status !== 0) {
+      console.log(`mount-writable full-disk test: skipped: cannot mount a tmpfs (${t.stderr.trim()})`);
+      return;
+    }
+    const mnt = path.join(sb.dir, 'mnt-full');
+    try {
+      const m = await mount(repo, mnt, ['--writable']);
+      try {
+        fs.writeFileSync(path.join(mnt, 'small.txt'), 'kept\n');
+        const fd = fs.openSync(path.join(mnt, 'big.bin'), 'w');
+        let failed: string | undefined;
+        try {
+          for (let i = 0; i < 40; i++) fs.writeSync(fd, randomBytesSeeded(64 * 1024, 100 + i));
+        } catch (e) {
+          failed = (e as NodeJS.ErrnoException).code;
+        } finally {
+          try {
+            fs.closeSync(fd);
+          } catch {
+            /* the close may report the same error */
+          }
+        }
+        expect(failed).toBe('ENOSPC');
+        expect(fs.readFileSync(path.join(mnt, 'small.txt'), 'utf8')).toBe('kept\n');
+        expect(fs.readFileSync(path.join(mnt, 'a.mov')).equals(randomBytesSeeded(200_000, 31))).toBe(true);
+      } finally {
+        m.child.kill('SIGTERM');
+        await m.exited;
+      }
+      const st = JSON.parse(sb.mustDits(['mount', '--status', mnt, '--json'], repo)) as { overlays: { changes: { path: string; kind: string }[] }[] };
+      expect(st.overlays[0]!.changes.find((c) => c.path === '/small.txt')).toMatchObject({ kind: 'added' });
+    } finally {
+      spawnSync('umount', ['-l', ov]);
+    }
+  });
+});
+
+describe.skipIf(!FUSE)('git dits commit-mount of a media file', () => {
+  it('stores an edited clip with its container cut plan: the pointer git dits add makes', async () => {
+    const repo = sb.repo('media', { track: ['*.mov'], config: SMALL_CHUNKS });
+    await makeClip(await openFfmpeg(), path.join(repo, 'clip.mov'), { duration: 2 });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'clip'], repo);
+    const clip = fs.readFileSync(path.join(repo, 'clip.mov'));
+    const mnt = path.join(sb.dir, 'mnt-media');
+    const m = await mount(repo, mnt, ['--writable']);
+    const at = Math.floor(clip.length / 2);
+    try {
+      const fd = fs.openSync(path.join(mnt, 'clip.mov'), 'r+');
+      fs.writeSync(fd, Buffer.alloc(64, 0x55), 0, 64, at);
+      fs.closeSync(fd);
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    const c = sb.dits(['commit-mount', mnt, '-m', 'edit clip', '--json'], repo);
+    expect(c.status, c.stderr).toBe(0);
+    expect((JSON.parse(c.stdout) as { files: { path: string; how: string }[] }).files[0]).toMatchObject({ path: 'clip.mov', how: 'full' });
+    Buffer.alloc(64, 0x55).copy(clip, at);
+    writeFile(path.join(repo, 'clip.mov'), clip);
+    sb.mustDits(['add', 'clip.mov'], repo);
+    expect(sb.mustGit(['rev-parse', ':clip.mov'], repo).trim()).toBe(sb.mustGit(['rev-parse', 'HEAD:clip.mov'], repo).trim());
+  });
+});
