@@ -69,6 +69,8 @@ const COMMANDS: Record<string, string> = {
   mount: 'mount',
   umount: 'mount',
   snapshot: 'snapshot',
+  schedule: 'schedule',
+  lifecycle: 'schedule',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);
