@@ -71,6 +71,8 @@ const COMMANDS: Record<string, string> = {
   snapshot: 'snapshot',
   schedule: 'schedule',
   lifecycle: 'schedule',
+  graduate: 'graduate',
+  hydrate: 'graduate',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);
