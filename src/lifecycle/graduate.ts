@@ -34,6 +34,7 @@ import { runGit } from '../git/exec.js';
 import { findRepo, isDitsInitialised, type RepoPaths } from '../git/repo.js';
 import { listIndexPointers } from '../git/pointers.js';
 import { Manifest } from '../manifest/manifest.js';
+import { encodePointer } from '../manifest/pointer.js';
 import { manifestsBetween } from '../remote/session.js';
 import { manifestsOnRemote } from '../remote/content/remote-manifests.js';
 import { applyPrune, planPrune, type PrunePlan } from '../remote/content/prune.js';
@@ -265,7 +266,8 @@ async function dehydrate(
       out.skipped.push({ path: e.path, reason: 'changed during the run' });
       continue;
     }
-    const bytes = (await runGit(['cat-file', 'blob', e.blobOid], { cwd: repo.workTree })).stdout;
+    // the blob's exact bytes: a version-1 pointer parses only from its one canonical text (no git process per file)
+    const bytes = encodePointer(e.pointer);
     out.files++;
     out.worktreeBytesFreed += before.size - bytes.length;
     if (dryRun) continue;
