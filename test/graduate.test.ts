@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { DITS_BIN, GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
 
 let sb: GitSandbox;
@@ -212,5 +212,27 @@ describe('git dits graduate', () => {
     expect(done.ran[0]).toMatchObject({ result: 'ok' });
     expectPointer(repo, 'a.mov');
     expect(sb.status(repo)).toBe('');
+  });
+
+  it('a real SIGKILL during a run: the next run completes, and every file comes back byte-exact', async () => {
+    const repo = sb.repo('sigkill', { track: ['*.mov'], config: SMALL_CHUNKS, files: Object.fromEntries([1, 2, 3, 4, 5, 6].map((i) => [`c${i}.mov`, CLIP(20 + i)])) });
+    sb.mustGit(['add', '-A'], repo);
+    sb.mustGit(['commit', '-qm', 'c1'], repo, undefined, { GIT_COMMITTER_DATE: oldDate, GIT_AUTHOR_DATE: oldDate });
+    sb.mustGit(['remote', 'add', 'origin', `dits::file://${path.join(sb.dir, 'remotes', 'sigkill')}`], repo);
+    sb.mustGit(['push', '-q', '-u', 'origin', 'main'], repo);
+    age(repo);
+    const { spawn } = await import('node:child_process');
+    const child = spawn(DITS_BIN, ['graduate', '--idle', '30d'], { cwd: repo, env: sb.env, stdio: 'ignore' });
+    const marker = path.join(repo, '.git', 'dits', 'graduate.json');
+    for (let i = 0; i < 1000 && !fs.existsSync(marker) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 5));
+    child.kill('SIGKILL');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.on('exit', r)));
+    const [r] = graduate(['--idle', '30d'], repo);
+    expect(r!.status, JSON.stringify(r)).toBe('graduated');
+    for (let i = 1; i <= 6; i++) expectPointer(repo, `c${i}.mov`);
+    expect(sb.status(repo)).toBe('');
+    expect(sb.mustGit(['status', '--porcelain', '--ignored'], repo)).toBe(''); // no temp file left behind
+    sb.mustDits(['hydrate'], repo);
+    for (let i = 1; i <= 6; i++) expect(fs.readFileSync(path.join(repo, `c${i}.mov`)).equals(CLIP(20 + i))).toBe(true);
   });
 });

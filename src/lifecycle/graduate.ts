@@ -271,7 +271,7 @@ async function dehydrate(
     out.files++;
     out.worktreeBytesFreed += before.size - bytes.length;
     if (dryRun) continue;
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.dits-graduate`);
+    const tmp = tempFor(file);
     fs.writeFileSync(tmp, bytes, { mode: before.mode & 0o777 });
     fs.utimesSync(tmp, before.atime, before.mtime); // the file's own time: idle stays idle, and a resumed run sees no change
     fs.renameSync(tmp, file);
@@ -286,12 +286,17 @@ async function dehydrate(
   return out;
 }
 
+function tempFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.dits-graduate`);
+}
+
 /** A run killed between writing pointers and refreshing the index left them showing as modified: record their stat data. */
 async function refreshWrittenPointers(repo: RepoPaths): Promise<void> {
   const updates: { path: string; stat: fs.BigIntStats; expectedOid: string }[] = [];
   for (const e of await listIndexPointers(repo.workTree)) {
     if (e.stage !== 0) continue;
     const file = path.join(repo.workTree, e.path);
+    fs.rmSync(tempFor(file), { force: true }); // a pointer being written when the run was killed
     const w = readWorktreePointer(file);
     if (w && w.pointer.oid === e.pointer.oid && w.pointer.manifest === e.pointer.manifest && w.pointer.size === e.pointer.size) {
       updates.push({ path: e.path, stat: fs.statSync(file, { bigint: true }), expectedOid: e.blobOid });
