@@ -43,8 +43,8 @@ interface Outcome {
   log: string;
 }
 
-function run(repo: string, job?: string): { status: number; out: { ran: Outcome[]; notDue: { job: string }[]; busy?: { pid: number }; tookOverLock: { pid: number } | null }; stderr: string } {
-  const r = sb.run(DITS_BIN, ['lifecycle', 'run', ...(job ? [job] : []), '--json'], repo);
+function run(repo: string, job?: string, extra: string[] = []): { status: number; out: { ran: Outcome[]; notDue: { job: string }[]; busy?: { pid: number }; tookOverLock: { pid: number } | null }; stderr: string } {
+  const r = sb.run(DITS_BIN, ['lifecycle', 'run', ...(job ? [job] : []), '--json', ...extra], repo);
   return { status: r.status, out: JSON.parse(r.stdout), stderr: r.stderr };
 }
 
@@ -223,7 +223,7 @@ describe('git dits lifecycle run', () => {
     expect(fs.readFileSync(path.join(repo, 'a.mov')).equals(randomBytesSeeded(300_000, 5))).toBe(true);
   });
 
-  it('never overlaps: a run holding the lock makes another do nothing; a killed run leaves a stale lock that the next run takes over, and its job runs again', () => {
+  it('never overlaps: while a run holds the lock another waits for it to end (or, with --no-wait, does nothing); a killed run leaves a stale lock that the next run takes over, and its job runs again', async () => {
     const repo = repoWithCommit('lock');
     const lockFile = path.join(repo, '.git/dits/lifecycle/lock');
     const stateFile = path.join(repo, '.git/dits/lifecycle/state.json');
@@ -231,15 +231,29 @@ describe('git dits lifecycle run', () => {
     const holder = spawn('sleep', ['60']);
     try {
       fs.writeFileSync(lockFile, JSON.stringify({ pid: holder.pid, host: os.hostname(), started: Date.now() }));
-      const busy = run(repo, 'snapshot');
+      const busy = run(repo, 'snapshot', ['--no-wait']);
       expect(busy.status).toBe(0);
       expect(busy.out.busy!.pid).toBe(holder.pid);
       expect(busy.out.ran).toEqual([]);
       expect(fs.existsSync(stateFile)).toBe(false);
       expect(fs.readFileSync(lockFile, 'utf8')).toContain(String(holder.pid));
+      const gaveUp = run(repo, 'snapshot', ['--wait', '1']);
+      expect(gaveUp.status).toBe(1);
+      expect(gaveUp.out.ran).toEqual([]);
+      // the default waits: two timers firing at the same minute queue instead of one being lost
+      const waiting = spawn(DITS_BIN, ['lifecycle', 'run', 'snapshot', '--json'], { cwd: repo, env: sb.env });
+      let stdout = '';
+      waiting.stdout.on('data', (c) => (stdout += c));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(waiting.exitCode).toBeNull(); // still waiting
+      holder.kill('SIGKILL');
+      const code = await new Promise((r) => waiting.on('exit', r));
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout).ran.map((o: Outcome) => [o.job, o.result])).toEqual([['snapshot', 'ok']]);
     } finally {
       holder.kill('SIGKILL');
     }
+    fs.rmSync(stateFile);
     // what a run killed in the middle of a snapshot leaves: its lock and `running`
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     const pid = Number(dead.stdout);

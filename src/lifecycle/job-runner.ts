@@ -2,8 +2,7 @@
  * Running lifecycle jobs: one at a time per repository, each logged, each outcome recorded.
  *
  * - The lock (`.git/dits/lifecycle/lock`, JSON with the holder's pid and host) is created with
- *   O_EXCL, so two runs never overlap (a timer firing while the previous run is still going
- *   leaves it alone and reports `busy`). A lock whose pid is no longer alive on this host is
+ *   O_EXCL, so two runs never overlap (the caller waits for a holder to end, or reports it). A lock whose pid is no longer alive on this host is
  *   stale (a run killed with SIGKILL, a reboot): it is removed, after checking it still holds
  *   what was read, and taken.
  * - State (`.git/dits/lifecycle/state.json`): per job the start and end of its last run, the

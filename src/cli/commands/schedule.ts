@@ -265,7 +265,11 @@ const schedule: Command = {
   },
 };
 
-const runOptions = { json: { type: 'boolean', description: 'print the outcome as JSON' } } as const satisfies OptionTable;
+const runOptions = {
+  json: { type: 'boolean', description: 'print the outcome as JSON' },
+  'no-wait': { type: 'boolean', description: 'when another run holds the lock, do nothing instead of waiting for it to end' },
+  wait: { type: 'string', value: '<seconds>', description: 'wait at most this long for another run to end (default 3600; timers of two jobs firing together queue, they never overlap)' },
+} as const satisfies OptionTable;
 
 async function mirrorCount(cwd: string): Promise<number> {
   const r = await runGit(['config', '--get-regexp', '^dits\\.mirror\\..*\\.url$'], { cwd, allowFail: true });
@@ -283,9 +287,9 @@ function commandFor(job: JobName, config: DitsConfig, mirrors: number) {
 
 const lifecycle: Command = {
   summary: 'Run the lifecycle jobs that are due (or the one named) once, under a lock, logged to .git/dits/logs',
-  usage: `git dits lifecycle run [<job>] [--json]\n\nJobs: ${JOB_NAMES.join(', ')}. Without a job, each whose schedule fired since its last run runs; a named job runs now.`,
+  usage: `git dits lifecycle run [<job>] [--json] [--no-wait | --wait <seconds>]\n\nJobs: ${JOB_NAMES.join(', ')}. Without a job, each whose schedule fired since its last run runs; a named job runs now.`,
   options: runOptions,
-  subcommands: { run: { summary: 'Run what is due, once', usage: 'git dits lifecycle run [<job>] [--json]', options: runOptions } },
+  subcommands: { run: { summary: 'Run what is due, once', usage: 'git dits lifecycle run [<job>] [--json] [--no-wait | --wait <seconds>]', options: runOptions } },
   async run(args, ctx) {
     const [sub, ...rest] = args;
     if (sub !== 'run') throw new DitsUserError('bad-usage', sub === undefined ? 'name a subcommand' : `unknown subcommand 'lifecycle ${sub}'`, { hint: 'git dits lifecycle run [<job>]', exitCode: 2 });
@@ -295,17 +299,28 @@ const lifecycle: Command = {
     const repo = await openRepo(ctx);
     const paths = lifecyclePaths(repo.ditsDir);
     const now = () => Date.now();
-    const lock = acquireLock(paths, now());
+    const waitText = values.wait ?? '3600';
+    if (!/^\d+$/.test(waitText)) throw new DitsUserError('bad-option-value', `--wait takes whole seconds, not '${waitText}'`, { hint: 'e.g. --wait 600, or --no-wait', exitCode: 2 });
+    const deadline = now() + (values['no-wait'] ? 0 : Number(waitText) * 1000);
+    let lock = acquireLock(paths, now());
+    let said = false;
+    while ('heldBy' in lock && now() < deadline) {
+      if (!said && !values.json) err(ctx, `dits: waiting for another lifecycle run (pid ${lock.heldBy.pid}) to end`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 250));
+      lock = acquireLock(paths, now());
+    }
     if ('heldBy' in lock) {
       const h = lock.heldBy;
       if (values.json) printJson(ctx, { busy: { pid: h.pid, host: h.host, since: new Date(h.started).toISOString() }, ran: [] });
       else out(ctx, `Another lifecycle run (pid ${h.pid} on ${h.host}, since ${new Date(h.started).toISOString()}) is running; nothing done.`);
-      return 0;
+      return values['no-wait'] ? 0 : 1;
     }
+    const held = lock;
     const ran: JobOutcome[] = [];
     const notDue: { job: JobName; nextRun: string | null }[] = [];
     try {
-      if (lock.tookOver && !values.json) err(ctx, `dits: took over the lock of an earlier run that is gone (pid ${lock.tookOver.pid})`);
+      if (held.tookOver && !values.json) err(ctx, `dits: took over the lock of an earlier run that is gone (pid ${held.tookOver.pid})`);
       const config = await readDitsConfig(repo.workTree);
       const mirrors = await mirrorCount(repo.workTree);
       const state = readState(paths);
@@ -327,9 +342,9 @@ const lifecycle: Command = {
         if (!values.json) out(ctx, `${job}: ${outcome.result}${outcome.exitCode ? ` (exit ${outcome.exitCode})` : ''}${outcome.message ? `: ${outcome.message}` : ''} (${((outcome.end - outcome.start) / 1000).toFixed(1)} s; log ${outcome.log})`);
       }
     } finally {
-      lock.release();
+      held.release();
     }
-    if (values.json) printJson(ctx, { ran, notDue, tookOverLock: lock.tookOver ?? null });
+    if (values.json) printJson(ctx, { ran, notDue, tookOverLock: held.tookOver ?? null });
     else if (!ran.length) out(ctx, `Nothing is due (next: ${notDue.filter((n) => n.nextRun).map((n) => `${n.job} ${n.nextRun}`).join(', ') || 'every job is off'}).`);
     return ran.some((o) => o.result === 'failed') ? 1 : 0;
   },
