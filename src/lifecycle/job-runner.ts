@@ -2,9 +2,9 @@
  * Running lifecycle jobs: one at a time per repository, each logged, each outcome recorded.
  *
  * - The lock (`.git/dits/lifecycle/lock`, JSON with the holder's pid and host) is created with
- *   O_EXCL, so two runs never overlap (the caller waits for a holder to end, or reports it). A lock whose pid is no longer alive on this host is
- *   stale (a run killed with SIGKILL, a reboot): it is removed, after checking it still holds
- *   what was read, and taken.
+ *   O_EXCL, so two runs never overlap (the caller waits for a holder to end, or reports it).
+ *   A lock whose pid is no longer alive on this host is stale (a run killed with SIGKILL, a
+ *   reboot): it is removed, after checking it still holds what was read, and taken.
  * - State (`.git/dits/lifecycle/state.json`): per job the start and end of its last run, the
  *   result and exit code; written (atomically, by rename) only under the lock. A run that was
  *   killed leaves `running` behind; status shows it as `interrupted`, and it is due again.
