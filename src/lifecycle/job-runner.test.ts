@@ -27,9 +27,10 @@ describe('acquireLock', () => {
     expect(holder.pid).toBe(process.pid);
     const child = spawn('sleep', ['30']);
     try {
-      fs.writeFileSync(p.lock, JSON.stringify({ pid: child.pid, host: os.hostname(), started: 5 }));
+      const started = Date.now();
+      fs.writeFileSync(p.lock, JSON.stringify({ pid: child.pid, host: os.hostname(), started }));
       const b = acquireLock(p, 2);
-      expect(b).toEqual({ heldBy: { pid: child.pid, host: os.hostname(), started: 5 } });
+      expect(b).toEqual({ heldBy: { pid: child.pid, host: os.hostname(), started } });
       // release of the first must not delete a lock it no longer owns
       (a as { release: () => void }).release();
       expect(fs.existsSync(p.lock)).toBe(true);
@@ -48,6 +49,14 @@ describe('acquireLock', () => {
     expect(JSON.parse(fs.readFileSync(p.lock, 'utf8')).pid).toBe(process.pid);
     (a as { release: () => void }).release();
     expect(fs.existsSync(p.lock)).toBe(false);
+    // taken before this boot: its pid (alive now: this very test's parent) belongs to another process since
+    const boot = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1] ?? 0) * 1000;
+    if (boot > 0) {
+      fs.writeFileSync(p.lock, JSON.stringify({ pid: process.ppid, host: os.hostname(), started: boot - 3600e3 }));
+      const c = acquireLock(p, 3);
+      expect('release' in c && c.tookOver?.pid).toBe(process.ppid);
+      (c as { release: () => void }).release();
+    }
     fs.writeFileSync(p.lock, ''); // killed between create and write
     const b = acquireLock(p, 3);
     expect('release' in b).toBe(true);

@@ -3,7 +3,8 @@
  *
  * - The lock (`.git/dits/lifecycle/lock`, JSON with the holder's pid and host) is created with
  *   O_EXCL, so two runs never overlap (the caller waits for a holder to end, or reports it).
- *   A lock whose pid is no longer alive on this host is stale (a run killed with SIGKILL, a
+ *   A lock whose pid is no longer alive on this host, or that was taken before the machine
+ *   booted (its pid may be another process's now), is stale (a run killed with SIGKILL, a
  *   reboot): it is removed, after checking it still holds what was read, and taken.
  * - State (`.git/dits/lifecycle/state.json`): per job the start and end of its last run, the
  *   result and exit code; written (atomically, by rename) only under the lock. A run that was
@@ -76,6 +77,16 @@ export interface LockHolder {
   started: number;
 }
 
+/** When this machine booted (ms since the epoch; Linux /proc/stat), or null where unknown. */
+function bootTime(): number | null {
+  try {
+    const m = /^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'));
+    return m ? Number(m[1]) * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -119,7 +130,10 @@ export function acquireLock(paths: LifecyclePaths, now: number): { release: () =
       // written by a run killed between create and write: empty or torn
       holder = { pid: 0, host: os.hostname(), started: 0 };
     }
-    if (holder.host === os.hostname() && holder.pid !== process.pid && holder.pid > 0 && alive(holder.pid)) return { heldBy: holder };
+    // taken before this boot: its pid may now be another process's (pids start again at boot)
+    const boot = bootTime();
+    const beforeBoot = boot !== null && holder.started > 0 && holder.started < boot - 60e3;
+    if (holder.host === os.hostname() && holder.pid !== process.pid && holder.pid > 0 && !beforeBoot && alive(holder.pid)) return { heldBy: holder };
     if (holder.host !== os.hostname() && holder.pid > 0) return { heldBy: holder };
     // stale: remove it only if it is still the one read (another run may have taken it over meanwhile)
     try {
