@@ -187,7 +187,8 @@ describe('git dits graduate', () => {
     fs.writeFileSync(path.join(repo, 'a.mov'), sb.mustGit(['cat-file', 'blob', 'HEAD:a.mov'], repo));
     fs.utimesSync(path.join(repo, 'a.mov'), OLD, OLD);
     expect(sb.status(repo)).toBe(' M a.mov\n');
-    const [r] = graduate(['--idle', '30d'], repo);
+    // resumed with --idle longer than the repository was idle: the killed run had decided already
+    const [r] = graduate(['--idle', '60d'], repo);
     expect(r).toMatchObject({ status: 'graduated', files: 1 });
     expectPointer(repo, 'a.mov');
     expectPointer(repo, 'shots/b.mov');
@@ -195,6 +196,14 @@ describe('git dits graduate', () => {
     sb.mustDits(['hydrate'], repo);
     expect(fs.readFileSync(path.join(repo, 'a.mov')).equals(CLIP(1))).toBe(true);
     expect(fs.readFileSync(path.join(repo, 'shots/b.mov')).equals(CLIP(2))).toBe(true);
+    // a killed run long ago, and work since: judged afresh, not resumed
+    fs.writeFileSync(path.join(gitDits, 'graduate.json'), JSON.stringify({ state: 'started', at: OLD.getTime() + 1000, remote: 'origin' }));
+    writeFile(path.join(repo, 'notes.txt'), 'new cut\n');
+    sb.mustGit(['commit', '-qam', 'new cut'], repo);
+    sb.mustGit(['push', '-q'], repo);
+    const [fresh] = graduate(['--idle', '30d'], repo);
+    expect(fresh!.status).toBe('refused');
+    expect(fresh!.reasons.join('\n')).toMatch(/not idle/);
   });
 
   it('runs as the scheduled graduate job when dits.graduate.enabled is true (and dits.graduate.idle sets the age)', () => {

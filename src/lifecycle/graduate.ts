@@ -19,8 +19,8 @@
  *   fails verification (the prune plan's own checks, reading back every chunk it would drop).
  *
  * Order of the changes, so a run killed anywhere loses nothing and the next run completes:
- * 1. `.git/dits/graduate.json` says `started` (a resumed run skips the idle check: pointer
- *    files written by the killed run keep their file's mtime anyway);
+ * 1. `.git/dits/graduate.json` says `started` (a resumed run skips the idle check when nothing
+ *    changed since the killed run started: the pointers it wrote kept their files' mtimes);
  * 2. the prune plan is made and verified (no local change yet);
  * 3. each big file is replaced by its pointer (temp file and rename; skipped if its size or
  *    mtime changed since the scan, or if a chunk of it is neither verified, nor local, nor
@@ -169,10 +169,12 @@ export async function graduateRepo(dir: string, opts: GraduateOptions): Promise<
   const reasons = result.reasons;
   if (fs.existsSync(path.join(repo.workTree, '.keep-local'))) reasons.push('it has a .keep-local file');
   const marker = readMarker(repo);
-  const resuming = marker?.state === 'started';
-  if (resuming) await refreshWrittenPointers(repo);
+  if (marker?.state === 'started') await refreshWrittenPointers(repo);
   const scan = await scanChanges(repo.workTree);
   result.lastChange = scan.newest;
+  // a killed run is resumed without the idle check only if nothing changed since it started
+  // (the pointers it wrote kept their files' mtimes); work done since is judged afresh
+  const resuming = marker?.state === 'started' && scan.newest <= marker.at;
   if (!resuming) {
     if (scan.newest > opts.now + FUTURE_TOLERANCE_MS) reasons.push(`${scan.newestWhat} was changed at ${new Date(scan.newest).toISOString()}, after this machine's time ${new Date(opts.now).toISOString()} (clocks disagree?): not taken as idle`);
     else if (opts.now - scan.newest < opts.idleMs) reasons.push(`not idle: ${scan.newestWhat} changed ${days(Math.max(0, opts.now - scan.newest))} ago (${days(opts.idleMs)} asked)`);
