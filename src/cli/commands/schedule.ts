@@ -21,7 +21,6 @@ const installOptions = {
 } as const satisfies OptionTable;
 const statusOptions = { json: { type: 'boolean', description: 'print the status as JSON' } } as const satisfies OptionTable;
 const removeOptions = {} as const satisfies OptionTable;
-const allOptions = { ...installOptions, ...statusOptions } as const satisfies OptionTable;
 
 async function openRepo(ctx: CliContext): Promise<RepoPaths> {
   const repo = await findRepo(ctx.cwd);
@@ -250,7 +249,7 @@ const schedule: Command = {
     `Jobs: ${JOB_NAMES.map((j) => `${j} (${JOBS[j].defaultSchedule})`).join(', ')}. Change one with\n` +
     '`git config dits.schedule.<job> <schedule>` (hourly, daily, 04:00, *:30, *:0/15, off), then install again.\n' +
     'Each fires `git dits lifecycle run <job>`; local tiering follows dits.prune.olderThan / dits.prune.maxLocalSize.',
-  options: allOptions,
+  options: {},
   subcommands: {
     install: { summary: 'Write (and enable) a timer per job for this repository; --print only shows them', usage: 'git dits schedule install [--print] [--with systemd|cron] [<job>...]', options: installOptions },
     status: { summary: "Each job's schedule, last run and result, and next run", usage: 'git dits schedule status [--json]', options: statusOptions },
