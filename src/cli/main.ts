@@ -70,6 +70,10 @@ const COMMANDS: Record<string, string> = {
   umount: 'mount',
   'commit-mount': 'mount',
   snapshot: 'snapshot',
+  schedule: 'schedule',
+  lifecycle: 'schedule',
+  graduate: 'graduate',
+  hydrate: 'graduate',
 };
 
 const HIDDEN = new Set(['filter-process', 'clean', 'smudge', 'textconv', 'merge-driver', 'hook', 'diff-driver']);
