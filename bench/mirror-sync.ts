@@ -10,7 +10,7 @@
  * seconds are this process's (user+sys) for Dits, rclone's from its rusage.
  * rclone runs as `env -u AWS_CA_BUNDLE rclone copy s3r:primary/src s3r:mirror/<prefix>`.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -23,6 +23,7 @@ import { indexKey, manifestKey, packKey } from '../src/remote/content/layout.js'
 import { ManifestBuilder } from '../src/manifest/manifest.js';
 import { encodeRefState, writeFormat, REFS_KEY } from '../src/remote/remote-state.js';
 import { syncMirror } from '../src/lifecycle/mirror-sync.js';
+import { startS3rverChild } from './lib/s3rver-child.js';
 
 const MiB = 1024 * 1024;
 const argNum = (name: string, fallback: number): number => {
@@ -34,21 +35,7 @@ const runs = argNum('runs', 3);
 const concurrency = argNum('concurrency', 8);
 const withRclone = !process.argv.includes('--no-rclone');
 
-async function startServer(dir: string): Promise<{ port: number; child: ChildProcess }> {
-  const code = `
-    const S3rver = require('s3rver');
-    new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)}, configureBuckets: [{ name: 'primary' }, { name: 'mirror' }] })
-      .run().then((a) => console.log('PORT ' + a.port));`;
-  const child = spawn(process.execPath, ['-e', code], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      const m = /PORT (\d+)/.exec(d.toString());
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (c) => reject(new Error(`s3rver exited ${c}`)));
-  });
-  return { port, child };
-}
+const startServer = (dir: string): Promise<{ port: number; child: ChildProcess }> => startS3rverChild(dir, ['primary', 'mirror']);
 
 function storage(port: number, bucket: string, prefix: string): S3Storage {
   return new S3Storage({ bucket, prefix, endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });

@@ -12,7 +12,7 @@
  * Peak RSS is this process's (s3rver excluded); use --only for one group's clean figure.
  * rclone runs as `env -u AWS_CA_BUNDLE rclone copy` configured through RCLONE_CONFIG_S3R_*.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { randomFillSync } from 'node:crypto';
 import { S3Storage } from '../src/transfer/s3-storage.js';
 import { TransferQueue } from '../src/transfer/transfer-queue.js';
+import { startS3rverChild } from './lib/s3rver-child.js';
 
 const MiB = 1024 * 1024;
 
@@ -40,22 +41,7 @@ const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf
 const runs = (group: string) => only === undefined || only === group;
 const BUCKET = 'bench';
 
-async function startServer(dir: string): Promise<{ port: number; child: ChildProcess }> {
-  const code = `
-    const S3rver = require('s3rver');
-    new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)}, configureBuckets: [{ name: '${BUCKET}' }] })
-      .run().then((a) => console.log('PORT ' + a.port));`;
-  // run from the repository root, where node_modules/s3rver is
-  const child = spawn(process.execPath, ['-e', code], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      const m = /PORT (\d+)/.exec(d.toString());
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (c) => reject(new Error(`s3rver exited ${c}`)));
-  });
-  return { port, child };
-}
+const startServer = (dir: string): Promise<{ port: number; child: ChildProcess }> => startS3rverChild(dir, [BUCKET]);
 
 function makeFile(file: string, bytes: number): void {
   // incompressible content, written in 16 MiB blocks of fresh random bytes

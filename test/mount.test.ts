@@ -258,13 +258,14 @@ describe.skipIf(!FUSE)('git dits mount (local content)', () => {
     const dir = mountDir('concurrent');
     const m = await mount(repo, dir);
     try {
+      // the expected tail first: a reader started before it exists fails (a race the test lost under load)
+      fs.writeFileSync(path.join(sb.dir, 'a.tail'), big.subarray(big.length - 1_000_000));
       const readers = [
         ...Array.from({ length: 4 }, () => run('cmp', [path.join(dir, 'a.mov'), path.join(repo, 'a.mov')])),
         run('cmp', [path.join(dir, 'deep/er/b.mov'), path.join(repo, 'deep/er/b.mov')]),
         // from the middle on, at the same time
         run('sh', ['-c', `tail -c 1000000 '${path.join(dir, 'a.mov')}' | cmp - '${path.join(sb.dir, 'a.tail')}'`]),
       ];
-      fs.writeFileSync(path.join(sb.dir, 'a.tail'), big.subarray(big.length - 1_000_000));
       for (const r of await Promise.all(readers)) expect(r.status, r.stderr + r.stdout).toBe(0);
     } finally {
       m.child.kill('SIGTERM');
