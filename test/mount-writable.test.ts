@@ -201,6 +201,54 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
   });
 });
 
+describe.skipIf(!FUSE)('git dits mount --writable: symbolic links', () => {
+  it('makes, renames and removes links through the kernel, keeps them across a kill -9, and commits them as links', async () => {
+    const repo = sb.repo('links', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': randomBytesSeeded(400_000, 31), 'docs/readme.txt': 'read me\n' } });
+    fs.symlinkSync('docs/readme.txt', path.join(repo, 'old-link'));
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    const mnt = path.join(sb.dir, 'mnt-links');
+    let m = await mount(repo, mnt, ['--writable']);
+    try {
+      fs.symlinkSync('../a.mov', path.join(mnt, 'docs', 'clip'));
+      fs.symlinkSync('docs/readme.txt', path.join(mnt, 'tmp-link'));
+      expect(fs.readlinkSync(path.join(mnt, 'docs', 'clip'))).toBe('../a.mov');
+      expect(fs.lstatSync(path.join(mnt, 'docs', 'clip')).isSymbolicLink()).toBe(true);
+      // followed by the kernel: the link reads as the file it names
+      expect(fs.readFileSync(path.join(mnt, 'docs', 'clip')).equals(fs.readFileSync(path.join(repo, 'a.mov')))).toBe(true);
+      expect(() => fs.symlinkSync('x', path.join(mnt, 'docs', 'clip'))).toThrow(/EEXIST/);
+      fs.renameSync(path.join(mnt, 'tmp-link'), path.join(mnt, 'docs', 'moved-link'));
+      fs.unlinkSync(path.join(mnt, 'old-link'));
+    } finally {
+      m.child.kill('SIGKILL');
+      await m.exited;
+    }
+    spawnSync('umount', ['-l', mnt]);
+    // the journal replays the links
+    m = await mount(repo, mnt, ['--writable']);
+    try {
+      expect(fs.readlinkSync(path.join(mnt, 'docs', 'clip'))).toBe('../a.mov');
+      expect(fs.readlinkSync(path.join(mnt, 'docs', 'moved-link'))).toBe('docs/readme.txt');
+      expect(fs.existsSync(path.join(mnt, 'tmp-link'))).toBe(false);
+      expect(fs.existsSync(path.join(mnt, 'old-link'))).toBe(false);
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    const status = sb.mustDits(['mount', '--status', mnt], repo);
+    expect(status).toMatch(/added\s+docs\/clip/);
+    expect(status).toMatch(/deleted\s+old-link/);
+    const r = sb.dits(['commit-mount', mnt, '-m', 'links'], repo);
+    expect(r.status, r.stderr).toBe(0);
+    const ls = sb.mustGit(['ls-tree', '-r', 'HEAD'], repo);
+    expect(ls).toMatch(/^120000 blob \w+\tdocs\/clip$/m);
+    expect(ls).toMatch(/^120000 blob \w+\tdocs\/moved-link$/m);
+    expect(ls).not.toMatch(/old-link|tmp-link/);
+    expect(sb.mustGit(['cat-file', '-p', 'HEAD:docs/clip'], repo)).toBe('../a.mov');
+    expect(sb.mustGit(['cat-file', '-p', 'HEAD:docs/moved-link'], repo)).toBe('docs/readme.txt');
+  });
+});
+
 describe.skipIf(!FUSE)('git dits mount --writable on a full disk', () => {
   it('answers ENOSPC to the writer and keeps what was written before', async () => {
     const repo = sb.repo('full', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': randomBytesSeeded(200_000, 31), 'b.txt': 'b\n' } });

@@ -75,6 +75,11 @@ export function listChanges(overlay: Overlay): OverlayChange[] {
   const movedFrom = new Set<string>();
   for (const [p, r] of view) {
     if (!r || r.from === 'base') continue;
+    if (r.node.kind === 'link') {
+      const size = Buffer.byteLength(r.node.target);
+      out.push({ path: p, kind: tree.nodes.has(p) ? 'modified' : 'added', size, ranges: [[0, size]] });
+      continue;
+    }
     const f = r.node as OverlayFile;
     const ranges = f.written.map((w) => [w.start, w.end] as [number, number]);
     if (f.base === null) out.push({ path: p, kind: 'added', size: f.size, ranges });
@@ -203,8 +208,15 @@ export async function commitOverlay(o: CommitMountOptions): Promise<CommitMountR
         continue;
       }
       if (c.kind === 'renamed') removed.push(c.from!.slice(1));
-      const r = overlay.resolve(c.path);
-      const f = r!.node as OverlayFile;
+      const r = overlay.resolve(c.path)!;
+      if (r.from === 'overlay' && r.node.kind === 'link') {
+        const blob = Buffer.from(r.node.target);
+        const oid = (await runGit(['hash-object', '-w', '--no-filters', '--stdin'], { cwd, input: blob })).stdout.toString('utf8').trim();
+        staged.push(`120000 ${oid}\t${rel}`);
+        files.push({ path: rel, how: 'git', bytesCut: 0, bytesHashed: blob.length, newBytes: blob.length, chunksReused: 0, chunksCut: 0 });
+        continue;
+      }
+      const f = r.node as OverlayFile;
       const baseNode = f.base ? tree.nodes.get(f.base) : undefined;
       const gitMode = baseNode?.kind === 'link' ? '120000' : f.mode & 0o111 ? '100755' : '100644';
       if (baseNode && baseNode.kind !== 'dir' && f.written.length === 0 && f.size === baseNode.size && f.baseLen === baseNode.size) {

@@ -347,6 +347,8 @@ function writableOps(w: WritableRevision): Record<string, unknown> {
     unlink: (p: string, cb: Cb) => status(w.unlink(p), cb),
     rename: (from: string, to: string, cb: Cb) => status(w.rename(from, to), cb),
     mkdir: (p: string, _mode: number, cb: Cb) => status(w.mkdir(p), cb),
+    // libfuse's order: what the link says first, then where it is made
+    symlink: (target: string, p: string, cb: Cb) => status(w.symlink(p, target), cb),
     rmdir: (p: string, cb: Cb) => status(w.rmdir(p), cb),
     chmod: (p: string, mode: number, cb: Cb) => status(w.chmod(p, mode), cb),
     fsync: (_p: string, _fd: number, _datasync: boolean, cb: Cb) => status(w.fsync(), cb),

@@ -134,6 +134,37 @@ describe('the overlay of a writable mount', () => {
     again.close();
   });
 
+  it('makes symbolic links: shown as links, never written through, moved with their directory, replayed', async () => {
+    const s = await setup();
+    const w = s.open();
+    expect(w.symlink('/dir/l', '../big')).toBe(0);
+    expect(w.symlink('/dir/l', 'other')).toBe(-17);
+    expect(w.symlink('/nowhere/l', 'x')).toBe(-2);
+    expect(w.symlink('/x/l', 'x')).toBe(-20); // under a file
+    const st = w.getattr('/dir/l') as Stat;
+    expect(st.mode).toBe(0o120777);
+    expect(st.size).toBe(6);
+    expect(await w.readlink('/dir/l')).toBe('../big');
+    expect(w.open('/dir/l', 0)).toBe(-40);
+    expect(w.overlay.write('/dir/l', Buffer.from('x'), 1, 0)).toBe(-1);
+    expect(w.truncate('/dir/l', 0)).toBe(-1);
+    expect(w.chmod('/dir/l', 0o755)).toBe(0);
+    expect(w.rename('/dir', '/d2')).toBe(0);
+    expect(await w.readlink('/d2/l')).toBe('../big');
+    expect(w.symlink('/gone', 'big')).toBe(0);
+    expect(w.unlink('/gone')).toBe(0);
+    // a link over the place of a removed directory hides the directory's base content
+    expect(w.symlink('/dir', 'd2')).toBe(0);
+    expect(w.getattr('/dir/a')).toBe(-2);
+    await w.close();
+    const again = s.open();
+    expect(await again.readlink('/d2/l')).toBe('../big');
+    expect(await again.readlink('/dir')).toBe('d2');
+    expect(again.getattr('/gone')).toBe(-2);
+    expect(again.readdir('/')).toEqual(['big', 'd2', 'dir', 'x']);
+    await again.close();
+  });
+
   it('a torn last journal line (a crash mid-append) is dropped; the writes before it stay', async () => {
     const s = await setup();
     const w = s.open();

@@ -13,6 +13,7 @@
  *   {"op":"mkdir","path":"/d"}  {"op":"unlink","path":"/a"}  {"op":"rmdir","path":"/d"}
  *   {"op":"rename","from":"/a","to":"/b"}  (over an existing file; directories with their content)
  *   {"op":"truncate","path":"/a","size":10,"data":"3"}  {"op":"chmod","path":"/a","mode":493}
+ *   {"op":"symlink","path":"/l","target":"../a"}                  a new symbolic link
  *
  * Crash consistency, per write: the bytes go to the staging file first, the journal line
  * after; a write is answered only once its line is appended. A crash between the two leaves
@@ -52,11 +53,18 @@ export interface OverlayDir {
   mtime: number;
 }
 
+/** A symbolic link made in the mount (a base link renamed stays an OverlayFile over its base). */
+export interface OverlayLink {
+  kind: 'link';
+  target: string;
+  mtime: number;
+}
+
 export interface OverlayGone {
   kind: 'gone';
 }
 
-export type OverlayNode = OverlayFile | OverlayDir | OverlayGone;
+export type OverlayNode = OverlayFile | OverlayDir | OverlayLink | OverlayGone;
 
 export type JournalOp =
   | { op: 'write'; path: string; start: number; end: number; data: string }
@@ -66,10 +74,11 @@ export type JournalOp =
   | { op: 'rmdir'; path: string }
   | { op: 'rename'; from: string; to: string }
   | { op: 'truncate'; path: string; size: number; data: string }
-  | { op: 'chmod'; path: string; mode: number };
+  | { op: 'chmod'; path: string; mode: number }
+  | { op: 'symlink'; path: string; target: string };
 
 /** What a path shows: an overlay node, a node of the base tree, or nothing. */
-export type Resolved = { from: 'overlay'; node: OverlayFile | OverlayDir } | { from: 'base'; node: TreeNode } | null;
+export type Resolved = { from: 'overlay'; node: OverlayFile | OverlayDir | OverlayLink } | { from: 'base'; node: TreeNode } | null;
 
 export function overlayDir(ditsDir: string, commit: string): string {
   return path.join(ditsDir, 'overlay', commit);
@@ -233,7 +242,7 @@ export class Overlay {
     for (let q = p; q !== '/'; ) {
       q = parentOf(q);
       const n = this.nodes.get(q);
-      if (n && (n.kind === 'gone' || n.kind === 'file' || (n.kind === 'dir' && n.opaque))) return true;
+      if (n && (n.kind !== 'dir' || n.opaque)) return true;
     }
     return false;
   }
@@ -308,6 +317,9 @@ export class Overlay {
       case 'rename':
         this.move(op.from, op.to);
         break;
+      case 'symlink':
+        this.nodes.set(op.path, { kind: 'link', target: op.target, mtime: now });
+        break;
     }
   }
 
@@ -327,6 +339,8 @@ export class Overlay {
       if (r.node.kind === 'dir') {
         copies.push([dst, { kind: 'dir', opaque: true, mtime: Date.now() }]);
         for (const name of this.list(src)) visit(`${src === '/' ? '' : src}/${name}`, `${dst}/${name}`);
+      } else if (r.node.kind === 'link' && r.from === 'overlay') {
+        copies.push([dst, { ...r.node }]);
       } else if (r.from === 'overlay') {
         copies.push([dst, { ...(r.node as OverlayFile), written: [...(r.node as OverlayFile).written] }]);
       } else {
@@ -349,7 +363,7 @@ export class Overlay {
     const r = this.resolve(p);
     if (!r) return -2;
     if (r.node.kind === 'dir') return -21;
-    if (r.from === 'base' && r.node.kind === 'link') return -1;
+    if (r.node.kind === 'link') return -1;
     const f = r.from === 'overlay' ? (r.node as OverlayFile) : null;
     const data = f?.data ?? this.newData();
     try {
@@ -424,7 +438,7 @@ export class Overlay {
     const r = this.resolve(p);
     if (!r) return -2;
     if (r.node.kind === 'dir') return -21;
-    if (r.from === 'base' && r.node.kind === 'link') return -1;
+    if (r.node.kind === 'link') return -1;
     const f = r.from === 'overlay' ? (r.node as OverlayFile) : null;
     const data = f?.data ?? this.newData();
     try {
@@ -442,8 +456,19 @@ export class Overlay {
     const r = this.resolve(p);
     if (!r) return -2;
     if (r.node.kind === 'dir') return 0;
-    if (r.from === 'base' && r.node.kind === 'link') return 0;
+    if (r.node.kind === 'link') return 0; // a link has no mode of its own
     return this.tryRecord({ op: 'chmod', path: p, mode });
+  }
+
+  /** A new symbolic link at `p` pointing at `target` (kept as text, never resolved here). */
+  symlink(p: string, target: string): number {
+    const parent = this.resolve(parentOf(p));
+    if (!parent) return -2;
+    if (parent.node.kind !== 'dir') return -20;
+    if (this.resolve(p)) return -17;
+    if (target.length === 0) return -2;
+    if (Buffer.byteLength(target) > 4095) return -36;
+    return this.tryRecord({ op: 'symlink', path: p, target });
   }
 
   private tryRecord(op: JournalOp): number {

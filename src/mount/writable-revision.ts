@@ -8,6 +8,8 @@
 import { EBADF, EIO, EISDIR, ENOENT, type MountedRevision, type Stat } from './mounted-revision.js';
 import type { Overlay, OverlayFile } from './overlay.js';
 
+const ELOOP = -40;
+
 interface WHandle {
   /** Descriptors of MountedRevision by base path, opened as the reads need them. */
   base: Map<string, number>;
@@ -38,6 +40,7 @@ export class WritableRevision {
     const t = new Date(r.node.mtime);
     const base = { ino: 0, uid: this.ids.uid, gid: this.ids.gid, mtime: t, atime: t, ctime: t, blksize: 4096 };
     if (r.node.kind === 'dir') return { ...base, mode: 0o40755, size: 4096, nlink: 2, blocks: 8 };
+    if (r.node.kind === 'link') return { ...base, mode: 0o120777, size: Buffer.byteLength(r.node.target), nlink: 1, blocks: 0 };
     return { ...base, mode: 0o100000 | r.node.mode, size: r.node.size, nlink: 1, blocks: Math.ceil(r.node.size / 512) };
   }
 
@@ -52,6 +55,7 @@ export class WritableRevision {
     const r = this.overlay.resolve(p);
     if (!r) return Promise.resolve(ENOENT);
     if (r.from === 'overlay') {
+      if (r.node.kind === 'link') return Promise.resolve(r.node.target);
       const f = r.node as OverlayFile;
       return f.kind === 'file' && f.base && f.written.length === 0 ? this.ro.readlink(f.base) : Promise.resolve(-22);
     }
@@ -62,6 +66,7 @@ export class WritableRevision {
     const r = this.overlay.resolve(p);
     if (!r) return ENOENT;
     if (r.node.kind === 'dir') return EISDIR;
+    if (r.node.kind === 'link' && r.from === 'overlay') return ELOOP; // the kernel follows links before it opens
     if (flags & 0o1000) {
       const t = this.overlay.truncate(p, 0); // O_TRUNC
       if (t < 0) return t;
@@ -95,6 +100,7 @@ export class WritableRevision {
     const r = this.overlay.resolve(p);
     if (!r) return ENOENT;
     if (r.node.kind === 'dir') return EISDIR;
+    if (r.node.kind === 'link' && r.from === 'overlay') return ELOOP;
     if (r.from === 'base') {
       const bfd = this.baseFd(h, p);
       return bfd < 0 ? bfd : this.ro.read(bfd, buf, length, position);
@@ -164,6 +170,10 @@ export class WritableRevision {
 
   rename(from: string, to: string): number {
     return this.overlay.rename(from, to);
+  }
+
+  symlink(p: string, target: string): number {
+    return this.overlay.symlink(p, target);
   }
 
   mkdir(p: string): number {
