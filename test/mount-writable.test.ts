@@ -219,6 +219,7 @@ describe.skipIf(!FUSE)('git dits mount --writable: symbolic links', () => {
       expect(() => fs.symlinkSync('x', path.join(mnt, 'docs', 'clip'))).toThrow(/EEXIST/);
       fs.renameSync(path.join(mnt, 'tmp-link'), path.join(mnt, 'docs', 'moved-link'));
       fs.unlinkSync(path.join(mnt, 'old-link'));
+      expect(() => fs.linkSync(path.join(mnt, 'a.mov'), path.join(mnt, 'hard.mov'))).toThrow(/EPERM/);
     } finally {
       m.child.kill('SIGKILL');
       await m.exited;

@@ -349,6 +349,7 @@ function writableOps(w: WritableRevision): Record<string, unknown> {
     mkdir: (p: string, _mode: number, cb: Cb) => status(w.mkdir(p), cb),
     // libfuse's order: what the link says first, then where it is made
     symlink: (target: string, p: string, cb: Cb) => status(w.symlink(p, target), cb),
+    link: (_from: string, _to: string, cb: Cb) => cb(-1), // EPERM: git has no hard links
     rmdir: (p: string, cb: Cb) => status(w.rmdir(p), cb),
     chmod: (p: string, mode: number, cb: Cb) => status(w.chmod(p, mode), cb),
     fsync: (_p: string, _fd: number, _datasync: boolean, cb: Cb) => status(w.fsync(), cb),
