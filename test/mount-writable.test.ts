@@ -4,7 +4,8 @@
  * through the mount; `mount --status`; a mount killed with -9 keeps its overlay; and
  * `git dits commit-mount` makes the commit (the partially re-chunked pointer is the one
  * `git dits add` makes of the same bytes, for plain files and for a clip with its container
- * cut plan) without touching the working tree or the index; a full disk under the overlay.
+ * cut plan) and fast-forwards the working tree that has the branch checked out (refusing,
+ * changing nothing, where a local change there is in the way); a full disk under the overlay.
  * Skipped (with the reason printed) where /dev/fuse is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,7 +57,7 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
     sb.mustGit(['commit', '-q', '-m', 'one'], repo);
   });
 
-  it('writes through the kernel, keeps the overlay across a kill -9, lists it, and commits it without touching the working tree', async () => {
+  it('writes through the kernel, keeps the overlay across a kill -9, lists it, commits it and fast-forwards the working tree that has the branch', async () => {
     const mnt = dir();
     let m = await mount(repo, mnt, ['--writable']);
     const expected = Buffer.from(big);
@@ -111,7 +112,6 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
       m.child.kill('SIGTERM');
       await m.exited;
     }
-    const indexBefore = fs.readFileSync(path.join(repo, '.git/index'));
     const headBefore = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
     const c = sb.dits(['commit-mount', mnt, '-m', 'edited through the mount', '--json'], repo);
     expect(c.status, c.stderr + c.stdout).toBe(0);
@@ -124,10 +124,11 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
     expect(sb.mustGit(['rev-parse', 'HEAD~1'], repo).trim()).toBe(headBefore);
     expect(sb.mustGit(['ls-tree', '-r', '--name-only', 'HEAD'], repo).trim().split('\n').sort()).toEqual(['.gitattributes', 'a.mov', 'docs/new.txt', 'docs/readme.txt', 'footage/c.mov', 'made/inner/x.txt']);
     expect(sb.mustGit(['show', 'HEAD:docs/readme.txt'], repo)).toBe('old\n');
-    // the index and the working tree are as they were
-    expect(fs.readFileSync(path.join(repo, '.git/index')).equals(indexBefore)).toBe(true);
-    expect(fs.readFileSync(path.join(repo, 'a.mov')).equals(big)).toBe(true);
-    expect(fs.existsSync(path.join(repo, 'gone.txt'))).toBe(true);
+    // the branch is checked out here: the working tree and the index were fast-forwarded
+    expect(sb.mustGit(['status', '--porcelain'], repo)).toBe('');
+    expect(fs.readFileSync(path.join(repo, 'a.mov')).equals(expected)).toBe(true);
+    expect(fs.existsSync(path.join(repo, 'gone.txt'))).toBe(false);
+    expect(fs.readFileSync(path.join(repo, 'made/inner/x.txt'), 'utf8')).toBe('x\n');
     // the pointer is the one `git dits add` makes of the same bytes
     writeFile(path.join(repo, 'a.mov'), expected);
     sb.mustDits(['add', 'a.mov'], repo);
@@ -198,6 +199,63 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
     // --discard drops the overlay
     expect(sb.mustDits(['mount', '--status', '--discard', mnt], repo)).toMatch(/discarded/);
     expect(JSON.parse(sb.mustDits(['mount', '--status', '--json'], repo)).overlays).toEqual([]);
+  });
+});
+
+describe.skipIf(!FUSE)('git dits commit-mount and the working trees that have the branch', () => {
+  it('refuses when a local change is in the way (nothing changed, overlay kept), commits after a stash, and fast-forwards a linked worktree', async () => {
+    const repo = sb.repo('ff', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': randomBytesSeeded(300_000, 41), 'notes.txt': 'v1\n', 'other.txt': 'o\n' } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    const mnt = path.join(sb.dir, 'mnt-ff');
+    let m = await mount(repo, mnt, ['--writable']);
+    try {
+      fs.writeFileSync(path.join(mnt, 'notes.txt'), 'from the mount\n');
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    // the same file changed in the working tree: refused, nothing changed
+    fs.writeFileSync(path.join(repo, 'notes.txt'), 'local edit\n');
+    fs.writeFileSync(path.join(repo, 'other.txt'), 'local other\n');
+    const head = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    const busy = sb.dits(['commit-mount', mnt, '-m', 'x'], repo);
+    expect(busy.status).toBe(1);
+    expect(busy.stderr).toMatch(/checked out at .*cannot take the commit/);
+    expect(busy.stderr).toMatch(/stash/);
+    expect(sb.mustGit(['rev-parse', 'HEAD'], repo).trim()).toBe(head);
+    expect(fs.readFileSync(path.join(repo, 'notes.txt'), 'utf8')).toBe('local edit\n');
+    expect(sb.mustDits(['mount', '--status', mnt], repo)).toMatch(/modified\s+notes\.txt/);
+    // stash, commit, pop: the unrelated local change comes back, the mount's change is in HEAD
+    sb.mustGit(['stash', '-q'], repo);
+    const ok = sb.dits(['commit-mount', mnt, '-m', 'from the mount'], repo);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/fast-forwarded/);
+    expect(fs.readFileSync(path.join(repo, 'notes.txt'), 'utf8')).toBe('from the mount\n');
+    expect(sb.git(['stash', 'pop'], repo).status).not.toBe(0); // notes.txt conflicts, as with any commit
+    sb.mustGit(['checkout', '--theirs', '--', 'notes.txt'], repo);
+    expect(fs.readFileSync(path.join(repo, 'other.txt'), 'utf8')).toBe('local other\n');
+    sb.mustGit(['reset', '-q', '--hard'], repo);
+    // a linked worktree that has its own branch checked out follows a commit of its mount
+    const wt = path.join(sb.dir, 'ff-wt');
+    sb.mustGit(['worktree', 'add', '-q', wt, '-b', 'side'], repo);
+    m = await mount(wt, mnt, ['--writable']);
+    try {
+      const f = fs.openSync(path.join(mnt, 'a.mov'), 'r+');
+      fs.writeSync(f, Buffer.from('EDIT'), 0, 4, 1000);
+      fs.closeSync(f);
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    const side = sb.dits(['commit-mount', mnt, '-m', 'side edit'], wt);
+    expect(side.status, side.stderr).toBe(0);
+    expect(side.stdout).toContain(wt);
+    expect(sb.mustGit(['status', '--porcelain'], wt)).toBe('');
+    expect(fs.readFileSync(path.join(wt, 'a.mov')).subarray(1000, 1004).toString()).toBe('EDIT');
+    // the main working tree (on its own branch) was not touched
+    expect(fs.readFileSync(path.join(repo, 'a.mov')).subarray(1000, 1004).toString()).not.toBe('EDIT');
+    expect(sb.mustGit(['status', '--porcelain'], repo)).toBe('');
   });
 });
 

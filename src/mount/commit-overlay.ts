@@ -1,7 +1,9 @@
 /**
  * `git dits commit-mount`: the overlay of a writable mount as a new commit on top of the
- * mounted one, without touching the user's working tree or index (a temporary index,
- * GIT_INDEX_FILE, as lifecycle/snapshot.ts does).
+ * mounted one, made in a temporary index (GIT_INDEX_FILE, as lifecycle/snapshot.ts does); a
+ * working tree that has the branch checked out is then fast-forwarded to it (git merge
+ * --ff-only there: its index and files follow, local changes to other files stay, and a
+ * file changed both there and in the commit makes it refuse, changing nothing).
  *
  * Plan: the merged view (revision + overlay) is walked; a path the view shows from the
  * revision is left as it is in the index; a path that is gone is removed; a path from the
@@ -117,6 +119,30 @@ export interface CommitMountResult {
   changes: OverlayChange[];
   /** Per tracked file written: how it was stored and what was read. */
   files: { path: string; how: 'partial' | 'full' | 'git' | 'unchanged'; bytesCut: number; bytesHashed: number; newBytes: number; chunksReused: number; chunksCut: number }[];
+  /** The working tree where the branch is checked out, fast-forwarded to the commit; null when none is. */
+  worktree: string | null;
+}
+
+/** The working tree (main or linked) that has `ref` checked out, if any. */
+async function worktreeOf(cwd: string, ref: string): Promise<string | null> {
+  const r = await runGit(['worktree', 'list', '--porcelain'], { cwd, allowFail: true });
+  if (r.exitCode !== 0) return null;
+  let at: string | null = null;
+  for (const line of r.stdout.toString('utf8').split('\n')) {
+    if (line.startsWith('worktree ')) at = line.slice('worktree '.length);
+    else if (line === `branch ${ref}` && at && fs.existsSync(at)) return at;
+    else if (line === 'bare') at = null;
+  }
+  return null;
+}
+
+/** The environment of a git command on the user's own index (not commit-mount's temporary one). */
+function withoutIndex(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.GIT_INDEX_FILE;
+  delete env.GIT_DIR;
+  delete env.GIT_WORK_TREE;
+  return env;
 }
 
 /** The branch the commit goes to, checked against the mounted commit (see the file comment). */
@@ -250,14 +276,33 @@ export async function commitOverlay(o: CommitMountOptions): Promise<CommitMountR
     if (info.length) await runGit(['update-index', '-z', '--index-info'], { cwd, env, input: info.join('\0') + '\0' });
     const newTree = (await runGit(['write-tree'], { cwd, env })).stdout.toString('utf8').trim();
     const commit = (await runGit(['commit-tree', newTree, '-p', o.commit, '-F', '-'], { cwd, input: o.message })).stdout.toString('utf8').trim();
-    // compare-and-swap: a branch that moved meanwhile is not overwritten
-    const cas = await runGit(['update-ref', '-m', 'dits commit-mount', target.ref, commit, target.old ?? zero], { cwd, allowFail: true });
-    if (cas.exitCode !== 0) {
-      throw new DitsUserError('base-moved', `${target.ref} moved while the commit was made; nothing was changed (the overlay is kept)`, { hint: `the commit is ${commit}: \`git branch <name> ${commit.slice(0, 12)}\` keeps it, or run commit-mount again with --branch <name>` });
+    const checkedOut = await worktreeOf(cwd, target.ref);
+    if (checkedOut) {
+      // the branch is checked out: a fast-forward there moves it and brings its index and
+      // files along (git's own checks and hooks: a file changed there and in the commit is
+      // not overwritten), so `git status` does not show the mount's change undone
+      const ff = await runGit(['merge', '--ff-only', '--quiet', commit], { cwd: checkedOut, env: withoutIndex(), allowFail: true });
+      if (ff.exitCode !== 0) {
+        const why = (ff.stderr.trim().split('\n').find((l) => /error|fatal/i.test(l)) ?? `git merge --ff-only exited ${ff.exitCode}`).replace(/^(error|fatal): /, '');
+        const moved = /not possible to fast-forward|diverg/i.test(why);
+        throw new DitsUserError(
+          moved ? 'base-moved' : 'worktree-busy',
+          moved
+            ? `${target.ref} moved while the commit was made; nothing was changed (the overlay is kept)`
+            : `${target.ref} is checked out at ${checkedOut}, whose files cannot take the commit (${why}); nothing was changed (the overlay is kept)`,
+          { hint: moved ? `the commit is ${commit}: \`git branch <name> ${commit.slice(0, 12)}\` keeps it, or run commit-mount again with --branch <name>` : `commit or stash those changes there and run commit-mount again, or commit the mount to a branch of its own with --branch <name>` },
+        );
+      }
+    } else {
+      // compare-and-swap: a branch that moved meanwhile is not overwritten
+      const cas = await runGit(['update-ref', '-m', 'dits commit-mount', target.ref, commit, target.old ?? zero], { cwd, allowFail: true });
+      if (cas.exitCode !== 0) {
+        throw new DitsUserError('base-moved', `${target.ref} moved while the commit was made; nothing was changed (the overlay is kept)`, { hint: `the commit is ${commit}: \`git branch <name> ${commit.slice(0, 12)}\` keeps it, or run commit-mount again with --branch <name>` });
+      }
     }
     await w.close();
     overlay.destroy(); // every change is in the commit
-    return { commit, ref: target.ref, changes, files };
+    return { commit, ref: target.ref, changes, files, worktree: checkedOut };
   } finally {
     await w.close().catch(() => {});
     blobs.close();

@@ -228,7 +228,7 @@ async function runCommitMount(args: string[], ctx: CliContext): Promise<number> 
     else if (f.how === 'full') out(ctx, `  ${f.path}: stored whole (${formatBytes(f.bytesCut)}), ${formatBytes(f.newBytes)} new`);
   }
   out(ctx, `The overlay is cleared; mount ${branch} again to see the new revision.`);
-  out(ctx, `Your working tree and index were not touched: if ${branch} is checked out there, they still show its previous commit (\`git status\` shows the change undone).`);
+  if (r.worktree) out(ctx, `${branch} is checked out at ${r.worktree}: fast-forwarded there (its index and files show the commit).`);
   return 0;
 }
 
@@ -238,9 +238,10 @@ const commitMount: Command = {
 
 Commits the overlay of \`git dits mount --writable\` (of <dir>, or of --rev) on top of the
 mounted commit: on the current branch when the mounted commit is its tip, else on --branch.
-Big tracked files written in place are chunked again only around the changed bytes. The
-working tree and the index are not touched. The mount must be unmounted first (its overlay
-is kept by the unmount).`,
+Big tracked files written in place are chunked again only around the changed bytes. A
+working tree that has the branch checked out is fast-forwarded to the commit (refused,
+changing nothing, when a local change there touches a file the commit changes). The mount
+must be unmounted first (its overlay is kept by the unmount).`,
   options: commitMountOptions,
   run: runCommitMount,
 };
