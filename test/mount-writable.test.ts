@@ -355,7 +355,7 @@ describe.skipIf(!FUSE)('git dits mount --writable on a full disk', () => {
 });
 
 describe.skipIf(!FUSE)('git dits commit-mount of a media file', () => {
-  it('stores an edited clip with its container cut plan: the pointer git dits add makes', async () => {
+  it('stores an edited clip with its container cut plan, cut again only around a payload edit: the pointer git dits add makes', async () => {
     const repo = sb.repo('media', { track: ['*.mov'], config: SMALL_CHUNKS });
     await makeClip(await openFfmpeg(), path.join(repo, 'clip.mov'), { duration: 2 });
     sb.mustGit(['add', '.'], repo);
@@ -374,8 +374,28 @@ describe.skipIf(!FUSE)('git dits commit-mount of a media file', () => {
     }
     const c = sb.dits(['commit-mount', mnt, '-m', 'edit clip', '--json'], repo);
     expect(c.status, c.stderr).toBe(0);
-    expect((JSON.parse(c.stdout) as { files: { path: string; how: string }[] }).files[0]).toMatchObject({ path: 'clip.mov', how: 'full' });
+    // the container's structure did not move: cut again around the edit, with its plan
+    const stored = (JSON.parse(c.stdout) as { files: { path: string; how: string; chunksCut: number; chunksReused: number }[] }).files[0]!;
+    expect(stored).toMatchObject({ path: 'clip.mov', how: 'partial' });
+    expect(stored.chunksReused).toBeGreaterThan(stored.chunksCut);
     Buffer.alloc(64, 0x55).copy(clip, at);
+    writeFile(path.join(repo, 'clip.mov'), clip);
+    sb.mustDits(['add', 'clip.mov'], repo);
+    expect(sb.mustGit(['rev-parse', ':clip.mov'], repo).trim()).toBe(sb.mustGit(['rev-parse', 'HEAD:clip.mov'], repo).trim());
+    // an edit that breaks the structure (the first box's type) changes the plan: stored whole
+    const m2 = await mount(repo, mnt, ['--writable']);
+    try {
+      const fd = fs.openSync(path.join(mnt, 'clip.mov'), 'r+');
+      fs.writeSync(fd, Buffer.from('zzzz'), 0, 4, 4);
+      fs.closeSync(fd);
+    } finally {
+      m2.child.kill('SIGTERM');
+      await m2.exited;
+    }
+    const c2 = sb.dits(['commit-mount', mnt, '-m', 'break the box', '--json'], repo);
+    expect(c2.status, c2.stderr).toBe(0);
+    expect((JSON.parse(c2.stdout) as { files: { path: string; how: string }[] }).files[0]).toMatchObject({ path: 'clip.mov', how: 'full' });
+    Buffer.from('zzzz').copy(clip, 4);
     writeFile(path.join(repo, 'clip.mov'), clip);
     sb.mustDits(['add', 'clip.mov'], repo);
     expect(sb.mustGit(['rev-parse', ':clip.mov'], repo).trim()).toBe(sb.mustGit(['rev-parse', 'HEAD:clip.mov'], repo).trim());

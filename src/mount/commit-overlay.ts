@@ -9,11 +9,12 @@
  * revision is left as it is in the index; a path that is gone is removed; a path from the
  * overlay is staged:
  * - not written (renamed or chmod only): the revision's blob (a pointer stays a pointer);
- * - a tracked file written in place, chunked plainly (no media structure in its manifest)
- *   with the repository's chunker sizes: partial re-chunk (partial-rechunk.ts): the old
- *   chunks are kept outside the changed stretches, the chunks around them cut again;
- * - any other file the attributes give to Dits (new, or a media container): a full ingest
- *   of its bytes as the view shows them (plain chunking: no media cut plan, see README);
+ * - a tracked file written in place with the repository's chunker sizes, plain or a media
+ *   container whose cut plan is the same in the base and the new bytes: partial re-chunk
+ *   (partial-rechunk.ts): the old chunks are kept outside the changed stretches, the chunks
+ *   around them cut again (with the plan);
+ * - any other file the attributes give to Dits (new, or a container whose structure moved):
+ *   a full ingest of its bytes as the view shows them, with the container's cut plan;
  * - other files: a git blob of their bytes.
  * The new file id needs every byte of the new version (see partial-rechunk.ts): it is hashed
  * from the view (the unchanged chunks read from the store, verified), and the bytes read for
@@ -48,6 +49,7 @@ import { WritableRevision } from './writable-revision.js';
 import type { MediaAnalysis } from '../filter/dits-filter.js';
 import type { RandomAccessReader } from '../media/random-access-reader.js';
 import { analyzeReaderForIngest } from '../filter/media-analysis.js';
+import type { CutPlan } from '../store/piece-cutter.js';
 
 export interface OverlayChange {
   path: string;
@@ -340,9 +342,21 @@ async function storeTracked(
     }
   }
   const c = old?.header.chunker;
+  const sameChunker = c && c.min === params.minSize && c.avg === params.avgSize && c.max === params.maxSize;
   const noPlan = !analysis?.cutPlan || (analysis.cutPlan.forced.length === 0 && analysis.cutPlan.preferred.length === 0);
-  const plain = old && old.header.media === null && !analysis?.media && noPlan && c && c.min === params.minSize && c.avg === params.avgSize && c.max === params.maxSize;
-  if (old && plain) {
+  let partial = Boolean(old && sameChunker && old.header.media === null && !analysis?.media && noPlan);
+  let plan: CutPlan | undefined;
+  if (old && sameChunker && !partial && analysis && f.base && base) {
+    // a container: cut again around the edit only if the base version's bytes give the same
+    // plan (the structure did not move) and its manifest was cut with one (partial-rechunk.ts)
+    const was = await analyzeBase(w, f.base, base.size);
+    const sameMedia = (old.header.media === null) === !was?.media && (old.header.mediaFallback ?? null) === (was?.fallback ?? null);
+    if (was && sameMedia && samePlan(was.cutPlan, analysis.cutPlan)) {
+      partial = true;
+      plan = analysis.cutPlan;
+    }
+  }
+  if (old && partial) {
     const builder = new ManifestBuilder();
     let newBytes = 0;
     const changed = f.written.map((r) => ({ start: r.start, end: r.end }));
@@ -355,6 +369,7 @@ async function storeTracked(
         params,
         // about one chunk at a time: the cuts usually line up again within a chunk or two
         window: params.maxSize,
+        plan,
         read: async (offset, length) => {
           const b = Buffer.allocUnsafe(length);
           const n = await w.read(p, fd, b, length, offset);
@@ -379,7 +394,7 @@ async function storeTracked(
       at += n;
     }
     const oid = hasher.digestHex();
-    const enc = builder.encode({ oid, chunker: { algorithm: 'fastcdc-2020', min: params.minSize, avg: params.avgSize, max: params.maxSize }, media: null, mediaFallback: analysis?.fallback });
+    const enc = builder.encode({ oid, chunker: { algorithm: 'fastcdc-2020', min: params.minSize, avg: params.avgSize, max: params.maxSize }, media: plan ? analysis?.media ?? null : null, mediaFallback: analysis?.fallback });
     await store.commitAsync({ id: enc.id, bytes: enc.bytes });
     return {
       pointer: encodePointer({ oid, size: f.size, manifest: enc.id }),
@@ -388,6 +403,38 @@ async function storeTracked(
   }
   const r = await ingest(store, viewSource(w, p, fd, f.size), { params, cutPlan: analysis?.cutPlan, media: analysis?.media ?? null, mediaFallback: analysis?.fallback });
   return { pointer: r.pointerBytes, stats: { how: 'full', bytesCut: f.size, bytesHashed: f.size, newBytes: r.newBytes, chunksReused: 0, chunksCut: r.header.chunkCount } };
+}
+
+/** What the container analysis finds in the base version's bytes (the mounted revision's), or null. */
+async function analyzeBase(w: WritableRevision, basePath: string, size: number): Promise<MediaAnalysis | null> {
+  const fd = w.ro.open(basePath, 0);
+  if (fd < 0) return null;
+  try {
+    return await analyzeReaderForIngest({
+      size,
+      async read(offset: number, length: number): Promise<Buffer> {
+        const want = Math.max(0, Math.min(length, size - offset));
+        const b = Buffer.allocUnsafe(want);
+        const n = await w.ro.read(fd, b, want, offset);
+        if (n < 0) throw new Error(`reading ${basePath.slice(1)} from the mounted revision failed (errno ${-n})`);
+        return b.subarray(0, n);
+      },
+    });
+  } catch {
+    return null;
+  } finally {
+    w.ro.release(fd);
+  }
+}
+
+function samePlan(a: CutPlan | undefined, b: CutPlan | undefined): boolean {
+  const eq = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => {
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+    return true;
+  };
+  const none = { forced: [], preferred: [] };
+  return eq((a ?? none).forced, (b ?? none).forced) && eq((a ?? none).preferred, (b ?? none).preferred);
 }
 
 /** Random access to the view of one file, for the container parser. */

@@ -8,6 +8,7 @@ import { Manifest, ManifestBuilder } from '../manifest/manifest.js';
 import { ChunkStore } from '../store/chunk-store.js';
 import { ingest } from '../store/ingest.js';
 import { normaliseChanged, rechunkPartially, type ByteRange } from './partial-rechunk.js';
+import type { CutPlan } from '../store/piece-cutter.js';
 
 const params = { minSize: 256, avgSize: 1024, maxSize: 4096 };
 const dirs: string[] = [];
@@ -32,13 +33,13 @@ function edited(old: Buffer, writes: { at: number; bytes: Buffer }[], size = old
 }
 
 /** The new version's manifest both ways: a full ingest, and the partial re-chunk; they must be the same bytes. */
-async function compare(old: Buffer, writes: { at: number; bytes: Buffer }[], size = old.length) {
+async function compare(old: Buffer, writes: { at: number; bytes: Buffer }[], size = old.length, plan?: CutPlan) {
   const s = store();
   try {
-    const before = await ingest(s, once(old), { params });
+    const before = await ingest(s, once(old), { params, cutPlan: plan });
     const oldManifest = Manifest.parse(s.getManifestBytes(before.manifestId));
     const now = edited(old, writes, size);
-    const full = await ingest(s, once(now), { params });
+    const full = await ingest(s, once(now), { params, cutPlan: plan });
     const b = new ManifestBuilder();
     const changed: ByteRange[] = writes.map((w) => ({ start: w.at, end: Math.min(size, w.at + w.bytes.length) }));
     const cut: Buffer[] = [];
@@ -49,6 +50,7 @@ async function compare(old: Buffer, writes: { at: number; bytes: Buffer }[], siz
         changed,
         params,
         window: 3000, // odd, smaller than a chunk: cuts must not depend on it
+        plan,
         read: async (o, l) => Buffer.from(now.subarray(o, o + l)),
         onNewChunk: (id, data) => {
           expect(id.toString('hex')).toBe(hashHex(data));
@@ -125,6 +127,34 @@ describe('rechunkPartially', () => {
         return { at, bytes: xorshift32Bytes(1 + rnd(Math.min(5000, Math.max(1, size - at))), 1000 + k * 10 + i) };
       }).filter((w) => w.at < size);
       await compare(base, writes, size);
+    }
+  });
+
+  it('with a media cut plan: the pieces a full ingest with the same plan gives, also where plan offsets fall on spine cuts', async () => {
+    const base = xorshift32Bytes(120_000, 55);
+    // the plain (spine) cuts of the old version: plan offsets placed exactly on some of them
+    // make boundaries that are spine cuts and plan splits at once
+    const plain = store();
+    const spine = Manifest.parse(plain.getManifestBytes((await ingest(plain, once(base), { params })).manifestId));
+    plain.close();
+    const cuts: number[] = [];
+    for (let i = 0, at = 0; i < spine.chunkCount - 1; i++) cuts.push((at += spine.lengthAt(i)));
+    const forced = [...new Set([700, 1234, 50_000, 50_001, 99_999, ...cuts.filter((_, i) => i % 5 === 0)])].sort((a, b) => a - b);
+    const preferred = [...new Set([3000, 20_000, 20_480, 77_777, ...cuts.filter((_, i) => i % 7 === 3)])].filter((x) => !forced.includes(x)).sort((a, b) => a - b);
+    const plan: CutPlan = { forced: Float64Array.from(forced), preferred: Float64Array.from(preferred) };
+    const one = await compare(base, [{ at: 60_000, bytes: xorshift32Bytes(100, 5) }], base.length, plan);
+    expect(one.r.chunksReused).toBeGreaterThan(10 * one.r.chunksCut);
+    await compare(base, [{ at: 0, bytes: Buffer.from('x') }], base.length, plan);
+    await compare(base, [{ at: base.length - 1, bytes: Buffer.from('y') }], base.length, plan);
+    for (const c of cuts.slice(0, 40)) await compare(base, [{ at: c, bytes: Buffer.from('z') }, { at: c - 1, bytes: Buffer.from('w') }], base.length, plan);
+    let seed = 999;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let k = 0; k < 60; k++) {
+      const writes = Array.from({ length: 1 + rnd(3) }, (_, i) => ({ at: rnd(base.length - 10), bytes: xorshift32Bytes(1 + rnd(3000), 5000 + k * 10 + i) }));
+      await compare(base, writes.map((w) => ({ at: w.at, bytes: w.bytes.subarray(0, base.length - w.at) })), base.length, plan);
     }
   });
 
