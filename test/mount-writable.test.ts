@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { DITS_BIN, GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 import { readMounts } from '../src/mount/mount-point.js';
@@ -96,14 +97,13 @@ describe.skipIf(!FUSE)('git dits mount --writable', () => {
       expect(second.status).toBe(1);
       expect(second.stderr).toMatch(/already mounts .* writable/);
 
-      // committing while the mount may still be written is refused
-      const busy = sb.dits(['commit-mount', mnt, '-m', 'no'], repo);
-      expect(busy.status).toBe(1);
-      expect(busy.stderr).toMatch(/unmount it first/);
-
       // the mount process dies: the overlay is on disk, the next writable mount picks it up
       m.child.kill('SIGKILL');
       await m.exited;
+      // a killed mount is not committed from (its writes may be cut short): umount first
+      const busy = sb.dits(['commit-mount', mnt, '-m', 'no'], repo);
+      expect(busy.status).toBe(1);
+      expect(busy.stderr).toMatch(/unmount it first/);
       m = await mount(repo, mnt, ['--writable']);
       expect(m.out()).toMatch(/picked up the overlay/);
       expect(fs.readFileSync(path.join(mnt, 'a.mov')).equals(expected)).toBe(true);
@@ -255,6 +255,73 @@ describe.skipIf(!FUSE)('git dits commit-mount and the working trees that have th
     expect(fs.readFileSync(path.join(wt, 'a.mov')).subarray(1000, 1004).toString()).toBe('EDIT');
     // the main working tree (on its own branch) was not touched
     expect(fs.readFileSync(path.join(repo, 'a.mov')).subarray(1000, 1004).toString()).not.toBe('EDIT');
+    expect(sb.mustGit(['status', '--porcelain'], repo)).toBe('');
+  });
+});
+
+describe.skipIf(!FUSE)('git dits commit-mount of a mount still mounted', () => {
+  it('pauses the writers, commits, and goes on showing the new commit with open files still open; a commit-mount that dies lets the writers go on', async () => {
+    const big = randomBytesSeeded(600_000, 51);
+    const repo = sb.repo('live', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': big, 'notes.txt': 'v1\n' } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    const first = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    const mnt = path.join(sb.dir, 'mnt-live');
+    const m = await mount(repo, mnt, ['--writable']);
+    const expected = Buffer.from(big);
+    try {
+      const reader = fs.openSync(path.join(mnt, 'a.mov'), 'r');
+      const wfd = fs.openSync(path.join(mnt, 'a.mov'), 'r+');
+      fs.writeSync(wfd, Buffer.from('LIVE'), 0, 4, 300_000);
+      Buffer.from('LIVE').copy(expected, 300_000);
+      fs.writeFileSync(path.join(mnt, 'notes.txt'), 'v2\n');
+      const c = sb.dits(['commit-mount', mnt, '-m', 'while mounted', '--json'], repo);
+      expect(c.status, c.stderr).toBe(0);
+      const res = JSON.parse(c.stdout) as { commit: string; mount: { at: string; error: string | null } };
+      expect(res.mount).toEqual({ at: mnt, error: null });
+      expect(sb.mustGit(['rev-parse', 'HEAD~1'], repo).trim()).toBe(first);
+      expect(sb.mustGit(['show', 'HEAD:notes.txt'], repo)).toBe('v2\n');
+      // the mount shows the new commit; handles opened before still read and write
+      expect(JSON.parse(sb.mustDits(['mount', '--status', '--json'], repo)).overlays).toEqual([]);
+      const back = Buffer.alloc(big.length);
+      expect(fs.readSync(reader, back, 0, back.length, 0)).toBe(big.length);
+      expect(back.equals(expected)).toBe(true);
+      fs.writeSync(wfd, Buffer.from('MORE'), 0, 4, 10);
+      Buffer.from('MORE').copy(expected, 10);
+      fs.closeSync(wfd);
+      fs.closeSync(reader);
+      expect(fs.readFileSync(path.join(mnt, 'a.mov')).equals(expected)).toBe(true);
+      const status = sb.mustDits(['mount', '--status', mnt], repo);
+      expect(status).toMatch(/modified\s+a\.mov .*bytes 10-14/);
+      expect(status).not.toMatch(/notes\.txt/);
+
+      // a commit-mount that pauses the mount and dies: the held writer goes on, nothing lost
+      const rec = JSON.parse(fs.readFileSync(path.join(repo, '.git/dits/mounts', fs.readdirSync(path.join(repo, '.git/dits/mounts')).find((f) => f.endsWith('.json'))!), 'utf8')) as { control: string; commit: string };
+      expect(rec.commit).toBe(res.commit);
+      const conn = net.connect(rec.control);
+      const answer = await new Promise<string>((resolve, reject) => {
+        conn.once('data', (d) => resolve(d.toString()));
+        conn.once('error', reject);
+        conn.write('{"op":"pause"}\n');
+      });
+      expect(JSON.parse(answer)).toMatchObject({ ok: true, commit: res.commit });
+      const writer = spawn('sh', ['-c', `printf held >> ${path.join(mnt, 'notes.txt')}`]);
+      const writerExit = new Promise<number | null>((resolve) => writer.once('exit', resolve));
+      const early = await Promise.race([writerExit, new Promise((resolve) => setTimeout(() => resolve('waiting'), 400))]);
+      expect(early).toBe('waiting');
+      conn.destroy();
+      expect(await writerExit).toBe(0);
+      expect(fs.readFileSync(path.join(mnt, 'notes.txt'), 'utf8')).toBe('v2\nheld');
+      const again = sb.dits(['commit-mount', mnt, '-m', 'second'], repo);
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stdout).toMatch(/stays mounted and now shows/);
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    expect(sb.mustGit(['show', 'HEAD:notes.txt'], repo)).toBe('v2\nheld');
+    expect(sb.mustGit(['rev-parse', 'HEAD~2'], repo).trim()).toBe(first);
+    expect(fs.readFileSync(path.join(repo, 'a.mov')).equals(expected)).toBe(true);
     expect(sb.mustGit(['status', '--porcelain'], repo)).toBe('');
   });
 });

@@ -46,6 +46,8 @@ import { RamCache } from './ram-cache.js';
 import { RemoteSource, type NamedStorage } from './remote-source.js';
 import { loadRevisionTree, type TreeFile } from './revision-tree.js';
 import { WritableRevision } from './writable-revision.js';
+import { LiveMount } from './live-control.js';
+import { processAlive } from '../process-alive.js';
 import type { MediaAnalysis } from '../filter/dits-filter.js';
 import type { RandomAccessReader } from '../media/random-access-reader.js';
 import { analyzeReaderForIngest } from '../filter/media-analysis.js';
@@ -123,6 +125,8 @@ export interface CommitMountResult {
   files: { path: string; how: 'partial' | 'full' | 'git' | 'unchanged'; bytesCut: number; bytesHashed: number; newBytes: number; chunksReused: number; chunksCut: number }[];
   /** The working tree where the branch is checked out, fast-forwarded to the commit; null when none is. */
   worktree: string | null;
+  /** A live writable mount that was paused for the commit: where, and why it could not show the commit (or null). */
+  mount?: { at: string; error: string | null };
 }
 
 /** The working tree (main or linked) that has `ref` checked out, if any. */
@@ -190,24 +194,50 @@ function viewSource(w: WritableRevision, p: string, fd: number, size: number): B
 }
 
 export async function commitOverlay(o: CommitMountOptions): Promise<CommitMountResult> {
-  const cwd = o.repo.workTree;
   const dir = overlayDir(o.repo.ditsDir, o.commit);
   if (!Overlay.exists(dir)) throw new DitsUserError('overlay-empty', `nothing was written to the mount of ${o.commit.slice(0, 12)}: there is nothing to commit`);
-  // a mount still being written would change the overlay under the commit: refused
+  // a mount still being written would change the overlay under the commit: it is paused
+  // (its writers wait) for the commit, then shows the new commit (live-control.ts)
+  let live: LiveMount | null = null;
+  let liveAt: string | null = null;
   for (const m of readMounts()) {
     if (m.fsType !== 'fuse.dits') continue;
     const rec = readRecord(o.repo.ditsDir, m.mountPoint);
     if (rec?.writable && rec.commit === o.commit) {
-      throw new DitsUserError('mount-busy', `${m.mountPoint} is mounted writable on ${o.commit.slice(0, 12)} and may still be written`, { hint: `unmount it first (\`git dits umount ${m.mountPoint}\`: the overlay is kept), then commit-mount, then mount again` });
+      if (!rec.control || !processAlive(rec.pid)) {
+        throw new DitsUserError('mount-busy', `${m.mountPoint} is mounted writable on ${o.commit.slice(0, 12)} and may still be written`, { hint: `unmount it first (\`git dits umount ${m.mountPoint}\`: the overlay is kept), then commit-mount, then mount again` });
+      }
+      live = await LiveMount.pause(rec.control, m.mountPoint);
+      liveAt = m.mountPoint;
+      break;
     }
   }
+  try {
+    const r = await commitQuiet(o, dir, live !== null);
+    if (live) {
+      const err = await live.rebase(r.commit);
+      r.mount = { at: liveAt!, error: err };
+    }
+    return r;
+  } catch (err) {
+    await live?.resume();
+    throw err;
+  } finally {
+    live?.close();
+  }
+}
+
+/** The commit, with nothing writing to the overlay (unmounted, or a live mount paused). */
+async function commitQuiet(o: CommitMountOptions, dir: string, live: boolean): Promise<CommitMountResult> {
+  const cwd = o.repo.workTree;
   const target = await targetRef(cwd, o.commit, o.branch);
   const tree = await loadRevisionTree(cwd, o.commit);
   const overlay = Overlay.open(dir, tree);
   const changes = listChanges(overlay);
   if (changes.length === 0) {
     // written and undone (a file made then removed, say): nothing to commit, nothing to keep
-    overlay.destroy();
+    if (live) overlay.close();
+    else overlay.destroy();
     throw new DitsUserError('overlay-empty', `what was written to the mount of ${o.commit.slice(0, 12)} leaves its files as they were: there is nothing to commit`, { hint: 'the overlay was cleared' });
   }
   const settings = await readDitsSettings(cwd);
@@ -303,7 +333,8 @@ export async function commitOverlay(o: CommitMountOptions): Promise<CommitMountR
       }
     }
     await w.close();
-    overlay.destroy(); // every change is in the commit
+    // every change is in the commit (a live mount removes its overlay itself when it rebases)
+    if (!live) overlay.destroy();
     return { commit, ref: target.ref, changes, files, worktree: checkedOut };
   } finally {
     await w.close().catch(() => {});

@@ -119,6 +119,8 @@ export interface MountRecord {
   log?: string;
   /** A --writable mount (its overlay: .git/dits/overlay/<commit>/). */
   writable?: boolean;
+  /** The unix socket through which commit-mount pauses and rebases the live mount (live-control.ts). */
+  control?: string;
 }
 
 function recordDir(ditsDir: string): string {

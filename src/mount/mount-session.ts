@@ -25,6 +25,7 @@ import { loadRevisionTree, type RevisionTree } from './revision-tree.js';
 import { fetchVariantRecords } from '../proxy/remote-variants.js';
 import { Overlay, overlayDir } from './overlay.js';
 import { WritableRevision } from './writable-revision.js';
+import { startControl, type ControlServer } from './live-control.js';
 
 export interface MountOptions {
   repo: RepoPaths;
@@ -159,20 +160,18 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
       store.close();
     }
   };
+  const roOptions: ConstructorParameters<typeof MountedRevision>[1] = {
+    deps: { store, cache, ram, remote },
+    blobs,
+    log: o.log,
+    proxyOf: o.mode === 'proxy' ? (original) => store.variantsOf(original, 'proxy').find((v) => v.status === 'ok') : undefined,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+  };
   let mounted: MountedRevision;
   try {
     if (o.mode === 'proxy') await fetchProxyRecords(tree, store, o.openStorages, o.log);
-    mounted = new MountedRevision(tree, {
-      deps: { store, cache, ram, remote },
-      blobs,
-      log: o.log,
-      proxyOf:
-        o.mode === 'proxy'
-          ? (original) => store.variantsOf(original, 'proxy').find((v) => v.status === 'ok')
-          : undefined,
-      uid: process.getuid?.() ?? 0,
-      gid: process.getgid?.() ?? 0,
-    });
+    mounted = new MountedRevision(tree, roOptions);
   } catch (err) {
     closeAll();
     throw err;
@@ -257,7 +256,9 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     removexattr: refuse,
     mknod: refuse,
   };
-  if (writable) Object.assign(ops, writableOps(writable));
+  // changing operations wait here while a commit-mount of this live mount runs (live-control.ts)
+  const gate: Gate = { held: null };
+  if (writable) Object.assign(ops, writableOps(writable, gate));
   const fuse = new Fuse(o.mountPoint, ops, {
     fsname: `dits@${process.pid}`,
     subtype: 'dits',
@@ -267,8 +268,9 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     attrTimeout: writable ? 1 : 3600,
     kernelCache: !writable,
     maxRead: 1 << 20,
-    // a read waiting on a slow remote answers ETIMEDOUT after this, rather than hanging the reader
-    timeout: { default: 30_000, read: 120_000 },
+    // a read waiting on a slow remote answers ETIMEDOUT after this, rather than hanging the
+    // reader; changes held during a commit-mount of a writable mount may wait longer
+    timeout: writable ? { default: 30_000, read: 120_000, ...Object.fromEntries(HELD_OPS.map((op) => [op, 600_000])) } : { default: 30_000, read: 120_000 },
   });
   try {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
@@ -280,7 +282,42 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   // the remotes' clients (the AWS SDK takes a while to load) are made now, not on the first
   // read that needs them; nothing is asked of the network yet
   if (tree.trackedFiles > 0) void remote.any().catch(() => {});
-  writeRecord(o.repo.ditsDir, { mountPoint: o.mountPoint, pid: process.pid, rev: o.rev, commit: tree.commit, mode: o.mode, started: Date.now(), ...(o.logFile ? { log: o.logFile } : {}), ...(writable ? { writable: true } : {}) });
+  let control: ControlServer | null = null;
+  const record = (commit: string): void =>
+    writeRecord(o.repo.ditsDir, { mountPoint: o.mountPoint, pid: process.pid, rev: o.rev, commit, mode: o.mode, started: Date.now(), ...(o.logFile ? { log: o.logFile } : {}), ...(writable ? { writable: true } : {}), ...(control ? { control: control.path } : {}) });
+  if (writable) {
+    const w = writable;
+    try {
+      control = await startControl(
+        {
+          commit: () => w.commit,
+          pause: () => {
+            gate.held = [];
+            w.overlay.sync();
+          },
+          resume: () => {
+            const held = gate.held ?? [];
+            gate.held = null;
+            for (const run of held) run();
+          },
+          rebase: async (commit) => {
+            const was = w.commit;
+            const next = await loadRevisionTree(o.repo.workTree, commit);
+            const ro = new MountedRevision(next, roOptions);
+            const overlay = Overlay.open(overlayDir(o.repo.ditsDir, next.commit), next, { create: true });
+            fs.writeFileSync(path.join(overlay.dir, 'mount-point'), o.mountPoint);
+            w.rebase(ro, overlay);
+            record(next.commit);
+            o.log(`committed: now showing ${next.commit.slice(0, 12)} (the overlay of ${was.slice(0, 12)} is in it; new writes start a new overlay)`);
+          },
+        },
+        o.log,
+      );
+    } catch (err) {
+      o.log(`commit-mount of this mount will need an unmount first: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  record(tree.commit);
   let unmounting: Promise<void> | null = null;
   return {
     mountPoint: o.mountPoint,
@@ -291,6 +328,13 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     unmount() {
       unmounting ??= (async () => {
         // waiting reads answer EIO now, not after the unmount; the overlay is synced and kept
+        control?.close();
+        if (gate.held) {
+          // a commit-mount was running: the changes it held are answered (EIO), not lost silently
+          const held = gate.held;
+          gate.held = null;
+          for (const run of held) run();
+        }
         await (writable ?? mounted).close();
         await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
         if (mountPointState(o.mountPoint).kind !== 'free') detachMount(o.mountPoint);
@@ -302,10 +346,32 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   };
 }
 
+/** Changing operations held while a commit-mount of the live mount runs (null: none held). */
+interface Gate {
+  held: (() => void)[] | null;
+}
+
+/** The FUSE operations that change the overlay: held by the gate during a live commit-mount. */
+const HELD_OPS = ['create', 'write', 'truncate', 'ftruncate', 'unlink', 'rename', 'mkdir', 'rmdir', 'chmod', 'symlink'] as const;
+const O_TRUNC = 0o1000;
+
 /** The FUSE operations of a writable mount (replacing the read-only ones and their EROFS). */
-function writableOps(w: WritableRevision): Record<string, unknown> {
+function writableOps(w: WritableRevision, gate: Gate): Record<string, unknown> {
   type Cb = (e: number, v?: unknown) => void;
   const status = (r: number, cb: Cb): void => cb(r < 0 ? r : 0);
+  const ops = writableOpsUngated(w, status);
+  // each changing operation runs at once, or once the commit is made (on the new overlay)
+  const hold = <F extends (...a: never[]) => void>(f: F): F =>
+    ((...a: Parameters<F>) => (gate.held ? gate.held.push(() => f(...a)) : f(...a))) as F;
+  for (const op of HELD_OPS) ops[op] = hold(ops[op] as (...a: never[]) => void);
+  const open = ops.open as (p: string, flags: number, cb: Cb) => void;
+  const heldOpen = hold(open);
+  ops.open = (p: string, flags: number, cb: Cb) => (flags & O_TRUNC ? heldOpen(p, flags, cb) : open(p, flags, cb));
+  return ops;
+}
+
+function writableOpsUngated(w: WritableRevision, status: (r: number, cb: (e: number, v?: unknown) => void) => void): Record<string, unknown> {
+  type Cb = (e: number, v?: unknown) => void;
   return {
     getattr: (p: string, cb: Cb) => {
       const r = w.getattr(p);

@@ -494,6 +494,18 @@ export class Overlay {
     }
   }
 
+  /**
+   * After its changes were committed while it is still read (a live commit-mount): it stops
+   * being an overlay on disk (the journal goes, so no mount or status picks it up again),
+   * while its staging files stay open for reads in flight until destroy().
+   */
+  retire(): void {
+    for (const n of this.nodes.values()) if (n.kind === 'file' && n.data) this.dataFd(n.data);
+    if (this.journalFd !== null) fs.closeSync(this.journalFd);
+    this.journalFd = null;
+    fs.rmSync(path.join(this.dir, 'journal'), { force: true });
+  }
+
   /** Removes the overlay from the disk (after a commit of all of it, or on request). */
   destroy(): void {
     this.close();

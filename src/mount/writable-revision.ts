@@ -11,21 +11,72 @@ import type { Overlay, OverlayFile } from './overlay.js';
 const ELOOP = -40;
 
 interface WHandle {
-  /** Descriptors of MountedRevision by base path, opened as the reads need them. */
+  /** The revision `base` belongs to (an older one after a rebase, until the next read). */
+  ro: MountedRevision | null;
+  /** Descriptors of `ro` by base path, opened as the reads need them. */
   base: Map<string, number>;
+  /** Descriptors on revisions this handle read before a rebase: released with it. */
+  older: { ro: MountedRevision; fd: number }[];
+}
+
+/** A revision and overlay replaced by a rebase, kept until the handles opened on them are released. */
+interface Retired {
+  ro: MountedRevision;
+  overlay: Overlay;
+  waiting: Set<number>;
 }
 
 export class WritableRevision {
   private readonly handles = new Map<number, WHandle>();
   private nextFd = 1;
-  private readonly mtime: Date;
+  private mtime: Date;
+  private current: { ro: MountedRevision; overlay: Overlay };
+  private readonly retired: Retired[] = [];
 
   constructor(
-    readonly ro: MountedRevision,
-    readonly overlay: Overlay,
+    ro: MountedRevision,
+    overlay: Overlay,
     private readonly ids: { uid: number; gid: number } = { uid: 0, gid: 0 },
   ) {
+    this.current = { ro, overlay };
     this.mtime = new Date(ro.tree.time);
+  }
+
+  get ro(): MountedRevision {
+    return this.current.ro;
+  }
+
+  get overlay(): Overlay {
+    return this.current.overlay;
+  }
+
+  /** The mounted commit (the overlay's key). */
+  get commit(): string {
+    return this.current.ro.tree.commit;
+  }
+
+  /**
+   * After a commit of the overlay (commit-mount of a live mount): the same view, now as the
+   * new commit's revision under an empty overlay. Open handles stay valid (their next reads
+   * go to the new revision; reads in flight finish on the old one, whose overlay's staging
+   * files stay open); the old revision is closed and the old overlay removed once the
+   * handles opened before are all released. Call with mutating operations held.
+   */
+  rebase(ro: MountedRevision, overlay: Overlay): void {
+    const old: Retired = { ...this.current, waiting: new Set(this.handles.keys()) };
+    old.overlay.retire();
+    this.current = { ro, overlay };
+    this.mtime = new Date(ro.tree.time);
+    if (old.waiting.size === 0) void this.finish(old);
+    else this.retired.push(old);
+  }
+
+  private async finish(old: Retired): Promise<void> {
+    try {
+      old.overlay.destroy();
+    } finally {
+      await old.ro.close();
+    }
   }
 
   getattr(p: string): Stat | number {
@@ -72,7 +123,7 @@ export class WritableRevision {
       if (t < 0) return t;
     }
     const fd = this.nextFd++;
-    this.handles.set(fd, { base: new Map() });
+    this.handles.set(fd, { ro: null, base: new Map(), older: [] });
     return fd;
   }
 
@@ -80,14 +131,19 @@ export class WritableRevision {
     const c = this.overlay.create(p, mode);
     if (c < 0) return c;
     const fd = this.nextFd++;
-    this.handles.set(fd, { base: new Map() });
+    this.handles.set(fd, { ro: null, base: new Map(), older: [] });
     return fd;
   }
 
-  private baseFd(h: WHandle, basePath: string): number {
+  private baseFd(h: WHandle, ro: MountedRevision, basePath: string): number {
+    if (h.ro !== ro) {
+      if (h.ro) for (const fd of h.base.values()) h.older.push({ ro: h.ro, fd });
+      h.ro = ro;
+      h.base = new Map();
+    }
     let fd = h.base.get(basePath);
     if (fd === undefined) {
-      fd = this.ro.open(basePath, 0);
+      fd = ro.open(basePath, 0);
       if (fd < 0) return fd;
       h.base.set(basePath, fd);
     }
@@ -97,13 +153,15 @@ export class WritableRevision {
   async read(p: string, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
     const h = this.handles.get(fd);
     if (!h) return EBADF;
-    const r = this.overlay.resolve(p);
+    // the revision and overlay of this moment: a rebase during the awaits below does not mix them
+    const { ro, overlay } = this.current;
+    const r = overlay.resolve(p);
     if (!r) return ENOENT;
     if (r.node.kind === 'dir') return EISDIR;
     if (r.node.kind === 'link' && r.from === 'overlay') return ELOOP;
     if (r.from === 'base') {
-      const bfd = this.baseFd(h, p);
-      return bfd < 0 ? bfd : this.ro.read(bfd, buf, length, position);
+      const bfd = this.baseFd(h, ro, p);
+      return bfd < 0 ? bfd : ro.read(bfd, buf, length, position);
     }
     const f = r.node as OverlayFile;
     const end = Math.min(f.size, position + length);
@@ -113,16 +171,16 @@ export class WritableRevision {
         const w = f.written.find((x) => x.end > at);
         if (w && w.start <= at) {
           const n = Math.min(end, w.end) - at;
-          this.overlay.readData(f.data!, buf, at - position, n, at);
+          overlay.readData(f.data!, buf, at - position, n, at);
           at += n;
           continue;
         }
         const stop = Math.min(end, w ? w.start : end);
         const fromBase = f.base ? Math.max(0, Math.min(stop, f.baseLen) - at) : 0;
         if (fromBase > 0) {
-          const bfd = this.baseFd(h, f.base!);
+          const bfd = this.baseFd(h, ro, f.base!);
           if (bfd < 0) return bfd;
-          const n = await this.ro.read(bfd, buf.subarray(at - position), fromBase, at);
+          const n = await ro.read(bfd, buf.subarray(at - position), fromBase, at);
           if (n < 0) return n;
           if (n !== fromBase) return EIO;
           at += n;
@@ -146,7 +204,15 @@ export class WritableRevision {
     const h = this.handles.get(fd);
     if (!h) return EBADF;
     this.handles.delete(fd);
-    for (const b of h.base.values()) this.ro.release(b);
+    if (h.ro) for (const b of h.base.values()) h.ro.release(b);
+    for (const o of h.older) o.ro.release(o.fd);
+    for (const old of [...this.retired]) {
+      old.waiting.delete(fd);
+      if (old.waiting.size === 0) {
+        this.retired.splice(this.retired.indexOf(old), 1);
+        void this.finish(old);
+      }
+    }
     return 0;
   }
 
@@ -200,6 +266,7 @@ export class WritableRevision {
     }
     this.overlay.close();
     this.handles.clear();
+    for (const old of this.retired.splice(0)) await this.finish(old);
     await this.ro.close();
   }
 }

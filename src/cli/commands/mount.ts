@@ -227,7 +227,9 @@ async function runCommitMount(args: string[], ctx: CliContext): Promise<number> 
     if (f.how === 'partial') out(ctx, `  ${f.path}: ${f.chunksCut} chunk(s) cut again (${formatBytes(f.bytesCut)} read), ${f.chunksReused} kept, ${formatBytes(f.newBytes)} new; file id hashed over ${formatBytes(f.bytesHashed)}`);
     else if (f.how === 'full') out(ctx, `  ${f.path}: stored whole (${formatBytes(f.bytesCut)}), ${formatBytes(f.newBytes)} new`);
   }
-  out(ctx, `The overlay is cleared; mount ${branch} again to see the new revision.`);
+  if (r.mount && r.mount.error === null) out(ctx, `${r.mount.at} stays mounted and now shows ${r.commit.slice(0, 12)}; new writes there start a new overlay.`);
+  else if (r.mount) out(ctx, `${r.mount.at} stays mounted but could not switch to the new commit (${r.mount.error}): unmount it and mount ${branch} again.`);
+  else out(ctx, `The overlay is cleared; mount ${branch} again to see the new revision.`);
   if (r.worktree) out(ctx, `${branch} is checked out at ${r.worktree}: fast-forwarded there (its index and files show the commit).`);
   return 0;
 }
@@ -240,8 +242,9 @@ Commits the overlay of \`git dits mount --writable\` (of <dir>, or of --rev) on 
 mounted commit: on the current branch when the mounted commit is its tip, else on --branch.
 Big tracked files written in place are chunked again only around the changed bytes. A
 working tree that has the branch checked out is fast-forwarded to the commit (refused,
-changing nothing, when a local change there touches a file the commit changes). The mount
-must be unmounted first (its overlay is kept by the unmount).`,
+changing nothing, when a local change there touches a file the commit changes). A mount
+still mounted is paused for the commit (writes there wait; reads go on) and then shows the
+new commit, with open files kept open.`,
   options: commitMountOptions,
   run: runCommitMount,
 };
