@@ -13,7 +13,8 @@ import { createSandbox } from './lib/sandbox.js';
 import { ensureCoreCorpus, ensureRandomFile } from './lib/corpus.js';
 import { runCoreBench, type CoreResults } from './lib/core.js';
 import { coreVerdicts, formatCoreReport, formatVerdicts, type Verdict } from './lib/report.js';
-import { ensureLongPcmClip, ensureMediaClip } from './lib/media-corpus.js';
+import { ensureLongPcmClip, ensureMediaClip, ensureMediaOriginal } from './lib/media-corpus.js';
+import { formatSeekReport, runSeekBench, seekVerdicts, type SeekResults } from './lib/mount-seek.js';
 import { runMediaBench, type MediaResults } from './lib/media.js';
 import { formatMediaReport, mediaVerdicts } from './lib/media-report.js';
 import { startS3Loopback } from './lib/s3-loopback.js';
@@ -63,7 +64,7 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults; tier?: TierResults; mount?: MountResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults; tier?: TierResults; mount?: MountResults; mountSeeks?: SeekResults } = {};
   const notes: string[] = [];
   const failures: string[] = [];
   const sections: { name: Section; issue: number; run: () => Promise<void> }[] = [
@@ -176,6 +177,11 @@ async function main(opts: BenchOptions): Promise<number> {
           const v = mountVerdicts(mount);
           verdicts.push(...v);
           process.stdout.write(`\n${formatMountReport(mount, v, opts.runs)}\n`);
+          const clip = await ensureMediaOriginal('prores-mov', opts.mountClipSize, { dir: corpusDir, env: sandbox.env, log });
+          const seeks = await runSeekBench(clip, { seeks: opts.mountSeeks }, { sandbox, log });
+          raw.mountSeeks = seeks;
+          verdicts.push(...seekVerdicts(seeks));
+          process.stdout.write(`\n${formatSeekReport(seeks)}\n`);
         } finally {
           await s3?.close();
           sandbox.remove(path.join(sandbox.dir, 's3rver'));

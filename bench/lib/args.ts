@@ -48,6 +48,9 @@ export interface BenchOptions {
   mountFiles: number;
   /** Issue 18: the mount's RAM budget (`git dits mount --memory`). */
   mountMemory: number;
+  /** Issue 18: ffmpeg seeks through the mount (100 in the issue), in a ProRes clip of mountClipSize. */
+  mountSeeks: number;
+  mountClipSize: number;
   help: boolean;
 }
 
@@ -76,6 +79,8 @@ export const USAGE = `npm run bench -- [options]
                            thaw-range, cost, frozen-checkout (default: all)
   --mount-files <n>  files in the ls -lR tree of the mount section (default 10000)
   --mount-memory <n> RAM budget given to git dits mount --memory (default 256M)
+  --mount-seeks <n>  ffmpeg seeks through the mount (default 100)
+  --mount-clip-size <n>  size of the ProRes clip they seek in (default --size: 1G, as the issue)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
 
@@ -105,6 +110,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       'tier-figures': { type: 'string' },
       'mount-files': { type: 'string' },
       'mount-memory': { type: 'string' },
+      'mount-seeks': { type: 'string' },
+      'mount-clip-size': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -143,6 +150,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     tierFigures: tierFigures as TierFigureName[],
     mountFiles: positiveInt(values['mount-files'] ?? '10000', '--mount-files'),
     mountMemory: parseSize(values['mount-memory'] ?? '256M'),
+    mountSeeks: positiveInt(values['mount-seeks'] ?? '100', '--mount-seeks'),
+    mountClipSize: values['mount-clip-size'] !== undefined ? parseSize(values['mount-clip-size']) : size,
     help: values.help ?? false,
   };
 }

@@ -68,10 +68,17 @@ export async function cachedMedia(file: string, deps: CorpusDeps, what: string, 
   return file;
 }
 
+/** The original clip of ensureMediaClip alone (no edits made). */
+export async function ensureMediaOriginal(format: MediaFormat, sizeBytes: number, deps: CorpusDeps): Promise<string> {
+  const ext = format === 'h264-mp4' ? 'mp4' : 'mov';
+  const base = path.join(deps.dir, `media-${format}-${sizeBytes}`);
+  return cachedMedia(`${base}.${ext}`, deps, `${format} of ${sizeBytes} bytes`, (tmp) => ffmpeg([...encodeArgs(format, 1, 440), '-fs', String(sizeBytes), tmp], deps));
+}
+
 export async function ensureMediaClip(format: MediaFormat, sizeBytes: number, deps: CorpusDeps): Promise<MediaClip> {
   const ext = format === 'h264-mp4' ? 'mp4' : 'mov';
   const base = path.join(deps.dir, `media-${format}-${sizeBytes}`);
-  const original = await cachedMedia(`${base}.${ext}`, deps, `${format} of ${sizeBytes} bytes`, (tmp) => ffmpeg([...encodeArgs(format, 1, 440), '-fs', String(sizeBytes), tmp], deps));
+  const original = await ensureMediaOriginal(format, sizeBytes, deps);
   const durationSeconds = await probeDuration(original, deps);
   const editSeconds = durationSeconds >= 20 ? 10 : Math.max(1, Math.floor(durationSeconds / 4));
   const extra = await cachedMedia(`${base}-extra-${editSeconds}s.${ext}`, deps, `${editSeconds} s of new footage`, (tmp) => ffmpeg([...encodeArgs(format, 7, 660), '-t', String(editSeconds), tmp], deps));

@@ -67,14 +67,14 @@ export interface MountDeps {
   s3?: S3Loopback;
 }
 
-interface Mounted {
+export interface Mounted {
   pid: number;
   seconds: number;
   stop(): Promise<void>;
 }
 
 /** `git dits mount <dir>` in the background, resolved once it says it is mounted. */
-async function mountAt(sb: Sandbox, repo: string, dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Mounted> {
+export async function mountAt(sb: Sandbox, repo: string, dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Mounted> {
   fs.mkdirSync(dir, { recursive: true });
   const started = process.hrtime.bigint();
   const child = spawn('git-dits', ['mount', dir, ...args], { cwd: repo, env: { ...sb.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
