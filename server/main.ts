@@ -171,8 +171,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         now: clock().getTime(),
         apply: { signal },
         ...(keepHot.manifests ? { keepHotManifests: keepHot.manifests } : {}),
+        // no pattern set here nor published: the default branch, which graduation overrides
+        keepHotIsDefault: keepHot.summary.patterns.every((p) => p === '(default branch)'),
       });
-      return { marked: r.apply?.marked ?? 0, moved: r.apply?.moved ?? 0, movedBytes: r.apply?.movedBytes ?? 0, waiting: r.apply?.waiting ?? 0, notes: r.plan.notes, keepHot: keepHot.summary };
+      return { marked: r.apply?.marked ?? 0, moved: r.apply?.moved ?? 0, movedBytes: r.apply?.movedBytes ?? 0, waiting: r.apply?.waiting ?? 0, graduated: r.plan.graduated, notes: r.plan.notes, keepHot: keepHot.summary };
     },
   });
 
