@@ -396,7 +396,9 @@ Packs move hot -> warm -> cold -> deep by the last use of every file version usi
 (dits.tier.keepHot: path globs, branch:<name>, tag:<glob>; default: the remote's default
 branch's current files) or a proxy, poster or sprite uses them. A run first marks packs
 (v1/tier/pending/), and moves them on a later run after dits.tier.grace (24h) if they are
-still unused. Manifests, git data, pack indexes and variants never leave hot.`,
+still unused. Manifests, git data, pack indexes and variants never leave hot. File versions of
+a graduated repository (git dits graduate) count as last used at its last change: their packs
+go warm without waiting for the warm age (shown as "(graduated)"), until git dits hydrate.`,
   options: { ...applyOptions, ...planOptions },
   subcommands: {
     plan: { usage: 'git dits tier plan [--remote <name>] [--json] [--limit <n>]', summary: 'What the next run would move, bytes per tier, monthly cost before and after, early-deletion charges (changes nothing on the remote)', options: planOptions },
