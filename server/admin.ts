@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { DitsUserError } from '../src/errors.js';
 import { SCHEMA_VERSION, type ServerDb } from './db.js';
 import { checkRepoName } from './validate.js';
+import { readMirrorState, type MirrorState } from './mirror-state.js';
 
 export type Role = 'read' | 'write' | 'admin';
 export const ROLES: readonly Role[] = ['read', 'write', 'admin'];
@@ -363,6 +364,8 @@ export interface ServerStatus {
   }[];
   /** Newest first. */
   recentActivity: AuditEntry[];
+  /** The scheduled mirror (`serve --mirror`) as its last start and run left it; null when never set. */
+  mirror: MirrorState | null;
 }
 
 /**
@@ -399,5 +402,6 @@ export function serverStatus(db: ServerDb, opts: { recent?: number } = {}): Serv
       lastReadAt: r.last_read,
     })),
     recentActivity: listAudit(db, { limit: opts.recent ?? 20 }),
+    mirror: readMirrorState(db),
   };
 }

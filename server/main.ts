@@ -35,6 +35,8 @@ import { serverKeepHot, tierGitCacheDir } from './tier-keep-hot.js';
 import { runReaper } from '../src/tier/reaper.js';
 import { DEFAULT_POLICY, type TierPolicy } from '../src/tier/policy.js';
 import { tierStorageOf } from '../src/tier/tier-storage.js';
+import { parseMirrorSchedule, parseMirrorUrl, startMirrorScheduler, type MirrorScheduler } from './mirror-scheduler.js';
+import { mirrorRoutes } from './routes/mirror.js';
 
 export interface StartServerOptions {
   dataDir: string;
@@ -69,6 +71,12 @@ export interface StartServerOptions {
   tierPolicy?: TierPolicy;
   /** When the reaper runs: "HH:MM" UTC, or 'off' (default: the policy's schedule). */
   tierSchedule?: string;
+  /** Keep the storage mirrored there (a folder, file:// or s3:// URL, `dits::` allowed): server/mirror-scheduler.ts. */
+  mirror?: string;
+  /** When the mirror runs (calendar forms, UTC; default 04:00). */
+  mirrorSchedule?: string;
+  /** tests only: each write to the mirror waits this long (see mirror-scheduler.ts) */
+  mirrorHoldMs?: number;
 }
 
 export interface RunningServer {
@@ -81,6 +89,8 @@ export interface RunningServer {
   storageStats: StorageTransferStats;
   /** The nightly tier reaper (tests call `tick()`). */
   tierScheduler: TierScheduler;
+  /** The scheduled mirror, when `mirror` is set. */
+  mirror: MirrorScheduler | null;
   /** Graceful shutdown; resolves when SQLite is closed. Idempotent. */
   close(): Promise<void>;
 }
@@ -102,6 +112,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     clock,
     tierFolders: options.tierFolders,
   });
+  // a bad mirror URL or schedule fails before anything is opened, too
+  if (options.mirror !== undefined) {
+    parseMirrorUrl(options.mirror);
+    parseMirrorSchedule(options.mirrorSchedule ?? '04:00');
+  }
   const db = openDataDirDb(options.dataDir);
   // Checkpoints run in a worker (see wal-checkpointer.ts); the automatic one only if
   // the WAL reaches ~40 MB.
@@ -133,7 +148,25 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       if (enqueueInspection(jobs, repo, key) !== null) logger.info('manifest inspection queued', { repo, key });
     },
   });
-  const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, storage: backend, routes: [storage, thawRoutes(backend, { cacheDir: path.join(options.dataDir, 'tier', 'thaw-cache') }), ...(options.routes ?? [])] });
+  // storage jobs (the tier reaper's run on a repository, the mirror's sync of one) one at a
+  // time: a pack is never copied to the mirror while the reaper changes its class or folder
+  let storageJobs: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = storageJobs.then(fn);
+    storageJobs = next.catch(() => undefined);
+    return next;
+  };
+  const mirror = options.mirror === undefined ? null : startMirrorScheduler(db, {
+    url: options.mirror,
+    schedule: options.mirrorSchedule,
+    clock,
+    logger,
+    storageOf: (repo) => backend.forRepo(repo),
+    exclusive,
+    s3: options.s3 ?? s3OptionsFromEnv(process.env),
+    holdMs: options.mirrorHoldMs,
+  });
+  const app = createApp({ db, clock, logger, access, maxJsonBytes: options.maxJsonBytes, storage: backend, routes: [storage, thawRoutes(backend, { cacheDir: path.join(options.dataDir, 'tier', 'thaw-cache') }), mirrorRoutes(mirror), ...(options.routes ?? [])] });
 
   let server: Server;
   let info: AddressInfo;
@@ -143,6 +176,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       s.once('error', reject);
     });
   } catch (err) {
+    await mirror?.stop();
     access.close();
     await checkpointer.stop();
     db.close();
@@ -159,7 +193,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     at: options.tierSchedule ?? tierPolicy.schedule,
     clock,
     logger,
-    reap: async (repo, signal) => {
+    reap: (repo, signal) => exclusive(async () => {
       const tiered = tierStorageOf(await backend.forRepo(repo));
       if (tiered === null) return { skipped: 'this storage has no tiers' };
       if (tiered.tierProfile.classes === null) return { skipped: tiered.tierProfile.note };
@@ -171,9 +205,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         now: clock().getTime(),
         apply: { signal },
         ...(keepHot.manifests ? { keepHotManifests: keepHot.manifests } : {}),
+        // no pattern set here nor published: the default branch, which graduation overrides
+        keepHotIsDefault: keepHot.summary.patterns.every((p) => p === '(default branch)'),
       });
-      return { marked: r.apply?.marked ?? 0, moved: r.apply?.moved ?? 0, movedBytes: r.apply?.movedBytes ?? 0, waiting: r.apply?.waiting ?? 0, notes: r.plan.notes, keepHot: keepHot.summary };
-    },
+      return { marked: r.apply?.marked ?? 0, moved: r.apply?.moved ?? 0, movedBytes: r.apply?.movedBytes ?? 0, waiting: r.apply?.waiting ?? 0, graduated: r.plan.graduated, notes: r.plan.notes, keepHot: keepHot.summary };
+    }),
   });
 
   let inFlight = 0;
@@ -210,6 +246,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         clearTimeout(deadline);
       }
       await tierScheduler.stop();
+      await mirror?.stop();
       logger.info('storage transfer totals', { ...storageStats });
       try {
         access.close();
@@ -223,7 +260,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     return closing;
   };
 
-  return { url, host: info.address, port: info.port, db, access, storageStats, tierScheduler, close };
+  return { url, host: info.address, port: info.port, db, access, storageStats, tierScheduler, mirror, close };
 }
 
 /** `--data DIR --host H --port N --storage s3://… --proxy-bytes`; throws on anything else. */

@@ -94,3 +94,39 @@ describe('the server reaper on its schedule', () => {
     void oldManifest;
   });
 });
+
+describe('the server reaper and graduation records', () => {
+  it('moves the packs of a graduated repository to the warm folder by its last change, not by their recent upload; a shared pack stays', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'dits-reap-data-'));
+    const warm = mkdtempSync(path.join(tmpdir(), 'dits-reap-warm-'));
+    dirs.push(dataDir, warm);
+    let now = new Date(Date.UTC(2026, 11, 6, 2, 0));
+    server = await startServer({ dataDir, clock: () => now, tierFolders: { folders: { warm } }, tierPolicy: { ...DEFAULT_POLICY, graceMs: 0 }, accessFlushIntervalMs: 3_600_000 });
+    createRepo(server.db, 'team/film');
+    const root = path.join(dataDir, 'repos', 'team', 'film');
+    mkdirSync(root, { recursive: true });
+    const storage = new TieredFolderStorage(root, { folders: { warm: path.join(warm, 'team', 'film') }, createFolders: true });
+    // pushed 5 days ago: nothing is warm by age (30 days)
+    const a = [testChunk('grad-a', 3000)];
+    const shared = [testChunk('grad-shared', 3000)];
+    const aPack = (await putTestPack(storage, a)).packId;
+    const sharedPack = (await putTestPack(storage, shared)).packId;
+    const aManifest = await putTestManifest(storage, a, 'a.mov');
+    const bManifest = await putTestManifest(storage, shared, 'b.mov');
+    const otherManifest = await putTestManifest(storage, shared, 'other.mov'); // someone else's version, not graduated
+    const past = (Date.now() - 5 * DAY_MS) / 1000;
+    for (const f of filesUnder(root)) utimesSync(path.join(root, f), past, past);
+    // the default keep-hot list (no pattern) names every current version: graduation overrides it
+    await publishKeepHot(storage, { at: Date.now(), patterns: [], resolved: [], manifests: [aManifest, bManifest, otherManifest] });
+    await storage.put('v1/tier/graduated/0a1b2c3d.json', Buffer.from(JSON.stringify({ version: 1, tier: 'warm', graduatedAt: new Date(Date.now() - 60_000).toISOString(), lastChange: new Date(Date.now() - 45 * DAY_MS).toISOString(), workTree: '/w/film', manifests: [aManifest, bManifest] })));
+    await server.tierScheduler.tick(); // a new server: the first round is the next 03:00
+    now = new Date(Date.UTC(2026, 11, 6, 3, 0));
+    await server.tierScheduler.tick(); // marks
+    now = new Date(Date.UTC(2026, 11, 7, 3, 0));
+    await server.tierScheduler.tick(); // moves (grace 0)
+    const warmFiles = filesUnder(path.join(warm, 'team', 'film'));
+    expect(warmFiles).toContain(packKey(aPack));
+    expect(warmFiles).not.toContain(packKey(sharedPack));
+    expect(filesUnder(root)).toContain(packKey(sharedPack));
+  });
+});

@@ -113,6 +113,8 @@ describe('specific mistakes', () => {
     ['prune --max-local-size <bad size>', ['prune', '--max-local-size', 'lots']],
     ['serve --port <bad port>', ['serve', '--port', 'http']],
     ['serve --tier-schedule <bad time>', ['serve', '--port', '0', '--tier-schedule', '25:00']],
+    ['serve --mirror-schedule <bad schedule>', ['serve', '--port', '0', '--mirror', '/tmp', '--mirror-schedule', '25:00']],
+    ['serve --mirror <a Dits server>', ['serve', '--port', '0', '--mirror', 'dits::http://127.0.0.1:9/team/film']],
     ['an unknown command', ['staus']],
   ];
   beforeAll(() => {

@@ -8,8 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DITS_BIN, GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { DITS_BIN, GitSandbox, SMALL_CHUNKS, cloneInto, randomBytesSeeded, writeFile } from './helpers/git-env.js';
 import { startS3rverProcess, type S3Process } from './helpers/s3rver-process.js';
+import { S3Storage } from '../src/transfer/s3-storage.js';
 
 let sb: GitSandbox;
 let s3: S3Process;
@@ -243,5 +244,111 @@ describe('git dits graduate', () => {
     expect(sb.mustGit(['status', '--porcelain', '--ignored'], repo)).toBe(''); // no temp file left behind
     sb.mustDits(['hydrate'], repo);
     for (let i = 1; i <= 6; i++) expect(fs.readFileSync(path.join(repo, `c${i}.mov`)).equals(CLIP(20 + i))).toBe(true);
+  });
+});
+
+interface TierMove {
+  packId: string;
+  phase: string;
+  toTier: string;
+  reason: string;
+}
+interface TierPlanJson {
+  plan: { graduated: { records: number; manifests: number; packs: number } };
+  moves: TierMove[];
+  apply?: { marked: number; moved: number; unmarked: number };
+}
+
+/** The pack ids in a file remote's (or a tier folder's) v1/packs/. */
+function packsAt(root: string): string[] {
+  const dir = path.join(root, 'v1', 'packs');
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.endsWith('.pack')).map((n) => n.slice(0, -5)).sort() : [];
+}
+
+describe('the tier reaper and graduation records', () => {
+  it('file remote with tier folders: a graduated repository\'s packs go warm (reason graduated) before the warm age; a pack shared with a version in use stays; hydrate before the grace ends cancels', () => {
+    const remoteDir = path.join(sb.dir, 'remotes', 'reap1');
+    const warm = path.join(sb.dir, 'reap1-warm');
+    const tierCfg = { 'dits.tier.folder.warm': warm, 'dits.tier.folder.cold': path.join(sb.dir, 'reap1-cold') };
+    for (const d of Object.values(tierCfg)) fs.mkdirSync(d, { recursive: true });
+    // two pushes: a.mov in one pack, b.mov in another (each under dits.packSize)
+    const SMALL = (seed: number): Buffer => randomBytesSeeded(200_000, seed);
+    const repo = sb.repo('reap1', { track: ['*.mov'], config: { ...SMALL_CHUNKS, ...tierCfg }, files: { 'a.mov': SMALL(11) } });
+    sb.mustGit(['add', '-A'], repo);
+    sb.mustGit(['commit', '-qm', 'c1'], repo, undefined, { GIT_COMMITTER_DATE: oldDate, GIT_AUTHOR_DATE: oldDate });
+    sb.mustGit(['remote', 'add', 'origin', `dits::file://${remoteDir}`], repo);
+    sb.mustGit(['push', '-q', '-u', 'origin', 'main'], repo);
+    const packA = packsAt(remoteDir);
+    writeFile(path.join(repo, 'b.mov'), SMALL(12));
+    sb.mustGit(['add', '-A'], repo);
+    sb.mustGit(['commit', '-qm', 'c2'], repo, undefined, { GIT_COMMITTER_DATE: oldDate, GIT_AUTHOR_DATE: oldDate });
+    sb.mustGit(['push', '-q'], repo);
+    const packB = packsAt(remoteDir).filter((p) => !packA.includes(p));
+    expect(packA).toHaveLength(1);
+    expect(packB).toHaveLength(1);
+    age(repo);
+    // pushed just now: nothing is warm by age (30 days)
+    const before = JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as TierPlanJson;
+    expect(before.moves).toEqual([]);
+
+    // someone else's clone (made before the graduation: its reads are older than the record)
+    const other = cloneInto(sb, `dits::file://${remoteDir}`, 'reap1-other', SMALL_CHUNKS);
+    expect(graduate([], repo)[0]).toMatchObject({ status: 'graduated' });
+    // ... pushes a version sharing b.mov's first 60 KB: b.mov's pack stays hot
+    writeFile(path.join(other, 'c.mov'), Buffer.concat([SMALL(12).subarray(0, 60_000), randomBytesSeeded(100_000, 13)]));
+    sb.mustGit(['add', 'c.mov'], other);
+    sb.mustGit(['commit', '-qm', 'c3'], other);
+    sb.mustGit(['push', '-q'], other);
+
+    const plan = JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as TierPlanJson;
+    expect(plan.moves.map((m) => [m.packId, m.phase, m.toTier, m.reason])).toEqual([[packA[0], 'mark', 'warm', 'graduated']]);
+    expect(plan.plan.graduated).toMatchObject({ records: 1, manifests: 2, packs: 1 });
+    const text = sb.mustDits(['tier', 'plan'], repo);
+    expect(text).toMatch(/mark\s+\w+ .* -> warm, last used .* \(graduated\)/);
+    expect(text).toMatch(/Graduated: 1 repository record\(s\) naming 2 file version\(s\)/);
+    const status = JSON.parse(sb.mustDits(['tier', 'status', '--json'], repo)) as { graduated: { records: number; goingColder: { packs: number } } };
+    expect(status.graduated).toMatchObject({ records: 1, goingColder: { packs: 1 } });
+
+    // the first run marks; hydrate comes before the grace ends; the next run takes the mark back
+    const first = JSON.parse(sb.mustDits(['tier', 'apply', '--json'], repo)) as TierPlanJson;
+    expect(first.apply).toMatchObject({ marked: 1, moved: 0 });
+    expect(fs.existsSync(path.join(remoteDir, 'v1', 'tier', 'pending', `${packA[0]}.json`))).toBe(true);
+    sb.mustDits(['hydrate'], repo);
+    const second = JSON.parse(sb.mustDits(['tier', 'apply', '--grace', '0', '--json'], repo)) as TierPlanJson;
+    expect(second.apply).toMatchObject({ marked: 0, moved: 0, unmarked: 1 });
+    expect(fs.existsSync(path.join(remoteDir, 'v1', 'tier', 'pending', `${packA[0]}.json`))).toBe(false);
+    expect(packsAt(warm)).toEqual([]);
+
+    // graduated again: marked, then moved into the warm folder, byte for byte
+    age(repo);
+    expect(graduate([], repo)[0]).toMatchObject({ status: 'graduated' });
+    const bytes = fs.readFileSync(path.join(remoteDir, 'v1', 'packs', `${packA[0]}.pack`));
+    sb.mustDits(['tier', 'apply'], repo);
+    const moved = JSON.parse(sb.mustDits(['tier', 'apply', '--grace', '0', '--json'], repo)) as TierPlanJson;
+    expect(moved.apply).toMatchObject({ moved: 1 });
+    expect(packsAt(warm)).toEqual(packA);
+    expect(fs.readFileSync(path.join(warm, 'v1', 'packs', `${packA[0]}.pack`)).equals(bytes)).toBe(true);
+    expect(packsAt(remoteDir)).not.toContain(packA[0]);
+    // still readable: hydrate brings a.mov back from the warm folder
+    sb.mustDits(['hydrate'], repo);
+    expect(fs.readFileSync(path.join(repo, 'a.mov')).equals(SMALL(11))).toBe(true);
+  });
+
+  it('S3 (s3rver): graduate, then the plan marks the packs warm (STANDARD_IA) with the reason graduated; a malformed record is said and ignored', async () => {
+    const repo = idleRepo('reaps3', 'dits::s3://grad/reaps3');
+    sb.mustGit(['config', 'dits.tier.provider', 'aws'], repo); // s3rver speaks AWS storage classes
+    expect((JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as TierPlanJson).moves).toEqual([]);
+    expect(graduate([], repo)[0]).toMatchObject({ status: 'graduated' });
+    const storage = new S3Storage({ bucket: 'grad', prefix: 'reaps3', endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: s3.credentials });
+    await storage.put('v1/tier/graduated/0badf00d.json', Buffer.from('{"version": 1, "manifests": "all"}'));
+    const plan = JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as TierPlanJson & { plan: { notes: string[] } };
+    expect(plan.moves.length).toBeGreaterThan(0);
+    expect(plan.moves.every((m) => m.phase === 'mark' && m.toTier === 'warm' && m.reason === 'graduated' && (m as unknown as { toClass: string }).toClass === 'STANDARD_IA')).toBe(true);
+    expect(plan.plan.notes.some((n) => n.includes('v1/tier/graduated/0badf00d.json: graduatedAt is not a time') && n.includes('ignored'))).toBe(true);
+    const text = sb.mustDits(['tier', 'status'], repo);
+    expect(text).toMatch(/note: graduation record v1\/tier\/graduated\/0badf00d.json/);
+    expect(text).toMatch(/Graduated: 1 repository record/);
+    sb.mustDits(['hydrate'], repo);
+    expect((JSON.parse(sb.mustDits(['tier', 'plan', '--json'], repo)) as TierPlanJson).moves).toEqual([]);
   });
 });

@@ -43,8 +43,9 @@ import { ChunkStore } from '../store/chunk-store.js';
 import type { ObjectStorage } from '../transfer/object-storage.js';
 import { readWorktreePointer, refreshIndex } from '../worktree/materialize-worktree.js';
 import { repoId } from './schedule-units.js';
+import { GRADUATED_PREFIX } from '../tier/graduated.js';
 
-export const GRADUATED_PREFIX = 'v1/tier/graduated/';
+export { GRADUATED_PREFIX };
 /** A change this far in the future is taken for clocks that disagree, not for a change now. */
 const FUTURE_TOLERANCE_MS = 5 * 60e3;
 

@@ -165,6 +165,74 @@ describe('planTiers', () => {
   });
 });
 
+describe('planTiers with graduation records', () => {
+  // two file versions pushed 5 days ago, each in its own pack; a third pack shared by the
+  // graduated version and a version someone else keeps using
+  function graduatedCatalog(): TierCatalog {
+    return catalogOf((c) => {
+      const a = c.addPack({ id: id(1), size: GIB, uploadedAt: NOW - 5 * DAY_MS });
+      const b = c.addPack({ id: id(2), size: GIB, uploadedAt: NOW - 5 * DAY_MS });
+      const shared = c.addPack({ id: id(3), size: GIB, uploadedAt: NOW - 5 * DAY_MS });
+      c.addManifest({ id: id(10), uploadedAt: NOW - 5 * DAY_MS, packs: [a, shared] });
+      c.addManifest({ id: id(11), uploadedAt: NOW - 5 * DAY_MS, packs: [b] });
+      c.addManifest({ id: id(12), uploadedAt: NOW - 5 * DAY_MS, packs: [shared] });
+    });
+  }
+  const record = { manifests: [id(10), id(11)], lastChange: NOW - 45 * DAY_MS, since: NOW - 2 * DAY_MS };
+
+  it('plans the packs only graduated versions use as last used at lastChange: warm before the warm age of their upload, reason graduated', () => {
+    const c = graduatedCatalog();
+    const without = planTiers(c, policy, aws, AWS_US_EAST_1, { now: NOW, keepHotManifests: new Set() });
+    expect(without.moves.length).toBe(0);
+    const plan = planTiers(c, policy, aws, AWS_US_EAST_1, { now: NOW, keepHotManifests: new Set(), graduated: [record] });
+    expect(plan.moves.list().map((m) => [m.packId, m.toTier, m.phase, m.reason, m.lastUse])).toEqual([
+      [id(1), 'warm', 'mark', 'graduated', NOW - 45 * DAY_MS],
+      [id(2), 'warm', 'mark', 'graduated', NOW - 45 * DAY_MS],
+    ]);
+    // the shared pack: version 12 (not graduated, pushed 5 days ago) keeps it hot
+    expect(plan.graduated).toEqual({ records: 1, manifests: 2, packs: 2, bytes: 2 * GIB });
+  });
+
+  it('a read after the graduation (someone else) is a real use and wins; reads before it do not count', () => {
+    const c = graduatedCatalog();
+    c.recordAccess([
+      { kind: 'file', id: id(10), at: NOW - 3 * DAY_MS }, // before since: the graduate run reading back
+      { kind: 'pack', id: id(2), at: NOW - DAY_MS }, // after: a real read
+    ]);
+    const plan = planTiers(c, policy, aws, AWS_US_EAST_1, { now: NOW, keepHotManifests: new Set(), graduated: [record] });
+    expect(plan.moves.list().map((m) => [m.packId, m.toTier, m.reason])).toEqual([[id(1), 'warm', 'graduated']]);
+  });
+
+  it('ages by lastChange: content idle for years goes straight to its tier', () => {
+    const c = graduatedCatalog();
+    const plan = planTiers(c, policy, aws, AWS_US_EAST_1, { now: NOW, keepHotManifests: new Set(), graduated: [{ ...record, lastChange: NOW - 300 * DAY_MS }] });
+    expect(plan.moves.list().map((m) => [m.packId, m.toTier])).toEqual([
+      [id(1), 'cold'],
+      [id(2), 'cold'],
+    ]);
+  });
+
+  it('keep-hot patterns still win; the default keep-hot list (no pattern) does not hold graduated versions hot', () => {
+    const c = graduatedCatalog();
+    const keepHot = new Set([id(10), id(11), id(12)]);
+    const named = planTiers(c, policy, aws, AWS_US_EAST_1, { now: NOW, keepHotManifests: keepHot, graduated: [record] });
+    expect(named.moves.length).toBe(0);
+    const byDefault = planTiers(c, policy, aws, AWS_US_EAST_1, { now: NOW, keepHotManifests: keepHot, graduated: [record], keepHotIsDefault: true });
+    expect(byDefault.moves.list().map((m) => m.packId)).toEqual([id(1), id(2)]);
+    // variants stay hot whatever the record says
+    c.pin(id(11));
+    const pinned = planTiers(c, policy, aws, AWS_US_EAST_1, { now: NOW, keepHotManifests: keepHot, graduated: [record], keepHotIsDefault: true });
+    expect(pinned.moves.list().map((m) => m.packId)).toEqual([id(1)]);
+  });
+
+  it('a pending graduated mark whose record is gone (hydrated) is taken back', () => {
+    const c = graduatedCatalog();
+    c.setPending(id(1), 'warm', NOW - 3_600_000);
+    const plan = planTiers(c, policy, aws, AWS_US_EAST_1, { now: NOW, keepHotManifests: new Set() });
+    expect(plan.moves.list().map((m) => [m.packId, m.phase, m.reason])).toEqual([[id(1), 'unmark', 'in-use']]);
+  });
+});
+
 describe('readTierPolicy', () => {
   it('reads durations, keep-hot patterns (multi-valued) and the mode', () => {
     const p = readTierPolicy(

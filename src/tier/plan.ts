@@ -11,7 +11,17 @@
  *   once `graceMs` passed since the mark and it is still eligible; a mark whose pack is no
  *   longer eligible is taken back ('unmark');
  * - `now` earlier than something the storage stamped (an upload) by more than a day: the
- *   clock is wrong, and nothing is planned.
+ *   clock is wrong, and nothing is planned;
+ * - graduated file versions (`v1/tier/graduated/`, graduated.ts): a manifest a graduation
+ *   record names is last used at the record's `lastChange`, plus any read or upload after
+ *   the record's `since` (someone else using it since is a real use and wins); a pack all
+ *   of whose users are graduated counts its own reads and upload only after the earliest
+ *   `since` among them, so it goes warm (or colder, by `lastChange`'s age) without waiting
+ *   for the warm age of its upload; a pack that also holds a chunk of a non-graduated file
+ *   version keeps that version's last use (the usual max). Variants still keep packs hot,
+ *   and so do keep-hot manifests, except that with `keepHotIsDefault` (no keep-hot pattern
+ *   configured anywhere: the default branch's current files stand in for "needed now") a
+ *   graduated manifest is not held hot by that default. Such moves say reason 'graduated'.
  *
  * Memory: two typed arrays over manifests and two over packs (about 17 bytes a pack and
  * 9 a manifest), plus the moves in a compact table (about 60 bytes a move); rows are read
@@ -29,6 +39,8 @@ import type { TierCatalog } from './catalog.js';
 import { DAY_MS, type TierPolicy } from './policy.js';
 
 export type MovePhase = 'mark' | 'move' | 'wait' | 'unmark';
+/** why a pack goes colder: the age of its last use, or its users' graduation; unmark: it is in use (or kept hot) again */
+export type MoveReason = 'age' | 'graduated' | 'in-use';
 
 export interface PackMove {
   packId: string;
@@ -43,6 +55,7 @@ export interface PackMove {
   lastUse: number;
   /** when it entered its current class (for early-deletion charges) */
   classSince: number;
+  reason: MoveReason;
 }
 
 const PHASES: readonly MovePhase[] = ['mark', 'move', 'wait', 'unmark'];
@@ -54,13 +67,14 @@ export class PackMoves implements Iterable<PackMove> {
   private lastUse = new Float64Array(1024);
   private classSince = new Float64Array(1024);
   private codes = new Uint8Array(1024 * 4); // fromClass idx, fromTier, toTier, phase
+  private graduated = new Uint8Array(1024);
   private readonly classes: string[] = [];
   private readonly classIndex = new Map<string, number>();
   length = 0;
 
   constructor(private readonly toClassOf: (t: Tier) => string) {}
 
-  add(packId: string, size: number, fromClass: string, fromTier: Tier, toTier: Tier, phase: MovePhase, lastUse: number, classSince: number): void {
+  add(packId: string, size: number, fromClass: string, fromTier: Tier, toTier: Tier, phase: MovePhase, lastUse: number, classSince: number, graduated = false): void {
     if (this.length === this.size.length) this.grow();
     const i = this.length++;
     this.ids.write(packId, i * 32, 32, 'hex');
@@ -77,6 +91,7 @@ export class PackMoves implements Iterable<PackMove> {
     this.codes[i * 4 + 1] = tierRank(fromTier);
     this.codes[i * 4 + 2] = tierRank(toTier);
     this.codes[i * 4 + 3] = PHASES.indexOf(phase);
+    this.graduated[i] = graduated ? 1 : 0;
   }
 
   private grow(): void {
@@ -95,10 +110,14 @@ export class PackMoves implements Iterable<PackMove> {
     const codes = new Uint8Array(n * 4);
     codes.set(this.codes);
     this.codes = codes;
+    const graduated = new Uint8Array(n);
+    graduated.set(this.graduated);
+    this.graduated = graduated;
   }
 
   at(i: number): PackMove {
     const toTier = TIERS[this.codes[i * 4 + 2]!]!;
+    const phase = PHASES[this.codes[i * 4 + 3]!]!;
     return {
       packId: this.ids.toString('hex', i * 32, i * 32 + 32),
       size: this.size[i]!,
@@ -106,9 +125,10 @@ export class PackMoves implements Iterable<PackMove> {
       fromTier: TIERS[this.codes[i * 4 + 1]!]!,
       toTier,
       toClass: this.toClassOf(toTier),
-      phase: PHASES[this.codes[i * 4 + 3]!]!,
+      phase,
       lastUse: this.lastUse[i]!,
       classSince: this.classSince[i]!,
+      reason: phase === 'unmark' ? 'in-use' : this.graduated[i] ? 'graduated' : 'age',
     };
   }
 
@@ -160,7 +180,16 @@ export interface TierPlan {
   earlyDeletion: number;
   /** packs kept hot by keep-hot patterns or variants */
   keptHot: TierTotals;
+  /** graduation records read, the file versions they name that the catalog holds, and the packs whose use they set (all users graduated) */
+  graduated: { records: number; manifests: number; packs: number; bytes: number };
   notes: string[];
+}
+
+/** One graduation record as the planner needs it (graduated.ts reads them). */
+export interface GraduatedInput {
+  manifests: Iterable<string>;
+  lastChange: number;
+  since: number;
 }
 
 export interface PlanOptions {
@@ -168,6 +197,10 @@ export interface PlanOptions {
   keepHotManifests: ReadonlySet<string> | Iterable<string>;
   /** an upload stamped this much after `now` means the clock is wrong (default 1 day) */
   clockToleranceMs?: number;
+  /** graduation records (see the top of this file) */
+  graduated?: readonly GraduatedInput[];
+  /** the keep-hot list is the default (no pattern configured): it does not hold graduated manifests hot */
+  keepHotIsDefault?: boolean;
 }
 
 function zeroTotals(): Record<Tier, TierTotals> {
@@ -183,7 +216,7 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
   const before = zeroTotals();
   const after = zeroTotals();
   const keptHot = { packs: 0, bytes: 0 };
-  const plan: TierPlan = { now, provider: profile.name, tiered: classes !== null, moves, phases, before, after, monthlyCostBefore: 0, monthlyCostAfter: 0, tierCostBefore: { hot: 0, warm: 0, cold: 0, deep: 0 }, tierCostAfter: { hot: 0, warm: 0, cold: 0, deep: 0 }, transitionCost: 0, earlyDeletion: 0, keptHot, notes };
+  const plan: TierPlan = { now, provider: profile.name, tiered: classes !== null, moves, phases, before, after, monthlyCostBefore: 0, monthlyCostAfter: 0, tierCostBefore: { hot: 0, warm: 0, cold: 0, deep: 0 }, tierCostAfter: { hot: 0, warm: 0, cold: 0, deep: 0 }, transitionCost: 0, earlyDeletion: 0, keptHot, graduated: { records: opts.graduated?.length ?? 0, manifests: 0, packs: 0, bytes: 0 }, notes };
   if (classes === null) {
     notes.push(profile.note ?? `${profile.name} has one storage class: nothing to move`);
     return plan;
@@ -191,23 +224,44 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
   // the newest time the storage stamped, seen while scanning (checked before the plan is returned)
   let newest = 0;
 
-  // 1. last use and hotness of every manifest
+  // 1. last use and hotness of every manifest; graduated ones: [lastChange, since] (two
+  // records naming one version: the later lastChange, the earlier since)
   const max = catalog.maxNumbers();
+  const grad = new Map<number, [number, number]>();
+  for (const g of opts.graduated ?? []) {
+    for (const n of catalog.manifestNumbers(g.manifests)) {
+      const had = grad.get(n);
+      grad.set(n, had ? [Math.max(had[0], g.lastChange), Math.min(had[1], g.since)] : [g.lastChange, g.since]);
+    }
+  }
+  plan.graduated.manifests = grad.size;
   const mUse = new Float64Array(max.manifest + 1);
   const mHot = new Uint8Array(max.manifest + 1);
   for (const [n, uploaded, read, pinned] of catalog.iterateManifestUse()) {
     if (uploaded > newest) newest = uploaded;
-    mUse[n] = Math.max(uploaded, read);
+    const g = grad.get(n);
+    mUse[n] = g === undefined ? Math.max(uploaded, read) : Math.max(g[0], uploaded > g[1] ? uploaded : 0, read > g[1] ? read : 0);
     if (pinned) mHot[n] = 1;
   }
-  for (const n of catalog.manifestNumbers(opts.keepHotManifests)) mHot[n] = 1;
+  for (const n of catalog.manifestNumbers(opts.keepHotManifests)) if (!(opts.keepHotIsDefault && grad.has(n))) mHot[n] = 1;
 
-  // 2. fold users into packs
+  // 2. fold users into packs; with graduation records, whether every user is graduated
+  // (pGrad 1: all so far, 2: one is not) and the earliest `since` among them
   const pUse = new Float64Array(max.pack + 1);
   const pHot = new Uint8Array(max.pack + 1);
+  const pGrad = grad.size ? new Uint8Array(max.pack + 1) : null;
+  const pSince = grad.size ? new Float64Array(max.pack + 1) : null;
   for (const [p, m] of catalog.iterateUsers()) {
     if (mUse[m]! > pUse[p]!) pUse[p] = mUse[m]!;
     if (mHot[m]) pHot[p] = 1;
+    if (pGrad !== null && pGrad[p] !== 2) {
+      const g = grad.get(m);
+      if (g === undefined) pGrad[p] = 2;
+      else if (pGrad[p] === 0) {
+        pGrad[p] = 1;
+        pSince![p] = g[1];
+      } else if (g[1] < pSince![p]!) pSince![p] = g[1];
+    }
   }
 
   // 3. each pack: where it is, where it should be
@@ -238,7 +292,14 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
     const byClass = tierOfClass(profile, cls);
     // lifecycle mode: tagged for a tier the bucket's rules have not applied yet counts as there
     const current = taggedRank === null ? byClass : colder(byClass, TIERS[taggedRank]!);
-    const lastUse = Math.max(pUse[n]!, uploaded, read);
+    // a pack only graduated versions use: its own reads and upload count after their graduation
+    const graduated = pGrad !== null && pGrad[n] === 1;
+    const since = graduated ? pSince![n]! : -Infinity;
+    const lastUse = Math.max(pUse[n]!, uploaded > since ? uploaded : 0, read > since ? read : 0);
+    if (graduated) {
+      plan.graduated.packs++;
+      plan.graduated.bytes += size;
+    }
     const age = now - lastUse;
     let target: Tier = age >= deepMs ? 'deep' : age >= coldMs ? 'cold' : age >= warmMs ? 'warm' : 'hot';
     if (pHot[n]) {
@@ -263,7 +324,7 @@ export function planTiers(catalog: TierCatalog, policy: TierPolicy, profile: Pro
     else if (pendingAt !== null && now - pendingAt >= policy.graceMs) phase = 'move';
     else phase = 'wait';
     if (phase !== null) {
-      moves.add(id, size, cls, current, to, phase, lastUse, classSince);
+      moves.add(id, size, cls, current, to, phase, lastUse, classSince, graduated);
       phases[phase].packs++;
       phases[phase].bytes += size;
     }

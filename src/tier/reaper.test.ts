@@ -306,3 +306,81 @@ describe('reaper runs', () => {
     expect(r.plan.moves.list().map((m) => m.packId)).toEqual([files[1]!.packId]);
   });
 });
+
+describe('reapOnce with graduation records (v1/tier/graduated/)', () => {
+  const recordOf = (manifests: string[], lastChange: number, at: number): Buffer =>
+    Buffer.from(JSON.stringify({ version: 1, tier: 'warm', graduatedAt: new Date(at).toISOString(), lastChange: new Date(lastChange).toISOString(), workTree: '/w/a', manifests }) + '\n');
+
+  it('marks the packs of a graduated repository warm at once, moves them after the grace; a hydrate in between takes the mark back', async () => {
+    const { storage, files } = await remoteOf(3);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 5 * DAY_MS; // pushed 5 days ago: nothing is warm by age
+    const plain = await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    expect(plain.plan.moves.length).toBe(0);
+    // files 0 and 1 graduated (last changed 40 days ago); file 2 not
+    await storage.put('v1/tier/graduated/aaaa0001.json', recordOf([files[0]!.manifest, files[1]!.manifest], T0 - 40 * DAY_MS, storage.clock));
+    storage.clock += 60_000;
+    const r1 = await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    expect(r1.plan.moves.list().map((m) => [m.packId, m.toTier, m.phase, m.reason])).toEqual(
+      [files[0]!, files[1]!].map((f) => [f.packId, 'warm', 'mark', 'graduated']).sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+    );
+    expect(r1.graduation).toEqual({ records: 1, unreadable: [] });
+    expect(await storage.head(pendingKey(files[0]!.packId))).not.toBeNull();
+    // hydrate before the grace ends: the record goes, the next run unmarks and moves nothing
+    await storage.delete('v1/tier/graduated/aaaa0001.json');
+    storage.clock += 2 * DAY_MS;
+    const r2 = await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    expect(r2.plan.moves.list().map((m) => m.phase).sort()).toEqual(['unmark', 'unmark']);
+    expect(r2.apply).toMatchObject({ moved: 0, unmarked: 2 });
+    expect(await storage.head(pendingKey(files[0]!.packId))).toBeNull();
+    expect(catalog.pack(files[0]!.packId)).toMatchObject({ storageClass: 'STANDARD', pendingTier: null });
+    // graduated again: marked, then moved after the grace (the same two phases as by age)
+    await storage.put('v1/tier/graduated/aaaa0001.json', recordOf([files[0]!.manifest, files[1]!.manifest], T0 - 40 * DAY_MS, storage.clock));
+    storage.clock += 60_000;
+    await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    storage.clock += DAY_MS + 60_000;
+    const r4 = await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    expect(r4.apply).toMatchObject({ moved: 2 });
+    expect(catalog.pack(files[0]!.packId)!.storageClass).toBe('STANDARD_IA');
+    expect(catalog.pack(files[2]!.packId)!.storageClass).toBe('STANDARD');
+  });
+
+  it('a read through the remote after the graduation keeps the pack hot (a real use)', async () => {
+    const { storage, files } = await remoteOf(2);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 5 * DAY_MS;
+    await storage.put('v1/tier/graduated/aaaa0002.json', recordOf([files[0]!.manifest, files[1]!.manifest], T0 - 40 * DAY_MS, storage.clock - 60_000));
+    const r = await reapOnce(storage, catalog, policy, { now: storage.clock + 60_000, keepHotManifests: new Set(), access: [{ kind: 'file', id: files[1]!.manifest, at: storage.clock + 1000 }] });
+    expect(r.plan.moves.list().map((m) => m.packId)).toEqual([files[0]!.packId]);
+  });
+
+  it('a malformed record is reported in the notes and ignored; the run goes on', async () => {
+    const { storage, files } = await remoteOf(2);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 5 * DAY_MS;
+    await storage.put('v1/tier/graduated/bad00001.json', Buffer.from('{"version": 1, "graduatedAt": "yesterday"'));
+    await storage.put('v1/tier/graduated/bad00002.json', Buffer.from(JSON.stringify({ version: 1, graduatedAt: '2024-01-01T00:00:00Z', lastChange: 'never', manifests: [] })));
+    await storage.put('v1/tier/graduated/good0001.json', recordOf([files[1]!.manifest], T0 - 40 * DAY_MS, storage.clock));
+    storage.clock += 60_000;
+    const r = await reapOnce(storage, catalog, policy, { now: storage.clock, keepHotManifests: new Set() });
+    expect(r.graduation.records).toBe(1);
+    expect(r.graduation.unreadable).toEqual(['v1/tier/graduated/bad00001.json: not JSON', 'v1/tier/graduated/bad00002.json: lastChange is not a time']);
+    expect(r.plan.notes.filter((n) => n.startsWith('graduation record'))).toHaveLength(2);
+    expect(r.plan.moves.list().map((m) => [m.packId, m.reason])).toEqual([[files[1]!.packId, 'graduated']]);
+  });
+
+  it('with the published keep-hot list (no pattern: the default branch), graduated versions are not held hot; with a pattern they are', async () => {
+    const { storage, files } = await remoteOf(1);
+    const catalog = TierCatalog.open(':memory:');
+    storage.clock = T0 + 5 * DAY_MS;
+    await storage.put('v1/tier/graduated/aaaa0003.json', recordOf([files[0]!.manifest], T0 - 40 * DAY_MS, storage.clock));
+    await storage.put(KEEP_HOT_KEY, Buffer.from(JSON.stringify({ v: 1, at: T0, patterns: [], manifests: [files[0]!.manifest] })));
+    storage.clock += 60_000;
+    const dflt = await reapOnce(storage, catalog, policy, { now: storage.clock, dryRun: true });
+    expect(dflt.plan.moves.list().map((m) => m.reason)).toEqual(['graduated']);
+    await storage.put(KEEP_HOT_KEY, Buffer.from(JSON.stringify({ v: 1, at: T0, patterns: ['*.mov'], manifests: [files[0]!.manifest] })));
+    const named = await reapOnce(storage, catalog, policy, { now: storage.clock, dryRun: true });
+    expect(named.plan.moves.length).toBe(0);
+    expect(named.plan.keptHot.packs).toBe(1);
+  });
+});

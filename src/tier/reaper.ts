@@ -13,6 +13,7 @@ import type { ObjectStorage } from '../transfer/object-storage.js';
 import { applyTierPlan, storageClock, type ApplyOptions, type ApplyResult } from './apply.js';
 import { TierCatalog, type AccessEntry } from './catalog.js';
 import { pendingKey, syncCatalog, type SyncSummary } from './catalog-sync.js';
+import { readGraduationRecords } from './graduated.js';
 import { readPublishedKeepHot } from './keep-hot.js';
 import { planTiers, type TierPlan } from './plan.js';
 import type { TierPolicy } from './policy.js';
@@ -26,6 +27,12 @@ export interface ReaperOptions {
   now?: number;
   /** default: the published keep-hot.json (none published: nothing may move) */
   keepHotManifests?: ReadonlySet<string>;
+  /**
+   * the keep-hot list is the default one (no pattern configured: the default branch's
+   * current files), which does not hold graduated file versions hot; default: true when the
+   * published list is used and names no pattern, false when `keepHotManifests` is given
+   */
+  keepHotIsDefault?: boolean;
   /** plan only: no probe, no marks, no moves */
   dryRun?: boolean;
   apply?: Omit<ApplyOptions, 'now' | 'dryRun' | 'mode'>;
@@ -41,6 +48,8 @@ export interface ReaperResult {
   plan: TierPlan;
   apply: ApplyResult | null;
   clock: { client: number; storage: number | null; skewMs: number | null };
+  /** graduation records (v1/tier/graduated/): how many were used, and those ignored (`<key>: <why>`) */
+  graduation: { records: number; unreadable: string[] };
 }
 
 /** Skews above this are said in the plan's notes. */
@@ -60,8 +69,18 @@ export async function reapOnce(storage: ObjectStorage & TierStorage, catalog: Ti
   const now = storageNow ?? client;
   // keep-hot: given (a client computes it from git), else the list a client published; with
   // neither, nothing is known to be needed now, so nothing may move (the plan is still shown)
-  const keepHot = opts.keepHotManifests ?? (await readPublishedKeepHot(storage))?.manifests ?? null;
-  const plan = planTiers(catalog, policy, profile, opts.prices ?? defaultPrices(storage), { now, keepHotManifests: keepHot ?? new Set<string>() });
+  const published = opts.keepHotManifests ? null : await readPublishedKeepHot(storage);
+  const keepHot = opts.keepHotManifests ?? published?.manifests ?? null;
+  const keepHotIsDefault = opts.keepHotIsDefault ?? (published !== null && published.patterns.length === 0);
+  // repositories graduated (git dits graduate): their packs go warm by their last change
+  const graduation = await readGraduationRecords(storage);
+  const plan = planTiers(catalog, policy, profile, opts.prices ?? defaultPrices(storage), {
+    now,
+    keepHotManifests: keepHot ?? new Set<string>(),
+    graduated: graduation.records,
+    keepHotIsDefault,
+  });
+  for (const u of graduation.unreadable) plan.notes.push(`graduation record ${u}: ignored (its packs are planned by age)`);
   const skew = storageNow === null ? null : client - storageNow;
   if (skew !== null) {
     catalog.setMeta('clock_skew', JSON.stringify({ at: client, skewMs: skew }));
@@ -82,7 +101,7 @@ export async function reapOnce(storage: ObjectStorage & TierStorage, catalog: Ti
   const apply = opts.dryRun || keepHotUnknown ? null : await applyTierPlan(storage, catalog, plan, { ...opts.apply, now, mode: policy.mode });
   // markers of packs deleted since (gc): a pack pushed again later starts with no mark
   if (!opts.dryRun) for (const id of sync.orphanMarkers) await storage.delete(pendingKey(id));
-  return { sync, plan, apply, clock: { client, storage: storageNow, skewMs: skew } };
+  return { sync, plan, apply, clock: { client, storage: storageNow, skewMs: skew }, graduation: { records: graduation.records.length, unreadable: graduation.unreadable } };
 }
 
 function formatSkew(ms: number): string {

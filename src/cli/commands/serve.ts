@@ -38,6 +38,8 @@ const serveOptions = {
   'tier-folder': { type: 'string', value: '<tier>=<dir>[,...]', description: 'keep tiers of the data dir in other folders, e.g. warm=/mnt/nas/warm,deep=/mnt/tape (remembered in the data dir)' },
   'tier-archive': { type: 'string', value: '<tier>[,...]', description: 'with --tier-folder: tiers whose folder needs a restore step before a read, like tape (e.g. deep)' },
   'tier-schedule': { type: 'string', value: '<HH:MM>|off', description: 'when the tier reaper runs each day, UTC (default dits.tier.schedule, 03:00); the ages and grace come from the dits.tier.* settings of the user running the server' },
+  mirror: { type: 'string', value: '<folder>|dits::s3://bucket/prefix', description: 'keep every repository\'s storage copied to <mirror>/<owner>/<name> on a schedule (default dits.server.mirror)' },
+  'mirror-schedule': { type: 'string', value: '<schedule>', description: 'with --mirror: when it runs, UTC: 04:00 (the default, dits.server.mirrorSchedule), hourly, *:0/15, off (only POST /api/mirror/run)' },
 } as const satisfies OptionTable;
 
 /**
@@ -119,7 +121,7 @@ function superviseWorkers(ctx: CliContext, n: number, args: string[]): { stop():
 const serve: Command = {
   summary: 'Run the Dits server (locks, accounts, dits::http remotes) until Ctrl-C',
   usage:
-    'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--tier-folder <tier>=<dir>[,...] [--tier-archive <tier>]] [--tier-schedule <HH:MM>|off] [--port <n>] [--host <address>] [--workers <n> [--lease <seconds>]] [--quiet]',
+    'git dits serve [--data <dir>] [--storage s3://bucket/prefix [--proxy-bytes]] [--tier-folder <tier>=<dir>[,...] [--tier-archive <tier>]] [--tier-schedule <HH:MM>|off] [--mirror <folder>|dits::s3://bucket/prefix [--mirror-schedule <schedule>]] [--port <n>] [--host <address>] [--workers <n> [--lease <seconds>]] [--quiet]',
   options: serveOptions,
   async run(args, ctx) {
     const { values } = parseOptions(args, serveOptions);
@@ -136,12 +138,28 @@ const serve: Command = {
     }
     await rememberTierFolders(dataDir, values['tier-folder'], values['tier-archive']);
     // the reaper's policy: the dits.tier.* settings of the user running the server
-    const tierPolicy = readTierPolicy(await readDitsConfig(ctx.cwd));
+    const config = await readDitsConfig(ctx.cwd);
+    const tierPolicy = readTierPolicy(config);
     const tierSchedule = values['tier-schedule'] ?? tierPolicy.schedule;
     try {
       parseScheduleTime(tierSchedule);
     } catch (e) {
       throw new DitsUserError('bad-option-value', `--tier-schedule: ${(e as Error).message}`, { hint: 'e.g. --tier-schedule 03:00 (UTC), or off' });
+    }
+    // the mirror: flag, else the git config of the user running the server
+    const mirror = values.mirror ?? config.string('dits.server.mirror');
+    const mirrorSchedule = values['mirror-schedule'] ?? config.string('dits.server.mirrorSchedule') ?? '04:00';
+    if (mirror === undefined && values['mirror-schedule'] !== undefined) throw new DitsUserError('bad-option-value', '--mirror-schedule needs --mirror', { hint: 'e.g. --mirror /mnt/backup/dits --mirror-schedule 04:00' });
+    let mirrorUrl: string | undefined;
+    if (mirror !== undefined) {
+      const { parseMirrorUrl, parseMirrorSchedule } = await import('../../../server/mirror-scheduler.js');
+      const root = parseMirrorUrl(mirror, ctx.cwd);
+      mirrorUrl = root.kind === 'file' ? root.path : mirror; // a relative path from here
+      try {
+        parseMirrorSchedule(mirrorSchedule);
+      } catch (e) {
+        throw new DitsUserError('bad-option-value', `--mirror-schedule: ${(e as Error).message}`, { hint: (e as DitsUserError).hint ?? 'e.g. 04:00 (UTC), hourly, or off' });
+      }
     }
     const server = await import('../../../server/index.js');
     const logger = values.quiet ? server.silentLogger : server.createJsonLogger((line: string) => ctx.stderr.write(line + '\n'));
@@ -157,6 +175,7 @@ const serve: Command = {
       ...(values['proxy-bytes'] === true ? { direct: false } : {}),
       tierPolicy,
       tierSchedule,
+      ...(mirrorUrl === undefined ? {} : { mirror: mirrorUrl, mirrorSchedule, mirrorHoldMs: Number(ctx.env.DITS_MIRROR_HOLD_MS ?? 0) }),
     };
     let running: Awaited<ReturnType<typeof server.startServer>>;
     try {
@@ -169,6 +188,7 @@ const serve: Command = {
     }
     out(ctx, `Dits server listening on ${running.url} (data: ${dataDir})`);
     out(ctx, `Remotes: git remote add origin dits::${running.url}/<owner>/<repo>. Stop with Ctrl-C.`);
+    if (running.mirror) out(ctx, `Mirror: ${running.mirror.location} (${mirrorSchedule === 'off' ? 'only when asked: POST /api/mirror/run' : `${mirrorSchedule} UTC`}; GET /api/mirror shows the last run).`);
     const workerArgs = ['--data', dataDir, ...(values.storage === undefined ? [] : ['--storage', values.storage]), ...(values.lease === undefined ? [] : ['--lease', values.lease]), ...(values.quiet ? ['--quiet'] : [])];
     const workers = workerCount > 0 ? superviseWorkers(ctx, workerCount, workerArgs) : undefined;
     if (workers) out(ctx, `Job workers: ${workerCount} (\`git dits server status\` shows the queue).`);

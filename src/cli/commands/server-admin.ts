@@ -283,6 +283,12 @@ async function runServerAdmin(args: string[], ctx: CliContext): Promise<number> 
         const c = jobs.counts;
         out(ctx, `Jobs: ${c.queued} queued, ${c.leased} leased, ${c.done} done, ${c.failed} failed (to retry), ${c.dead} dead`);
         for (const d of jobs.dead) out(ctx, `  dead #${d.id} ${d.kind} ${d.repo} ${d.original.slice(0, 12)} after ${d.attempts} attempt(s): ${d.lastError ?? '?'}`);
+        if (s.mirror) {
+          const m = s.mirror;
+          const last = m.lastRun;
+          out(ctx, `Mirror: ${m.mirror} (${m.schedule} UTC); ${m.running ? `running since ${m.running.startedAt}; ` : ''}last run: ${last ? `${last.result ?? 'running'} at ${last.finishedAt ?? last.startedAt}${last.error ? ` (${last.error})` : ''}` : 'none yet'}; next: ${m.nextRun ?? 'not scheduled'}`);
+          for (const r of last?.repos ?? []) if (r.result !== 'ok') out(ctx, `  ${r.repo}: ${r.result}${r.error ? `: ${r.error}` : r.notCopiedCount ? `: ${r.notCopiedCount} object(s) not copied (${r.notCopied?.[0]?.reason ?? '?'}), refs ${r.refs}` : ''}`);
+        }
         out(ctx, `Workers: ${jobs.workers.length}${jobs.workers.length === 0 ? ' (start them with `git dits serve --workers N` or `git dits worker`)' : ''}`);
         for (const w of jobs.workers) out(ctx, `  ${w.id}\tpid ${w.pid} on ${w.host}\t${w.jobId === null ? 'idle' : `job #${w.jobId}`}\t${w.jobsDone} done, ${w.jobsFailed} failed`);
         if (s.recentActivity.length > 0) {

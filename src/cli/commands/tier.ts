@@ -122,6 +122,24 @@ function describePolicy(p: TierPolicy): string {
   return `warm after ${d(p.warmAfterDays)}, cold after ${d(p.coldAfterDays)}, deep after ${d(p.deepAfterDays)} without use; grace ${formatGrace(p.graceMs)}; mode ${p.mode}`;
 }
 
+/** What graduation records (git dits graduate) did to the plan. */
+function graduatedLine(plan: TierPlan): string {
+  const g = plan.graduated;
+  const going = graduatedMoving(plan);
+  return `Graduated: ${g.records} repository record(s) naming ${g.manifests} file version(s); ${g.packs} pack(s) (${formatBytes(g.bytes)}) used by them only, ${going.packs} (${formatBytes(going.bytes)}) going colder because of it`;
+}
+
+/** Packs marked, waiting or moving colder because their users graduated. */
+function graduatedMoving(plan: TierPlan): { packs: number; bytes: number } {
+  const going = { packs: 0, bytes: 0 };
+  for (const m of plan.moves) {
+    if (m.reason !== 'graduated') continue;
+    going.packs++;
+    going.bytes += m.size;
+  }
+  return going;
+}
+
 function renderPlan(ctx: CliContext, t: TierContext, policy: TierPolicy, r: ReaperResult, prices: PriceTable, limit: number, heading: string): void {
   const { plan } = r;
   out(ctx, `${t.remote.name} (${t.storage!.location}), ${plan.provider} classes; ${describePolicy(policy)}`);
@@ -131,9 +149,10 @@ function renderPlan(ctx: CliContext, t: TierContext, policy: TierPolicy, r: Reap
   const p = plan.phases;
   out(ctx, `${heading}: mark ${p.mark.packs} pack(s) (${formatBytes(p.mark.bytes)}), move ${p.move.packs} (${formatBytes(p.move.bytes)}), waiting out the grace ${p.wait.packs}, unmark ${p.unmark.packs}; kept hot by keep-hot or variants: ${plan.keptHot.packs} pack(s)`);
   for (const m of plan.moves.list(undefined, limit)) {
-    out(ctx, `  ${m.phase.padEnd(6)} ${m.packId.slice(0, 16)} ${formatBytes(m.size).padStart(9)} ${m.fromClass} -> ${m.phase === 'unmark' ? '(stays)' : m.toClass}, last used ${new Date(m.lastUse).toISOString().slice(0, 10)}`);
+    out(ctx, `  ${m.phase.padEnd(6)} ${m.packId.slice(0, 16)} ${formatBytes(m.size).padStart(9)} ${m.fromClass} -> ${m.phase === 'unmark' ? '(stays)' : m.toClass}, last used ${new Date(m.lastUse).toISOString().slice(0, 10)}${m.reason === 'graduated' ? ' (graduated)' : ''}`);
   }
   if (plan.moves.length > limit) out(ctx, `  ... ${plan.moves.length - limit} more (--limit, or --json for all)`);
+  if (plan.graduated.records) out(ctx, graduatedLine(plan));
   for (const n of plan.notes) out(ctx, `note: ${n}`);
   out(ctx, `Prices: ${prices.provider} ${prices.region} as of ${prices.asOf} (dits.tier.priceTable names another table).`);
 }
@@ -180,6 +199,7 @@ async function runTier(ctx: CliContext, t: TierContext, opts: { dryRun: boolean;
       prices,
       dryRun: opts.dryRun,
       keepHotManifests: new Set(keepHot.manifests),
+      keepHotIsDefault: policy.keepHot.length === 0,
       access: remoteAccess(t, storage, !opts.dryRun),
       apply: {
         signal: abort.signal,
@@ -311,6 +331,7 @@ async function tierStatus(args: string[], ctx: CliContext): Promise<number> {
       monthlyCost: plan.monthlyCostBefore,
       nextRun: { ...plan.phases, transitionCost: plan.transitionCost, earlyDeletion: plan.earlyDeletion, monthlyCostAfter: plan.monthlyCostAfter },
       keptHot: plan.keptHot,
+      graduated: { ...plan.graduated, goingColder: graduatedMoving(plan) },
       thaws,
       notes: plan.notes,
       prices: { provider: prices.provider, region: prices.region, asOf: prices.asOf },
@@ -322,6 +343,7 @@ async function tierStatus(args: string[], ctx: CliContext): Promise<number> {
   out(ctx, `  total ${formatDollars(plan.monthlyCostBefore)}/month (prices: ${prices.provider} ${prices.region} as of ${prices.asOf})`);
   const p = plan.phases;
   out(ctx, `Next run: mark ${p.mark.packs} pack(s) (${formatBytes(p.mark.bytes)}), move ${p.move.packs} (${formatBytes(p.move.bytes)}), ${p.wait.packs} waiting out the grace; then ${formatDollars(plan.monthlyCostAfter)}/month`);
+  if (plan.graduated.records) out(ctx, graduatedLine(plan));
   out(ctx, `Thaws in progress: ${thaws.inProgress.length}; restored copies expiring within 2 days: ${thaws.expiring.length}`);
   for (const th of thaws.inProgress) out(ctx, describeThaw(th));
   if (thaws.expiring.length) out(ctx, 'Expiring soon (`git dits thaw <path> --days N` again to keep them):');
@@ -374,7 +396,9 @@ Packs move hot -> warm -> cold -> deep by the last use of every file version usi
 (dits.tier.keepHot: path globs, branch:<name>, tag:<glob>; default: the remote's default
 branch's current files) or a proxy, poster or sprite uses them. A run first marks packs
 (v1/tier/pending/), and moves them on a later run after dits.tier.grace (24h) if they are
-still unused. Manifests, git data, pack indexes and variants never leave hot.`,
+still unused. Manifests, git data, pack indexes and variants never leave hot. File versions of
+a graduated repository (git dits graduate) count as last used at its last change: their packs
+go warm without waiting for the warm age (shown as "(graduated)"), until git dits hydrate.`,
   options: { ...applyOptions, ...planOptions },
   subcommands: {
     plan: { usage: 'git dits tier plan [--remote <name>] [--json] [--limit <n>]', summary: 'What the next run would move, bytes per tier, monthly cost before and after, early-deletion charges (changes nothing on the remote)', options: planOptions },
