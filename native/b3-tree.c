@@ -1,12 +1,12 @@
 /*
- * A BLAKE3 file hasher that keeps the chaining value of every 1 MiB leaf (b3.h), built on
+ * A BLAKE3 file hasher that keeps the chaining value of every 4 MiB leaf (b3.h), built on
  * the implementation's tree pieces (b3_chunk_cvs, b3_parent_cvs, b3_chunk_cv,
  * b3_parent_cv), so it hashes at the same speed as b3_update: the same compressions, the
  * chunks many at a time.
  *
  * BLAKE3's tree over n chunks puts the largest power of two below n on the left; every
- * split of an input over 1 MiB is then at a multiple of 1024 chunks, so each whole 1 MiB
- * stretch at a 1 MiB boundary is one subtree, and the rest at the end (under 1 MiB) is
+ * split of an input over 4 MiB is then at a multiple of 4096 chunks, so each whole 4 MiB
+ * stretch at a 4 MiB boundary is one subtree, and the rest at the end (under 4 MiB) is
  * another: the leaves. Above them the tree is BLAKE3's over the leaves, which is also
  * what joining them level by level, pairs left to right, an odd one carried up, gives.
  */
@@ -19,16 +19,21 @@ struct b3_tree {
   /* finished leaves (more input followed them: never the root) */
   uint8_t *leaves;
   size_t leaf_count, leaf_cap;
-  /* chunk chaining values of the leaf being filled: chunks leaf_count * 1024 + i */
+  /* chunk chaining values of the leaf being filled: chunks leaf_count * B3_LEAF_CHUNKS + i */
   uint8_t cvs[B3_LEAF_CHUNKS * B3_OUT_LEN];
   size_t cv_count;
+  /* scratch for joining a leaf */
+  uint8_t scratch[(B3_LEAF_CHUNKS / 2 + 1) * B3_OUT_LEN];
   /* the last chunk's bytes, hashed only once more input shows it is not the last */
   uint8_t buf[B3_CHUNK_LEN];
   size_t buf_len;
 };
 
 b3_tree *b3_tree_new(void) {
-  b3_tree *t = (b3_tree *)calloc(1, sizeof *t);
+  b3_tree *t = (b3_tree *)malloc(sizeof *t);
+  if (t == NULL) return NULL;
+  t->leaves = NULL;
+  t->leaf_count = t->leaf_cap = t->cv_count = t->buf_len = 0;
   return t;
 }
 
@@ -64,12 +69,23 @@ static void root_of(uint8_t *a, uint8_t *b, size_t n, uint8_t out[B3_OUT_LEN]) {
   b3_parent_cv(pair, pair + B3_OUT_LEN, 1, out);
 }
 
-/* The chaining value of the n <= 1024 chunk values in cvs (copied: cvs stays). */
+/*
+ * Room for a leaf's chunk values and the scratch to join them (192 KiB: on the heap, not
+ * the stack of whichever thread hashes). A few hundred kilobytes: not expected to fail.
+ */
+static uint8_t *leaf_room(void) {
+  uint8_t *a = (uint8_t *)malloc((size_t)(B3_LEAF_CHUNKS + B3_LEAF_CHUNKS / 2 + 1) * B3_OUT_LEN);
+  if (a == NULL) abort();
+  return a;
+}
+#define LEAF_SCRATCH(a) ((a) + (size_t)B3_LEAF_CHUNKS * B3_OUT_LEN)
+
+/* The chaining value of the n <= B3_LEAF_CHUNKS chunk values in cvs (copied: cvs stays). */
 static void leaf_of(const uint8_t *cvs, size_t n, uint8_t out[B3_OUT_LEN]) {
-  uint8_t a[B3_LEAF_CHUNKS * B3_OUT_LEN];
-  uint8_t b[(B3_LEAF_CHUNKS / 2 + 1) * B3_OUT_LEN];
+  uint8_t *a = leaf_room();
   memcpy(a, cvs, n * B3_OUT_LEN);
-  memcpy(out, reduce(a, b, n, 0), B3_OUT_LEN);
+  memcpy(out, reduce(a, LEAF_SCRATCH(a), n, 0), B3_OUT_LEN);
+  free(a);
 }
 
 static int push_leaf(b3_tree *t, const uint8_t cv[B3_OUT_LEN]) {
@@ -87,8 +103,7 @@ static int push_leaf(b3_tree *t, const uint8_t cv[B3_OUT_LEN]) {
 
 /* A full leaf with more input after it: joined into its chaining value. */
 static int close_leaf(b3_tree *t) {
-  uint8_t b[(B3_LEAF_CHUNKS / 2 + 1) * B3_OUT_LEN];
-  const uint8_t *cv = reduce(t->cvs, b, B3_LEAF_CHUNKS, 0);
+  const uint8_t *cv = reduce(t->cvs, t->scratch, B3_LEAF_CHUNKS, 0);
   uint8_t leaf[B3_OUT_LEN];
   memcpy(leaf, cv, B3_OUT_LEN);
   if (!push_leaf(t, leaf)) return 0;
@@ -143,15 +158,15 @@ static void last_leaves(const b3_tree *t, uint8_t full[B3_OUT_LEN], int *has_ful
     memcpy(last, chunk, B3_OUT_LEN);
     return;
   }
-  uint8_t a[B3_LEAF_CHUNKS * B3_OUT_LEN];
-  uint8_t b[(B3_LEAF_CHUNKS / 2 + 1) * B3_OUT_LEN];
+  uint8_t *a = leaf_room();
   memcpy(a, t->cvs, t->cv_count * B3_OUT_LEN);
   memcpy(a + t->cv_count * B3_OUT_LEN, chunk, B3_OUT_LEN);
-  memcpy(last, reduce(a, b, t->cv_count + 1, 0), B3_OUT_LEN);
+  memcpy(last, reduce(a, LEAF_SCRATCH(a), t->cv_count + 1, 0), B3_OUT_LEN);
+  free(a);
 }
 
 size_t b3_tree_leaf_count(const b3_tree *t) {
-  if (t->leaf_count == 0 && t->cv_count < B3_LEAF_CHUNKS) return 0; /* 1 MiB or less */
+  if (t->leaf_count == 0 && t->cv_count < B3_LEAF_CHUNKS) return 0; /* 4 MiB or less */
   return t->leaf_count + (t->cv_count == B3_LEAF_CHUNKS ? 2 : 1);
 }
 
@@ -172,30 +187,30 @@ void b3_tree_finalize(const b3_tree *t, uint8_t out[B3_OUT_LEN]) {
   }
   const size_t n = b3_tree_leaf_count(t);
   if (n == 0) {
-    /* 1 MiB or less, over one chunk: the chunks' tree */
-    uint8_t a[B3_LEAF_CHUNKS * B3_OUT_LEN];
-    uint8_t b[(B3_LEAF_CHUNKS / 2 + 1) * B3_OUT_LEN];
+    /* one leaf or less, over one chunk: the chunks' tree */
+    uint8_t *a = leaf_room();
     memcpy(a, t->cvs, t->cv_count * B3_OUT_LEN);
     b3_chunk_cv(t->buf, t->buf_len, t->cv_count, 0, a + t->cv_count * B3_OUT_LEN);
-    root_of(a, b, t->cv_count + 1, out);
+    root_of(a, LEAF_SCRATCH(a), t->cv_count + 1, out);
+    free(a);
     return;
   }
   uint8_t *a = (uint8_t *)malloc(n * B3_OUT_LEN + (n / 2 + 1) * B3_OUT_LEN);
-  if (a == NULL) abort(); /* a few bytes per MiB hashed: not expected to fail */
+  if (a == NULL) abort(); /* 32 bytes per 4 MiB hashed: not expected to fail */
   b3_tree_leaves(t, a);
   root_of(a, a + n * B3_OUT_LEN, n, out);
   free(a);
 }
 
 void b3_leaf_cv(const uint8_t *input, size_t len, uint64_t leaf_index, uint8_t out[B3_OUT_LEN]) {
-  uint8_t a[B3_LEAF_CHUNKS * B3_OUT_LEN];
-  uint8_t b[(B3_LEAF_CHUNKS / 2 + 1) * B3_OUT_LEN];
+  uint8_t *a = leaf_room();
   const uint64_t counter = leaf_index * B3_LEAF_CHUNKS;
   /* whole chunks but the last; the last (1..1024 bytes) on its own */
   const size_t chunks = (len + B3_CHUNK_LEN - 1) / B3_CHUNK_LEN;
   b3_chunk_cvs(input, chunks - 1, counter, a);
   b3_chunk_cv(input + (chunks - 1) * B3_CHUNK_LEN, len - (chunks - 1) * B3_CHUNK_LEN, counter + chunks - 1, 0, a + (chunks - 1) * B3_OUT_LEN);
-  memcpy(out, reduce(a, b, chunks, 0), B3_OUT_LEN);
+  memcpy(out, reduce(a, LEAF_SCRATCH(a), chunks, 0), B3_OUT_LEN);
+  free(a);
 }
 
 int b3_root_of(const uint8_t *leaves, size_t n, uint8_t out[B3_OUT_LEN]) {

@@ -54,12 +54,12 @@ void b3_parent_cv(const uint8_t left[B3_OUT_LEN], const uint8_t right[B3_OUT_LEN
 
 /*
  * b3-tree.c (over the four above, so the same for both implementations): a file hasher
- * that also keeps the chaining value of every 1 MiB leaf (1024 chunks, leaf i = bytes
- * [i MiB, (i + 1) MiB), the last one possibly shorter). Leaves are subtrees of BLAKE3's
- * tree of any input over 1 MiB, so after an edit in place the hash is found again from
+ * that also keeps the chaining value of every 4 MiB leaf (4096 chunks, leaf i = bytes
+ * [4i MiB, 4(i + 1) MiB), the last one possibly shorter). Leaves are subtrees of BLAKE3's
+ * tree of any input over 4 MiB, so after an edit in place the hash is found again from
  * the leaves that changed and the kept ones (b3_root_of).
  */
-#define B3_LEAF_CHUNKS 1024
+#define B3_LEAF_CHUNKS 4096
 #define B3_LEAF_LEN ((size_t)B3_LEAF_CHUNKS * B3_CHUNK_LEN)
 typedef struct b3_tree b3_tree;
 /* NULL when out of memory. */
@@ -71,13 +71,13 @@ int b3_tree_update(b3_tree *t, const uint8_t *input, size_t len);
 void b3_tree_finalize(const b3_tree *t, uint8_t out[B3_OUT_LEN]);
 /*
  * The leaves' chaining values of everything fed so far, 32 bytes each, into out (room
- * for b3_tree_leaf_count); none (0) for an input of 1 MiB or less, which is its own root.
+ * for b3_tree_leaf_count); none (0) for an input of 4 MiB or less, which is its own root.
  */
 size_t b3_tree_leaf_count(const b3_tree *t);
 void b3_tree_leaves(const b3_tree *t, uint8_t *out);
-/* The chaining value of one leaf (1 <= len <= B3_LEAF_LEN) of an input over 1 MiB. */
+/* The chaining value of one leaf (1 <= len <= B3_LEAF_LEN) of an input over 4 MiB. */
 void b3_leaf_cv(const uint8_t *input, size_t len, uint64_t leaf_index, uint8_t out[B3_OUT_LEN]);
-/* The hash of an input over 1 MiB from its n >= 2 leaves' chaining values; 0 when out of memory. */
+/* The hash of an input over 4 MiB from its n >= 2 leaves' chaining values; 0 when out of memory. */
 int b3_root_of(const uint8_t *leaves, size_t n, uint8_t out[B3_OUT_LEN]);
 
 #endif

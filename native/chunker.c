@@ -19,7 +19,7 @@
  *                       in order, to that hasher
  *   b3Hasher() -> hasher; b3Update(hasher, data); b3Digest(hasher) -> Buffer(32)
  *   b3TreeHasher() -> a hasher (fed and read as b3Hasher's) that also keeps the chaining
- *                       value of every 1 MiB leaf; b3Leaves(hasher) -> Buffer(32 per leaf);
+ *                       value of every 4 MiB leaf; b3Leaves(hasher) -> Buffer(32 per leaf);
  *   b3LeafCv(data, leafIndex) -> Buffer(32); b3RootOf(leaves) -> Buffer(32) (b3-tree.c)
  *   b3Impl(simd?)       -> which BLAKE3 implementation hashes; `simd` = false turns the
  *                       own implementation's AVX2 routine off (tests)
@@ -387,7 +387,7 @@ static napi_value js_b3(napi_env env, napi_callback_info info) {
 
 /*
  * A file hasher held by JavaScript: the plain incremental one (b3_hasher, allocated right
- * after this head), or, made with b3TreeHasher, one that also keeps the 1 MiB leaves'
+ * after this head), or, made with b3TreeHasher, one that also keeps the 4 MiB leaves'
  * chaining values (b3-tree.c). Both are fed and read the same way.
  */
 typedef struct {
@@ -475,7 +475,7 @@ static napi_value js_b3_digest(napi_env env, napi_callback_info info) {
   return digest_buffer(env, digest);
 }
 
-/* b3Leaves(treeHasher) -> Buffer: the 1 MiB leaves' chaining values so far (empty up to 1 MiB) */
+/* b3Leaves(treeHasher) -> Buffer: the 4 MiB leaves' chaining values so far (empty up to 4 MiB) */
 static napi_value js_b3_leaves(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -490,7 +490,7 @@ static napi_value js_b3_leaves(napi_env env, napi_callback_info info) {
   return buf;
 }
 
-/* b3LeafCv(data, leafIndex) -> Buffer(32): leaf `leafIndex` (1 byte .. 1 MiB) of an input over 1 MiB */
+/* b3LeafCv(data, leafIndex) -> Buffer(32): leaf `leafIndex` (1 byte .. 4 MiB) of an input over 4 MiB */
 static napi_value js_b3_leaf_cv(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -499,13 +499,13 @@ static napi_value js_b3_leaf_cv(napi_env env, napi_callback_info info) {
   size_t n;
   double index;
   if (argc < 2 || !get_typed(env, argv[0], napi_uint8_array, &p, &n) || napi_get_value_double(env, argv[1], &index) != napi_ok) THROW(env, "b3LeafCv(data, leafIndex): expected a Uint8Array and a number");
-  if (n == 0 || n > B3_LEAF_LEN || !(index >= 0 && index < 9007199254740992.0) || index != (double)(uint64_t)index) THROW(env, "b3LeafCv: a leaf is 1 byte to 1 MiB, its index a whole number");
+  if (n == 0 || n > B3_LEAF_LEN || !(index >= 0 && index < 9007199254740992.0) || index != (double)(uint64_t)index) THROW(env, "b3LeafCv: a leaf is 1 byte to 4 MiB, its index a whole number");
   uint8_t cv[B3_OUT_LEN];
   b3_leaf_cv((const uint8_t *)p, n, (uint64_t)index, cv);
   return digest_buffer(env, cv);
 }
 
-/* b3RootOf(leaves) -> Buffer(32): the hash of an input over 1 MiB from its leaves (2 or more) */
+/* b3RootOf(leaves) -> Buffer(32): the hash of an input over 4 MiB from its leaves (2 or more) */
 static napi_value js_b3_root_of(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];

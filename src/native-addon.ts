@@ -142,17 +142,17 @@ export function preallocate(fd: number, offset: number, length: number): boolean
 }
 
 /**
- * The addon's BLAKE3 tree over 1 MiB leaves (native/b3-tree.c), or null without it. Not
+ * The addon's BLAKE3 tree over 4 MiB leaves (native/b3-tree.c), or null without it. Not
  * checked here: src/hashing/tree-cv.ts checks it against the whole-input hash.
  */
 export interface NativeTreeCv {
-  /** A file hasher (fed and read as NativeBlake3's) that keeps every 1 MiB leaf's chaining value. */
+  /** A file hasher (fed and read as NativeBlake3's) that keeps every 4 MiB leaf's chaining value. */
   hasher(): NativeHasher;
-  /** The leaves' chaining values of what a tree hasher was fed, 32 bytes each; empty up to 1 MiB. */
+  /** The leaves' chaining values of what a tree hasher was fed, 32 bytes each; empty up to 4 MiB. */
   leaves(h: NativeHasher): Buffer;
-  /** The chaining value of leaf `leafIndex` (1 byte to 1 MiB) of an input over 1 MiB. */
+  /** The chaining value of leaf `leafIndex` (1 byte to 4 MiB) of an input over 4 MiB. */
   leafCv(data: Uint8Array, leafIndex: number): Buffer;
-  /** The hash of an input over 1 MiB from its leaves' chaining values (2 or more). */
+  /** The hash of an input over 4 MiB from its leaves' chaining values (2 or more). */
   rootOf(leaves: Uint8Array): Buffer;
 }
 

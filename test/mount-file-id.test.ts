@@ -1,5 +1,5 @@
 /**
- * commit-mount of an edit in place finds the new file id from the 1 MiB leaves kept at
+ * commit-mount of an edit in place finds the new file id from the 4 MiB leaves kept at
  * `git add` (.git/dits/treecv/<id>) and the leaves the edit touched, with real FUSE and
  * real git: the pointer's id is the whole-file BLAKE3 of the new bytes, the commit checks
  * out byte-exact, and a damaged side file means a full read with the right id. The side
@@ -15,19 +15,19 @@ import { DITS_BIN, GitSandbox, SMALL_CHUNKS, randomBytesSeeded } from './helpers
 import { readMounts } from '../src/mount/mount-point.js';
 import { parsePointer } from '../src/manifest/pointer.js';
 import { hashHex } from '../src/hashing/blake3.js';
-import { treeCvPath } from '../src/hashing/tree-cv.js';
+import { LEAF_SIZE, treeCvPath } from '../src/hashing/tree-cv.js';
 
 const require = createRequire(import.meta.url);
 const napi = require('@napi-rs/blake-hash') as { blake3(d: Uint8Array): Buffer };
 const FUSE = fs.existsSync('/dev/fuse');
 if (!FUSE) console.log('test/mount-file-id.test.ts: skipped: /dev/fuse does not exist on this machine (FUSE mounts cannot be made)');
 
-const MiB = 1 << 20;
+const LEAF = LEAF_SIZE;
 let sb: GitSandbox;
 const live = new Set<ChildProcess>();
 beforeAll(() => {
   sb = new GitSandbox('dits-mount-id-');
-  sb.env.DITS_TREE_CV_MIN_SIZE = String(2 * MiB);
+  sb.env.DITS_TREE_CV_MIN_SIZE = String(LEAF + 1);
 });
 afterAll(() => {
   for (const c of live) c.kill('SIGKILL');
@@ -68,7 +68,7 @@ function writeAt(file: string, at: number, data: Buffer): void {
 type Result = { commit: string; files: { path: string; how: string; bytesHashed: number }[] };
 
 describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
-  const size = 5 * MiB + 123;
+  const size = 2 * LEAF + 123; // three leaves, the last one short
   let repo: string;
   let content: Buffer;
 
@@ -94,7 +94,7 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
     const c = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'edit', '--json'], repo);
     expect(c.status, c.stderr + c.stdout).toBe(0);
     const res = JSON.parse(c.stdout) as Result;
-    expect(res.files).toEqual([expect.objectContaining({ path: 'big.mov', how: 'partial', bytesHashed: MiB })]);
+    expect(res.files).toEqual([expect.objectContaining({ path: 'big.mov', how: 'partial', bytesHashed: LEAF })]);
     const oid = pointerOid('HEAD');
     expect(oid).toBe(hashHex(content));
     expect(oid).toBe(napi.blake3(content).toString('hex'));
@@ -114,7 +114,7 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
     b[b.length - 40]! ^= 0xff; // in the last leaf
     fs.writeFileSync(side, b);
 
-    const at = MiB - 30; // across the first two leaves
+    const at = LEAF - 30; // across the first two leaves
     const edit = Buffer.from('X'.repeat(60));
     await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at, edit));
     edit.copy(content, at);
@@ -125,13 +125,13 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
     expect(oid).toBe(napi.blake3(content).toString('hex'));
 
     // the full read filed sound leaves again: the next edit hashes two leaves (across a boundary)
-    const at3 = 2 * MiB - 10;
+    const at3 = 2 * LEAF - 10;
     const edit3 = Buffer.from('Y'.repeat(20));
     await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at3, edit3));
     edit3.copy(content, at3);
     const c3 = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'edit 3', '--json'], repo);
     expect(c3.status, c3.stderr + c3.stdout).toBe(0);
-    expect((JSON.parse(c3.stdout) as Result).files).toEqual([expect.objectContaining({ path: 'big.mov', how: 'partial', bytesHashed: 2 * MiB })]);
+    expect((JSON.parse(c3.stdout) as Result).files).toEqual([expect.objectContaining({ path: 'big.mov', how: 'partial', bytesHashed: LEAF + 123 })]);
     expect(pointerOid('HEAD')).toBe(napi.blake3(content).toString('hex'));
     sb.mustGit(['checkout', '-q', '-f', 'HEAD~1'], repo); // the index still has the first test's version
     sb.mustGit(['checkout', '-q', '-'], repo);

@@ -1,6 +1,6 @@
 /**
  * A file id again after an edit in place, without reading the whole file: BLAKE3 is a tree
- * over 1 KiB chunks, and for any input over 1 MiB each 1 MiB stretch at a 1 MiB boundary
+ * over 1 KiB chunks, and for any input over 4 MiB each 4 MiB stretch at a 4 MiB boundary
  * (a leaf; the last one may be shorter) is one subtree of it. Ingest keeps the leaves'
  * chaining values of big files in a side file (.git/dits/treecv/<file id>); after an edit
  * that keeps the size, only the leaves the edit touched are hashed again, and the id is
@@ -19,13 +19,16 @@ import path from 'node:path';
 import { loadNativeTreeCv, type NativeTreeCv } from '../native-addon.js';
 import { hashBytes, nativeBlake3, StreamHasher } from './blake3.js';
 
-/** Bytes per leaf. */
-export const LEAF_SIZE = 1024 * 1024;
-/** Files at least this large get a side file at ingest (32 bytes per MiB: 2 KiB at this size). */
+/**
+ * Bytes per leaf (native/b3.h, B3_LEAF_LEN): 4 MiB, so the side file is 8 KiB per GiB
+ * (160 KiB for 20 GiB) and an edit hashes 4 MiB again per leaf it touches (a few ms).
+ */
+export const LEAF_SIZE = 4 * 1024 * 1024;
+/** Files at least this large get a side file at ingest (32 bytes per 4 MiB: 512 bytes at this size). */
 export const TREE_CV_MIN_SIZE = 64 * 1024 * 1024;
 
 /**
- * TREE_CV_MIN_SIZE, or DITS_TREE_CV_MIN_SIZE (bytes, over 1 MiB) where set: tests use small
+ * TREE_CV_MIN_SIZE, or DITS_TREE_CV_MIN_SIZE (bytes, over 4 MiB) where set: tests use small
  * files.
  */
 export function treeCvMinSize(): number {
@@ -46,8 +49,9 @@ export function treeCv(): NativeTreeCv | null {
 
 /**
  * True when the tree hasher's digest, its leaves, leafCv of each leaf and rootOf all agree
- * with the plain hash, on sizes that cross every shape: one leaf and a byte, a whole number
- * of leaves, an odd number with a short last one, fed in uneven parts.
+ * with the plain hash, fed in uneven parts, on two sizes that cross every shape: a leaf and
+ * a short one of five chunks (an odd one carried up), two whole leaves (the last one full).
+ * About 12 MiB hashed three times: once per process, on first use.
  */
 export function treeCvKnownAnswer(t: NativeTreeCv): boolean {
   try {
@@ -59,9 +63,9 @@ export function treeCvKnownAnswer(t: NativeTreeCv): boolean {
       x ^= x << 5;
       seed[i] = x & 0xff;
     }
-    const data = Buffer.alloc(3 * LEAF_SIZE + 1500);
-    for (let at = 0; at < data.length; at += seed.length - 1) seed.copy(data, at);
-    for (const size of [LEAF_SIZE + 1, 2 * LEAF_SIZE, 3 * LEAF_SIZE + 1500]) {
+    const data = Buffer.allocUnsafe(2 * LEAF_SIZE);
+    for (let at = 0; at < data.length; at += seed.length) seed.copy(data, at);
+    for (const size of [LEAF_SIZE + 4100, 2 * LEAF_SIZE]) {
       const d = data.subarray(0, size);
       const h = t.hasher();
       const s = new StreamHasher(h);
@@ -90,7 +94,7 @@ export function leafHasher(): { hasher: StreamHasher; leaves: () => Buffer | nul
   return { hasher: new StreamHasher(h), leaves: () => t.leaves(h) };
 }
 
-/** Leaves of a file of `size` bytes (over 1 MiB). */
+/** Leaves of a file of `size` bytes (over 4 MiB). */
 export function leafCount(size: number): number {
   return Math.ceil(size / LEAF_SIZE);
 }

@@ -16,7 +16,7 @@
  * - any other file the attributes give to Dits (new, or a container whose structure moved):
  *   a full ingest of its bytes as the view shows them, with the container's cut plan;
  * - other files: a git blob of their bytes.
- * The new file id: after an edit that keeps the size, from the old version's 1 MiB leaves
+ * The new file id: after an edit that keeps the size, from the old version's 4 MiB leaves
  * (a side file kept at ingest) and the leaves the edit touched (edited-file-id.ts); else
  * from every byte of the new version (see partial-rechunk.ts), read from the view (the
  * unchanged chunks from the store, verified). The bytes read for it are reported apart
@@ -417,7 +417,7 @@ async function storeTracked(
       },
       builder,
     );
-    // the file id: from the old version's 1 MiB leaves and the changed ones when it can
+    // the file id: from the old version's 4 MiB leaves and the changed ones when it can
     // (edited-file-id.ts), else every byte of the new version (see partial-rechunk.ts for why)
     const { oid, bytesHashed } = await editedFileId({
       ditsDir: store.dir,

@@ -1,6 +1,6 @@
 /**
  * The file id (BLAKE3 of every byte) of a version commit-mount stores, and the side file
- * of its 1 MiB leaves (hashing/tree-cv.ts) for the next edit.
+ * of its 4 MiB leaves (hashing/tree-cv.ts) for the next edit.
  *
  * When the old version has a side file and the new one has its size (an edit in place:
  * overlay writes are positional), only the leaves the changed ranges touch are read and

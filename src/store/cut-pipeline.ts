@@ -50,8 +50,8 @@ export interface CutPipeline {
   /** After finish: BLAKE3 of the whole stream, hex. */
   digest(): Promise<string>;
   /**
-   * After digest: the chaining values of the stream's 1 MiB leaves (hashing/tree-cv.ts),
-   * or null (stream of 1 MiB or less, or no leaf tree without the addon).
+   * After digest: the chaining values of the stream's 4 MiB leaves (hashing/tree-cv.ts),
+   * or null (stream of 4 MiB or less, or no leaf tree without the addon).
    */
   leaves(): Buffer | null;
   /** Stops this stream (after an error): results not taken are dropped, slots freed. */
