@@ -1,5 +1,6 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { createRequire } from 'node:module';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,8 @@ import { nativeBlake3 } from './blake3.js';
 import { LEAF_SIZE, leafHasher, readTreeCvs, treeCv, treeCvKnownAnswer, treeCvPath, writeTreeCvs } from './tree-cv.js';
 import { changedLeaves, editedFileId } from '../mount/edited-file-id.js';
 import type { NativeTreeCv } from '../native-addon.js';
+
+const repoRoot = path.join(path.dirname(new URL(import.meta.url).pathname), '../..');
 
 const require = createRequire(import.meta.url);
 const napi = require('@napi-rs/blake-hash') as { blake3(d: Uint8Array): Buffer };
@@ -175,5 +178,40 @@ describe('the file id after an edit in place (mount/edited-file-id.ts)', () => {
     const now = edit(5 * MiB, 100);
     const res = await editedFileId({ ditsDir: dir, base: { oid: baseId, size }, newSize: size, changed: [{ start: 5 * MiB, end: 5 * MiB + 100 }], read: reader(now).read });
     expect(res).toEqual({ oid: b3(now), bytesHashed: size, how: 'full' });
+  });
+});
+
+// The addon is built with the BLAKE3 C library where its sources are there (CI); the leaf
+// tree over Dits' own BLAKE3 (native/b3.c) is compiled here on its own with a small driver.
+const cc = spawnSync('cc', ['--version']).status === 0;
+describe.skipIf(!cc)("the leaf tree over Dits' own BLAKE3 (native/b3-tree.c + b3.c)", () => {
+  it('gives whole-input BLAKE3 and matching leaves, with and without AVX2, fed in parts', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-b3tree-'));
+    try {
+      const exe = path.join(dir, 'b3-tree-driver');
+      execFileSync('cc', ['-O2', '-std=c11', '-o', exe, path.join(repoRoot, 'native/test/b3-tree-driver.c'), path.join(repoRoot, 'native/b3.c'), path.join(repoRoot, 'native/b3-tree.c')]);
+      const data = DATA.subarray(0, 3 * MiB + 9000);
+      fs.writeFileSync(path.join(dir, 'data'), data);
+      const cases: [number, number, number][] = [];
+      for (const size of [0, 1, 1024, 5000, MiB, MiB + 1, MiB + 4100, 2 * MiB, 3 * MiB + 8000]) cases.push([1, size, 0], [0, size, 1000], [7, size, 300_001]);
+      const input = cases.map((c) => c.join(' ')).join('\n') + '\n';
+      const impls = new Set<string>();
+      for (const simd of ['1', '0']) {
+        const out = execFileSync(exe, [path.join(dir, 'data'), simd], { input, encoding: 'utf8' }).trim().split('\n');
+        expect(out.length).toBe(cases.length);
+        out.forEach((line, i) => {
+          const [digest, root, leaves, ...impl] = line.split(' ');
+          impls.add(impl.join(' '));
+          const [off, len, step] = cases[i]!;
+          const want = b3(data.subarray(off, off + len));
+          expect(digest, `${len} at ${off} in steps of ${step}`).toBe(want);
+          expect(root).toBe(len > MiB ? want : '-');
+          expect(leaves).toBe('leaves-ok');
+        });
+      }
+      expect(impls.has('dits portable')).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
