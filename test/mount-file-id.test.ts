@@ -137,4 +137,19 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
     sb.mustGit(['checkout', '-q', '-'], repo);
     expect(fs.readFileSync(path.join(repo, 'big.mov')).equals(content)).toBe(true);
   });
+  it('reads the whole file without the addon\'s BLAKE3 (DITS_BLAKE3=napi), with the right id', async () => {
+    const at = LEAF + 7;
+    const edit = Buffer.from('N'.repeat(100));
+    await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at, edit));
+    edit.copy(content, at);
+    sb.env.DITS_BLAKE3 = 'napi';
+    try {
+      const c = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'edit 4', '--json'], repo);
+      expect(c.status, c.stderr + c.stdout).toBe(0);
+      expect((JSON.parse(c.stdout) as Result).files).toEqual([expect.objectContaining({ path: 'big.mov', how: 'partial', bytesHashed: size })]);
+    } finally {
+      delete sb.env.DITS_BLAKE3;
+    }
+    expect(pointerOid('HEAD')).toBe(napi.blake3(content).toString('hex'));
+  });
 });
