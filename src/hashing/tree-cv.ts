@@ -164,3 +164,31 @@ export function readTreeCvs(ditsDir: string, id: string, size: number): Buffer |
   if (!hashBytes(body).equals(b.subarray(HEADER + n * 32))) return null;
   return Buffer.from(b.subarray(HEADER, HEADER + n * 32));
 }
+
+/**
+ * gc: removes the side files of file ids not in `live` (and temporary files left by a
+ * crash) last changed before `cutoff` (ms): the grace period covers a version just added
+ * whose commit gc cannot see yet. Returns how many went.
+ */
+export function pruneTreeCvs(ditsDir: string, live: ReadonlySet<string>, cutoff: number): number {
+  const dir = path.join(ditsDir, 'treecv');
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  for (const name of names) {
+    if (live.has(name)) continue;
+    const file = path.join(dir, name);
+    try {
+      if (fs.statSync(file).mtimeMs >= cutoff) continue;
+      fs.rmSync(file, { force: true });
+      n++;
+    } catch {
+      /* gone already */
+    }
+  }
+  return n;
+}
