@@ -144,7 +144,7 @@ export class StreamHasher {
 
   /**
    * `native`: a hasher of the addon to feed instead of a plain one (tree-cv.ts gives one
-   * that also keeps the 1 MiB leaves); only when nativeBlake3() is in use.
+   * that also keeps the 4 MiB leaves); only when nativeBlake3() is in use.
    */
   constructor(native?: NativeHasher) {
     const n = nativeBlake3();
