@@ -137,8 +137,28 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
     sb.mustGit(['checkout', '-q', '-'], repo);
     expect(fs.readFileSync(path.join(repo, 'big.mov')).equals(content)).toBe(true);
   });
+  it('an append or a truncation through the mount hashes only the leaves at the end', async () => {
+    const tail = Buffer.from('T'.repeat(100));
+    await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => fs.appendFileSync(path.join(mnt, 'big.mov'), tail));
+    content = Buffer.concat([content, tail]);
+    const c = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'append', '--json'], repo);
+    expect(c.status, c.stderr + c.stdout).toBe(0);
+    expect((JSON.parse(c.stdout) as Result).files).toEqual([expect.objectContaining({ path: 'big.mov', how: 'partial', bytesHashed: 223 })]);
+    expect(pointerOid('HEAD')).toBe(napi.blake3(content).toString('hex'));
+
+    await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => fs.truncateSync(path.join(mnt, 'big.mov'), LEAF + 50));
+    content = content.subarray(0, LEAF + 50);
+    const t = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'truncate', '--json'], repo);
+    expect(t.status, t.stderr + t.stdout).toBe(0);
+    expect((JSON.parse(t.stdout) as Result).files).toEqual([expect.objectContaining({ path: 'big.mov', bytesHashed: 50 })]);
+    expect(pointerOid('HEAD')).toBe(napi.blake3(content).toString('hex'));
+    sb.mustGit(['checkout', '-q', '-f', 'HEAD~1'], repo);
+    sb.mustGit(['checkout', '-q', '-'], repo);
+    expect(fs.readFileSync(path.join(repo, 'big.mov')).equals(content)).toBe(true);
+  });
+
   it('reads the whole file without the addon\'s BLAKE3 (DITS_BLAKE3=napi), with the right id', async () => {
-    const at = LEAF + 7;
+    const at = 1000;
     const edit = Buffer.from('N'.repeat(100));
     await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at, edit));
     edit.copy(content, at);
@@ -146,7 +166,7 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
     try {
       const c = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'edit 4', '--json'], repo);
       expect(c.status, c.stderr + c.stdout).toBe(0);
-      expect((JSON.parse(c.stdout) as Result).files).toEqual([expect.objectContaining({ path: 'big.mov', how: 'partial', bytesHashed: size })]);
+      expect((JSON.parse(c.stdout) as Result).files).toEqual([expect.objectContaining({ path: 'big.mov', how: 'partial', bytesHashed: content.length })]);
     } finally {
       delete sb.env.DITS_BLAKE3;
     }

@@ -133,7 +133,7 @@ describe('the file id after an edit in place (mount/edited-file-id.ts)', () => {
     expect(treeCv()!.rootOf(l).toString('hex')).toBe(res.oid);
   });
 
-  it('reads every byte (and files the leaves) without a side file, or after a change of size', async () => {
+  it('reads every byte (and files the leaves) without a side file', async () => {
     fs.rmSync(treeCvPath(dir, baseId), { force: true });
     process.env.DITS_TREE_CV_MIN_SIZE = String(2 * MiB);
     try {
@@ -142,14 +142,39 @@ describe('the file id after an edit in place (mount/edited-file-id.ts)', () => {
       const res = await editedFileId({ ditsDir: dir, base: { oid: baseId, size }, newSize: size, changed: [{ start: MiB * 4, end: MiB * 4 + 10 }], read: r.read });
       expect(res).toEqual({ oid: b3(now), bytesHashed: size, how: 'full' });
       expect(readTreeCvs(dir, res.oid, size)).not.toBeNull();
-      // longer by a byte: every byte
-      writeTreeCvs(dir, baseId, size, baseLeaves());
-      const longer = Buffer.concat([base, Buffer.from('!')]);
-      const res2 = await editedFileId({ ditsDir: dir, base: { oid: baseId, size }, newSize: size + 1, changed: [{ start: size, end: size + 1 }], read: reader(longer).read });
-      expect(res2).toEqual({ oid: b3(longer), bytesHashed: size + 1, how: 'full' });
     } finally {
       delete process.env.DITS_TREE_CV_MIN_SIZE;
     }
+  });
+
+  // size = 7 leaves + 333 bytes
+  it.each([
+    ['an append of a byte', size + 1, [], 334],
+    ['an append of two leaves', size + 2 * MiB, [], 2 * MiB + 333],
+    ['a truncation inside a leaf', 5 * MiB + 10, [], 10],
+    ['a truncation to a leaf boundary', 5 * MiB, [], 0],
+    ['a truncation with an edit before it', 5 * MiB + 10, [{ start: 100, end: 200 }], MiB + 10],
+    ['a truncation, then growth again (zeros, as an overlay reads them)', 6 * MiB + 1, [{ start: 3 * MiB + 5, end: 6 * MiB + 1 }], 3 * MiB + 1],
+  ])('after %s: hashes the leaves from the end on, and gives the whole-file id', async (_name, newSize, changed, hashed) => {
+    writeTreeCvs(dir, baseId, size, baseLeaves());
+    const now = Buffer.alloc(newSize);
+    base.copy(now, 0, 0, Math.min(size, newSize));
+    if (newSize > size) DATA.copy(now, size, size + 1, size + 1 + (newSize - size)); // appended bytes (not the base's tail)
+    const truncatedAt = (changed as { start: number; end: number }[]).find((c) => c.end === newSize && c.start > 0)?.start;
+    if (truncatedAt !== undefined) now.fill(0, truncatedAt); // truncated to there, grown again: zeros
+    for (const c of changed as { start: number; end: number }[]) if (c.end !== newSize) for (let i = c.start; i < c.end; i++) now[i] = now[i]! ^ 0xa5;
+    const ranges = [...(changed as { start: number; end: number }[]), ...(newSize > size ? [{ start: size, end: newSize }] : [])];
+    const r = reader(now);
+    const res = await editedFileId({ ditsDir: dir, base: { oid: baseId, size }, newSize, changed: ranges, read: r.read });
+    expect(res).toEqual({ oid: b3(now), bytesHashed: hashed, how: 'leaves' });
+    expect(r.bytesRead).toBe(hashed);
+  });
+
+  it('reads every byte when either version is a leaf or less', async () => {
+    writeTreeCvs(dir, baseId, size, baseLeaves());
+    const now = base.subarray(0, MiB);
+    const res = await editedFileId({ ditsDir: dir, base: { oid: baseId, size }, newSize: MiB, changed: [], read: reader(now).read });
+    expect(res).toEqual({ oid: b3(now), bytesHashed: MiB, how: 'full' });
   });
 
   it.each([

@@ -16,9 +16,9 @@
  * - any other file the attributes give to Dits (new, or a container whose structure moved):
  *   a full ingest of its bytes as the view shows them, with the container's cut plan;
  * - other files: a git blob of their bytes.
- * The new file id: after an edit that keeps the size, from the old version's 4 MiB leaves
- * (a side file kept at ingest) and the leaves the edit touched (edited-file-id.ts); else
- * from every byte of the new version (see partial-rechunk.ts), read from the view (the
+ * The new file id: from the old version's 4 MiB leaves (a side file kept at ingest) and the
+ * leaves the edit touched or a size change moved (edited-file-id.ts); else from every byte
+ * of the new version (see partial-rechunk.ts), read from the view (the
  * unchanged chunks from the store, verified). The bytes read for it are reported apart
  * from those cut again.
  *

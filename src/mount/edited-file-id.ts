@@ -2,12 +2,14 @@
  * The file id (BLAKE3 of every byte) of a version commit-mount stores, and the side file
  * of its 4 MiB leaves (hashing/tree-cv.ts) for the next edit.
  *
- * When the old version has a side file and the new one has its size (an edit in place:
- * overlay writes are positional), only the leaves the changed ranges touch are read and
- * hashed again; the id is the root of those and the kept leaves. The side file is checked
- * first: its root must be the old id, else it is not used. In every other case (another
- * size: an insert, an append, a truncation; no side file or a bad one; no addon) every
- * byte is read and hashed, and a side file is written for the new version if it is big.
+ * When the old version has a side file (both versions over 4 MiB), only the leaves the
+ * changed ranges touch are read and hashed again, and, after a change of size, the leaves
+ * from the old or new end on (an append or a truncation hashes the last leaf or two; an
+ * insert rewrites the bytes after it, which the changed ranges then cover); the id is the
+ * root of those and the kept leaves. The side file is checked first: its root must be the
+ * old id, else it is not used. Otherwise (no side file or a bad one, a version of 4 MiB or
+ * less, no addon) every byte is read and hashed, and a side file is written for the new
+ * version if it is big.
  */
 import { LEAF_SIZE, leafCount, leafHasher, readTreeCvs, treeCv, treeCvMinSize, writeTreeCvs } from '../hashing/tree-cv.js';
 import type { ByteRange } from './partial-rechunk.js';
@@ -62,13 +64,29 @@ export function changedLeaves(changed: readonly ByteRange[], size: number): numb
   return [...out].sort((a, b) => a - b);
 }
 
+/**
+ * Leaves of the new version to hash again: those the changed ranges touch, and after a
+ * change of size every leaf from the first one that is not whole in both versions on.
+ * Leaf i depends only on its bytes and i, so the others are the old version's.
+ */
+export function leavesToHash(changed: readonly ByteRange[], oldSize: number, newSize: number): number[] {
+  const whole = oldSize === newSize ? leafCount(newSize) : Math.floor(Math.min(oldSize, newSize) / LEAF_SIZE);
+  const out = changedLeaves(changed, newSize).filter((i) => i < whole);
+  for (let i = whole; i < leafCount(newSize); i++) out.push(i);
+  return out;
+}
+
 async function fromLeaves(o: EditedFileIdInput): Promise<EditedFileId | null> {
   const t = treeCv();
-  if (!t || !o.base || o.base.size !== o.newSize || o.newSize <= LEAF_SIZE) return null;
-  const leaves = readTreeCvs(o.ditsDir, o.base.oid, o.base.size);
-  if (!leaves || t.rootOf(leaves).toString('hex') !== o.base.oid) return null;
-  const dirty = changedLeaves(o.changed, o.newSize);
+  // both over one leaf: then each leaf is a subtree of either version's tree
+  if (!t || !o.base || o.base.size <= LEAF_SIZE || o.newSize <= LEAF_SIZE) return null;
+  const old = readTreeCvs(o.ditsDir, o.base.oid, o.base.size);
+  if (!old || t.rootOf(old).toString('hex') !== o.base.oid) return null;
+  const leaves = Buffer.alloc(leafCount(o.newSize) * 32);
+  old.copy(leaves, 0, 0, Math.min(old.length, leaves.length));
+  const dirty = leavesToHash(o.changed, o.base.size, o.newSize);
   const buf = Buffer.allocUnsafe(LEAF_SIZE);
+  let hashed = 0;
   for (const i of dirty) {
     const start = i * LEAF_SIZE;
     const length = Math.min(LEAF_SIZE, o.newSize - start);
@@ -78,8 +96,10 @@ async function fromLeaves(o: EditedFileIdInput): Promise<EditedFileId | null> {
       done += n;
     }
     t.leafCv(buf.subarray(0, length), i).copy(leaves, i * 32);
+    hashed += length;
   }
   const oid = t.rootOf(leaves).toString('hex');
-  if (leaves.length === leafCount(o.newSize) * 32) writeTreeCvs(o.ditsDir, oid, o.newSize, leaves);
-  return { oid, bytesHashed: dirty.reduce((s, i) => s + Math.min(LEAF_SIZE, o.newSize - i * LEAF_SIZE), 0), how: 'leaves' };
+  // the old version had leaves filed: so does the new one, so the next edit is quick too
+  writeTreeCvs(o.ditsDir, oid, o.newSize, leaves);
+  return { oid, bytesHashed: hashed, how: 'leaves' };
 }
