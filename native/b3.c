@@ -550,3 +550,22 @@ void b3_hash(const uint8_t *input, size_t len, uint8_t out[B3_OUT_LEN]) {
   b3_output o = parent_output(pair, pair + B3_OUT_LEN);
   output_write(&o, ROOT, out);
 }
+
+/* ---- the tree's pieces (b3.h; b3-tree.c builds the leaves and roots on them) ---- */
+
+void b3_chunk_cvs(const uint8_t *input, size_t n, uint64_t counter, uint8_t *out) { chunk_cvs(input, n, counter, out); }
+
+void b3_parent_cvs(const uint8_t *cvs, size_t n, uint8_t *out) { parent_cvs(cvs, n, out); }
+
+void b3_chunk_cv(const uint8_t *input, size_t len, uint64_t counter, int root, uint8_t out[B3_OUT_LEN]) {
+  b3_chunk_state c;
+  chunk_init(&c, counter);
+  chunk_update(&c, input, len);
+  b3_output o = chunk_output(&c);
+  output_write(&o, root ? ROOT : 0, out);
+}
+
+void b3_parent_cv(const uint8_t left[B3_OUT_LEN], const uint8_t right[B3_OUT_LEN], int root, uint8_t out[B3_OUT_LEN]) {
+  b3_output o = parent_output(left, right);
+  output_write(&o, root ? ROOT : 0, out);
+}

@@ -8,7 +8,7 @@
   "targets": [
     {
       "target_name": "dits_chunker",
-      "sources": ["chunker.c"],
+      "sources": ["chunker.c", "b3-tree.c"],
       "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra"],
       "cflags!": ["-O2"],
       "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-std=c11"] },

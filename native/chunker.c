@@ -18,6 +18,9 @@
  *                       bytes each, piece `from` first); with `file`, also feeds each piece,
  *                       in order, to that hasher
  *   b3Hasher() -> hasher; b3Update(hasher, data); b3Digest(hasher) -> Buffer(32)
+ *   b3TreeHasher() -> a hasher (fed and read as b3Hasher's) that also keeps the chaining
+ *                       value of every 4 MiB leaf; b3Leaves(hasher) -> Buffer(32 per leaf);
+ *   b3LeafCv(data, leafIndex) -> Buffer(32); b3RootOf(leaves) -> Buffer(32) (b3-tree.c)
  *   b3Impl(simd?)       -> which BLAKE3 implementation hashes; `simd` = false turns the
  *                       own implementation's AVX2 routine off (tests)
  *   readHash(fd, buf, position, starts, lengths, count, ids) -> Promise<n>
@@ -382,42 +385,81 @@ static napi_value js_b3(napi_env env, napi_callback_info info) {
   return digest_buffer(env, digest);
 }
 
+/*
+ * A file hasher held by JavaScript: the plain incremental one (b3_hasher, allocated right
+ * after this head), or, made with b3TreeHasher, one that also keeps the 4 MiB leaves'
+ * chaining values (b3-tree.c). Both are fed and read the same way.
+ */
+typedef struct {
+  b3_tree *tree;
+  uint64_t pad; /* keeps the b3_hasher after the head 16-byte aligned */
+} file_hasher;
+
+#define PLAIN_HASHER(f) ((b3_hasher *)((uint8_t *)(f) + sizeof(file_hasher)))
+
 static void free_hasher(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  free(data);
+  file_hasher *f = (file_hasher *)data;
+  b3_tree_free(f->tree);
+  free(f);
 }
 
-static b3_hasher *get_hasher(napi_env env, napi_value v) {
+static file_hasher *get_hasher(napi_env env, napi_value v) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
-  return (b3_hasher *)p;
+  return (file_hasher *)p;
+}
+
+/* 0 when the tree hasher ran out of memory. */
+static int hasher_update(file_hasher *f, const uint8_t *p, size_t n) {
+  if (f->tree) return b3_tree_update(f->tree, p, n);
+  b3_update(PLAIN_HASHER(f), p, n);
+  return 1;
+}
+
+static napi_value wrap_hasher(napi_env env, file_hasher *f) {
+  napi_value ext;
+  if (napi_create_external(env, f, free_hasher, NULL, &ext) != napi_ok) {
+    b3_tree_free(f->tree);
+    free(f);
+    THROW(env, "b3Hasher: cannot create the hasher");
+  }
+  return ext;
 }
 
 static napi_value js_b3_hasher(napi_env env, napi_callback_info info) {
   (void)info;
-  b3_hasher *h = (b3_hasher *)malloc(b3_hasher_size());
-  if (h == NULL) THROW(env, "b3Hasher: out of memory");
-  b3_hasher_init(h);
-  napi_value ext;
-  if (napi_create_external(env, h, free_hasher, NULL, &ext) != napi_ok) {
-    free(h);
-    THROW(env, "b3Hasher: cannot create the hasher");
+  file_hasher *f = (file_hasher *)malloc(sizeof(file_hasher) + b3_hasher_size());
+  if (f == NULL) THROW(env, "b3Hasher: out of memory");
+  f->tree = NULL;
+  b3_hasher_init(PLAIN_HASHER(f));
+  return wrap_hasher(env, f);
+}
+
+static napi_value js_b3_tree_hasher(napi_env env, napi_callback_info info) {
+  (void)info;
+  file_hasher *f = (file_hasher *)malloc(sizeof(file_hasher));
+  if (f == NULL) THROW(env, "b3TreeHasher: out of memory");
+  f->tree = b3_tree_new();
+  if (f->tree == NULL) {
+    free(f);
+    THROW(env, "b3TreeHasher: out of memory");
   }
-  return ext;
+  return wrap_hasher(env, f);
 }
 
 static napi_value js_b3_update(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  b3_hasher *h = argc >= 1 ? get_hasher(env, argv[0]) : NULL;
+  file_hasher *h = argc >= 1 ? get_hasher(env, argv[0]) : NULL;
   void *p;
   size_t n;
   if (h == NULL || argc < 2 || !get_typed(env, argv[1], napi_uint8_array, &p, &n)) THROW(env, "b3Update(hasher, data): expected a hasher and a Uint8Array");
-  b3_update(h, (const uint8_t *)p, n);
+  if (!hasher_update(h, (const uint8_t *)p, n)) THROW(env, "b3Update: out of memory");
   return NULL;
 }
 
@@ -425,10 +467,54 @@ static napi_value js_b3_digest(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  b3_hasher *h = argc >= 1 ? get_hasher(env, argv[0]) : NULL;
+  file_hasher *h = argc >= 1 ? get_hasher(env, argv[0]) : NULL;
   if (h == NULL) THROW(env, "b3Digest(hasher): expected a hasher");
   uint8_t digest[B3_OUT_LEN];
-  b3_finalize(h, digest);
+  if (h->tree) b3_tree_finalize(h->tree, digest);
+  else b3_finalize(PLAIN_HASHER(h), digest);
+  return digest_buffer(env, digest);
+}
+
+/* b3Leaves(treeHasher) -> Buffer: the 4 MiB leaves' chaining values so far (empty up to 4 MiB) */
+static napi_value js_b3_leaves(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  file_hasher *h = argc >= 1 ? get_hasher(env, argv[0]) : NULL;
+  if (h == NULL || h->tree == NULL) THROW(env, "b3Leaves(hasher): expected a hasher from b3TreeHasher");
+  const size_t n = b3_tree_leaf_count(h->tree);
+  napi_value buf;
+  void *p;
+  if (napi_create_buffer(env, n * B3_OUT_LEN, &p, &buf) != napi_ok) THROW(env, "b3Leaves: out of memory");
+  b3_tree_leaves(h->tree, (uint8_t *)p);
+  return buf;
+}
+
+/* b3LeafCv(data, leafIndex) -> Buffer(32): leaf `leafIndex` (1 byte .. 4 MiB) of an input over 4 MiB */
+static napi_value js_b3_leaf_cv(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *p;
+  size_t n;
+  double index;
+  if (argc < 2 || !get_typed(env, argv[0], napi_uint8_array, &p, &n) || napi_get_value_double(env, argv[1], &index) != napi_ok) THROW(env, "b3LeafCv(data, leafIndex): expected a Uint8Array and a number");
+  if (n == 0 || n > B3_LEAF_LEN || !(index >= 0 && index < 9007199254740992.0) || index != (double)(uint64_t)index) THROW(env, "b3LeafCv: a leaf is 1 byte to 4 MiB, its index a whole number");
+  uint8_t cv[B3_OUT_LEN];
+  b3_leaf_cv((const uint8_t *)p, n, (uint64_t)index, cv);
+  return digest_buffer(env, cv);
+}
+
+/* b3RootOf(leaves) -> Buffer(32): the hash of an input over 4 MiB from its leaves (2 or more) */
+static napi_value js_b3_root_of(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *p;
+  size_t n;
+  if (argc < 1 || !get_typed(env, argv[0], napi_uint8_array, &p, &n) || n % B3_OUT_LEN != 0 || n < 2 * B3_OUT_LEN) THROW(env, "b3RootOf(leaves): expected 32 bytes per leaf, 2 leaves or more");
+  uint8_t digest[B3_OUT_LEN];
+  if (!b3_root_of((const uint8_t *)p, n / B3_OUT_LEN, digest)) THROW(env, "b3RootOf: out of memory");
   return digest_buffer(env, digest);
 }
 
@@ -446,7 +532,7 @@ static napi_value js_b3_pieces(napi_env env, napi_callback_info info) {
   if (!get_typed(env, argv[6], napi_uint8_array, &vids, &ilen)) THROW(env, "b3Pieces: ids must be a Uint8Array");
   if (napi_get_value_double(env, argv[1], &base) != napi_ok || napi_get_value_double(env, argv[4], &from) != napi_ok || napi_get_value_double(env, argv[5], &count) != napi_ok)
     THROW(env, "b3Pieces: base, from and count must be numbers");
-  b3_hasher *file = NULL;
+  file_hasher *file = NULL;
   if (argc >= 8) {
     napi_valuetype t;
     napi_typeof(env, argv[7], &t);
@@ -467,7 +553,7 @@ static napi_value js_b3_pieces(napi_env env, napi_callback_info info) {
   uint8_t *ids = (uint8_t *)vids;
   for (size_t k = k0; k < k1; k++) {
     const uint8_t *piece = buf + (size_t)(starts[k] - base);
-    if (file) b3_update(file, piece, lengths[k]);
+    if (file && !hasher_update(file, piece, lengths[k])) THROW(env, "b3Pieces: out of memory");
     b3_hash(piece, lengths[k], ids + k * B3_OUT_LEN);
   }
   return NULL;
@@ -605,6 +691,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"b3Update", NULL, js_b3_update, NULL, NULL, NULL, napi_default, NULL},
       {"b3Digest", NULL, js_b3_digest, NULL, NULL, NULL, napi_default, NULL},
       {"b3Impl", NULL, js_b3_impl, NULL, NULL, NULL, napi_default, NULL},
+      {"b3TreeHasher", NULL, js_b3_tree_hasher, NULL, NULL, NULL, napi_default, NULL},
+      {"b3Leaves", NULL, js_b3_leaves, NULL, NULL, NULL, napi_default, NULL},
+      {"b3LeafCv", NULL, js_b3_leaf_cv, NULL, NULL, NULL, napi_default, NULL},
+      {"b3RootOf", NULL, js_b3_root_of, NULL, NULL, NULL, napi_default, NULL},
       {"readHash", NULL, js_read_hash, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -25,6 +25,10 @@ export interface Addon {
   b3Update?: (h: NativeHasher, data: Uint8Array) => void;
   b3Digest?: (h: NativeHasher) => Buffer;
   b3Impl?: (simd?: boolean) => string;
+  b3TreeHasher?: () => NativeHasher;
+  b3Leaves?: (h: NativeHasher) => Buffer;
+  b3LeafCv?: (data: Uint8Array, leafIndex: number) => Buffer;
+  b3RootOf?: (leaves: Uint8Array) => Buffer;
   readHash?: NativeBlake3['readHash'];
 }
 
@@ -135,6 +139,27 @@ export function pipeReadable(fd: number): number | null {
 export function preallocate(fd: number, offset: number, length: number): boolean {
   const f = loadAddon()?.preallocate;
   return f ? f(fd, offset, length) === 0 : false;
+}
+
+/**
+ * The addon's BLAKE3 tree over 4 MiB leaves (native/b3-tree.c), or null without it. Not
+ * checked here: src/hashing/tree-cv.ts checks it against the whole-input hash.
+ */
+export interface NativeTreeCv {
+  /** A file hasher (fed and read as NativeBlake3's) that keeps every 4 MiB leaf's chaining value. */
+  hasher(): NativeHasher;
+  /** The leaves' chaining values of what a tree hasher was fed, 32 bytes each; empty up to 4 MiB. */
+  leaves(h: NativeHasher): Buffer;
+  /** The chaining value of leaf `leafIndex` (1 byte to 4 MiB) of an input over 4 MiB. */
+  leafCv(data: Uint8Array, leafIndex: number): Buffer;
+  /** The hash of an input over 4 MiB from its leaves' chaining values (2 or more). */
+  rootOf(leaves: Uint8Array): Buffer;
+}
+
+export function loadNativeTreeCv(): NativeTreeCv | null {
+  const a = loadAddon();
+  if (!a?.b3TreeHasher || !a.b3Leaves || !a.b3LeafCv || !a.b3RootOf) return null;
+  return { hasher: a.b3TreeHasher, leaves: a.b3Leaves, leafCv: a.b3LeafCv, rootOf: a.b3RootOf };
 }
 
 /** The addon's BLAKE3, or null without the addon (or an addon built before it had one). */

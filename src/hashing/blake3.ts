@@ -142,9 +142,13 @@ export class StreamHasher {
   readonly native: NativeHasher | null;
   private readonly napiHasher: InstanceType<Napi['Blake3Hasher']> | null;
 
-  constructor() {
+  /**
+   * `native`: a hasher of the addon to feed instead of a plain one (tree-cv.ts gives one
+   * that also keeps the 4 MiB leaves); only when nativeBlake3() is in use.
+   */
+  constructor(native?: NativeHasher) {
     const n = nativeBlake3();
-    this.native = n ? n.hasher() : null;
+    this.native = n ? (native ?? n.hasher()) : null;
     this.napiHasher = n ? null : new (napi().Blake3Hasher)();
   }
 

@@ -16,9 +16,11 @@
  * - any other file the attributes give to Dits (new, or a container whose structure moved):
  *   a full ingest of its bytes as the view shows them, with the container's cut plan;
  * - other files: a git blob of their bytes.
- * The new file id needs every byte of the new version (see partial-rechunk.ts): it is hashed
- * from the view (the unchanged chunks read from the store, verified), and the bytes read for
- * it are reported apart from those cut again.
+ * The new file id: from the old version's 4 MiB leaves (a side file kept at ingest) and the
+ * leaves the edit touched or a size change moved (edited-file-id.ts); else from every byte
+ * of the new version (see partial-rechunk.ts), read from the view (the
+ * unchanged chunks from the store, verified). The bytes read for it are reported apart
+ * from those cut again.
  *
  * Where the commit goes: the branch HEAD names when the mounted commit is still its tip
  * (compare-and-swap on the ref), else the branch given with `branch` (created at the new
@@ -32,7 +34,6 @@ import { DitsUserError } from '../errors.js';
 import { runGit } from '../git/exec.js';
 import { readDitsSettings } from '../git/dits-config.js';
 import type { RepoPaths } from '../git/repo.js';
-import { StreamHasher } from '../hashing/blake3.js';
 import { Manifest, ManifestBuilder } from '../manifest/manifest.js';
 import { encodePointer } from '../manifest/pointer.js';
 import { ChunkStore } from '../store/chunk-store.js';
@@ -42,6 +43,7 @@ import { MountedRevision } from './mounted-revision.js';
 import { readMounts, readRecord } from './mount-point.js';
 import { Overlay, overlayDir, type OverlayFile } from './overlay.js';
 import { rechunkPartially } from './partial-rechunk.js';
+import { editedFileId } from './edited-file-id.js';
 import { RamCache } from './ram-cache.js';
 import { RemoteSource, type NamedStorage } from './remote-source.js';
 import { loadRevisionTree, type TreeFile } from './revision-tree.js';
@@ -415,21 +417,20 @@ async function storeTracked(
       },
       builder,
     );
-    // the file id: every byte of the new version (see partial-rechunk.ts for why)
-    const hasher = new StreamHasher();
-    const buf = Buffer.allocUnsafe(4 << 20);
-    for (let at = 0; at < f.size; ) {
-      const n = await w.read(p, fd, buf, Math.min(buf.length, f.size - at), at);
-      if (n <= 0) throw new Error(`reading ${p.slice(1)} from the mount's view failed (${n})`);
-      hasher.update(buf.subarray(0, n));
-      at += n;
-    }
-    const oid = hasher.digestHex();
+    // the file id: from the old version's 4 MiB leaves and the changed ones when it can
+    // (edited-file-id.ts), else every byte of the new version (see partial-rechunk.ts for why)
+    const { oid, bytesHashed } = await editedFileId({
+      ditsDir: store.dir,
+      base: { oid: old.header.oid, size: old.header.size },
+      newSize: f.size,
+      changed,
+      read: (buf, offset, length) => w.read(p, fd, buf, length, offset),
+    });
     const enc = builder.encode({ oid, chunker: { algorithm: 'fastcdc-2020', min: params.minSize, avg: params.avgSize, max: params.maxSize }, media: plan ? analysis?.media ?? null : null, mediaFallback: analysis?.fallback });
     await store.commitAsync({ id: enc.id, bytes: enc.bytes });
     return {
       pointer: encodePointer({ oid, size: f.size, manifest: enc.id }),
-      stats: { how: 'partial', bytesCut: res.bytesRead, bytesHashed: f.size, newBytes, chunksReused: res.chunksReused, chunksCut: res.chunksCut },
+      stats: { how: 'partial', bytesCut: res.bytesRead, bytesHashed, newBytes, chunksReused: res.chunksReused, chunksCut: res.chunksCut },
     };
   }
   const r = await ingest(store, viewSource(w, p, fd, f.size), { params, cutPlan: analysis?.cutPlan, media: analysis?.media ?? null, mediaFallback: analysis?.fallback });

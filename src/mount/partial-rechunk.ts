@@ -26,8 +26,9 @@
  * The file id (BLAKE3 of the whole file) cannot come from the chunk ids: BLAKE3 is a tree
  * over 1 KiB blocks whose subtrees are aligned on powers of two from the start of the file,
  * and a chunk id is the finalised root hash of bytes at content-defined offsets, so no
- * combination of chunk ids gives the root. The caller hashes the whole new version (the
- * reused chunks from the store, the new ones from the overlay) and says so.
+ * combination of chunk ids gives the root. The caller finds it from BLAKE3's own aligned
+ * subtrees instead where it can (edited-file-id.ts), else hashes the whole new version (the
+ * reused chunks from the store, the new ones from the overlay), and says which.
  */
 import type { ChunkerParams } from '../chunking/chunker.js';
 import type { Manifest, ManifestBuilder } from '../manifest/manifest.js';

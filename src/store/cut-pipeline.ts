@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type { ChunkerParams } from '../chunking/chunker.js';
-import { StreamHasher } from '../hashing/blake3.js';
+import { leafHasher } from '../hashing/tree-cv.js';
 import { PieceCutter, type CutBatch, type CutPlan } from './piece-cutter.js';
 import type { CutRequest, CutReply, CutWorkerData } from './piece-cutter-worker.js';
 import { allocAligned, alignedSharedViews } from './aligned-buffer.js';
@@ -49,6 +49,11 @@ export interface CutPipeline {
   next(): Promise<CutBatch>;
   /** After finish: BLAKE3 of the whole stream, hex. */
   digest(): Promise<string>;
+  /**
+   * After digest: the chaining values of the stream's 4 MiB leaves (hashing/tree-cv.ts),
+   * or null (stream of 4 MiB or less, or no leaf tree without the addon).
+   */
+  leaves(): Buffer | null;
   /** Stops this stream (after an error): results not taken are dropped, slots freed. */
   abort(): void;
 }
@@ -66,7 +71,8 @@ const SPARE_SLOTS_MAX = 4;
 /** Cuts on the calling thread; slots are allocated as needed (a piece may span many). */
 export class LocalCutter implements CutPipeline {
   private readonly cutter: PieceCutter;
-  private readonly hasher = new StreamHasher();
+  private readonly file = leafHasher();
+  private readonly hasher = this.file.hasher;
   private readonly buffers: Buffer[] = [];
   private readonly free: number[] = [];
   private readonly results: CutBatch[] = [];
@@ -134,6 +140,11 @@ export class LocalCutter implements CutPipeline {
     return this.hasher.digestHex();
   }
 
+  leaves(): Buffer | null {
+    const l = this.file.leaves();
+    return l && l.length ? l : null;
+  }
+
   abort(): void {
     this.results.length = 0;
   }
@@ -166,6 +177,7 @@ export class CutWorker {
   private waiting: { resolve: (b: CutBatch) => void; reject: (e: unknown) => void } | null = null;
   private expected = 0;
   private fileId: string | null = null;
+  private fileLeaves: Buffer | null = null;
   private failure: Error | null = null;
 
   constructor(opts: CutWorkerOptions = {}) {
@@ -205,6 +217,7 @@ export class CutWorker {
     this.expected = 0;
     this.results.length = 0;
     this.fileId = null;
+    this.fileLeaves = null;
     this.cutThread.ref();
     this.hashThread.ref();
     this.send({
@@ -245,6 +258,7 @@ export class CutWorker {
         self.end();
         return id;
       },
+      leaves: () => self.fileLeaves,
       abort: () => self.abort(),
     };
   }
@@ -279,7 +293,10 @@ export class CutWorker {
     if (m.stream !== this.stream) return; // a reply to an aborted stream
     if (m.op === 'error') return this.fail(new Error(`cutting failed: ${m.message}`));
     // the last batch comes after every other: the file id is known when it is taken
-    if (m.final) this.fileId = m.fileId ?? null;
+    if (m.final) {
+      this.fileId = m.fileId ?? null;
+      this.fileLeaves = m.leaves && m.leaves.length ? Buffer.from(m.leaves.buffer, m.leaves.byteOffset, m.leaves.length) : null;
+    }
     const w = this.waiting;
     if (w) {
       this.waiting = null;

@@ -143,3 +143,41 @@ describe('gc and writers', () => {
     second.close();
   });
 });
+
+describe('gc and the leaves kept for file ids (hashing/tree-cv.ts)', () => {
+  it('removes the side files of versions gc removes, and keeps those of live ones', async () => {
+    const { ingest } = await import('./ingest.js');
+    const { LEAF_SIZE, treeCvPath } = await import('../hashing/tree-cv.js');
+    const dir = tmpDir();
+    process.env.DITS_TREE_CV_MIN_SIZE = String(LEAF_SIZE + 1);
+    const s = ChunkStore.open(dir, { create: true });
+    const params = { minSize: 16384, avgSize: 65536, maxSize: 262144 };
+    let live: Awaited<ReturnType<typeof ingest>>;
+    let dead: Awaited<ReturnType<typeof ingest>>;
+    try {
+      async function* once(b: Buffer) {
+        yield b;
+      }
+      live = await ingest(s, once(xorshift32Bytes(LEAF_SIZE + 5000, 31)), { params });
+      dead = await ingest(s, once(xorshift32Bytes(LEAF_SIZE + 5000, 32)), { params });
+    } finally {
+      delete process.env.DITS_TREE_CV_MIN_SIZE;
+      s.close();
+    }
+    const liveFile = treeCvPath(dir, live.pointer.oid);
+    const deadFile = treeCvPath(dir, dead.pointer.oid);
+    expect(fs.existsSync(liveFile) && fs.existsSync(deadFile)).toBe(true);
+    fs.writeFileSync(`${deadFile}.123.tmp`, 'left by a crash');
+    const g = ChunkStore.open(dir);
+    try {
+      const session = beginGc(g);
+      const plan = planGc(g, [live.manifestId], { graceMs: 0, now: Date.now() + 1000, session });
+      expect(applyGc(g, plan, session).deletedManifests).toBe(1);
+    } finally {
+      g.close();
+    }
+    expect(fs.existsSync(liveFile)).toBe(true);
+    expect(fs.existsSync(deadFile)).toBe(false);
+    expect(fs.readdirSync(path.dirname(liveFile))).toEqual([live.pointer.oid]);
+  });
+});

@@ -27,6 +27,7 @@ import { Manifest } from '../manifest/manifest.js';
 import { DitsUserError, errnoCode } from '../errors.js';
 import type { ChunkStore } from './chunk-store.js';
 import { leaseProcessAlive, type WriterLease } from './writer-lease.js';
+import { pruneTreeCvs } from '../hashing/tree-cv.js';
 
 export interface GcSession {
   /** When gc began (before the caller lists what is reachable). */
@@ -91,6 +92,11 @@ export interface GcPlan {
   missingManifests: string[];
   /** Processes writing to the store when planned (gc then keeps every chunk and manifest). */
   writers: { pid: number; host: string; since: number }[];
+  /**
+   * File ids of the live manifests read: their leaves' side files (hashing/tree-cv.ts, a
+   * cache) stay; the others, older than the cutoff, go with the dead manifests.
+   */
+  liveFileIds: Set<string>;
 }
 
 export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opts: { graceMs: number; now?: number; session?: GcSession }): GcPlan {
@@ -115,6 +121,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
   // to `live` as the loop below reads the original's manifest (a Set visits what is added
   // while it is iterated), so no manifest is parsed twice
   const variants = store.hasVariants();
+  const liveFileIds = new Set<string>();
   store.markLive((mark) => {
     for (const id of live) {
       // (only reachable ones decide: an unreachable young one that cannot be read could only
@@ -130,6 +137,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
         if (reachable.has(id)) unreadableManifests.push({ id, reason: (err as Error).message });
         continue;
       }
+      liveFileIds.add(m.header.oid);
       for (let i = 0; i < m.chunkCount; i++) mark(m.idRawAt(i));
       for (const piece of store.manifestPieceIds(id)) mark(piece);
       if (variants && reachable.has(id)) for (const v of store.variantsOf(m.header.oid)) if (v.status === 'ok' && v.manifest) live.add(v.manifest);
@@ -157,6 +165,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
     unreadableManifests,
     missingManifests,
     writers: liveWriters.map((l) => ({ pid: l.pid, host: l.host, since: l.since })),
+    liveFileIds,
   };
   const known = new Set<string>();
   for (const p of perPack) {
@@ -284,6 +293,7 @@ export function applyGc(store: ChunkStore, plan: GcPlan, session: GcSession, opt
     if (writer !== undefined) store.unlinkPackWriter(pack);
   }
   for (const f of plan.orphanPackFiles) fs.rmSync(path.join(store.dir, 'packs', f), { force: true });
+  if (result.kept === null) pruneTreeCvs(store.dir, plan.liveFileIds, plan.cutoff);
   store.dropReadHandles();
   result.freedBytes = Math.max(0, sizeBefore - storeBytes(store));
   return result;

@@ -6,6 +6,7 @@ import { ChunkStore } from './chunk-store.js';
 import { ingest, type CutPlan } from './ingest.js';
 import { CutWorker } from './cut-pipeline.js';
 import { hashHex } from '../hashing/blake3.js';
+import { LEAF_SIZE, readTreeCvs, treeCv, treeCvPath } from '../hashing/tree-cv.js';
 import { readContent, loadManifest } from './materialize.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
 import { FLAG_KEYFRAME } from '../manifest/manifest.js';
@@ -130,6 +131,27 @@ describe('ingest on cutting workers', () => {
       expect(par.pointer.oid).toBe(hashHex(data));
       expect((await collect(readContent(s, loadManifest(s, par.pointer)))).equals(data)).toBe(true);
       s.close();
+    }
+  });
+
+  it('files the 4 MiB leaves of a big file, on this thread and on a worker, and none for a small one', async () => {
+    process.env.DITS_TREE_CV_MIN_SIZE = String(LEAF_SIZE + 1);
+    try {
+      const w = worker();
+      const data = xorshift32Bytes(2 * LEAF_SIZE + 5000, 12);
+      for (const opts of [{ params }, { params, worker: w }]) {
+        const s = store();
+        const r = await ingest(s, pieces(data, 300_001), opts);
+        expect(r.pointer.oid).toBe(hashHex(data));
+        const leaves = readTreeCvs(s.dir, r.pointer.oid, data.length)!;
+        expect(leaves.length).toBe(3 * 32);
+        expect(treeCv()!.rootOf(leaves).toString('hex')).toBe(r.pointer.oid);
+        const small = await ingest(s, pieces(data.subarray(0, LEAF_SIZE), 65536), opts);
+        expect(fs.existsSync(treeCvPath(s.dir, small.pointer.oid))).toBe(false);
+        s.close();
+      }
+    } finally {
+      delete process.env.DITS_TREE_CV_MIN_SIZE;
     }
   });
 

@@ -14,6 +14,7 @@ import { ManifestBuilder, type ManifestHeader } from '../manifest/manifest.js';
 import { encodePointer, type Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from './chunk-store.js';
 import { LocalCutter, type CutPipeline, type CutWorker } from './cut-pipeline.js';
+import { treeCvMinSize, writeTreeCvs } from '../hashing/tree-cv.js';
 import type { CutBatch, CutPlan } from './piece-cutter.js';
 
 export { KEYFRAME_SNAP, type CutPlan } from './piece-cutter.js';
@@ -217,6 +218,11 @@ export async function ingest(store: ChunkStore, source: AsyncIterable<Buffer> | 
     });
     // the chunks' rows and the manifest commit together
     await store.commitAsync({ id, bytes });
+    // big files: their 1 MiB leaves, so that an edit in place finds the new id without reading it all
+    if (header.size >= treeCvMinSize()) {
+      const leaves = cutter.leaves();
+      if (leaves) writeTreeCvs(store.dir, oid, header.size, leaves);
+    }
     // every slot is back and written: the next file's cutter takes them
     if (cutter instanceof LocalCutter) cutter.recycle();
     const pointer: Pointer = { oid, size: header.size, manifest: id };

@@ -19,7 +19,8 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { ChunkerParams } from '../chunking/chunker.js';
-import { StreamHasher } from '../hashing/blake3.js';
+import type { StreamHasher } from '../hashing/blake3.js';
+import { leafHasher } from '../hashing/tree-cv.js';
 import { hashPieces, PieceCutter, type CutBatch, type Region } from './piece-cutter.js';
 
 /** main -> cut */
@@ -36,7 +37,7 @@ type HashRequest =
   | { op: 'abort' };
 
 /** hash (or cut, for its own failures) -> main */
-export type CutReply = { op: 'batch'; stream: number; batch: CutBatch; final: boolean; fileId?: string } | { op: 'error'; stream: number; message: string };
+export type CutReply = { op: 'batch'; stream: number; batch: CutBatch; final: boolean; fileId?: string; leaves?: Uint8Array } | { op: 'error'; stream: number; message: string };
 
 export interface CutWorkerData {
   role: 'cut' | 'hash';
@@ -100,6 +101,7 @@ function runCut(main: MessagePort, toHash: MessagePort, slot: (n: number, length
 
 function runHash(main: MessagePort, fromCut: MessagePort, slot: (n: number, length: number) => Buffer): void {
   let hasher: StreamHasher | null = null;
+  let leaves: () => Buffer | null = () => null;
   let stream = 0;
   /** the slots pieces may still need, in stream order (trimmed by each batch's doneUpTo) */
   let held: Region[] = [];
@@ -111,7 +113,9 @@ function runHash(main: MessagePort, fromCut: MessagePort, slot: (n: number, leng
     }
     if (m.op === 'begin') {
       stream = m.stream;
-      hasher = new StreamHasher();
+      const file = leafHasher();
+      hasher = file.hasher;
+      leaves = file.leaves;
       held = [];
       return;
     }
@@ -124,6 +128,8 @@ function runHash(main: MessagePort, fromCut: MessagePort, slot: (n: number, leng
       const reply: CutReply = { op: 'batch', stream, batch: m.batch, final: m.final };
       if (m.final) {
         reply.fileId = hasher.digestHex();
+        const l = leaves();
+        if (l && l.length) reply.leaves = new Uint8Array(l);
         hasher = null;
         held = [];
       }

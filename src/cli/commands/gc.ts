@@ -124,7 +124,8 @@ const gc: Command = {
       const parkedPlan = await planUnusedParked(repo, store);
       const parkedFreed = values['dry-run'] ? 0 : applyParkedDrop(repo.gitDir, parkedPlan);
       const parked = { dropped: parkedPlan.drop.length, bytes: parkedPlan.drop.reduce((n, d) => n + d.bytes, 0), keptLastCopy: parkedPlan.keptLastCopy };
-      if (values.json) printJson(ctx, { dryRun: Boolean(values['dry-run']), ...plan, manifestsOnlyOnRemote: notHere, result, parked });
+      const { liveFileIds: _fileIds, ...shown } = plan;
+      if (values.json) printJson(ctx, { dryRun: Boolean(values['dry-run']), ...shown, manifestsOnlyOnRemote: notHere, result, parked });
       else {
         if (parked.dropped) out(ctx, `${values['dry-run'] ? 'Would remove' : 'Removed'} ${parked.dropped} parked file(s) no path uses (proxies or originals set aside by \`git dits checkout --mode\`), ${formatBytes(values['dry-run'] ? parked.bytes : parkedFreed)}.`);
         if (parked.keptLastCopy.length) out(ctx, `Kept ${parked.keptLastCopy.length} parked file(s) no path uses: their content is neither in the local store nor known on a remote (push it, or delete .git/dits/parked/<id> by hand).`);
