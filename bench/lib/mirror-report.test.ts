@@ -17,6 +17,7 @@ function results(over: Partial<MirrorResults> = {}): MirrorResults {
     cloneBytes: 2 ** 30,
     clonePush: [copy(90), copy(80)],
     rclonePush: [copy(100), copy(100)],
+    rclonePushOnePut: [copy(170)],
     rcloneVersion: 'rclone v1.60.1-DEV',
     skipped: [],
     ...over,
@@ -32,6 +33,8 @@ describe('mirror verdicts', () => {
     expect(by('mirror re-sync, nothing new', 'listings')).toMatchObject({ value: 1, pass: true });
     expect(by("push of a clone's content to a second remote", 'git push')).toMatchObject({ value: 0.85, pass: true }); // 85 / 100
     expect(syncRatioServerSide(results())).toBe(0.1);
+    expect(formatMirrorReport(results(), v, 3)).toMatch(/push \/ rclone copy in one PUT: 0\.50x/); // 85 / 170, printed, not a verdict
+    expect(v).toHaveLength(4);
   });
 
   it('a second listing of a side in any run fails the listing figure; refs reads from the CAS log do not count', () => {
@@ -49,7 +52,7 @@ describe('mirror verdicts', () => {
   });
 
   it('without rclone the ratios are n/a, not passes, and the report says why', () => {
-    const r = results({ rcloneStream: [], rcloneServer: [], rclonePush: [], rcloneVersion: null, skipped: ['rclone not installed'] });
+    const r = results({ rcloneStream: [], rcloneServer: [], rclonePush: [], rclonePushOnePut: [], rcloneVersion: null, skipped: ['rclone not installed'] });
     const v = mirrorVerdicts(r);
     expect(v.filter((x) => x.unit === 'x').map((x) => x.pass)).toEqual([null, null]);
     const text = formatMirrorReport(r, v, 3);

@@ -75,7 +75,16 @@ export function formatMirrorReport(r: MirrorResults, verdicts: readonly Verdict[
     const req = spread(r.resync.map((x) => x.requests));
     out.push(`re-sync with nothing new: ${t.median.toFixed(3)} s (${t.min.toFixed(3)}..${t.max.toFixed(3)}), ${req.median} requests, listings ${JSON.stringify(r.resync[0]!.listings)} (.dits-cas/: the refs, read from their compare-and-swap log on a store without conditional writes), copied ${r.resync[0]!.copiedBytes} bytes`);
   }
-  out.push(formatTable(['push', 'time', 'MB/s', 'min..max', 'spread', 'client CPU', 's3rver CPU'], [row("git push of a full clone to a second remote", r.clonePush), row("rclone copy of the clone's file", r.rclonePush)]));
+  out.push(
+    formatTable(['push', 'time', 'MB/s', 'min..max', 'spread', 'client CPU', 's3rver CPU'], [
+        row('git push of a full clone to a second remote', r.clonePush),
+        row("rclone copy of the clone's file (default: multipart, 5 MiB parts)", r.rclonePush),
+        row('rclone copy --s3-upload-cutoff 5G (one streamed PUT)', r.rclonePushOnePut),
+      ],
+    ),
+  );
+  const one = ratioOf(medMbps(r.clonePush), medMbps(r.rclonePushOnePut));
+  if (one !== null) out.push(`push / rclone copy in one PUT: ${one.toFixed(2)}x (not the verdict's peer, which is rclone's default upload)`);
   const rows = verdicts.map((x) => [x.figure, x.subject, x.value === null ? '-' : x.unit === 'x' ? `${x.value.toFixed(2)}x` : `${x.value}${x.unit ? ` ${x.unit}` : ''}`, x.target, verdictWord(x.pass)]);
   out.push(formatTable(['figure', 'subject', 'value', 'target', 'verdict'], rows));
   if (r.contentBytes < 2 ** 30) out.push(`note: the issue's mirror figure is for 1 GiB of content; this run's is ${formatBytes(r.contentBytes)} (--size).`);

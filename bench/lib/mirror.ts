@@ -60,6 +60,8 @@ export interface MirrorResults {
   cloneBytes: number;
   clonePush: CopyRun[];
   rclonePush: CopyRun[];
+  /** `rclone copy --s3-upload-cutoff 5G`: the file in one streamed PUT (not the verdict's peer: printed beside) */
+  rclonePushOnePut: CopyRun[];
   rcloneVersion: string | null;
   skipped: string[];
 }
@@ -88,7 +90,7 @@ export async function runMirrorBench(video: string, s3: S3Loopback, opts: Mirror
   // rclone 1.60 will not start an S3 remote with AWS_CA_BUNDLE set; the sandbox's env has it, so unset it by env -u
   const rEnv = rcloneEnv({}, direct);
   const rclone = (args: string[]) => ['-u', 'AWS_CA_BUNDLE', 'rclone', ...args];
-  const res: MirrorResults = { contentBytes: 0, sync: [], rcloneStream: [], rcloneServer: [], resync: [], cloneBytes: 0, clonePush: [], rclonePush: [], rcloneVersion: null, skipped: [] };
+  const res: MirrorResults = { contentBytes: 0, sync: [], rcloneStream: [], rcloneServer: [], resync: [], cloneBytes: 0, clonePush: [], rclonePush: [], rclonePushOnePut: [], rcloneVersion: null, skipped: [] };
   res.rcloneVersion = await sb.run('env', rclone(['version']), sb.dir, { env: rEnv }).then((r) => r.stdout.split('\n')[0]!.trim(), () => null);
   if (!res.rcloneVersion) res.skipped.push('rclone not installed: no peer for the mirror and push ratios');
   await sb.run('git', ['config', '--global', 'dits.s3.endpoint', s3.upstreamEndpoint], sb.dir);
@@ -195,6 +197,11 @@ export async function runMirrorBench(video: string, s3: S3Loopback, opts: Mirror
       res.rclonePush.push(strip(t));
       log(`  rclone copy of the clone's file run ${r + 1}: ${describe(t)}`);
       dropPrefix(M, `rclone-push-${r}`);
+      warmFile(cloned);
+      const one = await measure(res.cloneBytes, () => timed(sb, 'env', rclone(['copy', '--s3-upload-cutoff', '5G', cloned, `s3r:${M}/rclone-put-${r}`]), sb.dir, rEnv));
+      res.rclonePushOnePut.push(strip(one));
+      log(`  rclone copy --s3-upload-cutoff 5G of the clone's file run ${r + 1}: ${describe(one)}`);
+      dropPrefix(M, `rclone-put-${r}`);
     };
     if (r % 2 === 0) {
       await pushDits();
