@@ -34,6 +34,10 @@ process.on('warning', (w) => {
 });
 import { runMountBench, type MountResults } from './lib/mount.js';
 import { formatMountReport, mountVerdicts } from './lib/mount-report.js';
+import { MIRROR_BUCKETS, runMirrorBench, type MirrorResults } from './lib/mirror.js';
+import { formatMirrorReport, mirrorVerdicts } from './lib/mirror-report.js';
+import { runSnapshotBench, type SnapshotResults } from './lib/snapshot.js';
+import { formatSnapshotReport, snapshotVerdicts } from './lib/snapshot-report.js';
 
 /** The repository root: dist/bench/run.js -> ../.., bench/run.ts -> .. */
 function repoRoot(): string {
@@ -64,7 +68,7 @@ async function main(opts: BenchOptions): Promise<number> {
   log(`dits bench: ${machineStart.cpus} CPUs (${machineStart.cpuModel}), load average ${machineStart.loadavg.join(' ')}; work dir ${work}`);
   const sandbox = await createSandbox(path.join(work, 'sandbox'), path.join(root, 'bin'));
   const verdicts: Verdict[] = [];
-  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults; tier?: TierResults; mount?: MountResults; mountSeeks?: SeekResults } = {};
+  const raw: { core?: CoreResults; media?: MediaResults; remote?: RemoteResults; many?: ManyResults; proxy?: ProxyResults; tier?: TierResults; mount?: MountResults; mountSeeks?: SeekResults; mirror?: MirrorResults; snapshot?: SnapshotResults } = {};
   const notes: string[] = [];
   const failures: string[] = [];
   const sections: { name: Section; issue: number; run: () => Promise<void> }[] = [
@@ -186,6 +190,37 @@ async function main(opts: BenchOptions): Promise<number> {
           await s3?.close();
           sandbox.remove(path.join(sandbox.dir, 's3rver'));
         }
+      },
+    },
+    {
+      name: 'mirror',
+      issue: 19,
+      run: async () => {
+        const corpus = await ensureCoreCorpus(opts.size, { dir: corpusDir, env: sandbox.env, log });
+        const s3Dir = sandbox.freshDir('s3rver');
+        const s3 = await startS3Loopback({ directory: s3Dir, bucket: MIRROR_BUCKETS.primary, buckets: [MIRROR_BUCKETS.mirror], repoRoot: root });
+        try {
+          const mirror = await runMirrorBench(corpus.video, s3, { runs: opts.runs }, { sandbox, log, s3Dir });
+          raw.mirror = mirror;
+          const v = mirrorVerdicts(mirror);
+          verdicts.push(...v);
+          process.stdout.write(`\n${formatMirrorReport(mirror, v, opts.runs)}\n`);
+        } finally {
+          await s3.close();
+          sandbox.remove(s3Dir);
+        }
+      },
+    },
+    {
+      name: 'snapshot',
+      issue: 19,
+      run: async () => {
+        const file = await ensureRandomFile(opts.size, { dir: corpusDir, env: sandbox.env, log });
+        const snapshot = await runSnapshotBench(file, { runs: opts.runs, files: opts.snapshotFiles }, { sandbox, log });
+        raw.snapshot = snapshot;
+        const v = snapshotVerdicts(snapshot);
+        verdicts.push(...v);
+        process.stdout.write(`\n${formatSnapshotReport(snapshot, v, opts.runs)}\n`);
       },
     },
   ];

@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { parseSize } from './units.js';
 
-export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'tier' | 'mount';
-export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy', 'tier', 'mount'];
+export type Section = 'core' | 'media' | 'remote' | 'many' | 'proxy' | 'tier' | 'mount' | 'mirror' | 'snapshot';
+export const SECTIONS: readonly Section[] = ['core', 'media', 'remote', 'many', 'proxy', 'tier', 'mount', 'mirror', 'snapshot'];
 
 export type ProxyFigureName = 'clone' | 'make' | 'switch' | 'worker' | 'status';
 export const PROXY_FIGURES: readonly ProxyFigureName[] = ['clone', 'make', 'switch', 'worker', 'status'];
@@ -51,6 +51,8 @@ export interface BenchOptions {
   /** Issue 18: ffmpeg seeks through the mount (100 in the issue), in a ProRes clip of mountClipSize. */
   mountSeeks: number;
   mountClipSize: number;
+  /** Issue 19: files of `--size` each in the snapshot section's tree (10 x 1 GiB in the issue). */
+  snapshotFiles: number;
   help: boolean;
 }
 
@@ -59,7 +61,8 @@ export const USAGE = `npm run bench -- [options]
   --size <n>        size of the generated video (default BENCH_SIZE or 1G)
   --big-size <n>    size of the random file for the memory figures (default BENCH_BIG_SIZE or 8G)
   --runs <n>        runs per figure; medians are printed (default 3)
-  --only <list>     sections, comma-separated: core, media, remote, many, proxy, tier, mount (default: all)
+  --only <list>     sections, comma-separated: core, media, remote, many, proxy, tier, mount,
+                    mirror, snapshot (default: all)
   --skip-big        skip the big-file memory figures
   --media-size <n>  size of each issue 4 clip (default half of --size: 512M)
   --inspect-seconds <s>  PCM clip length for the inspect figure (default 3600 x size/1G, at least 60)
@@ -81,6 +84,7 @@ export const USAGE = `npm run bench -- [options]
   --mount-memory <n> RAM budget given to git dits mount --memory (default 256M)
   --mount-seeks <n>  ffmpeg seeks through the mount (default 100)
   --mount-clip-size <n>  size of the ProRes clip they seek in (default --size: 1G, as the issue)
+  --snapshot-files <n>  files of --size each in the snapshot section's tree (default 10: 10 GiB)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;
 
@@ -112,6 +116,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       'mount-memory': { type: 'string' },
       'mount-seeks': { type: 'string' },
       'mount-clip-size': { type: 'string' },
+      'snapshot-files': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -152,6 +157,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     mountMemory: parseSize(values['mount-memory'] ?? '256M'),
     mountSeeks: positiveInt(values['mount-seeks'] ?? '100', '--mount-seeks'),
     mountClipSize: values['mount-clip-size'] !== undefined ? parseSize(values['mount-clip-size']) : size,
+    snapshotFiles: positiveInt(values['snapshot-files'] ?? '10', '--snapshot-files'),
     help: values.help ?? false,
   };
 }

@@ -106,7 +106,8 @@ export async function mountAt(sb: Sandbox, repo: string, dir: string, args: stri
   };
 }
 
-function cpuSeconds(pid: number): number {
+/** CPU seconds (user + sys) a process has used so far. */
+export function cpuSeconds(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100 a second here)

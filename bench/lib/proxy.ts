@@ -199,7 +199,7 @@ export function parseTimeOutput(text: string): number {
 const TIME = '/usr/bin/time';
 let timeFiles = 0;
 
-async function timed(sb: Sandbox, cmd: string, args: readonly string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<CpuRun & { stdout: string }> {
+export async function timed(sb: Sandbox, cmd: string, args: readonly string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<CpuRun & { stdout: string }> {
   const f = path.join(sb.dir, `time-${timeFiles++}.txt`);
   const r = await sb.run(TIME, ['-f', '%e %U %S', '-o', f, cmd, ...args], cwd, env ? { env } : {}).catch((e: unknown) => {
     // name the command itself, not the /usr/bin/time wrapper

@@ -47,7 +47,7 @@ export interface RemoteOptions {
 
 const FILE = 'clip.mp4';
 
-function rcloneEnv(base: NodeJS.ProcessEnv, s3: S3Loopback): NodeJS.ProcessEnv {
+export function rcloneEnv(base: NodeJS.ProcessEnv, s3: S3Loopback): NodeJS.ProcessEnv {
   // rclone 1.60 refuses to start an S3 remote when AWS_CA_BUNDLE is set (see DESIGN.md).
   const env: NodeJS.ProcessEnv = {
     ...base,

@@ -16,11 +16,17 @@ export interface TrafficCounts {
   bytesUp: number;
   bytesDown: number;
   byMethod: Record<string, number>;
+  /** Object listings (GET of a bucket with `list-type` or `prefix`), by `<bucket>/<prefix>`. */
+  listings: Record<string, number>;
 }
 
 export interface S3Loopback {
   /** The proxy's URL: give this to clients. */
   endpoint: string;
+  /** s3rver itself, without the proxy (for figures whose client should not share this process's CPU). */
+  upstreamEndpoint: string;
+  /** s3rver's process id (its CPU time is in /proc/<pid>/stat). */
+  pid: number;
   bucket: string;
   accessKeyId: string;
   secretAccessKey: string;
@@ -31,13 +37,15 @@ export interface S3Loopback {
 }
 
 function emptyCounts(): TrafficCounts {
-  return { requests: 0, bytesUp: 0, bytesDown: 0, byMethod: {} };
+  return { requests: 0, bytesUp: 0, bytesDown: 0, byMethod: {}, listings: {} };
 }
 
-export async function startS3Loopback(opts: { directory: string; bucket: string; repoRoot: string }): Promise<S3Loopback> {
+/** `buckets`: more buckets to create besides `bucket`. */
+export async function startS3Loopback(opts: { directory: string; bucket: string; repoRoot: string; buckets?: readonly string[] }): Promise<S3Loopback> {
+  const buckets = [opts.bucket, ...(opts.buckets ?? [])].map((name) => ({ name }));
   const code = `
     const S3rver = require('s3rver');
-    new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(opts.directory)}, configureBuckets: [{ name: ${JSON.stringify(opts.bucket)} }] })
+    new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(opts.directory)}, configureBuckets: ${JSON.stringify(buckets)} })
       .run().then((a) => console.log('PORT ' + a.port));`;
   const child: ChildProcess = spawn(process.execPath, ['-e', code], { cwd: opts.repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
   const upstreamPort = await new Promise<number>((resolve, reject) => {
@@ -52,6 +60,12 @@ export async function startS3Loopback(opts: { directory: string; bucket: string;
   const proxy = http.createServer((req, res) => {
     counts.requests++;
     counts.byMethod[req.method ?? '?'] = (counts.byMethod[req.method ?? '?'] ?? 0) + 1;
+    const url = new URL(req.url ?? '/', 'http://x');
+    const bucket = url.pathname.split('/')[1] ?? '';
+    if (req.method === 'GET' && url.pathname.split('/').filter(Boolean).length === 1 && (url.searchParams.has('list-type') || url.searchParams.has('prefix'))) {
+      const at = `${bucket}/${url.searchParams.get('prefix') ?? ''}`;
+      counts.listings[at] = (counts.listings[at] ?? 0) + 1;
+    }
     const up = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       ur.on('data', (b: Buffer) => {
@@ -73,10 +87,12 @@ export async function startS3Loopback(opts: { directory: string; bucket: string;
   const port = (proxy.address() as AddressInfo).port;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    upstreamEndpoint: `http://127.0.0.1:${upstreamPort}`,
+    pid: child.pid!,
     bucket: opts.bucket,
     accessKeyId: 'S3RVER',
     secretAccessKey: 'S3RVER',
-    counts: () => ({ ...counts, byMethod: { ...counts.byMethod } }),
+    counts: () => ({ ...counts, byMethod: { ...counts.byMethod }, listings: { ...counts.listings } }),
     reset() {
       counts = emptyCounts();
     },

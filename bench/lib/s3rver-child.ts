@@ -1,6 +1,6 @@
 /**
  * s3rver in a child process on 127.0.0.1 (a free port), for the stand-alone S3 bench
- * scripts (s3-throughput.ts, mirror-sync.ts): in its own process it does not share the
+ * script (s3-throughput.ts): in its own process it does not share the
  * event loop or the CPU accounting of the client being measured. Run from the repository
  * root, where node_modules/s3rver is.
  */
