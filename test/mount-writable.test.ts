@@ -259,6 +259,66 @@ describe.skipIf(!FUSE)('git dits commit-mount and the working trees that have th
   });
 });
 
+describe.skipIf(!FUSE)('git dits commit-mount patches a big working-tree file in place', () => {
+  it('brings the checked-out copy to the commit by writing only the changed bytes; a merge that fails puts it back as it was', async () => {
+    const size = 20 << 20;
+    const big = randomBytesSeeded(size, 61);
+    const repo = sb.repo('patch', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'big.mov': big, 'notes.txt': 'v1\n' } });
+    sb.mustGit(['add', '.'], repo);
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    const file = path.join(repo, 'big.mov');
+    const ino = fs.statSync(file).ino;
+    const mnt = path.join(sb.dir, 'mnt-patch');
+    const edit = async (at: number, bytes: string, notes?: string): Promise<void> => {
+      const m = await mount(repo, mnt, ['--writable']);
+      try {
+        const fd = fs.openSync(path.join(mnt, 'big.mov'), 'r+');
+        fs.writeSync(fd, Buffer.from(bytes), 0, bytes.length, at);
+        fs.closeSync(fd);
+        if (notes) fs.writeFileSync(path.join(mnt, 'notes.txt'), notes);
+      } finally {
+        m.child.kill('SIGTERM');
+        await m.exited;
+      }
+    };
+    // a merge that fails (a local change to notes.txt is in the way): the big file as it was
+    await edit(5_000_000, 'FIRST', 'from the mount\n');
+    fs.writeFileSync(path.join(repo, 'notes.txt'), 'local\n');
+    const head = sb.mustGit(['rev-parse', 'HEAD'], repo).trim();
+    const refused = sb.dits(['commit-mount', mnt, '-m', 'x'], repo);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/cannot take the commit/);
+    expect(sb.mustGit(['rev-parse', 'HEAD'], repo).trim()).toBe(head);
+    expect(fs.statSync(file).ino).toBe(ino);
+    expect(fs.readFileSync(file).equals(big)).toBe(true);
+    expect(sb.mustGit(['status', '--porcelain'], repo)).toBe(' M notes.txt\n');
+    expect(fs.readdirSync(path.join(repo, '.git/dits/early')).filter((n) => !n.startsWith('.'))).toEqual([]);
+    // with the way clear: the same file (inode), patched, and git status clean
+    fs.writeFileSync(path.join(repo, 'notes.txt'), 'v1\n');
+    const ok = sb.dits(['commit-mount', mnt, '-m', 'patched'], repo);
+    expect(ok.status, ok.stderr).toBe(0);
+    const expected = Buffer.from(big);
+    Buffer.from('FIRST').copy(expected, 5_000_000);
+    expect(fs.statSync(file).ino).toBe(ino);
+    expect(fs.readFileSync(file).equals(expected)).toBe(true);
+    expect(sb.mustGit(['status', '--porcelain'], repo)).toBe('');
+    expect(fs.readFileSync(path.join(repo, 'notes.txt'), 'utf8')).toBe('from the mount\n');
+    // a working tree file changed locally is not patched: git refuses, nothing changes
+    await edit(9_000_000, 'SECOND');
+    const local = Buffer.from(expected);
+    local[0] ^= 0xff;
+    fs.writeFileSync(file, local);
+    const busy = sb.dits(['commit-mount', mnt, '-m', 'y'], repo);
+    expect(busy.status).toBe(1);
+    expect(fs.readFileSync(file).equals(local)).toBe(true);
+    sb.mustGit(['checkout', '--', 'big.mov'], repo);
+    expect(sb.dits(['commit-mount', mnt, '-m', 'second'], repo).status).toBe(0);
+    Buffer.from('SECOND').copy(expected, 9_000_000);
+    expect(fs.readFileSync(file).equals(expected)).toBe(true);
+    expect(sb.mustGit(['status', '--porcelain'], repo)).toBe('');
+  });
+});
+
 describe.skipIf(!FUSE)('git dits commit-mount of a mount still mounted', () => {
   it('pauses the writers, commits, and goes on showing the new commit with open files still open; a commit-mount that dies lets the writers go on', async () => {
     const big = randomBytesSeeded(600_000, 51);

@@ -35,7 +35,7 @@ import { runGit } from '../git/exec.js';
 import { readDitsSettings } from '../git/dits-config.js';
 import type { RepoPaths } from '../git/repo.js';
 import { Manifest, ManifestBuilder } from '../manifest/manifest.js';
-import { encodePointer } from '../manifest/pointer.js';
+import { encodePointer, parsePointer } from '../manifest/pointer.js';
 import { ChunkStore } from '../store/chunk-store.js';
 import { ingest, type ByteSource } from '../store/ingest.js';
 import { BlobReader } from './blob-reader.js';
@@ -49,6 +49,7 @@ import { RemoteSource, type NamedStorage } from './remote-source.js';
 import { loadRevisionTree, type TreeFile } from './revision-tree.js';
 import { WritableRevision } from './writable-revision.js';
 import { LiveMount } from './live-control.js';
+import { preparePatches, settlePatches, undoPatches, type PatchCandidate } from './worktree-patch.js';
 import { processAlive } from '../process-alive.js';
 import type { MediaAnalysis } from '../filter/dits-filter.js';
 import type { RandomAccessReader } from '../media/random-access-reader.js';
@@ -254,6 +255,8 @@ async function commitQuiet(o: CommitMountOptions, dir: string, live: boolean): P
     await runGit(['read-tree', o.commit], { cwd, env });
     const staged: string[] = [];
     const removed: string[] = [];
+    /** big files written in place: their working-tree copy may be patched (worktree-patch.ts) */
+    const patchable: PatchCandidate[] = [];
     const ditsPaths = new Set<string>();
     const writtenPaths = changes.filter((c) => c.kind !== 'deleted').map((c) => c.path.slice(1));
     if (writtenPaths.length) {
@@ -291,6 +294,12 @@ async function commitQuiet(o: CommitMountOptions, dir: string, live: boolean): P
           const res = await storeTracked(store, w, c.path, fd, f, baseNode?.kind === 'file' ? baseNode : undefined, settings.chunker, settings.mediaAware);
           files.push({ path: rel, ...res.stats });
           blob = res.pointer;
+          const pointer = parsePointer(blob);
+          if (c.kind === 'modified' && f.base === c.path && baseNode?.kind === 'file' && pointer) {
+            // what differs: the writes, and what a truncation below the old size cut (zeros now, or written again)
+            const cut = f.baseLen < baseNode.size ? [{ start: f.baseLen, end: Math.min(f.size, baseNode.size) }] : [];
+            patchable.push({ rel, pointer, oldSize: baseNode.size, written: [...f.written, ...cut], read: viewRange(w, c.path) });
+          }
         } else {
           const buf = Buffer.alloc(f.size);
           const n = await w.read(c.path, fd, buf, f.size, 0);
@@ -315,7 +324,16 @@ async function commitQuiet(o: CommitMountOptions, dir: string, live: boolean): P
       // the branch is checked out: a fast-forward there moves it and brings its index and
       // files along (git's own checks and hooks: a file changed there and in the commit is
       // not overwritten), so `git status` does not show the mount's change undone
-      const ff = await runGit(['merge', '--ff-only', '--quiet', commit], { cwd: checkedOut, env: withoutIndex(), allowFail: true });
+      const patches = await preparePatches(checkedOut, o.commit, patchable);
+      let ff: Awaited<ReturnType<typeof runGit>>;
+      try {
+        ff = await runGit(['merge', '--ff-only', '--quiet', commit], { cwd: checkedOut, env: withoutIndex(), allowFail: true });
+      } catch (err) {
+        undoPatches(patches);
+        throw err;
+      }
+      if (ff.exitCode === 0) settlePatches(patches);
+      else undoPatches(patches);
       if (ff.exitCode !== 0) {
         const why = (ff.stderr.trim().split('\n').find((l) => /error|fatal/i.test(l)) ?? `git merge --ff-only exited ${ff.exitCode}`).replace(/^(error|fatal): /, '');
         const moved = /not possible to fast-forward|diverg/i.test(why);
@@ -467,6 +485,22 @@ function samePlan(a: CutPlan | undefined, b: CutPlan | undefined): boolean {
   };
   const none = { forced: [], preferred: [] };
   return eq((a ?? none).forced, (b ?? none).forced) && eq((a ?? none).preferred, (b ?? none).preferred);
+}
+
+/** Bytes of one path as the view shows them (its own handle per call). */
+function viewRange(w: WritableRevision, p: string): (offset: number, length: number) => Promise<Buffer> {
+  return async (offset, length) => {
+    const fd = w.open(p, 0);
+    if (fd < 0) throw new Error(`opening ${p.slice(1)} in the mount's view failed (errno ${-fd})`);
+    try {
+      const b = Buffer.allocUnsafe(length);
+      const n = await w.read(p, fd, b, length, offset);
+      if (n !== length) throw new Error(`reading ${p.slice(1)} from the mount's view failed (${n})`);
+      return b;
+    } finally {
+      w.release(fd);
+    }
+  };
 }
 
 /** Random access to the view of one file, for the container parser. */

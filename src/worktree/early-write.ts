@@ -56,6 +56,7 @@ export class EarlyWriter {
   schedule(pointer: Pointer): void {
     if (this.closed) return;
     const dir = earlyDir(this.gitDir);
+    if (readyElsewhere(dir, pointer.manifest)) return; // made already (commit-mount patched it: worktree-patch.ts)
     const part = path.join(dir, `${pointer.manifest}.${process.pid}.part`);
     if (this.mine.has(part)) return; // the same content at another path: the hook writes that one
     // A rebase, cherry-pick or revert smudges a file again at each step that changes it, and
@@ -118,6 +119,17 @@ export class EarlyWriter {
   }
 }
 
+/** Is there a ready file of this content from another process (claimable by the hook)? */
+function readyElsewhere(dir: string, manifest: string): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return false;
+  }
+  return names.some((n) => n.startsWith(manifest) && n.endsWith('.ready') && !n.endsWith(`.${process.pid}.ready`));
+}
+
 /**
  * The hook's side: the early-written files for these pointers (by working-tree file), each
  * renamed to a name of the hook's own (the caller renames it into place or removes it).
@@ -156,7 +168,10 @@ export async function claimEarly(
   const total = wanted.reduce((n, i) => n + i.pointer.size, 0);
   let done = 0;
   for (const { file, pointer } of wanted) {
-    const pid = byManifest.get(pointer.manifest)!.shift();
+    // a file already ready first (rather than a write still going for the same content)
+    const pids = byManifest.get(pointer.manifest)!;
+    const ready = pids.findIndex((p) => fs.existsSync(path.join(dir, `${pointer.manifest}.${p}.ready`)));
+    const pid = ready > 0 ? pids.splice(ready, 1)[0] : pids.shift();
     if (pid === undefined) continue; // the same content at two paths: one early copy only
     const base = path.join(dir, `${pointer.manifest}.${pid}`);
     // a part becomes ready, or goes (failed, stopped): wait while its writer lives and
