@@ -319,6 +319,31 @@ describe.skipIf(!FUSE)('git dits commit-mount patches a big working-tree file in
   });
 });
 
+describe.skipIf(!FUSE)('git dits commit-mount of a pointer whose attributes are not committed', () => {
+  it('keeps a Dits file a pointer (never a git blob of its bytes) when .gitattributes lives only in the working tree', async () => {
+    const repo = sb.repo('noattr', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': randomBytesSeeded(200_000, 71) } });
+    sb.mustGit(['add', 'a.mov'], repo); // .gitattributes itself stays untracked
+    sb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    expect(Number(sb.mustGit(['cat-file', '-s', 'HEAD:a.mov'], repo).trim())).toBeLessThan(1024);
+    const mnt = path.join(sb.dir, 'mnt-noattr');
+    const m = await mount(repo, mnt, ['--writable']);
+    try {
+      const fd = fs.openSync(path.join(mnt, 'a.mov'), 'r+');
+      fs.writeSync(fd, Buffer.from('EDIT'), 0, 4, 1000);
+      fs.closeSync(fd);
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
+    const c = sb.dits(['commit-mount', mnt, '-m', 'edit', '--json'], repo);
+    expect(c.status, c.stderr).toBe(0);
+    expect((JSON.parse(c.stdout) as { files: { how: string }[] }).files[0]!.how).toBe('partial');
+    expect(Number(sb.mustGit(['cat-file', '-s', 'HEAD:a.mov'], repo).trim())).toBeLessThan(1024);
+    expect(fs.readFileSync(path.join(repo, 'a.mov')).subarray(1000, 1004).toString()).toBe('EDIT');
+    expect(sb.mustGit(['status', '--porcelain', '--untracked-files=no'], repo)).toBe('');
+  });
+});
+
 describe.skipIf(!FUSE)('git dits commit-mount of a mount still mounted', () => {
   it('pauses the writers, commits, and goes on showing the new commit with open files still open; a commit-mount that dies lets the writers go on', async () => {
     const big = randomBytesSeeded(600_000, 51);

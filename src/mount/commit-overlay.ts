@@ -290,7 +290,9 @@ async function commitQuiet(o: CommitMountOptions, dir: string, live: boolean): P
       const fd = w.open(c.path, 0);
       try {
         let blob: Buffer;
-        if (ditsPaths.has(rel)) {
+        // tracked by the attributes the commit has, or a Dits pointer already (its attributes
+        // may live only in a working tree): never a multi-GiB git blob
+        if (ditsPaths.has(rel) || (baseNode?.kind === 'file' && baseNode.pointer)) {
           const res = await storeTracked(store, w, c.path, fd, f, baseNode?.kind === 'file' ? baseNode : undefined, settings.chunker, settings.mediaAware);
           files.push({ path: rel, ...res.stats });
           blob = res.pointer;
