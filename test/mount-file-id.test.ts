@@ -7,12 +7,11 @@
  * Skipped (with the reason printed) where /dev/fuse is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { DITS_BIN, GitSandbox, SMALL_CHUNKS, randomBytesSeeded } from './helpers/git-env.js';
-import { readMounts } from '../src/mount/mount-point.js';
+import { GitSandbox, SMALL_CHUNKS, randomBytesSeeded } from './helpers/git-env.js';
+import { cleanupMounts, editThroughMount, writeAt } from './helpers/mount-process.js';
 import { parsePointer } from '../src/manifest/pointer.js';
 import { hashHex } from '../src/hashing/blake3.js';
 import { LEAF_SIZE, treeCvPath } from '../src/hashing/tree-cv.js';
@@ -24,46 +23,14 @@ if (!FUSE) console.log('test/mount-file-id.test.ts: skipped: /dev/fuse does not 
 
 const LEAF = LEAF_SIZE;
 let sb: GitSandbox;
-const live = new Set<ChildProcess>();
 beforeAll(() => {
   sb = new GitSandbox('dits-mount-id-');
   sb.env.DITS_TREE_CV_MIN_SIZE = String(LEAF + 1);
 });
 afterAll(() => {
-  for (const c of live) c.kill('SIGKILL');
-  for (const m of readMounts()) if (m.mountPoint.startsWith(sb.dir)) spawnSync('umount', ['-l', m.mountPoint]);
+  cleanupMounts(sb);
   sb?.cleanup();
 });
-
-/** Mounts writable, runs `write` on the mount point, unmounts (the overlay is kept). */
-async function editThroughMount(repo: string, mnt: string, write: (mnt: string) => void): Promise<void> {
-  const child = spawn(DITS_BIN, ['mount', mnt, '--writable'], { cwd: repo, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => (live.delete(child), resolve(code))));
-  await new Promise<void>((resolve, reject) => {
-    const t = setInterval(() => /Mounted /.test(out) && (clearInterval(t), resolve()), 20);
-    void exited.then((code) => (clearInterval(t), reject(new Error(`mount exited (${code}):\n${out}`))));
-  });
-  try {
-    write(mnt);
-  } finally {
-    child.kill('SIGTERM');
-    await exited;
-  }
-}
-
-function writeAt(file: string, at: number, data: Buffer): void {
-  const fd = fs.openSync(file, 'r+');
-  try {
-    expect(fs.writeSync(fd, data, 0, data.length, at)).toBe(data.length);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 type Result = { commit: string; files: { path: string; how: string; bytesHashed: number }[] };
 
@@ -88,7 +55,7 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
 
     const at = Math.floor(size / 2);
     const edit = Buffer.from('M'.repeat(100));
-    await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at, edit));
+    await editThroughMount(sb, repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at, edit));
     edit.copy(content, at);
 
     const c = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'edit', '--json'], repo);
@@ -116,7 +83,7 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
 
     const at = LEAF - 30; // across the first two leaves
     const edit = Buffer.from('X'.repeat(60));
-    await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at, edit));
+    await editThroughMount(sb, repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at, edit));
     edit.copy(content, at);
     const c = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'edit 2', '--json'], repo);
     expect(c.status, c.stderr + c.stdout).toBe(0);
@@ -127,7 +94,7 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
     // the full read filed sound leaves again: the next edit hashes two leaves (across a boundary)
     const at3 = 2 * LEAF - 10;
     const edit3 = Buffer.from('Y'.repeat(20));
-    await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at3, edit3));
+    await editThroughMount(sb, repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at3, edit3));
     edit3.copy(content, at3);
     const c3 = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'edit 3', '--json'], repo);
     expect(c3.status, c3.stderr + c3.stdout).toBe(0);
@@ -139,14 +106,14 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
   });
   it('an append or a truncation through the mount hashes only the leaves at the end', async () => {
     const tail = Buffer.from('T'.repeat(100));
-    await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => fs.appendFileSync(path.join(mnt, 'big.mov'), tail));
+    await editThroughMount(sb, repo, path.join(sb.dir, 'mnt'), (mnt) => fs.appendFileSync(path.join(mnt, 'big.mov'), tail));
     content = Buffer.concat([content, tail]);
     const c = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'append', '--json'], repo);
     expect(c.status, c.stderr + c.stdout).toBe(0);
     expect((JSON.parse(c.stdout) as Result).files).toEqual([expect.objectContaining({ path: 'big.mov', how: 'partial', bytesHashed: 223 })]);
     expect(pointerOid('HEAD')).toBe(napi.blake3(content).toString('hex'));
 
-    await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => fs.truncateSync(path.join(mnt, 'big.mov'), LEAF + 50));
+    await editThroughMount(sb, repo, path.join(sb.dir, 'mnt'), (mnt) => fs.truncateSync(path.join(mnt, 'big.mov'), LEAF + 50));
     content = content.subarray(0, LEAF + 50);
     const t = sb.dits(['commit-mount', path.join(sb.dir, 'mnt'), '-m', 'truncate', '--json'], repo);
     expect(t.status, t.stderr + t.stdout).toBe(0);
@@ -160,7 +127,7 @@ describe.skipIf(!FUSE)('commit-mount: the file id from the kept leaves', () => {
   it('reads the whole file without the addon\'s BLAKE3 (DITS_BLAKE3=napi), with the right id', async () => {
     const at = 1000;
     const edit = Buffer.from('N'.repeat(100));
-    await editThroughMount(repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at, edit));
+    await editThroughMount(sb, repo, path.join(sb.dir, 'mnt'), (mnt) => writeAt(path.join(mnt, 'big.mov'), at, edit));
     edit.copy(content, at);
     sb.env.DITS_BLAKE3 = 'napi';
     try {

@@ -9,12 +9,12 @@
  * Skipped (with the reason printed) where /dev/fuse is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { DITS_BIN, GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
-import { readMounts } from '../src/mount/mount-point.js';
+import { GitSandbox, SMALL_CHUNKS, randomBytesSeeded, writeFile } from './helpers/git-env.js';
+import { cleanupMounts, editThroughMount, startMount, writeAt, type MountProcess } from './helpers/mount-process.js';
 import { openFfmpeg } from '../src/media/ffmpeg.js';
 import { makeClip } from '../src/proxy/test-clips.js';
 
@@ -22,29 +22,15 @@ const FUSE = fs.existsSync('/dev/fuse');
 if (!FUSE) console.log('test/mount-writable.test.ts: skipped: /dev/fuse does not exist on this machine (FUSE mounts cannot be made)');
 
 let sb: GitSandbox;
-const live = new Set<ChildProcess>();
 beforeAll(() => {
   sb = new GitSandbox('dits-mount-w-');
 });
 afterAll(() => {
-  for (const c of live) c.kill('SIGKILL');
-  for (const m of readMounts()) if (m.mountPoint.startsWith(sb.dir)) spawnSync('umount', ['-l', m.mountPoint]);
+  cleanupMounts(sb);
   sb?.cleanup();
 });
 
-async function mount(repo: string, dir: string, args: string[] = []): Promise<{ child: ChildProcess; exited: Promise<number | null>; out: () => string }> {
-  const child = spawn(DITS_BIN, ['mount', dir, ...args], { cwd: repo, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => (live.delete(child), resolve(code))));
-  await new Promise<void>((resolve, reject) => {
-    const t = setInterval(() => /Mounted /.test(out) && (clearInterval(t), resolve()), 20);
-    void exited.then((code) => (clearInterval(t), reject(new Error(`mount exited (${code}):\n${out}`))));
-  });
-  return { child, exited, out: () => out };
-}
+const mount = (repo: string, dir: string, args: string[] = []): Promise<MountProcess> => startMount(sb, repo, dir, args);
 
 describe.skipIf(!FUSE)('git dits mount --writable', () => {
   let repo: string;
@@ -269,18 +255,11 @@ describe.skipIf(!FUSE)('git dits commit-mount patches a big working-tree file in
     const file = path.join(repo, 'big.mov');
     const ino = fs.statSync(file).ino;
     const mnt = path.join(sb.dir, 'mnt-patch');
-    const edit = async (at: number, bytes: string, notes?: string): Promise<void> => {
-      const m = await mount(repo, mnt, ['--writable']);
-      try {
-        const fd = fs.openSync(path.join(mnt, 'big.mov'), 'r+');
-        fs.writeSync(fd, Buffer.from(bytes), 0, bytes.length, at);
-        fs.closeSync(fd);
-        if (notes) fs.writeFileSync(path.join(mnt, 'notes.txt'), notes);
-      } finally {
-        m.child.kill('SIGTERM');
-        await m.exited;
-      }
-    };
+    const edit = (at: number, bytes: string, notes?: string): Promise<void> =>
+      editThroughMount(sb, repo, mnt, (d) => {
+        writeAt(path.join(d, 'big.mov'), at, bytes);
+        if (notes) fs.writeFileSync(path.join(d, 'notes.txt'), notes);
+      });
     // a merge that fails (a local change to notes.txt is in the way): the big file as it was
     await edit(5_000_000, 'FIRST', 'from the mount\n');
     fs.writeFileSync(path.join(repo, 'notes.txt'), 'local\n');
@@ -326,15 +305,7 @@ describe.skipIf(!FUSE)('git dits commit-mount of a pointer whose attributes are 
     sb.mustGit(['commit', '-q', '-m', 'one'], repo);
     expect(Number(sb.mustGit(['cat-file', '-s', 'HEAD:a.mov'], repo).trim())).toBeLessThan(1024);
     const mnt = path.join(sb.dir, 'mnt-noattr');
-    const m = await mount(repo, mnt, ['--writable']);
-    try {
-      const fd = fs.openSync(path.join(mnt, 'a.mov'), 'r+');
-      fs.writeSync(fd, Buffer.from('EDIT'), 0, 4, 1000);
-      fs.closeSync(fd);
-    } finally {
-      m.child.kill('SIGTERM');
-      await m.exited;
-    }
+    await editThroughMount(sb, repo, mnt, (d) => writeAt(path.join(d, 'a.mov'), 1000, 'EDIT'));
     const c = sb.dits(['commit-mount', mnt, '-m', 'edit', '--json'], repo);
     expect(c.status, c.stderr).toBe(0);
     expect((JSON.parse(c.stdout) as { files: { how: string }[] }).files[0]!.how).toBe('partial');
@@ -514,16 +485,8 @@ describe.skipIf(!FUSE)('git dits commit-mount of a media file', () => {
     sb.mustGit(['commit', '-q', '-m', 'clip'], repo);
     const clip = fs.readFileSync(path.join(repo, 'clip.mov'));
     const mnt = path.join(sb.dir, 'mnt-media');
-    const m = await mount(repo, mnt, ['--writable']);
     const at = Math.floor(clip.length / 2);
-    try {
-      const fd = fs.openSync(path.join(mnt, 'clip.mov'), 'r+');
-      fs.writeSync(fd, Buffer.alloc(64, 0x55), 0, 64, at);
-      fs.closeSync(fd);
-    } finally {
-      m.child.kill('SIGTERM');
-      await m.exited;
-    }
+    await editThroughMount(sb, repo, mnt, (d) => writeAt(path.join(d, 'clip.mov'), at, Buffer.alloc(64, 0x55)));
     const c = sb.dits(['commit-mount', mnt, '-m', 'edit clip', '--json'], repo);
     expect(c.status, c.stderr).toBe(0);
     // the container's structure did not move: cut again around the edit, with its plan
@@ -535,15 +498,7 @@ describe.skipIf(!FUSE)('git dits commit-mount of a media file', () => {
     sb.mustDits(['add', 'clip.mov'], repo);
     expect(sb.mustGit(['rev-parse', ':clip.mov'], repo).trim()).toBe(sb.mustGit(['rev-parse', 'HEAD:clip.mov'], repo).trim());
     // an edit that breaks the structure (the first box's type) changes the plan: stored whole
-    const m2 = await mount(repo, mnt, ['--writable']);
-    try {
-      const fd = fs.openSync(path.join(mnt, 'clip.mov'), 'r+');
-      fs.writeSync(fd, Buffer.from('zzzz'), 0, 4, 4);
-      fs.closeSync(fd);
-    } finally {
-      m2.child.kill('SIGTERM');
-      await m2.exited;
-    }
+    await editThroughMount(sb, repo, mnt, (d) => writeAt(path.join(d, 'clip.mov'), 4, 'zzzz'));
     const c2 = sb.dits(['commit-mount', mnt, '-m', 'break the box', '--json'], repo);
     expect(c2.status, c2.stderr).toBe(0);
     expect((JSON.parse(c2.stdout) as { files: { path: string; how: string }[] }).files[0]).toMatchObject({ path: 'clip.mov', how: 'full' });
