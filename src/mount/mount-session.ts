@@ -294,6 +294,7 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
         await (writable ?? mounted).close();
         await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
         if (mountPointState(o.mountPoint).kind !== 'free') detachMount(o.mountPoint);
+        await cache.settled(); // the chunks fetched so far stay in the disk cache
         closeAll();
         removeRecord(o.repo.ditsDir, o.mountPoint, process.pid);
       })();
