@@ -305,12 +305,16 @@ describe('CacheStore', () => {
         const id = Buffer.from(hashBytes(data)); // (hashBytes may answer in a buffer it reuses)
         ids.push(id);
         cache.put(id, data);
-        if (i % 4 === 3) cache.commit();
+        if (i % 4 === 3) {
+          cache.commit();
+          await cache.settled(); // readable once written (the writes go through the thread pool)
+        }
         now += 10;
         // the first chunk is read now and then: it stays
         if (i % 8 === 3) expect(await cache.get(ids[0]!)).not.toBeNull();
       }
       cache.commit();
+      await cache.settled();
       const onDisk = fs.readdirSync(path.join(dir, 'mount-cache', 'packs')).reduce((n, f) => n + fs.statSync(path.join(dir, 'mount-cache', 'packs', f)).size, 0);
       expect(onDisk).toBeLessThanOrEqual(budget + (256 << 10) + 64 * 1024);
       expect(cache.has(ids[0]!)).toBe(true); // used recently

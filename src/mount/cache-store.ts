@@ -24,6 +24,8 @@ export class CacheStore {
   private sinceCommit = 0;
   /** After close(): fetches still arriving are not kept, reads miss. */
   private closed = false;
+  /** The commits asked for, one after the other (see commit). */
+  private committing: Promise<void> = Promise.resolve();
 
   private constructor(
     store: ChunkStore,
@@ -65,21 +67,45 @@ export class CacheStore {
     return this.store.locate(idRaw) !== undefined;
   }
 
-  /** Keeps chunks just fetched and verified (plain bytes). Call commit() after a batch. */
+  /**
+   * Keeps chunks just fetched and verified (plain bytes), written from where they are (no
+   * copy): the caller never changes `plain` (the mount's chunks are views of their GET's
+   * buffer, read only). Call commit() after a batch.
+   */
   put(idRaw: Buffer, plain: Buffer): void {
     if (this.closed) return;
-    if (this.store.putStoredChunk(idRaw, CODEC_NONE, plain.length, plain)) {
+    if (this.store.putStoredChunk(idRaw, CODEC_NONE, plain.length, plain, false, true)) {
       this.estimate += plain.length + 64;
       this.sinceCommit++;
     }
   }
 
-  /** Makes the chunks put so far readable, then drops the least recently used packs while over budget. */
+  /**
+   * Makes the chunks put so far readable once they are written, then drops the least
+   * recently used packs while over budget. Returns at once: the writes go through the thread
+   * pool (the reader is not held up by the disk; a synchronous commit also wrote the runs in
+   * flight a second time), one commit after the other. A failure (a full disk) costs only
+   * what the cache would have kept: those chunks are fetched again next time.
+   */
   commit(): void {
     if (this.closed || this.sinceCommit === 0) return;
     this.sinceCommit = 0;
-    this.store.commit();
-    if (this.estimate > this.budget) this.evict();
+    this.committing = this.committing
+      .then(async () => {
+        if (this.closed) return;
+        // the open run goes out asynchronously too (commitAsync writes one left behind
+        // synchronously, on this thread)
+        await this.store.writeFence();
+        if (this.closed) return;
+        await this.store.commitAsync();
+        if (!this.closed && this.estimate > this.budget) this.evict();
+      })
+      .catch(() => {});
+  }
+
+  /** Resolves when every commit asked for so far is done (tests, and before close). */
+  settled(): Promise<void> {
+    return this.committing;
   }
 
   /** Bytes of every pack of the cache (their indexed ends). */
@@ -106,9 +132,19 @@ export class CacheStore {
     return this.estimate;
   }
 
+  /**
+   * Stops keeping chunks. What was put and is not committed yet is written and indexed now,
+   * synchronously (the rows a commit in flight took are then lost to the index: unindexed
+   * bytes at a pack's end, as after a crash; the chunks are fetched again next time).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    try {
+      this.store.commit();
+    } catch {
+      // a cache: nothing lost that a remote does not hold
+    }
     this.store.close();
   }
 }

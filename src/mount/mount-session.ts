@@ -19,7 +19,7 @@ import { EROFS, ENOENT, MountedRevision } from './mounted-revision.js';
 import { detachMount, mountPointState, readMounts, readRecord, removeRecord, writeRecord } from './mount-point.js';
 import { processAlive } from '../process-alive.js';
 import { RamCache } from './ram-cache.js';
-import { MAX_READ_AHEAD } from './file-content.js';
+import { FETCH_PIECE, MAX_READ_AHEAD } from './file-content.js';
 import { RemoteSource, type NamedStorage } from './remote-source.js';
 import { loadRevisionTree, type RevisionTree } from './revision-tree.js';
 import { fetchVariantRecords } from '../proxy/remote-variants.js';
@@ -151,7 +151,7 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   // buffers at its next full collection: measured about 64 MiB behind after a long remote
   // read), so the cache gets what is left
   const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - 2 * MAX_READ_AHEAD - (64 << 20)));
-  const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes') });
+  const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes'), maxRangeBytes: FETCH_PIECE });
   const closeAll = (): void => {
     blobs.close();
     try {
@@ -338,6 +338,7 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
         await (writable ?? mounted).close();
         await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
         if (mountPointState(o.mountPoint).kind !== 'free') detachMount(o.mountPoint);
+        await cache.settled(); // the chunks fetched so far stay in the disk cache
         closeAll();
         removeRecord(o.repo.ditsDir, o.mountPoint, process.pid);
       })();

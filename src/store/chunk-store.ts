@@ -321,14 +321,15 @@ export class ChunkStore {
    * decoded and verified it against `idRaw`. Returns false when it was already here.
    * `knownAbsent`: the caller looked the id up in the index already (skips that query; a
    * chunk another process stored meanwhile costs only pack space, the index keeps one row).
+   * `borrowed`: `stored` is written from where it is, not copied; the caller never changes it.
    */
-  putStoredChunk(idRaw: Buffer, codec: number, rawLength: number, stored: Buffer, knownAbsent = false): boolean {
+  putStoredChunk(idRaw: Buffer, codec: number, rawLength: number, stored: Buffer, knownAbsent = false, borrowed = false): boolean {
     this.enlist();
     const hex = idRaw.toString('hex');
     if (this.pendingIds.has(hex) || (!knownAbsent && this.stmts.has.get(idRaw) !== undefined)) return false;
     const w = this.openWriter();
     this.pendingIds.add(hex);
-    w.append(idRaw, codec, rawLength, stored);
+    w.append(idRaw, codec, rawLength, stored, borrowed);
     return true;
   }
 

@@ -61,6 +61,7 @@ import {
 } from './object-storage.js';
 import { DEFAULT_RETRY_POLICY, realRetryDeps, RetriesExhaustedError, withRetry, type RetryDeps, type RetryPolicy } from './retry.js';
 import { mapS3Error } from './s3-errors.js';
+import { readAll, S3DirectGet } from './s3-direct-get.js';
 import { StorageError } from './storage-error.js';
 import { DitsUserError } from '../errors.js';
 import { DEFAULT_CLASS, detectProvider, needsRestore, providerProfile, type ProviderName, type ProviderProfile, type RetrievalTier, type Tier } from '../tier/tiers.js';
@@ -148,6 +149,12 @@ export interface S3StorageOptions {
   copyPartThreshold?: number;
   /** Part size of a multipart copy (default the larger of 512 MiB and size / 10,000; at least 5 MiB on AWS). */
   copyPartSize?: number;
+  /**
+   * GETs on plain node:http, signed here (s3-direct-get.ts), with the SDK as the fallback for
+   * any answer that is not a clean 200/206 (default: on with an explicit endpoint, unless
+   * DITS_S3_DIRECT_GET=0; the SDK only without an endpoint).
+   */
+  directGet?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -192,6 +199,8 @@ export class S3Storage implements ObjectStorage, TierStorage {
   private bucketSeen = false;
   /** Requests sent, by SDK command name (PutObjectCommand, UploadPartCommand, ...), retries included. */
   readonly requestCounts = new Map<string, number>();
+  /** GETs answered through the direct path (s3-direct-get.ts), also counted as GetObjectCommand above. */
+  directGets = 0;
   private casModePromise: Promise<CasMode | null> | undefined;
   private readonly casLog: CasLog;
   private readonly tierOptions: S3TierOptions;
@@ -199,6 +208,7 @@ export class S3Storage implements ObjectStorage, TierStorage {
   private readonly endpoint: string | undefined;
   private readonly copyPartThreshold: number;
   private readonly copyPartSize: number | undefined;
+  private readonly direct: S3DirectGet | null;
 
   constructor(options: S3StorageOptions) {
     if (!options.bucket) throw new StorageError('bad-storage-url', 'An S3 remote needs a bucket name', { hint: 'Use dits::s3://<bucket>/<prefix>.' });
@@ -230,6 +240,33 @@ export class S3Storage implements ObjectStorage, TierStorage {
       { step: 'initialize', name: `ditsRequestCounter-${randomBytes(4).toString('hex')}` },
     );
     this.casLog = new CasLog(this.rawBackend(), { root: this.prefix + CAS_ROOT });
+    this.direct = null;
+    if (options.endpoint !== undefined && (options.directGet ?? process.env.DITS_S3_DIRECT_GET !== '0')) {
+      const config = this.client.config as unknown as { credentials?: () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>; region?: () => Promise<string> };
+      const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
+      if (typeof config.credentials === 'function' && typeof config.region === 'function') {
+        this.direct = new S3DirectGet({
+          endpoint: options.endpoint,
+          bucket: this.bucket,
+          forcePathStyle: options.forcePathStyle ?? false,
+          credentials: config.credentials,
+          region: config.region,
+          agent: options.endpoint.startsWith('https:') ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+          socketTimeoutMs: options.socketTimeoutMs ?? 120_000,
+        });
+      }
+    }
+  }
+
+  /** A clean answer through the direct path (counted as a GetObject), or null: ask the SDK. */
+  private async directOpen(key: string, range?: ByteRange): Promise<Readable | null> {
+    if (!this.direct) return null;
+    const res = await this.direct.open(this.prefix + key, range);
+    if (res) {
+      this.directGets++;
+      this.requestCounts.set('GetObjectCommand', (this.requestCounts.get('GetObjectCommand') ?? 0) + 1);
+    }
+    return res;
   }
 
   /** Checks that the bucket exists and is reachable with these credentials. */
@@ -273,6 +310,10 @@ export class S3Storage implements ObjectStorage, TierStorage {
   async get(key: string, range?: ByteRange): Promise<Readable> {
     assertValidKey(key);
     assertValidRange(range, key);
+    return (await this.directOpen(key, range)) ?? this.sdkGet(key, range);
+  }
+
+  private async sdkGet(key: string, range?: ByteRange): Promise<Readable> {
     const out = await this.send(
       () =>
         this.client.send(
@@ -300,7 +341,17 @@ export class S3Storage implements ObjectStorage, TierStorage {
   }
 
   async getBuffer(key: string, range?: ByteRange): Promise<Buffer> {
-    return readStreamToBuffer(await this.get(key, range));
+    assertValidKey(key);
+    assertValidRange(range, key);
+    const res = await this.directOpen(key, range);
+    if (res) {
+      try {
+        return await readAll(res as Parameters<typeof readAll>[0]);
+      } catch {
+        // cut off mid-body: asked again through the SDK, which retries and maps the error
+      }
+    }
+    return readStreamToBuffer(await this.sdkGet(key, range));
   }
 
   async head(key: string): Promise<ObjectInfo | null> {

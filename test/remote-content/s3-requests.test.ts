@@ -21,6 +21,7 @@ afterAll(async () => {
 
 const MiB = 1024 * 1024;
 
+/** HTTP requests made: those through the SDK (counted by a middleware) and the GETs made on node:http directly (s3-direct-get.ts). */
 function countedS3(): { storage: S3Storage; http: { n: number; log: string[] } } {
   const storage = new S3Storage({
     bucket: 'wire',
@@ -32,11 +33,28 @@ function countedS3(): { storage: S3Storage; http: { n: number; log: string[] } }
     partSize: 5 * MiB,
     multipartThreshold: 5 * MiB,
   });
-  const http = { n: 0, log: [] as string[] };
+  let sdk = 0;
+  const log: string[] = [];
+  const http = {
+    get n(): number {
+      return sdk + storage.directGets;
+    },
+    set n(v: number) {
+      sdk = v;
+      storage.directGets = 0;
+    },
+    get log(): string[] {
+      return log;
+    },
+    set log(v: string[]) {
+      log.length = 0;
+      log.push(...v);
+    },
+  };
   storage.client.middlewareStack.add(
     (next, context) => async (args) => {
-      http.n++;
-      http.log.push(String(context.commandName));
+      sdk++;
+      log.push(String(context.commandName));
       return next(args);
     },
     { step: 'finalizeRequest', name: 'countRequests' },

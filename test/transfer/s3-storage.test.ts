@@ -113,6 +113,44 @@ describe('S3Storage specifics on s3rver', () => {
     expect((err as { hint: string }).hint).toMatch(/bucket name/);
   });
 
+  it('GETs go on the direct path (signed here, s3rver checks the signature), exact bytes for whole objects, ranges and awkward keys', async () => {
+    const storage = new S3Storage(storageOptions());
+    const body = seededBytes(3 * 1024 * 1024 + 17, 7);
+    const keys = ['plain', 'with space/and+plus=eq', "odd!'()*~chars/é ü", 'deep/a/b/c.pack'];
+    for (const k of keys) await storage.put(k, body);
+    const before = storage.directGets;
+    for (const k of keys) {
+      expect((await storage.getBuffer(k)).equals(body)).toBe(true);
+      expect((await storage.getBuffer(k, { start: 1000, end: 2_000_000 })).equals(body.subarray(1000, 2_000_001))).toBe(true);
+      // a range past the end is cut at the end
+      expect((await storage.getBuffer(k, { start: body.length - 5, end: body.length + 100 })).equals(body.subarray(body.length - 5))).toBe(true);
+      const parts: Buffer[] = [];
+      for await (const p of await storage.get(k, { start: 17, end: 1_048_592 })) parts.push(p as Buffer);
+      expect(Buffer.concat(parts).equals(body.subarray(17, 1_048_593))).toBe(true);
+    }
+    expect(storage.directGets - before).toBe(keys.length * 4); // none fell back to the SDK
+    expect(storage.requestCounts.get('GetObjectCommand')).toBe(keys.length * 4);
+  });
+
+  it('an answer the direct path does not take (a widened range, an error) is asked again through the SDK, with the same results and errors', async () => {
+    const storage = new S3Storage(storageOptions());
+    const body = seededBytes(5000, 8);
+    await storage.put('obj', body);
+    const before = storage.directGets;
+    // s3rver answers "bytes=0-0" with the whole object: the SDK path cuts the asked byte out
+    expect((await storage.getBuffer('obj', { start: 0, end: 0 })).equals(body.subarray(0, 1))).toBe(true);
+    await expect(storage.getBuffer('missing')).rejects.toMatchObject({ code: 'storage-not-found' });
+    await expect(storage.getBuffer('obj', { start: 6000, end: 7000 })).rejects.toMatchObject({ code: 'storage-bad-range' });
+    expect(storage.directGets).toBe(before);
+    const wrong = new S3Storage(storageOptions({ credentials: { accessKeyId: 'WRONG', secretAccessKey: 'nope' } }));
+    const err = await wrong.getBuffer('obj').catch((e: unknown) => e);
+    expect(['s3-bad-credentials', 's3-access-denied']).toContain((err as { code: string }).code);
+    // and with the direct path off, the SDK serves everything as before
+    const sdkOnly = new S3Storage(storageOptions({ directGet: false, prefix: storage.prefix }));
+    expect((await sdkOnly.getBuffer('obj', { start: 10, end: 20 })).equals(body.subarray(10, 21))).toBe(true);
+    expect(sdkOnly.directGets).toBe(0);
+  });
+
   it('rejects wrong credentials with a hint', async () => {
     const storage = new S3Storage(storageOptions({ credentials: { accessKeyId: 'WRONG', secretAccessKey: 'nope' } }));
     const err = await storage.put('k', Buffer.from('x')).catch((e: unknown) => e);
