@@ -12,8 +12,9 @@
  * object, 206 whose Content-Range starts at the asked start and ends at the asked end, or at
  * the object's end), or null for anything else (an error status, a server that ignored or
  * widened the range, a socket that failed before the headers): the caller then asks again
- * through the SDK, which maps errors and retries as it always did. So this path never
- * decides what an error means. `readAll()` reads a body of announced length into one buffer
+ * through the SDK, which maps errors and retries as it always did. So this path decides
+ * what one error means only: 403 InvalidObjectState (archived content), answered as a
+ * FrozenAnswer, because a read of frozen content must be one request, never retried. `readAll()` reads a body of announced length into one buffer
  * of that length (no list of pieces, no concatenation).
  *
  * Credentials and region come from the SDK client's own resolved providers (environment,
@@ -101,7 +102,7 @@ export class S3DirectGet {
    * stream, or null when the answer is not a clean one (see the file comment): the caller
    * then uses the SDK. The caller owns the stream (read it to the end or destroy it).
    */
-  async open(fullKey: string, range?: { start: number; end: number }): Promise<IncomingMessage | null> {
+  async open(fullKey: string, range?: { start: number; end: number }): Promise<IncomingMessage | FrozenAnswer | null> {
     let signed: Awaited<ReturnType<S3DirectGet['sign']>>;
     try {
       signed = await this.sign(fullKey, range ? `bytes=${range.start}-${range.end}` : undefined);
@@ -110,11 +111,26 @@ export class S3DirectGet {
     }
     const { host, path, headers } = signed;
     const hostname = this.opts.forcePathStyle ? this.url.hostname : `${this.opts.bucket}.${this.url.hostname}`;
-    return new Promise<IncomingMessage | null>((resolve) => {
+    return new Promise<IncomingMessage | FrozenAnswer | null>((resolve) => {
       const req = this.lib.request({ method: 'GET', hostname, port: this.url.port || undefined, path, headers: { ...headers, host }, agent: this.opts.agent }, (res) => {
         if (clean(res, range)) {
           res.setTimeout(this.opts.socketTimeoutMs, () => res.destroy(new Error(`no data from ${host} for ${this.opts.socketTimeoutMs} ms`)));
           resolve(res);
+        } else if (res.statusCode === 403) {
+          // archived content is asked once, never again through the SDK (a read of frozen
+          // content must cost one request: the tiers' contract); any other 403 goes there
+          const parts: Buffer[] = [];
+          let size = 0;
+          res.on('data', (d: Buffer) => {
+            size += d.length;
+            if (size <= 64 * 1024) parts.push(d);
+          });
+          res.on('error', () => resolve(null));
+          res.on('end', () => {
+            const xml = Buffer.concat(parts).toString('utf8');
+            if (!/<Code>InvalidObjectState<\/Code>/.test(xml)) return resolve(null);
+            resolve({ frozen: true, storageClass: /<StorageClass>([^<]+)<\/StorageClass>/.exec(xml)?.[1] });
+          });
         } else {
           res.resume(); // drained: the socket goes back to the pool
           resolve(null);
@@ -125,6 +141,12 @@ export class S3DirectGet {
       req.end();
     });
   }
+}
+
+/** A 403 InvalidObjectState: the object is in an archive tier without a finished restore. */
+export interface FrozenAnswer {
+  frozen: true;
+  storageClass: string | undefined;
 }
 
 /** 200 for a whole object, or 206 of exactly the asked range (cut short only at the object's end). */

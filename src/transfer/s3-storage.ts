@@ -266,6 +266,7 @@ export class S3Storage implements ObjectStorage, TierStorage {
       this.directGets++;
       this.requestCounts.set('GetObjectCommand', (this.requestCounts.get('GetObjectCommand') ?? 0) + 1);
     }
+    if (res && 'frozen' in res) throw new FrozenObjectError(key, res.storageClass, { status: 403 });
     return res;
   }
 
