@@ -21,6 +21,7 @@ import { spawn } from 'node:child_process';
 import { run as runProcess } from './exec.js';
 import { warmFile, warmTree } from './corpus.js';
 import { megabytesPerSecond } from './units.js';
+import { rcloneEnv } from './remote.js';
 import type { Sandbox } from './sandbox.js';
 import type { S3Loopback } from './s3-loopback.js';
 
@@ -193,17 +194,7 @@ export async function runMountBench(video: string, opts: MountOptions, deps: Mou
     sb.remove(clone);
     await sb.run('git', ['clone', '-q', '-c', 'dits.fetchMode=lazy', url, clone], sb.dir, { env: awsEnv });
     if (fs.statSync(path.join(clone, name)).size >= 1024) throw new Error('the lazy clone fetched the video (expected a pointer)');
-    const rEnv: NodeJS.ProcessEnv = {
-      ...sb.env,
-      RCLONE_CONFIG_S3R_TYPE: 's3',
-      RCLONE_CONFIG_S3R_PROVIDER: 'Other',
-      RCLONE_CONFIG_S3R_ENDPOINT: s3.endpoint,
-      RCLONE_CONFIG_S3R_ACCESS_KEY_ID: s3.accessKeyId,
-      RCLONE_CONFIG_S3R_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      RCLONE_CONFIG_S3R_REGION: 'us-east-1',
-      RCLONE_CONFIG_S3R_FORCE_PATH_STYLE: 'true',
-    };
-    delete rEnv.AWS_CA_BUNDLE; // rclone 1.60 refuses to start an S3 remote with it (DESIGN.md)
+    const rEnv = rcloneEnv(sb.env, s3);
     res.rcloneVersion = await runProcess('rclone', ['version'], { cwd: sb.dir, env: rEnv }).then((r) => r.stdout.split('\n')[0]!.trim(), () => null);
     const dest = `s3r:${s3.bucket}/mount-rclone-${Date.now()}/`;
     if (res.rcloneVersion) await runProcess('rclone', ['copy', video, dest], { cwd: sb.dir, env: rEnv });
