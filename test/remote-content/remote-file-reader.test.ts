@@ -5,6 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { ENTRY_HEAD_SIZE } from '../../src/store/pack-format.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushContent } from '../../src/remote/content/index.js';
 import { indexKey, manifestKey, PACKS_PREFIX, parsePackKey } from '../../src/remote/content/layout.js';
@@ -160,6 +162,79 @@ describe('over FileStorage', () => {
       expect((await fresh.read(c.offset, c.length)).equals(CONTENT.subarray(c.offset, c.offset + c.length))).toBe(true);
     }
     await expect(fresh.read(spans[0]!.offset, 1)).rejects.toBeInstanceOf(RemoteChunkCorruptError);
+  });
+
+  it('fetchChunks hands each chunk over, verified, as it arrives: before its GET has ended', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((res) => (open = res));
+    // every GET gives its first half, then waits for the gate
+    const gated: ObjectStorage = Object.assign(Object.create(storage) as ObjectStorage, {
+      async get(key: string, range?: { start: number; end: number }) {
+        if (!key.endsWith('.pack')) return storage.get(key, range);
+        const all = await storage.getBuffer(key, range);
+        return Readable.from(
+          (async function* () {
+            yield all.subarray(0, all.length >> 1);
+            await gate;
+            yield all.subarray(all.length >> 1);
+          })(),
+        );
+      },
+    });
+    const r = await openRemoteFile(gated, m);
+    const manifest = Manifest.parse(await storage.getBuffer(manifestKey(m)));
+    const chunks = [...manifest.chunks()];
+    const got = new Map<number, Buffer>();
+    const done = r.fetchChunks(0, chunks.length - 1, (i, c) => got.set(i, Buffer.from(c)));
+    for (let k = 0; k < 50 && got.size === 0; k++) await new Promise((res) => setTimeout(res, 5));
+    expect(got.size).toBeGreaterThan(0); // while every GET is still waiting for its second half
+    expect(got.size).toBeLessThan(chunks.length);
+    open();
+    await done;
+    expect(got.size).toBe(chunks.length);
+    for (const [i, c] of chunks.entries()) expect(got.get(i)!.equals(CONTENT.subarray(c.offset, c.offset + c.length)), `chunk ${i}`).toBe(true);
+    await r.close();
+  });
+
+  it('fetchChunks: a chunk that does not verify is asked once more from that chunk on, then fails; only verified chunks were handed over', async () => {
+    const copy = dirs.make('dits-rfr-damaged2-');
+    fs.cpSync(root, copy, { recursive: true });
+    const damagedInner = new FileStorage(copy);
+    let packId = '';
+    for await (const o of damagedInner.list(PACKS_PREFIX)) {
+      const k = parsePackKey(o.key);
+      if (k?.kind === 'pack') {
+        packId = k.packId;
+        break;
+      }
+    }
+    const entry = decodePackIndex(await damagedInner.getBuffer(indexKey(packId)))[2]!;
+    const file = path.join(copy, 'v1', 'packs', `${packId}.pack`);
+    const bytes = fs.readFileSync(file);
+    bytes[entry.offset + (entry.storedLength >> 1)]! ^= 0x40;
+    fs.writeFileSync(file, bytes);
+    const starts: number[] = [];
+    const damaged: ObjectStorage = Object.assign(Object.create(damagedInner) as ObjectStorage, {
+      async get(key: string, range?: { start: number; end: number }) {
+        if (key.endsWith(`${packId}.pack`)) starts.push(range!.start);
+        return damagedInner.get(key, range);
+      },
+    });
+    const manifest = Manifest.parse(await damagedInner.getBuffer(manifestKey(m)));
+    const chunks = [...manifest.chunks()];
+    const bad = chunks.findIndex((c) => c.id === entry.idRaw.toString('hex'));
+    const r = await openRemoteFile(damaged, m);
+    const got = new Map<number, Buffer>();
+    const err = await r.fetchChunks(0, chunks.length - 1, (i, c) => got.set(i, Buffer.from(c))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RemoteChunkCorruptError);
+    expect((err as Error).message).toContain(entry.idRaw.toString('hex'));
+    expect(got.has(bad)).toBe(false);
+    expect(got.has(bad - 1)).toBe(true); // its neighbour in the same GET, before it
+    for (const [i, c] of got) expect(c.equals(CONTENT.subarray(chunks[i]!.offset, chunks[i]!.offset + chunks[i]!.length))).toBe(true);
+    // the second GET of that pack starts at the bad chunk's entry, not at the pack's first
+    expect(starts).toHaveLength(2);
+    expect(starts[1]).toBe(entry.offset - ENTRY_HEAD_SIZE);
+    expect(starts[0]).toBeLessThan(starts[1]!);
   });
 
   it('bounds a GET by the bytes it decodes to, not only the bytes it reads (zstd chunks of text)', async () => {

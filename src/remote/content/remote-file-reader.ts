@@ -73,6 +73,15 @@ export interface RemoteFileReader {
   read(offset: number, length: number): Promise<Buffer>;
   /** The bytes [start, end) in order, in pieces; abandoning the iteration stops the fetches. */
   stream(start: number, end: number): AsyncGenerator<Buffer>;
+  /**
+   * Chunks [first, last] (manifest indices), each handed to `onChunk` as soon as it is
+   * verified, in order, while its GET is still arriving (no wait for the whole range): each
+   * chunk is copied once out of the socket's pieces into a buffer of its own. Two GETs at
+   * most in flight. Resolves once all are handed over; rejects at the first failure (the
+   * chunks handed over before it were verified). A chunk that does not verify is read once
+   * more (from that chunk on); then RemoteChunkCorruptError.
+   */
+  fetchChunks(first: number, last: number, onChunk: (i: number, plain: Buffer) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -305,6 +314,99 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     throw new RemoteChunkCorruptError(where, key, problem!.chunk, problem!.reason);
   };
 
+  /**
+   * The group's chunks from `g.first` on, handed to `onChunk` one by one as they arrive and
+   * verify (see fetchChunks); a problem asks once more from the chunk it hit.
+   */
+  const streamGroup = async (g: Group, onChunk: (i: number, plain: Buffer) => void): Promise<void> => {
+    const key = packKeys[g.pack]!;
+    let next = g.first;
+    let problem: { chunk: string; reason: string } | undefined;
+    let lastErr: unknown;
+    const head = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
+    const expected = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
+    for (let attempt = 0; attempt < 2 && next <= g.last; attempt++) {
+      const start = offsetOf[next]! - ENTRY_HEAD_SIZE;
+      let body: AsyncIterable<Buffer>;
+      try {
+        stats.requests++;
+        stats.rangeRequests++;
+        body = await storage.get(key, { start, end: g.end });
+        opts.access?.record('pack', key.slice(PACKS_PREFIX.length, -'.pack'.length));
+      } catch (err) {
+        if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
+        if (err instanceof StorageError && err.code === 'storage-bad-range') {
+          problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
+          continue;
+        }
+        if (attempt === 0 && err instanceof StorageError && err.retryable) continue;
+        throw err;
+      }
+      problem = undefined;
+      lastErr = undefined;
+      // the byte of the pack the next piece starts at; chunk i's entry: head, then its body
+      let pos = start;
+      let i = next;
+      let plain = Buffer.allocUnsafe(storedOf[i]!);
+      try {
+        for await (const piece of body) {
+          stats.rangeBytes += piece.length;
+          let at = 0;
+          while (at < piece.length && i <= g.last && problem === undefined) {
+            const headAt = offsetOf[i]! - ENTRY_HEAD_SIZE;
+            const bodyAt = offsetOf[i]!;
+            if (pos < headAt) {
+              const skip = Math.min(headAt - pos, piece.length - at); // a gap read through
+              at += skip;
+              pos += skip;
+              continue;
+            }
+            if (pos < bodyAt) {
+              const take = Math.min(bodyAt - pos, piece.length - at);
+              piece.copy(head, pos - headAt, at, at + take);
+              at += take;
+              pos += take;
+              continue;
+            }
+            const stored = storedOf[i]!;
+            const take = Math.min(bodyAt + stored - pos, piece.length - at);
+            piece.copy(plain, pos - bodyAt, at, at + take);
+            at += take;
+            pos += take;
+            if (pos < bodyAt + stored) continue;
+            // chunk i is whole: its head, decoded, its id
+            const idRaw = manifest.idRawAt(i);
+            encodeEntryHead({ idRaw, codec: codecOf[i]!, rawLength: manifest.lengthAt(i), storedLength: stored }, expected, 0);
+            let out: Buffer | undefined;
+            if (!head.equals(expected)) problem = { chunk: idRaw.toString('hex'), reason: 'has an entry head that does not match the pack index' };
+            else if (codecOf[i] === CODEC_NONE) out = plain;
+            else if (codecOf[i] === CODEC_ZSTD) {
+              try {
+                out = await decompress(plain);
+              } catch {
+                problem = { chunk: idRaw.toString('hex'), reason: 'has zstd data that does not decode' };
+              }
+            } else problem = { chunk: idRaw.toString('hex'), reason: `has unknown codec ${codecOf[i]}` };
+            if (out !== undefined && (out.length !== manifest.lengthAt(i) || !hashBytes(out).equals(idRaw))) problem = { chunk: idRaw.toString('hex'), reason: 'does not match its id' };
+            if (problem !== undefined) break;
+            onChunk(i, out!);
+            next = ++i;
+            if (i <= g.last) plain = Buffer.allocUnsafe(storedOf[i]!);
+          }
+          if (problem !== undefined || i > g.last) break;
+        }
+      } catch (err) {
+        lastErr = err; // cut off mid-body: asked once more from the chunk it stopped in
+      } finally {
+        (body as { destroy?: () => void }).destroy?.();
+      }
+      if (problem === undefined && lastErr === undefined && next <= g.last) problem = { chunk: manifest.idAt(next), reason: 'is cut short (the pack ends early)' };
+    }
+    if (next > g.last) return;
+    if (problem === undefined && lastErr !== undefined) throw lastErr;
+    throw new RemoteChunkCorruptError(where, key, problem!.chunk, problem!.reason);
+  };
+
   // decoded chunks for read(): Map order is insertion order, so the first key is the oldest
   const cache = new Map<number, Buffer>();
   let cached = 0;
@@ -384,6 +486,28 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         }
         current = ahead;
       }
+    },
+    async fetchChunks(first, last, onChunk) {
+      if (closed) throw new Error('the remote file reader is closed');
+      if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 0 || last >= n) throw new RangeError(`invalid chunk range ${first}..${last}`);
+      const groups: Group[] = [];
+      for (let i = first; i <= last; ) {
+        const g = groupFrom(i, last);
+        groups.push(g);
+        i = g.last + 1;
+      }
+      // two GETs in flight at most; each hands its chunks over as they verify
+      let k = 0;
+      let failed = false;
+      const worker = async (): Promise<void> => {
+        try {
+          while (k < groups.length && !failed) await streamGroup(groups[k++]!, onChunk);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      };
+      await Promise.all([worker(), worker()]);
     },
     async close() {
       closed = true;
