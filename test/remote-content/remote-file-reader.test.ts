@@ -14,6 +14,7 @@ import { Manifest } from '../../src/manifest/manifest.js';
 import { decodePackIndex } from '../../src/remote/content/pack-index.js';
 import { openRemoteFile, RemoteChunkCorruptError, RemoteContentNotReadyError } from '../../src/remote/content/remote-file-reader.js';
 import { FileStorage } from '../../src/transfer/file-storage.js';
+import { FlakyStorage } from '../../src/transfer/testing/flaky-storage.js';
 import type { ObjectStorage } from '../../src/transfer/object-storage.js';
 import { S3Storage } from '../../src/transfer/s3-storage.js';
 import { startS3rver, type RunningS3rver } from '../../src/transfer/testing/s3rver.js';
@@ -235,6 +236,38 @@ describe('over FileStorage', () => {
     expect(starts).toHaveLength(2);
     expect(starts[1]).toBe(entry.offset - ENTRY_HEAD_SIZE);
     expect(starts[0]).toBeLessThan(starts[1]!);
+  });
+
+  it('fetchChunks: a GET cut off mid-body is asked once more from the chunk it stopped in; every chunk arrives once, byte-exact', async () => {
+    const starts: { key: string; start: number }[] = [];
+    let cut = true;
+    const flaky = new FlakyStorage(storage, (c) => {
+      if (c.op !== 'get' || !c.key.endsWith('.pack') || !cut) return { kind: 'pass' };
+      cut = false;
+      return { kind: 'break-stream', afterBytes: 100 * KiB };
+    });
+    const recording: ObjectStorage = Object.assign(Object.create(flaky) as ObjectStorage, {
+      async get(key: string, range?: { start: number; end: number }) {
+        if (key.endsWith('.pack')) starts.push({ key, start: range!.start });
+        return flaky.get(key, range);
+      },
+    });
+    const manifest = Manifest.parse(await storage.getBuffer(manifestKey(m)));
+    const chunks = [...manifest.chunks()];
+    const r = await openRemoteFile(recording, m, { maxRangeBytes: 4 << 20 });
+    const got = new Map<number, Buffer>();
+    let twice = 0;
+    await r.fetchChunks(0, chunks.length - 1, (i, c) => {
+      if (got.has(i)) twice++;
+      got.set(i, Buffer.from(c));
+    });
+    expect(twice).toBe(0);
+    expect(got.size).toBe(chunks.length);
+    for (const [i, c] of chunks.entries()) expect(got.get(i)!.equals(CONTENT.subarray(c.offset, c.offset + c.length)), `chunk ${i}`).toBe(true);
+    // the first GET was cut after 100 KiB: the next GET of that pack starts in those bytes, not at its start again
+    const again = starts.slice(1).find((s) => s.key === starts[0]!.key)!;
+    expect(again.start).toBeGreaterThan(starts[0]!.start);
+    expect(again.start).toBeLessThanOrEqual(starts[0]!.start + 100 * KiB);
   });
 
   it('bounds a GET by the bytes it decodes to, not only the bytes it reads (zstd chunks of text)', async () => {

@@ -26,6 +26,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { DitsUserError } from '../../errors.js';
 import { hashBytes, hashHex } from '../../hashing/blake3.js';
 import { Manifest, type ManifestHeader } from '../../manifest/manifest.js';
@@ -327,7 +328,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     const expected = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
     for (let attempt = 0; attempt < 2 && next <= g.last; attempt++) {
       const start = offsetOf[next]! - ENTRY_HEAD_SIZE;
-      let body: AsyncIterable<Buffer>;
+      let body: Readable;
       try {
         stats.requests++;
         stats.rangeRequests++;
@@ -348,57 +349,110 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       let pos = start;
       let i = next;
       let plain = Buffer.allocUnsafe(storedOf[i]!);
-      try {
-        for await (const piece of body) {
-          stats.rangeBytes += piece.length;
-          let at = 0;
-          while (at < piece.length && i <= g.last && problem === undefined) {
-            const headAt = offsetOf[i]! - ENTRY_HEAD_SIZE;
-            const bodyAt = offsetOf[i]!;
-            if (pos < headAt) {
-              const skip = Math.min(headAt - pos, piece.length - at); // a gap read through
-              at += skip;
-              pos += skip;
-              continue;
-            }
-            if (pos < bodyAt) {
-              const take = Math.min(bodyAt - pos, piece.length - at);
-              piece.copy(head, pos - headAt, at, at + take);
-              at += take;
-              pos += take;
-              continue;
-            }
-            const stored = storedOf[i]!;
-            const take = Math.min(bodyAt + stored - pos, piece.length - at);
-            piece.copy(plain, pos - bodyAt, at, at + take);
-            at += take;
-            pos += take;
-            if (pos < bodyAt + stored) continue;
-            // chunk i is whole: its head, decoded, its id
-            const idRaw = manifest.idRawAt(i);
-            encodeEntryHead({ idRaw, codec: codecOf[i]!, rawLength: manifest.lengthAt(i), storedLength: stored }, expected, 0);
-            let out: Buffer | undefined;
-            if (!head.equals(expected)) problem = { chunk: idRaw.toString('hex'), reason: 'has an entry head that does not match the pack index' };
-            else if (codecOf[i] === CODEC_NONE) out = plain;
-            else if (codecOf[i] === CODEC_ZSTD) {
-              try {
-                out = await decompress(plain);
-              } catch {
-                problem = { chunk: idRaw.toString('hex'), reason: 'has zstd data that does not decode' };
-              }
-            } else problem = { chunk: idRaw.toString('hex'), reason: `has unknown codec ${codecOf[i]}` };
-            if (out !== undefined && (out.length !== manifest.lengthAt(i) || !hashBytes(out).equals(idRaw))) problem = { chunk: idRaw.toString('hex'), reason: 'does not match its id' };
-            if (problem !== undefined) break;
-            onChunk(i, out!);
-            next = ++i;
-            if (i <= g.last) plain = Buffer.allocUnsafe(storedOf[i]!);
+      let live = true;
+      /** Takes in piece[at..]; a promise when it has to wait (a zstd chunk decoding), then goes on by itself. */
+      const take = (piece: Buffer, at: number): Promise<void> | undefined => {
+        while (live && at < piece.length && i <= g.last && problem === undefined) {
+          const headAt = offsetOf[i]! - ENTRY_HEAD_SIZE;
+          const bodyAt = offsetOf[i]!;
+          if (pos < headAt) {
+            const skip = Math.min(headAt - pos, piece.length - at); // a gap read through
+            at += skip;
+            pos += skip;
+            continue;
           }
-          if (problem !== undefined || i > g.last) break;
+          if (pos < bodyAt) {
+            const n = Math.min(bodyAt - pos, piece.length - at);
+            piece.copy(head, pos - headAt, at, at + n);
+            at += n;
+            pos += n;
+            continue;
+          }
+          const stored = storedOf[i]!;
+          const n = Math.min(bodyAt + stored - pos, piece.length - at);
+          piece.copy(plain, pos - bodyAt, at, at + n);
+          at += n;
+          pos += n;
+          if (pos < bodyAt + stored) continue;
+          // chunk i is whole: its head, decoded, its id
+          const idRaw = manifest.idRawAt(i);
+          encodeEntryHead({ idRaw, codec: codecOf[i]!, rawLength: manifest.lengthAt(i), storedLength: stored }, expected, 0);
+          if (!head.equals(expected)) problem = { chunk: idRaw.toString('hex'), reason: 'has an entry head that does not match the pack index' };
+          else if (codecOf[i] === CODEC_NONE) handOver(plain);
+          else if (codecOf[i] === CODEC_ZSTD) {
+            const rest = at;
+            return decompress(plain).then(
+              (out) => {
+                handOver(out);
+                return take(piece, rest);
+              },
+              () => {
+                problem = { chunk: idRaw.toString('hex'), reason: 'has zstd data that does not decode' };
+              },
+            );
+          } else problem = { chunk: idRaw.toString('hex'), reason: `has unknown codec ${codecOf[i]}` };
         }
+        return undefined;
+      };
+      /** Chunk i decoded: checked against its id, then handed over. */
+      const handOver = (out: Buffer): void => {
+        if (!live) return; // this GET was given up (an error while a chunk decoded)
+        const idRaw = manifest.idRawAt(i);
+        if (out.length !== manifest.lengthAt(i) || !hashBytes(out).equals(idRaw)) {
+          problem = { chunk: idRaw.toString('hex'), reason: 'does not match its id' };
+          return;
+        }
+        onChunk(i, out);
+        next = ++i;
+        if (i <= g.last) plain = Buffer.allocUnsafe(storedOf[i]!);
+      };
+      // the body's pieces as events (no async iteration: a promise per piece costs more
+      // than the piece's work); paused while a zstd chunk decodes
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let settled = false;
+          let ended = false;
+          let waiting = false;
+          let closed = false;
+          const finish = (err?: unknown): void => {
+            if (settled) return;
+            settled = true;
+            if (err === undefined) resolve();
+            else reject(err);
+          };
+          const enough = (): boolean => problem !== undefined || i > g.last;
+          body.on('data', (piece: Buffer) => {
+            if (settled) return;
+            stats.rangeBytes += piece.length;
+            const wait = take(piece, 0);
+            if (wait === undefined) {
+              if (enough()) finish();
+              return;
+            }
+            waiting = true;
+            body.pause();
+            wait.then(() => {
+              waiting = false;
+              if (enough() || ended) finish();
+              else if (closed) finish(new Error(`the answer for ${key} ended early`));
+              else body.resume();
+            }, finish);
+          });
+          body.once('end', () => {
+            ended = true;
+            if (!waiting) finish();
+          });
+          body.once('error', (err: unknown) => finish(err));
+          body.once('close', () => {
+            closed = true;
+            if (!ended && !waiting) finish(new Error(`the answer for ${key} ended early`));
+          });
+        });
       } catch (err) {
         lastErr = err; // cut off mid-body: asked once more from the chunk it stopped in
       } finally {
-        (body as { destroy?: () => void }).destroy?.();
+        live = false;
+        body.destroy();
       }
       if (problem === undefined && lastErr === undefined && next <= g.last) problem = { chunk: manifest.idAt(next), reason: 'is cut short (the pack ends early)' };
     }
