@@ -17,6 +17,8 @@
  *    index, every chunk decoded (zstd) and hashed to its id before a byte of it is returned.
  *    A range that does not verify is read once more; then RemoteChunkCorruptError. No
  *    unverified byte is ever returned.
+ *    `fetchChunks(first, last, onChunk)` (the mount's read-ahead): the same GETs, each chunk
+ *    handed over as soon as it has arrived and verified, the rest of its GET still coming.
  *
  * Memory: the manifest's table (37 bytes a chunk) plus about 30 bytes a chunk of locations
  * (a 4 GiB file of 64 KiB chunks: about 4 MiB); `read` keeps up to `cacheBytes` of decoded
