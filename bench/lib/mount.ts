@@ -244,7 +244,8 @@ export async function runMountBench(video: string, opts: MountOptions, deps: Mou
       const ls = await runProcess('sh', ['-c', `ls -lR '${tmnt}' | grep -c 'file.*\\.txt$'`], { cwd: sb.dir, env: sb.env });
       if (Number(ls.stdout.trim()) !== opts.treeFiles) throw new Error(`ls -lR listed ${ls.stdout.trim()} files, not ${opts.treeFiles}`);
       res.ls.push({ seconds: ls.seconds, mountSeconds: m.seconds });
-      log(`  ls -lR of ${opts.treeFiles} files, run ${r + 1}: ${ls.seconds.toFixed(3)} s (mount took ${m.seconds.toFixed(2)} s)`);
+      // each file is a round trip between the kernel and the mount's process: a busy machine shows here first
+      log(`  ls -lR of ${opts.treeFiles} files, run ${r + 1}: ${ls.seconds.toFixed(3)} s (mount took ${m.seconds.toFixed(2)} s; load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`);
     } finally {
       await m.stop();
     }
