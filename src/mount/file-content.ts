@@ -18,7 +18,7 @@
  * shared: a second reader of the same range waits for the same request.
  */
 import { DitsUserError } from '../errors.js';
-import { Manifest } from '../manifest/manifest.js';
+import { Manifest, ManifestError } from '../manifest/manifest.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { ALIGN_SLACK } from '../store/aligned-buffer.js';
@@ -42,6 +42,8 @@ const STORE_READ = 1 << 20;
 const POOL_BUFFERS = 8;
 /** Runs of the local store kept per file version (see loadRun). */
 const LOCAL_RUNS = 4;
+/** Chunk starts summed at a time, at least (see fillStarts): about 256 MiB of a file. */
+const FILL_STEP = 4096;
 
 /** Chunks read together from the local store (see FileContent.loadRun). */
 interface LocalRun {
@@ -83,7 +85,13 @@ function checkPointer(pointer: Pointer, m: Manifest): void {
 }
 
 export class FileContent {
+  /**
+   * Where each chunk starts, summed from the manifest's lengths as reads reach them (valid
+   * up to index `filled`; see fillStarts): the first byte of a 20 GiB file does not wait
+   * for 300,000 lengths to be summed.
+   */
   private readonly starts: Float64Array;
+  private filled = 0;
   private remoteReader: Promise<RemoteFileReader> | null = null;
   private readonly inflight = new Map<number, Promise<Buffer>>();
   /** Whether any chunk of this file had to come from a remote (read-ahead is for those only). */
@@ -104,9 +112,22 @@ export class FileContent {
     /** the manifest's bytes, verified (the Manifest's table is a view of them: no copy kept) */
     private readonly manifestBytes: Buffer,
   ) {
-    const n = manifest.chunkCount;
-    this.starts = new Float64Array(n + 1);
-    for (let i = 0; i < n; i++) this.starts[i + 1] = this.starts[i]! + manifest.lengthAt(i);
+    this.starts = new Float64Array(manifest.chunkCount + 1);
+  }
+
+  /**
+   * Sums chunk starts up to index `k` at least (FILL_STEP at a time). Reaching the last, it
+   * checks that the lengths add up to the size (as Manifest.parse does): a read past a
+   * shortfall fails, never served from a wrong chunk.
+   */
+  private fillStarts(k: number): void {
+    const n = this.manifest.chunkCount;
+    if (k <= this.filled || this.filled === n) return;
+    const to = Math.min(n, Math.max(k, this.filled + FILL_STEP));
+    const s = this.starts;
+    for (let i = this.filled; i < to; i++) s[i + 1] = s[i]! + this.manifest.lengthAt(i);
+    if (to === n && s[n] !== this.size) throw new ManifestError(`manifest ${this.pointer.manifest}: chunk lengths do not add up to the file size`);
+    this.filled = to;
   }
 
   /**
@@ -117,7 +138,7 @@ export class FileContent {
     for (const store of [deps.store, deps.cache?.store]) {
       if (!store?.hasManifest(pointer.manifest)) continue;
       const bytes = store.getManifestBytes(pointer.manifest); // verified against its id
-      const m = Manifest.parse(bytes);
+      const m = Manifest.parse(bytes, false); // lengths summed as reads reach them (fillStarts)
       checkPointer(pointer, m);
       return new FileContent(pointer, m, deps, bytes);
     }
@@ -145,8 +166,10 @@ export class FileContent {
 
   /** Index of the chunk holding byte `pos` (0 <= pos < size). */
   chunkAt(pos: number): number {
+    // summed until a chunk starts past pos, so the one found has its end summed too
+    while (this.filled < this.manifest.chunkCount && this.starts[this.filled]! <= pos) this.fillStarts(this.filled + 1);
     let lo = 0;
-    let hi = this.manifest.chunkCount - 1;
+    let hi = Math.min(this.filled, this.manifest.chunkCount) - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (this.starts[mid]! <= pos) lo = mid;
@@ -324,6 +347,7 @@ export class FileContent {
     // chunk for nothing (64 MiB ahead is a thousand lookups a read)
     if (!this.deps.remote || !this.sawRemote) return;
     const n = this.manifest.chunkCount;
+    this.fillStarts(n);
     // a read continuing the stretch the last prefetch looked at starts where that one ended
     let i = from;
     if (from >= this.scanned[0] && from <= this.scanned[1]) i = this.scanned[1];
@@ -363,6 +387,7 @@ export class FileContent {
    */
   private fetch(a: number, b: number): Map<number, Promise<Buffer>> {
     this.sawRemote = true;
+    this.fillStarts(this.manifest.chunkCount);
     const out = new Map<number, Promise<Buffer>>();
     let i = a;
     while (i <= b) {

@@ -168,6 +168,50 @@ describe('manifests', () => {
     again.close();
   });
 
+  it('a large one is stored as pieces and read back whole: pieces in several packs, out of order, repeated; a corrupt or missing piece is an error', () => {
+    const dir = tmpDir();
+    // small packs, so the pieces of one manifest lie in several
+    const s = ChunkStore.open(dir, { create: true, packRollSize: 100_000 });
+    const a = { bytes: xorshift32Bytes(400_000, 77) } as { id: string; bytes: Buffer };
+    a.id = hashBytes(a.bytes).toString('hex');
+    // b shares most pieces with a (a changed stretch in the middle: new pieces written after
+    // a's), then a's start again: read in a's order, jumping back, and a piece twice
+    const mid = Buffer.from(a.bytes.subarray(0, 300_000));
+    for (let i = 150_000; i < 150_100; i++) mid[i] ^= 0x5a;
+    const b = { bytes: Buffer.concat([mid, a.bytes.subarray(0, 120_000)]) } as { id: string; bytes: Buffer };
+    b.id = hashBytes(b.bytes).toString('hex');
+    // and a stored chunk between the two manifests' pieces
+    void s.putChunk(hashBytes(chunks[0]!), chunks[0]!);
+    s.putManifest(a.id, a.bytes);
+    void s.putChunk(hashBytes(chunks[1]!), chunks[1]!);
+    s.putManifest(b.id, b.bytes);
+    s.commit();
+    const pieces = s.manifestPieceIds(b.id);
+    expect(pieces.length).toBeGreaterThan(30);
+    expect(new Set(pieces.map((p) => p.toString('hex'))).size).toBeLessThan(pieces.length); // repeated
+    expect(new Set(s.locateMany(pieces).map((l) => l!.pack)).size).toBeGreaterThan(1);
+    expect(s.getManifestBytes(a.id).equals(a.bytes)).toBe(true);
+    expect(s.getManifestBytes(b.id).equals(b.bytes)).toBe(true);
+    s.close();
+
+    // one byte of a piece of b's changed stretch flipped in its pack: b is corrupt, a is not
+    const again = ChunkStore.open(dir);
+    const own = again.manifestPieceIds(b.id).find((p) => !again.manifestPieceIds(a.id).some((q) => q.equals(p)))!;
+    const loc = again.locate(own)!;
+    const fd = fs.openSync(again.packPath(loc.pack), 'r+');
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, loc.offset + 5);
+    byte[0]! ^= 1;
+    fs.writeSync(fd, byte, 0, 1, loc.offset + 5);
+    fs.closeSync(fd);
+    expect(() => again.getManifestBytes(b.id)).toThrow(/manifest .* is corrupt/);
+    expect(again.getManifestBytes(a.id).equals(a.bytes)).toBe(true);
+    // a piece of a gone from the index: a is missing, not corrupt
+    again.dbForTests.prepare('DELETE FROM chunks WHERE id = ?').run(again.manifestPieceIds(a.id)[3]);
+    expect(() => again.getManifestBytes(a.id)).toThrow(/is not in the local store/);
+    again.close();
+  });
+
   it('a corrupt row is reported corrupt, and quarantine moves it aside so a good copy can be stored again', () => {
     const dir = tmpDir();
     const s = ChunkStore.open(dir, { create: true });
