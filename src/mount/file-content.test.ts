@@ -10,6 +10,7 @@ import { ChunkStore } from '../store/chunk-store.js';
 import { hashBytes, hashHex } from '../hashing/blake3.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
 import { ManifestBuilder } from '../manifest/manifest.js';
+import { treeCv } from '../hashing/tree-cv.js';
 import { FileContent } from './file-content.js';
 import { RamCache } from './ram-cache.js';
 
@@ -20,24 +21,37 @@ afterEach(() => {
 
 const CHUNKER = { algorithm: 'fastcdc-2020' as const, min: 16, avg: 64, max: 256 };
 
-/** A store holding two chunks, and a manifest of `count` entries alternating between them (the file's bytes beside). */
-async function fixture(count: number): Promise<{ store: ChunkStore; bytes: Buffer; manifest: Buffer; oid: string }> {
+/**
+ * A store holding two chunks and a manifest of `count` entries alternating between them;
+ * with `mixed`, 64 chunks of 40 to 229 bytes in a pseudo-random order instead (a manifest
+ * whose pieces are not all alike). The file's bytes and each chunk's start beside.
+ */
+async function fixture(count: number, mixed = false): Promise<{ store: ChunkStore; dir: string; bytes: Buffer; manifest: Buffer; oid: string; starts: number[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dits-file-content-'));
   dirs.push(dir);
   const store = ChunkStore.open(dir, { create: true });
-  const parts = [xorshift32Bytes(61, 5), xorshift32Bytes(103, 6)];
+  const parts = mixed ? Array.from({ length: 64 }, (_, k) => xorshift32Bytes(40 + ((k * 37) % 190), 100 + k)) : [xorshift32Bytes(61, 5), xorshift32Bytes(103, 6)];
   const ids = parts.map((p) => hashBytes(p));
-  for (let k = 0; k < 2; k++) await store.putChunk(ids[k]!, parts[k]!);
+  for (let k = 0; k < parts.length; k++) await store.putChunk(ids[k]!, parts[k]!);
   store.commit();
   const b = new ManifestBuilder();
   const chunks: Buffer[] = [];
+  const starts: number[] = [];
+  let x = 88172645;
+  let at = 0;
   for (let i = 0; i < count; i++) {
-    b.add(ids[i % 2]!, parts[i % 2]!.length);
-    chunks.push(parts[i % 2]!);
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const k = mixed ? (x >>> 0) % parts.length : i % 2;
+    b.add(ids[k]!, parts[k]!.length);
+    chunks.push(parts[k]!);
+    starts.push(at);
+    at += parts[k]!.length;
   }
   const bytes = Buffer.concat(chunks);
   const oid = hashHex(bytes);
-  return { store, bytes, oid, manifest: b.encode({ oid, chunker: CHUNKER, media: null }).bytes };
+  return { store, dir, bytes, oid, starts, manifest: b.encode({ oid, chunker: CHUNKER, media: null }).bytes };
 }
 
 function deps(store: ChunkStore) {
@@ -95,6 +109,48 @@ describe('FileContent (local store)', () => {
     } finally {
       await fc.close();
       f.store.close();
+    }
+  });
+
+  it.skipIf(!treeCv())('a big manifest: the first byte is served from its first leaf, verified; the rest is read when a read reaches it, and a corrupt rest is never served', async () => {
+    const f = await fixture(120_000, true); // a manifest of 4.4 MB: more than one 4 MiB leaf
+    const id = hashHex(f.manifest);
+    f.store.putManifest(id, f.manifest); // (its leaves filed: tree-cv.ts)
+    f.store.close();
+    const size = f.bytes.length;
+    // chunk 113,300 (its entry in the second leaf), and on either side of it
+    const second = f.starts[113_300]!;
+    const open = async (store: ChunkStore) => FileContent.open({ oid: f.oid, size, manifest: id }, deps(store));
+    let store = ChunkStore.open(f.dir);
+    let fc = await open(store);
+    for (const [pos, len] of [
+      [0, 4096],
+      [second - 30_000, 60_000],
+      [size - 100, 100],
+    ] as const) {
+      expect((await fc.read(pos, len)).equals(f.bytes.subarray(pos, pos + len))).toBe(true);
+    }
+    await fc.close();
+    // a byte flipped in a piece of the manifest's last leaf
+    const pieces = store.manifestPieceIds(id);
+    const loc = store.locate(pieces[pieces.length - 2]!)!;
+    const pack = store.packPath(loc.pack);
+    store.close();
+    const fd = fs.openSync(pack, 'r+');
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, loc.offset + 3);
+    b[0]! ^= 1;
+    fs.writeSync(fd, b, 0, 1, loc.offset + 3);
+    fs.closeSync(fd);
+    store = ChunkStore.open(f.dir);
+    try {
+      fc = await open(store);
+      expect((await fc.read(0, 4096)).equals(f.bytes.subarray(0, 4096))).toBe(true);
+      await expect(fc.read(size - 100, 100)).rejects.toThrow(/manifest .* is corrupt/);
+      await expect(fc.read(second, 100)).rejects.toThrow(/manifest .* is corrupt/);
+      await fc.close();
+    } finally {
+      store.close();
     }
   });
 });
