@@ -505,6 +505,11 @@ export class ChunkStore {
     return this.reader.readStored(loc);
   }
 
+  /** Bytes of a pack read straight into `buffers` (see PackReader.readStoredv), unverified. */
+  readStoredv(packId: number, offset: number, buffers: Buffer[]): number {
+    return this.reader.readStoredv(packId, offset, buffers);
+  }
+
   /** A chunk's plain bytes, verified against its id. */
   getChunk(idRaw: Buffer): Promise<Buffer> {
     return this.reader.getChunk(idRaw);
