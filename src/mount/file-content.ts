@@ -43,7 +43,10 @@ const STORE_READ = 1 << 20;
 const POOL_BUFFERS = 8;
 /** Runs of the local store kept per file version (see loadRun). */
 const LOCAL_RUNS = 4;
-/** Chunk starts summed at a time, at least (see fillStarts): about 256 MiB of a file. */
+/**
+ * Chunk starts summed at a time, at least (see fillStarts): about 256 MiB of a file; the
+ * first sums are shorter (from 256, doubling), so the first read does not wait for 4,096.
+ */
 const FILL_STEP = 4096;
 
 /** Chunks read together from the local store (see FileContent.loadRun). */
@@ -112,7 +115,10 @@ export class FileContent {
     readonly pointer: Pointer,
     readonly manifest: Manifest,
     private readonly deps: ContentDeps,
-    /** the manifest's bytes, verified (the Manifest's table is a view of them: no copy kept) */
+    /**
+     * the manifest's bytes, verified (all, or up to fromStart.verified: see fillStarts; the
+     * Manifest's table is a view of them: no copy kept)
+     */
     private readonly manifestBytes: Buffer,
     /** a big manifest read from its start: its entries past `verifiedEntries` are read on first need */
     private readonly fromStart: ManifestFromStart | null = null,
@@ -122,14 +128,14 @@ export class FileContent {
   }
 
   /**
-   * Sums chunk starts up to index `k` at least (FILL_STEP at a time). Reaching the last, it
+   * Sums chunk starts up to index `k` at least (FILL_STEP at a time, at most). Reaching the last, it
    * checks that the lengths add up to the size (as Manifest.parse does): a read past a
    * shortfall fails, never served from a wrong chunk.
    */
   private fillStarts(k: number): void {
     const n = this.manifest.chunkCount;
     if (k <= this.filled || this.filled === n) return;
-    const to = Math.min(n, Math.max(k, this.filled + FILL_STEP));
+    const to = Math.min(n, Math.max(k, this.filled + Math.min(FILL_STEP, Math.max(256, this.filled))));
     if (to > this.verifiedEntries) {
       this.fromStart!.complete(); // the rest of the manifest, verified whole (a few ms for 20 GiB, once)
       this.verifiedEntries = n;
