@@ -18,7 +18,7 @@ import { DitsUserError, errnoCode } from '../errors.js';
 import { hashBytes } from '../hashing/blake3.js';
 import { LEAF_SIZE, leafHasher, readTreeCvs, treeCv, writeTreeCvs } from '../hashing/tree-cv.js';
 import { Chunker } from '../chunking/chunker.js';
-import { CODEC_NONE, type ChunkLocation } from './pack-format.js';
+import { CODEC_NONE, ENTRY_HEAD_SIZE, type ChunkLocation } from './pack-format.js';
 import type { StoreDb } from './store-db.js';
 
 /** Manifests larger than this are stored as content-defined pieces (see put). */
@@ -29,9 +29,7 @@ const MIDX_HEADER = 16;
 const MIDX_ENTRY = 36;
 /** Largest read of a large manifest's pieces (see readPieces). */
 const PIECE_SPAN = 1 << 20;
-/** Bytes between two pieces read with one read at most (an entry's head is 41). */
-const PIECE_GAP = 4096;
-/** Pieces read with one read at most (with what lies between them: 511 buffers, under IOV_MAX). */
+/** Pieces read with one read at most (with their entries' heads: 511 buffers, under IOV_MAX). */
 const PIECES_PER_READ = 256;
 
 /** A large manifest's list of pieces (ManifestStore.pieceList). */
@@ -66,7 +64,6 @@ export interface PieceChunks {
   putStoredChunk(idRaw: Buffer, codec: number, rawLength: number, stored: Buffer): boolean;
   commit(): void;
   locate(idRaw: Buffer): ChunkLocation | undefined;
-  locateMany(idsRaw: readonly Buffer[]): (ChunkLocation | undefined)[];
   readStored(loc: ChunkLocation): Buffer;
   readStoredv(packId: number, offset: number, buffers: Buffer[]): number;
 }
@@ -272,41 +269,45 @@ export class ManifestStore {
 
   /**
    * Reads pieces [from, to) of a large manifest into `out` from `at` on, in order (not
-   * verified: the callers hash what they read). The pieces are located in one query and
-   * read in spans of at most PIECE_SPAN, straight into `out`: put stores them back to back
-   * in a pack, so a 20 GiB file's 10 MB manifest is about ten reads, not a lookup and a read
-   * per piece (about 1,000 of them), and no copy.
+   * verified: the callers hash what they read), straight into `out`, in reads of at most
+   * PIECE_SPAN. put stores a manifest's pieces back to back in a pack, so each read starts
+   * at a piece the index locates and takes the pieces after it as if they followed it, each
+   * entry's head read beside it: those whose head names the piece expected (id, plain,
+   * length) are kept, and the read after them starts where they stop. A 20 GiB file's 10 MB
+   * manifest is about ten lookups and reads, not a lookup and a read per piece (about
+   * 1,000 of each), and no copy. (A head is only where to read: what is read is hashed.)
    */
   private readPieces(id: string, list: PieceList, from: number, to: number, out: Buffer, at: number): void {
-    const { lengths } = list;
-    const locs = this.chunks.locateMany(list.ids.slice(from, to));
-    const gap = Buffer.allocUnsafe(PIECE_GAP);
+    const { ids, lengths } = list;
+    const heads = Buffer.allocUnsafe(PIECES_PER_READ * ENTRY_HEAD_SIZE);
     let filled = at;
-    for (let i = 0; i < locs.length; ) {
-      const loc = locs[i];
+    for (let i = from; i < to; ) {
+      const loc = this.chunks.locate(ids[i]!);
       if (!loc || loc.codec !== CODEC_NONE) throw new ManifestMissingError(id);
-      if (loc.storedLength !== lengths[from + i]) throw corruptManifest(id);
-      // the pieces after it that follow it in the same pack, close enough to read with it
-      let end = loc.offset + loc.storedLength;
+      if (loc.storedLength !== lengths[i]) throw corruptManifest(id);
+      // piece i, then the head and bytes of each piece expected after it
+      const parts: Buffer[] = [out.subarray(filled, filled + lengths[i]!)];
+      let span = lengths[i]!;
+      let dst = filled + lengths[i]!;
       let j = i + 1;
-      for (; j < locs.length && j - i < PIECES_PER_READ; j++) {
-        const next = locs[j];
-        if (!next || next.codec !== CODEC_NONE || next.pack !== loc.pack || next.storedLength !== lengths[from + j]) break;
-        if (next.offset < end || next.offset - end > PIECE_GAP || next.offset + next.storedLength - loc.offset > PIECE_SPAN) break;
-        end = next.offset + next.storedLength;
+      for (; j < to && j - i < PIECES_PER_READ && span + ENTRY_HEAD_SIZE + lengths[j]! <= PIECE_SPAN; j++) {
+        parts.push(heads.subarray((j - i) * ENTRY_HEAD_SIZE, (j - i + 1) * ENTRY_HEAD_SIZE), out.subarray(dst, dst + lengths[j]!));
+        dst += lengths[j]!;
+        span += ENTRY_HEAD_SIZE + lengths[j]!;
       }
-      // one read: each piece straight to its place in `out`, what lies between them to `gap`
-      const parts: Buffer[] = [];
-      for (let k = i; k < j; k++) {
-        if (k > i) {
-          const between = locs[k]!.offset - (locs[k - 1]!.offset + lengths[from + k - 1]!);
-          if (between > 0) parts.push(gap.subarray(0, between));
-        }
-        parts.push(out.subarray(filled, filled + lengths[from + k]!));
-        filled += lengths[from + k]!;
+      const got = this.chunks.readStoredv(loc.pack, loc.offset, parts);
+      if (got < lengths[i]!) throw corruptManifest(id); // the pack ends early
+      filled += lengths[i]!;
+      let read = lengths[i]!;
+      let k = i + 1;
+      for (; k < j; k++) {
+        read += ENTRY_HEAD_SIZE + lengths[k]!;
+        const h = heads.subarray((k - i) * ENTRY_HEAD_SIZE, (k - i + 1) * ENTRY_HEAD_SIZE);
+        const expected = got >= read && h.subarray(0, 32).equals(ids[k]!) && h[32] === CODEC_NONE && h.readUInt32LE(33) === lengths[k] && h.readUInt32LE(37) === lengths[k];
+        if (!expected) break;
+        filled += lengths[k]!;
       }
-      if (this.chunks.readStoredv(loc.pack, loc.offset, parts) !== end - loc.offset) throw corruptManifest(id); // the pack ends early
-      i = j;
+      i = k;
     }
   }
 
