@@ -18,9 +18,10 @@
  * shared: a second reader of the same range waits for the same request.
  */
 import { DitsUserError } from '../errors.js';
-import { Manifest } from '../manifest/manifest.js';
+import { CHUNK_ENTRY_SIZE, Manifest, ManifestError } from '../manifest/manifest.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+import type { ManifestFromStart } from '../store/manifest-store.js';
 import { ALIGN_SLACK } from '../store/aligned-buffer.js';
 import type { RemoteFileReader } from '../remote/content/remote-file-reader.js';
 import type { CacheStore } from './cache-store.js';
@@ -42,6 +43,11 @@ const STORE_READ = 1 << 20;
 const POOL_BUFFERS = 8;
 /** Runs of the local store kept per file version (see loadRun). */
 const LOCAL_RUNS = 4;
+/**
+ * Chunk starts summed at a time, at least (see fillStarts): about 256 MiB of a file; the
+ * first sums are shorter (from 256, doubling), so the first read does not wait for 4,096.
+ */
+const FILL_STEP = 4096;
 
 /** Chunks read together from the local store (see FileContent.loadRun). */
 interface LocalRun {
@@ -83,7 +89,15 @@ function checkPointer(pointer: Pointer, m: Manifest): void {
 }
 
 export class FileContent {
+  /**
+   * Where each chunk starts, summed from the manifest's lengths as reads reach them (valid
+   * up to index `filled`; see fillStarts): the first byte of a 20 GiB file does not wait
+   * for 300,000 lengths to be summed.
+   */
   private readonly starts: Float64Array;
+  private filled = 0;
+  /** Entries of the manifest read and verified (the rest: fromStart.complete()). */
+  private verifiedEntries: number;
   private remoteReader: Promise<RemoteFileReader> | null = null;
   private readonly inflight = new Map<number, Promise<Buffer>>();
   /** Whether any chunk of this file had to come from a remote (read-ahead is for those only). */
@@ -101,12 +115,35 @@ export class FileContent {
     readonly pointer: Pointer,
     readonly manifest: Manifest,
     private readonly deps: ContentDeps,
-    /** the manifest's bytes, verified (the Manifest's table is a view of them: no copy kept) */
+    /**
+     * the manifest's bytes, verified (all, or up to fromStart.verified: see fillStarts; the
+     * Manifest's table is a view of them: no copy kept)
+     */
     private readonly manifestBytes: Buffer,
+    /** a big manifest read from its start: its entries past `verifiedEntries` are read on first need */
+    private readonly fromStart: ManifestFromStart | null = null,
   ) {
-    const n = manifest.chunkCount;
-    this.starts = new Float64Array(n + 1);
-    for (let i = 0; i < n; i++) this.starts[i + 1] = this.starts[i]! + manifest.lengthAt(i);
+    this.starts = new Float64Array(manifest.chunkCount + 1);
+    this.verifiedEntries = fromStart ? Math.floor((fromStart.verified - (manifestBytes.length - manifest.chunkCount * CHUNK_ENTRY_SIZE)) / CHUNK_ENTRY_SIZE) : manifest.chunkCount;
+  }
+
+  /**
+   * Sums chunk starts up to index `k` at least (FILL_STEP at a time, at most). Reaching the last, it
+   * checks that the lengths add up to the size (as Manifest.parse does): a read past a
+   * shortfall fails, never served from a wrong chunk.
+   */
+  private fillStarts(k: number): void {
+    const n = this.manifest.chunkCount;
+    if (k <= this.filled || this.filled === n) return;
+    const to = Math.min(n, Math.max(k, this.filled + Math.min(FILL_STEP, Math.max(256, this.filled))));
+    if (to > this.verifiedEntries) {
+      this.fromStart!.complete(); // the rest of the manifest, verified whole (a few ms for 20 GiB, once)
+      this.verifiedEntries = n;
+    }
+    const s = this.starts;
+    for (let i = this.filled; i < to; i++) s[i + 1] = s[i]! + this.manifest.lengthAt(i);
+    if (to === n && s[n] !== this.size) throw new ManifestError(`manifest ${this.pointer.manifest}: chunk lengths do not add up to the file size`);
+    this.filled = to;
   }
 
   /**
@@ -116,10 +153,13 @@ export class FileContent {
   static async open(pointer: Pointer, deps: ContentDeps): Promise<FileContent> {
     for (const store of [deps.store, deps.cache?.store]) {
       if (!store?.hasManifest(pointer.manifest)) continue;
-      const bytes = store.getManifestBytes(pointer.manifest); // verified against its id
-      const m = Manifest.parse(bytes);
+      // a big one: its first 4 MiB (113,000 chunks, 7 GiB of file) verified, the rest read
+      // when a read reaches it (fillStarts); the lengths are summed as reads reach them
+      const read = store.readManifestFromStart(pointer.manifest);
+      if (read.verified < read.bytes.length && read.bytes.readUInt32LE(12) + 16 > read.verified) read.complete(); // a header that long: whole
+      const m = Manifest.parse(read.bytes, false);
       checkPointer(pointer, m);
-      return new FileContent(pointer, m, deps, bytes);
+      return new FileContent(pointer, m, deps, read.bytes, read.verified < read.bytes.length ? read : null);
     }
     if (!deps.remote) {
       throw new DitsUserError('content-missing', `manifest ${pointer.manifest} is not in the local store and no remote was given`, { hint: 'fetch it with `git dits pull -- <path>`' });
@@ -145,8 +185,10 @@ export class FileContent {
 
   /** Index of the chunk holding byte `pos` (0 <= pos < size). */
   chunkAt(pos: number): number {
+    // summed until a chunk starts past pos, so the one found has its end summed too
+    while (this.filled < this.manifest.chunkCount && this.starts[this.filled]! <= pos) this.fillStarts(this.filled + 1);
     let lo = 0;
-    let hi = this.manifest.chunkCount - 1;
+    let hi = Math.min(this.filled, this.manifest.chunkCount) - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (this.starts[mid]! <= pos) lo = mid;
@@ -324,6 +366,7 @@ export class FileContent {
     // chunk for nothing (64 MiB ahead is a thousand lookups a read)
     if (!this.deps.remote || !this.sawRemote) return;
     const n = this.manifest.chunkCount;
+    this.fillStarts(n);
     // a read continuing the stretch the last prefetch looked at starts where that one ended
     let i = from;
     if (from >= this.scanned[0] && from <= this.scanned[1]) i = this.scanned[1];
@@ -363,6 +406,7 @@ export class FileContent {
    */
   private fetch(a: number, b: number): Map<number, Promise<Buffer>> {
     this.sawRemote = true;
+    this.fillStarts(this.manifest.chunkCount);
     const out = new Map<number, Promise<Buffer>>();
     let i = a;
     while (i <= b) {

@@ -26,6 +26,7 @@ import { fetchVariantRecords } from '../proxy/remote-variants.js';
 import { Overlay, overlayDir } from './overlay.js';
 import { WritableRevision } from './writable-revision.js';
 import { startControl, type ControlServer } from './live-control.js';
+import { treeCv } from '../hashing/tree-cv.js';
 
 export interface MountOptions {
   repo: RepoPaths;
@@ -144,6 +145,9 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   prepareMountPoint(o.mountPoint, o.repo.ditsDir, o.log);
   const tree = await loadRevisionTree(o.repo.workTree, o.rev);
   const store = ChunkStore.open(o.repo.ditsDir, { create: true });
+  // BLAKE3's and its leaf tree's checks, once per process (about 30 ms): here, not in the
+  // first open of a file (a big manifest is verified through its leaves: FileContent.open)
+  treeCv();
   const cache = CacheStore.open(o.repo.ditsDir, o.cacheBytes);
   const blobs = new BlobReader(o.repo.workTree);
   // --memory also covers the remote read-ahead in flight (its GET buffers, and the SDK's
