@@ -34,7 +34,8 @@ import type { TransferProgress, TransferQueueOptions } from '../../transfer/tran
 import { CountingStorage, defaultMultipartShape, putRequests, type MultipartShape } from './counting-storage.js';
 import { indexKey, manifestKey, packKey } from './layout.js';
 import { layoutPack, MemberTable, packBodyFactory, packedSize, type PackLayout } from './pack-body.js';
-import { decodePackIndex } from './pack-index.js';
+import { LocationTableWriter, locationTableKey } from './location-table.js';
+import { decodePackIndex, type PackIndexEntry } from './pack-index.js';
 import { openSession, syncSession } from './sync-remote-index.js';
 import type { RemoteIndex } from '../../store/remote-index.js';
 import { memberCount, MEMBER_SIZE } from './pack-body.js';
@@ -180,7 +181,7 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   bytes += packBytes;
   for (const m of manifestsToUpload) {
     bytes += m.bytes.length;
-    estimatedRequests += 1;
+    estimatedRequests += Manifest.parse(m.bytes).chunkCount > 0 ? 2 : 1; // and its location table
   }
   const result: PushContentResult = {
     dryRun: !!opts.dryRun,
@@ -213,10 +214,69 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
       p.members = Buffer.alloc(0); // release the plan of a finished pack
     }
   });
-  await Promise.all(manifestsToUpload.map((m) => queue.upload({ key: manifestKey(m.id), body: m.bytes, contentType: 'application/octet-stream' })));
+  // each manifest with its location table (location-table.ts: a hint for readers of one file),
+  // both after every pack the table names is complete here (the remote index has them now)
+  const fresh = new Map(packs.map((p) => [p.packId, p.indexBytes]));
+  await runLimited(manifestsToUpload, opts.concurrency ?? 8, async (m) => {
+    const table = locationTableOf(m.id, m.bytes, index, fresh, avoid);
+    const put = [queue.upload({ key: manifestKey(m.id), body: m.bytes, contentType: 'application/octet-stream' })];
+    if (table) {
+      put.push(queue.upload({ key: locationTableKey(m.id), body: table, contentType: 'application/octet-stream' }));
+      result.bytes += table.length;
+    }
+    await Promise.all(put);
+  });
   index.addManifests(manifestsToUpload.map((m) => m.id));
   result.requests = counted.requests;
   return result;
+}
+
+/**
+ * The location table of manifest `id` on this remote (location-table.ts), from the remote
+ * index (every chunk of the manifest is there once its packs are up), taking no copy in an
+ * `avoid` pack; null for an empty file, or if some chunk has no usable copy (then readers
+ * use the pack indexes). A chunk that lies next in the pack of the one before is found
+ * through that pack's index (`fresh`: the packs of this push, decoded one at a time), not
+ * looked up: a fresh push costs about one lookup a pack.
+ */
+export function locationTableOf(id: string, bytes: Buffer, index: RemoteIndex, fresh: ReadonlyMap<string, Buffer>, avoid: ReadonlySet<string>): Buffer | null {
+  const m = Manifest.parse(bytes);
+  if (m.chunkCount === 0) return null;
+  const w = new LocationTableWriter(Buffer.from(id, 'hex'));
+  let pack = '';
+  let entries: PackIndexEntry[] | null = null;
+  let k = -1;
+  for (let i = 0; i < m.chunkCount; i++) {
+    const idRaw = m.idRawAt(i);
+    const next = entries?.[k + 1];
+    if (next !== undefined && next.idRaw.equals(idRaw) && next.rawLength === m.lengthAt(i)) {
+      k++;
+      w.add(pack, next.offset, next.storedLength, next.codec, next.rawLength);
+      continue;
+    }
+    const copies = index.locations(idRaw).filter((l) => !avoid.has(l.packId) && l.rawLength === m.lengthAt(i));
+    const l = copies.find((c) => c.packId === pack) ?? copies[0];
+    if (l === undefined) return null;
+    if (l.packId !== pack) {
+      pack = l.packId;
+      const idx = fresh.get(pack);
+      entries = idx === undefined ? null : decodePackIndex(idx);
+    }
+    k = -1;
+    if (entries !== null) {
+      // its place in the pack (entries are in offset order)
+      let lo = 0;
+      let hi = entries.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (entries[mid]!.offset < l.offset) lo = mid + 1;
+        else hi = mid;
+      }
+      if (entries[lo]?.offset === l.offset) k = lo;
+    }
+    w.add(l.packId, l.offset, l.storedLength, l.codec, l.rawLength);
+  }
+  return w.finish();
 }
 
 interface PackPlanResult {
