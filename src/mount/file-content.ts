@@ -124,12 +124,16 @@ export class FileContent {
     if (!deps.remote) {
       throw new DitsUserError('content-missing', `manifest ${pointer.manifest} is not in the local store and no remote was given`, { hint: 'fetch it with `git dits pull -- <path>`' });
     }
-    // a manifest only a remote has: so are its chunks, surely. The remote reader (the pack
-    // listing and indexes) is opened at the same time as the manifest is fetched, not after:
-    // the first byte waits for the slower of the two, not for both (one manifest GET more)
+    // a manifest only a remote has: so are its chunks, surely. The remote reader fetches the
+    // manifest and its location table together (then reads start at once) and hands the
+    // manifest over: one GET of it, not two. A reader that cannot open (content not complete
+    // on any remote) is opened again on the first read; the manifest alone is fetched then.
     const reader = deps.remote.open(pointer.manifest);
     reader.catch(() => {});
-    const bytes = await deps.remote.manifest(pointer.manifest);
+    const bytes = await reader.then(
+      (r) => r.manifestBytes,
+      () => deps.remote!.manifest(pointer.manifest),
+    );
     const m = Manifest.parse(bytes);
     checkPointer(pointer, m);
     deps.cache?.store.putManifest(pointer.manifest, bytes);

@@ -151,7 +151,7 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   // buffers at its next full collection: measured about 64 MiB behind after a long remote
   // read), so the cache gets what is left
   const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - 2 * MAX_READ_AHEAD - (64 << 20)));
-  const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes'), maxRangeBytes: FETCH_PIECE });
+  const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes'), maxRangeBytes: FETCH_PIECE, log: o.log });
   const closeAll = (): void => {
     blobs.close();
     try {

@@ -77,6 +77,8 @@ export interface RemoteFileStats {
 export interface RemoteFileReader {
   readonly manifestId: string;
   readonly header: ManifestHeader;
+  /** The manifest's bytes, verified against its id. */
+  readonly manifestBytes: Buffer;
   readonly size: number;
   readonly stats: RemoteFileStats;
   /** Exactly `length` bytes at `offset`, fewer only past the end (RandomAccessReader). */
@@ -332,7 +334,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       } catch (err) {
         if (g.loc.fromTable && err instanceof StorageError && (err.code === 'storage-not-found' || err.code === 'storage-bad-range' || isFrozenError(err))) {
           if (isFrozenError(err)) frozenPacks.add(key.slice(PACKS_PREFIX.length, -'.pack'.length));
-          return refetch(g, `${key}: ${err.code === 'storage-not-found' ? 'no such pack' : err.code === 'storage-bad-range' ? 'range past the end of the pack' : 'frozen'}`);
+          return refetch(g, `${key}: ${err.code === 'storage-not-found' ? 'no such pack' : err.code === 'storage-bad-range' ? 'range past the end of the pack' : 'frozen'}`, isFrozenError(err) ? { err, key } : undefined);
         }
         if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
         if (err instanceof StorageError && err.code === 'storage-bad-range') {
@@ -384,11 +386,13 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
   };
 
   /** Chunks [g.first, g.last] again, located through the pack indexes (see relocate), in groups of their own. */
-  const refetch = async (g: Group, why: string): Promise<Buffer[]> => {
+  const refetch = async (g: Group, why: string, frozen?: { err: StorageError; key: string }): Promise<Buffer[]> => {
     await relocate(why);
     const out: Buffer[] = [];
     for (let i = g.first; i <= g.last; ) {
       const h = groupFrom(i, g.last);
+      // no other copy than the frozen one: said at once, not asked again
+      if (frozen !== undefined && h.loc.packKeys[h.pack] === frozen.key) throw frozen.err;
       out.push(...(await fetchGroup(h)));
       i = h.last + 1;
     }
@@ -428,6 +432,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
   return {
     manifestId,
     header: manifest.header,
+    manifestBytes: bytes,
     size,
     stats,
     async read(offset, length) {
