@@ -1,8 +1,10 @@
 /**
  * pushContent: uploads every chunk of the given manifests that the remote lacks, in packs,
- * then the manifests the remote lacks. Order, for "nothing lost" (DESIGN.md invariant 4):
- * a pack's .pack before its .idx (an .idx names a complete pack), all packs before any
- * manifest, and the caller uploads git data and moves refs only after this resolves.
+ * then the manifests the remote lacks, each with its location table (location-table.ts:
+ * where each of its chunks lies, so a reader of one file needs no pack index). Order, for
+ * "nothing lost" (DESIGN.md invariant 4): a pack's .pack before its .idx (an .idx names a
+ * complete pack), all packs before any manifest or location table (a table names only
+ * complete packs), and the caller uploads git data and moves refs only after this resolves.
  *
  * Read, plan, apply: one listing of v1/packs/ (syncRemoteIndex) says what the remote holds;
  * the plan packs the missing chunks in manifest order (so a later file read is a few large
@@ -97,7 +99,7 @@ export interface PushContentResult {
   /** of `chunks`, those not kept locally that a real run obtains first (obtainMissing; dry run only) */
   chunksToObtain: number;
   chunksOnRemote: number;
-  /** bytes uploaded (or to upload): packs, indexes and manifests */
+  /** bytes uploaded (or to upload): packs, indexes and manifests (not the location tables: tens of bytes a pack a file) */
   bytes: number;
   packBytes: number;
   /** packs uploaded (or to upload); reusedPacks of them had their .pack already there */
@@ -220,10 +222,7 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   await runLimited(manifestsToUpload, opts.concurrency ?? 8, async (m) => {
     const table = locationTableOf(m.id, m.bytes, index, fresh, avoid);
     const put = [queue.upload({ key: manifestKey(m.id), body: m.bytes, contentType: 'application/octet-stream' })];
-    if (table) {
-      put.push(queue.upload({ key: locationTableKey(m.id), body: table, contentType: 'application/octet-stream' }));
-      result.bytes += table.length;
-    }
+    if (table) put.push(queue.upload({ key: locationTableKey(m.id), body: table, contentType: 'application/octet-stream' }));
     await Promise.all(put);
   });
   index.addManifests(manifestsToUpload.map((m) => m.id));

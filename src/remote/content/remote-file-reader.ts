@@ -4,18 +4,28 @@
  * S3 is never whole in memory nor copied to disk.
  *
  * openRemoteFile(storage, manifestId):
- * 1. the manifest (`v1/objects/...`), verified against its id;
- * 2. where each of its chunks lies: one listing of `v1/packs/`, then the pack indexes,
- *    each verified by its name (packId = BLAKE3 of the index), read until every chunk is
- *    located. With `indexCacheDir` the indexes (immutable) are kept on disk between jobs,
- *    so a second file of the same repository costs the listing only.
+ * 1. the manifest (`v1/objects/...`), verified against its id, and at the same time the
+ *    file's location table (`v1/locations/...`, location-table.ts; unless `locationTable:
+ *    false`);
+ * 2. where each of its chunks lies: from the location table when there is one that decodes,
+ *    checksum and manifest agreeing (no listing, no index: the first byte costs the
+ *    manifest, the table and one ranged GET, whatever the file's size). Else one listing of
+ *    `v1/packs/`, then the pack indexes, each verified by its name (packId = BLAKE3 of the
+ *    index), read until every chunk is located. With `indexCacheDir` the indexes
+ *    (immutable) are kept on disk between jobs, so a second file of the same repository
+ *    costs the listing only.
  *    A chunk in no complete pack (an index names a complete pack: README.md) throws
  *    RemoteContentNotReadyError: a push may still be uploading.
+ *    The table is a hint: a read that finds it wrong (its pack gone, frozen, or a range
+ *    that does not verify) locates every chunk again through the indexes, once, and reads
+ *    again from there (packs found frozen are taken only for chunks no other pack holds);
+ *    `log` hears why.
  * 3. `read(offset, length)` / `stream(start, end)`: the chunks covering the range, fetched by
  *    ranged GETs of their packs (neighbours in one pack coalesced, gaps up to `maxGapBytes`
  *    read through, at most `maxRangeBytes` a GET); every entry head is checked against the
- *    index, every chunk decoded (zstd) and hashed to its id before a byte of it is returned.
- *    A range that does not verify is read once more; then RemoteChunkCorruptError. No
+ *    index (or table), every chunk decoded (zstd) and hashed to its id before a byte of it is
+ *    returned. A range that does not verify is read once more (located through the indexes);
+ *    then RemoteChunkCorruptError. No
  *    unverified byte is ever returned.
  *
  * Memory: the manifest's table (37 bytes a chunk) plus about 30 bytes a chunk of locations
