@@ -121,6 +121,8 @@ describe('git dits mirror', () => {
     expect(res[0].copied.manifests).toBeGreaterThanOrEqual(3);
     await expectSame(new FileStorage(remoteDir('basic-origin')), new FileStorage(remoteDir('basic-nas')));
     await expectSame(new FileStorage(remoteDir('basic-origin')), s3Storage('basic'));
+    // the push wrote location tables, and the mirrors hold them too (expectSame)
+    expect([...(await keys(new FileStorage(remoteDir('basic-origin')))).keys()].filter((k) => k.startsWith('v1/locations/')).length).toBeGreaterThanOrEqual(3);
     expectClone(fileUrl('basic-nas'), 'basic-clone-nas', p.files);
     expectClone('dits::s3://mirror/basic', 'basic-clone-s3', p.files);
     // older versions too

@@ -268,6 +268,8 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       opts.log?.(`location table of ${manifestId} on ${where} unusable (${err.message}): locating its chunks through the pack indexes`);
     }
   }
+  // an empty file has nothing to locate (and no table)
+  if (n === 0) loc = { packKeys: [], packOf: new Int32Array(0), offsetOf: new Float64Array(0), storedOf: new Uint32Array(0), codecOf: new Uint8Array(0), fromTable: false };
   loc ??= await locateByIndexes(new Set());
   /** Packs a read found frozen (the next location through the indexes takes other copies first). */
   const frozenPacks = new Set<string>();
