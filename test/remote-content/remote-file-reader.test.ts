@@ -321,6 +321,41 @@ describe('the location table', () => {
     await expect(r2.read(0, 10)).rejects.toBeInstanceOf(FrozenObjectError);
   });
 
+  it('of an edited version names the old packs for the chunks they hold, the new pack for the rest; not packs pending a move', async () => {
+    const dir = dirs.make('dits-rfr-loc-edit-');
+    const s = new FileStorage(dir);
+    const store = openStore(dirs);
+    const first = await addFile(store, CONTENT);
+    await pushContent(s, store, [first], { remoteName: 'origin', packSize: 256 * KiB });
+    const oldPacks = new Set<string>();
+    for await (const o of s.list(PACKS_PREFIX)) if (parsePackKey(o.key)?.kind === 'pack') oldPacks.add(parsePackKey(o.key)!.packId);
+    const edited = Buffer.from(CONTENT);
+    edited.write('a few bytes changed in the middle of the file', 800 * KiB);
+    const second = await addFile(store, edited);
+    await pushContent(s, store, [second], { remoteName: 'origin', packSize: 256 * KiB });
+    const m2 = Manifest.parse(await s.getBuffer(manifestKey(second)));
+    const t = decodeLocationTable(await s.getBuffer(locationTableKey(second)), Buffer.from(second, 'hex'), m2.chunkCount, (i) => m2.lengthAt(i));
+    const named = new Set(t.packIds);
+    expect([...named].filter((p) => !oldPacks.has(p))).toHaveLength(1); // the one new pack
+    expect([...named].filter((p) => oldPacks.has(p)).length).toBeGreaterThan(3);
+    const r = await openRemoteFile(s, second);
+    expect(r.stats.locatedBy).toBe('table');
+    expect((await r.read(0, edited.length)).equals(edited)).toBe(true);
+    expect(r.stats.tableFallbacks).toBe(0);
+
+    // every old pack pending a move: a third version's chunks there are uploaded again, and
+    // its table names only the fresh copies
+    for (const p of oldPacks) await s.put(`v1/tier/pending/${p}.json`, Buffer.from(JSON.stringify({ tier: 'deep', markedAt: 1 })));
+    const third = await addFile(store, Buffer.concat([CONTENT, Buffer.from('and a tail')]));
+    await pushContent(s, store, [third], { remoteName: 'origin', packSize: 256 * KiB });
+    store.close();
+    const m3 = Manifest.parse(await s.getBuffer(manifestKey(third)));
+    const t3 = decodeLocationTable(await s.getBuffer(locationTableKey(third)), Buffer.from(third, 'hex'), m3.chunkCount, (i) => m3.lengthAt(i));
+    expect(t3.packIds.filter((p) => oldPacks.has(p))).toEqual([]);
+    const r3 = await openRemoteFile(s, third);
+    expect((await r3.read(0, r3.size)).equals(Buffer.concat([CONTENT, Buffer.from('and a tail')]))).toBe(true);
+  });
+
   it('is not written for an empty file, and lives under its own prefix only', async () => {
     const dir = dirs.make('dits-rfr-loc-empty-');
     const s = new FileStorage(dir);
