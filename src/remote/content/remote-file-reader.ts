@@ -87,8 +87,9 @@ export interface RemoteFileStats {
 export interface RemoteFileReader {
   readonly manifestId: string;
   readonly header: ManifestHeader;
-  /** The manifest's bytes, verified against its id. */
+  /** The manifest's bytes, verified against its id, and parsed. */
   readonly manifestBytes: Buffer;
+  readonly manifest: Manifest;
   readonly size: number;
   readonly stats: RemoteFileStats;
   /** Exactly `length` bytes at `offset`, fewer only past the end (RandomAccessReader). */
@@ -445,6 +446,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     manifestId,
     header: manifest.header,
     manifestBytes: bytes,
+    manifest,
     size,
     stats,
     async read(offset, length) {
