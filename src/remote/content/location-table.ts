@@ -150,7 +150,10 @@ export function decodeLocationTable(bytes: Buffer, manifestIdRaw: Buffer, chunkC
   if (at + packCount * 32 > end) throw new LocationTableError('location table is cut short');
   const packIds: string[] = [];
   for (let p = 0; p < packCount; p++, at += 32) packIds.push(bytes.toString('hex', at, at + 32));
-  const out: ChunkLocations = { packIds, packOf: new Int32Array(chunkCount), offsetOf: new Float64Array(chunkCount), storedOf: new Uint32Array(chunkCount), codecOf: new Uint8Array(chunkCount) };
+  const packOf = new Int32Array(chunkCount);
+  const offsetOf = new Float64Array(chunkCount);
+  const storedOf = new Uint32Array(chunkCount);
+  const codecOf = new Uint8Array(chunkCount);
   let i = 0;
   for (let r = 0; r < runCount; r++) {
     if (at + RUN_SIZE > end) throw new LocationTableError('location table is cut short');
@@ -162,17 +165,27 @@ export function decodeLocationTable(bytes: Buffer, manifestIdRaw: Buffer, chunkC
     if (count === 0 || i + count > chunkCount || pack >= packCount || first > BigInt(Number.MAX_SAFE_INTEGER) || listed > 1) throw new LocationTableError('location table has an impossible run');
     if (listed === 1 && at + count * LENGTH_SIZE > end) throw new LocationTableError('location table is cut short');
     let offset = Number(first);
-    for (let j = 0; j < count; j++, i++) {
-      const stored = listed === 1 ? bytes.readUInt32LE(at + j * LENGTH_SIZE) : lengthAt(i);
-      out.packOf[i] = pack;
-      out.offsetOf[i] = offset;
-      out.storedOf[i] = stored;
-      out.codecOf[i] = listed === 1 ? bytes[at + j * LENGTH_SIZE + 4]! : 0;
-      offset += stored + ENTRY_HEAD_SIZE;
+    packOf.fill(pack, i, i + count);
+    if (listed === 1) {
+      for (let j = 0; j < count; j++, i++) {
+        const stored = bytes.readUInt32LE(at + j * LENGTH_SIZE);
+        offsetOf[i] = offset;
+        storedOf[i] = stored;
+        codecOf[i] = bytes[at + j * LENGTH_SIZE + 4]!;
+        offset += stored + ENTRY_HEAD_SIZE;
+      }
+      at += count * LENGTH_SIZE;
+    } else {
+      // plain: stored as long as in the manifest, codec 0 (the arrays' zero)
+      for (const end = i + count; i < end; i++) {
+        const stored = lengthAt(i);
+        offsetOf[i] = offset;
+        storedOf[i] = stored;
+        offset += stored + ENTRY_HEAD_SIZE;
+      }
     }
-    if (listed === 1) at += count * LENGTH_SIZE;
     if (!Number.isSafeInteger(offset)) throw new LocationTableError('location table offset out of range');
   }
   if (i !== chunkCount || at !== end) throw new LocationTableError('location table does not cover the manifest exactly');
-  return out;
+  return { packIds, packOf, offsetOf, storedOf, codecOf };
 }
