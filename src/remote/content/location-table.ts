@@ -132,6 +132,16 @@ export class LocationTableWriter {
   }
 }
 
+/** The packs a table names (hex ids); LocationTableError when it is not a table of this version. */
+export function locationTablePackIds(bytes: Buffer): string[] {
+  if (bytes.length < HEADER_SIZE + CHECK_SIZE || !bytes.subarray(0, 8).equals(LOCATION_TABLE_MAGIC) || bytes.readUInt32LE(8) !== LOCATION_TABLE_VERSION) throw new LocationTableError('not a dits location table');
+  const count = bytes.readUInt32LE(48);
+  if (HEADER_SIZE + count * 32 + CHECK_SIZE > bytes.length) throw new LocationTableError('location table is cut short');
+  const out: string[] = [];
+  for (let p = 0; p < count; p++) out.push(bytes.toString('hex', HEADER_SIZE + p * 32, HEADER_SIZE + (p + 1) * 32));
+  return out;
+}
+
 /**
  * The locations a table gives for the chunks of manifest `manifestIdRaw` (`lengthAt`: each
  * chunk's length in the manifest); LocationTableError when the table is damaged, of another
