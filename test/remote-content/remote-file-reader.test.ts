@@ -347,8 +347,17 @@ describe('the location table', () => {
     // its table names only the fresh copies
     for (const p of oldPacks) await s.put(`v1/tier/pending/${p}.json`, Buffer.from(JSON.stringify({ tier: 'deep', markedAt: 1 })));
     const third = await addFile(store, Buffer.concat([CONTENT, Buffer.from('and a tail')]));
-    await pushContent(s, store, [third], { remoteName: 'origin', packSize: 256 * KiB });
+    const before = decodeLocationTable(await s.getBuffer(locationTableKey(first)), Buffer.from(first, 'hex'), manifest.chunkCount, (i) => manifest.lengthAt(i));
+    expect(before.packIds.every((p) => oldPacks.has(p))).toBe(true);
+    await pushContent(s, store, [first, third], { remoteName: 'origin', packSize: 256 * KiB });
     store.close();
+    // the first version's manifest was there already: its table is written again, naming
+    // the fresh copies of what it held in the packs being moved
+    const after = decodeLocationTable(await s.getBuffer(locationTableKey(first)), Buffer.from(first, 'hex'), manifest.chunkCount, (i) => manifest.lengthAt(i));
+    expect(after.packIds.filter((p) => oldPacks.has(p))).toEqual([]);
+    const r1 = await openRemoteFile(s, first);
+    expect((await r1.read(0, CONTENT.length)).equals(CONTENT)).toBe(true);
+    expect(r1.stats.tableFallbacks).toBe(0);
     const m3 = Manifest.parse(await s.getBuffer(manifestKey(third)));
     const t3 = decodeLocationTable(await s.getBuffer(locationTableKey(third)), Buffer.from(third, 'hex'), m3.chunkCount, (i) => m3.lengthAt(i));
     expect(t3.packIds.filter((p) => oldPacks.has(p))).toEqual([]);

@@ -185,6 +185,11 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
     bytes += m.bytes.length;
     estimatedRequests += Manifest.parse(m.bytes).chunkCount > 0 ? 2 : 1; // and its location table
   }
+  // manifests the remote has whose chunks go up again (their only copies are being moved or
+  // archived): their location tables are written again, naming the fresh copies
+  const uploading = new Set(manifestsToUpload.map((m) => m.id));
+  const retable = [...plan.retable].filter((id) => !uploading.has(id));
+  estimatedRequests += retable.length;
   const result: PushContentResult = {
     dryRun: !!opts.dryRun,
     manifests: manifestsToUpload.length,
@@ -226,6 +231,10 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
     await Promise.all(put);
   });
   index.addManifests(manifestsToUpload.map((m) => m.id));
+  await runLimited(retable, opts.concurrency ?? 8, async (id) => {
+    const table = locationTableOf(id, store.getManifestBytes(id), index, fresh, avoid);
+    if (table) await queue.upload({ key: locationTableKey(id), body: table, contentType: 'application/octet-stream' });
+  });
   result.requests = counted.requests;
   return result;
 }
@@ -292,6 +301,8 @@ interface PackPlanResult {
   missing: MissingChunk[];
   /** chunks planned although the remote holds them: every copy is in an `avoid` pack */
   recopied: number;
+  /** manifests with such a chunk (their location tables, if any, name copies being moved) */
+  retable: Set<string>;
 }
 
 export const TIER_PENDING_PREFIX = 'v1/tier/pending/';
@@ -346,7 +357,7 @@ function planPacks(
   o: { dryRun: boolean; countObtainable: boolean; collectMissing: boolean; location: string; avoid: ReadonlySet<string> },
 ): PackPlanResult {
   const seen = new Set<string>();
-  const r: PackPlanResult = { manifests: [], packs: [], chunksOnRemote: 0, chunkCount: 0, obtainChunks: 0, obtainBytes: 0, missing: [], recopied: 0 };
+  const r: PackPlanResult = { manifests: [], packs: [], chunksOnRemote: 0, chunkCount: 0, obtainChunks: 0, obtainBytes: 0, missing: [], recopied: 0, retable: new Set() };
   let members = new MemberTable();
   let size = PACK_HEADER_SIZE;
   // a copy in a pack that is neither pending a move nor archived
@@ -376,7 +387,10 @@ function planPacks(
         r.chunksOnRemote++;
         continue;
       }
-      if (o.avoid.size && index.has(idRaw)) r.recopied++;
+      if (o.avoid.size && index.has(idRaw)) {
+        r.recopied++;
+        r.retable.add(id);
+      }
       const local = store.locate(idRaw);
       if (!local && o.collectMissing) {
         r.missing.push({ idRaw: Buffer.from(idRaw), manifestId: id, rawLength: m.lengthAt(i) });
