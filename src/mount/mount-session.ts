@@ -155,7 +155,11 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   // buffers at its next full collection: measured about 64 MiB behind after a long remote
   // read), so the cache gets what is left
   const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - 2 * MAX_READ_AHEAD - (64 << 20)));
-  const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes'), maxRangeBytes: FETCH_PIECE });
+  const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes'), maxRangeBytes: FETCH_PIECE, log: o.log });
+  // the remotes' clients (the AWS SDK takes about 90 ms to load) are made now, while the
+  // mount is set up, not on the first read that needs them (the first byte waited for the
+  // rest of the loading when it started only once mounted); nothing is asked of the network
+  if (tree.trackedFiles > 0) void remote.any().catch(() => {});
   const closeAll = (): void => {
     blobs.close();
     try {
@@ -283,9 +287,6 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     closeAll();
     throw new DitsUserError('mount-failed', `cannot mount at ${o.mountPoint}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'check that FUSE works here (/dev/fuse, libfuse2, fuse3) and that the directory is free' });
   }
-  // the remotes' clients (the AWS SDK takes a while to load) are made now, not on the first
-  // read that needs them; nothing is asked of the network yet
-  if (tree.trackedFiles > 0) void remote.any().catch(() => {});
   let control: ControlServer | null = null;
   const record = (commit: string): void =>
     writeRecord(o.repo.ditsDir, { mountPoint: o.mountPoint, pid: process.pid, rev: o.rev, commit, mode: o.mode, started: Date.now(), ...(o.logFile ? { log: o.logFile } : {}), ...(writable ? { writable: true } : {}), ...(control ? { control: control.path } : {}) });
