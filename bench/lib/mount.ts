@@ -226,7 +226,9 @@ export async function runMountBench(video: string, opts: MountOptions, deps: Mou
         log(`  rclone cat, run ${r + 1}: ${megabytesPerSecond(size, c.seconds).toFixed(0)} MB/s`);
       }
     }
+    sb.remove(clone);
   }
+  sb.remove(repo); // room for 5.
 
   // 3. ls -lR of a tree of N files
   const tree = sb.freshDir('mount-tree');
