@@ -176,7 +176,7 @@ async function main(opts: BenchOptions): Promise<number> {
           return undefined;
         });
         try {
-          const mount = await runMountBench(corpus.video, { runs: opts.runs, treeFiles: opts.mountFiles, memoryBudgetBytes: opts.mountMemory }, { sandbox, log, ...(s3 ? { s3 } : {}) });
+          const mount = await runMountBench(corpus.video, { runs: opts.runs, treeFiles: opts.mountFiles, memoryBudgetBytes: opts.mountMemory, firstByteBytes: opts.mountFirstByteSize }, { sandbox, log, ...(s3 ? { s3 } : {}) });
           raw.mount = mount;
           const v = mountVerdicts(mount);
           verdicts.push(...v);

@@ -17,6 +17,7 @@ import type { ObjectStorage, PutBody, PutOptions } from '../src/transfer/object-
 import { syncMirror } from '../src/lifecycle/mirror-sync.js';
 import { CountingStorage } from '../src/remote/content/counting-storage.js';
 import { FrozenObjectError } from '../src/tier/tier-storage.js';
+import { locationTablePackIds } from '../src/remote/content/location-table.js';
 
 let sb: GitSandbox;
 let s3: S3Process;
@@ -121,6 +122,8 @@ describe('git dits mirror', () => {
     expect(res[0].copied.manifests).toBeGreaterThanOrEqual(3);
     await expectSame(new FileStorage(remoteDir('basic-origin')), new FileStorage(remoteDir('basic-nas')));
     await expectSame(new FileStorage(remoteDir('basic-origin')), s3Storage('basic'));
+    // the push wrote location tables, and the mirrors hold them too (expectSame)
+    expect([...(await keys(new FileStorage(remoteDir('basic-origin')))).keys()].filter((k) => k.startsWith('v1/locations/')).length).toBeGreaterThanOrEqual(3);
     expectClone(fileUrl('basic-nas'), 'basic-clone-nas', p.files);
     expectClone('dits::s3://mirror/basic', 'basic-clone-s3', p.files);
     // older versions too
@@ -278,6 +281,10 @@ describe('git dits mirror', () => {
     expect(mirrored.has(bad.replace(/\.pack$/, '.idx'))).toBe(false);
     for (const k of packs.slice(1)) expect(mirrored.has(k), k).toBe(true);
     expect(await to.getVersioned('v1/refs')).toBeNull();
+    // no location table on the mirror names a pack it lacks (those naming the corrupt one wait)
+    const tables = [...mirrored.keys()].filter((k) => k.startsWith('v1/locations/'));
+    expect(tables.length).toBeGreaterThan(0);
+    for (const k of tables) for (const id of locationTablePackIds(await to.getBuffer(k))) expect(mirrored.has(`v1/packs/${id}.pack`), k).toBe(true);
 
     // frozen: the primary answers storage-frozen for one pack
     primary('frozen', 80);

@@ -428,6 +428,8 @@ describe('git through dits::http:// with the server as a process', () => {
     expect(push.stderr).toMatch(/\[new branch\]\s+main -> main/);
     // the log lines arrive once this (spawnSync-blocked) event loop turns again
     await server.waitFor(() => server.requests.some((r) => r.method === 'PUT' && r.path.includes('/storage/o/v1/packs/') && r.status === 200), 'a logged pack upload');
+    // and the clip's location table (a hint for readers of one file: the mount, the workers)
+    await server.waitFor(() => server.requests.some((r) => r.method === 'PUT' && r.path.includes('/storage/o/v1/locations/') && r.status === 200), 'a logged location table upload');
 
     const c = clone('clone');
     expect(fileHash(path.join(c, 'clip.mov'))).toBe(fileHash(path.join(repo, 'clip.mov')));

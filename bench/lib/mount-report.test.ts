@@ -16,6 +16,7 @@ function results(over: Partial<MountResults> = {}): MountResults {
     rcloneVersion: 'rclone v1.60.1-DEV',
     treeFiles: 10000,
     ls: [{ seconds: 0.4, mountSeconds: 0.3 }],
+    bigFirstByte: null,
     skipped: [],
     ...over,
   };
@@ -44,7 +45,19 @@ describe('mount verdicts', () => {
     expect(text).toMatch(/n\/a/);
   });
 
+  it('judges the first byte on the big file when one was measured (the issue: 20 GiB)', () => {
+    const r = results({ bigFirstByte: { fileBytes: 20 * 2 ** 30, local: [60, 40, 45], remote: [140, 170, 160] } });
+    const v = mountVerdicts(r);
+    expect(v.find((x) => x.figure === 'first byte' && x.subject.startsWith('local'))).toMatchObject({ value: 45, pass: true, subject: 'local store (20.0 GiB file)' });
+    expect(v.find((x) => x.figure === 'first byte' && x.subject.startsWith('remote'))).toMatchObject({ value: 160, pass: false });
+    const text = formatMountReport(r, v, 3);
+    expect(text).toMatch(/first byte of a 20\.0 GiB random file through a fresh mount: local store 45\.0 ms \(40\.0\.\.60\.0\), lazy clone from S3 160\.0 ms/);
+    expect(text).not.toMatch(/the issue's first-byte figure is for a 20 GiB file/);
+  });
+
   it('--only mount and its options parse', () => {
+    expect(parseBenchArgs(['--mount-first-byte-size', '20G'], {})).toMatchObject({ mountFirstByteSize: 20 * 2 ** 30 });
+    expect(parseBenchArgs([], {})).toMatchObject({ mountFirstByteSize: 0 });
     expect(parseBenchArgs(['--only', 'mount', '--mount-files', '500', '--mount-memory', '64M'], {})).toMatchObject({ only: ['mount'], mountFiles: 500, mountMemory: 64 * 2 ** 20 });
     expect(parseBenchArgs([], {})).toMatchObject({ mountFiles: 10000, mountMemory: 256 * 2 ** 20 });
   });

@@ -19,10 +19,13 @@ const med = <T>(list: readonly T[], pick: (t: T) => number): number | null => (l
 export function mountVerdicts(r: MountResults): Verdict[] {
   const v: Verdict[] = [];
   const round = (x: number | null, d = 1): number | null => (x === null ? null : Math.round(x * 10 ** d) / 10 ** d);
-  const fbl = round(med(r.local, (t) => t.firstByteMs));
-  v.push({ issue: 18, figure: 'first byte', subject: `local store (${formatBytes(r.fileBytes)} file)`, value: fbl, unit: 'ms', target: `< ${MOUNT_TARGETS.firstByteLocalMs} ms`, pass: fbl === null ? null : fbl < MOUNT_TARGETS.firstByteLocalMs });
-  const fbr = round(med(r.remote, (t) => t.firstByteMs));
-  v.push({ issue: 18, figure: 'first byte', subject: 'remote (S3, lazy clone)', value: fbr, unit: 'ms', target: `< ${MOUNT_TARGETS.firstByteRemoteMs} ms`, pass: fbr === null ? null : fbr < MOUNT_TARGETS.firstByteRemoteMs });
+  // the first byte is judged on the big file when there is one (the issue's figure is for 20 GiB)
+  const big = r.bigFirstByte;
+  const fbl = round(big ? med(big.local, (t) => t) : med(r.local, (t) => t.firstByteMs));
+  const fbSize = formatBytes(big ? big.fileBytes : r.fileBytes);
+  v.push({ issue: 18, figure: 'first byte', subject: `local store (${fbSize} file)`, value: fbl, unit: 'ms', target: `< ${MOUNT_TARGETS.firstByteLocalMs} ms`, pass: fbl === null ? null : fbl < MOUNT_TARGETS.firstByteLocalMs });
+  const fbr = round(big ? med(big.remote, (t) => t) : med(r.remote, (t) => t.firstByteMs));
+  v.push({ issue: 18, figure: 'first byte', subject: `remote (S3, lazy clone, ${fbSize} file)`, value: fbr, unit: 'ms', target: `< ${MOUNT_TARGETS.firstByteRemoteMs} ms`, pass: fbr === null ? null : fbr < MOUNT_TARGETS.firstByteRemoteMs });
   const loc = round(med(r.local, (t) => t.mbps), 0);
   v.push({ issue: 18, figure: 'sequential read', subject: 'local store, MB/s', value: loc, unit: 'MB/s', target: `>= ${MOUNT_TARGETS.localMbps} MB/s`, pass: loc === null ? null : loc >= MOUNT_TARGETS.localMbps });
   const rem = med(r.remote, (t) => t.mbps);
@@ -61,9 +64,14 @@ export function formatMountReport(r: MountResults, verdicts: readonly Verdict[],
     const ls = spread(r.ls.map((t) => t.seconds));
     out.push(`ls -lR of ${r.treeFiles} files through a fresh mount: ${ls.median.toFixed(3)} s (${ls.min.toFixed(3)}..${ls.max.toFixed(3)}); the mount itself took ${spread(r.ls.map((t) => t.mountSeconds)).median.toFixed(2)} s to start`);
   }
+  if (r.bigFirstByte) {
+    const b = r.bigFirstByte;
+    const line = (list: number[]): string => (list.length ? `${spread(list).median.toFixed(1)} ms (${spread(list).min.toFixed(1)}..${spread(list).max.toFixed(1)})` : '-');
+    out.push(`first byte of a ${formatBytes(b.fileBytes)} random file through a fresh mount: local store ${line(b.local)}, lazy clone from S3 ${line(b.remote)}`);
+  }
   const rows = verdicts.map((v) => [v.figure, v.subject, v.value === null ? '-' : v.unit === 'x' ? `${v.value.toFixed(2)}x` : v.unit === 'B' ? formatBytes(v.value) : `${v.value} ${v.unit}`, v.target, verdictWord(v.pass)]);
   out.push(formatTable(['figure', 'subject', 'value', 'target', 'verdict'], rows));
-  if (r.fileBytes < 20 * 2 ** 30) out.push(`note: the issue's first-byte figure is for a 20 GiB file; this one is ${formatBytes(r.fileBytes)} (the manifest loaded on open grows with the file: 37 bytes a chunk).`);
+  if (Math.max(r.fileBytes, r.bigFirstByte?.fileBytes ?? 0) < 20 * 2 ** 30) out.push(`note: the issue's first-byte figure is for a 20 GiB file; this one is ${formatBytes(r.fileBytes)} (the manifest loaded on open grows with the file: 37 bytes a chunk); --mount-first-byte-size 20G measures it.`);
   if (r.rcloneVersion) out.push(`peer: ${r.rcloneVersion}`);
   for (const s of r.skipped) out.push(`skipped: ${s}`);
   return out.join('\n');

@@ -5,6 +5,8 @@
  * chaining values of big files in a side file (.git/dits/treecv/<file id>); after an edit
  * that keeps the size, only the leaves the edit touched are hashed again, and the id is
  * the root of the kept and the new leaves (a few thousand parent compressions for 20 GiB).
+ * Manifests over one leaf get the same side file, under the manifest id (ManifestStore:
+ * the mount verifies a big file's manifest through its first leaf on open).
  *
  * The side file is a cache: local, never pushed, rebuilt by the next full read of the
  * file. One that is missing, damaged, or for another size or id is not used; and before a

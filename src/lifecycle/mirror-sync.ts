@@ -9,7 +9,8 @@
  *      `.idx` (the index checked by its name first), then the `.idx` (an .idx names a
  *      complete pack); a `.pack` already there at the right size only gets its `.idx`
  *   4. manifests (checked by id), after every pack; git bundles (checked by their sha256
- *      name); variant records, tier and access records
+ *      name); variant records, location tables (not one that names a pack not copied),
+ *      tier and access records
  *   5. the refs object last, by compare-and-swap (putIf against the mirror's etag), only if
  *      nothing its content may need was left out, and never over a mirror that is ahead
  *   6. with `delete`: what the mirror holds and the primary does not, only where provably
@@ -30,6 +31,7 @@ import { Manifest } from '../manifest/manifest.js';
 import { parseVariantRecord } from '../manifest/variant-record.js';
 import { decodePackIndex, type PackIndexEntry } from '../remote/content/pack-index.js';
 import { indexKey, OBJECTS_PREFIX, packKey, parsePackKey } from '../remote/content/layout.js';
+import { LOCATIONS_PREFIX, locationTablePackIds } from '../remote/content/location-table.js';
 import { runLimited } from '../remote/content/push-content.js';
 import { checkFormat, FORMAT_KEY, parseRefState, REFS_KEY, type RefState } from '../remote/remote-state.js';
 import { isFrozenError } from '../tier/tier-storage.js';
@@ -487,6 +489,12 @@ export async function syncMirror(from: ObjectStorage, to: ObjectStorage, opts: M
   await runLimited([...plan.variants, ...plan.other], concurrency, async (o) => {
     try {
       const bytes = await withRetry(() => from.getBuffer(o.key), retry, retryDeps);
+      // a location table never names a pack the mirror lacks (a reader would take it, find
+      // no pack and fall back): held back with the packs that were not copied
+      if (o.key.startsWith(LOCATIONS_PREFIX) && failedPacks.length && namesAny(bytes, failedPacks)) {
+        result.heldBack.push(o.key);
+        return;
+      }
       if (o.key.startsWith(VARIANTS_PREFIX) && (heldManifests.size || missingChunks === null)) {
         let named: string | undefined;
         try {
@@ -561,6 +569,16 @@ async function copyRefs(
     current = await to.getVersioned(REFS_KEY);
   }
   throw new DitsUserError('mirror-refs-contended', `the refs on ${to.location} kept changing during the sync`, { hint: 'another sync or push is running against the mirror; run the sync again' });
+}
+
+/** Whether location table `bytes` names one of `packs` (an unreadable table counts as yes). */
+function namesAny(bytes: Buffer, packs: readonly string[]): boolean {
+  try {
+    const named = new Set(locationTablePackIds(bytes));
+    return packs.some((p) => named.has(p));
+  } catch {
+    return true;
+  }
 }
 
 /**

@@ -22,9 +22,10 @@
  * each other before being read.
  */
 import { DitsUserError } from '../errors.js';
-import { Manifest } from '../manifest/manifest.js';
+import { CHUNK_ENTRY_SIZE, Manifest, ManifestError } from '../manifest/manifest.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+import type { ManifestFromStart } from '../store/manifest-store.js';
 import { ALIGN_SLACK } from '../store/aligned-buffer.js';
 import type { RemoteFileReader } from '../remote/content/remote-file-reader.js';
 import type { CacheStore } from './cache-store.js';
@@ -40,12 +41,19 @@ export const MAX_READ_AHEAD = 64 << 20;
  * 32 MiB (window 64 MiB) 0.63 s and 0.30 s; the mount's own CPU is the same.
  */
 export const FETCH_PIECE = 32 << 20;
+/** How long after a remote file's open its manifest is stored in the disk cache (off the first read's path). */
+const MANIFEST_CACHE_DELAY_MS = 1000;
 /** One read from a local pack, at most (a read from FUSE is at most 128 KiB). */
 const STORE_READ = 1 << 20;
 /** Read buffers kept for the next reads of a file. */
 const POOL_BUFFERS = 8;
 /** Runs of the local store kept per file version (see loadRun). */
 const LOCAL_RUNS = 4;
+/**
+ * Chunk starts summed at a time, at least (see fillStarts): about 256 MiB of a file; the
+ * first sums are shorter (from 256, doubling), so the first read does not wait for 4,096.
+ */
+const FILL_STEP = 4096;
 
 /**
  * Read-ahead from the remote not taken by a read yet, at most (a reader that went elsewhere
@@ -104,7 +112,15 @@ function checkPointer(pointer: Pointer, m: Manifest): void {
 }
 
 export class FileContent {
+  /**
+   * Where each chunk starts, summed from the manifest's lengths as reads reach them (valid
+   * up to index `filled`; see fillStarts): the first byte of a 20 GiB file does not wait
+   * for 300,000 lengths to be summed.
+   */
   private readonly starts: Float64Array;
+  private filled = 0;
+  /** Entries of the manifest read and verified (the rest: fromStart.complete()). */
+  private verifiedEntries: number;
   private remoteReader: Promise<RemoteFileReader> | null = null;
   /** Chunks from the remote no read has taken yet (see takeAhead), and their bytes. */
   private readonly ahead = new Map<number, AheadChunk>();
@@ -117,6 +133,8 @@ export class FileContent {
   private runs: LocalRun[] = [];
   /** The chunks [first, end) that prefetches looked at last, in one stretch (see prefetch). */
   private readonly scanned: [number, number] = [0, 0];
+  /** Stores the manifest in the disk cache, when that is still to do (cacheManifestLater). */
+  private storeManifest: (() => void) | null = null;
   /** Statistics for the log and the tests. */
   readonly stats = { localChunks: 0, cacheChunks: 0, remoteChunks: 0, ramHits: 0 };
 
@@ -124,12 +142,35 @@ export class FileContent {
     readonly pointer: Pointer,
     readonly manifest: Manifest,
     private readonly deps: ContentDeps,
-    /** the manifest's bytes, verified (the Manifest's table is a view of them: no copy kept) */
+    /**
+     * the manifest's bytes, verified (all, or up to fromStart.verified: see fillStarts; the
+     * Manifest's table is a view of them: no copy kept)
+     */
     private readonly manifestBytes: Buffer,
+    /** a big manifest read from its start: its entries past `verifiedEntries` are read on first need */
+    private readonly fromStart: ManifestFromStart | null = null,
   ) {
-    const n = manifest.chunkCount;
-    this.starts = new Float64Array(n + 1);
-    for (let i = 0; i < n; i++) this.starts[i + 1] = this.starts[i]! + manifest.lengthAt(i);
+    this.starts = new Float64Array(manifest.chunkCount + 1);
+    this.verifiedEntries = fromStart ? Math.floor((fromStart.verified - (manifestBytes.length - manifest.chunkCount * CHUNK_ENTRY_SIZE)) / CHUNK_ENTRY_SIZE) : manifest.chunkCount;
+  }
+
+  /**
+   * Sums chunk starts up to index `k` at least (FILL_STEP at a time, at most). Reaching the last, it
+   * checks that the lengths add up to the size (as Manifest.parse does): a read past a
+   * shortfall fails, never served from a wrong chunk.
+   */
+  private fillStarts(k: number): void {
+    const n = this.manifest.chunkCount;
+    if (k <= this.filled || this.filled === n) return;
+    const to = Math.min(n, Math.max(k, this.filled + Math.min(FILL_STEP, Math.max(256, this.filled))));
+    if (to > this.verifiedEntries) {
+      this.fromStart!.complete(); // the rest of the manifest, verified whole (a few ms for 20 GiB, once)
+      this.verifiedEntries = n;
+    }
+    const s = this.starts;
+    for (let i = this.filled; i < to; i++) s[i + 1] = s[i]! + this.manifest.lengthAt(i);
+    if (to === n && s[n] !== this.size) throw new ManifestError(`manifest ${this.pointer.manifest}: chunk lengths do not add up to the file size`);
+    this.filled = to;
   }
 
   /**
@@ -139,27 +180,56 @@ export class FileContent {
   static async open(pointer: Pointer, deps: ContentDeps): Promise<FileContent> {
     for (const store of [deps.store, deps.cache?.store]) {
       if (!store?.hasManifest(pointer.manifest)) continue;
-      const bytes = store.getManifestBytes(pointer.manifest); // verified against its id
-      const m = Manifest.parse(bytes);
+      // a big one: its first 4 MiB (113,000 chunks, 7 GiB of file) verified, the rest read
+      // when a read reaches it (fillStarts); the lengths are summed as reads reach them
+      const read = store.readManifestFromStart(pointer.manifest);
+      if (read.verified < read.bytes.length && read.bytes.readUInt32LE(12) + 16 > read.verified) read.complete(); // a header that long: whole
+      const m = Manifest.parse(read.bytes, false);
       checkPointer(pointer, m);
-      return new FileContent(pointer, m, deps, bytes);
+      return new FileContent(pointer, m, deps, read.bytes, read.verified < read.bytes.length ? read : null);
     }
     if (!deps.remote) {
       throw new DitsUserError('content-missing', `manifest ${pointer.manifest} is not in the local store and no remote was given`, { hint: 'fetch it with `git dits pull -- <path>`' });
     }
-    // a manifest only a remote has: so are its chunks, surely. The remote reader (the pack
-    // listing and indexes) is opened at the same time as the manifest is fetched, not after:
-    // the first byte waits for the slower of the two, not for both (one manifest GET more)
+    // a manifest only a remote has: so are its chunks, surely. The remote reader fetches the
+    // manifest and its location table together (then reads start at once) and hands the
+    // manifest over: one GET of it, not two. A reader that cannot open (content not complete
+    // on any remote) is opened again on the first read; the manifest alone is fetched then.
     const reader = deps.remote.open(pointer.manifest);
     reader.catch(() => {});
-    const bytes = await deps.remote.manifest(pointer.manifest);
-    const m = Manifest.parse(bytes);
+    const { bytes, m } = await reader.then(
+      (r) => ({ bytes: r.manifestBytes, m: r.manifest }),
+      async () => {
+        const b = await deps.remote!.manifest(pointer.manifest);
+        return { bytes: b, m: Manifest.parse(b) };
+      },
+    );
     checkPointer(pointer, m);
-    deps.cache?.store.putManifest(pointer.manifest, bytes);
     const fc = new FileContent(pointer, m, deps, bytes);
+    if (deps.cache) fc.cacheManifestLater(deps.cache);
     fc.remoteReader = reader;
     reader.catch(() => fc.remoteReader === reader && (fc.remoteReader = null)); // opened again on the next read
     return fc;
+  }
+
+  /**
+   * Keeps a remote file's manifest in the disk cache for later mounts, a moment after the
+   * open (or at close, if sooner) rather than before the first read: storing a 20 GiB file's
+   * 12 MB manifest takes 50-80 ms.
+   */
+  private cacheManifestLater(cache: CacheStore): void {
+    const store = (): void => {
+      clearTimeout(timer);
+      this.storeManifest = null;
+      try {
+        if (!cache.store.hasManifest(this.pointer.manifest)) cache.store.putManifest(this.pointer.manifest, this.manifestBytes);
+      } catch {
+        // the store closed meanwhile, or a full disk: a cache only
+      }
+    };
+    const timer = setTimeout(store, MANIFEST_CACHE_DELAY_MS);
+    timer.unref();
+    this.storeManifest = store;
   }
 
   get size(): number {
@@ -168,8 +238,10 @@ export class FileContent {
 
   /** Index of the chunk holding byte `pos` (0 <= pos < size). */
   chunkAt(pos: number): number {
+    // summed until a chunk starts past pos, so the one found has its end summed too
+    while (this.filled < this.manifest.chunkCount && this.starts[this.filled]! <= pos) this.fillStarts(this.filled + 1);
     let lo = 0;
-    let hi = this.manifest.chunkCount - 1;
+    let hi = Math.min(this.filled, this.manifest.chunkCount) - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (this.starts[mid]! <= pos) lo = mid;
@@ -347,6 +419,7 @@ export class FileContent {
     // chunk for nothing (64 MiB ahead is a thousand lookups a read)
     if (!this.deps.remote || !this.sawRemote) return;
     const n = this.manifest.chunkCount;
+    this.fillStarts(n);
     // a read continuing the stretch the last prefetch looked at starts where that one ended
     let i = from;
     if (from >= this.scanned[0] && from <= this.scanned[1]) i = this.scanned[1];
@@ -424,6 +497,7 @@ export class FileContent {
    */
   private fetch(a: number, b: number): Map<number, Promise<Buffer>> {
     this.sawRemote = true;
+    this.fillStarts(this.manifest.chunkCount);
     const out = new Map<number, Promise<Buffer>>();
     let i = a;
     while (i <= b) {
@@ -474,6 +548,7 @@ export class FileContent {
   }
 
   async close(): Promise<void> {
+    this.storeManifest?.(); // before the stores close (the unmount calls this first)
     const r = this.remoteReader;
     this.remoteReader = null;
     if (r) await r.then((x) => x.close()).catch(() => {});

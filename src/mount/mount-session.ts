@@ -26,6 +26,7 @@ import { fetchVariantRecords } from '../proxy/remote-variants.js';
 import { Overlay, overlayDir } from './overlay.js';
 import { WritableRevision } from './writable-revision.js';
 import { startControl, type ControlServer } from './live-control.js';
+import { treeCv } from '../hashing/tree-cv.js';
 
 export interface MountOptions {
   repo: RepoPaths;
@@ -144,6 +145,9 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   prepareMountPoint(o.mountPoint, o.repo.ditsDir, o.log);
   const tree = await loadRevisionTree(o.repo.workTree, o.rev);
   const store = ChunkStore.open(o.repo.ditsDir, { create: true });
+  // BLAKE3's and its leaf tree's checks, once per process (about 30 ms): here, not in the
+  // first open of a file (a big manifest is verified through its leaves: FileContent.open)
+  treeCv();
   const cache = CacheStore.open(o.repo.ditsDir, o.cacheBytes);
   const blobs = new BlobReader(o.repo.workTree);
   // --memory also covers the remote read-ahead not read yet (AHEAD_LIMIT: twice the
@@ -151,7 +155,11 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   // buffers at its next full collection: measured about 64 MiB behind after a long remote
   // read), so the cache gets what is left
   const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - AHEAD_LIMIT - (64 << 20)));
-  const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes'), maxRangeBytes: FETCH_PIECE });
+  const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes'), maxRangeBytes: FETCH_PIECE, log: o.log });
+  // the remotes' clients (the AWS SDK takes about 90 ms to load) are made now, while the
+  // mount is set up, not on the first read that needs them (the first byte waited for the
+  // rest of the loading when it started only once mounted); nothing is asked of the network
+  if (tree.trackedFiles > 0) void remote.any().catch(() => {});
   const closeAll = (): void => {
     blobs.close();
     try {
@@ -279,9 +287,6 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     closeAll();
     throw new DitsUserError('mount-failed', `cannot mount at ${o.mountPoint}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'check that FUSE works here (/dev/fuse, libfuse2, fuse3) and that the directory is free' });
   }
-  // the remotes' clients (the AWS SDK takes a while to load) are made now, not on the first
-  // read that needs them; nothing is asked of the network yet
-  if (tree.trackedFiles > 0) void remote.any().catch(() => {});
   let control: ControlServer | null = null;
   const record = (commit: string): void =>
     writeRecord(o.repo.ditsDir, { mountPoint: o.mountPoint, pid: process.pid, rev: o.rev, commit, mode: o.mode, started: Date.now(), ...(o.logFile ? { log: o.logFile } : {}), ...(writable ? { writable: true } : {}), ...(control ? { control: control.path } : {}) });

@@ -21,6 +21,8 @@ export interface RemoteSourceOptions {
   indexCacheDir?: string;
   /** Largest ranged GET (default: openRemoteFile's 8 MiB). */
   maxRangeBytes?: number;
+  /** Where a reader says it did not use a file's location table (a debug line). */
+  log?: (line: string) => void;
 }
 
 export class RemoteSource {
@@ -73,7 +75,7 @@ export class RemoteSource {
     let lastErr: unknown = null;
     for (const r of remotes) {
       try {
-        return await openRemoteFile(r.storage, manifestId, { indexCacheDir: this.opts.indexCacheDir, cacheBytes: 0, maxRangeBytes: this.opts.maxRangeBytes, manifestBytes });
+        return await openRemoteFile(r.storage, manifestId, { indexCacheDir: this.opts.indexCacheDir, cacheBytes: 0, maxRangeBytes: this.opts.maxRangeBytes, manifestBytes, log: this.opts.log });
       } catch (err) {
         lastErr = err;
         if (err instanceof RemoteContentNotReadyError) continue;

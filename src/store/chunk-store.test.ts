@@ -6,6 +6,7 @@ import { ChunkStore } from './chunk-store.js';
 import { hashBytes } from '../hashing/blake3.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
 import { nativeLoadError } from '../native-addon.js';
+import { LEAF_SIZE, treeCv, writeTreeCvs } from '../hashing/tree-cv.js';
 
 const dirs: string[] = [];
 function tmpDir(): string {
@@ -166,6 +167,105 @@ describe('manifests', () => {
     const again = ChunkStore.open(dir);
     expect(again.getManifestBytes(ms[2]!.id).equals(ms[2]!.bytes)).toBe(true);
     again.close();
+  });
+
+  it('a large one is stored as pieces and read back whole: pieces in several packs, out of order, repeated; a corrupt or missing piece is an error', () => {
+    const dir = tmpDir();
+    // small packs, so the pieces of one manifest lie in several
+    const s = ChunkStore.open(dir, { create: true, packRollSize: 100_000 });
+    const a = { bytes: xorshift32Bytes(400_000, 77) } as { id: string; bytes: Buffer };
+    a.id = hashBytes(a.bytes).toString('hex');
+    // b shares most pieces with a (a changed stretch in the middle: new pieces written after
+    // a's), then a's start again: read in a's order, jumping back, and a piece twice
+    const mid = Buffer.from(a.bytes.subarray(0, 300_000));
+    for (let i = 150_000; i < 150_100; i++) mid[i] ^= 0x5a;
+    const b = { bytes: Buffer.concat([mid, a.bytes.subarray(0, 120_000)]) } as { id: string; bytes: Buffer };
+    b.id = hashBytes(b.bytes).toString('hex');
+    // and a stored chunk between the two manifests' pieces
+    void s.putChunk(hashBytes(chunks[0]!), chunks[0]!);
+    s.putManifest(a.id, a.bytes);
+    void s.putChunk(hashBytes(chunks[1]!), chunks[1]!);
+    s.putManifest(b.id, b.bytes);
+    s.commit();
+    const pieces = s.manifestPieceIds(b.id);
+    expect(pieces.length).toBeGreaterThan(30);
+    expect(new Set(pieces.map((p) => p.toString('hex'))).size).toBeLessThan(pieces.length); // repeated
+    expect(new Set(s.locateMany(pieces).map((l) => l!.pack)).size).toBeGreaterThan(1);
+    expect(s.getManifestBytes(a.id).equals(a.bytes)).toBe(true);
+    expect(s.getManifestBytes(b.id).equals(b.bytes)).toBe(true);
+    s.close();
+
+    // one byte of a piece of b's changed stretch flipped in its pack: b is corrupt, a is not
+    const again = ChunkStore.open(dir);
+    const own = again.manifestPieceIds(b.id).find((p) => !again.manifestPieceIds(a.id).some((q) => q.equals(p)))!;
+    const loc = again.locate(own)!;
+    const fd = fs.openSync(again.packPath(loc.pack), 'r+');
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, loc.offset + 5);
+    byte[0]! ^= 1;
+    fs.writeSync(fd, byte, 0, 1, loc.offset + 5);
+    fs.closeSync(fd);
+    expect(() => again.getManifestBytes(b.id)).toThrow(/manifest .* is corrupt/);
+    expect(again.getManifestBytes(a.id).equals(a.bytes)).toBe(true);
+    // a's first piece gone from the index (the others are found after it, by their heads):
+    // a is missing, not corrupt
+    again.dbForTests.prepare('DELETE FROM chunks WHERE id = ?').run(again.manifestPieceIds(a.id)[0]);
+    expect(() => again.getManifestBytes(a.id)).toThrow(/is not in the local store/);
+    again.close();
+  });
+
+  // (without the addon's leaf tree a manifest is always read whole)
+  it.skipIf(!treeCv())('a big one is read from its start: the first 4 MiB leaf checked against its filed leaves, the rest on complete(); a bad side file: read whole and filed again', () => {
+    const dir = tmpDir();
+    const first = ChunkStore.open(dir, { create: true });
+    const bytes = xorshift32Bytes(9_000_000, 91); // three leaves
+    const id = hashBytes(bytes).toString('hex');
+    first.putManifest(id, bytes);
+    first.close(); // (its pack written out, so the flips below are what is read)
+    const s = ChunkStore.open(dir);
+    const side = path.join(dir, 'treecv', id);
+    expect(fs.existsSync(side)).toBe(true); // filed by put
+    const r = s.readManifestFromStart(id);
+    expect(r.verified).toBe(LEAF_SIZE);
+    expect(r.bytes.length).toBe(bytes.length);
+    expect(r.bytes.subarray(0, LEAF_SIZE).equals(bytes.subarray(0, LEAF_SIZE))).toBe(true);
+    r.complete();
+    expect(r.verified).toBe(bytes.length);
+    expect(r.bytes.equals(bytes)).toBe(true);
+
+    // leaves that are not this manifest's (the side file's own checksum right): not trusted,
+    // the manifest is read whole, and its right leaves filed again
+    const good = fs.readFileSync(side);
+    expect(writeTreeCvs(dir, id, bytes.length, Buffer.alloc(3 * 32, 7))).toBe(true);
+    const whole = s.readManifestFromStart(id);
+    expect(whole.verified).toBe(bytes.length);
+    expect(whole.bytes.equals(bytes)).toBe(true);
+    expect(fs.readFileSync(side).equals(good)).toBe(true);
+    // none: the same
+    fs.rmSync(side);
+    expect(s.readManifestFromStart(id).bytes.equals(bytes)).toBe(true);
+    expect(fs.readFileSync(side).equals(good)).toBe(true);
+
+    // a byte flipped in a piece of the last leaf: the start is served, complete() refuses
+    const pieces = s.manifestPieceIds(id);
+    const flip = (piece: Buffer): void => {
+      const loc = s.locate(piece)!;
+      const fd = fs.openSync(s.packPath(loc.pack), 'r+');
+      const b = Buffer.alloc(1);
+      fs.readSync(fd, b, 0, 1, loc.offset + 3);
+      b[0]! ^= 1;
+      fs.writeSync(fd, b, 0, 1, loc.offset + 3);
+      fs.closeSync(fd);
+    };
+    flip(pieces[pieces.length - 2]!);
+    const late = s.readManifestFromStart(id);
+    expect(late.bytes.subarray(0, LEAF_SIZE).equals(bytes.subarray(0, LEAF_SIZE))).toBe(true);
+    expect(() => late.complete()).toThrow(/manifest .* is corrupt/);
+    expect(late.verified).toBe(LEAF_SIZE);
+    // and in the first leaf: refused at once
+    flip(pieces[1]!);
+    expect(() => s.readManifestFromStart(id)).toThrow(/manifest .* is corrupt/);
+    s.close();
   });
 
   it('a corrupt row is reported corrupt, and quarantine moves it aside so a good copy can be stored again', () => {

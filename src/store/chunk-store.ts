@@ -37,7 +37,7 @@ import { CompressionPolicy } from './compression.js';
 import { PackWriter, type PendingRow } from './pack-writer.js';
 import { dropLease, endLease, listLeases, listPackWriters, takeLease, type WriterLease } from './writer-lease.js';
 import { openStoreDb, type StoreDb } from './store-db.js';
-import { MANIFEST_SPLIT_SIZE, ManifestStore } from './manifest-store.js';
+import { MANIFEST_SPLIT_SIZE, ManifestStore, type ManifestFromStart } from './manifest-store.js';
 import { RemoteHeld } from './remote-held.js';
 import { PackReader, type ReadGroupsOptions } from './pack-reader.js';
 import { deleteDeadChunks, liveTest, markLive, packUsage, type PackUsage } from './gc-index.js';
@@ -505,6 +505,11 @@ export class ChunkStore {
     return this.reader.readStored(loc);
   }
 
+  /** Bytes of a pack read straight into `buffers` (see PackReader.readStoredv), unverified. */
+  readStoredv(packId: number, offset: number, buffers: Buffer[]): number {
+    return this.reader.readStoredv(packId, offset, buffers);
+  }
+
   /** A chunk's plain bytes, verified against its id. */
   getChunk(idRaw: Buffer): Promise<Buffer> {
     return this.reader.getChunk(idRaw);
@@ -563,6 +568,14 @@ export class ChunkStore {
   /** Manifest bytes, verified against the id. */
   getManifestBytes(id: string): Buffer {
     return this.manifests.getBytes(id);
+  }
+
+  /**
+   * A manifest whose start can be read before the rest (the mount: ManifestStore.readFromStart):
+   * bytes [0, verified) verified against the id, complete() for the rest.
+   */
+  readManifestFromStart(id: string): ManifestFromStart {
+    return this.manifests.readFromStart(id);
   }
 
   /** The first `n` bytes of a manifest as stored (its header, for a whole one), or null. */

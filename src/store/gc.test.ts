@@ -180,4 +180,40 @@ describe('gc and the leaves kept for file ids (hashing/tree-cv.ts)', () => {
     expect(fs.existsSync(deadFile)).toBe(false);
     expect(fs.readdirSync(path.dirname(liveFile))).toEqual([live.pointer.oid]);
   });
+
+  it("keeps a live big manifest's own leaves (ManifestStore.readFromStart) and removes a dead one's", async () => {
+    const { ManifestBuilder } = await import('../manifest/manifest.js');
+    const { LEAF_SIZE, treeCvPath, treeCv } = await import('../hashing/tree-cv.js');
+    if (!treeCv()) return; // (no leaves without the addon's leaf tree)
+    const dir = tmpDir();
+    const s = ChunkStore.open(dir, { create: true });
+    // two manifests of 120,000 entries (4.4 MB, two leaves), naming chunks the store lacks
+    const big = (seed: number): { id: string; bytes: Buffer } => {
+      const b = new ManifestBuilder();
+      const ids = xorshift32Bytes(120_000 * 32, seed);
+      for (let i = 0; i < 120_000; i++) b.add(ids.subarray(i * 32, i * 32 + 32), 1000);
+      const { bytes, id } = b.encode({ oid: 'ab'.repeat(32), chunker: { algorithm: 'fastcdc-2020', min: 256, avg: 1024, max: 4096 }, media: null });
+      expect(bytes.length).toBeGreaterThan(LEAF_SIZE);
+      return { id, bytes };
+    };
+    const live = big(41);
+    const dead = big(42);
+    try {
+      s.putManifest(live.id, live.bytes);
+      s.putManifest(dead.id, dead.bytes);
+    } finally {
+      s.close();
+    }
+    expect(fs.existsSync(treeCvPath(dir, live.id)) && fs.existsSync(treeCvPath(dir, dead.id))).toBe(true);
+    const g = ChunkStore.open(dir);
+    try {
+      const session = beginGc(g);
+      const plan = planGc(g, [live.id], { graceMs: 0, now: Date.now() + 1000, session });
+      expect(applyGc(g, plan, session).deletedManifests).toBe(1);
+    } finally {
+      g.close();
+    }
+    expect(fs.existsSync(treeCvPath(dir, live.id))).toBe(true);
+    expect(fs.existsSync(treeCvPath(dir, dead.id))).toBe(false);
+  });
 });

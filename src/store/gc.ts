@@ -93,8 +93,9 @@ export interface GcPlan {
   /** Processes writing to the store when planned (gc then keeps every chunk and manifest). */
   writers: { pid: number; host: string; since: number }[];
   /**
-   * File ids of the live manifests read: their leaves' side files (hashing/tree-cv.ts, a
-   * cache) stay; the others, older than the cutoff, go with the dead manifests.
+   * File ids of the live manifests read, and those manifests' ids: their leaves' side files
+   * (hashing/tree-cv.ts, a cache) stay; the others, older than the cutoff, go with the dead
+   * manifests.
    */
   liveFileIds: Set<string>;
 }
@@ -138,6 +139,7 @@ export function planGc(store: ChunkStore, liveManifestIds: Iterable<string>, opt
         continue;
       }
       liveFileIds.add(m.header.oid);
+      liveFileIds.add(id); // a big manifest's own leaves (ManifestStore.readFromStart)
       for (let i = 0; i < m.chunkCount; i++) mark(m.idRawAt(i));
       for (const piece of store.manifestPieceIds(id)) mark(piece);
       if (variants && reachable.has(id)) for (const v of store.variantsOf(m.header.oid)) if (v.status === 'ok' && v.manifest) live.add(v.manifest);

@@ -16,8 +16,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DitsUserError, errnoCode } from '../errors.js';
 import { hashBytes } from '../hashing/blake3.js';
+import { LEAF_SIZE, leafHasher, readTreeCvs, treeCv, writeTreeCvs } from '../hashing/tree-cv.js';
 import { Chunker } from '../chunking/chunker.js';
-import { CODEC_NONE, type ChunkLocation } from './pack-format.js';
+import { CODEC_NONE, ENTRY_HEAD_SIZE, type ChunkLocation } from './pack-format.js';
 import type { StoreDb } from './store-db.js';
 
 /** Manifests larger than this are stored as content-defined pieces (see put). */
@@ -26,6 +27,31 @@ const MANIFEST_PIECE_PARAMS = { minSize: 2048, avgSize: 8192, maxSize: 32768 };
 const MIDX_MAGIC = Buffer.from('DITSMIDX', 'latin1');
 const MIDX_HEADER = 16;
 const MIDX_ENTRY = 36;
+/** Largest read of a large manifest's pieces (see readPieces). */
+const PIECE_SPAN = 1 << 20;
+/** Pieces read with one read at most (with their entries' heads: 511 buffers, under IOV_MAX). */
+const PIECES_PER_READ = 256;
+
+/** A large manifest's list of pieces (ManifestStore.pieceList). */
+interface PieceList {
+  ids: Buffer[];
+  lengths: number[];
+  /** the manifest's length */
+  total: number;
+}
+
+/** A manifest read from its start (ManifestStore.readFromStart). */
+export interface ManifestFromStart {
+  /** the whole manifest's room; bytes [0, verified) are read and verified against the id */
+  bytes: Buffer;
+  verified: number;
+  /** reads the rest and verifies the whole (verified is then bytes.length); throws as getBytes does */
+  complete(): void;
+}
+
+function corruptManifest(id: string): DitsUserError {
+  return new DitsUserError('manifest-corrupt', `manifest ${id} is corrupt in the local store`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
+}
 
 export class ManifestMissingError extends DitsUserError {
   constructor(readonly manifestId: string) {
@@ -39,6 +65,7 @@ export interface PieceChunks {
   commit(): void;
   locate(idRaw: Buffer): ChunkLocation | undefined;
   readStored(loc: ChunkLocation): Buffer;
+  readStoredv(packId: number, offset: number, buffers: Buffer[]): number;
 }
 
 export class ManifestStore {
@@ -107,6 +134,7 @@ export class ManifestStore {
         body.writeUInt32LE(piece.length, MIDX_HEADER + i * MIDX_ENTRY + 32);
       });
       this.chunks.commit();
+      if (bytes.length > LEAF_SIZE) this.fileLeaves(id, bytes);
     }
     const record = this.stmts.piece;
     const put = this.stmts.put;
@@ -114,6 +142,18 @@ export class ManifestStore {
       for (const pid of pieceIds) record.run(id, pid);
       put.run(id, body, Date.now());
     }).immediate();
+  }
+
+  /**
+   * Files the 4 MiB leaves of a manifest over one leaf (hashing/tree-cv.ts, under the
+   * manifest id), so that readFromStart reads only its first leaf; not when `bytes` are not
+   * manifest `id` (the row is stored all the same: every read verifies it).
+   */
+  private fileLeaves(id: string, bytes: Buffer): void {
+    const { hasher, leaves } = leafHasher();
+    hasher.update(bytes);
+    const got = leaves();
+    if (got && hasher.digestHex() === id) writeTreeCvs(this.dir, id, bytes.length, got);
   }
 
   /** Writes a small manifest's row; run inside the caller's write transaction (ChunkStore.commitAsync). */
@@ -155,25 +195,120 @@ export class ManifestStore {
   getBytes(id: string): Buffer {
     let bytes = this.body(id);
     if (bytes === null) throw new ManifestMissingError(id);
-    const corrupt = (): DitsUserError =>
-      new DitsUserError('manifest-corrupt', `manifest ${id} is corrupt in the local store`, { hint: 'run `git dits fsck` to quarantine it, then fetch it again from a remote' });
     if (bytes.subarray(0, 8).equals(MIDX_MAGIC)) {
-      if (bytes.length < MIDX_HEADER) throw corrupt();
-      const n = bytes.readUInt32LE(12);
-      if (bytes.length !== MIDX_HEADER + n * MIDX_ENTRY) throw corrupt();
-      const parts: Buffer[] = [];
-      for (let i = 0; i < n; i++) {
-        const pid = bytes.subarray(MIDX_HEADER + i * MIDX_ENTRY, MIDX_HEADER + i * MIDX_ENTRY + 32);
-        const loc = this.chunks.locate(pid);
-        if (!loc || loc.codec !== CODEC_NONE) throw new ManifestMissingError(id);
-        const piece = this.chunks.readStored(loc);
-        if (!hashBytes(piece).equals(pid)) throw corrupt();
-        parts.push(piece);
-      }
-      bytes = Buffer.concat(parts);
+      const list = this.pieceList(id, bytes);
+      bytes = Buffer.allocUnsafe(list.total);
+      this.readPieces(id, list, 0, list.ids.length, bytes, 0);
     }
-    if (hashBytes(bytes).toString('hex') !== id) throw corrupt();
+    if (hashBytes(bytes).toString('hex') !== id) throw corruptManifest(id);
     return bytes;
+  }
+
+  /**
+   * A manifest whose start can be used before the rest is read (the mount's first byte of
+   * a big file). A large one (pieces) over one 4 MiB leaf whose leaves' side file
+   * (hashing/tree-cv.ts, filed under the manifest id) has the id as its root: only the
+   * pieces of the first leaf are read, and that leaf's chaining value checked against the
+   * side file's first; BLAKE3's tree makes that as good as hashing the whole (bytes that
+   * differ and give the same root would be a collision). `complete()` reads the rest and
+   * verifies the whole against the id. Anything else is read and verified whole, as
+   * getBytes does, and a large one then gets its side file, for the next time.
+   */
+  readFromStart(id: string): ManifestFromStart {
+    const stored = this.body(id);
+    if (stored === null) throw new ManifestMissingError(id);
+    const tree = stored.subarray(0, 8).equals(MIDX_MAGIC) ? treeCv() : null;
+    if (!tree) {
+      const bytes = this.getBytes(id);
+      return { bytes, verified: bytes.length, complete: () => {} };
+    }
+    const list = this.pieceList(id, stored);
+    const bytes = Buffer.allocUnsafe(list.total);
+    const leaves = list.total > LEAF_SIZE ? readTreeCvs(this.dir, id, list.total) : null;
+    if (!leaves || !tree.rootOf(leaves).equals(Buffer.from(id, 'hex'))) {
+      this.readPieces(id, list, 0, list.ids.length, bytes, 0);
+      if (!hashBytes(bytes).equals(Buffer.from(id, 'hex'))) throw corruptManifest(id);
+      if (list.total > LEAF_SIZE) this.fileLeaves(id, bytes); // hashed twice, this once
+      return { bytes, verified: bytes.length, complete: () => {} };
+    }
+    // the pieces that hold the first leaf
+    let k = 0;
+    let end = 0;
+    while (end < LEAF_SIZE) end += list.lengths[k++]!;
+    this.readPieces(id, list, 0, k, bytes, 0);
+    if (!tree.leafCv(bytes.subarray(0, LEAF_SIZE), 0).equals(leaves.subarray(0, 32))) throw corruptManifest(id);
+    const out: ManifestFromStart = {
+      bytes,
+      verified: LEAF_SIZE,
+      complete: () => {
+        if (out.verified === bytes.length) return;
+        this.readPieces(id, list, k, list.ids.length, bytes, end);
+        if (!hashBytes(bytes).equals(Buffer.from(id, 'hex'))) throw corruptManifest(id);
+        out.verified = bytes.length;
+      },
+    };
+    return out;
+  }
+
+  /** A large manifest's list of pieces ("DITSMIDX" row): their ids and lengths, and the manifest's. */
+  private pieceList(id: string, list: Buffer): PieceList {
+    if (list.length < MIDX_HEADER) throw corruptManifest(id);
+    const n = list.readUInt32LE(12);
+    if (list.length !== MIDX_HEADER + n * MIDX_ENTRY) throw corruptManifest(id);
+    const ids: Buffer[] = [];
+    const lengths: number[] = [];
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const at = MIDX_HEADER + i * MIDX_ENTRY;
+      ids.push(list.subarray(at, at + 32));
+      lengths.push(list.readUInt32LE(at + 32));
+      total += lengths[i]!;
+    }
+    return { ids, lengths, total };
+  }
+
+  /**
+   * Reads pieces [from, to) of a large manifest into `out` from `at` on, in order (not
+   * verified: the callers hash what they read), straight into `out`, in reads of at most
+   * PIECE_SPAN. put stores a manifest's pieces back to back in a pack, so each read starts
+   * at a piece the index locates and takes the pieces after it as if they followed it, each
+   * entry's head read beside it: those whose head names the piece expected (id, plain,
+   * length) are kept, and the read after them starts where they stop. A 20 GiB file's 10 MB
+   * manifest is about ten lookups and reads, not a lookup and a read per piece (about
+   * 1,000 of each), and no copy. (A head is only where to read: what is read is hashed.)
+   */
+  private readPieces(id: string, list: PieceList, from: number, to: number, out: Buffer, at: number): void {
+    const { ids, lengths } = list;
+    const heads = Buffer.allocUnsafe(PIECES_PER_READ * ENTRY_HEAD_SIZE);
+    let filled = at;
+    for (let i = from; i < to; ) {
+      const loc = this.chunks.locate(ids[i]!);
+      if (!loc || loc.codec !== CODEC_NONE) throw new ManifestMissingError(id);
+      if (loc.storedLength !== lengths[i]) throw corruptManifest(id);
+      // piece i, then the head and bytes of each piece expected after it
+      const parts: Buffer[] = [out.subarray(filled, filled + lengths[i]!)];
+      let span = lengths[i]!;
+      let dst = filled + lengths[i]!;
+      let j = i + 1;
+      for (; j < to && j - i < PIECES_PER_READ && span + ENTRY_HEAD_SIZE + lengths[j]! <= PIECE_SPAN; j++) {
+        parts.push(heads.subarray((j - i) * ENTRY_HEAD_SIZE, (j - i + 1) * ENTRY_HEAD_SIZE), out.subarray(dst, dst + lengths[j]!));
+        dst += lengths[j]!;
+        span += ENTRY_HEAD_SIZE + lengths[j]!;
+      }
+      const got = this.chunks.readStoredv(loc.pack, loc.offset, parts);
+      if (got < lengths[i]!) throw corruptManifest(id); // the pack ends early
+      filled += lengths[i]!;
+      let read = lengths[i]!;
+      let k = i + 1;
+      for (; k < j; k++) {
+        read += ENTRY_HEAD_SIZE + lengths[k]!;
+        const h = heads.subarray((k - i) * ENTRY_HEAD_SIZE, (k - i + 1) * ENTRY_HEAD_SIZE);
+        const expected = got >= read && h.subarray(0, 32).equals(ids[k]!) && h[32] === CODEC_NONE && h.readUInt32LE(33) === lengths[k] && h.readUInt32LE(37) === lengths[k];
+        if (!expected) break;
+        filled += lengths[k]!;
+      }
+      i = k;
+    }
   }
 
   /** The first `n` bytes of a manifest as stored (its header, for a whole one), or null. */

@@ -118,6 +118,16 @@ export class PackReader {
     return buf;
   }
 
+  /**
+   * Bytes of pack `packId` from `offset` on, read straight into `buffers` in order (one
+   * preadv: their stored bytes into the caller's buffer, the entry heads between them into
+   * scratch), unverified; the byte count (fewer at the end of the pack).
+   */
+  readStoredv(packId: number, offset: number, buffers: Buffer[]): number {
+    this.flushWriting(packId);
+    return fs.readvSync(this.readFd(packId), buffers, offset);
+  }
+
   /** A chunk's plain bytes, verified against its id. */
   async getChunk(idRaw: Buffer): Promise<Buffer> {
     const loc = this.locate(idRaw);

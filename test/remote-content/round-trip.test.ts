@@ -127,9 +127,9 @@ for (const [name, makeStorage] of backends) {
       expect(second.bytes).toBeLessThan(3 * 16384 + 200_000 / 10);
       expect(second.packs).toBe(1);
       expect(second.manifests).toBe(1);
-      // list + pending marks (chunks are reused) + manifest HEAD + pack + idx + manifest
-      expect(storage.requests - before).toBe(6);
-      expect(second.requests).toBe(6);
+      // list + pending marks (chunks are reused) + manifest HEAD + pack + idx + manifest + its location table
+      expect(storage.requests - before).toBe(7);
+      expect(second.requests).toBe(7);
       expect(first.bytes).toBeGreaterThan(4_000_000);
 
       const b = openStore(dirs);

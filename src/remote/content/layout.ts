@@ -4,6 +4,8 @@
  *   v1/objects/<id[0:2]>/<id[2:]>   manifest bytes, keyed by manifest id
  *   v1/packs/<packId>.pack           chunks back to back, the local pack format (pack-format.ts)
  *   v1/packs/<packId>.idx            the pack's index (pack-index.ts); packId = BLAKE3 of these bytes
+ *   v1/locations/<id[0:2]>/<id[2:]>  where each chunk of manifest <id> lies (location-table.ts): a
+ *                                    hint for readers of one file, written after the packs it names
  *
  * An .idx is uploaded only after its .pack, so an .idx names a complete pack. `v1/format.json`
  * and the git side belong to src/remote/ (not written here). See README.md.

@@ -1,8 +1,10 @@
 /**
  * pushContent: uploads every chunk of the given manifests that the remote lacks, in packs,
- * then the manifests the remote lacks. Order, for "nothing lost" (DESIGN.md invariant 4):
- * a pack's .pack before its .idx (an .idx names a complete pack), all packs before any
- * manifest, and the caller uploads git data and moves refs only after this resolves.
+ * then the manifests the remote lacks, each with its location table (location-table.ts:
+ * where each of its chunks lies, so a reader of one file needs no pack index). Order, for
+ * "nothing lost" (DESIGN.md invariant 4): a pack's .pack before its .idx (an .idx names a
+ * complete pack), all packs before any manifest or location table (a table names only
+ * complete packs), and the caller uploads git data and moves refs only after this resolves.
  *
  * Read, plan, apply: one listing of v1/packs/ (syncRemoteIndex) says what the remote holds;
  * the plan packs the missing chunks in manifest order (so a later file read is a few large
@@ -34,7 +36,8 @@ import type { TransferProgress, TransferQueueOptions } from '../../transfer/tran
 import { CountingStorage, defaultMultipartShape, putRequests, type MultipartShape } from './counting-storage.js';
 import { indexKey, manifestKey, packKey } from './layout.js';
 import { layoutPack, MemberTable, packBodyFactory, packedSize, type PackLayout } from './pack-body.js';
-import { decodePackIndex } from './pack-index.js';
+import { LocationTableWriter, locationTableKey } from './location-table.js';
+import { decodePackIndex, type PackIndexEntry } from './pack-index.js';
 import { openSession, syncSession } from './sync-remote-index.js';
 import type { RemoteIndex } from '../../store/remote-index.js';
 import { memberCount, MEMBER_SIZE } from './pack-body.js';
@@ -96,7 +99,7 @@ export interface PushContentResult {
   /** of `chunks`, those not kept locally that a real run obtains first (obtainMissing; dry run only) */
   chunksToObtain: number;
   chunksOnRemote: number;
-  /** bytes uploaded (or to upload): packs, indexes and manifests */
+  /** bytes uploaded (or to upload): packs, indexes and manifests (not the location tables: tens of bytes a pack a file) */
   bytes: number;
   packBytes: number;
   /** packs uploaded (or to upload); reusedPacks of them had their .pack already there */
@@ -180,8 +183,13 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
   bytes += packBytes;
   for (const m of manifestsToUpload) {
     bytes += m.bytes.length;
-    estimatedRequests += 1;
+    estimatedRequests += Manifest.parse(m.bytes).chunkCount > 0 ? 2 : 1; // and its location table
   }
+  // manifests the remote has whose chunks go up again (their only copies are being moved or
+  // archived): their location tables are written again, naming the fresh copies
+  const uploading = new Set(manifestsToUpload.map((m) => m.id));
+  const retable = [...plan.retable].filter((id) => !uploading.has(id));
+  estimatedRequests += retable.length;
   const result: PushContentResult = {
     dryRun: !!opts.dryRun,
     manifests: manifestsToUpload.length,
@@ -213,10 +221,73 @@ export async function pushContent(storage: ObjectStorage, store: ChunkStore, man
       p.members = Buffer.alloc(0); // release the plan of a finished pack
     }
   });
-  await Promise.all(manifestsToUpload.map((m) => queue.upload({ key: manifestKey(m.id), body: m.bytes, contentType: 'application/octet-stream' })));
+  // each manifest with its location table (location-table.ts: a hint for readers of one file),
+  // both after every pack the table names is complete here (the remote index has them now)
+  const fresh = new Map(packs.map((p) => [p.packId, p.indexBytes]));
+  await runLimited(manifestsToUpload, opts.concurrency ?? 8, async (m) => {
+    const table = locationTableOf(m.id, m.bytes, index, fresh, avoid);
+    const put = [queue.upload({ key: manifestKey(m.id), body: m.bytes, contentType: 'application/octet-stream' })];
+    if (table) put.push(queue.upload({ key: locationTableKey(m.id), body: table, contentType: 'application/octet-stream' }));
+    await Promise.all(put);
+  });
   index.addManifests(manifestsToUpload.map((m) => m.id));
+  await runLimited(retable, opts.concurrency ?? 8, async (id) => {
+    const table = locationTableOf(id, store.getManifestBytes(id), index, fresh, avoid);
+    if (table) await queue.upload({ key: locationTableKey(id), body: table, contentType: 'application/octet-stream' });
+  });
   result.requests = counted.requests;
   return result;
+}
+
+/**
+ * The location table of manifest `id` on this remote (location-table.ts), from the remote
+ * index (every chunk of the manifest is there once its packs are up), taking no copy in an
+ * `avoid` pack; null for an empty file, or if some chunk has no usable copy (then readers
+ * use the pack indexes). A chunk that lies next in the pack of the one before is found
+ * through that pack's index (`fresh`: the packs of this push, decoded one at a time), not
+ * looked up: a fresh push costs about one lookup a pack. A chunk in an older pack is looked
+ * up (about 7 us each: a 20 GiB file whose chunks the remote had, e.g. an edit, 2.4 s, near
+ * what planning's own lookups of them cost; reading a whole old pack's entries from the
+ * cache costs as much a row and can be far more rows).
+ */
+export function locationTableOf(id: string, bytes: Buffer, index: RemoteIndex, fresh: ReadonlyMap<string, Buffer>, avoid: ReadonlySet<string>): Buffer | null {
+  const m = Manifest.parse(bytes);
+  if (m.chunkCount === 0) return null;
+  const w = new LocationTableWriter(Buffer.from(id, 'hex'));
+  let pack = '';
+  let entries: PackIndexEntry[] | null = null;
+  let k = -1;
+  for (let i = 0; i < m.chunkCount; i++) {
+    const idRaw = m.idRawAt(i);
+    const next = entries?.[k + 1];
+    if (next !== undefined && next.idRaw.equals(idRaw) && next.rawLength === m.lengthAt(i)) {
+      k++;
+      w.add(pack, next.offset, next.storedLength, next.codec, next.rawLength);
+      continue;
+    }
+    const copies = index.locations(idRaw).filter((l) => !avoid.has(l.packId) && l.rawLength === m.lengthAt(i));
+    const l = copies.find((c) => c.packId === pack) ?? copies[0];
+    if (l === undefined) return null;
+    if (l.packId !== pack) {
+      pack = l.packId;
+      const idx = fresh.get(pack);
+      entries = idx === undefined ? null : decodePackIndex(idx);
+    }
+    k = -1;
+    if (entries !== null) {
+      // its place in the pack (entries are in offset order)
+      let lo = 0;
+      let hi = entries.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (entries[mid]!.offset < l.offset) lo = mid + 1;
+        else hi = mid;
+      }
+      if (entries[lo]?.offset === l.offset) k = lo;
+    }
+    w.add(l.packId, l.offset, l.storedLength, l.codec, l.rawLength);
+  }
+  return w.finish();
 }
 
 interface PackPlanResult {
@@ -230,6 +301,8 @@ interface PackPlanResult {
   missing: MissingChunk[];
   /** chunks planned although the remote holds them: every copy is in an `avoid` pack */
   recopied: number;
+  /** manifests with such a chunk (their location tables, if any, name copies being moved) */
+  retable: Set<string>;
 }
 
 export const TIER_PENDING_PREFIX = 'v1/tier/pending/';
@@ -284,7 +357,7 @@ function planPacks(
   o: { dryRun: boolean; countObtainable: boolean; collectMissing: boolean; location: string; avoid: ReadonlySet<string> },
 ): PackPlanResult {
   const seen = new Set<string>();
-  const r: PackPlanResult = { manifests: [], packs: [], chunksOnRemote: 0, chunkCount: 0, obtainChunks: 0, obtainBytes: 0, missing: [], recopied: 0 };
+  const r: PackPlanResult = { manifests: [], packs: [], chunksOnRemote: 0, chunkCount: 0, obtainChunks: 0, obtainBytes: 0, missing: [], recopied: 0, retable: new Set() };
   let members = new MemberTable();
   let size = PACK_HEADER_SIZE;
   // a copy in a pack that is neither pending a move nor archived
@@ -314,7 +387,10 @@ function planPacks(
         r.chunksOnRemote++;
         continue;
       }
-      if (o.avoid.size && index.has(idRaw)) r.recopied++;
+      if (o.avoid.size && index.has(idRaw)) {
+        r.recopied++;
+        r.retable.add(id);
+      }
       const local = store.locate(idRaw);
       if (!local && o.collectMissing) {
         r.missing.push({ idRaw: Buffer.from(idRaw), manifestId: id, rawLength: m.lengthAt(i) });

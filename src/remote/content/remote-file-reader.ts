@@ -4,18 +4,28 @@
  * S3 is never whole in memory nor copied to disk.
  *
  * openRemoteFile(storage, manifestId):
- * 1. the manifest (`v1/objects/...`), verified against its id;
- * 2. where each of its chunks lies: one listing of `v1/packs/`, then the pack indexes,
- *    each verified by its name (packId = BLAKE3 of the index), read until every chunk is
- *    located. With `indexCacheDir` the indexes (immutable) are kept on disk between jobs,
- *    so a second file of the same repository costs the listing only.
+ * 1. the manifest (`v1/objects/...`), verified against its id, and at the same time the
+ *    file's location table (`v1/locations/...`, location-table.ts; unless `locationTable:
+ *    false`);
+ * 2. where each of its chunks lies: from the location table when there is one that decodes,
+ *    checksum and manifest agreeing (no listing, no index: the first byte costs the
+ *    manifest, the table and one ranged GET, whatever the file's size). Else one listing of
+ *    `v1/packs/`, then the pack indexes, each verified by its name (packId = BLAKE3 of the
+ *    index), read until every chunk is located. With `indexCacheDir` the indexes
+ *    (immutable) are kept on disk between jobs, so a second file of the same repository
+ *    costs the listing only.
  *    A chunk in no complete pack (an index names a complete pack: README.md) throws
  *    RemoteContentNotReadyError: a push may still be uploading.
+ *    The table is a hint: a read that finds it wrong (its pack gone, frozen, or a range
+ *    that does not verify) locates every chunk again through the indexes, once, and reads
+ *    again from there (packs found frozen are taken only for chunks no other pack holds);
+ *    `log` hears why.
  * 3. `read(offset, length)` / `stream(start, end)`: the chunks covering the range, fetched by
  *    ranged GETs of their packs (neighbours in one pack coalesced, gaps up to `maxGapBytes`
  *    read through, at most `maxRangeBytes` a GET); every entry head is checked against the
- *    index, every chunk decoded (zstd) and hashed to its id before a byte of it is returned.
- *    A range that does not verify is read once more; then RemoteChunkCorruptError. No
+ *    index (or table), every chunk decoded (zstd) and hashed to its id before a byte of it is
+ *    returned. A range that does not verify is read once more (located through the indexes);
+ *    then RemoteChunkCorruptError. No
  *    unverified byte is ever returned.
  *    `fetchChunks(first, last, onChunk)` (the mount's read-ahead): the same GETs, each chunk
  *    handed over as soon as it has arrived and verified, the rest of its GET still coming.
@@ -37,7 +47,9 @@ import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead } from '../../
 import type { ObjectStorage } from '../../transfer/object-storage.js';
 import { StorageError } from '../../transfer/storage-error.js';
 import { indexKey, manifestKey, PACKS_PREFIX, packKey, parsePackKey } from './layout.js';
+import { decodeLocationTable, LocationTableError, locationTableKey } from './location-table.js';
 import { decodePackIndex, PackIndexError } from './pack-index.js';
+import { isFrozenError } from '../../tier/tier-storage.js';
 import { impliedPackSize } from './sync-remote-index.js';
 
 export interface RemoteFileReaderOptions {
@@ -55,6 +67,10 @@ export interface RemoteFileReaderOptions {
   access?: { record(kind: 'pack' | 'file', id: string): void };
   /** The manifest's bytes, when the caller has them already (checked against the id here too): saves a GET. */
   manifestBytes?: Buffer;
+  /** Use the file's location table when the remote has one (default true); false: always the pack indexes. */
+  locationTable?: boolean;
+  /** Where to say that the location table was not used or was wrong (a debug line; the read goes on). */
+  log?: (line: string) => void;
 }
 
 export interface RemoteFileStats {
@@ -65,11 +81,18 @@ export interface RemoteFileStats {
   rangeRequests: number;
   /** bytes of packs fetched by chunk ranges */
   rangeBytes: number;
+  /** how the chunks were located (last): the location table, or the listing and the pack indexes */
+  locatedBy: 'table' | 'indexes' | null;
+  /** times a read found the location table wrong and the chunks were located again through the indexes */
+  tableFallbacks: number;
 }
 
 export interface RemoteFileReader {
   readonly manifestId: string;
   readonly header: ManifestHeader;
+  /** The manifest's bytes, verified against its id, and parsed. */
+  readonly manifestBytes: Buffer;
+  readonly manifest: Manifest;
   readonly size: number;
   readonly stats: RemoteFileStats;
   /** Exactly `length` bytes at `offset`, fewer only past the end (RandomAccessReader). */
@@ -115,8 +138,21 @@ const DEFAULT_MAX_GAP = 64 * 1024;
 const DEFAULT_CACHE = 16 * 1024 * 1024;
 const NOT_LOCATED = -1;
 
+/** Where every chunk of the file lies (by manifest index). */
+interface Located {
+  packKeys: string[];
+  packOf: Int32Array;
+  offsetOf: Float64Array;
+  storedOf: Uint32Array;
+  codecOf: Uint8Array;
+  /** from the location table (a hint: a read that finds it wrong locates again through the indexes) */
+  fromTable: boolean;
+}
+
 /** A run of chunks (manifest indices) read with one ranged GET. */
 interface Group {
+  /** the locations it was planned from */
+  loc: Located;
   pack: number;
   first: number;
   last: number;
@@ -129,10 +165,12 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
   const maxRange = opts.maxRangeBytes ?? DEFAULT_MAX_RANGE;
   const maxGap = opts.maxGapBytes ?? DEFAULT_MAX_GAP;
   const cacheLimit = opts.cacheBytes ?? DEFAULT_CACHE;
-  const stats: RemoteFileStats = { requests: 0, indexesDownloaded: 0, indexesFromCache: 0, rangeRequests: 0, rangeBytes: 0 };
+  const stats: RemoteFileStats = { requests: 0, indexesDownloaded: 0, indexesFromCache: 0, rangeRequests: 0, rangeBytes: 0, locatedBy: null, tableFallbacks: 0 };
   const where = storage.location;
 
-  // 1. the manifest
+  // 1. the manifest, and its location table (a hint: fetched at the same time, never awaited
+  // alone, never an error)
+  const table = opts.locationTable === false ? Promise.resolve(null) : fetchLocationTable(storage, manifestId, stats);
   let bytes: Buffer;
   if (opts.manifestBytes !== undefined) bytes = opts.manifestBytes;
   else {
@@ -153,13 +191,14 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
   const starts = new Float64Array(n + 1);
   for (let i = 0; i < n; i++) starts[i + 1] = starts[i]! + manifest.lengthAt(i);
 
-  // 2. locate every chunk
-  const packOf = new Int32Array(n).fill(NOT_LOCATED);
-  const offsetOf = new Float64Array(n);
-  const storedOf = new Uint32Array(n);
-  const codecOf = new Uint8Array(n);
-  const packKeys: string[] = [];
-  {
+  // 2. where every chunk lies: from the location table when there is a sound one, else (or
+  // when a read finds the table wrong: see relocate) from the pack indexes
+  const locateByIndexes = async (avoid: ReadonlySet<string>): Promise<Located> => {
+    const packOf = new Int32Array(n).fill(NOT_LOCATED);
+    const offsetOf = new Float64Array(n);
+    const storedOf = new Uint32Array(n);
+    const codecOf = new Uint8Array(n);
+    const packKeys: string[] = [];
     // keyed by the id's first 48 bits as a number (no base64 string per chunk and per index
     // entry: for a file of 70,000 chunks that cost more than the indexes' download); a key
     // that matches is checked against the whole id, so ids sharing those bits stay apart
@@ -180,10 +219,13 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       if (k.kind === 'pack') sizes.set(k.packId, o.size);
       else indexes.push(k.packId);
     }
+    // packs a read found frozen are read last, only for chunks no other pack holds: another
+    // copy (a push re-uploads content whose only copies are archived) is taken when there is one
     let next = 0;
+    let list = indexes.filter((p) => !avoid.has(p));
     const worker = async (): Promise<void> => {
-      while (missing > 0 && next < indexes.length) {
-        const packId = indexes[next++]!;
+      while (missing > 0 && next < list.length) {
+        const packId = list[next++]!;
         const size = sizes.get(packId);
         if (size === undefined) continue; // an index whose pack is gone
         const entries = await loadIndex(storage, packId, opts.indexCacheDir, stats);
@@ -212,13 +254,57 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 8) }, worker));
+    if (missing > 0 && avoid.size) {
+      list = indexes.filter((p) => avoid.has(p));
+      next = 0;
+      await worker();
+    }
     if (missing > 0) {
       const first = packOf.indexOf(NOT_LOCATED);
       const unique = new Set<string>();
       for (let i = 0; i < n; i++) if (packOf[i] === NOT_LOCATED) unique.add(manifest.idAt(i));
       throw new RemoteContentNotReadyError(where, `${unique.size} chunk(s) of manifest ${manifestId} (first ${manifest.idAt(first)}) are in no complete pack`);
     }
+    stats.locatedBy = 'indexes';
+    return { packKeys, packOf, offsetOf, storedOf, codecOf, fromTable: false };
+  };
+
+  let loc: Located | null = null;
+  const tableBytes = await table;
+  if (tableBytes !== null && n > 0) {
+    try {
+      const t = decodeLocationTable(tableBytes, Buffer.from(manifestId, 'hex'), n, (i) => manifest.lengthAt(i));
+      loc = { packKeys: t.packIds.map(packKey), packOf: t.packOf, offsetOf: t.offsetOf, storedOf: t.storedOf, codecOf: t.codecOf, fromTable: true };
+      stats.locatedBy = 'table';
+    } catch (err) {
+      if (!(err instanceof LocationTableError)) throw err;
+      opts.log?.(`location table of ${manifestId} on ${where} unusable (${err.message}): locating its chunks through the pack indexes`);
+    }
   }
+  // an empty file has nothing to locate (and no table)
+  if (n === 0) loc = { packKeys: [], packOf: new Int32Array(0), offsetOf: new Float64Array(0), storedOf: new Uint32Array(0), codecOf: new Uint8Array(0), fromTable: false };
+  loc ??= await locateByIndexes(new Set());
+  /** Packs a read found frozen (the next location through the indexes takes other copies first). */
+  const frozenPacks = new Set<string>();
+  let relocating: Promise<Located> | null = null;
+  /**
+   * The table was wrong for a read (a pack gone or frozen, an entry that is not there): every
+   * chunk located again through the pack indexes, once for all the reads that find it so.
+   */
+  const relocate = (why: string): Promise<Located> => {
+    if (relocating === null) {
+      stats.tableFallbacks++;
+      opts.log?.(`location table of ${manifestId} on ${where}: ${why}; locating its chunks through the pack indexes`);
+      relocating = locateByIndexes(frozenPacks).then(
+        (l) => (loc = l),
+        (err: unknown) => {
+          relocating = null; // the next read tries again
+          throw err;
+        },
+      );
+    }
+    return relocating;
+  };
 
   /** Chunk index holding byte `pos` (0 <= pos < size). */
   const chunkAt = (pos: number): number => {
@@ -238,26 +324,28 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
    * not past chunk `limit`.
    */
   const groupFrom = (first: number, limit: number): Group => {
-    const pack = packOf[first]!;
-    const start = offsetOf[first]! - ENTRY_HEAD_SIZE;
-    let end = offsetOf[first]! + storedOf[first]! - 1;
+    const l = loc!;
+    const pack = l.packOf[first]!;
+    const start = l.offsetOf[first]! - ENTRY_HEAD_SIZE;
+    let end = l.offsetOf[first]! + l.storedOf[first]! - 1;
     let last = first;
     let decoded = manifest.lengthAt(first);
     while (last + 1 <= limit) {
       const j = last + 1;
-      const s = offsetOf[j]! - ENTRY_HEAD_SIZE;
-      const e = offsetOf[j]! + storedOf[j]! - 1;
-      if (packOf[j] !== pack || s <= end || s - end - 1 > maxGap || e - start + 1 > maxRange || decoded + manifest.lengthAt(j) > maxRange) break;
+      const s = l.offsetOf[j]! - ENTRY_HEAD_SIZE;
+      const e = l.offsetOf[j]! + l.storedOf[j]! - 1;
+      if (l.packOf[j] !== pack || s <= end || s - end - 1 > maxGap || e - start + 1 > maxRange || decoded + manifest.lengthAt(j) > maxRange) break;
       end = e;
       last = j;
       decoded += manifest.lengthAt(j);
     }
-    return { pack, first, last, start, end };
+    return { loc: l, pack, first, last, start, end };
   };
 
   const expectedHead = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
   /** The group's chunks, decoded and verified, in order. */
   const fetchGroup = async (g: Group): Promise<Buffer[]> => {
+    const { packKeys, offsetOf, storedOf, codecOf } = g.loc;
     const key = packKeys[g.pack]!;
     let problem: { chunk: string; reason: string } | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -269,6 +357,10 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         stats.rangeBytes += data.length;
         opts.access?.record('pack', key.slice(PACKS_PREFIX.length, -'.pack'.length));
       } catch (err) {
+        if (g.loc.fromTable && err instanceof StorageError && (err.code === 'storage-not-found' || err.code === 'storage-bad-range' || isFrozenError(err))) {
+          if (isFrozenError(err)) frozenPacks.add(key.slice(PACKS_PREFIX.length, -'.pack'.length));
+          return refetch(g, `${key}: ${err.code === 'storage-not-found' ? 'no such pack' : err.code === 'storage-bad-range' ? 'range past the end of the pack' : 'frozen'}`, isFrozenError(err) ? { err, key } : undefined);
+        }
         if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
         if (err instanceof StorageError && err.code === 'storage-bad-range') {
           problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
@@ -313,6 +405,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         out.push(plain);
       }
       if (problem === undefined) return out;
+      if (g.loc.fromTable) return refetch(g, `${key}: chunk ${problem.chunk} ${problem.reason}`);
     }
     throw new RemoteChunkCorruptError(where, key, problem!.chunk, problem!.reason);
   };
@@ -322,6 +415,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
    * verify (see fetchChunks); a problem asks once more from the chunk it hit.
    */
   const streamGroup = async (g: Group, onChunk: (i: number, plain: Buffer) => void): Promise<void> => {
+    const { packKeys, offsetOf, storedOf, codecOf } = g.loc;
     const key = packKeys[g.pack]!;
     let next = g.first;
     let problem: { chunk: string; reason: string } | undefined;
@@ -337,6 +431,10 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         body = await storage.get(key, { start, end: g.end });
         opts.access?.record('pack', key.slice(PACKS_PREFIX.length, -'.pack'.length));
       } catch (err) {
+        if (g.loc.fromTable && err instanceof StorageError && (err.code === 'storage-not-found' || err.code === 'storage-bad-range' || isFrozenError(err))) {
+          if (isFrozenError(err)) frozenPacks.add(key.slice(PACKS_PREFIX.length, -'.pack'.length));
+          return streamRefetch(next, g.last, `${key}: ${err.code === 'storage-not-found' ? 'no such pack' : err.code === 'storage-bad-range' ? 'range past the end of the pack' : 'frozen'}`, onChunk, isFrozenError(err) ? { err, key } : undefined);
+        }
         if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
         if (err instanceof StorageError && err.code === 'storage-bad-range') {
           problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
@@ -457,10 +555,36 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         body.destroy();
       }
       if (problem === undefined && lastErr === undefined && next <= g.last) problem = { chunk: manifest.idAt(next), reason: 'is cut short (the pack ends early)' };
+      if (problem !== undefined && g.loc.fromTable) return streamRefetch(next, g.last, `${key}: chunk ${problem.chunk} ${problem.reason}`, onChunk);
     }
     if (next > g.last) return;
     if (problem === undefined && lastErr !== undefined) throw lastErr;
     throw new RemoteChunkCorruptError(where, key, problem!.chunk, problem!.reason);
+  };
+
+  /** Chunks [g.first, g.last] again, located through the pack indexes (see relocate), in groups of their own. */
+  const refetch = async (g: Group, why: string, frozen?: { err: StorageError; key: string }): Promise<Buffer[]> => {
+    await relocate(why);
+    const out: Buffer[] = [];
+    for (let i = g.first; i <= g.last; ) {
+      const h = groupFrom(i, g.last);
+      // no other copy than the frozen one: said at once, not asked again
+      if (frozen !== undefined && h.loc.packKeys[h.pack] === frozen.key) throw frozen.err;
+      out.push(...(await fetchGroup(h)));
+      i = h.last + 1;
+    }
+    return out;
+  };
+
+  /** streamGroup's refetch: chunks [first, last] located again through the pack indexes, streamed in groups of their own. */
+  const streamRefetch = async (first: number, last: number, why: string, onChunk: (i: number, plain: Buffer) => void, frozen?: { err: StorageError; key: string }): Promise<void> => {
+    await relocate(why);
+    for (let i = first; i <= last; ) {
+      const h = groupFrom(i, last);
+      if (frozen !== undefined && h.loc.packKeys[h.pack] === frozen.key) throw frozen.err;
+      await streamGroup(h, onChunk);
+      i = h.last + 1;
+    }
   };
 
   // decoded chunks for read(): Map order is insertion order, so the first key is the oldest
@@ -496,6 +620,8 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
   return {
     manifestId,
     header: manifest.header,
+    manifestBytes: bytes,
+    manifest,
     size,
     stats,
     async read(offset, length) {
@@ -546,18 +672,17 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     async fetchChunks(first, last, onChunk) {
       if (closed) throw new Error('the remote file reader is closed');
       if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 0 || last >= n) throw new RangeError(`invalid chunk range ${first}..${last}`);
-      const groups: Group[] = [];
-      for (let i = first; i <= last; ) {
-        const g = groupFrom(i, last);
-        groups.push(g);
-        i = g.last + 1;
-      }
-      // two GETs in flight at most; each hands its chunks over as they verify
-      let k = 0;
+      // two GETs in flight at most; each hands its chunks over as they verify. Groups are
+      // planned as they start, from the locations as they are then (after a relocate too)
+      let nextFirst = first;
       let failed = false;
       const worker = async (): Promise<void> => {
         try {
-          while (k < groups.length && !failed) await streamGroup(groups[k++]!, onChunk);
+          while (nextFirst <= last && !failed) {
+            const g = groupFrom(nextFirst, last);
+            nextFirst = g.last + 1;
+            await streamGroup(g, onChunk);
+          }
         } catch (err) {
           failed = true;
           throw err;
@@ -571,6 +696,16 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       cached = 0;
     },
   };
+}
+
+/** The file's location table, or null when the remote has none or it cannot be read now (it is only a hint). */
+async function fetchLocationTable(storage: ObjectStorage, manifestId: string, stats: RemoteFileStats): Promise<Buffer | null> {
+  try {
+    stats.requests++;
+    return await storage.getBuffer(locationTableKey(manifestId));
+  } catch {
+    return null;
+  }
 }
 
 /** A pack index, from the cache dir or the storage, verified by its name; null when damaged or gone. */
