@@ -193,6 +193,19 @@ describe('the mount read path', () => {
     }
   });
 
+  it('read-ahead is held for its reader, not pushed out of a small RAM cache before it is read: each chunk fetched once, none read back from the disk cache', async () => {
+    const r = await rig(undefined, 64 * 1024); // a RAM cache of 16 chunks; the read-ahead covers the file
+    try {
+      const got = await readAll(r.mounted, '/a.mov', 64 * 1024);
+      expect(Buffer.isBuffer(got) && got.equals(a)).toBe(true);
+      const fc = await (r.mounted as unknown as { contents: Map<string, { content: Promise<{ manifest: { chunkCount: number }; stats: { remoteChunks: number; cacheChunks: number } }> }> }).contents.values().next().value!.content;
+      expect(fc.stats.cacheChunks).toBe(0);
+      expect(fc.stats.remoteChunks).toBe(fc.manifest.chunkCount);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('a second read of remote content comes from the disk cache, not the remote', async () => {
     const cacheDir = path.join(sb.dir, 'shared-cache');
     fs.mkdirSync(cacheDir);

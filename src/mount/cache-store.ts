@@ -70,11 +70,13 @@ export class CacheStore {
   /**
    * Keeps chunks just fetched and verified (plain bytes), written from where they are (no
    * copy): the caller never changes `plain` (the mount's chunks are views of their GET's
-   * buffer, read only). Call commit() after a batch.
+   * buffer, read only). Call commit() after a batch. Not looked up in the index first (a
+   * query a chunk): the mount fetches only what this cache lacked a moment ago; a chunk
+   * another mount kept meanwhile costs its bytes twice in the packs, the index keeps one.
    */
   put(idRaw: Buffer, plain: Buffer): void {
     if (this.closed) return;
-    if (this.store.putStoredChunk(idRaw, CODEC_NONE, plain.length, plain, false, true)) {
+    if (this.store.putStoredChunk(idRaw, CODEC_NONE, plain.length, plain, true, true)) {
       this.estimate += plain.length + 64;
       this.sinceCommit++;
     }

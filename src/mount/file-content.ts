@@ -6,8 +6,9 @@
  *      verified on a pool thread (loadRun: the last runs of each file stay, so the next
  *      128 KiB requests of a sequential reader copy from memory),
  *   3. the mount's disk cache of remote chunks (cache-store.ts, verified as read),
- *   4. the remote: ranged GETs of pack ranges (openRemoteFile coalesces neighbours in a
- *      pack into one GET and verifies every chunk before returning a byte of it).
+ *   4. the remote: ranged GETs of pack ranges (openRemoteFile's fetchChunks coalesces
+ *      neighbours in a pack into one GET and hands each chunk over once it has arrived and
+ *      verified, while the rest of its GET is still coming).
  * No byte reaches a reader that was not checked against its chunk id.
  *
  * Read-ahead from the remote (for a file a remote has had to serve): a read that starts
@@ -15,7 +16,10 @@
  * fetched in the background in pieces of at most 32 MiB (a ranged GET each: the server's
  * cost is largely per request, see FETCH_PIECE); any other read
  * resets it, so random seeks fetch only the chunks they touch. Chunks being fetched are
- * shared: a second reader of the same range waits for the same request.
+ * shared: a second reader of the same range waits for the same request. Fetched chunks
+ * wait for their reader outside the RAM cache (at most AHEAD_LIMIT bytes a file), then go
+ * into it as they are read: in the RAM cache they would push out, or be pushed out by,
+ * each other before being read.
  */
 import { DitsUserError } from '../errors.js';
 import { CHUNK_ENTRY_SIZE, Manifest, ManifestError } from '../manifest/manifest.js';
@@ -50,6 +54,23 @@ const LOCAL_RUNS = 4;
  * first sums are shorter (from 256, doubling), so the first read does not wait for 4,096.
  */
 const FILL_STEP = 4096;
+
+/**
+ * Read-ahead from the remote not taken by a read yet, at most (a reader that went elsewhere
+ * leaves it behind): the part of --memory set aside for the read-ahead (mount-session.ts).
+ */
+export const AHEAD_LIMIT = 2 * MAX_READ_AHEAD;
+
+/** A chunk of the read-ahead (see FileContent.takeAhead). */
+interface AheadChunk {
+  p: Promise<Buffer>;
+  /** its bytes once arrived and verified */
+  b: Buffer | null;
+  /** a read waits for it: into the RAM cache as it arrives */
+  taken: boolean;
+  resolve(c: Buffer): void;
+  reject(err: unknown): void;
+}
 
 /** Chunks read together from the local store (see FileContent.loadRun). */
 interface LocalRun {
@@ -101,7 +122,9 @@ export class FileContent {
   /** Entries of the manifest read and verified (the rest: fromStart.complete()). */
   private verifiedEntries: number;
   private remoteReader: Promise<RemoteFileReader> | null = null;
-  private readonly inflight = new Map<number, Promise<Buffer>>();
+  /** Chunks from the remote no read has taken yet (see takeAhead), and their bytes. */
+  private readonly ahead = new Map<number, AheadChunk>();
+  private aheadBytes = 0;
   /** Whether any chunk of this file had to come from a remote (read-ahead is for those only). */
   private sawRemote = false;
   /** Buffers for runs of the local store, free again (see loadRun). */
@@ -344,7 +367,7 @@ export class FileContent {
     const got: (Buffer | Promise<Buffer> | null)[] = [];
     let missing = false;
     for (let i = first; i <= last; i++) {
-      const hit = this.deps.ram.get(this.key(i)) ?? this.inflight.get(i) ?? null;
+      const hit = this.deps.ram.get(this.key(i)) ?? this.takeAhead(i) ?? null;
       if (hit === null) missing = true;
       else if (Buffer.isBuffer(hit)) this.stats.ramHits++;
       got.push(hit);
@@ -402,12 +425,12 @@ export class FileContent {
     if (from >= this.scanned[0] && from <= this.scanned[1]) i = this.scanned[1];
     else this.scanned[0] = from;
     while (i < n && this.starts[i]! < toByte) {
-      if (this.inflight.has(i) || this.isHere(i)) {
+      if (this.ahead.has(i) || this.isHere(i)) {
         i++;
         continue;
       }
       let e = i;
-      while (e + 1 < n && this.starts[e + 1]! < toByte && !this.inflight.has(e + 1) && !this.isHere(e + 1)) e++;
+      while (e + 1 < n && this.starts[e + 1]! < toByte && !this.ahead.has(e + 1) && !this.isHere(e + 1)) e++;
       for (const p of this.fetch(i, e).values()) p.catch(() => {}); // a reader that needs it sees the error
       i = e + 1;
     }
@@ -431,8 +454,46 @@ export class FileContent {
   }
 
   /**
-   * Fetches chunks [a, b] from the remote in pieces of at most FETCH_PIECE, each kept in the
-   * RAM cache and the disk cache as it arrives; chunk index -> its promise.
+   * A chunk fetched or being fetched from the remote that no read has taken yet: the read
+   * that takes it moves it into the RAM cache (at once, or as it arrives).
+   */
+  private takeAhead(i: number): Buffer | Promise<Buffer> | undefined {
+    const e = this.ahead.get(i);
+    if (e === undefined) return undefined;
+    if (e.b === null) {
+      e.taken = true;
+      return e.p;
+    }
+    this.dropAhead(i, e, true);
+    return e.b;
+  }
+
+  /** Chunk i leaves the read-ahead; into the RAM cache when it arrived (`keep`). */
+  private dropAhead(i: number, e: AheadChunk, keep: boolean): void {
+    if (this.ahead.get(i) !== e) return;
+    this.ahead.delete(i);
+    this.aheadBytes -= this.manifest.lengthAt(i);
+    if (keep && e.b !== null) this.deps.ram.put(this.key(i), e.b);
+  }
+
+  /**
+   * Over AHEAD_LIMIT (a reader that went elsewhere): the oldest chunks that arrived go to
+   * the RAM cache, where the least recently used go first.
+   */
+  private trimAhead(): void {
+    if (this.aheadBytes <= AHEAD_LIMIT) return;
+    for (const [i, e] of this.ahead) {
+      if (this.aheadBytes <= AHEAD_LIMIT) break;
+      if (e.b !== null) this.dropAhead(i, e, true);
+    }
+  }
+
+  /**
+   * Fetches chunks [a, b] from the remote in pieces of at most FETCH_PIECE (openRemoteFile's
+   * fetchChunks: each chunk handed over as soon as it arrived and verified, not when its
+   * GET ends), each kept in the disk cache as it arrives, and held for the reads that will
+   * take them (the read-ahead: not in the RAM cache, whose least recently used entries they
+   * would push out, or be pushed out by, before they are read); chunk index -> its promise.
    */
   private fetch(a: number, b: number): Map<number, Promise<Buffer>> {
     this.sawRemote = true;
@@ -444,41 +505,43 @@ export class FileContent {
       while (e + 1 <= b && this.starts[e + 2]! - this.starts[i]! <= FETCH_PIECE) e++;
       const from = i;
       const to = e;
-      const piece = this.reader().then(async (r) => {
-        // stream: neighbours in a pack come in one GET (read() with no cache of its own would
-        // fetch a group again for each of its chunks); the range starts and ends at chunk
-        // bounds, so each piece is one whole chunk, verified
-        const chunks: Buffer[] = [];
-        let j = from;
-        for await (const part of r.stream(this.starts[from]!, this.starts[to + 1]!)) {
-          if (part.length !== this.manifest.lengthAt(j)) throw new Error(`remote read: piece of ${part.length} bytes for chunk ${j} of ${this.manifest.lengthAt(j)}`);
-          // kept as it is: a view of its GET's buffer, which the chunks of that GET fill but
-          // for their entry heads and small gaps, and which they leave the RAM cache together
-          // with (least recently used first); copying each one cost a third of the CPU
-          const c = part;
-          chunks.push(c);
-          this.deps.ram.put(this.key(j), c);
-          this.deps.cache?.put(this.manifest.idRawAt(j), c);
-          j++;
-        }
-        this.deps.cache?.commit();
-        this.stats.remoteChunks += chunks.length;
-        return chunks;
-      });
+      const entries: AheadChunk[] = [];
       for (let j = from; j <= to; j++) {
-        const p = piece.then((cs) => cs[j - from]!);
-        p.catch(() => {});
-        this.inflight.set(j, p);
+        let resolve!: (c: Buffer) => void;
+        let reject!: (err: unknown) => void;
+        const p = new Promise<Buffer>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
+        p.catch(() => {}); // a reader that needs it sees the error
+        const entry: AheadChunk = { p, b: null, taken: false, resolve, reject };
+        entries.push(entry);
+        this.ahead.set(j, entry);
+        this.aheadBytes += this.manifest.lengthAt(j);
         out.set(j, p);
       }
-      piece.then(
-        () => {
-          for (let j = from; j <= to; j++) this.inflight.delete(j);
-        },
-        () => {
-          for (let j = from; j <= to; j++) this.inflight.delete(j);
-        },
-      );
+      const cache = this.deps.cache;
+      this.reader()
+        .then((r) =>
+          r.fetchChunks(from, to, (j, c) => {
+            const entry = entries[j - from]!;
+            this.stats.remoteChunks++;
+            cache?.put(this.manifest.idRawAt(j), c);
+            entry.b = c;
+            entry.resolve(c);
+            if (entry.taken) this.dropAhead(j, entry, true);
+            this.trimAhead();
+          }),
+        )
+        .catch((err: unknown) => {
+          for (let j = from; j <= to; j++) {
+            const entry = entries[j - from]!;
+            if (entry.b !== null) continue;
+            entry.reject(err);
+            this.dropAhead(j, entry, false); // the next read asks again
+          }
+        })
+        .finally(() => cache?.commit());
       i = e + 1;
     }
     return out;

@@ -19,7 +19,7 @@ import { EROFS, ENOENT, MountedRevision } from './mounted-revision.js';
 import { detachMount, mountPointState, readMounts, readRecord, removeRecord, writeRecord } from './mount-point.js';
 import { processAlive } from '../process-alive.js';
 import { RamCache } from './ram-cache.js';
-import { FETCH_PIECE, MAX_READ_AHEAD } from './file-content.js';
+import { AHEAD_LIMIT, FETCH_PIECE } from './file-content.js';
 import { RemoteSource, type NamedStorage } from './remote-source.js';
 import { loadRevisionTree, type RevisionTree } from './revision-tree.js';
 import { fetchVariantRecords } from '../proxy/remote-variants.js';
@@ -150,11 +150,11 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   treeCv();
   const cache = CacheStore.open(o.repo.ditsDir, o.cacheBytes);
   const blobs = new BlobReader(o.repo.workTree);
-  // --memory also covers the remote read-ahead in flight (its GET buffers, and the SDK's
-  // pieces of them: about twice the window) and chunks evicted but not yet freed (V8 frees
+  // --memory also covers the remote read-ahead not read yet (AHEAD_LIMIT: twice the
+  // window; a GET holds only the chunks it hands over) and chunks evicted but not yet freed (V8 frees
   // buffers at its next full collection: measured about 64 MiB behind after a long remote
   // read), so the cache gets what is left
-  const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - 2 * MAX_READ_AHEAD - (64 << 20)));
+  const ram = new RamCache(Math.max(8 << 20, o.memoryBytes - AHEAD_LIMIT - (64 << 20)));
   const remote = new RemoteSource(o.openStorages, { indexCacheDir: path.join(cache.dir, 'pack-indexes'), maxRangeBytes: FETCH_PIECE, log: o.log });
   // the remotes' clients (the AWS SDK takes about 90 ms to load) are made now, while the
   // mount is set up, not on the first read that needs them (the first byte waited for the

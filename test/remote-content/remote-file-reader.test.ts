@@ -5,16 +5,18 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { ENTRY_HEAD_SIZE } from '../../src/store/pack-format.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushContent } from '../../src/remote/content/index.js';
 import { indexKey, manifestKey, PACKS_PREFIX, packKey, parsePackKey } from '../../src/remote/content/layout.js';
 import { decodeLocationTable, LocationTableWriter, locationTableKey, LOCATIONS_PREFIX } from '../../src/remote/content/location-table.js';
 import { FrozenObjectError } from '../../src/tier/tier-storage.js';
-import { FlakyStorage } from '../../src/transfer/testing/flaky-storage.js';
 import { Manifest } from '../../src/manifest/manifest.js';
 import { decodePackIndex } from '../../src/remote/content/pack-index.js';
 import { openRemoteFile, RemoteChunkCorruptError, RemoteContentNotReadyError } from '../../src/remote/content/remote-file-reader.js';
 import { FileStorage } from '../../src/transfer/file-storage.js';
+import { FlakyStorage } from '../../src/transfer/testing/flaky-storage.js';
 import type { ObjectStorage } from '../../src/transfer/object-storage.js';
 import { S3Storage } from '../../src/transfer/s3-storage.js';
 import { startS3rver, type RunningS3rver } from '../../src/transfer/testing/s3rver.js';
@@ -165,6 +167,114 @@ describe('over FileStorage', () => {
     await expect(fresh.read(spans[0]!.offset, 1)).rejects.toBeInstanceOf(RemoteChunkCorruptError);
   });
 
+  it('fetchChunks hands each chunk over, verified, as it arrives: before its GET has ended', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((res) => (open = res));
+    // every GET gives its first half, then waits for the gate
+    const gated: ObjectStorage = Object.assign(Object.create(storage) as ObjectStorage, {
+      async get(key: string, range?: { start: number; end: number }) {
+        if (!key.endsWith('.pack')) return storage.get(key, range);
+        const all = await storage.getBuffer(key, range);
+        return Readable.from(
+          (async function* () {
+            yield all.subarray(0, all.length >> 1);
+            await gate;
+            yield all.subarray(all.length >> 1);
+          })(),
+        );
+      },
+    });
+    const r = await openRemoteFile(gated, m);
+    const manifest = Manifest.parse(await storage.getBuffer(manifestKey(m)));
+    const chunks = [...manifest.chunks()];
+    const got = new Map<number, Buffer>();
+    const done = r.fetchChunks(0, chunks.length - 1, (i, c) => got.set(i, Buffer.from(c)));
+    for (let k = 0; k < 50 && got.size === 0; k++) await new Promise((res) => setTimeout(res, 5));
+    expect(got.size).toBeGreaterThan(0); // while every GET is still waiting for its second half
+    expect(got.size).toBeLessThan(chunks.length);
+    open();
+    await done;
+    expect(got.size).toBe(chunks.length);
+    for (const [i, c] of chunks.entries()) expect(got.get(i)!.equals(CONTENT.subarray(c.offset, c.offset + c.length)), `chunk ${i}`).toBe(true);
+    await r.close();
+  });
+
+  it('fetchChunks: a chunk that does not verify is asked once more from that chunk on, then fails; only verified chunks were handed over', async () => {
+    const copy = dirs.make('dits-rfr-damaged2-');
+    fs.cpSync(root, copy, { recursive: true });
+    const damagedInner = new FileStorage(copy);
+    let packId = '';
+    for await (const o of damagedInner.list(PACKS_PREFIX)) {
+      const k = parsePackKey(o.key);
+      if (k?.kind === 'pack') {
+        packId = k.packId;
+        break;
+      }
+    }
+    const entry = decodePackIndex(await damagedInner.getBuffer(indexKey(packId)))[2]!;
+    const file = path.join(copy, 'v1', 'packs', `${packId}.pack`);
+    const bytes = fs.readFileSync(file);
+    bytes[entry.offset + (entry.storedLength >> 1)]! ^= 0x40;
+    fs.writeFileSync(file, bytes);
+    const starts: number[] = [];
+    const damaged: ObjectStorage = Object.assign(Object.create(damagedInner) as ObjectStorage, {
+      async get(key: string, range?: { start: number; end: number }) {
+        if (key.endsWith(`${packId}.pack`)) starts.push(range!.start);
+        return damagedInner.get(key, range);
+      },
+    });
+    const manifest = Manifest.parse(await damagedInner.getBuffer(manifestKey(m)));
+    const chunks = [...manifest.chunks()];
+    const bad = chunks.findIndex((c) => c.id === entry.idRaw.toString('hex'));
+    const r = await openRemoteFile(damaged, m);
+    const got = new Map<number, Buffer>();
+    const err = await r.fetchChunks(0, chunks.length - 1, (i, c) => got.set(i, Buffer.from(c))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RemoteChunkCorruptError);
+    expect((err as Error).message).toContain(entry.idRaw.toString('hex'));
+    expect(got.has(bad)).toBe(false);
+    expect(got.has(bad - 1)).toBe(true); // its neighbour in the same GET, before it
+    for (const [i, c] of got) expect(c.equals(CONTENT.subarray(chunks[i]!.offset, chunks[i]!.offset + chunks[i]!.length))).toBe(true);
+    // the GETs of that pack after the first start at the bad chunk's entry, not at the pack's
+    // first (located by the table, then once more through the pack indexes, then once again)
+    expect(starts.length).toBeGreaterThanOrEqual(2);
+    expect(starts.length).toBeLessThanOrEqual(3);
+    expect(starts[0]).toBeLessThan(entry.offset - ENTRY_HEAD_SIZE);
+    for (const s of starts.slice(1)) expect(s).toBe(entry.offset - ENTRY_HEAD_SIZE);
+  });
+
+  it('fetchChunks: a GET cut off mid-body is asked once more from the chunk it stopped in; every chunk arrives once, byte-exact', async () => {
+    const starts: { key: string; start: number }[] = [];
+    let cut = true;
+    const flaky = new FlakyStorage(storage, (c) => {
+      if (c.op !== 'get' || !c.key.endsWith('.pack') || !cut) return { kind: 'pass' };
+      cut = false;
+      return { kind: 'break-stream', afterBytes: 100 * KiB };
+    });
+    const recording: ObjectStorage = Object.assign(Object.create(flaky) as ObjectStorage, {
+      async get(key: string, range?: { start: number; end: number }) {
+        if (key.endsWith('.pack')) starts.push({ key, start: range!.start });
+        return flaky.get(key, range);
+      },
+    });
+    const manifest = Manifest.parse(await storage.getBuffer(manifestKey(m)));
+    const chunks = [...manifest.chunks()];
+    const r = await openRemoteFile(recording, m, { maxRangeBytes: 4 << 20 });
+    const got = new Map<number, Buffer>();
+    let twice = 0;
+    await r.fetchChunks(0, chunks.length - 1, (i, c) => {
+      if (got.has(i)) twice++;
+      got.set(i, Buffer.from(c));
+    });
+    expect(twice).toBe(0);
+    expect(got.size).toBe(chunks.length);
+    for (const [i, c] of chunks.entries()) expect(got.get(i)!.equals(CONTENT.subarray(c.offset, c.offset + c.length)), `chunk ${i}`).toBe(true);
+    // the first GET was cut after 100 KiB: the next GET of that pack starts at the first chunk
+    // not handed over (its start again when the cut came before any of its data was taken in)
+    const again = starts.slice(1).find((s) => s.key === starts[0]!.key)!;
+    expect(again.start).toBeGreaterThanOrEqual(starts[0]!.start);
+    expect(again.start).toBeLessThanOrEqual(starts[0]!.start + 100 * KiB);
+  });
+
   it('bounds a GET by the bytes it decodes to, not only the bytes it reads (zstd chunks of text)', async () => {
     const text = Buffer.from(Array.from({ length: 30_000 }, (_, i) => `line ${i}: the quick brown fox jumps over the lazy dog\n`).join(''));
     const store = openStore(dirs);
@@ -233,6 +343,11 @@ describe('the location table', () => {
     const r = await openRemoteFile(s, m, { maxRangeBytes: 128 * KiB, log: (l) => log?.push(l) });
     expect((await r.read(0, CONTENT.length)).equals(CONTENT)).toBe(true);
     for (const [off, len] of ranges(CONTENT.length, 10)) expect((await r.read(off, len)).equals(CONTENT.subarray(off, off + len))).toBe(true);
+    // and the mount's path (fetchChunks: chunks handed over as they arrive), on a reader of its own
+    const f = await openRemoteFile(s, m, { maxRangeBytes: 128 * KiB });
+    const got: Buffer[] = [];
+    await f.fetchChunks(0, manifest.chunkCount - 1, (i, c) => (got[i] = Buffer.from(c)));
+    expect(Buffer.concat(got).equals(CONTENT)).toBe(true);
     return r;
   };
 
@@ -319,6 +434,7 @@ describe('the location table', () => {
     const alone = new FlakyStorage(storage, (call) => (call.op === 'get' && call.key === frozenKey ? { kind: 'fail', error: new FrozenObjectError(call.key, 'GLACIER') } : { kind: 'pass' }));
     const r2 = await openRemoteFile(alone, m);
     await expect(r2.read(0, 10)).rejects.toBeInstanceOf(FrozenObjectError);
+    await expect(r2.fetchChunks(0, 0, () => {})).rejects.toBeInstanceOf(FrozenObjectError);
   });
 
   it('of an edited version names the old packs for the chunks they hold, the new pack for the rest; not packs pending a move', async () => {

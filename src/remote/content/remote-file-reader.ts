@@ -27,6 +27,8 @@
  *    returned. A range that does not verify is read once more (located through the indexes);
  *    then RemoteChunkCorruptError. No
  *    unverified byte is ever returned.
+ *    `fetchChunks(first, last, onChunk)` (the mount's read-ahead): the same GETs, each chunk
+ *    handed over as soon as it has arrived and verified, the rest of its GET still coming.
  *
  * Memory: the manifest's table (37 bytes a chunk) plus about 30 bytes a chunk of locations
  * (a 4 GiB file of 64 KiB chunks: about 4 MiB); `read` keeps up to `cacheBytes` of decoded
@@ -36,6 +38,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { DitsUserError } from '../../errors.js';
 import { hashBytes, hashHex } from '../../hashing/blake3.js';
 import { Manifest, type ManifestHeader } from '../../manifest/manifest.js';
@@ -96,6 +99,15 @@ export interface RemoteFileReader {
   read(offset: number, length: number): Promise<Buffer>;
   /** The bytes [start, end) in order, in pieces; abandoning the iteration stops the fetches. */
   stream(start: number, end: number): AsyncGenerator<Buffer>;
+  /**
+   * Chunks [first, last] (manifest indices), each handed to `onChunk` as soon as it is
+   * verified, in order, while its GET is still arriving (no wait for the whole range): each
+   * chunk is copied once out of the socket's pieces into a buffer of its own. Two GETs at
+   * most in flight. Resolves once all are handed over; rejects at the first failure (the
+   * chunks handed over before it were verified). A chunk that does not verify is read once
+   * more (from that chunk on); then RemoteChunkCorruptError.
+   */
+  fetchChunks(first: number, last: number, onChunk: (i: number, plain: Buffer) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -398,6 +410,158 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     throw new RemoteChunkCorruptError(where, key, problem!.chunk, problem!.reason);
   };
 
+  /**
+   * The group's chunks from `g.first` on, handed to `onChunk` one by one as they arrive and
+   * verify (see fetchChunks); a problem asks once more from the chunk it hit.
+   */
+  const streamGroup = async (g: Group, onChunk: (i: number, plain: Buffer) => void): Promise<void> => {
+    const { packKeys, offsetOf, storedOf, codecOf } = g.loc;
+    const key = packKeys[g.pack]!;
+    let next = g.first;
+    let problem: { chunk: string; reason: string } | undefined;
+    let lastErr: unknown;
+    const head = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
+    const expected = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
+    for (let attempt = 0; attempt < 2 && next <= g.last; attempt++) {
+      const start = offsetOf[next]! - ENTRY_HEAD_SIZE;
+      let body: Readable;
+      try {
+        stats.requests++;
+        stats.rangeRequests++;
+        body = await storage.get(key, { start, end: g.end });
+        opts.access?.record('pack', key.slice(PACKS_PREFIX.length, -'.pack'.length));
+      } catch (err) {
+        if (g.loc.fromTable && err instanceof StorageError && (err.code === 'storage-not-found' || err.code === 'storage-bad-range' || isFrozenError(err))) {
+          if (isFrozenError(err)) frozenPacks.add(key.slice(PACKS_PREFIX.length, -'.pack'.length));
+          return streamRefetch(next, g.last, `${key}: ${err.code === 'storage-not-found' ? 'no such pack' : err.code === 'storage-bad-range' ? 'range past the end of the pack' : 'frozen'}`, onChunk, isFrozenError(err) ? { err, key } : undefined);
+        }
+        if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
+        if (err instanceof StorageError && err.code === 'storage-bad-range') {
+          problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
+          continue;
+        }
+        if (attempt === 0 && err instanceof StorageError && err.retryable) continue;
+        throw err;
+      }
+      problem = undefined;
+      lastErr = undefined;
+      // the byte of the pack the next piece starts at; chunk i's entry: head, then its body
+      let pos = start;
+      let i = next;
+      let plain = Buffer.allocUnsafe(storedOf[i]!);
+      let live = true;
+      /** Takes in piece[at..]; a promise when it has to wait (a zstd chunk decoding), then goes on by itself. */
+      const take = (piece: Buffer, at: number): Promise<void> | undefined => {
+        while (live && at < piece.length && i <= g.last && problem === undefined) {
+          const headAt = offsetOf[i]! - ENTRY_HEAD_SIZE;
+          const bodyAt = offsetOf[i]!;
+          if (pos < headAt) {
+            const skip = Math.min(headAt - pos, piece.length - at); // a gap read through
+            at += skip;
+            pos += skip;
+            continue;
+          }
+          if (pos < bodyAt) {
+            const n = Math.min(bodyAt - pos, piece.length - at);
+            piece.copy(head, pos - headAt, at, at + n);
+            at += n;
+            pos += n;
+            continue;
+          }
+          const stored = storedOf[i]!;
+          const n = Math.min(bodyAt + stored - pos, piece.length - at);
+          piece.copy(plain, pos - bodyAt, at, at + n);
+          at += n;
+          pos += n;
+          if (pos < bodyAt + stored) continue;
+          // chunk i is whole: its head, decoded, its id
+          const idRaw = manifest.idRawAt(i);
+          encodeEntryHead({ idRaw, codec: codecOf[i]!, rawLength: manifest.lengthAt(i), storedLength: stored }, expected, 0);
+          if (!head.equals(expected)) problem = { chunk: idRaw.toString('hex'), reason: 'has an entry head that does not match the pack index' };
+          else if (codecOf[i] === CODEC_NONE) handOver(plain);
+          else if (codecOf[i] === CODEC_ZSTD) {
+            const rest = at;
+            return decompress(plain).then(
+              (out) => {
+                handOver(out);
+                return take(piece, rest);
+              },
+              () => {
+                problem = { chunk: idRaw.toString('hex'), reason: 'has zstd data that does not decode' };
+              },
+            );
+          } else problem = { chunk: idRaw.toString('hex'), reason: `has unknown codec ${codecOf[i]}` };
+        }
+        return undefined;
+      };
+      /** Chunk i decoded: checked against its id, then handed over. */
+      const handOver = (out: Buffer): void => {
+        if (!live) return; // this GET was given up (an error while a chunk decoded)
+        const idRaw = manifest.idRawAt(i);
+        if (out.length !== manifest.lengthAt(i) || !hashBytes(out).equals(idRaw)) {
+          problem = { chunk: idRaw.toString('hex'), reason: 'does not match its id' };
+          return;
+        }
+        onChunk(i, out);
+        next = ++i;
+        if (i <= g.last) plain = Buffer.allocUnsafe(storedOf[i]!);
+      };
+      // the body's pieces as events (no async iteration: a promise per piece costs more
+      // than the piece's work); paused while a zstd chunk decodes
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let settled = false;
+          let ended = false;
+          let waiting = false;
+          let closed = false;
+          const finish = (err?: unknown): void => {
+            if (settled) return;
+            settled = true;
+            if (err === undefined) resolve();
+            else reject(err);
+          };
+          const enough = (): boolean => problem !== undefined || i > g.last;
+          body.on('data', (piece: Buffer) => {
+            if (settled) return;
+            stats.rangeBytes += piece.length;
+            const wait = take(piece, 0);
+            if (wait === undefined) {
+              if (enough()) finish();
+              return;
+            }
+            waiting = true;
+            body.pause();
+            wait.then(() => {
+              waiting = false;
+              if (enough() || ended) finish();
+              else if (closed) finish(new Error(`the answer for ${key} ended early`));
+              else body.resume();
+            }, finish);
+          });
+          body.once('end', () => {
+            ended = true;
+            if (!waiting) finish();
+          });
+          body.once('error', (err: unknown) => finish(err));
+          body.once('close', () => {
+            closed = true;
+            if (!ended && !waiting) finish(new Error(`the answer for ${key} ended early`));
+          });
+        });
+      } catch (err) {
+        lastErr = err; // cut off mid-body: asked once more from the chunk it stopped in
+      } finally {
+        live = false;
+        body.destroy();
+      }
+      if (problem === undefined && lastErr === undefined && next <= g.last) problem = { chunk: manifest.idAt(next), reason: 'is cut short (the pack ends early)' };
+      if (problem !== undefined && g.loc.fromTable) return streamRefetch(next, g.last, `${key}: chunk ${problem.chunk} ${problem.reason}`, onChunk);
+    }
+    if (next > g.last) return;
+    if (problem === undefined && lastErr !== undefined) throw lastErr;
+    throw new RemoteChunkCorruptError(where, key, problem!.chunk, problem!.reason);
+  };
+
   /** Chunks [g.first, g.last] again, located through the pack indexes (see relocate), in groups of their own. */
   const refetch = async (g: Group, why: string, frozen?: { err: StorageError; key: string }): Promise<Buffer[]> => {
     await relocate(why);
@@ -410,6 +574,17 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       i = h.last + 1;
     }
     return out;
+  };
+
+  /** streamGroup's refetch: chunks [first, last] located again through the pack indexes, streamed in groups of their own. */
+  const streamRefetch = async (first: number, last: number, why: string, onChunk: (i: number, plain: Buffer) => void, frozen?: { err: StorageError; key: string }): Promise<void> => {
+    await relocate(why);
+    for (let i = first; i <= last; ) {
+      const h = groupFrom(i, last);
+      if (frozen !== undefined && h.loc.packKeys[h.pack] === frozen.key) throw frozen.err;
+      await streamGroup(h, onChunk);
+      i = h.last + 1;
+    }
   };
 
   // decoded chunks for read(): Map order is insertion order, so the first key is the oldest
@@ -493,6 +668,27 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         }
         current = ahead;
       }
+    },
+    async fetchChunks(first, last, onChunk) {
+      if (closed) throw new Error('the remote file reader is closed');
+      if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 0 || last >= n) throw new RangeError(`invalid chunk range ${first}..${last}`);
+      // two GETs in flight at most; each hands its chunks over as they verify. Groups are
+      // planned as they start, from the locations as they are then (after a relocate too)
+      let nextFirst = first;
+      let failed = false;
+      const worker = async (): Promise<void> => {
+        try {
+          while (nextFirst <= last && !failed) {
+            const g = groupFrom(nextFirst, last);
+            nextFirst = g.last + 1;
+            await streamGroup(g, onChunk);
+          }
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      };
+      await Promise.all([worker(), worker()]);
     },
     async close() {
       closed = true;
