@@ -133,6 +133,9 @@ export class FileContent {
   private runs: LocalRun[] = [];
   /** The chunks [first, end) that prefetches looked at last, in one stretch (see prefetch). */
   private readonly scanned: [number, number] = [0, 0];
+  /** A remote manifest still arriving: resolves once it is whole and verified (null: it is). */
+  private remoteWhole: (() => Promise<void>) | null = null;
+  private closed = false;
   /** Stores the manifest in the disk cache, when that is still to do (cacheManifestLater). */
   private storeManifest: (() => void) | null = null;
   /** Statistics for the log and the tests. */
@@ -162,7 +165,8 @@ export class FileContent {
   private fillStarts(k: number): void {
     const n = this.manifest.chunkCount;
     if (k <= this.filled || this.filled === n) return;
-    const to = Math.min(n, Math.max(k, this.filled + Math.min(FILL_STEP, Math.max(256, this.filled))));
+    let to = Math.min(n, Math.max(k, this.filled + Math.min(FILL_STEP, Math.max(256, this.filled))));
+    if (k <= this.verifiedEntries) to = Math.min(to, this.verifiedEntries); // no further than asked past what is verified
     if (to > this.verifiedEntries) {
       this.fromStart!.complete(); // the rest of the manifest, verified whole (a few ms for 20 GiB, once)
       this.verifiedEntries = n;
@@ -197,15 +201,32 @@ export class FileContent {
     // on any remote) is opened again on the first read; the manifest alone is fetched then.
     const reader = deps.remote.open(pointer.manifest);
     reader.catch(() => {});
-    const { bytes, m } = await reader.then(
-      (r) => ({ bytes: r.manifestBytes, m: r.manifest }),
+    const { bytes, m, r } = await reader.then(
+      (r) => ({ bytes: r.manifestBytes, m: r.manifest, r: r as RemoteFileReader | null }),
       async () => {
         const b = await deps.remote!.manifest(pointer.manifest);
-        return { bytes: b, m: Manifest.parse(b) };
+        return { bytes: b, m: Manifest.parse(b), r: null };
       },
     );
     checkPointer(pointer, m);
-    const fc = new FileContent(pointer, m, deps, bytes);
+    // a big manifest from its first 4 MiB on (the reader verified them through the leaves
+    // its location table carries); the rest arrives in the background, and a read that needs
+    // an entry past them waits for it (readInto)
+    let fromStart: ManifestFromStart | null = null;
+    if (r !== null && r.manifestVerifiedBytes < bytes.length) {
+      const early = r;
+      fromStart = {
+        bytes,
+        get verified() {
+          return early.manifestVerifiedBytes;
+        },
+        complete() {
+          if (early.manifestVerifiedBytes < bytes.length) throw new Error(`the rest of manifest ${pointer.manifest} has not arrived`); // readInto waits for it first
+        },
+      };
+    }
+    const fc = new FileContent(pointer, m, deps, bytes, fromStart);
+    if (r !== null && fromStart !== null) fc.remoteWhole = () => r.whole();
     if (deps.cache) fc.cacheManifestLater(deps.cache);
     fc.remoteReader = reader;
     reader.catch(() => fc.remoteReader === reader && (fc.remoteReader = null)); // opened again on the next read
@@ -221,6 +242,11 @@ export class FileContent {
     const store = (): void => {
       clearTimeout(timer);
       this.storeManifest = null;
+      if (this.fromStart !== null && this.fromStart.verified < this.manifestBytes.length) {
+        // only a whole, verified manifest is kept (at close, one still arriving is not)
+        if (!this.closed && this.remoteWhole !== null) this.remoteWhole().then(store, () => {});
+        return;
+      }
       try {
         if (!cache.store.hasManifest(this.pointer.manifest)) cache.store.putManifest(this.pointer.manifest, this.manifestBytes);
       } catch {
@@ -268,6 +294,7 @@ export class FileContent {
     const sequential = offset === ra.next;
     ra.next = end;
     ra.window = sequential ? Math.min(MAX_READ_AHEAD, Math.max(MIN_READ_AHEAD, ra.window * 2)) : 0;
+    if (this.remoteWhole !== null && (ra.window > 0 || end > this.verifiedEnd())) await this.awaitWhole();
     const first = this.chunkAt(offset);
     const last = this.chunkAt(end - 1);
     // a sequential reader's run of the local store reaches a little further (one read of a
@@ -286,11 +313,28 @@ export class FileContent {
         c.copy(target, pos - offset, from, from + take);
         pos += take;
       }
+      // a remote manifest still arriving: the rest is asked for once this read is served
+      // (not before: its GET would share the first read's time)
+      if (this.remoteWhole !== null) this.remoteWhole().catch(() => {});
       return end - offset;
     } finally {
       for (const r of pinned) r.pins--;
       this.trimRuns();
     }
+  }
+
+  /** Where the entries of the manifest verified so far end, in the file. */
+  private verifiedEnd(): number {
+    this.fillStarts(this.verifiedEntries);
+    return this.starts[Math.min(this.filled, this.verifiedEntries)]!;
+  }
+
+  /** The rest of a remote manifest still arriving, verified (see open). */
+  private async awaitWhole(): Promise<void> {
+    const w = this.remoteWhole;
+    if (w === null) return;
+    await w();
+    if (this.remoteWhole === w) this.remoteWhole = null;
   }
 
   private key(i: number): string {
@@ -447,7 +491,7 @@ export class FileContent {
       if (!this.deps.remote) {
         return Promise.reject(new DitsUserError('content-missing', `chunks of ${this.pointer.manifest} are not in the local store and no remote was given`, { hint: 'fetch the file with `git dits pull -- <path>`' }));
       }
-      this.remoteReader = this.deps.remote.open(this.pointer.manifest, this.manifestBytes);
+      this.remoteReader = this.deps.remote.open(this.pointer.manifest, this.remoteWhole === null ? this.manifestBytes : undefined);
       this.remoteReader.catch(() => (this.remoteReader = null)); // tried again on the next read
     }
     return this.remoteReader;
@@ -497,7 +541,7 @@ export class FileContent {
    */
   private fetch(a: number, b: number): Map<number, Promise<Buffer>> {
     this.sawRemote = true;
-    this.fillStarts(this.manifest.chunkCount);
+    this.fillStarts(b + 1); // starts[a..b+1] (a remote manifest still arriving: b is in its first part)
     const out = new Map<number, Promise<Buffer>>();
     let i = a;
     while (i <= b) {
@@ -548,6 +592,7 @@ export class FileContent {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.storeManifest?.(); // before the stores close (the unmount calls this first)
     const r = this.remoteReader;
     this.remoteReader = null;

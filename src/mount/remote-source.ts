@@ -75,7 +75,8 @@ export class RemoteSource {
     let lastErr: unknown = null;
     for (const r of remotes) {
       try {
-        return await openRemoteFile(r.storage, manifestId, { indexCacheDir: this.opts.indexCacheDir, cacheBytes: 0, maxRangeBytes: this.opts.maxRangeBytes, manifestBytes, log: this.opts.log });
+        // early: a big manifest is used from its first 4 MiB on (its leaves in the location table)
+        return await openRemoteFile(r.storage, manifestId, { indexCacheDir: this.opts.indexCacheDir, cacheBytes: 0, maxRangeBytes: this.opts.maxRangeBytes, early: manifestBytes === undefined, manifestBytes, log: this.opts.log });
       } catch (err) {
         lastErr = err;
         if (err instanceof RemoteContentNotReadyError) continue;

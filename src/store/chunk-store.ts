@@ -77,6 +77,9 @@ export interface StoreStats {
   manifests: number;
 }
 
+/** Ids looked up by one statement at most (twice as many parameters with remote-held ids: under SQLite's 32,766). */
+const KNOWN_BATCH = 8192;
+
 export class ChunkStore {
   private readonly db: StoreDb;
   private writer: PackWriter | null = null;
@@ -285,6 +288,15 @@ export class ChunkStore {
   /** Which of `count` ids (32 bytes each in `ids`) are stored or remote-held, as hex; null when none. */
   private knownAmong(ids: Buffer, count: number): Set<string> | null {
     if (count === 0) return null;
+    if (count > KNOWN_BATCH) {
+      // SQLite takes at most 32,766 parameters a statement (a batch of 64-byte chunks has more)
+      let all: Set<string> | null = null;
+      for (let k = 0; k < count; k += KNOWN_BATCH) {
+        const part = this.knownAmong(ids.subarray(k * 32), Math.min(KNOWN_BATCH, count - k));
+        if (part) for (const h of part) (all ??= new Set()).add(h);
+      }
+      return all;
+    }
     const anyHeld = this.remoteHeld.anyHeld();
     const key = anyHeld ? -count : count;
     let q = this.knownQueries.get(key);

@@ -10,7 +10,13 @@ import { ENTRY_HEAD_SIZE } from '../../src/store/pack-format.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushContent } from '../../src/remote/content/index.js';
 import { indexKey, manifestKey, PACKS_PREFIX, packKey, parsePackKey } from '../../src/remote/content/layout.js';
-import { decodeLocationTable, LocationTableWriter, locationTableKey, LOCATIONS_PREFIX } from '../../src/remote/content/location-table.js';
+import { decodeLocationTable, LocationTableWriter, locationTableKey, locationTableLeaves, LOCATIONS_PREFIX } from '../../src/remote/content/location-table.js';
+import { LEAF_SIZE, treeCv } from '../../src/hashing/tree-cv.js';
+import { ingest } from '../../src/store/ingest.js';
+import { CacheStore } from '../../src/mount/cache-store.js';
+import { FileContent, newReadAhead } from '../../src/mount/file-content.js';
+import { RamCache } from '../../src/mount/ram-cache.js';
+import { RemoteSource } from '../../src/mount/remote-source.js';
 import { FrozenObjectError } from '../../src/tier/tier-storage.js';
 import { Manifest } from '../../src/manifest/manifest.js';
 import { decodePackIndex } from '../../src/remote/content/pack-index.js';
@@ -494,6 +500,119 @@ describe('the location table', () => {
     const all: string[] = [];
     for await (const o of storage.list('v1/')) all.push(o.key);
     expect(all.filter((k) => k.startsWith(LOCATIONS_PREFIX))).toEqual([locationTableKey(m)]);
+  });
+});
+
+describe('an early reader (a manifest over one 4 MiB leaf: a file over about 7 GiB at the default chunk sizes)', () => {
+  // 10 MiB in chunks of about 80 bytes: about 130,000 entries, a manifest of about 4.8 MB (two leaves)
+  const BIG = seededBytes(10 * 1024 * KiB + 77, 21);
+  let root: string;
+  let storage: FileStorage;
+  let m: string;
+  let manifestBytes: Buffer;
+  beforeAll(async () => {
+    root = dirs.make('dits-rfr-early-');
+    storage = new FileStorage(root);
+    const store = openStore(dirs);
+    async function* source(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < BIG.length; i += 65536) yield BIG.subarray(i, i + 65536);
+    }
+    m = (await ingest(store, source(), { params: { minSize: 16, avgSize: 64, maxSize: 256 } })).manifestId;
+    await pushContent(storage, store, [m], { remoteName: 'origin', packSize: 4 * 1024 * KiB });
+    store.close();
+    manifestBytes = await storage.getBuffer(manifestKey(m));
+  }, 60_000);
+
+  const copyOf = (): FileStorage => {
+    const dir = dirs.make('dits-rfr-early-copy-');
+    fs.cpSync(root, dir, { recursive: true });
+    return new FileStorage(dir);
+  };
+
+  it('push writes a version 2 table carrying the manifest\'s leaves, whose root is the manifest id', async () => {
+    expect(manifestBytes.length).toBeGreaterThan(LEAF_SIZE);
+    const table = await storage.getBuffer(locationTableKey(m));
+    expect(table.readUInt32LE(8)).toBe(2);
+    const leaves = locationTableLeaves(table, Buffer.from(m, 'hex'))!;
+    expect(leaves.length).toBe(Math.ceil(manifestBytes.length / LEAF_SIZE) * 32);
+    expect(treeCv()!.rootOf(leaves).toString('hex')).toBe(m);
+  });
+
+  it('opens on the first 4 MiB of the manifest, serves reads there at once, and waits for the rest only past it; byte-exact everywhere', async () => {
+    const r = await openRemoteFile(storage, m, { early: true, maxRangeBytes: 256 * KiB });
+    expect(r.manifestVerifiedBytes).toBe(LEAF_SIZE);
+    expect((await r.read(0, 4096)).equals(BIG.subarray(0, 4096))).toBe(true);
+    // the manifest's head, the table and one range: the rest of the manifest not asked yet
+    expect(r.stats.requests).toBe(3);
+    expect(r.manifestVerifiedBytes).toBe(LEAF_SIZE);
+    // past the first leaf (the end of the file): the rest arrives, verified whole
+    expect((await r.read(BIG.length - 5000, 5000)).equals(BIG.subarray(BIG.length - 5000))).toBe(true);
+    expect(r.manifestVerifiedBytes).toBe(manifestBytes.length);
+    expect(r.manifestBytes.equals(manifestBytes)).toBe(true);
+    for (const [off, len] of ranges(BIG.length, 20)) expect((await r.read(off, len)).equals(BIG.subarray(off, off + len)), `read(${off}, ${len})`).toBe(true);
+    await r.close();
+    // fetchChunks across the first leaf's end, on a fresh early reader
+    const f = await openRemoteFile(storage, m, { early: true });
+    const n = f.manifest.chunkCount;
+    const got: Buffer[] = [];
+    await f.fetchChunks(n - 3000, n - 1, (i, c) => (got[i - (n - 3000)] = Buffer.from(c)));
+    const tail = Buffer.concat(got);
+    expect(tail.equals(BIG.subarray(BIG.length - tail.length))).toBe(true);
+  });
+
+  it('the rest of the manifest corrupt on the remote: reads in the first part are served, reads past it fail, never a wrong byte', async () => {
+    const s = copyOf();
+    const bad = Buffer.from(manifestBytes);
+    bad[LEAF_SIZE + 1000]! ^= 0x40; // an entry past the first leaf
+    await s.put(manifestKey(m), bad);
+    const r = await openRemoteFile(s, m, { early: true });
+    expect((await r.read(0, 100_000)).equals(BIG.subarray(0, 100_000))).toBe(true);
+    await expect(r.read(BIG.length - 10, 10)).rejects.toMatchObject({ code: 'remote-manifest-corrupt' });
+    await expect(r.whole()).rejects.toMatchObject({ code: 'remote-manifest-corrupt' });
+    // the first part still reads
+    expect((await r.read(1000, 1000)).equals(BIG.subarray(1000, 2000))).toBe(true);
+    // and a first leaf that does not match the table's leaves is refused at open
+    const head = Buffer.from(manifestBytes);
+    head[200]! ^= 1;
+    await s.put(manifestKey(m), head);
+    await expect(openRemoteFile(s, m, { early: true })).rejects.toMatchObject({ code: 'remote-manifest-corrupt' });
+  });
+
+  it('leaves that do not combine to the manifest id, or a version 1 table: the whole manifest first, then reads as usual', async () => {
+    const parsed = Manifest.parse(manifestBytes);
+    for (const variant of ['wrong-leaves', 'v1'] as const) {
+      const s = copyOf();
+      const t = decodeLocationTable(await storage.getBuffer(locationTableKey(m)), Buffer.from(m, 'hex'), parsed.chunkCount, (i) => parsed.lengthAt(i));
+      const w = new LocationTableWriter(Buffer.from(m, 'hex'));
+      for (let i = 0; i < t.packOf.length; i++) w.add(t.packIds[t.packOf[i]!]!, t.offsetOf[i]!, t.storedOf[i]!, t.codecOf[i]!, parsed.lengthAt(i));
+      const leaves = variant === 'v1' ? null : Buffer.alloc(Math.ceil(manifestBytes.length / LEAF_SIZE) * 32, 7);
+      await s.put(locationTableKey(m), w.finish(leaves));
+      const r = await openRemoteFile(s, m, { early: true });
+      expect(r.manifestVerifiedBytes, variant).toBe(manifestBytes.length);
+      expect((await r.read(BIG.length - 100, 100)).equals(BIG.subarray(BIG.length - 100)), variant).toBe(true);
+      expect(r.stats.locatedBy, variant).toBe('table');
+    }
+  });
+
+  it('through the mount\'s FileContent (no local copy): the first read from the first part, the rest fetched after it, byte-exact across; the disk cache keeps only the whole manifest', async () => {
+    const store = openStore(dirs);
+    const cacheDir = dirs.make('dits-rfr-early-cache-');
+    const cache = CacheStore.open(cacheDir, 1 << 30);
+    const remote = new RemoteSource(async () => [{ name: 'origin', storage }]);
+    const oid = Manifest.parse(manifestBytes).header.oid;
+    const fc = await FileContent.open({ oid, size: BIG.length, manifest: m }, { store, cache, ram: new RamCache(16 << 20), remote });
+    const ra = newReadAhead();
+    expect((await fc.read(0, 128 * KiB, ra)).equals(BIG.subarray(0, 128 * KiB))).toBe(true);
+    // sequential from there on: the read-ahead waits for the whole manifest, then runs
+    for (let off = 128 * KiB; off < BIG.length; off += 128 * KiB) {
+      const got = await fc.read(off, 128 * KiB, ra);
+      expect(got.equals(BIG.subarray(off, off + 128 * KiB)), `read at ${off}`).toBe(true);
+    }
+    await fc.close();
+    expect(cache.store.hasManifest(m)).toBe(true);
+    expect(cache.store.getManifestBytes(m).equals(manifestBytes)).toBe(true);
+    cache.close();
+    store.close();
   });
 });
 

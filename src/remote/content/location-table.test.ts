@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashBytes } from '../../hashing/blake3.js';
-import { decodeLocationTable, LocationTableError, LocationTableWriter, locationTableKey } from './location-table.js';
+import { decodeLocationTable, LocationTableError, LocationTableWriter, locationTableKey, locationTableLeaves } from './location-table.js';
 
 const manifestId = Buffer.alloc(32, 0xab);
 const packA = 'aa'.repeat(32);
@@ -19,6 +19,38 @@ function table(): Buffer {
   w.add(packB, 5000 + 40 + 41, 70, 0, 70);
   return w.finish();
 }
+
+describe('location table v2 (the manifest\'s leaves)', () => {
+  it('carries the leaves after the pack ids, is read back, and decodes the runs as v1 does; a part of them on demand', async () => {
+    const leaves = Buffer.concat([Buffer.alloc(32, 1), Buffer.alloc(32, 2)]);
+    const w = new LocationTableWriter(manifestId);
+    w.add(packA, 57, 100, 0, 100);
+    w.add(packA, 57 + 100 + 41, 200, 0, 200);
+    w.add(packA, 57 + 100 + 41 + 200 + 41, 300, 0, 300);
+    w.add(packB, 1000, 50, 0, 50);
+    w.add(packB, 5000, 40, 1, 4096);
+    w.add(packB, 5000 + 40 + 41, 70, 0, 70);
+    const bytes = w.finish(leaves);
+    expect(bytes.readUInt32LE(8)).toBe(2);
+    expect(bytes.readUInt32LE(120)).toBe(2); // after the two pack ids
+    expect(bytes.subarray(124, 188).equals(leaves)).toBe(true);
+    expect(bytes.subarray(188, bytes.length - 32).equals(table().subarray(120, table().length - 32))).toBe(true); // the same runs
+    expect(locationTableLeaves(bytes, manifestId)!.equals(leaves)).toBe(true);
+    expect(locationTableLeaves(table(), manifestId)).toBeNull();
+    const t = decodeLocationTable(bytes, manifestId, lengths.length, (i) => lengths[i]!);
+    expect([...t.offsetOf]).toEqual([57, 198, 439, 1000, 5000, 5081]);
+    // the first two chunks only (a reader that has verified only the start of the manifest)
+    const part = decodeLocationTable(bytes, manifestId, lengths.length, (i) => (i < 2 ? lengths[i]! : Number.NaN), 2);
+    expect([...part.offsetOf.subarray(0, 2)]).toEqual([57, 198]);
+    // one leaf, or leaves cut short: refused
+    const bad = Buffer.from(bytes.subarray(0, bytes.length - 32));
+    bad.writeUInt32LE(1, 120);
+    expect(() => locationTableLeaves(Buffer.concat([bad, hashBytes(bad)]), manifestId)).toThrow(/impossible manifest leaves/);
+    bad.writeUInt32LE(1000, 120);
+    expect(() => decodeLocationTable(Buffer.concat([bad, hashBytes(bad)]), manifestId, lengths.length, (i) => lengths[i]!)).toThrow(/impossible manifest leaves/);
+    expect(() => locationTableLeaves(bytes, Buffer.alloc(32, 1))).toThrow(/another manifest/);
+  });
+});
 
 describe('location table v1', () => {
   it('encodes to the documented bytes (golden): runs, lengths listed only for a run with a stored chunk', () => {
@@ -60,9 +92,9 @@ describe('location table v1', () => {
     expect(decode(good.subarray(0, 40))).toThrow(LocationTableError);
     expect(decode(good, Buffer.alloc(32, 1))).toThrow(/another manifest/);
     expect(decode(good, manifestId, 7)).toThrow(/another manifest/);
-    const v2 = Buffer.from(good);
-    v2.writeUInt32LE(2, 8);
-    expect(decode(v2)).toThrow(/version 2/);
+    const v3 = Buffer.from(good);
+    v3.writeUInt32LE(3, 8);
+    expect(decode(v3)).toThrow(/version 3/);
     // sound checksum, impossible run (a pack number past the pack list)
     const bad = Buffer.from(good.subarray(0, good.length - 32));
     bad.writeUInt32LE(9, 120 + 4);

@@ -37,6 +37,7 @@ import { CountingStorage, defaultMultipartShape, putRequests, type MultipartShap
 import { indexKey, manifestKey, packKey } from './layout.js';
 import { layoutPack, MemberTable, packBodyFactory, packedSize, type PackLayout } from './pack-body.js';
 import { LocationTableWriter, locationTableKey } from './location-table.js';
+import { LEAF_SIZE, leafHasher } from '../../hashing/tree-cv.js';
 import { decodePackIndex, type PackIndexEntry } from './pack-index.js';
 import { openSession, syncSession } from './sync-remote-index.js';
 import type { RemoteIndex } from '../../store/remote-index.js';
@@ -287,7 +288,14 @@ export function locationTableOf(id: string, bytes: Buffer, index: RemoteIndex, f
     }
     w.add(l.packId, l.offset, l.storedLength, l.codec, l.rawLength);
   }
-  return w.finish();
+  return w.finish(bytes.length > LEAF_SIZE ? manifestLeaves(bytes) : null);
+}
+
+/** The chaining values of a manifest's 4 MiB leaves (location-table.ts, version 2), or null without the native tree hasher. */
+function manifestLeaves(bytes: Buffer): Buffer | null {
+  const { hasher, leaves } = leafHasher();
+  hasher.update(bytes);
+  return leaves();
 }
 
 interface PackPlanResult {

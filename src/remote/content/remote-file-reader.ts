@@ -41,13 +41,14 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DitsUserError } from '../../errors.js';
 import { hashBytes, hashHex } from '../../hashing/blake3.js';
-import { Manifest, type ManifestHeader } from '../../manifest/manifest.js';
+import { CHUNK_ENTRY_SIZE, Manifest, MANIFEST_MAGIC, type ManifestHeader } from '../../manifest/manifest.js';
 import { decompress } from '../../store/compression.js';
 import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead } from '../../store/pack-format.js';
 import type { ObjectStorage } from '../../transfer/object-storage.js';
 import { StorageError } from '../../transfer/storage-error.js';
 import { indexKey, manifestKey, PACKS_PREFIX, packKey, parsePackKey } from './layout.js';
-import { decodeLocationTable, LocationTableError, locationTableKey } from './location-table.js';
+import { decodeLocationTable, LocationTableError, locationTableKey, locationTableLeaves } from './location-table.js';
+import { LEAF_SIZE, leafCount, treeCv } from '../../hashing/tree-cv.js';
 import { decodePackIndex, PackIndexError } from './pack-index.js';
 import { isFrozenError } from '../../tier/tier-storage.js';
 import { impliedPackSize } from './sync-remote-index.js';
@@ -71,6 +72,13 @@ export interface RemoteFileReaderOptions {
   locationTable?: boolean;
   /** Where to say that the location table was not used or was wrong (a debug line; the read goes on). */
   log?: (line: string) => void;
+  /**
+   * Open once the manifest's first 4 MiB leaf is verified, when the location table carries
+   * the manifest's leaves (a file over about 7 GiB): the rest of the manifest arrives in the
+   * background and every read that needs an entry past the first leaf waits for it (see
+   * manifestVerifiedBytes, whole). The mount's first byte; default false.
+   */
+  early?: boolean;
 }
 
 export interface RemoteFileStats {
@@ -90,9 +98,16 @@ export interface RemoteFileStats {
 export interface RemoteFileReader {
   readonly manifestId: string;
   readonly header: ManifestHeader;
-  /** The manifest's bytes, verified against its id, and parsed. */
+  /**
+   * The manifest's bytes, verified against its id, and parsed; for an `early` reader only
+   * the first manifestVerifiedBytes of them until whole() resolves (the rest are not there yet).
+   */
   readonly manifestBytes: Buffer;
   readonly manifest: Manifest;
+  /** Bytes of manifestBytes verified (all of them but for an `early` reader whose manifest is still arriving). */
+  readonly manifestVerifiedBytes: number;
+  /** Resolves once the whole manifest is here and verified against its id (at once but for an `early` reader). */
+  whole(): Promise<void>;
   readonly size: number;
   readonly stats: RemoteFileStats;
   /** Exactly `length` bytes at `offset`, fewer only past the end (RandomAccessReader). */
@@ -170,30 +185,70 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
 
   // 1. the manifest, and its location table (a hint: fetched at the same time, never awaited
   // alone, never an error)
+  const idRaw = Buffer.from(manifestId, 'hex');
   const table = opts.locationTable === false ? Promise.resolve(null) : fetchLocationTable(storage, manifestId, stats);
-  let bytes: Buffer;
-  if (opts.manifestBytes !== undefined) bytes = opts.manifestBytes;
-  else {
+  const corrupt = (): DitsUserError =>
+    new DitsUserError('remote-manifest-corrupt', `manifest ${manifestKey(manifestId)} on ${where} is corrupt (its bytes do not match its id)`, { hint: 'push it again from a machine that has it' });
+  const getManifest = async (range?: { start: number; end: number }): Promise<Buffer> => {
     try {
       stats.requests++;
-      bytes = await storage.getBuffer(manifestKey(manifestId));
+      return await storage.getBuffer(manifestKey(manifestId), range);
     } catch (err) {
       if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `manifest ${manifestId} is not stored`);
       throw err;
     }
-  }
-  if (hashHex(bytes) !== manifestId) {
-    throw new DitsUserError('remote-manifest-corrupt', `manifest ${manifestKey(manifestId)} on ${where} is corrupt (its bytes do not match its id)`, { hint: 'push it again from a machine that has it' });
-  }
-  const manifest = Manifest.parse(bytes);
+  };
+  let bytes: Buffer;
+  /** the bytes of `bytes` verified against the id: all, but for an early reader (below) until the rest arrives */
+  let verified: number;
+  if (opts.manifestBytes !== undefined) bytes = opts.manifestBytes;
+  else if (opts.early && opts.locationTable !== false) {
+    const got = await earlyManifest(getManifest, idRaw, table);
+    bytes = got.bytes;
+    verified = got.verified;
+  } else bytes = await getManifest();
+  verified ??= bytes.length;
+  if (verified === bytes.length && !hashBytes(bytes).equals(idRaw)) throw corrupt();
+  const manifest = Manifest.parse(bytes, verified === bytes.length);
   opts.access?.record('file', manifestId);
   const n = manifest.chunkCount;
+  // chunk starts, summed for the entries verified (all but for an early reader: the rest in whole())
   const starts = new Float64Array(n + 1);
-  for (let i = 0; i < n; i++) starts[i + 1] = starts[i]! + manifest.lengthAt(i);
+  /** entries of the manifest verified, and their starts summed (starts[0..filled]) */
+  let filled = verified === bytes.length ? n : Math.min(n, Math.floor((verified - (bytes.length - n * CHUNK_ENTRY_SIZE)) / CHUNK_ENTRY_SIZE));
+  for (let i = 0; i < filled; i++) starts[i + 1] = starts[i]! + manifest.lengthAt(i);
+  let rest: Promise<void> | null = null;
+  /** The rest of an early reader's manifest, verified whole; its starts summed and its table decoded whole. */
+  const whole = (): Promise<void> => {
+    if (filled === n) return Promise.resolve();
+    rest ??= (async () => {
+      const more = await getManifest({ start: verified, end: bytes.length - 1 });
+      if (more.length !== bytes.length - verified) throw corrupt();
+      more.copy(bytes, verified);
+      if (!hashBytes(bytes).equals(idRaw)) throw corrupt();
+      for (let i = filled; i < n; i++) starts[i + 1] = starts[i]! + manifest.lengthAt(i);
+      if (starts[n] !== manifest.header.size) throw new DitsUserError('remote-manifest-corrupt', `manifest ${manifestId} on ${where}: its chunk lengths do not add up to the file size`, { hint: 'push it again from a machine that has it' });
+      verified = bytes.length;
+      if (loc !== null && loc === earlyLoc) {
+        try {
+          const t = decodeLocationTable((await table)!, idRaw, n, (i) => manifest.lengthAt(i));
+          loc = { packKeys: t.packIds.map(packKey), packOf: t.packOf, offsetOf: t.offsetOf, storedOf: t.storedOf, codecOf: t.codecOf, fromTable: true };
+        } catch (err) {
+          if (!(err instanceof LocationTableError)) throw err;
+          filled = n;
+          await relocate(`its entries past the manifest's first leaf do not decode (${err.message})`);
+        }
+      }
+      filled = n;
+    })();
+    rest.catch(() => (rest = null)); // asked again by the next read that needs it
+    return rest;
+  };
 
   // 2. where every chunk lies: from the location table when there is a sound one, else (or
   // when a read finds the table wrong: see relocate) from the pack indexes
   const locateByIndexes = async (avoid: ReadonlySet<string>): Promise<Located> => {
+    if (filled < n) await whole(); // every id of the manifest
     const packOf = new Int32Array(n).fill(NOT_LOCATED);
     const offsetOf = new Float64Array(n);
     const storedOf = new Uint32Array(n);
@@ -270,11 +325,14 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
   };
 
   let loc: Located | null = null;
+  /** an early reader's locations of the entries verified so far (whole() decodes the rest) */
+  let earlyLoc: Located | null = null;
   const tableBytes = await table;
   if (tableBytes !== null && n > 0) {
     try {
-      const t = decodeLocationTable(tableBytes, Buffer.from(manifestId, 'hex'), n, (i) => manifest.lengthAt(i));
+      const t = decodeLocationTable(tableBytes, idRaw, n, (i) => manifest.lengthAt(i), filled);
       loc = { packKeys: t.packIds.map(packKey), packOf: t.packOf, offsetOf: t.offsetOf, storedOf: t.storedOf, codecOf: t.codecOf, fromTable: true };
+      if (filled < n) earlyLoc = loc;
       stats.locatedBy = 'table';
     } catch (err) {
       if (!(err instanceof LocationTableError)) throw err;
@@ -309,7 +367,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
   /** Chunk index holding byte `pos` (0 <= pos < size). */
   const chunkAt = (pos: number): number => {
     let lo = 0;
-    let hi = n - 1;
+    let hi = filled - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (starts[mid]! <= pos) lo = mid;
@@ -617,17 +675,27 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     if (closed) throw new Error('the remote file reader is closed');
   };
 
+  /** An early reader's reads past the verified entries wait for the rest of the manifest. */
+  const needUpTo = async (endByte: number): Promise<void> => {
+    if (filled < n && endByte > starts[filled]!) await whole();
+  };
+
   return {
     manifestId,
     header: manifest.header,
     manifestBytes: bytes,
     manifest,
+    get manifestVerifiedBytes() {
+      return verified;
+    },
+    whole,
     size,
     stats,
     async read(offset, length) {
       checkRange(offset, length);
       const end = Math.min(size, offset + length);
       if (end <= offset) return Buffer.alloc(0);
+      await needUpTo(end);
       const out = Buffer.allocUnsafe(end - offset);
       const lastChunk = chunkAt(end - 1);
       let pos = offset;
@@ -645,6 +713,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       checkRange(start, Math.max(0, end - start));
       end = Math.min(end, size);
       if (end <= start) return;
+      await needUpTo(end);
       const lastChunk = chunkAt(end - 1);
       let nextFirst = chunkAt(start);
       const fetchNext = (): { g: Group; p: Promise<Buffer[]> } | undefined => {
@@ -672,6 +741,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     async fetchChunks(first, last, onChunk) {
       if (closed) throw new Error('the remote file reader is closed');
       if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 0 || last >= n) throw new RangeError(`invalid chunk range ${first}..${last}`);
+      if (last >= filled) await whole();
       // two GETs in flight at most; each hands its chunks over as they verify. Groups are
       // planned as they start, from the locations as they are then (after a relocate too)
       let nextFirst = first;
@@ -696,6 +766,55 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       cached = 0;
     },
   };
+}
+
+/**
+ * An early reader's manifest (RemoteFileReaderOptions.early): its first 4 MiB (one ranged
+ * GET, beside the location table's). A manifest that fits is whole and verified by the
+ * caller. A bigger one is verified through the leaves the location table carries (version
+ * 2): they must combine to the manifest id, and the first 4 MiB, hashed alone, must give the
+ * first of them; then `verified` is 4 MiB and the buffer has room for the rest (whole()
+ * fetches it). Without usable leaves (no table, version 1, no native tree hasher, leaves
+ * that do not check), the rest is fetched now and the caller verifies the whole.
+ */
+async function earlyManifest(get: (range?: { start: number; end: number }) => Promise<Buffer>, idRaw: Buffer, table: Promise<Buffer | null>): Promise<{ bytes: Buffer; verified: number }> {
+  const head = await get({ start: 0, end: LEAF_SIZE - 1 });
+  if (head.length < LEAF_SIZE) return { bytes: head, verified: head.length }; // all of it
+  // its length, from its header (not trusted: a header that lies fails the checks below)
+  let total = -1;
+  const headerLen = head.readUInt32LE(12);
+  if (head.subarray(0, 8).equals(MANIFEST_MAGIC) && 16 + headerLen <= LEAF_SIZE) {
+    try {
+      const count = (JSON.parse(head.toString('utf8', 16, 16 + headerLen)) as { chunkCount?: unknown }).chunkCount;
+      if (Number.isSafeInteger(count) && (count as number) >= 0) total = 16 + headerLen + (count as number) * CHUNK_ENTRY_SIZE;
+    } catch {
+      // not JSON: fetched whole below, and refused by the caller's check
+    }
+  }
+  if (total === LEAF_SIZE) return { bytes: head, verified: head.length };
+  const t = treeCv();
+  if (total > LEAF_SIZE && t !== null) {
+    let leaves: Buffer | null = null;
+    const tableBytes = await table;
+    try {
+      leaves = tableBytes === null ? null : locationTableLeaves(tableBytes, idRaw);
+    } catch (err) {
+      if (!(err instanceof LocationTableError)) throw err;
+    }
+    if (leaves !== null && leaves.length === leafCount(total) * 32 && t.rootOf(leaves).equals(idRaw) && t.leafCv(head, 0).equals(leaves.subarray(0, 32))) {
+      const bytes = Buffer.allocUnsafe(total);
+      head.copy(bytes, 0);
+      return { bytes, verified: LEAF_SIZE };
+    }
+  }
+  // the rest now (the caller verifies the whole against the id); a header past the first
+  // leaf or not readable: the whole again
+  if (total <= LEAF_SIZE) {
+    const bytes = await get();
+    return { bytes, verified: bytes.length };
+  }
+  const bytes = Buffer.concat([head, await get({ start: LEAF_SIZE, end: total - 1 })]);
+  return { bytes, verified: bytes.length };
 }
 
 /** The file's location table, or null when the remote has none or it cannot be read now (it is only a hint). */
