@@ -400,6 +400,28 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     return { loc: l, pack, first, last, start, end };
   };
 
+  /**
+   * What a failed ranged GET of group `g` (pack `key`) means: with locations from the table,
+   * a pack gone, a range past its end or a frozen pack sends the reader to the pack indexes
+   * ('relocate'; a frozen pack is read last, and only when no other copy exists); else a
+   * pack gone is content not ready (thrown here), a range past the end is a problem of the
+   * pack ('past-end', asked once more), a retryable error is asked once more ('again'), and
+   * anything else is the caller's to throw ('throw').
+   */
+  const getFailure = (err: unknown, g: Group, key: string, attempt: number): { kind: 'relocate'; why: string; frozen?: { err: StorageError; key: string } } | { kind: 'past-end' | 'again' | 'throw' } => {
+    if (!(err instanceof StorageError)) return { kind: 'throw' };
+    const frozen = isFrozenError(err);
+    if (g.loc.fromTable && (err.code === 'storage-not-found' || err.code === 'storage-bad-range' || frozen)) {
+      if (frozen) frozenPacks.add(key.slice(PACKS_PREFIX.length, -'.pack'.length));
+      const why = `${key}: ${err.code === 'storage-not-found' ? 'no such pack' : err.code === 'storage-bad-range' ? 'range past the end of the pack' : 'frozen'}`;
+      return frozen ? { kind: 'relocate', why, frozen: { err, key } } : { kind: 'relocate', why };
+    }
+    if (err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
+    if (err.code === 'storage-bad-range') return { kind: 'past-end' };
+    if (attempt === 0 && err.retryable) return { kind: 'again' };
+    return { kind: 'throw' };
+  };
+
   const expectedHead = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
   /** The group's chunks, decoded and verified, in order. */
   const fetchGroup = async (g: Group): Promise<Buffer[]> => {
@@ -415,16 +437,10 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         stats.rangeBytes += data.length;
         opts.access?.record('pack', key.slice(PACKS_PREFIX.length, -'.pack'.length));
       } catch (err) {
-        if (g.loc.fromTable && err instanceof StorageError && (err.code === 'storage-not-found' || err.code === 'storage-bad-range' || isFrozenError(err))) {
-          if (isFrozenError(err)) frozenPacks.add(key.slice(PACKS_PREFIX.length, -'.pack'.length));
-          return refetch(g, `${key}: ${err.code === 'storage-not-found' ? 'no such pack' : err.code === 'storage-bad-range' ? 'range past the end of the pack' : 'frozen'}`, isFrozenError(err) ? { err, key } : undefined);
-        }
-        if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
-        if (err instanceof StorageError && err.code === 'storage-bad-range') {
-          problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
-          continue;
-        }
-        if (attempt === 0 && err instanceof StorageError && err.retryable) continue;
+        const what = getFailure(err, g, key, attempt);
+        if (what.kind === 'relocate') return refetch(g, what.why, what.frozen);
+        if (what.kind === 'past-end') problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
+        if (what.kind === 'past-end' || what.kind === 'again') continue;
         throw err;
       }
       problem = undefined;
@@ -489,16 +505,10 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         body = await storage.get(key, { start, end: g.end });
         opts.access?.record('pack', key.slice(PACKS_PREFIX.length, -'.pack'.length));
       } catch (err) {
-        if (g.loc.fromTable && err instanceof StorageError && (err.code === 'storage-not-found' || err.code === 'storage-bad-range' || isFrozenError(err))) {
-          if (isFrozenError(err)) frozenPacks.add(key.slice(PACKS_PREFIX.length, -'.pack'.length));
-          return streamRefetch(next, g.last, `${key}: ${err.code === 'storage-not-found' ? 'no such pack' : err.code === 'storage-bad-range' ? 'range past the end of the pack' : 'frozen'}`, onChunk, isFrozenError(err) ? { err, key } : undefined);
-        }
-        if (err instanceof StorageError && err.code === 'storage-not-found') throw new RemoteContentNotReadyError(where, `pack ${key} is gone`);
-        if (err instanceof StorageError && err.code === 'storage-bad-range') {
-          problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
-          continue;
-        }
-        if (attempt === 0 && err instanceof StorageError && err.retryable) continue;
+        const what = getFailure(err, g, key, attempt);
+        if (what.kind === 'relocate') return streamRefetch(next, g.last, what.why, onChunk, what.frozen);
+        if (what.kind === 'past-end') problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
+        if (what.kind === 'past-end' || what.kind === 'again') continue;
         throw err;
       }
       problem = undefined;
