@@ -94,6 +94,92 @@ export interface ObjectStorage {
    * can overlap it with other work, such as a push with its content upload.
    */
   prepareVersioned?(key: string): Promise<void>;
+  /**
+   * Optional: `get` for a reader that copies what it keeps (the mount's remote reads): the
+   * body in pieces the storage may use again once each is taken (see PieceSink), so a
+   * gigabyte read is not a gigabyte of new buffers. Errors as `get`'s (a StorageError
+   * from the open; a body cut off rejects pipe()). Callers use openPieces(), which falls
+   * back to `get`.
+   */
+  openPieces?(key: string, range?: ByteRange): Promise<PieceReader>;
+}
+
+/**
+ * Takes one piece of a body: valid only until the sink returns, or, when it returns a
+ * promise, until that settles (no more pieces come meanwhile). `false` (returned or
+ * resolved): no more is wanted.
+ */
+export type PieceSink = (piece: Buffer) => void | boolean | Promise<void | boolean>;
+
+/** An object's body to be taken in pieces (ObjectStorage.openPieces). */
+export interface PieceReader {
+  /**
+   * The body to `sink`, piece by piece; resolves once all of it went (or the sink said
+   * stop), rejects when the answer breaks off or the sink throws. Call once.
+   */
+  pipe(sink: PieceSink): Promise<void>;
+  /** Gives the body up (nothing once pipe() has finished). */
+  cancel(): void;
+}
+
+/** The body of `key` in pieces: the storage's openPieces when it has one, else its get() stream. */
+export async function openPieces(storage: ObjectStorage, key: string, range?: ByteRange): Promise<PieceReader> {
+  if (storage.openPieces) return storage.openPieces(key, range);
+  return piecesOfStream(await storage.get(key, range));
+}
+
+/** A body stream as a PieceReader (each piece is the stream's own buffer; the stream is destroyed at the end). */
+export function piecesOfStream(body: Readable): PieceReader {
+  return {
+    pipe(sink) {
+      return new Promise<void>((resolve, reject) => {
+        let settled = false;
+        let ended = false;
+        let waiting = false;
+        let closed = false;
+        const finish = (err?: unknown): void => {
+          if (settled) return;
+          settled = true;
+          body.destroy();
+          if (err === undefined) resolve();
+          else reject(err);
+        };
+        // events, not async iteration: a promise per piece costs more than the piece's work
+        body.on('data', (piece: Buffer) => {
+          if (settled) return;
+          let r: ReturnType<PieceSink>;
+          try {
+            r = sink(piece);
+          } catch (err) {
+            finish(err);
+            return;
+          }
+          if (r instanceof Promise) {
+            waiting = true;
+            body.pause();
+            r.then((v) => {
+              waiting = false;
+              if (v === false || ended) finish();
+              else if (closed) finish(new Error('the answer ended early'));
+              else body.resume();
+            }, finish);
+          } else if (r === false) finish();
+        });
+        body.once('end', () => {
+          ended = true;
+          if (!waiting) finish();
+        });
+        body.once('error', (err: unknown) => finish(err));
+        body.once('close', () => {
+          closed = true;
+          if (!ended && !waiting) finish(new Error('the answer ended early'));
+        });
+      });
+    },
+    cancel() {
+      body.destroy();
+    },
+  };
 }
 
 const RESERVED_SEGMENT = /^\.dits-/;

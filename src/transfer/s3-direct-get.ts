@@ -24,6 +24,7 @@ import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { RawHttpGet, type RawAnswer } from './raw-http-get.js';
 
 export interface DirectGetCredentials {
   accessKeyId: string;
@@ -61,10 +62,62 @@ export class S3DirectGet {
   private readonly lib: typeof http | typeof https;
   /** date (YYYYMMDD) + region + secret -> signing key: one HMAC chain a day, not one a request */
   private signingKey: { scope: string; secret: string; key: Buffer } | null = null;
+  /** plain http: GETs whose body is read into reused buffers (openPieces) */
+  private readonly raw: RawHttpGet | null = null;
 
   constructor(private readonly opts: DirectGetOptions) {
     this.url = new URL(opts.endpoint);
     this.lib = this.url.protocol === 'https:' ? https : http;
+    if (this.url.protocol === 'http:') {
+      const hostname = this.url.hostname.replace(/^\[|\]$/g, '');
+      this.raw = new RawHttpGet({ host: opts.forcePathStyle ? hostname : `${opts.bucket}.${hostname}`, port: Number(this.url.port || 80), socketTimeoutMs: opts.socketTimeoutMs });
+    }
+  }
+
+  /** Whether openPieces can answer (a plain http endpoint). */
+  get hasPieces(): boolean {
+    return this.raw !== null;
+  }
+
+  /**
+   * As open(), the body in pieces read into buffers used again (raw-http-get.ts): a clean
+   * answer, a FrozenAnswer, or null for anything else (and always null on https).
+   */
+  async openPieces(fullKey: string, range?: { start: number; end: number }): Promise<RawAnswer | FrozenAnswer | null> {
+    if (this.raw === null) return null;
+    let signed: Awaited<ReturnType<S3DirectGet['sign']>>;
+    try {
+      signed = await this.sign(fullKey, range ? `bytes=${range.start}-${range.end}` : undefined);
+    } catch {
+      return null;
+    }
+    let a: RawAnswer;
+    try {
+      a = await this.raw.get(signed.path, signed.headers);
+    } catch {
+      return null; // no answer: the caller asks through node:http, then the SDK
+    }
+    const header = (name: string): string | undefined => a.headers.get(name);
+    if (cleanAnswer(a.status, header, range)) return a;
+    if (a.status === 403 && a.length <= 64 * 1024) {
+      // archived content: one request, never asked again (see open)
+      const parts: Buffer[] = [];
+      try {
+        await a.pipe((piece) => void parts.push(Buffer.from(piece)));
+      } catch {
+        return null;
+      }
+      const xml = Buffer.concat(parts).toString('utf8');
+      if (/<Code>InvalidObjectState<\/Code>/.test(xml)) return { frozen: true, storageClass: /<StorageClass>([^<]+)<\/StorageClass>/.exec(xml)?.[1] };
+      return null;
+    }
+    a.cancel();
+    return null;
+  }
+
+  /** Closes the idle connections of openPieces. */
+  close(): void {
+    this.raw?.close();
   }
 
   /** Host header and path of a full key (path-style: /bucket/key; else bucket.host/key). */
@@ -151,11 +204,19 @@ export interface FrozenAnswer {
 
 /** 200 for a whole object, or 206 of exactly the asked range (cut short only at the object's end). */
 function clean(res: IncomingMessage, range: { start: number; end: number } | undefined): boolean {
-  const length = Number(res.headers['content-length']);
+  return cleanAnswer(res.statusCode ?? 0, (name) => {
+    const v = res.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }, range);
+}
+
+/** clean() of a status and headers (lower-case names). */
+function cleanAnswer(status: number, header: (name: string) => string | undefined, range: { start: number; end: number } | undefined): boolean {
+  const length = Number(header('content-length'));
   if (!Number.isSafeInteger(length) || length < 0) return false;
-  if (range === undefined) return res.statusCode === 200;
-  if (res.statusCode !== 206) return false;
-  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? '').trim());
+  if (range === undefined) return status === 200;
+  if (status !== 206) return false;
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(header('content-range') ?? '').trim());
   if (!m) return false;
   const start = Number(m[1]);
   const end = Number(m[2]);

@@ -48,12 +48,14 @@ import {
   assertValidKey,
   assertValidPrefix,
   assertValidRange,
+  piecesOfStream,
   sliceStream,
   readStreamToBuffer,
   type ByteRange,
   type ListedObject,
   type ObjectInfo,
   type ObjectStorage,
+  type PieceReader,
   type PutBody,
   type PutIfResult,
   type PutOptions,
@@ -312,6 +314,25 @@ export class S3Storage implements ObjectStorage, TierStorage {
     assertValidKey(key);
     assertValidRange(range, key);
     return (await this.directOpen(key, range)) ?? this.sdkGet(key, range);
+  }
+
+  /**
+   * On a plain http endpoint the body is read into buffers used again (raw-http-get.ts);
+   * any answer but a clean one (and https) goes through get() (node:http, then the SDK).
+   */
+  async openPieces(key: string, range?: ByteRange): Promise<PieceReader> {
+    assertValidKey(key);
+    assertValidRange(range, key);
+    if (this.direct?.hasPieces) {
+      const res = await this.direct.openPieces(this.prefix + key, range);
+      if (res) {
+        this.directGets++;
+        this.requestCounts.set('GetObjectCommand', (this.requestCounts.get('GetObjectCommand') ?? 0) + 1);
+        if ('frozen' in res) throw new FrozenObjectError(key, res.storageClass, { status: 403 });
+        return res;
+      }
+    }
+    return piecesOfStream(await this.get(key, range));
   }
 
   private async sdkGet(key: string, range?: ByteRange): Promise<Readable> {

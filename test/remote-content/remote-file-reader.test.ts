@@ -4,6 +4,7 @@
  * returned, content not (yet) complete reported as such.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ENTRY_HEAD_SIZE } from '../../src/store/pack-format.js';
@@ -629,5 +630,69 @@ describe('over S3 (s3rver)', () => {
     const storage = new S3Storage({ bucket: 'media', prefix: 'team/film', endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: s3.credentials });
     const m = await pushed(storage);
     await checkByteExact(storage, m);
+  });
+
+  it('fetchChunks reads pack bodies into reused buffers (openPieces), byte-exact; a connection cut mid-body is asked again from the chunk it stopped in', async () => {
+    // a TCP relay to s3rver that cuts the first answer carrying a pack range after 100 KiB
+    // of it (the answer's head, then part of the body)
+    let cut = true;
+    let cuts = 0;
+    const relay = net.createServer((client) => {
+      const up = net.connect(new URL(s3.endpoint).port ? Number(new URL(s3.endpoint).port) : 80, '127.0.0.1');
+      let packRange = false;
+      let down = 0;
+      client.on('data', (d) => {
+        if (/^GET [^ ]*\.pack /m.test(d.toString('latin1')) && /range: bytes=/i.test(d.toString('latin1'))) packRange = true;
+        up.write(d);
+      });
+      up.on('data', (d: Buffer) => {
+        down += d.length;
+        if (cut && packRange && down > 100 * KiB) {
+          cut = false;
+          cuts++;
+          client.write(d.subarray(0, d.length - (down - 100 * KiB)), () => {
+            client.destroy();
+            up.destroy();
+          });
+          return;
+        }
+        client.write(d);
+      });
+      const end = (): void => {
+        client.destroy();
+        up.destroy();
+      };
+      up.on('error', end);
+      client.on('error', end);
+      up.on('close', end);
+      client.on('close', end);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
+      const storage = new S3Storage({ bucket: 'media', prefix: 'team/cut', endpoint, region: 'us-east-1', forcePathStyle: true, credentials: s3.credentials });
+      const m = await pushed(storage);
+      const manifest = Manifest.parse(await storage.getBuffer(manifestKey(m)));
+      const chunks = [...manifest.chunks()];
+      for (const attempt of ['cut', 'whole']) {
+        const before = storage.directGets;
+        const r = await openRemoteFile(storage, m, { maxRangeBytes: 1 << 20 });
+        const got = new Map<number, Buffer>();
+        let twice = 0;
+        await r.fetchChunks(0, chunks.length - 1, (i, c) => {
+          if (got.has(i)) twice++;
+          got.set(i, Buffer.from(c));
+        });
+        expect(twice).toBe(0);
+        expect(got.size).toBe(chunks.length);
+        for (const [i, c] of chunks.entries()) expect(got.get(i)!.equals(CONTENT.subarray(c.offset, c.offset + c.length)), `${attempt}: chunk ${i}`).toBe(true);
+        // every pack range went on the direct path (the pieces), none through the SDK
+        expect(storage.directGets - before).toBe(r.stats.requests);
+        await r.close();
+      }
+      expect(cuts).toBe(1);
+    } finally {
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
   });
 });

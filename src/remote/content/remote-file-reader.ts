@@ -38,13 +38,12 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { DitsUserError } from '../../errors.js';
 import { hashBytes, hashHex } from '../../hashing/blake3.js';
 import { CHUNK_ENTRY_SIZE, Manifest, MANIFEST_MAGIC, type ManifestHeader } from '../../manifest/manifest.js';
 import { decompress } from '../../store/compression.js';
 import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, encodeEntryHead } from '../../store/pack-format.js';
-import type { ObjectStorage } from '../../transfer/object-storage.js';
+import { openPieces, type ObjectStorage, type PieceReader } from '../../transfer/object-storage.js';
 import { StorageError } from '../../transfer/storage-error.js';
 import { indexKey, manifestKey, PACKS_PREFIX, packKey, parsePackKey } from './layout.js';
 import { decodeLocationTable, LocationTableError, locationTableKey, locationTableLeaves } from './location-table.js';
@@ -498,11 +497,11 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
     const expected = Buffer.allocUnsafe(ENTRY_HEAD_SIZE);
     for (let attempt = 0; attempt < 2 && next <= g.last; attempt++) {
       const start = offsetOf[next]! - ENTRY_HEAD_SIZE;
-      let body: Readable;
+      let body: PieceReader;
       try {
         stats.requests++;
         stats.rangeRequests++;
-        body = await storage.get(key, { start, end: g.end });
+        body = await openPieces(storage, key, { start, end: g.end });
         opts.access?.record('pack', key.slice(PACKS_PREFIX.length, -'.pack'.length));
       } catch (err) {
         const what = getFailure(err, g, key, attempt);
@@ -574,53 +573,21 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         next = ++i;
         if (i <= g.last) plain = Buffer.allocUnsafe(storedOf[i]!);
       };
-      // the body's pieces as events (no async iteration: a promise per piece costs more
-      // than the piece's work); paused while a zstd chunk decodes
+      // the body's pieces, each copied out before the next comes (openPieces: the storage
+      // may read them into buffers it uses again); reading waits while a zstd chunk decodes
       try {
-        await new Promise<void>((resolve, reject) => {
-          let settled = false;
-          let ended = false;
-          let waiting = false;
-          let closed = false;
-          const finish = (err?: unknown): void => {
-            if (settled) return;
-            settled = true;
-            if (err === undefined) resolve();
-            else reject(err);
-          };
-          const enough = (): boolean => problem !== undefined || i > g.last;
-          body.on('data', (piece: Buffer) => {
-            if (settled) return;
-            stats.rangeBytes += piece.length;
-            const wait = take(piece, 0);
-            if (wait === undefined) {
-              if (enough()) finish();
-              return;
-            }
-            waiting = true;
-            body.pause();
-            wait.then(() => {
-              waiting = false;
-              if (enough() || ended) finish();
-              else if (closed) finish(new Error(`the answer for ${key} ended early`));
-              else body.resume();
-            }, finish);
-          });
-          body.once('end', () => {
-            ended = true;
-            if (!waiting) finish();
-          });
-          body.once('error', (err: unknown) => finish(err));
-          body.once('close', () => {
-            closed = true;
-            if (!ended && !waiting) finish(new Error(`the answer for ${key} ended early`));
-          });
+        await body.pipe((piece) => {
+          if (!live) return false;
+          stats.rangeBytes += piece.length;
+          const wait = take(piece, 0);
+          if (wait === undefined) return problem === undefined && i <= g.last;
+          return wait.then(() => problem === undefined && i <= g.last);
         });
       } catch (err) {
         lastErr = err; // cut off mid-body: asked once more from the chunk it stopped in
       } finally {
         live = false;
-        body.destroy();
+        body.cancel();
       }
       if (problem === undefined && lastErr === undefined && next <= g.last) problem = { chunk: manifest.idAt(next), reason: 'is cut short (the pack ends early)' };
       if (problem !== undefined && g.loc.fromTable) return streamRefetch(next, g.last, `${key}: chunk ${problem.chunk} ${problem.reason}`, onChunk);
