@@ -105,6 +105,17 @@ export class CacheStore {
       .catch(() => {});
   }
 
+  /**
+   * Resolves when the chunks put so far may change (their borrowed writes have finished);
+   * rejects once the cache is closed (a write of them may still be under way).
+   */
+  fence(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the mount cache is closed'));
+    return this.store.writeFence().then(() => {
+      if (this.closed) throw new Error('the mount cache is closed');
+    });
+  }
+
   /** Resolves when every commit asked for so far is done (tests, and before close). */
   settled(): Promise<void> {
     return this.committing;

@@ -291,6 +291,18 @@ export class FileContent {
   async readInto(target: Buffer, offset: number, length: number, ra: ReadAhead = newReadAhead()): Promise<number> {
     const end = Math.min(this.size, offset + length, offset + target.length);
     if (end <= offset) return 0;
+    // the chunk buffers this read finds are not used again until it ends (chunk-pool.ts)
+    const pool = this.deps.ram.pool;
+    const epoch = pool.enter();
+    try {
+      return await this.readRange(target, offset, end, ra);
+    } finally {
+      pool.leave(epoch);
+    }
+  }
+
+  /** readInto's work, for bytes [offset, end) of the file (end within the file and target). */
+  private async readRange(target: Buffer, offset: number, end: number, ra: ReadAhead): Promise<number> {
     const sequential = offset === ra.next;
     ra.next = end;
     ra.window = sequential ? Math.min(MAX_READ_AHEAD, Math.max(MIN_READ_AHEAD, ra.window * 2)) : 0;
@@ -565,17 +577,24 @@ export class FileContent {
         out.set(j, p);
       }
       const cache = this.deps.cache;
+      const pool = this.deps.ram.pool;
+      if (cache) pool.fence ??= () => cache.fence();
       this.reader()
         .then((r) =>
-          r.fetchChunks(from, to, (j, c) => {
-            const entry = entries[j - from]!;
-            this.stats.remoteChunks++;
-            cache?.put(this.manifest.idRawAt(j), c);
-            entry.b = c;
-            entry.resolve(c);
-            if (entry.taken) this.dropAhead(j, entry, true);
-            this.trimAhead();
-          }),
+          r.fetchChunks(
+            from,
+            to,
+            (j, c) => {
+              const entry = entries[j - from]!;
+              this.stats.remoteChunks++;
+              cache?.put(this.manifest.idRawAt(j), c);
+              entry.b = c;
+              entry.resolve(c);
+              if (entry.taken) this.dropAhead(j, entry, true);
+              this.trimAhead();
+            },
+            (n) => pool.take(n),
+          ),
         )
         .catch((err: unknown) => {
           for (let j = from; j <= to; j++) {

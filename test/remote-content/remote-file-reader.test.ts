@@ -87,6 +87,38 @@ describe('over FileStorage', () => {
     m = await pushed(storage);
   });
 
+  it('through the mount\'s FileContent with a small RAM cache: chunk buffers are used again, and many reads at once (sequential and random, on several handles) each get exactly their bytes', async () => {
+    for (const withCache of [false, true]) {
+      const store = openStore(dirs);
+      const cache = withCache ? CacheStore.open(dirs.make('dits-rfr-pool-cache-'), 1 << 30) : null;
+      const ram = new RamCache(1 << 20);
+      const manifest = Manifest.parse(await storage.getBuffer(manifestKey(m)));
+      const fc = await FileContent.open({ oid: manifest.header.oid, size: CONTENT.length, manifest: m }, { store, cache, ram, remote: new RemoteSource(async () => [{ name: 'origin', storage }]) });
+      let x = 99;
+      const rnd = (k: number): number => {
+        x = (x * 1103515245 + 12345) % 2 ** 31;
+        return x % k;
+      };
+      const handle = async (sequential: boolean): Promise<void> => {
+        const ra = newReadAhead();
+        for (let n = 0, off = 0; n < 40; n++) {
+          const at = sequential ? off : rnd(CONTENT.length);
+          const len = 1 + rnd(128 * KiB);
+          const got = await fc.read(at, len, ra);
+          expect(got.equals(CONTENT.subarray(at, at + len)), `read(${at}, ${len})`).toBe(true);
+          off = (at + len) % CONTENT.length;
+        }
+      };
+      // several rounds: the RAM cache (1 MiB) lets chunks go all the time, the disk cache
+      // (when there is one) serves some of them the second time
+      for (let round = 0; round < 3; round++) await Promise.all([handle(true), handle(true), handle(false), handle(false)]);
+      if (!withCache) expect(ram.pool.stats.reused).toBeGreaterThan(0);
+      await fc.close();
+      cache?.close();
+      store.close();
+    }
+  });
+
   it('reads random ranges byte-exact, several packs and zstd chunks among them', async () => {
     const packs: string[] = [];
     let zstd = 0;

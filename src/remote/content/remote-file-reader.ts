@@ -119,9 +119,10 @@ export interface RemoteFileReader {
    * chunk is copied once out of the socket's pieces into a buffer of its own. Two GETs at
    * most in flight. Resolves once all are handed over; rejects at the first failure (the
    * chunks handed over before it were verified). A chunk that does not verify is read once
-   * more (from that chunk on); then RemoteChunkCorruptError.
+   * more (from that chunk on); then RemoteChunkCorruptError. `alloc(n)`: the buffer a chunk
+   * of n stored bytes is copied into (default a new one; the mount's come from a pool).
    */
-  fetchChunks(first: number, last: number, onChunk: (i: number, plain: Buffer) => void): Promise<void>;
+  fetchChunks(first: number, last: number, onChunk: (i: number, plain: Buffer) => void, alloc?: (n: number) => Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -487,7 +488,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
    * The group's chunks from `g.first` on, handed to `onChunk` one by one as they arrive and
    * verify (see fetchChunks); a problem asks once more from the chunk it hit.
    */
-  const streamGroup = async (g: Group, onChunk: (i: number, plain: Buffer) => void): Promise<void> => {
+  const streamGroup = async (g: Group, onChunk: (i: number, plain: Buffer) => void, alloc: (n: number) => Buffer = Buffer.allocUnsafe): Promise<void> => {
     const { packKeys, offsetOf, storedOf, codecOf } = g.loc;
     const key = packKeys[g.pack]!;
     let next = g.first;
@@ -505,7 +506,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         opts.access?.record('pack', key.slice(PACKS_PREFIX.length, -'.pack'.length));
       } catch (err) {
         const what = getFailure(err, g, key, attempt);
-        if (what.kind === 'relocate') return streamRefetch(next, g.last, what.why, onChunk, what.frozen);
+        if (what.kind === 'relocate') return streamRefetch(next, g.last, what.why, onChunk, what.frozen, alloc);
         if (what.kind === 'past-end') problem = { chunk: manifest.idAt(g.last), reason: 'lies past the end of the pack' };
         if (what.kind === 'past-end' || what.kind === 'again') continue;
         throw err;
@@ -515,7 +516,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
       // the byte of the pack the next piece starts at; chunk i's entry: head, then its body
       let pos = start;
       let i = next;
-      let plain = Buffer.allocUnsafe(storedOf[i]!);
+      let plain = alloc(storedOf[i]!);
       let live = true;
       /** Takes in piece[at..]; a promise when it has to wait (a zstd chunk decoding), then goes on by itself. */
       const take = (piece: Buffer, at: number): Promise<void> | undefined => {
@@ -571,7 +572,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         }
         onChunk(i, out);
         next = ++i;
-        if (i <= g.last) plain = Buffer.allocUnsafe(storedOf[i]!);
+        if (i <= g.last) plain = alloc(storedOf[i]!);
       };
       // the body's pieces, each copied out before the next comes (openPieces: the storage
       // may read them into buffers it uses again); reading waits while a zstd chunk decodes
@@ -590,7 +591,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         body.cancel();
       }
       if (problem === undefined && lastErr === undefined && next <= g.last) problem = { chunk: manifest.idAt(next), reason: 'is cut short (the pack ends early)' };
-      if (problem !== undefined && g.loc.fromTable) return streamRefetch(next, g.last, `${key}: chunk ${problem.chunk} ${problem.reason}`, onChunk);
+      if (problem !== undefined && g.loc.fromTable) return streamRefetch(next, g.last, `${key}: chunk ${problem.chunk} ${problem.reason}`, onChunk, undefined, alloc);
     }
     if (next > g.last) return;
     if (problem === undefined && lastErr !== undefined) throw lastErr;
@@ -612,12 +613,12 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
   };
 
   /** streamGroup's refetch: chunks [first, last] located again through the pack indexes, streamed in groups of their own. */
-  const streamRefetch = async (first: number, last: number, why: string, onChunk: (i: number, plain: Buffer) => void, frozen?: { err: StorageError; key: string }): Promise<void> => {
+  const streamRefetch = async (first: number, last: number, why: string, onChunk: (i: number, plain: Buffer) => void, frozen?: { err: StorageError; key: string }, alloc?: (n: number) => Buffer): Promise<void> => {
     await relocate(why);
     for (let i = first; i <= last; ) {
       const h = groupFrom(i, last);
       if (frozen !== undefined && h.loc.packKeys[h.pack] === frozen.key) throw frozen.err;
-      await streamGroup(h, onChunk);
+      await streamGroup(h, onChunk, alloc);
       i = h.last + 1;
     }
   };
@@ -715,7 +716,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         current = ahead;
       }
     },
-    async fetchChunks(first, last, onChunk) {
+    async fetchChunks(first, last, onChunk, alloc) {
       if (closed) throw new Error('the remote file reader is closed');
       if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 0 || last >= n) throw new RangeError(`invalid chunk range ${first}..${last}`);
       if (last >= filled) await whole();
@@ -728,7 +729,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
           while (nextFirst <= last && !failed) {
             const g = groupFrom(nextFirst, last);
             nextFirst = g.last + 1;
-            await streamGroup(g, onChunk);
+            await streamGroup(g, onChunk, alloc);
           }
         } catch (err) {
           failed = true;
