@@ -592,6 +592,8 @@ export class FileContent {
               entry.resolve(c);
               if (entry.taken) this.dropAhead(j, entry, true);
               this.trimAhead();
+              // the disk cache's writes behind (direct I/O copies what is put): this GET waits
+              return cache?.backpressure() ?? undefined;
             },
             (n) => pool.take(n),
           ),

@@ -238,6 +238,30 @@ describe('over FileStorage', () => {
     await r.close();
   });
 
+  it('fetchChunks: a taker that asks to wait (a promise) holds its GET until it resolves: at most one wait per GET in flight, every chunk byte-exact', async () => {
+    const manifest = Manifest.parse(await storage.getBuffer(manifestKey(m)));
+    const chunks = [...manifest.chunks()];
+    const r = await openRemoteFile(storage, m, { maxRangeBytes: 4 << 20 });
+    const got = new Map<number, Buffer>();
+    let pending = 0;
+    let most = 0;
+    await r.fetchChunks(0, chunks.length - 1, (i, c) => {
+      got.set(i, Buffer.from(c));
+      pending++;
+      most = Math.max(most, pending);
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          pending--;
+          resolve();
+        }, 2),
+      );
+    });
+    expect(got.size).toBe(chunks.length);
+    for (const [i, c] of chunks.entries()) expect(got.get(i)!.equals(CONTENT.subarray(c.offset, c.offset + c.length)), `chunk ${i}`).toBe(true);
+    expect(most).toBeLessThanOrEqual(2); // two GETs in flight at most, each waiting on its last chunk
+    await r.close();
+  });
+
   it('fetchChunks: a chunk that does not verify is asked once more from that chunk on, then fails; only verified chunks were handed over', async () => {
     const copy = dirs.make('dits-rfr-damaged2-');
     fs.cpSync(root, copy, { recursive: true });

@@ -121,8 +121,10 @@ export interface RemoteFileReader {
    * chunks handed over before it were verified). A chunk that does not verify is read once
    * more (from that chunk on); then RemoteChunkCorruptError. `alloc(n)`: the buffer a chunk
    * of n stored bytes is copied into (default a new one; the mount's come from a pool).
+   * `onChunk` may return a promise (never rejected): the GET's reading waits for it (the
+   * mount's disk cache asking to slow down).
    */
-  fetchChunks(first: number, last: number, onChunk: (i: number, plain: Buffer) => void, alloc?: (n: number) => Buffer): Promise<void>;
+  fetchChunks(first: number, last: number, onChunk: (i: number, plain: Buffer) => void | Promise<void>, alloc?: (n: number) => Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -488,7 +490,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
    * The group's chunks from `g.first` on, handed to `onChunk` one by one as they arrive and
    * verify (see fetchChunks); a problem asks once more from the chunk it hit.
    */
-  const streamGroup = async (g: Group, onChunk: (i: number, plain: Buffer) => void, alloc: (n: number) => Buffer = Buffer.allocUnsafe): Promise<void> => {
+  const streamGroup = async (g: Group, onChunk: (i: number, plain: Buffer) => void | Promise<void>, alloc: (n: number) => Buffer = Buffer.allocUnsafe): Promise<void> => {
     const { packKeys, offsetOf, storedOf, codecOf } = g.loc;
     const key = packKeys[g.pack]!;
     let next = g.first;
@@ -546,13 +548,18 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
           const idRaw = manifest.idRawAt(i);
           encodeEntryHead({ idRaw, codec: codecOf[i]!, rawLength: manifest.lengthAt(i), storedLength: stored }, expected, 0);
           if (!head.equals(expected)) problem = { chunk: idRaw.toString('hex'), reason: 'has an entry head that does not match the pack index' };
-          else if (codecOf[i] === CODEC_NONE) handOver(plain);
-          else if (codecOf[i] === CODEC_ZSTD) {
+          else if (codecOf[i] === CODEC_NONE) {
+            const wait = handOver(plain);
+            if (wait !== undefined) {
+              const rest = at;
+              return wait.then(() => take(piece, rest));
+            }
+          } else if (codecOf[i] === CODEC_ZSTD) {
             const rest = at;
             return decompress(plain).then(
               (out) => {
-                handOver(out);
-                return take(piece, rest);
+                const wait = handOver(out);
+                return wait === undefined ? take(piece, rest) : wait.then(() => take(piece, rest));
               },
               () => {
                 problem = { chunk: idRaw.toString('hex'), reason: 'has zstd data that does not decode' };
@@ -562,17 +569,18 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
         }
         return undefined;
       };
-      /** Chunk i decoded: checked against its id, then handed over. */
-      const handOver = (out: Buffer): void => {
-        if (!live) return; // this GET was given up (an error while a chunk decoded)
+      /** Chunk i decoded: checked against its id, then handed over; a promise when the taker asks to wait. */
+      const handOver = (out: Buffer): Promise<void> | undefined => {
+        if (!live) return undefined; // this GET was given up (an error while a chunk decoded)
         const idRaw = manifest.idRawAt(i);
         if (out.length !== manifest.lengthAt(i) || !hashBytes(out).equals(idRaw)) {
           problem = { chunk: idRaw.toString('hex'), reason: 'does not match its id' };
-          return;
+          return undefined;
         }
-        onChunk(i, out);
+        const wait = onChunk(i, out);
         next = ++i;
         if (i <= g.last) plain = alloc(storedOf[i]!);
+        return wait instanceof Promise ? wait : undefined;
       };
       // the body's pieces, each copied out before the next comes (openPieces: the storage
       // may read them into buffers it uses again); reading waits while a zstd chunk decodes
@@ -613,7 +621,7 @@ export async function openRemoteFile(storage: ObjectStorage, manifestId: string,
   };
 
   /** streamGroup's refetch: chunks [first, last] located again through the pack indexes, streamed in groups of their own. */
-  const streamRefetch = async (first: number, last: number, why: string, onChunk: (i: number, plain: Buffer) => void, frozen?: { err: StorageError; key: string }, alloc?: (n: number) => Buffer): Promise<void> => {
+  const streamRefetch = async (first: number, last: number, why: string, onChunk: (i: number, plain: Buffer) => void | Promise<void>, frozen?: { err: StorageError; key: string }, alloc?: (n: number) => Buffer): Promise<void> => {
     await relocate(why);
     for (let i = first; i <= last; ) {
       const h = groupFrom(i, last);
