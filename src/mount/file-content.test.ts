@@ -90,6 +90,27 @@ describe('FileContent (local store)', () => {
     }
   });
 
+  it('a read whose answer was given otherwise (timed out, unmounted) writes nothing more into its buffer', async () => {
+    const f = await fixture(2_000);
+    const id = hashHex(f.manifest);
+    f.store.putManifest(id, f.manifest);
+    const fc = await FileContent.open({ oid: f.oid, size: f.bytes.length, manifest: id }, deps(f.store));
+    try {
+      // the buffer is FUSE's: once the read is answered, it may hold another request's bytes
+      const target = Buffer.alloc(50_000, 0xee);
+      const stop = { stopped: false };
+      const pending = fc.readInto(target, 1_000, target.length, undefined, stop);
+      stop.stopped = true;
+      expect(await pending).toBe(0);
+      expect(target.every((b) => b === 0xee)).toBe(true);
+      // the same read, not stopped, fills it
+      expect(await fc.readInto(target, 1_000, target.length, undefined, { stopped: false })).toBe(target.length);
+      expect(target.equals(f.bytes.subarray(1_000, 1_000 + target.length))).toBe(true);
+    } finally {
+      await fc.close();
+    }
+  });
+
   it('a manifest whose chunk lengths fall short of its size: reads past the shortfall fail, never served from a wrong chunk', async () => {
     const f = await fixture(10_000);
     // the same chunks, a size 64 bytes larger than they add up to (its id is of these bytes)

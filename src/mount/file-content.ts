@@ -288,7 +288,7 @@ export class FileContent {
    * from the RAM cache, else a run of the local store (see loadRun), else the disk cache,
    * else the remote.
    */
-  async readInto(target: Buffer, offset: number, length: number, ra: ReadAhead = newReadAhead()): Promise<number> {
+  async readInto(target: Buffer, offset: number, length: number, ra: ReadAhead = newReadAhead(), stop?: { readonly stopped: boolean }): Promise<number> {
     const end = Math.min(this.size, offset + length, offset + target.length);
     if (end <= offset) return 0;
     const sequential = offset === ra.next;
@@ -308,6 +308,8 @@ export class FileContent {
       for (let k = 0; k < chunks.length; k++) {
         const i = first + k;
         const c = await chunks[k]!;
+        // the target is no longer this read's (its answer was given: timed out, unmounted)
+        if (stop?.stopped) return 0;
         const from = pos - this.starts[i]!;
         const take = Math.min(c.length - from, end - pos);
         c.copy(target, pos - offset, from, from + take);
