@@ -29,6 +29,7 @@ const OP_RELEASE = 3;
 const OP_READLINK = 4;
 const FIELDS = 8; // ino, mode, nlink, uid, gid, size, mtime (ms), blocks: as dits-fuse.c reads them
 
+const READ_AHEAD_KB = Number(process.env.DITS_FUSE_READ_AHEAD_KB) || 1024;
 const EIO = -5;
 const ETIMEDOUT = -110;
 
@@ -169,6 +170,16 @@ export function mountNative(binding: Binding, mountPoint: string, mounted: Mount
   // the kernel's connection, to abort at unmount (requests then fail at once, and libfuse's
   // threads end even while a process still holds a file open after the lazy detach)
   const connection = connectionOf(mountPoint);
+  // the kernel reads ahead 128 KiB by default: a sequential reader then asks 128-256 KiB at
+  // a time. libfuse3 takes requests of up to 1 MiB (FUSE's max_pages): a read-ahead of that
+  // much makes a quarter of the round trips (root only; otherwise it stays as it is)
+  if (connection !== null) {
+    try {
+      fs.writeFileSync(`/sys/class/bdi/0:${connection}/read_ahead_kb`, String(READ_AHEAD_KB));
+    } catch {
+      // not root: the kernel's default read-ahead
+    }
+  }
   let unmounting: Promise<void> | null = null;
   return {
     unmount() {
