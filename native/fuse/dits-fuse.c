@@ -5,7 +5,7 @@
 // (fuse-native sends each of them to the event loop and back: about 90 us a file in
 // `ls -lR`, against about 30 us here). Only open, read, release and readlink go to
 // JavaScript. Everything that would change the tree answers EROFS. See src/mount/README.md.
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #define NAPI_VERSION 8
 #include <fuse.h>
 #include <node_api.h>
@@ -302,8 +302,18 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
 
 static void *run_loop(void *arg) {
   mount_t *m = (mount_t *)arg;
-  struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 10};
-  m->loop_result = fuse_loop_mt(m->fuse, &cfg);
+  struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+  if (cfg == NULL) {
+    m->loop_result = -ENOMEM;
+    return NULL;
+  }
+  fuse_loop_cfg_set_idle_threads(cfg, 10);
+  // a thread per request waiting on JavaScript (a read on a slow remote waits up to 120 s):
+  // libfuse's default of 10 would leave an 11th request, even a getattr answered here,
+  // waiting behind them
+  fuse_loop_cfg_set_max_threads(cfg, 256);
+  m->loop_result = fuse_loop_mt(m->fuse, cfg);
+  fuse_loop_cfg_destroy(cfg);
   return NULL;
 }
 
