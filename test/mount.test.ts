@@ -215,6 +215,11 @@ describe.skipIf(!FUSE)('git dits mount (local content)', () => {
         fs.accessSync(path.join(dir, 'deep/er/b.mov'), fs.constants.R_OK);
         const df = spawnSync('df', ['-i', dir], { encoding: 'utf8' });
         expect(df.status, df.stderr).toBe(0);
+        if (name === 'native' && nativeBuilt && process.getuid?.() === 0) {
+          // the kernel reads ahead 1 MiB on it (set after FUSE's init, which would lower it back)
+          const dev = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[4] === dir)![2];
+          expect(fs.readFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, 'utf8').trim()).toBe('1024');
+        }
       } finally {
         m.child.kill('SIGTERM');
       }

@@ -172,9 +172,12 @@ export function mountNative(binding: Binding, mountPoint: string, mounted: Mount
   const connection = connectionOf(mountPoint);
   // the kernel reads ahead 128 KiB by default: a sequential reader then asks 128-256 KiB at
   // a time. libfuse3 takes requests of up to 1 MiB (FUSE's max_pages): a read-ahead of that
-  // much makes a quarter of the round trips (root only; otherwise it stays as it is)
+  // much makes a quarter of the round trips (root only; otherwise it stays as it is). Set
+  // once the kernel has FUSE's init answer, which would lower it back: a statfs (answered
+  // by the binding, not JavaScript) waits for that
   if (connection !== null) {
     try {
+      fs.statfsSync(mountPoint);
       fs.writeFileSync(`/sys/class/bdi/0:${connection}/read_ahead_kb`, String(READ_AHEAD_KB));
     } catch {
       // not root: the kernel's default read-ahead
