@@ -323,6 +323,26 @@ describe.skipIf(!FUSE)('git dits mount (local content)', () => {
     expect(await m.exited).toBe(0);
   });
 
+  it('git dits umount ends the mount at once while another process holds a file of it open', async () => {
+    const dir = mountDir('held');
+    const m = await mount(repo, dir);
+    const holder = spawn('sh', ['-c', `exec 3<'${path.join(dir, 'a.mov')}'; sleep 30`], { stdio: 'ignore' });
+    live.add(holder);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const started = Date.now();
+      const u = await run(DITS_BIN, ['umount', dir], { cwd: repo });
+      expect(u.status, u.stderr).toBe(0);
+      expect(await m.exited).toBe(0);
+      // not held up until the holder lets go (30 s)
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(isMounted(dir)).toBe(false);
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
   it('a mount killed with files open is cleaned by the next umount, and by the next mount', async () => {
     const dir = mountDir('killed');
     let m = await mount(repo, dir);

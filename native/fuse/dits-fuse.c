@@ -54,8 +54,7 @@ typedef struct mount {
   size_t slot_mask;
   uint64_t files;
   napi_threadsafe_function tsfn;
-  napi_async_work unmount_work;
-  napi_ref unmount_cb;
+  napi_threadsafe_function done;  // the unmount's answer to JavaScript
   int unmounted;
 } mount_t;
 
@@ -484,46 +483,58 @@ oom:
   return NULL;
 }
 
-static void unmount_execute(napi_env env, void *data) {
-  (void)env;
-  mount_t *m = (mount_t *)data;
-  // the kernel side is gone (JavaScript detached it and aborted the connection): libfuse's
-  // threads end once every request JavaScript holds has been answered
+// On a thread of its own (not libuv's pool: a join that waits would hold up the process's
+// exit, which waits for the pool): libfuse's threads end once the kernel side is gone (the
+// mount point detached and the connection aborted by JavaScript) and every request held in
+// JavaScript is answered; then JavaScript hears of it through `done`.
+static void *unmount_thread(void *arg) {
+  mount_t *m = (mount_t *)arg;
   fuse_exit(m->fuse);
-  if (m->thread_started) pthread_join(m->thread, NULL);
-  fuse_unmount(m->fuse);
+  pthread_join(m->thread, NULL);
+  // (no fuse_unmount: the mount point is detached already; destroying closes the device)
   fuse_destroy(m->fuse);
   m->fuse = NULL;
+  napi_call_threadsafe_function(m->done, NULL, napi_tsfn_blocking);
+  napi_release_threadsafe_function(m->done, napi_tsfn_release);
+  return NULL;
 }
 
-static void unmount_complete(napi_env env, napi_status status, void *data) {
-  (void)status;
-  mount_t *m = (mount_t *)data;
+static void call_done(napi_env env, napi_value fn, void *context, void *data) {
+  (void)data;
+  mount_t *m = (mount_t *)context;
+  if (env == NULL) return;
   m->unmounted = 1;
   napi_release_threadsafe_function(m->tsfn, napi_tsfn_release);
-  napi_value cb, undefined;
+  napi_value undefined;
   napi_get_undefined(env, &undefined);
-  if (napi_get_reference_value(env, m->unmount_cb, &cb) == napi_ok) napi_call_function(env, undefined, cb, 0, NULL, NULL);
-  napi_delete_reference(env, m->unmount_cb);
-  napi_delete_async_work(env, m->unmount_work);
+  if (fn != NULL) napi_call_function(env, undefined, fn, 0, NULL, NULL);
 }
 
-// unmount(handle, callback): after JavaScript has detached the mount point
+// unmount(handle, done): after JavaScript has detached the mount point
 static napi_value js_unmount(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   mount_t *m = NULL;
   CHECK(napi_get_value_external(env, argv[0], (void **)&m));
-  if (m == NULL || m->fuse == NULL || m->unmount_work != NULL) {
+  if (m == NULL || m->fuse == NULL || m->done != NULL) {
     napi_throw_error(env, NULL, "dits-fuse: not mounted");
     return NULL;
   }
-  CHECK(napi_create_reference(env, argv[1], 1, &m->unmount_cb));
   napi_value name;
   CHECK(napi_create_string_utf8(env, "dits-fuse-unmount", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, unmount_execute, unmount_complete, m, &m->unmount_work));
-  CHECK(napi_queue_async_work(env, m->unmount_work));
+  CHECK(napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, m, call_done, &m->done));
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int err = pthread_create(&t, &attr, unmount_thread, m);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    napi_release_threadsafe_function(m->done, napi_tsfn_abort);
+    m->done = NULL;
+    napi_throw_error(env, NULL, "dits-fuse: cannot start the unmount's thread");
+  }
   return NULL;
 }
 

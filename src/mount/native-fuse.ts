@@ -195,12 +195,14 @@ export function mountNative(binding: Binding, mountPoint: string, mounted: Mount
             // not root, or gone already: the detach ends the connection once nothing is open
           }
         }
-        // libfuse's threads end once every request held here is answered; a process that
-        // still holds a file open keeps an unaborted connection, and the process ends anyway
+        // libfuse's threads end once every request held here is answered. Where the
+        // connection could not be aborted (fusectl not mounted at /sys/fs/fuse/connections,
+        // or not root), a process that still holds a file open keeps it: this process then
+        // goes on, and its exit closes the connection (that holder's reads fail from then on)
         const t = setTimeout(() => {
-          o.log('the FUSE connection did not end within 10 s of the unmount (a process still holds a file open?)');
+          o.log('a process still holds a file of the mount open: its reads fail once this process has exited');
           resolve();
-        }, 10_000);
+        }, 2_000);
         t.unref();
         binding.unmount(handle, () => {
           clearTimeout(t);
