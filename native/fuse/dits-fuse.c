@@ -27,9 +27,31 @@ enum { A_INO, A_MODE, A_NLINK, A_UID, A_GID, A_SIZE, A_MTIME_MS, A_BLOCKS, A_FIE
 typedef struct entry {
   char *path;        // "/", "/a", "/a/b.mov"
   const char *name;  // inside path: after its last '/'
-  struct stat st;
+  // the attributes, kept small (a struct stat is 144 bytes; a tree may have a million paths)
+  uint64_t ino;
+  int64_t size, blocks, mtime_ms;
+  uint32_t mode, nlink, uid, gid;
   int32_t first_child, last_child, next_sibling;
 } entry_t;
+
+static void stat_of(const entry_t *e, struct stat *st) {
+  memset(st, 0, sizeof *st);
+  st->st_ino = (ino_t)e->ino;
+  st->st_mode = (mode_t)e->mode;
+  st->st_nlink = (nlink_t)e->nlink;
+  st->st_uid = (uid_t)e->uid;
+  st->st_gid = (gid_t)e->gid;
+  st->st_size = (off_t)e->size;
+  st->st_blksize = 4096;
+  st->st_blocks = (blkcnt_t)e->blocks;
+  int64_t sec = e->mtime_ms / 1000, ms = e->mtime_ms % 1000;
+  if (ms < 0) {  // before 1970
+    ms += 1000;
+    sec -= 1;
+  }
+  struct timespec t = {.tv_sec = (time_t)sec, .tv_nsec = (long)(ms * 1000000)};
+  st->st_mtim = st->st_atim = st->st_ctim = t;
+}
 
 typedef struct request {
   int op;
@@ -87,7 +109,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
   mount_t *m = mount_of();
   int32_t e = find(m, path);
   if (e < 0) return -ENOENT;
-  *st = m->entries[e].st;
+  stat_of(&m->entries[e], st);
   return 0;
 }
 
@@ -98,13 +120,16 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
   mount_t *m = mount_of();
   int32_t e = find(m, path);
   if (e < 0) return -ENOENT;
-  if (!S_ISDIR(m->entries[e].st.st_mode)) return -ENOTDIR;
+  if (!S_ISDIR(m->entries[e].mode)) return -ENOTDIR;
   // every entry with its attributes: the kernel then needs no lookup per name (readdirplus)
   int plus = (flags & FUSE_READDIR_PLUS) != 0;
-  fill(buf, ".", &m->entries[e].st, 0, plus ? FUSE_FILL_DIR_PLUS : 0);
+  struct stat st;
+  stat_of(&m->entries[e], &st);
+  fill(buf, ".", &st, 0, plus ? FUSE_FILL_DIR_PLUS : 0);
   fill(buf, "..", NULL, 0, 0);
   for (int32_t c = m->entries[e].first_child; c >= 0; c = m->entries[c].next_sibling) {
-    if (fill(buf, m->entries[c].name, &m->entries[c].st, 0, plus ? FUSE_FILL_DIR_PLUS : 0)) break;
+    stat_of(&m->entries[c], &st);
+    if (fill(buf, m->entries[c].name, &st, 0, plus ? FUSE_FILL_DIR_PLUS : 0)) break;
   }
   return 0;
 }
@@ -383,17 +408,14 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     e->name = slash ? slash + 1 : e->path;
     e->first_child = e->last_child = e->next_sibling = -1;
     const double *f = a + (size_t)i * A_FIELDS;
-    e->st.st_ino = (ino_t)f[A_INO];
-    e->st.st_mode = (mode_t)f[A_MODE];
-    e->st.st_nlink = (nlink_t)f[A_NLINK];
-    e->st.st_uid = (uid_t)f[A_UID];
-    e->st.st_gid = (gid_t)f[A_GID];
-    e->st.st_size = (off_t)f[A_SIZE];
-    e->st.st_blksize = 4096;
-    e->st.st_blocks = (blkcnt_t)f[A_BLOCKS];
-    int64_t ms = (int64_t)f[A_MTIME_MS];
-    struct timespec t = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)((ms % 1000) * 1000000)};
-    e->st.st_mtim = e->st.st_atim = e->st.st_ctim = t;
+    e->ino = (uint64_t)f[A_INO];
+    e->mode = (uint32_t)f[A_MODE];
+    e->nlink = (uint32_t)f[A_NLINK];
+    e->uid = (uint32_t)f[A_UID];
+    e->gid = (uint32_t)f[A_GID];
+    e->size = (int64_t)f[A_SIZE];
+    e->blocks = (int64_t)f[A_BLOCKS];
+    e->mtime_ms = (int64_t)f[A_MTIME_MS];
     size_t k = (size_t)hash_path(e->path) & m->slot_mask;
     while (m->slots[k] >= 0) {
       if (strcmp(m->entries[m->slots[k]].path, e->path) == 0) {
@@ -405,7 +427,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     }
     m->slots[k] = (int32_t)i;
   }
-  if (strcmp(m->entries[0].path, "/") != 0 || !S_ISDIR(m->entries[0].st.st_mode)) {
+  if (strcmp(m->entries[0].path, "/") != 0 || !S_ISDIR(m->entries[0].mode)) {
     napi_throw_type_error(env, NULL, "dits-fuse: the first entry must be the directory \"/\"");
     free_mount(m);
     return NULL;
@@ -424,7 +446,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
       parent[plen] = 0;
     }
     int32_t p = find(m, parent);
-    if (p < 0 || !S_ISDIR(m->entries[p].st.st_mode)) {
+    if (p < 0 || !S_ISDIR(m->entries[p].mode)) {
       napi_throw_error(env, NULL, "dits-fuse: an entry whose directory is not in the table");
       free_mount(m);
       return NULL;
