@@ -38,9 +38,11 @@ function blake3Sources() {
   return null;
 }
 
+class Skipped extends Error {}
+
 function fallback(why) {
   console.log(`dits: native chunker not built (${why}); the JavaScript chunker will be used.`);
-  process.exit(0);
+  throw new Skipped(why);
 }
 
 try {
@@ -84,5 +86,31 @@ try {
   if (!existsSync(join(root, 'native', 'build', 'Release', 'dits_chunker.node'))) fallback('no addon produced');
   if (verbose) console.log('dits: native chunker built.');
 } catch (err) {
-  fallback(err instanceof Error ? err.message : String(err));
+  if (!(err instanceof Skipped)) console.log(`dits: native chunker not built (${err instanceof Error ? err.message : String(err)}); the JavaScript chunker will be used.`);
+}
+
+// Dits' read-only FUSE binding (native/fuse/ -> native/fuse/build/Release/dits_fuse.node),
+// on libfuse3's headers (Debian's libfuse3-dev, with pkg-config). Without it, read-only
+// mounts use fuse-native, as writable ones do.
+try {
+  const gyp = [join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), process.env.npm_config_node_gyp].find((p) => p !== undefined && p !== '' && existsSync(p));
+  const pc = spawnSync('pkg-config', ['--exists', 'fuse3']);
+  if (process.platform !== 'linux') {
+    if (verbose) console.log('dits: FUSE binding not built (Linux only).');
+  } else if (gyp === undefined) {
+    console.log('dits: FUSE binding not built (node-gyp not found); read-only mounts will use fuse-native.');
+  } else if (pc.error || pc.status !== 0) {
+    console.log('dits: FUSE binding not built (no libfuse3 headers: install libfuse3-dev and pkg-config); read-only mounts will use fuse-native.');
+  } else {
+    const args = [gyp, 'rebuild', '--directory', join('native', 'fuse')];
+    const prefix = join(dirname(process.execPath), '..');
+    if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
+    const r = spawnSync(process.execPath, args, { cwd: root, stdio: verbose ? 'inherit' : ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 300_000 });
+    if (r.error || r.status !== 0 || !existsSync(join(root, 'native', 'fuse', 'build', 'Release', 'dits_fuse.node'))) {
+      const lastError = `${r.stderr ?? ''}`.split('\n').filter((l) => /error/i.test(l)).pop();
+      console.log(`dits: FUSE binding not built (${r.error?.message ?? lastError?.trim().slice(0, 160) ?? `node-gyp exited with ${r.status ?? r.signal}`}); read-only mounts will use fuse-native.`);
+    } else if (verbose) console.log('dits: FUSE binding built.');
+  }
+} catch (err) {
+  console.log(`dits: FUSE binding not built (${err instanceof Error ? err.message : String(err)}); read-only mounts will use fuse-native.`);
 }

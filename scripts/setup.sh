@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # librust-blake3-dev: the BLAKE3 C library's sources (with its x86-64 assembly), which the
 # native addon is built with (scripts/build-native.mjs); without them it uses its own BLAKE3.
 # libfuse2, fuse3: `git dits mount` (fuse-native's prebuilt addon links libfuse.so.2; the
-# unmount runs fusermount, which fuse3 provides).
-packages=(ffmpeg git-lfs restic rclone b3sum libfuse2 fuse3 python3 make g++ librust-blake3-dev)
+# unmount runs fusermount, which fuse3 provides). libfuse3-dev, pkg-config: Dits' own FUSE
+# binding for read-only mounts (native/fuse/); without them those use fuse-native too.
+packages=(ffmpeg git-lfs restic rclone b3sum libfuse2 fuse3 libfuse3-dev pkg-config python3 make g++ librust-blake3-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -37,7 +38,7 @@ fi
 # The addon is built by npm install; again when its sources (or the BLAKE3 sources found)
 # changed since it was built.
 native_stamp="node_modules/.dits-native"
-native_want="$(cat native/*.c native/*.h native/binding.gyp scripts/build-native.mjs | sha256sum | cut -d' ' -f1) $(node --version) $(ls -d /usr/share/cargo/registry/blake3-* 2>/dev/null | tr '\n' ' ')"
+native_want="$(cat native/*.c native/*.h native/binding.gyp native/fuse/*.c native/fuse/binding.gyp scripts/build-native.mjs | sha256sum | cut -d' ' -f1) $(node --version) $(ls -d /usr/share/cargo/registry/blake3-* 2>/dev/null | tr '\n' ' ')"
 if [ -z "${installed:-}" ] && [ "$(cat "$native_stamp" 2>/dev/null)" != "$native_want" ]; then
   echo "setup: building the native addon"
   node scripts/build-native.mjs

@@ -11,7 +11,7 @@ import { hashBytes, hashHex } from '../hashing/blake3.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
 import { ManifestBuilder } from '../manifest/manifest.js';
 import { treeCv } from '../hashing/tree-cv.js';
-import { FileContent } from './file-content.js';
+import { FileContent, MAX_READ_AHEAD, MIN_READ_AHEAD, advanceReadAhead, newReadAhead } from './file-content.js';
 import { RamCache } from './ram-cache.js';
 
 const dirs: string[] = [];
@@ -87,6 +87,27 @@ describe('FileContent (local store)', () => {
     } finally {
       await fc.close();
       f.store.close();
+    }
+  });
+
+  it('a read whose answer was given otherwise (timed out, unmounted) writes nothing more into its buffer', async () => {
+    const f = await fixture(2_000);
+    const id = hashHex(f.manifest);
+    f.store.putManifest(id, f.manifest);
+    const fc = await FileContent.open({ oid: f.oid, size: f.bytes.length, manifest: id }, deps(f.store));
+    try {
+      // the buffer is FUSE's: once the read is answered, it may hold another request's bytes
+      const target = Buffer.alloc(50_000, 0xee);
+      const stop = { stopped: false };
+      const pending = fc.readInto(target, 1_000, target.length, undefined, stop);
+      stop.stopped = true;
+      expect(await pending).toBe(0);
+      expect(target.every((b) => b === 0xee)).toBe(true);
+      // the same read, not stopped, fills it
+      expect(await fc.readInto(target, 1_000, target.length, undefined, { stopped: false })).toBe(target.length);
+      expect(target.equals(f.bytes.subarray(1_000, 1_000 + target.length))).toBe(true);
+    } finally {
+      await fc.close();
     }
   });
 
@@ -172,3 +193,32 @@ describe('FileContent (local store)', () => {
   });
 });
 
+describe('advanceReadAhead', () => {
+  const L = 1 << 20;
+  it('a sequential reader whose requests arrive a little out of order stays sequential, and its window grows', () => {
+    const ra = newReadAhead();
+    expect(advanceReadAhead(ra, 0, L, L)).toBe(false); // the first read: nothing to continue
+    expect(advanceReadAhead(ra, L, L, 2 * L)).toBe(true);
+    expect(ra.window).toBe(MIN_READ_AHEAD);
+    // [3L, 4L) comes before [2L, 3L): it jumps the gap, then the late one fills it
+    expect(advanceReadAhead(ra, 3 * L, L, 4 * L)).toBe(true);
+    expect(advanceReadAhead(ra, 2 * L, L, 3 * L)).toBe(true);
+    expect(ra.next).toBe(4 * L);
+    expect(advanceReadAhead(ra, 4 * L, L, 5 * L)).toBe(true);
+    for (let k = 5; k < 20; k++) advanceReadAhead(ra, k * L, L, (k + 1) * L);
+    expect(ra.window).toBe(MAX_READ_AHEAD);
+  });
+
+  it('random reads, even close together, are not sequential and keep no window', () => {
+    const ra = newReadAhead();
+    const b = 4096;
+    for (const off of [500_000, 120_000, 900_000, 130_000, 700_000, 730_000]) {
+      expect(advanceReadAhead(ra, off, b, off + b)).toBe(false);
+      expect(ra.window).toBe(0);
+    }
+    // a read back inside a stretch already read is not a late one either
+    advanceReadAhead(ra, 0, b, b);
+    advanceReadAhead(ra, b, b, 2 * b);
+    expect(advanceReadAhead(ra, 0, b, b)).toBe(false);
+  });
+});

@@ -50,15 +50,22 @@ export type MountPointState =
   | { kind: 'other'; fsType: string; source: string };
 
 
-/** Whether a stat of the directory fails the way a FUSE mount without its process does. */
+/**
+ * Whether the directory fails the way a FUSE mount without its process does (ECONNREFUSED:
+ * a mount whose file system never finished starting). Opened, not only stat'ed: the kernel
+ * may answer a stat from attributes it keeps (an hour, for a read-only Dits mount) without
+ * asking the dead process.
+ */
 export function isDisconnected(dir: string): boolean {
   try {
     fs.statSync(dir);
+    fs.opendirSync(dir).closeSync();
     return false;
   } catch (err) {
-    return errnoCode(err) === 'ENOTCONN' || errnoCode(err) === 'ECONNABORTED';
+    return DISCONNECTED.has(errnoCode(err) ?? '');
   }
 }
+const DISCONNECTED = new Set(['ENOTCONN', 'ECONNABORTED', 'ECONNREFUSED']);
 
 /** `dir` must be absolute (and resolved, as the kernel lists it). The last mount on it counts. */
 export function mountPointState(dir: string): MountPointState {
@@ -69,7 +76,8 @@ export function mountPointState(dir: string): MountPointState {
   if (m && top.fsType.startsWith('fuse')) {
     const pid = Number(m[1]);
     const alive = processAlive(pid);
-    return { kind: 'dits', pid, alive, stale: !alive || isDisconnected(dir) };
+    // (never probed from the mount's own process: its file system answers on this thread)
+    return { kind: 'dits', pid, alive, stale: !alive || (pid !== process.pid && isDisconnected(dir)) };
   }
   if (top.fsType.startsWith('fuse') && isDisconnected(dir)) return { kind: 'dits', pid: 0, alive: false, stale: true };
   return { kind: 'other', fsType: top.fsType, source: top.source };
@@ -101,7 +109,7 @@ export function resolveMountPoint(dir: string): string {
   } catch (err) {
     // a stale mount cannot be resolved, nor a path not made yet: their parent can
     const code = errnoCode(err);
-    if (code === 'ENOTCONN' || code === 'ECONNABORTED' || code === 'ENOENT') {
+    if (DISCONNECTED.has(code ?? '') || code === 'ENOENT') {
       const parent = path.dirname(abs);
       return parent === abs ? abs : path.join(resolveMountPoint(parent), path.basename(abs));
     }

@@ -16,6 +16,7 @@ import { ChunkStore } from '../store/chunk-store.js';
 import { BlobReader } from './blob-reader.js';
 import { CacheStore } from './cache-store.js';
 import { EROFS, ENOENT, MountedRevision } from './mounted-revision.js';
+import { loadNativeFuse, mountNative, type NativeMount } from './native-fuse.js';
 import { detachMount, mountPointState, readMounts, readRecord, removeRecord, writeRecord } from './mount-point.js';
 import { processAlive } from '../process-alive.js';
 import { RamCache } from './ram-cache.js';
@@ -53,6 +54,8 @@ export interface MountSession {
   /** Set for a writable mount. */
   writable: WritableRevision | null;
   cache: CacheStore;
+  /** Which FUSE binding serves it, and why not Dits' own where that is not it (for the log). */
+  binding: string;
   unmount(): Promise<void>;
 }
 
@@ -126,6 +129,25 @@ interface FuseInstance {
 }
 type FuseClass = new (mnt: string, ops: Record<string, unknown>, opts: Record<string, unknown>) => FuseInstance;
 
+/** The native binding in fuse-native's shape (mount, unmount), so the session treats both alike. */
+function nativeInstance(binding: NonNullable<ReturnType<typeof loadNativeFuse>['binding']>, mountPoint: string, mounted: MountedRevision, log: (line: string) => void): FuseInstance {
+  let m: NativeMount | null = null;
+  return {
+    mount(cb) {
+      try {
+        m = mountNative(binding, mountPoint, mounted, { fsname: `dits@${process.pid}`, readTimeout: 120_000, timeout: 30_000, log });
+        cb(null);
+      } catch (err) {
+        cb(err instanceof Error ? err : new Error(String(err)));
+      }
+    },
+    unmount(cb) {
+      if (!m) return cb(null);
+      m.unmount().then(() => cb(null), cb);
+    },
+  };
+}
+
 function loadFuse(): FuseClass {
   const require = createRequire(import.meta.url);
   try {
@@ -141,7 +163,8 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   if (!fs.existsSync('/dev/fuse')) {
     throw new DitsUserError('fuse-unavailable', '/dev/fuse does not exist on this machine', { hint: 'load the fuse kernel module (`modprobe fuse`), or in a container pass --device /dev/fuse' });
   }
-  const Fuse = loadFuse();
+  // fuse-native is loaded (and checked) before anything is set up, unless Dits' own binding serves
+  const Fuse = o.writable || !loadNativeFuse().binding ? loadFuse() : null;
   prepareMountPoint(o.mountPoint, o.repo.ditsDir, o.log);
   const tree = await loadRevisionTree(o.repo.workTree, o.rev);
   const store = ChunkStore.open(o.repo.ditsDir, { create: true });
@@ -267,7 +290,10 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   // changing operations wait here while a commit-mount of this live mount runs (live-control.ts)
   const gate: Gate = { held: null };
   if (writable) Object.assign(ops, writableOps(writable, gate));
-  const fuse = new Fuse(o.mountPoint, ops, {
+  // read-only: Dits' own binding answers names and attributes without the event loop
+  // (native-fuse.ts); writable mounts change their tree, and go through fuse-native
+  const native = writable ? null : loadNativeFuse().binding ?? null;
+  const fuse: FuseInstance = native ? nativeInstance(native, o.mountPoint, mounted, o.log) : new (Fuse ?? loadFuse())(o.mountPoint, ops, {
     fsname: `dits@${process.pid}`,
     subtype: 'dits',
     // the tree never changes while mounted: the kernel may keep names, attributes and pages
@@ -330,6 +356,7 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
     mounted,
     writable,
     cache,
+    binding: native ? "Dits' FUSE binding (libfuse3)" : `fuse-native (libfuse2)${writable ? '' : `: ${loadNativeFuse().error ?? ''}`}`,
     unmount() {
       unmounting ??= (async () => {
         // waiting reads answer EIO now, not after the unmount; the overlay is synced and kept

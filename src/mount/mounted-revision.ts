@@ -63,6 +63,11 @@ interface Handle {
 /** Versions kept open after their last handle closes (their manifest and remote reader). */
 const RECENT_CONTENTS = 32;
 
+/** Set once a read's answer was given otherwise: the read stops writing into its buffer. */
+export interface ReadStop {
+  readonly stopped: boolean;
+}
+
 export class MountedRevision {
   private readonly handles = new Map<number, Handle>();
   private nextFd = 1;
@@ -187,23 +192,32 @@ export class MountedRevision {
     }
   }
 
-  /** Reads into `buf`; the byte count (0 at or past the end), or a negative errno. */
-  read(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+  /**
+   * Reads into `buf`; the byte count (0 at or past the end), or a negative errno. `stop`:
+   * set by the caller once it answered otherwise (timed out): nothing is written to `buf`
+   * after that.
+   */
+  read(fd: number, buf: Buffer, length: number, position: number, stop?: ReadStop): Promise<number> {
     if (this.closed) return Promise.resolve(EIO);
     const h = this.handles.get(fd);
     if (!h) return Promise.resolve(EBADF);
-    return Promise.race([this.readHandle(h, buf, length, position), this.closing]);
+    return Promise.race([this.readHandle(h, buf, length, position, stop), this.closing]);
   }
 
-  private async readHandle(h: Handle, buf: Buffer, length: number, position: number): Promise<number> {
+  private async readHandle(h: Handle, buf: Buffer, length: number, position: number, stop?: ReadStop): Promise<number> {
     try {
       let data: Buffer;
+      // writes into FUSE's buffer only while it is still this read's (not once the mount closed)
+      const closed = (): boolean => this.closed;
+      const live: ReadStop = {
+        get stopped() {
+          return stop?.stopped === true || closed();
+        },
+      };
       if (h.content) {
         const c = await h.content;
-        // into FUSE's buffer directly; nothing was copied into it if the mount closed meanwhile
-        const scratch = this.closed ? Buffer.alloc(0) : buf;
-        const n = await c.readInto(scratch, position, length, h.ra);
-        return this.closed ? EIO : n;
+        const n = await c.readInto(live.stopped ? Buffer.alloc(0) : buf, position, length, h.ra, live);
+        return live.stopped ? EIO : n;
       } else {
         const key = `blob:${h.node.blobOid}`;
         let blob = this.opts.deps.ram.get(key);
@@ -213,7 +227,7 @@ export class MountedRevision {
         }
         data = position >= blob.length ? Buffer.alloc(0) : blob.subarray(position, Math.min(blob.length, position + length));
       }
-      if (this.closed) return EIO;
+      if (live.stopped) return EIO;
       data.copy(buf, 0, 0, Math.min(length, data.length));
       return Math.min(length, data.length);
     } catch (err) {

@@ -93,7 +93,7 @@ async function runMount(args: string[], ctx: CliContext): Promise<number> {
     out(ctx, `Mounted ${what}.`);
     out(ctx, `Press Ctrl-C or run \`git dits umount ${mountPoint}\` to unmount.`);
   }
-  log(`mounted ${what} (cache ${formatBytes(cacheBytes)} on disk, ${formatBytes(memoryBytes)} in RAM)`);
+  log(`mounted ${what} (cache ${formatBytes(cacheBytes)} on disk, ${formatBytes(memoryBytes)} in RAM; through ${session.binding})`);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
