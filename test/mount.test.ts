@@ -207,6 +207,8 @@ describe.skipIf(!FUSE)('git dits mount (local content)', () => {
       const dir = mountDir(`list-${name}`);
       const m = await mount(repo, dir, [], env);
       try {
+        // (the log line follows "Mounted" on stdout: wait for it)
+        for (let i = 0; i < 100 && !binding.test(m.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
         expect(m.stderr()).toMatch(binding);
         expect(listing(dir)).toEqual(want);
         expect(() => fs.statSync(path.join(dir, 'docs/missing.txt'))).toThrow(/ENOENT/);
