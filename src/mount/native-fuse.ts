@@ -9,7 +9,6 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { detachMount } from './mount-point.js';
 import type { MountedRevision } from './mounted-revision.js';
@@ -31,6 +30,7 @@ const FIELDS = 8; // ino, mode, nlink, uid, gid, size, mtime (ms), blocks: as di
 
 const READ_AHEAD_KB = Number(process.env.DITS_FUSE_READ_AHEAD_KB) || 1024;
 const EIO = -5;
+const ENOSYS = -38;
 const ETIMEDOUT = -110;
 
 const ADDON_FILE = 'native/fuse/build/Release/dits_fuse.node';
@@ -42,7 +42,7 @@ let cached: { binding?: Binding; error?: string } | undefined;
 export function loadNativeFuse(): { binding?: Binding; error?: string } {
   if (cached) return cached;
   if (process.env.DITS_FUSE === 'fuse-native') return (cached = { error: 'DITS_FUSE=fuse-native' });
-  const file = CANDIDATES.find((u) => existsSync(u));
+  const file = CANDIDATES.find((u) => fs.existsSync(u));
   if (file === undefined) return (cached = { error: `${ADDON_FILE} not built` });
   try {
     const require = createRequire(import.meta.url);
@@ -109,22 +109,9 @@ function connectionOf(mountPoint: string): number | null {
   }
 }
 
-/** Mounts `mounted` read-only at `mountPoint`; resolves once the kernel serves it. */
+/** Mounts `mounted` read-only at `mountPoint`; returns once the kernel serves it. */
 export function mountNative(binding: Binding, mountPoint: string, mounted: MountedRevision, o: NativeMountOptions): NativeMount {
   const { paths, attrs } = treeTable(mounted);
-  const answerer = (req: Request, ms: number): ((result: number, value?: number | string) => boolean) => {
-    let done = false;
-    const timer = setTimeout(() => answer(ETIMEDOUT), ms);
-    const answer = (result: number, value?: number | string): boolean => {
-      if (done) return false;
-      done = true;
-      clearTimeout(timer);
-      if (value === undefined) binding.reply(req, result);
-      else binding.reply(req, result, value);
-      return true;
-    };
-    return answer;
-  };
   const dispatch: Dispatch = (op, req, path, fh, size, off, buf) => {
     switch (op) {
       case OP_OPEN: {
@@ -134,8 +121,8 @@ export function mountNative(binding: Binding, mountPoint: string, mounted: Mount
         return;
       }
       case OP_READ: {
-        // the read writes into libfuse's buffer; once answered with an error (timed out, or
-        // the mount closing) that buffer is libfuse's again, and the read must not touch it
+        // the read writes into its slot (dits-fuse.c); once answered with an error (timed
+        // out, or the mount closing) the slot may be the next read's: it must not touch it
         const stop: { stopped: boolean } = { stopped: false };
         let done = false;
         const answer = (n: number): void => {
@@ -154,7 +141,15 @@ export function mountNative(binding: Binding, mountPoint: string, mounted: Mount
         binding.reply(req, 0);
         return;
       case OP_READLINK: {
-        const answer = answerer(req, o.timeout);
+        let done = false;
+        const answer = (result: number, target?: string): void => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          if (target === undefined) binding.reply(req, result);
+          else binding.reply(req, result, target);
+        };
+        const timer = setTimeout(() => answer(ETIMEDOUT), o.timeout);
         mounted.readlink(path).then(
           (r) => (typeof r === 'number' ? answer(r) : answer(0, r)),
           () => answer(EIO),
@@ -162,7 +157,7 @@ export function mountNative(binding: Binding, mountPoint: string, mounted: Mount
         return;
       }
       default:
-        binding.reply(req, -38); // ENOSYS
+        binding.reply(req, ENOSYS);
     }
   };
   const args = ['-o', `fsname=${o.fsname},subtype=dits,ro,kernel_cache,entry_timeout=3600,attr_timeout=3600,negative_timeout=3600`];
