@@ -99,8 +99,6 @@ class Connection {
 
 export class RawHttpGet {
   private readonly idle: Connection[] = [];
-  /** read buffers of connections that closed, for the next ones */
-  private readonly spare: Buffer[] = [];
   private readonly bufferBytes: number;
   private readonly maxIdle: number;
 
@@ -146,7 +144,7 @@ export class RawHttpGet {
       c.socket.ref();
       return c;
     }
-    const c = new Connection(this.opts, this.spare.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes));
+    const c = new Connection(this.opts, Buffer.allocUnsafeSlow(this.bufferBytes));
     c.socket.setTimeout(this.opts.socketTimeoutMs);
     return c;
   }

@@ -115,11 +115,6 @@ export class S3DirectGet {
     return null;
   }
 
-  /** Closes the idle connections of openPieces. */
-  close(): void {
-    this.raw?.close();
-  }
-
   /** Host header and path of a full key (path-style: /bucket/key; else bucket.host/key). */
   private target(fullKey: string): { host: string; path: string } {
     const base = this.url.pathname.replace(/\/+$/, '');
