@@ -53,23 +53,8 @@ static void stat_of(const entry_t *e, struct stat *st) {
   st->st_mtim = st->st_atim = st->st_ctim = t;
 }
 
-// A buffer of our own that JavaScript reads into, made once and used again: a new Buffer
-// over libfuse's memory for every read is 1 MiB of new external memory each time, and V8
-// runs a full collection for every 64 MiB of those (measured: the mount's main thread spent
-// 16% of a remote read collecting, against 5% with these). The read is then copied into
-// libfuse's buffer (about 0.1 s a GiB).
-typedef struct slot {
-  char *mem;
-  napi_ref buffer;  // the Buffer over mem, made on the event loop the first time
-  struct slot *next;
-} slot_t;
-
-#define SLOT_BYTES (1 << 20)
-#define MAX_SLOTS 64
-
 typedef struct request {
   int op;
-  slot_t *slot;      // read: where JavaScript writes (NULL: straight into buf)
   const char *path;
   uint64_t fh;
   size_t size;
@@ -93,10 +78,6 @@ typedef struct mount {
   napi_threadsafe_function tsfn;
   napi_threadsafe_function done;  // the unmount's answer to JavaScript
   int unmounted;
-  pthread_mutex_t slots_lock;
-  slot_t *free_slots;
-  slot_t *all_slots[MAX_SLOTS];
-  int slot_count;
 } mount_t;
 
 // ---- the table of entries ----
@@ -220,44 +201,11 @@ static int op_open(const char *path, struct fuse_file_info *fi) {
   return 0;
 }
 
-static slot_t *take_slot(mount_t *m) {
-  slot_t *s = NULL;
-  pthread_mutex_lock(&m->slots_lock);
-  if (m->free_slots) {
-    s = m->free_slots;
-    m->free_slots = s->next;
-  } else if (m->slot_count < MAX_SLOTS) {
-    s = calloc(1, sizeof *s);
-    if (s) s->mem = malloc(SLOT_BYTES);
-    if (s && s->mem) m->all_slots[m->slot_count++] = s;
-    else {
-      free(s);
-      s = NULL;
-    }
-  }
-  pthread_mutex_unlock(&m->slots_lock);
-  return s;
-}
-
-static void give_slot(mount_t *m, slot_t *s) {
-  pthread_mutex_lock(&m->slots_lock);
-  s->next = m->free_slots;
-  m->free_slots = s;
-  pthread_mutex_unlock(&m->slots_lock);
-}
-
+// JavaScript copies the bytes into buf with copyIn() before it answers, and never after
+// (src/mount/native-fuse.ts): buf is libfuse's until this returns.
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-  mount_t *m = mount_of();
-  // (more reads at once than slots, or a bigger one: straight into libfuse's buffer)
-  slot_t *s = size <= SLOT_BYTES ? take_slot(m) : NULL;
-  request_t r = {.op = OP_READ, .slot = s, .path = path, .fh = fi->fh, .size = size, .off = off, .buf = buf};
-  int res = ask(&r);
-  // JavaScript writes nothing more into the slot once it has answered (src/mount/native-fuse.ts)
-  if (s) {
-    if (res > 0) memcpy(buf, s->mem, (size_t)res);
-    give_slot(m, s);
-  }
-  return res;
+  request_t r = {.op = OP_READ, .path = path, .fh = fi->fh, .size = size, .off = off, .buf = buf};
+  return ask(&r);
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi) {
@@ -320,13 +268,6 @@ static const struct fuse_operations OPS = {
     }                                                 \
   } while (0)
 
-// A slot's memory goes when its Buffer does (after the unmount let go of it).
-static void free_slot_mem(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  free(data);
-}
-
 // On the event loop: hands one request to the dispatcher.
 static void call_js(napi_env env, napi_value fn, void *context, void *data) {
   (void)context;
@@ -336,7 +277,7 @@ static void call_js(napi_env env, napi_value fn, void *context, void *data) {
     sem_post(&r->done);
     return;
   }
-  napi_value argv[7], undefined;
+  napi_value argv[6], undefined;
   napi_get_undefined(env, &undefined);
   int ok = napi_create_int32(env, r->op, &argv[0]) == napi_ok &&
            napi_create_external(env, r, NULL, NULL, &argv[1]) == napi_ok &&
@@ -344,20 +285,7 @@ static void call_js(napi_env env, napi_value fn, void *context, void *data) {
            napi_create_double(env, (double)r->fh, &argv[3]) == napi_ok &&
            napi_create_double(env, (double)r->size, &argv[4]) == napi_ok &&
            napi_create_double(env, (double)r->off, &argv[5]) == napi_ok;
-  argv[6] = undefined;
-  // read: JavaScript writes into libfuse's buffer (no copy of our own); it must not write
-  // there once it has answered (src/mount/native-fuse.ts)
-  if (ok && r->op == OP_READ && r->slot != NULL) {
-    slot_t *s = r->slot;
-    if (s->buffer == NULL) {
-      napi_value b;
-      ok = napi_create_external_buffer(env, SLOT_BYTES, s->mem, free_slot_mem, NULL, &b) == napi_ok && napi_create_reference(env, b, 1, &s->buffer) == napi_ok;
-    }
-    ok = ok && napi_get_reference_value(env, s->buffer, &argv[6]) == napi_ok;
-  } else if (ok && r->op == OP_READ) {
-    ok = napi_create_external_buffer(env, r->size, r->buf, NULL, NULL, &argv[6]) == napi_ok;
-  }
-  if (!ok || napi_call_function(env, undefined, fn, 7, argv, NULL) != napi_ok) {
+  if (!ok || napi_call_function(env, undefined, fn, 6, argv, NULL) != napi_ok) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {
@@ -394,6 +322,33 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// copyIn(request, at, source, start, end): bytes [start, end) of the Buffer `source` go to
+// byte `at` of the read's buffer (libfuse's), on the event loop, while the read waits for
+// its answer. A Buffer over libfuse's memory would do without this call, but a new one a
+// read is 1 MiB of new external memory each time, and V8 runs a full collection for every
+// 64 MiB of those (measured: 16% of the main thread in a remote read); a buffer of our own
+// that JavaScript fills costs a second copy of every byte (about 0.1 s a GiB).
+static napi_value js_copy_in(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  request_t *r = NULL;
+  double at = 0, start = 0, end = 0;
+  void *data = NULL;
+  size_t length = 0;
+  CHECK(napi_get_value_external(env, argv[0], (void **)&r));
+  CHECK(napi_get_value_double(env, argv[1], &at));
+  CHECK(napi_get_buffer_info(env, argv[2], &data, &length));
+  CHECK(napi_get_value_double(env, argv[3], &start));
+  CHECK(napi_get_value_double(env, argv[4], &end));
+  if (r == NULL || r->op != OP_READ || !(start >= 0 && start <= end && end <= (double)length && at >= 0 && at + (end - start) <= (double)r->size)) {
+    napi_throw_range_error(env, NULL, "dits-fuse: copyIn outside the read or the source");
+    return NULL;
+  }
+  memcpy(r->buf + (size_t)at, (const char *)data + (size_t)start, (size_t)(end - start));
+  return NULL;
+}
+
 static void *run_loop(void *arg) {
   mount_t *m = (mount_t *)arg;
   struct fuse_loop_config *cfg = fuse_loop_cfg_create();
@@ -412,9 +367,6 @@ static void *run_loop(void *arg) {
 }
 
 static void free_mount(mount_t *m) {
-  // (a slot's memory goes with its Buffer: see call_done)
-  for (int i = 0; i < m->slot_count; i++) free(m->all_slots[i]);
-  pthread_mutex_destroy(&m->slots_lock);
   for (size_t i = 0; i < m->count; i++) free(m->entries[i].path);
   free(m->entries);
   free(m->slots);
@@ -460,7 +412,6 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   mount_t *m = calloc(1, sizeof *m);
   if (!m) goto oom;
   m->files = (uint64_t)files;
-  pthread_mutex_init(&m->slots_lock, NULL);
   m->count = count;
   m->entries = calloc(count, sizeof *m->entries);
   size_t slots = 16;
@@ -601,14 +552,6 @@ static void call_done(napi_env env, napi_value fn, void *context, void *data) {
   if (env == NULL) return;
   m->unmounted = 1;
   napi_release_threadsafe_function(m->tsfn, napi_tsfn_release);
-  // the slots' Buffers are JavaScript's to collect now (their memory goes with them)
-  for (int i = 0; i < m->slot_count; i++) {
-    slot_t *s = m->all_slots[i];
-    if (s->buffer != NULL) napi_delete_reference(env, s->buffer);
-    else free(s->mem);
-    s->buffer = NULL;
-    s->mem = NULL;
-  }
   napi_value undefined;
   napi_get_undefined(env, &undefined);
   if (fn != NULL) napi_call_function(env, undefined, fn, 0, NULL, NULL);
@@ -647,6 +590,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
       {"unmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL},
       {"reply", NULL, js_reply, NULL, NULL, NULL, napi_default, NULL},
+      {"copyIn", NULL, js_copy_in, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   return exports;

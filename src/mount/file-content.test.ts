@@ -11,7 +11,7 @@ import { hashBytes, hashHex } from '../hashing/blake3.js';
 import { xorshift32Bytes } from '../chunking/pseudo-random.js';
 import { ManifestBuilder } from '../manifest/manifest.js';
 import { treeCv } from '../hashing/tree-cv.js';
-import { FileContent, MAX_READ_AHEAD, MIN_READ_AHEAD, advanceReadAhead, newReadAhead } from './file-content.js';
+import { FileContent, MAX_READ_AHEAD, MIN_READ_AHEAD, advanceReadAhead, newReadAhead, type ReadSink } from './file-content.js';
 import { RamCache } from './ram-cache.js';
 
 const dirs: string[] = [];
@@ -106,6 +106,27 @@ describe('FileContent (local store)', () => {
       // the same read, not stopped, fills it
       expect(await fc.readInto(target, 1_000, target.length, undefined, { stopped: false })).toBe(target.length);
       expect(target.equals(f.bytes.subarray(1_000, 1_000 + target.length))).toBe(true);
+      // through a sink (native-fuse.ts copies each piece into libfuse's buffer): the same
+      // bytes, every piece inside the read, and nothing put once stopped
+      const puts: [number, number][] = [];
+      const into = Buffer.alloc(50_000, 0xee);
+      const sink: ReadSink = {
+        length: into.length,
+        put: (src, start, end, at) => {
+          puts.push([at, end - start]);
+          src.copy(into, at, start, end);
+        },
+      };
+      const stopped = { stopped: false };
+      const late = fc.readInto(sink, 3_000, into.length, undefined, stopped);
+      stopped.stopped = true;
+      expect(await late).toBe(0);
+      expect(puts).toEqual([]);
+      expect(await fc.readInto(sink, 3_000, into.length, undefined, { stopped: false })).toBe(into.length);
+      expect(into.equals(f.bytes.subarray(3_000, 3_000 + into.length))).toBe(true);
+      expect(puts.length).toBeGreaterThan(1);
+      expect(puts.every(([at, n]) => at >= 0 && n > 0 && at + n <= into.length)).toBe(true);
+      expect(puts.reduce((a, [, n]) => a + n, 0)).toBe(into.length);
     } finally {
       await fc.close();
     }

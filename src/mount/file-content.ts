@@ -61,6 +61,21 @@ const FILL_STEP = 4096;
  */
 export const AHEAD_LIMIT = 2 * MAX_READ_AHEAD;
 
+/**
+ * Where a read's bytes go when not into a Buffer: put() copies bytes [start, end) of `src`
+ * to byte `at` of the read (native-fuse.ts: straight into libfuse's buffer).
+ */
+export interface ReadSink {
+  readonly length: number;
+  put(src: Buffer, start: number, end: number, at: number): void;
+}
+
+/** Bytes [start, end) of `src` to byte `at` of `target`. */
+export function putBytes(target: Buffer | ReadSink, src: Buffer, start: number, end: number, at: number): void {
+  if (Buffer.isBuffer(target)) src.copy(target, at, start, end);
+  else target.put(src, start, end, at);
+}
+
 /** A chunk of the read-ahead (see FileContent.takeAhead). */
 interface AheadChunk {
   p: Promise<Buffer>;
@@ -303,11 +318,11 @@ export class FileContent {
   }
 
   /**
-   * Reads into `target` (FUSE's buffer: no copy of our own); the byte count. Chunks come
-   * from the RAM cache, else a run of the local store (see loadRun), else the disk cache,
-   * else the remote.
+   * Reads into `target` (FUSE's buffer, or a sink that copies into it: no copy of our own);
+   * the byte count. Chunks come from the RAM cache, else a run of the local store (see
+   * loadRun), else the disk cache, else the remote.
    */
-  async readInto(target: Buffer, offset: number, length: number, ra: ReadAhead = newReadAhead(), stop?: { readonly stopped: boolean }): Promise<number> {
+  async readInto(target: Buffer | ReadSink, offset: number, length: number, ra: ReadAhead = newReadAhead(), stop?: { readonly stopped: boolean }): Promise<number> {
     const end = Math.min(this.size, offset + length, offset + target.length);
     if (end <= offset) return 0;
     // the chunk buffers this read finds are not used again until it ends (chunk-pool.ts)
@@ -321,7 +336,7 @@ export class FileContent {
   }
 
   /** readInto's work, for bytes [offset, end) of the file (end within the file and target). */
-  private async readRange(target: Buffer, offset: number, length: number, end: number, ra: ReadAhead, stop: { readonly stopped: boolean } | undefined): Promise<number> {
+  private async readRange(target: Buffer | ReadSink, offset: number, length: number, end: number, ra: ReadAhead, stop: { readonly stopped: boolean } | undefined): Promise<number> {
     const sequential = advanceReadAhead(ra, offset, length, end);
     if (this.remoteWhole !== null && (ra.window > 0 || end > this.verifiedEnd())) await this.awaitWhole();
     const first = this.chunkAt(offset);
@@ -341,7 +356,7 @@ export class FileContent {
         if (stop?.stopped) return 0;
         const from = pos - this.starts[i]!;
         const take = Math.min(c.length - from, end - pos);
-        c.copy(target, pos - offset, from, from + take);
+        putBytes(target, c, from, from + take, pos - offset);
         pos += take;
       }
       // a remote manifest still arriving: the rest is asked for once this read is served

@@ -16,7 +16,7 @@ import { isUserError } from '../errors.js';
 import type { Pointer } from '../manifest/pointer.js';
 import type { VariantRecord } from '../manifest/variant-record.js';
 import type { BlobReader } from './blob-reader.js';
-import { FileContent, newReadAhead, type ContentDeps, type ReadAhead } from './file-content.js';
+import { FileContent, newReadAhead, putBytes, type ContentDeps, type ReadAhead, type ReadSink } from './file-content.js';
 import type { RevisionTree, TreeFile, TreeNode } from './revision-tree.js';
 
 export const ENOENT = -2;
@@ -193,18 +193,18 @@ export class MountedRevision {
   }
 
   /**
-   * Reads into `buf`; the byte count (0 at or past the end), or a negative errno. `stop`:
-   * set by the caller once it answered otherwise (timed out): nothing is written to `buf`
-   * after that.
+   * Reads into `buf` (or through a sink into memory of its own); the byte count (0 at or
+   * past the end), or a negative errno. `stop`: set by the caller once it answered otherwise
+   * (timed out): nothing is written to `buf` after that.
    */
-  read(fd: number, buf: Buffer, length: number, position: number, stop?: ReadStop): Promise<number> {
+  read(fd: number, buf: Buffer | ReadSink, length: number, position: number, stop?: ReadStop): Promise<number> {
     if (this.closed) return Promise.resolve(EIO);
     const h = this.handles.get(fd);
     if (!h) return Promise.resolve(EBADF);
     return Promise.race([this.readHandle(h, buf, length, position, stop), this.closing]);
   }
 
-  private async readHandle(h: Handle, buf: Buffer, length: number, position: number, stop?: ReadStop): Promise<number> {
+  private async readHandle(h: Handle, buf: Buffer | ReadSink, length: number, position: number, stop?: ReadStop): Promise<number> {
     try {
       let data: Buffer;
       // writes into FUSE's buffer only while it is still this read's (not once the mount closed)
@@ -228,7 +228,7 @@ export class MountedRevision {
         data = position >= blob.length ? Buffer.alloc(0) : blob.subarray(position, Math.min(blob.length, position + length));
       }
       if (live.stopped) return EIO;
-      data.copy(buf, 0, 0, Math.min(length, data.length));
+      putBytes(buf, data, 0, Math.min(length, data.length), 0);
       return Math.min(length, data.length);
     } catch (err) {
       this.logFailure(h.path, err);

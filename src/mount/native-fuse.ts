@@ -11,16 +11,19 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { detachMount } from './mount-point.js';
+import type { ReadSink } from './file-content.js';
 import type { MountedRevision } from './mounted-revision.js';
 
 interface Binding {
   mount(mountPoint: string, args: string[], paths: string[], attrs: Float64Array, files: number, dispatch: Dispatch): Handle;
   unmount(handle: Handle, done: () => void): void;
   reply(req: Request, result: number, value?: number | string): void;
+  /** bytes [start, end) of `src` to byte `at` of the read's buffer (libfuse's), before reply() */
+  copyIn(req: Request, at: number, src: Buffer, start: number, end: number): void;
 }
 type Handle = { readonly __mount: unique symbol };
 type Request = { readonly __request: unique symbol };
-type Dispatch = (op: number, req: Request, path: string, fh: number, size: number, off: number, buf: Buffer | undefined) => void;
+type Dispatch = (op: number, req: Request, path: string, fh: number, size: number, off: number) => void;
 
 const OP_OPEN = 1;
 const OP_READ = 2;
@@ -46,7 +49,10 @@ export function loadNativeFuse(): { binding?: Binding; error?: string } {
   if (file === undefined) return (cached = { error: `${ADDON_FILE} not built` });
   try {
     const require = createRequire(import.meta.url);
-    return (cached = { binding: require(fileURLToPath(file)) as Binding });
+    const binding = require(fileURLToPath(file)) as Binding;
+    // built from an older native/fuse/dits-fuse.c than this code's (setup.sh builds it again)
+    if (typeof binding.copyIn !== 'function') return (cached = { error: `${ADDON_FILE} is from an older Dits (run scripts/setup.sh)` });
+    return (cached = { binding });
   } catch (err) {
     return (cached = { error: `cannot load ${ADDON_FILE}: ${(err as Error).message.split('\n')[0]}` });
   }
@@ -112,7 +118,7 @@ function connectionOf(mountPoint: string): number | null {
 /** Mounts `mounted` read-only at `mountPoint`; returns once the kernel serves it. */
 export function mountNative(binding: Binding, mountPoint: string, mounted: MountedRevision, o: NativeMountOptions): NativeMount {
   const { paths, attrs } = treeTable(mounted);
-  const dispatch: Dispatch = (op, req, path, fh, size, off, buf) => {
+  const dispatch: Dispatch = (op, req, path, fh, size, off) => {
     switch (op) {
       case OP_OPEN: {
         const r = mounted.open(path, size);
@@ -121,9 +127,10 @@ export function mountNative(binding: Binding, mountPoint: string, mounted: Mount
         return;
       }
       case OP_READ: {
-        // the read writes into its slot (dits-fuse.c); once answered with an error (timed
-        // out, or the mount closing) the slot may be the next read's: it must not touch it
+        // the read copies into libfuse's buffer (copyIn); once answered with an error (timed
+        // out, or the mount closing) that buffer is gone: nothing may be copied after that
         const stop: { stopped: boolean } = { stopped: false };
+        const sink: ReadSink = { length: size, put: (src, start, end, at) => binding.copyIn(req, at, src, start, end) };
         let done = false;
         const answer = (n: number): void => {
           if (done) return;
@@ -133,7 +140,7 @@ export function mountNative(binding: Binding, mountPoint: string, mounted: Mount
           binding.reply(req, n);
         };
         const timer = setTimeout(() => answer(ETIMEDOUT), o.readTimeout);
-        mounted.read(fh, buf!, size, off, stop).then(answer, () => answer(EIO));
+        mounted.read(fh, sink, size, off, stop).then(answer, () => answer(EIO));
         return;
       }
       case OP_RELEASE:
