@@ -169,3 +169,30 @@ export async function waitUnmounted(dir: string, ms: number): Promise<boolean> {
   }
   return mountPointState(dir).kind === 'free';
 }
+
+/**
+ * What to do when a mount failed, as far as FUSE's device tells: there is none (no module,
+ * or a container started without it), or this user may not open it (libfuse opens it
+ * before it hands a user's mount to fusermount, so a device of mode 0600 fails every
+ * mount but root's). Otherwise the general advice.
+ */
+export function fuseDeviceHint(device = '/dev/fuse', canOpen = (p: string): void => fs.accessSync(p, fs.constants.R_OK | fs.constants.W_OK)): string {
+  try {
+    canOpen(device);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENODEV') {
+      return `there is no ${device} here: load FUSE's module (\`modprobe fuse\`), or start the container with \`--device /dev/fuse --cap-add SYS_ADMIN\``;
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      let mode = '';
+      try {
+        mode = ` (mode ${(fs.statSync(device).mode & 0o777).toString(8).padStart(4, '0')})`;
+      } catch {
+        // its mode is only a detail of the message
+      }
+      return `${device}${mode} is not open to this user: make it 0666 as Debian does (\`sudo chmod 0666 ${device}\`), or mount as root`;
+    }
+  }
+  return 'check that FUSE works here (/dev/fuse, libfuse2, fuse3) and that the directory is free';
+}

@@ -17,7 +17,7 @@ import { BlobReader } from './blob-reader.js';
 import { CacheStore } from './cache-store.js';
 import { EROFS, ENOENT, MountedRevision } from './mounted-revision.js';
 import { loadNativeFuse, mountNative, type NativeMount } from './native-fuse.js';
-import { detachMount, mountPointState, readMounts, readRecord, removeRecord, writeRecord } from './mount-point.js';
+import { detachMount, fuseDeviceHint, mountPointState, readMounts, readRecord, removeRecord, writeRecord } from './mount-point.js';
 import { processAlive } from '../process-alive.js';
 import { RamCache } from './ram-cache.js';
 import { AHEAD_LIMIT, FETCH_PIECE } from './file-content.js';
@@ -311,7 +311,7 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   } catch (err) {
     await (writable ?? mounted).close();
     closeAll();
-    throw new DitsUserError('mount-failed', `cannot mount at ${o.mountPoint}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'check that FUSE works here (/dev/fuse, libfuse2, fuse3) and that the directory is free' });
+    throw new DitsUserError('mount-failed', `cannot mount at ${o.mountPoint}: ${err instanceof Error ? err.message : String(err)}`, { hint: fuseDeviceHint() });
   }
   let control: ControlServer | null = null;
   const record = (commit: string): void =>
