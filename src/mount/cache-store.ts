@@ -75,6 +75,12 @@ export class CacheStore {
     return this.store.locate(idRaw) !== undefined;
   }
 
+  /** has() for many ids, in one read transaction. */
+  hasMany(idsRaw: readonly Buffer[]): boolean[] {
+    if (this.closed) return idsRaw.map(() => false);
+    return this.store.locateMany(idsRaw).map((loc) => loc !== undefined);
+  }
+
   /**
    * Keeps chunks just fetched and verified (plain bytes), copied into the direct writes'
    * aligned buffers, or (buffered) written from where they are: the caller does not change

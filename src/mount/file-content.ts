@@ -519,22 +519,37 @@ export class FileContent {
       if (this.starts[this.scanned[1]]! >= toByte - slack) return;
       i = this.scanned[1];
     } else this.scanned[0] = from;
-    while (i < n && this.starts[i]! < toByte) {
-      if (this.ahead.has(i) || this.isHere(i)) {
-        i++;
-        continue;
-      }
-      let e = i;
-      while (e + 1 < n && this.starts[e + 1]! < toByte && !this.ahead.has(e + 1) && !this.isHere(e + 1)) e++;
-      for (const p of this.fetch(i, e).values()) p.catch(() => {}); // a reader that needs it sees the error
-      i = e + 1;
+    const from0 = i;
+    while (i < n && this.starts[i]! < toByte) i++;
+    const missing = this.missingIn(from0, i);
+    for (let k = 0; k < missing.length; k++) {
+      let e = k;
+      while (e + 1 < missing.length && missing[e + 1] === missing[e]! + 1) e++;
+      for (const p of this.fetch(missing[k]!, missing[e]!).values()) p.catch(() => {}); // a reader that needs it sees the error
+      k = e;
     }
     this.scanned[1] = i;
   }
 
-  private isHere(i: number): boolean {
-    const idRaw = this.manifest.idRawAt(i);
-    return this.deps.ram.get(this.key(i)) !== undefined || this.deps.store.locate(idRaw) !== undefined || (this.deps.cache?.has(idRaw) ?? false);
+  /**
+   * The chunks of [a, b) that are nowhere here (not being fetched, not in the RAM cache, the
+   * local store or the disk cache), ascending. The stores are asked in one read transaction
+   * each: a query apiece took the main thread 4% of a remote read (a read lock each).
+   */
+  private missingIn(a: number, b: number): number[] {
+    let out: number[] = [];
+    for (let i = a; i < b; i++) if (!this.ahead.has(i) && this.deps.ram.get(this.key(i)) === undefined) out.push(i);
+    const ids = (): Buffer[] => out.map((i) => this.manifest.idRawAt(i));
+    if (out.length > 0) {
+      const local = this.deps.store.locateMany(ids());
+      out = out.filter((_, k) => local[k] === undefined);
+    }
+    const cache = this.deps.cache;
+    if (cache && out.length > 0) {
+      const cached = cache.hasMany(ids());
+      out = out.filter((_, k) => !cached[k]);
+    }
+    return out;
   }
 
   private reader(): Promise<RemoteFileReader> {
