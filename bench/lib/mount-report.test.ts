@@ -35,6 +35,13 @@ describe('mount verdicts', () => {
     expect(by('memory of the mount process', 'remote read')).toMatchObject({ value: 400 * 2 ** 20, pass: false }); // over 256 MiB + 100 MiB
   });
 
+  it('says what the server side spent during each remote read, when measured', () => {
+    const plain = results();
+    expect(formatMountReport(plain, mountVerdicts(plain), 3)).not.toMatch(/server side/);
+    const r = results({ remote: [{ ...run(120, 100, 300 * 2 ** 20), serverCpuSeconds: 3.3 }, { ...run(110, 110, 300 * 2 ** 20), serverCpuSeconds: 3.1 }, { ...run(130, 90, 300 * 2 ** 20), serverCpuSeconds: 3.6 }], rcloneCat: [{ seconds: 1, mbps: 200, serverCpuSeconds: 2.5 }] });
+    expect(formatMountReport(r, mountVerdicts(r), 3)).toMatch(/server side of the remote reads \(s3rver \+ the counting proxy, on the same cores as the reader\): 3\.30 CPU s while the mount read, 2\.50 s while rclone did/);
+  });
+
   it('a figure not measured is n/a, not a pass, and the report says why', () => {
     const r = results({ remote: [], rcloneCat: [], rcloneVersion: null, skipped: ['no S3 server: no remote figures'] });
     const v = mountVerdicts(r);

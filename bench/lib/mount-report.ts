@@ -60,6 +60,10 @@ export function formatMountReport(r: MountResults, verdicts: readonly Verdict[],
       [mrow('mount, local store', r.local), prow('cat of the file on disk (page cache)', r.disk), mrow('mount, lazy clone from S3', r.remote), prow('rclone cat from S3', r.rcloneCat)],
     ),
   );
+  const server = (list: readonly { serverCpuSeconds?: number }[]): number[] => list.flatMap((t) => (t.serverCpuSeconds === undefined ? [] : [t.serverCpuSeconds]));
+  if (server(r.remote).length && server(r.rcloneCat).length) {
+    out.push(`server side of the remote reads (s3rver + the counting proxy, on the same cores as the reader): ${spread(server(r.remote)).median.toFixed(2)} CPU s while the mount read, ${spread(server(r.rcloneCat)).median.toFixed(2)} s while rclone did (medians)`);
+  }
   if (r.ls.length) {
     const ls = spread(r.ls.map((t) => t.seconds));
     out.push(`ls -lR of ${r.treeFiles} files through a fresh mount: ${ls.median.toFixed(3)} s (${ls.min.toFixed(3)}..${ls.max.toFixed(3)}); the mount itself took ${spread(r.ls.map((t) => t.mountSeconds)).median.toFixed(2)} s to start`);

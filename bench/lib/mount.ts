@@ -40,11 +40,15 @@ export interface MountRun {
   mountCpuSeconds: number;
   /** VmHWM of the mount process after the read */
   peakRssBytes: number;
+  /** remote reads: CPU seconds of s3rver and of the counting proxy (this process) meanwhile */
+  serverCpuSeconds?: number;
 }
 
 export interface PlainRun {
   seconds: number;
   mbps: number;
+  /** as MountRun's */
+  serverCpuSeconds?: number;
 }
 
 export interface MountResults {
@@ -210,20 +214,30 @@ export async function runMountBench(video: string, opts: MountOptions, deps: Mou
     if (res.rcloneVersion) await runProcess('rclone', ['copy', video, dest], { cwd: sb.dir, env: rEnv });
     else res.skipped.push('rclone not installed: no peer for the remote read');
     const rmnt = path.join(sb.dir, 'mnt-remote');
+    // the server side shares the machine's cores with the reader: its CPU, for both readers
+    // (s3rver and the proxy spend more a byte on a reader that takes the bytes more slowly)
+    const serverCpu = (): number => {
+      const u = process.cpuUsage();
+      return cpuSeconds(s3.pid) + (u.user + u.system) / 1e6;
+    };
     for (let r = 0; r < opts.runs; r++) {
       sb.remove(path.join(clone, '.git', 'dits', 'mount-cache')); // every byte from S3
       const m = await mountAt(sb, clone, rmnt, memArgs, awsEnv);
       try {
+        const s0 = serverCpu();
         const run = await readThrough(sb, m, path.join(rmnt, name), size);
+        run.serverCpuSeconds = serverCpu() - s0;
         res.remote.push(run);
-        log(`  mount, lazy clone from S3, run ${r + 1}: ${describe(run)}`);
+        log(`  mount, lazy clone from S3, run ${r + 1}: ${describe(run)}; s3rver + proxy ${run.serverCpuSeconds.toFixed(2)} CPU s`);
       } finally {
         await m.stop();
       }
       if (res.rcloneVersion) {
+        const s0 = serverCpu();
         const c = await runProcess('sh', ['-c', `rclone cat '${dest}${name}' > /dev/null`], { cwd: sb.dir, env: rEnv });
-        res.rcloneCat.push({ seconds: c.seconds, mbps: megabytesPerSecond(size, c.seconds) });
-        log(`  rclone cat, run ${r + 1}: ${megabytesPerSecond(size, c.seconds).toFixed(0)} MB/s`);
+        const server = serverCpu() - s0;
+        res.rcloneCat.push({ seconds: c.seconds, mbps: megabytesPerSecond(size, c.seconds), serverCpuSeconds: server });
+        log(`  rclone cat, run ${r + 1}: ${megabytesPerSecond(size, c.seconds).toFixed(0)} MB/s; s3rver + proxy ${server.toFixed(2)} CPU s`);
       }
     }
     sb.remove(clone);
