@@ -246,43 +246,41 @@ describe.skipIf(!FUSE)('git dits mount (local content)', () => {
   });
 
   it('from a linked worktree, a sparse checkout, and a stash (--rev stash@{0}): the whole revision, byte-exact', async () => {
+    const dir = mountDir('worktree');
+    /** mounts from `cwd`, runs `check`, unmounts (SIGTERM) cleanly */
+    const shown = async (cwd: string, args: string[], check: () => void): Promise<void> => {
+      const m = await mount(cwd, dir, args);
+      try {
+        check();
+      } finally {
+        m.child.kill('SIGTERM');
+        expect(await m.exited).toBe(0);
+      }
+    };
     // a linked worktree on its own branch: mounts its HEAD (.git is a file there)
     const wt = path.join(sb.dir, 'wt-mount');
     sb.mustGit(['worktree', 'add', '-q', wt, '-b', 'mount-side'], repo);
-    const dir = mountDir('worktree');
-    let m = await mount(wt, dir);
-    try {
+    await shown(wt, [], () => {
       expect(fs.readdirSync(dir).sort()).toEqual(['.gitattributes', 'a.mov', 'deep', 'docs', 'link', 'run.sh']);
       expect(fs.readFileSync(path.join(dir, 'deep/er/b.mov')).equals(v1)).toBe(true);
-    } finally {
-      m.child.kill('SIGTERM');
-      expect(await m.exited).toBe(0);
-    }
+    });
     // a sparse checkout without deep/: the mount still shows it (the revision, not the checkout)
     sb.mustGit(['sparse-checkout', 'set', 'docs'], wt);
     expect(fs.existsSync(path.join(wt, 'deep'))).toBe(false);
-    m = await mount(wt, dir);
-    try {
+    await shown(wt, [], () => {
       expect(fs.readFileSync(path.join(dir, 'deep/er/b.mov')).equals(v1)).toBe(true);
       expect(fs.readFileSync(path.join(dir, 'a.mov')).equals(big)).toBe(true);
-    } finally {
-      m.child.kill('SIGTERM');
-      expect(await m.exited).toBe(0);
-    }
+    });
     sb.mustGit(['sparse-checkout', 'disable'], wt);
     // a stashed edit of a tracked file: the stash's tree, its content from the local store
     const edited = randomBytesSeeded(900_000, 9);
     writeFile(path.join(wt, 'a.mov'), edited);
     sb.mustGit(['stash', '-q'], wt);
     expect(fs.readFileSync(path.join(wt, 'a.mov')).equals(big)).toBe(true);
-    m = await mount(wt, dir, ['--rev', 'stash@{0}']);
-    try {
+    await shown(wt, ['--rev', 'stash@{0}'], () => {
       expect(fs.readFileSync(path.join(dir, 'a.mov')).equals(edited)).toBe(true);
       expect(fs.readFileSync(path.join(dir, 'deep/er/b.mov')).equals(v1)).toBe(true);
-    } finally {
-      m.child.kill('SIGTERM');
-      expect(await m.exited).toBe(0);
-    }
+    });
     sb.mustGit(['stash', 'drop', '-q'], wt);
     sb.mustGit(['worktree', 'remove', '--force', wt], repo);
   });
