@@ -35,11 +35,11 @@ describe('mount verdicts', () => {
     expect(by('memory of the mount process', 'remote read')).toMatchObject({ value: 400 * 2 ** 20, pass: false }); // over 256 MiB + 100 MiB
   });
 
-  it('says what the server side spent during each remote read, when measured', () => {
+  it('says what s3rver spent during each remote read, when measured', () => {
     const plain = results();
-    expect(formatMountReport(plain, mountVerdicts(plain), 3)).not.toMatch(/server side/);
+    expect(formatMountReport(plain, mountVerdicts(plain), 3)).not.toMatch(/s3rver during/);
     const r = results({ remote: [{ ...run(120, 100, 300 * 2 ** 20), serverCpuSeconds: 3.3 }, { ...run(110, 110, 300 * 2 ** 20), serverCpuSeconds: 3.1 }, { ...run(130, 90, 300 * 2 ** 20), serverCpuSeconds: 3.6 }], rcloneCat: [{ seconds: 1, mbps: 200, serverCpuSeconds: 2.5 }] });
-    expect(formatMountReport(r, mountVerdicts(r), 3)).toMatch(/server side of the remote reads \(s3rver \+ the counting proxy, on the same cores as the reader\): 3\.30 CPU s while the mount read, 2\.50 s while rclone did/);
+    expect(formatMountReport(r, mountVerdicts(r), 3)).toMatch(/s3rver during the remote reads \(read directly, on the same cores as the reader\): 3\.30 CPU s while the mount read, 2\.50 s while rclone did/);
   });
 
   it('a figure not measured is n/a, not a pass, and the report says why', () => {

@@ -62,7 +62,7 @@ export function formatMountReport(r: MountResults, verdicts: readonly Verdict[],
   );
   const server = (list: readonly { serverCpuSeconds?: number }[]): number[] => list.flatMap((t) => (t.serverCpuSeconds === undefined ? [] : [t.serverCpuSeconds]));
   if (server(r.remote).length && server(r.rcloneCat).length) {
-    out.push(`server side of the remote reads (s3rver + the counting proxy, on the same cores as the reader): ${spread(server(r.remote)).median.toFixed(2)} CPU s while the mount read, ${spread(server(r.rcloneCat)).median.toFixed(2)} s while rclone did (medians)`);
+    out.push(`s3rver during the remote reads (read directly, on the same cores as the reader): ${spread(server(r.remote)).median.toFixed(2)} CPU s while the mount read, ${spread(server(r.rcloneCat)).median.toFixed(2)} s while rclone did (medians)`);
   }
   if (r.ls.length) {
     const ls = spread(r.ls.map((t) => t.seconds));
