@@ -45,7 +45,6 @@ async function pushed(storage: ObjectStorage): Promise<string> {
   return m;
 }
 
-/** Deterministic pseudo-random ranges, including the edges. */
 /** Fetches every chunk of the file at once: each handed over exactly once, each byte-exact. */
 async function expectEveryChunkOnce(r: Awaited<ReturnType<typeof openRemoteFile>>, chunks: { offset: number; length: number }[], label: string): Promise<void> {
   const got = new Map<number, Buffer>();
@@ -59,6 +58,7 @@ async function expectEveryChunkOnce(r: Awaited<ReturnType<typeof openRemoteFile>
   for (const [i, c] of chunks.entries()) expect(got.get(i)!.equals(CONTENT.subarray(c.offset, c.offset + c.length)), `${label}chunk ${i}`).toBe(true);
 }
 
+/** Deterministic pseudo-random ranges, including the edges. */
 function ranges(size: number, count: number): [number, number][] {
   let x = 12345;
   const rnd = (k: number): number => {
