@@ -201,10 +201,10 @@ export async function runMountBench(video: string, opts: MountOptions, deps: Mou
     const s3 = deps.s3;
     const awsEnv = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
     // s3rver itself, for the mount and for rclone alike: the counting proxy runs in this
-    // process, which has the AWS SDK loaded (through tier.ts), and with it there the proxy
-    // spends most of its time in V8's full collections: 2.5-3.3 CPU s to pass 1 GiB,
-    // against 0.9-1.4 s in a process without the SDK (src/mount/README.md). Nothing here
-    // needs its counts
+    // process, which has the AWS SDK loaded once the tier section has run (it runs before
+    // this one: loadS3Storage), and with it there the proxy spends most of its time in V8's
+    // full collections: 2.5-3.3 CPU s to pass 1 GiB, against 0.9-1.4 s in a process without
+    // the SDK (src/mount/README.md). Nothing here needs its counts
     await sb.run('git', ['config', '--global', 'dits.s3.endpoint', s3.upstreamEndpoint], sb.dir);
     const url = `dits::s3://${s3.bucket}/mount-${Date.now()}/proj`;
     await sb.run('git', ['remote', 'add', 'origin', url], repo, { env: awsEnv });

@@ -23,13 +23,25 @@ import { startS3Loopback } from './s3-loopback.js';
 import { cachedMedia } from './media-corpus.js';
 import { run as runProcess } from './exec.js';
 import { startGlacierFront, type GlacierFront } from '../../src/transfer/testing/glacier-front.js';
-import { S3Storage } from '../../src/transfer/s3-storage.js';
+import type { S3Storage } from '../../src/transfer/s3-storage.js';
 import { decodePackIndex } from '../../src/remote/content/pack-index.js';
 import { manifestKey, parsePackKey, PACKS_PREFIX } from '../../src/remote/content/layout.js';
 import { Manifest } from '../../src/manifest/manifest.js';
 import { parsePointer } from '../../src/manifest/pointer.js';
 import { AWS_US_EAST_1, restoreCost } from '../../src/tier/prices.js';
 import type { RetrievalTier } from '../../src/tier/tiers.js';
+
+/**
+ * The S3 client, loaded when the tier section runs, not when the bench starts: loading
+ * @aws-sdk/client-s3 into this process made the counting proxy of s3-loopback.ts, which
+ * runs here, spend its time in V8's full collections (2.5-3.3 CPU s to pass 1 GiB,
+ * against 0.9-1.4 s without it: src/mount/README.md), a cost every earlier section's S3
+ * figures paid on the machine's 2 cores. The sections run in SECTIONS order, tier after
+ * remote, many and proxy.
+ */
+export function loadS3Storage(): Promise<typeof import('../../src/transfer/s3-storage.js')> {
+  return import('../../src/transfer/s3-storage.js');
+}
 
 export interface ThawFileResult {
   files: number;
@@ -428,6 +440,7 @@ export async function runThawFigures(
   const s3 = await startS3Loopback({ directory: sb.freshDir('s3rver-thaw'), bucket: 'bench', repoRoot: deps.repoRoot });
   const front = await startGlacierFront(s3.endpoint, { restoreDelayMs: 60_000 });
   const creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
+  const { S3Storage } = await loadS3Storage();
   const e: Env = {
     sb,
     front,

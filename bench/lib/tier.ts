@@ -19,12 +19,12 @@ import type { TierFigureName } from './args.js';
 import type { Sandbox } from './sandbox.js';
 import { startS3Loopback } from './s3-loopback.js';
 import { startGlacierFront } from '../../src/transfer/testing/glacier-front.js';
-import { S3Storage } from '../../src/transfer/s3-storage.js';
 import { randomBytes } from 'node:crypto';
 import { TierCatalog } from '../../src/tier/catalog.js';
 import { DAY_MS, DEFAULT_POLICY } from '../../src/tier/policy.js';
 import { TIERS } from '../../src/tier/tiers.js';
-import { runThawFigures, type ThawFiguresResult } from './tier-thaw.js';
+import { loadS3Storage, runThawFigures, type ThawFiguresResult } from './tier-thaw.js';
+
 
 
 export interface TierPlanRun {
@@ -215,6 +215,7 @@ async function runMovesFigure(sb: Sandbox, deps: { repoRoot: string; log: (s: st
     write();
     await git(['commit', '-q', '-am', 'v2']);
     await git(['push', '-q', 'origin', 'main']);
+    const { S3Storage } = await loadS3Storage();
     const storage = new S3Storage({ bucket: s3.bucket, prefix, endpoint: front.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
     const listAll = async (): Promise<Map<string, number>> => {
       const m = new Map<string, number>();
