@@ -3,8 +3,10 @@
  * `cmp`, ffmpeg decoding through the mount, concurrent readers, a lazy clone read from
  * S3 (s3rver) and kept in the disk cache, a remote that goes away and comes back, a corrupt
  * chunk on the remote, an unmount while a reader waits on a remote that never answers, and
- * a mount process killed with files open. Skipped (with the reason printed) where
- * /dev/fuse is missing.
+ * a mount process killed with files open, and a mount by a user other than root (nobody,
+ * through setpriv: the hint when /dev/fuse is closed to it, then a mount, reads and an
+ * unmount through both bindings with the device at Debian's 0666). Skipped (with the
+ * reason printed) where /dev/fuse is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -641,5 +643,96 @@ describe.skipIf(!FUSE)('video through the mount', () => {
       m.child.kill('SIGTERM');
     }
     expect(await m.exited).toBe(0);
+  });
+});
+
+const NOBODY = 65534;
+const AS_ROOT = process.getuid?.() === 0;
+const SETPRIV = fs.existsSync('/usr/bin/setpriv');
+if (FUSE && !(AS_ROOT && SETPRIV)) console.log('test/mount.test.ts: the mount as another user is skipped: it needs root (to change /dev/fuse and run as nobody) and setpriv');
+
+describe.skipIf(!FUSE || !AS_ROOT || !SETPRIV)('git dits mount as a user other than root', () => {
+  let usb: GitSandbox;
+  let repo: string;
+  let fuseMode: number;
+  const asNobody = ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', '--'];
+  /** `cmd args` as nobody, in the user's sandbox (its HOME, its git config). */
+  const runAs = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const c = spawn('setpriv', [...asNobody, cmd, ...args], { cwd: repo, env: { ...usb.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      live.add(c);
+      let stdout = '';
+      let stderr = '';
+      c.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.once('exit', (status) => {
+        live.delete(c);
+        resolve({ status, stdout, stderr });
+      });
+    });
+
+  beforeAll(() => {
+    fuseMode = fs.statSync('/dev/fuse').mode & 0o777;
+    usb = new GitSandbox('dits-mount-user-');
+    repo = usb.repo('user', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'a.mov': randomBytesSeeded(2_000_000, 21), 'notes.txt': 'notes\n' } });
+    usb.mustGit(['add', '.'], repo);
+    usb.mustGit(['commit', '-q', '-m', 'one'], repo);
+    // the whole sandbox (repository, HOME, mount points) is nobody's
+    spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, usb.dir]);
+    fs.chmodSync(usb.dir, 0o755);
+  });
+  afterAll(() => {
+    fs.chmodSync('/dev/fuse', fuseMode);
+    for (const m of readMounts()) if (m.mountPoint.startsWith(usb.dir)) spawnSync('umount', ['-l', m.mountPoint]);
+    usb.cleanup();
+  });
+
+  it('says what to do when /dev/fuse is closed to the user; with it open (0666), mounts, reads byte-exact and unmounts, through both bindings', async () => {
+    const probe = await runAs(process.execPath, [DITS_BIN, '--version']);
+    if (probe.status !== 0) {
+      // the checkout itself is not readable by nobody (a private home): nothing to learn here
+      console.log(`test/mount.test.ts: the mount as another user is skipped: nobody cannot run ${DITS_BIN}: ${probe.stderr.trim().slice(0, 200)}`);
+      return;
+    }
+    const dir = path.join(usb.dir, 'mnt');
+    fs.mkdirSync(dir);
+    fs.chownSync(dir, NOBODY, NOBODY);
+
+    fs.chmodSync('/dev/fuse', 0o600);
+    const refused = await runAs(process.execPath, [DITS_BIN, 'mount', dir]);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/\/dev\/fuse \(mode 0600\) is not open to this user: make it 0666/);
+    expect(isMounted(dir)).toBe(false);
+
+    fs.chmodSync('/dev/fuse', 0o666);
+    for (const binding of ['dits', 'fuse-native']) {
+      const env = binding === 'fuse-native' ? { DITS_FUSE: 'fuse-native' } : {};
+      const child = spawn('setpriv', [...asNobody, process.execPath, DITS_BIN, 'mount', dir], { cwd: repo, env: { ...usb.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      live.add(child);
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => (live.delete(child), resolve(code))));
+      const started = Date.now();
+      while (!/Mounted /.test(out)) {
+        if (child.exitCode !== null || Date.now() - started > 30_000) throw new Error(`the mount as nobody (${binding}) did not start:\n${err}${out}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      try {
+        expect(err).toMatch(binding === 'dits' ? /through Dits' FUSE binding/ : /through fuse-native/);
+        // FUSE keeps other users out (root too) without allow_other: read as nobody
+        const cmp = await runAs('cmp', [path.join(dir, 'a.mov'), path.join(repo, 'a.mov')]);
+        expect(cmp.status, cmp.stderr + cmp.stdout).toBe(0);
+        const cat = await runAs('cat', [path.join(dir, 'notes.txt')]);
+        expect(cat.stdout).toBe('notes\n');
+        const u = await runAs(process.execPath, [DITS_BIN, 'umount', dir]);
+        expect(u.status, u.stderr).toBe(0);
+        expect(await exited).toBe(0);
+        expect(isMounted(dir)).toBe(false);
+      } finally {
+        child.kill('SIGTERM');
+      }
+    }
   });
 });
