@@ -79,9 +79,9 @@ async function mount(repo: string, dir: string, args: string[] = [], env: NodeJS
 }
 
 /** A command run without blocking this process (the mount may need it... no: other readers run meanwhile). */
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const c = spawn(cmd, args, { cwd: opts.cwd ?? sb.dir, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(cmd, args, { cwd: opts.cwd ?? sb.dir, env: opts.env ?? sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(c);
     let stdout = '';
     let stderr = '';
@@ -657,19 +657,7 @@ describe.skipIf(!FUSE || !AS_ROOT || !SETPRIV)('git dits mount as a user other t
   let fuseMode: number;
   const asNobody = ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', '--'];
   /** `cmd args` as nobody, in the user's sandbox (its HOME, its git config). */
-  const runAs = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      const c = spawn('setpriv', [...asNobody, cmd, ...args], { cwd: repo, env: { ...usb.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      live.add(c);
-      let stdout = '';
-      let stderr = '';
-      c.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-      c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      c.once('exit', (status) => {
-        live.delete(c);
-        resolve({ status, stdout, stderr });
-      });
-    });
+  const runAs = (cmd: string, args: string[]): ReturnType<typeof run> => run('setpriv', [...asNobody, cmd, ...args], { cwd: repo, env: usb.env });
 
   beforeAll(() => {
     fuseMode = fs.statSync('/dev/fuse').mode & 0o777;
