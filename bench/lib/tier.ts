@@ -26,7 +26,6 @@ import { TIERS } from '../../src/tier/tiers.js';
 import { loadS3Storage, runThawFigures, type ThawFiguresResult } from './tier-thaw.js';
 
 
-
 export interface TierPlanRun {
   seconds: number;
   cpuSeconds: number;
