@@ -24,6 +24,26 @@ describe.each([
   ['direct', true],
   ['buffered', false],
 ])('ChunkStore writes (%s pack writes)', (_mode, directWrite) => {
+  it('small packs reserve disk ahead only up to the pack roll size, not 32 MiB each, while they wait for a commit', async () => {
+    // found with a mount cache of a small --cache (1 MiB packs): every rolled pack kept a
+    // 32 MiB fallocate reservation until the next commit, a GiB of disk for 32 MiB of chunks
+    const dir = tmpDir();
+    const roll = 100_000;
+    const s = ChunkStore.open(dir, { create: true, packRollSize: roll, directWrite });
+    const ids = chunks.map((c) => hashBytes(c));
+    try {
+      for (let i = 0; i < 60; i++) s.putStoredChunk(ids[i]!, 0, chunks[i]!.length, chunks[i]!);
+      // nothing committed: the rolled packs are retired and open, with what they reserved
+      const packs = fs.readdirSync(path.join(dir, 'packs')).filter((f) => f.endsWith('.pack'));
+      expect(packs.length).toBeGreaterThan(5);
+      for (const p of packs) expect(fs.statSync(path.join(dir, 'packs', p)).blocks * 512).toBeLessThanOrEqual(2 * roll + 64 * 1024);
+      s.commit();
+      for (let i = 0; i < 60; i++) expect((await s.getChunk(ids[i]!)).equals(chunks[i]!)).toBe(true);
+    } finally {
+      s.close();
+    }
+  });
+
   it('commitAsync, puts during its wait, a sync commit and pack rolls all end with every chunk readable', async () => {
     const dir = tmpDir();
     // small packs and buffers' worth: many rolls, retired packs with writes in flight

@@ -34,7 +34,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { DitsUserError, errnoCode } from '../errors.js';
 import { CODEC_NONE, CODEC_ZSTD, ENTRY_HEAD_SIZE, type ChunkLocation } from './pack-format.js';
 import { CompressionPolicy } from './compression.js';
-import { PackWriter, type PendingRow } from './pack-writer.js';
+import { PackWriter, PREALLOCATE_STEP, type PendingRow } from './pack-writer.js';
 import { dropLease, endLease, listLeases, listPackWriters, takeLease, type WriterLease } from './writer-lease.js';
 import { openStoreDb, type StoreDb } from './store-db.js';
 import { MANIFEST_SPLIT_SIZE, ManifestStore, type ManifestFromStart } from './manifest-store.js';
@@ -220,7 +220,7 @@ export class ChunkStore {
     this.enlist();
     const packId = this.allocatePack(name, this.leaseId);
     this.reader.notePack(packId, name);
-    this.writer = new PackWriter(packId, path.join(this.dir, 'packs', `${name}.pack`), this.directPool);
+    this.writer = new PackWriter(packId, path.join(this.dir, 'packs', `${name}.pack`), this.directPool, Math.min(PREALLOCATE_STEP, this.packRollSize));
     return this.writer;
   }
 

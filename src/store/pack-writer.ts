@@ -12,11 +12,12 @@ import { preallocate } from '../native-addon.js';
 const WRITE_BUFFER_SIZE = 2 * 1024 * 1024;
 /**
  * A pack's disk blocks are reserved this far ahead of its writes (fallocate, see
- * PackWriter), and the unused rest freed when it is closed. After a crash mid-add at most
- * this much stays reserved past that pack's end: disk space only (the file's size and
- * every read are unaffected), given back when gc rewrites or deletes the pack.
+ * PackWriter), or as far as the store's pack roll size when that is less, and the unused
+ * rest freed when it is closed. After a crash mid-add at most this much stays reserved
+ * past that pack's end: disk space only (the file's size and every read are unaffected),
+ * given back when gc rewrites or deletes the pack.
  */
-const PREALLOCATE_STEP = 32 * 1024 * 1024;
+export const PREALLOCATE_STEP = 32 * 1024 * 1024;
 /** Pack write buffers in flight at once (memory: about (1 + this) x WRITE_BUFFER_SIZE). */
 const PACK_WRITES_IN_FLIGHT = 2;
 
@@ -54,6 +55,12 @@ export class PackWriter {
     readonly file: string,
     /** spare buffers for direct writes, shared by the store's packs; null: buffered writes */
     directPool: Buffer[] | null,
+    /**
+     * How far ahead disk blocks are reserved at a time: the store's pack roll size when less
+     * than PREALLOCATE_STEP (a rolled pack keeps its reservation until the next commit
+     * closes it: a mount cache of 1 MiB packs otherwise held 32 MiB of disk for each)
+     */
+    private readonly reserveStep = PREALLOCATE_STEP,
   ) {
     this.direct = directPool ? DirectAppender.create(file, 0o444, directPool) : null;
     if (this.direct) {
@@ -86,7 +93,7 @@ export class PackWriter {
     if (end > this.reserved && this.reserving) {
       // ext4 then allocates once per step instead of on every write
       const from = Math.max(this.reserved, this.size);
-      const length = Math.max(PREALLOCATE_STEP, end - from);
+      const length = Math.max(this.reserveStep, end - from);
       if (preallocate(this.fd, from, length)) this.reserved = from + length;
       else this.reserving = false; // not supported, or no room: the writes tell what is wrong
     }
