@@ -49,9 +49,13 @@ interface Mount {
   exited: Promise<number | null>;
 }
 
-/** `git dits mount <dir> ...` as a child process, resolved once it says it is mounted. */
-async function mount(repo: string, dir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Mount> {
-  const child = spawn(DITS_BIN, ['mount', dir, ...args], { cwd: repo, env: { ...sb.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `git dits mount <dir> ...` as a child process, resolved once it says it is mounted.
+ * `as`: run through another command (`as.argv` before Dits' own) from another sandbox's env.
+ */
+async function mount(repo: string, dir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, as?: { argv: string[]; env: NodeJS.ProcessEnv }): Promise<Mount> {
+  const argv = [...(as?.argv ?? []), DITS_BIN, 'mount', dir, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: repo, env: { ...(as?.env ?? sb.env), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let out = '';
   let err = '';
@@ -695,20 +699,9 @@ describe.skipIf(!FUSE || !AS_ROOT || !SETPRIV)('git dits mount as a user other t
     fs.chmodSync('/dev/fuse', 0o666);
     for (const binding of ['dits', 'fuse-native']) {
       const env = binding === 'fuse-native' ? { DITS_FUSE: 'fuse-native' } : {};
-      const child = spawn('setpriv', [...asNobody, process.execPath, DITS_BIN, 'mount', dir], { cwd: repo, env: { ...usb.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      live.add(child);
-      let out = '';
-      let err = '';
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => (live.delete(child), resolve(code))));
-      const started = Date.now();
-      while (!/Mounted /.test(out)) {
-        if (child.exitCode !== null || Date.now() - started > 30_000) throw new Error(`the mount as nobody (${binding}) did not start:\n${err}${out}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      const m = await mount(repo, dir, [], env, { argv: ['setpriv', ...asNobody, process.execPath], env: usb.env });
       try {
-        expect(err).toMatch(binding === 'dits' ? /through Dits' FUSE binding/ : /through fuse-native/);
+        expect(m.stderr()).toMatch(binding === 'dits' ? /through Dits' FUSE binding/ : /through fuse-native/);
         // FUSE keeps other users out (root too) without allow_other: read as nobody
         const cmp = await runAs('cmp', [path.join(dir, 'a.mov'), path.join(repo, 'a.mov')]);
         expect(cmp.status, cmp.stderr + cmp.stdout).toBe(0);
@@ -716,10 +709,10 @@ describe.skipIf(!FUSE || !AS_ROOT || !SETPRIV)('git dits mount as a user other t
         expect(cat.stdout).toBe('notes\n');
         const u = await runAs(process.execPath, [DITS_BIN, 'umount', dir]);
         expect(u.status, u.stderr).toBe(0);
-        expect(await exited).toBe(0);
+        expect(await m.exited).toBe(0);
         expect(isMounted(dir)).toBe(false);
       } finally {
-        child.kill('SIGTERM');
+        m.child.kill('SIGTERM');
       }
     }
   });
