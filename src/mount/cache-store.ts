@@ -66,7 +66,15 @@ export class CacheStore {
       this.lastUse.set(loc.pack, this.now());
       return b;
     } catch {
-      return null; // evicted meanwhile, or damaged: fetched again from the remote
+      // damaged, cut short, or its pack deleted by another mount's eviction: fetched again
+      // from the remote, and the row forgotten so that the chunk fetched is kept again (a row
+      // left pointing at bad bytes would send every later read of it to the remote)
+      try {
+        this.store.forgetChunkAt(idRaw, loc);
+      } catch {
+        // a cache: the next read misses again
+      }
+      return null;
     }
   }
 

@@ -104,6 +104,23 @@ describe.each([
     expect(s.hasChunk(ids[7]!)).toBe(false);
     s.close();
   });
+
+  it('forgetChunkAt forgets a row only where it was seen; the chunk put again is indexed again', async () => {
+    const s = ChunkStore.open(tmpDir(), { create: true });
+    const id = Buffer.from(hashBytes(chunks[0]!));
+    s.putStoredChunk(id, 0, chunks[0]!.length, chunks[0]!);
+    await s.commitAsync();
+    const loc = s.locate(id)!;
+    s.forgetChunkAt(id, { ...loc, offset: loc.offset + 1 }); // the row moved meanwhile: kept
+    expect(s.locate(id)).toEqual(loc);
+    s.forgetChunkAt(id, loc);
+    expect(s.locate(id)).toBeUndefined();
+    s.putStoredChunk(id, 0, chunks[0]!.length, chunks[0]!, true);
+    await s.commitAsync();
+    expect(s.locate(id)!.offset).toBeGreaterThan(loc.offset);
+    expect((await s.getChunk(id)).equals(chunks[0]!)).toBe(true);
+    s.close();
+  });
 });
 
 describe('ChunkStore remote-held chunks', () => {

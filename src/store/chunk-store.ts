@@ -761,6 +761,14 @@ export class ChunkStore {
     this.db.prepare('INSERT INTO quarantine(id, kind, reason, at) VALUES (?, ?, ?, ?)').run(id, kind, reason, Date.now());
   }
 
+  /**
+   * Forgets the row of chunk `idRaw` if it still points at `loc` (a cache's damaged or lost
+   * entry: the next put of the chunk is indexed again). A row moved meanwhile is kept.
+   */
+  forgetChunkAt(idRaw: Buffer, loc: ChunkLocation): void {
+    this.db.prepare('DELETE FROM chunks WHERE id = ? AND pack = ? AND offset = ?').run(idRaw, loc.pack, loc.offset);
+  }
+
   /** Removes a corrupt chunk's row and records why, in one write transaction (fsck). */
   quarantineChunk(idRaw: Buffer, reason: string): void {
     this.db.transaction(() => {

@@ -141,8 +141,7 @@ function breakAfter(source: Readable, afterBytes: number): Readable {
       done(null, chunk);
     },
   });
-  source.on('error', (err) => out.destroy(err));
-  return source.pipe(out);
+  return relay(source, out);
 }
 
 function corruptAt(source: Readable, atByte: number): Readable {
@@ -158,6 +157,16 @@ function corruptAt(source: Readable, atByte: number): Readable {
       done(null, chunk);
     },
   });
+  return relay(source, out);
+}
+
+/**
+ * source piped into `out`, each ending the other: a reader that gives `out` up (destroys it,
+ * as the remote readers do on a corrupt chunk) closes the source too, and with it the file
+ * a FileStorage stream holds open (pipe() alone left it open until a garbage collection).
+ */
+function relay(source: Readable, out: Transform): Readable {
   source.on('error', (err) => out.destroy(err));
+  out.on('close', () => source.destroy());
   return source.pipe(out);
 }
