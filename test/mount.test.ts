@@ -251,6 +251,44 @@ describe.skipIf(!FUSE)('git dits mount (local content)', () => {
     expect(none.stderr).toMatch(/nothing is mounted at/);
   });
 
+  it('git dits gc keeps what a mount shows, even a revision nothing refers to any more, names the mount, and frees it after the umount', async () => {
+    const own = sb.repo('gc-mounted', { track: ['*.mov'], config: SMALL_CHUNKS, files: { 'keep.mov': v1 } });
+    sb.mustGit(['add', '.'], own);
+    sb.mustGit(['commit', '-q', '-m', 'one'], own);
+    const gone = randomBytesSeeded(900_000, 77);
+    sb.mustGit(['checkout', '-q', '-b', 'gone'], own);
+    writeFile(path.join(own, 'gone.mov'), gone);
+    sb.mustGit(['add', '.'], own);
+    sb.mustGit(['commit', '-q', '-m', 'soon unreachable'], own);
+    const commit = sb.mustGit(['rev-parse', 'HEAD'], own).trim();
+    sb.mustGit(['checkout', '-q', 'main'], own);
+    const dir = mountDir('gc-mounted');
+    const m = await mount(own, dir, ['--rev', commit]);
+    try {
+      // nothing refers to the mounted commit now (no branch, no reflog), and no file of the
+      // mount has been opened yet
+      sb.mustGit(['branch', '-q', '-D', 'gone'], own);
+      sb.mustGit(['reflog', 'expire', '--expire=now', '--all'], own);
+      const gc = sb.dits(['gc', '--prune=now'], own);
+      expect(gc.status, gc.stderr).toBe(0);
+      expect(gc.stderr).toContain(`the mount of ${commit} at ${dir}`);
+      expect(gc.stderr).toContain(`git dits umount ${dir}`);
+      expect(gc.stdout).toMatch(/Removed 0 chunk\(s\)/);
+      // whole through the mount
+      expect(fs.readFileSync(path.join(dir, 'gone.mov')).equals(gone)).toBe(true);
+    } finally {
+      sb.dits(['umount', dir], own);
+      await m.exited;
+    }
+    const after = sb.dits(['gc', '--prune=now'], own);
+    expect(after.status, after.stderr).toBe(0);
+    expect(after.stdout).toMatch(/Removed [1-9]\d* chunk\(s\) and 1 manifest\(s\)/);
+    // what a revision still refers to stays
+    sb.mustGit(['checkout', '-q', '--', '.'], own);
+    expect(sb.dits(['fsck'], own).status).toBe(0);
+    expect(fs.readFileSync(path.join(own, 'keep.mov')).equals(v1)).toBe(true);
+  });
+
   it('from a linked worktree, a sparse checkout, and a stash (--rev stash@{0}): the whole revision, byte-exact', async () => {
     const dir = mountDir('worktree');
     /** mounts from `cwd`, runs `check`, unmounts (SIGTERM) cleanly */

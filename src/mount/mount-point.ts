@@ -147,6 +147,25 @@ export function readRecord(ditsDir: string, mountPoint: string): MountRecord | n
   }
 }
 
+/** Every mount record of the repository: its mounts, and any a killed mount left behind. */
+export function listRecords(ditsDir: string): MountRecord[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(recordDir(ditsDir)).filter((n) => n.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const out: MountRecord[] = [];
+  for (const n of names) {
+    try {
+      out.push(JSON.parse(fs.readFileSync(path.join(recordDir(ditsDir), n), 'utf8')) as MountRecord);
+    } catch {
+      // being replaced, or damaged: not a mount this can name
+    }
+  }
+  return out;
+}
+
 export function writeRecord(ditsDir: string, rec: MountRecord): void {
   fs.mkdirSync(recordDir(ditsDir), { recursive: true });
   const file = recordFile(ditsDir, rec.mountPoint);

@@ -168,6 +168,9 @@ export async function mountRevision(o: MountOptions): Promise<MountSession> {
   prepareMountPoint(o.mountPoint, o.repo.ditsDir, o.log);
   const tree = await loadRevisionTree(o.repo.workTree, o.rev);
   const store = ChunkStore.open(o.repo.ditsDir, { create: true });
+  // gc deletes nothing while the mount lives: the revision shown may be one nothing else
+  // refers to (a dropped stash, a deleted branch), and its files may be opened at any time
+  store.holdAgainstGc();
   // BLAKE3's and its leaf tree's checks, once per process (about 30 ms): here, not in the
   // first open of a file (a big manifest is verified through its leaves: FileContent.open)
   treeCv();

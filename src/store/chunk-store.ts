@@ -173,6 +173,15 @@ export class ChunkStore {
 
   private readOnly = false;
 
+  /**
+   * Records this process as a writer now, before any write or lookup: gc then deletes
+   * nothing while it lives. A mount takes it as it starts, since it may show a revision
+   * nothing else refers to (gc names the mount, and how to end it).
+   */
+  holdAgainstGc(): void {
+    this.enlist();
+  }
+
   /** Takes the gc lease instead (gc does not block itself); its row id. */
   enlistAsGc(): number {
     if (this.leaseId !== null) throw new Error('enlistAsGc: this store already holds a lease');

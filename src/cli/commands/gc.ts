@@ -11,6 +11,7 @@ import { DitsUserError } from '../../errors.js';
 import { formatBytes, out, err, printJson, type CliContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseAge, parseOptions, type OptionTable } from '../options.js';
+import { listRecords } from '../../mount/mount-point.js';
 
 interface Referrer {
   path: string;
@@ -135,9 +136,19 @@ const gc: Command = {
         if (plan.busyPacks.length) out(ctx, `  packs being written, left alone: ${plan.busyPacks.length}`);
         const kept = result?.kept ?? (plan.writers.length ? { reason: 'writers' as const, writers: plan.writers } : notHere.length ? { reason: 'manifests-not-here' as const } : null);
         if (kept?.reason === 'writers') {
-          const w = kept.writers[0]!;
-          err(ctx, `${result ? 'Kept' : 'Would keep'} all content that looks unused: another process is writing to the store (process ${w.pid}${kept.writers.length > 1 ? ` and ${kept.writers.length - 1} more` : ''}, since ${new Date(w.since).toISOString()}), and may be about to refer to any of it.`);
-          err(ctx, 'hint: run `git dits gc` again when it has finished');
+          // a mount reading the store counts as a writer (it may show any revision, even one
+          // nothing refers to any more): named as the mount it is, with how to end it
+          const mounts = listRecords(repo.ditsDir);
+          const w = kept.writers.find((x) => mounts.some((m) => m.pid === x.pid)) ?? kept.writers[0]!;
+          const more = kept.writers.length > 1 ? ` and ${kept.writers.length - 1} more` : '';
+          const mount = mounts.find((m) => m.pid === w.pid);
+          if (mount) {
+            err(ctx, `${result ? 'Kept' : 'Would keep'} all content that looks unused: the store is in use by the mount of ${mount.rev} at ${mount.mountPoint} (process ${w.pid}${more}, since ${new Date(w.since).toISOString()}), which may show content nothing else refers to.`);
+            err(ctx, `hint: unmount it (\`git dits umount ${mount.mountPoint}\`) and run \`git dits gc\` again`);
+          } else {
+            err(ctx, `${result ? 'Kept' : 'Would keep'} all content that looks unused: another process is writing to the store (process ${w.pid}${more}, since ${new Date(w.since).toISOString()}), and may be about to refer to any of it.`);
+            err(ctx, 'hint: run `git dits gc` again when it has finished');
+          }
         } else if (kept?.reason === 'manifests-not-here') {
           const first = await describe(repo.workTree, referrers.get(notHere[0]!)?.[0] ?? { path: '?' });
           err(ctx, `${result ? 'Kept' : 'Would keep'} all chunks that look unused: ${notHere.length} file version(s) still in use have their manifest only on a remote, not here (e.g. ${first}), so gc cannot tell which chunks they use.`);
