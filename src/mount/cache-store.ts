@@ -22,6 +22,17 @@ export class CacheStore {
   /** bytes of packs, as of the last look, plus what was appended since */
   private estimate: number;
   private sinceCommit = 0;
+  /** bytes put since the last commit (see put) */
+  private bytesSinceCommit = 0;
+  /** bytes put whose commit has not finished: on disk, not yet counted by eviction (see backpressure) */
+  private uncommitted = 0;
+  /**
+   * put() commits (and so evicts) on its own past this many bytes: a tenth of the budget, at
+   * least 1 MiB. The mount commits after each fetch piece (32 MiB), which alone let a small
+   * budget be exceeded by about 100 MiB during a long read; a big budget is not touched (a
+   * tenth of the default 2 GiB is more than a piece).
+   */
+  private readonly commitEvery: number;
   /** After close(): fetches still arriving are not kept, reads miss. */
   private closed = false;
   /** The commits asked for, one after the other (see commit). */
@@ -33,6 +44,7 @@ export class CacheStore {
     private readonly now: () => number,
   ) {
     this.store = store;
+    this.commitEvery = Math.max(1 << 20, Math.floor(budget / 10));
     // packUsage counts rows against a live set (gc's, this connection's own): here an empty one
     store.markLive(() => {});
     this.estimate = this.measure();
@@ -93,7 +105,7 @@ export class CacheStore {
    * Keeps chunks just fetched and verified (plain bytes), copied into the direct writes'
    * aligned buffers, or (buffered) written from where they are: the caller does not change
    * `plain` until a fence() taken after the call resolved (the mount's chunk pool waits for
-   * it before using a buffer again). Call commit() after a batch; mind backpressure(). Not looked up in the index first (a
+   * it before using a buffer again). Call commit() after a batch (put commits on its own every tenth of the budget); mind backpressure(). Not looked up in the index first (a
    * query a chunk): the mount fetches only what this cache lacked a moment ago; a chunk
    * another mount kept meanwhile costs its bytes twice in the packs, the index keeps one.
    */
@@ -102,6 +114,9 @@ export class CacheStore {
     if (this.store.putStoredChunk(idRaw, CODEC_NONE, plain.length, plain, true, true)) {
       this.estimate += plain.length + 64;
       this.sinceCommit++;
+      this.bytesSinceCommit += plain.length;
+      this.uncommitted += plain.length;
+      if (this.bytesSinceCommit >= this.commitEvery) this.commit();
     }
   }
 
@@ -111,7 +126,13 @@ export class CacheStore {
    */
   backpressure(): Promise<void> | null {
     if (this.closed) return null;
-    return this.store.backpressure();
+    const writes = this.store.backpressure();
+    // commits behind: what they have not indexed yet, eviction cannot see nor drop (with a
+    // small --cache, packs of 1 MiB, the commits fell 20-40 MiB behind a read from s3rver
+    // and the packs on disk reached 100 MiB for a budget of 16); never with the default
+    // budget, whose commits come a fetch piece (32 MiB) at a time
+    const commits = this.uncommitted > 2 * this.commitEvery ? this.committing : null;
+    return writes && commits ? Promise.all([writes, commits]).then(() => {}) : (writes ?? commits);
   }
 
   /**
@@ -123,7 +144,10 @@ export class CacheStore {
    */
   commit(): void {
     if (this.closed || this.sinceCommit === 0) return;
+    // the bytes this commit indexes (put since the last one)
+    const bytes = this.bytesSinceCommit;
     this.sinceCommit = 0;
+    this.bytesSinceCommit = 0;
     this.committing = this.committing
       .then(async () => {
         if (this.closed) return;
@@ -134,7 +158,8 @@ export class CacheStore {
         await this.store.commitAsync();
         if (!this.closed && this.estimate > this.budget) this.evict();
       })
-      .catch(() => {});
+      .catch(() => {})
+      .finally(() => (this.uncommitted -= bytes));
   }
 
   /**
