@@ -693,6 +693,66 @@ const AS_ROOT = process.getuid?.() === 0;
 const SETPRIV = fs.existsSync('/usr/bin/setpriv');
 if (FUSE && !(AS_ROOT && SETPRIV)) console.log('test/mount.test.ts: the mount as another user is skipped: it needs root (to change /dev/fuse and run as nobody) and setpriv');
 
+describe.skipIf(!FUSE)('git dits mount on a machine that never ran `git dits install`', () => {
+  it('a lazy clone mounts and reads from its remote; a plain git clone asks for `git dits init`, then says the content is not here and how to add the remote, and reads once it is added', async () => {
+    const bare = new GitSandbox('dits-mount-noinstall-', { install: false });
+    const mounts: Mount[] = [];
+    try {
+      expect(bare.git(['config', '--global', '--get', 'filter.dits.process'], bare.dir).status).not.toBe(0); // really never installed
+      const src = bare.repo('src', { config: SMALL_CHUNKS });
+      bare.mustDits(['install', '--local'], src);
+      bare.mustDits(['track', '*.mov'], src);
+      const v = randomBytesSeeded(500_000, 41);
+      writeFile(path.join(src, 'a.mov'), v);
+      bare.mustGit(['add', '.'], src);
+      bare.mustGit(['commit', '-q', '-m', 'one'], src);
+      const url = `dits::file://${path.join(bare.dir, 'remote')}`;
+      bare.mustGit(['remote', 'add', 'origin', url], src);
+      bare.mustGit(['push', '-q', 'origin', 'main'], src);
+      const asBare = { argv: [], env: bare.env };
+
+      // a lazy clone through git-remote-dits: nothing fetched until the mount reads it
+      const lazy = cloneInto(bare, url, 'lazy', { ...SMALL_CHUNKS, 'dits.fetchMode': 'lazy' });
+      const d1 = mountDir('noinstall-lazy');
+      mounts.push(await mount(lazy, d1, [], {}, asBare));
+      expect(fs.readFileSync(path.join(d1, 'a.mov')).equals(v)).toBe(true);
+      expect(bare.dits(['umount', d1], lazy).status).toBe(0);
+
+      // plain git only: a clone of the commits (pointers, no filter to smudge them), no Dits remote
+      const plainGit = path.join(bare.dir, 'plain.git');
+      bare.mustGit(['clone', '-q', '--bare', src, plainGit], bare.dir);
+      const plain = cloneInto(bare, plainGit, 'plain', {});
+      expect(fs.readFileSync(path.join(plain, 'a.mov'), 'utf8')).toMatch(/^version dits\//);
+      const d2 = mountDir('noinstall-plain');
+      // Dits not set up in this clone: the mount says what to run
+      const refused = bare.dits(['mount', d2], plain);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/git dits init/);
+      bare.mustDits(['init'], plain);
+      expect(bare.mustGit(['status', '--porcelain'], plain)).toBe(''); // the pointers stay as they are
+      const m2 = await mount(plain, d2, [], {}, asBare);
+      mounts.push(m2);
+      expect(fs.statSync(path.join(d2, 'a.mov')).size).toBe(v.length); // its real size, from the pointer
+      expect(() => fs.readFileSync(path.join(d2, 'a.mov'))).toThrow(/EIO/);
+      // the mount's log names the file and says how to reach its content (written as the read fails)
+      for (let t = 0; t < 100 && !/a\.mov.*\n?.*git remote add/.test(m2.stdout() + m2.stderr()); t++) await new Promise((r) => setTimeout(r, 50));
+      expect(m2.stdout() + m2.stderr()).toMatch(/a\.mov/);
+      expect(m2.stdout() + m2.stderr()).toMatch(/git remote add/);
+      expect(bare.dits(['umount', d2], plain).status).toBe(0);
+      // with the Dits remote added: read from it
+      bare.mustGit(['remote', 'add', 'content', url], plain);
+      mounts.push(await mount(plain, d2, [], {}, asBare));
+      expect(fs.readFileSync(path.join(d2, 'a.mov')).equals(v)).toBe(true);
+      expect(bare.dits(['umount', d2], plain).status).toBe(0);
+      for (const m of mounts) expect(await m.exited).toBe(0);
+    } finally {
+      for (const m of mounts) m.child.kill('SIGTERM');
+      await Promise.all(mounts.map((m) => m.exited));
+      bare.cleanup();
+    }
+  });
+});
+
 describe.skipIf(!FUSE || !AS_ROOT || !SETPRIV)('git dits mount as a user other than root', () => {
   let usb: GitSandbox;
   let repo: string;
