@@ -105,8 +105,9 @@ export class CacheStore {
    * Keeps chunks just fetched and verified (plain bytes), copied into the direct writes'
    * aligned buffers, or (buffered) written from where they are: the caller does not change
    * `plain` until a fence() taken after the call resolved (the mount's chunk pool waits for
-   * it before using a buffer again). Call commit() after a batch (put commits on its own every tenth of the budget); mind backpressure(). Not looked up in the index first (a
-   * query a chunk): the mount fetches only what this cache lacked a moment ago; a chunk
+   * it before using a buffer again). Call commit() after a batch (put also commits on its
+   * own, every tenth of the budget); mind backpressure(). Not looked up in the index first
+   * (a query a chunk): the mount fetches only what this cache lacked a moment ago; a chunk
    * another mount kept meanwhile costs its bytes twice in the packs, the index keeps one.
    */
   put(idRaw: Buffer, plain: Buffer): void {
