@@ -82,7 +82,7 @@ async function mount(repo: string, dir: string, args: string[] = [], env: NodeJS
   return { child, dir, stdout: () => out, stderr: () => err, exited };
 }
 
-/** A command run without blocking this process (the mount may need it... no: other readers run meanwhile). */
+/** A command run without blocking this process (its event loop goes on: other readers of the mount run meanwhile). */
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const c = spawn(cmd, args, { cwd: opts.cwd ?? sb.dir, env: opts.env ?? sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -688,11 +688,6 @@ describe.skipIf(!FUSE)('video through the mount', () => {
   });
 });
 
-const NOBODY = 65534;
-const AS_ROOT = process.getuid?.() === 0;
-const SETPRIV = fs.existsSync('/usr/bin/setpriv');
-if (FUSE && !(AS_ROOT && SETPRIV)) console.log('test/mount.test.ts: the mount as another user is skipped: it needs root (to change /dev/fuse and run as nobody) and setpriv');
-
 describe.skipIf(!FUSE)('git dits mount on a machine that never ran `git dits install`', () => {
   it('a lazy clone mounts and reads from its remote; a plain git clone asks for `git dits init`, then says the content is not here and how to add the remote, and reads once it is added', async () => {
     const bare = new GitSandbox('dits-mount-noinstall-', { install: false });
@@ -752,6 +747,11 @@ describe.skipIf(!FUSE)('git dits mount on a machine that never ran `git dits ins
     }
   });
 });
+
+const NOBODY = 65534;
+const AS_ROOT = process.getuid?.() === 0;
+const SETPRIV = fs.existsSync('/usr/bin/setpriv');
+if (FUSE && !(AS_ROOT && SETPRIV)) console.log('test/mount.test.ts: the mount as another user is skipped: it needs root (to change /dev/fuse and run as nobody) and setpriv');
 
 describe.skipIf(!FUSE || !AS_ROOT || !SETPRIV)('git dits mount as a user other than root', () => {
   let usb: GitSandbox;

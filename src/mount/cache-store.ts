@@ -21,7 +21,6 @@ export class CacheStore {
   private readonly lastUse = new Map<number, number>();
   /** bytes of packs, as of the last look, plus what was appended since */
   private estimate: number;
-  private sinceCommit = 0;
   /** bytes put since the last commit (see put) */
   private bytesSinceCommit = 0;
   /** bytes put whose commit has not finished: on disk, not yet counted by eviction (see backpressure) */
@@ -114,7 +113,6 @@ export class CacheStore {
     if (this.closed) return;
     if (this.store.putStoredChunk(idRaw, CODEC_NONE, plain.length, plain, true, true)) {
       this.estimate += plain.length + 64;
-      this.sinceCommit++;
       this.bytesSinceCommit += plain.length;
       this.uncommitted += plain.length;
       if (this.bytesSinceCommit >= this.commitEvery) this.commit();
@@ -144,10 +142,10 @@ export class CacheStore {
    * what the cache would have kept: those chunks are fetched again next time.
    */
   commit(): void {
-    if (this.closed || this.sinceCommit === 0) return;
+    // (chunks are never empty: no bytes put, nothing to index)
+    if (this.closed || this.bytesSinceCommit === 0) return;
     // the bytes this commit indexes (put since the last one)
     const bytes = this.bytesSinceCommit;
-    this.sinceCommit = 0;
     this.bytesSinceCommit = 0;
     this.committing = this.committing
       .then(async () => {

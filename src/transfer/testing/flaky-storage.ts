@@ -5,7 +5,7 @@
  * stream midway, or flip a byte of a download. The plan sees every call, numbered, so a
  * test states its faults explicitly ("the first 5 puts get a 503").
  */
-import { Transform, type Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type {
   ByteRange,
   ListedObject,
@@ -161,12 +161,11 @@ function corruptAt(source: Readable, atByte: number): Readable {
 }
 
 /**
- * source piped into `out`, each ending the other: a reader that gives `out` up (destroys it,
- * as the remote readers do on a corrupt chunk) closes the source too, and with it the file
- * a FileStorage stream holds open (pipe() alone left it open until a garbage collection).
+ * source piped into `out` with stream.pipeline, which ends each with the other: a reader
+ * that gives `out` up (destroys it, as the remote readers do on a corrupt chunk) closes the
+ * source too, and with it the file a FileStorage stream holds open (pipe() left it open
+ * until a garbage collection). The reader sees every error on `out` itself.
  */
 function relay(source: Readable, out: Transform): Readable {
-  source.on('error', (err) => out.destroy(err));
-  out.on('close', () => source.destroy());
-  return source.pipe(out);
+  return pipeline(source, out, () => {});
 }
