@@ -87,7 +87,9 @@ export const USAGE = `npm run bench -- [options]
   --mount-seeks <n>  ffmpeg seeks through the mount (default 100)
   --mount-clip-size <n>  size of the ProRes clip they seek in (default --size: 1G, as the issue)
   --mount-first-byte-size <n>  also time the first byte of a random file this big, local and
-                    from S3 (the issue: 20G; needs about 2x that on disk; default 0: off)
+                    from S3, and the commit of a 100-byte edit in it from a writable mount
+                    against re-adding it (the issue: 20G; needs about 2x that on disk;
+                    default 0: off)
   --snapshot-files <n>  files of --size each in the snapshot section's tree (default 10: 10 GiB)
 
 Sizes take binary suffixes: 64M, 1G, 8GiB. Quick check: --size 64M --big-size 256M --runs 1`;

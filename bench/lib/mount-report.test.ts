@@ -17,6 +17,7 @@ function results(over: Partial<MountResults> = {}): MountResults {
     treeFiles: 10000,
     ls: [{ seconds: 0.4, mountSeconds: 0.3 }],
     bigFirstByte: null,
+    editCommit: null,
     skipped: [],
     ...over,
   };
@@ -60,6 +61,18 @@ describe('mount verdicts', () => {
     const text = formatMountReport(r, v, 3);
     expect(text).toMatch(/first byte of a 20\.0 GiB random file through a fresh mount: local store 45\.0 ms \(40\.0\.\.60\.0\), lazy clone from S3 160\.0 ms/);
     expect(text).not.toMatch(/the issue's first-byte figure is for a 20 GiB file/);
+  });
+
+  it('judges the commit of a 100-byte edit from the overlay on time and on what the repository grew by, with re-adding the file beside it', () => {
+    expect(mountVerdicts(results()).some((x) => x.figure.startsWith('commit of'))).toBe(false); // not measured: no verdict
+    const r = results({ editCommit: { fileBytes: 20 * 2 ** 30, commits: [{ seconds: 0.8, newBytes: 600_000, reportedNewBytes: 450_000 }, { seconds: 2.4, newBytes: 1_200_000 }, { seconds: 1.1, newBytes: 640_000 }], readd: { seconds: 44, newBytes: 700_000 } } });
+    const v = mountVerdicts(r).filter((x) => x.figure === 'commit of a 100-byte edit from the overlay');
+    expect(v.find((x) => x.subject.startsWith('seconds'))).toMatchObject({ value: 1.1, pass: true, subject: 'seconds (20.0 GiB file)' });
+    expect(v.find((x) => x.subject.startsWith('bytes'))).toMatchObject({ value: 640_000, pass: true });
+    const slow = results({ editCommit: { fileBytes: 2 ** 30, commits: [{ seconds: 2.5, newBytes: 1_500_000 }], readd: null } });
+    expect(mountVerdicts(slow).filter((x) => x.figure.startsWith('commit of')).map((x) => x.pass)).toEqual([false, false]);
+    const text = formatMountReport(r, mountVerdicts(r), 3);
+    expect(text).toMatch(/commit of a 100-byte edit in a 20\.0 GiB file from a writable mount \(git dits commit-mount\): 1\.10 s \(0\.80\.\.2\.40\), 625 KiB new in the repository \(439 KiB of it new chunks\); re-adding the file \(`git add`\) 44\.00 s, 684 KiB new: 40x the time/);
   });
 
   it('--only mount and its options parse', () => {

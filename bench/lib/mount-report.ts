@@ -12,6 +12,9 @@ export const MOUNT_TARGETS = {
   lsSeconds: 1,
   /** memory: the RAM budget plus this */
   memoryOverBudget: 100 * 2 ** 20,
+  /** the commit of a 100-byte edit in a 20 GiB file from a writable mount */
+  editCommitSeconds: 2,
+  editCommitNewBytes: 1_000_000,
 } as const;
 
 const med = <T>(list: readonly T[], pick: (t: T) => number): number | null => (list.length ? spread(list.map(pick)).median : null);
@@ -38,6 +41,14 @@ export function mountVerdicts(r: MountResults): Verdict[] {
   for (const [subject, list] of [['local read', r.local], ['remote read', r.remote]] as const) {
     const m = med(list, (t) => t.peakRssBytes);
     v.push({ issue: 18, figure: 'memory of the mount process', subject, value: m, unit: 'B', target: `<= ${formatBytes(limit)} (budget ${formatBytes(r.memoryBudgetBytes)} + 100 MiB)`, pass: m === null ? null : m <= limit });
+  }
+  const e = r.editCommit;
+  if (e) {
+    const size = formatBytes(e.fileBytes);
+    const sec = round(med(e.commits, (t) => t.seconds), 2);
+    v.push({ issue: 18, figure: 'commit of a 100-byte edit from the overlay', subject: `seconds (${size} file)`, value: sec, unit: 's', target: `< ${MOUNT_TARGETS.editCommitSeconds} s`, pass: sec === null ? null : sec < MOUNT_TARGETS.editCommitSeconds });
+    const nb = round(med(e.commits, (t) => t.newBytes), 0);
+    v.push({ issue: 18, figure: 'commit of a 100-byte edit from the overlay', subject: `bytes new (${size} file)`, value: nb, unit: 'B', target: '< 1 MB (1,000,000 bytes)', pass: nb === null ? null : nb < MOUNT_TARGETS.editCommitNewBytes });
   }
   return v;
 }
@@ -72,6 +83,14 @@ export function formatMountReport(r: MountResults, verdicts: readonly Verdict[],
     const b = r.bigFirstByte;
     const line = (list: number[]): string => (list.length ? `${spread(list).median.toFixed(1)} ms (${spread(list).min.toFixed(1)}..${spread(list).max.toFixed(1)})` : '-');
     out.push(`first byte of a ${formatBytes(b.fileBytes)} random file through a fresh mount: local store ${line(b.local)}, lazy clone from S3 ${line(b.remote)}`);
+  }
+  if (r.editCommit && r.editCommit.commits.length) {
+    const e = r.editCommit;
+    const s = spread(e.commits.map((t) => t.seconds));
+    const nb = spread(e.commits.map((t) => t.newBytes)).median;
+    const reported = e.commits.flatMap((t) => (t.reportedNewBytes === undefined ? [] : [t.reportedNewBytes]));
+    const peer = e.readd ? `; re-adding the file (\`git add\`) ${e.readd.seconds.toFixed(2)} s, ${formatBytes(e.readd.newBytes)} new: ${(e.readd.seconds / s.median).toFixed(0)}x the time` : '';
+    out.push(`commit of a 100-byte edit in a ${formatBytes(e.fileBytes)} file from a writable mount (git dits commit-mount): ${s.median.toFixed(2)} s (${s.min.toFixed(2)}..${s.max.toFixed(2)}), ${formatBytes(nb)} new in the repository${reported.length ? ` (${formatBytes(spread(reported).median)} of it new chunks)` : ''}${peer}`);
   }
   const rows = verdicts.map((v) => [v.figure, v.subject, v.value === null ? '-' : v.unit === 'x' ? `${v.value.toFixed(2)}x` : v.unit === 'B' ? formatBytes(v.value) : `${v.value} ${v.unit}`, v.target, verdictWord(v.pass)]);
   out.push(formatTable(['figure', 'subject', 'value', 'target', 'verdict'], rows));

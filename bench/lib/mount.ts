@@ -18,6 +18,12 @@
  *    (one untimed mount first, so what a mount touches is in the page cache, as for 1.)
  *    and from a lazy clone of it on S3 (disk cache emptied before each run). Random bytes, not a
  *    repeated block: the remote side's cost may depend on how many packs hold the file.
+ * 6. with the same file: the commit of a 100-byte edit from a writable mount. Each run mounts
+ *    `--writable`, writes 100 bytes through the mount, and times `git dits commit-mount`
+ *    (to a branch of its own, so every run edits the same commit); new = what the
+ *    repository keeps grew by meanwhile (repoBytes: .git without the overlay, which the
+ *    commit clears, the index as the pages it uses). Against re-adding the file: the working copy edited the same way and `git add`
+ *    timed, once. Each edit is at its own offset, so none finds another's chunks stored.
  * Returns every run's raw numbers; verdicts and tables are mount-report.ts's.
  */
 import fs from 'node:fs';
@@ -28,6 +34,7 @@ import { run as runProcess } from './exec.js';
 import { warmFile, warmTree } from './corpus.js';
 import { megabytesPerSecond } from './units.js';
 import { rcloneEnv } from './remote.js';
+import { sqliteDriver } from '../../src/store/sqlite-driver.js';
 import type { Sandbox } from './sandbox.js';
 import type { S3Loopback } from './s3-loopback.js';
 
@@ -64,7 +71,17 @@ export interface MountResults {
   ls: { seconds: number; mountSeconds: number }[];
   /** 5.: the first byte of a file of `fileBytes` (random), ms per run */
   bigFirstByte: { fileBytes: number; local: number[]; remote: number[] } | null;
+  /** 6.: the commit of a 100-byte edit in that file from a writable mount, and re-adding it */
+  editCommit: { fileBytes: number; commits: EditCommitRun[]; readd: EditCommitRun | null } | null;
   skipped: string[];
+}
+
+export interface EditCommitRun {
+  seconds: number;
+  /** what the repository keeps grew by (repoBytes) */
+  newBytes: number;
+  /** what the command says it stored (commit-mount --json: the file's newBytes) */
+  reportedNewBytes?: number;
 }
 
 export interface MountOptions {
@@ -162,7 +179,7 @@ function describe(r: MountRun): string {
 export async function runMountBench(video: string, opts: MountOptions, deps: MountDeps): Promise<MountResults> {
   const { sandbox: sb, log } = deps;
   const size = fs.statSync(video).size;
-  const res: MountResults = { fileBytes: size, memoryBudgetBytes: opts.memoryBudgetBytes, local: [], disk: [], remote: [], rcloneCat: [], rcloneVersion: null, treeFiles: opts.treeFiles, ls: [], bigFirstByte: null, skipped: [] };
+  const res: MountResults = { fileBytes: size, memoryBudgetBytes: opts.memoryBudgetBytes, local: [], disk: [], remote: [], rcloneCat: [], rcloneVersion: null, treeFiles: opts.treeFiles, ls: [], bigFirstByte: null, editCommit: null, skipped: [] };
   if (!fs.existsSync('/dev/fuse')) {
     res.skipped.push('/dev/fuse does not exist: no mount figures');
     return res;
@@ -270,8 +287,12 @@ export async function runMountBench(video: string, opts: MountOptions, deps: Mou
   }
   sb.remove(tree);
 
-  // 5. the first byte of a big file
-  if (opts.firstByteBytes) res.bigFirstByte = await bigFirstByte(opts.firstByteBytes, opts.runs, memArgs, deps);
+  // 5. and 6.: the first byte of a big file, the commit of an edit in it
+  if (opts.firstByteBytes) {
+    const big = await bigFile(opts.firstByteBytes, opts.runs, memArgs, deps);
+    res.bigFirstByte = big.firstByte;
+    res.editCommit = big.editCommit;
+  }
   return res;
 }
 
@@ -291,9 +312,51 @@ function writeRandomFile(file: string, bytes: number): void {
   }
 }
 
-async function bigFirstByte(bytes: number, runs: number, memArgs: string[], deps: MountDeps): Promise<NonNullable<MountResults['bigFirstByte']>> {
+/**
+ * What the repository keeps, in bytes: the files under .git without a writable mount's
+ * overlay and the mount's disk cache; a SQLite database counted as the pages it uses (its
+ * write-ahead log applied, read through a connection of its own), not as its files. The
+ * log (`-wal`) is a journal whose pages go back into the database and are written over,
+ * and the database file keeps pages freed; `walBytes` says what the logs hold meanwhile.
+ */
+function repoBytes(repo: string): { bytes: number; walBytes: number } {
+  const git = path.join(repo, '.git');
+  const skip = ['dits/overlay', 'dits/mount-cache'].map((d) => path.join(git, d));
+  let bytes = 0;
+  let walBytes = 0;
+  const { Database, options } = sqliteDriver();
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (!skip.includes(p)) walk(p);
+      } else if (!e.isFile() || p.endsWith('.sqlite-shm')) continue;
+      else if (p.endsWith('.sqlite-wal')) walBytes += fs.statSync(p).size;
+      else if (p.endsWith('.sqlite')) {
+        const db = new Database(p, { ...options, readonly: true });
+        try {
+          const n = (pragma: string): number => db.pragma(pragma, { simple: true }) as number;
+          bytes += (n('page_count') - n('freelist_count')) * n('page_size');
+        } finally {
+          db.close();
+        }
+      } else bytes += fs.statSync(p).size;
+    }
+  };
+  walk(git);
+  return { bytes, walBytes };
+}
+
+/** Writes 100 random bytes at `offset` of `file` (in place, in a child process: the file may be on a mount this process must not block). */
+async function write100(sb: Sandbox, file: string, offset: number): Promise<void> {
+  const code = `const fs=require('fs');const fd=fs.openSync(process.argv[1],'r+');const n=fs.writeSync(fd,require('crypto').randomBytes(100),0,100,Number(process.argv[2]));fs.closeSync(fd);if(n!==100)process.exit(1);`;
+  await runProcess(process.execPath, ['-e', code, file, String(offset)], { cwd: sb.dir, env: sb.env });
+}
+
+async function bigFile(bytes: number, runs: number, memArgs: string[], deps: MountDeps): Promise<{ firstByte: NonNullable<MountResults['bigFirstByte']>; editCommit: NonNullable<MountResults['editCommit']> }> {
   const { sandbox: sb, log } = deps;
   const out = { fileBytes: bytes, local: [] as number[], remote: [] as number[] };
+  const edits = { fileBytes: bytes, commits: [] as EditCommitRun[], readd: null as EditCommitRun | null };
   const repo = sb.freshDir('mount-big');
   const name = 'big.bin';
   await sb.run('git', ['init', '-q'], repo);
@@ -303,6 +366,17 @@ async function bigFirstByte(bytes: number, runs: number, memArgs: string[], deps
   writeRandomFile(path.join(repo, name), bytes);
   await sb.run('git-dits', ['add', name], repo);
   await sb.run('git', ['commit', '-q', '-m', 'big'], repo);
+  // the edits' offsets, one per commit run and the last for re-adding, each in chunks of its own
+  const editAt = (k: number): number => Math.floor((bytes * (k + 1)) / (runs + 2));
+  {
+    // 6., the peer: the working copy edited, then `git add` (the clean filter reads it all)
+    await write100(sb, path.join(repo, name), editAt(runs));
+    const b0 = repoBytes(repo).bytes;
+    const r = await runProcess('git', ['add', name], { cwd: repo, env: sb.env });
+    edits.readd = { seconds: r.seconds, newBytes: repoBytes(repo).bytes - b0 };
+    log(`  re-adding the big file after a 100-byte edit (git add): ${r.seconds.toFixed(2)} s, ${edits.readd.newBytes} bytes new`);
+    await sb.run('git', ['reset', '-q'], repo);
+  }
   fs.rmSync(path.join(repo, name)); // the store has it; the mount shows the commit
   const mnt = path.join(sb.dir, 'mnt-big');
   for (let r = 0; r <= runs; r++) {
@@ -314,6 +388,24 @@ async function bigFirstByte(bytes: number, runs: number, memArgs: string[], deps
         out.local.push(ms);
         log(`  first byte of the big file, local store, run ${r}: ${ms.toFixed(1)} ms`);
       }
+    } finally {
+      await m.stop();
+    }
+  }
+  // 6.: each run's commit goes to a branch of its own; HEAD stays the file as added (pushed below)
+  const wmnt = path.join(sb.dir, 'mnt-big-writable');
+  for (let r = 0; r < runs; r++) {
+    const m = await mountAt(sb, repo, wmnt, ['--writable', ...memArgs]);
+    try {
+      await write100(sb, path.join(wmnt, name), editAt(r));
+      const b0 = repoBytes(repo);
+      const c = await runProcess('git-dits', ['commit-mount', wmnt, '-m', `edit ${r + 1}`, '--branch', `bench-edit-${r + 1}`, '--json'], { cwd: repo, env: sb.env });
+      const b1 = repoBytes(repo);
+      const newBytes = b1.bytes - b0.bytes;
+      const file = (JSON.parse(c.stdout) as { files: { path: string; how: string; newBytes: number }[] }).files.find((f) => f.path === name);
+      if (file?.how !== 'partial') throw new Error(`commit-mount did not re-chunk ${name} in part: ${c.stdout.slice(0, 500)}`);
+      edits.commits.push({ seconds: c.seconds, newBytes, reportedNewBytes: file.newBytes });
+      log(`  commit of a 100-byte edit from a writable mount, run ${r + 1}: ${c.seconds.toFixed(2)} s, ${newBytes} bytes new (${file.newBytes} in new chunks; the index's write-ahead log grew by ${b1.walBytes - b0.walBytes} bytes meanwhile)`);
     } finally {
       await m.stop();
     }
@@ -342,5 +434,5 @@ async function bigFirstByte(bytes: number, runs: number, memArgs: string[], deps
     sb.remove(clone);
   }
   sb.remove(repo);
-  return out;
+  return { firstByte: out, editCommit: edits };
 }
