@@ -83,12 +83,13 @@ async function mount(repo: string, dir: string, args: string[] = [], env: NodeJS
 }
 
 /**
- * The mount's log once it says `re` (waits up to 5 s). stdout and stderr are two pipes: a line logged
- * just before or after "Mounted", or as a read fails, may reach this process a little later.
+ * Expects the mount's log to say `re`, waiting up to 5 s for it. stdout and stderr are two
+ * pipes: a line logged just before or after "Mounted", or as a read fails, may reach this
+ * process a little later.
  */
-async function logMatching(m: Mount, re: RegExp): Promise<string> {
+async function expectLog(m: Mount, re: RegExp): Promise<void> {
   for (let i = 0; i < 100 && !re.test(m.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
-  return m.stderr();
+  expect(m.stderr()).toMatch(re);
 }
 
 /** A command run without blocking this process (its event loop goes on: other readers of the mount run meanwhile). */
@@ -222,7 +223,7 @@ describe.skipIf(!FUSE)('git dits mount (local content)', () => {
       const dir = mountDir(`list-${name}`);
       const m = await mount(repo, dir, [], env);
       try {
-        expect(await logMatching(m, binding)).toMatch(binding);
+        await expectLog(m, binding);
         expect(listing(dir)).toEqual(want);
         expect(() => fs.statSync(path.join(dir, 'docs/missing.txt'))).toThrow(/ENOENT/);
         expect(() => fs.readdirSync(path.join(dir, 'a.mov'))).toThrow(/ENOTDIR/);
@@ -458,7 +459,7 @@ describe.skipIf(!FUSE)('git dits mount (local content)', () => {
     await m.exited;
     m = await mount(repo, dir);
     try {
-      expect(await logMatching(m, /cleaned a stale mount at .* left by a process that was killed/)).toMatch(/cleaned a stale mount at .* left by a process that was killed/);
+      await expectLog(m, /cleaned a stale mount at .* left by a process that was killed/);
       expect(fs.readFileSync(path.join(dir, 'a.mov')).equals(big)).toBe(true);
     } finally {
       m.child.kill('SIGTERM');
@@ -511,7 +512,7 @@ describe.skipIf(!FUSE)('git dits mount over remotes', () => {
       const b = await run('cat', [path.join(dir, 'b.mov')]);
       expect(b.status).not.toBe(0);
       expect(b.stderr).toMatch(/Input\/output error/);
-      expect(await logMatching(m, /b\.mov: .*EIO/)).toMatch(/b\.mov: .*EIO/);
+      await expectLog(m, /b\.mov: .*EIO/);
       expect(fs.readdirSync(dir).sort()).toEqual(['.gitattributes', 'a.mov', 'b.mov', 'notes.txt']); // still up
     } finally {
       m.child.kill('SIGTERM');
@@ -538,7 +539,7 @@ describe.skipIf(!FUSE)('git dits mount over remotes', () => {
       fs.closeSync(fd);
       const c = await run('cmp', [path.join(dir, 'b.mov'), path.join(author, 'b.mov')]);
       expect(c.status, c.stderr).toBe(0);
-      expect(await logMatching(m, /a\.mov: .*(EIO|later reads try again)/)).toMatch(/a\.mov: .*(EIO|later reads try again)/);
+      await expectLog(m, /a\.mov: .*(EIO|later reads try again)/);
     } finally {
       m.child.kill('SIGTERM');
     }
@@ -567,7 +568,7 @@ describe.skipIf(!FUSE)('git dits mount over remotes', () => {
       const got = fs.readFileSync(out);
       expect(got.length).toBeLessThan(v.length);
       expect(got.equals(v.subarray(0, got.length))).toBe(true);
-      expect(await logMatching(m, /a\.mov: a chunk from the remote does not match its id, not served \(EIO\)/)).toMatch(/a\.mov: a chunk from the remote does not match its id, not served \(EIO\)/);
+      await expectLog(m, /a\.mov: a chunk from the remote does not match its id, not served \(EIO\)/);
     } finally {
       m.child.kill('SIGTERM');
     }
@@ -670,7 +671,7 @@ describe.skipIf(!FUSE)('video through the mount', () => {
       const probe = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,codec_name', '-of', 'csv=p=0', path.join(dir, 'shots/clip.mov')]);
       expect(probe.stdout.trim()).toBe('prores,160,90');
       expect(fs.readFileSync(path.join(dir, 'data.mov')).equals(fs.readFileSync(path.join(repo, 'data.mov')))).toBe(true);
-      expect(await logMatching(m, /no proxy for data\.mov: serving the original/)).toMatch(/no proxy for data\.mov: serving the original/);
+      await expectLog(m, /no proxy for data\.mov: serving the original/);
       expect(m.stderr()).not.toMatch(/no proxy for shots\/clip\.mov/);
     } finally {
       m.child.kill('SIGTERM');
@@ -806,8 +807,7 @@ describe.skipIf(!FUSE || !AS_ROOT || !SETPRIV)('git dits mount as a user other t
       const env = binding === 'fuse-native' ? { DITS_FUSE: 'fuse-native' } : {};
       const m = await mount(repo, dir, [], env, { argv: ['setpriv', ...asNobody, process.execPath], env: usb.env });
       try {
-        const through = binding === 'dits' ? /through Dits' FUSE binding/ : /through fuse-native/;
-        expect(await logMatching(m, through)).toMatch(through);
+        await expectLog(m, binding === 'dits' ? /through Dits' FUSE binding/ : /through fuse-native/);
         // FUSE keeps other users out (root too) without allow_other: read as nobody
         const cmp = await runAs('cmp', [path.join(dir, 'a.mov'), path.join(repo, 'a.mov')]);
         expect(cmp.status, cmp.stderr + cmp.stdout).toBe(0);

@@ -22,8 +22,9 @@
  *    `--writable`, writes 100 bytes through the mount, and times `git dits commit-mount`
  *    (to a branch of its own, so every run edits the same commit); new = what the
  *    repository keeps grew by meanwhile (repoBytes: .git without the overlay, which the
- *    commit clears, the index as the pages it uses). Against re-adding the file: the working copy edited the same way and `git add`
- *    timed, once. Each edit is at its own offset, so none finds another's chunks stored.
+ *    commit clears, the index as the pages it uses). Against re-adding the file, once: the
+ *    working copy edited the same way and `git add` timed. Each edit is at an offset of its
+ *    own, so none finds another's chunks stored.
  * Returns every run's raw numbers; verdicts and tables are mount-report.ts's.
  */
 import fs from 'node:fs';
